@@ -1,0 +1,112 @@
+package blob
+
+import (
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// The zstd encoder and decoder are built once and shared: EncodeAll and
+// DecodeAll are safe for concurrent use.
+var (
+	zencOnce sync.Once
+	zenc     *zstd.Encoder
+	zdecOnce sync.Once
+	zdec     *zstd.Decoder
+)
+
+func encoder() *zstd.Encoder {
+	zencOnce.Do(func() {
+		var err error
+		zenc, err = zstd.NewWriter(nil,
+			zstd.WithEncoderLevel(zstd.SpeedFastest),
+			zstd.WithEncoderCRC(false), // frames are sealed or CRC-checked already
+			zstd.WithZeroFrames(true))
+		if err != nil {
+			panic("blob: zstd encoder: " + err.Error()) // options are constant
+		}
+	})
+	return zenc
+}
+
+func decoder() *zstd.Decoder {
+	zdecOnce.Do(func() {
+		var err error
+		zdec, err = zstd.NewReader(nil,
+			zstd.WithDecoderConcurrency(0),
+			zstd.WithDecoderMaxMemory(2*MaxFrameSize),
+			zstd.IgnoreChecksum(true))
+		if err != nil {
+			panic("blob: zstd decoder: " + err.Error()) // options are constant
+		}
+	})
+	return zdec
+}
+
+// compressedMagic reports whether b starts like an already-compressed
+// stream (gzip, zstd, bzip2, xz): such blobs skip zstd entirely.
+func compressedMagic(b []byte) bool {
+	has := func(m ...byte) bool {
+		if len(b) < len(m) {
+			return false
+		}
+		for i, c := range m {
+			if b[i] != c {
+				return false
+			}
+		}
+		return true
+	}
+	return has(0x1f, 0x8b) || has(0x28, 0xb5, 0x2f, 0xfd) || has('B', 'Z', 'h') || has(0xfd, '7', 'z', 'X', 'Z', 0)
+}
+
+// encoderPool runs frame encoding jobs on a fixed set of goroutines
+// shared by every writer of a store.
+type encoderPool struct {
+	jobs chan func()
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+func newEncoderPool(n int) *encoderPool {
+	p := &encoderPool{jobs: make(chan func(), 256)}
+	p.wg.Add(n)
+	for range n {
+		go func() {
+			defer p.wg.Done()
+			for f := range p.jobs {
+				f()
+			}
+		}()
+	}
+	return p
+}
+
+func (p *encoderPool) submit(f func()) { p.jobs <- f }
+
+func (p *encoderPool) close() {
+	p.once.Do(func() {
+		close(p.jobs)
+		p.wg.Wait()
+	})
+}
+
+// bufPool recycles frame-sized buffers.
+type bufPool struct{ p sync.Pool }
+
+func (b *bufPool) get(n int) []byte {
+	if v, ok := b.p.Get().(*[]byte); ok && cap(*v) >= n {
+		return (*v)[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+func (b *bufPool) put(buf []byte) {
+	if cap(buf) == 0 {
+		return
+	}
+	buf = buf[:0]
+	b.p.Put(&buf)
+}
+
+var buffers bufPool

@@ -1,0 +1,299 @@
+package blob
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berthstore/berth/crypt"
+)
+
+// Reader reads one committed blob. ReadAt decodes only the frames under
+// the range asked for and is safe for concurrent use; Read and Seek share
+// one position. Every byte returned has been authenticated (sealed) or
+// CRC-checked (plain); a failed check is ErrCorrupt, never wrong bytes.
+type Reader struct {
+	f      *os.File
+	d      digest.Digest
+	h      *header
+	sealer *crypt.FrameSealer
+	fs     int64
+	offs   []int64 // file offset of each frame's head
+	table  []frameHdr
+
+	mu     sync.Mutex
+	cacheN int64 // frame held in cache, -1 for none
+	cache  []byte
+
+	pos int64
+}
+
+// Open opens committed blob d. dataKey is required when the blob is
+// sealed and ignored when it is plain.
+func (s *Store) Open(ctx context.Context, d digest.Digest, dataKey []byte) (*Reader, error) {
+	p, err := s.Path(d)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, d)
+		}
+		return nil, fmt.Errorf("blob %s: %w", d, err)
+	}
+	r, err := newReader(f, d, dataKey)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("blob %s: %w", d, err)
+	}
+	return r, nil
+}
+
+func newReader(f *os.File, d digest.Digest, dataKey []byte) (*Reader, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	hb := make([]byte, headerSize)
+	if _, err := f.ReadAt(hb, 0); err != nil {
+		return nil, fmt.Errorf("%w: reading header: %v", ErrCorrupt, err)
+	}
+	h, err := decodeHeader(hb)
+	if err != nil {
+		return nil, err
+	}
+	r := &Reader{f: f, d: d, h: h, fs: int64(h.frameSize), cacheN: -1}
+	if h.sealed() {
+		if dataKey == nil {
+			return nil, ErrKeyRequired
+		}
+		if r.sealer, err = crypt.NewFrameSealer(dataKey, h.fileID); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkHeader(hb, r.sealer); err != nil {
+		return nil, err
+	}
+	if h.flags&flagCommitted == 0 {
+		return nil, fmt.Errorf("%w: not committed", ErrCorrupt)
+	}
+	if algOf(h.alg) != d.Algorithm() || hex.EncodeToString(h.digest) != d.Encoded() {
+		return nil, fmt.Errorf("%w: file holds another digest", ErrCorrupt)
+	}
+	n := int64(h.frames)
+	if h.tableOff < headerSize || int64(h.tableOff)+n*tableEntrySize != st.Size() {
+		return nil, fmt.Errorf("%w: file length %d does not match its table", ErrCorrupt, st.Size())
+	}
+	tb := make([]byte, n*tableEntrySize)
+	if _, err := f.ReadAt(tb, int64(h.tableOff)); err != nil {
+		return nil, fmt.Errorf("%w: reading table: %v", ErrCorrupt, err)
+	}
+	r.table = make([]frameHdr, n)
+	r.offs = make([]int64, n)
+	off := int64(headerSize)
+	maxStored := uint32(maxStoredPayload(r.fs))
+	for i := range r.table {
+		t, err := getFrameHdr(tb[i*tableEntrySize:])
+		if err != nil {
+			return nil, err
+		}
+		if (t.flags&frameFlagLast != 0) != (int64(i) == n-1) || t.length > maxStored {
+			return nil, fmt.Errorf("%w: table entry %d", ErrCorrupt, i)
+		}
+		r.table[i], r.offs[i] = t, off
+		off += frameHdrSize + int64(t.length)
+	}
+	if off != int64(h.tableOff) {
+		return nil, fmt.Errorf("%w: frames end at %d, table at %d", ErrCorrupt, off, h.tableOff)
+	}
+	return r, nil
+}
+
+// maxStoredPayload bounds a frame's stored payload: raw data plus the
+// larger of the seal overhead and the CRC.
+func maxStoredPayload(frameSize int64) int64 { return frameSize + crypt.Overhead }
+
+// Size is the blob's logical length.
+func (r *Reader) Size() int64 { return int64(r.h.size) }
+
+// Digest is the blob's digest.
+func (r *Reader) Digest() digest.Digest { return r.d }
+
+// Frames is the number of frames the blob is stored in.
+func (r *Reader) Frames() int { return len(r.table) }
+
+// frameLen is the logical length of frame i.
+func (r *Reader) frameLen(i int64) int64 {
+	if i == int64(len(r.table))-1 {
+		return r.Size() - i*r.fs
+	}
+	return r.fs
+}
+
+// decodeFrame appends frame i's bytes to dst.
+func (r *Reader) decodeFrame(i int64, dst []byte) ([]byte, error) {
+	t := r.table[i]
+	buf := buffers.get(frameHdrSize + int(t.length))[:frameHdrSize+int(t.length)]
+	defer buffers.put(buf)
+	if _, err := r.f.ReadAt(buf, r.offs[i]); err != nil {
+		return nil, fmt.Errorf("%w: %s frame %d: %v", ErrCorrupt, r.d, i, err)
+	}
+	if got, err := getFrameHdr(buf); err != nil || got != t {
+		return nil, fmt.Errorf("%w: %s frame %d head differs from table", ErrCorrupt, r.d, i)
+	}
+	last := t.flags&frameFlagLast != 0
+	out, err := decodePayload(r.sealer, &r.h.fileID, uint64(i), last, t.codec, buf[frameHdrSize:], dst, int(r.fs))
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", r.d, err)
+	}
+	if int64(len(out)-len(dst)) != r.frameLen(i) {
+		return nil, fmt.Errorf("%w: %s frame %d holds %d bytes", ErrCorrupt, r.d, i, len(out)-len(dst))
+	}
+	return out, nil
+}
+
+// decodePayload authenticates and decodes one stored frame payload,
+// appending its logical bytes to dst.
+func decodePayload(sealer *crypt.FrameSealer, fileID *[crypt.FileIDSize]byte, n uint64, last bool, codec byte, stored, dst []byte, frameSize int) ([]byte, error) {
+	var plain []byte
+	if sealer != nil {
+		var err error
+		into := dst
+		if codec == codecZstd {
+			into = buffers.get(len(stored))
+			defer func() { buffers.put(into) }()
+		}
+		plain, err = sealer.Open(into, stored, n, last, codec)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		if codec == codecRaw {
+			return plain, nil
+		}
+		plain = plain[len(into):]
+		into = plain
+	} else {
+		if len(stored) < crcSize {
+			return nil, fmt.Errorf("%w: frame %d too short", ErrCorrupt, n)
+		}
+		plain = stored[:len(stored)-crcSize]
+		if binary.BigEndian.Uint32(stored[len(plain):]) != plainCheck(fileID, n, last, codec, plain) {
+			return nil, fmt.Errorf("%w: frame %d checksum", ErrCorrupt, n)
+		}
+		if codec == codecRaw {
+			return append(dst, plain...), nil
+		}
+	}
+	out, err := decoder().DecodeAll(plain, dst)
+	if err != nil {
+		return nil, fmt.Errorf("%w: frame %d: zstd: %v", ErrCorrupt, n, err)
+	}
+	if len(out)-len(dst) > frameSize {
+		return nil, fmt.Errorf("%w: frame %d decodes to %d bytes", ErrCorrupt, n, len(out)-len(dst))
+	}
+	return out, nil
+}
+
+// ReadAt reads len(p) bytes at off, decoding only the frames under them.
+func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("blob %s: negative offset", r.d)
+	}
+	size := r.Size()
+	if off >= size {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		return 0, io.EOF
+	}
+	n := 0
+	for n < len(p) && off < size {
+		i := off / r.fs
+		within := off - i*r.fs
+		flen := r.frameLen(i)
+		if within == 0 && int64(len(p)-n) >= flen {
+			// The whole frame is wanted: decode straight into p.
+			out, err := r.decodeFrame(i, p[n:n])
+			if err != nil {
+				return n, err
+			}
+			n += len(out)
+			off += int64(len(out))
+			continue
+		}
+		c, err := r.copyFromCached(i, within, p[n:])
+		if err != nil {
+			return n, err
+		}
+		n += c
+		off += int64(c)
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// copyFromCached copies from frame i (decoded once into the reader's
+// one-frame cache) starting at within.
+func (r *Reader) copyFromCached(i, within int64, p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cacheN != i {
+		if r.cache == nil {
+			r.cache = make([]byte, 0, r.fs)
+		}
+		out, err := r.decodeFrame(i, r.cache[:0])
+		if err != nil {
+			r.cacheN = -1
+			return 0, err
+		}
+		r.cache, r.cacheN = out, i
+	}
+	return copy(p, r.cache[within:]), nil
+}
+
+// Read reads from the current position.
+func (r *Reader) Read(p []byte) (int, error) {
+	if r.pos >= r.Size() {
+		return 0, io.EOF
+	}
+	n, err := r.ReadAt(p, r.pos)
+	r.pos += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// Seek sets the position for Read.
+func (r *Reader) Seek(offset int64, whence int) (int64, error) {
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = r.pos + offset
+	case io.SeekEnd:
+		abs = r.Size() + offset
+	default:
+		return 0, fmt.Errorf("blob: bad whence %d", whence)
+	}
+	if abs < 0 {
+		return 0, fmt.Errorf("blob: negative position")
+	}
+	r.pos = abs
+	return abs, nil
+}
+
+// Close closes the file.
+func (r *Reader) Close() error { return r.f.Close() }

@@ -1,0 +1,277 @@
+package blob
+
+import (
+	"context"
+	_ "crypto/sha256" // register the hashes go-digest verifies
+	_ "crypto/sha512"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Options configure a Store. Zero values take the defaults noted.
+type Options struct {
+	// FrameSize is the logical bytes per frame of new blobs. Default 1 MiB;
+	// between MinFrameSize and MaxFrameSize.
+	FrameSize int
+	// DisableCompression stores every frame raw. Default false: zstd
+	// (fastest level) where it pays.
+	DisableCompression bool
+	// Encoders is the number of goroutines that compress and seal frames,
+	// shared by all writers. Default GOMAXPROCS.
+	Encoders int
+	// InFlight bounds the frames one writer has queued for encoding and
+	// writing (memory per writer ≈ 2 × InFlight × FrameSize). Default 4.
+	InFlight int
+}
+
+func (o *Options) ensureDefaults() {
+	if o.FrameSize == 0 {
+		o.FrameSize = 1 << 20
+	}
+	if o.Encoders <= 0 {
+		o.Encoders = runtime.GOMAXPROCS(0)
+	}
+	if o.InFlight <= 0 {
+		o.InFlight = 4
+	}
+}
+
+func (o *Options) validate() error {
+	if o.FrameSize < MinFrameSize || o.FrameSize > MaxFrameSize {
+		return fmt.Errorf("blob: frame size %d outside [%d, %d]", o.FrameSize, MinFrameSize, MaxFrameSize)
+	}
+	return nil
+}
+
+// Store is a directory of blob files:
+//
+//	<dir>/blobs/<alg>/<first two hex>/<hex>   committed blobs
+//	<dir>/uploads/<id>.part                   writers in progress
+//
+// It is safe for concurrent use. Writers to the same digest must be
+// serialised by the caller around Commit (the engine holds a lock per digest).
+type Store struct {
+	dir  string
+	opts Options
+	pool *encoderPool
+
+	mu   sync.Mutex
+	dirs map[string]bool // fan-out directories known to exist
+}
+
+// Open opens the store in dir, creating its directories if needed.
+func Open(dir string, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	o.ensureDefaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"blobs", "uploads"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			return nil, wrapIOErr(fmt.Errorf("blob: %w", err))
+		}
+	}
+	return &Store{dir: dir, opts: o, pool: newEncoderPool(o.Encoders), dirs: map[string]bool{}}, nil
+}
+
+// Close stops the store's encoders. Writers must be finished first.
+func (s *Store) Close() error {
+	s.pool.close()
+	return nil
+}
+
+// Dir is the store's directory.
+func (s *Store) Dir() string { return s.dir }
+
+// FrameSize is the frame size of new blobs.
+func (s *Store) FrameSize() int { return s.opts.FrameSize }
+
+// Path is the file that holds blob d (whether or not it exists).
+func (s *Store) Path(d digest.Digest) (string, error) {
+	if err := checkDigest(d); err != nil {
+		return "", err
+	}
+	hex := d.Encoded()
+	return filepath.Join(s.dir, "blobs", string(d.Algorithm()), hex[:2], hex), nil
+}
+
+func checkDigest(d digest.Digest) error {
+	if _, err := algByte(d.Algorithm()); err != nil {
+		return err
+	}
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnsupportedDigest, err)
+	}
+	return nil
+}
+
+func (s *Store) uploadPath(id string) (string, error) {
+	if id == "" || strings.ContainsAny(id, "/\\\x00") || id == "." || id == ".." {
+		return "", fmt.Errorf("%w: upload id %q", ErrBadState, id)
+	}
+	return filepath.Join(s.dir, "uploads", id+".part"), nil
+}
+
+func (s *Store) ensureDir(d string) error {
+	s.mu.Lock()
+	ok := s.dirs[d]
+	s.mu.Unlock()
+	if ok {
+		return nil
+	}
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return wrapIOErr(fmt.Errorf("blob: %w", err))
+	}
+	syncDir(filepath.Dir(d))
+	s.mu.Lock()
+	s.dirs[d] = true
+	s.mu.Unlock()
+	return nil
+}
+
+// Info describes a stored blob.
+type Info struct {
+	Digest digest.Digest
+	// Size is the logical (pushed) length.
+	Size int64
+	// StoredSize is the file's length on disk.
+	StoredSize int64
+	// Sealed tells whether the frames are encrypted.
+	Sealed bool
+	// FileID is the file's random identifier (bound into every frame).
+	FileID [16]byte
+}
+
+// Stat describes blob d from its file's header. The header is checked
+// structurally only; its MAC is checked when the blob is opened with its key.
+func (s *Store) Stat(ctx context.Context, d digest.Digest) (Info, error) {
+	p, err := s.Path(d)
+	if err != nil {
+		return Info{}, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return Info{}, fmt.Errorf("%w: %s", ErrNotFound, d)
+		}
+		return Info{}, fmt.Errorf("blob %s: %w", d, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return Info{}, fmt.Errorf("blob %s: %w", d, err)
+	}
+	b := make([]byte, headerSize)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return Info{}, fmt.Errorf("%w: %s: reading header: %v", ErrCorrupt, d, err)
+	}
+	h, err := decodeHeader(b)
+	if err != nil {
+		return Info{}, fmt.Errorf("blob %s: %w", d, err)
+	}
+	return Info{Digest: d, Size: int64(h.size), StoredSize: st.Size(), Sealed: h.sealed(), FileID: h.fileID}, nil
+}
+
+// Delete removes blob d's file. Deleting a missing blob is ErrNotFound.
+func (s *Store) Delete(ctx context.Context, d digest.Digest) error {
+	p, err := s.Path(d)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: %s", ErrNotFound, d)
+		}
+		return fmt.Errorf("blob %s: %w", d, err)
+	}
+	syncDir(filepath.Dir(p))
+	return nil
+}
+
+// Walk calls fn for every committed blob file, in no particular order.
+// Files whose names are not digests are skipped. fn's error stops the walk.
+func (s *Store) Walk(ctx context.Context, fn func(d digest.Digest, storedSize int64) error) error {
+	root := filepath.Join(s.dir, "blobs")
+	return filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if de.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, p)
+		parts := strings.Split(rel, string(filepath.Separator))
+		if len(parts) != 3 {
+			return nil
+		}
+		d := digest.NewDigestFromEncoded(digest.Algorithm(parts[0]), parts[2])
+		if checkDigest(d) != nil || parts[1] != parts[2][:2] {
+			return nil
+		}
+		info, err := de.Info()
+		if err != nil {
+			return nil // removed meanwhile
+		}
+		return fn(d, info.Size())
+	})
+}
+
+// Uploads lists the ids of writers whose temporary files exist.
+func (s *Store) Uploads(ctx context.Context) ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(s.dir, "uploads"))
+	if err != nil {
+		return nil, fmt.Errorf("blob: %w", err)
+	}
+	var ids []string
+	for _, e := range ents {
+		if id, ok := strings.CutSuffix(e.Name(), ".part"); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// RemoveUpload deletes the temporary file of upload id, if any.
+func (s *Store) RemoveUpload(id string) error {
+	p, err := s.uploadPath(id)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("blob: %w", err)
+	}
+	return nil
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
+
+// wrapIOErr marks ENOSPC and EDQUOT as ErrNoSpace, keeping the cause.
+func wrapIOErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return err
+}

@@ -1,0 +1,19 @@
+package crypt
+
+import "errors"
+
+// Sentinel errors of package crypt, wrapped with context; test with errors.Is.
+var (
+	// ErrUnauthenticated: a ciphertext, wrap or MAC failed authentication.
+	ErrUnauthenticated = errors.New("crypt: message authentication failed")
+	// ErrKeyNotFound: the provider has no key of that name or version.
+	ErrKeyNotFound = errors.New("crypt: key not found")
+	// ErrKeyDisabled: the key exists but is disabled; re-enable it to use it.
+	ErrKeyDisabled = errors.New("crypt: key disabled")
+	// ErrKeyDestroyed: the key's material is gone; what only it wraps is lost.
+	ErrKeyDestroyed = errors.New("crypt: key destroyed")
+	// ErrUnavailable: the provider cannot be reached now; retry later.
+	ErrUnavailable = errors.New("crypt: key provider unavailable")
+	// ErrInvalidKey: key material of the wrong size or form.
+	ErrInvalidKey = errors.New("crypt: invalid key")
+)

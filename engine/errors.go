@@ -1,0 +1,66 @@
+package engine
+
+import "errors"
+
+// Sentinel errors returned (wrapped, with the name or digest concerned) by
+// the engine. Test them with errors.Is. registryd maps each to the OCI
+// Distribution error code named in its comment.
+var (
+	// ErrNameInvalid: the repository name does not match the OCI grammar
+	// or is longer than 256 characters (NAME_INVALID).
+	ErrNameInvalid = errors.New("engine: invalid repository name")
+	// ErrNameUnknown: the repository does not exist and may not be
+	// created by this operation (NAME_UNKNOWN).
+	ErrNameUnknown = errors.New("engine: repository name not known to registry")
+	// ErrRepositoryExists: CreateRepository on a name already in use.
+	ErrRepositoryExists = errors.New("engine: repository already exists")
+	// ErrRepositoryNotEmpty: DeleteRepository without force on a
+	// repository that still holds images.
+	ErrRepositoryNotEmpty = errors.New("engine: repository is not empty")
+	// ErrBlobUnknown: the blob is not linked to the repository (BLOB_UNKNOWN).
+	ErrBlobUnknown = errors.New("engine: blob unknown to registry")
+	// ErrBlobUploadUnknown: no such upload session (BLOB_UPLOAD_UNKNOWN).
+	ErrBlobUploadUnknown = errors.New("engine: blob upload unknown to registry")
+	// ErrBlobUploadInvalid: the upload cannot accept this operation, e.g.
+	// a chunk at the wrong offset (BLOB_UPLOAD_INVALID).
+	ErrBlobUploadInvalid = errors.New("engine: blob upload invalid")
+	// ErrDigestInvalid: the digest is malformed, uses an unsupported
+	// algorithm, or does not match the content (DIGEST_INVALID).
+	ErrDigestInvalid = errors.New("engine: provided digest did not match uploaded content")
+	// ErrSizeInvalid: the content length does not match the declared
+	// size, or exceeds a configured limit (SIZE_INVALID).
+	ErrSizeInvalid = errors.New("engine: provided length did not match content length")
+	// ErrTooLarge: the blob or manifest exceeds the configured limit
+	// (SIZE_INVALID on the wire, HTTP 413).
+	ErrTooLarge = errors.New("engine: content exceeds the configured size limit")
+	// ErrManifestUnknown: no manifest with this tag or digest (MANIFEST_UNKNOWN).
+	ErrManifestUnknown = errors.New("engine: manifest unknown to registry")
+	// ErrManifestInvalid: the manifest does not parse or validate (MANIFEST_INVALID).
+	ErrManifestInvalid = errors.New("engine: manifest invalid")
+	// ErrManifestBlobUnknown: the manifest references a blob or child
+	// manifest that the repository does not hold (MANIFEST_BLOB_UNKNOWN).
+	ErrManifestBlobUnknown = errors.New("engine: manifest references a manifest or blob unknown to registry")
+	// ErrTagInvalid: the tag is malformed (TAG_INVALID).
+	ErrTagInvalid = errors.New("engine: manifest tag did not match URI")
+	// ErrTagImmutable: the tag exists, points to another digest, and the
+	// repository's tag mutability forbids moving it. It wraps ErrTagInvalid
+	// too, since the OCI code for it is TAG_INVALID.
+	ErrTagImmutable = errors.New("engine: tag is immutable")
+	// ErrUnsupported: the operation or media type is not supported (UNSUPPORTED).
+	ErrUnsupported = errors.New("engine: the operation is unsupported")
+	// ErrRangeInvalid: a byte range outside the blob (HTTP 416).
+	ErrRangeInvalid = errors.New("engine: requested range not satisfiable")
+	// ErrStorageFull: the store ran out of disk space; nothing was written.
+	// Retry once space is freed.
+	ErrStorageFull = errors.New("engine: no space left on the store's device")
+	// ErrKeyUnavailable: the key needed to seal or open a blob cannot be
+	// reached right now (HSM or KMS down, key disabled). Retryable (HTTP 503).
+	ErrKeyUnavailable = errors.New("engine: encryption key unavailable")
+	// ErrCorrupt: stored data failed authentication or verification; the
+	// engine never returns such bytes.
+	ErrCorrupt = errors.New("engine: stored data is corrupt")
+	// ErrClosed: the engine has been closed.
+	ErrClosed = errors.New("engine: closed")
+	// ErrInvalidArgument: a setting or parameter is out of its domain.
+	ErrInvalidArgument = errors.New("engine: invalid argument")
+)
