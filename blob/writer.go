@@ -643,3 +643,37 @@ func (w *Writer) Close() error {
 	return w.f.Close()
 }
 
+
+// Digest is the digest of the bytes written so far, in the writer's algorithm.
+func (w *Writer) Digest() digest.Digest { return digest.NewDigest(w.alg, w.h) }
+
+// Algorithm is the digest algorithm the writer computes as bytes arrive.
+func (w *Writer) Algorithm() digest.Algorithm { return w.alg }
+
+// Verify checks, without committing, that the bytes written so far have
+// digest expected and, when size >= 0, that length.
+func (w *Writer) Verify(expected digest.Digest, size int64) error {
+	if err := checkDigest(expected); err != nil {
+		return err
+	}
+	if size >= 0 && size != w.size {
+		return fmt.Errorf("%w: wrote %d bytes, expected %d", ErrSizeMismatch, w.size, size)
+	}
+	if err := w.sticky(); err != nil {
+		return err
+	}
+	got := w.Digest()
+	if expected.Algorithm() != w.alg {
+		if err := w.drain(); err != nil {
+			return err
+		}
+		var err error
+		if got, err = w.rehash(expected.Algorithm()); err != nil {
+			return err
+		}
+	}
+	if got != expected {
+		return fmt.Errorf("%w: content is %s, expected %s", ErrDigestMismatch, got, expected)
+	}
+	return nil
+}

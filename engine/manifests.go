@@ -1,0 +1,313 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berthstore/berth/index"
+)
+
+// PutManifest validates and stores a manifest under reference (a tag, or
+// the manifest's own digest) and under every extra tag. Every blob an
+// image manifest references must be linked to the repository, and every
+// child of an index present in it (unless Options.AllowSparseIndex).
+// Moving a tag the repository's mutability setting protects fails with
+// ErrTagImmutable. The repository is created on push if a template allows.
+func (e *Engine) PutManifest(ctx context.Context, repo, reference, mediaType string, payload []byte, tags ...string) (PutManifestResult, error) {
+	if err := e.checkOpen(); err != nil {
+		return PutManifestResult{}, err
+	}
+	if err := ValidateRepositoryName(repo); err != nil {
+		return PutManifestResult{}, err
+	}
+	tag, refDigest, err := ParseReference(reference)
+	if err != nil {
+		return PutManifestResult{}, err
+	}
+	if tag != "" {
+		tags = append([]string{tag}, tags...)
+	}
+	for _, t := range tags {
+		if err := ValidateTag(t); err != nil {
+			return PutManifestResult{}, err
+		}
+	}
+	if int64(len(payload)) > e.opts.MaxManifestSize {
+		return PutManifestResult{}, fmt.Errorf("%w: manifest of %d bytes, limit %d", ErrTooLarge, len(payload), e.opts.MaxManifestSize)
+	}
+	d := digest.SHA256.FromBytes(payload)
+	if refDigest != "" {
+		d = refDigest.Algorithm().FromBytes(payload)
+		if d != refDigest {
+			return PutManifestResult{}, fmt.Errorf("%w: manifest is %s, reference says %s", ErrDigestInvalid, d, refDigest)
+		}
+	}
+	pm, err := parseManifest(mediaType, payload, e.opts.MaxManifestSize)
+	if err != nil {
+		return PutManifestResult{}, err
+	}
+	r, created, err := e.ensureRepo(ctx, repo)
+	if err != nil {
+		return PutManifestResult{}, err
+	}
+	unlock := e.repoLocks.lock(repo)
+	defer unlock()
+
+	rec := &index.Manifest{
+		Repo: repo, Digest: d, MediaType: pm.MediaType, ArtifactType: pm.ArtifactType,
+		Subject: pm.Subject, Annotations: pm.Annotations, Payload: payload, PushedAt: time.Now().UTC(),
+	}
+	for _, bd := range pm.Blobs {
+		ok, err := e.db.Linked(repo, bd.Digest)
+		if err != nil {
+			return PutManifestResult{}, storageErr(err)
+		}
+		if !ok {
+			return PutManifestResult{}, fmt.Errorf("%w: blob %s", ErrManifestBlobUnknown, bd.Digest)
+		}
+		rec.Blobs = append(rec.Blobs, bd.Digest)
+	}
+	for _, c := range pm.Children {
+		if !e.opts.AllowSparseIndex {
+			ok, err := e.db.HasManifest(repo, c.Digest)
+			if err != nil {
+				return PutManifestResult{}, storageErr(err)
+			}
+			if !ok {
+				return PutManifestResult{}, fmt.Errorf("%w: manifest %s", ErrManifestBlobUnknown, c.Digest)
+			}
+		}
+		rec.Children = append(rec.Children, c.Digest)
+	}
+
+	b := e.db.NewBatch()
+	defer b.Close()
+	old, err := e.db.ManifestMeta(repo, d)
+	switch {
+	case err == nil:
+		rec.PushedAt, rec.LastPulledAt = old.PushedAt, old.LastPulledAt
+	case errors.Is(err, index.ErrNotFound):
+	default:
+		return PutManifestResult{}, storageErr(err)
+	}
+	if err := b.PutManifest(rec); err != nil {
+		return PutManifestResult{}, storageErr(err)
+	}
+	for _, t := range tags {
+		prev, err := e.db.Tag(repo, t)
+		if err != nil && !errors.Is(err, index.ErrNotFound) {
+			return PutManifestResult{}, storageErr(err)
+		}
+		if prev == d {
+			continue // the same tag to the same digest is no overwrite
+		}
+		if prev != "" && tagImmutable(r.RepositorySettings, t) {
+			return PutManifestResult{}, fmt.Errorf("%w: %w: The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the repository is immutable.",
+				ErrTagImmutable, ErrTagInvalid, t, repo)
+		}
+		if err := b.PutTag(repo, t, d, prev); err != nil {
+			return PutManifestResult{}, storageErr(err)
+		}
+	}
+	if pm.Subject != "" {
+		ref := &index.Referrer{Subject: pm.Subject, Digest: d, MediaType: pm.MediaType, ArtifactType: pm.ArtifactType, Size: int64(len(payload)), Annotations: pm.Annotations}
+		if err := b.PutReferrer(repo, ref); err != nil {
+			return PutManifestResult{}, storageErr(err)
+		}
+	}
+	if err := b.Commit(true); err != nil {
+		return PutManifestResult{}, storageErr(err)
+	}
+	return PutManifestResult{
+		Descriptor: Descriptor{MediaType: pm.MediaType, Digest: d, Size: int64(len(payload))},
+		Subject:    pm.Subject, Created: created,
+	}, nil
+}
+
+// resolve turns a reference into a digest.
+func (e *Engine) resolve(repo, reference string) (digest.Digest, error) {
+	if err := ValidateRepositoryName(repo); err != nil {
+		return "", err
+	}
+	tag, d, err := ParseReference(reference)
+	if err != nil {
+		return "", err
+	}
+	if tag == "" {
+		return d, nil
+	}
+	d, err = e.db.Tag(repo, tag)
+	if err != nil {
+		if errors.Is(err, index.ErrNotFound) {
+			return "", e.unknownManifest(repo, reference)
+		}
+		return "", storageErr(err)
+	}
+	return d, nil
+}
+
+// unknownManifest is ErrNameUnknown when repo does not exist, else ErrManifestUnknown.
+func (e *Engine) unknownManifest(repo, reference string) error {
+	if _, err := e.loadRepo(repo); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: %s:%s", ErrManifestUnknown, repo, reference)
+}
+
+func (e *Engine) manifestRecord(repo, reference string, payload bool) (*index.Manifest, error) {
+	d, err := e.resolve(repo, reference)
+	if err != nil {
+		return nil, err
+	}
+	var m *index.Manifest
+	if payload {
+		m, err = e.db.Manifest(repo, d)
+	} else {
+		m, err = e.db.ManifestMeta(repo, d)
+	}
+	if err != nil {
+		if errors.Is(err, index.ErrNotFound) {
+			return nil, e.unknownManifest(repo, reference)
+		}
+		return nil, storageErr(err)
+	}
+	return m, nil
+}
+
+// GetManifest returns the manifest that reference (tag or digest) names.
+func (e *Engine) GetManifest(ctx context.Context, repo, reference string) (*Manifest, error) {
+	m, err := e.manifestRecord(repo, reference, true)
+	if err != nil {
+		return nil, err
+	}
+	return &Manifest{
+		Descriptor:   Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: int64(len(m.Payload))},
+		Payload:      m.Payload,
+		ArtifactType: m.ArtifactType, Subject: m.Subject, Annotations: m.Annotations,
+		PushedAt: m.PushedAt, LastPulledAt: m.LastPulledAt,
+	}, nil
+}
+
+// StatManifest returns the descriptor of the manifest reference names (a
+// HEAD request): one tag lookup and one metadata read.
+func (e *Engine) StatManifest(ctx context.Context, repo, reference string) (Descriptor, error) {
+	m, err := e.manifestRecord(repo, reference, true)
+	if err != nil {
+		return Descriptor{}, err
+	}
+	return Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: int64(len(m.Payload))}, nil
+}
+
+// DeleteManifest deletes manifest d, every tag that points to it and its
+// entry in its subject's referrers.
+func (e *Engine) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
+	if err := ValidateRepositoryName(repo); err != nil {
+		return err
+	}
+	if _, err := ParseDigest(string(d)); err != nil {
+		return err
+	}
+	unlock := e.repoLocks.lock(repo)
+	defer unlock()
+	m, err := e.db.ManifestMeta(repo, d)
+	if err != nil {
+		if errors.Is(err, index.ErrNotFound) {
+			return e.unknownManifest(repo, string(d))
+		}
+		return storageErr(err)
+	}
+	tags, err := e.db.TagsOf(repo, d)
+	if err != nil {
+		return storageErr(err)
+	}
+	b := e.db.NewBatch()
+	defer b.Close()
+	for _, t := range tags {
+		if err := b.DeleteTag(repo, t, d); err != nil {
+			return storageErr(err)
+		}
+	}
+	if m.Subject != "" {
+		if err := b.DeleteReferrer(repo, m.Subject, d); err != nil {
+			return storageErr(err)
+		}
+	}
+	if err := b.DeleteManifest(repo, d); err != nil {
+		return storageErr(err)
+	}
+	return storageErr(b.Commit(true))
+}
+
+// DeleteTag removes one tag; the manifest stays.
+func (e *Engine) DeleteTag(ctx context.Context, repo, tag string) error {
+	if err := ValidateRepositoryName(repo); err != nil {
+		return err
+	}
+	if err := ValidateTag(tag); err != nil {
+		return err
+	}
+	unlock := e.repoLocks.lock(repo)
+	defer unlock()
+	d, err := e.db.Tag(repo, tag)
+	if err != nil {
+		if errors.Is(err, index.ErrNotFound) {
+			return e.unknownManifest(repo, tag)
+		}
+		return storageErr(err)
+	}
+	b := e.db.NewBatch()
+	defer b.Close()
+	if err := b.DeleteTag(repo, tag, d); err != nil {
+		return storageErr(err)
+	}
+	return storageErr(b.Commit(true))
+}
+
+// ListTags lists up to n tags of repo after last, in lexical order (n <= 0: all).
+func (e *Engine) ListTags(ctx context.Context, repo, last string, n int) ([]string, error) {
+	if err := ValidateRepositoryName(repo); err != nil {
+		return nil, err
+	}
+	tags, err := e.db.ListTags(repo, last, n)
+	if err != nil {
+		return nil, storageErr(err)
+	}
+	if len(tags) == 0 {
+		if _, err := e.loadRepo(repo); err != nil {
+			return nil, err
+		}
+	}
+	return tags, nil
+}
+
+// Referrers lists the manifests in repo whose subject is d, filtered by
+// artifactType when it is not "".
+func (e *Engine) Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]Referrer, error) {
+	if err := ValidateRepositoryName(repo); err != nil {
+		return nil, err
+	}
+	if _, err := ParseDigest(string(d)); err != nil {
+		return nil, err
+	}
+	refs, err := e.db.Referrers(repo, d)
+	if err != nil {
+		return nil, storageErr(err)
+	}
+	out := []Referrer{}
+	for _, r := range refs {
+		if artifactType != "" && r.ArtifactType != artifactType {
+			continue
+		}
+		out = append(out, Referrer{MediaType: r.MediaType, Digest: r.Digest, Size: r.Size, ArtifactType: r.ArtifactType, Annotations: r.Annotations})
+	}
+	if len(out) == 0 {
+		if _, err := e.loadRepo(repo); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,440 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berthstore/berth/blob"
+	"github.com/berthstore/berth/crypt"
+	"github.com/berthstore/berth/index"
+)
+
+// uploadState is what the index keeps of an upload session between
+// checkpoints (index.Upload.State).
+type uploadState struct {
+	// KEK is the key the session's data key is wrapped under.
+	KEK string `json:"kek,omitempty"`
+	// Wrap is the session's data key, wrapped (nil: plain upload).
+	Wrap *crypt.WrappedKey `json:"wrap,omitempty"`
+	// Writer is the blob writer's last checkpoint (nil: nothing durable yet).
+	Writer *blob.WriterState `json:"writer,omitempty"`
+}
+
+// upload is one session. mu is held by the goroutine using it (between
+// BeginUpload/ResumeUpload and Close/Commit/Cancel).
+type upload struct {
+	e       *Engine
+	id      string
+	repo    string
+	started time.Time
+	state   uploadState
+	dataKey []byte
+
+	mu       sync.Mutex
+	w        *blob.Writer
+	lastUsed time.Time
+	done     bool
+}
+
+var _ Upload = (*upload)(nil)
+
+func newUploadID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40 // a version-4 UUID, as clients expect
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// BeginUpload starts an upload session into repo, creating the repository
+// on push if a template allows it. The session is held by the caller
+// until Close, Commit or Cancel.
+func (e *Engine) BeginUpload(ctx context.Context, repo string) (Upload, error) {
+	return e.beginUpload(ctx, repo, digest.SHA256)
+}
+
+// BeginUploadAlgorithm is BeginUpload for a blob whose digest algorithm is
+// known in advance (e.g. sha512), so it is computed while bytes arrive.
+func (e *Engine) BeginUploadAlgorithm(ctx context.Context, repo string, alg digest.Algorithm) (Upload, error) {
+	return e.beginUpload(ctx, repo, alg)
+}
+
+func (e *Engine) beginUpload(ctx context.Context, repo string, alg digest.Algorithm) (*upload, error) {
+	if err := e.checkOpen(); err != nil {
+		return nil, err
+	}
+	if alg != digest.SHA256 && alg != digest.SHA512 {
+		return nil, fmt.Errorf("%w: algorithm %q", ErrDigestInvalid, alg)
+	}
+	r, _, err := e.ensureRepo(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	u := &upload{e: e, id: newUploadID(), repo: repo, started: time.Now().UTC(), lastUsed: time.Now()}
+	if !e.opts.DisableEncryption {
+		dk, err := crypt.NewDataKey()
+		if err != nil {
+			return nil, err
+		}
+		w, err := e.keys.Wrap(ctx, r.kek, dk, uploadWrapAD(u.id))
+		if err != nil {
+			return nil, keyErr(fmt.Errorf("upload into %s: %w", repo, err))
+		}
+		u.dataKey, u.state.KEK, u.state.Wrap = dk, r.kek, &w
+	}
+	u.w, err = e.blobs.NewWriter(ctx, u.id, blob.WriterOptions{DataKey: u.dataKey, Algorithm: alg, Limit: e.opts.MaxBlobSize})
+	if err != nil {
+		return nil, blobErr(err)
+	}
+	// The record is not synced: a session nobody has written to yet costs
+	// no fsync; the first Checkpoint makes it durable.
+	if err := e.saveUpload(u, false); err != nil {
+		u.w.Cancel()
+		return nil, err
+	}
+	u.mu.Lock()
+	if err := e.register(u); err != nil {
+		u.w.Cancel()
+		return nil, err
+	}
+	return u, nil
+}
+
+func (e *Engine) register(u *upload) error {
+	e.upMu.Lock()
+	defer e.upMu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	e.uploads[u.id] = u
+	return nil
+}
+
+func (e *Engine) saveUpload(u *upload, sync bool) error {
+	st, err := json.Marshal(&u.state)
+	if err != nil {
+		return err
+	}
+	b := e.db.NewBatch()
+	defer b.Close()
+	if err := b.PutUpload(&index.Upload{ID: u.id, Repo: u.repo, StartedAt: u.started, UpdatedAt: time.Now().UTC(), State: st}); err != nil {
+		return storageErr(err)
+	}
+	return storageErr(b.Commit(sync))
+}
+
+// ResumeUpload returns session id of repo: the live one, or one reopened
+// from its last checkpoint after a restart.
+func (e *Engine) ResumeUpload(ctx context.Context, repo, id string) (Upload, error) {
+	if err := e.checkOpen(); err != nil {
+		return nil, err
+	}
+	e.upMu.Lock()
+	u := e.uploads[id]
+	e.upMu.Unlock()
+	if u != nil {
+		if u.repo != repo {
+			return nil, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, id)
+		}
+		if !u.mu.TryLock() {
+			return nil, fmt.Errorf("%w: upload %s is in use by another request", ErrBlobUploadInvalid, id)
+		}
+		if u.done {
+			u.mu.Unlock()
+			return nil, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, id)
+		}
+		u.lastUsed = time.Now()
+		return u, nil
+	}
+	return e.reopenUpload(ctx, repo, id)
+}
+
+func (e *Engine) reopenUpload(ctx context.Context, repo, id string) (*upload, error) {
+	unlock := e.digestLocks.lock("upload\x00" + id)
+	defer unlock()
+	e.upMu.Lock()
+	if u := e.uploads[id]; u != nil {
+		e.upMu.Unlock()
+		return nil, fmt.Errorf("%w: upload %s is in use by another request", ErrBlobUploadInvalid, id)
+	}
+	e.upMu.Unlock()
+	rec, err := e.db.Upload(id)
+	if err != nil {
+		if errors.Is(err, index.ErrNotFound) || errors.Is(err, index.ErrInvalidKey) {
+			return nil, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, id)
+		}
+		return nil, storageErr(err)
+	}
+	if rec.Repo != repo {
+		return nil, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, id)
+	}
+	u := &upload{e: e, id: id, repo: repo, started: rec.StartedAt, lastUsed: time.Now()}
+	if err := json.Unmarshal(rec.State, &u.state); err != nil {
+		return nil, fmt.Errorf("%w: upload %s state: %v", ErrCorrupt, id, err)
+	}
+	if u.state.Wrap != nil {
+		if u.dataKey, err = e.keys.Unwrap(ctx, *u.state.Wrap, uploadWrapAD(id)); err != nil {
+			return nil, keyErr(fmt.Errorf("upload %s: %w", id, err))
+		}
+	}
+	alg := digest.SHA256
+	if u.state.Writer != nil {
+		alg = u.state.Writer.Algorithm
+		u.w, err = e.blobs.ResumeWriter(ctx, id, *u.state.Writer, blob.WriterOptions{DataKey: u.dataKey, Limit: e.opts.MaxBlobSize})
+	} else {
+		// Nothing was made durable: start the file afresh.
+		e.blobs.RemoveUpload(id)
+		u.w, err = e.blobs.NewWriter(ctx, id, blob.WriterOptions{DataKey: u.dataKey, Algorithm: alg, Limit: e.opts.MaxBlobSize})
+	}
+	if err != nil {
+		return nil, blobErr(err)
+	}
+	u.mu.Lock()
+	if err := e.register(u); err != nil {
+		u.w.Close()
+		return nil, err
+	}
+	return u, nil
+}
+
+func (u *upload) ID() string         { return u.id }
+func (u *upload) Repository() string { return u.repo }
+func (u *upload) Size() int64        { return u.w.Size() }
+
+func (u *upload) Write(p []byte) (int, error) {
+	if u.done {
+		return 0, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, u.id)
+	}
+	n, err := u.w.Write(p)
+	return n, blobErr(err)
+}
+
+func (u *upload) ReadFrom(r io.Reader) (int64, error) {
+	if u.done {
+		return 0, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, u.id)
+	}
+	n, err := u.w.ReadFrom(r)
+	return n, blobErr(err)
+}
+
+// Checkpoint makes the bytes appended so far durable: the writer's file
+// is fsynced and its state recorded in the index with a synced batch.
+func (u *upload) Checkpoint(ctx context.Context) error {
+	if u.done {
+		return fmt.Errorf("%w: %s", ErrBlobUploadUnknown, u.id)
+	}
+	st, err := u.w.Checkpoint(ctx)
+	if err != nil {
+		return blobErr(err)
+	}
+	u.state.Writer = &st
+	return u.e.saveUpload(u, true)
+}
+
+// park checkpoints and closes the writer; the session stays resumable.
+func (u *upload) park(ctx context.Context) error {
+	if u.done {
+		return nil
+	}
+	err := u.Checkpoint(ctx)
+	u.done = true
+	if cerr := u.w.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Close hands the session back to the engine, which keeps the writer open
+// for the next request (and parks it when idle or at Close).
+func (u *upload) Close() error {
+	u.lastUsed = time.Now()
+	u.mu.Unlock()
+	return nil
+}
+
+// end forgets the session: its record, its file and its live handle.
+func (u *upload) end(b *index.Batch) error {
+	u.done = true
+	u.e.upMu.Lock()
+	if u.e.uploads != nil {
+		delete(u.e.uploads, u.id)
+	}
+	u.e.upMu.Unlock()
+	return b.DeleteUpload(u.id)
+}
+
+// Cancel ends the session and removes what it wrote.
+func (u *upload) Cancel(ctx context.Context) error {
+	defer u.mu.Unlock()
+	if u.done {
+		return nil
+	}
+	werr := u.w.Cancel()
+	b := u.e.db.NewBatch()
+	defer b.Close()
+	if err := u.end(b); err != nil {
+		return storageErr(err)
+	}
+	if err := b.Commit(false); err != nil {
+		return storageErr(err)
+	}
+	return blobErr(werr)
+}
+
+// Commit verifies the content and stores the blob (or, when the store has
+// it already, drops this copy), links it to the repository and ends the
+// session. On a digest or size mismatch the session is cancelled: nothing
+// of it remains.
+func (u *upload) Commit(ctx context.Context, expected digest.Digest, size int64) (Descriptor, error) {
+	defer u.mu.Unlock()
+	if u.done {
+		return Descriptor{}, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, u.id)
+	}
+	if expected == "" {
+		expected = u.w.Digest()
+	} else if _, err := ParseDigest(string(expected)); err != nil {
+		return Descriptor{}, err
+	}
+	desc, err := u.e.commitUpload(ctx, u, expected, size)
+	if err != nil && !errors.Is(err, ErrKeyUnavailable) {
+		// Refused or failed: leave nothing behind.
+		u.w.Cancel()
+		b := u.e.db.NewBatch()
+		u.end(b)
+		b.Commit(false)
+		b.Close()
+	}
+	return desc, err
+}
+
+func (e *Engine) commitUpload(ctx context.Context, u *upload, d digest.Digest, size int64) (Descriptor, error) {
+	if err := u.w.Verify(d, size); err != nil {
+		return Descriptor{}, blobErr(err)
+	}
+	r, err := e.loadRepo(u.repo)
+	if err != nil {
+		return Descriptor{}, err
+	}
+	unlock := e.digestLocks.lock(digestKey(d))
+	defer unlock()
+	b := e.db.NewBatch()
+	defer b.Close()
+	rec, err := e.db.Blob(d)
+	switch {
+	case err == nil:
+		// Dedupe: the store holds these bytes already.
+		if err := u.w.Cancel(); err != nil {
+			return Descriptor{}, blobErr(err)
+		}
+		changed, err := e.addWrap(ctx, rec, r.kek)
+		if err != nil {
+			return Descriptor{}, err
+		}
+		if changed {
+			if err := b.PutBlob(rec); err != nil {
+				return Descriptor{}, storageErr(err)
+			}
+		}
+	case errors.Is(err, index.ErrNotFound):
+		info, err := u.w.Commit(ctx, d, size)
+		if err != nil {
+			return Descriptor{}, blobErr(err)
+		}
+		rec = &index.Blob{Digest: d, Size: info.Size, StoredSize: info.StoredSize, CreatedAt: time.Now().UTC(), FileID: info.FileID[:]}
+		if u.dataKey != nil {
+			w, err := e.keys.Wrap(ctx, u.state.KEK, u.dataKey, blobWrapAD(d))
+			if err != nil {
+				e.blobs.Delete(ctx, d)
+				return Descriptor{}, keyErr(err)
+			}
+			rec.Wraps = []index.KeyWrap{toIndexWrap(w)}
+			if r.kek != u.state.KEK {
+				if _, err := e.addWrap(ctx, rec, r.kek); err != nil {
+					e.blobs.Delete(ctx, d)
+					return Descriptor{}, err
+				}
+			}
+		}
+		if err := b.PutBlob(rec); err != nil {
+			return Descriptor{}, storageErr(err)
+		}
+	default:
+		return Descriptor{}, storageErr(err)
+	}
+	if err := b.PutLink(u.repo, d, time.Now().UTC()); err != nil {
+		return Descriptor{}, storageErr(err)
+	}
+	if err := u.end(b); err != nil {
+		return Descriptor{}, storageErr(err)
+	}
+	if err := b.Commit(true); err != nil {
+		// The file is in place but unnamed: gc or the next push of the
+		// same digest replaces it.
+		return Descriptor{}, storageErr(err)
+	}
+	return Descriptor{Digest: d, Size: rec.Size, MediaType: "application/octet-stream"}, nil
+}
+
+// PutBlob stores the content of r as one blob in repo, verifying expected
+// (which may be "" to accept whatever sha256 digest the content has).
+func (e *Engine) PutBlob(ctx context.Context, repo string, r io.Reader, expected digest.Digest) (Descriptor, error) {
+	alg := digest.SHA256
+	if expected != "" {
+		if _, err := ParseDigest(string(expected)); err != nil {
+			return Descriptor{}, err
+		}
+		alg = expected.Algorithm()
+	}
+	u, err := e.beginUpload(ctx, repo, alg)
+	if err != nil {
+		return Descriptor{}, err
+	}
+	if _, err := u.ReadFrom(r); err != nil {
+		u.Cancel(ctx)
+		return Descriptor{}, err
+	}
+	return u.Commit(ctx, expected, -1)
+}
+
+// reapIdleUploads parks live sessions nobody used for IdleUploadTimeout.
+func (e *Engine) reapIdleUploads() {
+	defer e.wg.Done()
+	t := time.NewTicker(max(e.opts.IdleUploadTimeout/4, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+		}
+		e.upMu.Lock()
+		var idle []*upload
+		for _, u := range e.uploads {
+			if u.mu.TryLock() {
+				if time.Since(u.lastUsed) > e.opts.IdleUploadTimeout {
+					idle = append(idle, u)
+					delete(e.uploads, u.id)
+				} else {
+					u.mu.Unlock()
+				}
+			}
+		}
+		e.upMu.Unlock()
+		for _, u := range idle {
+			if err := u.park(context.Background()); err != nil {
+				e.log.Warn("parking idle upload", "upload", u.id, "err", err)
+			}
+			u.mu.Unlock()
+		}
+	}
+}
