@@ -1,0 +1,45 @@
+# Berth: `make test` installs what the tests need and runs every test.
+# See README.md. Targets are small so each can be run alone.
+
+GOBIN := $(shell go env GOPATH)/bin
+export PATH := $(GOBIN):$(PATH)
+
+# Seconds each fuzz target runs in `make test` (`make fuzz` runs them 60 s).
+FUZZTIME ?= 10s
+
+.PHONY: test tools check unit conformance fuzz-smoke fuzz bench bench-smoke
+
+## test: everything CI runs.
+test: tools check unit bench-smoke fuzz-smoke conformance
+
+## tools: fuse3, skopeo, softhsm2 (apt) and the OCI conformance tool, crane (go install).
+tools:
+	bash .ci/install-tools.sh
+
+## check: gofmt and go vet.
+check:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	go vet ./...
+
+## unit: every package's tests, against real servers on 127.0.0.1 and real mounts.
+unit:
+	go test -timeout 25m ./...
+
+## bench-smoke: each benchmark once on small data (the figures come from `make bench`).
+bench-smoke:
+	BERTH_BENCH_MIB=8 go test -run '^$$' -bench . -benchtime 1x -timeout 10m ./blob ./engine
+
+## bench: the store benchmarks at full size (256 MiB blobs); see bench/RESULTS.md.
+bench:
+	go test -run '^$$' -bench . -benchtime 3x -timeout 60m ./blob ./engine
+
+## fuzz-smoke / fuzz: every fuzz target for FUZZTIME (fuzz: 60 s each).
+fuzz-smoke:
+	bash .ci/fuzz.sh $(FUZZTIME)
+fuzz:
+	bash .ci/fuzz.sh 60s
+
+## conformance: the OCI distribution-spec conformance suite against a live registryd.
+conformance:
+	bash registryd/conformance.sh
