@@ -39,10 +39,12 @@ type Options struct {
 	// when no creation template with CREATE_ON_PUSH matches its name.
 	// Default false: ECR behaviour (NAME_UNKNOWN).
 	CreateOnPush bool
-	// AllowSparseIndex accepts image indexes whose child manifests the
-	// repository does not hold (OCI "sparse" indexes). Default false:
-	// every child must be present.
-	AllowSparseIndex bool
+	// AllowSparse accepts sparse manifests (OCI distribution-spec
+	// "sparse" data): image manifests whose layers, and indexes whose
+	// child manifests, the repository does not hold. The config blob is
+	// still required. Default false: every reference must be present, as
+	// ECR requires.
+	AllowSparse bool
 	// KeyProvider holds the key-encryption keys. Default: the keyring
 	// file <dir>/keyring.json, created on first open (mode 0600).
 	KeyProvider crypt.KeyProvider

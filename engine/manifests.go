@@ -14,7 +14,7 @@ import (
 // PutManifest validates and stores a manifest under reference (a tag, or
 // the manifest's own digest) and under every extra tag. Every blob an
 // image manifest references must be linked to the repository, and every
-// child of an index present in it (unless Options.AllowSparseIndex).
+// child of an index present in it (unless Options.AllowSparse).
 // Moving a tag the repository's mutability setting protects fails with
 // ErrTagImmutable. The repository is created on push if a template allows.
 func (e *Engine) PutManifest(ctx context.Context, repo, reference, mediaType string, payload []byte, tags ...string) (PutManifestResult, error) {
@@ -61,18 +61,19 @@ func (e *Engine) PutManifest(ctx context.Context, repo, reference, mediaType str
 		Repo: repo, Digest: d, MediaType: pm.MediaType, ArtifactType: pm.ArtifactType,
 		Subject: pm.Subject, Annotations: pm.Annotations, Payload: payload, PushedAt: time.Now().UTC(),
 	}
-	for _, bd := range pm.Blobs {
+	for i, bd := range pm.Blobs {
 		ok, err := e.db.Linked(repo, bd.Digest)
 		if err != nil {
 			return PutManifestResult{}, storageErr(err)
 		}
-		if !ok {
+		sparseOK := e.opts.AllowSparse && (pm.Config == nil || i > 0 || bd.Digest != pm.Config.Digest)
+		if !ok && !sparseOK {
 			return PutManifestResult{}, fmt.Errorf("%w: blob %s", ErrManifestBlobUnknown, bd.Digest)
 		}
 		rec.Blobs = append(rec.Blobs, bd.Digest)
 	}
 	for _, c := range pm.Children {
-		if !e.opts.AllowSparseIndex {
+		if !e.opts.AllowSparse {
 			ok, err := e.db.HasManifest(repo, c.Digest)
 			if err != nil {
 				return PutManifestResult{}, storageErr(err)
