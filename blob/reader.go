@@ -32,6 +32,8 @@ type Reader struct {
 	mu     sync.Mutex
 	cacheN int64 // frame held in cache, -1 for none
 	cache  []byte
+	ahead  *prefetch // the next frame, decoding in the background
+	spare  []byte    // buffer for the next prefetch
 
 	pos int64
 }
@@ -243,21 +245,61 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
+// prefetch is a frame being decoded ahead of a sequential reader.
+type prefetch struct {
+	n    int64
+	done chan struct{}
+	buf  []byte
+	err  error
+}
+
 // copyFromCached copies from frame i (decoded once into the reader's
-// one-frame cache) starting at within.
+// one-frame cache) starting at within. When frames are read in order, the
+// next one is decoded in the background meanwhile, so decoding overlaps
+// the caller's work (e.g. writing to a network connection).
 func (r *Reader) copyFromCached(i, within int64, p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.cacheN != i {
-		if r.cache == nil {
-			r.cache = make([]byte, 0, r.fs)
+		sequential := r.cacheN >= 0 && i == r.cacheN+1
+		if a := r.ahead; a != nil {
+			<-a.done
+			r.ahead = nil
+			if a.n == i && a.err == nil {
+				r.cache, r.spare = a.buf, r.cache
+				r.cacheN = i
+			} else {
+				r.spare = a.buf
+			}
 		}
-		out, err := r.decodeFrame(i, r.cache[:0])
-		if err != nil {
-			r.cacheN = -1
-			return 0, err
+		if r.cacheN != i {
+			if r.cache == nil {
+				r.cache = make([]byte, 0, r.fs)
+			}
+			out, err := r.decodeFrame(i, r.cache[:0])
+			if err != nil {
+				r.cacheN = -1
+				return 0, err
+			}
+			r.cache, r.cacheN = out, i
 		}
-		r.cache, r.cacheN = out, i
+		if sequential && i+1 < int64(len(r.table)) {
+			buf := r.spare
+			if buf == nil {
+				buf = make([]byte, 0, r.fs)
+			}
+			r.spare = nil
+			a := &prefetch{n: i + 1, done: make(chan struct{}), buf: buf}
+			r.ahead = a
+			go func() {
+				defer close(a.done)
+				out, err := r.decodeFrame(a.n, a.buf[:0])
+				if err == nil {
+					a.buf = out
+				}
+				a.err = err
+			}()
+		}
 	}
 	return copy(p, r.cache[within:]), nil
 }
@@ -295,5 +337,13 @@ func (r *Reader) Seek(offset int64, whence int) (int64, error) {
 	return abs, nil
 }
 
-// Close closes the file.
-func (r *Reader) Close() error { return r.f.Close() }
+// Close closes the file, after any background decode has finished.
+func (r *Reader) Close() error {
+	r.mu.Lock()
+	if a := r.ahead; a != nil {
+		<-a.done
+		r.ahead = nil
+	}
+	r.mu.Unlock()
+	return r.f.Close()
+}
