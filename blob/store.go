@@ -55,7 +55,8 @@ func (o *Options) validate() error {
 // Store is a directory of blob files:
 //
 //	<dir>/blobs/<alg>/<first two hex>/<hex>   committed blobs
-//	<dir>/uploads/<id>.part                   writers in progress
+//	<dir>/uploads/<id>.part                   writers in progress (complete frames)
+//	<dir>/uploads/<id>.tail0, <id>.tail1      their checkpointed partial frame (see WriterState.TailSlot)
 //
 // It is safe for concurrent use. Writers to the same digest must be
 // serialised by the caller around Commit (the engine holds a lock per digest).
@@ -246,12 +247,13 @@ func (s *Store) Uploads(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// RemoveUpload deletes the temporary file of upload id, if any.
+// RemoveUpload deletes the temporary files of upload id, if any.
 func (s *Store) RemoveUpload(id string) error {
 	p, err := s.uploadPath(id)
 	if err != nil {
 		return err
 	}
+	removeTails(p)
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("blob: %w", err)
 	}

@@ -12,6 +12,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -33,8 +35,14 @@ type WriterState struct {
 	// End is the file offset just past the complete frames.
 	End int64 `json:"end"`
 	// TailLen is the stored length (with its head) of the partial frame
-	// checkpointed at End, or 0.
+	// checkpointed in tail slot TailSlot, or 0.
 	TailLen int64 `json:"tailLen"`
+	// TailSlot is the side file (<id>.tail0 or <id>.tail1) that holds the
+	// checkpointed partial frame. Checkpoints alternate between the two, so
+	// the partial frame of the last recorded state is never overwritten,
+	// neither by the frames that follow it in the .part file nor by the
+	// next Checkpoint before the caller has recorded it.
+	TailSlot uint8 `json:"tailSlot,omitempty"`
 	// Algorithm is the digest algorithm being computed.
 	Algorithm digest.Algorithm `json:"algorithm"`
 	// Hash is the marshalled state of the running hash after Size bytes.
@@ -87,6 +95,8 @@ type Writer struct {
 	err   error
 
 	closed bool
+	// slot is the tail slot of the last state Checkpoint returned.
+	slot uint8
 }
 
 type frameJob struct {
@@ -355,19 +365,24 @@ func (w *Writer) Checkpoint(ctx context.Context) (WriterState, error) {
 		return WriterState{}, err
 	}
 	var tailLen int64
+	slot := w.slot
 	if len(w.cur) > 0 {
+		// The partial frame goes to the slot the last recorded state does
+		// not use: writing it at w.off, where the next complete frame will
+		// go, would lose the checkpoint as soon as that frame is written.
 		out, err := w.encodeFrame(w.nextFrame, false, w.cur)
 		if err != nil {
 			return WriterState{}, w.fail(err)
 		}
-		_, err = w.f.WriteAt(out, w.off)
+		slot = 1 - w.slot
+		err = writeTail(tailPath(w.path, slot), out)
 		tailLen = int64(len(out))
 		buffers.put(out)
 		if err != nil {
 			return WriterState{}, w.fail(wrapIOErr(fmt.Errorf("blob: upload %s: %w", w.id, err)))
 		}
 	}
-	if err := w.f.Truncate(w.off + tailLen); err != nil {
+	if err := w.f.Truncate(w.off); err != nil {
 		return WriterState{}, w.fail(wrapIOErr(fmt.Errorf("blob: upload %s: %w", w.id, err)))
 	}
 	if err := w.f.Sync(); err != nil {
@@ -377,10 +392,42 @@ func (w *Writer) Checkpoint(ctx context.Context) (WriterState, error) {
 	if err != nil {
 		return WriterState{}, fmt.Errorf("blob: hash state: %w", err)
 	}
+	w.slot = slot
 	return WriterState{
 		FileID: w.fileID, Size: w.size, Frames: uint32(len(w.table)), End: w.off,
-		TailLen: tailLen, Algorithm: w.alg, Hash: hs, Sealed: w.sealer != nil,
+		TailLen: tailLen, TailSlot: slot, Algorithm: w.alg, Hash: hs, Sealed: w.sealer != nil,
 	}, nil
+}
+
+// tailPath is the file of tail slot slot of the upload whose file is part.
+func tailPath(part string, slot uint8) string {
+	return strings.TrimSuffix(part, ".part") + ".tail" + strconv.Itoa(int(slot&1))
+}
+
+// writeTail replaces the content of tail file p with frame, synced.
+func writeTail(p string, frame []byte) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(frame)
+	if serr := f.Sync(); err == nil {
+		err = serr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		syncDir(filepath.Dir(p))
+	}
+	return err
+}
+
+// removeTails deletes both tail slots of the upload whose file is part.
+func removeTails(part string) {
+	for slot := range uint8(2) {
+		_ = os.Remove(tailPath(part, slot))
+	}
 }
 
 // ResumeWriter reopens upload id at the state its last Checkpoint returned.
@@ -436,7 +483,11 @@ func (w *Writer) restore(st WriterState) error {
 	if err := checkHeader(hb, w.sealer); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadState, err)
 	}
-	if h.fileID != st.FileID || int64(h.frameSize) != fs || h.sealed() != st.Sealed || h.flags&flagCommitted != 0 {
+	// A committed header is accepted: Commit writes it before the rename,
+	// so a crash between the two leaves a .part file whose commit never
+	// happened; the frames up to st.End are intact and the next Commit
+	// writes the header again.
+	if h.fileID != st.FileID || int64(h.frameSize) != fs || h.sealed() != st.Sealed {
 		return fmt.Errorf("%w: header does not match state", ErrBadState)
 	}
 	if st.Size < int64(st.Frames)*fs || st.Size-int64(st.Frames)*fs > fs || (st.Size > int64(st.Frames)*fs) != (st.TailLen > 0) {
@@ -461,9 +512,16 @@ func (w *Writer) restore(st WriterState) error {
 	}
 	w.off = off
 	w.nextFrame = uint64(st.Frames)
+	w.slot = st.TailSlot & 1
 	if st.TailLen > 0 {
 		buf := make([]byte, st.TailLen)
-		if _, err := w.f.ReadAt(buf, off); err != nil {
+		tf, err := os.Open(tailPath(w.path, w.slot))
+		if err != nil {
+			return fmt.Errorf("%w: tail frame: %v", ErrBadState, err)
+		}
+		_, err = tf.ReadAt(buf, 0)
+		tf.Close()
+		if err != nil {
 			return fmt.Errorf("%w: tail frame: %v", ErrBadState, err)
 		}
 		hdr, err := getFrameHdr(buf)
@@ -584,6 +642,7 @@ func (w *Writer) Commit(ctx context.Context, expected digest.Digest, size int64)
 		return Info{}, ioErr(err)
 	}
 	syncDir(filepath.Dir(final))
+	removeTails(w.path)
 	w.stop()
 	w.f.Close()
 	w.closed = true
@@ -624,6 +683,7 @@ func (w *Writer) Cancel() error {
 	w.f.Close()
 	buffers.put(w.cur)
 	w.cur = nil
+	removeTails(w.path)
 	if err := os.Remove(w.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("blob: upload %s: %w", w.id, err)
 	}
@@ -642,7 +702,6 @@ func (w *Writer) Close() error {
 	w.cur = nil
 	return w.f.Close()
 }
-
 
 // Digest is the digest of the bytes written so far, in the writer's algorithm.
 func (w *Writer) Digest() digest.Digest { return digest.NewDigest(w.alg, w.h) }

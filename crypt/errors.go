@@ -14,6 +14,13 @@ var (
 	ErrKeyDestroyed = errors.New("crypt: key destroyed")
 	// ErrUnavailable: the provider cannot be reached now; retry later.
 	ErrUnavailable = errors.New("crypt: key provider unavailable")
-	// ErrInvalidKey: key material of the wrong size or form.
+	// ErrInvalidKey: key material of the wrong size or form, or a key name
+	// (such as a malformed pkcs11: URI) the provider cannot use.
 	ErrInvalidKey = errors.New("crypt: invalid key")
+	// ErrKeyExists: CreateKey with a name already in use.
+	ErrKeyExists = errors.New("crypt: key already exists")
+	// ErrUnsupported: the provider cannot do this operation (for example
+	// PKCS#11 in a build without cgo, or key management on a provider
+	// that only wraps and unwraps).
+	ErrUnsupported = errors.New("crypt: operation not supported")
 )

@@ -83,7 +83,7 @@ func (k *Keyring) CreateKey(ctx context.Context, name string) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if _, ok := k.file.Keys[name]; ok {
-		return fmt.Errorf("crypt: key %q already exists", name)
+		return fmt.Errorf("%w: %q", ErrKeyExists, name)
 	}
 	return k.createLocked(name)
 }

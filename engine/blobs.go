@@ -119,6 +119,8 @@ func (e *Engine) MountBlob(ctx context.Context, repo, from string, d digest.Dige
 	}
 	unlock := e.digestLocks.lock(digestKey(d))
 	defer unlock()
+	defer e.gcEnter()() // write barrier: see engine/gc.go and docs/gc.md
+	e.shade(d)
 	rec, err := e.db.Blob(d)
 	if err != nil {
 		if errors.Is(err, index.ErrNotFound) {

@@ -54,9 +54,31 @@ type Options struct {
 	// KeyCacheSize bounds how many unwrapped data keys stay in memory.
 	// Default 4096.
 	KeyCacheSize int
+	// PKCS11Module is the path of a PKCS#11 module (e.g.
+	// /usr/lib/softhsm/libsofthsm2.so) serving the key names that are
+	// pkcs11: URIs, beside the keyring. Needs a build with cgo and
+	// -tags pkcs11. Default "": no HSM. Ignored when KeyProvider is set.
+	PKCS11Module string
+	// PKCS11Token is the label of the HSM token holding the keys.
+	// Default "berth".
+	PKCS11Token string
+	// PKCS11PIN is the token's user PIN. Default "".
+	PKCS11PIN string
 	// IdleUploadTimeout closes in-memory handles of uploads idle this
 	// long (they stay resumable). Default 10 minutes.
 	IdleUploadTimeout time.Duration
+	// GCInterval runs an online garbage collection this often (engine/gc.go,
+	// docs/gc.md). Default 0: collections run only on demand (CollectGarbage).
+	GCInterval time.Duration
+	// GCGrace is the grace period of scheduled collections. Default 0:
+	// gc.DefaultGrace (1 h).
+	GCGrace time.Duration
+	// UploadTTL expires upload sessions idle this long at each collection.
+	// Default 0: gc.DefaultUploadTTL (7 days).
+	UploadTTL time.Duration
+	// LifecycleInterval applies every repository's lifecycle policy this
+	// often. Default 0: only on demand (LifecycleApply).
+	LifecycleInterval time.Duration
 	// Logger receives the store's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -118,6 +140,8 @@ type Engine struct {
 
 	repoLocks   stripedLocks
 	digestLocks stripedLocks
+	gcs         gcState     // gc write barrier, schedulers, pull times (gc.go)
+	kops        keyOpsState // key rotation, rewrap, shredding (keyops.go)
 
 	upMu    sync.Mutex
 	uploads map[string]*upload // live handles by id
@@ -139,21 +163,19 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, storageErr(fmt.Errorf("engine: %w", err))
 	}
-	keys := o.KeyProvider
-	if keys == nil {
-		kr, err := crypt.OpenKeyring(filepath.Join(dir, "keyring.json"))
-		if err != nil {
-			return nil, storageErr(fmt.Errorf("engine: %w", err))
-		}
-		keys = kr
+	keys, closeKeys, err := openKeyProvider(dir, &o)
+	if err != nil {
+		return nil, storageErr(fmt.Errorf("engine: %w", err))
 	}
 	bs, err := blob.Open(dir, &blob.Options{FrameSize: o.FrameSize, DisableCompression: o.DisableCompression})
 	if err != nil {
+		closeKeys()
 		return nil, storageErr(fmt.Errorf("engine: %w", err))
 	}
 	db, err := index.Open(filepath.Join(dir, "index"), &index.Options{Logger: o.Logger})
 	if err != nil {
 		bs.Close()
+		closeKeys()
 		return nil, storageErr(fmt.Errorf("engine: %w", err))
 	}
 	e := &Engine{
@@ -166,6 +188,8 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	e.digestLocks.init()
 	e.wg.Add(1)
 	go e.reapIdleUploads()
+	e.startGC()
+	e.startKeyOps(closeKeys)
 	return e, nil
 }
 
@@ -191,7 +215,7 @@ func (e *Engine) Close() error {
 		}
 		u.mu.Unlock()
 	}
-	errs = append(errs, e.blobs.Close(), e.db.Close())
+	errs = append(errs, e.blobs.Close(), e.db.Close(), e.closeKeyProvider())
 	return errors.Join(errs...)
 }
 
@@ -264,7 +288,9 @@ func keyErr(err error) error {
 		return nil
 	case errors.Is(err, crypt.ErrUnavailable), errors.Is(err, crypt.ErrKeyDisabled):
 		return fmt.Errorf("%w: %w", ErrKeyUnavailable, err)
-	case errors.Is(err, crypt.ErrUnauthenticated), errors.Is(err, crypt.ErrKeyDestroyed):
+	case errors.Is(err, crypt.ErrKeyDestroyed):
+		return fmt.Errorf("%w: %w", ErrKeyDestroyed, err)
+	case errors.Is(err, crypt.ErrUnauthenticated):
 		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return err

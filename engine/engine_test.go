@@ -262,3 +262,19 @@ func TestCreateOnPushTemplates(t *testing.T) {
 	assert.Equal(t, TagMutable, r.TagMutability)
 	_ = filepath.Join
 }
+
+func TestUploadCloseAfterEnd(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, nil)
+	u, err := e.BeginUpload(ctx, "r")
+	require.NoError(t, err)
+	u.Write([]byte("abc"))
+	_, err = u.Commit(ctx, digest.FromBytes([]byte("abc")), 3)
+	require.NoError(t, err)
+	require.NoError(t, u.Close())
+	require.NoError(t, u.Close())
+	u, err = e.BeginUpload(ctx, "r")
+	require.NoError(t, err)
+	require.NoError(t, u.Cancel(ctx))
+	require.NoError(t, u.Close())
+}

@@ -56,6 +56,14 @@ var (
 	// ErrKeyUnavailable: the key needed to seal or open a blob cannot be
 	// reached right now (HSM or KMS down, key disabled). Retryable (HTTP 503).
 	ErrKeyUnavailable = errors.New("engine: encryption key unavailable")
+	// ErrKeyDestroyed: the key a blob's data key is wrapped under was
+	// destroyed (crypto-shredding): the blob can never be read through it.
+	// Not retryable.
+	ErrKeyDestroyed = errors.New("engine: encryption key destroyed")
+	// ErrKeyNotFound: no key-encryption key of that name.
+	ErrKeyNotFound = errors.New("engine: encryption key not found")
+	// ErrKeyExists: CreateKey with a name already in use.
+	ErrKeyExists = errors.New("engine: encryption key already exists")
 	// ErrCorrupt: stored data failed authentication or verification; the
 	// engine never returns such bytes.
 	ErrCorrupt = errors.New("engine: stored data is corrupt")

@@ -56,6 +56,10 @@ func (e *Engine) PutManifest(ctx context.Context, repo, reference, mediaType str
 	}
 	unlock := e.repoLocks.lock(repo)
 	defer unlock()
+	defer e.gcEnter()() // write barrier: see engine/gc.go and docs/gc.md
+	for _, bd := range pm.Blobs {
+		e.shade(bd.Digest)
+	}
 
 	rec := &index.Manifest{
 		Repo: repo, Digest: d, MediaType: pm.MediaType, ArtifactType: pm.ArtifactType,
@@ -185,6 +189,7 @@ func (e *Engine) GetManifest(ctx context.Context, repo, reference string) (*Mani
 	if err != nil {
 		return nil, err
 	}
+	e.notePull(repo, m.Digest)
 	return &Manifest{
 		Descriptor:   Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: int64(len(m.Payload))},
 		Payload:      m.Payload,

@@ -95,19 +95,18 @@ func (e *Engine) checkKEK(ctx context.Context, name string) error {
 	if e.opts.DisableEncryption {
 		return nil
 	}
-	keys, err := e.keys.Keys(ctx)
-	if err != nil {
+	k, err := crypt.LookupKey(ctx, e.keys, name)
+	switch {
+	case errors.Is(err, crypt.ErrKeyNotFound), errors.Is(err, crypt.ErrInvalidKey), errors.Is(err, crypt.ErrUnsupported):
+		return fmt.Errorf("%w: encryption key %q: %w", ErrInvalidArgument, name, err)
+	case err != nil:
 		return keyErr(err)
+	case k.State == crypt.KeyDestroyed:
+		return fmt.Errorf("%w: key %q", ErrKeyDestroyed, name)
+	case k.State != crypt.KeyEnabled:
+		return fmt.Errorf("%w: key %q is %s", ErrKeyUnavailable, name, k.State)
 	}
-	for _, k := range keys {
-		if k.Name == name {
-			if k.State != crypt.KeyEnabled {
-				return fmt.Errorf("%w: key %q is %s", ErrKeyUnavailable, name, k.State)
-			}
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: encryption key %q does not exist", ErrInvalidArgument, name)
+	return nil
 }
 
 // ensureRepo returns repository name, creating it for a push when a
@@ -151,6 +150,7 @@ func (e *Engine) Repository(ctx context.Context, name string) (*Repository, erro
 	if err != nil {
 		return nil, err
 	}
+	r.KeyState = e.keyState(ctx, r.kek)
 	return &r.Repository, nil
 }
 

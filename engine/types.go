@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berthstore/berth/crypt"
 )
 
 // Tag mutability settings, as ECR names them.
@@ -78,6 +80,11 @@ type Repository struct {
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"createdAt"`
 	RepositorySettings
+	// KeyState is the state of the repository's key-encryption key
+	// (enabled, disabled, destroyed; unavailable when its provider
+	// cannot be reached, unknown when no provider holds it), as of the
+	// call that returned the Repository. Not stored.
+	KeyState crypt.KeyState `json:"keyState,omitempty"`
 }
 
 // CreationTemplate is an ECR repository creation template: settings for

@@ -40,6 +40,7 @@ type upload struct {
 	dataKey []byte
 
 	mu       sync.Mutex
+	held     bool // a caller holds mu (see acquire)
 	w        *blob.Writer
 	lastUsed time.Time
 	done     bool
@@ -102,7 +103,7 @@ func (e *Engine) beginUpload(ctx context.Context, repo string, alg digest.Algori
 		u.w.Cancel()
 		return nil, err
 	}
-	u.mu.Lock()
+	u.acquire()
 	if err := e.register(u); err != nil {
 		u.w.Cancel()
 		return nil, err
@@ -146,11 +147,11 @@ func (e *Engine) ResumeUpload(ctx context.Context, repo, id string) (Upload, err
 		if u.repo != repo {
 			return nil, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, id)
 		}
-		if !u.mu.TryLock() {
+		if !u.tryAcquire() {
 			return nil, fmt.Errorf("%w: upload %s is in use by another request", ErrBlobUploadInvalid, id)
 		}
 		if u.done {
-			u.mu.Unlock()
+			u.release()
 			return nil, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, id)
 		}
 		u.lastUsed = time.Now()
@@ -196,10 +197,26 @@ func (e *Engine) reopenUpload(ctx context.Context, repo, id string) (*upload, er
 		e.blobs.RemoveUpload(id)
 		u.w, err = e.blobs.NewWriter(ctx, id, blob.WriterOptions{DataKey: u.dataKey, Algorithm: alg, Limit: e.opts.MaxBlobSize})
 	}
+	if errors.Is(err, blob.ErrBadState) {
+		// The session cannot resume (its file went with a commit that a
+		// crash interrupted before the index recorded it, or it does not
+		// match its state): forget it, so that it is cleanly unknown.
+		e.log.Warn("dropping unresumable upload", "upload", id, "repository", repo, "err", err)
+		e.blobs.RemoveUpload(id)
+		b := e.db.NewBatch()
+		defer b.Close()
+		if derr := b.DeleteUpload(id); derr != nil {
+			return nil, storageErr(derr)
+		}
+		if derr := b.Commit(true); derr != nil {
+			return nil, storageErr(derr)
+		}
+		return nil, fmt.Errorf("%w: %s: %v", ErrBlobUploadUnknown, id, err)
+	}
 	if err != nil {
 		return nil, blobErr(err)
 	}
-	u.mu.Lock()
+	u.acquire()
 	if err := e.register(u); err != nil {
 		u.w.Close()
 		return nil, err
@@ -254,11 +271,34 @@ func (u *upload) park(ctx context.Context) error {
 	return err
 }
 
+// acquire and tryAcquire take the session for one caller; release (by
+// Close, Commit or Cancel) gives it back. A second release by the same
+// caller is a no-op, so Close after Commit is harmless.
+func (u *upload) acquire() {
+	u.mu.Lock()
+	u.held = true
+}
+
+func (u *upload) tryAcquire() bool {
+	if !u.mu.TryLock() {
+		return false
+	}
+	u.held = true
+	return true
+}
+
+func (u *upload) release() {
+	if u.held {
+		u.held = false
+		u.mu.Unlock()
+	}
+}
+
 // Close hands the session back to the engine, which keeps the writer open
 // for the next request (and parks it when idle or at Close).
 func (u *upload) Close() error {
 	u.lastUsed = time.Now()
-	u.mu.Unlock()
+	u.release()
 	return nil
 }
 
@@ -275,7 +315,7 @@ func (u *upload) end(b *index.Batch) error {
 
 // Cancel ends the session and removes what it wrote.
 func (u *upload) Cancel(ctx context.Context) error {
-	defer u.mu.Unlock()
+	defer u.release()
 	if u.done {
 		return nil
 	}
@@ -296,7 +336,7 @@ func (u *upload) Cancel(ctx context.Context) error {
 // session. On a digest or size mismatch the session is cancelled: nothing
 // of it remains.
 func (u *upload) Commit(ctx context.Context, expected digest.Digest, size int64) (Descriptor, error) {
-	defer u.mu.Unlock()
+	defer u.release()
 	if u.done {
 		return Descriptor{}, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, u.id)
 	}
@@ -327,8 +367,11 @@ func (e *Engine) commitUpload(ctx context.Context, u *upload, d digest.Digest, s
 	}
 	unlock := e.digestLocks.lock(digestKey(d))
 	defer unlock()
+	defer e.gcEnter()() // write barrier: see engine/gc.go and docs/gc.md
+	e.shade(d)
 	b := e.db.NewBatch()
 	defer b.Close()
+	wrote := false // this call put d's file in place
 	rec, err := e.db.Blob(d)
 	switch {
 	case err == nil:
@@ -350,6 +393,7 @@ func (e *Engine) commitUpload(ctx context.Context, u *upload, d digest.Digest, s
 		if err != nil {
 			return Descriptor{}, blobErr(err)
 		}
+		wrote = true
 		rec = &index.Blob{Digest: d, Size: info.Size, StoredSize: info.StoredSize, CreatedAt: time.Now().UTC(), FileID: info.FileID[:]}
 		if u.dataKey != nil {
 			w, err := e.keys.Wrap(ctx, u.state.KEK, u.dataKey, blobWrapAD(d))
@@ -378,8 +422,14 @@ func (e *Engine) commitUpload(ctx context.Context, u *upload, d digest.Digest, s
 		return Descriptor{}, storageErr(err)
 	}
 	if err := b.Commit(true); err != nil {
-		// The file is in place but unnamed: gc or the next push of the
-		// same digest replaces it.
+		if wrote {
+			// The file is in place but unnamed, and the digest lock keeps
+			// every other writer of d out: remove it now (on a full disk
+			// this gives back the room that the cleanup of the session
+			// needs). Were the process to die first, gc or the next push
+			// of the same digest replaces it.
+			e.blobs.Delete(ctx, d)
+		}
 		return Descriptor{}, storageErr(err)
 	}
 	return Descriptor{Digest: d, Size: rec.Size, MediaType: "application/octet-stream"}, nil

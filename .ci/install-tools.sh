@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# install-tools.sh installs the external tools that the tests and the
+# conformance run need. It is idempotent: a tool already present is left
+# alone. Go tools go to $(go env GOPATH)/bin; Debian packages through apt.
+set -euo pipefail
+
+GOBIN_DIR="$(go env GOPATH)/bin"
+export PATH="$GOBIN_DIR:$PATH"
+
+# Pinned versions (see docs/registryd.md).
+CONFORMANCE_VERSION="v0.0.0-20260831232431-97274622c111"
+CRANE_VERSION="v0.22.1"
+
+SUDO=""
+if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then
+	SUDO="sudo"
+fi
+
+apt_missing=()
+command -v skopeo >/dev/null 2>&1 || apt_missing+=(skopeo)
+command -v fusermount3 >/dev/null 2>&1 || apt_missing+=(fuse3)
+command -v softhsm2-util >/dev/null 2>&1 || apt_missing+=(softhsm2)
+if [ "${#apt_missing[@]}" -gt 0 ]; then
+	echo "install-tools: apt-get install ${apt_missing[*]}"
+	$SUDO apt-get update
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${apt_missing[@]}"
+fi
+
+# The OCI distribution-spec conformance suite. Its binary is named
+# "conformance"; we keep that name and also link it as oci-conformance.
+if [ ! -x "$GOBIN_DIR/conformance" ]; then
+	echo "install-tools: go install conformance@$CONFORMANCE_VERSION"
+	go install "github.com/opencontainers/distribution-spec/conformance@$CONFORMANCE_VERSION"
+fi
+
+if [ ! -x "$GOBIN_DIR/crane" ]; then
+	echo "install-tools: go install crane@$CRANE_VERSION"
+	go install "github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION"
+fi
+
+echo "install-tools: done (skopeo: $(command -v skopeo || echo missing), conformance: $GOBIN_DIR/conformance, crane: $GOBIN_DIR/crane)"

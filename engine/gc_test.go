@@ -1,0 +1,655 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/berthstore/berth/gc"
+	"github.com/berthstore/berth/index"
+)
+
+// noGrace collects every unreferenced blob at once.
+var noGrace = gc.Options{Grace: -1}
+
+func quietOptions() *Options {
+	return &Options{CreateOnPush: true, FrameSize: 64 << 10, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+// pushIndex pushes an OCI image index over children (manifest digests and
+// payload sizes), tagged tag ("" for untagged, by digest).
+func pushIndex(t testing.TB, e *Engine, repo, tag string, children map[digest.Digest]int) digest.Digest {
+	t.Helper()
+	idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex}
+	idx.SchemaVersion = 2
+	archs := []string{"amd64", "arm64", "s390x", "ppc64le", "riscv64"}
+	ds := make([]digest.Digest, 0, len(children))
+	for d := range children {
+		ds = append(ds, d)
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	for i, d := range ds {
+		idx.Manifests = append(idx.Manifests, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d, Size: int64(children[d]),
+			Platform: &ocispec.Platform{OS: "linux", Architecture: archs[i%len(archs)]}})
+	}
+	payload, err := json.Marshal(idx)
+	require.NoError(t, err)
+	ref := tag
+	if ref == "" {
+		ref = string(digest.FromBytes(payload))
+	}
+	res, err := e.PutManifest(context.Background(), repo, ref, ocispec.MediaTypeImageIndex, payload)
+	require.NoError(t, err)
+	return res.Digest
+}
+
+// pushReferrer pushes an artifact manifest whose subject is subject.
+func pushReferrer(t testing.TB, e *Engine, repo string, subject digest.Digest, subjectSize int, note string) digest.Digest {
+	t.Helper()
+	ctx := context.Background()
+	empty := []byte("{}")
+	_, err := e.PutBlob(ctx, repo, bytes.NewReader(empty), digest.FromBytes(empty))
+	require.NoError(t, err)
+	body := []byte("signature " + note)
+	ld, err := e.PutBlob(ctx, repo, bytes.NewReader(body), "")
+	require.NoError(t, err)
+	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, ArtifactType: "application/vnd.test.sig",
+		Config:  ocispec.DescriptorEmptyJSON,
+		Layers:  []ocispec.Descriptor{{MediaType: "application/octet-stream", Digest: ld.Digest, Size: ld.Size}},
+		Subject: &ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: subject, Size: int64(subjectSize)}}
+	m.SchemaVersion = 2
+	payload, err := json.Marshal(m)
+	require.NoError(t, err)
+	res, err := e.PutManifest(ctx, repo, string(digest.FromBytes(payload)), ocispec.MediaTypeImageManifest, payload)
+	require.NoError(t, err)
+	return res.Digest
+}
+
+// pullAll reads reference and every blob and child below it, verifying
+// digests; it returns the first failure.
+func pullAll(ctx context.Context, e *Engine, repo, reference string) error {
+	m, err := e.GetManifest(ctx, repo, reference)
+	if err != nil {
+		return err
+	}
+	pm, err := parseManifest(m.MediaType, m.Payload, 0)
+	if err != nil {
+		return err
+	}
+	for _, c := range pm.Children {
+		if err := pullAll(ctx, e, repo, string(c.Digest)); err != nil {
+			return fmt.Errorf("child %s: %w", c.Digest, err)
+		}
+	}
+	for _, b := range pm.Blobs {
+		r, err := e.OpenBlob(ctx, repo, b.Digest)
+		if err != nil {
+			return fmt.Errorf("blob %s: %w", b.Digest, err)
+		}
+		v := b.Digest.Verifier()
+		_, err = io.Copy(v, r)
+		r.Close()
+		if err != nil {
+			return fmt.Errorf("blob %s: %w", b.Digest, err)
+		}
+		if !v.Verified() {
+			return fmt.Errorf("blob %s: digest mismatch", b.Digest)
+		}
+	}
+	return nil
+}
+
+// unreferencedBlobs lists blob records no manifest references.
+func unreferencedBlobs(t testing.TB, e *Engine) []digest.Digest {
+	t.Helper()
+	marked := map[digest.Digest]bool{}
+	require.NoError(t, e.db.WalkManifests(func(m *index.Manifest) error {
+		for _, d := range m.Blobs {
+			marked[d] = true
+		}
+		return nil
+	}))
+	var out []digest.Digest
+	require.NoError(t, e.db.WalkBlobs(func(b *index.Blob) error {
+		if !marked[b.Digest] {
+			out = append(out, b.Digest)
+		}
+		return nil
+	}))
+	return out
+}
+
+func requireFsckClean(t testing.TB, e *Engine, orphansOK bool) *gc.FsckReport {
+	t.Helper()
+	r, err := e.Fsck(context.Background(), gc.FsckOptions{Verify: true})
+	require.NoError(t, err)
+	require.Empty(t, r.Corrupt, "fsck found corruption")
+	if !orphansOK {
+		require.Empty(t, r.Orphans, "fsck found orphans")
+	}
+	return r
+}
+
+func TestCollectGarbage(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, quietOptions())
+	shared := rnd(5000)
+	keep, _ := pushImage(t, e, "app/a", "a1", shared, rnd(3000))
+	drop, _ := pushImage(t, e, "app/b", "b1", shared, rnd(4000))
+	stray, err := e.PutBlob(ctx, "app/b", bytes.NewReader(rnd(2000)), "")
+	require.NoError(t, err)
+	require.NoError(t, e.DeleteManifest(ctx, "app/b", drop))
+	garbage := unreferencedBlobs(t, e)
+	require.Len(t, garbage, 3, "app/b's config, its unique layer and the stray blob")
+	require.Contains(t, garbage, stray.Digest)
+
+	tests := []struct {
+		name      string
+		opts      gc.Options
+		wantSwept int
+	}{
+		{"grace spares young blobs", gc.Options{Grace: time.Hour}, 0},
+		{"dry run changes nothing", gc.Options{Grace: -1, DryRun: true}, 0},
+		{"sweep", noGrace, 3},
+		{"idempotent", noGrace, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := e.CollectGarbage(ctx, tc.opts)
+			require.NoError(t, err)
+			assert.Equal(t, tc.wantSwept, r.BlobsSwept)
+			if tc.opts.DryRun {
+				assert.ElementsMatch(t, garbage, r.Plan.SortedDigests())
+				assert.Positive(t, r.Plan.Bytes())
+				var b bytes.Buffer
+				require.NoError(t, r.Plan.WriteText(&b))
+				assert.Contains(t, b.String(), string(stray.Digest))
+			}
+		})
+	}
+	require.Empty(t, unreferencedBlobs(t, e))
+	st := e.GCStats()
+	assert.Equal(t, int64(3), st.Collections, "dry runs are not counted")
+	assert.Equal(t, int64(3), st.BlobsSwept)
+	assert.Positive(t, st.BytesFreed)
+	require.NotNil(t, st.Last)
+	require.NoError(t, pullAll(ctx, e, "app/a", "a1"))
+	_, err = e.StatBlob(ctx, "app/b", stray.Digest)
+	require.ErrorIs(t, err, ErrBlobUnknown)
+	m, err := e.db.ManifestMeta("app/a", keep)
+	require.NoError(t, err)
+	_, err = e.StatBlob(ctx, "app/b", m.Blobs[1])
+	require.NoError(t, err, "the shared layer lives, and so does its link to app/b")
+	requireFsckClean(t, e, false)
+}
+
+func TestCollectGarbageOrphansAndUploads(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, quietOptions())
+	pushImage(t, e, "o/a", "v1", rnd(100))
+	// An orphan blob file (a crash after rename, before the record).
+	bd, err := e.PutBlob(ctx, "o/a", bytes.NewReader(rnd(3000)), "")
+	require.NoError(t, err)
+	p, err := e.blobs.Path(bd.Digest)
+	require.NoError(t, err)
+	data, err := os.ReadFile(p)
+	require.NoError(t, err)
+	_, err = e.CollectGarbage(ctx, noGrace)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(p, data, 0o600))
+	// A stale session and an orphan upload file.
+	u, err := e.BeginUpload(ctx, "o/a")
+	require.NoError(t, err)
+	_, err = u.Write(rnd(100))
+	require.NoError(t, err)
+	require.NoError(t, u.Checkpoint(ctx))
+	require.NoError(t, u.Close())
+	e.upMu.Lock()
+	delete(e.uploads, u.ID()) // as after a restart: no live handle
+	e.upMu.Unlock()
+	require.NoError(t, os.WriteFile(e.blobs.Dir()+"/uploads/orphan.part", []byte("x"), 0o600))
+
+	fr := requireFsckClean(t, e, true)
+	require.Len(t, fr.Orphans, 2)
+	r, err := e.CollectGarbage(ctx, gc.Options{Grace: -1, UploadTTL: -1})
+	require.NoError(t, err)
+	assert.Equal(t, 1, r.OrphanFilesRemoved)
+	assert.Equal(t, 1, r.OrphanUploadsRemoved)
+	assert.Equal(t, 0, r.UploadsExpired, "TTL disabled")
+	r, err = e.CollectGarbage(ctx, gc.Options{Grace: -1, UploadTTL: time.Nanosecond})
+	require.NoError(t, err)
+	assert.Equal(t, 1, r.UploadsExpired)
+	_, err = e.ResumeUpload(ctx, "o/a", u.ID())
+	require.ErrorIs(t, err, ErrBlobUploadUnknown)
+	requireFsckClean(t, e, false)
+}
+
+func TestCollectGarbageOneAtATime(t *testing.T) {
+	e := openTestEngine(t, quietOptions())
+	require.True(t, e.gcs.runMu.TryLock())
+	_, err := e.CollectGarbage(context.Background(), noGrace)
+	e.gcs.runMu.Unlock()
+	require.ErrorIs(t, err, gc.ErrRunning)
+}
+
+func TestFsckFindsCorruption(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, quietOptions())
+	d, _ := pushImage(t, e, "f/a", "v1", rnd(70000))
+	m, err := e.db.ManifestMeta("f/a", d)
+	require.NoError(t, err)
+	layer := m.Blobs[1]
+	p, err := e.blobs.Path(layer)
+	require.NoError(t, err)
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	b[len(b)-10] ^= 0xff
+	require.NoError(t, os.WriteFile(p, b, 0o600))
+	cfgPath, err := e.blobs.Path(m.Blobs[0])
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(cfgPath))
+
+	r, err := e.Fsck(ctx, gc.FsckOptions{Verify: true})
+	require.NoError(t, err)
+	require.False(t, r.Clean())
+	kinds := map[string]digest.Digest{}
+	for _, f := range r.Corrupt {
+		kinds[f.Kind] = f.Digest
+	}
+	assert.Equal(t, layer, kinds[gc.KindBadBlob])
+	assert.Equal(t, m.Blobs[0], kinds[gc.KindMissingFile])
+}
+
+const (
+	keepTwoUntagged  = `{"rules":[{"rulePriority":1,"description":"keep two untagged","selection":{"tagStatus":"untagged","countType":"imageCountMoreThan","countNumber":2},"action":{"type":"expire"}}]}`
+	keepThreeRelease = `{"rules":[{"rulePriority":1,"description":"keep three releases","selection":{"tagStatus":"tagged","tagPatternList":["release-*"],"countType":"imageCountMoreThan","countNumber":3},"action":{"type":"expire"}},
+	{"rulePriority":2,"description":"keep five of the rest","selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":5},"action":{"type":"expire"}}]}`
+)
+
+func TestLifecyclePolicyCRUD(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, quietOptions())
+	pushImage(t, e, "l/a", "v1", rnd(10))
+	_, err := e.GetLifecyclePolicy(ctx, "l/a")
+	require.ErrorIs(t, err, ErrLifecyclePolicyNotFound)
+	_, err = e.LifecyclePreview(ctx, "l/a", "")
+	require.ErrorIs(t, err, ErrLifecyclePolicyNotFound)
+	err = e.PutLifecyclePolicy(ctx, "l/a", `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"tagged","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`)
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	var pe *gc.PolicyError
+	require.ErrorAs(t, err, &pe)
+	require.NoError(t, e.PutLifecyclePolicy(ctx, "l/a", keepTwoUntagged))
+	got, err := e.GetLifecyclePolicy(ctx, "l/a")
+	require.NoError(t, err)
+	require.Equal(t, keepTwoUntagged, got)
+	old, err := e.DeleteLifecyclePolicy(ctx, "l/a")
+	require.NoError(t, err)
+	require.Equal(t, keepTwoUntagged, old)
+	_, err = e.DeleteLifecyclePolicy(ctx, "l/a")
+	require.ErrorIs(t, err, ErrLifecyclePolicyNotFound)
+	require.ErrorIs(t, e.PutLifecyclePolicy(ctx, "l/none", keepTwoUntagged), ErrNameUnknown)
+}
+
+// TestLifecyclePreviewEqualsApply is acceptance 2: what preview lists is
+// exactly what apply removes (with referrers and unshared children).
+func TestLifecyclePreviewEqualsApply(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, quietOptions())
+	const repo = "l/b"
+	tagged := map[string]digest.Digest{}
+	for i := range 12 {
+		tag := fmt.Sprintf("release-%d", i)
+		if i%3 == 0 {
+			tag = fmt.Sprintf("dev-%d", i)
+		}
+		d, p := pushImage(t, e, repo, tag, rnd(200))
+		tagged[tag] = d
+		if i%4 == 0 {
+			pushReferrer(t, e, repo, d, len(p), tag)
+		}
+		time.Sleep(2 * time.Millisecond) // distinct push times
+	}
+	for i := range 4 { // overwritten tag: untagged images
+		pushImage(t, e, repo, "latest", rnd(100))
+		_ = i
+		time.Sleep(2 * time.Millisecond)
+	}
+	require.NoError(t, e.PutLifecyclePolicy(ctx, repo, keepThreeRelease))
+
+	before := manifestSet(t, e, repo)
+	preview, err := e.LifecyclePreview(ctx, repo, "")
+	require.NoError(t, err)
+	require.NotEmpty(t, preview)
+	require.Equal(t, before, manifestSet(t, e, repo), "preview changes nothing")
+	g, err := gc.LoadGraph(e.db, repo)
+	require.NoError(t, err)
+	var ds []digest.Digest
+	for _, x := range preview {
+		ds = append(ds, x.Digest)
+	}
+	closure := g.Closure(ds)
+	require.Greater(t, len(closure), len(preview), "referrers go with their subjects")
+
+	applied, err := e.LifecycleApply(ctx, repo, "")
+	require.NoError(t, err)
+	require.Equal(t, preview, applied)
+	var expired int64
+	for _, n := range e.GCStats().ImagesExpired {
+		expired += n
+	}
+	require.Equal(t, int64(len(applied)), expired)
+	after := manifestSet(t, e, repo)
+	for _, d := range closure {
+		require.False(t, after[d], "%s should be gone", d)
+		delete(before, d)
+	}
+	require.Equal(t, before, after, "nothing else removed")
+	for _, x := range preview {
+		for _, tag := range x.Tags {
+			_, err := e.GetManifest(ctx, repo, tag)
+			require.ErrorIs(t, err, ErrManifestUnknown)
+		}
+	}
+	again, err := e.LifecyclePreview(ctx, repo, "")
+	require.NoError(t, err)
+	require.Empty(t, again, "a policy applied has nothing more to expire")
+	_, err = e.CollectGarbage(ctx, noGrace)
+	require.NoError(t, err)
+	requireFsckClean(t, e, false)
+}
+
+func manifestSet(t testing.TB, e *Engine, repo string) map[digest.Digest]bool {
+	out := map[digest.Digest]bool{}
+	require.NoError(t, e.db.ListManifests(repo, func(m *index.Manifest) error { out[m.Digest] = true; return nil }))
+	return out
+}
+
+// TestLifecycleMultiPlatformSafety is acceptance 3: an untagged child of a
+// tagged index is never expired or collected; expiring an index takes its
+// children only when nothing else references them.
+func TestLifecycleMultiPlatformSafety(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, quietOptions())
+	const repo = "mp/app"
+	child := func(arch string) (digest.Digest, int) {
+		d, p := pushImage(t, e, repo, "tmp-"+arch, rnd(300))
+		require.NoError(t, e.DeleteTag(ctx, repo, "tmp-"+arch))
+		return d, len(p)
+	}
+	amd, amdN := child("amd")
+	arm, armN := child("arm")
+	s390, s390N := child("s390")
+	idx1 := pushIndex(t, e, repo, "v1", map[digest.Digest]int{amd: amdN, arm: armN})
+	time.Sleep(5 * time.Millisecond)
+	idx2 := pushIndex(t, e, repo, "v2", map[digest.Digest]int{amd: amdN, s390: s390N})
+	sig := pushReferrer(t, e, repo, arm, armN, "arm")
+	untagged, _ := pushImage(t, e, repo, "gone", rnd(100))
+	require.NoError(t, e.DeleteTag(ctx, repo, "gone"))
+
+	// Expire every untagged image: the children are not images.
+	exp, err := e.LifecycleApply(ctx, repo, `{"rules":[{"rulePriority":1,"description":"all untagged","selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":1}, "action":{"type":"expire"}},
+	{"rulePriority":2,"selection":{"tagStatus":"untagged","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`)
+	require.ErrorIs(t, err, ErrInvalidArgument, "two untagged rules")
+	require.Nil(t, exp)
+	exp, err = e.LifecycleApply(ctx, repo, `{"rules":[{"rulePriority":1,"description":"keep no untagged","selection":{"tagStatus":"untagged","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`)
+	require.NoError(t, err)
+	require.Empty(t, exp, "only one untagged image and the count keeps one")
+	exp, err = e.LifecycleApply(ctx, repo, `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":2},"action":{"type":"expire"}}, {"rulePriority":2,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`)
+	require.ErrorIs(t, err, ErrInvalidArgument, "'any' must be last and unique in priority")
+	require.Nil(t, exp)
+	exp, err = e.LifecycleApply(ctx, repo, `{"rules":[{"rulePriority":1,"description":"keep the newest two","selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":2},"action":{"type":"expire"}}]}`)
+	require.NoError(t, err)
+	require.Len(t, exp, 1)
+	require.Equal(t, idx1, exp[0].Digest, "the oldest of idx1, idx2, untagged")
+	_, err = e.CollectGarbage(ctx, noGrace)
+	require.NoError(t, err)
+	now := manifestSet(t, e, repo)
+	assert.False(t, now[idx1])
+	assert.False(t, now[arm], "arm was idx1's alone")
+	assert.False(t, now[sig], "and its signature went with it")
+	assert.True(t, now[amd], "amd is shared with idx2")
+	assert.True(t, now[s390])
+	assert.True(t, now[idx2])
+	assert.True(t, now[untagged])
+	require.NoError(t, pullAll(ctx, e, repo, "v2"))
+	requireFsckClean(t, e, false)
+}
+
+func TestPullTimeRecorded(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, quietOptions())
+	d, _ := pushImage(t, e, "p/a", "v1", rnd(10))
+	m, err := e.GetManifest(ctx, "p/a", "v1")
+	require.NoError(t, err)
+	require.True(t, m.LastPulledAt.IsZero())
+	e.flushPulls()
+	m, err = e.GetManifest(ctx, "p/a", string(d))
+	require.NoError(t, err)
+	require.False(t, m.LastPulledAt.IsZero())
+	require.WithinDuration(t, time.Now(), m.LastPulledAt, time.Minute)
+	// A pull recorded for a manifest deleted before the flush is dropped.
+	require.NoError(t, e.DeleteManifest(ctx, "p/a", d))
+	e.flushPulls()
+	ok, err := e.db.HasManifest("p/a", d)
+	require.NoError(t, err)
+	require.False(t, ok)
+}
+
+func TestScheduledGCAndLifecycle(t *testing.T) {
+	ctx := context.Background()
+	o := quietOptions()
+	o.GCInterval, o.GCGrace, o.LifecycleInterval = 50*time.Millisecond, -1, 30*time.Millisecond
+	e := openTestEngine(t, o)
+	pushImage(t, e, "s/a", "v1", rnd(100))
+	pushImage(t, e, "s/a", "v1", rnd(100)) // the first is now untagged
+	require.NoError(t, e.PutLifecyclePolicy(ctx, "s/a", `{"rules":[{"rulePriority":1,"description":"keep the newest image only","selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`))
+	require.Eventually(t, func() bool {
+		return len(manifestSet(t, e, "s/a")) == 1 && len(unreferencedBlobs(t, e)) == 0
+	}, 10*time.Second, 20*time.Millisecond)
+}
+
+// gcStressDuration is how long TestGCStress runs: BERTH_GC_STRESS (a Go
+// duration), else 10 s with -short and 60 s without (issue acceptance 4).
+func gcStressDuration(t *testing.T) time.Duration {
+	if s := os.Getenv("BERTH_GC_STRESS"); s != "" {
+		d, err := time.ParseDuration(s)
+		require.NoError(t, err)
+		return d
+	}
+	if testing.Short() {
+		return 10 * time.Second
+	}
+	return 60 * time.Second
+}
+
+// TestGCStress is acceptance 4: 8 pushers (shared and unique layers, tag
+// overwrites, manifest and tag deletes, stray uploads, mounts) and 2
+// pullers run while gc runs in a loop. No pull of a manifest that still
+// exists may fail; afterwards every tag pulls completely with verified
+// digests, fsck finds no corruption, and once the grace has passed no
+// unreferenced blob is left.
+func TestGCStress(t *testing.T) {
+	dur := gcStressDuration(t)
+	const grace = time.Second
+	ctx := context.Background()
+	e := openTestEngine(t, quietOptions())
+	repos := []string{"stress/a", "stress/b", "stress/c"}
+	sharedLayers := make([][]byte, 8)
+	for i := range sharedLayers {
+		sharedLayers[i] = rnd(1000 + 700*i)
+	}
+	var (
+		stop                         atomic.Bool
+		pushes, pulls, gcs, retries  atomic.Int64
+		swept, spared, deletes, mnts atomic.Int64
+		failMu                       sync.Mutex
+		failures                     []string
+	)
+	fail := func(format string, args ...any) {
+		failMu.Lock()
+		defer failMu.Unlock()
+		if len(failures) < 20 {
+			failures = append(failures, fmt.Sprintf(format, args...))
+		}
+	}
+	var wg sync.WaitGroup
+	for p := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(p), 7))
+			var mine []digest.Digest
+			for i := 0; !stop.Load(); i++ {
+				repo := repos[r.IntN(len(repos))]
+				layers := [][]byte{rnd(200 + r.IntN(3000))} // unique
+				for range r.IntN(3) {
+					layers = append(layers, sharedLayers[r.IntN(len(sharedLayers))])
+				}
+				tag := fmt.Sprintf("p%d-t%d", p, r.IntN(4)) // overwrites
+				d, err := tryPushImage(ctx, e, repo, tag, layers...)
+				for attempt := 0; errors.Is(err, ErrManifestBlobUnknown) && attempt < 5; attempt++ {
+					// A blob uploaded longer than the grace ago was
+					// collected before the manifest came: push again,
+					// as a client does on MANIFEST_BLOB_UNKNOWN.
+					retries.Add(1)
+					d, err = tryPushImage(ctx, e, repo, tag, layers...)
+				}
+				if err != nil {
+					fail("push %s:%s: %v", repo, tag, err)
+					continue
+				}
+				pushes.Add(1)
+				mine = append(mine, d)
+				switch k := r.IntN(10); {
+				case k == 0 && len(mine) > 2: // delete an older manifest
+					j := r.IntN(len(mine) - 1)
+					for _, rp := range repos {
+						if e.DeleteManifest(ctx, rp, mine[j]) == nil {
+							deletes.Add(1)
+						}
+					}
+					mine = append(mine[:j], mine[j+1:]...)
+				case k == 1:
+					_ = e.DeleteTag(ctx, repo, tag)
+				case k == 2: // a stray upload nobody references
+					_, _ = e.PutBlob(ctx, repo, bytes.NewReader(rnd(500)), "")
+				case k == 3: // mount a shared layer elsewhere
+					l := sharedLayers[r.IntN(len(sharedLayers))]
+					if _, err := e.MountBlob(ctx, repos[r.IntN(len(repos))], "", digest.FromBytes(l)); err == nil {
+						mnts.Add(1)
+					}
+				}
+			}
+		}()
+	}
+	for p := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(p), 99))
+			for !stop.Load() {
+				repo := repos[r.IntN(len(repos))]
+				tags, err := e.ListTags(ctx, repo, "", 0)
+				if err != nil || len(tags) == 0 {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				tag := tags[r.IntN(len(tags))]
+				m, err := e.GetManifest(ctx, repo, tag)
+				if err != nil {
+					continue // moved or deleted meanwhile
+				}
+				time.Sleep(time.Millisecond) // leave the pushers some CPU
+				if err := pullAll(ctx, e, repo, string(m.Digest)); err != nil {
+					// Fine only if the manifest is gone by now.
+					if ok, _ := e.db.HasManifest(repo, m.Digest); ok {
+						fail("pull %s@%s (%s) while it exists: %v", repo, m.Digest, tag, err)
+					}
+					continue
+				}
+				pulls.Add(1)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			r, err := e.CollectGarbage(ctx, gc.Options{Grace: grace})
+			if err != nil {
+				fail("gc: %v", err)
+				return
+			}
+			gcs.Add(1)
+			swept.Add(int64(r.BlobsSwept))
+			spared.Add(int64(r.BlobsSpared))
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	time.Sleep(dur)
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("%v: %d pushes, %d verified pulls, %d manifest deletes, %d mounts, %d gc runs, %d blobs swept, %d spared by the barrier or a re-check, %d pushes retried",
+		dur, pushes.Load(), pulls.Load(), deletes.Load(), mnts.Load(), gcs.Load(), swept.Load(), spared.Load(), retries.Load())
+	require.Empty(t, failures)
+	require.Positive(t, gcs.Load())
+	require.Positive(t, swept.Load())
+
+	// Every tag pulls completely.
+	ntags := 0
+	for _, repo := range repos {
+		tags, err := e.ListTags(ctx, repo, "", 0)
+		require.NoError(t, err)
+		for _, tag := range tags {
+			require.NoError(t, pullAll(ctx, e, repo, tag), "%s:%s", repo, tag)
+			ntags++
+		}
+	}
+	require.Positive(t, ntags)
+	requireFsckClean(t, e, true)
+	// Once the grace has passed, one more collection leaves nothing
+	// unreferenced and no orphan.
+	time.Sleep(grace)
+	_, err := e.CollectGarbage(ctx, gc.Options{Grace: grace})
+	require.NoError(t, err)
+	require.Empty(t, unreferencedBlobs(t, e))
+	requireFsckClean(t, e, false)
+}
+
+// tryPushImage is pushImage returning errors instead of failing.
+func tryPushImage(ctx context.Context, e *Engine, repo, tag string, layers ...[]byte) (digest.Digest, error) {
+	cfg := []byte(fmt.Sprintf(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"x":%q,"n":%d}`, tag, rand.Int64()))
+	cd, err := e.PutBlob(ctx, repo, bytes.NewReader(cfg), digest.FromBytes(cfg))
+	if err != nil {
+		return "", err
+	}
+	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest,
+		Config: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: cd.Digest, Size: cd.Size}}
+	m.SchemaVersion = 2
+	for _, l := range layers {
+		ld, err := e.PutBlob(ctx, repo, bytes.NewReader(l), "")
+		if err != nil {
+			return "", err
+		}
+		m.Layers = append(m.Layers, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: ld.Digest, Size: ld.Size})
+	}
+	payload, _ := json.Marshal(m)
+	res, err := e.PutManifest(ctx, repo, tag, ocispec.MediaTypeImageManifest, payload)
+	return res.Digest, err
+}

@@ -1,0 +1,310 @@
+package gc
+
+import (
+	"context"
+	_ "crypto/sha256" // digests are verified here
+	_ "crypto/sha512"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+
+	"github.com/berthstore/berth/blob"
+	"github.com/berthstore/berth/index"
+)
+
+// Kinds of fsck findings.
+const (
+	// Corruption: the store is inconsistent or data is damaged.
+	KindMissingFile      = "missing-file"      // a blob record whose file is absent
+	KindSizeMismatch     = "size-mismatch"     // a blob file whose size differs from its record
+	KindBadBlob          = "bad-blob"          // a blob whose bytes fail verification
+	KindDanglingBlob     = "dangling-blob"     // a manifest referencing a blob without a record
+	KindDanglingChild    = "dangling-child"    // an index whose child manifest is absent
+	KindDanglingTag      = "dangling-tag"      // a tag naming an absent manifest
+	KindDanglingReferrer = "dangling-referrer" // a referrer entry naming an absent manifest
+	KindDanglingLink     = "dangling-link"     // a link to a blob without a record
+	KindNoRepository     = "no-repository"     // a manifest of a repository without a record
+	KindCorruptRecord    = "corrupt-record"    // an index value that does not decode
+	// Orphans: space to reclaim, not corruption (gc removes them).
+	KindOrphanFile   = "orphan-file"   // a blob file without a record
+	KindOrphanUpload = "orphan-upload" // an upload file without a session
+)
+
+// Finding is one fsck result.
+type Finding struct {
+	Kind   string        `json:"kind"`
+	Repo   string        `json:"repo,omitempty"`
+	Digest digest.Digest `json:"digest,omitempty"`
+	// Ref is the tag, child, referrer or upload id concerned, if any.
+	Ref    string `json:"ref,omitempty"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// String renders the finding on one line.
+func (f Finding) String() string {
+	s := f.Kind
+	if f.Repo != "" {
+		s += " " + f.Repo
+	}
+	if f.Digest != "" {
+		s += " " + string(f.Digest)
+	}
+	if f.Ref != "" {
+		s += " " + f.Ref
+	}
+	if f.Detail != "" {
+		s += ": " + f.Detail
+	}
+	return s
+}
+
+// FsckConfig connects Fsck to a store.
+type FsckConfig struct {
+	// DB is the store's index; Blobs its blob files.
+	DB    *index.DB
+	Blobs *blob.Store
+	// OpenBlob opens a blob for reading, unsealing it (the engine knows the
+	// keys). Needed only with FsckOptions.Verify.
+	OpenBlob func(ctx context.Context, rec *index.Blob) (io.ReadCloser, error)
+	// Logger receives progress logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// FsckOptions tune a check.
+type FsckOptions struct {
+	// Verify re-reads blobs and checks their digests.
+	Verify bool
+	// Sample is the fraction of blobs re-verified when Verify is set, in
+	// (0, 1]; zero means all.
+	Sample float64
+	// AllowSparse does not report index children or image layers absent
+	// from the store (the engine's Options.AllowSparse).
+	AllowSparse bool
+}
+
+// FsckReport is the result of a check. Clean reports whether it found no
+// corruption; orphans are listed apart.
+type FsckReport struct {
+	Repositories int `json:"repositories"`
+	Manifests    int `json:"manifests"`
+	Tags         int `json:"tags"`
+	Links        int `json:"links"`
+	BlobRecords  int `json:"blobRecords"`
+	BlobFiles    int `json:"blobFiles"`
+	Uploads      int `json:"uploads"`
+	// Verified and VerifiedBytes count blobs whose digests were checked.
+	Verified      int   `json:"verified"`
+	VerifiedBytes int64 `json:"verifiedBytes"`
+	// Corrupt lists inconsistencies and damaged data.
+	Corrupt []Finding `json:"corrupt"`
+	// Orphans lists unreferenced files (reclaimable by gc).
+	Orphans []Finding `json:"orphans"`
+	// Duration is how long the check took.
+	Duration time.Duration `json:"duration"`
+}
+
+// Clean reports whether the check found no corruption.
+func (r *FsckReport) Clean() bool { return len(r.Corrupt) == 0 }
+
+// Fsck checks the store: every blob record against its file (existence,
+// size and, with Verify, digest), every reference of every manifest, tag,
+// referrer entry and link, and lists orphan files. It reads only. On a
+// store in use, findings about records written during the check are
+// re-checked once before being reported.
+func Fsck(ctx context.Context, cfg FsckConfig, opts FsckOptions) (*FsckReport, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	t0 := time.Now()
+	r := &FsckReport{Corrupt: []Finding{}, Orphans: []Finding{}}
+	db := cfg.DB
+	corrupt := func(f Finding) { r.Corrupt = append(r.Corrupt, f) }
+
+	repos, err := db.ListRepositories("", 0)
+	if err != nil {
+		return nil, fmt.Errorf("gc: fsck: %w", err)
+	}
+	r.Repositories = len(repos)
+	hasRepo := map[string]bool{}
+	for _, name := range repos {
+		hasRepo[name] = true
+	}
+
+	// Blob records against files.
+	err = db.WalkBlobs(func(b *index.Blob) error {
+		r.BlobRecords++
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		info, err := cfg.Blobs.Stat(ctx, b.Digest)
+		switch {
+		case errors.Is(err, blob.ErrNotFound):
+			if _, rerr := db.Blob(b.Digest); rerr == nil { // not swept meanwhile
+				corrupt(Finding{Kind: KindMissingFile, Digest: b.Digest})
+			}
+			return nil
+		case err != nil:
+			corrupt(Finding{Kind: KindBadBlob, Digest: b.Digest, Detail: err.Error()})
+			return nil
+		}
+		if info.StoredSize != b.StoredSize || info.Size != b.Size {
+			corrupt(Finding{Kind: KindSizeMismatch, Digest: b.Digest,
+				Detail: fmt.Sprintf("record %d/%d bytes, file %d/%d", b.Size, b.StoredSize, info.Size, info.StoredSize)})
+			return nil
+		}
+		if opts.Verify && cfg.OpenBlob != nil && (opts.Sample <= 0 || opts.Sample >= 1 || rand.Float64() < opts.Sample) {
+			n, err := verifyBlob(ctx, cfg, b)
+			if err != nil {
+				if _, rerr := db.Blob(b.Digest); rerr == nil {
+					corrupt(Finding{Kind: KindBadBlob, Digest: b.Digest, Detail: err.Error()})
+				}
+				return nil
+			}
+			r.Verified++
+			r.VerifiedBytes += n
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gc: fsck blobs: %w", err)
+	}
+
+	// Manifests: repository, blobs, children.
+	err = db.WalkManifests(func(m *index.Manifest) error {
+		r.Manifests++
+		if !hasRepo[m.Repo] {
+			corrupt(Finding{Kind: KindNoRepository, Repo: m.Repo, Digest: m.Digest})
+		}
+		for _, d := range m.Blobs {
+			if _, err := db.Blob(d); errors.Is(err, index.ErrNotFound) {
+				if opts.AllowSparse {
+					continue
+				}
+				if ok, _ := db.HasManifest(m.Repo, m.Digest); ok {
+					corrupt(Finding{Kind: KindDanglingBlob, Repo: m.Repo, Digest: m.Digest, Ref: string(d)})
+				}
+			} else if err != nil {
+				corrupt(Finding{Kind: KindCorruptRecord, Digest: d, Detail: err.Error()})
+			}
+		}
+		if !opts.AllowSparse {
+			for _, c := range m.Children {
+				if ok, err := db.HasManifest(m.Repo, c); err == nil && !ok {
+					if still, _ := db.HasManifest(m.Repo, m.Digest); still {
+						corrupt(Finding{Kind: KindDanglingChild, Repo: m.Repo, Digest: m.Digest, Ref: string(c)})
+					}
+				}
+			}
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gc: fsck manifests: %w", err)
+	}
+
+	// Tags and referrer entries of every repository.
+	for _, repo := range repos {
+		tags, err := db.ListTags(repo, "", 0)
+		if err != nil {
+			return nil, fmt.Errorf("gc: fsck tags of %s: %w", repo, err)
+		}
+		r.Tags += len(tags)
+		for _, t := range tags {
+			d, err := db.Tag(repo, t)
+			if err != nil {
+				if !errors.Is(err, index.ErrNotFound) {
+					corrupt(Finding{Kind: KindCorruptRecord, Repo: repo, Ref: t, Detail: err.Error()})
+				}
+				continue
+			}
+			if ok, _ := db.HasManifest(repo, d); !ok {
+				if d2, err := db.Tag(repo, t); err == nil && d2 == d {
+					corrupt(Finding{Kind: KindDanglingTag, Repo: repo, Digest: d, Ref: t})
+				}
+			}
+		}
+		err = db.ListManifests(repo, func(m *index.Manifest) error {
+			refs, err := db.Referrers(repo, m.Digest)
+			if err != nil {
+				return err
+			}
+			for _, ref := range refs {
+				if ok, _ := db.HasManifest(repo, ref.Digest); !ok {
+					corrupt(Finding{Kind: KindDanglingReferrer, Repo: repo, Digest: m.Digest, Ref: string(ref.Digest)})
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("gc: fsck referrers of %s: %w", repo, err)
+		}
+	}
+
+	// Links.
+	err = db.WalkLinks(func(repo string, d digest.Digest, _ time.Time) error {
+		r.Links++
+		if _, err := db.Blob(d); errors.Is(err, index.ErrNotFound) {
+			if ok, _ := db.Linked(repo, d); ok {
+				corrupt(Finding{Kind: KindDanglingLink, Repo: repo, Digest: d})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gc: fsck links: %w", err)
+	}
+
+	// Orphan files and uploads.
+	err = cfg.Blobs.Walk(ctx, func(d digest.Digest, size int64) error {
+		r.BlobFiles++
+		if _, err := db.Blob(d); errors.Is(err, index.ErrNotFound) {
+			r.Orphans = append(r.Orphans, Finding{Kind: KindOrphanFile, Digest: d, Detail: fmt.Sprintf("%d bytes", size)})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gc: fsck files: %w", err)
+	}
+	ids, err := cfg.Blobs.Uploads(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("gc: fsck uploads: %w", err)
+	}
+	for _, id := range ids {
+		if _, err := db.Upload(id); err != nil {
+			r.Orphans = append(r.Orphans, Finding{Kind: KindOrphanUpload, Ref: id})
+		}
+	}
+	if err := db.ListUploads(func(*index.Upload) error { r.Uploads++; return nil }); err != nil {
+		return nil, fmt.Errorf("gc: fsck uploads: %w", err)
+	}
+	r.Duration = time.Since(t0)
+	cfg.Logger.Info("fsck finished", "component", "gc", "clean", r.Clean(), "corrupt", len(r.Corrupt), "orphans", len(r.Orphans),
+		"blobs", r.BlobRecords, "verified", r.Verified, "manifests", r.Manifests, "duration", r.Duration)
+	return r, nil
+}
+
+// verifyBlob reads a blob whole and checks its digest and size.
+func verifyBlob(ctx context.Context, cfg FsckConfig, b *index.Blob) (int64, error) {
+	rc, err := cfg.OpenBlob(ctx, b)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	v := b.Digest.Verifier()
+	n, err := io.Copy(v, rc)
+	if err != nil {
+		return n, err
+	}
+	if n != b.Size {
+		return n, fmt.Errorf("read %d bytes, record says %d", n, b.Size)
+	}
+	if !v.Verified() {
+		return n, fmt.Errorf("content does not match its digest")
+	}
+	return n, nil
+}

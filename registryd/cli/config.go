@@ -1,0 +1,297 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/berthstore/berth/engine"
+)
+
+// ErrConfig reports an unusable configuration file or flag.
+var ErrConfig = errors.New("registryd: bad configuration")
+
+// Config is the daemon's configuration: a YAML or JSON file (--config)
+// whose every field can also be set by a flag. Flags win over the file,
+// the file over the defaults. docs/registryd.md documents each field.
+type Config struct {
+	// Addr is the listen address. Default 127.0.0.1:5000.
+	Addr string `json:"addr"`
+	// Data is the store directory. Default ./berth-data.
+	Data string `json:"data"`
+	// TLSCert and TLSKey are PEM files; both set means HTTPS.
+	TLSCert string `json:"tlsCert,omitempty"`
+	TLSKey  string `json:"tlsKey,omitempty"`
+	// Htpasswd is an htpasswd file (bcrypt); set means basic auth.
+	Htpasswd string `json:"htpasswd,omitempty"`
+	// AnonymousPull lets GET and HEAD through without credentials.
+	AnonymousPull bool `json:"anonymousPull"`
+	// CreateOnPush creates an unknown repository on push with default
+	// settings when no creation template matches. Default true; false is
+	// ECR's behaviour (NAME_UNKNOWN).
+	CreateOnPush bool `json:"createOnPush"`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string `json:"logLevel"`
+	// LogFormat is text or json. Default text.
+	LogFormat string `json:"logFormat"`
+	// AccessLog logs one line per request. Default true.
+	AccessLog bool `json:"accessLog"`
+	// Metrics serves Prometheus metrics at /metrics. Default true.
+	Metrics bool `json:"metrics"`
+	// ShutdownTimeout bounds the wait for in-flight requests. Default 30s.
+	ShutdownTimeout Duration `json:"shutdownTimeout"`
+	// AuthCacheTTL is how long a good password is cached. Default 1m.
+	AuthCacheTTL Duration `json:"authCacheTTL"`
+	// MaxManifestSize bounds a manifest, in bytes. Default 4 MiB.
+	MaxManifestSize int64 `json:"maxManifestSize"`
+	// MaxBlobSize bounds a blob, in bytes. 0: the engine's default.
+	MaxBlobSize int64 `json:"maxBlobSize,omitempty"`
+	// FrameSize is the engine's blob frame size. 0: the engine's default.
+	FrameSize int `json:"frameSize,omitempty"`
+	// DisableEncryption stores new blobs unsealed.
+	DisableEncryption bool `json:"disableEncryption,omitempty"`
+	// DisableCompression stores every frame raw.
+	DisableCompression bool `json:"disableCompression,omitempty"`
+	// AllowSparse accepts sparse manifests: layers or child manifests the
+	// repository does not hold (OCI "sparse" data). Default false.
+	AllowSparse bool `json:"allowSparse,omitempty"`
+	// Templates are repository creation templates put into the store at
+	// start (engine.PutCreationTemplate), in the ECR field names.
+	Templates []engine.CreationTemplate `json:"templates,omitempty"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		Addr:            "127.0.0.1:5000",
+		Data:            "./berth-data",
+		CreateOnPush:    true,
+		LogLevel:        "info",
+		LogFormat:       "text",
+		AccessLog:       true,
+		Metrics:         true,
+		ShutdownTimeout: Duration(30 * time.Second),
+		AuthCacheTTL:    Duration(time.Minute),
+		MaxManifestSize: 4 << 20,
+	}
+}
+
+// EngineOptions are the engine options the configuration asks for.
+func (c *Config) EngineOptions() *engine.Options {
+	return &engine.Options{
+		FrameSize:          c.FrameSize,
+		DisableEncryption:  c.DisableEncryption,
+		DisableCompression: c.DisableCompression,
+		MaxBlobSize:        c.MaxBlobSize,
+		MaxManifestSize:    c.MaxManifestSize,
+		CreateOnPush:       c.CreateOnPush,
+		AllowSparse:        c.AllowSparse,
+	}
+}
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Addr == "" {
+		errs = append(errs, errors.New("addr is empty"))
+	}
+	if c.Data == "" {
+		errs = append(errs, errors.New("data is empty"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("tlsCert and tlsKey go together"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("logLevel %q: want debug, info, warn or error", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("logFormat %q: want text or json", c.LogFormat))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("shutdownTimeout must be positive"))
+	}
+	if c.MaxManifestSize <= 0 {
+		errs = append(errs, errors.New("maxManifestSize must be positive"))
+	}
+	if c.MaxBlobSize < 0 || c.FrameSize < 0 {
+		errs = append(errs, errors.New("maxBlobSize and frameSize must not be negative"))
+	}
+	for i, t := range c.Templates {
+		if t.Prefix == "" {
+			errs = append(errs, fmt.Errorf("templates[%d]: prefix is required", i))
+		}
+		if len(t.AppliedFor) == 0 {
+			errs = append(errs, fmt.Errorf("templates[%d] (%s): appliedFor is required", i, t.Prefix))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
+	}
+	return nil
+}
+
+// LoadConfigFile reads a YAML or JSON file over c. Unknown fields are
+// errors.
+func LoadConfigFile(path string, c *Config) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return parseConfig(b, path, c)
+}
+
+func parseConfig(b []byte, path string, c *Config) error {
+	// YAML is a superset of JSON: decode to generic values, re-encode as
+	// JSON, and decode strictly with the JSON field names (which are the
+	// engine's ECR names for templates).
+	var v any
+	if err := yaml.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
+	}
+	if v == nil {
+		return nil
+	}
+	j, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
+	}
+	return nil
+}
+
+// Duration is a time.Duration written as a Go duration string ("30s").
+type Duration time.Duration
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration: want a string such as \"30s\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// String implements flag.Value.
+func (d *Duration) String() string { return time.Duration(*d).String() }
+
+// Set implements flag.Value.
+func (d *Duration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// templateList is the repeatable --template flag: one JSON template each.
+type templateList struct{ c *Config }
+
+func (t templateList) String() string { return "" }
+
+func (t templateList) Set(s string) error {
+	var ct engine.CreationTemplate
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ct); err != nil {
+		return fmt.Errorf("template JSON: %w", err)
+	}
+	t.c.Templates = append(t.c.Templates, ct)
+	return nil
+}
+
+// bindServeFlags defines one flag per Config field, defaulting to c's
+// current values (the defaults, overlaid by the config file).
+func bindServeFlags(fs *flag.FlagSet, c *Config) {
+	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (host:port)")
+	bindStoreFlags(fs, c)
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate (PEM); with --tls-key, serve HTTPS")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key (PEM)")
+	fs.StringVar(&c.Htpasswd, "htpasswd", c.Htpasswd, "htpasswd file (bcrypt entries): require basic authentication")
+	fs.BoolVar(&c.AnonymousPull, "anonymous-pull", c.AnonymousPull, "with --htpasswd, allow GET and HEAD without credentials")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
+	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log one line per request")
+	fs.BoolVar(&c.Metrics, "metrics", c.Metrics, "serve Prometheus metrics at /metrics")
+	fs.Var(&c.ShutdownTimeout, "shutdown-timeout", "bound on the wait for in-flight requests at shutdown")
+	fs.Var(&c.AuthCacheTTL, "auth-cache-ttl", "how long a verified password is cached (0 or negative: never)")
+	fs.Var(templateList{c}, "template", `repository creation template as JSON, repeatable (e.g. '{"prefix":"team-a","appliedFor":["CREATE_ON_PUSH"],"imageTagMutability":"IMMUTABLE"}')`)
+}
+
+// bindStoreFlags defines the flags that open a store.
+func bindStoreFlags(fs *flag.FlagSet, c *Config) {
+	fs.StringVar(&c.Data, "data", c.Data, "store directory")
+	fs.BoolVar(&c.CreateOnPush, "create-on-push", c.CreateOnPush, "create an unknown repository on push with default settings when no creation template matches (false: ECR behaviour, NAME_UNKNOWN)")
+	fs.Int64Var(&c.MaxManifestSize, "max-manifest-size", c.MaxManifestSize, "largest manifest accepted, bytes")
+	fs.Int64Var(&c.MaxBlobSize, "max-blob-size", c.MaxBlobSize, "largest blob accepted, bytes (0: engine default, 52,000 MiB)")
+	fs.IntVar(&c.FrameSize, "frame-size", c.FrameSize, "blob frame size, bytes (0: engine default, 1 MiB)")
+	fs.BoolVar(&c.DisableEncryption, "disable-encryption", c.DisableEncryption, "store new blobs unencrypted")
+	fs.BoolVar(&c.DisableCompression, "disable-compression", c.DisableCompression, "store blob frames uncompressed")
+	fs.BoolVar(&c.AllowSparse, "allow-sparse", c.AllowSparse, "accept sparse manifests: image manifests with layers, and indexes with child manifests, that are not in the repository (the config blob is still required)")
+}
+
+// configFileArg finds --config in args before flag parsing, so that the
+// file's values become the flags' defaults.
+func configFileArg(args []string) (string, error) {
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		for _, p := range []string{"-config", "--config"} {
+			if a == p {
+				if i+1 >= len(args) {
+					return "", fmt.Errorf("%w: %s needs a file", ErrConfig, p)
+				}
+				return args[i+1], nil
+			}
+			if v, ok := strings.CutPrefix(a, p+"="); ok {
+				return v, nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// parseFlags loads the defaults, then --config, then the flags.
+func parseFlags(fs *flag.FlagSet, args []string, bind func(*flag.FlagSet, *Config)) (*Config, error) {
+	c := DefaultConfig()
+	file, err := configFileArg(args)
+	if err != nil {
+		return nil, err
+	}
+	if file != "" {
+		if err := LoadConfigFile(file, &c); err != nil {
+			return nil, err
+		}
+	}
+	var ignored string
+	fs.StringVar(&ignored, "config", file, "configuration file (YAML or JSON); flags override it")
+	bind(fs, &c)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}

@@ -1,0 +1,234 @@
+package cli
+
+// registryd gc, fsck and lifecycle: the gc package's operations on a store
+// no daemon holds (docs/gc.md).
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/gc"
+)
+
+var (
+	gcCommand = &Command{
+		Name:    "gc",
+		Summary: "collect unreferenced blobs of a store no daemon holds (--dry-run to list them)",
+		Run:     runGC,
+	}
+	fsckCommand = &Command{
+		Name:    "fsck",
+		Summary: "check a store no daemon holds: blob digests, references, orphans",
+		Run:     runFsck,
+	}
+	lifecycleCommand = &Command{
+		Name:    "lifecycle",
+		Summary: "preview or apply a repository's lifecycle policy on a store no daemon holds",
+		Run:     runLifecycle,
+	}
+)
+
+func init() {
+	Register(gcCommand)
+	Register(fsckCommand)
+	Register(lifecycleCommand)
+}
+
+// runGC runs "registryd gc --data DIR [--grace D] [--dry-run] [--json]".
+func runGC(ctx context.Context, env Env, args []string) int {
+	fs := flagSetFor(env, args, "gc", "gc --data DIR [--grace DURATION] [--dry-run] [--json]")
+	var (
+		grace   time.Duration
+		dryRun  bool
+		asJSON  bool
+		uploads time.Duration
+	)
+	eng, _, code := openStore(env, fs, args, func(fs *flag.FlagSet, _ *Config) {
+		fs.DurationVar(&grace, "grace", gc.DefaultGrace, "spare unreferenced blobs younger than this (0: none)")
+		fs.BoolVar(&dryRun, "dry-run", false, "print what would be collected, change nothing")
+		fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+		fs.DurationVar(&uploads, "upload-ttl", gc.DefaultUploadTTL, "expire upload sessions idle longer than this (0: never)")
+	})
+	if eng == nil {
+		return code
+	}
+	opts := gc.Options{Grace: grace, DryRun: dryRun, UploadTTL: uploads}
+	if grace == 0 {
+		opts.Grace = -1
+	}
+	if uploads == 0 {
+		opts.UploadTTL = -1
+	}
+	r, err := eng.CollectGarbage(ctx, opts)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "registryd gc:", err)
+		return closeStore(env, eng, exitError)
+	}
+	switch {
+	case asJSON:
+		err = printJSON(env, r)
+	case dryRun:
+		err = r.Plan.WriteText(env.Stdout)
+	default:
+		_, err = fmt.Fprintf(env.Stdout, "swept %d blobs (%d bytes), %d orphan files (%d bytes), %d orphan uploads, %d expired uploads; %d spared, %d errors; mark %v, plan %v, sweep %v\n",
+			r.BlobsSwept, r.BytesFreed, r.OrphanFilesRemoved, r.OrphanBytesFreed, r.OrphanUploadsRemoved, r.UploadsExpired,
+			r.BlobsSpared, r.Errors, r.MarkDuration, r.PlanDuration, r.SweepDuration)
+	}
+	if err == nil && r.Errors > 0 {
+		err = fmt.Errorf("%d items could not be collected (see the log)", r.Errors)
+	}
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "registryd gc:", err)
+		return closeStore(env, eng, exitError)
+	}
+	return closeStore(env, eng, exitOK)
+}
+
+// runFsck runs "registryd fsck --data DIR [--sample F] [--no-verify] [--json]";
+// the exit status is 1 when the store is corrupt.
+func runFsck(ctx context.Context, env Env, args []string) int {
+	fs := flagSetFor(env, args, "fsck", "fsck --data DIR [--sample FRACTION] [--no-verify] [--json]")
+	var (
+		sample   float64
+		noVerify bool
+		asJSON   bool
+	)
+	eng, _, code := openStore(env, fs, args, func(fs *flag.FlagSet, _ *Config) {
+		fs.Float64Var(&sample, "sample", 1, "fraction of blobs whose digests are re-verified, in (0, 1]")
+		fs.BoolVar(&noVerify, "no-verify", false, "check sizes and references only, read no blob")
+		fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	})
+	if eng == nil {
+		return code
+	}
+	if sample <= 0 || sample > 1 {
+		fmt.Fprintln(env.Stderr, "registryd fsck: --sample must be in (0, 1]")
+		return closeStore(env, eng, exitUsage)
+	}
+	r, err := eng.Fsck(ctx, gc.FsckOptions{Verify: !noVerify, Sample: sample})
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "registryd fsck:", err)
+		return closeStore(env, eng, exitError)
+	}
+	if asJSON {
+		err = printJSON(env, r)
+	} else {
+		for _, f := range r.Corrupt {
+			fmt.Fprintln(env.Stdout, "CORRUPT", f)
+		}
+		for _, f := range r.Orphans {
+			fmt.Fprintln(env.Stdout, "orphan ", f)
+		}
+		_, err = fmt.Fprintf(env.Stdout, "%d repositories, %d manifests, %d tags, %d links, %d blob records (%d verified, %d bytes), %d blob files, %d uploads: %d corrupt, %d orphans (%v)\n",
+			r.Repositories, r.Manifests, r.Tags, r.Links, r.BlobRecords, r.Verified, r.VerifiedBytes, r.BlobFiles, r.Uploads,
+			len(r.Corrupt), len(r.Orphans), r.Duration.Round(time.Millisecond))
+	}
+	code = exitOK
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "registryd fsck:", err)
+		code = exitError
+	}
+	if !r.Clean() {
+		code = exitError
+	}
+	return closeStore(env, eng, code)
+}
+
+// runLifecycle runs "registryd lifecycle preview|apply --data DIR --repo NAME
+// [--policy FILE] [--json]".
+func runLifecycle(ctx context.Context, env Env, args []string) int {
+	const synopsis = "lifecycle preview|apply --data DIR --repo NAME [--policy FILE] [--json]"
+	if len(args) == 0 || helpRequested(args[:1]) {
+		fs := flagSetFor(env, args, "lifecycle", synopsis)
+		fs.Usage()
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	sub, args := args[0], args[1:]
+	if sub != "preview" && sub != "apply" {
+		fmt.Fprintf(env.Stderr, "registryd lifecycle: unknown subcommand %q (want preview or apply)\n", sub)
+		return exitUsage
+	}
+	fs := flagSetFor(env, args, "lifecycle "+sub, strings.Replace(synopsis, "preview|apply", sub, 1))
+	var repo, policyFile string
+	var asJSON bool
+	eng, _, code := openStore(env, fs, args, func(fs *flag.FlagSet, _ *Config) {
+		fs.StringVar(&repo, "repo", "", "repository (required)")
+		fs.StringVar(&policyFile, "policy", "", "lifecycle policy JSON file; overrides the repository's stored policy")
+		fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	})
+	if eng == nil {
+		return code
+	}
+	if repo == "" {
+		fmt.Fprintf(env.Stderr, "registryd lifecycle %s: --repo is required\n", sub)
+		return closeStore(env, eng, exitUsage)
+	}
+	var policy string
+	if policyFile != "" {
+		b, err := os.ReadFile(policyFile)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "registryd lifecycle %s: %v\n", sub, err)
+			return closeStore(env, eng, exitUsage)
+		}
+		policy = string(b)
+	}
+	var exp []gc.Expiry
+	var err error
+	if sub == "preview" {
+		exp, err = eng.LifecyclePreview(ctx, repo, policy)
+	} else {
+		exp, err = eng.LifecycleApply(ctx, repo, policy)
+	}
+	if err != nil {
+		var pe *gc.PolicyError
+		if errors.As(err, &pe) {
+			err = pe // ECR's message, unadorned
+		}
+		fmt.Fprintf(env.Stderr, "registryd lifecycle %s: %v\n", sub, err)
+		if errors.Is(err, gc.ErrInvalidPolicy) || errors.Is(err, engine.ErrLifecyclePolicyNotFound) {
+			return closeStore(env, eng, exitUsage)
+		}
+		return closeStore(env, eng, exitError)
+	}
+	if asJSON {
+		if exp == nil {
+			exp = []gc.Expiry{}
+		}
+		err = printJSON(env, struct {
+			Repository string      `json:"repositoryName"`
+			Results    []gc.Expiry `json:"previewResults"`
+			Total      int         `json:"expiringImageTotalCount"`
+		}{repo, exp, len(exp)})
+	} else {
+		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DIGEST\tTAGS\tPUSHED\tRULE")
+		for _, x := range exp {
+			tags := strings.Join(x.Tags, ",")
+			if tags == "" {
+				tags = "<untagged>"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", x.Digest, tags, x.PushedAt.UTC().Format(time.RFC3339), x.RulePriority)
+		}
+		verb := "would expire"
+		if sub == "apply" {
+			verb = "expired"
+		}
+		fmt.Fprintf(tw, "%s %d images\n", verb, len(exp))
+		err = tw.Flush()
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "registryd lifecycle %s: %v\n", sub, err)
+		return closeStore(env, eng, exitError)
+	}
+	return closeStore(env, eng, exitOK)
+}

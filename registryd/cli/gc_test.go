@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/berthstore/berth/engine"
+)
+
+// gcTestStore makes a store with two images in "app" (the first untagged
+// by the second push of "latest") and one stray blob, and closes it.
+func gcTestStore(t *testing.T) (dir string, stray digest.Digest) {
+	dir = t.TempDir()
+	ctx := context.Background()
+	eng, err := engine.Open(dir, &engine.Options{CreateOnPush: true})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, eng.Close()) }()
+	for i, content := range []string{"one", "two"} {
+		cfg := []byte(`{"architecture":"amd64","os":"linux","n":"` + content + `"}`)
+		cd, err := eng.PutBlob(ctx, "app", bytes.NewReader(cfg), digest.FromBytes(cfg))
+		require.NoError(t, err)
+		ld, err := eng.PutBlob(ctx, "app", bytes.NewReader([]byte("layer "+content)), "")
+		require.NoError(t, err)
+		m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest,
+			Config: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: cd.Digest, Size: cd.Size},
+			Layers: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageLayer, Digest: ld.Digest, Size: ld.Size}}}
+		m.SchemaVersion = 2
+		p, _ := json.Marshal(m)
+		_, err = eng.PutManifest(ctx, "app", "latest", ocispec.MediaTypeImageManifest, p)
+		require.NoError(t, err, "push %d", i)
+	}
+	sd, err := eng.PutBlob(ctx, "app", bytes.NewReader([]byte("stray")), "")
+	require.NoError(t, err)
+	return dir, sd.Digest
+}
+
+func TestGCFsckLifecycleCommands(t *testing.T) {
+	dir, stray := gcTestStore(t)
+	policy := filepath.Join(t.TempDir(), "policy.json")
+	require.NoError(t, os.WriteFile(policy, []byte(`{"rules":[{"rulePriority":2,"description":"keep the newest image","selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`), 0o600))
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	require.NoError(t, os.WriteFile(bad, []byte(`{"rules":[{"rulePriority":1,"selection":{"tagStatus":"tagged","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`), 0o600))
+
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		contains string
+	}{
+		{"fsck clean", []string{"fsck", "--data", dir}, 0, "0 corrupt"},
+		{"gc dry run lists the stray blob", []string{"gc", "--data", dir, "--grace", "0", "--dry-run"}, 0, string(stray)},
+		{"preview without a policy", []string{"lifecycle", "preview", "--data", dir, "--repo", "app"}, 2, "lifecycle policy not found"},
+		{"preview with an invalid policy", []string{"lifecycle", "preview", "--data", dir, "--repo", "app", "--policy", bad}, 2, "Lifecycle policy validation failure"},
+		{"preview", []string{"lifecycle", "preview", "--data", dir, "--repo", "app", "--policy", policy}, 0, "would expire 1 images"},
+		{"preview json", []string{"lifecycle", "preview", "--data", dir, "--repo", "app", "--policy", policy, "--json"}, 0, `"expiringImageTotalCount": 1`},
+		{"apply", []string{"lifecycle", "apply", "--data", dir, "--repo", "app", "--policy", policy}, 0, "<untagged>"},
+		{"preview after apply", []string{"lifecycle", "preview", "--data", dir, "--repo", "app", "--policy", policy}, 0, "would expire 0 images"},
+		{"gc", []string{"gc", "--data", dir, "--grace", "0"}, 0, "swept 3 blobs"},
+		{"gc json", []string{"gc", "--data", dir, "--grace", "0", "--json"}, 0, `"blobsSwept": 0`},
+		{"fsck json", []string{"fsck", "--data", dir, "--json", "--sample", "0.5"}, 0, `"corrupt": []`},
+		{"lifecycle usage", []string{"lifecycle", "expire"}, 2, ""},
+		{"fsck bad sample", []string{"fsck", "--data", dir, "--sample", "2"}, 2, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := run(t, "", tc.args...)
+			assert.Equal(t, tc.code, code, "stdout %s\nstderr %s", out, errOut)
+			assert.Contains(t, out+errOut, tc.contains)
+		})
+	}
+}

@@ -1,0 +1,124 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/server"
+)
+
+var serveCommand = &Command{
+	Name:    "serve",
+	Summary: "serve the OCI Distribution API (default)",
+	Run:     runServe,
+}
+
+func runServe(ctx context.Context, env Env, args []string) int {
+	fs := flagSetFor(env, args, "serve", "serve [flags]")
+	cfg, err := parseFlags(fs, args, bindServeFlags)
+	if err != nil {
+		if !errors.Is(err, ErrConfig) {
+			return flagExit(err)
+		}
+		fmt.Fprintln(env.Stderr, "registryd:", err)
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "registryd serve: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(env.Stderr, "registryd:", err)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := Serve(ctx, cfg, NewLogger(env.Stderr, cfg), nil); err != nil {
+		fmt.Fprintln(env.Stderr, "registryd:", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// NewLogger builds the daemon's logger from the configuration.
+func NewLogger(w io.Writer, cfg *Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Serve opens the store, applies the configured templates, serves until
+// ctx is done, shuts down gracefully and closes the store. If ready is
+// not nil it receives the listening address once requests are accepted.
+func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.Addr) (err error) {
+	eng, err := engine.Open(cfg.Data, cfg.EngineOptions())
+	if err != nil {
+		return fmt.Errorf("open store %s: %w", cfg.Data, err)
+	}
+	defer func() {
+		if cerr := eng.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close store: %w", cerr)
+		}
+	}()
+	if err := applyTemplates(ctx, eng, cfg.Templates); err != nil {
+		return err
+	}
+	scfg := server.Config{
+		Logger:           log,
+		DisableAccessLog: !cfg.AccessLog,
+		HtpasswdFile:     cfg.Htpasswd,
+		AnonymousPull:    cfg.AnonymousPull,
+		AuthCacheTTL:     time.Duration(cfg.AuthCacheTTL),
+		MaxManifestSize:  cfg.MaxManifestSize,
+		ShutdownTimeout:  time.Duration(cfg.ShutdownTimeout),
+		DisableMetrics:   !cfg.Metrics,
+	}
+	if cfg.AuthCacheTTL <= 0 {
+		scfg.AuthCacheTTL = -1
+	}
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("TLS: %w", err)
+		}
+		scfg.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	srv, err := server.New(eng, scfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	log.Info("registryd listening", "addr", ln.Addr().String(), "data", cfg.Data,
+		"tls", cfg.TLSCert != "", "auth", cfg.Htpasswd != "", "createOnPush", cfg.CreateOnPush)
+	if ready != nil {
+		ready <- ln.Addr()
+	}
+	return srv.Serve(ctx, ln)
+}
+
+// applyTemplates puts the configured creation templates into the store.
+func applyTemplates(ctx context.Context, eng *engine.Engine, ts []engine.CreationTemplate) error {
+	for _, t := range ts {
+		if err := eng.PutCreationTemplate(ctx, t); err != nil {
+			return fmt.Errorf("template %q: %w", t.Prefix, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,141 @@
+package server
+
+import (
+	"net/http"
+	"time"
+)
+
+// instrument wraps the API with the access log and the metrics.
+func (s *Server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rt, ok := parseRoute(r.URL.EscapedPath())
+		if !ok {
+			rt.kind = routeUnknown
+			if r.URL.Path == "/metrics" && !s.cfg.DisableMetrics {
+				rt.kind = routeMetrics
+			}
+		}
+		body := &countingBody{rc: r.Body}
+		r.Body = body
+		rec := &recorder{ResponseWriter: w}
+		r = r.WithContext(withRoute(r.Context(), rt))
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler { //nolint:errorlint // sentinel panic value
+					panic(v)
+				}
+				// A bug must not take the daemon down; answer 500 if we can.
+				s.log.Error("panic in handler", "panic", v, "method", r.Method, "path", r.URL.Path)
+				if rec.status == 0 {
+					writeError(rec, apiErr(CodeUnknown, "", nil))
+				}
+			}
+			d := time.Since(start)
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			s.metrics.observe(rt.kind, r.Method, status, body.n, rec.n, d)
+			if !s.cfg.DisableAccessLog {
+				s.log.Info("request",
+					"method", r.Method, "path", r.URL.Path, "status", status,
+					"bytes_in", body.n, "bytes_out", rec.n, "duration", d,
+					"repo", rt.name, "route", string(rt.kind), "remote", r.RemoteAddr)
+			}
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// serveAPI authenticates and dispatches one request.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	rt := routeFrom(r.Context())
+	if rt.kind == routeMetrics {
+		s.metrics.handler.ServeHTTP(w, r)
+		return
+	}
+	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	if !s.authorize(w, r) {
+		return
+	}
+	if rt.kind == routeUnknown {
+		writeError(w, apiErr(CodeNotFound, "no such endpoint: "+r.URL.Path, nil))
+		return
+	}
+	if rt.kind != routeBase && rt.kind != routeCatalog && !validName(rt.name) {
+		writeError(w, apiErr(CodeNameInvalid, "invalid repository name", map[string]string{"name": truncate(rt.name, 300)}))
+		return
+	}
+	var err error
+	switch rt.kind {
+	case routeBase:
+		err = s.base(w, r)
+	case routeCatalog:
+		err = s.catalog(w, r)
+	case routeTags:
+		err = s.tagsList(w, r, rt)
+	case routeManifest:
+		err = s.manifest(w, r, rt)
+	case routeBlob:
+		err = s.blob(w, r, rt)
+	case routeUpload:
+		err = s.upload(w, r, rt)
+	case routeReferrers:
+		err = s.referrers(w, r, rt)
+	}
+	if err != nil {
+		ae := writeError(w, err)
+		if ae.Code.Status >= 500 {
+			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		} else {
+			s.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+	}
+}
+
+// authorize checks credentials when authentication is on. It answers the
+// 401 challenge itself and returns false when the request may not go on.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
+	if s.auth == nil {
+		return true
+	}
+	if s.cfg.AnonymousPull && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		return true
+	}
+	user, pass, ok := r.BasicAuth()
+	if ok && s.auth.check(user, pass) {
+		return true
+	}
+	w.Header().Set("WWW-Authenticate", `Basic realm="`+s.cfg.Realm+`"`)
+	writeError(w, apiErr(CodeUnauthorized, "", nil))
+	return false
+}
+
+// base answers the /v2/ version check.
+func (s *Server) base(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return methodNotAllowed(w, "GET, HEAD")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", "2")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		_, _ = w.Write([]byte("{}"))
+	}
+	return nil
+}
+
+// methodNotAllowed answers 405 with an Allow header.
+func methodNotAllowed(w http.ResponseWriter, allow string) error {
+	w.Header().Set("Allow", allow)
+	return apiErr(CodeUnsupported, "method not allowed; allowed: "+allow, nil)
+}
+
+// truncate shortens s for an error detail.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
