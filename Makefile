@@ -22,9 +22,11 @@ check:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
 
-## unit: every package's tests, against real servers on 127.0.0.1 and real mounts.
+## unit: every package's tests, against real servers on 127.0.0.1 and real mounts;
+## then the key tests again with the PKCS#11 provider built in, against a SoftHSM2 token.
 unit:
 	go test -timeout 25m ./...
+	BERTH_REQUIRE_SOFTHSM=1 go test -tags pkcs11 -timeout 10m ./crypt/... ./engine/...
 
 ## bench-smoke: each benchmark once on small data (the figures come from `make bench`).
 bench-smoke:

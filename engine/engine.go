@@ -45,6 +45,10 @@ type Options struct {
 	// still required. Default false: every reference must be present, as
 	// ECR requires.
 	AllowSparse bool
+	// PrepareLayersOnPush builds the tables of contents of a pushed
+	// image's layers in the background (what the FUSE view needs to list
+	// it at once). Default false: built on first use.
+	PrepareLayersOnPush bool
 	// KeyProvider holds the key-encryption keys. Default: the keyring
 	// file <dir>/keyring.json, created on first open (mode 0600).
 	KeyProvider crypt.KeyProvider
@@ -148,6 +152,7 @@ type Engine struct {
 	closed  bool
 	stop    chan struct{}
 	wg      sync.WaitGroup
+	prepare chan prepareJob // see startPreparer
 }
 
 // Open opens (creating if needed) the store in dir.
@@ -188,6 +193,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	e.digestLocks.init()
 	e.wg.Add(1)
 	go e.reapIdleUploads()
+	e.startPreparer()
 	e.startGC()
 	e.startKeyOps(closeKeys)
 	return e, nil

@@ -494,6 +494,14 @@ func TestGCStress(t *testing.T) {
 	for i := range sharedLayers {
 		sharedLayers[i] = rnd(1000 + 700*i)
 	}
+	// Revivable layers are uploaded as strays now and then, and put in a
+	// manifest now and then: old unreferenced blobs that pushes bring
+	// back while a collection plans or sweeps them (the write barrier's
+	// case).
+	revivable := make([][]byte, 200)
+	for i := range revivable {
+		revivable[i] = rnd(300 + i)
+	}
 	var (
 		stop                         atomic.Bool
 		pushes, pulls, gcs, retries  atomic.Int64
@@ -520,6 +528,9 @@ func TestGCStress(t *testing.T) {
 				layers := [][]byte{rnd(200 + r.IntN(3000))} // unique
 				for range r.IntN(3) {
 					layers = append(layers, sharedLayers[r.IntN(len(sharedLayers))])
+				}
+				if r.IntN(4) == 0 {
+					layers = append(layers, revivable[r.IntN(len(revivable))])
 				}
 				tag := fmt.Sprintf("p%d-t%d", p, r.IntN(4)) // overwrites
 				d, err := tryPushImage(ctx, e, repo, tag, layers...)
@@ -549,6 +560,8 @@ func TestGCStress(t *testing.T) {
 					_ = e.DeleteTag(ctx, repo, tag)
 				case k == 2: // a stray upload nobody references
 					_, _ = e.PutBlob(ctx, repo, bytes.NewReader(rnd(500)), "")
+				case k == 4 || k == 5: // a revivable one
+					_, _ = e.PutBlob(ctx, repo, bytes.NewReader(revivable[r.IntN(len(revivable))]), "")
 				case k == 3: // mount a shared layer elsewhere
 					l := sharedLayers[r.IntN(len(sharedLayers))]
 					if _, err := e.MountBlob(ctx, repos[r.IntN(len(repos))], "", digest.FromBytes(l)); err == nil {

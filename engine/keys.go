@@ -99,8 +99,11 @@ func (e *Engine) addWrap(ctx context.Context, rec *index.Blob, kek string) (bool
 	return true, nil
 }
 
+// cacheKey names an unwrapped data key in the cache. The wrapped bytes are
+// part of it: a blob swept by gc and pushed again has the same digest and
+// key id but a new data key, which must not be served the old one.
 func cacheKey(d digest.Digest, w index.KeyWrap) string {
-	return fmt.Sprintf("%s\x00%s\x00%d", d, w.KeyID, w.Version)
+	return fmt.Sprintf("%s\x00%s\x00%d/%x", d, w.KeyID, w.Version, w.Wrapped) // three parts: see dropKey
 }
 
 // keyCache keeps unwrapped data keys in memory for a bounded time and

@@ -127,6 +127,7 @@ func (e *Engine) PutManifest(ctx context.Context, repo, reference, mediaType str
 	if err := b.Commit(true); err != nil {
 		return PutManifestResult{}, storageErr(err)
 	}
+	e.queuePrepare(repo, d)
 	return PutManifestResult{
 		Descriptor: Descriptor{MediaType: pm.MediaType, Digest: d, Size: int64(len(payload))},
 		Subject:    pm.Subject, Created: created,

@@ -321,6 +321,17 @@ func (c *Collector) Plan(ctx context.Context) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gc: mark: %w", err)
 	}
+	// Derived blobs (the FUSE view's uncompressed tars of compressed
+	// layers) live as long as their layer.
+	err = c.cfg.DB.WalkLayerDerived(func(layer, derived digest.Digest) error {
+		if _, ok := marked[keyOf(layer)]; ok {
+			marked[keyOf(derived)] = struct{}{}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gc: mark derived: %w", err)
+	}
 	p.Marked = len(marked)
 
 	// 2. Links of unmarked blobs: newest link time and repositories.
@@ -558,6 +569,15 @@ func (c *Collector) sweep(ctx context.Context, p *Plan, batch []Candidate, r *Re
 	bt := c.cfg.DB.NewBatch()
 	defer bt.Close()
 	for _, b := range kept {
+		if c.hasLayerTOC(b.Digest) {
+			// The layer's table of contents and derived record go with it
+			// (the derived blob itself at a later collection).
+			if err := bt.DeleteLayerTOC(b.Digest); err != nil {
+				r.Errors++
+				c.log.Warn("gc: sweep", "digest", b.Digest, "err", err)
+				return
+			}
+		}
 		if err := bt.DeleteBlob(b.Digest); err != nil {
 			r.Errors++
 			c.log.Warn("gc: sweep", "digest", b.Digest, "err", err)
@@ -587,6 +607,17 @@ func (c *Collector) sweep(ctx context.Context, p *Plan, batch []Candidate, r *Re
 		r.BytesFreed += b.StoredSize
 		c.log.Debug("gc: swept", "digest", b.Digest, "bytes", b.StoredSize)
 	}
+}
+
+// hasLayerTOC reports whether the index holds a table of contents or a
+// derived record for blob d (so that sweeping d needs no range deletion
+// when it has neither, which is the common case).
+func (c *Collector) hasLayerTOC(d digest.Digest) bool {
+	if _, err := c.cfg.DB.LayerDerived(d); !errors.Is(err, index.ErrNotFound) {
+		return true
+	}
+	_, err := c.cfg.DB.LayerTOC(d)
+	return !errors.Is(err, index.ErrNotFound)
 }
 
 // removeOrphan removes one orphan file under its digest lock, after

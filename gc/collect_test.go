@@ -64,6 +64,12 @@ func TestPlan(t *testing.T) {
 	put("unlinked-garbage", old, nil)
 	put("young-record", young, nil)
 	put("young-link", old, map[string]time.Time{"r": old, "s": young})
+	put("derived-of-referenced", old, nil)
+	put("garbage-layer", old, nil)
+	put("derived-of-garbage", old, nil)
+	require.NoError(t, b.PutLayerDerived(dg("referenced"), dg("derived-of-referenced")))
+	require.NoError(t, b.PutLayerDerived(dg("garbage-layer"), dg("derived-of-garbage")))
+	require.NoError(t, b.PutLayerTOC(dg("garbage-layer"), [][]byte{[]byte("toc")}))
 	require.NoError(t, b.PutManifest(&index.Manifest{Repo: "r", Digest: dg("m"), PushedAt: old, Blobs: []digest.Digest{dg("referenced"), dg("absent")}, Payload: []byte("{}")}))
 	require.NoError(t, b.Commit(true))
 
@@ -72,10 +78,10 @@ func TestPlan(t *testing.T) {
 		grace time.Duration
 		want  []string
 	}{
-		{"default grace (1h)", 0, []string{"garbage", "unlinked-garbage"}},
-		{"short grace", 30 * time.Second, []string{"garbage", "unlinked-garbage", "young-record", "young-link"}},
+		{"default grace (1h)", 0, []string{"garbage", "unlinked-garbage", "garbage-layer", "derived-of-garbage"}},
+		{"short grace", 30 * time.Second, []string{"garbage", "unlinked-garbage", "young-record", "young-link", "garbage-layer", "derived-of-garbage"}},
 		{"long grace", 3 * time.Hour, nil},
-		{"no grace", -1, []string{"garbage", "unlinked-garbage", "young-record", "young-link"}},
+		{"no grace", -1, []string{"garbage", "unlinked-garbage", "young-record", "young-link", "garbage-layer", "derived-of-garbage"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,8 +93,8 @@ func TestPlan(t *testing.T) {
 			}
 			assert.ElementsMatch(t, want, p.SortedDigests())
 			assert.Equal(t, 1, p.Manifests)
-			assert.Equal(t, 5, p.BlobRecords)
-			assert.Equal(t, 2, p.Marked)
+			assert.Equal(t, 8, p.BlobRecords)
+			assert.Equal(t, 3, p.Marked, "referenced, absent and derived-of-referenced")
 			for _, c := range p.Blobs {
 				if c.Digest == dg("garbage") {
 					assert.ElementsMatch(t, []string{"r", "s"}, c.Repos)
@@ -99,9 +105,16 @@ func TestPlan(t *testing.T) {
 
 	r, err := NewCollector(s.config(now), Options{}).Run(context.Background())
 	require.NoError(t, err)
-	assert.Equal(t, 2, r.BlobsSwept)
-	assert.Equal(t, int64(40), r.BytesFreed)
-	for _, n := range []string{"garbage", "unlinked-garbage"} {
+	assert.Equal(t, 4, r.BlobsSwept)
+	assert.Equal(t, int64(80), r.BytesFreed)
+	_, err = s.db.LayerTOC(dg("garbage-layer"))
+	require.ErrorIs(t, err, index.ErrNotFound, "the table of contents goes with its layer")
+	_, err = s.db.LayerDerived(dg("garbage-layer"))
+	require.ErrorIs(t, err, index.ErrNotFound)
+	got, err := s.db.LayerDerived(dg("referenced"))
+	require.NoError(t, err)
+	require.Equal(t, dg("derived-of-referenced"), got)
+	for _, n := range []string{"garbage", "unlinked-garbage", "garbage-layer", "derived-of-garbage"} {
 		_, err := s.db.Blob(dg(n))
 		require.ErrorIs(t, err, index.ErrNotFound)
 	}

@@ -92,7 +92,9 @@ templates:
 			assert.Equal(t, engine.TagImmutableWithExclusion, c.Templates[0].TagMutability)
 			assert.Equal(t, []engine.TagFilter{{Filter: "latest", FilterType: "WILDCARD"}}, c.Templates[0].TagMutabilityExclusions)
 			assert.Equal(t, engine.RootPrefix, c.Templates[1].Prefix)
-			assert.False(t, c.EngineOptions().CreateOnPush)
+			o, err := c.EngineOptions()
+			require.NoError(t, err)
+			assert.False(t, o.CreateOnPush)
 		})
 	}
 }

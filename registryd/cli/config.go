@@ -62,6 +62,18 @@ type Config struct {
 	// AllowSparse accepts sparse manifests: layers or child manifests the
 	// repository does not hold (OCI "sparse" data). Default false.
 	AllowSparse bool `json:"allowSparse,omitempty"`
+	// PKCS11Module is the PKCS#11 module that serves key names of the form
+	// pkcs11:token=...;object=... (needs a registryd built with -tags
+	// pkcs11). Empty: no HSM.
+	PKCS11Module string `json:"pkcs11Module,omitempty"`
+	// PKCS11Token is the label of the HSM token. Default "berth".
+	PKCS11Token string `json:"pkcs11Token,omitempty"`
+	// PKCS11PinFile holds the token's user PIN. Empty: the
+	// BERTH_PKCS11_PIN environment variable.
+	PKCS11PinFile string `json:"pkcs11PinFile,omitempty"`
+	// Mount, when set, mounts the read-only FUSE view of the store there
+	// while the daemon serves (serve only).
+	Mount string `json:"mount,omitempty"`
 	// Templates are repository creation templates put into the store at
 	// start (engine.PutCreationTemplate), in the ECR field names.
 	Templates []engine.CreationTemplate `json:"templates,omitempty"`
@@ -83,17 +95,31 @@ func DefaultConfig() Config {
 	}
 }
 
-// EngineOptions are the engine options the configuration asks for.
-func (c *Config) EngineOptions() *engine.Options {
-	return &engine.Options{
-		FrameSize:          c.FrameSize,
-		DisableEncryption:  c.DisableEncryption,
-		DisableCompression: c.DisableCompression,
-		MaxBlobSize:        c.MaxBlobSize,
-		MaxManifestSize:    c.MaxManifestSize,
-		CreateOnPush:       c.CreateOnPush,
-		AllowSparse:        c.AllowSparse,
+// EngineOptions are the engine options the configuration asks for. It
+// reads the PKCS#11 PIN file when one is configured.
+func (c *Config) EngineOptions() (*engine.Options, error) {
+	o := &engine.Options{
+		FrameSize:           c.FrameSize,
+		DisableEncryption:   c.DisableEncryption,
+		DisableCompression:  c.DisableCompression,
+		MaxBlobSize:         c.MaxBlobSize,
+		MaxManifestSize:     c.MaxManifestSize,
+		CreateOnPush:        c.CreateOnPush,
+		AllowSparse:         c.AllowSparse,
+		PrepareLayersOnPush: c.Mount != "",
 	}
+	if c.PKCS11Module != "" {
+		o.PKCS11Module, o.PKCS11Token = c.PKCS11Module, c.PKCS11Token
+		o.PKCS11PIN = os.Getenv("BERTH_PKCS11_PIN")
+		if c.PKCS11PinFile != "" {
+			b, err := os.ReadFile(c.PKCS11PinFile)
+			if err != nil {
+				return nil, fmt.Errorf("%w: pkcs11PinFile: %w", ErrConfig, err)
+			}
+			o.PKCS11PIN = strings.TrimRight(string(b), "\r\n")
+		}
+	}
+	return o, nil
 }
 
 // Validate reports every problem at once.
@@ -238,6 +264,7 @@ func bindServeFlags(fs *flag.FlagSet, c *Config) {
 	fs.BoolVar(&c.Metrics, "metrics", c.Metrics, "serve Prometheus metrics at /metrics")
 	fs.Var(&c.ShutdownTimeout, "shutdown-timeout", "bound on the wait for in-flight requests at shutdown")
 	fs.Var(&c.AuthCacheTTL, "auth-cache-ttl", "how long a verified password is cached (0 or negative: never)")
+	fs.StringVar(&c.Mount, "mount", c.Mount, "mount the read-only FUSE view of the store at this directory while serving (live: pushes and deletes show within a second)")
 	fs.Var(templateList{c}, "template", `repository creation template as JSON, repeatable (e.g. '{"prefix":"team-a","appliedFor":["CREATE_ON_PUSH"],"imageTagMutability":"IMMUTABLE"}')`)
 }
 
@@ -250,6 +277,9 @@ func bindStoreFlags(fs *flag.FlagSet, c *Config) {
 	fs.IntVar(&c.FrameSize, "frame-size", c.FrameSize, "blob frame size, bytes (0: engine default, 1 MiB)")
 	fs.BoolVar(&c.DisableEncryption, "disable-encryption", c.DisableEncryption, "store new blobs unencrypted")
 	fs.BoolVar(&c.DisableCompression, "disable-compression", c.DisableCompression, "store blob frames uncompressed")
+	fs.StringVar(&c.PKCS11Module, "pkcs11-module", c.PKCS11Module, "PKCS#11 module serving pkcs11: key names (e.g. /usr/lib/softhsm/libsofthsm2.so); needs a registryd built with -tags pkcs11")
+	fs.StringVar(&c.PKCS11Token, "pkcs11-token", c.PKCS11Token, `label of the HSM token (default "berth")`)
+	fs.StringVar(&c.PKCS11PinFile, "pkcs11-pin-file", c.PKCS11PinFile, "file holding the token's user PIN (default: the BERTH_PKCS11_PIN environment variable)")
 	fs.BoolVar(&c.AllowSparse, "allow-sparse", c.AllowSparse, "accept sparse manifests: image manifests with layers, and indexes with child manifests, that are not in the repository (the config blob is still required)")
 }
 

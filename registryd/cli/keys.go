@@ -5,8 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/berthstore/berth/engine"
@@ -20,42 +18,13 @@ var keysCommand = &Command{
 
 func init() { Register(keysCommand) }
 
-// pkcs11Flags are the HSM settings of the keys command.
-type pkcs11Flags struct {
-	module, token, pinFile string
-}
-
-func (p *pkcs11Flags) bind(fs *flag.FlagSet) {
-	fs.StringVar(&p.module, "pkcs11-module", "", "PKCS#11 module serving pkcs11: key names (e.g. /usr/lib/softhsm/libsofthsm2.so); needs a registryd built with -tags pkcs11")
-	fs.StringVar(&p.token, "pkcs11-token", "", `label of the HSM token (default "berth")`)
-	fs.StringVar(&p.pinFile, "pkcs11-pin-file", "", "file holding the token's user PIN (default: the BERTH_PKCS11_PIN environment variable)")
-}
-
-func (p *pkcs11Flags) apply(o *engine.Options) error {
-	if p.module == "" {
-		return nil
-	}
-	o.PKCS11Module, o.PKCS11Token = p.module, p.token
-	o.PKCS11PIN = os.Getenv("BERTH_PKCS11_PIN")
-	if p.pinFile != "" {
-		b, err := os.ReadFile(p.pinFile)
-		if err != nil {
-			return err
-		}
-		o.PKCS11PIN = strings.TrimRight(string(b), "\r\n")
-	}
-	return nil
-}
-
 // keysCmd runs "registryd keys SUBCOMMAND [flags] [NAME]".
 func keysCmd(ctx context.Context, env Env, args []string) int {
 	const synopsis = "keys list|create|rotate|disable|enable|destroy [flags] [NAME]\n\n" +
 		"NAME is a keyring key name, or a pkcs11: URI (pkcs11:token=berth;object=team-a) of a key in the HSM."
-	var hsm pkcs11Flags
 	if len(args) == 0 || helpRequested(args[:1]) {
 		fs := flagSetFor(env, args, "keys", synopsis)
 		bindStoreFlags(fs, &Config{})
-		hsm.bind(fs)
 		fs.Usage()
 		if len(args) == 0 {
 			return exitUsage
@@ -92,7 +61,6 @@ func keysCmd(ctx context.Context, env Env, args []string) int {
 	fs := flagSetFor(env, args, "keys "+sub, syn)
 	cfg, err := parseFlags(fs, args, func(fs *flag.FlagSet, c *Config) {
 		bindStoreFlags(fs, c)
-		hsm.bind(fs)
 		extra(fs)
 	})
 	if err != nil {
@@ -110,8 +78,8 @@ func keysCmd(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "registryd keys destroy: destroying %q makes every blob that only it protects unreadable for good; add --yes to confirm\n", fs.Arg(0))
 		return exitUsage
 	}
-	opts := cfg.EngineOptions()
-	if err := hsm.apply(opts); err != nil {
+	opts, err := cfg.EngineOptions()
+	if err != nil {
 		fmt.Fprintln(env.Stderr, "registryd keys:", err)
 		return exitUsage
 	}

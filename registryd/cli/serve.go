@@ -65,7 +65,11 @@ func NewLogger(w io.Writer, cfg *Config) *slog.Logger {
 // ctx is done, shuts down gracefully and closes the store. If ready is
 // not nil it receives the listening address once requests are accepted.
 func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.Addr) (err error) {
-	eng, err := engine.Open(cfg.Data, cfg.EngineOptions())
+	opts, err := cfg.EngineOptions()
+	if err != nil {
+		return err
+	}
+	eng, err := engine.Open(cfg.Data, opts)
 	if err != nil {
 		return fmt.Errorf("open store %s: %w", cfg.Data, err)
 	}
@@ -76,6 +80,14 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 	}()
 	if err := applyTemplates(ctx, eng, cfg.Templates); err != nil {
 		return err
+	}
+	if cfg.Mount != "" {
+		// Unmounted (deferred, so before the store closes) when serving ends.
+		unmount, err := ServeMount(ctx, Env{Stderr: os.Stderr}, cfg, eng, cfg.Mount)
+		if err != nil {
+			return err
+		}
+		defer unmount()
 	}
 	scfg := server.Config{
 		Logger:           log,

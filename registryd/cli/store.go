@@ -27,7 +27,12 @@ func openStore(env Env, fs *flag.FlagSet, args []string, extra func(*flag.FlagSe
 		}
 		return nil, nil, flagExit(err)
 	}
-	eng, err := engine.Open(cfg.Data, cfg.EngineOptions())
+	opts, err := cfg.EngineOptions()
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "registryd:", err)
+		return nil, nil, exitUsage
+	}
+	eng, err := engine.Open(cfg.Data, opts)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "registryd: open store %s: %v (is a daemon serving it?)\n", cfg.Data, err)
 		return nil, nil, exitError

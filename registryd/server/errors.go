@@ -45,6 +45,7 @@ var (
 	CodeNotFound            = ErrorCode{"NOT_FOUND", http.StatusNotFound, "no such route"}
 	CodeUnavailable         = ErrorCode{"UNAVAILABLE", http.StatusServiceUnavailable, "service temporarily unavailable, retry later"}
 	CodeStorageFull         = ErrorCode{"UNAVAILABLE", http.StatusInsufficientStorage, "no space left on the store's device"}
+	CodeKeyDestroyed        = ErrorCode{"BLOB_UNKNOWN", http.StatusNotFound, "the encryption key of this content was destroyed"}
 	CodeUnknown             = ErrorCode{"UNKNOWN", http.StatusInternalServerError, "unknown error"}
 )
 
@@ -73,6 +74,9 @@ var errorTable = []struct {
 	{engine.ErrInvalidArgument, CodeInvalidArgument},
 	{engine.ErrStorageFull, CodeStorageFull},
 	{engine.ErrKeyUnavailable, CodeUnavailable},
+	{engine.ErrKeyDestroyed, CodeKeyDestroyed},
+	{engine.ErrKeyNotFound, CodeInvalidArgument},
+	{engine.ErrKeyExists, CodeInvalidArgument},
 	{engine.ErrClosed, CodeUnavailable},
 	{engine.ErrCorrupt, CodeUnknown},
 	{errShuttingDown, CodeUnavailable},
@@ -159,6 +163,9 @@ type errorEntry struct {
 	Detail  any    `json:"detail,omitempty"`
 }
 
+// retryAfterSeconds is the Retry-After answered with retryable errors.
+const retryAfterSeconds = "5"
+
 // writeError answers err as the spec's error JSON.
 func writeError(w http.ResponseWriter, err error) *Error {
 	ae := toAPIError(err)
@@ -174,6 +181,10 @@ func writeError(w http.ResponseWriter, err error) *Error {
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", fmt.Sprint(len(body)))
 	h.Del("Content-Encoding")
+	if ae.Code.Status == http.StatusServiceUnavailable || ae.Code.Status == http.StatusInsufficientStorage {
+		// Retryable: a key provider or the disk may come back.
+		h.Set("Retry-After", retryAfterSeconds)
+	}
 	w.WriteHeader(ae.Code.Status)
 	_, _ = w.Write(body)
 	return ae

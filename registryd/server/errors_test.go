@@ -38,6 +38,7 @@ func TestErrorMapping(t *testing.T) {
 		{engine.ErrKeyUnavailable, "UNAVAILABLE", 503},
 		{engine.ErrClosed, "UNAVAILABLE", 503},
 		{engine.ErrCorrupt, "UNKNOWN", 500},
+		{engine.ErrKeyDestroyed, "BLOB_UNKNOWN", 404},
 		{engine.ErrRepositoryExists, "UNKNOWN", 500},
 		{errors.New("boom"), "UNKNOWN", 500},
 		{apiErr(CodeDenied, "", nil), "DENIED", 403},
@@ -79,4 +80,15 @@ func TestImmutableMessage(t *testing.T) {
 			assert.Equal(t, want, immutableMessage(tt.err, tt.rt, tt.tags))
 		})
 	}
+}
+
+func TestRetryableErrorsSayWhenToRetry(t *testing.T) {
+	for _, err := range []error{engine.ErrKeyUnavailable, engine.ErrStorageFull} {
+		rec := httptest.NewRecorder()
+		writeError(rec, fmt.Errorf("push: %w", err))
+		assert.Equal(t, retryAfterSeconds, rec.Header().Get("Retry-After"), err.Error())
+	}
+	rec := httptest.NewRecorder()
+	writeError(rec, engine.ErrBlobUnknown)
+	assert.Empty(t, rec.Header().Get("Retry-After"))
 }
