@@ -26,7 +26,8 @@ check:
 ## then the key tests again with the PKCS#11 provider built in, against a SoftHSM2 token.
 unit:
 	go test -timeout 25m ./...
-	BERTH_REQUIRE_SOFTHSM=1 go test -tags pkcs11 -timeout 10m ./crypt/... ./engine/...
+	BERTH_REQUIRE_SOFTHSM=1 go test -tags pkcs11 -timeout 10m ./crypt/...
+	BERTH_REQUIRE_SOFTHSM=1 go test -tags pkcs11 -timeout 10m -run 'HSM|PKCS11' ./engine/
 
 ## bench-smoke: each benchmark once on small data (the figures come from `make bench`).
 bench-smoke:
