@@ -161,7 +161,23 @@ func (e *Engine) CollectGarbage(ctx context.Context, opts gc.Options) (gc.Report
 		e.gcs.barrier.Lock()
 		e.gcs.barrier.Unlock() //nolint:staticcheck // an empty critical section is the point
 	}
+	// Crypto-shredded blobs (every wrap under a destroyed key) go first:
+	// no read can succeed, whatever references them.
+	shredded := 0
+	if opts.DryRun {
+		err := e.ShreddedBlobs(ctx, func(digest.Digest) error { shredded++; return nil })
+		if err != nil {
+			return gc.Report{}, err
+		}
+	} else {
+		n, err := e.SweepShredded(ctx)
+		if err != nil {
+			return gc.Report{}, err
+		}
+		shredded = n
+	}
 	r, err := c.Run(ctx)
+	r.ShreddedBlobs = shredded
 	if err == nil && !r.DryRun {
 		e.gcs.statsMu.Lock()
 		st := &e.gcs.stats

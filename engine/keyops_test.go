@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/berthstore/berth/crypt"
+	"github.com/berthstore/berth/gc"
 	"github.com/berthstore/berth/index"
 )
 
@@ -657,4 +658,32 @@ func TestTamperedBlobsTable(t *testing.T) {
 			assert.True(t, failed, "some frame must fail")
 		})
 	}
+}
+
+// TestGCRemovesShreddedBlobs destroys a key behind the engine's back (as a
+// crash in DestroyKey after the key went, before its sweep, would leave
+// it): the next collection lists, then removes, the blobs only it wrapped.
+func TestGCRemovesShreddedBlobs(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, &Options{FrameSize: 4 << 10})
+	_, err := e.CreateKey(ctx, "k")
+	require.NoError(t, err)
+	kmsRepo(t, e, "k/app", "k")
+	only := rnd(9 << 10)
+	pushImage(t, e, "k/app", "v1", only)
+	km, err := e.keyManager()
+	require.NoError(t, err)
+	require.NoError(t, km.SetKeyState(ctx, "k", crypt.KeyDestroyed))
+
+	r, err := e.CollectGarbage(ctx, gc.Options{DryRun: true})
+	require.NoError(t, err)
+	assert.Equal(t, 2, r.ShreddedBlobs) // the layer and the config
+	_, err = e.db.Blob(digest.FromBytes(only))
+	require.NoError(t, err, "a dry run removes nothing")
+
+	r, err = e.CollectGarbage(ctx, gc.Options{})
+	require.NoError(t, err)
+	assert.Equal(t, 2, r.ShreddedBlobs)
+	_, err = e.db.Blob(digest.FromBytes(only))
+	require.ErrorIs(t, err, index.ErrNotFound)
 }

@@ -242,6 +242,10 @@ type Report struct {
 	OrphanUploadsRemoved int `json:"orphanUploadsRemoved"`
 	// UploadsExpired counts sessions expired for idleness.
 	UploadsExpired int `json:"uploadsExpired"`
+	// ShreddedBlobs counts blobs whose every data-key wrap is under a
+	// destroyed key (crypto-shredded): removed, or in a dry run, listed.
+	// The engine fills it in; the collector knows nothing of keys.
+	ShreddedBlobs int `json:"shreddedBlobs"`
 	// Errors counts items that failed (logged) and were left for next time.
 	Errors int `json:"errors"`
 	// MarkDuration, PlanDuration, SweepDuration and Duration time the phases

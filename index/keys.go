@@ -74,10 +74,33 @@ func checkDigest(d digest.Digest) error {
 	if err := checkPart("digest", string(d)); err != nil {
 		return err
 	}
+	if wellFormedSHA(string(d)) {
+		return nil // the common case, checked without go-digest's regexp
+	}
 	if err := d.Validate(); err != nil {
 		return fmt.Errorf("digest %q: %v: %w", d, err, ErrInvalidKey)
 	}
 	return nil
+}
+
+// wellFormedSHA reports whether s is "sha256:" or "sha512:" followed by
+// the right number of lower-case hex digits.
+func wellFormedSHA(s string) bool {
+	var hex string
+	switch {
+	case len(s) == 7+64 && s[:7] == "sha256:":
+		hex = s[7:]
+	case len(s) == 7+128 && s[:7] == "sha512:":
+		hex = s[7:]
+	default:
+		return false
+	}
+	for i := 0; i < len(hex); i++ {
+		if c := hex[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // makeKey builds prefix 0x00 part1 0x00 part2 ... without validation.

@@ -127,7 +127,7 @@ func (db *DB) LayerDerived(layer digest.Digest) (digest.Digest, error) {
 	var d digest.Digest
 	err = db.get(k, func(v []byte) error {
 		d = digest.Digest(v)
-		if d.Validate() != nil {
+		if checkDigest(d) != nil {
 			return fmt.Errorf("derived digest %q: %w", v, ErrCorrupt)
 		}
 		return nil
@@ -145,7 +145,7 @@ func (db *DB) WalkLayerDerived(fn func(layer, derived digest.Digest) error) erro
 	lo := []byte{prefixDerived, sep}
 	return db.scan(lo, nil, func(k, v []byte) (bool, error) {
 		d := digest.Digest(v)
-		if d.Validate() != nil {
+		if checkDigest(d) != nil {
 			return false, fmt.Errorf("index: derived of %s: %q: %w", k[len(lo):], v, ErrCorrupt)
 		}
 		return callFn(fn(digest.Digest(k[len(lo):]), d))

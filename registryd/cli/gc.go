@@ -75,10 +75,12 @@ func runGC(ctx context.Context, env Env, args []string) int {
 	case asJSON:
 		err = printJSON(env, r)
 	case dryRun:
-		err = r.Plan.WriteText(env.Stdout)
+		if err = r.Plan.WriteText(env.Stdout); err == nil && r.ShreddedBlobs > 0 {
+			_, err = fmt.Fprintf(env.Stdout, "%d crypto-shredded blobs (every key wrapping them destroyed) would be removed\n", r.ShreddedBlobs)
+		}
 	default:
-		_, err = fmt.Fprintf(env.Stdout, "swept %d blobs (%d bytes), %d orphan files (%d bytes), %d orphan uploads, %d expired uploads; %d spared, %d errors; mark %v, plan %v, sweep %v\n",
-			r.BlobsSwept, r.BytesFreed, r.OrphanFilesRemoved, r.OrphanBytesFreed, r.OrphanUploadsRemoved, r.UploadsExpired,
+		_, err = fmt.Fprintf(env.Stdout, "swept %d blobs (%d bytes), %d crypto-shredded blobs, %d orphan files (%d bytes), %d orphan uploads, %d expired uploads; %d spared, %d errors; mark %v, plan %v, sweep %v\n",
+			r.BlobsSwept, r.BytesFreed, r.ShreddedBlobs, r.OrphanFilesRemoved, r.OrphanBytesFreed, r.OrphanUploadsRemoved, r.UploadsExpired,
 			r.BlobsSpared, r.Errors, r.MarkDuration, r.PlanDuration, r.SweepDuration)
 	}
 	if err == nil && r.Errors > 0 {

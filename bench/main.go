@@ -1,0 +1,279 @@
+// Command bench runs registry workloads against Berth's registryd and
+// peer registries (CNCF distribution, zot) started side by side on this
+// machine, and reports the figures and their ratios measured in one run.
+//
+//	go run ./bench                     # full run: writes bench/results.json, bench/charts/, bench/RESULTS.md
+//	go run ./bench --quick             # under two minutes, output in a temporary directory
+//	go run ./bench --quick --peers=    # CI smoke: Berth alone
+//
+// Every server is a child process on 127.0.0.1 with a directory of its
+// own, started fresh for each workload and stopped after it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > 1024 {
+			return nil, fmt.Errorf("bad client count %q (1..1024)", f)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no client counts in %q", s)
+	}
+	return out, nil
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", fmt.Errorf("run go run ./bench inside the berth module")
+	}
+	return filepath.Dir(gomod), nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var names []string
+	for _, w := range Workloads {
+		names = append(names, w.Name)
+	}
+	var (
+		workloads   = fs.String("workloads", strings.Join(names, ","), "comma-separated workloads: "+strings.Join(names, ", "))
+		quick       = fs.Bool("quick", false, "small sizes: the whole run in under two minutes; output in a temporary directory unless --out is given")
+		size        = fs.Int("size", 0, "size of the big image in MiB (default 110; --quick 16)")
+		conc        = fs.String("concurrency", "1,8,32", "client counts")
+		peers       = fs.String("peers", "distribution", "peer registries, comma-separated: distribution (installed with go install), zot=/path/to/zot, NAME=/path/to/binary (style from NAME: distribution*, zot*); empty: Berth alone")
+		out         = fs.String("out", "", "output directory for results.json and charts/ (default: bench/ in the module; --quick: a temporary directory)")
+		resultsMD   = fs.String("results-md", "", "RESULTS.md whose section '"+SectionHeading+"' is rewritten (default: bench/RESULTS.md for a full run with the default --out, none for --quick; 'none' to skip)")
+		seed        = fs.Uint64("seed", 1, "seed of the generated data")
+		tags        = fs.Int("tags", 0, "tags put on one manifest and listed (default 10000; --quick 500)")
+		repos       = fs.Int("repos", 0, "repositories in the catalog workload (default 10000; --quick 500)")
+		coldN       = fs.Int("manifests", 0, "manifests in the cold-start and gc store (default 100000; --quick 5000)")
+		dur         = fs.Duration("duration", 0, "duration of each HEAD/GET measurement (default 3s; --quick 300ms)")
+		keep        = fs.Bool("keep", false, "keep the work directory (server data) after the run")
+		noEncPeer   = fs.Bool("berth-noenc", true, "also run registryd with --disable-encryption")
+		extraNoteMD = fs.String("notes", "", "a Markdown file whose text is put into the RESULTS.md section (analysis, profiles)")
+	)
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "bench: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	cs, err := parseInts(*conc)
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 2
+	}
+	p := Params{BigMiB: 110, SmallN: 48, SmallKiB: 3072, Conc: cs, Dur: 3 * time.Second, Tags: 10000, Repos: 10000,
+		DedupeN: 40, DedupeKiB: 12 << 10, ColdManifests: 100000, ListRepeat: 5}
+	if *quick {
+		p = Params{BigMiB: 16, SmallN: 12, SmallKiB: 768, Conc: cs, Dur: 300 * time.Millisecond, Tags: 500, Repos: 500,
+			DedupeN: 10, DedupeKiB: 2 << 10, ColdManifests: 5000, ListRepeat: 3}
+	}
+	setIf := func(dst *int, v int) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	setIf(&p.BigMiB, *size)
+	setIf(&p.Tags, *tags)
+	setIf(&p.Repos, *repos)
+	setIf(&p.ColdManifests, *coldN)
+	if *dur > 0 {
+		p.Dur = *dur
+	}
+	var selected []Workload
+	for _, n := range strings.Split(*workloads, ",") {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		i := slices.IndexFunc(Workloads, func(w Workload) bool { return w.Name == n })
+		if i < 0 {
+			fmt.Fprintf(stderr, "bench: unknown workload %q (have %s)\n", n, strings.Join(names, ", "))
+			return 2
+		}
+		selected = append(selected, Workloads[i])
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	logf := func(format string, a ...any) {
+		fmt.Fprintf(stdout, "[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, a...))
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	if *out == "" {
+		if *quick {
+			*out = filepath.Join(os.TempDir(), "berth-bench-quick")
+		} else {
+			*out = filepath.Join(root, "bench")
+			if *resultsMD == "" {
+				*resultsMD = filepath.Join(root, "bench", "RESULTS.md")
+			}
+		}
+	}
+	if *resultsMD == "none" {
+		*resultsMD = ""
+	}
+	machine := DescribeMachine(root)
+	work, err := os.MkdirTemp("", "berth-bench-")
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	if !*keep {
+		defer os.RemoveAll(work)
+	} else {
+		logf("work directory: %s (kept)", work)
+	}
+
+	logf("building registryd ...")
+	bin, err := BuildBerth(ctx, root, work)
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	servers := []*Server{{Name: "berth", Style: StyleBerth, Bin: bin, Version: "registryd " + machine.Commit}}
+	if *noEncPeer {
+		servers = append(servers, &Server{Name: "berth-noenc", Style: StyleBerth, Bin: bin, Args: []string{"--disable-encryption"}, Version: "registryd --disable-encryption"})
+	}
+	resolved := ResolvePeers(ctx, *peers, logf)
+	for _, pe := range resolved {
+		logf("peer %s: %s", pe.Name, pe.Status)
+		if pe.Server != nil {
+			servers = append(servers, pe.Server)
+		}
+	}
+	var names2 []string
+	for _, s := range servers {
+		names2 = append(names2, s.Name)
+	}
+	b := &Bench{P: p, Gen: NewGen(*seed), Servers: servers, Work: work, Res: NewResults(), Logf: logf}
+	titles := map[string]string{}
+	for _, w := range Workloads {
+		titles[w.Name] = w.Title
+	}
+	for _, w := range selected {
+		if ctx.Err() != nil {
+			break
+		}
+		logf("workload %s: %s", w.Name, w.Title)
+		if err := w.Run(b, ctx); err != nil {
+			logf("workload %s failed: %v", w.Name, err)
+			b.Res.Note(w.Name, "failed: "+err.Error())
+			b.Failed++
+		}
+	}
+	machine.LoadEnd = loadAvg()
+	machine.Duration = time.Since(start).Round(time.Second).String()
+	rep := &Report{Machine: machine, Params: p, Servers: names2, Peers: resolved, Results: b.Res, Titles: titles}
+	rep.Targets = EvaluateTargets(b.Res, names2)
+
+	fmt.Fprintln(stdout)
+	WriteTable(stdout, rep)
+	fmt.Fprintln(stdout)
+	for _, t := range rep.Targets {
+		fmt.Fprintf(stdout, "target %-60s %-28s %s\n", t.Target, t.Measured, strings.Trim(t.Verdict, "*"))
+	}
+	for _, pe := range resolved {
+		if pe.Server == nil {
+			fmt.Fprintf(stdout, "peer %s not run: %s\n", pe.Name, pe.Status)
+		}
+	}
+	if err := writeOutputs(rep, *out, *resultsMD, *extraNoteMD); err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	logf("results: %s", filepath.Join(*out, "results.json"))
+	if *resultsMD != "" {
+		logf("section %q written to %s", SectionHeading, *resultsMD)
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "bench: interrupted")
+		return 1
+	}
+	if b.Failed > 0 {
+		fmt.Fprintf(stderr, "bench: %d Berth failure(s); see the notes above\n", b.Failed)
+		return 1
+	}
+	return 0
+}
+
+func writeOutputs(rep *Report, out, resultsMD, notesFile string) error {
+	charts := filepath.Join(out, "charts")
+	if err := os.MkdirAll(charts, 0o755); err != nil {
+		return err
+	}
+	if err := WriteJSON(filepath.Join(out, "results.json"), rep); err != nil {
+		return err
+	}
+	for w := range rep.Titles {
+		if err := WriteSVG(filepath.Join(charts, w+".svg"), rep, w); err != nil {
+			return err
+		}
+	}
+	if resultsMD == "" {
+		return nil
+	}
+	extra := ""
+	if notesFile != "" {
+		b, err := os.ReadFile(notesFile)
+		if err != nil {
+			return err
+		}
+		extra = strings.TrimSpace(string(b))
+	}
+	rel, err := filepath.Rel(filepath.Dir(resultsMD), charts)
+	if err != nil {
+		rel = charts
+	}
+	doc, err := os.ReadFile(resultsMD)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	// Re-read right before writing: another engineer edits the other
+	// sections of the same file.
+	updated := ReplaceSection(string(doc), Markdown(rep, rel, extra))
+	return os.WriteFile(resultsMD, []byte(updated), 0o644)
+}

@@ -1,0 +1,401 @@
+package main
+
+// The servers under test: registryd (built from this tree, encryption on
+// and off) and peer registries, each a child process on 127.0.0.1 with a
+// data directory of its own, started fresh for every workload so that its
+// peak resident memory (getrusage ru_maxrss of the child, the kernel's
+// VmHWM at exit) belongs to that workload alone.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// ErrUnavailable reports a peer that cannot be had on this machine.
+var ErrUnavailable = errors.New("bench: peer unavailable")
+
+// Style is how a server binary is configured and started.
+type Style string
+
+// The configuration styles the harness knows.
+const (
+	StyleBerth        Style = "berth"
+	StyleDistribution Style = "distribution"
+	StyleZot          Style = "zot"
+)
+
+// Server is one registry the workloads run against.
+type Server struct {
+	// Name labels the server's figures ("berth", "berth-noenc", "distribution", "zot").
+	Name string
+	// Style is its configuration style.
+	Style Style
+	// Bin is its executable.
+	Bin string
+	// Args are extra flags (berth: --disable-encryption).
+	Args []string
+	// Version describes the binary.
+	Version string
+}
+
+// IsBerth reports whether the server is a registryd.
+func (s *Server) IsBerth() bool { return s.Style == StyleBerth }
+
+// Running is a started server.
+type Running struct {
+	srv     *Server
+	cmd     *exec.Cmd
+	URL     string
+	Dir     string
+	Started time.Time
+	// Ready is the time from exec until GET /v2/ answered.
+	Ready  time.Duration
+	stderr *tailBuffer
+	done   chan struct{}
+	waitFn func() error
+}
+
+// tailBuffer keeps the last bytes a process wrote (for error messages).
+type tailBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > 8192 {
+		t.b = append(t.b[:0], t.b[len(t.b)-4096:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(bytes.TrimSpace(t.b))
+}
+
+// freeAddr picks a free port on 127.0.0.1.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := ln.Addr().String()
+	return addr, ln.Close()
+}
+
+// command returns the command line that serves dir on addr, writing any
+// configuration file into cfgDir.
+func (s *Server) command(dir, cfgDir, addr string) ([]string, error) {
+	switch s.Style {
+	case StyleBerth:
+		args := []string{s.Bin, "serve", "--addr", addr, "--data", dir, "--access-log=false", "--log-level", "warn"}
+		return append(args, s.Args...), nil
+	case StyleDistribution:
+		cfg := fmt.Sprintf(`version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  cache:
+    blobdescriptor: inmemory
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: %s
+`, dir, addr)
+		p := filepath.Join(cfgDir, "config.yml")
+		if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+			return nil, err
+		}
+		return append([]string{s.Bin, "serve", p}, s.Args...), nil
+	case StyleZot:
+		host, port, _ := net.SplitHostPort(addr)
+		cfg := fmt.Sprintf(`{"distSpecVersion":"1.1.1","storage":{"rootDirectory":%q,"dedupe":true,"gc":false},`+
+			`"http":{"address":%q,"port":%q},"log":{"level":"error"}}`, dir, host, port)
+		p := filepath.Join(cfgDir, "config.json")
+		if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+			return nil, err
+		}
+		return append([]string{s.Bin, "serve", p}, s.Args...), nil
+	}
+	return nil, fmt.Errorf("%w: %s: unknown configuration style %q", ErrUnavailable, s.Name, s.Style)
+}
+
+// Start starts the server on a fresh port over dir (created if absent)
+// and waits until GET /v2/ answers (at most a minute).
+func (s *Server) Start(ctx context.Context, dir string) (*Running, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	cfgDir, err := os.MkdirTemp(filepath.Dir(dir), "cfg-")
+	if err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	argv, err := s.command(dir, cfgDir, addr)
+	if err != nil {
+		return nil, err
+	}
+	r := &Running{srv: s, URL: "http://" + addr, Dir: dir, stderr: &tailBuffer{}, done: make(chan struct{})}
+	r.cmd = exec.Command(argv[0], argv[1:]...)
+	r.cmd.Stdout = r.stderr
+	r.cmd.Stderr = r.stderr
+	r.cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none", "OTEL_METRICS_EXPORTER=none", "OTEL_LOGS_EXPORTER=none", "OTEL_SDK_DISABLED=true")
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	r.Started = time.Now()
+	if err := r.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%s: start: %w", s.Name, err)
+	}
+	var waitErr error
+	go func() {
+		waitErr = r.cmd.Wait()
+		close(r.done)
+	}()
+	r.waitFn = func() error { <-r.done; return waitErr }
+	c := NewClient(r.URL, 1)
+	defer c.Close()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := c.Ping(pctx)
+		cancel()
+		if err == nil {
+			r.Ready = time.Since(r.Started)
+			return r, nil
+		}
+		select {
+		case <-r.done:
+			return nil, fmt.Errorf("%s exited before answering: %v: %s", s.Name, r.waitFn(), r.stderr.String())
+		case <-ctx.Done():
+			_, _ = r.Stop()
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_, _ = r.Stop()
+			return nil, fmt.Errorf("%s did not answer GET /v2/ within a minute: %s", s.Name, r.stderr.String())
+		}
+	}
+}
+
+// PID is the server's process id.
+func (r *Running) PID() int { return r.cmd.Process.Pid }
+
+// VmRSS reads the server's current resident set, in bytes (0 if unknown).
+func (r *Running) VmRSS() int64 {
+	return procStatusBytes(r.cmd.Process.Pid, "VmRSS:")
+}
+
+func procStatusBytes(pid int, field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, field) {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, field)), "%d kB", &kb); err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+// Stop ends the server (SIGTERM, then SIGKILL after 30 s) and returns its
+// peak resident memory in bytes.
+func (r *Running) Stop() (int64, error) {
+	select {
+	case <-r.done:
+	default:
+		hwm := procStatusBytes(r.cmd.Process.Pid, "VmHWM:")
+		_ = r.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-r.done:
+		case <-time.After(30 * time.Second):
+			_ = r.cmd.Process.Kill()
+			<-r.done
+		}
+		if ps := r.cmd.ProcessState; ps != nil {
+			if ru, ok := ps.SysUsage().(*syscall.Rusage); ok && ru.Maxrss<<10 > hwm {
+				hwm = ru.Maxrss << 10
+			}
+		}
+		return hwm, nil
+	}
+	return 0, fmt.Errorf("%s had exited: %v: %s", r.srv.Name, r.waitFn(), r.stderr.String())
+}
+
+// Peer is what --peers asked for and what became of it.
+type Peer struct {
+	Name   string  `json:"name"`
+	Status string  `json:"status"`
+	Server *Server `json:"-"`
+}
+
+// styleFor infers a peer's configuration style from its name or binary.
+func styleFor(name, bin string) (Style, bool) {
+	s := strings.ToLower(name + " " + filepath.Base(bin))
+	switch {
+	case strings.Contains(s, "zot"):
+		return StyleZot, true
+	case strings.Contains(s, "distribution"), strings.Contains(s, "registry"):
+		return StyleDistribution, true
+	case strings.Contains(s, "berth"), strings.Contains(s, "registryd"):
+		return StyleBerth, true
+	}
+	return "", false
+}
+
+// ResolvePeers turns the --peers list into servers, installing
+// distribution when asked by name alone. Peers that cannot be had are
+// returned with their reason; zot, when not given and not on PATH, is
+// reported as unavailable too.
+func ResolvePeers(ctx context.Context, spec string, logf func(string, ...any)) []Peer {
+	var out []Peer
+	sawZot := false
+	for _, item := range strings.Split(spec, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		name, bin, hasBin := strings.Cut(item, "=")
+		if strings.Contains(strings.ToLower(name), "zot") {
+			sawZot = true
+		}
+		if !hasBin {
+			switch name {
+			case "distribution":
+				srv, err := installDistribution(ctx, logf)
+				if err != nil {
+					out = append(out, Peer{Name: name, Status: "unavailable: " + err.Error()})
+					continue
+				}
+				out = append(out, Peer{Name: name, Status: "ok: " + srv.Version, Server: srv})
+			case "zot":
+				p, err := exec.LookPath("zot")
+				if err != nil {
+					out = append(out, Peer{Name: name, Status: "unavailable: zot is not on PATH and not served by the module proxy; pass --peers zot=/path/to/zot"})
+					continue
+				}
+				out = append(out, Peer{Name: name, Status: "ok: " + p, Server: &Server{Name: name, Style: StyleZot, Bin: p, Version: p}})
+			default:
+				out = append(out, Peer{Name: name, Status: "unavailable: unknown peer; give it as name=/path/to/binary"})
+			}
+			continue
+		}
+		st, ok := styleFor(name, bin)
+		if !ok {
+			out = append(out, Peer{Name: name, Status: "unavailable: no known configuration style for " + bin + " (name it distribution* or zot*)"})
+			continue
+		}
+		abs, err := exec.LookPath(bin)
+		if err != nil {
+			out = append(out, Peer{Name: name, Status: "unavailable: " + err.Error()})
+			continue
+		}
+		out = append(out, Peer{Name: name, Status: "ok: " + abs, Server: &Server{Name: name, Style: st, Bin: abs, Version: abs}})
+	}
+	if !sawZot {
+		if p, err := exec.LookPath("zot"); err == nil {
+			out = append(out, Peer{Name: "zot", Status: "ok: found on PATH: " + p, Server: &Server{Name: "zot", Style: StyleZot, Bin: p, Version: p}})
+		} else {
+			out = append(out, Peer{Name: "zot", Status: "unavailable: not given (--peers zot=/path/to/zot), not on PATH, not served by the module proxy"})
+		}
+	}
+	return out
+}
+
+const distModule = "github.com/distribution/distribution/v3"
+
+// installDistribution finds the newest v3 the module proxy serves and
+// installs its registry command (go install), unless GOBIN already holds
+// that version.
+func installDistribution(ctx context.Context, logf func(string, ...any)) (*Server, error) {
+	out, err := exec.CommandContext(ctx, "go", "list", "-m", "-versions", distModule).Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list -m -versions %s: %w", distModule, err)
+	}
+	fields := strings.Fields(string(out))
+	version := ""
+	for _, v := range fields[1:] {
+		if strings.HasPrefix(v, "v3.") && !strings.Contains(v, "-") {
+			version = v // go list sorts versions in semver order
+		}
+	}
+	if version == "" {
+		return nil, fmt.Errorf("the module proxy serves no v3 release of %s", distModule)
+	}
+	gobin, err := goBin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	bin := filepath.Join(gobin, "registry")
+	if v, err := exec.CommandContext(ctx, "go", "version", "-m", bin).Output(); err != nil || !strings.Contains(string(v), distModule+"\t"+version) {
+		logf("installing %s/cmd/registry@%s (go install) ...", distModule, version)
+		cmd := exec.CommandContext(ctx, "go", "install", distModule+"/cmd/registry@"+version)
+		cmd.Dir = os.TempDir() // outside this module: its go.mod must not change
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("go install %s/cmd/registry@%s: %w: %s", distModule, version, err, lastLines(string(b), 3))
+		}
+	}
+	return &Server{Name: "distribution", Style: StyleDistribution, Bin: bin, Version: "distribution " + version}, nil
+}
+
+func goBin(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOBIN", "GOPATH").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env: %w", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) >= 1 && strings.TrimSpace(lines[0]) != "" {
+		return strings.TrimSpace(lines[0]), nil
+	}
+	if len(lines) >= 2 {
+		gp := strings.Split(strings.TrimSpace(lines[1]), string(os.PathListSeparator))[0]
+		return filepath.Join(gp, "bin"), nil
+	}
+	return "", errors.New("go env: no GOBIN or GOPATH")
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+// BuildBerth builds registryd from the module at root into dir.
+func BuildBerth(ctx context.Context, root, dir string) (string, error) {
+	bin := filepath.Join(dir, "registryd")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./registryd")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./registryd: %w: %s", err, lastLines(string(b), 5))
+	}
+	return bin, nil
+}

@@ -1,0 +1,134 @@
+package main
+
+// The targets of issue #8, checked against the figures of one run.
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// TargetVerdict is one target and what the run showed.
+type TargetVerdict struct {
+	Target   string `json:"target"`
+	Wanted   string `json:"wanted"`
+	Measured string `json:"measured"`
+	// Verdict is "met", "missed" or "not measured".
+	Verdict string `json:"verdict"`
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+// rssLimitMiB is "under 100 MB" in MiB.
+const rssLimitMiB = 100e6 / mib
+
+// EvaluateTargets checks the issue's targets against res.
+func EvaluateTargets(res *Results, servers []string) []TargetVerdict {
+	var out []TargetVerdict
+	hasDist := slices.Contains(servers, "distribution")
+	ratioTarget := func(name, workload, prefix string, want float64) {
+		if !hasDist {
+			out = append(out, TargetVerdict{Target: name, Wanted: fmt.Sprintf(">= %.1fx distribution", want), Measured: "distribution did not run", Verdict: "not measured"})
+			return
+		}
+		for _, f := range res.ByWorkload(workload) {
+			if !strings.HasPrefix(f.Metric, prefix) {
+				continue
+			}
+			a := f.Advantage("berth", "distribution")
+			if a == 0 {
+				out = append(out, TargetVerdict{Target: name + ": " + f.Metric, Wanted: fmt.Sprintf(">= %.1fx", want), Measured: "missing", Verdict: "not measured"})
+				continue
+			}
+			out = append(out, TargetVerdict{
+				Target:   name + ": " + f.Metric,
+				Wanted:   fmt.Sprintf(">= %.1fx distribution", want),
+				Measured: fmt.Sprintf("%.2fx (%s vs %s %s)", a, fmtVal(f.Values["berth"]), fmtVal(f.Values["distribution"]), f.Unit),
+				Verdict:  verdict(a >= want),
+			})
+		}
+	}
+	ratioTarget("push throughput", "push-pull", "push", 1.5)
+	ratioTarget("pull throughput", "push-pull", "pull", 1.2)
+	ratioTarget("manifest HEAD rps", "manifest", "HEAD rps", 3)
+	// p99 at the most clients measured (32 by default).
+	var p99 *Figure
+	for _, f := range res.ByWorkload("manifest") {
+		if strings.HasPrefix(f.Metric, "HEAD p99") {
+			p99 = f
+		}
+	}
+	if p99 != nil {
+		if v, ok := p99.Values["berth"]; ok {
+			out = append(out, TargetVerdict{Target: "manifest " + p99.Metric, Wanted: "<= 5 ms", Measured: fmtVal(v) + " ms", Verdict: verdict(v <= 5)})
+		}
+	}
+	ratioTarget("list tags", "tags", "list ", 5)
+	ratioTarget("catalog", "catalog", "catalog of", 5)
+	ratioTarget("tagging", "tags", "tag one manifest", 5)
+	var many, one *Figure
+	for _, f := range res.ByWorkload("tags") {
+		switch {
+		case strings.HasPrefix(f.Metric, "HEAD rps") && strings.Contains(f.Metric, "1-tag repo"):
+			one = f
+		case strings.HasPrefix(f.Metric, "HEAD rps"):
+			many = f
+		}
+	}
+	if many != nil && one != nil {
+		for _, s := range []string{"berth", "berth-noenc"} {
+			vm, ok1 := many.Values[s]
+			vo, ok2 := one.Values[s]
+			if ok1 && ok2 && vo > 0 {
+				r := vm / vo
+				out = append(out, TargetVerdict{Target: s + ": HEAD on a repository with many tags vs one tag", Wanted: "as fast (>= 0.9x, noise)", Measured: fmt.Sprintf("%.2fx (%s vs %s req/s)", r, fmtVal(vm), fmtVal(vo)), Verdict: verdict(r >= 0.9)})
+			}
+		}
+	}
+	if f := res.Get("dedupe", "bytes on disk"); f != nil && hasDist {
+		if vb, vd := f.Values["berth"], f.Values["distribution"]; vb > 0 && vd > 0 {
+			out = append(out, TargetVerdict{Target: "dedupe: bytes on disk", Wanted: "<= 0.8x distribution", Measured: fmt.Sprintf("%.2fx (%s vs %s MiB)", vb/vd, fmtVal(vb), fmtVal(vd)), Verdict: verdict(vb/vd <= 0.8)})
+		}
+	}
+	if slices.Contains(servers, "zot") {
+		ahead, total := 0, 0
+		var behind []string
+		for _, f := range res.Figures {
+			if a := f.Advantage("berth", "zot"); a > 0 {
+				total++
+				if a > 1 {
+					ahead++
+				} else {
+					behind = append(behind, fmt.Sprintf("%s/%s %.2fx", f.Workload, f.Metric, a))
+				}
+			}
+		}
+		m := fmt.Sprintf("ahead on %d of %d figures", ahead, total)
+		if len(behind) > 0 {
+			m += "; behind: " + strings.Join(behind, "; ")
+		}
+		out = append(out, TargetVerdict{Target: "ahead of zot", Wanted: "every figure", Measured: m, Verdict: verdict(total > 0 && ahead == total)})
+	} else {
+		out = append(out, TargetVerdict{Target: "ahead of zot", Wanted: "every figure", Measured: "zot did not run (see Peers)", Verdict: "not measured"})
+	}
+	worst, where := 0.0, ""
+	for _, f := range res.Figures {
+		if !strings.HasPrefix(f.Metric, "peak RSS") {
+			continue
+		}
+		for _, s := range []string{"berth", "berth-noenc"} {
+			if v, ok := f.Values[s]; ok && v > worst {
+				worst, where = v, s+" in "+f.Workload+" ("+f.Metric+")"
+			}
+		}
+	}
+	if where != "" {
+		out = append(out, TargetVerdict{Target: "peak RSS of registryd, every workload", Wanted: "< 100 MB (95.4 MiB)", Measured: fmt.Sprintf("worst %.1f MiB: %s", worst, where), Verdict: verdict(worst < rssLimitMiB)})
+	}
+	return out
+}
