@@ -153,6 +153,8 @@ type Engine struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	prepare chan prepareJob // see startPreparer
+
+	statsCache storeStatsCache
 }
 
 // Open opens (creating if needed) the store in dir.

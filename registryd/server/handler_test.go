@@ -369,6 +369,10 @@ func TestMetricsEndpoint(t *testing.T) {
 		`berth_http_request_bytes_total{route="upload"} 10`,
 		"berth_http_response_bytes_total",
 		"berth_uploads_in_progress 0",
+		"berth_store_blobs 1",
+		"berth_store_bytes 10",
+		"berth_store_repositories 1",
+		"berth_gc_collections_total 0",
 	} {
 		assert.Contains(t, body, name)
 	}

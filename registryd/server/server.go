@@ -97,6 +97,9 @@ func New(store Store, cfg Config) (*Server, error) {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	s := &Server{store: store, cfg: cfg, log: cfg.Logger, metrics: newMetrics()}
+	if st, ok := store.(storeStatser); ok {
+		s.metrics.reg.MustRegister(newStoreCollector(st))
+	}
 	if cfg.HtpasswdFile != "" {
 		a, err := loadHtpasswd(cfg.HtpasswdFile, cfg.AuthCacheTTL)
 		if err != nil {
