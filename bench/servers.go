@@ -231,6 +231,9 @@ func (r *Running) Stop() (int64, error) {
 	select {
 	case <-r.done:
 	default:
+		// VmHWM, not getrusage's ru_maxrss: Go starts children with
+		// clone(CLONE_VM) then exec, and the kernel records the parent's
+		// (this harness's) RSS into the child's ru_maxrss at exec.
 		hwm := procStatusBytes(r.cmd.Process.Pid, "VmHWM:")
 		_ = r.cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -238,11 +241,6 @@ func (r *Running) Stop() (int64, error) {
 		case <-time.After(30 * time.Second):
 			_ = r.cmd.Process.Kill()
 			<-r.done
-		}
-		if ps := r.cmd.ProcessState; ps != nil {
-			if ru, ok := ps.SysUsage().(*syscall.Rusage); ok && ru.Maxrss<<10 > hwm {
-				hwm = ru.Maxrss << 10
-			}
 		}
 		return hwm, nil
 	}
@@ -370,7 +368,7 @@ func goBin(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("go env: %w", err)
 	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	lines := strings.Split(string(out), "\n") // GOBIN's line may be empty
 	if len(lines) >= 1 && strings.TrimSpace(lines[0]) != "" {
 		return strings.TrimSpace(lines[0]), nil
 	}

@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -428,6 +430,22 @@ func diskBytes(dir string) (int64, error) {
 	return n, err
 }
 
+// emptyStoreBytes starts s on an empty directory, stops it and returns
+// the space its files take (pebble's preallocated files, for Berth).
+func (b *Bench) emptyStoreBytes(ctx context.Context, s *Server) (int64, error) {
+	dir := filepath.Join(b.Work, "empty-"+s.Name)
+	_ = os.RemoveAll(dir)
+	defer os.RemoveAll(dir)
+	r, err := s.Start(ctx, dir)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := r.Stop(); err != nil {
+		return 0, err
+	}
+	return diskBytes(dir)
+}
+
 func (b *Bench) dedupe(ctx context.Context) error {
 	const w = "dedupe"
 	ims, err := b.Gen.DedupeImages(b.P.DedupeN, b.P.DedupeKiB)
@@ -450,6 +468,10 @@ func (b *Bench) dedupe(ctx context.Context) error {
 	b.Res.Note(w, fmt.Sprintf("%d images, %.1f MiB pushed in all, %.1f MiB of distinct blobs and manifests (layers: gzip OS base and plain-tar runtime shared by all, zstd framework shared by 5, plain-tar app each)",
 		len(ims), float64(logical)/mib, float64(uniq)/mib))
 	return b.eachServer(ctx, w, false, func(s *Server) error {
+		empty, err := b.emptyStoreBytes(ctx, s)
+		if err != nil {
+			return err
+		}
 		return b.session(ctx, w, s, func(ctx context.Context, r *Running, c *Client) error {
 			return parallel(ctx, 4, len(ims), func(ctx context.Context, i int) error {
 				_, err := c.PushImage(ctx, fmt.Sprintf("svc/app-%d", i), ims[i])
@@ -461,8 +483,9 @@ func (b *Bench) dedupe(ctx context.Context) error {
 				return err
 			}
 			b.Res.Add(w, "bytes on disk", "MiB", false, s.Name, float64(n)/mib)
-			b.Res.Add(w, "disk / distinct bytes", "x", false, s.Name, float64(n)/float64(uniq))
-			b.Res.Add(w, "disk / bytes pushed", "x", false, s.Name, float64(n)/float64(logical))
+			b.Res.Add(w, "bytes on disk of an empty store", "MiB", false, s.Name, float64(empty)/mib)
+			b.Res.Add(w, "disk growth / distinct bytes", "x", false, s.Name, float64(n-empty)/float64(uniq))
+			b.Res.Add(w, "disk growth / bytes pushed", "x", false, s.Name, float64(n-empty)/float64(logical))
 			return nil
 		})
 	})
@@ -479,7 +502,8 @@ func (b *Bench) populate(ctx context.Context, n, orphans int) (string, error) {
 	dir := filepath.Join(b.Work, "bigstore")
 	_ = os.RemoveAll(dir)
 	t := time.Now()
-	eng, err := engine.Open(dir, &engine.Options{CreateOnPush: true})
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	eng, err := engine.Open(dir, &engine.Options{CreateOnPush: true, Logger: quiet})
 	if err != nil {
 		return "", err
 	}
@@ -591,14 +615,25 @@ func runCLI(ctx context.Context, bin string, args ...string) ([]byte, time.Durat
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	t := time.Now()
-	err := cmd.Run()
-	el := time.Since(t)
+	if err := cmd.Start(); err != nil {
+		return nil, 0, 0, err
+	}
+	// Sample VmHWM while it runs (see Running.Stop for why not rusage).
 	var rss int64
-	if ps := cmd.ProcessState; ps != nil {
-		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-			rss = ru.Maxrss << 10
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	for waiting := true; waiting; {
+		if v := procStatusBytes(cmd.Process.Pid, "VmHWM:"); v > rss {
+			rss = v
+		}
+		select {
+		case err = <-done:
+			waiting = false
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
+	el := time.Since(t)
 	if err != nil {
 		return out.Bytes(), el, rss, fmt.Errorf("registryd %v: %w: %s", args, err, lastLines(errb.String(), 3))
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -14,6 +15,9 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			rt.kind = routeUnknown
 			if r.URL.Path == "/metrics" && !s.cfg.DisableMetrics {
 				rt.kind = routeMetrics
+			}
+			if strings.HasPrefix(r.URL.Path, adminPrefix) {
+				rt.kind = routeAdmin
 			}
 		}
 		body := &countingBody{rc: r.Body}
@@ -56,19 +60,21 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
-	if !s.authorize(w, r) {
+	if !s.authorize(w, r, rt.kind != routeAdmin) {
 		return
 	}
 	if rt.kind == routeUnknown {
 		writeError(w, apiErr(CodeNotFound, "no such endpoint: "+r.URL.Path, nil))
 		return
 	}
-	if rt.kind != routeBase && rt.kind != routeCatalog && !validName(rt.name) {
+	if rt.kind != routeBase && rt.kind != routeCatalog && rt.kind != routeAdmin && !validName(rt.name) {
 		writeError(w, apiErr(CodeNameInvalid, "invalid repository name", map[string]string{"name": truncate(rt.name, 300)}))
 		return
 	}
 	var err error
 	switch rt.kind {
+	case routeAdmin:
+		err = s.admin(w, r)
 	case routeBase:
 		err = s.base(w, r)
 	case routeCatalog:
@@ -96,11 +102,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 // authorize checks credentials when authentication is on. It answers the
 // 401 challenge itself and returns false when the request may not go on.
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
+// anonymousOK lets reads through without credentials under AnonymousPull.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, anonymousOK bool) bool {
 	if s.auth == nil {
 		return true
 	}
-	if s.cfg.AnonymousPull && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+	if anonymousOK && s.cfg.AnonymousPull && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		return true
 	}
 	user, pass, ok := r.BasicAuth()

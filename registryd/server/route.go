@@ -20,6 +20,7 @@ const (
 	routeUpload    routeKind = "upload"
 	routeReferrers routeKind = "referrers"
 	routeMetrics   routeKind = "metrics"
+	routeAdmin     routeKind = "admin"
 	routeUnknown   routeKind = "unknown"
 )
 
