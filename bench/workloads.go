@@ -82,6 +82,7 @@ var Workloads = []Workload{
 	{Name: "dedupe", Title: "Bytes on disk for images sharing base layers", Run: (*Bench).dedupe},
 	{Name: "cold-start", Title: "Cold start (time until /v2/ answers)", Run: (*Bench).coldStart},
 	{Name: "gc", Title: "gc, fsck and lifecycle on a large store (Berth only)", Run: (*Bench).gcLifecycle, BerthOnly: true},
+	{Name: "fuse", Title: "FUSE view reads (Berth only)", Run: (*Bench).fuse, BerthOnly: true},
 }
 
 const mib = 1 << 20
@@ -696,4 +697,147 @@ func (b *Bench) gcLifecycle(ctx context.Context) error {
 	}
 	b.Res.Add(w, fmt.Sprintf("lifecycle apply, %d images, keep 10", perRepo), "s", false, "berth", el.Seconds())
 	return nil
+}
+
+// fuseAvailable says why the FUSE view cannot run here ("" when it can).
+func fuseAvailable() string {
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		return "no /dev/fuse"
+	}
+	if _, err := exec.LookPath("fusermount3"); err != nil {
+		if _, err := exec.LookPath("fusermount"); err != nil {
+			return "no fusermount3 (apt-get install fuse3)"
+		}
+	}
+	return ""
+}
+
+// readTree reads every regular file under dir and returns the bytes read
+// and the number of files.
+func readTree(dir string) (int64, int, error) {
+	var total int64
+	files := 0
+	buf := make([]byte, 1<<20)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		n, err := io.CopyBuffer(io.Discard, f, buf)
+		_ = f.Close()
+		total += n
+		files++
+		return err
+	})
+	return total, files, err
+}
+
+func (b *Bench) fuse(ctx context.Context) error {
+	const w = "fuse"
+	if why := fuseAvailable(); why != "" {
+		b.Res.Note(w, "skipped: "+why)
+		return nil
+	}
+	big, err := b.Gen.BigImage(b.P.BigMiB)
+	if err != nil {
+		return err
+	}
+	return b.eachServer(ctx, w, true, func(s *Server) error {
+		dir := filepath.Join(b.Work, "fuse-"+s.Name)
+		_ = os.RemoveAll(dir)
+		defer os.RemoveAll(dir)
+		r, err := s.Start(ctx, dir)
+		if err != nil {
+			return err
+		}
+		c := NewClient(r.URL, 4)
+		_, perr := c.PushImage(ctx, "big/app", big)
+		c.Close()
+		if _, err := r.Stop(); err != nil || perr != nil {
+			return errors.Join(perr, err)
+		}
+		mnt := filepath.Join(b.Work, "mnt-"+s.Name)
+		if err := os.MkdirAll(mnt, 0o755); err != nil {
+			return err
+		}
+		cmd := exec.Command(s.Bin, "mount", "--data", dir, "--log-level", "warn", mnt)
+		errb := &tailBuffer{}
+		cmd.Stdout, cmd.Stderr = errb, errb
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		var hwm int64
+		defer func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(20 * time.Second):
+				_ = exec.Command("fusermount3", "-uz", mnt).Run()
+				_ = cmd.Process.Kill()
+				<-exited
+			}
+		}()
+		root := filepath.Join(mnt, "big", "app", "@tags", big.Tag, "rootfs")
+		t := time.Now()
+		for {
+			if _, err := os.Stat(filepath.Join(mnt, "big")); err == nil {
+				break
+			}
+			select {
+			case err := <-exited:
+				return fmt.Errorf("registryd mount exited: %v: %s", err, errb.String())
+			case <-time.After(5 * time.Millisecond):
+			}
+			if time.Since(t) > 30*time.Second {
+				return fmt.Errorf("mount did not appear: %s", errb.String())
+			}
+		}
+		b.Res.Add(w, "mount until the view answers", "ms", false, s.Name, ms(time.Since(t)))
+		type pass struct {
+			n     int64
+			files int
+			el    time.Duration
+			err   error
+		}
+		runPass := func() pass {
+			ch := make(chan pass, 1)
+			go func() {
+				t := time.Now()
+				n, files, err := readTree(root)
+				ch <- pass{n, files, time.Since(t), err}
+			}()
+			select {
+			case p := <-ch:
+				return p
+			case <-time.After(5 * time.Minute):
+				return pass{err: errors.New("reading the view took over 5 minutes")}
+			}
+		}
+		cold := runPass()
+		if cold.err != nil {
+			return cold.err
+		}
+		hwm = procStatusBytes(cmd.Process.Pid, "VmHWM:")
+		warm := runPass()
+		if warm.err != nil {
+			return warm.err
+		}
+		if v := procStatusBytes(cmd.Process.Pid, "VmHWM:"); v > hwm {
+			hwm = v
+		}
+		b.Res.Note(w, fmt.Sprintf("%s: the big image's rootfs, %d files, %.1f MiB uncompressed", s.Name, cold.files, float64(cold.n)/mib))
+		b.Res.Add(w, "first read of every file (tables of contents built on the way)", "MiB/s", true, s.Name, float64(cold.n)/mib/cold.el.Seconds())
+		b.Res.Add(w, "second read of every file", "MiB/s", true, s.Name, float64(warm.n)/mib/warm.el.Seconds())
+		b.Res.Add(w, "peak RSS of registryd mount", "MiB", false, s.Name, float64(hwm)/mib)
+		return nil
+	})
 }
