@@ -375,3 +375,46 @@ func TestTamper(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteTo copies blobs whole and from odd positions with io.Copy
+// (which uses WriteTo), and checks a corrupt frame stops the copy.
+func TestWriteTo(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			s := openStore(t, c)
+			key := keyFor(t, c)
+			data := append(goSourceTar(t, 5*testFrame), randomBytes(3*testFrame+17)...)
+			d := put(t, s, "w", key, data)
+			for _, start := range []int64{0, 1, testFrame, testFrame + 5, int64(len(data)) - 1, int64(len(data))} {
+				r, err := s.Open(ctx, d, key)
+				require.NoError(t, err)
+				_, err = r.Seek(start, io.SeekStart)
+				require.NoError(t, err)
+				var out bytes.Buffer
+				n, err := io.Copy(&out, r)
+				require.NoError(t, err)
+				require.Equal(t, int64(len(data))-start, n)
+				require.True(t, bytes.Equal(data[start:], out.Bytes()), "from %d", start)
+				r.Close()
+			}
+			// A flipped byte in frame 4 stops the copy after frames 0-3.
+			p, _ := s.Path(d)
+			b, err := os.ReadFile(p)
+			require.NoError(t, err)
+			r, err := s.Open(ctx, d, key)
+			require.NoError(t, err)
+			b[r.offs[4]+frameHdrSize+20] ^= 0xff
+			r.Close()
+			require.NoError(t, os.WriteFile(p, b, 0o600))
+			r, err = s.Open(ctx, d, key)
+			require.NoError(t, err)
+			defer r.Close()
+			var out bytes.Buffer
+			n, err := io.Copy(&out, r)
+			require.ErrorIs(t, err, ErrCorrupt)
+			require.Equal(t, int64(4*testFrame), n)
+			require.True(t, bytes.Equal(data[:n], out.Bytes()))
+		})
+	}
+}

@@ -88,8 +88,9 @@ type Writer struct {
 	queue     chan *frameJob
 	flushDone chan struct{}
 	// owned by the flusher; read by others only after a barrier
-	off   int64
-	table []frameHdr
+	off       int64
+	flushedTo int64 // writeback has been started up to here
+	table     []frameHdr
 
 	errMu sync.Mutex
 	err   error
@@ -235,21 +236,50 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// ReadFrom appends everything r yields.
+// ReadFrom appends everything r yields. It reads straight into the
+// pending frame's buffer, so each byte is copied once on its way in.
 func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
-	buf := buffers.get(256 << 10)[:256<<10]
-	defer buffers.put(buf)
+	if w.closed {
+		return 0, ErrWriterClosed
+	}
+	fs := w.s.opts.FrameSize
 	var total int64
 	for {
-		n, rerr := r.Read(buf)
+		if err := w.sticky(); err != nil {
+			return total, err
+		}
+		buf := w.cur
+		full := len(buf) == fs
+		if full {
+			// Only once more bytes arrive is the pending frame known not
+			// to be the last: read them into the next frame's buffer.
+			buf = buffers.get(fs)
+		}
+		n, rerr := r.Read(buf[len(buf):fs])
 		if n > 0 {
-			if _, err := w.Write(buf[:n]); err != nil {
-				return total, err
+			fresh := buf[len(buf) : len(buf)+n]
+			if w.limit > 0 && w.size+int64(n) > w.limit {
+				if full {
+					buffers.put(buf)
+				}
+				return total, w.fail(fmt.Errorf("%w: over %d bytes", ErrTooLarge, w.limit))
 			}
+			if !w.sniffed {
+				w.sniffed = true
+				w.rawOnly = w.rawOnly || compressedMagic(fresh)
+			}
+			w.h.Write(fresh)
+			if full {
+				w.dispatch(w.cur, false)
+			}
+			w.cur = buf[:len(buf)+n]
+			w.size += int64(n)
 			total += int64(n)
+		} else if full {
+			buffers.put(buf)
 		}
 		if rerr == io.EOF {
-			return total, nil
+			return total, w.sticky()
 		}
 		if rerr != nil {
 			return total, rerr
@@ -332,6 +362,12 @@ func (w *Writer) flusher() {
 				hdr, _ := getFrameHdr(j.out)
 				w.table = append(w.table, hdr)
 				w.off += int64(len(j.out))
+				if w.off-w.flushedTo >= writebackEvery {
+					// Start writeback now, so that Commit's fsync finds
+					// little left to write.
+					startWriteback(w.f, w.flushedTo, w.off-w.flushedTo)
+					w.flushedTo = w.off
+				}
 			}
 		}
 		buffers.put(j.out)

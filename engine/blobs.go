@@ -63,6 +63,11 @@ func (r blobReader) ReadAt(p []byte, off int64) (int, error) {
 	return n, readErr(err)
 }
 
+func (r blobReader) WriteTo(w io.Writer) (int64, error) {
+	n, err := r.Reader.WriteTo(w)
+	return n, readErr(err)
+}
+
 func readErr(err error) error {
 	if err == nil || errors.Is(err, io.EOF) {
 		return err

@@ -78,7 +78,9 @@ func (s *Server) blob(w http.ResponseWriter, r *http.Request, rt route) error {
 		h.Set("Content-Length", strconv.FormatInt(size, 10))
 		w.WriteHeader(http.StatusOK)
 		if r.Method == http.MethodGet {
-			s.copyOut(w, io.NewSectionReader(br, 0, size), rt)
+			// The reader itself, not a section of it: io.Copy then uses
+			// its WriteTo, which decodes frames ahead in parallel.
+			s.copyOut(w, br, rt)
 		}
 	case 1:
 		rg := ranges[0]

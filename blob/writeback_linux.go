@@ -1,0 +1,18 @@
+package blob
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// writebackEvery is how many bytes a writer lets accumulate in the page
+// cache before it asks the kernel to start writing them out.
+const writebackEvery = 8 << 20
+
+// startWriteback asks the kernel to start writing a file range out,
+// without waiting (sync_file_range SYNC_FILE_RANGE_WRITE). It is a hint:
+// durability still comes from Commit's fsync.
+func startWriteback(f *os.File, off, n int64) {
+	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
+}
