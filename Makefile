@@ -31,7 +31,7 @@ unit:
 
 ## bench-smoke: each benchmark once on small data (the figures come from `make bench`).
 bench-smoke:
-	BERTH_BENCH_MIB=8 go test -run '^$$' -bench . -benchtime 1x -timeout 10m ./blob ./engine
+	BERTH_BENCH_MIB=8 BERTH_GC_BENCH_BLOBS=20000 go test -run '^$$' -bench . -benchtime 1x -timeout 10m ./blob ./engine
 
 ## bench: the store benchmarks at full size (256 MiB blobs); see bench/RESULTS.md.
 bench:

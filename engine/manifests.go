@@ -202,11 +202,11 @@ func (e *Engine) GetManifest(ctx context.Context, repo, reference string) (*Mani
 // StatManifest returns the descriptor of the manifest reference names (a
 // HEAD request): one tag lookup and one metadata read.
 func (e *Engine) StatManifest(ctx context.Context, repo, reference string) (Descriptor, error) {
-	m, err := e.manifestRecord(repo, reference, true)
+	m, err := e.manifestRecord(repo, reference, false)
 	if err != nil {
 		return Descriptor{}, err
 	}
-	return Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: int64(len(m.Payload))}, nil
+	return Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.PayloadSize}, nil
 }
 
 // DeleteManifest deletes manifest d, every tag that points to it and its

@@ -276,10 +276,10 @@ func decodeManifest(repo string, dg digest.Digest, v []byte, withPayload bool) (
 	m.Blobs = d.digests()
 	m.Children = d.digests()
 	m.Annotations = d.strMap()
-	if withPayload {
-		m.Payload = d.bytes()
-	} else {
-		_ = d.raw()
+	raw := d.raw()
+	m.PayloadSize = int64(len(raw))
+	if withPayload && raw != nil {
+		m.Payload = append([]byte(nil), raw...)
 	}
 	if err := d.end(what); err != nil {
 		return nil, err

@@ -69,11 +69,14 @@ func TestRoundTrips(t *testing.T) {
 	assert.True(t, gotMan.PushedAt.Equal(man.PushedAt))
 	assert.True(t, gotMan.LastPulledAt.Equal(man.LastPulledAt))
 	gotMan.PushedAt, gotMan.LastPulledAt = man.PushedAt, man.LastPulledAt
+	assert.Equal(t, int64(len(man.Payload)), gotMan.PayloadSize)
+	gotMan.PayloadSize = 0
 	assert.Equal(t, man, gotMan)
 
 	meta, err := db.ManifestMeta("prod/app", man.Digest)
 	require.NoError(t, err)
 	assert.Nil(t, meta.Payload)
+	assert.Equal(t, int64(len(man.Payload)), meta.PayloadSize, "the size is known without reading the payload")
 	assert.Equal(t, man.Blobs, meta.Blobs)
 
 	has, err := db.HasManifest("prod/app", man.Digest)

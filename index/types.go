@@ -44,6 +44,9 @@ type Manifest struct {
 	// Payload is the manifest bytes as pushed. Nil when read through
 	// ManifestMeta, ListManifests or WalkManifests.
 	Payload []byte
+	// PayloadSize is len(Payload), also set when the payload is not read
+	// (filled on decode; not stored separately).
+	PayloadSize int64
 }
 
 // KeyWrap is one wrap of a blob's data key by a key-encryption key.
