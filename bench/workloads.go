@@ -766,15 +766,16 @@ func (b *Bench) fuse(ctx context.Context) error {
 		if err := os.MkdirAll(mnt, 0o755); err != nil {
 			return err
 		}
-		cmd := exec.Command(s.Bin, "mount", "--data", dir, "--log-level", "warn", mnt)
+		cmd := exec.Command(s.Bin, "mount", "--data", dir, mnt)
 		errb := &tailBuffer{}
 		cmd.Stdout, cmd.Stderr = errb, errb
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 		if err := cmd.Start(); err != nil {
 			return err
 		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
+		exited := make(chan struct{})
+		var waitErr error
+		go func() { waitErr = cmd.Wait(); close(exited) }()
 		var hwm int64
 		defer func() {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -793,8 +794,8 @@ func (b *Bench) fuse(ctx context.Context) error {
 				break
 			}
 			select {
-			case err := <-exited:
-				return fmt.Errorf("registryd mount exited: %v: %s", err, errb.String())
+			case <-exited:
+				return fmt.Errorf("registryd mount exited: %v: %s", waitErr, errb.String())
 			case <-time.After(5 * time.Millisecond):
 			}
 			if time.Since(t) > 30*time.Second {
