@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -84,6 +85,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		keep        = fs.Bool("keep", false, "keep the work directory (server data) after the run")
 		noEncPeer   = fs.Bool("berth-noenc", true, "also run registryd with --disable-encryption")
 		extraNoteMD = fs.String("notes", "", "a Markdown file whose text is put into the RESULTS.md section (analysis, profiles)")
+		profile     = fs.String("profile", "", "profile mode: serve Berth inside this process (no peers) and write DIR/cpu.pprof, DIR/top.txt (go tool pprof -top) and DIR/heap.pprof")
 	)
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -175,6 +177,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	servers := []*Server{{Name: "berth", Style: StyleBerth, Bin: bin, Version: "registryd " + machine.Commit}}
+	if *profile != "" {
+		servers[0].InProcess = true
+		*noEncPeer = false
+		*peers = ""
+		*resultsMD = ""
+		stopProfile, err := startProfile(*profile)
+		if err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+		defer stopProfile(logf)
+	}
 	if *noEncPeer {
 		servers = append(servers, &Server{Name: "berth-noenc", Style: StyleBerth, Bin: bin, Args: []string{"--disable-encryption"}, Version: "registryd --disable-encryption"})
 	}
@@ -276,4 +290,41 @@ func writeOutputs(rep *Report, out, resultsMD, notesFile string) error {
 	// sections of the same file.
 	updated := ReplaceSection(string(doc), Markdown(rep, rel, extra))
 	return os.WriteFile(resultsMD, []byte(updated), 0o644)
+}
+
+// startProfile starts a CPU profile into dir; the function it returns
+// stops it, writes a heap profile and a text summary of the CPU profile.
+func startProfile(dir string) (func(logf func(string, ...any)), error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	cpu := filepath.Join(dir, "cpu.pprof")
+	f, err := os.Create(cpu)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func(logf func(string, ...any)) {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+		if hf, err := os.Create(filepath.Join(dir, "heap.pprof")); err == nil {
+			_ = pprof.Lookup("heap").WriteTo(hf, 0)
+			_ = hf.Close()
+		}
+		top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=40", cpu).CombinedOutput()
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, "top.txt"), top, 0o644)
+		}
+		if err == nil {
+			cum, _ := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=60", cpu).CombinedOutput()
+			err = os.WriteFile(filepath.Join(dir, "top-cum.txt"), cum, 0o644)
+		}
+		if err != nil {
+			logf("profile summary: %v", err)
+		}
+		logf("profile: %s (summary in top.txt, top-cum.txt)", cpu)
+	}, nil
 }

@@ -11,14 +11,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/server"
 )
 
 // ErrUnavailable reports a peer that cannot be had on this machine.
@@ -46,6 +52,9 @@ type Server struct {
 	Args []string
 	// Version describes the binary.
 	Version string
+	// InProcess serves Berth inside this process (for CPU profiles:
+	// --profile); its RSS is not measured.
+	InProcess bool
 }
 
 // IsBerth reports whether the server is a registryd.
@@ -63,6 +72,7 @@ type Running struct {
 	stderr *tailBuffer
 	done   chan struct{}
 	waitFn func() error
+	cancel context.CancelFunc
 }
 
 // tailBuffer keeps the last bytes a process wrote (for error messages).
@@ -147,6 +157,9 @@ func (s *Server) Start(ctx context.Context, dir string) (*Running, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	if s.InProcess {
+		return s.startInProcess(dir)
+	}
 	cfgDir, err := os.MkdirTemp(filepath.Dir(dir), "cfg-")
 	if err != nil {
 		return nil, err
@@ -201,12 +214,35 @@ func (s *Server) Start(ctx context.Context, dir string) (*Running, error) {
 	}
 }
 
-// PID is the server's process id.
-func (r *Running) PID() int { return r.cmd.Process.Pid }
-
-// VmRSS reads the server's current resident set, in bytes (0 if unknown).
-func (r *Running) VmRSS() int64 {
-	return procStatusBytes(r.cmd.Process.Pid, "VmRSS:")
+// startInProcess opens the store and serves it from this process.
+func (s *Server) startInProcess(dir string) (*Running, error) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	eng, err := engine.Open(dir, &engine.Options{CreateOnPush: true, DisableEncryption: slices.Contains(s.Args, "--disable-encryption"), Logger: quiet})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := server.New(eng, server.Config{Logger: quiet, DisableAccessLog: true})
+	if err != nil {
+		_ = eng.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		_ = eng.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Running{srv: s, URL: "http://" + ln.Addr().String(), Dir: dir, Started: time.Now(), stderr: &tailBuffer{}, done: make(chan struct{}), cancel: cancel}
+	var serveErr error
+	go func() {
+		serveErr = srv.Serve(ctx, ln)
+		if err := eng.Close(); serveErr == nil {
+			serveErr = err
+		}
+		close(r.done)
+	}()
+	r.waitFn = func() error { <-r.done; return serveErr }
+	return r, nil
 }
 
 func procStatusBytes(pid int, field string) int64 {
@@ -228,6 +264,10 @@ func procStatusBytes(pid int, field string) int64 {
 // Stop ends the server (SIGTERM, then SIGKILL after 30 s) and returns its
 // peak resident memory in bytes.
 func (r *Running) Stop() (int64, error) {
+	if r.cmd == nil {
+		r.cancel()
+		return 0, r.waitFn()
+	}
 	select {
 	case <-r.done:
 	default:

@@ -205,3 +205,24 @@ func FuzzValidateRepositoryName(f *testing.F) {
 		require.Equal(t, want, err == nil, "name %q: %v", name, err)
 	})
 }
+
+// FuzzParseDigest checks ParseDigest against go-digest: whatever it
+// accepts is a valid sha256 or sha512 digest, and it accepts every such
+// digest go-digest accepts.
+func FuzzParseDigest(f *testing.F) {
+	for _, s := range []string{testSHA256, testSHA512, "sha256:", "sha256:ABC", "md5:abc", "sha256:" + strings.Repeat("0", 63), "sha512:" + strings.Repeat("f", 128), ":", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDigest(s)
+		gd, gerr := digest.Parse(s)
+		ours := gerr == nil && (gd.Algorithm() == digest.SHA256 || gd.Algorithm() == digest.SHA512)
+		if err != nil {
+			require.ErrorIs(t, err, ErrDigestInvalid)
+			require.False(t, ours, "%q: refused but go-digest accepts it", s)
+			return
+		}
+		require.True(t, ours, "%q: accepted but go-digest refuses it: %v", s, gerr)
+		require.Equal(t, gd, d)
+	})
+}
