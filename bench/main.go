@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -85,6 +86,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		keep        = fs.Bool("keep", false, "keep the work directory (server data) after the run")
 		noEncPeer   = fs.Bool("berth-noenc", true, "also run registryd with --disable-encryption")
 		extraNoteMD = fs.String("notes", "", "a Markdown file whose text is put into the RESULTS.md section (analysis, profiles)")
+		render      = fs.String("render", "", "render only: read this results.json and rewrite the charts and the RESULTS.md section (with --notes); runs nothing")
 		profile     = fs.String("profile", "", "profile mode: serve Berth inside this process (no peers) and write DIR/cpu.pprof, DIR/top.txt (go tool pprof -top) and DIR/heap.pprof")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -134,6 +136,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		selected = append(selected, Workloads[i])
 	}
 
+	if *render != "" {
+		return renderOnly(*render, *out, *resultsMD, *extraNoteMD, stderr)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
@@ -182,12 +187,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		*noEncPeer = false
 		*peers = ""
 		*resultsMD = ""
-		stopProfile, err := startProfile(*profile)
-		if err != nil {
+		if err := os.MkdirAll(*profile, 0o755); err != nil {
 			fmt.Fprintln(stderr, "bench:", err)
 			return 1
 		}
-		defer stopProfile(logf)
 	}
 	if *noEncPeer {
 		servers = append(servers, &Server{Name: "berth-noenc", Style: StyleBerth, Bin: bin, Args: []string{"--disable-encryption"}, Version: "registryd --disable-encryption"})
@@ -203,7 +206,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, s := range servers {
 		names2 = append(names2, s.Name)
 	}
-	b := &Bench{P: p, Gen: NewGen(*seed), Servers: servers, Work: work, Res: NewResults(), Logf: logf}
+	b := &Bench{P: p, Gen: NewGen(*seed), Servers: servers, Work: work, Res: NewResults(), Logf: logf, ProfileDir: *profile}
 	titles := map[string]string{}
 	for _, w := range Workloads {
 		titles[w.Name] = w.Title
@@ -292,39 +295,71 @@ func writeOutputs(rep *Report, out, resultsMD, notesFile string) error {
 	return os.WriteFile(resultsMD, []byte(updated), 0o644)
 }
 
-// startProfile starts a CPU profile into dir; the function it returns
-// stops it, writes a heap profile and a text summary of the CPU profile.
-func startProfile(dir string) (func(logf func(string, ...any)), error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
+// profileStart starts a CPU profile of one workload's session when
+// --profile is set; the function it returns stops it and writes
+// cpu-<workload>.pprof and its summaries (top-<workload>.txt, flat and
+// cumulative).
+func (b *Bench) profileStart(workload string) func() {
+	if b.ProfileDir == "" {
+		return func() {}
 	}
-	cpu := filepath.Join(dir, "cpu.pprof")
+	cpu := filepath.Join(b.ProfileDir, "cpu-"+workload+".pprof")
 	f, err := os.Create(cpu)
 	if err != nil {
-		return nil, err
+		b.Logf("profile: %v", err)
+		return func() {}
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		_ = f.Close()
-		return nil, err
+		b.Logf("profile: %v", err)
+		return func() {}
 	}
-	return func(logf func(string, ...any)) {
+	return func() {
 		pprof.StopCPUProfile()
 		_ = f.Close()
-		if hf, err := os.Create(filepath.Join(dir, "heap.pprof")); err == nil {
-			_ = pprof.Lookup("heap").WriteTo(hf, 0)
-			_ = hf.Close()
+		var sum []byte
+		for _, args := range [][]string{{"-top", "-nodecount=35"}, {"-top", "-cum", "-nodecount=70"}} {
+			out, err := exec.Command("go", append(append([]string{"tool", "pprof"}, args...), cpu)...).CombinedOutput()
+			if err != nil {
+				b.Logf("profile summary: %v", err)
+			}
+			sum = append(append(sum, out...), '\n')
 		}
-		top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=40", cpu).CombinedOutput()
-		if err == nil {
-			err = os.WriteFile(filepath.Join(dir, "top.txt"), top, 0o644)
+		txt := filepath.Join(b.ProfileDir, "top-"+workload+".txt")
+		if err := os.WriteFile(txt, sum, 0o644); err != nil {
+			b.Logf("profile: %v", err)
 		}
-		if err == nil {
-			cum, _ := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=60", cpu).CombinedOutput()
-			err = os.WriteFile(filepath.Join(dir, "top-cum.txt"), cum, 0o644)
-		}
-		if err != nil {
-			logf("profile summary: %v", err)
-		}
-		logf("profile: %s (summary in top.txt, top-cum.txt)", cpu)
-	}, nil
+		b.Logf("profile: %s, summary %s", cpu, txt)
+	}
+}
+
+// renderOnly rewrites the charts and the RESULTS.md section from a
+// results.json written by an earlier run.
+func renderOnly(path, out, resultsMD, notes string, stderr io.Writer) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	rep := &Report{Results: NewResults()}
+	if err := json.Unmarshal(b, rep); err != nil {
+		fmt.Fprintln(stderr, "bench:", path+":", err)
+		return 1
+	}
+	rep.Results.reindex()
+	rep.Targets = EvaluateTargets(rep.Results, rep.Servers)
+	if out == "" {
+		out = filepath.Dir(path)
+	}
+	if resultsMD == "" {
+		resultsMD = filepath.Join(out, "RESULTS.md")
+	}
+	if resultsMD == "none" {
+		resultsMD = ""
+	}
+	if err := writeOutputs(rep, out, resultsMD, notes); err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	return 0
 }

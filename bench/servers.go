@@ -62,10 +62,13 @@ func (s *Server) IsBerth() bool { return s.Style == StyleBerth }
 
 // Running is a started server.
 type Running struct {
-	srv     *Server
-	cmd     *exec.Cmd
-	URL     string
-	Dir     string
+	srv *Server
+	cmd *exec.Cmd
+	// URL is the server's base URL (http://127.0.0.1:port).
+	URL string
+	// Dir is its data directory.
+	Dir string
+	// Started is when the process was started.
 	Started time.Time
 	// Ready is the time from exec until GET /v2/ answered.
 	Ready  time.Duration
@@ -81,6 +84,7 @@ type tailBuffer struct {
 	b  []byte
 }
 
+// Write implements io.Writer, keeping the last 4–8 KiB.
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -91,6 +95,7 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// String returns what was kept, trimmed.
 func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -60,6 +60,9 @@ type Bench struct {
 	Logf    func(string, ...any)
 	// Failed counts Berth failures (the exit status).
 	Failed int
+	// ProfileDir, when set, receives a CPU profile of each workload's
+	// session (cpu-<workload>.pprof; --profile).
+	ProfileDir string
 
 	bigStore string
 }
@@ -99,8 +102,12 @@ func (b *Bench) session(ctx context.Context, workload string, s *Server, fn func
 		return err
 	}
 	c := NewClient(r.URL, 64)
-	defer c.Close()
+	stopProfile := b.profileStart(workload)
 	ferr := fn(ctx, r, c)
+	stopProfile()
+	// Drop idle connections first: http.Server.Shutdown waits up to 5 s
+	// for connections that never carried a request (spare dials).
+	c.Close()
 	rss, serr := r.Stop()
 	if rss > 0 {
 		b.Res.Add(workload, "peak RSS", "MiB", false, s.Name, float64(rss)/mib)
@@ -203,6 +210,14 @@ func load(ctx context.Context, workers int, d time.Duration, op func(ctx context
 	return total, elapsed, errors.Join(errs...)
 }
 
+// clients is "1 client" or "N clients".
+func clients(k int) string {
+	if k == 1 {
+		return "1 client"
+	}
+	return fmt.Sprintf("%d clients", k)
+}
+
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func (b *Bench) pushPull(ctx context.Context) error {
@@ -242,7 +257,7 @@ func (b *Bench) pushPull(ctx context.Context) error {
 				}); err != nil {
 					return err
 				}
-				b.Res.Add(w, fmt.Sprintf("pull big image, %d clients", k), "MiB/s", true, s.Name, float64(got.Load())/mib/time.Since(t).Seconds())
+				b.Res.Add(w, fmt.Sprintf("pull big image, %s", clients(k)), "MiB/s", true, s.Name, float64(got.Load())/mib/time.Since(t).Seconds())
 			}
 			for _, k := range b.P.Conc {
 				var sent atomic.Int64
@@ -255,7 +270,7 @@ func (b *Bench) pushPull(ctx context.Context) error {
 					return err
 				}
 				el := time.Since(t).Seconds()
-				b.Res.Add(w, fmt.Sprintf("push small images, %d clients", k), "MiB/s", true, s.Name, float64(sent.Load())/mib/el)
+				b.Res.Add(w, fmt.Sprintf("push small images, %s", clients(k)), "MiB/s", true, s.Name, float64(sent.Load())/mib/el)
 				var got atomic.Int64
 				t = time.Now()
 				if err := parallel(ctx, k, len(small), func(ctx context.Context, i int) error {
@@ -265,7 +280,7 @@ func (b *Bench) pushPull(ctx context.Context) error {
 				}); err != nil {
 					return err
 				}
-				b.Res.Add(w, fmt.Sprintf("pull small images, %d clients", k), "MiB/s", true, s.Name, float64(got.Load())/mib/time.Since(t).Seconds())
+				b.Res.Add(w, fmt.Sprintf("pull small images, %s", clients(k)), "MiB/s", true, s.Name, float64(got.Load())/mib/time.Since(t).Seconds())
 			}
 			return nil
 		}, nil)
@@ -302,9 +317,9 @@ func (b *Bench) manifest(ctx context.Context) error {
 					if err != nil {
 						return err
 					}
-					b.Res.Add(w, fmt.Sprintf("%s rps, %d clients", method, k), "req/s", true, s.Name, float64(h.Count())/el.Seconds())
-					b.Res.Add(w, fmt.Sprintf("%s p50, %d clients", method, k), "ms", false, s.Name, ms(h.Percentile(50)))
-					b.Res.Add(w, fmt.Sprintf("%s p99, %d clients", method, k), "ms", false, s.Name, ms(h.Percentile(99)))
+					b.Res.Add(w, fmt.Sprintf("%s rps, %s", method, clients(k)), "req/s", true, s.Name, float64(h.Count())/el.Seconds())
+					b.Res.Add(w, fmt.Sprintf("%s p50, %s", method, clients(k)), "ms", false, s.Name, ms(h.Percentile(50)))
+					b.Res.Add(w, fmt.Sprintf("%s p99, %s", method, clients(k)), "ms", false, s.Name, ms(h.Percentile(99)))
 				}
 			}
 			return nil
@@ -838,7 +853,7 @@ func (b *Bench) fuse(ctx context.Context) error {
 		b.Res.Note(w, fmt.Sprintf("%s: the big image's rootfs, %d files, %.1f MiB uncompressed", s.Name, cold.files, float64(cold.n)/mib))
 		b.Res.Add(w, "first read of every file (tables of contents built on the way)", "MiB/s", true, s.Name, float64(cold.n)/mib/cold.el.Seconds())
 		b.Res.Add(w, "second read of every file", "MiB/s", true, s.Name, float64(warm.n)/mib/warm.el.Seconds())
-		b.Res.Add(w, "peak RSS of registryd mount", "MiB", false, s.Name, float64(hwm)/mib)
+		b.Res.Add(w, "registryd mount peak RSS", "MiB", false, s.Name, float64(hwm)/mib)
 		return nil
 	})
 }
