@@ -7,10 +7,10 @@ export PATH := $(GOBIN):$(PATH)
 # Seconds each fuzz target runs in `make test` (`make fuzz` runs them 60 s).
 FUZZTIME ?= 10s
 
-.PHONY: test tools check unit conformance fuzz-smoke fuzz bench bench-smoke
+.PHONY: test tools check unit conformance fuzz-smoke fuzz bench bench-smoke bench-quick
 
 ## test: everything CI runs.
-test: tools check unit bench-smoke fuzz-smoke conformance
+test: tools check unit bench-smoke bench-quick fuzz-smoke conformance
 
 ## tools: fuse3, skopeo, softhsm2 (apt) and the OCI conformance tool, crane (go install).
 tools:
@@ -36,6 +36,10 @@ bench-smoke:
 ## bench: the store benchmarks at full size (256 MiB blobs); see bench/RESULTS.md.
 bench:
 	go test -run '^$$' -bench . -benchtime 3x -timeout 60m ./blob ./engine
+
+## bench-quick: the registry harness on small data against distribution (go run ./bench --quick).
+bench-quick:
+	go run ./bench --quick
 
 ## fuzz-smoke / fuzz: every fuzz target for FUZZTIME (fuzz: 60 s each).
 fuzz-smoke:

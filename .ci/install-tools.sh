@@ -38,4 +38,12 @@ if [ ! -x "$GOBIN_DIR/crane" ]; then
 	go install "github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION"
 fi
 
+# The CNCF distribution registry, the peer `go run ./bench` measures
+# Berth against (the harness installs the newest v3 itself when missing).
+DISTRIBUTION_VERSION="v3.1.2"
+if ! go version -m "$GOBIN_DIR/registry" 2>/dev/null | grep -q "distribution/distribution/v3.$DISTRIBUTION_VERSION"; then
+	echo "install-tools: go install distribution/v3/cmd/registry@$DISTRIBUTION_VERSION"
+	(cd /tmp && go install "github.com/distribution/distribution/v3/cmd/registry@$DISTRIBUTION_VERSION")
+fi
+
 echo "install-tools: done (skopeo: $(command -v skopeo || echo missing), conformance: $GOBIN_DIR/conformance, crane: $GOBIN_DIR/crane)"
