@@ -418,3 +418,28 @@ func TestWriteTo(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteToWithoutSlots: with every read-ahead slot of the process
+// taken, WriteTo decodes frame by frame and still copies everything.
+func TestWriteToWithoutSlots(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, configs[3])
+	key := keyFor(t, configs[3])
+	data := append(goSourceTar(t, 3*testFrame), randomBytes(2*testFrame+5)...)
+	d := put(t, s, "w", key, data)
+	for range cap(aheadSlots) {
+		aheadSlots <- struct{}{}
+	}
+	defer func() {
+		for range cap(aheadSlots) {
+			<-aheadSlots
+		}
+	}()
+	r, err := s.Open(ctx, d, key)
+	require.NoError(t, err)
+	defer r.Close()
+	var out bytes.Buffer
+	_, err = io.Copy(&out, r)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(data, out.Bytes()))
+}

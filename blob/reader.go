@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"runtime"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
@@ -348,13 +349,20 @@ func (r *Reader) Close() error {
 	return r.f.Close()
 }
 
-// writeAhead is how many frames WriteTo decodes ahead of the one it writes.
+// writeAhead is how many frames one WriteTo decodes ahead of the one it
+// writes, at most.
 const writeAhead = 3
 
+// aheadSlots bounds the frames decoded ahead by all WriteTo calls of the
+// process together: more than the cores can decode buys nothing, and each
+// costs a frame of memory, so eight clients pulling at once stay as lean
+// as two.
+var aheadSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+
 // WriteTo writes the blob from the current position to w: whole frames,
-// decoded in parallel up to writeAhead frames ahead of the write, so a
-// transfer runs at the decoders' combined speed rather than one core's.
-// io.Copy uses it.
+// decoded in parallel ahead of the write (up to writeAhead frames, as
+// process-wide slots allow), so a transfer runs at the decoders' combined
+// speed rather than one core's. io.Copy uses it.
 func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	size := r.Size()
 	if r.pos >= size {
@@ -365,22 +373,39 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 		err  error
 		done chan struct{}
 	}
+	decode := func(d *decoded, i int64) {
+		buf := buffers.get(int(r.fs))
+		if d.buf, d.err = r.decodeFrame(i, buf); d.err != nil {
+			buffers.put(buf)
+		}
+	}
+	// launch decodes frame i in the background if a slot is free.
 	launch := func(i int64) *decoded {
+		select {
+		case aheadSlots <- struct{}{}:
+		default:
+			return nil
+		}
 		d := &decoded{done: make(chan struct{})}
 		go func() {
+			defer func() { <-aheadSlots }()
 			defer close(d.done)
-			buf := buffers.get(int(r.fs))
-			if d.buf, d.err = r.decodeFrame(i, buf); d.err != nil {
-				buffers.put(buf)
-			}
+			decode(d, i)
 		}()
 		return d
 	}
 	first, last := r.pos/r.fs, int64(len(r.table))-1
-	var queue []*decoded
+	var queue []*decoded // frames next.. queued in order
 	next := first
-	for ; next <= last && len(queue) < writeAhead; next++ {
-		queue = append(queue, launch(next))
+	fill := func() {
+		for next <= last && len(queue) < writeAhead {
+			d := launch(next)
+			if d == nil {
+				return
+			}
+			queue = append(queue, d)
+			next++
+		}
 	}
 	drain := func() {
 		for _, d := range queue {
@@ -392,17 +417,23 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	}
 	var n int64
 	for i := first; i <= last; i++ {
-		d := queue[0]
-		queue = queue[1:]
-		<-d.done
+		fill()
+		var d *decoded
+		if len(queue) > 0 {
+			d = queue[0]
+			queue = queue[1:]
+			<-d.done
+		} else {
+			// No slot free: decode this frame here.
+			d = &decoded{}
+			decode(d, i)
+			next = i + 1
+		}
 		if d.err != nil {
 			drain()
 			return n, d.err
 		}
-		if next <= last {
-			queue = append(queue, launch(next))
-			next++
-		}
+		fill()
 		b := d.buf
 		if i == first {
 			b = b[r.pos-first*r.fs:]
