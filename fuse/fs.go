@@ -48,7 +48,8 @@ type Options struct {
 	// TreeCache is the number of merged images kept in memory. Default 32.
 	TreeCache int
 	// ChunkCacheBytes bounds the cache of decoded 1 MiB chunks that small
-	// files are read from. Default 64 MiB.
+	// files are read from. Default 32 MiB (the kernel keeps the pages
+	// it was served in its own cache besides).
 	ChunkCacheBytes int64
 	// KeepAbsoluteSymlinks shows absolute symlink targets as the layer
 	// has them. Default false: they are rewritten relative to the link,
@@ -84,7 +85,7 @@ func (o *Options) withDefaults() Options {
 		r.TreeCache = 32
 	}
 	if r.ChunkCacheBytes <= 0 {
-		r.ChunkCacheBytes = 64 << 20
+		r.ChunkCacheBytes = 32 << 20
 	}
 	if r.ReadAheadKB == 0 {
 		r.ReadAheadKB = 4096
