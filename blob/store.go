@@ -31,6 +31,10 @@ type Options struct {
 	// InFlight bounds the frames one writer has queued for encoding and
 	// writing (memory per writer ≈ 2 × InFlight × FrameSize). Default 4.
 	InFlight int
+	// StoreInFlight bounds the frames all writers of the store have
+	// queued together, so memory stays flat however many uploads run at
+	// once (writers wait for a slot). Default 4 × Encoders.
+	StoreInFlight int
 }
 
 func (o *Options) ensureDefaults() {
@@ -42,6 +46,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.InFlight <= 0 {
 		o.InFlight = 4
+	}
+	if o.StoreInFlight <= 0 {
+		o.StoreInFlight = 4 * o.Encoders
 	}
 }
 
@@ -61,9 +68,10 @@ func (o *Options) validate() error {
 // It is safe for concurrent use. Writers to the same digest must be
 // serialised by the caller around Commit (the engine holds a lock per digest).
 type Store struct {
-	dir  string
-	opts Options
-	pool *encoderPool
+	dir    string
+	opts   Options
+	pool   *encoderPool
+	frames chan struct{} // one token per frame queued by any writer
 
 	mu   sync.Mutex
 	dirs map[string]bool // fan-out directories known to exist
@@ -84,7 +92,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 			return nil, wrapIOErr(fmt.Errorf("blob: %w", err))
 		}
 	}
-	return &Store{dir: dir, opts: o, pool: newEncoderPool(o.Encoders), dirs: map[string]bool{}}, nil
+	return &Store{dir: dir, opts: o, pool: newEncoderPool(o.Encoders), frames: make(chan struct{}, o.StoreInFlight), dirs: map[string]bool{}}, nil
 }
 
 // Close stops the store's encoders. Writers must be finished first.

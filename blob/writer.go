@@ -292,6 +292,7 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 func (w *Writer) dispatch(data []byte, last bool) {
 	j := &frameJob{n: w.nextFrame, last: last, data: data, done: make(chan struct{})}
 	w.nextFrame++
+	w.s.frames <- struct{}{} // released by the flusher once the frame is written
 	w.queue <- j
 	w.s.pool.submit(func() {
 		j.out, j.err = w.encodeFrame(j.n, j.last, j.data)
@@ -348,6 +349,7 @@ func (w *Writer) flusher() {
 			continue
 		}
 		<-j.done
+		<-w.s.frames
 		buffers.put(j.data)
 		if j.err != nil {
 			w.fail(j.err)
