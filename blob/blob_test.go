@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -407,7 +408,12 @@ func TestWriteTo(t *testing.T) {
 			b[r.offs[4]+frameHdrSize+20] ^= 0xff
 			r.Close()
 			require.NoError(t, os.WriteFile(p, b, 0o600))
-			r, err = s.Open(ctx, d, key)
+			// The store's shared frames were authenticated when decoded and
+			// are still served; a store opened afresh decodes from the file.
+			s2, err := Open(s.Dir(), &Options{FrameSize: testFrame})
+			require.NoError(t, err)
+			defer s2.Close()
+			r, err = s2.Open(ctx, d, key)
 			require.NoError(t, err)
 			defer r.Close()
 			var out bytes.Buffer
@@ -417,6 +423,46 @@ func TestWriteTo(t *testing.T) {
 			require.True(t, bytes.Equal(data[:n], out.Bytes()))
 		})
 	}
+}
+
+// TestSharedFrames: concurrent sequential readers of one blob decode each
+// frame once and all get the right bytes.
+func TestSharedFrames(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, configs[3])
+	key := keyFor(t, configs[3])
+	data := append(goSourceTar(t, 4*testFrame), randomBytes(4*testFrame+3)...)
+	d := put(t, s, "w", key, data)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := s.Open(ctx, d, key)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer r.Close()
+			var out bytes.Buffer
+			if _, err := io.Copy(&out, r); err != nil {
+				errs <- err
+				return
+			}
+			if !bytes.Equal(data, out.Bytes()) {
+				errs <- fmt.Errorf("wrong bytes")
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	s.shared.mu.Lock()
+	defer s.shared.mu.Unlock()
+	assert.Equal(t, int(framesFor(int64(len(data)), testFrame)), s.shared.lru.Len(), "each frame decoded and kept once")
 }
 
 // TestWriteToWithoutSlots: with every read-ahead slot of the process

@@ -34,6 +34,7 @@ type Reader struct {
 	cacheN int64 // frame held in cache, -1 for none
 	cache  []byte
 	ahead  *prefetch // the next frame, decoding in the background
+	shared *frameCache // the store's decoded frames, for WriteTo; may be nil
 	spare  []byte    // buffer for the next prefetch
 
 	pos int64
@@ -58,6 +59,7 @@ func (s *Store) Open(ctx context.Context, d digest.Digest, dataKey []byte) (*Rea
 		f.Close()
 		return nil, fmt.Errorf("blob %s: %w", d, err)
 	}
+	r.shared = s.shared
 	return r, nil
 }
 
@@ -369,14 +371,25 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 		return 0, nil
 	}
 	type decoded struct {
-		buf  []byte
-		err  error
-		done chan struct{}
+		buf    []byte
+		err    error
+		done   chan struct{}
+		shared bool // buf belongs to the store's frame cache
 	}
 	decode := func(d *decoded, i int64) {
+		if r.shared != nil {
+			d.buf, d.err = r.shared.get(r, i)
+			d.shared = true
+			return
+		}
 		buf := buffers.get(int(r.fs))
 		if d.buf, d.err = r.decodeFrame(i, buf); d.err != nil {
 			buffers.put(buf)
+		}
+	}
+	release := func(d *decoded) {
+		if d.err == nil && !d.shared {
+			buffers.put(d.buf)
 		}
 	}
 	// launch decodes frame i in the background if a slot is free.
@@ -410,9 +423,7 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	drain := func() {
 		for _, d := range queue {
 			<-d.done
-			if d.err == nil {
-				buffers.put(d.buf)
-			}
+			release(d)
 		}
 	}
 	var n int64
@@ -439,7 +450,7 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 			b = b[r.pos-first*r.fs:]
 		}
 		m, err := w.Write(b)
-		buffers.put(d.buf)
+		release(d)
 		n += int64(m)
 		r.pos += int64(m)
 		if err != nil {

@@ -31,6 +31,10 @@ type Options struct {
 	// InFlight bounds the frames one writer has queued for encoding and
 	// writing (memory per writer ≈ 2 × InFlight × FrameSize). Default 4.
 	InFlight int
+	// SharedFrames is the number of decoded frames kept for sequential
+	// readers to share (concurrent pulls of one blob decode each frame
+	// once). Default 16; negative disables sharing.
+	SharedFrames int
 	// StoreInFlight bounds the frames all writers of the store have
 	// queued together, so memory stays flat however many uploads run at
 	// once (writers wait for a slot). Default 4 × Encoders.
@@ -49,6 +53,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.StoreInFlight <= 0 {
 		o.StoreInFlight = 4 * o.Encoders
+	}
+	if o.SharedFrames == 0 {
+		o.SharedFrames = 16
 	}
 }
 
@@ -72,6 +79,7 @@ type Store struct {
 	opts   Options
 	pool   *encoderPool
 	frames chan struct{} // one token per frame queued by any writer
+	shared *frameCache   // decoded frames shared by sequential readers; nil: off
 
 	mu   sync.Mutex
 	dirs map[string]bool // fan-out directories known to exist
@@ -92,7 +100,11 @@ func Open(dir string, opts *Options) (*Store, error) {
 			return nil, wrapIOErr(fmt.Errorf("blob: %w", err))
 		}
 	}
-	return &Store{dir: dir, opts: o, pool: newEncoderPool(o.Encoders), frames: make(chan struct{}, o.StoreInFlight), dirs: map[string]bool{}}, nil
+	s := &Store{dir: dir, opts: o, pool: newEncoderPool(o.Encoders), frames: make(chan struct{}, o.StoreInFlight), dirs: map[string]bool{}}
+	if o.SharedFrames > 0 {
+		s.shared = newFrameCache(o.SharedFrames)
+	}
+	return s, nil
 }
 
 // Close stops the store's encoders. Writers must be finished first.
