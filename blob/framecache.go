@@ -10,15 +10,16 @@ import (
 // frameCache shares decoded frames among the sequential readers of a
 // store: when several clients pull one blob at once (a rollout fetching
 // one layer to many nodes), each frame is opened and decompressed once.
-// Entries are immutable once decoded; an evicted entry's memory goes when
-// its last reader lets it go. Only readers whose header MAC checked out
-// under their key reach it, so a frame is never served to a reader that
-// could not have decoded it itself.
+// Entries are immutable once decoded and reference-counted: an evicted
+// entry's buffer goes back to the pool when its last reader releases it.
+// Only readers whose header MAC checked out under their key reach the
+// cache, so a frame is never served to a reader that could not have
+// decoded it itself.
 type frameCache struct {
 	mu      sync.Mutex
 	max     int
 	entries map[frameKey]*cachedFrame
-	lru     list.List // of frameKey, most recent first
+	lru     list.List // of *cachedFrame, most recent first
 }
 
 type frameKey struct {
@@ -27,10 +28,13 @@ type frameKey struct {
 }
 
 type cachedFrame struct {
-	done chan struct{}
-	buf  []byte
-	err  error
-	elem *list.Element
+	key     frameKey
+	done    chan struct{}
+	buf     []byte
+	err     error
+	elem    *list.Element // nil once evicted
+	refs    int           // readers holding buf
+	evicted bool
 }
 
 func newFrameCache(frames int) *frameCache {
@@ -38,35 +42,74 @@ func newFrameCache(frames int) *frameCache {
 }
 
 // get returns frame n of r, decoding it (once, whoever asks meanwhile)
-// when no reader has. The slice must not be modified.
-func (c *frameCache) get(r *Reader, n int64) ([]byte, error) {
+// when no reader has, and a function that releases it. The slice must not
+// be modified, nor used after release.
+func (c *frameCache) get(r *Reader, n int64) ([]byte, func(), error) {
 	k := frameKey{r.h.fileID, n}
 	c.mu.Lock()
 	if e, ok := c.entries[k]; ok {
+		e.refs++
 		c.lru.MoveToFront(e.elem)
 		c.mu.Unlock()
 		<-e.done
-		return e.buf, e.err
+		if e.err != nil {
+			c.release(e)
+			return nil, nil, e.err
+		}
+		return e.buf, func() { c.release(e) }, nil
 	}
-	e := &cachedFrame{done: make(chan struct{})}
-	e.elem = c.lru.PushFront(k)
+	e := &cachedFrame{key: k, done: make(chan struct{}), refs: 1}
+	e.elem = c.lru.PushFront(e)
 	c.entries[k] = e
-	for c.lru.Len() > c.max {
-		old := c.lru.Back()
-		c.lru.Remove(old)
-		delete(c.entries, old.Value.(frameKey))
-	}
+	c.evictLocked()
 	c.mu.Unlock()
 
-	e.buf, e.err = r.decodeFrame(n, make([]byte, 0, r.frameLen(n)))
+	buf := buffers.get(int(r.fs))
+	e.buf, e.err = r.decodeFrame(n, buf)
 	if e.err != nil {
+		buffers.put(buf)
 		c.mu.Lock()
-		if c.entries[k] == e { // failures are not cached
-			c.lru.Remove(e.elem)
-			delete(c.entries, k)
+		if c.entries[k] == e { // failures are not kept
+			c.removeLocked(e)
 		}
 		c.mu.Unlock()
 	}
 	close(e.done)
-	return e.buf, e.err
+	if e.err != nil {
+		c.release(e)
+		return nil, nil, e.err
+	}
+	return e.buf, func() { c.release(e) }, nil
+}
+
+func (c *frameCache) evictLocked() {
+	for c.lru.Len() > c.max {
+		c.removeLocked(c.lru.Back().Value.(*cachedFrame))
+	}
+}
+
+// removeLocked drops e from the cache; its buffer is recycled once no
+// reader holds it.
+func (c *frameCache) removeLocked(e *cachedFrame) {
+	if e.evicted {
+		return
+	}
+	e.evicted = true
+	c.lru.Remove(e.elem)
+	e.elem = nil
+	delete(c.entries, e.key)
+	if e.refs == 0 && e.err == nil && e.buf != nil {
+		buffers.put(e.buf)
+		e.buf = nil
+	}
+}
+
+func (c *frameCache) release(e *cachedFrame) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.refs--
+	if e.refs == 0 && e.evicted && e.err == nil && e.buf != nil {
+		buffers.put(e.buf)
+		e.buf = nil
+	}
 }

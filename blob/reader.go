@@ -371,15 +371,14 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 		return 0, nil
 	}
 	type decoded struct {
-		buf    []byte
-		err    error
-		done   chan struct{}
-		shared bool // buf belongs to the store's frame cache
+		buf     []byte
+		err     error
+		done    chan struct{}
+		release func() // set when buf belongs to the store's frame cache
 	}
 	decode := func(d *decoded, i int64) {
 		if r.shared != nil {
-			d.buf, d.err = r.shared.get(r, i)
-			d.shared = true
+			d.buf, d.release, d.err = r.shared.get(r, i)
 			return
 		}
 		buf := buffers.get(int(r.fs))
@@ -388,7 +387,11 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 		}
 	}
 	release := func(d *decoded) {
-		if d.err == nil && !d.shared {
+		switch {
+		case d.err != nil:
+		case d.release != nil:
+			d.release()
+		default:
 			buffers.put(d.buf)
 		}
 	}
