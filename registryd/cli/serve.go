@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"os/signal"
 	"syscall"
 	"time"
@@ -68,6 +69,9 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 	opts, err := cfg.EngineOptions()
 	if err != nil {
 		return err
+	}
+	if cfg.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(cfg.MemoryLimit)
 	}
 	eng, err := engine.Open(cfg.Data, opts)
 	if err != nil {
