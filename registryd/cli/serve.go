@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
-	"runtime/debug"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -70,8 +71,12 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 	if err != nil {
 		return err
 	}
-	if cfg.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(cfg.MemoryLimit)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		if cfg.MemoryLimit > 0 {
+			debug.SetMemoryLimit(cfg.MemoryLimit)
+		} else {
+			debug.SetMemoryLimit(math.MaxInt64) // no limit
+		}
 	}
 	eng, err := engine.Open(cfg.Data, opts)
 	if err != nil {
