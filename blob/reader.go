@@ -33,9 +33,9 @@ type Reader struct {
 	mu     sync.Mutex
 	cacheN int64 // frame held in cache, -1 for none
 	cache  []byte
-	ahead  *prefetch // the next frame, decoding in the background
+	ahead  *prefetch   // the next frame, decoding in the background
 	shared *frameCache // the store's decoded frames, for WriteTo; may be nil
-	spare  []byte    // buffer for the next prefetch
+	spare  []byte      // buffer for the next prefetch
 
 	pos int64
 }
