@@ -85,7 +85,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		dur         = fs.Duration("duration", 0, "duration of each HEAD/GET measurement (default 3s; --quick 300ms)")
 		keep        = fs.Bool("keep", false, "keep the work directory (server data) after the run")
 		noEncPeer   = fs.Bool("berth-noenc", true, "also run registryd with --disable-encryption")
-		extraNoteMD = fs.String("notes", "", "a Markdown file whose text is put into the RESULTS.md section (analysis, profiles)")
+		extraNoteMD = fs.String("notes", defaultNotes(), "a Markdown file whose text is put into the RESULTS.md section (analysis, profiles); default bench/notes.md when it exists")
 		render      = fs.String("render", "", "render only: read this results.json and rewrite the charts and the RESULTS.md section (with --notes); runs nothing")
 		profile     = fs.String("profile", "", "profile mode: serve Berth inside this process (no peers) and write DIR/cpu.pprof, DIR/top.txt (go tool pprof -top) and DIR/heap.pprof")
 	)
@@ -362,4 +362,14 @@ func renderOnly(path, out, resultsMD, notes string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// defaultNotes is bench/notes.md, the analysis kept beside the results,
+// when the harness runs from the repository's top.
+func defaultNotes() string {
+	const p = "bench/notes.md"
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	return ""
 }
