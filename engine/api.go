@@ -1,8 +1,8 @@
 package engine
 
-// This file lists the engine's public surface in one place. Bodies live
-// in the files named beside each group; registryd, fuse and gc use only
-// these methods.
+// The interfaces through which callers hold the engine's streams: a blob
+// being read and an upload in progress. The Engine's methods live in one
+// file per concept (repos.go, uploads.go, blobs.go, manifests.go, ...).
 
 import (
 	"context"
