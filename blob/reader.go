@@ -307,6 +307,21 @@ func (r *Reader) copyFromCached(i, within int64, p []byte) (int, error) {
 	return copy(p, r.cache[within:]), nil
 }
 
+// Advise tells the reader that the logical range [off, off+n) will be
+// read soon: the kernel starts reading the frames under it from disk in
+// the background, so that a sequential reader that advises ahead of
+// itself finds them in the page cache. It is only a hint.
+func (r *Reader) Advise(off, n int64) {
+	size := r.Size()
+	if n <= 0 || off >= size || off < 0 {
+		return
+	}
+	first, last := off/r.fs, min(off+n-1, size-1)/r.fs
+	start := r.offs[first]
+	end := r.offs[last] + frameHdrSize + int64(r.table[last].length)
+	willNeed(r.f, start, end-start)
+}
+
 // Read reads from the current position.
 func (r *Reader) Read(p []byte) (int, error) {
 	if r.pos >= r.Size() {

@@ -16,3 +16,9 @@ const writebackEvery = 8 << 20
 func startWriteback(f *os.File, off, n int64) {
 	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
 }
+
+// willNeed asks the kernel to start reading a file range into the page
+// cache, without waiting (posix_fadvise POSIX_FADV_WILLNEED).
+func willNeed(f *os.File, off, n int64) {
+	_ = unix.Fadvise(int(f.Fd()), off, n, unix.FADV_WILLNEED)
+}

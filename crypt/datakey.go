@@ -1,7 +1,6 @@
 package crypt
 
 import (
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
@@ -11,6 +10,8 @@ import (
 	"io"
 
 	"golang.org/x/crypto/hkdf"
+
+	"github.com/berthstore/berth/crypt/internal/aesgcm"
 )
 
 // DataKeySize is the size of a data key in bytes.
@@ -52,11 +53,7 @@ func NewFrameSealer(dataKey []byte, fileID [FileIDSize]byte) (*FrameSealer, erro
 		return nil, fmt.Errorf("%w: data key of %d bytes", ErrInvalidKey, len(dataKey))
 	}
 	frameKey := derive(dataKey, fileID[:], "berth frame key v1")
-	block, err := aes.NewCipher(frameKey)
-	if err != nil {
-		return nil, fmt.Errorf("crypt: %w", err)
-	}
-	aead, err := cipher.NewGCM(block)
+	aead, err := aesgcm.New(frameKey)
 	if err != nil {
 		return nil, fmt.Errorf("crypt: %w", err)
 	}

@@ -312,6 +312,18 @@ func (l *layerData) reader(ctx context.Context) (engine.BlobReader, error) {
 	return r, nil
 }
 
+// advise hints that the layer data in [off, off+n) will be read soon
+// (the reader starts its disk reads), when the reader supports it.
+func (l *layerData) advise(ctx context.Context, off, n int64) {
+	r, err := l.reader(ctx)
+	if err != nil {
+		return
+	}
+	if a, ok := r.(interface{ Advise(off, n int64) }); ok {
+		a.Advise(off, n)
+	}
+}
+
 func (l *layerData) close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()

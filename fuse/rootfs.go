@@ -147,6 +147,11 @@ func (n *rnode) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int6
 			for c := next; c <= min(next+readAheadChunks-1, last); c++ {
 				n.v.chunks.prefetch(n.v.ctx, ld, c)
 			}
+			// Start the disk reads further ahead still, so that the
+			// decoders find the frames in the page cache.
+			if from, to := h.advise(next, last); from <= to {
+				ld.advise(n.v.ctx, from*chunkSize, (to-from+1)*chunkSize)
+			}
 		}
 	}
 	return gofuse.ReadResultData(dest[:nr]), 0
@@ -155,10 +160,30 @@ func (n *rnode) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int6
 // readAheadChunks is how many chunks a sequential reader decodes ahead.
 const readAheadChunks = 2
 
+// adviseChunks is how many chunks ahead of a sequential reader the disk
+// reads are started (posix_fadvise WILLNEED), in steps of half as many.
+const adviseChunks = 16
+
 // fileHandle is an open large file; it detects sequential reading.
 type fileHandle struct {
-	mu   sync.Mutex
-	next int64 // the chunk after the last read
+	mu      sync.Mutex
+	next    int64 // the chunk after the last read
+	advised int64 // chunks before this one have been advised
+}
+
+// advise returns the chunks to advise now for a sequential reader at
+// chunk next of a file whose data ends in chunk last (from > to: none).
+// It advises adviseChunks ahead, in batches of half that.
+func (h *fileHandle) advise(next, last int64) (from, to int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.advised > next+adviseChunks/2 {
+		return 1, 0
+	}
+	from = max(h.advised, next)
+	to = min(next+adviseChunks, last)
+	h.advised = to + 1
+	return from, to
 }
 
 // seq records a read ending before chunk next and reports whether reads
