@@ -150,7 +150,7 @@ func (n *rnode) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int6
 			// Start the disk reads further ahead still, so that the
 			// decoders find the frames in the page cache.
 			if from, to := h.advise(next, last); from <= to {
-				ld.advise(n.v.ctx, from*chunkSize, (to-from+1)*chunkSize)
+				go ld.advise(n.v.ctx, from*chunkSize, (to-from+1)*chunkSize)
 			}
 		}
 	}
@@ -158,7 +158,7 @@ func (n *rnode) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int6
 }
 
 // readAheadChunks is how many chunks a sequential reader decodes ahead.
-const readAheadChunks = 2
+const readAheadChunks = 6
 
 // adviseChunks is how many chunks ahead of a sequential reader the disk
 // reads are started (posix_fadvise WILLNEED), in steps of half as many.
@@ -212,70 +212,127 @@ func readFull(r io.ReaderAt, p []byte, off int64) (int, error) {
 }
 
 // chunkCache keeps decoded chunks of layer data (keyed by the data
-// blob's digest, content-addressed) for reads of small files.
+// blob's digest, content-addressed) for reads of small files and for
+// the chunks decoded ahead of sequential readers. Entries are counted
+// references: a chunk evicted while a reader copies from it is recycled
+// only after the reader releases it, and recycled buffers spare the
+// allocation (and the kernel's zeroing) of a megabyte per chunk.
 type chunkCache struct {
 	mu    sync.Mutex
 	max   int
 	m     map[chunkKey]*list.Element
 	lru   *list.List
 	fills map[chunkKey]*chunkFill
+	free  [][]byte // recycled chunk buffers, at most maxFree
 }
+
+// maxFree bounds the recycled buffers a chunk cache keeps.
+const maxFree = 8
 
 type chunkKey struct {
 	d digest.Digest
 	n int64
 }
 
+// chunkVal is a decoded chunk. refs and evicted are guarded by the
+// cache's mutex.
 type chunkVal struct {
-	k    chunkKey
-	data []byte
+	k       chunkKey
+	data    []byte
+	refs    int
+	evicted bool
 }
 
 type chunkFill struct {
-	done chan struct{}
-	data []byte
-	err  error
+	done    chan struct{}
+	waiters int // readers waiting for this fill; each gets a reference
+	val     *chunkVal
+	err     error
 }
 
 func newChunkCache(bytes int64) *chunkCache {
 	return &chunkCache{max: max(1, int(bytes/chunkSize)), m: map[chunkKey]*list.Element{}, lru: list.New(), fills: map[chunkKey]*chunkFill{}}
 }
 
-func (c *chunkCache) get(ctx context.Context, ld *layerData, n int64) ([]byte, error) {
+// get returns chunk n of ld's data, holding a reference the caller
+// gives back with release.
+func (c *chunkCache) get(ctx context.Context, ld *layerData, n int64) (*chunkVal, error) {
 	k := chunkKey{ld.toc.Data, n}
 	c.mu.Lock()
 	if el, ok := c.m[k]; ok {
 		c.lru.MoveToFront(el)
+		v := el.Value.(*chunkVal)
+		v.refs++
 		c.mu.Unlock()
-		return el.Value.(*chunkVal).data, nil
+		return v, nil
 	}
 	if f, ok := c.fills[k]; ok {
+		f.waiters++
 		c.mu.Unlock()
 		<-f.done
-		return f.data, f.err
+		return f.val, f.err
 	}
 	f := &chunkFill{done: make(chan struct{})}
 	c.fills[k] = f
+	buf := c.takeBuffer()
 	c.mu.Unlock()
 
-	f.data, f.err = c.load(ctx, ld, n)
+	data, err := c.load(ctx, ld, n, buf)
 
 	c.mu.Lock()
 	delete(c.fills, k)
-	if f.err == nil {
-		c.m[k] = c.lru.PushFront(&chunkVal{k: k, data: f.data})
+	if err == nil {
+		v := &chunkVal{k: k, data: data, refs: 1 + f.waiters}
+		f.val = v
+		c.m[k] = c.lru.PushFront(v)
 		for c.lru.Len() > c.max {
 			el := c.lru.Back()
 			c.lru.Remove(el)
-			delete(c.m, el.Value.(*chunkVal).k)
+			old := el.Value.(*chunkVal)
+			delete(c.m, old.k)
+			old.evicted = true
+			if old.refs == 0 {
+				c.putBuffer(old.data)
+			}
 		}
+	} else {
+		f.err = err
+		c.putBuffer(buf)
 	}
 	c.mu.Unlock()
 	close(f.done)
-	return f.data, f.err
+	return f.val, f.err
 }
 
-func (c *chunkCache) load(ctx context.Context, ld *layerData, n int64) ([]byte, error) {
+// release gives back a reference that get returned.
+func (c *chunkCache) release(v *chunkVal) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v.refs--
+	if v.refs == 0 && v.evicted {
+		c.putBuffer(v.data)
+	}
+}
+
+// takeBuffer returns a recycled chunk buffer, or nil. c.mu is held.
+func (c *chunkCache) takeBuffer() []byte {
+	if n := len(c.free); n > 0 {
+		b := c.free[n-1]
+		c.free = c.free[:n-1]
+		return b
+	}
+	return nil
+}
+
+// putBuffer keeps b for reuse if there is room. c.mu is held.
+func (c *chunkCache) putBuffer(b []byte) {
+	if cap(b) == chunkSize && len(c.free) < maxFree {
+		c.free = append(c.free, b[:0])
+	}
+}
+
+// load decodes chunk n into buf (a recycled buffer, or nil).
+func (c *chunkCache) load(ctx context.Context, ld *layerData, n int64, buf []byte) ([]byte, error) {
 	r, err := ld.reader(ctx)
 	if err != nil {
 		return nil, err
@@ -285,7 +342,10 @@ func (c *chunkCache) load(ctx context.Context, ld *layerData, n int64) ([]byte, 
 	if off >= size {
 		return nil, io.EOF
 	}
-	buf := make([]byte, min(chunkSize, size-off))
+	if buf == nil {
+		buf = make([]byte, chunkSize)
+	}
+	buf = buf[:min(chunkSize, size-off)]
 	if _, err := readFull(r, buf, off); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
@@ -300,7 +360,11 @@ func (c *chunkCache) prefetch(ctx context.Context, ld *layerData, n int64) {
 	_, loading := c.fills[k]
 	c.mu.Unlock()
 	if !cached && !loading {
-		go func() { _, _ = c.get(ctx, ld, n) }()
+		go func() {
+			if v, err := c.get(ctx, ld, n); err == nil {
+				c.release(v)
+			}
+		}()
 	}
 }
 
@@ -310,15 +374,17 @@ func (c *chunkCache) readAt(ctx context.Context, ld *layerData, p []byte, off in
 	for n < len(p) {
 		pos := off + int64(n)
 		ci := pos / chunkSize
-		data, err := c.get(ctx, ld, ci)
+		v, err := c.get(ctx, ld, ci)
 		if err != nil {
 			return n, err
 		}
 		within := pos - ci*chunkSize
-		if within >= int64(len(data)) {
+		if within >= int64(len(v.data)) {
+			c.release(v)
 			return n, io.ErrUnexpectedEOF
 		}
-		n += copy(p[n:], data[within:])
+		n += copy(p[n:], v.data[within:])
+		c.release(v)
 	}
 	return n, nil
 }
