@@ -18,7 +18,19 @@ func startWriteback(f *os.File, off, n int64) {
 }
 
 // willNeed asks the kernel to start reading a file range into the page
-// cache, without waiting (posix_fadvise POSIX_FADV_WILLNEED).
+// cache, without waiting (posix_fadvise POSIX_FADV_WILLNEED). The kernel
+// reads at most the device's read-ahead size per call and drops the
+// rest, so the range goes in pieces of willNeedStep.
 func willNeed(f *os.File, off, n int64) {
-	_ = unix.Fadvise(int(f.Fd()), off, n, unix.FADV_WILLNEED)
+	fd := int(f.Fd())
+	for n > 0 {
+		step := min(n, willNeedStep)
+		_ = unix.Fadvise(fd, off, step, unix.FADV_WILLNEED)
+		off, n = off+step, n-step
+	}
 }
+
+// willNeedStep is the most one posix_fadvise call asks for: below the
+// read-ahead size of any usual block device (128 KiB is the smallest
+// default; larger pieces are cut there, smaller ones cost more calls).
+const willNeedStep = 512 << 10
