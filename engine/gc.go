@@ -129,6 +129,7 @@ func (e *Engine) collectorConfig() gc.Config {
 			}
 			return e.digestLocks.lockMany(keys)
 		},
+		LockUpload: func(id string) func() { return e.digestLocks.lock(uploadLockKey(id)) },
 		UploadLive: func(id string) bool {
 			e.upMu.Lock()
 			defer e.upMu.Unlock()

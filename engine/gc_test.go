@@ -666,3 +666,60 @@ func tryPushImage(ctx context.Context, e *Engine, repo, tag string, layers ...[]
 	res, err := e.PutManifest(ctx, repo, tag, ocispec.MediaTypeImageManifest, payload)
 	return res.Digest, err
 }
+
+// TestExpiryKeepsUploadResumedAfterPlan: a collection plans a session as
+// stale, then the session is resumed (and written, or kept open) before
+// the sweep; the sweep must keep it.
+func TestExpiryKeepsUploadResumedAfterPlan(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, quietOptions())
+	idleSession := func() string {
+		u, err := e.BeginUpload(ctx, "o/a")
+		require.NoError(t, err)
+		_, err = u.Write(rnd(100))
+		require.NoError(t, err)
+		require.NoError(t, u.Checkpoint(ctx))
+		require.NoError(t, u.Close())
+		e.upMu.Lock()
+		delete(e.uploads, u.ID()) // as after a restart: no live handle
+		e.upMu.Unlock()
+		return u.ID()
+	}
+	written, open, untouched := idleSession(), idleSession(), idleSession()
+	time.Sleep(10 * time.Millisecond)
+
+	c := gc.NewCollector(e.collectorConfig(), gc.Options{Grace: -1, UploadTTL: 5 * time.Millisecond})
+	p, err := c.Plan(ctx)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{written, open, untouched}, p.StaleUploads)
+
+	// After the plan: one session is resumed, written and closed; one is
+	// resumed and still held.
+	u, err := e.ResumeUpload(ctx, "o/a", written)
+	require.NoError(t, err)
+	_, err = u.Write(rnd(50))
+	require.NoError(t, err)
+	require.NoError(t, u.Checkpoint(ctx))
+	require.NoError(t, u.Close())
+	e.upMu.Lock()
+	delete(e.uploads, written) // parked, as the idle reaper does
+	e.upMu.Unlock()
+	held, err := e.ResumeUpload(ctx, "o/a", open)
+	require.NoError(t, err)
+
+	r, err := c.Execute(ctx, p)
+	require.NoError(t, err)
+	assert.Equal(t, 1, r.UploadsExpired, "only the untouched session expires")
+	assert.Zero(t, r.Errors)
+
+	_, err = e.ResumeUpload(ctx, "o/a", untouched)
+	require.ErrorIs(t, err, ErrBlobUploadUnknown)
+	_, err = held.Write(rnd(10))
+	require.NoError(t, err, "the held session still works")
+	require.NoError(t, held.Checkpoint(ctx))
+	require.NoError(t, held.Close())
+	u, err = e.ResumeUpload(ctx, "o/a", written)
+	require.NoError(t, err, "the written session resumes")
+	assert.EqualValues(t, 150, u.Size())
+	require.NoError(t, u.Close())
+}

@@ -160,8 +160,12 @@ func (e *Engine) ResumeUpload(ctx context.Context, repo, id string) (Upload, err
 	return e.reopenUpload(ctx, repo, id)
 }
 
+// uploadLockKey is the lock of upload session id that reopening it and
+// expiring it (gc) both hold.
+func uploadLockKey(id string) string { return "upload\x00" + id }
+
 func (e *Engine) reopenUpload(ctx context.Context, repo, id string) (*upload, error) {
-	unlock := e.digestLocks.lock("upload\x00" + id)
+	unlock := e.digestLocks.lock(uploadLockKey(id))
 	defer unlock()
 	e.upMu.Lock()
 	if u := e.uploads[id]; u != nil {

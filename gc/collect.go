@@ -84,6 +84,11 @@ type Config struct {
 	// UploadLive, if set, reports whether upload id has a live handle in
 	// this process; such sessions are never expired.
 	UploadLive func(id string) bool
+	// LockUpload, if set, takes the lock that resuming upload id holds
+	// while it reopens the session, and returns its release. Expiry holds
+	// it across its last look at the session and the removal, so that a
+	// session resumed after the plan is never expired under its user.
+	LockUpload func(id string) (unlock func())
 	// Logger receives the collection's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -180,6 +185,9 @@ type Plan struct {
 	OrphanUploads []string `json:"orphanUploads"`
 	// StaleUploads are sessions idle longer than the upload TTL.
 	StaleUploads []string `json:"staleUploads"`
+	// UploadIdleBefore is the cutoff that made them stale: a session
+	// used since (as Execute checks again) is kept.
+	UploadIdleBefore time.Time `json:"uploadIdleBefore,omitzero"`
 	// MarkDuration and PlanDuration time the phases.
 	MarkDuration time.Duration `json:"markDuration"`
 	PlanDuration time.Duration `json:"planDuration"`
@@ -425,12 +433,9 @@ func (c *Collector) Plan(ctx context.Context) (*Plan, error) {
 	}
 	if ttl := c.opts.uploadTTL(); ttl > 0 {
 		idle := start.Add(-ttl)
+		p.UploadIdleBefore = idle
 		err = c.cfg.DB.ListUploads(func(u *index.Upload) error {
-			last := u.UpdatedAt
-			if u.StartedAt.After(last) {
-				last = u.StartedAt
-			}
-			if last.Before(idle) && (c.cfg.UploadLive == nil || !c.cfg.UploadLive(u.ID)) {
+			if uploadIdle(u, idle) && (c.cfg.UploadLive == nil || !c.cfg.UploadLive(u.ID)) {
 				p.StaleUploads = append(p.StaleUploads, u.ID)
 			}
 			return nil
@@ -498,26 +503,61 @@ func (c *Collector) Execute(ctx context.Context, p *Plan) (r Report, err error) 
 		r.OrphanUploadsRemoved++
 	}
 	for _, id := range p.StaleUploads {
-		if c.cfg.UploadLive != nil && c.cfg.UploadLive(id) {
-			continue
+		if err := ctx.Err(); err != nil {
+			return r, err
 		}
-		b := c.cfg.DB.NewBatch()
-		err := b.DeleteUpload(id)
-		if err == nil {
-			err = b.Commit(true)
-		}
-		_ = b.Close()
-		if err == nil {
-			err = c.cfg.Blobs.RemoveUpload(id)
-		}
+		expired, err := c.expireUpload(id, p.UploadIdleBefore)
 		if err != nil {
 			r.Errors++
 			c.log.Warn("gc: expiring upload", "upload", id, "err", err)
 			continue
 		}
-		r.UploadsExpired++
+		if expired {
+			r.UploadsExpired++
+		}
 	}
 	return r, nil
+}
+
+// uploadIdle reports whether session u was last started or written
+// before cutoff.
+func uploadIdle(u *index.Upload, cutoff time.Time) bool {
+	last := u.UpdatedAt
+	if u.StartedAt.After(last) {
+		last = u.StartedAt
+	}
+	return last.Before(cutoff)
+}
+
+// expireUpload removes session id if it is still idle since before
+// cutoff and has no live handle, under the session's lock (see
+// Config.LockUpload). It reports whether it removed it.
+func (c *Collector) expireUpload(id string, cutoff time.Time) (bool, error) {
+	if c.cfg.LockUpload != nil {
+		defer c.cfg.LockUpload(id)()
+	}
+	u, err := c.cfg.DB.Upload(id)
+	if errors.Is(err, index.ErrNotFound) || errors.Is(err, index.ErrInvalidKey) {
+		return false, nil // finished or cancelled since the plan
+	}
+	if err != nil {
+		return false, err
+	}
+	if !cutoff.IsZero() && !uploadIdle(u, cutoff) {
+		return false, nil // resumed since the plan
+	}
+	if c.cfg.UploadLive != nil && c.cfg.UploadLive(id) {
+		return false, nil
+	}
+	b := c.cfg.DB.NewBatch()
+	defer b.Close()
+	if err := b.DeleteUpload(id); err != nil {
+		return false, err
+	}
+	if err := b.Commit(true); err != nil {
+		return false, err
+	}
+	return true, c.cfg.Blobs.RemoveUpload(id)
 }
 
 // sweep removes one batch of candidates.
