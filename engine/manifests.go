@@ -54,9 +54,22 @@ func (e *Engine) PutManifest(ctx context.Context, repo, reference, mediaType str
 	if err != nil {
 		return PutManifestResult{}, err
 	}
+	// The repository's lock orders this push against others (tag
+	// immutability, tag history); the write barrier keeps a collection's
+	// mark from missing it. Both are held until the batch is applied, not
+	// until it is durable: the fsync comes after (see the end), so that
+	// pushes into one repository share fsyncs as pushes into several do.
 	unlock := e.repoLocks.lock(repo)
-	defer unlock()
-	defer e.gcEnter()() // write barrier: see engine/gc.go and docs/gc.md
+	leave := e.gcEnter() // write barrier: see engine/gc.go and docs/gc.md
+	locked := true
+	release := func() {
+		if locked {
+			locked = false
+			leave()
+			unlock()
+		}
+	}
+	defer release()
 	for _, bd := range pm.Blobs {
 		e.shade(bd.Digest)
 	}
@@ -124,7 +137,13 @@ func (e *Engine) PutManifest(ctx context.Context, repo, reference, mediaType str
 			return PutManifestResult{}, storageErr(err)
 		}
 	}
-	if err := b.Commit(true); err != nil {
+	if err := b.Commit(false); err != nil {
+		return PutManifestResult{}, storageErr(err)
+	}
+	release()
+	// Durable before it is acknowledged: a crash before this fsync loses
+	// a push nobody was told succeeded (readers may have seen it).
+	if err := e.db.SyncWAL(); err != nil {
 		return PutManifestResult{}, storageErr(err)
 	}
 	e.queuePrepare(repo, d)

@@ -524,3 +524,24 @@ func TestConcurrency(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, writers*per, n)
 }
+
+// TestSyncWAL: a batch committed without sync, then SyncWAL, is there
+// after a reopen; SyncWAL on a closed DB is ErrClosed.
+func TestSyncWAL(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(dir, nil)
+	require.NoError(t, err)
+	b := db.NewBatch()
+	require.NoError(t, b.PutTag("a/b", "v1", dg("m"), ""))
+	require.NoError(t, b.Commit(false))
+	require.NoError(t, db.SyncWAL())
+	require.NoError(t, db.Close())
+	require.ErrorIs(t, db.SyncWAL(), ErrClosed)
+
+	db, err = Open(dir, nil)
+	require.NoError(t, err)
+	defer db.Close()
+	got, err := db.Tag("a/b", "v1")
+	require.NoError(t, err)
+	assert.Equal(t, dg("m"), got)
+}
