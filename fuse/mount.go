@@ -59,7 +59,7 @@ func Mount(ctx context.Context, store Store, dir string, opts *Options) (*Server
 		AllowOther:    o.AllowOther,
 		Debug:         o.Debug,
 		DisableXAttrs: true,
-		// Replies are built from decoded memory (ReadResultData): a
+		// Replies are built from decoded memory (slices of chunks): a
 		// splice attempt of a 1 MiB reply plus its header only fails
 		// against the 1 MiB pipe and falls back, costing a copy and a log line.
 		DisableSplice: true,

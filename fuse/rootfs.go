@@ -130,10 +130,12 @@ func (n *rnode) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int6
 	want := min(int64(len(dest)), in.size-off)
 	dest = dest[:want]
 	ld := n.t.layers[in.layer]
-	nr, err := n.v.chunks.readAt(ctx, ld, dest, in.offset+off)
+	res, err := n.v.chunks.result(ctx, ld, in.offset+off, int(want))
 	if err != nil && !errors.Is(err, io.EOF) {
+		res.Done()
 		return nil, n.v.errno("read", err)
 	}
+	nr := res.size
 	if h, ok := f.(*fileHandle); ok {
 		// Sequential reader: decode the next chunks in the background
 		// (on the other core) while the kernel copies this one.
@@ -154,7 +156,7 @@ func (n *rnode) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int6
 			}
 		}
 	}
-	return gofuse.ReadResultData(dest[:nr]), 0
+	return res, 0
 }
 
 // readAheadChunks is how many chunks a sequential reader decodes ahead.
@@ -368,23 +370,64 @@ func (c *chunkCache) prefetch(ctx context.Context, ld *layerData, n int64) {
 	}
 }
 
-// readAt fills p from the layer's data at off, chunk by chunk.
-func (c *chunkCache) readAt(ctx context.Context, ld *layerData, p []byte, off int64) (int, error) {
-	n := 0
-	for n < len(p) {
-		pos := off + int64(n)
+// result answers a read of n bytes of ld's data at off with slices of
+// the cached chunks under it, holding their references until the reply
+// is written (chunkResult.Done). On an error the result covers, and
+// holds, what was read before it.
+func (c *chunkCache) result(ctx context.Context, ld *layerData, off int64, n int) (*chunkResult, error) {
+	r := &chunkResult{c: c}
+	for r.size < n {
+		pos := off + int64(r.size)
 		ci := pos / chunkSize
 		v, err := c.get(ctx, ld, ci)
 		if err != nil {
-			return n, err
+			return r, err
 		}
 		within := pos - ci*chunkSize
 		if within >= int64(len(v.data)) {
 			c.release(v)
-			return n, io.ErrUnexpectedEOF
+			return r, io.ErrUnexpectedEOF
 		}
-		n += copy(p[n:], v.data[within:])
-		c.release(v)
+		part := v.data[within:min(int64(len(v.data)), within+int64(n-r.size))]
+		r.vals = append(r.vals, v)
+		r.vecs = append(r.vecs, part)
+		r.size += len(part)
 	}
-	return n, nil
+	return r, nil
+}
+
+// chunkResult is a FUSE read reply made of slices of decoded chunks: the
+// server writes them to /dev/fuse with one writev, with no copy into a
+// reply buffer, and calls Done after, which gives the chunks back.
+type chunkResult struct {
+	c    *chunkCache
+	vals []*chunkVal
+	vecs [][]byte
+	size int
+}
+
+var _ gofuse.ReadResult = (*chunkResult)(nil)
+
+// Size is the reply's length.
+func (r *chunkResult) Size() int { return r.size }
+
+// Slices returns the reply's pieces (go-fuse writes them with writev).
+func (r *chunkResult) Slices() ([][]byte, gofuse.Status) { return r.vecs, gofuse.OK }
+
+// Bytes returns the reply in one buffer (when go-fuse cannot write
+// slices), reusing buf.
+func (r *chunkResult) Bytes(buf []byte) ([]byte, gofuse.Status) {
+	buf = buf[:0]
+	for _, v := range r.vecs {
+		buf = append(buf, v...)
+	}
+	return buf, gofuse.OK
+}
+
+// Done releases the chunks; calling it again does nothing.
+func (r *chunkResult) Done() {
+	for _, v := range r.vals {
+		r.c.release(v)
+	}
+	r.vals, r.vecs = nil, nil
 }
