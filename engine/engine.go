@@ -83,6 +83,11 @@ type Options struct {
 	// LifecycleInterval applies every repository's lifecycle policy this
 	// often. Default 0: only on demand (LifecycleApply).
 	LifecycleInterval time.Duration
+	// IndexCacheSize is the size in bytes of the index's block cache
+	// (pebble). Default 0: index.DefaultCacheSize (64 MiB), what a daemon
+	// serving reads wants. The one-shot gc and fsck commands scan the index
+	// once and set a small one (docs/gc.md, Memory).
+	IndexCacheSize int64
 	// Logger receives the store's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -123,6 +128,9 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxManifestSize < 0 {
 		errs = append(errs, fmt.Errorf("%w: MaxManifestSize %d", ErrInvalidArgument, o.MaxManifestSize))
+	}
+	if o.IndexCacheSize < 0 {
+		errs = append(errs, fmt.Errorf("%w: IndexCacheSize %d", ErrInvalidArgument, o.IndexCacheSize))
 	}
 	if o.KeyCacheSize < 0 || o.KeyCacheTTL < 0 {
 		errs = append(errs, fmt.Errorf("%w: negative key cache bound", ErrInvalidArgument))
@@ -179,7 +187,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		closeKeys()
 		return nil, storageErr(fmt.Errorf("engine: %w", err))
 	}
-	db, err := index.Open(filepath.Join(dir, "index"), &index.Options{Logger: o.Logger})
+	db, err := index.Open(filepath.Join(dir, "index"), &index.Options{Logger: o.Logger, CacheSize: o.IndexCacheSize})
 	if err != nil {
 		bs.Close()
 		closeKeys()

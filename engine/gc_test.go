@@ -723,3 +723,40 @@ func TestExpiryKeepsUploadResumedAfterPlan(t *testing.T) {
 	assert.EqualValues(t, 150, u.Size())
 	require.NoError(t, u.Close())
 }
+
+// TestIndexCacheSize: the one-shot gc and fsck commands open the store
+// with a small index cache (Options.IndexCacheSize); collections and
+// checks work the same with it, and a negative size is refused.
+func TestIndexCacheSize(t *testing.T) {
+	tests := []struct {
+		name    string
+		size    int64
+		wantErr bool
+	}{
+		{"default", 0, false},
+		{"one MiB", 1 << 20, false},
+		{"negative", -1, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			o := quietOptions()
+			o.IndexCacheSize = tc.size
+			if tc.wantErr {
+				_, err := Open(t.TempDir(), o)
+				require.ErrorIs(t, err, ErrInvalidArgument)
+				return
+			}
+			e := openTestEngine(t, o)
+			shared := rnd(3000)
+			pushImage(t, e, "app/a", "a1", shared, rnd(2000))
+			drop, _ := pushImage(t, e, "app/b", "b1", shared, rnd(1000))
+			require.NoError(t, e.DeleteManifest(ctx, "app/b", drop))
+			r, err := e.CollectGarbage(ctx, noGrace)
+			require.NoError(t, err)
+			assert.Equal(t, 2, r.BlobsSwept, "app/b's config and unique layer")
+			require.NoError(t, pullAll(ctx, e, "app/a", "a1"))
+			requireFsckClean(t, e, false)
+		})
+	}
+}

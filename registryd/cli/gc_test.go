@@ -69,6 +69,11 @@ func TestGCFsckLifecycleCommands(t *testing.T) {
 		{"fsck json", []string{"fsck", "--data", dir, "--json", "--sample", "0.5"}, 0, `"corrupt": []`},
 		{"lifecycle usage", []string{"lifecycle", "expire"}, 2, ""},
 		{"fsck bad sample", []string{"fsck", "--data", dir, "--sample", "2"}, 2, ""},
+		{"fsck with the daemon's index cache", []string{"fsck", "--data", dir, "--index-cache", "0"}, 0, "0 corrupt"},
+		{"fsck with a 1 MiB index cache", []string{"fsck", "--data", dir, "--index-cache", "1048576", "--no-verify"}, 0, "0 corrupt"},
+		{"gc with a 1 MiB index cache", []string{"gc", "--data", dir, "--grace", "0", "--index-cache", "1048576", "--dry-run"}, 0, "total: 0 blobs"},
+		{"gc negative index cache", []string{"gc", "--data", dir, "--index-cache", "-1"}, 2, "--index-cache -1"},
+		{"fsck negative index cache", []string{"fsck", "--data", dir, "--index-cache", "-1"}, 2, "--index-cache -1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,6 +14,13 @@ import (
 // storeFlags parses the flags of a store subcommand (repo, template) and
 // opens the store, which no daemon may hold at the same time.
 func openStore(env Env, fs *flag.FlagSet, args []string, extra func(*flag.FlagSet, *Config)) (*engine.Engine, *Config, int) {
+	return openStoreWith(env, fs, args, extra, nil)
+}
+
+// openStoreWith is openStore with tune, if not nil, given the engine
+// options (after the flags are parsed) before the store opens; an error
+// from it is a usage error.
+func openStoreWith(env Env, fs *flag.FlagSet, args []string, extra func(*flag.FlagSet, *Config), tune func(*engine.Options) error) (*engine.Engine, *Config, int) {
 	cfg, err := parseFlags(fs, args, func(fs *flag.FlagSet, c *Config) {
 		bindStoreFlags(fs, c)
 		if extra != nil {
@@ -31,6 +38,12 @@ func openStore(env Env, fs *flag.FlagSet, args []string, extra func(*flag.FlagSe
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "registryd:", err)
 		return nil, nil, exitUsage
+	}
+	if tune != nil {
+		if err := tune(opts); err != nil {
+			fmt.Fprintln(env.Stderr, "registryd:", err)
+			return nil, nil, exitUsage
+		}
 	}
 	eng, err := engine.Open(cfg.Data, opts)
 	if err != nil {
