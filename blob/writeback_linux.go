@@ -20,14 +20,20 @@ func startWriteback(f *os.File, off, n int64) {
 // willNeed asks the kernel to start reading a file range into the page
 // cache, without waiting (posix_fadvise POSIX_FADV_WILLNEED). The kernel
 // reads at most the device's read-ahead size per call and drops the
-// rest, so the range goes in pieces of willNeedStep.
+// rest, so the range goes in pieces of willNeedStep. It is safe against
+// a concurrent Close of f (it then does nothing).
 func willNeed(f *os.File, off, n int64) {
-	fd := int(f.Fd())
-	for n > 0 {
-		step := min(n, willNeedStep)
-		_ = unix.Fadvise(fd, off, step, unix.FADV_WILLNEED)
-		off, n = off+step, n-step
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
 	}
+	_ = rc.Control(func(fd uintptr) {
+		for n > 0 {
+			step := min(n, willNeedStep)
+			_ = unix.Fadvise(int(fd), off, step, unix.FADV_WILLNEED)
+			off, n = off+step, n-step
+		}
+	})
 }
 
 // willNeedStep is the most one posix_fadvise call asks for: below the

@@ -304,6 +304,11 @@ func (l *layerData) reader(ctx context.Context) (engine.BlobReader, error) {
 	if l.r != nil {
 		return l.r, nil
 	}
+	// A background decode (whose ctx is the view's) that comes after
+	// Unmount cancelled the view must not reopen what it closed.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	r, err := l.store.OpenLayerData(ctx, l.repo, l.toc)
 	if err != nil {
 		return nil, err
@@ -313,12 +318,13 @@ func (l *layerData) reader(ctx context.Context) (engine.BlobReader, error) {
 }
 
 // advise hints that the layer data in [off, off+n) will be read soon
-// (the reader starts its disk reads), when the reader supports it.
-func (l *layerData) advise(ctx context.Context, off, n int64) {
-	r, err := l.reader(ctx)
-	if err != nil {
-		return
-	}
+// (the reader starts its disk reads), when the reader is open and
+// supports it. It never opens the reader: it runs in the background and
+// may come after the view closed its layers.
+func (l *layerData) advise(off, n int64) {
+	l.mu.Lock()
+	r := l.r
+	l.mu.Unlock()
 	if a, ok := r.(interface{ Advise(off, n int64) }); ok {
 		a.Advise(off, n)
 	}

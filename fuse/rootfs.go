@@ -152,7 +152,7 @@ func (n *rnode) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int6
 			// Start the disk reads further ahead still, so that the
 			// decoders find the frames in the page cache.
 			if from, to := h.advise(next, last); from <= to {
-				go ld.advise(n.v.ctx, from*chunkSize, (to-from+1)*chunkSize)
+				go ld.advise(from*chunkSize, (to-from+1)*chunkSize)
 			}
 		}
 	}
