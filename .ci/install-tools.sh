@@ -10,6 +10,8 @@ export PATH="$GOBIN_DIR:$PATH"
 # Pinned versions (see docs/registryd.md).
 CONFORMANCE_VERSION="v0.0.0-20260831232431-97274622c111"
 CRANE_VERSION="v0.22.1"
+ORAS_VERSION="v1.3.6"
+REGCTL_VERSION="v0.11.7"
 
 SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then
@@ -38,6 +40,16 @@ if [ ! -x "$GOBIN_DIR/crane" ]; then
 	go install "github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION"
 fi
 
+# The oras and regctl CLIs, which registryd/e2e drives as real clients.
+if [ ! -x "$GOBIN_DIR/oras" ]; then
+	echo "install-tools: go install oras@$ORAS_VERSION"
+	(cd /tmp && go install "oras.land/oras/cmd/oras@$ORAS_VERSION")
+fi
+if [ ! -x "$GOBIN_DIR/regctl" ]; then
+	echo "install-tools: go install regctl@$REGCTL_VERSION"
+	(cd /tmp && go install "github.com/regclient/regclient/cmd/regctl@$REGCTL_VERSION")
+fi
+
 # The CNCF distribution registry, the peer `go run ./bench` measures
 # Berth against (the harness installs the newest v3 itself when missing).
 DISTRIBUTION_VERSION="v3.1.2"
@@ -46,4 +58,4 @@ if ! go version -m "$GOBIN_DIR/registry" 2>/dev/null | grep -q "distribution/dis
 	(cd /tmp && go install "github.com/distribution/distribution/v3/cmd/registry@$DISTRIBUTION_VERSION")
 fi
 
-echo "install-tools: done (skopeo: $(command -v skopeo || echo missing), conformance: $GOBIN_DIR/conformance, crane: $GOBIN_DIR/crane)"
+echo "install-tools: done (skopeo: $(command -v skopeo || echo missing), conformance: $GOBIN_DIR/conformance, crane, oras, regctl: $GOBIN_DIR)"
