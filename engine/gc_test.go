@@ -214,15 +214,7 @@ func TestCollectGarbageOrphansAndUploads(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(p, data, 0o600))
 	// A stale session and an orphan upload file.
-	u, err := e.BeginUpload(ctx, "o/a")
-	require.NoError(t, err)
-	_, err = u.Write(rnd(100))
-	require.NoError(t, err)
-	require.NoError(t, u.Checkpoint(ctx))
-	require.NoError(t, u.Close())
-	e.upMu.Lock()
-	delete(e.uploads, u.ID()) // as after a restart: no live handle
-	e.upMu.Unlock()
+	stale := idleUploadSession(t, e, "o/a")
 	require.NoError(t, os.WriteFile(e.blobs.Dir()+"/uploads/orphan.part", []byte("x"), 0o600))
 
 	fr := requireFsckClean(t, e, true)
@@ -235,7 +227,7 @@ func TestCollectGarbageOrphansAndUploads(t *testing.T) {
 	r, err = e.CollectGarbage(ctx, gc.Options{Grace: -1, UploadTTL: time.Nanosecond})
 	require.NoError(t, err)
 	assert.Equal(t, 1, r.UploadsExpired)
-	_, err = e.ResumeUpload(ctx, "o/a", u.ID())
+	_, err = e.ResumeUpload(ctx, "o/a", stale)
 	require.ErrorIs(t, err, ErrBlobUploadUnknown)
 	requireFsckClean(t, e, false)
 }
@@ -673,18 +665,7 @@ func tryPushImage(ctx context.Context, e *Engine, repo, tag string, layers ...[]
 func TestExpiryKeepsUploadResumedAfterPlan(t *testing.T) {
 	ctx := context.Background()
 	e := openTestEngine(t, quietOptions())
-	idleSession := func() string {
-		u, err := e.BeginUpload(ctx, "o/a")
-		require.NoError(t, err)
-		_, err = u.Write(rnd(100))
-		require.NoError(t, err)
-		require.NoError(t, u.Checkpoint(ctx))
-		require.NoError(t, u.Close())
-		e.upMu.Lock()
-		delete(e.uploads, u.ID()) // as after a restart: no live handle
-		e.upMu.Unlock()
-		return u.ID()
-	}
+	idleSession := func() string { return idleUploadSession(t, e, "o/a") }
 	written, open, untouched := idleSession(), idleSession(), idleSession()
 	time.Sleep(10 * time.Millisecond)
 
@@ -759,4 +740,22 @@ func TestIndexCacheSize(t *testing.T) {
 			requireFsckClean(t, e, false)
 		})
 	}
+}
+
+// idleUploadSession starts an upload in repo, writes 100 bytes,
+// checkpoints and closes it, and drops its live handle, as after a
+// restart; it returns the session's id.
+func idleUploadSession(t *testing.T, e *Engine, repo string) string {
+	t.Helper()
+	ctx := context.Background()
+	u, err := e.BeginUpload(ctx, repo)
+	require.NoError(t, err)
+	_, err = u.Write(rnd(100))
+	require.NoError(t, err)
+	require.NoError(t, u.Checkpoint(ctx))
+	require.NoError(t, u.Close())
+	e.upMu.Lock()
+	delete(e.uploads, u.ID())
+	e.upMu.Unlock()
+	return u.ID()
 }
