@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -150,10 +151,14 @@ type Engine struct {
 	keys  crypt.KeyProvider
 	dkeys *keyCache
 
-	repoLocks   stripedLocks
-	digestLocks stripedLocks
-	gcs         gcState     // gc write barrier, schedulers, pull times (gc.go)
-	kops        keyOpsState // key rotation, rewrap, shredding (keyops.go)
+	repoLocks stripedLocks
+	// putsInFlight counts PutManifest calls under way: one alone commits
+	// with sync under its repository's lock; several apply under the lock
+	// and share fsyncs after it (engine/manifests.go).
+	putsInFlight atomic.Int32
+	digestLocks  stripedLocks
+	gcs          gcState     // gc write barrier, schedulers, pull times (gc.go)
+	kops         keyOpsState // key rotation, rewrap, shredding (keyops.go)
 
 	upMu    sync.Mutex
 	uploads map[string]*upload // live handles by id

@@ -59,6 +59,8 @@ func (e *Engine) PutManifest(ctx context.Context, repo, reference, mediaType str
 	// mark from missing it. Both are held until the batch is applied, not
 	// until it is durable: the fsync comes after (see the end), so that
 	// pushes into one repository share fsyncs as pushes into several do.
+	e.putsInFlight.Add(1)
+	defer e.putsInFlight.Add(-1)
 	unlock := e.repoLocks.lock(repo)
 	leave := e.gcEnter() // write barrier: see engine/gc.go and docs/gc.md
 	locked := true
@@ -137,14 +139,21 @@ func (e *Engine) PutManifest(ctx context.Context, repo, reference, mediaType str
 			return PutManifestResult{}, storageErr(err)
 		}
 	}
-	if err := b.Commit(false); err != nil {
-		return PutManifestResult{}, storageErr(err)
-	}
-	release()
-	// Durable before it is acknowledged: a crash before this fsync loses
-	// a push nobody was told succeeded (readers may have seen it).
-	if err := e.db.SyncWAL(); err != nil {
-		return PutManifestResult{}, storageErr(err)
+	if e.putsInFlight.Load() == 1 {
+		// Alone: nothing to share an fsync with, so one synced commit.
+		if err := b.Commit(true); err != nil {
+			return PutManifestResult{}, storageErr(err)
+		}
+	} else {
+		if err := b.Commit(false); err != nil {
+			return PutManifestResult{}, storageErr(err)
+		}
+		release()
+		// Durable before it is acknowledged: a crash before this fsync
+		// loses a push nobody was told succeeded (readers may have seen it).
+		if err := e.db.SyncWAL(); err != nil {
+			return PutManifestResult{}, storageErr(err)
+		}
 	}
 	e.queuePrepare(repo, d)
 	return PutManifestResult{
