@@ -15,7 +15,6 @@ package engine
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -179,8 +178,14 @@ func (e *Engine) deriveLayer(ctx context.Context, repo string, layer digest.Dige
 	if err != nil {
 		return nil, 0, 0, "", err
 	}
-	h := sha256.New()
-	src := &countingReader{r: io.TeeReader(dec, io.MultiWriter(h, upWriter{up}))}
+	// The upload hashes what it is given (sha256, the diffID): its digest
+	// names the derived blob, with no second pass over the bytes.
+	u, ok := up.(*upload)
+	if !ok {
+		_ = up.Cancel(context.WithoutCancel(ctx))
+		return nil, 0, 0, "", fmt.Errorf("engine: derive layer %s: unexpected upload type %T", layer, up)
+	}
+	src := &countingReader{r: io.TeeReader(dec, upWriter{up})}
 	b, size, refused, err := scanTar(layer, src, o, refuse)
 	if err == nil {
 		err = ctx.Err()
@@ -189,7 +194,7 @@ func (e *Engine) deriveLayer(ctx context.Context, repo string, layer digest.Dige
 		_ = up.Cancel(context.WithoutCancel(ctx))
 		return nil, 0, 0, "", err
 	}
-	d := digest.NewDigest(digest.SHA256, h)
+	d := u.w.Digest()
 	if _, err := up.Commit(ctx, d, size); err != nil {
 		return nil, 0, 0, "", err
 	}
