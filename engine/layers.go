@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
@@ -290,10 +291,38 @@ func (e *Engine) PrepareImage(ctx context.Context, repo, reference string, opts 
 			errs = append(errs, err)
 		}
 	}
+	var layers []digest.Digest
 	for _, l := range pm.Blobs[min(1, len(pm.Blobs)):] {
-		if _, err := e.LayerTOC(ctx, repo, l.Digest, opts); err != nil {
-			errs = append(errs, err)
-		}
+		layers = append(layers, l.Digest)
+	}
+	if _, err := e.LayerTOCs(ctx, repo, layers, opts); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// LayerTOCs returns the tables of contents of layers, in their order,
+// indexing those not indexed yet in parallel (at most GOMAXPROCS at a
+// time: one layer's decompression is one goroutine, so an image of
+// several layers indexes faster on several cores). The error joins the
+// errors of every layer that failed.
+func (e *Engine) LayerTOCs(ctx context.Context, repo string, layers []digest.Digest, opts *LayerOptions) ([]*LayerTOC, error) {
+	out := make([]*LayerTOC, len(layers))
+	errs := make([]error, len(layers))
+	sem := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
+	var wg sync.WaitGroup
+	for i, l := range layers {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out[i], errs[i] = e.LayerTOC(ctx, repo, l, opts)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

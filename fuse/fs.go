@@ -24,7 +24,7 @@ type Store interface {
 	GetManifest(ctx context.Context, repo, reference string) (*engine.Manifest, error)
 	StatManifest(ctx context.Context, repo, reference string) (engine.Descriptor, error)
 	OpenBlob(ctx context.Context, repo string, d digest.Digest) (engine.BlobReader, error)
-	LayerTOC(ctx context.Context, repo string, layer digest.Digest, opts *engine.LayerOptions) (*engine.LayerTOC, error)
+	LayerTOCs(ctx context.Context, repo string, layers []digest.Digest, opts *engine.LayerOptions) ([]*engine.LayerTOC, error)
 	OpenLayerData(ctx context.Context, repo string, toc *engine.LayerTOC) (engine.BlobReader, error)
 	Dir() string
 }
@@ -263,11 +263,11 @@ func (v *view) tree(ctx context.Context, repo string, d digest.Digest, layers []
 func (v *view) buildTree(ctx context.Context, repo string, layers []digest.Digest) (*tree, error) {
 	m := newMerger(v.opts.MaxTreeEntries, v.log.With("repository", repo), v.opts.KeepAbsoluteSymlinks)
 	lds := make([]*layerData, len(layers))
-	for i, l := range layers {
-		toc, err := v.store.LayerTOC(ctx, repo, l, &v.opts.Layer)
-		if err != nil {
-			return nil, err
-		}
+	tocs, err := v.store.LayerTOCs(ctx, repo, layers, &v.opts.Layer)
+	if err != nil {
+		return nil, err
+	}
+	for i, toc := range tocs {
 		if err := m.apply(i, toc); err != nil {
 			return nil, err
 		}
