@@ -1,7 +1,9 @@
 // Package aesgcm provides an AES-GCM AEAD for large messages that produces
 // exactly the same output as crypto/cipher's GCM (12-byte nonces, 16-byte
-// tags) but, on amd64 CPUs with VAES, VPCLMULQDQ and AVX-512, encrypts and
-// authenticates bulk data with vectorized assembly.
+// tags) but, on amd64 CPUs with VAES and VPCLMULQDQ, encrypts and
+// authenticates bulk data with vectorized assembly: on 512-bit vectors if
+// the CPU has AVX-512 (aesgcm_amd64.s), else on 256-bit vectors with AVX2
+// (aesgcm_avx2_amd64.s).
 //
 // Short messages, other key sizes, CPUs without the required extensions and
 // builds for other architectures (or with the purego build tag) use the
@@ -31,8 +33,8 @@ var errOpen = errors.New("cipher: message authentication failed")
 // asmThreshold is the smallest plaintext length, in bytes, for which the
 // assembly implementation is used; shorter messages go to the standard
 // library, whose fixed per-message cost is lower (the two break even at
-// about 512 bytes on Zen 4). Tests set it to 0 to run
-// the assembly on every length.
+// about 512 bytes on Zen 4 with the AVX-512 routines, and on Zen 3 with the
+// AVX2 ones). Tests set it to 0 to run the assembly on every length.
 var asmThreshold = 512
 
 // newStdlib returns crypto/cipher's AES-GCM for key.

@@ -12,15 +12,17 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// hasAsm reports whether the CPU (and OS) support everything the assembly
-// needs: AES-NI and PCLMULQDQ on 512-bit vectors (VAES, VPCLMULQDQ) and the
-// AVX-512 foundation, byte/word and vector-length extensions.
-// cpu.X86.HasAVX512* are only set when the OS saves the AVX-512 state.
+// hasAsm reports whether the CPU (and OS) support everything the AVX-512
+// assembly (aesgcm_amd64.s) needs: AES-NI and PCLMULQDQ on 512-bit vectors
+// (VAES, VPCLMULQDQ) and the AVX-512 foundation, byte/word and
+// vector-length extensions. cpu.X86.HasAVX512* are only set when the OS
+// saves the AVX-512 state. See hasAsmAVX2 for the AVX2 assembly.
 var hasAsm = cpu.X86.HasAES && cpu.X86.HasPCLMULQDQ && cpu.X86.HasAVX2 &&
 	cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL &&
 	cpu.X86.HasAVX512VAES && cpu.X86.HasAVX512VPCLMULQDQ
 
-// Assembly routines, see aesgcm_amd64.s. All lengths are in bytes.
+// AVX-512 assembly routines, see aesgcm_amd64.s (and aesgcm_avx2_amd64.go
+// for their AVX2 variants). All lengths are in bytes.
 //
 // rk holds the 15 AES-256 round keys in the byte order AESENC expects.
 // htab holds the hash key powers H^16, H^15, ..., H^1 (16 bytes each, in
@@ -55,19 +57,33 @@ func ghashAsm(htab *[256]byte, acc *[16]byte, data *byte, n int)
 // New returns an AES-GCM AEAD for key (16, 24 or 32 bytes) with 12-byte
 // nonces and 16-byte tags, producing exactly what
 // crypto/cipher.NewGCM(aes.NewCipher(key)) produces. For 32-byte keys on
-// amd64 CPUs with VAES, VPCLMULQDQ and AVX-512 (F, BW, VL) messages of at
-// least a threshold length are processed by vectorized assembly; everything
-// else is handled by the standard library.
+// amd64 CPUs with VAES and VPCLMULQDQ, messages of at least a threshold
+// length are processed by vectorized assembly: on 512-bit vectors if the
+// CPU has AVX-512 (F, BW, VL), else on 256-bit vectors if it has AVX2.
+// Everything else is handled by the standard library.
 func New(key []byte) (cipher.AEAD, error) {
 	std, err := newStdlib(key)
-	if err != nil || !hasAsm || len(key) != 32 {
+	if err != nil || len(key) != 32 || !(hasAsm || hasAsmAVX2) {
 		return std, err
 	}
+	// Prefer the AVX-512 routines (four blocks per vector) when both run.
+	g, err := newAsm(std, key, !hasAsm)
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// newAsm returns the assembly AEAD for the 32-byte key, using the AVX2
+// routines if avx2 is set and the AVX-512 ones otherwise; std is the
+// standard library's AEAD for the same key. The caller checks that the CPU
+// supports the chosen routines.
+func newAsm(std cipher.AEAD, key []byte, avx2 bool) (*gcmAsm, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
 	}
-	g := &gcmAsm{std: std, block: block}
+	g := &gcmAsm{std: std, block: block, avx2: avx2}
 	expandKey256(&g.rk, key)
 
 	// H = E(K, 0^128), converted to the representation the assembly uses.
@@ -79,6 +95,11 @@ func New(key []byte) (cipher.AEAD, error) {
 	for i := 15; i >= 0; i-- {
 		binary.LittleEndian.PutUint64(g.htab[16*i:], pow[0])
 		binary.LittleEndian.PutUint64(g.htab[16*i+8:], pow[1])
+		if avx2 {
+			// Karatsuba factor q0^q1 of each power, in both qwords.
+			binary.LittleEndian.PutUint64(g.htab[256+16*i:], pow[0]^pow[1])
+			binary.LittleEndian.PutUint64(g.htab[256+16*i+8:], pow[0]^pow[1])
+		}
 		pow = gfMul(pow, hp)
 	}
 	return g, nil
@@ -89,7 +110,49 @@ type gcmAsm struct {
 	std   cipher.AEAD  // standard library AEAD for short messages
 	block cipher.Block // for E(K, J0)
 	rk    [240]byte    // AES-256 round keys
-	htab  [256]byte    // H^16 ... H^1
+	// htab holds H^16 ... H^1 (the AVX-512 routines use only these 256
+	// bytes), followed for the AVX2 routines by the Karatsuba factors of
+	// the same powers (see aesgcm_avx2_amd64.go).
+	htab [512]byte
+	avx2 bool // use the AVX2 routines instead of the AVX-512 ones
+}
+
+// htab256 returns the table of powers of H the AVX-512 routines use.
+func (g *gcmAsm) htab256() *[256]byte { return (*[256]byte)(g.htab[:256]) }
+
+// seal, open, ctr and ghash call the AVX-512 or the AVX2 variant of the
+// routine of the same name (sealAsm or sealAVX2, ...).
+
+func (g *gcmAsm) seal(ctr, acc *[16]byte, dst, src *byte, n int) {
+	if g.avx2 {
+		sealAVX2(&g.rk, &g.htab, ctr, acc, dst, src, n)
+	} else {
+		sealAsm(&g.rk, g.htab256(), ctr, acc, dst, src, n)
+	}
+}
+
+func (g *gcmAsm) open(ctr, acc *[16]byte, dst, src *byte, n int) {
+	if g.avx2 {
+		openAVX2(&g.rk, &g.htab, ctr, acc, dst, src, n)
+	} else {
+		openAsm(&g.rk, g.htab256(), ctr, acc, dst, src, n)
+	}
+}
+
+func (g *gcmAsm) ctr(ctr *[16]byte, dst, src *byte, n int) {
+	if g.avx2 {
+		ctrAVX2(&g.rk, ctr, dst, src, n)
+	} else {
+		ctrAsm(&g.rk, ctr, dst, src, n)
+	}
+}
+
+func (g *gcmAsm) ghash(acc *[16]byte, data *byte, n int) {
+	if g.avx2 {
+		ghashAVX2(&g.htab, acc, data, n)
+	} else {
+		ghashAsm(g.htab256(), acc, data, n)
+	}
 }
 
 // NonceSize returns 12.
@@ -123,17 +186,17 @@ func (g *gcmAsm) Seal(dst, nonce, plaintext, additionalData []byte) []byte {
 
 	n := len(plaintext) &^ 255
 	if n > 0 {
-		sealAsm(&g.rk, &g.htab, &ctr, &acc, &out[0], &plaintext[0], n)
+		g.seal(&ctr, &acc, &out[0], &plaintext[0], n)
 		addCounter(&ctr, n/gcmBlockSize)
 	}
 	if tail := len(plaintext) - n; tail > 0 {
 		var buf [256]byte
 		copy(buf[:], plaintext[n:])
-		ctrAsm(&g.rk, &ctr, &buf[0], &buf[0], len(buf))
+		g.ctr(&ctr, &buf[0], &buf[0], len(buf))
 		copy(out[n:], buf[:tail])
 		// GHASH the ciphertext, zero-padded to a whole block.
 		clear(buf[tail:])
-		ghashAsm(&g.htab, &acc, &buf[0], (tail+gcmBlockSize-1)&^(gcmBlockSize-1))
+		g.ghash(&acc, &buf[0], (tail+gcmBlockSize-1)&^(gcmBlockSize-1))
 		clear(buf[:])
 	}
 	g.finish(out[len(plaintext):], &acc, &tagMask, len(additionalData), len(plaintext))
@@ -171,14 +234,14 @@ func (g *gcmAsm) Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, er
 
 	n := len(ciphertext) &^ 255
 	if n > 0 {
-		openAsm(&g.rk, &g.htab, &ctr, &acc, &out[0], &ciphertext[0], n)
+		g.open(&ctr, &acc, &out[0], &ciphertext[0], n)
 		addCounter(&ctr, n/gcmBlockSize)
 	}
 	if tail := len(ciphertext) - n; tail > 0 {
 		var buf [256]byte
 		copy(buf[:], ciphertext[n:])
-		ghashAsm(&g.htab, &acc, &buf[0], (tail+gcmBlockSize-1)&^(gcmBlockSize-1))
-		ctrAsm(&g.rk, &ctr, &buf[0], &buf[0], len(buf))
+		g.ghash(&acc, &buf[0], (tail+gcmBlockSize-1)&^(gcmBlockSize-1))
+		g.ctr(&ctr, &buf[0], &buf[0], len(buf))
 		copy(out[n:], buf[:tail])
 		clear(buf[:])
 	}
@@ -204,12 +267,12 @@ func (g *gcmAsm) initCounter(ctr, tagMask *[16]byte, nonce []byte) {
 func (g *gcmAsm) ghashPadded(acc *[16]byte, data []byte) {
 	full := len(data) &^ (gcmBlockSize - 1)
 	if full > 0 {
-		ghashAsm(&g.htab, acc, &data[0], full)
+		g.ghash(acc, &data[0], full)
 	}
 	if len(data) > full {
 		var b [gcmBlockSize]byte
 		copy(b[:], data[full:])
-		ghashAsm(&g.htab, acc, &b[0], gcmBlockSize)
+		g.ghash(acc, &b[0], gcmBlockSize)
 	}
 }
 
@@ -219,7 +282,7 @@ func (g *gcmAsm) finish(tag []byte, acc, tagMask *[16]byte, aadLen, textLen int)
 	var lens [16]byte
 	binary.BigEndian.PutUint64(lens[:], uint64(aadLen)*8)
 	binary.BigEndian.PutUint64(lens[8:], uint64(textLen)*8)
-	ghashAsm(&g.htab, acc, &lens[0], len(lens))
+	g.ghash(acc, &lens[0], len(lens))
 	// acc is byte-reflected: its last byte is the first byte of the hash.
 	for i := range gcmTagSize {
 		tag[i] = acc[15-i] ^ tagMask[i]

@@ -11,6 +11,42 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// asmImpls are the two assembly implementations, see asmImpl.
+var asmImpls = []asmImpl{
+	{
+		name:    "vaes",
+		avail:   hasAsm,
+		missing: "VAES, VPCLMULQDQ and AVX-512 F/BW/VL with OS support",
+		new:     func(key []byte) (cipher.AEAD, error) { return newAsmForTest(key, false) },
+	},
+	{
+		name:    "vaes-avx2",
+		avail:   hasAsmAVX2,
+		missing: "VAES, VPCLMULQDQ and AVX2 with OS support",
+		new:     func(key []byte) (cipher.AEAD, error) { return newAsmForTest(key, true) },
+	},
+}
+
+// newAsmForTest returns the AVX-512 (avx2 false) or AVX2 assembly AEAD for
+// a 32-byte key, whatever New would pick.
+func newAsmForTest(key []byte, avx2 bool) (*gcmAsm, error) {
+	std, err := newStdlib(key)
+	if err != nil {
+		return nil, err
+	}
+	return newAsm(std, key, avx2)
+}
+
+// requireAsm returns the assembly AEAD of impl for key, skipping the test
+// if the CPU cannot run it.
+func requireAsm(t testing.TB, impl asmImpl, key []byte) *gcmAsm {
+	t.Helper()
+	skipUnavailable(t, impl)
+	g, err := newAsmForTest(key, impl.name == "vaes-avx2")
+	require.NoError(t, err)
+	return g
+}
+
 // sbox is the AES S-box, computed from its definition as the reference
 // for subWord.
 var sbox = func() (s [256]byte) {
@@ -55,10 +91,14 @@ func TestSbox(t *testing.T) {
 }
 
 func TestUsesAsm(t *testing.T) {
+	t.Logf("AVX-512 assembly: %v, AVX2 assembly: %v", hasAsm, hasAsmAVX2)
 	a, err := New(make([]byte, 32))
 	require.NoError(t, err)
-	_, isAsm := a.(*gcmAsm)
-	require.Equal(t, hasAsm, isAsm)
+	g, isAsm := a.(*gcmAsm)
+	require.Equal(t, hasAsm || hasAsmAVX2, isAsm)
+	if isAsm {
+		require.Equal(t, !hasAsm, g.avx2, "AVX-512 preferred over AVX2")
+	}
 	a, err = New(make([]byte, 16))
 	require.NoError(t, err)
 	_, isAsm = a.(*gcmAsm)
@@ -119,9 +159,6 @@ func TestModel(t *testing.T) {
 // TestKeySchedule checks the round keys by producing CTR key stream with
 // the assembly and comparing it with crypto/aes.
 func TestKeySchedule(t *testing.T) {
-	if !hasAsm {
-		t.Skip("no assembly support")
-	}
 	key := make([]byte, 32)
 	for i := range key {
 		key[i] = byte(0xf0 + i*3)
@@ -135,14 +172,23 @@ func TestKeySchedule(t *testing.T) {
 		ctr[i] = byte(i)
 	}
 	binary.BigEndian.PutUint32(ctr[12:], 0xfffffff8) // wraps within the 16 blocks
-	var buf [256]byte
-	ctrAsm(&rk, &ctr, &buf[0], &buf[0], len(buf))
-	for i := range 16 {
-		var c, want [16]byte
-		c = ctr
-		binary.BigEndian.PutUint32(c[12:], 0xfffffff8+uint32(i))
-		block.Encrypt(want[:], c[:])
-		require.Equal(t, want[:], buf[16*i:16*i+16], "block %d", i)
+	for _, impl := range asmImpls {
+		t.Run(impl.name, func(t *testing.T) {
+			skipUnavailable(t, impl)
+			var buf [256]byte
+			if impl.name == "vaes-avx2" {
+				ctrAVX2(&rk, &ctr, &buf[0], &buf[0], len(buf))
+			} else {
+				ctrAsm(&rk, &ctr, &buf[0], &buf[0], len(buf))
+			}
+			for i := range 16 {
+				var c, want [16]byte
+				c = ctr
+				binary.BigEndian.PutUint32(c[12:], 0xfffffff8+uint32(i))
+				block.Encrypt(want[:], c[:])
+				require.Equal(t, want[:], buf[16*i:16*i+16], "block %d", i)
+			}
+		})
 	}
 }
 

@@ -24,6 +24,27 @@ func setThreshold(tb testing.TB, v int) {
 // assembly (where available) on every length.
 var thresholds = []int{0, asmThreshold}
 
+// asmImpl is one of the assembly implementations, for the tests and
+// benchmarks that run each of them explicitly rather than the one New
+// picks. asmImpls (in aesgcm_amd64_test.go, or aesgcm_other_test.go where
+// there is no assembly) lists them all, available on this CPU or not.
+type asmImpl struct {
+	name    string
+	avail   bool   // whether this CPU (and build) can run it
+	missing string // what it needs, for skip messages
+	// new returns the implementation for a 32-byte key, with asmThreshold
+	// applying as for New.
+	new func(key []byte) (cipher.AEAD, error)
+}
+
+// skipUnavailable skips tb, saying why, if impl cannot run here.
+func skipUnavailable(tb testing.TB, impl asmImpl) {
+	tb.Helper()
+	if !impl.avail {
+		tb.Skipf("%s: not available here: it needs %s", impl.name, impl.missing)
+	}
+}
+
 func newPair(tb testing.TB, key []byte) (ours, std cipher.AEAD) {
 	ours, err := New(key)
 	require.NoError(tb, err)
@@ -98,9 +119,12 @@ func checkAgainstStd(tb testing.TB, r *rand.Rand, ours, std cipher.AEAD, nonce, 
 }
 
 func TestAllLengths(t *testing.T) {
-	if hasAsm {
-		t.Log("assembly implementation available")
-	} else {
+	switch {
+	case hasAsm:
+		t.Log("New uses the AVX-512 assembly")
+	case hasAsmAVX2:
+		t.Log("New uses the AVX2 assembly")
+	default:
 		t.Log("assembly implementation NOT available; testing the fallback")
 	}
 	lengths := make([]int, 0, 4300)
@@ -196,66 +220,77 @@ func TestTampering(t *testing.T) {
 		t.Run(fmt.Sprintf("threshold=%d", th), func(t *testing.T) {
 			setThreshold(t, th)
 			ours, _ := newPair(t, randBytes(r, 32))
-			for _, n := range []int{0, 1, 15, 16, 17, 63, 64, 255, 256, 257, 1000, 4096, 65536 + 3, 1 << 20} {
-				nonce := randBytes(r, 12)
-				aad := randBytes(r, 1+r.IntN(40))
-				pt := randBytes(r, n)
-				ct := ours.Seal(nil, nonce, pt, aad)
-
-				expectFail := func(what string, nonce, ct, aad []byte) {
-					t.Helper()
-					// Into a separate buffer pre-filled with garbage.
-					backing := bytes.Repeat([]byte{0xaa}, len(ct)+8)
-					out, err := ours.Open(backing[:3], nonce, ct, aad)
-					require.Error(t, err, "%s n=%d", what, n)
-					require.Nil(t, out)
-					require.Equal(t, []byte{0xaa, 0xaa, 0xaa}, backing[:3], "%s: prefix touched", what)
-					require.Equal(t, make([]byte, len(ct)-16), backing[3:3+len(ct)-16],
-						"%s n=%d: plaintext area not zeroed", what, n)
-					// In place.
-					c := bytes.Clone(ct)
-					out, err = ours.Open(c[:0], nonce, c, aad)
-					require.Error(t, err, "%s in place n=%d", what, n)
-					require.Nil(t, out)
-					require.Equal(t, make([]byte, len(ct)-16), c[:len(ct)-16],
-						"%s in place n=%d: plaintext area not zeroed", what, n)
-				}
-				flip := func(b []byte) []byte {
-					b = bytes.Clone(b)
-					b[r.IntN(len(b))] ^= 1 << r.IntN(8)
-					return b
-				}
-				if n > 0 {
-					bad := bytes.Clone(ct)
-					bad[r.IntN(n)] ^= 1 << r.IntN(8)
-					expectFail("ciphertext", nonce, bad, aad)
-					// Last byte of the message, to exercise the tail.
-					bad = bytes.Clone(ct)
-					bad[n-1] ^= 0x80
-					expectFail("ciphertext tail", nonce, bad, aad)
-				}
-				bad := bytes.Clone(ct)
-				bad[n+r.IntN(16)] ^= 1 << r.IntN(8)
-				expectFail("tag", nonce, bad, aad)
-				expectFail("aad", nonce, ct, flip(aad))
-				expectFail("aad extended", nonce, ct, append(bytes.Clone(aad), 0))
-				expectFail("nonce", flip(nonce), ct, aad)
-				if n > 0 {
-					expectFail("truncated", nonce, append(bytes.Clone(ct[:n-1]), ct[n:]...), aad)
-				}
-
-				out, err := ours.Open(nil, nonce, ct, aad)
-				require.NoError(t, err)
-				requireSame(t, pt, out, "untampered Open")
-			}
+			checkTampering(t, r, ours, []int{0, 1, 15, 16, 17, 63, 64, 255, 256, 257, 1000, 4096, 65536 + 3, 1 << 20})
 		})
+	}
+}
+
+// checkTampering seals messages of the given lengths with ours and checks
+// that Open rejects every modification of ciphertext, tag, additional data
+// or nonce, returning nil and leaving no plaintext in dst (zeroed), both
+// into a separate buffer and in place.
+func checkTampering(t *testing.T, r *rand.Rand, ours cipher.AEAD, lengths []int) {
+	t.Helper()
+	for _, n := range lengths {
+		nonce := randBytes(r, 12)
+		aad := randBytes(r, 1+r.IntN(40))
+		pt := randBytes(r, n)
+		ct := ours.Seal(nil, nonce, pt, aad)
+
+		expectFail := func(what string, nonce, ct, aad []byte) {
+			t.Helper()
+			// Into a separate buffer pre-filled with garbage.
+			backing := bytes.Repeat([]byte{0xaa}, len(ct)+8)
+			out, err := ours.Open(backing[:3], nonce, ct, aad)
+			require.Error(t, err, "%s n=%d", what, n)
+			require.Nil(t, out)
+			require.Equal(t, []byte{0xaa, 0xaa, 0xaa}, backing[:3], "%s: prefix touched", what)
+			require.Equal(t, make([]byte, len(ct)-16), backing[3:3+len(ct)-16],
+				"%s n=%d: plaintext area not zeroed", what, n)
+			// In place.
+			c := bytes.Clone(ct)
+			out, err = ours.Open(c[:0], nonce, c, aad)
+			require.Error(t, err, "%s in place n=%d", what, n)
+			require.Nil(t, out)
+			require.Equal(t, make([]byte, len(ct)-16), c[:len(ct)-16],
+				"%s in place n=%d: plaintext area not zeroed", what, n)
+		}
+		flip := func(b []byte) []byte {
+			b = bytes.Clone(b)
+			b[r.IntN(len(b))] ^= 1 << r.IntN(8)
+			return b
+		}
+		if n > 0 {
+			bad := bytes.Clone(ct)
+			bad[r.IntN(n)] ^= 1 << r.IntN(8)
+			expectFail("ciphertext", nonce, bad, aad)
+			// Last byte of the message, to exercise the tail.
+			bad = bytes.Clone(ct)
+			bad[n-1] ^= 0x80
+			expectFail("ciphertext tail", nonce, bad, aad)
+		}
+		bad := bytes.Clone(ct)
+		bad[n+r.IntN(16)] ^= 1 << r.IntN(8)
+		expectFail("tag", nonce, bad, aad)
+		expectFail("aad", nonce, ct, flip(aad))
+		expectFail("aad extended", nonce, ct, append(bytes.Clone(aad), 0))
+		expectFail("nonce", flip(nonce), ct, aad)
+		if n > 0 {
+			expectFail("truncated", nonce, append(bytes.Clone(ct[:n-1]), ct[n:]...), aad)
+		}
+
+		out, err := ours.Open(nil, nonce, ct, aad)
+		require.NoError(t, err)
+		requireSame(t, pt, out, "untampered Open")
 	}
 }
 
 // FuzzAgainstStdlib compares Seal and Open with crypto/cipher for arbitrary
 // keys, nonces, additional data and messages, with the assembly (where
-// available) forced on for every length. The plaintext is also fed to Open
-// as a (normally forged) ciphertext and both implementations must agree.
+// available) forced on for every length: New's choice and, explicitly,
+// every assembly implementation this CPU can run. The plaintext is also
+// fed to Open as a (normally forged) ciphertext and all implementations
+// must agree.
 func FuzzAgainstStdlib(f *testing.F) {
 	setThreshold(f, 0)
 	f.Add(uint64(0), []byte("0123456789ab"), []byte(""), []byte(""))
@@ -269,14 +304,24 @@ func FuzzAgainstStdlib(f *testing.F) {
 		nonce := make([]byte, 12)
 		copy(nonce, nonceIn)
 		ours, std := newPair(t, key[:])
-		r := rand.New(rand.NewPCG(keySeed, uint64(len(pt))))
-		checkAgainstStd(t, r, ours, std, nonce, aad, pt)
-
-		// Forged input to Open.
+		impls := []cipher.AEAD{ours}
+		for _, impl := range asmImpls {
+			if impl.avail {
+				a, err := impl.new(key[:])
+				require.NoError(t, err)
+				impls = append(impls, a)
+			}
+		}
 		wantOut, wantErr := std.Open(nil, nonce, pt, aad)
-		gotOut, gotErr := ours.Open(nil, nonce, pt, aad)
-		require.Equal(t, wantErr != nil, gotErr != nil)
-		requireSame(t, wantOut, gotOut, "Open of forged input")
+		for _, ours := range impls {
+			r := rand.New(rand.NewPCG(keySeed, uint64(len(pt))))
+			checkAgainstStd(t, r, ours, std, nonce, aad, pt)
+
+			// Forged input to Open.
+			gotOut, gotErr := ours.Open(nil, nonce, pt, aad)
+			require.Equal(t, wantErr != nil, gotErr != nil)
+			requireSame(t, wantOut, gotOut, "Open of forged input")
+		}
 	})
 }
 
@@ -289,12 +334,12 @@ func benchmark(b *testing.B, open bool) {
 	nonce := make([]byte, 12)
 	aad := make([]byte, 13)
 	pt := make([]byte, size)
-	impls := []struct {
-		name string
-		new  func([]byte) (cipher.AEAD, error)
-	}{{"stdlib", newStdlib}, {"vaes", New}}
+	// The standard library and each assembly implementation (skipped
+	// where the CPU cannot run it, rather than measuring the fallback).
+	impls := append([]asmImpl{{name: "stdlib", avail: true, new: newStdlib}}, asmImpls...)
 	for _, impl := range impls {
 		b.Run(impl.name, func(b *testing.B) {
+			skipUnavailable(b, impl)
 			a, err := impl.new(key)
 			require.NoError(b, err)
 			ct := a.Seal(nil, nonce, pt, aad)
