@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"syscall"
@@ -27,6 +28,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // benchImageMB is the size of the many-files image, in MiB.
@@ -158,6 +160,97 @@ func BenchmarkSequentialRead(b *testing.B) {
 			b.ReportMetric(100*v, "view-large-folio-%")
 		}
 	}
+}
+
+// BenchmarkViewColdRead reads the large file of BenchmarkSequentialRead
+// through the view only, its pages dropped before each read: one op is one
+// first read of the whole file, 1 MiB at a time. Beside MB/s it reports
+// the process's CPU time per MiB read (reader and view server alike) and
+// the share of the two cores busy, and the same for a cold read of the
+// blob file the view decodes (the layer's seekable copy, as stored), so
+// that the cost of the FUSE path shows apart from the disk's. It is the
+// benchmark to profile the first read with (-cpuprofile, or perf record -a
+// with a -benchtime large enough for the reads to outweigh the set-up).
+//
+// BERTH_BENCH_WARM_BLOB=1 keeps the blob file in the page cache and drops
+// only the view's pages (posix_fadvise DONTNEED) before each read, which
+// leaves the disk out; BERTH_BENCH_READAHEAD_KB sets Options.ReadAheadKB.
+func BenchmarkViewColdRead(b *testing.B) {
+	needFUSE(b)
+	size := benchMB() << 20
+	data := semiRandom(b, size)
+	e := openStore(b)
+	img := imageOf(b, layerOf(b, makeTar(b, file("big.bin", 0o644, data)), "gzip"))
+	push(b, e, "bench", "seq", img)
+	require.NoError(b, e.PrepareImage(context.Background(), "bench", "seq", nil))
+	o := &Options{}
+	if kb, err := strconv.Atoi(os.Getenv("BERTH_BENCH_READAHEAD_KB")); err == nil {
+		o.ReadAheadKB = kb
+	}
+	mnt := mountStore(b, e, o)
+	viewPath := filepath.Join(mnt, "bench", "@tags", "seq", "rootfs", "big.bin")
+	data = ""
+	runtime.GC()
+	// The largest file of the store is the layer's seekable copy.
+	var blobFile string
+	var blobSize int64
+	require.NoError(b, filepath.Walk(e.Dir(), func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() && fi.Size() > blobSize {
+			blobFile, blobSize = p, fi.Size()
+		}
+		return err
+	}))
+	warmBlob := os.Getenv("BERTH_BENCH_WARM_BLOB") != ""
+	var view, blob coldReads
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		if !warmBlob || i == 0 {
+			dropCaches(b)
+			blob.read(b, blobFile)
+		}
+		if warmBlob {
+			f, err := os.Open(viewPath)
+			require.NoError(b, err)
+			require.NoError(b, unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED))
+			require.NoError(b, f.Close())
+		} else {
+			dropCaches(b)
+		}
+		b.StartTimer()
+		view.read(b, viewPath)
+	}
+	b.StopTimer()
+	b.SetBytes(int64(size))
+	view.report(b, "view")
+	blob.report(b, "blob-file")
+}
+
+// coldReads accumulates reads of whole files: their MB/s and the CPU
+// time they cost the process.
+type coldReads struct {
+	rates     []float64
+	cpu, wall time.Duration
+	mib       float64
+}
+
+func (c *coldReads) read(b *testing.B, p string) {
+	fi, err := os.Stat(p)
+	require.NoError(b, err)
+	c0, t0 := cpuTime(), time.Now()
+	c.rates = append(c.rates, readAll(b, p, 1<<20))
+	c.cpu += cpuTime() - c0
+	c.wall += time.Since(t0)
+	c.mib += float64(fi.Size()) / (1 << 20)
+}
+
+func (c *coldReads) report(b *testing.B, name string) {
+	if len(c.rates) == 0 {
+		return
+	}
+	b.ReportMetric(median(c.rates), name+"-first-MB/s")
+	b.ReportMetric(float64(c.cpu.Microseconds())/c.mib, name+"-cpu-us/MiB")
+	b.ReportMetric(float64(c.cpu)/float64(c.wall), name+"-cpus-busy")
 }
 
 // pageSink keeps the page loads of largeFolioShare from being optimised away.
@@ -309,4 +402,14 @@ func BenchmarkFindSha256(b *testing.B) {
 		b.ReportMetric(diskSum2.Seconds(), "sha-disk-second-s")
 		b.ReportMetric(viewSum2.Seconds(), "sha-view-second-s")
 	}
+}
+
+// cpuTime is the process's user and system CPU time so far (all threads:
+// the reader and the view's server alike).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
