@@ -25,6 +25,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/berthstore/berth/engine"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/stretchr/testify/require"
@@ -104,6 +105,20 @@ func semiRandom(b *testing.B, n int) string {
 	return string(out[:n])
 }
 
+// bigFilePath is where bigFileStore's file shows in the view.
+const bigFilePath = "bench/@tags/seq/rootfs/big.bin"
+
+// bigFileStore returns a store holding data as the file big.bin of an
+// image of one gzip layer (bench:seq), prepared for the view as after a
+// push (its layer indexed and its seekable copy stored).
+func bigFileStore(b *testing.B, data string) *engine.Engine {
+	e := openStore(b)
+	img := imageOf(b, layerOf(b, makeTar(b, file("big.bin", 0o644, data)), "gzip"))
+	push(b, e, "bench", "seq", img)
+	require.NoError(b, e.PrepareImage(context.Background(), "bench", "seq", nil))
+	return e
+}
+
 // BenchmarkSequentialRead: a large file through the mount versus the
 // same file on local disk, first read (caches dropped before each) and
 // second read (from the page cache), with 1 MiB reads and with 128 KiB
@@ -116,14 +131,10 @@ func BenchmarkSequentialRead(b *testing.B) {
 	needFUSE(b)
 	size := benchMB() << 20
 	data := semiRandom(b, size)
-	e := openStore(b)
-	img := imageOf(b, layerOf(b, makeTar(b, file("big.bin", 0o644, data)), "gzip"))
-	push(b, e, "bench", "seq", img)
-	require.NoError(b, e.PrepareImage(context.Background(), "bench", "seq", nil))
-	mnt := mountStore(b, e, nil)
+	e := bigFileStore(b, data)
+	viewPath := filepath.Join(mountStore(b, e, nil), bigFilePath)
 	local := filepath.Join(b.TempDir(), "big.bin")
 	require.NoError(b, os.WriteFile(local, []byte(data), 0o644))
-	viewPath := filepath.Join(mnt, "bench", "@tags", "seq", "rootfs", "big.bin")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var diskCold, viewCold, diskWarm, viewWarm, diskWarm128, viewWarm128 []float64
@@ -178,19 +189,13 @@ func BenchmarkSequentialRead(b *testing.B) {
 func BenchmarkViewColdRead(b *testing.B) {
 	needFUSE(b)
 	size := benchMB() << 20
-	data := semiRandom(b, size)
-	e := openStore(b)
-	img := imageOf(b, layerOf(b, makeTar(b, file("big.bin", 0o644, data)), "gzip"))
-	push(b, e, "bench", "seq", img)
-	require.NoError(b, e.PrepareImage(context.Background(), "bench", "seq", nil))
+	e := bigFileStore(b, semiRandom(b, size))
+	runtime.GC()
 	o := &Options{}
 	if kb, err := strconv.Atoi(os.Getenv("BERTH_BENCH_READAHEAD_KB")); err == nil {
 		o.ReadAheadKB = kb
 	}
-	mnt := mountStore(b, e, o)
-	viewPath := filepath.Join(mnt, "bench", "@tags", "seq", "rootfs", "big.bin")
-	data = ""
-	runtime.GC()
+	viewPath := filepath.Join(mountStore(b, e, o), bigFilePath)
 	// The largest file of the store is the layer's seekable copy.
 	var blobFile string
 	var blobSize int64
