@@ -21,6 +21,7 @@ var asmImpls = []asmImpl{
 	},
 	{
 		name:    "vaes-avx2",
+		avx2:    true,
 		avail:   hasAsmAVX2,
 		missing: "VAES, VPCLMULQDQ and AVX2 with OS support",
 		new:     func(key []byte) (cipher.AEAD, error) { return newAsmForTest(key, true) },
@@ -42,7 +43,7 @@ func newAsmForTest(key []byte, avx2 bool) (*gcmAsm, error) {
 func requireAsm(t testing.TB, impl asmImpl, key []byte) *gcmAsm {
 	t.Helper()
 	skipUnavailable(t, impl)
-	g, err := newAsmForTest(key, impl.name == "vaes-avx2")
+	g, err := newAsmForTest(key, impl.avx2)
 	require.NoError(t, err)
 	return g
 }
@@ -163,8 +164,6 @@ func TestKeySchedule(t *testing.T) {
 	for i := range key {
 		key[i] = byte(0xf0 + i*3)
 	}
-	var rk [240]byte
-	expandKey256(&rk, key)
 	block, err := aes.NewCipher(key)
 	require.NoError(t, err)
 	var ctr [16]byte
@@ -174,13 +173,9 @@ func TestKeySchedule(t *testing.T) {
 	binary.BigEndian.PutUint32(ctr[12:], 0xfffffff8) // wraps within the 16 blocks
 	for _, impl := range asmImpls {
 		t.Run(impl.name, func(t *testing.T) {
-			skipUnavailable(t, impl)
+			g := requireAsm(t, impl, key) // round keys from expandKey256
 			var buf [256]byte
-			if impl.name == "vaes-avx2" {
-				ctrAVX2(&rk, &ctr, &buf[0], &buf[0], len(buf))
-			} else {
-				ctrAsm(&rk, &ctr, &buf[0], &buf[0], len(buf))
-			}
+			g.ctr(&ctr, &buf[0], &buf[0], len(buf))
 			for i := range 16 {
 				var c, want [16]byte
 				c = ctr

@@ -30,6 +30,7 @@ var thresholds = []int{0, asmThreshold}
 // there is no assembly) lists them all, available on this CPU or not.
 type asmImpl struct {
 	name    string
+	avx2    bool   // the AVX2 routines rather than the AVX-512 ones
 	avail   bool   // whether this CPU (and build) can run it
 	missing string // what it needs, for skip messages
 	// new returns the implementation for a 32-byte key, with asmThreshold

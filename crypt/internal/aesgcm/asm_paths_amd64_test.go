@@ -112,9 +112,7 @@ func TestAsmCounterWrap(t *testing.T) {
 			g := requireAsm(t, impl, key)
 			block, err := aes.NewCipher(key)
 			require.NoError(t, err)
-			var h [16]byte
-			block.Encrypt(h[:], h[:])
-			hp := hashKey(&h)
+			hp := hashKeyOf(t, key)
 
 			var starts []uint32
 			for _, back := range []uint32{0, 1, 2, 14, 15, 16, 17, 100, 239, 240, 255, 256, 257, 1000} {
@@ -197,11 +195,7 @@ func TestAsmGHASH(t *testing.T) {
 			for range 4 {
 				key := randBytes(r, 32)
 				g := requireAsm(t, impl, key)
-				block, err := aes.NewCipher(key)
-				require.NoError(t, err)
-				var h [16]byte
-				block.Encrypt(h[:], h[:])
-				hp := hashKey(&h)
+				hp := hashKeyOf(t, key)
 				for blocks := 1; blocks <= 40; blocks++ {
 					data := randBytes(r, 16*blocks)
 					var acc0 [16]byte
@@ -233,6 +227,17 @@ func newAsmCipher(t *testing.T, impl asmImpl, key []byte) asmPair {
 	std, err := newStdlib(key)
 	require.NoError(t, err)
 	return asmPair{asm: g, std: std}
+}
+
+// hashKeyOf returns the GHASH key E(K, 0^128) of key in the assembly's
+// representation (hashKey), for modelGHASH.
+func hashKeyOf(t *testing.T, key []byte) [2]uint64 {
+	t.Helper()
+	block, err := aes.NewCipher(key)
+	require.NoError(t, err)
+	var h [16]byte
+	block.Encrypt(h[:], h[:])
+	return hashKey(&h)
 }
 
 // modelGHASH absorbs data (whole blocks) into acc with the Go model of the
