@@ -446,7 +446,12 @@ func TestPullTimeRecorded(t *testing.T) {
 func TestScheduledGCAndLifecycle(t *testing.T) {
 	ctx := context.Background()
 	o := quietOptions()
-	o.GCInterval, o.GCGrace, o.LifecycleInterval = 50*time.Millisecond, -1, 30*time.Millisecond
+	// The grace must outlast a push: a collection between a push's blob
+	// uploads and its manifest would rightly sweep the blobs (they are
+	// unreferenced until the manifest lands) and fail the push. One second
+	// spares them on a loaded machine and still lets the expired image's
+	// blobs go well within the wait below.
+	o.GCInterval, o.GCGrace, o.LifecycleInterval = 50*time.Millisecond, time.Second, 30*time.Millisecond
 	e := openTestEngine(t, o)
 	pushImage(t, e, "s/a", "v1", rnd(100))
 	pushImage(t, e, "s/a", "v1", rnd(100)) // the first is now untagged
