@@ -71,4 +71,10 @@ var (
 	ErrClosed = errors.New("engine: closed")
 	// ErrInvalidArgument: a setting or parameter is out of its domain.
 	ErrInvalidArgument = errors.New("engine: invalid argument")
+	// ErrTemplateNotFound: no repository creation template has the prefix.
+	ErrTemplateNotFound = errors.New("engine: repository creation template not found")
+	// ErrTemplateExists: a repository creation template has the prefix already.
+	ErrTemplateExists = errors.New("engine: repository creation template already exists")
+	// ErrRepositoryPolicyNotFound: the repository has no repository policy.
+	ErrRepositoryPolicyNotFound = errors.New("engine: repository policy not found")
 )

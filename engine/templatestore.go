@@ -13,6 +13,34 @@ import (
 // PutCreationTemplate creates or replaces a repository creation template.
 // It never changes repositories that exist already.
 func (e *Engine) PutCreationTemplate(ctx context.Context, t CreationTemplate) error {
+	return e.putCreationTemplate(ctx, t, putAny)
+}
+
+// CreateCreationTemplate creates a repository creation template, or fails
+// with ErrTemplateExists when one has its prefix (ECR's
+// CreateRepositoryCreationTemplate).
+func (e *Engine) CreateCreationTemplate(ctx context.Context, t CreationTemplate) error {
+	return e.putCreationTemplate(ctx, t, putCreate)
+}
+
+// UpdateCreationTemplate replaces the repository creation template with
+// t's prefix, or fails with ErrTemplateNotFound (ECR's
+// UpdateRepositoryCreationTemplate). Settings t leaves empty are not kept
+// from the old template: t is the whole new template.
+func (e *Engine) UpdateCreationTemplate(ctx context.Context, t CreationTemplate) error {
+	return e.putCreationTemplate(ctx, t, putUpdate)
+}
+
+// putMode says whether a put may create, replace, or both.
+type putMode int
+
+const (
+	putAny putMode = iota
+	putCreate
+	putUpdate
+)
+
+func (e *Engine) putCreationTemplate(ctx context.Context, t CreationTemplate, mode putMode) error {
 	if err := e.checkOpen(); err != nil {
 		return err
 	}
@@ -33,13 +61,19 @@ func (e *Engine) PutCreationTemplate(ctx context.Context, t CreationTemplate) er
 	defer unlock()
 	now := time.Now().UTC()
 	t.Prefix, t.UpdatedAt = prefix, now
-	if old, err := e.db.Template(prefix); err == nil {
+	old, err := e.db.Template(prefix)
+	switch {
+	case err == nil && mode == putCreate:
+		return fmt.Errorf("%w: prefix %q", ErrTemplateExists, prefix)
+	case err == nil:
 		var prev CreationTemplate
 		if json.Unmarshal(old, &prev) == nil {
 			t.CreatedAt = prev.CreatedAt
 		}
-	} else if !errors.Is(err, index.ErrNotFound) {
+	case !errors.Is(err, index.ErrNotFound):
 		return storageErr(err)
+	case mode == putUpdate:
+		return fmt.Errorf("%w: prefix %q", ErrTemplateNotFound, prefix)
 	}
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = now
@@ -56,12 +90,13 @@ func (e *Engine) PutCreationTemplate(ctx context.Context, t CreationTemplate) er
 	return storageErr(b.Commit(true))
 }
 
-// DeleteCreationTemplate deletes the template with this prefix.
+// DeleteCreationTemplate deletes the template with this prefix, or fails
+// with ErrTemplateNotFound.
 func (e *Engine) DeleteCreationTemplate(ctx context.Context, prefix string) error {
 	prefix = normalizeTemplatePrefix(prefix)
 	if _, err := e.db.Template(prefix); err != nil {
 		if errors.Is(err, index.ErrNotFound) {
-			return fmt.Errorf("%w: no creation template with prefix %q", ErrInvalidArgument, prefix)
+			return fmt.Errorf("%w: prefix %q", ErrTemplateNotFound, prefix)
 		}
 		return storageErr(err)
 	}

@@ -90,11 +90,14 @@ type Repository struct {
 // CreationTemplate is an ECR repository creation template: settings for
 // repositories created under Prefix (whole path components, or ROOT).
 type CreationTemplate struct {
-	Prefix      string    `json:"prefix"`
-	Description string    `json:"description,omitempty"`
-	AppliedFor  []string  `json:"appliedFor"`
-	CreatedAt   time.Time `json:"createdAt"`
-	UpdatedAt   time.Time `json:"updatedAt"`
+	Prefix      string   `json:"prefix"`
+	Description string   `json:"description,omitempty"`
+	AppliedFor  []string `json:"appliedFor"`
+	// CustomRoleARN is kept for ECR's API (the IAM role ECR assumes when it
+	// creates repositories); Berth has no IAM and does not use it.
+	CustomRoleARN string    `json:"customRoleArn,omitempty"`
+	CreatedAt     time.Time `json:"createdAt"`
+	UpdatedAt     time.Time `json:"updatedAt"`
 	RepositorySettings
 }
 

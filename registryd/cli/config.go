@@ -80,6 +80,15 @@ type Config struct {
 	// Mount, when set, mounts the read-only FUSE view of the store there
 	// while the daemon serves (serve only).
 	Mount string `json:"mount,omitempty"`
+	// ECRCredentials is a file of ACCESS_KEY_ID:SECRET_ACCESS_KEY lines:
+	// the keys the ECR management API accepts (SigV4). Empty: the ECR API
+	// is open when Htpasswd is empty and closed when it is set.
+	ECRCredentials string `json:"ecrCredentials,omitempty"`
+	// ECRRegion is the region the ECR API answers for. Default us-east-1.
+	ECRRegion string `json:"ecrRegion,omitempty"`
+	// ECRAccountID is the registry ID (12 digits) the ECR API answers for.
+	// Default 000000000000.
+	ECRAccountID string `json:"ecrAccountId,omitempty"`
 	// Templates are repository creation templates put into the store at
 	// start (engine.PutCreationTemplate), in the ECR field names.
 	Templates []engine.CreationTemplate `json:"templates,omitempty"`
@@ -273,6 +282,9 @@ func bindServeFlags(fs *flag.FlagSet, c *Config) {
 	fs.Int64Var(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "Go runtime soft memory limit, bytes (0: none; the GOMEMLIMIT environment variable wins)")
 	fs.Var(&c.AuthCacheTTL, "auth-cache-ttl", "how long a verified password is cached (0 or negative: never)")
 	fs.StringVar(&c.Mount, "mount", c.Mount, "mount the read-only FUSE view of the store at this directory while serving (live: pushes and deletes show within a second)")
+	fs.StringVar(&c.ECRCredentials, "ecr-credentials", c.ECRCredentials, "file of ACCESS_KEY_ID:SECRET_ACCESS_KEY lines the ECR management API accepts (aws ecr, AWS SDKs); empty: the ECR API is open without --htpasswd, closed with it")
+	fs.StringVar(&c.ECRRegion, "ecr-region", c.ECRRegion, "region the ECR API answers for (default us-east-1)")
+	fs.StringVar(&c.ECRAccountID, "ecr-account-id", c.ECRAccountID, "registry ID the ECR API answers for (default 000000000000)")
 	fs.Var(templateList{c}, "template", `repository creation template as JSON, repeatable (e.g. '{"prefix":"team-a","appliedFor":["CREATE_ON_PUSH"],"imageTagMutability":"IMMUTABLE"}')`)
 }
 

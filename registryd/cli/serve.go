@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -24,6 +25,10 @@ var serveCommand = &Command{
 	Summary: "serve the OCI Distribution API (default)",
 	Run:     runServe,
 }
+
+// loginTokenKeyFile is the file in the store directory that keeps the key
+// of the ECR API's registry login tokens.
+const loginTokenKeyFile = "ecr-login-token.key"
 
 func runServe(ctx context.Context, env Env, args []string) int {
 	fs := flagSetFor(env, args, "serve", "serve [flags]")
@@ -107,6 +112,11 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 		MaxManifestSize:  cfg.MaxManifestSize,
 		ShutdownTimeout:  time.Duration(cfg.ShutdownTimeout),
 		DisableMetrics:   !cfg.Metrics,
+
+		ECRCredentialsFile: cfg.ECRCredentials,
+		ECRRegion:          cfg.ECRRegion,
+		ECRAccountID:       cfg.ECRAccountID,
+		LoginTokenKeyFile:  filepath.Join(cfg.Data, loginTokenKeyFile),
 	}
 	if cfg.AuthCacheTTL <= 0 {
 		scfg.AuthCacheTTL = -1

@@ -19,6 +19,9 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			if strings.HasPrefix(r.URL.Path, adminPrefix) {
 				rt.kind = routeAdmin
 			}
+			if isECRRequest(r) {
+				rt.kind = routeECR
+			}
 		}
 		body := &countingBody{rc: r.Body}
 		r.Body = body
@@ -57,6 +60,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	rt := routeFrom(r.Context())
 	if rt.kind == routeMetrics {
 		s.metrics.handler.ServeHTTP(w, r)
+		return
+	}
+	if rt.kind == routeECR {
+		s.serveECR(w, r)
 		return
 	}
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
@@ -113,6 +120,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, anonymousOK b
 	user, pass, ok := r.BasicAuth()
 	if ok && s.auth.check(user, pass) {
 		return true
+	}
+	if ok && user == loginUser && s.tokens.valid(pass) {
+		return true // a token of the ECR API's GetAuthorizationToken
 	}
 	w.Header().Set("WWW-Authenticate", `Basic realm="`+s.cfg.Realm+`"`)
 	writeError(w, apiErr(CodeUnauthorized, "", nil))

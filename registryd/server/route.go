@@ -21,6 +21,7 @@ const (
 	routeReferrers routeKind = "referrers"
 	routeMetrics   routeKind = "metrics"
 	routeAdmin     routeKind = "admin"
+	routeECR       routeKind = "ecr"
 	routeUnknown   routeKind = "unknown"
 )
 

@@ -1,6 +1,7 @@
 // Package server is registryd's HTTP server: the OCI Distribution API v1.1
-// over a Store (an *engine.Engine), with basic authentication, an access
-// log, Prometheus metrics and graceful shutdown. It is importable so that
+// and the ECR management API over a Store (an *engine.Engine), with basic
+// authentication (passwords or ECR login tokens), SigV4 for the ECR API,
+// an access log, Prometheus metrics and graceful shutdown. It is importable so that
 // tests, gc, fuse and bench start it in-process.
 package server
 
@@ -57,6 +58,19 @@ type Config struct {
 	DisableMetrics bool
 	// TLSConfig, if not nil, makes Serve speak HTTPS.
 	TLSConfig *tls.Config
+	// ECRCredentialsFile holds the access keys the ECR management API
+	// accepts (SigV4), one ACCESS_KEY_ID:SECRET_ACCESS_KEY a line. Without
+	// it the ECR API is open when basic authentication is off and closed
+	// when it is on.
+	ECRCredentialsFile string
+	// ECRRegion and ECRAccountID are the region and registry ID the ECR
+	// API answers for (in ARNs and registryId). Defaults us-east-1 and
+	// 000000000000.
+	ECRRegion, ECRAccountID string
+	// LoginTokenKeyFile keeps the key that signs the login tokens of
+	// GetAuthorizationToken (created if missing), so that they outlive a
+	// restart. Empty: a key of this process only.
+	LoginTokenKeyFile string
 }
 
 // Server serves the OCI Distribution API over a Store.
@@ -67,6 +81,16 @@ type Server struct {
 	auth    *authenticator
 	metrics *metrics
 	handler http.Handler
+
+	// ecrCreds are the ECR API's access keys (nil: none configured);
+	// tokens mints and checks registry login tokens.
+	ecrCreds *ecrCredentials
+	tokens   *loginTokens
+	// previews are the lifecycle policy previews of the ECR API, by
+	// repository, with the order they were started in.
+	previewMu    sync.Mutex
+	previews     map[string]*lifecyclePreview
+	previewOrder []string
 
 	// uploads tracks the requests that hold an open engine.Upload, so
 	// that shutdown waits for them to checkpoint and close it.
@@ -107,6 +131,18 @@ func New(store Store, cfg Config) (*Server, error) {
 		}
 		s.auth = a
 	}
+	if cfg.ECRCredentialsFile != "" {
+		c, err := loadECRCredentials(cfg.ECRCredentialsFile)
+		if err != nil {
+			return nil, err
+		}
+		s.ecrCreds = c
+	}
+	t, err := newLoginTokens(cfg.LoginTokenKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	s.tokens = t
 	s.handler = s.instrument(http.HandlerFunc(s.serveAPI))
 	return s, nil
 }
