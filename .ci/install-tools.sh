@@ -22,6 +22,9 @@ apt_missing=()
 command -v skopeo >/dev/null 2>&1 || apt_missing+=(skopeo)
 command -v fusermount3 >/dev/null 2>&1 || apt_missing+=(fuse3)
 command -v softhsm2-util >/dev/null 2>&1 || apt_missing+=(softhsm2)
+# The aws CLI (registryd/e2e drives the ECR API with it): machines here
+# come with aws-cli v1 from pip; Debian's awscli where it is missing.
+command -v aws >/dev/null 2>&1 || apt_missing+=(awscli)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
 	echo "install-tools: apt-get install ${apt_missing[*]}"
 	$SUDO apt-get update
@@ -58,4 +61,4 @@ if ! go version -m "$GOBIN_DIR/registry" 2>/dev/null | grep -q "distribution/dis
 	(cd /tmp && go install "github.com/distribution/distribution/v3/cmd/registry@$DISTRIBUTION_VERSION")
 fi
 
-echo "install-tools: done (skopeo: $(command -v skopeo || echo missing), conformance: $GOBIN_DIR/conformance, crane, oras, regctl: $GOBIN_DIR)"
+echo "install-tools: done (skopeo: $(command -v skopeo || echo missing), aws: $(command -v aws || echo missing), conformance: $GOBIN_DIR/conformance, crane, oras, regctl: $GOBIN_DIR)"

@@ -75,6 +75,10 @@ var (
 	ErrTemplateNotFound = errors.New("engine: repository creation template not found")
 	// ErrTemplateExists: a repository creation template has the prefix already.
 	ErrTemplateExists = errors.New("engine: repository creation template already exists")
+	// ErrImageReferenced: the manifest is a child of an index in the
+	// repository and cannot be deleted on its own (ECR's
+	// ImageReferencedByManifestList).
+	ErrImageReferenced = errors.New("engine: image is referenced by a manifest list")
 	// ErrRepositoryPolicyNotFound: the repository has no repository policy.
 	ErrRepositoryPolicyNotFound = errors.New("engine: repository policy not found")
 )

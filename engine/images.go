@@ -29,8 +29,9 @@ type ImageDetail struct {
 	// Tags are the tags pointing at it, in lexical order.
 	Tags []string
 	// Size is what ECR calls imageSizeInBytes: the sum of the sizes of
-	// the blobs it references (config and layers), and for an index the
-	// blobs of its children (each distinct blob once).
+	// the blobs an image manifest references (config and layers, as
+	// stored: compressed layers count compressed), and for an index the
+	// largest of its children's (ECR's rule for manifest lists).
 	Size int64
 	// ManifestSize is the size of the manifest itself.
 	ManifestSize int64
@@ -81,24 +82,18 @@ func (e *Engine) Images(ctx context.Context, repo string) ([]ImageDetail, error)
 		if err != nil {
 			return nil, storageErr(err)
 		}
-		blobs := map[digest.Digest]bool{}
-		for _, d := range m.Blobs {
-			blobs[d] = true
+		size, err := sumSizes(m.Blobs, blobSize)
+		if err != nil {
+			return nil, err
 		}
 		for _, c := range m.Children {
 			if cm := byDigest[c]; cm != nil {
-				for _, d := range cm.Blobs {
-					blobs[d] = true
+				n, err := sumSizes(cm.Blobs, blobSize)
+				if err != nil {
+					return nil, err
 				}
+				size = max(size, n)
 			}
-		}
-		var size int64
-		for d := range blobs {
-			n, err := blobSize(d)
-			if err != nil {
-				return nil, err
-			}
-			size += n
 		}
 		out = append(out, ImageDetail{
 			Digest: m.Digest, MediaType: m.MediaType, ArtifactType: m.ArtifactType, Subject: m.Subject,
@@ -109,10 +104,23 @@ func (e *Engine) Images(ctx context.Context, repo string) ([]ImageDetail, error)
 	return out, nil
 }
 
-// ErrImageReferenced: the manifest is a child of an index in the
-// repository and cannot be deleted on its own (ECR's
-// ImageReferencedByManifestList).
-var ErrImageReferenced = errors.New("engine: image is referenced by a manifest list")
+// sumSizes adds up the sizes of blobs, each distinct digest once.
+func sumSizes(blobs []digest.Digest, size func(digest.Digest) (int64, error)) (int64, error) {
+	seen := make(map[digest.Digest]bool, len(blobs))
+	var total int64
+	for _, d := range blobs {
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		n, err := size(d)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}
 
 // UntagImage removes tag from repo as ECR's BatchDeleteImage does: when it
 // was the last tag of its manifest and no index of the repository lists

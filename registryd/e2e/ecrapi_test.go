@@ -1,14 +1,17 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -424,4 +427,81 @@ func TestECRAPIOpenRegistry(t *testing.T) {
 func sha256Digest(b []byte) string {
 	s := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(s[:])
+}
+
+// awsCLI runs the aws CLI against the registryd at addr with the test
+// key; it returns stdout and the error (stderr in its message).
+func awsCLI(t *testing.T, addr string, args ...string) (string, error) {
+	t.Helper()
+	aws := requireTool(t, "aws")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, aws, append([]string{"--endpoint-url", "http://" + addr, "--region", "us-east-1", "--output", "json"}, args...)...)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "AWS_ACCESS_KEY_ID="+testAccessKey, "AWS_SECRET_ACCESS_KEY="+testSecretKey,
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER=")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("aws %v: %w: %s", args, err, stderr.String())
+	}
+	return string(out), nil
+}
+
+// TestECRAPIWithAWSCLI drives registryd with the real `aws ecr` CLI:
+// create a repository, log in with get-login-password and push with it,
+// list and describe the image, preview a lifecycle policy, delete.
+func TestECRAPIWithAWSCLI(t *testing.T) {
+	addr := startServer(t, withECRAuth(t))
+	run := func(args ...string) map[string]any {
+		t.Helper()
+		out, err := awsCLI(t, addr, append([]string{"ecr"}, args...)...)
+		require.NoError(t, err)
+		var v map[string]any
+		if strings.TrimSpace(out) != "" {
+			require.NoError(t, json.Unmarshal([]byte(out), &v), out)
+		}
+		return v
+	}
+	created := run("create-repository", "--repository-name", "cli/app", "--image-tag-mutability", "IMMUTABLE", "--tags", "Key=team,Value=a")
+	repo := created["repository"].(map[string]any)
+	assert.Equal(t, addr+"/cli/app", repo["repositoryUri"])
+	assert.Equal(t, "IMMUTABLE", repo["imageTagMutability"])
+
+	_, err := awsCLI(t, addr, "ecr", "describe-repositories", "--repository-names", "nope")
+	require.ErrorContains(t, err, "RepositoryNotFoundException")
+
+	// docker login --username AWS --password-stdin, as a client library.
+	pass, err := awsCLI(t, addr, "ecr", "get-login-password")
+	require.NoError(t, err)
+	ref, err := name.ParseReference(addr+"/cli/app:v1", name.Insecure)
+	require.NoError(t, err)
+	img, err := random.Image(1024, 1)
+	require.NoError(t, err)
+	require.NoError(t, remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: "AWS", Password: strings.TrimSpace(pass)})))
+	d, err := img.Digest()
+	require.NoError(t, err)
+
+	images := run("list-images", "--repository-name", "cli/app")["imageIds"].([]any)
+	require.Len(t, images, 1)
+	assert.Equal(t, d.String(), images[0].(map[string]any)["imageDigest"])
+	details := run("describe-images", "--repository-name", "cli/app", "--image-ids", "imageTag=v1")["imageDetails"].([]any)
+	require.Len(t, details, 1)
+	assert.Equal(t, []any{"v1"}, details[0].(map[string]any)["imageTags"])
+
+	policy := `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`
+	run("put-lifecycle-policy", "--repository-name", "cli/app", "--lifecycle-policy-text", policy)
+	assert.Equal(t, "COMPLETE", run("start-lifecycle-policy-preview", "--repository-name", "cli/app")["status"])
+	prev := run("get-lifecycle-policy-preview", "--repository-name", "cli/app")
+	assert.Empty(t, prev["previewResults"], "one image, and the policy keeps one")
+
+	tags := run("list-tags-for-resource", "--resource-arn", repo["repositoryArn"].(string))["tags"].([]any)
+	assert.Equal(t, []any{map[string]any{"Key": "team", "Value": "a"}}, tags)
+
+	_, err = awsCLI(t, addr, "ecr", "delete-repository", "--repository-name", "cli/app")
+	require.ErrorContains(t, err, "RepositoryNotEmptyException")
+	deleted := run("batch-delete-image", "--repository-name", "cli/app", "--image-ids", "imageTag=v1")["imageIds"].([]any)
+	require.Len(t, deleted, 1)
+	run("delete-repository", "--repository-name", "cli/app")
+	assert.Empty(t, run("describe-repositories")["repositories"])
 }

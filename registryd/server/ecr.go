@@ -385,3 +385,12 @@ func paginate[T any](items []T, key func(T) string, token string, n int) ([]T, s
 	}
 	return page, next, nil
 }
+
+// withNextToken adds nextToken to a paged answer when there is a next
+// page.
+func withNextToken(out map[string]any, next string) map[string]any {
+	if next != "" {
+		out["nextToken"] = next
+	}
+	return out
+}

@@ -4,6 +4,7 @@ package server
 // download URL, the three-step upload).
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -32,10 +33,7 @@ func ecrListImages(s *Server, st ecrStore, c *ecrCall) (any, error) {
 		MaxResults *int                `json:"maxResults"`
 		Filter     *ecrTagStatusFilter `json:"filter"`
 	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRepoRef(in.repoRef); err != nil {
+	if err := s.decodeRepoInput(c, &in); err != nil {
 		return nil, err
 	}
 	n, err := pageSize(in.MaxResults, 1000)
@@ -68,11 +66,7 @@ func ecrListImages(s *Server, st ecrStore, c *ecrCall) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]any{"imageIds": append([]ecrImageID{}, page...)}
-	if next != "" {
-		out["nextToken"] = next
-	}
-	return out, nil
+	return withNextToken(map[string]any{"imageIds": append([]ecrImageID{}, page...)}, next), nil
 }
 
 // ecrImageDetail is an ImageDetail.
@@ -120,17 +114,8 @@ func resolveImageID(imgs []engine.ImageDetail, id ecrImageID) (im *engine.ImageD
 }
 
 func ecrDescribeImages(s *Server, st ecrStore, c *ecrCall) (any, error) {
-	var in struct {
-		repoRef
-		ImageIDs   []ecrImageID        `json:"imageIds"`
-		NextToken  string              `json:"nextToken"`
-		MaxResults *int                `json:"maxResults"`
-		Filter     *ecrTagStatusFilter `json:"filter"`
-	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRepoRef(in.repoRef); err != nil {
+	var in imageQuery
+	if err := s.decodeRepoInput(c, &in); err != nil {
 		return nil, err
 	}
 	imgs, err := st.Images(c.r.Context(), in.RepositoryName)
@@ -188,11 +173,7 @@ func ecrDescribeImages(s *Server, st ecrStore, c *ecrCall) (any, error) {
 	for i := range page {
 		details = append(details, detail(&page[i]))
 	}
-	out := map[string]any{"imageDetails": details}
-	if next != "" {
-		out["nextToken"] = next
-	}
-	return out, nil
+	return withNextToken(map[string]any{"imageDetails": details}, next), nil
 }
 
 // ecrImage is an Image of BatchGetImage and PutImage.
@@ -225,10 +206,7 @@ func ecrBatchGetImage(s *Server, st ecrStore, c *ecrCall) (any, error) {
 		ImageIDs           []ecrImageID `json:"imageIds"`
 		AcceptedMediaTypes []string     `json:"acceptedMediaTypes"`
 	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRepoRef(in.repoRef); err != nil {
+	if err := s.decodeRepoInput(c, &in); err != nil {
 		return nil, err
 	}
 	if err := checkImageIDs(in.ImageIDs); err != nil {
@@ -274,10 +252,7 @@ func ecrBatchDeleteImage(s *Server, st ecrStore, c *ecrCall) (any, error) {
 		repoRef
 		ImageIDs []ecrImageID `json:"imageIds"`
 	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRepoRef(in.repoRef); err != nil {
+	if err := s.decodeRepoInput(c, &in); err != nil {
 		return nil, err
 	}
 	if err := checkImageIDs(in.ImageIDs); err != nil {
@@ -350,10 +325,7 @@ func ecrPutImage(s *Server, st ecrStore, c *ecrCall) (any, error) {
 		ImageTag               string `json:"imageTag"`
 		ImageDigest            string `json:"imageDigest"`
 	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRepoRef(in.repoRef); err != nil {
+	if err := s.decodeRepoInput(c, &in); err != nil {
 		return nil, err
 	}
 	if in.ImageManifest == "" {
@@ -407,10 +379,7 @@ func ecrBatchCheckLayerAvailability(s *Server, st ecrStore, c *ecrCall) (any, er
 		repoRef
 		LayerDigests []string `json:"layerDigests"`
 	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRepoRef(in.repoRef); err != nil {
+	if err := s.decodeRepoInput(c, &in); err != nil {
 		return nil, err
 	}
 	if len(in.LayerDigests) == 0 || len(in.LayerDigests) > maxBatchImageIDs {
@@ -456,10 +425,7 @@ func ecrGetDownloadURLForLayer(s *Server, st ecrStore, c *ecrCall) (any, error) 
 		repoRef
 		LayerDigest string `json:"layerDigest"`
 	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRepoRef(in.repoRef); err != nil {
+	if err := s.decodeRepoInput(c, &in); err != nil {
 		return nil, err
 	}
 	d, err := digest.Parse(in.LayerDigest)
@@ -480,10 +446,7 @@ func ecrGetDownloadURLForLayer(s *Server, st ecrStore, c *ecrCall) (any, error) 
 
 func ecrInitiateLayerUpload(s *Server, st ecrStore, c *ecrCall) (any, error) {
 	var in repoRef
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRepoRef(in); err != nil {
+	if err := s.decodeRepoInput(c, &in); err != nil {
 		return nil, err
 	}
 	if err := s.beginUploadRequest(); err != nil {
@@ -503,6 +466,18 @@ func ecrInitiateLayerUpload(s *Server, st ecrStore, c *ecrCall) (any, error) {
 	return map[string]any{"uploadId": u.ID(), "partSize": layerPartSize}, nil
 }
 
+// resumeLayerUpload opens the upload session of a layer upload call.
+func (s *Server) resumeLayerUpload(ctx context.Context, st ecrStore, repo, id string) (engine.Upload, error) {
+	u, err := st.ResumeUpload(ctx, repo, id)
+	if errors.Is(err, engine.ErrBlobUploadUnknown) {
+		return nil, ecrErrf(ecrUploadNotFound, "The upload with id '%s' does not exist in the repository with name '%s'", truncate(id, 100), repo)
+	}
+	if err != nil {
+		return nil, s.repoNotFound(err, repo)
+	}
+	return u, nil
+}
+
 func ecrUploadLayerPart(s *Server, st ecrStore, c *ecrCall) (any, error) {
 	var in struct {
 		repoRef
@@ -511,10 +486,7 @@ func ecrUploadLayerPart(s *Server, st ecrStore, c *ecrCall) (any, error) {
 		PartLastByte  *int64 `json:"partLastByte"`
 		LayerPartBlob []byte `json:"layerPartBlob"`
 	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRepoRef(in.repoRef); err != nil {
+	if err := s.decodeRepoInput(c, &in); err != nil {
 		return nil, err
 	}
 	if in.UploadID == "" || in.PartFirstByte == nil || in.PartLastByte == nil || len(in.LayerPartBlob) == 0 {
@@ -525,12 +497,9 @@ func ecrUploadLayerPart(s *Server, st ecrStore, c *ecrCall) (any, error) {
 	}
 	defer s.endUploadRequest()
 	ctx := c.r.Context()
-	u, err := st.ResumeUpload(ctx, in.RepositoryName, in.UploadID)
+	u, err := s.resumeLayerUpload(ctx, st, in.RepositoryName, in.UploadID)
 	if err != nil {
-		if errors.Is(err, engine.ErrBlobUploadUnknown) {
-			return nil, ecrErrf(ecrUploadNotFound, "The upload with id '%s' does not exist in the repository with name '%s'", truncate(in.UploadID, 100), in.RepositoryName)
-		}
-		return nil, s.repoNotFound(err, in.RepositoryName)
+		return nil, err
 	}
 	defer u.Close()
 	first, last := *in.PartFirstByte, *in.PartLastByte
@@ -556,10 +525,7 @@ func ecrCompleteLayerUpload(s *Server, st ecrStore, c *ecrCall) (any, error) {
 		UploadID     string   `json:"uploadId"`
 		LayerDigests []string `json:"layerDigests"`
 	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRepoRef(in.repoRef); err != nil {
+	if err := s.decodeRepoInput(c, &in); err != nil {
 		return nil, err
 	}
 	if in.UploadID == "" || len(in.LayerDigests) != 1 {
@@ -574,12 +540,9 @@ func ecrCompleteLayerUpload(s *Server, st ecrStore, c *ecrCall) (any, error) {
 	}
 	defer s.endUploadRequest()
 	ctx := c.r.Context()
-	u, err := st.ResumeUpload(ctx, in.RepositoryName, in.UploadID)
+	u, err := s.resumeLayerUpload(ctx, st, in.RepositoryName, in.UploadID)
 	if err != nil {
-		if errors.Is(err, engine.ErrBlobUploadUnknown) {
-			return nil, ecrErrf(ecrUploadNotFound, "The upload with id '%s' does not exist in the repository with name '%s'", truncate(in.UploadID, 100), in.RepositoryName)
-		}
-		return nil, s.repoNotFound(err, in.RepositoryName)
+		return nil, err
 	}
 	defer u.Close()
 	if u.Size() == 0 {

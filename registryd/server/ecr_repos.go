@@ -4,6 +4,7 @@ package server
 // policies, lifecycle policies and creation templates.
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -20,14 +21,14 @@ var ecrOps = map[string]ecrOp{
 	"PutImageTagMutability":               ecrPutImageTagMutability,
 	"PutImageScanningConfiguration":       ecrPutImageScanningConfiguration,
 	"SetRepositoryPolicy":                 ecrSetRepositoryPolicy,
-	"GetRepositoryPolicy":                 ecrGetRepositoryPolicy,
-	"DeleteRepositoryPolicy":              ecrDeleteRepositoryPolicy,
+	"GetRepositoryPolicy":                 policyCall("policyText", ecrStore.GetRepositoryPolicy),
+	"DeleteRepositoryPolicy":              policyCall("policyText", ecrStore.DeleteRepositoryPolicy),
 	"TagResource":                         ecrTagResource,
 	"UntagResource":                       ecrUntagResource,
 	"ListTagsForResource":                 ecrListTagsForResource,
 	"PutLifecyclePolicy":                  ecrPutLifecyclePolicy,
-	"GetLifecyclePolicy":                  ecrGetLifecyclePolicy,
-	"DeleteLifecyclePolicy":               ecrDeleteLifecyclePolicy,
+	"GetLifecyclePolicy":                  policyCall("lifecyclePolicyText", ecrStore.GetLifecyclePolicy),
+	"DeleteLifecyclePolicy":               policyCall("lifecyclePolicyText", ecrStore.DeleteLifecyclePolicy),
 	"StartLifecyclePolicyPreview":         ecrStartLifecyclePolicyPreview,
 	"GetLifecyclePolicyPreview":           ecrGetLifecyclePolicyPreview,
 	"CreateRepositoryCreationTemplate":    ecrCreateTemplate,
@@ -53,7 +54,22 @@ type repoRef struct {
 	RepositoryName string `json:"repositoryName"`
 }
 
-// check validates the registry ID and the repository name.
+// repoInput is an operation's input that names a repository (a struct
+// embedding repoRef).
+type repoInput interface{ ref() repoRef }
+
+func (r repoRef) ref() repoRef { return r }
+
+// decodeRepoInput decodes the call's input and checks the repository it
+// names.
+func (s *Server) decodeRepoInput(c *ecrCall, in repoInput) error {
+	if err := c.decode(in); err != nil {
+		return err
+	}
+	return s.checkRepoRef(in.ref())
+}
+
+// checkRepoRef validates the registry ID and the repository name.
 func (s *Server) checkRepoRef(r repoRef) error {
 	if err := s.checkRegistryID(r.RegistryID); err != nil {
 		return err
@@ -221,10 +237,7 @@ func ecrCreateRepository(s *Server, st ecrStore, c *ecrCall) (any, error) {
 		ImageScanningConfiguration         *ecrScanningConfiguration `json:"imageScanningConfiguration"`
 		EncryptionConfiguration            *ecrEncryption            `json:"encryptionConfiguration"`
 	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRepoRef(in.repoRef); err != nil {
+	if err := s.decodeRepoInput(c, &in); err != nil {
 		return nil, err
 	}
 	set := engine.RepositorySettings{
@@ -324,10 +337,7 @@ func ecrDeleteRepository(s *Server, st ecrStore, c *ecrCall) (any, error) {
 		repoRef
 		Force bool `json:"force"`
 	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRepoRef(in.repoRef); err != nil {
+	if err := s.decodeRepoInput(c, &in); err != nil {
 		return nil, err
 	}
 	ctx := c.r.Context()
@@ -347,10 +357,7 @@ func ecrPutImageTagMutability(s *Server, st ecrStore, c *ecrCall) (any, error) {
 		ImageTagMutability                 string         `json:"imageTagMutability"`
 		ImageTagMutabilityExclusionFilters []ecrTagFilter `json:"imageTagMutabilityExclusionFilters"`
 	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRepoRef(in.repoRef); err != nil {
+	if err := s.decodeRepoInput(c, &in); err != nil {
 		return nil, err
 	}
 	if in.ImageTagMutability == "" {
@@ -371,10 +378,7 @@ func ecrPutImageScanningConfiguration(s *Server, st ecrStore, c *ecrCall) (any, 
 		repoRef
 		ImageScanningConfiguration *ecrScanningConfiguration `json:"imageScanningConfiguration"`
 	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRepoRef(in.repoRef); err != nil {
+	if err := s.decodeRepoInput(c, &in); err != nil {
 		return nil, err
 	}
 	if in.ImageScanningConfiguration == nil {
@@ -389,6 +393,22 @@ func ecrPutImageScanningConfiguration(s *Server, st ecrStore, c *ecrCall) (any, 
 	}, nil
 }
 
+// policyCall is an operation that reads or removes a repository's policy
+// of one kind and answers it in field.
+func policyCall(field string, call func(ecrStore, context.Context, string) (string, error)) ecrOp {
+	return func(s *Server, st ecrStore, c *ecrCall) (any, error) {
+		var in repoRef
+		if err := s.decodeRepoInput(c, &in); err != nil {
+			return nil, err
+		}
+		p, err := call(st, c.r.Context(), in.RepositoryName)
+		if err != nil {
+			return nil, s.repoNotFound(err, in.RepositoryName)
+		}
+		return s.policyOut(in.RepositoryName, field, p), nil
+	}
+}
+
 // policyOut is the answer of the repository and lifecycle policy calls.
 func (s *Server) policyOut(repo, field, text string) map[string]any {
 	return map[string]any{"registryId": s.ecrAccountID(), "repositoryName": repo, field: text}
@@ -400,46 +420,13 @@ func ecrSetRepositoryPolicy(s *Server, st ecrStore, c *ecrCall) (any, error) {
 		PolicyText string `json:"policyText"`
 		Force      bool   `json:"force"`
 	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRepoRef(in.repoRef); err != nil {
+	if err := s.decodeRepoInput(c, &in); err != nil {
 		return nil, err
 	}
 	if err := st.SetRepositoryPolicy(c.r.Context(), in.RepositoryName, in.PolicyText); err != nil {
 		return nil, s.repoNotFound(err, in.RepositoryName)
 	}
 	return s.policyOut(in.RepositoryName, "policyText", in.PolicyText), nil
-}
-
-func ecrGetRepositoryPolicy(s *Server, st ecrStore, c *ecrCall) (any, error) {
-	var in repoRef
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRepoRef(in); err != nil {
-		return nil, err
-	}
-	p, err := st.GetRepositoryPolicy(c.r.Context(), in.RepositoryName)
-	if err != nil {
-		return nil, s.repoNotFound(err, in.RepositoryName)
-	}
-	return s.policyOut(in.RepositoryName, "policyText", p), nil
-}
-
-func ecrDeleteRepositoryPolicy(s *Server, st ecrStore, c *ecrCall) (any, error) {
-	var in repoRef
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRepoRef(in); err != nil {
-		return nil, err
-	}
-	p, err := st.DeleteRepositoryPolicy(c.r.Context(), in.RepositoryName)
-	if err != nil {
-		return nil, s.repoNotFound(err, in.RepositoryName)
-	}
-	return s.policyOut(in.RepositoryName, "policyText", p), nil
 }
 
 // tagError words a refused resource tag change as ECR does.
@@ -512,46 +499,13 @@ func ecrPutLifecyclePolicy(s *Server, st ecrStore, c *ecrCall) (any, error) {
 		repoRef
 		LifecyclePolicyText string `json:"lifecyclePolicyText"`
 	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRepoRef(in.repoRef); err != nil {
+	if err := s.decodeRepoInput(c, &in); err != nil {
 		return nil, err
 	}
 	if err := st.PutLifecyclePolicy(c.r.Context(), in.RepositoryName, in.LifecyclePolicyText); err != nil {
 		return nil, s.repoNotFound(err, in.RepositoryName)
 	}
 	return s.policyOut(in.RepositoryName, "lifecyclePolicyText", in.LifecyclePolicyText), nil
-}
-
-func ecrGetLifecyclePolicy(s *Server, st ecrStore, c *ecrCall) (any, error) {
-	var in repoRef
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRepoRef(in); err != nil {
-		return nil, err
-	}
-	p, err := st.GetLifecyclePolicy(c.r.Context(), in.RepositoryName)
-	if err != nil {
-		return nil, s.repoNotFound(err, in.RepositoryName)
-	}
-	return s.policyOut(in.RepositoryName, "lifecyclePolicyText", p), nil
-}
-
-func ecrDeleteLifecyclePolicy(s *Server, st ecrStore, c *ecrCall) (any, error) {
-	var in repoRef
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRepoRef(in); err != nil {
-		return nil, err
-	}
-	p, err := st.DeleteLifecyclePolicy(c.r.Context(), in.RepositoryName)
-	if err != nil {
-		return nil, s.repoNotFound(err, in.RepositoryName)
-	}
-	return s.policyOut(in.RepositoryName, "lifecyclePolicyText", p), nil
 }
 
 // lifecyclePreview is a finished preview, kept for GetLifecyclePolicyPreview.
@@ -569,10 +523,7 @@ func ecrStartLifecyclePolicyPreview(s *Server, st ecrStore, c *ecrCall) (any, er
 		repoRef
 		LifecyclePolicyText string `json:"lifecyclePolicyText"`
 	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRepoRef(in.repoRef); err != nil {
+	if err := s.decodeRepoInput(c, &in); err != nil {
 		return nil, err
 	}
 	ctx := c.r.Context()
@@ -636,18 +587,19 @@ func (f *ecrTagStatusFilter) keep(n int) (bool, error) {
 	return false, ecrErrf(ecrInvalidParameter, "filter.tagStatus %q (want TAGGED, UNTAGGED or ANY)", truncate(f.TagStatus, 50))
 }
 
+// imageQuery is the input of DescribeImages and
+// GetLifecyclePolicyPreview.
+type imageQuery struct {
+	repoRef
+	ImageIDs   []ecrImageID        `json:"imageIds"`
+	NextToken  string              `json:"nextToken"`
+	MaxResults *int                `json:"maxResults"`
+	Filter     *ecrTagStatusFilter `json:"filter"`
+}
+
 func ecrGetLifecyclePolicyPreview(s *Server, st ecrStore, c *ecrCall) (any, error) {
-	var in struct {
-		repoRef
-		ImageIDs   []ecrImageID        `json:"imageIds"`
-		NextToken  string              `json:"nextToken"`
-		MaxResults *int                `json:"maxResults"`
-		Filter     *ecrTagStatusFilter `json:"filter"`
-	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRepoRef(in.repoRef); err != nil {
+	var in imageQuery
+	if err := s.decodeRepoInput(c, &in); err != nil {
 		return nil, err
 	}
 	if _, err := st.Repository(c.r.Context(), in.RepositoryName); err != nil {
@@ -696,10 +648,7 @@ func ecrGetLifecyclePolicyPreview(s *Server, st ecrStore, c *ecrCall) (any, erro
 	out["status"] = "COMPLETE"
 	out["previewResults"] = append([]result{}, page...)
 	out["summary"] = map[string]int{"expiringImageTotalCount": len(p.results)}
-	if next != "" {
-		out["nextToken"] = next
-	}
-	return out, nil
+	return withNextToken(out, next), nil
 }
 
 // ecrTemplate is a RepositoryCreationTemplate.
@@ -864,10 +813,7 @@ func ecrDescribeTemplates(s *Server, st ecrStore, c *ecrCall) (any, error) {
 		list[i] = fromTemplate(t)
 	}
 	out["repositoryCreationTemplates"] = list
-	if next != "" {
-		out["nextToken"] = next
-	}
-	return out, nil
+	return withNextToken(out, next), nil
 }
 
 func ecrGetAuthorizationToken(s *Server, st ecrStore, c *ecrCall) (any, error) {
