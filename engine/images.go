@@ -183,6 +183,11 @@ func (e *Engine) DeleteImage(ctx context.Context, repo string, d digest.Digest) 
 	if err := ValidateRepositoryName(repo); err != nil {
 		return err
 	}
+	if _, err := ParseDigest(string(d)); err != nil {
+		return err
+	}
+	unlock := e.repoLocks.lock(repo)
+	defer unlock()
 	listed, err := e.listedAsChild(repo, d)
 	if err != nil {
 		return err
@@ -190,11 +195,12 @@ func (e *Engine) DeleteImage(ctx context.Context, repo string, d digest.Digest) 
 	if listed {
 		return fmt.Errorf("%w: %s is listed by an index of %s", ErrImageReferenced, d, repo)
 	}
-	return e.DeleteManifest(ctx, repo, d)
+	return e.deleteManifestLocked(repo, d)
 }
 
 // listedAsChild reports whether another manifest of repo lists d as a
-// child.
+// child. The caller holds the repository's lock, so that no index that
+// lists d can land between the check and what the caller does.
 func (e *Engine) listedAsChild(repo string, d digest.Digest) (bool, error) {
 	errFound := errors.New("found")
 	err := e.db.ListManifests(repo, func(m *index.Manifest) error {

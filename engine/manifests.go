@@ -248,6 +248,11 @@ func (e *Engine) DeleteManifest(ctx context.Context, repo string, d digest.Diges
 	}
 	unlock := e.repoLocks.lock(repo)
 	defer unlock()
+	return e.deleteManifestLocked(repo, d)
+}
+
+// deleteManifestLocked is DeleteManifest under the repository's lock.
+func (e *Engine) deleteManifestLocked(repo string, d digest.Digest) error {
 	m, err := e.db.ManifestMeta(repo, d)
 	if err != nil {
 		if errors.Is(err, index.ErrNotFound) {

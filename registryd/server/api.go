@@ -45,10 +45,13 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			}
 			s.metrics.observe(rt.kind, r.Method, status, body.n, rec.n, d)
 			if !s.cfg.DisableAccessLog {
-				s.log.Info("request",
-					"method", r.Method, "path", r.URL.Path, "status", status,
+				attrs := []any{"method", r.Method, "path", r.URL.Path, "status", status,
 					"bytes_in", body.n, "bytes_out", rec.n, "duration", d,
-					"repo", rt.name, "route", string(rt.kind), "remote", r.RemoteAddr)
+					"repo", rt.name, "route", string(rt.kind), "remote", r.RemoteAddr}
+				if rt.kind == routeECR {
+					attrs = append(attrs, "operation", truncate(strings.TrimPrefix(r.Header.Get("X-Amz-Target"), ecrTargetPrefix), 100))
+				}
+				s.log.Info("request", attrs...)
 			}
 		}()
 		next.ServeHTTP(rec, r)
