@@ -152,6 +152,10 @@ type Engine struct {
 	dkeys *keyCache
 
 	repoLocks stripedLocks
+	// policies caches the parsed repository policies by repository name
+	// (policyEntry; reposettings.go), filled and dropped under the
+	// repository's lock.
+	policies sync.Map
 	// putsInFlight counts PutManifest calls under way: one alone commits
 	// with sync under its repository's lock; several apply under the lock
 	// and share fsyncs after it (engine/manifests.go).

@@ -79,6 +79,9 @@ var (
 	// repository and cannot be deleted on its own (ECR's
 	// ImageReferencedByManifestList).
 	ErrImageReferenced = errors.New("engine: image is referenced by a manifest list")
+	// ErrAccessDenied: the repository's policy denies the caller the
+	// action (CheckRepositoryPolicy).
+	ErrAccessDenied = errors.New("engine: access denied")
 	// ErrRepositoryPolicyNotFound: the repository has no repository policy.
 	ErrRepositoryPolicyNotFound = errors.New("engine: repository policy not found")
 )

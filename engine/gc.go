@@ -294,6 +294,7 @@ func (e *Engine) updateSettings(repo string, change func(*RepositorySettings) er
 	if err := e.putRepo(b, &r.Repository); err != nil {
 		return storageErr(err)
 	}
+	defer e.policies.Delete(repo)
 	return storageErr(b.Commit(true))
 }
 

@@ -7,6 +7,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/berthstore/berth/engine/internal/policy"
 )
 
 func TestImagesDescribesEveryManifest(t *testing.T) {
@@ -97,16 +99,16 @@ func TestRepositorySettingsAfterCreation(t *testing.T) {
 
 	_, err = e.GetRepositoryPolicy(ctx, "r")
 	require.ErrorIs(t, err, ErrRepositoryPolicyNotFound)
-	policy := `{"Version":"2008-10-17","Statement":[]}`
-	require.NoError(t, e.SetRepositoryPolicy(ctx, "r", policy))
+	rp := `{"Version":"2008-10-17","Statement":[{"Sid":"pull","Effect":"Allow","Principal":"*","Action":["ecr:BatchGetImage"]}]}`
+	require.NoError(t, e.SetRepositoryPolicy(ctx, "r", rp))
 	got, err := e.GetRepositoryPolicy(ctx, "r")
 	require.NoError(t, err)
-	assert.Equal(t, policy, got)
+	assert.Equal(t, rp, got)
 	require.ErrorIs(t, e.SetRepositoryPolicy(ctx, "r", "{not json"), ErrInvalidArgument)
 	require.ErrorIs(t, e.SetRepositoryPolicy(ctx, "r", ""), ErrInvalidArgument)
 	old, err := e.DeleteRepositoryPolicy(ctx, "r")
 	require.NoError(t, err)
-	assert.Equal(t, policy, old)
+	assert.Equal(t, rp, old)
 	_, err = e.DeleteRepositoryPolicy(ctx, "r")
 	require.ErrorIs(t, err, ErrRepositoryPolicyNotFound)
 
@@ -150,4 +152,59 @@ func TestCreateAndUpdateCreationTemplate(t *testing.T) {
 	assert.True(t, ts[0].UpdatedAt.After(ts[0].CreatedAt) || ts[0].UpdatedAt.Equal(ts[0].CreatedAt))
 	require.NoError(t, e.DeleteCreationTemplate(ctx, "ci"))
 	require.ErrorIs(t, e.DeleteCreationTemplate(ctx, "ci"), ErrTemplateNotFound)
+}
+
+func TestCheckRepositoryPolicyFollowsChanges(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, quietOptions())
+	alice := Principal{Account: "000000000000", User: "alice"}
+	bob := Principal{Account: "000000000000", User: "bob"}
+	require.NoError(t, e.CheckRepositoryPolicy(ctx, bob, "r", "ecr:PutImage"), "no repository, no policy")
+	_, err := e.CreateRepository(ctx, "r", RepositorySettings{})
+	require.NoError(t, err)
+	require.NoError(t, e.CheckRepositoryPolicy(ctx, bob, "r", "ecr:PutImage"))
+	deny := `{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::000000000000:user/bob"},"Action":"ecr:PutImage"}}`
+	require.NoError(t, e.SetRepositoryPolicy(ctx, "r", deny))
+	err = e.CheckRepositoryPolicy(ctx, bob, "r", "ecr:PutImage")
+	require.ErrorIs(t, err, ErrAccessDenied, "the cache follows the change")
+	assert.Contains(t, err.Error(), "arn:aws:iam::000000000000:user/bob may not ecr:PutImage on repository r")
+	require.NoError(t, e.CheckRepositoryPolicy(ctx, alice, "r", "ecr:PutImage"))
+	require.NoError(t, e.CheckRepositoryPolicy(ctx, bob, "r", "ecr:BatchGetImage"))
+	require.ErrorIs(t, e.SetRepositoryPolicy(ctx, "r", `{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","NotAction":"ecr:*"}}`),
+		ErrInvalidArgument, "a policy Berth cannot enforce is refused")
+	_, err = e.DeleteRepositoryPolicy(ctx, "r")
+	require.NoError(t, err)
+	require.NoError(t, e.CheckRepositoryPolicy(ctx, bob, "r", "ecr:PutImage"))
+	require.NoError(t, e.SetRepositoryPolicy(ctx, "r", deny))
+	require.ErrorIs(t, e.CheckRepositoryPolicy(ctx, bob, "r", "ecr:PutImage"), ErrAccessDenied)
+	require.NoError(t, e.DeleteRepository(ctx, "r", true))
+	_, err = e.CreateRepository(ctx, "r", RepositorySettings{})
+	require.NoError(t, err)
+	require.NoError(t, e.CheckRepositoryPolicy(ctx, bob, "r", "ecr:PutImage"), "a repository created again starts without its predecessor's policy")
+}
+
+// A policy stored before Berth enforced policies, which it cannot
+// enforce, denies everything but replacing it.
+func TestCheckRepositoryPolicyStoredUnenforceable(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, quietOptions())
+	alice := Principal{Account: "000000000000", User: "alice"}
+	_, err := e.CreateRepository(ctx, "old", RepositorySettings{})
+	require.NoError(t, err)
+	r, err := e.loadRepo("old")
+	require.NoError(t, err)
+	r.RepositoryPolicy = `{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}}`
+	b := e.db.NewBatch()
+	require.NoError(t, e.putRepo(b, &r.Repository))
+	require.NoError(t, b.Commit(true))
+	b.Close()
+	_, err = e.repositoryPolicy("old")
+	require.ErrorIs(t, err, policy.ErrInvalid)
+	err = e.CheckRepositoryPolicy(ctx, alice, "old", "ecr:BatchGetImage")
+	require.ErrorIs(t, err, ErrAccessDenied)
+	assert.Contains(t, err.Error(), "Condition")
+	require.NoError(t, e.CheckRepositoryPolicy(ctx, alice, "old", "ecr:DeleteRepositoryPolicy"))
+	_, err = e.DeleteRepositoryPolicy(ctx, "old")
+	require.NoError(t, err, "it can be removed")
+	require.NoError(t, e.CheckRepositoryPolicy(ctx, alice, "old", "ecr:BatchGetImage"))
 }

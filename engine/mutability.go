@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/berthstore/berth/engine/internal/policy"
 )
 
 // ECR limits on repository settings.
@@ -90,7 +92,15 @@ func validateSettings(s RepositorySettings) error {
 	if err := checkPolicyText("lifecyclePolicy", s.LifecyclePolicy, maxLifecyclePolicyLen); err != nil {
 		return err
 	}
-	return checkPolicyText("repositoryPolicy", s.RepositoryPolicy, maxRepoPolicyLen)
+	if err := checkPolicyText("repositoryPolicy", s.RepositoryPolicy, maxRepoPolicyLen); err != nil {
+		return err
+	}
+	if s.RepositoryPolicy != "" {
+		if _, err := policy.Parse(s.RepositoryPolicy); err != nil {
+			return fmt.Errorf("%w: repositoryPolicy: %w", ErrInvalidArgument, err)
+		}
+	}
+	return nil
 }
 
 // checkPolicyText checks a policy's length and that it is JSON; its

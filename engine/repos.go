@@ -240,6 +240,7 @@ func (e *Engine) DeleteRepository(ctx context.Context, name string, force bool) 
 	if err := b.Commit(true); err != nil {
 		return storageErr(err)
 	}
+	e.policies.Delete(name)
 	e.log.Info("repository deleted", "repository", name, "manifests", manifests)
 	return nil
 }

@@ -505,3 +505,86 @@ func TestECRAPIWithAWSCLI(t *testing.T) {
 	run("delete-repository", "--repository-name", "cli/app")
 	assert.Empty(t, run("describe-repositories")["repositories"])
 }
+
+// TestRepositoryPolicyEnforced: a repository policy's Deny statements
+// refuse the users they name on both APIs (docker-style basic auth, login
+// tokens, SigV4 keys), and only them; a policy Berth could not enforce is
+// refused when set.
+func TestRepositoryPolicyEnforced(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	var htpasswd strings.Builder
+	for _, u := range []string{"alice", "bob"} {
+		hash, err := bcrypt.GenerateFromPassword([]byte("pw-"+u), bcrypt.MinCost)
+		require.NoError(t, err)
+		htpasswd.WriteString(u + ":" + string(hash) + "\n")
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "htpasswd"), []byte(htpasswd.String()), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "creds"), []byte("AKIAALICE:alice-secret:alice\nAKIABOB:bob-secret:bob\n"), 0o600))
+	addr := startServer(t, func(c *cli.Config) {
+		c.Htpasswd, c.ECRCredentials = filepath.Join(dir, "htpasswd"), filepath.Join(dir, "creds")
+	})
+	client := func(key, secret string) *ecr.Client {
+		return ecr.New(ecr.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + addr),
+			Credentials: credentials.NewStaticCredentialsProvider(key, secret, "")})
+	}
+	alice, bob := client("AKIAALICE", "alice-secret"), client("AKIABOB", "bob-secret")
+	basic := func(u string) remote.Option { return remote.WithAuth(&authn.Basic{Username: u, Password: "pw-" + u}) }
+	push := func(tag string, auth remote.Option) error {
+		ref, err := name.ParseReference(addr+"/shared/app:"+tag, name.Insecure)
+		require.NoError(t, err)
+		img, err := random.Image(512, 1)
+		require.NoError(t, err)
+		return remote.Write(ref, img, auth)
+	}
+
+	_, err := alice.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String("shared/app")})
+	require.NoError(t, err)
+	_, err = alice.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String("shared/app"),
+		PolicyText: aws.String(`{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}}`)})
+	requireAPIError(t, err, "InvalidParameterException")
+	_, err = alice.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String("shared/app"), PolicyText: aws.String(`{
+		"Version": "2012-10-17",
+		"Statement": [
+			{"Sid": "bob pulls only", "Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::000000000000:user/bob"},
+			 "Action": ["ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload"]},
+			{"Sid": "no deletes", "Effect": "Deny", "Principal": "*", "Action": "ecr:BatchDelete*"}
+		]}`)})
+	require.NoError(t, err)
+
+	// OCI API: bob's push is refused with DENIED, alice's goes; both pull.
+	err = push("bob", basic("bob"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "DENIED")
+	assert.Contains(t, err.Error(), "arn:aws:iam::000000000000:user/bob may not ecr:")
+	require.NoError(t, push("alice", basic("alice")))
+	ref, err := name.ParseReference(addr+"/shared/app:alice", name.Insecure)
+	require.NoError(t, err)
+	_, err = remote.Image(ref, basic("bob"))
+	require.NoError(t, err)
+	require.Error(t, remote.Delete(ref, basic("alice")), "no one deletes")
+
+	// A login token carries its user: bob's is refused the push too.
+	tok, err := bob.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
+	require.NoError(t, err)
+	raw, err := base64.StdEncoding.DecodeString(aws.ToString(tok.AuthorizationData[0].AuthorizationToken))
+	require.NoError(t, err)
+	_, pass, _ := strings.Cut(string(raw), ":")
+	require.Error(t, push("bob-token", remote.WithAuth(&authn.Basic{Username: "AWS", Password: pass})))
+
+	// ECR API: the same statements, by access key.
+	img, err := bob.BatchGetImage(ctx, &ecr.BatchGetImageInput{RepositoryName: aws.String("shared/app"), ImageIds: []types.ImageIdentifier{{ImageTag: aws.String("alice")}}})
+	require.NoError(t, err)
+	require.Len(t, img.Images, 1)
+	_, err = bob.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String("shared/app"), ImageManifest: img.Images[0].ImageManifest, ImageTag: aws.String("bob")})
+	requireAPIError(t, err, "AccessDeniedException")
+	_, err = alice.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String("shared/app"), ImageManifest: img.Images[0].ImageManifest, ImageTag: aws.String("alice2")})
+	require.NoError(t, err)
+	_, err = alice.BatchDeleteImage(ctx, &ecr.BatchDeleteImageInput{RepositoryName: aws.String("shared/app"), ImageIds: []types.ImageIdentifier{{ImageTag: aws.String("alice2")}}})
+	requireAPIError(t, err, "AccessDeniedException")
+
+	// Without the policy bob pushes.
+	_, err = alice.DeleteRepositoryPolicy(ctx, &ecr.DeleteRepositoryPolicyInput{RepositoryName: aws.String("shared/app")})
+	require.NoError(t, err)
+	require.NoError(t, push("bob", basic("bob")))
+}

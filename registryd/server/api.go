@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/berthstore/berth/engine"
 )
 
 // instrument wraps the API with the access log and the metrics.
@@ -70,7 +72,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
-	if !s.authorize(w, r, rt.kind != routeAdmin) {
+	who, ok := s.authorize(w, r, rt.kind != routeAdmin)
+	if !ok {
 		return
 	}
 	if rt.kind == routeUnknown {
@@ -81,23 +84,24 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr(CodeNameInvalid, "invalid repository name", map[string]string{"name": truncate(rt.name, 300)}))
 		return
 	}
-	var err error
-	switch rt.kind {
-	case routeAdmin:
+	err := s.enforceOCIPolicy(r, rt, who)
+	switch {
+	case err != nil:
+	case rt.kind == routeAdmin:
 		err = s.admin(w, r)
-	case routeBase:
+	case rt.kind == routeBase:
 		err = s.base(w, r)
-	case routeCatalog:
+	case rt.kind == routeCatalog:
 		err = s.catalog(w, r)
-	case routeTags:
+	case rt.kind == routeTags:
 		err = s.tagsList(w, r, rt)
-	case routeManifest:
+	case rt.kind == routeManifest:
 		err = s.manifest(w, r, rt)
-	case routeBlob:
+	case rt.kind == routeBlob:
 		err = s.blob(w, r, rt)
-	case routeUpload:
+	case rt.kind == routeUpload:
 		err = s.upload(w, r, rt)
-	case routeReferrers:
+	case rt.kind == routeReferrers:
 		err = s.referrers(w, r, rt)
 	}
 	if err != nil {
@@ -110,26 +114,30 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// authorize checks credentials when authentication is on. It answers the
-// 401 challenge itself and returns false when the request may not go on.
-// anonymousOK lets reads through without credentials under AnonymousPull.
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request, anonymousOK bool) bool {
+// authorize checks credentials when authentication is on and returns who
+// the request comes from (anonymous without authentication). It answers
+// the 401 challenge itself and returns false when the request may not go
+// on. anonymousOK lets reads through without good credentials under
+// AnonymousPull.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, anonymousOK bool) (engine.Principal, bool) {
 	if s.auth == nil {
-		return true
-	}
-	if anonymousOK && s.cfg.AnonymousPull && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-		return true
+		return s.principal(""), true
 	}
 	user, pass, ok := r.BasicAuth()
 	if ok && s.auth.check(user, pass) {
-		return true
+		return s.principal(user), true
 	}
-	if ok && user == loginUser && s.tokens.valid(pass) {
-		return true // a token of the ECR API's GetAuthorizationToken
+	if ok && user == loginUser {
+		if tokenUser, valid := s.tokens.check(pass); valid {
+			return s.principal(tokenUser), true // a token of the ECR API's GetAuthorizationToken
+		}
+	}
+	if anonymousOK && s.cfg.AnonymousPull && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		return s.principal(""), true
 	}
 	w.Header().Set("WWW-Authenticate", `Basic realm="`+s.cfg.Realm+`"`)
 	writeError(w, apiErr(CodeUnauthorized, "", nil))
-	return false
+	return engine.Principal{}, false
 }
 
 // base answers the /v2/ version check.

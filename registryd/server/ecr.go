@@ -80,6 +80,15 @@ type ecrCall struct {
 	// host is the registry's host as the client addresses it; scheme is
 	// http or https.
 	host, scheme string
+	// op is the operation; who the caller.
+	op  string
+	who engine.Principal
+}
+
+// allowed refuses the call when repo's policy denies its operation to
+// the caller.
+func (s *Server) allowed(c *ecrCall, repo string) error {
+	return s.checkRepoPolicy(c.r.Context(), c.who, repo, "ecr:"+c.op)
 }
 
 // decode unmarshals the request body into in; an empty body is {}.
@@ -116,7 +125,8 @@ func (s *Server) serveECR(w http.ResponseWriter, r *http.Request) {
 		s.writeECRError(w, r, ecrErrf(ecrSerialization, "reading the request body: %v", err))
 		return
 	}
-	if err := s.authenticateECR(r, body); err != nil {
+	who, err := s.authenticateECR(r, body)
+	if err != nil {
 		s.writeECRError(w, r, err)
 		return
 	}
@@ -126,7 +136,7 @@ func (s *Server) serveECR(w http.ResponseWriter, r *http.Request) {
 		s.writeECRError(w, r, ecrErrf(ecrUnknownOperation, "operation %q is not implemented by Berth (docs/ecr-api.md lists the ones that are)", truncate(name, 100)))
 		return
 	}
-	c := &ecrCall{r: r, body: body, host: r.Host, scheme: "http"}
+	c := &ecrCall{r: r, body: body, host: r.Host, scheme: "http", op: name, who: who}
 	if r.TLS != nil {
 		c.scheme = "https"
 	}
@@ -147,27 +157,28 @@ func (s *Server) serveECR(w http.ResponseWriter, r *http.Request) {
 }
 
 // authenticateECR checks the call's SigV4 signature when the server has
-// ECR credentials. Without them the API is open only when the OCI API is
-// (no htpasswd file), as a local development registry is.
-func (s *Server) authenticateECR(r *http.Request, body []byte) error {
+// ECR credentials and returns the key's user. Without them the API is
+// open, to anonymous callers, only when the OCI API is (no htpasswd
+// file), as a local development registry is.
+func (s *Server) authenticateECR(r *http.Request, body []byte) (engine.Principal, error) {
 	if s.ecrCreds == nil {
 		if s.auth != nil {
-			return ecrErrf(ecrUnrecognizedClient, "this registry requires authentication and has no ECR API credentials configured (registryd --ecr-credentials)")
+			return engine.Principal{}, ecrErrf(ecrUnrecognizedClient, "this registry requires authentication and has no ECR API credentials configured (registryd --ecr-credentials)")
 		}
-		return nil
+		return s.principal(""), nil
 	}
-	_, err := verifySigV4(r, body, s.ecrCreds.lookup, time.Now())
+	id, err := verifySigV4(r, body, s.ecrCreds.lookup, time.Now())
 	switch {
 	case err == nil:
-		return nil
+		return s.principal(s.ecrCreds.user(id.AccessKeyID)), nil
 	case errors.Is(err, errSigUnknownKey):
-		return ecrErrf(ecrUnrecognizedClient, "The security token included in the request is invalid: %v", err)
+		return engine.Principal{}, ecrErrf(ecrUnrecognizedClient, "The security token included in the request is invalid: %v", err)
 	case errors.Is(err, errSigExpired):
-		return ecrErrf(ecrInvalidSignature, "Signature expired: %v", err)
+		return engine.Principal{}, ecrErrf(ecrInvalidSignature, "Signature expired: %v", err)
 	case errors.Is(err, errSigMissing):
-		return ecrErrf(ecrMissingAuth, "Missing Authentication Token: %v", err)
+		return engine.Principal{}, ecrErrf(ecrMissingAuth, "Missing Authentication Token: %v", err)
 	default:
-		return ecrErrf(ecrInvalidSignature, "The request signature we calculated does not match the signature you provided: %v", err)
+		return engine.Principal{}, ecrErrf(ecrInvalidSignature, "The request signature we calculated does not match the signature you provided: %v", err)
 	}
 }
 
@@ -214,6 +225,7 @@ var (
 	ecrInvalidSignature         = ecrErrorType{"InvalidSignatureException", http.StatusForbidden}
 	ecrMissingAuth              = ecrErrorType{"MissingAuthenticationTokenException", http.StatusForbidden}
 	ecrUnsupportedImageType     = ecrErrorType{"UnsupportedImageTypeException", 400}
+	ecrAccessDenied             = ecrErrorType{"AccessDeniedException", 400}
 )
 
 // ecrError is an ECR API error with its message.
@@ -268,6 +280,7 @@ var ecrErrorTable = []struct {
 	{engine.ErrInvalidArgument, ecrInvalidParameter},
 	{engine.ErrStorageFull, ecrServiceUnavailable},
 	{engine.ErrClosed, ecrServiceUnavailable},
+	{engine.ErrAccessDenied, ecrAccessDenied},
 	{errShuttingDown, ecrServiceUnavailable},
 	{context.DeadlineExceeded, ecrServiceUnavailable},
 }

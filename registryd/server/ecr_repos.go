@@ -60,13 +60,16 @@ type repoInput interface{ ref() repoRef }
 
 func (r repoRef) ref() repoRef { return r }
 
-// decodeRepoInput decodes the call's input and checks the repository it
-// names.
+// decodeRepoInput decodes the call's input, checks the repository it
+// names and that the repository's policy lets the caller make the call.
 func (s *Server) decodeRepoInput(c *ecrCall, in repoInput) error {
 	if err := c.decode(in); err != nil {
 		return err
 	}
-	return s.checkRepoRef(in.ref())
+	if err := s.checkRepoRef(in.ref()); err != nil {
+		return err
+	}
+	return s.allowed(c, in.ref().RepositoryName)
 }
 
 // checkRepoRef validates the registry ID and the repository name.
@@ -288,6 +291,9 @@ func ecrDescribeRepositories(s *Server, st ecrStore, c *ecrCall) (any, error) {
 			if err := s.checkRepoRef(repoRef{RepositoryName: name}); err != nil {
 				return nil, err
 			}
+			if err := s.allowed(c, name); err != nil {
+				return nil, err
+			}
 			r, err := st.Repository(ctx, name)
 			if err != nil {
 				return nil, s.repoNotFound(err, name)
@@ -315,6 +321,9 @@ func ecrDescribeRepositories(s *Server, st ecrStore, c *ecrCall) (any, error) {
 		out.NextToken = pageToken(names[n-1])
 	}
 	for _, name := range names {
+		if s.allowed(c, name) != nil {
+			continue // its policy hides it from this caller
+		}
 		r, err := st.Repository(ctx, name)
 		if err != nil {
 			continue // deleted since it was listed
@@ -452,6 +461,9 @@ func ecrTagResource(s *Server, st ecrStore, c *ecrCall) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.allowed(c, repo); err != nil {
+		return nil, err
+	}
 	if err := st.TagRepository(c.r.Context(), repo, toResourceTags(in.Tags)); err != nil {
 		return nil, tagError(s.repoNotFound(err, repo))
 	}
@@ -470,6 +482,9 @@ func ecrUntagResource(s *Server, st ecrStore, c *ecrCall) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.allowed(c, repo); err != nil {
+		return nil, err
+	}
 	if err := st.UntagRepository(c.r.Context(), repo, in.TagKeys); err != nil {
 		return nil, tagError(s.repoNotFound(err, repo))
 	}
@@ -485,6 +500,9 @@ func ecrListTagsForResource(s *Server, st ecrStore, c *ecrCall) (any, error) {
 	}
 	repo, err := s.repoFromARN(in.ResourceARN)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.allowed(c, repo); err != nil {
 		return nil, err
 	}
 	r, err := st.Repository(c.r.Context(), repo)
@@ -828,7 +846,7 @@ func ecrGetAuthorizationToken(s *Server, st ecrStore, c *ecrCall) (any, error) {
 			return nil, err
 		}
 	}
-	tok, exp := s.tokens.mint()
+	tok, exp := s.tokens.mint(c.who.User)
 	return map[string]any{"authorizationData": []map[string]any{{
 		"authorizationToken": base64Std(loginUser + ":" + tok),
 		"expiresAt":          awsTime(exp),

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -21,30 +22,45 @@ func TestLoginTokens(t *testing.T) {
 	fi, err := os.Stat(keyFile)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
-	tok, exp := a.mint()
+	tok, exp := a.mint("alice")
 	assert.WithinDuration(t, time.Now().Add(12*time.Hour), exp, 2*time.Second)
-	assert.True(t, a.valid(tok))
+	user, ok := a.check(tok)
+	assert.True(t, ok)
+	assert.Equal(t, "alice", user, "the token carries its user")
+	anonTok, _ := a.mint("")
+	user, ok = a.check(anonTok)
+	assert.True(t, ok)
+	assert.Empty(t, user)
 
 	// The key file makes tokens outlive a restart; another key does not
 	// accept them.
 	again, err := newLoginTokens(keyFile)
 	require.NoError(t, err)
-	assert.True(t, again.valid(tok))
+	_, ok = again.check(tok)
+	assert.True(t, ok)
 	other, err := newLoginTokens("")
 	require.NoError(t, err)
-	assert.False(t, other.valid(tok))
+	_, ok = other.check(tok)
+	assert.False(t, ok)
 
 	// Expired, altered and malformed tokens are refused.
 	late := *a
 	late.now = func() time.Time { return time.Now().Add(12*time.Hour + time.Minute) }
-	assert.False(t, late.valid(tok))
+	_, ok = late.check(tok)
+	assert.False(t, ok)
 	for _, bad := range []string{"", "berth1.", "berth1..", "berth1.x.y", tok + "A", strings.Replace(tok, "berth1.", "berth2.", 1),
-		tok[:len(tok)-2], "berth1." + strings.Repeat("A", 200)} {
-		assert.False(t, a.valid(bad), "%q", bad)
+		tok[:len(tok)-2], "berth1." + strings.Repeat("A", 300)} {
+		_, ok := a.check(bad)
+		assert.False(t, ok, "%q", bad)
 	}
-	// A forged expiry with the old MAC.
+	// A forged expiry or user with the old MAC.
 	p64, m64, _ := strings.Cut(strings.TrimPrefix(tok, "berth1."), ".")
-	assert.False(t, a.valid("berth1."+strings.Replace(p64, p64[len(p64)-1:], "z", 1)+"."+m64))
+	payload, err := base64.RawURLEncoding.DecodeString(p64)
+	require.NoError(t, err)
+	for _, forged := range [][]byte{append([]byte{0xff}, payload[1:]...), append(payload[:8:8], "root"...)} {
+		_, ok = a.check("berth1." + base64.RawURLEncoding.EncodeToString(forged) + "." + m64)
+		assert.False(t, ok)
+	}
 
 	require.NoError(t, os.WriteFile(keyFile, []byte("short"), 0o600))
 	_, err = newLoginTokens(keyFile)
@@ -56,8 +72,10 @@ func TestLoadECRCredentials(t *testing.T) {
 		name, text string
 		ok         bool
 	}{
-		{"two keys and a comment", "# keys\nAKIA1:secret/one\n\nAKIA2:two:with:colons\n", true},
+		{"two keys and a comment", "# keys\nAKIA1:secret/one\n\nAKIA2:two+secret:alice\n", true},
 		{"no colon", "AKIA1\n", false},
+		{"too many fields", "AKIA1:s:u:x\n", false},
+		{"bad user", "AKIA1:s:al ice\n", false},
 		{"empty secret", "AKIA1:\n", false},
 		{"space in the key id", "AK IA:s\n", false},
 		{"duplicate", "A:s\nA:t\n", false},
@@ -75,7 +93,9 @@ func TestLoadECRCredentials(t *testing.T) {
 			require.NoError(t, err)
 			s, ok := c.lookup("AKIA2")
 			require.True(t, ok)
-			assert.Equal(t, "two:with:colons", s)
+			assert.Equal(t, "two+secret", s)
+			assert.Equal(t, "alice", c.user("AKIA2"))
+			assert.Equal(t, "AKIA1", c.user("AKIA1"), "the user defaults to the key ID")
 			_, ok = c.lookup("nope")
 			assert.False(t, ok)
 		})

@@ -25,19 +25,29 @@ var ErrECRCredentials = errors.New("registryd: bad ECR credentials file")
 var ErrTokenKey = errors.New("registryd: bad login token key file")
 
 // ecrCredentials are the access keys the ECR API accepts: access key ID
-// to secret access key.
+// to its secret and the user it authenticates (for repository policies).
 type ecrCredentials struct {
-	secrets map[string]string
+	keys map[string]ecrKey
+}
+
+// ecrKey is one access key's secret and user.
+type ecrKey struct {
+	secret, user string
 }
 
 // lookup is a sigV4Credentials.
 func (c *ecrCredentials) lookup(id string) (string, bool) {
-	s, ok := c.secrets[id]
-	return s, ok
+	k, ok := c.keys[id]
+	return k.secret, ok
 }
 
+// user is the user an access key authenticates.
+func (c *ecrCredentials) user(id string) string { return c.keys[id].user }
+
 // loadECRCredentials reads a credentials file: one
-// ACCESS_KEY_ID:SECRET_ACCESS_KEY a line; blank lines and lines starting
+// ACCESS_KEY_ID:SECRET_ACCESS_KEY[:USER] a line (USER, the name
+// repository policies know the key's holder by, defaults to the access
+// key ID; AWS secrets never hold a colon); blank lines and lines starting
 // with # are skipped.
 func loadECRCredentials(path string) (*ecrCredentials, error) {
 	f, err := os.Open(path)
@@ -45,26 +55,33 @@ func loadECRCredentials(path string) (*ecrCredentials, error) {
 		return nil, fmt.Errorf("%w: %w", ErrECRCredentials, err)
 	}
 	defer f.Close()
-	c := &ecrCredentials{secrets: map[string]string{}}
+	c := &ecrCredentials{keys: map[string]ecrKey{}}
 	sc := bufio.NewScanner(f)
 	for line := 1; sc.Scan(); line++ {
 		l := strings.TrimSpace(sc.Text())
 		if l == "" || strings.HasPrefix(l, "#") {
 			continue
 		}
-		id, secret, ok := strings.Cut(l, ":")
-		if !ok || id == "" || secret == "" || strings.ContainsAny(id, " \t/") {
-			return nil, fmt.Errorf("%w: %s:%d: want ACCESS_KEY_ID:SECRET_ACCESS_KEY", ErrECRCredentials, path, line)
+		fields := strings.Split(l, ":")
+		if len(fields) < 2 || len(fields) > 3 || fields[0] == "" || fields[1] == "" || strings.ContainsAny(fields[0], " \t/") {
+			return nil, fmt.Errorf("%w: %s:%d: want ACCESS_KEY_ID:SECRET_ACCESS_KEY or ACCESS_KEY_ID:SECRET_ACCESS_KEY:USER", ErrECRCredentials, path, line)
 		}
-		if _, dup := c.secrets[id]; dup {
+		id, k := fields[0], ecrKey{secret: fields[1], user: fields[0]}
+		if len(fields) == 3 {
+			if !validUserName(fields[2]) {
+				return nil, fmt.Errorf("%w: %s:%d: user %q: want 1 to 64 of A-Z a-z 0-9 + = , . @ _ -", ErrECRCredentials, path, line, fields[2])
+			}
+			k.user = fields[2]
+		}
+		if _, dup := c.keys[id]; dup {
 			return nil, fmt.Errorf("%w: %s:%d: access key %q given twice", ErrECRCredentials, path, line, id)
 		}
-		c.secrets[id] = secret
+		c.keys[id] = k
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrECRCredentials, path, err)
 	}
-	if len(c.secrets) == 0 {
+	if len(c.keys) == 0 {
 		return nil, fmt.Errorf("%w: %s holds no access key", ErrECRCredentials, path)
 	}
 	return c, nil
@@ -126,39 +143,55 @@ func newLoginTokens(path string) (*loginTokens, error) {
 	return t, nil
 }
 
-// mint returns a token good until the returned time.
-func (t *loginTokens) mint() (string, time.Time) {
+// mint returns a token for user ("" for an anonymous caller of an open
+// registry) good until the returned time.
+func (t *loginTokens) mint(user string) (string, time.Time) {
 	exp := t.now().Add(loginTokenTTL).Truncate(time.Second)
-	var payload [8]byte
-	binary.BigEndian.PutUint64(payload[:], uint64(exp.Unix()))
+	payload := binary.BigEndian.AppendUint64(nil, uint64(exp.Unix()))
+	payload = append(payload, user...)
 	mac := hmac.New(sha256.New, t.key)
-	mac.Write(payload[:])
+	mac.Write(payload)
 	enc := base64.RawURLEncoding
-	return loginTokenPrefix + enc.EncodeToString(payload[:]) + "." + enc.EncodeToString(mac.Sum(nil)), exp
+	return loginTokenPrefix + enc.EncodeToString(payload) + "." + enc.EncodeToString(mac.Sum(nil)), exp
 }
 
-// valid reports whether token is one this server minted and has not
-// expired.
-func (t *loginTokens) valid(token string) bool {
+// check returns the user of token when it is one this server minted and
+// it has not expired.
+func (t *loginTokens) check(token string) (user string, ok bool) {
 	rest, ok := strings.CutPrefix(token, loginTokenPrefix)
-	if !ok || len(rest) > 100 {
-		return false
+	if !ok || len(rest) > 200 {
+		return "", false
 	}
 	p64, m64, ok := strings.Cut(rest, ".")
 	if !ok {
-		return false
+		return "", false
 	}
 	enc := base64.RawURLEncoding
 	payload, err1 := enc.DecodeString(p64)
 	got, err2 := enc.DecodeString(m64)
-	if err1 != nil || err2 != nil || len(payload) != 8 {
-		return false
+	if err1 != nil || err2 != nil || len(payload) < 8 {
+		return "", false
 	}
 	mac := hmac.New(sha256.New, t.key)
 	mac.Write(payload)
 	if !hmac.Equal(got, mac.Sum(nil)) {
+		return "", false
+	}
+	if exp := int64(binary.BigEndian.Uint64(payload)); t.now().Unix() >= exp {
+		return "", false
+	}
+	return string(payload[8:]), true
+}
+
+// validUserName reports whether name is an IAM-style user name.
+func validUserName(name string) bool {
+	if name == "" || len(name) > 64 {
 		return false
 	}
-	exp := int64(binary.BigEndian.Uint64(payload))
-	return t.now().Unix() < exp
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("+=,.@_-", c)) {
+			return false
+		}
+	}
+	return true
 }

@@ -79,6 +79,7 @@ var errorTable = []struct {
 	{engine.ErrKeyExists, CodeInvalidArgument},
 	{engine.ErrClosed, CodeUnavailable},
 	{engine.ErrCorrupt, CodeUnknown},
+	{engine.ErrAccessDenied, CodeDenied},
 	{errShuttingDown, CodeUnavailable},
 	{context.DeadlineExceeded, CodeUnavailable},
 }
