@@ -61,51 +61,99 @@ func (e *Engine) Images(ctx context.Context, repo string) ([]ImageDetail, error)
 	for _, m := range ms {
 		byDigest[m.Digest] = m
 	}
-	sizes := map[digest.Digest]int64{}
-	blobSize := func(d digest.Digest) (int64, error) {
-		if n, ok := sizes[d]; ok {
-			return n, nil
-		}
-		b, err := e.db.Blob(d)
-		if errors.Is(err, index.ErrNotFound) {
-			return 0, nil // swept or never stored (a foreign layer): counts nothing
-		}
-		if err != nil {
-			return 0, storageErr(err)
-		}
-		sizes[d] = b.Size
-		return b.Size, nil
-	}
+	id := e.newImageDescriber(repo, func(d digest.Digest) (*index.Manifest, error) { return byDigest[d], nil })
 	out := make([]ImageDetail, 0, len(ms))
 	for _, m := range ms {
-		tags, err := e.db.TagsOf(repo, m.Digest)
-		if err != nil {
-			return nil, storageErr(err)
-		}
-		size, err := sumSizes(m.Blobs, blobSize)
+		im, err := id.describe(m)
 		if err != nil {
 			return nil, err
 		}
-		for _, c := range m.Children {
-			if cm := byDigest[c]; cm != nil {
-				n, err := sumSizes(cm.Blobs, blobSize)
-				if err != nil {
-					return nil, err
-				}
-				size = max(size, n)
-			}
-		}
-		out = append(out, ImageDetail{
-			Digest: m.Digest, MediaType: m.MediaType, ArtifactType: m.ArtifactType, Subject: m.Subject,
-			Tags: tags, Size: size, ManifestSize: m.PayloadSize, PushedAt: m.PushedAt, LastPulledAt: m.LastPulledAt,
-		})
+		out = append(out, im)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Digest < out[j].Digest })
 	return out, nil
 }
 
-// sumSizes adds up the sizes of blobs, each distinct digest once.
-func sumSizes(blobs []digest.Digest, size func(digest.Digest) (int64, error)) (int64, error) {
+// Image describes the manifest that reference (a tag or a digest) names
+// in repo, or fails with ErrManifestUnknown: one image without listing
+// the repository.
+func (e *Engine) Image(ctx context.Context, repo, reference string) (*ImageDetail, error) {
+	if err := ValidateRepositoryName(repo); err != nil {
+		return nil, err
+	}
+	if _, err := e.loadRepo(repo); err != nil {
+		return nil, err
+	}
+	d, err := e.resolve(repo, reference)
+	if err != nil {
+		return nil, err
+	}
+	m, err := e.db.ManifestMeta(repo, d)
+	if errors.Is(err, index.ErrNotFound) {
+		return nil, e.unknownManifest(repo, reference)
+	}
+	if err != nil {
+		return nil, storageErr(err)
+	}
+	id := e.newImageDescriber(repo, func(c digest.Digest) (*index.Manifest, error) {
+		cm, err := e.db.ManifestMeta(repo, c)
+		if errors.Is(err, index.ErrNotFound) {
+			return nil, nil
+		}
+		return cm, storageErr(err)
+	})
+	im, err := id.describe(m)
+	if err != nil {
+		return nil, err
+	}
+	return &im, nil
+}
+
+// imageDescriber builds ImageDetails, with the blob sizes it has read.
+type imageDescriber struct {
+	e        *Engine
+	repo     string
+	manifest func(digest.Digest) (*index.Manifest, error) // nil, nil: not in the repository
+	sizes    map[digest.Digest]int64
+}
+
+func (e *Engine) newImageDescriber(repo string, manifest func(digest.Digest) (*index.Manifest, error)) *imageDescriber {
+	return &imageDescriber{e: e, repo: repo, manifest: manifest, sizes: map[digest.Digest]int64{}}
+}
+
+// describe describes m: its tags and its size (its blobs, or for an
+// index its largest child's).
+func (id *imageDescriber) describe(m *index.Manifest) (ImageDetail, error) {
+	tags, err := id.e.db.TagsOf(id.repo, m.Digest)
+	if err != nil {
+		return ImageDetail{}, storageErr(err)
+	}
+	size, err := id.sumSizes(m.Blobs)
+	if err != nil {
+		return ImageDetail{}, err
+	}
+	for _, c := range m.Children {
+		cm, err := id.manifest(c)
+		if err != nil {
+			return ImageDetail{}, err
+		}
+		if cm != nil {
+			n, err := id.sumSizes(cm.Blobs)
+			if err != nil {
+				return ImageDetail{}, err
+			}
+			size = max(size, n)
+		}
+	}
+	return ImageDetail{
+		Digest: m.Digest, MediaType: m.MediaType, ArtifactType: m.ArtifactType, Subject: m.Subject,
+		Tags: tags, Size: size, ManifestSize: m.PayloadSize, PushedAt: m.PushedAt, LastPulledAt: m.LastPulledAt,
+	}, nil
+}
+
+// sumSizes adds up the sizes of blobs, each distinct digest once; a blob
+// with no record (swept, or never stored: a foreign layer) counts nothing.
+func (id *imageDescriber) sumSizes(blobs []digest.Digest) (int64, error) {
 	seen := make(map[digest.Digest]bool, len(blobs))
 	var total int64
 	for _, d := range blobs {
@@ -113,9 +161,17 @@ func sumSizes(blobs []digest.Digest, size func(digest.Digest) (int64, error)) (i
 			continue
 		}
 		seen[d] = true
-		n, err := size(d)
-		if err != nil {
-			return 0, err
+		n, ok := id.sizes[d]
+		if !ok {
+			b, err := id.e.db.Blob(d)
+			switch {
+			case errors.Is(err, index.ErrNotFound):
+			case err != nil:
+				return 0, storageErr(err)
+			default:
+				n = b.Size
+			}
+			id.sizes[d] = n
 		}
 		total += n
 	}

@@ -49,6 +49,22 @@ func TestImagesDescribesEveryManifest(t *testing.T) {
 	assert.Equal(t, int64(len(bigPayload)), by[big].ManifestSize)
 	assert.False(t, by[big].PushedAt.IsZero())
 
+	// Image describes one the same way, by tag or digest.
+	for _, ref := range []string{"multi", string(idx)} {
+		one, err := e.Image(ctx, "r", ref)
+		require.NoError(t, err)
+		assert.Equal(t, by[idx], *one)
+	}
+	one, err := e.Image(ctx, "r", "big-too")
+	require.NoError(t, err)
+	assert.Equal(t, by[big], *one)
+	_, err = e.Image(ctx, "r", "nope")
+	require.ErrorIs(t, err, ErrManifestUnknown)
+	_, err = e.Image(ctx, "r", string(digest.FromString("nope")))
+	require.ErrorIs(t, err, ErrManifestUnknown)
+	_, err = e.Image(ctx, "absent", "v1")
+	require.ErrorIs(t, err, ErrNameUnknown)
+
 	_, err = e.Images(ctx, "absent")
 	require.ErrorIs(t, err, ErrNameUnknown)
 	_, err = e.Images(ctx, "Bad")

@@ -54,6 +54,7 @@ type ecrStore interface {
 	TagRepository(ctx context.Context, repo string, tags []engine.ResourceTag) error
 	UntagRepository(ctx context.Context, repo string, keys []string) error
 	Images(ctx context.Context, repo string) ([]engine.ImageDetail, error)
+	Image(ctx context.Context, repo, reference string) (*engine.ImageDetail, error)
 	UntagImage(ctx context.Context, repo, tag string) (digest.Digest, bool, error)
 	DeleteImage(ctx context.Context, repo string, d digest.Digest) error
 	PutLifecyclePolicy(ctx context.Context, repo, policy string) error

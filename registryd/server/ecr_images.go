@@ -82,35 +82,36 @@ type ecrImageDetail struct {
 	LastRecordedPullTime   awsTime  `json:"lastRecordedPullTime,omitzero"`
 }
 
-// resolveImageID finds the image an ImageIdentifier names in imgs: by
-// digest, by tag, or by both (which must agree). failure is the ECR
-// failure code when it names none.
-func resolveImageID(imgs []engine.ImageDetail, id ecrImageID) (im *engine.ImageDetail, failure, reason string) {
+// resolveImageID finds the image an ImageIdentifier names in repo: by
+// digest, by tag, or by both (which must agree), with one lookup (no
+// listing of the repository). failure is the ECR failure code when it
+// names none; err is for the whole call (such as an unknown repository).
+func (s *Server) resolveImageID(ctx context.Context, st ecrStore, repo string, id ecrImageID) (im *engine.ImageDetail, failure, reason string, err error) {
 	if id.ImageDigest == "" && id.ImageTag == "" {
-		return nil, "MissingDigestAndTag", "Invalid request parameters: both tag and digest cannot be null"
+		return nil, "MissingDigestAndTag", "Invalid request parameters: both tag and digest cannot be null", nil
 	}
 	if id.ImageDigest != "" {
 		if _, err := digest.Parse(id.ImageDigest); err != nil {
-			return nil, "InvalidImageDigest", "Invalid request parameters: image digest should satisfy the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'"
+			return nil, "InvalidImageDigest", "Invalid request parameters: image digest should satisfy the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'", nil
 		}
 	}
 	if id.ImageTag != "" && engine.ValidateTag(id.ImageTag) != nil {
-		return nil, "InvalidImageTag", "Invalid request parameters: image tag should satisfy the regex '[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}'"
+		return nil, "InvalidImageTag", "Invalid request parameters: image tag should satisfy the regex '[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}'", nil
 	}
-	for i := range imgs {
-		im := &imgs[i]
-		byDigest := id.ImageDigest != "" && string(im.Digest) == id.ImageDigest
-		byTag := id.ImageTag != "" && slices.Contains(im.Tags, id.ImageTag)
-		switch {
-		case byDigest && (id.ImageTag == "" || byTag):
-			return im, "", ""
-		case byTag && id.ImageDigest == "":
-			return im, "", ""
-		case byTag || byDigest:
-			return nil, "ImageTagDoesNotMatchDigest", "Invalid request parameters: given tag does not map to the given digest"
-		}
+	ref := id.ImageDigest
+	if ref == "" {
+		ref = id.ImageTag
 	}
-	return nil, "ImageNotFound", "Requested image not found"
+	im, err = st.Image(ctx, repo, ref)
+	switch {
+	case errors.Is(err, engine.ErrManifestUnknown):
+		return nil, "ImageNotFound", "Requested image not found", nil
+	case err != nil:
+		return nil, "", "", s.repoNotFound(err, repo)
+	case id.ImageDigest != "" && id.ImageTag != "" && !slices.Contains(im.Tags, id.ImageTag):
+		return nil, "ImageTagDoesNotMatchDigest", "Invalid request parameters: given tag does not map to the given digest", nil
+	}
+	return im, "", "", nil
 }
 
 func ecrDescribeImages(s *Server, st ecrStore, c *ecrCall) (any, error) {
@@ -118,10 +119,7 @@ func ecrDescribeImages(s *Server, st ecrStore, c *ecrCall) (any, error) {
 	if err := s.decodeRepoInput(c, &in); err != nil {
 		return nil, err
 	}
-	imgs, err := st.Images(c.r.Context(), in.RepositoryName)
-	if err != nil {
-		return nil, s.repoNotFound(err, in.RepositoryName)
-	}
+	ctx := c.r.Context()
 	detail := func(im *engine.ImageDetail) ecrImageDetail {
 		return ecrImageDetail{
 			RegistryID: s.ecrAccountID(), RepositoryName: in.RepositoryName,
@@ -139,7 +137,10 @@ func ecrDescribeImages(s *Server, st ecrStore, c *ecrCall) (any, error) {
 			return nil, ecrErrf(ecrInvalidParameter, "at most %d imageIds", maxBatchImageIDs)
 		}
 		for _, id := range in.ImageIDs {
-			im, failure, reason := resolveImageID(imgs, id)
+			im, failure, reason, err := s.resolveImageID(ctx, st, in.RepositoryName, id)
+			if err != nil {
+				return nil, err
+			}
 			switch failure {
 			case "":
 				details = append(details, detail(im))
@@ -155,6 +156,10 @@ func ecrDescribeImages(s *Server, st ecrStore, c *ecrCall) (any, error) {
 	n, err := pageSize(in.MaxResults, 1000)
 	if err != nil {
 		return nil, err
+	}
+	imgs, err := st.Images(ctx, in.RepositoryName)
+	if err != nil {
+		return nil, s.repoNotFound(err, in.RepositoryName)
 	}
 	var kept []engine.ImageDetail
 	for _, im := range imgs {
@@ -213,13 +218,12 @@ func ecrBatchGetImage(s *Server, st ecrStore, c *ecrCall) (any, error) {
 		return nil, err
 	}
 	ctx := c.r.Context()
-	imgs, err := st.Images(ctx, in.RepositoryName)
-	if err != nil {
-		return nil, s.repoNotFound(err, in.RepositoryName)
-	}
 	images, failures := []ecrImage{}, []ecrImageFailure{}
 	for _, id := range in.ImageIDs {
-		im, failure, reason := resolveImageID(imgs, id)
+		im, failure, reason, err := s.resolveImageID(ctx, st, in.RepositoryName, id)
+		if err != nil {
+			return nil, err
+		}
 		if failure != "" {
 			failures = append(failures, ecrImageFailure{ImageID: id, FailureCode: failure, FailureReason: reason})
 			continue
@@ -261,13 +265,12 @@ func ecrBatchDeleteImage(s *Server, st ecrStore, c *ecrCall) (any, error) {
 	ctx := c.r.Context()
 	deleted, failures := []ecrImageID{}, []ecrImageFailure{}
 	for _, id := range in.ImageIDs {
-		// Resolve against the repository as it is now: an earlier entry of
-		// the batch may have deleted what a later one names.
-		imgs, err := st.Images(ctx, in.RepositoryName)
+		// Resolved against the repository as it is now: an earlier entry
+		// of the batch may have deleted what a later one names.
+		im, failure, reason, err := s.resolveImageID(ctx, st, in.RepositoryName, id)
 		if err != nil {
-			return nil, s.repoNotFound(err, in.RepositoryName)
+			return nil, err
 		}
-		im, failure, reason := resolveImageID(imgs, id)
 		if failure != "" {
 			failures = append(failures, ecrImageFailure{ImageID: id, FailureCode: failure, FailureReason: reason})
 			continue
