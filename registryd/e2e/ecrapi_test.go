@@ -489,6 +489,16 @@ func TestECRAPIWithAWSCLI(t *testing.T) {
 	require.Len(t, details, 1)
 	assert.Equal(t, []any{"v1"}, details[0].(map[string]any)["imageTags"])
 
+	// ECR's documented retag: batch-get-image's manifest text into put-image.
+	manifest, err := awsCLI(t, addr, "ecr", "batch-get-image", "--repository-name", "cli/app", "--image-ids", "imageTag=v1",
+		"--query", "images[].imageManifest", "--output", "text")
+	require.NoError(t, err)
+	put := run("put-image", "--repository-name", "cli/app", "--image-tag", "v1-retagged", "--image-manifest", strings.TrimSpace(manifest))
+	assert.Equal(t, d.String(), put["image"].(map[string]any)["imageId"].(map[string]any)["imageDigest"])
+	_, err = awsCLI(t, addr, "ecr", "put-image", "--repository-name", "cli/app", "--image-tag", "v1", "--image-manifest", strings.TrimSpace(manifest))
+	require.ErrorContains(t, err, "ImageAlreadyExistsException")
+	run("batch-delete-image", "--repository-name", "cli/app", "--image-ids", "imageTag=v1-retagged")
+
 	policy := `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`
 	run("put-lifecycle-policy", "--repository-name", "cli/app", "--lifecycle-policy-text", policy)
 	assert.Equal(t, "COMPLETE", run("start-lifecycle-policy-preview", "--repository-name", "cli/app")["status"])
