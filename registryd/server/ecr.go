@@ -111,30 +111,34 @@ type ecrOp func(s *Server, st ecrStore, c *ecrCall) (any, error)
 // signature, dispatches on X-Amz-Target and answers JSON or an AWS error.
 func (s *Server) serveECR(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Amzn-RequestId", newRequestID())
+	result := "ok"
+	defer func() {
+		s.metrics.observeECR(strings.TrimPrefix(r.Header.Get("X-Amz-Target"), ecrTargetPrefix), result)
+	}()
 	st, ok := s.store.(ecrStore)
 	if !ok {
-		s.writeECRError(w, r, ecrErrf(ecrUnknownOperation, "this store has no ECR management API"))
+		result = s.writeECRError(w, r, ecrErrf(ecrUnknownOperation, "this store has no ECR management API"))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxECRBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			s.writeECRError(w, r, ecrErrf(ecrLimitExceeded, "request body larger than %d bytes", maxECRBody))
+			result = s.writeECRError(w, r, ecrErrf(ecrLimitExceeded, "request body larger than %d bytes", maxECRBody))
 			return
 		}
-		s.writeECRError(w, r, ecrErrf(ecrSerialization, "reading the request body: %v", err))
+		result = s.writeECRError(w, r, ecrErrf(ecrSerialization, "reading the request body: %v", err))
 		return
 	}
 	who, err := s.authenticateECR(r, body)
 	if err != nil {
-		s.writeECRError(w, r, err)
+		result = s.writeECRError(w, r, err)
 		return
 	}
 	name := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), ecrTargetPrefix)
 	op, ok := ecrOps[name]
 	if !ok {
-		s.writeECRError(w, r, ecrErrf(ecrUnknownOperation, "operation %q is not implemented by Berth (docs/ecr-api.md lists the ones that are)", truncate(name, 100)))
+		result = s.writeECRError(w, r, ecrErrf(ecrUnknownOperation, "operation %q is not implemented by Berth (docs/ecr-api.md lists the ones that are)", truncate(name, 100)))
 		return
 	}
 	c := &ecrCall{r: r, body: body, host: r.Host, scheme: "http", op: name, who: who}
@@ -143,12 +147,12 @@ func (s *Server) serveECR(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := op(s, st, c)
 	if err != nil {
-		s.writeECRError(w, r, err)
+		result = s.writeECRError(w, r, err)
 		return
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
-		s.writeECRError(w, r, err)
+		result = s.writeECRError(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", ecrContentType)
@@ -312,8 +316,9 @@ type ecrErrorBody struct {
 	Message string `json:"message"`
 }
 
-// writeECRError answers err as an AWS JSON 1.1 error.
-func (s *Server) writeECRError(w http.ResponseWriter, r *http.Request, err error) {
+// writeECRError answers err as an AWS JSON 1.1 error and returns its
+// type.
+func (s *Server) writeECRError(w http.ResponseWriter, r *http.Request, err error) string {
 	ee := toECRError(err)
 	if ee.Type.Status >= 500 {
 		s.log.Error("ECR API call failed", "target", r.Header.Get("X-Amz-Target"), "err", err)
@@ -330,6 +335,7 @@ func (s *Server) writeECRError(w http.ResponseWriter, r *http.Request, err error
 	}
 	w.WriteHeader(ee.Type.Status)
 	_, _ = w.Write(b)
+	return ee.Type.Name
 }
 
 // newRequestID returns a random request ID in the UUID form AWS uses.

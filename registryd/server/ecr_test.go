@@ -171,6 +171,14 @@ func TestECRErrorsOnTheWire(t *testing.T) {
 			assert.NotEmpty(t, rec.Header().Get("X-Amzn-RequestId"))
 		})
 	}
+	// Each call is counted by operation and result; operations Berth does
+	// not serve count as unknown.
+	require.Equal(t, 200, ecrDo(h, "DescribeRepositories", `{}`).Code)
+	metrics := do(h, http.MethodGet, "/metrics", nil, nil).Body.String()
+	assert.Contains(t, metrics, `berth_ecr_calls_total{operation="DescribeRepositories",result="RepositoryNotFoundException"} 1`)
+	assert.Contains(t, metrics, `berth_ecr_calls_total{operation="DescribeRepositories",result="ok"} 1`)
+	assert.Contains(t, metrics, `berth_ecr_calls_total{operation="unknown",result="UnknownOperationException"} 1`)
+
 	// A body over the limit is refused before it is read whole.
 	big := `{"repositoryName":"a","x":"` + strings.Repeat("x", maxECRBody) + `"}`
 	rec := ecrDo(h, "CreateRepository", big)

@@ -20,6 +20,7 @@ type metrics struct {
 	bytesIn           *prometheus.CounterVec
 	bytesOut          *prometheus.CounterVec
 	uploadsInProgress prometheus.Gauge
+	ecrCalls          *prometheus.CounterVec
 	handler           http.Handler
 }
 
@@ -47,8 +48,12 @@ func newMetrics() *metrics {
 			Name: "berth_uploads_in_progress",
 			Help: "Blob upload requests (PATCH, PUT, monolithic POST) being received now.",
 		}),
+		ecrCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_ecr_calls_total",
+			Help: "ECR management API calls answered, by operation and result (ok, or the AWS error type).",
+		}, []string{"operation", "result"}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.bytesIn, m.bytesOut, m.uploadsInProgress,
+	m.reg.MustRegister(m.requests, m.duration, m.bytesIn, m.bytesOut, m.uploadsInProgress, m.ecrCalls,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 	return m
@@ -112,3 +117,12 @@ func (r *recorder) Write(p []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the real writer.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// observeECR records one ECR API call; operations Berth does not serve
+// count as "unknown", to bound the label's cardinality.
+func (m *metrics) observeECR(operation, result string) {
+	if _, ok := ecrOps[operation]; !ok {
+		operation = "unknown"
+	}
+	m.ecrCalls.WithLabelValues(operation, result).Inc()
+}
