@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -223,4 +224,53 @@ func TestCheckRepositoryPolicyStoredUnenforceable(t *testing.T) {
 	_, err = e.DeleteRepositoryPolicy(ctx, "old")
 	require.NoError(t, err, "it can be removed")
 	require.NoError(t, e.CheckRepositoryPolicy(ctx, alice, "old", "ecr:BatchGetImage"))
+}
+
+// Checks racing with policy changes never keep a stale policy: once the
+// changes stop, the check answers the last one committed.
+func TestCheckRepositoryPolicyRacingChanges(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, quietOptions())
+	bob := Principal{Account: "000000000000", User: "bob"}
+	_, err := e.CreateRepository(ctx, "r", RepositorySettings{})
+	require.NoError(t, err)
+	deny := `{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":"ecr:PutImage"}}`
+	allow := `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"ecr:PutImage"}}`
+	for round := range 20 {
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+						_ = e.CheckRepositoryPolicy(ctx, bob, "r", "ecr:PutImage")
+					}
+				}
+			}()
+		}
+		for i := range 5 {
+			text := allow
+			if (i+round)%2 == 0 {
+				text = deny
+			}
+			require.NoError(t, e.SetRepositoryPolicy(ctx, "r", text))
+		}
+		last := allow
+		if (4+round)%2 == 0 {
+			last = deny
+		}
+		close(stop)
+		wg.Wait()
+		err := e.CheckRepositoryPolicy(ctx, bob, "r", "ecr:PutImage")
+		if last == deny {
+			require.ErrorIs(t, err, ErrAccessDenied, "round %d", round)
+		} else {
+			require.NoError(t, err, "round %d", round)
+		}
+	}
 }
