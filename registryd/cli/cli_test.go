@@ -119,10 +119,16 @@ func TestConfigErrors(t *testing.T) {
 	bad.LogLevel = "loud"
 	bad.TLSCert = "c.pem"
 	bad.Templates = []engine.CreationTemplate{{}}
+	bad.ECRAccountID, bad.ECRRegion = "1234", "Mars"
 	err := bad.Validate()
 	require.ErrorIs(t, err, ErrConfig)
-	for _, s := range []string{"logLevel", "tlsKey", "prefix", "appliedFor"} {
+	for _, s := range []string{"logLevel", "tlsKey", "prefix", "appliedFor", "ecrAccountId", "ecrRegion"} {
 		assert.Contains(t, err.Error(), s)
+	}
+	for _, region := range []string{"us-east-1", "eu-west-2", "ap-southeast-5", "us-gov-west-1", "cn-north-1", "eusc-de-east-1"} {
+		good := DefaultConfig()
+		good.ECRRegion, good.ECRAccountID = region, "123456789012"
+		assert.NoError(t, good.Validate(), region)
 	}
 }
 

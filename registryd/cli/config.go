@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -94,6 +95,12 @@ type Config struct {
 	Templates []engine.CreationTemplate `json:"templates,omitempty"`
 }
 
+// The shapes of an AWS account ID and region name.
+var (
+	ecrAccountPattern = regexp.MustCompile(`^[0-9]{12}$`)
+	ecrRegionPattern  = regexp.MustCompile(`^[a-z]{2,}(-[a-z0-9]+)+-[0-9]+$`)
+)
+
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -168,6 +175,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBlobSize < 0 || c.FrameSize < 0 {
 		errs = append(errs, errors.New("maxBlobSize and frameSize must not be negative"))
+	}
+	if c.ECRAccountID != "" && !ecrAccountPattern.MatchString(c.ECRAccountID) {
+		errs = append(errs, fmt.Errorf("ecrAccountId %q: want 12 digits", c.ECRAccountID))
+	}
+	if c.ECRRegion != "" && !ecrRegionPattern.MatchString(c.ECRRegion) {
+		errs = append(errs, fmt.Errorf("ecrRegion %q: want a region name such as us-east-1", c.ECRRegion))
 	}
 	for i, t := range c.Templates {
 		if t.Prefix == "" {
