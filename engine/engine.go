@@ -156,6 +156,10 @@ type Engine struct {
 	// (policyEntry; reposettings.go), filled and dropped under the
 	// repository's lock.
 	policies sync.Map
+	// cacheRules caches the pull-through cache rules (nil: read them
+	// again; filled and dropped under rulesMu; pullthrough.go).
+	rulesMu    sync.Mutex
+	cacheRules atomic.Pointer[[]PullThroughCacheRule]
 	// putsInFlight counts PutManifest calls under way: one alone commits
 	// with sync under its repository's lock; several apply under the lock
 	// and share fsyncs after it (engine/manifests.go).

@@ -297,22 +297,37 @@ func (b *Batch) DeleteUpload(id string) error {
 
 // PutTemplate writes the creation template for prefix; value is opaque.
 func (b *Batch) PutTemplate(prefix string, value []byte) error {
-	if err := b.check(); err != nil {
-		return err
-	}
-	k, err := templateKey(prefix)
-	if err != nil {
-		return err
-	}
-	return b.set(k, encodeTemplate(value))
+	return b.putOpaque(prefixTemplate, prefix, value)
 }
 
 // DeleteTemplate deletes the creation template for prefix.
-func (b *Batch) DeleteTemplate(prefix string) error {
+func (b *Batch) DeleteTemplate(prefix string) error { return b.deleteOpaque(prefixTemplate, prefix) }
+
+// PutCacheRule writes the pull-through cache rule for prefix; value is
+// opaque.
+func (b *Batch) PutCacheRule(prefix string, value []byte) error {
+	return b.putOpaque(prefixCache, prefix, value)
+}
+
+// DeleteCacheRule deletes the pull-through cache rule for prefix.
+func (b *Batch) DeleteCacheRule(prefix string) error { return b.deleteOpaque(prefixCache, prefix) }
+
+func (b *Batch) putOpaque(kind byte, prefix string, value []byte) error {
 	if err := b.check(); err != nil {
 		return err
 	}
-	k, err := templateKey(prefix)
+	k, err := opaqueKey(kind, prefix)
+	if err != nil {
+		return err
+	}
+	return b.set(k, encodeOpaque(value))
+}
+
+func (b *Batch) deleteOpaque(kind byte, prefix string) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	k, err := opaqueKey(kind, prefix)
 	if err != nil {
 		return err
 	}

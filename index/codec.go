@@ -397,17 +397,17 @@ func decodeUpload(id string, v []byte) (*Upload, error) {
 	return u, nil
 }
 
-// --- templates ---
+// --- templates and cache rules: opaque values ---
 
-func encodeTemplate(v []byte) []byte {
+func encodeOpaque(v []byte) []byte {
 	b := make([]byte, 0, 1+len(v))
 	b = append(b, valueV1)
 	return append(b, v...)
 }
 
-func decodeTemplate(prefix string, v []byte) ([]byte, error) {
+func decodeOpaque(kind byte, v []byte) ([]byte, error) {
 	if len(v) < 1 || v[0] != valueV1 {
-		return nil, fmt.Errorf("template value: %w", ErrCorrupt)
+		return nil, fmt.Errorf("%s value: %w", opaqueKinds[kind], ErrCorrupt)
 	}
 	return append([]byte(nil), v[1:]...), nil
 }

@@ -37,6 +37,7 @@ import (
 //	f 0 <repo> 0 <subject> 0 <referrer>    Referrer record                 Batch.PutReferrer
 //	u 0 <upload id>                        Upload record                   Batch.PutUpload
 //	T 0 <prefix>                           template record (opaque bytes)  Batch.PutTemplate
+//	P 0 <prefix>                           pull-through cache rule (opaque) Batch.PutCacheRule
 //	v                                      store metadata (schema version) Open
 //	c 0 <layer> 0 <chunk>                  layer TOC chunk (index/toc.go)  Batch.PutLayerTOC
 //	x 0 <layer>                            derived uncompressed tar digest Batch.PutLayerDerived
@@ -50,6 +51,7 @@ const (
 	prefixReferrer byte = 'f'
 	prefixUpload   byte = 'u'
 	prefixTemplate byte = 'T'
+	prefixCache    byte = 'P'
 	prefixMeta     byte = 'v'
 
 	sep byte = 0x00
@@ -219,12 +221,19 @@ func uploadKey(id string) ([]byte, error) {
 	return makeKey(prefixUpload, id), nil
 }
 
-func templateKey(prefix string) ([]byte, error) {
-	if err := checkPart("template prefix", prefix); err != nil {
+func templateKey(prefix string) ([]byte, error) { return opaqueKey(prefixTemplate, prefix) }
+
+// opaqueKey is the key of a registry-level record of kind (a creation
+// template, a pull-through cache rule) named by a repository prefix.
+func opaqueKey(kind byte, prefix string) ([]byte, error) {
+	if err := checkPart(opaqueKinds[kind]+" prefix", prefix); err != nil {
 		return nil, err
 	}
-	return makeKey(prefixTemplate, prefix), nil
+	return makeKey(kind, prefix), nil
 }
+
+// opaqueKinds names the kinds of registry-level records.
+var opaqueKinds = map[byte]string{prefixTemplate: "template", prefixCache: "pull-through cache rule"}
 
 // splitKey splits a key into its parts (the prefix byte excluded). It
 // reports false when the key does not start with prefix followed by 0x00 or

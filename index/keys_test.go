@@ -101,7 +101,7 @@ func TestDecodeRandomNoPanic(t *testing.T) {
 		_, _ = decodeRepository("r", v)
 		_, _ = decodeLink(v)
 		_, _ = decodeTag(v)
-		_, _ = decodeTemplate("p", v)
+		_, _ = decodeOpaque(prefixTemplate, v)
 		_, _ = decodeMeta(v)
 	}
 	for _, v := range valid {

@@ -378,31 +378,46 @@ func (db *DB) ListUploads(fn func(*Upload) error) error {
 }
 
 // Template returns the creation template value for prefix.
-func (db *DB) Template(prefix string) ([]byte, error) {
-	k, err := templateKey(prefix)
+func (db *DB) Template(prefix string) ([]byte, error) { return db.opaque(prefixTemplate, prefix) }
+
+// ListTemplates calls fn with every creation template in prefix order. io.EOF
+// from fn stops the listing early with a nil result.
+func (db *DB) ListTemplates(fn func(prefix string, value []byte) error) error {
+	return db.listOpaque(prefixTemplate, fn)
+}
+
+// CacheRule returns the pull-through cache rule value for prefix.
+func (db *DB) CacheRule(prefix string) ([]byte, error) { return db.opaque(prefixCache, prefix) }
+
+// ListCacheRules calls fn with every pull-through cache rule in prefix
+// order. io.EOF from fn stops the listing early with a nil result.
+func (db *DB) ListCacheRules(fn func(prefix string, value []byte) error) error {
+	return db.listOpaque(prefixCache, fn)
+}
+
+func (db *DB) opaque(kind byte, prefix string) ([]byte, error) {
+	k, err := opaqueKey(kind, prefix)
 	if err != nil {
 		return nil, err
 	}
 	var out []byte
 	err = db.get(k, func(v []byte) error {
-		out, err = decodeTemplate(prefix, v)
+		out, err = decodeOpaque(kind, v)
 		return err
 	})
 	if err != nil {
-		return nil, named(err, "template %s", prefix)
+		return nil, named(err, "%s %s", opaqueKinds[kind], prefix)
 	}
 	return out, nil
 }
 
-// ListTemplates calls fn with every creation template in prefix order. io.EOF
-// from fn stops the listing early with a nil result.
-func (db *DB) ListTemplates(fn func(prefix string, value []byte) error) error {
-	lo := []byte{prefixTemplate, sep}
+func (db *DB) listOpaque(kind byte, fn func(prefix string, value []byte) error) error {
+	lo := []byte{kind, sep}
 	return db.scan(lo, nil, func(k, v []byte) (bool, error) {
 		p := string(k[len(lo):])
-		val, err := decodeTemplate(p, v)
+		val, err := decodeOpaque(kind, v)
 		if err != nil {
-			return false, named(err, "template %s", p)
+			return false, named(err, "%s %s", opaqueKinds[kind], p)
 		}
 		return callFn(fn(p, val))
 	})

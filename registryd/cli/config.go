@@ -90,6 +90,10 @@ type Config struct {
 	// ECRAccountID is the registry ID (12 digits) the ECR API answers for.
 	// Default 000000000000.
 	ECRAccountID string `json:"ecrAccountId,omitempty"`
+	// PullThroughRefresh is how often a tag of a pull-through cache
+	// repository is checked against its upstream. Default 24h (ECR);
+	// negative: at every pull.
+	PullThroughRefresh Duration `json:"pullThroughRefresh,omitempty"`
 	// Templates are repository creation templates put into the store at
 	// start (engine.PutCreationTemplate), in the ECR field names.
 	Templates []engine.CreationTemplate `json:"templates,omitempty"`
@@ -298,6 +302,7 @@ func bindServeFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.ECRCredentials, "ecr-credentials", c.ECRCredentials, "file of ACCESS_KEY_ID:SECRET_ACCESS_KEY lines the ECR management API accepts (aws ecr, AWS SDKs); empty: the ECR API is open without --htpasswd, closed with it")
 	fs.StringVar(&c.ECRRegion, "ecr-region", c.ECRRegion, "region the ECR API answers for (default us-east-1)")
 	fs.StringVar(&c.ECRAccountID, "ecr-account-id", c.ECRAccountID, "registry ID the ECR API answers for (default 000000000000)")
+	fs.Var(&c.PullThroughRefresh, "pull-through-refresh", "how often a pull-through cache tag is checked upstream (default 24h; negative: every pull)")
 	fs.Var(templateList{c}, "template", `repository creation template as JSON, repeatable (e.g. '{"prefix":"team-a","appliedFor":["CREATE_ON_PUSH"],"imageTagMutability":"IMMUTABLE"}')`)
 }
 

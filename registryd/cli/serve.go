@@ -116,6 +116,7 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 		ECRCredentialsFile: cfg.ECRCredentials,
 		ECRRegion:          cfg.ECRRegion,
 		ECRAccountID:       cfg.ECRAccountID,
+		PullThroughRefresh: time.Duration(cfg.PullThroughRefresh),
 		LoginTokenKeyFile:  filepath.Join(cfg.Data, loginTokenKeyFile),
 	}
 	if cfg.AuthCacheTTL <= 0 {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,14 @@ import (
 // in-process and returns its host:port. The server stops at the end of
 // the test.
 func startServer(t *testing.T, mutate func(*cli.Config)) string {
+	t.Helper()
+	addr, _ := startStoppableServer(t, mutate)
+	return addr
+}
+
+// startStoppableServer is startServer with a function that stops the
+// server before the test ends (idempotent; the cleanup calls it too).
+func startStoppableServer(t *testing.T, mutate func(*cli.Config)) (string, func()) {
 	t.Helper()
 	cfg := cli.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
@@ -42,16 +51,20 @@ func startServer(t *testing.T, mutate func(*cli.Config)) string {
 	}()
 	select {
 	case addr := <-ready:
-		t.Cleanup(func() {
-			cancel()
-			select {
-			case err := <-done:
-				require.NoError(t, err)
-			case <-time.After(30 * time.Second):
-				t.Error("server did not stop")
-			}
-		})
-		return addr.String()
+		var once sync.Once
+		stop := func() {
+			once.Do(func() {
+				cancel()
+				select {
+				case err := <-done:
+					require.NoError(t, err)
+				case <-time.After(30 * time.Second):
+					t.Error("server did not stop")
+				}
+			})
+		}
+		t.Cleanup(stop)
+		return addr.String(), stop
 	case err := <-done:
 		cancel()
 		require.NoError(t, err, "registryd did not start")
@@ -60,7 +73,7 @@ func startServer(t *testing.T, mutate func(*cli.Config)) string {
 		cancel()
 		t.Fatal("registryd did not start in time")
 	}
-	return ""
+	return "", nil
 }
 
 // requireTool returns the path of a CLI. Missing, it fails the test when

@@ -44,6 +44,9 @@ func (s *Server) blob(w http.ResponseWriter, r *http.Request, rt route) error {
 		w.WriteHeader(http.StatusAccepted)
 		return nil
 	}
+	if err := s.pullThroughBlob(ctx, rt.name, d); err != nil {
+		return err
+	}
 	h := w.Header()
 	if r.Method == http.MethodHead && r.Header.Get("Range") == "" {
 		desc, err := s.store.StatBlob(ctx, rt.name, d)

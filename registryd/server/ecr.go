@@ -231,6 +231,9 @@ var (
 	ecrMissingAuth              = ecrErrorType{"MissingAuthenticationTokenException", http.StatusForbidden}
 	ecrUnsupportedImageType     = ecrErrorType{"UnsupportedImageTypeException", 400}
 	ecrAccessDenied             = ecrErrorType{"AccessDeniedException", 400}
+	ecrCacheRuleNotFound        = ecrErrorType{"PullThroughCacheRuleNotFoundException", 400}
+	ecrCacheRuleExists          = ecrErrorType{"PullThroughCacheRuleAlreadyExistsException", 400}
+	ecrUnsupportedUpstream      = ecrErrorType{"UnsupportedUpstreamRegistryException", 400}
 )
 
 // ecrError is an ECR API error with its message.
@@ -286,6 +289,8 @@ var ecrErrorTable = []struct {
 	{engine.ErrStorageFull, ecrServiceUnavailable},
 	{engine.ErrClosed, ecrServiceUnavailable},
 	{engine.ErrAccessDenied, ecrAccessDenied},
+	{engine.ErrCacheRuleNotFound, ecrCacheRuleNotFound},
+	{engine.ErrCacheRuleExists, ecrCacheRuleExists},
 	{errShuttingDown, ecrServiceUnavailable},
 	{context.DeadlineExceeded, ecrServiceUnavailable},
 }

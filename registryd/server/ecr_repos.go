@@ -46,6 +46,9 @@ var ecrOps = map[string]ecrOp{
 	"InitiateLayerUpload":                 ecrInitiateLayerUpload,
 	"UploadLayerPart":                     ecrUploadLayerPart,
 	"CompleteLayerUpload":                 ecrCompleteLayerUpload,
+	"CreatePullThroughCacheRule":          ecrCreatePullThroughCacheRule,
+	"DescribePullThroughCacheRules":       ecrDescribePullThroughCacheRules,
+	"DeletePullThroughCacheRule":          ecrDeletePullThroughCacheRule,
 }
 
 // repoRef is the part of most inputs that names a repository.
@@ -70,6 +73,15 @@ func (s *Server) decodeRepoInput(c *ecrCall, in repoInput) error {
 		return err
 	}
 	return s.allowed(c, in.ref().RepositoryName)
+}
+
+// decodeRegistryInput decodes the input of a call about the registry (not
+// one repository) and checks its registry ID, which id points into.
+func (s *Server) decodeRegistryInput(c *ecrCall, in any, id *string) error {
+	if err := c.decode(in); err != nil {
+		return err
+	}
+	return s.checkRegistryID(*id)
 }
 
 // checkRepoRef validates the registry ID and the repository name.
@@ -268,10 +280,7 @@ func ecrDescribeRepositories(s *Server, st ecrStore, c *ecrCall) (any, error) {
 		NextToken       string   `json:"nextToken"`
 		MaxResults      *int     `json:"maxResults"`
 	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRegistryID(in.RegistryID); err != nil {
+	if err := s.decodeRegistryInput(c, &in, &in.RegistryID); err != nil {
 		return nil, err
 	}
 	ctx := c.r.Context()
@@ -745,10 +754,7 @@ func putTemplate(s *Server, st ecrStore, c *ecrCall, put func(engine.CreationTem
 		ecrTemplate
 		RegistryID string `json:"registryId"`
 	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRegistryID(in.RegistryID); err != nil {
+	if err := s.decodeRegistryInput(c, &in, &in.RegistryID); err != nil {
 		return nil, err
 	}
 	if err := put(in.toEngine()); err != nil {
@@ -774,10 +780,7 @@ func ecrDeleteTemplate(s *Server, st ecrStore, c *ecrCall) (any, error) {
 		Prefix     string `json:"prefix"`
 		RegistryID string `json:"registryId"`
 	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRegistryID(in.RegistryID); err != nil {
+	if err := s.decodeRegistryInput(c, &in, &in.RegistryID); err != nil {
 		return nil, err
 	}
 	t, err := templateByPrefix(st, c, in.Prefix)
@@ -797,10 +800,7 @@ func ecrDescribeTemplates(s *Server, st ecrStore, c *ecrCall) (any, error) {
 		MaxResults *int     `json:"maxResults"`
 		RegistryID string   `json:"registryId"`
 	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if err := s.checkRegistryID(in.RegistryID); err != nil {
+	if err := s.decodeRegistryInput(c, &in, &in.RegistryID); err != nil {
 		return nil, err
 	}
 	n, err := pageSize(in.MaxResults, 1000)

@@ -206,6 +206,9 @@ func FuzzECRAPI(f *testing.F) {
 		{"CreateRepositoryCreationTemplate", `{"prefix":"ROOT","appliedFor":["CREATE_ON_PUSH"]}`},
 		{"TagResource", `{"resourceArn":"arn:aws:ecr:us-east-1:000000000000:repository/r","tags":[{"Key":"k","Value":"v"}]}`},
 		{"GetAuthorizationToken", `{"registryIds":["000000000000"]}`},
+		{"CreatePullThroughCacheRule", `{"ecrRepositoryPrefix":"hub","upstreamRegistryUrl":"http://127.0.0.1:1","upstreamRepositoryPrefix":"library"}`},
+		{"DescribePullThroughCacheRules", `{"ecrRepositoryPrefixes":["hub"],"maxResults":1}`},
+		{"DeletePullThroughCacheRule", `{"ecrRepositoryPrefix":"ROOT"}`},
 	} {
 		f.Add(seed.op, []byte(seed.body))
 	}

@@ -80,6 +80,7 @@ var errorTable = []struct {
 	{engine.ErrClosed, CodeUnavailable},
 	{engine.ErrCorrupt, CodeUnknown},
 	{engine.ErrAccessDenied, CodeDenied},
+	{errUpstream, CodeUnavailable},
 	{errShuttingDown, CodeUnavailable},
 	{context.DeadlineExceeded, CodeUnavailable},
 }

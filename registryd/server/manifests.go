@@ -43,6 +43,9 @@ func (s *Server) getManifest(w http.ResponseWriter, r *http.Request, rt route) e
 		return err
 	}
 	ctx := r.Context()
+	if err := s.pullThroughManifest(ctx, rt.name, rt.ref); err != nil {
+		return err
+	}
 	h := w.Header()
 	if r.Method == http.MethodHead {
 		desc, err := s.store.StatManifest(ctx, rt.name, rt.ref)

@@ -67,6 +67,10 @@ type Config struct {
 	// API answers for (in ARNs and registryId). Defaults us-east-1 and
 	// 000000000000.
 	ECRRegion, ECRAccountID string
+	// PullThroughRefresh is how often a tag of a pull-through cache
+	// repository is checked against its upstream. Default 24 h (ECR);
+	// negative: at every pull.
+	PullThroughRefresh time.Duration
 	// LoginTokenKeyFile keeps the key that signs the login tokens of
 	// GetAuthorizationToken (created if missing), so that they outlive a
 	// restart. Empty: a key of this process only.
@@ -91,6 +95,10 @@ type Server struct {
 	previewMu    sync.Mutex
 	previews     map[string]*lifecyclePreview
 	previewOrder []string
+	// pull is the pull-through cache's state; upstreamTransport carries
+	// its requests to upstream registries.
+	pull              pullThrough
+	upstreamTransport http.RoundTripper
 
 	// uploads tracks the requests that hold an open engine.Upload, so
 	// that shutdown waits for them to checkpoint and close it.
@@ -143,6 +151,7 @@ func New(store Store, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.tokens = t
+	s.upstreamTransport = newUpstreamTransport()
 	s.handler = s.instrument(http.HandlerFunc(s.serveAPI))
 	return s, nil
 }

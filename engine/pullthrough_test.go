@@ -1,0 +1,111 @@
+package engine
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseUpstreamURL(t *testing.T) {
+	tests := []struct {
+		in    string
+		host  string
+		plain bool
+		ok    bool
+	}{
+		{"registry-1.docker.io", "registry-1.docker.io", false, true},
+		{"public.ecr.aws", "public.ecr.aws", false, true},
+		{"https://ghcr.io", "ghcr.io", false, true},
+		{"https://ghcr.io/", "ghcr.io", false, true},
+		{"http://127.0.0.1:5000", "127.0.0.1:5000", true, true},
+		{"", "", false, false},
+		{"ftp://x", "", false, false},
+		{"https://ghcr.io/some/path", "", false, false},
+		{"https://user:pw@ghcr.io", "", false, false},
+		{"https://ghcr.io?x=1", "", false, false},
+		{"://", "", false, false},
+	}
+	for _, tt := range tests {
+		host, plain, err := ParseUpstreamURL(tt.in)
+		if !tt.ok {
+			require.ErrorIs(t, err, ErrInvalidArgument, tt.in)
+			continue
+		}
+		require.NoError(t, err, tt.in)
+		assert.Equal(t, tt.host, host, tt.in)
+		assert.Equal(t, tt.plain, plain, tt.in)
+	}
+}
+
+func TestPullThroughCacheRules(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, quietOptions())
+	_, ok, err := e.MatchPullThroughCacheRule(ctx, "hub/library/app")
+	require.NoError(t, err)
+	require.False(t, ok, "no rules")
+
+	for _, bad := range []PullThroughCacheRule{
+		{ECRRepositoryPrefix: "x", UpstreamRegistryURL: "ghcr.io"},
+		{ECRRepositoryPrefix: "this-prefix-is-much-longer-than-thirty", UpstreamRegistryURL: "ghcr.io"},
+		{ECRRepositoryPrefix: "Hub", UpstreamRegistryURL: "ghcr.io"},
+		{ECRRepositoryPrefix: "hub", UpstreamRegistryURL: "ftp://ghcr.io"},
+		{ECRRepositoryPrefix: RootPrefix, UpstreamRegistryURL: "ghcr.io", UpstreamRepositoryPrefix: "library"},
+	} {
+		_, err := e.CreatePullThroughCacheRule(ctx, bad)
+		require.ErrorIs(t, err, ErrInvalidArgument, "%+v", bad)
+	}
+	hub, err := e.CreatePullThroughCacheRule(ctx, PullThroughCacheRule{ECRRepositoryPrefix: "hub", UpstreamRegistryURL: "registry-1.docker.io"})
+	require.NoError(t, err)
+	assert.Equal(t, RootPrefix, hub.UpstreamRepositoryPrefix, "the upstream prefix defaults to ROOT")
+	assert.False(t, hub.CreatedAt.IsZero())
+	_, err = e.CreatePullThroughCacheRule(ctx, PullThroughCacheRule{ECRRepositoryPrefix: "hub", UpstreamRegistryURL: "ghcr.io"})
+	require.ErrorIs(t, err, ErrCacheRuleExists)
+	_, err = e.CreatePullThroughCacheRule(ctx, PullThroughCacheRule{ECRRepositoryPrefix: "hub/team", UpstreamRegistryURL: "ghcr.io", UpstreamRepositoryPrefix: "org"})
+	require.NoError(t, err)
+	_, err = e.CreatePullThroughCacheRule(ctx, PullThroughCacheRule{ECRRepositoryPrefix: RootPrefix, UpstreamRegistryURL: "public.ecr.aws"})
+	require.NoError(t, err)
+
+	tests := []struct{ repo, prefix, upstream string }{
+		{"hub/library/app", "hub", "library/app"},
+		{"hub/team/app", "hub/team", "org/app"},
+		{"hubx/app", RootPrefix, "hubx/app"},
+		{"hub", RootPrefix, "hub"},
+	}
+	for _, tt := range tests {
+		r, ok, err := e.MatchPullThroughCacheRule(ctx, tt.repo)
+		require.NoError(t, err)
+		require.True(t, ok, tt.repo)
+		assert.Equal(t, tt.prefix, r.ECRRepositoryPrefix, tt.repo)
+		assert.Equal(t, tt.upstream, r.UpstreamRepository(tt.repo), tt.repo)
+	}
+
+	rules, err := e.PullThroughCacheRules(ctx)
+	require.NoError(t, err)
+	require.Len(t, rules, 3)
+	old, err := e.DeletePullThroughCacheRule(ctx, RootPrefix)
+	require.NoError(t, err)
+	assert.Equal(t, "public.ecr.aws", old.UpstreamRegistryURL)
+	_, ok, err = e.MatchPullThroughCacheRule(ctx, "hubx/app")
+	require.NoError(t, err)
+	assert.False(t, ok, "the cached rules follow the delete")
+	_, err = e.DeletePullThroughCacheRule(ctx, RootPrefix)
+	require.ErrorIs(t, err, ErrCacheRuleNotFound)
+	_, err = e.DeletePullThroughCacheRule(ctx, "")
+	require.ErrorIs(t, err, ErrCacheRuleNotFound)
+}
+
+func TestEnsureCacheRepositoryUsesItsTemplate(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, &Options{Logger: quietOptions().Logger}) // CreateOnPush off
+	require.NoError(t, e.PutCreationTemplate(ctx, CreationTemplate{Prefix: "hub", AppliedFor: []string{AppliedForPullThroughCache},
+		RepositorySettings: RepositorySettings{ResourceTags: []ResourceTag{{Key: "cache", Value: "yes"}}}}))
+	require.NoError(t, e.EnsureCacheRepository(ctx, "hub/library/app"))
+	r, err := e.Repository(ctx, "hub/library/app")
+	require.NoError(t, err)
+	assert.Equal(t, []ResourceTag{{Key: "cache", Value: "yes"}}, r.ResourceTags)
+	require.NoError(t, e.EnsureCacheRepository(ctx, "hub/library/app"), "exists: nothing to do")
+	require.NoError(t, e.EnsureCacheRepository(ctx, "other/app"), "no template: defaults")
+	require.ErrorIs(t, e.EnsureCacheRepository(ctx, "Bad"), ErrNameInvalid)
+}
