@@ -32,6 +32,17 @@ const DefaultPullThroughRefresh = 24 * time.Hour
 // maxCheckedTags bounds the memory of when tags were last checked.
 const maxCheckedTags = 100_000
 
+// maxFetch bounds one upstream fetch. A fetch is shared by the pulls that
+// wait for it and goes on when the pull that started it goes away, so
+// that the cache is filled either way.
+const maxFetch = 30 * time.Minute
+
+// fetchContext is the context of a shared fetch started by a request
+// with context ctx: its values, not its cancellation.
+func fetchContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), maxFetch)
+}
+
 // errUpstream reports an upstream registry that could not be reached or
 // answered an error other than "not found".
 var errUpstream = errors.New("registryd: upstream registry unavailable")
@@ -96,7 +107,9 @@ func (s *Server) pullThroughManifest(ctx context.Context, repo, ref string) erro
 		return nil
 	}
 	_, err, _ = s.pull.fetches.Do("m\x00"+repo+"\x00"+ref, func() (any, error) {
-		return nil, s.fetchManifest(ctx, cs, rule, repo, ref, local, lerr == nil)
+		fctx, cancel := fetchContext(ctx)
+		defer cancel()
+		return nil, s.fetchManifest(fctx, cs, rule, repo, ref, local, lerr == nil)
 	})
 	if err != nil && lerr == nil {
 		s.log.Warn("pull-through: upstream check failed; serving the cached copy", "repository", repo, "reference", ref, "err", err)
@@ -240,6 +253,8 @@ func (s *Server) pullThroughBlob(ctx context.Context, repo string, d digest.Dige
 		return nil
 	}
 	_, err, _ = s.pull.fetches.Do("b\x00"+repo+"\x00"+string(d), func() (any, error) {
+		ctx, cancel := fetchContext(ctx)
+		defer cancel()
 		up, err := upstreamRef(rule, repo, string(d))
 		if err != nil {
 			return nil, err
