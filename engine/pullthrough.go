@@ -108,6 +108,13 @@ func (e *Engine) CreatePullThroughCacheRule(ctx context.Context, r PullThroughCa
 	return e.putCacheRule(ctx, r, putCreate)
 }
 
+// PutPullThroughCacheRule creates the rule, or replaces the one with its
+// prefix (keeping its creation time): what a configuration file applied
+// at every start wants.
+func (e *Engine) PutPullThroughCacheRule(ctx context.Context, r PullThroughCacheRule) (PullThroughCacheRule, error) {
+	return e.putCacheRule(ctx, r, putAny)
+}
+
 func (e *Engine) putCacheRule(ctx context.Context, r PullThroughCacheRule, mode putMode) (PullThroughCacheRule, error) {
 	if err := e.checkOpen(); err != nil {
 		return r, err

@@ -74,9 +74,13 @@ templates:
       - {filter: latest, filterType: WILDCARD}
   - prefix: ROOT
     appliedFor: [CREATE_ON_PUSH]
+pullThroughRefresh: 1h
+pullThroughCacheRules:
+  - {ecrRepositoryPrefix: hub, upstreamRegistryUrl: registry-1.docker.io}
 `
 	jsonText := `{"addr":"127.0.0.1:6000","data":"/tmp/store","anonymousPull":true,"createOnPush":false,"logLevel":"debug","shutdownTimeout":"5s","maxManifestSize":1024,
-"templates":[{"prefix":"team-a","appliedFor":["CREATE_ON_PUSH"],"imageTagMutability":"IMMUTABLE_WITH_EXCLUSION","imageTagMutabilityExclusionFilters":[{"filter":"latest","filterType":"WILDCARD"}]},{"prefix":"ROOT","appliedFor":["CREATE_ON_PUSH"]}]}`
+"templates":[{"prefix":"team-a","appliedFor":["CREATE_ON_PUSH"],"imageTagMutability":"IMMUTABLE_WITH_EXCLUSION","imageTagMutabilityExclusionFilters":[{"filter":"latest","filterType":"WILDCARD"}]},{"prefix":"ROOT","appliedFor":["CREATE_ON_PUSH"]}],
+"pullThroughRefresh":"1h","pullThroughCacheRules":[{"ecrRepositoryPrefix":"hub","upstreamRegistryUrl":"registry-1.docker.io"}]}`
 	for name, text := range map[string]string{"yaml": yamlText, "json": jsonText} {
 		t.Run(name, func(t *testing.T) {
 			c := DefaultConfig()
@@ -92,6 +96,8 @@ templates:
 			assert.Equal(t, engine.TagImmutableWithExclusion, c.Templates[0].TagMutability)
 			assert.Equal(t, []engine.TagFilter{{Filter: "latest", FilterType: "WILDCARD"}}, c.Templates[0].TagMutabilityExclusions)
 			assert.Equal(t, engine.RootPrefix, c.Templates[1].Prefix)
+			assert.Equal(t, Duration(time.Hour), c.PullThroughRefresh)
+			assert.Equal(t, []engine.PullThroughCacheRule{{ECRRepositoryPrefix: "hub", UpstreamRegistryURL: "registry-1.docker.io"}}, c.PullThroughCacheRules)
 			o, err := c.EngineOptions()
 			require.NoError(t, err)
 			assert.False(t, o.CreateOnPush)

@@ -94,6 +94,11 @@ type Config struct {
 	// repository is checked against its upstream. Default 24h (ECR);
 	// negative: at every pull.
 	PullThroughRefresh Duration `json:"pullThroughRefresh,omitempty"`
+	// PullThroughCacheRules are pull-through cache rules put into the
+	// store at start (engine.PutPullThroughCacheRule), in the ECR field
+	// names: ecrRepositoryPrefix, upstreamRegistryUrl,
+	// upstreamRepositoryPrefix.
+	PullThroughCacheRules []engine.PullThroughCacheRule `json:"pullThroughCacheRules,omitempty"`
 	// Templates are repository creation templates put into the store at
 	// start (engine.PutCreationTemplate), in the ECR field names.
 	Templates []engine.CreationTemplate `json:"templates,omitempty"`

@@ -95,6 +95,11 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 	if err := applyTemplates(ctx, eng, cfg.Templates); err != nil {
 		return err
 	}
+	for _, r := range cfg.PullThroughCacheRules {
+		if _, err := eng.PutPullThroughCacheRule(ctx, r); err != nil {
+			return fmt.Errorf("pull-through cache rule %q: %w", r.ECRRepositoryPrefix, err)
+		}
+	}
 	if cfg.Mount != "" {
 		// Unmounted (deferred, so before the store closes) when serving ends.
 		unmount, err := ServeMount(ctx, Env{Stderr: os.Stderr}, cfg, eng, cfg.Mount)

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berthstore/berth/engine"
 	"github.com/berthstore/berth/registryd/cli"
 )
 
@@ -161,4 +162,35 @@ func TestPullThroughCache(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.DeletePullThroughCacheRule(ctx, &ecr.DeletePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("hub")})
 	requireAPIError(t, err, "PullThroughCacheRuleNotFoundException")
+}
+
+// TestPullThroughCacheRulesFromConfig: rules in the configuration are put
+// into the store at start (replacing one of the same prefix) and serve.
+func TestPullThroughCacheRulesFromConfig(t *testing.T) {
+	upstream := startServer(t, nil)
+	img, err := random.Image(1024, 1)
+	require.NoError(t, err)
+	ref, err := name.ParseReference(upstream+"/library/app:v1", name.Insecure)
+	require.NoError(t, err)
+	require.NoError(t, remote.Write(ref, img))
+	data := t.TempDir()
+	configure := func(c *cli.Config) {
+		c.Data = data
+		c.PullThroughCacheRules = []engine.PullThroughCacheRule{{ECRRepositoryPrefix: "hub", UpstreamRegistryURL: "http://" + upstream}}
+	}
+	_, stop := startStoppableServer(t, configure)
+	stop()
+	addr := startServer(t, configure) // the same rule again: replaced, not refused
+	rules, err := ecrClient(addr, "any").DescribePullThroughCacheRules(context.Background(), &ecr.DescribePullThroughCacheRulesInput{})
+	require.NoError(t, err)
+	require.Len(t, rules.PullThroughCacheRules, 1)
+	cref, err := name.ParseReference(addr+"/hub/library/app:v1", name.Insecure)
+	require.NoError(t, err)
+	got, err := remote.Image(cref)
+	require.NoError(t, err)
+	want, err := img.Digest()
+	require.NoError(t, err)
+	gd, err := got.Digest()
+	require.NoError(t, err)
+	assert.Equal(t, want, gd)
 }
