@@ -254,30 +254,11 @@ func (e *Engine) MatchPullThroughCacheRule(ctx context.Context, repo string) (*P
 	return &c, true, nil
 }
 
-// EnsureCacheRepository returns whether repo exists, creating it first,
-// with the settings of the PULL_THROUGH_CACHE creation template that
-// matches it (defaults without one), when it does not: a pull-through
-// cache's first pull of a repository.
+// EnsureCacheRepository creates repo, when it does not exist, with the
+// settings of the PULL_THROUGH_CACHE creation template that matches it
+// (defaults without one): a pull-through cache's first pull of a
+// repository.
 func (e *Engine) EnsureCacheRepository(ctx context.Context, repo string) error {
-	if err := ValidateRepositoryName(repo); err != nil {
-		return err
-	}
-	if _, err := e.loadRepo(repo); !errors.Is(err, ErrNameUnknown) {
-		return err
-	}
-	unlock := e.repoLocks.lock(repo)
-	defer unlock()
-	if _, err := e.loadRepo(repo); !errors.Is(err, ErrNameUnknown) {
-		return err
-	}
-	templates, err := e.CreationTemplates(ctx)
-	if err != nil {
-		return err
-	}
-	var s RepositorySettings
-	if t, ok := matchTemplate(templates, repo, AppliedForPullThroughCache); ok {
-		s = t.RepositorySettings
-	}
-	_, err = e.createRepoLocked(ctx, repo, s)
+	_, _, err := e.ensureRepoFor(ctx, repo, AppliedForPullThroughCache, true)
 	return err
 }

@@ -113,6 +113,14 @@ func (e *Engine) checkKEK(ctx context.Context, name string) error {
 // creation template with CREATE_ON_PUSH matches (or Options.CreateOnPush).
 // created tells whether this call created it.
 func (e *Engine) ensureRepo(ctx context.Context, name string) (r *repoState, created bool, err error) {
+	return e.ensureRepoFor(ctx, name, AppliedForCreateOnPush, e.opts.CreateOnPush)
+}
+
+// ensureRepoFor returns repository name, creating it when it does not
+// exist with the settings of the creation template that matches it for
+// the scenario appliedFor, or with defaults when none does and
+// withoutTemplate allows it (else ErrNameUnknown).
+func (e *Engine) ensureRepoFor(ctx context.Context, name, appliedFor string, withoutTemplate bool) (r *repoState, created bool, err error) {
 	if err := ValidateRepositoryName(name); err != nil {
 		return nil, false, err
 	}
@@ -129,9 +137,9 @@ func (e *Engine) ensureRepo(ctx context.Context, name string) (r *repoState, cre
 		return nil, false, err
 	}
 	var s RepositorySettings
-	if t, ok := matchTemplate(templates, name, AppliedForCreateOnPush); ok {
+	if t, ok := matchTemplate(templates, name, appliedFor); ok {
 		s = t.RepositorySettings
-	} else if !e.opts.CreateOnPush {
+	} else if !withoutTemplate {
 		return nil, false, fmt.Errorf("%w: %s (no creation template allows create on push)", ErrNameUnknown, name)
 	}
 	if _, err := e.createRepoLocked(ctx, name, s); err != nil {

@@ -105,7 +105,7 @@ func (s *Server) resolveImageID(ctx context.Context, st ecrStore, repo string, i
 	im, err = st.Image(ctx, repo, ref)
 	switch {
 	case errors.Is(err, engine.ErrManifestUnknown):
-		return nil, "ImageNotFound", "Requested image not found", nil
+		return nil, imageNotFoundCode, imageNotFoundReason, nil
 	case err != nil:
 		return nil, "", "", s.repoNotFound(err, repo)
 	case id.ImageDigest != "" && id.ImageTag != "" && !slices.Contains(im.Tags, id.ImageTag):
@@ -144,7 +144,7 @@ func ecrDescribeImages(s *Server, st ecrStore, c *ecrCall) (any, error) {
 			switch failure {
 			case "":
 				details = append(details, detail(im))
-			case "ImageNotFound", "ImageTagDoesNotMatchDigest":
+			case imageNotFoundCode, "ImageTagDoesNotMatchDigest":
 				return nil, ecrErrf(ecrImageNotFound, "The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the repository with name '%s' in the registry with id '%s'",
 					id.ImageDigest, id.ImageTag, in.RepositoryName, s.ecrAccountID())
 			default:
@@ -197,6 +197,17 @@ type ecrImageFailure struct {
 	FailureReason string     `json:"failureReason"`
 }
 
+// ECR's failure for an image the repository does not hold.
+const (
+	imageNotFoundCode   = "ImageNotFound"
+	imageNotFoundReason = "Requested image not found"
+)
+
+// imageNotFound is the failure of an ImageIdentifier that names no image.
+func imageNotFound(id ecrImageID) ecrImageFailure {
+	return ecrImageFailure{ImageID: id, FailureCode: imageNotFoundCode, FailureReason: imageNotFoundReason}
+}
+
 // checkImageIDs bounds a batch's imageIds.
 func checkImageIDs(ids []ecrImageID) error {
 	if len(ids) == 0 || len(ids) > maxBatchImageIDs {
@@ -229,14 +240,14 @@ func ecrBatchGetImage(s *Server, st ecrStore, c *ecrCall) (any, error) {
 			continue
 		}
 		if len(in.AcceptedMediaTypes) > 0 && !slices.Contains(in.AcceptedMediaTypes, im.MediaType) {
-			failures = append(failures, ecrImageFailure{ImageID: id, FailureCode: "ImageNotFound",
+			failures = append(failures, ecrImageFailure{ImageID: id, FailureCode: imageNotFoundCode,
 				FailureReason: "the manifest is " + im.MediaType + ", which acceptedMediaTypes does not list (Berth does not convert manifests)"})
 			continue
 		}
 		// GetManifest records the pull, as ECR's BatchGetImage does.
 		m, err := st.GetManifest(ctx, in.RepositoryName, string(im.Digest))
 		if errors.Is(err, engine.ErrManifestUnknown) {
-			failures = append(failures, ecrImageFailure{ImageID: id, FailureCode: "ImageNotFound", FailureReason: "Requested image not found"})
+			failures = append(failures, imageNotFound(id))
 			continue
 		}
 		if err != nil {
@@ -279,7 +290,7 @@ func ecrBatchDeleteImage(s *Server, st ecrStore, c *ecrCall) (any, error) {
 			// By tag: the tag goes, and the image with its last tag.
 			d, _, err := st.UntagImage(ctx, in.RepositoryName, id.ImageTag)
 			if errors.Is(err, engine.ErrManifestUnknown) {
-				failures = append(failures, ecrImageFailure{ImageID: id, FailureCode: "ImageNotFound", FailureReason: "Requested image not found"})
+				failures = append(failures, imageNotFound(id))
 				continue
 			}
 			if err != nil {
@@ -295,7 +306,7 @@ func ecrBatchDeleteImage(s *Server, st ecrStore, c *ecrCall) (any, error) {
 				FailureReason: "Requested image referenced by manifest list: " + strings.ReplaceAll(err.Error(), "engine: ", "")})
 			continue
 		case errors.Is(err, engine.ErrManifestUnknown):
-			failures = append(failures, ecrImageFailure{ImageID: id, FailureCode: "ImageNotFound", FailureReason: "Requested image not found"})
+			failures = append(failures, imageNotFound(id))
 			continue
 		case err != nil:
 			return nil, err

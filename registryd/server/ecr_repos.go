@@ -141,66 +141,6 @@ func (s *Server) repoFromARN(arn string) (string, error) {
 	return name, nil
 }
 
-// ecrTagFilter is an imageTagMutabilityExclusionFilters entry.
-type ecrTagFilter struct {
-	Filter     string `json:"filter"`
-	FilterType string `json:"filterType"`
-}
-
-func toTagFilters(in []ecrTagFilter) []engine.TagFilter {
-	if in == nil {
-		return nil
-	}
-	out := make([]engine.TagFilter, len(in))
-	for i, f := range in {
-		out[i] = engine.TagFilter{Filter: f.Filter, FilterType: f.FilterType}
-	}
-	return out
-}
-
-func fromTagFilters(in []engine.TagFilter) []ecrTagFilter {
-	if len(in) == 0 {
-		return nil
-	}
-	out := make([]ecrTagFilter, len(in))
-	for i, f := range in {
-		out[i] = ecrTagFilter{Filter: f.Filter, FilterType: f.FilterType}
-	}
-	return out
-}
-
-// ecrEncryption is an encryptionConfiguration.
-type ecrEncryption struct {
-	EncryptionType string `json:"encryptionType"`
-	KMSKey         string `json:"kmsKey,omitempty"`
-}
-
-// ecrResourceTag is a resource tag ({Key, Value}, capitalised on the
-// wire).
-type ecrResourceTag struct {
-	Key   string `json:"Key"`
-	Value string `json:"Value"`
-}
-
-func toResourceTags(in []ecrResourceTag) []engine.ResourceTag {
-	if in == nil {
-		return nil
-	}
-	out := make([]engine.ResourceTag, len(in))
-	for i, t := range in {
-		out[i] = engine.ResourceTag{Key: t.Key, Value: t.Value}
-	}
-	return out
-}
-
-func fromResourceTags(in []engine.ResourceTag) []ecrResourceTag {
-	out := make([]ecrResourceTag, len(in))
-	for i, t := range in {
-		out[i] = ecrResourceTag{Key: t.Key, Value: t.Value}
-	}
-	return out
-}
-
 // ecrScanningConfiguration is an imageScanningConfiguration.
 type ecrScanningConfiguration struct {
 	ScanOnPush bool `json:"scanOnPush"`
@@ -214,15 +154,15 @@ type ecrRepository struct {
 	RepositoryURI                      string                   `json:"repositoryUri"`
 	CreatedAt                          awsTime                  `json:"createdAt,omitzero"`
 	ImageTagMutability                 string                   `json:"imageTagMutability"`
-	ImageTagMutabilityExclusionFilters []ecrTagFilter           `json:"imageTagMutabilityExclusionFilters,omitempty"`
+	ImageTagMutabilityExclusionFilters []engine.TagFilter       `json:"imageTagMutabilityExclusionFilters,omitempty"`
 	ImageScanningConfiguration         ecrScanningConfiguration `json:"imageScanningConfiguration"`
-	EncryptionConfiguration            ecrEncryption            `json:"encryptionConfiguration"`
+	EncryptionConfiguration            engine.EncryptionConfig  `json:"encryptionConfiguration"`
 }
 
 // ecrRepo describes r as the ECR API does; its URI is the host the client
 // addressed.
 func (s *Server) ecrRepo(c *ecrCall, r *engine.Repository) ecrRepository {
-	enc := ecrEncryption{EncryptionType: r.Encryption.EncryptionType, KMSKey: r.Encryption.KMSKey}
+	enc := r.Encryption
 	if enc.EncryptionType == "" {
 		enc.EncryptionType = engine.EncryptionAES256
 	}
@@ -237,7 +177,7 @@ func (s *Server) ecrRepo(c *ecrCall, r *engine.Repository) ecrRepository {
 		RepositoryURI:                      c.host + "/" + r.Name,
 		CreatedAt:                          awsTime(r.CreatedAt),
 		ImageTagMutability:                 mut,
-		ImageTagMutabilityExclusionFilters: fromTagFilters(r.TagMutabilityExclusions),
+		ImageTagMutabilityExclusionFilters: r.TagMutabilityExclusions,
 		ImageScanningConfiguration:         ecrScanningConfiguration{ScanOnPush: r.ScanOnPush},
 		EncryptionConfiguration:            enc,
 	}
@@ -246,25 +186,25 @@ func (s *Server) ecrRepo(c *ecrCall, r *engine.Repository) ecrRepository {
 func ecrCreateRepository(s *Server, st ecrStore, c *ecrCall) (any, error) {
 	var in struct {
 		repoRef
-		Tags                               []ecrResourceTag          `json:"tags"`
+		Tags                               []engine.ResourceTag      `json:"tags"`
 		ImageTagMutability                 string                    `json:"imageTagMutability"`
-		ImageTagMutabilityExclusionFilters []ecrTagFilter            `json:"imageTagMutabilityExclusionFilters"`
+		ImageTagMutabilityExclusionFilters []engine.TagFilter        `json:"imageTagMutabilityExclusionFilters"`
 		ImageScanningConfiguration         *ecrScanningConfiguration `json:"imageScanningConfiguration"`
-		EncryptionConfiguration            *ecrEncryption            `json:"encryptionConfiguration"`
+		EncryptionConfiguration            *engine.EncryptionConfig  `json:"encryptionConfiguration"`
 	}
 	if err := s.decodeRepoInput(c, &in); err != nil {
 		return nil, err
 	}
 	set := engine.RepositorySettings{
 		TagMutability:           in.ImageTagMutability,
-		TagMutabilityExclusions: toTagFilters(in.ImageTagMutabilityExclusionFilters),
-		ResourceTags:            toResourceTags(in.Tags),
+		TagMutabilityExclusions: in.ImageTagMutabilityExclusionFilters,
+		ResourceTags:            in.Tags,
 	}
 	if in.ImageScanningConfiguration != nil {
 		set.ScanOnPush = in.ImageScanningConfiguration.ScanOnPush
 	}
 	if in.EncryptionConfiguration != nil {
-		set.Encryption = engine.EncryptionConfig{EncryptionType: in.EncryptionConfiguration.EncryptionType, KMSKey: in.EncryptionConfiguration.KMSKey}
+		set.Encryption = *in.EncryptionConfiguration
 	}
 	r, err := st.CreateRepository(c.r.Context(), in.RepositoryName, set)
 	if err != nil {
@@ -372,8 +312,8 @@ func ecrDeleteRepository(s *Server, st ecrStore, c *ecrCall) (any, error) {
 func ecrPutImageTagMutability(s *Server, st ecrStore, c *ecrCall) (any, error) {
 	var in struct {
 		repoRef
-		ImageTagMutability                 string         `json:"imageTagMutability"`
-		ImageTagMutabilityExclusionFilters []ecrTagFilter `json:"imageTagMutabilityExclusionFilters"`
+		ImageTagMutability                 string             `json:"imageTagMutability"`
+		ImageTagMutabilityExclusionFilters []engine.TagFilter `json:"imageTagMutabilityExclusionFilters"`
 	}
 	if err := s.decodeRepoInput(c, &in); err != nil {
 		return nil, err
@@ -381,7 +321,7 @@ func ecrPutImageTagMutability(s *Server, st ecrStore, c *ecrCall) (any, error) {
 	if in.ImageTagMutability == "" {
 		return nil, ecrErrf(ecrInvalidParameter, "imageTagMutability is required")
 	}
-	if err := st.SetTagMutability(c.r.Context(), in.RepositoryName, in.ImageTagMutability, toTagFilters(in.ImageTagMutabilityExclusionFilters)); err != nil {
+	if err := st.SetTagMutability(c.r.Context(), in.RepositoryName, in.ImageTagMutability, in.ImageTagMutabilityExclusionFilters); err != nil {
 		return nil, s.repoNotFound(err, in.RepositoryName)
 	}
 	return map[string]any{
@@ -460,8 +400,8 @@ func tagError(err error) error {
 
 func ecrTagResource(s *Server, st ecrStore, c *ecrCall) (any, error) {
 	var in struct {
-		ResourceARN string           `json:"resourceArn"`
-		Tags        []ecrResourceTag `json:"tags"`
+		ResourceARN string               `json:"resourceArn"`
+		Tags        []engine.ResourceTag `json:"tags"`
 	}
 	if err := c.decode(&in); err != nil {
 		return nil, err
@@ -473,7 +413,7 @@ func ecrTagResource(s *Server, st ecrStore, c *ecrCall) (any, error) {
 	if err := s.allowed(c, repo); err != nil {
 		return nil, err
 	}
-	if err := st.TagRepository(c.r.Context(), repo, toResourceTags(in.Tags)); err != nil {
+	if err := st.TagRepository(c.r.Context(), repo, in.Tags); err != nil {
 		return nil, tagError(s.repoNotFound(err, repo))
 	}
 	return struct{}{}, nil
@@ -518,7 +458,11 @@ func ecrListTagsForResource(s *Server, st ecrStore, c *ecrCall) (any, error) {
 	if err != nil {
 		return nil, s.repoNotFound(err, repo)
 	}
-	return map[string]any{"tags": fromResourceTags(r.ResourceTags)}, nil
+	tags := r.ResourceTags
+	if tags == nil {
+		tags = []engine.ResourceTag{} // an empty list, as ECR answers, not null
+	}
+	return map[string]any{"tags": tags}, nil
 }
 
 func ecrPutLifecyclePolicy(s *Server, st ecrStore, c *ecrCall) (any, error) {
@@ -680,18 +624,18 @@ func ecrGetLifecyclePolicyPreview(s *Server, st ecrStore, c *ecrCall) (any, erro
 
 // ecrTemplate is a RepositoryCreationTemplate.
 type ecrTemplate struct {
-	Prefix                             string           `json:"prefix"`
-	Description                        string           `json:"description,omitempty"`
-	EncryptionConfiguration            *ecrEncryption   `json:"encryptionConfiguration,omitempty"`
-	ResourceTags                       []ecrResourceTag `json:"resourceTags,omitempty"`
-	ImageTagMutability                 string           `json:"imageTagMutability,omitempty"`
-	ImageTagMutabilityExclusionFilters []ecrTagFilter   `json:"imageTagMutabilityExclusionFilters,omitempty"`
-	RepositoryPolicy                   string           `json:"repositoryPolicy,omitempty"`
-	LifecyclePolicy                    string           `json:"lifecyclePolicy,omitempty"`
-	AppliedFor                         []string         `json:"appliedFor"`
-	CustomRoleARN                      string           `json:"customRoleArn,omitempty"`
-	CreatedAt                          awsTime          `json:"createdAt,omitzero"`
-	UpdatedAt                          awsTime          `json:"updatedAt,omitzero"`
+	Prefix                             string                   `json:"prefix"`
+	Description                        string                   `json:"description,omitempty"`
+	EncryptionConfiguration            *engine.EncryptionConfig `json:"encryptionConfiguration,omitempty"`
+	ResourceTags                       []engine.ResourceTag     `json:"resourceTags,omitempty"`
+	ImageTagMutability                 string                   `json:"imageTagMutability,omitempty"`
+	ImageTagMutabilityExclusionFilters []engine.TagFilter       `json:"imageTagMutabilityExclusionFilters,omitempty"`
+	RepositoryPolicy                   string                   `json:"repositoryPolicy,omitempty"`
+	LifecyclePolicy                    string                   `json:"lifecyclePolicy,omitempty"`
+	AppliedFor                         []string                 `json:"appliedFor"`
+	CustomRoleARN                      string                   `json:"customRoleArn,omitempty"`
+	CreatedAt                          awsTime                  `json:"createdAt,omitzero"`
+	UpdatedAt                          awsTime                  `json:"updatedAt,omitzero"`
 }
 
 func (t *ecrTemplate) toEngine() engine.CreationTemplate {
@@ -699,14 +643,14 @@ func (t *ecrTemplate) toEngine() engine.CreationTemplate {
 		Prefix: t.Prefix, Description: t.Description, AppliedFor: t.AppliedFor, CustomRoleARN: t.CustomRoleARN,
 		RepositorySettings: engine.RepositorySettings{
 			TagMutability:           t.ImageTagMutability,
-			TagMutabilityExclusions: toTagFilters(t.ImageTagMutabilityExclusionFilters),
+			TagMutabilityExclusions: t.ImageTagMutabilityExclusionFilters,
 			LifecyclePolicy:         t.LifecyclePolicy,
 			RepositoryPolicy:        t.RepositoryPolicy,
-			ResourceTags:            toResourceTags(t.ResourceTags),
+			ResourceTags:            t.ResourceTags,
 		},
 	}
 	if t.EncryptionConfiguration != nil {
-		ct.Encryption = engine.EncryptionConfig{EncryptionType: t.EncryptionConfiguration.EncryptionType, KMSKey: t.EncryptionConfiguration.KMSKey}
+		ct.Encryption = *t.EncryptionConfiguration
 	}
 	return ct
 }
@@ -715,17 +659,16 @@ func fromTemplate(t engine.CreationTemplate) ecrTemplate {
 	out := ecrTemplate{
 		Prefix: t.Prefix, Description: t.Description, AppliedFor: t.AppliedFor, CustomRoleARN: t.CustomRoleARN,
 		ImageTagMutability:                 t.TagMutability,
-		ImageTagMutabilityExclusionFilters: fromTagFilters(t.TagMutabilityExclusions),
+		ImageTagMutabilityExclusionFilters: t.TagMutabilityExclusions,
 		LifecyclePolicy:                    t.LifecyclePolicy,
 		RepositoryPolicy:                   t.RepositoryPolicy,
+		ResourceTags:                       t.ResourceTags,
 		CreatedAt:                          awsTime(t.CreatedAt),
 		UpdatedAt:                          awsTime(t.UpdatedAt),
 	}
-	if len(t.ResourceTags) > 0 {
-		out.ResourceTags = fromResourceTags(t.ResourceTags)
-	}
 	if t.Encryption.EncryptionType != "" {
-		out.EncryptionConfiguration = &ecrEncryption{EncryptionType: t.Encryption.EncryptionType, KMSKey: t.Encryption.KMSKey}
+		enc := t.Encryption
+		out.EncryptionConfiguration = &enc
 	}
 	return out
 }
