@@ -137,13 +137,12 @@ func resolveLinks(root *bnode, keepAbs bool) []linkDecision {
 		slices.Sort(names)
 		for _, name := range names {
 			c := d.children[name]
-			cp := joinPath(p, name)
 			switch c.ino.typ {
 			case engine.TOCDir:
 				r.up[c] = parentRef{dir: d, name: name}
-				visit(c, cp)
+				visit(c, joinPath(p, name))
 			case engine.TOCSymlink:
-				links = append(links, linkDecision{dir: d, name: name, node: c, path: cp})
+				links = append(links, linkDecision{dir: d, name: name, node: c, path: joinPath(p, name)})
 			}
 		}
 	}

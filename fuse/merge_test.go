@@ -23,7 +23,7 @@ import (
 //
 //	merge [max=N] [keep-absolute]
 //	layer
-//	<type> <name> [-> <target>] [<mode>] [uid=N] [gid=N] [size=N] [mtime=N] [dev=MAJ,MIN]
+//	<type> <name> [-> <target>] [<mode>] [uid=N] [gid=N] [size=N] [offset=N] [mtime=N] [dev=MAJ,MIN]
 //	...
 //	layer
 //	...
