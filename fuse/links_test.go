@@ -125,6 +125,12 @@ func TestResolveLinks(t *testing.T) {
 		layers: "layer\nfile f\n" + chain("l", 41, "f"),
 		want:   map[string]string{"l40": "l39", "l41": ""},
 	}, {
+		// Resolved from the top of the chain down, so that nothing is
+		// remembered yet: links nested more than 40 deep.
+		name:   "a long chain met from its top",
+		layers: "layer\nfile f\n" + chainDown("a", 45, "f"),
+		want:   map[string]string{"a01": "", "a05": "", "a06": "a07", "a44": "a45", "a45": "f"},
+	}, {
 		name: "dead ends stay dead ends inside the image",
 		layers: `layer
 			dir d
@@ -171,6 +177,19 @@ func chain(prefix string, n int, end string) string {
 		name := fmt.Sprintf("%s%02d", prefix, i)
 		fmt.Fprintf(&b, "symlink %s -> %s\n", name, prev)
 		prev = name
+	}
+	return b.String()
+}
+
+// chainDown returns n links prefix01 -> prefix02, ..., prefixNN -> end.
+func chainDown(prefix string, n int, end string) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		next := end
+		if i < n {
+			next = fmt.Sprintf("%s%02d", prefix, i+1)
+		}
+		fmt.Fprintf(&b, "symlink %s%02d -> %s\n", prefix, i, next)
 	}
 	return b.String()
 }
