@@ -1,13 +1,13 @@
 package fuse
 
-// Benchmarks for bench/RESULTS.md (acceptance 4). Each reports the view
-// against the same work on local disk, measured in one run:
+// Benchmarks for bench/RESULTS.md. Each reports the view against the
+// same work on local disk, measured in one run:
 //
 //	go test ./fuse -run '^$' -bench . -benchtime 1x
 //
 // BERTH_BENCH_MB sets the size of the large file (default 256),
-// BERTH_BENCH_IMAGE_MB the size of the many-files image (default 500, as
-// issue 7 asks). Dropping caches needs root.
+// BERTH_BENCH_IMAGE_MB the size of the many-files image (default 500: a
+// typical large image). Dropping caches needs root.
 
 import (
 	"context"
@@ -26,6 +26,7 @@ import (
 	"unsafe"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/internal/testenv"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/stretchr/testify/require"
@@ -128,7 +129,7 @@ func bigFileStore(b *testing.B, data string) *engine.Engine {
 // largeFolioShare): the kernel's copy out of the page cache, which is all
 // a second read is, runs at about half speed over 4 KiB folios.
 func BenchmarkSequentialRead(b *testing.B) {
-	needFUSE(b)
+	testenv.NeedFUSE(b)
 	size := benchMB() << 20
 	data := semiRandom(b, size)
 	e := bigFileStore(b, data)
@@ -187,7 +188,7 @@ func BenchmarkSequentialRead(b *testing.B) {
 // only the view's pages (posix_fadvise DONTNEED) before each read, which
 // leaves the disk out; BERTH_BENCH_READAHEAD_KB sets Options.ReadAheadKB.
 func BenchmarkViewColdRead(b *testing.B) {
-	needFUSE(b)
+	testenv.NeedFUSE(b)
 	size := benchMB() << 20
 	e := bigFileStore(b, semiRandom(b, size))
 	runtime.GC()
@@ -348,7 +349,10 @@ func timeCmd(b *testing.B, name string, args ...string) time.Duration {
 // freshly pushed image versus unpacking it (mutate.Extract | tar -x, that
 // is crane export | tar -x).
 func BenchmarkFindSha256(b *testing.B) {
-	needFUSE(b)
+	testenv.NeedFUSE(b)
+	for _, tool := range []string{"tar", "find", "xargs", "sha256sum", "ls"} {
+		testenv.NeedTool(b, tool)
+	}
 	ents := manyFilesImage(b, benchImageMB())
 	third := len(ents) / 3
 	parts := [][]tarEntry{ents[:third], ents[third : 2*third], ents[2*third:]}

@@ -52,8 +52,10 @@ type Options struct {
 	// it was served in its own cache besides).
 	ChunkCacheBytes int64
 	// KeepAbsoluteSymlinks shows absolute symlink targets as the layer
-	// has them. Default false: they are rewritten relative to the link,
-	// so that following one stays inside the image (as in a chroot).
+	// has them, for tools that read link texts and follow none: the kernel
+	// then follows such a link on the HOST, out of the image. Default
+	// false: every link is resolved inside the image as in a chroot, and
+	// shown with a text that stays inside it, or hidden (docs/fuse.md).
 	KeepAbsoluteSymlinks bool
 	// AllowOther lets other users than the mounting one use the view
 	// (the kernel still checks each file's mode: default_permissions).
@@ -241,7 +243,7 @@ func (v *view) tree(ctx context.Context, repo string, d digest.Digest, layers []
 
 	// Built on the view's context: an interrupted request does not waste
 	// the work other requests wait for.
-	b.t, b.err = v.buildTree(v.ctx, repo, layers)
+	b.t, b.err = v.buildTree(v.ctx, repo, d, layers)
 
 	v.treeMu.Lock()
 	delete(v.building, key)
@@ -260,21 +262,19 @@ func (v *view) tree(ctx context.Context, repo string, d digest.Digest, layers []
 	return b.t, b.err
 }
 
-func (v *view) buildTree(ctx context.Context, repo string, layers []digest.Digest) (*tree, error) {
-	m := newMerger(v.opts.MaxTreeEntries, v.log.With("repository", repo), v.opts.KeepAbsoluteSymlinks)
-	lds := make([]*layerData, len(layers))
+func (v *view) buildTree(ctx context.Context, repo string, d digest.Digest, layers []digest.Digest) (*tree, error) {
 	tocs, err := v.store.LayerTOCs(ctx, repo, layers, &v.opts.Layer)
 	if err != nil {
 		return nil, err
 	}
-	for i, toc := range tocs {
-		if err := m.apply(i, toc); err != nil {
-			return nil, err
-		}
-		lds[i] = &layerData{repo: repo, toc: toc, store: v.store}
+	t, err := mergeLayers(tocs, v.opts.MaxTreeEntries, v.log.With("repository", repo, "image", d), v.opts.KeepAbsoluteSymlinks)
+	if err != nil {
+		return nil, err
 	}
-	t := m.freeze()
-	t.layers = lds
+	t.layers = make([]*layerData, len(tocs))
+	for i, toc := range tocs {
+		t.layers[i] = &layerData{repo: repo, toc: toc, store: v.store}
+	}
 	t.base = v.reserve(len(t.inodes))
 	return t, nil
 }

@@ -25,6 +25,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/berthstore/berth/internal/testenv"
 )
 
 // fileInfo is what the tree comparison checks of one path.
@@ -101,16 +103,14 @@ func randomBytes(t testing.TB, n int) string {
 	return string(b)
 }
 
-// TestImageTreeMatchesReference is acceptance 1: the whole tree of a
+// TestImageTreeMatchesReference: the whole tree of a
 // multi-layer image (gzip, uncompressed and zstd layers, whiteouts, an
 // opaque directory, symlinks, hard links, a fifo) seen through the mount
 // equals the image unpacked by go-containerregistry's mutate.Extract
 // (crane export's code) piped to tar -x.
 func TestImageTreeMatchesReference(t *testing.T) {
-	needFUSE(t)
-	if _, err := exec.LookPath("tar"); err != nil {
-		t.Skip("no tar")
-	}
+	testenv.NeedFUSE(t)
+	tarPath := testenv.NeedTool(t, "tar")
 	big := randomBytes(t, 3<<20+12345)
 	owned := tarEntry{name: "home/user/secret", typ: tar.TypeReg, mode: 0o600, uid: 1000, gid: 1001, body: []byte("mine")}
 	fifo := tarEntry{name: "run/fifo", typ: tar.TypeFifo, mode: 0o644}
@@ -146,7 +146,7 @@ func TestImageTreeMatchesReference(t *testing.T) {
 
 	// Reference: mutate.Extract | tar -x.
 	ref := t.TempDir()
-	cmd := exec.Command("tar", "-x", "-p", "--numeric-owner", "-f", "-", "-C", ref)
+	cmd := exec.Command(tarPath, "-x", "-p", "--numeric-owner", "-f", "-", "-C", ref)
 	rc := mutate.Extract(img)
 	defer rc.Close()
 	cmd.Stdin = rc
@@ -230,7 +230,7 @@ func sortStrings(s []string) {
 
 // TestLayout checks the reserved names and the repository path mapping.
 func TestLayout(t *testing.T) {
-	needFUSE(t)
+	testenv.NeedFUSE(t)
 	e := openStore(t)
 	img := imageOf(t, layerOf(t, makeTar(t, file("hello", 0o644, "hi")), "gzip"))
 	push(t, e, "a", "t1", img)
@@ -267,10 +267,10 @@ func TestLayout(t *testing.T) {
 	}
 }
 
-// TestLiveView is acceptance 2: a tag pushed while mounted appears within
-// a second; a deleted one disappears.
+// TestLiveView: a tag pushed while mounted appears within a second; a
+// deleted one disappears within a second.
 func TestLiveView(t *testing.T) {
-	needFUSE(t)
+	testenv.NeedFUSE(t)
 	e := openStore(t)
 	img := imageOf(t, layerOf(t, makeTar(t, file("f", 0o644, "v1")), "gzip"))
 	push(t, e, "live/repo", "old", img)
@@ -304,7 +304,7 @@ func TestLiveView(t *testing.T) {
 
 // TestMultiPlatform shows one root per platform of an index.
 func TestMultiPlatform(t *testing.T) {
-	needFUSE(t)
+	testenv.NeedFUSE(t)
 	e := openStore(t)
 	amd := imageOf(t, layerOf(t, makeTar(t, file("arch", 0o644, "amd64")), "gzip"))
 	arm := imageOf(t, layerOf(t, makeTar(t, file("arch", 0o644, "arm64")), "none"))

@@ -6,8 +6,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -23,22 +21,6 @@ import (
 
 	"github.com/berthstore/berth/engine"
 )
-
-// needFUSE skips tests that mount when the machine cannot.
-func needFUSE(t testing.TB) {
-	t.Helper()
-	if os.Getuid() != 0 {
-		t.Skip("mounting needs root")
-	}
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("no /dev/fuse")
-	}
-	if _, err := exec.LookPath("fusermount3"); err != nil {
-		if _, err := exec.LookPath("fusermount"); err != nil {
-			t.Skip("no fusermount3 (install fuse3: .ci/install-tools.sh)")
-		}
-	}
-}
 
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -56,7 +38,12 @@ func openStore(t testing.TB) *engine.Engine {
 // mountStore mounts e's view in a temporary directory for the test.
 func mountStore(t testing.TB, e *engine.Engine, o *Options) string {
 	t.Helper()
-	dir := t.TempDir()
+	return mountStoreAt(t, e, t.TempDir(), o)
+}
+
+// mountStoreAt mounts e's view at dir for the test.
+func mountStoreAt(t testing.TB, e *engine.Engine, dir string, o *Options) string {
+	t.Helper()
 	if o == nil {
 		o = &Options{}
 	}

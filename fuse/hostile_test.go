@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/internal/testenv"
 )
 
 // rawTar writes headers as given (tar.Writer refuses none of these names).
@@ -40,11 +41,11 @@ func rawTar(t *testing.T, hs ...*tar.Header) []byte {
 	return buf.Bytes()
 }
 
-// TestHostileLayers is acceptance 3: traversal, escaping links, absolute
-// paths, duplicates, huge names, a tar bomb and truncated archives
-// neither crash the mount nor expose anything outside it.
+// TestHostileLayers: traversal, escaping links, absolute paths,
+// duplicates, huge names, a tar bomb and truncated archives neither crash
+// the mount nor expose anything outside it.
 func TestHostileLayers(t *testing.T) {
-	needFUSE(t)
+	testenv.NeedFUSE(t)
 	e := openStore(t)
 	reg := func(name string) *tar.Header {
 		return &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: 3}

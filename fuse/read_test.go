@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/berthstore/berth/internal/testenv"
 )
 
 // TestConcurrentReadsUnderEviction reads several multi-megabyte files
@@ -22,7 +24,7 @@ import (
 // FUSE without direct_io, so each round drops the kernel's cache of the
 // files instead) so that the reads reach the view.
 func TestConcurrentReadsUnderEviction(t *testing.T) {
-	needFUSE(t)
+	testenv.NeedFUSE(t)
 	const files = 4
 	var ents []tarEntry
 	want := map[string][]byte{}

@@ -68,6 +68,48 @@ type merger struct {
 	refused int
 }
 
+// maxLogged bounds the warnings of one kind logged for one image; a
+// count of the rest follows.
+const maxLogged = 20
+
+// mergeLayers builds an image's root filesystem from the tables of its
+// layers, bottom first: each layer applied on the ones below it, then
+// every symlink resolved against the whole tree (links.go). At most max
+// entries; absolute symlinks keep their text when keepAbs is set.
+func mergeLayers(tocs []*engine.LayerTOC, max int, log *slog.Logger, keepAbs bool) (*tree, error) {
+	m := newMerger(max, log, keepAbs)
+	for i, toc := range tocs {
+		if err := m.apply(i, toc); err != nil {
+			return nil, err
+		}
+	}
+	m.resolveLinks()
+	return m.freeze(), nil
+}
+
+// resolveLinks rewrites the symlinks that would lead out of the image
+// and hides those that cannot be made safe, saying so in the log.
+func (m *merger) resolveLinks() {
+	ds := resolveLinks(m.root, m.keepAbs)
+	hidden := 0
+	for i := range ds {
+		d := &ds[i]
+		switch {
+		case d.hide != nil:
+			hidden++
+			if hidden <= maxLogged {
+				m.log.Warn("symlink hidden: it cannot be resolved inside the image", "path", d.path, "target", d.node.ino.linkname, "reason", d.hide.Error())
+			}
+		case d.rewritten:
+			m.log.Debug("symlink target rewritten to stay inside the image", "path", d.path, "target", d.node.ino.linkname, "shown", d.target)
+		}
+	}
+	if hidden > maxLogged {
+		m.log.Warn("symlinks hidden: they cannot be resolved inside the image", "count", hidden)
+	}
+	applyLinks(ds)
+}
+
 func newMerger(max int, log *slog.Logger, keepAbs bool) *merger {
 	return &merger{
 		root: &bnode{ino: &inode{typ: engine.TOCDir, mode: 0o755}, children: map[string]*bnode{}},
@@ -77,7 +119,7 @@ func newMerger(max int, log *slog.Logger, keepAbs bool) *merger {
 
 func (m *merger) refuse(layer int, name, why string) {
 	m.refused++
-	if m.refused <= 20 {
+	if m.refused <= maxLogged {
 		m.log.Warn("layer entry not applied", "layer", layer, "entry", name, "reason", why)
 	}
 }
@@ -187,15 +229,19 @@ func (m *merger) add(li int, e *engine.TOCEntry) error {
 	switch e.Type {
 	case engine.TOCLink:
 		t := m.lookupPath(e.Linkname)
-		if t == nil || t.ino.typ == engine.TOCDir {
-			m.refuse(li, e.Name, "hard link target missing or a directory")
+		switch {
+		case t == nil:
+			m.refuse(li, e.Name, "hard link target missing (or under something not a directory)")
+			return nil
+		case t.ino.typ == engine.TOCDir:
+			m.refuse(li, e.Name, "hard link to a directory")
 			return nil
 		}
 		ino = t.ino
 	case engine.TOCSymlink:
 		ino = &inode{}
 		setMeta(ino, li, e)
-		ino.linkname = m.symlinkTarget(e)
+		ino.linkname = e.Linkname // resolved once the tree is whole (links.go)
 	default:
 		ino = &inode{}
 		setMeta(ino, li, e)
@@ -211,29 +257,6 @@ func (m *merger) add(li int, e *engine.TOCEntry) error {
 	}
 	parent.children[base] = n
 	return nil
-}
-
-// symlinkTarget keeps relative targets (the table refused those that
-// leave the root) and rewrites absolute ones relative to the link, so
-// that following a link never leaves the image (unless KeepAbsoluteSymlinks).
-func (m *merger) symlinkTarget(e *engine.TOCEntry) string {
-	t := e.Linkname
-	if m.keepAbs || !path.IsAbs(t) {
-		return t
-	}
-	depth := strings.Count(e.Name, "/")
-	rel := strings.TrimPrefix(path.Clean(t), "/")
-	if rel == "" {
-		rel = "."
-	}
-	if depth == 0 {
-		return rel
-	}
-	up := strings.Repeat("../", depth)
-	if rel == "." {
-		return strings.TrimSuffix(up, "/")
-	}
-	return up + rel
 }
 
 func (m *merger) lookupPath(p string) *bnode {
@@ -252,9 +275,6 @@ func setMeta(ino *inode, li int, e *engine.TOCEntry) {
 	}
 	if e.Type != engine.TOCReg {
 		ino.size = 0
-	}
-	if e.Type == engine.TOCSymlink {
-		ino.size = int64(len(e.Linkname))
 	}
 }
 
@@ -276,20 +296,28 @@ func (m *merger) freeze() *tree {
 		ids[n.ino] = id
 		in := *n.ino
 		in.id, in.nlink = id, 1
+		if in.typ == engine.TOCSymlink {
+			in.size = int64(len(in.linkname)) // st_size is what readlink returns
+		}
 		t.inodes = append(t.inodes, in)
 		if n.ino.typ != engine.TOCDir {
 			return id
 		}
+		// In name order, so that a tree numbers its inodes the same way
+		// every time it is built.
 		ents := make([]dirent, 0, len(n.children))
+		for name := range n.children {
+			ents = append(ents, dirent{name: name})
+		}
+		sort.Slice(ents, func(i, j int) bool { return ents[i].name < ents[j].name })
 		subdirs := uint32(0)
-		for name, c := range n.children {
-			cid := walk(c)
-			ents = append(ents, dirent{name: name, ino: cid})
+		for i := range ents {
+			c := n.children[ents[i].name]
+			ents[i].ino = walk(c)
 			if c.ino.typ == engine.TOCDir {
 				subdirs++
 			}
 		}
-		sort.Slice(ents, func(i, j int) bool { return ents[i].name < ents[j].name })
 		t.dirs[id] = ents
 		t.inodes[id].nlink = 2 + subdirs
 		t.inodes[id].size = 4096

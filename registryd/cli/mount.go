@@ -31,7 +31,7 @@ type mountFlags struct {
 
 func (m *mountFlags) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&m.allowOther, "allow-other", false, "let other users use the view (file modes still apply)")
-	fs.BoolVar(&m.keepAbs, "keep-absolute-symlinks", false, "show absolute symlink targets as the layers have them (default: rewritten to stay inside the image)")
+	fs.BoolVar(&m.keepAbs, "keep-absolute-symlinks", false, "show absolute symlink targets as the layers have them; the kernel then follows them on the host, out of the image (default: every link resolved inside the image)")
 	fs.IntVar(&m.maxEntries, "max-layer-entries", 0, "refuse layers with more entries (0: 1,000,000)")
 	fs.IntVar(&m.readAheadKB, "read-ahead-kb", 0, "bdi read_ahead_kb of the mount (0: 4096, -1: kernel default)")
 	fs.BoolVar(&m.debug, "fuse-debug", false, "log every FUSE request")
