@@ -142,7 +142,8 @@ func (d Decision) GoString() string { return fmt.Sprintf("iam.Decision{%s}", d) 
 //  2. within the resource's account, an Allow in an identity policy, or
 //     an Allow in a resource policy that names the caller directly ("*"
 //     or the user's ARN), allows;
-//  3. for a principal of another account, and for a key policy, an
+//  3. for a principal of another account, and for a KMS key (a kms
+//     resource ARN, or a KeyPolicy among the policies), an
 //     identity policy's Allow is needed and also a resource policy's
 //     Allow that names the caller or the caller's account; a resource
 //     policy that names an account delegates to the account and never
@@ -166,7 +167,8 @@ func Evaluate(req *Request, identity, resource []*Policy) Decision {
 	e.resource, e.resOK = splitARN(req.Resource)
 
 	var idAllow, direct, viaAccount StatementRef
-	keyPolicy := false
+	// A KMS key is reached only through its key policy, given or not.
+	keyPolicy := e.resOK && e.resource[arnService] == "kms"
 	anon := req.Principal.IsAnonymous()
 	for _, list := range [2][]*Policy{identity, resource} {
 		for _, p := range list {
@@ -176,9 +178,12 @@ func Evaluate(req *Request, identity, resource []*Policy) Decision {
 			if p.kind == KeyPolicy {
 				keyPolicy = true
 			}
-			for i := range p.statements {
-				s := &p.statements[i]
-				if s.effect == effectAllow {
+			for i := range p.heads {
+				h := &p.heads[i]
+				if e.action != noAction && !h.actionMatches(e.action) {
+					continue
+				}
+				if !h.deny {
 					// Only Deny statements can still change the decision
 					// once these are found.
 					if p.kind == IdentityPolicy && (anon || !idAllow.IsZero()) {
@@ -188,7 +193,8 @@ func Evaluate(req *Request, identity, resource []*Policy) Decision {
 						continue
 					}
 				}
-				how, ok := e.applies(p, s)
+				s := &p.statements[i]
+				how, ok := e.applies(s)
 				if !ok {
 					continue
 				}
@@ -237,12 +243,12 @@ func Evaluate(req *Request, identity, resource []*Policy) Decision {
 	return Decision{Outcome: ImplicitDeny, Reason: ReasonNoAllow}
 }
 
-// applies reports whether statement s of policy p matches the request:
-// action, resource, principal, then conditions (so a condition's tags are
+// applies reports whether statement s matches the request: action (when
+// the heads could not tell), resource, principal, then conditions (so a condition's tags are
 // fetched only for a statement that otherwise matches). how says how a
 // resource policy's Principal names the caller.
-func (e *evaluation) applies(p *Policy, s *statement) (how principalMatch, ok bool) {
-	if s.actions.matches(e.action, e.req.Action) == s.notAction {
+func (e *evaluation) applies(s *statement) (how principalMatch, ok bool) {
+	if e.action == noAction && s.actions.matches(e.action, e.req.Action) == s.notAction {
 		return matchNone, false
 	}
 	if !e.resourceMatches(s) {

@@ -40,10 +40,13 @@ const maxVars = 8
 // ${*}, ${?} and ${$} are literal characters.
 type pattern struct {
 	toks []token
-	// lit is the pattern when it is one literal (the common case).
-	lit   string
-	isLit bool
-	nvars int
+	// lit is the pattern when it is one literal (the common case), or
+	// the literal before a final '*' (isPrefix: "repository/*").
+	lit      string
+	isLit    bool
+	isPrefix bool
+	isAny    bool // "*"
+	nvars    int
 }
 
 // compilePattern reads s. With wild, '*' and '?' are wildcards; with
@@ -98,6 +101,10 @@ func compilePattern(field, s string, wild, vars bool) (pattern, error) {
 		p.isLit = true
 	case len(p.toks) == 1 && p.toks[0].kind == tokLit:
 		p.isLit, p.lit = true, p.toks[0].text
+	case len(p.toks) == 1 && p.toks[0].kind == tokStar:
+		p.isAny = true
+	case len(p.toks) == 2 && p.toks[0].kind == tokLit && p.toks[1].kind == tokStar:
+		p.isPrefix, p.lit = true, p.toks[0].text
 	}
 	return p, nil
 }
@@ -199,11 +206,15 @@ func (p *pattern) literalPrefix() string {
 // default makes the pattern match nothing, as AWS documents ("Policy
 // variables with no value"). fold compares letters case-insensitively.
 func (e *evaluation) match(p *pattern, s string, fold bool) bool {
-	if p.isLit {
-		if fold {
-			return strings.EqualFold(p.lit, s)
-		}
+	switch {
+	case p.isAny:
+		return true
+	case p.isLit && fold:
+		return strings.EqualFold(p.lit, s)
+	case p.isLit:
 		return p.lit == s
+	case p.isPrefix && !fold:
+		return strings.HasPrefix(s, p.lit)
 	}
 	var vals [maxVars]string
 	if p.nvars > 0 {

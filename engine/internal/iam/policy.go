@@ -73,6 +73,24 @@ type Policy struct {
 	source     string
 	version    string
 	statements []statement
+	// heads has each statement's effect and actions, side by side, so
+	// that Evaluate passes over the statements whose actions do not match
+	// without touching the rest of them.
+	heads []stmtHead
+}
+
+// stmtHead is what Evaluate looks at first in a statement.
+type stmtHead struct {
+	known     actionBits // the known actions the Action or NotAction element names
+	all       bool       // Action "*"
+	notAction bool
+	deny      bool
+}
+
+// actionMatches reports whether the statement's Action (or NotAction)
+// element matches the request's action, when that is a known action.
+func (h *stmtHead) actionMatches(id actionID) bool {
+	return (h.all || h.known.has(id)) != h.notAction
 }
 
 // Kind returns the policy's kind.
@@ -188,6 +206,7 @@ func Parse(kind Kind, source, text string) (*Policy, error) {
 			sids[st.sid] = true
 		}
 		p.statements = append(p.statements, st)
+		p.heads = append(p.heads, stmtHead{known: st.actions.known, all: st.actions.all, notAction: st.notAction, deny: st.effect == effectDeny})
 	}
 	return p, nil
 }

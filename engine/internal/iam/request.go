@@ -111,7 +111,7 @@ func (e *evaluation) now() time.Time {
 		if t.IsZero() {
 			t = time.Now()
 		}
-		e.nowT, e.nowSet = t.Truncate(time.Second).UTC(), true
+		e.nowT, e.nowSet = time.Unix(t.Unix(), 0).UTC(), true
 	}
 	return e.nowT
 }
