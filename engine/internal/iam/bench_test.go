@@ -61,7 +61,7 @@ func (s *staticTags) ResourceTag(k string) (string, bool) {
 	return "", false
 }
 func (s *staticTags) RequestTag(string) (string, bool) { return "", false }
-func (s *staticTags) RequestTagKeys() []string          { return nil }
+func (s *staticTags) RequestTagKeys() []string         { return nil }
 
 func benchmarkSetup(t testing.TB) (identity, resource []*Policy, req *Request) {
 	id, err := Parse(IdentityPolicy, "group/team-a/developers", benchIdentity)

@@ -246,7 +246,7 @@ func TestVariablesOfOtherTypes(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	req := Request{Principal: user(t, "123456789012", "u"), Resource: "*", Time: now, SecureTransport: true,
 		SourceIP: netip.MustParseAddr("::ffff:192.0.2.1"),
-		Context: Tags{Resource: map[string]string{"ip": "192.0.2.1", "tls": "true", "day": "2026-06-01T12:00:00Z", "epoch": "1780315200"}}}
+		Context:  Tags{Resource: map[string]string{"ip": "192.0.2.1", "tls": "true", "day": "2026-06-01T12:00:00Z", "epoch": "1780315200"}}}
 	for _, a := range []string{"ecr:BatchGetImage", "ecr:PutImage", "ecr:ListImages", "ecr:DescribeImages"} {
 		req.Action = a
 		assert.True(t, Evaluate(&req, []*Policy{p}, nil).Allowed(), a)
