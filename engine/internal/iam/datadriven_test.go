@@ -15,7 +15,7 @@ import (
 // testNow is the time of every data-driven request that names none.
 var testNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 
-// TestDataDriven runs the cases under testdata/: AWS's documented
+// TestDataDriven runs the cases under testdata/cases/: AWS's documented
 // policy-evaluation and condition examples (each file cites its page of
 // the IAM User Guide), Berth's ECR cases and the refusals of Parse.
 //
@@ -35,7 +35,7 @@ var testNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 // ip=ADDR, https=false, time=RFC3339, owner=ACCOUNT, userid=ID,
 // restag=KEY:VALUE and reqtag=KEY:VALUE (repeatable).
 func TestDataDriven(t *testing.T) {
-	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+	datadriven.Walk(t, "testdata/cases", func(t *testing.T, path string) {
 		policies := map[string]*Policy{}
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			switch d.Cmd {
