@@ -139,3 +139,15 @@ func (e *evaluation) matchARN(p *arnPattern, arn *[5]string) bool {
 	}
 	return true
 }
+
+// RepositoryARN returns the ARN of ECR repository name,
+// arn:aws:ecr:<region>:<account>:repository/<name>, a Request's Resource.
+// Build it once per repository, not per request.
+func RepositoryARN(region, account, name string) string {
+	return "arn:aws:ecr:" + region + ":" + account + ":repository/" + name
+}
+
+// KeyARN returns the ARN of KMS key id, arn:aws:kms:<region>:<account>:key/<id>.
+func KeyARN(region, account, id string) string {
+	return "arn:aws:kms:" + region + ":" + account + ":key/" + id
+}

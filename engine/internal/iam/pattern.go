@@ -179,16 +179,6 @@ func parseVariable(field, s string) (token, int, error) {
 	return t, i, nil
 }
 
-// hasWildcard reports whether the pattern has a '*' or '?'.
-func (p *pattern) hasWildcard() bool {
-	for _, t := range p.toks {
-		if t.kind == tokStar || t.kind == tokOne {
-			return true
-		}
-	}
-	return false
-}
-
 // literalPrefix is the literal text before the first wildcard or
 // variable.
 func (p *pattern) literalPrefix() string {

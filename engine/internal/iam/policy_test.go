@@ -286,3 +286,15 @@ func user(t testing.TB, account, name string) Principal {
 	require.NoError(t, err)
 	return p
 }
+
+func TestARNHelpers(t *testing.T) {
+	assert.Equal(t, "arn:aws:ecr:us-east-1:123456789012:repository/team/app", RepositoryARN("us-east-1", "123456789012", "team/app"))
+	assert.Equal(t, "arn:aws:kms:us-east-1:123456789012:key/k1", KeyARN("us-east-1", "123456789012", "k1"))
+	parts, ok := splitARN(RepositoryARN("us-east-1", "123456789012", "a:b"))
+	require.True(t, ok)
+	assert.Equal(t, [5]string{"aws", "ecr", "us-east-1", "123456789012", "repository/a:b"}, parts)
+	_, ok = splitARN("arn:aws:ecr:us-east-1")
+	assert.False(t, ok)
+	_, ok = splitARN("*")
+	assert.False(t, ok)
+}
