@@ -167,16 +167,26 @@ func Evaluate(req *Request, identity, resource []*Policy) Decision {
 	e.resource, e.resOK = splitARN(req.Resource)
 
 	var idAllow, direct, viaAccount StatementRef
+	anon := req.Principal.IsAnonymous()
+	owner := req.ResourceAccount
+	if owner == "" && e.resOK {
+		owner = e.resource[arnAccount]
+	}
+	sameAccount := owner == "" || owner == req.Principal.Account
 	// A KMS key is reached only through its key policy, given or not.
 	keyPolicy := e.resOK && e.resource[arnService] == "kms"
-	anon := req.Principal.IsAnonymous()
+	for _, lists := range [2][]*Policy{identity, resource} {
+		for _, p := range lists {
+			keyPolicy = keyPolicy || p != nil && p.kind == KeyPolicy
+		}
+	}
+	// Within the account, once an identity policy allows, only Deny
+	// statements can change the decision.
+	identityEnough := sameAccount && !keyPolicy
 	for _, list := range [2][]*Policy{identity, resource} {
 		for _, p := range list {
 			if p == nil {
 				continue
-			}
-			if p.kind == KeyPolicy {
-				keyPolicy = true
 			}
 			for i := range p.heads {
 				h := &p.heads[i]
@@ -184,12 +194,12 @@ func Evaluate(req *Request, identity, resource []*Policy) Decision {
 					continue
 				}
 				if !h.deny {
-					// Only Deny statements can still change the decision
-					// once these are found.
+					// Skip the Allow statements that can no longer change
+					// the decision.
 					if p.kind == IdentityPolicy && (anon || !idAllow.IsZero()) {
 						continue
 					}
-					if p.kind != IdentityPolicy && !direct.IsZero() {
+					if p.kind != IdentityPolicy && (!direct.IsZero() || identityEnough && !idAllow.IsZero()) {
 						continue
 					}
 				}
@@ -219,17 +229,12 @@ func Evaluate(req *Request, identity, resource []*Policy) Decision {
 		}
 		return Decision{Outcome: ImplicitDeny, Reason: ReasonNoAllow}
 	}
-	owner := req.ResourceAccount
-	if owner == "" && e.resOK {
-		owner = e.resource[arnAccount]
-	}
-	sameAccount := owner == "" || owner == req.Principal.Account
 	grant := direct
 	if grant.IsZero() {
 		grant = viaAccount
 	}
 	switch {
-	case !idAllow.IsZero() && sameAccount && !keyPolicy:
+	case !idAllow.IsZero() && identityEnough:
 		return Decision{Outcome: Allow, Reason: ReasonIdentityAllow, Statement: idAllow}
 	case !direct.IsZero() && sameAccount:
 		return Decision{Outcome: Allow, Reason: ReasonResourceAllow, Statement: direct}
@@ -244,9 +249,9 @@ func Evaluate(req *Request, identity, resource []*Policy) Decision {
 }
 
 // applies reports whether statement s matches the request: action (when
-// the heads could not tell), resource, principal, then conditions (so a condition's tags are
-// fetched only for a statement that otherwise matches). how says how a
-// resource policy's Principal names the caller.
+// the heads could not tell), resource, principal, then conditions (so a
+// condition's tags are fetched only for a statement that otherwise
+// matches). how says how a resource policy's Principal names the caller.
 func (e *evaluation) applies(s *statement) (how principalMatch, ok bool) {
 	if e.action == noAction && s.actions.matches(e.action, e.req.Action) == s.notAction {
 		return matchNone, false
