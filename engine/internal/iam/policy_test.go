@@ -298,3 +298,23 @@ func TestARNHelpers(t *testing.T) {
 	_, ok = splitARN("*")
 	assert.False(t, ok)
 }
+
+// TestEvaluateConcurrently: parsed policies are shared between requests
+// without locks (run with -race).
+func TestEvaluateConcurrently(t *testing.T) {
+	identity, resource, req := benchmarkSetup(t)
+	done := make(chan Decision)
+	for i := 0; i < 4; i++ {
+		go func() {
+			r := *req
+			var d Decision
+			for j := 0; j < 200; j++ {
+				d = Evaluate(&r, identity, resource)
+			}
+			done <- d
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		assert.True(t, (<-done).Allowed())
+	}
+}
