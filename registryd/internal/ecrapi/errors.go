@@ -168,4 +168,3 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) stri
 	_, _ = w.Write(b)
 	return ee.Type.Name
 }
-

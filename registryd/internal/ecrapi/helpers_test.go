@@ -45,7 +45,9 @@ func newTestAPI(t testing.TB, ac ...auth.Config) *testAPI {
 }
 
 // ecrDo sends one ECR API call to h, unsigned.
-func ecrDo(h http.Handler, op, body string) *httptest.ResponseRecorder { return regtest.ECRDo(h, op, body) }
+func ecrDo(h http.Handler, op, body string) *httptest.ResponseRecorder {
+	return regtest.ECRDo(h, op, body)
+}
 
 // scrape is the metrics' text.
 func (a *testAPI) scrape() string {
