@@ -32,6 +32,10 @@ var ErrNoAccess = errors.New("authz: the request names no action to authorize")
 // refused.
 var ErrUnknownAction = errors.New("authz: unknown action")
 
+// ErrNoResource reports a question without a resource (the zero
+// Resource, or a repository without a name): it is refused.
+var ErrNoResource = errors.New("authz: the question names no resource")
+
 // Access is one question for an Authorizer: action on resource.
 type Access struct {
 	Action   Action
@@ -58,27 +62,52 @@ func All(ctx context.Context, az Authorizer, who engine.Principal, accesses ...A
 }
 
 // Resource is what an action is performed on: one repository, or the
-// registry as a whole (the zero value).
+// registry as a whole. The zero Resource names nothing, and an Authorizer
+// refuses it: a question that forgot its resource is refused, not taken
+// for one about the registry.
 type Resource struct {
+	kind       resourceKind
 	repository string
 }
+
+type resourceKind uint8
+
+const (
+	noResource resourceKind = iota
+	registryResource
+	repositoryResource
+)
 
 // Registry is the registry as a whole: registry-level calls (listing
 // repositories, templates, pull-through cache rules, login tokens) and
 // the admin API's collection and check of the whole store.
-var Registry = Resource{}
+var Registry = Resource{kind: registryResource}
 
 // Repository is the repository name.
-func Repository(name string) Resource { return Resource{repository: name} }
+func Repository(name string) Resource { return Resource{kind: repositoryResource, repository: name} }
 
-// Repository returns the repository the resource names, and false for
-// the registry.
-func (r Resource) Repository() (string, bool) { return r.repository, r.repository != "" }
+// Repository returns the repository the resource names, and whether it
+// names one.
+func (r Resource) Repository() (string, bool) {
+	return r.repository, r.kind == repositoryResource
+}
 
-// String is "repository <name>" or "the registry".
+// IsRegistry reports whether the resource is the registry as a whole.
+func (r Resource) IsRegistry() bool { return r.kind == registryResource }
+
+// valid reports whether the resource names something: the registry, or
+// a repository with a name.
+func (r Resource) valid() bool {
+	return r.kind == registryResource || r.kind == repositoryResource && r.repository != ""
+}
+
+// String is "repository <name>", "the registry", or "no resource".
 func (r Resource) String() string {
-	if r.repository == "" {
+	switch {
+	case r.kind == registryResource:
 		return "the registry"
+	case r.kind == repositoryResource:
+		return "repository " + r.repository
 	}
-	return "repository " + r.repository
+	return "no resource"
 }

@@ -46,6 +46,9 @@ func TestRepositoryPolicies(t *testing.T) {
 		{"admin on a repository", bob, AdminApplyLifecycle, Repository("team/app"), false},
 		{"unknown action", alice, Action("ecr:DescribeRegistry"), Registry, true},
 		{"no action", alice, "", Repository("team/app"), true},
+		{"no resource", alice, CreateRepositoryCreationTemplate, Resource{}, true},
+		{"a repository without a name", alice, PutImage, Repository(""), true},
+		{"admin without a resource", alice, AdminFsck, Resource{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

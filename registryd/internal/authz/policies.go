@@ -41,6 +41,9 @@ func (p *RepositoryPolicies) Authorize(ctx context.Context, who engine.Principal
 	if !action.Known() {
 		return fmt.Errorf("%w: %w %q", engine.ErrAccessDenied, ErrUnknownAction, action)
 	}
+	if !resource.valid() {
+		return fmt.Errorf("%w: %w: %s", engine.ErrAccessDenied, ErrNoResource, action)
+	}
 	if admin[action] {
 		return nil // the admin API is open to every authenticated caller
 	}
