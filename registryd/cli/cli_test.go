@@ -93,11 +93,11 @@ pullThroughCacheRules:
 			assert.True(t, c.AccessLog, "defaults stay")
 			assert.Equal(t, Duration(5*time.Second), c.ShutdownTimeout)
 			require.Len(t, c.Templates, 2)
-			assert.Equal(t, engine.TagImmutableWithExclusion, c.Templates[0].TagMutability)
-			assert.Equal(t, []engine.TagFilter{{Filter: "latest", FilterType: "WILDCARD"}}, c.Templates[0].TagMutabilityExclusions)
+			assert.Equal(t, engine.TagImmutableWithExclusion, c.Templates[0].ImageTagMutability)
+			assert.Equal(t, []TagFilter{{Filter: "latest", FilterType: "WILDCARD"}}, c.Templates[0].ImageTagMutabilityExclusionFilters)
 			assert.Equal(t, engine.RootPrefix, c.Templates[1].Prefix)
 			assert.Equal(t, Duration(time.Hour), c.PullThroughRefresh)
-			assert.Equal(t, []engine.PullThroughCacheRule{{ECRRepositoryPrefix: "hub", UpstreamRegistryURL: "registry-1.docker.io"}}, c.PullThroughCacheRules)
+			assert.Equal(t, []PullThroughCacheRule{{ECRRepositoryPrefix: "hub", UpstreamRegistryURL: "registry-1.docker.io"}}, c.PullThroughCacheRules)
 			o, err := c.EngineOptions()
 			require.NoError(t, err)
 			assert.False(t, o.CreateOnPush)
@@ -124,7 +124,7 @@ func TestConfigErrors(t *testing.T) {
 	bad := DefaultConfig()
 	bad.LogLevel = "loud"
 	bad.TLSCert = "c.pem"
-	bad.Templates = []engine.CreationTemplate{{}}
+	bad.Templates = []Template{{}}
 	bad.ECRAccountID, bad.ECRRegion = "1234", "Mars"
 	err := bad.Validate()
 	require.ErrorIs(t, err, ErrConfig)

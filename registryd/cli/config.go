@@ -98,10 +98,10 @@ type Config struct {
 	// store at start (engine.PutPullThroughCacheRule), in the ECR field
 	// names: ecrRepositoryPrefix, upstreamRegistryUrl,
 	// upstreamRepositoryPrefix.
-	PullThroughCacheRules []engine.PullThroughCacheRule `json:"pullThroughCacheRules,omitempty"`
+	PullThroughCacheRules []PullThroughCacheRule `json:"pullThroughCacheRules,omitempty"`
 	// Templates are repository creation templates put into the store at
 	// start (engine.PutCreationTemplate), in the ECR field names.
-	Templates []engine.CreationTemplate `json:"templates,omitempty"`
+	Templates []Template `json:"templates,omitempty"`
 }
 
 // The shapes of an AWS account ID and region name.
@@ -217,8 +217,8 @@ func LoadConfigFile(path string, c *Config) error {
 
 func parseConfig(b []byte, path string, c *Config) error {
 	// YAML is a superset of JSON: decode to generic values, re-encode as
-	// JSON, and decode strictly with the JSON field names (which are the
-	// engine's ECR names for templates).
+	// JSON, and decode strictly with the JSON field names (ECR's names for
+	// templates and pull-through cache rules).
 	var v any
 	if err := yaml.Unmarshal(b, &v); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
@@ -277,7 +277,7 @@ type templateList struct{ c *Config }
 func (t templateList) String() string { return "" }
 
 func (t templateList) Set(s string) error {
-	var ct engine.CreationTemplate
+	var ct Template
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&ct); err != nil {

@@ -96,7 +96,7 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 		return err
 	}
 	for _, r := range cfg.PullThroughCacheRules {
-		if _, err := eng.PutPullThroughCacheRule(ctx, r); err != nil {
+		if _, err := eng.PutPullThroughCacheRule(ctx, r.engineRule()); err != nil {
 			return fmt.Errorf("pull-through cache rule %q: %w", r.ECRRepositoryPrefix, err)
 		}
 	}
@@ -151,9 +151,9 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 }
 
 // applyTemplates puts the configured creation templates into the store.
-func applyTemplates(ctx context.Context, eng *engine.Engine, ts []engine.CreationTemplate) error {
+func applyTemplates(ctx context.Context, eng *engine.Engine, ts []Template) error {
 	for _, t := range ts {
-		if err := eng.PutCreationTemplate(ctx, t); err != nil {
+		if err := eng.PutCreationTemplate(ctx, t.engineTemplate()); err != nil {
 			return fmt.Errorf("template %q: %w", t.Prefix, err)
 		}
 	}

@@ -204,6 +204,7 @@ func runTemplate(ctx context.Context, env Env, args []string) int {
 		appliedFor string
 		asJSON     string
 	)
+	// --json is the whole template in the configuration file's schema.
 	var synopsisSub string
 	var extra func(*flag.FlagSet, *Config)
 	switch sub {
@@ -233,10 +234,12 @@ func runTemplate(ctx context.Context, env Env, args []string) int {
 	switch sub {
 	case "put":
 		if asJSON != "" {
-			if err = json.Unmarshal([]byte(asJSON), &t); err != nil {
+			var ft Template
+			if err = json.Unmarshal([]byte(asJSON), &ft); err != nil {
 				fmt.Fprintln(env.Stderr, "registryd template put: --json:", err)
 				return closeStore(env, eng, exitUsage)
 			}
+			t = ft.engineTemplate()
 		} else {
 			if fs.NArg() != 1 {
 				fmt.Fprintln(env.Stderr, "registryd template put: want one PREFIX")
@@ -250,10 +253,11 @@ func runTemplate(ctx context.Context, env Env, args []string) int {
 	case "list":
 		var ts []engine.CreationTemplate
 		if ts, err = eng.CreationTemplates(ctx); err == nil {
-			if ts == nil {
-				ts = []engine.CreationTemplate{}
+			list := make([]storedTemplate, len(ts))
+			for i, t := range ts {
+				list[i] = storedTemplateOf(t)
 			}
-			err = printJSON(env, ts)
+			err = printJSON(env, list)
 		}
 	case "delete":
 		if fs.NArg() != 1 {

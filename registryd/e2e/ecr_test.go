@@ -12,24 +12,24 @@ import (
 )
 
 func TestCreateOnPushTemplates(t *testing.T) {
-	teamA := engine.CreationTemplate{
+	teamA := cli.Template{
 		Prefix:             "team-a",
 		AppliedFor:         []string{engine.AppliedForCreateOnPush},
-		RepositorySettings: engine.RepositorySettings{TagMutability: engine.TagImmutable},
+		ImageTagMutability: engine.TagImmutable,
 	}
-	root := engine.CreationTemplate{Prefix: engine.RootPrefix, AppliedFor: []string{engine.AppliedForCreateOnPush}}
+	root := cli.Template{Prefix: engine.RootPrefix, AppliedFor: []string{engine.AppliedForCreateOnPush}}
 	tests := []struct {
 		name         string
 		createOnPush bool
-		templates    []engine.CreationTemplate
+		templates    []cli.Template
 		repo         string
 		wantStatus   int
 		immutable    bool
 	}{
-		{"team-a prefix matches", false, []engine.CreationTemplate{teamA}, "team-a/app", http.StatusCreated, true},
-		{"prefix is whole components", false, []engine.CreationTemplate{teamA}, "team-ab/app", http.StatusNotFound, false},
-		{"ROOT catches the rest", false, []engine.CreationTemplate{teamA, root}, "other/app", http.StatusCreated, false},
-		{"team-a wins over ROOT", false, []engine.CreationTemplate{teamA, root}, "team-a/x/y", http.StatusCreated, true},
+		{"team-a prefix matches", false, []cli.Template{teamA}, "team-a/app", http.StatusCreated, true},
+		{"prefix is whole components", false, []cli.Template{teamA}, "team-ab/app", http.StatusNotFound, false},
+		{"ROOT catches the rest", false, []cli.Template{teamA, root}, "other/app", http.StatusCreated, false},
+		{"team-a wins over ROOT", false, []cli.Template{teamA, root}, "team-a/x/y", http.StatusCreated, true},
 		{"no template, ECR behaviour", false, nil, "any/app", http.StatusNotFound, false},
 		{"no template, create-on-push default", true, nil, "any/app", http.StatusCreated, false},
 	}
@@ -68,15 +68,13 @@ func TestCreateOnPushTemplates(t *testing.T) {
 func TestTagImmutabilityWithExclusions(t *testing.T) {
 	addr := startServer(t, func(c *cli.Config) {
 		c.CreateOnPush = false
-		c.Templates = []engine.CreationTemplate{{
-			Prefix:     "prod",
-			AppliedFor: []string{engine.AppliedForCreateOnPush},
-			RepositorySettings: engine.RepositorySettings{
-				TagMutability: engine.TagImmutableWithExclusion,
-				TagMutabilityExclusions: []engine.TagFilter{
-					{Filter: "latest", FilterType: "WILDCARD"},
-					{Filter: "dev-*", FilterType: "WILDCARD"},
-				},
+		c.Templates = []cli.Template{{
+			Prefix:             "prod",
+			AppliedFor:         []string{engine.AppliedForCreateOnPush},
+			ImageTagMutability: engine.TagImmutableWithExclusion,
+			ImageTagMutabilityExclusionFilters: []cli.TagFilter{
+				{Filter: "latest", FilterType: "WILDCARD"},
+				{Filter: "dev-*", FilterType: "WILDCARD"},
 			},
 		}}
 	})

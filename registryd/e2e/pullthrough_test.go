@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/berthstore/berth/engine"
 	"github.com/berthstore/berth/registryd/cli"
 )
 
@@ -176,7 +175,7 @@ func TestPullThroughCacheRulesFromConfig(t *testing.T) {
 	data := t.TempDir()
 	configure := func(c *cli.Config) {
 		c.Data = data
-		c.PullThroughCacheRules = []engine.PullThroughCacheRule{{ECRRepositoryPrefix: "hub", UpstreamRegistryURL: "http://" + upstream}}
+		c.PullThroughCacheRules = []cli.PullThroughCacheRule{{ECRRepositoryPrefix: "hub", UpstreamRegistryURL: "http://" + upstream}}
 	}
 	_, stop := startStoppableServer(t, configure)
 	stop()

@@ -1,79 +1,14 @@
 package server
 
 import (
-	"bufio"
-	"encoding/base64"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/crypto/bcrypt"
 )
-
-// writeHtpasswd writes a one-user htpasswd file (bcrypt, minimum cost).
-func writeHtpasswd(t *testing.T, user, pass string) string {
-	t.Helper()
-	h, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
-	require.NoError(t, err)
-	p := filepath.Join(t.TempDir(), "htpasswd")
-	require.NoError(t, os.WriteFile(p, []byte("# users\n"+user+":"+string(h)+"\n"), 0o600))
-	return p
-}
-
-func TestParseHtpasswd(t *testing.T) {
-	h, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
-	tests := []struct {
-		name string
-		text string
-		ok   bool
-	}{
-		{"bcrypt", "alice:" + string(h), true},
-		{"comments and blanks", "# x\n\nalice:" + string(h) + "\n", true},
-		{"md5 refused", "alice:$apr1$abc$def", false},
-		{"sha1 refused", "alice:{SHA}abc", false},
-		{"plain refused", "alice:secret", false},
-		{"no colon", "alice", false},
-		{"empty", "", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseHtpasswd(bufio.NewScanner(strings.NewReader(tt.text)), "f", time.Minute)
-			if tt.ok {
-				require.NoError(t, err)
-			} else {
-				require.ErrorIs(t, err, ErrHtpasswd)
-			}
-		})
-	}
-}
-
-func TestAuthCache(t *testing.T) {
-	h, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
-	a, err := parseHtpasswd(bufio.NewScanner(strings.NewReader("alice:"+string(h))), "f", time.Minute)
-	require.NoError(t, err)
-	now := time.Unix(1000, 0)
-	a.now = func() time.Time { return now }
-	assert.False(t, a.check("alice", "wrong"))
-	assert.Empty(t, a.cache, "failures are not cached")
-	assert.True(t, a.check("alice", "pw"))
-	assert.Len(t, a.cache, 1)
-	// A cache hit needs no bcrypt: replace the hash with garbage.
-	a.users["alice"] = []byte("$2a$04$invalid")
-	assert.True(t, a.check("alice", "pw"))
-	assert.False(t, a.check("alice", "pw2"))
-	assert.False(t, a.check("bob", "pw"))
-	now = now.Add(2 * time.Minute)
-	assert.False(t, a.check("alice", "pw"), "expired entries are checked again")
-}
-
-func basic(user, pass string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
-}
 
 func TestBasicAuthHTTP(t *testing.T) {
 	file := writeHtpasswd(t, "alice", "secret")

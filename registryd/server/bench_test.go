@@ -57,7 +57,7 @@ func BenchmarkHeadManifest(b *testing.B) {
 // real HTTP on 127.0.0.1 to two live servers in this process, one with
 // envelope encryption (the default) and one without, alternating rounds
 // so that the machine's load hits both alike. It reports the median MB/s
-// of each and the overhead of encryption (issue 5: at most 10% on
+// of each and the overhead of encryption (the target: at most 10% on
 // incompressible data). BERTH_BENCH_MIB sets the blob size (default 128).
 func BenchmarkEncryptionOverhead(b *testing.B) {
 	size := 128 << 20

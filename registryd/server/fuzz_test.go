@@ -7,9 +7,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berthstore/berth/registryd/internal/ecrapi"
+	"github.com/berthstore/berth/registryd/internal/regtest"
 )
 
 // FuzzHandler drives the handler with random methods, paths, headers and
@@ -45,7 +47,7 @@ func FuzzHandler(f *testing.F) {
 		if err != nil {
 			return // not a request a client can send
 		}
-		if hdrName != "" && validHeader(hdrName, hdrValue) {
+		if hdrName != "" && regtest.ValidHeader(hdrName, hdrValue) {
 			req.Header.Set(hdrName, hdrValue)
 		}
 		req.RemoteAddr = "127.0.0.1:1"
@@ -54,7 +56,7 @@ func FuzzHandler(f *testing.F) {
 		if rec.Code >= 500 {
 			t.Fatalf("%s %s (%s: %q): %d %s", method, path, hdrName, hdrValue, rec.Code, rec.Body.String())
 		}
-		if rec.Code >= 400 && method != http.MethodHead && !isECRRequest(req) { // FuzzECRAPI checks those
+		if rec.Code >= 400 && method != http.MethodHead && !ecrapi.IsRequest(req) { // FuzzECRAPI checks those
 			var eb struct {
 				Errors []struct {
 					Code    string `json:"code"`
@@ -66,22 +68,4 @@ func FuzzHandler(f *testing.F) {
 			}
 		}
 	})
-}
-
-// validHeader reports whether a header could be sent by net/http.
-func validHeader(name, value string) bool {
-	if !utf8.ValidString(name) {
-		return false
-	}
-	for _, c := range name {
-		if c <= ' ' || c >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", c) {
-			return false
-		}
-	}
-	for _, c := range value {
-		if c == '\r' || c == '\n' || c == 0 {
-			return false
-		}
-	}
-	return true
 }

@@ -29,7 +29,7 @@ func (b *slowBody) Read(p []byte) (int, error) {
 }
 
 func TestGracefulShutdown(t *testing.T) {
-	s, _ := newTestHandler(t, Config{ShutdownTimeout: 200 * time.Millisecond})
+	s, st := newTestHandler(t, Config{ShutdownTimeout: 200 * time.Millisecond})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	base := "http://" + ln.Addr().String()
@@ -67,7 +67,7 @@ func TestGracefulShutdown(t *testing.T) {
 	close(body.release) // let the client finish its (failed) request
 	<-patchDone
 	// The interrupted chunk was kept: the session resumes at 4 bytes.
-	up, err := s.store.ResumeUpload(context.Background(), "r", lastSegment(loc))
+	up, err := st.ResumeUpload(context.Background(), "r", lastSegment(loc))
 	require.NoError(t, err)
 	assert.Equal(t, int64(4), up.Size())
 	require.NoError(t, up.Close())

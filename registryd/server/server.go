@@ -1,8 +1,10 @@
-// Package server is registryd's HTTP server: the OCI Distribution API v1.1
-// and the ECR management API over a Store (an *engine.Engine), with basic
-// authentication (passwords or ECR login tokens), SigV4 for the ECR API,
-// an access log, Prometheus metrics and graceful shutdown. It is importable so that
-// tests, gc, fuse and bench start it in-process.
+// Package server is registryd's HTTP server: the composition of the OCI
+// Distribution API v1.1 (registryd/internal/oci), the ECR management API
+// (internal/ecrapi), the admin API (internal/admin) and /metrics over one
+// Store (an *engine.Engine), with authentication (internal/auth), one
+// Authorizer that every API asks (internal/authz), an access log,
+// Prometheus metrics and graceful shutdown. It is importable so that
+// tests, the CLI and bench start it in-process.
 package server
 
 import (
@@ -13,7 +15,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	// Digest algorithms the server verifies (go-digest registers none).
@@ -21,14 +22,36 @@ import (
 	_ "crypto/sha512"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/berthstore/berth/registryd/internal/admin"
+	"github.com/berthstore/berth/registryd/internal/auth"
+	"github.com/berthstore/berth/registryd/internal/authz"
+	"github.com/berthstore/berth/registryd/internal/ecrapi"
+	"github.com/berthstore/berth/registryd/internal/metrics"
+	"github.com/berthstore/berth/registryd/internal/oci"
+	"github.com/berthstore/berth/registryd/internal/pullthrough"
+	"github.com/berthstore/berth/registryd/internal/request"
 )
 
 // Defaults of Config.
 const (
-	DefaultMaxManifestSize = 4 << 20
-	DefaultShutdownTimeout = 30 * time.Second
-	DefaultAuthCacheTTL    = time.Minute
-	DefaultRealm           = "berth"
+	DefaultMaxManifestSize    = oci.DefaultMaxManifestSize
+	DefaultShutdownTimeout    = 30 * time.Second
+	DefaultAuthCacheTTL       = time.Minute
+	DefaultRealm              = oci.DefaultRealm
+	DefaultECRRegion          = ecrapi.DefaultRegion
+	DefaultECRAccountID       = ecrapi.DefaultAccountID
+	DefaultPullThroughRefresh = pullthrough.DefaultRefresh
+)
+
+// The errors of New for unusable files; test them with errors.Is.
+var (
+	// ErrHtpasswd reports an unusable htpasswd file.
+	ErrHtpasswd = auth.ErrHtpasswd
+	// ErrECRCredentials reports an unusable ECR credentials file.
+	ErrECRCredentials = auth.ErrECRCredentials
+	// ErrTokenKey reports an unusable login token key file.
+	ErrTokenKey = auth.ErrTokenKey
 )
 
 // Config configures a Server. The zero value serves without
@@ -77,38 +100,20 @@ type Config struct {
 	LoginTokenKeyFile string
 }
 
-// Server serves the OCI Distribution API over a Store.
+// Server serves registryd's APIs over a Store.
 type Server struct {
-	store   Store
 	cfg     Config
 	log     *slog.Logger
-	auth    *authenticator
-	metrics *metrics
+	metrics *metrics.Metrics
 	handler http.Handler
-
-	// ecrCreds are the ECR API's access keys (nil: none configured);
-	// tokens mints and checks registry login tokens.
-	ecrCreds *ecrCredentials
-	tokens   *loginTokens
-	// previews are the lifecycle policy previews of the ECR API, by
-	// repository, with the order they were started in.
-	previewMu    sync.Mutex
-	previews     map[string]*lifecyclePreview
-	previewOrder []string
-	// pull is the pull-through cache's state; upstreamTransport carries
-	// its requests to upstream registries.
-	pull              pullThrough
-	upstreamTransport http.RoundTripper
-
-	// uploads tracks the requests that hold an open engine.Upload, so
+	// uploads tracks the requests that hold an open engine upload, so
 	// that shutdown waits for them to checkpoint and close it.
-	uploads sync.WaitGroup
-	mu      sync.Mutex
-	closing bool
+	uploads *request.Uploads
 }
 
-// New returns a Server over store. It reads the htpasswd file if one is
-// configured.
+// New returns a Server over store. It reads the htpasswd, ECR
+// credentials and login token key files the configuration names (errors
+// wrap ErrHtpasswd, ErrECRCredentials, ErrTokenKey).
 func New(store Store, cfg Config) (*Server, error) {
 	if store == nil {
 		return nil, errors.New("registryd: nil store")
@@ -128,41 +133,59 @@ func New(store Store, cfg Config) (*Server, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
-	s := &Server{store: store, cfg: cfg, log: cfg.Logger, metrics: newMetrics()}
-	if st, ok := store.(storeStatser); ok {
-		s.metrics.reg.MustRegister(newStoreCollector(st))
+	if cfg.ECRAccountID == "" {
+		cfg.ECRAccountID = DefaultECRAccountID
 	}
-	if cfg.HtpasswdFile != "" {
-		a, err := loadHtpasswd(cfg.HtpasswdFile, cfg.AuthCacheTTL)
-		if err != nil {
-			return nil, err
-		}
-		s.auth = a
+	if cfg.ECRRegion == "" {
+		cfg.ECRRegion = DefaultECRRegion
 	}
-	if cfg.ECRCredentialsFile != "" {
-		c, err := loadECRCredentials(cfg.ECRCredentialsFile)
-		if err != nil {
-			return nil, err
-		}
-		s.ecrCreds = c
-	}
-	t, err := newLoginTokens(cfg.LoginTokenKeyFile)
+	s := &Server{cfg: cfg, log: cfg.Logger, uploads: &request.Uploads{}}
+	s.metrics = metrics.New(func() float64 { return float64(s.uploads.InProgress()) })
+	s.metrics.Registry().MustRegister(metrics.NewStoreCollector(store))
+
+	authn, err := auth.New(auth.Config{
+		Account:            cfg.ECRAccountID,
+		HtpasswdFile:       cfg.HtpasswdFile,
+		AuthCacheTTL:       cfg.AuthCacheTTL,
+		AnonymousPull:      cfg.AnonymousPull,
+		ECRCredentialsFile: cfg.ECRCredentialsFile,
+		LoginTokenKeyFile:  cfg.LoginTokenKeyFile,
+	})
 	if err != nil {
 		return nil, err
 	}
-	s.tokens = t
-	s.upstreamTransport = newUpstreamTransport()
-	s.handler = s.instrument(http.HandlerFunc(s.serveAPI))
+	az, err := authz.NewRepositoryPolicies(store)
+	if err != nil {
+		return nil, err
+	}
+	fill, err := pullthrough.New(store, pullthrough.Config{Logger: cfg.Logger, Refresh: cfg.PullThroughRefresh})
+	if err != nil {
+		return nil, err
+	}
+	ociAPI, err := oci.New(store, authn, az, fill, s.uploads, oci.Config{
+		Logger: cfg.Logger, Realm: cfg.Realm, MaxManifestSize: cfg.MaxManifestSize})
+	if err != nil {
+		return nil, err
+	}
+	ecrAPI, err := ecrapi.New(store, authn, az, s.uploads, s.metrics, ecrapi.Config{
+		Logger: cfg.Logger, Region: cfg.ECRRegion, AccountID: cfg.ECRAccountID})
+	if err != nil {
+		return nil, err
+	}
+	adminAPI, err := admin.New(store, authn, az, admin.Config{Logger: cfg.Logger, Realm: cfg.Realm})
+	if err != nil {
+		return nil, err
+	}
+	s.handler = s.instrument(s.dispatch(ociAPI, ecrAPI, adminAPI))
 	return s, nil
 }
 
-// Handler returns the server's http.Handler (the API and /metrics).
+// Handler returns the server's http.Handler (the APIs and /metrics).
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // MetricsRegistry returns the server's own Prometheus registry (not the
-// global one). Register store-level collectors (blobs and bytes stored)
-// here.
-func (s *Server) MetricsRegistry() *prometheus.Registry { return s.metrics.reg }
+// global one). Register further collectors here.
+func (s *Server) MetricsRegistry() *prometheus.Registry { return s.metrics.Registry() }
 
 // Serve answers requests on ln until ctx is done, then shuts down
 // gracefully: it stops accepting, waits up to ShutdownTimeout for
@@ -193,9 +216,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
-	s.mu.Lock()
-	s.closing = true
-	s.mu.Unlock()
+	s.uploads.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
@@ -205,32 +226,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	<-errc
 	// Uploads whose connection was closed see a read error, checkpoint
 	// what they have and close their session; wait for that, bounded.
-	done := make(chan struct{})
-	go func() { s.uploads.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(s.cfg.ShutdownTimeout):
+	if !s.uploads.Wait(s.cfg.ShutdownTimeout) {
 		s.log.Error("uploads still running after shutdown timeout")
 	}
 	s.log.Info("shutdown complete")
 	return nil
-}
-
-// beginUploadRequest registers a request that holds an Upload. It fails
-// once shutdown began.
-func (s *Server) beginUploadRequest() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return errShuttingDown
-	}
-	s.uploads.Add(1)
-	s.metrics.uploadsInProgress.Inc()
-	return nil
-}
-
-// endUploadRequest undoes beginUploadRequest.
-func (s *Server) endUploadRequest() {
-	s.metrics.uploadsInProgress.Dec()
-	s.uploads.Done()
 }

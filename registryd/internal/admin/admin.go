@@ -1,0 +1,244 @@
+// Package admin is registryd's admin API (/admin/v1/...): the operations
+// the `registryd gc|fsck|lifecycle` commands run on a store no daemon
+// holds, for the store this daemon holds. Each is a POST answering JSON;
+// errors are the OCI API's error JSON. docs/registryd.md lists them.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/authz"
+	"github.com/berthstore/berth/registryd/internal/oci"
+)
+
+// Prefix is where the admin API lives.
+const Prefix = "/admin/v1/"
+
+// maxPolicyBody bounds a lifecycle policy sent to the admin API (ECR's
+// limit is 30,720 characters).
+const maxPolicyBody = 64 << 10
+
+// Authenticator answers who an admin request comes from, by its basic
+// credentials (*auth.Authenticator).
+type Authenticator interface {
+	Basic(r *http.Request, maybeAnonymousPull bool) (engine.Principal, error)
+}
+
+// Config configures an API.
+type Config struct {
+	// Logger receives errors. Default slog.Default().
+	Logger *slog.Logger
+	// Realm is the basic-auth realm of the 401 challenge. Default
+	// oci.DefaultRealm.
+	Realm string
+}
+
+// API serves the admin API.
+type API struct {
+	store Store
+	authn Authenticator
+	authz authz.Authorizer
+	log   *slog.Logger
+	realm string
+}
+
+var _ http.Handler = (*API)(nil)
+
+// New returns the admin API over store. Each dependency is required.
+func New(store Store, authn Authenticator, az authz.Authorizer, cfg Config) (*API, error) {
+	if store == nil || authn == nil || az == nil {
+		return nil, errors.New("admin: New needs a store, an authenticator and an authorizer")
+	}
+	a := &API{store: store, authn: authn, authz: az, log: cfg.Logger, realm: cfg.Realm}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.realm == "" {
+		a.realm = oci.DefaultRealm
+	}
+	return a, nil
+}
+
+// operation is one admin operation: what it does, as actions on
+// resources that the dispatcher authorizes before run (an error for a
+// request that names no valid resource), and the operation itself, whose
+// result is answered as JSON.
+type operation struct {
+	access func(r *http.Request) ([]authz.Access, error)
+	run    func(a *API, r *http.Request) (any, error)
+}
+
+// operations are the admin API's operations, by path under Prefix.
+var operations = map[string]operation{
+	"gc":                {onRegistry(authz.AdminCollectGarbage), (*API).collectGarbage},
+	"fsck":              {onRegistry(authz.AdminFsck), (*API).fsck},
+	"lifecycle/preview": {onRepository(authz.AdminPreviewLifecycle), (*API).lifecyclePreview},
+	"lifecycle/apply":   {onRepository(authz.AdminApplyLifecycle), (*API).lifecycleApply},
+}
+
+// ServeHTTP serves POST /admin/v1/{gc,fsck,lifecycle/preview,lifecycle/apply}.
+// With authentication on it always needs credentials (anonymous pull
+// does not open it).
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	if err := a.serve(w, r); err != nil {
+		ae := oci.WriteError(w, err)
+		if ae.Code.Status >= 500 {
+			a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		} else {
+			a.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+	}
+}
+
+func (a *API) serve(w http.ResponseWriter, r *http.Request) error {
+	who, err := a.authn.Basic(r, false)
+	if err != nil {
+		oci.Unauthorized(w, a.realm)
+		return nil
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return oci.NewError(oci.CodeUnsupported, "admin operations are POST requests", nil)
+	}
+	name := strings.TrimPrefix(r.URL.Path, Prefix)
+	op, ok := operations[name]
+	if !ok {
+		return oci.NewError(oci.CodeNotFound, "no such admin operation: "+name, nil)
+	}
+	access, err := op.access(r)
+	if err != nil {
+		return err
+	}
+	if err := authz.All(r.Context(), a.authz, who, access...); err != nil {
+		return err
+	}
+	out, err := op.run(a, r)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	return json.NewEncoder(w).Encode(out)
+}
+
+// onRegistry is the access of an operation on the whole store.
+func onRegistry(action authz.Action) func(*http.Request) ([]authz.Access, error) {
+	return func(*http.Request) ([]authz.Access, error) {
+		return []authz.Access{{Action: action, Resource: authz.Registry}}, nil
+	}
+}
+
+// onRepository is the access of an operation on the repository its
+// repository parameter names.
+func onRepository(action authz.Action) func(*http.Request) ([]authz.Access, error) {
+	return func(r *http.Request) ([]authz.Access, error) {
+		repo := r.URL.Query().Get("repository")
+		if repo == "" {
+			return nil, oci.NewError(oci.CodeInvalidArgument, "repository is required", nil)
+		}
+		return []authz.Access{{Action: action, Resource: authz.Repository(repo)}}, nil
+	}
+}
+
+// collectGarbage serves POST gc?dry-run=&grace=.
+func (a *API) collectGarbage(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	var opts gcOptions
+	var err error
+	if opts.DryRun, err = boolParam(q.Get("dry-run")); err != nil {
+		return nil, err
+	}
+	if g := q.Get("grace"); g != "" {
+		if opts.Grace, err = time.ParseDuration(g); err != nil || opts.Grace < 0 {
+			return nil, oci.NewError(oci.CodeInvalidArgument, "grace: want a duration such as 1h", nil)
+		}
+		if opts.Grace == 0 {
+			opts.Grace = -1 // zero given: no grace at all
+		}
+	}
+	rep, err := a.store.CollectGarbage(r.Context(), opts)
+	if errors.Is(err, errGCRunning) {
+		return nil, oci.NewError(oci.CodeTooManyRequests, "a collection is running", nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// fsck serves POST fsck?verify=&sample=.
+func (a *API) fsck(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	var opts fsckOptions
+	var err error
+	if opts.Verify, err = boolParam(q.Get("verify")); err != nil {
+		return nil, err
+	}
+	if v := q.Get("sample"); v != "" {
+		if opts.Sample, err = strconv.ParseFloat(v, 64); err != nil || opts.Sample <= 0 || opts.Sample > 1 {
+			return nil, oci.NewError(oci.CodeInvalidArgument, "sample: want a fraction in (0, 1]", nil)
+		}
+	}
+	rep, err := a.store.Fsck(r.Context(), opts)
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// lifecyclePreview serves POST lifecycle/preview?repository=, with an
+// optional policy in the body.
+func (a *API) lifecyclePreview(r *http.Request) (any, error) {
+	return a.lifecycle(r, a.store.LifecyclePreview)
+}
+
+// lifecycleApply serves POST lifecycle/apply?repository=, with an
+// optional policy in the body.
+func (a *API) lifecycleApply(r *http.Request) (any, error) {
+	return a.lifecycle(r, a.store.LifecycleApply)
+}
+
+// lifecycle runs a lifecycle policy call on the repository parameter
+// with the policy in the body ("" for the repository's own).
+func (a *API) lifecycle(r *http.Request, call func(ctx context.Context, repo, policyOverride string) ([]expiry, error)) (any, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxPolicyBody+1))
+	if err != nil {
+		return nil, oci.NewError(oci.CodeInvalidArgument, "reading the policy: "+err.Error(), nil)
+	}
+	if len(body) > maxPolicyBody {
+		return nil, oci.NewError(oci.CodeTooLarge, fmt.Sprintf("policy over %d bytes", maxPolicyBody), nil)
+	}
+	out, err := call(r.Context(), r.URL.Query().Get("repository"), strings.TrimSpace(string(body)))
+	if errors.Is(err, errInvalidPolicy) {
+		return nil, oci.NewError(oci.CodeInvalidArgument, err.Error(), nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = []expiry{}
+	}
+	return out, nil
+}
+
+// boolParam parses a boolean query parameter; "" is false.
+func boolParam(v string) (bool, error) {
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, oci.NewError(oci.CodeInvalidArgument, fmt.Sprintf("%q is not a boolean", v), nil)
+	}
+	return b, nil
+}

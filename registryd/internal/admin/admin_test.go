@@ -1,0 +1,130 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/auth"
+	"github.com/berthstore/berth/registryd/internal/authz"
+	"github.com/berthstore/berth/registryd/internal/regtest"
+)
+
+// newTestAPI returns the admin API over a fresh store, with the real
+// authenticator (open unless ac names an htpasswd file) and authorizer.
+func newTestAPI(t *testing.T, ac auth.Config) (*API, *engine.Engine) {
+	t.Helper()
+	e := regtest.Engine(t)
+	ac.Account = "000000000000"
+	authn, err := auth.New(ac)
+	require.NoError(t, err)
+	az, err := authz.NewRepositoryPolicies(e)
+	require.NoError(t, err)
+	a, err := New(e, authn, az, Config{Logger: regtest.Quiet()})
+	require.NoError(t, err)
+	return a, e
+}
+
+// push stores an image of one layer in repo under tag.
+func push(t *testing.T, e *engine.Engine, repo, tag, layer string) {
+	t.Helper()
+	ctx := context.Background()
+	config := []byte(`{"tag":"` + tag + `"}`)
+	for _, b := range [][]byte{config, []byte(layer)} {
+		_, err := e.PutBlob(ctx, repo, bytes.NewReader(b), digest.FromBytes(b))
+		require.NoError(t, err)
+	}
+	m := regtest.ImageManifest(digest.FromBytes(config), digest.FromString(layer), len(config), len(layer), nil, "")
+	_, err := e.PutManifest(ctx, repo, tag, "application/vnd.oci.image.manifest.v1+json", m)
+	require.NoError(t, err)
+}
+
+// TestAdminAPI runs gc, fsck and lifecycle preview/apply through the
+// daemon's admin API on a live store.
+func TestAdminAPI(t *testing.T) {
+	ctx := context.Background()
+	a, e := newTestAPI(t, auth.Config{})
+	push(t, e, "r", "v1", "layer one")
+	push(t, e, "r", "v2", "layer two")
+
+	// Lifecycle: keep one image tagged v*.
+	policy := `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"tagged","tagPrefixList":["v"],"countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`
+	rec := regtest.Do(a, http.MethodPost, "/admin/v1/lifecycle/preview?repository=r", []byte(policy), nil)
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+	var preview []expiry
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &preview))
+	require.Len(t, preview, 1)
+	assert.Equal(t, []string{"v1"}, preview[0].Tags)
+	_, err := e.StatManifest(ctx, "r", "v1")
+	require.NoError(t, err, "preview changes nothing")
+
+	rec = regtest.Do(a, http.MethodPost, "/admin/v1/lifecycle/apply?repository=r", []byte(policy), nil)
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+	_, err = e.StatManifest(ctx, "r", "v1")
+	require.ErrorIs(t, err, engine.ErrManifestUnknown)
+	rec = regtest.Do(a, http.MethodPost, "/admin/v1/lifecycle/preview?repository=r", []byte(policy), nil)
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+	assert.JSONEq(t, `[]`, rec.Body.String(), "nothing left to expire: an empty list, not null")
+
+	// A dry run lists the expired image's blobs, the real run sweeps them.
+	rec = regtest.Do(a, http.MethodPost, "/admin/v1/gc?dry-run=true&grace=0s", nil, nil)
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+	var r gcReport
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &r))
+	assert.True(t, r.DryRun)
+	assert.Len(t, r.Plan.Blobs, 2)
+	rec = regtest.Do(a, http.MethodPost, "/admin/v1/gc?grace=0s", nil, nil)
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &r))
+	assert.Equal(t, 2, r.BlobsSwept)
+
+	rec = regtest.Do(a, http.MethodPost, "/admin/v1/fsck?verify=true", nil, nil)
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+	var f fsckReport
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &f))
+	assert.True(t, f.Clean(), "%+v", f.Corrupt)
+
+	regtest.RequireOCIError(t, regtest.Do(a, http.MethodPost, "/admin/v1/lifecycle/preview?repository=r", []byte(`{"rules":[]}`), nil), 400, "UNSUPPORTED")
+	regtest.RequireOCIError(t, regtest.Do(a, http.MethodPost, "/admin/v1/lifecycle/apply", nil, nil), 400, "UNSUPPORTED")
+	regtest.RequireOCIError(t, regtest.Do(a, http.MethodPost, "/admin/v1/lifecycle/apply?repository=r", bytes.Repeat([]byte(" "), maxPolicyBody+1), nil), 413, "SIZE_INVALID")
+	regtest.RequireOCIError(t, regtest.Do(a, http.MethodPost, "/admin/v1/nope", nil, nil), 404, "NOT_FOUND")
+	rec = regtest.Do(a, http.MethodGet, "/admin/v1/gc", nil, nil)
+	regtest.RequireOCIError(t, rec, 405, "UNSUPPORTED")
+	assert.Equal(t, http.MethodPost, rec.Header().Get("Allow"))
+	regtest.RequireOCIError(t, regtest.Do(a, http.MethodPost, "/admin/v1/gc?grace=soon", nil, nil), 400, "UNSUPPORTED")
+	regtest.RequireOCIError(t, regtest.Do(a, http.MethodPost, "/admin/v1/gc?dry-run=maybe", nil, nil), 400, "UNSUPPORTED")
+	regtest.RequireOCIError(t, regtest.Do(a, http.MethodPost, "/admin/v1/fsck?sample=2", nil, nil), 400, "UNSUPPORTED")
+}
+
+// TestAdminNeedsCredentials: anonymous pull does not open the admin API.
+func TestAdminNeedsCredentials(t *testing.T) {
+	file := regtest.WriteHtpasswd(t, "admin", "pw")
+	a, _ := newTestAPI(t, auth.Config{HtpasswdFile: file, AnonymousPull: true})
+	rec := regtest.Do(a, http.MethodPost, "/admin/v1/gc?dry-run=1", nil, nil)
+	regtest.RequireOCIError(t, rec, 401, "UNAUTHORIZED")
+	assert.Equal(t, `Basic realm="berth"`, rec.Header().Get("WWW-Authenticate"))
+	rec = regtest.Do(a, http.MethodPost, "/admin/v1/gc?dry-run=1", nil, map[string]string{"Authorization": regtest.Basic("admin", "pw")})
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+}
+
+// TestEveryOperationDeclaresItsAccess: each admin operation asks the
+// Authorizer about a known action before it runs.
+func TestEveryOperationDeclaresItsAccess(t *testing.T) {
+	for name, op := range operations {
+		r, err := http.NewRequest(http.MethodPost, "http://registry"+Prefix+name+"?repository=r", nil)
+		require.NoError(t, err)
+		access, err := op.access(r)
+		require.NoError(t, err, name)
+		require.NotEmpty(t, access, name)
+		for _, ac := range access {
+			assert.True(t, ac.Action.Known(), "%s: %s", name, ac.Action)
+		}
+	}
+}

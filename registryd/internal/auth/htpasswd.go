@@ -1,0 +1,105 @@
+package auth
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// ErrHtpasswd reports an unusable htpasswd file.
+var ErrHtpasswd = errors.New("auth: bad htpasswd file")
+
+// maxAuthCache bounds the cache of successful checks.
+const maxAuthCache = 4096
+
+// passwords checks basic-auth credentials against htpasswd entries
+// (bcrypt only) and caches successful checks for ttl, keyed by a SHA-256
+// of user and password (never the password itself), since one bcrypt
+// costs ~50 ms.
+type passwords struct {
+	users map[string][]byte
+	ttl   time.Duration
+	now   func() time.Time
+
+	mu    sync.Mutex
+	cache map[[32]byte]time.Time
+}
+
+// loadHtpasswd reads an htpasswd file.
+func loadHtpasswd(path string, ttl time.Duration) (*passwords, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrHtpasswd, err)
+	}
+	defer f.Close()
+	return parseHtpasswd(bufio.NewScanner(f), path, ttl)
+}
+
+func parseHtpasswd(sc *bufio.Scanner, path string, ttl time.Duration) (*passwords, error) {
+	a := &passwords{users: map[string][]byte{}, ttl: ttl, now: time.Now, cache: map[[32]byte]time.Time{}}
+	line := 0
+	for sc.Scan() {
+		line++
+		l := strings.TrimSpace(sc.Text())
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		user, hash, ok := strings.Cut(l, ":")
+		if !ok || user == "" {
+			return nil, fmt.Errorf("%w: %s:%d: want user:hash", ErrHtpasswd, path, line)
+		}
+		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+			return nil, fmt.Errorf("%w: %s:%d: user %q: only bcrypt hashes are supported (htpasswd -B)", ErrHtpasswd, path, line, user)
+		}
+		a.users[user] = []byte(hash)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrHtpasswd, path, err)
+	}
+	if len(a.users) == 0 {
+		return nil, fmt.Errorf("%w: %s: no users", ErrHtpasswd, path)
+	}
+	return a, nil
+}
+
+// check reports whether user and password are valid.
+func (a *passwords) check(user, password string) bool {
+	hash, ok := a.users[user]
+	if !ok {
+		// Spend the same time as a real check, so that timing does not
+		// tell which users exist.
+		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		return false
+	}
+	key := sha256.Sum256([]byte(user + "\x00" + password))
+	if a.ttl > 0 {
+		a.mu.Lock()
+		exp, hit := a.cache[key]
+		a.mu.Unlock()
+		if hit && a.now().Before(exp) {
+			return true
+		}
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
+		return false
+	}
+	if a.ttl > 0 {
+		a.mu.Lock()
+		if len(a.cache) >= maxAuthCache {
+			clear(a.cache)
+		}
+		a.cache[key] = a.now().Add(a.ttl)
+		a.mu.Unlock()
+	}
+	return true
+}
+
+// dummyHash is a bcrypt hash of a random string, cost 10.
+var dummyHash = []byte("$2a$10$CwTycUXWue0Thq9StjUM0uJ8.6WDv5Xq5aHUo3ZP6lPW.BxTvD9mK")

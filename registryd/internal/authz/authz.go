@@ -1,0 +1,113 @@
+// Package authz is registryd's one authorization seam: every request of
+// the OCI API, every ECR API operation and every admin call asks an
+// Authorizer whether who may perform an action on a resource before
+// anything is done. Nothing else in registryd decides access.
+//
+// The actions are ECR's IAM action names (ecr:BatchGetImage,
+// ecr:CreateRepository, ...), plus berth: actions for the admin API, which
+// ECR does not have; the resource is one repository or the registry.
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/berthstore/berth/engine"
+)
+
+// Authorizer decides whether who may perform action on resource. A
+// refusal is an error wrapping engine.ErrAccessDenied (DENIED on the OCI
+// API, AccessDeniedException on the ECR API); another error (a store that
+// cannot answer) refuses too.
+type Authorizer interface {
+	Authorize(ctx context.Context, who engine.Principal, action Action, resource Resource) error
+}
+
+// ErrNoAccess reports a request that asked no authorization question: a
+// route or operation that names no action is refused, never let through.
+var ErrNoAccess = errors.New("authz: the request names no action to authorize")
+
+// ErrUnknownAction reports an action this package does not know: it is
+// refused.
+var ErrUnknownAction = errors.New("authz: unknown action")
+
+// ErrNoResource reports a question without a resource (the zero
+// Resource, or a repository without a name): it is refused.
+var ErrNoResource = errors.New("authz: the question names no resource")
+
+// Access is one question for an Authorizer: action on resource.
+type Access struct {
+	Action   Action
+	Resource Resource
+}
+
+// String is "action on resource".
+func (a Access) String() string { return string(a.Action) + " on " + a.Resource.String() }
+
+// All asks az every question in order and returns the first refusal. No
+// question at all is a refusal (ErrNoAccess, wrapping
+// engine.ErrAccessDenied): what names no action is a bug, not an open
+// door.
+func All(ctx context.Context, az Authorizer, who engine.Principal, accesses ...Access) error {
+	if len(accesses) == 0 {
+		return fmt.Errorf("%w: %w", engine.ErrAccessDenied, ErrNoAccess)
+	}
+	for _, a := range accesses {
+		if err := az.Authorize(ctx, who, a.Action, a.Resource); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Resource is what an action is performed on: one repository, or the
+// registry as a whole. The zero Resource names nothing, and an Authorizer
+// refuses it: a question that forgot its resource is refused, not taken
+// for one about the registry.
+type Resource struct {
+	kind       resourceKind
+	repository string
+}
+
+type resourceKind uint8
+
+const (
+	noResource resourceKind = iota
+	registryResource
+	repositoryResource
+)
+
+// Registry is the registry as a whole: registry-level calls (listing
+// repositories, templates, pull-through cache rules, login tokens) and
+// the admin API's collection and check of the whole store.
+var Registry = Resource{kind: registryResource}
+
+// Repository is the repository name.
+func Repository(name string) Resource { return Resource{kind: repositoryResource, repository: name} }
+
+// Repository returns the repository the resource names, and whether it
+// names one.
+func (r Resource) Repository() (string, bool) {
+	return r.repository, r.kind == repositoryResource
+}
+
+// IsRegistry reports whether the resource is the registry as a whole.
+func (r Resource) IsRegistry() bool { return r.kind == registryResource }
+
+// valid reports whether the resource names something: the registry, or
+// a repository with a name.
+func (r Resource) valid() bool {
+	return r.kind == registryResource || r.kind == repositoryResource && r.repository != ""
+}
+
+// String is "repository <name>", "the registry", or "no resource".
+func (r Resource) String() string {
+	switch {
+	case r.kind == registryResource:
+		return "the registry"
+	case r.kind == repositoryResource:
+		return "repository " + r.repository
+	}
+	return "no resource"
+}

@@ -1,0 +1,170 @@
+package ecrapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/request"
+)
+
+// errorType is an AWS error type (the __type on the wire) and the HTTP
+// status it goes with.
+type errorType struct {
+	Name   string
+	Status int
+}
+
+// The ECR API's errors (service/ecr/types/errors.go), and the AWS
+// protocol's own.
+var (
+	ecrRepositoryNotFound       = errorType{"RepositoryNotFoundException", 400}
+	ecrRepositoryAlreadyExists  = errorType{"RepositoryAlreadyExistsException", 400}
+	ecrRepositoryNotEmpty       = errorType{"RepositoryNotEmptyException", 400}
+	ecrRepositoryPolicyNotFound = errorType{"RepositoryPolicyNotFoundException", 400}
+	ecrInvalidParameter         = errorType{"InvalidParameterException", 400}
+	ecrInvalidTagParameter      = errorType{"InvalidTagParameterException", 400}
+	ecrTooManyTags              = errorType{"TooManyTagsException", 400}
+	ecrImageNotFound            = errorType{"ImageNotFoundException", 400}
+	ecrImageAlreadyExists       = errorType{"ImageAlreadyExistsException", 400}
+	ecrImageTagAlreadyExists    = errorType{"ImageTagAlreadyExistsException", 400}
+	ecrImageDigestDoesNotMatch  = errorType{"ImageDigestDoesNotMatchException", 400}
+	ecrReferencedImagesNotFound = errorType{"ReferencedImagesNotFoundException", 400}
+	ecrLayersNotFound           = errorType{"LayersNotFoundException", 400}
+	ecrLayerAlreadyExists       = errorType{"LayerAlreadyExistsException", 400}
+	ecrInvalidLayer             = errorType{"InvalidLayerException", 400}
+	ecrInvalidLayerPart         = errorType{"InvalidLayerPartException", 400}
+	ecrEmptyUpload              = errorType{"EmptyUploadException", 400}
+	ecrUploadNotFound           = errorType{"UploadNotFoundException", 400}
+	ecrLifecyclePolicyNotFound  = errorType{"LifecyclePolicyNotFoundException", 400}
+	ecrLifecyclePreviewNotFound = errorType{"LifecyclePolicyPreviewNotFoundException", 400}
+	ecrTemplateNotFound         = errorType{"TemplateNotFoundException", 400}
+	ecrTemplateAlreadyExists    = errorType{"TemplateAlreadyExistsException", 400}
+	ecrLimitExceeded            = errorType{"LimitExceededException", 400}
+	ecrKMS                      = errorType{"KmsException", 400}
+	ecrKMSUnavailable           = errorType{"KmsException", http.StatusServiceUnavailable}
+	ecrServer                   = errorType{"ServerException", http.StatusInternalServerError}
+	ecrServiceUnavailable       = errorType{"ServerException", http.StatusServiceUnavailable}
+	ecrUnknownOperation         = errorType{"UnknownOperationException", 400}
+	ecrSerialization            = errorType{"SerializationException", 400}
+	ecrUnrecognizedClient       = errorType{"UnrecognizedClientException", http.StatusForbidden}
+	ecrInvalidSignature         = errorType{"InvalidSignatureException", http.StatusForbidden}
+	ecrMissingAuth              = errorType{"MissingAuthenticationTokenException", http.StatusForbidden}
+	ecrUnsupportedImageType     = errorType{"UnsupportedImageTypeException", 400}
+	ecrAccessDenied             = errorType{"AccessDeniedException", 400}
+	ecrCacheRuleNotFound        = errorType{"PullThroughCacheRuleNotFoundException", 400}
+	ecrCacheRuleExists          = errorType{"PullThroughCacheRuleAlreadyExistsException", 400}
+	ecrUnsupportedUpstream      = errorType{"UnsupportedUpstreamRegistryException", 400}
+)
+
+// apiError is an ECR API error with its message.
+type apiError struct {
+	Type errorType
+	Msg  string
+	// Err is the cause, logged but never sent beyond Msg.
+	Err error
+}
+
+// Error implements error.
+func (e *apiError) Error() string { return e.Type.Name + ": " + e.Msg }
+
+// Unwrap returns the cause.
+func (e *apiError) Unwrap() error { return e.Err }
+
+// errorf builds an *apiError.
+func errorf(t errorType, format string, args ...any) *apiError {
+	return &apiError{Type: t, Msg: fmt.Sprintf(format, args...)}
+}
+
+// errorTable maps engine errors to ECR error types; the first match
+// wins (ErrTagImmutable wraps ErrTagInvalid).
+var errorTable = []struct {
+	err error
+	typ errorType
+}{
+	{engine.ErrNameUnknown, ecrRepositoryNotFound},
+	{engine.ErrNameInvalid, ecrInvalidParameter},
+	{engine.ErrRepositoryExists, ecrRepositoryAlreadyExists},
+	{engine.ErrRepositoryNotEmpty, ecrRepositoryNotEmpty},
+	{engine.ErrRepositoryPolicyNotFound, ecrRepositoryPolicyNotFound},
+	{engine.ErrLifecyclePolicyNotFound, ecrLifecyclePolicyNotFound},
+	{engine.ErrTemplateNotFound, ecrTemplateNotFound},
+	{engine.ErrTemplateExists, ecrTemplateAlreadyExists},
+	{engine.ErrTagImmutable, ecrImageTagAlreadyExists},
+	{engine.ErrTagInvalid, ecrInvalidParameter},
+	{engine.ErrManifestUnknown, ecrImageNotFound},
+	{engine.ErrManifestBlobUnknown, ecrLayersNotFound},
+	{engine.ErrManifestInvalid, ecrInvalidParameter},
+	{engine.ErrBlobUnknown, ecrLayersNotFound},
+	{engine.ErrBlobUploadUnknown, ecrUploadNotFound},
+	{engine.ErrBlobUploadInvalid, ecrInvalidLayerPart},
+	{engine.ErrDigestInvalid, ecrInvalidLayer},
+	{engine.ErrSizeInvalid, ecrInvalidLayer},
+	{engine.ErrTooLarge, ecrLimitExceeded},
+	{engine.ErrUnsupported, ecrUnsupportedImageType},
+	{engine.ErrKeyUnavailable, ecrKMSUnavailable},
+	{engine.ErrKeyDestroyed, ecrKMS},
+	{engine.ErrKeyNotFound, ecrKMS},
+	{engine.ErrKeyExists, ecrKMS},
+	{engine.ErrInvalidArgument, ecrInvalidParameter},
+	{engine.ErrStorageFull, ecrServiceUnavailable},
+	{engine.ErrClosed, ecrServiceUnavailable},
+	{engine.ErrAccessDenied, ecrAccessDenied},
+	{engine.ErrCacheRuleNotFound, ecrCacheRuleNotFound},
+	{engine.ErrCacheRuleExists, ecrCacheRuleExists},
+	{request.ErrShuttingDown, ecrServiceUnavailable},
+	{context.DeadlineExceeded, ecrServiceUnavailable},
+}
+
+// toError maps any error to the ECR error answered.
+func toError(err error) *apiError {
+	var ee *apiError
+	if errors.As(err, &ee) {
+		return ee
+	}
+	for _, m := range errorTable {
+		if errors.Is(err, m.err) {
+			out := &apiError{Type: m.typ, Err: err}
+			if m.typ.Status < 500 || m.typ == ecrKMSUnavailable {
+				out.Msg = strings.ReplaceAll(err.Error(), "engine: ", "")
+			} else {
+				out.Msg = "the registry cannot serve this now; retry later"
+			}
+			return out
+		}
+	}
+	return &apiError{Type: ecrServer, Msg: "internal error", Err: err}
+}
+
+// errorBody is an AWS JSON 1.1 error.
+type errorBody struct {
+	Type    string `json:"__type"`
+	Message string `json:"message"`
+}
+
+// writeError answers err as an AWS JSON 1.1 error and returns its
+// type.
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) string {
+	ee := toError(err)
+	if ee.Type.Status >= 500 {
+		a.log.Error("ECR API call failed", "target", r.Header.Get("X-Amz-Target"), "err", err)
+	} else {
+		a.log.Debug("ECR API call refused", "target", r.Header.Get("X-Amz-Target"), "err", err)
+	}
+	b, _ := json.Marshal(errorBody{Type: ee.Type.Name, Message: ee.Msg})
+	h := w.Header()
+	h.Set("Content-Type", ContentType)
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("X-Amzn-ErrorType", ee.Type.Name)
+	if ee.Type.Status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", retryAfterSeconds)
+	}
+	w.WriteHeader(ee.Type.Status)
+	_, _ = w.Write(b)
+	return ee.Type.Name
+}

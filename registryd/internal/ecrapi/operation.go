@@ -1,0 +1,131 @@
+package ecrapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/authz"
+)
+
+// call is one ECR API call being served.
+type call struct {
+	// who the caller is.
+	who engine.Principal
+	// host is the registry's host as the client addresses it; scheme is
+	// http or https.
+	host, scheme string
+	// action is the operation's ECR action; authz decides it.
+	action authz.Action
+	authz  authz.Authorizer
+}
+
+// allowed asks the Authorizer whether the caller may perform the call's
+// action on repo: for the operations that act on items they list
+// (DescribeRepositories leaves out what the caller may not describe).
+func (c *call) allowed(ctx context.Context, repo string) error {
+	return c.authz.Authorize(ctx, c.who, c.action, authz.Repository(repo))
+}
+
+// input is implemented by every operation's input: the resources the
+// call acts on, validated (registryId, repository names, ARNs). The
+// dispatcher authorizes the operation's action on each before the
+// handler runs; an input that names none is refused.
+type input interface {
+	resources(g registry) ([]authz.Resource, error)
+}
+
+// operation is one entry of the operation table.
+type operation interface {
+	// action is the operation's ECR action.
+	action() authz.Action
+	// serve decodes the call's body, authorizes the action on the
+	// resources the input names, and runs the handler.
+	serve(ctx context.Context, g registry, c *call, body []byte) (any, error)
+}
+
+// op is an operation over typed input In and output Out: handle gets a
+// decoded, validated and authorized input and returns the answer.
+type op[In any, PIn interface {
+	*In
+	input
+}, Out any] struct {
+	act    authz.Action
+	handle func(ctx context.Context, c *call, in PIn) (*Out, error)
+}
+
+// newOp is the operation of action served by handle.
+func newOp[In any, PIn interface {
+	*In
+	input
+}, Out any](action authz.Action, handle func(ctx context.Context, c *call, in PIn) (*Out, error)) operation {
+	return op[In, PIn, Out]{act: action, handle: handle}
+}
+
+func (o op[In, PIn, Out]) action() authz.Action { return o.act }
+
+func (o op[In, PIn, Out]) serve(ctx context.Context, g registry, c *call, body []byte) (any, error) {
+	in := PIn(new(In))
+	if len(body) > 0 { // an empty body is {}
+		if err := json.Unmarshal(body, in); err != nil {
+			return nil, errorf(ecrSerialization, "request body: %v", err)
+		}
+	}
+	resources, err := in.resources(g)
+	if err != nil {
+		return nil, err
+	}
+	access := make([]authz.Access, len(resources))
+	for i, r := range resources {
+		access[i] = authz.Access{Action: o.act, Resource: r}
+	}
+	if err := authz.All(ctx, c.authz, c.who, access...); err != nil {
+		return nil, err
+	}
+	out, err := o.handle(ctx, c, in)
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		return nil, errors.New("ecrapi: handler answered nothing")
+	}
+	return out, nil
+}
+
+// repositoryRef is the part of most inputs that names one repository:
+// the call acts on it.
+type repositoryRef struct {
+	RegistryID     string `json:"registryId,omitempty"`
+	RepositoryName string `json:"repositoryName"`
+}
+
+func (r repositoryRef) resources(g registry) ([]authz.Resource, error) {
+	if err := g.checkRepository(r.RegistryID, r.RepositoryName); err != nil {
+		return nil, err
+	}
+	return []authz.Resource{authz.Repository(r.RepositoryName)}, nil
+}
+
+// registryRef is the part of an input about the registry (not one
+// repository) that may name the registry's ID: the call acts on the
+// registry.
+type registryRef struct {
+	RegistryID string `json:"registryId,omitempty"`
+}
+
+func (r registryRef) resources(g registry) ([]authz.Resource, error) {
+	if err := g.checkID(r.RegistryID); err != nil {
+		return nil, err
+	}
+	return []authz.Resource{authz.Registry}, nil
+}
+
+// onRegistry is the part of an input about the registry that has no
+// registryId field (the creation template calls): the call acts on the
+// registry.
+type onRegistry struct{}
+
+func (onRegistry) resources(registry) ([]authz.Resource, error) {
+	return []authz.Resource{authz.Registry}, nil
+}

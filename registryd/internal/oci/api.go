@@ -1,0 +1,147 @@
+// Package oci is registryd's OCI Distribution API v1.1: the /v2/ routes
+// (manifests, blobs, uploads, tags and catalog listing, referrers, Range
+// reads), the spec's error codes and their mapping from engine errors.
+// Every request is authenticated, then authorized (authz) for the ECR
+// actions its endpoint declares, before it is served.
+package oci
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/berthstore/berth/registryd/internal/authz"
+	"github.com/berthstore/berth/registryd/internal/request"
+)
+
+// DefaultMaxManifestSize is the largest manifest a push may send when
+// Config.MaxManifestSize is not set.
+const DefaultMaxManifestSize = 4 << 20
+
+// DefaultRealm is the basic-auth realm when Config.Realm is not set.
+const DefaultRealm = "berth"
+
+// Config configures an API.
+type Config struct {
+	// Logger receives errors. Default slog.Default().
+	Logger *slog.Logger
+	// Realm is the basic-auth realm of the 401 challenge. Default
+	// DefaultRealm.
+	Realm string
+	// MaxManifestSize bounds a pushed manifest. Default
+	// DefaultMaxManifestSize.
+	MaxManifestSize int64
+}
+
+// API serves the OCI Distribution API.
+type API struct {
+	blobs     Blobs
+	sessions  UploadSessions
+	manifests Manifests
+	listings  Listings
+	authn     Authenticator
+	authz     authz.Authorizer
+	fill      Filler
+	uploads   *request.Uploads
+
+	log             *slog.Logger
+	realm           string
+	maxManifestSize int64
+}
+
+var _ http.Handler = (*API)(nil)
+
+// New returns the OCI API over store. Each dependency is required:
+// authn says who a request comes from, az whether it may do what it asks,
+// fill fills pull-through cache repositories, uploads lets shutdown wait
+// for the requests that hold an upload.
+func New(store Store, authn Authenticator, az authz.Authorizer, fill Filler, uploads *request.Uploads, cfg Config) (*API, error) {
+	if store == nil || authn == nil || az == nil || fill == nil || uploads == nil {
+		return nil, errors.New("oci: New needs a store, an authenticator, an authorizer, a filler and an upload tracker")
+	}
+	a := &API{
+		blobs: store, sessions: store, manifests: store, listings: store,
+		authn: authn, authz: az, fill: fill, uploads: uploads,
+		log: cfg.Logger, realm: cfg.Realm, maxManifestSize: cfg.MaxManifestSize,
+	}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.realm == "" {
+		a.realm = DefaultRealm
+	}
+	if a.maxManifestSize <= 0 {
+		a.maxManifestSize = DefaultMaxManifestSize
+	}
+	return a, nil
+}
+
+// ServeHTTP authenticates a request, finds its endpoint, authorizes what
+// the endpoint does and serves it. Every path that is not an OCI route
+// answers NOT_FOUND (after authentication, so that it reveals nothing).
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt, ok := parseRoute(r.URL.EscapedPath())
+	if !ok {
+		rt = route{kind: routeUnknown}
+	}
+	info := request.InfoFrom(r.Context())
+	info.Route, info.Repository = string(rt.kind), rt.name
+	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	if err := a.serve(w, r, rt); err != nil {
+		ae := WriteError(w, err)
+		if ae.Code.Status >= 500 {
+			a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		} else {
+			a.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+	}
+}
+
+// serve is ServeHTTP after routing; it answers nothing itself on error.
+func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) error {
+	who, err := a.authn.Basic(r, true)
+	if err != nil {
+		Unauthorized(w, a.realm)
+		return nil
+	}
+	ep := endpointOf(rt)
+	if ep == nil {
+		return NewError(CodeNotFound, "no such endpoint: "+r.URL.Path, nil)
+	}
+	if rt.kind != routeBase && rt.kind != routeCatalog && !validName(rt.name) {
+		return NewError(CodeNameInvalid, "invalid repository name", map[string]string{"name": truncate(rt.name, 300)})
+	}
+	m, ok := ep.methods[r.Method]
+	if !ok {
+		return methodNotAllowed(w, ep.allow)
+	}
+	if err := authz.All(r.Context(), a.authz, who, m.access(r, rt)...); err != nil {
+		return err
+	}
+	return m.serve(a, w, r, rt)
+}
+
+// base answers the /v2/ version check.
+func (a *API) base(w http.ResponseWriter, r *http.Request, _ route) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", "2")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		_, _ = w.Write([]byte("{}"))
+	}
+	return nil
+}
+
+// methodNotAllowed answers 405 with an Allow header.
+func methodNotAllowed(w http.ResponseWriter, allow string) error {
+	w.Header().Set("Allow", allow)
+	return NewError(CodeUnsupported, "method not allowed; allowed: "+allow, nil)
+}
+
+// truncate shortens s for an error detail.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

@@ -1,0 +1,128 @@
+package oci
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/auth"
+	"github.com/berthstore/berth/registryd/internal/authz"
+	"github.com/berthstore/berth/registryd/internal/regtest"
+)
+
+// allEndpoints lists every endpoint of the table.
+var allEndpoints = map[string]*endpoint{
+	"base": &baseEndpoint, "catalog": &catalogEndpoint, "tags": &tagsEndpoint, "referrers": &referrersEndpoint,
+	"manifest": &manifestEndpoint, "blob": &blobEndpoint, "upload start": &uploadStartEndpoint, "upload": &uploadEndpoint,
+}
+
+// TestEveryMethodDeclaresItsAccess: no method of any endpoint can be
+// served without asking the Authorizer about a known action, and the
+// Allow header lists exactly the methods served.
+func TestEveryMethodDeclaresItsAccess(t *testing.T) {
+	rt := route{name: "team/app", ref: "sha256:" + strings.Repeat("0", 64)}
+	for name, ep := range allEndpoints {
+		for method, m := range ep.methods {
+			r := httptest.NewRequest(method, "/v2/team/app/blobs/uploads/?digest=x&from=other&mount=y", nil)
+			access := m.access(r, rt)
+			require.NotEmpty(t, access, "%s %s", name, method)
+			for _, a := range access {
+				assert.True(t, a.Action.Known(), "%s %s: %s", name, method, a.Action)
+			}
+			assert.Contains(t, strings.Split(ep.allow, ", "), method, name)
+		}
+		assert.Len(t, strings.Split(ep.allow, ", "), len(ep.methods), name)
+	}
+}
+
+// recorder is the real authorizer, recording each question it answers.
+type recorder struct {
+	authz.Authorizer
+	mu    sync.Mutex
+	asked []string
+}
+
+func (r *recorder) Authorize(ctx context.Context, who engine.Principal, action authz.Action, res authz.Resource) error {
+	r.mu.Lock()
+	r.asked = append(r.asked, authz.Access{Action: action, Resource: res}.String())
+	r.mu.Unlock()
+	return r.Authorizer.Authorize(ctx, who, action, res)
+}
+
+// TestRequestsAskForECRActions: each request asks the Authorizer for the
+// ECR actions docs/policies.md lists, on the repository it names (and
+// the registry for the version check and the catalog).
+func TestRequestsAskForECRActions(t *testing.T) {
+	a, _ := newTestAPI(t, Config{})
+	rec := &recorder{Authorizer: a.authz}
+	a.authz = rec
+	d := pushBlob(t, a, "r", []byte("hello")).String()
+	loc := do(a, http.MethodPost, "/v2/r/blobs/uploads/", nil, nil).Header().Get("Location")
+	tests := []struct {
+		method, target string
+		want           []string
+	}{
+		{http.MethodGet, "/v2/", []string{"ecr:GetAuthorizationToken on the registry"}},
+		{http.MethodGet, "/v2/_catalog", []string{"ecr:DescribeRepositories on the registry"}},
+		{http.MethodGet, "/v2/r/tags/list", []string{"ecr:ListImages on repository r"}},
+		{http.MethodGet, "/v2/r/referrers/" + d, []string{"ecr:ListImages on repository r"}},
+		{http.MethodGet, "/v2/r/manifests/v1", []string{"ecr:BatchGetImage on repository r"}},
+		{http.MethodHead, "/v2/r/manifests/v1", []string{"ecr:BatchGetImage on repository r"}},
+		{http.MethodPut, "/v2/r/manifests/v1", []string{"ecr:PutImage on repository r"}},
+		{http.MethodDelete, "/v2/r/manifests/v1", []string{"ecr:BatchDeleteImage on repository r"}},
+		{http.MethodGet, "/v2/r/blobs/" + d, []string{"ecr:GetDownloadUrlForLayer on repository r"}},
+		{http.MethodHead, "/v2/r/blobs/" + d, []string{"ecr:BatchCheckLayerAvailability on repository r"}},
+		{http.MethodDelete, "/v2/r/blobs/" + d, []string{"ecr:BatchDeleteImage on repository r"}},
+		{http.MethodPost, "/v2/r/blobs/uploads/", []string{"ecr:InitiateLayerUpload on repository r"}},
+		{http.MethodPost, "/v2/r/blobs/uploads/?digest=" + d, []string{"ecr:InitiateLayerUpload on repository r", "ecr:CompleteLayerUpload on repository r"}},
+		{http.MethodPost, "/v2/s/blobs/uploads/?mount=" + d + "&from=r", []string{"ecr:InitiateLayerUpload on repository s", "ecr:GetDownloadUrlForLayer on repository r"}},
+		{http.MethodGet, loc, []string{"ecr:UploadLayerPart on repository r"}},
+		{http.MethodPatch, loc, []string{"ecr:UploadLayerPart on repository r"}},
+		{http.MethodPut, loc + "?digest=" + d, []string{"ecr:CompleteLayerUpload on repository r"}},
+		{http.MethodDelete, loc, []string{"ecr:UploadLayerPart on repository r"}},
+		// Nothing is done, nothing is asked.
+		{http.MethodPost, "/v2/r/manifests/v1", nil},
+		{http.MethodGet, "/v2/nothing", nil},
+		{http.MethodGet, "/v2/UPPER/tags/list", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.target, func(t *testing.T) {
+			rec.asked = nil
+			do(a, tt.method, tt.target, nil, nil)
+			assert.Equal(t, tt.want, rec.asked)
+		})
+	}
+}
+
+// TestRepositoryPolicyOnTheOCIAPI: a Deny of a repository's policy
+// refuses the OCI requests that map to its action (DENIED, 403), for that
+// user only, and a mount is refused when the source's policy denies the
+// read.
+func TestRepositoryPolicyOnTheOCIAPI(t *testing.T) {
+	ctx := context.Background()
+	file := regtest.WriteHtpasswd(t, "bob", "pw")
+	a, e := newTestAPI(t, Config{}, auth.Config{Account: "000000000000", HtpasswdFile: file})
+	bob := map[string]string{"Authorization": regtest.Basic("bob", "pw")}
+	d := digestOf(t, a, bob)
+	require.NoError(t, e.SetRepositoryPolicy(ctx, "r",
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::000000000000:user/bob"},"Action":["ecr:GetDownloadUrlForLayer"]}]}`))
+	requireOCIError(t, do(a, http.MethodGet, "/v2/r/blobs/"+d, nil, bob), 403, "DENIED")
+	assert.Equal(t, 200, do(a, http.MethodHead, "/v2/r/blobs/"+d, nil, bob).Code, "another action")
+	requireOCIError(t, do(a, http.MethodPost, "/v2/s/blobs/uploads/?mount="+d+"&from=r", nil, bob), 403, "DENIED")
+	requireOCIError(t, do(a, http.MethodGet, "/v2/r/blobs/"+d, nil, nil), 401, "UNAUTHORIZED")
+}
+
+// digestOf pushes a blob into r as who and returns its digest.
+func digestOf(t *testing.T, a *API, who map[string]string) string {
+	t.Helper()
+	rec := do(a, http.MethodPost, "/v2/r/blobs/uploads/?digest=sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", []byte("hello"), who)
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	return rec.Header().Get("Docker-Content-Digest")
+}

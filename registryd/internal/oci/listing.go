@@ -1,0 +1,148 @@
+package oci
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/berthstore/berth/engine"
+)
+
+// maxPageSize bounds n of a tags or catalog page.
+const maxPageSize = 10000
+
+// pageParams parses n and last. n is -1 when absent.
+func pageParams(q url.Values) (n int, last string, err error) {
+	last = q.Get("last")
+	n = -1
+	if v := q.Get("n"); v != "" {
+		n, err = strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return 0, "", NewError(CodeInvalidArgument, "n must be a non-negative integer", map[string]string{"n": truncate(v, 50)})
+		}
+		n = min(n, maxPageSize)
+	}
+	return n, last, nil
+}
+
+// page fetches one page with list, asking one more than n to learn
+// whether a next page exists.
+func page(n int, list func(n int) ([]string, error)) (items []string, more bool, err error) {
+	ask := 0
+	if n >= 0 {
+		ask = n + 1
+	}
+	items, err = list(ask)
+	if err != nil {
+		return nil, false, err
+	}
+	if n >= 0 && len(items) > n {
+		return items[:n], true, nil
+	}
+	if items == nil {
+		items = []string{}
+	}
+	return items, false, nil
+}
+
+// writeJSON answers v as JSON with status.
+func writeJSON(w http.ResponseWriter, r *http.Request, status int, contentType string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(b)
+	}
+	return nil
+}
+
+// nextLink sets the Link header of a paginated answer.
+func nextLink(w http.ResponseWriter, path string, n int, last string) {
+	q := url.Values{"n": {strconv.Itoa(n)}, "last": {last}}
+	w.Header().Set("Link", "<"+path+"?"+q.Encode()+`>; rel="next"`)
+}
+
+// tagsList serves GET /v2/<name>/tags/list?n=&last=.
+func (a *API) tagsList(w http.ResponseWriter, r *http.Request, rt route) error {
+	n, last, err := pageParams(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	tags, more, err := page(n, func(k int) ([]string, error) {
+		if k == 1 && n == 0 {
+			// n=0: an empty page, but a NAME_UNKNOWN still applies.
+			_, err := a.listings.ListTags(r.Context(), rt.name, last, 1)
+			return []string{}, err
+		}
+		return a.listings.ListTags(r.Context(), rt.name, last, k)
+	})
+	if err != nil {
+		return err
+	}
+	if more && len(tags) > 0 {
+		nextLink(w, "/v2/"+rt.name+"/tags/list", n, tags[len(tags)-1])
+	}
+	return writeJSON(w, r, http.StatusOK, "application/json", struct {
+		Name string   `json:"name"`
+		Tags []string `json:"tags"`
+	}{rt.name, tags})
+}
+
+// catalog serves GET /v2/_catalog?n=&last=.
+func (a *API) catalog(w http.ResponseWriter, r *http.Request, _ route) error {
+	n, last, err := pageParams(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	repos, more, err := page(n, func(k int) ([]string, error) {
+		if n == 0 {
+			return []string{}, nil
+		}
+		return a.listings.ListRepositories(r.Context(), last, k)
+	})
+	if err != nil {
+		return err
+	}
+	if more && len(repos) > 0 {
+		nextLink(w, "/v2/_catalog", n, repos[len(repos)-1])
+	}
+	return writeJSON(w, r, http.StatusOK, "application/json", struct {
+		Repositories []string `json:"repositories"`
+	}{repos})
+}
+
+// ociIndexMediaType is the media type of the referrers answer.
+const ociIndexMediaType = "application/vnd.oci.image.index.v1+json"
+
+// referrers serves GET /v2/<name>/referrers/<digest>?artifactType=.
+func (a *API) referrers(w http.ResponseWriter, r *http.Request, rt route) error {
+	d, err := parseDigest(rt.ref)
+	if err != nil {
+		return err
+	}
+	at := r.URL.Query().Get("artifactType")
+	refs, err := a.listings.Referrers(r.Context(), rt.name, d, at)
+	// An unknown subject, or a repository that does not exist yet, has
+	// no referrers: the spec answers an empty index, not an error.
+	if err != nil && !errors.Is(err, engine.ErrManifestUnknown) && !errors.Is(err, engine.ErrNameUnknown) {
+		return err
+	}
+	if refs == nil {
+		refs = []engine.Referrer{}
+	}
+	if at != "" {
+		w.Header().Set("OCI-Filters-Applied", "artifactType")
+	}
+	return writeJSON(w, r, http.StatusOK, ociIndexMediaType, struct {
+		SchemaVersion int               `json:"schemaVersion"`
+		MediaType     string            `json:"mediaType"`
+		Manifests     []engine.Referrer `json:"manifests"`
+	}{2, ociIndexMediaType, refs})
+}

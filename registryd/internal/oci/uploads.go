@@ -1,0 +1,279 @@
+package oci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/request"
+)
+
+// blobLocation is the URL of a blob.
+func blobLocation(name string, d digest.Digest) string {
+	return "/v2/" + name + "/blobs/" + d.String()
+}
+
+// uploadLocation is the URL of an upload session.
+func uploadLocation(name, id string) string {
+	return "/v2/" + name + "/blobs/uploads/" + url.PathEscape(id)
+}
+
+// answerBlobCreated answers 201 for a stored blob.
+func answerBlobCreated(w http.ResponseWriter, name string, desc engine.Descriptor) {
+	h := w.Header()
+	h.Set("Location", blobLocation(name, desc.Digest))
+	h.Set("Docker-Content-Digest", desc.Digest.String())
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+}
+
+// answerUploadState answers an upload session's state with status.
+func answerUploadState(w http.ResponseWriter, name string, up engine.Upload, status int) {
+	h := w.Header()
+	h.Set("Location", uploadLocation(name, up.ID()))
+	h.Set("Docker-Upload-UUID", up.ID())
+	h.Set("Range", uploadRange(up.Size()))
+	h.Set("Content-Length", "0")
+	h.Set("OCI-Chunk-Min-Length", "0")
+	w.WriteHeader(status)
+}
+
+// uploadRange is the Range header of a session holding size bytes:
+// "0-<last byte>", and "0-0" for an empty session (as distribution does).
+func uploadRange(size int64) string {
+	end := size - 1
+	if end < 0 {
+		end = 0
+	}
+	return fmt.Sprintf("0-%d", end)
+}
+
+// startUpload serves POST /v2/<name>/blobs/uploads/: a mount, a
+// monolithic upload (?digest=) or the start of a session.
+func (a *API) startUpload(w http.ResponseWriter, r *http.Request, rt route) error {
+	ctx := r.Context()
+	q := r.URL.Query()
+	if m := q.Get("mount"); m != "" {
+		d, err := parseDigest(m)
+		if err != nil {
+			return err
+		}
+		from := q.Get("from")
+		if from != "" && !validName(from) {
+			// An invalid source holds nothing: answer a session.
+			return a.beginSession(w, r, rt)
+		}
+		desc, err := a.blobs.MountBlob(ctx, rt.name, from, d)
+		switch {
+		case err == nil:
+			answerBlobCreated(w, rt.name, desc)
+			return nil
+		case errors.Is(err, engine.ErrBlobUnknown), errors.Is(err, engine.ErrNameUnknown):
+			// Not mountable (no such blob, or no such source): the spec
+			// says to answer an upload session instead. A target that may
+			// not be created gets its NAME_UNKNOWN from BeginUpload.
+			return a.beginSession(w, r, rt)
+		default:
+			return err
+		}
+	}
+	if ds := q.Get("digest"); ds != "" {
+		d, err := parseDigest(ds)
+		if err != nil {
+			return err
+		}
+		if err := a.uploads.Begin(); err != nil {
+			return err
+		}
+		defer a.uploads.End()
+		body := request.BodyOf(r)
+		desc, err := a.blobs.PutBlob(ctx, rt.name, body, d)
+		if err != nil {
+			return bodyError(body, err)
+		}
+		if cl := r.ContentLength; cl >= 0 && cl != desc.Size {
+			return NewError(CodeSizeInvalid, "", map[string]int64{"contentLength": cl, "size": desc.Size})
+		}
+		answerBlobCreated(w, rt.name, desc)
+		return nil
+	}
+	return a.beginSession(w, r, rt)
+}
+
+// beginSession starts an upload session and answers 202.
+func (a *API) beginSession(w http.ResponseWriter, r *http.Request, rt route) error {
+	if err := a.uploads.Begin(); err != nil {
+		return err
+	}
+	defer a.uploads.End()
+	up, err := a.sessions.BeginUpload(r.Context(), rt.name)
+	if err != nil {
+		return err
+	}
+	defer a.closeUpload(up)
+	answerUploadState(w, rt.name, up, http.StatusAccepted)
+	return nil
+}
+
+// closeUpload releases an upload handle; the session stays resumable.
+func (a *API) closeUpload(up engine.Upload) {
+	if err := up.Close(); err != nil {
+		a.log.Warn("closing upload", "repo", up.Repository(), "id", up.ID(), "err", err)
+	}
+}
+
+// resume reopens the session of a request.
+func (a *API) resume(ctx context.Context, rt route) (engine.Upload, error) {
+	up, err := a.sessions.ResumeUpload(ctx, rt.name, rt.ref)
+	if err != nil {
+		return nil, err
+	}
+	return up, nil
+}
+
+// uploadStatus serves GET on a session: 204 with its Range.
+func (a *API) uploadStatus(w http.ResponseWriter, r *http.Request, rt route) error {
+	up, err := a.resume(r.Context(), rt)
+	if err != nil {
+		return err
+	}
+	defer a.closeUpload(up)
+	answerUploadState(w, rt.name, up, http.StatusNoContent)
+	return nil
+}
+
+// uploadCancel serves DELETE on a session.
+func (a *API) uploadCancel(w http.ResponseWriter, r *http.Request, rt route) error {
+	up, err := a.resume(r.Context(), rt)
+	if err != nil {
+		return err
+	}
+	// Cancel ends the handle too (success or not): no Close after it.
+	if err := up.Cancel(r.Context()); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// appendChunk checks a chunk's Content-Range against the session and
+// streams the request body into it. It does not checkpoint.
+func (a *API) appendChunk(w http.ResponseWriter, r *http.Request, up engine.Upload, rt route) error {
+	body := request.BodyOf(r)
+	want := int64(-1)
+	if cr := r.Header.Get("Content-Range"); cr != "" {
+		start, length, err := parseContentRange(cr)
+		if err != nil {
+			return NewError(CodeBlobUploadInvalid, "malformed Content-Range", map[string]string{"contentRange": truncate(cr, 100)})
+		}
+		if start != up.Size() {
+			h := w.Header()
+			h.Set("Location", uploadLocation(rt.name, up.ID()))
+			h.Set("Docker-Upload-UUID", up.ID())
+			h.Set("Range", uploadRange(up.Size()))
+			return &Error{Code: CodeBlobUploadRange, Detail: map[string]int64{"offset": up.Size(), "start": start}}
+		}
+		if r.ContentLength >= 0 && r.ContentLength != length {
+			return NewError(CodeBlobUploadInvalid, "Content-Length does not match Content-Range", map[string]int64{"contentLength": r.ContentLength, "rangeLength": length})
+		}
+		want = length
+	}
+	var src io.Reader = body
+	if want >= 0 {
+		src = io.LimitReader(body, want)
+	}
+	n, err := up.ReadFrom(src)
+	if err != nil {
+		return bodyError(body, err)
+	}
+	if want >= 0 && n != want {
+		return NewError(CodeBlobUploadInvalid, "body shorter than Content-Range", map[string]int64{"received": n, "rangeLength": want})
+	}
+	return nil
+}
+
+// bodyError blames the client when reading its body failed.
+func bodyError(body *request.Body, err error) error {
+	if body.Err() != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(body.Err(), &mbe) {
+			return &Error{Code: CodeTooLarge, Err: err}
+		}
+		return &Error{Code: CodeBlobUploadInvalid, Msg: "reading the request body failed", Err: err}
+	}
+	return err
+}
+
+// uploadChunk serves PATCH: a chunk (with Content-Range) or a stream.
+// The session is checkpointed before the answer, and also when the body
+// breaks (a client gone, or shutdown), so that it resumes where it was.
+func (a *API) uploadChunk(w http.ResponseWriter, r *http.Request, rt route) error {
+	if err := a.uploads.Begin(); err != nil {
+		return err
+	}
+	defer a.uploads.End()
+	ctx := r.Context()
+	up, err := a.resume(ctx, rt)
+	if err != nil {
+		return err
+	}
+	defer a.closeUpload(up)
+	appendErr := a.appendChunk(w, r, up, rt)
+	// Checkpoint even after a failed append: the bytes that did arrive
+	// are kept and the Range we answer tells the client where to resume.
+	cpErr := up.Checkpoint(context.WithoutCancel(ctx))
+	if appendErr != nil {
+		return appendErr
+	}
+	if cpErr != nil {
+		return cpErr
+	}
+	answerUploadState(w, rt.name, up, http.StatusAccepted)
+	return nil
+}
+
+// uploadFinish serves PUT ?digest=: an optional last chunk, then commit.
+func (a *API) uploadFinish(w http.ResponseWriter, r *http.Request, rt route) error {
+	ds := r.URL.Query().Get("digest")
+	if ds == "" {
+		return NewError(CodeDigestInvalid, "digest query parameter required", nil)
+	}
+	d, err := parseDigest(ds)
+	if err != nil {
+		return err
+	}
+	if err := a.uploads.Begin(); err != nil {
+		return err
+	}
+	defer a.uploads.End()
+	ctx := r.Context()
+	up, err := a.resume(ctx, rt)
+	if err != nil {
+		return err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			a.closeUpload(up)
+		}
+	}()
+	if err := a.appendChunk(w, r, up, rt); err != nil {
+		_ = up.Checkpoint(context.WithoutCancel(ctx))
+		return err
+	}
+	// Commit ends the handle (success or not): no Close after it.
+	committed = true
+	desc, err := up.Commit(ctx, d, -1)
+	if err != nil {
+		return err
+	}
+	answerBlobCreated(w, rt.name, desc)
+	return nil
+}
