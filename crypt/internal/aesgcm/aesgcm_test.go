@@ -53,7 +53,7 @@ func availableAsm(tb testing.TB) []asmImpl {
 		if impl.avail {
 			out = append(out, impl)
 		} else {
-			tb.Logf("%s: not run: this CPU or build lacks %s", impl.name, impl.missing)
+			tb.Logf("%s: not run: it needs %s, which this CPU or build lacks or GODEBUG turned off", impl.name, impl.missing)
 		}
 	}
 	return out

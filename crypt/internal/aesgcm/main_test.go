@@ -71,16 +71,22 @@ func childMain() int {
 // this process's environment, BERTH_AESGCM unset, and returns its report.
 func runChild(t *testing.T, env ...string) childReport {
 	t.Helper()
+	r, stderr, err := startChild(env...)
+	require.NoError(t, err, "child with %v: %s", env, stderr)
+	return r
+}
+
+// startChild is runChild returning the child's failure and standard error.
+func startChild(env ...string) (r childReport, stderr []byte, err error) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), EnvVar+"=", childEnv+"=1")
 	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.Output()
-	var stderr []byte
 	if ee, ok := err.(*exec.ExitError); ok {
 		stderr = ee.Stderr
 	}
-	require.NoError(t, err, "child with %v: %s", env, stderr)
-	var r childReport
-	require.NoError(t, json.Unmarshal(out, &r), "child output: %s", out)
-	return r
+	if err != nil {
+		return r, stderr, err
+	}
+	return r, stderr, json.Unmarshal(out, &r)
 }

@@ -18,7 +18,7 @@ type selector struct {
 	// messages of at least threshold bytes: the self-test makes its AEADs
 	// with 0, New with asmThreshold.
 	newAsm func(key []byte, threshold int) (cipher.AEAD, error)
-	// logger receives the one warning of a failed self-test; nil means
+	// logger receives the one error a failed self-test logs; nil means
 	// slog.Default().
 	logger *slog.Logger
 
@@ -47,10 +47,10 @@ func (s *selector) new(key []byte) (cipher.AEAD, error) {
 }
 
 // choose returns the implementation to use now for 32-byte keys, in this
-// order: an invalid BERTH_AESGCM is an error; FIPS 140-3 mode, BERTH_AESGCM
-// =stdlib and ForceStdlib choose the standard library; so does a CPU or
-// build without an assembly path; otherwise the assembly path, if its
-// self-test (run now if it has not run) passed.
+// order: an invalid BERTH_AESGCM is an error; FIPS 140-3 mode,
+// BERTH_AESGCM=stdlib and ForceStdlib choose the standard library; so does
+// a CPU or build without an assembly path; otherwise the assembly path, if
+// its self-test (run now if it has not run) passed.
 func (s *selector) choose() (Choice, error) {
 	envStdlib, err := envSetting()
 	if err != nil {

@@ -104,7 +104,8 @@ func TestFIPSPredicate(t *testing.T) {
 // library's AES-GCM there, or, with fips140=only, refuses as cipher.NewGCM
 // does (caller-chosen nonces are not allowed; crypt uses
 // cipher.NewGCMWithRandomNonce then). Without FIPS mode the same child
-// picks the assembly path of this CPU, if it has one.
+// picks the assembly path of this CPU, if it has one. A purego build
+// cannot start in FIPS 140-3 mode at all.
 func TestFIPSMode(t *testing.T) {
 	r := runChild(t, "GODEBUG=fips140=off")
 	require.False(t, r.FIPS)
@@ -117,6 +118,13 @@ func TestFIPSMode(t *testing.T) {
 	t.Logf("without FIPS 140-3 mode: %s (%s), New returns %s", r.Impl, r.Reason, r.NewType)
 
 	for _, mode := range []string{"on", "only"} {
+		if puregoBuild {
+			_, stderr, err := startChild("GODEBUG=fips140=" + mode)
+			require.Error(t, err)
+			require.Contains(t, string(stderr), "FIPS 140-3 mode is incompatible with the purego build tag")
+			t.Logf("fips140=%s: Go refuses to start a purego build in FIPS 140-3 mode", mode)
+			continue
+		}
 		r := runChild(t, "GODEBUG=fips140="+mode)
 		require.True(t, r.FIPS, "fips140=%s", mode)
 		require.Empty(t, r.CurrentErr)

@@ -32,20 +32,20 @@ const (
 var selfTestAADLengths = []int{1, 26, 300}
 
 // selfTest compares the AEAD newAsm returns (for a 32-byte key, with the
-// assembly on every length) with crypto/cipher's: for three keys, every
-// length in selfTestLengths without and with additional data (and
-// selfTestFrame under the first key, with a frame's) and a new nonce each time (the first
-// all zeros, the second all ones), it checks that Seal gives the same
-// bytes (appending to a prefix, and in place), that Open returns the
-// plaintext (into a new buffer, and in place), and that Open refuses the
-// ciphertext with a bit flipped in the tag, in the ciphertext or in the
-// additional data (for the frame, see selfTestFrame, the first and third
-// checks and the tag). It returns the first difference, or a panic of
-// either implementation, as an error.
+// assembly on every length) with crypto/cipher's. For three keys, every
+// length in selfTestLengths, without and with additional data, and a new
+// nonce each time (the first all zeros, the second all ones), it checks
+// that Seal gives the same bytes (appending to a prefix, and in place),
+// that Open returns the plaintext (into another buffer, and in place), and
+// that Open refuses the ciphertext with a bit flipped in the tag, in the
+// ciphertext or in the additional data. Under the first key it also seals
+// selfTestFrame (see there for its checks). It returns the first
+// difference, or a panic of either implementation, as an error.
 //
 // The vectors come from a fixed seed: the test is the same in every
 // process, and a failure can be reproduced. Its buffers are allocated
-// once. It takes about 2 ms, 80% of it on the frame.
+// once. It takes 1.5 to 4 ms on a loaded 2-core VM, most of it on the
+// frame (see docs/crypto.md).
 func selfTest(newAsm func(key []byte) (cipher.AEAD, error)) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -90,7 +90,9 @@ func selfTest(newAsm func(key []byte) (cipher.AEAD, error)) (err error) {
 					}
 				}
 				vector++
-				// Messages shorter than the frame are fresh random bytes.
+				// Messages shorter than the frame are fresh random bytes
+				// (written over the frame's first bytes, which is fine:
+				// any bytes will do for it).
 				pt := bufs.pt[:n]
 				if n < selfTestFrame {
 					random(pt)
@@ -104,8 +106,8 @@ func selfTest(newAsm func(key []byte) (cipher.AEAD, error)) (err error) {
 	return nil
 }
 
-// fillFast fills b with pseudo-random bytes from seed (splitmix64), an
-// order of magnitude faster than math/rand's ChaCha8 for the 1 MiB frame.
+// fillFast fills b with pseudo-random bytes from seed (splitmix64): for
+// the 1 MiB frame, several times faster than math/rand's ChaCha8.
 func fillFast(b []byte, seed uint64) {
 	var w [8]byte
 	for i := 0; i < len(b); i += 8 {
