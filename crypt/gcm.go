@@ -25,7 +25,7 @@ func UseStdlibAESGCM(on bool) { aesgcm.ForceStdlib(on) }
 // fails if BERTH_AESGCM holds something other than "stdlib" or "auto".
 // It fails with ErrInvalidSetting if BERTH_AESGCM holds something other
 // than "stdlib" or "auto". The first call on a CPU with an assembly path
-// runs its self-test against crypto/cipher (about 2 ms), which
+// runs its self-test against crypto/cipher (2 to 4 ms), which
 // NewFrameSealer would run otherwise.
 func AESGCMImplementation() (impl, reason string, err error) {
 	c, err := aesgcm.Current()
