@@ -6,12 +6,11 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 
 	"golang.org/x/crypto/hkdf"
-
-	"github.com/berthstore/berth/crypt/internal/aesgcm"
 )
 
 // DataKeySize is the size of a data key in bytes.
@@ -41,7 +40,7 @@ func NewDataKey() ([]byte, error) {
 // FrameSealer seals and opens the frames of one blob file under keys
 // derived from its data key. It is safe for concurrent use.
 type FrameSealer struct {
-	aead   cipher.AEAD
+	aead   cipher.AEAD // random nonces in front (newFrameAEAD)
 	macKey []byte
 	fileID [FileIDSize]byte
 }
@@ -53,7 +52,10 @@ func NewFrameSealer(dataKey []byte, fileID [FileIDSize]byte) (*FrameSealer, erro
 		return nil, fmt.Errorf("%w: data key of %d bytes", ErrInvalidKey, len(dataKey))
 	}
 	frameKey := derive(dataKey, fileID[:], "berth frame key v1")
-	aead, err := aesgcm.New(frameKey)
+	aead, err := newFrameAEAD(frameKey)
+	if errors.Is(err, ErrInvalidSetting) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("crypt: %w", err)
 	}
@@ -86,13 +88,7 @@ func (s *FrameSealer) frameAD(buf *[FileIDSize + 10]byte, n uint64, last bool, c
 // plaintext is encoded) are bound as associated data.
 func (s *FrameSealer) Seal(dst, plaintext []byte, n uint64, last bool, codec byte) ([]byte, error) {
 	var ad [FileIDSize + 10]byte
-	start := len(dst)
-	dst = append(dst, make([]byte, NonceSize)...)
-	nonce := dst[start : start+NonceSize]
-	if _, err := io.ReadFull(rand.Reader, nonce); err != nil {
-		return nil, fmt.Errorf("crypt: reading nonce: %w", err)
-	}
-	return s.aead.Seal(dst, nonce, plaintext, s.frameAD(&ad, n, last, codec)), nil
+	return s.aead.Seal(dst, nil, plaintext, s.frameAD(&ad, n, last, codec)), nil
 }
 
 // Open appends to dst the plaintext of sealed frame n and returns it, or
@@ -103,7 +99,7 @@ func (s *FrameSealer) Open(dst, sealed []byte, n uint64, last bool, codec byte) 
 		return nil, fmt.Errorf("%w: frame %d too short", ErrUnauthenticated, n)
 	}
 	var ad [FileIDSize + 10]byte
-	out, err := s.aead.Open(dst, sealed[:NonceSize], sealed[NonceSize:], s.frameAD(&ad, n, last, codec))
+	out, err := s.aead.Open(dst, nil, sealed, s.frameAD(&ad, n, last, codec))
 	if err != nil {
 		return nil, fmt.Errorf("%w: frame %d", ErrUnauthenticated, n)
 	}

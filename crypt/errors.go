@@ -1,6 +1,10 @@
 package crypt
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/berthstore/berth/crypt/internal/aesgcm"
+)
 
 // Sentinel errors of package crypt, wrapped with context; test with errors.Is.
 var (
@@ -23,4 +27,7 @@ var (
 	// PKCS#11 in a build without cgo, or key management on a provider
 	// that only wraps and unwraps).
 	ErrUnsupported = errors.New("crypt: operation not supported")
+	// ErrInvalidSetting: BERTH_AESGCM holds a value other than "stdlib" or
+	// "auto"; frames are neither sealed nor opened until it is fixed.
+	ErrInvalidSetting = aesgcm.ErrInvalidSetting
 )

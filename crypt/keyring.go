@@ -2,7 +2,6 @@ package crypt
 
 import (
 	"context"
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/json"
@@ -197,12 +196,14 @@ func wrapAD(name string, version uint32, ad []byte) []byte {
 	return append(out, ad...)
 }
 
+// gcmFor returns the AEAD of wraps under a KEK's material (newWrapAEAD):
+// Seal writes a random nonce, the sealed key and the tag.
 func gcmFor(material []byte) (cipher.AEAD, error) {
-	block, err := aes.NewCipher(material)
+	a, err := newWrapAEAD(material)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
 	}
-	return cipher.NewGCM(block)
+	return a, nil
 }
 
 // Wrap seals dataKey under the primary version of key name.
@@ -218,11 +219,7 @@ func (k *Keyring) Wrap(ctx context.Context, name string, dataKey, ad []byte) (Wr
 	if err != nil {
 		return WrappedKey{}, err
 	}
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(dataKey)+aead.Overhead())
-	if _, err := io.ReadFull(rand.Reader, nonce); err != nil {
-		return WrappedKey{}, fmt.Errorf("crypt: reading nonce: %w", err)
-	}
-	ct := aead.Seal(nonce, nonce, dataKey, wrapAD(name, v.Version, ad))
+	ct := aead.Seal(make([]byte, 0, len(dataKey)+aead.Overhead()), nil, dataKey, wrapAD(name, v.Version, ad))
 	return WrappedKey{KeyName: name, Version: v.Version, Ciphertext: ct}, nil
 }
 
@@ -241,11 +238,10 @@ func (k *Keyring) Unwrap(ctx context.Context, w WrappedKey, ad []byte) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	if len(w.Ciphertext) < aead.NonceSize()+aead.Overhead() {
+	if len(w.Ciphertext) < aead.Overhead() {
 		return nil, fmt.Errorf("%w: wrap under %q too short", ErrUnauthenticated, w.KeyName)
 	}
-	n := aead.NonceSize()
-	dk, err := aead.Open(nil, w.Ciphertext[:n], w.Ciphertext[n:], wrapAD(w.KeyName, w.Version, ad))
+	dk, err := aead.Open(nil, nil, w.Ciphertext, wrapAD(w.KeyName, w.Version, ad))
 	if err != nil {
 		return nil, fmt.Errorf("%w: wrap under %q v%d", ErrUnauthenticated, w.KeyName, w.Version)
 	}

@@ -54,36 +54,45 @@ func ctrAsm(rk *[240]byte, ctr *[16]byte, dst, src *byte, n int)
 //go:noescape
 func ghashAsm(htab *[256]byte, acc *[16]byte, data *byte, n int)
 
-// New returns an AES-GCM AEAD for key (16, 24 or 32 bytes) with 12-byte
-// nonces and 16-byte tags, producing exactly what
-// crypto/cipher.NewGCM(aes.NewCipher(key)) produces. For 32-byte keys on
-// amd64 CPUs with VAES and VPCLMULQDQ, messages of at least a threshold
-// length are processed by vectorized assembly: on 512-bit vectors if the
-// CPU has AVX-512 (F, BW, VL), else on 256-bit vectors if it has AVX2.
-// Everything else is handled by the standard library.
-func New(key []byte) (cipher.AEAD, error) {
-	std, err := newStdlib(key)
-	if err != nil || len(key) != 32 || !(hasAsm || hasAsmAVX2) {
-		return std, err
+// asmPath is the assembly path New uses when nothing turns it off (see
+// Current): the AVX-512 routines (four blocks per vector) if the CPU runs
+// them, else the AVX2 ones, else none ("").
+var asmPath = func() string {
+	switch {
+	case hasAsm:
+		return ImplVAES
+	case hasAsmAVX2:
+		return ImplVAESAVX2
 	}
-	// Prefer the AVX-512 routines (four blocks per vector) when both run.
-	g, err := newAsm(std, key, !hasAsm)
+	return ""
+}()
+
+// newAsmPath returns the assembly AEAD of path (ImplVAES or ImplVAESAVX2)
+// for the 32-byte key, using the assembly for messages of at least
+// threshold bytes. The caller checks that the CPU runs path.
+func newAsmPath(path string, key []byte, threshold int) (cipher.AEAD, error) {
+	std, err := newStdlib(key)
 	if err != nil {
 		return nil, err
 	}
+	g, err := newAsm(std, key, path == ImplVAESAVX2)
+	if err != nil {
+		return nil, err
+	}
+	g.threshold = threshold
 	return g, nil
 }
 
 // newAsm returns the assembly AEAD for the 32-byte key, using the AVX2
-// routines if avx2 is set and the AVX-512 ones otherwise; std is the
-// standard library's AEAD for the same key. The caller checks that the CPU
-// supports the chosen routines.
+// routines if avx2 is set and the AVX-512 ones otherwise, with the
+// threshold asmThreshold; std is the standard library's AEAD for the same
+// key. The caller checks that the CPU supports the chosen routines.
 func newAsm(std cipher.AEAD, key []byte, avx2 bool) (*gcmAsm, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
 	}
-	g := &gcmAsm{std: std, block: block, avx2: avx2}
+	g := &gcmAsm{std: std, block: block, avx2: avx2, threshold: asmThreshold}
 	expandKey256(&g.rk, key)
 
 	// H = E(K, 0^128), converted to the representation the assembly uses.
@@ -113,8 +122,9 @@ type gcmAsm struct {
 	// htab holds H^16 ... H^1 (the AVX-512 routines use only these 256
 	// bytes), followed for the AVX2 routines by the Karatsuba factors of
 	// the same powers (see aesgcm_avx2_amd64.go).
-	htab [512]byte
-	avx2 bool // use the AVX2 routines instead of the AVX-512 ones
+	htab      [512]byte
+	avx2      bool // use the AVX2 routines instead of the AVX-512 ones
+	threshold int  // shortest message for the assembly (asmThreshold)
 }
 
 // htab256 returns the table of powers of H the AVX-512 routines use.
@@ -169,7 +179,7 @@ func (g *gcmAsm) Seal(dst, nonce, plaintext, additionalData []byte) []byte {
 	if uint64(len(plaintext)) > gcmMaxPlaintext {
 		panic("crypto/cipher: message too large for GCM")
 	}
-	if len(plaintext) < asmThreshold {
+	if len(plaintext) < g.threshold {
 		return g.std.Seal(dst, nonce, plaintext, additionalData)
 	}
 	ret, out := sliceForAppend(dst, len(plaintext)+gcmTagSize)
@@ -215,7 +225,7 @@ func (g *gcmAsm) Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, er
 	if uint64(len(ciphertext)) > gcmMaxPlaintext+gcmTagSize {
 		return nil, errOpen
 	}
-	if len(ciphertext)-gcmTagSize < asmThreshold {
+	if len(ciphertext)-gcmTagSize < g.threshold {
 		return g.std.Open(dst, nonce, ciphertext, additionalData)
 	}
 	tag := ciphertext[len(ciphertext)-gcmTagSize:]

@@ -14,13 +14,13 @@ import (
 // asmImpls are the two assembly implementations, see asmImpl.
 var asmImpls = []asmImpl{
 	{
-		name:    "vaes",
+		name:    ImplVAES,
 		avail:   hasAsm,
 		missing: "VAES, VPCLMULQDQ and AVX-512 F/BW/VL with OS support",
 		new:     func(key []byte) (cipher.AEAD, error) { return newAsmForTest(key, false) },
 	},
 	{
-		name:    "vaes-avx2",
+		name:    ImplVAESAVX2,
 		avx2:    true,
 		avail:   hasAsmAVX2,
 		missing: "VAES, VPCLMULQDQ and AVX2 with OS support",
@@ -38,11 +38,11 @@ func newAsmForTest(key []byte, avx2 bool) (*gcmAsm, error) {
 	return newAsm(std, key, avx2)
 }
 
-// requireAsm returns the assembly AEAD of impl for key, skipping the test
-// if the CPU cannot run it.
-func requireAsm(t testing.TB, impl asmImpl, key []byte) *gcmAsm {
+// newAsmImpl returns the assembly AEAD of impl, which must be one
+// availableAsm returned, for key.
+func newAsmImpl(t testing.TB, impl asmImpl, key []byte) *gcmAsm {
 	t.Helper()
-	skipUnavailable(t, impl)
+	require.True(t, impl.avail, "%s is not available on this CPU", impl.name)
 	g, err := newAsmForTest(key, impl.avx2)
 	require.NoError(t, err)
 	return g
@@ -89,21 +89,6 @@ func TestSbox(t *testing.T) {
 		}
 	}
 	require.Len(t, seen, 256)
-}
-
-func TestUsesAsm(t *testing.T) {
-	t.Logf("AVX-512 assembly: %v, AVX2 assembly: %v", hasAsm, hasAsmAVX2)
-	a, err := New(make([]byte, 32))
-	require.NoError(t, err)
-	g, isAsm := a.(*gcmAsm)
-	require.Equal(t, hasAsm || hasAsmAVX2, isAsm)
-	if isAsm {
-		require.Equal(t, !hasAsm, g.avx2, "AVX-512 preferred over AVX2")
-	}
-	a, err = New(make([]byte, 16))
-	require.NoError(t, err)
-	_, isAsm = a.(*gcmAsm)
-	require.False(t, isAsm)
 }
 
 // TestModel checks the Go model of the assembly's GHASH arithmetic (used
@@ -171,9 +156,9 @@ func TestKeySchedule(t *testing.T) {
 		ctr[i] = byte(i)
 	}
 	binary.BigEndian.PutUint32(ctr[12:], 0xfffffff8) // wraps within the 16 blocks
-	for _, impl := range asmImpls {
+	for _, impl := range availableAsm(t) {
 		t.Run(impl.name, func(t *testing.T) {
-			g := requireAsm(t, impl, key) // round keys from expandKey256
+			g := newAsmImpl(t, impl, key) // round keys from expandKey256
 			var buf [256]byte
 			g.ctr(&ctr, &buf[0], &buf[0], len(buf))
 			for i := range 16 {
@@ -213,5 +198,36 @@ func TestClmul(t *testing.T) {
 		wh, wl := clmulRef(c[0], c[1])
 		gh, gl := clmul(c[0], c[1])
 		require.Equal(t, [2]uint64{wh, wl}, [2]uint64{gh, gl}, "%#x * %#x", c[0], c[1])
+	}
+}
+
+// TestSelfTestCatchesCorruptAssembly runs the self-test on the real
+// assembly with a corrupted round key or hash key table, as a bug in the
+// key set-up would leave them. It fails on the first messages already
+// (an empty one with additional data, a 15-byte one with 300 bytes of
+// additional data, which reach H^1 and H^16), which shows that it runs
+// the assembly on every length.
+func TestSelfTestCatchesCorruptAssembly(t *testing.T) {
+	for _, impl := range availableAsm(t) {
+		for _, tc := range []struct {
+			what    string
+			corrupt func(g *gcmAsm)
+			want    string
+		}{
+			{"round key", func(g *gcmAsm) { g.rk[16*7+3] ^= 0x20 }, "key 0, 1-byte message, 0 bytes of additional data: Seal: differs from crypto/cipher from byte 0 of 17"},
+			{"hash key power H^1", func(g *gcmAsm) { g.htab[16*15] ^= 0x01 }, "key 0, 0-byte message, 1 bytes of additional data: Seal: differs from crypto/cipher from byte 0 of 16"},
+			{"hash key power H^16", func(g *gcmAsm) { g.htab[0] ^= 0x01 }, "key 0, 15-byte message, 300 bytes of additional data: Seal: differs from crypto/cipher from byte 15 of 31"},
+		} {
+			t.Run(impl.name+"/"+tc.what, func(t *testing.T) {
+				err := selfTest(func(key []byte) (cipher.AEAD, error) {
+					g := newAsmImpl(t, impl, key)
+					g.threshold = 0
+					tc.corrupt(g)
+					return g, nil
+				})
+				require.Error(t, err)
+				require.Contains(t, err.Error(), tc.want)
+			})
+		}
 	}
 }

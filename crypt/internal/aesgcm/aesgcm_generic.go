@@ -2,7 +2,10 @@
 
 package aesgcm
 
-import "crypto/cipher"
+import (
+	"crypto/cipher"
+	"errors"
+)
 
 // hasAsm and hasAsmAVX2 report whether the AVX-512 and the AVX2 assembly
 // implementations are available. They never are on this platform or with
@@ -12,9 +15,10 @@ const (
 	hasAsmAVX2 = false
 )
 
-// New returns an AES-GCM AEAD for key (16, 24 or 32 bytes) with 12-byte
-// nonces and 16-byte tags. On this platform it is the standard library's
-// implementation, crypto/cipher.NewGCM(aes.NewCipher(key)).
-func New(key []byte) (cipher.AEAD, error) {
-	return newStdlib(key)
+// asmPath is the assembly path New would use: none in this build.
+const asmPath = ""
+
+// newAsmPath is never called in this build (asmPath is empty).
+func newAsmPath(path string, key []byte, threshold int) (cipher.AEAD, error) {
+	return nil, errors.New("aesgcm: no assembly implementation " + path + " in this build")
 }

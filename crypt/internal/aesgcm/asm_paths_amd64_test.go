@@ -9,47 +9,14 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"runtime"
-	"slices"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 )
 
 // The tests in this file run each assembly implementation explicitly (the
-// other tests run the one New picks), skipping one only if the CPU lacks
-// what it needs. A CPU with AVX-512 VAES runs both.
-
-// TestCPUDetection checks hasAsmAVX2 against the CPU flags Linux reports,
-// so that a detection bug cannot silently turn the AVX2 tests into skips.
-func TestCPUDetection(t *testing.T) {
-	if hasAsm {
-		require.True(t, hasAsmAVX2, "a CPU with the AVX-512 path also has the AVX2 one")
-	}
-	if runtime.GOOS != "linux" {
-		t.Skip("CPU flags are read from /proc/cpuinfo, Linux only")
-	}
-	if strings.Contains(os.Getenv("GODEBUG"), "cpu.") {
-		t.Skip("GODEBUG overrides CPU features")
-	}
-	info, err := os.ReadFile("/proc/cpuinfo")
-	require.NoError(t, err)
-	var flags []string
-	for line := range strings.Lines(string(info)) {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "flags" {
-			flags = strings.Fields(v)
-			break
-		}
-	}
-	require.NotEmpty(t, flags, "no flags line in /proc/cpuinfo")
-	want := true
-	for _, f := range []string{"aes", "pclmulqdq", "avx", "avx2", "vaes", "vpclmulqdq"} {
-		want = want && slices.Contains(flags, f)
-	}
-	require.Equal(t, want, hasAsmAVX2, "hasAsmAVX2 vs /proc/cpuinfo flags")
-}
+// other tests run the one New picks): every one the CPU runs (see
+// availableAsm). A CPU with AVX-512 VAES runs both.
 
 func TestAsmAllLengths(t *testing.T) {
 	lengths := make([]int, 0, 4300)
@@ -61,9 +28,8 @@ func TestAsmAllLengths(t *testing.T) {
 	}
 	lengths = append(lengths, 1<<20, 1<<20+17)
 	aadLengths := []int{0, 1, 13, 16, 17, 255, 256, 300}
-	for _, impl := range asmImpls {
+	for _, impl := range availableAsm(t) {
 		t.Run(impl.name, func(t *testing.T) {
-			skipUnavailable(t, impl)
 			setThreshold(t, 0)
 			r := rand.New(rand.NewPCG(21, 22))
 			var ours asmPair
@@ -83,10 +49,9 @@ func TestAsmAllLengths(t *testing.T) {
 }
 
 func TestAsmTampering(t *testing.T) {
-	for _, impl := range asmImpls {
+	for _, impl := range availableAsm(t) {
 		for _, th := range thresholds {
 			t.Run(fmt.Sprintf("%s/threshold=%d", impl.name, th), func(t *testing.T) {
-				skipUnavailable(t, impl)
 				setThreshold(t, th)
 				r := rand.New(rand.NewPCG(31, uint64(th)))
 				ours := newAsmCipher(t, impl, randBytes(r, 32))
@@ -104,12 +69,11 @@ func TestAsmTampering(t *testing.T) {
 // matters to the AVX2 routines' fast path (see NEXT_CTRS_FAST_Y), and a
 // few are random.
 func TestAsmCounterWrap(t *testing.T) {
-	for _, impl := range asmImpls {
+	for _, impl := range availableAsm(t) {
 		t.Run(impl.name, func(t *testing.T) {
-			skipUnavailable(t, impl)
 			r := rand.New(rand.NewPCG(41, 42))
 			key := randBytes(r, 32)
-			g := requireAsm(t, impl, key)
+			g := newAsmImpl(t, impl, key)
 			block, err := aes.NewCipher(key)
 			require.NoError(t, err)
 			hp := hashKeyOf(t, key)
@@ -188,13 +152,12 @@ func TestAsmCounterWrap(t *testing.T) {
 // TestAsmGHASH compares the GHASH routine with the Go model for every
 // length up to 40 blocks (all tail lengths after 0, 1 and 2 whole batches).
 func TestAsmGHASH(t *testing.T) {
-	for _, impl := range asmImpls {
+	for _, impl := range availableAsm(t) {
 		t.Run(impl.name, func(t *testing.T) {
-			skipUnavailable(t, impl)
 			r := rand.New(rand.NewPCG(51, 52))
 			for range 4 {
 				key := randBytes(r, 32)
-				g := requireAsm(t, impl, key)
+				g := newAsmImpl(t, impl, key)
 				hp := hashKeyOf(t, key)
 				for blocks := 1; blocks <= 40; blocks++ {
 					data := randBytes(r, 16*blocks)
@@ -223,7 +186,7 @@ type asmPair struct {
 
 func newAsmCipher(t *testing.T, impl asmImpl, key []byte) asmPair {
 	t.Helper()
-	g := requireAsm(t, impl, key)
+	g := newAsmImpl(t, impl, key)
 	std, err := newStdlib(key)
 	require.NoError(t, err)
 	return asmPair{asm: g, std: std}
