@@ -64,8 +64,9 @@ func (c *frameCache) get(r *Reader, n int64) ([]byte, func(), error) {
 	c.evictLocked()
 	c.mu.Unlock()
 
-	buf := buffers.get(int(r.fs))
-	e.buf, e.err = r.decodeFrame(n, buf)
+	buf := buffers.get(int(r.fs))[:r.frameLen(n)]
+	e.err = r.decodeFrame(n, buf)
+	e.buf = buf
 	if e.err != nil {
 		buffers.put(buf)
 		c.mu.Lock()
