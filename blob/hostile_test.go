@@ -217,3 +217,84 @@ func TestResumeRefusesOversizedTail(t *testing.T) {
 		})
 	}
 }
+
+// TestSharedFramesKeyedByAuthentication: the store's shared frame cache
+// never serves one file's frames to a reader of another file, though the
+// other copies the first's file id and digest. An encrypted blob is read
+// (its frames cached); a plain file planted in its place with the same id
+// is refused to a reader holding the blob's key and read from its own
+// frames by one without; and frames cached from a planted plain file are
+// never served to a reader of the genuine sealed file put back.
+func TestSharedFramesKeyedByAuthentication(t *testing.T) {
+	ctx := context.Background()
+	c := config{name: "sealed-zstd", sealed: true, compress: true}
+	for _, inPlace := range []bool{false, true} {
+		t.Run(fmt.Sprintf("in-place=%v", inPlace), func(t *testing.T) {
+			dir := t.TempDir()
+			s := openStore(t, c, dir)
+			key := keyFor(t, c)
+			genuine := blobtest.SourceTar(t, 3*testFrame+7)
+			d := blobtest.Put(t, s, "a", key, genuine)
+			p, err := s.Path(d)
+			require.NoError(t, err)
+			sealedFile, err := os.ReadFile(p)
+			require.NoError(t, err)
+
+			// The planted file: plain, same file id, digest and size, other bytes.
+			f, err := blob.ParseFile(p, d, key)
+			require.NoError(t, err)
+			planted := blobtest.RandomBytes(len(genuine))
+			f.Key = nil
+			for i := range f.Data {
+				f.Data[i] = planted[i*testFrame : i*testFrame+len(f.Data[i])]
+			}
+			plainFile, err := f.Encode()
+			require.NoError(t, err)
+
+			put := func(b []byte) {
+				if inPlace {
+					require.NoError(t, os.WriteFile(p, b, 0o600))
+				} else {
+					replaceFile(t, p, b)
+				}
+			}
+			copyAll := func(s *blob.Store, key []byte) ([]byte, error) {
+				r, err := s.Open(ctx, d, key)
+				if err != nil {
+					return nil, err
+				}
+				defer r.Close()
+				var out bytes.Buffer
+				_, err = io.Copy(&out, r) // WriteTo: through the shared frames
+				return out.Bytes(), err
+			}
+
+			t.Run("sealed-then-plain", func(t *testing.T) {
+				got, err := copyAll(s, key)
+				require.NoError(t, err)
+				require.True(t, bytes.Equal(genuine, got), "genuine read")
+				put(plainFile)
+				got, err = copyAll(s, nil)
+				require.NoError(t, err)
+				require.False(t, bytes.Equal(genuine, got), "a reader of the planted file was served the sealed blob's cached frames")
+				require.True(t, bytes.Equal(planted, got), "a reader of the planted file reads its frames")
+				_, err = copyAll(s, key)
+				require.ErrorIs(t, err, blob.ErrCorrupt, "a plain file opened with a data key")
+			})
+			t.Run("plain-then-sealed", func(t *testing.T) {
+				s := openStore(t, c, dir) // an empty cache
+				put(plainFile)
+				got, err := copyAll(s, nil)
+				require.NoError(t, err)
+				require.True(t, bytes.Equal(planted, got))
+				put(sealedFile)
+				got, err = copyAll(s, key)
+				require.NoError(t, err)
+				require.False(t, bytes.Equal(planted, got), "a reader of the sealed blob was served frames cached from the planted plain file")
+				require.True(t, bytes.Equal(genuine, got))
+			})
+		})
+	}
+}
+
+

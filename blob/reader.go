@@ -36,13 +36,16 @@ type Reader struct {
 	cache  []byte
 	ahead  *prefetch   // the next frame, decoding in the background
 	shared *frameCache // the store's decoded frames, for WriteTo; may be nil
+	key    fileKey     // names this file's frames in shared
 	spare  []byte      // buffer for the next prefetch
 
 	pos int64
 }
 
 // Open opens committed blob d. dataKey is required when the blob is
-// sealed and ignored when it is plain.
+// sealed (ErrKeyRequired without it); a plain blob opened with a data key
+// is ErrCorrupt, since the caller expects a sealed file and a plain one
+// in its place is authenticated by nothing.
 func (s *Store) Open(ctx context.Context, d digest.Digest, dataKey []byte) (*Reader, error) {
 	p, err := s.Path(d)
 	if err != nil {
@@ -78,13 +81,17 @@ func newReader(f *os.File, d digest.Digest, dataKey []byte) (*Reader, error) {
 		return nil, err
 	}
 	r := &Reader{f: f, d: d, h: h, fs: int64(h.frameSize), cacheN: -1}
-	if h.sealed() {
-		if dataKey == nil {
-			return nil, ErrKeyRequired
-		}
+	switch {
+	case h.sealed() && dataKey == nil:
+		return nil, ErrKeyRequired
+	case h.sealed():
 		if r.sealer, err = crypt.NewFrameSealer(dataKey, h.fileID); err != nil {
 			return nil, err
 		}
+	case dataKey != nil:
+		// A plain file where a sealed one is expected: anyone who can
+		// write the store can make one, with any content.
+		return nil, fmt.Errorf("%w: plain file where a sealed one is expected", ErrCorrupt)
 	}
 	if err := checkHeader(hb, r.sealer); err != nil {
 		return nil, err
@@ -99,6 +106,7 @@ func newReader(f *os.File, d digest.Digest, dataKey []byte) (*Reader, error) {
 		return nil, err
 	}
 	n := int64(h.frames)
+	r.key = frameKeyOf(st, hb)
 	tb := make([]byte, n*tableEntrySize)
 	if _, err := f.ReadAt(tb, int64(h.tableOff)); err != nil {
 		return nil, fmt.Errorf("%w: reading table: %v", ErrCorrupt, err)
