@@ -296,5 +296,3 @@ func TestSharedFramesKeyedByAuthentication(t *testing.T) {
 		})
 	}
 }
-
-

@@ -128,14 +128,14 @@ func (s *Store) Path(d digest.Digest) (string, error) {
 	return filepath.Join(s.dir, "blobs", string(d.Algorithm()), hex[:2], hex), nil
 }
 
+// checkDigest refuses a digest this store cannot name a file by. Validate
+// comes first: Algorithm panics on a string with no separator.
 func checkDigest(d digest.Digest) error {
-	if _, err := algByte(d.Algorithm()); err != nil {
-		return err
-	}
 	if err := d.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", ErrUnsupportedDigest, err)
+		return fmt.Errorf("%w: %q: %v", ErrUnsupportedDigest, d, err)
 	}
-	return nil
+	_, err := algByte(d.Algorithm())
+	return err
 }
 
 func (s *Store) uploadPath(id string) (string, error) {

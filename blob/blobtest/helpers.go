@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	mrand "math/rand/v2"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -30,9 +32,30 @@ func RandomBytes(n int) []byte {
 }
 
 // SourceTar is a tar of the Go standard library's sources, cut at n bytes:
-// text that compresses well, as many image layers do.
+// text that compresses well, as many image layers do. The tar is built
+// once per process (as long as the longest asked for); each call returns
+// its own copy.
 func SourceTar(t testing.TB, n int) []byte {
 	t.Helper()
+	sourceTar.mu.Lock()
+	defer sourceTar.mu.Unlock()
+	if len(sourceTar.b) < n {
+		b, err := buildSourceTar(max(n, 2*len(sourceTar.b)))
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, len(b), n, "GOROOT/src holds fewer bytes of Go source than asked for")
+		sourceTar.b = b
+	}
+	return bytes.Clone(sourceTar.b[:n])
+}
+
+var sourceTar struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+// buildSourceTar tars the .go files under GOROOT/src until it holds n
+// bytes (or all of them).
+func buildSourceTar(n int) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	root := filepath.Join(runtime.GOROOT(), "src")
@@ -56,12 +79,13 @@ func SourceTar(t testing.TB, n int) []byte {
 		}
 		return nil
 	})
-	if !errors.Is(err, errEnough) {
-		require.NoError(t, err)
+	if err != nil && !errors.Is(err, errEnough) {
+		return nil, err
 	}
-	require.NoError(t, tw.Close())
-	require.GreaterOrEqual(t, buf.Len(), n, "GOROOT/src holds fewer bytes of Go source than asked for")
-	return buf.Bytes()[:n]
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // Gzip returns b gzip-compressed (default level): content that starts
@@ -77,7 +101,7 @@ func Gzip(b []byte) []byte {
 // Put uploads data as upload id under key (nil: plain) in writes of
 // random sizes, so that they cross frame boundaries at odd places, and
 // commits it. It returns the blob's sha256 digest.
-func Put(t testing.TB, s *blob.Store, id string, key, data []byte) digest.Digest {
+func Put[I blob.Ingest](t testing.TB, s blob.Ingester[I], id string, key, data []byte) digest.Digest {
 	t.Helper()
 	w, err := s.NewWriter(context.Background(), id, blob.WriterOptions{DataKey: key})
 	require.NoError(t, err)
@@ -110,20 +134,29 @@ const guardByte = 0xa5
 // any of them. It returns the buffer and what ReadAt returned.
 func ReadAtGuarded(t testing.TB, r io.ReaderAt, off int64, n int) ([]byte, int, error) {
 	t.Helper()
+	p, m, err, bad := readGuarded(r, off, n)
+	require.NoError(t, bad)
+	return p, m, err
+}
+
+// readGuarded is ReadAtGuarded without t: bad reports a write past the
+// buffer or a count out of range.
+func readGuarded(r io.ReaderAt, off int64, n int) (p []byte, m int, err, bad error) {
 	backing := make([]byte, n+guardLen)
 	for i := n; i < len(backing); i++ {
 		backing[i] = guardByte
 	}
-	p := backing[:n]
-	m, err := r.ReadAt(p, off)
+	p = backing[:n]
+	m, err = r.ReadAt(p, off)
 	for i := n; i < len(backing); i++ {
 		if backing[i] != guardByte {
-			require.Failf(t, "ReadAt wrote past its buffer", "ReadAt(len %d, off %d) wrote byte %d after the end", n, off, i-n)
+			return p, m, err, fmt.Errorf("ReadAt(len %d, off %d) wrote past its buffer, at byte %d after the end", n, off, i-n)
 		}
 	}
-	require.GreaterOrEqual(t, m, 0, "ReadAt(len %d, off %d)", n, off)
-	require.LessOrEqual(t, m, n, "ReadAt(len %d, off %d)", n, off)
-	return p, m, err
+	if m < 0 || m > n {
+		return p, m, err, fmt.Errorf("ReadAt(len %d, off %d) returned n=%d", n, off, m)
+	}
+	return p, m, err, nil
 }
 
 // CheckReadAt reads n bytes at off from r, a reader of content, into an
@@ -133,20 +166,30 @@ func ReadAtGuarded(t testing.TB, r io.ReaderAt, off int64, n int) ([]byte, int, 
 // bytes up to the end and io.EOF.
 func CheckReadAt(t testing.TB, r io.ReaderAt, content []byte, off int64, n int) {
 	t.Helper()
-	p, m, err := ReadAtGuarded(t, r, off, n)
+	require.NoError(t, checkReadAt(r, content, off, n))
+}
+
+// checkReadAt is CheckReadAt returning what is wrong, for goroutines.
+func checkReadAt(r io.ReaderAt, content []byte, off int64, n int) error {
+	p, m, err, bad := readGuarded(r, off, n)
+	if bad != nil {
+		return bad
+	}
 	size := int64(len(content))
+	what := fmt.Sprintf("ReadAt(len %d, off %d) of %d bytes", n, off, size)
 	want := 0
 	if off < size {
 		want = int(min(int64(n), size-off))
 	}
-	require.Equal(t, want, m, "ReadAt(len %d, off %d) of %d bytes", n, off, size)
-	if m < n {
-		require.ErrorIs(t, err, io.EOF, "ReadAt(len %d, off %d) of %d bytes", n, off, size)
-	} else if err != nil {
-		require.ErrorIs(t, err, io.EOF, "ReadAt(len %d, off %d) of %d bytes", n, off, size)
-		require.Equal(t, size, off+int64(n), "io.EOF before the end: ReadAt(len %d, off %d) of %d bytes", n, off, size)
+	switch {
+	case m != want:
+		return fmt.Errorf("%s: returned %d bytes, want %d (err %v)", what, m, want, err)
+	case m < n && !errors.Is(err, io.EOF):
+		return fmt.Errorf("%s: short read without io.EOF: %v", what, err)
+	case m == n && err != nil && !(errors.Is(err, io.EOF) && off+int64(n) == size):
+		return fmt.Errorf("%s: full read with error %v", what, err)
+	case m > 0 && !bytes.Equal(content[off:off+int64(m)], p[:m]):
+		return fmt.Errorf("%s: wrong bytes", what)
 	}
-	if m > 0 && !bytes.Equal(content[off:off+int64(m)], p[:m]) {
-		require.Failf(t, "wrong bytes", "ReadAt(len %d, off %d) of %d bytes", n, off, size)
-	}
+	return nil
 }
