@@ -1,4 +1,4 @@
-package blob
+package blob_test
 
 // Benchmarks of the blob store against the machine's own reference: the
 // MB/s of hashing data with sha256 while writing it to a file and
@@ -30,6 +30,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berthstore/berth/blob"
+	"github.com/berthstore/berth/blob/blobtest"
 	"github.com/berthstore/berth/crypt"
 )
 
@@ -70,7 +72,7 @@ var benchData struct {
 func benchKinds(tb testing.TB) []benchKind {
 	benchData.once.Do(func() {
 		size := benchSize(tb)
-		src := goSourceTar(tb, min(size, 32<<20))
+		src := blobtest.SourceTar(tb, min(size, 32<<20))
 		comp := make([]byte, size)
 		for n := 0; n < size; {
 			n += copy(comp[n:], src)
@@ -128,13 +130,13 @@ var sealings = []struct {
 
 // benchStore opens a store in a fresh directory with the default options
 // (1 MiB frames, zstd on, one encoder per core).
-func benchStore(b *testing.B) *Store {
+func benchStore(b *testing.B) *blob.Store {
 	b.Helper()
-	var o Options
+	var o blob.Options
 	if os.Getenv("BERTH_BENCH_NO_SHARED_FRAMES") != "" {
 		o.SharedFrames = -1
 	}
-	s, err := Open(b.TempDir(), &o)
+	s, err := blob.Open(b.TempDir(), &o)
 	require.NoError(b, err)
 	b.Cleanup(func() { s.Close() })
 	return s
@@ -152,36 +154,30 @@ func benchKey(b *testing.B, sealed bool) []byte {
 
 // writeBlob streams data into s the way an upload does (ReadFrom, 256 KiB
 // reads) and commits it: hash, encode, write, fsync, rename.
-func writeBlob(ctx context.Context, s *Store, id string, key []byte, data []byte, d digest.Digest) (Info, error) {
-	w, err := s.NewWriter(ctx, id, WriterOptions{DataKey: key})
+func writeBlob(ctx context.Context, s *blob.Store, id string, key []byte, data []byte, d digest.Digest) (blob.Info, error) {
+	w, err := s.NewWriter(ctx, id, blob.WriterOptions{DataKey: key})
 	if err != nil {
-		return Info{}, err
+		return blob.Info{}, err
 	}
 	if _, err := w.ReadFrom(bytes.NewReader(data)); err != nil {
 		w.Cancel()
-		return Info{}, err
+		return blob.Info{}, err
 	}
 	info, err := w.Commit(ctx, d, int64(len(data)))
 	if err != nil {
 		w.Cancel()
-		return Info{}, err
+		return blob.Info{}, err
 	}
 	return info, nil
 }
 
 // zstdFrames counts the frames of blob d that are stored zstd-compressed.
-func zstdFrames(b *testing.B, s *Store, d digest.Digest, key []byte) int {
+func zstdFrames(b *testing.B, s *blob.Store, d digest.Digest, key []byte) int {
 	b.Helper()
 	r, err := s.Open(context.Background(), d, key)
 	require.NoError(b, err)
 	defer r.Close()
-	n := 0
-	for _, t := range r.table {
-		if t.codec == codecZstd {
-			n++
-		}
-	}
-	return n
+	return blob.ZstdFrames(r)
 }
 
 // BenchmarkBaselineSHA256Write is the reference every write figure is
@@ -313,7 +309,7 @@ func BenchmarkWrite(b *testing.B) {
 				key := benchKey(b, sl.sealed)
 				base := pairedBaseline(b, k.data)
 				b.SetBytes(int64(len(k.data)))
-				var info Info
+				var info blob.Info
 				i := 0
 				cpu := startCPU()
 				for b.Loop() {
@@ -441,7 +437,7 @@ func benchReadAt(b *testing.B, workers int) {
 				for i := range offs {
 					offs[i] = rng.Int64N(int64(len(k.data)) - 4096 + 1)
 				}
-				storedFrame := float64(info.StoredSize-headerSize-int64(len(r.table))*tableEntrySize) / float64(len(r.table))
+				storedFrame := float64(info.StoredSize-blob.HeaderSize-int64(r.Frames())*blob.TableEntrySize) / float64(r.Frames())
 				before, ioOK := readIOCounters()
 				cpu := processCPU()
 				b.SetBytes(readAtBatch * 4096)
@@ -469,7 +465,7 @@ func benchReadAt(b *testing.B, workers int) {
 
 // readAtAll reads 4 KiB at every offset, split among workers goroutines,
 // and checks the bytes (cheaply: the first and last 8) against want.
-func readAtAll(r *Reader, offs []int64, workers int, want []byte) error {
+func readAtAll(r *blob.Reader, offs []int64, workers int, want []byte) error {
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
 	for w := range workers {

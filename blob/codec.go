@@ -35,6 +35,11 @@ func decoder() *zstd.Decoder {
 		zdec, err = zstd.NewReader(nil,
 			zstd.WithDecoderConcurrency(0),
 			zstd.WithDecoderMaxMemory(2*MaxFrameSize),
+			// DecodeAll stops at the capacity of its destination, which
+			// decodePayload sets to the frame's length: a frame that
+			// would decode to more fails at once, before it costs
+			// memory or time.
+			zstd.WithDecodeAllCapLimit(true),
 			zstd.IgnoreChecksum(true))
 		if err != nil {
 			panic("blob: zstd decoder: " + err.Error()) // options are constant

@@ -15,6 +15,11 @@
 //     flusher writes them in order. Checkpoint makes it resumable;
 //     Commit verifies the digest, fsyncs and renames it into place.
 //
+// The store's roles (roles.go: Provider, Ingester, IngestManager,
+// Statter, Deleter, Walker, composed as Backend) are what the conformance
+// suite blob/blobtest checks, over every configuration of Store here and
+// over any other backend that implements them.
+//
 // The store does not know repositories, keys or the index: the caller
 // (engine) supplies each blob's data key and records blobs in the index
 // after Commit returns.

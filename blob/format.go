@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 
 	"github.com/opencontainers/go-digest"
 
@@ -122,10 +123,28 @@ func decodeHeader(b []byte) (*header, error) {
 			return nil, fmt.Errorf("%w: digest padding", ErrCorrupt)
 		}
 	}
+	// A uint32 count of frames of at most MaxFrameSize bounds the size
+	// far below 2^63, so the size is a valid int64 and framesFor cannot
+	// overflow.
+	if h.size > math.MaxUint32*uint64(h.frameSize) {
+		return nil, fmt.Errorf("%w: size %d", ErrCorrupt, h.size)
+	}
 	if want := framesFor(int64(h.size), int64(h.frameSize)); int64(h.frames) != want && h.flags&flagCommitted != 0 {
 		return nil, fmt.Errorf("%w: %d frames for %d bytes", ErrCorrupt, h.frames, h.size)
 	}
 	return h, nil
+}
+
+// checkLength checks that the frame table of a committed file fills it
+// from tableOff to its end, fileLen. The arithmetic is unsigned and has
+// no sum that can wrap: a tableOff near 2^64 must not make a huge frame
+// count look as if it fitted.
+func (h *header) checkLength(fileLen int64) error {
+	n := uint64(h.frames)
+	if fileLen < headerSize || h.tableOff < headerSize || h.tableOff > uint64(fileLen) || uint64(fileLen)-h.tableOff != n*tableEntrySize {
+		return fmt.Errorf("%w: file length %d does not match its table", ErrCorrupt, fileLen)
+	}
+	return nil
 }
 
 // checkHeader verifies the header's MAC (sealed) or checksum (plain).

@@ -2,9 +2,9 @@ package blob
 
 import (
 	"container/list"
+	"os"
 	"sync"
-
-	"github.com/berthstore/berth/crypt"
+	"sync/atomic"
 )
 
 // frameCache shares decoded frames among the sequential readers of a
@@ -12,9 +12,12 @@ import (
 // one layer to many nodes), each frame is opened and decompressed once.
 // Entries are immutable once decoded and reference-counted: an evicted
 // entry's buffer goes back to the pool when its last reader releases it.
-// Only readers whose header MAC checked out under their key reach the
-// cache, so a frame is never served to a reader that could not have
-// decoded it itself.
+//
+// An entry is named by what authenticated it (fileKey): a reader finds
+// only frames decoded by a reader of the same file version whose header
+// checked out under the same data key, so it is never served a frame it
+// could not have decoded itself, whatever else shares the file's id or
+// path.
 type frameCache struct {
 	mu      sync.Mutex
 	max     int
@@ -22,9 +25,35 @@ type frameCache struct {
 	lru     list.List // of *cachedFrame, most recent first
 }
 
+// fileKey names the frames of one opened blob file in the cache.
+type fileKey struct {
+	// check is the header's check as read and verified at open: for a
+	// sealed file its HMAC under a key derived from the data key and the
+	// file id, so only readers holding that data key, of a file with that
+	// id, digest, size and table, share; for a plain file the SHA-256 of
+	// the header. A plain header cannot have a sealed one's check (the
+	// sealed flag is in the hashed bytes), so plain and sealed files never
+	// share, even with one id.
+	check [headerSize - headerBodySize]byte
+	// file is the opened file's identity and version (device, inode,
+	// size, modification and change times; a per-open number where the
+	// platform has no inode): a file put in another's place, with a copy
+	// of its header, does not share the other's frames.
+	file fileIdentity
+}
+
+// frameKeyOf is the cache name of the file opened with status st and
+// header hb (whose check has been verified).
+func frameKeyOf(st os.FileInfo, hb []byte) fileKey {
+	var k fileKey
+	copy(k.check[:], hb[headerBodySize:headerSize])
+	k.file = identify(st)
+	return k
+}
+
 type frameKey struct {
-	fileID [crypt.FileIDSize]byte
-	n      int64
+	file fileKey
+	n    int64
 }
 
 type cachedFrame struct {
@@ -45,7 +74,7 @@ func newFrameCache(frames int) *frameCache {
 // when no reader has, and a function that releases it. The slice must not
 // be modified, nor used after release.
 func (c *frameCache) get(r *Reader, n int64) ([]byte, func(), error) {
-	k := frameKey{r.h.fileID, n}
+	k := frameKey{r.key, n}
 	c.mu.Lock()
 	if e, ok := c.entries[k]; ok {
 		e.refs++
@@ -64,8 +93,9 @@ func (c *frameCache) get(r *Reader, n int64) ([]byte, func(), error) {
 	c.evictLocked()
 	c.mu.Unlock()
 
-	buf := buffers.get(int(r.fs))
-	e.buf, e.err = r.decodeFrame(n, buf)
+	buf := buffers.get(int(r.fs))[:r.frameLen(n)]
+	e.err = r.decodeFrame(n, buf)
+	e.buf = buf
 	if e.err != nil {
 		buffers.put(buf)
 		c.mu.Lock()
@@ -113,3 +143,8 @@ func (c *frameCache) release(e *cachedFrame) {
 		e.buf = nil
 	}
 }
+
+// opens numbers the opens whose file has no identity to share by.
+var opens atomic.Uint64
+
+func nextOpen() uint64 { return opens.Add(1) }

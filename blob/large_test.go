@@ -1,4 +1,4 @@
-package blob
+package blob_test
 
 import (
 	"bytes"
@@ -11,6 +11,9 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/require"
+
+	"github.com/berthstore/berth/blob"
+	"github.com/berthstore/berth/blob/blobtest"
 )
 
 // content is a deterministic stream that can be regenerated at any offset.
@@ -81,7 +84,7 @@ func TestRoundTripLarge(t *testing.T) {
 		t.Skip("300 MiB blobs: skipped with -short")
 	}
 	const size = 300 << 20
-	src := goSourceTar(t, 8<<20)
+	src := blobtest.SourceTar(t, 8<<20)
 	var gz bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
 	io.Copy(zw, &contentReader{c: cyclicContent{src, size}})
@@ -92,14 +95,14 @@ func TestRoundTripLarge(t *testing.T) {
 		"gzip-tar": memContent(gz.Bytes()),
 	}
 	ctx := context.Background()
-	s, err := Open(t.TempDir(), nil) // default 1 MiB frames, compression on
+	s, err := blob.Open(t.TempDir(), nil) // default 1 MiB frames, compression on
 	require.NoError(t, err)
 	defer s.Close()
 	key := bytes.Repeat([]byte{9}, 32)
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			h := digest.SHA256.Digester()
-			w, err := s.NewWriter(ctx, name, WriterOptions{DataKey: key})
+			w, err := s.NewWriter(ctx, name, blob.WriterOptions{DataKey: key})
 			require.NoError(t, err)
 			_, err = w.ReadFrom(io.TeeReader(&contentReader{c: c}, h.Hash()))
 			require.NoError(t, err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"runtime"
 	"sync"
@@ -35,13 +36,16 @@ type Reader struct {
 	cache  []byte
 	ahead  *prefetch   // the next frame, decoding in the background
 	shared *frameCache // the store's decoded frames, for WriteTo; may be nil
+	key    fileKey     // names this file's frames in shared
 	spare  []byte      // buffer for the next prefetch
 
 	pos int64
 }
 
 // Open opens committed blob d. dataKey is required when the blob is
-// sealed and ignored when it is plain.
+// sealed (ErrKeyRequired without it); a plain blob opened with a data key
+// is ErrCorrupt, since the caller expects a sealed file and a plain one
+// in its place is authenticated by nothing.
 func (s *Store) Open(ctx context.Context, d digest.Digest, dataKey []byte) (*Reader, error) {
 	p, err := s.Path(d)
 	if err != nil {
@@ -77,13 +81,17 @@ func newReader(f *os.File, d digest.Digest, dataKey []byte) (*Reader, error) {
 		return nil, err
 	}
 	r := &Reader{f: f, d: d, h: h, fs: int64(h.frameSize), cacheN: -1}
-	if h.sealed() {
-		if dataKey == nil {
-			return nil, ErrKeyRequired
-		}
+	switch {
+	case h.sealed() && dataKey == nil:
+		return nil, ErrKeyRequired
+	case h.sealed():
 		if r.sealer, err = crypt.NewFrameSealer(dataKey, h.fileID); err != nil {
 			return nil, err
 		}
+	case dataKey != nil:
+		// A plain file where a sealed one is expected: anyone who can
+		// write the store can make one, with any content.
+		return nil, fmt.Errorf("%w: plain file where a sealed one is expected", ErrCorrupt)
 	}
 	if err := checkHeader(hb, r.sealer); err != nil {
 		return nil, err
@@ -94,10 +102,11 @@ func newReader(f *os.File, d digest.Digest, dataKey []byte) (*Reader, error) {
 	if algOf(h.alg) != d.Algorithm() || hex.EncodeToString(h.digest) != d.Encoded() {
 		return nil, fmt.Errorf("%w: file holds another digest", ErrCorrupt)
 	}
-	n := int64(h.frames)
-	if h.tableOff < headerSize || int64(h.tableOff)+n*tableEntrySize != st.Size() {
-		return nil, fmt.Errorf("%w: file length %d does not match its table", ErrCorrupt, st.Size())
+	if err := h.checkLength(st.Size()); err != nil {
+		return nil, err
 	}
+	n := int64(h.frames)
+	r.key = frameKeyOf(st, hb)
 	tb := make([]byte, n*tableEntrySize)
 	if _, err := f.ReadAt(tb, int64(h.tableOff)); err != nil {
 		return nil, fmt.Errorf("%w: reading table: %v", ErrCorrupt, err)
@@ -144,68 +153,91 @@ func (r *Reader) frameLen(i int64) int64 {
 	return r.fs
 }
 
-// decodeFrame appends frame i's bytes to dst.
-func (r *Reader) decodeFrame(i int64, dst []byte) ([]byte, error) {
+// decodeFrame authenticates frame i and decodes it into out, which must
+// be exactly frameLen(i) bytes. Whatever the file holds, it writes
+// nothing outside out; on failure out holds zeros, never bytes of a frame
+// that failed.
+func (r *Reader) decodeFrame(i int64, out []byte) error {
+	if int64(len(out)) != r.frameLen(i) {
+		panic("blob: decodeFrame: buffer is not one frame long") // a bug in the caller
+	}
 	t := r.table[i]
 	buf := buffers.get(frameHdrSize + int(t.length))[:frameHdrSize+int(t.length)]
 	defer buffers.put(buf)
 	if _, err := r.f.ReadAt(buf, r.offs[i]); err != nil {
-		return nil, fmt.Errorf("%w: %s frame %d: %v", ErrCorrupt, r.d, i, err)
+		return fmt.Errorf("%w: %s frame %d: %v", ErrCorrupt, r.d, i, err)
 	}
 	if got, err := getFrameHdr(buf); err != nil || got != t {
-		return nil, fmt.Errorf("%w: %s frame %d head differs from table", ErrCorrupt, r.d, i)
+		return fmt.Errorf("%w: %s frame %d head differs from table", ErrCorrupt, r.d, i)
 	}
 	last := t.flags&frameFlagLast != 0
-	out, err := decodePayload(r.sealer, &r.h.fileID, uint64(i), last, t.codec, buf[frameHdrSize:], dst, int(r.fs))
-	if err != nil {
-		return nil, fmt.Errorf("blob %s: %w", r.d, err)
+	if err := decodePayload(r.sealer, &r.h.fileID, uint64(i), last, t.codec, buf[frameHdrSize:], out); err != nil {
+		clear(out)
+		return fmt.Errorf("blob %s: %w", r.d, err)
 	}
-	if int64(len(out)-len(dst)) != r.frameLen(i) {
-		return nil, fmt.Errorf("%w: %s frame %d holds %d bytes", ErrCorrupt, r.d, i, len(out)-len(dst))
-	}
-	return out, nil
+	return nil
 }
 
-// decodePayload authenticates and decodes one stored frame payload,
-// appending its logical bytes to dst.
-func decodePayload(sealer *crypt.FrameSealer, fileID *[crypt.FileIDSize]byte, n uint64, last bool, codec byte, stored, dst []byte, frameSize int) ([]byte, error) {
+// decodePayload authenticates one stored frame payload and decodes it
+// into out, failing with ErrCorrupt unless it holds exactly len(out)
+// bytes. Lengths are checked before anything is copied or decrypted, and
+// every decoder is handed a slice whose capacity ends where out ends, so
+// that even a frame that authenticates (a writer that holds the key, or a
+// plain file) cannot make it write past out.
+func decodePayload(sealer *crypt.FrameSealer, fileID *[crypt.FileIDSize]byte, n uint64, last bool, codec byte, stored, out []byte) error {
+	want := len(out)
 	var plain []byte
 	if sealer != nil {
-		var err error
-		into := dst
-		if codec == codecZstd {
-			into = buffers.get(len(stored))
-			defer func() { buffers.put(into) }()
-		}
-		plain, err = sealer.Open(into, stored, n, last, codec)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
-		}
 		if codec == codecRaw {
-			return plain, nil
+			if len(stored) != want+crypt.Overhead {
+				return fmt.Errorf("%w: frame %d stores %d bytes for %d", ErrCorrupt, n, len(stored), want)
+			}
+			got, err := sealer.Open(out[:0:want], stored, n, last, codec)
+			if err != nil {
+				return fmt.Errorf("%w: %w", ErrCorrupt, err)
+			}
+			if len(got) != want {
+				return fmt.Errorf("%w: frame %d holds %d bytes", ErrCorrupt, n, len(got))
+			}
+			return nil
 		}
-		plain = plain[len(into):]
-		into = plain
+		if len(stored) < crypt.Overhead {
+			return fmt.Errorf("%w: frame %d too short", ErrCorrupt, n)
+		}
+		scratch := buffers.get(len(stored) - crypt.Overhead)
+		defer buffers.put(scratch)
+		var err error
+		if plain, err = sealer.Open(scratch, stored, n, last, codec); err != nil {
+			return fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
 	} else {
 		if len(stored) < crcSize {
-			return nil, fmt.Errorf("%w: frame %d too short", ErrCorrupt, n)
+			return fmt.Errorf("%w: frame %d too short", ErrCorrupt, n)
 		}
 		plain = stored[:len(stored)-crcSize]
+		if codec == codecRaw && len(plain) != want {
+			return fmt.Errorf("%w: frame %d stores %d bytes for %d", ErrCorrupt, n, len(plain), want)
+		}
 		if binary.BigEndian.Uint32(stored[len(plain):]) != plainCheck(fileID, n, last, codec, plain) {
-			return nil, fmt.Errorf("%w: frame %d checksum", ErrCorrupt, n)
+			return fmt.Errorf("%w: frame %d checksum", ErrCorrupt, n)
 		}
 		if codec == codecRaw {
-			return append(dst, plain...), nil
+			copy(out, plain)
+			return nil
 		}
 	}
-	out, err := decoder().DecodeAll(plain, dst)
+	// The decoder is limited to the capacity it is given (see decoder).
+	got, err := decoder().DecodeAll(plain, out[:0:want])
 	if err != nil {
-		return nil, fmt.Errorf("%w: frame %d: zstd: %v", ErrCorrupt, n, err)
+		return fmt.Errorf("%w: frame %d: zstd: %v", ErrCorrupt, n, err)
 	}
-	if len(out)-len(dst) > frameSize {
-		return nil, fmt.Errorf("%w: frame %d decodes to %d bytes", ErrCorrupt, n, len(out)-len(dst))
+	if len(got) != want {
+		return fmt.Errorf("%w: frame %d decodes to %d bytes", ErrCorrupt, n, len(got))
 	}
-	return out, nil
+	if want > 0 && &got[0] != &out[0] {
+		copy(out, got) // not reached: the decoder does not grow past the capacity
+	}
+	return nil
 }
 
 // ReadAt reads len(p) bytes at off, decoding only the frames under them.
@@ -227,12 +259,11 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 		flen := r.frameLen(i)
 		if within == 0 && int64(len(p)-n) >= flen {
 			// The whole frame is wanted: decode straight into p.
-			out, err := r.decodeFrame(i, p[n:n])
-			if err != nil {
+			if err := r.decodeFrame(i, p[n:n+int(flen)]); err != nil {
 				return n, err
 			}
-			n += len(out)
-			off += int64(len(out))
+			n += int(flen)
+			off += flen
 			continue
 		}
 		c, err := r.copyFromCached(i, within, p[n:])
@@ -279,12 +310,12 @@ func (r *Reader) copyFromCached(i, within int64, p []byte) (int, error) {
 			if r.cache == nil {
 				r.cache = make([]byte, 0, r.fs)
 			}
-			out, err := r.decodeFrame(i, r.cache[:0])
-			if err != nil {
+			r.cache = r.cache[:r.frameLen(i)]
+			if err := r.decodeFrame(i, r.cache); err != nil {
 				r.cacheN = -1
 				return 0, err
 			}
-			r.cache, r.cacheN = out, i
+			r.cacheN = i
 		}
 		if sequential && i+1 < int64(len(r.table)) {
 			buf := r.spare
@@ -292,15 +323,11 @@ func (r *Reader) copyFromCached(i, within int64, p []byte) (int, error) {
 				buf = make([]byte, 0, r.fs)
 			}
 			r.spare = nil
-			a := &prefetch{n: i + 1, done: make(chan struct{}), buf: buf}
+			a := &prefetch{n: i + 1, done: make(chan struct{}), buf: buf[:r.frameLen(i+1)]}
 			r.ahead = a
 			go func() {
 				defer close(a.done)
-				out, err := r.decodeFrame(a.n, a.buf[:0])
-				if err == nil {
-					a.buf = out
-				}
-				a.err = err
+				a.err = r.decodeFrame(a.n, a.buf)
 			}()
 		}
 	}
@@ -316,7 +343,11 @@ func (r *Reader) Advise(off, n int64) {
 	if n <= 0 || off >= size || off < 0 {
 		return
 	}
-	first, last := off/r.fs, min(off+n-1, size-1)/r.fs
+	lastByte := size - 1
+	if n <= lastByte-off { // off+n-1 < size, computed without overflow
+		lastByte = off + n - 1
+	}
+	first, last := off/r.fs, lastByte/r.fs
 	start := r.offs[first]
 	end := r.offs[last] + frameHdrSize + int64(r.table[last].length)
 	willNeed(r.f, start, end-start)
@@ -337,17 +368,20 @@ func (r *Reader) Read(p []byte) (int, error) {
 
 // Seek sets the position for Read.
 func (r *Reader) Seek(offset int64, whence int) (int64, error) {
-	var abs int64
+	var base int64
 	switch whence {
 	case io.SeekStart:
-		abs = offset
 	case io.SeekCurrent:
-		abs = r.pos + offset
+		base = r.pos
 	case io.SeekEnd:
-		abs = r.Size() + offset
+		base = r.Size()
 	default:
 		return 0, fmt.Errorf("blob: bad whence %d", whence)
 	}
+	if offset > 0 && base > math.MaxInt64-offset {
+		return 0, fmt.Errorf("blob: position overflows")
+	}
+	abs := base + offset
 	if abs < 0 {
 		return 0, fmt.Errorf("blob: negative position")
 	}
@@ -396,10 +430,12 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 			d.buf, d.release, d.err = r.shared.get(r, i)
 			return
 		}
-		buf := buffers.get(int(r.fs))
-		if d.buf, d.err = r.decodeFrame(i, buf); d.err != nil {
+		buf := buffers.get(int(r.fs))[:r.frameLen(i)]
+		if d.err = r.decodeFrame(i, buf); d.err != nil {
 			buffers.put(buf)
+			return
 		}
+		d.buf = buf
 	}
 	release := func(d *decoded) {
 		switch {

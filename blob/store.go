@@ -128,14 +128,14 @@ func (s *Store) Path(d digest.Digest) (string, error) {
 	return filepath.Join(s.dir, "blobs", string(d.Algorithm()), hex[:2], hex), nil
 }
 
+// checkDigest refuses a digest this store cannot name a file by. Validate
+// comes first: Algorithm panics on a string with no separator.
 func checkDigest(d digest.Digest) error {
-	if _, err := algByte(d.Algorithm()); err != nil {
-		return err
-	}
 	if err := d.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", ErrUnsupportedDigest, err)
+		return fmt.Errorf("%w: %q: %v", ErrUnsupportedDigest, d, err)
 	}
-	return nil
+	_, err := algByte(d.Algorithm())
+	return err
 }
 
 func (s *Store) uploadPath(id string) (string, error) {
@@ -176,7 +176,8 @@ type Info struct {
 }
 
 // Stat describes blob d from its file's header. The header is checked
-// structurally only; its MAC is checked when the blob is opened with its key.
+// structurally only (its fields, and the file's length against its
+// table); its MAC is checked when the blob is opened with its key.
 func (s *Store) Stat(ctx context.Context, d digest.Digest) (Info, error) {
 	p, err := s.Path(d)
 	if err != nil {
@@ -199,6 +200,9 @@ func (s *Store) Stat(ctx context.Context, d digest.Digest) (Info, error) {
 		return Info{}, fmt.Errorf("%w: %s: reading header: %v", ErrCorrupt, d, err)
 	}
 	h, err := decodeHeader(b)
+	if err == nil {
+		err = h.checkLength(st.Size())
+	}
 	if err != nil {
 		return Info{}, fmt.Errorf("blob %s: %w", d, err)
 	}

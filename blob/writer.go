@@ -531,6 +531,10 @@ func (w *Writer) restore(st WriterState) error {
 	if st.Size < int64(st.Frames)*fs || st.Size-int64(st.Frames)*fs > fs || (st.Size > int64(st.Frames)*fs) != (st.TailLen > 0) {
 		return fmt.Errorf("%w: size %d with %d frames", ErrBadState, st.Size, st.Frames)
 	}
+	maxFrame := frameHdrSize + maxStoredPayload(fs)
+	if st.TailLen < 0 || st.TailLen > maxFrame || st.End < headerSize || st.End > headerSize+int64(st.Frames)*maxFrame {
+		return fmt.Errorf("%w: tail of %d bytes, frames ending at %d", ErrBadState, st.TailLen, st.End)
+	}
 	// Rebuild the table of complete frames from their heads.
 	off := int64(headerSize)
 	var fh [frameHdrSize]byte
@@ -539,7 +543,7 @@ func (w *Writer) restore(st WriterState) error {
 			return fmt.Errorf("%w: frame %d head: %v", ErrBadState, i, err)
 		}
 		hdr, err := getFrameHdr(fh[:])
-		if err != nil || hdr.flags != 0 {
+		if err != nil || hdr.flags != 0 || int64(hdr.length) > maxStoredPayload(fs) {
 			return fmt.Errorf("%w: frame %d head", ErrBadState, i)
 		}
 		w.table = append(w.table, hdr)
@@ -566,12 +570,9 @@ func (w *Writer) restore(st WriterState) error {
 		if err != nil || int64(hdr.length)+frameHdrSize != st.TailLen {
 			return fmt.Errorf("%w: tail frame head", ErrBadState)
 		}
-		data, err := decodePayload(w.sealer, &w.fileID, uint64(st.Frames), false, hdr.codec, buf[frameHdrSize:], w.cur[:0], int(fs))
-		if err != nil {
+		data := w.cur[:st.Size-int64(st.Frames)*fs]
+		if err := decodePayload(w.sealer, &w.fileID, uint64(st.Frames), false, hdr.codec, buf[frameHdrSize:], data); err != nil {
 			return fmt.Errorf("%w: tail frame: %w", ErrBadState, err)
-		}
-		if int64(len(data)) != st.Size-int64(st.Frames)*fs {
-			return fmt.Errorf("%w: tail frame holds %d bytes", ErrBadState, len(data))
 		}
 		w.cur = data
 	}
@@ -694,14 +695,13 @@ func (w *Writer) Commit(ctx context.Context, expected digest.Digest, size int64)
 func (w *Writer) rehash(alg digest.Algorithm) (digest.Digest, error) {
 	h := alg.Hash()
 	off := int64(headerSize)
-	buf := make([]byte, 0, w.s.opts.FrameSize)
+	data := make([]byte, w.s.opts.FrameSize) // every frame but the pending one is full
 	for i, t := range w.table {
 		stored := make([]byte, t.length)
 		if _, err := w.f.ReadAt(stored, off+frameHdrSize); err != nil {
 			return "", fmt.Errorf("blob: upload %s: rereading frame %d: %w", w.id, i, err)
 		}
-		data, err := decodePayload(w.sealer, &w.fileID, uint64(i), false, t.codec, stored, buf[:0], w.s.opts.FrameSize)
-		if err != nil {
+		if err := decodePayload(w.sealer, &w.fileID, uint64(i), false, t.codec, stored, data); err != nil {
 			return "", fmt.Errorf("blob: upload %s: %w", w.id, err)
 		}
 		h.Write(data)
