@@ -62,17 +62,18 @@ func TestResolvePeersReportsWhatCannotBeHad(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.spec, func(t *testing.T) {
-			peers := ResolvePeers(context.Background(), tc.spec, t.Logf)
+			peers := ResolvePeers(context.Background(), tc.spec, "", t.Logf)
 			require.NotEmpty(t, peers)
 			assert.Equal(t, tc.name, peers[0].Name)
 			assert.Contains(t, peers[0].Status, tc.status)
 			assert.Nil(t, peers[0].Server)
 		})
 	}
-	// zot, when not asked for and not on PATH, is still reported.
-	peers := ResolvePeers(context.Background(), "", t.Logf)
+	// zot, when not asked for, is still reported.
+	peers := ResolvePeers(context.Background(), "", "", t.Logf)
 	require.Len(t, peers, 1)
 	assert.Equal(t, "zot", peers[0].Name)
+	assert.Equal(t, "not run: not in --peers", peers[0].Status)
 }
 
 func TestStyleFor(t *testing.T) {
@@ -111,7 +112,9 @@ func TestTargetsAndMarkdown(t *testing.T) {
 		{"manifest HEAD rps: HEAD rps, 8 clients", "**missed**"},
 		{"manifest HEAD p99, 32 clients", "met"},
 		{"peak RSS of registryd serve, every workload", "**missed**"},
-		{"ahead of zot", "not measured"},
+		{"ahead of zot on most workloads", "not measured"},
+		{"ahead of distribution: push-pull", "met"},
+		{"ahead of distribution on most workloads", "met"},
 	}
 	for _, tc := range tests {
 		assert.Equal(t, tc.verdict, got[tc.target], tc.target)
@@ -123,6 +126,7 @@ func TestTargetsAndMarkdown(t *testing.T) {
 	assert.True(t, strings.HasPrefix(md, SectionHeading+"\n"))
 	assert.Contains(t, md, "![push-pull](charts/push-pull.svg)")
 	assert.Contains(t, md, "**zot**: unavailable: no binary")
+	assert.Contains(t, md, "| metric | unit | berth | distribution | vs distribution |")
 	assert.Contains(t, md, "| push big image, 1 client | MiB/s | 600 | 300 | 2.00x |")
 	svg := t.TempDir() + "/m.svg"
 	require.NoError(t, WriteSVG(svg, rep, "manifest"))

@@ -129,6 +129,7 @@ func (b *Bench) session(ctx context.Context, workload string, s *Server, fn func
 func (b *Bench) eachServer(ctx context.Context, workload string, berthOnly bool, fn func(s *Server) error) error {
 	for _, s := range b.Servers {
 		if berthOnly && !s.IsBerth() {
+			b.notePeerNotRun(workload, s)
 			continue
 		}
 		if ctx.Err() != nil {
@@ -144,6 +145,12 @@ func (b *Bench) eachServer(ctx context.Context, workload string, berthOnly bool,
 		}
 	}
 	return nil
+}
+
+// notePeerNotRun says in the report that peer s did not run a Berth-only
+// workload, and why.
+func (b *Bench) notePeerNotRun(workload string, s *Server) {
+	b.Res.Note(workload, s.Name+": not run: the workload measures registryd's own commands (gc, fsck, lifecycle, mount), which "+s.Name+" has no counterpart of")
 }
 
 // parallel runs jobs 0..n-1 on workers goroutines; the first error stops
@@ -226,24 +233,29 @@ func (b *Bench) pushPull(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	small, err := b.Gen.SmallImages(b.P.SmallN, b.P.SmallKiB)
-	if err != nil {
-		return err
+	// Each client count pushes a set of its own: a server holds none of a
+	// round's blobs when the round starts.
+	small := map[int][]*Image{}
+	for _, k := range b.P.Conc {
+		if small[k], err = b.Gen.SmallImages(fmt.Sprintf("-c%d", k), b.P.SmallN, b.P.SmallKiB); err != nil {
+			return err
+		}
 	}
+	first := small[b.P.Conc[0]]
 	var smallBytes int64
-	for _, im := range small {
+	for _, im := range first {
 		smallBytes += im.Bytes()
 	}
-	b.Res.Note(w, fmt.Sprintf("big image: %.1f MiB in %d blobs; small images: %d of %.2f MiB on average (shared base layer, layers shared by 4, every 8th an index, every 4th with a referrer)",
-		float64(big.Bytes())/mib, len(big.Blobs), len(small), float64(smallBytes)/float64(len(small))/mib))
+	b.Res.Note(w, fmt.Sprintf("big image: %.1f MiB in %d blobs; small images: %d of %.2f MiB on average (shared base layer, layers shared by 4, every 8th an index, every 4th with a referrer), a set of its own for each client count, each image into a repository of its own",
+		float64(big.Bytes())/mib, len(big.Blobs), len(first), float64(smallBytes)/float64(len(first))/mib))
+	b.Res.Note(w, "push throughput is the bytes of the images pushed per second (blobs and manifests), also when the server answers a blob's HEAD with 200 and the client sends nothing")
 	return b.eachServer(ctx, w, false, func(s *Server) error {
 		return b.session(ctx, w, s, func(ctx context.Context, r *Running, c *Client) error {
 			t := time.Now()
-			n, err := c.PushImage(ctx, "big/app", big)
-			if err != nil {
+			if _, err := c.PushImage(ctx, "big/app", big); err != nil {
 				return err
 			}
-			b.Res.Add(w, "push big image, 1 client", "MiB/s", true, s.Name, float64(n)/mib/time.Since(t).Seconds())
+			b.Res.Add(w, "push big image, 1 client", "MiB/s", true, s.Name, float64(big.Bytes())/mib/time.Since(t).Seconds())
 			for _, k := range b.P.Conc {
 				if k > 8 {
 					continue // k clients pulling the big image read k times its size
@@ -260,21 +272,27 @@ func (b *Bench) pushPull(ctx context.Context) error {
 				b.Res.Add(w, fmt.Sprintf("pull big image, %s", clients(k)), "MiB/s", true, s.Name, float64(got.Load())/mib/time.Since(t).Seconds())
 			}
 			for _, k := range b.P.Conc {
-				var sent atomic.Int64
+				set := small[k]
+				var sent, pushed atomic.Int64
 				t = time.Now()
-				if err := parallel(ctx, k, len(small), func(ctx context.Context, i int) error {
-					n, err := c.PushImage(ctx, fmt.Sprintf("small-c%d/img-%d", k, i), small[i])
+				if err := parallel(ctx, k, len(set), func(ctx context.Context, i int) error {
+					n, err := c.PushImage(ctx, fmt.Sprintf("small-c%d/img-%d", k, i), set[i])
 					sent.Add(n)
+					pushed.Add(set[i].Bytes())
 					return err
 				}); err != nil {
 					return err
 				}
 				el := time.Since(t).Seconds()
-				b.Res.Add(w, fmt.Sprintf("push small images, %s", clients(k)), "MiB/s", true, s.Name, float64(sent.Load())/mib/el)
+				b.Res.Add(w, fmt.Sprintf("push small images, %s", clients(k)), "MiB/s", true, s.Name, float64(pushed.Load())/mib/el)
+				if sent.Load() < pushed.Load()*9/10 {
+					b.Res.Note(w, fmt.Sprintf("%s: push small images, %s: the client sent %.0f%% of the bytes: the server answers a blob's HEAD with 200 when another repository holds the blob (cross-repository dedupe), so shared layers were uploaded once, not once per repository",
+						s.Name, clients(k), 100*float64(sent.Load())/float64(pushed.Load())))
+				}
 				var got atomic.Int64
 				t = time.Now()
-				if err := parallel(ctx, k, len(small), func(ctx context.Context, i int) error {
-					n, err := c.PullImage(ctx, fmt.Sprintf("small-c%d/img-%d", k, i), small[i].Tag)
+				if err := parallel(ctx, k, len(set), func(ctx context.Context, i int) error {
+					n, err := c.PullImage(ctx, fmt.Sprintf("small-c%d/img-%d", k, i), set[i].Tag)
 					got.Add(n)
 					return err
 				}); err != nil {
@@ -425,9 +443,13 @@ func (b *Bench) catalog(ctx context.Context) error {
 	})
 }
 
-// diskBytes is the space allocated to the files under dir.
+// diskBytes is the space allocated to the files under dir, each file
+// once however many hard links it has (zot's dedupe links one blob file
+// into every repository that holds it).
 func diskBytes(dir string) (int64, error) {
 	var n int64
+	type inode struct{ dev, ino uint64 }
+	seen := map[inode]bool{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -436,11 +458,19 @@ func diskBytes(dir string) (int64, error) {
 		if err != nil {
 			return err
 		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			n += st.Blocks * 512
-		} else {
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
 			n += fi.Size()
+			return nil
 		}
+		if st.Nlink > 1 && !fi.IsDir() {
+			k := inode{uint64(st.Dev), st.Ino}
+			if seen[k] {
+				return nil
+			}
+			seen[k] = true
+		}
+		n += st.Blocks * 512
 		return nil
 	})
 	return n, err
@@ -619,6 +649,7 @@ func (b *Bench) coldStart(ctx context.Context) error {
 		b.Failed++
 		b.Res.Note(w, "HEAD on the large store failed: "+herr.Error())
 	}
+	b.Res.Note(w, fmt.Sprintf("the store of %d manifests is Berth's alone (filled through the engine API, in-process); the peers start on an empty store only", b.P.ColdManifests))
 	b.Res.Add(w, fmt.Sprintf("cold start, %d manifests", b.P.ColdManifests), "ms", false, "berth", ms(ready))
 	b.Res.Add(w, fmt.Sprintf("peak RSS, %d manifests", b.P.ColdManifests), "MiB", false, "berth", float64(rss)/mib)
 	return nil
@@ -666,6 +697,11 @@ func (b *Bench) gcLifecycle(ctx context.Context) error {
 	}
 	if berth == nil {
 		return errors.New("no berth server")
+	}
+	for _, s := range b.Servers {
+		if !s.IsBerth() {
+			b.notePeerNotRun(w, s)
+		}
 	}
 	orphans := b.P.ColdManifests / 200
 	dir, err := b.populate(ctx, b.P.ColdManifests, orphans)
