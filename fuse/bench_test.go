@@ -1,13 +1,13 @@
 package fuse
 
-// Benchmarks for bench/RESULTS.md (acceptance 4). Each reports the view
+// Benchmarks of the view's read speed, for bench/RESULTS.md. Each reports the view
 // against the same work on local disk, measured in one run:
 //
 //	go test ./fuse -run '^$' -bench . -benchtime 1x
 //
 // BERTH_BENCH_MB sets the size of the large file (default 256),
-// BERTH_BENCH_IMAGE_MB the size of the many-files image (default 500, as
-// issue 7 asks). Dropping caches needs root.
+// BERTH_BENCH_IMAGE_MB the size of the many-files image (default 500: an
+// image of typical size). Dropping caches needs root.
 
 import (
 	"context"

@@ -101,7 +101,7 @@ func randomBytes(t testing.TB, n int) string {
 	return string(b)
 }
 
-// TestImageTreeMatchesReference is acceptance 1: the whole tree of a
+// TestImageTreeMatchesReference: the whole tree of a
 // multi-layer image (gzip, uncompressed and zstd layers, whiteouts, an
 // opaque directory, symlinks, hard links, a fifo) seen through the mount
 // equals the image unpacked by go-containerregistry's mutate.Extract
@@ -267,7 +267,7 @@ func TestLayout(t *testing.T) {
 	}
 }
 
-// TestLiveView is acceptance 2: a tag pushed while mounted appears within
+// TestLiveView: a tag pushed while mounted appears within
 // a second; a deleted one disappears.
 func TestLiveView(t *testing.T) {
 	needFUSE(t)

@@ -40,7 +40,7 @@ func rawTar(t *testing.T, hs ...*tar.Header) []byte {
 	return buf.Bytes()
 }
 
-// TestHostileLayers is acceptance 3: traversal, escaping links, absolute
+// TestHostileLayers: traversal, escaping links, absolute
 // paths, duplicates, huge names, a tar bomb and truncated archives
 // neither crash the mount nor expose anything outside it.
 func TestHostileLayers(t *testing.T) {
