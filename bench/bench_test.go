@@ -134,3 +134,15 @@ func TestTargetsAndMarkdown(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(b), "HEAD rps, 8 clients")
 }
+
+func TestBerthVariantFlag(t *testing.T) {
+	var v variantList
+	require.NoError(t, v.Set("berth-mem80=GOMEMLIMIT=80MiB --disable-compression"))
+	require.NoError(t, v.Set("berth-nolimit=--memory-limit=none"))
+	require.Len(t, v.list, 2)
+	assert.Equal(t, variant{name: "berth-mem80", env: []string{"GOMEMLIMIT=80MiB"}, args: []string{"--disable-compression"}}, v.list[0])
+	assert.Equal(t, variant{name: "berth-nolimit", args: []string{"--memory-limit=none"}}, v.list[1])
+	for _, bad := range []string{"mem80=GOMEMLIMIT=80MiB", "berth-noenc=--x", "berth-mem80=--y", "berth-a b=--x", "berth-x"} {
+		assert.Error(t, v.Set(bad), bad)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -91,7 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		render      = fs.String("render", "", "render only: read this results.json and rewrite the charts and the RESULTS.md section (with --notes); runs nothing")
 		profile     = fs.String("profile", "", "profile mode: serve Berth inside this process (no peers) and write DIR/cpu.pprof, DIR/top.txt (go tool pprof -top) and DIR/heap.pprof")
 	)
-	fs.Var(variants, "berth-variant", "also run registryd with other flags, as NAME=FLAGS (space-separated; NAME starts with berth-), repeatable: e.g. 'berth-mem80=--memory-limit=83886080'")
+	fs.Var(variants, "berth-variant", "also run registryd with other serve flags or environment, as NAME=WORDS (space-separated flags and KEY=VALUE variables; NAME starts with berth-), repeatable: e.g. 'berth-mem80=GOMEMLIMIT=80MiB'")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
@@ -199,7 +200,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		servers = append(servers, &Server{Name: "berth-noenc", Style: StyleBerth, Bin: bin, Args: []string{"--disable-encryption"}, Version: "registryd --disable-encryption"})
 	}
 	for _, v := range variants.list {
-		servers = append(servers, &Server{Name: v.name, Style: StyleBerth, Bin: bin, Args: v.args, Version: "registryd " + strings.Join(v.args, " ")})
+		servers = append(servers, &Server{Name: v.name, Style: StyleBerth, Bin: bin, Args: v.args, Env: v.env, Version: strings.TrimSpace(strings.Join(v.env, " ") + " registryd " + strings.Join(v.args, " "))})
 	}
 	resolved := ResolvePeers(ctx, *peers, *zotBin, logf)
 	zotMissing := false
@@ -285,39 +286,51 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // variantList is the --berth-variant flag: more registryd servers, each
-// with flags of its own.
+// with flags or environment variables of its own.
 type variantList struct {
-	list []struct {
-		name string
-		args []string
-	}
+	list []variant
 }
+
+// variant is one --berth-variant.
+type variant struct {
+	name string
+	args []string
+	env  []string
+}
+
+// envWord is a KEY=VALUE word of a variant (an environment variable).
+var envWord = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*=`)
 
 // String implements flag.Value.
 func (v *variantList) String() string {
 	var out []string
 	for _, x := range v.list {
-		out = append(out, x.name+"="+strings.Join(x.args, " "))
+		out = append(out, x.name+"="+strings.Join(append(append([]string{}, x.env...), x.args...), " "))
 	}
 	return strings.Join(out, ",")
 }
 
-// Set implements flag.Value: NAME=FLAGS.
+// Set implements flag.Value: NAME=WORDS.
 func (v *variantList) Set(s string) error {
-	name, flags, ok := strings.Cut(s, "=")
+	name, words, ok := strings.Cut(s, "=")
 	name = strings.TrimSpace(name)
 	if !ok || !strings.HasPrefix(name, "berth-") || name == "berth-noenc" || strings.ContainsAny(name, " ,") {
-		return fmt.Errorf("want NAME=FLAGS with NAME starting with berth- (not berth-noenc), got %q", s)
+		return fmt.Errorf("want NAME=WORDS with NAME starting with berth- (not berth-noenc), got %q", s)
 	}
 	for _, x := range v.list {
 		if x.name == name {
 			return fmt.Errorf("variant %s given twice", name)
 		}
 	}
-	v.list = append(v.list, struct {
-		name string
-		args []string
-	}{name, strings.Fields(flags)})
+	x := variant{name: name}
+	for _, w := range strings.Fields(words) {
+		if envWord.MatchString(w) {
+			x.env = append(x.env, w)
+		} else {
+			x.args = append(x.args, w)
+		}
+	}
+	v.list = append(v.list, x)
 	return nil
 }
 

@@ -51,6 +51,9 @@ type Server struct {
 	Bin string
 	// Args are extra flags (berth: --disable-encryption).
 	Args []string
+	// Env are extra environment variables (KEY=VALUE) of each of its
+	// processes: the server, and for Berth its mount, gc and fsck.
+	Env []string
 	// Version describes the binary.
 	Version string
 	// InProcess serves Berth inside this process (for CPU profiles:
@@ -186,7 +189,7 @@ func (s *Server) Start(ctx context.Context, dir string) (*Running, error) {
 	r.cmd = exec.Command(argv[0], argv[1:]...)
 	r.cmd.Stdout = r.stderr
 	r.cmd.Stderr = r.stderr
-	r.cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none", "OTEL_METRICS_EXPORTER=none", "OTEL_LOGS_EXPORTER=none", "OTEL_SDK_DISABLED=true")
+	r.cmd.Env = append(append(os.Environ(), "OTEL_TRACES_EXPORTER=none", "OTEL_METRICS_EXPORTER=none", "OTEL_LOGS_EXPORTER=none", "OTEL_SDK_DISABLED=true"), s.Env...)
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	r.Started = time.Now()
 	if err := r.cmd.Start(); err != nil {

@@ -655,10 +655,11 @@ func (b *Bench) coldStart(ctx context.Context) error {
 	return nil
 }
 
-// runCLI runs registryd with args, returning its stdout, wall time and
-// peak RSS.
-func runCLI(ctx context.Context, bin string, args ...string) ([]byte, time.Duration, int64, error) {
+// runCLI runs registryd with args and env (added to this process's),
+// returning its stdout, wall time and peak RSS.
+func runCLI(ctx context.Context, bin string, env []string, args ...string) ([]byte, time.Duration, int64, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	t := time.Now()
@@ -714,7 +715,7 @@ func (b *Bench) gcLifecycle(ctx context.Context) error {
 		b.Res.Note(w, err.Error())
 		return nil
 	}
-	out, el, rss, err := runCLI(ctx, berth.Bin, "gc", "--data", dir, "--grace", "0", "--json")
+	out, el, rss, err := runCLI(ctx, berth.Bin, nil, "gc", "--data", dir, "--grace", "0", "--json")
 	if err != nil {
 		return fail(err)
 	}
@@ -725,24 +726,37 @@ func (b *Bench) gcLifecycle(ctx context.Context) error {
 	b.Res.Add(w, fmt.Sprintf("registryd gc, %d manifests, %d unreferenced blobs", b.P.ColdManifests, orphans), "s", false, "berth", el.Seconds())
 	b.Res.Add(w, "registryd gc peak RSS", "MiB", false, "berth", float64(rss)/mib)
 	b.Res.Note(w, fmt.Sprintf("gc swept %d blobs (%d unreferenced were made)", rep.BlobsSwept, orphans))
-	_, el, rss, err = runCLI(ctx, berth.Bin, "fsck", "--data", dir, "--no-verify", "--json")
+	_, el, rss, err = runCLI(ctx, berth.Bin, nil, "fsck", "--data", dir, "--no-verify", "--json")
 	if err != nil {
 		return fail(err)
 	}
 	b.Res.Add(w, "registryd fsck --no-verify", "s", false, "berth", el.Seconds())
 	b.Res.Add(w, "registryd fsck peak RSS", "MiB", false, "berth", float64(rss)/mib)
+	// Variants with an environment of their own (--berth-variant, such as
+	// another GOMEMLIMIT) check the same store: fsck only reads it.
+	for _, s := range b.Servers {
+		if !s.IsBerth() || s.Name == "berth" || len(s.Env) == 0 {
+			continue
+		}
+		_, el, rss, err := runCLI(ctx, s.Bin, s.Env, "fsck", "--data", dir, "--no-verify", "--json")
+		if err != nil {
+			return fail(fmt.Errorf("%s: %w", s.Name, err))
+		}
+		b.Res.Add(w, "registryd fsck --no-verify", "s", false, s.Name, el.Seconds())
+		b.Res.Add(w, "registryd fsck peak RSS", "MiB", false, s.Name, float64(rss)/mib)
+	}
 	policy := `{"rules":[{"rulePriority":1,"description":"keep 10","selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":10},"action":{"type":"expire"}}]}`
 	pf := filepath.Join(b.Work, "policy.json")
 	if err := os.WriteFile(pf, []byte(policy), 0o600); err != nil {
 		return err
 	}
 	perRepo := b.P.ColdManifests / 100
-	_, el, _, err = runCLI(ctx, berth.Bin, "lifecycle", "preview", "--data", dir, "--repo", "store/r001", "--policy", pf, "--json")
+	_, el, _, err = runCLI(ctx, berth.Bin, nil, "lifecycle", "preview", "--data", dir, "--repo", "store/r001", "--policy", pf, "--json")
 	if err != nil {
 		return fail(err)
 	}
 	b.Res.Add(w, fmt.Sprintf("lifecycle preview, %d images, keep 10", perRepo), "s", false, "berth", el.Seconds())
-	_, el, _, err = runCLI(ctx, berth.Bin, "lifecycle", "apply", "--data", dir, "--repo", "store/r001", "--policy", pf, "--json")
+	_, el, _, err = runCLI(ctx, berth.Bin, nil, "lifecycle", "apply", "--data", dir, "--repo", "store/r001", "--policy", pf, "--json")
 	if err != nil {
 		return fail(err)
 	}
@@ -818,6 +832,7 @@ func (b *Bench) fuse(ctx context.Context) error {
 			return err
 		}
 		cmd := exec.Command(s.Bin, "mount", "--data", dir, mnt)
+		cmd.Env = append(os.Environ(), s.Env...)
 		errb := &tailBuffer{}
 		cmd.Stdout, cmd.Stderr = errb, errb
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
