@@ -165,8 +165,8 @@ func aheadOf(res *Results, servers []string, peer string) []TargetVerdict {
 	behind := map[string][]string{}
 	for _, f := range res.Figures {
 		a := f.Advantage("berth", peer)
-		if a == 0 {
-			continue
+		if a == 0 || f.Metric == "bytes on disk of an empty store" {
+			continue // the empty store is context for "bytes on disk", already counted
 		}
 		if total[f.Workload] == 0 {
 			order = append(order, f.Workload)
