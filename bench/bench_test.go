@@ -62,17 +62,18 @@ func TestResolvePeersReportsWhatCannotBeHad(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.spec, func(t *testing.T) {
-			peers := ResolvePeers(context.Background(), tc.spec, t.Logf)
+			peers := ResolvePeers(context.Background(), tc.spec, "", t.Logf)
 			require.NotEmpty(t, peers)
 			assert.Equal(t, tc.name, peers[0].Name)
 			assert.Contains(t, peers[0].Status, tc.status)
 			assert.Nil(t, peers[0].Server)
 		})
 	}
-	// zot, when not asked for and not on PATH, is still reported.
-	peers := ResolvePeers(context.Background(), "", t.Logf)
+	// zot, when not asked for, is still reported.
+	peers := ResolvePeers(context.Background(), "", "", t.Logf)
 	require.Len(t, peers, 1)
 	assert.Equal(t, "zot", peers[0].Name)
+	assert.Equal(t, "not run: not in --peers", peers[0].Status)
 }
 
 func TestStyleFor(t *testing.T) {
@@ -111,7 +112,9 @@ func TestTargetsAndMarkdown(t *testing.T) {
 		{"manifest HEAD rps: HEAD rps, 8 clients", "**missed**"},
 		{"manifest HEAD p99, 32 clients", "met"},
 		{"peak RSS of registryd serve, every workload", "**missed**"},
-		{"ahead of zot", "not measured"},
+		{"ahead of zot on most workloads", "not measured"},
+		{"ahead of distribution: push-pull", "met"},
+		{"ahead of distribution on most workloads", "met"},
 	}
 	for _, tc := range tests {
 		assert.Equal(t, tc.verdict, got[tc.target], tc.target)
@@ -123,10 +126,23 @@ func TestTargetsAndMarkdown(t *testing.T) {
 	assert.True(t, strings.HasPrefix(md, SectionHeading+"\n"))
 	assert.Contains(t, md, "![push-pull](charts/push-pull.svg)")
 	assert.Contains(t, md, "**zot**: unavailable: no binary")
+	assert.Contains(t, md, "| metric | unit | berth | distribution | vs distribution |")
 	assert.Contains(t, md, "| push big image, 1 client | MiB/s | 600 | 300 | 2.00x |")
 	svg := t.TempDir() + "/m.svg"
 	require.NoError(t, WriteSVG(svg, rep, "manifest"))
 	b, err := os.ReadFile(svg)
 	require.NoError(t, err)
 	assert.Contains(t, string(b), "HEAD rps, 8 clients")
+}
+
+func TestBerthVariantFlag(t *testing.T) {
+	var v variantList
+	require.NoError(t, v.Set("berth-mem80=GOMEMLIMIT=80MiB --disable-compression"))
+	require.NoError(t, v.Set("berth-nolimit=--memory-limit=none"))
+	require.Len(t, v.list, 2)
+	assert.Equal(t, variant{name: "berth-mem80", env: []string{"GOMEMLIMIT=80MiB"}, args: []string{"--disable-compression"}}, v.list[0])
+	assert.Equal(t, variant{name: "berth-nolimit", args: []string{"--memory-limit=none"}}, v.list[1])
+	for _, bad := range []string{"mem80=GOMEMLIMIT=80MiB", "berth-noenc=--x", "berth-mem80=--y", "berth-a b=--x", "berth-x"} {
+		assert.Error(t, v.Set(bad), bad)
+	}
 }

@@ -423,18 +423,18 @@ func (g *Gen) BigImage(mib int) (*Image, error) {
 // SmallImages returns n images of about kib KiB each: a base layer shared
 // by all, a runtime layer shared by groups of four, and an app layer of
 // their own. Every eighth is a two-platform index; every fourth has an
-// SBOM referrer.
-func (g *Gen) SmallImages(n, kib int) ([]*Image, error) {
+// SBOM referrer. Sets of different names share no blob.
+func (g *Gen) SmallImages(set string, n, kib int) ([]*Image, error) {
 	u := kib << 10
 	out := make([]*Image, 0, n)
 	for i := range n {
 		compressions := []Compression{Gzip, Zstd, Plain}
 		im, err := g.Image(ImageSpec{
-			Name: fmt.Sprintf("small-%d", i),
+			Name: fmt.Sprintf("small%s-%d", set, i),
 			Layers: []LayerSpec{
-				{Name: "small-base", Size: u * 4 / 10 * 2, Compression: Gzip},
-				{Name: fmt.Sprintf("small-group-%d", i/4), Size: u * 3 / 10 * 2, Compression: Zstd},
-				{Name: fmt.Sprintf("small-app-%d", i), Size: u * 3 / 10, Compression: compressions[i%3]},
+				{Name: "small-base" + set, Size: u * 4 / 10 * 2, Compression: Gzip},
+				{Name: fmt.Sprintf("small%s-group-%d", set, i/4), Size: u * 3 / 10 * 2, Compression: Zstd},
+				{Name: fmt.Sprintf("small%s-app-%d", set, i), Size: u * 3 / 10, Compression: compressions[i%3]},
 			},
 			Index:    i%8 == 7,
 			Referrer: i%4 == 3,

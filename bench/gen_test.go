@@ -24,7 +24,7 @@ func TestGenDeterministic(t *testing.T) {
 			im, err := g.BigImage(2)
 			return []*Image{im}, err
 		}},
-		{"small", func(g *Gen) ([]*Image, error) { return g.SmallImages(8, 64) }},
+		{"small", func(g *Gen) ([]*Image, error) { return g.SmallImages("", 8, 64) }},
 		{"dedupe", func(g *Gen) ([]*Image, error) { return g.DedupeImages(6, 64) }},
 	}
 	for _, tc := range tests {
@@ -48,7 +48,7 @@ func TestGenDeterministic(t *testing.T) {
 }
 
 func TestGenImagesAreValid(t *testing.T) {
-	ims, err := NewGen(1).SmallImages(8, 64)
+	ims, err := NewGen(1).SmallImages("", 8, 64)
 	require.NoError(t, err)
 	for _, im := range ims {
 		blobs := map[digest.Digest]*Blob{}
@@ -117,5 +117,29 @@ func TestGenLayerContents(t *testing.T) {
 				assert.Less(t, len(l.Data), len(raw), "text and binaries compress")
 			}
 		})
+	}
+}
+
+// Each concurrency level of the push-pull workload pushes a set of its
+// own, so that no server holds a set's blobs before its round starts.
+func TestSmallImageSetsShareNoBlob(t *testing.T) {
+	g := NewGen(1)
+	a, err := g.SmallImages("-c1", 8, 64)
+	require.NoError(t, err)
+	b, err := g.SmallImages("-c8", 8, 64)
+	require.NoError(t, err)
+	seen := map[digest.Digest]bool{}
+	for _, im := range a {
+		for _, bl := range append(append([]*Blob{}, im.Blobs...), im.ReferrerBlobs...) {
+			seen[bl.Digest] = true
+		}
+	}
+	for _, im := range b {
+		for _, bl := range append(append([]*Blob{}, im.Blobs...), im.ReferrerBlobs...) {
+			if bl.MediaType == ocispec.MediaTypeEmptyJSON {
+				continue // "{}", the empty config of every artifact
+			}
+			assert.False(t, seen[bl.Digest], "blob %s of set -c8 is in set -c1", bl.Digest)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -75,7 +76,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		quick       = fs.Bool("quick", false, "small sizes: the whole run in under two minutes; output in a temporary directory unless --out is given")
 		size        = fs.Int("size", 0, "size of the big image in MiB (default 110; --quick 16)")
 		conc        = fs.String("concurrency", "1,8,32", "client counts")
-		peers       = fs.String("peers", "distribution", "peer registries, comma-separated: distribution (installed with go install), zot=/path/to/zot, NAME=/path/to/binary (style from NAME: distribution*, zot*); empty: Berth alone")
+		peers       = fs.String("peers", "distribution,zot", "peer registries, comma-separated: distribution (installed with go install), zot (found with --zot, $"+ZotEnv+", the Go bin directory or PATH), NAME=/path/to/binary (style from NAME: distribution*, zot*); empty: Berth alone")
+		zotBin      = fs.String("zot", "", "the zot binary (default: $"+ZotEnv+", else zot in $(go env GOPATH)/bin, else on PATH); README.md, 'Running zot as a peer', says how to build it")
 		out         = fs.String("out", "", "output directory for results.json and charts/ (default: bench/ in the module; --quick: a temporary directory)")
 		resultsMD   = fs.String("results-md", "", "RESULTS.md whose section '"+SectionHeading+"' is rewritten (default: bench/RESULTS.md for a full run with the default --out, none for --quick; 'none' to skip)")
 		seed        = fs.Uint64("seed", 1, "seed of the generated data")
@@ -85,10 +87,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		dur         = fs.Duration("duration", 0, "duration of each HEAD/GET measurement (default 3s; --quick 300ms)")
 		keep        = fs.Bool("keep", false, "keep the work directory (server data) after the run")
 		noEncPeer   = fs.Bool("berth-noenc", true, "also run registryd with --disable-encryption")
+		variants    = &variantList{}
 		extraNoteMD = fs.String("notes", defaultNotes(), "a Markdown file whose text is put into the RESULTS.md section (analysis, profiles); default bench/notes.md when it exists")
 		render      = fs.String("render", "", "render only: read this results.json and rewrite the charts and the RESULTS.md section (with --notes); runs nothing")
 		profile     = fs.String("profile", "", "profile mode: serve Berth inside this process (no peers) and write DIR/cpu.pprof, DIR/top.txt (go tool pprof -top) and DIR/heap.pprof")
 	)
+	fs.Var(variants, "berth-variant", "also run registryd with other serve flags or environment, as NAME=WORDS (space-separated flags and KEY=VALUE variables; NAME starts with berth-), repeatable: e.g. 'berth-mem80=GOMEMLIMIT=80MiB'")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
@@ -195,12 +199,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *noEncPeer {
 		servers = append(servers, &Server{Name: "berth-noenc", Style: StyleBerth, Bin: bin, Args: []string{"--disable-encryption"}, Version: "registryd --disable-encryption"})
 	}
-	resolved := ResolvePeers(ctx, *peers, logf)
+	for _, v := range variants.list {
+		servers = append(servers, &Server{Name: v.name, Style: StyleBerth, Bin: bin, Args: v.args, Env: v.env, Version: strings.TrimSpace(strings.Join(v.env, " ") + " registryd " + strings.Join(v.args, " "))})
+	}
+	resolved := ResolvePeers(ctx, *peers, *zotBin, logf)
+	zotMissing := false
 	for _, pe := range resolved {
 		logf("peer %s: %s", pe.Name, pe.Status)
 		if pe.Server != nil {
 			servers = append(servers, pe.Server)
 		}
+		if pe.Name == "zot" && strings.Contains(pe.Status, ErrZotMissing.Error()) {
+			zotMissing = true
+		}
+	}
+	if zotMissing && !*quick {
+		logf("zot will not be measured: %s", ZotBuildHelp)
 	}
 	var names2 []string
 	for _, s := range servers {
@@ -238,6 +252,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "peer %s not run: %s\n", pe.Name, pe.Status)
 		}
 	}
+	for _, w := range selected {
+		for _, n := range b.Res.Notes[w.Name] {
+			if strings.Contains(n, "not run") || strings.Contains(n, "failed") {
+				fmt.Fprintf(stdout, "%s: %s\n", w.Name, n)
+			}
+		}
+	}
+	if zotMissing {
+		if *quick {
+			fmt.Fprintln(stdout, "zot was absent: Berth was measured against distribution only (the figures for zot are in bench/RESULTS.md)")
+		} else {
+			fmt.Fprintf(stdout, "zot was absent, so it was not measured; to measure it, %s\n", ZotBuildHelp)
+		}
+	}
 	if err := writeOutputs(rep, *out, *resultsMD, *extraNoteMD); err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 1
@@ -255,6 +283,55 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// variantList is the --berth-variant flag: more registryd servers, each
+// with flags or environment variables of its own.
+type variantList struct {
+	list []variant
+}
+
+// variant is one --berth-variant.
+type variant struct {
+	name string
+	args []string
+	env  []string
+}
+
+// envWord is a KEY=VALUE word of a variant (an environment variable).
+var envWord = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*=`)
+
+// String implements flag.Value.
+func (v *variantList) String() string {
+	var out []string
+	for _, x := range v.list {
+		out = append(out, x.name+"="+strings.Join(append(append([]string{}, x.env...), x.args...), " "))
+	}
+	return strings.Join(out, ",")
+}
+
+// Set implements flag.Value: NAME=WORDS.
+func (v *variantList) Set(s string) error {
+	name, words, ok := strings.Cut(s, "=")
+	name = strings.TrimSpace(name)
+	if !ok || !strings.HasPrefix(name, "berth-") || name == "berth-noenc" || strings.ContainsAny(name, " ,") {
+		return fmt.Errorf("want NAME=WORDS with NAME starting with berth- (not berth-noenc), got %q", s)
+	}
+	for _, x := range v.list {
+		if x.name == name {
+			return fmt.Errorf("variant %s given twice", name)
+		}
+	}
+	x := variant{name: name}
+	for _, w := range strings.Fields(words) {
+		if envWord.MatchString(w) {
+			x.env = append(x.env, w)
+		} else {
+			x.args = append(x.args, w)
+		}
+	}
+	v.list = append(v.list, x)
+	return nil
 }
 
 func writeOutputs(rep *Report, out, resultsMD, notesFile string) error {

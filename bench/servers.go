@@ -9,6 +9,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +51,9 @@ type Server struct {
 	Bin string
 	// Args are extra flags (berth: --disable-encryption).
 	Args []string
+	// Env are extra environment variables (KEY=VALUE) of each of its
+	// processes: the server, and for Berth its mount, gc and fsck.
+	Env []string
 	// Version describes the binary.
 	Version string
 	// InProcess serves Berth inside this process (for CPU profiles:
@@ -144,9 +148,13 @@ http:
 		}
 		return append([]string{s.Bin, "serve", p}, s.Args...), nil
 	case StyleZot:
+		// Comparable to distribution's: storage on local disk in the
+		// workload's directory, dedupe on (zot's default), no gc while the
+		// workload runs, no auth, loopback only. docker2s2 lets zot take
+		// Docker media types beside OCI ones, as the others do.
 		host, port, _ := net.SplitHostPort(addr)
 		cfg := fmt.Sprintf(`{"distSpecVersion":"1.1.1","storage":{"rootDirectory":%q,"dedupe":true,"gc":false},`+
-			`"http":{"address":%q,"port":%q},"log":{"level":"error"}}`, dir, host, port)
+			`"http":{"address":%q,"port":%q,"compat":["docker2s2"]},"log":{"level":"error"}}`, dir, host, port)
 		p := filepath.Join(cfgDir, "config.json")
 		if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 			return nil, err
@@ -181,7 +189,7 @@ func (s *Server) Start(ctx context.Context, dir string) (*Running, error) {
 	r.cmd = exec.Command(argv[0], argv[1:]...)
 	r.cmd.Stdout = r.stderr
 	r.cmd.Stderr = r.stderr
-	r.cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none", "OTEL_METRICS_EXPORTER=none", "OTEL_LOGS_EXPORTER=none", "OTEL_SDK_DISABLED=true")
+	r.cmd.Env = append(append(os.Environ(), "OTEL_TRACES_EXPORTER=none", "OTEL_METRICS_EXPORTER=none", "OTEL_LOGS_EXPORTER=none", "OTEL_SDK_DISABLED=true"), s.Env...)
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	r.Started = time.Now()
 	if err := r.cmd.Start(); err != nil {
@@ -314,10 +322,11 @@ func styleFor(name, bin string) (Style, bool) {
 }
 
 // ResolvePeers turns the --peers list into servers, installing
-// distribution when asked by name alone. Peers that cannot be had are
-// returned with their reason; zot, when not given and not on PATH, is
-// reported as unavailable too.
-func ResolvePeers(ctx context.Context, spec string, logf func(string, ...any)) []Peer {
+// distribution when asked by name alone and locating zot (zotFlag, then
+// BERTH_BENCH_ZOT, then the Go bin directory, then PATH) when asked by name
+// alone. Peers that cannot be had are returned with their reason; zot, when
+// not asked for, is reported as not run.
+func ResolvePeers(ctx context.Context, spec, zotFlag string, logf func(string, ...any)) []Peer {
 	var out []Peer
 	sawZot := false
 	for _, item := range strings.Split(spec, ",") {
@@ -339,12 +348,13 @@ func ResolvePeers(ctx context.Context, spec string, logf func(string, ...any)) [
 				}
 				out = append(out, Peer{Name: name, Status: "ok: " + srv.Version, Server: srv})
 			case "zot":
-				p, err := exec.LookPath("zot")
+				p, from, err := LocateZot(ctx, zotFlag)
 				if err != nil {
-					out = append(out, Peer{Name: name, Status: "unavailable: zot is not on PATH and not served by the module proxy; pass --peers zot=/path/to/zot"})
+					out = append(out, Peer{Name: name, Status: "unavailable: " + err.Error()})
 					continue
 				}
-				out = append(out, Peer{Name: name, Status: "ok: " + p, Server: &Server{Name: name, Style: StyleZot, Bin: p, Version: p}})
+				v := zotVersion(ctx, p)
+				out = append(out, Peer{Name: name, Status: "ok: " + v + ", " + p + " (" + from + ")", Server: &Server{Name: name, Style: StyleZot, Bin: p, Version: v}})
 			default:
 				out = append(out, Peer{Name: name, Status: "unavailable: unknown peer; give it as name=/path/to/binary"})
 			}
@@ -360,16 +370,91 @@ func ResolvePeers(ctx context.Context, spec string, logf func(string, ...any)) [
 			out = append(out, Peer{Name: name, Status: "unavailable: " + err.Error()})
 			continue
 		}
-		out = append(out, Peer{Name: name, Status: "ok: " + abs, Server: &Server{Name: name, Style: st, Bin: abs, Version: abs}})
+		v := abs
+		if st == StyleZot {
+			v = zotVersion(ctx, abs)
+		}
+		out = append(out, Peer{Name: name, Status: "ok: " + v + ", " + abs, Server: &Server{Name: name, Style: st, Bin: abs, Version: v}})
 	}
 	if !sawZot {
-		if p, err := exec.LookPath("zot"); err == nil {
-			out = append(out, Peer{Name: "zot", Status: "ok: found on PATH: " + p, Server: &Server{Name: "zot", Style: StyleZot, Bin: p, Version: p}})
-		} else {
-			out = append(out, Peer{Name: "zot", Status: "unavailable: not given (--peers zot=/path/to/zot), not on PATH, not served by the module proxy"})
-		}
+		out = append(out, Peer{Name: "zot", Status: "not run: not in --peers"})
 	}
 	return out
+}
+
+// ErrZotMissing reports that no zot binary was found.
+var ErrZotMissing = errors.New("zot not found")
+
+// ZotEnv names the environment variable holding the zot binary's path.
+const ZotEnv = "BERTH_BENCH_ZOT"
+
+// ZotBuildHelp is how to get a zot binary where the harness finds it (the
+// README's section "Running zot as a peer" says the same). zot's source is
+// not served by the Go module proxy this project uses.
+const ZotBuildHelp = `build zot v2.1.20 from its source (README.md, "Running zot as a peer"):
+  git clone --branch v2.1.20 --depth 1 https://github.com/project-zot/zot /tmp/zot-src
+  cd /tmp/zot-src && CGO_ENABLED=0 go build -tags containers_image_openpgp -trimpath -o "$(go env GOPATH)/bin/zot" ./cmd/zot
+then run go run ./bench again (or pass --zot PATH, or set ` + ZotEnv + `=PATH)`
+
+// LocateZot finds the zot binary: flagPath (--zot) when given, else
+// $BERTH_BENCH_ZOT, else zot in the Go bin directory ($(go env GOBIN), or
+// $(go env GOPATH)/bin), else zot on PATH. It returns the path and where
+// it came from.
+func LocateZot(ctx context.Context, flagPath string) (string, string, error) {
+	explicit := func(p, from string) (string, string, error) {
+		abs, err := exec.LookPath(p)
+		if err != nil {
+			return "", "", fmt.Errorf("%w: %s=%s: %v", ErrZotMissing, from, p, err)
+		}
+		return abs, from, nil
+	}
+	if flagPath != "" {
+		return explicit(flagPath, "--zot")
+	}
+	if p := os.Getenv(ZotEnv); p != "" {
+		return explicit(p, ZotEnv)
+	}
+	looked := []string{"--zot", ZotEnv}
+	if gobin, err := goBin(ctx); err == nil {
+		p := filepath.Join(gobin, "zot")
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, "Go bin directory", nil
+		}
+		looked = append(looked, p)
+	}
+	if p, err := exec.LookPath("zot"); err == nil {
+		return p, "PATH", nil
+	}
+	looked = append(looked, "PATH")
+	return "", "", fmt.Errorf("%w (looked at %s); build it from its source: README.md, \"Running zot as a peer\"", ErrZotMissing, strings.Join(looked, ", "))
+}
+
+// zotVersion asks the binary for its version (zot -v logs one JSON line
+// with the commit it was built from and its binary type).
+func zotVersion(ctx context.Context, bin string) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, bin, "-v").CombinedOutput()
+	for _, line := range strings.Split(string(out), "\n") {
+		var v struct {
+			Message    string `json:"message"`
+			Commit     string `json:"commit"`
+			BinaryType string `json:"binary-type"`
+			Spec       string `json:"distribution-spec"`
+		}
+		if json.Unmarshal([]byte(line), &v) != nil || v.Message != "version" {
+			continue
+		}
+		s := "zot"
+		if v.Commit != "" {
+			s += " commit " + v.Commit[:min(12, len(v.Commit))]
+		}
+		if v.BinaryType != "" {
+			s += " (" + v.BinaryType + ")"
+		}
+		return s
+	}
+	return "zot " + bin
 }
 
 const distModule = "github.com/distribution/distribution/v3"

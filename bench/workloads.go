@@ -129,6 +129,7 @@ func (b *Bench) session(ctx context.Context, workload string, s *Server, fn func
 func (b *Bench) eachServer(ctx context.Context, workload string, berthOnly bool, fn func(s *Server) error) error {
 	for _, s := range b.Servers {
 		if berthOnly && !s.IsBerth() {
+			b.notePeerNotRun(workload, s)
 			continue
 		}
 		if ctx.Err() != nil {
@@ -144,6 +145,12 @@ func (b *Bench) eachServer(ctx context.Context, workload string, berthOnly bool,
 		}
 	}
 	return nil
+}
+
+// notePeerNotRun says in the report that peer s did not run a Berth-only
+// workload, and why.
+func (b *Bench) notePeerNotRun(workload string, s *Server) {
+	b.Res.Note(workload, s.Name+": not run: the workload measures registryd's own commands (gc, fsck, lifecycle, mount), which "+s.Name+" has no counterpart of")
 }
 
 // parallel runs jobs 0..n-1 on workers goroutines; the first error stops
@@ -226,24 +233,29 @@ func (b *Bench) pushPull(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	small, err := b.Gen.SmallImages(b.P.SmallN, b.P.SmallKiB)
-	if err != nil {
-		return err
+	// Each client count pushes a set of its own: a server holds none of a
+	// round's blobs when the round starts.
+	small := map[int][]*Image{}
+	for _, k := range b.P.Conc {
+		if small[k], err = b.Gen.SmallImages(fmt.Sprintf("-c%d", k), b.P.SmallN, b.P.SmallKiB); err != nil {
+			return err
+		}
 	}
+	first := small[b.P.Conc[0]]
 	var smallBytes int64
-	for _, im := range small {
+	for _, im := range first {
 		smallBytes += im.Bytes()
 	}
-	b.Res.Note(w, fmt.Sprintf("big image: %.1f MiB in %d blobs; small images: %d of %.2f MiB on average (shared base layer, layers shared by 4, every 8th an index, every 4th with a referrer)",
-		float64(big.Bytes())/mib, len(big.Blobs), len(small), float64(smallBytes)/float64(len(small))/mib))
+	b.Res.Note(w, fmt.Sprintf("big image: %.1f MiB in %d blobs; small images: %d of %.2f MiB on average (shared base layer, layers shared by 4, every 8th an index, every 4th with a referrer), a set of its own for each client count, each image into a repository of its own",
+		float64(big.Bytes())/mib, len(big.Blobs), len(first), float64(smallBytes)/float64(len(first))/mib))
+	b.Res.Note(w, "push throughput is the bytes of the images pushed per second (blobs and manifests), also when the server answers a blob's HEAD with 200 and the client sends nothing")
 	return b.eachServer(ctx, w, false, func(s *Server) error {
 		return b.session(ctx, w, s, func(ctx context.Context, r *Running, c *Client) error {
 			t := time.Now()
-			n, err := c.PushImage(ctx, "big/app", big)
-			if err != nil {
+			if _, err := c.PushImage(ctx, "big/app", big); err != nil {
 				return err
 			}
-			b.Res.Add(w, "push big image, 1 client", "MiB/s", true, s.Name, float64(n)/mib/time.Since(t).Seconds())
+			b.Res.Add(w, "push big image, 1 client", "MiB/s", true, s.Name, float64(big.Bytes())/mib/time.Since(t).Seconds())
 			for _, k := range b.P.Conc {
 				if k > 8 {
 					continue // k clients pulling the big image read k times its size
@@ -260,21 +272,27 @@ func (b *Bench) pushPull(ctx context.Context) error {
 				b.Res.Add(w, fmt.Sprintf("pull big image, %s", clients(k)), "MiB/s", true, s.Name, float64(got.Load())/mib/time.Since(t).Seconds())
 			}
 			for _, k := range b.P.Conc {
-				var sent atomic.Int64
+				set := small[k]
+				var sent, pushed atomic.Int64
 				t = time.Now()
-				if err := parallel(ctx, k, len(small), func(ctx context.Context, i int) error {
-					n, err := c.PushImage(ctx, fmt.Sprintf("small-c%d/img-%d", k, i), small[i])
+				if err := parallel(ctx, k, len(set), func(ctx context.Context, i int) error {
+					n, err := c.PushImage(ctx, fmt.Sprintf("small-c%d/img-%d", k, i), set[i])
 					sent.Add(n)
+					pushed.Add(set[i].Bytes())
 					return err
 				}); err != nil {
 					return err
 				}
 				el := time.Since(t).Seconds()
-				b.Res.Add(w, fmt.Sprintf("push small images, %s", clients(k)), "MiB/s", true, s.Name, float64(sent.Load())/mib/el)
+				b.Res.Add(w, fmt.Sprintf("push small images, %s", clients(k)), "MiB/s", true, s.Name, float64(pushed.Load())/mib/el)
+				if sent.Load() < pushed.Load()*9/10 {
+					b.Res.Note(w, fmt.Sprintf("%s: push small images, %s: the client sent %.0f%% of the bytes: the server answers a blob's HEAD with 200 when another repository holds the blob (cross-repository dedupe), so shared layers were uploaded once, not once per repository",
+						s.Name, clients(k), 100*float64(sent.Load())/float64(pushed.Load())))
+				}
 				var got atomic.Int64
 				t = time.Now()
-				if err := parallel(ctx, k, len(small), func(ctx context.Context, i int) error {
-					n, err := c.PullImage(ctx, fmt.Sprintf("small-c%d/img-%d", k, i), small[i].Tag)
+				if err := parallel(ctx, k, len(set), func(ctx context.Context, i int) error {
+					n, err := c.PullImage(ctx, fmt.Sprintf("small-c%d/img-%d", k, i), set[i].Tag)
 					got.Add(n)
 					return err
 				}); err != nil {
@@ -425,9 +443,13 @@ func (b *Bench) catalog(ctx context.Context) error {
 	})
 }
 
-// diskBytes is the space allocated to the files under dir.
+// diskBytes is the space allocated to the files under dir, each file
+// once however many hard links it has (zot's dedupe links one blob file
+// into every repository that holds it).
 func diskBytes(dir string) (int64, error) {
 	var n int64
+	type inode struct{ dev, ino uint64 }
+	seen := map[inode]bool{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -436,11 +458,19 @@ func diskBytes(dir string) (int64, error) {
 		if err != nil {
 			return err
 		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			n += st.Blocks * 512
-		} else {
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
 			n += fi.Size()
+			return nil
 		}
+		if st.Nlink > 1 && !fi.IsDir() {
+			k := inode{uint64(st.Dev), st.Ino}
+			if seen[k] {
+				return nil
+			}
+			seen[k] = true
+		}
+		n += st.Blocks * 512
 		return nil
 	})
 	return n, err
@@ -619,15 +649,17 @@ func (b *Bench) coldStart(ctx context.Context) error {
 		b.Failed++
 		b.Res.Note(w, "HEAD on the large store failed: "+herr.Error())
 	}
+	b.Res.Note(w, fmt.Sprintf("the store of %d manifests is Berth's alone (filled through the engine API, in-process); the peers start on an empty store only", b.P.ColdManifests))
 	b.Res.Add(w, fmt.Sprintf("cold start, %d manifests", b.P.ColdManifests), "ms", false, "berth", ms(ready))
 	b.Res.Add(w, fmt.Sprintf("peak RSS, %d manifests", b.P.ColdManifests), "MiB", false, "berth", float64(rss)/mib)
 	return nil
 }
 
-// runCLI runs registryd with args, returning its stdout, wall time and
-// peak RSS.
-func runCLI(ctx context.Context, bin string, args ...string) ([]byte, time.Duration, int64, error) {
+// runCLI runs registryd with args and env (added to this process's),
+// returning its stdout, wall time and peak RSS.
+func runCLI(ctx context.Context, bin string, env []string, args ...string) ([]byte, time.Duration, int64, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	t := time.Now()
@@ -667,6 +699,11 @@ func (b *Bench) gcLifecycle(ctx context.Context) error {
 	if berth == nil {
 		return errors.New("no berth server")
 	}
+	for _, s := range b.Servers {
+		if !s.IsBerth() {
+			b.notePeerNotRun(w, s)
+		}
+	}
 	orphans := b.P.ColdManifests / 200
 	dir, err := b.populate(ctx, b.P.ColdManifests, orphans)
 	if err != nil {
@@ -678,7 +715,7 @@ func (b *Bench) gcLifecycle(ctx context.Context) error {
 		b.Res.Note(w, err.Error())
 		return nil
 	}
-	out, el, rss, err := runCLI(ctx, berth.Bin, "gc", "--data", dir, "--grace", "0", "--json")
+	out, el, rss, err := runCLI(ctx, berth.Bin, nil, "gc", "--data", dir, "--grace", "0", "--json")
 	if err != nil {
 		return fail(err)
 	}
@@ -689,24 +726,37 @@ func (b *Bench) gcLifecycle(ctx context.Context) error {
 	b.Res.Add(w, fmt.Sprintf("registryd gc, %d manifests, %d unreferenced blobs", b.P.ColdManifests, orphans), "s", false, "berth", el.Seconds())
 	b.Res.Add(w, "registryd gc peak RSS", "MiB", false, "berth", float64(rss)/mib)
 	b.Res.Note(w, fmt.Sprintf("gc swept %d blobs (%d unreferenced were made)", rep.BlobsSwept, orphans))
-	_, el, rss, err = runCLI(ctx, berth.Bin, "fsck", "--data", dir, "--no-verify", "--json")
+	_, el, rss, err = runCLI(ctx, berth.Bin, nil, "fsck", "--data", dir, "--no-verify", "--json")
 	if err != nil {
 		return fail(err)
 	}
 	b.Res.Add(w, "registryd fsck --no-verify", "s", false, "berth", el.Seconds())
 	b.Res.Add(w, "registryd fsck peak RSS", "MiB", false, "berth", float64(rss)/mib)
+	// Variants with an environment of their own (--berth-variant, such as
+	// another GOMEMLIMIT) check the same store: fsck only reads it.
+	for _, s := range b.Servers {
+		if !s.IsBerth() || s.Name == "berth" || len(s.Env) == 0 {
+			continue
+		}
+		_, el, rss, err := runCLI(ctx, s.Bin, s.Env, "fsck", "--data", dir, "--no-verify", "--json")
+		if err != nil {
+			return fail(fmt.Errorf("%s: %w", s.Name, err))
+		}
+		b.Res.Add(w, "registryd fsck --no-verify", "s", false, s.Name, el.Seconds())
+		b.Res.Add(w, "registryd fsck peak RSS", "MiB", false, s.Name, float64(rss)/mib)
+	}
 	policy := `{"rules":[{"rulePriority":1,"description":"keep 10","selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":10},"action":{"type":"expire"}}]}`
 	pf := filepath.Join(b.Work, "policy.json")
 	if err := os.WriteFile(pf, []byte(policy), 0o600); err != nil {
 		return err
 	}
 	perRepo := b.P.ColdManifests / 100
-	_, el, _, err = runCLI(ctx, berth.Bin, "lifecycle", "preview", "--data", dir, "--repo", "store/r001", "--policy", pf, "--json")
+	_, el, _, err = runCLI(ctx, berth.Bin, nil, "lifecycle", "preview", "--data", dir, "--repo", "store/r001", "--policy", pf, "--json")
 	if err != nil {
 		return fail(err)
 	}
 	b.Res.Add(w, fmt.Sprintf("lifecycle preview, %d images, keep 10", perRepo), "s", false, "berth", el.Seconds())
-	_, el, _, err = runCLI(ctx, berth.Bin, "lifecycle", "apply", "--data", dir, "--repo", "store/r001", "--policy", pf, "--json")
+	_, el, _, err = runCLI(ctx, berth.Bin, nil, "lifecycle", "apply", "--data", dir, "--repo", "store/r001", "--policy", pf, "--json")
 	if err != nil {
 		return fail(err)
 	}
@@ -782,6 +832,7 @@ func (b *Bench) fuse(ctx context.Context) error {
 			return err
 		}
 		cmd := exec.Command(s.Bin, "mount", "--data", dir, mnt)
+		cmd.Env = append(os.Environ(), s.Env...)
 		errb := &tailBuffer{}
 		cmd.Stdout, cmd.Stderr = errb, errb
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}

@@ -4,17 +4,20 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
-	"runtime/debug"
 
 	"github.com/berthstore/berth/registryd/cli"
 )
 
 func main() {
-	if os.Getenv("GOMEMLIMIT") == "" {
-		// Every command (serve, mount, gc, fsck, ...) starts under the
-		// default soft memory limit; serve's --memory-limit changes it.
-		debug.SetMemoryLimit(cli.DefaultConfig().MemoryLimit)
+	// Every command (serve, mount, gc, fsck, ...) starts under the
+	// default soft memory limit: derived from the cgroup's memory limit,
+	// none without one; GOMEMLIMIT wins. serve's memoryLimit changes it.
+	mem, err := cli.DecideMemoryLimit(cli.MemoryLimitAuto)
+	mem.Apply()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "registryd: no soft memory limit:", err)
 	}
 	os.Exit(cli.Main(context.Background(), cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, os.Args[1:]))
 }

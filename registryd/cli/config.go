@@ -48,12 +48,12 @@ type Config struct {
 	Metrics bool `json:"metrics"`
 	// ShutdownTimeout bounds the wait for in-flight requests. Default 30s.
 	ShutdownTimeout Duration `json:"shutdownTimeout"`
-	// MemoryLimit is the Go runtime's soft memory limit, in bytes
+	// MemoryLimit is the Go runtime's soft memory limit
 	// (runtime/debug.SetMemoryLimit): the collector works harder as the
-	// process nears it, trimming the garbage peaks of many concurrent
-	// transfers. Default 80 MiB; 0 or negative: no limit. A GOMEMLIMIT
-	// environment variable wins over it.
-	MemoryLimit int64 `json:"memoryLimit"`
+	// process nears it. Default auto: 90% of the memory limit of the
+	// cgroup registryd runs in when one is set, none otherwise; 0: none;
+	// else bytes. A GOMEMLIMIT environment variable wins over it.
+	MemoryLimit MemoryLimit `json:"memoryLimit"`
 	// AuthCacheTTL is how long a good password is cached. Default 1m.
 	AuthCacheTTL Duration `json:"authCacheTTL"`
 	// MaxManifestSize bounds a manifest, in bytes. Default 4 MiB.
@@ -123,7 +123,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout: Duration(30 * time.Second),
 		AuthCacheTTL:    Duration(time.Minute),
 		MaxManifestSize: 4 << 20,
-		MemoryLimit:     80 << 20,
+		MemoryLimit:     MemoryLimitAuto,
 	}
 }
 
@@ -301,7 +301,7 @@ func bindServeFlags(fs *flag.FlagSet, c *Config) {
 	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log one line per request")
 	fs.BoolVar(&c.Metrics, "metrics", c.Metrics, "serve Prometheus metrics at /metrics")
 	fs.Var(&c.ShutdownTimeout, "shutdown-timeout", "bound on the wait for in-flight requests at shutdown")
-	fs.Int64Var(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "Go runtime soft memory limit, bytes (0: none; the GOMEMLIMIT environment variable wins)")
+	fs.Var(&c.MemoryLimit, "memory-limit", `Go runtime soft memory limit: "auto" (90% of the cgroup's memory limit when one is set, none otherwise), "none", or bytes with an optional unit ("512MiB"); the GOMEMLIMIT environment variable wins`)
 	fs.Var(&c.AuthCacheTTL, "auth-cache-ttl", "how long a verified password is cached (0 or negative: never)")
 	fs.StringVar(&c.Mount, "mount", c.Mount, "mount the read-only FUSE view of the store at this directory while serving (live: pushes and deletes show within a second)")
 	fs.StringVar(&c.ECRCredentials, "ecr-credentials", c.ECRCredentials, "file of ACCESS_KEY_ID:SECRET_ACCESS_KEY lines the ECR management API accepts (aws ecr, AWS SDKs); empty: the ECR API is open without --htpasswd, closed with it")

@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -76,13 +74,12 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 	if err != nil {
 		return err
 	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		if cfg.MemoryLimit > 0 {
-			debug.SetMemoryLimit(cfg.MemoryLimit)
-		} else {
-			debug.SetMemoryLimit(math.MaxInt64) // no limit
-		}
+	mem, merr := DecideMemoryLimit(cfg.MemoryLimit)
+	mem.Apply()
+	if merr != nil {
+		log.Warn("no soft memory limit: the cgroup's memory limit could not be read", "err", merr)
 	}
+	log.Info("soft memory limit", "limit", mem.String())
 	eng, err := engine.Open(cfg.Data, opts)
 	if err != nil {
 		return fmt.Errorf("open store %s: %w", cfg.Data, err)
