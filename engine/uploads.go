@@ -1,5 +1,8 @@
 package engine
 
+// Upload sessions: a blob pushed in one or more requests, resumable
+// after a restart, committed under its digest.
+
 import (
 	"context"
 	"crypto/rand"
@@ -17,6 +20,34 @@ import (
 	"github.com/berthstore/berth/crypt"
 	"github.com/berthstore/berth/index"
 )
+
+// Upload is one blob upload session. Bytes are appended in order; a
+// session survives a restart of the process (see ResumeUpload). An Upload
+// is used by one goroutine at a time.
+type Upload interface {
+	// ID is the session's identifier, safe to put in a URL.
+	ID() string
+	// Repository is the repository the blob is pushed into.
+	Repository() string
+	// Size is the number of bytes appended so far.
+	Size() int64
+	// Write appends p.
+	Write(p []byte) (int, error)
+	// ReadFrom appends everything r yields.
+	ReadFrom(r io.Reader) (int64, error)
+	// Checkpoint makes every byte appended so far durable and records
+	// the session's state, so that it resumes at Size() after a crash.
+	Checkpoint(ctx context.Context) error
+	// Commit verifies that the content has digest expected (and, if
+	// size >= 0, that length), stores the blob, links it to the
+	// repository and ends the session.
+	Commit(ctx context.Context, expected digest.Digest, size int64) (Descriptor, error)
+	// Cancel ends the session and removes what it wrote.
+	Cancel(ctx context.Context) error
+	// Close releases the in-memory handle after a Checkpoint; the session
+	// stays resumable.
+	Close() error
+}
 
 // uploadState is what the index keeps of an upload session between
 // checkpoints (index.Upload.State).
@@ -165,7 +196,7 @@ func (e *Engine) ResumeUpload(ctx context.Context, repo, id string) (Upload, err
 func uploadLockKey(id string) string { return "upload\x00" + id }
 
 func (e *Engine) reopenUpload(ctx context.Context, repo, id string) (*upload, error) {
-	unlock := e.digestLocks.lock(uploadLockKey(id))
+	unlock := e.digestLocks.Lock(uploadLockKey(id))
 	defer unlock()
 	e.upMu.Lock()
 	if u := e.uploads[id]; u != nil {
@@ -228,9 +259,11 @@ func (e *Engine) reopenUpload(ctx context.Context, repo, id string) (*upload, er
 	return u, nil
 }
 
-func (u *upload) ID() string         { return u.id }
+func (u *upload) ID() string { return u.id }
+
 func (u *upload) Repository() string { return u.repo }
-func (u *upload) Size() int64        { return u.w.Size() }
+
+func (u *upload) Size() int64 { return u.w.Size() }
 
 func (u *upload) Write(p []byte) (int, error) {
 	if u.done {
@@ -369,7 +402,7 @@ func (e *Engine) commitUpload(ctx context.Context, u *upload, d digest.Digest, s
 	if err != nil {
 		return Descriptor{}, err
 	}
-	unlock := e.digestLocks.lock(digestKey(d))
+	unlock := e.digestLocks.Lock(digestKey(d))
 	defer unlock()
 	defer e.gcEnter()() // write barrier: see engine/gc.go and docs/gc.md
 	e.shade(d)

@@ -1,13 +1,12 @@
 package engine
 
-// Repository settings that may change after creation (ECR's
-// SetRepositoryPolicy, TagResource, PutImageScanningConfiguration).
+// Repository policies (ECR's SetRepositoryPolicy): storing them and
+// deciding requests by them (engine/internal/policy evaluates them).
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/berthstore/berth/engine/internal/policy"
@@ -50,46 +49,6 @@ func (e *Engine) DeleteRepositoryPolicy(ctx context.Context, repo string) (strin
 		return nil
 	})
 	return old, err
-}
-
-// TagRepository adds resource tags to repo, replacing the values of keys
-// it has already (ECR's TagResource). A repository holds at most 50.
-func (e *Engine) TagRepository(ctx context.Context, repo string, tags []ResourceTag) error {
-	if len(tags) == 0 {
-		return fmt.Errorf("%w: tags is empty", ErrInvalidArgument)
-	}
-	return e.updateSettings(repo, func(s *RepositorySettings) error {
-		for _, t := range tags {
-			i := slices.IndexFunc(s.ResourceTags, func(o ResourceTag) bool { return o.Key == t.Key })
-			if i >= 0 {
-				s.ResourceTags[i].Value = t.Value
-			} else {
-				s.ResourceTags = append(s.ResourceTags, t)
-			}
-		}
-		return nil
-	})
-}
-
-// UntagRepository removes the resource tags with these keys from repo;
-// keys it does not have are ignored (ECR's UntagResource).
-func (e *Engine) UntagRepository(ctx context.Context, repo string, keys []string) error {
-	if len(keys) == 0 {
-		return fmt.Errorf("%w: tagKeys is empty", ErrInvalidArgument)
-	}
-	return e.updateSettings(repo, func(s *RepositorySettings) error {
-		s.ResourceTags = slices.DeleteFunc(s.ResourceTags, func(t ResourceTag) bool { return slices.Contains(keys, t.Key) })
-		return nil
-	})
-}
-
-// SetScanOnPush changes whether repo's images are scanned after each push
-// (ECR's PutImageScanningConfiguration).
-func (e *Engine) SetScanOnPush(ctx context.Context, repo string, scanOnPush bool) error {
-	return e.updateSettings(repo, func(s *RepositorySettings) error {
-		s.ScanOnPush = scanOnPush
-		return nil
-	})
 }
 
 // policyEntry is a cached repository policy: the parsed policy (nil when
@@ -168,7 +127,7 @@ func (e *Engine) repositoryPolicy(repo string) (*policy.Policy, error) {
 	if ValidateRepositoryName(repo) != nil {
 		return nil, nil
 	}
-	unlock := e.repoLocks.lock(repo)
+	unlock := e.repoLocks.Lock(repo)
 	defer unlock()
 	r, err := e.loadRepo(repo)
 	if errors.Is(err, ErrNameUnknown) {

@@ -16,14 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthstore/berth/engine/internal/errdefs"
+	"github.com/berthstore/berth/engine/internal/templates"
 	"github.com/berthstore/berth/index"
 )
-
-// ErrCacheRuleNotFound: no pull-through cache rule has the prefix.
-var ErrCacheRuleNotFound = errors.New("engine: pull-through cache rule not found")
-
-// ErrCacheRuleExists: a pull-through cache rule has the prefix already.
-var ErrCacheRuleExists = errors.New("engine: pull-through cache rule already exists")
 
 // maxCacheRules is ECR's limit on pull-through cache rules a registry.
 const maxCacheRules = 50
@@ -68,7 +64,7 @@ func (r *PullThroughCacheRule) UpstreamRepository(repo string) string {
 func validateCacheRule(r *PullThroughCacheRule) error {
 	p := r.ECRRepositoryPrefix
 	if p != RootPrefix && (len(p) < 2 || len(p) > 30 || !cachePrefixPattern.MatchString(p)) {
-		return fmt.Errorf("%w: ecrRepositoryPrefix %q: want ROOT or 2 to 30 characters of repository name components", ErrInvalidArgument, truncateForError(p))
+		return fmt.Errorf("%w: ecrRepositoryPrefix %q: want ROOT or 2 to 30 characters of repository name components", ErrInvalidArgument, errdefs.Truncate(p))
 	}
 	if r.UpstreamRepositoryPrefix == "" {
 		r.UpstreamRepositoryPrefix = RootPrefix
@@ -79,7 +75,7 @@ func validateCacheRule(r *PullThroughCacheRule) error {
 			return fmt.Errorf("%w: upstreamRepositoryPrefix can be set only when ecrRepositoryPrefix is not ROOT", ErrInvalidArgument)
 		}
 		if len(up) < 2 || len(up) > 30 || !cachePrefixPattern.MatchString(up) {
-			return fmt.Errorf("%w: upstreamRepositoryPrefix %q: want ROOT or 2 to 30 characters of repository name components", ErrInvalidArgument, truncateForError(up))
+			return fmt.Errorf("%w: upstreamRepositoryPrefix %q: want ROOT or 2 to 30 characters of repository name components", ErrInvalidArgument, errdefs.Truncate(up))
 		}
 	}
 	if _, _, err := ParseUpstreamURL(r.UpstreamRegistryURL); err != nil {
@@ -97,7 +93,7 @@ func ParseUpstreamURL(s string) (host string, plainHTTP bool, err error) {
 	}
 	u, perr := url.Parse(raw)
 	if perr != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || (u.Path != "" && u.Path != "/") || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", false, fmt.Errorf("%w: upstreamRegistryUrl %q: want a registry host such as registry-1.docker.io, or https://host[:port] or http://host[:port]", ErrInvalidArgument, truncateForError(s))
+		return "", false, fmt.Errorf("%w: upstreamRegistryUrl %q: want a registry host such as registry-1.docker.io, or https://host[:port] or http://host[:port]", ErrInvalidArgument, errdefs.Truncate(s))
 	}
 	return u.Host, u.Scheme == "http", nil
 }
@@ -122,7 +118,7 @@ func (e *Engine) putCacheRule(ctx context.Context, r PullThroughCacheRule, mode 
 	if err := validateCacheRule(&r); err != nil {
 		return r, err
 	}
-	unlock := e.repoLocks.lock("cache-rule\x00")
+	unlock := e.repoLocks.Lock("cache-rule\x00")
 	defer unlock()
 	rules, err := e.PullThroughCacheRules(ctx)
 	if err != nil {
@@ -160,12 +156,12 @@ func (e *Engine) putCacheRule(ctx context.Context, r PullThroughCacheRule, mode 
 // DeletePullThroughCacheRule removes the rule with this prefix and returns
 // it, or fails with ErrCacheRuleNotFound. Repositories it created stay.
 func (e *Engine) DeletePullThroughCacheRule(ctx context.Context, prefix string) (PullThroughCacheRule, error) {
-	unlock := e.repoLocks.lock("cache-rule\x00")
+	unlock := e.repoLocks.Lock("cache-rule\x00")
 	defer unlock()
 	var r PullThroughCacheRule
 	v, err := e.db.CacheRule(prefix)
 	if errors.Is(err, index.ErrNotFound) || errors.Is(err, index.ErrInvalidKey) {
-		return r, fmt.Errorf("%w: prefix %q", ErrCacheRuleNotFound, truncateForError(prefix))
+		return r, fmt.Errorf("%w: prefix %q", ErrCacheRuleNotFound, errdefs.Truncate(prefix))
 	}
 	if err != nil {
 		return r, storageErr(err)
@@ -225,32 +221,22 @@ func (e *Engine) dropCachedRules() {
 }
 
 // MatchPullThroughCacheRule returns the rule that repo falls under: the
-// longest prefix of whole path components, else ROOT's; false when none.
+// longest prefix of whole path components, else ROOT's; false when none
+// (the rule creation templates follow too: engine/internal/templates).
 func (e *Engine) MatchPullThroughCacheRule(ctx context.Context, repo string) (*PullThroughCacheRule, bool, error) {
 	rules, err := e.cachedRules()
 	if err != nil || len(rules) == 0 {
 		return nil, false, err
 	}
-	var best *PullThroughCacheRule
+	prefixes := make([]string, len(rules))
 	for i := range rules {
-		r := &rules[i]
-		if r.ECRRepositoryPrefix != RootPrefix && !strings.HasPrefix(repo, r.ECRRepositoryPrefix+"/") {
-			continue
-		}
-		p := r.ECRRepositoryPrefix
-		switch {
-		case p == RootPrefix:
-			if best == nil {
-				best = r
-			}
-		case strings.HasPrefix(repo, p+"/") && (best == nil || best.ECRRepositoryPrefix == RootPrefix || len(p) > len(best.ECRRepositoryPrefix)):
-			best = r
-		}
+		prefixes[i] = rules[i].ECRRepositoryPrefix
 	}
-	if best == nil {
+	best := templates.Longest(prefixes, repo)
+	if best < 0 {
 		return nil, false, nil
 	}
-	c := *best
+	c := rules[best]
 	return &c, true, nil
 }
 

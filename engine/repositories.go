@@ -1,5 +1,8 @@
 package engine
 
+// Repositories: creating (directly or on push, from a creation
+// template), describing, listing and deleting them.
+
 import (
 	"context"
 	"encoding/json"
@@ -12,6 +15,18 @@ import (
 	"github.com/berthstore/berth/crypt"
 	"github.com/berthstore/berth/index"
 )
+
+// Repository describes one repository.
+type Repository struct {
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"createdAt"`
+	RepositorySettings
+	// KeyState is the state of the repository's key-encryption key
+	// (enabled, disabled, destroyed; unavailable when its provider
+	// cannot be reached, unknown when no provider holds it), as of the
+	// call that returned the Repository. Not stored.
+	KeyState crypt.KeyState `json:"keyState,omitempty"`
+}
 
 // repoState is a repository as the engine uses it: record plus decoded settings.
 type repoState struct {
@@ -53,7 +68,7 @@ func (e *Engine) CreateRepository(ctx context.Context, name string, s Repository
 	if err := ValidateRepositoryName(name); err != nil {
 		return nil, err
 	}
-	unlock := e.repoLocks.lock(name)
+	unlock := e.repoLocks.Lock(name)
 	defer unlock()
 	if _, err := e.db.Repository(name); err == nil {
 		return nil, fmt.Errorf("%w: %s", ErrRepositoryExists, name)
@@ -89,26 +104,6 @@ func (e *Engine) createRepoLocked(ctx context.Context, name string, s Repository
 	return r, nil
 }
 
-// checkKEK makes sure the key a repository names exists and is usable
-// (when encryption is on).
-func (e *Engine) checkKEK(ctx context.Context, name string) error {
-	if e.opts.DisableEncryption {
-		return nil
-	}
-	k, err := crypt.LookupKey(ctx, e.keys, name)
-	switch {
-	case errors.Is(err, crypt.ErrKeyNotFound), errors.Is(err, crypt.ErrInvalidKey), errors.Is(err, crypt.ErrUnsupported):
-		return fmt.Errorf("%w: encryption key %q: %w", ErrInvalidArgument, name, err)
-	case err != nil:
-		return keyErr(err)
-	case k.State == crypt.KeyDestroyed:
-		return fmt.Errorf("%w: key %q", ErrKeyDestroyed, name)
-	case k.State != crypt.KeyEnabled:
-		return fmt.Errorf("%w: key %q is %s", ErrKeyUnavailable, name, k.State)
-	}
-	return nil
-}
-
 // ensureRepo returns repository name, creating it for a push when a
 // creation template with CREATE_ON_PUSH matches (or Options.CreateOnPush).
 // created tells whether this call created it.
@@ -127,7 +122,7 @@ func (e *Engine) ensureRepoFor(ctx context.Context, name, appliedFor string, wit
 	if r, err := e.loadRepo(name); !errors.Is(err, ErrNameUnknown) {
 		return r, false, err
 	}
-	unlock := e.repoLocks.lock(name)
+	unlock := e.repoLocks.Lock(name)
 	defer unlock()
 	if r, err := e.loadRepo(name); !errors.Is(err, ErrNameUnknown) {
 		return r, false, err
@@ -169,29 +164,6 @@ func (e *Engine) ListRepositories(ctx context.Context, last string, n int) ([]st
 	return names, storageErr(err)
 }
 
-// SetTagMutability changes a repository's tag mutability setting.
-func (e *Engine) SetTagMutability(ctx context.Context, name, mutability string, exclusions []TagFilter) error {
-	if err := ValidateRepositoryName(name); err != nil {
-		return err
-	}
-	unlock := e.repoLocks.lock(name)
-	defer unlock()
-	r, err := e.loadRepo(name)
-	if err != nil {
-		return err
-	}
-	r.TagMutability, r.TagMutabilityExclusions = mutability, exclusions
-	if err := validateSettings(r.RepositorySettings); err != nil {
-		return err
-	}
-	b := e.db.NewBatch()
-	defer b.Close()
-	if err := e.putRepo(b, &r.Repository); err != nil {
-		return storageErr(err)
-	}
-	return storageErr(b.Commit(true))
-}
-
 // DeleteRepository deletes a repository. Without force it must hold no
 // manifests; with force its manifests, tags, referrers and blob links go
 // with it (the blobs themselves at the next gc).
@@ -199,7 +171,7 @@ func (e *Engine) DeleteRepository(ctx context.Context, name string, force bool) 
 	if err := ValidateRepositoryName(name); err != nil {
 		return err
 	}
-	unlock := e.repoLocks.lock(name)
+	unlock := e.repoLocks.Lock(name)
 	defer unlock()
 	if _, err := e.loadRepo(name); err != nil {
 		return err

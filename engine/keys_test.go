@@ -264,7 +264,7 @@ func rotateAndCheck(t testing.TB, n, size int) RewrapStats {
 		return nil
 	}))
 	assert.Equal(t, before, fileIDs(t, e), "a rotation must not touch a blob file")
-	e.dkeys.dropKey("k")
+	e.dropDataKeys("k")
 	for _, i := range []int{0, n / 2, n - 1} {
 		got, err := readRepoBlob(e, "r", ds[i])
 		require.NoError(t, err)
@@ -628,7 +628,7 @@ func TestTamperedBlobsTable(t *testing.T) {
 			}
 			e := fx.e
 			tc.tamper(t, fx)
-			e.dkeys.dropKey("k")
+			e.dropDataKeys("k")
 
 			got, err := readRepoBlob(e, "r", d)
 			if tc.want == nil {

@@ -1,5 +1,8 @@
 package engine
 
+// The preparer: tables of contents of pushed images' layers built in the
+// background (Options.PrepareLayersOnPush), for the FUSE view.
+
 import (
 	"context"
 

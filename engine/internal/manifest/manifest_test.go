@@ -1,4 +1,4 @@
-package engine
+package manifest
 
 import (
 	"strings"
@@ -8,6 +8,9 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/berthstore/berth/engine/internal/errdefs"
+	"github.com/berthstore/berth/engine/internal/reference"
 )
 
 // Digests used in the sample manifests.
@@ -18,6 +21,8 @@ const (
 	dM1    = "sha256:5b0bcabd1ed22e9fb1310cf6c2dec7cdef19f0ad69efa1f392e94a4333501270"
 	dM2    = "sha256:9f2e7f0b4d8c1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70819203"
 	dEmpty = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a" // "{}"
+
+	testSHA512 = "sha512:cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e"
 )
 
 // Sample manifests, one of each kind, shaped like what docker, buildx,
@@ -128,13 +133,13 @@ func TestParseManifestValid(t *testing.T) {
 			annotations: map[string]string{"org.opencontainers.image.ref.name": "1.0"},
 		},
 		{
-			name: "docker manifest with foreign layer", ct: mediaTypeDockerManifest, payload: sampleDockerManifest,
-			mediaType: mediaTypeDockerManifest, blobs: []digest.Digest{dCfg, dL1}, foreign: []digest.Digest{dL2},
+			name: "docker manifest with foreign layer", ct: MediaTypeDockerManifest, payload: sampleDockerManifest,
+			mediaType: MediaTypeDockerManifest, blobs: []digest.Digest{dCfg, dL1}, foreign: []digest.Digest{dL2},
 			artifact: "application/vnd.docker.container.image.v1+json",
 		},
 		{
-			name: "docker manifest list", ct: mediaTypeDockerManifestList, payload: sampleDockerList,
-			mediaType: mediaTypeDockerManifestList, children: []digest.Digest{dM1, dM2},
+			name: "docker manifest list", ct: MediaTypeDockerManifestList, payload: sampleDockerList,
+			mediaType: MediaTypeDockerManifestList, children: []digest.Digest{dM1, dM2},
 			platforms: []string{"linux/amd64", "linux/ppc64le"},
 		},
 		{
@@ -167,10 +172,10 @@ func TestParseManifestValid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := parseManifest(tt.ct, []byte(tt.payload), 4<<20)
+			p, err := Parse(tt.ct, []byte(tt.payload), 4<<20)
 			require.NoError(t, err)
 			assert.Equal(t, tt.mediaType, p.MediaType)
-			assert.Equal(t, isIndexMediaType(tt.mediaType), p.Index)
+			assert.Equal(t, IsIndex(tt.mediaType), p.Index)
 			assert.Equal(t, tt.blobs, descriptorDigests(p.Blobs))
 			assert.Equal(t, tt.foreign, descriptorDigests(p.Foreign))
 			var children []digest.Digest
@@ -224,48 +229,48 @@ func TestParseManifestInvalid(t *testing.T) {
 		wantErr error
 		msg     string // a part of the error message naming the field
 	}{
-		{name: "too large", ct: ocispec.MediaTypeImageManifest, payload: sampleOCIManifest, max: 100, wantErr: ErrTooLarge},
-		{name: "schema1 content type", ct: mediaTypeDockerSchema1, payload: sampleSchema1, wantErr: ErrUnsupported},
-		{name: "schema1 signed content type", ct: mediaTypeDockerSchema1Signed, payload: sampleSchema1, wantErr: ErrUnsupported},
-		{name: "schema1 payload", payload: sampleSchema1, wantErr: ErrUnsupported},
-		{name: "unknown content type", ct: "application/json", payload: sampleOCIManifest, wantErr: ErrManifestInvalid, msg: "unknown manifest media type"},
-		{name: "unknown payload media type", payload: `{"schemaVersion":2,"mediaType":"application/x-foo","config":` + okCfg + `,"layers":[]}`, wantErr: ErrManifestInvalid, msg: "unknown manifest media type"},
-		{name: "empty", ct: ocispec.MediaTypeImageManifest, payload: ``, wantErr: ErrManifestInvalid, msg: "empty"},
-		{name: "not json", ct: ocispec.MediaTypeImageManifest, payload: `{"schemaVersion":2,`, wantErr: ErrManifestInvalid, msg: "JSON"},
-		{name: "json array", ct: ocispec.MediaTypeImageManifest, payload: `[]`, wantErr: ErrManifestInvalid, msg: "JSON"},
-		{name: "null", ct: ocispec.MediaTypeImageManifest, payload: `null`, wantErr: ErrManifestInvalid, msg: "schemaVersion missing"},
-		{name: "no schemaVersion", ct: ocispec.MediaTypeImageManifest, payload: `{"config":` + okCfg + `,"layers":[]}`, wantErr: ErrManifestInvalid, msg: "schemaVersion missing"},
-		{name: "schemaVersion 3", ct: ocispec.MediaTypeImageManifest, payload: `{"schemaVersion":3,"config":` + okCfg + `,"layers":[]}`, wantErr: ErrManifestInvalid, msg: "schemaVersion 3"},
-		{name: "schemaVersion string", ct: ocispec.MediaTypeImageManifest, payload: `{"schemaVersion":"2"}`, wantErr: ErrManifestInvalid, msg: "JSON"},
-		{name: "mediaType mismatch", ct: ocispec.MediaTypeImageIndex, payload: sampleOCIManifest, wantErr: ErrManifestInvalid, msg: "does not match Content-Type"},
-		{name: "docker without mediaType field", ct: mediaTypeDockerManifest, payload: `{"schemaVersion":2,"config":` + okCfg + `,"layers":[]}`, wantErr: ErrManifestInvalid, msg: "mediaType field missing"},
-		{name: "ambiguous without mediaType", payload: `{"schemaVersion":2,"config":` + okCfg + `,"layers":[],"manifests":[]}`, wantErr: ErrManifestInvalid, msg: "both manifests"},
-		{name: "nothing without mediaType", payload: `{"schemaVersion":2}`, wantErr: ErrManifestInvalid, msg: "neither"},
-		{name: "manifest with manifests", ct: ocispec.MediaTypeImageManifest, payload: `{"schemaVersion":2,"config":` + okCfg + `,"layers":[],"manifests":[]}`, wantErr: ErrManifestInvalid, msg: "manifests field"},
-		{name: "index with config", ct: ocispec.MediaTypeImageIndex, payload: `{"schemaVersion":2,"config":` + okCfg + `,"manifests":[]}`, wantErr: ErrManifestInvalid, msg: "config or layers"},
-		{name: "index without manifests", ct: ocispec.MediaTypeImageIndex, payload: `{"schemaVersion":2}`, wantErr: ErrManifestInvalid, msg: "manifests missing"},
-		{name: "config missing", ct: ocispec.MediaTypeImageManifest, payload: `{"schemaVersion":2,"layers":[]}`, wantErr: ErrManifestInvalid, msg: "config missing"},
-		{name: "layers missing", ct: ocispec.MediaTypeImageManifest, payload: `{"schemaVersion":2,"config":` + okCfg + `}`, wantErr: ErrManifestInvalid, msg: "layers missing"},
-		{name: "config digest bad", payload: img(`{"mediaType":"a/b","digest":"sha256:1234","size":1}`, `[]`), wantErr: ErrManifestInvalid, msg: "config.digest"},
-		{name: "config digest missing", payload: img(`{"mediaType":"a/b","size":1}`, `[]`), wantErr: ErrManifestInvalid, msg: "config.digest missing"},
-		{name: "config media type missing", payload: img(`{"digest":"`+dCfg+`","size":1}`, `[]`), wantErr: ErrManifestInvalid, msg: "config.mediaType missing"},
-		{name: "config media type bad", payload: img(`{"mediaType":"nonsense","digest":"`+dCfg+`","size":1}`, `[]`), wantErr: ErrManifestInvalid, msg: "config.mediaType"},
-		{name: "config size missing", payload: img(`{"mediaType":"a/b","digest":"`+dCfg+`"}`, `[]`), wantErr: ErrManifestInvalid, msg: "config.size missing"},
-		{name: "config with urls", payload: img(`{"mediaType":"a/b","digest":"`+dCfg+`","size":1,"urls":["https://x/y"]}`, `[]`), wantErr: ErrManifestInvalid, msg: "config: urls"},
-		{name: "layer size negative", payload: img(okCfg, `[{"mediaType":"a/b","digest":"`+dL1+`","size":-1}]`), wantErr: ErrManifestInvalid, msg: "layers[0].size -1"},
-		{name: "layer size fractional", payload: img(okCfg, `[{"mediaType":"a/b","digest":"`+dL1+`","size":1.5}]`), wantErr: ErrManifestInvalid, msg: "JSON"},
-		{name: "layer md5 digest", payload: img(okCfg, `[{"mediaType":"a/b","digest":"md5:d41d8cd98f00b204e9800998ecf8427e","size":1}]`), wantErr: ErrManifestInvalid, msg: "layers[0].digest"},
-		{name: "second layer bad", payload: img(okCfg, `[{"mediaType":"a/b","digest":"`+dL1+`","size":1},{"mediaType":"a/b","digest":"sha256:XYZ","size":1}]`), wantErr: ErrManifestInvalid, msg: "layers[1].digest"},
-		{name: "layer url not http", payload: img(okCfg, layer(`,"urls":["file:///etc/passwd"]`)), wantErr: ErrManifestInvalid, msg: "layers[0].urls[0]"},
-		{name: "layer data wrong size", payload: img(okCfg, layer(`,"data":"e30="`)), wantErr: ErrManifestInvalid, msg: "layers[0].data is 2 bytes"},
-		{name: "layer data not base64", payload: img(okCfg, layer(`,"data":"!!"`)), wantErr: ErrManifestInvalid, msg: "JSON"},
-		{name: "config data wrong digest", payload: img(`{"mediaType":"a/b","digest":"`+dCfg+`","size":2,"data":"e30="}`, `[]`), wantErr: ErrManifestInvalid, msg: "config.data does not match"},
-		{name: "artifactType bad", ct: ocispec.MediaTypeImageManifest, payload: `{"schemaVersion":2,"artifactType":"x","config":` + okCfg + `,"layers":[]}`, wantErr: ErrManifestInvalid, msg: "artifactType"},
-		{name: "subject bad", ct: ocispec.MediaTypeImageManifest, payload: `{"schemaVersion":2,"subject":{"mediaType":"a/b","digest":"sha256:0","size":1},"config":` + okCfg + `,"layers":[]}`, wantErr: ErrManifestInvalid, msg: "subject.digest"},
-		{name: "index entry bad digest", ct: ocispec.MediaTypeImageIndex, payload: `{"schemaVersion":2,"manifests":[{"mediaType":"a/b","digest":"sha256:0","size":1}]}`, wantErr: ErrManifestInvalid, msg: "manifests[0].digest"},
-		{name: "index entry platform incomplete", ct: ocispec.MediaTypeImageIndex, payload: `{"schemaVersion":2,"manifests":[{"mediaType":"a/b","digest":"` + dM1 + `","size":1,"platform":{"os":"linux"}}]}`, wantErr: ErrManifestInvalid, msg: "manifests[0].platform"},
-		{name: "index entry with urls", ct: ocispec.MediaTypeImageIndex, payload: `{"schemaVersion":2,"manifests":[{"mediaType":"a/b","digest":"` + dM1 + `","size":1,"urls":["https://a/b"]}]}`, wantErr: ErrManifestInvalid, msg: "manifests[0]: urls"},
-		{name: "annotations not strings", ct: ocispec.MediaTypeImageManifest, payload: `{"schemaVersion":2,"config":` + okCfg + `,"layers":[],"annotations":{"a":1}}`, wantErr: ErrManifestInvalid, msg: "JSON"},
+		{name: "too large", ct: ocispec.MediaTypeImageManifest, payload: sampleOCIManifest, max: 100, wantErr: errdefs.ErrTooLarge},
+		{name: "schema1 content type", ct: MediaTypeDockerSchema1, payload: sampleSchema1, wantErr: errdefs.ErrUnsupported},
+		{name: "schema1 signed content type", ct: MediaTypeDockerSchema1Signed, payload: sampleSchema1, wantErr: errdefs.ErrUnsupported},
+		{name: "schema1 payload", payload: sampleSchema1, wantErr: errdefs.ErrUnsupported},
+		{name: "unknown content type", ct: "application/json", payload: sampleOCIManifest, wantErr: errdefs.ErrManifestInvalid, msg: "unknown manifest media type"},
+		{name: "unknown payload media type", payload: `{"schemaVersion":2,"mediaType":"application/x-foo","config":` + okCfg + `,"layers":[]}`, wantErr: errdefs.ErrManifestInvalid, msg: "unknown manifest media type"},
+		{name: "empty", ct: ocispec.MediaTypeImageManifest, payload: ``, wantErr: errdefs.ErrManifestInvalid, msg: "empty"},
+		{name: "not json", ct: ocispec.MediaTypeImageManifest, payload: `{"schemaVersion":2,`, wantErr: errdefs.ErrManifestInvalid, msg: "JSON"},
+		{name: "json array", ct: ocispec.MediaTypeImageManifest, payload: `[]`, wantErr: errdefs.ErrManifestInvalid, msg: "JSON"},
+		{name: "null", ct: ocispec.MediaTypeImageManifest, payload: `null`, wantErr: errdefs.ErrManifestInvalid, msg: "schemaVersion missing"},
+		{name: "no schemaVersion", ct: ocispec.MediaTypeImageManifest, payload: `{"config":` + okCfg + `,"layers":[]}`, wantErr: errdefs.ErrManifestInvalid, msg: "schemaVersion missing"},
+		{name: "schemaVersion 3", ct: ocispec.MediaTypeImageManifest, payload: `{"schemaVersion":3,"config":` + okCfg + `,"layers":[]}`, wantErr: errdefs.ErrManifestInvalid, msg: "schemaVersion 3"},
+		{name: "schemaVersion string", ct: ocispec.MediaTypeImageManifest, payload: `{"schemaVersion":"2"}`, wantErr: errdefs.ErrManifestInvalid, msg: "JSON"},
+		{name: "mediaType mismatch", ct: ocispec.MediaTypeImageIndex, payload: sampleOCIManifest, wantErr: errdefs.ErrManifestInvalid, msg: "does not match Content-Type"},
+		{name: "docker without mediaType field", ct: MediaTypeDockerManifest, payload: `{"schemaVersion":2,"config":` + okCfg + `,"layers":[]}`, wantErr: errdefs.ErrManifestInvalid, msg: "mediaType field missing"},
+		{name: "ambiguous without mediaType", payload: `{"schemaVersion":2,"config":` + okCfg + `,"layers":[],"manifests":[]}`, wantErr: errdefs.ErrManifestInvalid, msg: "both manifests"},
+		{name: "nothing without mediaType", payload: `{"schemaVersion":2}`, wantErr: errdefs.ErrManifestInvalid, msg: "neither"},
+		{name: "manifest with manifests", ct: ocispec.MediaTypeImageManifest, payload: `{"schemaVersion":2,"config":` + okCfg + `,"layers":[],"manifests":[]}`, wantErr: errdefs.ErrManifestInvalid, msg: "manifests field"},
+		{name: "index with config", ct: ocispec.MediaTypeImageIndex, payload: `{"schemaVersion":2,"config":` + okCfg + `,"manifests":[]}`, wantErr: errdefs.ErrManifestInvalid, msg: "config or layers"},
+		{name: "index without manifests", ct: ocispec.MediaTypeImageIndex, payload: `{"schemaVersion":2}`, wantErr: errdefs.ErrManifestInvalid, msg: "manifests missing"},
+		{name: "config missing", ct: ocispec.MediaTypeImageManifest, payload: `{"schemaVersion":2,"layers":[]}`, wantErr: errdefs.ErrManifestInvalid, msg: "config missing"},
+		{name: "layers missing", ct: ocispec.MediaTypeImageManifest, payload: `{"schemaVersion":2,"config":` + okCfg + `}`, wantErr: errdefs.ErrManifestInvalid, msg: "layers missing"},
+		{name: "config digest bad", payload: img(`{"mediaType":"a/b","digest":"sha256:1234","size":1}`, `[]`), wantErr: errdefs.ErrManifestInvalid, msg: "config.digest"},
+		{name: "config digest missing", payload: img(`{"mediaType":"a/b","size":1}`, `[]`), wantErr: errdefs.ErrManifestInvalid, msg: "config.digest missing"},
+		{name: "config media type missing", payload: img(`{"digest":"`+dCfg+`","size":1}`, `[]`), wantErr: errdefs.ErrManifestInvalid, msg: "config.mediaType missing"},
+		{name: "config media type bad", payload: img(`{"mediaType":"nonsense","digest":"`+dCfg+`","size":1}`, `[]`), wantErr: errdefs.ErrManifestInvalid, msg: "config.mediaType"},
+		{name: "config size missing", payload: img(`{"mediaType":"a/b","digest":"`+dCfg+`"}`, `[]`), wantErr: errdefs.ErrManifestInvalid, msg: "config.size missing"},
+		{name: "config with urls", payload: img(`{"mediaType":"a/b","digest":"`+dCfg+`","size":1,"urls":["https://x/y"]}`, `[]`), wantErr: errdefs.ErrManifestInvalid, msg: "config: urls"},
+		{name: "layer size negative", payload: img(okCfg, `[{"mediaType":"a/b","digest":"`+dL1+`","size":-1}]`), wantErr: errdefs.ErrManifestInvalid, msg: "layers[0].size -1"},
+		{name: "layer size fractional", payload: img(okCfg, `[{"mediaType":"a/b","digest":"`+dL1+`","size":1.5}]`), wantErr: errdefs.ErrManifestInvalid, msg: "JSON"},
+		{name: "layer md5 digest", payload: img(okCfg, `[{"mediaType":"a/b","digest":"md5:d41d8cd98f00b204e9800998ecf8427e","size":1}]`), wantErr: errdefs.ErrManifestInvalid, msg: "layers[0].digest"},
+		{name: "second layer bad", payload: img(okCfg, `[{"mediaType":"a/b","digest":"`+dL1+`","size":1},{"mediaType":"a/b","digest":"sha256:XYZ","size":1}]`), wantErr: errdefs.ErrManifestInvalid, msg: "layers[1].digest"},
+		{name: "layer url not http", payload: img(okCfg, layer(`,"urls":["file:///etc/passwd"]`)), wantErr: errdefs.ErrManifestInvalid, msg: "layers[0].urls[0]"},
+		{name: "layer data wrong size", payload: img(okCfg, layer(`,"data":"e30="`)), wantErr: errdefs.ErrManifestInvalid, msg: "layers[0].data is 2 bytes"},
+		{name: "layer data not base64", payload: img(okCfg, layer(`,"data":"!!"`)), wantErr: errdefs.ErrManifestInvalid, msg: "JSON"},
+		{name: "config data wrong digest", payload: img(`{"mediaType":"a/b","digest":"`+dCfg+`","size":2,"data":"e30="}`, `[]`), wantErr: errdefs.ErrManifestInvalid, msg: "config.data does not match"},
+		{name: "artifactType bad", ct: ocispec.MediaTypeImageManifest, payload: `{"schemaVersion":2,"artifactType":"x","config":` + okCfg + `,"layers":[]}`, wantErr: errdefs.ErrManifestInvalid, msg: "artifactType"},
+		{name: "subject bad", ct: ocispec.MediaTypeImageManifest, payload: `{"schemaVersion":2,"subject":{"mediaType":"a/b","digest":"sha256:0","size":1},"config":` + okCfg + `,"layers":[]}`, wantErr: errdefs.ErrManifestInvalid, msg: "subject.digest"},
+		{name: "index entry bad digest", ct: ocispec.MediaTypeImageIndex, payload: `{"schemaVersion":2,"manifests":[{"mediaType":"a/b","digest":"sha256:0","size":1}]}`, wantErr: errdefs.ErrManifestInvalid, msg: "manifests[0].digest"},
+		{name: "index entry platform incomplete", ct: ocispec.MediaTypeImageIndex, payload: `{"schemaVersion":2,"manifests":[{"mediaType":"a/b","digest":"` + dM1 + `","size":1,"platform":{"os":"linux"}}]}`, wantErr: errdefs.ErrManifestInvalid, msg: "manifests[0].platform"},
+		{name: "index entry with urls", ct: ocispec.MediaTypeImageIndex, payload: `{"schemaVersion":2,"manifests":[{"mediaType":"a/b","digest":"` + dM1 + `","size":1,"urls":["https://a/b"]}]}`, wantErr: errdefs.ErrManifestInvalid, msg: "manifests[0]: urls"},
+		{name: "annotations not strings", ct: ocispec.MediaTypeImageManifest, payload: `{"schemaVersion":2,"config":` + okCfg + `,"layers":[],"annotations":{"a":1}}`, wantErr: errdefs.ErrManifestInvalid, msg: "JSON"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -273,7 +278,7 @@ func TestParseManifestInvalid(t *testing.T) {
 			if max == 0 {
 				max = 4 << 20
 			}
-			p, err := parseManifest(tt.ct, []byte(tt.payload), max)
+			p, err := Parse(tt.ct, []byte(tt.payload), max)
 			require.ErrorIs(t, err, tt.wantErr)
 			assert.Nil(t, p)
 			if tt.msg != "" {
@@ -285,10 +290,10 @@ func TestParseManifestInvalid(t *testing.T) {
 
 func TestParseManifestNoLimit(t *testing.T) {
 	big := `{"schemaVersion":2,"manifests":[],"annotations":{"x":"` + strings.Repeat("a", 5<<20) + `"}}`
-	_, err := parseManifest(ocispec.MediaTypeImageIndex, []byte(big), 0)
+	_, err := Parse(ocispec.MediaTypeImageIndex, []byte(big), 0)
 	require.NoError(t, err)
-	_, err = parseManifest(ocispec.MediaTypeImageIndex, []byte(big), 4<<20)
-	require.ErrorIs(t, err, ErrTooLarge)
+	_, err = Parse(ocispec.MediaTypeImageIndex, []byte(big), 4<<20)
+	require.ErrorIs(t, err, errdefs.ErrTooLarge)
 }
 
 func TestManifestValidMediaType(t *testing.T) {
@@ -320,22 +325,22 @@ func FuzzParseManifest(f *testing.F) {
 	for _, s := range []struct{ ct, p string }{
 		{ocispec.MediaTypeImageManifest, sampleOCIManifest},
 		{ocispec.MediaTypeImageIndex, sampleOCIIndex},
-		{mediaTypeDockerManifest, sampleDockerManifest},
-		{mediaTypeDockerManifestList, sampleDockerList},
+		{MediaTypeDockerManifest, sampleDockerManifest},
+		{MediaTypeDockerManifestList, sampleDockerList},
 		{ocispec.MediaTypeImageManifest, sampleArtifact},
 		{"", sampleSignature},
-		{mediaTypeDockerSchema1, sampleSchema1},
+		{MediaTypeDockerSchema1, sampleSchema1},
 	} {
 		f.Add(s.ct, []byte(s.p))
 	}
 	f.Fuzz(func(t *testing.T, ct string, payload []byte) {
-		p, err := parseManifest(ct, payload, 1<<20)
+		p, err := Parse(ct, payload, 1<<20)
 		if err != nil {
 			require.Nil(t, p)
 			return
 		}
-		require.True(t, isManifestMediaType(p.MediaType), p.MediaType)
-		require.Equal(t, isIndexMediaType(p.MediaType), p.Index)
+		require.True(t, IsManifest(p.MediaType), p.MediaType)
+		require.Equal(t, IsIndex(p.MediaType), p.Index)
 		all := append(append([]Descriptor(nil), p.Blobs...), p.Foreign...)
 		for _, c := range p.Children {
 			all = append(all, c.Descriptor)
@@ -345,7 +350,7 @@ func FuzzParseManifest(f *testing.F) {
 			require.Equal(t, p.SubjectDescriptor.Digest, p.Subject)
 		}
 		for _, d := range all {
-			_, err := ParseDigest(d.Digest.String())
+			_, err := reference.ParseDigest(d.Digest.String())
 			require.NoError(t, err)
 			require.GreaterOrEqual(t, d.Size, int64(0))
 			require.True(t, validMediaType(d.MediaType))

@@ -108,7 +108,7 @@ func TestHSMSharedBlobRotateDestroy(t *testing.T) {
 		}
 	}
 	assert.True(t, sawA)
-	e.dkeys.dropKey(hsmA)
+	e.dropDataKeys(hsmA)
 	got, err := readRepoBlob(e, "a/app", digest.FromBytes(onlyA))
 	require.NoError(t, err)
 	assert.Equal(t, onlyA, got)

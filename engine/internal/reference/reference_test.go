@@ -1,4 +1,4 @@
-package engine
+package reference
 
 import (
 	"regexp"
@@ -8,6 +8,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/berthstore/berth/engine/internal/errdefs"
 )
 
 // The grammars the hand-written scanners implement, for cross-checking.
@@ -69,7 +71,7 @@ func TestValidateRepositoryName(t *testing.T) {
 				require.NoError(t, err)
 				return
 			}
-			require.ErrorIs(t, err, ErrNameInvalid)
+			require.ErrorIs(t, err, errdefs.ErrNameInvalid)
 		})
 	}
 }
@@ -103,12 +105,12 @@ func TestValidateTag(t *testing.T) {
 				require.NoError(t, err)
 				return
 			}
-			require.ErrorIs(t, err, ErrTagInvalid)
+			require.ErrorIs(t, err, errdefs.ErrTagInvalid)
 		})
 	}
 }
 
-func TestParseReference(t *testing.T) {
+func TestParse(t *testing.T) {
 	tests := []struct {
 		ref     string
 		tag     string
@@ -118,19 +120,19 @@ func TestParseReference(t *testing.T) {
 		{ref: "latest", tag: "latest"},
 		{ref: testSHA256, dgst: testSHA256},
 		{ref: testSHA512, dgst: testSHA512},
-		{ref: "sha256:abc", wantErr: ErrDigestInvalid},
-		{ref: "sha256:" + strings.ToUpper(testSHA256[7:]), wantErr: ErrDigestInvalid},
-		{ref: "md5:d41d8cd98f00b204e9800998ecf8427e", wantErr: ErrDigestInvalid},
-		{ref: "blake3:" + testSHA256[7:], wantErr: ErrDigestInvalid},
-		{ref: ":" + testSHA256[7:], wantErr: ErrDigestInvalid},
-		{ref: "sha256:", wantErr: ErrDigestInvalid},
-		{ref: "a:b", wantErr: ErrDigestInvalid},
-		{ref: "", wantErr: ErrTagInvalid},
-		{ref: ".bad", wantErr: ErrTagInvalid},
+		{ref: "sha256:abc", wantErr: errdefs.ErrDigestInvalid},
+		{ref: "sha256:" + strings.ToUpper(testSHA256[7:]), wantErr: errdefs.ErrDigestInvalid},
+		{ref: "md5:d41d8cd98f00b204e9800998ecf8427e", wantErr: errdefs.ErrDigestInvalid},
+		{ref: "blake3:" + testSHA256[7:], wantErr: errdefs.ErrDigestInvalid},
+		{ref: ":" + testSHA256[7:], wantErr: errdefs.ErrDigestInvalid},
+		{ref: "sha256:", wantErr: errdefs.ErrDigestInvalid},
+		{ref: "a:b", wantErr: errdefs.ErrDigestInvalid},
+		{ref: "", wantErr: errdefs.ErrTagInvalid},
+		{ref: ".bad", wantErr: errdefs.ErrTagInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.ref, func(t *testing.T) {
-			tag, d, err := ParseReference(tt.ref)
+			tag, d, err := Parse(tt.ref)
 			if tt.wantErr != nil {
 				require.ErrorIs(t, err, tt.wantErr)
 				assert.Empty(t, tag)
@@ -163,7 +165,7 @@ func TestReferenceParseDigestAgreesWithGoDigest(t *testing.T) {
 			}
 			assert.Equal(t, theirs == nil, ours == nil, "go-digest: %v, ours: %v", theirs, ours)
 			if ours != nil {
-				assert.ErrorIs(t, ours, ErrDigestInvalid)
+				assert.ErrorIs(t, ours, errdefs.ErrDigestInvalid)
 			}
 		})
 	}
@@ -172,12 +174,12 @@ func TestReferenceParseDigestAgreesWithGoDigest(t *testing.T) {
 // FuzzParseReference checks that ParseReference never panics, agrees
 // with the tag grammar and go-digest, and returns exactly one of tag and
 // digest.
-func FuzzParseReference(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, s := range []string{"latest", testSHA256, testSHA512, "sha256:abc", "v1.0", "", ":", "a:b"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, ref string) {
-		tag, d, err := ParseReference(ref)
+		tag, d, err := Parse(ref)
 		if err != nil {
 			require.Empty(t, tag)
 			require.Empty(t, d)
@@ -201,7 +203,7 @@ func FuzzValidateRepositoryName(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, name string) {
 		err := ValidateRepositoryName(name)
-		want := len(name) <= maxRepositoryNameLen && refNameRE.MatchString(name)
+		want := len(name) <= MaxRepositoryNameLen && refNameRE.MatchString(name)
 		require.Equal(t, want, err == nil, "name %q: %v", name, err)
 	})
 }
@@ -218,7 +220,7 @@ func FuzzParseDigest(f *testing.F) {
 		gd, gerr := digest.Parse(s)
 		ours := gerr == nil && (gd.Algorithm() == digest.SHA256 || gd.Algorithm() == digest.SHA512)
 		if err != nil {
-			require.ErrorIs(t, err, ErrDigestInvalid)
+			require.ErrorIs(t, err, errdefs.ErrDigestInvalid)
 			require.False(t, ours, "%q: refused but go-digest accepts it", s)
 			return
 		}

@@ -1,8 +1,7 @@
-package engine
-
-// Manifest validation: what PutManifest accepts, and what it learns from
-// a manifest (the blobs and child manifests it references, its subject,
-// artifact type and annotations).
+// Package manifest validates manifests: what PutManifest accepts, and
+// what it learns from a manifest (the blobs and child manifests it
+// references, its subject, artifact type and annotations). Errors wrap
+// the engine's sentinel errors (package errdefs).
 //
 // Accepted media types:
 //
@@ -15,9 +14,9 @@ package engine
 //
 //   - Docker schema 1 (…manifest.v1+json, …v1+prettyjws, or a payload with
 //     schemaVersion 1) is a format Berth knows and deliberately refuses:
-//     ErrUnsupported (UNSUPPORTED). It is deprecated, signed with keys no
+//     errdefs.ErrUnsupported (UNSUPPORTED). It is deprecated, signed with keys no
 //     one checks, and removed from Docker since 2019.
-//   - Any other media type is ErrManifestInvalid (MANIFEST_INVALID), as the
+//   - Any other media type is errdefs.ErrManifestInvalid (MANIFEST_INVALID), as the
 //     distribution spec's manifest checks and the reference registry do:
 //     an artifact is an OCI image manifest with an artifactType, not a
 //     manifest of its own media type.
@@ -40,6 +39,7 @@ package engine
 //     size and digest.
 //   - artifactType is the manifest's artifactType, else, for image
 //     manifests, config.mediaType (what the referrers API reports).
+package manifest
 
 import (
 	"encoding/json"
@@ -49,35 +49,46 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berthstore/berth/engine/internal/errdefs"
+	"github.com/berthstore/berth/engine/internal/reference"
 )
 
 // Manifest media types the engine knows besides the OCI ones in ocispec.
 const (
-	mediaTypeDockerManifest       = "application/vnd.docker.distribution.manifest.v2+json"
-	mediaTypeDockerManifestList   = "application/vnd.docker.distribution.manifest.list.v2+json"
-	mediaTypeDockerSchema1        = "application/vnd.docker.distribution.manifest.v1+json"
-	mediaTypeDockerSchema1Signed  = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+	MediaTypeDockerManifest       = "application/vnd.docker.distribution.manifest.v2+json"
+	MediaTypeDockerManifestList   = "application/vnd.docker.distribution.manifest.list.v2+json"
+	MediaTypeDockerSchema1        = "application/vnd.docker.distribution.manifest.v1+json"
+	MediaTypeDockerSchema1Signed  = "application/vnd.docker.distribution.manifest.v1+prettyjws"
 	maxDescriptorMediaTypeSection = 127 // RFC 6838 limit on type and subtype names
 )
 
-// isIndexMediaType reports whether mt is an index or manifest list.
-func isIndexMediaType(mt string) bool {
-	return mt == ocispec.MediaTypeImageIndex || mt == mediaTypeDockerManifestList
+// Descriptor identifies content a manifest references: its media type,
+// digest and size, checked.
+type Descriptor struct {
+	MediaType string
+	Digest    digest.Digest
+	Size      int64
 }
 
-// isManifestMediaType reports whether mt is one of the four accepted
+// IsIndex reports whether mt is an index or manifest list.
+func IsIndex(mt string) bool {
+	return mt == ocispec.MediaTypeImageIndex || mt == MediaTypeDockerManifestList
+}
+
+// IsManifest reports whether mt is one of the four accepted
 // manifest media types.
-func isManifestMediaType(mt string) bool {
+func IsManifest(mt string) bool {
 	switch mt {
 	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex,
-		mediaTypeDockerManifest, mediaTypeDockerManifestList:
+		MediaTypeDockerManifest, MediaTypeDockerManifestList:
 		return true
 	}
 	return false
 }
 
-// childManifest is one entry of an index or manifest list.
-type childManifest struct {
+// Child is one entry of an index or manifest list.
+type Child struct {
 	Descriptor
 	// Platform is the entry's platform, nil when it has none.
 	Platform *ocispec.Platform
@@ -87,8 +98,8 @@ type childManifest struct {
 	Annotations map[string]string
 }
 
-// parsedManifest is what parseManifest learns from a valid manifest.
-type parsedManifest struct {
+// Parsed is what Parse learns from a valid manifest.
+type Parsed struct {
 	// MediaType is the manifest's media type: the Content-Type given, or
 	// the one found in (or inferred from) the payload.
 	MediaType string
@@ -102,7 +113,7 @@ type parsedManifest struct {
 	// Foreign are layers with "urls": not required in the registry.
 	Foreign []Descriptor
 	// Children are the entries of an index or manifest list, in order.
-	Children []childManifest
+	Children []Child
 	// Subject is the subject's digest (OCI 1.1 referrers), or "".
 	Subject digest.Digest
 	// SubjectDescriptor is the full subject descriptor, nil if none.
@@ -139,47 +150,47 @@ type rawManifest struct {
 	Annotations   map[string]string `json:"annotations"`
 }
 
-// parseManifest validates payload as a manifest of type mediaType (the
+// Parse validates payload as a manifest of type mediaType (the
 // request's Content-Type; "" to take it from the payload) and returns what
-// it references. Errors wrap ErrManifestInvalid, ErrUnsupported (schema
-// 1) or ErrTooLarge (len(payload) > maxSize, when maxSize > 0).
-func parseManifest(mediaType string, payload []byte, maxSize int64) (*parsedManifest, error) {
+// it references. Errors wrap errdefs.ErrManifestInvalid, errdefs.ErrUnsupported (schema
+// 1) or errdefs.ErrTooLarge (len(payload) > maxSize, when maxSize > 0).
+func Parse(mediaType string, payload []byte, maxSize int64) (*Parsed, error) {
 	if maxSize > 0 && int64(len(payload)) > maxSize {
-		return nil, fmt.Errorf("%w: manifest of %d bytes, limit %d", ErrTooLarge, len(payload), maxSize)
+		return nil, fmt.Errorf("%w: manifest of %d bytes, limit %d", errdefs.ErrTooLarge, len(payload), maxSize)
 	}
 	ct := normalizeMediaType(mediaType)
 	if isSchema1(ct) {
-		return nil, fmt.Errorf("%w: Docker schema 1 manifests (%s) are not accepted; push schema 2 or OCI", ErrUnsupported, ct)
+		return nil, fmt.Errorf("%w: Docker schema 1 manifests (%s) are not accepted; push schema 2 or OCI", errdefs.ErrUnsupported, ct)
 	}
-	if ct != "" && !isManifestMediaType(ct) {
-		return nil, fmt.Errorf("%w: unknown manifest media type %q", ErrManifestInvalid, truncateForError(ct))
+	if ct != "" && !IsManifest(ct) {
+		return nil, fmt.Errorf("%w: unknown manifest media type %q", errdefs.ErrManifestInvalid, errdefs.Truncate(ct))
 	}
 	if len(payload) == 0 {
-		return nil, fmt.Errorf("%w: empty payload", ErrManifestInvalid)
+		return nil, fmt.Errorf("%w: empty payload", errdefs.ErrManifestInvalid)
 	}
 	var raw rawManifest
 	if err := json.Unmarshal(payload, &raw); err != nil {
-		return nil, fmt.Errorf("%w: not well-formed JSON: %v", ErrManifestInvalid, err)
+		return nil, fmt.Errorf("%w: not well-formed JSON: %v", errdefs.ErrManifestInvalid, err)
 	}
 	if raw.SchemaVersion == nil {
-		return nil, fmt.Errorf("%w: schemaVersion missing", ErrManifestInvalid)
+		return nil, fmt.Errorf("%w: schemaVersion missing", errdefs.ErrManifestInvalid)
 	}
 	if *raw.SchemaVersion == 1 || isSchema1(raw.MediaType) {
-		return nil, fmt.Errorf("%w: Docker schema 1 manifests are not accepted; push schema 2 or OCI", ErrUnsupported)
+		return nil, fmt.Errorf("%w: Docker schema 1 manifests are not accepted; push schema 2 or OCI", errdefs.ErrUnsupported)
 	}
 	if *raw.SchemaVersion != 2 {
-		return nil, fmt.Errorf("%w: schemaVersion %d, want 2", ErrManifestInvalid, *raw.SchemaVersion)
+		return nil, fmt.Errorf("%w: schemaVersion %d, want 2", errdefs.ErrManifestInvalid, *raw.SchemaVersion)
 	}
 
 	mt, err := resolveManifestMediaType(ct, &raw)
 	if err != nil {
 		return nil, err
 	}
-	p := &parsedManifest{MediaType: mt, Index: isIndexMediaType(mt), Annotations: raw.Annotations}
+	p := &Parsed{MediaType: mt, Index: IsIndex(mt), Annotations: raw.Annotations}
 
 	if raw.ArtifactType != "" {
 		if !validMediaType(raw.ArtifactType) {
-			return nil, fmt.Errorf("%w: artifactType %q is not a media type", ErrManifestInvalid, truncateForError(raw.ArtifactType))
+			return nil, fmt.Errorf("%w: artifactType %q is not a media type", errdefs.ErrManifestInvalid, errdefs.Truncate(raw.ArtifactType))
 		}
 		p.ArtifactType = raw.ArtifactType
 	}
@@ -209,16 +220,16 @@ func resolveManifestMediaType(ct string, raw *rawManifest) (string, error) {
 	pm := raw.MediaType
 	switch {
 	case ct != "" && pm != "" && pm != ct:
-		return "", fmt.Errorf("%w: mediaType field %q does not match Content-Type %q", ErrManifestInvalid, truncateForError(pm), ct)
+		return "", fmt.Errorf("%w: mediaType field %q does not match Content-Type %q", errdefs.ErrManifestInvalid, errdefs.Truncate(pm), ct)
 	case ct != "":
 		// Docker's schemas make the mediaType field mandatory.
-		if (ct == mediaTypeDockerManifest || ct == mediaTypeDockerManifestList) && pm == "" {
-			return "", fmt.Errorf("%w: mediaType field missing (required for %s)", ErrManifestInvalid, ct)
+		if (ct == MediaTypeDockerManifest || ct == MediaTypeDockerManifestList) && pm == "" {
+			return "", fmt.Errorf("%w: mediaType field missing (required for %s)", errdefs.ErrManifestInvalid, ct)
 		}
 		return ct, nil
 	case pm != "":
-		if !isManifestMediaType(pm) {
-			return "", fmt.Errorf("%w: unknown manifest media type %q", ErrManifestInvalid, truncateForError(pm))
+		if !IsManifest(pm) {
+			return "", fmt.Errorf("%w: unknown manifest media type %q", errdefs.ErrManifestInvalid, errdefs.Truncate(pm))
 		}
 		return pm, nil
 	}
@@ -231,29 +242,29 @@ func resolveManifestMediaType(ct string, raw *rawManifest) (string, error) {
 	case hasImage && !hasManifests:
 		return ocispec.MediaTypeImageManifest, nil
 	case hasImage && hasManifests:
-		return "", fmt.Errorf("%w: no mediaType, and both manifests and config/layers present", ErrManifestInvalid)
+		return "", fmt.Errorf("%w: no mediaType, and both manifests and config/layers present", errdefs.ErrManifestInvalid)
 	default:
-		return "", fmt.Errorf("%w: no mediaType, and neither manifests nor config/layers present", ErrManifestInvalid)
+		return "", fmt.Errorf("%w: no mediaType, and neither manifests nor config/layers present", errdefs.ErrManifestInvalid)
 	}
 }
 
 // fillImage validates an image manifest's config and layers.
-func (p *parsedManifest) fillImage(raw *rawManifest) error {
+func (p *Parsed) fillImage(raw *rawManifest) error {
 	if raw.Manifests != nil {
-		return fmt.Errorf("%w: manifests field in an image manifest (%s)", ErrManifestInvalid, p.MediaType)
+		return fmt.Errorf("%w: manifests field in an image manifest (%s)", errdefs.ErrManifestInvalid, p.MediaType)
 	}
 	if raw.Config == nil {
-		return fmt.Errorf("%w: config missing", ErrManifestInvalid)
+		return fmt.Errorf("%w: config missing", errdefs.ErrManifestInvalid)
 	}
 	if raw.Layers == nil {
-		return fmt.Errorf("%w: layers missing", ErrManifestInvalid)
+		return fmt.Errorf("%w: layers missing", errdefs.ErrManifestInvalid)
 	}
 	cfg, err := checkDescriptor("config", raw.Config)
 	if err != nil {
 		return err
 	}
 	if len(raw.Config.URLs) > 0 {
-		return fmt.Errorf("%w: config: urls are not allowed on a config", ErrManifestInvalid)
+		return fmt.Errorf("%w: config: urls are not allowed on a config", errdefs.ErrManifestInvalid)
 	}
 	p.Config = &cfg
 	layers := *raw.Layers
@@ -285,15 +296,15 @@ func (p *parsedManifest) fillImage(raw *rawManifest) error {
 }
 
 // fillIndex validates an index's or manifest list's entries.
-func (p *parsedManifest) fillIndex(raw *rawManifest) error {
+func (p *Parsed) fillIndex(raw *rawManifest) error {
 	if raw.Config != nil || raw.Layers != nil {
-		return fmt.Errorf("%w: config or layers field in an index (%s)", ErrManifestInvalid, p.MediaType)
+		return fmt.Errorf("%w: config or layers field in an index (%s)", errdefs.ErrManifestInvalid, p.MediaType)
 	}
 	if raw.Manifests == nil {
-		return fmt.Errorf("%w: manifests missing", ErrManifestInvalid)
+		return fmt.Errorf("%w: manifests missing", errdefs.ErrManifestInvalid)
 	}
 	entries := *raw.Manifests
-	p.Children = make([]childManifest, 0, len(entries))
+	p.Children = make([]Child, 0, len(entries))
 	for i := range entries {
 		field := fmt.Sprintf("manifests[%d]", i)
 		e := &entries[i]
@@ -302,15 +313,15 @@ func (p *parsedManifest) fillIndex(raw *rawManifest) error {
 			return err
 		}
 		if len(e.URLs) > 0 {
-			return fmt.Errorf("%w: %s: urls are not allowed on a manifest entry", ErrManifestInvalid, field)
+			return fmt.Errorf("%w: %s: urls are not allowed on a manifest entry", errdefs.ErrManifestInvalid, field)
 		}
 		if e.Platform != nil && (e.Platform.OS == "" || e.Platform.Architecture == "") {
-			return fmt.Errorf("%w: %s.platform: os and architecture are required", ErrManifestInvalid, field)
+			return fmt.Errorf("%w: %s.platform: os and architecture are required", errdefs.ErrManifestInvalid, field)
 		}
 		if e.ArtifactType != "" && !validMediaType(e.ArtifactType) {
-			return fmt.Errorf("%w: %s.artifactType %q is not a media type", ErrManifestInvalid, field, truncateForError(e.ArtifactType))
+			return fmt.Errorf("%w: %s.artifactType %q is not a media type", errdefs.ErrManifestInvalid, field, errdefs.Truncate(e.ArtifactType))
 		}
-		p.Children = append(p.Children, childManifest{
+		p.Children = append(p.Children, Child{
 			Descriptor:   d,
 			Platform:     e.Platform,
 			ArtifactType: e.ArtifactType,
@@ -323,30 +334,30 @@ func (p *parsedManifest) fillIndex(raw *rawManifest) error {
 // checkDescriptor validates one descriptor found at field.
 func checkDescriptor(field string, r *rawDescriptor) (Descriptor, error) {
 	if r.MediaType == "" {
-		return Descriptor{}, fmt.Errorf("%w: %s.mediaType missing", ErrManifestInvalid, field)
+		return Descriptor{}, fmt.Errorf("%w: %s.mediaType missing", errdefs.ErrManifestInvalid, field)
 	}
 	if !validMediaType(r.MediaType) {
-		return Descriptor{}, fmt.Errorf("%w: %s.mediaType %q is not a media type", ErrManifestInvalid, field, truncateForError(r.MediaType))
+		return Descriptor{}, fmt.Errorf("%w: %s.mediaType %q is not a media type", errdefs.ErrManifestInvalid, field, errdefs.Truncate(r.MediaType))
 	}
 	if r.Digest == "" {
-		return Descriptor{}, fmt.Errorf("%w: %s.digest missing", ErrManifestInvalid, field)
+		return Descriptor{}, fmt.Errorf("%w: %s.digest missing", errdefs.ErrManifestInvalid, field)
 	}
-	d, err := ParseDigest(r.Digest)
+	d, err := reference.ParseDigest(r.Digest)
 	if err != nil {
-		return Descriptor{}, fmt.Errorf("%w: %s.digest: %v", ErrManifestInvalid, field, err)
+		return Descriptor{}, fmt.Errorf("%w: %s.digest: %v", errdefs.ErrManifestInvalid, field, err)
 	}
 	if r.Size == nil {
-		return Descriptor{}, fmt.Errorf("%w: %s.size missing", ErrManifestInvalid, field)
+		return Descriptor{}, fmt.Errorf("%w: %s.size missing", errdefs.ErrManifestInvalid, field)
 	}
 	if *r.Size < 0 {
-		return Descriptor{}, fmt.Errorf("%w: %s.size %d is negative", ErrManifestInvalid, field, *r.Size)
+		return Descriptor{}, fmt.Errorf("%w: %s.size %d is negative", errdefs.ErrManifestInvalid, field, *r.Size)
 	}
 	if r.Data != nil {
 		if int64(len(r.Data)) != *r.Size {
-			return Descriptor{}, fmt.Errorf("%w: %s.data is %d bytes, size says %d", ErrManifestInvalid, field, len(r.Data), *r.Size)
+			return Descriptor{}, fmt.Errorf("%w: %s.data is %d bytes, size says %d", errdefs.ErrManifestInvalid, field, len(r.Data), *r.Size)
 		}
 		if d.Algorithm().FromBytes(r.Data) != d {
-			return Descriptor{}, fmt.Errorf("%w: %s.data does not match digest %s", ErrManifestInvalid, field, d)
+			return Descriptor{}, fmt.Errorf("%w: %s.data does not match digest %s", errdefs.ErrManifestInvalid, field, d)
 		}
 	}
 	return Descriptor{MediaType: r.MediaType, Digest: d, Size: *r.Size}, nil
@@ -357,7 +368,7 @@ func checkURLs(field string, urls []string) error {
 	for i, s := range urls {
 		u, err := url.Parse(s)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%w: %s.urls[%d] %q is not an http(s) URL", ErrManifestInvalid, field, i, truncateForError(s))
+			return fmt.Errorf("%w: %s.urls[%d] %q is not an http(s) URL", errdefs.ErrManifestInvalid, field, i, errdefs.Truncate(s))
 		}
 	}
 	return nil
@@ -372,7 +383,7 @@ func normalizeMediaType(ct string) string {
 }
 
 func isSchema1(mt string) bool {
-	return mt == mediaTypeDockerSchema1 || mt == mediaTypeDockerSchema1Signed
+	return mt == MediaTypeDockerSchema1 || mt == MediaTypeDockerSchema1Signed
 }
 
 // validMediaType checks the type/subtype part of a media type against RFC
@@ -386,6 +397,10 @@ func validMediaType(mt string) bool {
 		return false
 	}
 	return validRestrictedName(mt[:slash]) && validRestrictedName(mt[slash+1:])
+}
+
+func isAlnum(b byte) bool {
+	return ('a' <= b && b <= 'z') || ('A' <= b && b <= 'Z') || ('0' <= b && b <= '9')
 }
 
 // validRestrictedName: restricted-name-first *126restricted-name-chars.
