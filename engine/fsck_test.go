@@ -8,8 +8,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/berthstore/berth/gc"
 )
 
 func TestFsckFindsCorruption(t *testing.T) {
@@ -29,13 +27,13 @@ func TestFsckFindsCorruption(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.Remove(cfgPath))
 
-	r, err := e.Fsck(ctx, gc.FsckOptions{Verify: true})
+	r, err := e.Fsck(ctx, FsckOptions{Verify: true})
 	require.NoError(t, err)
 	require.False(t, r.Clean())
 	kinds := map[string]digest.Digest{}
 	for _, f := range r.Corrupt {
 		kinds[f.Kind] = f.Digest
 	}
-	assert.Equal(t, layer, kinds[gc.KindBadBlob])
-	assert.Equal(t, m.Blobs[0], kinds[gc.KindMissingFile])
+	assert.Equal(t, layer, kinds[FsckBadBlob])
+	assert.Equal(t, m.Blobs[0], kinds[FsckMissingFile])
 }

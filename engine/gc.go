@@ -7,6 +7,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,179 @@ import (
 
 	"github.com/berthstore/berth/gc"
 )
+
+// ErrGCRunning is returned when a collection is asked for while another
+// runs.
+var ErrGCRunning = errors.New("engine: a collection is already running")
+
+// Defaults of GCOptions.
+const (
+	// DefaultGCGrace is how old an unreferenced blob (its record and its
+	// newest link) must be before a collection removes it.
+	DefaultGCGrace = time.Hour
+	// DefaultUploadTTL is how long an upload session may stay idle before
+	// a collection expires it.
+	DefaultUploadTTL = 7 * 24 * time.Hour
+)
+
+// GCOptions tune one collection.
+type GCOptions struct {
+	// Grace spares unreferenced blobs whose record or newest link is
+	// younger than this, and orphan files younger than this. Zero means
+	// DefaultGCGrace (1 h); a negative value means no grace at all
+	// (offline use and tests).
+	Grace time.Duration
+	// DryRun plans only: the report tells what would go; nothing changes.
+	DryRun bool
+	// UploadTTL expires upload sessions idle longer than this. Zero means
+	// Options.UploadTTL, else DefaultUploadTTL (7 days); negative
+	// disables expiry.
+	UploadTTL time.Duration
+}
+
+// GCReport is the outcome of a collection, in numbers a metrics exporter
+// can take as they are.
+type GCReport struct {
+	// DryRun is set when nothing was changed.
+	DryRun bool `json:"dryRun"`
+	// Plan is the mark phase's result.
+	Plan *GCPlan `json:"plan"`
+	// BlobsSwept and BytesFreed count what the sweep removed (stored bytes).
+	BlobsSwept int   `json:"blobsSwept"`
+	BytesFreed int64 `json:"bytesFreed"`
+	// BlobsSpared counts candidates the write barrier or a re-check saved.
+	BlobsSpared int `json:"blobsSpared"`
+	// OrphanFilesRemoved and OrphanBytesFreed count orphan blob files.
+	OrphanFilesRemoved int   `json:"orphanFilesRemoved"`
+	OrphanBytesFreed   int64 `json:"orphanBytesFreed"`
+	// OrphanUploadsRemoved counts upload files without a session.
+	OrphanUploadsRemoved int `json:"orphanUploadsRemoved"`
+	// UploadsExpired counts sessions expired for idleness.
+	UploadsExpired int `json:"uploadsExpired"`
+	// ShreddedBlobs counts blobs whose every data-key wrap is under a
+	// destroyed key (crypto-shredded): removed, or in a dry run, listed.
+	ShreddedBlobs int `json:"shreddedBlobs"`
+	// Errors counts items that failed (logged) and were left for next time.
+	Errors int `json:"errors"`
+	// MarkDuration, PlanDuration, SweepDuration and Duration time the phases
+	// and the whole collection.
+	MarkDuration  time.Duration `json:"markDuration"`
+	PlanDuration  time.Duration `json:"planDuration"`
+	SweepDuration time.Duration `json:"sweepDuration"`
+	Duration      time.Duration `json:"duration"`
+}
+
+// GCPlan is what a collection would do: the output of its mark phase.
+type GCPlan struct {
+	// Start is when the collection started; Cutoff is Start minus the grace.
+	Start  time.Time `json:"start"`
+	Cutoff time.Time `json:"cutoff"`
+	// Manifests, Links and BlobRecords are the records walked; Marked is
+	// the number of distinct blob digests some manifest references.
+	Manifests   int `json:"manifests"`
+	Links       int `json:"links"`
+	BlobRecords int `json:"blobRecords"`
+	Marked      int `json:"marked"`
+	// Blobs are the unreferenced blobs older than the grace.
+	Blobs []GCCandidate `json:"blobs"`
+	// OrphanFiles are blob files with no record, older than the grace.
+	OrphanFiles []GCOrphanFile `json:"orphanFiles"`
+	// OrphanUploads are upload files with no session record, older than
+	// the grace.
+	OrphanUploads []string `json:"orphanUploads"`
+	// StaleUploads are sessions idle longer than the upload TTL.
+	StaleUploads []string `json:"staleUploads"`
+	// UploadIdleBefore is the cutoff that made them stale: a session
+	// used since is kept.
+	UploadIdleBefore time.Time `json:"uploadIdleBefore,omitzero"`
+	// MarkDuration and PlanDuration time the phases.
+	MarkDuration time.Duration `json:"markDuration"`
+	PlanDuration time.Duration `json:"planDuration"`
+}
+
+// GCCandidate is an unreferenced blob a plan would sweep.
+type GCCandidate struct {
+	Digest digest.Digest `json:"digest"`
+	// Size is the blob's logical size; StoredSize its file's size.
+	Size       int64 `json:"size"`
+	StoredSize int64 `json:"storedSize"`
+	// CreatedAt is the record's time.
+	CreatedAt time.Time `json:"createdAt"`
+	// Repos are the repositories that link it (their links go with it).
+	Repos []string `json:"repos,omitempty"`
+}
+
+// GCOrphanFile is a blob file without a blob record.
+type GCOrphanFile struct {
+	Digest     digest.Digest `json:"digest"`
+	StoredSize int64         `json:"storedSize"`
+}
+
+// Bytes returns the stored bytes the plan would free (blobs and orphan
+// files).
+func (p *GCPlan) Bytes() int64 { return p.gc().Bytes() }
+
+// SortedDigests returns the digests of the plan's candidates in order
+// (for printing and tests).
+func (p *GCPlan) SortedDigests() []digest.Digest { return p.gc().SortedDigests() }
+
+// WriteText prints the plan for people: one line per item, then totals.
+func (p *GCPlan) WriteText(w io.Writer) error { return p.gc().WriteText(w) }
+
+func (o GCOptions) gc() gc.Options {
+	return gc.Options{Grace: o.Grace, DryRun: o.DryRun, UploadTTL: o.UploadTTL}
+}
+
+func gcReportOf(r gc.Report) GCReport {
+	return GCReport{
+		DryRun: r.DryRun, Plan: gcPlanOf(r.Plan),
+		BlobsSwept: r.BlobsSwept, BytesFreed: r.BytesFreed, BlobsSpared: r.BlobsSpared,
+		OrphanFilesRemoved: r.OrphanFilesRemoved, OrphanBytesFreed: r.OrphanBytesFreed,
+		OrphanUploadsRemoved: r.OrphanUploadsRemoved, UploadsExpired: r.UploadsExpired,
+		ShreddedBlobs: r.ShreddedBlobs, Errors: r.Errors,
+		MarkDuration: r.MarkDuration, PlanDuration: r.PlanDuration, SweepDuration: r.SweepDuration, Duration: r.Duration,
+	}
+}
+
+func gcPlanOf(p *gc.Plan) *GCPlan {
+	if p == nil {
+		return nil
+	}
+	out := &GCPlan{
+		Start: p.Start, Cutoff: p.Cutoff, Manifests: p.Manifests, Links: p.Links, BlobRecords: p.BlobRecords, Marked: p.Marked,
+		OrphanUploads: p.OrphanUploads, StaleUploads: p.StaleUploads, UploadIdleBefore: p.UploadIdleBefore,
+		MarkDuration: p.MarkDuration, PlanDuration: p.PlanDuration,
+	}
+	if p.Blobs != nil {
+		out.Blobs = make([]GCCandidate, len(p.Blobs))
+		for i, b := range p.Blobs {
+			out.Blobs[i] = GCCandidate(b)
+		}
+	}
+	if p.OrphanFiles != nil {
+		out.OrphanFiles = make([]GCOrphanFile, len(p.OrphanFiles))
+		for i, o := range p.OrphanFiles {
+			out.OrphanFiles[i] = GCOrphanFile(o)
+		}
+	}
+	return out
+}
+
+// gc is p as package gc has it, for the functions it has already.
+func (p *GCPlan) gc() *gc.Plan {
+	out := &gc.Plan{
+		Start: p.Start, Cutoff: p.Cutoff, Manifests: p.Manifests, Links: p.Links, BlobRecords: p.BlobRecords, Marked: p.Marked,
+		OrphanUploads: p.OrphanUploads, StaleUploads: p.StaleUploads, UploadIdleBefore: p.UploadIdleBefore,
+		MarkDuration: p.MarkDuration, PlanDuration: p.PlanDuration,
+	}
+	for _, b := range p.Blobs {
+		out.Blobs = append(out.Blobs, gc.Candidate(b))
+	}
+	for _, o := range p.OrphanFiles {
+		out.OrphanFiles = append(out.OrphanFiles, gc.OrphanFile(o))
+	}
+	return out
+}
 
 // gcState is the engine's gc and lifecycle machinery.
 type gcState struct {
@@ -47,7 +221,7 @@ type GCStats struct {
 	BlobsSwept, OrphanFilesRemoved, UploadsExpired int64
 	BytesFreed                                     int64
 	// Last is the last collection's report (nil before the first).
-	Last *gc.Report
+	Last *GCReport
 	// ImagesExpired counts images expired by lifecycle, by rule priority.
 	ImagesExpired map[int]int64
 }
@@ -105,19 +279,19 @@ func (e *Engine) collectorConfig() gc.Config {
 // CollectGarbage runs one online mark-and-sweep collection (docs/gc.md):
 // pushes and pulls go on meanwhile. With opts.DryRun it only plans and the
 // report's Plan lists what would go. A second call while one runs fails
-// with gc.ErrRunning.
-func (e *Engine) CollectGarbage(ctx context.Context, opts gc.Options) (gc.Report, error) {
+// with ErrGCRunning.
+func (e *Engine) CollectGarbage(ctx context.Context, opts GCOptions) (GCReport, error) {
 	if err := e.checkOpen(); err != nil {
-		return gc.Report{}, err
+		return GCReport{}, err
 	}
 	if !e.gcs.runMu.TryLock() {
-		return gc.Report{}, gc.ErrRunning
+		return GCReport{}, ErrGCRunning
 	}
 	defer e.gcs.runMu.Unlock()
 	if opts.UploadTTL == 0 {
 		opts.UploadTTL = e.opts.UploadTTL
 	}
-	c := gc.NewCollector(e.collectorConfig(), opts)
+	c := gc.NewCollector(e.collectorConfig(), opts.gc())
 	if !opts.DryRun {
 		e.gcs.running.Store(c)
 		defer e.gcs.running.Store(nil)
@@ -131,16 +305,17 @@ func (e *Engine) CollectGarbage(ctx context.Context, opts gc.Options) (gc.Report
 	if opts.DryRun {
 		err := e.ShreddedBlobs(ctx, func(digest.Digest) error { shredded++; return nil })
 		if err != nil {
-			return gc.Report{}, err
+			return GCReport{}, err
 		}
 	} else {
 		n, err := e.SweepShredded(ctx)
 		if err != nil {
-			return gc.Report{}, err
+			return GCReport{}, err
 		}
 		shredded = n
 	}
-	r, err := c.Run(ctx)
+	gr, err := c.Run(ctx)
+	r := gcReportOf(gr)
 	r.ShreddedBlobs = shredded
 	if err == nil && !r.DryRun {
 		e.gcs.statsMu.Lock()
@@ -170,7 +345,7 @@ func (e *Engine) startGC() {
 	e.every(pullFlushInterval, e.flushPulls, e.flushPulls)
 	if e.opts.GCInterval > 0 {
 		e.every(e.opts.GCInterval, func() {
-			if _, err := e.CollectGarbage(ctx, gc.Options{Grace: e.opts.GCGrace}); err != nil && !errors.Is(err, gc.ErrRunning) && ctx.Err() == nil {
+			if _, err := e.CollectGarbage(ctx, GCOptions{Grace: e.opts.GCGrace}); err != nil && !errors.Is(err, ErrGCRunning) && ctx.Err() == nil {
 				e.log.Warn("scheduled gc failed", "err", err)
 			}
 		}, nil)

@@ -25,7 +25,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/require"
 
-	"github.com/berthstore/berth/gc"
 	"github.com/berthstore/berth/index"
 )
 
@@ -168,7 +167,7 @@ func BenchmarkGCScale(b *testing.B) {
 				}
 			}
 		}()
-		r, err := e.CollectGarbage(ctx, gc.Options{Grace: time.Hour})
+		r, err := e.CollectGarbage(ctx, GCOptions{Grace: time.Hour})
 		close(stop)
 		wg.Wait()
 		require.NoError(b, err)

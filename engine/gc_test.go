@@ -28,7 +28,7 @@ import (
 )
 
 // noGrace collects every unreferenced blob at once.
-var noGrace = gc.Options{Grace: -1}
+var noGrace = GCOptions{Grace: -1}
 
 func quietOptions() *Options {
 	return &Options{CreateOnPush: true, FrameSize: 64 << 10, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
@@ -137,9 +137,9 @@ func unreferencedBlobs(t testing.TB, e *Engine) []digest.Digest {
 	return out
 }
 
-func requireFsckClean(t testing.TB, e *Engine, orphansOK bool) *gc.FsckReport {
+func requireFsckClean(t testing.TB, e *Engine, orphansOK bool) *FsckReport {
 	t.Helper()
-	r, err := e.Fsck(context.Background(), gc.FsckOptions{Verify: true})
+	r, err := e.Fsck(context.Background(), FsckOptions{Verify: true})
 	require.NoError(t, err)
 	require.Empty(t, r.Corrupt, "fsck found corruption")
 	if !orphansOK {
@@ -163,11 +163,11 @@ func TestCollectGarbage(t *testing.T) {
 
 	tests := []struct {
 		name      string
-		opts      gc.Options
+		opts      GCOptions
 		wantSwept int
 	}{
-		{"grace spares young blobs", gc.Options{Grace: time.Hour}, 0},
-		{"dry run changes nothing", gc.Options{Grace: -1, DryRun: true}, 0},
+		{"grace spares young blobs", GCOptions{Grace: time.Hour}, 0},
+		{"dry run changes nothing", GCOptions{Grace: -1, DryRun: true}, 0},
 		{"sweep", noGrace, 3},
 		{"idempotent", noGrace, 0},
 	}
@@ -221,12 +221,12 @@ func TestCollectGarbageOrphansAndUploads(t *testing.T) {
 
 	fr := requireFsckClean(t, e, true)
 	require.Len(t, fr.Orphans, 2)
-	r, err := e.CollectGarbage(ctx, gc.Options{Grace: -1, UploadTTL: -1})
+	r, err := e.CollectGarbage(ctx, GCOptions{Grace: -1, UploadTTL: -1})
 	require.NoError(t, err)
 	assert.Equal(t, 1, r.OrphanFilesRemoved)
 	assert.Equal(t, 1, r.OrphanUploadsRemoved)
 	assert.Equal(t, 0, r.UploadsExpired, "TTL disabled")
-	r, err = e.CollectGarbage(ctx, gc.Options{Grace: -1, UploadTTL: time.Nanosecond})
+	r, err = e.CollectGarbage(ctx, GCOptions{Grace: -1, UploadTTL: time.Nanosecond})
 	require.NoError(t, err)
 	assert.Equal(t, 1, r.UploadsExpired)
 	_, err = e.ResumeUpload(ctx, "o/a", stale)
@@ -239,7 +239,7 @@ func TestCollectGarbageOneAtATime(t *testing.T) {
 	require.True(t, e.gcs.runMu.TryLock())
 	_, err := e.CollectGarbage(context.Background(), noGrace)
 	e.gcs.runMu.Unlock()
-	require.ErrorIs(t, err, gc.ErrRunning)
+	require.ErrorIs(t, err, ErrGCRunning)
 }
 
 func TestScheduledGCAndLifecycle(t *testing.T) {
@@ -400,7 +400,7 @@ func TestGCStress(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for !stop.Load() {
-			r, err := e.CollectGarbage(ctx, gc.Options{Grace: grace})
+			r, err := e.CollectGarbage(ctx, GCOptions{Grace: grace})
 			if err != nil {
 				fail("gc: %v", err)
 				return
@@ -435,7 +435,7 @@ func TestGCStress(t *testing.T) {
 	// Once the grace has passed, one more collection leaves nothing
 	// unreferenced and no orphan.
 	time.Sleep(grace)
-	_, err := e.CollectGarbage(ctx, gc.Options{Grace: grace})
+	_, err := e.CollectGarbage(ctx, GCOptions{Grace: grace})
 	require.NoError(t, err)
 	require.Empty(t, unreferencedBlobs(t, e))
 	requireFsckClean(t, e, false)

@@ -17,13 +17,52 @@ import (
 	"github.com/berthstore/berth/index"
 )
 
-// KeyUnknown is the state reported for a key that repositories name but
-// that no key provider holds.
-const KeyUnknown crypt.KeyState = "unknown"
+// KeyProvider holds key-encryption keys and wraps and unwraps data keys
+// with them: the seam through which an embedder plugs in an HSM or a KMS
+// (Options.KeyProvider). It is package crypt's interface; a provider that
+// also implements crypt.KeyManager lets the engine create, rotate,
+// disable, enable and destroy keys.
+type KeyProvider = crypt.KeyProvider
+
+// KeyState is the state of a key-encryption key.
+type KeyState string
+
+// Key states.
+const (
+	// KeyEnabled: the key wraps and unwraps.
+	KeyEnabled KeyState = "enabled"
+	// KeyDisabled: reads and pushes through the key fail with
+	// ErrKeyUnavailable until it is enabled again.
+	KeyDisabled KeyState = "disabled"
+	// KeyDestroyed: the key's material is gone (crypto-shredding).
+	KeyDestroyed KeyState = "destroyed"
+	// KeyUnavailable is reported, never stored: the provider holding the
+	// key cannot be reached.
+	KeyUnavailable KeyState = "unavailable"
+	// KeyUnknown is reported for a key that repositories name but that no
+	// key provider holds.
+	KeyUnknown KeyState = "unknown"
+)
+
+// KeyInfo describes one key-encryption key.
+type KeyInfo struct {
+	// Name is the key's name: a keyring key name or a pkcs11: URI.
+	Name string `json:"name"`
+	// State is the key's state.
+	State KeyState `json:"state"`
+	// PrimaryVersion is the version that wraps new data keys.
+	PrimaryVersion uint32 `json:"primaryVersion"`
+	// Versions is the number of versions the key has.
+	Versions int `json:"versions"`
+}
+
+func keyInfoOf(k crypt.KeyInfo) KeyInfo {
+	return KeyInfo{Name: k.Name, State: KeyState(k.State), PrimaryVersion: k.PrimaryVersion, Versions: k.Versions}
+}
 
 // KeyStatus describes one key-encryption key and its use in the store.
 type KeyStatus struct {
-	crypt.KeyInfo
+	KeyInfo
 	// Repositories is the number of repositories keyed by it.
 	Repositories int `json:"repositories"`
 	// Blobs is the number of blobs whose data key it wraps.
@@ -112,17 +151,17 @@ func (e *Engine) keyManager() (crypt.KeyManager, error) {
 // CreateKey creates a key-encryption key: a keyring key, or with a
 // pkcs11: URI name a key generated inside the HSM. Repositories name it
 // in encryptionConfiguration.kmsKey.
-func (e *Engine) CreateKey(ctx context.Context, name string) (crypt.KeyInfo, error) {
+func (e *Engine) CreateKey(ctx context.Context, name string) (KeyInfo, error) {
 	km, err := e.keyManager()
 	if err != nil {
-		return crypt.KeyInfo{}, err
+		return KeyInfo{}, err
 	}
 	if err := km.CreateKey(ctx, name); err != nil {
-		return crypt.KeyInfo{}, keyOpErr(err)
+		return KeyInfo{}, keyOpErr(err)
 	}
 	e.log.Info("key created", "key", name)
 	info, err := crypt.LookupKey(ctx, e.keys, name)
-	return info, keyOpErr(err)
+	return keyInfoOf(info), keyOpErr(err)
 }
 
 // RotateKey makes a new version of key name primary and starts the
@@ -210,15 +249,15 @@ func (e *Engine) setKeyState(ctx context.Context, name string, state crypt.KeySt
 }
 
 // keyState is the state of key name as a repository reports it.
-func (e *Engine) keyState(ctx context.Context, name string) crypt.KeyState {
+func (e *Engine) keyState(ctx context.Context, name string) KeyState {
 	info, err := crypt.LookupKey(ctx, e.keys, name)
 	switch {
 	case err == nil:
-		return info.State
+		return KeyState(info.State)
 	case errors.Is(err, crypt.ErrKeyNotFound):
 		return KeyUnknown
 	}
-	return crypt.KeyUnavailable
+	return KeyUnavailable
 }
 
 // Keys lists the key-encryption keys with their use: repositories keyed
@@ -234,7 +273,7 @@ func (e *Engine) Keys(ctx context.Context) ([]KeyStatus, error) {
 	infos, perr := e.keys.Keys(ctx)
 	byName := map[string]*KeyStatus{}
 	var order []string
-	add := func(info crypt.KeyInfo) *KeyStatus {
+	add := func(info KeyInfo) *KeyStatus {
 		c := crypt.CanonicalKeyName(info.Name)
 		if st := byName[c]; st != nil {
 			return st
@@ -244,11 +283,11 @@ func (e *Engine) Keys(ctx context.Context) ([]KeyStatus, error) {
 		return byName[c]
 	}
 	for _, info := range infos {
-		add(info)
+		add(keyInfoOf(info))
 	}
 	missing := KeyUnknown
 	if perr != nil {
-		missing = crypt.KeyUnavailable
+		missing = KeyUnavailable
 	}
 	names, err := e.db.ListRepositories("", 0)
 	if err != nil {
@@ -262,12 +301,12 @@ func (e *Engine) Keys(ctx context.Context) ([]KeyStatus, error) {
 		if err != nil {
 			return nil, err
 		}
-		add(crypt.KeyInfo{Name: r.kek, State: missing}).Repositories++
+		add(KeyInfo{Name: r.kek, State: missing}).Repositories++
 	}
 	err = e.db.WalkBlobs(func(rec *index.Blob) error {
 		distinct := 0
 		for i, w := range rec.Wraps {
-			st := add(crypt.KeyInfo{Name: w.KeyID, State: missing})
+			st := add(KeyInfo{Name: w.KeyID, State: missing})
 			seen := false
 			for _, o := range rec.Wraps[:i] {
 				seen = seen || crypt.CanonicalKeyName(o.KeyID) == crypt.CanonicalKeyName(w.KeyID)

@@ -69,7 +69,7 @@ func TestHSMSharedBlobRotateDestroy(t *testing.T) {
 	for _, k := range []string{hsmA, hsmB} {
 		info, err := e.CreateKey(ctx, k)
 		require.NoError(t, err)
-		assert.Equal(t, crypt.KeyEnabled, info.State)
+		assert.Equal(t, KeyEnabled, info.State)
 	}
 	kmsRepo(t, e, "a/app", hsmA)
 	kmsRepo(t, e, "b/app", hsmB)
@@ -127,7 +127,7 @@ func TestHSMSharedBlobRotateDestroy(t *testing.T) {
 	require.ErrorIs(t, err, ErrKeyDestroyed)
 	r, err := e.Repository(ctx, "a/app")
 	require.NoError(t, err)
-	assert.Equal(t, crypt.KeyDestroyed, r.KeyState)
+	assert.Equal(t, KeyDestroyed, r.KeyState)
 	for _, repo := range []string{"b/app", "local/app"} {
 		got, err := readRepoBlob(e, repo, dc)
 		require.NoError(t, err)

@@ -21,7 +21,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/berthstore/berth/crypt"
-	"github.com/berthstore/berth/gc"
 	"github.com/berthstore/berth/index"
 )
 
@@ -106,7 +105,7 @@ func TestKeysSharedBlobAndShredding(t *testing.T) {
 	require.ErrorIs(t, err, ErrKeyDestroyed)
 	r, err := e.Repository(ctx, "a/app")
 	require.NoError(t, err)
-	assert.Equal(t, crypt.KeyDestroyed, r.KeyState)
+	assert.Equal(t, KeyDestroyed, r.KeyState)
 	_, err = e.PutBlob(ctx, "a/app", bytes.NewReader(rnd(100)), "")
 	require.ErrorIs(t, err, ErrKeyDestroyed)
 
@@ -121,7 +120,7 @@ func TestKeysSharedBlobAndShredding(t *testing.T) {
 	assert.NotEmpty(t, m.Payload)
 	r, err = e.Repository(ctx, "b/app")
 	require.NoError(t, err)
-	assert.Equal(t, crypt.KeyEnabled, r.KeyState)
+	assert.Equal(t, KeyEnabled, r.KeyState)
 
 	// The blobs only team-a wrapped are shredded and removed (DestroyKey
 	// starts the sweep; gc runs it too); the shared layer stays.
@@ -380,7 +379,7 @@ func unavailableScenario(t *testing.T, e *Engine, keyA, keyB string, down, up fu
 	require.ErrorIs(t, err, ErrKeyUnavailable)
 	r, err := e.Repository(ctx, "a/app")
 	require.NoError(t, err)
-	assert.Equal(t, crypt.KeyUnavailable, r.KeyState)
+	assert.Equal(t, KeyUnavailable, r.KeyState)
 	// Past the cache lifetime, reads fail retryably too, never wrongly.
 	time.Sleep(e.opts.KeyCacheTTL + 50*time.Millisecond)
 	_, err = readRepoBlob(e, "a/app", dl)
@@ -675,13 +674,13 @@ func TestGCRemovesShreddedBlobs(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, km.SetKeyState(ctx, "k", crypt.KeyDestroyed))
 
-	r, err := e.CollectGarbage(ctx, gc.Options{DryRun: true})
+	r, err := e.CollectGarbage(ctx, GCOptions{DryRun: true})
 	require.NoError(t, err)
 	assert.Equal(t, 2, r.ShreddedBlobs) // the layer and the config
 	_, err = e.db.Blob(digest.FromBytes(only))
 	require.NoError(t, err, "a dry run removes nothing")
 
-	r, err = e.CollectGarbage(ctx, gc.Options{})
+	r, err = e.CollectGarbage(ctx, GCOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, 2, r.ShreddedBlobs)
 	_, err = e.db.Blob(digest.FromBytes(only))

@@ -5,6 +5,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,12 +14,72 @@ import (
 	"github.com/berthstore/berth/gc"
 )
 
+// ErrInvalidPolicy is wrapped, with ErrInvalidArgument and a
+// *LifecyclePolicyError, by every error about a lifecycle policy that does
+// not validate.
+var ErrInvalidPolicy = errors.New("engine: invalid lifecycle policy")
+
+// LifecyclePolicyError is a lifecycle policy validation failure. Its Error
+// text is the message ECR answers (InvalidParameterException), so that the
+// ECR API and the command line can show it unchanged; it unwraps to
+// ErrInvalidPolicy.
+type LifecyclePolicyError struct {
+	// Message is ECR's message for the failure.
+	Message string
+}
+
+// Error returns ECR's message for the failure.
+func (e *LifecyclePolicyError) Error() string { return e.Message }
+
+// Unwrap returns ErrInvalidPolicy.
+func (e *LifecyclePolicyError) Unwrap() error { return ErrInvalidPolicy }
+
+// policyErr translates an error of gc.ParsePolicy.
+func policyErr(err error) error {
+	var pe *gc.PolicyError
+	if errors.As(err, &pe) {
+		err = &LifecyclePolicyError{Message: pe.Error()}
+	}
+	return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+}
+
+// Expiry is one image a lifecycle policy expires and the rule that
+// expires it. Its JSON is ECR's lifecycle policy preview result.
+type Expiry struct {
+	// Digest is the image's manifest digest.
+	Digest digest.Digest `json:"imageDigest"`
+	// Tags are the image's tags, any order.
+	Tags []string `json:"imageTags,omitempty"`
+	// PushedAt is when the image was pushed.
+	PushedAt time.Time `json:"imagePushedAt"`
+	// LastPulledAt is when it was last pulled; zero if never.
+	LastPulledAt time.Time `json:"lastRecordedPullTime,omitzero"`
+	// RulePriority is the priority of the rule that expires the image
+	// (ECR's appliedRulePriority).
+	RulePriority int `json:"appliedRulePriority"`
+	// Description is that rule's description.
+	Description string `json:"description,omitempty"`
+}
+
+func expiriesOf(exp []gc.Expiry) []Expiry {
+	if exp == nil {
+		return nil
+	}
+	out := make([]Expiry, len(exp))
+	for i, x := range exp {
+		out[i] = Expiry{Digest: x.Digest, Tags: x.Tags, PushedAt: x.PushedAt, LastPulledAt: x.LastPulledAt,
+			RulePriority: x.RulePriority, Description: x.Description}
+	}
+	return out
+}
+
 // PutLifecyclePolicy validates policy (ECR's rules and messages) and sets
 // it as repo's lifecycle policy. An invalid policy fails with an error
-// wrapping ErrInvalidArgument and a *gc.PolicyError.
+// wrapping ErrInvalidArgument, ErrInvalidPolicy and a
+// *LifecyclePolicyError.
 func (e *Engine) PutLifecyclePolicy(ctx context.Context, repo, policy string) error {
 	if _, err := gc.ParsePolicy(policy); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+		return policyErr(err)
 	}
 	return e.updateSettings(repo, func(s *RepositorySettings) error {
 		s.LifecyclePolicy = policy
@@ -69,7 +130,7 @@ func (e *Engine) lifecyclePolicy(repo, override string) (*gc.Policy, error) {
 	}
 	p, err := gc.ParsePolicy(text)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+		return nil, policyErr(err)
 	}
 	return p, nil
 }
@@ -91,8 +152,9 @@ func (e *Engine) lifecyclePlan(repo string, p *gc.Policy, now time.Time) ([]gc.E
 
 // LifecyclePreview returns the images repo's lifecycle policy (or
 // policyOverride, when not empty) would expire now, oldest push first,
-// with the rule expiring each. It changes nothing.
-func (e *Engine) LifecyclePreview(ctx context.Context, repo, policyOverride string) ([]gc.Expiry, error) {
+// with the rule expiring each. It changes nothing. An invalid policy fails
+// as PutLifecyclePolicy says.
+func (e *Engine) LifecyclePreview(ctx context.Context, repo, policyOverride string) ([]Expiry, error) {
 	if err := ValidateRepositoryName(repo); err != nil {
 		return nil, err
 	}
@@ -101,7 +163,7 @@ func (e *Engine) LifecyclePreview(ctx context.Context, repo, policyOverride stri
 		return nil, err
 	}
 	exp, _, err := e.lifecyclePlan(repo, p, time.Now())
-	return exp, err
+	return expiriesOf(exp), err
 }
 
 // LifecycleApply expires what LifecyclePreview lists, computed by the same
@@ -109,7 +171,7 @@ func (e *Engine) LifecyclePreview(ctx context.Context, repo, policyOverride stri
 // tags, its referrers, and its index children that nothing else in the
 // repository references, in one synced batch. It returns the expired
 // images. Their blobs go at the next collection.
-func (e *Engine) LifecycleApply(ctx context.Context, repo, policyOverride string) ([]gc.Expiry, error) {
+func (e *Engine) LifecycleApply(ctx context.Context, repo, policyOverride string) ([]Expiry, error) {
 	if err := e.checkOpen(); err != nil {
 		return nil, err
 	}
@@ -124,7 +186,7 @@ func (e *Engine) LifecycleApply(ctx context.Context, repo, policyOverride string
 	defer unlock()
 	exp, gone, err := e.lifecyclePlan(repo, p, time.Now())
 	if err != nil || len(gone) == 0 {
-		return exp, err
+		return expiriesOf(exp), err
 	}
 	b := e.db.NewBatch()
 	defer b.Close()
@@ -156,7 +218,7 @@ func (e *Engine) LifecycleApply(ctx context.Context, repo, policyOverride string
 	}
 	e.gcs.statsMu.Unlock()
 	e.log.Info("lifecycle applied", "repository", repo, "images", len(exp), "manifests", len(gone), "perRule", perRule)
-	return exp, nil
+	return expiriesOf(exp), nil
 }
 
 // applyAllLifecycles applies the policy of every repository that has one.

@@ -30,7 +30,7 @@ func TestLifecyclePolicyCRUD(t *testing.T) {
 	require.ErrorIs(t, err, ErrLifecyclePolicyNotFound)
 	err = e.PutLifecyclePolicy(ctx, "l/a", `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"tagged","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`)
 	require.ErrorIs(t, err, ErrInvalidArgument)
-	var pe *gc.PolicyError
+	var pe *LifecyclePolicyError
 	require.ErrorAs(t, err, &pe)
 	require.NoError(t, e.PutLifecyclePolicy(ctx, "l/a", keepTwoUntagged))
 	got, err := e.GetLifecyclePolicy(ctx, "l/a")

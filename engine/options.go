@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/berthstore/berth/blob"
-	"github.com/berthstore/berth/crypt"
 )
 
 // Options configure a store. Open clones them and fills zero values with
@@ -42,9 +41,10 @@ type Options struct {
 	// image's layers in the background (what the FUSE view needs to list
 	// it at once). Default false: built on first use.
 	PrepareLayersOnPush bool
-	// KeyProvider holds the key-encryption keys. Default: the keyring
-	// file <dir>/keyring.json, created on first open (mode 0600).
-	KeyProvider crypt.KeyProvider
+	// KeyProvider holds the key-encryption keys (an HSM or a KMS plugs in
+	// here). Default: the keyring file <dir>/keyring.json, created on
+	// first open (mode 0600), with PKCS11Module's keys beside it.
+	KeyProvider KeyProvider
 	// KeyCacheTTL bounds how long an unwrapped data key stays in memory.
 	// Default 5 minutes.
 	KeyCacheTTL time.Duration

@@ -12,7 +12,6 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/berthstore/berth/crypt"
 	"github.com/berthstore/berth/index"
 )
 
@@ -25,7 +24,7 @@ type Repository struct {
 	// (enabled, disabled, destroyed; unavailable when its provider
 	// cannot be reached, unknown when no provider holds it), as of the
 	// call that returned the Repository. Not stored.
-	KeyState crypt.KeyState `json:"keyState,omitempty"`
+	KeyState KeyState `json:"keyState,omitempty"`
 }
 
 // repoState is a repository as the engine uses it: record plus decoded settings.

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/berthstore/berth/engine"
-	"github.com/berthstore/berth/gc"
 )
 
 // adminPrefix is where the daemon's admin API lives: the operations the
@@ -22,10 +21,10 @@ const adminPrefix = "/admin/v1/"
 
 // adminStore is what the admin API needs; *engine.Engine has it.
 type adminStore interface {
-	CollectGarbage(ctx context.Context, opts gc.Options) (gc.Report, error)
-	Fsck(ctx context.Context, opts gc.FsckOptions) (*gc.FsckReport, error)
-	LifecyclePreview(ctx context.Context, repo, policyOverride string) ([]gc.Expiry, error)
-	LifecycleApply(ctx context.Context, repo, policyOverride string) ([]gc.Expiry, error)
+	CollectGarbage(ctx context.Context, opts engine.GCOptions) (engine.GCReport, error)
+	Fsck(ctx context.Context, opts engine.FsckOptions) (*engine.FsckReport, error)
+	LifecyclePreview(ctx context.Context, repo, policyOverride string) ([]engine.Expiry, error)
+	LifecycleApply(ctx context.Context, repo, policyOverride string) ([]engine.Expiry, error)
 }
 
 var _ adminStore = (*engine.Engine)(nil)
@@ -52,7 +51,7 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) error {
 	var err error
 	switch op {
 	case "gc":
-		var opts gc.Options
+		var opts engine.GCOptions
 		if opts.DryRun, err = boolParam(q.Get("dry-run")); err != nil {
 			return err
 		}
@@ -65,11 +64,11 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		out, err = st.CollectGarbage(r.Context(), opts)
-		if errors.Is(err, gc.ErrRunning) {
+		if errors.Is(err, engine.ErrGCRunning) {
 			return apiErr(CodeTooManyRequests, "a collection is running", nil)
 		}
 	case "fsck":
-		var opts gc.FsckOptions
+		var opts engine.FsckOptions
 		if opts.Verify, err = boolParam(q.Get("verify")); err != nil {
 			return err
 		}
@@ -98,9 +97,9 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) error {
 			out, err = st.LifecycleApply(r.Context(), repo, policy)
 		}
 		if out == nil {
-			out = []gc.Expiry{}
+			out = []engine.Expiry{}
 		}
-		if errors.Is(err, gc.ErrInvalidPolicy) {
+		if errors.Is(err, engine.ErrInvalidPolicy) {
 			return apiErr(CodeInvalidArgument, err.Error(), nil)
 		}
 	default:

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/berthstore/berth/gc"
+	"github.com/berthstore/berth/engine"
 )
 
 // TestAdminAPI runs gc, fsck and lifecycle preview/apply through the
@@ -34,7 +34,7 @@ func TestAdminAPI(t *testing.T) {
 	policy := `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"tagged","tagPrefixList":["v"],"countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`
 	rec := do(h, http.MethodPost, "/admin/v1/lifecycle/preview?repository=r", []byte(policy), nil)
 	require.Equal(t, 200, rec.Code, rec.Body.String())
-	var preview []gc.Expiry
+	var preview []engine.Expiry
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &preview))
 	require.Len(t, preview, 1)
 	assert.Equal(t, []string{"v1"}, preview[0].Tags)
@@ -47,7 +47,7 @@ func TestAdminAPI(t *testing.T) {
 	// A dry run lists the expired image's blobs, the real run sweeps them.
 	rec = do(h, http.MethodPost, "/admin/v1/gc?dry-run=true&grace=0s", nil, nil)
 	require.Equal(t, 200, rec.Code, rec.Body.String())
-	var r gc.Report
+	var r engine.GCReport
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &r))
 	assert.True(t, r.DryRun)
 	assert.Len(t, r.Plan.Blobs, 2)
@@ -58,7 +58,7 @@ func TestAdminAPI(t *testing.T) {
 
 	rec = do(h, http.MethodPost, "/admin/v1/fsck?verify=true", nil, nil)
 	require.Equal(t, 200, rec.Code, rec.Body.String())
-	var f gc.FsckReport
+	var f engine.FsckReport
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &f))
 	assert.True(t, f.Clean(), "%+v", f.Corrupt)
 

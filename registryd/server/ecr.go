@@ -22,7 +22,6 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berthstore/berth/engine"
-	"github.com/berthstore/berth/gc"
 )
 
 const (
@@ -60,7 +59,7 @@ type ecrStore interface {
 	PutLifecyclePolicy(ctx context.Context, repo, policy string) error
 	GetLifecyclePolicy(ctx context.Context, repo string) (string, error)
 	DeleteLifecyclePolicy(ctx context.Context, repo string) (string, error)
-	LifecyclePreview(ctx context.Context, repo, policyOverride string) ([]gc.Expiry, error)
+	LifecyclePreview(ctx context.Context, repo, policyOverride string) ([]engine.Expiry, error)
 	CreateCreationTemplate(ctx context.Context, t engine.CreationTemplate) error
 	UpdateCreationTemplate(ctx context.Context, t engine.CreationTemplate) error
 	DeleteCreationTemplate(ctx context.Context, prefix string) error

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/berthstore/berth/engine"
-	"github.com/berthstore/berth/gc"
 )
 
 // ecrOps are the operations served, by name.
@@ -482,7 +481,7 @@ func ecrPutLifecyclePolicy(s *Server, st ecrStore, c *ecrCall) (any, error) {
 // lifecyclePreview is a finished preview, kept for GetLifecyclePolicyPreview.
 type lifecyclePreview struct {
 	policy  string
-	results []gc.Expiry
+	results []engine.Expiry
 }
 
 // maxPreviews bounds the previews kept (one a repository, the oldest
