@@ -43,7 +43,7 @@ func TestBoundaryJSON(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	d := digest.FromString("x")
 	plan := &gc.Plan{Start: t0, Cutoff: t0.Add(-time.Hour), Manifests: 1, Links: 2, BlobRecords: 3, Marked: 4,
-		Blobs: []gc.Candidate{{Digest: d, Size: 5, StoredSize: 6, CreatedAt: t0, Repos: []string{"r"}}},
+		Blobs:       []gc.Candidate{{Digest: d, Size: 5, StoredSize: 6, CreatedAt: t0, Repos: []string{"r"}}},
 		OrphanFiles: []gc.OrphanFile{{Digest: d, StoredSize: 7}}, OrphanUploads: []string{"u"}, StaleUploads: []string{"s"},
 		UploadIdleBefore: t0, MarkDuration: 8, PlanDuration: 9}
 	rep := gc.Report{DryRun: true, Plan: plan, BlobsSwept: 1, BytesFreed: 2, BlobsSpared: 3, OrphanFilesRemoved: 4, OrphanBytesFreed: 5,
