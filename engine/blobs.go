@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -160,7 +159,7 @@ func (e *Engine) MountBlob(ctx context.Context, repo, from string, d digest.Dige
 			return Descriptor{}, storageErr(err)
 		}
 	}
-	if err := b.PutLink(repo, d, time.Now().UTC()); err != nil {
+	if err := b.PutLink(repo, d, e.now()); err != nil {
 		return Descriptor{}, storageErr(err)
 	}
 	if err := b.Commit(true); err != nil {

@@ -124,7 +124,7 @@ func (e *Engine) putCacheRule(ctx context.Context, r PullThroughCacheRule, mode 
 	if err != nil {
 		return r, err
 	}
-	now := time.Now().UTC()
+	now := e.now()
 	r.CreatedAt, r.UpdatedAt = now, now
 	found := false
 	for _, old := range rules {

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -33,6 +32,7 @@ type Engine struct {
 	dir   string
 	opts  Options
 	log   *slog.Logger
+	clock Clock
 	blobs *blob.Store
 	db    *index.DB
 	keys  crypt.KeyProvider
@@ -94,15 +94,14 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		return nil, storageErr(fmt.Errorf("engine: %w", err))
 	}
 	e := &Engine{
-		dir: dir, opts: o, log: o.Logger, blobs: bs, db: db, keys: keys,
-		dkeys:   keycache.New(o.KeyCacheSize, o.KeyCacheTTL, time.Now),
+		dir: dir, opts: o, log: o.Logger, clock: o.Clock, blobs: bs, db: db, keys: keys,
+		dkeys:   keycache.New(o.KeyCacheSize, o.KeyCacheTTL, o.Clock.Now),
 		uploads: map[string]*upload{},
 		stop:    make(chan struct{}),
 	}
 	e.repoLocks.Init()
 	e.digestLocks.Init()
-	e.wg.Add(1)
-	go e.reapIdleUploads()
+	e.startReaper()
 	e.startPreparer()
 	e.startGC()
 	e.startKeyOps(closeKeys)

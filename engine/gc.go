@@ -273,6 +273,7 @@ func (e *Engine) collectorConfig() gc.Config {
 			return e.uploads[id] != nil
 		},
 		Logger: e.log,
+		Now:    e.clock.Now,
 	}
 }
 
@@ -355,12 +356,13 @@ func (e *Engine) startGC() {
 	}
 }
 
-// every runs fn every d until the engine stops, then final once.
+// every runs fn every d of the engine's clock until the engine stops,
+// then final once. The ticker is armed before every returns.
 func (e *Engine) every(d time.Duration, fn, final func()) {
+	t := newTicker(e.clock, d)
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		t := time.NewTicker(d)
 		defer t.Stop()
 		for {
 			select {

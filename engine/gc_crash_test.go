@@ -115,6 +115,8 @@ func TestGCCrash(t *testing.T) {
 				t.Logf("child %d: %s", k, sc.Text())
 			}
 		}()
+		// The kill must land at a random point of the child's real work
+		// (another process, on the system's clock): a clock cannot serve.
 		time.Sleep(time.Duration(20+r.IntN(400)) * time.Millisecond)
 		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 		err = cmd.Wait()

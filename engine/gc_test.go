@@ -242,22 +242,30 @@ func TestCollectGarbageOneAtATime(t *testing.T) {
 	require.ErrorIs(t, err, ErrGCRunning)
 }
 
+// TestScheduledGCAndLifecycle: with intervals set, lifecycle policies are
+// applied and collections run on the engine's clock, with nobody asking.
 func TestScheduledGCAndLifecycle(t *testing.T) {
 	ctx := context.Background()
+	clk := manualClock()
 	o := quietOptions()
-	// The grace must outlast a push: a collection between a push's blob
-	// uploads and its manifest would rightly sweep the blobs (they are
-	// unreferenced until the manifest lands) and fail the push. One second
-	// spares them on a loaded machine and still lets the expired image's
-	// blobs go well within the wait below.
-	o.GCInterval, o.GCGrace, o.LifecycleInterval = 50*time.Millisecond, time.Second, 30*time.Millisecond
+	o.Clock = clk
+	o.GCInterval, o.GCGrace, o.LifecycleInterval = time.Hour, 10*time.Minute, 30*time.Minute
 	e := openTestEngine(t, o)
 	pushImage(t, e, "s/a", "v1", rnd(100))
 	pushImage(t, e, "s/a", "v1", rnd(100)) // the first is now untagged
 	require.NoError(t, e.PutLifecyclePolicy(ctx, "s/a", `{"rules":[{"rulePriority":1,"description":"keep the newest image only","selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`))
-	require.Eventually(t, func() bool {
-		return len(manifestSet(t, e, "s/a")) == 1 && len(unreferencedBlobs(t, e)) == 0
-	}, 10*time.Second, 20*time.Millisecond)
+	clk.Advance(29 * time.Minute)
+	require.Len(t, manifestSet(t, e, "s/a"), 2, "nothing runs before its time")
+
+	clk.Advance(time.Minute) // the lifecycle run
+	require.Eventually(t, func() bool { return len(manifestSet(t, e, "s/a")) == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Len(t, unreferencedBlobs(t, e), 1, "the expired image's layer waits for a collection (its config is the newer image's too)")
+	require.Zero(t, e.GCStats().Collections)
+
+	clk.Advance(30 * time.Minute) // the collection: the layer is an hour old, past the grace
+	require.Eventually(t, func() bool { return e.GCStats().Collections == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Empty(t, unreferencedBlobs(t, e))
+	assert.Equal(t, int64(1), e.GCStats().BlobsSwept)
 }
 
 // gcStressDuration is how long TestGCStress runs: BERTH_GC_STRESS (a Go
@@ -278,8 +286,8 @@ func gcStressDuration(t *testing.T) time.Duration {
 // overwrites, manifest and tag deletes, stray uploads, mounts) and 2
 // pullers run while gc runs in a loop. No pull of a manifest that still
 // exists may fail; afterwards every tag pulls completely with verified
-// digests, fsck finds no corruption, and once the grace has passed no
-// unreferenced blob is left.
+// digests, fsck finds no corruption, and once no push is in flight a
+// collection leaves no unreferenced blob.
 func TestGCStress(t *testing.T) {
 	dur := gcStressDuration(t)
 	const grace = time.Second
@@ -376,6 +384,8 @@ func TestGCStress(t *testing.T) {
 				repo := repos[r.IntN(len(repos))]
 				tags, err := e.ListTags(ctx, repo, "", 0)
 				if err != nil || len(tags) == 0 {
+					// Pacing while the pushers start (no time passes
+					// that a clock could stand for).
 					time.Sleep(time.Millisecond)
 					continue
 				}
@@ -384,7 +394,7 @@ func TestGCStress(t *testing.T) {
 				if err != nil {
 					continue // moved or deleted meanwhile
 				}
-				time.Sleep(time.Millisecond) // leave the pushers some CPU
+				time.Sleep(time.Millisecond) // pacing: leave the pushers some CPU (no clock can serve)
 				if err := pullAll(ctx, e, repo, string(m.Digest)); err != nil {
 					// Fine only if the manifest is gone by now.
 					if ok, _ := e.db.HasManifest(repo, m.Digest); ok {
@@ -408,9 +418,12 @@ func TestGCStress(t *testing.T) {
 			gcs.Add(1)
 			swept.Add(int64(r.BlobsSwept))
 			spared.Add(int64(r.BlobsSpared))
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond) // pacing between collections (no clock can serve)
 		}
 	}()
+	// The stress runs for a span of real, concurrent work: a clock cannot
+	// stand for it. The engine runs on the system's clock here, so that
+	// its grace period covers pushes really in flight.
 	time.Sleep(dur)
 	stop.Store(true)
 	wg.Wait()
@@ -432,10 +445,9 @@ func TestGCStress(t *testing.T) {
 	}
 	require.Positive(t, ntags)
 	requireFsckClean(t, e, true)
-	// Once the grace has passed, one more collection leaves nothing
-	// unreferenced and no orphan.
-	time.Sleep(grace)
-	_, err := e.CollectGarbage(ctx, GCOptions{Grace: grace})
+	// With no push in flight any more, a collection without grace leaves
+	// nothing unreferenced and no orphan.
+	_, err := e.CollectGarbage(ctx, noGrace)
 	require.NoError(t, err)
 	require.Empty(t, unreferencedBlobs(t, e))
 	requireFsckClean(t, e, false)
@@ -468,12 +480,15 @@ func tryPushImage(ctx context.Context, e *Engine, repo, tag string, layers ...[]
 // the sweep; the sweep must keep it.
 func TestExpiryKeepsUploadResumedAfterPlan(t *testing.T) {
 	ctx := context.Background()
-	e := openTestEngine(t, quietOptions())
+	clk := manualClock()
+	o := quietOptions()
+	o.Clock = clk
+	e := openTestEngine(t, o)
 	idleSession := func() string { return idleUploadSession(t, e, "o/a") }
 	written, open, untouched := idleSession(), idleSession(), idleSession()
-	time.Sleep(10 * time.Millisecond)
+	clk.Advance(2 * time.Hour)
 
-	c := gc.NewCollector(e.collectorConfig(), gc.Options{Grace: -1, UploadTTL: 5 * time.Millisecond})
+	c := gc.NewCollector(e.collectorConfig(), gc.Options{Grace: -1, UploadTTL: time.Hour})
 	p, err := c.Plan(ctx)
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{written, open, untouched}, p.StaleUploads)

@@ -157,17 +157,25 @@ func TestHSMUnavailable(t *testing.T) {
 			require.NoError(t, err)
 			kp := crypt.NewMultiProvider(kr, crypt.Route{Prefix: crypt.PKCS11Scheme, Provider: hsm})
 			t.Cleanup(func() { kp.Close() })
-			e := openTestEngine(t, &Options{KeyProvider: kp, KeyCacheTTL: 300 * time.Millisecond, FrameSize: 4 << 10})
+			clk := manualClock()
+			e := openTestEngine(t, &Options{KeyProvider: kp, FrameSize: 4 << 10, Clock: clk})
 			for _, k := range []string{hsmA, hsmB} {
 				_, err := e.CreateKey(ctx, k)
 				require.NoError(t, err)
 			}
-			down, up := func() { fail.Store(true) }, func() { fail.Store(false) }
+			down, back := func() { fail.Store(true) }, func() { fail.Store(false) }
 			if how == "token removed" {
 				down = func() { require.NoError(t, os.Rename(tokenDir, tokenDir+".away")) }
-				up = func() { require.NoError(t, os.Rename(tokenDir+".away", tokenDir)) }
+				back = func() { require.NoError(t, os.Rename(tokenDir+".away", tokenDir)) }
 			}
-			unavailableScenario(t, e, hsmA, hsmB, down, up)
+			up := func() {
+				back()
+				// The PKCS#11 provider (package crypt) waits its reconnect
+				// interval on the system's clock before it tries the token
+				// again; the engine's clock does not drive it.
+				time.Sleep(20 * time.Millisecond)
+			}
+			unavailableScenario(t, e, clk, hsmA, hsmB, down, up)
 
 			// A repository on the keyring never noticed.
 			kmsRepo(t, e, "local/app", "")

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/berthstore/berth/crypt"
+	"github.com/berthstore/berth/engine/internal/clock"
 	"github.com/berthstore/berth/index"
 )
 
@@ -354,7 +355,9 @@ func (f *flakyProvider) RotateKey(ctx context.Context, name string) (uint32, err
 // test can take away (down) and give back (up): pushes needing a new
 // wrap fail with a retryable error, cached reads go on within the cache
 // lifetime, nothing is lost, and all works again without a restart.
-func unavailableScenario(t *testing.T, e *Engine, keyA, keyB string, down, up func()) {
+// e runs on clk, which the scenario advances past the data-key cache's
+// lifetime.
+func unavailableScenario(t *testing.T, e *Engine, clk *clock.Manual, keyA, keyB string, down, up func()) {
 	ctx := context.Background()
 	kmsRepo(t, e, "a/app", keyA)
 	kmsRepo(t, e, "b/app", keyB)
@@ -381,12 +384,11 @@ func unavailableScenario(t *testing.T, e *Engine, keyA, keyB string, down, up fu
 	require.NoError(t, err)
 	assert.Equal(t, KeyUnavailable, r.KeyState)
 	// Past the cache lifetime, reads fail retryably too, never wrongly.
-	time.Sleep(e.opts.KeyCacheTTL + 50*time.Millisecond)
+	clk.Advance(e.opts.KeyCacheTTL + time.Second)
 	_, err = readRepoBlob(e, "a/app", dl)
 	require.ErrorIs(t, err, ErrKeyUnavailable)
 
 	up()
-	time.Sleep(20 * time.Millisecond) // past the provider's reconnect interval
 	// Nothing lost; everything works again, same engine.
 	got, err = readRepoBlob(e, "a/app", dl)
 	require.NoError(t, err)
@@ -412,8 +414,9 @@ func TestKeyProviderUnavailable(t *testing.T) {
 	require.NoError(t, kr.CreateKey(ctx, "a"))
 	require.NoError(t, kr.CreateKey(ctx, "b"))
 	f := &flakyProvider{KeyManager: kr}
-	e := openTestEngine(t, &Options{KeyProvider: f, KeyCacheTTL: 300 * time.Millisecond, FrameSize: 4 << 10})
-	unavailableScenario(t, e, "a", "b", func() { f.down.Store(true) }, func() { f.down.Store(false) })
+	clk := manualClock()
+	e := openTestEngine(t, &Options{KeyProvider: f, FrameSize: 4 << 10, Clock: clk})
+	unavailableScenario(t, e, clk, "a", "b", func() { f.down.Store(true) }, func() { f.down.Store(false) })
 }
 
 // A rotation whose rewrap could not finish resumes after a restart.
@@ -424,7 +427,8 @@ func TestRewrapResumesAfterRestart(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, kr.CreateKey(ctx, "k"))
 	f := &flakyProvider{KeyManager: kr}
-	e, err := Open(dir, &Options{KeyProvider: f, FrameSize: 4 << 10})
+	clk := manualClock()
+	e, err := Open(dir, &Options{KeyProvider: f, FrameSize: 4 << 10, Clock: clk})
 	require.NoError(t, err)
 	kmsRepo(t, e, "r", "k")
 	for i := 0; i < 20; i++ {
@@ -436,8 +440,9 @@ func TestRewrapResumesAfterRestart(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, e.setRewrapPending("k", true))
 	f.down.Store(true)
+	armed := clk.Timers()
 	e.startRewrap("k")
-	time.Sleep(20 * time.Millisecond)
+	clk.WaitTimers(armed + 1)     // the worker failed and waits to retry
 	require.NoError(t, e.Close()) // stops the paused worker
 
 	f.down.Store(false)

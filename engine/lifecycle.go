@@ -162,7 +162,7 @@ func (e *Engine) LifecyclePreview(ctx context.Context, repo, policyOverride stri
 	if err != nil {
 		return nil, err
 	}
-	exp, _, err := e.lifecyclePlan(repo, p, time.Now())
+	exp, _, err := e.lifecyclePlan(repo, p, e.clock.Now())
 	return expiriesOf(exp), err
 }
 
@@ -184,7 +184,7 @@ func (e *Engine) LifecycleApply(ctx context.Context, repo, policyOverride string
 	}
 	unlock := e.repoLocks.Lock(repo)
 	defer unlock()
-	exp, gone, err := e.lifecyclePlan(repo, p, time.Now())
+	exp, gone, err := e.lifecyclePlan(repo, p, e.clock.Now())
 	if err != nil || len(gone) == 0 {
 		return expiriesOf(exp), err
 	}

@@ -48,7 +48,10 @@ func TestLifecyclePolicyCRUD(t *testing.T) {
 // exactly what apply removes (with referrers and unshared children).
 func TestLifecyclePreviewEqualsApply(t *testing.T) {
 	ctx := context.Background()
-	e := openTestEngine(t, quietOptions())
+	clk := manualClock()
+	o := quietOptions()
+	o.Clock = clk
+	e := openTestEngine(t, o)
 	const repo = "l/b"
 	tagged := map[string]digest.Digest{}
 	for i := range 12 {
@@ -61,12 +64,12 @@ func TestLifecyclePreviewEqualsApply(t *testing.T) {
 		if i%4 == 0 {
 			pushReferrer(t, e, repo, d, len(p), tag)
 		}
-		time.Sleep(2 * time.Millisecond) // distinct push times
+		clk.Advance(time.Minute) // distinct push times
 	}
 	for i := range 4 { // overwritten tag: untagged images
 		pushImage(t, e, repo, "latest", rnd(100))
 		_ = i
-		time.Sleep(2 * time.Millisecond)
+		clk.Advance(time.Minute)
 	}
 	require.NoError(t, e.PutLifecyclePolicy(ctx, repo, keepThreeRelease))
 
@@ -123,7 +126,10 @@ func manifestSet(t testing.TB, e *Engine, repo string) map[digest.Digest]bool {
 // children only when nothing else references them.
 func TestLifecycleMultiPlatformSafety(t *testing.T) {
 	ctx := context.Background()
-	e := openTestEngine(t, quietOptions())
+	clk := manualClock()
+	o := quietOptions()
+	o.Clock = clk
+	e := openTestEngine(t, o)
 	const repo = "mp/app"
 	child := func(arch string) (digest.Digest, int) {
 		d, p := pushImage(t, e, repo, "tmp-"+arch, rnd(300))
@@ -134,7 +140,7 @@ func TestLifecycleMultiPlatformSafety(t *testing.T) {
 	arm, armN := child("arm")
 	s390, s390N := child("s390")
 	idx1 := pushIndex(t, e, repo, "v1", map[digest.Digest]int{amd: amdN, arm: armN})
-	time.Sleep(5 * time.Millisecond)
+	clk.Advance(time.Minute) // idx1 is the older push
 	idx2 := pushIndex(t, e, repo, "v2", map[digest.Digest]int{amd: amdN, s390: s390N})
 	sig := pushReferrer(t, e, repo, arm, armN, "arm")
 	untagged, _ := pushImage(t, e, repo, "gone", rnd(100))

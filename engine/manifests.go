@@ -118,7 +118,7 @@ func (e *Engine) PutManifest(ctx context.Context, repo, reference, mediaType str
 
 	rec := &index.Manifest{
 		Repo: repo, Digest: d, MediaType: pm.MediaType, ArtifactType: pm.ArtifactType,
-		Subject: pm.Subject, Annotations: pm.Annotations, Payload: payload, PushedAt: time.Now().UTC(),
+		Subject: pm.Subject, Annotations: pm.Annotations, Payload: payload, PushedAt: e.now(),
 	}
 	for i, bd := range pm.Blobs {
 		ok, err := e.db.Linked(repo, bd.Digest)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berthstore/berth/blob"
+	"github.com/berthstore/berth/engine/internal/clock"
 )
 
 // Options configure a store. Open clones them and fills zero values with
@@ -83,6 +84,9 @@ type Options struct {
 	IndexCacheSize int64
 	// Logger receives the store's logs. Default slog.Default().
 	Logger *slog.Logger
+	// Clock is the store's source of time (see Clock): timestamps, expiry
+	// and schedules. Default: the system clock.
+	Clock Clock
 }
 
 // EnsureDefaults fills zero fields with their defaults.
@@ -107,6 +111,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
 	}
 }
 

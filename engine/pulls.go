@@ -23,7 +23,7 @@ type pullKey struct {
 // crash may lose the last seconds of pull times, which only makes
 // sinceImagePulled rules see an older pull).
 func (e *Engine) notePull(repo string, d digest.Digest) {
-	now := time.Now().UTC()
+	now := e.now()
 	e.gcs.pullMu.Lock()
 	if e.gcs.pulls == nil {
 		e.gcs.pulls = map[pullKey]time.Time{}

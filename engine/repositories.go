@@ -90,7 +90,7 @@ func (e *Engine) createRepoLocked(ctx context.Context, name string, s Repository
 	if err := e.checkKEK(ctx, kekName(&s)); err != nil {
 		return nil, err
 	}
-	r := &Repository{Name: name, CreatedAt: time.Now().UTC(), RepositorySettings: s}
+	r := &Repository{Name: name, CreatedAt: e.now(), RepositorySettings: s}
 	b := e.db.NewBatch()
 	defer b.Close()
 	if err := e.putRepo(b, r); err != nil {

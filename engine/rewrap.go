@@ -64,7 +64,7 @@ type RewrapStats struct {
 // an interrupted rewrap goes on where it stopped. RotateKey runs it in
 // the background; progress goes to the log.
 func (e *Engine) RewrapKey(ctx context.Context, name string) (RewrapStats, error) {
-	start := time.Now()
+	start := time.Now() // work measured on the system's clock (see Clock)
 	st := RewrapStats{Key: name}
 	if err := e.checkOpen(); err != nil {
 		return st, err
@@ -276,10 +276,8 @@ func (e *Engine) startRewrap(name string) {
 				return
 			}
 			e.log.Warn("key rewrap paused; retrying", "key", name, "in", backoff, "err", err)
-			select {
-			case <-ctx.Done():
+			if !e.sleep(ctx, backoff) {
 				return
-			case <-time.After(backoff):
 			}
 			backoff = min(2*backoff, maxRewrapBackoff)
 		}

@@ -147,7 +147,7 @@ func (e *Engine) putCreationTemplate(ctx context.Context, t CreationTemplate, mo
 	prefix := templates.NormalizePrefix(t.Prefix)
 	unlock := e.repoLocks.Lock("template\x00" + prefix)
 	defer unlock()
-	now := time.Now().UTC()
+	now := e.now()
 	t.Prefix, t.UpdatedAt = prefix, now
 	old, err := e.db.Template(prefix)
 	switch {

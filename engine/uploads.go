@@ -112,7 +112,7 @@ func (e *Engine) beginUpload(ctx context.Context, repo string, alg digest.Algori
 	if err != nil {
 		return nil, err
 	}
-	u := &upload{e: e, id: newUploadID(), repo: repo, started: time.Now().UTC(), lastUsed: time.Now()}
+	u := &upload{e: e, id: newUploadID(), repo: repo, started: e.now(), lastUsed: e.clock.Now()}
 	if !e.opts.DisableEncryption {
 		dk, err := crypt.NewDataKey()
 		if err != nil {
@@ -159,7 +159,7 @@ func (e *Engine) saveUpload(u *upload, sync bool) error {
 	}
 	b := e.db.NewBatch()
 	defer b.Close()
-	if err := b.PutUpload(&index.Upload{ID: u.id, Repo: u.repo, StartedAt: u.started, UpdatedAt: time.Now().UTC(), State: st}); err != nil {
+	if err := b.PutUpload(&index.Upload{ID: u.id, Repo: u.repo, StartedAt: u.started, UpdatedAt: e.now(), State: st}); err != nil {
 		return storageErr(err)
 	}
 	return storageErr(b.Commit(sync))
@@ -185,7 +185,7 @@ func (e *Engine) ResumeUpload(ctx context.Context, repo, id string) (Upload, err
 			u.release()
 			return nil, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, id)
 		}
-		u.lastUsed = time.Now()
+		u.lastUsed = e.clock.Now()
 		return u, nil
 	}
 	return e.reopenUpload(ctx, repo, id)
@@ -214,7 +214,7 @@ func (e *Engine) reopenUpload(ctx context.Context, repo, id string) (*upload, er
 	if rec.Repo != repo {
 		return nil, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, id)
 	}
-	u := &upload{e: e, id: id, repo: repo, started: rec.StartedAt, lastUsed: time.Now()}
+	u := &upload{e: e, id: id, repo: repo, started: rec.StartedAt, lastUsed: e.clock.Now()}
 	if err := json.Unmarshal(rec.State, &u.state); err != nil {
 		return nil, fmt.Errorf("%w: upload %s state: %v", ErrCorrupt, id, err)
 	}
@@ -334,7 +334,7 @@ func (u *upload) release() {
 // Close hands the session back to the engine, which keeps the writer open
 // for the next request (and parks it when idle or at Close).
 func (u *upload) Close() error {
-	u.lastUsed = time.Now()
+	u.lastUsed = u.e.clock.Now()
 	u.release()
 	return nil
 }
@@ -431,7 +431,7 @@ func (e *Engine) commitUpload(ctx context.Context, u *upload, d digest.Digest, s
 			return Descriptor{}, blobErr(err)
 		}
 		wrote = true
-		rec = &index.Blob{Digest: d, Size: info.Size, StoredSize: info.StoredSize, CreatedAt: time.Now().UTC(), FileID: info.FileID[:]}
+		rec = &index.Blob{Digest: d, Size: info.Size, StoredSize: info.StoredSize, CreatedAt: e.now(), FileID: info.FileID[:]}
 		if u.dataKey != nil {
 			w, err := e.keys.Wrap(ctx, u.state.KEK, u.dataKey, blobWrapAD(d))
 			if err != nil {
@@ -452,7 +452,7 @@ func (e *Engine) commitUpload(ctx context.Context, u *upload, d digest.Digest, s
 	default:
 		return Descriptor{}, storageErr(err)
 	}
-	if err := b.PutLink(u.repo, d, time.Now().UTC()); err != nil {
+	if err := b.PutLink(u.repo, d, e.now()); err != nil {
 		return Descriptor{}, storageErr(err)
 	}
 	if err := u.end(b); err != nil {
@@ -493,35 +493,40 @@ func (e *Engine) PutBlob(ctx context.Context, repo string, r io.Reader, expected
 	return u.Commit(ctx, expected, -1)
 }
 
-// reapIdleUploads parks live sessions nobody used for IdleUploadTimeout.
-func (e *Engine) reapIdleUploads() {
-	defer e.wg.Done()
-	t := time.NewTicker(max(e.opts.IdleUploadTimeout/4, time.Second))
-	defer t.Stop()
-	for {
-		select {
-		case <-e.stop:
-			return
-		case <-t.C:
+// startReaper parks, every quarter of IdleUploadTimeout (at least every
+// second), the live sessions nobody used for IdleUploadTimeout.
+func (e *Engine) startReaper() {
+	e.every(max(e.opts.IdleUploadTimeout/4, time.Second), e.parkIdleUploads, nil)
+}
+
+// parkIdleUploads parks the live sessions nobody used for
+// IdleUploadTimeout: checkpointed and closed, still resumable. Each is
+// parked under its session lock before it leaves the live handles, so a
+// ResumeUpload meanwhile finds it in use, or waits for the checkpoint
+// before it reopens the session from its record.
+func (e *Engine) parkIdleUploads() {
+	now := e.clock.Now()
+	e.upMu.Lock()
+	var idle []*upload
+	for _, u := range e.uploads {
+		if u.mu.TryLock() {
+			if now.Sub(u.lastUsed) > e.opts.IdleUploadTimeout {
+				idle = append(idle, u) // u.mu stays held
+			} else {
+				u.mu.Unlock()
+			}
+		}
+	}
+	e.upMu.Unlock()
+	for _, u := range idle {
+		unlock := e.digestLocks.Lock(uploadLockKey(u.id))
+		if err := u.park(context.Background()); err != nil {
+			e.log.Warn("parking idle upload", "upload", u.id, "err", err)
 		}
 		e.upMu.Lock()
-		var idle []*upload
-		for _, u := range e.uploads {
-			if u.mu.TryLock() {
-				if time.Since(u.lastUsed) > e.opts.IdleUploadTimeout {
-					idle = append(idle, u)
-					delete(e.uploads, u.id)
-				} else {
-					u.mu.Unlock()
-				}
-			}
-		}
+		delete(e.uploads, u.id)
 		e.upMu.Unlock()
-		for _, u := range idle {
-			if err := u.park(context.Background()); err != nil {
-				e.log.Warn("parking idle upload", "upload", u.id, "err", err)
-			}
-			u.mu.Unlock()
-		}
+		unlock()
+		u.mu.Unlock()
 	}
 }

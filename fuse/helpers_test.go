@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"testing"
@@ -22,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/engine/enginetest"
 )
 
 // needFUSE skips tests that mount when the machine cannot.
@@ -40,19 +40,6 @@ func needFUSE(t testing.TB) {
 	}
 }
 
-func quietLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-// openStore opens a fresh store that creates repositories on push.
-func openStore(t testing.TB) *engine.Engine {
-	t.Helper()
-	e, err := engine.Open(t.TempDir(), &engine.Options{CreateOnPush: true, Logger: quietLogger()})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = e.Close() })
-	return e
-}
-
 // mountStore mounts e's view in a temporary directory for the test.
 func mountStore(t testing.TB, e *engine.Engine, o *Options) string {
 	t.Helper()
@@ -61,7 +48,7 @@ func mountStore(t testing.TB, e *engine.Engine, o *Options) string {
 		o = &Options{}
 	}
 	if o.Logger == nil {
-		o.Logger = quietLogger()
+		o.Logger = enginetest.QuietLogger()
 	}
 	s, err := Mount(context.Background(), e, dir, o)
 	require.NoError(t, err)

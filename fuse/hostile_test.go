@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/engine/enginetest"
 )
 
 // rawTar writes headers as given (tar.Writer refuses none of these names).
@@ -45,7 +46,7 @@ func rawTar(t *testing.T, hs ...*tar.Header) []byte {
 // neither crash the mount nor expose anything outside it.
 func TestHostileLayers(t *testing.T) {
 	needFUSE(t)
-	e := openStore(t)
+	e := enginetest.Open(t, nil)
 	reg := func(name string) *tar.Header {
 		return &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: 3}
 	}

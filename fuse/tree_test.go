@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/engine/enginetest"
 )
 
 func TestSymlinkTarget(t *testing.T) {
@@ -22,7 +23,7 @@ func TestSymlinkTarget(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"->"+tt.target, func(t *testing.T) {
-			m := newMerger(10, quietLogger(), tt.keep)
+			m := newMerger(10, enginetest.QuietLogger(), tt.keep)
 			got := m.symlinkTarget(&engine.TOCEntry{Name: tt.name, Linkname: tt.target})
 			assert.Equal(t, tt.want, got)
 		})
@@ -30,7 +31,7 @@ func TestSymlinkTarget(t *testing.T) {
 }
 
 func TestMergerCapsEntries(t *testing.T) {
-	m := newMerger(2, quietLogger(), false)
+	m := newMerger(2, enginetest.QuietLogger(), false)
 	toc := &engine.LayerTOC{Entries: []engine.TOCEntry{
 		{Name: "a", Type: engine.TOCReg}, {Name: "b", Type: engine.TOCReg}, {Name: "c", Type: engine.TOCReg},
 	}}

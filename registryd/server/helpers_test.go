@@ -13,19 +13,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/engine/enginetest"
 )
 
 // newStore opens a real engine in a temporary directory, creating
 // repositories on push as registryd does by default.
 func newStore(t testing.TB) *engine.Engine {
 	t.Helper()
-	e, err := engine.Open(t.TempDir(), &engine.Options{
-		CreateOnPush: true, FrameSize: 64 << 10,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { e.Close() })
-	return e
+	return enginetest.Open(t, &engine.Options{CreateOnPush: true, FrameSize: 64 << 10})
 }
 
 // newTestHandler returns a server over a fresh store.
