@@ -7,7 +7,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -140,7 +139,7 @@ func (e *Engine) putCacheRule(ctx context.Context, r PullThroughCacheRule, mode 
 	case !found && len(rules) >= maxCacheRules:
 		return r, fmt.Errorf("%w: a registry has at most %d pull-through cache rules", ErrInvalidArgument, maxCacheRules)
 	}
-	v, err := json.Marshal(&r)
+	v, err := encodeCacheRule(r)
 	if err != nil {
 		return r, err
 	}
@@ -166,7 +165,7 @@ func (e *Engine) DeletePullThroughCacheRule(ctx context.Context, prefix string) 
 	if err != nil {
 		return r, storageErr(err)
 	}
-	if err := json.Unmarshal(v, &r); err != nil {
+	if r, err = decodeCacheRule(v); err != nil {
 		return r, fmt.Errorf("%w: pull-through cache rule %q: %v", ErrCorrupt, prefix, err)
 	}
 	b := e.db.NewBatch()
@@ -199,8 +198,8 @@ func (e *Engine) cachedRules() ([]PullThroughCacheRule, error) {
 	}
 	out := []PullThroughCacheRule{}
 	err := e.db.ListCacheRules(func(prefix string, v []byte) error {
-		var r PullThroughCacheRule
-		if err := json.Unmarshal(v, &r); err != nil {
+		r, err := decodeCacheRule(v)
+		if err != nil {
 			return fmt.Errorf("%w: pull-through cache rule %q: %v", ErrCorrupt, prefix, err)
 		}
 		out = append(out, r)

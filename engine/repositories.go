@@ -5,7 +5,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -43,7 +42,7 @@ func (e *Engine) loadRepo(name string) (*repoState, error) {
 	}
 	r := &repoState{Repository: Repository{Name: rec.Name, CreatedAt: rec.CreatedAt}}
 	if len(rec.Settings) > 0 {
-		if err := json.Unmarshal(rec.Settings, &r.RepositorySettings); err != nil {
+		if r.RepositorySettings, err = decodeSettings(rec.Settings); err != nil {
 			return nil, fmt.Errorf("%w: repository %s settings: %v", ErrCorrupt, name, err)
 		}
 	}
@@ -52,7 +51,7 @@ func (e *Engine) loadRepo(name string) (*repoState, error) {
 }
 
 func (e *Engine) putRepo(b *index.Batch, r *Repository) error {
-	s, err := json.Marshal(&r.RepositorySettings)
+	s, err := encodeSettings(r.RepositorySettings)
 	if err != nil {
 		return err
 	}

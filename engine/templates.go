@@ -6,7 +6,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -154,8 +153,7 @@ func (e *Engine) putCreationTemplate(ctx context.Context, t CreationTemplate, mo
 	case err == nil && mode == putCreate:
 		return fmt.Errorf("%w: prefix %q", ErrTemplateExists, prefix)
 	case err == nil:
-		var prev CreationTemplate
-		if json.Unmarshal(old, &prev) == nil {
+		if prev, err := decodeTemplate(old); err == nil {
 			t.CreatedAt = prev.CreatedAt
 		}
 	case !errors.Is(err, index.ErrNotFound):
@@ -166,7 +164,7 @@ func (e *Engine) putCreationTemplate(ctx context.Context, t CreationTemplate, mo
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = now
 	}
-	v, err := json.Marshal(&t)
+	v, err := encodeTemplate(t)
 	if err != nil {
 		return err
 	}
@@ -200,8 +198,8 @@ func (e *Engine) DeleteCreationTemplate(ctx context.Context, prefix string) erro
 func (e *Engine) CreationTemplates(ctx context.Context) ([]CreationTemplate, error) {
 	var out []CreationTemplate
 	err := e.db.ListTemplates(func(prefix string, v []byte) error {
-		var t CreationTemplate
-		if err := json.Unmarshal(v, &t); err != nil {
+		t, err := decodeTemplate(v)
+		if err != nil {
 			return fmt.Errorf("%w: template %q: %v", ErrCorrupt, prefix, err)
 		}
 		out = append(out, t)
