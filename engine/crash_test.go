@@ -2,7 +2,7 @@
 
 package engine
 
-// Crash-safety acceptance test: a child process (this test binary run again
+// Crash safety: a child process (this test binary run again
 // with -test.run=^TestCrashChild$) pushes blobs, chunked uploads and tagged
 // manifests into a store and records each acknowledged operation in an
 // "acks" file; the parent SIGKILLs it at a random moment, reopens the store

@@ -1,6 +1,6 @@
 package engine
 
-// BenchmarkGCScale is issue #6 acceptance 5: mark and sweep over a
+// BenchmarkGCScale measures mark and sweep over a
 // synthetic store of 1,000,000 blob records and 100,000 manifests (written
 // straight into the index; 10% of the blobs unreferenced and old), its
 // duration and peak heap, and the p99 latency of manifest GET while it

@@ -269,7 +269,7 @@ func TestScheduledGCAndLifecycle(t *testing.T) {
 }
 
 // gcStressDuration is how long TestGCStress runs: BERTH_GC_STRESS (a Go
-// duration), else 10 s with -short and 60 s without (issue acceptance 4).
+// duration), else 10 s with -short and 60 s without.
 func gcStressDuration(t *testing.T) time.Duration {
 	if s := os.Getenv("BERTH_GC_STRESS"); s != "" {
 		d, err := time.ParseDuration(s)
@@ -282,7 +282,7 @@ func gcStressDuration(t *testing.T) time.Duration {
 	return 60 * time.Second
 }
 
-// TestGCStress is acceptance 4: 8 pushers (shared and unique layers, tag
+// TestGCStress shows online collection safe under load: 8 pushers (shared and unique layers, tag
 // overwrites, manifest and tag deletes, stray uploads, mounts) and 2
 // pullers run while gc runs in a loop. No pull of a manifest that still
 // exists may fail; afterwards every tag pulls completely with verified

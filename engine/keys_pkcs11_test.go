@@ -60,8 +60,10 @@ const (
 	hsmB = "pkcs11:token=berth;object=team-b"
 )
 
-// Acceptance 1 and 2 with the keys in SoftHSM2, opened through the
-// engine's own options (keyring for the default key, HSM for pkcs11:).
+// TestHSMSharedBlobRotateDestroy: a blob shared by repositories of two
+// KEKs, rotation and crypto-shredding, with the keys in SoftHSM2, opened
+// through the engine's own options (keyring for the default key, HSM for
+// pkcs11:).
 func TestHSMSharedBlobRotateDestroy(t *testing.T) {
 	ctx := context.Background()
 	mod, _ := softHSM(t)
@@ -137,8 +139,8 @@ func TestHSMSharedBlobRotateDestroy(t *testing.T) {
 	require.Error(t, err, "the blob only team-a wrapped is removed")
 }
 
-// Acceptance 4: the HSM goes away (its sessions fail, then its token
-// is removed) and comes back, with no restart.
+// TestHSMUnavailable: the HSM goes away (its sessions fail, then its
+// token is removed) and comes back, with no restart.
 func TestHSMUnavailable(t *testing.T) {
 	ctx := context.Background()
 	for _, how := range []string{"failing sessions", "token removed"} {

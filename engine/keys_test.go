@@ -59,9 +59,9 @@ func blobFiles(t testing.TB, e *Engine) map[string]os.FileInfo {
 	return out
 }
 
-// Acceptance 1: two repositories with different KEKs share one stored
-// copy of a common layer; destroying one KEK leaves the other's images
-// readable and the first's unreadable.
+// TestKeysSharedBlobAndShredding: two repositories with different KEKs
+// share one stored copy of a common layer; destroying one KEK leaves the
+// other's images readable and the first's unreadable.
 func TestKeysSharedBlobAndShredding(t *testing.T) {
 	ctx := context.Background()
 	e := openTestEngine(t, &Options{FrameSize: 4 << 10})
@@ -275,13 +275,15 @@ func rotateAndCheck(t testing.TB, n, size int) RewrapStats {
 	return st
 }
 
-// Acceptance 2 (small): rotation rewraps every record, touches no file.
+// TestRotateRewrapsWithoutTouchingBlobs: rotation rewraps every record
+// and touches no blob file.
 func TestRotateRewrapsWithoutTouchingBlobs(t *testing.T) {
 	st := rotateAndCheck(t, 300, 1<<10)
 	t.Logf("rewrapped %d blobs in %v (%.1f µs/blob)", st.Rewrapped, st.Elapsed, float64(st.Elapsed.Microseconds())/float64(st.Rewrapped))
 }
 
-// Acceptance 2 at full size: 10,000 blobs. Skipped with -short.
+// TestRotate10000Blobs is the rotation test at full size: 10,000 blobs.
+// Skipped with -short.
 func TestRotate10000Blobs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10,000 blobs: skipped with -short")
@@ -351,8 +353,8 @@ func (f *flakyProvider) RotateKey(ctx context.Context, name string) (uint32, err
 	return f.KeyManager.RotateKey(ctx, name)
 }
 
-// unavailableScenario is acceptance 4 against any provider that the
-// test can take away (down) and give back (up): pushes needing a new
+// unavailableScenario runs against any provider that the test can take
+// away (down) and give back (up): pushes needing a new
 // wrap fail with a retryable error, cached reads go on within the cache
 // lifetime, nothing is lost, and all works again without a restart.
 // e runs on clk, which the scenario advances past the data-key cache's
@@ -478,8 +480,8 @@ func frameSpans(t testing.TB, b []byte) []frameSpan {
 	return out
 }
 
-// Acceptance 3: each way a sealed blob or its wrap can be wrong gives a
-// typed error, never wrong bytes.
+// TestTamperedBlobsTable: each way a sealed blob or its wrap can be wrong
+// gives a typed error, never wrong bytes.
 func TestTamperedBlobsTable(t *testing.T) {
 	ctx := context.Background()
 	const frame = 4 << 10

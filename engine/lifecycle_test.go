@@ -44,8 +44,8 @@ func TestLifecyclePolicyCRUD(t *testing.T) {
 	require.ErrorIs(t, e.PutLifecyclePolicy(ctx, "l/none", keepTwoUntagged), ErrNameUnknown)
 }
 
-// TestLifecyclePreviewEqualsApply is acceptance 2: what preview lists is
-// exactly what apply removes (with referrers and unshared children).
+// TestLifecyclePreviewEqualsApply shows that what preview lists is exactly
+// what apply removes (with referrers and unshared children).
 func TestLifecyclePreviewEqualsApply(t *testing.T) {
 	ctx := context.Background()
 	clk := manualClock()
@@ -121,7 +121,7 @@ func manifestSet(t testing.TB, e *Engine, repo string) map[digest.Digest]bool {
 	return out
 }
 
-// TestLifecycleMultiPlatformSafety is acceptance 3: an untagged child of a
+// TestLifecycleMultiPlatformSafety shows that an untagged child of a
 // tagged index is never expired or collected; expiring an index takes its
 // children only when nothing else references them.
 func TestLifecycleMultiPlatformSafety(t *testing.T) {

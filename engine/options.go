@@ -69,10 +69,10 @@ type Options struct {
 	// docs/gc.md). Default 0: collections run only on demand (CollectGarbage).
 	GCInterval time.Duration
 	// GCGrace is the grace period of scheduled collections. Default 0:
-	// gc.DefaultGrace (1 h).
+	// DefaultGCGrace (1 h).
 	GCGrace time.Duration
 	// UploadTTL expires upload sessions idle this long at each collection.
-	// Default 0: gc.DefaultUploadTTL (7 days).
+	// Default 0: DefaultUploadTTL (7 days).
 	UploadTTL time.Duration
 	// LifecycleInterval applies every repository's lifecycle policy this
 	// often. Default 0: only on demand (LifecycleApply).

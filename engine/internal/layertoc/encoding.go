@@ -49,6 +49,7 @@ func appendStr(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
+// Add appends e, an entry Scan accepted, to the table.
 func (b *Builder) Add(e *Entry) {
 	shared := 0
 	for shared < len(e.Name) && shared < len(b.prevNm) && e.Name[shared] == b.prevNm[shared] {

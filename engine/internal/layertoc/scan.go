@@ -29,6 +29,7 @@ type Counter struct {
 	off int64
 }
 
+// Read reads from the source and counts what it read.
 func (c *Counter) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.off += int64(n)

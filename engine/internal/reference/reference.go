@@ -19,6 +19,7 @@ import (
 	"github.com/berthstore/berth/engine/internal/errdefs"
 )
 
+// Length limits of names.
 const (
 	// MaxRepositoryNameLen is ECR's limit on a repository name.
 	MaxRepositoryNameLen = 256
