@@ -171,7 +171,7 @@ func TestReferenceParseDigestAgreesWithGoDigest(t *testing.T) {
 	}
 }
 
-// FuzzParseReference checks that ParseReference never panics, agrees
+// FuzzParse checks that Parse never panics, agrees
 // with the tag grammar and go-digest, and returns exactly one of tag and
 // digest.
 func FuzzParse(f *testing.F) {
