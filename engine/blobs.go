@@ -1,17 +1,32 @@
 package engine
 
+// Blobs: reading, mounting and unlinking them. Writing is an upload
+// (uploads.go).
+
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berthstore/berth/blob"
 	"github.com/berthstore/berth/index"
 )
+
+// BlobReader reads one blob. It is safe for concurrent ReadAt calls;
+// Read and Seek share one position and are not.
+type BlobReader interface {
+	io.Reader
+	io.ReaderAt
+	io.Seeker
+	io.Closer
+	// Size is the blob's length in bytes.
+	Size() int64
+	// Digest is the blob's digest.
+	Digest() digest.Digest
+}
 
 // linkedBlob returns blob d's record if repo may read it.
 func (e *Engine) linkedBlob(repo string, d digest.Digest) (*index.Blob, error) {
@@ -122,7 +137,7 @@ func (e *Engine) MountBlob(ctx context.Context, repo, from string, d digest.Dige
 	if err != nil {
 		return Descriptor{}, err
 	}
-	unlock := e.digestLocks.lock(digestKey(d))
+	unlock := e.digestLocks.Lock(digestKey(d))
 	defer unlock()
 	defer e.gcEnter()() // write barrier: see engine/gc.go and docs/gc.md
 	e.shade(d)
@@ -144,7 +159,7 @@ func (e *Engine) MountBlob(ctx context.Context, repo, from string, d digest.Dige
 			return Descriptor{}, storageErr(err)
 		}
 	}
-	if err := b.PutLink(repo, d, time.Now().UTC()); err != nil {
+	if err := b.PutLink(repo, d, e.now()); err != nil {
 		return Descriptor{}, storageErr(err)
 	}
 	if err := b.Commit(true); err != nil {

@@ -2,7 +2,7 @@
 
 package engine
 
-// Crash-safety acceptance test: a child process (this test binary run again
+// Crash safety: a child process (this test binary run again
 // with -test.run=^TestCrashChild$) pushes blobs, chunked uploads and tagged
 // manifests into a store and records each acknowledged operation in an
 // "acks" file; the parent SIGKILLs it at a random moment, reopens the store
@@ -581,6 +581,8 @@ func TestCrash(t *testing.T) {
 	var st crashStats
 	for i := range kills {
 		c := startCrashChild(t, dir, seed+uint64(i)*7919)
+		// The kill must land at a random point of the child's real work
+		// (another process, on the system's clock): a clock cannot serve.
 		time.Sleep(time.Duration(5+r.IntN(76)) * time.Millisecond)
 		require.NoError(t, c.cmd.Process.Signal(syscall.SIGKILL))
 		err := c.cmd.Wait()

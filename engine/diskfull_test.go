@@ -2,7 +2,7 @@
 
 package engine
 
-// Disk-full acceptance tests: on a small tmpfs a write that runs out of
+// Disk full: on a small tmpfs a write that runs out of
 // space fails with ErrStorageFull, leaves no partial blob and no index
 // entry, every earlier blob and manifest still reads, and writes succeed
 // again once space is freed; the same holds when pebble (the index) is the

@@ -10,12 +10,14 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berthstore/berth/engine/internal/clock"
 	"github.com/berthstore/berth/index"
 )
 
@@ -29,6 +31,11 @@ func openTestEngine(t testing.TB, o *Options) *Engine {
 	t.Cleanup(func() { e.Close() })
 	return e
 }
+
+// manualClock returns a clock that stands still until the test advances
+// it, reading the system's time (so that files the store writes now are
+// as old as the clock says once it moves: the collector reads mtimes).
+func manualClock() *clock.Manual { return clock.NewManual(time.Now().Round(0)) }
 
 func rnd(n int) []byte {
 	b := make([]byte, n)

@@ -1,6 +1,18 @@
 package engine
 
-import "errors"
+// The engine's sentinel errors, and the translation of its packages'
+// errors into them.
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+
+	"github.com/berthstore/berth/blob"
+	"github.com/berthstore/berth/crypt"
+	"github.com/berthstore/berth/engine/internal/errdefs"
+	"github.com/berthstore/berth/index"
+)
 
 // Sentinel errors returned (wrapped, with the name or digest concerned) by
 // the engine. Test them with errors.Is. registryd maps each to the OCI
@@ -8,7 +20,7 @@ import "errors"
 var (
 	// ErrNameInvalid: the repository name does not match the OCI grammar
 	// or is longer than 256 characters (NAME_INVALID).
-	ErrNameInvalid = errors.New("engine: invalid repository name")
+	ErrNameInvalid = errdefs.ErrNameInvalid
 	// ErrNameUnknown: the repository does not exist and may not be
 	// created by this operation (NAME_UNKNOWN).
 	ErrNameUnknown = errors.New("engine: repository name not known to registry")
@@ -26,28 +38,28 @@ var (
 	ErrBlobUploadInvalid = errors.New("engine: blob upload invalid")
 	// ErrDigestInvalid: the digest is malformed, uses an unsupported
 	// algorithm, or does not match the content (DIGEST_INVALID).
-	ErrDigestInvalid = errors.New("engine: provided digest did not match uploaded content")
+	ErrDigestInvalid = errdefs.ErrDigestInvalid
 	// ErrSizeInvalid: the content length does not match the declared
 	// size, or exceeds a configured limit (SIZE_INVALID).
 	ErrSizeInvalid = errors.New("engine: provided length did not match content length")
 	// ErrTooLarge: the blob or manifest exceeds the configured limit
 	// (SIZE_INVALID on the wire, HTTP 413).
-	ErrTooLarge = errors.New("engine: content exceeds the configured size limit")
+	ErrTooLarge = errdefs.ErrTooLarge
 	// ErrManifestUnknown: no manifest with this tag or digest (MANIFEST_UNKNOWN).
 	ErrManifestUnknown = errors.New("engine: manifest unknown to registry")
 	// ErrManifestInvalid: the manifest does not parse or validate (MANIFEST_INVALID).
-	ErrManifestInvalid = errors.New("engine: manifest invalid")
+	ErrManifestInvalid = errdefs.ErrManifestInvalid
 	// ErrManifestBlobUnknown: the manifest references a blob or child
 	// manifest that the repository does not hold (MANIFEST_BLOB_UNKNOWN).
 	ErrManifestBlobUnknown = errors.New("engine: manifest references a manifest or blob unknown to registry")
 	// ErrTagInvalid: the tag is malformed (TAG_INVALID).
-	ErrTagInvalid = errors.New("engine: manifest tag did not match URI")
+	ErrTagInvalid = errdefs.ErrTagInvalid
 	// ErrTagImmutable: the tag exists, points to another digest, and the
 	// repository's tag mutability forbids moving it. It wraps ErrTagInvalid
 	// too, since the OCI code for it is TAG_INVALID.
 	ErrTagImmutable = errors.New("engine: tag is immutable")
 	// ErrUnsupported: the operation or media type is not supported (UNSUPPORTED).
-	ErrUnsupported = errors.New("engine: the operation is unsupported")
+	ErrUnsupported = errdefs.ErrUnsupported
 	// ErrRangeInvalid: a byte range outside the blob (HTTP 416).
 	ErrRangeInvalid = errors.New("engine: requested range not satisfiable")
 	// ErrStorageFull: the store ran out of disk space; nothing was written.
@@ -66,11 +78,11 @@ var (
 	ErrKeyExists = errors.New("engine: encryption key already exists")
 	// ErrCorrupt: stored data failed authentication or verification; the
 	// engine never returns such bytes.
-	ErrCorrupt = errors.New("engine: stored data is corrupt")
+	ErrCorrupt = errdefs.ErrCorrupt
 	// ErrClosed: the engine has been closed.
 	ErrClosed = errors.New("engine: closed")
 	// ErrInvalidArgument: a setting or parameter is out of its domain.
-	ErrInvalidArgument = errors.New("engine: invalid argument")
+	ErrInvalidArgument = errdefs.ErrInvalidArgument
 	// ErrTemplateNotFound: no repository creation template has the prefix.
 	ErrTemplateNotFound = errors.New("engine: repository creation template not found")
 	// ErrTemplateExists: a repository creation template has the prefix already.
@@ -82,6 +94,87 @@ var (
 	// ErrAccessDenied: the repository's policy denies the caller the
 	// action (CheckRepositoryPolicy).
 	ErrAccessDenied = errors.New("engine: access denied")
+	// ErrLayerRefused is returned (wrapped, with the layer and the reason)
+	// when a layer cannot be indexed: malformed or truncated tar, a broken
+	// compressed stream, or more entries than LayerOptions.MaxEntries.
+	ErrLayerRefused = errdefs.ErrLayerRefused
 	// ErrRepositoryPolicyNotFound: the repository has no repository policy.
 	ErrRepositoryPolicyNotFound = errors.New("engine: repository policy not found")
 )
+
+// ErrLifecyclePolicyNotFound: the repository has no lifecycle policy
+// (ECR's LifecyclePolicyNotFoundException).
+var ErrLifecyclePolicyNotFound = errors.New("engine: lifecycle policy not found")
+
+// ErrCacheRuleNotFound: no pull-through cache rule has the prefix.
+var ErrCacheRuleNotFound = errors.New("engine: pull-through cache rule not found")
+
+// ErrCacheRuleExists: a pull-through cache rule has the prefix already.
+var ErrCacheRuleExists = errors.New("engine: pull-through cache rule already exists")
+
+// storageErr adds ErrStorageFull to errors caused by a full device.
+func storageErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, blob.ErrNoSpace) || errors.Is(err, index.ErrNoSpace) || errors.Is(err, syscall.ENOSPC) {
+		if !errors.Is(err, ErrStorageFull) {
+			return fmt.Errorf("%w: %w", ErrStorageFull, err)
+		}
+	}
+	return err
+}
+
+// blobErr translates package blob's errors into the engine's.
+func blobErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, blob.ErrDigestMismatch), errors.Is(err, blob.ErrUnsupportedDigest):
+		return fmt.Errorf("%w: %w", ErrDigestInvalid, err)
+	case errors.Is(err, blob.ErrSizeMismatch):
+		return fmt.Errorf("%w: %w", ErrSizeInvalid, err)
+	case errors.Is(err, blob.ErrTooLarge):
+		return fmt.Errorf("%w: %w", ErrTooLarge, err)
+	case errors.Is(err, blob.ErrCorrupt):
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	case errors.Is(err, blob.ErrNotFound):
+		return fmt.Errorf("%w: %w", ErrBlobUnknown, err)
+	case errors.Is(err, blob.ErrBadState):
+		return fmt.Errorf("%w: %w", ErrBlobUploadInvalid, err)
+	}
+	return storageErr(err)
+}
+
+// keyErr translates key provider errors: an unreachable or disabled key
+// is retryable (ErrKeyUnavailable); a destroyed one is lost data.
+func keyErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, crypt.ErrUnavailable), errors.Is(err, crypt.ErrKeyDisabled):
+		return fmt.Errorf("%w: %w", ErrKeyUnavailable, err)
+	case errors.Is(err, crypt.ErrKeyDestroyed):
+		return fmt.Errorf("%w: %w", ErrKeyDestroyed, err)
+	case errors.Is(err, crypt.ErrUnauthenticated):
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return err
+}
+
+// keyOpErr translates provider errors of key management calls.
+func keyOpErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, crypt.ErrKeyNotFound):
+		return fmt.Errorf("%w: %w", ErrKeyNotFound, err)
+	case errors.Is(err, crypt.ErrKeyExists):
+		return fmt.Errorf("%w: %w", ErrKeyExists, err)
+	case errors.Is(err, crypt.ErrInvalidKey):
+		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+	case errors.Is(err, crypt.ErrUnsupported):
+		return fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	return keyErr(err)
+}

@@ -1,17 +1,13 @@
 package engine
 
-// Garbage collection, fsck and lifecycle policies: the engine's side of
-// package gc (see docs/gc.md). The engine owns the write barrier (shade,
-// gcEnter), the digest locks a sweep takes, the schedulers, and the
-// batched recording of pull times that sinceImagePulled rules read.
+// Garbage collection: the engine's side of package gc (see docs/gc.md).
+// The engine owns the write barrier (shade, gcEnter), the digest locks a
+// sweep takes, and the schedulers of collections and lifecycle policies.
 
 import (
 	"context"
 	"errors"
-	"fmt"
-	"hash/maphash"
 	"io"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,15 +15,180 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berthstore/berth/gc"
-	"github.com/berthstore/berth/index"
 )
 
-// ErrLifecyclePolicyNotFound: the repository has no lifecycle policy
-// (ECR's LifecyclePolicyNotFoundException).
-var ErrLifecyclePolicyNotFound = errors.New("engine: lifecycle policy not found")
+// ErrGCRunning is returned when a collection is asked for while another
+// runs.
+var ErrGCRunning = errors.New("engine: a collection is already running")
 
-// pullFlushInterval is how often recorded pull times reach the index.
-const pullFlushInterval = 5 * time.Second
+// Defaults of GCOptions.
+const (
+	// DefaultGCGrace is how old an unreferenced blob (its record and its
+	// newest link) must be before a collection removes it.
+	DefaultGCGrace = time.Hour
+	// DefaultUploadTTL is how long an upload session may stay idle before
+	// a collection expires it.
+	DefaultUploadTTL = 7 * 24 * time.Hour
+)
+
+// GCOptions tune one collection.
+type GCOptions struct {
+	// Grace spares unreferenced blobs whose record or newest link is
+	// younger than this, and orphan files younger than this. Zero means
+	// DefaultGCGrace (1 h); a negative value means no grace at all
+	// (offline use and tests).
+	Grace time.Duration
+	// DryRun plans only: the report tells what would go; nothing changes.
+	DryRun bool
+	// UploadTTL expires upload sessions idle longer than this. Zero means
+	// Options.UploadTTL, else DefaultUploadTTL (7 days); negative
+	// disables expiry.
+	UploadTTL time.Duration
+}
+
+// GCReport is the outcome of a collection, in numbers a metrics exporter
+// can take as they are.
+type GCReport struct {
+	// DryRun is set when nothing was changed.
+	DryRun bool `json:"dryRun"`
+	// Plan is the mark phase's result.
+	Plan *GCPlan `json:"plan"`
+	// BlobsSwept and BytesFreed count what the sweep removed (stored bytes).
+	BlobsSwept int   `json:"blobsSwept"`
+	BytesFreed int64 `json:"bytesFreed"`
+	// BlobsSpared counts candidates the write barrier or a re-check saved.
+	BlobsSpared int `json:"blobsSpared"`
+	// OrphanFilesRemoved and OrphanBytesFreed count orphan blob files.
+	OrphanFilesRemoved int   `json:"orphanFilesRemoved"`
+	OrphanBytesFreed   int64 `json:"orphanBytesFreed"`
+	// OrphanUploadsRemoved counts upload files without a session.
+	OrphanUploadsRemoved int `json:"orphanUploadsRemoved"`
+	// UploadsExpired counts sessions expired for idleness.
+	UploadsExpired int `json:"uploadsExpired"`
+	// ShreddedBlobs counts blobs whose every data-key wrap is under a
+	// destroyed key (crypto-shredded): removed, or in a dry run, listed.
+	ShreddedBlobs int `json:"shreddedBlobs"`
+	// Errors counts items that failed (logged) and were left for next time.
+	Errors int `json:"errors"`
+	// MarkDuration, PlanDuration, SweepDuration and Duration time the phases
+	// and the whole collection.
+	MarkDuration  time.Duration `json:"markDuration"`
+	PlanDuration  time.Duration `json:"planDuration"`
+	SweepDuration time.Duration `json:"sweepDuration"`
+	Duration      time.Duration `json:"duration"`
+}
+
+// GCPlan is what a collection would do: the output of its mark phase.
+type GCPlan struct {
+	// Start is when the collection started; Cutoff is Start minus the grace.
+	Start  time.Time `json:"start"`
+	Cutoff time.Time `json:"cutoff"`
+	// Manifests, Links and BlobRecords are the records walked; Marked is
+	// the number of distinct blob digests some manifest references.
+	Manifests   int `json:"manifests"`
+	Links       int `json:"links"`
+	BlobRecords int `json:"blobRecords"`
+	Marked      int `json:"marked"`
+	// Blobs are the unreferenced blobs older than the grace.
+	Blobs []GCCandidate `json:"blobs"`
+	// OrphanFiles are blob files with no record, older than the grace.
+	OrphanFiles []GCOrphanFile `json:"orphanFiles"`
+	// OrphanUploads are upload files with no session record, older than
+	// the grace.
+	OrphanUploads []string `json:"orphanUploads"`
+	// StaleUploads are sessions idle longer than the upload TTL.
+	StaleUploads []string `json:"staleUploads"`
+	// UploadIdleBefore is the cutoff that made them stale: a session
+	// used since is kept.
+	UploadIdleBefore time.Time `json:"uploadIdleBefore,omitzero"`
+	// MarkDuration and PlanDuration time the phases.
+	MarkDuration time.Duration `json:"markDuration"`
+	PlanDuration time.Duration `json:"planDuration"`
+}
+
+// GCCandidate is an unreferenced blob a plan would sweep.
+type GCCandidate struct {
+	Digest digest.Digest `json:"digest"`
+	// Size is the blob's logical size; StoredSize its file's size.
+	Size       int64 `json:"size"`
+	StoredSize int64 `json:"storedSize"`
+	// CreatedAt is the record's time.
+	CreatedAt time.Time `json:"createdAt"`
+	// Repos are the repositories that link it (their links go with it).
+	Repos []string `json:"repos,omitempty"`
+}
+
+// GCOrphanFile is a blob file without a blob record.
+type GCOrphanFile struct {
+	Digest     digest.Digest `json:"digest"`
+	StoredSize int64         `json:"storedSize"`
+}
+
+// Bytes returns the stored bytes the plan would free (blobs and orphan
+// files).
+func (p *GCPlan) Bytes() int64 { return p.gc().Bytes() }
+
+// SortedDigests returns the digests of the plan's candidates in order
+// (for printing and tests).
+func (p *GCPlan) SortedDigests() []digest.Digest { return p.gc().SortedDigests() }
+
+// WriteText prints the plan for people: one line per item, then totals.
+func (p *GCPlan) WriteText(w io.Writer) error { return p.gc().WriteText(w) }
+
+func (o GCOptions) gc() gc.Options {
+	return gc.Options{Grace: o.Grace, DryRun: o.DryRun, UploadTTL: o.UploadTTL}
+}
+
+func gcReportOf(r gc.Report) GCReport {
+	return GCReport{
+		DryRun: r.DryRun, Plan: gcPlanOf(r.Plan),
+		BlobsSwept: r.BlobsSwept, BytesFreed: r.BytesFreed, BlobsSpared: r.BlobsSpared,
+		OrphanFilesRemoved: r.OrphanFilesRemoved, OrphanBytesFreed: r.OrphanBytesFreed,
+		OrphanUploadsRemoved: r.OrphanUploadsRemoved, UploadsExpired: r.UploadsExpired,
+		ShreddedBlobs: r.ShreddedBlobs, Errors: r.Errors,
+		MarkDuration: r.MarkDuration, PlanDuration: r.PlanDuration, SweepDuration: r.SweepDuration, Duration: r.Duration,
+	}
+}
+
+func gcPlanOf(p *gc.Plan) *GCPlan {
+	if p == nil {
+		return nil
+	}
+	out := &GCPlan{
+		Start: p.Start, Cutoff: p.Cutoff, Manifests: p.Manifests, Links: p.Links, BlobRecords: p.BlobRecords, Marked: p.Marked,
+		OrphanUploads: p.OrphanUploads, StaleUploads: p.StaleUploads, UploadIdleBefore: p.UploadIdleBefore,
+		MarkDuration: p.MarkDuration, PlanDuration: p.PlanDuration,
+	}
+	if p.Blobs != nil {
+		out.Blobs = make([]GCCandidate, len(p.Blobs))
+		for i, b := range p.Blobs {
+			out.Blobs[i] = GCCandidate(b)
+		}
+	}
+	if p.OrphanFiles != nil {
+		out.OrphanFiles = make([]GCOrphanFile, len(p.OrphanFiles))
+		for i, o := range p.OrphanFiles {
+			out.OrphanFiles[i] = GCOrphanFile(o)
+		}
+	}
+	return out
+}
+
+// gc is p as package gc has it, for the functions it has already.
+func (p *GCPlan) gc() *gc.Plan {
+	out := &gc.Plan{
+		Start: p.Start, Cutoff: p.Cutoff, Manifests: p.Manifests, Links: p.Links, BlobRecords: p.BlobRecords, Marked: p.Marked,
+		OrphanUploads: p.OrphanUploads, StaleUploads: p.StaleUploads, UploadIdleBefore: p.UploadIdleBefore,
+		MarkDuration: p.MarkDuration, PlanDuration: p.PlanDuration,
+	}
+	for _, b := range p.Blobs {
+		out.Blobs = append(out.Blobs, gc.Candidate(b))
+	}
+	for _, o := range p.OrphanFiles {
+		out.OrphanFiles = append(out.OrphanFiles, gc.OrphanFile(o))
+	}
+	return out
+}
 
 // gcState is the engine's gc and lifecycle machinery.
 type gcState struct {
@@ -60,7 +221,7 @@ type GCStats struct {
 	BlobsSwept, OrphanFilesRemoved, UploadsExpired int64
 	BytesFreed                                     int64
 	// Last is the last collection's report (nil before the first).
-	Last *gc.Report
+	Last *GCReport
 	// ImagesExpired counts images expired by lifecycle, by rule priority.
 	ImagesExpired map[int]int64
 }
@@ -75,11 +236,6 @@ func (e *Engine) GCStats() GCStats {
 		s.ImagesExpired[k] = v
 	}
 	return s
-}
-
-type pullKey struct {
-	repo string
-	d    digest.Digest
 }
 
 // gcEnter opens a write-barrier section (see gcState.barrier); call the
@@ -98,63 +254,45 @@ func (e *Engine) shade(ds ...digest.Digest) {
 	}
 }
 
-// lockMany takes the stripes of several keys, each once, in stripe order
-// (no deadlock with callers holding one stripe).
-func (s *stripedLocks) lockMany(keys []string) func() {
-	idx := make([]int, 0, len(keys))
-	for _, k := range keys {
-		idx = append(idx, int(maphash.String(s.seed, k)%uint64(len(s.locks))))
-	}
-	slices.Sort(idx)
-	idx = slices.Compact(idx)
-	for _, i := range idx {
-		s.locks[i].Lock()
-	}
-	return func() {
-		for _, i := range slices.Backward(idx) {
-			s.locks[i].Unlock()
-		}
-	}
-}
-
 func (e *Engine) collectorConfig() gc.Config {
 	return gc.Config{
 		DB:         e.db,
 		Blobs:      e.blobs,
-		LockDigest: func(d digest.Digest) func() { return e.digestLocks.lock(digestKey(d)) },
+		LockDigest: func(d digest.Digest) func() { return e.digestLocks.Lock(digestKey(d)) },
 		LockDigests: func(ds []digest.Digest) func() {
 			keys := make([]string, len(ds))
 			for i, d := range ds {
 				keys[i] = digestKey(d)
 			}
-			return e.digestLocks.lockMany(keys)
+			return e.digestLocks.LockMany(keys)
 		},
-		LockUpload: func(id string) func() { return e.digestLocks.lock(uploadLockKey(id)) },
+		LockUpload: func(id string) func() { return e.digestLocks.Lock(uploadLockKey(id)) },
 		UploadLive: func(id string) bool {
 			e.upMu.Lock()
 			defer e.upMu.Unlock()
 			return e.uploads[id] != nil
 		},
 		Logger: e.log,
+		Now:    e.clock.Now,
 	}
 }
 
 // CollectGarbage runs one online mark-and-sweep collection (docs/gc.md):
 // pushes and pulls go on meanwhile. With opts.DryRun it only plans and the
 // report's Plan lists what would go. A second call while one runs fails
-// with gc.ErrRunning.
-func (e *Engine) CollectGarbage(ctx context.Context, opts gc.Options) (gc.Report, error) {
+// with ErrGCRunning.
+func (e *Engine) CollectGarbage(ctx context.Context, opts GCOptions) (GCReport, error) {
 	if err := e.checkOpen(); err != nil {
-		return gc.Report{}, err
+		return GCReport{}, err
 	}
 	if !e.gcs.runMu.TryLock() {
-		return gc.Report{}, gc.ErrRunning
+		return GCReport{}, ErrGCRunning
 	}
 	defer e.gcs.runMu.Unlock()
 	if opts.UploadTTL == 0 {
 		opts.UploadTTL = e.opts.UploadTTL
 	}
-	c := gc.NewCollector(e.collectorConfig(), opts)
+	c := gc.NewCollector(e.collectorConfig(), opts.gc())
 	if !opts.DryRun {
 		e.gcs.running.Store(c)
 		defer e.gcs.running.Store(nil)
@@ -168,16 +306,17 @@ func (e *Engine) CollectGarbage(ctx context.Context, opts gc.Options) (gc.Report
 	if opts.DryRun {
 		err := e.ShreddedBlobs(ctx, func(digest.Digest) error { shredded++; return nil })
 		if err != nil {
-			return gc.Report{}, err
+			return GCReport{}, err
 		}
 	} else {
 		n, err := e.SweepShredded(ctx)
 		if err != nil {
-			return gc.Report{}, err
+			return GCReport{}, err
 		}
 		shredded = n
 	}
-	r, err := c.Run(ctx)
+	gr, err := c.Run(ctx)
+	r := gcReportOf(gr)
 	r.ShreddedBlobs = shredded
 	if err == nil && !r.DryRun {
 		e.gcs.statsMu.Lock()
@@ -194,260 +333,6 @@ func (e *Engine) CollectGarbage(ctx context.Context, opts gc.Options) (gc.Report
 	return r, storageErr(err)
 }
 
-// Fsck checks the store (gc.Fsck), unsealing blobs with the store's keys
-// when opts.Verify asks for their digests to be re-verified.
-func (e *Engine) Fsck(ctx context.Context, opts gc.FsckOptions) (*gc.FsckReport, error) {
-	if err := e.checkOpen(); err != nil {
-		return nil, err
-	}
-	opts.AllowSparse = opts.AllowSparse || e.opts.AllowSparse
-	cfg := gc.FsckConfig{DB: e.db, Blobs: e.blobs, Logger: e.log, OpenBlob: e.openBlobAnyKey}
-	return gc.Fsck(ctx, cfg, opts)
-}
-
-// openBlobAnyKey opens a blob through whichever of its wraps unwraps.
-func (e *Engine) openBlobAnyKey(ctx context.Context, rec *index.Blob) (io.ReadCloser, error) {
-	var dk []byte
-	if len(rec.Wraps) > 0 {
-		var errs []error
-		for _, w := range rec.Wraps {
-			k, err := e.blobDataKey(ctx, rec, w.KeyID)
-			if err == nil {
-				dk = k
-				break
-			}
-			errs = append(errs, err)
-		}
-		if dk == nil {
-			return nil, errors.Join(errs...)
-		}
-	}
-	r, err := e.blobs.Open(ctx, rec.Digest, dk)
-	if err != nil {
-		return nil, blobErr(err)
-	}
-	return r, nil
-}
-
-// PutLifecyclePolicy validates policy (ECR's rules and messages) and sets
-// it as repo's lifecycle policy. An invalid policy fails with an error
-// wrapping ErrInvalidArgument and a *gc.PolicyError.
-func (e *Engine) PutLifecyclePolicy(ctx context.Context, repo, policy string) error {
-	if _, err := gc.ParsePolicy(policy); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
-	}
-	return e.updateSettings(repo, func(s *RepositorySettings) error {
-		s.LifecyclePolicy = policy
-		return nil
-	})
-}
-
-// GetLifecyclePolicy returns repo's lifecycle policy text, or
-// ErrLifecyclePolicyNotFound.
-func (e *Engine) GetLifecyclePolicy(ctx context.Context, repo string) (string, error) {
-	if err := ValidateRepositoryName(repo); err != nil {
-		return "", err
-	}
-	r, err := e.loadRepo(repo)
-	if err != nil {
-		return "", err
-	}
-	if r.LifecyclePolicy == "" {
-		return "", fmt.Errorf("%w: %s", ErrLifecyclePolicyNotFound, repo)
-	}
-	return r.LifecyclePolicy, nil
-}
-
-// DeleteLifecyclePolicy removes repo's lifecycle policy and returns it.
-func (e *Engine) DeleteLifecyclePolicy(ctx context.Context, repo string) (string, error) {
-	var old string
-	err := e.updateSettings(repo, func(s *RepositorySettings) error {
-		if s.LifecyclePolicy == "" {
-			return fmt.Errorf("%w: %s", ErrLifecyclePolicyNotFound, repo)
-		}
-		old, s.LifecyclePolicy = s.LifecyclePolicy, ""
-		return nil
-	})
-	return old, err
-}
-
-// updateSettings changes a repository's settings under its lock (as
-// SetTagMutability does).
-func (e *Engine) updateSettings(repo string, change func(*RepositorySettings) error) error {
-	if err := ValidateRepositoryName(repo); err != nil {
-		return err
-	}
-	unlock := e.repoLocks.lock(repo)
-	defer unlock()
-	r, err := e.loadRepo(repo)
-	if err != nil {
-		return err
-	}
-	if err := change(&r.RepositorySettings); err != nil {
-		return err
-	}
-	if err := validateSettings(r.RepositorySettings); err != nil {
-		return err
-	}
-	b := e.db.NewBatch()
-	defer b.Close()
-	if err := e.putRepo(b, &r.Repository); err != nil {
-		return storageErr(err)
-	}
-	defer e.policies.Delete(repo)
-	return storageErr(b.Commit(true))
-}
-
-// lifecyclePolicy returns the policy to evaluate for repo: override when
-// not empty, else the stored one.
-func (e *Engine) lifecyclePolicy(repo, override string) (*gc.Policy, error) {
-	text := override
-	if text == "" {
-		var err error
-		if text, err = e.GetLifecyclePolicy(context.Background(), repo); err != nil {
-			return nil, err
-		}
-	} else if _, err := e.loadRepo(repo); err != nil {
-		return nil, err
-	}
-	p, err := gc.ParsePolicy(text)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
-	}
-	return p, nil
-}
-
-// lifecyclePlan is the one function preview and apply share: the images
-// the policy expires now and every manifest that goes with them.
-func (e *Engine) lifecyclePlan(repo string, p *gc.Policy, now time.Time) ([]gc.Expiry, []digest.Digest, error) {
-	g, err := gc.LoadGraph(e.db, repo)
-	if err != nil {
-		return nil, nil, storageErr(err)
-	}
-	exp := p.Evaluate(g.Images(), now)
-	ds := make([]digest.Digest, len(exp))
-	for i, x := range exp {
-		ds[i] = x.Digest
-	}
-	return exp, g.Closure(ds), nil
-}
-
-// LifecyclePreview returns the images repo's lifecycle policy (or
-// policyOverride, when not empty) would expire now, oldest push first,
-// with the rule expiring each. It changes nothing.
-func (e *Engine) LifecyclePreview(ctx context.Context, repo, policyOverride string) ([]gc.Expiry, error) {
-	if err := ValidateRepositoryName(repo); err != nil {
-		return nil, err
-	}
-	p, err := e.lifecyclePolicy(repo, policyOverride)
-	if err != nil {
-		return nil, err
-	}
-	exp, _, err := e.lifecyclePlan(repo, p, time.Now())
-	return exp, err
-}
-
-// LifecycleApply expires what LifecyclePreview lists, computed by the same
-// function under the repository's lock: each expired image's manifest and
-// tags, its referrers, and its index children that nothing else in the
-// repository references, in one synced batch. It returns the expired
-// images. Their blobs go at the next collection.
-func (e *Engine) LifecycleApply(ctx context.Context, repo, policyOverride string) ([]gc.Expiry, error) {
-	if err := e.checkOpen(); err != nil {
-		return nil, err
-	}
-	if err := ValidateRepositoryName(repo); err != nil {
-		return nil, err
-	}
-	p, err := e.lifecyclePolicy(repo, policyOverride)
-	if err != nil {
-		return nil, err
-	}
-	unlock := e.repoLocks.lock(repo)
-	defer unlock()
-	exp, gone, err := e.lifecyclePlan(repo, p, time.Now())
-	if err != nil || len(gone) == 0 {
-		return exp, err
-	}
-	b := e.db.NewBatch()
-	defer b.Close()
-	for _, d := range gone {
-		m, err := e.db.ManifestMeta(repo, d)
-		if err != nil {
-			return nil, storageErr(err)
-		}
-		if m.Subject != "" {
-			if err := b.DeleteReferrer(repo, m.Subject, d); err != nil {
-				return nil, storageErr(err)
-			}
-		}
-		if err := b.DeleteManifest(repo, d); err != nil {
-			return nil, storageErr(err)
-		}
-	}
-	if err := b.Commit(true); err != nil {
-		return nil, storageErr(err)
-	}
-	perRule := map[int]int{}
-	e.gcs.statsMu.Lock()
-	if e.gcs.stats.ImagesExpired == nil {
-		e.gcs.stats.ImagesExpired = map[int]int64{}
-	}
-	for _, x := range exp {
-		perRule[x.RulePriority]++
-		e.gcs.stats.ImagesExpired[x.RulePriority]++
-	}
-	e.gcs.statsMu.Unlock()
-	e.log.Info("lifecycle applied", "repository", repo, "images", len(exp), "manifests", len(gone), "perRule", perRule)
-	return exp, nil
-}
-
-// notePull records that manifest d of repo was pulled now; the time
-// reaches the index at the next flush (every few seconds, unsynced: a
-// crash may lose the last seconds of pull times, which only makes
-// sinceImagePulled rules see an older pull).
-func (e *Engine) notePull(repo string, d digest.Digest) {
-	now := time.Now().UTC()
-	e.gcs.pullMu.Lock()
-	if e.gcs.pulls == nil {
-		e.gcs.pulls = map[pullKey]time.Time{}
-	}
-	e.gcs.pulls[pullKey{repo, d}] = now
-	e.gcs.pullMu.Unlock()
-}
-
-// flushPulls writes the recorded pull times into the manifest records.
-func (e *Engine) flushPulls() {
-	e.gcs.pullMu.Lock()
-	pulls := e.gcs.pulls
-	e.gcs.pulls = nil
-	e.gcs.pullMu.Unlock()
-	for k, t := range pulls {
-		if err := e.writePull(k, t); err != nil {
-			e.log.Debug("recording pull time", "repository", k.repo, "digest", k.d, "err", err)
-		}
-	}
-}
-
-func (e *Engine) writePull(k pullKey, t time.Time) error {
-	unlock := e.repoLocks.lock(k.repo)
-	defer unlock()
-	m, err := e.db.Manifest(k.repo, k.d)
-	if err != nil {
-		return err // deleted meanwhile: nothing to record
-	}
-	if !m.LastPulledAt.Before(t) {
-		return nil
-	}
-	m.LastPulledAt = t
-	b := e.db.NewBatch()
-	defer b.Close()
-	if err := b.PutManifest(m); err != nil {
-		return err
-	}
-	return b.Commit(false)
-}
-
 // startGC starts the background loops: pull-time flushing always, and the
 // gc and lifecycle schedulers when their intervals are set.
 func (e *Engine) startGC() {
@@ -461,7 +346,7 @@ func (e *Engine) startGC() {
 	e.every(pullFlushInterval, e.flushPulls, e.flushPulls)
 	if e.opts.GCInterval > 0 {
 		e.every(e.opts.GCInterval, func() {
-			if _, err := e.CollectGarbage(ctx, gc.Options{Grace: e.opts.GCGrace}); err != nil && !errors.Is(err, gc.ErrRunning) && ctx.Err() == nil {
+			if _, err := e.CollectGarbage(ctx, GCOptions{Grace: e.opts.GCGrace}); err != nil && !errors.Is(err, ErrGCRunning) && ctx.Err() == nil {
 				e.log.Warn("scheduled gc failed", "err", err)
 			}
 		}, nil)
@@ -471,12 +356,13 @@ func (e *Engine) startGC() {
 	}
 }
 
-// every runs fn every d until the engine stops, then final once.
+// every runs fn every d of the engine's clock until the engine stops,
+// then final once. The ticker is armed before every returns.
 func (e *Engine) every(d time.Duration, fn, final func()) {
+	t := newTicker(e.clock, d)
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		t := time.NewTicker(d)
 		defer t.Stop()
 		for {
 			select {
@@ -490,25 +376,4 @@ func (e *Engine) every(d time.Duration, fn, final func()) {
 			}
 		}
 	}()
-}
-
-// applyAllLifecycles applies the policy of every repository that has one.
-func (e *Engine) applyAllLifecycles(ctx context.Context) {
-	names, err := e.db.ListRepositories("", 0)
-	if err != nil {
-		e.log.Warn("scheduled lifecycle: listing repositories", "err", err)
-		return
-	}
-	for _, name := range names {
-		if ctx.Err() != nil {
-			return
-		}
-		r, err := e.loadRepo(name)
-		if err != nil || r.LifecyclePolicy == "" {
-			continue
-		}
-		if _, err := e.LifecycleApply(ctx, name, ""); err != nil {
-			e.log.Warn("scheduled lifecycle failed", "repository", name, "err", err)
-		}
-	}
 }

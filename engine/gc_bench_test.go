@@ -1,6 +1,6 @@
 package engine
 
-// BenchmarkGCScale is issue #6 acceptance 5: mark and sweep over a
+// BenchmarkGCScale measures mark and sweep over a
 // synthetic store of 1,000,000 blob records and 100,000 manifests (written
 // straight into the index; 10% of the blobs unreferenced and old), its
 // duration and peak heap, and the p99 latency of manifest GET while it
@@ -25,7 +25,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/require"
 
-	"github.com/berthstore/berth/gc"
 	"github.com/berthstore/berth/index"
 )
 
@@ -168,7 +167,7 @@ func BenchmarkGCScale(b *testing.B) {
 				}
 			}
 		}()
-		r, err := e.CollectGarbage(ctx, gc.Options{Grace: time.Hour})
+		r, err := e.CollectGarbage(ctx, GCOptions{Grace: time.Hour})
 		close(stop)
 		wg.Wait()
 		require.NoError(b, err)

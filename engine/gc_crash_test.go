@@ -2,7 +2,7 @@
 
 package engine
 
-// Crash during gc (issue #6, acceptance 6): a child process (this test
+// Crash during gc: a child process (this test
 // binary run again with -test.run=^TestGCCrashChild$) pushes, overwrites
 // tags, deletes manifests and leaves stray blobs while collecting garbage
 // in a loop with no grace; the parent SIGKILLs it at a random moment,
@@ -84,7 +84,7 @@ func TestGCCrashChild(t *testing.T) {
 	}
 }
 
-// TestGCCrash is acceptance 6: SIGKILL during gc, at least 50 times
+// TestGCCrash kills a collecting child (SIGKILL) at least 50 times
 // (BERTH_GC_CRASH_KILLS; 10 with -short).
 func TestGCCrash(t *testing.T) {
 	kills := 50
@@ -115,6 +115,8 @@ func TestGCCrash(t *testing.T) {
 				t.Logf("child %d: %s", k, sc.Text())
 			}
 		}()
+		// The kill must land at a random point of the child's real work
+		// (another process, on the system's clock): a clock cannot serve.
 		time.Sleep(time.Duration(20+r.IntN(400)) * time.Millisecond)
 		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 		err = cmd.Wait()

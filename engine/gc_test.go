@@ -16,17 +16,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berthstore/berth/engine/internal/manifest"
 	"github.com/berthstore/berth/gc"
 	"github.com/berthstore/berth/index"
 )
 
 // noGrace collects every unreferenced blob at once.
-var noGrace = gc.Options{Grace: -1}
+var noGrace = GCOptions{Grace: -1}
 
 func quietOptions() *Options {
 	return &Options{CreateOnPush: true, FrameSize: 64 << 10, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
@@ -88,7 +90,7 @@ func pullAll(ctx context.Context, e *Engine, repo, reference string) error {
 	if err != nil {
 		return err
 	}
-	pm, err := parseManifest(m.MediaType, m.Payload, 0)
+	pm, err := manifest.Parse(m.MediaType, m.Payload, 0)
 	if err != nil {
 		return err
 	}
@@ -135,9 +137,9 @@ func unreferencedBlobs(t testing.TB, e *Engine) []digest.Digest {
 	return out
 }
 
-func requireFsckClean(t testing.TB, e *Engine, orphansOK bool) *gc.FsckReport {
+func requireFsckClean(t testing.TB, e *Engine, orphansOK bool) *FsckReport {
 	t.Helper()
-	r, err := e.Fsck(context.Background(), gc.FsckOptions{Verify: true})
+	r, err := e.Fsck(context.Background(), FsckOptions{Verify: true})
 	require.NoError(t, err)
 	require.Empty(t, r.Corrupt, "fsck found corruption")
 	if !orphansOK {
@@ -161,11 +163,11 @@ func TestCollectGarbage(t *testing.T) {
 
 	tests := []struct {
 		name      string
-		opts      gc.Options
+		opts      GCOptions
 		wantSwept int
 	}{
-		{"grace spares young blobs", gc.Options{Grace: time.Hour}, 0},
-		{"dry run changes nothing", gc.Options{Grace: -1, DryRun: true}, 0},
+		{"grace spares young blobs", GCOptions{Grace: time.Hour}, 0},
+		{"dry run changes nothing", GCOptions{Grace: -1, DryRun: true}, 0},
 		{"sweep", noGrace, 3},
 		{"idempotent", noGrace, 0},
 	}
@@ -219,12 +221,12 @@ func TestCollectGarbageOrphansAndUploads(t *testing.T) {
 
 	fr := requireFsckClean(t, e, true)
 	require.Len(t, fr.Orphans, 2)
-	r, err := e.CollectGarbage(ctx, gc.Options{Grace: -1, UploadTTL: -1})
+	r, err := e.CollectGarbage(ctx, GCOptions{Grace: -1, UploadTTL: -1})
 	require.NoError(t, err)
 	assert.Equal(t, 1, r.OrphanFilesRemoved)
 	assert.Equal(t, 1, r.OrphanUploadsRemoved)
 	assert.Equal(t, 0, r.UploadsExpired, "TTL disabled")
-	r, err = e.CollectGarbage(ctx, gc.Options{Grace: -1, UploadTTL: time.Nanosecond})
+	r, err = e.CollectGarbage(ctx, GCOptions{Grace: -1, UploadTTL: time.Nanosecond})
 	require.NoError(t, err)
 	assert.Equal(t, 1, r.UploadsExpired)
 	_, err = e.ResumeUpload(ctx, "o/a", stale)
@@ -237,232 +239,37 @@ func TestCollectGarbageOneAtATime(t *testing.T) {
 	require.True(t, e.gcs.runMu.TryLock())
 	_, err := e.CollectGarbage(context.Background(), noGrace)
 	e.gcs.runMu.Unlock()
-	require.ErrorIs(t, err, gc.ErrRunning)
+	require.ErrorIs(t, err, ErrGCRunning)
 }
 
-func TestFsckFindsCorruption(t *testing.T) {
-	ctx := context.Background()
-	e := openTestEngine(t, quietOptions())
-	d, _ := pushImage(t, e, "f/a", "v1", rnd(70000))
-	m, err := e.db.ManifestMeta("f/a", d)
-	require.NoError(t, err)
-	layer := m.Blobs[1]
-	p, err := e.blobs.Path(layer)
-	require.NoError(t, err)
-	b, err := os.ReadFile(p)
-	require.NoError(t, err)
-	b[len(b)-10] ^= 0xff
-	require.NoError(t, os.WriteFile(p, b, 0o600))
-	cfgPath, err := e.blobs.Path(m.Blobs[0])
-	require.NoError(t, err)
-	require.NoError(t, os.Remove(cfgPath))
-
-	r, err := e.Fsck(ctx, gc.FsckOptions{Verify: true})
-	require.NoError(t, err)
-	require.False(t, r.Clean())
-	kinds := map[string]digest.Digest{}
-	for _, f := range r.Corrupt {
-		kinds[f.Kind] = f.Digest
-	}
-	assert.Equal(t, layer, kinds[gc.KindBadBlob])
-	assert.Equal(t, m.Blobs[0], kinds[gc.KindMissingFile])
-}
-
-const (
-	keepTwoUntagged  = `{"rules":[{"rulePriority":1,"description":"keep two untagged","selection":{"tagStatus":"untagged","countType":"imageCountMoreThan","countNumber":2},"action":{"type":"expire"}}]}`
-	keepThreeRelease = `{"rules":[{"rulePriority":1,"description":"keep three releases","selection":{"tagStatus":"tagged","tagPatternList":["release-*"],"countType":"imageCountMoreThan","countNumber":3},"action":{"type":"expire"}},
-	{"rulePriority":2,"description":"keep five of the rest","selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":5},"action":{"type":"expire"}}]}`
-)
-
-func TestLifecyclePolicyCRUD(t *testing.T) {
-	ctx := context.Background()
-	e := openTestEngine(t, quietOptions())
-	pushImage(t, e, "l/a", "v1", rnd(10))
-	_, err := e.GetLifecyclePolicy(ctx, "l/a")
-	require.ErrorIs(t, err, ErrLifecyclePolicyNotFound)
-	_, err = e.LifecyclePreview(ctx, "l/a", "")
-	require.ErrorIs(t, err, ErrLifecyclePolicyNotFound)
-	err = e.PutLifecyclePolicy(ctx, "l/a", `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"tagged","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`)
-	require.ErrorIs(t, err, ErrInvalidArgument)
-	var pe *gc.PolicyError
-	require.ErrorAs(t, err, &pe)
-	require.NoError(t, e.PutLifecyclePolicy(ctx, "l/a", keepTwoUntagged))
-	got, err := e.GetLifecyclePolicy(ctx, "l/a")
-	require.NoError(t, err)
-	require.Equal(t, keepTwoUntagged, got)
-	old, err := e.DeleteLifecyclePolicy(ctx, "l/a")
-	require.NoError(t, err)
-	require.Equal(t, keepTwoUntagged, old)
-	_, err = e.DeleteLifecyclePolicy(ctx, "l/a")
-	require.ErrorIs(t, err, ErrLifecyclePolicyNotFound)
-	require.ErrorIs(t, e.PutLifecyclePolicy(ctx, "l/none", keepTwoUntagged), ErrNameUnknown)
-}
-
-// TestLifecyclePreviewEqualsApply is acceptance 2: what preview lists is
-// exactly what apply removes (with referrers and unshared children).
-func TestLifecyclePreviewEqualsApply(t *testing.T) {
-	ctx := context.Background()
-	e := openTestEngine(t, quietOptions())
-	const repo = "l/b"
-	tagged := map[string]digest.Digest{}
-	for i := range 12 {
-		tag := fmt.Sprintf("release-%d", i)
-		if i%3 == 0 {
-			tag = fmt.Sprintf("dev-%d", i)
-		}
-		d, p := pushImage(t, e, repo, tag, rnd(200))
-		tagged[tag] = d
-		if i%4 == 0 {
-			pushReferrer(t, e, repo, d, len(p), tag)
-		}
-		time.Sleep(2 * time.Millisecond) // distinct push times
-	}
-	for i := range 4 { // overwritten tag: untagged images
-		pushImage(t, e, repo, "latest", rnd(100))
-		_ = i
-		time.Sleep(2 * time.Millisecond)
-	}
-	require.NoError(t, e.PutLifecyclePolicy(ctx, repo, keepThreeRelease))
-
-	before := manifestSet(t, e, repo)
-	preview, err := e.LifecyclePreview(ctx, repo, "")
-	require.NoError(t, err)
-	require.NotEmpty(t, preview)
-	require.Equal(t, before, manifestSet(t, e, repo), "preview changes nothing")
-	g, err := gc.LoadGraph(e.db, repo)
-	require.NoError(t, err)
-	var ds []digest.Digest
-	for _, x := range preview {
-		ds = append(ds, x.Digest)
-	}
-	closure := g.Closure(ds)
-	require.Greater(t, len(closure), len(preview), "referrers go with their subjects")
-
-	applied, err := e.LifecycleApply(ctx, repo, "")
-	require.NoError(t, err)
-	require.Equal(t, preview, applied)
-	var expired int64
-	for _, n := range e.GCStats().ImagesExpired {
-		expired += n
-	}
-	require.Equal(t, int64(len(applied)), expired)
-	after := manifestSet(t, e, repo)
-	for _, d := range closure {
-		require.False(t, after[d], "%s should be gone", d)
-		delete(before, d)
-	}
-	require.Equal(t, before, after, "nothing else removed")
-	for _, x := range preview {
-		for _, tag := range x.Tags {
-			_, err := e.GetManifest(ctx, repo, tag)
-			require.ErrorIs(t, err, ErrManifestUnknown)
-		}
-	}
-	again, err := e.LifecyclePreview(ctx, repo, "")
-	require.NoError(t, err)
-	require.Empty(t, again, "a policy applied has nothing more to expire")
-	_, err = e.CollectGarbage(ctx, noGrace)
-	require.NoError(t, err)
-	requireFsckClean(t, e, false)
-}
-
-func manifestSet(t testing.TB, e *Engine, repo string) map[digest.Digest]bool {
-	out := map[digest.Digest]bool{}
-	require.NoError(t, e.db.ListManifests(repo, func(m *index.Manifest) error { out[m.Digest] = true; return nil }))
-	return out
-}
-
-// TestLifecycleMultiPlatformSafety is acceptance 3: an untagged child of a
-// tagged index is never expired or collected; expiring an index takes its
-// children only when nothing else references them.
-func TestLifecycleMultiPlatformSafety(t *testing.T) {
-	ctx := context.Background()
-	e := openTestEngine(t, quietOptions())
-	const repo = "mp/app"
-	child := func(arch string) (digest.Digest, int) {
-		d, p := pushImage(t, e, repo, "tmp-"+arch, rnd(300))
-		require.NoError(t, e.DeleteTag(ctx, repo, "tmp-"+arch))
-		return d, len(p)
-	}
-	amd, amdN := child("amd")
-	arm, armN := child("arm")
-	s390, s390N := child("s390")
-	idx1 := pushIndex(t, e, repo, "v1", map[digest.Digest]int{amd: amdN, arm: armN})
-	time.Sleep(5 * time.Millisecond)
-	idx2 := pushIndex(t, e, repo, "v2", map[digest.Digest]int{amd: amdN, s390: s390N})
-	sig := pushReferrer(t, e, repo, arm, armN, "arm")
-	untagged, _ := pushImage(t, e, repo, "gone", rnd(100))
-	require.NoError(t, e.DeleteTag(ctx, repo, "gone"))
-
-	// Expire every untagged image: the children are not images.
-	exp, err := e.LifecycleApply(ctx, repo, `{"rules":[{"rulePriority":1,"description":"all untagged","selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":1}, "action":{"type":"expire"}},
-	{"rulePriority":2,"selection":{"tagStatus":"untagged","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`)
-	require.ErrorIs(t, err, ErrInvalidArgument, "two untagged rules")
-	require.Nil(t, exp)
-	exp, err = e.LifecycleApply(ctx, repo, `{"rules":[{"rulePriority":1,"description":"keep no untagged","selection":{"tagStatus":"untagged","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`)
-	require.NoError(t, err)
-	require.Empty(t, exp, "only one untagged image and the count keeps one")
-	exp, err = e.LifecycleApply(ctx, repo, `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":2},"action":{"type":"expire"}}, {"rulePriority":2,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`)
-	require.ErrorIs(t, err, ErrInvalidArgument, "'any' must be last and unique in priority")
-	require.Nil(t, exp)
-	exp, err = e.LifecycleApply(ctx, repo, `{"rules":[{"rulePriority":1,"description":"keep the newest two","selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":2},"action":{"type":"expire"}}]}`)
-	require.NoError(t, err)
-	require.Len(t, exp, 1)
-	require.Equal(t, idx1, exp[0].Digest, "the oldest of idx1, idx2, untagged")
-	_, err = e.CollectGarbage(ctx, noGrace)
-	require.NoError(t, err)
-	now := manifestSet(t, e, repo)
-	assert.False(t, now[idx1])
-	assert.False(t, now[arm], "arm was idx1's alone")
-	assert.False(t, now[sig], "and its signature went with it")
-	assert.True(t, now[amd], "amd is shared with idx2")
-	assert.True(t, now[s390])
-	assert.True(t, now[idx2])
-	assert.True(t, now[untagged])
-	require.NoError(t, pullAll(ctx, e, repo, "v2"))
-	requireFsckClean(t, e, false)
-}
-
-func TestPullTimeRecorded(t *testing.T) {
-	ctx := context.Background()
-	e := openTestEngine(t, quietOptions())
-	d, _ := pushImage(t, e, "p/a", "v1", rnd(10))
-	m, err := e.GetManifest(ctx, "p/a", "v1")
-	require.NoError(t, err)
-	require.True(t, m.LastPulledAt.IsZero())
-	e.flushPulls()
-	m, err = e.GetManifest(ctx, "p/a", string(d))
-	require.NoError(t, err)
-	require.False(t, m.LastPulledAt.IsZero())
-	require.WithinDuration(t, time.Now(), m.LastPulledAt, time.Minute)
-	// A pull recorded for a manifest deleted before the flush is dropped.
-	require.NoError(t, e.DeleteManifest(ctx, "p/a", d))
-	e.flushPulls()
-	ok, err := e.db.HasManifest("p/a", d)
-	require.NoError(t, err)
-	require.False(t, ok)
-}
-
+// TestScheduledGCAndLifecycle: with intervals set, lifecycle policies are
+// applied and collections run on the engine's clock, with nobody asking.
 func TestScheduledGCAndLifecycle(t *testing.T) {
 	ctx := context.Background()
+	clk := manualClock()
 	o := quietOptions()
-	// The grace must outlast a push: a collection between a push's blob
-	// uploads and its manifest would rightly sweep the blobs (they are
-	// unreferenced until the manifest lands) and fail the push. One second
-	// spares them on a loaded machine and still lets the expired image's
-	// blobs go well within the wait below.
-	o.GCInterval, o.GCGrace, o.LifecycleInterval = 50*time.Millisecond, time.Second, 30*time.Millisecond
+	o.Clock = clk
+	o.GCInterval, o.GCGrace, o.LifecycleInterval = time.Hour, 10*time.Minute, 30*time.Minute
 	e := openTestEngine(t, o)
 	pushImage(t, e, "s/a", "v1", rnd(100))
 	pushImage(t, e, "s/a", "v1", rnd(100)) // the first is now untagged
 	require.NoError(t, e.PutLifecyclePolicy(ctx, "s/a", `{"rules":[{"rulePriority":1,"description":"keep the newest image only","selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`))
-	require.Eventually(t, func() bool {
-		return len(manifestSet(t, e, "s/a")) == 1 && len(unreferencedBlobs(t, e)) == 0
-	}, 10*time.Second, 20*time.Millisecond)
+	clk.Advance(29 * time.Minute)
+	require.Len(t, manifestSet(t, e, "s/a"), 2, "nothing runs before its time")
+
+	clk.Advance(time.Minute) // the lifecycle run
+	require.Eventually(t, func() bool { return len(manifestSet(t, e, "s/a")) == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Len(t, unreferencedBlobs(t, e), 1, "the expired image's layer waits for a collection (its config is the newer image's too)")
+	require.Zero(t, e.GCStats().Collections)
+
+	clk.Advance(30 * time.Minute) // the collection: the layer is an hour old, past the grace
+	require.Eventually(t, func() bool { return e.GCStats().Collections == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Empty(t, unreferencedBlobs(t, e))
+	assert.Equal(t, int64(1), e.GCStats().BlobsSwept)
 }
 
 // gcStressDuration is how long TestGCStress runs: BERTH_GC_STRESS (a Go
-// duration), else 10 s with -short and 60 s without (issue acceptance 4).
+// duration), else 10 s with -short and 60 s without.
 func gcStressDuration(t *testing.T) time.Duration {
 	if s := os.Getenv("BERTH_GC_STRESS"); s != "" {
 		d, err := time.ParseDuration(s)
@@ -475,12 +282,12 @@ func gcStressDuration(t *testing.T) time.Duration {
 	return 60 * time.Second
 }
 
-// TestGCStress is acceptance 4: 8 pushers (shared and unique layers, tag
+// TestGCStress shows online collection safe under load: 8 pushers (shared and unique layers, tag
 // overwrites, manifest and tag deletes, stray uploads, mounts) and 2
 // pullers run while gc runs in a loop. No pull of a manifest that still
 // exists may fail; afterwards every tag pulls completely with verified
-// digests, fsck finds no corruption, and once the grace has passed no
-// unreferenced blob is left.
+// digests, fsck finds no corruption, and once no push is in flight a
+// collection leaves no unreferenced blob.
 func TestGCStress(t *testing.T) {
 	dur := gcStressDuration(t)
 	const grace = time.Second
@@ -577,6 +384,8 @@ func TestGCStress(t *testing.T) {
 				repo := repos[r.IntN(len(repos))]
 				tags, err := e.ListTags(ctx, repo, "", 0)
 				if err != nil || len(tags) == 0 {
+					// Pacing while the pushers start (no time passes
+					// that a clock could stand for).
 					time.Sleep(time.Millisecond)
 					continue
 				}
@@ -585,7 +394,7 @@ func TestGCStress(t *testing.T) {
 				if err != nil {
 					continue // moved or deleted meanwhile
 				}
-				time.Sleep(time.Millisecond) // leave the pushers some CPU
+				time.Sleep(time.Millisecond) // pacing: leave the pushers some CPU (no clock can serve)
 				if err := pullAll(ctx, e, repo, string(m.Digest)); err != nil {
 					// Fine only if the manifest is gone by now.
 					if ok, _ := e.db.HasManifest(repo, m.Digest); ok {
@@ -601,7 +410,7 @@ func TestGCStress(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for !stop.Load() {
-			r, err := e.CollectGarbage(ctx, gc.Options{Grace: grace})
+			r, err := e.CollectGarbage(ctx, GCOptions{Grace: grace})
 			if err != nil {
 				fail("gc: %v", err)
 				return
@@ -609,9 +418,12 @@ func TestGCStress(t *testing.T) {
 			gcs.Add(1)
 			swept.Add(int64(r.BlobsSwept))
 			spared.Add(int64(r.BlobsSpared))
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond) // pacing between collections (no clock can serve)
 		}
 	}()
+	// The stress runs for a span of real, concurrent work: a clock cannot
+	// stand for it. The engine runs on the system's clock here, so that
+	// its grace period covers pushes really in flight.
 	time.Sleep(dur)
 	stop.Store(true)
 	wg.Wait()
@@ -633,10 +445,9 @@ func TestGCStress(t *testing.T) {
 	}
 	require.Positive(t, ntags)
 	requireFsckClean(t, e, true)
-	// Once the grace has passed, one more collection leaves nothing
-	// unreferenced and no orphan.
-	time.Sleep(grace)
-	_, err := e.CollectGarbage(ctx, gc.Options{Grace: grace})
+	// With no push in flight any more, a collection without grace leaves
+	// nothing unreferenced and no orphan.
+	_, err := e.CollectGarbage(ctx, noGrace)
 	require.NoError(t, err)
 	require.Empty(t, unreferencedBlobs(t, e))
 	requireFsckClean(t, e, false)
@@ -669,12 +480,15 @@ func tryPushImage(ctx context.Context, e *Engine, repo, tag string, layers ...[]
 // the sweep; the sweep must keep it.
 func TestExpiryKeepsUploadResumedAfterPlan(t *testing.T) {
 	ctx := context.Background()
-	e := openTestEngine(t, quietOptions())
+	clk := manualClock()
+	o := quietOptions()
+	o.Clock = clk
+	e := openTestEngine(t, o)
 	idleSession := func() string { return idleUploadSession(t, e, "o/a") }
 	written, open, untouched := idleSession(), idleSession(), idleSession()
-	time.Sleep(10 * time.Millisecond)
+	clk.Advance(2 * time.Hour)
 
-	c := gc.NewCollector(e.collectorConfig(), gc.Options{Grace: -1, UploadTTL: 5 * time.Millisecond})
+	c := gc.NewCollector(e.collectorConfig(), gc.Options{Grace: -1, UploadTTL: time.Hour})
 	p, err := c.Plan(ctx)
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{written, open, untouched}, p.StaleUploads)

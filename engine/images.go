@@ -189,7 +189,7 @@ func (e *Engine) UntagImage(ctx context.Context, repo, tag string) (digest.Diges
 	if err := ValidateTag(tag); err != nil {
 		return "", false, err
 	}
-	unlock := e.repoLocks.lock(repo)
+	unlock := e.repoLocks.Lock(repo)
 	defer unlock()
 	d, err := e.db.Tag(repo, tag)
 	if err != nil {
@@ -242,7 +242,7 @@ func (e *Engine) DeleteImage(ctx context.Context, repo string, d digest.Digest) 
 	if _, err := ParseDigest(string(d)); err != nil {
 		return err
 	}
-	unlock := e.repoLocks.lock(repo)
+	unlock := e.repoLocks.Lock(repo)
 	defer unlock()
 	listed, err := e.listedAsChild(repo, d)
 	if err != nil {

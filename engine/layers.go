@@ -2,8 +2,8 @@ package engine
 
 // Layer access for the FUSE view (package fuse): tables of contents,
 // uncompressed tar data with random access, and the list of a
-// repository's manifests. Encoding and tar checks: layertoc.go. Design:
-// docs/fuse.md.
+// repository's manifests. Encoding and tar checks:
+// engine/internal/layertoc. Design: docs/fuse.md.
 //
 // Compressed layers (gzip, zstd) have no random access. The first time a
 // compressed layer is indexed, its uncompressed tar is stored as a blob of
@@ -14,6 +14,7 @@ package engine
 // every live layer (index.DB.WalkLayerDerived).
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
@@ -25,8 +26,62 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berthstore/berth/engine/internal/layertoc"
+	"github.com/berthstore/berth/engine/internal/manifest"
 	"github.com/berthstore/berth/index"
 )
+
+// TOCEntry is one accepted entry of a layer's tar: its cleaned relative
+// path (Name, "." for the root), its type (one of the TOC* constants),
+// link target, mode, owner, size, the offset of a regular file's bytes in
+// the uncompressed tar (Offset), modification time and device numbers.
+type TOCEntry = layertoc.Entry
+
+// LayerTOC is the table of contents of one layer: the layer (Layer), the
+// blob holding its uncompressed tar (Data: the layer itself, or its
+// seekable derivative), the tar's size, the accepted entries in tar order
+// and the number of entries refused.
+type LayerTOC = layertoc.TOC
+
+// Entry types of a TOCEntry (the tar type flags the view supports).
+const (
+	TOCReg     = tar.TypeReg
+	TOCLink    = tar.TypeLink
+	TOCSymlink = tar.TypeSymlink
+	TOCChar    = tar.TypeChar
+	TOCBlock   = tar.TypeBlock
+	TOCDir     = tar.TypeDir
+	TOCFifo    = tar.TypeFifo
+)
+
+// LayerOptions bound the indexing of untrusted layers.
+type LayerOptions struct {
+	// MaxEntries bounds the entries of one layer; a layer with more is
+	// refused with ErrLayerRefused. Default 1,000,000.
+	MaxEntries int
+	// MaxNameLen bounds an entry's path and link target. Default 4096
+	// (PATH_MAX); a longer one is refused (the entry, not the layer).
+	MaxNameLen int
+}
+
+// limits returns o's bounds with defaults filled in.
+func (o *LayerOptions) limits() layertoc.Limits {
+	var r layertoc.Limits
+	if o != nil {
+		r = layertoc.Limits{MaxEntries: o.MaxEntries, MaxNameLen: o.MaxNameLen}
+	}
+	if r.MaxEntries <= 0 {
+		r.MaxEntries = 1_000_000
+	}
+	if r.MaxNameLen <= 0 {
+		r.MaxNameLen = 4096
+	}
+	return r
+}
+
+// maxLogged is the number of refused entries of one layer logged one by
+// one; the rest are counted in one line.
+const maxLogged = 20
 
 // layerFlight makes concurrent LayerTOC calls for one layer build it once.
 var layerFlight = struct {
@@ -47,7 +102,7 @@ type flightCall struct {
 // are refused and logged; a malformed or truncated tar, or one with more
 // than opts.MaxEntries entries, is ErrLayerRefused.
 func (e *Engine) LayerTOC(ctx context.Context, repo string, layer digest.Digest, opts *LayerOptions) (*LayerTOC, error) {
-	o := opts.withDefaults()
+	o := opts.limits()
 	if _, err := e.linkedBlob(repo, layer); err != nil {
 		return nil, err
 	}
@@ -76,7 +131,7 @@ func (e *Engine) LayerTOC(ctx context.Context, repo string, layer digest.Digest,
 	return c.toc, c.err
 }
 
-func (e *Engine) loadTOC(layer digest.Digest, o LayerOptions) (*LayerTOC, error) {
+func (e *Engine) loadTOC(layer digest.Digest, o layertoc.Limits) (*LayerTOC, error) {
 	chunks, err := e.db.LayerTOC(layer)
 	if err != nil {
 		if errors.Is(err, index.ErrNotFound) {
@@ -84,11 +139,11 @@ func (e *Engine) loadTOC(layer digest.Digest, o LayerOptions) (*LayerTOC, error)
 		}
 		return nil, storageErr(err)
 	}
-	return decodeTOC(layer, chunks, o.MaxEntries)
+	return layertoc.Decode(layer, chunks, o.MaxEntries)
 }
 
 // buildTOC indexes layer and stores its table (and derived record).
-func (e *Engine) buildTOC(ctx context.Context, repo string, layer digest.Digest, o LayerOptions) (*LayerTOC, error) {
+func (e *Engine) buildTOC(ctx context.Context, repo string, layer digest.Digest, o layertoc.Limits) (*LayerTOC, error) {
 	br, err := e.OpenBlob(ctx, repo, layer)
 	if err != nil {
 		return nil, err
@@ -96,28 +151,27 @@ func (e *Engine) buildTOC(ctx context.Context, repo string, layer digest.Digest,
 	defer br.Close()
 	head := make([]byte, 4)
 	n, _ := br.ReadAt(head, 0)
-	codec := sniffCodec(head[:n])
+	codec := layertoc.SniffCodec(head[:n])
 	log := e.log.With("layer", layer, "repository", repo)
 	logged := 0
-	refuse := func(r refusal) {
+	refuse := func(r layertoc.Refusal) {
 		logged++
 		if logged <= maxLogged {
-			name := r.name
+			name := r.Name
 			if len(name) > 256 {
 				name = name[:256] + "..."
 			}
-			log.Warn("layer entry refused", "entry", name, "reason", r.reason)
+			log.Warn("layer entry refused", "entry", name, "reason", r.Reason)
 		}
 	}
 	var (
-		b       *tocBuilder
+		b       *layertoc.Builder
 		tarSize int64
 		refused int
 		data    = layer
 	)
 	if codec == "tar" {
-		src := &countingReader{r: br, s: br}
-		b, tarSize, refused, err = scanTar(layer, src, o, refuse)
+		b, tarSize, refused, err = layertoc.Scan(layer, layertoc.NewCounter(br, br), o, refuse)
 		if err != nil {
 			log.Warn("layer refused", "err", err)
 			return nil, err
@@ -132,7 +186,7 @@ func (e *Engine) buildTOC(ctx context.Context, repo string, layer digest.Digest,
 	if logged > maxLogged {
 		log.Warn("more layer entries refused", "count", logged-maxLogged)
 	}
-	chunks := b.finish(data, tarSize, refused)
+	chunks := b.Finish(data, tarSize, refused)
 	batch := e.db.NewBatch()
 	defer batch.Close()
 	if err := batch.PutLayerTOC(layer, chunks); err != nil {
@@ -146,15 +200,15 @@ func (e *Engine) buildTOC(ctx context.Context, repo string, layer digest.Digest,
 	if err := batch.Commit(false); err != nil {
 		return nil, storageErr(err)
 	}
-	log.Info("layer indexed", "codec", codec, "entries", b.n, "refused", refused, "tarSize", tarSize, "data", data)
-	return decodeTOC(layer, chunks, o.MaxEntries)
+	log.Info("layer indexed", "codec", codec, "entries", b.Len(), "refused", refused, "tarSize", tarSize, "data", data)
+	return layertoc.Decode(layer, chunks, o.MaxEntries)
 }
 
 // deriveLayer decompresses a layer once: the stream is indexed and, at
 // the same time, stored as the derived blob (sha256 of the uncompressed
 // tar: its diffID).
 func (e *Engine) deriveLayer(ctx context.Context, repo string, layer digest.Digest, codec string, br BlobReader,
-	o LayerOptions, refuse func(refusal)) (*tocBuilder, int64, int, digest.Digest, error) {
+	o layertoc.Limits, refuse func(layertoc.Refusal)) (*layertoc.Builder, int64, int, digest.Digest, error) {
 	if _, err := br.Seek(0, io.SeekStart); err != nil {
 		return nil, 0, 0, "", err
 	}
@@ -186,8 +240,8 @@ func (e *Engine) deriveLayer(ctx context.Context, repo string, layer digest.Dige
 		_ = up.Cancel(context.WithoutCancel(ctx))
 		return nil, 0, 0, "", fmt.Errorf("engine: derive layer %s: unexpected upload type %T", layer, up)
 	}
-	src := &countingReader{r: io.TeeReader(dec, upWriter{up})}
-	b, size, refused, err := scanTar(layer, src, o, refuse)
+	src := layertoc.NewCounter(io.TeeReader(dec, upWriter{up}), nil)
+	b, size, refused, err := layertoc.Scan(layer, src, o, refuse)
 	if err == nil {
 		err = ctx.Err()
 	}
@@ -281,7 +335,7 @@ func (e *Engine) PrepareImage(ctx context.Context, repo, reference string, opts 
 	if err != nil {
 		return err
 	}
-	pm, err := parseManifest(m.MediaType, m.Payload, 0)
+	pm, err := manifest.Parse(m.MediaType, m.Payload, 0)
 	if err != nil {
 		return err
 	}

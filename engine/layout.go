@@ -36,6 +36,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berthstore/berth/engine/internal/manifest"
 )
 
 const (
@@ -144,7 +146,7 @@ func planLayoutImport(ctx context.Context, root *os.Root) (*layoutPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx, err := parseManifest("", idxBytes, layoutMaxManifestSize)
+	idx, err := manifest.Parse("", idxBytes, layoutMaxManifestSize)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", layoutIndex, err)
 	}
@@ -159,7 +161,7 @@ func planLayoutImport(ctx context.Context, root *os.Root) (*layoutPlan, error) {
 		blobs:     map[digest.Digest]bool{},
 	}
 	for i, c := range idx.Children {
-		m, err := w.visit(c.Descriptor, 0)
+		m, err := w.visit(descriptorOf(c.Descriptor), 0)
 		if err != nil {
 			return nil, fmt.Errorf("%s manifests[%d]: %w", layoutIndex, i, err)
 		}
@@ -196,7 +198,7 @@ func (w *layoutWalker) visit(d Descriptor, depth int) (*layoutManifest, error) {
 	if depth > layoutMaxDepth {
 		return nil, fmt.Errorf("%w: indexes nested deeper than %d", ErrManifestInvalid, layoutMaxDepth)
 	}
-	if !isManifestMediaType(d.MediaType) {
+	if !manifest.IsManifest(d.MediaType) {
 		return nil, fmt.Errorf("%w: %s has media type %q, not a manifest or index", ErrUnsupported, d.Digest, d.MediaType)
 	}
 	if d.Size > layoutMaxManifestSize {
@@ -212,22 +214,22 @@ func (w *layoutWalker) visit(d Descriptor, depth int) (*layoutManifest, error) {
 	if d.Digest.Algorithm().FromBytes(payload) != d.Digest {
 		return nil, fmt.Errorf("%w: manifest file %s does not match its name", ErrDigestInvalid, d.Digest)
 	}
-	p, err := parseManifest(d.MediaType, payload, layoutMaxManifestSize)
+	p, err := manifest.Parse(d.MediaType, payload, layoutMaxManifestSize)
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", d.Digest, err)
 	}
 	for i, c := range p.Children {
-		if _, err := w.visit(c.Descriptor, depth+1); err != nil {
+		if _, err := w.visit(descriptorOf(c.Descriptor), depth+1); err != nil {
 			return nil, fmt.Errorf("manifest %s manifests[%d]: %w", d.Digest, i, err)
 		}
 	}
 	for _, b := range p.Blobs {
-		if err := w.addBlob(b, false); err != nil {
+		if err := w.addBlob(descriptorOf(b), false); err != nil {
 			return nil, fmt.Errorf("manifest %s: %w", d.Digest, err)
 		}
 	}
 	for _, b := range p.Foreign {
-		if err := w.addBlob(b, true); err != nil {
+		if err := w.addBlob(descriptorOf(b), true); err != nil {
 			return nil, fmt.Errorf("manifest %s: %w", d.Digest, err)
 		}
 	}
@@ -306,7 +308,7 @@ func readLayoutFile(root *os.Root, name string, max int64) ([]byte, error) {
 }
 
 // layoutBlobPath is the layout path of a blob; d must come from ParseDigest (or
-// a descriptor parseManifest checked), so it holds no '/' or "..".
+// a descriptor manifest.Parse checked), so it holds no '/' or "..".
 func layoutBlobPath(d digest.Digest) string {
 	return path.Join("blobs", d.Algorithm().String(), d.Encoded())
 }
@@ -427,7 +429,7 @@ func (x *layoutExporter) manifest(ctx context.Context, m *Manifest, depth int) e
 	if m.Digest.Algorithm().FromBytes(m.Payload) != m.Digest {
 		return fmt.Errorf("%w: manifest %s does not match its digest", ErrCorrupt, m.Digest)
 	}
-	p, err := parseManifest(m.MediaType, m.Payload, 0)
+	p, err := manifest.Parse(m.MediaType, m.Payload, 0)
 	if err != nil {
 		return fmt.Errorf("manifest %s: %w", m.Digest, err)
 	}
@@ -441,12 +443,12 @@ func (x *layoutExporter) manifest(ctx context.Context, m *Manifest, depth int) e
 		}
 	}
 	for _, b := range p.Blobs {
-		if err := x.blob(ctx, b, false); err != nil {
+		if err := x.blob(ctx, descriptorOf(b), false); err != nil {
 			return fmt.Errorf("manifest %s: %w", m.Digest, err)
 		}
 	}
 	for _, b := range p.Foreign {
-		if err := x.blob(ctx, b, true); err != nil {
+		if err := x.blob(ctx, descriptorOf(b), true); err != nil {
 			return fmt.Errorf("manifest %s: %w", m.Digest, err)
 		}
 	}

@@ -27,6 +27,9 @@ type testLayout struct {
 	untagged v1.Image
 }
 
+// testSHA256 is the digest of no bytes.
+const testSHA256 = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
 func buildTestLayout(t *testing.T) *testLayout {
 	t.Helper()
 	tl := &testLayout{dir: t.TempDir()}

@@ -1,5 +1,8 @@
 package engine
 
+// Manifests: pushing, reading and deleting them. What a manifest may hold
+// is checked by engine/internal/manifest.
+
 import (
 	"context"
 	"errors"
@@ -8,8 +11,45 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berthstore/berth/engine/internal/manifest"
 	"github.com/berthstore/berth/index"
 )
+
+// Descriptor identifies stored content: its digest, size and, for
+// manifests, its media type.
+type Descriptor struct {
+	MediaType string        `json:"mediaType,omitempty"`
+	Digest    digest.Digest `json:"digest"`
+	Size      int64         `json:"size"`
+}
+
+// Manifest is a stored manifest with its exact bytes.
+type Manifest struct {
+	Descriptor
+	// Payload is the manifest exactly as pushed.
+	Payload []byte
+	// ArtifactType is the manifest's artifactType, or its config media
+	// type for an image manifest with no artifactType.
+	ArtifactType string
+	// Subject is the digest of the manifest this one refers to (OCI 1.1), or "".
+	Subject digest.Digest
+	// Annotations are the manifest's annotations.
+	Annotations map[string]string
+	// PushedAt is when the manifest was first stored in the repository.
+	PushedAt time.Time
+	// LastPulledAt is when it was last pulled (zero if never).
+	LastPulledAt time.Time
+}
+
+// PutManifestResult reports what PutManifest stored.
+type PutManifestResult struct {
+	Descriptor
+	// Subject is the manifest's subject digest, if it had one; registryd
+	// answers it as OCI-Subject.
+	Subject digest.Digest
+	// Created is true when the repository was created by this push.
+	Created bool
+}
 
 // PutManifest validates and stores a manifest under reference (a tag, or
 // the manifest's own digest) and under every extra tag. Every blob an
@@ -46,7 +86,7 @@ func (e *Engine) PutManifest(ctx context.Context, repo, reference, mediaType str
 			return PutManifestResult{}, fmt.Errorf("%w: manifest is %s, reference says %s", ErrDigestInvalid, d, refDigest)
 		}
 	}
-	pm, err := parseManifest(mediaType, payload, e.opts.MaxManifestSize)
+	pm, err := manifest.Parse(mediaType, payload, e.opts.MaxManifestSize)
 	if err != nil {
 		return PutManifestResult{}, err
 	}
@@ -61,7 +101,7 @@ func (e *Engine) PutManifest(ctx context.Context, repo, reference, mediaType str
 	// pushes into one repository share fsyncs as pushes into several do.
 	e.putsInFlight.Add(1)
 	defer e.putsInFlight.Add(-1)
-	unlock := e.repoLocks.lock(repo)
+	unlock := e.repoLocks.Lock(repo)
 	leave := e.gcEnter() // write barrier: see engine/gc.go and docs/gc.md
 	locked := true
 	release := func() {
@@ -78,7 +118,7 @@ func (e *Engine) PutManifest(ctx context.Context, repo, reference, mediaType str
 
 	rec := &index.Manifest{
 		Repo: repo, Digest: d, MediaType: pm.MediaType, ArtifactType: pm.ArtifactType,
-		Subject: pm.Subject, Annotations: pm.Annotations, Payload: payload, PushedAt: time.Now().UTC(),
+		Subject: pm.Subject, Annotations: pm.Annotations, Payload: payload, PushedAt: e.now(),
 	}
 	for i, bd := range pm.Blobs {
 		ok, err := e.db.Linked(repo, bd.Digest)
@@ -246,7 +286,7 @@ func (e *Engine) DeleteManifest(ctx context.Context, repo string, d digest.Diges
 	if _, err := ParseDigest(string(d)); err != nil {
 		return err
 	}
-	unlock := e.repoLocks.lock(repo)
+	unlock := e.repoLocks.Lock(repo)
 	defer unlock()
 	return e.deleteManifestLocked(repo, d)
 }
@@ -282,72 +322,8 @@ func (e *Engine) deleteManifestLocked(repo string, d digest.Digest) error {
 	return storageErr(b.Commit(true))
 }
 
-// DeleteTag removes one tag; the manifest stays.
-func (e *Engine) DeleteTag(ctx context.Context, repo, tag string) error {
-	if err := ValidateRepositoryName(repo); err != nil {
-		return err
-	}
-	if err := ValidateTag(tag); err != nil {
-		return err
-	}
-	unlock := e.repoLocks.lock(repo)
-	defer unlock()
-	d, err := e.db.Tag(repo, tag)
-	if err != nil {
-		if errors.Is(err, index.ErrNotFound) {
-			return e.unknownManifest(repo, tag)
-		}
-		return storageErr(err)
-	}
-	b := e.db.NewBatch()
-	defer b.Close()
-	if err := b.DeleteTag(repo, tag, d); err != nil {
-		return storageErr(err)
-	}
-	return storageErr(b.Commit(true))
-}
-
-// ListTags lists up to n tags of repo after last, in lexical order (n <= 0: all).
-func (e *Engine) ListTags(ctx context.Context, repo, last string, n int) ([]string, error) {
-	if err := ValidateRepositoryName(repo); err != nil {
-		return nil, err
-	}
-	tags, err := e.db.ListTags(repo, last, n)
-	if err != nil {
-		return nil, storageErr(err)
-	}
-	if len(tags) == 0 {
-		if _, err := e.loadRepo(repo); err != nil {
-			return nil, err
-		}
-	}
-	return tags, nil
-}
-
-// Referrers lists the manifests in repo whose subject is d, filtered by
-// artifactType when it is not "".
-func (e *Engine) Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]Referrer, error) {
-	if err := ValidateRepositoryName(repo); err != nil {
-		return nil, err
-	}
-	if _, err := ParseDigest(string(d)); err != nil {
-		return nil, err
-	}
-	refs, err := e.db.Referrers(repo, d)
-	if err != nil {
-		return nil, storageErr(err)
-	}
-	out := []Referrer{}
-	for _, r := range refs {
-		if artifactType != "" && r.ArtifactType != artifactType {
-			continue
-		}
-		out = append(out, Referrer{MediaType: r.MediaType, Digest: r.Digest, Size: r.Size, ArtifactType: r.ArtifactType, Annotations: r.Annotations})
-	}
-	if len(out) == 0 {
-		if _, err := e.loadRepo(repo); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+// descriptorOf is the engine's Descriptor of a descriptor manifest.Parse
+// checked.
+func descriptorOf(d manifest.Descriptor) Descriptor {
+	return Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
 }

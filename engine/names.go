@@ -1,177 +1,31 @@
 package engine
 
-// Validation of repository names, tags, references and digests. These run
-// on every request, so they are hand-written scanners rather than regular
-// expressions; names_test.go checks them against the grammars' regexps.
+// Repository names, tags, references and digests: the exported checks
+// callers use on what clients send. The scanners are in
+// engine/internal/reference.
 
 import (
-	// go-digest registers no hash function itself: digests computed or
-	// verified in this package need these two.
-	_ "crypto/sha256"
-	_ "crypto/sha512"
-	"fmt"
-	"strings"
-
 	"github.com/opencontainers/go-digest"
-)
 
-const (
-	// maxRepositoryNameLen is ECR's limit on a repository name.
-	maxRepositoryNameLen = 256
-	// maxTagLen is the OCI limit on a tag (1 leading + 127 more).
-	maxTagLen = 128
+	"github.com/berthstore/berth/engine/internal/reference"
 )
 
 // ValidateRepositoryName reports whether name is a valid repository name:
 // path components matching [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)* joined by
 // "/", at most 256 characters in all. The error wraps ErrNameInvalid.
-func ValidateRepositoryName(name string) error {
-	if name == "" {
-		return fmt.Errorf("%w: empty name", ErrNameInvalid)
-	}
-	if len(name) > maxRepositoryNameLen {
-		return fmt.Errorf("%w: %q is longer than %d characters", ErrNameInvalid, truncateForError(name), maxRepositoryNameLen)
-	}
-	if !validRepoPath(name) {
-		return fmt.Errorf("%w: %q", ErrNameInvalid, name)
-	}
-	return nil
-}
-
-// validRepoPath reports whether s is one or more valid path components
-// joined by single slashes.
-func validRepoPath(s string) bool {
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == '/' {
-			if !validPathComponent(s[start:i]) {
-				return false
-			}
-			start = i + 1
-		}
-	}
-	return true
-}
-
-// validPathComponent reports whether c matches
-// [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*.
-func validPathComponent(c string) bool {
-	if c == "" || !isLowerAlnum(c[0]) {
-		return false
-	}
-	i := 0
-	for i < len(c) {
-		if isLowerAlnum(c[i]) {
-			i++
-			continue
-		}
-		// A separator run: ".", "_", "__" or "-"+, then an alphanumeric.
-		switch c[i] {
-		case '.':
-			i++
-		case '_':
-			i++
-			if i < len(c) && c[i] == '_' {
-				i++
-			}
-		case '-':
-			for i < len(c) && c[i] == '-' {
-				i++
-			}
-		default:
-			return false
-		}
-		if i == len(c) || !isLowerAlnum(c[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func isLowerAlnum(b byte) bool { return ('a' <= b && b <= 'z') || ('0' <= b && b <= '9') }
-
-func isAlnum(b byte) bool {
-	return ('a' <= b && b <= 'z') || ('A' <= b && b <= 'Z') || ('0' <= b && b <= '9')
-}
+func ValidateRepositoryName(name string) error { return reference.ValidateRepositoryName(name) }
 
 // ValidateTag reports whether tag matches [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}.
 // The error wraps ErrTagInvalid.
-func ValidateTag(tag string) error {
-	if tag == "" {
-		return fmt.Errorf("%w: empty tag", ErrTagInvalid)
-	}
-	if len(tag) > maxTagLen {
-		return fmt.Errorf("%w: %q is longer than %d characters", ErrTagInvalid, truncateForError(tag), maxTagLen)
-	}
-	if !isAlnum(tag[0]) && tag[0] != '_' {
-		return fmt.Errorf("%w: %q must start with a letter, digit or '_'", ErrTagInvalid, tag)
-	}
-	for i := 1; i < len(tag); i++ {
-		b := tag[i]
-		if !isAlnum(b) && b != '_' && b != '.' && b != '-' {
-			return fmt.Errorf("%w: %q has a forbidden character at offset %d", ErrTagInvalid, tag, i)
-		}
-	}
-	return nil
-}
+func ValidateTag(tag string) error { return reference.ValidateTag(tag) }
 
 // ParseReference splits a manifest reference into a tag or a digest: a
 // reference containing ':' is a digest (sha256 or sha512, validated as
 // ParseDigest does), anything else a tag (validated as ValidateTag does).
 // Exactly one of tag and d is set when err is nil.
-func ParseReference(ref string) (tag string, d digest.Digest, err error) {
-	if strings.IndexByte(ref, ':') >= 0 {
-		d, err = ParseDigest(ref)
-		return "", d, err
-	}
-	if err := ValidateTag(ref); err != nil {
-		return "", "", err
-	}
-	return ref, "", nil
-}
+func ParseReference(ref string) (tag string, d digest.Digest, err error) { return reference.Parse(ref) }
 
 // ParseDigest parses s as a digest. Only sha256 (64 lower-case hex digits)
 // and sha512 (128) are accepted, as go-digest's canonical forms; the error
 // wraps ErrDigestInvalid.
-func ParseDigest(s string) (digest.Digest, error) {
-	i := strings.IndexByte(s, ':')
-	if i <= 0 {
-		return "", fmt.Errorf("%w: %q is not algorithm:hex", ErrDigestInvalid, truncateForError(s))
-	}
-	var want int
-	switch alg, hex := s[:i], s[i+1:]; alg {
-	case string(digest.SHA256):
-		want = 64
-		if len(hex) != want || !isLowerHex(hex) {
-			return "", fmt.Errorf("%w: %q: sha256 needs %d lower-case hex digits", ErrDigestInvalid, truncateForError(s), want)
-		}
-	case string(digest.SHA512):
-		want = 128
-		if len(hex) != want || !isLowerHex(hex) {
-			return "", fmt.Errorf("%w: %q: sha512 needs %d lower-case hex digits", ErrDigestInvalid, truncateForError(s), want)
-		}
-	default:
-		return "", fmt.Errorf("%w: %q: unsupported algorithm (sha256 and sha512 only)", ErrDigestInvalid, truncateForError(s))
-	}
-	return digest.Digest(s), nil
-}
-
-func isLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if !('0' <= b && b <= '9') && !('a' <= b && b <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// truncateForError shortens hostile input before it goes into an error
-// message (and so into logs and HTTP replies).
-func truncateForError(s string) string {
-	const max = 300
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "..."
-}
+func ParseDigest(s string) (digest.Digest, error) { return reference.ParseDigest(s) }

@@ -41,7 +41,7 @@ func (e *Engine) StoreStats(ctx context.Context) (StoreStats, error) {
 	c := &e.statsCache
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.last.ComputedAt.IsZero() && time.Since(c.last.ComputedAt) < statsMaxAge {
+	if !c.last.ComputedAt.IsZero() && e.clock.Now().Sub(c.last.ComputedAt) < statsMaxAge {
 		return c.last, nil
 	}
 	var s StoreStats
@@ -62,7 +62,7 @@ func (e *Engine) StoreStats(ctx context.Context) (StoreStats, error) {
 		return StoreStats{}, storageErr(err)
 	}
 	s.Repositories = int64(len(repos))
-	s.ComputedAt = time.Now()
+	s.ComputedAt = e.clock.Now()
 	c.last = s
 	return s, nil
 }

@@ -1,11 +1,14 @@
 package engine
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/berthstore/berth/engine/internal/templates"
 )
 
 func TestMatchTemplate(t *testing.T) {
@@ -112,4 +115,30 @@ func TestValidateTemplate(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.msg)
 		})
 	}
+}
+
+func TestCreateAndUpdateCreationTemplate(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, quietOptions())
+	tpl := CreationTemplate{Prefix: "ci/", AppliedFor: []string{AppliedForCreateOnPush}, Description: "one", CustomRoleARN: "arn:aws:iam::000000000000:role/x"}
+	require.ErrorIs(t, e.UpdateCreationTemplate(ctx, tpl), ErrTemplateNotFound)
+	require.NoError(t, e.CreateCreationTemplate(ctx, tpl))
+	require.ErrorIs(t, e.CreateCreationTemplate(ctx, tpl), ErrTemplateExists)
+	tpl.Description = "two"
+	require.NoError(t, e.UpdateCreationTemplate(ctx, tpl))
+	ts, err := e.CreationTemplates(ctx)
+	require.NoError(t, err)
+	require.Len(t, ts, 1)
+	assert.Equal(t, "ci", ts[0].Prefix)
+	assert.Equal(t, "two", ts[0].Description)
+	assert.Equal(t, tpl.CustomRoleARN, ts[0].CustomRoleARN)
+	assert.True(t, ts[0].UpdatedAt.After(ts[0].CreatedAt) || ts[0].UpdatedAt.Equal(ts[0].CreatedAt))
+	require.NoError(t, e.DeleteCreationTemplate(ctx, "ci"))
+	require.ErrorIs(t, e.DeleteCreationTemplate(ctx, "ci"), ErrTemplateNotFound)
+}
+
+// TestRootPrefixMatchesInternal: the exported RootPrefix is the prefix
+// the matching code treats as the fallback.
+func TestRootPrefixMatchesInternal(t *testing.T) {
+	require.Equal(t, RootPrefix, templates.Root)
 }

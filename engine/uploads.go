@@ -1,5 +1,8 @@
 package engine
 
+// Upload sessions: a blob pushed in one or more requests, resumable
+// after a restart, committed under its digest.
+
 import (
 	"context"
 	"crypto/rand"
@@ -17,6 +20,34 @@ import (
 	"github.com/berthstore/berth/crypt"
 	"github.com/berthstore/berth/index"
 )
+
+// Upload is one blob upload session. Bytes are appended in order; a
+// session survives a restart of the process (see ResumeUpload). An Upload
+// is used by one goroutine at a time.
+type Upload interface {
+	// ID is the session's identifier, safe to put in a URL.
+	ID() string
+	// Repository is the repository the blob is pushed into.
+	Repository() string
+	// Size is the number of bytes appended so far.
+	Size() int64
+	// Write appends p.
+	Write(p []byte) (int, error)
+	// ReadFrom appends everything r yields.
+	ReadFrom(r io.Reader) (int64, error)
+	// Checkpoint makes every byte appended so far durable and records
+	// the session's state, so that it resumes at Size() after a crash.
+	Checkpoint(ctx context.Context) error
+	// Commit verifies that the content has digest expected (and, if
+	// size >= 0, that length), stores the blob, links it to the
+	// repository and ends the session.
+	Commit(ctx context.Context, expected digest.Digest, size int64) (Descriptor, error)
+	// Cancel ends the session and removes what it wrote.
+	Cancel(ctx context.Context) error
+	// Close releases the in-memory handle after a Checkpoint; the session
+	// stays resumable.
+	Close() error
+}
 
 // uploadState is what the index keeps of an upload session between
 // checkpoints (index.Upload.State).
@@ -81,7 +112,7 @@ func (e *Engine) beginUpload(ctx context.Context, repo string, alg digest.Algori
 	if err != nil {
 		return nil, err
 	}
-	u := &upload{e: e, id: newUploadID(), repo: repo, started: time.Now().UTC(), lastUsed: time.Now()}
+	u := &upload{e: e, id: newUploadID(), repo: repo, started: e.now(), lastUsed: e.clock.Now()}
 	if !e.opts.DisableEncryption {
 		dk, err := crypt.NewDataKey()
 		if err != nil {
@@ -128,7 +159,7 @@ func (e *Engine) saveUpload(u *upload, sync bool) error {
 	}
 	b := e.db.NewBatch()
 	defer b.Close()
-	if err := b.PutUpload(&index.Upload{ID: u.id, Repo: u.repo, StartedAt: u.started, UpdatedAt: time.Now().UTC(), State: st}); err != nil {
+	if err := b.PutUpload(&index.Upload{ID: u.id, Repo: u.repo, StartedAt: u.started, UpdatedAt: e.now(), State: st}); err != nil {
 		return storageErr(err)
 	}
 	return storageErr(b.Commit(sync))
@@ -154,7 +185,7 @@ func (e *Engine) ResumeUpload(ctx context.Context, repo, id string) (Upload, err
 			u.release()
 			return nil, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, id)
 		}
-		u.lastUsed = time.Now()
+		u.lastUsed = e.clock.Now()
 		return u, nil
 	}
 	return e.reopenUpload(ctx, repo, id)
@@ -165,7 +196,7 @@ func (e *Engine) ResumeUpload(ctx context.Context, repo, id string) (Upload, err
 func uploadLockKey(id string) string { return "upload\x00" + id }
 
 func (e *Engine) reopenUpload(ctx context.Context, repo, id string) (*upload, error) {
-	unlock := e.digestLocks.lock(uploadLockKey(id))
+	unlock := e.digestLocks.Lock(uploadLockKey(id))
 	defer unlock()
 	e.upMu.Lock()
 	if u := e.uploads[id]; u != nil {
@@ -183,7 +214,7 @@ func (e *Engine) reopenUpload(ctx context.Context, repo, id string) (*upload, er
 	if rec.Repo != repo {
 		return nil, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, id)
 	}
-	u := &upload{e: e, id: id, repo: repo, started: rec.StartedAt, lastUsed: time.Now()}
+	u := &upload{e: e, id: id, repo: repo, started: rec.StartedAt, lastUsed: e.clock.Now()}
 	if err := json.Unmarshal(rec.State, &u.state); err != nil {
 		return nil, fmt.Errorf("%w: upload %s state: %v", ErrCorrupt, id, err)
 	}
@@ -228,9 +259,11 @@ func (e *Engine) reopenUpload(ctx context.Context, repo, id string) (*upload, er
 	return u, nil
 }
 
-func (u *upload) ID() string         { return u.id }
+func (u *upload) ID() string { return u.id }
+
 func (u *upload) Repository() string { return u.repo }
-func (u *upload) Size() int64        { return u.w.Size() }
+
+func (u *upload) Size() int64 { return u.w.Size() }
 
 func (u *upload) Write(p []byte) (int, error) {
 	if u.done {
@@ -301,7 +334,7 @@ func (u *upload) release() {
 // Close hands the session back to the engine, which keeps the writer open
 // for the next request (and parks it when idle or at Close).
 func (u *upload) Close() error {
-	u.lastUsed = time.Now()
+	u.lastUsed = u.e.clock.Now()
 	u.release()
 	return nil
 }
@@ -369,7 +402,7 @@ func (e *Engine) commitUpload(ctx context.Context, u *upload, d digest.Digest, s
 	if err != nil {
 		return Descriptor{}, err
 	}
-	unlock := e.digestLocks.lock(digestKey(d))
+	unlock := e.digestLocks.Lock(digestKey(d))
 	defer unlock()
 	defer e.gcEnter()() // write barrier: see engine/gc.go and docs/gc.md
 	e.shade(d)
@@ -398,7 +431,7 @@ func (e *Engine) commitUpload(ctx context.Context, u *upload, d digest.Digest, s
 			return Descriptor{}, blobErr(err)
 		}
 		wrote = true
-		rec = &index.Blob{Digest: d, Size: info.Size, StoredSize: info.StoredSize, CreatedAt: time.Now().UTC(), FileID: info.FileID[:]}
+		rec = &index.Blob{Digest: d, Size: info.Size, StoredSize: info.StoredSize, CreatedAt: e.now(), FileID: info.FileID[:]}
 		if u.dataKey != nil {
 			w, err := e.keys.Wrap(ctx, u.state.KEK, u.dataKey, blobWrapAD(d))
 			if err != nil {
@@ -419,7 +452,7 @@ func (e *Engine) commitUpload(ctx context.Context, u *upload, d digest.Digest, s
 	default:
 		return Descriptor{}, storageErr(err)
 	}
-	if err := b.PutLink(u.repo, d, time.Now().UTC()); err != nil {
+	if err := b.PutLink(u.repo, d, e.now()); err != nil {
 		return Descriptor{}, storageErr(err)
 	}
 	if err := u.end(b); err != nil {
@@ -460,35 +493,40 @@ func (e *Engine) PutBlob(ctx context.Context, repo string, r io.Reader, expected
 	return u.Commit(ctx, expected, -1)
 }
 
-// reapIdleUploads parks live sessions nobody used for IdleUploadTimeout.
-func (e *Engine) reapIdleUploads() {
-	defer e.wg.Done()
-	t := time.NewTicker(max(e.opts.IdleUploadTimeout/4, time.Second))
-	defer t.Stop()
-	for {
-		select {
-		case <-e.stop:
-			return
-		case <-t.C:
+// startReaper parks, every quarter of IdleUploadTimeout (at least every
+// second), the live sessions nobody used for IdleUploadTimeout.
+func (e *Engine) startReaper() {
+	e.every(max(e.opts.IdleUploadTimeout/4, time.Second), e.parkIdleUploads, nil)
+}
+
+// parkIdleUploads parks the live sessions nobody used for
+// IdleUploadTimeout: checkpointed and closed, still resumable. Each is
+// parked under its session lock before it leaves the live handles, so a
+// ResumeUpload meanwhile finds it in use, or waits for the checkpoint
+// before it reopens the session from its record.
+func (e *Engine) parkIdleUploads() {
+	now := e.clock.Now()
+	e.upMu.Lock()
+	var idle []*upload
+	for _, u := range e.uploads {
+		if u.mu.TryLock() {
+			if now.Sub(u.lastUsed) > e.opts.IdleUploadTimeout {
+				idle = append(idle, u) // u.mu stays held
+			} else {
+				u.mu.Unlock()
+			}
+		}
+	}
+	e.upMu.Unlock()
+	for _, u := range idle {
+		unlock := e.digestLocks.Lock(uploadLockKey(u.id))
+		if err := u.park(context.Background()); err != nil {
+			e.log.Warn("parking idle upload", "upload", u.id, "err", err)
 		}
 		e.upMu.Lock()
-		var idle []*upload
-		for _, u := range e.uploads {
-			if u.mu.TryLock() {
-				if time.Since(u.lastUsed) > e.opts.IdleUploadTimeout {
-					idle = append(idle, u)
-					delete(e.uploads, u.id)
-				} else {
-					u.mu.Unlock()
-				}
-			}
-		}
+		delete(e.uploads, u.id)
 		e.upMu.Unlock()
-		for _, u := range idle {
-			if err := u.park(context.Background()); err != nil {
-				e.log.Warn("parking idle upload", "upload", u.id, "err", err)
-			}
-			u.mu.Unlock()
-		}
+		unlock()
+		u.mu.Unlock()
 	}
 }

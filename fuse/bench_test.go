@@ -25,12 +25,14 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/berthstore/berth/engine"
-	"github.com/berthstore/berth/internal/testenv"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/engine/enginetest"
+	"github.com/berthstore/berth/internal/testenv"
 )
 
 // benchImageMB is the size of the many-files image, in MiB.
@@ -113,7 +115,7 @@ const bigFilePath = "bench/@tags/seq/rootfs/big.bin"
 // image of one gzip layer (bench:seq), prepared for the view as after a
 // push (its layer indexed and its seekable copy stored).
 func bigFileStore(b *testing.B, data string) *engine.Engine {
-	e := openStore(b)
+	e := enginetest.Open(b, nil)
 	img := imageOf(b, layerOf(b, makeTar(b, file("big.bin", 0o644, data)), "gzip"))
 	push(b, e, "bench", "seq", img)
 	require.NoError(b, e.PrepareImage(context.Background(), "bench", "seq", nil))
@@ -368,7 +370,7 @@ func BenchmarkFindSha256(b *testing.B) {
 		return imageOf(b, layers...)
 	}
 	prepared, img := build("prepared"), build("cold")
-	e := openStore(b)
+	e := enginetest.Open(b, nil)
 	push(b, e, "bench", "cold", img)
 	push(b, e, "bench2", "prepared", prepared)
 	t0 := time.Now()

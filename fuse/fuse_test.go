@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berthstore/berth/engine/enginetest"
 	"github.com/berthstore/berth/internal/testenv"
 )
 
@@ -140,7 +141,7 @@ func TestImageTreeMatchesReference(t *testing.T) {
 	)
 	img := imageOf(t, layerOf(t, l1, "gzip"), layerOf(t, l2, "none"), layerOf(t, l3, "zstd"))
 
-	e := openStore(t)
+	e := enginetest.Open(t, nil)
 	d := push(t, e, "team/app", "v1", img)
 	mnt := mountStore(t, e, nil)
 
@@ -231,7 +232,7 @@ func sortStrings(s []string) {
 // TestLayout checks the reserved names and the repository path mapping.
 func TestLayout(t *testing.T) {
 	testenv.NeedFUSE(t)
-	e := openStore(t)
+	e := enginetest.Open(t, nil)
 	img := imageOf(t, layerOf(t, makeTar(t, file("hello", 0o644, "hi")), "gzip"))
 	push(t, e, "a", "t1", img)
 	push(t, e, "a/b", "t2", img)
@@ -271,7 +272,7 @@ func TestLayout(t *testing.T) {
 // deleted one disappears within a second.
 func TestLiveView(t *testing.T) {
 	testenv.NeedFUSE(t)
-	e := openStore(t)
+	e := enginetest.Open(t, nil)
 	img := imageOf(t, layerOf(t, makeTar(t, file("f", 0o644, "v1")), "gzip"))
 	push(t, e, "live/repo", "old", img)
 	mnt := mountStore(t, e, nil)
@@ -305,7 +306,7 @@ func TestLiveView(t *testing.T) {
 // TestMultiPlatform shows one root per platform of an index.
 func TestMultiPlatform(t *testing.T) {
 	testenv.NeedFUSE(t)
-	e := openStore(t)
+	e := enginetest.Open(t, nil)
 	amd := imageOf(t, layerOf(t, makeTar(t, file("arch", 0o644, "amd64")), "gzip"))
 	arm := imageOf(t, layerOf(t, makeTar(t, file("arch", 0o644, "arm64")), "none"))
 	da := push(t, e, "multi", string(mustDigest(t, amd)), amd)

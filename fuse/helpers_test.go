@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/engine/enginetest"
 )
 
 func quietLogger() *slog.Logger {
@@ -29,10 +30,7 @@ func quietLogger() *slog.Logger {
 // openStore opens a fresh store that creates repositories on push.
 func openStore(t testing.TB) *engine.Engine {
 	t.Helper()
-	e, err := engine.Open(t.TempDir(), &engine.Options{CreateOnPush: true, Logger: quietLogger()})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = e.Close() })
-	return e
+	return enginetest.Open(t, nil)
 }
 
 // mountStore mounts e's view in a temporary directory for the test.
@@ -48,7 +46,7 @@ func mountStoreAt(t testing.TB, e *engine.Engine, dir string, o *Options) string
 		o = &Options{}
 	}
 	if o.Logger == nil {
-		o.Logger = quietLogger()
+		o.Logger = enginetest.QuietLogger()
 	}
 	s, err := Mount(context.Background(), e, dir, o)
 	require.NoError(t, err)

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/engine/enginetest"
 	"github.com/berthstore/berth/internal/testenv"
 )
 
@@ -46,7 +47,7 @@ func rawTar(t *testing.T, hs ...*tar.Header) []byte {
 // the mount nor expose anything outside it.
 func TestHostileLayers(t *testing.T) {
 	testenv.NeedFUSE(t)
-	e := openStore(t)
+	e := enginetest.Open(t, nil)
 	reg := func(name string) *tar.Header {
 		return &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: 3}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berthstore/berth/engine/enginetest"
 	"github.com/berthstore/berth/internal/testenv"
 )
 
@@ -34,7 +35,7 @@ func TestConcurrentReadsUnderEviction(t *testing.T) {
 		ents = append(ents, file(name, 0o644, string(body)))
 		want[name] = body
 	}
-	e := openStore(t)
+	e := enginetest.Open(t, nil)
 	push(t, e, "evict", "v1", imageOf(t, layerOf(t, makeTar(t, ents...), "gzip")))
 	mnt := mountStore(t, e, &Options{ChunkCacheBytes: 2 << 20})
 	root := filepath.Join(mnt, "evict", "@tags", "v1", "rootfs")

@@ -1,7 +1,7 @@
 package cli
 
-// registryd gc, fsck and lifecycle: the gc package's operations on a store
-// no daemon holds (docs/gc.md).
+// registryd gc, fsck and lifecycle: the engine's collection, check and
+// lifecycle operations on a store no daemon holds (docs/gc.md).
 
 import (
 	"context"
@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/berthstore/berth/engine"
-	"github.com/berthstore/berth/gc"
 )
 
 var (
@@ -76,15 +75,15 @@ func runGC(ctx context.Context, env Env, args []string) int {
 	)
 	eng, _, code := openStoreWith(env, fs, args, func(fs *flag.FlagSet, _ *Config) {
 		indexCacheFlag(fs, &cache)
-		fs.DurationVar(&grace, "grace", gc.DefaultGrace, "spare unreferenced blobs younger than this (0: none)")
+		fs.DurationVar(&grace, "grace", engine.DefaultGCGrace, "spare unreferenced blobs younger than this (0: none)")
 		fs.BoolVar(&dryRun, "dry-run", false, "print what would be collected, change nothing")
 		fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
-		fs.DurationVar(&uploads, "upload-ttl", gc.DefaultUploadTTL, "expire upload sessions idle longer than this (0: never)")
+		fs.DurationVar(&uploads, "upload-ttl", engine.DefaultUploadTTL, "expire upload sessions idle longer than this (0: never)")
 	}, tuneIndexCache(&cache))
 	if eng == nil {
 		return code
 	}
-	opts := gc.Options{Grace: grace, DryRun: dryRun, UploadTTL: uploads}
+	opts := engine.GCOptions{Grace: grace, DryRun: dryRun, UploadTTL: uploads}
 	if grace == 0 {
 		opts.Grace = -1
 	}
@@ -141,7 +140,7 @@ func runFsck(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "registryd fsck: --sample must be in (0, 1]")
 		return closeStore(env, eng, exitUsage)
 	}
-	r, err := eng.Fsck(ctx, gc.FsckOptions{Verify: !noVerify, Sample: sample})
+	r, err := eng.Fsck(ctx, engine.FsckOptions{Verify: !noVerify, Sample: sample})
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "registryd fsck:", err)
 		return closeStore(env, eng, exitError)
@@ -211,7 +210,7 @@ func runLifecycle(ctx context.Context, env Env, args []string) int {
 		}
 		policy = string(b)
 	}
-	var exp []gc.Expiry
+	var exp []engine.Expiry
 	var err error
 	if sub == "preview" {
 		exp, err = eng.LifecyclePreview(ctx, repo, policy)
@@ -219,24 +218,24 @@ func runLifecycle(ctx context.Context, env Env, args []string) int {
 		exp, err = eng.LifecycleApply(ctx, repo, policy)
 	}
 	if err != nil {
-		var pe *gc.PolicyError
+		var pe *engine.LifecyclePolicyError
 		if errors.As(err, &pe) {
 			err = pe // ECR's message, unadorned
 		}
 		fmt.Fprintf(env.Stderr, "registryd lifecycle %s: %v\n", sub, err)
-		if errors.Is(err, gc.ErrInvalidPolicy) || errors.Is(err, engine.ErrLifecyclePolicyNotFound) {
+		if errors.Is(err, engine.ErrInvalidPolicy) || errors.Is(err, engine.ErrLifecyclePolicyNotFound) {
 			return closeStore(env, eng, exitUsage)
 		}
 		return closeStore(env, eng, exitError)
 	}
 	if asJSON {
 		if exp == nil {
-			exp = []gc.Expiry{}
+			exp = []engine.Expiry{}
 		}
 		err = printJSON(env, struct {
-			Repository string      `json:"repositoryName"`
-			Results    []gc.Expiry `json:"previewResults"`
-			Total      int         `json:"expiringImageTotalCount"`
+			Repository string          `json:"repositoryName"`
+			Results    []engine.Expiry `json:"previewResults"`
+			Total      int             `json:"expiringImageTotalCount"`
 		}{repo, exp, len(exp)})
 	} else {
 		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)

@@ -3,43 +3,28 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/engine/enginetest"
 )
 
 // gcTestStore makes a store with two images in "app" (the first untagged
 // by the second push of "latest") and one stray blob, and closes it.
 func gcTestStore(t *testing.T) (dir string, stray digest.Digest) {
 	dir = t.TempDir()
-	ctx := context.Background()
-	eng, err := engine.Open(dir, &engine.Options{CreateOnPush: true})
-	require.NoError(t, err)
-	defer func() { require.NoError(t, eng.Close()) }()
-	for i, content := range []string{"one", "two"} {
-		cfg := []byte(`{"architecture":"amd64","os":"linux","n":"` + content + `"}`)
-		cd, err := eng.PutBlob(ctx, "app", bytes.NewReader(cfg), digest.FromBytes(cfg))
-		require.NoError(t, err)
-		ld, err := eng.PutBlob(ctx, "app", bytes.NewReader([]byte("layer "+content)), "")
-		require.NoError(t, err)
-		m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest,
-			Config: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: cd.Digest, Size: cd.Size},
-			Layers: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageLayer, Digest: ld.Digest, Size: ld.Size}}}
-		m.SchemaVersion = 2
-		p, _ := json.Marshal(m)
-		_, err = eng.PutManifest(ctx, "app", "latest", ocispec.MediaTypeImageManifest, p)
-		require.NoError(t, err, "push %d", i)
+	eng := enginetest.OpenDir(t, dir, nil)
+	for _, content := range []string{"one", "two"} {
+		enginetest.PushImage(t, eng, "app", "latest", []byte("layer "+content))
 	}
-	sd, err := eng.PutBlob(ctx, "app", bytes.NewReader([]byte("stray")), "")
+	sd, err := eng.PutBlob(context.Background(), "app", bytes.NewReader([]byte("stray")), "")
 	require.NoError(t, err)
+	require.NoError(t, eng.Close()) // the commands open the store themselves
 	return dir, sd.Digest
 }
 

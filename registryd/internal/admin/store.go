@@ -4,24 +4,22 @@ import (
 	"context"
 
 	"github.com/berthstore/berth/engine"
-	"github.com/berthstore/berth/gc"
 )
 
-// The engine's maintenance types, named once here (the gc package's
-// today).
+// The engine's maintenance types, under short names.
 type (
-	gcOptions   = gc.Options
-	gcReport    = gc.Report
-	fsckOptions = gc.FsckOptions
-	fsckReport  = gc.FsckReport
-	expiry      = gc.Expiry
+	gcOptions   = engine.GCOptions
+	gcReport    = engine.GCReport
+	fsckOptions = engine.FsckOptions
+	fsckReport  = engine.FsckReport
+	expiry      = engine.Expiry
 )
 
 // The engine's maintenance errors: a collection already running, and a
 // lifecycle policy that does not parse.
 var (
-	errGCRunning     = gc.ErrRunning
-	errInvalidPolicy = gc.ErrInvalidPolicy
+	errGCRunning     = engine.ErrGCRunning
+	errInvalidPolicy = engine.ErrInvalidPolicy
 )
 
 // Store is the role of the store the admin API drives: collection, the

@@ -12,12 +12,10 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berthstore/berth/engine"
-	"github.com/berthstore/berth/gc"
 )
 
-// expiry is an image a lifecycle policy expires (the gc package's type
-// today; named once here).
-type expiry = gc.Expiry
+// expiry is an image a lifecycle policy expires.
+type expiry = engine.Expiry
 
 // RepositoryStore creates, describes, lists, configures and deletes
 // repositories.

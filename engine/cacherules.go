@@ -1,0 +1,249 @@
+package engine
+
+// Pull-through cache rules (ECR's CreatePullThroughCacheRule): which
+// repository prefixes mirror which upstream registry. The engine keeps the
+// rules and creates cache repositories from PULL_THROUGH_CACHE templates;
+// registryd fetches from upstream (docs/pull-through-cache.md).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/berthstore/berth/engine/internal/errdefs"
+	"github.com/berthstore/berth/engine/internal/templates"
+	"github.com/berthstore/berth/index"
+)
+
+// maxCacheRules is ECR's limit on pull-through cache rules a registry.
+const maxCacheRules = 50
+
+// cachePrefixPattern is ECR's ecrRepositoryPrefix (besides ROOT).
+var cachePrefixPattern = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+
+// PullThroughCacheRule maps the repositories under ECRRepositoryPrefix to
+// an upstream registry: a pull of <prefix>/<path> that misses locally is
+// served from <UpstreamRepositoryPrefix>/<path> of UpstreamRegistryURL.
+type PullThroughCacheRule struct {
+	// ECRRepositoryPrefix is the local prefix (2 to 30 characters,
+	// whole path components) or ROOT.
+	ECRRepositoryPrefix string `json:"ecrRepositoryPrefix"`
+	// UpstreamRegistryURL is the upstream registry: a host[:port], or a
+	// URL with scheme https:// or http:// (http only for plain-HTTP
+	// registries, such as one on 127.0.0.1).
+	UpstreamRegistryURL string `json:"upstreamRegistryUrl"`
+	// UpstreamRepositoryPrefix is the upstream prefix that replaces the
+	// local one; ROOT (the default) drops it. Settable only when the
+	// local prefix is not ROOT.
+	UpstreamRepositoryPrefix string    `json:"upstreamRepositoryPrefix"`
+	CreatedAt                time.Time `json:"createdAt"`
+	UpdatedAt                time.Time `json:"updatedAt"`
+}
+
+// UpstreamRepository is the upstream repository that local repository
+// repo (under the rule's prefix) mirrors.
+func (r *PullThroughCacheRule) UpstreamRepository(repo string) string {
+	path := repo
+	if r.ECRRepositoryPrefix != RootPrefix {
+		path = strings.TrimPrefix(repo, r.ECRRepositoryPrefix+"/")
+	}
+	if r.UpstreamRepositoryPrefix == "" || r.UpstreamRepositoryPrefix == RootPrefix {
+		return path
+	}
+	return r.UpstreamRepositoryPrefix + "/" + path
+}
+
+// validateCacheRule checks a rule against ECR's constraints; errors wrap
+// ErrInvalidArgument.
+func validateCacheRule(r *PullThroughCacheRule) error {
+	p := r.ECRRepositoryPrefix
+	if p != RootPrefix && (len(p) < 2 || len(p) > 30 || !cachePrefixPattern.MatchString(p)) {
+		return fmt.Errorf("%w: ecrRepositoryPrefix %q: want ROOT or 2 to 30 characters of repository name components", ErrInvalidArgument, errdefs.Truncate(p))
+	}
+	if r.UpstreamRepositoryPrefix == "" {
+		r.UpstreamRepositoryPrefix = RootPrefix
+	}
+	up := r.UpstreamRepositoryPrefix
+	if up != RootPrefix {
+		if p == RootPrefix {
+			return fmt.Errorf("%w: upstreamRepositoryPrefix can be set only when ecrRepositoryPrefix is not ROOT", ErrInvalidArgument)
+		}
+		if len(up) < 2 || len(up) > 30 || !cachePrefixPattern.MatchString(up) {
+			return fmt.Errorf("%w: upstreamRepositoryPrefix %q: want ROOT or 2 to 30 characters of repository name components", ErrInvalidArgument, errdefs.Truncate(up))
+		}
+	}
+	if _, _, err := ParseUpstreamURL(r.UpstreamRegistryURL); err != nil {
+		return err
+	}
+	return nil
+}
+
+// ParseUpstreamURL splits an upstreamRegistryUrl into its host[:port] and
+// whether it is reached over plain HTTP.
+func ParseUpstreamURL(s string) (host string, plainHTTP bool, err error) {
+	raw := s
+	if !strings.Contains(s, "://") {
+		raw = "https://" + s
+	}
+	u, perr := url.Parse(raw)
+	if perr != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || (u.Path != "" && u.Path != "/") || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", false, fmt.Errorf("%w: upstreamRegistryUrl %q: want a registry host such as registry-1.docker.io, or https://host[:port] or http://host[:port]", ErrInvalidArgument, errdefs.Truncate(s))
+	}
+	return u.Host, u.Scheme == "http", nil
+}
+
+// CreatePullThroughCacheRule adds a rule, or fails with
+// ErrCacheRuleExists; at most 50 rules.
+func (e *Engine) CreatePullThroughCacheRule(ctx context.Context, r PullThroughCacheRule) (PullThroughCacheRule, error) {
+	return e.putCacheRule(ctx, r, putCreate)
+}
+
+// PutPullThroughCacheRule creates the rule, or replaces the one with its
+// prefix (keeping its creation time): what a configuration file applied
+// at every start wants.
+func (e *Engine) PutPullThroughCacheRule(ctx context.Context, r PullThroughCacheRule) (PullThroughCacheRule, error) {
+	return e.putCacheRule(ctx, r, putAny)
+}
+
+func (e *Engine) putCacheRule(ctx context.Context, r PullThroughCacheRule, mode putMode) (PullThroughCacheRule, error) {
+	if err := e.checkOpen(); err != nil {
+		return r, err
+	}
+	if err := validateCacheRule(&r); err != nil {
+		return r, err
+	}
+	unlock := e.repoLocks.Lock("cache-rule\x00")
+	defer unlock()
+	rules, err := e.PullThroughCacheRules(ctx)
+	if err != nil {
+		return r, err
+	}
+	now := e.now()
+	r.CreatedAt, r.UpdatedAt = now, now
+	found := false
+	for _, old := range rules {
+		if old.ECRRepositoryPrefix == r.ECRRepositoryPrefix {
+			found, r.CreatedAt = true, old.CreatedAt
+		}
+	}
+	switch {
+	case found && mode == putCreate:
+		return r, fmt.Errorf("%w: prefix %q", ErrCacheRuleExists, r.ECRRepositoryPrefix)
+	case !found && mode == putUpdate:
+		return r, fmt.Errorf("%w: prefix %q", ErrCacheRuleNotFound, r.ECRRepositoryPrefix)
+	case !found && len(rules) >= maxCacheRules:
+		return r, fmt.Errorf("%w: a registry has at most %d pull-through cache rules", ErrInvalidArgument, maxCacheRules)
+	}
+	v, err := encodeCacheRule(r)
+	if err != nil {
+		return r, err
+	}
+	b := e.db.NewBatch()
+	defer b.Close()
+	if err := b.PutCacheRule(r.ECRRepositoryPrefix, v); err != nil {
+		return r, storageErr(err)
+	}
+	defer e.dropCachedRules()
+	return r, storageErr(b.Commit(true))
+}
+
+// DeletePullThroughCacheRule removes the rule with this prefix and returns
+// it, or fails with ErrCacheRuleNotFound. Repositories it created stay.
+func (e *Engine) DeletePullThroughCacheRule(ctx context.Context, prefix string) (PullThroughCacheRule, error) {
+	unlock := e.repoLocks.Lock("cache-rule\x00")
+	defer unlock()
+	var r PullThroughCacheRule
+	v, err := e.db.CacheRule(prefix)
+	if errors.Is(err, index.ErrNotFound) || errors.Is(err, index.ErrInvalidKey) {
+		return r, fmt.Errorf("%w: prefix %q", ErrCacheRuleNotFound, errdefs.Truncate(prefix))
+	}
+	if err != nil {
+		return r, storageErr(err)
+	}
+	if r, err = decodeCacheRule(v); err != nil {
+		return r, fmt.Errorf("%w: pull-through cache rule %q: %v", ErrCorrupt, prefix, err)
+	}
+	b := e.db.NewBatch()
+	defer b.Close()
+	if err := b.DeleteCacheRule(prefix); err != nil {
+		return r, storageErr(err)
+	}
+	defer e.dropCachedRules()
+	return r, storageErr(b.Commit(true))
+}
+
+// PullThroughCacheRules lists the rules in prefix order.
+func (e *Engine) PullThroughCacheRules(ctx context.Context) ([]PullThroughCacheRule, error) {
+	rules, err := e.cachedRules()
+	return slices.Clone(rules), err
+}
+
+// cachedRules returns the rules, read from the index once after each
+// change: every pull asks for them, so the common case is one atomic
+// load. A read from the index and the drop after a change's commit both
+// hold rulesMu, so a read that raced the commit cannot outlive it.
+func (e *Engine) cachedRules() ([]PullThroughCacheRule, error) {
+	if p := e.cacheRules.Load(); p != nil {
+		return *p, nil
+	}
+	e.rulesMu.Lock()
+	defer e.rulesMu.Unlock()
+	if p := e.cacheRules.Load(); p != nil {
+		return *p, nil
+	}
+	out := []PullThroughCacheRule{}
+	err := e.db.ListCacheRules(func(prefix string, v []byte) error {
+		r, err := decodeCacheRule(v)
+		if err != nil {
+			return fmt.Errorf("%w: pull-through cache rule %q: %v", ErrCorrupt, prefix, err)
+		}
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, storageErr(err)
+	}
+	e.cacheRules.Store(&out)
+	return out, nil
+}
+
+// dropCachedRules makes the next cachedRules read the index.
+func (e *Engine) dropCachedRules() {
+	e.rulesMu.Lock()
+	e.cacheRules.Store(nil)
+	e.rulesMu.Unlock()
+}
+
+// MatchPullThroughCacheRule returns the rule that repo falls under: the
+// longest prefix of whole path components, else ROOT's; false when none
+// (the rule creation templates follow too: engine/internal/templates).
+func (e *Engine) MatchPullThroughCacheRule(ctx context.Context, repo string) (*PullThroughCacheRule, bool, error) {
+	rules, err := e.cachedRules()
+	if err != nil || len(rules) == 0 {
+		return nil, false, err
+	}
+	prefixes := make([]string, len(rules))
+	for i := range rules {
+		prefixes[i] = rules[i].ECRRepositoryPrefix
+	}
+	best := templates.Longest(prefixes, repo)
+	if best < 0 {
+		return nil, false, nil
+	}
+	c := rules[best]
+	return &c, true, nil
+}
+
+// EnsureCacheRepository creates repo, when it does not exist, with the
+// settings of the PULL_THROUGH_CACHE creation template that matches it
+// (defaults without one): a pull-through cache's first pull of a
+// repository.
+func (e *Engine) EnsureCacheRepository(ctx context.Context, repo string) error {
+	_, _, err := e.ensureRepoFor(ctx, repo, AppliedForPullThroughCache, true)
+	return err
+}

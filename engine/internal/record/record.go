@@ -1,0 +1,236 @@
+// Package record is the stored form of the engine's settings records:
+// a repository's settings, repository creation templates and pull-through
+// cache rules, as the engine keeps them in the index (docs/keys.md,
+// "Engine records").
+//
+// A record is JSON with a "version" field and field names of its own, so
+// that the stored form changes only when this package says so: not when
+// the engine's API types change, nor ECR's wire format (which those types
+// carry as JSON names), nor registryd's configuration schema.
+//
+// Versions:
+//
+//	0  no "version" field: the engine's API types marshalled with their
+//	   ECR JSON names, as the engine wrote them before records had a
+//	   version. Read only (testdata/unversioned.json holds such records).
+//	1  the types of this package. Written.
+//
+// Decode reads every version and returns the current form; Encode writes
+// the current version. A record is rewritten in the current version when
+// the engine next writes it (nothing is rewritten on open). Any change to
+// the fields of a record is a new version: version 1 records with fields
+// this package does not know are refused.
+package record
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Version is the version of the records Encode writes.
+const Version = 1
+
+// ErrVersion is returned (wrapped) for a record of a version this
+// package does not know, a newer one.
+var ErrVersion = errors.New("record: unknown version")
+
+// Settings are a repository's settings, also the settings a creation
+// template gives the repositories it creates.
+type Settings struct {
+	// TagMutability is ECR's imageTagMutability (MUTABLE, IMMUTABLE,
+	// IMMUTABLE_WITH_EXCLUSION, MUTABLE_WITH_EXCLUSION); "" is MUTABLE.
+	TagMutability string `json:"tagMutability,omitempty"`
+	// TagMutabilityExclusions are the filters of the *_WITH_EXCLUSION
+	// settings.
+	TagMutabilityExclusions []TagFilter `json:"tagMutabilityExclusions,omitempty"`
+	// Encryption is the encryption type and key-encryption key.
+	Encryption Encryption `json:"encryption"`
+	// ScanOnPush asks for an image scan after each push.
+	ScanOnPush bool `json:"scanOnPush,omitempty"`
+	// LifecyclePolicy and RepositoryPolicy are policy JSON texts, as given.
+	LifecyclePolicy  string `json:"lifecyclePolicy,omitempty"`
+	RepositoryPolicy string `json:"repositoryPolicy,omitempty"`
+	// ResourceTags are the repository's AWS resource tags, in order.
+	ResourceTags []ResourceTag `json:"resourceTags,omitempty"`
+}
+
+// TagFilter is one tag mutability exclusion filter.
+type TagFilter struct {
+	Pattern string `json:"pattern"`
+	Type    string `json:"type"`
+}
+
+// Encryption is a repository's encryption configuration.
+type Encryption struct {
+	// Type is AES256, KMS or KMS_DSSE.
+	Type string `json:"type,omitempty"`
+	// KMSKey names the key-encryption key; "" for the registry's default.
+	KMSKey string `json:"kmsKey,omitempty"`
+}
+
+// ResourceTag is one AWS resource tag.
+type ResourceTag struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// Template is a repository creation template.
+type Template struct {
+	Prefix        string    `json:"prefix"`
+	Description   string    `json:"description,omitempty"`
+	AppliedFor    []string  `json:"appliedFor"`
+	CustomRoleARN string    `json:"customRoleArn,omitempty"`
+	CreatedAt     time.Time `json:"createdAt"`
+	UpdatedAt     time.Time `json:"updatedAt"`
+	Settings      Settings  `json:"settings"`
+}
+
+// CacheRule is a pull-through cache rule.
+type CacheRule struct {
+	// Prefix is the local repository prefix, or ROOT.
+	Prefix string `json:"prefix"`
+	// UpstreamURL is the upstream registry, a host[:port] or a URL.
+	UpstreamURL string `json:"upstreamUrl"`
+	// UpstreamPrefix is the upstream repository prefix, or ROOT.
+	UpstreamPrefix string    `json:"upstreamPrefix"`
+	CreatedAt      time.Time `json:"createdAt"`
+	UpdatedAt      time.Time `json:"updatedAt"`
+}
+
+// The stored forms of version 1: each record with its version.
+type (
+	settingsV1 struct {
+		Version  int      `json:"version"`
+		Settings Settings `json:"settings"`
+	}
+	templateV1 struct {
+		Version int `json:"version"`
+		Template
+	}
+	cacheRuleV1 struct {
+		Version int `json:"version"`
+		CacheRule
+	}
+)
+
+// EncodeSettings returns the stored form of a repository's settings.
+func EncodeSettings(s Settings) ([]byte, error) {
+	return json.Marshal(settingsV1{Version: Version, Settings: s})
+}
+
+// DecodeSettings reads a repository's settings of any version.
+func DecodeSettings(b []byte) (Settings, error) {
+	v, err := version(b)
+	if err != nil {
+		return Settings{}, err
+	}
+	switch v {
+	case 0:
+		var l legacySettings
+		if err := json.Unmarshal(b, &l); err != nil {
+			return Settings{}, fmt.Errorf("record: settings (version 0): %w", err)
+		}
+		return l.current(), nil
+	case 1:
+		var r settingsV1
+		if err := decodeStrict(b, &r); err != nil {
+			return Settings{}, fmt.Errorf("record: settings: %w", err)
+		}
+		return r.Settings, nil
+	}
+	return Settings{}, fmt.Errorf("%w: settings of version %d (this build knows up to %d)", ErrVersion, v, Version)
+}
+
+// EncodeTemplate returns the stored form of a creation template.
+func EncodeTemplate(t Template) ([]byte, error) {
+	return json.Marshal(templateV1{Version: Version, Template: t})
+}
+
+// DecodeTemplate reads a creation template of any version.
+func DecodeTemplate(b []byte) (Template, error) {
+	v, err := version(b)
+	if err != nil {
+		return Template{}, err
+	}
+	switch v {
+	case 0:
+		var l legacyTemplate
+		if err := json.Unmarshal(b, &l); err != nil {
+			return Template{}, fmt.Errorf("record: template (version 0): %w", err)
+		}
+		return Template{
+			Prefix: l.Prefix, Description: l.Description, AppliedFor: l.AppliedFor, CustomRoleARN: l.CustomRoleARN,
+			CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Settings: l.legacySettings.current(),
+		}, nil
+	case 1:
+		var r templateV1
+		if err := decodeStrict(b, &r); err != nil {
+			return Template{}, fmt.Errorf("record: template: %w", err)
+		}
+		return r.Template, nil
+	}
+	return Template{}, fmt.Errorf("%w: template of version %d (this build knows up to %d)", ErrVersion, v, Version)
+}
+
+// EncodeCacheRule returns the stored form of a pull-through cache rule.
+func EncodeCacheRule(r CacheRule) ([]byte, error) {
+	return json.Marshal(cacheRuleV1{Version: Version, CacheRule: r})
+}
+
+// DecodeCacheRule reads a pull-through cache rule of any version.
+func DecodeCacheRule(b []byte) (CacheRule, error) {
+	v, err := version(b)
+	if err != nil {
+		return CacheRule{}, err
+	}
+	switch v {
+	case 0:
+		var l legacyCacheRule
+		if err := json.Unmarshal(b, &l); err != nil {
+			return CacheRule{}, fmt.Errorf("record: pull-through cache rule (version 0): %w", err)
+		}
+		return CacheRule{Prefix: l.ECRRepositoryPrefix, UpstreamURL: l.UpstreamRegistryURL, UpstreamPrefix: l.UpstreamRepositoryPrefix,
+			CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt}, nil
+	case 1:
+		var r cacheRuleV1
+		if err := decodeStrict(b, &r); err != nil {
+			return CacheRule{}, fmt.Errorf("record: pull-through cache rule: %w", err)
+		}
+		return r.CacheRule, nil
+	}
+	return CacheRule{}, fmt.Errorf("%w: pull-through cache rule of version %d (this build knows up to %d)", ErrVersion, v, Version)
+}
+
+// version reads a record's version: 0 when it has no "version" field.
+func version(b []byte) (int, error) {
+	var p struct {
+		Version *int `json:"version"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return 0, fmt.Errorf("record: %w", err)
+	}
+	if p.Version == nil {
+		return 0, nil
+	}
+	if *p.Version < 1 {
+		return 0, fmt.Errorf("%w: version %d", ErrVersion, *p.Version)
+	}
+	return *p.Version, nil
+}
+
+// decodeStrict decodes one JSON value into v, refusing fields v does not
+// have and anything after the value.
+func decodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("data after the record")
+	}
+	return nil
+}

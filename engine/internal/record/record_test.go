@@ -1,0 +1,183 @@
+package record
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/v1.json from the values in the test")
+
+// stored is one record of a testdata file.
+type stored struct {
+	Kind  string `json:"kind"`
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+const (
+	untaggedPolicy = `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":14},"action":{"type":"expire"}}]}`
+	denyDelete     = `{"Version":"2012-10-17","Statement":[{"Sid":"deny-delete","Effect":"Deny","Principal":"*","Action":["ecr:BatchDeleteImage"]}]}`
+	keepHundred    = `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":100},"action":{"type":"expire"}}]}`
+)
+
+func at(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// The values testdata/unversioned.json was made from (by the engine of
+// its README), by kind and key.
+var (
+	wantSettings = map[string]Settings{
+		"mutable/excl": {TagMutability: "MUTABLE_WITH_EXCLUSION", TagMutabilityExclusions: []TagFilter{{Pattern: "release-*", Type: "WILDCARD"}},
+			Encryption: Encryption{Type: "AES256"}},
+		"plain": {TagMutability: "MUTABLE", Encryption: Encryption{Type: "AES256"}},
+		"prod/app": {TagMutability: "IMMUTABLE_WITH_EXCLUSION",
+			TagMutabilityExclusions: []TagFilter{{Pattern: "latest", Type: "WILDCARD"}, {Pattern: "dev-*", Type: "WILDCARD"}},
+			Encryption:              Encryption{Type: "KMS", KMSKey: "team-key"}, ScanOnPush: true,
+			LifecyclePolicy: untaggedPolicy, RepositoryPolicy: denyDelete,
+			ResourceTags: []ResourceTag{{Key: "team", Value: "payments"}, {Key: "env", Value: "prod"}}},
+	}
+	wantTemplates = map[string]Template{
+		"ROOT": {Prefix: "ROOT", AppliedFor: []string{"CREATE_ON_PUSH"},
+			CreatedAt: at("2026-12-02T05:31:45.743876069Z"), UpdatedAt: at("2026-12-02T05:31:45.743876069Z"),
+			Settings: Settings{TagMutability: "MUTABLE", Encryption: Encryption{Type: "AES256"}}},
+		"prod": {Prefix: "prod", Description: "production images", AppliedFor: []string{"CREATE_ON_PUSH", "PULL_THROUGH_CACHE"},
+			CustomRoleARN: "arn:aws:iam::123456789012:role/ecr-templates",
+			CreatedAt:     at("2026-12-02T05:31:45.744114356Z"), UpdatedAt: at("2026-12-02T05:31:45.744114356Z"),
+			Settings: Settings{TagMutability: "IMMUTABLE", Encryption: Encryption{Type: "KMS", KMSKey: "team-key"}, ScanOnPush: true,
+				LifecyclePolicy: keepHundred, ResourceTags: []ResourceTag{{Key: "env", Value: "prod"}}}},
+	}
+	wantRules = map[string]CacheRule{
+		"ROOT": {Prefix: "ROOT", UpstreamURL: "http://127.0.0.1:5000", UpstreamPrefix: "ROOT",
+			CreatedAt: at("2026-12-02T05:31:45.744592636Z"), UpdatedAt: at("2026-12-02T05:31:45.744592636Z")},
+		"docker-hub": {Prefix: "docker-hub", UpstreamURL: "registry-1.docker.io", UpstreamPrefix: "library",
+			CreatedAt: at("2026-12-02T05:31:45.744370604Z"), UpdatedAt: at("2026-12-02T05:31:45.744370604Z")},
+	}
+)
+
+func readStored(t *testing.T, name string) []stored {
+	b, err := os.ReadFile(name)
+	require.NoError(t, err)
+	var out []stored
+	require.NoError(t, json.Unmarshal(b, &out))
+	return out
+}
+
+// checkDecodes decodes every record of file and compares it with the
+// values above; it returns how many of each kind it found.
+func checkDecodes(t *testing.T, file string) map[string]int {
+	n := map[string]int{}
+	for _, r := range readStored(t, file) {
+		n[r.Kind]++
+		switch r.Kind {
+		case "repository-settings":
+			got, err := DecodeSettings([]byte(r.Value))
+			require.NoError(t, err, r.Key)
+			assert.Equal(t, wantSettings[r.Key], got, r.Key)
+		case "creation-template":
+			got, err := DecodeTemplate([]byte(r.Value))
+			require.NoError(t, err, r.Key)
+			assert.Equal(t, wantTemplates[r.Key], got, r.Key)
+		case "pull-through-cache-rule":
+			got, err := DecodeCacheRule([]byte(r.Value))
+			require.NoError(t, err, r.Key)
+			assert.Equal(t, wantRules[r.Key], got, r.Key)
+		default:
+			t.Fatalf("unknown kind %q", r.Kind)
+		}
+	}
+	return n
+}
+
+// TestDecodeUnversioned is the migration: the records the engine wrote
+// before records had a version load, field for field.
+func TestDecodeUnversioned(t *testing.T) {
+	n := checkDecodes(t, "testdata/unversioned.json")
+	assert.Equal(t, map[string]int{"repository-settings": 3, "creation-template": 2, "pull-through-cache-rule": 2}, n)
+}
+
+// TestVersion1Golden pins the stored form of version 1: encoding the
+// values gives testdata/v1.json byte for byte, and it decodes to them.
+func TestVersion1Golden(t *testing.T) {
+	var recs []stored
+	for _, k := range []string{"mutable/excl", "plain", "prod/app"} {
+		b, err := EncodeSettings(wantSettings[k])
+		require.NoError(t, err)
+		recs = append(recs, stored{Kind: "repository-settings", Key: k, Value: string(b)})
+	}
+	for _, k := range []string{"ROOT", "prod"} {
+		b, err := EncodeTemplate(wantTemplates[k])
+		require.NoError(t, err)
+		recs = append(recs, stored{Kind: "creation-template", Key: k, Value: string(b)})
+	}
+	for _, k := range []string{"ROOT", "docker-hub"} {
+		b, err := EncodeCacheRule(wantRules[k])
+		require.NoError(t, err)
+		recs = append(recs, stored{Kind: "pull-through-cache-rule", Key: k, Value: string(b)})
+	}
+	got, err := json.MarshalIndent(recs, "", "  ")
+	require.NoError(t, err)
+	got = append(got, '\n')
+	if *update {
+		require.NoError(t, os.WriteFile("testdata/v1.json", got, 0o644))
+	}
+	want, err := os.ReadFile("testdata/v1.json")
+	require.NoError(t, err)
+	assert.Equal(t, string(want), string(got), "the stored form of version 1 changed: that is a new version")
+	checkDecodes(t, "testdata/v1.json")
+}
+
+func TestRoundTrip(t *testing.T) {
+	for k, s := range wantSettings {
+		b, err := EncodeSettings(s)
+		require.NoError(t, err)
+		got, err := DecodeSettings(b)
+		require.NoError(t, err)
+		assert.Equal(t, s, got, k)
+	}
+	b, err := EncodeSettings(Settings{})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"version":1,"settings":{"encryption":{}}}`, string(b))
+	got, err := DecodeSettings(b)
+	require.NoError(t, err)
+	assert.Equal(t, Settings{}, got)
+}
+
+func TestDecodeRefuses(t *testing.T) {
+	tests := []struct {
+		name, value string
+		version     bool // the error is ErrVersion
+	}{
+		{"newer version", `{"version":2,"settings":{}}`, true},
+		{"version zero written out", `{"version":0,"settings":{}}`, true},
+		{"negative version", `{"version":-1}`, true},
+		{"field version 1 does not have", `{"version":1,"settings":{"encryption":{}},"extra":1}`, false},
+		{"nested field version 1 does not have", `{"version":1,"settings":{"encryption":{"cipher":"x"}}}`, false},
+		{"data after the record", `{"version":1,"settings":{}} {}`, false},
+		{"not JSON", `{"version":`, false},
+		{"version not a number", `{"version":"1"}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := DecodeSettings([]byte(tt.value))
+			require.Error(t, err)
+			if tt.version {
+				require.ErrorIs(t, err, ErrVersion)
+			}
+			_, err = DecodeTemplate([]byte(tt.value))
+			require.Error(t, err)
+			_, err = DecodeCacheRule([]byte(tt.value))
+			require.Error(t, err)
+		})
+	}
+}

@@ -1,0 +1,139 @@
+package engine
+
+// Options of a store, their defaults and their validation.
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/berthstore/berth/blob"
+	"github.com/berthstore/berth/engine/internal/clock"
+)
+
+// Options configure a store. Open clones them and fills zero values with
+// the defaults each field names (EnsureDefaults); Validate reports every
+// problem at once.
+type Options struct {
+	// FrameSize is the logical size of a blob frame. Default 1 MiB.
+	FrameSize int
+	// DisableEncryption stores new blobs unsealed (integrity-checked by
+	// CRC-32C only). Default false: envelope encryption on, as in ECR.
+	DisableEncryption bool
+	// DisableCompression stores every frame raw. Default false: zstd
+	// where it pays.
+	DisableCompression bool
+	// MaxBlobSize bounds one blob. Default 52,000 MiB (ECR's layer limit).
+	MaxBlobSize int64
+	// MaxManifestSize bounds one manifest. Default 4 MiB.
+	MaxManifestSize int64
+	// CreateOnPush creates a repository on push with default settings
+	// when no creation template with CREATE_ON_PUSH matches its name.
+	// Default false: ECR behaviour (NAME_UNKNOWN).
+	CreateOnPush bool
+	// AllowSparse accepts sparse manifests (OCI distribution-spec
+	// "sparse" data): image manifests whose layers, and indexes whose
+	// child manifests, the repository does not hold. The config blob is
+	// still required. Default false: every reference must be present, as
+	// ECR requires.
+	AllowSparse bool
+	// PrepareLayersOnPush builds the tables of contents of a pushed
+	// image's layers in the background (what the FUSE view needs to list
+	// it at once). Default false: built on first use.
+	PrepareLayersOnPush bool
+	// KeyProvider holds the key-encryption keys (an HSM or a KMS plugs in
+	// here). Default: the keyring file <dir>/keyring.json, created on
+	// first open (mode 0600), with PKCS11Module's keys beside it.
+	KeyProvider KeyProvider
+	// KeyCacheTTL bounds how long an unwrapped data key stays in memory.
+	// Default 5 minutes.
+	KeyCacheTTL time.Duration
+	// KeyCacheSize bounds how many unwrapped data keys stay in memory.
+	// Default 4096.
+	KeyCacheSize int
+	// PKCS11Module is the path of a PKCS#11 module (e.g.
+	// /usr/lib/softhsm/libsofthsm2.so) serving the key names that are
+	// pkcs11: URIs, beside the keyring. Needs a build with cgo and
+	// -tags pkcs11. Default "": no HSM. Ignored when KeyProvider is set.
+	PKCS11Module string
+	// PKCS11Token is the label of the HSM token holding the keys.
+	// Default "berth".
+	PKCS11Token string
+	// PKCS11PIN is the token's user PIN. Default "".
+	PKCS11PIN string
+	// IdleUploadTimeout closes in-memory handles of uploads idle this
+	// long (they stay resumable). Default 10 minutes.
+	IdleUploadTimeout time.Duration
+	// GCInterval runs an online garbage collection this often (engine/gc.go,
+	// docs/gc.md). Default 0: collections run only on demand (CollectGarbage).
+	GCInterval time.Duration
+	// GCGrace is the grace period of scheduled collections. Default 0:
+	// DefaultGCGrace (1 h).
+	GCGrace time.Duration
+	// UploadTTL expires upload sessions idle this long at each collection.
+	// Default 0: DefaultUploadTTL (7 days).
+	UploadTTL time.Duration
+	// LifecycleInterval applies every repository's lifecycle policy this
+	// often. Default 0: only on demand (LifecycleApply).
+	LifecycleInterval time.Duration
+	// IndexCacheSize is the size in bytes of the index's block cache
+	// (pebble). Default 0: index.DefaultCacheSize (64 MiB), what a daemon
+	// serving reads wants. The one-shot gc and fsck commands scan the index
+	// once and set a small one (docs/gc.md, Memory).
+	IndexCacheSize int64
+	// Logger receives the store's logs. Default slog.Default().
+	Logger *slog.Logger
+	// Clock is the store's source of time (see Clock): timestamps, expiry
+	// and schedules. Default: the system clock.
+	Clock Clock
+}
+
+// EnsureDefaults fills zero fields with their defaults.
+func (o *Options) EnsureDefaults() {
+	if o.FrameSize == 0 {
+		o.FrameSize = 1 << 20
+	}
+	if o.MaxBlobSize == 0 {
+		o.MaxBlobSize = 52000 << 20
+	}
+	if o.MaxManifestSize == 0 {
+		o.MaxManifestSize = 4 << 20
+	}
+	if o.KeyCacheTTL == 0 {
+		o.KeyCacheTTL = 5 * time.Minute
+	}
+	if o.KeyCacheSize == 0 {
+		o.KeyCacheSize = 4096
+	}
+	if o.IdleUploadTimeout == 0 {
+		o.IdleUploadTimeout = 10 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+}
+
+// Validate reports every out-of-range option.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.FrameSize < blob.MinFrameSize || o.FrameSize > blob.MaxFrameSize {
+		errs = append(errs, fmt.Errorf("%w: FrameSize %d outside [%d, %d]", ErrInvalidArgument, o.FrameSize, blob.MinFrameSize, blob.MaxFrameSize))
+	}
+	if o.MaxBlobSize < 0 {
+		errs = append(errs, fmt.Errorf("%w: MaxBlobSize %d", ErrInvalidArgument, o.MaxBlobSize))
+	}
+	if o.MaxManifestSize < 0 {
+		errs = append(errs, fmt.Errorf("%w: MaxManifestSize %d", ErrInvalidArgument, o.MaxManifestSize))
+	}
+	if o.IndexCacheSize < 0 {
+		errs = append(errs, fmt.Errorf("%w: IndexCacheSize %d", ErrInvalidArgument, o.IndexCacheSize))
+	}
+	if o.KeyCacheSize < 0 || o.KeyCacheTTL < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative key cache bound", ErrInvalidArgument))
+	}
+	return errors.Join(errs...)
+}
