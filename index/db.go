@@ -16,9 +16,15 @@ import (
 )
 
 // SchemaVersion is the version of the key schema and value formats written by
-// this package. Open records it in a new store and refuses a store written
-// by a newer version.
-const SchemaVersion uint32 = 1
+// this package and the engine above it. Open records it in a new store,
+// raises an older store's to it (what the older versions wrote is still
+// read; docs/keys.md), and refuses a store written by a newer version.
+//
+// Versions: 1, the first; 2, the engine writes versioned settings,
+// template and pull-through cache rule records, which version 1's code
+// would read as empty settings, so a store opened by version 2 refuses
+// version 1's code.
+const SchemaVersion uint32 = 2
 
 // memTableStopWrites is pebble's MemTableStopWritesThreshold for the index.
 const memTableStopWrites = 4
@@ -205,6 +211,17 @@ func (db *DB) checkSchema() error {
 	if ver > SchemaVersion {
 		return fmt.Errorf("index: store schema version %d is newer than supported %d: %w",
 			ver, SchemaVersion, ErrCorrupt)
+	}
+	if ver < SchemaVersion {
+		b := db.pdb.NewBatch()
+		defer func() { _ = b.Close() }()
+		if err := b.Set(metaKey, encodeMeta(SchemaVersion), nil); err != nil {
+			return fmt.Errorf("index: raise schema version: %w", err)
+		}
+		if err := db.apply(b, true); err != nil {
+			return fmt.Errorf("index: raise schema version %d to %d: %w", ver, SchemaVersion, err)
+		}
+		db.opts.Logger.Info("index: schema version raised", "from", ver, "to", SchemaVersion)
 	}
 	return nil
 }

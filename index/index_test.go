@@ -407,8 +407,22 @@ func TestReopenPersistence(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, dg("x"), d)
 
-	// A store from a newer schema version is refused.
+	// A store of an older schema version is raised to this one.
 	pb := db.pdb.NewBatch()
+	require.NoError(t, pb.Set(metaKey, encodeMeta(1), nil))
+	require.NoError(t, db.pdb.Apply(pb, nil))
+	require.NoError(t, db.Close())
+	db, err = Open(dir, &Options{Logger: testLogger(t)})
+	require.NoError(t, err)
+	v, closer, err := db.pdb.Get(metaKey)
+	require.NoError(t, err)
+	ver, err := decodeMeta(v)
+	require.NoError(t, closer.Close())
+	require.NoError(t, err)
+	assert.Equal(t, SchemaVersion, ver)
+
+	// A store from a newer schema version is refused.
+	pb = db.pdb.NewBatch()
 	require.NoError(t, pb.Set(metaKey, encodeMeta(SchemaVersion+1), nil))
 	require.NoError(t, db.pdb.Apply(pb, nil))
 	require.NoError(t, db.Close())
