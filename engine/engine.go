@@ -22,6 +22,7 @@ import (
 	"github.com/berthstore/berth/crypt"
 	"github.com/berthstore/berth/engine/internal/keycache"
 	"github.com/berthstore/berth/engine/internal/locks"
+	"github.com/berthstore/berth/engine/internal/iam"
 	"github.com/berthstore/berth/index"
 )
 
@@ -39,10 +40,17 @@ type Engine struct {
 	dkeys *keycache.Cache
 
 	repoLocks locks.Striped
-	// policies caches the parsed repository policies by repository name
-	// (policyEntry; policies.go), filled and dropped under the
-	// repository's lock.
+	// policies caches what access decisions need of each repository
+	// (*repoAccess: its ARN, parsed policy and resource tags; policies.go),
+	// by name, filled and dropped under the repository's lock.
 	policies sync.Map
+	// registryPolicy caches the registry policy (nil: read it again),
+	// written under registryMu (policies.go).
+	registryMu     sync.Mutex
+	registryPolicy atomic.Pointer[registryPolicyEntry]
+	// defaultKeyPolicy is the key policy of every key (access.go).
+	keyPolicyOnce    sync.Once
+	defaultKeyPolicy *iam.Policy
 	// cacheRules caches the pull-through cache rules (nil: read them
 	// again; filled and dropped under rulesMu; cacherules.go).
 	rulesMu    sync.Mutex

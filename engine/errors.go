@@ -92,7 +92,7 @@ var (
 	// ImageReferencedByManifestList).
 	ErrImageReferenced = errors.New("engine: image is referenced by a manifest list")
 	// ErrAccessDenied: the repository's policy denies the caller the
-	// action (CheckRepositoryPolicy).
+	// action (Authorize, Decision.Err).
 	ErrAccessDenied = errors.New("engine: access denied")
 	// ErrLayerRefused is returned (wrapped, with the layer and the reason)
 	// when a layer cannot be indexed: malformed or truncated tar, a broken
@@ -100,6 +100,8 @@ var (
 	ErrLayerRefused = errdefs.ErrLayerRefused
 	// ErrRepositoryPolicyNotFound: the repository has no repository policy.
 	ErrRepositoryPolicyNotFound = errors.New("engine: repository policy not found")
+	// ErrRegistryPolicyNotFound: the registry has no registry policy.
+	ErrRegistryPolicyNotFound = errors.New("engine: registry policy not found")
 )
 
 // ErrLifecyclePolicyNotFound: the repository has no lifecycle policy

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/berthstore/berth/blob"
@@ -87,7 +88,21 @@ type Options struct {
 	// Clock is the store's source of time (see Clock): timestamps, expiry
 	// and schedules. Default: the system clock.
 	Clock Clock
+	// Account is the registry's account ID (12 digits), in the ARNs of
+	// its repositories and keys that access decisions match policies
+	// against. Default DefaultAccount.
+	Account string
+	// Region is the registry's region name, in the same ARNs. Default
+	// DefaultRegion.
+	Region string
 }
+
+// The registry's account and region when Options name none (an AWS
+// account ID that no real account has, and ECR's first region).
+const (
+	DefaultAccount = "000000000000"
+	DefaultRegion  = "us-east-1"
+)
 
 // EnsureDefaults fills zero fields with their defaults.
 func (o *Options) EnsureDefaults() {
@@ -115,11 +130,23 @@ func (o *Options) EnsureDefaults() {
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
 	}
+	if o.Account == "" {
+		o.Account = DefaultAccount
+	}
+	if o.Region == "" {
+		o.Region = DefaultRegion
+	}
 }
 
 // Validate reports every out-of-range option.
 func (o *Options) Validate() error {
 	var errs []error
+	if !validAccount(o.Account) {
+		errs = append(errs, fmt.Errorf("%w: Account %q is not 12 digits", ErrInvalidArgument, o.Account))
+	}
+	if !validRegion(o.Region) {
+		errs = append(errs, fmt.Errorf("%w: Region %q is not a region name such as us-east-1", ErrInvalidArgument, o.Region))
+	}
 	if o.FrameSize < blob.MinFrameSize || o.FrameSize > blob.MaxFrameSize {
 		errs = append(errs, fmt.Errorf("%w: FrameSize %d outside [%d, %d]", ErrInvalidArgument, o.FrameSize, blob.MinFrameSize, blob.MaxFrameSize))
 	}
@@ -136,4 +163,42 @@ func (o *Options) Validate() error {
 		errs = append(errs, fmt.Errorf("%w: negative key cache bound", ErrInvalidArgument))
 	}
 	return errors.Join(errs...)
+}
+
+// validAccount reports whether s is an AWS account ID: 12 digits.
+func validAccount(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// validRegion reports whether s has the shape of an AWS region name:
+// lower-case letters and digits in at least three dash-separated parts,
+// the first letters only and the last digits only (us-east-1,
+// ap-southeast-2, us-gov-west-1), at most 32 characters.
+func validRegion(s string) bool {
+	parts := strings.Split(s, "-")
+	if len(s) > 32 || len(parts) < 3 {
+		return false
+	}
+	for i, p := range parts {
+		if p == "" {
+			return false
+		}
+		for j := 0; j < len(p); j++ {
+			c := p[j]
+			letter, digit := c >= 'a' && c <= 'z', c >= '0' && c <= '9'
+			switch {
+			case i == 0 && !letter, i == len(parts)-1 && !digit, !letter && !digit:
+				return false
+			}
+		}
+	}
+	return true
 }

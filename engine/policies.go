@@ -1,19 +1,21 @@
 package engine
 
-// Repository policies (ECR's SetRepositoryPolicy): storing them and
-// deciding requests by them (engine/internal/policy evaluates them).
+// Repository policies (ECR's SetRepositoryPolicy) and the registry
+// policy (PutRegistryPolicy): storing them, and the parsed forms that
+// Authorize evaluates (access.go).
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
-	"github.com/berthstore/berth/engine/internal/policy"
+	"github.com/berthstore/berth/engine/internal/iam"
+	"github.com/berthstore/berth/index"
 )
 
 // SetRepositoryPolicy sets repo's repository policy (JSON text, at most
-// 10,240 characters).
+// 10,240 characters). A policy Berth could not enforce exactly is refused
+// (ErrInvalidArgument, naming the statement and the field).
 func (e *Engine) SetRepositoryPolicy(ctx context.Context, repo, policy string) error {
 	if policy == "" {
 		return fmt.Errorf("%w: policyText is empty", ErrInvalidArgument)
@@ -51,97 +53,166 @@ func (e *Engine) DeleteRepositoryPolicy(ctx context.Context, repo string) (strin
 	return old, err
 }
 
-// policyEntry is a cached repository policy: the parsed policy (nil when
-// the repository has none) or why the stored text cannot be enforced.
-type policyEntry struct {
-	policy *policy.Policy
+// parseRepositoryPolicy parses the repository policy of repo.
+func parseRepositoryPolicy(repo, text string) (*iam.Policy, error) {
+	return iam.Parse(iam.RepositoryPolicy, "repository/"+repo, text)
+}
+
+// repoAccess is what Authorize needs of one repository, cached per
+// repository: its ARN, its parsed policy (nil: none) or why the stored
+// text cannot be enforced, and its resource tags.
+type repoAccess struct {
+	arn    string
+	policy *iam.Policy
 	err    error
+	tags   []ResourceTag
 }
 
-// Principal is who makes a request, for repository policies: a user of
-// the registry's account (an IAM-style user; Berth has no IAM), or an
-// anonymous caller (User empty).
-type Principal struct {
-	// Account is the registry ID (a 12-digit account).
-	Account string
-	// User is the user name; empty for an anonymous caller.
-	User string
-}
-
-// ARN is the principal's ARN, arn:aws:iam::<account>:user/<name>, or ""
-// for an anonymous caller.
-func (p Principal) ARN() string { return p.internal().ARN() }
-
-func (p Principal) internal() policy.Principal {
-	return policy.Principal{Account: p.Account, User: p.User}
-}
-
-// policyAdminActions stay open under a stored policy that cannot be
-// enforced, so that it can be read and replaced.
-var policyAdminActions = map[string]bool{
-	"ecr:getrepositorypolicy":    true,
-	"ecr:setrepositorypolicy":    true,
-	"ecr:deleterepositorypolicy": true,
-}
-
-// CheckRepositoryPolicy refuses, with an error wrapping ErrAccessDenied
-// that names who, what and where, an action ("ecr:PutImage") that repo's
-// repository policy denies to who. Every authenticated user is allowed by
-// identity (Berth has no IAM), so a policy takes effect through its Deny
-// statements, which win as an explicit Deny does in AWS. A repository
-// that does not exist has no policy. A stored policy that cannot be
-// enforced (written before Berth enforced policies) denies everything but
-// reading, replacing and deleting it.
-func (e *Engine) CheckRepositoryPolicy(ctx context.Context, who Principal, repo, action string) error {
-	p, err := e.repositoryPolicy(repo)
-	if errors.Is(err, policy.ErrInvalid) {
-		if policyAdminActions[strings.ToLower(action)] {
-			return nil
-		}
-		return fmt.Errorf("%w: %v; replace it with SetRepositoryPolicy", ErrAccessDenied, err)
-	}
-	if err != nil {
-		return err
-	}
-	if p.Evaluate(who.internal(), action) == policy.Denied {
-		name := "anonymous caller"
-		if who.User != "" {
-			name = who.ARN()
-		}
-		return fmt.Errorf("%w: %s may not %s on repository %s (its repository policy denies it)", ErrAccessDenied, name, action, repo)
-	}
-	return nil
-}
-
-// repositoryPolicy returns repo's parsed repository policy: nil when the
-// repository has none or does not exist, an error wrapping
-// policy.ErrInvalid when the stored text cannot be enforced. Parsed
-// policies are cached; updateSettings and DeleteRepository drop the entry
-// under the repository's lock, and a miss loads under that lock, so no
-// request sees a policy older than the last committed change.
-func (e *Engine) repositoryPolicy(repo string) (*policy.Policy, error) {
+// repositoryAccess returns repo's access entry. Entries are cached;
+// updateSettings and DeleteRepository drop the entry under the
+// repository's lock, and a miss loads under that lock, so no decision
+// sees a policy or tags older than the last committed change. A
+// repository that does not exist has no policy and no tags (not cached:
+// names that do not exist are unbounded).
+func (e *Engine) repositoryAccess(repo string) (*repoAccess, error) {
 	if v, ok := e.policies.Load(repo); ok {
-		pe := v.(policyEntry)
-		return pe.policy, pe.err
+		return v.(*repoAccess), nil
 	}
+	arn := iam.RepositoryARN(e.opts.Region, e.opts.Account, repo)
 	if ValidateRepositoryName(repo) != nil {
-		return nil, nil
+		return &repoAccess{arn: arn}, nil
 	}
 	unlock := e.repoLocks.Lock(repo)
 	defer unlock()
 	r, err := e.loadRepo(repo)
 	if errors.Is(err, ErrNameUnknown) {
-		return nil, nil // not cached: names that do not exist are unbounded
+		return &repoAccess{arn: arn}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	var pe policyEntry
+	ra := &repoAccess{arn: arn, tags: r.ResourceTags}
 	if r.RepositoryPolicy != "" {
-		if pe.policy, pe.err = policy.Parse(r.RepositoryPolicy); pe.err != nil {
-			pe.err = fmt.Errorf("repository %s: its stored policy cannot be enforced: %w", repo, pe.err)
+		if ra.policy, ra.err = parseRepositoryPolicy(repo, r.RepositoryPolicy); ra.err != nil {
+			ra.err = fmt.Errorf("repository %s: its stored policy cannot be enforced: %w", repo, ra.err)
 		}
 	}
-	e.policies.Store(repo, pe)
-	return pe.policy, pe.err
+	e.policies.Store(repo, ra)
+	return ra, nil
+}
+
+// registryPolicyKey is the registry setting that holds the registry
+// policy's text.
+const registryPolicyKey = "registryPolicy"
+
+// registryPolicyEntry is the cached registry policy: nil when there is
+// none.
+type registryPolicyEntry struct {
+	text   string
+	policy *iam.Policy
+	err    error
+}
+
+// SetRegistryPolicy sets the registry policy (ECR's PutRegistryPolicy):
+// a resource policy on the registry, which grants (or denies) the
+// registry-level actions ECR enforces there (ecr:ReplicateImage,
+// ecr:BatchImportUpstreamImage, ecr:CreateRepository) to principals,
+// other accounts among them. A policy Berth could not enforce exactly is
+// refused (ErrInvalidArgument).
+func (e *Engine) SetRegistryPolicy(ctx context.Context, text string) error {
+	if err := e.checkOpen(); err != nil {
+		return err
+	}
+	if text == "" {
+		return fmt.Errorf("%w: policyText is empty", ErrInvalidArgument)
+	}
+	if err := checkPolicyText("policyText", text, iam.MaxRepositoryPolicySize); err != nil {
+		return err
+	}
+	p, err := iam.Parse(iam.RegistryPolicy, "registry", text)
+	if err != nil {
+		return fmt.Errorf("%w: policyText: %w", ErrInvalidArgument, err)
+	}
+	e.registryMu.Lock()
+	defer e.registryMu.Unlock()
+	b := e.db.NewBatch()
+	defer b.Close()
+	if err := b.PutRegistrySetting(registryPolicyKey, []byte(text)); err != nil {
+		return storageErr(err)
+	}
+	if err := b.Commit(true); err != nil {
+		return storageErr(err)
+	}
+	e.registryPolicy.Store(&registryPolicyEntry{text: text, policy: p})
+	return nil
+}
+
+// RegistryPolicy returns the registry policy's text, or
+// ErrRegistryPolicyNotFound.
+func (e *Engine) RegistryPolicy(ctx context.Context) (string, error) {
+	rp, err := e.loadRegistryPolicy()
+	if err != nil {
+		return "", err
+	}
+	if rp.text == "" {
+		return "", ErrRegistryPolicyNotFound
+	}
+	return rp.text, nil
+}
+
+// DeleteRegistryPolicy removes the registry policy and returns it, or
+// fails with ErrRegistryPolicyNotFound.
+func (e *Engine) DeleteRegistryPolicy(ctx context.Context) (string, error) {
+	if err := e.checkOpen(); err != nil {
+		return "", err
+	}
+	e.registryMu.Lock()
+	defer e.registryMu.Unlock()
+	rp, err := e.loadRegistryPolicyLocked()
+	if err != nil {
+		return "", err
+	}
+	if rp.text == "" {
+		return "", ErrRegistryPolicyNotFound
+	}
+	b := e.db.NewBatch()
+	defer b.Close()
+	if err := b.DeleteRegistrySetting(registryPolicyKey); err != nil {
+		return "", storageErr(err)
+	}
+	if err := b.Commit(true); err != nil {
+		return "", storageErr(err)
+	}
+	e.registryPolicy.Store(&registryPolicyEntry{})
+	return rp.text, nil
+}
+
+// loadRegistryPolicy returns the cached registry policy, loading it on
+// first use.
+func (e *Engine) loadRegistryPolicy() (*registryPolicyEntry, error) {
+	if rp := e.registryPolicy.Load(); rp != nil {
+		return rp, nil
+	}
+	e.registryMu.Lock()
+	defer e.registryMu.Unlock()
+	return e.loadRegistryPolicyLocked()
+}
+
+// loadRegistryPolicyLocked is loadRegistryPolicy under registryMu.
+func (e *Engine) loadRegistryPolicyLocked() (*registryPolicyEntry, error) {
+	if rp := e.registryPolicy.Load(); rp != nil {
+		return rp, nil
+	}
+	v, err := e.db.RegistrySetting(registryPolicyKey)
+	rp := &registryPolicyEntry{}
+	switch {
+	case errors.Is(err, index.ErrNotFound):
+	case err != nil:
+		return nil, storageErr(err)
+	default:
+		rp.text = string(v)
+		rp.policy, rp.err = iam.Parse(iam.RegistryPolicy, "registry", rp.text)
+	}
+	e.registryPolicy.Store(rp)
+	return rp, nil
 }

@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/berthstore/berth/engine/internal/errdefs"
-	"github.com/berthstore/berth/engine/internal/policy"
 	"github.com/berthstore/berth/engine/internal/tagfilter"
 )
 
@@ -157,7 +156,7 @@ func validateSettings(s RepositorySettings) error {
 		return err
 	}
 	if s.RepositoryPolicy != "" {
-		if _, err := policy.Parse(s.RepositoryPolicy); err != nil {
+		if _, err := parseRepositoryPolicy("repository", s.RepositoryPolicy); err != nil {
 			return fmt.Errorf("%w: repositoryPolicy: %w", ErrInvalidArgument, err)
 		}
 	}

@@ -312,6 +312,17 @@ func (b *Batch) PutCacheRule(prefix string, value []byte) error {
 // DeleteCacheRule deletes the pull-through cache rule for prefix.
 func (b *Batch) DeleteCacheRule(prefix string) error { return b.deleteOpaque(prefixCache, prefix) }
 
+// PutRegistrySetting writes the registry-level setting name (the
+// registry policy, say); value is opaque.
+func (b *Batch) PutRegistrySetting(name string, value []byte) error {
+	return b.putOpaque(prefixRegistry, name, value)
+}
+
+// DeleteRegistrySetting deletes the registry-level setting name.
+func (b *Batch) DeleteRegistrySetting(name string) error {
+	return b.deleteOpaque(prefixRegistry, name)
+}
+
 func (b *Batch) putOpaque(kind byte, prefix string, value []byte) error {
 	if err := b.check(); err != nil {
 		return err

@@ -559,3 +559,22 @@ func TestSyncWAL(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, dg("m"), got)
 }
+
+func TestRegistrySettings(t *testing.T) {
+	db := openTest(t)
+	_, err := db.RegistrySetting("registryPolicy")
+	require.ErrorIs(t, err, ErrNotFound)
+	b := db.NewBatch()
+	require.NoError(t, b.PutRegistrySetting("registryPolicy", []byte(`{"Version":"2012-10-17"}`)))
+	require.NoError(t, b.Commit(true))
+	v, err := db.RegistrySetting("registryPolicy")
+	require.NoError(t, err)
+	require.Equal(t, `{"Version":"2012-10-17"}`, string(v))
+	// Registry settings never show among templates or cache rules.
+	require.NoError(t, db.ListTemplates(func(p string, _ []byte) error { t.Fatalf("template %q", p); return nil }))
+	b = db.NewBatch()
+	require.NoError(t, b.DeleteRegistrySetting("registryPolicy"))
+	require.NoError(t, b.Commit(true))
+	_, err = db.RegistrySetting("registryPolicy")
+	require.ErrorIs(t, err, ErrNotFound)
+}

@@ -38,6 +38,7 @@ import (
 //	u 0 <upload id>                        Upload record                   Batch.PutUpload
 //	T 0 <prefix>                           template record (opaque bytes)  Batch.PutTemplate
 //	P 0 <prefix>                           pull-through cache rule (opaque) Batch.PutCacheRule
+//	G 0 <name>                             registry setting (opaque)       Batch.PutRegistrySetting
 //	v                                      store metadata (schema version) Open
 //	c 0 <layer> 0 <chunk>                  layer TOC chunk (index/toc.go)  Batch.PutLayerTOC
 //	x 0 <layer>                            derived uncompressed tar digest Batch.PutLayerDerived
@@ -52,6 +53,7 @@ const (
 	prefixUpload   byte = 'u'
 	prefixTemplate byte = 'T'
 	prefixCache    byte = 'P'
+	prefixRegistry byte = 'G'
 	prefixMeta     byte = 'v'
 
 	sep byte = 0x00
@@ -233,7 +235,7 @@ func opaqueKey(kind byte, prefix string) ([]byte, error) {
 }
 
 // opaqueKinds names the kinds of registry-level records.
-var opaqueKinds = map[byte]string{prefixTemplate: "template", prefixCache: "pull-through cache rule"}
+var opaqueKinds = map[byte]string{prefixTemplate: "template", prefixCache: "pull-through cache rule", prefixRegistry: "registry setting"}
 
 // splitKey splits a key into its parts (the prefix byte excluded). It
 // reports false when the key does not start with prefix followed by 0x00 or

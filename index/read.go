@@ -395,6 +395,12 @@ func (db *DB) ListCacheRules(fn func(prefix string, value []byte) error) error {
 	return db.listOpaque(prefixCache, fn)
 }
 
+// RegistrySetting returns the value of the registry-level setting name
+// (ErrNotFound when it is not set).
+func (db *DB) RegistrySetting(name string) ([]byte, error) {
+	return db.opaque(prefixRegistry, name)
+}
+
 func (db *DB) opaque(kind byte, prefix string) ([]byte, error) {
 	k, err := opaqueKey(kind, prefix)
 	if err != nil {

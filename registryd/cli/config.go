@@ -139,6 +139,8 @@ func (c *Config) EngineOptions() (*engine.Options, error) {
 		CreateOnPush:        c.CreateOnPush,
 		AllowSparse:         c.AllowSparse,
 		PrepareLayersOnPush: c.Mount != "",
+		Account:             c.ECRAccountID,
+		Region:              c.ECRRegion,
 	}
 	if c.PKCS11Module != "" {
 		o.PKCS11Module, o.PKCS11Token = c.PKCS11Module, c.PKCS11Token

@@ -154,7 +154,10 @@ func New(store Store, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	az, err := authz.NewRepositoryPolicies(store)
+	az, err := authz.NewIAM(store, authz.IAMConfig{
+		Open:          cfg.HtpasswdFile == "" && cfg.ECRCredentialsFile == "",
+		AnonymousPull: cfg.AnonymousPull,
+	})
 	if err != nil {
 		return nil, err
 	}

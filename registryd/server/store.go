@@ -21,7 +21,7 @@ type Store interface {
 	ecrapi.Store
 	admin.Store
 	pullthrough.Store
-	authz.PolicyChecker
+	authz.Decider
 	metrics.StoreStatser
 }
 

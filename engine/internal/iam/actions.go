@@ -140,8 +140,21 @@ var kmsActions = []string{
 // Actions of other services are accepted when well formed and match
 // only requests for them (Berth makes none).
 var knownServices = map[string][]string{
-	"ecr": ecrActions,
-	"kms": kmsActions,
+	"ecr":   ecrActions,
+	"kms":   kmsActions,
+	"berth": berthActions,
+}
+
+// berthActions are Berth's own actions, which AWS does not have: those of
+// registryd's admin API and its commands (service prefix "berth:").
+var berthActions = []string{
+	"ApplyLifecycle",
+	"CollectGarbage",
+	"Fsck",
+	"PreviewLifecycle",
+	"ReadAuditLog",
+	"ReloadIdentities",
+	"SimulatePolicy",
 }
 
 // actionID numbers the known actions; noAction is a request action

@@ -25,7 +25,7 @@ func newTestAPI(t *testing.T, ac auth.Config) (*API, *engine.Engine) {
 	ac.Account = "000000000000"
 	authn, err := auth.New(ac)
 	require.NoError(t, err)
-	az, err := authz.NewRepositoryPolicies(e)
+	az, err := authz.NewIAM(e, authz.IAMConfig{Open: ac.HtpasswdFile == "" && ac.ECRCredentialsFile == "", AnonymousPull: ac.AnonymousPull})
 	require.NoError(t, err)
 	a, err := New(e, authn, az, Config{Logger: regtest.Quiet()})
 	require.NoError(t, err)

@@ -9,6 +9,7 @@ package auth
 import (
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/berthstore/berth/engine"
@@ -55,6 +56,7 @@ type Authenticator struct {
 	keys          *ecrCredentials // nil: no ECR access keys
 	tokens        *loginTokens
 	now           func() time.Time
+	principals    sync.Map // user name -> engine.Principal
 }
 
 // New reads the files cfg names and returns the Authenticator. Errors
@@ -86,9 +88,35 @@ func New(cfg Config) (*Authenticator, error) {
 	return a, nil
 }
 
+// administrator is the identity policy every authenticated user holds
+// when the registry has no identity policies of its own: all actions on
+// all resources, as before Berth had IAM (registryd says so at start).
+var administrator = func() *engine.IdentityPolicies {
+	p, err := engine.ParseIdentityPolicy("administrator (no identity policies configured)",
+		`{"Version":"2012-10-17","Statement":[{"Sid":"Everything","Effect":"Allow","Action":"*","Resource":"*"}]}`)
+	if err != nil {
+		panic("auth: the administrator policy does not parse: " + err.Error()) // a programming error
+	}
+	return engine.NewIdentityPolicies(p)
+}()
+
 // principal is user of the registry's account; "" is an anonymous caller.
+// Principals are built once per user and kept.
 func (a *Authenticator) principal(user string) engine.Principal {
-	return engine.Principal{Account: a.account, User: user}
+	if user == "" {
+		return engine.Principal{Account: a.account}
+	}
+	if p, ok := a.principals.Load(user); ok {
+		return p.(engine.Principal)
+	}
+	p, err := engine.NewPrincipal(a.account, "", user, administrator)
+	if err != nil {
+		// A name IAM does not accept (htpasswd allows more): the principal
+		// keeps its name and holds no policy, so it is refused everything.
+		return engine.Principal{Account: a.account, User: user}
+	}
+	a.principals.Store(user, p)
+	return p
 }
 
 // Basic authenticates a request of the OCI or admin API by its basic

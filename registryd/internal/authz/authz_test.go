@@ -11,10 +11,11 @@ import (
 	"github.com/berthstore/berth/engine"
 )
 
-// TestRepositoryPolicies: a repository's policy refuses what it denies,
-// registry-level and admin actions are allowed, and an unknown action or
-// no action at all is refused.
-func TestRepositoryPolicies(t *testing.T) {
+// TestIAM: the engine decides (identity policies and a repository's
+// policy); an open registry refuses only what a policy explicitly denies;
+// anonymous pulls when they are on; and an unknown action, no action or
+// no resource is refused.
+func TestIAM(t *testing.T) {
 	ctx := context.Background()
 	e, err := engine.Open(t.TempDir(), &engine.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
@@ -23,13 +24,24 @@ func TestRepositoryPolicies(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, e.SetRepositoryPolicy(ctx, "team/app",
 		`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::000000000000:user/bob"},"Action":"ecr:PutImage"}]}`))
-	az, err := NewRepositoryPolicies(e)
+	az, err := NewIAM(e, IAMConfig{})
 	require.NoError(t, err)
-	_, err = NewRepositoryPolicies(nil)
+	_, err = NewIAM(nil, IAMConfig{})
 	require.Error(t, err)
+	open, err := NewIAM(e, IAMConfig{Open: true})
+	require.NoError(t, err)
+	anonPull, err := NewIAM(e, IAMConfig{AnonymousPull: true})
+	require.NoError(t, err)
 
-	alice := engine.Principal{Account: "000000000000", User: "alice"}
-	bob := engine.Principal{Account: "000000000000", User: "bob"}
+	all, err := engine.ParseIdentityPolicy("all", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`)
+	require.NoError(t, err)
+	alice, err := engine.NewPrincipal("000000000000", "", "alice", engine.NewIdentityPolicies(all))
+	require.NoError(t, err)
+	bob, err := engine.NewPrincipal("000000000000", "", "bob", engine.NewIdentityPolicies(all))
+	require.NoError(t, err)
+	carol, err := engine.NewPrincipal("000000000000", "", "carol", nil)
+	require.NoError(t, err)
+	anon := engine.Principal{Account: "000000000000"}
 	tests := []struct {
 		name     string
 		who      engine.Principal
@@ -44,6 +56,8 @@ func TestRepositoryPolicies(t *testing.T) {
 		{"registry level", bob, CreateRepositoryCreationTemplate, Registry, false},
 		{"admin", bob, AdminCollectGarbage, Registry, false},
 		{"admin on a repository", bob, AdminApplyLifecycle, Repository("team/app"), false},
+		{"no identity policy", carol, BatchGetImage, Repository("team/app"), true},
+		{"anonymous", anon, BatchGetImage, Repository("team/app"), true},
 		{"unknown action", alice, Action("ecr:DescribeRegistry"), Registry, true},
 		{"no action", alice, "", Repository("team/app"), true},
 		{"no resource", alice, CreateRepositoryCreationTemplate, Resource{}, true},
@@ -60,6 +74,16 @@ func TestRepositoryPolicies(t *testing.T) {
 			}
 		})
 	}
+	require.NoError(t, open.Authorize(ctx, anon, PutImage, Repository("other")), "an open registry")
+	require.ErrorIs(t, open.Authorize(ctx, anon, Action("ecr:Nope"), Repository("other")), engine.ErrAccessDenied)
+	require.NoError(t, anonPull.Authorize(ctx, anon, BatchGetImage, Repository("team/app")), "anonymous pulls")
+	require.ErrorIs(t, anonPull.Authorize(ctx, anon, PutImage, Repository("team/app")), engine.ErrAccessDenied, "anonymous pulls, not pushes")
+	require.NoError(t, e.SetRepositoryPolicy(ctx, "team/app",
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"ecr:*"}]}`))
+	require.ErrorIs(t, open.Authorize(ctx, anon, BatchGetImage, Repository("team/app")), engine.ErrAccessDenied, "an explicit deny refuses on an open registry")
+	require.ErrorIs(t, anonPull.Authorize(ctx, anon, BatchGetImage, Repository("team/app")), engine.ErrAccessDenied)
+	require.NoError(t, e.SetRepositoryPolicy(ctx, "team/app",
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::000000000000:user/bob"},"Action":"ecr:PutImage"}]}`))
 	require.ErrorIs(t, All(ctx, az, alice), ErrNoAccess, "no question is a refusal")
 	require.ErrorIs(t, All(ctx, az, alice), engine.ErrAccessDenied)
 	require.NoError(t, All(ctx, az, bob, Access{BatchGetImage, Repository("team/app")}, Access{ListImages, Repository("team/app")}))

@@ -36,7 +36,7 @@ func newTestAPI(t testing.TB, ac ...auth.Config) *testAPI {
 	}
 	authn, err := auth.New(acfg)
 	require.NoError(t, err)
-	az, err := authz.NewRepositoryPolicies(e)
+	az, err := authz.NewIAM(e, authz.IAMConfig{Open: acfg.HtpasswdFile == "" && acfg.ECRCredentialsFile == "", AnonymousPull: acfg.AnonymousPull})
 	require.NoError(t, err)
 	m := metrics.New(func() float64 { return 0 })
 	a, err := New(e, authn, az, &request.Uploads{}, m, Config{Logger: regtest.Quiet()})

@@ -33,7 +33,7 @@ func newTestAPI(t testing.TB, cfg Config, ac ...auth.Config) (*API, *engine.Engi
 	}
 	authn, err := auth.New(acfg)
 	require.NoError(t, err)
-	az, err := authz.NewRepositoryPolicies(e)
+	az, err := authz.NewIAM(e, authz.IAMConfig{Open: acfg.HtpasswdFile == "" && acfg.ECRCredentialsFile == "", AnonymousPull: acfg.AnonymousPull})
 	require.NoError(t, err)
 	fill, err := pullthrough.New(e, pullthrough.Config{Logger: regtest.Quiet()})
 	require.NoError(t, err)

@@ -1,0 +1,82 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/berthstore/berth/engine"
+)
+
+// Decider is the store's access decision (engine.Authorize): the one
+// place in Berth that decides.
+type Decider interface {
+	Authorize(ctx context.Context, req *engine.AccessRequest) (engine.Decision, error)
+}
+
+var _ Decider = (*engine.Engine)(nil)
+
+// IAM is the Authorizer over the engine's decisions: identity policies,
+// repository policies and the registry policy, evaluated as AWS does
+// (docs/policies.md). On an open registry (authentication off) every
+// caller is anonymous, and only an explicit Deny refuses; with anonymous
+// pulls on, an anonymous caller's pull is allowed unless a policy
+// explicitly denies it.
+type IAM struct {
+	decider       Decider
+	open          bool
+	anonymousPull bool
+}
+
+var _ Authorizer = (*IAM)(nil)
+
+// IAMConfig configures an IAM Authorizer.
+type IAMConfig struct {
+	// Open is true when authentication is off: the registry is open to
+	// anyone who reaches it, and only explicit Deny statements refuse.
+	Open bool
+	// AnonymousPull lets anonymous callers pull (the pull actions) from
+	// every repository, unless a policy explicitly denies it.
+	AnonymousPull bool
+}
+
+// NewIAM returns the Authorizer over d's decisions.
+func NewIAM(d Decider, cfg IAMConfig) (*IAM, error) {
+	if d == nil {
+		return nil, errors.New("authz: no access decider")
+	}
+	return &IAM{decider: d, open: cfg.Open, anonymousPull: cfg.AnonymousPull}, nil
+}
+
+// pullActions are what an anonymous pull performs.
+var pullActions = map[Action]bool{
+	BatchGetImage: true, GetDownloadURLForLayer: true, BatchCheckLayerAvailability: true, ListImages: true,
+}
+
+// Authorize implements Authorizer.
+func (a *IAM) Authorize(ctx context.Context, who engine.Principal, action Action, resource Resource) error {
+	if !action.Known() {
+		return fmt.Errorf("%w: %w %q", engine.ErrAccessDenied, ErrUnknownAction, action)
+	}
+	if !resource.valid() {
+		return fmt.Errorf("%w: %w: %s", engine.ErrAccessDenied, ErrNoResource, action)
+	}
+	req := engine.AccessRequest{Principal: who, Action: string(action)}
+	if repo, ok := resource.Repository(); ok {
+		req.Repository = repo
+	}
+	d, err := a.decider.Authorize(ctx, &req)
+	if err != nil {
+		return err
+	}
+	switch {
+	case d.Allowed():
+		return nil
+	case d.Outcome == engine.ExplicitDeny:
+	case a.open:
+		return nil
+	case a.anonymousPull && who.Anonymous() && pullActions[action]:
+		return nil
+	}
+	return d.Err(&req)
+}
