@@ -48,9 +48,12 @@ func NewIAM(d Decider, cfg IAMConfig) (*IAM, error) {
 	return &IAM{decider: d, open: cfg.Open, anonymousPull: cfg.AnonymousPull}, nil
 }
 
-// pullActions are what an anonymous pull performs.
+// pullActions are what an anonymous pull performs: the /v2/ version
+// check (GetAuthorizationToken on the registry, where a client learns it
+// may go on without credentials), then manifests, blobs and tags.
 var pullActions = map[Action]bool{
-	BatchGetImage: true, GetDownloadURLForLayer: true, BatchCheckLayerAvailability: true, ListImages: true,
+	GetAuthorizationToken: true,
+	BatchGetImage:         true, GetDownloadURLForLayer: true, BatchCheckLayerAvailability: true, ListImages: true,
 }
 
 // Authorize implements Authorizer.
