@@ -23,11 +23,21 @@ type Log struct {
 	lock *os.File // <dir>/LOCK, flock'ed while open
 
 	// The queue of appends waiting for the writer, in the order their
-	// times were stamped.
+	// times were stamped. busy is set while a writer (the writer
+	// goroutine, or an Append that found the queue empty and writes its
+	// own record) holds records not yet written; the writer's state (cur,
+	// buf) belongs to whoever set it.
 	qmu    sync.Mutex
 	queue  []*waiter
+	busy   bool
 	closed bool
 	wake   chan struct{} // wakes the writer (capacity 1)
+
+	// durablePending counts the durable appends stamped but not yet
+	// handed to the syncer: while there are some, the syncer waits a
+	// little for them, so that one sync covers them too.
+	durablePending atomic.Int64
+	lastSync       atomic.Int64 // how long the last fdatasync took, ns
 
 	// The durable appends written and waiting for the syncer.
 	smu       sync.Mutex
@@ -57,6 +67,7 @@ type Log struct {
 
 	appended      atomic.Uint64
 	failed        atomic.Uint64
+	writes, syncs atomic.Uint64
 	droppedAtOpen int64
 }
 
@@ -79,6 +90,9 @@ type Status struct {
 	// Appended and Failed count the appends since Open that were
 	// acknowledged and that failed to be written or synced.
 	Appended, Failed uint64
+	// Writes and Syncs count the write(2) and fdatasync(2) calls since
+	// Open: Appended / Writes is how many records a write carries.
+	Writes, Syncs uint64
 	// DroppedAtOpen is the number of bytes of torn lines (a crash in the
 	// middle of a write) that Open cut off.
 	DroppedAtOpen int64
@@ -227,14 +241,31 @@ func (l *Log) Append(rec Record, durable bool) error {
 		waiterPool.Put(w)
 		return ErrClosed
 	}
-	// Stamped under the queue's lock: the queue's order is the times'.
+	// Stamped under the queue's lock: the order of writing is the times'.
 	w.time = l.opts.Now().UTC()
 	stampTime(w.line, w.time)
-	l.queue = append(l.queue, w)
-	l.qmu.Unlock()
-	select {
-	case l.wake <- struct{}{}:
-	default:
+	if durable {
+		l.durablePending.Add(1)
+	}
+	if !l.busy && len(l.queue) == 0 {
+		// Nobody is writing: write it here, without waking the writer
+		// goroutine and waiting for it (half the cost of an append
+		// that has no company).
+		l.busy = true
+		l.qmu.Unlock()
+		batch := [1]*waiter{w}
+		l.writeBatch(batch[:])
+		l.qmu.Lock()
+		l.busy = false
+		more := len(l.queue) > 0 || l.closed
+		l.qmu.Unlock()
+		if more {
+			l.wakeWriter()
+		}
+	} else {
+		l.queue = append(l.queue, w)
+		l.qmu.Unlock()
+		l.wakeWriter()
 	}
 	err := <-w.done
 	if cap(w.line) > 64<<10 {
@@ -260,6 +291,8 @@ func (l *Log) Status() Status {
 		Segments:      len(l.segs),
 		Appended:      l.appended.Load(),
 		Failed:        l.failed.Load(),
+		Writes:        l.writes.Load(),
+		Syncs:         l.syncs.Load(),
 		DroppedAtOpen: l.droppedAtOpen,
 	}
 	for _, s := range l.segs {
@@ -290,10 +323,7 @@ func (l *Log) Close() error {
 	}
 	l.closed = true
 	l.qmu.Unlock()
-	select {
-	case l.wake <- struct{}{}:
-	default:
-	}
+	l.wakeWriter()
 	l.writerWG.Wait() // the writer drains the queue and hands cur to the syncer
 	l.syncerWG.Wait()
 	close(l.stop)

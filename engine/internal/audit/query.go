@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -349,7 +348,7 @@ func (l *Log) scanSegment(ctx context.Context, s segmentView, m *matcher, wantRe
 				return true
 			}
 			rec = r
-		} else if !decoded && !json.Valid(line) {
+		} else if !decoded && !validLine(line) {
 			corrupt++ // an export writes only lines that are JSON
 			return true
 		}

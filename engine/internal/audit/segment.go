@@ -186,8 +186,8 @@ const readChunk = 64 << 10
 // not yielded.
 func forwardLines(r io.ReaderAt, end int64, yield func(line []byte) bool) error {
 	buf := make([]byte, readChunk)
-	var long []byte   // a line longer than the chunk, being gathered
-	tooLong := false  // the current line passed maxLineBytes: skip to its end
+	var long []byte  // a line longer than the chunk, being gathered
+	tooLong := false // the current line passed maxLineBytes: skip to its end
 	for off := int64(0); off < end; {
 		n, err := r.ReadAt(buf[:min(int64(len(buf)), end-off)], off)
 		if n == 0 {

@@ -11,14 +11,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Group commit. Appends queue their encoded lines; the writer goroutine
-// takes everything queued, writes it with one write(2), acknowledges the
-// records that need no sync at once, and hands the durable ones to the
-// syncer goroutine, which acknowledges them after an fdatasync(2) that
-// began after their write. A sync (hundreds of microseconds) therefore
-// never delays a record that needs none: the writer goes on writing while
-// the syncer syncs, and each sync covers every durable record written
-// before it began.
+// Group commit. An append stamps its record's time and queues its
+// encoded line; the writer goroutine takes everything queued, writes it
+// with one write(2), acknowledges the records that need no sync at once,
+// and hands the durable ones to the syncer goroutine, which acknowledges
+// them after an fdatasync(2) that began after their write. A sync
+// (hundreds of microseconds) therefore never delays a record that needs
+// none: the writer goes on writing while the syncer syncs, and each sync
+// covers every durable record written before it began.
+//
+// An append that finds nobody writing and nothing queued writes its own
+// line (the same code, a batch of one) instead of waking the writer and
+// waiting for it to wake it back: the lone append costs a write(2) and no
+// hand-off. Appends that arrive meanwhile queue for the writer goroutine,
+// which the lone appender wakes when it is done; one writer at a time
+// (busy) keeps the lines in the order of their times.
 
 // waiter is one append waiting for its acknowledgement.
 type waiter struct {
@@ -40,6 +47,14 @@ type syncRequest struct {
 	closing bool
 }
 
+// wakeWriter wakes the writer goroutine.
+func (l *Log) wakeWriter() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
 // writer takes the queued appends and writes them until Close, then
 // hands the current segment to the syncer to close.
 func (l *Log) writer() {
@@ -49,8 +64,15 @@ func (l *Log) writer() {
 		<-l.wake
 		for {
 			l.qmu.Lock()
+			if l.busy {
+				// An Append is writing its own line; it wakes the writer
+				// when it is done.
+				l.qmu.Unlock()
+				break
+			}
 			batch, l.queue = l.queue, batch[:0]
 			closed := l.closed
+			l.busy = len(batch) > 0
 			l.qmu.Unlock()
 			if len(batch) == 0 {
 				if closed {
@@ -65,6 +87,9 @@ func (l *Log) writer() {
 			}
 			l.writeBatch(batch)
 			clear(batch)
+			l.qmu.Lock()
+			l.busy = false
+			l.qmu.Unlock()
 		}
 	}
 }
@@ -83,7 +108,7 @@ func (l *Log) writeBatch(batch []*waiter) {
 				err = fmt.Errorf("%w: new segment: %w", ErrWrite, err)
 				l.failure(err)
 				for _, w := range batch[i:] {
-					w.done <- err
+					l.fail(w, err)
 				}
 				l.buf = buf
 				return
@@ -136,6 +161,7 @@ func (l *Log) flush(buf []byte, group []*waiter, last time.Time) {
 		return
 	}
 	c := l.cur
+	l.writes.Add(1)
 	n, err := c.f.Write(buf)
 	if err != nil {
 		if n > 0 {
@@ -152,7 +178,7 @@ func (l *Log) flush(buf []byte, group []*waiter, last time.Time) {
 		err = fmt.Errorf("%w: %s: %w", ErrWrite, filepath.Base(c.path), err)
 		l.failure(err)
 		for _, w := range group {
-			w.done <- err
+			l.fail(w, err)
 		}
 		return
 	}
@@ -171,7 +197,16 @@ func (l *Log) flush(buf []byte, group []*waiter, last time.Time) {
 	}
 	if len(durable) > 0 {
 		l.enqueueSync(syncRequest{seg: c, waiters: durable})
+		l.durablePending.Add(-int64(len(durable)))
 	}
+}
+
+// fail answers w with err.
+func (l *Log) fail(w *waiter, err error) {
+	if w.durable {
+		l.durablePending.Add(-1)
+	}
+	w.done <- err
 }
 
 // rotate leaves the current segment (to the syncer, which syncs and
@@ -236,11 +271,34 @@ func (l *Log) enqueueSync(r syncRequest) {
 func (l *Log) syncer() {
 	defer l.syncerWG.Done()
 	var reqs []syncRequest
+	gather := time.NewTimer(time.Hour)
+	gather.Stop()
+	expect := 0 // the durable appends seen around the last sync
 	for {
 		<-l.syncWake
-		l.smu.Lock()
-		reqs, l.syncQueue = l.syncQueue, reqs[:0]
-		l.smu.Unlock()
+		reqs = l.takeSyncs(reqs)
+		// Gather, as PostgreSQL's commit_delay does, but only when there
+		// is someone to wait for: durable appends stamped and not yet
+		// written (they are on their way), or fewer waiting than the
+		// concurrency seen around the last sync (the callers it
+		// acknowledged are likely to append again as soon as they have
+		// run; without the wait, concurrent callers split into two
+		// groups that take turns, each sync covering half of them). The
+		// wait is at most a quarter of the last sync.
+		if n := waiting(reqs); n > 0 && (l.durablePending.Load() > 0 || n < expect) {
+			gather.Reset(time.Duration(l.lastSync.Load()) / 4)
+		wait:
+			for l.durablePending.Load() > 0 || waiting(reqs) < expect {
+				select {
+				case <-l.syncWake:
+					reqs = l.takeSyncs(reqs)
+				case <-gather.C:
+					break wait
+				}
+			}
+			gather.Stop()
+		}
+		n := waiting(reqs)
 		// One fdatasync per run of requests for the same segment: it
 		// covers every write that finished before it began.
 		for i := 0; i < len(reqs); {
@@ -273,8 +331,35 @@ func (l *Log) syncer() {
 			}
 			i = j
 		}
+		if n > 0 {
+			// The concurrency seen: those just acknowledged, and those
+			// already waiting for the next sync.
+			l.smu.Lock()
+			expect = n + waiting(l.syncQueue) + int(l.durablePending.Load())
+			l.smu.Unlock()
+		}
 		clear(reqs)
+		reqs = reqs[:0]
 	}
+}
+
+// waiting counts the durable appends of reqs.
+func waiting(reqs []syncRequest) int {
+	n := 0
+	for _, r := range reqs {
+		n += len(r.waiters)
+	}
+	return n
+}
+
+// takeSyncs appends the queued sync requests to reqs.
+func (l *Log) takeSyncs(reqs []syncRequest) []syncRequest {
+	l.smu.Lock()
+	reqs = append(reqs, l.syncQueue...)
+	clear(l.syncQueue)
+	l.syncQueue = l.syncQueue[:0]
+	l.smu.Unlock()
+	return reqs
 }
 
 // syncSegment makes what was written to s durable: fdatasync(2) of the
@@ -283,7 +368,10 @@ func (l *Log) syncer() {
 // second sync would report success for data that is gone: so the
 // segment is given up (broken) and the writer begins a new one.
 func (l *Log) syncSegment(s *segment) error {
+	start := time.Now()
+	l.syncs.Add(1)
 	err := unix.Fdatasync(s.fd)
+	l.lastSync.Store(int64(time.Since(start)))
 	if err == nil && !s.dirSynced {
 		err = syncDir(l.dir)
 		s.dirSynced = err == nil
