@@ -120,7 +120,7 @@ func queryLog(b *testing.B) *Log {
 		for i := range queryRecords {
 			clock.Advance(time.Minute / 16) // ~16 records a minute
 			r := sample(i, fmt.Sprintf("team-%d/app", i%50))
-			if i%100 == 0 {
+			if i%100 == 7 { // 1% denials; those of team-7/app are a tenth of its records
 				r.Decision = ExplicitDeny
 			}
 			require.NoError(b, l.Append(r, false))
@@ -194,4 +194,19 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(filepath.Clean(queryDir))
 	}
 	os.Exit(code)
+}
+
+// BenchmarkValidate is what checking a line is JSON costs.
+func BenchmarkValidate(b *testing.B) {
+	enc := encoder{region: "us-east-1", account: "123456789012"}
+	r := sample(1, "team-a/api")
+	require.NoError(b, r.normalize())
+	line := enc.encode(nil, &r)
+	line = line[:len(line)-1]
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		if !validLine(line) {
+			b.Fatal("invalid")
+		}
+	}
 }

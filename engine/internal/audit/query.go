@@ -212,7 +212,7 @@ var errStop = errors.New("audit: stop")
 
 // scan calls fn with the line and, when wantRecord, the decoded record of
 // every line q selects, in q's order. Without wantRecord (an export), a
-// line no field of q needs decoded is only checked to be JSON.
+// line is checked to be JSON and decoded only if a field of q needs it.
 func (l *Log) scan(ctx context.Context, q Query, wantRecord bool, fn func(line []byte, rec *Record) error) error {
 	if err := q.check(); err != nil {
 		return err
@@ -348,8 +348,13 @@ func (l *Log) scanSegment(ctx context.Context, s segmentView, m *matcher, wantRe
 				return true
 			}
 			rec = r
-		} else if !decoded && !validLine(line) {
-			corrupt++ // an export writes only lines that are JSON
+		}
+		if !wantRecord && !validLine(line) {
+			// An export writes only lines that are JSON, so that jq
+			// reads all it writes. (The decoder is more lenient: it
+			// reads what it can of a line, such as one with a raw
+			// control character in a string, which Berth never writes.)
+			corrupt++
 			return true
 		}
 		if err = fn(line, &rec); err != nil {

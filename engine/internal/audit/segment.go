@@ -185,9 +185,15 @@ const readChunk = 64 << 10
 // corrupt without holding it. Bytes after the last '\n' (a torn line) are
 // not yielded.
 func forwardLines(r io.ReaderAt, end int64, yield func(line []byte) bool) error {
-	buf := make([]byte, readChunk)
+	return forwardLinesSized(r, end, readChunk, maxLineBytes, yield)
+}
+
+// forwardLinesSized is forwardLines with the chunk and the longest line
+// given (tests make them small).
+func forwardLinesSized(r io.ReaderAt, end int64, chunk, maxLine int, yield func(line []byte) bool) error {
+	buf := make([]byte, chunk)
 	var long []byte  // a line longer than the chunk, being gathered
-	tooLong := false // the current line passed maxLineBytes: skip to its end
+	tooLong := false // the current line passed maxLine: skip to its end
 	for off := int64(0); off < end; {
 		n, err := r.ReadAt(buf[:min(int64(len(buf)), end-off)], off)
 		if n == 0 {
@@ -203,7 +209,7 @@ func forwardLines(r io.ReaderAt, end int64, yield func(line []byte) bool) error 
 			if i < 0 {
 				if !tooLong {
 					long = append(long, data...)
-					if len(long) > maxLineBytes {
+					if len(long) > maxLine {
 						long, tooLong = long[:0], true
 					}
 				}
@@ -219,9 +225,11 @@ func forwardLines(r io.ReaderAt, end int64, yield func(line []byte) bool) error 
 				long = append(long, line...)
 				line = long
 				long = long[:0]
-				if len(line) > maxLineBytes {
+				if len(line) > maxLine {
 					line = nil
 				}
+			case len(line) > maxLine:
+				line = nil
 			}
 			if !yield(line) {
 				return nil
@@ -234,18 +242,24 @@ func forwardLines(r io.ReaderAt, end int64, yield func(line []byte) bool) error 
 // backwardLines is forwardLines from the last line to the first; end
 // must be a line's end (just past a '\n'), as a segment's size is.
 func backwardLines(r io.ReaderAt, end int64, yield func(line []byte) bool) error {
+	return backwardLinesSized(r, end, readChunk, maxLineBytes, yield)
+}
+
+// backwardLinesSized is backwardLines with the chunk and the longest
+// line given.
+func backwardLinesSized(r io.ReaderAt, end int64, chunk, maxLine int, yield func(line []byte) bool) error {
 	var carry []byte // the end of a line whose start is in an earlier chunk
 	tooLong := false
-	buf := make([]byte, readChunk)
+	buf := make([]byte, chunk)
 	// Drop the '\n' that ends the last line: every line then ends where
 	// the next one's '\n' is, or at end.
 	if end == 0 {
 		return nil
 	}
 	end--
-	var data []byte
+	var data, work []byte
 	for off := end; ; {
-		start := max(off-readChunk, 0)
+		start := max(off-int64(chunk), 0)
 		n, err := r.ReadAt(buf[:off-start], start)
 		if int64(n) < off-start {
 			if err == nil {
@@ -255,10 +269,11 @@ func backwardLines(r io.ReaderAt, end int64, yield func(line []byte) bool) error
 		}
 		off = start
 		if tooLong {
-			data = buf[:n]
+			data = append(work[:0], buf[:n]...)
 		} else {
-			data = append(append(data[:0], buf[:n]...), carry...)
+			data = append(append(work[:0], buf[:n]...), carry...)
 		}
+		work = data
 		for {
 			i := bytes.LastIndexByte(data, '\n')
 			if i < 0 {
@@ -266,7 +281,7 @@ func backwardLines(r io.ReaderAt, end int64, yield func(line []byte) bool) error
 			}
 			line := data[i+1:]
 			data = data[:i]
-			if tooLong || len(line) > maxLineBytes {
+			if tooLong || len(line) > maxLine {
 				line, tooLong = nil, false
 			}
 			if !yield(line) {
@@ -274,7 +289,7 @@ func backwardLines(r io.ReaderAt, end int64, yield func(line []byte) bool) error
 			}
 		}
 		if off == 0 {
-			if tooLong || len(data) > maxLineBytes {
+			if tooLong || len(data) > maxLine {
 				data = nil
 			}
 			yield(data)
@@ -283,7 +298,7 @@ func backwardLines(r io.ReaderAt, end int64, yield func(line []byte) bool) error
 		if tooLong {
 			continue
 		}
-		if len(data) > maxLineBytes {
+		if len(data) > maxLine {
 			tooLong = true
 			carry = carry[:0]
 			continue
