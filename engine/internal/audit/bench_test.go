@@ -91,7 +91,7 @@ func BenchmarkAppend(b *testing.B) {
 			b.StopTimer()
 			st := l.Status()
 			b.ReportMetric(float64(st.Appended)/float64(st.Writes), "records/write")
-			if st.Syncs > 0 {
+			if bc.durable {
 				b.ReportMetric(float64(st.Appended)/float64(st.Syncs), "records/sync")
 			}
 		})

@@ -74,14 +74,16 @@ func crashChild(dir string, seed uint64) error {
 			for i := 0; ; i++ {
 				rec := sample(i, fmt.Sprintf("repo-%d", g))
 				rec.EventID = NewEventID()
-				// User agents up to 1 KiB, a few up to 4 KiB: a batch
-				// spans pages, so that a kill can land in the middle of
-				// its write.
-				n := r.IntN(1 << 10)
+				// User agents up to 1 KiB, and one record in 16 of 16 to
+				// 64 KiB (parameters of 4 KiB): a write spans pages, and a
+				// kill can stop it between two (a torn line).
+				rec.UserAgent = strings.Repeat("u", r.IntN(1<<10))
 				if r.IntN(16) == 0 {
-					n = r.IntN(MaxTextBytes)
+					rec.Parameters = map[string]string{}
+					for k := range 4 + r.IntN(MaxParameters-4) {
+						rec.Parameters[fmt.Sprint("p", k)] = strings.Repeat("v", MaxTextBytes)
+					}
 				}
-				rec.UserAgent = strings.Repeat("u", n)
 				durable := r.IntN(4) == 0
 				if durable {
 					rec.Decision = ExplicitDeny

@@ -46,9 +46,9 @@ type Log struct {
 
 	pruneWake chan struct{} // wakes the pruner (capacity 1)
 	stop      chan struct{} // closed by Close after the writer and syncer finish
-	wg        sync.WaitGroup
 	writerWG  sync.WaitGroup
 	syncerWG  sync.WaitGroup
+	prunerWG  sync.WaitGroup
 
 	// cur is the segment appended to; the writer's alone (nil before the
 	// first segment and after a failure to create one).
@@ -134,7 +134,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	go l.writer()
 	l.syncerWG.Add(1)
 	go l.syncer()
-	l.wg.Add(1)
+	l.prunerWG.Add(1)
 	go l.pruner()
 	return l, nil
 }
@@ -327,7 +327,7 @@ func (l *Log) Close() error {
 	l.writerWG.Wait() // the writer drains the queue and hands cur to the syncer
 	l.syncerWG.Wait()
 	close(l.stop)
-	l.wg.Wait()
+	l.prunerWG.Wait()
 	l.mu.Lock()
 	err := l.closeErr
 	l.mu.Unlock()

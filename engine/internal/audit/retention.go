@@ -74,7 +74,7 @@ func (l *Log) prune() {
 
 // pruner prunes after each rotation until Close.
 func (l *Log) pruner() {
-	defer l.wg.Done()
+	defer l.prunerWG.Done()
 	for {
 		select {
 		case <-l.pruneWake:
