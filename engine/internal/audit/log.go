@@ -309,9 +309,6 @@ func (l *Log) Status() Status {
 	return st
 }
 
-// Dir returns the directory of the log.
-func (l *Log) Dir() string { return l.dir }
-
 // Close waits for the appends under way, syncs and closes the current
 // segment and releases the directory. Appends after Close fail with
 // ErrClosed; queries may still run (they read closed files).

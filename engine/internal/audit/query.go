@@ -129,14 +129,8 @@ func compile(q Query) *matcher {
 	return m
 }
 
-// timeCmp compares the time text t with a bound b (nil compares as
-// equal: an open bound).
-func timeCmp(t, b []byte) int {
-	if b == nil {
-		return 0
-	}
-	return bytes.Compare(t, b)
-}
+// timeCmp compares the time text t with the bound b.
+func timeCmp(t, b []byte) int { return bytes.Compare(t, b) }
 
 // quick reports whether a line Berth wrote may match: each selected
 // string must appear in it as Berth writes it. False means it cannot.
@@ -312,7 +306,7 @@ func (l *Log) scanSegment(ctx context.Context, s segmentView, m *matcher, wantRe
 			t = []byte(formatTime(r.Time))
 		}
 		if newest {
-			if timeCmp(t, m.until) >= 0 && m.until != nil {
+			if m.until != nil && timeCmp(t, m.until) >= 0 {
 				return true // newer than the query: read on back
 			}
 			if m.since != nil && timeCmp(t, m.since) < 0 {
