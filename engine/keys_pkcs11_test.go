@@ -131,7 +131,10 @@ func TestHSMUnavailable(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			mod, tokenDir := softHSM(t)
 			var fail atomic.Bool
-			hsm, err := crypt.OpenPKCS11(crypt.PKCS11Config{Module: mod, PIN: "1234", ReconnectInterval: time.Millisecond,
+			// The provider's own clock, for its reconnect interval.
+			hsmClk := manualClock()
+			hsm, err := crypt.OpenPKCS11(crypt.PKCS11Config{Module: mod, PIN: "1234", ReconnectInterval: time.Second,
+				Now: hsmClk.Now,
 				FaultInjector: func(string) error {
 					if fail.Load() {
 						return errors.New("unplugged")
@@ -156,10 +159,9 @@ func TestHSMUnavailable(t *testing.T) {
 			}
 			up := func() {
 				back()
-				// The PKCS#11 provider (package crypt) waits its reconnect
-				// interval on the system's clock before it tries the token
-				// again; the engine's clock does not drive it.
-				time.Sleep(20 * time.Millisecond)
+				// The provider tries the token again once its reconnect
+				// interval has passed.
+				hsmClk.Advance(time.Second)
 			}
 			unavailableScenario(t, e, clk, hsmA, hsmB, down, up)
 
