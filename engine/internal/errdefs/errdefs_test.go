@@ -9,39 +9,30 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/berthstore/berth/engine"
 	"github.com/berthstore/berth/engine/internal/errdefs"
 )
 
-// Each shared sentinel is the very value package engine exports, so that
-// an error made inside an internal package matches engine.ErrX; and no
-// two are the same error.
-func TestEngineExportsTheSentinels(t *testing.T) {
-	pairs := []struct {
-		name          string
-		shared, store error
-	}{
-		{"ErrNameInvalid", errdefs.ErrNameInvalid, engine.ErrNameInvalid},
-		{"ErrTagInvalid", errdefs.ErrTagInvalid, engine.ErrTagInvalid},
-		{"ErrDigestInvalid", errdefs.ErrDigestInvalid, engine.ErrDigestInvalid},
-		{"ErrTooLarge", errdefs.ErrTooLarge, engine.ErrTooLarge},
-		{"ErrManifestInvalid", errdefs.ErrManifestInvalid, engine.ErrManifestInvalid},
-		{"ErrUnsupported", errdefs.ErrUnsupported, engine.ErrUnsupported},
-		{"ErrCorrupt", errdefs.ErrCorrupt, engine.ErrCorrupt},
-		{"ErrInvalidArgument", errdefs.ErrInvalidArgument, engine.ErrInvalidArgument},
-		{"ErrLayerRefused", errdefs.ErrLayerRefused, engine.ErrLayerRefused},
+// No two sentinels are the same error or share a message, and each
+// names the engine (package engine exports them: engine/sentinels_test.go
+// checks that it exports these very values).
+func TestSentinelsAreDistinct(t *testing.T) {
+	all := map[string]error{
+		"ErrNameInvalid": errdefs.ErrNameInvalid, "ErrTagInvalid": errdefs.ErrTagInvalid,
+		"ErrDigestInvalid": errdefs.ErrDigestInvalid, "ErrTooLarge": errdefs.ErrTooLarge,
+		"ErrManifestInvalid": errdefs.ErrManifestInvalid, "ErrUnsupported": errdefs.ErrUnsupported,
+		"ErrCorrupt": errdefs.ErrCorrupt, "ErrInvalidArgument": errdefs.ErrInvalidArgument,
+		"ErrLayerRefused": errdefs.ErrLayerRefused,
 	}
 	msgs := map[string]string{}
-	for _, p := range pairs {
-		assert.Same(t, p.shared, p.store, p.name)
-		assert.True(t, strings.HasPrefix(p.shared.Error(), "engine: "), "%s: %q names its package", p.name, p.shared)
-		if other, dup := msgs[p.shared.Error()]; dup {
-			t.Errorf("%s and %s have the same message %q", p.name, other, p.shared)
+	for name, err := range all {
+		assert.True(t, strings.HasPrefix(err.Error(), "engine: "), "%s: %q names its package", name, err)
+		if other, dup := msgs[err.Error()]; dup {
+			t.Errorf("%s and %s have the same message %q", name, other, err)
 		}
-		msgs[p.shared.Error()] = p.name
-		for _, q := range pairs {
-			if q.name != p.name {
-				assert.False(t, errors.Is(p.shared, q.shared), "%s is %s", p.name, q.name)
+		msgs[err.Error()] = name
+		for other, e2 := range all {
+			if other != name {
+				assert.False(t, errors.Is(err, e2), "%s is %s", name, other)
 			}
 		}
 	}
