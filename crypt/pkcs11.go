@@ -436,13 +436,13 @@ func (p *PKCS11Provider) acquire() (uint64, error) {
 		p.mu.RUnlock()
 		p.mu.Lock()
 		if !p.connected && !p.closed && p.fatal == nil {
-			if !p.lastTry.IsZero() && time.Since(p.lastTry) < p.cfg.ReconnectInterval {
+			if !p.lastTry.IsZero() && p.cfg.Now().Sub(p.lastTry) < p.cfg.ReconnectInterval {
 				err := p.lastErr
 				p.mu.Unlock()
 				return 0, err
 			}
 			if err := p.connectLocked(); err != nil {
-				p.lastTry, p.lastErr = time.Now(), err
+				p.lastTry, p.lastErr = p.cfg.Now(), err
 				p.mu.Unlock()
 				return 0, err
 			}
@@ -586,14 +586,14 @@ func (p *PKCS11Provider) key(s pkcs11.SessionHandle, gen uint64, object string, 
 	p.kmu.Lock()
 	k := p.kinfo[object]
 	p.kmu.Unlock()
-	if k != nil && !refresh && k.gen == gen && time.Since(k.fetched) < p.cfg.KeyInfoTTL {
+	if k != nil && !refresh && k.gen == gen && p.cfg.Now().Sub(k.fetched) < p.cfg.KeyInfoTTL {
 		return k, nil
 	}
 	hs, err := p.find(s, aesKeyTemplate(object))
 	if err != nil {
 		return nil, err
 	}
-	k = &p11Key{versions: map[uint32]pkcs11.ObjectHandle{}, state: KeyEnabled, fetched: time.Now(), gen: gen}
+	k = &p11Key{versions: map[uint32]pkcs11.ObjectHandle{}, state: KeyEnabled, fetched: p.cfg.Now(), gen: gen}
 	for _, h := range hs {
 		var attrs []*pkcs11.Attribute
 		err := p.call("GetAttributeValue", func() (err error) {
@@ -921,7 +921,7 @@ func (p *PKCS11Provider) SetKeyState(ctx context.Context, name string, state Key
 			tmpl := append(tombstoneTemplate(u.Object),
 				pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
 				pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
-				pkcs11.NewAttribute(pkcs11.CKA_VALUE, []byte("destroyed "+time.Now().UTC().Format(time.RFC3339))))
+				pkcs11.NewAttribute(pkcs11.CKA_VALUE, []byte("destroyed "+p.cfg.Now().UTC().Format(time.RFC3339))))
 			err := p.call("CreateObject", func() error {
 				_, err := c.CreateObject(s, tmpl)
 				return err

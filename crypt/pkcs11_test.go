@@ -168,10 +168,30 @@ func TestPKCS11TamperedWraps(t *testing.T) {
 	assert.Equal(t, dk, got)
 }
 
+// manualClock is a clock that moves only when the test advances it.
+type manualClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
 func TestPKCS11Unavailable(t *testing.T) {
 	ctx := context.Background()
 	var down atomic.Bool
-	p, tokenDir := openSoftHSM(t, PKCS11Config{FaultInjector: func(op string) error {
+	clk := &manualClock{t: time.Now()}
+	const interval = time.Second
+	p, tokenDir := openSoftHSM(t, PKCS11Config{ReconnectInterval: interval, Now: clk.Now, FaultInjector: func(op string) error {
 		if down.Load() {
 			return errors.New("unplugged")
 		}
@@ -192,7 +212,11 @@ func TestPKCS11Unavailable(t *testing.T) {
 		_, err = p.Keys(ctx)
 		require.ErrorIs(t, err, ErrUnavailable)
 		down.Store(false)
-		time.Sleep(2 * time.Millisecond)
+		// Back, but within the reconnect interval the provider does not
+		// try the token again: the last error stands until it passes.
+		_, err = p.Unwrap(ctx, w, nil)
+		require.ErrorIs(t, err, ErrUnavailable)
+		clk.Advance(interval)
 		got, err := p.Unwrap(ctx, w, nil)
 		require.NoError(t, err)
 		assert.Equal(t, dk, got)
@@ -205,7 +229,9 @@ func TestPKCS11Unavailable(t *testing.T) {
 		_, err = p.Unwrap(ctx, w, nil)
 		require.ErrorIs(t, err, ErrUnavailable)
 		require.NoError(t, os.Rename(tokenDir+".away", tokenDir))
-		time.Sleep(2 * time.Millisecond)
+		_, err = p.Unwrap(ctx, w, nil)
+		require.ErrorIs(t, err, ErrUnavailable, "within the reconnect interval")
+		clk.Advance(interval)
 		got, err := p.Unwrap(ctx, w, nil)
 		require.NoError(t, err)
 		assert.Equal(t, dk, got)

@@ -137,6 +137,11 @@ type PKCS11Config struct {
 	// error it returns is taken as the token being unreachable (as if
 	// the module had answered CKR_DEVICE_REMOVED). Default nil.
 	FaultInjector func(op string) error
+	// Now is the provider's clock: ReconnectInterval and KeyInfoTTL are
+	// measured on it, and a destroyed key's tombstone is dated by it.
+	// Default time.Now; tests pass a manual clock's Now to let an interval
+	// pass without waiting for it.
+	Now func() time.Time
 }
 
 func (c *PKCS11Config) ensureDefaults() {
@@ -151,5 +156,8 @@ func (c *PKCS11Config) ensureDefaults() {
 	}
 	if c.KeyInfoTTL == 0 {
 		c.KeyInfoTTL = 30 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 }

@@ -9,36 +9,17 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-)
 
-// softHSMModules are where distributions put the SoftHSM2 module.
-var softHSMModules = []string{
-	"/usr/lib/softhsm/libsofthsm2.so",
-	"/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-	"/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-	"/usr/local/lib/softhsm/libsofthsm2.so",
-	"/opt/homebrew/lib/softhsm/libsofthsm2.so",
-}
+	"github.com/berthstore/berth/internal/testenv"
+)
 
 // softHSM makes a fresh SoftHSM2 token labelled berth (user PIN 1234) in
 // a temporary token directory and returns the module path and the token
-// directory. It skips the test when SoftHSM2 is not installed, unless
-// BERTH_REQUIRE_SOFTHSM is set.
+// directory. Without SoftHSM2 the test stops (testenv.NeedSoftHSM: a
+// skip on a developer's machine, a failure under CI).
 func softHSM(t testing.TB) (module, tokenDir string) {
 	t.Helper()
-	for _, m := range softHSMModules {
-		if _, err := os.Stat(m); err == nil {
-			module = m
-			break
-		}
-	}
-	util, err := exec.LookPath("softhsm2-util")
-	if module == "" || err != nil {
-		if os.Getenv("BERTH_REQUIRE_SOFTHSM") != "" {
-			t.Fatal("SoftHSM2 not installed (apt-get install softhsm2)")
-		}
-		t.Skip("SoftHSM2 not installed (apt-get install softhsm2)")
-	}
+	module, util := testenv.NeedSoftHSM(t)
 	dir := t.TempDir()
 	tokenDir = filepath.Join(dir, "tokens")
 	require.NoError(t, os.MkdirAll(tokenDir, 0o700))

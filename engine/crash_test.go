@@ -2,10 +2,10 @@
 
 package engine
 
-// Crash safety: a child process (this test binary run again
-// with -test.run=^TestCrashChild$) pushes blobs, chunked uploads and tagged
-// manifests into a store and records each acknowledged operation in an
-// "acks" file; the parent SIGKILLs it at a random moment, reopens the store
+// Crash safety: a child process (this test binary run again with
+// BERTH_CRASH_CHILD set, which TestMain dispatches) pushes blobs, chunked
+// uploads and tagged manifests into a store and records each acknowledged
+// operation in an "acks" file; the parent SIGKILLs it at a random moment, reopens the store
 // and checks that every acknowledged commit reads back verified and that no
 // index entry names a missing or partial blob. See docs/crash-safety.md.
 
@@ -106,18 +106,20 @@ func (a *ackLog) add(format string, args ...any) error {
 	return a.f.Sync()
 }
 
-// TestCrashChild is the child process of TestCrash; run alone it skips.
-func TestCrashChild(t *testing.T) {
-	dir := os.Getenv(crashChildEnv)
-	if dir == "" {
-		t.Skip("helper process of TestCrash")
+func init() { testChildren[crashChildEnv] = runCrashChild }
+
+// runCrashChild is the child process of TestCrash (started by
+// startCrashChild; TestMain runs it): it pushes into the store under dir
+// until it is killed.
+func runCrashChild(dir string) int {
+	seed, err := strconv.ParseUint(os.Getenv(crashSeedEnv), 10, 64)
+	if err != nil {
+		return childFailed(fmt.Errorf("%s: %w", crashSeedEnv, err))
 	}
-	seed, _ := strconv.ParseUint(os.Getenv(crashSeedEnv), 10, 64)
 	if err := crashChild(dir, seed); err != nil {
-		fmt.Printf("error: %v\n", err)
-		os.Exit(3)
+		return childFailed(err)
 	}
-	os.Exit(0)
+	return 0
 }
 
 // crashChild opens the store in dir, says "ready" and pushes until it is
@@ -513,7 +515,7 @@ func (c *crashChildProc) output() string {
 func startCrashChild(t *testing.T, dir string, seed uint64) *crashChildProc {
 	t.Helper()
 	c := &crashChildProc{done: make(chan struct{})}
-	c.cmd = exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.timeout=60s")
+	c.cmd = exec.Command(os.Args[0])
 	c.cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashSeedEnv+"="+strconv.FormatUint(seed, 10))
 	c.cmd.Stderr = &c.stderr
 	pr, pw, err := os.Pipe()
@@ -563,9 +565,6 @@ func startCrashChild(t *testing.T, dir string, seed uint64) *crashChildProc {
 func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
-	}
-	if os.Getenv(crashChildEnv) != "" {
-		t.Skip("in the child")
 	}
 	kills := 100
 	if s := os.Getenv(crashKillsEnv); s != "" {

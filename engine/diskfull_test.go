@@ -29,19 +29,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berthstore/berth/index"
+	"github.com/berthstore/berth/internal/testenv"
 )
 
 // mountSmallTmpfs mounts a tmpfs of size (e.g. "24m") for the test and
-// unmounts it at cleanup. It skips the test when not root.
+// unmounts it at cleanup. Mounting needs root and a kernel that lets this
+// process mount (testenv: a skip on a developer's machine, a failure under
+// CI).
 func mountSmallTmpfs(t *testing.T, size string) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("disk-full tests mount a tmpfs and need root (CI runs them as root)")
-	}
+	testenv.NeedRoot(t, "disk-full tests mount a small tmpfs")
 	dir := filepath.Join(t.TempDir(), "mnt")
 	require.NoError(t, os.Mkdir(dir, 0o700))
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+		testenv.Missing(t, "mounting a tmpfs (CAP_SYS_ADMIN; a container started with --privileged or --cap-add SYS_ADMIN): %v: %s", err, out)
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {

@@ -2,8 +2,8 @@
 
 package engine
 
-// Crash during gc: a child process (this test
-// binary run again with -test.run=^TestGCCrashChild$) pushes, overwrites
+// Crash during gc: a child process (this test binary run again with
+// BERTH_GC_CRASH_CHILD set, which TestMain dispatches) pushes, overwrites
 // tags, deletes manifests and leaves stray blobs while collecting garbage
 // in a loop with no grace; the parent SIGKILLs it at a random moment,
 // reopens the store, and checks that fsck finds no corruption and every
@@ -34,17 +34,24 @@ const (
 	gcCrashKillsEnv = "BERTH_GC_CRASH_KILLS"
 )
 
-// TestGCCrashChild is the child process of TestGCCrash; run alone it skips.
-func TestGCCrashChild(t *testing.T) {
-	dir := os.Getenv(gcCrashChildEnv)
-	if dir == "" {
-		t.Skip("helper process of TestGCCrash")
-	}
+func init() { testChildren[gcCrashChildEnv] = runGCCrashChild }
+
+// gcCrashChildLimit ends a child that its parent did not kill (the parent
+// died first): no orphan process outlives a test run for long.
+const gcCrashChildLimit = 60 * time.Second
+
+// runGCCrashChild is the child process of TestGCCrash (TestMain runs it):
+// it pushes, deletes and collects in the store under dir until it is
+// killed.
+func runGCCrashChild(dir string) int {
 	e, err := Open(dir, quietOptions())
 	if err != nil {
-		fmt.Printf("error: %v\n", err)
-		os.Exit(3)
+		return childFailed(err)
 	}
+	time.AfterFunc(gcCrashChildLimit, func() {
+		fmt.Printf("error: not killed after %v\n", gcCrashChildLimit)
+		os.Exit(5)
+	})
 	fmt.Println("ready")
 	ctx := context.Background()
 	go func() {
@@ -101,7 +108,7 @@ func TestGCCrash(t *testing.T) {
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
 	var finished, orphansSeen int
 	for k := range kills {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestGCCrashChild$", "-test.timeout=60s")
+		cmd := exec.Command(os.Args[0])
 		cmd.Env = append(os.Environ(), gcCrashChildEnv+"="+dir)
 		out, err := cmd.StdoutPipe()
 		require.NoError(t, err)

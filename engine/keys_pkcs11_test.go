@@ -18,32 +18,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berthstore/berth/crypt"
+	"github.com/berthstore/berth/internal/testenv"
 )
 
 // softHSM makes a fresh SoftHSM2 token labelled berth (user PIN 1234) in
 // a temporary token directory and returns the module path and the token
-// directory. It skips the test when SoftHSM2 is not installed, unless
-// BERTH_REQUIRE_SOFTHSM is set.
+// directory. Without SoftHSM2 the test stops (testenv.NeedSoftHSM: a
+// skip on a developer's machine, a failure under CI).
 func softHSM(t testing.TB) (module, tokenDir string) {
 	t.Helper()
-	for _, m := range []string{
-		"/usr/lib/softhsm/libsofthsm2.so",
-		"/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-		"/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-		"/usr/local/lib/softhsm/libsofthsm2.so",
-	} {
-		if _, err := os.Stat(m); err == nil {
-			module = m
-			break
-		}
-	}
-	util, err := exec.LookPath("softhsm2-util")
-	if module == "" || err != nil {
-		if os.Getenv("BERTH_REQUIRE_SOFTHSM") != "" {
-			t.Fatal("SoftHSM2 not installed (apt-get install softhsm2)")
-		}
-		t.Skip("SoftHSM2 not installed (apt-get install softhsm2)")
-	}
+	module, util := testenv.NeedSoftHSM(t)
 	dir := t.TempDir()
 	tokenDir = filepath.Join(dir, "tokens")
 	require.NoError(t, os.MkdirAll(tokenDir, 0o700))
@@ -147,7 +131,10 @@ func TestHSMUnavailable(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			mod, tokenDir := softHSM(t)
 			var fail atomic.Bool
-			hsm, err := crypt.OpenPKCS11(crypt.PKCS11Config{Module: mod, PIN: "1234", ReconnectInterval: time.Millisecond,
+			// The provider's own clock, for its reconnect interval.
+			hsmClk := manualClock()
+			hsm, err := crypt.OpenPKCS11(crypt.PKCS11Config{Module: mod, PIN: "1234", ReconnectInterval: time.Second,
+				Now: hsmClk.Now,
 				FaultInjector: func(string) error {
 					if fail.Load() {
 						return errors.New("unplugged")
@@ -172,10 +159,9 @@ func TestHSMUnavailable(t *testing.T) {
 			}
 			up := func() {
 				back()
-				// The PKCS#11 provider (package crypt) waits its reconnect
-				// interval on the system's clock before it tries the token
-				// again; the engine's clock does not drive it.
-				time.Sleep(20 * time.Millisecond)
+				// The provider tries the token again once its reconnect
+				// interval has passed.
+				hsmClk.Advance(time.Second)
 			}
 			unavailableScenario(t, e, clk, hsmA, hsmB, down, up)
 

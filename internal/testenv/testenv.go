@@ -83,6 +83,7 @@ var SoftHSMModules = []string{
 	"/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
 	"/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
 	"/usr/local/lib/softhsm/libsofthsm2.so",
+	"/opt/homebrew/lib/softhsm/libsofthsm2.so",
 }
 
 // NeedSoftHSM returns the SoftHSM2 PKCS#11 module and the path of

@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/berthstore/berth/internal/testenv"
 )
 
 // toolEnv runs one CLI with a HOME kept across its calls (regctl keeps
@@ -27,7 +29,7 @@ type toolEnv struct {
 }
 
 func newToolEnv(t *testing.T, name string) *toolEnv {
-	return &toolEnv{t: t, bin: requireTool(t, name), home: t.TempDir()}
+	return &toolEnv{t: t, bin: testenv.NeedTool(t, name), home: t.TempDir()}
 }
 
 // run runs the tool and returns its standard output; it fails the test

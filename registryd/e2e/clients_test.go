@@ -24,6 +24,8 @@ import (
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
 	orasremote "oras.land/oras-go/v2/registry/remote"
+
+	"github.com/berthstore/berth/internal/testenv"
 )
 
 func TestGoContainerRegistry(t *testing.T) {
@@ -143,7 +145,7 @@ func TestOrasReferrers(t *testing.T) {
 }
 
 func TestSkopeoCopy(t *testing.T) {
-	skopeo := requireTool(t, "skopeo")
+	skopeo := testenv.NeedTool(t, "skopeo")
 	addr := startServer(t, nil)
 	// An OCI-typed image: skopeo's layout reader lists only OCI manifests.
 	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
@@ -182,7 +184,7 @@ func TestSkopeoCopy(t *testing.T) {
 }
 
 func TestCraneTagAndDelete(t *testing.T) {
-	crane := requireTool(t, "crane")
+	crane := testenv.NeedTool(t, "crane")
 	addr := startServer(t, nil)
 	img, err := random.Image(512, 1)
 	require.NoError(t, err)

@@ -29,6 +29,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/berthstore/berth/internal/testenv"
 	"github.com/berthstore/berth/registryd/cli"
 )
 
@@ -433,7 +434,7 @@ func sha256Digest(b []byte) string {
 // key; it returns stdout and the error (stderr in its message).
 func awsCLI(t *testing.T, addr string, args ...string) (string, error) {
 	t.Helper()
-	aws := requireTool(t, "aws")
+	aws := testenv.NeedTool(t, "aws")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, aws, append([]string{"--endpoint-url", "http://" + addr, "--region", "us-east-1", "--output", "json"}, args...)...)

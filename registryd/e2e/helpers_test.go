@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -74,27 +73,6 @@ func startStoppableServer(t *testing.T, mutate func(*cli.Config)) (string, func(
 		t.Fatal("registryd did not start in time")
 	}
 	return "", nil
-}
-
-// requireTool returns the path of a CLI. Missing, it fails the test when
-// CI=true and skips it otherwise.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if gopath, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		p := filepath.Join(string(bytes.TrimSpace(gopath)), "bin", name)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	msg := name + " is not installed: run .ci/install-tools.sh"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
 }
 
 // runTool runs a CLI and fails the test with its output on error.

@@ -6,7 +6,10 @@
 // errors live in engine/errors.go alone.
 package errdefs
 
-import "errors"
+import (
+	"errors"
+	"unicode/utf8"
+)
 
 // Sentinel errors shared by engine and its internal packages; see the
 // variables of the same names in package engine for what each means.
@@ -23,11 +26,16 @@ var (
 )
 
 // Truncate shortens hostile input before it goes into an error message
-// (and so into logs and HTTP replies): at most 300 bytes, then "...".
+// (and so into logs and HTTP replies): at most 300 bytes, then "...". It
+// cuts at the start of a UTF-8 sequence, so that valid text stays valid.
 func Truncate(s string) string {
 	const max = 300
 	if len(s) <= max {
 		return s
 	}
-	return s[:max] + "..."
+	cut := max
+	for back := 0; back < utf8.UTFMax-1 && cut > 0 && !utf8.RuneStart(s[cut]); back++ {
+		cut--
+	}
+	return s[:cut] + "..."
 }

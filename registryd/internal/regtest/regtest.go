@@ -148,7 +148,7 @@ func Basic(user, pass string) string {
 // ValidHeader reports whether a header could be sent by net/http (for
 // fuzz targets).
 func ValidHeader(name, value string) bool {
-	if !utf8.ValidString(name) {
+	if name == "" || !utf8.ValidString(name) {
 		return false
 	}
 	for _, c := range name {
