@@ -138,3 +138,36 @@ func digestOf(t *testing.T, a *API, who map[string]string) string {
 	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
 	return rec.Header().Get("Docker-Content-Digest")
 }
+
+// TestCreateOnPushAsksForTheRepositoryAndItsKey: a push that creates its
+// repository asks ecr:CreateRepository on it and, when the creation
+// template names a KMS key, kms:CreateGrant and kms:DescribeKey on the
+// key; a refusal of any creates nothing.
+func TestCreateOnPushAsksForTheRepositoryAndItsKey(t *testing.T) {
+	ctx := context.Background()
+	a, e := newTestAPI(t, Config{})
+	_, err := e.CreateKey(ctx, "team-key")
+	require.NoError(t, err)
+	require.NoError(t, e.PutCreationTemplate(ctx, engine.CreationTemplate{Prefix: "team", AppliedFor: []string{engine.AppliedForCreateOnPush},
+		RepositorySettings: engine.RepositorySettings{Encryption: engine.EncryptionConfig{EncryptionType: engine.EncryptionKMS, KMSKey: "team-key"}}}))
+	rec := &recorder{Authorizer: a.authz}
+	a.authz = rec
+	require.Equal(t, http.StatusAccepted, do(a, http.MethodPost, "/v2/team/app/blobs/uploads/", nil, nil).Code)
+	assert.Equal(t, []string{"ecr:InitiateLayerUpload on repository team/app", "ecr:CreateRepository on repository team/app",
+		"kms:CreateGrant on key team-key", "kms:DescribeKey on key team-key"}, rec.asked)
+
+	a.authz = refuseKMS{a.authz}
+	requireOCIError(t, do(a, http.MethodPost, "/v2/team/other/blobs/uploads/", nil, nil), http.StatusForbidden, "DENIED")
+	_, err = e.Repository(ctx, "team/other")
+	require.ErrorIs(t, err, engine.ErrNameUnknown)
+}
+
+// refuseKMS refuses every kms: action and asks its Authorizer the rest.
+type refuseKMS struct{ authz.Authorizer }
+
+func (r refuseKMS) Authorize(ctx context.Context, who engine.Principal, action authz.Action, res authz.Resource) error {
+	if strings.HasPrefix(string(action), "kms:") {
+		return engine.ErrAccessDenied
+	}
+	return r.Authorizer.Authorize(ctx, who, action, res)
+}
