@@ -70,8 +70,9 @@ type GCReport struct {
 	ShreddedBlobs int `json:"shreddedBlobs"`
 	// LayerRecords counts the layer tables of contents and derived
 	// records of blobs the store no longer holds (SweepLayerRecords):
-	// removed, or in a dry run, counted.
-	LayerRecords int `json:"layerRecords"`
+	// removed, or in a dry run, counted. The engine's own: package gc's
+	// report has no such field, so it is left out when zero.
+	LayerRecords int `json:"layerRecords,omitempty"`
 	// Errors counts items that failed (logged) and were left for next time.
 	Errors int `json:"errors"`
 	// MarkDuration, PlanDuration, SweepDuration and Duration time the phases
