@@ -563,6 +563,8 @@ func TestPublicRepository(t *testing.T) {
 		{"", http.MethodDelete, "/v2/pub/app/manifests/v1"},
 		{"", http.MethodGet, "/v2/pub/app/referrers/" + want.String()},
 		{"", http.MethodGet, "/v2/"},
+		{"", http.MethodGet, "/v2/no/such/manifests/v1"},
+		{"", http.MethodGet, "/v2/UPPER/tags/list"},
 	} {
 		status, hdr, body := reg.do(tc.user, tc.method, tc.path, nil, nil)
 		requireOCIError(t, status, body, http.StatusUnauthorized, "UNAUTHORIZED")

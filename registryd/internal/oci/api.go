@@ -125,7 +125,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) error {
 	who, err := a.authn.Basic(r, true)
 	if err != nil {
-		if !a.anonymousMayTry(r, rt) {
+		if !a.anonymousMayTry(r, rt) || !validName(rt.name) {
 			Unauthorized(w, a.realm)
 			return nil
 		}
