@@ -104,3 +104,42 @@ func TestFrameSealer(t *testing.T) {
 	_, err = NewFrameSealer(dk[:5], id)
 	require.ErrorIs(t, err, ErrInvalidKey)
 }
+
+// TestKeyringThroughSymlink: a keyring path that is a symlink (a keyring
+// on another volume) is created and rewritten at the link's target, in
+// the target's directory: the link stays a link.
+func TestKeyringThroughSymlink(t *testing.T) {
+	ctx := context.Background()
+	vol := t.TempDir()
+	target := filepath.Join(vol, "keyring.json")
+	link := filepath.Join(t.TempDir(), "keyring.json")
+	require.NoError(t, os.Symlink(target, link))
+	got, err := KeyringTarget(link)
+	require.NoError(t, err)
+	assert.Equal(t, target, got, "a dangling link resolves to its target")
+
+	k, err := OpenKeyring(link)
+	require.NoError(t, err)
+	require.NoError(t, k.CreateKey(ctx, "second"))
+	_, err = k.RotateKey(ctx, "second")
+	require.NoError(t, err)
+	st, err := os.Lstat(link)
+	require.NoError(t, err)
+	assert.True(t, st.Mode()&os.ModeSymlink != 0, "still a link")
+	b, err := os.ReadFile(target)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "second")
+
+	// A missing directory is an error, not created.
+	missing := filepath.Join(t.TempDir(), "unmounted", "keyring.json")
+	_, err = OpenKeyring(missing)
+	require.Error(t, err)
+	_, err = os.Stat(filepath.Dir(missing))
+	require.ErrorIs(t, err, os.ErrNotExist)
+
+	// A loop of links is refused.
+	loop := filepath.Join(t.TempDir(), "loop")
+	require.NoError(t, os.Symlink(loop, loop))
+	_, err = KeyringTarget(loop)
+	require.Error(t, err)
+}

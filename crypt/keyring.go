@@ -248,20 +248,25 @@ func (k *Keyring) Unwrap(ctx context.Context, w WrappedKey, ad []byte) ([]byte, 
 	return dk, nil
 }
 
-// saveLocked writes the keyring atomically: a temporary file of mode
-// 0600, fsynced, renamed over the old one, then the directory fsynced.
+// saveLocked writes the keyring atomically beside the file its path
+// names: a temporary file of mode 0600 in the directory of that file
+// (the path's symlinks resolved, so that a keyring linked from another
+// volume is replaced there and the link stays a link), fsynced, renamed
+// over the old file, then that directory fsynced. A missing directory is
+// an error (an unmounted volume is not silently replaced by a new one).
 func (k *Keyring) saveLocked() error {
 	b, err := json.MarshalIndent(&k.file, "", "  ")
 	if err != nil {
 		return fmt.Errorf("crypt: encoding keyring: %w", err)
 	}
-	dir := filepath.Dir(k.path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("crypt: keyring: %w", err)
+	target, err := KeyringTarget(k.path)
+	if err != nil {
+		return err
 	}
+	dir := filepath.Dir(target)
 	tmp, err := os.CreateTemp(dir, ".keyring-*")
 	if err != nil {
-		return fmt.Errorf("crypt: keyring: %w", err)
+		return fmt.Errorf("crypt: keyring %s: %w", k.path, err)
 	}
 	defer os.Remove(tmp.Name())
 	if err := tmp.Chmod(0o600); err == nil {
@@ -273,14 +278,55 @@ func (k *Keyring) saveLocked() error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("crypt: writing keyring: %w", err)
+		return fmt.Errorf("crypt: writing keyring %s: %w", k.path, err)
 	}
-	if err := os.Rename(tmp.Name(), k.path); err != nil {
-		return fmt.Errorf("crypt: keyring: %w", err)
+	if err := os.Rename(tmp.Name(), target); err != nil {
+		return fmt.Errorf("crypt: keyring %s: %w", k.path, err)
 	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("crypt: keyring %s: syncing its directory: %w", k.path, err)
 	}
 	return nil
+}
+
+// syncDir fsyncs a directory, so that a rename in it is durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// maxSymlinks bounds the symlinks KeyringTarget follows (as Linux does).
+const maxSymlinks = 40
+
+// KeyringTarget returns the file a keyring at path is read from and
+// written to: path with every symlink followed, the last one possibly
+// dangling (a keyring not created yet). It fails when a link cannot be
+// read or the chain is too long.
+func KeyringTarget(path string) (string, error) {
+	p := path
+	for range maxSymlinks {
+		st, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) || err == nil && st.Mode()&fs.ModeSymlink == 0 {
+			return p, nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("crypt: keyring %s: %w", path, err)
+		}
+		link, err := os.Readlink(p)
+		if err != nil {
+			return "", fmt.Errorf("crypt: keyring %s: %w", path, err)
+		}
+		if !filepath.IsAbs(link) {
+			link = filepath.Join(filepath.Dir(p), link)
+		}
+		p = link
+	}
+	return "", fmt.Errorf("crypt: keyring %s: more than %d symlinks", path, maxSymlinks)
 }

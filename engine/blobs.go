@@ -12,6 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berthstore/berth/blob"
+	"github.com/berthstore/berth/crypt"
 	"github.com/berthstore/berth/index"
 )
 
@@ -118,9 +119,22 @@ func (e *Engine) OpenBlob(ctx context.Context, repo string, d digest.Digest) (Bl
 }
 
 // MountBlob links blob d, which repository from holds, into repo without
-// copying it. With from == "", any copy in the store will do (the caller
-// has proved possession some other way). The target repository is
-// created on push if a template allows it.
+// copying it (the OCI cross-repository mount). The blob must be linked to
+// from and readable through from's key: its data key is unwrapped through
+// from's wrap (no other) and wrapped under repo's key. A source that
+// cannot give it (the blob not linked to from, from unknown, from's key
+// disabled or destroyed) fails with ErrBlobUnknown, so that the caller
+// uploads the blob instead; a source key that cannot be reached right now
+// fails with ErrKeyUnavailable. The target repository is created on push
+// if a template allows it.
+//
+// With from == "" there is no source: only a blob already linked to repo
+// "mounts" (nothing changes); any other fails with ErrBlobUnknown, whether
+// or not the store holds the digest elsewhere. A caller never reaches
+// another repository's blob, nor learns that it exists, through MountBlob.
+//
+// Deciding whether the caller may read from is the caller's business
+// (registryd asks for pull access on it first).
 func (e *Engine) MountBlob(ctx context.Context, repo, from string, d digest.Digest) (Descriptor, error) {
 	if err := e.checkOpen(); err != nil {
 		return Descriptor{}, err
@@ -128,8 +142,28 @@ func (e *Engine) MountBlob(ctx context.Context, repo, from string, d digest.Dige
 	if _, err := ParseDigest(string(d)); err != nil {
 		return Descriptor{}, err
 	}
-	if from != "" {
-		if _, err := e.linkedBlob(from, d); err != nil {
+	if from == "" {
+		desc, err := e.StatBlob(ctx, repo, d)
+		if errors.Is(err, ErrNameUnknown) {
+			return Descriptor{}, fmt.Errorf("%w: %s in %s (a mount without a source links only what the repository holds)", ErrBlobUnknown, d, repo)
+		}
+		return desc, err
+	}
+	rec, err := e.linkedBlob(from, d)
+	if err != nil {
+		if errors.Is(err, ErrNameUnknown) || errors.Is(err, ErrNameInvalid) {
+			return Descriptor{}, fmt.Errorf("%w: %s: source %s: %w", ErrBlobUnknown, d, from, err)
+		}
+		return Descriptor{}, err
+	}
+	src, err := e.loadRepo(from)
+	if err != nil {
+		return Descriptor{}, fmt.Errorf("%w: %s: source %s: %w", ErrBlobUnknown, d, from, err)
+	}
+	if len(rec.Wraps) > 0 {
+		// Checked before the target is created on push, and again (under
+		// the digest's lock) when the wrap is made.
+		if _, err := e.sourceDataKey(ctx, rec, from, src.kek); err != nil {
 			return Descriptor{}, err
 		}
 	}
@@ -137,6 +171,25 @@ func (e *Engine) MountBlob(ctx context.Context, repo, from string, d digest.Dige
 	if err != nil {
 		return Descriptor{}, err
 	}
+	return e.linkBlob(ctx, r, d, func(rec *index.Blob) ([]byte, error) { return e.sourceDataKey(ctx, rec, from, src.kek) })
+}
+
+// sourceDataKey is the data key of rec read through the key of the
+// repository it is mounted from: ErrBlobUnknown when that key cannot give
+// it for good (disabled, destroyed, no wrap under it), ErrKeyUnavailable
+// when its provider cannot be reached right now.
+func (e *Engine) sourceDataKey(ctx context.Context, rec *index.Blob, from, kek string) ([]byte, error) {
+	dk, err := e.blobDataKey(ctx, rec, kek)
+	if err == nil || errors.Is(err, crypt.ErrUnavailable) {
+		return dk, err
+	}
+	return nil, fmt.Errorf("%w: %s cannot be read through source %s: %w", ErrBlobUnknown, rec.Digest, from, err)
+}
+
+// linkBlob links blob d into repository r, adding a wrap of its data key
+// under r's key when it has none; dataKey gives the data key of the
+// blob's record (read under d's lock), nil for a plain blob.
+func (e *Engine) linkBlob(ctx context.Context, r *repoState, d digest.Digest, dataKey func(*index.Blob) ([]byte, error)) (Descriptor, error) {
 	unlock := e.digestLocks.Lock(digestKey(d))
 	defer unlock()
 	defer e.gcEnter()() // write barrier: see engine/gc.go and docs/gc.md
@@ -150,16 +203,27 @@ func (e *Engine) MountBlob(ctx context.Context, repo, from string, d digest.Dige
 	}
 	b := e.db.NewBatch()
 	defer b.Close()
-	changed, err := e.addWrap(ctx, rec, r.kek)
-	if err != nil {
-		return Descriptor{}, err
-	}
-	if changed {
+	if _, ok := findWrap(rec, r.kek); len(rec.Wraps) > 0 && !ok {
+		dk, err := dataKey(rec)
+		if err != nil {
+			return Descriptor{}, err
+		}
+		nw, err := e.keys.Wrap(ctx, r.kek, dk, blobWrapAD(d))
+		if err != nil {
+			return Descriptor{}, keyErr(fmt.Errorf("blob %s: wrapping under %q: %w", d, r.kek, err))
+		}
+		rec.Wraps = append(rec.Wraps, toIndexWrap(nw))
 		if err := b.PutBlob(rec); err != nil {
 			return Descriptor{}, storageErr(err)
 		}
+	} else if len(rec.Wraps) > 0 {
+		// The target's key wraps it already; the source must still be
+		// able to give it (no mount through a shredded or disabled key).
+		if _, err := dataKey(rec); err != nil {
+			return Descriptor{}, err
+		}
 	}
-	if err := b.PutLink(repo, d, e.now()); err != nil {
+	if err := b.PutLink(r.Name, d, e.now()); err != nil {
 		return Descriptor{}, storageErr(err)
 	}
 	if err := b.Commit(true); err != nil {

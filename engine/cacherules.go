@@ -222,7 +222,30 @@ func (e *Engine) dropCachedRules() {
 // MatchPullThroughCacheRule returns the rule that repo falls under: the
 // longest prefix of whole path components, else ROOT's; false when none
 // (the rule creation templates follow too: engine/internal/templates).
+// A rule applies only to repositories that a pull-through cache created
+// (Repository.CreatedByCacheRule) and to names with no repository yet:
+// never to a repository that was pushed to or created directly, whatever
+// its name.
 func (e *Engine) MatchPullThroughCacheRule(ctx context.Context, repo string) (*PullThroughCacheRule, bool, error) {
+	rule, ok, err := e.matchCacheRule(repo)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	r, err := e.loadRepo(repo)
+	switch {
+	case errors.Is(err, ErrNameUnknown):
+		return rule, true, nil
+	case err != nil:
+		return nil, false, err
+	case r.CreatedByCacheRule == "":
+		return nil, false, nil
+	}
+	return rule, true, nil
+}
+
+// matchCacheRule returns the rule whose prefix repo falls under, whether
+// or not repo exists.
+func (e *Engine) matchCacheRule(repo string) (*PullThroughCacheRule, bool, error) {
 	rules, err := e.cachedRules()
 	if err != nil || len(rules) == 0 {
 		return nil, false, err
@@ -241,9 +264,33 @@ func (e *Engine) MatchPullThroughCacheRule(ctx context.Context, repo string) (*P
 
 // EnsureCacheRepository creates repo, when it does not exist, with the
 // settings of the PULL_THROUGH_CACHE creation template that matches it
-// (defaults without one): a pull-through cache's first pull of a
-// repository.
+// (defaults without one), recording the rule that created it: a
+// pull-through cache's first pull of a repository. It fails with
+// ErrCacheRuleNotFound when no rule covers repo, and with
+// ErrNotPullThroughCache when repo exists but no pull-through cache
+// created it. The creation check of ctx decides the creation.
 func (e *Engine) EnsureCacheRepository(ctx context.Context, repo string) error {
-	_, _, err := e.ensureRepoFor(ctx, repo, AppliedForPullThroughCache, true)
+	_, err := e.ensureCacheRepo(ctx, repo)
 	return err
+}
+
+func (e *Engine) ensureCacheRepo(ctx context.Context, repo string) (*repoState, error) {
+	if err := ValidateRepositoryName(repo); err != nil {
+		return nil, err
+	}
+	rule, ok, err := e.matchCacheRule(repo)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: no rule covers %s", ErrCacheRuleNotFound, repo)
+	}
+	r, _, err := e.ensureRepoFor(ctx, repo, AppliedForPullThroughCache, rule.ECRRepositoryPrefix, true)
+	if err != nil {
+		return nil, err
+	}
+	if r.CreatedByCacheRule == "" {
+		return nil, fmt.Errorf("%w: %s", ErrNotPullThroughCache, repo)
+	}
+	return r, nil
 }

@@ -105,13 +105,88 @@ func TestPullThroughCacheRules(t *testing.T) {
 func TestEnsureCacheRepositoryUsesItsTemplate(t *testing.T) {
 	ctx := context.Background()
 	e := openTestEngine(t, &Options{Logger: quietOptions().Logger}) // CreateOnPush off
+	require.ErrorIs(t, e.EnsureCacheRepository(ctx, "hub/library/app"), ErrCacheRuleNotFound, "no rule covers it")
+	for _, p := range []string{"hub", RootPrefix} {
+		_, err := e.PutPullThroughCacheRule(ctx, PullThroughCacheRule{ECRRepositoryPrefix: p, UpstreamRegistryURL: "registry-1.docker.io"})
+		require.NoError(t, err)
+	}
 	require.NoError(t, e.PutCreationTemplate(ctx, CreationTemplate{Prefix: "hub", AppliedFor: []string{AppliedForPullThroughCache},
 		RepositorySettings: RepositorySettings{ResourceTags: []ResourceTag{{Key: "cache", Value: "yes"}}}}))
 	require.NoError(t, e.EnsureCacheRepository(ctx, "hub/library/app"))
 	r, err := e.Repository(ctx, "hub/library/app")
 	require.NoError(t, err)
 	assert.Equal(t, []ResourceTag{{Key: "cache", Value: "yes"}}, r.ResourceTags)
+	assert.Equal(t, "hub", r.CreatedByCacheRule, "the rule that created it is recorded")
 	require.NoError(t, e.EnsureCacheRepository(ctx, "hub/library/app"), "exists: nothing to do")
 	require.NoError(t, e.EnsureCacheRepository(ctx, "other/app"), "no template: defaults")
+	r, err = e.Repository(ctx, "other/app")
+	require.NoError(t, err)
+	assert.Equal(t, RootPrefix, r.CreatedByCacheRule)
 	require.ErrorIs(t, e.EnsureCacheRepository(ctx, "Bad"), ErrNameInvalid)
+}
+
+// TestCacheRulesNeverTakeOverRepositories: a rule (ROOT, or a prefix
+// such as team) applies only to repositories a pull-through cache created
+// and to names with no repository yet. A repository that was pushed to,
+// or created directly, is never matched, never filled
+// (PutCachedManifest, EnsureCacheRepository refuse it) and its tags never
+// move; the cache's own repositories keep their marker across a reopen
+// and a settings change.
+func TestCacheRulesNeverTakeOverRepositories(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	e, err := Open(dir, &Options{CreateOnPush: true, Logger: quietOptions().Logger})
+	require.NoError(t, err)
+	defer func() { e.Close() }()
+	pushed, payload := pushImage(t, e, "team/app", "v1", rnd(100))
+	_, err = e.CreateRepository(ctx, "team/direct", RepositorySettings{})
+	require.NoError(t, err)
+	for _, p := range []string{"team", RootPrefix} {
+		_, err := e.PutPullThroughCacheRule(ctx, PullThroughCacheRule{ECRRepositoryPrefix: p, UpstreamRegistryURL: "http://127.0.0.1:1"})
+		require.NoError(t, err)
+	}
+
+	for _, repo := range []string{"team/app", "team/direct"} {
+		_, ok, err := e.MatchPullThroughCacheRule(ctx, repo)
+		require.NoError(t, err)
+		assert.False(t, ok, "%s was not created by the cache", repo)
+		require.ErrorIs(t, e.EnsureCacheRepository(ctx, repo), ErrNotPullThroughCache)
+	}
+	// A fill's manifest never lands in team/app, never moves its tag.
+	other, otherPayload := pushImage(t, e, "scratch", "x", rnd(100))
+	_, err = e.PutCachedManifest(ctx, "team/app", "v1", "application/vnd.oci.image.manifest.v1+json", otherPayload)
+	require.ErrorIs(t, err, ErrNotPullThroughCache)
+	m, err := e.GetManifest(ctx, "team/app", "v1")
+	require.NoError(t, err)
+	assert.Equal(t, pushed, m.Digest)
+	assert.Equal(t, payload, m.Payload)
+	assert.NotEqual(t, pushed, other)
+
+	// A name with no repository yet is the cache's; so is what it creates.
+	for _, repo := range []string{"team/cached", "elsewhere/cached"} {
+		rule, ok, err := e.MatchPullThroughCacheRule(ctx, repo)
+		require.NoError(t, err)
+		require.True(t, ok, repo)
+		require.NoError(t, e.EnsureCacheRepository(ctx, repo))
+		again, ok, err := e.MatchPullThroughCacheRule(ctx, repo)
+		require.NoError(t, err)
+		require.True(t, ok, repo)
+		assert.Equal(t, rule.ECRRepositoryPrefix, again.ECRRepositoryPrefix)
+	}
+	require.NoError(t, e.SetScanOnPush(ctx, "team/cached", true))
+	require.NoError(t, e.Close())
+	e, err = Open(dir, &Options{CreateOnPush: true, Logger: quietOptions().Logger})
+	require.NoError(t, err)
+	r, err := e.Repository(ctx, "team/cached")
+	require.NoError(t, err)
+	assert.Equal(t, "team", r.CreatedByCacheRule, "kept across a settings change and a reopen")
+	r, err = e.Repository(ctx, "team/app")
+	require.NoError(t, err)
+	assert.Empty(t, r.CreatedByCacheRule)
+	_, ok, err := e.MatchPullThroughCacheRule(ctx, "team/cached")
+	require.NoError(t, err)
+	assert.True(t, ok)
+	_, ok, err = e.MatchPullThroughCacheRule(ctx, "team/app")
+	require.NoError(t, err)
+	assert.False(t, ok)
 }

@@ -38,7 +38,8 @@ func TestBoundaryValues(t *testing.T) {
 
 // TestBoundaryJSON: the engine's report types marshal as package gc's
 // did, field for field (registryd's admin API and the command line print
-// them as JSON).
+// them as JSON); the engine's own GCReport.LayerRecords is left out when
+// zero.
 func TestBoundaryJSON(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	d := digest.FromString("x")

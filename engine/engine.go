@@ -87,6 +87,9 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		return nil, storageErr(fmt.Errorf("engine: %w", err))
 	}
 	keys, closeKeys, err := openKeyProvider(dir, &o)
+	if errors.Is(err, ErrKeyringMissing) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, storageErr(fmt.Errorf("engine: %w", err))
 	}

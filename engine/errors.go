@@ -74,6 +74,12 @@ var (
 	ErrKeyDestroyed = errors.New("engine: encryption key destroyed")
 	// ErrKeyNotFound: no key-encryption key of that name.
 	ErrKeyNotFound = errors.New("engine: encryption key not found")
+	// ErrKeyringMissing: Open found an existing store (its index) but not
+	// its keyring file, or not the keyring's directory (an unmounted
+	// volume). Nothing was written: a new keyring would make every blob
+	// sealed under the old one unreadable. Restore the keyring (or mount
+	// its volume) and open again.
+	ErrKeyringMissing = errors.New("engine: the store's keyring is missing")
 	// ErrKeyExists: CreateKey with a name already in use.
 	ErrKeyExists = errors.New("engine: encryption key already exists")
 	// ErrCorrupt: stored data failed authentication or verification; the

@@ -68,6 +68,11 @@ type GCReport struct {
 	// ShreddedBlobs counts blobs whose every data-key wrap is under a
 	// destroyed key (crypto-shredded): removed, or in a dry run, listed.
 	ShreddedBlobs int `json:"shreddedBlobs"`
+	// LayerRecords counts the layer tables of contents and derived
+	// records of blobs the store no longer holds (SweepLayerRecords):
+	// removed, or in a dry run, counted. The engine's own: package gc's
+	// report has no such field, so it is left out when zero.
+	LayerRecords int `json:"layerRecords,omitempty"`
 	// Errors counts items that failed (logged) and were left for next time.
 	Errors int `json:"errors"`
 	// MarkDuration, PlanDuration, SweepDuration and Duration time the phases
@@ -318,6 +323,10 @@ func (e *Engine) CollectGarbage(ctx context.Context, opts GCOptions) (GCReport, 
 	gr, err := c.Run(ctx)
 	r := gcReportOf(gr)
 	r.ShreddedBlobs = shredded
+	if err == nil {
+		// What the shred sweep or a swept layer left of a layer's file list.
+		r.LayerRecords, err = e.SweepLayerRecords(ctx, opts.DryRun)
+	}
 	if err == nil && !r.DryRun {
 		e.gcs.statsMu.Lock()
 		st := &e.gcs.stats

@@ -366,9 +366,9 @@ func TestGCStress(t *testing.T) {
 					_, _ = e.PutBlob(ctx, repo, bytes.NewReader(rnd(500)), "")
 				case k == 4 || k == 5: // a revivable one
 					_, _ = e.PutBlob(ctx, repo, bytes.NewReader(revivable[r.IntN(len(revivable))]), "")
-				case k == 3: // mount a shared layer elsewhere
+				case k == 3: // mount a shared layer from this repository elsewhere
 					l := sharedLayers[r.IntN(len(sharedLayers))]
-					if _, err := e.MountBlob(ctx, repos[r.IntN(len(repos))], "", digest.FromBytes(l)); err == nil {
+					if _, err := e.MountBlob(ctx, repos[r.IntN(len(repos))], repo, digest.FromBytes(l)); err == nil {
 						mnts.Add(1)
 					}
 				}

@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -89,14 +91,22 @@ type keyOpsState struct {
 }
 
 // openKeyProvider returns the provider of a store opened with o: o's own
-// KeyProvider, or the keyring file <dir>/keyring.json, joined by a
-// PKCS#11 provider for pkcs11: key names when o.PKCS11Module is set. The
-// returned function closes what this call opened.
+// KeyProvider, or the keyring file (o.KeyringPath, default
+// <dir>/keyring.json), joined by a PKCS#11 provider for pkcs11: key names
+// when o.PKCS11Module is set. The returned function closes what this call
+// opened.
 func openKeyProvider(dir string, o *Options) (crypt.KeyProvider, func() error, error) {
 	if o.KeyProvider != nil {
 		return o.KeyProvider, func() error { return nil }, nil
 	}
-	kr, err := crypt.OpenKeyring(filepath.Join(dir, "keyring.json"))
+	path := o.KeyringPath
+	if path == "" {
+		path = filepath.Join(dir, "keyring.json")
+	}
+	if err := checkKeyring(dir, path); err != nil {
+		return nil, nil, err
+	}
+	kr, err := crypt.OpenKeyring(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -110,6 +120,49 @@ func openKeyProvider(dir string, o *Options) (crypt.KeyProvider, func() error, e
 	}
 	m := crypt.NewMultiProvider(kr, crypt.Route{Prefix: crypt.PKCS11Scheme, Provider: hsm})
 	return m, m.Close, nil
+}
+
+// checkKeyring refuses, before anything is written, a keyring the store
+// at dir cannot use: its directory missing (an unmounted volume), or the
+// file missing while the store exists already (it has an index), where a
+// new keyring would leave every blob sealed under the old one unreadable
+// and seal new ones under a key a later restore of the old keyring loses.
+func checkKeyring(dir, path string) error {
+	target, err := crypt.KeyringTarget(path)
+	if err != nil {
+		return err
+	}
+	if st, err := os.Stat(filepath.Dir(target)); err != nil || !st.IsDir() {
+		return fmt.Errorf("%w: the directory of keyring %s (%s) does not exist: is its volume mounted?", ErrKeyringMissing, path, filepath.Dir(target))
+	}
+	_, err = os.Stat(target)
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("engine: keyring %s: %w", path, err)
+	}
+	existing, err := storeExists(dir)
+	if err != nil {
+		return err
+	}
+	if existing {
+		return fmt.Errorf("%w: %s has an index but keyring %s does not exist; restore the keyring (a new one would make every encrypted blob unreadable)", ErrKeyringMissing, dir, path)
+	}
+	return nil
+}
+
+// storeExists reports whether dir holds a store already: an index
+// directory with something in it.
+func storeExists(dir string) (bool, error) {
+	entries, err := os.ReadDir(filepath.Join(dir, "index"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("engine: %w", err)
+	}
+	return len(entries) > 0, nil
 }
 
 // startKeyOps prepares the key machinery and resumes the rewraps an

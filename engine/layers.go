@@ -256,6 +256,28 @@ func (e *Engine) deriveLayer(ctx context.Context, repo string, layer digest.Dige
 	return b, size, refused, d, nil
 }
 
+// linkDerived links derived, the seekable derivative of a layer that
+// repo holds, into repo: the derivative is the layer's own tar, so the
+// repository may read it through any wrap of its data key that a usable
+// key holds, and gets a wrap under its own key.
+func (e *Engine) linkDerived(ctx context.Context, repo string, derived digest.Digest) (Descriptor, error) {
+	r, err := e.loadRepo(repo)
+	if err != nil {
+		return Descriptor{}, err
+	}
+	return e.linkBlob(ctx, r, derived, func(rec *index.Blob) ([]byte, error) {
+		var lastErr error
+		for _, w := range rec.Wraps {
+			dk, err := e.blobDataKey(ctx, rec, w.KeyID)
+			if err == nil {
+				return dk, nil
+			}
+			lastErr = err
+		}
+		return nil, lastErr
+	})
+}
+
 // upWriter adapts Upload to io.Writer.
 type upWriter struct{ u Upload }
 
@@ -279,7 +301,7 @@ func (e *Engine) OpenLayerData(ctx context.Context, repo string, toc *LayerTOC) 
 		return nil, err
 	}
 	// The repository holds the layer, so it may read what derives from it.
-	if _, err := e.MountBlob(ctx, repo, "", toc.Data); err == nil {
+	if _, err := e.linkDerived(ctx, repo, toc.Data); err == nil {
 		return e.OpenBlob(ctx, repo, toc.Data)
 	} else if !errors.Is(err, ErrBlobUnknown) {
 		return nil, err

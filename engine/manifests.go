@@ -58,6 +58,20 @@ type PutManifestResult struct {
 // Moving a tag the repository's mutability setting protects fails with
 // ErrTagImmutable. The repository is created on push if a template allows.
 func (e *Engine) PutManifest(ctx context.Context, repo, reference, mediaType string, payload []byte, tags ...string) (PutManifestResult, error) {
+	return e.putManifest(ctx, repo, reference, mediaType, payload, false, tags)
+}
+
+// PutCachedManifest is PutManifest for a pull-through cache fill: it
+// writes only into a repository that a pull-through cache created
+// (creating it, as EnsureCacheRepository does, when it does not exist),
+// checked under the repository's lock, and fails with
+// ErrNotPullThroughCache for any other: a fill never moves a tag of a
+// repository that was pushed to.
+func (e *Engine) PutCachedManifest(ctx context.Context, repo, reference, mediaType string, payload []byte) (PutManifestResult, error) {
+	return e.putManifest(ctx, repo, reference, mediaType, payload, true, nil)
+}
+
+func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType string, payload []byte, cacheFill bool, tags []string) (PutManifestResult, error) {
 	if err := e.checkOpen(); err != nil {
 		return PutManifestResult{}, err
 	}
@@ -90,7 +104,15 @@ func (e *Engine) PutManifest(ctx context.Context, repo, reference, mediaType str
 	if err != nil {
 		return PutManifestResult{}, err
 	}
-	r, created, err := e.ensureRepo(ctx, repo)
+	var (
+		r       *repoState
+		created bool
+	)
+	if cacheFill {
+		r, err = e.ensureCacheRepo(ctx, repo)
+	} else {
+		r, created, err = e.ensureRepo(ctx, repo)
+	}
 	if err != nil {
 		return PutManifestResult{}, err
 	}
@@ -112,6 +134,17 @@ func (e *Engine) PutManifest(ctx context.Context, repo, reference, mediaType str
 		}
 	}
 	defer release()
+	if cacheFill {
+		// Deleted and pushed to since ensureCacheRepo: not the cache's.
+		cur, err := e.loadRepo(repo)
+		if err != nil {
+			return PutManifestResult{}, err
+		}
+		if cur.CreatedByCacheRule == "" {
+			return PutManifestResult{}, fmt.Errorf("%w: %s", ErrNotPullThroughCache, repo)
+		}
+		r = cur
+	}
 	for _, bd := range pm.Blobs {
 		e.shade(bd.Digest)
 	}

@@ -44,9 +44,18 @@ type Options struct {
 	// it at once). Default false: built on first use.
 	PrepareLayersOnPush bool
 	// KeyProvider holds the key-encryption keys (an HSM or a KMS plugs in
-	// here). Default: the keyring file <dir>/keyring.json, created on
-	// first open (mode 0600), with PKCS11Module's keys beside it.
+	// here). Default: the keyring file (KeyringPath), created when the
+	// store is created (mode 0600), with PKCS11Module's keys beside it.
 	KeyProvider KeyProvider
+	// KeyringPath is the keyring file of the default key provider, so
+	// that it can live on another volume than the store (it may also be a
+	// symlink: writes replace the file it points to, beside it). Open
+	// creates it only with a new store (one without an index yet); for an
+	// existing store a missing keyring, or a missing directory (an
+	// unmounted volume), fails with ErrKeyringMissing and nothing is
+	// written. Default: <dir>/keyring.json. Ignored when KeyProvider is
+	// set.
+	KeyringPath string
 	// KeyCacheTTL bounds how long an unwrapped data key stays in memory.
 	// Default 5 minutes.
 	KeyCacheTTL time.Duration

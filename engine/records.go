@@ -39,18 +39,21 @@ func settingsOf(r record.Settings) RepositorySettings {
 	return s
 }
 
-// encodeSettings returns the stored form of a repository's settings.
-func encodeSettings(s RepositorySettings) ([]byte, error) {
-	return record.EncodeSettings(settingsRecord(s))
+// encodeRepository returns the stored form of a repository's settings
+// and origin (the Settings bytes of its index record).
+func encodeRepository(r *Repository) ([]byte, error) {
+	return record.EncodeRepository(record.Repository{Settings: settingsRecord(r.RepositorySettings), CacheRule: r.CreatedByCacheRule})
 }
 
-// decodeSettings reads a repository's stored settings, of any version.
-func decodeSettings(b []byte) (RepositorySettings, error) {
-	r, err := record.DecodeSettings(b)
+// decodeRepository reads a repository's stored settings and origin, of
+// any version, into r.
+func decodeRepository(b []byte, r *Repository) error {
+	rec, err := record.DecodeRepository(b)
 	if err != nil {
-		return RepositorySettings{}, err
+		return err
 	}
-	return settingsOf(r), nil
+	r.RepositorySettings, r.CreatedByCacheRule = settingsOf(rec.Settings), rec.CacheRule
+	return nil
 }
 
 func encodeTemplate(t CreationTemplate) ([]byte, error) {

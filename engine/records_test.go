@@ -93,7 +93,7 @@ func TestUnversionedRecordsLoad(t *testing.T) {
 	require.NoError(t, e.SetScanOnPush(ctx, "plain", true))
 	rec, err := e.db.Repository("plain")
 	require.NoError(t, err)
-	assert.True(t, strings.HasPrefix(string(rec.Settings), `{"version":1,`), string(rec.Settings))
+	assert.True(t, strings.HasPrefix(string(rec.Settings), `{"version":2,`), string(rec.Settings))
 	plain, err := e.Repository(ctx, "plain")
 	require.NoError(t, err)
 	assert.Equal(t, RepositorySettings{TagMutability: TagMutable, Encryption: EncryptionConfig{EncryptionType: EncryptionAES256}, ScanOnPush: true},

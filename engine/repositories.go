@@ -19,11 +19,23 @@ type Repository struct {
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"createdAt"`
 	RepositorySettings
+	// CreatedByCacheRule is the prefix (or ROOT) of the pull-through
+	// cache rule whose fill created the repository; empty for one created
+	// any other way. Only such repositories (and names with no repository
+	// yet) are ever filled from an upstream registry: a rule never takes
+	// over a repository that was pushed to. Stored, set at creation only.
+	CreatedByCacheRule string `json:"createdByCacheRule,omitempty"`
 	// KeyState is the state of the repository's key-encryption key
 	// (enabled, disabled, destroyed; unavailable when its provider
 	// cannot be reached, unknown when no provider holds it), as of the
 	// call that returned the Repository. Not stored.
 	KeyState KeyState `json:"keyState,omitempty"`
+	// Public reports that the repository serves anonymous pulls: its
+	// policies allow the anonymous principal ("*") both pull actions
+	// (ecr:BatchGetImage and ecr:GetDownloadUrlForLayer), as of the call
+	// that returned the Repository. Computed from the policies, not
+	// stored.
+	Public bool `json:"public"`
 }
 
 // repoState is a repository as the engine uses it: record plus decoded settings.
@@ -42,7 +54,7 @@ func (e *Engine) loadRepo(name string) (*repoState, error) {
 	}
 	r := &repoState{Repository: Repository{Name: rec.Name, CreatedAt: rec.CreatedAt}}
 	if len(rec.Settings) > 0 {
-		if r.RepositorySettings, err = decodeSettings(rec.Settings); err != nil {
+		if err := decodeRepository(rec.Settings, &r.Repository); err != nil {
 			return nil, fmt.Errorf("%w: repository %s settings: %v", ErrCorrupt, name, err)
 		}
 	}
@@ -51,7 +63,7 @@ func (e *Engine) loadRepo(name string) (*repoState, error) {
 }
 
 func (e *Engine) putRepo(b *index.Batch, r *Repository) error {
-	s, err := encodeSettings(r.RepositorySettings)
+	s, err := encodeRepository(r)
 	if err != nil {
 		return err
 	}
@@ -73,10 +85,12 @@ func (e *Engine) CreateRepository(ctx context.Context, name string, s Repository
 	} else if !errors.Is(err, index.ErrNotFound) {
 		return nil, storageErr(err)
 	}
-	return e.createRepoLocked(ctx, name, s)
+	return e.createRepoLocked(ctx, name, s, "")
 }
 
-func (e *Engine) createRepoLocked(ctx context.Context, name string, s RepositorySettings) (*Repository, error) {
+// createRepoLocked creates repository name, under its lock; cacheRule is
+// the pull-through cache rule creating it ("" for none).
+func (e *Engine) createRepoLocked(ctx context.Context, name string, s RepositorySettings, cacheRule string) (*Repository, error) {
 	if s.TagMutability == "" {
 		s.TagMutability = TagMutable
 	}
@@ -89,7 +103,7 @@ func (e *Engine) createRepoLocked(ctx context.Context, name string, s Repository
 	if err := e.checkKEK(ctx, kekName(&s)); err != nil {
 		return nil, err
 	}
-	r := &Repository{Name: name, CreatedAt: e.now(), RepositorySettings: s}
+	r := &Repository{Name: name, CreatedAt: e.now(), RepositorySettings: s, CreatedByCacheRule: cacheRule}
 	b := e.db.NewBatch()
 	defer b.Close()
 	if err := e.putRepo(b, r); err != nil {
@@ -106,40 +120,64 @@ func (e *Engine) createRepoLocked(ctx context.Context, name string, s Repository
 // creation template with CREATE_ON_PUSH matches (or Options.CreateOnPush).
 // created tells whether this call created it.
 func (e *Engine) ensureRepo(ctx context.Context, name string) (r *repoState, created bool, err error) {
-	return e.ensureRepoFor(ctx, name, AppliedForCreateOnPush, e.opts.CreateOnPush)
+	return e.ensureRepoFor(ctx, name, AppliedForCreateOnPush, "", e.opts.CreateOnPush)
 }
 
 // ensureRepoFor returns repository name, creating it when it does not
 // exist with the settings of the creation template that matches it for
 // the scenario appliedFor, or with defaults when none does and
-// withoutTemplate allows it (else ErrNameUnknown).
-func (e *Engine) ensureRepoFor(ctx context.Context, name, appliedFor string, withoutTemplate bool) (r *repoState, created bool, err error) {
+// withoutTemplate allows it (else ErrNameUnknown). cacheRule, for a
+// pull-through cache fill, is recorded on the repository it creates. The
+// creation check of ctx (WithCreationCheck) decides first, without a
+// lock held (it may ask Authorize, which takes the repository's lock);
+// if what would be created changed meanwhile, it decides again.
+func (e *Engine) ensureRepoFor(ctx context.Context, name, appliedFor, cacheRule string, withoutTemplate bool) (r *repoState, created bool, err error) {
 	if err := ValidateRepositoryName(name); err != nil {
 		return nil, false, err
 	}
-	if r, err := e.loadRepo(name); !errors.Is(err, ErrNameUnknown) {
-		return r, false, err
+	check := creationCheck(ctx)
+	for range maxCreationAttempts {
+		if r, err := e.loadRepo(name); !errors.Is(err, ErrNameUnknown) {
+			return r, false, err
+		}
+		plan, err := e.creationPlan(ctx, name, appliedFor, cacheRule, withoutTemplate)
+		if err != nil {
+			return nil, false, err
+		}
+		if check != nil {
+			if err := check(ctx, plan); err != nil {
+				return nil, false, err
+			}
+		}
+		r, created, retry, err := e.createPlanned(ctx, &plan)
+		if !retry {
+			return r, created, err
+		}
 	}
-	unlock := e.repoLocks.Lock(name)
+	return nil, false, fmt.Errorf("%w: %s: its creation template kept changing while the creation was checked; retry", ErrNameUnknown, name)
+}
+
+// createPlanned creates the repository plan describes, under its lock,
+// unless it exists by now (then it returns it). retry is true when the
+// plan no longer holds (a template changed): the caller checks again.
+func (e *Engine) createPlanned(ctx context.Context, plan *RepositoryCreation) (r *repoState, created, retry bool, err error) {
+	unlock := e.repoLocks.Lock(plan.Name)
 	defer unlock()
-	if r, err := e.loadRepo(name); !errors.Is(err, ErrNameUnknown) {
-		return r, false, err
+	if r, err := e.loadRepo(plan.Name); !errors.Is(err, ErrNameUnknown) {
+		return r, false, false, err
 	}
-	templates, err := e.CreationTemplates(ctx)
+	now, err := e.creationPlan(ctx, plan.Name, plan.AppliedFor, plan.CacheRule, true)
 	if err != nil {
-		return nil, false, err
+		return nil, false, false, err
 	}
-	var s RepositorySettings
-	if t, ok := matchTemplate(templates, name, appliedFor); ok {
-		s = t.RepositorySettings
-	} else if !withoutTemplate {
-		return nil, false, fmt.Errorf("%w: %s (no creation template allows create on push)", ErrNameUnknown, name)
+	if !samePlan(plan, &now) {
+		return nil, false, true, nil
 	}
-	if _, err := e.createRepoLocked(ctx, name, s); err != nil {
-		return nil, false, err
+	if _, err := e.createRepoLocked(ctx, plan.Name, plan.Settings, plan.CacheRule); err != nil {
+		return nil, false, false, err
 	}
-	r, err = e.loadRepo(name)
-	return r, true, err
+	r, err = e.loadRepo(plan.Name)
+	return r, true, false, err
 }
 
 // Repository returns a repository's description.
@@ -152,7 +190,32 @@ func (e *Engine) Repository(ctx context.Context, name string) (*Repository, erro
 		return nil, err
 	}
 	r.KeyState = e.keyState(ctx, r.kek)
+	if r.Public, err = e.public(ctx, name); err != nil {
+		return nil, err
+	}
 	return &r.Repository, nil
+}
+
+// pullActions are the actions a pull performs; a repository whose
+// policies allow the anonymous principal both is public.
+var pullActions = [...]string{"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
+
+// public reports whether an anonymous caller may pull from repo: its
+// repository policy allows Principal "*" the pull actions and no policy
+// denies them (a condition on the caller's address or transport, which
+// an anonymous caller in general does not meet, leaves it not public).
+func (e *Engine) public(ctx context.Context, repo string) (bool, error) {
+	anon := Principal{Account: e.opts.Account}
+	for _, a := range pullActions {
+		d, err := e.Authorize(ctx, &AccessRequest{Principal: anon, Action: a, Repository: repo})
+		if err != nil {
+			return false, err
+		}
+		if !d.Allowed() {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // ListRepositories lists up to n repository names after last, in lexical

@@ -74,9 +74,12 @@ func (e *Engine) ShreddedBlobs(ctx context.Context, fn func(digest.Digest) error
 
 // RemoveShreddedBlob removes blob d, record and file, if only destroyed
 // keys wrap it, checking again under the digest's lock (a push may have
-// replaced it meanwhile). It reports whether it removed it. Links and
-// manifests that name d are left to gc: reads through them fail with
-// ErrBlobUnknown.
+// replaced it meanwhile), with every record derived from its plaintext:
+// its layer table of contents (the file list of the layer), its derived
+// record, and its seekable derivative (the layer's uncompressed tar) when
+// only destroyed keys wrap that too. It reports whether it removed d.
+// Links and manifests that name d are left to gc: reads through them
+// fail with ErrBlobUnknown. docs/crypto.md lists what stays.
 func (e *Engine) RemoveShreddedBlob(ctx context.Context, d digest.Digest) (bool, error) {
 	if err := e.checkOpen(); err != nil {
 		return false, err
@@ -85,49 +88,156 @@ func (e *Engine) RemoveShreddedBlob(ctx context.Context, d digest.Digest) (bool,
 	if err != nil {
 		return false, err
 	}
+	n, err := e.removeShreddedAndDerived(ctx, d, destroyed)
+	return n > 0, err
+}
+
+// removeShreddedAndDerived removes blob d if it is shredded, then its
+// derivative if that is shredded too; it returns how many blobs it
+// removed.
+func (e *Engine) removeShreddedAndDerived(ctx context.Context, d digest.Digest, destroyed map[string]bool) (int, error) {
+	removed, derived, err := e.removeShredded(ctx, d, destroyed)
+	if err != nil || !removed {
+		return 0, err
+	}
+	if derived == "" {
+		return 1, nil
+	}
+	also, _, err := e.removeShredded(ctx, derived, destroyed)
+	if also {
+		return 2, err
+	}
+	return 1, err
+}
+
+// removeShredded removes blob d and its layer records, under d's lock,
+// if it is shredded; derived is the seekable derivative it had, if any.
+func (e *Engine) removeShredded(ctx context.Context, d digest.Digest, destroyed map[string]bool) (removed bool, derived digest.Digest, err error) {
 	unlock := e.digestLocks.Lock(digestKey(d))
 	defer unlock()
 	rec, err := e.db.Blob(d)
 	if errors.Is(err, index.ErrNotFound) {
-		return false, nil
+		return false, "", nil
 	}
 	if err != nil {
-		return false, storageErr(err)
+		return false, "", storageErr(err)
 	}
 	if !shredded(rec, destroyed) {
-		return false, nil
+		return false, "", nil
+	}
+	derived, err = e.db.LayerDerived(d)
+	if errors.Is(err, index.ErrNotFound) {
+		derived, err = "", nil
+	}
+	if err != nil {
+		return false, "", storageErr(err)
 	}
 	b := e.db.NewBatch()
 	defer b.Close()
 	if err := b.DeleteBlob(d); err != nil {
-		return false, storageErr(err)
+		return false, "", storageErr(err)
+	}
+	// The layer's table of contents and derived record (no-ops when it
+	// has none).
+	if err := b.DeleteLayerTOC(d); err != nil {
+		return false, "", storageErr(err)
 	}
 	if err := b.Commit(true); err != nil {
-		return false, storageErr(err)
+		return false, "", storageErr(err)
 	}
 	if err := e.blobs.Delete(ctx, d); err != nil {
 		e.log.Warn("removing shredded blob file", "blob", d, "err", err)
 	}
-	e.log.Info("shredded blob removed", "blob", d)
-	return true, nil
+	e.log.Info("shredded blob removed", "blob", d, "derived", derived)
+	return true, derived, nil
 }
 
-// SweepShredded removes every shredded blob (see ShreddedBlobs) and
-// returns how many it removed. DestroyKey runs it; gc should run it at
-// each collection.
-func (e *Engine) SweepShredded(ctx context.Context) (int, error) {
-	var ds []digest.Digest
-	if err := e.ShreddedBlobs(ctx, func(d digest.Digest) error { ds = append(ds, d); return nil }); err != nil {
+// SweepLayerRecords removes the layer records (tables of contents and
+// derived records) of blobs the store no longer holds: those a
+// shredding left before the shred sweep removed them too, or a table
+// built while its layer was swept. With dryRun it only counts them. gc
+// runs it at each collection.
+func (e *Engine) SweepLayerRecords(ctx context.Context, dryRun bool) (int, error) {
+	if err := e.checkOpen(); err != nil {
 		return 0, err
 	}
+	seen := map[digest.Digest]bool{}
+	var orphans []digest.Digest
+	check := func(layer digest.Digest) error {
+		if seen[layer] {
+			return nil
+		}
+		seen[layer] = true
+		if _, err := e.db.Blob(layer); errors.Is(err, index.ErrNotFound) {
+			orphans = append(orphans, layer)
+		} else if err != nil {
+			return err
+		}
+		return ctx.Err()
+	}
+	if err := e.db.WalkLayerTOCs(check); err != nil {
+		return 0, storageErr(err)
+	}
+	if err := e.db.WalkLayerDerived(func(layer, _ digest.Digest) error { return check(layer) }); err != nil {
+		return 0, storageErr(err)
+	}
+	if dryRun {
+		return len(orphans), nil
+	}
 	n := 0
-	for _, d := range ds {
-		ok, err := e.RemoveShreddedBlob(ctx, d)
+	for _, layer := range orphans {
+		ok, err := e.removeLayerRecords(layer)
 		if err != nil {
 			return n, err
 		}
 		if ok {
 			n++
+		}
+	}
+	return n, nil
+}
+
+// removeLayerRecords removes layer's table of contents and derived
+// record if the store holds no blob layer, checked under its lock.
+func (e *Engine) removeLayerRecords(layer digest.Digest) (bool, error) {
+	unlock := e.digestLocks.Lock(digestKey(layer))
+	defer unlock()
+	if _, err := e.db.Blob(layer); !errors.Is(err, index.ErrNotFound) {
+		return false, storageErr(err)
+	}
+	b := e.db.NewBatch()
+	defer b.Close()
+	if err := b.DeleteLayerTOC(layer); err != nil {
+		return false, storageErr(err)
+	}
+	if err := b.Commit(true); err != nil {
+		return false, storageErr(err)
+	}
+	return true, nil
+}
+
+// SweepShredded removes every shredded blob (see ShreddedBlobs), with
+// the records derived from it (see RemoveShreddedBlob), and returns how
+// many blobs it removed. DestroyKey runs it; gc runs it at each
+// collection.
+func (e *Engine) SweepShredded(ctx context.Context) (int, error) {
+	var ds []digest.Digest
+	if err := e.ShreddedBlobs(ctx, func(d digest.Digest) error { ds = append(ds, d); return nil }); err != nil {
+		return 0, err
+	}
+	if len(ds) == 0 {
+		return 0, nil
+	}
+	destroyed, err := e.destroyedKeys(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, d := range ds {
+		k, err := e.removeShreddedAndDerived(ctx, d, destroyed)
+		n += k
+		if err != nil {
+			return n, err
 		}
 	}
 	return n, nil

@@ -151,3 +151,31 @@ func (db *DB) WalkLayerDerived(fn func(layer, derived digest.Digest) error) erro
 		return callFn(fn(digest.Digest(k[len(lo):]), d))
 	})
 }
+
+// WalkLayerTOCs calls fn with every layer that has a table of contents,
+// in layer digest order, reading one key of each table (it seeks past
+// the rest). fn runs outside any iterator, so it may write. io.EOF from
+// fn stops the walk early with a nil result.
+func (db *DB) WalkLayerTOCs(fn func(layer digest.Digest) error) error {
+	lo := []byte{prefixTOC, sep}
+	var start []byte
+	for {
+		var found digest.Digest
+		err := db.scan(lo, start, func(k, _ []byte) (bool, error) {
+			rest := k[len(lo):]
+			i := bytes.IndexByte(rest, sep)
+			if i <= 0 {
+				return false, fmt.Errorf("index: toc key %q: %w", k, ErrCorrupt)
+			}
+			found = digest.Digest(rest[:i])
+			return false, nil
+		})
+		if err != nil || found == "" {
+			return err
+		}
+		if more, err := callFn(fn(found)); !more {
+			return err
+		}
+		start = upperBound(spanPrefix(prefixTOC, string(found)))
+	}
+}

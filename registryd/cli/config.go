@@ -69,6 +69,12 @@ type Config struct {
 	// AllowSparse accepts sparse manifests: layers or child manifests the
 	// repository does not hold (OCI "sparse" data). Default false.
 	AllowSparse bool `json:"allowSparse,omitempty"`
+	// Keyring is the keyring file of the store's keys. Default
+	// <data>/keyring.json. It may live on another volume (or be a
+	// symlink to one): registryd refuses to open an existing store whose
+	// keyring is missing, or whose keyring directory is (an unmounted
+	// volume), rather than make a new keyring.
+	Keyring string `json:"keyring,omitempty"`
 	// PKCS11Module is the PKCS#11 module that serves key names of the form
 	// pkcs11:token=...;object=... (needs a registryd built with -tags
 	// pkcs11). Empty: no HSM.
@@ -141,6 +147,7 @@ func (c *Config) EngineOptions() (*engine.Options, error) {
 		PrepareLayersOnPush: c.Mount != "",
 		Account:             c.ECRAccountID,
 		Region:              c.ECRRegion,
+		KeyringPath:         c.Keyring,
 	}
 	if c.PKCS11Module != "" {
 		o.PKCS11Module, o.PKCS11Token = c.PKCS11Module, c.PKCS11Token
@@ -322,6 +329,7 @@ func bindStoreFlags(fs *flag.FlagSet, c *Config) {
 	fs.IntVar(&c.FrameSize, "frame-size", c.FrameSize, "blob frame size, bytes (0: engine default, 1 MiB)")
 	fs.BoolVar(&c.DisableEncryption, "disable-encryption", c.DisableEncryption, "store new blobs unencrypted")
 	fs.BoolVar(&c.DisableCompression, "disable-compression", c.DisableCompression, "store blob frames uncompressed")
+	fs.StringVar(&c.Keyring, "keyring", c.Keyring, "keyring file of the store's keys (default <data>/keyring.json); may be on another volume; a missing keyring (or keyring directory) of an existing store is refused")
 	fs.StringVar(&c.PKCS11Module, "pkcs11-module", c.PKCS11Module, "PKCS#11 module serving pkcs11: key names (e.g. /usr/lib/softhsm/libsofthsm2.so); needs a registryd built with -tags pkcs11")
 	fs.StringVar(&c.PKCS11Token, "pkcs11-token", c.PKCS11Token, `label of the HSM token (default "berth")`)
 	fs.StringVar(&c.PKCS11PinFile, "pkcs11-pin-file", c.PKCS11PinFile, "file holding the token's user PIN (default: the BERTH_PKCS11_PIN environment variable)")

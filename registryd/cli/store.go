@@ -108,7 +108,7 @@ var repoCommand = &Command{
 }
 
 func runRepo(ctx context.Context, env Env, args []string) int {
-	const synopsis = "repo create|list|delete [flags] [NAME]"
+	const synopsis = "repo create|list|describe|delete [flags] [NAME]"
 	if len(args) == 0 || helpRequested(args[:1]) {
 		fs := flagSetFor(env, args, "repo", synopsis)
 		bindStoreFlags(fs, &Config{})
@@ -132,13 +132,15 @@ func runRepo(ctx context.Context, env Env, args []string) int {
 		extra = func(fs *flag.FlagSet, _ *Config) { settingsFlags(fs, &settings, &exclusions) }
 	case "list":
 		synopsisSub = "repo list [flags]"
+	case "describe":
+		synopsisSub = "repo describe [flags] NAME   (settings, key state, whether it is public)"
 	case "delete":
 		synopsisSub = "repo delete [flags] NAME"
 		extra = func(fs *flag.FlagSet, _ *Config) {
 			fs.BoolVar(&force, "force", false, "delete the repository's images too")
 		}
 	default:
-		fmt.Fprintf(env.Stderr, "registryd repo: unknown subcommand %q (want create, list or delete)\n", sub)
+		fmt.Fprintf(env.Stderr, "registryd repo: unknown subcommand %q (want create, list, describe or delete)\n", sub)
 		return exitUsage
 	}
 	fs := flagSetFor(env, args, "repo "+sub, synopsisSub)
@@ -160,11 +162,21 @@ func runRepo(ctx context.Context, env Env, args []string) int {
 			err = printJSON(env, r)
 		}
 	case "list":
+		// Local: the operator's view of the whole store, not a caller's.
 		var names []string
 		if names, err = eng.ListRepositories(ctx, "", 0); err == nil {
 			for _, n := range names {
 				fmt.Fprintln(env.Stdout, n)
 			}
+		}
+	case "describe":
+		if fs.NArg() != 1 {
+			fmt.Fprintln(env.Stderr, "registryd repo describe: want one NAME")
+			return closeStore(env, eng, exitUsage)
+		}
+		var r *engine.Repository
+		if r, err = eng.Repository(ctx, fs.Arg(0)); err == nil {
+			err = printJSON(env, r)
 		}
 	case "delete":
 		if fs.NArg() != 1 {

@@ -421,7 +421,8 @@ func TestECRAPIOpenRegistry(t *testing.T) {
 	out, err := c.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{})
 	require.NoError(t, err)
 	require.Len(t, out.Repositories, 1)
-	_, err = c.DescribeRegistry(ctx, &ecr.DescribeRegistryInput{})
+	_, err = c.PutReplicationConfiguration(ctx, &ecr.PutReplicationConfigurationInput{
+		ReplicationConfiguration: &types.ReplicationConfiguration{Rules: []types.ReplicationRule{}}})
 	requireAPIError(t, err, "UnknownOperationException")
 }
 

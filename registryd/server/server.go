@@ -161,12 +161,13 @@ func New(store Store, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	fill, err := pullthrough.New(store, pullthrough.Config{Logger: cfg.Logger, Refresh: cfg.PullThroughRefresh})
+	fill, err := pullthrough.New(store, az, pullthrough.Config{Logger: cfg.Logger, Refresh: cfg.PullThroughRefresh})
 	if err != nil {
 		return nil, err
 	}
 	ociAPI, err := oci.New(store, authn, az, fill, s.uploads, oci.Config{
-		Logger: cfg.Logger, Realm: cfg.Realm, MaxManifestSize: cfg.MaxManifestSize})
+		Logger: cfg.Logger, Realm: cfg.Realm, MaxManifestSize: cfg.MaxManifestSize,
+		Account: cfg.ECRAccountID, AuthenticationRequired: cfg.HtpasswdFile != ""})
 	if err != nil {
 		return nil, err
 	}

@@ -13,10 +13,14 @@
 //	0  no "version" field: the engine's API types marshalled with their
 //	   ECR JSON names, as the engine wrote them before records had a
 //	   version. Read only (testdata/unversioned.json holds such records).
-//	1  the types of this package. Written.
+//	1  the types of this package. Written for templates and pull-through
+//	   cache rules; read for repository settings.
+//	2  repository records only: version 1's settings and the prefix of
+//	   the pull-through cache rule whose fill created the repository
+//	   (CacheRule; left out when none). Written.
 //
 // Decode reads every version and returns the current form; Encode writes
-// the current version. A record is rewritten in the current version when
+// the current version of its record. A record is rewritten in the current version when
 // the engine next writes it (nothing is rewritten on open). Any change to
 // the fields of a record is a new version: version 1 records with fields
 // this package does not know are refused.
@@ -30,8 +34,14 @@ import (
 	"time"
 )
 
-// Version is the version of the records Encode writes.
-const Version = 1
+// The versions the Encode functions write, by record: a repository's
+// record is at version 2 since it carries the pull-through cache marker;
+// templates and cache rules are at version 1.
+const (
+	RepositoryVersion = 2
+	TemplateVersion   = 1
+	CacheRuleVersion  = 1
+)
 
 // ErrVersion is returned (wrapped) for a record of a version this
 // package does not know, a newer one.
@@ -55,6 +65,19 @@ type Settings struct {
 	RepositoryPolicy string `json:"repositoryPolicy,omitempty"`
 	// ResourceTags are the repository's AWS resource tags, in order.
 	ResourceTags []ResourceTag `json:"resourceTags,omitempty"`
+}
+
+// Repository is what a repository's record holds besides its name and
+// creation time (which the index keeps): its settings, and what created
+// it.
+type Repository struct {
+	// Settings are the repository's settings.
+	Settings Settings `json:"settings"`
+	// CacheRule is the prefix of the pull-through cache rule (or ROOT)
+	// whose fill created the repository; "" for a repository created any
+	// other way (a push, CreateRepository). Only such repositories are
+	// ever filled from an upstream registry.
+	CacheRule string `json:"cacheRule,omitempty"`
 }
 
 // TagFilter is one tag mutability exclusion filter.
@@ -100,11 +123,15 @@ type CacheRule struct {
 	UpdatedAt      time.Time `json:"updatedAt"`
 }
 
-// The stored forms of version 1: each record with its version.
+// The stored forms: each record with its version.
 type (
 	settingsV1 struct {
 		Version  int      `json:"version"`
 		Settings Settings `json:"settings"`
+	}
+	repositoryV2 struct {
+		Version int `json:"version"`
+		Repository
 	}
 	templateV1 struct {
 		Version int `json:"version"`
@@ -116,37 +143,46 @@ type (
 	}
 )
 
-// EncodeSettings returns the stored form of a repository's settings.
-func EncodeSettings(s Settings) ([]byte, error) {
-	return json.Marshal(settingsV1{Version: Version, Settings: s})
+// EncodeRepository returns the stored form of a repository's record
+// (version 2).
+func EncodeRepository(r Repository) ([]byte, error) {
+	return json.Marshal(repositoryV2{Version: RepositoryVersion, Repository: r})
 }
 
-// DecodeSettings reads a repository's settings of any version.
-func DecodeSettings(b []byte) (Settings, error) {
+// DecodeRepository reads a repository's record of any version: versions
+// 0 and 1 hold settings only (no repository of theirs was created by a
+// pull-through cache as far as the record knows).
+func DecodeRepository(b []byte) (Repository, error) {
 	v, err := version(b)
 	if err != nil {
-		return Settings{}, err
+		return Repository{}, err
 	}
 	switch v {
 	case 0:
 		var l legacySettings
 		if err := json.Unmarshal(b, &l); err != nil {
-			return Settings{}, fmt.Errorf("record: settings (version 0): %w", err)
+			return Repository{}, fmt.Errorf("record: settings (version 0): %w", err)
 		}
-		return l.current(), nil
+		return Repository{Settings: l.current()}, nil
 	case 1:
 		var r settingsV1
 		if err := decodeStrict(b, &r); err != nil {
-			return Settings{}, fmt.Errorf("record: settings: %w", err)
+			return Repository{}, fmt.Errorf("record: settings: %w", err)
 		}
-		return r.Settings, nil
+		return Repository{Settings: r.Settings}, nil
+	case 2:
+		var r repositoryV2
+		if err := decodeStrict(b, &r); err != nil {
+			return Repository{}, fmt.Errorf("record: repository: %w", err)
+		}
+		return r.Repository, nil
 	}
-	return Settings{}, fmt.Errorf("%w: settings of version %d (this build knows up to %d)", ErrVersion, v, Version)
+	return Repository{}, fmt.Errorf("%w: repository record of version %d (this build knows up to %d)", ErrVersion, v, RepositoryVersion)
 }
 
 // EncodeTemplate returns the stored form of a creation template.
 func EncodeTemplate(t Template) ([]byte, error) {
-	return json.Marshal(templateV1{Version: Version, Template: t})
+	return json.Marshal(templateV1{Version: TemplateVersion, Template: t})
 }
 
 // DecodeTemplate reads a creation template of any version.
@@ -172,12 +208,12 @@ func DecodeTemplate(b []byte) (Template, error) {
 		}
 		return r.Template, nil
 	}
-	return Template{}, fmt.Errorf("%w: template of version %d (this build knows up to %d)", ErrVersion, v, Version)
+	return Template{}, fmt.Errorf("%w: template of version %d (this build knows up to %d)", ErrVersion, v, TemplateVersion)
 }
 
 // EncodeCacheRule returns the stored form of a pull-through cache rule.
 func EncodeCacheRule(r CacheRule) ([]byte, error) {
-	return json.Marshal(cacheRuleV1{Version: Version, CacheRule: r})
+	return json.Marshal(cacheRuleV1{Version: CacheRuleVersion, CacheRule: r})
 }
 
 // DecodeCacheRule reads a pull-through cache rule of any version.
@@ -201,7 +237,7 @@ func DecodeCacheRule(b []byte) (CacheRule, error) {
 		}
 		return r.CacheRule, nil
 	}
-	return CacheRule{}, fmt.Errorf("%w: pull-through cache rule of version %d (this build knows up to %d)", ErrVersion, v, Version)
+	return CacheRule{}, fmt.Errorf("%w: pull-through cache rule of version %d (this build knows up to %d)", ErrVersion, v, CacheRuleVersion)
 }
 
 // version reads a record's version: 0 when it has no "version" field.

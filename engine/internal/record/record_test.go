@@ -11,7 +11,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/v1.json from the values in the test")
+var update = flag.Bool("update", false, "rewrite testdata/v1.json and testdata/v2.json from the values in the test")
+
+// encodeSettingsV1 writes settings as repository records were written
+// at version 1 (before the pull-through cache marker).
+func encodeSettingsV1(s Settings) ([]byte, error) {
+	return json.Marshal(settingsV1{Version: 1, Settings: s})
+}
 
 // stored is one record of a testdata file.
 type stored struct {
@@ -81,9 +87,13 @@ func checkDecodes(t *testing.T, file string) map[string]int {
 		n[r.Kind]++
 		switch r.Kind {
 		case "repository-settings":
-			got, err := DecodeSettings([]byte(r.Value))
+			got, err := DecodeRepository([]byte(r.Value))
 			require.NoError(t, err, r.Key)
-			assert.Equal(t, wantSettings[r.Key], got, r.Key)
+			assert.Equal(t, Repository{Settings: wantSettings[r.Key]}, got, r.Key)
+		case "repository":
+			got, err := DecodeRepository([]byte(r.Value))
+			require.NoError(t, err, r.Key)
+			assert.Equal(t, wantRepositories[r.Key], got, r.Key)
 		case "creation-template":
 			got, err := DecodeTemplate([]byte(r.Value))
 			require.NoError(t, err, r.Key)
@@ -111,7 +121,7 @@ func TestDecodeUnversioned(t *testing.T) {
 func TestVersion1Golden(t *testing.T) {
 	var recs []stored
 	for _, k := range []string{"mutable/excl", "plain", "prod/app"} {
-		b, err := EncodeSettings(wantSettings[k])
+		b, err := encodeSettingsV1(wantSettings[k])
 		require.NoError(t, err)
 		recs = append(recs, stored{Kind: "repository-settings", Key: k, Value: string(b)})
 	}
@@ -137,20 +147,55 @@ func TestVersion1Golden(t *testing.T) {
 	checkDecodes(t, "testdata/v1.json")
 }
 
+// wantRepositories are the repository records of testdata/v2.json.
+var wantRepositories = map[string]Repository{
+	"plain":      {Settings: wantSettings["plain"]},
+	"prod/app":   {Settings: wantSettings["prod/app"]},
+	"hub/alpine": {Settings: Settings{TagMutability: "MUTABLE", Encryption: Encryption{Type: "AES256"}}, CacheRule: "hub"},
+}
+
+// TestVersion2Golden pins the stored form of version 2 of repository
+// records: encoding the values gives testdata/v2.json byte for byte, and
+// it decodes to them.
+func TestVersion2Golden(t *testing.T) {
+	var recs []stored
+	for _, k := range []string{"hub/alpine", "plain", "prod/app"} {
+		b, err := EncodeRepository(wantRepositories[k])
+		require.NoError(t, err)
+		recs = append(recs, stored{Kind: "repository", Key: k, Value: string(b)})
+	}
+	got, err := json.MarshalIndent(recs, "", "  ")
+	require.NoError(t, err)
+	got = append(got, '\n')
+	if *update {
+		require.NoError(t, os.WriteFile("testdata/v2.json", got, 0o644))
+	}
+	want, err := os.ReadFile("testdata/v2.json")
+	require.NoError(t, err)
+	assert.Equal(t, string(want), string(got), "the stored form of version 2 changed: that is a new version")
+	assert.Equal(t, map[string]int{"repository": 3}, checkDecodes(t, "testdata/v2.json"))
+}
+
 func TestRoundTrip(t *testing.T) {
 	for k, s := range wantSettings {
-		b, err := EncodeSettings(s)
-		require.NoError(t, err)
-		got, err := DecodeSettings(b)
-		require.NoError(t, err)
-		assert.Equal(t, s, got, k)
+		for _, rule := range []string{"", "hub", "ROOT"} {
+			r := Repository{Settings: s, CacheRule: rule}
+			b, err := EncodeRepository(r)
+			require.NoError(t, err)
+			got, err := DecodeRepository(b)
+			require.NoError(t, err)
+			assert.Equal(t, r, got, k)
+		}
 	}
-	b, err := EncodeSettings(Settings{})
+	b, err := EncodeRepository(Repository{})
 	require.NoError(t, err)
-	assert.JSONEq(t, `{"version":1,"settings":{"encryption":{}}}`, string(b))
-	got, err := DecodeSettings(b)
+	assert.JSONEq(t, `{"version":2,"settings":{"encryption":{}}}`, string(b))
+	got, err := DecodeRepository(b)
 	require.NoError(t, err)
-	assert.Equal(t, Settings{}, got)
+	assert.Equal(t, Repository{}, got)
+	b, err = EncodeRepository(Repository{CacheRule: "hub"})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"version":2,"settings":{"encryption":{}},"cacheRule":"hub"}`, string(b))
 }
 
 func TestDecodeRefuses(t *testing.T) {
@@ -158,10 +203,12 @@ func TestDecodeRefuses(t *testing.T) {
 		name, value string
 		version     bool // the error is ErrVersion
 	}{
-		{"newer version", `{"version":2,"settings":{}}`, true},
+		{"newer version", `{"version":3,"settings":{}}`, true},
 		{"version zero written out", `{"version":0,"settings":{}}`, true},
 		{"negative version", `{"version":-1}`, true},
 		{"field version 1 does not have", `{"version":1,"settings":{"encryption":{}},"extra":1}`, false},
+		{"version 2's field in a version 1 record", `{"version":1,"settings":{"encryption":{}},"cacheRule":"hub"}`, false},
+		{"field version 2 does not have", `{"version":2,"settings":{"encryption":{}},"createdBy":"x"}`, false},
 		{"nested field version 1 does not have", `{"version":1,"settings":{"encryption":{"cipher":"x"}}}`, false},
 		{"data after the record", `{"version":1,"settings":{}} {}`, false},
 		{"not JSON", `{"version":`, false},
@@ -169,7 +216,7 @@ func TestDecodeRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := DecodeSettings([]byte(tt.value))
+			_, err := DecodeRepository([]byte(tt.value))
 			require.Error(t, err)
 			if tt.version {
 				require.ErrorIs(t, err, ErrVersion)

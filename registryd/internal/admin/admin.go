@@ -72,18 +72,23 @@ func New(store Store, authn Authenticator, az authz.Authorizer, cfg Config) (*AP
 // operation is one admin operation: what it does, as actions on
 // resources that the dispatcher authorizes before run (an error for a
 // request that names no valid resource), and the operation itself, whose
-// result is answered as JSON.
+// result is answered as JSON. Both get the request's body, read (at most
+// maxPolicyBody bytes) before either runs.
 type operation struct {
-	access func(r *http.Request) ([]authz.Access, error)
-	run    func(a *API, r *http.Request) (any, error)
+	access func(r *http.Request, body []byte) ([]authz.Access, error)
+	run    func(a *API, r *http.Request, body []byte) (any, error)
 }
 
-// operations are the admin API's operations, by path under Prefix.
+// operations are the admin API's operations, by path under Prefix. gc
+// (its dry run too, which lists the store's digests and upload ids) and
+// fsck act on the whole store; a lifecycle call on one repository, and
+// one that brings its own policy also sets, in effect, the repository's
+// lifecycle policy for the call (ecr:PutLifecyclePolicy).
 var operations = map[string]operation{
 	"gc":                {onRegistry(authz.AdminCollectGarbage), (*API).collectGarbage},
 	"fsck":              {onRegistry(authz.AdminFsck), (*API).fsck},
-	"lifecycle/preview": {onRepository(authz.AdminPreviewLifecycle), (*API).lifecyclePreview},
-	"lifecycle/apply":   {onRepository(authz.AdminApplyLifecycle), (*API).lifecycleApply},
+	"lifecycle/preview": {lifecycleAccess(authz.AdminPreviewLifecycle), (*API).lifecyclePreview},
+	"lifecycle/apply":   {lifecycleAccess(authz.AdminApplyLifecycle), (*API).lifecycleApply},
 }
 
 // ServeHTTP serves POST /admin/v1/{gc,fsck,lifecycle/preview,lifecycle/apply}.
@@ -116,14 +121,21 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return oci.NewError(oci.CodeNotFound, "no such admin operation: "+name, nil)
 	}
-	access, err := op.access(r)
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxPolicyBody+1))
+	if err != nil {
+		return oci.NewError(oci.CodeInvalidArgument, "reading the request body: "+err.Error(), nil)
+	}
+	if len(body) > maxPolicyBody {
+		return oci.NewError(oci.CodeTooLarge, fmt.Sprintf("request body over %d bytes", maxPolicyBody), nil)
+	}
+	access, err := op.access(r, body)
 	if err != nil {
 		return err
 	}
 	if err := authz.All(r.Context(), a.authz, who, access...); err != nil {
 		return err
 	}
-	out, err := op.run(a, r)
+	out, err := op.run(a, r, body)
 	if err != nil {
 		return err
 	}
@@ -132,26 +144,36 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) error {
 }
 
 // onRegistry is the access of an operation on the whole store.
-func onRegistry(action authz.Action) func(*http.Request) ([]authz.Access, error) {
-	return func(*http.Request) ([]authz.Access, error) {
+func onRegistry(action authz.Action) func(*http.Request, []byte) ([]authz.Access, error) {
+	return func(*http.Request, []byte) ([]authz.Access, error) {
 		return []authz.Access{{Action: action, Resource: authz.Registry}}, nil
 	}
 }
 
-// onRepository is the access of an operation on the repository its
-// repository parameter names.
-func onRepository(action authz.Action) func(*http.Request) ([]authz.Access, error) {
-	return func(r *http.Request) ([]authz.Access, error) {
+// lifecycleAccess is the access of a lifecycle call on the repository its
+// repository parameter names: action, and ecr:PutLifecyclePolicy too when
+// the body brings a policy of its own (it runs instead of the
+// repository's, as if it were set).
+func lifecycleAccess(action authz.Action) func(*http.Request, []byte) ([]authz.Access, error) {
+	return func(r *http.Request, body []byte) ([]authz.Access, error) {
 		repo := r.URL.Query().Get("repository")
 		if repo == "" {
 			return nil, oci.NewError(oci.CodeInvalidArgument, "repository is required", nil)
 		}
-		return []authz.Access{{Action: action, Resource: authz.Repository(repo)}}, nil
+		access := []authz.Access{{Action: action, Resource: authz.Repository(repo)}}
+		if policyOverride(body) != "" {
+			access = append(access, authz.Access{Action: authz.PutLifecyclePolicy, Resource: authz.Repository(repo)})
+		}
+		return access, nil
 	}
 }
 
+// policyOverride is the lifecycle policy a request's body brings, "" for
+// none (the repository's own).
+func policyOverride(body []byte) string { return strings.TrimSpace(string(body)) }
+
 // collectGarbage serves POST gc?dry-run=&grace=.
-func (a *API) collectGarbage(r *http.Request) (any, error) {
+func (a *API) collectGarbage(r *http.Request, _ []byte) (any, error) {
 	q := r.URL.Query()
 	var opts gcOptions
 	var err error
@@ -177,7 +199,7 @@ func (a *API) collectGarbage(r *http.Request) (any, error) {
 }
 
 // fsck serves POST fsck?verify=&sample=.
-func (a *API) fsck(r *http.Request) (any, error) {
+func (a *API) fsck(r *http.Request, _ []byte) (any, error) {
 	q := r.URL.Query()
 	var opts fsckOptions
 	var err error
@@ -198,27 +220,20 @@ func (a *API) fsck(r *http.Request) (any, error) {
 
 // lifecyclePreview serves POST lifecycle/preview?repository=, with an
 // optional policy in the body.
-func (a *API) lifecyclePreview(r *http.Request) (any, error) {
-	return a.lifecycle(r, a.store.LifecyclePreview)
+func (a *API) lifecyclePreview(r *http.Request, body []byte) (any, error) {
+	return a.lifecycle(r, body, a.store.LifecyclePreview)
 }
 
 // lifecycleApply serves POST lifecycle/apply?repository=, with an
 // optional policy in the body.
-func (a *API) lifecycleApply(r *http.Request) (any, error) {
-	return a.lifecycle(r, a.store.LifecycleApply)
+func (a *API) lifecycleApply(r *http.Request, body []byte) (any, error) {
+	return a.lifecycle(r, body, a.store.LifecycleApply)
 }
 
 // lifecycle runs a lifecycle policy call on the repository parameter
 // with the policy in the body ("" for the repository's own).
-func (a *API) lifecycle(r *http.Request, call func(ctx context.Context, repo, policyOverride string) ([]expiry, error)) (any, error) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxPolicyBody+1))
-	if err != nil {
-		return nil, oci.NewError(oci.CodeInvalidArgument, "reading the policy: "+err.Error(), nil)
-	}
-	if len(body) > maxPolicyBody {
-		return nil, oci.NewError(oci.CodeTooLarge, fmt.Sprintf("policy over %d bytes", maxPolicyBody), nil)
-	}
-	out, err := call(r.Context(), r.URL.Query().Get("repository"), strings.TrimSpace(string(body)))
+func (a *API) lifecycle(r *http.Request, body []byte, call func(ctx context.Context, repo, policyOverride string) ([]expiry, error)) (any, error) {
+	out, err := call(r.Context(), r.URL.Query().Get("repository"), policyOverride(body))
 	if errors.Is(err, errInvalidPolicy) {
 		return nil, oci.NewError(oci.CodeInvalidArgument, err.Error(), nil)
 	}

@@ -120,7 +120,7 @@ func TestEveryOperationDeclaresItsAccess(t *testing.T) {
 	for name, op := range operations {
 		r, err := http.NewRequest(http.MethodPost, "http://registry"+Prefix+name+"?repository=r", nil)
 		require.NoError(t, err)
-		access, err := op.access(r)
+		access, err := op.access(r, nil)
 		require.NoError(t, err, name)
 		require.NotEmpty(t, access, name)
 		for _, ac := range access {

@@ -12,23 +12,27 @@ const (
 	BatchCheckLayerAvailability         Action = "ecr:BatchCheckLayerAvailability"
 	BatchDeleteImage                    Action = "ecr:BatchDeleteImage"
 	BatchGetImage                       Action = "ecr:BatchGetImage"
+	BatchImportUpstreamImage            Action = "ecr:BatchImportUpstreamImage"
 	CompleteLayerUpload                 Action = "ecr:CompleteLayerUpload"
 	CreatePullThroughCacheRule          Action = "ecr:CreatePullThroughCacheRule"
 	CreateRepository                    Action = "ecr:CreateRepository"
 	CreateRepositoryCreationTemplate    Action = "ecr:CreateRepositoryCreationTemplate"
 	DeleteLifecyclePolicy               Action = "ecr:DeleteLifecyclePolicy"
 	DeletePullThroughCacheRule          Action = "ecr:DeletePullThroughCacheRule"
+	DeleteRegistryPolicy                Action = "ecr:DeleteRegistryPolicy"
 	DeleteRepository                    Action = "ecr:DeleteRepository"
 	DeleteRepositoryCreationTemplate    Action = "ecr:DeleteRepositoryCreationTemplate"
 	DeleteRepositoryPolicy              Action = "ecr:DeleteRepositoryPolicy"
 	DescribeImages                      Action = "ecr:DescribeImages"
 	DescribePullThroughCacheRules       Action = "ecr:DescribePullThroughCacheRules"
+	DescribeRegistry                    Action = "ecr:DescribeRegistry"
 	DescribeRepositories                Action = "ecr:DescribeRepositories"
 	DescribeRepositoryCreationTemplates Action = "ecr:DescribeRepositoryCreationTemplates"
 	GetAuthorizationToken               Action = "ecr:GetAuthorizationToken"
 	GetDownloadURLForLayer              Action = "ecr:GetDownloadUrlForLayer"
 	GetLifecyclePolicy                  Action = "ecr:GetLifecyclePolicy"
 	GetLifecyclePolicyPreview           Action = "ecr:GetLifecyclePolicyPreview"
+	GetRegistryPolicy                   Action = "ecr:GetRegistryPolicy"
 	GetRepositoryPolicy                 Action = "ecr:GetRepositoryPolicy"
 	InitiateLayerUpload                 Action = "ecr:InitiateLayerUpload"
 	ListImages                          Action = "ecr:ListImages"
@@ -37,12 +41,22 @@ const (
 	PutImageScanningConfiguration       Action = "ecr:PutImageScanningConfiguration"
 	PutImageTagMutability               Action = "ecr:PutImageTagMutability"
 	PutLifecyclePolicy                  Action = "ecr:PutLifecyclePolicy"
+	PutRegistryPolicy                   Action = "ecr:PutRegistryPolicy"
 	SetRepositoryPolicy                 Action = "ecr:SetRepositoryPolicy"
 	StartLifecyclePolicyPreview         Action = "ecr:StartLifecyclePolicyPreview"
 	TagResource                         Action = "ecr:TagResource"
 	UntagResource                       Action = "ecr:UntagResource"
 	UpdateRepositoryCreationTemplate    Action = "ecr:UpdateRepositoryCreationTemplate"
 	UploadLayerPart                     Action = "ecr:UploadLayerPart"
+)
+
+// The KMS actions a request needs on the key-encryption key of a
+// repository it creates (CreateRepository, creation templates, create on
+// push with a template that names a key), as ECR needs them on the
+// repository's KMS key.
+const (
+	KMSCreateGrant Action = "kms:CreateGrant"
+	KMSDescribeKey Action = "kms:DescribeKey"
 )
 
 // The admin API's actions (/admin/v1/...), which ECR does not have.
@@ -62,16 +76,16 @@ var admin = map[Action]bool{AdminCollectGarbage: true, AdminFsck: true, AdminPre
 
 func init() {
 	for _, a := range []Action{
-		BatchCheckLayerAvailability, BatchDeleteImage, BatchGetImage, CompleteLayerUpload,
-		CreatePullThroughCacheRule, CreateRepository, CreateRepositoryCreationTemplate,
-		DeleteLifecyclePolicy, DeletePullThroughCacheRule, DeleteRepository,
+		BatchCheckLayerAvailability, BatchDeleteImage, BatchGetImage, BatchImportUpstreamImage,
+		CompleteLayerUpload, CreatePullThroughCacheRule, CreateRepository, CreateRepositoryCreationTemplate,
+		DeleteLifecyclePolicy, DeletePullThroughCacheRule, DeleteRegistryPolicy, DeleteRepository,
 		DeleteRepositoryCreationTemplate, DeleteRepositoryPolicy, DescribeImages,
-		DescribePullThroughCacheRules, DescribeRepositories, DescribeRepositoryCreationTemplates,
+		DescribePullThroughCacheRules, DescribeRegistry, DescribeRepositories, DescribeRepositoryCreationTemplates,
 		GetAuthorizationToken, GetDownloadURLForLayer, GetLifecyclePolicy, GetLifecyclePolicyPreview,
-		GetRepositoryPolicy, InitiateLayerUpload, ListImages, ListTagsForResource, PutImage,
-		PutImageScanningConfiguration, PutImageTagMutability, PutLifecyclePolicy,
+		GetRegistryPolicy, GetRepositoryPolicy, InitiateLayerUpload, ListImages, ListTagsForResource, PutImage,
+		PutImageScanningConfiguration, PutImageTagMutability, PutLifecyclePolicy, PutRegistryPolicy,
 		SetRepositoryPolicy, StartLifecyclePolicyPreview, TagResource, UntagResource,
-		UpdateRepositoryCreationTemplate, UploadLayerPart,
+		UpdateRepositoryCreationTemplate, UploadLayerPart, KMSCreateGrant, KMSDescribeKey,
 	} {
 		known[a] = true
 	}

@@ -61,13 +61,14 @@ func All(ctx context.Context, az Authorizer, who engine.Principal, accesses ...A
 	return nil
 }
 
-// Resource is what an action is performed on: one repository, or the
-// registry as a whole. The zero Resource names nothing, and an Authorizer
+// Resource is what an action is performed on: one repository, one
+// key-encryption key (kms: actions), or the registry as a whole. The zero Resource names nothing, and an Authorizer
 // refuses it: a question that forgot its resource is refused, not taken
 // for one about the registry.
 type Resource struct {
-	kind       resourceKind
-	repository string
+	kind resourceKind
+	// name is the repository's or the key's name.
+	name string
 }
 
 type resourceKind uint8
@@ -76,6 +77,7 @@ const (
 	noResource resourceKind = iota
 	registryResource
 	repositoryResource
+	keyResource
 )
 
 // Registry is the registry as a whole: registry-level calls (listing
@@ -84,30 +86,48 @@ const (
 var Registry = Resource{kind: registryResource}
 
 // Repository is the repository name.
-func Repository(name string) Resource { return Resource{kind: repositoryResource, repository: name} }
+func Repository(name string) Resource { return Resource{kind: repositoryResource, name: name} }
+
+// Key is the key-encryption key name (a keyring key name or a pkcs11:
+// URI, as a repository's kmsKey names it).
+func Key(name string) Resource { return Resource{kind: keyResource, name: name} }
 
 // Repository returns the repository the resource names, and whether it
 // names one.
 func (r Resource) Repository() (string, bool) {
-	return r.repository, r.kind == repositoryResource
+	if r.kind != repositoryResource {
+		return "", false
+	}
+	return r.name, true
+}
+
+// Key returns the key the resource names, and whether it names one.
+func (r Resource) Key() (string, bool) {
+	if r.kind != keyResource {
+		return "", false
+	}
+	return r.name, true
 }
 
 // IsRegistry reports whether the resource is the registry as a whole.
 func (r Resource) IsRegistry() bool { return r.kind == registryResource }
 
 // valid reports whether the resource names something: the registry, or
-// a repository with a name.
+// a repository or key with a name.
 func (r Resource) valid() bool {
-	return r.kind == registryResource || r.kind == repositoryResource && r.repository != ""
+	return r.kind == registryResource || (r.kind == repositoryResource || r.kind == keyResource) && r.name != ""
 }
 
-// String is "repository <name>", "the registry", or "no resource".
+// String is "repository <name>", "key <name>", "the registry", or "no
+// resource".
 func (r Resource) String() string {
-	switch {
-	case r.kind == registryResource:
+	switch r.kind {
+	case registryResource:
 		return "the registry"
-	case r.kind == repositoryResource:
-		return "repository " + r.repository
+	case repositoryResource:
+		return "repository " + r.name
+	case keyResource:
+		return "key " + r.name
 	}
 	return "no resource"
 }

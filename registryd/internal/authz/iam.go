@@ -68,6 +68,9 @@ func (a *IAM) Authorize(ctx context.Context, who engine.Principal, action Action
 	if repo, ok := resource.Repository(); ok {
 		req.Repository = repo
 	}
+	if key, ok := resource.Key(); ok {
+		req.Key = key
+	}
 	d, err := a.decider.Authorize(ctx, &req)
 	if err != nil {
 		return err

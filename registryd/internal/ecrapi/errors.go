@@ -27,6 +27,7 @@ var (
 	ecrRepositoryAlreadyExists  = errorType{"RepositoryAlreadyExistsException", 400}
 	ecrRepositoryNotEmpty       = errorType{"RepositoryNotEmptyException", 400}
 	ecrRepositoryPolicyNotFound = errorType{"RepositoryPolicyNotFoundException", 400}
+	ecrRegistryPolicyNotFound   = errorType{"RegistryPolicyNotFoundException", 400}
 	ecrInvalidParameter         = errorType{"InvalidParameterException", 400}
 	ecrInvalidTagParameter      = errorType{"InvalidTagParameterException", 400}
 	ecrTooManyTags              = errorType{"TooManyTagsException", 400}
@@ -92,6 +93,7 @@ var errorTable = []struct {
 	{engine.ErrRepositoryExists, ecrRepositoryAlreadyExists},
 	{engine.ErrRepositoryNotEmpty, ecrRepositoryNotEmpty},
 	{engine.ErrRepositoryPolicyNotFound, ecrRepositoryPolicyNotFound},
+	{engine.ErrRegistryPolicyNotFound, ecrRegistryPolicyNotFound},
 	{engine.ErrLifecyclePolicyNotFound, ecrLifecyclePolicyNotFound},
 	{engine.ErrTemplateNotFound, ecrTemplateNotFound},
 	{engine.ErrTemplateExists, ecrTemplateAlreadyExists},

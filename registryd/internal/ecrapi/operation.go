@@ -36,6 +36,14 @@ type input interface {
 	resources(g registry) ([]authz.Resource, error)
 }
 
+// extraAccess is implemented by the inputs of calls that need more than
+// their action on their resources: a repository or template with a KMS
+// key also needs kms:CreateGrant and kms:DescribeKey on the key. The
+// dispatcher authorizes it after the action.
+type extraAccess interface {
+	extraAccess() []authz.Access
+}
+
 // operation is one entry of the operation table.
 type operation interface {
 	// action is the operation's ECR action.
@@ -80,9 +88,16 @@ func (o op[In, PIn, Out]) serve(ctx context.Context, g registry, c *call, body [
 	for i, r := range resources {
 		access[i] = authz.Access{Action: o.act, Resource: r}
 	}
+	if x, ok := any(in).(extraAccess); ok && len(access) > 0 {
+		access = append(access, x.extraAccess()...)
+	}
 	if err := authz.All(ctx, c.authz, c.who, access...); err != nil {
 		return nil, err
 	}
+	// A repository created while serving (a layer upload or PutImage into
+	// one that does not exist, created on push) is created only if the
+	// caller may create it.
+	ctx = authz.GuardCreation(ctx, c.authz, c.who)
 	out, err := o.handle(ctx, c, in)
 	if err != nil {
 		return nil, err

@@ -21,7 +21,7 @@ import (
 // and is an action the Authorizer knows.
 func TestOperationTable(t *testing.T) {
 	a := newTestAPI(t)
-	require.Len(t, a.ops, 34)
+	require.Len(t, a.ops, 38)
 	for name, op := range a.ops {
 		assert.Equal(t, authz.Action("ecr:"+name), op.action(), name)
 		assert.True(t, op.action().Known(), name)
@@ -73,6 +73,10 @@ var wellFormed = map[string]string{
 	"DescribePullThroughCacheRules":       `{}`,
 	"DeletePullThroughCacheRule":          `{"ecrRepositoryPrefix":"hub"}`,
 	"GetAuthorizationToken":               `{}`,
+	"PutRegistryPolicy":                   `{"policyText":"{}"}`,
+	"GetRegistryPolicy":                   `{}`,
+	"DeleteRegistryPolicy":                `{}`,
+	"DescribeRegistry":                    `{}`,
 }
 
 // TestEveryOperationIsAuthorized: with an Authorizer that refuses
@@ -104,6 +108,58 @@ func TestEveryOperationIsAuthorized(t *testing.T) {
 	ts, err := a.engine.CreationTemplates(context.Background())
 	require.NoError(t, err)
 	assert.Empty(t, ts)
+}
+
+// allowAll allows everything and records what it was asked.
+type allowAll struct{ asked []string }
+
+func (d *allowAll) Authorize(_ context.Context, _ engine.Principal, action authz.Action, res authz.Resource) error {
+	d.asked = append(d.asked, authz.Access{Action: action, Resource: res}.String())
+	return nil
+}
+
+// TestKMSKeyNeedsKeyAccess: a repository or creation template keyed by a
+// KMS key also asks kms:CreateGrant and kms:DescribeKey on the key, and
+// a refusal of either creates nothing.
+func TestKMSKeyNeedsKeyAccess(t *testing.T) {
+	a := newTestAPI(t)
+	_, err := a.engine.CreateKey(context.Background(), "team-key")
+	require.NoError(t, err)
+	rec := &allowAll{}
+	a.authz = rec
+	res := ecrDo(a.API, "CreateRepository", `{"repositoryName":"r","encryptionConfiguration":{"encryptionType":"KMS","kmsKey":"team-key"}}`)
+	require.Equal(t, 200, res.Code, res.Body.String())
+	assert.Equal(t, []string{"ecr:CreateRepository on repository r", "kms:CreateGrant on key team-key", "kms:DescribeKey on key team-key"}, rec.asked)
+	for _, op := range []string{"CreateRepositoryCreationTemplate", "UpdateRepositoryCreationTemplate"} {
+		rec.asked = nil
+		res = ecrDo(a.API, op, `{"prefix":"team","appliedFor":["CREATE_ON_PUSH"],"encryptionConfiguration":{"encryptionType":"KMS","kmsKey":"team-key"}}`)
+		require.Equal(t, 200, res.Code, res.Body.String())
+		assert.Equal(t, []string{"ecr:" + op + " on the registry", "kms:CreateGrant on key team-key", "kms:DescribeKey on key team-key"}, rec.asked)
+	}
+	rec.asked = nil
+	require.Equal(t, 200, ecrDo(a.API, "CreateRepository", `{"repositoryName":"plain"}`).Code)
+	assert.Equal(t, []string{"ecr:CreateRepository on repository plain"}, rec.asked, "the default key asks nothing more")
+
+	deny := &denyKey{}
+	a.authz = deny
+	regtest.RequireECRError(t, ecrDo(a.API, "CreateRepository", `{"repositoryName":"s","encryptionConfiguration":{"encryptionType":"KMS","kmsKey":"team-key"}}`), 400, "AccessDeniedException")
+	regtest.RequireECRError(t, ecrDo(a.API, "CreateRepositoryCreationTemplate", `{"prefix":"other","appliedFor":["CREATE_ON_PUSH"],"encryptionConfiguration":{"encryptionType":"KMS","kmsKey":"team-key"}}`), 400, "AccessDeniedException")
+	names, err := a.engine.ListRepositories(context.Background(), "", 0)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"plain", "r"}, names, "nothing created")
+	ts, err := a.engine.CreationTemplates(context.Background())
+	require.NoError(t, err)
+	assert.Len(t, ts, 1)
+}
+
+// denyKey refuses every kms: action and allows the rest.
+type denyKey struct{}
+
+func (denyKey) Authorize(_ context.Context, _ engine.Principal, action authz.Action, _ authz.Resource) error {
+	if strings.HasPrefix(string(action), "kms:") {
+		return engine.ErrAccessDenied
+	}
+	return nil
 }
 
 // TestDescribeRepositoriesByNameAsksForEach: a call naming several

@@ -15,6 +15,7 @@ func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploa
 	repos := repositoryOps{reg: g, repos: st}
 	tags := tagOps{reg: g, tags: st}
 	policies := policyOps{reg: g, policies: st}
+	registryLevel := registryOps{reg: g, policies: st}
 	lifecycle := lifecycleOps{reg: g, repos: st, lifecycle: st, previews: &previews{}}
 	images := imageOps{reg: g, images: st}
 	layers := layerOps{reg: g, repos: st, layers: st, uploads: uploads}
@@ -35,6 +36,11 @@ func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploa
 		"SetRepositoryPolicy":    newOp(authz.SetRepositoryPolicy, policies.set),
 		"GetRepositoryPolicy":    newOp(authz.GetRepositoryPolicy, policies.get),
 		"DeleteRepositoryPolicy": newOp(authz.DeleteRepositoryPolicy, policies.delete),
+
+		"PutRegistryPolicy":    newOp(authz.PutRegistryPolicy, registryLevel.putPolicy),
+		"GetRegistryPolicy":    newOp(authz.GetRegistryPolicy, registryLevel.getPolicy),
+		"DeleteRegistryPolicy": newOp(authz.DeleteRegistryPolicy, registryLevel.deletePolicy),
+		"DescribeRegistry":     newOp(authz.DescribeRegistry, registryLevel.describe),
 
 		"PutLifecyclePolicy":          newOp(authz.PutLifecyclePolicy, lifecycle.put),
 		"GetLifecyclePolicy":          newOp(authz.GetLifecyclePolicy, lifecycle.get),

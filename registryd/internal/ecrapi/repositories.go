@@ -26,6 +26,15 @@ type CreateRepositoryInput struct {
 	EncryptionConfiguration            *EncryptionConfiguration            `json:"encryptionConfiguration"`
 }
 
+// extraAccess: a repository keyed by a KMS key needs kms:CreateGrant and
+// kms:DescribeKey on it, as in ECR.
+func (in *CreateRepositoryInput) extraAccess() []authz.Access {
+	if in.EncryptionConfiguration == nil {
+		return nil
+	}
+	return authz.KeyAccess(in.EncryptionConfiguration.KMSKey)
+}
+
 // CreateRepositoryOutput is CreateRepository's answer.
 type CreateRepositoryOutput struct {
 	Repository Repository `json:"repository"`

@@ -60,6 +60,13 @@ type PolicyStore interface {
 	DeleteRepositoryPolicy(ctx context.Context, repo string) (string, error)
 }
 
+// RegistryPolicyStore keeps the registry policy.
+type RegistryPolicyStore interface {
+	SetRegistryPolicy(ctx context.Context, text string) error
+	RegistryPolicy(ctx context.Context) (string, error)
+	DeleteRegistryPolicy(ctx context.Context) (string, error)
+}
+
 // LifecycleStore keeps lifecycle policies and previews what they expire.
 type LifecycleStore interface {
 	PutLifecyclePolicy(ctx context.Context, repo, policy string) error
@@ -90,6 +97,7 @@ type Store interface {
 	ImageStore
 	LayerStore
 	PolicyStore
+	RegistryPolicyStore
 	LifecycleStore
 	TemplateStore
 	CacheRuleStore

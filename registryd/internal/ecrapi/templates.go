@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/authz"
 )
 
 // templateOps serve the creation template operations.
@@ -32,6 +33,15 @@ type TemplateInput struct {
 	LifecyclePolicy                    string                              `json:"lifecyclePolicy"`
 	AppliedFor                         []string                            `json:"appliedFor"`
 	CustomRoleARN                      string                              `json:"customRoleArn"`
+}
+
+// extraAccess: a template that keys the repositories it creates with a
+// KMS key needs kms:CreateGrant and kms:DescribeKey on it, as in ECR.
+func (in *TemplateInput) extraAccess() []authz.Access {
+	if in.EncryptionConfiguration == nil {
+		return nil
+	}
+	return authz.KeyAccess(in.EncryptionConfiguration.KMSKey)
 }
 
 // toEngine is the template the input describes.

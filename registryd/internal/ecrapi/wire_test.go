@@ -210,7 +210,17 @@ func TestECRWireGolden(t *testing.T) {
 		{"DeleteRepository", `{"repositoryName":"team/app"}`},
 		{"DeleteRepository", `{"repositoryName":"team/app","force":true}`},
 		{"DeleteRepository", `{"repositoryName":"team/app"}`},
+		// The registry policy, DescribeRegistry, and an operation Berth
+		// does not serve.
+		{"GetRegistryPolicy", `{}`},
+		{"PutRegistryPolicy", `{"policyText":"{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"NoImport\",\"Effect\":\"Deny\",\"Principal\":{\"AWS\":\"arn:aws:iam::000000000000:user/bob\"},\"Action\":\"ecr:BatchImportUpstreamImage\",\"Resource\":\"*\"}]}"}`},
+		{"GetRegistryPolicy", `{}`},
+		{"PutRegistryPolicy", `{"policyText":"{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"ecr:PutImage\",\"Resource\":\"*\"}]}"}`},
+		{"PutRegistryPolicy", `{"policyText":""}`},
+		{"DeleteRegistryPolicy", `{}`},
+		{"DeleteRegistryPolicy", `{}`},
 		{"DescribeRegistry", `{}`},
+		{"PutReplicationConfiguration", `{"replicationConfiguration":{"rules":[]}}`},
 	}
 
 	var out bytes.Buffer

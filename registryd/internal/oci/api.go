@@ -6,10 +6,12 @@
 package oci
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 
+	"github.com/berthstore/berth/engine"
 	"github.com/berthstore/berth/registryd/internal/authz"
 	"github.com/berthstore/berth/registryd/internal/request"
 )
@@ -31,6 +33,17 @@ type Config struct {
 	// MaxManifestSize bounds a pushed manifest. Default
 	// DefaultMaxManifestSize.
 	MaxManifestSize int64
+	// Account is the registry's account ID, that of the anonymous
+	// principal. Default engine.DefaultAccount.
+	Account string
+	// AuthenticationRequired is true when the API checks credentials (an
+	// htpasswd file): a pull without credentials of a manifest, blob or
+	// tag list then goes on as the anonymous principal (a public
+	// repository serves it; docs/policies.md), and a refusal of an
+	// anonymous caller answers 401 with the Basic challenge so that a
+	// client retries with credentials. False: the registry is open, every
+	// caller is anonymous, and a refusal answers 403 DENIED.
+	AuthenticationRequired bool
 }
 
 // API serves the OCI Distribution API.
@@ -47,6 +60,8 @@ type API struct {
 	log             *slog.Logger
 	realm           string
 	maxManifestSize int64
+	anonymous       engine.Principal
+	authRequired    bool
 }
 
 var _ http.Handler = (*API)(nil)
@@ -63,7 +78,16 @@ func New(store Store, authn Authenticator, az authz.Authorizer, fill Filler, upl
 		blobs: store, sessions: store, manifests: store, listings: store,
 		authn: authn, authz: az, fill: fill, uploads: uploads,
 		log: cfg.Logger, realm: cfg.Realm, maxManifestSize: cfg.MaxManifestSize,
+		authRequired: cfg.AuthenticationRequired,
 	}
+	if cfg.Account == "" {
+		cfg.Account = engine.DefaultAccount
+	}
+	anon, err := engine.NewPrincipal(cfg.Account, "", "", nil)
+	if err != nil {
+		return nil, err
+	}
+	a.anonymous = anon
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -101,8 +125,13 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) error {
 	who, err := a.authn.Basic(r, true)
 	if err != nil {
-		Unauthorized(w, a.realm)
-		return nil
+		if !a.anonymousMayTry(r, rt) || !validName(rt.name) {
+			Unauthorized(w, a.realm)
+			return nil
+		}
+		// A pull without credentials: the policies decide whether the
+		// anonymous principal may (a public repository).
+		who = a.anonymous
 	}
 	ep := endpointOf(rt)
 	if ep == nil {
@@ -115,10 +144,62 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) error {
 	if !ok {
 		return methodNotAllowed(w, ep.allow)
 	}
-	if err := authz.All(r.Context(), a.authz, who, m.access(r, rt)...); err != nil {
-		return err
+	ctx := r.Context()
+	// A per-item endpoint (the catalog) asks about each item it answers.
+	if !m.perItem {
+		if err := authz.All(ctx, a.authz, who, m.access(r, rt)...); err != nil {
+			if who.Anonymous() && a.authRequired {
+				Unauthorized(w, a.realm)
+				return nil
+			}
+			return err
+		}
 	}
-	return m.serve(a, w, r, rt)
+	// Repositories created while serving (create on push) are created
+	// only if the caller may create them.
+	ctx = authz.GuardCreation(withCaller(ctx, who), a.authz, who)
+	err = m.serve(a, w, r.WithContext(ctx), rt)
+	if err != nil && who.Anonymous() && a.authRequired && errors.Is(err, engine.ErrAccessDenied) {
+		// Refused on the way (a pull-through cache fill): credentials
+		// might do.
+		Unauthorized(w, a.realm)
+		return nil
+	}
+	return err
+}
+
+// anonymousMayTry reports whether a request without acceptable
+// credentials goes on as the anonymous principal: a GET or HEAD without
+// any credentials of a manifest, blob or tag list, which a public
+// repository serves. Wrong credentials are never taken for none.
+func (a *API) anonymousMayTry(r *http.Request, rt route) bool {
+	if !a.authRequired || r.Header.Get("Authorization") != "" {
+		return false
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	switch rt.kind {
+	case routeManifest, routeBlob, routeTags:
+		return true
+	}
+	return false
+}
+
+// callerKey is the context key of the request's principal.
+type callerKey struct{}
+
+// withCaller returns ctx carrying who, for handlers that ask the
+// Authorizer about more than their endpoint declares (a mount's source,
+// the catalog's repositories, a pull-through cache fill).
+func withCaller(ctx context.Context, who engine.Principal) context.Context {
+	return context.WithValue(ctx, callerKey{}, who)
+}
+
+// caller returns the principal of the request ctx belongs to.
+func caller(ctx context.Context) engine.Principal {
+	who, _ := ctx.Value(callerKey{}).(engine.Principal)
+	return who
 }
 
 // base answers the /v2/ version check.

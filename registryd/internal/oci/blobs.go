@@ -46,7 +46,7 @@ func (a *API) getBlob(w http.ResponseWriter, r *http.Request, rt route) error {
 		return err
 	}
 	ctx := r.Context()
-	if err := a.fill.FillBlob(ctx, rt.name, d); err != nil {
+	if err := a.fill.FillBlob(ctx, caller(ctx), rt.name, d); err != nil {
 		return err
 	}
 	h := w.Header()
@@ -76,6 +76,11 @@ func (a *API) getBlob(w http.ResponseWriter, r *http.Request, rt route) error {
 	if err != nil {
 		h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
 		return NewError(CodeRangeInvalid, "", map[string]any{"range": truncate(r.Header.Get("Range"), 200), "size": size})
+	}
+	if coalesced, whole := coalesce(ranges, size); whole {
+		ranges = nil // more than the blob asked: the blob, once
+	} else {
+		ranges = coalesced
 	}
 	setBlobHeaders(h, d)
 	switch len(ranges) {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -24,12 +25,17 @@ var allEndpoints = map[string]*endpoint{
 }
 
 // TestEveryMethodDeclaresItsAccess: no method of any endpoint can be
-// served without asking the Authorizer about a known action, and the
-// Allow header lists exactly the methods served.
+// served without asking the Authorizer about a known action (a per-item
+// method, the catalog, asks about each item itself), and the Allow
+// header lists exactly the methods served.
 func TestEveryMethodDeclaresItsAccess(t *testing.T) {
 	rt := route{name: "team/app", ref: "sha256:" + strings.Repeat("0", 64)}
 	for name, ep := range allEndpoints {
 		for method, m := range ep.methods {
+			if m.perItem {
+				require.Nil(t, m.access, "%s %s: a per-item method declares no access of its own", name, method)
+				continue
+			}
 			r := httptest.NewRequest(method, "/v2/team/app/blobs/uploads/?digest=x&from=other&mount=y", nil)
 			access := m.access(r, rt)
 			require.NotEmpty(t, access, "%s %s", name, method)
@@ -57,8 +63,9 @@ func (r *recorder) Authorize(ctx context.Context, who engine.Principal, action a
 }
 
 // TestRequestsAskForECRActions: each request asks the Authorizer for the
-// ECR actions docs/policies.md lists, on the repository it names (and
-// the registry for the version check and the catalog).
+// ECR actions docs/policies.md lists, on the repository it names (the
+// registry for the version check; each repository for the catalog; the
+// source of a mount, and the repository a push creates).
 func TestRequestsAskForECRActions(t *testing.T) {
 	a, _ := newTestAPI(t, Config{})
 	rec := &recorder{Authorizer: a.authz}
@@ -70,7 +77,7 @@ func TestRequestsAskForECRActions(t *testing.T) {
 		want           []string
 	}{
 		{http.MethodGet, "/v2/", []string{"ecr:GetAuthorizationToken on the registry"}},
-		{http.MethodGet, "/v2/_catalog", []string{"ecr:DescribeRepositories on the registry"}},
+		{http.MethodGet, "/v2/_catalog", []string{"ecr:DescribeRepositories on repository r"}},
 		{http.MethodGet, "/v2/r/tags/list", []string{"ecr:ListImages on repository r"}},
 		{http.MethodGet, "/v2/r/referrers/" + d, []string{"ecr:ListImages on repository r"}},
 		{http.MethodGet, "/v2/r/manifests/v1", []string{"ecr:BatchGetImage on repository r"}},
@@ -82,7 +89,9 @@ func TestRequestsAskForECRActions(t *testing.T) {
 		{http.MethodDelete, "/v2/r/blobs/" + d, []string{"ecr:BatchDeleteImage on repository r"}},
 		{http.MethodPost, "/v2/r/blobs/uploads/", []string{"ecr:InitiateLayerUpload on repository r"}},
 		{http.MethodPost, "/v2/r/blobs/uploads/?digest=" + d, []string{"ecr:InitiateLayerUpload on repository r", "ecr:CompleteLayerUpload on repository r"}},
-		{http.MethodPost, "/v2/s/blobs/uploads/?mount=" + d + "&from=r", []string{"ecr:InitiateLayerUpload on repository s", "ecr:GetDownloadUrlForLayer on repository r"}},
+		{http.MethodPost, "/v2/s/blobs/uploads/?mount=" + d + "&from=r", []string{"ecr:InitiateLayerUpload on repository s",
+			"ecr:GetDownloadUrlForLayer on repository r", "ecr:BatchCheckLayerAvailability on repository r", "ecr:CreateRepository on repository s"}},
+		{http.MethodPost, "/v2/t/blobs/uploads/?mount=" + d, []string{"ecr:InitiateLayerUpload on repository t", "ecr:CreateRepository on repository t"}},
 		{http.MethodGet, loc, []string{"ecr:UploadLayerPart on repository r"}},
 		{http.MethodPatch, loc, []string{"ecr:UploadLayerPart on repository r"}},
 		{http.MethodPut, loc + "?digest=" + d, []string{"ecr:CompleteLayerUpload on repository r"}},
@@ -103,8 +112,8 @@ func TestRequestsAskForECRActions(t *testing.T) {
 
 // TestRepositoryPolicyOnTheOCIAPI: a Deny of a repository's policy
 // refuses the OCI requests that map to its action (DENIED, 403), for that
-// user only, and a mount is refused when the source's policy denies the
-// read.
+// user only, and a mount whose source's policy denies the read starts an
+// upload instead (202, as for a blob the source does not hold).
 func TestRepositoryPolicyOnTheOCIAPI(t *testing.T) {
 	ctx := context.Background()
 	file := regtest.WriteHtpasswd(t, "bob", "pw")
@@ -115,7 +124,10 @@ func TestRepositoryPolicyOnTheOCIAPI(t *testing.T) {
 		`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::000000000000:user/bob"},"Action":["ecr:GetDownloadUrlForLayer"]}]}`))
 	requireOCIError(t, do(a, http.MethodGet, "/v2/r/blobs/"+d, nil, bob), 403, "DENIED")
 	assert.Equal(t, 200, do(a, http.MethodHead, "/v2/r/blobs/"+d, nil, bob).Code, "another action")
-	requireOCIError(t, do(a, http.MethodPost, "/v2/s/blobs/uploads/?mount="+d+"&from=r", nil, bob), 403, "DENIED")
+	rec := do(a, http.MethodPost, "/v2/s/blobs/uploads/?mount="+d+"&from=r", nil, bob)
+	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+	_, err := e.StatBlob(ctx, "s", digest.Digest(d))
+	require.ErrorIs(t, err, engine.ErrBlobUnknown, "nothing mounted")
 	requireOCIError(t, do(a, http.MethodGet, "/v2/r/blobs/"+d, nil, nil), 401, "UNAUTHORIZED")
 }
 
@@ -125,4 +137,37 @@ func digestOf(t *testing.T, a *API, who map[string]string) string {
 	rec := do(a, http.MethodPost, "/v2/r/blobs/uploads/?digest=sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", []byte("hello"), who)
 	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
 	return rec.Header().Get("Docker-Content-Digest")
+}
+
+// TestCreateOnPushAsksForTheRepositoryAndItsKey: a push that creates its
+// repository asks ecr:CreateRepository on it and, when the creation
+// template names a KMS key, kms:CreateGrant and kms:DescribeKey on the
+// key; a refusal of any creates nothing.
+func TestCreateOnPushAsksForTheRepositoryAndItsKey(t *testing.T) {
+	ctx := context.Background()
+	a, e := newTestAPI(t, Config{})
+	_, err := e.CreateKey(ctx, "team-key")
+	require.NoError(t, err)
+	require.NoError(t, e.PutCreationTemplate(ctx, engine.CreationTemplate{Prefix: "team", AppliedFor: []string{engine.AppliedForCreateOnPush},
+		RepositorySettings: engine.RepositorySettings{Encryption: engine.EncryptionConfig{EncryptionType: engine.EncryptionKMS, KMSKey: "team-key"}}}))
+	rec := &recorder{Authorizer: a.authz}
+	a.authz = rec
+	require.Equal(t, http.StatusAccepted, do(a, http.MethodPost, "/v2/team/app/blobs/uploads/", nil, nil).Code)
+	assert.Equal(t, []string{"ecr:InitiateLayerUpload on repository team/app", "ecr:CreateRepository on repository team/app",
+		"kms:CreateGrant on key team-key", "kms:DescribeKey on key team-key"}, rec.asked)
+
+	a.authz = refuseKMS{a.authz}
+	requireOCIError(t, do(a, http.MethodPost, "/v2/team/other/blobs/uploads/", nil, nil), http.StatusForbidden, "DENIED")
+	_, err = e.Repository(ctx, "team/other")
+	require.ErrorIs(t, err, engine.ErrNameUnknown)
+}
+
+// refuseKMS refuses every kms: action and asks its Authorizer the rest.
+type refuseKMS struct{ authz.Authorizer }
+
+func (r refuseKMS) Authorize(ctx context.Context, who engine.Principal, action authz.Action, res authz.Resource) error {
+	if strings.HasPrefix(string(action), "kms:") {
+		return engine.ErrAccessDenied
+	}
+	return r.Authorizer.Authorize(ctx, who, action, res)
 }

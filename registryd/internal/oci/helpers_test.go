@@ -35,11 +35,12 @@ func newTestAPI(t testing.TB, cfg Config, ac ...auth.Config) (*API, *engine.Engi
 	require.NoError(t, err)
 	az, err := authz.NewIAM(e, authz.IAMConfig{Open: acfg.HtpasswdFile == "" && acfg.ECRCredentialsFile == "", AnonymousPull: acfg.AnonymousPull})
 	require.NoError(t, err)
-	fill, err := pullthrough.New(e, pullthrough.Config{Logger: regtest.Quiet()})
+	fill, err := pullthrough.New(e, az, pullthrough.Config{Logger: regtest.Quiet()})
 	require.NoError(t, err)
 	if cfg.Logger == nil {
 		cfg.Logger = regtest.Quiet()
 	}
+	cfg.AuthenticationRequired = acfg.HtpasswdFile != ""
 	a, err := New(e, authn, az, fill, &request.Uploads{}, cfg)
 	require.NoError(t, err)
 	return a, e

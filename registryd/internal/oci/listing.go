@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/authz"
 )
 
 // maxPageSize bounds n of a tags or catalog page.
@@ -95,18 +97,20 @@ func (a *API) tagsList(w http.ResponseWriter, r *http.Request, rt route) error {
 	}{rt.name, tags})
 }
 
-// catalog serves GET /v2/_catalog?n=&last=.
+// catalogBatch is how many repository names the catalog reads from the
+// store at a time while it looks for the ones the caller may see.
+const catalogBatch = 1000
+
+// catalog serves GET /v2/_catalog?n=&last=: the repositories the caller
+// may ecr:DescribeRepositories, each decided by the Authorizer, paged
+// over that filtered list (n and last, and the Link to the next page,
+// count only what the caller sees).
 func (a *API) catalog(w http.ResponseWriter, r *http.Request, _ route) error {
 	n, last, err := pageParams(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	repos, more, err := page(n, func(k int) ([]string, error) {
-		if n == 0 {
-			return []string{}, nil
-		}
-		return a.listings.ListRepositories(r.Context(), last, k)
-	})
+	repos, more, err := a.visibleRepositories(r.Context(), last, n)
 	if err != nil {
 		return err
 	}
@@ -116,6 +120,40 @@ func (a *API) catalog(w http.ResponseWriter, r *http.Request, _ route) error {
 	return writeJSON(w, r, http.StatusOK, "application/json", struct {
 		Repositories []string `json:"repositories"`
 	}{repos})
+}
+
+// visibleRepositories returns up to n (all when n < 0) repositories after
+// last that the caller may describe, and whether more follow.
+func (a *API) visibleRepositories(ctx context.Context, last string, n int) ([]string, bool, error) {
+	out := []string{}
+	if n == 0 {
+		return out, false, nil
+	}
+	who := caller(ctx)
+	cursor := last
+	for {
+		names, err := a.listings.ListRepositories(ctx, cursor, catalogBatch)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, name := range names {
+			err := a.authz.Authorize(ctx, who, authz.DescribeRepositories, authz.Repository(name))
+			switch {
+			case errors.Is(err, engine.ErrAccessDenied):
+				continue // not this caller's to see
+			case err != nil:
+				return nil, false, err
+			}
+			if n >= 0 && len(out) == n {
+				return out, true, nil
+			}
+			out = append(out, name)
+		}
+		if len(names) < catalogBatch {
+			return out, false, nil
+		}
+		cursor = names[len(names)-1]
+	}
 }
 
 // ociIndexMediaType is the media type of the referrers answer.

@@ -31,7 +31,7 @@ func (a *API) getManifest(w http.ResponseWriter, r *http.Request, rt route) erro
 		return err
 	}
 	ctx := r.Context()
-	if err := a.fill.FillManifest(ctx, rt.name, rt.ref); err != nil {
+	if err := a.fill.FillManifest(ctx, caller(ctx), rt.name, rt.ref); err != nil {
 		return err
 	}
 	h := w.Header()

@@ -1,8 +1,10 @@
 package oci
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -27,8 +29,40 @@ var (
 )
 
 // maxRanges bounds the ranges of one request (a defence against
-// many-small-ranges amplification).
+// many-small-ranges amplification; coalesce is the other).
 const maxRanges = 64
+
+// coalesce returns the ranges to serve for ranges asked of a blob of
+// size bytes, as RFC 9110 §14.2 lets a server: overlapping and adjacent
+// ranges merged, in ascending order, so that no byte is read, decrypted
+// or sent twice. whole is true when the ranges asked add up to more than
+// the blob (a request such as 64 times "0-"): the server then ignores
+// the Range and answers the blob once (200), never a multiple of it.
+func coalesce(ranges []byteRange, size int64) (out []byteRange, whole bool) {
+	var total int64
+	for _, r := range ranges {
+		total += r.length
+	}
+	if total > size {
+		return nil, true
+	}
+	if len(ranges) < 2 {
+		return ranges, false
+	}
+	sorted := slices.Clone(ranges)
+	slices.SortFunc(sorted, func(a, b byteRange) int { return cmp.Compare(a.start, b.start) })
+	out = sorted[:1]
+	for _, r := range sorted[1:] {
+		last := &out[len(out)-1]
+		end := last.start + last.length // first byte after last
+		if r.start <= end {
+			last.length = max(end, r.start+r.length) - last.start
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, false
+}
 
 // parseRange parses a Range header ("bytes=0-9,20-,-5") against a blob of
 // size bytes (RFC 9110 §14.1.2). It returns the satisfiable ranges in the

@@ -2,6 +2,7 @@ package oci
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -106,4 +107,34 @@ func FuzzParseRange(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestCoalesce(t *testing.T) {
+	r := func(start, length int64) byteRange { return byteRange{start: start, length: length} }
+	tests := []struct {
+		name  string
+		in    []byteRange
+		out   []byteRange
+		whole bool
+	}{
+		{"none", nil, nil, false},
+		{"one", []byteRange{r(5, 10)}, []byteRange{r(5, 10)}, false},
+		{"the whole blob once", []byteRange{r(0, 100)}, []byteRange{r(0, 100)}, false},
+		{"overlapping", []byteRange{r(0, 10), r(5, 10)}, []byteRange{r(0, 15)}, false},
+		{"adjacent", []byteRange{r(0, 10), r(10, 10)}, []byteRange{r(0, 20)}, false},
+		{"contained", []byteRange{r(0, 50), r(10, 5)}, []byteRange{r(0, 50)}, false},
+		{"disjoint, sorted", []byteRange{r(50, 10), r(0, 10)}, []byteRange{r(0, 10), r(50, 10)}, false},
+		{"a gap of one byte stays", []byteRange{r(0, 10), r(11, 10)}, []byteRange{r(0, 10), r(11, 10)}, false},
+		{"more than the blob", []byteRange{r(0, 100), r(0, 100)}, nil, true},
+		{"just more than the blob", []byteRange{r(0, 60), r(50, 41)}, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := slices.Clone(tt.in)
+			out, whole := coalesce(in, 100)
+			assert.Equal(t, tt.whole, whole)
+			assert.Equal(t, tt.out, out)
+			assert.Equal(t, tt.in, in, "the input is left as it was")
+		})
+	}
 }

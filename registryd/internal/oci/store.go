@@ -60,9 +60,9 @@ type Authenticator interface {
 }
 
 // Filler fills a repository that is a pull-through cache from its
-// upstream before a pull is served (*pullthrough.Cache); for any other
-// repository it does nothing.
+// upstream before a pull by who is served (*pullthrough.Cache), if who
+// may import into it; for any other repository it does nothing.
 type Filler interface {
-	FillManifest(ctx context.Context, repo, ref string) error
-	FillBlob(ctx context.Context, repo string, d digest.Digest) error
+	FillManifest(ctx context.Context, who engine.Principal, repo, ref string) error
+	FillBlob(ctx context.Context, who engine.Principal, repo string, d digest.Digest) error
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/authz"
 	"github.com/berthstore/berth/registryd/internal/request"
 )
 
@@ -64,24 +65,18 @@ func (a *API) startUpload(w http.ResponseWriter, r *http.Request, rt route) erro
 		if err != nil {
 			return err
 		}
-		from := q.Get("from")
-		if from != "" && !validName(from) {
-			// An invalid source holds nothing: answer a session.
-			return a.beginSession(w, r, rt)
-		}
-		desc, err := a.blobs.MountBlob(ctx, rt.name, from, d)
-		switch {
-		case err == nil:
-			answerBlobCreated(w, rt.name, desc)
-			return nil
-		case errors.Is(err, engine.ErrBlobUnknown), errors.Is(err, engine.ErrNameUnknown):
-			// Not mountable (no such blob, or no such source): the spec
-			// says to answer an upload session instead. A target that may
-			// not be created gets its NAME_UNKNOWN from BeginUpload.
-			return a.beginSession(w, r, rt)
-		default:
+		desc, mounted, err := a.mount(ctx, rt.name, q.Get("from"), d)
+		if err != nil {
 			return err
 		}
+		if mounted {
+			answerBlobCreated(w, rt.name, desc)
+			return nil
+		}
+		// Not mountable: the spec says to answer an upload session. A
+		// target that may not be created gets its NAME_UNKNOWN (or its
+		// refusal) from BeginUpload.
+		return a.beginSession(w, r, rt)
 	}
 	if ds := q.Get("digest"); ds != "" {
 		d, err := parseDigest(ds)
@@ -104,6 +99,37 @@ func (a *API) startUpload(w http.ResponseWriter, r *http.Request, rt route) erro
 		return nil
 	}
 	return a.beginSession(w, r, rt)
+}
+
+// mount tries the cross-repository mount of d from repository from into
+// repo. mounted is false, with no error, whenever the source cannot give
+// the blob, whatever the reason: no source (from is empty, and repo does
+// not hold d already), an invalid or unknown source, a source the caller
+// may not pull from (the refusal is decided, and audited, by the
+// Authorizer), a blob the source does not hold, or one its key can no
+// longer read. The caller then uploads the blob: the answer (202) is the
+// same in every case, so a mount reveals nothing of repositories the
+// caller may not read.
+func (a *API) mount(ctx context.Context, repo, from string, d digest.Digest) (desc engine.Descriptor, mounted bool, err error) {
+	if from != "" {
+		if !validName(from) {
+			return engine.Descriptor{}, false, nil
+		}
+		if err := authz.All(ctx, a.authz, caller(ctx), mountAccess(from)...); err != nil {
+			if errors.Is(err, engine.ErrAccessDenied) {
+				return engine.Descriptor{}, false, nil
+			}
+			return engine.Descriptor{}, false, err
+		}
+	}
+	desc, err = a.blobs.MountBlob(ctx, repo, from, d)
+	switch {
+	case err == nil:
+		return desc, true, nil
+	case errors.Is(err, engine.ErrBlobUnknown), errors.Is(err, engine.ErrNameUnknown) && from == "":
+		return engine.Descriptor{}, false, nil
+	}
+	return engine.Descriptor{}, false, err
 }
 
 // beginSession starts an upload session and answers 202.

@@ -3,6 +3,14 @@
 // tag is due for a check) is fetched from the upstream registry, stored,
 // and served from the store from then on. The OCI handlers call it before
 // they serve a manifest or a blob. docs/pull-through-cache.md.
+//
+// A rule fills only repositories that a pull-through cache created (and
+// names with no repository yet): the engine's MatchPullThroughCacheRule
+// never matches a repository that was pushed to. A fill is the caller's:
+// it needs ecr:BatchImportUpstreamImage on the repository, and
+// ecr:CreateRepository (with kms:CreateGrant and kms:DescribeKey on its
+// template's key) when it creates it; the pull itself was authorized
+// (ecr:BatchGetImage, ecr:GetDownloadUrlForLayer) before.
 package pullthrough
 
 import (
@@ -25,6 +33,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/authz"
 )
 
 // DefaultRefresh is how often a cached tag is checked against its
@@ -57,7 +66,7 @@ type Store interface {
 	MatchPullThroughCacheRule(ctx context.Context, repo string) (*engine.PullThroughCacheRule, bool, error)
 	EnsureCacheRepository(ctx context.Context, repo string) error
 	StatManifest(ctx context.Context, repo, reference string) (engine.Descriptor, error)
-	PutManifest(ctx context.Context, repo, reference, mediaType string, payload []byte, tags ...string) (engine.PutManifestResult, error)
+	PutCachedManifest(ctx context.Context, repo, reference, mediaType string, payload []byte) (engine.PutManifestResult, error)
 	StatBlob(ctx context.Context, repo string, d digest.Digest) (engine.Descriptor, error)
 	PutBlob(ctx context.Context, repo string, r io.Reader, expected digest.Digest) (engine.Descriptor, error)
 }
@@ -80,6 +89,7 @@ type Config struct {
 // Cache fills the store from upstream registries on a miss.
 type Cache struct {
 	store     Store
+	authz     authz.Authorizer
 	log       *slog.Logger
 	refresh   time.Duration
 	transport http.RoundTripper
@@ -89,12 +99,13 @@ type Cache struct {
 	checked map[string]time.Time // repo + ":" + tag: last upstream check
 }
 
-// New returns the cache over store.
-func New(store Store, cfg Config) (*Cache, error) {
-	if store == nil {
-		return nil, errors.New("pullthrough: nil store")
+// New returns the cache over store; az decides whether a caller may fill
+// (import into, and create) a cache repository.
+func New(store Store, az authz.Authorizer, cfg Config) (*Cache, error) {
+	if store == nil || az == nil {
+		return nil, errors.New("pullthrough: New needs a store and an authorizer")
 	}
-	c := &Cache{store: store, log: cfg.Logger, refresh: cfg.Refresh, transport: cfg.Transport}
+	c := &Cache{store: store, authz: az, log: cfg.Logger, refresh: cfg.Refresh, transport: cfg.Transport}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -125,13 +136,15 @@ func upstreamRef(rule *engine.PullThroughCacheRule, repo, ref string) (name.Refe
 	return name.ParseReference(host+"/"+rule.UpstreamRepository(repo)+sep+ref, opts...)
 }
 
-// FillManifest makes sure that a pull of ref from repo can be
+// FillManifest makes sure that a pull of ref from repo by who can be
 // served when repo is a pull-through cache: it fetches the manifest (and
 // everything it references) from upstream when the store lacks it, or
 // when ref is a tag not checked upstream within the refresh interval. An
 // upstream that cannot be reached leaves a stored copy to be served; with
-// none, the pull fails with a retryable error.
-func (c *Cache) FillManifest(ctx context.Context, repo, ref string) error {
+// none, the pull fails with a retryable error. A caller who may not fill
+// the repository (ecr:BatchImportUpstreamImage; ecr:CreateRepository to
+// create it) is served what is stored, or refused when nothing is.
+func (c *Cache) FillManifest(ctx context.Context, who engine.Principal, repo, ref string) error {
 	rule, ok, err := c.store.MatchPullThroughCacheRule(ctx, repo)
 	if err != nil || !ok {
 		return err
@@ -141,16 +154,39 @@ func (c *Cache) FillManifest(ctx context.Context, repo, ref string) error {
 	if lerr == nil && (!isTag || !c.tagDue(repo, ref)) {
 		return nil
 	}
-	_, err, _ = c.fetches.Do("m\x00"+repo+"\x00"+ref, func() (any, error) {
+	if err := c.mayFill(ctx, who, repo); err != nil {
+		if lerr == nil {
+			c.log.Debug("pull-through: the caller may not refresh the cached tag; serving the cached copy", "repository", repo, "reference", ref, "err", err)
+			return nil
+		}
+		return err
+	}
+	ctx = authz.GuardCreation(ctx, c.authz, who)
+	_, err, _ = c.fetches.Do(flightKey("m", who, repo, ref), func() (any, error) {
 		fctx, cancel := fetchContext(ctx)
 		defer cancel()
 		return nil, c.fetchManifest(fctx, rule, repo, ref, local, lerr == nil)
 	})
+	if errors.Is(err, engine.ErrNotPullThroughCache) {
+		return nil // pushed to meanwhile: the store answers, the cache does not
+	}
 	if err != nil && lerr == nil {
 		c.log.Warn("pull-through: upstream check failed; serving the cached copy", "repository", repo, "reference", ref, "err", err)
 		return nil
 	}
 	return err
+}
+
+// mayFill asks whether who may import upstream images into repo.
+func (c *Cache) mayFill(ctx context.Context, who engine.Principal, repo string) error {
+	return c.authz.Authorize(ctx, who, authz.BatchImportUpstreamImage, authz.Repository(repo))
+}
+
+// flightKey names a shared fetch: its kind, the caller (a fetch runs with
+// its caller's authority: it may create the repository) and what it
+// fetches.
+func flightKey(kind string, who engine.Principal, repo, ref string) string {
+	return kind + "\x00" + who.ARN() + "\x00" + repo + "\x00" + ref
 }
 
 // fetchManifest copies ref from upstream into repo.
@@ -179,7 +215,7 @@ func (c *Cache) fetchManifest(ctx context.Context, rule *engine.PullThroughCache
 	} else if err := c.copyImageContent(ctx, repo, up, desc); err != nil {
 		return err
 	}
-	if _, err := c.store.PutManifest(ctx, repo, ref, string(desc.MediaType), desc.Manifest); err != nil {
+	if _, err := c.store.PutCachedManifest(ctx, repo, ref, string(desc.MediaType), desc.Manifest); err != nil {
 		return err
 	}
 	c.markChecked(repo, ref, isTag)
@@ -215,7 +251,7 @@ func (c *Cache) copyIndex(ctx context.Context, repo string, up name.Reference, o
 		if err != nil {
 			return err
 		}
-		if _, err := c.store.PutManifest(ctx, repo, child.Digest.String(), string(cdesc.MediaType), cdesc.Manifest); err != nil {
+		if _, err := c.store.PutCachedManifest(ctx, repo, child.Digest.String(), string(cdesc.MediaType), cdesc.Manifest); err != nil {
 			return err
 		}
 	}
@@ -278,8 +314,8 @@ func (c *Cache) storeLayer(ctx context.Context, repo string, up name.Reference, 
 }
 
 // FillBlob fetches blob d of repo from upstream when repo is a
-// pull-through cache that lacks it.
-func (c *Cache) FillBlob(ctx context.Context, repo string, d digest.Digest) error {
+// pull-through cache that lacks it and who may fill it.
+func (c *Cache) FillBlob(ctx context.Context, who engine.Principal, repo string, d digest.Digest) error {
 	rule, ok, err := c.store.MatchPullThroughCacheRule(ctx, repo)
 	if err != nil || !ok {
 		return err
@@ -287,7 +323,11 @@ func (c *Cache) FillBlob(ctx context.Context, repo string, d digest.Digest) erro
 	if _, err := c.store.StatBlob(ctx, repo, d); err == nil {
 		return nil
 	}
-	_, err, _ = c.fetches.Do("b\x00"+repo+"\x00"+string(d), func() (any, error) {
+	if err := c.mayFill(ctx, who, repo); err != nil {
+		return err
+	}
+	ctx = authz.GuardCreation(ctx, c.authz, who)
+	_, err, _ = c.fetches.Do(flightKey("b", who, repo, string(d)), func() (any, error) {
 		ctx, cancel := fetchContext(ctx)
 		defer cancel()
 		up, err := upstreamRef(rule, repo, string(d))
@@ -307,6 +347,9 @@ func (c *Cache) FillBlob(ctx context.Context, repo string, d digest.Digest) erro
 		}
 		return nil, c.storeLayer(ctx, repo, up, layer)
 	})
+	if errors.Is(err, engine.ErrNotPullThroughCache) {
+		return nil
+	}
 	return err
 }
 

@@ -1,6 +1,7 @@
 package pullthrough
 
 import (
+	"bytes"
 	"context"
 	"testing"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/authz"
 	"github.com/berthstore/berth/registryd/internal/regtest"
 )
 
@@ -18,17 +20,29 @@ import (
 func TestFill(t *testing.T) {
 	ctx := context.Background()
 	e := regtest.Engine(t)
-	c, err := New(e, Config{Logger: regtest.Quiet(), Refresh: -1})
+	az, err := authz.NewIAM(e, authz.IAMConfig{Open: true})
 	require.NoError(t, err)
-	_, err = New(nil, Config{})
+	c, err := New(e, az, Config{Logger: regtest.Quiet(), Refresh: -1})
+	require.NoError(t, err)
+	_, err = New(nil, az, Config{})
 	require.Error(t, err)
+	_, err = New(e, nil, Config{})
+	require.Error(t, err)
+	anyone := engine.Principal{Account: "000000000000"}
 
 	d := digest.FromString("x")
-	require.NoError(t, c.FillManifest(ctx, "plain/app", "v1"))
-	require.NoError(t, c.FillBlob(ctx, "plain/app", d))
+	require.NoError(t, c.FillManifest(ctx, anyone, "plain/app", "v1"))
+	require.NoError(t, c.FillBlob(ctx, anyone, "plain/app", d))
 
 	_, err = e.PutPullThroughCacheRule(ctx, engine.PullThroughCacheRule{ECRRepositoryPrefix: "hub", UpstreamRegistryURL: "http://127.0.0.1:1"})
 	require.NoError(t, err)
-	require.ErrorIs(t, c.FillManifest(ctx, "hub/app", "v1"), ErrUpstream)
-	require.ErrorIs(t, c.FillBlob(ctx, "hub/app", d), ErrUpstream)
+	require.ErrorIs(t, c.FillManifest(ctx, anyone, "hub/app", "v1"), ErrUpstream)
+	require.ErrorIs(t, c.FillBlob(ctx, anyone, "hub/app", d), ErrUpstream)
+
+	// A repository that was pushed to is never the cache's, whatever
+	// rule its name falls under: nothing is fetched (no ErrUpstream).
+	_, err = e.PutBlob(ctx, "hub/pushed", bytes.NewReader([]byte("mine")), "")
+	require.NoError(t, err)
+	require.NoError(t, c.FillManifest(ctx, anyone, "hub/pushed", "v1"))
+	require.NoError(t, c.FillBlob(ctx, anyone, "hub/pushed", d))
 }

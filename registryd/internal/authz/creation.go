@@ -1,0 +1,41 @@
+package authz
+
+import (
+	"context"
+
+	"github.com/berthstore/berth/engine"
+)
+
+// CreationAccess is what creating the repository c asks of the caller:
+// ecr:CreateRepository on it and, when its settings name a KMS key,
+// kms:CreateGrant and kms:DescribeKey on that key (as ECR asks them of
+// CreateRepository with a KMS key).
+//
+// The settings' resource tags would be the request's aws:RequestTag
+// values, as in ECR; this seam does not carry request tags yet, so a
+// condition on them does not match (docs/policies.md).
+func CreationAccess(name string, s engine.RepositorySettings) []Access {
+	access := []Access{{Action: CreateRepository, Resource: Repository(name)}}
+	return append(access, KeyAccess(s.Encryption.KMSKey)...)
+}
+
+// KeyAccess is what using key for a new repository or template asks:
+// kms:CreateGrant and kms:DescribeKey on it; nothing for "" (the
+// registry's default key).
+func KeyAccess(key string) []Access {
+	if key == "" {
+		return nil
+	}
+	return []Access{{Action: KMSCreateGrant, Resource: Key(key)}, {Action: KMSDescribeKey, Resource: Key(key)}}
+}
+
+// GuardCreation returns ctx carrying the engine's creation check for
+// who: every repository the engine would create on who's behalf while
+// serving the request (create on push, a pull-through cache fill) is
+// created only if az allows CreationAccess; a refusal fails the
+// operation with az's error and nothing is created.
+func GuardCreation(ctx context.Context, az Authorizer, who engine.Principal) context.Context {
+	return engine.WithCreationCheck(ctx, func(ctx context.Context, c engine.RepositoryCreation) error {
+		return All(ctx, az, who, CreationAccess(c.Name, c.Settings)...)
+	})
+}

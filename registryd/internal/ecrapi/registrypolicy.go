@@ -1,0 +1,101 @@
+package ecrapi
+
+// The registry policy (PutRegistryPolicy, GetRegistryPolicy,
+// DeleteRegistryPolicy) and DescribeRegistry.
+
+import "context"
+
+// registryOps serve the registry-level operations.
+type registryOps struct {
+	reg      registry
+	policies RegistryPolicyStore
+}
+
+// PutRegistryPolicyInput is PutRegistryPolicy's request.
+type PutRegistryPolicyInput struct {
+	onRegistry
+	PolicyText string `json:"policyText"`
+}
+
+// GetRegistryPolicyInput is GetRegistryPolicy's request.
+type GetRegistryPolicyInput struct {
+	onRegistry
+}
+
+// DeleteRegistryPolicyInput is DeleteRegistryPolicy's request.
+type DeleteRegistryPolicyInput struct {
+	onRegistry
+}
+
+// RegistryPolicyOutput is the answer of PutRegistryPolicy,
+// GetRegistryPolicy and DeleteRegistryPolicy: the policy set, read or
+// deleted.
+type RegistryPolicyOutput struct {
+	RegistryID string `json:"registryId"`
+	PolicyText string `json:"policyText"`
+}
+
+func (o registryOps) out(text string) *RegistryPolicyOutput {
+	return &RegistryPolicyOutput{RegistryID: o.reg.account, PolicyText: text}
+}
+
+func (o registryOps) putPolicy(ctx context.Context, _ *call, in *PutRegistryPolicyInput) (*RegistryPolicyOutput, error) {
+	if in.PolicyText == "" {
+		return nil, errorf(ecrInvalidParameter, "policyText is required")
+	}
+	if err := o.policies.SetRegistryPolicy(ctx, in.PolicyText); err != nil {
+		return nil, err
+	}
+	return o.out(in.PolicyText), nil
+}
+
+func (o registryOps) getPolicy(ctx context.Context, _ *call, _ *GetRegistryPolicyInput) (*RegistryPolicyOutput, error) {
+	text, err := o.policies.RegistryPolicy(ctx)
+	if err != nil {
+		return nil, o.policyNotFound(err)
+	}
+	return o.out(text), nil
+}
+
+func (o registryOps) deletePolicy(ctx context.Context, _ *call, _ *DeleteRegistryPolicyInput) (*RegistryPolicyOutput, error) {
+	text, err := o.policies.DeleteRegistryPolicy(ctx)
+	if err != nil {
+		return nil, o.policyNotFound(err)
+	}
+	return o.out(text), nil
+}
+
+// policyNotFound words a missing registry policy as ECR does.
+func (o registryOps) policyNotFound(err error) error {
+	if toError(err).Type == ecrRegistryPolicyNotFound {
+		return errorf(ecrRegistryPolicyNotFound, "Registry policy does not exist in the registry with id '%s'", o.reg.account)
+	}
+	return err
+}
+
+// DescribeRegistryInput is DescribeRegistry's request.
+type DescribeRegistryInput struct {
+	onRegistry
+}
+
+// DescribeRegistryOutput is DescribeRegistry's answer: the registry's ID
+// and its replication configuration. Berth does not replicate, so the
+// configuration has no rules, which is what ECR answers for a registry
+// that has none; nothing is stored for it.
+type DescribeRegistryOutput struct {
+	RegistryID               string                   `json:"registryId"`
+	ReplicationConfiguration ReplicationConfiguration `json:"replicationConfiguration"`
+}
+
+// ReplicationConfiguration is ECR's replicationConfiguration: its rules.
+type ReplicationConfiguration struct {
+	Rules []ReplicationRule `json:"rules"`
+}
+
+// ReplicationRule is one replication rule; Berth has none to answer, so
+// the type carries no fields it would have to invent.
+type ReplicationRule struct{}
+
+func (o registryOps) describe(_ context.Context, _ *call, _ *DescribeRegistryInput) (*DescribeRegistryOutput, error) {
+	return &DescribeRegistryOutput{RegistryID: o.reg.account, ReplicationConfiguration: ReplicationConfiguration{Rules: []ReplicationRule{}}}, nil
+}
