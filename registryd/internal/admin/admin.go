@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/auth"
 	"github.com/berthstore/berth/registryd/internal/authz"
 	"github.com/berthstore/berth/registryd/internal/oci"
 )
@@ -29,9 +30,13 @@ const Prefix = "/admin/v1/"
 const maxPolicyBody = 64 << 10
 
 // Authenticator answers who an admin request comes from, by its basic
-// credentials (*auth.Authenticator).
+// credentials, and holds the identities (*auth.Authenticator): it
+// reloads them and answers a user's principal for a simulation.
 type Authenticator interface {
 	Basic(r *http.Request, maybeAnonymousPull bool) (engine.Principal, error)
+	Reload() (auth.IdentitySummary, error)
+	Principal(user string) (engine.Principal, error)
+	Account() string
 }
 
 // Config configures an API.
@@ -84,9 +89,11 @@ var operations = map[string]operation{
 	"fsck":              {onRegistry(authz.AdminFsck), (*API).fsck},
 	"lifecycle/preview": {onRepository(authz.AdminPreviewLifecycle), (*API).lifecyclePreview},
 	"lifecycle/apply":   {onRepository(authz.AdminApplyLifecycle), (*API).lifecycleApply},
+	"iam/reload":        {onRegistry(authz.AdminReloadIdentities), (*API).reloadIdentities},
+	"iam/simulate":      {onRegistry(authz.AdminSimulatePolicy), (*API).simulate},
 }
 
-// ServeHTTP serves POST /admin/v1/{gc,fsck,lifecycle/preview,lifecycle/apply}.
+// ServeHTTP serves POST /admin/v1/{gc,fsck,lifecycle/preview,lifecycle/apply,iam/reload,iam/simulate}.
 // With authentication on it always needs credentials (anonymous pull
 // does not open it).
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {

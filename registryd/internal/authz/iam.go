@@ -68,6 +68,7 @@ func (a *IAM) Authorize(ctx context.Context, who engine.Principal, action Action
 	if repo, ok := resource.Repository(); ok {
 		req.Repository = repo
 	}
+	withRequestContext(ctx, &req)
 	d, err := a.decider.Authorize(ctx, &req)
 	if err != nil {
 		return err

@@ -26,6 +26,8 @@ type CreateRepositoryInput struct {
 	EncryptionConfiguration            *EncryptionConfiguration            `json:"encryptionConfiguration"`
 }
 
+func (in *CreateRepositoryInput) requestTags() map[string]string { return requestTagsOf(in.Tags) }
+
 // CreateRepositoryOutput is CreateRepository's answer.
 type CreateRepositoryOutput struct {
 	Repository Repository `json:"repository"`
