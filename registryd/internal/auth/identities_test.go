@@ -60,8 +60,8 @@ func TestIdentityFile(t *testing.T) {
 		{bob, "ecr:BatchGetImage", "team-b/app", engine.Allow, `identity policy "read-all"`},
 		{bob, "ecr:PutImage", "team-b/app", engine.ImplicitDeny, ""},
 		{root, "berth:CollectGarbage", "", engine.Allow, `"admin"`},
-		{carol, "ecr:BatchGetImage", "team-a/app", engine.ImplicitDeny, "", /* listed, no policy */},
-		{eve, "ecr:BatchGetImage", "team-a/app", engine.ImplicitDeny, "", /* not listed: nothing */},
+		{carol, "ecr:BatchGetImage", "team-a/app", engine.ImplicitDeny, "" /* listed, no policy */},
+		{eve, "ecr:BatchGetImage", "team-a/app", engine.ImplicitDeny, "" /* not listed: nothing */},
 	} {
 		d := decide(t, tc.who, tc.action, tc.repo)
 		assert.Equal(t, tc.want, d.Outcome, "%s %s %s: %s", tc.who.User, tc.action, tc.repo, d.Reason())
