@@ -245,3 +245,29 @@ func writeHtpasswdFile(t *testing.T) string {
 	require.NoError(t, os.WriteFile(p, []byte("root:"+string(hash)+"\n"), 0o600))
 	return p
 }
+
+// TestDocumentedIdentityFile: the identity file docs/policies.md shows
+// is valid, and its simulation answers what the page says.
+func TestDocumentedIdentityFile(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/policies.md")
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(doc), "# /etc/berth/iam.yaml\n")
+	require.True(t, ok, "the example is where the test looks for it")
+	text, _, ok := strings.Cut(rest, "```")
+	require.True(t, ok)
+	file := filepath.Join(t.TempDir(), "iam.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(text), 0o600))
+	code, out, errOut := run(t, "", "iam", "check", file)
+	require.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, out, "4 users, 3 groups, 4 policies")
+
+	data := filepath.Join(t.TempDir(), "store")
+	code, _, errOut = run(t, "", "repo", "create", "--data", data, "team-a/app")
+	require.Equal(t, exitOK, code, errOut)
+	code, out, errOut = run(t, "", "iam", "simulate", "--iam", file, "--data", data,
+		"--user", "alice", "--action", "ecr:PutImage", "--repository", "team-a/app", "--source-ip", "203.0.113.9")
+	require.Equal(t, exitOK, code, errOut)
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		assert.Contains(t, string(doc), "# "+line, "the page shows the output")
+	}
+}

@@ -1,7 +1,9 @@
 // Package admin is registryd's admin API (/admin/v1/...): the operations
-// the `registryd gc|fsck|lifecycle` commands run on a store no daemon
-// holds, for the store this daemon holds. Each is a POST answering JSON;
-// errors are the OCI API's error JSON. docs/registryd.md lists them.
+// the `registryd gc|fsck|lifecycle|iam simulate` commands run on a store
+// no daemon holds, for the store this daemon holds, and the reload of its
+// identities. Each is a POST answering JSON, authorized with its berth:
+// action; errors are the OCI API's error JSON. docs/registryd.md lists
+// them.
 package admin
 
 import (
