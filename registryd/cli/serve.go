@@ -122,9 +122,11 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 		LoginTokenKeyFile:  filepath.Join(cfg.Data, loginTokenKeyFile),
 		IdentityFile:       cfg.IAM,
 	}
-	if scfg.TrustedProxies, err = cfg.trustedProxies(); err != nil {
+	proxies, err := cfg.trustedProxies()
+	if err != nil {
 		return fmt.Errorf("%w: trustedProxies: %w", ErrConfig, err)
 	}
+	scfg.TrustedProxies = proxies
 	if cfg.AuthCacheTTL <= 0 {
 		scfg.AuthCacheTTL = -1
 	}

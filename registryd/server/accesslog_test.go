@@ -4,12 +4,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/berthstore/berth/registryd/internal/request"
 )
 
 // TestAccessLogNamesThePrincipal: over real HTTP, the access log line
@@ -17,10 +16,8 @@ import (
 // its request ID, and, behind a trusted proxy, the client's address.
 func TestAccessLogNamesThePrincipal(t *testing.T) {
 	var log syncBuffer
-	proxies, err := request.ParseTrustedProxies("127.0.0.1/32")
-	require.NoError(t, err)
 	s, _ := newTestHandler(t, Config{Logger: slog.New(slog.NewTextHandler(&log, nil)),
-		HtpasswdFile: writeHtpasswd(t, "alice", "pw"), TrustedProxies: proxies})
+		HtpasswdFile: writeHtpasswd(t, "alice", "pw"), TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 

@@ -48,7 +48,7 @@ func (s *Server) dispatch(ociAPI, ecrAPI, adminAPI http.Handler) http.Handler {
 func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := request.NewInfo(r, s.cfg.TrustedProxies)
+		info := request.NewInfo(r, request.TrustedProxies(s.cfg.TrustedProxies))
 		info.Route = routeUnknown
 		body := request.NewBody(r.Body)
 		r.Body = body

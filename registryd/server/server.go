@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	// Digest algorithms the server verifies (go-digest registers none).
@@ -106,10 +107,11 @@ type Config struct {
 	// the administrator policy. It needs authentication on (HtpasswdFile
 	// or ECRCredentialsFile). Reload reads it again.
 	IdentityFile string
-	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
-	// believed for the caller's address (aws:SourceIp, the access log).
+	// TrustedProxies are the networks of the reverse proxies whose
+	// X-Forwarded-For is believed for the caller's address (aws:SourceIp,
+	// the access log): the rightmost address that is not a trusted proxy.
 	// None: the TCP peer is the caller.
-	TrustedProxies request.TrustedProxies
+	TrustedProxies []netip.Prefix
 }
 
 // Server serves registryd's APIs over a Store.
