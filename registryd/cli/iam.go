@@ -289,7 +289,7 @@ func simulateOnStore(ctx context.Context, env Env, cfg *Config, sim authz.Simula
 	eng, err := engine.Open(cfg.Data, opts)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "registryd iam simulate: cannot open the store at %s: %v\n"+
-			"A running registryd holds its store: ask it instead with --server URL (for example --server http://127.0.0.1:5000 --server-user USER, password in $%s).\n",
+			"A store that a running registryd holds cannot be opened here: ask the daemon instead with --server URL (for example --server http://127.0.0.1:5000 --server-user USER, the password in $%s).\n",
 			cfg.Data, err, serverPasswordEnv)
 		return authz.SimulationResult{}, exitError, nil
 	}

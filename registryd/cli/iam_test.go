@@ -170,7 +170,7 @@ func TestIAMSimulateWithAServer(t *testing.T) {
 
 	code, _, errOut := run(t, "", "iam", "simulate", "--iam", "testdata/iam.yaml", "--data", data, "--user", "alice", "--action", "ecr:PutImage")
 	assert.Equal(t, exitError, code)
-	assert.Contains(t, errOut, "A running registryd holds its store: ask it instead with --server URL")
+	assert.Contains(t, errOut, "A store that a running registryd holds cannot be opened here: ask the daemon instead with --server URL")
 
 	t.Setenv(serverPasswordEnv, "pw")
 	server := []string{"iam", "simulate", "--server", "http://" + addr, "--server-user", "root"}
