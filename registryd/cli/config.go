@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/request"
 )
 
 // ErrConfig reports an unusable configuration file or flag.
@@ -32,6 +33,16 @@ type Config struct {
 	TLSKey  string `json:"tlsKey,omitempty"`
 	// Htpasswd is an htpasswd file (bcrypt); set means basic auth.
 	Htpasswd string `json:"htpasswd,omitempty"`
+	// IAM is the identity file: users, groups and their identity policies
+	// (YAML or JSON; docs/policies.md). Empty: every authenticated user
+	// is an administrator. Needs Htpasswd or ECRCredentials. Reloaded on
+	// SIGHUP with the htpasswd and credentials files.
+	IAM string `json:"iam,omitempty"`
+	// TrustedProxies are CIDR prefixes of reverse proxies whose
+	// X-Forwarded-For header is believed for the client's address
+	// (aws:SourceIp, the access log): the rightmost address that is not a
+	// trusted proxy is the client's. Empty: the TCP peer is the client.
+	TrustedProxies []string `json:"trustedProxies,omitempty"`
 	// AnonymousPull lets GET and HEAD through without credentials.
 	AnonymousPull bool `json:"anonymousPull"`
 	// CreateOnPush creates an unknown repository on push with default
@@ -200,6 +211,12 @@ func (c *Config) Validate() error {
 	if c.ECRRegion != "" && !ecrRegionPattern.MatchString(c.ECRRegion) {
 		errs = append(errs, fmt.Errorf("ecrRegion %q: want a region name such as us-east-1", c.ECRRegion))
 	}
+	if c.IAM != "" && c.Htpasswd == "" && c.ECRCredentials == "" {
+		errs = append(errs, errors.New("iam: identity policies need authentication (htpasswd or ecrCredentials); without it the registry is open to anyone"))
+	}
+	if _, err := c.trustedProxies(); err != nil {
+		errs = append(errs, fmt.Errorf("trustedProxies: %w", err))
+	}
 	for i, t := range c.Templates {
 		if t.Prefix == "" {
 			errs = append(errs, fmt.Errorf("templates[%d]: prefix is required", i))
@@ -212,6 +229,19 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
 	}
 	return nil
+}
+
+// trustedProxies parses TrustedProxies.
+func (c *Config) trustedProxies() (request.TrustedProxies, error) {
+	var out request.TrustedProxies
+	for _, item := range c.TrustedProxies {
+		p, err := request.ParseTrustedProxies(item)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p...)
+	}
+	return out, nil
 }
 
 // LoadConfigFile reads a YAML or JSON file over c. Unknown fields are
@@ -296,6 +326,25 @@ func (t templateList) Set(s string) error {
 	return nil
 }
 
+// proxyList is the --trusted-proxies flag: comma-separated prefixes,
+// replacing the configuration file's list.
+type proxyList struct{ c *Config }
+
+func (p proxyList) String() string {
+	if p.c == nil {
+		return ""
+	}
+	return strings.Join(p.c.TrustedProxies, ",")
+}
+
+func (p proxyList) Set(s string) error {
+	if _, err := request.ParseTrustedProxies(s); err != nil {
+		return err
+	}
+	p.c.TrustedProxies = []string{s}
+	return nil
+}
+
 // bindServeFlags defines one flag per Config field, defaulting to c's
 // current values (the defaults, overlaid by the config file).
 func bindServeFlags(fs *flag.FlagSet, c *Config) {
@@ -305,6 +354,8 @@ func bindServeFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS private key (PEM)")
 	fs.StringVar(&c.Htpasswd, "htpasswd", c.Htpasswd, "htpasswd file (bcrypt entries): require basic authentication")
 	fs.BoolVar(&c.AnonymousPull, "anonymous-pull", c.AnonymousPull, "with --htpasswd, allow GET and HEAD without credentials")
+	fs.StringVar(&c.IAM, "iam", c.IAM, "identity file (YAML or JSON): users, groups and their IAM identity policies; reloaded on SIGHUP (default: every authenticated user is an administrator)")
+	fs.Var(proxyList{c}, "trusted-proxies", "comma-separated CIDR prefixes of reverse proxies whose X-Forwarded-For is believed for the client's address (default: none, the TCP peer is the client)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log one line per request")

@@ -120,7 +120,13 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 		ECRAccountID:       cfg.ECRAccountID,
 		PullThroughRefresh: time.Duration(cfg.PullThroughRefresh),
 		LoginTokenKeyFile:  filepath.Join(cfg.Data, loginTokenKeyFile),
+		IdentityFile:       cfg.IAM,
 	}
+	proxies, err := cfg.trustedProxies()
+	if err != nil {
+		return fmt.Errorf("%w: trustedProxies: %w", ErrConfig, err)
+	}
+	scfg.TrustedProxies = proxies
 	if cfg.AuthCacheTTL <= 0 {
 		scfg.AuthCacheTTL = -1
 	}
@@ -135,16 +141,57 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 	if err != nil {
 		return err
 	}
+	warnAccess(log, cfg)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
+	stopReloads := reloadOnSIGHUP(ctx, srv)
+	defer stopReloads()
 	log.Info("registryd listening", "addr", ln.Addr().String(), "data", cfg.Data,
-		"tls", cfg.TLSCert != "", "auth", cfg.Htpasswd != "", "createOnPush", cfg.CreateOnPush)
+		"tls", cfg.TLSCert != "", "auth", srv.AuthenticationEnabled(), "iam", cfg.IAM, "createOnPush", cfg.CreateOnPush)
 	if ready != nil {
 		ready <- ln.Addr()
 	}
 	return srv.Serve(ctx, ln)
+}
+
+// warnAccess says at start, at WARN, who may do what when the
+// configuration leaves it wide: an open registry (no authentication), or
+// authentication without an identity file (every user an administrator).
+func warnAccess(log *slog.Logger, cfg *Config) {
+	switch {
+	case cfg.Htpasswd == "" && cfg.ECRCredentials == "":
+		log.Warn("authentication is off: the registry is open to anyone who can reach it (--htpasswd, --ecr-credentials)", "addr", cfg.Addr)
+	case cfg.IAM == "":
+		log.Warn("no identity policies: every authenticated user is an administrator (--iam FILE gives users and groups their own policies)")
+	}
+}
+
+// reloadOnSIGHUP reloads the server's identity, htpasswd and ECR
+// credentials files on every SIGHUP until ctx is done or the returned
+// function is called; a bad file keeps the previous ones (logged by the
+// server).
+func reloadOnSIGHUP(ctx context.Context, srv *server.Server) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				_, _ = srv.ReloadIdentities()
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
 }
 
 // applyTemplates puts the configured creation templates into the store.

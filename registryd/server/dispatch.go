@@ -48,7 +48,8 @@ func (s *Server) dispatch(ociAPI, ecrAPI, adminAPI http.Handler) http.Handler {
 func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &request.Info{Route: routeUnknown}
+		info := request.NewInfo(r, request.TrustedProxies(s.cfg.TrustedProxies))
+		info.Route = routeUnknown
 		body := request.NewBody(r.Body)
 		r.Body = body
 		rec := &recorder{ResponseWriter: w}
@@ -73,7 +74,11 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			if !s.cfg.DisableAccessLog {
 				attrs := []any{"method", r.Method, "path", r.URL.Path, "status", status,
 					"bytes_in", body.N(), "bytes_out", rec.n, "duration", d,
-					"repo", info.Repository, "route", info.Route, "remote", r.RemoteAddr}
+					"repository", info.Repository, "route", info.Route, "remote", r.RemoteAddr,
+					"principal", info.PrincipalName(), "request_id", info.RequestID}
+				if len(s.cfg.TrustedProxies) > 0 {
+					attrs = append(attrs, "source_ip", info.SourceIP.String())
+				}
 				if info.Route == routeECR {
 					attrs = append(attrs, "operation", info.Operation)
 				}

@@ -51,18 +51,22 @@ func TestDispatch(t *testing.T) {
 	requireOCIError(t, regtest.Do(h, http.MethodGet, "/v2/r/tags/list", nil, nil), 404, "NAME_UNKNOWN")
 	requireOCIError(t, regtest.Do(h, http.MethodGet, "/elsewhere", nil, nil), 404, "NOT_FOUND")
 
+	rec = regtest.ECRDo(h, "CreateRepository", `{"repositoryName":"team/app"}`)
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+
 	lines := log.String()
 	for _, want := range []string{
-		"route=ecr remote=192.0.2.1:1234 operation=DescribeRepositories",
+		`repository=team/app route=ecr remote=192.0.2.1:1234 principal=anonymous request_id=` + rec.Header().Get("X-Amzn-RequestId") + " operation=CreateRepository",
+		"operation=DescribeRepositories",
 		"path=/admin/v1/gc status=405",
-		"repo=r route=tags",
+		"repository=r route=tags",
 		"path=/elsewhere status=404",
 	} {
 		assert.Contains(t, lines, want)
 	}
 	metrics := regtest.Do(h, http.MethodGet, "/metrics", nil, nil).Body.String()
 	for _, want := range []string{
-		`berth_http_requests_total{code="200",method="POST",route="ecr"} 1`,
+		`berth_http_requests_total{code="200",method="POST",route="ecr"} 2`,
 		`berth_http_requests_total{code="405",method="GET",route="admin"} 1`,
 		`berth_http_requests_total{code="404",method="GET",route="tags"} 1`,
 		`berth_http_requests_total{code="404",method="GET",route="unknown"} 1`,

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	// Digest algorithms the server verifies (go-digest registers none).
@@ -52,6 +53,8 @@ var (
 	ErrECRCredentials = auth.ErrECRCredentials
 	// ErrTokenKey reports an unusable login token key file.
 	ErrTokenKey = auth.ErrTokenKey
+	// ErrIdentities reports an unusable identity file.
+	ErrIdentities = auth.ErrIdentities
 )
 
 // Config configures a Server. The zero value serves without
@@ -95,9 +98,20 @@ type Config struct {
 	// negative: at every pull.
 	PullThroughRefresh time.Duration
 	// LoginTokenKeyFile keeps the key that signs the login tokens of
-	// GetAuthorizationToken (created if missing), so that they outlive a
+	// GetAuthorizationToken (created if missing; an existing one must be
+	// owned by the daemon's user with mode 0600), so that they outlive a
 	// restart. Empty: a key of this process only.
 	LoginTokenKeyFile string
+	// IdentityFile is the identity file: users, groups and their identity
+	// policies (docs/policies.md). Empty: every authenticated user holds
+	// the administrator policy. It needs authentication on (HtpasswdFile
+	// or ECRCredentialsFile). Reload reads it again.
+	IdentityFile string
+	// TrustedProxies are the networks of the reverse proxies whose
+	// X-Forwarded-For is believed for the caller's address (aws:SourceIp,
+	// the access log): the rightmost address that is not a trusted proxy.
+	// None: the TCP peer is the caller.
+	TrustedProxies []netip.Prefix
 }
 
 // Server serves registryd's APIs over a Store.
@@ -109,11 +123,13 @@ type Server struct {
 	// uploads tracks the requests that hold an open engine upload, so
 	// that shutdown waits for them to checkpoint and close it.
 	uploads *request.Uploads
+	authn   *auth.Authenticator
 }
 
 // New returns a Server over store. It reads the htpasswd, ECR
-// credentials and login token key files the configuration names (errors
-// wrap ErrHtpasswd, ErrECRCredentials, ErrTokenKey).
+// credentials, identity and login token key files the configuration names
+// (errors wrap ErrHtpasswd, ErrECRCredentials, ErrIdentities,
+// ErrTokenKey).
 func New(store Store, cfg Config) (*Server, error) {
 	if store == nil {
 		return nil, errors.New("registryd: nil store")
@@ -145,17 +161,21 @@ func New(store Store, cfg Config) (*Server, error) {
 
 	authn, err := auth.New(auth.Config{
 		Account:            cfg.ECRAccountID,
+		Region:             cfg.ECRRegion,
 		HtpasswdFile:       cfg.HtpasswdFile,
 		AuthCacheTTL:       cfg.AuthCacheTTL,
 		AnonymousPull:      cfg.AnonymousPull,
 		ECRCredentialsFile: cfg.ECRCredentialsFile,
 		LoginTokenKeyFile:  cfg.LoginTokenKeyFile,
+		IdentityFile:       cfg.IdentityFile,
+		Logger:             cfg.Logger,
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.authn = authn
 	az, err := authz.NewIAM(store, authz.IAMConfig{
-		Open:          cfg.HtpasswdFile == "" && cfg.ECRCredentialsFile == "",
+		Open:          !authn.Enabled(),
 		AnonymousPull: cfg.AnonymousPull,
 	})
 	if err != nil {
@@ -172,7 +192,7 @@ func New(store Store, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	ecrAPI, err := ecrapi.New(store, authn, az, s.uploads, s.metrics, ecrapi.Config{
-		Logger: cfg.Logger, Region: cfg.ECRRegion, AccountID: cfg.ECRAccountID})
+		Logger: cfg.Logger, Region: cfg.ECRRegion, AccountID: cfg.ECRAccountID, MaxManifestSize: cfg.MaxManifestSize})
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +203,15 @@ func New(store Store, cfg Config) (*Server, error) {
 	s.handler = s.instrument(s.dispatch(ociAPI, ecrAPI, adminAPI))
 	return s, nil
 }
+
+// ReloadIdentities reads the htpasswd, ECR credentials and identity files
+// again and swaps them in at once (SIGHUP); on error the previous ones
+// stay in force, and the error is logged and returned.
+func (s *Server) ReloadIdentities() (auth.IdentitySummary, error) { return s.authn.Reload() }
+
+// AuthenticationEnabled reports whether authentication is on (an htpasswd
+// or an ECR credentials file): without it the registry is open.
+func (s *Server) AuthenticationEnabled() bool { return s.authn.Enabled() }
 
 // Handler returns the server's http.Handler (the APIs and /metrics).
 func (s *Server) Handler() http.Handler { return s.handler }

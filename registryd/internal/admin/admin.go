@@ -1,7 +1,9 @@
 // Package admin is registryd's admin API (/admin/v1/...): the operations
-// the `registryd gc|fsck|lifecycle` commands run on a store no daemon
-// holds, for the store this daemon holds. Each is a POST answering JSON;
-// errors are the OCI API's error JSON. docs/registryd.md lists them.
+// the `registryd gc|fsck|lifecycle|iam simulate` commands run on a store
+// no daemon holds, for the store this daemon holds, and the reload of its
+// identities. Each is a POST answering JSON, authorized with its berth:
+// action; errors are the OCI API's error JSON. docs/registryd.md lists
+// them.
 package admin
 
 import (
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/auth"
 	"github.com/berthstore/berth/registryd/internal/authz"
 	"github.com/berthstore/berth/registryd/internal/oci"
 )
@@ -29,9 +32,13 @@ const Prefix = "/admin/v1/"
 const maxPolicyBody = 64 << 10
 
 // Authenticator answers who an admin request comes from, by its basic
-// credentials (*auth.Authenticator).
+// credentials, and holds the identities (*auth.Authenticator): it
+// reloads them and answers a user's principal for a simulation.
 type Authenticator interface {
 	Basic(r *http.Request, maybeAnonymousPull bool) (engine.Principal, error)
+	Reload() (auth.IdentitySummary, error)
+	Principal(user string) (engine.Principal, error)
+	Account() string
 }
 
 // Config configures an API.
@@ -73,10 +80,11 @@ func New(store Store, authn Authenticator, az authz.Authorizer, cfg Config) (*AP
 // resources that the dispatcher authorizes before run (an error for a
 // request that names no valid resource), and the operation itself, whose
 // result is answered as JSON. Both get the request's body, read (at most
-// maxPolicyBody bytes) before either runs.
+// maxBody bytes, maxPolicyBody when zero) before either runs.
 type operation struct {
-	access func(r *http.Request, body []byte) ([]authz.Access, error)
-	run    func(a *API, r *http.Request, body []byte) (any, error)
+	access  func(r *http.Request, body []byte) ([]authz.Access, error)
+	run     func(a *API, r *http.Request, body []byte) (any, error)
+	maxBody int
 }
 
 // operations are the admin API's operations, by path under Prefix. gc
@@ -85,13 +93,15 @@ type operation struct {
 // one that brings its own policy also sets, in effect, the repository's
 // lifecycle policy for the call (ecr:PutLifecyclePolicy).
 var operations = map[string]operation{
-	"gc":                {onRegistry(authz.AdminCollectGarbage), (*API).collectGarbage},
-	"fsck":              {onRegistry(authz.AdminFsck), (*API).fsck},
-	"lifecycle/preview": {lifecycleAccess(authz.AdminPreviewLifecycle), (*API).lifecyclePreview},
-	"lifecycle/apply":   {lifecycleAccess(authz.AdminApplyLifecycle), (*API).lifecycleApply},
+	"gc":                {onRegistry(authz.AdminCollectGarbage), (*API).collectGarbage, 0},
+	"fsck":              {onRegistry(authz.AdminFsck), (*API).fsck, 0},
+	"lifecycle/preview": {lifecycleAccess(authz.AdminPreviewLifecycle), (*API).lifecyclePreview, 0},
+	"lifecycle/apply":   {lifecycleAccess(authz.AdminApplyLifecycle), (*API).lifecycleApply, 0},
+	"iam/reload":        {onRegistry(authz.AdminReloadIdentities), (*API).reloadIdentities, 0},
+	"iam/simulate":      {onRegistry(authz.AdminSimulatePolicy), (*API).simulate, maxSimulationBody},
 }
 
-// ServeHTTP serves POST /admin/v1/{gc,fsck,lifecycle/preview,lifecycle/apply}.
+// ServeHTTP serves POST /admin/v1/{gc,fsck,lifecycle/preview,lifecycle/apply,iam/reload,iam/simulate}.
 // With authentication on it always needs credentials (anonymous pull
 // does not open it).
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -121,12 +131,16 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return oci.NewError(oci.CodeNotFound, "no such admin operation: "+name, nil)
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxPolicyBody+1))
+	limit := op.maxBody
+	if limit == 0 {
+		limit = maxPolicyBody
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
 	if err != nil {
 		return oci.NewError(oci.CodeInvalidArgument, "reading the request body: "+err.Error(), nil)
 	}
-	if len(body) > maxPolicyBody {
-		return oci.NewError(oci.CodeTooLarge, fmt.Sprintf("request body over %d bytes", maxPolicyBody), nil)
+	if len(body) > limit {
+		return oci.NewError(oci.CodeTooLarge, fmt.Sprintf("request body over %d bytes", limit), nil)
 	}
 	access, err := op.access(r, body)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/authz"
 )
 
 // The engine's maintenance types, under short names.
@@ -23,8 +24,10 @@ var (
 )
 
 // Store is the role of the store the admin API drives: collection, the
-// store check and lifecycle policies run now.
+// store check, lifecycle policies run now, and the access decisions that
+// policy simulations ask.
 type Store interface {
+	authz.Decider
 	CollectGarbage(ctx context.Context, opts gcOptions) (gcReport, error)
 	Fsck(ctx context.Context, opts fsckOptions) (*fsckReport, error)
 	LifecyclePreview(ctx context.Context, repo, policyOverride string) ([]expiry, error)

@@ -76,15 +76,5 @@ func loadECRCredentials(path string) (*ecrCredentials, error) {
 	return c, nil
 }
 
-// validUserName reports whether name is an IAM-style user name.
-func validUserName(name string) bool {
-	if name == "" || len(name) > 64 {
-		return false
-	}
-	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("+=,.@_-", c)) {
-			return false
-		}
-	}
-	return true
-}
+// validUserName reports whether name is an IAM user name.
+func validUserName(name string) bool { return validEntityName(name, 64) }

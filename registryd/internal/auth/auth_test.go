@@ -2,7 +2,12 @@ package auth
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +19,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/berthstore/berth/internal/testenv"
+	"github.com/berthstore/berth/registryd/internal/request"
+	"github.com/berthstore/berth/registryd/internal/sigv4"
 )
 
 func TestParseHtpasswd(t *testing.T) {
@@ -30,6 +39,9 @@ func TestParseHtpasswd(t *testing.T) {
 		{"plain refused", "alice:secret", false},
 		{"no colon", "alice", false},
 		{"empty", "", false},
+		{"user AWS refused", "AWS:" + string(h), false},
+		{"user name IAM refuses", "al ice:" + string(h), false},
+		{"user given twice", "alice:" + string(h) + "\nalice:" + string(h), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -38,6 +50,7 @@ func TestParseHtpasswd(t *testing.T) {
 				require.NoError(t, err)
 			} else {
 				require.ErrorIs(t, err, ErrHtpasswd)
+				t.Log(err)
 			}
 		})
 	}
@@ -69,49 +82,94 @@ func TestLoginTokens(t *testing.T) {
 	fi, err := os.Stat(keyFile)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
-	tok, exp := a.mint("alice")
+	tok, exp := a.mint("123456789012", "alice")
+	assert.True(t, strings.HasPrefix(tok, "berth2."), tok)
 	assert.WithinDuration(t, time.Now().Add(12*time.Hour), exp, 2*time.Second)
-	user, ok := a.check(tok)
-	assert.True(t, ok)
-	assert.Equal(t, "alice", user, "the token carries its user")
-	anonTok, _ := a.mint("")
-	user, ok = a.check(anonTok)
-	assert.True(t, ok)
-	assert.Empty(t, user)
+	c, err := a.check(tok)
+	require.NoError(t, err)
+	assert.Equal(t, "alice", c.user, "the token carries its user")
+	assert.Equal(t, "123456789012", c.account, "and its account")
+	anonTok, _ := a.mint("123456789012", "")
+	c, err = a.check(anonTok)
+	require.NoError(t, err)
+	assert.Empty(t, c.user)
 
 	// The key file makes tokens outlive a restart; another key does not
 	// accept them.
 	again, err := newLoginTokens(keyFile)
 	require.NoError(t, err)
-	_, ok = again.check(tok)
-	assert.True(t, ok)
+	_, err = again.check(tok)
+	require.NoError(t, err)
 	other, err := newLoginTokens("")
 	require.NoError(t, err)
-	_, ok = other.check(tok)
-	assert.False(t, ok)
+	_, err = other.check(tok)
+	require.ErrorIs(t, err, errTokenInvalid)
 
-	// Expired, altered and malformed tokens are refused.
+	// Expired, altered, malformed and first-format tokens are refused.
 	late := *a
 	late.now = func() time.Time { return time.Now().Add(12*time.Hour + time.Minute) }
-	_, ok = late.check(tok)
-	assert.False(t, ok)
-	for _, bad := range []string{"", "berth1.", "berth1..", "berth1.x.y", tok + "A", strings.Replace(tok, "berth1.", "berth2.", 1),
-		tok[:len(tok)-2], "berth1." + strings.Repeat("A", 300)} {
-		_, ok := a.check(bad)
-		assert.False(t, ok, "%q", bad)
+	_, err = late.check(tok)
+	require.ErrorIs(t, err, errTokenExpired)
+	for _, bad := range []string{"", "berth2.", "berth2..", "berth2.x.y", tok + "A", strings.Replace(tok, "berth2.", "berth3.", 1),
+		tok[:len(tok)-2], "berth2." + strings.Repeat("A", 500)} {
+		_, err := a.check(bad)
+		require.ErrorIs(t, err, errTokenInvalid, "%q", bad)
 	}
-	// A forged expiry or user with the old MAC.
-	p64, m64, _ := strings.Cut(strings.TrimPrefix(tok, "berth1."), ".")
+	_, err = a.check(strings.Replace(tok, "berth2.", "berth1.", 1))
+	require.ErrorIs(t, err, errTokenLegacy)
+	// A forged expiry, account or user with the old MAC.
+	p64, m64, _ := strings.Cut(strings.TrimPrefix(tok, "berth2."), ".")
 	payload, err := base64.RawURLEncoding.DecodeString(p64)
 	require.NoError(t, err)
-	for _, forged := range [][]byte{append([]byte{0xff}, payload[1:]...), append(payload[:8:8], "root"...)} {
-		_, ok = a.check("berth1." + base64.RawURLEncoding.EncodeToString(forged) + "." + m64)
-		assert.False(t, ok)
+	forgeries := [][]byte{
+		append([]byte{0xff}, payload[1:]...),
+		append(payload[:len(payload)-len("alice"):len(payload)-len("alice")], "root"...),
+		append(append(payload[:9:9], "999999999999"...), "alice"...),
+		append(payload[:8:8], 200), // an account length past the end
+	}
+	for _, forged := range forgeries {
+		_, err = a.check("berth2." + base64.RawURLEncoding.EncodeToString(forged) + "." + m64)
+		require.ErrorIs(t, err, errTokenInvalid)
 	}
 
 	require.NoError(t, os.WriteFile(keyFile, []byte("short"), 0o600))
 	_, err = newLoginTokens(keyFile)
 	require.ErrorIs(t, err, ErrTokenKey)
+}
+
+// TestTokenKeyFileChecked: a key file others may read, one another user
+// owns, or no regular file is refused with a clear error, as the keyring
+// is; a good one is used.
+func TestTokenKeyFileChecked(t *testing.T) {
+	key := make([]byte, tokenKeySize)
+	write := func(t *testing.T, mode os.FileMode) string {
+		p := filepath.Join(t.TempDir(), "token.key")
+		require.NoError(t, os.WriteFile(p, key, 0o600))
+		require.NoError(t, os.Chmod(p, mode))
+		return p
+	}
+	for _, mode := range []os.FileMode{0o640, 0o604, 0o660, 0o644, 0o666} {
+		_, err := newLoginTokens(write(t, mode))
+		require.ErrorIs(t, err, ErrTokenKey, "mode %v", mode)
+		require.ErrorContains(t, err, "want 0600")
+	}
+	for _, mode := range []os.FileMode{0o600, 0o400} {
+		_, err := newLoginTokens(write(t, mode))
+		require.NoError(t, err, "mode %v", mode)
+	}
+	_, err := newLoginTokens(t.TempDir())
+	require.ErrorIs(t, err, ErrTokenKey, "a directory")
+	_, err = New(Config{Account: "000000000000", LoginTokenKeyFile: write(t, 0o644)})
+	require.ErrorIs(t, err, ErrTokenKey)
+
+	t.Run("owned by another user", func(t *testing.T) {
+		testenv.NeedRoot(t, "giving a file to another user")
+		p := write(t, 0o600)
+		require.NoError(t, os.Chown(p, 4242, 4242))
+		_, err := newLoginTokens(p)
+		require.ErrorIs(t, err, ErrTokenKey)
+		require.ErrorContains(t, err, "owned by uid 4242")
+	})
 }
 
 func TestLoadECRCredentials(t *testing.T) {
@@ -159,28 +217,52 @@ func writeFile(t *testing.T, name, text string) string {
 	return p
 }
 
-// TestBasic: who the basic credentials of a request name, with and
-// without an htpasswd file, a login token, and anonymous pulls.
-func TestBasic(t *testing.T) {
+// htpasswdFile writes an htpasswd file of users, each with password
+// "pw" (bcrypt, minimum cost).
+func htpasswdFile(t testing.TB, users ...string) string {
+	t.Helper()
 	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	require.NoError(t, err)
-	htpasswd := writeFile(t, "htpasswd", "alice:"+string(hash)+"\n")
+	var b strings.Builder
+	for _, u := range users {
+		b.WriteString(u + ":" + string(hash) + "\n")
+	}
+	p := filepath.Join(t.TempDir(), "htpasswd")
+	require.NoError(t, os.WriteFile(p, []byte(b.String()), 0o600))
+	return p
+}
+
+// basicRequest is a request with basic credentials (none for user "").
+func basicRequest(method, user, pass string) *http.Request {
+	r := httptest.NewRequest(method, "/v2/", nil)
+	if user != "" {
+		r.SetBasicAuth(user, pass)
+	}
+	return r
+}
+
+// TestBasic: who the basic credentials of a request name, with and
+// without an htpasswd file, login tokens, and anonymous pulls.
+func TestBasic(t *testing.T) {
+	htpasswd := htpasswdFile(t, "alice")
+	creds := writeFile(t, "creds", "AKIA1:secret:carol\n")
 	open, err := New(Config{Account: "000000000000"})
 	require.NoError(t, err)
-	closed, err := New(Config{Account: "000000000000", HtpasswdFile: htpasswd, AuthCacheTTL: time.Minute})
+	closed, err := New(Config{Account: "000000000000", HtpasswdFile: htpasswd, AuthCacheTTL: time.Minute, ECRCredentialsFile: creds})
 	require.NoError(t, err)
 	anonPull, err := New(Config{Account: "000000000000", HtpasswdFile: htpasswd, AnonymousPull: true})
 	require.NoError(t, err)
-	token, _ := closed.MintLoginToken("bob")
-	foreign, _ := open.MintLoginToken("bob") // another key: not good here
+	otherAccount, err := New(Config{Account: "111111111111", HtpasswdFile: htpasswd})
+	require.NoError(t, err)
+	otherAccount.tokens = closed.tokens // the same key, another account
 
-	req := func(method, user, pass string) *http.Request {
-		r := httptest.NewRequest(method, "/v2/", nil)
-		if user != "" {
-			r.SetBasicAuth(user, pass)
-		}
-		return r
-	}
+	carolToken, _ := closed.MintLoginToken("carol")
+	aliceToken, _ := closed.MintLoginToken("alice")
+	nobodyToken, _ := closed.MintLoginToken("dave") // holds no credentials
+	anonToken, _ := closed.MintLoginToken("")       // minted while authentication was off
+	foreign, _ := open.MintLoginToken("carol")      // another key: not good here
+	accountToken, _ := otherAccount.MintLoginToken("alice")
+
 	tests := []struct {
 		name      string
 		a         *Authenticator
@@ -189,57 +271,145 @@ func TestBasic(t *testing.T) {
 		user      string
 		ok        bool
 	}{
-		{"open registry", open, req(http.MethodPut, "", ""), false, "", true},
-		{"password", closed, req(http.MethodGet, "alice", "pw"), true, "alice", true},
-		{"wrong password", closed, req(http.MethodGet, "alice", "nope"), true, "", false},
-		{"login token", closed, req(http.MethodPut, LoginUser, token), false, "bob", true},
-		{"token of another key", closed, req(http.MethodGet, LoginUser, foreign), false, "", false},
-		{"no credentials", closed, req(http.MethodGet, "", ""), true, "", false},
-		{"anonymous pull", anonPull, req(http.MethodHead, "", ""), true, "", true},
-		{"anonymous push", anonPull, req(http.MethodPost, "", ""), true, "", false},
-		{"anonymous admin", anonPull, req(http.MethodGet, "", ""), false, "", false},
+		{"open registry", open, basicRequest(http.MethodPut, "", ""), false, "", true},
+		{"open registry ignores credentials", open, basicRequest(http.MethodPut, "alice", "wrong"), false, "", true},
+		{"password", closed, basicRequest(http.MethodGet, "alice", "pw"), true, "alice", true},
+		{"wrong password", closed, basicRequest(http.MethodGet, "alice", "nope"), true, "", false},
+		{"login token of an access key's user", closed, basicRequest(http.MethodPut, LoginUser, carolToken), false, "carol", true},
+		{"login token of a password's user", closed, basicRequest(http.MethodPut, LoginUser, aliceToken), false, "alice", true},
+		{"login token of a user without credentials", closed, basicRequest(http.MethodGet, LoginUser, nobodyToken), false, "", false},
+		{"anonymous login token", closed, basicRequest(http.MethodGet, LoginUser, anonToken), false, "", false},
+		{"login token of another account", closed, basicRequest(http.MethodGet, LoginUser, accountToken), false, "", false},
+		{"login token of another key", closed, basicRequest(http.MethodGet, LoginUser, foreign), false, "", false},
+		{"user AWS with a password", closed, basicRequest(http.MethodGet, LoginUser, "pw"), false, "", false},
+		{"no credentials", closed, basicRequest(http.MethodGet, "", ""), true, "", false},
+		{"anonymous pull", anonPull, basicRequest(http.MethodHead, "", ""), true, "", true},
+		{"anonymous push", anonPull, basicRequest(http.MethodPost, "", ""), true, "", false},
+		{"anonymous admin", anonPull, basicRequest(http.MethodGet, "", ""), false, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			who, err := tt.a.Basic(tt.r, tt.anonymous)
+			info := &request.Info{}
+			r := tt.r.WithContext(request.WithInfo(tt.r.Context(), info))
+			who, err := tt.a.Basic(r, tt.anonymous)
 			if !tt.ok {
 				require.ErrorIs(t, err, ErrUnauthenticated)
+				assert.False(t, info.Authenticated)
 				return
 			}
 			require.NoError(t, err)
 			assert.Equal(t, tt.user, who.User)
-			assert.Equal(t, "000000000000", who.Account)
+			assert.Equal(t, tt.a.account, who.Account)
+			assert.True(t, info.Authenticated, "the access log learns the principal")
+			assert.Equal(t, who.ARN(), info.Principal.ARN())
 		})
 	}
+}
+
+// TestFirstFormatTokensRefused: a berth1 token is refused, with a log
+// line that says why and what to do.
+func TestFirstFormatTokensRefused(t *testing.T) {
+	var log bytes.Buffer
+	a, err := New(Config{Account: "000000000000", HtpasswdFile: htpasswdFile(t, "alice"),
+		Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	require.NoError(t, err)
+	// A token of the first format: expiry and user, MACed without a domain.
+	payload := binary.BigEndian.AppendUint64(nil, uint64(time.Now().Add(time.Hour).Unix()))
+	payload = append(payload, "alice"...)
+	m := hmac.New(sha256.New, a.tokens.key)
+	m.Write(payload)
+	old := "berth1." + base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	_, err = a.Basic(basicRequest(http.MethodGet, LoginUser, old), false)
+	require.ErrorIs(t, err, ErrUnauthenticated)
+	assert.Contains(t, log.String(), "berth1 format, which is no longer accepted")
+	assert.Contains(t, log.String(), "get-login-password")
+}
+
+// TestLoginTokenNeedsNoPasswordCheck: a request with a login token costs
+// no bcrypt: a few hundred token checks take less time than the one
+// bcrypt that an unknown user's password check spends (the order of
+// checks before: the password file first, for user AWS too).
+func TestLoginTokenNeedsNoPasswordCheck(t *testing.T) {
+	a, err := New(Config{Account: "000000000000", HtpasswdFile: htpasswdFile(t, "alice"), AuthCacheTTL: -1})
+	require.NoError(t, err)
+	token, _ := a.MintLoginToken("alice")
+	r := basicRequest(http.MethodGet, LoginUser, token)
+	start := time.Now()
+	assert.False(t, a.current.Load().passwords.check(LoginUser, token))
+	oneBcrypt := time.Since(start)
+	start = time.Now()
+	for range 300 {
+		_, err := a.Basic(r, false)
+		require.NoError(t, err)
+	}
+	assert.Less(t, time.Since(start), oneBcrypt, "300 token checks against one bcrypt")
+}
+
+// BenchmarkLoginTokenRequest measures what authenticating a request with
+// a login token costs, as registryd checked before (the htpasswd file
+// first, a dummy bcrypt for the unknown user AWS, then the token) and
+// now (the token first, and only the token).
+func BenchmarkLoginTokenRequest(b *testing.B) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.DefaultCost)
+	require.NoError(b, err)
+	htpasswd := filepath.Join(b.TempDir(), "htpasswd")
+	require.NoError(b, os.WriteFile(htpasswd, []byte("alice:"+string(hash)+"\n"), 0o600))
+	a, err := New(Config{Account: "000000000000", HtpasswdFile: htpasswd, AuthCacheTTL: time.Minute})
+	require.NoError(b, err)
+	token, _ := a.MintLoginToken("alice")
+	r := basicRequest(http.MethodGet, LoginUser, token)
+	b.Run("before=password-file-first", func(b *testing.B) {
+		for b.Loop() {
+			c := a.current.Load()
+			user, pass, _ := r.BasicAuth()
+			if c.passwords.check(user, pass) {
+				b.Fatal("user AWS has no password")
+			}
+			if _, ok := a.tokenPrincipal(c, pass); !ok {
+				b.Fatal("token refused")
+			}
+		}
+	})
+	b.Run("after=token-first", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := a.Basic(r, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // TestSigV4Modes: the ECR API is open without credentials and without an
 // htpasswd file, closed with an htpasswd file and no credentials, and
 // needs a signature with credentials.
 func TestSigV4Modes(t *testing.T) {
-	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
-	require.NoError(t, err)
-	htpasswd := writeFile(t, "htpasswd", "alice:"+string(hash)+"\n")
+	htpasswd := htpasswdFile(t, "alice")
 	creds := writeFile(t, "creds", "AKIA1:secret:carol\n")
 	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("{}"))
 
 	open, err := New(Config{Account: "000000000000"})
 	require.NoError(t, err)
-	who, err := open.SigV4(r, []byte("{}"))
+	call, err := open.BeginSigV4(r)
+	require.NoError(t, err)
+	who, err := call.Finish([]byte("{}"))
 	require.NoError(t, err)
 	assert.Empty(t, who.User)
 
 	closed, err := New(Config{Account: "000000000000", HtpasswdFile: htpasswd})
 	require.NoError(t, err)
-	_, err = closed.SigV4(r, []byte("{}"))
+	_, err = closed.BeginSigV4(r)
 	require.ErrorIs(t, err, ErrECRClosed)
 
 	signed, err := New(Config{Account: "000000000000", ECRCredentialsFile: creds})
 	require.NoError(t, err)
-	_, err = signed.SigV4(r, []byte("{}"))
-	require.Error(t, err, "an unsigned call is refused")
+	_, err = signed.BeginSigV4(r)
+	require.ErrorIs(t, err, sigv4.ErrMissing, "an unsigned call is refused before its body is read")
 	_, err = signed.Basic(r, false)
-	require.NoError(t, err, "the OCI API stays open: no htpasswd file")
+	require.ErrorIs(t, err, ErrUnauthenticated, "authentication is on: basic credentials are needed (a login token)")
+	tok, _ := signed.MintLoginToken("carol")
+	who, err = signed.Basic(basicRequest(http.MethodGet, LoginUser, tok), false)
+	require.NoError(t, err, "a login token of an access key's user works without an htpasswd file")
+	assert.Equal(t, "carol", who.User)
 }
 
 func TestNewRefusesBadFiles(t *testing.T) {
@@ -251,6 +421,11 @@ func TestNewRefusesBadFiles(t *testing.T) {
 	require.ErrorIs(t, err, ErrECRCredentials)
 	_, err = New(Config{Account: "000000000000", LoginTokenKeyFile: writeFile(t, "k", "short")})
 	require.ErrorIs(t, err, ErrTokenKey)
+	_, err = New(Config{Account: "000000000000", HtpasswdFile: htpasswdFile(t, "alice"), IdentityFile: writeFile(t, "iam.yaml", "users: {alice: {groups: [nope]}}\n")})
+	require.ErrorIs(t, err, ErrIdentities)
+	_, err = New(Config{Account: "000000000000", IdentityFile: writeFile(t, "iam.yaml", "users: {alice: {}}\n")})
+	require.ErrorIs(t, err, ErrIdentities, "identity policies without authentication")
+	require.ErrorContains(t, err, "need authentication")
 	_, err = New(Config{})
 	require.Error(t, err)
 }

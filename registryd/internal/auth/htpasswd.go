@@ -21,8 +21,9 @@ const maxAuthCache = 4096
 
 // passwords checks basic-auth credentials against htpasswd entries
 // (bcrypt only) and caches successful checks for ttl, keyed by a SHA-256
-// of user and password (never the password itself), since one bcrypt
-// costs ~50 ms.
+// of user and password (never the password itself), since one bcrypt of
+// the default cost costs ~50-90 ms of CPU. User AWS is never among them:
+// it is the login tokens' user, which no password check ever sees.
 type passwords struct {
 	users map[string][]byte
 	ttl   time.Duration
@@ -54,6 +55,15 @@ func parseHtpasswd(sc *bufio.Scanner, path string, ttl time.Duration) (*password
 		user, hash, ok := strings.Cut(l, ":")
 		if !ok || user == "" {
 			return nil, fmt.Errorf("%w: %s:%d: want user:hash", ErrHtpasswd, path, line)
+		}
+		switch {
+		case user == LoginUser:
+			return nil, fmt.Errorf("%w: %s:%d: user %q is the user name of registry login tokens (docker login --username AWS with a GetAuthorizationToken token) and cannot have a password; choose another name", ErrHtpasswd, path, line, user)
+		case !validUserName(user):
+			return nil, fmt.Errorf("%w: %s:%d: user %q: an IAM user name is 1 to 64 of A-Z a-z 0-9 + = , . @ _ -", ErrHtpasswd, path, line, user)
+		}
+		if _, dup := a.users[user]; dup {
+			return nil, fmt.Errorf("%w: %s:%d: user %q given twice", ErrHtpasswd, path, line, user)
 		}
 		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
 			return nil, fmt.Errorf("%w: %s:%d: user %q: only bcrypt hashes are supported (htpasswd -B)", ErrHtpasswd, path, line, user)

@@ -2,6 +2,17 @@ package auth
 
 // The registry login tokens GetAuthorizationToken hands out (`aws ecr
 // get-login-password | docker login --username AWS --password-stdin`).
+//
+// A token is "berth2." + base64url(payload) + "." + base64url(MAC):
+//
+//	payload = expiry (8 bytes, big-endian Unix seconds)
+//	        | account length (1 byte) | account | user
+//	MAC     = HMAC-SHA256(token key, "berth2\x00" + payload)
+//
+// It says what it was minted for: the account and the user (empty for an
+// anonymous caller of an open registry). The version prefix lets a later
+// format refuse this one by name; tokens of the first format ("berth1.",
+// an expiry and a user, no account) are refused.
 
 import (
 	"crypto/hmac"
@@ -11,6 +22,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -19,26 +31,52 @@ import (
 // ErrTokenKey reports an unusable login token key file.
 var ErrTokenKey = errors.New("auth: bad login token key file")
 
+// The reasons a login token is refused.
+var (
+	// errTokenInvalid: not a token this key minted (or malformed).
+	errTokenInvalid = errors.New("not a login token of this registry")
+	// errTokenExpired: past its expiry.
+	errTokenExpired = errors.New("login token expired")
+	// errTokenLegacy: a token of the first format (berth1), which carries
+	// no account and is no longer accepted.
+	errTokenLegacy = errors.New("login token of the berth1 format, which is no longer accepted: log in again (aws ecr get-login-password)")
+)
+
 const (
 	// LoginUser is the user name of a login token, as on ECR.
 	LoginUser = "AWS"
 	// loginTokenTTL is how long a login token is good for (ECR: 12 h).
 	loginTokenTTL = 12 * time.Hour
-	// loginTokenPrefix starts every token (a version).
-	loginTokenPrefix = "berth1."
-	tokenKeySize     = 32
+	// loginTokenPrefix starts every token (the format's version).
+	loginTokenPrefix = "berth2."
+	// legacyTokenPrefix starts the tokens of the first format.
+	legacyTokenPrefix = "berth1."
+	// tokenMACDomain separates this format's MACs from any other use of
+	// the key.
+	tokenMACDomain = "berth2\x00"
+	tokenKeySize   = 32
+	// maxTokenLen bounds a token: an account and a user name are short.
+	maxTokenLen = 400
 )
 
-// loginTokens mints and checks registry login tokens: an expiry time
-// MACed (HMAC-SHA256) under the server's token key.
+// loginTokens mints and checks registry login tokens, MACed
+// (HMAC-SHA256) under the server's token key.
 type loginTokens struct {
 	key []byte
 	now func() time.Time
 }
 
+// tokenClaims are what a token was minted for.
+type tokenClaims struct {
+	account, user string
+	expires       time.Time
+}
+
 // newLoginTokens uses the key in path, creating it (32 random bytes, mode
-// 0600) if it does not exist, so that tokens outlive a restart. An empty
-// path uses a key of this process only.
+// 0600) if it does not exist, so that tokens outlive a restart. An
+// existing key file must be a regular file owned by this process's user
+// and readable by nobody else (mode 0600 or stricter), as the keyring
+// must. An empty path uses a key of this process only.
 func newLoginTokens(path string) (*loginTokens, error) {
 	t := &loginTokens{now: time.Now}
 	if path == "" {
@@ -46,71 +84,133 @@ func newLoginTokens(path string) (*loginTokens, error) {
 		_, _ = rand.Read(t.key)
 		return t, nil
 	}
-	key, err := os.ReadFile(path)
+	key, err := readTokenKey(path)
 	if errors.Is(err, os.ErrNotExist) {
-		key = make([]byte, tokenKeySize)
-		_, _ = rand.Read(key)
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrTokenKey, err)
-		}
-		_, err = f.Write(key)
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			_ = os.Remove(path)
-			return nil, fmt.Errorf("%w: %w", ErrTokenKey, err)
-		}
-	} else if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrTokenKey, err)
+		key, err = createTokenKey(path)
 	}
-	if len(key) != tokenKeySize {
-		return nil, fmt.Errorf("%w: %s holds %d bytes, want %d", ErrTokenKey, path, len(key), tokenKeySize)
+	if err != nil {
+		return nil, err
 	}
 	t.key = key
 	return t, nil
 }
 
-// mint returns a token for user ("" for an anonymous caller of an open
-// registry) good until the returned time.
-func (t *loginTokens) mint(user string) (string, time.Time) {
-	exp := t.now().Add(loginTokenTTL).Truncate(time.Second)
-	payload := binary.BigEndian.AppendUint64(nil, uint64(exp.Unix()))
-	payload = append(payload, user...)
-	mac := hmac.New(sha256.New, t.key)
-	mac.Write(payload)
-	enc := base64.RawURLEncoding
-	return loginTokenPrefix + enc.EncodeToString(payload) + "." + enc.EncodeToString(mac.Sum(nil)), exp
+// readTokenKey reads an existing key file, checking the file it opened
+// (not the path again) for its type, owner and mode.
+func readTokenKey(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", ErrTokenKey, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrTokenKey, path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrTokenKey, path)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %v, readable beyond its owner; want 0600 (chmod 600 %s)", ErrTokenKey, path, fi.Mode().Perm(), path)
+	}
+	if err := checkOwner(fi); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrTokenKey, path, err)
+	}
+	key, err := io.ReadAll(io.LimitReader(f, tokenKeySize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrTokenKey, path, err)
+	}
+	if len(key) != tokenKeySize {
+		return nil, fmt.Errorf("%w: %s holds %d bytes, want %d", ErrTokenKey, path, len(key), tokenKeySize)
+	}
+	return key, nil
 }
 
-// check returns the user of token when it is one this server minted and
-// it has not expired.
-func (t *loginTokens) check(token string) (user string, ok bool) {
+// createTokenKey writes a new random key to path (mode 0600), which must
+// not exist.
+func createTokenKey(path string) ([]byte, error) {
+	key := make([]byte, tokenKeySize)
+	_, _ = rand.Read(key)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTokenKey, err)
+	}
+	_, err = f.Write(key)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return nil, fmt.Errorf("%w: %w", ErrTokenKey, err)
+	}
+	return key, nil
+}
+
+// mint returns a token for user of account ("" for an anonymous caller
+// of an open registry) good until the returned time.
+func (t *loginTokens) mint(account, user string) (string, time.Time) {
+	exp := t.now().Add(loginTokenTTL).Truncate(time.Second)
+	payload := make([]byte, 0, 9+len(account)+len(user))
+	payload = binary.BigEndian.AppendUint64(payload, uint64(exp.Unix()))
+	payload = append(payload, byte(len(account)))
+	payload = append(payload, account...)
+	payload = append(payload, user...)
+	enc := base64.RawURLEncoding
+	return loginTokenPrefix + enc.EncodeToString(payload) + "." + enc.EncodeToString(t.mac(payload)), exp
+}
+
+// mac is the MAC of payload.
+func (t *loginTokens) mac(payload []byte) []byte {
+	m := hmac.New(sha256.New, t.key)
+	m.Write([]byte(tokenMACDomain))
+	m.Write(payload)
+	return m.Sum(nil)
+}
+
+// check returns what token was minted for when it is a token this key
+// minted and it has not expired. The error is errTokenLegacy,
+// errTokenExpired or errTokenInvalid.
+func (t *loginTokens) check(token string) (tokenClaims, error) {
 	rest, ok := strings.CutPrefix(token, loginTokenPrefix)
-	if !ok || len(rest) > 200 {
-		return "", false
+	if !ok {
+		if strings.HasPrefix(token, legacyTokenPrefix) {
+			return tokenClaims{}, errTokenLegacy
+		}
+		return tokenClaims{}, errTokenInvalid
+	}
+	if len(rest) > maxTokenLen {
+		return tokenClaims{}, errTokenInvalid
 	}
 	p64, m64, ok := strings.Cut(rest, ".")
 	if !ok {
-		return "", false
+		return tokenClaims{}, errTokenInvalid
 	}
 	enc := base64.RawURLEncoding
 	payload, err1 := enc.DecodeString(p64)
 	got, err2 := enc.DecodeString(m64)
-	if err1 != nil || err2 != nil || len(payload) < 8 {
-		return "", false
+	if err1 != nil || err2 != nil || len(payload) < 9 {
+		return tokenClaims{}, errTokenInvalid
 	}
-	mac := hmac.New(sha256.New, t.key)
-	mac.Write(payload)
-	if !hmac.Equal(got, mac.Sum(nil)) {
-		return "", false
+	if !hmac.Equal(got, t.mac(payload)) {
+		return tokenClaims{}, errTokenInvalid
 	}
-	if exp := int64(binary.BigEndian.Uint64(payload)); t.now().Unix() >= exp {
-		return "", false
+	n := int(payload[8])
+	if len(payload) < 9+n {
+		return tokenClaims{}, errTokenInvalid
 	}
-	return string(payload[8:]), true
+	c := tokenClaims{
+		expires: time.Unix(int64(binary.BigEndian.Uint64(payload)), 0),
+		account: string(payload[9 : 9+n]),
+		user:    string(payload[9+n:]),
+	}
+	if !t.now().Before(c.expires) {
+		return tokenClaims{}, errTokenExpired
+	}
+	return c, nil
 }

@@ -65,6 +65,12 @@ const (
 	AdminFsck             Action = "berth:Fsck"
 	AdminPreviewLifecycle Action = "berth:PreviewLifecycle"
 	AdminApplyLifecycle   Action = "berth:ApplyLifecycle"
+	// AdminReloadIdentities reloads the identity, htpasswd and access key
+	// files (POST /admin/v1/iam/reload, SIGHUP's admin call).
+	AdminReloadIdentities Action = "berth:ReloadIdentities"
+	// AdminSimulatePolicy answers what a decision would be
+	// (POST /admin/v1/iam/simulate, registryd iam simulate --server).
+	AdminSimulatePolicy Action = "berth:SimulatePolicy"
 )
 
 // known are the actions an Authorizer of this package decides; any other
@@ -72,7 +78,10 @@ const (
 var known = map[Action]bool{}
 
 // admin are the admin API's actions.
-var admin = map[Action]bool{AdminCollectGarbage: true, AdminFsck: true, AdminPreviewLifecycle: true, AdminApplyLifecycle: true}
+var admin = map[Action]bool{
+	AdminCollectGarbage: true, AdminFsck: true, AdminPreviewLifecycle: true, AdminApplyLifecycle: true,
+	AdminReloadIdentities: true, AdminSimulatePolicy: true,
+}
 
 func init() {
 	for _, a := range []Action{

@@ -6,6 +6,12 @@
 // The actions are ECR's IAM action names (ecr:BatchGetImage,
 // ecr:CreateRepository, ...), plus berth: actions for the admin API, which
 // ECR does not have; the resource is one repository or the registry.
+//
+// A decision sees the request's context (context.go): the caller's
+// address (aws:SourceIp) and whether it came over TLS
+// (aws:SecureTransport) from the request.Info the server put in the
+// context, and the resource tags the request sets (aws:RequestTag/<key>,
+// aws:TagKeys) from the question (Access.RequestTags).
 package authz
 
 import (
@@ -19,7 +25,9 @@ import (
 // Authorizer decides whether who may perform action on resource. A
 // refusal is an error wrapping engine.ErrAccessDenied (DENIED on the OCI
 // API, AccessDeniedException on the ECR API); another error (a store that
-// cannot answer) refuses too.
+// cannot answer) refuses too. The request's context travels in ctx: the
+// request.Info of the server (source address, TLS) and the tags the
+// request sets (WithRequestTags, or Access.RequestTags through All).
 type Authorizer interface {
 	Authorize(ctx context.Context, who engine.Principal, action Action, resource Resource) error
 }
@@ -36,10 +44,16 @@ var ErrUnknownAction = errors.New("authz: unknown action")
 // Resource, or a repository without a name): it is refused.
 var ErrNoResource = errors.New("authz: the question names no resource")
 
-// Access is one question for an Authorizer: action on resource.
+// Access is one question for an Authorizer: action on resource, by a
+// request that sets RequestTags.
 type Access struct {
 	Action   Action
 	Resource Resource
+	// RequestTags are the resource tags the request sets on Resource
+	// (aws:RequestTag/<key>, aws:TagKeys): ECR's CreateRepository and
+	// TagResource tags, a creation template's tags for a repository
+	// created on push. Nil for a request that sets none.
+	RequestTags map[string]string
 }
 
 // String is "action on resource".
@@ -54,7 +68,11 @@ func All(ctx context.Context, az Authorizer, who engine.Principal, accesses ...A
 		return fmt.Errorf("%w: %w", engine.ErrAccessDenied, ErrNoAccess)
 	}
 	for _, a := range accesses {
-		if err := az.Authorize(ctx, who, a.Action, a.Resource); err != nil {
+		actx := ctx
+		if a.RequestTags != nil {
+			actx = WithRequestTags(ctx, a.RequestTags)
+		}
+		if err := az.Authorize(actx, who, a.Action, a.Resource); err != nil {
 			return err
 		}
 	}

@@ -88,6 +88,6 @@ func TestIAM(t *testing.T) {
 		`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::000000000000:user/bob"},"Action":"ecr:PutImage"}]}`))
 	require.ErrorIs(t, All(ctx, az, alice), ErrNoAccess, "no question is a refusal")
 	require.ErrorIs(t, All(ctx, az, alice), engine.ErrAccessDenied)
-	require.NoError(t, All(ctx, az, bob, Access{BatchGetImage, Repository("team/app")}, Access{ListImages, Repository("team/app")}))
-	require.ErrorIs(t, All(ctx, az, bob, Access{BatchGetImage, Repository("team/app")}, Access{PutImage, Repository("team/app")}), engine.ErrAccessDenied)
+	require.NoError(t, All(ctx, az, bob, Access{Action: BatchGetImage, Resource: Repository("team/app")}, Access{Action: ListImages, Resource: Repository("team/app")}))
+	require.ErrorIs(t, All(ctx, az, bob, Access{Action: BatchGetImage, Resource: Repository("team/app")}, Access{Action: PutImage, Resource: Repository("team/app")}), engine.ErrAccessDenied)
 }

@@ -71,6 +71,7 @@ func (a *IAM) Authorize(ctx context.Context, who engine.Principal, action Action
 	if key, ok := resource.Key(); ok {
 		req.Key = key
 	}
+	withRequestContext(ctx, &req)
 	d, err := a.decider.Authorize(ctx, &req)
 	if err != nil {
 		return err

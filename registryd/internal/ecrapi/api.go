@@ -14,8 +14,6 @@
 package ecrapi
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -24,7 +22,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/berthstore/berth/engine"
 	"github.com/berthstore/berth/registryd/internal/auth"
 	"github.com/berthstore/berth/registryd/internal/authz"
 	"github.com/berthstore/berth/registryd/internal/request"
@@ -36,9 +33,6 @@ const (
 	TargetPrefix = "AmazonEC2ContainerRegistry_V20150921."
 	// ContentType is the AWS JSON 1.1 media type.
 	ContentType = "application/x-amz-json-1.1"
-	// maxBody bounds a request body; an UploadLayerPart carries its
-	// part base64-encoded, so a part may be up to 48 MiB.
-	maxBody = 64 << 20
 	// DefaultRegion is the region the ECR API answers for.
 	DefaultRegion = "us-east-1"
 	// DefaultAccountID is the registry ID (an AWS account ID) the ECR API
@@ -60,9 +54,11 @@ func operationName(r *http.Request) string {
 
 // Authenticator answers who an ECR API call comes from, by its SigV4
 // signature, and mints the login tokens of GetAuthorizationToken
-// (*auth.Authenticator).
+// (*auth.Authenticator). BeginSigV4 authenticates what the headers tell
+// before the body is read; the call's Finish checks the signature over
+// the body.
 type Authenticator interface {
-	SigV4(r *http.Request, body []byte) (engine.Principal, error)
+	BeginSigV4(r *http.Request) (*auth.SigV4Call, error)
 	TokenMinter
 }
 
@@ -80,6 +76,9 @@ type Config struct {
 	// for (in ARNs and registryId). Defaults DefaultRegion and
 	// DefaultAccountID.
 	Region, AccountID string
+	// MaxManifestSize is the largest manifest the registry accepts; it
+	// bounds PutImage's body (bodyLimits). Default DefaultMaxManifestSize.
+	MaxManifestSize int64
 }
 
 // API serves the ECR API.
@@ -90,6 +89,7 @@ type API struct {
 	log     *slog.Logger
 	reg     registry
 	ops     map[string]operation
+	limits  bodyLimits
 }
 
 var _ http.Handler = (*API)(nil)
@@ -113,16 +113,23 @@ func New(store Store, authn Authenticator, az authz.Authorizer, uploads *request
 	if a.reg.region == "" {
 		a.reg.region = DefaultRegion
 	}
+	a.limits = newBodyLimits(cfg.MaxManifestSize)
 	a.ops = operations(a.reg, store, authn, uploads)
 	return a, nil
 }
 
 // ServeHTTP answers one ECR API call: it authenticates the request's
-// signature, dispatches on X-Amz-Target and answers JSON or an AWS error.
+// headers (signature scope, date, access key) before reading any body,
+// reads the body within the operation's limit, checks the signature over
+// it, dispatches on X-Amz-Target and answers JSON or an AWS error.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Amzn-RequestId", newRequestID())
+	info := request.InfoFrom(r.Context())
+	if info.RequestID == "" {
+		info.RequestID = request.NewRequestID()
+	}
+	w.Header().Set("X-Amzn-RequestId", info.RequestID)
 	name := operationName(r)
-	request.InfoFrom(r.Context()).Operation = truncate(name, 100)
+	info.Operation = truncate(name, 100)
 	op, known := a.ops[name]
 	result := "ok"
 	defer func() {
@@ -132,19 +139,19 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		a.observe.ObserveECRCall(counted, result)
 	}()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	signed, err := a.authn.BeginSigV4(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			result = a.writeError(w, r, errorf(ecrLimitExceeded, "request body larger than %d bytes", maxBody))
-			return
-		}
-		result = a.writeError(w, r, errorf(ecrSerialization, "reading the request body: %v", err))
+		result = a.writeError(w, r, authError(err))
 		return
 	}
-	who, err := a.authenticate(r, body)
+	body, err := a.readBody(w, r, name)
 	if err != nil {
 		result = a.writeError(w, r, err)
+		return
+	}
+	who, err := signed.Finish(body)
+	if err != nil {
+		result = a.writeError(w, r, authError(err))
 		return
 	}
 	if !known {
@@ -171,32 +178,89 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(b)
 }
 
-// authenticate says who a call comes from, or answers the AWS error of
-// a refused signature.
-func (a *API) authenticate(r *http.Request, body []byte) (engine.Principal, error) {
-	who, err := a.authn.SigV4(r, body)
+// readBody reads the call's body within the limit of the operation
+// name: a declared Content-Length over it is refused before a byte is
+// read, and a body that runs past it as soon as it does.
+func (a *API) readBody(w http.ResponseWriter, r *http.Request, name string) ([]byte, error) {
+	limit := a.limits.of(name)
+	tooLarge := func() error {
+		return errorf(ecrLimitExceeded, "request body of %s larger than %d bytes", truncate(name, 100), limit)
+	}
+	if r.ContentLength > limit {
+		return nil, tooLarge()
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge()
+		}
+		return nil, errorf(ecrSerialization, "reading the request body: %v", err)
+	}
+	return body, nil
+}
+
+// authError is the AWS error of a refused authentication.
+func authError(err error) error {
+	var scope *sigv4.ScopeError
 	switch {
-	case err == nil:
-		return who, nil
 	case errors.Is(err, auth.ErrECRClosed):
-		return who, errorf(ecrUnrecognizedClient, "this registry requires authentication and has no ECR API credentials configured (registryd --ecr-credentials)")
+		return errorf(ecrUnrecognizedClient, "this registry requires authentication and has no ECR API credentials configured (registryd --ecr-credentials)")
+	case errors.As(err, &scope):
+		return &apiError{Type: ecrInvalidSignature, Msg: scope.AWSMessage(), Err: err}
 	case errors.Is(err, sigv4.ErrUnknownKey):
-		return who, errorf(ecrUnrecognizedClient, "The security token included in the request is invalid: %v", err)
+		return errorf(ecrUnrecognizedClient, "The security token included in the request is invalid: %v", err)
 	case errors.Is(err, sigv4.ErrExpired):
-		return who, errorf(ecrInvalidSignature, "Signature expired: %v", err)
+		return errorf(ecrInvalidSignature, "Signature expired: %v", err)
 	case errors.Is(err, sigv4.ErrMissing):
-		return who, errorf(ecrMissingAuth, "Missing Authentication Token: %v", err)
+		return errorf(ecrMissingAuth, "Missing Authentication Token: %v", err)
 	default:
-		return who, errorf(ecrInvalidSignature, "The request signature we calculated does not match the signature you provided: %v", err)
+		return errorf(ecrInvalidSignature, "The request signature we calculated does not match the signature you provided: %v", err)
 	}
 }
 
-// newRequestID returns a random request ID in the UUID form AWS uses.
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+// DefaultMaxManifestSize is the manifest limit of PutImage's body when
+// Config.MaxManifestSize is not set (the engine's default).
+const DefaultMaxManifestSize = 4 << 20
+
+const (
+	// maxLayerPartBody bounds an UploadLayerPart call: its part travels
+	// base64-encoded in the JSON body, so a part may be up to 48 MiB.
+	maxLayerPartBody = 64 << 20
+	// maxCallBody bounds every other call: ECR's largest documented
+	// inputs (a 30,720-character lifecycle policy, a 10,240-character
+	// repository policy, 100 image IDs or layer digests) fit many times.
+	maxCallBody = 1 << 20
+	// jsonEscapeFactor is the worst growth of a string's bytes in a JSON
+	// string: a control character becomes \u00XX, six bytes.
+	jsonEscapeFactor = 6
+	// putImageOverhead is room for PutImage's other fields.
+	putImageOverhead = 64 << 10
+)
+
+// bodyLimits are the largest body each operation accepts.
+type bodyLimits map[string]int64
+
+// newBodyLimits returns the limits of a registry whose manifests may be
+// up to maxManifest bytes: PutImage carries one as a JSON string, which
+// escaping may grow up to six-fold.
+func newBodyLimits(maxManifest int64) bodyLimits {
+	if maxManifest <= 0 {
+		maxManifest = DefaultMaxManifestSize
+	}
+	return bodyLimits{
+		"UploadLayerPart": maxLayerPartBody,
+		"PutImage":        jsonEscapeFactor*maxManifest + putImageOverhead,
+	}
+}
+
+// of is the limit of the operation name (maxCallBody by default, and for
+// names that are no operation).
+func (l bodyLimits) of(name string) int64 {
+	if n, ok := l[name]; ok {
+		return n
+	}
+	return maxCallBody
 }
 
 // truncate shortens s for a message.

@@ -79,10 +79,23 @@ func TestECRErrorsOnTheWire(t *testing.T) {
 	assert.Contains(t, metrics, `berth_ecr_calls_total{operation="DescribeRepositories",result="ok"} 1`)
 	assert.Contains(t, metrics, `berth_ecr_calls_total{operation="unknown",result="UnknownOperationException"} 1`)
 
-	// A body over the limit is refused before it is read whole.
-	big := `{"repositoryName":"a","x":"` + strings.Repeat("x", maxBody) + `"}`
+	// A body over the operation's limit is refused before it is read
+	// whole.
+	big := `{"repositoryName":"a","x":"` + strings.Repeat("x", maxCallBody) + `"}`
 	rec := ecrDo(h, "CreateRepository", big)
 	assert.Equal(t, "LimitExceededException", rec.Header().Get("X-Amzn-ErrorType"))
+}
+
+// TestBodyLimits: each operation's body limit, from ECR's limits and the
+// registry's manifest limit.
+func TestBodyLimits(t *testing.T) {
+	l := newBodyLimits(4 << 20)
+	assert.Equal(t, int64(64<<20), l.of("UploadLayerPart"), "a 48 MiB part, base64-encoded")
+	assert.Equal(t, int64(6*(4<<20)+64<<10), l.of("PutImage"), "a manifest escaped in a JSON string")
+	assert.Equal(t, int64(1<<20), l.of("CreateRepository"))
+	assert.Equal(t, int64(1<<20), l.of("NoSuchOperation"))
+	assert.Equal(t, int64(6*(1<<10)+64<<10), newBodyLimits(1<<10).of("PutImage"))
+	assert.Equal(t, l, newBodyLimits(0), "the default manifest limit")
 }
 
 // FuzzECRAPI sends random operations and bodies to the ECR API: it must

@@ -7,6 +7,7 @@ import (
 
 	"github.com/berthstore/berth/engine"
 	"github.com/berthstore/berth/registryd/internal/authz"
+	"github.com/berthstore/berth/registryd/internal/request"
 )
 
 // call is one ECR API call being served.
@@ -42,6 +43,26 @@ type input interface {
 // dispatcher authorizes it after the action.
 type extraAccess interface {
 	extraAccess() []authz.Access
+}
+
+// tagSetter is implemented by the inputs of the operations that set
+// resource tags on the repository they name (CreateRepository,
+// TagResource): their tags are the request's (aws:RequestTag/<key>,
+// aws:TagKeys) in the authorization of the operation's action.
+type tagSetter interface {
+	requestTags() map[string]string
+}
+
+// requestTagsOf is the request tags of tags (nil for none).
+func requestTagsOf(tags []Tag) map[string]string {
+	if len(tags) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		m[t.Key] = t.Value
+	}
+	return m
 }
 
 // operation is one entry of the operation table.
@@ -84,9 +105,19 @@ func (o op[In, PIn, Out]) serve(ctx context.Context, g registry, c *call, body [
 	if err != nil {
 		return nil, err
 	}
+	var tags map[string]string
+	if t, ok := any(in).(tagSetter); ok {
+		tags = t.requestTags()
+	}
 	access := make([]authz.Access, len(resources))
 	for i, r := range resources {
 		access[i] = authz.Access{Action: o.act, Resource: r}
+		if repo, ok := r.Repository(); ok {
+			access[i].RequestTags = tags
+			if info := request.InfoFrom(ctx); info.Repository == "" {
+				info.Repository = repo // the access log names it
+			}
+		}
 	}
 	if x, ok := any(in).(extraAccess); ok && len(access) > 0 {
 		access = append(access, x.extraAccess()...)

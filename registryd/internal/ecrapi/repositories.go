@@ -35,6 +35,8 @@ func (in *CreateRepositoryInput) extraAccess() []authz.Access {
 	return authz.KeyAccess(in.EncryptionConfiguration.KMSKey)
 }
 
+func (in *CreateRepositoryInput) requestTags() map[string]string { return requestTagsOf(in.Tags) }
+
 // CreateRepositoryOutput is CreateRepository's answer.
 type CreateRepositoryOutput struct {
 	Repository Repository `json:"repository"`

@@ -41,6 +41,8 @@ type TagResourceInput struct {
 	Tags []Tag `json:"tags"`
 }
 
+func (in *TagResourceInput) requestTags() map[string]string { return requestTagsOf(in.Tags) }
+
 // TagResourceOutput is TagResource's answer (empty).
 type TagResourceOutput struct{}
 

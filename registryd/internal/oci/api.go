@@ -112,6 +112,11 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info.Route, info.Repository = string(rt.kind), rt.name
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	if err := a.serve(w, r, rt); err != nil {
+		if a.challenge(info, err) {
+			Unauthorized(w, a.realm)
+			a.log.Debug("anonymous request refused: credentials asked for", "method", r.Method, "path", r.URL.Path, "err", err)
+			return
+		}
 		ae := WriteError(w, err)
 		if ae.Code.Status >= 500 {
 			a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -200,6 +205,16 @@ func withCaller(ctx context.Context, who engine.Principal) context.Context {
 func caller(ctx context.Context) engine.Principal {
 	who, _ := ctx.Value(callerKey{}).(engine.Principal)
 	return who
+}
+
+// challenge reports whether a refusal of the request is answered with
+// the 401 challenge rather than 403 DENIED: an anonymous caller refused
+// by authorization when authentication is on, so that a client retries
+// with the credentials it has (docker, crane and the rest ask for them
+// only after a 401). An authenticated caller's refusal, and any refusal
+// on an open registry (where credentials change nothing), stay DENIED.
+func (a *API) challenge(info *request.Info, err error) bool {
+	return errors.Is(err, engine.ErrAccessDenied) && info.Authenticated && info.Principal.Anonymous() && a.authn.Enabled()
 }
 
 // base answers the /v2/ version check.

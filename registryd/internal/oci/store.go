@@ -54,9 +54,11 @@ type Store interface {
 var _ Store = (*engine.Engine)(nil)
 
 // Authenticator answers who an OCI API request comes from, by its basic
-// credentials (*auth.Authenticator).
+// credentials, and whether authentication is on at all
+// (*auth.Authenticator).
 type Authenticator interface {
 	Basic(r *http.Request, maybeAnonymousPull bool) (engine.Principal, error)
+	Enabled() bool
 }
 
 // Filler fills a repository that is a pull-through cache from its

@@ -1,20 +1,90 @@
 package request
 
-import "context"
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"net/netip"
 
-// Info is what the access log and the metrics record of a request. The
-// server puts one in the request's context before dispatching; the
-// protocol handler fills in what it learns (the OCI route and repository,
-// the ECR operation).
+	"github.com/berthstore/berth/engine"
+)
+
+// Info is what the access log, the metrics and the authorization seam
+// know of a request. The server puts one in the request's context before
+// dispatching (NewInfo); authentication fills in the principal, and the
+// protocol handler what it learns (the OCI route and repository, the ECR
+// operation and the repository it names).
 type Info struct {
 	// Route is the "route" label of the metrics: an OCI endpoint (base,
 	// catalog, tags, manifest, blob, upload, referrers), admin, ecr,
 	// metrics or unknown.
 	Route string
-	// Repository is the repository an OCI request names, if any.
+	// Repository is the repository an OCI request or an ECR operation
+	// names, if any.
 	Repository string
 	// Operation is the ECR operation of an ECR API call, if any.
 	Operation string
+
+	// RequestID identifies the request in the access log, the audit log
+	// and (ECR API) the X-Amzn-RequestId header: 32 hex digits in the
+	// UUID form AWS uses.
+	RequestID string
+	// SourceIP is the client's address (aws:SourceIp): the TCP peer's,
+	// or, when the peer is a trusted proxy, the rightmost address of
+	// X-Forwarded-For that is not a trusted proxy (ClientAddr). The zero
+	// Addr when it cannot be told.
+	SourceIP netip.Addr
+	// SecureTransport reports that the request came over TLS
+	// (aws:SecureTransport).
+	SecureTransport bool
+	// UserAgent is the request's User-Agent header.
+	UserAgent string
+
+	// Authenticated reports that authentication accepted the request:
+	// Principal is then who it comes from (an anonymous caller on an
+	// open registry or for an anonymous pull).
+	Authenticated bool
+	// Principal is who the request was authenticated as.
+	Principal engine.Principal
+}
+
+// NewInfo returns the Info of r as the server starts serving it: a fresh
+// request ID, the client's address (through trusted proxies), whether it
+// came over TLS and its user agent.
+func NewInfo(r *http.Request, trusted TrustedProxies) *Info {
+	return &Info{
+		RequestID:       NewRequestID(),
+		SourceIP:        ClientAddr(r, trusted),
+		SecureTransport: r.TLS != nil,
+		UserAgent:       r.UserAgent(),
+	}
+}
+
+// SetPrincipal records who authentication accepted the request as.
+func (i *Info) SetPrincipal(p engine.Principal) {
+	i.Principal, i.Authenticated = p, true
+}
+
+// PrincipalName is what the access log says of the principal: its ARN,
+// "anonymous", or "" when the request was not authenticated (refused, or
+// no API's).
+func (i *Info) PrincipalName() string {
+	switch {
+	case !i.Authenticated:
+		return ""
+	case i.Principal.Anonymous():
+		return "anonymous"
+	}
+	return i.Principal.ARN()
+}
+
+// NewRequestID returns a random request ID in the UUID form AWS uses.
+func NewRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 type infoKey struct{}

@@ -16,17 +16,20 @@ import (
 	"time"
 )
 
-// The errors Verify answers; each is wrapped with a detail, so test
-// them with errors.Is.
+// The errors Authenticate and Verify answer; each is wrapped with a
+// detail, so test them with errors.Is.
 var (
 	// ErrMissing reports a request without an Authorization header of
 	// the AWS4-HMAC-SHA256 scheme.
 	ErrMissing = errors.New("sigv4: request not signed with AWS4-HMAC-SHA256")
 	// ErrMalformed reports a signature that cannot be checked: an
 	// unparseable Authorization header, X-Amz-Date or query string, or a
-	// credential scope that is not <akid>/<date>/<region>/ecr/aws4_request
+	// credential scope that is not <akid>/<date>/<region>/<service>/aws4_request
 	// for the date of X-Amz-Date.
 	ErrMalformed = errors.New("sigv4: malformed AWS SigV4 signature")
+	// ErrScope reports a credential scope for another region or service
+	// than the verifier's (the error is a *ScopeError).
+	ErrScope = errors.New("sigv4: credential scope of another region or service")
 	// ErrUnknownKey reports an access key id that the credentials lack.
 	ErrUnknownKey = errors.New("sigv4: unknown AWS access key id")
 	// ErrExpired reports an X-Amz-Date more than MaxSkew away
@@ -37,10 +40,41 @@ var (
 	ErrMismatch = errors.New("sigv4: AWS SigV4 signature does not match")
 )
 
+// ScopeError is a credential scope for another region or service; it
+// wraps ErrScope.
+type ScopeError struct {
+	// Region and Service are what the scope names.
+	Region, Service string
+	// Want is the scope the verifier accepts.
+	Want Scope
+}
+
+// Error implements error.
+func (e *ScopeError) Error() string { return ErrScope.Error() + ": " + e.AWSMessage() }
+
+// Unwrap returns ErrScope.
+func (e *ScopeError) Unwrap() error { return ErrScope }
+
+// AWSMessage is AWS's message for the refusal (of an
+// InvalidSignatureException): "Credential should be scoped to correct
+// service: 'ecr'. " or "Credential should be scoped to a valid region,
+// not 'eu-west-1'. ".
+func (e *ScopeError) AWSMessage() string {
+	if e.Service != e.Want.Service {
+		return "Credential should be scoped to correct service: '" + e.Want.Service + "'. "
+	}
+	return "Credential should be scoped to a valid region, not '" + e.Region + "'. "
+}
+
+// Scope is the region and service a signature must be scoped to.
+type Scope struct {
+	Region, Service string
+}
+
 const (
 	// Algorithm is the only Authorization scheme Verify accepts.
 	Algorithm = "AWS4-HMAC-SHA256"
-	// Service is the only service a credential scope may name.
+	// Service is the ECR API's service name in a credential scope.
 	Service = "ecr"
 	// terminator ends every credential scope.
 	terminator = "aws4_request"
@@ -72,41 +106,76 @@ type authorization struct {
 	scope         string // <date>/<region>/<service>/aws4_request
 	date          string // yyyymmdd
 	region        string
+	service       string
 	signedHeaders []string // lowercase, strictly ascending
 	signature     []byte
 }
 
-// Verify checks that r, whose body has been read into body, carries
-// a valid AWS Signature Version 4 in its Authorization header, made for
-// the "ecr" service within MaxSkew of now with a secret that creds
-// knows, and answers who signed it. Errors wrap one of ErrMissing,
-// ErrMalformed, ErrUnknownKey, ErrExpired or ErrMismatch.
-func Verify(r *http.Request, body []byte, creds Credentials, now time.Time) (Identity, error) {
+// Pending is a request whose signature passed every check that needs no
+// body (Authenticate): Verify finishes with the body.
+type Pending struct {
+	r      *http.Request
+	auth   authorization
+	secret string
+}
+
+// Authenticate checks what r's headers can tell before its body is
+// read: the Authorization header parses, its credential scope is for
+// scope's region and service and the date of X-Amz-Date, X-Amz-Date is
+// within MaxSkew of now, every x-amz-* header is signed, and creds knows
+// the access key. Errors wrap ErrMissing, ErrMalformed, ErrScope (a
+// *ScopeError), ErrExpired or ErrUnknownKey, checked in that order. The
+// Pending's Verify then checks the signature over the body.
+func Authenticate(r *http.Request, scope Scope, creds Credentials, now time.Time) (*Pending, error) {
 	auth, err := parseRequest(r)
 	if err != nil {
-		return Identity{}, err
+		return nil, err
+	}
+	if auth.service != scope.Service || auth.region != scope.Region {
+		return nil, &ScopeError{Region: auth.region, Service: auth.service, Want: scope}
 	}
 	if skew := now.Sub(auth.signedAt); skew > MaxSkew || skew < -MaxSkew {
-		return Identity{}, fmt.Errorf("%w: X-Amz-Date %s is more than %v from server time %s",
+		return nil, fmt.Errorf("%w: X-Amz-Date %s is more than %v from server time %s",
 			ErrExpired, auth.amzDate, MaxSkew, now.UTC().Format(DateFormat))
 	}
 	secret, ok := creds(auth.accessKeyID)
 	if !ok {
-		return Identity{}, fmt.Errorf("%w: %q", ErrUnknownKey, auth.accessKeyID)
+		return nil, fmt.Errorf("%w: %q", ErrUnknownKey, auth.accessKeyID)
 	}
-	payloadHash, err := payloadHash(r, body)
+	return &Pending{r: r, auth: auth, secret: secret}, nil
+}
+
+// AccessKeyID is the access key the request claims to be signed with.
+func (p *Pending) AccessKeyID() string { return p.auth.accessKeyID }
+
+// Verify checks that the request's signature, with the body read into
+// body, is the key's: errors wrap ErrMalformed or ErrMismatch.
+func (p *Pending) Verify(body []byte) (Identity, error) {
+	payloadHash, err := payloadHash(p.r, body)
 	if err != nil {
 		return Identity{}, err
 	}
-	canonical, err := canonicalRequest(r, auth.signedHeaders, payloadHash)
+	canonical, err := canonicalRequest(p.r, p.auth.signedHeaders, payloadHash)
 	if err != nil {
 		return Identity{}, err
 	}
-	want := hmacSHA256(signingKey(secret, auth), stringToSign(auth.amzDate, auth.scope, canonical))
-	if !hmac.Equal(want, auth.signature) {
-		return Identity{}, fmt.Errorf("%w: for access key id %q", ErrMismatch, auth.accessKeyID)
+	want := hmacSHA256(signingKey(p.secret, p.auth), stringToSign(p.auth.amzDate, p.auth.scope, canonical))
+	if !hmac.Equal(want, p.auth.signature) {
+		return Identity{}, fmt.Errorf("%w: for access key id %q", ErrMismatch, p.auth.accessKeyID)
 	}
-	return Identity{AccessKeyID: auth.accessKeyID, Region: auth.region}, nil
+	return Identity{AccessKeyID: p.auth.accessKeyID, Region: p.auth.region}, nil
+}
+
+// Verify checks that r, whose body has been read into body, carries a
+// valid AWS Signature Version 4 for scope, made within MaxSkew of now
+// with a secret that creds knows, and answers who signed it: Authenticate
+// and Pending.Verify in one.
+func Verify(r *http.Request, body []byte, scope Scope, creds Credentials, now time.Time) (Identity, error) {
+	p, err := Authenticate(r, scope, creds, now)
+	if err != nil {
+		return Identity{}, err
+	}
+	return p.Verify(body)
 }
 
 // parseRequest parses r's Authorization header and X-Amz-Date and
@@ -188,19 +257,16 @@ func authFields(params string) (map[string]string, error) {
 }
 
 // parseCredential fills the access key id and scope from a Credential
-// component: <akid>/<yyyymmdd>/<region>/ecr/aws4_request.
+// component: <akid>/<yyyymmdd>/<region>/<service>/aws4_request.
 func (a *authorization) parseCredential(cred string) error {
 	parts := strings.Split(cred, "/")
 	if len(parts) != 5 || slices.Contains(parts, "") {
 		return fmt.Errorf("%w: Credential %q is not <akid>/<date>/<region>/<service>/%s", ErrMalformed, cred, terminator)
 	}
-	if parts[3] != Service {
-		return fmt.Errorf("%w: credential scope names service %q, not %q", ErrMalformed, parts[3], Service)
-	}
 	if parts[4] != terminator {
 		return fmt.Errorf("%w: credential scope ends in %q, not %q", ErrMalformed, parts[4], terminator)
 	}
-	a.accessKeyID, a.date, a.region = parts[0], parts[1], parts[2]
+	a.accessKeyID, a.date, a.region, a.service = parts[0], parts[1], parts[2], parts[3]
 	a.scope = strings.Join(parts[1:], "/")
 	return nil
 }
@@ -444,7 +510,7 @@ func stringToSign(amzDate, scope, canonicalRequest string) string {
 // signingKey derives the signing key of secret for auth's scope.
 func signingKey(secret string, auth authorization) []byte {
 	key := []byte("AWS4" + secret)
-	for _, s := range []string{auth.date, auth.region, Service, terminator} {
+	for _, s := range []string{auth.date, auth.region, auth.service, terminator} {
 		key = hmacSHA256(key, s)
 	}
 	return key

@@ -28,7 +28,10 @@ var sigTestKey = aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "w
 const sigTestBody = `{"registryIds":["123456789012"]}`
 
 // sigTestSentinels are the errors Verify may wrap.
-var sigTestSentinels = []error{ErrMissing, ErrMalformed, ErrUnknownKey, ErrExpired, ErrMismatch}
+var sigTestSentinels = []error{ErrMissing, ErrMalformed, ErrScope, ErrUnknownKey, ErrExpired, ErrMismatch}
+
+// sigTestScope is the scope the SigV4 tests' verifier accepts.
+var sigTestScope = Scope{Region: "us-east-1", Service: Service}
 
 // sigTestLookup is the SigV4 tests' credential store: sigTestKey only.
 func sigTestLookup(accessKeyID string) (string, bool) {
@@ -54,11 +57,17 @@ func newECRTestRequest(t testing.TB, url, body string) *http.Request {
 // when r has one, as the SDK's middleware does.
 func sigV4Sign(t testing.TB, r *http.Request, body string, creds aws.Credentials, service string, at time.Time) {
 	t.Helper()
+	sigV4SignIn(t, r, body, creds, service, "us-east-1", at)
+}
+
+// sigV4SignIn is sigV4Sign for region.
+func sigV4SignIn(t testing.TB, r *http.Request, body string, creds aws.Credentials, service, region string, at time.Time) {
+	t.Helper()
 	hash := r.Header.Get("X-Amz-Content-Sha256")
 	if hash == "" {
 		hash = sigTestSHA256(body)
 	}
-	require.NoError(t, v4.NewSigner().SignHTTP(t.Context(), creds, r, hash, service, "us-east-1", at))
+	require.NoError(t, v4.NewSigner().SignHTTP(t.Context(), creds, r, hash, service, region, at))
 }
 
 // sigTestSHA256 is the hex SHA-256 of s.
@@ -93,7 +102,7 @@ func newSigV4TestServer(t *testing.T) (*httptest.Server, <-chan sigTestResult) {
 		body, err := io.ReadAll(r.Body)
 		var id Identity
 		if err == nil {
-			id, err = Verify(r, body, sigTestLookup, sigTestTime)
+			id, err = Verify(r, body, sigTestScope, sigTestLookup, sigTestTime)
 		}
 		results <- sigTestResult{id, err}
 		if err != nil {
@@ -116,6 +125,7 @@ func TestVerifySigV4(t *testing.T) {
 		target  string                          // path and query; "/" if empty
 		creds   func(*aws.Credentials)          // changes sigTestKey for signing
 		service string                          // "ecr" if empty
+		region  string                          // "us-east-1" if empty
 		age     time.Duration                   // signing time before sigTestTime
 		before  func(*http.Request)             // changes the request before signing
 		after   func(*testing.T, *http.Request) // changes the request after signing
@@ -161,8 +171,10 @@ func TestVerifySigV4(t *testing.T) {
 		{name: "20 minutes ahead", age: -20 * time.Minute, wantErr: ErrExpired},
 		{name: "no Authorization", after: func(_ *testing.T, r *http.Request) { r.Header.Del("Authorization") }, wantErr: ErrMissing},
 		{name: "basic Authorization", after: func(_ *testing.T, r *http.Request) { r.SetBasicAuth("user", "pass") }, wantErr: ErrMissing},
-		{name: "service s3", service: "s3", wantErr: ErrMalformed},
-		{name: "service ecr-public", service: "ecr-public", wantErr: ErrMalformed},
+		{name: "service s3", service: "s3", wantErr: ErrScope},
+		{name: "service ecr-public", service: "ecr-public", wantErr: ErrScope},
+		{name: "region eu-west-1", region: "eu-west-1", wantErr: ErrScope},
+		{name: "region eu-west-1 and an unknown key", region: "eu-west-1", creds: func(c *aws.Credentials) { c.AccessKeyID = "AKIDOTHER" }, wantErr: ErrScope},
 		{name: "garbage Authorization", after: func(_ *testing.T, r *http.Request) {
 			r.Header.Set("Authorization", "AWS4-HMAC-SHA256 garbage")
 		}, wantErr: ErrMalformed},
@@ -187,6 +199,10 @@ func TestVerifySigV4(t *testing.T) {
 			if service == "" {
 				service = Service
 			}
+			region := tc.region
+			if region == "" {
+				region = "us-east-1"
+			}
 			r := newECRTestRequest(t, srv.URL+target, sigTestBody)
 			if tc.before != nil {
 				tc.before(r)
@@ -194,7 +210,7 @@ func TestVerifySigV4(t *testing.T) {
 			body, err := io.ReadAll(r.Body)
 			require.NoError(t, err)
 			setTestBody(r, string(body))
-			sigV4Sign(t, r, string(body), creds, service, sigTestTime.Add(-tc.age))
+			sigV4SignIn(t, r, string(body), creds, service, region, sigTestTime.Add(-tc.age))
 			if tc.after != nil {
 				tc.after(t, r)
 			}
@@ -226,7 +242,7 @@ func TestVerifySigV4(t *testing.T) {
 func TestVerifySigV4Malformed(t *testing.T) {
 	valid := newECRTestRequest(t, "http://ecr.test/", sigTestBody)
 	sigV4Sign(t, valid, sigTestBody, sigTestKey, Service, sigTestTime)
-	_, err := Verify(valid, []byte(sigTestBody), sigTestLookup, sigTestTime)
+	_, err := Verify(valid, []byte(sigTestBody), sigTestScope, sigTestLookup, sigTestTime)
 	require.NoError(t, err)
 
 	const (
@@ -264,8 +280,9 @@ func TestVerifySigV4Malformed(t *testing.T) {
 		{"empty region", setHeader("Authorization", auth("Credential=AKIDEXAMPLE/20261201//ecr/aws4_request", signed, sig)), ErrMalformed},
 		{"bad terminator", setHeader("Authorization", auth(cred+"s", signed, sig)), ErrMalformed},
 		{"scope date not X-Amz-Date's", setHeader("Authorization", auth(strings.Replace(cred, "20261201", "20261202", 1), signed, sig)), ErrMalformed},
-		{"service s3", setHeader("Authorization", auth(strings.Replace(cred, "/ecr/", "/s3/", 1), signed, sig)), ErrMalformed},
-		{"service api.ecr", setHeader("Authorization", auth(strings.Replace(cred, "/ecr/", "/api.ecr/", 1), signed, sig)), ErrMalformed},
+		{"service s3", setHeader("Authorization", auth(strings.Replace(cred, "/ecr/", "/s3/", 1), signed, sig)), ErrScope},
+		{"service api.ecr", setHeader("Authorization", auth(strings.Replace(cred, "/ecr/", "/api.ecr/", 1), signed, sig)), ErrScope},
+		{"region us-west-2", setHeader("Authorization", auth(strings.Replace(cred, "/us-east-1/", "/us-west-2/", 1), signed, sig)), ErrScope},
 		{"signed headers unsorted", setHeader("Authorization", auth(cred, "SignedHeaders=x-amz-date;host", sig)), ErrMalformed},
 		{"signed headers repeated", setHeader("Authorization", auth(cred, "SignedHeaders=host;host;x-amz-date", sig)), ErrMalformed},
 		{"signed header uppercase", setHeader("Authorization", auth(cred, "SignedHeaders=Host;x-amz-date", sig)), ErrMalformed},
@@ -290,7 +307,7 @@ func TestVerifySigV4Malformed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := valid.Clone(t.Context())
 			tc.change(r)
-			_, err := Verify(r, []byte(sigTestBody), sigTestLookup, sigTestTime)
+			_, err := Verify(r, []byte(sigTestBody), sigTestScope, sigTestLookup, sigTestTime)
 			require.ErrorIs(t, err, tc.wantErr)
 			t.Log(err)
 		})
@@ -300,6 +317,48 @@ func TestVerifySigV4Malformed(t *testing.T) {
 // setHeader is a request change that sets header name to value.
 func setHeader(name, value string) func(*http.Request) {
 	return func(r *http.Request) { r.Header.Set(name, value) }
+}
+
+// TestScopeErrorMessages: a scope of another region or service is
+// refused with AWS's words, the service checked first.
+func TestScopeErrorMessages(t *testing.T) {
+	for _, tc := range []struct{ region, service, want string }{
+		{"eu-west-1", Service, "Credential should be scoped to a valid region, not 'eu-west-1'. "},
+		{"us-east-1", "s3", "Credential should be scoped to correct service: 'ecr'. "},
+		{"eu-west-1", "s3", "Credential should be scoped to correct service: 'ecr'. "},
+	} {
+		r := newECRTestRequest(t, "http://ecr.test/", sigTestBody)
+		sigV4SignIn(t, r, sigTestBody, sigTestKey, tc.service, tc.region, sigTestTime)
+		_, err := Authenticate(r, sigTestScope, sigTestLookup, sigTestTime)
+		var se *ScopeError
+		require.ErrorAs(t, err, &se)
+		require.ErrorIs(t, err, ErrScope)
+		assert.Equal(t, tc.want, se.AWSMessage())
+	}
+}
+
+// TestAuthenticateNeedsNoBody: everything but the payload is checked
+// before the body is read, and the pending request verifies with the
+// body or refuses another.
+func TestAuthenticateNeedsNoBody(t *testing.T) {
+	r := newECRTestRequest(t, "http://ecr.test/", sigTestBody)
+	sigV4Sign(t, r, sigTestBody, sigTestKey, Service, sigTestTime)
+	r.Body = nil // nothing may read it
+	p, err := Authenticate(r, sigTestScope, sigTestLookup, sigTestTime)
+	require.NoError(t, err)
+	assert.Equal(t, sigTestKey.AccessKeyID, p.AccessKeyID())
+	_, err = p.Verify([]byte(`{"registryIds":["999999999999"]}`))
+	require.ErrorIs(t, err, ErrMismatch)
+	id, err := p.Verify([]byte(sigTestBody))
+	require.NoError(t, err)
+	assert.Equal(t, sigTestKey.AccessKeyID, id.AccessKeyID)
+
+	_, err = Authenticate(r, sigTestScope, sigTestLookup, sigTestTime.Add(time.Hour))
+	require.ErrorIs(t, err, ErrExpired)
+	_, err = Authenticate(r, sigTestScope, func(string) (string, bool) { return "", false }, sigTestTime)
+	require.ErrorIs(t, err, ErrUnknownKey)
+	_, err = Authenticate(r, Scope{Region: "eu-west-1", Service: Service}, sigTestLookup, sigTestTime)
+	require.ErrorIs(t, err, ErrScope)
 }
 
 // TestVerifySigV4AuthorizationForms checks that the Authorization
@@ -318,7 +377,7 @@ func TestVerifySigV4AuthorizationForms(t *testing.T) {
 	}
 	for _, form := range forms {
 		r.Header.Set("Authorization", "AWS4-HMAC-SHA256 "+form)
-		id, err := Verify(r, []byte(sigTestBody), sigTestLookup, sigTestTime)
+		id, err := Verify(r, []byte(sigTestBody), sigTestScope, sigTestLookup, sigTestTime)
 		require.NoError(t, err, form)
 		assert.Equal(t, Identity{AccessKeyID: sigTestKey.AccessKeyID, Region: "us-east-1"}, id)
 	}
@@ -364,7 +423,7 @@ func TestCanonicalQuery(t *testing.T) {
 func FuzzVerifySigV4(f *testing.F) {
 	seed := newECRTestRequest(f, "http://ecr.test/", sigTestBody)
 	sigV4Sign(f, seed, sigTestBody, sigTestKey, Service, sigTestTime)
-	_, err := Verify(seed, []byte(sigTestBody), sigTestLookup, sigTestTime)
+	_, err := Verify(seed, []byte(sigTestBody), sigTestScope, sigTestLookup, sigTestTime)
 	require.NoError(f, err)
 	auth, amzDate := seed.Header.Get("Authorization"), seed.Header.Get("X-Amz-Date")
 	f.Add(auth, amzDate, []byte(sigTestBody))
@@ -375,7 +434,7 @@ func FuzzVerifySigV4(f *testing.F) {
 		r := newECRTestRequest(t, "http://ecr.test/", string(body))
 		r.Header.Set("Authorization", auth)
 		r.Header.Set("X-Amz-Date", amzDate)
-		id, err := Verify(r, body, sigTestLookup, sigTestTime)
+		id, err := Verify(r, body, sigTestScope, sigTestLookup, sigTestTime)
 		if err == nil {
 			if id.AccessKeyID != sigTestKey.AccessKeyID {
 				t.Fatalf("verified unknown key %q", id.AccessKeyID)

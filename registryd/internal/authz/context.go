@@ -1,0 +1,37 @@
+package authz
+
+// The request context of decisions: what the engine's AccessRequest
+// carries besides who, what and where.
+
+import (
+	"context"
+
+	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/request"
+)
+
+type requestTagsKey struct{}
+
+// WithRequestTags returns ctx carrying the resource tags the request
+// sets, for the questions asked with it (aws:RequestTag/<key>,
+// aws:TagKeys). All does this for each Access with RequestTags; a direct
+// call of Authorizer.Authorize uses it.
+func WithRequestTags(ctx context.Context, tags map[string]string) context.Context {
+	return context.WithValue(ctx, requestTagsKey{}, tags)
+}
+
+// requestTagsFrom returns the tags of ctx, nil without any.
+func requestTagsFrom(ctx context.Context) map[string]string {
+	tags, _ := ctx.Value(requestTagsKey{}).(map[string]string)
+	return tags
+}
+
+// withRequestContext fills req's context keys from ctx: the caller's
+// address (aws:SourceIp) and TLS (aws:SecureTransport) from the
+// server's request.Info, the request's tags from WithRequestTags.
+func withRequestContext(ctx context.Context, req *engine.AccessRequest) {
+	info := request.InfoFrom(ctx)
+	req.SourceIP = info.SourceIP
+	req.SecureTransport = info.SecureTransport
+	req.RequestTags = requestTagsFrom(ctx)
+}
