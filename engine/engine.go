@@ -21,9 +21,9 @@ import (
 	"github.com/berthstore/berth/blob"
 	"github.com/berthstore/berth/crypt"
 	"github.com/berthstore/berth/engine/internal/audit"
+	"github.com/berthstore/berth/engine/internal/iam"
 	"github.com/berthstore/berth/engine/internal/keycache"
 	"github.com/berthstore/berth/engine/internal/locks"
-	"github.com/berthstore/berth/engine/internal/iam"
 	"github.com/berthstore/berth/index"
 )
 
