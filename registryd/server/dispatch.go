@@ -43,12 +43,17 @@ func (s *Server) dispatch(ociAPI, ecrAPI, adminAPI http.Handler) http.Handler {
 	})
 }
 
-// instrument wraps the APIs with the access log and the metrics, and
-// turns a handler's panic into a 500.
+// instrument wraps the APIs with the access log and the metrics, gives
+// each request its request.Info (with a fresh request id, answered in
+// X-Request-Id), and turns a handler's panic into a 500.
 func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &request.Info{Route: routeUnknown}
+		info := &request.Info{
+			Route: routeUnknown, RequestID: request.NewID(),
+			Method: r.Method, Path: r.URL.Path, RemoteAddr: r.RemoteAddr, UserAgent: r.UserAgent(), TLS: r.TLS != nil,
+		}
+		w.Header().Set("X-Request-Id", info.RequestID)
 		body := request.NewBody(r.Body)
 		r.Body = body
 		rec := &recorder{ResponseWriter: w}

@@ -69,31 +69,35 @@ func New(store Store, authn Authenticator, az authz.Authorizer, cfg Config) (*AP
 	return a, nil
 }
 
-// operation is one admin operation: what it does, as actions on
-// resources that the dispatcher authorizes before run (an error for a
-// request that names no valid resource), and the operation itself, whose
-// result is answered as JSON.
+// operation is one admin operation: its HTTP method (POST when empty),
+// what it does, as actions on resources that the dispatcher authorizes
+// before run (an error for a request that names no valid resource), and
+// the operation itself: run, whose result is answered as JSON, or stream,
+// which writes its own answer.
 type operation struct {
 	access func(r *http.Request) ([]authz.Access, error)
 	run    func(a *API, r *http.Request) (any, error)
+	method string
+	stream func(a *API, w http.ResponseWriter, r *http.Request) error
 }
 
 // operations are the admin API's operations, by path under Prefix.
 var operations = map[string]operation{
-	"gc":                {onRegistry(authz.AdminCollectGarbage), (*API).collectGarbage},
-	"fsck":              {onRegistry(authz.AdminFsck), (*API).fsck},
-	"lifecycle/preview": {onRepository(authz.AdminPreviewLifecycle), (*API).lifecyclePreview},
-	"lifecycle/apply":   {onRepository(authz.AdminApplyLifecycle), (*API).lifecycleApply},
+	"gc":                {access: onRegistry(authz.AdminCollectGarbage), run: (*API).collectGarbage},
+	"fsck":              {access: onRegistry(authz.AdminFsck), run: (*API).fsck},
+	"lifecycle/preview": {access: onRepository(authz.AdminPreviewLifecycle), run: (*API).lifecyclePreview},
+	"lifecycle/apply":   {access: onRepository(authz.AdminApplyLifecycle), run: (*API).lifecycleApply},
+	"audit":             {access: onRegistry(authz.AdminReadAuditLog), method: http.MethodGet, stream: (*API).audit},
 }
 
-// ServeHTTP serves POST /admin/v1/{gc,fsck,lifecycle/preview,lifecycle/apply}.
-// With authentication on it always needs credentials (anonymous pull
-// does not open it).
+// ServeHTTP serves POST /admin/v1/{gc,fsck,lifecycle/preview,lifecycle/apply}
+// and GET /admin/v1/audit. With authentication on it always needs
+// credentials (anonymous pull does not open it).
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	if err := a.serve(w, r); err != nil {
 		ae := oci.WriteError(w, err)
-		if ae.Code.Status >= 500 {
+		if ae.Code.Status >= 500 && !errors.Is(err, engine.ErrAuditUnavailable) { // the audit log logs its failures once
 			a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		} else {
 			a.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -107,14 +111,18 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) error {
 		oci.Unauthorized(w, a.realm)
 		return nil
 	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		return oci.NewError(oci.CodeUnsupported, "admin operations are POST requests", nil)
-	}
 	name := strings.TrimPrefix(r.URL.Path, Prefix)
 	op, ok := operations[name]
 	if !ok {
 		return oci.NewError(oci.CodeNotFound, "no such admin operation: "+name, nil)
+	}
+	method := op.method
+	if method == "" {
+		method = http.MethodPost
+	}
+	if r.Method != method {
+		w.Header().Set("Allow", method)
+		return oci.NewError(oci.CodeUnsupported, "admin operation "+name+" is a "+method+" request", nil)
 	}
 	access, err := op.access(r)
 	if err != nil {
@@ -122,6 +130,9 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := authz.All(r.Context(), a.authz, who, access...); err != nil {
 		return err
+	}
+	if op.stream != nil {
+		return op.stream(a, w, r)
 	}
 	out, err := op.run(a, r)
 	if err != nil {

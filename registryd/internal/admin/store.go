@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"io"
 
 	"github.com/berthstore/berth/engine"
 )
@@ -23,12 +24,13 @@ var (
 )
 
 // Store is the role of the store the admin API drives: collection, the
-// store check and lifecycle policies run now.
+// store check, lifecycle policies run now, and the audit log's export.
 type Store interface {
 	CollectGarbage(ctx context.Context, opts gcOptions) (gcReport, error)
 	Fsck(ctx context.Context, opts fsckOptions) (*fsckReport, error)
 	LifecyclePreview(ctx context.Context, repo, policyOverride string) ([]expiry, error)
 	LifecycleApply(ctx context.Context, repo, policyOverride string) ([]expiry, error)
+	ExportAudit(ctx context.Context, q engine.AuditQuery, w io.Writer) error
 }
 
 var _ Store = (*engine.Engine)(nil)

@@ -51,6 +51,7 @@ const (
 	AdminFsck             Action = "berth:Fsck"
 	AdminPreviewLifecycle Action = "berth:PreviewLifecycle"
 	AdminApplyLifecycle   Action = "berth:ApplyLifecycle"
+	AdminReadAuditLog     Action = "berth:ReadAuditLog"
 )
 
 // known are the actions an Authorizer of this package decides; any other
@@ -58,7 +59,7 @@ const (
 var known = map[Action]bool{}
 
 // admin are the admin API's actions.
-var admin = map[Action]bool{AdminCollectGarbage: true, AdminFsck: true, AdminPreviewLifecycle: true, AdminApplyLifecycle: true}
+var admin = map[Action]bool{AdminCollectGarbage: true, AdminFsck: true, AdminPreviewLifecycle: true, AdminApplyLifecycle: true, AdminReadAuditLog: true}
 
 func init() {
 	for _, a := range []Action{

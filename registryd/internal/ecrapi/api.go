@@ -120,9 +120,13 @@ func New(store Store, authn Authenticator, az authz.Authorizer, uploads *request
 // ServeHTTP answers one ECR API call: it authenticates the request's
 // signature, dispatches on X-Amz-Target and answers JSON or an AWS error.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Amzn-RequestId", newRequestID())
+	info := request.InfoFrom(r.Context())
+	if info.RequestID == "" { // served outside the server
+		info.RequestID = newRequestID()
+	}
+	w.Header().Set("X-Amzn-RequestId", info.RequestID)
 	name := operationName(r)
-	request.InfoFrom(r.Context()).Operation = truncate(name, 100)
+	info.Operation = truncate(name, 100)
 	op, known := a.ops[name]
 	result := "ok"
 	defer func() {

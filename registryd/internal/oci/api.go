@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/berthstore/berth/engine"
 	"github.com/berthstore/berth/registryd/internal/authz"
 	"github.com/berthstore/berth/registryd/internal/request"
 )
@@ -89,7 +90,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	if err := a.serve(w, r, rt); err != nil {
 		ae := WriteError(w, err)
-		if ae.Code.Status >= 500 {
+		if ae.Code.Status >= 500 && !errors.Is(err, engine.ErrAuditUnavailable) { // the audit log logs its failures once
 			a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		} else {
 			a.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "err", err)
