@@ -47,6 +47,13 @@
 //     their blobs go at the next collection.
 //   - Fsck: a check of the whole store: every blob against its record and
 //     digest, every reference resolvable, orphans listed.
+//   - Audit log: every access decision and every change, one
+//     CloudTrail-shaped record each (AuditRecord), in Options.AuditDir
+//     (<dir>/audit). The caller that decides (registryd's authorization
+//     seam) or changes (a local command) writes it with RecordAudit before
+//     it answers or acts, and refuses when it cannot; AuditRecords and
+//     ExportAudit query it; retention bounds it by age and size
+//     (docs/audit.md).
 //
 // How they relate: a push uploads blobs into a repository (linking them),
 // then puts a manifest that names them and tags it; a pull resolves a tag

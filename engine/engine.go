@@ -20,6 +20,7 @@ import (
 
 	"github.com/berthstore/berth/blob"
 	"github.com/berthstore/berth/crypt"
+	"github.com/berthstore/berth/engine/internal/audit"
 	"github.com/berthstore/berth/engine/internal/iam"
 	"github.com/berthstore/berth/engine/internal/keycache"
 	"github.com/berthstore/berth/engine/internal/locks"
@@ -71,6 +72,13 @@ type Engine struct {
 	prepare chan prepareJob // see startPreparer
 
 	statsCache storeStatsCache
+
+	// audit is the audit log (audit.go), nil with Options.DisableAudit;
+	// auditCounts count its records by decision (Allow, ExplicitDeny,
+	// ImplicitDeny) since Open.
+	audit       *audit.Log
+	auditDir    string
+	auditCounts [3]atomic.Uint64
 }
 
 // Open opens (creating if needed) the store in dir.
@@ -110,6 +118,16 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		uploads: map[string]*upload{},
 		stop:    make(chan struct{}),
 	}
+	if !o.DisableAudit {
+		// After the index: pebble's lock has made sure that no other
+		// process holds the store (and so its audit log).
+		if e.audit, e.auditDir, err = openAudit(dir, &o); err != nil {
+			db.Close()
+			bs.Close()
+			closeKeys()
+			return nil, storageErr(err)
+		}
+	}
 	e.repoLocks.Init()
 	e.digestLocks.Init()
 	e.startReaper()
@@ -120,7 +138,8 @@ func Open(dir string, opts *Options) (*Engine, error) {
 }
 
 // Close parks every open upload (checkpointed, resumable after the next
-// Open) and closes the store.
+// Open), closes the audit log (its appends under way finish first) and
+// closes the store.
 func (e *Engine) Close() error {
 	e.upMu.Lock()
 	if e.closed {
@@ -140,6 +159,9 @@ func (e *Engine) Close() error {
 			errs = append(errs, err)
 		}
 		u.mu.Unlock()
+	}
+	if e.audit != nil {
+		errs = append(errs, e.audit.Close())
 	}
 	errs = append(errs, e.blobs.Close(), e.db.Close(), e.closeKeyProvider())
 	return errors.Join(errs...)

@@ -120,6 +120,16 @@ var ErrCacheRuleNotFound = errors.New("engine: pull-through cache rule not found
 // ErrCacheRuleExists: a pull-through cache rule has the prefix already.
 var ErrCacheRuleExists = errors.New("engine: pull-through cache rule already exists")
 
+// ErrAuditUnavailable: the audit log could not write (or sync) a record
+// (RecordAudit). The request it records must be refused, as a retryable
+// failure (HTTP 503); the log recovers when the disk does. The cause,
+// such as syscall.ENOSPC, is wrapped too.
+var ErrAuditUnavailable = errors.New("engine: the audit log cannot record")
+
+// ErrAuditDisabled: the store keeps no audit log (Options.DisableAudit),
+// so there is nothing to query.
+var ErrAuditDisabled = errors.New("engine: the audit log is disabled")
+
 // storageErr adds ErrStorageFull to errors caused by a full device.
 func storageErr(err error) error {
 	if err == nil {

@@ -104,6 +104,23 @@ type Options struct {
 	// Region is the registry's region name, in the same ARNs. Default
 	// DefaultRegion.
 	Region string
+	// AuditDir is the directory of the audit log (engine/audit.go,
+	// docs/audit.md): every access decision and every change, as
+	// CloudTrail-shaped JSON lines. Default "<dir>/audit" (created on
+	// open, also for a store an older Berth made). A relative path is
+	// relative to the working directory.
+	AuditDir string
+	// AuditMaxAge is how long audit records are kept. Default
+	// DefaultAuditMaxAge (90 days, as CloudTrail's event history);
+	// negative: for ever (AuditMaxBytes still bounds them).
+	AuditMaxAge time.Duration
+	// AuditMaxBytes bounds the audit log's directory: the oldest records
+	// go first. Default DefaultAuditMaxBytes (1 GiB); at least
+	// MinAuditMaxBytes.
+	AuditMaxBytes int64
+	// DisableAudit keeps no audit log: RecordAudit records nothing and
+	// the queries fail with ErrAuditDisabled. Default false.
+	DisableAudit bool
 }
 
 // The registry's account and region when Options name none (an AWS
@@ -145,6 +162,12 @@ func (o *Options) EnsureDefaults() {
 	if o.Region == "" {
 		o.Region = DefaultRegion
 	}
+	if o.AuditMaxAge == 0 {
+		o.AuditMaxAge = DefaultAuditMaxAge
+	}
+	if o.AuditMaxBytes == 0 {
+		o.AuditMaxBytes = DefaultAuditMaxBytes
+	}
 }
 
 // Validate reports every out-of-range option.
@@ -167,6 +190,9 @@ func (o *Options) Validate() error {
 	}
 	if o.IndexCacheSize < 0 {
 		errs = append(errs, fmt.Errorf("%w: IndexCacheSize %d", ErrInvalidArgument, o.IndexCacheSize))
+	}
+	if o.AuditMaxBytes < MinAuditMaxBytes {
+		errs = append(errs, fmt.Errorf("%w: AuditMaxBytes %d is below %d", ErrInvalidArgument, o.AuditMaxBytes, MinAuditMaxBytes))
 	}
 	if o.KeyCacheSize < 0 || o.KeyCacheTTL < 0 {
 		errs = append(errs, fmt.Errorf("%w: negative key cache bound", ErrInvalidArgument))

@@ -119,6 +119,18 @@ type Config struct {
 	// Templates are repository creation templates put into the store at
 	// start (engine.PutCreationTemplate), in the ECR field names.
 	Templates []Template `json:"templates,omitempty"`
+	// AuditDir is the audit log's directory. Empty: <data>/audit.
+	AuditDir string `json:"auditDir,omitempty"`
+	// AuditMaxAge is how long audit records are kept. 0: the engine's
+	// default, 90 days; negative: for ever (AuditMaxBytes still bounds
+	// them).
+	AuditMaxAge Duration `json:"auditMaxAge,omitempty"`
+	// AuditMaxBytes bounds the audit log's directory, in bytes. 0: the
+	// engine's default, 1 GiB; at least 1 MiB.
+	AuditMaxBytes int64 `json:"auditMaxBytes,omitempty"`
+	// NoAudit keeps no audit log: nothing is recorded, and `registryd
+	// audit` and GET /admin/v1/audit answer that there is none.
+	NoAudit bool `json:"noAudit,omitempty"`
 }
 
 // The shapes of an AWS account ID and region name.
@@ -159,6 +171,10 @@ func (c *Config) EngineOptions() (*engine.Options, error) {
 		Account:             c.ECRAccountID,
 		Region:              c.ECRRegion,
 		KeyringPath:         c.Keyring,
+		AuditDir:            c.AuditDir,
+		AuditMaxAge:         time.Duration(c.AuditMaxAge),
+		AuditMaxBytes:       c.AuditMaxBytes,
+		DisableAudit:        c.NoAudit,
 	}
 	if c.PKCS11Module != "" {
 		o.PKCS11Module, o.PKCS11Token = c.PKCS11Module, c.PKCS11Token
@@ -201,6 +217,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxManifestSize <= 0 {
 		errs = append(errs, errors.New("maxManifestSize must be positive"))
+	}
+	if c.AuditMaxBytes != 0 && c.AuditMaxBytes < engine.MinAuditMaxBytes {
+		errs = append(errs, fmt.Errorf("auditMaxBytes %d: want 0 (the default, 1 GiB) or at least %d", c.AuditMaxBytes, engine.MinAuditMaxBytes))
 	}
 	if c.MaxBlobSize < 0 || c.FrameSize < 0 {
 		errs = append(errs, errors.New("maxBlobSize and frameSize must not be negative"))
@@ -384,6 +403,10 @@ func bindStoreFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.PKCS11Module, "pkcs11-module", c.PKCS11Module, "PKCS#11 module serving pkcs11: key names (e.g. /usr/lib/softhsm/libsofthsm2.so); needs a registryd built with -tags pkcs11")
 	fs.StringVar(&c.PKCS11Token, "pkcs11-token", c.PKCS11Token, `label of the HSM token (default "berth")`)
 	fs.StringVar(&c.PKCS11PinFile, "pkcs11-pin-file", c.PKCS11PinFile, "file holding the token's user PIN (default: the BERTH_PKCS11_PIN environment variable)")
+	fs.StringVar(&c.AuditDir, "audit-dir", c.AuditDir, "audit log directory (default <data>/audit)")
+	fs.Var(&c.AuditMaxAge, "audit-max-age", "how long audit records are kept (default 90 days, 2160h; negative: for ever)")
+	fs.Int64Var(&c.AuditMaxBytes, "audit-max-bytes", c.AuditMaxBytes, "bound on the audit log's size, bytes (0: 1 GiB; at least 1 MiB); the oldest records go first")
+	fs.BoolVar(&c.NoAudit, "no-audit", c.NoAudit, "keep no audit log (nothing recorded, nothing to query)")
 	fs.BoolVar(&c.AllowSparse, "allow-sparse", c.AllowSparse, "accept sparse manifests: image manifests with layers, and indexes with child manifests, that are not in the repository (the config blob is still required)")
 }
 

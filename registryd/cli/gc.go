@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -89,6 +90,11 @@ func runGC(ctx context.Context, env Env, args []string) int {
 	}
 	if uploads == 0 {
 		opts.UploadTTL = -1
+	}
+	if err := recordLocal(ctx, eng, localChange{command: "gc", action: "berth:CollectGarbage", resource: "*", dryRun: dryRun,
+		parameters: map[string]string{"dryRun": strconv.FormatBool(dryRun), "grace": grace.String()}}); err != nil {
+		fmt.Fprintln(env.Stderr, "registryd gc:", err)
+		return closeStore(env, eng, exitError)
 	}
 	r, err := eng.CollectGarbage(ctx, opts)
 	if err != nil {
@@ -215,7 +221,11 @@ func runLifecycle(ctx context.Context, env Env, args []string) int {
 	if sub == "preview" {
 		exp, err = eng.LifecyclePreview(ctx, repo, policy)
 	} else {
-		exp, err = eng.LifecycleApply(ctx, repo, policy)
+		err = recordLocal(ctx, eng, localChange{command: "lifecycle apply", action: "berth:ApplyLifecycle",
+			resource: eng.RepositoryARN(repo), repository: repo, parameters: map[string]string{"policyOverride": strconv.FormatBool(policy != "")}})
+		if err == nil {
+			exp, err = eng.LifecycleApply(ctx, repo, policy)
+		}
 	}
 	if err != nil {
 		var pe *engine.LifecyclePolicyError

@@ -89,6 +89,12 @@ func keysCmd(ctx context.Context, env Env, args []string) int {
 		return exitError
 	}
 	name := fs.Arg(0)
+	if action, ok := keyActions[sub]; ok {
+		if err := recordLocal(ctx, eng, localChange{command: "keys " + sub, action: action, resource: eng.KeyARN(name)}); err != nil {
+			fmt.Fprintf(env.Stderr, "registryd keys %s: %v\n", sub, err)
+			return closeStore(env, eng, exitError)
+		}
+	}
 	switch sub {
 	case "list":
 		var keys []engine.KeyStatus
@@ -139,6 +145,16 @@ func keysCmd(ctx context.Context, env Env, args []string) int {
 		code = exitError
 	}
 	return closeStore(env, eng, code)
+}
+
+// keyActions are the KMS actions the key subcommands that change a key
+// amount to, as the audit log records them.
+var keyActions = map[string]string{
+	"create":  "kms:CreateKey",
+	"rotate":  "kms:EnableKeyRotation",
+	"disable": "kms:DisableKey",
+	"enable":  "kms:EnableKey",
+	"destroy": "kms:ScheduleKeyDeletion",
 }
 
 func printKeys(env Env, keys []engine.KeyStatus) {

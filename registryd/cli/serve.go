@@ -93,6 +93,9 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 		return err
 	}
 	for _, r := range cfg.PullThroughCacheRules {
+		if err := recordCacheRulePut(ctx, eng, "serve", r.engineRule()); err != nil {
+			return fmt.Errorf("pull-through cache rule %q: %w", r.ECRRepositoryPrefix, err)
+		}
 		if _, err := eng.PutPullThroughCacheRule(ctx, r.engineRule()); err != nil {
 			return fmt.Errorf("pull-through cache rule %q: %w", r.ECRRepositoryPrefix, err)
 		}
@@ -194,9 +197,13 @@ func reloadOnSIGHUP(ctx context.Context, srv *server.Server) (stop func()) {
 	}
 }
 
-// applyTemplates puts the configured creation templates into the store.
+// applyTemplates puts the configured creation templates into the store,
+// each recorded in the audit log as a change of the local operator's.
 func applyTemplates(ctx context.Context, eng *engine.Engine, ts []Template) error {
 	for _, t := range ts {
+		if err := recordTemplatePut(ctx, eng, "serve", t.Prefix); err != nil {
+			return fmt.Errorf("template %q: %w", t.Prefix, err)
+		}
 		if err := eng.PutCreationTemplate(ctx, t.engineTemplate()); err != nil {
 			return fmt.Errorf("template %q: %w", t.Prefix, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/berthstore/berth/engine"
@@ -157,9 +158,14 @@ func runRepo(ctx context.Context, env Env, args []string) int {
 			return closeStore(env, eng, exitUsage)
 		}
 		settings.TagMutabilityExclusions = exclusionFilters(exclusions)
+		name := fs.Arg(0)
 		var r *engine.Repository
-		if r, err = eng.CreateRepository(ctx, fs.Arg(0), settings); err == nil {
-			err = printJSON(env, r)
+		err = recordLocal(ctx, eng, localChange{command: "repo create", action: "ecr:CreateRepository",
+			resource: eng.RepositoryARN(name), repository: name})
+		if err == nil {
+			if r, err = eng.CreateRepository(ctx, name, settings); err == nil {
+				err = printJSON(env, r)
+			}
 		}
 	case "list":
 		// Local: the operator's view of the whole store, not a caller's.
@@ -183,7 +189,12 @@ func runRepo(ctx context.Context, env Env, args []string) int {
 			fmt.Fprintln(env.Stderr, "registryd repo delete: want one NAME")
 			return closeStore(env, eng, exitUsage)
 		}
-		err = eng.DeleteRepository(ctx, fs.Arg(0), force)
+		name := fs.Arg(0)
+		err = recordLocal(ctx, eng, localChange{command: "repo delete", action: "ecr:DeleteRepository",
+			resource: eng.RepositoryARN(name), repository: name, parameters: map[string]string{"force": strconv.FormatBool(force)}})
+		if err == nil {
+			err = eng.DeleteRepository(ctx, name, force)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "registryd repo %s: %v\n", sub, err)
@@ -261,7 +272,9 @@ func runTemplate(ctx context.Context, env Env, args []string) int {
 			t.AppliedFor = strings.Split(appliedFor, ",")
 			t.TagMutabilityExclusions = exclusionFilters(exclusions)
 		}
-		err = eng.PutCreationTemplate(ctx, t)
+		if err = recordTemplatePut(ctx, eng, "template put", t.Prefix); err == nil {
+			err = eng.PutCreationTemplate(ctx, t)
+		}
 	case "list":
 		var ts []engine.CreationTemplate
 		if ts, err = eng.CreationTemplates(ctx); err == nil {
@@ -276,7 +289,11 @@ func runTemplate(ctx context.Context, env Env, args []string) int {
 			fmt.Fprintln(env.Stderr, "registryd template delete: want one PREFIX")
 			return closeStore(env, eng, exitUsage)
 		}
-		err = eng.DeleteCreationTemplate(ctx, fs.Arg(0))
+		err = recordLocal(ctx, eng, localChange{command: "template delete", action: "ecr:DeleteRepositoryCreationTemplate",
+			resource: "*", parameters: map[string]string{"prefix": fs.Arg(0)}})
+		if err == nil {
+			err = eng.DeleteCreationTemplate(ctx, fs.Arg(0))
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "registryd template %s: %v\n", sub, err)

@@ -43,13 +43,15 @@ func (s *Server) dispatch(ociAPI, ecrAPI, adminAPI http.Handler) http.Handler {
 	})
 }
 
-// instrument wraps the APIs with the access log and the metrics, and
-// turns a handler's panic into a 500.
+// instrument wraps the APIs with the access log and the metrics, gives
+// each request its request.Info (with a fresh request id, answered in
+// X-Request-Id), and turns a handler's panic into a 500.
 func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		info := request.NewInfo(r, request.TrustedProxies(s.cfg.TrustedProxies))
 		info.Route = routeUnknown
+		w.Header().Set("X-Request-Id", info.RequestID)
 		body := request.NewBody(r.Body)
 		r.Body = body
 		rec := &recorder{ResponseWriter: w}

@@ -12,8 +12,9 @@ import (
 
 // Store is everything the server needs of the store: the roles of each
 // protocol (the OCI API's, the ECR API's, the admin API's), the
-// pull-through cache's, the repository policies the Authorizer decides
-// by, and the totals the metrics export. The daemon passes an
+// pull-through cache's, the access decisions the Authorizer asks for and
+// the audit log it records them in, and the totals and audit log health
+// the metrics export. The daemon passes an
 // *engine.Engine; a store that lacks a role does not compile, so no
 // capability is ever found missing (and skipped) at run time.
 type Store interface {
@@ -23,6 +24,7 @@ type Store interface {
 	pullthrough.Store
 	authz.Decider
 	metrics.StoreStatser
+	metrics.AuditStatuser
 }
 
 var _ Store = (*engine.Engine)(nil)

@@ -433,3 +433,8 @@ func asString(v *fastjson.Value) string {
 func validLine(line []byte) bool {
 	return fastjson.ValidateBytes(line) == nil
 }
+
+// Decode reads one line of a segment or of an export (without its '\n')
+// back into a Record, as queries do: for a reader of an export, such as a
+// client of the admin API. An error wraps ErrCorrupt.
+func Decode(line []byte) (Record, error) { return decodeRecord(line) }

@@ -76,15 +76,19 @@ func New(store Store, authn Authenticator, az authz.Authorizer, cfg Config) (*AP
 	return a, nil
 }
 
-// operation is one admin operation: what it does, as actions on
-// resources that the dispatcher authorizes before run (an error for a
-// request that names no valid resource), and the operation itself, whose
-// result is answered as JSON. Both get the request's body, read (at most
-// maxBody bytes, maxPolicyBody when zero) before either runs.
+// operation is one admin operation: its HTTP method (POST when empty),
+// what it does, as actions on resources that the dispatcher authorizes
+// before run (an error for a request that names no valid resource), and
+// the operation itself: run, whose result is answered as JSON, or stream,
+// which writes its own answer. access and run get the request's body,
+// read (at most maxBody bytes, maxPolicyBody when zero) before either
+// runs.
 type operation struct {
 	access  func(r *http.Request, body []byte) ([]authz.Access, error)
 	run     func(a *API, r *http.Request, body []byte) (any, error)
 	maxBody int
+	method  string
+	stream  func(a *API, w http.ResponseWriter, r *http.Request) error
 }
 
 // operations are the admin API's operations, by path under Prefix. gc
@@ -93,22 +97,23 @@ type operation struct {
 // one that brings its own policy also sets, in effect, the repository's
 // lifecycle policy for the call (ecr:PutLifecyclePolicy).
 var operations = map[string]operation{
-	"gc":                {onRegistry(authz.AdminCollectGarbage), (*API).collectGarbage, 0},
-	"fsck":              {onRegistry(authz.AdminFsck), (*API).fsck, 0},
-	"lifecycle/preview": {lifecycleAccess(authz.AdminPreviewLifecycle), (*API).lifecyclePreview, 0},
-	"lifecycle/apply":   {lifecycleAccess(authz.AdminApplyLifecycle), (*API).lifecycleApply, 0},
-	"iam/reload":        {onRegistry(authz.AdminReloadIdentities), (*API).reloadIdentities, 0},
-	"iam/simulate":      {onRegistry(authz.AdminSimulatePolicy), (*API).simulate, maxSimulationBody},
+	"gc":                {access: onRegistry(authz.AdminCollectGarbage), run: (*API).collectGarbage},
+	"fsck":              {access: onRegistry(authz.AdminFsck), run: (*API).fsck},
+	"lifecycle/preview": {access: lifecycleAccess(authz.AdminPreviewLifecycle), run: (*API).lifecyclePreview},
+	"lifecycle/apply":   {access: lifecycleAccess(authz.AdminApplyLifecycle), run: (*API).lifecycleApply},
+	"iam/reload":        {access: onRegistry(authz.AdminReloadIdentities), run: (*API).reloadIdentities},
+	"iam/simulate":      {access: onRegistry(authz.AdminSimulatePolicy), run: (*API).simulate, maxBody: maxSimulationBody},
+	"audit":             {access: onRegistry(authz.AdminReadAuditLog), method: http.MethodGet, stream: (*API).audit},
 }
 
-// ServeHTTP serves POST /admin/v1/{gc,fsck,lifecycle/preview,lifecycle/apply,iam/reload,iam/simulate}.
-// With authentication on it always needs credentials (anonymous pull
-// does not open it).
+// ServeHTTP serves POST /admin/v1/{gc,fsck,lifecycle/preview,lifecycle/apply,iam/reload,iam/simulate}
+// and GET /admin/v1/audit. With authentication on it always needs
+// credentials (anonymous pull does not open it).
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	if err := a.serve(w, r); err != nil {
 		ae := oci.WriteError(w, err)
-		if ae.Code.Status >= 500 {
+		if ae.Code.Status >= 500 && !errors.Is(err, engine.ErrAuditUnavailable) { // the audit log logs its failures once
 			a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		} else {
 			a.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -122,14 +127,18 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) error {
 		oci.Unauthorized(w, a.realm)
 		return nil
 	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		return oci.NewError(oci.CodeUnsupported, "admin operations are POST requests", nil)
-	}
 	name := strings.TrimPrefix(r.URL.Path, Prefix)
 	op, ok := operations[name]
 	if !ok {
 		return oci.NewError(oci.CodeNotFound, "no such admin operation: "+name, nil)
+	}
+	method := op.method
+	if method == "" {
+		method = http.MethodPost
+	}
+	if r.Method != method {
+		w.Header().Set("Allow", method)
+		return oci.NewError(oci.CodeUnsupported, "admin operation "+name+" is a "+method+" request", nil)
 	}
 	limit := op.maxBody
 	if limit == 0 {
@@ -148,6 +157,9 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := authz.All(r.Context(), a.authz, who, access...); err != nil {
 		return err
+	}
+	if op.stream != nil {
+		return op.stream(a, w, r)
 	}
 	out, err := op.run(a, r, body)
 	if err != nil {

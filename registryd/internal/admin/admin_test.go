@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/assert"
@@ -15,6 +16,7 @@ import (
 	"github.com/berthstore/berth/registryd/internal/auth"
 	"github.com/berthstore/berth/registryd/internal/authz"
 	"github.com/berthstore/berth/registryd/internal/regtest"
+	"github.com/berthstore/berth/registryd/internal/request"
 )
 
 // newTestAPI returns the admin API over a fresh store, with the real
@@ -126,5 +128,93 @@ func TestEveryOperationDeclaresItsAccess(t *testing.T) {
 		for _, ac := range access {
 			assert.True(t, ac.Action.Known(), "%s: %s", name, ac.Action)
 		}
+	}
+}
+
+// TestAdminAudit: GET audit answers the records the parameters select as
+// CloudTrail JSON lines, newest first unless asked otherwise; it is
+// authorized as berth:ReadAuditLog (and recorded like every decision;
+// a refusal is authz's test, as only an identity policy can deny it);
+// bad parameters are refused before any line.
+func TestAdminAudit(t *testing.T) {
+	file := regtest.WriteHtpasswd(t, "admin", "pw")
+	api, e := newTestAPI(t, auth.Config{HtpasswdFile: file})
+	// What the server gives every request: its request.Info.
+	a := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api.ServeHTTP(w, r.WithContext(request.WithInfo(r.Context(), &request.Info{Route: "admin", Method: r.Method, Path: r.URL.Path})))
+	})
+	cred := map[string]string{"Authorization": regtest.Basic("admin", "pw")}
+	push(t, e, "r", "v1", "layer one")
+	rec := regtest.Do(a, http.MethodPost, "/admin/v1/gc?dry-run=true", nil, cred)
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+	policy := `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`
+	rec = regtest.Do(a, http.MethodPost, "/admin/v1/lifecycle/preview?repository=r", []byte(policy), cred)
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+
+	lines := func(target string) []engine.AuditRecord {
+		t.Helper()
+		rec := regtest.Do(a, http.MethodGet, target, nil, cred)
+		require.Equal(t, 200, rec.Code, rec.Body.String())
+		require.Equal(t, AuditContentType, rec.Header().Get("Content-Type"))
+		var out []engine.AuditRecord
+		for _, l := range bytes.Split(bytes.TrimSuffix(rec.Body.Bytes(), []byte("\n")), []byte("\n")) {
+			if len(l) == 0 {
+				continue
+			}
+			r, err := engine.DecodeAuditRecord(l)
+			require.NoError(t, err)
+			out = append(out, r)
+		}
+		return out
+	}
+	all := lines("/admin/v1/audit")
+	require.Len(t, all, 3, "gc, lifecycle preview, and this read itself")
+	assert.Equal(t, "berth:ReadAuditLog", all[0].Action, "newest first: the read is recorded before it answers")
+	assert.Equal(t, "berth:CollectGarbage", all[2].Action)
+	for _, r := range all {
+		assert.Equal(t, engine.AuditAllow, r.Decision)
+		assert.Equal(t, "admin", r.UserName)
+		assert.Equal(t, engine.AuditAPIAdmin, r.API)
+		assert.Contains(t, r.Statement, "administrator")
+	}
+	assert.Equal(t, "berth:CollectGarbage", lines("/admin/v1/audit?order=oldest&limit=1")[0].Action)
+	got := lines("/admin/v1/audit?repository=r")
+	require.Len(t, got, 1)
+	assert.Equal(t, "berth:PreviewLifecycle", got[0].Action)
+	assert.Equal(t, e.RepositoryARN("r"), got[0].Resource)
+	assert.Len(t, lines("/admin/v1/audit?action=berth:*Lifecycle&principal=admin"), 1)
+	assert.Empty(t, lines("/admin/v1/audit?decision=deny"))
+	assert.Empty(t, lines("/admin/v1/audit?principal=nobody"))
+	assert.Empty(t, lines("/admin/v1/audit?until=2000-01-01"))
+	assert.NotEmpty(t, lines("/admin/v1/audit?since=1h&until="+time.Now().Add(time.Hour).UTC().Format(time.RFC3339)))
+
+	for _, bad := range []string{"since=yesterday", "until=-1h", "limit=-1", "limit=x", "decision=Maybe", "order=random", "since=1h&until=2h"} {
+		regtest.RequireOCIError(t, regtest.Do(a, http.MethodGet, "/admin/v1/audit?"+bad, nil, cred), 400, "UNSUPPORTED")
+	}
+	rec = regtest.Do(a, http.MethodPost, "/admin/v1/audit", nil, cred)
+	regtest.RequireOCIError(t, rec, 405, "UNSUPPORTED")
+	assert.Equal(t, http.MethodGet, rec.Header().Get("Allow"))
+	regtest.RequireOCIError(t, regtest.Do(a, http.MethodGet, "/admin/v1/audit", nil, nil), 401, "UNAUTHORIZED")
+}
+
+// TestParseAuditTime: RFC 3339, dates and durations back from now.
+func TestParseAuditTime(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"2026-11-20T08:30:00Z":      time.Date(2026, 11, 20, 8, 30, 0, 0, time.UTC),
+		"2026-11-20T08:30:00+01:00": time.Date(2026, 11, 20, 7, 30, 0, 0, time.UTC),
+		"2026-11-20":                time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC),
+		"1h":                        now.Add(-time.Hour),
+		"90m":                       now.Add(-90 * time.Minute),
+		"7d":                        now.Add(-7 * 24 * time.Hour),
+		"0s":                        now,
+	} {
+		got, err := ParseAuditTime(in, now)
+		require.NoError(t, err, in)
+		assert.True(t, want.Equal(got), "%s: %s, want %s", in, got, want)
+	}
+	for _, in := range []string{"", "yesterday", "-1h", "-2d", "1.5d", "2026-13-01", "99999999d"} {
+		_, err := ParseAuditTime(in, now)
+		assert.Error(t, err, in)
 	}
 }

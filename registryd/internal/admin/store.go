@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"io"
 
 	"github.com/berthstore/berth/engine"
 	"github.com/berthstore/berth/registryd/internal/authz"
@@ -24,14 +25,15 @@ var (
 )
 
 // Store is the role of the store the admin API drives: collection, the
-// store check, lifecycle policies run now, and the access decisions that
-// policy simulations ask.
+// store check, lifecycle policies run now, the access decisions that
+// policy simulations ask, and the audit log's export.
 type Store interface {
 	authz.Decider
 	CollectGarbage(ctx context.Context, opts gcOptions) (gcReport, error)
 	Fsck(ctx context.Context, opts fsckOptions) (*fsckReport, error)
 	LifecyclePreview(ctx context.Context, repo, policyOverride string) ([]expiry, error)
 	LifecycleApply(ctx context.Context, repo, policyOverride string) ([]expiry, error)
+	ExportAudit(ctx context.Context, q engine.AuditQuery, w io.Writer) error
 }
 
 var _ Store = (*engine.Engine)(nil)

@@ -71,6 +71,9 @@ const (
 	// AdminSimulatePolicy answers what a decision would be
 	// (POST /admin/v1/iam/simulate, registryd iam simulate --server).
 	AdminSimulatePolicy Action = "berth:SimulatePolicy"
+	// AdminReadAuditLog reads the audit log (GET /admin/v1/audit,
+	// registryd audit --server).
+	AdminReadAuditLog Action = "berth:ReadAuditLog"
 )
 
 // known are the actions an Authorizer of this package decides; any other
@@ -80,7 +83,7 @@ var known = map[Action]bool{}
 // admin are the admin API's actions.
 var admin = map[Action]bool{
 	AdminCollectGarbage: true, AdminFsck: true, AdminPreviewLifecycle: true, AdminApplyLifecycle: true,
-	AdminReloadIdentities: true, AdminSimulatePolicy: true,
+	AdminReloadIdentities: true, AdminSimulatePolicy: true, AdminReadAuditLog: true,
 }
 
 func init() {

@@ -9,9 +9,11 @@ import (
 )
 
 // Decider is the store's access decision (engine.Authorize): the one
-// place in Berth that decides.
+// place in Berth that decides; and its audit log, where each decision is
+// recorded.
 type Decider interface {
 	Authorize(ctx context.Context, req *engine.AccessRequest) (engine.Decision, error)
+	Recorder
 }
 
 var _ Decider = (*engine.Engine)(nil)
@@ -56,14 +58,10 @@ var pullActions = map[Action]bool{
 	BatchGetImage:         true, GetDownloadURLForLayer: true, BatchCheckLayerAvailability: true, ListImages: true,
 }
 
-// Authorize implements Authorizer.
+// Authorize implements Authorizer. Every question is recorded in the
+// audit log with its final decision (record); a record that cannot be
+// written refuses the request.
 func (a *IAM) Authorize(ctx context.Context, who engine.Principal, action Action, resource Resource) error {
-	if !action.Known() {
-		return fmt.Errorf("%w: %w %q", engine.ErrAccessDenied, ErrUnknownAction, action)
-	}
-	if !resource.valid() {
-		return fmt.Errorf("%w: %w: %s", engine.ErrAccessDenied, ErrNoResource, action)
-	}
 	req := engine.AccessRequest{Principal: who, Action: string(action)}
 	if repo, ok := resource.Repository(); ok {
 		req.Repository = repo
@@ -72,18 +70,28 @@ func (a *IAM) Authorize(ctx context.Context, who engine.Principal, action Action
 		req.Key = key
 	}
 	withRequestContext(ctx, &req)
+	if !action.Known() {
+		return a.record(ctx, &req, "*", engine.AuditImplicitDeny, "implicitly denied: an action registryd does not know",
+			fmt.Errorf("%w: %w %q", engine.ErrAccessDenied, ErrUnknownAction, action))
+	}
+	if !resource.valid() {
+		return a.record(ctx, &req, "*", engine.AuditImplicitDeny, "implicitly denied: the question names no resource",
+			fmt.Errorf("%w: %w: %s", engine.ErrAccessDenied, ErrNoResource, action))
+	}
 	d, err := a.decider.Authorize(ctx, &req)
 	if err != nil {
 		return err
 	}
 	switch {
 	case d.Allowed():
-		return nil
+		return a.record(ctx, &req, d.Resource, engine.AuditAllow, d.Reason(), nil)
 	case d.Outcome == engine.ExplicitDeny:
 	case a.open:
-		return nil
+		return a.record(ctx, &req, d.Resource, engine.AuditAllow,
+			"allowed: the registry is open (authentication off) and no statement denies; "+d.Reason(), nil)
 	case a.anonymousPull && who.Anonymous() && pullActions[action]:
-		return nil
+		return a.record(ctx, &req, d.Resource, engine.AuditAllow,
+			"allowed: an anonymous pull (--anonymous-pull) that no statement denies; "+d.Reason(), nil)
 	}
-	return d.Err(&req)
+	return a.record(ctx, &req, d.Resource, engine.AuditDecisionOf(d.Outcome), d.Reason(), d.Err(&req))
 }

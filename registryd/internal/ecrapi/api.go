@@ -124,7 +124,7 @@ func New(store Store, authn Authenticator, az authz.Authorizer, uploads *request
 // it, dispatches on X-Amz-Target and answers JSON or an AWS error.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := request.InfoFrom(r.Context())
-	if info.RequestID == "" {
+	if info.RequestID == "" { // served outside the server
 		info.RequestID = request.NewRequestID()
 	}
 	w.Header().Set("X-Amzn-RequestId", info.RequestID)

@@ -116,6 +116,7 @@ var errorTable = []struct {
 	{engine.ErrInvalidArgument, ecrInvalidParameter},
 	{engine.ErrStorageFull, ecrServiceUnavailable},
 	{engine.ErrClosed, ecrServiceUnavailable},
+	{engine.ErrAuditUnavailable, ecrServiceUnavailable},
 	{engine.ErrAccessDenied, ecrAccessDenied},
 	{engine.ErrCacheRuleNotFound, ecrCacheRuleNotFound},
 	{engine.ErrCacheRuleExists, ecrCacheRuleExists},
@@ -153,7 +154,7 @@ type errorBody struct {
 // type.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) string {
 	ee := toError(err)
-	if ee.Type.Status >= 500 {
+	if ee.Type.Status >= 500 && !errors.Is(err, engine.ErrAuditUnavailable) { // the audit log logs its failures once
 		a.log.Error("ECR API call failed", "target", r.Header.Get("X-Amz-Target"), "err", err)
 	} else {
 		a.log.Debug("ECR API call refused", "target", r.Header.Get("X-Amz-Target"), "err", err)

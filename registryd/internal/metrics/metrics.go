@@ -1,8 +1,9 @@
 // Package metrics holds registryd's Prometheus metrics, in a registry of
 // the server's own (not the global one) so that a process, or a test, can
 // run several servers: the HTTP requests by route, the ECR API calls by
-// operation and result, the uploads in progress, and the store's totals
-// and collection counters (docs/registryd.md lists them).
+// operation and result, the uploads in progress, the store's totals and
+// collection counters, and the audit log's counters and health
+// (docs/registryd.md lists them).
 package metrics
 
 import (

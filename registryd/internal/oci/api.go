@@ -118,7 +118,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		ae := WriteError(w, err)
-		if ae.Code.Status >= 500 {
+		if ae.Code.Status >= 500 && !errors.Is(err, engine.ErrAuditUnavailable) { // the audit log logs its failures once
 			a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		} else {
 			a.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -80,6 +80,7 @@ var errorTable = []struct {
 	{engine.ErrKeyNotFound, CodeInvalidArgument},
 	{engine.ErrKeyExists, CodeInvalidArgument},
 	{engine.ErrClosed, CodeUnavailable},
+	{engine.ErrAuditUnavailable, CodeUnavailable},
 	{engine.ErrCorrupt, CodeUnknown},
 	{engine.ErrAccessDenied, CodeDenied},
 	{pullthrough.ErrUpstream, CodeUnavailable},

@@ -21,6 +21,17 @@ func TestInfo(t *testing.T) {
 	InfoFrom(context.Background()).Route = "x" // no record: harmless
 }
 
+// TestNewRequestID: request ids are version 4 UUIDs, and differ.
+func TestNewRequestID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		id := NewRequestID()
+		require.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, id)
+		require.False(t, seen[id])
+		seen[id] = true
+	}
+}
+
 // brokenReader fails after its bytes.
 type brokenReader struct{ r io.Reader }
 

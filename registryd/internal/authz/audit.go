@@ -1,0 +1,133 @@
+package authz
+
+// The audit record of each question: the seam writes one for every
+// decision it makes (docs/audit.md), through the engine, before the
+// answer goes back to the handler. A record that cannot be written
+// refuses the request, as Vault's audit devices do.
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/request"
+)
+
+// Recorder keeps the audit log (*engine.Engine).
+type Recorder interface {
+	RecordAudit(ctx context.Context, rec engine.AuditRecord, durable bool) error
+}
+
+var _ Recorder = (*engine.Engine)(nil)
+
+// Mutating reports whether action changes the store (or the registry's
+// configuration) when it is carried out: a push, a delete, a policy or
+// setting put, a collection, a key operation. An allowed mutating action
+// is recorded durably (synced before the answer), as a denial is; the
+// other actions only read.
+func Mutating(action Action) bool { return mutating[action] }
+
+// mutating is the table of the actions that change something, known to
+// this package or not yet (so that an action added later is classified
+// here already). Every other action is read-only:
+// StartLifecyclePolicyPreview and berth:PreviewLifecycle compute without
+// storing, GetAuthorizationToken mints a token and stores nothing.
+var mutating = map[Action]bool{}
+
+func init() {
+	for _, name := range []string{
+		"BatchDeleteImage", "BatchImportUpstreamImage", "CompleteLayerUpload",
+		"CreatePullThroughCacheRule", "CreateRepository", "CreateRepositoryCreationTemplate",
+		"DeleteLifecyclePolicy", "DeletePullThroughCacheRule", "DeleteRegistryPolicy",
+		"DeleteRepository", "DeleteRepositoryCreationTemplate", "DeleteRepositoryPolicy",
+		"DeleteSigningConfiguration", "DeregisterPullTimeUpdateExclusion", "InitiateLayerUpload",
+		"PutAccountSetting", "PutImage", "PutImageScanningConfiguration", "PutImageTagMutability",
+		"PutLifecyclePolicy", "PutRegistryPolicy", "PutRegistryScanningConfiguration",
+		"PutReplicationConfiguration", "PutSigningConfiguration", "RegisterPullTimeUpdateExclusion",
+		"ReplicateImage", "SetRepositoryPolicy", "StartImageScan", "TagResource", "UntagResource",
+		"UpdateImageStorageClass", "UpdatePullThroughCacheRule", "UpdateRepositoryCreationTemplate",
+		"UploadLayerPart",
+	} {
+		mutating[Action("ecr:"+name)] = true
+	}
+	for _, name := range []string{
+		"CancelKeyDeletion", "CreateAlias", "CreateGrant", "CreateKey", "DeleteAlias",
+		"DisableKey", "DisableKeyRotation", "EnableKey", "EnableKeyRotation", "ImportKeyMaterial",
+		"PutKeyPolicy", "ReplicateKey", "RetireGrant", "RevokeGrant", "RotateKeyOnDemand",
+		"ScheduleKeyDeletion", "TagResource", "UntagResource", "UpdateAlias", "UpdateKeyDescription",
+	} {
+		mutating[Action("kms:"+name)] = true
+	}
+	for _, a := range []Action{AdminApplyLifecycle, AdminCollectGarbage, AdminReloadIdentities} {
+		mutating[a] = true
+	}
+}
+
+// record writes the audit record of one question: req decided as
+// decision (the final one: after the open registry and anonymous pull
+// allowances) on resource (an ARN, or "*"), because of statement, and
+// refused with refusal (nil when allowed). It is durable for a denial and
+// for an allowed change. It returns refusal once the record is written,
+// or the failure to write it, which refuses the request (503 for
+// engine.ErrAuditUnavailable). The request's details come from its
+// request.Info.
+func (a *IAM) record(ctx context.Context, req *engine.AccessRequest, resource string, decision engine.AuditDecision, statement string, refusal error) error {
+	info := request.InfoFrom(ctx)
+	action := Action(req.Action)
+	if resource == "" {
+		resource = "*"
+	}
+	rec := engine.AuditRecord{
+		RequestID:  info.RequestID,
+		SourceIP:   sourceIP(info),
+		UserAgent:  info.UserAgent,
+		API:        apiOf(info),
+		Method:     info.Method,
+		Path:       info.Path,
+		Action:     req.Action,
+		Resource:   resource,
+		Repository: req.Repository,
+		Decision:   decision,
+		Statement:  statement,
+		Mutating:   decision == engine.AuditAllow && mutating[action],
+		ReadOnly:   !mutating[action],
+	}
+	rec.SetPrincipal(req.Principal)
+	if refusal != nil {
+		rec.ErrorMessage = strings.ReplaceAll(refusal.Error(), "engine: ", "")
+	}
+	err := a.decider.RecordAudit(ctx, rec, decision.Denied() || mutating[action])
+	switch {
+	case err == nil:
+		return refusal
+	case refusal != nil && !action.Known():
+		// A question the seam could not even put (an action without the
+		// form the log needs): refused all the same.
+		return refusal
+	}
+	return fmt.Errorf("authz: recording %s on %s: %w", req.Action, resource, err)
+}
+
+// apiOf is the interface a request came through, by what the handlers
+// filled in: an ECR operation, or the server's route.
+func apiOf(info *request.Info) engine.AuditAPI {
+	switch {
+	case info.Operation != "":
+		return engine.AuditAPIECR
+	case info.Route == "admin":
+		return engine.AuditAPIAdmin
+	case info.Route == "console":
+		return engine.AuditAPIConsole
+	}
+	return engine.AuditAPIOCI
+}
+
+// sourceIP is the client's address as the audit log records it (the
+// one decisions see as aws:SourceIp), or "" when it cannot be told.
+func sourceIP(info *request.Info) string {
+	if !info.SourceIP.IsValid() {
+		return ""
+	}
+	return info.SourceIP.String()
+}
