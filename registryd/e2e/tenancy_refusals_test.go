@@ -710,9 +710,13 @@ func (f *tenancy) defectRefusals() []tnRefusal {
 		// Names that would lead out of a granted prefix are invalid, on both
 		// APIs, before any decision.
 		tnNoDecision(tnRefusal{who: "alice", what: "GET /v2/team-a/../team-b/app/manifests/v1", want: tnAnswer{Status: http.StatusBadRequest, Code: "NAME_INVALID"},
-			try: func(f *tenancy) tnAnswer { return f.ociAnswer("alice", http.MethodGet, "/v2/team-a/../team-b/app/manifests/v1", nil, nil) }}),
+			try: func(f *tenancy) tnAnswer {
+				return f.ociAnswer("alice", http.MethodGet, "/v2/team-a/../team-b/app/manifests/v1", nil, nil)
+			}}),
 		tnNoDecision(tnRefusal{who: "alice", what: "GET /v2/team-a/..%2Fteam-b/app/manifests/v1", want: tnAnswer{Status: http.StatusBadRequest, Code: "NAME_INVALID"},
-			try: func(f *tenancy) tnAnswer { return f.ociAnswer("alice", http.MethodGet, "/v2/team-a/..%2Fteam-b/app/manifests/v1", nil, nil) }}),
+			try: func(f *tenancy) tnAnswer {
+				return f.ociAnswer("alice", http.MethodGet, "/v2/team-a/..%2Fteam-b/app/manifests/v1", nil, nil)
+			}}),
 		tnNoDecision(tnECR("alice", "ListImages team-a/../team-b/app", func(c *ecr.Client) error {
 			_, err := c.ListImages(tnCtx, &ecr.ListImagesInput{RepositoryName: aws.String("team-a/../team-b/app")})
 			return err
