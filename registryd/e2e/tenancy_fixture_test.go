@@ -64,9 +64,11 @@ const (
 )
 
 // tnUsers are the fixture's users: admin (group admins), alice (team-a),
-// bob (team-b), carol (readers: pull on team-b/*), mallory (an outsider
-// who may only log in) and eve (team-a, removed during the suite).
-var tnUsers = []string{"admin", "alice", "bob", "carol", "mallory", "eve"}
+// bob (team-b), carol (readers: pull on team-b/*), dave (auditors: may
+// describe every repository no policy hides from him), mallory (an
+// outsider who may only log in) and eve (team-a, removed during the
+// suite).
+var tnUsers = []string{"admin", "alice", "bob", "carol", "dave", "mallory", "eve"}
 
 // tnARN is the ARN of a fixture user; "" (an anonymous caller) is "*",
 // as the audit log names it.
@@ -159,17 +161,22 @@ policies:
         Action: ecr:BatchDeleteImage
         Resource: "arn:aws:ecr:*:*:repository/team-b/*"
         Condition: {DateLessThan: {"aws:CurrentTime": "2001-01-01T00:00:00Z"}}
+  inventory:
+    Version: "2012-10-17"
+    Statement: [{Sid: DescribeEveryRepository, Effect: Allow, Action: ecr:DescribeRepositories, Resource: "*"}]
 groups:
   admins: {policies: [administrator]}
   team-a: {policies: [log-in, team-a, cache-readers, homes]}
   team-b: {policies: [log-in, team-b, cache-readers, homes]}
   readers: {policies: [log-in, readers]}
+  auditors: {policies: [log-in, inventory]}
   outsiders: {policies: [log-in]}
 users:
   admin: {groups: [admins]}
   alice: {groups: [team-a]}
   bob: {groups: [team-b]}
   carol: {groups: [readers]}
+  dave: {groups: [auditors]}
   mallory: {groups: [outsiders]}
   eve: {groups: [team-a]}
 `
@@ -194,6 +201,11 @@ const (
 	tnPolicyDocs = `{"Version":"2012-10-17","Statement":[{"Sid":"AliceReadsDocs","Effect":"Allow","Principal":"*",
 		"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer","ecr:BatchCheckLayerAvailability"],
 		"Condition":{"ArnEquals":{"aws:PrincipalArn":"arn:aws:iam::000000000000:user/alice"}}}]}`
+	// tnPolicySecret hides team-a/secret from everyone but team-a and the
+	// administrator, whatever their identity policies let them describe.
+	tnPolicySecret = `{"Version":"2012-10-17","Statement":[{"Sid":"HiddenOutsideTeamA","Effect":"Deny","Principal":"*",
+		"Action":"ecr:DescribeRepositories",
+		"Condition":{"StringNotEquals":{"aws:PrincipalArn":["arn:aws:iam::000000000000:user/alice","arn:aws:iam::000000000000:user/admin"]}}}]}`
 	// tnRegistryPolicy lets the teams fill the pull-through cache (import
 	// and create under hub/) and denies the outsider any repository.
 	tnRegistryPolicy = `{"Version":"2012-10-17","Statement":[` +
@@ -420,7 +432,7 @@ func (f *tenancy) populate() {
 		f.images[s] = f.pushAs("admin", s)
 	}
 	for repo, text := range map[string]string{"team-a/app": tnPolicyBobPullsApp, "team-a/inbox": tnPolicyInbox,
-		"shared/base": tnPolicyPublic, "team-b/docs": tnPolicyDocs} {
+		"shared/base": tnPolicyPublic, "team-b/docs": tnPolicyDocs, "team-a/secret": tnPolicySecret} {
 		_, err := admin.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String(repo), PolicyText: aws.String(text)})
 		require.NoError(t, err, repo)
 	}

@@ -729,6 +729,11 @@ func (f *tenancy) defectRefusals() []tnRefusal {
 			_, err := c.ListImages(tnCtx, &ecr.ListImagesInput{RepositoryName: aws.String("team-b/app"), RegistryId: aws.String("111111111111")})
 			return err
 		}, invalid, "")),
+		decided(tnRefusal{who: "dave", what: "page through DescribeRepositories for team-a/secret, hidden from him (pages of 1 to 9, tokens decoded)",
+			want: tnAnswer{Msg: "team-a/secret seen 0 times"}, try: func(f *tenancy) tnAnswer { return f.hiddenInPages("dave", "team-a/secret") }}),
+		decided(tnRefusal{who: "dave", what: "list the catalog, team-a/secret hidden from him",
+			want: tnAnswer{Status: http.StatusOK, Msg: "projects/alpha,projects/beta,shared/base,team-a/app,team-a/inbox,team-b/app,team-b/docs"},
+			try: func(f *tenancy) tnAnswer { return f.catalog("dave") }}),
 		tnECR("mallory", "DescribeRepositories (every repository)", func(c *ecr.Client) error {
 			_, err := c.DescribeRepositories(tnCtx, &ecr.DescribeRepositoriesInput{})
 			return err
@@ -746,6 +751,31 @@ func (f *tenancy) defectRefusals() []tnRefusal {
 				assert.Equal(t, fmt.Sprintf("%d bytes, %d", n, n), got.Msg, "the blob once")
 			}}),
 	}
+}
+
+// hiddenInPages pages through DescribeRepositories as user with every
+// page size from 1 to 9 and counts how often hidden is named: in a page,
+// or in a nextToken (opaque to the SDK, but base64 to whoever looks).
+func (f *tenancy) hiddenInPages(user, hidden string) tnAnswer {
+	seen := 0
+	for n := int32(1); n <= 9; n++ {
+		p := ecr.NewDescribeRepositoriesPaginator(f.ecr(user), &ecr.DescribeRepositoriesInput{MaxResults: aws.Int32(n)})
+		for p.HasMorePages() {
+			out, err := p.NextPage(tnCtx)
+			if err != nil {
+				return tnAWSAnswer(err)
+			}
+			for _, r := range out.Repositories {
+				if aws.ToString(r.RepositoryName) == hidden {
+					seen++
+				}
+			}
+			if tok, err := base64.RawURLEncoding.DecodeString(aws.ToString(out.NextToken)); err == nil && strings.Contains(string(tok), hidden) {
+				seen++
+			}
+		}
+	}
+	return tnAnswer{Msg: fmt.Sprintf("%s seen %d times", hidden, seen)}
 }
 
 // tnSessionID is the upload session id at the end of an upload path.
