@@ -733,7 +733,7 @@ func (f *tenancy) defectRefusals() []tnRefusal {
 			want: tnAnswer{Msg: "team-a/secret seen 0 times"}, try: func(f *tenancy) tnAnswer { return f.hiddenInPages("dave", "team-a/secret") }}),
 		decided(tnRefusal{who: "dave", what: "list the catalog, team-a/secret hidden from him",
 			want: tnAnswer{Status: http.StatusOK, Msg: "projects/alpha,projects/beta,shared/base,team-a/app,team-a/inbox,team-b/app,team-b/docs"},
-			try: func(f *tenancy) tnAnswer { return f.catalog("dave") }}),
+			try:  func(f *tenancy) tnAnswer { return f.catalog("dave") }}),
 		tnECR("mallory", "DescribeRepositories (every repository)", func(c *ecr.Client) error {
 			_, err := c.DescribeRepositories(tnCtx, &ecr.DescribeRepositoriesInput{})
 			return err
