@@ -103,7 +103,7 @@ policies:
         Effect: Allow
         Action: [ecr:CreateRepository, ecr:TagResource]
         Resource: "arn:aws:ecr:*:*:repository/projects/*"
-        Condition: {StringEquals: {"aws:RequestTag/team": a}}
+        Condition: {StringEquals: {"aws:RequestTag/team": a}, StringEqualsIfExists: {"ecr:ResourceTag/team": a}}
       - Sid: PullProjectsTaggedA
         Effect: Allow
         Action: [ecr:BatchGetImage, ecr:GetDownloadUrlForLayer, ecr:BatchCheckLayerAvailability, ecr:DescribeImages]

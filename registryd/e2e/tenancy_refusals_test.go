@@ -617,6 +617,10 @@ func (f *tenancy) defectRefusals() []tnRefusal {
 			EncryptionConfiguration: &types.EncryptionConfiguration{EncryptionType: types.EncryptionTypeKms, KmsKey: aws.String("team-a-key")}}), denied, "kms:CreateGrant"),
 		tnECR("alice", "CreateRepository projects/untagged without the team tag", createRepo("projects/untagged", ecr.CreateRepositoryInput{}), denied, "ecr:CreateRepository"),
 		tnECR("alice", "CreateRepository projects/b-look-alike tagged team=b", createRepo("projects/b-look-alike", ecr.CreateRepositoryInput{Tags: teamTag("b")}), denied, "ecr:CreateRepository"),
+		tnECR("alice", "TagResource projects/beta team=a (taking another team's project by its tag)", func(c *ecr.Client) error {
+			_, err := c.TagResource(tnCtx, &ecr.TagResourceInput{ResourceArn: aws.String("arn:aws:ecr:us-east-1:000000000000:repository/projects/beta"), Tags: teamTag("a")})
+			return err
+		}, denied, "ecr:TagResource"),
 		tnECR("alice", "TagResource projects/alpha team=b", func(c *ecr.Client) error {
 			_, err := c.TagResource(tnCtx, &ecr.TagResourceInput{ResourceArn: aws.String("arn:aws:ecr:us-east-1:000000000000:repository/projects/alpha"), Tags: teamTag("b")})
 			return err
@@ -680,6 +684,87 @@ func (f *tenancy) defectRefusals() []tnRefusal {
 			try: func(f *tenancy) tnAnswer { return f.catalog("mallory") }}),
 		{who: "", what: "list the catalog", want: tnUnauthorized, audit: tnAuditNone,
 			try: func(f *tenancy) tnAnswer { return f.ociAnswer("", http.MethodGet, "/v2/_catalog", nil, nil) }},
+
+		// Content is per repository, though the store keeps each blob once:
+		// a digest that exists in another repository is unknown here, cannot
+		// be named by a manifest pushed here, and cannot be claimed by an
+		// upload that does not carry its bytes.
+		decided(tnRefusal{who: "alice", what: "GET team-b/app's layer through team-a/app", oracle: "blob of another repository",
+			want: tnAnswer{Status: http.StatusNotFound, Code: "BLOB_UNKNOWN"},
+			try: func(f *tenancy) tnAnswer { return f.ociAnswer("alice", http.MethodGet, "/v2/team-a/app/blobs/"+bLayer.String(), nil, nil) }}),
+		decided(tnRefusal{who: "alice", what: "GET an absent blob through team-a/app", oracle: "blob of another repository",
+			want: tnAnswer{Status: http.StatusNotFound, Code: "BLOB_UNKNOWN"},
+			try: func(f *tenancy) tnAnswer { return f.ociAnswer("alice", http.MethodGet, "/v2/team-a/app/blobs/"+absent.String(), nil, nil) }}),
+		decided(tnRefusal{who: "alice", what: "HEAD team-b/app's layer through team-a/app", want: tnAnswer{Status: http.StatusNotFound},
+			try: func(f *tenancy) tnAnswer { return f.ociAnswer("alice", http.MethodHead, "/v2/team-a/app/blobs/"+bLayer.String(), nil, nil) }}),
+		decided(tnRefusal{who: "alice", what: "GET team-b/app's manifest by digest through team-a/app", want: tnAnswer{Status: http.StatusNotFound, Code: "MANIFEST_UNKNOWN"},
+			try: func(f *tenancy) tnAnswer {
+				return f.ociAnswer("alice", http.MethodGet, "/v2/team-a/app/manifests/"+f.images["team-b/app:v1"].digest.String(), nil, nil)
+			}}),
+		decided(tnRefusal{who: "alice", what: "PUT team-b/app's manifest into team-a/app", want: tnAnswer{Status: http.StatusBadRequest, Code: "MANIFEST_BLOB_UNKNOWN"},
+			try: func(f *tenancy) tnAnswer {
+				return f.ociAnswer("alice", http.MethodPut, "/v2/team-a/app/manifests/stolen", f.images["team-b/app:v1"].manifest,
+					map[string]string{"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+			}}),
+		decided(tnRefusal{who: "alice", what: "PUT an index naming team-b/app's manifest into team-a/app", want: tnAnswer{Status: http.StatusBadRequest, Code: "MANIFEST_BLOB_UNKNOWN"},
+			try: func(f *tenancy) tnAnswer {
+				b := f.images["team-b/app:v1"]
+				idx, err := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+					"manifests": []any{map[string]any{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": b.digest, "size": len(b.manifest)}}})
+				require.NoError(f.t, err)
+				return f.ociAnswer("alice", http.MethodPut, "/v2/team-a/app/manifests/stolen-index", idx,
+					map[string]string{"Content-Type": "application/vnd.oci.image.index.v1+json"})
+			}}),
+		decided(tnRefusal{who: "alice", what: "POST a monolithic upload into team-a/app claiming team-b's layer digest", want: tnAnswer{Status: http.StatusBadRequest, Code: "DIGEST_INVALID"},
+			try: func(f *tenancy) tnAnswer {
+				return f.ociAnswer("alice", http.MethodPost, "/v2/team-a/app/blobs/uploads/?digest="+bLayer.String(), []byte("not those bytes"),
+					map[string]string{"Content-Type": "application/octet-stream"})
+			}}),
+		decided(tnRefusal{who: "alice", what: "finish an empty upload session in team-a/app claiming team-b's layer digest", want: tnAnswer{Status: http.StatusBadRequest, Code: "DIGEST_INVALID"},
+			try: func(f *tenancy) tnAnswer {
+				status, h, body := f.do("alice", http.MethodPost, "/v2/team-a/app/blobs/uploads/", nil, nil)
+				require.Equal(f.t, http.StatusAccepted, status, "%s", body)
+				loc := h.Get("Location")
+				if i := strings.Index(loc, "/v2/"); i > 0 {
+					loc = loc[i:]
+				}
+				return f.ociAnswer("alice", http.MethodPut, loc+"?digest="+bLayer.String(), nil, map[string]string{"Content-Type": "application/octet-stream"})
+			}}),
+		decided(tnECR("alice", "GetDownloadUrlForLayer of team-b's layer through team-a/app", func(c *ecr.Client) error {
+			_, err := c.GetDownloadUrlForLayer(tnCtx, &ecr.GetDownloadUrlForLayerInput{RepositoryName: aws.String("team-a/app"), LayerDigest: aws.String(bLayer.String())})
+			return err
+		}, tnAWS("LayersNotFoundException"), "")),
+		decided(tnRefusal{who: "alice", what: "BatchCheckLayerAvailability of team-b's layer through team-a/app", want: tnAnswer{Msg: "available=0 failures=[MissingLayerDigest]"},
+			try: func(f *tenancy) tnAnswer {
+				out, err := f.ecr("alice").BatchCheckLayerAvailability(tnCtx, &ecr.BatchCheckLayerAvailabilityInput{RepositoryName: aws.String("team-a/app"),
+					LayerDigests: []string{bLayer.String()}})
+				if err != nil {
+					return tnAWSAnswer(err)
+				}
+				var failures []string
+				for _, x := range out.Failures {
+					failures = append(failures, string(x.FailureCode))
+				}
+				return tnAnswer{Msg: fmt.Sprintf("available=%d failures=%v", len(out.Layers), failures)}
+			}}),
+		decided(tnECR("alice", "PutImage of team-b/app's manifest into team-a/app", func(c *ecr.Client) error {
+			_, err := c.PutImage(tnCtx, &ecr.PutImageInput{RepositoryName: aws.String("team-a/app"), ImageTag: aws.String("stolen"),
+				ImageManifest: aws.String(string(f.images["team-b/app:v1"].manifest))})
+			return err
+		}, tnAWS("LayersNotFoundException"), "")),
+		decided(tnECR("alice", "CompleteLayerUpload in team-a/app claiming team-b's layer digest over other bytes", func(c *ecr.Client) error {
+			up, err := c.InitiateLayerUpload(tnCtx, &ecr.InitiateLayerUploadInput{RepositoryName: aws.String("team-a/app")})
+			if err != nil {
+				return err
+			}
+			if _, err := c.UploadLayerPart(tnCtx, &ecr.UploadLayerPartInput{RepositoryName: aws.String("team-a/app"), UploadId: up.UploadId,
+				PartFirstByte: aws.Int64(0), PartLastByte: aws.Int64(0), LayerPartBlob: []byte("x")}); err != nil {
+				return err
+			}
+			_, err = c.CompleteLayerUpload(tnCtx, &ecr.CompleteLayerUploadInput{RepositoryName: aws.String("team-a/app"), UploadId: up.UploadId,
+				LayerDigests: []string{bLayer.String()}})
+			return err
+		}, tnAWS("InvalidLayerException"), "")),
 
 		// Upload sessions belong to their repository: another repository's
 		// session id, through a repository the caller may write, is unknown.
