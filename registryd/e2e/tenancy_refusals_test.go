@@ -691,12 +691,18 @@ func (f *tenancy) defectRefusals() []tnRefusal {
 		// upload that does not carry its bytes.
 		decided(tnRefusal{who: "alice", what: "GET team-b/app's layer through team-a/app", oracle: "blob of another repository",
 			want: tnAnswer{Status: http.StatusNotFound, Code: "BLOB_UNKNOWN"},
-			try: func(f *tenancy) tnAnswer { return f.ociAnswer("alice", http.MethodGet, "/v2/team-a/app/blobs/"+bLayer.String(), nil, nil) }}),
+			try: func(f *tenancy) tnAnswer {
+				return f.ociAnswer("alice", http.MethodGet, "/v2/team-a/app/blobs/"+bLayer.String(), nil, nil)
+			}}),
 		decided(tnRefusal{who: "alice", what: "GET an absent blob through team-a/app", oracle: "blob of another repository",
 			want: tnAnswer{Status: http.StatusNotFound, Code: "BLOB_UNKNOWN"},
-			try: func(f *tenancy) tnAnswer { return f.ociAnswer("alice", http.MethodGet, "/v2/team-a/app/blobs/"+absent.String(), nil, nil) }}),
+			try: func(f *tenancy) tnAnswer {
+				return f.ociAnswer("alice", http.MethodGet, "/v2/team-a/app/blobs/"+absent.String(), nil, nil)
+			}}),
 		decided(tnRefusal{who: "alice", what: "HEAD team-b/app's layer through team-a/app", want: tnAnswer{Status: http.StatusNotFound},
-			try: func(f *tenancy) tnAnswer { return f.ociAnswer("alice", http.MethodHead, "/v2/team-a/app/blobs/"+bLayer.String(), nil, nil) }}),
+			try: func(f *tenancy) tnAnswer {
+				return f.ociAnswer("alice", http.MethodHead, "/v2/team-a/app/blobs/"+bLayer.String(), nil, nil)
+			}}),
 		decided(tnRefusal{who: "alice", what: "GET team-b/app's manifest by digest through team-a/app", want: tnAnswer{Status: http.StatusNotFound, Code: "MANIFEST_UNKNOWN"},
 			try: func(f *tenancy) tnAnswer {
 				return f.ociAnswer("alice", http.MethodGet, "/v2/team-a/app/manifests/"+f.images["team-b/app:v1"].digest.String(), nil, nil)
