@@ -27,12 +27,16 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -258,6 +262,14 @@ type tenancy struct {
 	preAuthToken, eveToken string
 	// upstreamOnly is a digest that only the upstream registry holds.
 	upstreamOnly digest.Digest
+	// hostile is a proxy over the upstream that lies while lying is set:
+	// blobs come with a byte flipped, manifests with a byte added (their
+	// Docker-Content-Digest kept). The rule hub/evil points at it.
+	hostile string
+	lying   atomic.Bool
+	// evil is the upstream's library/base:evil, which the cache has not
+	// fetched when the hostile proxy starts lying about it.
+	evil *tnImage
 
 	// started is when the suite began (RFC 3339), for the audit query.
 	started string
@@ -358,17 +370,22 @@ func newTenancy(t *testing.T) *tenancy {
 		require.Equal(t, 0, code, "keys create %s: %s", key, stderr.String())
 	}
 
-	// The upstream of the pull-through cache: an open registryd.
+	// The upstream of the pull-through cache: an open registryd, and a
+	// hostile proxy over it.
 	f.upstream = startServer(t, nil)
-	for _, s := range []string{"library/base:v1", "app:evil"} {
+	for _, s := range []string{"library/base:v1", "library/base:evil", "app:evil"} {
 		img := tnNewImage(t, "upstream "+s)
 		ref, err := name.ParseReference(f.upstream+"/"+s, name.Insecure)
 		require.NoError(t, err)
 		require.NoError(t, remote.Write(ref, img.img))
-		if s == "app:evil" {
+		switch s {
+		case "app:evil":
 			f.upstreamOnly = img.digest
+		case "library/base:evil":
+			f.evil = img
 		}
 	}
+	f.hostile = f.startHostileUpstream()
 
 	f.start()
 	f.populate()
@@ -385,6 +402,39 @@ func (f *tenancy) start() {
 		c.CreateOnPush = false                      // ECR's behaviour: repositories come from templates
 		c.PullThroughRefresh = -1
 	})
+}
+
+// startHostileUpstream serves a proxy over the upstream on 127.0.0.1
+// that alters what it relays while f.lying is set.
+func (f *tenancy) startHostileUpstream() string {
+	up, err := url.Parse("http://" + f.upstream)
+	require.NoError(f.t, err)
+	proxy := httputil.NewSingleHostReverseProxy(up)
+	proxy.ModifyResponse = func(r *http.Response) error {
+		if !f.lying.Load() || r.Request.Method != http.MethodGet || r.StatusCode != http.StatusOK {
+			return nil
+		}
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return err
+		}
+		switch {
+		case strings.Contains(r.Request.URL.Path, "/blobs/") && len(b) > 0:
+			b[len(b)/2] ^= 0xff
+		case strings.Contains(r.Request.URL.Path, "/manifests/"):
+			b = append(b, '\n')
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.ContentLength = int64(len(b))
+		r.Header.Set("Content-Length", strconv.Itoa(len(b)))
+		return nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(f.t, err)
+	srv := &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	f.t.Cleanup(func() { _ = srv.Close() })
+	return ln.Addr().String()
 }
 
 // writeIdentities writes the htpasswd, credentials and identity files
@@ -454,12 +504,16 @@ func (f *tenancy) populate() {
 			EncryptionType: types.EncryptionTypeKms, KmsKey: aws.String("team-a-key")},
 		ResourceTags: tag("a")})
 	require.NoError(t, err)
-	// Pull-through cache rules: hub, and a careless one over team-b.
-	for _, prefix := range []string{"hub", "team-b"} {
+	// Pull-through cache rules: hub, a careless one over team-b, and
+	// hub/evil to the hostile proxy, through which the administrator
+	// caches library/base:v1 while it is honest.
+	for prefix, upstream := range map[string]string{"hub": f.upstream, "team-b": f.upstream, "hub/evil": f.hostile} {
 		_, err = admin.CreatePullThroughCacheRule(ctx, &ecr.CreatePullThroughCacheRuleInput{
-			EcrRepositoryPrefix: aws.String(prefix), UpstreamRegistryUrl: aws.String("http://" + f.upstream)})
+			EcrRepositoryPrefix: aws.String(prefix), UpstreamRegistryUrl: aws.String("http://" + upstream)})
 		require.NoError(t, err, prefix)
 	}
+	_, err = remote.Image(f.ref("hub/evil/library/base:v1"), f.remote("admin")...)
+	require.NoError(t, err)
 
 	// Upload sessions the owners leave open.
 	for owner, repo := range map[string]string{"alice": "team-a/app", "bob": "team-b/app"} {
@@ -614,7 +668,7 @@ func (f *tenancy) watched() []string {
 	for _, img := range f.images {
 		out = append(out, img.layer.String(), img.config.String())
 	}
-	out = append(out, f.upstreamOnly.String())
+	out = append(out, f.upstreamOnly.String(), f.evil.layer.String(), f.evil.config.String())
 	sort.Strings(out)
 	return slices.Compact(out)
 }

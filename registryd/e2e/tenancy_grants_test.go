@@ -507,14 +507,14 @@ func (f *tenancy) grants() []tnGrant {
 				prefixes = append(prefixes, aws.ToString(r.EcrRepositoryPrefix))
 			}
 			sort.Strings(prefixes)
-			assert.Equal(t, []string{"hub", "mirror", "team-b"}, prefixes)
+			assert.Equal(t, []string{"hub", "hub/evil", "mirror", "team-b"}, prefixes)
 		}),
 		ecrCall("admin", "DeletePullThroughCacheRule mirror", func(t *testing.T, c *ecr.Client) {
 			_, err := c.DeletePullThroughCacheRule(tnCtx, &ecr.DeletePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("mirror")})
 			require.NoError(t, err)
 			out, err := c.DescribePullThroughCacheRules(tnCtx, &ecr.DescribePullThroughCacheRulesInput{})
 			require.NoError(t, err)
-			assert.Len(t, out.PullThroughCacheRules, 2)
+			assert.Len(t, out.PullThroughCacheRules, 3)
 		}),
 		ecrCall("admin", "GetRegistryPolicy", func(t *testing.T, c *ecr.Client) {
 			out, err := c.GetRegistryPolicy(tnCtx, &ecr.GetRegistryPolicyInput{})

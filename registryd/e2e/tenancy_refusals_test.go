@@ -599,6 +599,23 @@ func (f *tenancy) defectRefusals() []tnRefusal {
 		decided(tnRefusal{who: "bob", what: "pull team-b/app:evil, a tag only the upstream of the rule over team-b has", try: pull("bob", "team-b/app:evil"),
 			want: tnAnswer{Status: http.StatusNotFound, Code: "MANIFEST_UNKNOWN"}}),
 
+		// A hostile upstream (hub/evil's proxy, lying for these rows): bytes
+		// that fail their digest are refused as the upstream's failure
+		// (503, retryable) and nothing of them is kept.
+		f.lyingUpstream(decided(tnRefusal{who: "alice", what: "GET a blob the hostile upstream alters, through hub/evil",
+			want: tnAnswer{Status: http.StatusServiceUnavailable, Code: "UNAVAILABLE"},
+			try: func(f *tenancy) tnAnswer {
+				return f.ociAnswer("alice", http.MethodGet, "/v2/hub/evil/library/base/blobs/"+f.evil.layer.String(), nil, nil)
+			}})),
+		f.lyingUpstream(decided(tnRefusal{who: "alice", what: "GET a manifest by digest the hostile upstream alters, through hub/evil",
+			want: tnAnswer{Status: http.StatusServiceUnavailable, Code: "UNAVAILABLE"},
+			try: func(f *tenancy) tnAnswer {
+				return f.ociAnswer("alice", http.MethodGet, "/v2/hub/evil/library/base/manifests/"+f.evil.digest.String(), nil,
+					map[string]string{"Accept": "application/vnd.oci.image.manifest.v1+json"})
+			}})),
+		f.lyingUpstream(decided(tnRefusal{who: "alice", what: "pull hub/evil/library/base:evil, whose manifest the hostile upstream alters under its digest",
+			want: tnAnswer{Status: http.StatusServiceUnavailable, Code: "UNAVAILABLE"}, try: pull("alice", "hub/evil/library/base:evil")})),
+
 		// Creation: on push, by CreateRepository, with a key.
 		{who: "mallory", what: "push into home/mallory (create on push)", want: tnDenied, action: "ecr:InitiateLayerUpload",
 			try: func(f *tenancy) tnAnswer {
@@ -867,6 +884,17 @@ func (f *tenancy) hiddenInPages(user, hidden string) tnAnswer {
 		}
 	}
 	return tnAnswer{Msg: fmt.Sprintf("%s seen %d times", hidden, seen)}
+}
+
+// lyingUpstream makes r run while the hostile upstream lies.
+func (f *tenancy) lyingUpstream(r tnRefusal) tnRefusal {
+	try := r.try
+	r.try = func(f *tenancy) tnAnswer {
+		f.lying.Store(true)
+		defer f.lying.Store(false)
+		return try(f)
+	}
+	return r
 }
 
 // tnSessionID is the upload session id at the end of an upload path.
