@@ -70,9 +70,10 @@ const (
 // tnUsers are the fixture's users: admin (group admins), alice (team-a),
 // bob (team-b), carol (readers: pull on team-b/*), dave (auditors: may
 // describe every repository no policy hides from him), mallory (an
-// outsider who may only log in) and eve (team-a, removed during the
-// suite).
-var tnUsers = []string{"admin", "alice", "bob", "carol", "dave", "mallory", "eve"}
+// outsider who may only log in), frank (authenticates, but the identity
+// file does not name him: he holds no policy) and eve (team-a, removed
+// during the suite).
+var tnUsers = []string{"admin", "alice", "bob", "carol", "dave", "mallory", "frank", "eve"}
 
 // tnARN is the ARN of a fixture user; "" (an anonymous caller) is "*",
 // as the audit log names it.

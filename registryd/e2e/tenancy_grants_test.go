@@ -280,6 +280,9 @@ func (f *tenancy) grants() []tnGrant {
 		{"mallory", "pull shared/base:v1 (Principal * includes authenticated callers)", func(t *testing.T, f *tenancy) {
 			f.pulls(t, f.remote("mallory"), "shared/base:v1", base)
 		}},
+		{"frank", "pull shared/base:v1 (no identity policy; the repository's Principal * grants it)", func(t *testing.T, f *tenancy) {
+			f.pulls(t, f.remote("frank"), "shared/base:v1", base)
+		}},
 
 		// A team on its own repositories: every OCI route and ECR operation.
 		{"alice", "push team-a/app:v2 (go-containerregistry)", func(t *testing.T, f *tenancy) {

@@ -28,7 +28,10 @@ import (
 func (f *tenancy) offlineAttempt(t *testing.T, who, what string, try func(t *testing.T)) {
 	t.Helper()
 	f.outcomes = append(f.outcomes, tnOutcome{row: tnRefusal{who: who, what: what, audit: tnAuditNone}})
-	t.Run(tnName(who, what), try)
+	t.Run(tnName(who, what), func(t *testing.T) {
+		defer f.as(t)()
+		try(t)
+	})
 }
 
 // openStore opens the stopped registry's store with its keyring.

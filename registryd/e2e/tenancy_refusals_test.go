@@ -687,6 +687,25 @@ func (f *tenancy) defectRefusals() []tnRefusal {
 				return f.ociAnswer("mallory", http.MethodGet, "/v2/team-b/docs/manifests/v1", nil, nil)
 			}},
 
+		// A user the identity file does not name holds no policy: not even
+		// the version check; only what a resource policy grants everyone.
+		{who: "frank", what: "GET /v2/ (the version check a login makes)", want: tnDenied, action: "ecr:GetAuthorizationToken",
+			try: func(f *tenancy) tnAnswer { return f.ociAnswer("frank", http.MethodGet, "/v2/", nil, nil) }},
+		tnECR("frank", "GetAuthorizationToken", func(c *ecr.Client) error {
+			_, err := c.GetAuthorizationToken(tnCtx, &ecr.GetAuthorizationTokenInput{})
+			return err
+		}, denied, "ecr:GetAuthorizationToken"),
+		{who: "frank", what: "push to team-a/inbox (its policy names mallory)", want: tnDenied, action: "ecr:InitiateLayerUpload",
+			try: func(f *tenancy) tnAnswer { return f.ociAnswer("frank", http.MethodPost, "/v2/team-a/inbox/blobs/uploads/", nil, nil) }},
+
+		// The audit log cannot be forged through what a caller sends: a
+		// path and a User-Agent that close the JSON line and open another.
+		{who: "mallory", what: "GET a manifest whose reference and User-Agent would inject an audit line", want: tnDenied, action: "ecr:BatchGetImage",
+			try: func(f *tenancy) tnAnswer {
+				return f.ociAnswer("mallory", http.MethodGet, "/v2/team-a/app/manifests/x%22%7D%0A%7B%22eventName%22:%22Forged", nil,
+					map[string]string{"User-Agent": `evil","eventName":"Forged","userIdentity":{"arn":"arn:aws:iam::000000000000:user/admin"},"x":"`})
+			}},
+
 		// Principals Berth cannot match are refused when set, not
 		// accepted and silently never matched.
 		decided(tnECR("alice", "SetRepositoryPolicy naming a role", policy(`{"AWS":"arn:aws:iam::000000000000:role/ci"}`), invalid, "")),

@@ -94,6 +94,7 @@ func (f *tenancy) refuse(t *testing.T, rows []tnRefusal) {
 			f.print = f.fingerprint()
 		}
 		ok := t.Run(tnName(r.who, r.what), func(t *testing.T) {
+			defer f.as(t)()
 			f.log.start()
 			got := r.try(f)
 			ids := f.log.stop()
@@ -109,6 +110,14 @@ func (f *tenancy) refuse(t *testing.T, rows []tnRefusal) {
 			f.print = "" // take it again: the next row starts from what is
 		}
 	}
+}
+
+// as makes the fixture's helpers fail t (the running row's test) until
+// the returned function restores the test before it.
+func (f *tenancy) as(t *testing.T) (restore func()) {
+	parent := f.t
+	f.t = t
+	return func() { f.t = parent }
 }
 
 // tnRequireAnswer checks got against want: the status (when want has
@@ -148,7 +157,10 @@ func (f *tenancy) grant(t *testing.T, rows []tnGrant) {
 	t.Helper()
 	for _, g := range rows {
 		f.granted++
-		t.Run(tnName(g.who, g.what), func(t *testing.T) { g.do(t, f) })
+		t.Run(tnName(g.who, g.what), func(t *testing.T) {
+			defer f.as(t)()
+			g.do(t, f)
+		})
 	}
 	f.print = "" // grants change the store
 }
@@ -264,6 +276,7 @@ func (f *tenancy) checkAudit(t *testing.T) {
 		var e tnAuditEvent
 		require.NoError(t, json.Unmarshal([]byte(line), &e), line)
 		byRequest[e.RequestID] = append(byRequest[e.RequestID], e)
+		require.NotEqual(t, "Forged", e.EventName, "a caller's path or User-Agent made an audit line: %s", line)
 		if e.Additional.Decision == "ExplicitDeny" || e.Additional.Decision == "ImplicitDeny" {
 			f.denials[e.EventID] = true
 		}

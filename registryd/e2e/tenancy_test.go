@@ -27,7 +27,7 @@ func TestTenancy(t *testing.T) {
 		})
 		// eve leaves: she is removed from the files and the identities are
 		// reloaded; her password, key and token stop working.
-		f.writeIdentities([]string{"admin", "alice", "bob", "carol", "dave", "mallory"}, tnIdentityFile[:len(tnIdentityFile)-len("  eve: {groups: [team-a]}\n")])
+		f.writeIdentities([]string{"admin", "alice", "bob", "carol", "dave", "mallory", "frank"}, tnIdentityFile[:len(tnIdentityFile)-len("  eve: {groups: [team-a]}\n")])
 		status, _, body := f.do("admin", http.MethodPost, "/admin/v1/iam/reload", nil, nil)
 		require.Equal(t, http.StatusOK, status, "%s", body)
 		t.Run("credentials", func(t *testing.T) { f.refuse(t, f.credentialRefusals()) })
