@@ -696,7 +696,9 @@ func (f *tenancy) defectRefusals() []tnRefusal {
 			return err
 		}, denied, "ecr:GetAuthorizationToken"),
 		{who: "frank", what: "push to team-a/inbox (its policy names mallory)", want: tnDenied, action: "ecr:InitiateLayerUpload",
-			try: func(f *tenancy) tnAnswer { return f.ociAnswer("frank", http.MethodPost, "/v2/team-a/inbox/blobs/uploads/", nil, nil) }},
+			try: func(f *tenancy) tnAnswer {
+				return f.ociAnswer("frank", http.MethodPost, "/v2/team-a/inbox/blobs/uploads/", nil, nil)
+			}},
 
 		// The audit log cannot be forged through what a caller sends: a
 		// path and a User-Agent that close the JSON line and open another.
