@@ -132,8 +132,12 @@ func (o repositoryOps) describe(ctx context.Context, c *call, in *DescribeReposi
 		out.NextToken = pageToken(names[n-1])
 	}
 	for _, name := range names {
-		if c.allowed(ctx, name) != nil {
-			continue // its policy hides it from this caller
+		visible, err := authz.Visible(ctx, c.authz, c.who, c.action, authz.Repository(name))
+		if err != nil {
+			return nil, err
+		}
+		if !visible {
+			continue // its policies hide it from this caller
 		}
 		r, err := o.repos.Repository(ctx, name)
 		if err != nil {
