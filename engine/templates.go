@@ -33,8 +33,9 @@ type CreationTemplate struct {
 	Prefix      string   `json:"prefix"`
 	Description string   `json:"description,omitempty"`
 	AppliedFor  []string `json:"appliedFor"`
-	// CustomRoleARN is kept for ECR's API (the IAM role ECR assumes when it
-	// creates repositories); Berth has no IAM and does not use it.
+	// CustomRoleARN is ECR's role to assume when it creates repositories
+	// from the template. Berth has no roles and refuses it when set
+	// (ErrInvalidArgument); templates stored before keep it.
 	CustomRoleARN string    `json:"customRoleArn,omitempty"`
 	CreatedAt     time.Time `json:"createdAt"`
 	UpdatedAt     time.Time `json:"updatedAt"`
@@ -82,7 +83,11 @@ func validateTemplate(t CreationTemplate) error {
 	seen := make(map[string]bool, len(t.AppliedFor))
 	for i, a := range t.AppliedFor {
 		switch a {
-		case AppliedForCreateOnPush, AppliedForPullThroughCache, AppliedForReplication:
+		case AppliedForCreateOnPush, AppliedForPullThroughCache:
+		case AppliedForReplication:
+			// Accepted means acted on: until Berth replicates, a template
+			// for it would be stored and never used.
+			return fmt.Errorf("%w: appliedFor[%d] REPLICATION: Berth does not replicate images yet, so no repository would ever be created from this template", ErrInvalidArgument, i)
 		default:
 			return fmt.Errorf("%w: appliedFor[%d] %q (want CREATE_ON_PUSH, PULL_THROUGH_CACHE or REPLICATION)", ErrInvalidArgument, i, errdefs.Truncate(a))
 		}
@@ -90,6 +95,11 @@ func validateTemplate(t CreationTemplate) error {
 			return fmt.Errorf("%w: appliedFor[%d] %q given twice", ErrInvalidArgument, i, a)
 		}
 		seen[a] = true
+	}
+	if t.CustomRoleARN != "" {
+		// ECR assumes this role to create repositories; Berth has no
+		// roles: the caller's own permissions decide each creation.
+		return fmt.Errorf("%w: customRoleArn: Berth has no IAM roles to assume; a repository created from a template is authorized as the caller who causes it (leave customRoleArn out)", ErrInvalidArgument)
 	}
 	if err := validateSettings(t.RepositorySettings); err != nil {
 		return fmt.Errorf("template %q: %w", errdefs.Truncate(t.Prefix), err)

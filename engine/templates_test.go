@@ -81,9 +81,13 @@ func TestValidateTemplate(t *testing.T) {
 		{name: "root", t: ok(RootPrefix)},
 		{name: "prefix", t: ok("prod")},
 		{name: "prefix with slash", t: ok("prod/team/")},
-		{name: "all appliedFor", t: with(func(t *CreationTemplate) {
-			t.AppliedFor = []string{AppliedForCreateOnPush, AppliedForPullThroughCache, AppliedForReplication}
+		{name: "both appliedFor", t: with(func(t *CreationTemplate) {
+			t.AppliedFor = []string{AppliedForCreateOnPush, AppliedForPullThroughCache}
 		})},
+		{name: "replication is not built", t: with(func(t *CreationTemplate) {
+			t.AppliedFor = []string{AppliedForCreateOnPush, AppliedForReplication}
+		}), msg: "does not replicate"},
+		{name: "a role to assume", t: with(func(t *CreationTemplate) { t.CustomRoleARN = "arn:aws:iam::000000000000:role/x" }), msg: "customRoleArn"},
 		{name: "description 256", t: with(func(t *CreationTemplate) { t.Description = strings.Repeat("d", 256) })},
 		{name: "settings", t: with(func(t *CreationTemplate) {
 			t.TagMutability = TagImmutableWithExclusion
@@ -100,7 +104,7 @@ func TestValidateTemplate(t *testing.T) {
 		{name: "no appliedFor", t: with(func(t *CreationTemplate) { t.AppliedFor = nil }), msg: "appliedFor"},
 		{name: "unknown appliedFor", t: with(func(t *CreationTemplate) { t.AppliedFor = []string{"ON_PULL"} }), msg: "appliedFor[0]"},
 		{name: "duplicate appliedFor", t: with(func(t *CreationTemplate) {
-			t.AppliedFor = []string{AppliedForReplication, AppliedForReplication}
+			t.AppliedFor = []string{AppliedForPullThroughCache, AppliedForPullThroughCache}
 		}), msg: "twice"},
 		{name: "bad settings", t: with(func(t *CreationTemplate) { t.TagMutability = "x" }), msg: "imageTagMutability"},
 	}
@@ -120,7 +124,7 @@ func TestValidateTemplate(t *testing.T) {
 func TestCreateAndUpdateCreationTemplate(t *testing.T) {
 	ctx := context.Background()
 	e := openTestEngine(t, quietOptions())
-	tpl := CreationTemplate{Prefix: "ci/", AppliedFor: []string{AppliedForCreateOnPush}, Description: "one", CustomRoleARN: "arn:aws:iam::000000000000:role/x"}
+	tpl := CreationTemplate{Prefix: "ci/", AppliedFor: []string{AppliedForCreateOnPush}, Description: "one"}
 	require.ErrorIs(t, e.UpdateCreationTemplate(ctx, tpl), ErrTemplateNotFound)
 	require.NoError(t, e.CreateCreationTemplate(ctx, tpl))
 	require.ErrorIs(t, e.CreateCreationTemplate(ctx, tpl), ErrTemplateExists)
@@ -131,7 +135,6 @@ func TestCreateAndUpdateCreationTemplate(t *testing.T) {
 	require.Len(t, ts, 1)
 	assert.Equal(t, "ci", ts[0].Prefix)
 	assert.Equal(t, "two", ts[0].Description)
-	assert.Equal(t, tpl.CustomRoleARN, ts[0].CustomRoleARN)
 	assert.True(t, ts[0].UpdatedAt.After(ts[0].CreatedAt) || ts[0].UpdatedAt.Equal(ts[0].CreatedAt))
 	require.NoError(t, e.DeleteCreationTemplate(ctx, "ci"))
 	require.ErrorIs(t, e.DeleteCreationTemplate(ctx, "ci"), ErrTemplateNotFound)

@@ -74,6 +74,10 @@ func TestTodaysConfigFormat(t *testing.T) {
 	e, err := engine.Open(t.TempDir(), &engine.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	t.Cleanup(func() { e.Close() })
+	err = applyTemplates(ctx, e, c.Templates[:1])
+	require.ErrorIs(t, err, engine.ErrInvalidArgument, "customRoleArn still parses, and is refused: Berth has no roles")
+	require.ErrorContains(t, err, "customRoleArn")
+	c.Templates[0].CustomRoleARN, a.CustomRoleARN = "", ""
 	require.NoError(t, applyTemplates(ctx, e, c.Templates[:1]))
 	stored, err := e.CreationTemplates(ctx)
 	require.NoError(t, err)

@@ -166,7 +166,11 @@ func TestAuditEveryRoute(t *testing.T) {
 	ociCases := []ociCase{
 		{"GET", "/v2/", nil, onRegistry(authz.GetAuthorizationToken)},
 		{"HEAD", "/v2/", nil, onRegistry(authz.GetAuthorizationToken)},
-		{"GET", "/v2/_catalog", nil, onRegistry(authz.DescribeRepositories)},
+		{"GET", "/v2/_catalog", nil, func(_ string, d engine.AuditDecision) []question {
+			// One filter question per repository (app, scratch): bob's
+			// denial of app hides it; the listing still answers.
+			return []question{{authz.DescribeRepositories, "app", d}, {authz.DescribeRepositories, "scratch", engine.AuditAllow}}
+		}},
 		{"GET", "/v2/%s/tags/list", nil, one(authz.ListImages)},
 		{"GET", "/v2/%s/referrers/" + blob, nil, one(authz.ListImages)},
 		{"GET", "/v2/%s/manifests/v1", nil, one(authz.BatchGetImage)},
@@ -187,7 +191,7 @@ func TestAuditEveryRoute(t *testing.T) {
 			if d.Denied() {
 				return []question{{authz.InitiateLayerUpload, repo, d}}
 			}
-			return []question{{authz.InitiateLayerUpload, repo, d}, {authz.GetDownloadURLForLayer, "app", d}}
+			return []question{{authz.InitiateLayerUpload, repo, d}, {authz.GetDownloadURLForLayer, "app", d}, {authz.BatchCheckLayerAvailability, "app", d}}
 		}},
 		{"GET", "/v2/%s/blobs/uploads/nope", nil, one(authz.UploadLayerPart)},
 		{"PATCH", "/v2/%s/blobs/uploads/nope", nil, one(authz.UploadLayerPart)},
@@ -294,7 +298,13 @@ func TestAuditEveryRoute(t *testing.T) {
 			})
 		}
 		for _, op := range repoOps {
-			run(op, `{"repositoryName":"`+u.repo+`"}`, []question{{authz.Action("ecr:" + op), u.repo, u.decision}})
+			want := []question{{authz.Action("ecr:" + op), u.repo, u.decision}}
+			if op == "InitiateLayerUpload" && !u.decision.Denied() {
+				// The repository was deleted above: the upload creates it
+				// on push, which asks ecr:CreateRepository too.
+				want = append(want, question{authz.CreateRepository, u.repo, u.decision})
+			}
+			run(op, `{"repositoryName":"`+u.repo+`"}`, want)
 		}
 		for _, op := range []string{"TagResource", "UntagResource", "ListTagsForResource"} {
 			run(op, `{"resourceArn":"`+arn(u.repo)+`"}`, []question{{authz.Action("ecr:" + op), u.repo, u.decision}})

@@ -168,9 +168,9 @@ func TestAdminAudit(t *testing.T) {
 		return out
 	}
 	all := lines("/admin/v1/audit")
-	require.Len(t, all, 3, "gc, lifecycle preview, and this read itself")
+	require.Len(t, all, 4, "gc, lifecycle preview (with its policy in the body: ecr:PutLifecyclePolicy too), and this read itself")
 	assert.Equal(t, "berth:ReadAuditLog", all[0].Action, "newest first: the read is recorded before it answers")
-	assert.Equal(t, "berth:CollectGarbage", all[2].Action)
+	assert.Equal(t, "berth:CollectGarbage", all[3].Action)
 	for _, r := range all {
 		assert.Equal(t, engine.AuditAllow, r.Decision)
 		assert.Equal(t, "admin", r.UserName)
@@ -179,9 +179,10 @@ func TestAdminAudit(t *testing.T) {
 	}
 	assert.Equal(t, "berth:CollectGarbage", lines("/admin/v1/audit?order=oldest&limit=1")[0].Action)
 	got := lines("/admin/v1/audit?repository=r")
-	require.Len(t, got, 1)
-	assert.Equal(t, "berth:PreviewLifecycle", got[0].Action)
-	assert.Equal(t, e.RepositoryARN("r"), got[0].Resource)
+	require.Len(t, got, 2, "the preview's two questions")
+	assert.Equal(t, "ecr:PutLifecyclePolicy", got[0].Action)
+	assert.Equal(t, "berth:PreviewLifecycle", got[1].Action)
+	assert.Equal(t, e.RepositoryARN("r"), got[1].Resource)
 	assert.Len(t, lines("/admin/v1/audit?action=berth:*Lifecycle&principal=admin"), 1)
 	assert.Empty(t, lines("/admin/v1/audit?decision=deny"))
 	assert.Empty(t, lines("/admin/v1/audit?principal=nobody"))

@@ -7,6 +7,7 @@ package authz
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -68,7 +69,7 @@ func init() {
 // decision (the final one: after the open registry and anonymous pull
 // allowances) on resource (an ARN, or "*"), because of statement, and
 // refused with refusal (nil when allowed). It is durable for a denial and
-// for an allowed change. It returns refusal once the record is written,
+// for an allowed change, but for a listing's filter questions. It returns refusal once the record is written,
 // or the failure to write it, which refuses the request (503 for
 // engine.ErrAuditUnavailable). The request's details come from its
 // request.Info.
@@ -97,7 +98,11 @@ func (a *IAM) record(ctx context.Context, req *engine.AccessRequest, resource st
 	if refusal != nil {
 		rec.ErrorMessage = strings.ReplaceAll(refusal.Error(), "engine: ", "")
 	}
-	err := a.decider.RecordAudit(ctx, rec, decision.Denied() || mutating[action])
+	// A listing's filter question (Visible) is recorded but not synced: a
+	// repository hidden from a listing is no attempt on it, and a listing
+	// may ask thousands.
+	durable := (decision.Denied() || mutating[action]) && !isListing(ctx)
+	err := a.decider.RecordAudit(ctx, rec, durable)
 	switch {
 	case err == nil:
 		return refusal
@@ -130,4 +135,26 @@ func sourceIP(info *request.Info) string {
 		return ""
 	}
 	return info.SourceIP.String()
+}
+
+// listingKey marks the context of a listing's filter questions.
+type listingKey struct{}
+
+// isListing reports whether ctx is a listing's filter question.
+func isListing(ctx context.Context) bool { return ctx.Value(listingKey{}) != nil }
+
+// Visible reports whether who may see resource in a listing of action
+// (the catalog, a DescribeRepositories page): the decision Authorize
+// makes, recorded in the audit log like any other, but not synced for a
+// refusal, since a repository hidden from a listing is no attempt on it
+// and one listing may ask for thousands.
+func Visible(ctx context.Context, az Authorizer, who engine.Principal, action Action, resource Resource) (bool, error) {
+	err := az.Authorize(context.WithValue(ctx, listingKey{}, true), who, action, resource)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, engine.ErrAccessDenied):
+		return false, nil
+	}
+	return false, err
 }

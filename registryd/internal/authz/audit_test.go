@@ -134,9 +134,9 @@ func TestMutatingTable(t *testing.T) {
 	for a := range known {
 		name := string(a)
 		switch {
-		case a == StartLifecyclePolicyPreview, a == AdminPreviewLifecycle, a == AdminFsck, a == AdminReadAuditLog:
+		case a == StartLifecyclePolicyPreview, a == AdminPreviewLifecycle, a == AdminFsck, a == AdminReadAuditLog, a == AdminSimulatePolicy:
 			require.False(t, Mutating(a), name)
-		case a == AdminCollectGarbage, a == AdminApplyLifecycle:
+		case a == AdminCollectGarbage, a == AdminApplyLifecycle, a == AdminReloadIdentities:
 			require.True(t, Mutating(a), name)
 		default:
 			_, op, _ := strings.Cut(name, ":")
@@ -147,4 +147,42 @@ func TestMutatingTable(t *testing.T) {
 			require.Equal(t, !reads, Mutating(a), name)
 		}
 	}
+}
+
+// TestVisible: a listing's filter questions are decided as Authorize
+// decides them and recorded, but a hidden repository costs no sync.
+func TestVisible(t *testing.T) {
+	ctx := context.Background()
+	e, err := engine.Open(t.TempDir(), &engine.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	t.Cleanup(func() { e.Close() })
+	for _, name := range []string{"team-a/app", "team-b/app"} {
+		_, err = e.CreateRepository(ctx, name, engine.RepositorySettings{})
+		require.NoError(t, err)
+	}
+	teamA, err := engine.ParseIdentityPolicy("team-a", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"arn:aws:ecr:*:*:repository/team-a/*"}]}`)
+	require.NoError(t, err)
+	alice, err := engine.NewPrincipal("000000000000", "", "alice", engine.NewIdentityPolicies(teamA))
+	require.NoError(t, err)
+	az, err := NewIAM(e, IAMConfig{})
+	require.NoError(t, err)
+
+	syncs := e.AuditStatus().Syncs
+	seen, err := Visible(ctx, az, alice, DescribeRepositories, Repository("team-a/app"))
+	require.NoError(t, err)
+	require.True(t, seen)
+	seen, err = Visible(ctx, az, alice, DescribeRepositories, Repository("team-b/app"))
+	require.NoError(t, err)
+	require.False(t, seen, "hidden, not an error")
+	require.Equal(t, syncs, e.AuditStatus().Syncs, "a hidden repository is recorded without a sync")
+	var decisions []engine.AuditDecision
+	require.NoError(t, e.AuditRecords(ctx, engine.AuditQuery{Repository: "team-b/app"}, func(r engine.AuditRecord) error {
+		decisions = append(decisions, r.Decision)
+		return nil
+	}))
+	require.Equal(t, []engine.AuditDecision{engine.AuditImplicitDeny}, decisions, "the filter question is recorded")
+
+	// The same question asked for itself (a refused attempt) is synced.
+	require.ErrorIs(t, az.Authorize(ctx, alice, DescribeRepositories, Repository("team-b/app")), engine.ErrAccessDenied)
+	require.Greater(t, e.AuditStatus().Syncs, syncs)
 }

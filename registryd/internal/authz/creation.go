@@ -9,14 +9,24 @@ import (
 // CreationAccess is what creating the repository c asks of the caller:
 // ecr:CreateRepository on it and, when its settings name a KMS key,
 // kms:CreateGrant and kms:DescribeKey on that key (as ECR asks them of
-// CreateRepository with a KMS key).
-//
-// The settings' resource tags would be the request's aws:RequestTag
-// values, as in ECR; this seam does not carry request tags yet, so a
-// condition on them does not match (docs/policies.md).
+// CreateRepository with a KMS key). The settings' resource tags (a
+// creation template's) are the request's tags (aws:RequestTag/<key>,
+// aws:TagKeys), as in ECR.
 func CreationAccess(name string, s engine.RepositorySettings) []Access {
-	access := []Access{{Action: CreateRepository, Resource: Repository(name)}}
+	access := []Access{{Action: CreateRepository, Resource: Repository(name), RequestTags: tagMap(s.ResourceTags)}}
 	return append(access, KeyAccess(s.Encryption.KMSKey)...)
+}
+
+// tagMap is tags as the request tags of a decision (nil for none).
+func tagMap(tags []engine.ResourceTag) map[string]string {
+	if len(tags) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		m[t.Key] = t.Value
+	}
+	return m
 }
 
 // KeyAccess is what using key for a new repository or template asks:

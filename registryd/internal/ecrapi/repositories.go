@@ -5,7 +5,6 @@ package ecrapi
 
 import (
 	"context"
-	"errors"
 
 	"github.com/berthstore/berth/engine"
 	"github.com/berthstore/berth/registryd/internal/authz"
@@ -134,12 +133,12 @@ func (o repositoryOps) describe(ctx context.Context, c *call, in *DescribeReposi
 			return nil, err
 		}
 		for _, name := range names {
-			err := c.allowed(ctx, name)
-			switch {
-			case errors.Is(err, engine.ErrAccessDenied):
-				continue // its policy hides it from this caller
-			case err != nil:
-				return nil, err // the audit log, say: refuse rather than hide
+			visible, err := authz.Visible(ctx, c.authz, c.who, c.action, authz.Repository(name))
+			if err != nil {
+				return nil, err
+			}
+			if !visible {
+				continue // its policies hide it from this caller
 			}
 			r, err := o.repos.Repository(ctx, name)
 			if err != nil {

@@ -178,7 +178,9 @@ func TestECRWireGolden(t *testing.T) {
 		{"ListImages", `{"repositoryName":"team/app"}`},
 		// Creation templates.
 		{"CreateRepositoryCreationTemplate", `{"prefix":"ROOT","appliedFor":["CREATE_ON_PUSH"]}`},
-		{"CreateRepositoryCreationTemplate", `{"prefix":"team","description":"team repos","appliedFor":["CREATE_ON_PUSH","PULL_THROUGH_CACHE"],"imageTagMutability":"IMMUTABLE_WITH_EXCLUSION","imageTagMutabilityExclusionFilters":[{"filter":"dev-*","filterType":"WILDCARD"}],"resourceTags":[{"Key":"t","Value":"1"}],"lifecyclePolicy":` + lifecycle + `,"encryptionConfiguration":{"encryptionType":"AES256"},"customRoleArn":"arn:aws:iam::000000000000:role/x"}`},
+		{"CreateRepositoryCreationTemplate", `{"prefix":"team","description":"team repos","appliedFor":["CREATE_ON_PUSH","PULL_THROUGH_CACHE"],"imageTagMutability":"IMMUTABLE_WITH_EXCLUSION","imageTagMutabilityExclusionFilters":[{"filter":"dev-*","filterType":"WILDCARD"}],"resourceTags":[{"Key":"t","Value":"1"}],"lifecyclePolicy":` + lifecycle + `,"encryptionConfiguration":{"encryptionType":"AES256"}}`},
+		{"CreateRepositoryCreationTemplate", `{"prefix":"roles","appliedFor":["CREATE_ON_PUSH"],"customRoleArn":"arn:aws:iam::000000000000:role/x"}`},
+		{"CreateRepositoryCreationTemplate", `{"prefix":"mirror","appliedFor":["REPLICATION"]}`},
 		{"CreateRepositoryCreationTemplate", `{"prefix":"team/","appliedFor":["CREATE_ON_PUSH"]}`},
 		{"CreateRepositoryCreationTemplate", `{"prefix":"x","appliedFor":[]}`},
 		{"UpdateRepositoryCreationTemplate", `{"prefix":"team","appliedFor":["CREATE_ON_PUSH"],"imageTagMutability":"IMMUTABLE"}`},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -114,6 +115,11 @@ func (a *API) catalog(w http.ResponseWriter, r *http.Request, _ route) error {
 	if err != nil {
 		return err
 	}
+	if who := caller(r.Context()); len(repos) == 0 && last == "" && who.Anonymous() && a.authn.Enabled() {
+		// An anonymous caller who may see nothing is asked for
+		// credentials (401 and the challenge), as for any refusal.
+		return fmt.Errorf("%w: the catalog lists nothing an anonymous caller may see", engine.ErrAccessDenied)
+	}
 	if more && len(repos) > 0 {
 		nextLink(w, "/v2/_catalog", n, repos[len(repos)-1])
 	}
@@ -137,12 +143,12 @@ func (a *API) visibleRepositories(ctx context.Context, last string, n int) ([]st
 			return nil, false, err
 		}
 		for _, name := range names {
-			err := a.authz.Authorize(ctx, who, authz.DescribeRepositories, authz.Repository(name))
+			visible, err := authz.Visible(ctx, a.authz, who, authz.DescribeRepositories, authz.Repository(name))
 			switch {
-			case errors.Is(err, engine.ErrAccessDenied):
-				continue // not this caller's to see
 			case err != nil:
 				return nil, false, err
+			case !visible:
+				continue // not this caller's to see
 			}
 			if n >= 0 && len(out) == n {
 				return out, true, nil
