@@ -331,6 +331,40 @@ func (f *tenancy) grants() []tnGrant {
 			assert.Equal(t, types.EncryptionTypeKms, r.EncryptionConfiguration.EncryptionType)
 			assert.Equal(t, "team-a-key", aws.ToString(r.EncryptionConfiguration.KmsKey))
 		}},
+		{"alice", "mount shared/base's layer into team-a/app from the public repository", func(t *testing.T, f *tenancy) {
+			status, _, body := f.do("alice", http.MethodPost, "/v2/team-a/app/blobs/uploads/?mount="+base.layer.String()+"&from=shared/base", nil, nil)
+			require.Equal(t, http.StatusCreated, status, "%s", body)
+			assert.True(t, f.holds(t, "team-a/app", base.layer))
+		}},
+		{"bob", "mount shared/base's layer into team-b/app from the public repository", func(t *testing.T, f *tenancy) {
+			status, _, body := f.do("bob", http.MethodPost, "/v2/team-b/app/blobs/uploads/?mount="+base.layer.String()+"&from=shared/base", nil, nil)
+			require.Equal(t, http.StatusCreated, status, "%s", body)
+			assert.True(t, f.holds(t, "team-b/app", base.layer))
+		}},
+		{"alice", "DELETE the shared layer from team-a/app: team-b/app and shared/base keep theirs", func(t *testing.T, f *tenancy) {
+			status, _, body := f.do("alice", http.MethodDelete, "/v2/team-a/app/blobs/"+base.layer.String(), nil, nil)
+			require.Equal(t, http.StatusAccepted, status, "%s", body)
+			assert.False(t, f.holds(t, "team-a/app", base.layer))
+			assert.True(t, f.holds(t, "team-b/app", base.layer))
+			assert.True(t, f.holds(t, "shared/base", base.layer))
+		}},
+		{"alice", "push into team-a/app an artifact whose subject is team-b/app:v1 (it refers from her repository only)", func(t *testing.T, f *tenancy) {
+			empty := []byte("{}")
+			status, _, body := f.do("alice", http.MethodPost, "/v2/team-a/app/blobs/uploads/?digest="+digest.FromBytes(empty).String(), empty,
+				map[string]string{"Content-Type": "application/octet-stream"})
+			require.Equal(t, http.StatusCreated, status, "%s", body)
+			m, err := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+				"artifactType": "application/vnd.example.signature",
+				"config":       map[string]any{"mediaType": "application/vnd.oci.empty.v1+json", "digest": digest.FromBytes(empty), "size": 2},
+				"layers":       []any{map[string]any{"mediaType": "application/vnd.oci.empty.v1+json", "digest": digest.FromBytes(empty), "size": 2}},
+				"subject":      map[string]any{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": appB.digest, "size": len(appB.manifest)}})
+			require.NoError(t, err)
+			status, _, body = f.do("alice", http.MethodPut, "/v2/team-a/app/manifests/"+digest.FromBytes(m).String(), m, ociManifest)
+			require.Equal(t, http.StatusCreated, status, "%s", body)
+			status, _, body = f.do("alice", http.MethodGet, "/v2/team-a/app/referrers/"+appB.digest.String(), nil, nil)
+			require.Equal(t, http.StatusOK, status, "%s", body)
+			assert.Contains(t, string(body), digest.FromBytes(m).String())
+		}},
 		ecrCall("alice", "CreateRepository team-a/lab", func(t *testing.T, c *ecr.Client) {
 			out, err := c.CreateRepository(tnCtx, &ecr.CreateRepositoryInput{RepositoryName: lab})
 			require.NoError(t, err)

@@ -984,3 +984,27 @@ func (f *tenancy) oracleRefusals() []tnRefusal {
 		oracle(tnECR("mallory", "DescribeImages team-a/app:missing", images("missing"), denied, "ecr:DescribeImages"), "describe image"),
 	}
 }
+
+// plantedRefusals run after the grants, over what they made: alice's
+// artifact naming team-b/app:v1 as its subject (a signature, say) lives
+// in team-a/app and is no referrer of team-b/app's image there.
+func (f *tenancy) plantedRefusals() []tnRefusal {
+	referrers := func(who string) func(f *tenancy) tnAnswer {
+		return func(f *tenancy) tnAnswer {
+			status, h, b := f.do(who, http.MethodGet, "/v2/team-b/app/referrers/"+f.images["team-b/app:v1"].digest.String(), nil, nil)
+			a := tnParseOCI(status, h, b)
+			if status == http.StatusOK {
+				var idx struct{ Manifests []json.RawMessage }
+				require.NoError(f.t, json.Unmarshal(b, &idx))
+				a.Msg = fmt.Sprintf("%d referrers", len(idx.Manifests))
+			}
+			return a
+		}
+	}
+	var rows []tnRefusal
+	for _, who := range []string{"bob", "carol"} {
+		rows = append(rows, tnRefusal{who: who, what: "list team-b/app:v1's referrers: alice's artifact in team-a/app is not one", audit: tnAuditDecision,
+			want: tnAnswer{Status: http.StatusOK, Msg: "0 referrers"}, try: referrers(who)})
+	}
+	return rows
+}

@@ -33,6 +33,7 @@ func TestTenancy(t *testing.T) {
 		t.Run("credentials", func(t *testing.T) { f.refuse(t, f.credentialRefusals()) })
 	})
 	t.Run("allowed", func(t *testing.T) { f.grant(t, f.grants()) })
+	t.Run("refused after the grants", func(t *testing.T) { f.refuse(t, f.plantedRefusals()) })
 	t.Run("shredding", f.shredding)
 	t.Run("audit", f.checkAudit)
 	t.Run("stolen disk", f.stolenDisk)
