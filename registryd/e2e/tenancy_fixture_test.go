@@ -505,6 +505,13 @@ func (f *tenancy) populate() {
 			EncryptionType: types.EncryptionTypeKms, KmsKey: aws.String("team-a-key")},
 		ResourceTags: tag("a")})
 	require.NoError(t, err)
+	// An administrator's mistake: team-b/vault's template seals under
+	// team-a's key (team-b may not use it, so pushes there create nothing).
+	_, err = admin.CreateRepositoryCreationTemplate(ctx, &ecr.CreateRepositoryCreationTemplateInput{
+		Prefix: aws.String("team-b/vault"), AppliedFor: []types.RCTAppliedFor{types.RCTAppliedForCreateOnPush},
+		EncryptionConfiguration: &types.EncryptionConfigurationForRepositoryCreationTemplate{
+			EncryptionType: types.EncryptionTypeKms, KmsKey: aws.String("team-a-key")}})
+	require.NoError(t, err)
 	// Pull-through cache rules: hub, a careless one over team-b, and
 	// hub/evil to the hostile proxy, through which the administrator
 	// caches library/base:v1 while it is honest.

@@ -629,7 +629,13 @@ func (f *tenancy) defectRefusals() []tnRefusal {
 			try: func(f *tenancy) tnAnswer {
 				return f.ociAnswer("alice", http.MethodPost, "/v2/home/bob/app/blobs/uploads/", nil, nil)
 			}},
-		tnECR("mallory", "CreateRepository mallory/app (the registry policy denies outsiders)", createRepo("mallory/app", ecr.CreateRepositoryInput{}), denied, "ecr:CreateRepository"),
+		{who: "bob", what: "push into team-b/vault/app, whose creation template seals under team-a's key", want: tnDenied, action: "kms:CreateGrant",
+			try: func(f *tenancy) tnAnswer {
+				return f.ociAnswer("bob", http.MethodPost, "/v2/team-b/vault/app/blobs/uploads/?digest="+digest.FromString("bob's layer").String(),
+					[]byte("bob's layer"), map[string]string{"Content-Type": "application/octet-stream"})
+			}},
+		tnDecidedBy(tnECR("mallory", "CreateRepository mallory/app (the registry policy denies outsiders)", createRepo("mallory/app", ecr.CreateRepositoryInput{}), denied, "ecr:CreateRepository"),
+			`explicitly denied by registry policy "registry" statement 1 (Sid "OutsidersCreateNothing")`),
 		tnECR("bob", "CreateRepository team-b/sealed with team-a's key", createRepo("team-b/sealed", ecr.CreateRepositoryInput{
 			EncryptionConfiguration: &types.EncryptionConfiguration{EncryptionType: types.EncryptionTypeKms, KmsKey: aws.String("team-a-key")}}), denied, "kms:CreateGrant"),
 		tnECR("alice", "CreateRepository projects/untagged without the team tag", createRepo("projects/untagged", ecr.CreateRepositoryInput{}), denied, "ecr:CreateRepository"),
@@ -925,6 +931,9 @@ func tnSessionID(path string) string {
 	}
 	return path[strings.LastIndexByte(path, '/')+1:]
 }
+
+// tnDecidedBy names the statement that must decide r's refusal.
+func tnDecidedBy(r tnRefusal, statement string) tnRefusal { r.statement = statement; return r }
 
 // tnNoDecision marks a row refused before any decision (an invalid
 // request): the audit log has no record of it.

@@ -100,6 +100,13 @@ func (f *tenancy) refuse(t *testing.T, rows []tnRefusal) {
 			ids := f.log.stop()
 			f.outcomes = append(f.outcomes, tnOutcome{row: r, got: got, ids: ids})
 			tnRequireAnswer(t, r.want, got)
+			if (got.Code == "DENIED" || got.Code == "AccessDeniedException") && r.action != "" {
+				// The refusal names who may not do what, and why.
+				assert.Contains(t, got.Msg, tnARN(r.who)+" may not "+r.action, "%+v", got)
+				if r.statement != "" {
+					assert.Contains(t, got.Msg, r.statement, "%+v", got)
+				}
+			}
 			if r.check != nil {
 				r.check(t, f, got)
 			}
