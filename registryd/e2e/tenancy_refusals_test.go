@@ -547,11 +547,11 @@ func (f *tenancy) defectRefusals() []tnRefusal {
 			a := tnParseOCI(status, h, b)
 			// A mount is answered 201 with the digest; a refusal looks like
 			// any blob the source lacks: an upload session (202).
-			a.Msg = "digest=" + h.Get("Docker-Content-Digest") + " range=" + h.Get("Range")
+			a.Msg = "[digest=" + h.Get("Docker-Content-Digest") + " range=" + h.Get("Range") + "]"
 			return a
 		}
 	}
-	accepted := tnAnswer{Status: http.StatusAccepted, Msg: "digest= range=0-0"}
+	accepted := tnAnswer{Status: http.StatusAccepted, Msg: "[digest= range=0-0]"}
 	pull := func(who, ref string) func(f *tenancy) tnAnswer {
 		return func(f *tenancy) tnAnswer {
 			_, err := remote.Image(f.ref(ref), f.remote(who)...)
@@ -722,7 +722,7 @@ func (f *tenancy) defectRefusals() []tnRefusal {
 		decided(tnECR("alice", "SetRepositoryPolicy naming a group", policy(`{"AWS":"arn:aws:iam::000000000000:group/team-b"}`), invalid, "")),
 
 		// The catalog lists only what the caller may describe.
-		decided(tnRefusal{who: "bob", what: "list the catalog", want: tnAnswer{Status: http.StatusOK, Msg: "team-b/app,team-b/docs"},
+		decided(tnRefusal{who: "bob", what: "list the catalog", want: tnAnswer{Status: http.StatusOK, Msg: "[team-b/app,team-b/docs]"},
 			try: func(f *tenancy) tnAnswer { return f.catalog("bob") }}),
 		decided(tnRefusal{who: "mallory", what: "list the catalog", want: tnAnswer{Status: http.StatusOK, Msg: "[]"},
 			try: func(f *tenancy) tnAnswer { return f.catalog("mallory") }}),
@@ -784,7 +784,7 @@ func (f *tenancy) defectRefusals() []tnRefusal {
 			_, err := c.GetDownloadUrlForLayer(tnCtx, &ecr.GetDownloadUrlForLayerInput{RepositoryName: aws.String("team-a/app"), LayerDigest: aws.String(bLayer.String())})
 			return err
 		}, tnAWS("LayersNotFoundException"), "")),
-		decided(tnRefusal{who: "alice", what: "BatchCheckLayerAvailability of team-b's layer through team-a/app", want: tnAnswer{Msg: "available=0 failures=[MissingLayerDigest]"},
+		decided(tnRefusal{who: "alice", what: "BatchCheckLayerAvailability of team-b's layer through team-a/app", want: tnAnswer{Msg: "[available=0 failures=[MissingLayerDigest]]"},
 			try: func(f *tenancy) tnAnswer {
 				out, err := f.ecr("alice").BatchCheckLayerAvailability(tnCtx, &ecr.BatchCheckLayerAvailabilityInput{RepositoryName: aws.String("team-a/app"),
 					LayerDigests: []string{bLayer.String()}})
@@ -795,7 +795,7 @@ func (f *tenancy) defectRefusals() []tnRefusal {
 				for _, x := range out.Failures {
 					failures = append(failures, string(x.FailureCode))
 				}
-				return tnAnswer{Msg: fmt.Sprintf("available=%d failures=%v", len(out.Layers), failures)}
+				return tnAnswer{Msg: fmt.Sprintf("[available=%d failures=%v]", len(out.Layers), failures)}
 			}}),
 		decided(tnECR("alice", "PutImage of team-b/app's manifest into team-a/app", func(c *ecr.Client) error {
 			_, err := c.PutImage(tnCtx, &ecr.PutImageInput{RepositoryName: aws.String("team-a/app"), ImageTag: aws.String("stolen"),
@@ -865,9 +865,9 @@ func (f *tenancy) defectRefusals() []tnRefusal {
 			return err
 		}, invalid, "")),
 		decided(tnRefusal{who: "dave", what: "page through DescribeRepositories for team-a/secret, hidden from him (pages of 1 to 9, tokens decoded)",
-			want: tnAnswer{Msg: "team-a/secret seen 0 times"}, try: func(f *tenancy) tnAnswer { return f.hiddenInPages("dave", "team-a/secret") }}),
+			want: tnAnswer{Msg: "[team-a/secret seen 0 times]"}, try: func(f *tenancy) tnAnswer { return f.hiddenInPages("dave", "team-a/secret") }}),
 		decided(tnRefusal{who: "dave", what: "list the catalog, team-a/secret hidden from him",
-			want: tnAnswer{Status: http.StatusOK, Msg: "projects/alpha,projects/beta,shared/base,team-a/app,team-a/inbox,team-b/app,team-b/docs"},
+			want: tnAnswer{Status: http.StatusOK, Msg: "[hub/evil/library/base,projects/alpha,projects/beta,shared/base,team-a/app,team-a/inbox,team-b/app,team-b/docs]"},
 			try:  func(f *tenancy) tnAnswer { return f.catalog("dave") }}),
 		tnECR("mallory", "DescribeRepositories (every repository)", func(c *ecr.Client) error {
 			_, err := c.DescribeRepositories(tnCtx, &ecr.DescribeRepositoriesInput{})
@@ -910,7 +910,7 @@ func (f *tenancy) hiddenInPages(user, hidden string) tnAnswer {
 			}
 		}
 	}
-	return tnAnswer{Msg: fmt.Sprintf("%s seen %d times", hidden, seen)}
+	return tnAnswer{Msg: fmt.Sprintf("[%s seen %d times]", hidden, seen)}
 }
 
 // lyingUpstream makes r run while the hostile upstream lies.
@@ -947,10 +947,7 @@ func (f *tenancy) catalog(user string) tnAnswer {
 	if status == http.StatusOK {
 		var out struct{ Repositories []string }
 		require.NoError(f.t, json.Unmarshal(b, &out))
-		a.Msg = strings.Join(out.Repositories, ",")
-		if len(out.Repositories) == 0 {
-			a.Msg = "[]"
-		}
+		a.Msg = "[" + strings.Join(out.Repositories, ",") + "]" // bracketed: a row's expected list matches it whole
 	}
 	return a
 }
@@ -1005,7 +1002,7 @@ func (f *tenancy) plantedRefusals() []tnRefusal {
 			if status == http.StatusOK {
 				var idx struct{ Manifests []json.RawMessage }
 				require.NoError(f.t, json.Unmarshal(b, &idx))
-				a.Msg = fmt.Sprintf("%d referrers", len(idx.Manifests))
+				a.Msg = fmt.Sprintf("[%d referrers]", len(idx.Manifests))
 			}
 			return a
 		}
@@ -1013,7 +1010,7 @@ func (f *tenancy) plantedRefusals() []tnRefusal {
 	var rows []tnRefusal
 	for _, who := range []string{"bob", "carol"} {
 		rows = append(rows, tnRefusal{who: who, what: "list team-b/app:v1's referrers: alice's artifact in team-a/app is not one", audit: tnAuditDecision,
-			want: tnAnswer{Status: http.StatusOK, Msg: "0 referrers"}, try: referrers(who)})
+			want: tnAnswer{Status: http.StatusOK, Msg: "[0 referrers]"}, try: referrers(who)})
 	}
 	return rows
 }
