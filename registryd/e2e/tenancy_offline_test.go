@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -104,8 +103,7 @@ func (f *tenancy) stolenDisk(t *testing.T) {
 		}
 	})
 	copyDir := filepath.Join(t.TempDir(), "stolen")
-	out, err := exec.Command("cp", "-a", f.data, copyDir).CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	require.NoError(t, tnCopyTree(f.data, copyDir))
 	f.offlineAttempt(t, "thief", "open a copy of the store's disk", func(t *testing.T) {
 		for _, args := range [][]string{
 			{"repo", "list", "--data", copyDir},
@@ -136,5 +134,35 @@ func (f *tenancy) stolenDisk(t *testing.T) {
 			return nil
 		}))
 		assert.Greater(t, files, 10)
+	})
+}
+
+// tnCopyTree copies the directory tree src to dst (regular files and
+// directories, modes kept), as a thief's copy of a disk would be.
+func tnCopyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, info.Mode().Perm()|0o700)
+		case !info.Mode().IsRegular():
+			return nil // a socket or a lock: nothing a thief reads
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, info.Mode().Perm())
 	})
 }
