@@ -477,7 +477,7 @@ func (f *tenancy) credentialRefusals() []tnRefusal {
 				a.Msg = fmt.Sprintf("%d bytes read", read)
 			}
 			return a
-		}, tnUnauthorized),
+		}, tnAnswer{Status: http.StatusUnauthorized, Code: "UNAUTHORIZED", Challenge: `Basic realm="berth"`, Msg: "authentication required"}),
 		auth("", "a 1 MiB lifecycle policy to the admin API without credentials", func(f *tenancy) tnAnswer {
 			return f.ociAnswer("", http.MethodPost, "/admin/v1/lifecycle/apply?repository=team-a/app", bytes.Repeat([]byte(" "), 1<<20), nil)
 		}, tnUnauthorized),

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"flag"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -39,6 +41,9 @@ func TestTenancy(t *testing.T) {
 	t.Run("stolen disk", f.stolenDisk)
 
 	t.Logf("refused: %d attempts; allowed: %d grants", len(f.outcomes), f.granted)
+	if run := flag.Lookup("test.run"); run != nil && strings.Contains(run.Value.String(), "/") {
+		return // -run picked some of the subtests: the totals are the whole suite's
+	}
 	require.GreaterOrEqual(t, len(f.outcomes), 60, "refused attempts")
 	require.GreaterOrEqual(t, f.granted, 60, "grants")
 }
