@@ -117,36 +117,49 @@ func (o repositoryOps) describe(ctx context.Context, c *call, in *DescribeReposi
 	if err != nil {
 		return nil, err
 	}
-	last := ""
+	cursor := ""
 	if in.NextToken != "" {
-		if last, err = parsePageToken(in.NextToken); err != nil {
+		if cursor, err = parsePageToken(in.NextToken); err != nil {
 			return nil, err
 		}
 	}
-	names, err := o.repos.ListRepositories(ctx, last, n+1)
-	if err != nil {
-		return nil, err
-	}
-	if len(names) > n {
-		names = names[:n]
-		out.NextToken = pageToken(names[n-1])
-	}
-	for _, name := range names {
-		visible, err := authz.Visible(ctx, c.authz, c.who, c.action, authz.Repository(name))
+	// The page is over what the caller may see, as the catalog's is: up to
+	// n repositories it may describe, and the nextToken names the last of
+	// them, never a repository hidden from the caller (the token is only
+	// base64: it would tell the name).
+	for {
+		names, err := o.repos.ListRepositories(ctx, cursor, describeBatch)
 		if err != nil {
 			return nil, err
 		}
-		if !visible {
-			continue // its policies hide it from this caller
+		for _, name := range names {
+			visible, err := authz.Visible(ctx, c.authz, c.who, c.action, authz.Repository(name))
+			if err != nil {
+				return nil, err
+			}
+			if !visible {
+				continue // its policies hide it from this caller
+			}
+			r, err := o.repos.Repository(ctx, name)
+			if err != nil {
+				continue // deleted since it was listed
+			}
+			if len(out.Repositories) == n {
+				out.NextToken = pageToken(out.Repositories[n-1].RepositoryName)
+				return out, nil
+			}
+			out.Repositories = append(out.Repositories, repositoryFromEngine(o.reg, c.host, r))
 		}
-		r, err := o.repos.Repository(ctx, name)
-		if err != nil {
-			continue // deleted since it was listed
+		if len(names) < describeBatch {
+			return out, nil
 		}
-		out.Repositories = append(out.Repositories, repositoryFromEngine(o.reg, c.host, r))
+		cursor = names[len(names)-1]
 	}
-	return out, nil
 }
+
+// describeBatch is how many repository names DescribeRepositories reads
+// from the store at a time while it looks for those the caller may see.
+const describeBatch = 1000
 
 // DeleteRepositoryInput is DeleteRepository's request.
 type DeleteRepositoryInput struct {

@@ -304,13 +304,33 @@ func (c *Cache) storeLayer(ctx context.Context, repo string, up name.Reference, 
 		return upstreamErr(up, err)
 	}
 	defer rc.Close()
-	if _, err := c.store.PutBlob(ctx, repo, rc, digest.Digest(d.String())); err != nil {
-		if errors.Is(err, engine.ErrDigestInvalid) || errors.Is(err, engine.ErrBlobUploadInvalid) {
+	src := &upstreamReader{r: rc}
+	if _, err := c.store.PutBlob(ctx, repo, src, digest.Digest(d.String())); err != nil {
+		// The upstream's bytes failing their digest (checked by the reader
+		// or by the store), or the upstream failing mid-body, is the
+		// upstream's failure, not the store's: ErrUpstream, retryable.
+		if src.err != nil || errors.Is(err, engine.ErrDigestInvalid) || errors.Is(err, engine.ErrBlobUploadInvalid) {
 			return fmt.Errorf("%w: %s: layer %s: %v", ErrUpstream, up.Context(), d, err)
 		}
 		return err
 	}
 	return nil
+}
+
+// upstreamReader keeps the first error reading an upstream body gave
+// (other than io.EOF), so that a failed store can be told apart from a
+// failed or lying upstream.
+type upstreamReader struct {
+	r   io.Reader
+	err error
+}
+
+func (u *upstreamReader) Read(p []byte) (int, error) {
+	n, err := u.r.Read(p)
+	if err != nil && err != io.EOF && u.err == nil { //nolint:errorlint // io.EOF is returned unwrapped by contract
+		u.err = err
+	}
+	return n, err
 }
 
 // FillBlob fetches blob d of repo from upstream when repo is a

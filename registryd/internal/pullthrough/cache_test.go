@@ -3,6 +3,9 @@ package pullthrough
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -45,4 +48,42 @@ func TestFill(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, c.FillManifest(ctx, anyone, "hub/pushed", "v1"))
 	require.NoError(t, c.FillBlob(ctx, anyone, "hub/pushed", d))
+}
+
+// TestFillRefusesALyingUpstream: an upstream that answers a blob with
+// bytes other than its digest's fails the fill with ErrUpstream (503 at
+// the wire, retryable), not an internal error, and nothing is stored.
+func TestFillRefusesALyingUpstream(t *testing.T) {
+	ctx := context.Background()
+	e := regtest.Engine(t)
+	az, err := authz.NewIAM(e, authz.IAMConfig{Open: true})
+	require.NoError(t, err)
+	c, err := New(e, az, Config{Logger: regtest.Quiet(), Refresh: -1})
+	require.NoError(t, err)
+	anyone := engine.Principal{Account: "000000000000"}
+
+	real, lie := []byte("the bytes the digest names"), []byte("other bytes, same length!!")
+	require.Len(t, lie, len(real))
+	d := digest.FromBytes(real)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v2/", "/v2":
+			w.WriteHeader(http.StatusOK)
+		case "/v2/app/blobs/" + d.String():
+			w.Header().Set("Content-Length", strconv.Itoa(len(lie)))
+			w.Header().Set("Docker-Content-Digest", d.String())
+			if r.Method == http.MethodGet {
+				_, _ = w.Write(lie)
+			}
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(upstream.Close)
+	_, err = e.PutPullThroughCacheRule(ctx, engine.PullThroughCacheRule{ECRRepositoryPrefix: "hub", UpstreamRegistryURL: upstream.URL})
+	require.NoError(t, err)
+
+	require.ErrorIs(t, c.FillBlob(ctx, anyone, "hub/app", d), ErrUpstream)
+	_, err = e.StatBlob(ctx, "hub/app", d)
+	require.ErrorIs(t, err, engine.ErrBlobUnknown, "the lie is not stored")
 }
