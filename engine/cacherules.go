@@ -268,29 +268,31 @@ func (e *Engine) matchCacheRule(repo string) (*PullThroughCacheRule, bool, error
 // pull-through cache's first pull of a repository. It fails with
 // ErrCacheRuleNotFound when no rule covers repo, and with
 // ErrNotPullThroughCache when repo exists but no pull-through cache
-// created it. The creation check of ctx decides the creation.
-func (e *Engine) EnsureCacheRepository(ctx context.Context, repo string) error {
-	_, err := e.ensureCacheRepo(ctx, repo)
-	return err
+// created it. The creation check of ctx decides the creation. created
+// reports that this call created it (a fill that then fails removes it
+// again, RemoveEmptyRepository).
+func (e *Engine) EnsureCacheRepository(ctx context.Context, repo string) (created bool, err error) {
+	_, created, err = e.ensureCacheRepo(ctx, repo)
+	return created, err
 }
 
-func (e *Engine) ensureCacheRepo(ctx context.Context, repo string) (*repoState, error) {
+func (e *Engine) ensureCacheRepo(ctx context.Context, repo string) (*repoState, bool, error) {
 	if err := ValidateRepositoryName(repo); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	rule, ok, err := e.matchCacheRule(repo)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if !ok {
-		return nil, fmt.Errorf("%w: no rule covers %s", ErrCacheRuleNotFound, repo)
+		return nil, false, fmt.Errorf("%w: no rule covers %s", ErrCacheRuleNotFound, repo)
 	}
-	r, _, err := e.ensureRepoFor(ctx, repo, AppliedForPullThroughCache, rule.ECRRepositoryPrefix, true)
+	r, created, err := e.ensureRepoFor(ctx, repo, AppliedForPullThroughCache, rule.ECRRepositoryPrefix, true)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if r.CreatedByCacheRule == "" {
-		return nil, fmt.Errorf("%w: %s", ErrNotPullThroughCache, repo)
+		return nil, false, fmt.Errorf("%w: %s", ErrNotPullThroughCache, repo)
 	}
-	return r, nil
+	return r, created, nil
 }

@@ -105,24 +105,32 @@ func TestPullThroughCacheRules(t *testing.T) {
 func TestEnsureCacheRepositoryUsesItsTemplate(t *testing.T) {
 	ctx := context.Background()
 	e := openTestEngine(t, &Options{Logger: quietOptions().Logger}) // CreateOnPush off
-	require.ErrorIs(t, e.EnsureCacheRepository(ctx, "hub/library/app"), ErrCacheRuleNotFound, "no rule covers it")
+	ensure := func(repo string) error {
+		_, err := e.EnsureCacheRepository(ctx, repo)
+		return err
+	}
+	require.ErrorIs(t, ensure("hub/library/app"), ErrCacheRuleNotFound, "no rule covers it")
 	for _, p := range []string{"hub", RootPrefix} {
 		_, err := e.PutPullThroughCacheRule(ctx, PullThroughCacheRule{ECRRepositoryPrefix: p, UpstreamRegistryURL: "registry-1.docker.io"})
 		require.NoError(t, err)
 	}
 	require.NoError(t, e.PutCreationTemplate(ctx, CreationTemplate{Prefix: "hub", AppliedFor: []string{AppliedForPullThroughCache},
 		RepositorySettings: RepositorySettings{ResourceTags: []ResourceTag{{Key: "cache", Value: "yes"}}}}))
-	require.NoError(t, e.EnsureCacheRepository(ctx, "hub/library/app"))
+	created, err := e.EnsureCacheRepository(ctx, "hub/library/app")
+	require.NoError(t, err)
+	require.True(t, created)
 	r, err := e.Repository(ctx, "hub/library/app")
 	require.NoError(t, err)
 	assert.Equal(t, []ResourceTag{{Key: "cache", Value: "yes"}}, r.ResourceTags)
 	assert.Equal(t, "hub", r.CreatedByCacheRule, "the rule that created it is recorded")
-	require.NoError(t, e.EnsureCacheRepository(ctx, "hub/library/app"), "exists: nothing to do")
-	require.NoError(t, e.EnsureCacheRepository(ctx, "other/app"), "no template: defaults")
+	created, err = e.EnsureCacheRepository(ctx, "hub/library/app")
+	require.NoError(t, err, "exists: nothing to do")
+	require.False(t, created)
+	require.NoError(t, ensure("other/app"), "no template: defaults")
 	r, err = e.Repository(ctx, "other/app")
 	require.NoError(t, err)
 	assert.Equal(t, RootPrefix, r.CreatedByCacheRule)
-	require.ErrorIs(t, e.EnsureCacheRepository(ctx, "Bad"), ErrNameInvalid)
+	require.ErrorIs(t, ensure("Bad"), ErrNameInvalid)
 }
 
 // TestCacheRulesNeverTakeOverRepositories: a rule (ROOT, or a prefix
@@ -150,7 +158,8 @@ func TestCacheRulesNeverTakeOverRepositories(t *testing.T) {
 		_, ok, err := e.MatchPullThroughCacheRule(ctx, repo)
 		require.NoError(t, err)
 		assert.False(t, ok, "%s was not created by the cache", repo)
-		require.ErrorIs(t, e.EnsureCacheRepository(ctx, repo), ErrNotPullThroughCache)
+		_, err = e.EnsureCacheRepository(ctx, repo)
+		require.ErrorIs(t, err, ErrNotPullThroughCache)
 	}
 	// A fill's manifest never lands in team/app, never moves its tag.
 	other, otherPayload := pushImage(t, e, "scratch", "x", rnd(100))
@@ -167,7 +176,8 @@ func TestCacheRulesNeverTakeOverRepositories(t *testing.T) {
 		rule, ok, err := e.MatchPullThroughCacheRule(ctx, repo)
 		require.NoError(t, err)
 		require.True(t, ok, repo)
-		require.NoError(t, e.EnsureCacheRepository(ctx, repo))
+		_, err = e.EnsureCacheRepository(ctx, repo)
+		require.NoError(t, err)
 		again, ok, err := e.MatchPullThroughCacheRule(ctx, repo)
 		require.NoError(t, err)
 		require.True(t, ok, repo)

@@ -45,7 +45,7 @@ func TestCreationCheck(t *testing.T) {
 			_, err := e.PutManifest(ctx, repo, "v1", "application/vnd.oci.image.index.v1+json", payload)
 			return err
 		},
-		"EnsureCacheRepository": func(ctx context.Context, repo string) error { return e.EnsureCacheRepository(ctx, repo) },
+		"EnsureCacheRepository": func(ctx context.Context, repo string) error { _, err := e.EnsureCacheRepository(ctx, repo); return err },
 		"PutCachedManifest": func(ctx context.Context, repo string) error {
 			_, err := e.PutCachedManifest(ctx, repo, "v1", "application/vnd.oci.image.index.v1+json", payload)
 			return err
@@ -72,7 +72,8 @@ func TestCreationCheck(t *testing.T) {
 	require.NoError(t, ops["PutBlob"](deny, "team/allowed"), "an existing repository is not created again")
 	assert.Empty(t, asked)
 	allow := WithCreationCheck(ctx, func(_ context.Context, c RepositoryCreation) error { asked = append(asked, c); return nil })
-	require.NoError(t, e.EnsureCacheRepository(allow, "team/cache"))
+	_, err = e.EnsureCacheRepository(allow, "team/cache")
+	require.NoError(t, err)
 	require.Len(t, asked, 1)
 	assert.Equal(t, AppliedForPullThroughCache, asked[0].AppliedFor)
 	assert.Equal(t, "team", asked[0].CacheRule)

@@ -109,7 +109,7 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 		created bool
 	)
 	if cacheFill {
-		r, err = e.ensureCacheRepo(ctx, repo)
+		r, _, err = e.ensureCacheRepo(ctx, repo)
 	} else {
 		r, created, err = e.ensureRepo(ctx, repo)
 	}

@@ -64,7 +64,8 @@ var ErrUpstream = errors.New("pullthrough: upstream registry unavailable")
 // fills in.
 type Store interface {
 	MatchPullThroughCacheRule(ctx context.Context, repo string) (*engine.PullThroughCacheRule, bool, error)
-	EnsureCacheRepository(ctx context.Context, repo string) error
+	EnsureCacheRepository(ctx context.Context, repo string) (created bool, err error)
+	DeleteRepository(ctx context.Context, name string, force bool) error
 	StatManifest(ctx context.Context, repo, reference string) (engine.Descriptor, error)
 	PutCachedManifest(ctx context.Context, repo, reference, mediaType string, payload []byte) (engine.PutManifestResult, error)
 	StatBlob(ctx context.Context, repo string, d digest.Digest) (engine.Descriptor, error)
@@ -205,17 +206,20 @@ func (c *Cache) fetchManifest(ctx context.Context, rule *engine.PullThroughCache
 		c.markChecked(repo, ref, isTag)
 		return nil
 	}
-	if err := c.store.EnsureCacheRepository(ctx, repo); err != nil {
+	created, err := c.store.EnsureCacheRepository(ctx, repo)
+	if err != nil {
 		return err
 	}
 	if desc.MediaType.IsIndex() {
-		if err := c.copyIndex(ctx, repo, up, opts); err != nil {
-			return err
-		}
-	} else if err := c.copyImageContent(ctx, repo, up, desc); err != nil {
-		return err
+		err = c.copyIndex(ctx, repo, up, opts)
+	} else {
+		err = c.copyImageContent(ctx, repo, up, desc)
 	}
-	if _, err := c.store.PutCachedManifest(ctx, repo, ref, string(desc.MediaType), desc.Manifest); err != nil {
+	if err == nil {
+		_, err = c.store.PutCachedManifest(ctx, repo, ref, string(desc.MediaType), desc.Manifest)
+	}
+	if err != nil {
+		c.undoCreation(ctx, repo, created)
 		return err
 	}
 	c.markChecked(repo, ref, isTag)
@@ -362,15 +366,34 @@ func (c *Cache) FillBlob(ctx context.Context, who engine.Principal, repo string,
 		if err != nil {
 			return nil, upstreamErr(up, err)
 		}
-		if err := c.store.EnsureCacheRepository(ctx, repo); err != nil {
+		created, err := c.store.EnsureCacheRepository(ctx, repo)
+		if err != nil {
 			return nil, err
 		}
-		return nil, c.storeLayer(ctx, repo, up, layer)
+		if err := c.storeLayer(ctx, repo, up, layer); err != nil {
+			c.undoCreation(ctx, repo, created)
+			return nil, err
+		}
+		return nil, nil
 	})
 	if errors.Is(err, engine.ErrNotPullThroughCache) {
 		return nil
 	}
 	return err
+}
+
+// undoCreation removes repo again after a failed fill, when the fill
+// created it and it holds no image: a failure upstream leaves no empty
+// cache repository behind. (A concurrent fill's blobs linked meanwhile go
+// with it; the next pull fetches them again.)
+func (c *Cache) undoCreation(ctx context.Context, repo string, created bool) {
+	if !created {
+		return
+	}
+	err := c.store.DeleteRepository(context.WithoutCancel(ctx), repo, false)
+	if err != nil && !errors.Is(err, engine.ErrRepositoryNotEmpty) && !errors.Is(err, engine.ErrNameUnknown) {
+		c.log.Warn("pull-through: could not remove the repository a failed fill created", "repository", repo, "err", err)
+	}
 }
 
 // haveBlob reports whether repo holds blob h.

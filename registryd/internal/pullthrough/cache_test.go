@@ -52,7 +52,8 @@ func TestFill(t *testing.T) {
 
 // TestFillRefusesALyingUpstream: an upstream that answers a blob with
 // bytes other than its digest's fails the fill with ErrUpstream (503 at
-// the wire, retryable), not an internal error, and nothing is stored.
+// the wire, retryable), not an internal error, and nothing is stored:
+// not the blob, nor the cache repository the fill created for it.
 func TestFillRefusesALyingUpstream(t *testing.T) {
 	ctx := context.Background()
 	e := regtest.Engine(t)
@@ -84,6 +85,6 @@ func TestFillRefusesALyingUpstream(t *testing.T) {
 	require.NoError(t, err)
 
 	require.ErrorIs(t, c.FillBlob(ctx, anyone, "hub/app", d), ErrUpstream)
-	_, err = e.StatBlob(ctx, "hub/app", d)
-	require.ErrorIs(t, err, engine.ErrBlobUnknown, "the lie is not stored")
+	_, err = e.Repository(ctx, "hub/app")
+	require.ErrorIs(t, err, engine.ErrNameUnknown, "the lie is not stored, and the repository the failed fill created is gone")
 }
