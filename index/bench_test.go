@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/require"
@@ -81,5 +82,37 @@ func BenchmarkListTags10k(b *testing.B) {
 		if err != nil || len(tags) != 10000 {
 			b.Fatal(err, len(tags))
 		}
+	}
+}
+
+// BenchmarkPushCommit is the index side of a blob push: one batch with the
+// blob record, its link (and, since schema version 3, the link's reverse
+// index entry) and the upload record's deletion, committed without and
+// with Sync. A new digest per op.
+func BenchmarkPushCommit(b *testing.B) {
+	for _, sync := range []bool{false, true} {
+		b.Run(fmt.Sprintf("sync=%v", sync), func(b *testing.B) {
+			db := openBench(b)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				d := digest.FromString(fmt.Sprint(i))
+				batch := db.NewBatch()
+				if err := batch.PutBlob(&Blob{Digest: d, Size: 1 << 20, StoredSize: 1 << 20,
+					Wraps: []KeyWrap{{KeyID: "berth-default", Version: 1, Wrapped: make([]byte, 60)}}, FileID: make([]byte, 16)}); err != nil {
+					b.Fatal(err)
+				}
+				if err := batch.PutLink("bench/app", d, time.Now()); err != nil {
+					b.Fatal(err)
+				}
+				if err := batch.DeleteUpload(fmt.Sprintf("upload-%08d", i)); err != nil {
+					b.Fatal(err)
+				}
+				if err := batch.Commit(sync); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
