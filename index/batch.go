@@ -261,14 +261,10 @@ func (b *Batch) PutLink(repo string, d digest.Digest, at time.Time) error {
 	if err != nil {
 		return err
 	}
-	rk, err := linkRevKey(repo, d)
-	if err != nil {
-		return err
-	}
 	if err := b.set(k, encodeLink(at)); err != nil {
 		return err
 	}
-	return b.set(rk, nil)
+	return b.set(makeKey(prefixLinkRev, string(d), repo), nil) // validated by linkKey
 }
 
 // DeleteLink unlinks blob d from repo: the link and its reverse link
@@ -281,14 +277,10 @@ func (b *Batch) DeleteLink(repo string, d digest.Digest) error {
 	if err != nil {
 		return err
 	}
-	rk, err := linkRevKey(repo, d)
-	if err != nil {
-		return err
-	}
 	if err := b.del(k); err != nil {
 		return err
 	}
-	return b.del(rk)
+	return b.del(makeKey(prefixLinkRev, string(d), repo)) // validated by linkKey
 }
 
 // PutReferrer records that r.Digest refers to r.Subject in repo.
