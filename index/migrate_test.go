@@ -1,8 +1,11 @@
 package index
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -147,4 +150,61 @@ func TestMigrateInterrupted(t *testing.T) {
 	assert.Len(t, want, 20)
 	assert.ElementsMatch(t, want, reverseLinks(t, db))
 	assert.Equal(t, []string{"new"}, linkedTo(t, db, dg("blob0")))
+}
+
+// migrateChildEnv names the store of TestMigrateKilled's child process.
+const migrateChildEnv = "BERTH_INDEX_MIGRATE_CHILD"
+
+// TestMigrateKilled: a process SIGKILLed in the middle of a migration
+// (this test binary run again as a child, stopped for good after its
+// second batch) leaves the store at its old version, and the next Open
+// completes the migration.
+func TestMigrateKilled(t *testing.T) {
+	if dir := os.Getenv(migrateChildEnv); dir != "" {
+		migrationBatchKeys = 3
+		migrationBatchHook = func(n int) error {
+			if n == 2 {
+				fmt.Println("batches written")
+				select {} // until killed
+			}
+			return nil
+		}
+		_, err := Open(dir, &Options{})
+		t.Fatalf("the migration was not stopped: %v", err)
+	}
+	dir := filepath.Join(t.TempDir(), "idx")
+	db, err := Open(dir, &Options{Logger: testLogger(t)})
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	links := map[string][]string{}
+	for i := range 20 {
+		repo := fmt.Sprintf("r%02d", i%5)
+		links[repo] = append(links[repo], fmt.Sprint("blob", i))
+	}
+	rawStore(t, dir, func(pdb *pebble.DB) { writeV2Links(t, pdb, links) })
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMigrateKilled$")
+	cmd.Env = append(os.Environ(), migrateChildEnv+"="+dir)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	sc := bufio.NewScanner(out)
+	stopped := false
+	for !stopped && sc.Scan() {
+		stopped = sc.Text() == "batches written"
+	}
+	require.True(t, stopped, "the child did not reach its second batch")
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+
+	rawStore(t, dir, func(pdb *pebble.DB) {
+		assert.Equal(t, uint32(2), storeVersion(t, pdb), "killed mid-migration: still version 2")
+	})
+	db, err = Open(dir, &Options{Logger: testLogger(t)})
+	require.NoError(t, err)
+	defer db.Close()
+	assert.Equal(t, SchemaVersion, storeVersion(t, db.pdb))
+	assert.Len(t, reverseLinks(t, db), 20)
+	assert.Equal(t, []string{"r00"}, linkedTo(t, db, dg("blob0")))
+	assert.Equal(t, []string{"r04"}, linkedTo(t, db, dg("blob19")))
 }
