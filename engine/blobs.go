@@ -134,7 +134,9 @@ func (e *Engine) OpenBlob(ctx context.Context, repo string, d digest.Digest) (Bl
 // another repository's blob, nor learns that it exists, through MountBlob.
 //
 // Deciding whether the caller may read from is the caller's business
-// (registryd asks for pull access on it first).
+// (registryd asks for pull access on it first). A mount without a source
+// that may use any repository the caller can read finds the candidates
+// with LinkedRepositories and mounts from each, once allowed, as from.
 func (e *Engine) MountBlob(ctx context.Context, repo, from string, d digest.Digest) (Descriptor, error) {
 	if err := e.checkOpen(); err != nil {
 		return Descriptor{}, err
@@ -172,6 +174,25 @@ func (e *Engine) MountBlob(ctx context.Context, repo, from string, d digest.Dige
 		return Descriptor{}, err
 	}
 	return e.linkBlob(ctx, r, d, func(rec *index.Blob) ([]byte, error) { return e.sourceDataKey(ctx, rec, from, src.kek) })
+}
+
+// LinkedRepositories calls fn with the name of every repository blob d
+// is linked to, in lexical (byte) order, from the index's reverse link
+// index (one short scan, whatever the number of repositories); io.EOF
+// from fn stops the listing early with a nil result. It says nothing of
+// whether a caller may read them, nor whether their keys can still read
+// d: an embedder that serves callers asks the first (registryd's mount
+// without "from" asks pull access on each, at most a few), and
+// MountBlob with the repository as its source checks the second. fn runs
+// while the index is being read: it must not call the Engine.
+func (e *Engine) LinkedRepositories(ctx context.Context, d digest.Digest, fn func(repo string) error) error {
+	if err := e.checkOpen(); err != nil {
+		return err
+	}
+	if _, err := ParseDigest(string(d)); err != nil {
+		return err
+	}
+	return storageErr(e.db.LinkedRepositories(d, fn))
 }
 
 // sourceDataKey is the data key of rec read through the key of the

@@ -26,6 +26,7 @@ const (
 	FsckDanglingTag      = "dangling-tag"      // a tag naming an absent manifest
 	FsckDanglingReferrer = "dangling-referrer" // a referrer entry naming an absent manifest
 	FsckDanglingLink     = "dangling-link"     // a link to a blob without a record
+	FsckUnpairedLink     = "unpaired-link"     // a link without its reverse index entry, or an entry without its link
 	FsckNoRepository     = "no-repository"     // a manifest of a repository without a record
 	FsckCorruptRecord    = "corrupt-record"    // an index value that does not decode
 	// Orphans: space to reclaim, not corruption (gc removes them).
@@ -85,7 +86,8 @@ func (r *FsckReport) Clean() bool { return len(r.Corrupt) == 0 }
 
 // Fsck checks the store: every blob record against its file (existence,
 // size and, with Verify, digest, unsealing blobs with the store's keys),
-// every reference of every manifest, tag, referrer entry and link, and
+// every reference of every manifest, tag, referrer entry and link, the
+// index of the repositories that link each blob against the links, and
 // lists orphan files. It reads only.
 func (e *Engine) Fsck(ctx context.Context, opts FsckOptions) (*FsckReport, error) {
 	if err := e.checkOpen(); err != nil {

@@ -21,6 +21,8 @@ package engine
 //	    an artifact manifest (named R@N) whose subject is REF
 //	blob repo=R name=N [size=BYTES]
 //	    a blob pushed alone (linked to R, no manifest names it)
+//	mount repo=R from=R2 blob=B
+//	    blob B mounted from R2 into R (a second link)
 //	upload repo=R name=N [size=BYTES]
 //	    an upload session that received bytes and was left idle
 //	break HOW ...
@@ -30,8 +32,11 @@ package engine
 //	    replace-file blob=B from=B2  put a copy of B2's file in B's place
 //	    add-file name=N from=B  a copy of B's file under the digest of N,
 //	                            which no record names
-//	    drop-record KIND=REF    delete one index key (docs/keys.md), KIND
-//	                            one of repository, manifest, blob, upload
+//	    drop-record KIND=REF [repo=R]
+//	                            delete one index key (docs/keys.md), KIND
+//	                            one of repository, manifest, blob, upload,
+//	                            link and reverse-link (of blob REF to
+//	                            repository R, by default REF's own)
 //	    garble-record tag=R:T   overwrite a tag record with bytes that do
 //	                            not decode
 //	fsck
@@ -243,6 +248,16 @@ func (s *fsckStore) blob(d *datadriven.TestData) string {
 	return name + "\n"
 }
 
+func (s *fsckStore) mount(d *datadriven.TestData) string {
+	var repo, from, name string
+	d.ScanArgs(s.t, "repo", &repo)
+	d.ScanArgs(s.t, "from", &from)
+	d.ScanArgs(s.t, "blob", &name)
+	_, err := s.e.MountBlob(context.Background(), repo, from, s.digestOf(d, name))
+	require.NoError(s.t, err)
+	return "ok\n"
+}
+
 func (s *fsckStore) upload(d *datadriven.TestData) string {
 	repo, _, name := ref(s.t, d)
 	ctx := context.Background()
@@ -357,6 +372,16 @@ func (s *fsckStore) breakStore(d *datadriven.TestData) string {
 				d.Fatalf(s.t, "no upload named %q", r)
 			}
 			key = indexKey('u', id)
+		case "link", "reverse-link":
+			dg := s.digestOf(d, r).String()
+			repo := r[:max(strings.IndexAny(r, "@:"), 0)]
+			if d.HasArg("repo") {
+				d.ScanArgs(s.t, "repo", &repo)
+			}
+			key = indexKey('l', repo, dg)
+			if kind == "reverse-link" {
+				key = indexKey('L', dg, repo)
+			}
 		default:
 			d.Fatalf(s.t, "drop-record of unknown kind %q", kind)
 		}
@@ -463,6 +488,8 @@ func TestFsckDataDriven(t *testing.T) {
 				return s.blob(d)
 			case "upload":
 				return s.upload(d)
+			case "mount":
+				return s.mount(d)
 			case "break":
 				return s.breakStore(d)
 			case "fsck":

@@ -3,8 +3,11 @@ package engine
 import (
 	"bytes"
 	"context"
+	"io"
+	"path/filepath"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -133,4 +136,74 @@ func TestMountFromSource(t *testing.T) {
 	require.ErrorIs(t, err, ErrBlobUnknown)
 	_, linked = blobState(t, e, d.Digest, "third/app")
 	assert.Empty(t, linked)
+}
+
+// linkedTo lists the repositories that link d (LinkedRepositories).
+func linkedTo(t *testing.T, e *Engine, d digest.Digest) []string {
+	t.Helper()
+	var out []string
+	require.NoError(t, e.LinkedRepositories(context.Background(), d, func(repo string) error {
+		out = append(out, repo)
+		return nil
+	}))
+	return out
+}
+
+// TestLinkedRepositories: the repositories that link a blob, in name
+// order, follow every way a link is made or removed: push, mount,
+// unlink, repository deletion, gc.
+func TestLinkedRepositories(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, &Options{CreateOnPush: true, Logger: quietOptions().Logger})
+	d, err := e.PutBlob(ctx, "src/app", bytes.NewReader(rnd(500)), "")
+	require.NoError(t, err)
+	for _, r := range []string{"z/app", "b/app", "c/app"} {
+		_, err := e.MountBlob(ctx, r, "src/app", d.Digest)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, []string{"b/app", "c/app", "src/app", "z/app"}, linkedTo(t, e, d.Digest))
+	n := 0
+	require.NoError(t, e.LinkedRepositories(ctx, d.Digest, func(string) error { n++; return io.EOF }))
+	assert.Equal(t, 1, n, "io.EOF stops early")
+
+	require.NoError(t, e.DeleteBlob(ctx, "c/app", d.Digest))
+	require.NoError(t, e.DeleteRepository(ctx, "z/app", true))
+	assert.Equal(t, []string{"b/app", "src/app"}, linkedTo(t, e, d.Digest))
+	assert.Empty(t, linkedTo(t, e, digest.FromString("absent")))
+	require.ErrorIs(t, e.LinkedRepositories(ctx, "sha256:nothex", func(string) error { return nil }), ErrDigestInvalid)
+
+	_, err = e.CollectGarbage(ctx, noGrace)
+	require.NoError(t, err)
+	assert.Empty(t, linkedTo(t, e, d.Digest), "swept with its links")
+}
+
+// TestLinkIndexMigration: a store whose index is at schema version 2 (its
+// links without the reverse link index) opens with the index built: the
+// repositories of each blob list, and fsck is clean.
+func TestLinkIndexMigration(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	e, err := Open(dir, quietOptions())
+	require.NoError(t, err)
+	_, _ = pushImage(t, e, "a/app", "v1", rnd(700))
+	layer, err := e.PutBlob(ctx, "a/app", bytes.NewReader(rnd(300)), "")
+	require.NoError(t, err)
+	_, err = e.MountBlob(ctx, "b/app", "a/app", layer.Digest)
+	require.NoError(t, err)
+	require.NoError(t, e.Close())
+
+	pdb, err := pebble.Open(filepath.Join(dir, "index"), &pebble.Options{Logger: quietPebble{}})
+	require.NoError(t, err)
+	require.NoError(t, pdb.DeleteRange([]byte{'L'}, []byte{'L' + 1}, pebble.Sync))
+	require.NoError(t, pdb.Set([]byte{'v'}, []byte{1, 2}, pebble.Sync)) // version 2
+	require.NoError(t, pdb.Close())
+
+	e, err = Open(dir, quietOptions())
+	require.NoError(t, err)
+	defer e.Close()
+	assert.Equal(t, []string{"a/app", "b/app"}, linkedTo(t, e, layer.Digest))
+	r, err := e.Fsck(ctx, FsckOptions{})
+	require.NoError(t, err)
+	assert.True(t, r.Clean(), "%v", r.Corrupt)
+	assert.Equal(t, 4, r.Links)
 }

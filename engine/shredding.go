@@ -75,11 +75,11 @@ func (e *Engine) ShreddedBlobs(ctx context.Context, fn func(digest.Digest) error
 // RemoveShreddedBlob removes blob d, record and file, if only destroyed
 // keys wrap it, checking again under the digest's lock (a push may have
 // replaced it meanwhile), with every record derived from its plaintext:
-// its layer table of contents (the file list of the layer), its derived
-// record, and its seekable derivative (the layer's uncompressed tar) when
-// only destroyed keys wrap that too. It reports whether it removed d.
-// Links and manifests that name d are left to gc: reads through them
-// fail with ErrBlobUnknown. docs/crypto.md lists what stays.
+// its links, its layer table of contents (the file list of the layer),
+// its derived record, and its seekable derivative (the layer's
+// uncompressed tar) when only destroyed keys wrap that too. It reports
+// whether it removed d. Manifests that name d stay: reads of d through
+// them fail with ErrBlobUnknown. docs/crypto.md lists what stays.
 func (e *Engine) RemoveShreddedBlob(ctx context.Context, d digest.Digest) (bool, error) {
 	if err := e.checkOpen(); err != nil {
 		return false, err
@@ -132,10 +132,23 @@ func (e *Engine) removeShredded(ctx context.Context, d digest.Digest, destroyed 
 	if err != nil {
 		return false, "", storageErr(err)
 	}
+	var repos []string
+	err = e.db.LinkedRepositories(d, func(repo string) error { repos = append(repos, repo); return nil })
+	if err != nil {
+		return false, "", storageErr(err)
+	}
 	b := e.db.NewBatch()
 	defer b.Close()
 	if err := b.DeleteBlob(d); err != nil {
 		return false, "", storageErr(err)
+	}
+	// Its links (found through the reverse link index): a link to a
+	// record that is gone would stay dangling, since gc sweeps only what
+	// has a record.
+	for _, repo := range repos {
+		if err := b.DeleteLink(repo, d); err != nil {
+			return false, "", storageErr(err)
+		}
 	}
 	// The layer's table of contents and derived record (no-ops when it
 	// has none).

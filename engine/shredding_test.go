@@ -58,8 +58,9 @@ func layerRecords(t *testing.T, e *Engine, layer, derived digest.Digest) (toc, d
 // blobs only it wraps, every record derived from their plaintext: the
 // layer's table of contents (its file list), its derived record and its
 // seekable derivative (the uncompressed tar). The image's layer tables
-// then fail cleanly (ErrBlobUnknown), as its blobs do; what stays is
-// listed in docs/crypto.md (manifests, tags, links).
+// then fail cleanly (ErrBlobUnknown), as its blobs do, and the links of
+// the shredded blobs go with them; what stays is listed in
+// docs/crypto.md (manifests, tags).
 func TestShreddingRemovesLayerTables(t *testing.T) {
 	ctx := context.Background()
 	e := openTestEngine(t, &Options{CreateOnPush: true, Logger: quietOptions().Logger})
@@ -93,6 +94,19 @@ func TestShreddingRemovesLayerTables(t *testing.T) {
 	require.ErrorIs(t, e.PrepareImage(ctx, "team/app", "v1", nil), ErrBlobUnknown)
 	_, err = e.OpenLayerData(ctx, "team/app", toc)
 	require.ErrorIs(t, err, ErrBlobUnknown)
+	// Its links go with it, both keys (no dangling link for fsck).
+	ok, err := e.db.Linked("team/app", ld)
+	require.NoError(t, err)
+	assert.False(t, ok, "the link goes with the shredded blob")
+	require.NoError(t, e.db.LinkedRepositories(ld, func(repo string) error {
+		t.Errorf("the reverse link index still names %s", repo)
+		return nil
+	}))
+	r, err := e.Fsck(ctx, FsckOptions{})
+	require.NoError(t, err)
+	for _, f := range r.Corrupt {
+		assert.NotContains(t, []string{FsckDanglingLink, FsckUnpairedLink}, f.Kind, "%s", f)
+	}
 	// What stays: the manifest and its tag (docs/crypto.md).
 	m, err := e.GetManifest(ctx, "team/app", "v1")
 	require.NoError(t, err)

@@ -468,8 +468,9 @@ func modOlder(path string, cutoff time.Time) bool {
 // Execute sweeps what p lists. Each batch of candidates is swept under the
 // engine's digest locks: candidates shaded by the write barrier since the
 // plan, or whose record changed, are spared; the others lose their record
-// and every link in one synced index batch, then their files. Execute may
-// be given a plan made by this collector only.
+// and every link (both its keys: the link and its reverse index entry) in
+// one synced index batch, then their files. Execute may be given a plan
+// made by this collector only.
 func (c *Collector) Execute(ctx context.Context, p *Plan) (r Report, err error) {
 	r = Report{Plan: p, MarkDuration: p.MarkDuration, PlanDuration: p.PlanDuration}
 	t0 := time.Now()
@@ -627,7 +628,13 @@ func (c *Collector) sweep(ctx context.Context, p *Plan, batch []Candidate, r *Re
 			c.log.Warn("gc: sweep", "digest", b.Digest, "err", err)
 			return
 		}
-		for _, repo := range b.Repos {
+		repos, err := c.linkedRepos(b)
+		if err != nil {
+			r.Errors++
+			c.log.Warn("gc: sweep", "digest", b.Digest, "err", err)
+			return
+		}
+		for _, repo := range repos {
 			if err := bt.DeleteLink(repo, b.Digest); err != nil {
 				r.Errors++
 				c.log.Warn("gc: sweep", "digest", b.Digest, "err", err)
@@ -651,6 +658,21 @@ func (c *Collector) sweep(ctx context.Context, p *Plan, batch []Candidate, r *Re
 		r.BytesFreed += b.StoredSize
 		c.log.Debug("gc: swept", "digest", b.Digest, "bytes", b.StoredSize)
 	}
+}
+
+// linkedRepos returns the repositories whose links of candidate b go
+// with it: those the plan saw, and those the reverse link index names
+// now (read under b's lock), so that both keys of every link go, also
+// of a link whose one key was lost (fsck's unpaired-link).
+func (c *Collector) linkedRepos(b Candidate) ([]string, error) {
+	repos := slices.Clone(b.Repos)
+	err := c.cfg.DB.LinkedRepositories(b.Digest, func(repo string) error {
+		if !slices.Contains(b.Repos, repo) {
+			repos = append(repos, repo)
+		}
+		return nil
+	})
+	return repos, err
 }
 
 // hasLayerTOC reports whether the index holds a table of contents or a

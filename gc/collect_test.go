@@ -123,6 +123,10 @@ func TestPlan(t *testing.T) {
 		require.NoError(t, err)
 		assert.False(t, ok, "links go with the blob")
 	}
+	require.NoError(t, s.db.LinkedRepositories(dg("garbage"), func(repo string) error {
+		t.Errorf("the reverse link index entry of %s went with the blob, yet it lists it", repo)
+		return nil
+	}))
 	ok, err := s.db.Linked("r", dg("referenced"))
 	require.NoError(t, err)
 	assert.True(t, ok)

@@ -28,6 +28,7 @@ const (
 	KindDanglingTag      = "dangling-tag"      // a tag naming an absent manifest
 	KindDanglingReferrer = "dangling-referrer" // a referrer entry naming an absent manifest
 	KindDanglingLink     = "dangling-link"     // a link to a blob without a record
+	KindUnpairedLink     = "unpaired-link"     // a link without its reverse index entry, or an entry without its link
 	KindNoRepository     = "no-repository"     // a manifest of a repository without a record
 	KindCorruptRecord    = "corrupt-record"    // an index value that does not decode
 	// Orphans: space to reclaim, not corruption (gc removes them).
@@ -113,7 +114,8 @@ func (r *FsckReport) Clean() bool { return len(r.Corrupt) == 0 }
 
 // Fsck checks the store: every blob record against its file (existence,
 // size and, with Verify, digest), every reference of every manifest, tag,
-// referrer entry and link, and lists orphan files. It reads only. On a
+// referrer entry and link, the reverse link index against the links, and
+// lists orphan files. It reads only. On a
 // store in use, findings about records written during the check are
 // re-checked once before being reported.
 func Fsck(ctx context.Context, cfg FsckConfig, opts FsckOptions) (*FsckReport, error) {
@@ -245,7 +247,15 @@ func Fsck(ctx context.Context, cfg FsckConfig, opts FsckOptions) (*FsckReport, e
 		}
 	}
 
-	// Links.
+	// Links, and the reverse link index both ways: each link has its
+	// entry and each entry its link (they are written and deleted in one
+	// batch, so a pair seen half is re-read once: a link made or removed
+	// during the walk is not a finding).
+	unpaired := func(repo string, d digest.Digest) bool {
+		fwd, ferr := db.Linked(repo, d)
+		rev, rerr := db.ReverseLinked(repo, d)
+		return ferr == nil && rerr == nil && fwd != rev
+	}
 	err = db.WalkLinks(func(repo string, d digest.Digest, _ time.Time) error {
 		r.Links++
 		if _, err := db.Blob(d); errors.Is(err, index.ErrNotFound) {
@@ -253,10 +263,22 @@ func Fsck(ctx context.Context, cfg FsckConfig, opts FsckOptions) (*FsckReport, e
 				corrupt(Finding{Kind: KindDanglingLink, Repo: repo, Digest: d})
 			}
 		}
-		return nil
+		if ok, err := db.ReverseLinked(repo, d); err == nil && !ok && unpaired(repo, d) {
+			corrupt(Finding{Kind: KindUnpairedLink, Repo: repo, Digest: d, Detail: "a link without its reverse index entry"})
+		}
+		return ctx.Err()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gc: fsck links: %w", err)
+	}
+	err = db.WalkReverseLinks(func(d digest.Digest, repo string) error {
+		if ok, err := db.Linked(repo, d); err == nil && !ok && unpaired(repo, d) {
+			corrupt(Finding{Kind: KindUnpairedLink, Repo: repo, Digest: d, Detail: "a reverse index entry without its link"})
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gc: fsck reverse links: %w", err)
 	}
 
 	// Orphan files and uploads.

@@ -65,8 +65,10 @@ func (b *Batch) PutRepository(r *Repository) error {
 
 // DeleteRepository deletes a repository record together with everything
 // stored under the repository: its tags and reverse tag entries, manifests,
-// links and referrers (range deletions). Upload records, keyed by id, are
-// left to the caller.
+// links and referrers (range deletions), and the reverse link index
+// entries of its links (one deletion each: they are keyed by digest, so
+// they are found through the repository's links, as the batch sees them).
+// Upload records, keyed by id, are left to the caller.
 func (b *Batch) DeleteRepository(name string) error {
 	if err := b.check(); err != nil {
 		return err
@@ -78,10 +80,36 @@ func (b *Batch) DeleteRepository(name string) error {
 	if err := b.del(k); err != nil {
 		return err
 	}
+	if err := b.deleteReverseLinks(name); err != nil {
+		return err
+	}
 	for _, p := range []byte{prefixTag, prefixTagRev, prefixManifest, prefixLink, prefixReferrer} {
 		lo := spanPrefix(p, name)
 		if err := b.b.DeleteRange(lo, upperBound(lo), nil); err != nil {
 			return fmt.Errorf("index: batch delete range: %w", err)
+		}
+	}
+	return nil
+}
+
+// deleteReverseLinks deletes the reverse link index entries of every link
+// of repo.
+func (b *Batch) deleteReverseLinks(repo string) error {
+	lo := spanPrefix(prefixLink, repo)
+	it, err := b.b.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upperBound(lo)})
+	if err != nil {
+		return fmt.Errorf("index: links of %s: %w", repo, err)
+	}
+	var rks [][]byte
+	for ok := it.First(); ok; ok = it.Next() {
+		rks = append(rks, makeKey(prefixLinkRev, string(it.Key()[len(lo):]), repo))
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("index: links of %s: %w", repo, err)
+	}
+	for _, rk := range rks {
+		if err := b.del(rk); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -223,7 +251,8 @@ func (b *Batch) DeleteBlob(d digest.Digest) error {
 	return b.del(k)
 }
 
-// PutLink links blob d to repo, recording when.
+// PutLink links blob d to repo, recording when, with its reverse link
+// index entry (LinkedRepositories) in the same batch.
 func (b *Batch) PutLink(repo string, d digest.Digest, at time.Time) error {
 	if err := b.check(); err != nil {
 		return err
@@ -232,10 +261,14 @@ func (b *Batch) PutLink(repo string, d digest.Digest, at time.Time) error {
 	if err != nil {
 		return err
 	}
-	return b.set(k, encodeLink(at))
+	if err := b.set(k, encodeLink(at)); err != nil {
+		return err
+	}
+	return b.set(makeKey(prefixLinkRev, string(d), repo), nil) // validated by linkKey
 }
 
-// DeleteLink unlinks blob d from repo.
+// DeleteLink unlinks blob d from repo: the link and its reverse link
+// index entry, whichever of them exists.
 func (b *Batch) DeleteLink(repo string, d digest.Digest) error {
 	if err := b.check(); err != nil {
 		return err
@@ -244,7 +277,10 @@ func (b *Batch) DeleteLink(repo string, d digest.Digest) error {
 	if err != nil {
 		return err
 	}
-	return b.del(k)
+	if err := b.del(k); err != nil {
+		return err
+	}
+	return b.del(makeKey(prefixLinkRev, string(d), repo)) // validated by linkKey
 }
 
 // PutReferrer records that r.Digest refers to r.Subject in repo.

@@ -23,8 +23,10 @@ import (
 // Versions: 1, the first; 2, the engine writes versioned settings,
 // template and pull-through cache rule records, which version 1's code
 // would read as empty settings, so a store opened by version 2 refuses
-// version 1's code.
-const SchemaVersion uint32 = 2
+// version 1's code; 3, the reverse link index (L keys, written with every
+// link), built from the links when an older store is opened (migrate.go),
+// so that code which would write links without it refuses the store.
+const SchemaVersion uint32 = 3
 
 // memTableStopWrites is pebble's MemTableStopWritesThreshold for the index.
 const memTableStopWrites = 4
@@ -188,8 +190,9 @@ func (db *DB) pebbleOptions() *pebble.Options {
 	return po
 }
 
-// checkSchema writes the schema version into a new store and refuses a
-// store written by a newer, unknown version.
+// checkSchema writes the schema version into a new store, brings an older
+// store to SchemaVersion (migrate) and refuses a store written by a newer,
+// unknown version.
 func (db *DB) checkSchema() error {
 	v, closer, err := db.pdb.Get(metaKey)
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -203,8 +206,8 @@ func (db *DB) checkSchema() error {
 	if err != nil {
 		return fmt.Errorf("index: read schema version: %w", err)
 	}
-	defer func() { _ = closer.Close() }()
 	ver, err := decodeMeta(v)
+	_ = closer.Close()
 	if err != nil {
 		return err
 	}
@@ -213,15 +216,7 @@ func (db *DB) checkSchema() error {
 			ver, SchemaVersion, ErrCorrupt)
 	}
 	if ver < SchemaVersion {
-		b := db.pdb.NewBatch()
-		defer func() { _ = b.Close() }()
-		if err := b.Set(metaKey, encodeMeta(SchemaVersion), nil); err != nil {
-			return fmt.Errorf("index: raise schema version: %w", err)
-		}
-		if err := db.apply(b, true); err != nil {
-			return fmt.Errorf("index: raise schema version %d to %d: %w", ver, SchemaVersion, err)
-		}
-		db.opts.Logger.Info("index: schema version raised", "from", ver, "to", SchemaVersion)
+		return db.migrate(ver)
 	}
 	return nil
 }

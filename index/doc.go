@@ -1,7 +1,8 @@
 // Package index holds every piece of Berth metadata in pebble
 // (github.com/cockroachdb/pebble/v2): repositories, tags and their reverse
 // index, manifests (metadata and bytes, so a manifest GET reads no file),
-// blob records, repository-to-blob links, referrers, upload sessions and
+// blob records, repository-to-blob links and their reverse index (the
+// repositories that link one blob), referrers, upload sessions and
 // creation templates.
 //
 // The key schema is defined in keys.go and described in docs/keys.md. Every

@@ -34,6 +34,7 @@ import (
 //	m 0 <repo> 0 <digest>                  Manifest record + payload       Batch.PutManifest
 //	b 0 <digest>                           Blob record                     Batch.PutBlob
 //	l 0 <repo> 0 <digest>                  link record (linked-at time)    Batch.PutLink
+//	L 0 <digest> 0 <repo>                  empty (reverse link index)      Batch.PutLink
 //	f 0 <repo> 0 <subject> 0 <referrer>    Referrer record                 Batch.PutReferrer
 //	u 0 <upload id>                        Upload record                   Batch.PutUpload
 //	T 0 <prefix>                           template record (opaque bytes)  Batch.PutTemplate
@@ -49,6 +50,7 @@ const (
 	prefixManifest byte = 'm'
 	prefixBlob     byte = 'b'
 	prefixLink     byte = 'l'
+	prefixLinkRev  byte = 'L'
 	prefixReferrer byte = 'f'
 	prefixUpload   byte = 'u'
 	prefixTemplate byte = 'T'
@@ -194,6 +196,18 @@ func manifestKey(repo string, d digest.Digest) ([]byte, error) {
 
 func linkKey(repo string, d digest.Digest) ([]byte, error) {
 	return repoDigestKey(prefixLink, repo, d)
+}
+
+// linkRevKey is the reverse link index entry of the link of d to repo:
+// the repositories that link one digest are one short span.
+func linkRevKey(repo string, d digest.Digest) ([]byte, error) {
+	if err := checkPart("repository", repo); err != nil {
+		return nil, err
+	}
+	if err := checkDigest(d); err != nil {
+		return nil, err
+	}
+	return makeKey(prefixLinkRev, string(d), repo), nil
 }
 
 func blobKey(d digest.Digest) ([]byte, error) {

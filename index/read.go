@@ -328,6 +328,35 @@ func (db *DB) ListLinks(repo string, fn func(digest.Digest) error) error {
 	})
 }
 
+// LinkedRepositories calls fn with the name of every repository that
+// blob d is linked to, in lexical (byte) order, from the reverse link index
+// (one short range scan, whatever the number of repositories). io.EOF from
+// fn stops the listing early with a nil result. fn runs while an iterator
+// is open: it must not write or Close the DB.
+func (db *DB) LinkedRepositories(d digest.Digest, fn func(repo string) error) error {
+	if err := checkDigest(d); err != nil {
+		return err
+	}
+	lo := spanPrefix(prefixLinkRev, string(d))
+	return db.scan(lo, nil, func(k, _ []byte) (bool, error) {
+		return callFn(fn(string(k[len(lo):])))
+	})
+}
+
+// ReverseLinked reports whether the reverse link index holds the entry of
+// the link of d to repo (for fsck: Linked reads the link itself).
+func (db *DB) ReverseLinked(repo string, d digest.Digest) (bool, error) {
+	k, err := linkRevKey(repo, d)
+	if err != nil {
+		return false, err
+	}
+	ok, err := db.has(k)
+	if err != nil {
+		return false, named(err, "reverse link %s@%s", repo, d)
+	}
+	return ok, nil
+}
+
 // Referrers returns the referrers of subject in repo, in referrer digest
 // order; none gives an empty list and no error.
 func (db *DB) Referrers(repo string, subject digest.Digest) ([]Referrer, error) {

@@ -173,23 +173,27 @@ func registryPolicy(statements ...string) string {
 	return `{"Version":"2012-10-17","Statement":[` + strings.Join(statements, ",") + `]}`
 }
 
-// TestMountIsNoBypass: a mount without from never reaches another
-// repository's blob (nor tells whether it exists: 202 as for a digest
-// the store lacks); a mount from a repository the caller may not pull
-// from answers 202 the same way; a mount from a source whose key cannot
-// read the blob (disabled or destroyed) answers 202; a permitted mount
-// answers 201 and the blob reads through the target. Afterwards the
-// store shows no link and no wrap the refusals could have made.
+// TestMountIsNoBypass: a mount reads only what its caller may read.
+// Without from, a blob only in a repository the caller may not pull from
+// answers 202 and links nothing, exactly as a digest the store does not
+// hold; a blob in a repository the caller may pull from mounts (201,
+// linked, read through the target); a blob whose only readable source's
+// key is destroyed answers 202. With from, a source the caller may not
+// pull from answers 202 the same way, and so does a source whose key
+// cannot read the blob (disabled); a permitted mount answers 201 and the
+// blob reads through the target. Afterwards the store shows no link and
+// no wrap the refusals could have made.
 func TestMountIsNoBypass(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	e, err := engine.Open(dir, &engine.Options{Logger: quietLogger()})
 	require.NoError(t, err)
-	for _, k := range []string{"victim-key", "mallory-key", "shared-key"} {
+	for _, k := range []string{"victim-key", "mallory-key", "shared-key", "doomed-key"} {
 		_, err := e.CreateKey(ctx, k)
 		require.NoError(t, err)
 	}
-	for repo, key := range map[string]string{"victim/secret": "victim-key", "mallory/app": "mallory-key", "shared/src": "shared-key"} {
+	for repo, key := range map[string]string{"victim/secret": "victim-key", "mallory/app": "mallory-key",
+		"shared/src": "shared-key", "doomed/src": "doomed-key"} {
 		_, err := e.CreateRepository(ctx, repo, engine.RepositorySettings{Encryption: engine.EncryptionConfig{EncryptionType: engine.EncryptionKMS, KMSKey: key}})
 		require.NoError(t, err)
 	}
@@ -198,6 +202,11 @@ func TestMountIsNoBypass(t *testing.T) {
 	reg := startTenants(t, dir, nil)
 	secret := []byte("the victim's layer: " + strings.Repeat("s", 2000))
 	d := reg.blob("alice", "victim/secret", secret)
+	doomed := []byte("a layer in the victim's repository and one whose key goes " + strings.Repeat("d", 700))
+	dd := reg.blob("alice", "victim/secret", doomed)
+	reg.blob("alice", "doomed/src", doomed)
+	readable := []byte("a layer mallory may read " + strings.Repeat("r", 900))
+	rd := reg.blob("alice", "shared/src", readable)
 	reg.policy("victim/secret", `{"Version":"2012-10-17","Statement":[{"Sid":"not mallory","Effect":"Deny",
 		"Principal":{"AWS":"arn:aws:iam::000000000000:user/mallory"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer","ecr:BatchCheckLayerAvailability"]}]}`)
 	status, _, body := reg.do("mallory", http.MethodGet, "/v2/victim/secret/blobs/"+d.String(), nil, nil)
@@ -205,7 +214,7 @@ func TestMountIsNoBypass(t *testing.T) {
 
 	absent := digest.FromString("in no repository")
 	answers := map[string]string{
-		"no from":                  "/v2/mallory/app/blobs/uploads/?mount=" + d.String(),
+		"no from, only in a repository mallory may not read": "/v2/mallory/app/blobs/uploads/?mount=" + d.String(),
 		"no from, absent":          "/v2/mallory/app/blobs/uploads/?mount=" + absent.String(),
 		"from refused":             "/v2/mallory/app/blobs/uploads/?mount=" + d.String() + "&from=victim/secret",
 		"from refused, absent":     "/v2/mallory/app/blobs/uploads/?mount=" + absent.String() + "&from=victim/secret",
@@ -229,8 +238,18 @@ func TestMountIsNoBypass(t *testing.T) {
 		}
 	}
 
-	// A permitted mount: 201, and the blob reads through the target.
-	status, hdr, body := reg.do("alice", http.MethodPost, "/v2/alice/app/blobs/uploads/?mount="+d.String()+"&from=victim/secret", nil, nil)
+	// Without from, a blob in a repository mallory may read: 201, and it
+	// reads through mallory's repository.
+	status, hdr, body := reg.do("mallory", http.MethodPost, "/v2/mallory/app/blobs/uploads/?mount="+rd.String(), nil, nil)
+	require.Equal(t, http.StatusCreated, status, "%s", body)
+	assert.Equal(t, rd.String(), hdr.Get("Docker-Content-Digest"))
+	status, _, body = reg.do("mallory", http.MethodGet, "/v2/mallory/app/blobs/"+rd.String(), nil, nil)
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, readable, body)
+
+	// A permitted mount from a source: 201, and the blob reads through
+	// the target.
+	status, hdr, body = reg.do("alice", http.MethodPost, "/v2/alice/app/blobs/uploads/?mount="+d.String()+"&from=victim/secret", nil, nil)
 	require.Equal(t, http.StatusCreated, status, "%s", body)
 	assert.Equal(t, d.String(), hdr.Get("Docker-Content-Digest"))
 	status, _, body = reg.do("alice", http.MethodGet, "/v2/alice/app/blobs/"+d.String(), nil, nil)
@@ -249,24 +268,36 @@ func TestMountIsNoBypass(t *testing.T) {
 		_, err = e.StatBlob(ctx, repo, d)
 		require.ErrorIs(t, err, engine.ErrBlobUnknown, repo)
 	}
+	_, err = e.StatBlob(ctx, "mallory/app", rd)
+	require.NoError(t, err, "the readable blob is linked into mallory's repository")
 	keys, err := e.Keys(ctx)
 	require.NoError(t, err)
 	for _, k := range keys {
 		if k.Name == "mallory-key" {
-			assert.Zero(t, k.Blobs, "no blob of another repository wrapped under mallory's key")
+			assert.Equal(t, 1, k.Blobs, "only the blob mallory may read is wrapped under mallory's key")
 		}
 		if k.Name == "victim-key" {
-			assert.Equal(t, 1, k.Blobs, "the secret, under the victim's key (and the default key, by alice's mount)")
+			assert.Equal(t, 2, k.Blobs, "the secret and the doomed layer, under the victim's key (the secret also under the default key, by alice's mount)")
 		}
 	}
 	require.NoError(t, e.DisableKey(ctx, "shared-key"))
+	require.NoError(t, e.DestroyKey(ctx, "doomed-key"))
 	require.NoError(t, e.Close())
 
 	reg = startTenants(t, dir, nil)
+	status, hdr, body = reg.do("mallory", http.MethodPost, "/v2/mallory/app/blobs/uploads/?mount="+dd.String(), nil, nil)
+	assert.Equal(t, http.StatusAccepted, status, "without from, the only source mallory may read has its key destroyed: %s", body)
+	assert.Empty(t, hdr.Get("Docker-Content-Digest"))
 	status, _, body = reg.do("alice", http.MethodPost, "/v2/alice/copy/blobs/uploads/?mount="+sd.String()+"&from=shared/src", nil, nil)
 	assert.Equal(t, http.StatusAccepted, status, "the source's key is disabled: upload, not mount: %s", body)
 	status, _, body = reg.do("alice", http.MethodPost, "/v2/alice/copy/blobs/uploads/?mount="+sd.String()+"&from=shared/plain", nil, nil)
 	assert.Equal(t, http.StatusCreated, status, "through a source whose key reads it: %s", body)
+
+	e = reg.store()
+	_, err = e.StatBlob(ctx, "mallory/app", dd)
+	require.ErrorIs(t, err, engine.ErrBlobUnknown, "nothing mounted through the destroyed key")
+	_, err = e.StatBlob(ctx, "victim/secret", dd)
+	require.NoError(t, err, "the doomed layer lives on in the victim's repository")
 }
 
 // TestPullThroughCacheCannotTakeOver: creating rules and templates needs

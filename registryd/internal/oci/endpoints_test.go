@@ -1,9 +1,14 @@
 package oci
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -170,4 +175,107 @@ func (r refuseKMS) Authorize(ctx context.Context, who engine.Principal, action a
 		return engine.ErrAccessDenied
 	}
 	return r.Authorizer.Authorize(ctx, who, action, res)
+}
+
+// TestMountWithoutFromAsksEachSource: a mount without "from" mounts from
+// the first repository holding the blob that the caller may pull from and
+// whose key reads it, asking pull access on each candidate in name order
+// (the refused ones are the Authorizer's refusals) and on at most
+// maxMountSources of them; a blob only in repositories the caller may not
+// read, or beyond the bound, answers 202 as a digest in no repository
+// does, and links nothing.
+func TestMountWithoutFromAsksEachSource(t *testing.T) {
+	ctx := context.Background()
+	file := regtest.WriteHtpasswd(t, "bob", "pw")
+	a, e := newTestAPI(t, Config{}, auth.Config{Account: "000000000000", HtpasswdFile: file})
+	rec := &recorder{Authorizer: a.authz}
+	a.authz = rec
+	bob := map[string]string{"Authorization": regtest.Basic("bob", "pw")}
+	_, err := e.CreateKey(ctx, "k05")
+	require.NoError(t, err)
+	_, err = e.CreateRepository(ctx, "src05", engine.RepositorySettings{Encryption: engine.EncryptionConfig{EncryptionType: engine.EncryptionKMS, KMSKey: "k05"}})
+	require.NoError(t, err)
+	content := []byte("a layer in twenty repositories")
+	d := digest.FromBytes(content)
+	src := func(i int) string { return fmt.Sprintf("src%02d", i) }
+	const n = maxMountSources + 4
+	for i := range n {
+		_, err := e.PutBlob(ctx, src(i), bytes.NewReader(content), d)
+		require.NoError(t, err)
+	}
+	// bob may pull from the repositories readable says, from no other.
+	readable := func(which ...int) {
+		t.Helper()
+		for i := range n {
+			policy := `{"Version":"2012-10-17","Statement":[{"Sid":"not bob","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::000000000000:user/bob"},"Action":"ecr:GetDownloadUrlForLayer"}]}`
+			if slices.Contains(which, i) {
+				policy = `{"Version":"2012-10-17","Statement":[{"Sid":"bob","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/bob"},"Action":"ecr:*"}]}`
+			}
+			require.NoError(t, e.SetRepositoryPolicy(ctx, src(i), policy))
+		}
+	}
+	// pullsAsked lists the repositories whose pull access was asked.
+	pullsAsked := func() []string {
+		var out []string
+		for _, q := range rec.asked {
+			if r, ok := strings.CutPrefix(q, "ecr:GetDownloadUrlForLayer on repository "); ok {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	mount := func(target string, d digest.Digest) *httptest.ResponseRecorder {
+		t.Helper()
+		rec.asked = nil
+		return do(a, http.MethodPost, "/v2/"+target+"/blobs/uploads/?mount="+d.String(), nil, bob)
+	}
+	linked := func(repo string) bool {
+		_, err := e.StatBlob(ctx, repo, d)
+		if errors.Is(err, engine.ErrBlobUnknown) || errors.Is(err, engine.ErrNameUnknown) {
+			return false
+		}
+		require.NoError(t, err)
+		return true
+	}
+
+	// Readable nowhere: 202, as for a digest in no repository; the
+	// candidates asked stop at the bound.
+	readable()
+	r := mount("bob/a", d)
+	require.Equal(t, http.StatusAccepted, r.Code, r.Body.String())
+	assert.Empty(t, r.Header().Get("Docker-Content-Digest"))
+	assert.Len(t, pullsAsked(), maxMountSources)
+	assert.Equal(t, src(0), pullsAsked()[0])
+	assert.False(t, linked("bob/a"))
+	r = mount("bob/a", digest.FromString("in no repository"))
+	require.Equal(t, http.StatusAccepted, r.Code, r.Body.String())
+	assert.Empty(t, pullsAsked())
+
+	// Readable only beyond the bound: 202.
+	readable(maxMountSources + 1)
+	r = mount("bob/a", d)
+	require.Equal(t, http.StatusAccepted, r.Code, r.Body.String())
+	assert.Len(t, pullsAsked(), maxMountSources)
+	assert.False(t, linked("bob/a"))
+
+	// Readable from src05, whose key is disabled, and src07: src07 it
+	// is, after asking about src00 to src07.
+	readable(5, 7)
+	require.NoError(t, e.DisableKey(ctx, "k05"))
+	r = mount("bob/b", d)
+	require.Equal(t, http.StatusCreated, r.Code, r.Body.String())
+	assert.Equal(t, d.String(), r.Header().Get("Docker-Content-Digest"))
+	assert.Equal(t, []string{src(0), src(1), src(2), src(3), src(4), src(5), src(6), src(7)}, pullsAsked())
+	assert.True(t, linked("bob/b"))
+	got, err := e.OpenBlob(ctx, "bob/b", d)
+	require.NoError(t, err)
+	b, err := io.ReadAll(got)
+	require.NoError(t, err)
+	require.NoError(t, got.Close())
+	assert.Equal(t, content, b)
+
+	// A target that holds the blob is asked about first.
+	r = mount("bob/b", d)
+	require.Equal(t, http.StatusCreated, r.Code, r.Body.String())
+	assert.Equal(t, []string{"bob/b"}, pullsAsked())
 }

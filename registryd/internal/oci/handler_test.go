@@ -219,7 +219,7 @@ func TestMount(t *testing.T) {
 		status int
 	}{
 		{"from source", "mount=" + d.String() + "&from=src", 201},
-		{"anonymous", "mount=" + d.String(), 201},
+		{"without from, from a readable source", "mount=" + d.String(), 201},
 		{"unknown source falls back", "mount=" + d.String() + "&from=nosuch", 202},
 		{"invalid source falls back", "mount=" + d.String() + "&from=..", 202},
 		{"unknown blob falls back", "mount=" + digest.FromString("x").String() + "&from=src", 202},

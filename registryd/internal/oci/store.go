@@ -16,6 +16,7 @@ type Blobs interface {
 	StatBlob(ctx context.Context, repo string, d digest.Digest) (engine.Descriptor, error)
 	OpenBlob(ctx context.Context, repo string, d digest.Digest) (engine.BlobReader, error)
 	MountBlob(ctx context.Context, repo, from string, d digest.Digest) (engine.Descriptor, error)
+	LinkedRepositories(ctx context.Context, d digest.Digest, fn func(repo string) error) error
 	DeleteBlob(ctx context.Context, repo string, d digest.Digest) error
 }
 

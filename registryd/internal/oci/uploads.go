@@ -101,35 +101,104 @@ func (a *API) startUpload(w http.ResponseWriter, r *http.Request, rt route) erro
 	return a.beginSession(w, r, rt)
 }
 
-// mount tries the cross-repository mount of d from repository from into
-// repo. mounted is false, with no error, whenever the source cannot give
-// the blob, whatever the reason: no source (from is empty, and repo does
-// not hold d already), an invalid or unknown source, a source the caller
-// may not pull from (the refusal is decided, and audited, by the
-// Authorizer), a blob the source does not hold, or one its key can no
-// longer read. The caller then uploads the blob: the answer (202) is the
-// same in every case, so a mount reveals nothing of repositories the
-// caller may not read.
+// maxMountSources bounds the repositories a mount without "from" asks
+// about (each one question: pull access on it), so that one request never
+// makes the server evaluate more than a few policies, whatever the number
+// of repositories that hold the digest.
+const maxMountSources = 16
+
+// mount tries the cross-repository mount of d into repo: from repository
+// from, or, with no from, from a repository that holds d and that the
+// caller may pull from (mountAny). mounted is false, with no error,
+// whenever no source can give the blob, whatever the reason: an invalid
+// or unknown source, a source the caller may not pull from (the refusal is
+// decided, and audited, by the Authorizer), a blob the source does not
+// hold, or one its key can no longer read. The caller then uploads the
+// blob: the answer (202) is the same in every case, so a mount reveals
+// nothing of repositories the caller may not read.
 func (a *API) mount(ctx context.Context, repo, from string, d digest.Digest) (desc engine.Descriptor, mounted bool, err error) {
-	if from != "" {
-		if !validName(from) {
+	if from == "" {
+		return a.mountAny(ctx, repo, d)
+	}
+	return a.mountFrom(ctx, repo, from, d)
+}
+
+// mountFrom mounts d into repo from repository from, if the caller may
+// pull from it (ecr:GetDownloadUrlForLayer and
+// ecr:BatchCheckLayerAvailability on from) and from's key reads d; the
+// engine unwraps d's data key through from's key and wraps it under
+// repo's (engine.MountBlob).
+func (a *API) mountFrom(ctx context.Context, repo, from string, d digest.Digest) (desc engine.Descriptor, mounted bool, err error) {
+	if !validName(from) {
+		return engine.Descriptor{}, false, nil
+	}
+	if err := authz.All(ctx, a.authz, caller(ctx), mountAccess(from)...); err != nil {
+		if errors.Is(err, engine.ErrAccessDenied) {
 			return engine.Descriptor{}, false, nil
 		}
-		if err := authz.All(ctx, a.authz, caller(ctx), mountAccess(from)...); err != nil {
-			if errors.Is(err, engine.ErrAccessDenied) {
-				return engine.Descriptor{}, false, nil
-			}
-			return engine.Descriptor{}, false, err
-		}
+		return engine.Descriptor{}, false, err
 	}
 	desc, err = a.blobs.MountBlob(ctx, repo, from, d)
 	switch {
 	case err == nil:
 		return desc, true, nil
-	case errors.Is(err, engine.ErrBlobUnknown), errors.Is(err, engine.ErrNameUnknown) && from == "":
+	case errors.Is(err, engine.ErrBlobUnknown):
 		return engine.Descriptor{}, false, nil
 	}
 	return engine.Descriptor{}, false, err
+}
+
+// mountAny serves a mount without "from" (the spec's "anonymous" mount):
+// it mounts d from the first repository that holds it, that the caller
+// may pull from, and whose key still reads it, exactly as a mount with
+// that repository as from. The sources asked are repo itself when it
+// holds d, then the repositories that link d in name order (the engine's
+// reverse link index), at most maxMountSources in all; each refusal is the
+// Authorizer's, audited as any. A source whose key is disabled or
+// destroyed is passed over, and so is one whose key cannot be reached
+// right now (logged): the upload the answer then starts needs no source.
+// No source at all, none the caller may read, none whose key reads d, a
+// digest in no repository: 202, the same answer.
+func (a *API) mountAny(ctx context.Context, repo string, d digest.Digest) (desc engine.Descriptor, mounted bool, err error) {
+	sources, err := a.mountSources(ctx, repo, d)
+	if err != nil {
+		return engine.Descriptor{}, false, err
+	}
+	for _, src := range sources {
+		desc, mounted, err := a.mountFrom(ctx, repo, src, d)
+		switch {
+		case errors.Is(err, engine.ErrKeyUnavailable):
+			a.log.Warn("mount: a source's key is unavailable, trying the next", "repo", repo, "source", src, "digest", d, "err", err)
+			continue
+		case err != nil || mounted:
+			return desc, mounted, err
+		}
+	}
+	return engine.Descriptor{}, false, nil
+}
+
+// mountSources lists the candidate sources of a mount of d into repo
+// without "from": repo first if it holds d already, then the other
+// repositories that link d, in name order, at most maxMountSources.
+func (a *API) mountSources(ctx context.Context, repo string, d digest.Digest) ([]string, error) {
+	var sources []string
+	_, err := a.blobs.StatBlob(ctx, repo, d)
+	switch {
+	case err == nil:
+		sources = append(sources, repo)
+	case !errors.Is(err, engine.ErrBlobUnknown) && !errors.Is(err, engine.ErrNameUnknown):
+		return nil, err
+	}
+	err = a.blobs.LinkedRepositories(ctx, d, func(src string) error {
+		if len(sources) == maxMountSources {
+			return io.EOF
+		}
+		if src != repo {
+			sources = append(sources, src)
+		}
+		return nil
+	})
+	return sources, err
 }
 
 // beginSession starts an upload session and answers 202.
