@@ -120,23 +120,35 @@ func (a *API) mount(ctx context.Context, repo, from string, d digest.Digest) (de
 	if from == "" {
 		return a.mountAny(ctx, repo, d)
 	}
-	return a.mountFrom(ctx, repo, from, d)
+	return a.mountFrom(ctx, repo, from, d, false)
 }
 
 // mountFrom mounts d into repo from repository from, if the caller may
 // pull from it (ecr:GetDownloadUrlForLayer and
 // ecr:BatchCheckLayerAvailability on from) and from's key reads d; the
 // engine unwraps d's data key through from's key and wraps it under
-// repo's (engine.MountBlob).
-func (a *API) mountFrom(ctx context.Context, repo, from string, d digest.Digest) (desc engine.Descriptor, mounted bool, err error) {
+// repo's (engine.MountBlob). A candidate of a mount without "from"
+// (probing) is asked as a listing's filter is (authz.Visible: recorded,
+// not synced), so that the time a refused candidate takes tells nothing
+// of the repositories that hold d.
+func (a *API) mountFrom(ctx context.Context, repo, from string, d digest.Digest, probing bool) (desc engine.Descriptor, mounted bool, err error) {
 	if !validName(from) {
 		return engine.Descriptor{}, false, nil
 	}
-	if err := authz.All(ctx, a.authz, caller(ctx), mountAccess(from)...); err != nil {
-		if errors.Is(err, engine.ErrAccessDenied) {
+	for _, acc := range mountAccess(from) {
+		var err error
+		allowed := true
+		if probing {
+			allowed, err = authz.Visible(ctx, a.authz, caller(ctx), acc.Action, acc.Resource)
+		} else if err = a.authz.Authorize(ctx, caller(ctx), acc.Action, acc.Resource); errors.Is(err, engine.ErrAccessDenied) {
+			allowed, err = false, nil
+		}
+		if err != nil {
+			return engine.Descriptor{}, false, err
+		}
+		if !allowed {
 			return engine.Descriptor{}, false, nil
 		}
-		return engine.Descriptor{}, false, err
 	}
 	desc, err = a.blobs.MountBlob(ctx, repo, from, d)
 	switch {
@@ -165,7 +177,7 @@ func (a *API) mountAny(ctx context.Context, repo string, d digest.Digest) (desc 
 		return engine.Descriptor{}, false, err
 	}
 	for _, src := range sources {
-		desc, mounted, err := a.mountFrom(ctx, repo, src, d)
+		desc, mounted, err := a.mountFrom(ctx, repo, src, d, true)
 		switch {
 		case errors.Is(err, engine.ErrKeyUnavailable):
 			a.log.Warn("mount: a source's key is unavailable, trying the next", "repo", repo, "source", src, "digest", d, "err", err)
