@@ -110,7 +110,17 @@ func (o templateOps) create(ctx context.Context, _ *call, in *TemplateInput) (*T
 	return o.put(ctx, in, o.templates.CreateCreationTemplate)
 }
 
+// update replaces the template, as ECR's UpdateRepositoryCreationTemplate
+// does; appliedFor, which ECR's update does not require, keeps the
+// template's scenarios when it is left out.
 func (o templateOps) update(ctx context.Context, _ *call, in *TemplateInput) (*TemplateOutput, error) {
+	if len(in.AppliedFor) == 0 {
+		old, err := o.byPrefix(ctx, in.Prefix)
+		if err != nil {
+			return nil, err
+		}
+		in.AppliedFor = old.AppliedFor
+	}
 	return o.put(ctx, in, o.templates.UpdateCreationTemplate)
 }
 
