@@ -112,7 +112,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		DedupeN: 40, DedupeKiB: 12 << 10, ColdManifests: 100000, ListRepeat: 5}
 	if *quick {
 		p = Params{BigMiB: 16, SmallN: 12, SmallKiB: 768, Conc: cs, Dur: 300 * time.Millisecond, Tags: 500, Repos: 500,
-			DedupeN: 10, DedupeKiB: 2 << 10, ColdManifests: 5000, ListRepeat: 3}
+			DedupeN: 10, DedupeKiB: 2 << 10, ColdManifests: 5000, ListRepeat: 3, Quick: true}
 	}
 	setIf := func(dst *int, v int) {
 		if v > 0 {
@@ -222,8 +222,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	b := &Bench{P: p, Gen: NewGen(*seed), Servers: servers, Work: work, Res: NewResults(), Logf: logf, ProfileDir: *profile}
 	titles := map[string]string{}
+	columns := map[string][]string{}
 	for _, w := range Workloads {
 		titles[w.Name] = w.Title
+		if len(w.Columns) > 0 {
+			columns[w.Name] = w.Columns
+		}
 	}
 	for _, w := range selected {
 		if ctx.Err() != nil {
@@ -238,7 +242,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	machine.LoadEnd = loadAvg()
 	machine.Duration = time.Since(start).Round(time.Second).String()
-	rep := &Report{Machine: machine, Params: p, Servers: names2, Peers: resolved, Results: b.Res, Titles: titles}
+	rep := &Report{Machine: machine, Params: p, Servers: names2, Peers: resolved, Results: b.Res, Titles: titles, Columns: columns}
 	rep.Targets = EvaluateTargets(b.Res, names2)
 
 	fmt.Fprintln(stdout)
@@ -424,6 +428,14 @@ func renderOnly(path, out, resultsMD, notes string, stderr io.Writer) int {
 		return 1
 	}
 	rep.Results.reindex()
+	for _, w := range Workloads {
+		if _, ok := rep.Columns[w.Name]; !ok && len(w.Columns) > 0 {
+			if rep.Columns == nil {
+				rep.Columns = map[string][]string{}
+			}
+			rep.Columns[w.Name] = w.Columns
+		}
+	}
 	rep.Targets = EvaluateTargets(rep.Results, rep.Servers)
 	if out == "" {
 		out = filepath.Dir(path)

@@ -190,7 +190,55 @@ type Report struct {
 	Results *Results          `json:"results"`
 	Targets []TargetVerdict   `json:"targets"`
 	Titles  map[string]string `json:"workloadTitles"`
+	// Columns are the own columns of the workloads that have them
+	// (Workload.Columns): configurations of registryd, the first the
+	// baseline of the others.
+	Columns map[string][]string `json:"workloadColumns,omitempty"`
 }
+
+// ownColumns returns the own columns of workload w that hold a figure
+// (the first is the baseline), or nil when w's columns are the run's
+// servers.
+func (rep *Report) ownColumns(w string) []string {
+	declared := rep.Columns[w]
+	if len(declared) == 0 {
+		return nil
+	}
+	figs := rep.Results.ByWorkload(w)
+	var out []string
+	for _, c := range declared {
+		for _, f := range figs {
+			if _, ok := f.Values[c]; ok {
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// columnsOf is the value columns of workload w: its own, or the run's
+// servers.
+func (rep *Report) columnsOf(w string) []string {
+	if own := rep.ownColumns(w); len(own) > 0 {
+		return own
+	}
+	return rep.Servers
+}
+
+// overhead is what column c costs over the baseline for f: the baseline's
+// advantage over c, minus one (0.05: 5% more time per request, or 5%
+// higher latency or CPU). ok is false when either is missing.
+func overhead(f *Figure, baseline, c string) (float64, bool) {
+	a := f.Advantage(baseline, c)
+	if a == 0 {
+		return 0, false
+	}
+	return a - 1, true
+}
+
+// fmtOverhead prints an overhead as a signed percentage.
+func fmtOverhead(v float64) string { return fmt.Sprintf("%+.1f%%", 100*v) }
 
 // fmtVal prints a figure with sensible precision.
 func fmtVal(v float64) string {
@@ -239,8 +287,16 @@ func references(servers []string) []string {
 	return out
 }
 
-// WriteTable prints every figure as a table.
+// WriteTable prints every figure as a table: one for the workloads
+// whose columns are the run's servers, and one for each workload with
+// columns of its own.
 func WriteTable(w io.Writer, rep *Report) {
+	var own []string
+	for _, f := range rep.Results.Figures {
+		if len(rep.ownColumns(f.Workload)) > 0 && !slices.Contains(own, f.Workload) {
+			own = append(own, f.Workload)
+		}
+	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
 	refs := references(rep.Servers)
 	hdr := []string{"workload", "metric", "unit"}
@@ -250,6 +306,9 @@ func WriteTable(w io.Writer, rep *Report) {
 	}
 	fmt.Fprintln(tw, strings.Join(hdr, "\t")+"\t")
 	for _, f := range rep.Results.Figures {
+		if slices.Contains(own, f.Workload) {
+			continue
+		}
 		row := []string{f.Workload, f.Metric, f.Unit}
 		for _, s := range rep.Servers {
 			if v, ok := f.Values[s]; ok {
@@ -268,6 +327,35 @@ func WriteTable(w io.Writer, rep *Report) {
 		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 	}
 	_ = tw.Flush()
+	for _, wl := range own {
+		cols := rep.ownColumns(wl)
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
+		hdr := append([]string{wl, "unit"}, cols...)
+		for _, c := range cols[1:] {
+			hdr = append(hdr, c+" vs "+cols[0])
+		}
+		fmt.Fprintln(tw, strings.Join(hdr, "\t")+"\t")
+		for _, f := range rep.Results.ByWorkload(wl) {
+			row := []string{f.Metric, f.Unit}
+			for _, c := range cols {
+				if v, ok := f.Values[c]; ok {
+					row = append(row, fmtVal(v))
+				} else {
+					row = append(row, "-")
+				}
+			}
+			for _, c := range cols[1:] {
+				if o, ok := overhead(f, cols[0], c); ok {
+					row = append(row, fmtOverhead(o))
+				} else {
+					row = append(row, "-")
+				}
+			}
+			fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
+		}
+		_ = tw.Flush()
+	}
 }
 
 var palette = []string{"#1f77b4", "#aec7e8", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"}
@@ -280,13 +368,14 @@ func WriteSVG(path string, rep *Report, w string) error {
 		return nil
 	}
 	const width, labelW, barH, gap = 760, 200, 16, 4
+	cols := rep.columnsOf(w)
 	var b strings.Builder
 	y := 40
 	var body strings.Builder
 	for _, f := range figs {
 		maxV := 0.0
 		n := 0
-		for _, s := range rep.Servers {
+		for _, s := range cols {
 			if v, ok := f.Values[s]; ok {
 				maxV = max(maxV, v)
 				n++
@@ -301,7 +390,7 @@ func WriteSVG(path string, rep *Report, w string) error {
 		}
 		fmt.Fprintf(&body, `<text x="10" y="%d" font-weight="bold">%s (%s, %s)</text>`+"\n", y, html.EscapeString(f.Metric), html.EscapeString(f.Unit), better)
 		y += 8
-		for i, s := range rep.Servers {
+		for i, s := range cols {
 			v, ok := f.Values[s]
 			if !ok {
 				continue
@@ -409,31 +498,49 @@ func Markdown(rep *Report, chartDir string, extra string) string {
 		if len(rep.Results.Notes[w]) > 0 {
 			b.WriteString("\n")
 		}
+		cols, own := rep.columnsOf(w), rep.ownColumns(w)
 		hdr := "| metric | unit |"
 		sep := "|---|---|"
-		for _, s := range rep.Servers {
+		for _, s := range cols {
 			hdr += " " + s + " |"
 			sep += "---:|"
 		}
-		for _, ref := range refs {
-			hdr += " vs " + ref + " |"
-			sep += "---:|"
+		if len(own) > 0 {
+			for _, c := range own[1:] {
+				hdr += " " + c + " vs " + own[0] + " |"
+				sep += "---:|"
+			}
+		} else {
+			for _, ref := range refs {
+				hdr += " vs " + ref + " |"
+				sep += "---:|"
+			}
 		}
 		fmt.Fprintf(&b, "%s\n%s\n", hdr, sep)
 		for _, f := range rep.Results.ByWorkload(w) {
 			row := fmt.Sprintf("| %s | %s |", f.Metric, f.Unit)
-			for _, s := range rep.Servers {
+			for _, s := range cols {
 				if v, ok := f.Values[s]; ok {
 					row += " " + fmtVal(v) + " |"
 				} else {
 					row += " – |"
 				}
 			}
-			for _, ref := range refs {
-				if a := f.Advantage("berth", ref); a > 0 {
-					row += fmt.Sprintf(" %.2fx |", a)
-				} else {
-					row += " – |"
+			if len(own) > 0 {
+				for _, c := range own[1:] {
+					if o, ok := overhead(f, own[0], c); ok {
+						row += " " + fmtOverhead(o) + " |"
+					} else {
+						row += " – |"
+					}
+				}
+			} else {
+				for _, ref := range refs {
+					if a := f.Advantage("berth", ref); a > 0 {
+						row += fmt.Sprintf(" %.2fx |", a)
+					} else {
+						row += " – |"
+					}
 				}
 			}
 			b.WriteString(row + "\n")
