@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,6 +77,51 @@ func TestAuthCache(t *testing.T) {
 	assert.False(t, a.check("alice", "pw"), "expired entries are checked again")
 }
 
+// TestAuthCacheOneCheckAtATime: requests that come together with the
+// same credentials, none in the cache (a client's parallel downloads when
+// its entry has expired), cost one bcrypt, not one each; other
+// credentials are not held up by it, and a wrong password shares nothing
+// with the right one.
+func TestAuthCacheOneCheckAtATime(t *testing.T) {
+	h, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	a, err := parseHtpasswd(bufio.NewScanner(strings.NewReader("alice:"+string(h))), "f", time.Minute)
+	require.NoError(t, err)
+	var calls atomic.Int32
+	release := make(chan struct{})
+	a.compare = func(hash, password []byte) error {
+		calls.Add(1)
+		if string(password) == "pw" {
+			<-release
+		}
+		return bcrypt.CompareHashAndPassword(hash, password)
+	}
+	const n = 8
+	var started, done sync.WaitGroup
+	results := make([]bool, n)
+	for i := range n {
+		started.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			started.Done()
+			results[i] = a.check("alice", "pw")
+		}()
+	}
+	started.Wait()
+	// The goroutines must be parked in the check of the first one before
+	// it ends; nothing tells when they are, so give them time.
+	time.Sleep(100 * time.Millisecond)
+	assert.False(t, a.check("alice", "wrong"), "another password is checked on its own, meanwhile")
+	close(release)
+	done.Wait()
+	for i, ok := range results {
+		assert.True(t, ok, "request %d", i)
+	}
+	assert.Equal(t, int32(2), calls.Load(), "one bcrypt for the %d requests with the right password, one for the wrong one", n)
+	assert.True(t, a.check("alice", "pw"))
+	assert.Equal(t, int32(2), calls.Load(), "then the cache answers")
+}
+
 func TestLoginTokens(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "token.key")
 	a, err := newLoginTokens(keyFile)
@@ -106,8 +153,7 @@ func TestLoginTokens(t *testing.T) {
 	require.ErrorIs(t, err, errTokenInvalid)
 
 	// Expired, altered, malformed and first-format tokens are refused.
-	late := *a
-	late.now = func() time.Time { return time.Now().Add(12*time.Hour + time.Minute) }
+	late := &loginTokens{key: a.key, now: func() time.Time { return time.Now().Add(12*time.Hour + time.Minute) }}
 	_, err = late.check(tok)
 	require.ErrorIs(t, err, errTokenExpired)
 	for _, bad := range []string{"", "berth2.", "berth2..", "berth2.x.y", tok + "A", strings.Replace(tok, "berth2.", "berth3.", 1),
