@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -265,13 +266,14 @@ func acHandler(b *testing.B, im *Image, files *acFiles, args ...string) (http.Ha
 	require.NoError(b, err)
 	ts := httptest.NewServer(s.Handler())
 	b.Cleanup(ts.Close)
+	authenticated := slices.Contains(args, "--htpasswd")
 	admin := NewClient(ts.URL, 1)
 	defer admin.Close()
-	if len(args) > 0 {
+	if authenticated {
 		admin.SetBasicAuth("admin", files.adminPassword)
 	}
 	require.NoError(b, acPopulate(context.Background(), admin, im))
-	if len(args) > 0 {
+	if authenticated {
 		_, err := ecrClient(ts.URL, acAdminKey, acAdminSecret).SetRepositoryPolicy(context.Background(), &ecr.SetRepositoryPolicyInput{
 			RepositoryName: aws.String(acRepository), PolicyText: aws.String(acRepositoryPolicy)})
 		require.NoError(b, err)
@@ -284,7 +286,7 @@ func acHandler(b *testing.B, im *Image, files *acFiles, args ...string) (http.Ha
 // handler called directly, as from 127.0.0.1): the place to profile what
 // access control costs a request. OP/all serves each configuration in
 // turn, in phases of 1,000 requests (the order rotating), by GOMAXPROCS
-// goroutines, and reports each one's CPU time per request (getrusage: the
+// goroutines (OP/all/http: through net/http on 127.0.0.1, by 8), and reports each one's CPU time per request (getrusage: the
 // machine's other load hardly moves it) and its ratio to auth-off, in one
 // run; OP/CONFIG serves one configuration alone, for a profile:
 //
@@ -302,6 +304,7 @@ func BenchmarkAccessControl(b *testing.B) {
 	type config struct {
 		name, authorization string
 		h                   http.Handler
+		client              *Client // the handler served on 127.0.0.1
 	}
 	basic := func(user, pass string) string {
 		return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
@@ -309,13 +312,24 @@ func BenchmarkAccessControl(b *testing.B) {
 	off, _ := acHandler(b, im, files)
 	withAuth, url := acHandler(b, im, files, authArgs...)
 	noAudit, _ := acHandler(b, im, files, append(authArgs, "--no-audit")...)
+	offNoAudit, _ := acHandler(b, im, files, "--no-audit")
 	token, err := loginToken(context.Background(), url, acDevKey, acDevSecret)
 	require.NoError(b, err)
 	configs := []config{
-		{ACOff, "", off},
-		{ACPassword, basic("dev", files.devPassword), withAuth},
-		{ACToken, basic("AWS", token), withAuth},
-		{ACNoAudit, basic("dev", files.devPassword), noAudit},
+		{name: ACOff, h: off},
+		{name: ACPassword, authorization: basic("dev", files.devPassword), h: withAuth},
+		{name: ACToken, authorization: basic("AWS", token), h: withAuth},
+		{name: ACNoAudit, authorization: basic("dev", files.devPassword), h: noAudit},
+		// Not in the workload: with password-noaudit, it tells what
+		// authentication and the decision cost without the audit log.
+		{name: ACOff + "-noaudit", h: offNoAudit},
+	}
+	for i := range configs {
+		ts := httptest.NewServer(configs[i].h)
+		b.Cleanup(ts.Close)
+		configs[i].client = NewClient(ts.URL, 16)
+		configs[i].client.authorization = configs[i].authorization
+		b.Cleanup(configs[i].client.Close)
 	}
 	cpu := func() time.Duration {
 		var ru syscall.Rusage
@@ -328,7 +342,7 @@ func BenchmarkAccessControl(b *testing.B) {
 		{"HEAD-manifest", http.MethodHead, "/v2/" + acRepository + "/manifests/v1"},
 		{"GET-small-blob", http.MethodGet, "/v2/" + acRepository + "/blobs/" + im.Blobs[1].Digest.String()},
 	} {
-		serve := func(c config) {
+		direct := func(c config) {
 			req := httptest.NewRequest(op.method, op.path, nil)
 			req.RemoteAddr = "127.0.0.1:40000"
 			req.Header.Set("Accept", manifestAccept)
@@ -341,50 +355,68 @@ func BenchmarkAccessControl(b *testing.B) {
 				b.Fatalf("%s %s: %d %s", op.method, op.path, rec.Code, rec.Body)
 			}
 		}
-		b.Run(op.name+"/all", func(b *testing.B) {
-			const phase = 1000
-			workers := runtime.GOMAXPROCS(0)
-			used := make([]time.Duration, len(configs))
-			run := func(i, n int) {
-				var next atomic.Int64
-				var wg sync.WaitGroup
-				cpu0 := cpu()
-				for range workers {
-					wg.Go(func() {
-						for next.Add(1) <= int64(n) {
-							serve(configs[i])
+		overHTTP := func(c config) {
+			code, err := c.client.Status(context.Background(), op.method, op.path)
+			if err != nil || code != http.StatusOK {
+				b.Fatalf("%s %s: %d %v", op.method, op.path, code, err)
+			}
+		}
+		for _, mode := range []struct {
+			name    string
+			serve   func(config)
+			workers int
+		}{
+			{"", direct, runtime.GOMAXPROCS(0)},
+			// Through net/http on 127.0.0.1 by 8 clients, as the
+			// workload's target: the server's scheduling and system calls
+			// too (and the client's CPU, the same in every configuration).
+			{"/http", overHTTP, 8},
+		} {
+			b.Run(op.name+"/all"+mode.name, func(b *testing.B) {
+				const phase = 1000
+				used := make([]time.Duration, len(configs))
+				run := func(i, n int) {
+					var next atomic.Int64
+					var wg sync.WaitGroup
+					cpu0 := cpu()
+					for range mode.workers {
+						wg.Go(func() {
+							for next.Add(1) <= int64(n) {
+								mode.serve(configs[i])
+							}
+						})
+					}
+					wg.Wait()
+					used[i] += cpu() - cpu0
+				}
+				done := 0
+				for k := 0; done < b.N; k++ {
+					n := min(phase, b.N-done)
+					for j := range configs {
+						run((k+j)%len(configs), n)
+					}
+					done += n
+				}
+				for i, c := range configs {
+					b.ReportMetric(float64(used[i].Nanoseconds())/float64(done), c.name+"-cpu-ns/op")
+					if i > 0 {
+						b.ReportMetric(float64(used[i])/float64(used[0]), c.name+"/"+ACOff)
+					}
+				}
+			})
+			for _, c := range configs {
+				b.Run(op.name+"/"+c.name+mode.name, func(b *testing.B) {
+					b.SetParallelism(max(1, mode.workers/runtime.GOMAXPROCS(0)))
+					b.ReportAllocs()
+					cpu0 := cpu()
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							mode.serve(c)
 						}
 					})
-				}
-				wg.Wait()
-				used[i] += cpu() - cpu0
-			}
-			done := 0
-			for k := 0; done < b.N; k++ {
-				n := min(phase, b.N-done)
-				for j := range configs {
-					run((k+j)%len(configs), n)
-				}
-				done += n
-			}
-			for i, c := range configs {
-				b.ReportMetric(float64(used[i].Nanoseconds())/float64(done), c.name+"-cpu-ns/op")
-				if i > 0 {
-					b.ReportMetric(float64(used[i])/float64(used[0]), c.name+"/"+ACOff)
-				}
-			}
-		})
-		for _, c := range configs {
-			b.Run(op.name+"/"+c.name, func(b *testing.B) {
-				b.ReportAllocs()
-				cpu0 := cpu()
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						serve(c)
-					}
+					b.ReportMetric(float64((cpu()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 				})
-				b.ReportMetric(float64((cpu()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
-			})
+			}
 		}
 	}
 }

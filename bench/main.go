@@ -11,8 +11,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -90,6 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		variants    = &variantList{}
 		extraNoteMD = fs.String("notes", defaultNotes(), "a Markdown file whose text is put into the RESULTS.md section (analysis, profiles); default bench/notes.md when it exists")
 		render      = fs.String("render", "", "render only: read this results.json and rewrite the charts and the RESULTS.md section (with --notes); runs nothing")
+		merge       = fs.Bool("merge", false, "keep the workloads this run does not measure from the results.json already in --out (their figures, notes and the run that measured them): a run of some workloads adds to a full run instead of replacing it")
 		profile     = fs.String("profile", "", "profile mode: serve Berth inside this process (no peers) and write DIR/cpu.pprof, DIR/top.txt (go tool pprof -top) and DIR/heap.pprof")
 	)
 	fs.Var(variants, "berth-variant", "also run registryd with other serve flags or environment, as NAME=WORDS (space-separated flags and KEY=VALUE variables; NAME starts with berth-), repeatable: e.g. 'berth-mem80=GOMEMLIMIT=80MiB'")
@@ -270,6 +273,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "zot was absent, so it was not measured; to measure it, %s\n", ZotBuildHelp)
 		}
 	}
+	if *merge {
+		old, err := readReport(filepath.Join(*out, "results.json"))
+		switch {
+		case err == nil:
+			mergeReport(rep, old)
+			rep.Targets = EvaluateTargets(rep.Results, rep.Servers)
+		case errors.Is(err, os.ErrNotExist):
+		default:
+			fmt.Fprintln(stderr, "bench: --merge:", err)
+			return 1
+		}
+	}
 	if err := writeOutputs(rep, *out, *resultsMD, *extraNoteMD); err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 1
@@ -414,18 +429,15 @@ func (b *Bench) profileStart(workload string) func() {
 	}
 }
 
-// renderOnly rewrites the charts and the RESULTS.md section from a
-// results.json written by an earlier run.
-func renderOnly(path, out, resultsMD, notes string, stderr io.Writer) int {
+// readReport reads a results.json written by an earlier run.
+func readReport(path string) (*Report, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		fmt.Fprintln(stderr, "bench:", err)
-		return 1
+		return nil, err
 	}
 	rep := &Report{Results: NewResults()}
 	if err := json.Unmarshal(b, rep); err != nil {
-		fmt.Fprintln(stderr, "bench:", path+":", err)
-		return 1
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	rep.Results.reindex()
 	for _, w := range Workloads {
@@ -435,6 +447,20 @@ func renderOnly(path, out, resultsMD, notes string, stderr io.Writer) int {
 			}
 			rep.Columns[w.Name] = w.Columns
 		}
+	}
+	if rep.Titles == nil {
+		rep.Titles = map[string]string{}
+	}
+	return rep, nil
+}
+
+// renderOnly rewrites the charts and the RESULTS.md section from a
+// results.json written by an earlier run.
+func renderOnly(path, out, resultsMD, notes string, stderr io.Writer) int {
+	rep, err := readReport(path)
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
 	}
 	rep.Targets = EvaluateTargets(rep.Results, rep.Servers)
 	if out == "" {
@@ -461,4 +487,70 @@ func defaultNotes() string {
 		return p
 	}
 	return ""
+}
+
+// mergeReport adds to rep what old holds of the workloads rep did not
+// measure: their figures and notes, each workload's title and columns,
+// and the run that measured it (Report.Runs); the servers and peers they
+// name. Figures follow the order of Workloads.
+func mergeReport(rep, old *Report) {
+	ran := map[string]bool{}
+	for _, f := range rep.Results.Figures {
+		ran[f.Workload] = true
+	}
+	for w := range rep.Results.Notes {
+		ran[w] = true
+	}
+	kept := map[string]bool{}
+	for _, f := range old.Results.Figures {
+		if !ran[f.Workload] {
+			rep.Results.Figures = append(rep.Results.Figures, f)
+			kept[f.Workload] = true
+		}
+	}
+	for w, notes := range old.Results.Notes {
+		if !ran[w] {
+			rep.Results.Notes[w] = notes
+			kept[w] = true
+		}
+	}
+	for w := range kept {
+		if rep.Runs == nil {
+			rep.Runs = map[string]Machine{}
+		}
+		m, ok := old.Runs[w]
+		if !ok {
+			m = old.Machine
+		}
+		rep.Runs[w] = m
+		if t, ok := old.Titles[w]; ok && rep.Titles[w] == "" {
+			rep.Titles[w] = t
+		}
+		if c, ok := old.Columns[w]; ok && len(rep.Columns[w]) == 0 {
+			if rep.Columns == nil {
+				rep.Columns = map[string][]string{}
+			}
+			rep.Columns[w] = c
+		}
+	}
+	for _, s := range old.Servers {
+		if !slices.Contains(rep.Servers, s) {
+			rep.Servers = append(rep.Servers, s)
+		}
+	}
+	for _, p := range old.Peers {
+		i := slices.IndexFunc(rep.Peers, func(q Peer) bool { return q.Name == p.Name })
+		switch {
+		case i < 0:
+			rep.Peers = append(rep.Peers, p)
+		case !strings.HasPrefix(rep.Peers[i].Status, "ok") && strings.HasPrefix(p.Status, "ok"):
+			rep.Peers[i] = p // it ran in the earlier run, for the workloads kept from it
+		}
+	}
+	order := map[string]int{}
+	for i, w := range Workloads {
+		order[w.Name] = i
+	}
+	slices.SortStableFunc(rep.Results.Figures, func(a, b *Figure) int { return cmp.Compare(order[a.Workload], order[b.Workload]) })
+	rep.Results.reindex()
 }
