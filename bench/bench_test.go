@@ -420,3 +420,34 @@ func BenchmarkAccessControl(b *testing.B) {
 		}
 	}
 }
+
+// TestMergeReport: --merge keeps the workloads the run did not measure,
+// with the run that measured them, and replaces those it did.
+func TestMergeReport(t *testing.T) {
+	old := &Report{Machine: Machine{Started: "earlier", Commit: "old"}, Servers: []string{"berth", "distribution"},
+		Peers:   []Peer{{Name: "distribution", Status: "ok: distribution v3"}, {Name: "zot", Status: "not run: not in --peers"}},
+		Results: NewResults(), Titles: map[string]string{"manifest": "Manifests", "gc": "gc"}}
+	old.Results.Add("manifest", "HEAD rps, 1 client", "req/s", true, "berth", 100)
+	old.Results.Add("manifest", "HEAD rps, 1 client", "req/s", true, "distribution", 50)
+	old.Results.Add(AccessControlWorkload, "HEAD manifest rps, 8 clients", "req/s", true, ACOff, 1)
+	old.Results.Note("gc", "gc notes")
+	rep := &Report{Machine: Machine{Started: "now"}, Servers: []string{"berth"},
+		Peers:   []Peer{{Name: "distribution", Status: "not run: not in --peers"}},
+		Results: NewResults(), Titles: map[string]string{AccessControlWorkload: "Access control"}}
+	rep.Results.Add(AccessControlWorkload, "HEAD manifest rps, 8 clients", "req/s", true, ACOff, 2)
+	rep.Results.Add(AccessControlWorkload, "HEAD manifest rps, 8 clients", "req/s", true, ACPassword, 3)
+	mergeReport(rep, old)
+	assert.Equal(t, 2.0, rep.Results.Get(AccessControlWorkload, "HEAD manifest rps, 8 clients").Values[ACOff], "this run's figures win")
+	assert.Equal(t, 50.0, rep.Results.Get("manifest", "HEAD rps, 1 client").Values["distribution"], "the others are kept")
+	assert.Equal(t, []string{"gc notes"}, rep.Results.Notes["gc"])
+	assert.Equal(t, "earlier", rep.Runs["manifest"].Started)
+	assert.Equal(t, "earlier", rep.Runs["gc"].Started)
+	assert.NotContains(t, rep.Runs, AccessControlWorkload)
+	assert.Equal(t, []string{"berth", "distribution"}, rep.Servers)
+	assert.Equal(t, "ok: distribution v3", rep.Peers[0].Status, "the peer ran for the workloads kept")
+	assert.Equal(t, "manifest", rep.Results.Figures[0].Workload, "figures in the order of the workloads")
+	assert.Equal(t, "Manifests", rep.Titles["manifest"])
+	md := Markdown(rep, "charts", "")
+	assert.Contains(t, md, "The workloads gc, manifest come from earlier runs")
+	assert.Contains(t, md, "Measured by an earlier run, `go run ./bench` (earlier")
+}
