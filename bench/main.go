@@ -538,15 +538,22 @@ func mergeReport(rep, old *Report) {
 			rep.Servers = append(rep.Servers, s)
 		}
 	}
+	// The earlier run's peers in its order (the status of the run that ran
+	// a peer), then this run's others.
+	var peers []Peer
 	for _, p := range old.Peers {
-		i := slices.IndexFunc(rep.Peers, func(q Peer) bool { return q.Name == p.Name })
-		switch {
-		case i < 0:
-			rep.Peers = append(rep.Peers, p)
-		case !strings.HasPrefix(rep.Peers[i].Status, "ok") && strings.HasPrefix(p.Status, "ok"):
-			rep.Peers[i] = p // it ran in the earlier run, for the workloads kept from it
+		if i := slices.IndexFunc(rep.Peers, func(q Peer) bool { return q.Name == p.Name }); i >= 0 &&
+			(strings.HasPrefix(rep.Peers[i].Status, "ok") || !strings.HasPrefix(p.Status, "ok")) {
+			p = rep.Peers[i]
+		}
+		peers = append(peers, p)
+	}
+	for _, q := range rep.Peers {
+		if !slices.ContainsFunc(peers, func(p Peer) bool { return p.Name == q.Name }) {
+			peers = append(peers, q)
 		}
 	}
+	rep.Peers = peers
 	order := map[string]int{}
 	for i, w := range Workloads {
 		order[w.Name] = i

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -65,9 +66,9 @@ func TestAuthCache(t *testing.T) {
 	now := time.Unix(1000, 0)
 	a.now = func() time.Time { return now }
 	assert.False(t, a.check("alice", "wrong"))
-	assert.Empty(t, a.cache, "failures are not cached")
+	assert.Zero(t, a.cached.Load(), "failures are not cached")
 	assert.True(t, a.check("alice", "pw"))
-	assert.Len(t, a.cache, 1)
+	assert.Equal(t, int64(1), a.cached.Load())
 	// A cache hit needs no bcrypt: replace the hash with garbage.
 	a.users["alice"] = []byte("$2a$04$invalid")
 	assert.True(t, a.check("alice", "pw"))
@@ -75,6 +76,16 @@ func TestAuthCache(t *testing.T) {
 	assert.False(t, a.check("bob", "pw"))
 	now = now.Add(2 * time.Minute)
 	assert.False(t, a.check("alice", "pw"), "expired entries are checked again")
+
+	// The cache is bounded: past maxAuthCache entries it starts over.
+	a.compare = func([]byte, []byte) error { return nil }
+	for i := range maxAuthCache + 10 {
+		require.True(t, a.check("alice", fmt.Sprint("pw", i)))
+	}
+	n := 0
+	a.cache.Range(func(any, any) bool { n++; return true })
+	assert.LessOrEqual(t, n, maxAuthCache)
+	assert.Equal(t, int64(n), a.cached.Load())
 }
 
 // TestAuthCacheOneCheckAtATime: requests that come together with the

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -32,8 +33,12 @@ type passwords struct {
 	// compare is bcrypt.CompareHashAndPassword (a test counts its calls).
 	compare func(hash, password []byte) error
 
-	mu    sync.RWMutex
-	cache map[[32]byte]time.Time
+	// cache maps the key of user and password to when the entry
+	// expires; cached counts its entries. Reads take no lock (sync.Map):
+	// a read lock's shared counter would bounce between the cores on
+	// every request.
+	cache  sync.Map // [sha256.Size]byte -> time.Time
+	cached atomic.Int64
 	// checking runs one bcrypt at a time per user and password: the
 	// requests that come with the same credentials meanwhile (a client's
 	// parallel layer downloads, all missing the cache when its entry
@@ -53,7 +58,7 @@ func loadHtpasswd(path string, ttl time.Duration) (*passwords, error) {
 }
 
 func parseHtpasswd(sc *bufio.Scanner, path string, ttl time.Duration) (*passwords, error) {
-	a := &passwords{users: map[string][]byte{}, ttl: ttl, now: time.Now, compare: bcrypt.CompareHashAndPassword, cache: map[[32]byte]time.Time{}}
+	a := &passwords{users: map[string][]byte{}, ttl: ttl, now: time.Now, compare: bcrypt.CompareHashAndPassword}
 	line := 0
 	for sc.Scan() {
 		line++
@@ -99,10 +104,7 @@ func (a *passwords) check(user, password string) bool {
 	}
 	key := cacheKey(user, password)
 	if a.ttl > 0 {
-		a.mu.RLock()
-		exp, hit := a.cache[key]
-		a.mu.RUnlock()
-		if hit && a.now().Before(exp) {
+		if exp, hit := a.cache.Load(key); hit && a.now().Before(exp.(time.Time)) {
 			return true
 		}
 	}
@@ -112,12 +114,11 @@ func (a *passwords) check(user, password string) bool {
 			return false, nil
 		}
 		if a.ttl > 0 {
-			a.mu.Lock()
-			if len(a.cache) >= maxAuthCache {
-				clear(a.cache)
+			if a.cached.Add(1) > maxAuthCache {
+				a.cache.Clear()
+				a.cached.Store(1)
 			}
-			a.cache[key] = a.now().Add(a.ttl)
-			a.mu.Unlock()
+			a.cache.Store(key, a.now().Add(a.ttl))
 		}
 		return true, nil
 	})

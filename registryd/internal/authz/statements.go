@@ -2,6 +2,7 @@ package authz
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/berthstore/berth/engine"
 )
@@ -18,9 +19,12 @@ const maxStatementTexts = 4096
 // the record (three allocations and the quoting of the policy's name and
 // Sid). The text is a function of the decision's value, the resource
 // aside, so equal decisions share it.
+//
+// Reads take no lock (sync.Map): a read lock's shared counter would bounce
+// between the cores on every request.
 type statementTexts struct {
-	mu sync.RWMutex
-	m  map[statementKey]string
+	m sync.Map     // statementKey -> string
+	n atomic.Int64 // entries stored since the last start over
 }
 
 // statementKey is a decision without its resource, and the prefix.
@@ -33,18 +37,21 @@ type statementKey struct {
 func (s *statementTexts) text(prefix string, d engine.Decision) string {
 	d.Resource = "" // Reason does not name it: one text for every repository
 	k := statementKey{d: d, prefix: prefix}
-	s.mu.RLock()
-	t, ok := s.m[k]
-	s.mu.RUnlock()
-	if ok {
-		return t
+	if t, ok := s.m.Load(k); ok {
+		return t.(string)
 	}
-	t = prefix + d.Reason()
-	s.mu.Lock()
-	if s.m == nil || len(s.m) >= maxStatementTexts {
-		s.m = make(map[statementKey]string)
+	t := prefix + d.Reason()
+	if s.n.Add(1) > maxStatementTexts {
+		s.m.Clear()
+		s.n.Store(1)
 	}
-	s.m[k] = t
-	s.mu.Unlock()
+	s.m.Store(k, t)
 	return t
+}
+
+// len is the number of texts held.
+func (s *statementTexts) len() int {
+	n := 0
+	s.m.Range(func(any, any) bool { n++; return true })
+	return n
 }

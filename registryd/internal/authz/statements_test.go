@@ -41,10 +41,10 @@ func TestStatementTexts(t *testing.T) {
 	}
 	assert.Contains(t, s.text("", a), `Sid "Pull"`)
 	assert.Contains(t, s.text("", secret), `Sid "Secret"`)
-	assert.Len(t, s.m, 4, "one text per statement and prefix, whatever the repository")
+	assert.Equal(t, 4, s.len(), "one text per statement and prefix, whatever the repository")
 	for i := range maxStatementTexts + 10 {
 		prefix := fmt.Sprintf("%d: ", i)
 		require.Equal(t, prefix+a.Reason(), s.text(prefix, a))
 	}
-	assert.LessOrEqual(t, len(s.m), maxStatementTexts)
+	assert.LessOrEqual(t, s.len(), maxStatementTexts)
 }
