@@ -279,7 +279,7 @@ func (b *Bench) accessControl(ctx context.Context) error {
 	if berth == nil {
 		return errors.New("no berth server")
 	}
-	smallSize, bigSize := 8<<10, 6<<20 // tar bytes: about 3 KiB and 4 MiB of gzip
+	smallSize, bigSize := 8<<10, 6<<20 // tar bytes: about 5 KiB and 3.5 MiB of gzip
 	if b.P.Quick {
 		bigSize = 1 << 20
 	}
@@ -367,7 +367,7 @@ func (b *Bench) accessControl(ctx context.Context) error {
 	b.Res.Note(w, fmt.Sprintf("configurations, each a registryd process of its own (so that what a process does after a phase, its garbage collection, is not counted in another configuration's phase): "+
 		"**%s** registryd without authentication (an open registry: every request allowed unless a policy denies it; the audit log on, as by default); "+
 		"**%s** basic authentication of htpasswd user dev (bcrypt, the cache of verified passwords on, as by default), "+
-		"holding one identity policy of 20 statements (pulls and pushes on six team prefixes, a Deny for another prefix, conditions on aws:SourceIp, aws:username, aws:CurrentTime, aws:TagKeys and aws:RequestTag; the pull is allowed by the 19th statement), "+
+		"holding one identity policy of 20 statements (pulls and pushes on four team prefixes, a home prefix per user, a cache prefix, a Deny for another prefix, conditions on aws:SourceIp, aws:username, aws:CurrentTime, aws:TagKeys and aws:RequestTag; the pull is allowed by the 19th statement), "+
 		"pulling from %s, whose repository policy has three statements with conditions (aws:PrincipalArn ArnLike and aws:SourceIp on an Allow, a Deny on Bool aws:SecureTransport with NotIpAddress, a Deny on ArnNotLike aws:PrincipalArn); "+
 		"**%s** the same user through a login token (user AWS, from GetAuthorizationToken signed with dev's access key); "+
 		"**%s** %s's configuration with --no-audit: the audit log's share",
