@@ -165,6 +165,7 @@ func FuzzDebian(f *testing.F) { fuzzOrder(f, "Debian", "dpkg.txt") }
 func FuzzRPM(f *testing.F)    { fuzzOrder(f, "Red Hat", "rpm.txt") }
 func FuzzAlpine(f *testing.F) { fuzzOrder(f, "Alpine", "apk.txt") }
 func FuzzPyPI(f *testing.F)   { fuzzOrder(f, "PyPI", "pypi.txt") }
+
 // FuzzMaven checks the order on versions of the form Maven recommends
 // (numbers separated by dots, then qualifiers after a hyphen). Maven's
 // ComparableVersion is not transitive across mixed separators: in Maven
@@ -185,6 +186,7 @@ func FuzzMaven(f *testing.F) {
 }
 
 var mavenRecommended = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*(-[A-Za-z][A-Za-z0-9]*(\.[0-9]+)*)?$`)
+
 func FuzzNPM(f *testing.F)    { fuzzOrder(f, "npm", "semver.txt") }
 func FuzzCrates(f *testing.F) { fuzzOrder(f, "crates.io", "semver.txt") }
 func FuzzGo(f *testing.F)     { fuzzOrder(f, "Go", "go.txt") }
