@@ -45,13 +45,14 @@ var (
 // findingName returns the CVE a record is about: its id if it is one;
 // the one CVE its aliases name; else the one CVE its upstream names
 // (distribution records: "UBUNTU-CVE-2023-0286" stands for the CVE); else
-// the one CVE it is related to; else its own id ("DEBIAN-CVE-2023-4911"
-// stands for its CVE). A record about several CVEs keeps its own id.
+// the one CVE it is related to (AlmaLinux's and Rocky's advisories name
+// the CVE they fix there); else the CVE its own id stands for
+// ("DEBIAN-CVE-2023-4911"). A record about several CVEs keeps its own id.
 func findingName(r *osv.Record) string {
 	if cveID.MatchString(r.ID) {
 		return r.ID
 	}
-	for _, list := range [][]string{r.Aliases, r.Upstream} {
+	for _, list := range [][]string{r.Aliases, r.Upstream, r.Related} {
 		if cve := soleCVE(list); cve != "" {
 			return cve
 		}

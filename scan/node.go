@@ -49,12 +49,18 @@ func readNodePackage(fsys fs.FS, p string) ([]Package, error) {
 	return []Package{{Ecosystem: "npm", Name: pj.Name, Version: pj.Version, Kind: KindNPM}}, nil
 }
 
-// lockEntry is a package of a package-lock.json, in both forms.
+// lockEntry is a package of a package-lock.json: an entry of "packages"
+// (lockfile versions 2 and 3), or of the "dependencies" tree (version 1),
+// whose own dependencies nest.
 type lockEntry struct {
-	Version      string               `json:"version"`
-	Dev          bool                 `json:"dev"`
-	Link         bool                 `json:"link"`
-	Dependencies map[string]lockEntry `json:"dependencies"`
+	Version string `json:"version"`
+	Dev     bool   `json:"dev"`
+	Link    bool   `json:"link"`
+}
+
+type lockTreeEntry struct {
+	lockEntry
+	Dependencies map[string]lockTreeEntry `json:"dependencies"`
 }
 
 // readNodeLock reads an application's package-lock.json: lockfile
@@ -70,7 +76,7 @@ func readNodeLock(fsys fs.FS, p string, limit int64) ([]Package, error) {
 	var lock struct {
 		LockfileVersion int                  `json:"lockfileVersion"`
 		Packages        map[string]lockEntry `json:"packages"`
-		Dependencies    map[string]lockEntry `json:"dependencies"`
+		Dependencies    map[string]lockTreeEntry `json:"dependencies"`
 	}
 	if err := json.Unmarshal(data, &lock); err != nil {
 		return nil, fmt.Errorf("package-lock.json: %w", err)
@@ -92,13 +98,13 @@ func readNodeLock(fsys fs.FS, p string, limit int64) ([]Package, error) {
 		}
 		return out, nil
 	}
-	var walk func(deps map[string]lockEntry, depth int)
-	walk = func(deps map[string]lockEntry, depth int) {
+	var walk func(deps map[string]lockTreeEntry, depth int)
+	walk = func(deps map[string]lockTreeEntry, depth int) {
 		if depth > 64 {
 			return
 		}
 		for _, name := range sortedKeys(deps) {
-			add(name, deps[name])
+			add(name, deps[name].lockEntry)
 			walk(deps[name].Dependencies, depth+1)
 		}
 	}

@@ -70,6 +70,7 @@ func convert(v *osvschema.Vulnerability) (*Record, error) {
 		Withdrawn: timePtr(v.GetWithdrawn()),
 		Aliases:   v.GetAliases(),
 		Upstream:  v.GetUpstream(),
+		Related:   v.GetRelated(),
 		Summary:   v.GetSummary(),
 		Details:   v.GetDetails(),
 		Rating:    structString(v.GetDatabaseSpecific(), "severity"),
@@ -140,6 +141,9 @@ func convertAffected(a *osvschema.Affected) (Affected, error) {
 	}
 	if out.Rating == "" {
 		out.Rating = structString(a.GetDatabaseSpecific(), "severity")
+	}
+	if out.Rating == "" {
+		out.Rating = cvesMapRating(a.GetDatabaseSpecific())
 	}
 	return out, nil
 }
@@ -220,6 +224,30 @@ func timePtr(ts *timestamppb.Timestamp) *time.Time {
 	}
 	t := ts.AsTime().UTC()
 	return &t
+}
+
+// ubuntuPriorities orders Ubuntu's priority words.
+var ubuntuPriorities = map[string]int{"negligible": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
+
+// cvesMapRating returns the highest Ubuntu priority of the CVEs an Ubuntu
+// security notice lists for one release (database_specific.cves_map),
+// which is how a notice, itself unrated, rates the package.
+func cvesMapRating(db *structpb.Struct) string {
+	m := db.GetFields()["cves_map"].GetStructValue()
+	best := ""
+	for _, c := range m.GetFields()["cves"].GetListValue().GetValues() {
+		for _, s := range c.GetStructValue().GetFields()["severity"].GetListValue().GetValues() {
+			f := s.GetStructValue().GetFields()
+			if f["type"].GetStringValue() != Ubuntu {
+				continue
+			}
+			w := f["score"].GetStringValue()
+			if ubuntuPriorities[w] > ubuntuPriorities[best] {
+				best = w
+			}
+		}
+	}
+	return best
 }
 
 // structString returns s[key] when it is a string.

@@ -18,6 +18,9 @@ type Record struct {
 	// Upstream are identifiers of the vulnerabilities this record derives
 	// from (OSV 1.7: distribution records name their CVE here).
 	Upstream []string `json:"upstream,omitempty"`
+	// Related are identifiers of closely related vulnerabilities
+	// (AlmaLinux and Rocky advisories list the CVEs they fix here).
+	Related []string `json:"related,omitempty"`
 	// Summary is a one-line description.
 	Summary string `json:"summary,omitempty"`
 	// Details is the long description.
@@ -59,7 +62,8 @@ type Affected struct {
 	// Severity are scores for this package alone.
 	Severity []Severity `json:"severity,omitempty"`
 	// Rating is a severity word for this package (Debian's urgency,
-	// ecosystem_specific.severity).
+	// ecosystem_specific.severity, or for an Ubuntu notice the highest
+	// Ubuntu priority among the CVEs it fixes for this release).
 	Rating string `json:"rating,omitempty"`
 }
 
