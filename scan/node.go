@@ -74,8 +74,8 @@ func readNodeLock(fsys fs.FS, p string, limit int64) ([]Package, error) {
 		return nil, err
 	}
 	var lock struct {
-		LockfileVersion int                  `json:"lockfileVersion"`
-		Packages        map[string]lockEntry `json:"packages"`
+		LockfileVersion int                      `json:"lockfileVersion"`
+		Packages        map[string]lockEntry     `json:"packages"`
 		Dependencies    map[string]lockTreeEntry `json:"dependencies"`
 	}
 	if err := json.Unmarshal(data, &lock); err != nil {
