@@ -115,7 +115,7 @@ func buildJar(t *testing.T, out string) {
 	require.NoError(t, os.WriteFile(out, outer, 0o644))
 }
 
-func zipOf(t *testing.T, files map[string]string) []byte {
+func zipOf(t testing.TB, files map[string]string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
