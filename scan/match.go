@@ -1,10 +1,12 @@
 package scan
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/berthstore/berth/scan/osv"
 	"github.com/berthstore/berth/scan/version"
@@ -44,9 +46,13 @@ type MatchStats struct {
 }
 
 // Match returns the findings of an inventory against a database.
+// Packages that share a source package and version (libc6 and libc-bin
+// both built from glibc) are judged once: the database is read and the
+// ranges evaluated once per package key and version.
 func Match(ctx context.Context, inv *Inventory, db DB) (*Result, error) {
 	res := &Result{}
 	byKey := map[findingKey]int{}
+	judged := map[lookup][]hit{}
 	for _, p := range inv.Packages {
 		res.Stats.Packages++
 		if err := ctx.Err(); err != nil {
@@ -63,32 +69,64 @@ func Match(ctx context.Context, inv *Inventory, db DB) (*Result, error) {
 		}
 		res.Stats.Matched++
 		for _, name := range p.MatchNames() {
-			key := osv.Key(p.Ecosystem, name)
-			recs, err := db.Advisories(ctx, key)
-			if err != nil {
-				return nil, fmt.Errorf("scan: advisories of %s: %w", key, err)
+			l := lookup{osv.Key(p.Ecosystem, name), v.String()}
+			hits, ok := judged[l]
+			if !ok {
+				if hits, err = judge(ctx, db, l.key, p.Ecosystem, v, &res.Stats); err != nil {
+					return nil, err
+				}
+				judged[l] = hits
 			}
-			for _, r := range recs {
-				res.Stats.Records++
-				if r.Withdrawn != nil {
-					res.Stats.Withdrawn++
-					continue
-				}
-				for _, a := range r.Affected {
-					if a.Ecosystem == "" || osv.Key(a.Ecosystem, a.Name) != key {
-						continue
-					}
-					hit, fixed := affects(a, p.Ecosystem, v, &res.Stats)
-					if !hit {
-						continue
-					}
-					res.add(byKey, r, a, p, fixed)
-				}
+			for _, h := range hits {
+				res.add(byKey, h, p)
 			}
 		}
 	}
 	sortFindings(res.Findings)
 	return res, nil
+}
+
+// lookup is one package key at one version.
+type lookup struct {
+	key     osv.PackageKey
+	version string
+}
+
+// hit is an affected entry of a record that affects a version, rated.
+type hit struct {
+	rec      *osv.Record
+	fixed    string
+	severity Severity
+	source   string
+	cvss     []CVSS
+}
+
+// judge returns the records' entries for key that affect version v.
+func judge(ctx context.Context, db DB, key osv.PackageKey, eco string, v version.Version, st *MatchStats) ([]hit, error) {
+	recs, err := db.Advisories(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("scan: advisories of %s: %w", key, err)
+	}
+	var hits []hit
+	for _, r := range recs {
+		st.Records++
+		if r.Withdrawn != nil {
+			st.Withdrawn++
+			continue
+		}
+		for _, a := range r.Affected {
+			if a.Ecosystem == "" || osv.Key(a.Ecosystem, a.Name) != key {
+				continue
+			}
+			ok, fixed := affects(a, eco, v, st)
+			if !ok {
+				continue
+			}
+			sev, source, cvss := rate(a, r)
+			hits = append(hits, hit{rec: r, fixed: fixed, severity: sev, source: source, cvss: cvss})
+		}
+	}
+	return hits, nil
 }
 
 // findingKey identifies a finding: one vulnerability of one installed
@@ -98,8 +136,8 @@ type findingKey struct {
 	name, ecosystem, pkg, version string
 }
 
-func (res *Result) add(byKey map[findingKey]int, r *osv.Record, a osv.Affected, p Package, fixed string) {
-	sev, source, cvss := rate(a, r)
+func (res *Result) add(byKey map[findingKey]int, h hit, p Package) {
+	r, fixed, sev, source, cvss := h.rec, h.fixed, h.severity, h.source, h.cvss
 	k := findingKey{findingName(r), p.Ecosystem, p.Name, p.Version}
 	if i, ok := byKey[k]; ok {
 		f := &res.Findings[i]
@@ -130,7 +168,7 @@ func (res *Result) add(byKey map[findingKey]int, r *osv.Record, a osv.Affected, 
 		URI:            advisoryURI(r),
 		Severity:       sev,
 		SeveritySource: source,
-		CVSS:           cvss,
+		CVSS:           slices.Clone(cvss),
 		Package:        p,
 		FixedVersion:   fixed,
 		Locations:      []string{p.Location},
@@ -142,10 +180,14 @@ func (res *Result) add(byKey map[findingKey]int, r *osv.Record, a osv.Affected, 
 // SEMVER ranges. It also returns the first fixed version above v.
 func affects(a osv.Affected, eco string, v version.Version, st *MatchStats) (bool, string) {
 	hit := false
+	normalizes := versionsNormalize[version.Base(eco)]
 	for _, s := range a.Versions {
 		if s == v.String() {
 			hit = true
 			break
+		}
+		if !normalizes {
+			continue
 		}
 		if w, err := version.Parse(eco, s); err == nil && w.Compare(v) == 0 {
 			hit = true
@@ -172,6 +214,12 @@ func affects(a osv.Affected, eco string, v version.Version, st *MatchStats) (boo
 	}
 	return hit, fixed
 }
+
+// versionsNormalize are the ecosystems where one version has several
+// spellings ("1.0" is "1.0.0" in PEP 440, "v1.2.3" is "1.2.3" for Go), so
+// that a versions list is compared by value. The distributions list the
+// exact strings their archives carry, compared as strings.
+var versionsNormalize = map[string]bool{"PyPI": true, "Maven": true, "Go": true, "npm": true, "crates.io": true}
 
 // event is a range event with its version parsed; introduced "0" and
 // limit "*" stand below and above every version.
@@ -285,20 +333,31 @@ func compareEvents(a, b event) int {
 	return a.v.Compare(b.v)
 }
 
+// sortFindings orders findings most severe first, then by name and
+// package. Findings are large, so an index is sorted and the findings are
+// moved once.
 func sortFindings(fs []Finding) {
-	sort.SliceStable(fs, func(i, j int) bool {
-		a, b := fs[i], fs[j]
-		if a.Severity.Rank() != b.Severity.Rank() {
-			return a.Severity.Rank() > b.Severity.Rank()
+	idx := make([]int, len(fs))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(i, j int) int {
+		a, b := &fs[i], &fs[j]
+		if c := cmp.Compare(b.Severity.Rank(), a.Severity.Rank()); c != 0 {
+			return c
 		}
-		if a.Name != b.Name {
-			return a.Name < b.Name
-		}
-		if a.Package.Name != b.Package.Name {
-			return a.Package.Name < b.Package.Name
-		}
-		return a.Package.Version < b.Package.Version
+		return cmp.Or(
+			strings.Compare(a.Name, b.Name),
+			strings.Compare(a.Package.Name, b.Package.Name),
+			strings.Compare(a.Package.Version, b.Package.Version),
+			strings.Compare(a.Package.Ecosystem, b.Package.Ecosystem),
+		)
 	})
+	sorted := make([]Finding, len(fs))
+	for i, k := range idx {
+		sorted[i] = fs[k]
+	}
+	copy(fs, sorted)
 }
 
 // Summary counts findings by severity, as ECR's findingSeverityCounts.

@@ -51,8 +51,10 @@ func NormalizeEcosystem(e string) string {
 	if strings.HasPrefix(e, "Ubuntu:") {
 		return strings.TrimSuffix(e, ":LTS")
 	}
-	if m := redHatEnterprise.FindStringSubmatch(e); m != nil {
-		return "Red Hat:" + m[1]
+	if strings.HasPrefix(e, "Red Hat:") {
+		if m := redHatEnterprise.FindStringSubmatch(e); m != nil {
+			return "Red Hat:" + m[1]
+		}
 	}
 	return e
 }
