@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"compress/zlib"
 	"context"
+	"encoding/json"
 	"io"
 	"io/fs"
 	"os"
@@ -244,4 +245,23 @@ func TestFixtureImages(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestInventoryJSONRoundTrip checks that an inventory stored as JSON (the
+// engine keeps it, so that a new database re-matches without reading a
+// layer) loads back and matches alike.
+func TestInventoryJSONRoundTrip(t *testing.T) {
+	db := fixtureDB(t)
+	inv, err := TakeInventory(context.Background(), os.DirFS(buildImage(t, "debian")), Options{})
+	require.NoError(t, err)
+	b, err := json.Marshal(inv)
+	require.NoError(t, err)
+	var back Inventory
+	require.NoError(t, json.Unmarshal(b, &back))
+	require.Equal(t, inv, &back)
+	r1, err := Match(context.Background(), inv, db)
+	require.NoError(t, err)
+	r2, err := Match(context.Background(), &back, db)
+	require.NoError(t, err)
+	require.Equal(t, r1, r2)
 }

@@ -3,6 +3,7 @@ package osv
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"testing"
@@ -186,4 +187,17 @@ func FuzzParse(f *testing.F) {
 		require.NotEmpty(t, r.ID)
 		r.Keys()
 	})
+}
+
+// TestRecordJSONRoundTrip checks that a Record stored as JSON (as the
+// engine may keep it) loads back equal, without a second validation.
+func TestRecordJSONRoundTrip(t *testing.T) {
+	require.NoError(t, ReadFS(os.DirFS("../testdata/osv"), ".", func(name string, r *Record) error {
+		b, err := json.Marshal(r)
+		require.NoError(t, err)
+		var back Record
+		require.NoError(t, json.Unmarshal(b, &back))
+		require.Equal(t, r, &back, name)
+		return nil
+	}))
 }
