@@ -43,6 +43,8 @@ func parseAPKInstalled(data []byte) ([]Package, error) {
 				pkg.SourceName = v
 			case 'A':
 				pkg.Arch = v
+			case 'L':
+				pkg.License = v
 			}
 		}
 		if pkg.Name == "" && pkg.Version == "" {

@@ -25,11 +25,11 @@ const maxAuditSize = 16 << 20
 // It reads the first four bytes to tell an ELF file from a script, then
 // the ELF section headers and the two sections, in place: a binary is
 // never read whole when the filesystem can read at offsets.
-func readBinary(fsys fs.FS, p string, size, limit int64) ([]Package, error) {
+func readBinary(fsys fs.FS, p string, limit int64) ([]Package, error) {
 	if !isELF(fsys, p) {
 		return nil, nil
 	}
-	ra, size, closeFn, err := openAt(fsys, p, limit)
+	ra, _, closeFn, err := openAt(fsys, p, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -230,6 +230,7 @@ func TestFixtureImages(t *testing.T) {
 				require.NoError(t, err)
 				require.Empty(t, inv.Problems)
 				require.Equal(t, readLines(t, filepath.Join("testdata/images", name, "inventory.txt")), inventoryLines(inv))
+				checkLicenses(t, name, inv)
 				res, err := Match(context.Background(), inv, db)
 				require.NoError(t, err)
 				require.Equal(t, readLines(t, filepath.Join("testdata/images", name, "findings.txt")), findingLines(res))
@@ -264,4 +265,19 @@ func TestInventoryJSONRoundTrip(t *testing.T) {
 	r2, err := Match(context.Background(), &back, db)
 	require.NoError(t, err)
 	require.Equal(t, r1, r2)
+}
+
+// checkLicenses checks the licenses the fixture images' databases record.
+func checkLicenses(t *testing.T, image string, inv *Inventory) {
+	want := map[string]map[string]string{
+		"alpine": {"busybox": "GPL-2.0-only", "libssl3": "Apache-2.0", "musl": "MIT"},
+		"rpm":    {"glibc": "MIT", "openssl-libs": "MIT"},
+		"app":    {"lodash": "MIT", "requests": "Apache 2.0", "urllib3": "MIT", "PyYAML": "MIT"},
+		"debian": {"libc6": ""},
+	}[image]
+	for _, p := range inv.Packages {
+		if l, ok := want[p.Name]; ok {
+			require.Equal(t, l, p.License, "%s %s", image, p.Name)
+		}
+	}
 }

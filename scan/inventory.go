@@ -165,7 +165,7 @@ func (in *inventorier) visit(p string, d fs.DirEntry) ([]Package, error) {
 		if err != nil || info.Mode().Perm()&0o111 == 0 || info.Size() < elfHeaderSize {
 			return nil, nil
 		}
-		return readBinary(in.fsys, p, info.Size(), in.opts.MaxFileSize)
+		return readBinary(in.fsys, p, in.opts.MaxFileSize)
 	}
 	return nil, nil
 }

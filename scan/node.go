@@ -37,8 +37,9 @@ func readNodePackage(fsys fs.FS, p string) ([]Package, error) {
 		return nil, err
 	}
 	var pj struct {
-		Name    string `json:"name"`
-		Version string `json:"version"`
+		Name    string          `json:"name"`
+		Version string          `json:"version"`
+		License json.RawMessage `json:"license"`
 	}
 	if err := json.Unmarshal(data, &pj); err != nil {
 		return nil, fmt.Errorf("package.json: %w", err)
@@ -46,7 +47,9 @@ func readNodePackage(fsys fs.FS, p string) ([]Package, error) {
 	if pj.Name == "" || pj.Version == "" {
 		return nil, nil // a package.json of a directory that is not a package
 	}
-	return []Package{{Ecosystem: "npm", Name: pj.Name, Version: pj.Version, Kind: KindNPM}}, nil
+	var license string
+	_ = json.Unmarshal(pj.License, &license) // a string; the old {"type": ...} form is left out
+	return []Package{{Ecosystem: "npm", Name: pj.Name, Version: pj.Version, License: license, Kind: KindNPM}}, nil
 }
 
 // lockEntry is a package of a package-lock.json: an entry of "packages"

@@ -36,6 +36,10 @@ type Package struct {
 	SourceVersion string `json:"sourceVersion,omitempty"`
 	// Arch is the package's architecture, when the database records it.
 	Arch string `json:"arch,omitempty"`
+	// License is the license the package database records, as it spells
+	// it (apk's L, rpm's LICENSE, a package.json's license, Python's
+	// License header); empty where the format records none (dpkg).
+	License string `json:"license,omitempty"`
 	// Kind says how the package was installed.
 	Kind Kind `json:"kind"`
 	// Location is the path of the file the package was read from

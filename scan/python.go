@@ -20,7 +20,7 @@ func readPythonMetadata(fsys fs.FS, p string) ([]Package, error) {
 	if err != nil {
 		return nil, err
 	}
-	name, ver := "", ""
+	name, ver, license := "", "", ""
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64<<10), maxPythonMetadata)
 	for sc.Scan() {
@@ -37,10 +37,16 @@ func readPythonMetadata(fsys fs.FS, p string) ([]Package, error) {
 			name = strings.TrimSpace(v)
 		case "version":
 			ver = strings.TrimSpace(v)
+		case "license-expression":
+			license = strings.TrimSpace(v)
+		case "license":
+			if license == "" {
+				license = strings.TrimSpace(v)
+			}
 		}
 	}
 	if name == "" || ver == "" {
 		return nil, errors.New("python metadata: no Name or no Version")
 	}
-	return []Package{{Ecosystem: "PyPI", Name: name, Version: ver, Kind: KindPython}}, nil
+	return []Package{{Ecosystem: "PyPI", Name: name, Version: ver, License: license, Kind: KindPython}}, nil
 }

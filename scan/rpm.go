@@ -64,7 +64,7 @@ func readRPMDatabase(fsys fs.FS, p string, limit int64) ([]Package, error) {
 		if rp.Name == "gpg-pubkey" {
 			continue
 		}
-		pkg := Package{Name: rp.Name, Version: rp.EVR(), Arch: rp.Arch, Kind: KindRPM, SourceName: rp.SourceName()}
+		pkg := Package{Name: rp.Name, Version: rp.EVR(), Arch: rp.Arch, License: rp.License, Kind: KindRPM, SourceName: rp.SourceName()}
 		if pkg.SourceName == pkg.Name {
 			pkg.SourceName = ""
 		}
