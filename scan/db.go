@@ -12,7 +12,8 @@ import (
 // name a package.
 type DB interface {
 	// Advisories returns the records with an affected entry whose
-	// osv.Key is key, withdrawn ones included (matching skips them).
+	// osv.Key is key, withdrawn ones included (matching skips them). The
+	// caller does not modify the slice or the records.
 	Advisories(ctx context.Context, key osv.PackageKey) ([]*osv.Record, error)
 }
 

@@ -150,7 +150,9 @@ func (db *sqliteDB) leafPayload(cell, pg []byte, n uint32) ([]byte, error) {
 	}
 	cell = cell[k+k2:]
 	size := int64(p)
-	if size < 0 || size > maxHeaderData {
+	// A payload cannot be larger than the pages there are to hold it:
+	// checked before anything is allocated for it.
+	if size < 0 || size > maxHeaderData || size > db.pages*db.pageSize {
 		return nil, fmt.Errorf("%w: sqlite payload of %d bytes", ErrCorrupt, p)
 	}
 	u := db.usable
