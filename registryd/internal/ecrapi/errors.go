@@ -57,6 +57,7 @@ var (
 	ecrInvalidSignature         = errorType{"InvalidSignatureException", http.StatusForbidden}
 	ecrMissingAuth              = errorType{"MissingAuthenticationTokenException", http.StatusForbidden}
 	ecrUnsupportedImageType     = errorType{"UnsupportedImageTypeException", 400}
+	ecrScanNotFound             = errorType{"ScanNotFoundException", 400}
 	ecrAccessDenied             = errorType{"AccessDeniedException", 400}
 	ecrCacheRuleNotFound        = errorType{"PullThroughCacheRuleNotFoundException", 400}
 	ecrCacheRuleExists          = errorType{"PullThroughCacheRuleAlreadyExistsException", 400}
@@ -119,6 +120,9 @@ var errorTable = []struct {
 	{engine.ErrAuditUnavailable, ecrServiceUnavailable},
 	{engine.ErrAccessDenied, ecrAccessDenied},
 	{engine.ErrCacheRuleNotFound, ecrCacheRuleNotFound},
+	{engine.ErrScanNotFound, ecrScanNotFound},
+	{engine.ErrScanLimitExceeded, ecrLimitExceeded},
+	{engine.ErrUnsupportedImageType, ecrUnsupportedImageType},
 	{engine.ErrCacheRuleExists, ecrCacheRuleExists},
 	{request.ErrShuttingDown, ecrServiceUnavailable},
 	{context.DeadlineExceeded, ecrServiceUnavailable},

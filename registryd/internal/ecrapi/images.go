@@ -28,6 +28,7 @@ const (
 type imageOps struct {
 	reg    registry
 	images ImageStore
+	scans  ScanStore // DescribeImages shows each image's scan
 }
 
 // ListImagesInput is ListImages' request.
@@ -141,7 +142,11 @@ func (o imageOps) describe(ctx context.Context, _ *call, in *DescribeImagesInput
 			}
 			switch failure {
 			case "":
-				out.ImageDetails = append(out.ImageDetails, imageDetailFromEngine(o.reg, in.RepositoryName, im))
+				det := imageDetailFromEngine(o.reg, in.RepositoryName, im)
+				if err := scanForDetail(ctx, o.scans, in.RepositoryName, &det); err != nil {
+					return nil, err
+				}
+				out.ImageDetails = append(out.ImageDetails, det)
 			case imageNotFoundCode, "ImageTagDoesNotMatchDigest":
 				return nil, errorf(ecrImageNotFound, "The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the repository with name '%s' in the registry with id '%s'",
 					id.ImageDigest, id.ImageTag, in.RepositoryName, o.reg.account)
@@ -174,7 +179,11 @@ func (o imageOps) describe(ctx context.Context, _ *call, in *DescribeImagesInput
 		return nil, err
 	}
 	for i := range page {
-		out.ImageDetails = append(out.ImageDetails, imageDetailFromEngine(o.reg, in.RepositoryName, &page[i]))
+		det := imageDetailFromEngine(o.reg, in.RepositoryName, &page[i])
+		if err := scanForDetail(ctx, o.scans, in.RepositoryName, &det); err != nil {
+			return nil, err
+		}
+		out.ImageDetails = append(out.ImageDetails, det)
 	}
 	out.NextToken = next
 	return out, nil

@@ -21,7 +21,7 @@ import (
 // and is an action the Authorizer knows.
 func TestOperationTable(t *testing.T) {
 	a := newTestAPI(t)
-	require.Len(t, a.ops, 38)
+	require.Len(t, a.ops, 43)
 	for name, op := range a.ops {
 		assert.Equal(t, authz.Action("ecr:"+name), op.action(), name)
 		assert.True(t, op.action().Known(), name)
@@ -39,44 +39,49 @@ func (d *denyAll) Authorize(_ context.Context, _ engine.Principal, action authz.
 // wellFormed is a request for each operation that passes its input's
 // validation, so that it reaches the authorization.
 var wellFormed = map[string]string{
-	"CreateRepository":                    `{"repositoryName":"r"}`,
-	"DescribeRepositories":                `{}`,
-	"DeleteRepository":                    `{"repositoryName":"r"}`,
-	"PutImageTagMutability":               `{"repositoryName":"r","imageTagMutability":"IMMUTABLE"}`,
-	"PutImageScanningConfiguration":       `{"repositoryName":"r","imageScanningConfiguration":{"scanOnPush":true}}`,
-	"TagResource":                         `{"resourceArn":"arn:aws:ecr:us-east-1:000000000000:repository/r","tags":[{"Key":"k","Value":"v"}]}`,
-	"UntagResource":                       `{"resourceArn":"arn:aws:ecr:us-east-1:000000000000:repository/r","tagKeys":["k"]}`,
-	"ListTagsForResource":                 `{"resourceArn":"arn:aws:ecr:us-east-1:000000000000:repository/r"}`,
-	"SetRepositoryPolicy":                 `{"repositoryName":"r","policyText":"{}"}`,
-	"GetRepositoryPolicy":                 `{"repositoryName":"r"}`,
-	"DeleteRepositoryPolicy":              `{"repositoryName":"r"}`,
-	"PutLifecyclePolicy":                  `{"repositoryName":"r","lifecyclePolicyText":"{}"}`,
-	"GetLifecyclePolicy":                  `{"repositoryName":"r"}`,
-	"DeleteLifecyclePolicy":               `{"repositoryName":"r"}`,
-	"StartLifecyclePolicyPreview":         `{"repositoryName":"r"}`,
-	"GetLifecyclePolicyPreview":           `{"repositoryName":"r"}`,
-	"ListImages":                          `{"repositoryName":"r"}`,
-	"DescribeImages":                      `{"repositoryName":"r"}`,
-	"BatchGetImage":                       `{"repositoryName":"r","imageIds":[{"imageTag":"v1"}]}`,
-	"BatchDeleteImage":                    `{"repositoryName":"r","imageIds":[{"imageTag":"v1"}]}`,
-	"PutImage":                            `{"repositoryName":"r","imageManifest":"{}"}`,
-	"BatchCheckLayerAvailability":         `{"repositoryName":"r","layerDigests":["sha256:00"]}`,
-	"GetDownloadUrlForLayer":              `{"repositoryName":"r","layerDigest":"sha256:00"}`,
-	"InitiateLayerUpload":                 `{"repositoryName":"r"}`,
-	"UploadLayerPart":                     `{"repositoryName":"r","uploadId":"u","partFirstByte":0,"partLastByte":0,"layerPartBlob":"AA=="}`,
-	"CompleteLayerUpload":                 `{"repositoryName":"r","uploadId":"u","layerDigests":["sha256:00"]}`,
-	"CreateRepositoryCreationTemplate":    `{"prefix":"ROOT","appliedFor":["CREATE_ON_PUSH"]}`,
-	"UpdateRepositoryCreationTemplate":    `{"prefix":"ROOT","appliedFor":["CREATE_ON_PUSH"]}`,
-	"DeleteRepositoryCreationTemplate":    `{"prefix":"ROOT"}`,
-	"DescribeRepositoryCreationTemplates": `{}`,
-	"CreatePullThroughCacheRule":          `{"ecrRepositoryPrefix":"hub","upstreamRegistryUrl":"registry-1.docker.io"}`,
-	"DescribePullThroughCacheRules":       `{}`,
-	"DeletePullThroughCacheRule":          `{"ecrRepositoryPrefix":"hub"}`,
-	"GetAuthorizationToken":               `{}`,
-	"PutRegistryPolicy":                   `{"policyText":"{}"}`,
-	"GetRegistryPolicy":                   `{}`,
-	"DeleteRegistryPolicy":                `{}`,
-	"DescribeRegistry":                    `{}`,
+	"CreateRepository":                        `{"repositoryName":"r"}`,
+	"DescribeRepositories":                    `{}`,
+	"DeleteRepository":                        `{"repositoryName":"r"}`,
+	"PutImageTagMutability":                   `{"repositoryName":"r","imageTagMutability":"IMMUTABLE"}`,
+	"PutImageScanningConfiguration":           `{"repositoryName":"r","imageScanningConfiguration":{"scanOnPush":true}}`,
+	"TagResource":                             `{"resourceArn":"arn:aws:ecr:us-east-1:000000000000:repository/r","tags":[{"Key":"k","Value":"v"}]}`,
+	"UntagResource":                           `{"resourceArn":"arn:aws:ecr:us-east-1:000000000000:repository/r","tagKeys":["k"]}`,
+	"ListTagsForResource":                     `{"resourceArn":"arn:aws:ecr:us-east-1:000000000000:repository/r"}`,
+	"SetRepositoryPolicy":                     `{"repositoryName":"r","policyText":"{}"}`,
+	"GetRepositoryPolicy":                     `{"repositoryName":"r"}`,
+	"DeleteRepositoryPolicy":                  `{"repositoryName":"r"}`,
+	"PutLifecyclePolicy":                      `{"repositoryName":"r","lifecyclePolicyText":"{}"}`,
+	"GetLifecyclePolicy":                      `{"repositoryName":"r"}`,
+	"DeleteLifecyclePolicy":                   `{"repositoryName":"r"}`,
+	"StartLifecyclePolicyPreview":             `{"repositoryName":"r"}`,
+	"GetLifecyclePolicyPreview":               `{"repositoryName":"r"}`,
+	"ListImages":                              `{"repositoryName":"r"}`,
+	"DescribeImages":                          `{"repositoryName":"r"}`,
+	"BatchGetImage":                           `{"repositoryName":"r","imageIds":[{"imageTag":"v1"}]}`,
+	"BatchDeleteImage":                        `{"repositoryName":"r","imageIds":[{"imageTag":"v1"}]}`,
+	"PutImage":                                `{"repositoryName":"r","imageManifest":"{}"}`,
+	"BatchCheckLayerAvailability":             `{"repositoryName":"r","layerDigests":["sha256:00"]}`,
+	"GetDownloadUrlForLayer":                  `{"repositoryName":"r","layerDigest":"sha256:00"}`,
+	"InitiateLayerUpload":                     `{"repositoryName":"r"}`,
+	"UploadLayerPart":                         `{"repositoryName":"r","uploadId":"u","partFirstByte":0,"partLastByte":0,"layerPartBlob":"AA=="}`,
+	"CompleteLayerUpload":                     `{"repositoryName":"r","uploadId":"u","layerDigests":["sha256:00"]}`,
+	"CreateRepositoryCreationTemplate":        `{"prefix":"ROOT","appliedFor":["CREATE_ON_PUSH"]}`,
+	"UpdateRepositoryCreationTemplate":        `{"prefix":"ROOT","appliedFor":["CREATE_ON_PUSH"]}`,
+	"DeleteRepositoryCreationTemplate":        `{"prefix":"ROOT"}`,
+	"DescribeRepositoryCreationTemplates":     `{}`,
+	"CreatePullThroughCacheRule":              `{"ecrRepositoryPrefix":"hub","upstreamRegistryUrl":"registry-1.docker.io"}`,
+	"DescribePullThroughCacheRules":           `{}`,
+	"DeletePullThroughCacheRule":              `{"ecrRepositoryPrefix":"hub"}`,
+	"GetAuthorizationToken":                   `{}`,
+	"PutRegistryPolicy":                       `{"policyText":"{}"}`,
+	"GetRegistryPolicy":                       `{}`,
+	"DeleteRegistryPolicy":                    `{}`,
+	"DescribeRegistry":                        `{}`,
+	"StartImageScan":                          `{"repositoryName":"r","imageId":{"imageTag":"v1"}}`,
+	"DescribeImageScanFindings":               `{"repositoryName":"r","imageId":{"imageTag":"v1"}}`,
+	"PutRegistryScanningConfiguration":        `{"scanType":"BASIC","rules":[]}`,
+	"GetRegistryScanningConfiguration":        `{}`,
+	"BatchGetRepositoryScanningConfiguration": `{"repositoryNames":["r"]}`,
 }
 
 // TestEveryOperationIsAuthorized: with an Authorizer that refuses
@@ -96,7 +101,7 @@ func TestEveryOperationIsAuthorized(t *testing.T) {
 			regtest.RequireECRError(t, ecrDo(a.API, name, body), 400, "AccessDeniedException")
 			require.Len(t, deny.asked, 1)
 			want := "the registry"
-			if strings.Contains(body, `"repositoryName":"r"`) || strings.Contains(body, "repository/r") {
+			if strings.Contains(body, `"repositoryName":"r"`) || strings.Contains(body, "repository/r") || strings.Contains(body, `"repositoryNames":["r"]`) {
 				want = "repository r"
 			}
 			assert.Equal(t, "ecr:"+name+" on "+want, deny.asked[0])

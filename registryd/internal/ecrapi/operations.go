@@ -17,7 +17,8 @@ func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploa
 	policies := policyOps{reg: g, policies: st}
 	registryLevel := registryOps{reg: g, policies: st}
 	lifecycle := lifecycleOps{reg: g, repos: st, lifecycle: st, previews: &previews{}}
-	images := imageOps{reg: g, images: st}
+	images := imageOps{reg: g, images: st, scans: st}
+	scans := scanOps{reg: g, images: images, scans: st}
 	layers := layerOps{reg: g, repos: st, layers: st, uploads: uploads}
 	templates := templateOps{reg: g, templates: st}
 	rules := cacheRuleOps{reg: g, rules: st}
@@ -53,6 +54,12 @@ func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploa
 		"BatchGetImage":    newOp(authz.BatchGetImage, images.batchGet),
 		"BatchDeleteImage": newOp(authz.BatchDeleteImage, images.batchDelete),
 		"PutImage":         newOp(authz.PutImage, images.put),
+
+		"StartImageScan":                          newOp(authz.StartImageScan, scans.start),
+		"DescribeImageScanFindings":               newOp(authz.DescribeImageScanFindings, scans.describeFindings),
+		"PutRegistryScanningConfiguration":        newOp(authz.PutRegistryScanningConfiguration, scans.putConfiguration),
+		"GetRegistryScanningConfiguration":        newOp(authz.GetRegistryScanningConfiguration, scans.getConfiguration),
+		"BatchGetRepositoryScanningConfiguration": newOp(authz.BatchGetRepositoryScanningConfiguration, scans.batchGetRepositoryConfiguration),
 
 		"BatchCheckLayerAvailability": newOp(authz.BatchCheckLayerAvailability, layers.check),
 		"GetDownloadUrlForLayer":      newOp(authz.GetDownloadURLForLayer, layers.downloadURL),

@@ -92,6 +92,7 @@ type CacheRuleStore interface {
 
 // Store is every role the ECR API needs.
 type Store interface {
+	ScanStore
 	RepositoryStore
 	ResourceTagStore
 	ImageStore

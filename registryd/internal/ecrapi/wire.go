@@ -93,6 +93,10 @@ type ImageDetail struct {
 	ImageManifestMediaType string   `json:"imageManifestMediaType,omitempty"`
 	ArtifactMediaType      string   `json:"artifactMediaType,omitempty"`
 	LastRecordedPullTime   awsTime  `json:"lastRecordedPullTime,omitzero"`
+	// ImageScanStatus and ImageScanFindingsSummary are set once the
+	// image was scanned (scans.go).
+	ImageScanStatus          *ImageScanStatus          `json:"imageScanStatus,omitempty"`
+	ImageScanFindingsSummary *ImageScanFindingsSummary `json:"imageScanFindingsSummary,omitempty"`
 }
 
 // TagStatusFilter is the filter of ListImages, DescribeImages and
