@@ -27,6 +27,15 @@ import (
 	"github.com/berthstore/berth/scan"
 )
 
+// ScanFinding is one vulnerability of one installed package (scan.Finding).
+type ScanFinding = scan.Finding
+
+// ScanSeverity is a finding's severity in ECR's words (scan.Severity).
+type ScanSeverity = scan.Severity
+
+// ScanInventory is an image's software inventory (scan.Inventory).
+type ScanInventory = scan.Inventory
+
 // ScanStatus is an image scan's status, as ECR names them.
 type ScanStatus string
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/berthstore/berth/engine"
 	"github.com/berthstore/berth/registryd/internal/authz"
-	"github.com/berthstore/berth/scan"
 )
 
 // ScanStore starts scans, reads them, and keeps the registry's scanning
@@ -220,7 +219,7 @@ func (o scanOps) describeFindings(ctx context.Context, _ *call, in *DescribeImag
 
 // findingFromScan is a finding as ECR's basic scanning reports it: the
 // CVE, the advisory's text and link, the severity, and attributes.
-func findingFromScan(f scan.Finding) ImageScanFinding {
+func findingFromScan(f engine.ScanFinding) ImageScanFinding {
 	out := ImageScanFinding{Name: f.Name, Description: f.Description, URI: f.URI, Severity: string(f.Severity)}
 	out.Attributes = []Attribute{
 		{Key: "package_version", Value: f.Package.Version},
