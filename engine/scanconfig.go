@@ -195,6 +195,15 @@ func (e *Engine) PutRegistryScanningConfiguration(ctx context.Context, c Scannin
 		return ScanningConfiguration{}, storageErr(err)
 	}
 	e.scanConfig.Store(&c)
+	for _, r := range c.Rules {
+		if r.ScanFrequency == ScanFrequencyContinuous {
+			// Continuous scanning covers the images already there.
+			if _, err := e.queueRematches(ctx); err != nil {
+				return ScanningConfiguration{}, err
+			}
+			break
+		}
+	}
 	return c, nil
 }
 

@@ -567,9 +567,10 @@ func (e *Engine) scanImage(ctx context.Context, repo string, d digest.Digest, ki
 	return res, nil
 }
 
-// queueRematches queues a re-match of every scanned image (with a
-// stored inventory) of a repository under a continuous scanning rule,
-// and returns how many.
+// queueRematches queues, for every repository under a continuous
+// scanning rule, a re-match of each scanned image (from its stored
+// inventory) and a scan of each image never scanned, and returns how
+// many jobs it queued.
 func (e *Engine) queueRematches(ctx context.Context) (int, error) {
 	cfg, err := e.RegistryScanningConfiguration(ctx)
 	if err != nil {
@@ -578,19 +579,24 @@ func (e *Engine) queueRematches(ctx context.Context) (int, error) {
 	b := e.db.NewBatch()
 	defer b.Close()
 	n := 0
-	err = e.db.WalkScans(func(repo string, d digest.Digest, v []byte) error {
-		if cfg.frequency(repo) != ScanFrequencyContinuous {
+	err = e.db.WalkManifests(func(m *index.Manifest) error {
+		if cfg.frequency(m.Repo) != ScanFrequencyContinuous || !scannableMeta(m) {
 			return nil
 		}
-		rec, err := record.DecodeScan(v)
-		if err != nil || len(rec.Inventory) == 0 {
-			return nil
-		}
-		if _, err := e.db.ScanJob(repo, d); err == nil {
+		if _, err := e.db.ScanJob(m.Repo, m.Digest); err == nil {
 			return nil // queued already: it matches against the current version when it runs
+		} else if !errors.Is(err, index.ErrNotFound) {
+			return err
+		}
+		rec, ok, err := e.loadScan(m.Repo, m.Digest)
+		if err != nil {
+			return err
 		}
 		n++
-		return e.putScanJob(b, repo, d, "rematch", rec)
+		if ok && len(rec.Inventory) > 0 {
+			return e.putScanJob(b, m.Repo, m.Digest, "rematch", rec)
+		}
+		return e.putScanJob(b, m.Repo, m.Digest, "scan", rec)
 	})
 	if err != nil {
 		return 0, storageErr(err)
@@ -600,4 +606,17 @@ func (e *Engine) queueRematches(ctx context.Context) (int, error) {
 	}
 	e.wakeScanner()
 	return n, nil
+}
+
+// scannableMeta is scannable for a stored manifest (its config media
+// type is its artifact type).
+func scannableMeta(m *index.Manifest) bool {
+	if manifest.IsIndex(m.MediaType) {
+		return false
+	}
+	switch m.ArtifactType {
+	case "application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json":
+		return true
+	}
+	return false
 }

@@ -339,3 +339,24 @@ func TestScanRetriedThenFailed(t *testing.T) {
 	require.Equal(t, ScanFailed, s.Status)
 	require.NotEmpty(t, s.Description)
 }
+
+// TestContinuousRuleScansExistingImages: a continuous rule put after
+// images were pushed scans those its filters match (and only images).
+func TestContinuousRuleScansExistingImages(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, scanOptions(nil))
+	d, payload := pushImage(t, e, "cont/a", "v1", rootfsLayer(t, "alpine"))
+	pushIndex(t, e, "cont/a", "multi", map[digest.Digest]int{d: len(payload)})
+	pushImage(t, e, "other", "v1", rootfsLayer(t, "alpine"))
+	_, err := e.PutRegistryScanningConfiguration(ctx, ScanningConfiguration{ScanType: ScanTypeEnhanced,
+		Rules: []ScanningRule{{ScanFrequency: ScanFrequencyContinuous, RepositoryFilters: []ScanRepositoryFilter{{Filter: "cont/*", FilterType: ScanFilterWildcard}}}}})
+	require.NoError(t, err)
+	waitScans(t, e)
+	s, err := e.ImageScan(ctx, "cont/a", "v1", false)
+	require.NoError(t, err)
+	require.Equal(t, ScanComplete, s.Status)
+	_, err = e.ImageScan(ctx, "cont/a", "multi", false)
+	require.ErrorIs(t, err, ErrScanNotFound)
+	_, err = e.ImageScan(ctx, "other", "v1", false)
+	require.ErrorIs(t, err, ErrScanNotFound)
+}

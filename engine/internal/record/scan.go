@@ -123,7 +123,7 @@ func EncodeScan(s Scan) ([]byte, error) { return json.Marshal(scanV1{ScanVersion
 // DecodeScan reads a scan record.
 func DecodeScan(b []byte) (Scan, error) {
 	var r scanV1
-	err := decodeVersioned(b, "scan record", ScanVersion, &r, &r.Version)
+	err := decodeVersioned(b, "scan record", ScanVersion, &r)
 	return r.Scan, err
 }
 
@@ -133,7 +133,7 @@ func EncodeScanJob(j ScanJob) ([]byte, error) { return json.Marshal(scanJobV1{Sc
 // DecodeScanJob reads a scan job.
 func DecodeScanJob(b []byte) (ScanJob, error) {
 	var r scanJobV1
-	err := decodeVersioned(b, "scan job", ScanJobVersion, &r, &r.Version)
+	err := decodeVersioned(b, "scan job", ScanJobVersion, &r)
 	return r.ScanJob, err
 }
 
@@ -145,7 +145,7 @@ func EncodeVulnDatabase(d VulnDatabase) ([]byte, error) {
 // DecodeVulnDatabase reads the database's state.
 func DecodeVulnDatabase(b []byte) (VulnDatabase, error) {
 	var r vulnDatabaseV1
-	err := decodeVersioned(b, "vulnerability database state", VulnDatabaseVersion, &r, &r.Version)
+	err := decodeVersioned(b, "vulnerability database state", VulnDatabaseVersion, &r)
 	return r.VulnDatabase, err
 }
 
@@ -158,13 +158,13 @@ func EncodeScanningConfiguration(c ScanningConfiguration) ([]byte, error) {
 // DecodeScanningConfiguration reads the registry's scanning configuration.
 func DecodeScanningConfiguration(b []byte) (ScanningConfiguration, error) {
 	var r scanningConfigurationV1
-	err := decodeVersioned(b, "scanning configuration", ScanningConfigurationVersion, &r, &r.Version)
+	err := decodeVersioned(b, "scanning configuration", ScanningConfigurationVersion, &r)
 	return r.ScanningConfiguration, err
 }
 
 // decodeVersioned decodes a record written with a version field since its
 // first version (no version 0): strictly, at a version this build knows.
-func decodeVersioned(b []byte, what string, known int, into any, got *int) error {
+func decodeVersioned(b []byte, what string, known int, into any) error {
 	v, err := version(b)
 	if err != nil {
 		return err
@@ -175,6 +175,5 @@ func decodeVersioned(b []byte, what string, known int, into any, got *int) error
 	if err := decodeStrict(b, into); err != nil {
 		return fmt.Errorf("record: %s: %w", what, err)
 	}
-	_ = got
 	return nil
 }
