@@ -4,13 +4,22 @@ package cli
 // of a store no daemon holds (docs/scanning.md).
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/admin"
 )
 
 func init() { Register(scanCommand) }
@@ -46,41 +55,52 @@ func runScan(ctx context.Context, env Env, args []string) int {
 		return exitUsage
 	}
 	fs := flagSetFor(env, args, "scan db "+sub, synopsisSub)
+	var remote remoteFlags
+	cfg, err := parseFlags(fs, args, func(fs *flag.FlagSet, c *Config) {
+		bindStoreFlags(fs, c)
+		remote.bind(fs, "ask this daemon (http://HOST:PORT) through its admin API (/admin/v1/scan/db/...) instead of opening a store (--data); an import's FILE|DIR is then a path on the daemon's host")
+	})
+	if err != nil {
+		if errors.Is(err, ErrConfig) {
+			fmt.Fprintln(env.Stderr, "registryd:", err)
+			return exitUsage
+		}
+		return flagExit(err)
+	}
+	if sub == "import" && fs.NArg() != 1 {
+		fmt.Fprintln(env.Stderr, "registryd scan db import: want one FILE or DIR")
+		return exitUsage
+	}
+	if remote.server != "" {
+		return scanDBRemote(ctx, env, &remote, sub, fs.Arg(0))
+	}
+	opts, err := cfg.EngineOptions()
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "registryd:", err)
+		return exitUsage
+	}
 	// No scans run in this process: the daemon runs the re-matches an
 	// import queues when it next starts.
-	eng, _, code := openStoreWith(env, fs, args, nil, func(o *engine.Options) error {
-		o.ScanWorkers = -1
-		return nil
-	})
-	if eng == nil {
-		return code
+	opts.ScanWorkers = -1
+	eng, err := engine.Open(cfg.Data, opts)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "registryd: open store %s: %v (is a daemon serving it? then use --server)\n", cfg.Data, err)
+		return exitError
 	}
-	code = exitOK
-	var err error
+	code := exitOK
 	switch sub {
 	case "import":
-		if fs.NArg() != 1 {
-			fmt.Fprintln(env.Stderr, "registryd scan db import: want one FILE or DIR")
-			return closeStore(env, eng, exitUsage)
-		}
 		start := time.Now()
 		var imp *engine.VulnImport
 		if imp, err = eng.ImportVulnerabilities(ctx, fs.Arg(0)); err == nil {
-			if imp.Changed {
-				fmt.Fprintf(env.Stdout, "imported version %d: %s in %v; %d images queued for a re-match\n",
-					imp.Version.Version, counts(imp.Version), time.Since(start).Round(time.Millisecond), imp.Rematched)
-			} else {
-				fmt.Fprintf(env.Stdout, "unchanged: the data equals version %d (%d records); nothing imported\n", imp.Version.Version, imp.Version.Records)
-			}
+			printImport(env, imp, time.Since(start))
 		}
 	case "status":
 		var st engine.VulnDatabaseStatus
 		if st, err = eng.VulnDatabaseStatus(ctx); err == nil {
-			printVersion(env, "current", st.Current)
-			printVersion(env, "previous", st.Previous)
 			var n int
 			if n, err = eng.ScanQueue(ctx); err == nil {
-				fmt.Fprintf(env.Stdout, "scan queue: %d jobs\n", n)
+				printStatus(env, st.Current, st.Previous, n)
 			}
 		}
 	case "rollback":
@@ -127,4 +147,108 @@ func printVersion(env Env, label string, v *engine.VulnDatabaseVersion) {
 	}
 	fmt.Fprintf(env.Stdout, "%s: version %d, imported %s from %s, %s, digest %s\n",
 		label, v.Version, v.ImportedAt.Format(time.RFC3339), v.Source, counts(*v), v.Digest)
+}
+
+func printImport(env Env, imp *engine.VulnImport, took time.Duration) {
+	if imp.Changed {
+		fmt.Fprintf(env.Stdout, "imported version %d: %s in %v; %d images queued for a re-match\n",
+			imp.Version.Version, counts(imp.Version), took.Round(time.Millisecond), imp.Rematched)
+		return
+	}
+	fmt.Fprintf(env.Stdout, "unchanged: the data equals version %d (%d records); nothing imported\n", imp.Version.Version, imp.Version.Records)
+}
+
+func printStatus(env Env, cur, prev *engine.VulnDatabaseVersion, queue int) {
+	printVersion(env, "current", cur)
+	printVersion(env, "previous", prev)
+	fmt.Fprintf(env.Stdout, "scan queue: %d jobs\n", queue)
+}
+
+// remoteFlags name a daemon and the user to call its admin API as.
+type remoteFlags struct {
+	server, username string
+	passwordStdin    bool
+}
+
+func (f *remoteFlags) bind(fs *flag.FlagSet, serverUsage string) {
+	fs.StringVar(&f.server, "server", "", serverUsage)
+	fs.StringVar(&f.username, "username", "", "with --server: the user to authenticate as (password from the BERTH_PASSWORD environment variable, or --password-stdin)")
+	fs.BoolVar(&f.passwordStdin, "password-stdin", false, "with --server: read the password from stdin")
+}
+
+// call sends one admin API request and decodes its JSON answer into out.
+func (f *remoteFlags) call(ctx context.Context, env Env, method, path string, body any, out any) error {
+	base := strings.TrimSuffix(f.server, "/")
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+admin.Prefix+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("User-Agent", "registryd-scan")
+	if f.username != "" {
+		pass := os.Getenv("BERTH_PASSWORD")
+		if f.passwordStdin {
+			b, err := io.ReadAll(io.LimitReader(env.Stdin, 4096))
+			if err != nil {
+				return fmt.Errorf("reading the password: %w", err)
+			}
+			pass = strings.TrimRight(string(b), "\r\n")
+		}
+		req.SetBasicAuth(f.username, pass)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	return json.Unmarshal(b, out)
+}
+
+// scanDBRemote runs a scan db subcommand through a daemon's admin API.
+func scanDBRemote(ctx context.Context, env Env, f *remoteFlags, sub, path string) int {
+	var err error
+	switch sub {
+	case "import":
+		if !filepath.IsAbs(path) {
+			fmt.Fprintln(env.Stderr, "registryd scan db import --server: FILE|DIR must be an absolute path on the daemon's host")
+			return exitUsage
+		}
+		start := time.Now()
+		var imp engine.VulnImport
+		if err = f.call(ctx, env, http.MethodPost, "scan/db/import", admin.ScanImportRequest{Path: path}, &imp); err == nil {
+			printImport(env, &imp, time.Since(start))
+		}
+	case "status":
+		var st admin.ScanDatabaseStatus
+		if err = f.call(ctx, env, http.MethodGet, "scan/db/status", nil, &st); err == nil {
+			printStatus(env, st.Current, st.Previous, st.Queue)
+		}
+	case "rollback":
+		var v engine.VulnDatabaseVersion
+		if err = f.call(ctx, env, http.MethodPost, "scan/db/rollback", nil, &v); err == nil {
+			fmt.Fprintf(env.Stdout, "rolled back to version %d (%s)\n", v.Version, counts(v))
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "registryd scan db %s: %v\n", sub, err)
+		return exitError
+	}
+	return exitOK
 }

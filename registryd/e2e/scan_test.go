@@ -380,3 +380,59 @@ func TestScanSIGKILL(t *testing.T) {
 	require.Equal(t, expected(t, "debian"), lines)
 	d.kill()
 }
+
+// TestScanDBLive: `registryd scan db --server` imports into a running
+// daemon through its admin API (berth:ImportVulnerabilities), whose
+// continuous rule re-matches at once; status and rollback likewise; a
+// corrupt file is refused with the database in use still serving.
+func TestScanDBLive(t *testing.T) {
+	ctx := context.Background()
+	auth := withECRAuth(t)
+	addr := startServer(t, func(c *cli.Config) { auth(c); c.CreateOnPush = true })
+	c := ecrClient(addr, "")
+	t.Setenv("BERTH_PASSWORD", "pw")
+	remote := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		full := append([]string{"scan", "db", args[0], "--server", "http://" + addr, "--username", "admin"}, args[1:]...)
+		code := cli.Main(ctx, cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb}, full)
+		return code, out.String(), errb.String()
+	}
+	_, err := c.PutRegistryScanningConfiguration(ctx, &ecr.PutRegistryScanningConfigurationInput{
+		ScanType: types.ScanTypeEnhanced,
+		Rules: []types.RegistryScanningRule{{ScanFrequency: types.ScanFrequencyContinuousScan,
+			RepositoryFilters: []types.ScanningRepositoryFilter{{Filter: aws.String("*"), FilterType: types.ScanningRepositoryFilterTypeWildcard}}}},
+	})
+	require.NoError(t, err)
+	pushAs(t, addr, "live", "v1", fixtureImage(t, "alpine", nil))
+	require.Equal(t, types.ScanStatusComplete, waitScan(t, c, "live", "v1").ImageScanStatus.Status)
+
+	abs, err := filepath.Abs(osvDir("transcribed"))
+	require.NoError(t, err)
+	code, out, errOut := remote("import", abs)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "imported version 1")
+	require.Eventually(t, func() bool {
+		lines, _ := sdkFindings(t, c, "live", "v1", 10)
+		return len(lines) > 0
+	}, 2*time.Minute, 20*time.Millisecond)
+	lines, _ := sdkFindings(t, c, "live", "v1", 10)
+	require.Equal(t, expected(t, "alpine"), lines)
+
+	bad := filepath.Join(t.TempDir(), "Alpine.zip")
+	require.NoError(t, os.WriteFile(bad, []byte("garbage"), 0o644))
+	code, _, errOut = remote("import", bad)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "vulnerability data refused")
+	code, out, errOut = remote("status")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "current: version 1,")
+	code, _, errOut = remote("rollback")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "no previous version")
+
+	// Without credentials: refused.
+	var out2, errb bytes.Buffer
+	code = cli.Main(ctx, cli.Env{Stdin: strings.NewReader(""), Stdout: &out2, Stderr: &errb}, []string{"scan", "db", "status", "--server", "http://" + addr})
+	require.Equal(t, 1, code)
+	require.Contains(t, errb.String(), "401")
+}

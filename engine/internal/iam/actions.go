@@ -150,10 +150,13 @@ var knownServices = map[string][]string{
 var berthActions = []string{
 	"ApplyLifecycle",
 	"CollectGarbage",
+	"DescribeVulnerabilityDatabase",
 	"Fsck",
+	"ImportVulnerabilities",
 	"PreviewLifecycle",
 	"ReadAuditLog",
 	"ReloadIdentities",
+	"RollbackVulnerabilities",
 	"SimulatePolicy",
 }
 

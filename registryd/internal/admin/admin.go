@@ -104,6 +104,9 @@ var operations = map[string]operation{
 	"iam/reload":        {access: onRegistry(authz.AdminReloadIdentities), run: (*API).reloadIdentities},
 	"iam/simulate":      {access: onRegistry(authz.AdminSimulatePolicy), run: (*API).simulate, maxBody: maxSimulationBody},
 	"audit":             {access: onRegistry(authz.AdminReadAuditLog), method: http.MethodGet, stream: (*API).audit},
+	"scan/db/import":    {access: onRegistry(authz.AdminImportVulnerabilities), run: (*API).scanImport},
+	"scan/db/status":    {access: onRegistry(authz.AdminDescribeVulnerabilityDatabase), method: http.MethodGet, run: (*API).scanStatus},
+	"scan/db/rollback":  {access: onRegistry(authz.AdminRollbackVulnerabilities), run: (*API).scanRollback},
 }
 
 // ServeHTTP serves POST /admin/v1/{gc,fsck,lifecycle/preview,lifecycle/apply,iam/reload,iam/simulate}

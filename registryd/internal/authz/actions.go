@@ -79,6 +79,15 @@ const (
 	// AdminReadAuditLog reads the audit log (GET /admin/v1/audit,
 	// registryd audit --server).
 	AdminReadAuditLog Action = "berth:ReadAuditLog"
+	// AdminImportVulnerabilities imports vulnerability data
+	// (POST /admin/v1/scan/db/import).
+	AdminImportVulnerabilities Action = "berth:ImportVulnerabilities"
+	// AdminDescribeVulnerabilityDatabase shows the vulnerability
+	// database's versions (GET /admin/v1/scan/db/status).
+	AdminDescribeVulnerabilityDatabase Action = "berth:DescribeVulnerabilityDatabase"
+	// AdminRollbackVulnerabilities returns to the previous version of the
+	// vulnerability database (POST /admin/v1/scan/db/rollback).
+	AdminRollbackVulnerabilities Action = "berth:RollbackVulnerabilities"
 )
 
 // known are the actions an Authorizer of this package decides; any other
@@ -89,6 +98,7 @@ var known = map[Action]bool{}
 var admin = map[Action]bool{
 	AdminCollectGarbage: true, AdminFsck: true, AdminPreviewLifecycle: true, AdminApplyLifecycle: true,
 	AdminReloadIdentities: true, AdminSimulatePolicy: true, AdminReadAuditLog: true,
+	AdminImportVulnerabilities: true, AdminDescribeVulnerabilityDatabase: true, AdminRollbackVulnerabilities: true,
 }
 
 func init() {

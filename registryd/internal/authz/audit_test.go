@@ -136,7 +136,7 @@ func TestMutatingTable(t *testing.T) {
 		switch {
 		case a == StartLifecyclePolicyPreview, a == AdminPreviewLifecycle, a == AdminFsck, a == AdminReadAuditLog, a == AdminSimulatePolicy:
 			require.False(t, Mutating(a), name)
-		case a == AdminCollectGarbage, a == AdminApplyLifecycle, a == AdminReloadIdentities:
+		case a == AdminCollectGarbage, a == AdminApplyLifecycle, a == AdminReloadIdentities, a == AdminImportVulnerabilities, a == AdminRollbackVulnerabilities:
 			require.True(t, Mutating(a), name)
 		default:
 			_, op, _ := strings.Cut(name, ":")
