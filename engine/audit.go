@@ -85,6 +85,9 @@ const (
 	// AuditLocal: the operator's command line acting on a store no
 	// daemon holds (UserName is the operating system's user).
 	AuditLocal AuditPrincipalType = "Local"
+	// AuditService: the registry's own background work (an image scan
+	// completing), CloudTrail's "AWSService".
+	AuditService AuditPrincipalType = "AWSService"
 )
 
 // AuditAPI is the interface a recorded request came through.
@@ -97,6 +100,7 @@ const (
 	AuditAPIAdmin   AuditAPI = "admin"   // registryd's admin API (/admin/v1/...)
 	AuditAPIConsole AuditAPI = "console" // the web console
 	AuditAPICLI     AuditAPI = "cli"     // a registryd command acting on the store itself
+	AuditAPIEngine  AuditAPI = "engine"  // the engine's own background work (image scans)
 )
 
 // AuditRecord is one audit event: an access decision (allowed or denied)

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -469,11 +470,39 @@ func (e *Engine) runScanJob(ctx context.Context, repo string, d digest.Digest) e
 	if err := b.Commit(true); err != nil {
 		return storageErr(err)
 	}
-	if res != nil {
-		e.log.Info("image scan complete", "repository", repo, "digest", d, "status", rec.Status, "kind", job.Kind,
-			"database", rec.Database, "findingSeverityCounts", rec.Counts)
-	}
+	e.log.Info("image scan complete", "repository", repo, "digest", d, "status", rec.Status, "kind", job.Kind,
+		"database", rec.Database, "findingSeverityCounts", rec.Counts)
+	e.recordScanEvent(ctx, repo, d, job.Kind, &rec)
 	return nil
+}
+
+// ScanAuditAction is the audit log's action of a scan that ended: its
+// record is the event ECR sends to EventBridge ("ECR Image Scan"), with
+// the status and the finding counts by severity as parameters.
+const ScanAuditAction = "berth:ScanImage"
+
+// recordScanEvent writes the audit record of a scan that ended (logged,
+// not returned, when the audit log cannot take it: the scan stands).
+func (e *Engine) recordScanEvent(ctx context.Context, repo string, d digest.Digest, kind string, rec *record.Scan) {
+	params := map[string]string{"imageDigest": string(d), "scanStatus": rec.Status, "kind": kind}
+	if rec.Database != 0 {
+		params["databaseVersion"] = fmt.Sprint(rec.Database)
+	}
+	for sev, n := range rec.Counts {
+		params["findingSeverityCounts."+sev] = fmt.Sprint(n)
+	}
+	if tags, err := e.db.TagsOf(repo, d); err == nil && len(tags) > 0 {
+		params["imageTags"] = strings.Join(tags, ",")
+	}
+	err := e.RecordAudit(ctx, AuditRecord{
+		PrincipalARN: "ecr.amazonaws.com", PrincipalType: AuditService, SourceIP: "local",
+		API: AuditAPIEngine, Action: ScanAuditAction, Resource: e.RepositoryARN(repo), Repository: repo,
+		Parameters: params, Decision: AuditAllow, Statement: "the registry's own work: an image scan",
+		Mutating: true,
+	}, false)
+	if err != nil {
+		e.log.Warn("audit record of an image scan", "repository", repo, "digest", d, "err", err)
+	}
 }
 
 func (e *Engine) storeScanJob(repo string, d digest.Digest, j record.ScanJob) error {

@@ -108,6 +108,19 @@ func TestScanOnPush(t *testing.T) {
 	require.Equal(t, "Debian:12", s.Inventory.OS.Ecosystem)
 	require.NotZero(t, s.DatabaseVersion)
 
+	// The scan's end is in the audit log, with its counts (ECR's
+	// EventBridge event).
+	var events []AuditRecord
+	require.NoError(t, e.AuditRecords(ctx, AuditQuery{Action: ScanAuditAction}, func(r AuditRecord) error {
+		events = append(events, r)
+		return nil
+	}))
+	require.Len(t, events, 1)
+	require.Equal(t, AuditService, events[0].PrincipalType)
+	require.Equal(t, "scanned", events[0].Repository)
+	require.Equal(t, map[string]string{"imageDigest": string(d), "imageTags": "v1", "scanStatus": "COMPLETE", "kind": "scan",
+		"databaseVersion": "1", "findingSeverityCounts.UNDEFINED": "2"}, events[0].Parameters)
+
 	pushImage(t, e, "plain", "v1", rootfsLayer(t, "debian"))
 	waitScans(t, e)
 	_, err = e.ImageScan(ctx, "plain", "v1", false)

@@ -112,12 +112,15 @@ const (
 	// PrincipalLocal: the operator's command line acting on a store no
 	// daemon holds.
 	PrincipalLocal PrincipalType = "Local"
+	// PrincipalService: the registry's own background work (an image
+	// scan), as CloudTrail names what a service does ("AWSService").
+	PrincipalService PrincipalType = "AWSService"
 )
 
 // Valid reports whether t is one of the known principal types.
 func (t PrincipalType) Valid() bool {
 	switch t {
-	case PrincipalIAMUser, PrincipalAnonymous, PrincipalLocal:
+	case PrincipalIAMUser, PrincipalAnonymous, PrincipalLocal, PrincipalService:
 		return true
 	}
 	return false
@@ -158,12 +161,13 @@ const (
 	APIAdmin   API = "admin"   // the admin API (/admin/v1/...)
 	APIConsole API = "console" // the web console
 	APICLI     API = "cli"     // a registryd command acting on the store itself
+	APIEngine  API = "engine"  // the engine's own background work (image scans)
 )
 
 // Valid reports whether a is one of the known interfaces.
 func (a API) Valid() bool {
 	switch a {
-	case APIOCI, APIECR, APIAdmin, APIConsole, APICLI:
+	case APIOCI, APIECR, APIAdmin, APIConsole, APICLI, APIEngine:
 		return true
 	}
 	return false
