@@ -33,7 +33,10 @@ func init() { testChildren[scanCrashChildEnv] = runScanCrashChild }
 func runScanCrashChild(dir string) int {
 	ctx := context.Background()
 	started := make(chan struct{})
-	scanStarted = func(string, digest.Digest) { close(started) }
+	scanStarted = func(string, digest.Digest) {
+		close(started)
+		select {} // the scan stays under way until the kill
+	}
 	e, err := Open(dir, quietOptions())
 	if err != nil {
 		return childFailed(err)

@@ -575,14 +575,30 @@ func (e *Engine) scanImage(ctx context.Context, repo string, d digest.Digest, ki
 		}
 	}
 	res := &scan.Result{}
-	if st.Current != nil {
+	for attempt := 0; ; attempt++ {
+		if st.Current == nil {
+			res = &scan.Result{}
+			rec.Database, rec.DatabaseUpdatedAt = 0, time.Time{}
+			break
+		}
 		res, err = scan.Match(ctx, inv, &vulnView{e: e, ver: st.Current.Version})
 		if err != nil {
 			return nil, err
 		}
 		rec.Database, rec.DatabaseUpdatedAt = st.Current.Version, st.Current.ImportedAt
-	} else {
-		rec.Database, rec.DatabaseUpdatedAt = 0, time.Time{}
+		// A rollback may have deleted the version while it was read:
+		// match again against the one now current.
+		now, err := e.loadVulnDatabase()
+		if err != nil {
+			return nil, err
+		}
+		if now.Current != nil && now.Current.Version == st.Current.Version {
+			break
+		}
+		if attempt == 2 {
+			return nil, fmt.Errorf("engine: the vulnerability database changed during three matches of %s@%s", repo, d)
+		}
+		st = now
 	}
 	if rec.Findings, err = json.Marshal(res.Findings); err != nil {
 		return nil, err

@@ -111,11 +111,14 @@ func TestScanOnPush(t *testing.T) {
 	// The scan's end is in the audit log, with its counts (ECR's
 	// EventBridge event).
 	var events []AuditRecord
-	require.NoError(t, e.AuditRecords(ctx, AuditQuery{Action: ScanAuditAction}, func(r AuditRecord) error {
-		events = append(events, r)
-		return nil
-	}))
-	require.Len(t, events, 1)
+	require.Eventually(t, func() bool { // written just after the scan's result
+		events = nil
+		require.NoError(t, e.AuditRecords(ctx, AuditQuery{Action: ScanAuditAction}, func(r AuditRecord) error {
+			events = append(events, r)
+			return nil
+		}))
+		return len(events) == 1
+	}, 30*time.Second, 5*time.Millisecond)
 	require.Equal(t, AuditService, events[0].PrincipalType)
 	require.Equal(t, "scanned", events[0].Repository)
 	require.Equal(t, map[string]string{"imageDigest": string(d), "imageTags": "v1", "scanStatus": "COMPLETE", "kind": "scan",

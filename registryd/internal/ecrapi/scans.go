@@ -188,7 +188,7 @@ func (o scanOps) describeFindings(ctx context.Context, _ *call, in *DescribeImag
 		ImageID:         ImageIdentifier{ImageDigest: string(im.Digest), ImageTag: in.ImageID.ImageTag},
 		ImageScanStatus: ImageScanStatus{Status: string(s.Status), Description: s.Description},
 	}
-	if s.CompletedAt.IsZero() || s.Status == engine.ScanFailed || s.Status == engine.ScanUnsupportedImage {
+	if !hasFindings(s) {
 		return out, nil
 	}
 	findings := make([]ImageScanFinding, len(s.Findings))
@@ -253,6 +253,13 @@ func findingFromScan(f engine.ScanFinding) ImageScanFinding {
 	return out
 }
 
+// hasFindings reports whether a scan's findings are shown: once it is
+// complete (or its continuous scanning expired), not while a new scan
+// runs nor after one failed.
+func hasFindings(s *engine.ImageScan) bool {
+	return !s.CompletedAt.IsZero() && (s.Status == engine.ScanComplete || s.Status == engine.ScanEligibilityExpired)
+}
+
 // summaryFromScan is the findings summary of a scan that completed.
 func summaryFromScan(s *engine.ImageScan) ImageScanFindingsSummary {
 	out := ImageScanFindingsSummary{
@@ -282,7 +289,7 @@ func scanForDetail(ctx context.Context, scans ScanStore, repo string, d *ImageDe
 		return err
 	}
 	d.ImageScanStatus = &ImageScanStatus{Status: string(s.Status), Description: s.Description}
-	if !s.CompletedAt.IsZero() && s.Status != engine.ScanFailed && s.Status != engine.ScanUnsupportedImage {
+	if hasFindings(s) {
 		sum := summaryFromScan(s)
 		d.ImageScanFindingsSummary = &sum
 	}
