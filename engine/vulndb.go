@@ -5,8 +5,9 @@ package engine
 // a new version number, then makes that version current in one synced
 // batch; the version before it is kept for a rollback, older ones are
 // deleted. An import that fails (an invalid record, a corrupt zip, a
-// full disk, a crash) leaves the current version serving; what it wrote
-// is deleted by the next import or on open.
+// full disk) leaves the current version serving and deletes what it
+// wrote; what a crash left is deleted by the next import, before it
+// writes.
 
 import (
 	"context"
@@ -67,9 +68,40 @@ type VulnImport struct {
 	Rematched int
 }
 
-// vulnState serializes imports and rollbacks.
+// vulnState serializes imports and rollbacks, and caches the records
+// read for matching.
 type vulnState struct {
 	mu sync.Mutex
+
+	cacheMu  sync.Mutex
+	cacheVer uint64
+	cache    map[osv.PackageKey][]*osv.Record
+}
+
+// vulnCacheKeys bounds the package keys whose records stay decoded (a
+// Debian release has about 30,000 source packages; the images of one
+// registry share most of theirs). Past it the cache starts again.
+const vulnCacheKeys = 32768
+
+// cached returns the records of key in version ver, if decoded already.
+func (s *vulnState) cached(ver uint64, key osv.PackageKey) ([]*osv.Record, bool) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	if s.cacheVer != ver {
+		return nil, false
+	}
+	r, ok := s.cache[key]
+	return r, ok
+}
+
+// remember keeps the records of key in version ver.
+func (s *vulnState) remember(ver uint64, key osv.PackageKey, recs []*osv.Record) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	if s.cacheVer != ver || s.cache == nil || len(s.cache) >= vulnCacheKeys {
+		s.cacheVer, s.cache = ver, map[osv.PackageKey][]*osv.Record{}
+	}
+	s.cache[key] = recs
 }
 
 func (e *Engine) loadVulnDatabase() (record.VulnDatabase, error) {
@@ -307,8 +339,14 @@ type vulnView struct {
 
 var _ scan.DB = (*vulnView)(nil)
 
-// Advisories returns the records with an entry for key.
+// Advisories returns the records with an entry for key. The records of
+// a version never change, so they are decoded once and shared by the
+// matches that ask for them (scan.Match only reads them).
 func (v *vulnView) Advisories(ctx context.Context, key osv.PackageKey) ([]*osv.Record, error) {
+	if recs, ok := v.e.vulns.cached(v.ver, key); ok {
+		return recs, nil
+	}
+	complete := true
 	var ids []string
 	if err := v.e.db.VulnIDs(v.ver, key.Ecosystem, key.Name, func(id string) error {
 		ids = append(ids, id)
@@ -321,7 +359,8 @@ func (v *vulnView) Advisories(ctx context.Context, key osv.PackageKey) ([]*osv.R
 		b, err := v.e.db.VulnRecord(v.ver, id)
 		if err != nil {
 			if errors.Is(err, index.ErrNotFound) {
-				continue // a rollback deleted this version under the matcher: its next run re-matches
+				complete = false
+				continue // a rollback deleted this version under the matcher, which matches again
 			}
 			return nil, storageErr(err)
 		}
@@ -330,6 +369,9 @@ func (v *vulnView) Advisories(ctx context.Context, key osv.PackageKey) ([]*osv.R
 			return nil, fmt.Errorf("%w: vulnerability %s: %v", ErrCorrupt, id, err)
 		}
 		out = append(out, rec)
+	}
+	if complete {
+		v.e.vulns.remember(v.ver, key, out)
 	}
 	return out, ctx.Err()
 }
