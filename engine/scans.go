@@ -390,21 +390,8 @@ var scanStarted func(repo string, d digest.Digest)
 
 // runScanJob runs the job of repo@d once.
 func (e *Engine) runScanJob(ctx context.Context, repo string, d digest.Digest) error {
-	jb, err := e.db.ScanJob(repo, d)
-	if errors.Is(err, index.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return storageErr(err)
-	}
-	job, err := record.DecodeScanJob(jb)
-	if err != nil {
-		return err
-	}
-	// The attempt is counted before the run, so that an image that
-	// crashes the process ends FAILED rather than in a crash loop.
-	job.Attempts++
-	if err := e.storeScanJob(repo, d, job); err != nil {
+	job, ok, err := e.startScanJob(repo, d)
+	if err != nil || !ok {
 		return err
 	}
 	if scanStarted != nil {
@@ -432,10 +419,31 @@ func (e *Engine) runScanJob(ctx context.Context, repo string, d digest.Digest) e
 	}
 	curJob, _ := record.DecodeScanJob(cur)
 	requeued := !curJob.QueuedAt.Equal(job.QueuedAt)
+	if requeued {
+		// Keep what the new request wrote: its manual scan's time and,
+		// for a scan, its IN_PROGRESS.
+		now, _, err := e.loadScan(repo, d)
+		if err != nil {
+			return err
+		}
+		if now.ManualAt.After(rec.ManualAt) {
+			rec.ManualAt = now.ManualAt
+		}
+		if curJob.Kind == "scan" {
+			rec.Status, rec.Description, rec.StartedAt = now.Status, now.Description, now.StartedAt
+		}
+	}
 	b := e.db.NewBatch()
 	defer b.Close()
 	if runErr != nil && res == nil {
 		if errors.Is(runErr, ErrManifestUnknown) || errors.Is(runErr, ErrNameUnknown) {
+			// Gone (a job queued as it was deleted): nothing to scan.
+			if err := b.DeleteScanJob(repo, d); err != nil {
+				return storageErr(err)
+			}
+			if err := b.DeleteScan(repo, d); err != nil {
+				return storageErr(err)
+			}
 			return storageErr(b.Commit(false))
 		}
 		if job.Attempts < e.opts.ScanMaxAttempts && !requeued {
@@ -505,18 +513,39 @@ func (e *Engine) recordScanEvent(ctx context.Context, repo string, d digest.Dige
 	}
 }
 
-func (e *Engine) storeScanJob(repo string, d digest.Digest, j record.ScanJob) error {
-	jv, err := record.EncodeScanJob(j)
+// startScanJob reads the job of repo@d (ok false when there is none any
+// more) and counts the attempt it starts, before the run, so that an
+// image that crashes the process ends FAILED rather than in a crash
+// loop. Under the repository's lock: a deletion does not cross it.
+func (e *Engine) startScanJob(repo string, d digest.Digest) (record.ScanJob, bool, error) {
+	unlock := e.repoLocks.Lock(repo)
+	defer unlock()
+	jb, err := e.db.ScanJob(repo, d)
+	if errors.Is(err, index.ErrNotFound) {
+		return record.ScanJob{}, false, nil
+	}
 	if err != nil {
-		return err
+		return record.ScanJob{}, false, storageErr(err)
+	}
+	job, err := record.DecodeScanJob(jb)
+	if err != nil {
+		return record.ScanJob{}, false, fmt.Errorf("%w: scan job of %s@%s: %v", ErrCorrupt, repo, d, err)
+	}
+	job.Attempts++
+	jv, err := record.EncodeScanJob(job)
+	if err != nil {
+		return record.ScanJob{}, false, err
 	}
 	b := e.db.NewBatch()
 	defer b.Close()
 	if err := b.PutScanJob(repo, d, jv); err != nil {
-		return storageErr(err)
+		return record.ScanJob{}, false, storageErr(err)
 	}
 	// Synced: the count must survive the crash it is there to count.
-	return storageErr(b.Commit(true))
+	if err := b.Commit(true); err != nil {
+		return record.ScanJob{}, false, storageErr(err)
+	}
+	return job, true, nil
 }
 
 // scanImage runs a scan (or a re-match of the stored inventory) of

@@ -18,6 +18,7 @@ import (
 
 	"github.com/berthstore/berth/engine/internal/clock"
 	"github.com/berthstore/berth/engine/internal/record"
+	"github.com/berthstore/berth/index"
 	"github.com/berthstore/berth/scan"
 )
 
@@ -375,4 +376,25 @@ func TestContinuousRuleScansExistingImages(t *testing.T) {
 	require.ErrorIs(t, err, ErrScanNotFound)
 	_, err = e.ImageScan(ctx, "other", "v1", false)
 	require.ErrorIs(t, err, ErrScanNotFound)
+}
+
+// TestScanJobOfADeletedImage: a job left for an image that is gone (a
+// re-match queued as the image was deleted) is dropped with its record,
+// not run for ever.
+func TestScanJobOfADeletedImage(t *testing.T) {
+	ctx := context.Background()
+	o := scanOptions(nil)
+	o.ScanWorkers = -1
+	e := openTestEngine(t, o)
+	d, _ := pushImage(t, e, "r", "v1", rootfsLayer(t, "alpine"))
+	require.NoError(t, e.DeleteImage(ctx, "r", d))
+	b := e.db.NewBatch()
+	require.NoError(t, e.putScanJob(b, "r", d, "scan", record.Scan{}))
+	require.NoError(t, b.Commit(true))
+	require.NoError(t, e.runScanJob(ctx, "r", d))
+	n, err := e.ScanQueue(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	_, err = e.db.Scan("r", d)
+	require.ErrorIs(t, err, index.ErrNotFound)
 }
