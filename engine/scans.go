@@ -650,36 +650,73 @@ func (e *Engine) queueRematches(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	b := e.db.NewBatch()
-	defer b.Close()
-	n := 0
+	byRepo := map[string][]digest.Digest{}
+	var repos []string
 	err = e.db.WalkManifests(func(m *index.Manifest) error {
 		if cfg.frequency(m.Repo) != ScanFrequencyContinuous || !scannableMeta(m) {
 			return nil
 		}
-		if _, err := e.db.ScanJob(m.Repo, m.Digest); err == nil {
-			return nil // queued already: it matches against the current version when it runs
-		} else if !errors.Is(err, index.ErrNotFound) {
-			return err
+		if len(byRepo[m.Repo]) == 0 {
+			repos = append(repos, m.Repo)
 		}
-		rec, ok, err := e.loadScan(m.Repo, m.Digest)
-		if err != nil {
-			return err
-		}
-		n++
-		if ok && len(rec.Inventory) > 0 {
-			return e.putScanJob(b, m.Repo, m.Digest, "rematch", rec)
-		}
-		return e.putScanJob(b, m.Repo, m.Digest, "scan", rec)
+		byRepo[m.Repo] = append(byRepo[m.Repo], m.Digest)
+		return ctx.Err()
 	})
 	if err != nil {
 		return 0, storageErr(err)
 	}
-	if err := b.Commit(true); err != nil {
-		return 0, storageErr(err)
+	n := 0
+	for _, repo := range repos {
+		k, err := e.queueRematchesOf(repo, byRepo[repo])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	if n > 0 {
+		// The batches were committed without sync: one fsync for all.
+		if err := e.db.SyncWAL(); err != nil {
+			return n, storageErr(err)
+		}
 	}
 	e.wakeScanner()
 	return n, nil
+}
+
+// queueRematchesOf queues the jobs of queueRematches for the images ds
+// of repo, under the repository's lock (an image deleted since the walk
+// gets none).
+func (e *Engine) queueRematchesOf(repo string, ds []digest.Digest) (int, error) {
+	unlock := e.repoLocks.Lock(repo)
+	defer unlock()
+	b := e.db.NewBatch()
+	defer b.Close()
+	n := 0
+	for _, d := range ds {
+		if ok, err := e.db.HasManifest(repo, d); err != nil {
+			return n, storageErr(err)
+		} else if !ok {
+			continue
+		}
+		if _, err := e.db.ScanJob(repo, d); err == nil {
+			continue // queued already: it matches against the current version when it runs
+		} else if !errors.Is(err, index.ErrNotFound) {
+			return n, storageErr(err)
+		}
+		rec, ok, err := e.loadScan(repo, d)
+		if err != nil {
+			return n, err
+		}
+		kind := "scan"
+		if ok && len(rec.Inventory) > 0 {
+			kind = "rematch"
+		}
+		if err := e.putScanJob(b, repo, d, kind, rec); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, storageErr(b.Commit(false))
 }
 
 // scannableMeta is scannable for a stored manifest (its config media
