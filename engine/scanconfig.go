@@ -184,17 +184,9 @@ func (e *Engine) PutRegistryScanningConfiguration(ctx context.Context, c Scannin
 	if err != nil {
 		return ScanningConfiguration{}, err
 	}
-	e.registryMu.Lock()
-	defer e.registryMu.Unlock()
-	b := e.db.NewBatch()
-	defer b.Close()
-	if err := b.PutRegistrySetting(scanningSetting, v); err != nil {
-		return ScanningConfiguration{}, storageErr(err)
+	if err := e.storeScanningConfiguration(&c, v); err != nil {
+		return ScanningConfiguration{}, err
 	}
-	if err := b.Commit(true); err != nil {
-		return ScanningConfiguration{}, storageErr(err)
-	}
-	e.scanConfig.Store(&c)
 	for _, r := range c.Rules {
 		if r.ScanFrequency == ScanFrequencyContinuous {
 			// Continuous scanning covers the images already there.
@@ -205,6 +197,23 @@ func (e *Engine) PutRegistryScanningConfiguration(ctx context.Context, c Scannin
 		}
 	}
 	return c, nil
+}
+
+// storeScanningConfiguration writes c (encoded as v) and makes it the
+// one pushes read.
+func (e *Engine) storeScanningConfiguration(c *ScanningConfiguration, v []byte) error {
+	e.registryMu.Lock()
+	defer e.registryMu.Unlock()
+	b := e.db.NewBatch()
+	defer b.Close()
+	if err := b.PutRegistrySetting(scanningSetting, v); err != nil {
+		return storageErr(err)
+	}
+	if err := b.Commit(true); err != nil {
+		return storageErr(err)
+	}
+	e.scanConfig.Store(c)
+	return nil
 }
 
 // RegistryScanningConfiguration returns the registry's scanning
