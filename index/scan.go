@@ -12,20 +12,20 @@ import (
 // behind the format-version byte.
 //
 //	s 0 <repo> 0 <digest>                             scan record of an image          Batch.PutScan
-//	q 0 <repo> 0 <digest>                             queued scan job of an image      Batch.PutScanJob
+//	Q 0 <repo> 0 <digest>                             queued scan job of an image      Batch.PutScanJob
 //	V 0 <version, 16 hex digits> 0 <record id>        vulnerability record             Batch.PutVulnRecord
-//	W 0 <version> 0 <ecosystem> 0 <name> 0 <id>       empty: package key -> record id  Batch.PutVulnKey
+//	K 0 <version> 0 <ecosystem> 0 <name> 0 <id>       empty: package key -> record id  Batch.PutVulnKey
 //
-// A repository's s and q keys go with it (DeleteRepository), an image's
+// A repository's s and Q keys go with it (DeleteRepository), an image's
 // with its manifest (DeleteManifest). The database's versions are
 // written by an import and made current by a registry setting the engine
 // writes last (G 0 vulnDatabase); DeleteVulnVersionsExcept removes what
 // an interrupted import or a superseded version left.
 const (
 	prefixScan    byte = 's'
-	prefixScanJob byte = 'q'
+	prefixScanJob byte = 'Q'
 	prefixVulnRec byte = 'V'
-	prefixVulnKey byte = 'W'
+	prefixVulnKey byte = 'K'
 )
 
 func vulnVersion(v uint64) string { return fmt.Sprintf("%016x", v) }
