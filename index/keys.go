@@ -43,6 +43,7 @@ import (
 //	v                                      store metadata (schema version) Open
 //	c 0 <layer> 0 <chunk>                  layer TOC chunk (index/toc.go)  Batch.PutLayerTOC
 //	x 0 <layer>                            derived uncompressed tar digest Batch.PutLayerDerived
+//	A 0 <repo> 0 <digest>                  TierJob record (archive tier)   Batch.PutTierJob
 const (
 	prefixRepo     byte = 'r'
 	prefixTag      byte = 't'
@@ -57,6 +58,7 @@ const (
 	prefixCache    byte = 'P'
 	prefixRegistry byte = 'G'
 	prefixMeta     byte = 'v'
+	prefixTierJob  byte = 'A'
 
 	sep byte = 0x00
 )
@@ -192,6 +194,10 @@ func repoDigestKey(prefix byte, repo string, d digest.Digest) ([]byte, error) {
 
 func manifestKey(repo string, d digest.Digest) ([]byte, error) {
 	return repoDigestKey(prefixManifest, repo, d)
+}
+
+func tierJobKey(repo string, d digest.Digest) ([]byte, error) {
+	return repoDigestKey(prefixTierJob, repo, d)
 }
 
 func linkKey(repo string, d digest.Digest) ([]byte, error) {
