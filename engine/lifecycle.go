@@ -43,8 +43,28 @@ func policyErr(err error) error {
 	return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 }
 
-// Expiry is one image a lifecycle policy expires and the rule that
-// expires it. Its JSON is ECR's lifecycle policy preview result.
+// The lifecycle actions, as ECR names them (ImageActionType).
+const (
+	// LifecycleExpire deletes the image.
+	LifecycleExpire = "EXPIRE"
+	// LifecycleTransition moves the image to another storage class (the
+	// archive: LifecycleAction.TargetStorageClass).
+	LifecycleTransition = "TRANSITION"
+)
+
+// LifecycleAction is what a lifecycle rule does to an image (ECR's
+// LifecyclePolicyRuleAction).
+type LifecycleAction struct {
+	// Type is LifecycleExpire or LifecycleTransition.
+	Type string `json:"type"`
+	// TargetStorageClass is the class a transition moves the image to
+	// (StorageArchive); empty for an expiry.
+	TargetStorageClass StorageClass `json:"targetStorageClass,omitempty"`
+}
+
+// Expiry is one image a lifecycle policy acts on (expires, or transitions
+// to the archive) and the rule that does. Its JSON is ECR's lifecycle
+// policy preview result.
 type Expiry struct {
 	// Digest is the image's manifest digest.
 	Digest digest.Digest `json:"imageDigest"`
@@ -54,7 +74,12 @@ type Expiry struct {
 	PushedAt time.Time `json:"imagePushedAt"`
 	// LastPulledAt is when it was last pulled; zero if never.
 	LastPulledAt time.Time `json:"lastRecordedPullTime,omitzero"`
-	// RulePriority is the priority of the rule that expires the image
+	// Action is what the rule does to the image.
+	Action LifecycleAction `json:"action"`
+	// StorageClass is the image's storage class before the action:
+	// StorageStandard, or StorageArchive for an archived image expired.
+	StorageClass StorageClass `json:"storageClass"`
+	// RulePriority is the priority of the rule that acts on the image
 	// (ECR's appliedRulePriority).
 	RulePriority int `json:"appliedRulePriority"`
 	// Description is that rule's description.
@@ -68,7 +93,14 @@ func expiriesOf(exp []gc.Expiry) []Expiry {
 	out := make([]Expiry, len(exp))
 	for i, x := range exp {
 		out[i] = Expiry{Digest: x.Digest, Tags: x.Tags, PushedAt: x.PushedAt, LastPulledAt: x.LastPulledAt,
+			Action: LifecycleAction{Type: LifecycleExpire}, StorageClass: StorageStandard,
 			RulePriority: x.RulePriority, Description: x.Description}
+		if x.Action == gc.ActionTransition {
+			out[i].Action = LifecycleAction{Type: LifecycleTransition, TargetStorageClass: StorageArchive}
+		}
+		if x.StorageClass == gc.StorageClassArchive {
+			out[i].StorageClass = StorageArchive
+		}
 	}
 	return out
 }
@@ -135,19 +167,33 @@ func (e *Engine) lifecyclePolicy(repo, override string) (*gc.Policy, error) {
 	return p, nil
 }
 
-// lifecyclePlan is the one function preview and apply share: the images
-// the policy expires now and every manifest that goes with them.
-func (e *Engine) lifecyclePlan(repo string, p *gc.Policy, now time.Time) ([]gc.Expiry, []digest.Digest, error) {
+// lifecyclePlan is what preview and apply share: the repository's graph,
+// the images the policy acts on now, every manifest that goes with the
+// expired ones, and the images it archives.
+type lifecyclePlan struct {
+	graph   *gc.Graph
+	exp     []gc.Expiry
+	gone    []digest.Digest
+	archive []digest.Digest
+}
+
+// planLifecycle is the one function preview and apply share.
+func (e *Engine) planLifecycle(repo string, p *gc.Policy, now time.Time) (*lifecyclePlan, error) {
 	g, err := gc.LoadGraph(e.db, repo)
 	if err != nil {
-		return nil, nil, storageErr(err)
+		return nil, storageErr(err)
 	}
-	exp := p.Evaluate(g.Images(), now)
-	ds := make([]digest.Digest, len(exp))
-	for i, x := range exp {
-		ds[i] = x.Digest
+	pl := &lifecyclePlan{graph: g, exp: p.Evaluate(g.Images(), now)}
+	var expired []digest.Digest
+	for _, x := range pl.exp {
+		if x.Action == gc.ActionTransition {
+			pl.archive = append(pl.archive, x.Digest)
+		} else {
+			expired = append(expired, x.Digest)
+		}
 	}
-	return exp, g.Closure(ds), nil
+	pl.gone = g.Closure(expired)
+	return pl, nil
 }
 
 // LifecyclePreview returns the images repo's lifecycle policy (or
@@ -162,15 +208,21 @@ func (e *Engine) LifecyclePreview(ctx context.Context, repo, policyOverride stri
 	if err != nil {
 		return nil, err
 	}
-	exp, _, err := e.lifecyclePlan(repo, p, e.clock.Now())
-	return expiriesOf(exp), err
+	pl, err := e.planLifecycle(repo, p, e.clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	return expiriesOf(pl.exp), nil
 }
 
-// LifecycleApply expires what LifecyclePreview lists, computed by the same
-// function under the repository's lock: each expired image's manifest and
-// tags, its referrers, and its index children that nothing else in the
-// repository references, in one synced batch. It returns the expired
-// images. Their blobs go at the next collection.
+// LifecycleApply does what LifecyclePreview lists, computed by the same
+// function under the repository's lock, in one synced batch: it deletes
+// each expired image's manifest and tags, its referrers, and its index
+// children that nothing else in the repository references; and it
+// archives each image a transition rule selects, as
+// UpdateImageStorageClass does (its blobs move to the archive tier in the
+// background). It returns the images acted on. The blobs of expired
+// images go at the next collection.
 func (e *Engine) LifecycleApply(ctx context.Context, repo, policyOverride string) ([]Expiry, error) {
 	if err := e.checkOpen(); err != nil {
 		return nil, err
@@ -184,9 +236,14 @@ func (e *Engine) LifecycleApply(ctx context.Context, repo, policyOverride string
 	}
 	unlock := e.repoLocks.Lock(repo)
 	defer unlock()
-	exp, gone, err := e.lifecyclePlan(repo, p, e.clock.Now())
-	if err != nil || len(gone) == 0 {
-		return expiriesOf(exp), err
+	now := e.clock.Now()
+	pl, err := e.planLifecycle(repo, p, now)
+	if err != nil {
+		return nil, err
+	}
+	exp, gone := pl.exp, pl.gone
+	if len(gone) == 0 && len(pl.archive) == 0 {
+		return expiriesOf(exp), nil
 	}
 	b := e.db.NewBatch()
 	defer b.Close()
@@ -203,21 +260,36 @@ func (e *Engine) LifecycleApply(ctx context.Context, repo, policyOverride string
 		if err := b.DeleteManifest(repo, d); err != nil {
 			return nil, storageErr(err)
 		}
+		delete(pl.graph.Nodes, d)
+	}
+	if err := e.archiveImages(b, pl.graph, repo, pl.archive, now.UTC()); err != nil {
+		return nil, err
 	}
 	if err := b.Commit(true); err != nil {
 		return nil, storageErr(err)
+	}
+	if len(pl.archive) > 0 {
+		e.wakeTiers()
 	}
 	perRule := map[int]int{}
 	e.gcs.statsMu.Lock()
 	if e.gcs.stats.ImagesExpired == nil {
 		e.gcs.stats.ImagesExpired = map[int]int64{}
 	}
+	if e.gcs.stats.ImagesArchived == nil {
+		e.gcs.stats.ImagesArchived = map[int]int64{}
+	}
 	for _, x := range exp {
 		perRule[x.RulePriority]++
-		e.gcs.stats.ImagesExpired[x.RulePriority]++
+		if x.Action == gc.ActionTransition {
+			e.gcs.stats.ImagesArchived[x.RulePriority]++
+		} else {
+			e.gcs.stats.ImagesExpired[x.RulePriority]++
+		}
 	}
 	e.gcs.statsMu.Unlock()
-	e.log.Info("lifecycle applied", "repository", repo, "images", len(exp), "manifests", len(gone), "perRule", perRule)
+	e.log.Info("lifecycle applied", "repository", repo, "images", len(exp), "manifests", len(gone),
+		"archived", len(pl.archive), "perRule", perRule)
 	return expiriesOf(exp), nil
 }
 

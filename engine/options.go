@@ -87,6 +87,12 @@ type Options struct {
 	// LifecycleInterval applies every repository's lifecycle policy this
 	// often. Default 0: only on demand (LifecycleApply).
 	LifecycleInterval time.Duration
+	// ArchiveDir is the archive tier's directory: the blobs of archived
+	// images that no active image needs, recompressed at zstd's best
+	// level and sealed as in the hot tier (docs/archive.md). It may be on
+	// another, cheaper file system. Default "<dir>/archive". A relative
+	// path is relative to the working directory.
+	ArchiveDir string
 	// IndexCacheSize is the size in bytes of the index's block cache
 	// (pebble). Default 0: index.DefaultCacheSize (64 MiB), what a daemon
 	// serving reads wants. The one-shot gc and fsck commands scan the index

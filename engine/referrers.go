@@ -6,6 +6,8 @@ import (
 	"context"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berthstore/berth/index"
 )
 
 // Referrer is one entry of the referrers list of a subject.
@@ -18,7 +20,8 @@ type Referrer struct {
 }
 
 // Referrers lists the manifests in repo whose subject is d, filtered by
-// artifactType when it is not "".
+// artifactType when it is not "", leaving out archived ones (they do not
+// pull).
 func (e *Engine) Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]Referrer, error) {
 	if err := ValidateRepositoryName(repo); err != nil {
 		return nil, err
@@ -34,6 +37,9 @@ func (e *Engine) Referrers(ctx context.Context, repo string, d digest.Digest, ar
 	for _, r := range refs {
 		if artifactType != "" && r.ArtifactType != artifactType {
 			continue
+		}
+		if m, err := e.db.ManifestMeta(repo, r.Digest); err == nil && m.Status != index.StatusActive {
+			continue // archived: it does not pull
 		}
 		out = append(out, Referrer{MediaType: r.MediaType, Digest: r.Digest, Size: r.Size, ArtifactType: r.ArtifactType, Annotations: r.Annotations})
 	}

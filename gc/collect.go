@@ -171,7 +171,7 @@ type OrphanFile struct {
 	Digest     digest.Digest `json:"digest"`
 	StoredSize int64         `json:"storedSize"`
 	// Tier is the tier the file is in.
-	Tier index.Tier `json:"tier,omitempty"`
+	Tier index.Tier `json:"-"`
 }
 
 // tierStore is one tier's blob files.

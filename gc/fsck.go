@@ -33,7 +33,7 @@ const (
 	KindCorruptRecord    = "corrupt-record"    // an index value that does not decode
 	KindColdBlob         = "cold-blob"         // an active image's blob in the archive tier, with no job to bring it back
 	// Orphans: space to reclaim, not corruption (gc removes them).
-	KindOrphanFile   = "orphan-file"   // a blob file without a record
+	KindOrphanFile   = "orphan-file"   // a blob file without a record, or in the tier its record does not name
 	KindOrphanUpload = "orphan-upload" // an upload file without a session
 )
 

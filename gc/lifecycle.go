@@ -554,10 +554,10 @@ type Image struct {
 	// activating ones (being restored) of neither: no rule acts on them.
 	Status index.ImageStatus `json:"-"`
 	// LastArchivedAt is when the image was last archived (zero if never).
-	LastArchivedAt time.Time `json:"lastArchivedAt,omitzero"`
+	LastArchivedAt time.Time `json:"-"`
 	// LastActivatedAt is when it was last restored from the archive
 	// (zero if never).
-	LastActivatedAt time.Time `json:"lastActivatedAt,omitzero"`
+	LastActivatedAt time.Time `json:"-"`
 }
 
 // storageClass is the storage class of img, "" while it is activating.
@@ -602,10 +602,10 @@ func (img *Image) lastUsedAt() time.Time {
 type Expiry struct {
 	Image
 	// Action is ActionExpire or ActionTransition.
-	Action string `json:"action"`
+	Action string `json:"-"`
 	// StorageClass is the image's storage class before the action:
 	// StorageClassStandard or StorageClassArchive.
-	StorageClass string `json:"storageClass"`
+	StorageClass string `json:"-"`
 	// RulePriority is the priority of the rule that acts on the image
 	// (ECR's appliedRulePriority).
 	RulePriority int `json:"appliedRulePriority"`
