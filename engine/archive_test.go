@@ -513,4 +513,11 @@ func TestArchiveDirOption(t *testing.T) {
 	assert.NotZero(t, dirBytes(t, filepath.Join(adir, "blobs")))
 	_, err = os.Stat(filepath.Join(dir, "archive"))
 	assert.True(t, errors.Is(err, fs.ErrNotExist), "no archive directory in the store: %v", err)
+
+	// The store's own directory is no archive directory.
+	o = quietOptions()
+	same := t.TempDir()
+	o.ArchiveDir = same + "/."
+	_, err = Open(same, o)
+	require.ErrorIs(t, err, ErrInvalidArgument)
 }

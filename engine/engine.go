@@ -109,7 +109,13 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		closeKeys()
 		return nil, storageErr(fmt.Errorf("engine: %w", err))
 	}
-	as, err := openArchive(archiveDir(dir, &o))
+	adir, err := archiveDir(dir, &o)
+	if err != nil {
+		bs.Close()
+		closeKeys()
+		return nil, err
+	}
+	as, err := openArchive(adir)
 	if err != nil {
 		bs.Close()
 		closeKeys()

@@ -78,12 +78,18 @@ func openArchive(dir string) (*blob.Store, error) {
 	})
 }
 
-// archiveDir is the archive tier's directory of a store in dir.
-func archiveDir(dir string, o *Options) string {
-	if o.ArchiveDir != "" {
-		return o.ArchiveDir
+// archiveDir is the archive tier's directory of a store in dir. The
+// store's own directory is refused: both tiers would be one blob store.
+func archiveDir(dir string, o *Options) (string, error) {
+	if o.ArchiveDir == "" {
+		return filepath.Join(dir, "archive"), nil
 	}
-	return filepath.Join(dir, "archive")
+	a, aerr := filepath.Abs(o.ArchiveDir)
+	d, derr := filepath.Abs(dir)
+	if aerr == nil && derr == nil && a == d {
+		return "", fmt.Errorf("%w: ArchiveDir %q is the store's own directory; give the archive tier a directory of its own", ErrInvalidArgument, o.ArchiveDir)
+	}
+	return o.ArchiveDir, nil
 }
 
 // storeOf returns the blob store of tier t.

@@ -139,7 +139,7 @@ func TestStoreCollector(t *testing.T) {
 	require.NoError(t, err)
 	defer e.Close()
 	c := NewStoreCollector(e)
-	require.Equal(t, 9, testutil.CollectAndCount(c), "store totals and gc counters; before any collection no gc duration, before any expiry no lifecycle series")
+	require.Equal(t, 15, testutil.CollectAndCount(c), "store totals, gc and archive tier counters; before any collection no gc duration, before any expiry no lifecycle series")
 
 	// Two images, one layer each, in one repository, a minute apart.
 	old := pushImage(t, e, "team/app", "v1", bytes.Repeat([]byte("old layer "), 1000))
@@ -210,6 +210,39 @@ berth_store_bytes %d
 # TYPE berth_store_stored_bytes gauge
 berth_store_stored_bytes %d
 `, logical, stored)), "berth_store_blobs", "berth_store_bytes", "berth_store_stored_bytes"))
+
+	// The remaining image archived: its config and layer move to the
+	// archive tier; restored, they come back.
+	_, err = e.UpdateImageStorageClass(ctx, "team/app", "v2", engine.StorageArchive)
+	require.NoError(t, err)
+	require.NoError(t, e.WaitTierJobs(ctx))
+	ts := e.TierStats()
+	require.NoError(t, testutil.CollectAndCompare(c, strings.NewReader(fmt.Sprintf(`
+# HELP berth_archive_blobs_moved_total Blobs moved between the tiers: to the archive tier (archive) and back (restore).
+# TYPE berth_archive_blobs_moved_total counter
+berth_archive_blobs_moved_total{direction="archive"} 2
+berth_archive_blobs_moved_total{direction="restore"} 0
+# HELP berth_archive_bytes_total Stored bytes of the blobs archived: freed in the hot tier (hot_freed) and written to the archive tier (archive_written).
+# TYPE berth_archive_bytes_total counter
+berth_archive_bytes_total{kind="archive_written"} %d
+berth_archive_bytes_total{kind="hot_freed"} %d
+# HELP berth_archive_jobs_done_total Archive and restore jobs finished.
+# TYPE berth_archive_jobs_done_total counter
+berth_archive_jobs_done_total 1
+# HELP berth_archive_job_errors_total Archive and restore job failures (each is retried).
+# TYPE berth_archive_job_errors_total counter
+berth_archive_job_errors_total 0
+`, ts.ArchiveBytesWritten, ts.HotBytesFreed)), "berth_archive_blobs_moved_total", "berth_archive_bytes_total", "berth_archive_jobs_done_total", "berth_archive_job_errors_total"))
+	assert.Positive(t, ts.HotBytesFreed)
+	_, err = e.UpdateImageStorageClass(ctx, "team/app", "v2", engine.StorageStandard)
+	require.NoError(t, err)
+	require.NoError(t, e.WaitTierJobs(ctx))
+	require.NoError(t, testutil.CollectAndCompare(c, strings.NewReader(`
+# HELP berth_archive_blobs_moved_total Blobs moved between the tiers: to the archive tier (archive) and back (restore).
+# TYPE berth_archive_blobs_moved_total counter
+berth_archive_blobs_moved_total{direction="archive"} 2
+berth_archive_blobs_moved_total{direction="restore"} 2
+`), "berth_archive_blobs_moved_total"))
 }
 
 // pushImage pushes a config and one layer as an image tagged tag.

@@ -14,6 +14,7 @@ import (
 type StoreStatser interface {
 	StoreStats(ctx context.Context) (engine.StoreStats, error)
 	GCStats() engine.GCStats
+	TierStats() engine.TierStats
 }
 
 // storeCollector exports the store's totals and the gc and lifecycle
@@ -24,6 +25,8 @@ type storeCollector struct {
 	blobs, bytes, storedBytes, repos     *prometheus.Desc
 	gcRuns, gcBlobs, gcBytes, gcOrphans  *prometheus.Desc
 	gcUploads, gcLastDuration, lcExpired *prometheus.Desc
+	lcArchived, tierBlobs, tierBytes     *prometheus.Desc
+	tierJobs, tierJobErrors              *prometheus.Desc
 }
 
 var _ StoreStatser = (*engine.Engine)(nil)
@@ -47,12 +50,18 @@ func NewStoreCollector(st StoreStatser) prometheus.Collector {
 		gcUploads:      d("berth_gc_uploads_expired_total", "Idle upload sessions expired by garbage collection."),
 		gcLastDuration: d("berth_gc_last_duration_seconds", "Duration of the last collection, by phase.", "phase"),
 		lcExpired:      d("berth_lifecycle_images_expired_total", "Images expired by lifecycle policies, by rule priority.", "rule"),
+		lcArchived:     d("berth_lifecycle_images_archived_total", "Images archived by lifecycle transition rules, by rule priority.", "rule"),
+		tierBlobs:      d("berth_archive_blobs_moved_total", "Blobs moved between the tiers: to the archive tier (archive) and back (restore).", "direction"),
+		tierBytes:      d("berth_archive_bytes_total", "Stored bytes of the blobs archived: freed in the hot tier (hot_freed) and written to the archive tier (archive_written).", "kind"),
+		tierJobs:       d("berth_archive_jobs_done_total", "Archive and restore jobs finished."),
+		tierJobErrors:  d("berth_archive_job_errors_total", "Archive and restore job failures (each is retried)."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.blobs, c.bytes, c.storedBytes, c.repos, c.gcRuns, c.gcBlobs, c.gcBytes, c.gcOrphans, c.gcUploads, c.gcLastDuration, c.lcExpired} {
+	for _, d := range []*prometheus.Desc{c.blobs, c.bytes, c.storedBytes, c.repos, c.gcRuns, c.gcBlobs, c.gcBytes, c.gcOrphans, c.gcUploads, c.gcLastDuration, c.lcExpired,
+		c.lcArchived, c.tierBlobs, c.tierBytes, c.tierJobs, c.tierJobErrors} {
 		ch <- d
 	}
 }
@@ -81,4 +90,14 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	for rule, n := range g.ImagesExpired {
 		ch <- prometheus.MustNewConstMetric(c.lcExpired, prometheus.CounterValue, float64(n), strconv.Itoa(rule))
 	}
+	for rule, n := range g.ImagesArchived {
+		ch <- prometheus.MustNewConstMetric(c.lcArchived, prometheus.CounterValue, float64(n), strconv.Itoa(rule))
+	}
+	t := c.st.TierStats()
+	ch <- prometheus.MustNewConstMetric(c.tierBlobs, prometheus.CounterValue, float64(t.BlobsArchived), "archive")
+	ch <- prometheus.MustNewConstMetric(c.tierBlobs, prometheus.CounterValue, float64(t.BlobsRestored), "restore")
+	ch <- prometheus.MustNewConstMetric(c.tierBytes, prometheus.CounterValue, float64(t.HotBytesFreed), "hot_freed")
+	ch <- prometheus.MustNewConstMetric(c.tierBytes, prometheus.CounterValue, float64(t.ArchiveBytesWritten), "archive_written")
+	ch <- prometheus.MustNewConstMetric(c.tierJobs, prometheus.CounterValue, float64(t.JobsDone))
+	ch <- prometheus.MustNewConstMetric(c.tierJobErrors, prometheus.CounterValue, float64(t.JobErrors))
 }
