@@ -46,6 +46,7 @@ const (
 	StartLifecyclePolicyPreview         Action = "ecr:StartLifecyclePolicyPreview"
 	TagResource                         Action = "ecr:TagResource"
 	UntagResource                       Action = "ecr:UntagResource"
+	UpdateImageStorageClass             Action = "ecr:UpdateImageStorageClass"
 	UpdateRepositoryCreationTemplate    Action = "ecr:UpdateRepositoryCreationTemplate"
 	UploadLayerPart                     Action = "ecr:UploadLayerPart"
 )
@@ -97,7 +98,7 @@ func init() {
 		GetRegistryPolicy, GetRepositoryPolicy, InitiateLayerUpload, ListImages, ListTagsForResource, PutImage,
 		PutImageScanningConfiguration, PutImageTagMutability, PutLifecyclePolicy, PutRegistryPolicy,
 		SetRepositoryPolicy, StartLifecyclePolicyPreview, TagResource, UntagResource,
-		UpdateRepositoryCreationTemplate, UploadLayerPart, KMSCreateGrant, KMSDescribeKey,
+		UpdateImageStorageClass, UpdateRepositoryCreationTemplate, UploadLayerPart, KMSCreateGrant, KMSDescribeKey,
 	} {
 		known[a] = true
 	}

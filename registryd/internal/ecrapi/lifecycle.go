@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/berthstore/berth/engine"
 )
 
 // lifecycleOps serve the lifecycle policy operations.
@@ -159,23 +161,68 @@ type GetLifecyclePolicyPreviewInput struct {
 	Filter     *TagStatusFilter  `json:"filter"`
 }
 
-// LifecyclePolicyRuleAction is what a rule does to an image.
+// LifecyclePolicyRuleAction is what a rule does to an image: EXPIRE, or
+// TRANSITION to targetStorageClass ARCHIVE.
 type LifecyclePolicyRuleAction struct {
-	Type string `json:"type"`
+	Type               string `json:"type"`
+	TargetStorageClass string `json:"targetStorageClass,omitempty"`
 }
 
-// LifecyclePolicyPreviewResult is an image a preview expires.
+// LifecyclePolicyPreviewResult is an image a preview expires or
+// transitions; storageClass is its class before the action.
 type LifecyclePolicyPreviewResult struct {
 	ImageTags           []string                  `json:"imageTags,omitempty"`
 	ImageDigest         string                    `json:"imageDigest"`
 	ImagePushedAt       awsTime                   `json:"imagePushedAt,omitzero"`
 	Action              LifecyclePolicyRuleAction `json:"action"`
 	AppliedRulePriority int                       `json:"appliedRulePriority"`
+	StorageClass        string                    `json:"storageClass,omitempty"`
 }
 
-// LifecyclePolicyPreviewSummary counts what a preview expires.
+// LifecyclePolicyPreviewSummary counts what a preview expires, and what
+// it transitions to each storage class (only when it transitions any).
 type LifecyclePolicyPreviewSummary struct {
-	ExpiringImageTotalCount int `json:"expiringImageTotalCount"`
+	ExpiringImageTotalCount       int                            `json:"expiringImageTotalCount"`
+	TransitioningImageTotalCounts []TransitioningImageTotalCount `json:"transitioningImageTotalCounts,omitempty"`
+}
+
+// TransitioningImageTotalCount counts the images a preview transitions
+// to one storage class.
+type TransitioningImageTotalCount struct {
+	TargetStorageClass string `json:"targetStorageClass"`
+	ImageTotalCount    int    `json:"imageTotalCount"`
+}
+
+// previewResultOf is x on the wire, its tags sorted.
+func previewResultOf(x expiry) LifecyclePolicyPreviewResult {
+	tags := slices.Clone(x.Tags)
+	slices.Sort(tags)
+	act := LifecyclePolicyRuleAction{Type: x.Action.Type, TargetStorageClass: string(x.Action.TargetStorageClass)}
+	if act.Type == "" {
+		act.Type = "EXPIRE"
+	}
+	return LifecyclePolicyPreviewResult{ImageTags: tags, ImageDigest: string(x.Digest), ImagePushedAt: awsTime(x.PushedAt),
+		Action: act, AppliedRulePriority: x.RulePriority, StorageClass: string(x.StorageClass)}
+}
+
+// previewSummaryOf counts results: expiries, and transitions by class.
+func previewSummaryOf(results []expiry) LifecyclePolicyPreviewSummary {
+	var s LifecyclePolicyPreviewSummary
+	for _, x := range results {
+		if x.Action.Type != engine.LifecycleTransition {
+			s.ExpiringImageTotalCount++
+			continue
+		}
+		i := slices.IndexFunc(s.TransitioningImageTotalCounts, func(c TransitioningImageTotalCount) bool {
+			return c.TargetStorageClass == string(x.Action.TargetStorageClass)
+		})
+		if i < 0 {
+			s.TransitioningImageTotalCounts = append(s.TransitioningImageTotalCounts, TransitioningImageTotalCount{TargetStorageClass: string(x.Action.TargetStorageClass)})
+			i = len(s.TransitioningImageTotalCounts) - 1
+		}
+		s.TransitioningImageTotalCounts[i].ImageTotalCount++
+	}
+	return s
 }
 
 // GetLifecyclePolicyPreviewOutput is GetLifecyclePolicyPreview's answer.
@@ -213,10 +260,7 @@ func (o lifecycleOps) getPreview(ctx context.Context, _ *call, in *GetLifecycleP
 		}) {
 			continue
 		}
-		tags := slices.Clone(x.Tags)
-		slices.Sort(tags)
-		all = append(all, LifecyclePolicyPreviewResult{ImageTags: tags, ImageDigest: string(x.Digest), ImagePushedAt: awsTime(x.PushedAt),
-			Action: LifecyclePolicyRuleAction{Type: "EXPIRE"}, AppliedRulePriority: x.RulePriority})
+		all = append(all, previewResultOf(x))
 	}
 	slices.SortFunc(all, func(a, b LifecyclePolicyPreviewResult) int { return strings.Compare(a.ImageDigest, b.ImageDigest) })
 	page, next, err := paginate(all, func(r LifecyclePolicyPreviewResult) string { return r.ImageDigest }, in.NextToken, n)
@@ -227,6 +271,6 @@ func (o lifecycleOps) getPreview(ctx context.Context, _ *call, in *GetLifecycleP
 		RegistryID: o.reg.account, RepositoryName: in.RepositoryName,
 		LifecyclePolicyText: p.policy, Status: "COMPLETE", NextToken: next,
 		PreviewResults: append([]LifecyclePolicyPreviewResult{}, page...),
-		Summary:        LifecyclePolicyPreviewSummary{ExpiringImageTotalCount: len(p.results)},
+		Summary:        previewSummaryOf(p.results),
 	}, nil
 }

@@ -21,7 +21,7 @@ import (
 // and is an action the Authorizer knows.
 func TestOperationTable(t *testing.T) {
 	a := newTestAPI(t)
-	require.Len(t, a.ops, 38)
+	require.Len(t, a.ops, 39)
 	for name, op := range a.ops {
 		assert.Equal(t, authz.Action("ecr:"+name), op.action(), name)
 		assert.True(t, op.action().Known(), name)
@@ -67,6 +67,7 @@ var wellFormed = map[string]string{
 	"CompleteLayerUpload":                 `{"repositoryName":"r","uploadId":"u","layerDigests":["sha256:00"]}`,
 	"CreateRepositoryCreationTemplate":    `{"prefix":"ROOT","appliedFor":["CREATE_ON_PUSH"]}`,
 	"UpdateRepositoryCreationTemplate":    `{"prefix":"ROOT","appliedFor":["CREATE_ON_PUSH"]}`,
+	"UpdateImageStorageClass":             `{"repositoryName":"r","imageId":{"imageTag":"v1"},"targetStorageClass":"ARCHIVE"}`,
 	"DeleteRepositoryCreationTemplate":    `{"prefix":"ROOT"}`,
 	"DescribeRepositoryCreationTemplates": `{}`,
 	"CreatePullThroughCacheRule":          `{"ecrRepositoryPrefix":"hub","upstreamRegistryUrl":"registry-1.docker.io"}`,

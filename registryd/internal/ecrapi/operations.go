@@ -18,6 +18,7 @@ func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploa
 	registryLevel := registryOps{reg: g, policies: st}
 	lifecycle := lifecycleOps{reg: g, repos: st, lifecycle: st, previews: &previews{}}
 	images := imageOps{reg: g, images: st}
+	storage := storageClassOps{images: images, store: st}
 	layers := layerOps{reg: g, repos: st, layers: st, uploads: uploads}
 	templates := templateOps{reg: g, templates: st}
 	rules := cacheRuleOps{reg: g, rules: st}
@@ -53,6 +54,8 @@ func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploa
 		"BatchGetImage":    newOp(authz.BatchGetImage, images.batchGet),
 		"BatchDeleteImage": newOp(authz.BatchDeleteImage, images.batchDelete),
 		"PutImage":         newOp(authz.PutImage, images.put),
+
+		"UpdateImageStorageClass": newOp(authz.UpdateImageStorageClass, storage.update),
 
 		"BatchCheckLayerAvailability": newOp(authz.BatchCheckLayerAvailability, layers.check),
 		"GetDownloadUrlForLayer":      newOp(authz.GetDownloadURLForLayer, layers.downloadURL),

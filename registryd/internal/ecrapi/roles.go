@@ -101,6 +101,7 @@ type Store interface {
 	LifecycleStore
 	TemplateStore
 	CacheRuleStore
+	StorageClassStore
 }
 
 var _ Store = (*engine.Engine)(nil)
