@@ -13,6 +13,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -64,7 +65,10 @@ func runArchiveChild(dir string) int {
 		if im.Status != ImageActive {
 			to = StorageStandard
 		}
-		if _, err := e.UpdateImageStorageClass(ctx, "crash/arch", tag, to); err != nil {
+		// The worker may finish a restore between the read and the call
+		// (ACTIVATING read, ACTIVE now): the update is then refused, and
+		// the next round reads the new status.
+		if _, err := e.UpdateImageStorageClass(ctx, "crash/arch", tag, to); err != nil && !errors.Is(err, ErrStorageClassUpdate) {
 			return childFailed(err)
 		}
 		if r.IntN(3) == 0 {

@@ -164,6 +164,22 @@ func TestArchiveAndRestore(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, r.Clean(), "%v", r.Corrupt)
 	assert.Empty(t, r.Orphans)
+
+	// The worker's two jobs are in the audit log, as the engine's own work.
+	var recs []AuditRecord
+	require.NoError(t, e.AuditRecords(ctx, AuditQuery{Principal: "system", Repository: "team/app", OldestFirst: true},
+		func(r AuditRecord) error { recs = append(recs, r); return nil }))
+	require.Len(t, recs, 2)
+	for i, job := range []string{"archive", "restore"} {
+		assert.Equal(t, AuditLocal, recs[i].PrincipalType)
+		assert.Equal(t, AuditAPIEngine, recs[i].API)
+		assert.Equal(t, "ecr:UpdateImageStorageClass", recs[i].Action)
+		assert.Equal(t, e.RepositoryARN("team/app"), recs[i].Resource)
+		assert.True(t, recs[i].Mutating)
+		assert.Equal(t, job, recs[i].Parameters["job"])
+		assert.Equal(t, string(d), recs[i].Parameters["imageDigest"])
+	}
+	assert.Equal(t, "1", recs[1].Parameters["activated"])
 }
 
 // TestArchiveSharedLayerStaysHot: a layer an active image also uses stays

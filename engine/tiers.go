@@ -12,6 +12,7 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -321,6 +322,11 @@ func (e *Engine) finishTierJob(j *index.TierJob) error {
 	if err := b.DeleteTierJob(j.Repo, j.Digest); err != nil {
 		return storageErr(err)
 	}
+	// Recorded before the commit: a record that cannot be written leaves
+	// the job pending (retried), so no finished job goes unrecorded.
+	if err := e.recordTierJob(j, activated); err != nil {
+		return err
+	}
 	if err := b.Commit(true); err != nil {
 		return storageErr(err)
 	}
@@ -330,6 +336,40 @@ func (e *Engine) finishTierJob(j *index.TierJob) error {
 	e.log.Info("archive tier: job done", "repository", j.Repo, "image", j.Digest, "job", j.Kind,
 		"manifests", len(j.Manifests), "activated", activated)
 	return nil
+}
+
+// tierAuditUser is the user name of the audit records of the engine's
+// own work (principal type AuditLocal, API AuditAPIEngine), as the
+// schedules name it.
+const tierAuditUser = "system"
+
+// recordTierJob records, durably, that the worker finished tier job j
+// (its blobs moved; for a restore, activated manifests made ACTIVE): the
+// end of an UpdateImageStorageClass or a lifecycle transition, done by the
+// engine by itself, hence recorded as its own work.
+func (e *Engine) recordTierJob(j *index.TierJob, activated int) error {
+	action := "archive"
+	if j.Kind == index.JobRestore {
+		action = "restore"
+	}
+	return e.RecordAudit(context.Background(), AuditRecord{
+		RequestID:     "tier-" + j.CreatedAt.UTC().Format("20060102T150405.000000000Z") + "-" + j.Digest.Encoded()[:12],
+		UserName:      tierAuditUser,
+		PrincipalType: AuditLocal,
+		SourceIP:      "local",
+		UserAgent:     "berth engine",
+		API:           AuditAPIEngine,
+		Action:        "ecr:UpdateImageStorageClass",
+		Resource:      e.RepositoryARN(j.Repo),
+		Repository:    j.Repo,
+		Parameters: map[string]string{
+			"job": action, "imageDigest": string(j.Digest), "phase": "completed",
+			"manifests": strconv.Itoa(len(j.Manifests)), "activated": strconv.Itoa(activated),
+		},
+		Decision:  AuditAllow,
+		Statement: "allowed: the engine's own work finishing an accepted storage class change (no policy is evaluated)",
+		Mutating:  true,
+	}, true)
 }
 
 // wantTier returns the tier blob d belongs in: hot when a manifest that
