@@ -267,7 +267,7 @@ func TestScheduleSurvivesRestart(t *testing.T) {
 	e := open()
 	repos := map[string]scheduleRepo{}
 	for _, r := range []string{"r/a", "r/b", "r/c"} {
-		repos[r] = seedScheduleRepo(t, e, nil, r)
+		repos[r] = seedScheduleRepo(t, e, clk, r) // a minute between pushes: the order is the push order
 		require.NoError(t, e.PutLifecyclePolicy(ctx, r, awsKeepOneUntagged))
 	}
 	require.NoError(t, e.Close())
