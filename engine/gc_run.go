@@ -33,6 +33,7 @@ func (e *Engine) scheduledGC(ctx context.Context, trigger string) RunResult {
 	if grace == 0 {
 		grace = DefaultGCGrace
 	}
+	grace = max(grace, 0) // negative: none
 	err := e.recordSystem(ctx, runID, ActionCollectGarbage, "", map[string]string{
 		"schedule": ScheduleGC, "trigger": trigger, "phase": "start", "grace": grace.String(),
 	})
