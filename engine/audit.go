@@ -83,7 +83,9 @@ const (
 	// AuditAnonymous: a caller without credentials, the principal "*".
 	AuditAnonymous AuditPrincipalType = "Anonymous"
 	// AuditLocal: the operator's command line acting on a store no
-	// daemon holds (UserName is the operating system's user).
+	// daemon holds (UserName is the operating system's user), or the
+	// engine's own scheduled work (UserName AuditSystemUser, API
+	// AuditAPIEngine).
 	AuditLocal AuditPrincipalType = "Local"
 )
 
@@ -97,6 +99,9 @@ const (
 	AuditAPIAdmin   AuditAPI = "admin"   // registryd's admin API (/admin/v1/...)
 	AuditAPIConsole AuditAPI = "console" // the web console
 	AuditAPICLI     AuditAPI = "cli"     // a registryd command acting on the store itself
+	// AuditAPIEngine: the engine's own work (schedules), recorded as
+	// principal type AuditLocal and user AuditSystemUser.
+	AuditAPIEngine AuditAPI = "engine"
 )
 
 // AuditRecord is one audit event: an access decision (allowed or denied)

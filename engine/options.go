@@ -76,8 +76,14 @@ type Options struct {
 	// long (they stay resumable). Default 10 minutes.
 	IdleUploadTimeout time.Duration
 	// GCInterval runs an online garbage collection this often (engine/gc.go,
-	// docs/gc.md). Default 0: collections run only on demand (CollectGarbage).
+	// engine/schedule.go, docs/gc.md, "Schedules"). Default 0: collections
+	// run only on demand (CollectGarbage), and after lifecycle runs with
+	// GCAfterLifecycle.
 	GCInterval time.Duration
+	// GCAfterLifecycle runs a collection (with GCGrace) after each
+	// scheduled lifecycle run that expired images, so that their bytes
+	// come back without waiting for GCInterval. Default false.
+	GCAfterLifecycle bool
 	// GCGrace is the grace period of scheduled collections. Default 0:
 	// DefaultGCGrace (1 h).
 	GCGrace time.Duration
@@ -85,8 +91,15 @@ type Options struct {
 	// Default 0: DefaultUploadTTL (7 days).
 	UploadTTL time.Duration
 	// LifecycleInterval applies every repository's lifecycle policy this
-	// often. Default 0: only on demand (LifecycleApply).
+	// often (engine/lifecycle_run.go). Default 0: only on demand
+	// (LifecycleApply).
 	LifecycleInterval time.Duration
+	// ScheduleJitter moves each scheduled run (GCInterval,
+	// LifecycleInterval) by up to this fraction of its interval, either
+	// way, at random, so that registries started together do not all
+	// collect at once. Default 0: runs fall due exactly (registryd serve
+	// sets 0.1). At most 0.5.
+	ScheduleJitter float64
 	// IndexCacheSize is the size in bytes of the index's block cache
 	// (pebble). Default 0: index.DefaultCacheSize (64 MiB), what a daemon
 	// serving reads wants. The one-shot gc and fsck commands scan the index
@@ -193,6 +206,12 @@ func (o *Options) Validate() error {
 	}
 	if o.AuditMaxBytes < MinAuditMaxBytes {
 		errs = append(errs, fmt.Errorf("%w: AuditMaxBytes %d is below %d", ErrInvalidArgument, o.AuditMaxBytes, MinAuditMaxBytes))
+	}
+	if o.GCInterval < 0 || o.LifecycleInterval < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative schedule interval (GCInterval %v, LifecycleInterval %v)", ErrInvalidArgument, o.GCInterval, o.LifecycleInterval))
+	}
+	if o.ScheduleJitter < 0 || o.ScheduleJitter > 0.5 {
+		errs = append(errs, fmt.Errorf("%w: ScheduleJitter %v outside [0, 0.5]", ErrInvalidArgument, o.ScheduleJitter))
 	}
 	if o.KeyCacheSize < 0 || o.KeyCacheTTL < 0 {
 		errs = append(errs, fmt.Errorf("%w: negative key cache bound", ErrInvalidArgument))

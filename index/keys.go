@@ -43,6 +43,9 @@ import (
 //	v                                      store metadata (schema version) Open
 //	c 0 <layer> 0 <chunk>                  layer TOC chunk (index/toc.go)  Batch.PutLayerTOC
 //	x 0 <layer>                            derived uncompressed tar digest Batch.PutLayerDerived
+//	p 0 <repo>                             lifecycle preview (opaque)      Batch.PutPreview
+//	q 0 <repo> 0 <digest>                  lifecycle preview result (opaque) Batch.PutPreviewResult
+//	S 0 <name>                             schedule state (opaque)         Batch.PutSchedule
 const (
 	prefixRepo     byte = 'r'
 	prefixTag      byte = 't'
@@ -57,6 +60,12 @@ const (
 	prefixCache    byte = 'P'
 	prefixRegistry byte = 'G'
 	prefixMeta     byte = 'v'
+	// prefixPreview, prefixPreviewResult and prefixSchedule are the
+	// lifecycle policy previews (one a repository, its results one key
+	// each) and the state of the engine's schedules (preview.go).
+	prefixPreview       byte = 'p'
+	prefixPreviewResult byte = 'q'
+	prefixSchedule      byte = 'S'
 
 	sep byte = 0x00
 )
@@ -239,6 +248,11 @@ func uploadKey(id string) ([]byte, error) {
 
 func templateKey(prefix string) ([]byte, error) { return opaqueKey(prefixTemplate, prefix) }
 
+// previewResultKey is the key of the preview result of image d of repo.
+func previewResultKey(repo string, d digest.Digest) ([]byte, error) {
+	return repoDigestKey(prefixPreviewResult, repo, d)
+}
+
 // opaqueKey is the key of a registry-level record of kind (a creation
 // template, a pull-through cache rule) named by a repository prefix.
 func opaqueKey(kind byte, prefix string) ([]byte, error) {
@@ -249,7 +263,8 @@ func opaqueKey(kind byte, prefix string) ([]byte, error) {
 }
 
 // opaqueKinds names the kinds of registry-level records.
-var opaqueKinds = map[byte]string{prefixTemplate: "template", prefixCache: "pull-through cache rule", prefixRegistry: "registry setting"}
+var opaqueKinds = map[byte]string{prefixTemplate: "template", prefixCache: "pull-through cache rule", prefixRegistry: "registry setting",
+	prefixPreview: "lifecycle preview", prefixPreviewResult: "lifecycle preview result", prefixSchedule: "schedule"}
 
 // splitKey splits a key into its parts (the prefix byte excluded). It
 // reports false when the key does not start with prefix followed by 0x00 or

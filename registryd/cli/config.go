@@ -131,6 +131,25 @@ type Config struct {
 	// NoAudit keeps no audit log: nothing is recorded, and `registryd
 	// audit` and GET /admin/v1/audit answer that there is none.
 	NoAudit bool `json:"noAudit,omitempty"`
+	// LifecycleInterval applies the lifecycle policy of every repository
+	// that has one this often, each run moved by up to 10% either way at
+	// random (serve only; docs/gc.md, "Schedules"). Default 24h (ECR
+	// applies policies within 24 hours); 0: off. At least a minute
+	// unless ShortSchedules.
+	LifecycleInterval Duration `json:"lifecycleInterval"`
+	// GCInterval runs an online garbage collection this often, jittered
+	// likewise (serve only). Default 24h; 0: off.
+	GCInterval Duration `json:"gcInterval"`
+	// GCAfterLifecycle also runs a collection after each scheduled
+	// lifecycle run that expired images, so that their bytes come back
+	// at once (serve only). Default true.
+	GCAfterLifecycle bool `json:"gcAfterLifecycle"`
+	// GCGrace is the grace period of scheduled collections: unreferenced
+	// blobs younger than this are spared. 0: the engine's default, 1h.
+	GCGrace Duration `json:"gcGrace,omitempty"`
+	// ShortSchedules allows LifecycleInterval and GCInterval under a
+	// minute (tests and demonstrations).
+	ShortSchedules bool `json:"shortSchedules,omitempty"`
 }
 
 // The shapes of an AWS account ID and region name.
@@ -153,6 +172,10 @@ func DefaultConfig() Config {
 		AuthCacheTTL:    Duration(time.Minute),
 		MaxManifestSize: 4 << 20,
 		MemoryLimit:     MemoryLimitAuto,
+
+		LifecycleInterval: Duration(DefaultScheduleInterval),
+		GCInterval:        Duration(DefaultScheduleInterval),
+		GCAfterLifecycle:  true,
 	}
 }
 
@@ -233,6 +256,7 @@ func (c *Config) Validate() error {
 	if c.IAM != "" && c.Htpasswd == "" && c.ECRCredentials == "" {
 		errs = append(errs, errors.New("iam: identity policies need authentication (htpasswd or ecrCredentials); without it the registry is open to anyone"))
 	}
+	errs = append(errs, c.validateSchedules()...)
 	if _, err := c.trustedProxies(); err != nil {
 		errs = append(errs, fmt.Errorf("trustedProxies: %w", err))
 	}
@@ -387,6 +411,7 @@ func bindServeFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.ECRRegion, "ecr-region", c.ECRRegion, "region the ECR API answers for (default us-east-1)")
 	fs.StringVar(&c.ECRAccountID, "ecr-account-id", c.ECRAccountID, "registry ID the ECR API answers for (default 000000000000)")
 	fs.Var(&c.PullThroughRefresh, "pull-through-refresh", "how often a pull-through cache tag is checked upstream (default 24h; negative: every pull)")
+	bindScheduleFlags(fs, c)
 	fs.Var(templateList{c}, "template", `repository creation template as JSON, repeatable (e.g. '{"prefix":"team-a","appliedFor":["CREATE_ON_PUSH"],"imageTagMutability":"IMMUTABLE"}')`)
 }
 

@@ -74,6 +74,7 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 	if err != nil {
 		return err
 	}
+	cfg.scheduleOptions(opts)
 	mem, merr := DecideMemoryLimit(cfg.MemoryLimit)
 	mem.Apply()
 	if merr != nil {
@@ -153,6 +154,7 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 	defer stopReloads()
 	log.Info("registryd listening", "addr", ln.Addr().String(), "data", cfg.Data,
 		"tls", cfg.TLSCert != "", "auth", srv.AuthenticationEnabled(), "iam", cfg.IAM, "createOnPush", cfg.CreateOnPush)
+	logSchedules(log, cfg, eng)
 	if ready != nil {
 		ready <- ln.Addr()
 	}

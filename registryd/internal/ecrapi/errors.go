@@ -44,23 +44,26 @@ var (
 	ecrUploadNotFound           = errorType{"UploadNotFoundException", 400}
 	ecrLifecyclePolicyNotFound  = errorType{"LifecyclePolicyNotFoundException", 400}
 	ecrLifecyclePreviewNotFound = errorType{"LifecyclePolicyPreviewNotFoundException", 400}
-	ecrTemplateNotFound         = errorType{"TemplateNotFoundException", 400}
-	ecrTemplateAlreadyExists    = errorType{"TemplateAlreadyExistsException", 400}
-	ecrLimitExceeded            = errorType{"LimitExceededException", 400}
-	ecrKMS                      = errorType{"KmsException", 400}
-	ecrKMSUnavailable           = errorType{"KmsException", http.StatusServiceUnavailable}
-	ecrServer                   = errorType{"ServerException", http.StatusInternalServerError}
-	ecrServiceUnavailable       = errorType{"ServerException", http.StatusServiceUnavailable}
-	ecrUnknownOperation         = errorType{"UnknownOperationException", 400}
-	ecrSerialization            = errorType{"SerializationException", 400}
-	ecrUnrecognizedClient       = errorType{"UnrecognizedClientException", http.StatusForbidden}
-	ecrInvalidSignature         = errorType{"InvalidSignatureException", http.StatusForbidden}
-	ecrMissingAuth              = errorType{"MissingAuthenticationTokenException", http.StatusForbidden}
-	ecrUnsupportedImageType     = errorType{"UnsupportedImageTypeException", 400}
-	ecrAccessDenied             = errorType{"AccessDeniedException", 400}
-	ecrCacheRuleNotFound        = errorType{"PullThroughCacheRuleNotFoundException", 400}
-	ecrCacheRuleExists          = errorType{"PullThroughCacheRuleAlreadyExistsException", 400}
-	ecrUnsupportedUpstream      = errorType{"UnsupportedUpstreamRegistryException", 400}
+	// ecrLifecyclePreviewInProgress: StartLifecyclePolicyPreview while
+	// the repository's previous preview is still evaluated.
+	ecrLifecyclePreviewInProgress = errorType{"LifecyclePolicyPreviewInProgressException", 400}
+	ecrTemplateNotFound           = errorType{"TemplateNotFoundException", 400}
+	ecrTemplateAlreadyExists      = errorType{"TemplateAlreadyExistsException", 400}
+	ecrLimitExceeded              = errorType{"LimitExceededException", 400}
+	ecrKMS                        = errorType{"KmsException", 400}
+	ecrKMSUnavailable             = errorType{"KmsException", http.StatusServiceUnavailable}
+	ecrServer                     = errorType{"ServerException", http.StatusInternalServerError}
+	ecrServiceUnavailable         = errorType{"ServerException", http.StatusServiceUnavailable}
+	ecrUnknownOperation           = errorType{"UnknownOperationException", 400}
+	ecrSerialization              = errorType{"SerializationException", 400}
+	ecrUnrecognizedClient         = errorType{"UnrecognizedClientException", http.StatusForbidden}
+	ecrInvalidSignature           = errorType{"InvalidSignatureException", http.StatusForbidden}
+	ecrMissingAuth                = errorType{"MissingAuthenticationTokenException", http.StatusForbidden}
+	ecrUnsupportedImageType       = errorType{"UnsupportedImageTypeException", 400}
+	ecrAccessDenied               = errorType{"AccessDeniedException", 400}
+	ecrCacheRuleNotFound          = errorType{"PullThroughCacheRuleNotFoundException", 400}
+	ecrCacheRuleExists            = errorType{"PullThroughCacheRuleAlreadyExistsException", 400}
+	ecrUnsupportedUpstream        = errorType{"UnsupportedUpstreamRegistryException", 400}
 )
 
 // apiError is an ECR API error with its message.
@@ -95,6 +98,8 @@ var errorTable = []struct {
 	{engine.ErrRepositoryPolicyNotFound, ecrRepositoryPolicyNotFound},
 	{engine.ErrRegistryPolicyNotFound, ecrRegistryPolicyNotFound},
 	{engine.ErrLifecyclePolicyNotFound, ecrLifecyclePolicyNotFound},
+	{engine.ErrLifecyclePreviewNotFound, ecrLifecyclePreviewNotFound},
+	{engine.ErrLifecyclePreviewInProgress, ecrLifecyclePreviewInProgress},
 	{engine.ErrTemplateNotFound, ecrTemplateNotFound},
 	{engine.ErrTemplateExists, ecrTemplateAlreadyExists},
 	{engine.ErrTagImmutable, ecrImageTagAlreadyExists},

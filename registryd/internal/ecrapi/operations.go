@@ -16,7 +16,7 @@ func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploa
 	tags := tagOps{reg: g, tags: st}
 	policies := policyOps{reg: g, policies: st}
 	registryLevel := registryOps{reg: g, policies: st}
-	lifecycle := lifecycleOps{reg: g, repos: st, lifecycle: st, previews: &previews{}}
+	lifecycle := lifecycleOps{reg: g, repos: st, lifecycle: st}
 	images := imageOps{reg: g, images: st}
 	layers := layerOps{reg: g, repos: st, layers: st, uploads: uploads}
 	templates := templateOps{reg: g, templates: st}

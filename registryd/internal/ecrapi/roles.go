@@ -67,12 +67,13 @@ type RegistryPolicyStore interface {
 	DeleteRegistryPolicy(ctx context.Context) (string, error)
 }
 
-// LifecycleStore keeps lifecycle policies and previews what they expire.
+// LifecycleStore keeps lifecycle policies and their stored previews.
 type LifecycleStore interface {
 	PutLifecyclePolicy(ctx context.Context, repo, policy string) error
 	GetLifecyclePolicy(ctx context.Context, repo string) (string, error)
 	DeleteLifecyclePolicy(ctx context.Context, repo string) (string, error)
-	LifecyclePreview(ctx context.Context, repo, policyOverride string) ([]expiry, error)
+	StartLifecyclePolicyPreview(ctx context.Context, repo, policyOverride string) (engine.LifecyclePolicyPreview, error)
+	LifecyclePolicyPreview(ctx context.Context, repo string, after digest.Digest, fn func(engine.LifecyclePreviewResult) error) (engine.LifecyclePolicyPreview, error)
 }
 
 // TemplateStore keeps repository creation templates.
