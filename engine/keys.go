@@ -62,6 +62,11 @@ func keyInfoOf(k crypt.KeyInfo) KeyInfo {
 	return KeyInfo{Name: k.Name, State: KeyState(k.State), PrimaryVersion: k.PrimaryVersion, Versions: k.Versions}
 }
 
+// DefaultKeyName is the registry's default key-encryption key: the key of
+// a repository whose encryption names none (AES256, or KMS without a
+// kmsKey).
+const DefaultKeyName = crypt.DefaultKeyName
+
 // KeyStatus describes one key-encryption key and its use in the store.
 type KeyStatus struct {
 	KeyInfo

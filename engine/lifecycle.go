@@ -169,8 +169,10 @@ func (e *Engine) LifecyclePreview(ctx context.Context, repo, policyOverride stri
 // LifecycleApply expires what LifecyclePreview lists, computed by the same
 // function under the repository's lock: each expired image's manifest and
 // tags, its referrers, and its index children that nothing else in the
-// repository references, in one synced batch. It returns the expired
-// images. Their blobs go at the next collection.
+// repository references, in one synced batch, with the time of the
+// evaluation (Repository.LifecycleEvaluatedAt, written even when nothing
+// expires). It returns the expired images. Their blobs go at the next
+// collection.
 func (e *Engine) LifecycleApply(ctx context.Context, repo, policyOverride string) ([]Expiry, error) {
 	if err := e.checkOpen(); err != nil {
 		return nil, err
@@ -184,12 +186,23 @@ func (e *Engine) LifecycleApply(ctx context.Context, repo, policyOverride string
 	}
 	unlock := e.repoLocks.Lock(repo)
 	defer unlock()
-	exp, gone, err := e.lifecyclePlan(repo, p, e.clock.Now())
-	if err != nil || len(gone) == 0 {
+	now := e.clock.Now()
+	exp, gone, err := e.lifecyclePlan(repo, p, now)
+	if err != nil {
 		return expiriesOf(exp), err
+	}
+	r, err := e.loadRepo(repo)
+	if err != nil {
+		return nil, err
 	}
 	b := e.db.NewBatch()
 	defer b.Close()
+	// The evaluation is recorded, whatever it expires (ECR's
+	// lastEvaluatedAt), in the batch that expires it.
+	r.LifecycleEvaluatedAt = now.UTC()
+	if err := e.putRepo(b, &r.Repository); err != nil {
+		return nil, storageErr(err)
+	}
 	for _, d := range gone {
 		m, err := e.db.ManifestMeta(repo, d)
 		if err != nil {
