@@ -147,6 +147,11 @@ func (e *UnknownReferenceError) Is(target error) bool {
 	return target == ErrManifestBlobUnknown || e.Child && target == ErrManifestChildUnknown
 }
 
+// ErrLimitExceeded: the change would exceed a quota of the registry,
+// such as the number of pull-through cache rules (ECR's
+// LimitExceededException).
+var ErrLimitExceeded = errors.New("engine: a registry limit would be exceeded")
+
 // ErrCacheRuleNotFound: no pull-through cache rule has the prefix.
 var ErrCacheRuleNotFound = errors.New("engine: pull-through cache rule not found")
 

@@ -115,7 +115,7 @@ func (f *TagStatusFilter) keep(n int) (bool, error) {
 	case "UNTAGGED":
 		return n == 0, nil
 	}
-	return false, errorf(ecrInvalidParameter, "filter.tagStatus %q (want TAGGED, UNTAGGED or ANY)", truncate(f.TagStatus, 50))
+	return false, checkEnum("filter.tagStatus", f.TagStatus, "TAGGED", "UNTAGGED", "ANY")
 }
 
 // RepositoryCreationTemplate is a repository creation template.
