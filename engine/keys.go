@@ -409,7 +409,9 @@ func (e *Engine) checkKEK(ctx context.Context, name string) error {
 	}
 	k, err := crypt.LookupKey(ctx, e.keys, name)
 	switch {
-	case errors.Is(err, crypt.ErrKeyNotFound), errors.Is(err, crypt.ErrInvalidKey), errors.Is(err, crypt.ErrUnsupported):
+	case errors.Is(err, crypt.ErrKeyNotFound):
+		return fmt.Errorf("%w: %w: encryption key %q: %w", ErrInvalidArgument, ErrKeyNotFound, name, err)
+	case errors.Is(err, crypt.ErrInvalidKey), errors.Is(err, crypt.ErrUnsupported):
 		return fmt.Errorf("%w: encryption key %q: %w", ErrInvalidArgument, name, err)
 	case err != nil:
 		return keyErr(err)

@@ -156,6 +156,9 @@ func (o layerOps) initiate(ctx context.Context, _ *call, in *InitiateLayerUpload
 func (o layerOps) resume(ctx context.Context, repo, id string) (engine.Upload, error) {
 	u, err := o.layers.ResumeUpload(ctx, repo, id)
 	if errors.Is(err, engine.ErrBlobUploadUnknown) {
+		if _, rerr := o.repos.Repository(ctx, repo); rerr != nil {
+			return nil, o.reg.repositoryNotFound(rerr, repo)
+		}
 		return nil, errorf(ecrUploadNotFound, "The upload with id '%s' does not exist in the repository with name '%s' in the registry with id '%s'", truncate(id, 100), repo, o.reg.account)
 	}
 	if err != nil {

@@ -44,7 +44,8 @@ type input interface {
 
 // validator is implemented by the inputs that check their parameters'
 // constraints (ECR API reference: lengths, ranges, patterns) beyond the
-// resources they name; the dispatcher calls it before authorizing.
+// resources they name; the dispatcher calls it once the call is
+// authorized, before the handler.
 type validator interface {
 	validate() error
 }
@@ -111,11 +112,6 @@ func (o op[In, PIn, Out]) serve(ctx context.Context, g registry, c *call, body [
 	if err := decodeInput(c.operation, body, in); err != nil {
 		return nil, err
 	}
-	if v, ok := any(in).(validator); ok {
-		if err := v.validate(); err != nil {
-			return nil, err
-		}
-	}
 	resources, err := in.resources(g)
 	if err != nil {
 		return nil, err
@@ -145,6 +141,11 @@ func (o op[In, PIn, Out]) serve(ctx context.Context, g registry, c *call, body [
 	// one that does not exist, created on push) is created only if the
 	// caller may create it.
 	ctx = authz.GuardCreation(ctx, c.authz, c.who)
+	if v, ok := any(in).(validator); ok {
+		if err := v.validate(); err != nil {
+			return nil, err
+		}
+	}
 	out, err := o.handle(ctx, c, in)
 	if err != nil {
 		return nil, g.word(err, subj)
@@ -170,6 +171,10 @@ func decodeInput(operation string, body []byte, in any) error {
 	}
 	if err == nil {
 		return nil
+	}
+	var ae *apiError
+	if errors.As(err, &ae) { // a parameter's own check (an enum)
+		return ae
 	}
 	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		return unsupportedParameter(operation, truncate(strings.Trim(field, `"`), 100),

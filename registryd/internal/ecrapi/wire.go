@@ -5,6 +5,7 @@ package ecrapi
 // engine's types are converted at the boundary (convert.go).
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 )
@@ -100,6 +101,17 @@ type ImageDetail struct {
 // LifecyclePolicyPreviewFilter): its tagStatus.
 type TagStatusFilter struct {
 	TagStatus string `json:"tagStatus"`
+}
+
+// UnmarshalJSON refuses a tagStatus outside ECR's enum as the request is
+// read, whether or not an image is ever filtered.
+func (f *TagStatusFilter) UnmarshalJSON(b []byte) error {
+	type plain TagStatusFilter
+	if err := json.Unmarshal(b, (*plain)(f)); err != nil {
+		return err
+	}
+	_, err := f.keep(0)
+	return err
 }
 
 // keep reports whether an image with n tags passes the filter.

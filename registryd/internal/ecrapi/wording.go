@@ -111,6 +111,13 @@ func (g registry) word(err error, s subject) error {
 		if errors.As(err, &ue) {
 			return wrap(ecrLayersNotFound, "Layers with digests '[%s]' required for pushing image into repository with name '%s' in the registry with id '%s' do not exist", ue.Digest, repo, g.account)
 		}
+	case repo != "" && (errors.Is(err, engine.ErrKeyUnavailable) || errors.Is(err, engine.ErrKeyDestroyed) || errors.Is(err, engine.ErrKeyNotFound)):
+		t := ecrKMS
+		if errors.Is(err, engine.ErrKeyUnavailable) {
+			t = ecrKMSUnavailable
+		}
+		detail := strings.TrimPrefix(engineDetail(err, engine.ErrInvalidArgument), "encryption key not found: ")
+		return wrap(t, "The KMS key of the repository with name '%s' in the registry with id '%s' cannot be used: %s", repo, g.account, detail)
 	case errors.Is(err, engine.ErrInvalidArgument), errors.Is(err, engine.ErrManifestInvalid),
 		errors.Is(err, engine.ErrUnsupported), errors.Is(err, engine.ErrNameInvalid):
 		return &apiError{Type: ecrInvalidParameter, Msg: invalidArgumentMessage(err), Err: err}
@@ -120,7 +127,8 @@ func (g registry) word(err error, s subject) error {
 
 // accessDeniedMessage is IAM's message for a refused request, as AWS
 // answers it (IAM User Guide, "Troubleshoot access denied error
-// messages"), with Berth's deciding statement after it.
+// messages"), with Berth's deciding statement after it, in parentheses,
+// as the audit log records it.
 func accessDeniedMessage(d *engine.AccessDeniedError) string {
 	who := d.Principal
 	if who == "anonymous caller" {
@@ -133,7 +141,7 @@ func accessDeniedMessage(d *engine.AccessDeniedError) string {
 	case engine.DeniedByResourcePolicy:
 		why = "with an explicit deny in a resource-based policy"
 	}
-	return fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s %s", who, d.Action, d.Resource, why)
+	return fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s %s (%s)", who, d.Action, d.Resource, why, d.Reason)
 }
 
 // invalidParameter is ECR's InvalidParameterException for field failing
