@@ -96,8 +96,8 @@ users:
 // errFixture is the registry of the error table.
 type errFixture struct {
 	dir, htpasswd, creds, iamFile string
-	addr                      string
-	stop                      func()
+	addr                          string
+	stop                          func()
 	// digests of the fixture's content.
 	config, layer, manifest, index string
 	manifestJSON                   string
