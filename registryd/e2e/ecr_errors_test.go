@@ -99,8 +99,8 @@ type errFixture struct {
 	addr                          string
 	stop                          func()
 	// digests of the fixture's content.
-	config, layer, manifest, index string
-	manifestJSON                   string
+	config, layer, manifest string
+	manifestJSON            string
 }
 
 // configure makes a server on the fixture's store with its identities.
@@ -547,7 +547,7 @@ func TestECRErrors(t *testing.T) {
 	ctx := context.Background()
 	f := newErrFixture(t)
 	ops := f.ecrOperations()
-	cases := f.errorCases()
+	cases := f.errorCases(t)
 
 	// Access denied: every operation, to a caller no policy grants it.
 	for _, o := range ops {
@@ -588,7 +588,7 @@ func TestECRErrors(t *testing.T) {
 
 // errorCases are the table's rows besides access denied for each
 // operation and the unknown operations.
-func (f *errFixture) errorCases() []ecrErrorCase {
+func (f *errFixture) errorCases(t *testing.T) []ecrErrorCase {
 	ctx := context.Background()
 	repo := aws.String(errRepo)
 	notFound := func(name string) string {
@@ -611,21 +611,16 @@ func (f *errFixture) errorCases() []ecrErrorCase {
 		ids101 = append(ids101, types.ImageIdentifier{ImageTag: aws.String("v1")})
 	}
 	emptyUpload, err := f.client("").InitiateLayerUpload(ctx, &ecr.InitiateLayerUploadInput{RepositoryName: repo})
-	if err != nil {
-		panic(err)
-	}
+	require.NoError(t, err)
 	partUpload, err := f.client("").InitiateLayerUpload(ctx, &ecr.InitiateLayerUploadInput{RepositoryName: repo})
-	if err != nil {
-		panic(err)
-	}
-	if _, err := f.client("").UploadLayerPart(ctx, &ecr.UploadLayerPartInput{RepositoryName: repo, UploadId: partUpload.UploadId,
-		PartFirstByte: aws.Int64(0), PartLastByte: aws.Int64(9), LayerPartBlob: []byte("0123456789")}); err != nil {
-		panic(err)
-	}
-	if _, err := f.client("").StartLifecyclePolicyPreview(ctx, &ecr.StartLifecyclePolicyPreviewInput{RepositoryName: aws.String("err/immutable"),
-		LifecyclePolicyText: aws.String(policy)}); err != nil {
-		panic(err)
-	}
+	require.NoError(t, err)
+	_, err = f.client("").UploadLayerPart(ctx, &ecr.UploadLayerPartInput{RepositoryName: repo, UploadId: partUpload.UploadId,
+		PartFirstByte: aws.Int64(0), PartLastByte: aws.Int64(9), LayerPartBlob: []byte("0123456789")})
+	require.NoError(t, err)
+	// A preview to filter.
+	_, err = f.client("").StartLifecyclePolicyPreview(ctx, &ecr.StartLifecyclePolicyPreviewInput{RepositoryName: aws.String("err/immutable"),
+		LifecyclePolicyText: aws.String(policy)})
+	require.NoError(t, err)
 	c := func(op, condition, code, message, source string, call func(c *ecr.Client) error) ecrErrorCase {
 		return ecrErrorCase{op: op, condition: condition, call: call, code: code, message: message, source: source}
 	}
