@@ -1165,6 +1165,21 @@ func (f *errFixture) errorCases(t *testing.T) []ecrErrorCase {
 				_, err := c.CreatePullThroughCacheRule(ctx, &ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("err-hub"), UpstreamRegistryUrl: aws.String("registry.invalid")})
 				return err
 			}),
+		c("CreatePullThroughCacheRule", "a 51st rule (the limit is 50)", "LimitExceededException",
+			"a registry has at most 50 pull-through cache rules", wordBerth, func(c *ecr.Client) error {
+				// err-hub is the first; 49 more, then one too many.
+				for i := range 50 {
+					_, err := c.CreatePullThroughCacheRule(ctx, &ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String(fmt.Sprintf("lim%02d", i)),
+						UpstreamRegistryUrl: aws.String("registry.invalid")})
+					if err != nil {
+						if i < 49 {
+							return fmt.Errorf("rule %d of 50: %w", i+2, err)
+						}
+						return err
+					}
+				}
+				return nil
+			}),
 		c("DescribePullThroughCacheRules", "a prefix without a rule", "PullThroughCacheRuleNotFoundException",
 			"The pull through cache rule with prefix 'err-nope' does not exist in the registry with id '000000000000'", wordBerth, func(c *ecr.Client) error {
 				_, err := c.DescribePullThroughCacheRules(ctx, &ecr.DescribePullThroughCacheRulesInput{EcrRepositoryPrefixes: []string{"err-nope"}})
