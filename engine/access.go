@@ -164,6 +164,13 @@ type AccessRequest struct {
 	// (aws:RequestTag/<key>, aws:TagKeys): CreateRepository, TagResource,
 	// a repository created on push with a template's tags.
 	RequestTags map[string]string
+	// RepositoryPolicy, when not nil, is the repository policy to decide
+	// with in place of Repository's stored one ("" for none): what the
+	// decision would be under a policy about to be set (ECR's
+	// SetRepositoryPolicy refuses, without force, a policy that would
+	// lock its caller out). A policy that does not parse fails Authorize
+	// with ErrInvalidArgument.
+	RepositoryPolicy *string
 }
 
 // Outcome is what a decision says.
@@ -215,18 +222,61 @@ func (d Decision) Reason() string {
 	return d.d.String()
 }
 
-// Err returns nil for an allowed request, and otherwise an error wrapping
-// ErrAccessDenied that names who, what, where and why, for the caller.
+// Err returns nil for an allowed request, and otherwise an
+// *AccessDeniedError (ErrAccessDenied) that names who, what, where and
+// why, for the caller.
 func (d Decision) Err(req *AccessRequest) error {
 	if d.Allowed() {
 		return nil
 	}
-	who := "anonymous caller"
+	e := &AccessDeniedError{Principal: "anonymous caller", Action: req.Action, Resource: d.Resource,
+		Outcome: d.Outcome, Reason: d.Reason()}
 	if !req.Principal.Anonymous() {
-		who = req.Principal.ARN()
+		e.Principal = req.Principal.ARN()
 	}
-	return fmt.Errorf("%w: %s may not %s on %s (%s)", ErrAccessDenied, who, req.Action, d.Resource, d.Reason())
+	if d.Outcome == ExplicitDeny {
+		e.DeniedBy = DeniedByResourcePolicy
+		if d.d.Statement.Kind == iam.IdentityPolicy {
+			e.DeniedBy = DeniedByIdentityPolicy
+		}
+	}
+	return e
 }
+
+// The kinds of policy an explicit deny comes from
+// (AccessDeniedError.DeniedBy), as AWS's access denied messages name
+// them.
+const (
+	DeniedByIdentityPolicy = "identity-based"
+	DeniedByResourcePolicy = "resource-based"
+)
+
+// AccessDeniedError is a refused request (Decision.Err): who may not do
+// what on which resource, and why. It is ErrAccessDenied (errors.Is).
+type AccessDeniedError struct {
+	// Principal is the caller's ARN, or "anonymous caller".
+	Principal string
+	// Action is the action refused; Resource the ARN it was asked on
+	// ("*" for a registry-level action).
+	Action, Resource string
+	// Outcome is ExplicitDeny or ImplicitDeny.
+	Outcome Outcome
+	// DeniedBy is the kind of policy whose statement denied
+	// (DeniedByIdentityPolicy, DeniedByResourcePolicy; a stored policy
+	// that can no longer be enforced counts as a resource policy's deny);
+	// "" for an implicit deny.
+	DeniedBy string
+	// Reason names the deciding statement (Decision.Reason).
+	Reason string
+}
+
+// Error implements error.
+func (e *AccessDeniedError) Error() string {
+	return fmt.Sprintf("%s: %s may not %s on %s (%s)", ErrAccessDenied, e.Principal, e.Action, e.Resource, e.Reason)
+}
+
+// Unwrap returns ErrAccessDenied.
+func (e *AccessDeniedError) Unwrap() error { return ErrAccessDenied }
 
 // policyAdminActions stay open under a stored repository policy that
 // cannot be enforced, so that it can be read and replaced.
@@ -276,6 +326,14 @@ func (e *Engine) Authorize(ctx context.Context, req *AccessRequest) (Decision, e
 			return Decision{}, err
 		}
 		ir.Resource = pe.arn
+		if req.RepositoryPolicy != nil {
+			pe = &repoAccess{arn: pe.arn, tags: pe.tags}
+			if *req.RepositoryPolicy != "" {
+				if pe.policy, err = parseRepositoryPolicy(req.Repository, *req.RepositoryPolicy); err != nil {
+					return Decision{}, fmt.Errorf("%w: policyText: %w", ErrInvalidArgument, err)
+				}
+			}
+		}
 		if pe.err != nil {
 			if policyAdminActions[strings.ToLower(req.Action)] {
 				resource[0] = nil // the policy can still be read and replaced
@@ -302,7 +360,13 @@ func (e *Engine) Authorize(ctx context.Context, req *AccessRequest) (Decision, e
 			reason: "explicitly denied: the stored registry policy cannot be enforced: " + rp.err.Error() + "; replace it with PutRegistryPolicy"}, nil
 	}
 	if req.Key == "" {
-		resource[1] = rp.policy
+		applies, err := e.registryPolicyApplies(req.Action)
+		if err != nil {
+			return Decision{}, err
+		}
+		if applies {
+			resource[1] = rp.policy
+		}
 	}
 	if ctxTags.resource != nil || ctxTags.request != nil {
 		ir.Context = ctxTags

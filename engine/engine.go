@@ -49,6 +49,9 @@ type Engine struct {
 	// written under registryMu (policies.go).
 	registryMu     sync.Mutex
 	registryPolicy atomic.Pointer[registryPolicyEntry]
+	// accountSettings caches the account settings (nil: read them
+	// again), written under registryMu (accountsettings.go).
+	accountSettings atomic.Pointer[accountSettings]
 	// defaultKeyPolicy is the key policy of every key (access.go).
 	keyPolicyOnce    sync.Once
 	defaultKeyPolicy *iam.Policy

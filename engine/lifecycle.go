@@ -169,8 +169,10 @@ func (e *Engine) LifecyclePreview(ctx context.Context, repo, policyOverride stri
 // LifecycleApply expires what LifecyclePreview lists, computed by the same
 // function under the repository's lock: each expired image's manifest and
 // tags, its referrers, and its index children that nothing else in the
-// repository references, in one synced batch. It returns the expired
-// images. Their blobs go at the next collection.
+// repository references, in one synced batch, with the time of the
+// evaluation (Repository.LifecycleEvaluatedAt, written even when nothing
+// expires). It returns the expired images. Their blobs go at the next
+// collection.
 func (e *Engine) LifecycleApply(ctx context.Context, repo, policyOverride string) ([]Expiry, error) {
 	if err := e.checkOpen(); err != nil {
 		return nil, err
@@ -206,13 +208,25 @@ type lifecycleOutcome struct {
 func (e *Engine) applyLifecycle(ctx context.Context, repo string, p *gc.Policy, run *lifecycleRun) (lifecycleOutcome, error) {
 	unlock := e.repoLocks.Lock(repo)
 	defer unlock()
-	exp, gone, err := e.lifecyclePlan(repo, p, e.clock.Now())
+	now := e.clock.Now()
+	exp, gone, err := e.lifecyclePlan(repo, p, now)
 	out := lifecycleOutcome{Expired: expiriesOf(exp), Manifests: len(gone)}
-	if err != nil || (len(gone) == 0 && run == nil) {
+	if err != nil {
 		return out, err
+	}
+	r, err := e.loadRepo(repo)
+	if err != nil {
+		return lifecycleOutcome{}, err
 	}
 	b := e.db.NewBatch()
 	defer b.Close()
+	// The evaluation is recorded, whatever it expires (ECR's
+	// lastEvaluatedAt), in the batch that expires it; the batch is synced
+	// only when it expires something (a lost evaluation time is harmless).
+	r.LifecycleEvaluatedAt = now.UTC()
+	if err := e.putRepo(b, &r.Repository); err != nil {
+		return lifecycleOutcome{}, storageErr(err)
+	}
 	for _, d := range gone {
 		m, err := e.db.ManifestMeta(repo, d)
 		if err != nil {

@@ -160,7 +160,7 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 		}
 		sparseOK := e.opts.AllowSparse && (pm.Config == nil || i > 0 || bd.Digest != pm.Config.Digest)
 		if !ok && !sparseOK {
-			return PutManifestResult{}, fmt.Errorf("%w: blob %s", ErrManifestBlobUnknown, bd.Digest)
+			return PutManifestResult{}, &UnknownReferenceError{Digest: bd.Digest}
 		}
 		rec.Blobs = append(rec.Blobs, bd.Digest)
 	}
@@ -171,7 +171,7 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 				return PutManifestResult{}, storageErr(err)
 			}
 			if !ok {
-				return PutManifestResult{}, fmt.Errorf("%w: manifest %s", ErrManifestBlobUnknown, c.Digest)
+				return PutManifestResult{}, &UnknownReferenceError{Digest: c.Digest, Child: true}
 			}
 		}
 		rec.Children = append(rec.Children, c.Digest)

@@ -160,7 +160,7 @@ func (f *tenancy) ecrRefusals() []tnRefusal {
 		}},
 		{"PutImageScanningConfiguration", func(c *ecr.Client) error {
 			_, err := c.PutImageScanningConfiguration(tnCtx, &ecr.PutImageScanningConfigurationInput{RepositoryName: repo,
-				ImageScanningConfiguration: &types.ImageScanningConfiguration{ScanOnPush: true}})
+				ImageScanningConfiguration: &types.ImageScanningConfiguration{ScanOnPush: false}})
 			return err
 		}},
 		{"TagResource", func(c *ecr.Client) error {

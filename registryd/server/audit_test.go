@@ -284,6 +284,8 @@ func TestAuditEveryRoute(t *testing.T) {
 		"DescribePullThroughCacheRules":       `{}`,
 		"DeletePullThroughCacheRule":          `{"ecrRepositoryPrefix":"p-%s"}`,
 		"GetAuthorizationToken":               `{}`,
+		"GetAccountSetting":                   `{"name":"BLOB_MOUNTING"}`,
+		"PutAccountSetting":                   `{"name":"BLOB_MOUNTING","value":"ENABLED"}`,
 	}
 	arn := func(repo string) string { return s.e.RepositoryARN(repo) }
 	for _, u := range users {

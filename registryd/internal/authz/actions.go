@@ -28,6 +28,7 @@ const (
 	DescribeRegistry                    Action = "ecr:DescribeRegistry"
 	DescribeRepositories                Action = "ecr:DescribeRepositories"
 	DescribeRepositoryCreationTemplates Action = "ecr:DescribeRepositoryCreationTemplates"
+	GetAccountSetting                   Action = "ecr:GetAccountSetting"
 	GetAuthorizationToken               Action = "ecr:GetAuthorizationToken"
 	GetDownloadURLForLayer              Action = "ecr:GetDownloadUrlForLayer"
 	GetLifecyclePolicy                  Action = "ecr:GetLifecyclePolicy"
@@ -37,6 +38,7 @@ const (
 	InitiateLayerUpload                 Action = "ecr:InitiateLayerUpload"
 	ListImages                          Action = "ecr:ListImages"
 	ListTagsForResource                 Action = "ecr:ListTagsForResource"
+	PutAccountSetting                   Action = "ecr:PutAccountSetting"
 	PutImage                            Action = "ecr:PutImage"
 	PutImageScanningConfiguration       Action = "ecr:PutImageScanningConfiguration"
 	PutImageTagMutability               Action = "ecr:PutImageTagMutability"
@@ -93,8 +95,8 @@ func init() {
 		DeleteLifecyclePolicy, DeletePullThroughCacheRule, DeleteRegistryPolicy, DeleteRepository,
 		DeleteRepositoryCreationTemplate, DeleteRepositoryPolicy, DescribeImages,
 		DescribePullThroughCacheRules, DescribeRegistry, DescribeRepositories, DescribeRepositoryCreationTemplates,
-		GetAuthorizationToken, GetDownloadURLForLayer, GetLifecyclePolicy, GetLifecyclePolicyPreview,
-		GetRegistryPolicy, GetRepositoryPolicy, InitiateLayerUpload, ListImages, ListTagsForResource, PutImage,
+		GetAccountSetting, GetAuthorizationToken, GetDownloadURLForLayer, GetLifecyclePolicy, GetLifecyclePolicyPreview,
+		GetRegistryPolicy, GetRepositoryPolicy, InitiateLayerUpload, ListImages, ListTagsForResource, PutAccountSetting, PutImage,
 		PutImageScanningConfiguration, PutImageTagMutability, PutLifecyclePolicy, PutRegistryPolicy,
 		SetRepositoryPolicy, StartLifecyclePolicyPreview, TagResource, UntagResource,
 		UpdateRepositoryCreationTemplate, UploadLayerPart, KMSCreateGrant, KMSDescribeKey,

@@ -39,15 +39,47 @@ type DeleteLifecyclePolicyInput struct {
 
 // LifecyclePolicyOutput is the answer of PutLifecyclePolicy,
 // GetLifecyclePolicy and DeleteLifecyclePolicy: the policy put, read or
-// deleted.
+// deleted, and (Get and Delete) when it was last evaluated, left out
+// when never.
 type LifecyclePolicyOutput struct {
-	RegistryID          string `json:"registryId"`
-	RepositoryName      string `json:"repositoryName"`
-	LifecyclePolicyText string `json:"lifecyclePolicyText"`
+	RegistryID          string  `json:"registryId"`
+	RepositoryName      string  `json:"repositoryName"`
+	LifecyclePolicyText string  `json:"lifecyclePolicyText"`
+	LastEvaluatedAt     awsTime `json:"lastEvaluatedAt,omitzero"`
 }
 
 func (o lifecycleOps) out(repo, text string) *LifecyclePolicyOutput {
 	return &LifecyclePolicyOutput{RegistryID: o.reg.account, RepositoryName: repo, LifecyclePolicyText: text}
+}
+
+// evaluated is out with the time repo's policy was last evaluated.
+func (o lifecycleOps) evaluated(ctx context.Context, repo, text string) (*LifecyclePolicyOutput, error) {
+	out := o.out(repo, text)
+	r, err := o.repos.Repository(ctx, repo)
+	if err != nil {
+		return nil, o.reg.repositoryNotFound(err, repo)
+	}
+	out.LastEvaluatedAt = awsTime(r.LifecycleEvaluatedAt)
+	return out, nil
+}
+
+// The lengths ECR allows a lifecycle policy's text.
+const (
+	minLifecyclePolicyText = 100
+	maxLifecyclePolicyText = 30720
+)
+
+// validate checks the policy text's presence and length.
+func (in *PutLifecyclePolicyInput) validate() error {
+	return checkLength("lifecyclePolicyText", len(in.LifecyclePolicyText), minLifecyclePolicyText, maxLifecyclePolicyText)
+}
+
+// validate checks the policy text's length, when one is given.
+func (in *StartLifecyclePolicyPreviewInput) validate() error {
+	if in.LifecyclePolicyText == "" {
+		return nil
+	}
+	return checkLength("lifecyclePolicyText", len(in.LifecyclePolicyText), minLifecyclePolicyText, maxLifecyclePolicyText)
 }
 
 func (o lifecycleOps) put(ctx context.Context, _ *call, in *PutLifecyclePolicyInput) (*LifecyclePolicyOutput, error) {
@@ -62,7 +94,7 @@ func (o lifecycleOps) get(ctx context.Context, _ *call, in *GetLifecyclePolicyIn
 	if err != nil {
 		return nil, o.reg.repositoryNotFound(err, in.RepositoryName)
 	}
-	return o.out(in.RepositoryName, p), nil
+	return o.evaluated(ctx, in.RepositoryName, p)
 }
 
 func (o lifecycleOps) delete(ctx context.Context, _ *call, in *DeleteLifecyclePolicyInput) (*LifecyclePolicyOutput, error) {
@@ -70,7 +102,7 @@ func (o lifecycleOps) delete(ctx context.Context, _ *call, in *DeleteLifecyclePo
 	if err != nil {
 		return nil, o.reg.repositoryNotFound(err, in.RepositoryName)
 	}
-	return o.out(in.RepositoryName, p), nil
+	return o.evaluated(ctx, in.RepositoryName, p)
 }
 
 // previewWait bounds how long StartLifecyclePolicyPreview waits for its
@@ -223,7 +255,7 @@ func (o lifecycleOps) getPreview(ctx context.Context, _ *call, in *GetLifecycleP
 		return nil
 	})
 	if errors.Is(err, engine.ErrLifecyclePreviewNotFound) {
-		return nil, errorf(ecrLifecyclePreviewNotFound, "There is no lifecycle policy preview for the repository '%s' in the registry with id '%s'", in.RepositoryName, o.reg.account)
+		return nil, errorf(ecrLifecyclePreviewNotFound, "Lifecycle policy preview does not exist for the repository with name '%s' in the registry with id '%s'", in.RepositoryName, o.reg.account)
 	}
 	if err != nil {
 		return nil, o.reg.repositoryNotFound(err, in.RepositoryName)

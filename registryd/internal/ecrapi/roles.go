@@ -91,6 +91,17 @@ type CacheRuleStore interface {
 	PullThroughCacheRules(ctx context.Context) ([]engine.PullThroughCacheRule, error)
 }
 
+// AccountSettingStore keeps the account settings.
+type AccountSettingStore interface {
+	AccountSetting(ctx context.Context, name string) (string, error)
+	PutAccountSetting(ctx context.Context, name, value string) error
+}
+
+// ReferrerStore lists the referrers of a subject.
+type ReferrerStore interface {
+	Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]engine.Referrer, error)
+}
+
 // Store is every role the ECR API needs.
 type Store interface {
 	RepositoryStore
@@ -102,6 +113,8 @@ type Store interface {
 	LifecycleStore
 	TemplateStore
 	CacheRuleStore
+	AccountSettingStore
+	ReferrerStore
 }
 
 var _ Store = (*engine.Engine)(nil)
