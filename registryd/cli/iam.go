@@ -25,7 +25,7 @@ import (
 
 var iamCommand = &Command{
 	Name:    "iam",
-	Summary: "check an identity file; simulate an access decision (on a store no daemon holds, or --server)",
+	Summary: "check an identity file or the identities in force; simulate an access decision (live, or on a stopped store)",
 	Run:     runIAM,
 }
 

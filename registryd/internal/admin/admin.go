@@ -184,6 +184,10 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) error {
 		return oci.NewError(oci.CodeInvalidArgument, "reading the request body: "+err.Error(), nil)
 	}
 	if len(body) > limit {
+		if anonymous {
+			oci.Unauthorized(w, a.realm) // a body no operation takes: no one to decide for
+			return nil
+		}
 		return oci.NewError(oci.CodeTooLarge, fmt.Sprintf("request body over %d bytes", limit), nil)
 	}
 	access, err := op.access(a, r, body)
