@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -69,6 +70,9 @@ func (l *liveFlags) findDaemon(ctx context.Context, env Env, cfg *Config) (*daem
 		}
 		if _, err := url.Parse(base); err != nil {
 			return nil, fmt.Errorf("%w: --server %q: %w", errDaemonFlags, l.server, err)
+		}
+		if l.passwordStdin && l.user == "" {
+			return nil, fmt.Errorf("%w: --password-stdin needs --server-user", errDaemonFlags)
 		}
 		d := &daemon{name: base, base: base, client: &http.Client{}, user: l.user}
 		if l.user != "" {
@@ -211,7 +215,7 @@ func misplacedFlags(fs *flag.FlagSet, d *daemon, directOnly ...string) []string 
 	var out []string
 	fs.Visit(func(f *flag.Flag) {
 		switch {
-		case storeFlagNames[f.Name], contains(directOnly, f.Name):
+		case storeFlagNames[f.Name], slices.Contains(directOnly, f.Name):
 		case !d.socket && (f.Name == "data" || f.Name == "admin-socket"):
 		default:
 			return
@@ -220,15 +224,6 @@ func misplacedFlags(fs *flag.FlagSet, d *daemon, directOnly ...string) []string 
 	})
 	sort.Strings(out)
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // storeTarget is where a store command runs: a daemon holding the store,

@@ -21,7 +21,7 @@ import (
 
 // newTestAPI returns the admin API over a fresh store, with the real
 // authenticator (open unless ac names an htpasswd file) and authorizer.
-func newTestAPI(t *testing.T, ac auth.Config) (*API, *engine.Engine) {
+func newTestAPI(t testing.TB, ac auth.Config) (*API, *engine.Engine) {
 	t.Helper()
 	e := regtest.Engine(t)
 	ac.Account = "000000000000"
