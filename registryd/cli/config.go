@@ -150,6 +150,11 @@ type Config struct {
 	// ShortSchedules allows LifecycleInterval and GCInterval under a
 	// minute (tests and demonstrations).
 	ShortSchedules bool `json:"shortSchedules,omitempty"`
+	// AdminSocket is the unix socket (mode 0600) on which serve answers
+	// the admin API to the users of this machine, and through which the
+	// registryd commands reach the daemon holding the store. Empty:
+	// <data>/admin.sock; "none": no socket.
+	AdminSocket string `json:"adminSocket,omitempty"`
 }
 
 // The shapes of an AWS account ID and region name.
@@ -432,6 +437,7 @@ func bindStoreFlags(fs *flag.FlagSet, c *Config) {
 	fs.Var(&c.AuditMaxAge, "audit-max-age", "how long audit records are kept (default 90 days, 2160h; negative: for ever)")
 	fs.Int64Var(&c.AuditMaxBytes, "audit-max-bytes", c.AuditMaxBytes, "bound on the audit log's size, bytes (0: 1 GiB; at least 1 MiB); the oldest records go first")
 	fs.BoolVar(&c.NoAudit, "no-audit", c.NoAudit, "keep no audit log (nothing recorded, nothing to query)")
+	fs.StringVar(&c.AdminSocket, "admin-socket", c.AdminSocket, `the admin API's unix socket: serve answers there (mode 0600) to this machine's users; the other commands reach the daemon holding the store through it when the store is locked (default <data>/admin.sock; "none": no socket)`)
 	fs.BoolVar(&c.AllowSparse, "allow-sparse", c.AllowSparse, "accept sparse manifests: image manifests with layers, and indexes with child manifests, that are not in the repository (the config blob is still required)")
 }
 

@@ -150,6 +150,12 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 	if err != nil {
 		return err
 	}
+	stopSocket, err := serveAdminSocket(ctx, cfg, srv, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopSocket()
 	stopReloads := reloadOnSIGHUP(ctx, srv)
 	defer stopReloads()
 	log.Info("registryd listening", "addr", ln.Addr().String(), "data", cfg.Data,

@@ -124,6 +124,8 @@ type Server struct {
 	// that shutdown waits for them to checkpoint and close it.
 	uploads *request.Uploads
 	authn   *auth.Authenticator
+	// localAdmin serves the admin socket (ServeAdminSocket).
+	localAdmin http.Handler
 }
 
 // New returns a Server over store. It reads the htpasswd, ECR
@@ -201,6 +203,11 @@ func New(store Store, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.handler = s.instrument(s.dispatch(ociAPI, ecrAPI, adminAPI))
+	localAdmin, err := admin.NewLocal(store, authn, az, admin.Config{Logger: cfg.Logger, Realm: cfg.Realm})
+	if err != nil {
+		return nil, err
+	}
+	s.localAdmin = s.instrument(s.dispatchLocal(localAdmin))
 	return s, nil
 }
 

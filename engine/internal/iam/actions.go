@@ -150,6 +150,7 @@ var knownServices = map[string][]string{
 var berthActions = []string{
 	"ApplyLifecycle",
 	"CollectGarbage",
+	"DescribeIdentities",
 	"Fsck",
 	"PreviewLifecycle",
 	"ReadAuditLog",

@@ -61,6 +61,19 @@ const (
 	KMSDescribeKey Action = "kms:DescribeKey"
 )
 
+// The KMS actions of the admin API's key operations (/admin/v1/keys...,
+// `registryd keys`), on the key's ARN; listing the keys is kms:ListKeys
+// on the registry ("*", as in KMS), and each key listed is one the caller
+// may kms:DescribeKey.
+const (
+	KMSCreateKey           Action = "kms:CreateKey"
+	KMSEnableKeyRotation   Action = "kms:EnableKeyRotation" // rotate: a new primary version, data keys rewrapped
+	KMSDisableKey          Action = "kms:DisableKey"
+	KMSEnableKey           Action = "kms:EnableKey"
+	KMSScheduleKeyDeletion Action = "kms:ScheduleKeyDeletion" // destroy (crypto-shredding), at once
+	KMSListKeys            Action = "kms:ListKeys"
+)
+
 // The admin API's actions (/admin/v1/...), which ECR does not have.
 const (
 	AdminCollectGarbage   Action = "berth:CollectGarbage"
@@ -76,6 +89,10 @@ const (
 	// AdminReadAuditLog reads the audit log (GET /admin/v1/audit,
 	// registryd audit --server).
 	AdminReadAuditLog Action = "berth:ReadAuditLog"
+	// AdminDescribeIdentities reads the users, groups and policies in
+	// force (GET /admin/v1/iam/identities, registryd iam check without a
+	// file).
+	AdminDescribeIdentities Action = "berth:DescribeIdentities"
 )
 
 // known are the actions an Authorizer of this package decides; any other
@@ -85,7 +102,7 @@ var known = map[Action]bool{}
 // admin are the admin API's actions.
 var admin = map[Action]bool{
 	AdminCollectGarbage: true, AdminFsck: true, AdminPreviewLifecycle: true, AdminApplyLifecycle: true,
-	AdminReloadIdentities: true, AdminSimulatePolicy: true, AdminReadAuditLog: true,
+	AdminReloadIdentities: true, AdminSimulatePolicy: true, AdminReadAuditLog: true, AdminDescribeIdentities: true,
 }
 
 func init() {
@@ -100,6 +117,7 @@ func init() {
 		PutImageScanningConfiguration, PutImageTagMutability, PutLifecyclePolicy, PutRegistryPolicy,
 		SetRepositoryPolicy, StartLifecyclePolicyPreview, TagResource, UntagResource,
 		UpdateRepositoryCreationTemplate, UploadLayerPart, KMSCreateGrant, KMSDescribeKey,
+		KMSCreateKey, KMSEnableKeyRotation, KMSDisableKey, KMSEnableKey, KMSScheduleKeyDeletion, KMSListKeys,
 	} {
 		known[a] = true
 	}
