@@ -97,6 +97,7 @@ const (
 	AuditAPIAdmin   AuditAPI = "admin"   // registryd's admin API (/admin/v1/...)
 	AuditAPIConsole AuditAPI = "console" // the web console
 	AuditAPICLI     AuditAPI = "cli"     // a registryd command acting on the store itself
+	AuditAPIEngine  AuditAPI = "engine"  // work the engine does by itself (events routed)
 )
 
 // AuditRecord is one audit event: an access decision (allowed or denied)

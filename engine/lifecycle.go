@@ -11,6 +11,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berthstore/berth/engine/internal/events"
 	"github.com/berthstore/berth/gc"
 )
 
@@ -190,10 +191,18 @@ func (e *Engine) LifecycleApply(ctx context.Context, repo, policyOverride string
 	}
 	b := e.db.NewBatch()
 	defer b.Close()
+	evq := e.events(b)
 	for _, d := range gone {
 		m, err := e.db.ManifestMeta(repo, d)
 		if err != nil {
 			return nil, storageErr(err)
+		}
+		tags, err := e.db.TagsOf(repo, d)
+		if err != nil {
+			return nil, storageErr(err)
+		}
+		if err := evq.imageActions(repo, events.ActionDelete, d, m.MediaType, m.ArtifactType, tags, events.CauseLifecycle); err != nil {
+			return nil, err
 		}
 		if m.Subject != "" {
 			if err := b.DeleteReferrer(repo, m.Subject, d); err != nil {
@@ -207,6 +216,7 @@ func (e *Engine) LifecycleApply(ctx context.Context, repo, policyOverride string
 	if err := b.Commit(true); err != nil {
 		return nil, storageErr(err)
 	}
+	evq.committed()
 	perRule := map[int]int{}
 	e.gcs.statsMu.Lock()
 	if e.gcs.stats.ImagesExpired == nil {

@@ -158,12 +158,13 @@ const (
 	APIAdmin   API = "admin"   // the admin API (/admin/v1/...)
 	APIConsole API = "console" // the web console
 	APICLI     API = "cli"     // a registryd command acting on the store itself
+	APIEngine  API = "engine"  // work the engine does by itself (events routed)
 )
 
 // Valid reports whether a is one of the known interfaces.
 func (a API) Valid() bool {
 	switch a {
-	case APIOCI, APIECR, APIAdmin, APIConsole, APICLI:
+	case APIOCI, APIECR, APIAdmin, APIConsole, APICLI, APIEngine:
 		return true
 	}
 	return false
