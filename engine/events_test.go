@@ -35,12 +35,13 @@ type receiver struct {
 	now func() time.Time // the signer's clock, for the timestamp's tolerance
 	srv *httptest.Server
 
-	mu       sync.Mutex
-	status   int           // the answer; 0: 200
-	stall    chan struct{} // not nil: requests wait until it is closed
-	got      []received    // every accepted delivery, in arrival order
-	attempts int           // every request
-	badSigs  int
+	mu          sync.Mutex
+	refuseEvery int           // refuse (503) one request in that many; 0: none
+	status      int           // the answer; 0: 200
+	stall       chan struct{} // not nil: requests wait until it is closed
+	got         []received    // every accepted delivery, in arrival order
+	attempts    int           // every request
+	badSigs     int
 }
 
 type received struct {
@@ -70,6 +71,9 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.attempts++
 	stall, status := r.stall, r.status
+	if r.refuseEvery > 0 && r.attempts%r.refuseEvery == 0 {
+		status = http.StatusServiceUnavailable
+	}
 	r.mu.Unlock()
 	if stall != nil {
 		select {
