@@ -210,15 +210,11 @@ func (q *eventQueue) add(d events.Detail, cause string) error {
 		return nil
 	}
 	now := q.e.now()
-	ev, err := q.e.ev.origin.NewEvent(audit.NewEventID(), now, d)
+	qd, err := q.e.ev.origin.Queue(audit.NewEventID(), now, d, cause)
 	if err != nil {
 		return err
 	}
-	v, err := events.EncodeQueued(&events.Queued{At: now, Cause: cause, Event: ev})
-	if err != nil {
-		return err
-	}
-	if err := q.b.PutEvent(q.e.ev.seq.Add(1), v); err != nil {
+	if err := q.b.PutEvent(q.e.ev.seq.Add(1), events.EncodeQueued(qd)); err != nil {
 		return storageErr(err)
 	}
 	q.n++
@@ -326,28 +322,26 @@ const eventAuditStatement = "an event the engine emitted: recorded as it is rout
 // record written twice after a crash has one id), its detail's fields in
 // the parameters under their EventBridge names.
 func (e *Engine) eventAuditRecord(q *events.Queued) AuditRecord {
-	params := map[string]string{"detail-type": q.Event.DetailType}
+	params := map[string]string{"detail-type": q.DetailType}
 	if q.Cause != "" {
 		params["cause"] = q.Cause
 	}
-	var detail map[string]json.RawMessage
-	_ = json.Unmarshal(q.Event.Detail, &detail)
-	repo := ""
-	for k, raw := range detail {
+	var env struct {
+		Detail map[string]json.RawMessage `json:"detail"`
+	}
+	_ = json.Unmarshal(q.Body, &env)
+	for k, raw := range env.Detail {
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
 			s = string(raw) // numbers, arrays, objects: their JSON
 		}
-		if k == "repository-name" {
-			repo = s
-			continue
-		}
-		if len(params) < audit.MaxParameters {
+		if k != "repository-name" && len(params) < audit.MaxParameters {
 			params[k] = s
 		}
 	}
+	repo := q.Repository
 	rec := AuditRecord{
-		EventID: q.Event.ID, RequestID: q.Event.ID,
+		EventID: q.ID, RequestID: q.ID,
 		PrincipalType: AuditLocal, UserName: "system", SourceIP: "local",
 		API: AuditAPIEngine, Action: "berth:PublishEvent", Resource: "*",
 		Repository: repo, Parameters: params,
@@ -448,10 +442,14 @@ func (e *Engine) ListEvents(ctx context.Context, q EventQuery, fn func(EventList
 	case EventQueued:
 		err = e.db.WalkEvents(func(seq uint64, v []byte) (bool, error) {
 			qd, derr := events.DecodeQueued(v)
+			var ev *Event
+			if derr == nil {
+				ev, derr = qd.Event()
+			}
 			if derr != nil {
 				return false, fmt.Errorf("%w: queued event %d: %v", ErrCorrupt, seq, derr)
 			}
-			return true, emit(EventListing{State: EventQueued, Seq: seq, EmittedAt: qd.At, Cause: qd.Cause, Event: qd.Event})
+			return true, emit(EventListing{State: EventQueued, Seq: seq, EmittedAt: qd.At, Cause: qd.Cause, Event: ev})
 		})
 	case EventPending, EventDead:
 		names := []string{q.Webhook}
@@ -467,10 +465,14 @@ func (e *Engine) ListEvents(ctx context.Context, q EventQuery, fn func(EventList
 		for _, name := range names {
 			if err = walk(name, func(seq uint64, v []byte) (bool, error) {
 				d, derr := events.DecodeDelivery(v)
+				var ev *Event
+				if derr == nil {
+					ev, derr = d.Event()
+				}
 				if derr != nil {
 					return false, fmt.Errorf("%w: delivery %s/%d: %v", ErrCorrupt, name, seq, derr)
 				}
-				return true, emit(listingOf(q.State, name, seq, d))
+				return true, emit(listingOf(q.State, name, seq, d, ev))
 			}); err != nil {
 				break
 			}
@@ -487,11 +489,11 @@ func (e *Engine) ListEvents(ctx context.Context, q EventQuery, fn func(EventList
 	return err
 }
 
-func listingOf(state EventState, name string, seq uint64, d *events.Delivery) EventListing {
+func listingOf(state EventState, name string, seq uint64, d *events.Delivery, ev *Event) EventListing {
 	return EventListing{
 		State: state, Webhook: name, Seq: seq, EmittedAt: d.At, Cause: d.Cause,
 		Attempts: d.Attempts, LastAttemptAt: d.LastAttemptAt, LastError: d.LastError, NextAttemptAt: d.NextAttemptAt,
-		DeadAt: d.DeadAt, DeadReason: d.DeadReason, Event: d.Event,
+		DeadAt: d.DeadAt, DeadReason: d.DeadReason, Event: ev,
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -284,7 +283,7 @@ func (ep *endpoint) load() error {
 			ep.e.ev.corrupt.Add(1)
 			return true, b.Commit(false)
 		}
-		p := &pending{seq: seq, repo: d.Event.Repository(), size: len(v), at: d.At, attempts: d.Attempts, next: d.NextAttemptAt}
+		p := &pending{seq: seq, repo: d.Repository, size: len(v), at: d.At, attempts: d.Attempts, next: d.NextAttemptAt}
 		part := ep.partitionOf(p.repo)
 		part.q = append(part.q, p)
 		ep.pendingCount++
@@ -476,10 +475,6 @@ func (ep *endpoint) attempt(ctx context.Context, part *partition, head *pending)
 			return
 		}
 	}
-	var body []byte
-	if err == nil {
-		body, err = json.Marshal(d.Event)
-	}
 	if err != nil {
 		e.log.Error("events: reading a pending delivery", "webhook", name, "seq", head.seq, "err", err)
 		e.sleep(ctx, time.Second)
@@ -487,7 +482,7 @@ func (ep *endpoint) attempt(ctx context.Context, part *partition, head *pending)
 	}
 	actx, cancel := context.WithTimeout(ctx, ep.cfg.Timeout)
 	perr := events.Post(actx, ep.client, events.Attempt{
-		URL: ep.cfg.URL, Key: ep.cfg.Secret, Body: body, ID: d.Event.ID, DetailType: d.Event.DetailType,
+		URL: ep.cfg.URL, Key: ep.cfg.Secret, Body: d.Body, ID: d.ID, DetailType: d.DetailType,
 		Cause: d.Cause, Number: d.Attempts + 1, Now: e.clock.Now(),
 	})
 	cancel()
@@ -510,7 +505,7 @@ func (ep *endpoint) attempt(ctx context.Context, part *partition, head *pending)
 	ep.failed.Add(1)
 	if !ep.failing {
 		ep.failing = true
-		e.log.Warn("events: a delivery failed; it is retried with backoff", "webhook", name, "event", d.Event.ID, "err", perr)
+		e.log.Warn("events: a delivery failed; it is retried with backoff", "webhook", name, "event", d.ID, "err", perr)
 	}
 	if head.dropped {
 		ep.removeLocked(part, head)
@@ -532,10 +527,8 @@ func (ep *endpoint) attempt(ctx context.Context, part *partition, head *pending)
 	defer b.Close()
 	if reason != "" {
 		d.DeadAt, d.DeadReason, d.NextAttemptAt = now, reason, time.Time{}
-		val, err := events.EncodeDelivery(d)
-		if err == nil {
-			err = b.DeleteDelivery(name, head.seq)
-		}
+		val := events.EncodeDelivery(d)
+		err := b.DeleteDelivery(name, head.seq)
 		if err == nil {
 			err = b.PutDeadLetter(name, head.seq, val)
 		}
@@ -551,15 +544,13 @@ func (ep *endpoint) attempt(ctx context.Context, part *partition, head *pending)
 		ep.deadBytes += int64(len(val))
 		ep.deadLettered.Add(1)
 		e.log.Warn("events: a delivery is given up (a dead letter: registryd events list --dead)",
-			"webhook", name, "event", d.Event.ID, "detailType", d.Event.DetailType, "reason", reason, "lastError", d.LastError)
+			"webhook", name, "event", d.ID, "detailType", d.DetailType, "reason", reason, "lastError", d.LastError)
 		ep.trimDeadLocked()
 		return
 	}
 	d.NextAttemptAt = now.Add(ep.backoff.Delay(d.Attempts))
-	val, err := events.EncodeDelivery(d)
-	if err == nil {
-		err = b.PutDelivery(name, head.seq, val)
-	}
+	val := events.EncodeDelivery(d)
+	err = b.PutDelivery(name, head.seq, val)
 	if err == nil {
 		err = b.Commit(false)
 	}
@@ -568,6 +559,7 @@ func (ep *endpoint) attempt(ctx context.Context, part *partition, head *pending)
 	}
 	ep.pendingBytes += int64(len(val) - head.size)
 	head.size, head.attempts, head.next = len(val), d.Attempts, d.NextAttemptAt
+	ep.trimLocked() // the record grew by its last error
 }
 
 // deleteLocked removes delivery head from the index and the queue (done
@@ -623,10 +615,7 @@ func (e *Engine) RedriveEvents(ctx context.Context, name string) (int, error) {
 			return false, fmt.Errorf("%w: dead letter %s/%d: %v", ErrCorrupt, name, seq, err)
 		}
 		d.Attempts, d.NextAttemptAt, d.DeadAt, d.DeadReason = 0, time.Time{}, time.Time{}, ""
-		val, err := events.EncodeDelivery(d)
-		if err != nil {
-			return false, err
-		}
+		val := events.EncodeDelivery(d)
 		if err := b.DeleteDeadLetter(name, seq); err != nil {
 			return false, err
 		}
@@ -634,7 +623,7 @@ func (e *Engine) RedriveEvents(ctx context.Context, name string) (int, error) {
 			return false, err
 		}
 		freed += int64(len(v))
-		moved = append(moved, &pending{seq: seq, repo: d.Event.Repository(), size: len(val), at: d.At})
+		moved = append(moved, &pending{seq: seq, repo: d.Repository, size: len(val), at: d.At})
 		return true, ctx.Err()
 	})
 	if err != nil {

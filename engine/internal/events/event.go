@@ -112,7 +112,10 @@ const timeLayout = "2006-01-02T15:04:05Z"
 
 // MarshalJSON implements json.Marshaler.
 func (t Time) MarshalJSON() ([]byte, error) {
-	return []byte(`"` + t.UTC().Format(timeLayout) + `"`), nil
+	b := make([]byte, 0, len(timeLayout)+2)
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, timeLayout)
+	return append(b, '"'), nil
 }
 
 // UnmarshalJSON implements json.Unmarshaler: any RFC 3339 time.
@@ -282,6 +285,44 @@ func (o Origin) NewEvent(id string, at time.Time, d Detail) (*Event, error) {
 		ev.Resources = []string{o.RepositoryARN(d.Repository())}
 	}
 	return ev, nil
+}
+
+// Queue returns the queued form of the event of detail d, with id, time
+// at and cause: NewEvent and NewQueued in one encoding of the detail (the
+// push path pays it).
+func (o Origin) Queue(id string, at time.Time, d Detail, cause string) (*Queued, error) {
+	if s, ok := d.(ImageScan); ok && s.ImageTags == nil {
+		s.ImageTags = []string{}
+		d = s
+	}
+	resources := []string{}
+	if _, image := d.(ImageAction); !image && o.RepositoryARN != nil {
+		resources = []string{o.RepositoryARN(d.Repository())}
+	}
+	if id == "" || o.Account == "" || o.Region == "" || at.IsZero() {
+		return nil, fmt.Errorf("%w: an event needs an id, an account, a region and a time", ErrInvalid)
+	}
+	body, err := json.Marshal(wireEvent{
+		Version: Version, ID: id, DetailType: d.DetailType(), Source: Source,
+		Account: o.Account, Time: Time{at.UTC()}, Region: o.Region, Resources: resources, Detail: d,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	return &Queued{At: at, Cause: cause, ID: id, DetailType: d.DetailType(), Repository: d.Repository(), Body: body}, nil
+}
+
+// wireEvent is Event with its detail typed, as Queue encodes it.
+type wireEvent struct {
+	Version    string   `json:"version"`
+	ID         string   `json:"id"`
+	DetailType string   `json:"detail-type"`
+	Source     string   `json:"source"`
+	Account    string   `json:"account"`
+	Time       Time     `json:"time"`
+	Region     string   `json:"region"`
+	Resources  []string `json:"resources"`
+	Detail     Detail   `json:"detail"`
 }
 
 // ErrInvalid reports an event or a stored record that does not decode or
