@@ -218,7 +218,7 @@ type endpoint struct {
 	failing      bool // the last attempt failed (logged once a streak)
 
 	delivered, failed, deadLettered, dropped, deadDropped atomic.Uint64
-	latency                                              *latencyHistogram
+	latency                                               *latencyHistogram
 }
 
 // partition is one sender's share of the repositories: its deliveries
