@@ -131,6 +131,14 @@ type Config struct {
 	// NoAudit keeps no audit log: nothing is recorded, and `registryd
 	// audit` and GET /admin/v1/audit answer that there is none.
 	NoAudit bool `json:"noAudit,omitempty"`
+	// Webhooks are the endpoints events (ECR's EventBridge events) are
+	// delivered to, signed (docs/events.md). The daemon delivers; the
+	// one-shot commands leave the events they cause queued for it.
+	Webhooks []Webhook `json:"webhooks,omitempty"`
+	// EventQueueMaxBytes bounds each webhook's queue (and its dead
+	// letters), in bytes: past it the oldest are dropped. 0: the
+	// engine's default, 64 MiB.
+	EventQueueMaxBytes int64 `json:"eventQueueMaxBytes,omitempty"`
 }
 
 // The shapes of an AWS account ID and region name.
@@ -175,6 +183,14 @@ func (c *Config) EngineOptions() (*engine.Options, error) {
 		AuditMaxAge:         time.Duration(c.AuditMaxAge),
 		AuditMaxBytes:       c.AuditMaxBytes,
 		DisableAudit:        c.NoAudit,
+		EventQueueMaxBytes:  c.EventQueueMaxBytes,
+		// Only serve delivers events (it clears this): a one-shot
+		// command leaves what it queues to the daemon.
+		HoldEvents: true,
+	}
+	var err error
+	if o.Webhooks, err = c.engineWebhooks(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if c.PKCS11Module != "" {
 		o.PKCS11Module, o.PKCS11Token = c.PKCS11Module, c.PKCS11Token
@@ -243,6 +259,9 @@ func (c *Config) Validate() error {
 		if len(t.AppliedFor) == 0 {
 			errs = append(errs, fmt.Errorf("templates[%d] (%s): appliedFor is required", i, t.Prefix))
 		}
+	}
+	if _, err := c.engineWebhooks(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))

@@ -74,6 +74,7 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 	if err != nil {
 		return err
 	}
+	opts.HoldEvents = false // the daemon routes and delivers the events
 	mem, merr := DecideMemoryLimit(cfg.MemoryLimit)
 	mem.Apply()
 	if merr != nil {

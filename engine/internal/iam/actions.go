@@ -151,8 +151,10 @@ var berthActions = []string{
 	"ApplyLifecycle",
 	"CollectGarbage",
 	"Fsck",
+	"ListEvents",
 	"PreviewLifecycle",
 	"ReadAuditLog",
+	"RedriveEvents",
 	"ReloadIdentities",
 	"SimulatePolicy",
 }

@@ -74,6 +74,13 @@ const (
 	// AdminReadAuditLog reads the audit log (GET /admin/v1/audit,
 	// registryd audit --server).
 	AdminReadAuditLog Action = "berth:ReadAuditLog"
+	// AdminListEvents lists the event queue, the webhooks' pending
+	// deliveries and their dead letters (GET /admin/v1/events, registryd
+	// events list --server).
+	AdminListEvents Action = "berth:ListEvents"
+	// AdminRedriveEvents moves a webhook's dead letters back to its queue
+	// (POST /admin/v1/events/redrive, registryd events redrive --server).
+	AdminRedriveEvents Action = "berth:RedriveEvents"
 )
 
 // known are the actions an Authorizer of this package decides; any other
@@ -84,6 +91,7 @@ var known = map[Action]bool{}
 var admin = map[Action]bool{
 	AdminCollectGarbage: true, AdminFsck: true, AdminPreviewLifecycle: true, AdminApplyLifecycle: true,
 	AdminReloadIdentities: true, AdminSimulatePolicy: true, AdminReadAuditLog: true,
+	AdminListEvents: true, AdminRedriveEvents: true,
 }
 
 func init() {
