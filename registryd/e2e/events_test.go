@@ -318,7 +318,7 @@ func TestWebhookSIGKILL(t *testing.T) {
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/berthstore/berth/registryd").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	rcv := newHookReceiver(t, false)
-	rcv.delay = 10 * time.Millisecond
+	rcv.delay = 25 * time.Millisecond
 	config := filepath.Join(dir, "registryd.yaml")
 	require.NoError(t, os.WriteFile(config, []byte(fmt.Sprintf(`webhooks:
   - name: ci
