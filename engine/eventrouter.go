@@ -21,8 +21,8 @@ const routeBatch = 256
 // pushes do, and its fsyncs would queue with theirs on the same disk.
 // With it the router syncs at most twice per interval whatever the rate
 // of pushes, each round taking what arrived meanwhile; an event after a
-// quiet spell is routed at once. Measured on real time: it paces I/O, it
-// schedules nothing.
+// quiet spell is routed at once, and so is a full round's backlog.
+// Measured on real time: it paces I/O, it schedules nothing.
 const routeInterval = 50 * time.Millisecond
 
 // routeEvents routes queued events until ctx ends: at once, then each time
@@ -55,6 +55,7 @@ func (e *Engine) routeEvents(ctx context.Context) {
 		}
 		retry = 0
 		if n == routeBatch {
+			last = time.Time{} // a backlog: the next round at once
 			continue
 		}
 		select {

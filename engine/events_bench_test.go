@@ -11,6 +11,8 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/require"
+
+	"github.com/berthstore/berth/engine/internal/events"
 )
 
 // BenchmarkPutManifestEvents is BenchmarkPutManifestTag's push (a new tag
@@ -65,4 +67,23 @@ func BenchmarkPutManifestEvents(b *testing.B) {
 		})
 		require.NoError(b, e.Close())
 	}
+}
+
+// BenchmarkQueueEvent is what an event costs on the push's path: its
+// encoding and its key in the batch (an image action with a tag).
+func BenchmarkQueueEvent(b *testing.B) {
+	e, err := Open(b.TempDir(), &Options{Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(b, err)
+	defer e.Close()
+	const d = "sha256:0c2f4d7e1b3a5968a7c6d5e4f3b2a1908172635445362718291a0b1c2d3e4f5a"
+	b.ReportAllocs()
+	cpu := startCPU()
+	for b.Loop() {
+		batch := e.db.NewBatch()
+		if err := e.events(batch).imageActions("team/app", events.ActionPush, d, ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageConfig, []string{"v1"}, ""); err != nil {
+			b.Fatal(err)
+		}
+		batch.Close()
+	}
+	cpu.reportOps(b)
 }

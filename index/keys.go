@@ -43,6 +43,9 @@ import (
 //	v                                      store metadata (schema version) Open
 //	c 0 <layer> 0 <chunk>                  layer TOC chunk (index/toc.go)  Batch.PutLayerTOC
 //	x 0 <layer>                            derived uncompressed tar digest Batch.PutLayerDerived
+//	e 0 <seq>                              queued event (index/events.go)  Batch.PutEvent
+//	w 0 <webhook> 0 <seq>                  pending delivery                Batch.PutDelivery
+//	W 0 <webhook> 0 <seq>                  dead letter                     Batch.PutDeadLetter
 const (
 	prefixRepo     byte = 'r'
 	prefixTag      byte = 't'

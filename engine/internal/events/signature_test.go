@@ -1,8 +1,12 @@
 package events
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,4 +112,50 @@ func FuzzVerify(f *testing.F) {
 			require.Contains(t, h.Get(HeaderSignature), Sign(key, got, n, []byte(body))[3:])
 		}
 	})
+}
+
+// verifyWithoutBerth is docs/events.md's receiver code, which uses
+// nothing of Berth's: it must accept what Berth signs.
+func verifyWithoutBerth(secret string, h http.Header, body []byte, now time.Time) (id string, ok bool) {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		return "", false
+	}
+	id, ts := h.Get("webhook-id"), h.Get("webhook-timestamp")
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || now.Sub(time.Unix(sec, 0)).Abs() > 5*time.Minute {
+		return "", false
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(id + "." + ts + "."))
+	m.Write(body)
+	want := "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+	for _, sig := range strings.Fields(h.Get("webhook-signature")) {
+		if hmac.Equal([]byte(sig), []byte(want)) {
+			return id, true
+		}
+	}
+	return "", false
+}
+
+func TestVerifyWithoutBerth(t *testing.T) {
+	secret := NewSecret()
+	key, err := ParseSecret(secret)
+	require.NoError(t, err)
+	now := time.Now()
+	body := []byte(`{"version":"0","id":"ev-9"}`)
+	h := http.Header{}
+	SetHeaders(h, key, "ev-9", now, body)
+	id, ok := verifyWithoutBerth(secret, h, body, now)
+	require.True(t, ok)
+	require.Equal(t, "ev-9", id)
+	_, ok = verifyWithoutBerth(secret, h, append(body, ' '), now)
+	require.False(t, ok)
+	// The specification's vector, too.
+	h = http.Header{}
+	h.Set("webhook-id", vectorID)
+	h.Set("webhook-timestamp", strconv.Itoa(vectorTimestamp))
+	h.Set("webhook-signature", vectorSignature)
+	_, ok = verifyWithoutBerth(vectorSecret, h, []byte(vectorBody), time.Unix(vectorTimestamp, 0))
+	require.True(t, ok)
 }

@@ -108,8 +108,8 @@ var operations = map[string]operation{
 	"events/redrive":    {access: onRegistry(authz.AdminRedriveEvents), run: (*API).redriveEvents},
 }
 
-// ServeHTTP serves POST /admin/v1/{gc,fsck,lifecycle/preview,lifecycle/apply,iam/reload,iam/simulate}
-// and GET /admin/v1/audit. With authentication on it always needs
+// ServeHTTP serves POST /admin/v1/{gc,fsck,lifecycle/preview,lifecycle/apply,iam/reload,iam/simulate,events/redrive}
+// and GET /admin/v1/{audit,events}. With authentication on it always needs
 // credentials (anonymous pull does not open it).
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
