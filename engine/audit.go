@@ -101,7 +101,7 @@ const (
 	AuditAPIAdmin   AuditAPI = "admin"   // registryd's admin API (/admin/v1/...)
 	AuditAPIConsole AuditAPI = "console" // the web console
 	AuditAPICLI     AuditAPI = "cli"     // a registryd command acting on the store itself
-	// AuditAPIEngine: the engine's own work (schedules), recorded as
+	// AuditAPIEngine: the engine's own work (schedules, events routed), recorded as
 	// principal type AuditLocal and user AuditSystemUser.
 	AuditAPIEngine AuditAPI = "engine"
 )

@@ -11,6 +11,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berthstore/berth/engine/internal/events"
 	"github.com/berthstore/berth/gc"
 )
 
@@ -227,10 +228,18 @@ func (e *Engine) applyLifecycle(ctx context.Context, repo string, p *gc.Policy, 
 	if err := e.putRepo(b, &r.Repository); err != nil {
 		return lifecycleOutcome{}, storageErr(err)
 	}
+	evq := e.events(b)
 	for _, d := range gone {
 		m, err := e.db.ManifestMeta(repo, d)
 		if err != nil {
 			return lifecycleOutcome{}, storageErr(err)
+		}
+		tags, err := e.db.TagsOf(repo, d)
+		if err != nil {
+			return lifecycleOutcome{}, storageErr(err)
+		}
+		if err := evq.imageActions(repo, events.ActionDelete, d, m.MediaType, m.ArtifactType, tags, events.CauseLifecycle); err != nil {
+			return lifecycleOutcome{}, err
 		}
 		if m.Subject != "" {
 			if err := b.DeleteReferrer(repo, m.Subject, d); err != nil {
@@ -256,6 +265,7 @@ func (e *Engine) applyLifecycle(ctx context.Context, repo string, p *gc.Policy, 
 	if err := b.Commit(len(gone) > 0); err != nil {
 		return lifecycleOutcome{}, storageErr(err)
 	}
+	evq.committed()
 	if len(gone) == 0 {
 		return out, nil
 	}

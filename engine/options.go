@@ -134,6 +134,23 @@ type Options struct {
 	// DisableAudit keeps no audit log: RecordAudit records nothing and
 	// the queries fail with ErrAuditDisabled. Default false.
 	DisableAudit bool
+	// Webhooks are the endpoints events are delivered to (engine/events.go,
+	// docs/events.md). Default none: events are recorded in the audit log
+	// only.
+	Webhooks []Webhook
+	// EventQueueMaxBytes bounds each webhook's pending deliveries, and
+	// its dead letters, in bytes of stored records; past it the oldest
+	// are dropped (counted and logged; pushes never wait). Default
+	// DefaultEventQueueMaxBytes (64 MiB); at least MinEventQueueMaxBytes.
+	EventQueueMaxBytes int64
+	// HoldEvents leaves the queued events queued: they are neither
+	// recorded in the audit log nor delivered by this Open, but by the
+	// next one without it (registryd's one-shot commands set it, so that
+	// the daemon delivers what they queue). Default false.
+	HoldEvents bool
+	// DisableEvents queues no events: no webhook deliveries, no event
+	// records in the audit log. Default false.
+	DisableEvents bool
 }
 
 // The registry's account and region when Options name none (an AWS
@@ -181,6 +198,13 @@ func (o *Options) EnsureDefaults() {
 	if o.AuditMaxBytes == 0 {
 		o.AuditMaxBytes = DefaultAuditMaxBytes
 	}
+	if o.EventQueueMaxBytes == 0 {
+		o.EventQueueMaxBytes = DefaultEventQueueMaxBytes
+	}
+	o.Webhooks = cloneWebhooks(o.Webhooks)
+	for i := range o.Webhooks {
+		o.Webhooks[i].ensureDefaults()
+	}
 }
 
 // Validate reports every out-of-range option.
@@ -215,6 +239,18 @@ func (o *Options) Validate() error {
 	}
 	if o.KeyCacheSize < 0 || o.KeyCacheTTL < 0 {
 		errs = append(errs, fmt.Errorf("%w: negative key cache bound", ErrInvalidArgument))
+	}
+	if o.EventQueueMaxBytes < MinEventQueueMaxBytes {
+		errs = append(errs, fmt.Errorf("%w: EventQueueMaxBytes %d is below %d", ErrInvalidArgument, o.EventQueueMaxBytes, MinEventQueueMaxBytes))
+	}
+	names := map[string]bool{}
+	for i := range o.Webhooks {
+		w := &o.Webhooks[i]
+		errs = append(errs, w.validate()...)
+		if names[w.Name] {
+			errs = append(errs, fmt.Errorf("%w: two webhooks are named %q", ErrInvalidArgument, w.Name))
+		}
+		names[w.Name] = true
 	}
 	return errors.Join(errs...)
 }

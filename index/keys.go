@@ -46,6 +46,9 @@ import (
 //	p 0 <repo>                             lifecycle preview (opaque)      Batch.PutPreview
 //	q 0 <repo> 0 <digest>                  lifecycle preview result (opaque) Batch.PutPreviewResult
 //	S 0 <name>                             schedule state (opaque)         Batch.PutSchedule
+//	e 0 <seq>                              queued event (index/events.go)  Batch.PutEvent
+//	w 0 <webhook> 0 <seq>                  pending delivery                Batch.PutDelivery
+//	W 0 <webhook> 0 <seq>                  dead letter                     Batch.PutDeadLetter
 const (
 	prefixRepo     byte = 'r'
 	prefixTag      byte = 't'

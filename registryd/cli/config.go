@@ -155,6 +155,14 @@ type Config struct {
 	// registryd commands reach the daemon holding the store. Empty:
 	// <data>/admin.sock; "none": no socket.
 	AdminSocket string `json:"adminSocket,omitempty"`
+	// Webhooks are the endpoints events (ECR's EventBridge events) are
+	// delivered to, signed (docs/events.md). The daemon delivers; the
+	// one-shot commands leave the events they cause queued for it.
+	Webhooks []Webhook `json:"webhooks,omitempty"`
+	// EventQueueMaxBytes bounds each webhook's queue (and its dead
+	// letters), in bytes: past it the oldest are dropped. 0: the
+	// engine's default, 64 MiB.
+	EventQueueMaxBytes int64 `json:"eventQueueMaxBytes,omitempty"`
 }
 
 // The shapes of an AWS account ID and region name.
@@ -203,6 +211,14 @@ func (c *Config) EngineOptions() (*engine.Options, error) {
 		AuditMaxAge:         time.Duration(c.AuditMaxAge),
 		AuditMaxBytes:       c.AuditMaxBytes,
 		DisableAudit:        c.NoAudit,
+		EventQueueMaxBytes:  c.EventQueueMaxBytes,
+		// Only serve delivers events (it clears this): a one-shot
+		// command leaves what it queues to the daemon.
+		HoldEvents: true,
+	}
+	var err error
+	if o.Webhooks, err = c.engineWebhooks(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if c.PKCS11Module != "" {
 		o.PKCS11Module, o.PKCS11Token = c.PKCS11Module, c.PKCS11Token
@@ -272,6 +288,9 @@ func (c *Config) Validate() error {
 		if len(t.AppliedFor) == 0 {
 			errs = append(errs, fmt.Errorf("templates[%d] (%s): appliedFor is required", i, t.Prefix))
 		}
+	}
+	if _, err := c.engineWebhooks(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))

@@ -75,6 +75,7 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 		return err
 	}
 	cfg.scheduleOptions(opts)
+	opts.HoldEvents = false // the daemon routes and delivers the events
 	mem, merr := DecideMemoryLimit(cfg.MemoryLimit)
 	mem.Apply()
 	if merr != nil {

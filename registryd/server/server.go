@@ -159,7 +159,7 @@ func New(store Store, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, uploads: &request.Uploads{}}
 	s.metrics = metrics.New(func() float64 { return float64(s.uploads.InProgress()) })
-	s.metrics.Registry().MustRegister(metrics.NewStoreCollector(store), metrics.NewAuditCollector(store))
+	s.metrics.Registry().MustRegister(metrics.NewStoreCollector(store), metrics.NewAuditCollector(store), metrics.NewEventCollector(store))
 
 	authn, err := auth.New(auth.Config{
 		Account:            cfg.ECRAccountID,

@@ -159,7 +159,7 @@ const (
 	APIAdmin   API = "admin"   // the admin API (/admin/v1/...)
 	APIConsole API = "console" // the web console
 	APICLI     API = "cli"     // a registryd command acting on the store itself
-	APIEngine  API = "engine"  // the engine's own work (schedules)
+	APIEngine  API = "engine"  // the engine's own work (schedules, events routed)
 )
 
 // Valid reports whether a is one of the known interfaces.

@@ -152,8 +152,10 @@ var berthActions = []string{
 	"CollectGarbage",
 	"DescribeIdentities",
 	"Fsck",
+	"ListEvents",
 	"PreviewLifecycle",
 	"ReadAuditLog",
+	"RedriveEvents",
 	"ReloadIdentities",
 	"SimulatePolicy",
 }

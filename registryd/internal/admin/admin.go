@@ -113,6 +113,8 @@ var operations = map[string]operation{
 	"iam/reload":        {access: onRegistry(authz.AdminReloadIdentities), run: (*API).reloadIdentities},
 	"iam/simulate":      {access: onRegistry(authz.AdminSimulatePolicy), run: (*API).simulate, maxBody: maxSimulationBody},
 	"audit":             {access: onRegistry(authz.AdminReadAuditLog), method: http.MethodGet, stream: (*API).audit},
+	"events":            {access: onRegistry(authz.AdminListEvents), method: http.MethodGet, stream: (*API).events},
+	"events/redrive":    {access: onRegistry(authz.AdminRedriveEvents), run: (*API).redriveEvents},
 }
 
 // addOperations adds the operations of one file to the table.

@@ -38,6 +38,7 @@ type Store interface {
 	LifecyclePreview(ctx context.Context, repo, policyOverride string) ([]expiry, error)
 	LifecycleApply(ctx context.Context, repo, policyOverride string) ([]expiry, error)
 	ExportAudit(ctx context.Context, q engine.AuditQuery, w io.Writer) error
+	EventStore
 }
 
 var _ Store = (*engine.Engine)(nil)

@@ -93,6 +93,13 @@ const (
 	// force (GET /admin/v1/iam/identities, registryd iam check without a
 	// file).
 	AdminDescribeIdentities Action = "berth:DescribeIdentities"
+	// AdminListEvents lists the event queue, the webhooks' pending
+	// deliveries and their dead letters (GET /admin/v1/events, registryd
+	// events list --server).
+	AdminListEvents Action = "berth:ListEvents"
+	// AdminRedriveEvents moves a webhook's dead letters back to its queue
+	// (POST /admin/v1/events/redrive, registryd events redrive --server).
+	AdminRedriveEvents Action = "berth:RedriveEvents"
 )
 
 // known are the actions an Authorizer of this package decides; any other
@@ -103,6 +110,7 @@ var known = map[Action]bool{}
 var admin = map[Action]bool{
 	AdminCollectGarbage: true, AdminFsck: true, AdminPreviewLifecycle: true, AdminApplyLifecycle: true,
 	AdminReloadIdentities: true, AdminSimulatePolicy: true, AdminReadAuditLog: true, AdminDescribeIdentities: true,
+	AdminListEvents: true, AdminRedriveEvents: true,
 }
 
 func init() {

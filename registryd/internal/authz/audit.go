@@ -60,7 +60,7 @@ func init() {
 	} {
 		mutating[Action("kms:"+name)] = true
 	}
-	for _, a := range []Action{AdminApplyLifecycle, AdminCollectGarbage, AdminReloadIdentities} {
+	for _, a := range []Action{AdminApplyLifecycle, AdminCollectGarbage, AdminReloadIdentities, AdminRedriveEvents} {
 		mutating[a] = true
 	}
 }
