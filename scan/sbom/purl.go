@@ -75,8 +75,11 @@ func PackageURL(p scan.Package, osys *scan.OS) string {
 	u := packageurl.NewPackageURL(typ, ns, name, ver, packageurl.QualifiersFromMap(q), "")
 	// Normalize applies the specification's rules per type (a PyPI name
 	// lower-cased, "_" as "-"; a deb or apk name lower-cased). A Go module
-	// path is left as Go spells it: module paths are case-sensitive, and
-	// the Go proxy and vulnerability database name them so.
+	// path is left as Go spells it: the golang type's definition says to
+	// lower-case it, which is an open question in the purl specification
+	// (module paths are case-sensitive), and the Go proxy, the Go
+	// vulnerability database and deps.dev know github.com/Azure/..., not
+	// github.com/azure/....
 	if typ != packageurl.TypeGolang {
 		if n := *u; n.Normalize() == nil {
 			u = &n
