@@ -59,14 +59,16 @@ func components(inv *scan.Inventory) []*component {
 // sourceInfo says where a package was found and what it was built from,
 // in words.
 func (c *component) sourceInfo() string {
-	var b strings.Builder
+	var parts []string
 	if c.pkg.SourceName != "" {
-		b.WriteString("built from source package " + c.pkg.SourceName)
+		src := "built from source package " + c.pkg.SourceName
 		if c.pkg.SourceVersion != "" {
-			b.WriteString(" " + c.pkg.SourceVersion)
+			src += " " + c.pkg.SourceVersion
 		}
-		b.WriteString("; ")
+		parts = append(parts, src)
 	}
-	b.WriteString("recorded in " + strings.Join(c.locations, ", "))
-	return b.String()
+	if len(c.locations) > 0 {
+		parts = append(parts, "recorded in "+strings.Join(c.locations, ", "))
+	}
+	return strings.Join(parts, "; ")
 }
