@@ -13,6 +13,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berthstore/berth/engine/internal/events"
 	"github.com/berthstore/berth/gc"
 	"github.com/berthstore/berth/index"
 )
@@ -138,6 +139,7 @@ func (e *Engine) UpdateImageStorageClass(ctx context.Context, repo, reference st
 	now := e.now()
 	b := e.db.NewBatch()
 	defer b.Close()
+	evq := e.events(b)
 	var out StorageClassUpdate
 	if to == StorageArchive {
 		switch n.Status {
@@ -152,7 +154,7 @@ func (e *Engine) UpdateImageStorageClass(ctx context.Context, repo, reference st
 					ErrStorageClassUpdate, d, p)
 			}
 		}
-		if err := e.archiveImages(b, g, repo, []digest.Digest{d}, now); err != nil {
+		if err := e.archiveImages(b, evq, g, repo, []digest.Digest{d}, now, ""); err != nil {
 			return StorageClassUpdate{}, err
 		}
 		out = StorageClassUpdate{Digest: d, Status: ImageArchived}
@@ -171,6 +173,7 @@ func (e *Engine) UpdateImageStorageClass(ctx context.Context, repo, reference st
 	if err := b.Commit(true); err != nil {
 		return StorageClassUpdate{}, storageErr(err)
 	}
+	evq.committed()
 	e.wakeTiers()
 	e.log.Info("image storage class updated", "repository", repo, "digest", d, "status", out.Status)
 	return out, nil
@@ -178,13 +181,19 @@ func (e *Engine) UpdateImageStorageClass(ctx context.Context, repo, reference st
 
 // archiveImages archives images of repo (graph g, read under the
 // repository's lock) in batch b: each image's archive closure is marked
-// ARCHIVED at now and gets a tier job that moves its blobs. g is updated,
-// so that images archived earlier in the call count as archived parents.
-func (e *Engine) archiveImages(b *index.Batch, g *gc.Graph, repo string, images []digest.Digest, now time.Time) error {
+// ARCHIVED at now and gets a tier job that moves its blobs, and each
+// image archived gets its ECR Image Action UPDATE_STORAGE_CLASS events
+// (target ARCHIVE, one per tag) in evq, with cause ("" for a request,
+// events.CauseLifecycle for a rule's transition). g is updated, so that
+// images archived earlier in the call count as archived parents.
+func (e *Engine) archiveImages(b *index.Batch, evq *eventQueue, g *gc.Graph, repo string, images []digest.Digest, now time.Time, cause string) error {
 	for _, d := range images {
 		ds := g.ArchiveClosure([]digest.Digest{d})
 		if len(ds) == 0 {
 			continue
+		}
+		if err := e.storageClassEvents(evq, repo, d, events.StorageClassArchive, time.Time{}, cause); err != nil {
+			return err
 		}
 		for _, md := range ds {
 			m, err := e.db.Manifest(repo, md)
@@ -200,6 +209,39 @@ func (e *Engine) archiveImages(b *index.Batch, g *gc.Graph, repo string, images 
 		job := &index.TierJob{Repo: repo, Digest: d, Kind: index.JobArchive, Manifests: ds, CreatedAt: now}
 		if err := b.PutTierJob(job); err != nil {
 			return storageErr(err)
+		}
+	}
+	return nil
+}
+
+// storageClassEvents queues in evq the ECR Image Action
+// UPDATE_STORAGE_CLASS events of image d of repo moved to class target
+// (events.StorageClassArchive or events.StorageClassStandard), one per
+// tag or one without a tag; activated is when a restored image became
+// active (zero for an archive).
+func (e *Engine) storageClassEvents(evq *eventQueue, repo string, d digest.Digest, target string, activated time.Time, cause string) error {
+	m, err := e.db.ManifestMeta(repo, d)
+	if err != nil {
+		return storageErr(err)
+	}
+	tags, err := e.db.TagsOf(repo, d)
+	if err != nil {
+		return storageErr(err)
+	}
+	ia := events.ImageAction{
+		Result: events.ResultSuccess, RepositoryName: repo, ImageDigest: string(d), ActionType: events.ActionUpdateStorageClass,
+		TargetStorageClass: target, ManifestMediaType: m.MediaType, ArtifactMediaType: m.ArtifactType,
+	}
+	if !activated.IsZero() {
+		ia.LastActivatedAt = activated.UTC().Format(time.RFC3339Nano)
+	}
+	if len(tags) == 0 {
+		return evq.add(ia, cause)
+	}
+	for _, t := range tags {
+		ia.ImageTag = t
+		if err := evq.add(ia, cause); err != nil {
+			return err
 		}
 	}
 	return nil

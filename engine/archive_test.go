@@ -165,10 +165,35 @@ func TestArchiveAndRestore(t *testing.T) {
 	assert.True(t, r.Clean(), "%v", r.Corrupt)
 	assert.Empty(t, r.Orphans)
 
-	// The worker's two jobs are in the audit log, as the engine's own work.
-	var recs []AuditRecord
-	require.NoError(t, e.AuditRecords(ctx, AuditQuery{Principal: "system", Repository: "team/app", OldestFirst: true},
-		func(r AuditRecord) error { recs = append(recs, r); return nil }))
+	// The worker's two jobs are in the audit log, as the engine's own
+	// work; so are the image's events as they were routed: archived
+	// (target ARCHIVE) at the request, restored (target STANDARD, with the
+	// time it became active) when the restore job finished.
+	for { // route what is queued now (the router may not have yet)
+		n, err := e.routeOnce(ctx)
+		require.NoError(t, err)
+		if n == 0 {
+			break
+		}
+	}
+	var recs, evs []AuditRecord
+	require.NoError(t, e.AuditRecords(ctx, AuditQuery{Principal: AuditSystemUser, Repository: "team/app", OldestFirst: true},
+		func(r AuditRecord) error {
+			switch {
+			case r.Action == "ecr:UpdateImageStorageClass":
+				recs = append(recs, r)
+			case r.Parameters["action-type"] == "UPDATE_STORAGE_CLASS":
+				evs = append(evs, r)
+			}
+			return nil
+		}))
+	require.Len(t, evs, 2)
+	assert.Equal(t, "ARCHIVE", evs[0].Parameters["target-storage-class"])
+	assert.Equal(t, "v1", evs[0].Parameters["image-tag"])
+	assert.Empty(t, evs[0].Parameters["last-activated-at"])
+	assert.Equal(t, "STANDARD", evs[1].Parameters["target-storage-class"])
+	assert.Equal(t, string(d), evs[1].Parameters["image-digest"])
+	assert.Equal(t, im.LastActivatedAt.UTC().Format(time.RFC3339Nano), evs[1].Parameters["last-activated-at"])
 	require.Len(t, recs, 2)
 	for i, job := range []string{"archive", "restore"} {
 		assert.Equal(t, AuditLocal, recs[i].PrincipalType)
@@ -536,4 +561,125 @@ func TestArchiveDirOption(t *testing.T) {
 	o.ArchiveDir = same + "/."
 	_, err = Open(same, o)
 	require.ErrorIs(t, err, ErrInvalidArgument)
+}
+
+// TestScheduledLifecycleTransition: a scheduled lifecycle run and a
+// stored preview know transition rules: the preview lists the image as a
+// TRANSITION to ARCHIVE (summary counts it as transitioning, not
+// expiring); the run archives it with its tier job, records TRANSITION in
+// the audit log, counts it archived (not expired), and emits its
+// UPDATE_STORAGE_CLASS event with cause lifecycle.
+func TestScheduledLifecycleTransition(t *testing.T) {
+	ctx := context.Background()
+	clk := manualClock()
+	o := quietOptions()
+	o.Clock = clk
+	e := openTestEngine(t, o)
+	dOld, pOld := pushImage(t, e, "team/app", "old", rnd(50<<10))
+	clk.Advance(40 * 24 * time.Hour)
+	pushImage(t, e, "team/app", "new", rnd(50<<10))
+	require.NoError(t, e.PutLifecyclePolicy(ctx, "team/app", `{"rules":[
+ {"rulePriority":1,"description":"Archive images older than 30 days","selection":{"tagStatus":"any","countType":"sinceImagePushed","countUnit":"days","countNumber":30},"action":{"type":"transition","targetStorageClass":"archive"}}]}`))
+
+	p, err := e.StartLifecyclePolicyPreview(ctx, "team/app", "")
+	require.NoError(t, err)
+	require.Equal(t, PreviewComplete, p.Status)
+	assert.Zero(t, p.ExpiringImages)
+	assert.Equal(t, map[StorageClass]int{StorageArchive: 1}, p.TransitioningImages)
+	var results []LifecyclePreviewResult
+	_, err = e.LifecyclePolicyPreview(ctx, "team/app", "", func(r LifecyclePreviewResult) error { results = append(results, r); return nil })
+	require.NoError(t, err)
+	require.Len(t, results, 1)
+	assert.Equal(t, dOld, results[0].Digest)
+	assert.Equal(t, LifecycleAction{Type: LifecycleTransition, TargetStorageClass: StorageArchive}, results[0].Action)
+	assert.Equal(t, StorageStandard, results[0].StorageClass)
+
+	require.Equal(t, RunOK, e.scheduledLifecycle(ctx, TriggerSchedule))
+	rep := e.GCStats().LastLifecycleRun
+	require.NotNil(t, rep)
+	assert.Equal(t, 1, rep.ImagesArchived)
+	assert.Zero(t, rep.ImagesExpired)
+	assert.Zero(t, rep.ManifestsDeleted)
+	assert.Equal(t, int64(1), e.GCStats().ImagesArchived[1])
+	assert.Empty(t, e.GCStats().ImagesExpired)
+	im, err := e.Image(ctx, "team/app", "old")
+	require.NoError(t, err)
+	assert.Equal(t, ImageArchived, im.Status)
+	waitTiers(t, e)
+	for _, b := range manifestBlobs(t, pOld) {
+		assert.Equal(t, index.TierArchive, tierOf(t, e, b), "the run's tier job moved the blob")
+	}
+	_, err = e.GetManifest(ctx, "team/app", "new")
+	require.NoError(t, err, "the new image stays active")
+
+	for { // route what is queued now (the router may not have yet)
+		n, err := e.routeOnce(ctx)
+		require.NoError(t, err)
+		if n == 0 {
+			break
+		}
+	}
+	var acts, evs []AuditRecord
+	require.NoError(t, e.AuditRecords(ctx, AuditQuery{Principal: AuditSystemUser, Repository: "team/app", OldestFirst: true},
+		func(r AuditRecord) error {
+			switch {
+			case r.Action == ActionPolicyExecution:
+				acts = append(acts, r)
+			case r.Parameters["action-type"] == "UPDATE_STORAGE_CLASS":
+				evs = append(evs, r)
+			}
+			return nil
+		}))
+	require.Len(t, acts, 1)
+	assert.Equal(t, string(dOld), acts[0].Parameters["imageDigest"])
+	assert.Equal(t, LifecycleTransition, acts[0].Parameters["action"])
+	assert.Equal(t, "ARCHIVE", acts[0].Parameters["targetStorageClass"])
+	assert.Equal(t, "STANDARD", acts[0].Parameters["storageClass"])
+	assert.Equal(t, "1", acts[0].Parameters["rulePriority"])
+	require.Len(t, evs, 1)
+	assert.Equal(t, string(dOld), evs[0].Parameters["image-digest"])
+	assert.Equal(t, "ARCHIVE", evs[0].Parameters["target-storage-class"])
+	assert.Equal(t, "old", evs[0].Parameters["image-tag"])
+	assert.Equal(t, EventCauseLifecycle, evs[0].Parameters["cause"])
+}
+
+// TestArchivedReferrers: a referrer archived with its subject leaves
+// Referrers (it does not pull) and is listed by AllReferrers with its
+// status, ARCHIVED, then ACTIVE again after the restore.
+func TestArchivedReferrers(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, quietOptions())
+	subj, payload := pushImage(t, e, "team/app", "v1", rnd(10<<10))
+	cfg := []byte(`{}`)
+	cd, err := e.PutBlob(ctx, "team/app", bytes.NewReader(cfg), digest.FromBytes(cfg))
+	require.NoError(t, err)
+	sbom := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, ArtifactType: "application/vnd.example.sbom",
+		Config:  ocispec.Descriptor{MediaType: ocispec.MediaTypeEmptyJSON, Digest: cd.Digest, Size: cd.Size},
+		Layers:  []ocispec.Descriptor{{MediaType: ocispec.MediaTypeEmptyJSON, Digest: cd.Digest, Size: cd.Size}},
+		Subject: &ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: subj, Size: int64(len(payload))}}
+	sbom.SchemaVersion = 2
+	sp, _ := json.Marshal(sbom)
+	res, err := e.PutManifest(ctx, "team/app", digest.FromBytes(sp).String(), ocispec.MediaTypeImageManifest, sp)
+	require.NoError(t, err)
+
+	statuses := func() map[digest.Digest]ImageStatus {
+		refs, err := e.AllReferrers(ctx, "team/app", subj, "")
+		require.NoError(t, err)
+		out := map[digest.Digest]ImageStatus{}
+		for _, r := range refs {
+			out[r.Digest] = r.Status
+		}
+		return out
+	}
+	require.Equal(t, map[digest.Digest]ImageStatus{res.Digest: ImageActive}, statuses())
+	_, err = e.UpdateImageStorageClass(ctx, "team/app", "v1", StorageArchive)
+	require.NoError(t, err)
+	refs, err := e.Referrers(ctx, "team/app", subj, "")
+	require.NoError(t, err)
+	assert.Empty(t, refs, "an archived referrer does not pull")
+	assert.Equal(t, map[digest.Digest]ImageStatus{res.Digest: ImageArchived}, statuses())
+	_, err = e.UpdateImageStorageClass(ctx, "team/app", "v1", StorageStandard)
+	require.NoError(t, err)
+	waitTiers(t, e)
+	assert.Equal(t, map[digest.Digest]ImageStatus{res.Digest: ImageActive}, statuses())
 }

@@ -7,10 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berthstore/berth/engine/internal/events"
 	"github.com/berthstore/berth/gc"
 )
 
@@ -216,13 +218,14 @@ func (e *Engine) LifecyclePreview(ctx context.Context, repo, policyOverride stri
 }
 
 // LifecycleApply does what LifecyclePreview lists, computed by the same
-// function under the repository's lock, in one synced batch: it deletes
-// each expired image's manifest and tags, its referrers, and its index
-// children that nothing else in the repository references; and it
-// archives each image a transition rule selects, as
-// UpdateImageStorageClass does (its blobs move to the archive tier in the
-// background). It returns the images acted on. The blobs of expired
-// images go at the next collection.
+// function under the repository's lock, in one synced batch with the time
+// of the evaluation (Repository.LifecycleEvaluatedAt, written even when
+// the policy acts on nothing): it deletes each expired image's manifest
+// and tags, its referrers, and its index children that nothing else in
+// the repository references; and it archives each image a transition rule
+// selects, as UpdateImageStorageClass does (its blobs move to the archive
+// tier in the background). It returns the images acted on. The blobs of
+// expired images go at the next collection.
 func (e *Engine) LifecycleApply(ctx context.Context, repo, policyOverride string) ([]Expiry, error) {
 	if err := e.checkOpen(); err != nil {
 		return nil, err
@@ -234,39 +237,100 @@ func (e *Engine) LifecycleApply(ctx context.Context, repo, policyOverride string
 	if err != nil {
 		return nil, err
 	}
+	out, err := e.applyLifecycle(ctx, repo, p, nil)
+	return out.Acted, err
+}
+
+// lifecycleOutcome is what applying a repository's policy did.
+type lifecycleOutcome struct {
+	// Acted are the images the policy acted on: expired, or transitioned
+	// to the archive (Expiry.Action says which).
+	Acted []Expiry
+	// Manifests counts the manifests deleted: the expired images, their
+	// referrers and the index children that went with them.
+	Manifests int
+	// Archived counts the images the policy moved to the archive storage
+	// class (those of Acted with action LifecycleTransition).
+	Archived int
+}
+
+// Expired counts the images the policy expired.
+func (o lifecycleOutcome) Expired() int { return len(o.Acted) - o.Archived }
+
+// applyLifecycle applies policy p to repo under the repository's lock: one
+// batch, synced when it changes an image. With run set (a scheduled run),
+// each image acted on is first recorded in the audit log, naming the rule
+// and the action, and the batch also records the run's progress (the
+// repository as its cursor), so that a run cut short resumes after the
+// last repository it finished.
+func (e *Engine) applyLifecycle(ctx context.Context, repo string, p *gc.Policy, run *lifecycleRun) (lifecycleOutcome, error) {
 	unlock := e.repoLocks.Lock(repo)
 	defer unlock()
 	now := e.clock.Now()
 	pl, err := e.planLifecycle(repo, p, now)
 	if err != nil {
-		return nil, err
+		return lifecycleOutcome{}, err
 	}
 	exp, gone := pl.exp, pl.gone
-	if len(gone) == 0 && len(pl.archive) == 0 {
-		return expiriesOf(exp), nil
+	out := lifecycleOutcome{Acted: expiriesOf(exp), Manifests: len(gone), Archived: len(pl.archive)}
+	r, err := e.loadRepo(repo)
+	if err != nil {
+		return lifecycleOutcome{}, err
 	}
 	b := e.db.NewBatch()
 	defer b.Close()
+	// The evaluation is recorded, whatever it does (ECR's
+	// lastEvaluatedAt), in the batch that does it; the batch is synced
+	// only when it changes an image (a lost evaluation time is harmless).
+	r.LifecycleEvaluatedAt = now.UTC()
+	if err := e.putRepo(b, &r.Repository); err != nil {
+		return lifecycleOutcome{}, storageErr(err)
+	}
+	evq := e.events(b)
 	for _, d := range gone {
 		m, err := e.db.ManifestMeta(repo, d)
 		if err != nil {
-			return nil, storageErr(err)
+			return lifecycleOutcome{}, storageErr(err)
+		}
+		tags, err := e.db.TagsOf(repo, d)
+		if err != nil {
+			return lifecycleOutcome{}, storageErr(err)
+		}
+		if err := evq.imageActions(repo, events.ActionDelete, d, m.MediaType, m.ArtifactType, tags, events.CauseLifecycle); err != nil {
+			return lifecycleOutcome{}, err
 		}
 		if m.Subject != "" {
 			if err := b.DeleteReferrer(repo, m.Subject, d); err != nil {
-				return nil, storageErr(err)
+				return lifecycleOutcome{}, storageErr(err)
 			}
 		}
 		if err := b.DeleteManifest(repo, d); err != nil {
-			return nil, storageErr(err)
+			return lifecycleOutcome{}, storageErr(err)
 		}
 		delete(pl.graph.Nodes, d)
 	}
-	if err := e.archiveImages(b, pl.graph, repo, pl.archive, now.UTC()); err != nil {
-		return nil, err
+	if err := e.archiveImages(b, evq, pl.graph, repo, pl.archive, now.UTC(), events.CauseLifecycle); err != nil {
+		return lifecycleOutcome{}, err
 	}
-	if err := b.Commit(true); err != nil {
-		return nil, storageErr(err)
+	if run != nil {
+		for _, x := range out.Acted {
+			if err := run.recordAction(ctx, repo, x); err != nil {
+				return lifecycleOutcome{}, fmt.Errorf("cannot record the %s of %s@%s in the audit log, so it is not made: %w",
+					strings.ToLower(x.Action.Type), repo, x.Digest, err)
+			}
+		}
+		e.gcs.schedMu.Lock()
+		defer e.gcs.schedMu.Unlock()
+		if err := run.advance(b, repo); err != nil {
+			return lifecycleOutcome{}, err
+		}
+	}
+	if err := b.Commit(len(gone) > 0 || len(pl.archive) > 0); err != nil {
+		return lifecycleOutcome{}, storageErr(err)
+	}
+	evq.committed()
+	if len(gone) == 0 && len(pl.archive) == 0 {
+		return out, nil
 	}
 	if len(pl.archive) > 0 {
 		e.wakeTiers()
@@ -290,26 +354,5 @@ func (e *Engine) LifecycleApply(ctx context.Context, repo, policyOverride string
 	e.gcs.statsMu.Unlock()
 	e.log.Info("lifecycle applied", "repository", repo, "images", len(exp), "manifests", len(gone),
 		"archived", len(pl.archive), "perRule", perRule)
-	return expiriesOf(exp), nil
-}
-
-// applyAllLifecycles applies the policy of every repository that has one.
-func (e *Engine) applyAllLifecycles(ctx context.Context) {
-	names, err := e.db.ListRepositories("", 0)
-	if err != nil {
-		e.log.Warn("scheduled lifecycle: listing repositories", "err", err)
-		return
-	}
-	for _, name := range names {
-		if ctx.Err() != nil {
-			return
-		}
-		r, err := e.loadRepo(name)
-		if err != nil || r.LifecyclePolicy == "" {
-			continue
-		}
-		if _, err := e.LifecycleApply(ctx, name, ""); err != nil {
-			e.log.Warn("scheduled lifecycle failed", "repository", name, "err", err)
-		}
-	}
+	return out, nil
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/berthstore/berth/blob"
 	"github.com/berthstore/berth/crypt"
+	"github.com/berthstore/berth/engine/internal/events"
 	"github.com/berthstore/berth/index"
 )
 
@@ -286,6 +287,7 @@ func (e *Engine) finishTierJob(j *index.TierJob) error {
 	}
 	b := e.db.NewBatch()
 	defer b.Close()
+	evq := e.events(b)
 	activated := 0
 	if j.Kind == index.JobRestore {
 		now := e.now()
@@ -317,6 +319,13 @@ func (e *Engine) finishTierJob(j *index.TierJob) error {
 				return storageErr(err)
 			}
 			activated++
+			if md == j.Digest {
+				// The image restored is active: its UPDATE_STORAGE_CLASS
+				// events (target STANDARD), with the time it became so.
+				if err := e.storageClassEvents(evq, j.Repo, md, events.StorageClassStandard, now, ""); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	if err := b.DeleteTierJob(j.Repo, j.Digest); err != nil {
@@ -330,6 +339,7 @@ func (e *Engine) finishTierJob(j *index.TierJob) error {
 	if err := b.Commit(true); err != nil {
 		return storageErr(err)
 	}
+	evq.committed()
 	e.tiers.mu.Lock()
 	e.tiers.stats.JobsDone++
 	e.tiers.mu.Unlock()
@@ -338,38 +348,20 @@ func (e *Engine) finishTierJob(j *index.TierJob) error {
 	return nil
 }
 
-// tierAuditUser is the user name of the audit records of the engine's
-// own work (principal type AuditLocal, API AuditAPIEngine), as the
-// schedules name it.
-const tierAuditUser = "system"
-
 // recordTierJob records, durably, that the worker finished tier job j
 // (its blobs moved; for a restore, activated manifests made ACTIVE): the
 // end of an UpdateImageStorageClass or a lifecycle transition, done by the
-// engine by itself, hence recorded as its own work.
+// engine by itself, hence recorded as its own work (recordSystem).
 func (e *Engine) recordTierJob(j *index.TierJob, activated int) error {
 	action := "archive"
 	if j.Kind == index.JobRestore {
 		action = "restore"
 	}
-	return e.RecordAudit(context.Background(), AuditRecord{
-		RequestID:     "tier-" + j.CreatedAt.UTC().Format("20060102T150405.000000000Z") + "-" + j.Digest.Encoded()[:12],
-		UserName:      tierAuditUser,
-		PrincipalType: AuditLocal,
-		SourceIP:      "local",
-		UserAgent:     "berth engine",
-		API:           AuditAPIEngine,
-		Action:        "ecr:UpdateImageStorageClass",
-		Resource:      e.RepositoryARN(j.Repo),
-		Repository:    j.Repo,
-		Parameters: map[string]string{
-			"job": action, "imageDigest": string(j.Digest), "phase": "completed",
-			"manifests": strconv.Itoa(len(j.Manifests)), "activated": strconv.Itoa(activated),
-		},
-		Decision:  AuditAllow,
-		Statement: "allowed: the engine's own work finishing an accepted storage class change (no policy is evaluated)",
-		Mutating:  true,
-	}, true)
+	id := "tier-" + j.CreatedAt.UTC().Format("20060102T150405.000000000Z") + "-" + j.Digest.Encoded()[:12]
+	return e.recordSystem(context.Background(), id, "ecr:UpdateImageStorageClass", j.Repo, map[string]string{
+		"job": action, "imageDigest": string(j.Digest), "phase": "completed",
+		"manifests": strconv.Itoa(len(j.Manifests)), "activated": strconv.Itoa(activated),
+	})
 }
 
 // wantTier returns the tier blob d belongs in: hot when a manifest that

@@ -150,9 +150,12 @@ var knownServices = map[string][]string{
 var berthActions = []string{
 	"ApplyLifecycle",
 	"CollectGarbage",
+	"DescribeIdentities",
 	"Fsck",
+	"ListEvents",
 	"PreviewLifecycle",
 	"ReadAuditLog",
+	"RedriveEvents",
 	"ReloadIdentities",
 	"SimulatePolicy",
 }

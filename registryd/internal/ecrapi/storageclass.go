@@ -110,12 +110,12 @@ func (o storageClassOps) update(ctx context.Context, _ *call, in *UpdateImageSto
 	case string(engine.StorageArchive), string(engine.StorageStandard):
 		to = engine.StorageClass(in.TargetStorageClass)
 	case "":
-		return nil, errorf(ecrInvalidParameter, "targetStorageClass is required (STANDARD or ARCHIVE)")
+		return nil, invalidParameter("targetStorageClass", mustNotBeNull)
 	default:
-		return nil, errorf(ecrInvalidParameter, "Invalid parameter at 'targetStorageClass' failed to satisfy constraint: 'Member must satisfy enum value set: [STANDARD, ARCHIVE]'")
+		return nil, invalidParameter("targetStorageClass", mustBeOneOf, "STANDARD, ARCHIVE")
 	}
 	if in.ImageID == nil {
-		return nil, errorf(ecrInvalidParameter, "imageId is required")
+		return nil, invalidParameter("imageId", mustNotBeNull)
 	}
 	id := *in.ImageID
 	im, failure, reason, err := o.images.resolve(ctx, in.RepositoryName, id)
@@ -147,8 +147,7 @@ func (o storageClassOps) update(ctx context.Context, _ *call, in *UpdateImageSto
 
 // notFound is ImageNotFoundException for id in repo, in ECR's words.
 func (o storageClassOps) notFound(repo string, id ImageIdentifier) error {
-	return errorf(ecrImageNotFound, "The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the repository with name '%s' in the registry with id '%s'",
-		id.ImageDigest, id.ImageTag, repo, o.images.reg.account)
+	return o.images.reg.imageNotFound(id, repo)
 }
 
 // updateNotSupported is the message of ImageStorageClassUpdateNotSupportedException:

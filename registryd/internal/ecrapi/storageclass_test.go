@@ -81,7 +81,7 @@ func TestUpdateImageStorageClass(t *testing.T) {
 		})
 	}
 	notFound := call("UpdateImageStorageClass", errs[6].body, http.StatusBadRequest, "ImageNotFoundException")
-	assert.Equal(t, "The image with imageId {imageDigest:'', imageTag:'nope'} does not exist within the repository with name 'team/app' in the registry with id '000000000000'", notFound["message"])
+	assert.Equal(t, "The image with imageId {imageDigest:'null', imageTag:'nope'} does not exist within the repository with name 'team/app' in the registry with id '000000000000'", notFound["message"])
 
 	// Lists: ACTIVE unless the filter says otherwise.
 	for _, f := range []struct {
