@@ -125,7 +125,7 @@ func (e *Engine) lifecyclePolicy(repo, override string) (*gc.Policy, error) {
 		if text, err = e.GetLifecyclePolicy(context.Background(), repo); err != nil {
 			return nil, err
 		}
-	} else if _, err := e.loadRepo(repo); err != nil {
+	} else if _, err := e.cachedRepoState(repo); err != nil {
 		return nil, err
 	}
 	p, err := gc.ParsePolicy(text)
