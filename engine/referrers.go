@@ -38,7 +38,7 @@ func (e *Engine) Referrers(ctx context.Context, repo string, d digest.Digest, ar
 		out = append(out, Referrer{MediaType: r.MediaType, Digest: r.Digest, Size: r.Size, ArtifactType: r.ArtifactType, Annotations: r.Annotations})
 	}
 	if len(out) == 0 {
-		if _, err := e.loadRepo(repo); err != nil {
+		if _, err := e.cachedRepoState(repo); err != nil {
 			return nil, err
 		}
 	}
