@@ -42,7 +42,7 @@ func (e *Engine) linkedBlob(repo string, d digest.Digest) (*index.Blob, error) {
 		return nil, storageErr(err)
 	}
 	if !ok {
-		if _, err := e.loadRepo(repo); err != nil {
+		if _, err := e.cachedRepoState(repo); err != nil {
 			return nil, err
 		}
 		return nil, fmt.Errorf("%w: %s in %s", ErrBlobUnknown, d, repo)
@@ -116,7 +116,7 @@ func (e *Engine) OpenBlob(ctx context.Context, repo string, d digest.Digest) (Bl
 	}
 	var dk []byte
 	if len(rec.Wraps) > 0 {
-		r, err := e.loadRepo(repo)
+		r, err := e.cachedRepoState(repo)
 		if err != nil {
 			return nil, err
 		}

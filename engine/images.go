@@ -55,7 +55,7 @@ func (e *Engine) Images(ctx context.Context, repo string) ([]ImageDetail, error)
 	if err := ValidateRepositoryName(repo); err != nil {
 		return nil, err
 	}
-	if _, err := e.loadRepo(repo); err != nil {
+	if _, err := e.cachedRepoState(repo); err != nil {
 		return nil, err
 	}
 	var ms []*index.Manifest
@@ -89,7 +89,7 @@ func (e *Engine) Image(ctx context.Context, repo, reference string) (*ImageDetai
 	if err := ValidateRepositoryName(repo); err != nil {
 		return nil, err
 	}
-	if _, err := e.loadRepo(repo); err != nil {
+	if _, err := e.cachedRepoState(repo); err != nil {
 		return nil, err
 	}
 	d, err := e.resolve(repo, reference)

@@ -340,7 +340,7 @@ func (e *Engine) ManifestDigests(ctx context.Context, repo string) ([]digest.Dig
 		return nil, storageErr(err)
 	}
 	if len(out) == 0 {
-		if _, err := e.loadRepo(repo); err != nil {
+		if _, err := e.cachedRepoState(repo); err != nil {
 			return nil, err
 		}
 	}

@@ -159,7 +159,7 @@ func (e *Engine) lifecyclePolicy(repo, override string) (*gc.Policy, error) {
 		if text, err = e.GetLifecyclePolicy(context.Background(), repo); err != nil {
 			return nil, err
 		}
-	} else if _, err := e.loadRepo(repo); err != nil {
+	} else if _, err := e.cachedRepoState(repo); err != nil {
 		return nil, err
 	}
 	p, err := gc.ParsePolicy(text)
@@ -279,6 +279,9 @@ func (e *Engine) applyLifecycle(ctx context.Context, repo string, p *gc.Policy, 
 	}
 	b := e.db.NewBatch()
 	defer b.Close()
+	// The batch rewrites the repository's record: its cached decoding is
+	// dropped once the batch is committed (or failed), under the lock.
+	defer e.repoChanged(repo)
 	// The evaluation is recorded, whatever it does (ECR's
 	// lastEvaluatedAt), in the batch that does it; the batch is synced
 	// only when it changes an image (a lost evaluation time is harmless).

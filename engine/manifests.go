@@ -302,7 +302,7 @@ func (e *Engine) resolve(repo, reference string) (digest.Digest, error) {
 
 // unknownManifest is ErrNameUnknown when repo does not exist, else ErrManifestUnknown.
 func (e *Engine) unknownManifest(repo, reference string) error {
-	if _, err := e.loadRepo(repo); err != nil {
+	if _, err := e.cachedRepoState(repo); err != nil {
 		return err
 	}
 	return fmt.Errorf("%w: %s:%s", ErrManifestUnknown, repo, reference)

@@ -134,7 +134,7 @@ func TestAuthorizeStoredUnenforceablePolicy(t *testing.T) {
 	r.RepositoryPolicy = `{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"NoSuchOperator":{"aws:SecureTransport":"false"}}}}`
 	b := e.db.NewBatch()
 	require.NoError(t, e.putRepo(b, &r.Repository))
-	require.NoError(t, b.Commit(true))
+	require.NoError(t, e.commitRepoChange(b, "old"))
 	b.Close()
 	err = authorize(t, e, AccessRequest{Principal: alice, Action: "ecr:BatchGetImage", Repository: "old"})
 	require.ErrorIs(t, err, ErrAccessDenied)

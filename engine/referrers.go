@@ -66,7 +66,7 @@ func (e *Engine) referrers(repo string, d digest.Digest, artifactType string, al
 			Annotations: r.Annotations, Status: imageStatusOf(st)})
 	}
 	if len(out) == 0 {
-		if _, err := e.loadRepo(repo); err != nil {
+		if _, err := e.cachedRepoState(repo); err != nil {
 			return nil, err
 		}
 	}

@@ -59,7 +59,7 @@ func (e *Engine) ListTags(ctx context.Context, repo, last string, n int) ([]stri
 		return nil, storageErr(err)
 	}
 	if len(tags) == 0 {
-		if _, err := e.loadRepo(repo); err != nil {
+		if _, err := e.cachedRepoState(repo); err != nil {
 			return nil, err
 		}
 	}

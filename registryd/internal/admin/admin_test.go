@@ -165,6 +165,9 @@ func TestAdminAudit(t *testing.T) {
 			}
 			r, err := engine.DecodeAuditRecord(l)
 			require.NoError(t, err)
+			if r.API == engine.AuditAPIEngine {
+				continue // the push's event, recorded when the engine routes it: whenever that happens
+			}
 			out = append(out, r)
 		}
 		return out
@@ -179,7 +182,7 @@ func TestAdminAudit(t *testing.T) {
 		assert.Equal(t, engine.AuditAPIAdmin, r.API)
 		assert.Contains(t, r.Statement, "administrator")
 	}
-	assert.Equal(t, "berth:CollectGarbage", lines("/admin/v1/audit?order=oldest&limit=1")[0].Action)
+	assert.Equal(t, "berth:CollectGarbage", lines("/admin/v1/audit?order=oldest&limit=1&principal=admin")[0].Action)
 	got := lines("/admin/v1/audit?repository=r")
 	require.Len(t, got, 2, "the preview's two questions")
 	assert.Equal(t, "ecr:PutLifecyclePolicy", got[0].Action)
