@@ -36,9 +36,11 @@ type Engine struct {
 	log   *slog.Logger
 	clock Clock
 	blobs *blob.Store
-	db    *index.DB
-	keys  crypt.KeyProvider
-	dkeys *keycache.Cache
+	// archive is the archive tier's blob store (Options.ArchiveDir).
+	archive *blob.Store
+	db      *index.DB
+	keys    crypt.KeyProvider
+	dkeys   *keycache.Cache
 
 	repoLocks locks.Striped
 	// policies caches what access decisions need of each repository
@@ -68,6 +70,7 @@ type Engine struct {
 	digestLocks  locks.Striped
 	gcs          gcState     // gc write barrier, schedulers (gc.go), pull times (pulls.go)
 	kops         keyOpsState // key operations (keys.go), rewrap (rewrap.go)
+	tiers        tierState   // the archive tier's worker (tiers.go)
 
 	upMu    sync.Mutex
 	uploads map[string]*upload // live handles by id
@@ -113,14 +116,27 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		closeKeys()
 		return nil, storageErr(fmt.Errorf("engine: %w", err))
 	}
+	adir, err := archiveDir(dir, &o)
+	if err != nil {
+		bs.Close()
+		closeKeys()
+		return nil, err
+	}
+	as, err := openArchive(adir)
+	if err != nil {
+		bs.Close()
+		closeKeys()
+		return nil, storageErr(fmt.Errorf("engine: archive tier: %w", err))
+	}
 	db, err := index.Open(filepath.Join(dir, "index"), &index.Options{Logger: o.Logger, CacheSize: o.IndexCacheSize})
 	if err != nil {
+		as.Close()
 		bs.Close()
 		closeKeys()
 		return nil, storageErr(fmt.Errorf("engine: %w", err))
 	}
 	e := &Engine{
-		dir: dir, opts: o, log: o.Logger, clock: o.Clock, blobs: bs, db: db, keys: keys,
+		dir: dir, opts: o, log: o.Logger, clock: o.Clock, blobs: bs, archive: as, db: db, keys: keys,
 		dkeys:   keycache.New(o.KeyCacheSize, o.KeyCacheTTL, o.Clock.Now),
 		uploads: map[string]*upload{},
 		stop:    make(chan struct{}),
@@ -130,6 +146,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		// process holds the store (and so its audit log).
 		if e.audit, e.auditDir, err = openAudit(dir, &o); err != nil {
 			db.Close()
+			as.Close()
 			bs.Close()
 			closeKeys()
 			return nil, storageErr(err)
@@ -150,6 +167,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	e.startPreparer()
 	e.startGC()
 	e.startKeyOps(closeKeys)
+	e.startTiers()
 	e.startEvents()
 	return e, nil
 }
@@ -181,7 +199,7 @@ func (e *Engine) Close() error {
 	if e.audit != nil {
 		errs = append(errs, e.audit.Close())
 	}
-	errs = append(errs, e.blobs.Close(), e.db.Close(), e.closeKeyProvider())
+	errs = append(errs, e.blobs.Close(), e.archive.Close(), e.db.Close(), e.closeKeyProvider())
 	return errors.Join(errs...)
 }
 

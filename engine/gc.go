@@ -16,6 +16,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berthstore/berth/gc"
+	"github.com/berthstore/berth/index"
 )
 
 // ErrGCRunning is returned when a collection is asked for while another
@@ -124,10 +125,13 @@ type GCCandidate struct {
 	Repos []string `json:"repos,omitempty"`
 }
 
-// GCOrphanFile is a blob file without a blob record.
+// GCOrphanFile is a blob file without a blob record, or in the tier its
+// record does not name.
 type GCOrphanFile struct {
 	Digest     digest.Digest `json:"digest"`
 	StoredSize int64         `json:"storedSize"`
+	// Archive tells that the file is in the archive tier.
+	Archive bool `json:"archive,omitempty"`
 }
 
 // Bytes returns the stored bytes the plan would free (blobs and orphan
@@ -174,7 +178,7 @@ func gcPlanOf(p *gc.Plan) *GCPlan {
 	if p.OrphanFiles != nil {
 		out.OrphanFiles = make([]GCOrphanFile, len(p.OrphanFiles))
 		for i, o := range p.OrphanFiles {
-			out.OrphanFiles[i] = GCOrphanFile(o)
+			out.OrphanFiles[i] = GCOrphanFile{Digest: o.Digest, StoredSize: o.StoredSize, Archive: o.Tier == index.TierArchive}
 		}
 	}
 	return out
@@ -191,7 +195,11 @@ func (p *GCPlan) gc() *gc.Plan {
 		out.Blobs = append(out.Blobs, gc.Candidate(b))
 	}
 	for _, o := range p.OrphanFiles {
-		out.OrphanFiles = append(out.OrphanFiles, gc.OrphanFile(o))
+		of := gc.OrphanFile{Digest: o.Digest, StoredSize: o.StoredSize}
+		if o.Archive {
+			of.Tier = index.TierArchive
+		}
+		out.OrphanFiles = append(out.OrphanFiles, of)
 	}
 	return out
 }
@@ -240,9 +248,9 @@ type GCStats struct {
 	Last *GCReport
 	// ImagesExpired counts images expired by lifecycle, by rule priority.
 	ImagesExpired map[int]int64
-	// ImagesArchived counts images lifecycle rules moved to the archive
-	// storage class (LifecycleRunReport.ImagesArchived summed).
-	ImagesArchived int64
+	// ImagesArchived counts images archived by lifecycle transition
+	// rules, by rule priority (on demand and scheduled runs alike).
+	ImagesArchived map[int]int64
 
 	// GCRuns counts collections by result: every collection (dry runs
 	// excluded) that finished (RunOK) or failed (RunFailed), and the
@@ -274,6 +282,10 @@ func (e *Engine) GCStats() GCStats {
 		c := *r
 		s.LastLifecycleRun = &c
 	}
+	s.ImagesArchived = maps.Clone(e.gcs.stats.ImagesArchived)
+	if s.ImagesArchived == nil {
+		s.ImagesArchived = map[int]int64{}
+	}
 	return s
 }
 
@@ -297,6 +309,7 @@ func (e *Engine) collectorConfig() gc.Config {
 	return gc.Config{
 		DB:         e.db,
 		Blobs:      e.blobs,
+		Archive:    e.archive,
 		LockDigest: func(d digest.Digest) func() { return e.digestLocks.Lock(digestKey(d)) },
 		LockDigests: func(ds []digest.Digest) func() {
 			keys := make([]string, len(ds))
@@ -307,9 +320,12 @@ func (e *Engine) collectorConfig() gc.Config {
 		},
 		LockUpload: func(id string) func() { return e.digestLocks.Lock(uploadLockKey(id)) },
 		UploadLive: func(id string) bool {
+			e.tiers.mu.Lock()
+			moving := e.tiers.live[id]
+			e.tiers.mu.Unlock()
 			e.upMu.Lock()
 			defer e.upMu.Unlock()
-			return e.uploads[id] != nil
+			return moving || e.uploads[id] != nil
 		},
 		Logger: e.log,
 		Now:    e.clock.Now,

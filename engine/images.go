@@ -40,10 +40,17 @@ type ImageDetail struct {
 	PushedAt time.Time
 	// LastPulledAt is when it was last pulled (zero if never).
 	LastPulledAt time.Time
+	// Status is the image's storage status: ImageActive, ImageArchived or
+	// ImageActivating.
+	Status ImageStatus
+	// LastArchivedAt is when it was last archived; LastActivatedAt when
+	// it was last restored from the archive (zero if never).
+	LastArchivedAt, LastActivatedAt time.Time
 }
 
 // Images describes every manifest of repo (image manifests, indexes, the
-// children of indexes and referrers, as ECR lists them), in digest order.
+// children of indexes and referrers, as ECR lists them), in digest order,
+// whatever its storage status (ImageDetail.Status).
 func (e *Engine) Images(ctx context.Context, repo string) ([]ImageDetail, error) {
 	if err := ValidateRepositoryName(repo); err != nil {
 		return nil, err
@@ -77,7 +84,7 @@ func (e *Engine) Images(ctx context.Context, repo string) ([]ImageDetail, error)
 
 // Image describes the manifest that reference (a tag or a digest) names
 // in repo, or fails with ErrManifestUnknown: one image without listing
-// the repository.
+// the repository. Archived images are described too.
 func (e *Engine) Image(ctx context.Context, repo, reference string) (*ImageDetail, error) {
 	if err := ValidateRepositoryName(repo); err != nil {
 		return nil, err
@@ -149,6 +156,7 @@ func (id *imageDescriber) describe(m *index.Manifest) (ImageDetail, error) {
 	return ImageDetail{
 		Digest: m.Digest, MediaType: m.MediaType, ArtifactType: m.ArtifactType, Subject: m.Subject,
 		Tags: tags, Size: size, ManifestSize: m.PayloadSize, PushedAt: m.PushedAt, LastPulledAt: m.LastPulledAt,
+		Status: imageStatusOf(m.Status), LastArchivedAt: m.LastArchivedAt, LastActivatedAt: m.LastActivatedAt,
 	}, nil
 }
 

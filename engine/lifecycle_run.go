@@ -26,9 +26,9 @@ const (
 	// its start and its end), as of the admin API's lifecycle apply.
 	ActionApplyLifecycle = "berth:ApplyLifecycle"
 	// ActionPolicyExecution is the action of the record of each image a
-	// scheduled run expires: ECR's CloudTrail event for lifecycle policy
-	// actions (eventSource ecr.amazonaws.com, eventName
-	// PolicyExecutionEvent).
+	// scheduled run expires or transitions to the archive: ECR's
+	// CloudTrail event for lifecycle policy actions (eventSource
+	// ecr.amazonaws.com, eventName PolicyExecutionEvent).
 	ActionPolicyExecution = "ecr:PolicyExecutionEvent"
 )
 
@@ -80,12 +80,17 @@ type lifecycleRun struct {
 	st record.Schedule
 }
 
-// recordExpiry records in the audit log, durably, that the run expires x
-// from repo, naming the rule.
-func (r *lifecycleRun) recordExpiry(ctx context.Context, repo string, x Expiry) error {
+// recordAction records in the audit log, durably, that the run acts on x
+// in repo: its action (EXPIRE, or TRANSITION with the target storage
+// class), naming the rule.
+func (r *lifecycleRun) recordAction(ctx context.Context, repo string, x Expiry) error {
 	p := map[string]string{
-		"schedule": ScheduleLifecycle, "imageDigest": string(x.Digest), "action": "EXPIRE",
+		"schedule": ScheduleLifecycle, "imageDigest": string(x.Digest), "action": x.Action.Type,
 		"rulePriority": strconv.Itoa(x.RulePriority), "imagePushedAt": x.PushedAt.UTC().Format(time.RFC3339Nano),
+		"storageClass": string(x.StorageClass),
+	}
+	if x.Action.TargetStorageClass != "" {
+		p["targetStorageClass"] = string(x.Action.TargetStorageClass)
 	}
 	if len(x.Tags) > 0 {
 		p["imageTags"] = strings.Join(x.Tags, ",")
@@ -105,9 +110,10 @@ func (r *lifecycleRun) advance(b *index.Batch, repo string) error {
 
 // scheduledLifecycle makes one scheduled lifecycle run: the policy of
 // every repository that has one, after the cursor of a run it resumes,
-// then a collection when it expired anything and Options.GCAfterLifecycle
-// is set. The run is recorded in the audit log at its start and its end,
-// and each image it expires before it goes.
+// then a collection when it expired or archived anything and
+// Options.GCAfterLifecycle is set. The run is recorded in the audit log at
+// its start and its end, and each image it expires or archives before it
+// is acted on.
 func (e *Engine) scheduledLifecycle(ctx context.Context, trigger string) RunResult {
 	if !e.gcs.lifecycleMu.TryLock() {
 		e.countRuns(ScheduleLifecycle, RunSkipped, 1)
@@ -184,7 +190,8 @@ func (e *Engine) scheduledLifecycle(ctx context.Context, trigger string) RunResu
 	}
 	e.finishLifecycleRun(&rep, began)
 	e.log.Info("scheduled lifecycle run finished", "run", rep.ID, "repositories", rep.Repositories, "failed", rep.Failed,
-		"imagesExpired", rep.ImagesExpired, "manifestsDeleted", rep.ManifestsDeleted, "duration", rep.Duration)
+		"imagesExpired", rep.ImagesExpired, "imagesArchived", rep.ImagesArchived, "manifestsDeleted", rep.ManifestsDeleted,
+		"duration", rep.Duration)
 	if e.opts.GCAfterLifecycle && rep.ImagesExpired+rep.ImagesArchived > 0 && ctx.Err() == nil {
 		e.scheduledGC(ctx, TriggerLifecycle)
 	}
@@ -215,7 +222,7 @@ func (e *Engine) lifecycleRunRepo(ctx context.Context, run *lifecycleRun, repo s
 		return
 	}
 	rep.Repositories++
-	rep.ImagesExpired += len(out.Expired)
+	rep.ImagesExpired += out.Expired()
 	rep.ManifestsDeleted += out.Manifests
 	rep.ImagesArchived += out.Archived
 	if testHookLifecycleRepo != nil {
@@ -229,7 +236,6 @@ func (e *Engine) finishLifecycleRun(rep *LifecycleRunReport, began time.Time) {
 	rep.Finished, rep.Duration = e.now(), time.Since(began)
 	e.countRuns(ScheduleLifecycle, rep.Result, 1)
 	e.gcs.statsMu.Lock()
-	e.gcs.stats.ImagesArchived += int64(rep.ImagesArchived)
 	last := *rep
 	e.gcs.stats.LastLifecycleRun = &last
 	e.gcs.statsMu.Unlock()

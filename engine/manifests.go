@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -165,6 +166,14 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 		}
 		rec.Blobs = append(rec.Blobs, bd.Digest)
 	}
+	b := e.db.NewBatch()
+	defer b.Close()
+	// A push of an archived image restores it at once, as ECR does: the
+	// manifest is active again (and so are the archived children an index
+	// lists), and its blobs come back to the hot tier before the push
+	// returns (hot, below).
+	hot := slices.Clone(rec.Blobs)
+	now := e.now()
 	for _, c := range pm.Children {
 		if !e.opts.AllowSparse {
 			ok, err := e.db.HasManifest(repo, c.Digest)
@@ -176,14 +185,25 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 			}
 		}
 		rec.Children = append(rec.Children, c.Digest)
+		cm, err := e.db.Manifest(repo, c.Digest)
+		if err == nil && cm.Status != index.StatusActive && c.Digest != d {
+			cm.Status, cm.LastActivatedAt = index.StatusActive, now
+			if err := b.PutManifest(cm); err != nil {
+				return PutManifestResult{}, storageErr(err)
+			}
+			hot = append(hot, cm.Blobs...)
+		} else if err != nil && !errors.Is(err, index.ErrNotFound) {
+			return PutManifestResult{}, storageErr(err)
+		}
 	}
-
-	b := e.db.NewBatch()
-	defer b.Close()
 	old, err := e.db.ManifestMeta(repo, d)
 	switch {
 	case err == nil:
 		rec.PushedAt, rec.LastPulledAt = old.PushedAt, old.LastPulledAt
+		rec.LastArchivedAt, rec.LastActivatedAt = old.LastArchivedAt, old.LastActivatedAt
+		if old.Status != index.StatusActive {
+			rec.LastActivatedAt = now
+		}
 	case errors.Is(err, index.ErrNotFound):
 	default:
 		return PutManifestResult{}, storageErr(err)
@@ -239,7 +259,18 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 			return PutManifestResult{}, storageErr(err)
 		}
 	}
+	release()
 	evq.committed()
+	// Blobs of the manifest in the archive tier (it was archived, or it
+	// shares a layer with an archived image) come back now, under each
+	// blob's lock: the archive tier's worker, which moves a blob only
+	// when no active manifest needs it, checks under that lock too, so a
+	// blob is never left in the archive under an active manifest.
+	for _, bd := range hot {
+		if err := e.ensureHot(ctx, bd); err != nil {
+			return PutManifestResult{}, fmt.Errorf("restoring blob %s from the archive tier: %w", bd, err)
+		}
+	}
 	e.queuePrepare(repo, d)
 	return PutManifestResult{
 		Descriptor: Descriptor{MediaType: pm.MediaType, Digest: d, Size: int64(len(payload))},
@@ -294,10 +325,15 @@ func (e *Engine) manifestRecord(repo, reference string, payload bool) (*index.Ma
 		}
 		return nil, storageErr(err)
 	}
+	if m.Status != index.StatusActive {
+		return nil, archivedErr(m)
+	}
 	return m, nil
 }
 
 // GetManifest returns the manifest that reference (tag or digest) names.
+// An archived image (or one being restored) does not pull: it fails with
+// ErrImageArchived, which wraps ErrManifestUnknown.
 func (e *Engine) GetManifest(ctx context.Context, repo, reference string) (*Manifest, error) {
 	m, err := e.manifestRecord(repo, reference, true)
 	if err != nil {
@@ -313,7 +349,8 @@ func (e *Engine) GetManifest(ctx context.Context, repo, reference string) (*Mani
 }
 
 // StatManifest returns the descriptor of the manifest reference names (a
-// HEAD request): one tag lookup and one metadata read.
+// HEAD request): one tag lookup and one metadata read. An archived image
+// fails as GetManifest says.
 func (e *Engine) StatManifest(ctx context.Context, repo, reference string) (Descriptor, error) {
 	m, err := e.manifestRecord(repo, reference, false)
 	if err != nil {

@@ -94,6 +94,12 @@ type Options struct {
 	// often (engine/lifecycle_run.go). Default 0: only on demand
 	// (LifecycleApply).
 	LifecycleInterval time.Duration
+	// ArchiveDir is the archive tier's directory: the blobs of archived
+	// images that no active image needs, recompressed at zstd's best
+	// level and sealed as in the hot tier (docs/archive.md). It may be on
+	// another, cheaper file system. Default "<dir>/archive". A relative
+	// path is relative to the working directory.
+	ArchiveDir string
 	// ScheduleJitter moves each scheduled run (GCInterval,
 	// LifecycleInterval) by up to this fraction of its interval, either
 	// way, at random, so that registries started together do not all

@@ -46,12 +46,6 @@ const (
 // previewSweepInterval is how often expired previews are swept.
 const previewSweepInterval = time.Hour
 
-// The preview actions (ECR's ImageActionType).
-const (
-	PreviewActionExpire     = "EXPIRE"
-	PreviewActionTransition = "TRANSITION"
-)
-
 // ErrLifecyclePreviewNotFound is returned for a repository without a
 // lifecycle policy preview (none started, or forgotten).
 var ErrLifecyclePreviewNotFound = errors.New("engine: lifecycle policy preview not found")
@@ -76,19 +70,21 @@ type LifecyclePolicyPreview struct {
 	// StartedAt and FinishedAt bound the evaluation (FinishedAt zero
 	// while it runs).
 	StartedAt, FinishedAt time.Time
-	// ExpiringImages is the number of images it lists (COMPLETE only).
-	ExpiringImages int
+	// ExpiringImages is the number of images it expires, and
+	// TransitioningImages the number it transitions, by target storage
+	// class (COMPLETE only; ECR's summary).
+	ExpiringImages      int
+	TransitioningImages map[StorageClass]int
 	// Error says why a FAILED preview failed.
 	Error string
 }
 
-// LifecyclePreviewResult is one image a preview lists.
+// LifecyclePreviewResult is one image a preview lists: the image, the
+// rule, its action (Expiry.Action: LifecycleExpire, or
+// LifecycleTransition with its target storage class) and the image's
+// storage class before it (Expiry.StorageClass).
 type LifecyclePreviewResult struct {
 	Expiry
-	// Action is PreviewActionExpire or PreviewActionTransition, and
-	// TargetStorageClass where a transition takes the image.
-	Action             string
-	TargetStorageClass string
 }
 
 // previewState is the engine's previews in progress.
@@ -191,11 +187,13 @@ func (e *Engine) readPreview(repo string, after digest.Digest, fn func(Lifecycle
 			if err != nil {
 				return fmt.Errorf("%w: lifecycle preview result %s@%s: %v", ErrCorrupt, repo, d, err)
 			}
-			return fn(LifecyclePreviewResult{
-				Expiry: Expiry{Digest: d, Tags: r.Tags, PushedAt: r.PushedAt, LastPulledAt: r.LastPulledAt,
-					RulePriority: r.RulePriority, Description: r.Description},
-				Action: r.Action, TargetStorageClass: r.TargetStorageClass,
-			})
+			x := Expiry{Digest: d, Tags: r.Tags, PushedAt: r.PushedAt, LastPulledAt: r.LastPulledAt,
+				Action:       LifecycleAction{Type: r.Action, TargetStorageClass: StorageClass(r.TargetStorageClass)},
+				StorageClass: StorageClass(r.StorageClass), RulePriority: r.RulePriority, Description: r.Description}
+			if x.StorageClass == "" {
+				x.StorageClass = StorageStandard // version 1: no archive tier
+			}
+			return fn(LifecyclePreviewResult{Expiry: x})
 		})
 	}
 	ps.mu.RUnlock()
@@ -220,8 +218,14 @@ func (e *Engine) readPreview(repo string, after digest.Digest, fn func(Lifecycle
 func (e *Engine) previewOf(repo string, h record.Preview) LifecyclePolicyPreview {
 	out := LifecyclePolicyPreview{Repository: repo, Policy: h.Policy, Status: h.Status, StartedAt: h.StartedAt,
 		FinishedAt: h.FinishedAt, ExpiringImages: h.Expiring, Error: h.Error}
+	for c, n := range h.Transitioning {
+		if out.TransitioningImages == nil {
+			out.TransitioningImages = map[StorageClass]int{}
+		}
+		out.TransitioningImages[StorageClass(c)] = n
+	}
 	if h.Status != PreviewInProgress && e.clock.Now().Sub(h.FinishedAt) > PreviewRetention {
-		out.Status, out.ExpiringImages, out.Error = PreviewExpired, 0, ""
+		out.Status, out.ExpiringImages, out.TransitioningImages, out.Error = PreviewExpired, 0, nil, ""
 	}
 	return out
 }
@@ -254,7 +258,7 @@ func (e *Engine) writePreview(repo string, hdr record.Preview, results []Lifecyc
 		v, err := record.EncodePreviewResult(record.PreviewResult{
 			Tags: r.Tags, PushedAt: r.PushedAt, LastPulledAt: r.LastPulledAt,
 			RulePriority: r.RulePriority, Description: r.Description,
-			Action: r.Action, TargetStorageClass: r.TargetStorageClass,
+			Action: r.Action.Type, TargetStorageClass: string(r.Action.TargetStorageClass), StorageClass: string(r.StorageClass),
 		})
 		if err != nil {
 			return err
@@ -307,12 +311,13 @@ func (e *Engine) evaluatePreview(repo string, hdr record.Preview) {
 	var results []LifecyclePreviewResult
 	p, err := gc.ParsePolicy(hdr.Policy)
 	if err == nil {
-		var exp []gc.Expiry
-		exp, _, err = e.lifecyclePlan(repo, p, e.clock.Now())
-		for _, x := range expiriesOf(exp) {
-			x.Tags = slices.Clone(x.Tags)
-			slices.Sort(x.Tags)
-			results = append(results, LifecyclePreviewResult{Expiry: x, Action: PreviewActionExpire})
+		var pl *lifecyclePlan
+		if pl, err = e.planLifecycle(repo, p, e.clock.Now()); err == nil {
+			for _, x := range expiriesOf(pl.exp) {
+				x.Tags = slices.Clone(x.Tags)
+				slices.Sort(x.Tags)
+				results = append(results, LifecyclePreviewResult{Expiry: x})
+			}
 		}
 	}
 	out := hdr
@@ -320,7 +325,17 @@ func (e *Engine) evaluatePreview(repo string, hdr record.Preview) {
 	if err != nil {
 		out.Status, out.Error, results = PreviewFailed, err.Error(), nil
 	} else {
-		out.Status, out.Expiring = PreviewComplete, len(results)
+		out.Status = PreviewComplete
+		for _, r := range results {
+			if r.Action.Type != LifecycleTransition {
+				out.Expiring++
+				continue
+			}
+			if out.Transitioning == nil {
+				out.Transitioning = map[string]int{}
+			}
+			out.Transitioning[string(r.Action.TargetStorageClass)]++
+		}
 	}
 	// Under the repository's lock, so that a deletion of the repository
 	// is either before (the preview went with it) or after (it goes).
@@ -337,7 +352,8 @@ func (e *Engine) evaluatePreview(repo string, hdr record.Preview) {
 		e.log.Warn("lifecycle preview not stored", "repository", repo, "err", werr)
 		return
 	}
-	e.log.Debug("lifecycle preview evaluated", "repository", repo, "status", out.Status, "expiring", out.Expiring)
+	e.log.Debug("lifecycle preview evaluated", "repository", repo, "status", out.Status, "expiring", out.Expiring,
+		"transitioning", out.Transitioning)
 }
 
 // sweepPreviews deletes the results of the previews past PreviewRetention
@@ -357,7 +373,7 @@ func (e *Engine) sweepPreviews() {
 		switch age := now.Sub(h.FinishedAt); {
 		case age > PreviewForget:
 			todo = append(todo, stale{repo, true})
-		case age > PreviewRetention && h.Expiring > 0:
+		case age > PreviewRetention && (h.Expiring > 0 || len(h.Transitioning) > 0):
 			todo = append(todo, stale{repo, false})
 		}
 		return nil
@@ -390,7 +406,7 @@ func (e *Engine) sweepPreview(repo string, forget bool, now time.Time) error {
 	if forget {
 		err = b.DeletePreview(repo)
 	} else {
-		h.Expiring = 0
+		h.Expiring, h.Transitioning = 0, nil
 		var v []byte
 		if v, err = record.EncodePreview(h); err == nil {
 			err = b.DeletePreviewResults(repo)

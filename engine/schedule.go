@@ -298,7 +298,7 @@ func (e *Engine) recordSystem(ctx context.Context, runID, action, repo string, p
 		Repository:    repo,
 		Parameters:    params,
 		Decision:      AuditAllow,
-		Statement:     "allowed: the engine's own scheduled work (no policy is evaluated)",
+		Statement:     "allowed: the engine's own work: schedules, tier jobs (no policy is evaluated)",
 		Mutating:      true,
 	}
 	if repo != "" {

@@ -117,7 +117,8 @@ func TestScheduledLifecycleRun(t *testing.T) {
 		require.Equal(t, PreviewComplete, p.Status)
 		_, err = e.LifecyclePolicyPreview(ctx, repo, "", func(r LifecyclePreviewResult) error {
 			assert.Equal(t, 1, r.RulePriority)
-			assert.Equal(t, PreviewActionExpire, r.Action)
+			assert.Equal(t, LifecycleAction{Type: LifecycleExpire}, r.Action)
+			assert.Equal(t, StorageStandard, r.StorageClass)
 			preview[repo] = append(preview[repo], r.Digest)
 			return nil
 		})

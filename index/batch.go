@@ -65,8 +65,8 @@ func (b *Batch) PutRepository(r *Repository) error {
 
 // DeleteRepository deletes a repository record together with everything
 // stored under the repository: its tags and reverse tag entries, manifests,
-// links, referrers and lifecycle preview (range deletions), and the
-// reverse link index entries of its links (one deletion each: they are
+// links, referrers, tier jobs and lifecycle preview (range deletions), and
+// the reverse link index entries of its links (one deletion each: they are
 // keyed by digest, so they are found through the repository's links, as
 // the batch sees them). Upload records, keyed by id, are left to the
 // caller.
@@ -87,7 +87,7 @@ func (b *Batch) DeleteRepository(name string) error {
 	if err := b.DeletePreview(name); err != nil {
 		return err
 	}
-	for _, p := range []byte{prefixTag, prefixTagRev, prefixManifest, prefixLink, prefixReferrer} {
+	for _, p := range []byte{prefixTag, prefixTagRev, prefixManifest, prefixLink, prefixReferrer, prefixTierJob} {
 		lo := spanPrefix(p, name)
 		if err := b.b.DeleteRange(lo, upperBound(lo), nil); err != nil {
 			return fmt.Errorf("index: batch delete range: %w", err)
@@ -227,6 +227,31 @@ func (b *Batch) DeleteManifest(repo string, d digest.Digest) error {
 		if err := b.del(makeKey(prefixTagRev, repo, string(d), tag)); err != nil {
 			return err
 		}
+	}
+	return b.del(k)
+}
+
+// PutTierJob writes (or replaces) the tier job of image j.Digest in
+// j.Repo.
+func (b *Batch) PutTierJob(j *TierJob) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	k, err := tierJobKey(j.Repo, j.Digest)
+	if err != nil {
+		return err
+	}
+	return b.set(k, encodeTierJob(j))
+}
+
+// DeleteTierJob deletes the tier job of image d in repo, if any.
+func (b *Batch) DeleteTierJob(repo string, d digest.Digest) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	k, err := tierJobKey(repo, d)
+	if err != nil {
+		return err
 	}
 	return b.del(k)
 }

@@ -49,6 +49,7 @@ import (
 //	e 0 <seq>                              queued event (index/events.go)  Batch.PutEvent
 //	w 0 <webhook> 0 <seq>                  pending delivery                Batch.PutDelivery
 //	W 0 <webhook> 0 <seq>                  dead letter                     Batch.PutDeadLetter
+//	A 0 <repo> 0 <digest>                  TierJob record (archive tier)   Batch.PutTierJob
 const (
 	prefixRepo     byte = 'r'
 	prefixTag      byte = 't'
@@ -69,6 +70,8 @@ const (
 	prefixPreview       byte = 'p'
 	prefixPreviewResult byte = 'q'
 	prefixSchedule      byte = 'S'
+	// prefixTierJob is the archive tier's jobs (one a manifest).
+	prefixTierJob byte = 'A'
 
 	sep byte = 0x00
 )
@@ -204,6 +207,10 @@ func repoDigestKey(prefix byte, repo string, d digest.Digest) ([]byte, error) {
 
 func manifestKey(repo string, d digest.Digest) ([]byte, error) {
 	return repoDigestKey(prefixManifest, repo, d)
+}
+
+func tierJobKey(repo string, d digest.Digest) ([]byte, error) {
+	return repoDigestKey(prefixTierJob, repo, d)
 }
 
 func linkKey(repo string, d digest.Digest) ([]byte, error) {

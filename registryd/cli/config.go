@@ -121,6 +121,10 @@ type Config struct {
 	Templates []Template `json:"templates,omitempty"`
 	// AuditDir is the audit log's directory. Empty: <data>/audit.
 	AuditDir string `json:"auditDir,omitempty"`
+	// ArchiveDir is the archive tier's directory (ECR's archive storage
+	// class: docs/archive.md); it may be on another, cheaper file system.
+	// Empty: <data>/archive.
+	ArchiveDir string `json:"archiveDir,omitempty"`
 	// AuditMaxAge is how long audit records are kept. 0: the engine's
 	// default, 90 days; negative: for ever (AuditMaxBytes still bounds
 	// them).
@@ -208,6 +212,7 @@ func (c *Config) EngineOptions() (*engine.Options, error) {
 		Region:              c.ECRRegion,
 		KeyringPath:         c.Keyring,
 		AuditDir:            c.AuditDir,
+		ArchiveDir:          c.ArchiveDir,
 		AuditMaxAge:         time.Duration(c.AuditMaxAge),
 		AuditMaxBytes:       c.AuditMaxBytes,
 		DisableAudit:        c.NoAudit,
@@ -453,6 +458,7 @@ func bindStoreFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.PKCS11Token, "pkcs11-token", c.PKCS11Token, `label of the HSM token (default "berth")`)
 	fs.StringVar(&c.PKCS11PinFile, "pkcs11-pin-file", c.PKCS11PinFile, "file holding the token's user PIN (default: the BERTH_PKCS11_PIN environment variable)")
 	fs.StringVar(&c.AuditDir, "audit-dir", c.AuditDir, "audit log directory (default <data>/audit)")
+	fs.StringVar(&c.ArchiveDir, "archive-dir", c.ArchiveDir, "archive tier directory: the blobs of archived images no active image needs, recompressed (default <data>/archive); may be another, cheaper file system")
 	fs.Var(&c.AuditMaxAge, "audit-max-age", "how long audit records are kept (default 90 days, 2160h; negative: for ever)")
 	fs.Int64Var(&c.AuditMaxBytes, "audit-max-bytes", c.AuditMaxBytes, "bound on the audit log's size, bytes (0: 1 GiB; at least 1 MiB); the oldest records go first")
 	fs.BoolVar(&c.NoAudit, "no-audit", c.NoAudit, "keep no audit log (nothing recorded, nothing to query)")

@@ -336,6 +336,10 @@ func (f *errFixture) ecrOperations() []ecrOperation {
 			_, err := c.PutImage(ctx, &ecr.PutImageInput{RepositoryName: repo, ImageManifest: aws.String(f.manifestJSON), ImageTag: aws.String("v9")})
 			return err
 		}),
+		op("UpdateImageStorageClass", onRepo, func(c *ecr.Client) error {
+			_, err := c.UpdateImageStorageClass(ctx, &ecr.UpdateImageStorageClassInput{RepositoryName: repo, ImageId: &v1[0], TargetStorageClass: types.TargetStorageClassArchive})
+			return err
+		}),
 		op("ListImageReferrers", onRepo, func(c *ecr.Client) error {
 			_, err := c.ListImageReferrers(ctx, &ecr.ListImageReferrersInput{RepositoryName: repo, SubjectId: &types.SubjectIdentifier{ImageDigest: aws.String(f.manifest)}})
 			return err
@@ -933,6 +937,26 @@ func (f *errFixture) errorCases(t *testing.T) []ecrErrorCase {
 			_, err := c.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: repo, ImageIds: []types.ImageIdentifier{{ImageDigest: aws.String("sha256:xyz")}}})
 			return err
 		}),
+		// The archive tier's operation: none of these rows changes the
+		// image (the table's end checks err/app still lists it ACTIVE).
+		c("UpdateImageStorageClass", "an image that does not exist", "ImageNotFoundException",
+			"The image with imageId {imageDigest:'null', imageTag:'nope'} does not exist within the repository with name 'err/app' in the registry with id '000000000000'", wordAWS, func(c *ecr.Client) error {
+				_, err := c.UpdateImageStorageClass(ctx, &ecr.UpdateImageStorageClassInput{RepositoryName: repo, ImageId: &types.ImageIdentifier{ImageTag: aws.String("nope")}, TargetStorageClass: types.TargetStorageClassArchive})
+				return err
+			}),
+		c("UpdateImageStorageClass", "the repository does not exist", rnf, notFound("err/nope"), wordAWS, func(c *ecr.Client) error {
+			_, err := c.UpdateImageStorageClass(ctx, &ecr.UpdateImageStorageClassInput{RepositoryName: nope, ImageId: &v1[0], TargetStorageClass: types.TargetStorageClassArchive})
+			return err
+		}),
+		c("UpdateImageStorageClass", "a targetStorageClass outside the enum", ip, invalidAt("targetStorageClass", "Member must satisfy enum value set: [STANDARD, ARCHIVE]"), wordConstraint, func(c *ecr.Client) error {
+			_, err := c.UpdateImageStorageClass(ctx, &ecr.UpdateImageStorageClassInput{RepositoryName: repo, ImageId: &v1[0], TargetStorageClass: "GLACIER"})
+			return err
+		}),
+		c("UpdateImageStorageClass", "a restore of an image that is not archived", "ImageStorageClassUpdateNotSupportedException",
+			"The requested image storage class update is not supported. The image with digest '"+f.manifest+"' is not archived.", wordBerth, func(c *ecr.Client) error {
+				_, err := c.UpdateImageStorageClass(ctx, &ecr.UpdateImageStorageClassInput{RepositoryName: repo, ImageId: &v1[0], TargetStorageClass: types.TargetStorageClassStandard})
+				return err
+			}),
 		c("BatchGetImage", "the repository does not exist", rnf, notFound("err/nope"), wordAWS, func(c *ecr.Client) error {
 			_, err := c.BatchGetImage(ctx, &ecr.BatchGetImageInput{RepositoryName: nope, ImageIds: v1})
 			return err

@@ -224,6 +224,10 @@ func (f *tenancy) ecrRefusals() []tnRefusal {
 			_, err := c.BatchDeleteImage(tnCtx, &ecr.BatchDeleteImageInput{RepositoryName: repo, ImageIds: v1})
 			return err
 		}},
+		{"UpdateImageStorageClass", func(c *ecr.Client) error {
+			_, err := c.UpdateImageStorageClass(tnCtx, &ecr.UpdateImageStorageClassInput{RepositoryName: repo, ImageId: &v1[0], TargetStorageClass: types.TargetStorageClassArchive})
+			return err
+		}},
 		{"PutImage", func(c *ecr.Client) error {
 			_, err := c.PutImage(tnCtx, &ecr.PutImageInput{RepositoryName: repo, ImageManifest: aws.String(string(img.manifest)), ImageTag: aws.String("pwned")})
 			return err

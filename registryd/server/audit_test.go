@@ -275,7 +275,7 @@ func TestAuditEveryRoute(t *testing.T) {
 		"CreateRepository", "DeleteRepository", "PutImageTagMutability", "PutImageScanningConfiguration",
 		"SetRepositoryPolicy", "GetRepositoryPolicy", "DeleteRepositoryPolicy",
 		"PutLifecyclePolicy", "GetLifecyclePolicy", "DeleteLifecyclePolicy", "StartLifecyclePolicyPreview", "GetLifecyclePolicyPreview",
-		"ListImages", "DescribeImages", "BatchGetImage", "BatchDeleteImage", "PutImage",
+		"ListImages", "DescribeImages", "BatchGetImage", "BatchDeleteImage", "PutImage", "UpdateImageStorageClass",
 		"BatchCheckLayerAvailability", "GetDownloadUrlForLayer", "InitiateLayerUpload", "UploadLayerPart", "CompleteLayerUpload",
 	}
 	registryOps := map[string]string{

@@ -14,7 +14,10 @@ const (
 	// PreviewVersion is the version of a preview header; it also governs
 	// the form of the preview's results, which carry no version of their
 	// own (a preview is written whole, header and results in one batch).
-	PreviewVersion = 1
+	// Version 2 adds the archive storage class: the header's
+	// transitioning counts and each result's storage class; version 1
+	// (no archive tier: every image was STANDARD) is still read.
+	PreviewVersion = 2
 	// ScheduleVersion is the version of a schedule's state.
 	ScheduleVersion = 1
 )
@@ -30,8 +33,11 @@ type Preview struct {
 	// while it runs.
 	StartedAt  time.Time `json:"startedAt"`
 	FinishedAt time.Time `json:"finishedAt,omitzero"`
-	// Expiring is the number of results (images the policy expires).
+	// Expiring is the number of results the policy expires.
 	Expiring int `json:"expiring"`
+	// Transitioning is the number of results the policy transitions, by
+	// target storage class (ARCHIVE); absent when none.
+	Transitioning map[string]int `json:"transitioning,omitempty"`
 	// Error says why a FAILED preview failed.
 	Error string `json:"error,omitempty"`
 }
@@ -51,6 +57,9 @@ type PreviewResult struct {
 	// TargetStorageClass where a transition takes it.
 	Action             string `json:"action"`
 	TargetStorageClass string `json:"targetStorageClass,omitempty"`
+	// StorageClass is the image's storage class before the action
+	// (STANDARD, ARCHIVE); empty in version 1, where it was STANDARD.
+	StorageClass string `json:"storageClass,omitempty"`
 }
 
 // Schedule is the state of one of the engine's schedules (lifecycle, gc):
@@ -75,7 +84,7 @@ type Schedule struct {
 }
 
 type (
-	previewV1 struct {
+	previewStored struct {
 		Version int `json:"version"`
 		Preview
 	}
@@ -87,7 +96,7 @@ type (
 
 // EncodePreview returns the stored form of a preview header.
 func EncodePreview(p Preview) ([]byte, error) {
-	return json.Marshal(previewV1{Version: PreviewVersion, Preview: p})
+	return json.Marshal(previewStored{Version: PreviewVersion, Preview: p})
 }
 
 // DecodePreview reads a preview header and returns its version, which
@@ -97,12 +106,15 @@ func DecodePreview(b []byte) (Preview, int, error) {
 	if err != nil {
 		return Preview{}, 0, err
 	}
-	if v != PreviewVersion {
-		return Preview{}, 0, fmt.Errorf("%w: lifecycle preview of version %d (this build knows %d)", ErrVersion, v, PreviewVersion)
+	if v < 1 || v > PreviewVersion {
+		return Preview{}, 0, fmt.Errorf("%w: lifecycle preview of version %d (this build knows 1 to %d)", ErrVersion, v, PreviewVersion)
 	}
-	var r previewV1
+	var r previewStored
 	if err := decodeStrict(b, &r); err != nil {
 		return Preview{}, 0, fmt.Errorf("record: lifecycle preview: %w", err)
+	}
+	if v == 1 && r.Transitioning != nil {
+		return Preview{}, 0, fmt.Errorf("record: lifecycle preview: version 1 with transitioning counts")
 	}
 	return r.Preview, v, nil
 }
@@ -113,12 +125,15 @@ func EncodePreviewResult(r PreviewResult) ([]byte, error) { return json.Marshal(
 
 // DecodePreviewResult reads a preview result of a preview of version v.
 func DecodePreviewResult(b []byte, v int) (PreviewResult, error) {
-	if v != PreviewVersion {
-		return PreviewResult{}, fmt.Errorf("%w: lifecycle preview result of version %d (this build knows %d)", ErrVersion, v, PreviewVersion)
+	if v < 1 || v > PreviewVersion {
+		return PreviewResult{}, fmt.Errorf("%w: lifecycle preview result of version %d (this build knows 1 to %d)", ErrVersion, v, PreviewVersion)
 	}
 	var r PreviewResult
 	if err := decodeStrict(b, &r); err != nil {
 		return PreviewResult{}, fmt.Errorf("record: lifecycle preview result: %w", err)
+	}
+	if v == 1 && r.StorageClass != "" {
+		return PreviewResult{}, fmt.Errorf("record: lifecycle preview result: version 1 with a storage class")
 	}
 	return r, nil
 }

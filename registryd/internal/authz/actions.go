@@ -48,6 +48,7 @@ const (
 	StartLifecyclePolicyPreview         Action = "ecr:StartLifecyclePolicyPreview"
 	TagResource                         Action = "ecr:TagResource"
 	UntagResource                       Action = "ecr:UntagResource"
+	UpdateImageStorageClass             Action = "ecr:UpdateImageStorageClass"
 	UpdateRepositoryCreationTemplate    Action = "ecr:UpdateRepositoryCreationTemplate"
 	UploadLayerPart                     Action = "ecr:UploadLayerPart"
 )
@@ -124,7 +125,7 @@ func init() {
 		GetRegistryPolicy, GetRepositoryPolicy, InitiateLayerUpload, ListImages, ListTagsForResource, PutAccountSetting, PutImage,
 		PutImageScanningConfiguration, PutImageTagMutability, PutLifecyclePolicy, PutRegistryPolicy,
 		SetRepositoryPolicy, StartLifecyclePolicyPreview, TagResource, UntagResource,
-		UpdateRepositoryCreationTemplate, UploadLayerPart, KMSCreateGrant, KMSDescribeKey,
+		UpdateImageStorageClass, UpdateRepositoryCreationTemplate, UploadLayerPart, KMSCreateGrant, KMSDescribeKey,
 		KMSCreateKey, KMSEnableKeyRotation, KMSDisableKey, KMSEnableKey, KMSScheduleKeyDeletion, KMSListKeys,
 	} {
 		known[a] = true

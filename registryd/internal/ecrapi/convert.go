@@ -95,6 +95,7 @@ func imageDetailFromEngine(g registry, repo string, im *engine.ImageDetail) Imag
 		ImageDigest: string(im.Digest), ImageTags: im.Tags, ImageSizeInBytes: im.Size,
 		ImagePushedAt: awsTime(im.PushedAt), ImageManifestMediaType: im.MediaType,
 		ArtifactMediaType: im.ArtifactType, LastRecordedPullTime: awsTime(im.LastPulledAt),
+		ImageStatus: string(imageStatusOf(im)), LastArchivedAt: awsTime(im.LastArchivedAt), LastActivatedAt: awsTime(im.LastActivatedAt),
 	}
 }
 

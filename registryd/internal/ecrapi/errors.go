@@ -107,6 +107,7 @@ var errorTable = []struct {
 	{engine.ErrTemplateExists, ecrTemplateAlreadyExists},
 	{engine.ErrTagImmutable, ecrImageTagAlreadyExists},
 	{engine.ErrTagInvalid, ecrInvalidParameter},
+	{engine.ErrStorageClassUpdate, ecrImageStorageClassUpdateNotSupported},
 	{engine.ErrManifestUnknown, ecrImageNotFound},
 	{engine.ErrManifestBlobUnknown, ecrLayersNotFound},
 	{engine.ErrManifestInvalid, ecrInvalidParameter},

@@ -22,6 +22,9 @@ const maxBatchImageIDs = 100
 const (
 	imageNotFoundCode   = "ImageNotFound"
 	imageNotFoundReason = "Requested image not found"
+	// imageInaccessibleCode is the failure of an image that exists but
+	// cannot be read now (archived).
+	imageInaccessibleCode = "ImageInaccessible"
 )
 
 // imageOps serve the image operations.
@@ -33,9 +36,9 @@ type imageOps struct {
 // ListImagesInput is ListImages' request.
 type ListImagesInput struct {
 	repositoryRef
-	NextToken  string           `json:"nextToken"`
-	MaxResults *int             `json:"maxResults"`
-	Filter     *TagStatusFilter `json:"filter"`
+	NextToken  string       `json:"nextToken"`
+	MaxResults *int         `json:"maxResults"`
+	Filter     *ImageFilter `json:"filter"`
 }
 
 // ListImagesOutput is ListImages' answer: one entry a tag, and one for
@@ -54,13 +57,13 @@ func (o imageOps) list(ctx context.Context, _ *call, in *ListImagesInput) (*List
 	if err != nil {
 		return nil, o.reg.repositoryNotFound(err, in.RepositoryName)
 	}
+	if err := in.Filter.check(); err != nil {
+		return nil, err
+	}
 	var ids []ImageIdentifier
-	for _, im := range imgs {
-		ok, err := in.Filter.keep(len(im.Tags))
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
+	for i := range imgs {
+		im := &imgs[i]
+		if !in.Filter.keep(im) {
 			continue
 		}
 		if len(im.Tags) == 0 {
@@ -116,7 +119,7 @@ type DescribeImagesInput struct {
 	ImageIDs   []ImageIdentifier `json:"imageIds"`
 	NextToken  string            `json:"nextToken"`
 	MaxResults *int              `json:"maxResults"`
-	Filter     *TagStatusFilter  `json:"filter"`
+	Filter     *ImageFilter      `json:"filter"`
 }
 
 // DescribeImagesOutput is DescribeImages' answer.
@@ -127,6 +130,9 @@ type DescribeImagesOutput struct {
 
 func (o imageOps) describe(ctx context.Context, _ *call, in *DescribeImagesInput) (*DescribeImagesOutput, error) {
 	out := &DescribeImagesOutput{ImageDetails: []ImageDetail{}}
+	if err := in.Filter.check(); err != nil {
+		return nil, err
+	}
 	if len(in.ImageIDs) > 0 {
 		if in.NextToken != "" || in.MaxResults != nil || in.Filter != nil {
 			return nil, invalidParameter("imageIds", "maxResults, nextToken and filter cannot be used with imageIds")
@@ -159,13 +165,9 @@ func (o imageOps) describe(ctx context.Context, _ *call, in *DescribeImagesInput
 		return nil, o.reg.repositoryNotFound(err, in.RepositoryName)
 	}
 	var kept []engine.ImageDetail
-	for _, im := range imgs {
-		ok, err := in.Filter.keep(len(im.Tags))
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			kept = append(kept, im)
+	for i := range imgs {
+		if in.Filter.keep(&imgs[i]) {
+			kept = append(kept, imgs[i])
 		}
 	}
 	page, next, err := paginate(kept, func(im engine.ImageDetail) string { return string(im.Digest) }, in.NextToken, n)
@@ -182,6 +184,18 @@ func (o imageOps) describe(ctx context.Context, _ *call, in *DescribeImagesInput
 // imageNotFound is the failure of an ImageIdentifier that names no image.
 func imageNotFound(id ImageIdentifier) ImageFailure {
 	return ImageFailure{ImageID: id, FailureCode: imageNotFoundCode, FailureReason: imageNotFoundReason}
+}
+
+// imageArchived is the failure of an ImageIdentifier that names an image
+// archived (or being restored), which BatchGetImage does not answer:
+// ImageInaccessible, the failure code the ECR API reference lists for an
+// image that exists but cannot be read.
+func imageArchived(id ImageIdentifier, st engine.ImageStatus) ImageFailure {
+	reason := "The image is archived and cannot be pulled; restore it with UpdateImageStorageClass (targetStorageClass STANDARD)"
+	if st == engine.ImageActivating {
+		reason = "The image is being restored from the archive (imageStatus ACTIVATING) and can be pulled when its restore completes"
+	}
+	return ImageFailure{ImageID: id, FailureCode: imageInaccessibleCode, FailureReason: reason}
 }
 
 // checkImageIDs bounds a batch's imageIds.
@@ -216,6 +230,10 @@ func (o imageOps) batchGet(ctx context.Context, _ *call, in *BatchGetImageInput)
 			out.Failures = append(out.Failures, ImageFailure{ImageID: id, FailureCode: failure, FailureReason: reason})
 			continue
 		}
+		if st := imageStatusOf(im); st != engine.ImageActive {
+			out.Failures = append(out.Failures, imageArchived(id, st))
+			continue
+		}
 		if len(in.AcceptedMediaTypes) > 0 && !slices.Contains(in.AcceptedMediaTypes, im.MediaType) {
 			out.Failures = append(out.Failures, ImageFailure{ImageID: id, FailureCode: imageNotFoundCode,
 				FailureReason: "the manifest is " + im.MediaType + ", which acceptedMediaTypes does not list (Berth does not convert manifests)"})
@@ -223,6 +241,10 @@ func (o imageOps) batchGet(ctx context.Context, _ *call, in *BatchGetImageInput)
 		}
 		// GetManifest records the pull, as ECR's BatchGetImage does.
 		m, err := o.images.GetManifest(ctx, in.RepositoryName, string(im.Digest))
+		if errors.Is(err, engine.ErrImageArchived) { // archived meanwhile
+			out.Failures = append(out.Failures, imageArchived(id, engine.ImageArchived))
+			continue
+		}
 		if errors.Is(err, engine.ErrManifestUnknown) {
 			out.Failures = append(out.Failures, imageNotFound(id))
 			continue

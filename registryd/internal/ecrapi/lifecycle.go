@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"slices"
 	"time"
 
@@ -158,24 +159,62 @@ type GetLifecyclePolicyPreviewInput struct {
 	Filter     *TagStatusFilter  `json:"filter"`
 }
 
-// LifecyclePolicyRuleAction is what a rule does to an image.
+// LifecyclePolicyRuleAction is what a rule does to an image: EXPIRE, or
+// TRANSITION to targetStorageClass ARCHIVE.
 type LifecyclePolicyRuleAction struct {
 	Type               string `json:"type"`
 	TargetStorageClass string `json:"targetStorageClass,omitempty"`
 }
 
-// LifecyclePolicyPreviewResult is an image a preview expires.
+// LifecyclePolicyPreviewResult is an image a preview expires or
+// transitions; storageClass is its class before the action.
 type LifecyclePolicyPreviewResult struct {
 	ImageTags           []string                  `json:"imageTags,omitempty"`
 	ImageDigest         string                    `json:"imageDigest"`
 	ImagePushedAt       awsTime                   `json:"imagePushedAt,omitzero"`
 	Action              LifecyclePolicyRuleAction `json:"action"`
 	AppliedRulePriority int                       `json:"appliedRulePriority"`
+	StorageClass        string                    `json:"storageClass,omitempty"`
 }
 
-// LifecyclePolicyPreviewSummary counts what a preview expires.
+// LifecyclePolicyPreviewSummary counts what a preview expires, and what
+// it transitions to each storage class (only when it transitions any).
 type LifecyclePolicyPreviewSummary struct {
-	ExpiringImageTotalCount int `json:"expiringImageTotalCount"`
+	ExpiringImageTotalCount       int                            `json:"expiringImageTotalCount"`
+	TransitioningImageTotalCounts []TransitioningImageTotalCount `json:"transitioningImageTotalCounts,omitempty"`
+}
+
+// TransitioningImageTotalCount counts the images a preview transitions
+// to one storage class.
+type TransitioningImageTotalCount struct {
+	TargetStorageClass string `json:"targetStorageClass"`
+	ImageTotalCount    int    `json:"imageTotalCount"`
+}
+
+// previewResultOf is r on the wire (its tags are stored sorted).
+func previewResultOf(r engine.LifecyclePreviewResult) LifecyclePolicyPreviewResult {
+	act := LifecyclePolicyRuleAction{Type: r.Action.Type, TargetStorageClass: string(r.Action.TargetStorageClass)}
+	if act.Type == "" {
+		act.Type = engine.LifecycleExpire
+	}
+	sc := r.StorageClass
+	if sc == "" {
+		sc = engine.StorageStandard
+	}
+	return LifecyclePolicyPreviewResult{ImageTags: r.Tags, ImageDigest: string(r.Digest), ImagePushedAt: awsTime(r.PushedAt),
+		Action: act, AppliedRulePriority: r.RulePriority, StorageClass: string(sc)}
+}
+
+// previewSummaryOf is the summary of complete preview p: its expiries,
+// and its transitions by target storage class (in class order; left out
+// when it transitions none).
+func previewSummaryOf(p engine.LifecyclePolicyPreview) *LifecyclePolicyPreviewSummary {
+	s := &LifecyclePolicyPreviewSummary{ExpiringImageTotalCount: p.ExpiringImages}
+	for _, c := range slices.Sorted(maps.Keys(p.TransitioningImages)) {
+		s.TransitioningImageTotalCounts = append(s.TransitioningImageTotalCounts,
+			TransitioningImageTotalCount{TargetStorageClass: string(c), ImageTotalCount: p.TransitioningImages[c]})
+	}
+	return s
 }
 
 // GetLifecyclePolicyPreviewOutput is GetLifecyclePolicyPreview's answer:
@@ -247,11 +286,7 @@ func (o lifecycleOps) getPreview(ctx context.Context, _ *call, in *GetLifecycleP
 			more = true
 			return io.EOF
 		}
-		page = append(page, LifecyclePolicyPreviewResult{
-			ImageTags: r.Tags, ImageDigest: string(r.Digest), ImagePushedAt: awsTime(r.PushedAt),
-			Action:              LifecyclePolicyRuleAction{Type: r.Action, TargetStorageClass: r.TargetStorageClass},
-			AppliedRulePriority: r.RulePriority,
-		})
+		page = append(page, previewResultOf(r))
 		return nil
 	})
 	if errors.Is(err, engine.ErrLifecyclePreviewNotFound) {
@@ -265,7 +300,7 @@ func (o lifecycleOps) getPreview(ctx context.Context, _ *call, in *GetLifecycleP
 		LifecyclePolicyText: p.Policy, Status: p.Status, PreviewResults: page,
 	}
 	if p.Status == engine.PreviewComplete {
-		out.Summary = &LifecyclePolicyPreviewSummary{ExpiringImageTotalCount: p.ExpiringImages}
+		out.Summary = previewSummaryOf(p)
 	}
 	if more {
 		out.NextToken = pageToken(page[len(page)-1].ImageDigest)

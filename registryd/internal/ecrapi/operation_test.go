@@ -28,7 +28,7 @@ var actionOf = map[string]authz.Action{
 // Authorizer knows.
 func TestOperationTable(t *testing.T) {
 	a := newTestAPI(t)
-	require.Len(t, a.ops, 41)
+	require.Len(t, a.ops, 42)
 	for name, op := range a.ops {
 		want, ok := actionOf[name]
 		if !ok {
@@ -78,6 +78,7 @@ var wellFormed = map[string]string{
 	"CompleteLayerUpload":                 `{"repositoryName":"r","uploadId":"u","layerDigests":["sha256:00"]}`,
 	"CreateRepositoryCreationTemplate":    `{"prefix":"ROOT","appliedFor":["CREATE_ON_PUSH"]}`,
 	"UpdateRepositoryCreationTemplate":    `{"prefix":"ROOT","appliedFor":["CREATE_ON_PUSH"]}`,
+	"UpdateImageStorageClass":             `{"repositoryName":"r","imageId":{"imageTag":"v1"},"targetStorageClass":"ARCHIVE"}`,
 	"DeleteRepositoryCreationTemplate":    `{"prefix":"ROOT"}`,
 	"DescribeRepositoryCreationTemplates": `{}`,
 	"CreatePullThroughCacheRule":          `{"ecrRepositoryPrefix":"hub","upstreamRegistryUrl":"registry-1.docker.io"}`,

@@ -18,6 +18,7 @@ func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploa
 	registryLevel := registryOps{reg: g, policies: st}
 	lifecycle := lifecycleOps{reg: g, repos: st, lifecycle: st}
 	images := imageOps{reg: g, images: st}
+	storage := storageClassOps{images: images, store: st}
 	layers := layerOps{reg: g, repos: st, layers: st, uploads: uploads}
 	templates := templateOps{reg: g, templates: st}
 	rules := cacheRuleOps{reg: g, rules: st}
@@ -60,6 +61,8 @@ func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploa
 		// ECR asks ecr:BatchGetImage of ListImageReferrers (its API
 		// reference): there is no ecr:ListImageReferrers action.
 		"ListImageReferrers": newOp(authz.BatchGetImage, referrers.list),
+
+		"UpdateImageStorageClass": newOp(authz.UpdateImageStorageClass, storage.update),
 
 		"BatchCheckLayerAvailability": newOp(authz.BatchCheckLayerAvailability, layers.check),
 		"GetDownloadUrlForLayer":      newOp(authz.GetDownloadURLForLayer, layers.downloadURL),

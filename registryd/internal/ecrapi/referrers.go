@@ -90,9 +90,8 @@ type ListImageReferrersOutput struct {
 
 // list answers the referrers of the subject in the repository, by
 // digest, a page at a time (a subject the repository does not hold has
-// none, as on the OCI referrers API). Every referrer Berth holds is
-// ACTIVE: the filter's default status, and ANY, list them all; ARCHIVED
-// and ACTIVATING list none.
+// none, as on the OCI referrers API), with each referrer's status: the
+// filter's artifactStatus selects by it (ACTIVE by default; ANY all).
 func (o referrerOps) list(ctx context.Context, _ *call, in *ListImageReferrersInput) (*ListImageReferrersOutput, error) {
 	n := maxReferrersPage
 	if in.MaxResults != nil {
@@ -101,7 +100,7 @@ func (o referrerOps) list(ctx context.Context, _ *call, in *ListImageReferrersIn
 			return nil, err
 		}
 	}
-	refs, err := o.referrers.Referrers(ctx, in.RepositoryName, digest.Digest(in.SubjectID.ImageDigest), "")
+	refs, err := o.referrers.AllReferrers(ctx, in.RepositoryName, digest.Digest(in.SubjectID.ImageDigest), "")
 	if err != nil {
 		return nil, o.reg.repositoryNotFound(err, in.RepositoryName)
 	}
@@ -118,11 +117,11 @@ func (o referrerOps) list(ctx context.Context, _ *call, in *ListImageReferrersIn
 		if len(types) > 0 && !slices.Contains(types, r.ArtifactType) {
 			continue
 		}
-		if status != artifactStatusAny && status != artifactStatusActive {
+		if status != artifactStatusAny && status != string(r.Status) {
 			continue
 		}
 		all = append(all, ImageReferrer{Digest: string(r.Digest), MediaType: r.MediaType, ArtifactType: r.ArtifactType,
-			Size: r.Size, Annotations: r.Annotations, ArtifactStatus: artifactStatusActive})
+			Size: r.Size, Annotations: r.Annotations, ArtifactStatus: string(r.Status)})
 	}
 	slices.SortFunc(all, func(a, b ImageReferrer) int {
 		switch {

@@ -99,7 +99,7 @@ type AccountSettingStore interface {
 
 // ReferrerStore lists the referrers of a subject.
 type ReferrerStore interface {
-	Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]engine.Referrer, error)
+	AllReferrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]engine.Referrer, error)
 }
 
 // Store is every role the ECR API needs.
@@ -113,6 +113,7 @@ type Store interface {
 	LifecycleStore
 	TemplateStore
 	CacheRuleStore
+	StorageClassStore
 	AccountSettingStore
 	ReferrerStore
 }

@@ -94,6 +94,9 @@ type ImageDetail struct {
 	ImageManifestMediaType string   `json:"imageManifestMediaType,omitempty"`
 	ArtifactMediaType      string   `json:"artifactMediaType,omitempty"`
 	LastRecordedPullTime   awsTime  `json:"lastRecordedPullTime,omitzero"`
+	ImageStatus            string   `json:"imageStatus"`
+	LastArchivedAt         awsTime  `json:"lastArchivedAt,omitzero"`
+	LastActivatedAt        awsTime  `json:"lastActivatedAt,omitzero"`
 }
 
 // TagStatusFilter is the filter of ListImages, DescribeImages and

@@ -27,7 +27,7 @@ type wireCall struct{ op, body string }
 
 // wireVolatile are the answers' fields whose values change from run to
 // run (times and tokens); the golden file holds a placeholder.
-var wireVolatile = regexp.MustCompile(`"(createdAt|updatedAt|imagePushedAt|expiresAt|lastRecordedPullTime|authorizationToken)":("[^"]*"|[0-9.]+)`)
+var wireVolatile = regexp.MustCompile(`"(createdAt|updatedAt|imagePushedAt|expiresAt|lastRecordedPullTime|lastArchivedAt|lastActivatedAt|authorizationToken)":("[^"]*"|[0-9.]+)`)
 
 // TestECRWireGolden pins the ECR API's answers byte for byte: a script of
 // calls over every operation, their errors and their pages runs against a
@@ -207,6 +207,15 @@ func TestECRWireGolden(t *testing.T) {
 		{"DescribeImages", `{"repositoryName":"other"}`},
 		{"DeleteRepositoryPolicy", `{"repositoryName":"other"}`},
 		{"DeleteRepositoryPolicy", `{"repositoryName":"other"}`},
+		// The archive storage class (v2 stays archived).
+		{"UpdateImageStorageClass", `{"repositoryName":"team/app","imageId":{"imageTag":"v2"},"targetStorageClass":"ARCHIVE"}`},
+		{"UpdateImageStorageClass", `{"repositoryName":"team/app","imageId":{"imageDigest":"{{m2}}"},"targetStorageClass":"ARCHIVE"}`},
+		{"UpdateImageStorageClass", `{"repositoryName":"team/app","imageId":{"imageTag":"v2"},"targetStorageClass":"GLACIER"}`},
+		{"UpdateImageStorageClass", `{"repositoryName":"team/app","imageId":{"imageTag":"nope"},"targetStorageClass":"ARCHIVE"}`},
+		{"ListImages", `{"repositoryName":"team/app","filter":{"imageStatus":"ARCHIVED"}}`},
+		{"ListImages", `{"repositoryName":"team/app","filter":{"imageStatus":"SOMETIMES"}}`},
+		{"DescribeImages", `{"repositoryName":"team/app","filter":{"imageStatus":"ARCHIVED"}}`},
+		{"BatchGetImage", `{"repositoryName":"team/app","imageIds":[{"imageTag":"v2"}]}`},
 		// Deletes.
 		{"BatchDeleteImage", `{"repositoryName":"team/app","imageIds":[{"imageTag":"v3"},{"imageTag":"nope"},{"imageDigest":"{{untagged}}"},{"imageDigest":"{{untagged}}"},{"imageDigest":"sha256:xyz"}]}`},
 		{"BatchDeleteImage", `{"repositoryName":"team/app","imageIds":[{"imageTag":"v1"},{"imageTag":"latest"}]}`},
