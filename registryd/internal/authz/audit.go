@@ -29,8 +29,9 @@ var _ Recorder = (*engine.Engine)(nil)
 // Mutating reports whether action changes the store (or the registry's
 // configuration) when it is carried out: a push, a delete, a policy or
 // setting put, a collection, a key operation. An allowed mutating action
-// is recorded durably (synced before the answer), as a denial is; the
-// other actions only read.
+// is recorded durably (synced before the answer: while the change is
+// made, when the server's answer waits for it), as a denial is, but for
+// an upload session's steps (sessionStep); the other actions only read.
 func Mutating(action Action) bool { return mutating[action] }
 
 // mutating is the table of the actions that change something, known to
@@ -73,7 +74,11 @@ func init() {
 // decision (the final one: after the open registry and anonymous pull
 // allowances) on resource (an ARN, or "*"), because of statement, and
 // refused with refusal (nil when allowed). It is durable for a denial and
-// for an allowed change, but for a listing's filter questions. It returns refusal once the record is written,
+// for an allowed change, but for a listing's filter questions and an
+// upload session's steps; an allowed change's sync is left under way for
+// the answer to wait for when the request's Info defers it
+// (DeferAuditSyncs), and a listing's records are gathered by VisibleAll.
+// It returns refusal once the record is written,
 // or the failure to write it, which refuses the request (503 for
 // engine.ErrAuditUnavailable). The request's details come from its
 // request.Info.
