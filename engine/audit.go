@@ -295,10 +295,63 @@ func (e *Engine) RecordAudit(_ context.Context, rec AuditRecord, durable bool) e
 	if rec.Decision == AuditAnyDenial {
 		return fmt.Errorf("%w: audit record: decision %q is for queries", ErrInvalidArgument, rec.Decision)
 	}
-	err := e.audit.Append(rec.toAudit(), durable)
+	if err := e.auditError(e.audit.Append(rec.toAudit(), durable)); err != nil {
+		return err
+	}
+	e.auditCounts[auditCountIndex(rec.Decision)].Add(1)
+	return nil
+}
+
+// RecordAuditAll writes recs as RecordAudit writes each, together (usually
+// one write(2) for all): a listing records the question it asked about
+// each repository this way. It returns the first error; an invalid record
+// fails the call before any is written.
+func (e *Engine) RecordAuditAll(_ context.Context, recs []AuditRecord, durable bool) error {
+	if e.audit == nil {
+		return e.checkOpen()
+	}
+	ars := make([]audit.Record, len(recs))
+	for i := range recs {
+		if recs[i].Decision == AuditAnyDenial {
+			return fmt.Errorf("%w: audit record: decision %q is for queries", ErrInvalidArgument, recs[i].Decision)
+		}
+		ars[i] = recs[i].toAudit()
+	}
+	if err := e.auditError(e.audit.AppendAll(ars, durable)); err != nil {
+		return err
+	}
+	for i := range recs {
+		e.auditCounts[auditCountIndex(recs[i].Decision)].Add(1)
+	}
+	return nil
+}
+
+// RecordAuditSyncing writes rec as a durable RecordAudit does, but returns
+// once the record is written (a crash of the process cannot lose it) with
+// its sync under way, and a wait that returns when the sync is done (or
+// fails: ErrAuditUnavailable). The caller makes the change rec records
+// and calls wait, once, before it acknowledges the change: the change's
+// own syncs and the record's overlap. An error is RecordAudit's (nothing
+// to wait for then).
+func (e *Engine) RecordAuditSyncing(_ context.Context, rec AuditRecord) (wait func() error, err error) {
+	if e.audit == nil {
+		return func() error { return nil }, e.checkOpen()
+	}
+	if rec.Decision == AuditAnyDenial {
+		return nil, fmt.Errorf("%w: audit record: decision %q is for queries", ErrInvalidArgument, rec.Decision)
+	}
+	p, err := e.audit.AppendSyncing(rec.toAudit())
+	if err := e.auditError(err); err != nil {
+		return nil, err
+	}
+	e.auditCounts[auditCountIndex(rec.Decision)].Add(1)
+	return func() error { return e.auditError(p.Wait()) }, nil
+}
+
+// auditError is an error of the audit log as the engine reports it.
+func (e *Engine) auditError(err error) error {
 	switch {
 	case err == nil:
-		e.auditCounts[auditCountIndex(rec.Decision)].Add(1)
 		return nil
 	case errors.Is(err, audit.ErrInvalidRecord):
 		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)

@@ -161,12 +161,16 @@ func (a *API) listRepositories(r *http.Request, _ []byte) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, n := range names {
-			ok, err := authz.Visible(ctx, a.authz, callerOf(r), authz.DescribeRepositories, authz.Repository(n))
-			if err != nil {
-				return nil, err
-			}
-			if ok {
+		resources := make([]authz.Resource, len(names))
+		for i, n := range names {
+			resources[i] = authz.Repository(n)
+		}
+		visible, err := authz.VisibleAll(ctx, a.authz, callerOf(r), authz.DescribeRepositories, resources)
+		if err != nil {
+			return nil, err
+		}
+		for i, n := range names {
+			if visible[i] {
 				out = append(out, n)
 			}
 		}

@@ -187,6 +187,13 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) stri
 	} else {
 		a.log.Debug("ECR API call refused", "target", r.Header.Get("X-Amz-Target"), "err", err)
 	}
+	return WriteError(w, err)
+}
+
+// WriteError answers err as an AWS JSON 1.1 error, as the API answers
+// it, and returns its type; it logs nothing.
+func WriteError(w http.ResponseWriter, err error) string {
+	ee := toError(err)
 	b := errorJSON(ee)
 	h := w.Header()
 	h.Set("Content-Type", ContentType)

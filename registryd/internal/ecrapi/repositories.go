@@ -175,23 +175,36 @@ func (o repositoryOps) describe(ctx context.Context, c *call, in *DescribeReposi
 		if err != nil {
 			return nil, err
 		}
-		for _, name := range names {
-			visible, err := authz.Visible(ctx, c.authz, c.who, c.action, authz.Repository(name))
+		// Ask about as many as the page may still take, and one more
+		// (whether a nextToken follows).
+		for rest := names; len(rest) > 0; {
+			ask := rest
+			if len(ask) > n-len(out.Repositories)+1 {
+				ask = ask[:n-len(out.Repositories)+1]
+			}
+			rest = rest[len(ask):]
+			resources := make([]authz.Resource, len(ask))
+			for i, name := range ask {
+				resources[i] = authz.Repository(name)
+			}
+			visible, err := authz.VisibleAll(ctx, c.authz, c.who, c.action, resources)
 			if err != nil {
 				return nil, err
 			}
-			if !visible {
-				continue // its policies hide it from this caller
+			for i, name := range ask {
+				if !visible[i] {
+					continue // its policies hide it from this caller
+				}
+				r, err := o.repos.Repository(ctx, name)
+				if err != nil {
+					continue // deleted since it was listed
+				}
+				if len(out.Repositories) == n {
+					out.NextToken = pageToken(out.Repositories[n-1].RepositoryName)
+					return out, nil
+				}
+				out.Repositories = append(out.Repositories, repositoryFromEngine(o.reg, c.host, r))
 			}
-			r, err := o.repos.Repository(ctx, name)
-			if err != nil {
-				continue // deleted since it was listed
-			}
-			if len(out.Repositories) == n {
-				out.NextToken = pageToken(out.Repositories[n-1].RepositoryName)
-				return out, nil
-			}
-			out.Repositories = append(out.Repositories, repositoryFromEngine(o.reg, c.host, r))
 		}
 		if len(names) < describeBatch {
 			return out, nil

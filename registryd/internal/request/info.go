@@ -54,6 +54,10 @@ type Info struct {
 	Authenticated bool
 	// Principal is who the request was authenticated as.
 	Principal engine.Principal
+
+	// syncs are the audit syncs the answer waits for (auditsync.go).
+	// Nil unless the server defers them (DeferAuditSyncs).
+	syncs *auditSyncs
 }
 
 // NewInfo returns the Info of r as the server starts serving it: a fresh
