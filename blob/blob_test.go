@@ -8,15 +8,19 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/berthstore/berth/blob"
 	"github.com/berthstore/berth/blob/blobtest"
+	"github.com/berthstore/berth/crypt"
 )
 
 // TestCompressionPays: source text stores in at most a third of its size;
@@ -184,4 +188,62 @@ func TestWriteToWithoutSlots(t *testing.T) {
 	_, err = io.Copy(&out, r)
 	require.NoError(t, err)
 	require.True(t, bytes.Equal(data, out.Bytes()))
+}
+
+// TestLevels: every compression level reads back bit-exact through the
+// same reader, a higher level stores compressible content in fewer bytes,
+// and a level out of range is refused at Open.
+func TestLevels(t *testing.T) {
+	data := textLike(3<<20, 1)
+	d := digest.FromBytes(data)
+	sizes := map[blob.Level]int64{}
+	for _, l := range []blob.Level{blob.LevelFastest, blob.LevelDefault, blob.LevelBetter, blob.LevelBest} {
+		s, err := blob.Open(t.TempDir(), &blob.Options{Level: l})
+		require.NoError(t, err)
+		key, err := crypt.NewDataKey()
+		require.NoError(t, err)
+		w, err := s.NewWriter(context.Background(), "up", blob.WriterOptions{DataKey: key})
+		require.NoError(t, err)
+		_, err = w.Write(data)
+		require.NoError(t, err)
+		info, err := w.Commit(context.Background(), d, int64(len(data)))
+		require.NoError(t, err)
+		sizes[l] = info.StoredSize
+		r, err := s.Open(context.Background(), d, key)
+		require.NoError(t, err)
+		got, err := io.ReadAll(r)
+		require.NoError(t, err)
+		require.NoError(t, r.Close())
+		require.True(t, bytes.Equal(data, got), "level %d reads back bit-exact", l)
+		require.NoError(t, s.Close())
+	}
+	t.Logf("stored bytes of %d logical: fastest %d, default %d, better %d, best %d",
+		len(data), sizes[blob.LevelFastest], sizes[blob.LevelDefault], sizes[blob.LevelBetter], sizes[blob.LevelBest])
+	assert.Less(t, sizes[blob.LevelBest], sizes[blob.LevelFastest])
+	_, err := blob.Open(t.TempDir(), &blob.Options{Level: blob.LevelBest + 1})
+	require.Error(t, err)
+}
+
+// textLike is n bytes of text-like content (words of a small vocabulary
+// in lines of varying length, as source files and logs are), the same for
+// the same seed.
+func textLike(n int, seed uint64) []byte {
+	words := strings.Fields("the of and to in is for on that with as by at from this be are or an it not which have has was " +
+		"func return if else struct type package import var const range map string int error nil true false")
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	var b bytes.Buffer
+	for b.Len() < n {
+		line := 3 + rng.IntN(12)
+		for i := 0; i < line; i++ {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(words[rng.IntN(len(words))])
+			if rng.IntN(9) == 0 {
+				fmt.Fprintf(&b, "%d", rng.IntN(100000))
+			}
+		}
+		b.WriteByte('\n')
+	}
+	return b.Bytes()[:n]
 }

@@ -6,27 +6,69 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// The zstd encoder and decoder are built once and shared: EncodeAll and
-// DecodeAll are safe for concurrent use.
+// Level is the zstd level a store compresses new frames at. Reading does
+// not depend on it: every level decodes with the same decoder.
+type Level int
+
+// The levels, as klauspost/compress names them (roughly zstd's levels 1,
+// 3, 7 and 11).
+const (
+	// LevelFastest is the default: the write path keeps up with pushes
+	// (290-350 MB/s a core here).
+	LevelFastest Level = iota
+	// LevelDefault is zstd's default level.
+	LevelDefault
+	// LevelBetter compresses better at about half LevelDefault's speed.
+	LevelBetter
+	// LevelBest compresses best, slowly: for the archive tier, whose
+	// blobs are written once, in the background, and rarely read.
+	LevelBest
+)
+
+func (l Level) zstd() zstd.EncoderLevel {
+	switch l {
+	case LevelDefault:
+		return zstd.SpeedDefault
+	case LevelBetter:
+		return zstd.SpeedBetterCompression
+	case LevelBest:
+		return zstd.SpeedBestCompression
+	}
+	return zstd.SpeedFastest
+}
+
+// The zstd encoders (one a level) and the decoder are built once and
+// shared: EncodeAll and DecodeAll are safe for concurrent use.
 var (
-	zencOnce sync.Once
-	zenc     *zstd.Encoder
+	zencOnce [LevelBest + 1]sync.Once
+	zenc     [LevelBest + 1]*zstd.Encoder
 	zdecOnce sync.Once
 	zdec     *zstd.Decoder
 )
 
-func encoder() *zstd.Encoder {
-	zencOnce.Do(func() {
-		var err error
-		zenc, err = zstd.NewWriter(nil,
-			zstd.WithEncoderLevel(zstd.SpeedFastest),
+func encoder(l Level) *zstd.Encoder {
+	if l < LevelFastest || l > LevelBest {
+		l = LevelFastest
+	}
+	zencOnce[l].Do(func() {
+		opts := []zstd.EOption{
+			zstd.WithEncoderLevel(l.zstd()),
 			zstd.WithEncoderCRC(false), // frames are sealed or CRC-checked already
-			zstd.WithZeroFrames(true))
+			zstd.WithZeroFrames(true),
+		}
+		if l == LevelBest {
+			// Matches as far back as the largest frame: content repeated
+			// within a frame (a file vendored twice in a layer) is found
+			// whatever its distance.
+			opts = append(opts, zstd.WithWindowSize(MaxFrameSize))
+		}
+		var err error
+		zenc[l], err = zstd.NewWriter(nil, opts...)
 		if err != nil {
 			panic("blob: zstd encoder: " + err.Error()) // options are constant
 		}
 	})
-	return zenc
+	return zenc[l]
 }
 
 func decoder() *zstd.Decoder {

@@ -17,6 +17,8 @@ type config struct {
 	frameSize int
 	// noShared turns the shared frame cache off.
 	noShared bool
+	// level is the zstd level (the archive tier's stores use LevelBest).
+	level blob.Level
 }
 
 // testFrame is the frame size of most test stores: small, so that a few
@@ -32,7 +34,7 @@ var configs = []config{
 }
 
 func (c config) options() *blob.Options {
-	o := &blob.Options{FrameSize: c.frameSize, DisableCompression: !c.compress}
+	o := &blob.Options{FrameSize: c.frameSize, DisableCompression: !c.compress, Level: c.level}
 	if o.FrameSize == 0 {
 		o.FrameSize = testFrame
 	}

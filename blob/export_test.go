@@ -144,7 +144,7 @@ func (f *File) Encode() ([]byte, error) {
 	for i, data := range f.Data {
 		codec, payload := codecRaw, data
 		if f.Zstd != nil && f.Zstd[i] {
-			codec, payload = codecZstd, encoder().EncodeAll(data, nil)
+			codec, payload = codecZstd, encoder(LevelFastest).EncodeAll(data, nil)
 		}
 		last := i == len(f.Data)-1
 		out := make([]byte, frameHdrSize, frameHdrSize+len(payload)+crypt.Overhead)

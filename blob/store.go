@@ -23,8 +23,10 @@ type Options struct {
 	// between MinFrameSize and MaxFrameSize.
 	FrameSize int
 	// DisableCompression stores every frame raw. Default false: zstd
-	// (fastest level) where it pays.
+	// where it pays.
 	DisableCompression bool
+	// Level is the zstd level of new frames. Default LevelFastest.
+	Level Level
 	// Encoders is the number of goroutines that compress and seal frames,
 	// shared by all writers. Default GOMAXPROCS.
 	Encoders int
@@ -62,6 +64,9 @@ func (o *Options) ensureDefaults() {
 func (o *Options) validate() error {
 	if o.FrameSize < MinFrameSize || o.FrameSize > MaxFrameSize {
 		return fmt.Errorf("blob: frame size %d outside [%d, %d]", o.FrameSize, MinFrameSize, MaxFrameSize)
+	}
+	if o.Level < LevelFastest || o.Level > LevelBest {
+		return fmt.Errorf("blob: compression level %d outside [%d, %d]", o.Level, LevelFastest, LevelBest)
 	}
 	return nil
 }

@@ -12,7 +12,7 @@ import (
 // TestConformance runs the blob store conformance suite over every
 // configuration of Store: plain and sealed, raw and zstd, with the
 // smallest frames, test-sized ones and the default 1 MiB, and with the
-// shared frame cache off.
+// shared frame cache off, and at the archive tier's compression level.
 func TestConformance(t *testing.T) {
 	all := append([]config(nil), configs...)
 	all = append(all,
@@ -20,6 +20,7 @@ func TestConformance(t *testing.T) {
 		config{name: "sealed-zstd-min-frames", sealed: true, compress: true, frameSize: blob.MinFrameSize},
 		config{name: "sealed-zstd-default-frames", sealed: true, compress: true, frameSize: 1 << 20},
 		config{name: "sealed-zstd-unshared", sealed: true, compress: true, noShared: true},
+		config{name: "sealed-zstd-best", sealed: true, compress: true, level: blob.LevelBest},
 	)
 	for _, c := range all {
 		t.Run(c.name, func(t *testing.T) {

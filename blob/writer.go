@@ -308,7 +308,7 @@ func (w *Writer) encodeFrame(n uint64, last bool, data []byte) ([]byte, error) {
 	if !w.rawOnly && len(data) > 0 {
 		miss := w.misses.Load()
 		if miss < 4 || n%16 == 0 {
-			scratch = encoder().EncodeAll(data, buffers.get(len(data)))
+			scratch = encoder(w.s.opts.Level).EncodeAll(data, buffers.get(len(data)))
 			if len(scratch) < len(data)-len(data)/8 {
 				codec, payload = codecZstd, scratch
 				w.misses.Store(0)

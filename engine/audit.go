@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/berthstore/berth/engine/internal/audit"
@@ -82,12 +83,12 @@ const (
 	AuditIAMUser AuditPrincipalType = "IAMUser"
 	// AuditAnonymous: a caller without credentials, the principal "*".
 	AuditAnonymous AuditPrincipalType = "Anonymous"
-	// AuditLocal: the operator's command line acting on a store no
-	// daemon holds (UserName is the operating system's user).
+	// AuditLocal: a user of the machine (UserName is the operating
+	// system's user): the operator's command line acting on a store no
+	// daemon holds, or a peer of the daemon's admin socket (UserID is then
+	// "uid:<uid>"); or the engine's own scheduled work (UserName
+	// AuditSystemUser, API AuditAPIEngine).
 	AuditLocal AuditPrincipalType = "Local"
-	// AuditService: the registry's own background work (an image scan
-	// completing), CloudTrail's "AWSService".
-	AuditService AuditPrincipalType = "AWSService"
 )
 
 // AuditAPI is the interface a recorded request came through.
@@ -100,7 +101,9 @@ const (
 	AuditAPIAdmin   AuditAPI = "admin"   // registryd's admin API (/admin/v1/...)
 	AuditAPIConsole AuditAPI = "console" // the web console
 	AuditAPICLI     AuditAPI = "cli"     // a registryd command acting on the store itself
-	AuditAPIEngine  AuditAPI = "engine"  // the engine's own background work (image scans)
+	// AuditAPIEngine: the engine's own work (schedules, events routed), recorded as
+	// principal type AuditLocal and user AuditSystemUser.
+	AuditAPIEngine AuditAPI = "engine"
 )
 
 // AuditRecord is one audit event: an access decision (allowed or denied)
@@ -163,9 +166,16 @@ type AuditRecord struct {
 }
 
 // SetPrincipal names p as the record's caller: its ARN, account, user
-// name and unique id, and type IAMUser; or "*" and Anonymous for an
-// anonymous caller.
+// name and unique id, and type IAMUser; "*" and Anonymous for an
+// anonymous caller; or its user name, "uid:<uid>" and Local for a local
+// user (LocalPrincipal).
 func (r *AuditRecord) SetPrincipal(p Principal) {
+	if uid, ok := p.Local(); ok {
+		r.PrincipalARN, r.Account, r.UserName = "", "", p.User
+		r.UserID = "uid:" + strconv.FormatUint(uint64(uid), 10)
+		r.PrincipalType = AuditLocal
+		return
+	}
 	if p.Anonymous() {
 		r.PrincipalARN, r.Account, r.UserName, r.UserID = "*", "", "", ""
 		r.PrincipalType = AuditAnonymous
@@ -285,10 +295,63 @@ func (e *Engine) RecordAudit(_ context.Context, rec AuditRecord, durable bool) e
 	if rec.Decision == AuditAnyDenial {
 		return fmt.Errorf("%w: audit record: decision %q is for queries", ErrInvalidArgument, rec.Decision)
 	}
-	err := e.audit.Append(rec.toAudit(), durable)
+	if err := e.auditError(e.audit.Append(rec.toAudit(), durable)); err != nil {
+		return err
+	}
+	e.auditCounts[auditCountIndex(rec.Decision)].Add(1)
+	return nil
+}
+
+// RecordAuditAll writes recs as RecordAudit writes each, together (usually
+// one write(2) for all): a listing records the question it asked about
+// each repository this way. It returns the first error; an invalid record
+// fails the call before any is written.
+func (e *Engine) RecordAuditAll(_ context.Context, recs []AuditRecord, durable bool) error {
+	if e.audit == nil {
+		return e.checkOpen()
+	}
+	ars := make([]audit.Record, len(recs))
+	for i := range recs {
+		if recs[i].Decision == AuditAnyDenial {
+			return fmt.Errorf("%w: audit record: decision %q is for queries", ErrInvalidArgument, recs[i].Decision)
+		}
+		ars[i] = recs[i].toAudit()
+	}
+	if err := e.auditError(e.audit.AppendAll(ars, durable)); err != nil {
+		return err
+	}
+	for i := range recs {
+		e.auditCounts[auditCountIndex(recs[i].Decision)].Add(1)
+	}
+	return nil
+}
+
+// RecordAuditSyncing writes rec as a durable RecordAudit does, but returns
+// once the record is written (a crash of the process cannot lose it) with
+// its sync under way, and a wait that returns when the sync is done (or
+// fails: ErrAuditUnavailable). The caller makes the change rec records
+// and calls wait, once, before it acknowledges the change: the change's
+// own syncs and the record's overlap. An error is RecordAudit's (nothing
+// to wait for then).
+func (e *Engine) RecordAuditSyncing(_ context.Context, rec AuditRecord) (wait func() error, err error) {
+	if e.audit == nil {
+		return func() error { return nil }, e.checkOpen()
+	}
+	if rec.Decision == AuditAnyDenial {
+		return nil, fmt.Errorf("%w: audit record: decision %q is for queries", ErrInvalidArgument, rec.Decision)
+	}
+	p, err := e.audit.AppendSyncing(rec.toAudit())
+	if err := e.auditError(err); err != nil {
+		return nil, err
+	}
+	e.auditCounts[auditCountIndex(rec.Decision)].Add(1)
+	return func() error { return e.auditError(p.Wait()) }, nil
+}
+
+// auditError is an error of the audit log as the engine reports it.
+func (e *Engine) auditError(err error) error {
 	switch {
 	case err == nil:
-		e.auditCounts[auditCountIndex(rec.Decision)].Add(1)
 		return nil
 	case errors.Is(err, audit.ErrInvalidRecord):
 		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)

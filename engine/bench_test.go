@@ -191,6 +191,60 @@ func BenchmarkOpenBlob(b *testing.B) {
 	}
 }
 
+// benchRepositoryPolicy is a repository policy of three statements with
+// conditions, 1.2 KB as the access-control workload's (bench/accesscontrol.go).
+const benchRepositoryPolicy = `{"Version":"2012-10-17","Statement":[
+{"Sid":"AccountUsersPull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},
+ "Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer","ecr:BatchCheckLayerAvailability"],
+ "Condition":{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::000000000000:user/*"},"IpAddress":{"aws:SourceIp":["127.0.0.0/8","10.0.0.0/8"]}}},
+{"Sid":"DenyPlainHTTPFromAfar","Effect":"Deny","Principal":"*","Action":"ecr:*",
+ "Condition":{"Bool":{"aws:SecureTransport":"false"},"NotIpAddress":{"aws:SourceIp":["127.0.0.0/8","::1/128","10.0.0.0/8"]}}},
+{"Sid":"OnlyCIPushes","Effect":"Deny","Principal":"*","Action":["ecr:PutImage","ecr:CompleteLayerUpload","ecr:BatchDeleteImage"],
+ "Condition":{"ArnNotLike":{"aws:PrincipalArn":["arn:aws:iam::000000000000:user/ci-*","arn:aws:iam::000000000000:user/admin"]}}}
+]}`
+
+// BenchmarkOpenSmallBlob pulls a 5.4 KiB blob per op (a small layer or
+// an image config) from 8 goroutines a core, from a repository without
+// and with a repository policy: the per-request cost of a blob GET apart
+// from its bytes (link check, the repository's settings, data key
+// unwrap, open).
+func BenchmarkOpenSmallBlob(b *testing.B) {
+	ctx := context.Background()
+	data := make([]byte, 5400)
+	_, _ = rand.Read(data)
+	for _, policy := range []struct{ name, text string }{{"no-policy", ""}, {"policy", benchRepositoryPolicy}} {
+		for _, enc := range encryptions {
+			b.Run(policy.name+"/"+enc.name, func(b *testing.B) {
+				e := openBenchEngine(b, enc.encrypted)
+				desc, err := e.PutBlob(ctx, "bench/blobs", bytes.NewReader(data), "")
+				require.NoError(b, err)
+				if policy.text != "" {
+					require.NoError(b, e.SetRepositoryPolicy(ctx, "bench/blobs", policy.text))
+				}
+				b.SetParallelism(8)
+				cpu := startCPU()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						r, err := e.OpenBlob(ctx, "bench/blobs", desc.Digest)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						n, err := io.Copy(io.Discard, r)
+						r.Close()
+						if err != nil || n != int64(len(data)) {
+							b.Errorf("read %d of %d bytes: %v", n, len(data), err)
+							return
+						}
+					}
+				})
+				cpu.reportOps(b)
+			})
+		}
+	}
+}
+
 // Shape of the manifest fixtures: a repository with one tag, and one with
 // manyTags tags spread over manyManifests image manifests.
 const (

@@ -42,7 +42,7 @@ func (e *Engine) linkedBlob(repo string, d digest.Digest) (*index.Blob, error) {
 		return nil, storageErr(err)
 	}
 	if !ok {
-		if _, err := e.loadRepo(repo); err != nil {
+		if _, err := e.cachedRepoState(repo); err != nil {
 			return nil, err
 		}
 		return nil, fmt.Errorf("%w: %s in %s", ErrBlobUnknown, d, repo)
@@ -57,13 +57,25 @@ func (e *Engine) linkedBlob(repo string, d digest.Digest) (*index.Blob, error) {
 	return rec, nil
 }
 
-// StatBlob describes a blob linked to repo.
+// StatBlob describes a blob linked to repo. A blob in the archive tier
+// (only archived images need it) fails with ErrBlobArchived, which wraps
+// ErrBlobUnknown: a client pushing it uploads it again, and the upload
+// brings it back to the hot tier.
 func (e *Engine) StatBlob(ctx context.Context, repo string, d digest.Digest) (Descriptor, error) {
 	rec, err := e.linkedBlob(repo, d)
 	if err != nil {
 		return Descriptor{}, err
 	}
+	if rec.Tier != index.TierHot {
+		return Descriptor{}, blobArchivedErr(repo, d)
+	}
 	return Descriptor{Digest: d, Size: rec.Size, MediaType: "application/octet-stream"}, nil
+}
+
+// blobArchivedErr is the error a read of a blob in the archive tier gets.
+func blobArchivedErr(repo string, d digest.Digest) error {
+	return fmt.Errorf("%w: %s in %s is in the archive tier: only archived images use it; restore one with UpdateImageStorageClass to pull it",
+		ErrBlobArchived, d, repo)
 }
 
 // blobReader adapts blob.Reader to BlobReader with engine errors.
@@ -92,15 +104,19 @@ func readErr(err error) error {
 }
 
 // OpenBlob opens a blob linked to repo for reading, through the wrap of
-// its data key under the repository's key.
+// its data key under the repository's key. A blob in the archive tier
+// fails as StatBlob says.
 func (e *Engine) OpenBlob(ctx context.Context, repo string, d digest.Digest) (BlobReader, error) {
 	rec, err := e.linkedBlob(repo, d)
 	if err != nil {
 		return nil, err
 	}
+	if rec.Tier != index.TierHot {
+		return nil, blobArchivedErr(repo, d)
+	}
 	var dk []byte
 	if len(rec.Wraps) > 0 {
-		r, err := e.loadRepo(repo)
+		r, err := e.cachedRepoState(repo)
 		if err != nil {
 			return nil, err
 		}
@@ -128,6 +144,9 @@ func (e *Engine) OpenBlob(ctx context.Context, repo string, d digest.Digest) (Bl
 // fails with ErrKeyUnavailable. The target repository is created on push
 // if a template allows it.
 //
+// A mount from another repository fails with ErrBlobUnknown while the
+// account setting BLOB_MOUNTING is DISABLED (PutAccountSetting).
+//
 // With from == "" there is no source: only a blob already linked to repo
 // "mounts" (nothing changes); any other fails with ErrBlobUnknown, whether
 // or not the store holds the digest elsewhere. A caller never reaches
@@ -150,6 +169,16 @@ func (e *Engine) MountBlob(ctx context.Context, repo, from string, d digest.Dige
 			return Descriptor{}, fmt.Errorf("%w: %s in %s (a mount without a source links only what the repository holds)", ErrBlobUnknown, d, repo)
 		}
 		return desc, err
+	}
+	if from != repo {
+		mounting, err := e.blobMounting()
+		if err != nil {
+			return Descriptor{}, err
+		}
+		if !mounting {
+			return Descriptor{}, fmt.Errorf("%w: %s: blob mounting is %s in this registry (account setting %s)",
+				ErrBlobUnknown, d, BlobMountingDisabled, AccountSettingBlobMounting)
+		}
 	}
 	rec, err := e.linkedBlob(from, d)
 	if err != nil {
@@ -209,12 +238,17 @@ func (e *Engine) sourceDataKey(ctx context.Context, rec *index.Blob, from, kek s
 
 // linkBlob links blob d into repository r, adding a wrap of its data key
 // under r's key when it has none; dataKey gives the data key of the
-// blob's record (read under d's lock), nil for a plain blob.
+// blob's record (read under d's lock), nil for a plain blob. A blob in
+// the archive tier comes back to the hot tier first: a mounted blob
+// reads.
 func (e *Engine) linkBlob(ctx context.Context, r *repoState, d digest.Digest, dataKey func(*index.Blob) ([]byte, error)) (Descriptor, error) {
 	unlock := e.digestLocks.Lock(digestKey(d))
 	defer unlock()
 	defer e.gcEnter()() // write barrier: see engine/gc.go and docs/gc.md
 	e.shade(d)
+	if err := e.ensureHotLocked(ctx, d); err != nil {
+		return Descriptor{}, err
+	}
 	rec, err := e.db.Blob(d)
 	if err != nil {
 		if errors.Is(err, index.ErrNotFound) {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -64,9 +65,27 @@ func TestBoundaryJSON(t *testing.T) {
 	sameJSON(t, fr, fsckReportOf(fr))
 	assert.Equal(t, fr.Corrupt[0].String(), fsckReportOf(fr).Corrupt[0].String())
 
-	exp := []gc.Expiry{{Image: gc.Image{Digest: d, Tags: []string{"a"}, PushedAt: t0, LastPulledAt: t0}, RulePriority: 2, Description: "x"},
-		{Image: gc.Image{Digest: d, PushedAt: t0}, RulePriority: 1}}
-	sameJSON(t, exp, expiriesOf(exp))
+	exp := []gc.Expiry{{Image: gc.Image{Digest: d, Tags: []string{"a"}, PushedAt: t0, LastPulledAt: t0}, Action: gc.ActionExpire,
+		StorageClass: gc.StorageClassStandard, RulePriority: 2, Description: "x"},
+		{Image: gc.Image{Digest: d, PushedAt: t0}, Action: gc.ActionTransition, StorageClass: gc.StorageClassStandard, RulePriority: 1},
+		{Image: gc.Image{Digest: d, PushedAt: t0}, Action: gc.ActionExpire, StorageClass: gc.StorageClassArchive, RulePriority: 3}}
+	// The engine's Expiry adds ECR's action and storage class to gc's.
+	var plain []map[string]any
+	b, err := json.Marshal(expiriesOf(exp))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &plain))
+	var actions []string
+	for _, m := range plain {
+		actions = append(actions, fmt.Sprint(m["action"], " ", m["storageClass"]))
+		delete(m, "action")
+		delete(m, "storageClass")
+	}
+	assert.Equal(t, []string{"map[type:EXPIRE] STANDARD", "map[targetStorageClass:ARCHIVE type:TRANSITION] STANDARD", "map[type:EXPIRE] ARCHIVE"}, actions)
+	want, err := json.Marshal(exp)
+	require.NoError(t, err)
+	got, err := json.Marshal(plain)
+	require.NoError(t, err)
+	assert.JSONEq(t, string(want), string(got))
 	assert.Nil(t, expiriesOf(nil))
 
 	info := crypt.KeyInfo{Name: "k", State: crypt.KeyDisabled, PrimaryVersion: 3, Versions: 4}

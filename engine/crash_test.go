@@ -514,9 +514,17 @@ func (c *crashChildProc) output() string {
 // startCrashChild starts the child and waits until it says "ready".
 func startCrashChild(t *testing.T, dir string, seed uint64) *crashChildProc {
 	t.Helper()
+	return startTestChild(t, crashChildEnv+"="+dir, crashSeedEnv+"="+strconv.FormatUint(seed, 10))
+}
+
+// startTestChild starts this test binary again with env added (the
+// variable of one of testChildren among it) and waits until it says
+// "ready".
+func startTestChild(t *testing.T, env ...string) *crashChildProc {
+	t.Helper()
 	c := &crashChildProc{done: make(chan struct{})}
 	c.cmd = exec.Command(os.Args[0])
-	c.cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashSeedEnv+"="+strconv.FormatUint(seed, 10))
+	c.cmd.Env = append(os.Environ(), env...)
 	c.cmd.Stderr = &c.stderr
 	pr, pw, err := os.Pipe()
 	require.NoError(t, err)

@@ -36,19 +36,26 @@ type Engine struct {
 	log   *slog.Logger
 	clock Clock
 	blobs *blob.Store
-	db    *index.DB
-	keys  crypt.KeyProvider
-	dkeys *keycache.Cache
+	// archive is the archive tier's blob store (Options.ArchiveDir).
+	archive *blob.Store
+	db      *index.DB
+	keys    crypt.KeyProvider
+	dkeys   *keycache.Cache
 
 	repoLocks locks.Striped
 	// policies caches what access decisions need of each repository
 	// (*repoAccess: its ARN, parsed policy and resource tags; policies.go),
 	// by name, filled and dropped under the repository's lock.
 	policies sync.Map
+	// repoStates caches the decoded repository records (repostates.go).
+	repoStates repoStates
 	// registryPolicy caches the registry policy (nil: read it again),
 	// written under registryMu (policies.go).
 	registryMu     sync.Mutex
 	registryPolicy atomic.Pointer[registryPolicyEntry]
+	// accountSettings caches the account settings (nil: read them
+	// again), written under registryMu (accountsettings.go).
+	accountSettings atomic.Pointer[accountSettings]
 	// defaultKeyPolicy is the key policy of every key (access.go).
 	keyPolicyOnce    sync.Once
 	defaultKeyPolicy *iam.Policy
@@ -63,6 +70,7 @@ type Engine struct {
 	digestLocks  locks.Striped
 	gcs          gcState     // gc write barrier, schedulers (gc.go), pull times (pulls.go)
 	kops         keyOpsState // key operations (keys.go), rewrap (rewrap.go)
+	tiers        tierState   // the archive tier's worker (tiers.go)
 
 	upMu    sync.Mutex
 	uploads map[string]*upload // live handles by id
@@ -83,6 +91,8 @@ type Engine struct {
 	audit       *audit.Log
 	auditDir    string
 	auditCounts [3]atomic.Uint64
+
+	ev eventsState // events: queue, router, webhooks (events.go)
 }
 
 // Open opens (creating if needed) the store in dir.
@@ -110,14 +120,27 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		closeKeys()
 		return nil, storageErr(fmt.Errorf("engine: %w", err))
 	}
+	adir, err := archiveDir(dir, &o)
+	if err != nil {
+		bs.Close()
+		closeKeys()
+		return nil, err
+	}
+	as, err := openArchive(adir)
+	if err != nil {
+		bs.Close()
+		closeKeys()
+		return nil, storageErr(fmt.Errorf("engine: archive tier: %w", err))
+	}
 	db, err := index.Open(filepath.Join(dir, "index"), &index.Options{Logger: o.Logger, CacheSize: o.IndexCacheSize})
 	if err != nil {
+		as.Close()
 		bs.Close()
 		closeKeys()
 		return nil, storageErr(fmt.Errorf("engine: %w", err))
 	}
 	e := &Engine{
-		dir: dir, opts: o, log: o.Logger, clock: o.Clock, blobs: bs, db: db, keys: keys,
+		dir: dir, opts: o, log: o.Logger, clock: o.Clock, blobs: bs, archive: as, db: db, keys: keys,
 		dkeys:   keycache.New(o.KeyCacheSize, o.KeyCacheTTL, o.Clock.Now),
 		uploads: map[string]*upload{},
 		stop:    make(chan struct{}),
@@ -127,10 +150,20 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		// process holds the store (and so its audit log).
 		if e.audit, e.auditDir, err = openAudit(dir, &o); err != nil {
 			db.Close()
+			as.Close()
 			bs.Close()
 			closeKeys()
 			return nil, storageErr(err)
 		}
+	}
+	if err := e.openEvents(); err != nil {
+		if e.audit != nil {
+			e.audit.Close()
+		}
+		db.Close()
+		bs.Close()
+		closeKeys()
+		return nil, storageErr(err)
 	}
 	e.repoLocks.Init()
 	e.digestLocks.Init()
@@ -138,6 +171,8 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	e.startPreparer()
 	e.startGC()
 	e.startKeyOps(closeKeys)
+	e.startTiers()
+	e.startEvents()
 	e.startScanner()
 	return e, nil
 }
@@ -157,6 +192,7 @@ func (e *Engine) Close() error {
 	e.upMu.Unlock()
 	close(e.stop)
 	e.wg.Wait()
+	e.closeEvents()
 	var errs []error
 	for _, u := range live {
 		u.mu.Lock()
@@ -168,7 +204,7 @@ func (e *Engine) Close() error {
 	if e.audit != nil {
 		errs = append(errs, e.audit.Close())
 	}
-	errs = append(errs, e.blobs.Close(), e.db.Close(), e.closeKeyProvider())
+	errs = append(errs, e.blobs.Close(), e.archive.Close(), e.db.Close(), e.closeKeyProvider())
 	return errors.Join(errs...)
 }
 

@@ -5,7 +5,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"io"
 	"time"
 
@@ -30,8 +29,9 @@ const (
 	FsckUnpairedLink     = "unpaired-link"     // a link without its reverse index entry, or an entry without its link
 	FsckNoRepository     = "no-repository"     // a manifest of a repository without a record
 	FsckCorruptRecord    = "corrupt-record"    // an index value that does not decode
+	FsckColdBlob         = "cold-blob"         // an active image's blob in the archive tier, with no job to bring it back
 	// Orphans: space to reclaim, not corruption (gc removes them).
-	FsckOrphanFile   = "orphan-file"   // a blob file without a record
+	FsckOrphanFile   = "orphan-file"   // a blob file without a record, or in the tier its record does not name
 	FsckOrphanUpload = "orphan-upload" // an upload file without a session
 )
 
@@ -95,7 +95,7 @@ func (e *Engine) Fsck(ctx context.Context, opts FsckOptions) (*FsckReport, error
 		return nil, err
 	}
 	o := gc.FsckOptions{Verify: opts.Verify, Sample: opts.Sample, AllowSparse: opts.AllowSparse || e.opts.AllowSparse}
-	cfg := gc.FsckConfig{DB: e.db, Blobs: e.blobs, Logger: e.log, OpenBlob: e.openBlobAnyKey}
+	cfg := gc.FsckConfig{DB: e.db, Blobs: e.blobs, Archive: e.archive, Logger: e.log, OpenBlob: e.openBlobAnyKey}
 	r, err := gc.Fsck(ctx, cfg, o)
 	if r == nil {
 		return nil, err
@@ -124,24 +124,14 @@ func findingsOf(fs []gc.Finding) []FsckFinding {
 	return out
 }
 
-// openBlobAnyKey opens a blob through whichever of its wraps unwraps.
+// openBlobAnyKey opens a blob, in the tier its record names, through
+// whichever of its wraps unwraps.
 func (e *Engine) openBlobAnyKey(ctx context.Context, rec *index.Blob) (io.ReadCloser, error) {
-	var dk []byte
-	if len(rec.Wraps) > 0 {
-		var errs []error
-		for _, w := range rec.Wraps {
-			k, err := e.blobDataKey(ctx, rec, w.KeyID)
-			if err == nil {
-				dk = k
-				break
-			}
-			errs = append(errs, err)
-		}
-		if dk == nil {
-			return nil, errors.Join(errs...)
-		}
+	dk, err := e.anyDataKey(ctx, rec)
+	if err != nil {
+		return nil, err
 	}
-	r, err := e.blobs.Open(ctx, rec.Digest, dk)
+	r, err := e.storeOf(rec.Tier).Open(ctx, rec.Digest, dk)
 	if err != nil {
 		return nil, blobErr(err)
 	}

@@ -25,6 +25,10 @@ package engine
 //	    blob B mounted from R2 into R (a second link)
 //	upload repo=R name=N [size=BYTES]
 //	    an upload session that received bytes and was left idle
+//	archive ref=R:T | restore ref=R:T
+//	    UpdateImageStorageClass to ARCHIVE or STANDARD, then wait for the
+//	    tier jobs (blob files are where their records say: the archive
+//	    tier or the hot one)
 //	break HOW ...
 //	    flip-byte blob=B        change one byte of B's file (its last frame)
 //	    truncate-file blob=B    cut B's file short
@@ -39,6 +43,10 @@ package engine
 //	                            repository R, by default REF's own)
 //	    garble-record tag=R:T   overwrite a tag record with bytes that do
 //	                            not decode
+//	    copy-file blob=B tier=T put a copy of B's file in tier T (hot or
+//	                            archive), where its record does not name it
+//	    activate ref=R:T        mark an archived manifest active in its
+//	                            record, its blobs left in the archive
 //	fsck
 //	    check without and with verification and print both reports
 //	gc
@@ -70,6 +78,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/require"
+
+	"github.com/berthstore/berth/index"
 )
 
 // fsckStore is the store of one data-driven file and the names of what
@@ -286,11 +296,32 @@ func (s *fsckStore) upload(d *datadriven.TestData) string {
 	return fmt.Sprintf("%s: %d bytes\n", name, up.Size())
 }
 
-// blobPath is the file of the blob named name.
+// blobPath is the file of the blob named name, in the tier its record
+// names (the hot tier when it has none).
 func (s *fsckStore) blobPath(d *datadriven.TestData, name string) string {
-	p, err := s.e.blobs.Path(s.digestOf(d, name))
+	dg := s.digestOf(d, name)
+	st := s.e.blobs
+	if rec, err := s.e.db.Blob(dg); err == nil {
+		st = s.e.storeOf(rec.Tier)
+	}
+	p, err := st.Path(dg)
 	require.NoError(s.t, err)
 	return p
+}
+
+// storageClass runs UpdateImageStorageClass on ref R:T and waits for the
+// tier jobs.
+func (s *fsckStore) storageClass(d *datadriven.TestData, to StorageClass) string {
+	var r string
+	d.ScanArgs(s.t, "ref", &r)
+	repo, tag := s.splitRef(d, r)
+	ctx := context.Background()
+	u, err := s.e.UpdateImageStorageClass(ctx, repo, tag, to)
+	require.NoError(s.t, err)
+	require.NoError(s.t, s.e.WaitTierJobs(ctx))
+	im, err := s.e.Image(ctx, repo, tag)
+	require.NoError(s.t, err)
+	return fmt.Sprintf("%s: %s, then %s\n", r, u.Status, im.Status)
 }
 
 // indexKey is a key of the index as docs/keys.md lays it out: a prefix
@@ -405,6 +436,29 @@ func (s *fsckStore) breakStore(d *datadriven.TestData) string {
 			require.NoError(s.t, closer.Close())
 			require.NoError(s.t, db.Delete(key, pebble.Sync))
 		})
+	case "copy-file":
+		dg := s.digestOf(d, arg("blob"))
+		st := s.e.blobs
+		if arg("tier") == "archive" {
+			st = s.e.archive
+		}
+		b, err := os.ReadFile(s.blobPath(d, arg("blob")))
+		require.NoError(s.t, err)
+		p, err := st.Path(dg)
+		require.NoError(s.t, err)
+		require.NoError(s.t, os.MkdirAll(filepath.Dir(p), 0o700))
+		require.NoError(s.t, os.WriteFile(p, b, 0o600))
+	case "activate":
+		repo, tag := s.splitRef(d, arg("ref"))
+		dg, err := s.e.db.Tag(repo, tag)
+		require.NoError(s.t, err)
+		m, err := s.e.db.Manifest(repo, dg)
+		require.NoError(s.t, err)
+		m.Status = index.StatusActive
+		b := s.e.db.NewBatch()
+		require.NoError(s.t, b.PutManifest(m))
+		require.NoError(s.t, b.Commit(true))
+		require.NoError(s.t, b.Close())
 	case "garble-record":
 		repo, tag := s.splitRef(d, arg("tag"))
 		s.rawIndex(func(db *pebble.DB) {
@@ -506,6 +560,10 @@ func TestFsckDataDriven(t *testing.T) {
 				return s.upload(d)
 			case "mount":
 				return s.mount(d)
+			case "archive":
+				return s.storageClass(d, StorageArchive)
+			case "restore":
+				return s.storageClass(d, StorageStandard)
 			case "break":
 				return s.breakStore(d)
 			case "fsck":

@@ -12,6 +12,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berthstore/berth/engine/internal/events"
 	"github.com/berthstore/berth/index"
 )
 
@@ -39,15 +40,22 @@ type ImageDetail struct {
 	PushedAt time.Time
 	// LastPulledAt is when it was last pulled (zero if never).
 	LastPulledAt time.Time
+	// Status is the image's storage status: ImageActive, ImageArchived or
+	// ImageActivating.
+	Status ImageStatus
+	// LastArchivedAt is when it was last archived; LastActivatedAt when
+	// it was last restored from the archive (zero if never).
+	LastArchivedAt, LastActivatedAt time.Time
 }
 
 // Images describes every manifest of repo (image manifests, indexes, the
-// children of indexes and referrers, as ECR lists them), in digest order.
+// children of indexes and referrers, as ECR lists them), in digest order,
+// whatever its storage status (ImageDetail.Status).
 func (e *Engine) Images(ctx context.Context, repo string) ([]ImageDetail, error) {
 	if err := ValidateRepositoryName(repo); err != nil {
 		return nil, err
 	}
-	if _, err := e.loadRepo(repo); err != nil {
+	if _, err := e.cachedRepoState(repo); err != nil {
 		return nil, err
 	}
 	var ms []*index.Manifest
@@ -76,12 +84,12 @@ func (e *Engine) Images(ctx context.Context, repo string) ([]ImageDetail, error)
 
 // Image describes the manifest that reference (a tag or a digest) names
 // in repo, or fails with ErrManifestUnknown: one image without listing
-// the repository.
+// the repository. Archived images are described too.
 func (e *Engine) Image(ctx context.Context, repo, reference string) (*ImageDetail, error) {
 	if err := ValidateRepositoryName(repo); err != nil {
 		return nil, err
 	}
-	if _, err := e.loadRepo(repo); err != nil {
+	if _, err := e.cachedRepoState(repo); err != nil {
 		return nil, err
 	}
 	d, err := e.resolve(repo, reference)
@@ -148,6 +156,7 @@ func (id *imageDescriber) describe(m *index.Manifest) (ImageDetail, error) {
 	return ImageDetail{
 		Digest: m.Digest, MediaType: m.MediaType, ArtifactType: m.ArtifactType, Subject: m.Subject,
 		Tags: tags, Size: size, ManifestSize: m.PayloadSize, PushedAt: m.PushedAt, LastPulledAt: m.LastPulledAt,
+		Status: imageStatusOf(m.Status), LastArchivedAt: m.LastArchivedAt, LastActivatedAt: m.LastActivatedAt,
 	}, nil
 }
 
@@ -229,7 +238,19 @@ func (e *Engine) UntagImage(ctx context.Context, repo, tag string) (digest.Diges
 			return "", false, storageErr(err)
 		}
 	}
-	return d, deleteManifest, storageErr(b.Commit(true))
+	m, err := e.db.ManifestMeta(repo, d)
+	if err != nil {
+		return "", false, storageErr(err)
+	}
+	evq := e.events(b)
+	if err := evq.imageActions(repo, events.ActionDelete, d, m.MediaType, m.ArtifactType, []string{tag}, ""); err != nil {
+		return "", false, err
+	}
+	if err := b.Commit(true); err != nil {
+		return "", false, storageErr(err)
+	}
+	evq.committed()
+	return d, deleteManifest, nil
 }
 
 // DeleteImage deletes manifest d and its tags as ECR's BatchDeleteImage by

@@ -322,22 +322,25 @@ func (e *Engine) OpenLayerData(ctx context.Context, repo string, toc *LayerTOC) 
 	return e.OpenBlob(ctx, repo, t.Data)
 }
 
-// ManifestDigests lists the digests of every manifest repo holds (tagged
-// or not, index children included), in digest order.
+// ManifestDigests lists the digests of every active manifest repo holds
+// (tagged or not, index children included; archived ones do not pull),
+// in digest order.
 func (e *Engine) ManifestDigests(ctx context.Context, repo string) ([]digest.Digest, error) {
 	if err := ValidateRepositoryName(repo); err != nil {
 		return nil, err
 	}
 	var out []digest.Digest
 	err := e.db.ListManifests(repo, func(m *index.Manifest) error {
-		out = append(out, m.Digest)
+		if m.Status == index.StatusActive { // archived images do not pull
+			out = append(out, m.Digest)
+		}
 		return ctx.Err()
 	})
 	if err != nil {
 		return nil, storageErr(err)
 	}
 	if len(out) == 0 {
-		if _, err := e.loadRepo(repo); err != nil {
+		if _, err := e.cachedRepoState(repo); err != nil {
 			return nil, err
 		}
 	}

@@ -7,10 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berthstore/berth/engine/internal/events"
 	"github.com/berthstore/berth/gc"
 )
 
@@ -43,8 +45,28 @@ func policyErr(err error) error {
 	return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 }
 
-// Expiry is one image a lifecycle policy expires and the rule that
-// expires it. Its JSON is ECR's lifecycle policy preview result.
+// The lifecycle actions, as ECR names them (ImageActionType).
+const (
+	// LifecycleExpire deletes the image.
+	LifecycleExpire = "EXPIRE"
+	// LifecycleTransition moves the image to another storage class (the
+	// archive: LifecycleAction.TargetStorageClass).
+	LifecycleTransition = "TRANSITION"
+)
+
+// LifecycleAction is what a lifecycle rule does to an image (ECR's
+// LifecyclePolicyRuleAction).
+type LifecycleAction struct {
+	// Type is LifecycleExpire or LifecycleTransition.
+	Type string `json:"type"`
+	// TargetStorageClass is the class a transition moves the image to
+	// (StorageArchive); empty for an expiry.
+	TargetStorageClass StorageClass `json:"targetStorageClass,omitempty"`
+}
+
+// Expiry is one image a lifecycle policy acts on (expires, or transitions
+// to the archive) and the rule that does. Its JSON is ECR's lifecycle
+// policy preview result.
 type Expiry struct {
 	// Digest is the image's manifest digest.
 	Digest digest.Digest `json:"imageDigest"`
@@ -54,7 +76,12 @@ type Expiry struct {
 	PushedAt time.Time `json:"imagePushedAt"`
 	// LastPulledAt is when it was last pulled; zero if never.
 	LastPulledAt time.Time `json:"lastRecordedPullTime,omitzero"`
-	// RulePriority is the priority of the rule that expires the image
+	// Action is what the rule does to the image.
+	Action LifecycleAction `json:"action"`
+	// StorageClass is the image's storage class before the action:
+	// StorageStandard, or StorageArchive for an archived image expired.
+	StorageClass StorageClass `json:"storageClass"`
+	// RulePriority is the priority of the rule that acts on the image
 	// (ECR's appliedRulePriority).
 	RulePriority int `json:"appliedRulePriority"`
 	// Description is that rule's description.
@@ -68,7 +95,14 @@ func expiriesOf(exp []gc.Expiry) []Expiry {
 	out := make([]Expiry, len(exp))
 	for i, x := range exp {
 		out[i] = Expiry{Digest: x.Digest, Tags: x.Tags, PushedAt: x.PushedAt, LastPulledAt: x.LastPulledAt,
+			Action: LifecycleAction{Type: LifecycleExpire}, StorageClass: StorageStandard,
 			RulePriority: x.RulePriority, Description: x.Description}
+		if x.Action == gc.ActionTransition {
+			out[i].Action = LifecycleAction{Type: LifecycleTransition, TargetStorageClass: StorageArchive}
+		}
+		if x.StorageClass == gc.StorageClassArchive {
+			out[i].StorageClass = StorageArchive
+		}
 	}
 	return out
 }
@@ -125,7 +159,7 @@ func (e *Engine) lifecyclePolicy(repo, override string) (*gc.Policy, error) {
 		if text, err = e.GetLifecyclePolicy(context.Background(), repo); err != nil {
 			return nil, err
 		}
-	} else if _, err := e.loadRepo(repo); err != nil {
+	} else if _, err := e.cachedRepoState(repo); err != nil {
 		return nil, err
 	}
 	p, err := gc.ParsePolicy(text)
@@ -135,19 +169,33 @@ func (e *Engine) lifecyclePolicy(repo, override string) (*gc.Policy, error) {
 	return p, nil
 }
 
-// lifecyclePlan is the one function preview and apply share: the images
-// the policy expires now and every manifest that goes with them.
-func (e *Engine) lifecyclePlan(repo string, p *gc.Policy, now time.Time) ([]gc.Expiry, []digest.Digest, error) {
+// lifecyclePlan is what preview and apply share: the repository's graph,
+// the images the policy acts on now, every manifest that goes with the
+// expired ones, and the images it archives.
+type lifecyclePlan struct {
+	graph   *gc.Graph
+	exp     []gc.Expiry
+	gone    []digest.Digest
+	archive []digest.Digest
+}
+
+// planLifecycle is the one function preview and apply share.
+func (e *Engine) planLifecycle(repo string, p *gc.Policy, now time.Time) (*lifecyclePlan, error) {
 	g, err := gc.LoadGraph(e.db, repo)
 	if err != nil {
-		return nil, nil, storageErr(err)
+		return nil, storageErr(err)
 	}
-	exp := p.Evaluate(g.Images(), now)
-	ds := make([]digest.Digest, len(exp))
-	for i, x := range exp {
-		ds[i] = x.Digest
+	pl := &lifecyclePlan{graph: g, exp: p.Evaluate(g.Images(), now)}
+	var expired []digest.Digest
+	for _, x := range pl.exp {
+		if x.Action == gc.ActionTransition {
+			pl.archive = append(pl.archive, x.Digest)
+		} else {
+			expired = append(expired, x.Digest)
+		}
 	}
-	return exp, g.Closure(ds), nil
+	pl.gone = g.Closure(expired)
+	return pl, nil
 }
 
 // LifecyclePreview returns the images repo's lifecycle policy (or
@@ -162,15 +210,22 @@ func (e *Engine) LifecyclePreview(ctx context.Context, repo, policyOverride stri
 	if err != nil {
 		return nil, err
 	}
-	exp, _, err := e.lifecyclePlan(repo, p, e.clock.Now())
-	return expiriesOf(exp), err
+	pl, err := e.planLifecycle(repo, p, e.clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	return expiriesOf(pl.exp), nil
 }
 
-// LifecycleApply expires what LifecyclePreview lists, computed by the same
-// function under the repository's lock: each expired image's manifest and
-// tags, its referrers, and its index children that nothing else in the
-// repository references, in one synced batch. It returns the expired
-// images. Their blobs go at the next collection.
+// LifecycleApply does what LifecyclePreview lists, computed by the same
+// function under the repository's lock, in one synced batch with the time
+// of the evaluation (Repository.LifecycleEvaluatedAt, written even when
+// the policy acts on nothing): it deletes each expired image's manifest
+// and tags, its referrers, and its index children that nothing else in
+// the repository references; and it archives each image a transition rule
+// selects, as UpdateImageStorageClass does (its blobs move to the archive
+// tier in the background). It returns the images acted on. The blobs of
+// expired images go at the next collection.
 func (e *Engine) LifecycleApply(ctx context.Context, repo, policyOverride string) ([]Expiry, error) {
 	if err := e.checkOpen(); err != nil {
 		return nil, err
@@ -182,62 +237,125 @@ func (e *Engine) LifecycleApply(ctx context.Context, repo, policyOverride string
 	if err != nil {
 		return nil, err
 	}
+	out, err := e.applyLifecycle(ctx, repo, p, nil)
+	return out.Acted, err
+}
+
+// lifecycleOutcome is what applying a repository's policy did.
+type lifecycleOutcome struct {
+	// Acted are the images the policy acted on: expired, or transitioned
+	// to the archive (Expiry.Action says which).
+	Acted []Expiry
+	// Manifests counts the manifests deleted: the expired images, their
+	// referrers and the index children that went with them.
+	Manifests int
+	// Archived counts the images the policy moved to the archive storage
+	// class (those of Acted with action LifecycleTransition).
+	Archived int
+}
+
+// Expired counts the images the policy expired.
+func (o lifecycleOutcome) Expired() int { return len(o.Acted) - o.Archived }
+
+// applyLifecycle applies policy p to repo under the repository's lock: one
+// batch, synced when it changes an image. With run set (a scheduled run),
+// each image acted on is first recorded in the audit log, naming the rule
+// and the action, and the batch also records the run's progress (the
+// repository as its cursor), so that a run cut short resumes after the
+// last repository it finished.
+func (e *Engine) applyLifecycle(ctx context.Context, repo string, p *gc.Policy, run *lifecycleRun) (lifecycleOutcome, error) {
 	unlock := e.repoLocks.Lock(repo)
 	defer unlock()
-	exp, gone, err := e.lifecyclePlan(repo, p, e.clock.Now())
-	if err != nil || len(gone) == 0 {
-		return expiriesOf(exp), err
+	now := e.clock.Now()
+	pl, err := e.planLifecycle(repo, p, now)
+	if err != nil {
+		return lifecycleOutcome{}, err
+	}
+	exp, gone := pl.exp, pl.gone
+	out := lifecycleOutcome{Acted: expiriesOf(exp), Manifests: len(gone), Archived: len(pl.archive)}
+	r, err := e.loadRepo(repo)
+	if err != nil {
+		return lifecycleOutcome{}, err
 	}
 	b := e.db.NewBatch()
 	defer b.Close()
+	// The batch rewrites the repository's record: its cached decoding is
+	// dropped once the batch is committed (or failed), under the lock.
+	defer e.repoChanged(repo)
+	// The evaluation is recorded, whatever it does (ECR's
+	// lastEvaluatedAt), in the batch that does it; the batch is synced
+	// only when it changes an image (a lost evaluation time is harmless).
+	r.LifecycleEvaluatedAt = now.UTC()
+	if err := e.putRepo(b, &r.Repository); err != nil {
+		return lifecycleOutcome{}, storageErr(err)
+	}
+	evq := e.events(b)
 	for _, d := range gone {
 		m, err := e.db.ManifestMeta(repo, d)
 		if err != nil {
-			return nil, storageErr(err)
+			return lifecycleOutcome{}, storageErr(err)
+		}
+		tags, err := e.db.TagsOf(repo, d)
+		if err != nil {
+			return lifecycleOutcome{}, storageErr(err)
+		}
+		if err := evq.imageActions(repo, events.ActionDelete, d, m.MediaType, m.ArtifactType, tags, events.CauseLifecycle); err != nil {
+			return lifecycleOutcome{}, err
 		}
 		if m.Subject != "" {
 			if err := b.DeleteReferrer(repo, m.Subject, d); err != nil {
-				return nil, storageErr(err)
+				return lifecycleOutcome{}, storageErr(err)
 			}
 		}
 		if err := b.DeleteManifest(repo, d); err != nil {
-			return nil, storageErr(err)
+			return lifecycleOutcome{}, storageErr(err)
+		}
+		delete(pl.graph.Nodes, d)
+	}
+	if err := e.archiveImages(b, evq, pl.graph, repo, pl.archive, now.UTC(), events.CauseLifecycle); err != nil {
+		return lifecycleOutcome{}, err
+	}
+	if run != nil {
+		for _, x := range out.Acted {
+			if err := run.recordAction(ctx, repo, x); err != nil {
+				return lifecycleOutcome{}, fmt.Errorf("cannot record the %s of %s@%s in the audit log, so it is not made: %w",
+					strings.ToLower(x.Action.Type), repo, x.Digest, err)
+			}
+		}
+		e.gcs.schedMu.Lock()
+		defer e.gcs.schedMu.Unlock()
+		if err := run.advance(b, repo); err != nil {
+			return lifecycleOutcome{}, err
 		}
 	}
-	if err := b.Commit(true); err != nil {
-		return nil, storageErr(err)
+	if err := b.Commit(len(gone) > 0 || len(pl.archive) > 0); err != nil {
+		return lifecycleOutcome{}, storageErr(err)
+	}
+	evq.committed()
+	if len(gone) == 0 && len(pl.archive) == 0 {
+		return out, nil
+	}
+	if len(pl.archive) > 0 {
+		e.wakeTiers()
 	}
 	perRule := map[int]int{}
 	e.gcs.statsMu.Lock()
 	if e.gcs.stats.ImagesExpired == nil {
 		e.gcs.stats.ImagesExpired = map[int]int64{}
 	}
+	if e.gcs.stats.ImagesArchived == nil {
+		e.gcs.stats.ImagesArchived = map[int]int64{}
+	}
 	for _, x := range exp {
 		perRule[x.RulePriority]++
-		e.gcs.stats.ImagesExpired[x.RulePriority]++
+		if x.Action == gc.ActionTransition {
+			e.gcs.stats.ImagesArchived[x.RulePriority]++
+		} else {
+			e.gcs.stats.ImagesExpired[x.RulePriority]++
+		}
 	}
 	e.gcs.statsMu.Unlock()
-	e.log.Info("lifecycle applied", "repository", repo, "images", len(exp), "manifests", len(gone), "perRule", perRule)
-	return expiriesOf(exp), nil
-}
-
-// applyAllLifecycles applies the policy of every repository that has one.
-func (e *Engine) applyAllLifecycles(ctx context.Context) {
-	names, err := e.db.ListRepositories("", 0)
-	if err != nil {
-		e.log.Warn("scheduled lifecycle: listing repositories", "err", err)
-		return
-	}
-	for _, name := range names {
-		if ctx.Err() != nil {
-			return
-		}
-		r, err := e.loadRepo(name)
-		if err != nil || r.LifecyclePolicy == "" {
-			continue
-		}
-		if _, err := e.LifecycleApply(ctx, name, ""); err != nil {
-			e.log.Warn("scheduled lifecycle failed", "repository", name, "err", err)
-		}
-	}
+	e.log.Info("lifecycle applied", "repository", repo, "images", len(exp), "manifests", len(gone),
+		"archived", len(pl.archive), "perRule", perRule)
+	return out, nil
 }

@@ -7,10 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berthstore/berth/engine/internal/events"
 	"github.com/berthstore/berth/engine/internal/manifest"
 	"github.com/berthstore/berth/engine/internal/record"
 	"github.com/berthstore/berth/index"
@@ -161,10 +163,18 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 		}
 		sparseOK := e.opts.AllowSparse && (pm.Config == nil || i > 0 || bd.Digest != pm.Config.Digest)
 		if !ok && !sparseOK {
-			return PutManifestResult{}, fmt.Errorf("%w: blob %s", ErrManifestBlobUnknown, bd.Digest)
+			return PutManifestResult{}, &UnknownReferenceError{Digest: bd.Digest}
 		}
 		rec.Blobs = append(rec.Blobs, bd.Digest)
 	}
+	b := e.db.NewBatch()
+	defer b.Close()
+	// A push of an archived image restores it at once, as ECR does: the
+	// manifest is active again (and so are the archived children an index
+	// lists), and its blobs come back to the hot tier before the push
+	// returns (hot, below).
+	hot := slices.Clone(rec.Blobs)
+	now := e.now()
 	for _, c := range pm.Children {
 		if !e.opts.AllowSparse {
 			ok, err := e.db.HasManifest(repo, c.Digest)
@@ -172,18 +182,29 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 				return PutManifestResult{}, storageErr(err)
 			}
 			if !ok {
-				return PutManifestResult{}, fmt.Errorf("%w: manifest %s", ErrManifestBlobUnknown, c.Digest)
+				return PutManifestResult{}, &UnknownReferenceError{Digest: c.Digest, Child: true}
 			}
 		}
 		rec.Children = append(rec.Children, c.Digest)
+		cm, err := e.db.Manifest(repo, c.Digest)
+		if err == nil && cm.Status != index.StatusActive && c.Digest != d {
+			cm.Status, cm.LastActivatedAt = index.StatusActive, now
+			if err := b.PutManifest(cm); err != nil {
+				return PutManifestResult{}, storageErr(err)
+			}
+			hot = append(hot, cm.Blobs...)
+		} else if err != nil && !errors.Is(err, index.ErrNotFound) {
+			return PutManifestResult{}, storageErr(err)
+		}
 	}
-
-	b := e.db.NewBatch()
-	defer b.Close()
 	old, err := e.db.ManifestMeta(repo, d)
 	switch {
 	case err == nil:
 		rec.PushedAt, rec.LastPulledAt = old.PushedAt, old.LastPulledAt
+		rec.LastArchivedAt, rec.LastActivatedAt = old.LastArchivedAt, old.LastActivatedAt
+		if old.Status != index.StatusActive {
+			rec.LastActivatedAt = now
+		}
 	case errors.Is(err, index.ErrNotFound):
 	default:
 		return PutManifestResult{}, storageErr(err)
@@ -212,6 +233,16 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 		if err := b.PutReferrer(repo, ref); err != nil {
 			return PutManifestResult{}, storageErr(err)
 		}
+	}
+	// The push's events, in its batch: an acknowledged push has them.
+	evq := e.events(b)
+	if cacheFill {
+		err = evq.pullThroughSuccess(repo, d, tags)
+	} else {
+		err = evq.imageActions(repo, events.ActionPush, d, pm.MediaType, pm.ArtifactType, tags, "")
+	}
+	if err != nil {
+		return PutManifestResult{}, err
 	}
 	scanQueued := false
 	if old == nil && scannable(pm) {
@@ -242,6 +273,18 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 		// loses a push nobody was told succeeded (readers may have seen it).
 		if err := e.db.SyncWAL(); err != nil {
 			return PutManifestResult{}, storageErr(err)
+		}
+	}
+	release()
+	evq.committed()
+	// Blobs of the manifest in the archive tier (it was archived, or it
+	// shares a layer with an archived image) come back now, under each
+	// blob's lock: the archive tier's worker, which moves a blob only
+	// when no active manifest needs it, checks under that lock too, so a
+	// blob is never left in the archive under an active manifest.
+	for _, bd := range hot {
+		if err := e.ensureHot(ctx, bd); err != nil {
+			return PutManifestResult{}, fmt.Errorf("restoring blob %s from the archive tier: %w", bd, err)
 		}
 	}
 	e.queuePrepare(repo, d)
@@ -278,7 +321,7 @@ func (e *Engine) resolve(repo, reference string) (digest.Digest, error) {
 
 // unknownManifest is ErrNameUnknown when repo does not exist, else ErrManifestUnknown.
 func (e *Engine) unknownManifest(repo, reference string) error {
-	if _, err := e.loadRepo(repo); err != nil {
+	if _, err := e.cachedRepoState(repo); err != nil {
 		return err
 	}
 	return fmt.Errorf("%w: %s:%s", ErrManifestUnknown, repo, reference)
@@ -301,10 +344,15 @@ func (e *Engine) manifestRecord(repo, reference string, payload bool) (*index.Ma
 		}
 		return nil, storageErr(err)
 	}
+	if m.Status != index.StatusActive {
+		return nil, archivedErr(m)
+	}
 	return m, nil
 }
 
 // GetManifest returns the manifest that reference (tag or digest) names.
+// An archived image (or one being restored) does not pull: it fails with
+// ErrImageArchived, which wraps ErrManifestUnknown.
 func (e *Engine) GetManifest(ctx context.Context, repo, reference string) (*Manifest, error) {
 	m, err := e.manifestRecord(repo, reference, true)
 	if err != nil {
@@ -320,7 +368,8 @@ func (e *Engine) GetManifest(ctx context.Context, repo, reference string) (*Mani
 }
 
 // StatManifest returns the descriptor of the manifest reference names (a
-// HEAD request): one tag lookup and one metadata read.
+// HEAD request): one tag lookup and one metadata read. An archived image
+// fails as GetManifest says.
 func (e *Engine) StatManifest(ctx context.Context, repo, reference string) (Descriptor, error) {
 	m, err := e.manifestRecord(repo, reference, false)
 	if err != nil {
@@ -371,7 +420,15 @@ func (e *Engine) deleteManifestLocked(repo string, d digest.Digest) error {
 	if err := b.DeleteManifest(repo, d); err != nil {
 		return storageErr(err)
 	}
-	return storageErr(b.Commit(true))
+	evq := e.events(b)
+	if err := evq.imageActions(repo, events.ActionDelete, d, m.MediaType, m.ArtifactType, tags, ""); err != nil {
+		return err
+	}
+	if err := b.Commit(true); err != nil {
+		return storageErr(err)
+	}
+	evq.committed()
+	return nil
 }
 
 // descriptorOf is the engine's Descriptor of a descriptor manifest.Parse

@@ -25,6 +25,10 @@ type Repository struct {
 	// yet) are ever filled from an upstream registry: a rule never takes
 	// over a repository that was pushed to. Stored, set at creation only.
 	CreatedByCacheRule string `json:"createdByCacheRule,omitempty"`
+	// LifecycleEvaluatedAt is when LifecycleApply last evaluated the
+	// repository's lifecycle policy; zero for never (ECR's
+	// lastEvaluatedAt). Stored.
+	LifecycleEvaluatedAt time.Time `json:"lifecycleEvaluatedAt,omitzero"`
 	// KeyState is the state of the repository's key-encryption key
 	// (enabled, disabled, destroyed; unavailable when its provider
 	// cannot be reached, unknown when no provider holds it), as of the
@@ -44,24 +48,10 @@ type repoState struct {
 	kek string
 }
 
-func (e *Engine) loadRepo(name string) (*repoState, error) {
-	rec, err := e.db.Repository(name)
-	if err != nil {
-		if errors.Is(err, index.ErrNotFound) {
-			return nil, fmt.Errorf("%w: %s", ErrNameUnknown, name)
-		}
-		return nil, storageErr(err)
-	}
-	r := &repoState{Repository: Repository{Name: rec.Name, CreatedAt: rec.CreatedAt}}
-	if len(rec.Settings) > 0 {
-		if err := decodeRepository(rec.Settings, &r.Repository); err != nil {
-			return nil, fmt.Errorf("%w: repository %s settings: %v", ErrCorrupt, name, err)
-		}
-	}
-	r.kek = kekName(&r.RepositorySettings)
-	return r, nil
-}
-
+// putRepo adds repository r's record to b. A batch that changes the
+// record of an existing repository commits with commitRepoChange, which
+// drops the cached record; creating one needs not (names that do not
+// exist are not cached).
 func (e *Engine) putRepo(b *index.Batch, r *Repository) error {
 	s, err := encodeRepository(r)
 	if err != nil {
@@ -278,10 +268,11 @@ func (e *Engine) DeleteRepository(ctx context.Context, name string, force bool) 
 	if err := b.DeleteRepository(name); err != nil {
 		return storageErr(err)
 	}
-	if err := b.Commit(true); err != nil {
+	err = e.commitRepoChange(b, name)
+	e.policies.Delete(name)
+	if err != nil {
 		return storageErr(err)
 	}
-	e.policies.Delete(name)
 	e.log.Info("repository deleted", "repository", name, "manifests", manifests)
 	return nil
 }

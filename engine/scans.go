@@ -3,7 +3,7 @@ package engine
 // Image scans (docs/scanning.md): a scan takes the inventory of an image
 // through its layer tables (ImageFS, scan.TakeInventory) and matches it
 // against the current vulnerability database (scan.Match). Scans run from
-// a durable queue in the index (q keys): a push, a manual scan and an
+// a durable queue in the index (Q keys): a push, a manual scan and an
 // import under a continuous rule only write a job (in the push's own
 // batch for a push); workers, at most Options.ScanWorkers at a time, take
 // due jobs, and a job is deleted in the batch that stores its result, so
@@ -16,12 +16,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"maps"
 	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berthstore/berth/engine/internal/events"
 	"github.com/berthstore/berth/engine/internal/manifest"
 	"github.com/berthstore/berth/engine/internal/record"
 	"github.com/berthstore/berth/index"
@@ -475,42 +476,49 @@ func (e *Engine) runScanJob(ctx context.Context, repo string, d digest.Digest) e
 			return storageErr(err)
 		}
 	}
+	// The scan's end is an event (ECR Image Scan, with the finding counts
+	// by severity), queued in the batch that stores the result: a result
+	// stored has its event.
+	evq := e.events(b)
+	if err := e.scanEvent(evq, repo, d, &rec); err != nil {
+		return err
+	}
 	if err := b.Commit(true); err != nil {
 		return storageErr(err)
 	}
+	evq.committed()
 	e.log.Info("image scan complete", "repository", repo, "digest", d, "status", rec.Status, "kind", job.Kind,
 		"database", rec.Database, "findingSeverityCounts", rec.Counts)
-	e.recordScanEvent(ctx, repo, d, job.Kind, &rec)
 	return nil
 }
 
-// ScanAuditAction is the audit log's action of a scan that ended: its
-// record is the event ECR sends to EventBridge ("ECR Image Scan"), with
-// the status and the finding counts by severity as parameters.
-const ScanAuditAction = "berth:ScanImage"
-
-// recordScanEvent writes the audit record of a scan that ended (logged,
-// not returned, when the audit log cannot take it: the scan stands).
-func (e *Engine) recordScanEvent(ctx context.Context, repo string, d digest.Digest, kind string, rec *record.Scan) {
-	params := map[string]string{"imageDigest": string(d), "scanStatus": rec.Status, "kind": kind}
-	if rec.Database != 0 {
-		params["databaseVersion"] = fmt.Sprint(rec.Database)
+// scanEvent queues the ECR Image Scan event of the scan of repo@d that
+// ended with rec, as ECR sends it to EventBridge: scan-status COMPLETE
+// with the finding counts by severity, or FAILED (a scan that failed, or
+// an image Berth cannot scan); the image's tags. A re-match that found
+// the image's scan eligibility expired emits none: no scan ran.
+func (e *Engine) scanEvent(evq *eventQueue, repo string, d digest.Digest, rec *record.Scan) error {
+	if !e.eventsEnabled() {
+		return nil
 	}
-	for sev, n := range rec.Counts {
-		params["findingSeverityCounts."+sev] = fmt.Sprint(n)
+	ev := events.ImageScan{RepositoryName: repo, ImageDigest: string(d)}
+	switch ScanStatus(rec.Status) {
+	case ScanComplete:
+		ev.ScanStatus = events.ScanComplete
+		if len(rec.Counts) > 0 {
+			ev.FindingSeverityCounts = maps.Clone(rec.Counts)
+		}
+	case ScanFailed, ScanUnsupportedImage:
+		ev.ScanStatus = events.ScanFailed
+	default:
+		return nil
 	}
-	if tags, err := e.db.TagsOf(repo, d); err == nil && len(tags) > 0 {
-		params["imageTags"] = strings.Join(tags, ",")
-	}
-	err := e.RecordAudit(ctx, AuditRecord{
-		PrincipalARN: "ecr.amazonaws.com", PrincipalType: AuditService, SourceIP: "local",
-		API: AuditAPIEngine, Action: ScanAuditAction, Resource: e.RepositoryARN(repo), Repository: repo,
-		Parameters: params, Decision: AuditAllow, Statement: "the registry's own work: an image scan",
-		Mutating: true,
-	}, false)
+	tags, err := e.db.TagsOf(repo, d)
 	if err != nil {
-		e.log.Warn("audit record of an image scan", "repository", repo, "digest", d, "err", err)
+		return storageErr(err)
 	}
+	ev.ImageTags = tags
+	return evq.add(ev, "")
 }
 
 // startScanJob reads the job of repo@d (ok false when there is none any

@@ -109,21 +109,24 @@ func TestScanOnPush(t *testing.T) {
 	require.Equal(t, "Debian:12", s.Inventory.OS.Ecosystem)
 	require.NotZero(t, s.DatabaseVersion)
 
-	// The scan's end is in the audit log, with its counts (ECR's
-	// EventBridge event).
+	// The scan's end is an event (ECR's EventBridge "ECR Image Scan",
+	// with its counts), which the router records in the audit log.
 	var events []AuditRecord
-	require.Eventually(t, func() bool { // written just after the scan's result
+	require.Eventually(t, func() bool { // routed just after the scan's result
 		events = nil
-		require.NoError(t, e.AuditRecords(ctx, AuditQuery{Action: ScanAuditAction}, func(r AuditRecord) error {
-			events = append(events, r)
+		require.NoError(t, e.AuditRecords(ctx, AuditQuery{Action: "berth:PublishEvent"}, func(r AuditRecord) error {
+			if r.Parameters["detail-type"] == EventImageScan {
+				events = append(events, r)
+			}
 			return nil
 		}))
 		return len(events) == 1
 	}, 30*time.Second, 5*time.Millisecond)
-	require.Equal(t, AuditService, events[0].PrincipalType)
+	require.Equal(t, AuditLocal, events[0].PrincipalType)
+	require.Equal(t, AuditAPIEngine, events[0].API)
 	require.Equal(t, "scanned", events[0].Repository)
-	require.Equal(t, map[string]string{"imageDigest": string(d), "imageTags": "v1", "scanStatus": "COMPLETE", "kind": "scan",
-		"databaseVersion": "1", "findingSeverityCounts.UNDEFINED": "2"}, events[0].Parameters)
+	require.Equal(t, map[string]string{"detail-type": EventImageScan, "image-digest": string(d), "image-tags": `["v1"]`,
+		"scan-status": "COMPLETE", "finding-severity-counts": `{"UNDEFINED":2}`}, events[0].Parameters)
 
 	pushImage(t, e, "plain", "v1", rootfsLayer(t, "debian"))
 	waitScans(t, e)

@@ -202,7 +202,7 @@ func (e *Engine) updateSettings(repo string, change func(*RepositorySettings) er
 		return storageErr(err)
 	}
 	defer e.policies.Delete(repo)
-	return storageErr(b.Commit(true))
+	return storageErr(e.commitRepoChange(b, repo))
 }
 
 // SetTagMutability changes a repository's tag mutability setting.
@@ -225,7 +225,7 @@ func (e *Engine) SetTagMutability(ctx context.Context, name, mutability string, 
 	if err := e.putRepo(b, &r.Repository); err != nil {
 		return storageErr(err)
 	}
-	return storageErr(b.Commit(true))
+	return storageErr(e.commitRepoChange(b, name))
 }
 
 // TagRepository adds resource tags to repo, replacing the values of keys

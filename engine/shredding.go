@@ -158,7 +158,7 @@ func (e *Engine) removeShredded(ctx context.Context, d digest.Digest, destroyed 
 	if err := b.Commit(true); err != nil {
 		return false, "", storageErr(err)
 	}
-	if err := e.blobs.Delete(ctx, d); err != nil {
+	if err := e.deleteBlobFiles(ctx, d); err != nil {
 		e.log.Warn("removing shredded blob file", "blob", d, "err", err)
 	}
 	e.log.Info("shredded blob removed", "blob", d, "derived", derived)

@@ -416,6 +416,17 @@ func (e *Engine) commitUpload(ctx context.Context, u *upload, d digest.Digest, s
 		if err := u.w.Cancel(); err != nil {
 			return Descriptor{}, blobErr(err)
 		}
+		if rec.Tier != index.TierHot {
+			// In the archive tier: a push of it brings it back. The copy
+			// comes from the archive, under the blob's own data key, so
+			// that every wrap in its record stays valid.
+			if err := e.ensureHotLocked(ctx, d); err != nil {
+				return Descriptor{}, err
+			}
+			if rec, err = e.db.Blob(d); err != nil {
+				return Descriptor{}, storageErr(err)
+			}
+		}
 		changed, err := e.addWrap(ctx, rec, r.kek)
 		if err != nil {
 			return Descriptor{}, err

@@ -71,8 +71,12 @@ func (o Options) uploadTTL() time.Duration {
 type Config struct {
 	// DB is the store's index.
 	DB *index.DB
-	// Blobs is the store's blob files.
+	// Blobs is the store's blob files (the hot tier).
 	Blobs *blob.Store
+	// Archive is the archive tier's blob files; nil when the store has
+	// none. A blob record's Tier says which of the two holds its file; a
+	// file in the other one is an orphan.
+	Archive *blob.Store
 	// LockDigest takes the engine's lock for digest d (the one upload commit
 	// and mount hold around their record check and index write) and returns
 	// its release.
@@ -82,7 +86,9 @@ type Config struct {
 	// batch shares one synced commit. Nil: one digest at a time.
 	LockDigests func(ds []digest.Digest) (unlock func())
 	// UploadLive, if set, reports whether upload id has a live handle in
-	// this process; such sessions are never expired.
+	// this process; such sessions are never expired, and their files (also
+	// those of writers with no session record, such as the archive tier's
+	// moves) are never orphans.
 	UploadLive func(id string) bool
 	// LockUpload, if set, takes the lock that resuming upload id holds
 	// while it reopens the session, and returns its release. Expiry holds
@@ -159,10 +165,40 @@ type Candidate struct {
 	Repos []string `json:"repos,omitempty"`
 }
 
-// OrphanFile is a blob file without a blob record.
+// OrphanFile is a blob file without a blob record, or in the tier its
+// record does not name.
 type OrphanFile struct {
 	Digest     digest.Digest `json:"digest"`
 	StoredSize int64         `json:"storedSize"`
+	// Tier is the tier the file is in.
+	Tier index.Tier `json:"-"`
+}
+
+// tierStore is one tier's blob files.
+type tierStore struct {
+	tier  index.Tier
+	store *blob.Store
+}
+
+// tiers returns the blob stores of the configured tiers.
+func tiersOf(hot, archive *blob.Store) []tierStore {
+	ts := []tierStore{{index.TierHot, hot}}
+	if archive != nil {
+		ts = append(ts, tierStore{index.TierArchive, archive})
+	}
+	return ts
+}
+
+func (c *Collector) tiers() []tierStore { return tiersOf(c.cfg.Blobs, c.cfg.Archive) }
+
+// store returns the blob store of tier t, nil when there is none.
+func (c *Collector) store(t index.Tier) *blob.Store {
+	for _, ts := range c.tiers() {
+		if ts.tier == t {
+			return ts.store
+		}
+	}
+	return nil
 }
 
 // Plan is what a collection would do: the output of its mark phase.
@@ -218,6 +254,10 @@ func (p *Plan) WriteText(w io.Writer) error {
 		pr("blob\t%s\t%d bytes\tcreated %s\trepos %v\n", b.Digest, b.StoredSize, b.CreatedAt.Format(time.RFC3339), b.Repos)
 	}
 	for _, o := range p.OrphanFiles {
+		if o.Tier != index.TierHot {
+			pr("orphan-file\t%s\t%d bytes\t%s tier\n", o.Digest, o.StoredSize, o.Tier)
+			continue
+		}
 		pr("orphan-file\t%s\t%d bytes\n", o.Digest, o.StoredSize)
 	}
 	for _, id := range p.OrphanUploads {
@@ -398,37 +438,47 @@ func (c *Collector) Plan(ctx context.Context) (*Plan, error) {
 	marked, links = nil, nil
 
 	// 4. Orphan blob files (a crash between a file's rename and its
-	// record, or between a sweep's commit and its file removal).
-	err = c.cfg.Blobs.Walk(ctx, func(d digest.Digest, size int64) error {
-		_, err := c.cfg.DB.Blob(d)
-		switch {
-		case err == nil:
+	// record, or between a sweep's commit and its file removal), in each
+	// tier: a file whose record is missing or names the other tier (a
+	// crash in the middle of a move between tiers).
+	for _, ts := range c.tiers() {
+		err = ts.store.Walk(ctx, func(d digest.Digest, size int64) error {
+			rec, err := c.cfg.DB.Blob(d)
+			switch {
+			case err == nil && rec.Tier == ts.tier:
+				return nil
+			case err != nil && !errors.Is(err, index.ErrNotFound):
+				return err
+			}
+			if c.fileOlder(ts.store, d, p.Cutoff) {
+				p.OrphanFiles = append(p.OrphanFiles, OrphanFile{Digest: d, StoredSize: size, Tier: ts.tier})
+			}
 			return nil
-		case !errors.Is(err, index.ErrNotFound):
-			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("gc: plan orphan files (%s tier): %w", ts.tier, err)
 		}
-		if c.fileOlder(d, p.Cutoff) {
-			p.OrphanFiles = append(p.OrphanFiles, OrphanFile{Digest: d, StoredSize: size})
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("gc: plan orphan files: %w", err)
 	}
 
-	// 5. Upload files without a session, sessions idle past the TTL.
-	ids, err := c.cfg.Blobs.Uploads(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("gc: plan uploads: %w", err)
-	}
-	for _, id := range ids {
-		if _, err := c.cfg.DB.Upload(id); err == nil {
-			continue
-		} else if !errors.Is(err, index.ErrNotFound) && !errors.Is(err, index.ErrInvalidKey) {
+	// 5. Upload files without a session (nor a live writer), sessions
+	// idle past the TTL.
+	for _, ts := range c.tiers() {
+		ids, err := ts.store.Uploads(ctx)
+		if err != nil {
 			return nil, fmt.Errorf("gc: plan uploads: %w", err)
 		}
-		if c.uploadOlder(id, p.Cutoff) {
-			p.OrphanUploads = append(p.OrphanUploads, id)
+		for _, id := range ids {
+			if _, err := c.cfg.DB.Upload(id); err == nil {
+				continue
+			} else if !errors.Is(err, index.ErrNotFound) && !errors.Is(err, index.ErrInvalidKey) {
+				return nil, fmt.Errorf("gc: plan uploads: %w", err)
+			}
+			if c.cfg.UploadLive != nil && c.cfg.UploadLive(id) {
+				continue
+			}
+			if c.uploadOlder(ts.store, id, p.Cutoff) {
+				p.OrphanUploads = append(p.OrphanUploads, id)
+			}
 		}
 	}
 	if ttl := c.opts.uploadTTL(); ttl > 0 {
@@ -448,16 +498,16 @@ func (c *Collector) Plan(ctx context.Context) (*Plan, error) {
 	return p, nil
 }
 
-func (c *Collector) fileOlder(d digest.Digest, cutoff time.Time) bool {
-	path, err := c.cfg.Blobs.Path(d)
+func (c *Collector) fileOlder(s *blob.Store, d digest.Digest, cutoff time.Time) bool {
+	path, err := s.Path(d)
 	if err != nil {
 		return false
 	}
 	return modOlder(path, cutoff)
 }
 
-func (c *Collector) uploadOlder(id string, cutoff time.Time) bool {
-	return modOlder(filepath.Join(c.cfg.Blobs.Dir(), "uploads", id+".part"), cutoff)
+func (c *Collector) uploadOlder(s *blob.Store, id string, cutoff time.Time) bool {
+	return modOlder(filepath.Join(s.Dir(), "uploads", id+".part"), cutoff)
 }
 
 func modOlder(path string, cutoff time.Time) bool {
@@ -493,15 +543,20 @@ func (c *Collector) Execute(ctx context.Context, p *Plan) (r Report, err error) 
 		c.removeOrphan(ctx, p, o, &r)
 	}
 	for _, id := range p.OrphanUploads {
-		if _, err := c.cfg.DB.Upload(id); err == nil || !c.uploadOlder(id, p.Cutoff) {
+		if _, err := c.cfg.DB.Upload(id); err == nil || (c.cfg.UploadLive != nil && c.cfg.UploadLive(id)) {
 			continue
 		}
-		if err := c.cfg.Blobs.RemoveUpload(id); err != nil {
-			r.Errors++
-			c.log.Warn("gc: removing orphan upload file", "upload", id, "err", err)
-			continue
+		for _, ts := range c.tiers() {
+			if !c.uploadOlder(ts.store, id, p.Cutoff) {
+				continue
+			}
+			if err := ts.store.RemoveUpload(id); err != nil {
+				r.Errors++
+				c.log.Warn("gc: removing orphan upload file", "upload", id, "tier", ts.tier, "err", err)
+				continue
+			}
+			r.OrphanUploadsRemoved++
 		}
-		r.OrphanUploadsRemoved++
 	}
 	for _, id := range p.StaleUploads {
 		if err := ctx.Err(); err != nil {
@@ -648,11 +703,15 @@ func (c *Collector) sweep(ctx context.Context, p *Plan, batch []Candidate, r *Re
 		return
 	}
 	for _, b := range kept {
-		if err := c.cfg.Blobs.Delete(ctx, b.Digest); err != nil && !errors.Is(err, blob.ErrNotFound) {
-			// The record is gone: the file is an orphan the next
-			// collection removes.
-			r.Errors++
-			c.log.Warn("gc: removing blob file", "digest", b.Digest, "err", err)
+		// The file is in the tier the record named; a copy left in the
+		// other by a move cut short goes too.
+		for _, ts := range c.tiers() {
+			if err := ts.store.Delete(ctx, b.Digest); err != nil && !errors.Is(err, blob.ErrNotFound) {
+				// The record is gone: the file is an orphan the next
+				// collection removes.
+				r.Errors++
+				c.log.Warn("gc: removing blob file", "digest", b.Digest, "tier", ts.tier, "err", err)
+			}
 		}
 		r.BlobsSwept++
 		r.BytesFreed += b.StoredSize
@@ -687,17 +746,22 @@ func (c *Collector) hasLayerTOC(d digest.Digest) bool {
 }
 
 // removeOrphan removes one orphan file under its digest lock, after
-// checking again that no record names it and that it is still old.
+// checking again that no record names it in its tier and that it is still
+// old.
 func (c *Collector) removeOrphan(ctx context.Context, p *Plan, o OrphanFile, r *Report) {
 	unlock := c.cfg.LockDigest(o.Digest)
 	defer unlock()
-	if _, err := c.cfg.DB.Blob(o.Digest); !errors.Is(err, index.ErrNotFound) {
+	s := c.store(o.Tier)
+	if s == nil {
 		return
 	}
-	if !c.fileOlder(o.Digest, p.Cutoff) {
+	if rec, err := c.cfg.DB.Blob(o.Digest); err == nil && rec.Tier == o.Tier || err != nil && !errors.Is(err, index.ErrNotFound) {
 		return
 	}
-	if err := c.cfg.Blobs.Delete(ctx, o.Digest); err != nil {
+	if !c.fileOlder(s, o.Digest, p.Cutoff) {
+		return
+	}
+	if err := s.Delete(ctx, o.Digest); err != nil {
 		if !errors.Is(err, blob.ErrNotFound) && !errors.Is(err, fs.ErrNotExist) {
 			r.Errors++
 			c.log.Warn("gc: removing orphan file", "digest", o.Digest, "err", err)

@@ -32,8 +32,9 @@ const (
 	KindUnpairedLink     = "unpaired-link"     // a link without its reverse index entry, or an entry without its link
 	KindNoRepository     = "no-repository"     // a manifest of a repository without a record
 	KindCorruptRecord    = "corrupt-record"    // an index value that does not decode
+	KindColdBlob         = "cold-blob"         // an active image's blob in the archive tier, with no job to bring it back
 	// Orphans: space to reclaim, not corruption (gc removes them).
-	KindOrphanFile   = "orphan-file"   // a blob file without a record
+	KindOrphanFile   = "orphan-file"   // a blob file without a record, or in the tier its record does not name
 	KindOrphanUpload = "orphan-upload" // an upload file without a session
 )
 
@@ -67,9 +68,11 @@ func (f Finding) String() string {
 
 // FsckConfig connects Fsck to a store.
 type FsckConfig struct {
-	// DB is the store's index; Blobs its blob files.
-	DB    *index.DB
-	Blobs *blob.Store
+	// DB is the store's index; Blobs its blob files (the hot tier);
+	// Archive the archive tier's, nil when the store has none.
+	DB      *index.DB
+	Blobs   *blob.Store
+	Archive *blob.Store
 	// OpenBlob opens a blob for reading, unsealing it (the engine knows the
 	// keys). Needed only with FsckOptions.Verify.
 	OpenBlob func(ctx context.Context, rec *index.Blob) (io.ReadCloser, error)
@@ -138,17 +141,42 @@ func Fsck(ctx context.Context, cfg FsckConfig, opts FsckOptions) (*FsckReport, e
 		hasRepo[name] = true
 	}
 
-	// Blob records against files.
+	tiers := tiersOf(cfg.Blobs, cfg.Archive)
+	storeOf := func(t index.Tier) *blob.Store {
+		for _, ts := range tiers {
+			if ts.tier == t {
+				return ts.store
+			}
+		}
+		return nil
+	}
+	// still reports whether b's record is unchanged (not swept, moved
+	// between tiers or pushed again meanwhile).
+	still := func(b *index.Blob) bool {
+		rec, err := db.Blob(b.Digest)
+		return err == nil && rec.Tier == b.Tier && string(rec.FileID) == string(b.FileID)
+	}
+
+	// Blob records against files, in the tier each record names.
 	err = db.WalkBlobs(func(b *index.Blob) error {
 		r.BlobRecords++
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		info, err := cfg.Blobs.Stat(ctx, b.Digest)
+		s := storeOf(b.Tier)
+		if s == nil {
+			corrupt(Finding{Kind: KindMissingFile, Digest: b.Digest, Detail: fmt.Sprintf("the record names the %s tier, which this store has not", b.Tier)})
+			return nil
+		}
+		info, err := s.Stat(ctx, b.Digest)
 		switch {
 		case errors.Is(err, blob.ErrNotFound):
-			if _, rerr := db.Blob(b.Digest); rerr == nil { // not swept meanwhile
-				corrupt(Finding{Kind: KindMissingFile, Digest: b.Digest})
+			if still(b) {
+				detail := ""
+				if b.Tier != index.TierHot {
+					detail = b.Tier.String() + " tier"
+				}
+				corrupt(Finding{Kind: KindMissingFile, Digest: b.Digest, Detail: detail})
 			}
 			return nil
 		case err != nil:
@@ -156,6 +184,9 @@ func Fsck(ctx context.Context, cfg FsckConfig, opts FsckOptions) (*FsckReport, e
 			return nil
 		}
 		if info.StoredSize != b.StoredSize || info.Size != b.Size {
+			if !still(b) {
+				return nil
+			}
 			corrupt(Finding{Kind: KindSizeMismatch, Digest: b.Digest,
 				Detail: fmt.Sprintf("record %d/%d bytes, file %d/%d", b.Size, b.StoredSize, info.Size, info.StoredSize)})
 			return nil
@@ -163,7 +194,7 @@ func Fsck(ctx context.Context, cfg FsckConfig, opts FsckOptions) (*FsckReport, e
 		if opts.Verify && cfg.OpenBlob != nil && (opts.Sample <= 0 || opts.Sample >= 1 || rand.Float64() < opts.Sample) {
 			n, err := verifyBlob(ctx, cfg, b)
 			if err != nil {
-				if _, rerr := db.Blob(b.Digest); rerr == nil {
+				if still(b) {
 					corrupt(Finding{Kind: KindBadBlob, Digest: b.Digest, Detail: err.Error()})
 				}
 				return nil
@@ -177,14 +208,26 @@ func Fsck(ctx context.Context, cfg FsckConfig, opts FsckOptions) (*FsckReport, e
 		return nil, fmt.Errorf("gc: fsck blobs: %w", err)
 	}
 
-	// Manifests: repository, blobs, children.
+	// Manifests: repository, blobs, children; an active image's blobs in
+	// the hot tier (unless a tier job of the repository is pending, which
+	// brings them back).
+	jobRepos := map[string]bool{}
+	if err := db.WalkTierJobs(func(j *index.TierJob) error { jobRepos[j.Repo] = true; return nil }); err != nil {
+		return nil, fmt.Errorf("gc: fsck tier jobs: %w", err)
+	}
 	err = db.WalkManifests(func(m *index.Manifest) error {
 		r.Manifests++
 		if !hasRepo[m.Repo] {
 			corrupt(Finding{Kind: KindNoRepository, Repo: m.Repo, Digest: m.Digest})
 		}
 		for _, d := range m.Blobs {
-			if _, err := db.Blob(d); errors.Is(err, index.ErrNotFound) {
+			rec, err := db.Blob(d)
+			if err == nil && rec.Tier != index.TierHot && m.Status == index.StatusActive && !jobRepos[m.Repo] {
+				if coldBlob(db, m.Repo, m.Digest, d) {
+					corrupt(Finding{Kind: KindColdBlob, Repo: m.Repo, Digest: m.Digest, Ref: string(d), Detail: "the image is active but the blob is in the " + rec.Tier.String() + " tier"})
+				}
+			}
+			if errors.Is(err, index.ErrNotFound) {
 				if opts.AllowSparse {
 					continue
 				}
@@ -301,24 +344,32 @@ func Fsck(ctx context.Context, cfg FsckConfig, opts FsckOptions) (*FsckReport, e
 		return nil, fmt.Errorf("gc: fsck reverse links: %w", err)
 	}
 
-	// Orphan files and uploads.
-	err = cfg.Blobs.Walk(ctx, func(d digest.Digest, size int64) error {
-		r.BlobFiles++
-		if _, err := db.Blob(d); errors.Is(err, index.ErrNotFound) {
-			r.Orphans = append(r.Orphans, Finding{Kind: KindOrphanFile, Digest: d, Detail: fmt.Sprintf("%d bytes", size)})
+	// Orphan files (no record, or a record naming the other tier) and
+	// uploads, in every tier.
+	for _, ts := range tiers {
+		err = ts.store.Walk(ctx, func(d digest.Digest, size int64) error {
+			r.BlobFiles++
+			rec, err := db.Blob(d)
+			if errors.Is(err, index.ErrNotFound) || err == nil && rec.Tier != ts.tier {
+				detail := fmt.Sprintf("%d bytes", size)
+				if ts.tier != index.TierHot {
+					detail += ", " + ts.tier.String() + " tier"
+				}
+				r.Orphans = append(r.Orphans, Finding{Kind: KindOrphanFile, Digest: d, Detail: detail})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("gc: fsck files (%s tier): %w", ts.tier, err)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("gc: fsck files: %w", err)
-	}
-	ids, err := cfg.Blobs.Uploads(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("gc: fsck uploads: %w", err)
-	}
-	for _, id := range ids {
-		if _, err := db.Upload(id); err != nil {
-			r.Orphans = append(r.Orphans, Finding{Kind: KindOrphanUpload, Ref: id})
+		ids, err := ts.store.Uploads(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("gc: fsck uploads: %w", err)
+		}
+		for _, id := range ids {
+			if _, err := db.Upload(id); err != nil {
+				r.Orphans = append(r.Orphans, Finding{Kind: KindOrphanUpload, Ref: id})
+			}
 		}
 	}
 	if err := db.ListUploads(func(*index.Upload) error { r.Uploads++; return nil }); err != nil {
@@ -328,6 +379,33 @@ func Fsck(ctx context.Context, cfg FsckConfig, opts FsckOptions) (*FsckReport, e
 	cfg.Logger.Info("fsck finished", "component", "gc", "clean", r.Clean(), "corrupt", len(r.Corrupt), "orphans", len(r.Orphans),
 		"blobs", r.BlobRecords, "verified", r.Verified, "manifests", r.Manifests, "duration", r.Duration)
 	return r, nil
+}
+
+// coldBlob reports, reading again, whether manifest md of repo is still
+// active and its blob d, linked to repo, still outside the hot tier, with
+// no tier job of the repository pending: a finding made while a move or a
+// push ran is not reported.
+func coldBlob(db *index.DB, repo string, md, d digest.Digest) bool {
+	m, err := db.ManifestMeta(repo, md)
+	if err != nil || m.Status != index.StatusActive {
+		return false
+	}
+	rec, err := db.Blob(d)
+	if err != nil || rec.Tier == index.TierHot {
+		return false
+	}
+	if linked, err := db.Linked(repo, d); err != nil || !linked {
+		return false // not pullable through repo anyway (its link was deleted)
+	}
+	pending := false
+	_ = db.WalkTierJobs(func(j *index.TierJob) error {
+		if j.Repo == repo {
+			pending = true
+			return io.EOF
+		}
+		return nil
+	})
+	return !pending
 }
 
 // verifyBlob reads a blob whole and checks its digest and size.

@@ -21,6 +21,10 @@ type Node struct {
 	Tags []string
 	// PushedAt and LastPulledAt are the manifest record's times.
 	PushedAt, LastPulledAt time.Time
+	// Status is the manifest's storage status; LastArchivedAt and
+	// LastActivatedAt are its archive times.
+	Status                          index.ImageStatus
+	LastArchivedAt, LastActivatedAt time.Time
 }
 
 // Graph is the manifests of one repository.
@@ -33,7 +37,8 @@ type Graph struct {
 func LoadGraph(db *index.DB, repo string) (*Graph, error) {
 	g := &Graph{Repo: repo, Nodes: map[digest.Digest]*Node{}}
 	err := db.ListManifests(repo, func(m *index.Manifest) error {
-		g.Nodes[m.Digest] = &Node{Digest: m.Digest, Subject: m.Subject, Children: m.Children, PushedAt: m.PushedAt, LastPulledAt: m.LastPulledAt}
+		g.Nodes[m.Digest] = &Node{Digest: m.Digest, Subject: m.Subject, Children: m.Children, PushedAt: m.PushedAt, LastPulledAt: m.LastPulledAt,
+			Status: m.Status, LastArchivedAt: m.LastArchivedAt, LastActivatedAt: m.LastActivatedAt}
 		return nil
 	})
 	if err != nil {
@@ -68,7 +73,8 @@ func (g *Graph) Images() []Image {
 		if n.Subject != "" && n.Subject != n.Digest && g.Nodes[n.Subject] != nil {
 			continue
 		}
-		out = append(out, Image{Digest: n.Digest, Tags: slices.Clone(n.Tags), PushedAt: n.PushedAt, LastPulledAt: n.LastPulledAt})
+		out = append(out, Image{Digest: n.Digest, Tags: slices.Clone(n.Tags), PushedAt: n.PushedAt, LastPulledAt: n.LastPulledAt,
+			Status: n.Status, LastArchivedAt: n.LastArchivedAt, LastActivatedAt: n.LastActivatedAt})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Digest < out[j].Digest })
 	return out
@@ -82,6 +88,78 @@ func (g *Graph) Images() []Image {
 // safety: a child shared with a surviving index, or tagged on its own,
 // stays).
 func (g *Graph) Closure(expired []digest.Digest) []digest.Digest {
+	return g.closure(expired, nil)
+}
+
+// ArchiveClosure returns every manifest that is archived when the images
+// are: the images, the referrers of anything archived (recursively), and
+// the untagged children of an archived index that no active manifest of
+// the repository lists as a child ("If an image is referenced by a
+// manifest list, it cannot be expired or archived without the manifest
+// list being deleted or archived first"). Manifests archived already are
+// left out (and, as parents, count as archived).
+func (g *Graph) ArchiveClosure(images []digest.Digest) []digest.Digest {
+	return g.closure(images, func(n *Node) bool { return n.Status == index.StatusArchived })
+}
+
+// RestoreClosure returns every manifest that is restored when the images
+// are, so that they pull whole: the images, and (recursively) the
+// children and referrers of anything restored that are not active.
+func (g *Graph) RestoreClosure(images []digest.Digest) []digest.Digest {
+	referrers := g.referrers()
+	seen := map[digest.Digest]bool{}
+	var order []digest.Digest
+	var add func(d digest.Digest, root bool)
+	add = func(d digest.Digest, root bool) {
+		n := g.Nodes[d]
+		if n == nil || seen[d] || (!root && n.Status == index.StatusActive) {
+			return
+		}
+		seen[d] = true
+		order = append(order, d)
+		for _, c := range n.Children {
+			add(c, false)
+		}
+		for _, r := range referrers[d] {
+			add(r, false)
+		}
+	}
+	for _, d := range images {
+		add(d, true)
+	}
+	return order
+}
+
+// ListedBy returns the manifests of the graph that list d as a child, in
+// digest order.
+func (g *Graph) ListedBy(d digest.Digest) []digest.Digest {
+	var out []digest.Digest
+	for _, n := range g.Nodes {
+		if n.Digest != d && slices.Contains(n.Children, d) {
+			out = append(out, n.Digest)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// referrers maps each subject to its referrers, in digest order.
+func (g *Graph) referrers() map[digest.Digest][]digest.Digest {
+	referrers := map[digest.Digest][]digest.Digest{}
+	for _, n := range g.Nodes {
+		if n.Subject != "" {
+			referrers[n.Subject] = append(referrers[n.Subject], n.Digest)
+		}
+	}
+	for _, l := range referrers {
+		slices.Sort(l)
+	}
+	return referrers
+}
+
+// closure is Closure, with done reporting the manifests that are gone
+// already: they are not listed, and as parents they count as gone.
+func (g *Graph) closure(expired []digest.Digest, done func(*Node) bool) []digest.Digest {
 	parents := map[digest.Digest][]digest.Digest{}
 	referrers := map[digest.Digest][]digest.Digest{}
 	for _, n := range g.Nodes {
@@ -99,6 +177,13 @@ func (g *Graph) Closure(expired []digest.Digest) []digest.Digest {
 		slices.Sort(l)
 	}
 	gone := map[digest.Digest]bool{}
+	if done != nil {
+		for d, n := range g.Nodes {
+			if done(n) {
+				gone[d] = true
+			}
+		}
+	}
 	var order, queue []digest.Digest
 	add := func(d digest.Digest) {
 		if gone[d] || g.Nodes[d] == nil {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
+
+	"github.com/berthstore/berth/index"
 )
 
 // Lifecycle policy vocabulary, as ECR spells it.
@@ -21,13 +23,25 @@ const (
 	TagStatusUntagged = "untagged"
 	TagStatusAny      = "any"
 
-	CountTypeImageCountMoreThan = "imageCountMoreThan"
-	CountTypeSinceImagePushed   = "sinceImagePushed"
-	CountTypeSinceImagePulled   = "sinceImagePulled"
+	CountTypeImageCountMoreThan     = "imageCountMoreThan"
+	CountTypeSinceImagePushed       = "sinceImagePushed"
+	CountTypeSinceImagePulled       = "sinceImagePulled"
+	CountTypeSinceImageTransitioned = "sinceImageTransitioned"
 
 	CountUnitDays = "days"
 
-	ActionExpire = "expire"
+	// StorageClassStandard selects active images (the default);
+	// StorageClassArchive selects archived ones.
+	StorageClassStandard = "standard"
+	StorageClassArchive  = "archive"
+
+	ActionExpire     = "expire"
+	ActionTransition = "transition"
+
+	// MinArchiveDays is the minimum storage duration of an archived
+	// image: no rule may expire an image archived for less (ECR refuses
+	// such a policy; BatchDeleteImage still deletes at any time).
+	MinArchiveDays = 90
 
 	// MaxPolicyLength is the longest policy text ECR accepts (characters).
 	MaxPolicyLength = 30720
@@ -75,7 +89,8 @@ type Rule struct {
 	Description string `json:"description,omitempty"`
 	// Selection picks the images the rule considers.
 	Selection Selection `json:"selection"`
-	// Action is what happens to them: only "expire".
+	// Action is what happens to them: expire, or transition to the
+	// archive storage class.
 	Action Action `json:"action"`
 }
 
@@ -84,14 +99,29 @@ type Selection struct {
 	TagStatus      string   `json:"tagStatus"`
 	TagPrefixList  []string `json:"tagPrefixList,omitempty"`
 	TagPatternList []string `json:"tagPatternList,omitempty"`
-	CountType      string   `json:"countType"`
-	CountUnit      string   `json:"countUnit,omitempty"`
-	CountNumber    int      `json:"countNumber"`
+	// StorageClass is the storage class the rule selects images of:
+	// "standard" (also when empty) or "archive".
+	StorageClass string `json:"storageClass,omitempty"`
+	CountType    string `json:"countType"`
+	CountUnit    string `json:"countUnit,omitempty"`
+	CountNumber  int    `json:"countNumber"`
+}
+
+// storageClass is the storage class the selection applies to.
+func (s *Selection) storageClass() string {
+	if s.StorageClass == "" {
+		return StorageClassStandard
+	}
+	return s.StorageClass
 }
 
 // Action is a rule's action block.
 type Action struct {
+	// Type is "expire" or "transition".
 	Type string `json:"type"`
+	// TargetStorageClass is the storage class a transition moves the
+	// image to: only "archive".
+	TargetStorageClass string `json:"targetStorageClass,omitempty"`
 }
 
 // ParsePolicy parses and validates the JSON text of an ECR lifecycle policy.
@@ -302,7 +332,7 @@ func parseRule(at string, v any) (Rule, error) {
 		return r, err
 	}
 	sat := at + "/selection"
-	if err := onlyKeys(sat, sel, "tagStatus", "tagPrefixList", "tagPatternList", "countType", "countUnit", "countNumber"); err != nil {
+	if err := onlyKeys(sat, sel, "tagStatus", "tagPrefixList", "tagPatternList", "storageClass", "countType", "countUnit", "countNumber"); err != nil {
 		return r, err
 	}
 	if err := required(sat, sel, "tagStatus", "countType", "countNumber"); err != nil {
@@ -325,10 +355,18 @@ func parseRule(at string, v any) (Rule, error) {
 			return r, err
 		}
 	}
+	if v, ok := sel["storageClass"]; ok {
+		if s.StorageClass, err = getString(sat+"/storageClass", v); err != nil {
+			return r, err
+		}
+		if err := enum(sat+"/storageClass", s.StorageClass, StorageClassStandard, StorageClassArchive); err != nil {
+			return r, err
+		}
+	}
 	if s.CountType, err = getString(sat+"/countType", sel["countType"]); err != nil {
 		return r, err
 	}
-	if err := enum(sat+"/countType", s.CountType, CountTypeImageCountMoreThan, CountTypeSinceImagePushed, CountTypeSinceImagePulled); err != nil {
+	if err := enum(sat+"/countType", s.CountType, CountTypeImageCountMoreThan, CountTypeSinceImagePushed, CountTypeSinceImagePulled, CountTypeSinceImageTransitioned); err != nil {
 		return r, err
 	}
 	if v, ok := sel["countUnit"]; ok {
@@ -349,7 +387,7 @@ func parseRule(at string, v any) (Rule, error) {
 	if err != nil {
 		return r, err
 	}
-	if err := onlyKeys(at+"/action", act, "type"); err != nil {
+	if err := onlyKeys(at+"/action", act, "type", "targetStorageClass"); err != nil {
 		return r, err
 	}
 	if err := required(at+"/action", act, "type"); err != nil {
@@ -358,20 +396,35 @@ func parseRule(at string, v any) (Rule, error) {
 	if r.Action.Type, err = getString(at+"/action/type", act["type"]); err != nil {
 		return r, err
 	}
-	if err := enum(at+"/action/type", r.Action.Type, ActionExpire); err != nil {
+	if err := enum(at+"/action/type", r.Action.Type, ActionExpire, ActionTransition); err != nil {
 		return r, err
+	}
+	if v, ok := act["targetStorageClass"]; ok {
+		if r.Action.TargetStorageClass, err = getString(at+"/action/targetStorageClass", v); err != nil {
+			return r, err
+		}
+		if err := enum(at+"/action/targetStorageClass", r.Action.TargetStorageClass, StorageClassArchive); err != nil {
+			return r, err
+		}
 	}
 	return r, nil
 }
 
 // validate checks the rules against each other and the per-rule
 // constraints the JSON schema cannot express, in the order ECR reports them.
+// The rules that select one storage class are checked together: the
+// `any` rule must have the highest priority of those, and only one of
+// them may select untagged images (ECR's "Only one rule selecting a
+// specific storage class is allowed to select untagged images"; its
+// documented policy that archives with an `any` rule at priority 1 and
+// expires archived images with another at priority 2 is valid).
 func (p *Policy) validate() error {
 	seen := map[int]bool{}
-	untagged := 0
-	maxPrio := 0
+	untagged := map[string]int{}
+	maxPrio := map[string]int{}
 	for _, r := range p.Rules {
-		maxPrio = max(maxPrio, r.RulePriority)
+		c := r.Selection.storageClass()
+		maxPrio[c] = max(maxPrio[c], r.RulePriority)
 	}
 	for _, r := range p.Rules {
 		s := r.Selection
@@ -405,11 +458,15 @@ func (p *Policy) validate() error {
 				return invalid("rule %d: tagPatternList entry %q has %d wildcards; at most %d are allowed", r.RulePriority, pat, n, MaxPatternWildcards)
 			}
 		}
+		class := s.storageClass()
 		if s.TagStatus == TagStatusUntagged {
-			untagged++
+			untagged[class]++
 		}
-		if s.TagStatus == TagStatusAny && r.RulePriority != maxPrio {
-			return invalid("the rule with tagStatus 'any' (rulePriority %d) must have the highest rulePriority (%d)", r.RulePriority, maxPrio)
+		if s.TagStatus == TagStatusAny && r.RulePriority != maxPrio[class] {
+			if class == StorageClassStandard && s.StorageClass == "" && len(maxPrio) == 1 {
+				return invalid("the rule with tagStatus 'any' (rulePriority %d) must have the highest rulePriority (%d)", r.RulePriority, maxPrio[class])
+			}
+			return invalid("the rule with tagStatus 'any' (rulePriority %d) must have the highest rulePriority (%d) of the rules selecting storageClass '%s'", r.RulePriority, maxPrio[class], class)
 		}
 		switch s.CountType {
 		case CountTypeImageCountMoreThan:
@@ -421,9 +478,55 @@ func (p *Policy) validate() error {
 				return invalid("rule %d: countUnit must be specified when countType is '%s'", r.RulePriority, s.CountType)
 			}
 		}
+		if err := r.validateStorage(); err != nil {
+			return err
+		}
 	}
-	if untagged > 1 {
-		return invalid("only one rule may have tagStatus 'untagged'")
+	for _, class := range []string{StorageClassStandard, StorageClassArchive} {
+		if untagged[class] > 1 {
+			if class == StorageClassStandard && len(maxPrio) == 1 {
+				return invalid("only one rule may have tagStatus 'untagged'")
+			}
+			return invalid("only one rule selecting storageClass '%s' may have tagStatus 'untagged'", class)
+		}
+	}
+	return nil
+}
+
+// validateStorage checks what ECR documents of storage classes: a
+// transition names its target (archive), an expiry names none; archived
+// images are selected with countType sinceImageTransitioned (storageClass
+// archive, required with it and allowed only with it), only to be
+// expired, and not before MinArchiveDays.
+func (r *Rule) validateStorage() error {
+	s, a, n := r.Selection, r.Action, r.RulePriority
+	switch a.Type {
+	case ActionTransition:
+		if a.TargetStorageClass == "" {
+			return invalid("rule %d: targetStorageClass must be specified when action type is 'transition'", n)
+		}
+	default:
+		if a.TargetStorageClass != "" {
+			return invalid("rule %d: targetStorageClass is only allowed when action type is 'transition'", n)
+		}
+	}
+	if s.CountType == CountTypeSinceImageTransitioned {
+		if s.StorageClass == "" {
+			return invalid("rule %d: storageClass must be specified when countType is 'sinceImageTransitioned'", n)
+		}
+		if s.StorageClass != StorageClassArchive {
+			return invalid("rule %d: storageClass must be 'archive' when countType is 'sinceImageTransitioned'", n)
+		}
+		if a.Type != ActionExpire {
+			return invalid("rule %d: images selected by countType 'sinceImageTransitioned' are archived already; the action must be 'expire'", n)
+		}
+		if s.CountNumber < MinArchiveDays {
+			return invalid("rule %d: archived images have a minimum storage duration of %d days; countNumber must be at least %d when countType is 'sinceImageTransitioned'", n, MinArchiveDays, MinArchiveDays)
+		}
+		return nil
+	}
+	if s.StorageClass == StorageClassArchive {
+		return invalid("rule %d: storageClass 'archive' is only supported with countType 'sinceImageTransitioned'", n)
 	}
 	return nil
 }
@@ -446,12 +549,64 @@ type Image struct {
 	PushedAt time.Time `json:"imagePushedAt"`
 	// LastPulledAt is when it was last pulled; zero if never.
 	LastPulledAt time.Time `json:"lastRecordedPullTime,omitzero"`
+	// Status is the image's storage status: active images are of the
+	// standard storage class, archived ones of the archive class, and
+	// activating ones (being restored) of neither: no rule acts on them.
+	Status index.ImageStatus `json:"-"`
+	// LastArchivedAt is when the image was last archived (zero if never).
+	LastArchivedAt time.Time `json:"-"`
+	// LastActivatedAt is when it was last restored from the archive
+	// (zero if never).
+	LastActivatedAt time.Time `json:"-"`
 }
 
-// Expiry is one image a policy expires and the rule that expires it.
+// storageClass is the storage class of img, "" while it is activating.
+func (img *Image) storageClass() string {
+	switch img.Status {
+	case index.StatusActive:
+		return StorageClassStandard
+	case index.StatusArchived:
+		return StorageClassArchive
+	}
+	return ""
+}
+
+// pushedAt is the time ECR orders and ages the image by: its push, or its
+// last restore from the archive when it was restored since ("If an image
+// was archived and then restored at any point in the past, the image's
+// last_activated_at is used instead of pushed_at_time").
+func (img *Image) pushedAt() time.Time {
+	if img.LastActivatedAt.After(img.PushedAt) {
+		return img.LastActivatedAt
+	}
+	return img.PushedAt
+}
+
+// lastUsedAt is the time sinceImagePulled ages the image by: its last
+// pull; its push if never pulled; its last restore if restored and not
+// pulled since.
+func (img *Image) lastUsedAt() time.Time {
+	t := img.LastPulledAt
+	if t.IsZero() {
+		t = img.PushedAt
+	}
+	if img.LastActivatedAt.After(t) {
+		t = img.LastActivatedAt
+	}
+	return t
+}
+
+// Expiry is one image a policy acts on: expires (Action "expire") or
+// transitions to the archive storage class (Action "transition"), and
+// the rule that does.
 type Expiry struct {
 	Image
-	// RulePriority is the priority of the rule that expires the image
+	// Action is ActionExpire or ActionTransition.
+	Action string `json:"-"`
+	// StorageClass is the image's storage class before the action:
+	// StorageClassStandard or StorageClassArchive.
+	StorageClass string `json:"-"`
+	// RulePriority is the priority of the rule that acts on the image
 	// (ECR's appliedRulePriority).
 	RulePriority int `json:"appliedRulePriority"`
 	// Description is that rule's description.
@@ -507,31 +662,39 @@ func MatchWildcard(pattern, s string) bool {
 	return len(s) >= len(last) && strings.HasSuffix(s, last)
 }
 
-// expires reports the images of sel (all images matching the rule,
+// marks reports the images of sel (all images matching the rule,
 // including those claimed by higher-priority rules, as ECR counts them)
-// that the rule's count condition expires.
-func (r *Rule) expires(sel []*Image, now time.Time) map[digest.Digest]bool {
+// that the rule's count condition marks.
+func (r *Rule) marks(sel []*Image, now time.Time) map[digest.Digest]bool {
 	out := map[digest.Digest]bool{}
 	s := r.Selection
 	switch s.CountType {
 	case CountTypeImageCountMoreThan:
 		sorted := slices.Clone(sel)
 		sort.SliceStable(sorted, func(i, j int) bool {
-			a, b := sorted[i], sorted[j]
-			if !a.PushedAt.Equal(b.PushedAt) {
-				return a.PushedAt.After(b.PushedAt)
+			a, b := sorted[i].pushedAt(), sorted[j].pushedAt()
+			if !a.Equal(b) {
+				return a.After(b)
 			}
-			return a.Digest > b.Digest
+			return sorted[i].Digest > sorted[j].Digest
 		})
 		for _, img := range sorted[min(s.CountNumber, len(sorted)):] {
 			out[img.Digest] = true
 		}
-	case CountTypeSinceImagePushed, CountTypeSinceImagePulled:
+	case CountTypeSinceImagePushed, CountTypeSinceImagePulled, CountTypeSinceImageTransitioned:
 		age := time.Duration(s.CountNumber) * 24 * time.Hour
 		for _, img := range sel {
-			t := img.PushedAt
-			if s.CountType == CountTypeSinceImagePulled && !img.LastPulledAt.IsZero() {
-				t = img.LastPulledAt
+			var t time.Time
+			switch s.CountType {
+			case CountTypeSinceImagePushed:
+				t = img.pushedAt()
+			case CountTypeSinceImagePulled:
+				t = img.lastUsedAt()
+			default:
+				t = img.LastArchivedAt
+				if t.IsZero() {
+					continue // no archive time to age it by
+				}
 			}
 			if now.Sub(t) > age {
 				out[img.Digest] = true
@@ -541,37 +704,44 @@ func (r *Rule) expires(sel []*Image, now time.Time) map[digest.Digest]bool {
 	return out
 }
 
-// Evaluate returns the images the policy expires at time now, oldest push
-// first (then by digest). It is a pure function of its arguments.
+// Evaluate returns the images the policy expires or archives at time
+// now, oldest push first (then by digest). It is a pure function of its
+// arguments.
 //
-// Semantics (see docs/gc.md and ecr-semantics.md): rules apply in priority
-// order; each rule considers every image its selection matches and, by its
-// count type, marks some of them; an image is expired by the first rule
+// Semantics (see docs/gc.md, docs/archive.md and ecr-semantics.md): rules
+// apply in priority order; each rule considers every image of its storage
+// class (standard: active images; archive: archived ones) that its
+// selection matches and, by its count type, marks some of them; an image
+// is acted on (expired, or transitioned to the archive) by the first rule
 // (lowest priority number) whose selection matches it, if that rule marks
 // it, and by no other rule: an image whose tags match a higher-priority
-// rule's selection is never expired by a lower-priority rule, even if the
+// rule's selection is never acted on by a lower-priority rule, even if the
 // higher rule keeps it. For imageCountMoreThan the count is over all images
 // the rule's selection matches, newest push first, as ECR's documented
-// example counts them.
+// example counts them. An image restored from the archive is aged and
+// ordered from its restore rather than its push. Images being restored
+// (activating) are left alone by every rule.
 func (p *Policy) Evaluate(images []Image, now time.Time) []Expiry {
 	claimed := make(map[digest.Digest]bool, len(images))
 	var out []Expiry
 	for ri := range p.Rules {
 		r := &p.Rules[ri]
+		class := r.Selection.storageClass()
 		var sel []*Image
 		for i := range images {
-			if r.Selection.Matches(&images[i]) {
+			if images[i].storageClass() == class && r.Selection.Matches(&images[i]) {
 				sel = append(sel, &images[i])
 			}
 		}
-		exp := r.expires(sel, now)
+		marked := r.marks(sel, now)
 		for _, img := range sel {
 			if claimed[img.Digest] {
 				continue
 			}
 			claimed[img.Digest] = true
-			if exp[img.Digest] {
-				out = append(out, Expiry{Image: *img, RulePriority: r.RulePriority, Description: r.Description})
+			if marked[img.Digest] {
+				out = append(out, Expiry{Image: *img, Action: r.Action.Type, StorageClass: class,
+					RulePriority: r.RulePriority, Description: r.Description})
 			}
 		}
 	}

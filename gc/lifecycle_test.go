@@ -13,6 +13,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/berthstore/berth/index"
 )
 
 // lifecycleNow is the evaluation time of every data-driven case.
@@ -38,7 +40,8 @@ func parseAgo(s string) (time.Time, error) {
 }
 
 // parseNodes reads one manifest a line: name key=value... with keys
-// pushed, pulled (ages), tags, children (comma lists) and subject.
+// pushed, pulled, archived, activated (ages), tags, children (comma
+// lists), subject and status (active, archived, activating).
 func parseNodes(t *testing.T, input string) (*Graph, map[digest.Digest]string) {
 	g := &Graph{Repo: "test", Nodes: map[digest.Digest]*Node{}}
 	names := map[digest.Digest]string{}
@@ -65,6 +68,21 @@ func parseNodes(t *testing.T, input string) (*Graph, map[digest.Digest]string) {
 				}
 			case "subject":
 				n.Subject = fakeDigest(v)
+			case "status":
+				switch v {
+				case "active":
+					n.Status = index.StatusActive
+				case "archived":
+					n.Status = index.StatusArchived
+				case "activating":
+					n.Status = index.StatusActivating
+				default:
+					err = fmt.Errorf("unknown status %q", v)
+				}
+			case "archived":
+				n.LastArchivedAt, err = parseAgo(v)
+			case "activated":
+				n.LastActivatedAt, err = parseAgo(v)
 			default:
 				err = fmt.Errorf("unknown key %q", k)
 			}
@@ -91,8 +109,11 @@ func nameList(names map[digest.Digest]string, ds []digest.Digest) string {
 //	policy            the input is a policy; prints "ok" or the error
 //	manifests         the input is the repository's manifests (parseNodes)
 //	images            prints the images of the repository
-//	eval              prints each expired image and the rule expiring it
+//	eval              prints each image acted on and the rule acting on it
+//	                  (with the action when it is not expire)
 //	closure a b ...   prints what expiring a, b, ... removes
+//	archive-closure a b ...  prints what archiving a, b, ... archives
+//	restore-closure a b ...  prints what restoring a, b, ... restores
 func TestLifecycle(t *testing.T) {
 	datadriven.Walk(t, "testdata/lifecycle", func(t *testing.T, path string) {
 		var (
@@ -133,16 +154,23 @@ func TestLifecycle(t *testing.T) {
 				}
 				var b strings.Builder
 				for _, x := range exp {
-					fmt.Fprintf(&b, "%s rule=%d\n", names[x.Digest], x.RulePriority)
+					fmt.Fprintf(&b, "%s rule=%d", names[x.Digest], x.RulePriority)
+					if x.Action != ActionExpire {
+						fmt.Fprintf(&b, " %s", x.Action)
+					}
+					b.WriteString("\n")
 				}
 				return b.String()
-			case "closure":
+			case "closure", "archive-closure", "restore-closure":
 				require.NotNil(t, graph, "manifests first")
 				var ds []digest.Digest
 				for _, a := range td.CmdArgs {
 					ds = append(ds, fakeDigest(a.Key))
 				}
-				return nameList(names, graph.Closure(ds)) + "\n"
+				closure := map[string]func([]digest.Digest) []digest.Digest{
+					"closure": graph.Closure, "archive-closure": graph.ArchiveClosure, "restore-closure": graph.RestoreClosure,
+				}[td.Cmd]
+				return nameList(names, closure(ds)) + "\n"
 			}
 			t.Fatalf("unknown command %q", td.Cmd)
 			return ""

@@ -65,10 +65,11 @@ func (b *Batch) PutRepository(r *Repository) error {
 
 // DeleteRepository deletes a repository record together with everything
 // stored under the repository: its tags and reverse tag entries, manifests,
-// links and referrers (range deletions), and the reverse link index
-// entries of its links (one deletion each: they are keyed by digest, so
-// they are found through the repository's links, as the batch sees them).
-// Upload records, keyed by id, are left to the caller.
+// links, referrers, tier jobs and lifecycle preview (range deletions), and
+// the reverse link index entries of its links (one deletion each: they are
+// keyed by digest, so they are found through the repository's links, as
+// the batch sees them). Upload records, keyed by id, are left to the
+// caller.
 func (b *Batch) DeleteRepository(name string) error {
 	if err := b.check(); err != nil {
 		return err
@@ -83,7 +84,10 @@ func (b *Batch) DeleteRepository(name string) error {
 	if err := b.deleteReverseLinks(name); err != nil {
 		return err
 	}
-	for _, p := range []byte{prefixTag, prefixTagRev, prefixManifest, prefixLink, prefixReferrer, prefixScan, prefixScanJob} {
+	if err := b.DeletePreview(name); err != nil {
+		return err
+	}
+	for _, p := range []byte{prefixTag, prefixTagRev, prefixManifest, prefixLink, prefixReferrer, prefixTierJob, prefixScan, prefixScanJob} {
 		lo := spanPrefix(p, name)
 		if err := b.b.DeleteRange(lo, upperBound(lo), nil); err != nil {
 			return fmt.Errorf("index: batch delete range: %w", err)
@@ -228,6 +232,31 @@ func (b *Batch) DeleteManifest(repo string, d digest.Digest) error {
 		return err
 	}
 	if err := b.del(makeKey(prefixScanJob, repo, string(d))); err != nil {
+		return err
+	}
+	return b.del(k)
+}
+
+// PutTierJob writes (or replaces) the tier job of image j.Digest in
+// j.Repo.
+func (b *Batch) PutTierJob(j *TierJob) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	k, err := tierJobKey(j.Repo, j.Digest)
+	if err != nil {
+		return err
+	}
+	return b.set(k, encodeTierJob(j))
+}
+
+// DeleteTierJob deletes the tier job of image d in repo, if any.
+func (b *Batch) DeleteTierJob(repo string, d digest.Digest) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	k, err := tierJobKey(repo, d)
+	if err != nil {
 		return err
 	}
 	return b.del(k)

@@ -27,6 +27,12 @@ import (
 // ManifestMeta decodes the header without touching it.
 const valueV1 byte = 1
 
+// valueV2 is the format of manifest and blob records that carry archive
+// tier fields (a manifest's status and archive times, a blob's tier),
+// appended to version 1's fields (before a manifest's payload). Records
+// whose archive fields are all zero are still written as version 1.
+const valueV2 byte = 2
+
 // encoder appends fields to a byte slice.
 type encoder struct{ b []byte }
 
@@ -74,17 +80,24 @@ type decoder struct {
 }
 
 func newDecoder(what string, v []byte) *decoder {
+	d, _ := newDecoderUpTo(what, v, valueV1)
+	return d
+}
+
+// newDecoderUpTo is newDecoder for a record with formats 1 to newest; it
+// also returns the value's format.
+func newDecoderUpTo(what string, v []byte, newest byte) (*decoder, byte) {
 	d := &decoder{b: v}
 	if len(v) == 0 {
 		d.err = fmt.Errorf("%s: empty value: %w", what, ErrCorrupt)
-		return d
+		return d, 0
 	}
-	if v[0] != valueV1 {
+	if v[0] < valueV1 || v[0] > newest {
 		d.err = fmt.Errorf("%s: unknown value format %d: %w", what, v[0], ErrCorrupt)
-		return d
+		return d, 0
 	}
 	d.b = v[1:]
-	return d
+	return d, v[0]
 }
 
 func (d *decoder) fail(what string) {
@@ -249,7 +262,12 @@ func encodeManifest(m *Manifest) []byte {
 	n := 64 + len(m.MediaType) + len(m.ArtifactType) + len(m.Subject) + len(m.Payload) +
 		80*(len(m.Blobs)+len(m.Children))
 	e := encoder{b: make([]byte, 0, n)}
-	e.b = append(e.b, valueV1)
+	archived := m.Status != StatusActive || !m.LastArchivedAt.IsZero() || !m.LastActivatedAt.IsZero()
+	if archived {
+		e.b = append(e.b, valueV2)
+	} else {
+		e.b = append(e.b, valueV1)
+	}
 	e.str(m.MediaType)
 	e.str(m.ArtifactType)
 	e.str(string(m.Subject))
@@ -258,6 +276,11 @@ func encodeManifest(m *Manifest) []byte {
 	e.digests(m.Blobs)
 	e.digests(m.Children)
 	e.strMap(m.Annotations)
+	if archived {
+		e.uvarint(uint64(m.Status))
+		e.time(m.LastArchivedAt)
+		e.time(m.LastActivatedAt)
+	}
 	e.bytes(m.Payload)
 	return e.b
 }
@@ -266,7 +289,7 @@ func encodeManifest(m *Manifest) []byte {
 // withPayload is set.
 func decodeManifest(repo string, dg digest.Digest, v []byte, withPayload bool) (*Manifest, error) {
 	const what = "manifest value"
-	d := newDecoder(what, v)
+	d, format := newDecoderUpTo(what, v, valueV2)
 	m := &Manifest{Repo: repo, Digest: dg}
 	m.MediaType = d.str()
 	m.ArtifactType = d.str()
@@ -276,6 +299,15 @@ func decodeManifest(repo string, dg digest.Digest, v []byte, withPayload bool) (
 	m.Blobs = d.digests()
 	m.Children = d.digests()
 	m.Annotations = d.strMap()
+	if format == valueV2 {
+		st := d.uvarint()
+		if st > uint64(StatusActivating) {
+			d.fail("image status")
+		}
+		m.Status = ImageStatus(st)
+		m.LastArchivedAt = d.time()
+		m.LastActivatedAt = d.time()
+	}
 	raw := d.raw()
 	m.PayloadSize = int64(len(raw))
 	if withPayload && raw != nil {
@@ -291,7 +323,11 @@ func decodeManifest(repo string, dg digest.Digest, v []byte, withPayload bool) (
 
 func encodeBlob(bl *Blob) []byte {
 	e := encoder{b: make([]byte, 0, 48+len(bl.FileID)+64*len(bl.Wraps))}
-	e.b = append(e.b, valueV1)
+	if bl.Tier != TierHot {
+		e.b = append(e.b, valueV2)
+	} else {
+		e.b = append(e.b, valueV1)
+	}
 	e.varint(bl.Size)
 	e.varint(bl.StoredSize)
 	e.time(bl.CreatedAt)
@@ -302,12 +338,15 @@ func encodeBlob(bl *Blob) []byte {
 		e.bytes(w.Wrapped)
 	}
 	e.bytes(bl.FileID)
+	if bl.Tier != TierHot {
+		e.uvarint(uint64(bl.Tier))
+	}
 	return e.b
 }
 
 func decodeBlob(dg digest.Digest, v []byte) (*Blob, error) {
 	const what = "blob value"
-	d := newDecoder(what, v)
+	d, format := newDecoderUpTo(what, v, valueV2)
 	bl := &Blob{Digest: dg}
 	bl.Size = d.varint()
 	bl.StoredSize = d.varint()
@@ -327,6 +366,13 @@ func decodeBlob(dg digest.Digest, v []byte) (*Blob, error) {
 		}
 	}
 	bl.FileID = d.bytes()
+	if format == valueV2 {
+		t := d.uvarint()
+		if t > uint64(TierArchive) {
+			d.fail("tier")
+		}
+		bl.Tier = Tier(t)
+	}
 	if err := d.end(what); err != nil {
 		return nil, err
 	}
@@ -395,6 +441,34 @@ func decodeUpload(id string, v []byte) (*Upload, error) {
 		return nil, err
 	}
 	return u, nil
+}
+
+// --- tier jobs ---
+
+func encodeTierJob(j *TierJob) []byte {
+	e := encoder{b: make([]byte, 0, 16+80*len(j.Manifests))}
+	e.b = append(e.b, valueV1)
+	e.uvarint(uint64(j.Kind))
+	e.digests(j.Manifests)
+	e.time(j.CreatedAt)
+	return e.b
+}
+
+func decodeTierJob(repo string, dg digest.Digest, v []byte) (*TierJob, error) {
+	const what = "tier job value"
+	d := newDecoder(what, v)
+	j := &TierJob{Repo: repo, Digest: dg}
+	k := d.uvarint()
+	if k != uint64(JobArchive) && k != uint64(JobRestore) && d.err == nil {
+		d.fail("job kind")
+	}
+	j.Kind = TierJobKind(k)
+	j.Manifests = d.digests()
+	j.CreatedAt = d.time()
+	if err := d.end(what); err != nil {
+		return nil, err
+	}
+	return j, nil
 }
 
 // --- templates and cache rules: opaque values ---

@@ -25,8 +25,12 @@ import (
 // would read as empty settings, so a store opened by version 2 refuses
 // version 1's code; 3, the reverse link index (L keys, written with every
 // link), built from the links when an older store is opened (migrate.go),
-// so that code which would write links without it refuses the store.
-const SchemaVersion uint32 = 3
+// so that code which would write links without it refuses the store; 4,
+// the archive tier: manifest records with a status and archive times and
+// blob records with a tier (value format 2, written only when those are
+// not zero), and tier jobs (A keys), which version 3's code would read as
+// corrupt or ignore, so that it refuses the store.
+const SchemaVersion uint32 = 4
 
 // memTableStopWrites is pebble's MemTableStopWritesThreshold for the index.
 const memTableStopWrites = 4

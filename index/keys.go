@@ -43,6 +43,13 @@ import (
 //	v                                      store metadata (schema version) Open
 //	c 0 <layer> 0 <chunk>                  layer TOC chunk (index/toc.go)  Batch.PutLayerTOC
 //	x 0 <layer>                            derived uncompressed tar digest Batch.PutLayerDerived
+//	p 0 <repo>                             lifecycle preview (opaque)      Batch.PutPreview
+//	q 0 <repo> 0 <digest>                  lifecycle preview result (opaque) Batch.PutPreviewResult
+//	S 0 <name>                             schedule state (opaque)         Batch.PutSchedule
+//	e 0 <seq>                              queued event (index/events.go)  Batch.PutEvent
+//	w 0 <webhook> 0 <seq>                  pending delivery                Batch.PutDelivery
+//	W 0 <webhook> 0 <seq>                  dead letter                     Batch.PutDeadLetter
+//	A 0 <repo> 0 <digest>                  TierJob record (archive tier)   Batch.PutTierJob
 const (
 	prefixRepo     byte = 'r'
 	prefixTag      byte = 't'
@@ -57,6 +64,14 @@ const (
 	prefixCache    byte = 'P'
 	prefixRegistry byte = 'G'
 	prefixMeta     byte = 'v'
+	// prefixPreview, prefixPreviewResult and prefixSchedule are the
+	// lifecycle policy previews (one a repository, its results one key
+	// each) and the state of the engine's schedules (preview.go).
+	prefixPreview       byte = 'p'
+	prefixPreviewResult byte = 'q'
+	prefixSchedule      byte = 'S'
+	// prefixTierJob is the archive tier's jobs (one a manifest).
+	prefixTierJob byte = 'A'
 
 	sep byte = 0x00
 )
@@ -194,6 +209,10 @@ func manifestKey(repo string, d digest.Digest) ([]byte, error) {
 	return repoDigestKey(prefixManifest, repo, d)
 }
 
+func tierJobKey(repo string, d digest.Digest) ([]byte, error) {
+	return repoDigestKey(prefixTierJob, repo, d)
+}
+
 func linkKey(repo string, d digest.Digest) ([]byte, error) {
 	return repoDigestKey(prefixLink, repo, d)
 }
@@ -239,6 +258,11 @@ func uploadKey(id string) ([]byte, error) {
 
 func templateKey(prefix string) ([]byte, error) { return opaqueKey(prefixTemplate, prefix) }
 
+// previewResultKey is the key of the preview result of image d of repo.
+func previewResultKey(repo string, d digest.Digest) ([]byte, error) {
+	return repoDigestKey(prefixPreviewResult, repo, d)
+}
+
 // opaqueKey is the key of a registry-level record of kind (a creation
 // template, a pull-through cache rule) named by a repository prefix.
 func opaqueKey(kind byte, prefix string) ([]byte, error) {
@@ -249,7 +273,8 @@ func opaqueKey(kind byte, prefix string) ([]byte, error) {
 }
 
 // opaqueKinds names the kinds of registry-level records.
-var opaqueKinds = map[byte]string{prefixTemplate: "template", prefixCache: "pull-through cache rule", prefixRegistry: "registry setting"}
+var opaqueKinds = map[byte]string{prefixTemplate: "template", prefixCache: "pull-through cache rule", prefixRegistry: "registry setting",
+	prefixPreview: "lifecycle preview", prefixPreviewResult: "lifecycle preview result", prefixSchedule: "schedule"}
 
 // splitKey splits a key into its parts (the prefix byte excluded). It
 // reports false when the key does not start with prefix followed by 0x00 or

@@ -25,7 +25,9 @@ type migration struct {
 }
 
 // migrations are the steps, in version order. A version without a step
-// (2: the engine's records, read in every version) only raises the number.
+// (2: the engine's records, read in every version; 4: the archive tier's
+// record formats and tier jobs, which need nothing derived) only raises
+// the number.
 var migrations = []migration{
 	{to: 3, what: "reverse link index", run: (*DB).buildReverseLinks},
 }

@@ -273,6 +273,39 @@ func (db *DB) CountManifests(repo string) (int, error) {
 	return n, err
 }
 
+// TierJob returns the tier job of image d in repo (ErrNotFound: none).
+func (db *DB) TierJob(repo string, d digest.Digest) (*TierJob, error) {
+	k, err := tierJobKey(repo, d)
+	if err != nil {
+		return nil, err
+	}
+	var j *TierJob
+	err = db.get(k, func(v []byte) error {
+		j, err = decodeTierJob(repo, d, v)
+		return err
+	})
+	if err != nil {
+		return nil, named(err, "tier job %s@%s", repo, d)
+	}
+	return j, nil
+}
+
+// WalkTierJobs calls fn with every tier job, ordered by repository then
+// digest. io.EOF from fn stops the walk early with a nil result.
+func (db *DB) WalkTierJobs(fn func(*TierJob) error) error {
+	return db.scan([]byte{prefixTierJob, sep}, nil, func(k, v []byte) (bool, error) {
+		parts, ok := splitKey(k, prefixTierJob, 2)
+		if !ok {
+			return false, fmt.Errorf("index: tier job key %q: %w", k, ErrCorrupt)
+		}
+		j, err := decodeTierJob(parts[0], digest.Digest(parts[1]), v)
+		if err != nil {
+			return false, named(err, "tier job %s@%s", parts[0], parts[1])
+		}
+		return callFn(fn(j))
+	})
+}
+
 // Blob returns the record of blob d.
 func (db *DB) Blob(d digest.Digest) (*Blob, error) {
 	k, err := blobKey(d)

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"fmt"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
@@ -47,6 +48,62 @@ type Manifest struct {
 	// PayloadSize is len(Payload), also set when the payload is not read
 	// (filled on decode; not stored separately).
 	PayloadSize int64
+	// Status is the image's storage status: active (pullable), archived,
+	// or activating (being restored from the archive).
+	Status ImageStatus
+	// LastArchivedAt is when the image was last archived (zero if never).
+	LastArchivedAt time.Time
+	// LastActivatedAt is when it was last restored from the archive (zero
+	// if never).
+	LastActivatedAt time.Time
+}
+
+// ImageStatus is a manifest's storage status (ECR's imageStatus).
+type ImageStatus uint8
+
+// The image statuses. The zero value is active, so that every record
+// written before the archive tier reads as active.
+const (
+	StatusActive ImageStatus = iota
+	StatusArchived
+	StatusActivating
+)
+
+// String returns ECR's name of the status.
+func (s ImageStatus) String() string {
+	switch s {
+	case StatusActive:
+		return "ACTIVE"
+	case StatusArchived:
+		return "ARCHIVED"
+	case StatusActivating:
+		return "ACTIVATING"
+	}
+	return fmt.Sprintf("ImageStatus(%d)", uint8(s))
+}
+
+// Tier is the blob store holding a blob's file.
+type Tier uint8
+
+// The tiers. The zero value is the hot store, so that every record
+// written before the archive tier reads as hot.
+const (
+	// TierHot is the store's own blob directory (<data>/blobs).
+	TierHot Tier = iota
+	// TierArchive is the archive directory (recompressed at a high zstd
+	// level, still sealed under the blob's data key).
+	TierArchive
+)
+
+// String names the tier.
+func (t Tier) String() string {
+	switch t {
+	case TierHot:
+		return "hot"
+	case TierArchive:
+		return "archive"
+	}
+	return fmt.Sprintf("Tier(%d)", uint8(t))
 }
 
 // KeyWrap is one wrap of a blob's data key by a key-encryption key.
@@ -74,6 +131,8 @@ type Blob struct {
 	Wraps []KeyWrap
 	// FileID identifies the blob's file in the blob store (opaque).
 	FileID []byte
+	// Tier is the blob store that holds the file.
+	Tier Tier
 }
 
 // Referrer is one OCI 1.1 referrer of a subject manifest in a repository.
@@ -104,4 +163,46 @@ type Upload struct {
 	UpdatedAt time.Time
 	// State is opaque writer state owned by the engine (offsets, hash state).
 	State []byte
+}
+
+// TierJobKind is what a tier job does.
+type TierJobKind uint8
+
+// The tier jobs.
+const (
+	// JobArchive moves the blobs of archived manifests that no active
+	// image needs to the archive tier.
+	JobArchive TierJobKind = iota + 1
+	// JobRestore brings the blobs of activating manifests back to the hot
+	// tier, then makes the manifests active.
+	JobRestore
+)
+
+// String names the kind.
+func (k TierJobKind) String() string {
+	switch k {
+	case JobArchive:
+		return "archive"
+	case JobRestore:
+		return "restore"
+	}
+	return fmt.Sprintf("TierJobKind(%d)", uint8(k))
+}
+
+// TierJob is a durable job of the archive tier: the manifests of one
+// image (the image, its index children and its referrers) whose blobs
+// move between tiers. It is written in the batch that changes their
+// status and deleted in the batch that finishes the job, so that a crash
+// in between leaves it to be done again.
+type TierJob struct {
+	// Repo and Digest name the image the job is for (the key).
+	Repo   string
+	Digest digest.Digest
+	// Kind is what the job does.
+	Kind TierJobKind
+	// Manifests are the manifests of the repository whose blobs move
+	// (the image's own digest among them).
+	Manifests []digest.Digest
+	// CreatedAt is when the job was written.
+	CreatedAt time.Time
 }

@@ -1,13 +1,10 @@
 package scan
 
 import (
-	"archive/zip"
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -25,25 +22,11 @@ import (
 )
 
 // The fixture images are testdata/images/NAME/rootfs, completed by
-// buildImage with what has to be built (the rpm databases rpm wrote, a Go
-// binary, a jar, a binary with a cargo auditable section). Each image has
+// buildImage (internal/scanfixture) with what has to be built. Each image has
 // inventory.txt, the packages expected (ecosystem, name, version,
 // location), and findings.txt, the findings expected against the
 // advisories in testdata/osv (name, ecosystem, package, version,
 // severity), both listed by hand.
-
-var fixtureImages = scanfixture.Images
-
-// fixtureDB loads the advisories of testdata/osv.
-func fixtureDB(t testing.TB) *MemDB {
-	t.Helper()
-	db := NewMemDB()
-	require.NoError(t, osv.ReadFS(os.DirFS("testdata/osv"), ".", func(_ string, r *osv.Record) error {
-		db.Add(r)
-		return nil
-	}))
-	return db
-}
 
 // buildImage builds an image's rootfs into a temporary directory
 // (internal/scanfixture).
@@ -59,23 +42,23 @@ func buildImage(t *testing.T, name string) string {
 	return dir
 }
 
+// zipOf returns a zip archive of files (name -> content).
 func zipOf(t testing.TB, files map[string]string) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		w, err := zw.Create(n)
-		require.NoError(t, err)
-		_, err = io.WriteString(w, files[n])
-		require.NoError(t, err)
-	}
-	require.NoError(t, zw.Close())
-	return buf.Bytes()
+	b, err := scanfixture.Zip(files)
+	require.NoError(t, err)
+	return b
+}
+
+// fixtureDB loads the advisories of testdata/osv.
+func fixtureDB(t testing.TB) *MemDB {
+	t.Helper()
+	db := NewMemDB()
+	require.NoError(t, osv.ReadFS(os.DirFS("testdata/osv"), ".", func(_ string, r *osv.Record) error {
+		db.Add(r)
+		return nil
+	}))
+	return db
 }
 
 // readLines reads a list of expectations, one a line, sorted.
@@ -140,7 +123,7 @@ func (n noReaderAt) ReadDir(name string) ([]fs.DirEntry, error) { return fs.Read
 // else is, and no finding is at or past the version that fixes it.
 func TestFixtureImages(t *testing.T) {
 	db := fixtureDB(t)
-	for _, name := range fixtureImages {
+	for _, name := range scanfixture.Images {
 		t.Run(name, func(t *testing.T) {
 			dir := buildImage(t, name)
 			for _, fsys := range []fs.FS{os.DirFS(dir), noReaderAt{os.DirFS(dir)}} {

@@ -66,6 +66,7 @@ createOnPush: false
 logLevel: debug
 shutdownTimeout: 5s
 maxManifestSize: 1024
+archiveDir: /cold/berth-archive
 templates:
   - prefix: team-a
     appliedFor: [CREATE_ON_PUSH]
@@ -78,7 +79,7 @@ pullThroughRefresh: 1h
 pullThroughCacheRules:
   - {ecrRepositoryPrefix: hub, upstreamRegistryUrl: registry-1.docker.io}
 `
-	jsonText := `{"addr":"127.0.0.1:6000","data":"/tmp/store","anonymousPull":true,"createOnPush":false,"logLevel":"debug","shutdownTimeout":"5s","maxManifestSize":1024,
+	jsonText := `{"addr":"127.0.0.1:6000","data":"/tmp/store","anonymousPull":true,"createOnPush":false,"logLevel":"debug","shutdownTimeout":"5s","maxManifestSize":1024,"archiveDir":"/cold/berth-archive",
 "templates":[{"prefix":"team-a","appliedFor":["CREATE_ON_PUSH"],"imageTagMutability":"IMMUTABLE_WITH_EXCLUSION","imageTagMutabilityExclusionFilters":[{"filter":"latest","filterType":"WILDCARD"}]},{"prefix":"ROOT","appliedFor":["CREATE_ON_PUSH"]}],
 "pullThroughRefresh":"1h","pullThroughCacheRules":[{"ecrRepositoryPrefix":"hub","upstreamRegistryUrl":"registry-1.docker.io"}]}`
 	for name, text := range map[string]string{"yaml": yamlText, "json": jsonText} {
@@ -101,6 +102,7 @@ pullThroughCacheRules:
 			o, err := c.EngineOptions()
 			require.NoError(t, err)
 			assert.False(t, o.CreateOnPush)
+			assert.Equal(t, "/cold/berth-archive", o.ArchiveDir)
 		})
 	}
 }
@@ -142,11 +144,12 @@ func TestFlagsOverrideFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.yaml")
 	require.NoError(t, os.WriteFile(p, []byte("addr: 127.0.0.1:7000\ndata: /from/file\ncreateOnPush: false\n"), 0o600))
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	c, err := parseFlags(fs, []string{"--config", p, "--addr", "127.0.0.1:7001",
+	c, err := parseFlags(fs, []string{"--config", p, "--addr", "127.0.0.1:7001", "--archive-dir", "/cold/archive",
 		"--template", `{"prefix":"x","appliedFor":["CREATE_ON_PUSH"]}`}, bindServeFlags)
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1:7001", c.Addr, "flag wins")
 	assert.Equal(t, "/from/file", c.Data, "file beats default")
+	assert.Equal(t, "/cold/archive", c.ArchiveDir)
 	assert.False(t, c.CreateOnPush)
 	require.Len(t, c.Templates, 1)
 	assert.Equal(t, "x", c.Templates[0].Prefix)

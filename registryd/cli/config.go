@@ -121,6 +121,10 @@ type Config struct {
 	Templates []Template `json:"templates,omitempty"`
 	// AuditDir is the audit log's directory. Empty: <data>/audit.
 	AuditDir string `json:"auditDir,omitempty"`
+	// ArchiveDir is the archive tier's directory (ECR's archive storage
+	// class: docs/archive.md); it may be on another, cheaper file system.
+	// Empty: <data>/archive.
+	ArchiveDir string `json:"archiveDir,omitempty"`
 	// AuditMaxAge is how long audit records are kept. 0: the engine's
 	// default, 90 days; negative: for ever (AuditMaxBytes still bounds
 	// them).
@@ -135,6 +139,38 @@ type Config struct {
 	// NoAudit keeps no audit log: nothing is recorded, and `registryd
 	// audit` and GET /admin/v1/audit answer that there is none.
 	NoAudit bool `json:"noAudit,omitempty"`
+	// LifecycleInterval applies the lifecycle policy of every repository
+	// that has one this often, each run moved by up to 10% either way at
+	// random (serve only; docs/gc.md, "Schedules"). Default 24h (ECR
+	// applies policies within 24 hours); 0: off. At least a minute
+	// unless ShortSchedules.
+	LifecycleInterval Duration `json:"lifecycleInterval"`
+	// GCInterval runs an online garbage collection this often, jittered
+	// likewise (serve only). Default 24h; 0: off.
+	GCInterval Duration `json:"gcInterval"`
+	// GCAfterLifecycle also runs a collection after each scheduled
+	// lifecycle run that expired images, so that their bytes come back
+	// at once (serve only). Default true.
+	GCAfterLifecycle bool `json:"gcAfterLifecycle"`
+	// GCGrace is the grace period of scheduled collections: unreferenced
+	// blobs younger than this are spared. 0: the engine's default, 1h.
+	GCGrace Duration `json:"gcGrace,omitempty"`
+	// ShortSchedules allows LifecycleInterval and GCInterval under a
+	// minute (tests and demonstrations).
+	ShortSchedules bool `json:"shortSchedules,omitempty"`
+	// AdminSocket is the unix socket (mode 0600) on which serve answers
+	// the admin API to the users of this machine, and through which the
+	// registryd commands reach the daemon holding the store. Empty:
+	// <data>/admin.sock; "none": no socket.
+	AdminSocket string `json:"adminSocket,omitempty"`
+	// Webhooks are the endpoints events (ECR's EventBridge events) are
+	// delivered to, signed (docs/events.md). The daemon delivers; the
+	// one-shot commands leave the events they cause queued for it.
+	Webhooks []Webhook `json:"webhooks,omitempty"`
+	// EventQueueMaxBytes bounds each webhook's queue (and its dead
+	// letters), in bytes: past it the oldest are dropped. 0: the
+	// engine's default, 64 MiB.
+	EventQueueMaxBytes int64 `json:"eventQueueMaxBytes,omitempty"`
 }
 
 // The shapes of an AWS account ID and region name.
@@ -157,6 +193,10 @@ func DefaultConfig() Config {
 		AuthCacheTTL:    Duration(time.Minute),
 		MaxManifestSize: 4 << 20,
 		MemoryLimit:     MemoryLimitAuto,
+
+		LifecycleInterval: Duration(DefaultScheduleInterval),
+		GCInterval:        Duration(DefaultScheduleInterval),
+		GCAfterLifecycle:  true,
 	}
 }
 
@@ -176,10 +216,19 @@ func (c *Config) EngineOptions() (*engine.Options, error) {
 		Region:              c.ECRRegion,
 		KeyringPath:         c.Keyring,
 		AuditDir:            c.AuditDir,
+		ArchiveDir:          c.ArchiveDir,
 		AuditMaxAge:         time.Duration(c.AuditMaxAge),
 		AuditMaxBytes:       c.AuditMaxBytes,
 		DisableAudit:        c.NoAudit,
 		ScanWorkers:         c.ScanWorkers,
+		EventQueueMaxBytes:  c.EventQueueMaxBytes,
+		// Only serve delivers events (it clears this): a one-shot
+		// command leaves what it queues to the daemon.
+		HoldEvents: true,
+	}
+	var err error
+	if o.Webhooks, err = c.engineWebhooks(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if c.PKCS11Module != "" {
 		o.PKCS11Module, o.PKCS11Token = c.PKCS11Module, c.PKCS11Token
@@ -238,6 +287,7 @@ func (c *Config) Validate() error {
 	if c.IAM != "" && c.Htpasswd == "" && c.ECRCredentials == "" {
 		errs = append(errs, errors.New("iam: identity policies need authentication (htpasswd or ecrCredentials); without it the registry is open to anyone"))
 	}
+	errs = append(errs, c.validateSchedules()...)
 	if _, err := c.trustedProxies(); err != nil {
 		errs = append(errs, fmt.Errorf("trustedProxies: %w", err))
 	}
@@ -248,6 +298,9 @@ func (c *Config) Validate() error {
 		if len(t.AppliedFor) == 0 {
 			errs = append(errs, fmt.Errorf("templates[%d] (%s): appliedFor is required", i, t.Prefix))
 		}
+	}
+	if _, err := c.engineWebhooks(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
@@ -392,6 +445,7 @@ func bindServeFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.ECRRegion, "ecr-region", c.ECRRegion, "region the ECR API answers for (default us-east-1)")
 	fs.StringVar(&c.ECRAccountID, "ecr-account-id", c.ECRAccountID, "registry ID the ECR API answers for (default 000000000000)")
 	fs.Var(&c.PullThroughRefresh, "pull-through-refresh", "how often a pull-through cache tag is checked upstream (default 24h; negative: every pull)")
+	bindScheduleFlags(fs, c)
 	fs.Var(templateList{c}, "template", `repository creation template as JSON, repeatable (e.g. '{"prefix":"team-a","appliedFor":["CREATE_ON_PUSH"],"imageTagMutability":"IMMUTABLE"}')`)
 }
 
@@ -409,10 +463,12 @@ func bindStoreFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.PKCS11Token, "pkcs11-token", c.PKCS11Token, `label of the HSM token (default "berth")`)
 	fs.StringVar(&c.PKCS11PinFile, "pkcs11-pin-file", c.PKCS11PinFile, "file holding the token's user PIN (default: the BERTH_PKCS11_PIN environment variable)")
 	fs.StringVar(&c.AuditDir, "audit-dir", c.AuditDir, "audit log directory (default <data>/audit)")
+	fs.StringVar(&c.ArchiveDir, "archive-dir", c.ArchiveDir, "archive tier directory: the blobs of archived images no active image needs, recompressed (default <data>/archive); may be another, cheaper file system")
 	fs.Var(&c.AuditMaxAge, "audit-max-age", "how long audit records are kept (default 90 days, 2160h; negative: for ever)")
 	fs.IntVar(&c.ScanWorkers, "scan-workers", c.ScanWorkers, "image scans run at once (0: 1; negative: none, scans stay queued)")
 	fs.Int64Var(&c.AuditMaxBytes, "audit-max-bytes", c.AuditMaxBytes, "bound on the audit log's size, bytes (0: 1 GiB; at least 1 MiB); the oldest records go first")
 	fs.BoolVar(&c.NoAudit, "no-audit", c.NoAudit, "keep no audit log (nothing recorded, nothing to query)")
+	fs.StringVar(&c.AdminSocket, "admin-socket", c.AdminSocket, `the admin API's unix socket: serve answers there (mode 0600) to this machine's users; the other commands reach the daemon holding the store through it when the store is locked (default <data>/admin.sock; "none": no socket)`)
 	fs.BoolVar(&c.AllowSparse, "allow-sparse", c.AllowSparse, "accept sparse manifests: image manifests with layers, and indexes with child manifests, that are not in the repository (the config blob is still required)")
 }
 

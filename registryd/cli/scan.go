@@ -1,18 +1,15 @@
 package cli
 
 // registryd scan db import|status|rollback: the vulnerability database
-// of a store no daemon holds (docs/scanning.md).
+// of a store, on the store itself when no process holds it, or through
+// the admin API of the daemon that does (its admin socket, or --server;
+// docs/scanning.md).
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -26,7 +23,7 @@ func init() { Register(scanCommand) }
 
 var scanCommand = &Command{
 	Name:    "scan",
-	Summary: "import, show or roll back the vulnerability database of a store no daemon holds",
+	Summary: "import, show or roll back the vulnerability database (of the store, or of the daemon holding it)",
 	Run:     runScan,
 }
 
@@ -55,44 +52,35 @@ func runScan(ctx context.Context, env Env, args []string) int {
 		return exitUsage
 	}
 	fs := flagSetFor(env, args, "scan db "+sub, synopsisSub)
-	var remote remoteFlags
-	cfg, err := parseFlags(fs, args, func(fs *flag.FlagSet, c *Config) {
-		bindStoreFlags(fs, c)
-		remote.bind(fs, "ask this daemon (http://HOST:PORT) through its admin API (/admin/v1/scan/db/...) instead of opening a store (--data); an import's FILE|DIR is then a path on the daemon's host")
-	})
-	if err != nil {
-		if errors.Is(err, ErrConfig) {
-			fmt.Fprintln(env.Stderr, "registryd:", err)
-			return exitUsage
-		}
-		return flagExit(err)
+	t, code := parseTarget(env, fs, args, nil)
+	if t == nil {
+		return code
 	}
-	if sub == "import" && fs.NArg() != 1 {
+	switch {
+	case sub == "import" && fs.NArg() != 1:
 		fmt.Fprintln(env.Stderr, "registryd scan db import: want one FILE or DIR")
 		return exitUsage
-	}
-	if remote.server != "" {
-		return scanDBRemote(ctx, env, &remote, sub, fs.Arg(0))
-	}
-	opts, err := cfg.EngineOptions()
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "registryd:", err)
+	case sub != "import" && fs.NArg() > 0:
+		fmt.Fprintf(env.Stderr, "registryd scan db %s: unexpected argument %q\n", sub, fs.Arg(0))
 		return exitUsage
 	}
-	// No scans run in this process: the daemon runs the re-matches an
-	// import queues when it next starts.
-	opts.ScanWorkers = -1
-	eng, err := engine.Open(cfg.Data, opts)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "registryd: open store %s: %v (is a daemon serving it? then use --server)\n", cfg.Data, err)
-		return exitError
+	path := fs.Arg(0)
+	// No scans run in a process that opens the store for one command:
+	// the daemon runs the re-matches an import queues when it next starts.
+	holdScans := func(o *engine.Options) error { o.ScanWorkers = -1; return nil }
+	if code := t.open(ctx, env, fs, holdScans); code != exitOK {
+		return code
 	}
-	code := exitOK
+	if t.daemon != nil {
+		return scanDBLive(ctx, env, t.daemon, sub, path)
+	}
+	eng := t.eng
+	var err error
 	switch sub {
 	case "import":
 		start := time.Now()
 		var imp *engine.VulnImport
-		if imp, err = eng.ImportVulnerabilities(ctx, fs.Arg(0)); err == nil {
+		if imp, err = eng.ImportVulnerabilities(ctx, path); err == nil {
 			printImport(env, imp, time.Since(start))
 		}
 	case "status":
@@ -113,7 +101,7 @@ func runScan(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "registryd scan db %s: %v\n", sub, err)
 		code = exitError
 	}
-	return closeStore(env, eng, code)
+	return t.close(env, code)
 }
 
 // counts describes a version's records: the total, withdrawn, and the
@@ -164,85 +152,43 @@ func printStatus(env Env, cur, prev *engine.VulnDatabaseVersion, queue int) {
 	fmt.Fprintf(env.Stdout, "scan queue: %d jobs\n", queue)
 }
 
-// remoteFlags name a daemon and the user to call its admin API as.
-type remoteFlags struct {
-	server, username string
-	passwordStdin    bool
-}
-
-func (f *remoteFlags) bind(fs *flag.FlagSet, serverUsage string) {
-	fs.StringVar(&f.server, "server", "", serverUsage)
-	fs.StringVar(&f.username, "username", "", "with --server: the user to authenticate as (password from the BERTH_PASSWORD environment variable, or --password-stdin)")
-	fs.BoolVar(&f.passwordStdin, "password-stdin", false, "with --server: read the password from stdin")
-}
-
-// call sends one admin API request and decodes its JSON answer into out.
-func (f *remoteFlags) call(ctx context.Context, env Env, method, path string, body any, out any) error {
-	base := strings.TrimSuffix(f.server, "/")
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
-	}
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, base+admin.Prefix+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("User-Agent", "registryd-scan")
-	if f.username != "" {
-		pass := os.Getenv("BERTH_PASSWORD")
-		if f.passwordStdin {
-			b, err := io.ReadAll(io.LimitReader(env.Stdin, 4096))
-			if err != nil {
-				return fmt.Errorf("reading the password: %w", err)
-			}
-			pass = strings.TrimRight(string(b), "\r\n")
-		}
-		req.SetBasicAuth(f.username, pass)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
-	return json.Unmarshal(b, out)
-}
-
-// scanDBRemote runs a scan db subcommand through a daemon's admin API.
-func scanDBRemote(ctx context.Context, env Env, f *remoteFlags, sub, path string) int {
+// scanDBLive runs a scan db subcommand through the admin API of the
+// daemon holding the store (its admin socket, or --server). An import's
+// FILE|DIR is read by the daemon: a relative path is made absolute here
+// when the daemon is on this host (its admin socket), and must be
+// absolute with --server.
+func scanDBLive(ctx context.Context, env Env, d *daemon, sub, path string) int {
 	var err error
 	switch sub {
 	case "import":
 		if !filepath.IsAbs(path) {
-			fmt.Fprintln(env.Stderr, "registryd scan db import --server: FILE|DIR must be an absolute path on the daemon's host")
-			return exitUsage
+			if !d.socket {
+				fmt.Fprintln(env.Stderr, "registryd scan db import --server: FILE|DIR must be an absolute path on the daemon's host")
+				return exitUsage
+			}
+			if path, err = filepath.Abs(path); err != nil {
+				fmt.Fprintln(env.Stderr, "registryd scan db import:", err)
+				return exitError
+			}
+		}
+		body, merr := json.Marshal(admin.ScanImportRequest{Path: path})
+		if merr != nil {
+			fmt.Fprintln(env.Stderr, "registryd scan db import:", merr)
+			return exitError
 		}
 		start := time.Now()
 		var imp engine.VulnImport
-		if err = f.call(ctx, env, http.MethodPost, "scan/db/import", admin.ScanImportRequest{Path: path}, &imp); err == nil {
+		if err = d.call(ctx, http.MethodPost, "scan/db/import", nil, body, &imp); err == nil {
 			printImport(env, &imp, time.Since(start))
 		}
 	case "status":
 		var st admin.ScanDatabaseStatus
-		if err = f.call(ctx, env, http.MethodGet, "scan/db/status", nil, &st); err == nil {
+		if err = d.call(ctx, http.MethodGet, "scan/db/status", nil, nil, &st); err == nil {
 			printStatus(env, st.Current, st.Previous, st.Queue)
 		}
 	case "rollback":
 		var v engine.VulnDatabaseVersion
-		if err = f.call(ctx, env, http.MethodPost, "scan/db/rollback", nil, &v); err == nil {
+		if err = d.call(ctx, http.MethodPost, "scan/db/rollback", nil, nil, &v); err == nil {
 			fmt.Fprintf(env.Stdout, "rolled back to version %d (%s)\n", v.Version, counts(v))
 		}
 	}

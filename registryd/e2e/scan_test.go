@@ -393,7 +393,7 @@ func TestScanDBLive(t *testing.T) {
 	t.Setenv("BERTH_PASSWORD", "pw")
 	remote := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
-		full := append([]string{"scan", "db", args[0], "--server", "http://" + addr, "--username", "admin"}, args[1:]...)
+		full := append([]string{"scan", "db", args[0], "--server", "http://" + addr, "--server-user", "admin"}, args[1:]...)
 		code := cli.Main(ctx, cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb}, full)
 		return code, out.String(), errb.String()
 	}

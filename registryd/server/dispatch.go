@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -54,7 +55,10 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", info.RequestID)
 		body := request.NewBody(r.Body)
 		r.Body = body
-		rec := &recorder{ResponseWriter: w}
+		// The records of the request's changes are synced while the
+		// changes are made; rec waits for them before the answer.
+		info.DeferAuditSyncs()
+		rec := &recorder{ResponseWriter: w, info: info}
 		r = r.WithContext(request.WithInfo(r.Context(), info))
 		defer func() {
 			if v := recover(); v != nil {
@@ -66,6 +70,15 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 				if rec.status == 0 {
 					oci.WriteError(rec, oci.NewError(oci.CodeUnknown, "", nil))
 				}
+			}
+			if rec.status == 0 {
+				// Nothing answered yet: the implicit 200 follows the
+				// records' syncs too.
+				rec.waitAudit()
+			} else if err := info.WaitAuditSyncs(); err != nil {
+				// A record asked for after the answer began (no handler
+				// does): it is written, its sync failed.
+				s.log.Error("an audit record's sync failed after the answer began", "method", r.Method, "path", r.URL.Path, "err", err)
 			}
 			d := time.Since(start)
 			status := rec.status
@@ -91,14 +104,58 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 	})
 }
 
-// recorder captures the status and the bytes written.
+// recorder captures the status and the bytes written, and holds the
+// answer until the syncs of the request's audit records are done: a
+// change is acknowledged only once its record is on the disk. When a
+// sync fails, the answer is 503 (the log's failure, as when a record
+// cannot be written) in place of the handler's, whose writes are then
+// dropped.
 type recorder struct {
 	http.ResponseWriter
+	info   *request.Info
 	status int
 	n      int64
+	// refused is set when the answer became 503 for a failed sync.
+	refused bool
+}
+
+// waitAudit waits for the request's audit syncs before the first byte of
+// the answer, and answers 503 when one failed; it reports whether the
+// handler's answer may go on.
+func (r *recorder) waitAudit() bool {
+	if r.refused {
+		return false
+	}
+	if r.status != 0 {
+		return true
+	}
+	err := r.info.WaitAuditSyncs()
+	if err == nil {
+		return true
+	}
+	r.refused = true
+	h := r.ResponseWriter.Header()
+	id := h.Get("X-Request-Id")
+	clear(h)
+	h.Set("X-Request-Id", id)
+	r.status = http.StatusServiceUnavailable
+	if r.info.Route == routeECR {
+		ecrapi.WriteError(r.ResponseWriter, err)
+	} else {
+		oci.WriteError(r.ResponseWriter, err)
+	}
+	return false
 }
 
 func (r *recorder) WriteHeader(code int) {
+	if code >= 100 && code < 200 {
+		// An informational answer (100 Continue) carries nothing.
+		r.ResponseWriter.WriteHeader(code)
+		return
+	}
+	if !r.waitAudit() {
+		return
+	}
 	if r.status == 0 {
 		r.status = code
 	}
@@ -106,6 +163,9 @@ func (r *recorder) WriteHeader(code int) {
 }
 
 func (r *recorder) Write(p []byte) (int, error) {
+	if !r.waitAudit() {
+		return 0, errAuditRefused
+	}
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
@@ -113,6 +173,22 @@ func (r *recorder) Write(p []byte) (int, error) {
 	r.n += int64(n)
 	return n, err
 }
+
+// FlushError waits for the audit syncs as the first write does, then
+// flushes (http.ResponseController reaches it before Unwrap).
+func (r *recorder) FlushError() error {
+	if !r.waitAudit() {
+		return errAuditRefused
+	}
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return http.NewResponseController(r.ResponseWriter).Flush()
+}
+
+// errAuditRefused is what a handler's write gets once its answer became
+// the 503 of a failed audit sync.
+var errAuditRefused = errors.New("server: the answer was refused: an audit record's sync failed")
 
 // Unwrap lets http.ResponseController reach the real writer.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

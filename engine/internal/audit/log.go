@@ -226,58 +226,172 @@ func (l *Log) recover() error {
 // request it records, as Vault's audit devices make it do). After
 // ErrWrite the log recovers by itself when the disk does.
 func (l *Log) Append(rec Record, durable bool) error {
-	if err := rec.normalize(); err != nil {
+	w, err := l.prepare(&rec)
+	if err != nil {
 		return err
 	}
-	w := waiterPool.Get().(*waiter)
-	w.line = l.enc.encode(w.line[:0], &rec)
-	if len(w.line) > maxLineBytes {
-		waiterPool.Put(w)
-		return fmt.Errorf("%w: %d bytes encoded, at most %d", ErrInvalidRecord, len(w.line), maxLineBytes)
-	}
 	w.durable = durable
-	l.qmu.Lock()
-	if l.closed {
-		l.qmu.Unlock()
-		waiterPool.Put(w)
-		return ErrClosed
+	batch := [1]*waiter{w}
+	if err := l.enqueue(batch[:]); err != nil {
+		l.release(w)
+		return err
 	}
-	// Stamped under the queue's lock: the order of writing is the times'.
-	w.time = l.opts.Now().UTC()
-	stampTime(w.line, w.time)
-	if durable {
-		l.durablePending.Add(1)
+	err = l.count(<-w.done)
+	l.release(w)
+	return err
+}
+
+// AppendAll writes recs as Append writes each, and returns when every one
+// is written (and, when durable, synced): they are queued together, so
+// that they usually share one write(2). Each record is one line of its
+// own, as if appended alone; all carry the same time. It returns the
+// first error (an invalid record fails the whole call before any is
+// written). A listing's filter questions, thousands for one request, are
+// written this way.
+func (l *Log) AppendAll(recs []Record, durable bool) error {
+	if len(recs) == 0 {
+		return nil
 	}
-	switch {
-	case !l.busy && len(l.queue) == 0:
-		// Nobody is writing: write it here, without waking the writer
-		// goroutine and waiting for it (half the cost of an append
-		// that has no company), then what queued meanwhile.
-		l.busy = true
-		l.qmu.Unlock()
-		batch := [1]*waiter{w}
-		l.writeBatch(batch[:])
-		l.drain()
-	case l.busy:
-		// Whoever writes takes the queue before it stops.
-		l.queue = append(l.queue, w)
-		l.qmu.Unlock()
-	default:
-		// Queued for the writer goroutine, which is woken already.
-		l.queue = append(l.queue, w)
-		l.qmu.Unlock()
-		l.wakeWriter()
+	ws := make([]*waiter, 0, len(recs))
+	defer func() {
+		for _, w := range ws {
+			l.release(w)
+		}
+	}()
+	for i := range recs {
+		w, err := l.prepare(&recs[i])
+		if err != nil {
+			return err
+		}
+		w.durable = durable
+		ws = append(ws, w)
 	}
-	err := <-w.done
+	if err := l.enqueue(ws); err != nil {
+		return err
+	}
+	var first error
+	for _, w := range ws {
+		if err := l.count(<-w.done); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Pending is a record AppendSyncing wrote whose sync is under way.
+type Pending struct {
+	l *Log
+	w *waiter
+}
+
+// Wait returns once the record is synced to the disk (an fdatasync(2)
+// that began after its write has returned), or the sync's failure
+// (ErrWrite). Call it exactly once.
+func (p Pending) Wait() error {
+	if p.w == nil {
+		return nil
+	}
+	err := <-p.w.synced
+	p.l.release(p.w)
+	return err
+}
+
+// AppendSyncing writes rec as a durable Append does, but returns once the
+// record is written (a crash of the process can no longer lose it), with
+// its sync under way: the caller does the work the record is of, then
+// waits for the sync (Pending.Wait) before it acknowledges that work, so
+// that it pays the longer of its own sync and the record's instead of
+// their sum. An error is Append's; on error there is nothing to wait for.
+func (l *Log) AppendSyncing(rec Record) (Pending, error) {
+	w, err := l.prepare(&rec)
+	if err != nil {
+		return Pending{}, err
+	}
+	w.durable, w.syncing = true, true
+	batch := [1]*waiter{w}
+	if err := l.enqueue(batch[:]); err != nil {
+		l.release(w)
+		return Pending{}, err
+	}
+	if err := l.count(<-w.done); err != nil {
+		l.release(w)
+		return Pending{}, err
+	}
+	return Pending{l: l, w: w}, nil
+}
+
+// prepare normalizes rec and encodes it into a waiter from the pool.
+func (l *Log) prepare(rec *Record) (*waiter, error) {
+	if err := rec.normalize(); err != nil {
+		return nil, err
+	}
+	w := waiterPool.Get().(*waiter)
+	w.line = l.enc.encode(w.line[:0], rec)
+	if len(w.line) > maxLineBytes {
+		n := len(w.line)
+		l.release(w)
+		return nil, fmt.Errorf("%w: %d bytes encoded, at most %d", ErrInvalidRecord, n, maxLineBytes)
+	}
+	return w, nil
+}
+
+// release puts w back into the pool.
+func (l *Log) release(w *waiter) {
 	if cap(w.line) > 64<<10 {
 		w.line = nil // do not keep a huge buffer in the pool
 	}
+	w.durable, w.syncing = false, false
 	waiterPool.Put(w)
+}
+
+// count counts an append's outcome.
+func (l *Log) count(err error) error {
 	if err != nil {
 		l.failed.Add(1)
 		return err
 	}
 	l.appended.Add(1)
+	return nil
+}
+
+// enqueue stamps the waiters' time and writes them here when nobody is
+// writing, or queues them for whoever writes. Their acknowledgements
+// follow on their done channels; an error (ErrClosed) means none was
+// queued.
+func (l *Log) enqueue(ws []*waiter) error {
+	l.qmu.Lock()
+	if l.closed {
+		l.qmu.Unlock()
+		return ErrClosed
+	}
+	// Stamped under the queue's lock: the order of writing is the times'.
+	t := l.opts.Now().UTC()
+	for _, w := range ws {
+		w.time = t
+		stampTime(w.line, t)
+		if w.durable {
+			l.durablePending.Add(1)
+		}
+	}
+	switch {
+	case !l.busy && len(l.queue) == 0:
+		// Nobody is writing: write them here, without waking the writer
+		// goroutine and waiting for it (half the cost of an append
+		// that has no company), then what queued meanwhile.
+		l.busy = true
+		l.qmu.Unlock()
+		l.writeBatch(ws)
+		l.drain()
+	case l.busy:
+		// Whoever writes takes the queue before it stops.
+		l.queue = append(l.queue, ws...)
+		l.qmu.Unlock()
+	default:
+		// Queued for the writer goroutine, which is woken already.
+		l.queue = append(l.queue, ws...)
+		l.qmu.Unlock()
+		l.wakeWriter()
+	}
 	return nil
 }
 

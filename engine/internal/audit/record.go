@@ -110,17 +110,15 @@ const (
 	// pull), the principal "*".
 	PrincipalAnonymous PrincipalType = "Anonymous"
 	// PrincipalLocal: the operator's command line acting on a store no
-	// daemon holds.
+	// daemon holds, or the engine's own scheduled work (user "system",
+	// API APIEngine).
 	PrincipalLocal PrincipalType = "Local"
-	// PrincipalService: the registry's own background work (an image
-	// scan), as CloudTrail names what a service does ("AWSService").
-	PrincipalService PrincipalType = "AWSService"
 )
 
 // Valid reports whether t is one of the known principal types.
 func (t PrincipalType) Valid() bool {
 	switch t {
-	case PrincipalIAMUser, PrincipalAnonymous, PrincipalLocal, PrincipalService:
+	case PrincipalIAMUser, PrincipalAnonymous, PrincipalLocal:
 		return true
 	}
 	return false
@@ -161,7 +159,7 @@ const (
 	APIAdmin   API = "admin"   // the admin API (/admin/v1/...)
 	APIConsole API = "console" // the web console
 	APICLI     API = "cli"     // a registryd command acting on the store itself
-	APIEngine  API = "engine"  // the engine's own background work (image scans)
+	APIEngine  API = "engine"  // the engine's own work (schedules, events routed)
 )
 
 // Valid reports whether a is one of the known interfaces.

@@ -39,11 +39,15 @@ type waiter struct {
 	line    []byte
 	time    time.Time
 	durable bool
+	// syncing marks a durable append acknowledged at its write (done)
+	// whose sync the syncer reports on synced (AppendSyncing).
+	syncing bool
 	done    chan error // capacity 1: the writer or syncer never blocks on it
+	synced  chan error // capacity 1, for syncing waiters
 }
 
 var waiterPool = sync.Pool{New: func() any {
-	return &waiter{done: make(chan error, 1)}
+	return &waiter{done: make(chan error, 1), synced: make(chan error, 1)}
 }}
 
 // syncRequest asks the syncer to sync seg and then acknowledge waiters,
@@ -232,6 +236,9 @@ func (l *Log) flush(buf []byte, group []*waiter, last time.Time) {
 	for _, w := range group {
 		if w.durable {
 			durable = append(durable, w)
+			if w.syncing {
+				w.done <- nil // written: its sync follows on synced
+			}
 			continue
 		}
 		w.done <- nil
@@ -354,7 +361,11 @@ func (l *Log) syncer() {
 			err := l.syncSegment(r.seg)
 			for _, q := range reqs[i:j] {
 				for _, w := range q.waiters {
-					w.done <- err
+					if w.syncing {
+						w.synced <- err
+					} else {
+						w.done <- err
+					}
 				}
 			}
 			if reqs[j-1].closing {

@@ -40,7 +40,7 @@ type Scan struct {
 	Counts map[string]int `json:"counts,omitempty"`
 }
 
-// ScanJob is a queued scan (key q).
+// ScanJob is a queued scan (key Q).
 type ScanJob struct {
 	// Kind is "scan" (inventory and match) or "rematch" (match the stored
 	// inventory again).

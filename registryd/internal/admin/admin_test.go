@@ -21,7 +21,7 @@ import (
 
 // newTestAPI returns the admin API over a fresh store, with the real
 // authenticator (open unless ac names an htpasswd file) and authorizer.
-func newTestAPI(t *testing.T, ac auth.Config) (*API, *engine.Engine) {
+func newTestAPI(t testing.TB, ac auth.Config) (*API, *engine.Engine) {
 	t.Helper()
 	e := regtest.Engine(t)
 	ac.Account = "000000000000"
@@ -119,10 +119,12 @@ func TestAdminNeedsCredentials(t *testing.T) {
 // TestEveryOperationDeclaresItsAccess: each admin operation asks the
 // Authorizer about a known action before it runs.
 func TestEveryOperationDeclaresItsAccess(t *testing.T) {
+	a, _ := newTestAPI(t, auth.Config{})
+	bodies := map[string][]byte{"templates/put": []byte(`{"prefix":"p","appliedFor":["CREATE_ON_PUSH"]}`)}
 	for name, op := range operations {
-		r, err := http.NewRequest(http.MethodPost, "http://registry"+Prefix+name+"?repository=r", nil)
+		r, err := http.NewRequest(http.MethodPost, "http://registry"+Prefix+name+"?repository=r&name=r&prefix=p", nil)
 		require.NoError(t, err)
-		access, err := op.access(r, nil)
+		access, err := op.access(a, r, bodies[name])
 		require.NoError(t, err, name)
 		require.NotEmpty(t, access, name)
 		for _, ac := range access {
@@ -163,6 +165,9 @@ func TestAdminAudit(t *testing.T) {
 			}
 			r, err := engine.DecodeAuditRecord(l)
 			require.NoError(t, err)
+			if r.API == engine.AuditAPIEngine {
+				continue // the push's event, recorded when the engine routes it: whenever that happens
+			}
 			out = append(out, r)
 		}
 		return out
@@ -177,7 +182,7 @@ func TestAdminAudit(t *testing.T) {
 		assert.Equal(t, engine.AuditAPIAdmin, r.API)
 		assert.Contains(t, r.Statement, "administrator")
 	}
-	assert.Equal(t, "berth:CollectGarbage", lines("/admin/v1/audit?order=oldest&limit=1")[0].Action)
+	assert.Equal(t, "berth:CollectGarbage", lines("/admin/v1/audit?order=oldest&limit=1&principal=admin")[0].Action)
 	got := lines("/admin/v1/audit?repository=r")
 	require.Len(t, got, 2, "the preview's two questions")
 	assert.Equal(t, "ecr:PutLifecyclePolicy", got[0].Action)

@@ -12,8 +12,17 @@ import (
 	"net/http"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/authz"
 	"github.com/berthstore/berth/registryd/internal/oci"
 )
+
+func init() {
+	addOperations(map[string]operation{
+		"scan/db/import":   {access: onRegistry(authz.AdminImportVulnerabilities), run: (*API).scanImport},
+		"scan/db/status":   {access: onRegistry(authz.AdminDescribeVulnerabilityDatabase), method: http.MethodGet, run: (*API).scanStatus},
+		"scan/db/rollback": {access: onRegistry(authz.AdminRollbackVulnerabilities), run: (*API).scanRollback},
+	})
+}
 
 // ScanImportRequest is the body of POST /admin/v1/scan/db/import.
 type ScanImportRequest struct {

@@ -26,14 +26,19 @@ var (
 
 // Store is the role of the store the admin API drives: collection, the
 // store check, lifecycle policies run now, the access decisions that
-// policy simulations ask, and the audit log's export.
+// policy simulations ask, the audit log's export, and the keys,
+// repositories and creation templates the commands manage.
 type Store interface {
 	authz.Decider
+	KeyStore
+	RepositoryStore
+	TemplateStore
 	CollectGarbage(ctx context.Context, opts gcOptions) (gcReport, error)
 	Fsck(ctx context.Context, opts fsckOptions) (*fsckReport, error)
 	LifecyclePreview(ctx context.Context, repo, policyOverride string) ([]expiry, error)
 	LifecycleApply(ctx context.Context, repo, policyOverride string) ([]expiry, error)
 	ExportAudit(ctx context.Context, q engine.AuditQuery, w io.Writer) error
+	EventStore
 	ImportVulnerabilities(ctx context.Context, path string) (*engine.VulnImport, error)
 	VulnDatabaseStatus(ctx context.Context) (engine.VulnDatabaseStatus, error)
 	RollbackVulnDatabase(ctx context.Context) (*engine.VulnDatabaseVersion, error)

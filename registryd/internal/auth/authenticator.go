@@ -254,14 +254,15 @@ func (a *Authenticator) Basic(r *http.Request, maybeAnonymousPull bool) (engine.
 		return accept(r, a.anonymous())
 	}
 	c := a.current.Load()
-	user, pass, ok := r.BasicAuth()
+	var raw, dec [basicBufSize]byte
+	user, pass, ok := basicAuth(r, raw[:], dec[:])
 	switch {
-	case ok && user == LoginUser:
-		if p, ok := a.tokenPrincipal(c, pass); ok {
+	case ok && string(user) == LoginUser:
+		if p, ok := a.tokenPrincipal(c, string(pass)); ok {
 			return accept(r, p)
 		}
 	case ok && c.passwords != nil && c.passwords.check(user, pass):
-		return accept(r, c.principals[user])
+		return accept(r, c.principals[string(user)])
 	}
 	if maybeAnonymousPull && a.anonymousPull && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		return accept(r, a.anonymous())

@@ -1,7 +1,10 @@
 package auth
 
 import (
+	"encoding/base64"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -60,6 +63,32 @@ func FuzzLoginToken(f *testing.F) {
 		}
 		if token != good && (c.user != "alice" || c.account != "000000000000") {
 			t.Fatalf("accepted a token this key did not mint: %q -> %+v", token, c)
+		}
+	})
+}
+
+// FuzzBasicAuth: basicAuth reads any Authorization header as net/http's
+// Request.BasicAuth does, whether it fits its buffers or not.
+func FuzzBasicAuth(f *testing.F) {
+	for _, h := range []string{
+		"Basic " + base64.StdEncoding.EncodeToString([]byte("alice:pw")),
+		"basic " + base64.StdEncoding.EncodeToString([]byte("AWS:berth2.token:with:colons")),
+		"BASIC " + base64.StdEncoding.EncodeToString([]byte("nocolon")),
+		"Basic " + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("x", 600)+":"+strings.Repeat("y", 300))),
+		"Basic YWxpY2U6cHc", "Basic YWxp\r\nY2U6cHc=", "Basic ", "Basic", "Bearer abc", "", "Basic  YWxpY2U6cHc=",
+	} {
+		f.Add(h)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		r := httptest.NewRequest(http.MethodGet, "/v2/", nil)
+		if h != "" {
+			r.Header["Authorization"] = []string{h}
+		}
+		wantUser, wantPass, wantOK := r.BasicAuth()
+		var raw, dec [basicBufSize]byte
+		user, pass, ok := basicAuth(r, raw[:], dec[:])
+		if ok != wantOK || string(user) != wantUser || string(pass) != wantPass {
+			t.Fatalf("header %q: basicAuth = %q, %q, %v; BasicAuth = %q, %q, %v", h, user, pass, ok, wantUser, wantPass, wantOK)
 		}
 	})
 }

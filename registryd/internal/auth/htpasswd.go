@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -93,13 +94,14 @@ func parseHtpasswd(sc *bufio.Scanner, path string, ttl time.Duration) (*password
 	return a, nil
 }
 
-// check reports whether user and password are valid.
-func (a *passwords) check(user, password string) bool {
-	hash, ok := a.users[user]
+// check reports whether user and password are valid. Neither is kept
+// (the caller may reuse their memory); a bcrypt works on a copy.
+func (a *passwords) check(user, password []byte) bool {
+	hash, ok := a.users[string(user)]
 	if !ok {
 		// Spend the same time as a real check, so that timing does not
 		// tell which users exist.
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(dummyHash, password)
 		return false
 	}
 	key := cacheKey(user, password)
@@ -108,9 +110,10 @@ func (a *passwords) check(user, password string) bool {
 			return true
 		}
 	}
+	pw := bytes.Clone(password)
 	// The same key is the same user and password: the same answer.
 	valid, _, _ := a.checking.Do(string(key[:]), func() (any, error) {
-		if a.compare(hash, []byte(password)) != nil {
+		if a.compare(hash, pw) != nil {
 			return false, nil
 		}
 		if a.ttl > 0 {
@@ -127,7 +130,7 @@ func (a *passwords) check(user, password string) bool {
 
 // cacheKey is the key of user and password in the cache of successful
 // checks: a SHA-256 of both, computed without a copy on the heap.
-func cacheKey(user, password string) [sha256.Size]byte {
+func cacheKey(user, password []byte) [sha256.Size]byte {
 	var buf [128]byte
 	b := append(buf[:0], user...)
 	b = append(b, 0)

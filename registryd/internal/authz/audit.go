@@ -18,6 +18,10 @@ import (
 // Recorder keeps the audit log (*engine.Engine).
 type Recorder interface {
 	RecordAudit(ctx context.Context, rec engine.AuditRecord, durable bool) error
+	// RecordAuditAll writes several records together (a listing's).
+	RecordAuditAll(ctx context.Context, recs []engine.AuditRecord, durable bool) error
+	// RecordAuditSyncing writes rec and returns with its sync under way.
+	RecordAuditSyncing(ctx context.Context, rec engine.AuditRecord) (wait func() error, err error)
 }
 
 var _ Recorder = (*engine.Engine)(nil)
@@ -25,8 +29,9 @@ var _ Recorder = (*engine.Engine)(nil)
 // Mutating reports whether action changes the store (or the registry's
 // configuration) when it is carried out: a push, a delete, a policy or
 // setting put, a collection, a key operation. An allowed mutating action
-// is recorded durably (synced before the answer), as a denial is; the
-// other actions only read.
+// is recorded durably (synced before the answer: while the change is
+// made, when the server's answer waits for it), as a denial is, but for
+// an upload session's steps (sessionStep); the other actions only read.
 func Mutating(action Action) bool { return mutating[action] }
 
 // mutating is the table of the actions that change something, known to
@@ -60,7 +65,7 @@ func init() {
 	} {
 		mutating[Action("kms:"+name)] = true
 	}
-	for _, a := range []Action{AdminApplyLifecycle, AdminCollectGarbage, AdminReloadIdentities, AdminImportVulnerabilities, AdminRollbackVulnerabilities} {
+	for _, a := range []Action{AdminApplyLifecycle, AdminCollectGarbage, AdminReloadIdentities, AdminRedriveEvents, AdminImportVulnerabilities, AdminRollbackVulnerabilities} {
 		mutating[a] = true
 	}
 }
@@ -69,7 +74,11 @@ func init() {
 // decision (the final one: after the open registry and anonymous pull
 // allowances) on resource (an ARN, or "*"), because of statement, and
 // refused with refusal (nil when allowed). It is durable for a denial and
-// for an allowed change, but for a listing's filter questions. It returns refusal once the record is written,
+// for an allowed change, but for a listing's filter questions and an
+// upload session's steps; an allowed change's sync is left under way for
+// the answer to wait for when the request's Info defers it
+// (DeferAuditSyncs), and a listing's records are gathered by VisibleAll.
+// It returns refusal once the record is written,
 // or the failure to write it, which refuses the request (503 for
 // engine.ErrAuditUnavailable). The request's details come from its
 // request.Info.
@@ -100,9 +109,26 @@ func (a *IAM) record(ctx context.Context, req *engine.AccessRequest, resource st
 	}
 	// A listing's filter question (Visible) is recorded but not synced: a
 	// repository hidden from a listing is no attempt on it, and a listing
-	// may ask thousands.
-	durable := (decision.Denied() || mutating[action]) && !isListing(ctx)
-	err := a.decider.RecordAudit(ctx, rec, durable)
+	// may ask thousands. The steps of an upload session (its start, its
+	// chunks, its end without a blob) change nothing durable: their
+	// records are written, and the completing PUT's is synced.
+	durable := (decision.Denied() || mutating[action] && !sessionStep[action]) && !isListing(ctx)
+	var err error
+	switch {
+	case listingBatchOf(ctx) != nil:
+		// A question of VisibleAll: recorded with the others, together.
+		lb := listingBatchOf(ctx)
+		lb.recs = append(lb.recs, rec)
+	case durable && decision == engine.AuditAllow && info.AuditSyncsDeferred():
+		// A change: its record is written now, before the change, and
+		// synced while the change is made; the answer waits for it.
+		var wait func() error
+		if wait, err = a.decider.RecordAuditSyncing(ctx, rec); err == nil && !info.AddAuditSync(wait) {
+			err = wait()
+		}
+	default:
+		err = a.decider.RecordAudit(ctx, rec, durable)
+	}
 	switch {
 	case err == nil:
 		return refusal
@@ -113,6 +139,14 @@ func (a *IAM) record(ctx context.Context, req *engine.AccessRequest, resource st
 	}
 	return fmt.Errorf("authz: recording %s on %s: %w", req.Action, resource, err)
 }
+
+// sessionStep are the actions of an upload session's steps, which change
+// no durable state of the store: starting a session, sending a chunk,
+// reading its state, cancelling it. A session is parked in memory and in
+// a scratch file; the blob is made durable by the completing PUT
+// (ecr:CompleteLayerUpload), whose record is synced. A mount or a
+// monolithic upload in the POST also asks ecr:CompleteLayerUpload.
+var sessionStep = map[Action]bool{InitiateLayerUpload: true, UploadLayerPart: true}
 
 // apiOf is the interface a request came through, by what the handlers
 // filled in: an ECR operation, or the server's route.
@@ -129,8 +163,12 @@ func apiOf(info *request.Info) engine.AuditAPI {
 }
 
 // sourceIP is the client's address as the audit log records it (the
-// one decisions see as aws:SourceIp), or "" when it cannot be told.
+// one decisions see as aws:SourceIp), "local" for a request through the
+// admin socket (as for a local command), or "" when it cannot be told.
 func sourceIP(info *request.Info) string {
+	if info.Local {
+		return "local"
+	}
 	if !info.SourceIP.IsValid() {
 		return ""
 	}
@@ -157,4 +195,63 @@ func Visible(ctx context.Context, az Authorizer, who engine.Principal, action Ac
 		return false, nil
 	}
 	return false, err
+}
+
+// listingBatch gathers the records of VisibleAll's questions, written
+// together once every question is decided.
+type listingBatch struct{ recs []engine.AuditRecord }
+
+// listingBatchKey marks the context of VisibleAll's questions.
+type listingBatchKey struct{}
+
+// listingBatchOf returns the batch ctx's questions are recorded in, or
+// nil.
+func listingBatchOf(ctx context.Context) *listingBatch {
+	lb, _ := ctx.Value(listingBatchKey{}).(*listingBatch)
+	return lb
+}
+
+// VisibleAll reports, for each of resources, whether who may see it in a
+// listing of action, as Visible does for one (each question decided and
+// recorded, not synced): the records of an IAM Authorizer's questions are
+// written together (usually one write(2)) once all are decided, before
+// VisibleAll returns. A listing of thousands of repositories asks this way
+// a page at a time. An error refuses the listing; the questions decided
+// before it are recorded all the same.
+func VisibleAll(ctx context.Context, az Authorizer, who engine.Principal, action Action, resources []Resource) ([]bool, error) {
+	visible := make([]bool, len(resources))
+	iam, ok := az.(*IAM)
+	if !ok {
+		for i, r := range resources {
+			v, err := Visible(ctx, az, who, action, r)
+			if err != nil {
+				return nil, err
+			}
+			visible[i] = v
+		}
+		return visible, nil
+	}
+	lb := &listingBatch{recs: make([]engine.AuditRecord, 0, len(resources))}
+	bctx := context.WithValue(context.WithValue(ctx, listingKey{}, true), listingBatchKey{}, lb)
+	var failure error
+	for i, r := range resources {
+		err := iam.Authorize(bctx, who, action, r)
+		switch {
+		case err == nil:
+			visible[i] = true
+		case errors.Is(err, engine.ErrAccessDenied):
+		default:
+			failure = err
+		}
+		if failure != nil {
+			break
+		}
+	}
+	if err := iam.decider.RecordAuditAll(ctx, lb.recs, false); err != nil {
+		return nil, fmt.Errorf("authz: recording a listing's %d questions: %w", len(lb.recs), err)
+	}
+	if failure != nil {
+		return nil, failure
+	}
+	return visible, nil
 }

@@ -83,10 +83,14 @@ func (a *IAM) Authorize(ctx context.Context, who engine.Principal, action Action
 	if err != nil {
 		return err
 	}
+	_, local := who.Local()
 	switch {
 	case d.Allowed():
 		return a.record(ctx, &req, d.Resource, engine.AuditAllow, a.statements.text("", d), nil)
 	case d.Outcome == engine.ExplicitDeny:
+	case local:
+		// A local user the engine refused (not the daemon's user nor
+		// root): neither an open registry nor anonymous pulls let it in.
 	case a.open:
 		return a.record(ctx, &req, d.Resource, engine.AuditAllow,
 			a.statements.text("allowed: the registry is open (authentication off) and no statement denies; ", d), nil)

@@ -70,7 +70,7 @@ func (o cacheRuleOps) describe(ctx context.Context, _ *call, in *DescribePullThr
 	if len(in.ECRRepositoryPrefixes) > 0 {
 		for _, p := range in.ECRRepositoryPrefixes {
 			if !slices.ContainsFunc(rules, func(r engine.PullThroughCacheRule) bool { return r.ECRRepositoryPrefix == p }) {
-				return nil, errorf(ecrCacheRuleNotFound, "The pull-through cache rule with prefix '%s' does not exist in the registry with id '%s'", truncate(p, 100), o.reg.account)
+				return nil, errorf(ecrCacheRuleNotFound, "The pull through cache rule with prefix '%s' does not exist in the registry with id '%s'", truncate(p, 100), o.reg.account)
 			}
 		}
 		rules = slices.DeleteFunc(rules, func(r engine.PullThroughCacheRule) bool {

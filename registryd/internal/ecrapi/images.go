@@ -22,6 +22,9 @@ const maxBatchImageIDs = 100
 const (
 	imageNotFoundCode   = "ImageNotFound"
 	imageNotFoundReason = "Requested image not found"
+	// imageInaccessibleCode is the failure of an image that exists but
+	// cannot be read now (archived).
+	imageInaccessibleCode = "ImageInaccessible"
 )
 
 // imageOps serve the image operations.
@@ -34,9 +37,9 @@ type imageOps struct {
 // ListImagesInput is ListImages' request.
 type ListImagesInput struct {
 	repositoryRef
-	NextToken  string           `json:"nextToken"`
-	MaxResults *int             `json:"maxResults"`
-	Filter     *TagStatusFilter `json:"filter"`
+	NextToken  string       `json:"nextToken"`
+	MaxResults *int         `json:"maxResults"`
+	Filter     *ImageFilter `json:"filter"`
 }
 
 // ListImagesOutput is ListImages' answer: one entry a tag, and one for
@@ -55,13 +58,13 @@ func (o imageOps) list(ctx context.Context, _ *call, in *ListImagesInput) (*List
 	if err != nil {
 		return nil, o.reg.repositoryNotFound(err, in.RepositoryName)
 	}
+	if err := in.Filter.check(); err != nil {
+		return nil, err
+	}
 	var ids []ImageIdentifier
-	for _, im := range imgs {
-		ok, err := in.Filter.keep(len(im.Tags))
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
+	for i := range imgs {
+		im := &imgs[i]
+		if !in.Filter.keep(im) {
 			continue
 		}
 		if len(im.Tags) == 0 {
@@ -117,7 +120,7 @@ type DescribeImagesInput struct {
 	ImageIDs   []ImageIdentifier `json:"imageIds"`
 	NextToken  string            `json:"nextToken"`
 	MaxResults *int              `json:"maxResults"`
-	Filter     *TagStatusFilter  `json:"filter"`
+	Filter     *ImageFilter      `json:"filter"`
 }
 
 // DescribeImagesOutput is DescribeImages' answer.
@@ -128,12 +131,15 @@ type DescribeImagesOutput struct {
 
 func (o imageOps) describe(ctx context.Context, _ *call, in *DescribeImagesInput) (*DescribeImagesOutput, error) {
 	out := &DescribeImagesOutput{ImageDetails: []ImageDetail{}}
+	if err := in.Filter.check(); err != nil {
+		return nil, err
+	}
 	if len(in.ImageIDs) > 0 {
-		if in.NextToken != "" || in.MaxResults != nil {
-			return nil, errorf(ecrInvalidParameter, "maxResults and nextToken cannot be used with imageIds")
+		if in.NextToken != "" || in.MaxResults != nil || in.Filter != nil {
+			return nil, invalidParameter("imageIds", "maxResults, nextToken and filter cannot be used with imageIds")
 		}
 		if len(in.ImageIDs) > maxBatchImageIDs {
-			return nil, errorf(ecrInvalidParameter, "at most %d imageIds", maxBatchImageIDs)
+			return nil, invalidParameter("imageIds", maxLength, maxBatchImageIDs)
 		}
 		for _, id := range in.ImageIDs {
 			im, failure, reason, err := o.resolve(ctx, in.RepositoryName, id)
@@ -148,8 +154,7 @@ func (o imageOps) describe(ctx context.Context, _ *call, in *DescribeImagesInput
 				}
 				out.ImageDetails = append(out.ImageDetails, det)
 			case imageNotFoundCode, "ImageTagDoesNotMatchDigest":
-				return nil, errorf(ecrImageNotFound, "The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the repository with name '%s' in the registry with id '%s'",
-					id.ImageDigest, id.ImageTag, in.RepositoryName, o.reg.account)
+				return nil, o.reg.imageNotFound(id, in.RepositoryName)
 			default:
 				return nil, errorf(ecrInvalidParameter, "%s", reason)
 			}
@@ -165,13 +170,9 @@ func (o imageOps) describe(ctx context.Context, _ *call, in *DescribeImagesInput
 		return nil, o.reg.repositoryNotFound(err, in.RepositoryName)
 	}
 	var kept []engine.ImageDetail
-	for _, im := range imgs {
-		ok, err := in.Filter.keep(len(im.Tags))
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			kept = append(kept, im)
+	for i := range imgs {
+		if in.Filter.keep(&imgs[i]) {
+			kept = append(kept, imgs[i])
 		}
 	}
 	page, next, err := paginate(kept, func(im engine.ImageDetail) string { return string(im.Digest) }, in.NextToken, n)
@@ -194,12 +195,21 @@ func imageNotFound(id ImageIdentifier) ImageFailure {
 	return ImageFailure{ImageID: id, FailureCode: imageNotFoundCode, FailureReason: imageNotFoundReason}
 }
 
+// imageArchived is the failure of an ImageIdentifier that names an image
+// archived (or being restored), which BatchGetImage does not answer:
+// ImageInaccessible, the failure code the ECR API reference lists for an
+// image that exists but cannot be read.
+func imageArchived(id ImageIdentifier, st engine.ImageStatus) ImageFailure {
+	reason := "The image is archived and cannot be pulled; restore it with UpdateImageStorageClass (targetStorageClass STANDARD)"
+	if st == engine.ImageActivating {
+		reason = "The image is being restored from the archive (imageStatus ACTIVATING) and can be pulled when its restore completes"
+	}
+	return ImageFailure{ImageID: id, FailureCode: imageInaccessibleCode, FailureReason: reason}
+}
+
 // checkImageIDs bounds a batch's imageIds.
 func checkImageIDs(ids []ImageIdentifier) error {
-	if len(ids) == 0 || len(ids) > maxBatchImageIDs {
-		return errorf(ecrInvalidParameter, "imageIds needs 1 to %d entries, got %d", maxBatchImageIDs, len(ids))
-	}
-	return nil
+	return checkLength("imageIds", len(ids), 1, maxBatchImageIDs)
 }
 
 // BatchGetImageInput is BatchGetImage's request.
@@ -229,6 +239,10 @@ func (o imageOps) batchGet(ctx context.Context, _ *call, in *BatchGetImageInput)
 			out.Failures = append(out.Failures, ImageFailure{ImageID: id, FailureCode: failure, FailureReason: reason})
 			continue
 		}
+		if st := imageStatusOf(im); st != engine.ImageActive {
+			out.Failures = append(out.Failures, imageArchived(id, st))
+			continue
+		}
 		if len(in.AcceptedMediaTypes) > 0 && !slices.Contains(in.AcceptedMediaTypes, im.MediaType) {
 			out.Failures = append(out.Failures, ImageFailure{ImageID: id, FailureCode: imageNotFoundCode,
 				FailureReason: "the manifest is " + im.MediaType + ", which acceptedMediaTypes does not list (Berth does not convert manifests)"})
@@ -236,6 +250,10 @@ func (o imageOps) batchGet(ctx context.Context, _ *call, in *BatchGetImageInput)
 		}
 		// GetManifest records the pull, as ECR's BatchGetImage does.
 		m, err := o.images.GetManifest(ctx, in.RepositoryName, string(im.Digest))
+		if errors.Is(err, engine.ErrImageArchived) { // archived meanwhile
+			out.Failures = append(out.Failures, imageArchived(id, engine.ImageArchived))
+			continue
+		}
 		if errors.Is(err, engine.ErrManifestUnknown) {
 			out.Failures = append(out.Failures, imageNotFound(id))
 			continue
@@ -341,7 +359,7 @@ type PutImageOutput struct {
 
 func (o imageOps) put(ctx context.Context, _ *call, in *PutImageInput) (*PutImageOutput, error) {
 	if in.ImageManifest == "" {
-		return nil, errorf(ecrInvalidParameter, "imageManifest is required")
+		return nil, invalidParameter("imageManifest", mustNotBeNull)
 	}
 	if in.ImageTag != "" && engine.ValidateTag(in.ImageTag) != nil {
 		return nil, errorf(ecrInvalidParameter, "Invalid parameter at 'imageTag' failed to satisfy constraint: 'must satisfy regular expression '[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}''")
@@ -349,11 +367,17 @@ func (o imageOps) put(ctx context.Context, _ *call, in *PutImageInput) (*PutImag
 	payload := []byte(in.ImageManifest)
 	d := digest.FromBytes(payload)
 	if in.ImageDigest != "" && in.ImageDigest != string(d) {
-		return nil, errorf(ecrImageDigestDoesNotMatch, "Invalid parameter at 'imageDigest': the manifest's digest is %s, not %s", d, truncate(in.ImageDigest, 100))
+		return nil, errorf(ecrImageDigestDoesNotMatch, "The specified image digest '%s' does not match the digest '%s' that Amazon ECR calculated for the image", truncate(in.ImageDigest, 100), d)
 	}
+	// The media type is imageManifestMediaType or the manifest's own
+	// mediaType (the engine refuses the two disagreeing); a manifest
+	// with neither is refused, not taken for one.
 	mediaType := in.ImageManifestMediaType
 	if mediaType == "" {
 		mediaType = manifestMediaType(payload)
+	}
+	if mediaType == "" {
+		return nil, invalidParameter("imageManifestMediaType", "image manifest mediatype not provided in manifest or parameter")
 	}
 	if desc, err := o.images.StatManifest(ctx, in.RepositoryName, string(d)); err == nil {
 		at := ""
@@ -373,10 +397,7 @@ func (o imageOps) put(ctx context.Context, _ *call, in *PutImageInput) (*PutImag
 	}
 	res, err := o.images.PutManifest(ctx, in.RepositoryName, ref, mediaType, payload)
 	if err != nil {
-		if errors.Is(err, engine.ErrManifestBlobUnknown) && !strings.Contains(err.Error(), "blob") {
-			return nil, &apiError{Type: ecrReferencedImagesNotFound, Msg: strings.ReplaceAll(err.Error(), "engine: ", ""), Err: err}
-		}
-		return nil, o.reg.repositoryNotFound(err, in.RepositoryName)
+		return nil, o.reg.putImageError(err, in)
 	}
 	return &PutImageOutput{Image: Image{
 		RegistryID: o.reg.account, RepositoryName: in.RepositoryName,

@@ -17,13 +17,24 @@ import (
 	"github.com/berthstore/berth/registryd/internal/regtest"
 )
 
-// TestOperationTable: each operation's action is "ecr:" and its name,
-// and is an action the Authorizer knows.
+// actionOf are the operations whose action is not "ecr:" and their name
+// (ECR's API reference names the permission they need).
+var actionOf = map[string]authz.Action{
+	"ListImageReferrers": authz.BatchGetImage,
+}
+
+// TestOperationTable: each operation's action is "ecr:" and its name (or
+// the permission ECR's reference names, actionOf), and is an action the
+// Authorizer knows.
 func TestOperationTable(t *testing.T) {
 	a := newTestAPI(t)
-	require.Len(t, a.ops, 43)
+	require.Len(t, a.ops, 47)
 	for name, op := range a.ops {
-		assert.Equal(t, authz.Action("ecr:"+name), op.action(), name)
+		want, ok := actionOf[name]
+		if !ok {
+			want = authz.Action("ecr:" + name)
+		}
+		assert.Equal(t, want, op.action(), name)
 		assert.True(t, op.action().Known(), name)
 	}
 }
@@ -50,7 +61,7 @@ var wellFormed = map[string]string{
 	"SetRepositoryPolicy":                     `{"repositoryName":"r","policyText":"{}"}`,
 	"GetRepositoryPolicy":                     `{"repositoryName":"r"}`,
 	"DeleteRepositoryPolicy":                  `{"repositoryName":"r"}`,
-	"PutLifecyclePolicy":                      `{"repositoryName":"r","lifecyclePolicyText":"{}"}`,
+	"PutLifecyclePolicy":                      `{"repositoryName":"r","lifecyclePolicyText":"{\"rules\":[{\"rulePriority\":1,\"selection\":{\"tagStatus\":\"any\",\"countType\":\"imageCountMoreThan\",\"countNumber\":1},\"action\":{\"type\":\"expire\"}}]}"}`,
 	"GetLifecyclePolicy":                      `{"repositoryName":"r"}`,
 	"DeleteLifecyclePolicy":                   `{"repositoryName":"r"}`,
 	"StartLifecyclePolicyPreview":             `{"repositoryName":"r"}`,
@@ -67,6 +78,7 @@ var wellFormed = map[string]string{
 	"CompleteLayerUpload":                     `{"repositoryName":"r","uploadId":"u","layerDigests":["sha256:00"]}`,
 	"CreateRepositoryCreationTemplate":        `{"prefix":"ROOT","appliedFor":["CREATE_ON_PUSH"]}`,
 	"UpdateRepositoryCreationTemplate":        `{"prefix":"ROOT","appliedFor":["CREATE_ON_PUSH"]}`,
+	"UpdateImageStorageClass":                 `{"repositoryName":"r","imageId":{"imageTag":"v1"},"targetStorageClass":"ARCHIVE"}`,
 	"DeleteRepositoryCreationTemplate":        `{"prefix":"ROOT"}`,
 	"DescribeRepositoryCreationTemplates":     `{}`,
 	"CreatePullThroughCacheRule":              `{"ecrRepositoryPrefix":"hub","upstreamRegistryUrl":"registry-1.docker.io"}`,
@@ -77,6 +89,9 @@ var wellFormed = map[string]string{
 	"GetRegistryPolicy":                       `{}`,
 	"DeleteRegistryPolicy":                    `{}`,
 	"DescribeRegistry":                        `{}`,
+	"GetAccountSetting":                       `{"name":"BLOB_MOUNTING"}`,
+	"PutAccountSetting":                       `{"name":"BLOB_MOUNTING","value":"DISABLED"}`,
+	"ListImageReferrers":                      `{"repositoryName":"r","subjectId":{"imageDigest":"sha256:` + strings.Repeat("0", 64) + `"}}`,
 	"StartImageScan":                          `{"repositoryName":"r","imageId":{"imageTag":"v1"}}`,
 	"DescribeImageScanFindings":               `{"repositoryName":"r","imageId":{"imageTag":"v1"}}`,
 	"PutRegistryScanningConfiguration":        `{"scanType":"BASIC","rules":[]}`,
@@ -104,7 +119,7 @@ func TestEveryOperationIsAuthorized(t *testing.T) {
 			if strings.Contains(body, `"repositoryName":"r"`) || strings.Contains(body, "repository/r") || strings.Contains(body, `"repositoryNames":["r"]`) {
 				want = "repository r"
 			}
-			assert.Equal(t, "ecr:"+name+" on "+want, deny.asked[0])
+			assert.Equal(t, string(a.ops[name].action())+" on "+want, deny.asked[0])
 		})
 	}
 	names, err := a.engine.ListRepositories(context.Background(), "", 10)

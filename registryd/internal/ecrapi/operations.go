@@ -16,13 +16,16 @@ func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploa
 	tags := tagOps{reg: g, tags: st}
 	policies := policyOps{reg: g, policies: st}
 	registryLevel := registryOps{reg: g, policies: st}
-	lifecycle := lifecycleOps{reg: g, repos: st, lifecycle: st, previews: &previews{}}
+	lifecycle := lifecycleOps{reg: g, repos: st, lifecycle: st}
 	images := imageOps{reg: g, images: st, scans: st}
 	scans := scanOps{reg: g, images: images, scans: st}
+	storage := storageClassOps{images: images, store: st}
 	layers := layerOps{reg: g, repos: st, layers: st, uploads: uploads}
 	templates := templateOps{reg: g, templates: st}
 	rules := cacheRuleOps{reg: g, rules: st}
 	login := loginOps{tokens: tokens}
+	settings := accountSettingOps{settings: st}
+	referrers := referrerOps{reg: g, referrers: st}
 	return map[string]operation{
 		"CreateRepository":              newOp(authz.CreateRepository, repos.create),
 		"DescribeRepositories":          newOp(authz.DescribeRepositories, repos.describe),
@@ -42,6 +45,8 @@ func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploa
 		"GetRegistryPolicy":    newOp(authz.GetRegistryPolicy, registryLevel.getPolicy),
 		"DeleteRegistryPolicy": newOp(authz.DeleteRegistryPolicy, registryLevel.deletePolicy),
 		"DescribeRegistry":     newOp(authz.DescribeRegistry, registryLevel.describe),
+		"GetAccountSetting":    newOp(authz.GetAccountSetting, settings.get),
+		"PutAccountSetting":    newOp(authz.PutAccountSetting, settings.put),
 
 		"PutLifecyclePolicy":          newOp(authz.PutLifecyclePolicy, lifecycle.put),
 		"GetLifecyclePolicy":          newOp(authz.GetLifecyclePolicy, lifecycle.get),
@@ -54,6 +59,11 @@ func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploa
 		"BatchGetImage":    newOp(authz.BatchGetImage, images.batchGet),
 		"BatchDeleteImage": newOp(authz.BatchDeleteImage, images.batchDelete),
 		"PutImage":         newOp(authz.PutImage, images.put),
+		// ECR asks ecr:BatchGetImage of ListImageReferrers (its API
+		// reference): there is no ecr:ListImageReferrers action.
+		"ListImageReferrers": newOp(authz.BatchGetImage, referrers.list),
+
+		"UpdateImageStorageClass": newOp(authz.UpdateImageStorageClass, storage.update),
 
 		"StartImageScan":                          newOp(authz.StartImageScan, scans.start),
 		"DescribeImageScanFindings":               newOp(authz.DescribeImageScanFindings, scans.describeFindings),

@@ -6,6 +6,7 @@ package ecrapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -120,7 +121,7 @@ type StartImageScanOutput struct {
 // imageOf resolves the image an input names, with ECR's errors.
 func (o scanOps) imageOf(ctx context.Context, repo string, id *ImageIdentifier) (*engine.ImageDetail, error) {
 	if id == nil {
-		return nil, errorf(ecrInvalidParameter, "imageId is required")
+		return nil, invalidParameter("imageId", mustNotBeNull)
 	}
 	im, failure, reason, err := o.images.resolve(ctx, repo, *id)
 	if err != nil {
@@ -130,8 +131,7 @@ func (o scanOps) imageOf(ctx context.Context, repo string, id *ImageIdentifier) 
 	case "":
 		return im, nil
 	case imageNotFoundCode, "ImageTagDoesNotMatchDigest":
-		return nil, errorf(ecrImageNotFound, "The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the repository with name '%s' in the registry with id '%s'",
-			id.ImageDigest, id.ImageTag, repo, o.reg.account)
+		return nil, o.reg.imageNotFound(*id, repo)
 	}
 	return nil, errorf(ecrInvalidParameter, "%s", reason)
 }
@@ -142,6 +142,11 @@ func (o scanOps) start(ctx context.Context, _ *call, in *StartImageScanInput) (*
 		return nil, err
 	}
 	s, err := o.scans.StartImageScan(ctx, in.RepositoryName, string(im.Digest))
+	if errors.Is(err, engine.ErrScanLimitExceeded) {
+		// ECR's words; the engine's error, which says when the next
+		// manual scan is allowed, stays in the log.
+		return nil, &apiError{Type: ecrLimitExceeded, Msg: "The scan quota per image has been exceeded. Wait and try again.", Err: err}
+	}
 	if err != nil {
 		return nil, o.reg.repositoryNotFound(err, in.RepositoryName)
 	}
@@ -180,6 +185,10 @@ func (o scanOps) describeFindings(ctx context.Context, _ *call, in *DescribeImag
 		return nil, err
 	}
 	s, err := o.scans.ImageScan(ctx, in.RepositoryName, string(im.Digest), true)
+	if errors.Is(err, engine.ErrScanNotFound) {
+		return nil, errorf(ecrScanNotFound, "Image scan does not exist for the image with imageId {imageDigest:'%s', imageTag:'%s'} in the repository with name '%s' in the registry with id '%s'",
+			im.Digest, orNull(in.ImageID.ImageTag), in.RepositoryName, o.reg.account)
+	}
 	if err != nil {
 		return nil, o.reg.repositoryNotFound(err, in.RepositoryName)
 	}
@@ -309,7 +318,49 @@ type PutRegistryScanningConfigurationOutput struct {
 	RegistryScanningConfiguration RegistryScanningConfiguration `json:"registryScanningConfiguration"`
 }
 
+// validate checks the configuration's parameters as ECR's request
+// validation words their failures; the engine checks what is left (the
+// filters' grammar).
+func (in *PutRegistryScanningConfigurationInput) validate() error {
+	if err := checkEnum("scanType", in.ScanType, engine.ScanTypeBasic, engine.ScanTypeEnhanced); err != nil {
+		return err
+	}
+	if err := checkLength("rules", len(in.Rules), 0, 2); err != nil {
+		return err
+	}
+	for i, r := range in.Rules {
+		field := fmt.Sprintf("rules[%d].scanFrequency", i)
+		if r.ScanFrequency == "" {
+			return invalidParameter(field, mustNotBeNull)
+		}
+		if err := checkEnum(field, r.ScanFrequency, engine.ScanFrequencyOnPush, engine.ScanFrequencyContinuous, engine.ScanFrequencyManual); err != nil {
+			return err
+		}
+		if r.ScanFrequency == engine.ScanFrequencyContinuous && in.ScanType != engine.ScanTypeEnhanced {
+			return invalidParameter(field, "%s needs scanType %s (basic scanning scans on push and manually)", engine.ScanFrequencyContinuous, engine.ScanTypeEnhanced)
+		}
+		if err := checkLength(fmt.Sprintf("rules[%d].repositoryFilters", i), len(r.RepositoryFilters), 1, 100); err != nil {
+			return err
+		}
+		for j, f := range r.RepositoryFilters {
+			if err := checkLength(fmt.Sprintf("rules[%d].repositoryFilters[%d].filter", i, j), len(f.Filter), 1, 255); err != nil {
+				return err
+			}
+			if f.FilterType == "" {
+				return invalidParameter(fmt.Sprintf("rules[%d].repositoryFilters[%d].filterType", i, j), mustNotBeNull)
+			}
+			if err := checkEnum(fmt.Sprintf("rules[%d].repositoryFilters[%d].filterType", i, j), f.FilterType, engine.ScanFilterWildcard); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (o scanOps) putConfiguration(ctx context.Context, _ *call, in *PutRegistryScanningConfigurationInput) (*PutRegistryScanningConfigurationOutput, error) {
+	if err := in.validate(); err != nil {
+		return nil, err
+	}
 	c := engine.ScanningConfiguration{ScanType: in.ScanType}
 	for _, r := range in.Rules {
 		er := engine.ScanningRule{ScanFrequency: r.ScanFrequency}
@@ -369,8 +420,8 @@ type BatchGetRepositoryScanningConfigurationInput struct {
 
 // resources are the repositories named (1 to 25, as ECR allows).
 func (in *BatchGetRepositoryScanningConfigurationInput) resources(registry) ([]authz.Resource, error) {
-	if len(in.RepositoryNames) == 0 || len(in.RepositoryNames) > 25 {
-		return nil, errorf(ecrInvalidParameter, "repositoryNames needs 1 to 25 names, got %d", len(in.RepositoryNames))
+	if err := checkLength("repositoryNames", len(in.RepositoryNames), 1, 25); err != nil {
+		return nil, err
 	}
 	out := make([]authz.Resource, len(in.RepositoryNames))
 	for i, name := range in.RepositoryNames {

@@ -5,6 +5,7 @@ package ecrapi
 // engine's types are converted at the boundary (convert.go).
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 )
@@ -93,6 +94,9 @@ type ImageDetail struct {
 	ImageManifestMediaType string   `json:"imageManifestMediaType,omitempty"`
 	ArtifactMediaType      string   `json:"artifactMediaType,omitempty"`
 	LastRecordedPullTime   awsTime  `json:"lastRecordedPullTime,omitzero"`
+	ImageStatus            string   `json:"imageStatus"`
+	LastArchivedAt         awsTime  `json:"lastArchivedAt,omitzero"`
+	LastActivatedAt        awsTime  `json:"lastActivatedAt,omitzero"`
 	// ImageScanStatus and ImageScanFindingsSummary are set once the
 	// image was scanned (scans.go).
 	ImageScanStatus          *ImageScanStatus          `json:"imageScanStatus,omitempty"`
@@ -104,6 +108,17 @@ type ImageDetail struct {
 // LifecyclePolicyPreviewFilter): its tagStatus.
 type TagStatusFilter struct {
 	TagStatus string `json:"tagStatus"`
+}
+
+// UnmarshalJSON refuses a tagStatus outside ECR's enum as the request is
+// read, whether or not an image is ever filtered.
+func (f *TagStatusFilter) UnmarshalJSON(b []byte) error {
+	type plain TagStatusFilter
+	if err := json.Unmarshal(b, (*plain)(f)); err != nil {
+		return err
+	}
+	_, err := f.keep(0)
+	return err
 }
 
 // keep reports whether an image with n tags passes the filter.
@@ -119,7 +134,7 @@ func (f *TagStatusFilter) keep(n int) (bool, error) {
 	case "UNTAGGED":
 		return n == 0, nil
 	}
-	return false, errorf(ecrInvalidParameter, "filter.tagStatus %q (want TAGGED, UNTAGGED or ANY)", truncate(f.TagStatus, 50))
+	return false, checkEnum("filter.tagStatus", f.TagStatus, "TAGGED", "UNTAGGED", "ANY")
 }
 
 // RepositoryCreationTemplate is a repository creation template.

@@ -27,6 +27,8 @@ func TestErrorMapping(t *testing.T) {
 		{engine.ErrSizeInvalid, "SIZE_INVALID", 400},
 		{engine.ErrTooLarge, "SIZE_INVALID", 413},
 		{engine.ErrManifestUnknown, "MANIFEST_UNKNOWN", 404},
+		{engine.ErrImageArchived, "MANIFEST_UNKNOWN", 404},
+		{engine.ErrBlobArchived, "BLOB_UNKNOWN", 404},
 		{engine.ErrManifestInvalid, "MANIFEST_INVALID", 400},
 		{engine.ErrManifestBlobUnknown, "MANIFEST_BLOB_UNKNOWN", 400},
 		{engine.ErrTagInvalid, "TAG_INVALID", 400},

@@ -142,18 +142,32 @@ func (a *API) visibleRepositories(ctx context.Context, last string, n int) ([]st
 		if err != nil {
 			return nil, false, err
 		}
-		for _, name := range names {
-			visible, err := authz.Visible(ctx, a.authz, who, authz.DescribeRepositories, authz.Repository(name))
-			switch {
-			case err != nil:
+		// Ask about as many as the page may still take, and one more
+		// (whether more follow): no question about a repository the
+		// answer does not reach.
+		for rest := names; len(rest) > 0; {
+			ask := rest
+			if n >= 0 && len(ask) > n-len(out)+1 {
+				ask = ask[:n-len(out)+1]
+			}
+			rest = rest[len(ask):]
+			resources := make([]authz.Resource, len(ask))
+			for i, name := range ask {
+				resources[i] = authz.Repository(name)
+			}
+			visible, err := authz.VisibleAll(ctx, a.authz, who, authz.DescribeRepositories, resources)
+			if err != nil {
 				return nil, false, err
-			case !visible:
-				continue // not this caller's to see
 			}
-			if n >= 0 && len(out) == n {
-				return out, true, nil
+			for i, name := range ask {
+				if !visible[i] {
+					continue // not this caller's to see
+				}
+				if n >= 0 && len(out) == n {
+					return out, true, nil
+				}
+				out = append(out, name)
 			}
-			out = append(out, name)
 		}
 		if len(names) < catalogBatch {
 			return out, false, nil

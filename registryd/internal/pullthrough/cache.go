@@ -70,6 +70,7 @@ type Store interface {
 	PutCachedManifest(ctx context.Context, repo, reference, mediaType string, payload []byte) (engine.PutManifestResult, error)
 	StatBlob(ctx context.Context, repo string, d digest.Digest) (engine.Descriptor, error)
 	PutBlob(ctx context.Context, repo string, r io.Reader, expected digest.Digest) (engine.Descriptor, error)
+	RecordPullThroughCacheFailure(ctx context.Context, repo, reference, code, reason string) error
 }
 
 var _ Store = (*engine.Engine)(nil)
@@ -166,7 +167,7 @@ func (c *Cache) FillManifest(ctx context.Context, who engine.Principal, repo, re
 	_, err, _ = c.fetches.Do(flightKey("m", who, repo, ref), func() (any, error) {
 		fctx, cancel := fetchContext(ctx)
 		defer cancel()
-		return nil, c.fetchManifest(fctx, rule, repo, ref, local, lerr == nil)
+		return nil, c.reportFailure(fctx, repo, ref, c.fetchManifest(fctx, rule, repo, ref, local, lerr == nil))
 	})
 	if errors.Is(err, engine.ErrNotPullThroughCache) {
 		return nil // pushed to meanwhile: the store answers, the cache does not
@@ -174,6 +175,41 @@ func (c *Cache) FillManifest(ctx context.Context, who engine.Principal, repo, re
 	if err != nil && lerr == nil {
 		c.log.Warn("pull-through: upstream check failed; serving the cached copy", "repository", repo, "reference", ref, "err", err)
 		return nil
+	}
+	return err
+}
+
+// The failure codes of the ECR Pull Through Cache Action events of fills
+// that failed (docs/events.md).
+const (
+	// FailureUpstreamUnavailable: the upstream registry could not be
+	// reached or answered an error (ErrUpstream).
+	FailureUpstreamUnavailable = "UPSTREAM_UNAVAILABLE"
+	// FailureStore: the store refused what the upstream sent (a manifest
+	// that does not validate, a full disk, a key that is unavailable).
+	FailureStore = "STORE_ERROR"
+)
+
+// maxFailureReason bounds the reason an event carries.
+const maxFailureReason = 512
+
+// reportFailure queues the FAILED ECR Pull Through Cache Action of a fill
+// of ref into repo that ended with err (nothing for a success, or for a
+// repository pushed to meanwhile), and returns err.
+func (c *Cache) reportFailure(ctx context.Context, repo, ref string, err error) error {
+	if err == nil || errors.Is(err, engine.ErrNotPullThroughCache) {
+		return err
+	}
+	code := FailureStore
+	if errors.Is(err, ErrUpstream) {
+		code = FailureUpstreamUnavailable
+	}
+	reason := err.Error()
+	if len(reason) > maxFailureReason {
+		reason = reason[:maxFailureReason]
+	}
+	if rerr := c.store.RecordPullThroughCacheFailure(ctx, repo, ref, code, reason); rerr != nil {
+		c.log.Warn("pull-through: the failed fill's event could not be queued", "repository", repo, "reference", ref, "err", rerr)
 	}
 	return err
 }

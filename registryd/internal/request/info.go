@@ -43,12 +43,21 @@ type Info struct {
 	// Method and Path are the HTTP request's method and URL path.
 	Method, Path string
 
+	// Local reports that the request came through the daemon's admin
+	// socket: its caller is a user of this machine (the audit log's
+	// source is "local", and there is no address).
+	Local bool
+
 	// Authenticated reports that authentication accepted the request:
 	// Principal is then who it comes from (an anonymous caller on an
 	// open registry or for an anonymous pull).
 	Authenticated bool
 	// Principal is who the request was authenticated as.
 	Principal engine.Principal
+
+	// syncs are the audit syncs the answer waits for (auditsync.go).
+	// Nil unless the server defers them (DeferAuditSyncs).
+	syncs *auditSyncs
 }
 
 // NewInfo returns the Info of r as the server starts serving it: a fresh
@@ -71,7 +80,7 @@ func (i *Info) SetPrincipal(p engine.Principal) {
 }
 
 // PrincipalName is what the access log says of the principal: its ARN,
-// "anonymous", or "" when the request was not authenticated (refused, or
+// "anonymous", "local:<user>" for a local user, or "" when the request was not authenticated (refused, or
 // no API's).
 func (i *Info) PrincipalName() string {
 	switch {
@@ -79,6 +88,9 @@ func (i *Info) PrincipalName() string {
 		return ""
 	case i.Principal.Anonymous():
 		return "anonymous"
+	}
+	if _, local := i.Principal.Local(); local {
+		return "local:" + i.Principal.User
 	}
 	return i.Principal.ARN()
 }
