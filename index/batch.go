@@ -65,7 +65,7 @@ func (b *Batch) PutRepository(r *Repository) error {
 
 // DeleteRepository deletes a repository record together with everything
 // stored under the repository: its tags and reverse tag entries, manifests,
-// links and referrers (range deletions), and the reverse link index
+// links, referrers and upstream checks (range deletions), and the reverse link index
 // entries of its links (one deletion each: they are keyed by digest, so
 // they are found through the repository's links, as the batch sees them).
 // Upload records, keyed by id, are left to the caller.
@@ -83,7 +83,7 @@ func (b *Batch) DeleteRepository(name string) error {
 	if err := b.deleteReverseLinks(name); err != nil {
 		return err
 	}
-	for _, p := range []byte{prefixTag, prefixTagRev, prefixManifest, prefixLink, prefixReferrer} {
+	for _, p := range []byte{prefixTag, prefixTagRev, prefixManifest, prefixLink, prefixReferrer, prefixUpCheck} {
 		lo := spanPrefix(p, name)
 		if err := b.b.DeleteRange(lo, upperBound(lo), nil); err != nil {
 			return fmt.Errorf("index: batch delete range: %w", err)

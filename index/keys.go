@@ -43,6 +43,8 @@ import (
 //	v                                      store metadata (schema version) Open
 //	c 0 <layer> 0 <chunk>                  layer TOC chunk (index/toc.go)  Batch.PutLayerTOC
 //	x 0 <layer>                            derived uncompressed tar digest Batch.PutLayerDerived
+//	S 0 <name>                             stored secret (opaque)          Batch.PutSecret
+//	U 0 <repo> 0 <tag>                     upstream check (time)           Batch.PutUpstreamCheck
 const (
 	prefixRepo     byte = 'r'
 	prefixTag      byte = 't'
@@ -57,6 +59,8 @@ const (
 	prefixCache    byte = 'P'
 	prefixRegistry byte = 'G'
 	prefixMeta     byte = 'v'
+	prefixSecret   byte = 'S'
+	prefixUpCheck  byte = 'U'
 
 	sep byte = 0x00
 )
@@ -230,6 +234,18 @@ func referrerKey(repo string, subject, d digest.Digest) ([]byte, error) {
 	return makeKey(prefixReferrer, repo, string(subject), string(d)), nil
 }
 
+// upstreamCheckKey is the key of when tag of repo (a pull-through cache
+// repository) was last checked against its upstream.
+func upstreamCheckKey(repo, tag string) ([]byte, error) {
+	if err := checkPart("repository", repo); err != nil {
+		return nil, err
+	}
+	if err := checkPart("tag", tag); err != nil {
+		return nil, err
+	}
+	return makeKey(prefixUpCheck, repo, tag), nil
+}
+
 func uploadKey(id string) ([]byte, error) {
 	if err := checkPart("upload id", id); err != nil {
 		return nil, err
@@ -249,7 +265,8 @@ func opaqueKey(kind byte, prefix string) ([]byte, error) {
 }
 
 // opaqueKinds names the kinds of registry-level records.
-var opaqueKinds = map[byte]string{prefixTemplate: "template", prefixCache: "pull-through cache rule", prefixRegistry: "registry setting"}
+var opaqueKinds = map[byte]string{prefixTemplate: "template", prefixCache: "pull-through cache rule", prefixRegistry: "registry setting",
+	prefixSecret: "secret"}
 
 // splitKey splits a key into its parts (the prefix byte excluded). It
 // reports false when the key does not start with prefix followed by 0x00 or
