@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/berthstore/berth/engine/internal/errdefs"
+	"github.com/berthstore/berth/engine/internal/manifest"
 )
 
 // UpstreamRegistry is an upstream registry ECR names (the
@@ -144,4 +145,39 @@ func ParseUpstreamCredentials(value []byte) (UpstreamCredentials, error) {
 		return UpstreamCredentials{}, fmt.Errorf(`%w: the secret lacks "username" or "accessToken"`, ErrInvalidArgument)
 	}
 	return c, nil
+}
+
+// ManifestReferences are what a manifest makes its repository hold: the
+// blobs (config, then layers, each once) and the child manifests of an
+// index, as a pull-through cache fill copies them.
+type ManifestReferences struct {
+	// MediaType is the manifest's media type (the one given, or found in
+	// the payload).
+	MediaType string
+	// Index is true for an image index or manifest list.
+	Index bool
+	// Blobs are the blobs the repository must hold: config, then layers.
+	// Foreign (non-distributable) layers, with urls, are not among them.
+	Blobs []Descriptor
+	// Children are the manifests an index lists.
+	Children []Descriptor
+}
+
+// ParseManifestReferences validates payload as a manifest the store
+// accepts (of mediaType, "" to take it from the payload; at most
+// Options.MaxManifestSize bytes) and returns what it references. Errors
+// wrap ErrManifestInvalid, ErrUnsupported (schema 1) or ErrTooLarge.
+func (e *Engine) ParseManifestReferences(mediaType string, payload []byte) (ManifestReferences, error) {
+	pm, err := manifest.Parse(mediaType, payload, e.opts.MaxManifestSize)
+	if err != nil {
+		return ManifestReferences{}, err
+	}
+	out := ManifestReferences{MediaType: pm.MediaType, Index: pm.Index}
+	for _, b := range pm.Blobs {
+		out.Blobs = append(out.Blobs, Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size})
+	}
+	for _, c := range pm.Children {
+		out.Children = append(out.Children, Descriptor{MediaType: c.MediaType, Digest: c.Digest, Size: c.Size})
+	}
+	return out, nil
 }

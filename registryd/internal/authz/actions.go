@@ -46,8 +46,10 @@ const (
 	StartLifecyclePolicyPreview         Action = "ecr:StartLifecyclePolicyPreview"
 	TagResource                         Action = "ecr:TagResource"
 	UntagResource                       Action = "ecr:UntagResource"
+	UpdatePullThroughCacheRule          Action = "ecr:UpdatePullThroughCacheRule"
 	UpdateRepositoryCreationTemplate    Action = "ecr:UpdateRepositoryCreationTemplate"
 	UploadLayerPart                     Action = "ecr:UploadLayerPart"
+	ValidatePullThroughCacheRule        Action = "ecr:ValidatePullThroughCacheRule"
 )
 
 // The KMS actions a request needs on the key-encryption key of a
@@ -57,6 +59,19 @@ const (
 const (
 	KMSCreateGrant Action = "kms:CreateGrant"
 	KMSDescribeKey Action = "kms:DescribeKey"
+)
+
+// The Secrets Manager actions of Berth's secret store (the upstream
+// credentials of pull-through cache rules), on the secret's ARN
+// (arn:aws:secretsmanager:<region>:<account>:secret:<name>), or on the
+// registry for a listing. GetSecretValue is what naming a secret in a
+// rule's credentialArn needs: the value itself is never answered.
+const (
+	SecretsCreateSecret   Action = "secretsmanager:CreateSecret"
+	SecretsPutSecretValue Action = "secretsmanager:PutSecretValue"
+	SecretsDeleteSecret   Action = "secretsmanager:DeleteSecret"
+	SecretsListSecrets    Action = "secretsmanager:ListSecrets"
+	SecretsGetSecretValue Action = "secretsmanager:GetSecretValue"
 )
 
 // The admin API's actions (/admin/v1/...), which ECR does not have.
@@ -97,7 +112,9 @@ func init() {
 		GetRegistryPolicy, GetRepositoryPolicy, InitiateLayerUpload, ListImages, ListTagsForResource, PutImage,
 		PutImageScanningConfiguration, PutImageTagMutability, PutLifecyclePolicy, PutRegistryPolicy,
 		SetRepositoryPolicy, StartLifecyclePolicyPreview, TagResource, UntagResource,
-		UpdateRepositoryCreationTemplate, UploadLayerPart, KMSCreateGrant, KMSDescribeKey,
+		UpdatePullThroughCacheRule, UpdateRepositoryCreationTemplate, UploadLayerPart, ValidatePullThroughCacheRule,
+		KMSCreateGrant, KMSDescribeKey,
+		SecretsCreateSecret, SecretsPutSecretValue, SecretsDeleteSecret, SecretsListSecrets, SecretsGetSecretValue,
 	} {
 		known[a] = true
 	}

@@ -60,6 +60,9 @@ func init() {
 	} {
 		mutating[Action("kms:"+name)] = true
 	}
+	for _, a := range []Action{SecretsCreateSecret, SecretsPutSecretValue, SecretsDeleteSecret} {
+		mutating[a] = true
+	}
 	for _, a := range []Action{AdminApplyLifecycle, AdminCollectGarbage, AdminReloadIdentities} {
 		mutating[a] = true
 	}

@@ -83,6 +83,8 @@ var errorTable = []struct {
 	{engine.ErrAuditUnavailable, CodeUnavailable},
 	{engine.ErrCorrupt, CodeUnknown},
 	{engine.ErrAccessDenied, CodeDenied},
+	{engine.ErrPushToCacheRepository, CodeDenied},
+	{pullthrough.ErrUpstreamAuth, CodeDenied},
 	{pullthrough.ErrUpstream, CodeUnavailable},
 	{request.ErrShuttingDown, CodeUnavailable},
 	{context.DeadlineExceeded, CodeUnavailable},
