@@ -317,10 +317,7 @@ func (c *Cache) FillBlob(ctx context.Context, who engine.Principal, repo string,
 		return err
 	}
 	defer r.Close()
-	if _, err := io.Copy(io.Discard, r); err != nil {
-		return err
-	}
-	err = r.stored(ctx)
+	err = r.drain(ctx)
 	if errors.Is(err, engine.ErrNotPullThroughCache) {
 		return nil
 	}

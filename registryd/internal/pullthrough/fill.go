@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -104,8 +103,5 @@ func (c *Cache) fillBlob(ctx context.Context, rule *engine.PullThroughCacheRule,
 		return err
 	}
 	defer r.Close()
-	if _, err := io.Copy(io.Discard, r); err != nil {
-		return err
-	}
-	return r.stored(ctx)
+	return r.drain(ctx)
 }

@@ -412,6 +412,17 @@ func (r *flightReader) Close() error {
 	return nil
 }
 
+// drain reads the blob to its end and waits for the store's copy: the
+// fetch's failure, else the store's.
+func (r *flightReader) drain(ctx context.Context) error {
+	_, err := io.Copy(io.Discard, r)
+	serr := r.stored(ctx)
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
 // stored waits for the store's copy of the blob and returns how it went.
 func (r *flightReader) stored(ctx context.Context) error {
 	select {
