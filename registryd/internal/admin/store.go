@@ -29,6 +29,7 @@ var (
 // policy simulations ask, and the audit log's export.
 type Store interface {
 	authz.Decider
+	SecretStore
 	CollectGarbage(ctx context.Context, opts gcOptions) (gcReport, error)
 	Fsck(ctx context.Context, opts fsckOptions) (*fsckReport, error)
 	LifecyclePreview(ctx context.Context, repo, policyOverride string) ([]expiry, error)

@@ -84,6 +84,8 @@ var errorTable = []struct {
 	{engine.ErrCorrupt, CodeUnknown},
 	{engine.ErrAccessDenied, CodeDenied},
 	{engine.ErrPushToCacheRepository, CodeDenied},
+	{engine.ErrSecretNotFound, CodeNotFound},
+	{engine.ErrSecretInUse, CodeInvalidArgument},
 	{pullthrough.ErrUpstreamAuth, CodeDenied},
 	{pullthrough.ErrUpstream, CodeUnavailable},
 	{request.ErrShuttingDown, CodeUnavailable},
