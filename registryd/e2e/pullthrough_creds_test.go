@@ -109,7 +109,7 @@ func startLoggedServer(t *testing.T, mutate func(*cli.Config)) (string, *lockedB
 }
 
 // htpasswdFile writes an htpasswd file of user:password pairs.
-func htpasswdFile(t *testing.T, dir string, pairs ...string) string {
+func htpasswdFile(t testing.TB, dir string, pairs ...string) string {
 	t.Helper()
 	var b strings.Builder
 	for i := 0; i < len(pairs); i += 2 {
