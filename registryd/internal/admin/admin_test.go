@@ -120,7 +120,7 @@ func TestAdminNeedsCredentials(t *testing.T) {
 // Authorizer about a known action before it runs.
 func TestEveryOperationDeclaresItsAccess(t *testing.T) {
 	for name, op := range operations {
-		r, err := http.NewRequest(http.MethodPost, "http://registry"+Prefix+name+"?repository=r", nil)
+		r, err := http.NewRequest(http.MethodPost, "http://registry"+Prefix+name+"?repository=r&"+SecretName+"=ecr-pullthroughcache/x", nil)
 		require.NoError(t, err)
 		access, err := op.access(r, nil)
 		require.NoError(t, err, name)

@@ -134,7 +134,7 @@ func TestMutatingTable(t *testing.T) {
 	for a := range known {
 		name := string(a)
 		switch {
-		case a == StartLifecyclePolicyPreview, a == AdminPreviewLifecycle, a == AdminFsck, a == AdminReadAuditLog, a == AdminSimulatePolicy:
+		case a == StartLifecyclePolicyPreview, a == ValidatePullThroughCacheRule, a == AdminPreviewLifecycle, a == AdminFsck, a == AdminReadAuditLog, a == AdminSimulatePolicy:
 			require.False(t, Mutating(a), name)
 		case a == AdminCollectGarbage, a == AdminApplyLifecycle, a == AdminReloadIdentities:
 			require.True(t, Mutating(a), name)

@@ -21,7 +21,7 @@ import (
 // and is an action the Authorizer knows.
 func TestOperationTable(t *testing.T) {
 	a := newTestAPI(t)
-	require.Len(t, a.ops, 38)
+	require.Len(t, a.ops, 40)
 	for name, op := range a.ops {
 		assert.Equal(t, authz.Action("ecr:"+name), op.action(), name)
 		assert.True(t, op.action().Known(), name)
@@ -72,6 +72,8 @@ var wellFormed = map[string]string{
 	"CreatePullThroughCacheRule":          `{"ecrRepositoryPrefix":"hub","upstreamRegistryUrl":"registry-1.docker.io"}`,
 	"DescribePullThroughCacheRules":       `{}`,
 	"DeletePullThroughCacheRule":          `{"ecrRepositoryPrefix":"hub"}`,
+	"UpdatePullThroughCacheRule":          `{"ecrRepositoryPrefix":"hub","credentialArn":"arn:aws:secretsmanager:us-east-1:000000000000:secret:ecr-pullthroughcache/hub"}`,
+	"ValidatePullThroughCacheRule":        `{"ecrRepositoryPrefix":"hub"}`,
 	"GetAuthorizationToken":               `{}`,
 	"PutRegistryPolicy":                   `{"policyText":"{}"}`,
 	"GetRegistryPolicy":                   `{}`,
