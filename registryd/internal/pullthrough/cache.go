@@ -292,8 +292,21 @@ func (c *Cache) StreamBlob(ctx context.Context, who engine.Principal, repo strin
 	if err != nil {
 		return nil, 0, err
 	}
+	if size >= 0 && size <= verifyFirstSize {
+		// Small: checked whole before the answer starts, so that a blob
+		// that does not match its digest is refused (503), not cut short.
+		if err := r.fetched(ctx); err != nil {
+			r.Close()
+			return nil, 0, err
+		}
+	}
 	return r, size, nil // not a nil *flightReader: err is nil
 }
+
+// verifyFirstSize is the largest blob StreamBlob verifies whole before
+// it answers: a config or a small layer costs no noticeable wait, and an
+// altered one gets an error status rather than an answer cut short.
+const verifyFirstSize = 1 << 20
 
 // FillBlob fetches blob d of repo from upstream when repo is a
 // pull-through cache that lacks it and who may fill it, and returns once

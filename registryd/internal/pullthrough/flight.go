@@ -403,6 +403,23 @@ func (r *flightReader) Read(p []byte) (int, error) {
 	}
 }
 
+// fetched waits for the fetch's end and returns its failure: nil once
+// the whole blob matched its digest.
+func (r *flightReader) fetched(ctx context.Context) error {
+	f := r.f
+	stop := context.AfterFunc(ctx, f.wake)
+	defer stop()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for !f.done {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f.cond.Wait()
+	}
+	return f.err
+}
+
 // Close releases the reader; the flight goes on.
 func (r *flightReader) Close() error {
 	if !r.closed {

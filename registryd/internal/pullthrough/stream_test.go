@@ -217,7 +217,7 @@ func TestStreamBlobCutOnMismatch(t *testing.T) {
 	for _, length := range []bool{true, false} {
 		t.Run("length="+strconv.FormatBool(length), func(t *testing.T) {
 			ctx := context.Background()
-			real := randomBytes(t, 300<<10)
+			real := randomBytes(t, 3<<20) // over verifyFirstSize: it streams
 			lie := bytes.Clone(real)
 			lie[len(lie)-1] ^= 0xff
 			d := digest.FromBytes(real)
@@ -254,6 +254,29 @@ func TestStreamBlobCutOnMismatch(t *testing.T) {
 			require.Error(t, err, "nothing stored")
 		})
 	}
+}
+
+// TestStreamBlobVerifiesSmallBlobsFirst: a blob of at most a MiB is
+// checked whole before it is answered, so that one that does not match
+// its digest is refused with ErrUpstream (an error status), never
+// answered; nothing is stored.
+func TestStreamBlobVerifiesSmallBlobsFirst(t *testing.T) {
+	ctx := context.Background()
+	real := randomBytes(t, 64<<10)
+	lie := bytes.Clone(real)
+	lie[len(lie)/2] ^= 0xff
+	d := digest.FromBytes(real)
+	e := regtest.Engine(t)
+	release := make(chan struct{})
+	close(release)
+	_, err := e.PutPullThroughCacheRule(ctx, engine.PullThroughCacheRule{ECRRepositoryPrefix: "hub", UpstreamRegistryURL: lyingUpstream(t, d, lie, true, release)})
+	require.NoError(t, err)
+	c := newCache(t, e, -1)
+	rc, _, err := c.StreamBlob(ctx, anyone, "hub/app", d)
+	require.ErrorIs(t, err, pullthrough.ErrUpstream)
+	require.Nil(t, rc)
+	_, err = e.StatBlob(ctx, "hub/app", d)
+	require.Error(t, err, "nothing stored")
 }
 
 // TestFirstPullAnswersTheManifestAtOnce: a manifest the cache lacks is

@@ -238,6 +238,16 @@ func (u *upstream) manifest(ctx context.Context, store Store, ref string, limit 
 			return nil, upstreamFailure(what, fmt.Errorf("the manifest's bytes are %s, not %s", d, want))
 		}
 	}
+	// A digest the upstream announces (Docker-Content-Digest) must be
+	// the bytes' own: a manifest altered on the way (by tag, where no
+	// digest was asked for) is refused, not answered and cached.
+	if h := resp.Header.Get("Docker-Content-Digest"); h != "" {
+		if said, err := digest.Parse(h); err == nil && said.Algorithm().Available() {
+			if got := said.Algorithm().FromBytes(payload); got != said {
+				return nil, upstreamFailure(what, fmt.Errorf("the manifest's bytes are %s, the upstream announced %s", got, said))
+			}
+		}
+	}
 	mt := resp.Header.Get("Content-Type")
 	if i := strings.IndexByte(mt, ';'); i >= 0 {
 		mt = strings.TrimSpace(mt[:i])
