@@ -2,10 +2,26 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+
+	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/server"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -50,6 +66,93 @@ func TestWorkloadsInProcess(t *testing.T) {
 		require.NotNil(t, f, "%s / %s", tc.workload, tc.metric)
 		assert.Greater(t, f.Values["berth"], 0.0, "%s / %s", tc.workload, tc.metric)
 	}
+}
+
+// TestAccessControlInProcess runs the access-control workload at toy
+// sizes against servers in the test process: the identity file, the
+// repository policy, the login token and the enforcement checks are
+// real, and every configuration gets its figures.
+func TestAccessControlInProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	b := &Bench{
+		P:       Params{Conc: []int{1, 2}, Dur: 60 * time.Millisecond},
+		Gen:     NewGen(1),
+		Servers: []*Server{{Name: "berth", Style: StyleBerth, InProcess: true}},
+		Work:    t.TempDir(),
+		Res:     NewResults(),
+		Logf:    t.Logf,
+	}
+	require.NoError(t, b.accessControl(context.Background()))
+	require.Zero(t, b.Failed, "notes: %v", b.Res.Notes)
+	for _, metric := range []string{"HEAD manifest rps, 2 clients", "GET small blob p99, 1 client", "GET big blob rps, 2 clients"} {
+		f := b.Res.Get(AccessControlWorkload, metric)
+		require.NotNil(t, f, metric)
+		for _, side := range []string{ACOff, ACPassword, ACToken, ACNoAudit} {
+			assert.Greater(t, f.Values[side], 0.0, "%s / %s", metric, side)
+		}
+	}
+	rep := &Report{Servers: []string{"berth"}, Results: b.Res, Titles: map[string]string{AccessControlWorkload: "Access control"},
+		Columns: map[string][]string{AccessControlWorkload: {ACOff, ACPassword, ACToken, ACNoAudit}}}
+	md := Markdown(rep, "charts", "")
+	assert.Contains(t, md, "| metric | unit | auth-off | password | login-token | password-noaudit | password vs auth-off | login-token vs auth-off | password-noaudit vs auth-off |")
+	var table strings.Builder
+	WriteTable(&table, rep)
+	assert.Contains(t, table.String(), "login-token vs auth-off")
+}
+
+// TestAccessControlTargets: the overhead targets read the 8-client
+// figures against auth-off, and the login-token target both benchmark
+// figures.
+func TestAccessControlTargets(t *testing.T) {
+	res := NewResults()
+	res.Add(AccessControlWorkload, "HEAD manifest rps, 8 clients", "req/s", true, ACOff, 10000)
+	res.Add(AccessControlWorkload, "HEAD manifest rps, 8 clients", "req/s", true, ACPassword, 9600) // +4.2%
+	res.Add(AccessControlWorkload, "HEAD manifest rps, 8 clients", "req/s", true, ACToken, 9000)    // +11.1%
+	res.Add(AccessControlWorkload, LoginTokenBefore, "µs", false, ACToken, 58800)
+	res.Add(AccessControlWorkload, LoginTokenNow, "µs", false, ACToken, 1.6)
+	got := map[string]string{}
+	for _, tv := range accessControlTargets(res) {
+		got[tv.Target] = tv.Verdict + " " + tv.Measured
+	}
+	require.Len(t, got, 3)
+	for target, v := range got {
+		switch {
+		case strings.Contains(target, "login-token request"):
+			assert.True(t, strings.HasPrefix(v, "met 0.0027%"), v)
+		case strings.Contains(target, ", password "):
+			assert.True(t, strings.HasPrefix(v, "met +4.2%"), v)
+		case strings.Contains(target, ", login-token "):
+			assert.True(t, strings.HasPrefix(v, "**missed** +11.1%"), v)
+		default:
+			t.Errorf("unexpected target %q", target)
+		}
+	}
+	assert.Empty(t, accessControlTargets(NewResults()), "no targets when the workload did not run")
+}
+
+func TestParseBenchNs(t *testing.T) {
+	out := []byte("goos: linux\nBenchmarkLoginTokenRequest/after=token-first-2   \t  712345\t      1612 ns/op\nPASS\n")
+	ns, ok := parseBenchNs(out)
+	require.True(t, ok)
+	assert.Equal(t, 1612.0, ns)
+	_, ok = parseBenchNs([]byte("FAIL\n"))
+	assert.False(t, ok)
+}
+
+func TestInProcessConfig(t *testing.T) {
+	eo, sc, err := inProcessConfig([]string{"--htpasswd", "/h", "--iam=/i", "--ecr-credentials", "/c", "--no-audit", "--disable-encryption"}, nil)
+	require.NoError(t, err)
+	assert.True(t, eo.DisableAudit)
+	assert.True(t, eo.DisableEncryption)
+	assert.Equal(t, "/h", sc.HtpasswdFile)
+	assert.Equal(t, "/i", sc.IdentityFile)
+	assert.Equal(t, "/c", sc.ECRCredentialsFile)
+	_, _, err = inProcessConfig([]string{"--tls-cert", "x"}, nil)
+	assert.ErrorContains(t, err, "not served in process")
+	_, _, err = inProcessConfig([]string{"--iam"}, nil)
+	assert.ErrorContains(t, err, "needs a file")
 }
 
 func TestResolvePeersReportsWhatCannotBeHad(t *testing.T) {
@@ -145,4 +248,208 @@ func TestBerthVariantFlag(t *testing.T) {
 	for _, bad := range []string{"mem80=GOMEMLIMIT=80MiB", "berth-noenc=--x", "berth-mem80=--y", "berth-a b=--x", "berth-x"} {
 		assert.Error(t, v.Set(bad), bad)
 	}
+}
+
+// acHandler is a server of one access-control configuration in this
+// process (flags as --berth-variant gives them: inProcessConfig), holding
+// the workload's image and, with authentication, its repository policy;
+// and its handler, for requests served without a network.
+func acHandler(b *testing.B, im *Image, files *acFiles, args ...string) (http.Handler, string) {
+	b.Helper()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	eo, sc, err := inProcessConfig(args, quiet)
+	require.NoError(b, err)
+	e, err := engine.Open(b.TempDir(), eo)
+	require.NoError(b, err)
+	b.Cleanup(func() { e.Close() })
+	s, err := server.New(e, sc)
+	require.NoError(b, err)
+	ts := httptest.NewServer(s.Handler())
+	b.Cleanup(ts.Close)
+	authenticated := slices.Contains(args, "--htpasswd")
+	admin := NewClient(ts.URL, 1)
+	defer admin.Close()
+	if authenticated {
+		admin.SetBasicAuth("admin", files.adminPassword)
+	}
+	require.NoError(b, acPopulate(context.Background(), admin, im))
+	if authenticated {
+		_, err := ecrClient(ts.URL, acAdminKey, acAdminSecret).SetRepositoryPolicy(context.Background(), &ecr.SetRepositoryPolicyInput{
+			RepositoryName: aws.String(acRepository), PolicyText: aws.String(acRepositoryPolicy)})
+		require.NoError(b, err)
+	}
+	return s.Handler(), ts.URL
+}
+
+// BenchmarkAccessControl serves the access-control workload's manifest
+// HEAD and small blob GET in this process, without a network (the
+// handler called directly, as from 127.0.0.1): the place to profile what
+// access control costs a request. OP/all serves each configuration in
+// turn, in phases of 1,000 requests (the order rotating), by GOMAXPROCS
+// goroutines (OP/all/http: through net/http on 127.0.0.1, by 8), and reports each one's CPU time per request (getrusage: the
+// machine's other load hardly moves it) and its ratio to auth-off, in one
+// run; OP/CONFIG serves one configuration alone, for a profile:
+//
+//	go test -run '^$' -bench 'AccessControl/HEAD-manifest/all' -benchtime 100000x ./bench
+//	go test -run '^$' -bench 'AccessControl/HEAD-manifest/password$' -cpuprofile cpu.out ./bench
+func BenchmarkAccessControl(b *testing.B) {
+	files, err := writeACFiles(b.TempDir())
+	require.NoError(b, err)
+	im, err := NewGen(1).Image(ImageSpec{Name: "access", Layers: []LayerSpec{
+		{Name: "access-small", Size: 8 << 10, Compression: Gzip},
+		{Name: "access-big", Size: 1 << 20, Compression: Gzip},
+	}})
+	require.NoError(b, err)
+	authArgs := []string{"--htpasswd", files.htpasswd, "--iam", files.identities, "--ecr-credentials", files.credentials}
+	type config struct {
+		name, authorization string
+		h                   http.Handler
+		client              *Client // the handler served on 127.0.0.1
+	}
+	basic := func(user, pass string) string {
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	}
+	off, _ := acHandler(b, im, files)
+	withAuth, url := acHandler(b, im, files, authArgs...)
+	noAudit, _ := acHandler(b, im, files, append(authArgs, "--no-audit")...)
+	offNoAudit, _ := acHandler(b, im, files, "--no-audit")
+	token, err := loginToken(context.Background(), url, acDevKey, acDevSecret)
+	require.NoError(b, err)
+	configs := []config{
+		{name: ACOff, h: off},
+		{name: ACPassword, authorization: basic("dev", files.devPassword), h: withAuth},
+		{name: ACToken, authorization: basic("AWS", token), h: withAuth},
+		{name: ACNoAudit, authorization: basic("dev", files.devPassword), h: noAudit},
+		// Not in the workload: with password-noaudit, it tells what
+		// authentication and the decision cost without the audit log.
+		{name: ACOff + "-noaudit", h: offNoAudit},
+	}
+	for i := range configs {
+		ts := httptest.NewServer(configs[i].h)
+		b.Cleanup(ts.Close)
+		configs[i].client = NewClient(ts.URL, 16)
+		configs[i].client.authorization = configs[i].authorization
+		b.Cleanup(configs[i].client.Close)
+	}
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			b.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	for _, op := range []struct{ name, method, path string }{
+		{"HEAD-manifest", http.MethodHead, "/v2/" + acRepository + "/manifests/v1"},
+		{"GET-small-blob", http.MethodGet, "/v2/" + acRepository + "/blobs/" + im.Blobs[1].Digest.String()},
+	} {
+		direct := func(c config) {
+			req := httptest.NewRequest(op.method, op.path, nil)
+			req.RemoteAddr = "127.0.0.1:40000"
+			req.Header.Set("Accept", manifestAccept)
+			if c.authorization != "" {
+				req.Header.Set("Authorization", c.authorization)
+			}
+			rec := httptest.NewRecorder()
+			c.h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("%s %s: %d %s", op.method, op.path, rec.Code, rec.Body)
+			}
+		}
+		overHTTP := func(c config) {
+			code, err := c.client.Status(context.Background(), op.method, op.path)
+			if err != nil || code != http.StatusOK {
+				b.Fatalf("%s %s: %d %v", op.method, op.path, code, err)
+			}
+		}
+		for _, mode := range []struct {
+			name    string
+			serve   func(config)
+			workers int
+		}{
+			{"", direct, runtime.GOMAXPROCS(0)},
+			// Through net/http on 127.0.0.1 by 8 clients, as the
+			// workload's target: the server's scheduling and system calls
+			// too (and the client's CPU, the same in every configuration).
+			{"/http", overHTTP, 8},
+		} {
+			b.Run(op.name+"/all"+mode.name, func(b *testing.B) {
+				const phase = 1000
+				used := make([]time.Duration, len(configs))
+				run := func(i, n int) {
+					var next atomic.Int64
+					var wg sync.WaitGroup
+					cpu0 := cpu()
+					for range mode.workers {
+						wg.Go(func() {
+							for next.Add(1) <= int64(n) {
+								mode.serve(configs[i])
+							}
+						})
+					}
+					wg.Wait()
+					used[i] += cpu() - cpu0
+				}
+				done := 0
+				for k := 0; done < b.N; k++ {
+					n := min(phase, b.N-done)
+					for j := range configs {
+						run((k+j)%len(configs), n)
+					}
+					done += n
+				}
+				for i, c := range configs {
+					b.ReportMetric(float64(used[i].Nanoseconds())/float64(done), c.name+"-cpu-ns/op")
+					if i > 0 {
+						b.ReportMetric(float64(used[i])/float64(used[0]), c.name+"/"+ACOff)
+					}
+				}
+			})
+			for _, c := range configs {
+				b.Run(op.name+"/"+c.name+mode.name, func(b *testing.B) {
+					b.SetParallelism(max(1, mode.workers/runtime.GOMAXPROCS(0)))
+					b.ReportAllocs()
+					cpu0 := cpu()
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							mode.serve(c)
+						}
+					})
+					b.ReportMetric(float64((cpu()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+				})
+			}
+		}
+	}
+}
+
+// TestMergeReport: --merge keeps the workloads the run did not measure,
+// with the run that measured them, and replaces those it did.
+func TestMergeReport(t *testing.T) {
+	old := &Report{Machine: Machine{Started: "earlier", Commit: "old"}, Servers: []string{"berth", "distribution"},
+		Peers:   []Peer{{Name: "distribution", Status: "ok: distribution v3"}, {Name: "zot", Status: "not run: not in --peers"}},
+		Results: NewResults(), Titles: map[string]string{"manifest": "Manifests", "gc": "gc"}}
+	old.Results.Add("manifest", "HEAD rps, 1 client", "req/s", true, "berth", 100)
+	old.Results.Add("manifest", "HEAD rps, 1 client", "req/s", true, "distribution", 50)
+	old.Results.Add(AccessControlWorkload, "HEAD manifest rps, 8 clients", "req/s", true, ACOff, 1)
+	old.Results.Note("gc", "gc notes")
+	rep := &Report{Machine: Machine{Started: "now"}, Servers: []string{"berth"},
+		Peers:   []Peer{{Name: "distribution", Status: "not run: not in --peers"}},
+		Results: NewResults(), Titles: map[string]string{AccessControlWorkload: "Access control"}}
+	rep.Results.Add(AccessControlWorkload, "HEAD manifest rps, 8 clients", "req/s", true, ACOff, 2)
+	rep.Results.Add(AccessControlWorkload, "HEAD manifest rps, 8 clients", "req/s", true, ACPassword, 3)
+	mergeReport(rep, old)
+	assert.Equal(t, 2.0, rep.Results.Get(AccessControlWorkload, "HEAD manifest rps, 8 clients").Values[ACOff], "this run's figures win")
+	assert.Equal(t, 50.0, rep.Results.Get("manifest", "HEAD rps, 1 client").Values["distribution"], "the others are kept")
+	assert.Equal(t, []string{"gc notes"}, rep.Results.Notes["gc"])
+	assert.Equal(t, "earlier", rep.Runs["manifest"].Started)
+	assert.Equal(t, "earlier", rep.Runs["gc"].Started)
+	assert.NotContains(t, rep.Runs, AccessControlWorkload)
+	assert.Equal(t, []string{"berth", "distribution"}, rep.Servers)
+	require.Len(t, rep.Peers, 2)
+	assert.Equal(t, "ok: distribution v3", rep.Peers[0].Status, "the peer ran for the workloads kept")
+	assert.Equal(t, "zot", rep.Peers[1].Name, "in the earlier run's order")
+	assert.Equal(t, "manifest", rep.Results.Figures[0].Workload, "figures in the order of the workloads")
+	assert.Equal(t, "Manifests", rep.Titles["manifest"])
+	md := Markdown(rep, "charts", "")
+	assert.Contains(t, md, "The workloads gc, manifest come from earlier runs")
+	assert.Contains(t, md, "Measured by an earlier run, `go run ./bench` (earlier")
 }

@@ -10,6 +10,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,9 @@ const manifestAccept = ocispec.MediaTypeImageManifest + "," + ocispec.MediaTypeI
 type Client struct {
 	base string
 	hc   *http.Client
+	// authorization is the Authorization header of every request ("":
+	// none).
+	authorization string
 }
 
 // NewClient returns a client for the registry at base (http://host:port)
@@ -54,6 +58,12 @@ func NewClient(base string, conns int) *Client {
 	return &Client{base: strings.TrimSuffix(base, "/"), hc: &http.Client{Transport: tr, Timeout: 10 * time.Minute}}
 }
 
+// SetBasicAuth sends user and password (HTTP basic authentication) with
+// every request: an htpasswd user's, or user AWS with a login token.
+func (c *Client) SetBasicAuth(user, password string) {
+	c.authorization = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+}
+
 // Close drops idle connections.
 func (c *Client) Close() { c.hc.CloseIdleConnections() }
 
@@ -68,6 +78,9 @@ func (c *Client) do(ctx context.Context, method, u string, body []byte, hdr map[
 	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
+	}
+	if c.authorization != "" {
+		req.Header.Set("Authorization", c.authorization)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -120,6 +133,24 @@ func (c *Client) Ping(ctx context.Context) error {
 		return fmt.Errorf("%w: GET /v2/: %d", ErrStatus, resp.StatusCode)
 	}
 	return nil
+}
+
+// Status sends a request without a body to path and returns the
+// answer's status, whatever it is.
+func (c *Client) Status(ctx context.Context, method, path string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
+	if err != nil {
+		return 0, err
+	}
+	if c.authorization != "" {
+		req.Header.Set("Authorization", c.authorization)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, err = drain(resp)
+	return resp.StatusCode, err
 }
 
 // PushBlob sends b to repo unless the repository already has it (HEAD),
@@ -229,8 +260,8 @@ func (c *Client) HeadManifest(ctx context.Context, repo, ref string) error {
 	return err
 }
 
-// getBlob reads a blob to the end and returns its length.
-func (c *Client) getBlob(ctx context.Context, repo string, d digest.Digest) (int64, error) {
+// GetBlob reads a blob to the end and returns its length.
+func (c *Client) GetBlob(ctx context.Context, repo string, d digest.Digest) (int64, error) {
 	resp, err := c.do(ctx, http.MethodGet, fmt.Sprintf("%s/v2/%s/blobs/%s", c.base, repo, d), nil, nil, 200)
 	if err != nil {
 		return 0, err
@@ -280,7 +311,7 @@ func (c *Client) PullImage(ctx context.Context, repo, ref string) (int64, error)
 			continue
 		}
 		seen[d.Digest] = true
-		n, err := c.getBlob(ctx, repo, d.Digest)
+		n, err := c.GetBlob(ctx, repo, d.Digest)
 		if err != nil {
 			return got, err
 		}

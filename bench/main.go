@@ -11,8 +11,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -90,6 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		variants    = &variantList{}
 		extraNoteMD = fs.String("notes", defaultNotes(), "a Markdown file whose text is put into the RESULTS.md section (analysis, profiles); default bench/notes.md when it exists")
 		render      = fs.String("render", "", "render only: read this results.json and rewrite the charts and the RESULTS.md section (with --notes); runs nothing")
+		merge       = fs.Bool("merge", false, "keep the workloads this run does not measure from the results.json already in --out (their figures, notes and the run that measured them): a run of some workloads adds to a full run instead of replacing it")
 		profile     = fs.String("profile", "", "profile mode: serve Berth inside this process (no peers) and write DIR/cpu.pprof, DIR/top.txt (go tool pprof -top) and DIR/heap.pprof")
 	)
 	fs.Var(variants, "berth-variant", "also run registryd with other serve flags or environment, as NAME=WORDS (space-separated flags and KEY=VALUE variables; NAME starts with berth-), repeatable: e.g. 'berth-mem80=GOMEMLIMIT=80MiB'")
@@ -112,7 +115,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		DedupeN: 40, DedupeKiB: 12 << 10, ColdManifests: 100000, ListRepeat: 5}
 	if *quick {
 		p = Params{BigMiB: 16, SmallN: 12, SmallKiB: 768, Conc: cs, Dur: 300 * time.Millisecond, Tags: 500, Repos: 500,
-			DedupeN: 10, DedupeKiB: 2 << 10, ColdManifests: 5000, ListRepeat: 3}
+			DedupeN: 10, DedupeKiB: 2 << 10, ColdManifests: 5000, ListRepeat: 3, Quick: true}
 	}
 	setIf := func(dst *int, v int) {
 		if v > 0 {
@@ -222,8 +225,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	b := &Bench{P: p, Gen: NewGen(*seed), Servers: servers, Work: work, Res: NewResults(), Logf: logf, ProfileDir: *profile}
 	titles := map[string]string{}
+	columns := map[string][]string{}
 	for _, w := range Workloads {
 		titles[w.Name] = w.Title
+		if len(w.Columns) > 0 {
+			columns[w.Name] = w.Columns
+		}
 	}
 	for _, w := range selected {
 		if ctx.Err() != nil {
@@ -238,7 +245,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	machine.LoadEnd = loadAvg()
 	machine.Duration = time.Since(start).Round(time.Second).String()
-	rep := &Report{Machine: machine, Params: p, Servers: names2, Peers: resolved, Results: b.Res, Titles: titles}
+	rep := &Report{Machine: machine, Params: p, Servers: names2, Peers: resolved, Results: b.Res, Titles: titles, Columns: columns}
 	rep.Targets = EvaluateTargets(b.Res, names2)
 
 	fmt.Fprintln(stdout)
@@ -264,6 +271,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, "zot was absent: Berth was measured against distribution only (the figures for zot are in bench/RESULTS.md)")
 		} else {
 			fmt.Fprintf(stdout, "zot was absent, so it was not measured; to measure it, %s\n", ZotBuildHelp)
+		}
+	}
+	if *merge {
+		old, err := readReport(filepath.Join(*out, "results.json"))
+		switch {
+		case err == nil:
+			mergeReport(rep, old)
+			rep.Targets = EvaluateTargets(rep.Results, rep.Servers)
+		case errors.Is(err, os.ErrNotExist):
+		default:
+			fmt.Fprintln(stderr, "bench: --merge:", err)
+			return 1
 		}
 	}
 	if err := writeOutputs(rep, *out, *resultsMD, *extraNoteMD); err != nil {
@@ -410,20 +429,39 @@ func (b *Bench) profileStart(workload string) func() {
 	}
 }
 
+// readReport reads a results.json written by an earlier run.
+func readReport(path string) (*Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Results: NewResults()}
+	if err := json.Unmarshal(b, rep); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	rep.Results.reindex()
+	for _, w := range Workloads {
+		if _, ok := rep.Columns[w.Name]; !ok && len(w.Columns) > 0 {
+			if rep.Columns == nil {
+				rep.Columns = map[string][]string{}
+			}
+			rep.Columns[w.Name] = w.Columns
+		}
+	}
+	if rep.Titles == nil {
+		rep.Titles = map[string]string{}
+	}
+	return rep, nil
+}
+
 // renderOnly rewrites the charts and the RESULTS.md section from a
 // results.json written by an earlier run.
 func renderOnly(path, out, resultsMD, notes string, stderr io.Writer) int {
-	b, err := os.ReadFile(path)
+	rep, err := readReport(path)
 	if err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 1
 	}
-	rep := &Report{Results: NewResults()}
-	if err := json.Unmarshal(b, rep); err != nil {
-		fmt.Fprintln(stderr, "bench:", path+":", err)
-		return 1
-	}
-	rep.Results.reindex()
 	rep.Targets = EvaluateTargets(rep.Results, rep.Servers)
 	if out == "" {
 		out = filepath.Dir(path)
@@ -449,4 +487,77 @@ func defaultNotes() string {
 		return p
 	}
 	return ""
+}
+
+// mergeReport adds to rep what old holds of the workloads rep did not
+// measure: their figures and notes, each workload's title and columns,
+// and the run that measured it (Report.Runs); the servers and peers they
+// name. Figures follow the order of Workloads.
+func mergeReport(rep, old *Report) {
+	ran := map[string]bool{}
+	for _, f := range rep.Results.Figures {
+		ran[f.Workload] = true
+	}
+	for w := range rep.Results.Notes {
+		ran[w] = true
+	}
+	kept := map[string]bool{}
+	for _, f := range old.Results.Figures {
+		if !ran[f.Workload] {
+			rep.Results.Figures = append(rep.Results.Figures, f)
+			kept[f.Workload] = true
+		}
+	}
+	for w, notes := range old.Results.Notes {
+		if !ran[w] {
+			rep.Results.Notes[w] = notes
+			kept[w] = true
+		}
+	}
+	for w := range kept {
+		if rep.Runs == nil {
+			rep.Runs = map[string]Machine{}
+		}
+		m, ok := old.Runs[w]
+		if !ok {
+			m = old.Machine
+		}
+		rep.Runs[w] = m
+		if t, ok := old.Titles[w]; ok && rep.Titles[w] == "" {
+			rep.Titles[w] = t
+		}
+		if c, ok := old.Columns[w]; ok && len(rep.Columns[w]) == 0 {
+			if rep.Columns == nil {
+				rep.Columns = map[string][]string{}
+			}
+			rep.Columns[w] = c
+		}
+	}
+	for _, s := range old.Servers {
+		if !slices.Contains(rep.Servers, s) {
+			rep.Servers = append(rep.Servers, s)
+		}
+	}
+	// The earlier run's peers in its order (the status of the run that ran
+	// a peer), then this run's others.
+	var peers []Peer
+	for _, p := range old.Peers {
+		if i := slices.IndexFunc(rep.Peers, func(q Peer) bool { return q.Name == p.Name }); i >= 0 &&
+			(strings.HasPrefix(rep.Peers[i].Status, "ok") || !strings.HasPrefix(p.Status, "ok")) {
+			p = rep.Peers[i]
+		}
+		peers = append(peers, p)
+	}
+	for _, q := range rep.Peers {
+		if !slices.ContainsFunc(peers, func(p Peer) bool { return p.Name == q.Name }) {
+			peers = append(peers, q)
+		}
+	}
+	rep.Peers = peers
+	order := map[string]int{}
+	for i, w := range Workloads {
+		order[w.Name] = i
+	}
+	slices.SortStableFunc(rep.Results.Figures, func(a, b *Figure) int { return cmp.Compare(order[a.Workload], order[b.Workload]) })
+	rep.Results.reindex()
 }

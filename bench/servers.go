@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -227,14 +226,49 @@ func (s *Server) Start(ctx context.Context, dir string) (*Running, error) {
 	}
 }
 
+// inProcessConfig is the engine options and server configuration that
+// registryd serve would take from args: the flags the workloads use
+// (--disable-encryption, --no-audit, --htpasswd, --iam,
+// --ecr-credentials); any other flag is an error, not ignored.
+func inProcessConfig(args []string, logger *slog.Logger) (*engine.Options, server.Config, error) {
+	eo := &engine.Options{CreateOnPush: true, Logger: logger}
+	sc := server.Config{Logger: logger, DisableAccessLog: true}
+	files := map[string]*string{"--htpasswd": &sc.HtpasswdFile, "--iam": &sc.IdentityFile, "--ecr-credentials": &sc.ECRCredentialsFile}
+	for i := 0; i < len(args); i++ {
+		name, value, hasValue := strings.Cut(args[i], "=")
+		switch {
+		case name == "--disable-encryption" && !hasValue:
+			eo.DisableEncryption = true
+		case name == "--no-audit" && !hasValue:
+			eo.DisableAudit = true
+		case files[name] != nil:
+			if !hasValue {
+				if i+1 >= len(args) {
+					return nil, server.Config{}, fmt.Errorf("%s needs a file", name)
+				}
+				i++
+				value = args[i]
+			}
+			*files[name] = value
+		default:
+			return nil, server.Config{}, fmt.Errorf("flag %q is not served in process (--profile)", args[i])
+		}
+	}
+	return eo, sc, nil
+}
+
 // startInProcess opens the store and serves it from this process.
 func (s *Server) startInProcess(dir string) (*Running, error) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng, err := engine.Open(dir, &engine.Options{CreateOnPush: true, DisableEncryption: slices.Contains(s.Args, "--disable-encryption"), Logger: quiet})
+	eo, sc, err := inProcessConfig(s.Args, quiet)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.Name, err)
+	}
+	eng, err := engine.Open(dir, eo)
 	if err != nil {
 		return nil, err
 	}
-	srv, err := server.New(eng, server.Config{Logger: quiet, DisableAccessLog: true})
+	srv, err := server.New(eng, sc)
 	if err != nil {
 		_ = eng.Close()
 		return nil, err
@@ -273,6 +307,43 @@ func procStatusBytes(pid int, field string) int64 {
 	}
 	return 0
 }
+
+// CPUTime is the CPU time (user and system, all threads, those ended
+// included) the server process has used so far, in the kernel's clock
+// ticks (10 ms) from /proc/<pid>/stat; 0 for a server in this process or
+// when it cannot be read.
+func (r *Running) CPUTime() time.Duration {
+	if r.cmd == nil || r.cmd.Process == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) is in parentheses and may hold spaces:
+	// count the fields after its closing one. utime and stime are
+	// fields 14 and 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	var ut, st int64
+	if _, err := fmt.Sscan(f[11], &ut); err != nil {
+		return 0
+	}
+	if _, err := fmt.Sscan(f[12], &st); err != nil {
+		return 0
+	}
+	return time.Duration(ut+st) * time.Second / clockTicks
+}
+
+// clockTicks is the kernel's USER_HZ (sysconf(_SC_CLK_TCK)), 100 on every
+// Linux architecture Go supports.
+const clockTicks = 100
 
 // Stop ends the server (SIGTERM, then SIGKILL after 30 s) and returns its
 // peak resident memory in bytes.

@@ -112,6 +112,7 @@ func EvaluateTargets(res *Results, servers []string) []TargetVerdict {
 			}
 		}
 	}
+	out = append(out, accessControlTargets(res)...)
 	for _, peer := range []string{"distribution", "zot"} {
 		out = append(out, aheadOf(res, servers, peer)...)
 	}
@@ -196,4 +197,54 @@ func aheadOf(res *Results, servers []string, peer string) []TargetVerdict {
 	}
 	return append(out, TargetVerdict{Target: "ahead of " + peer + " on most workloads", Wanted: "more than half of the workloads",
 		Measured: fmt.Sprintf("ahead on %d of %d workloads", won, len(order)), Verdict: verdict(2*won > len(order))})
+}
+
+// accessControlMaxOverhead is what access control may cost a pull at 8
+// clients: 5% more time per request than an open registry.
+const accessControlMaxOverhead = 0.05
+
+// loginTokenMaxShare is what a login-token request's authentication may
+// cost now, as a share of what it cost before the identity work.
+const loginTokenMaxShare = 0.01
+
+// accessControlTargets checks the access-control workload (when it ran):
+// manifest HEAD and blob GET at 8 clients with a password and with a
+// login token cost at most 5% more time per request than with
+// authentication off, and a login-token request's authentication costs
+// at most 1% of what it did.
+func accessControlTargets(res *Results) []TargetVerdict {
+	var out []TargetVerdict
+	for _, op := range []string{"HEAD manifest", "GET small blob", "GET big blob"} {
+		f := res.Get(AccessControlWorkload, op+" rps, 8 clients")
+		if f == nil {
+			continue
+		}
+		for _, side := range []string{ACPassword, ACToken} {
+			t := TargetVerdict{
+				Target: fmt.Sprintf("access control: %s at 8 clients, %s (identity policy of 20 statements, repository policy with conditions, audit log) vs auth off", op, side),
+				Wanted: fmt.Sprintf("overhead <= %.0f%%", 100*accessControlMaxOverhead),
+			}
+			o, ok := overhead(f, ACOff, side)
+			if !ok {
+				t.Measured, t.Verdict = "missing", "not measured"
+			} else {
+				t.Measured = fmt.Sprintf("%s (%s vs %s req/s)", fmtOverhead(o), fmtVal(f.Values[side]), fmtVal(f.Values[ACOff]))
+				t.Verdict = verdict(o <= accessControlMaxOverhead)
+			}
+			out = append(out, t)
+		}
+	}
+	before, now := res.Get(AccessControlWorkload, LoginTokenBefore), res.Get(AccessControlWorkload, LoginTokenNow)
+	if before != nil && now != nil {
+		vb, vn := before.Values[ACToken], now.Values[ACToken]
+		if vb > 0 && vn > 0 {
+			out = append(out, TargetVerdict{
+				Target:   "login-token request: authentication now vs before the identity work (BenchmarkLoginTokenRequest)",
+				Wanted:   fmt.Sprintf("<= %.0f%% of before", 100*loginTokenMaxShare),
+				Measured: fmt.Sprintf("%.4f%% (%s vs %s µs)", 100*vn/vb, fmtVal(vn), fmtVal(vb)),
+				Verdict:  verdict(vn/vb <= loginTokenMaxShare),
+			})
+		}
+	}
+	return out
 }

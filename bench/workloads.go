@@ -48,6 +48,9 @@ type Params struct {
 	ColdManifests int
 	// ListRepeat is how many times each listing is timed (median kept).
 	ListRepeat int
+	// Quick is the smoke run (--quick): workloads that would take long
+	// even at small sizes measure less.
+	Quick bool `json:"quick,omitempty"`
 }
 
 // Bench runs workloads and collects figures.
@@ -74,6 +77,10 @@ type Workload struct {
 	Run   func(b *Bench, ctx context.Context) error
 	// BerthOnly workloads run against registryd alone.
 	BerthOnly bool
+	// Columns, when set, are the workload's own columns: configurations
+	// of registryd rather than the run's servers. The first is the
+	// baseline the others are compared with, in place of the peers.
+	Columns []string
 }
 
 // Workloads lists every workload in run order.
@@ -86,6 +93,8 @@ var Workloads = []Workload{
 	{Name: "cold-start", Title: "Cold start (time until /v2/ answers)", Run: (*Bench).coldStart},
 	{Name: "gc", Title: "gc, fsck and lifecycle on a large store (Berth only)", Run: (*Bench).gcLifecycle, BerthOnly: true},
 	{Name: "fuse", Title: "FUSE view reads (Berth only)", Run: (*Bench).fuse, BerthOnly: true},
+	{Name: AccessControlWorkload, Title: "Access control: authentication, a 20-statement identity policy, a repository policy and the audit log against an open registry (Berth only)",
+		Run: (*Bench).accessControl, BerthOnly: true, Columns: []string{ACOff, ACPassword, ACToken, ACNoAudit}},
 }
 
 const mib = 1 << 20

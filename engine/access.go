@@ -14,6 +14,8 @@ import (
 	"encoding/base32"
 	"fmt"
 	"net/netip"
+	"os"
+	"strconv"
 	"strings"
 
 	"github.com/berthstore/berth/engine/internal/iam"
@@ -35,6 +37,43 @@ type Principal struct {
 	Identity *IdentityPolicies
 
 	iam iam.Principal // built by NewPrincipal
+
+	// local marks a user of the machine (LocalPrincipal), uid its user id.
+	local bool
+	uid   uint32
+}
+
+// LocalPrincipal returns the principal of the operating system's user
+// uid, named name ("" names it "uid:<uid>"), acting on the store from
+// this machine: a peer of the daemon's admin socket. No policy applies to
+// it: Authorize allows it every action when uid is the user the daemon
+// runs as, or root (whoever may reach the socket is an administrator of
+// the store, as whoever may read its files is), and refuses it every
+// action otherwise.
+func LocalPrincipal(name string, uid uint32) Principal {
+	if name == "" {
+		name = "uid:" + strconv.FormatUint(uint64(uid), 10)
+	}
+	return Principal{User: name, local: true, uid: uid}
+}
+
+// Local reports whether p is a local user (LocalPrincipal), and its uid.
+func (p Principal) Local() (uid uint32, ok bool) { return p.uid, p.local }
+
+// localOperator reports whether uid may administer the store: it is the
+// user this process runs as, or root.
+func localOperator(uid uint32) bool { return uid == 0 || int64(uid) == int64(os.Getuid()) }
+
+// describe names p for people: its ARN, "anonymous caller", or "local
+// user NAME (uid N)".
+func (p Principal) describe() string {
+	switch {
+	case p.local:
+		return "local user " + p.User + " (uid " + strconv.FormatUint(uint64(p.uid), 10) + ")"
+	case p.Anonymous():
+		return "anonymous caller"
+	}
+	return p.ARN()
 }
 
 // NewPrincipal returns the principal of user name, with IAM path path
@@ -57,9 +96,9 @@ func NewPrincipal(account, path, name string, identity *IdentityPolicies) (Princ
 func (p Principal) Anonymous() bool { return p.User == "" }
 
 // ARN is the principal's ARN, arn:aws:iam::<account>:user<path><name>,
-// or "" for an anonymous caller.
+// or "" for an anonymous caller and a local user, who have none.
 func (p Principal) ARN() string {
-	if p.User == "" {
+	if p.User == "" || p.local {
 		return ""
 	}
 	if p.iam.ARN != "" {
@@ -169,6 +208,13 @@ type AccessRequest struct {
 	// (aws:RequestTag/<key>, aws:TagKeys): CreateRepository, TagResource,
 	// a repository created on push with a template's tags.
 	RequestTags map[string]string
+	// RepositoryPolicy, when not nil, is the repository policy to decide
+	// with in place of Repository's stored one ("" for none): what the
+	// decision would be under a policy about to be set (ECR's
+	// SetRepositoryPolicy refuses, without force, a policy that would
+	// lock its caller out). A policy that does not parse fails Authorize
+	// with ErrInvalidArgument.
+	RepositoryPolicy *string
 }
 
 // Outcome is what a decision says.
@@ -220,18 +266,59 @@ func (d Decision) Reason() string {
 	return d.d.String()
 }
 
-// Err returns nil for an allowed request, and otherwise an error wrapping
-// ErrAccessDenied that names who, what, where and why, for the caller.
+// Err returns nil for an allowed request, and otherwise an
+// *AccessDeniedError (ErrAccessDenied) that names who, what, where and
+// why, for the caller.
 func (d Decision) Err(req *AccessRequest) error {
 	if d.Allowed() {
 		return nil
 	}
-	who := "anonymous caller"
-	if !req.Principal.Anonymous() {
-		who = req.Principal.ARN()
+	e := &AccessDeniedError{Principal: req.Principal.describe(), Action: req.Action, Resource: d.Resource,
+		Outcome: d.Outcome, Reason: d.Reason()}
+	if d.Outcome == ExplicitDeny {
+		e.DeniedBy = DeniedByResourcePolicy
+		if d.d.Statement.Kind == iam.IdentityPolicy {
+			e.DeniedBy = DeniedByIdentityPolicy
+		}
 	}
-	return fmt.Errorf("%w: %s may not %s on %s (%s)", ErrAccessDenied, who, req.Action, d.Resource, d.Reason())
+	return e
 }
+
+// The kinds of policy an explicit deny comes from
+// (AccessDeniedError.DeniedBy), as AWS's access denied messages name
+// them.
+const (
+	DeniedByIdentityPolicy = "identity-based"
+	DeniedByResourcePolicy = "resource-based"
+)
+
+// AccessDeniedError is a refused request (Decision.Err): who may not do
+// what on which resource, and why. It is ErrAccessDenied (errors.Is).
+type AccessDeniedError struct {
+	// Principal is the caller as a message names it: its ARN, "anonymous
+	// caller", or the local user with its uid.
+	Principal string
+	// Action is the action refused; Resource the ARN it was asked on
+	// ("*" for a registry-level action).
+	Action, Resource string
+	// Outcome is ExplicitDeny or ImplicitDeny.
+	Outcome Outcome
+	// DeniedBy is the kind of policy whose statement denied
+	// (DeniedByIdentityPolicy, DeniedByResourcePolicy; a stored policy
+	// that can no longer be enforced counts as a resource policy's deny);
+	// "" for an implicit deny.
+	DeniedBy string
+	// Reason names the deciding statement (Decision.Reason).
+	Reason string
+}
+
+// Error implements error.
+func (e *AccessDeniedError) Error() string {
+	return fmt.Sprintf("%s: %s may not %s on %s (%s)", ErrAccessDenied, e.Principal, e.Action, e.Resource, e.Reason)
+}
+
+// Unwrap returns ErrAccessDenied.
+func (e *AccessDeniedError) Unwrap() error { return ErrAccessDenied }
 
 // policyAdminActions stay open under a stored repository policy that
 // cannot be enforced, so that it can be read and replaced.
@@ -258,6 +345,9 @@ var registryPolicyAdminActions = map[string]bool{
 // "*". The error is for a store that cannot answer; a refusal is a
 // Decision whose Err names it.
 func (e *Engine) Authorize(ctx context.Context, req *AccessRequest) (Decision, error) {
+	if uid, ok := req.Principal.Local(); ok {
+		return e.authorizeLocal(req, uid), nil
+	}
 	who, err := req.Principal.iamPrincipal()
 	if err != nil {
 		return Decision{Resource: "*", reason: "implicitly denied: " + err.Error()}, nil
@@ -281,6 +371,14 @@ func (e *Engine) Authorize(ctx context.Context, req *AccessRequest) (Decision, e
 			return Decision{}, err
 		}
 		ir.Resource = pe.arn
+		if req.RepositoryPolicy != nil {
+			pe = &repoAccess{arn: pe.arn, tags: pe.tags}
+			if *req.RepositoryPolicy != "" {
+				if pe.policy, err = parseRepositoryPolicy(req.Repository, *req.RepositoryPolicy); err != nil {
+					return Decision{}, fmt.Errorf("%w: policyText: %w", ErrInvalidArgument, err)
+				}
+			}
+		}
 		if pe.err != nil {
 			if policyAdminActions[strings.ToLower(req.Action)] {
 				resource[0] = nil // the policy can still be read and replaced
@@ -309,7 +407,13 @@ func (e *Engine) Authorize(ctx context.Context, req *AccessRequest) (Decision, e
 			reason: "explicitly denied: the stored registry policy cannot be enforced: " + rp.err.Error() + "; replace it with PutRegistryPolicy"}, nil
 	}
 	if req.Key == "" && req.Secret == "" {
-		resource[1] = rp.policy
+		applies, err := e.registryPolicyApplies(req.Action)
+		if err != nil {
+			return Decision{}, err
+		}
+		if applies {
+			resource[1] = rp.policy
+		}
 	}
 	if ctxTags.resource != nil || ctxTags.request != nil {
 		ir.Context = ctxTags
@@ -323,6 +427,28 @@ func (e *Engine) Authorize(ctx context.Context, req *AccessRequest) (Decision, e
 		out.Outcome = ExplicitDeny
 	}
 	return out, nil
+}
+
+// authorizeLocal decides the request of a local user (LocalPrincipal):
+// every action for the daemon's own user and root, none for another
+// user; no policy is evaluated.
+func (e *Engine) authorizeLocal(req *AccessRequest, uid uint32) Decision {
+	resource := "*"
+	switch {
+	case req.Repository != "" && req.Key != "":
+		return Decision{Resource: "*", reason: "implicitly denied: a request names one resource"}
+	case req.Repository != "":
+		resource = e.RepositoryARN(req.Repository)
+	case req.Key != "":
+		resource = e.KeyARN(req.Key)
+	}
+	who := req.Principal.describe()
+	if !localOperator(uid) {
+		return Decision{Outcome: ImplicitDeny, Resource: resource,
+			reason: fmt.Sprintf("implicitly denied: %s is neither the user the daemon runs as (uid %d) nor root", who, os.Getuid())}
+	}
+	return Decision{Outcome: Allow, Resource: resource,
+		reason: "allowed: " + who + " through the daemon's admin socket, whose users administer the store (no policy is evaluated)"}
 }
 
 // accessContext gives the evaluator a request's tags and its

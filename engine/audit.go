@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/berthstore/berth/engine/internal/audit"
@@ -82,8 +83,11 @@ const (
 	AuditIAMUser AuditPrincipalType = "IAMUser"
 	// AuditAnonymous: a caller without credentials, the principal "*".
 	AuditAnonymous AuditPrincipalType = "Anonymous"
-	// AuditLocal: the operator's command line acting on a store no
-	// daemon holds (UserName is the operating system's user).
+	// AuditLocal: a user of the machine (UserName is the operating
+	// system's user): the operator's command line acting on a store no
+	// daemon holds, or a peer of the daemon's admin socket (UserID is then
+	// "uid:<uid>"); or the engine's own scheduled work (UserName
+	// AuditSystemUser, API AuditAPIEngine).
 	AuditLocal AuditPrincipalType = "Local"
 )
 
@@ -97,6 +101,9 @@ const (
 	AuditAPIAdmin   AuditAPI = "admin"   // registryd's admin API (/admin/v1/...)
 	AuditAPIConsole AuditAPI = "console" // the web console
 	AuditAPICLI     AuditAPI = "cli"     // a registryd command acting on the store itself
+	// AuditAPIEngine: the engine's own work (schedules, events routed), recorded as
+	// principal type AuditLocal and user AuditSystemUser.
+	AuditAPIEngine AuditAPI = "engine"
 )
 
 // AuditRecord is one audit event: an access decision (allowed or denied)
@@ -159,9 +166,16 @@ type AuditRecord struct {
 }
 
 // SetPrincipal names p as the record's caller: its ARN, account, user
-// name and unique id, and type IAMUser; or "*" and Anonymous for an
-// anonymous caller.
+// name and unique id, and type IAMUser; "*" and Anonymous for an
+// anonymous caller; or its user name, "uid:<uid>" and Local for a local
+// user (LocalPrincipal).
 func (r *AuditRecord) SetPrincipal(p Principal) {
+	if uid, ok := p.Local(); ok {
+		r.PrincipalARN, r.Account, r.UserName = "", "", p.User
+		r.UserID = "uid:" + strconv.FormatUint(uint64(uid), 10)
+		r.PrincipalType = AuditLocal
+		return
+	}
 	if p.Anonymous() {
 		r.PrincipalARN, r.Account, r.UserName, r.UserID = "*", "", "", ""
 		r.PrincipalType = AuditAnonymous

@@ -128,6 +128,9 @@ func (e *Engine) OpenBlob(ctx context.Context, repo string, d digest.Digest) (Bl
 // fails with ErrKeyUnavailable. The target repository is created on push
 // if a template allows it.
 //
+// A mount from another repository fails with ErrBlobUnknown while the
+// account setting BLOB_MOUNTING is DISABLED (PutAccountSetting).
+//
 // With from == "" there is no source: only a blob already linked to repo
 // "mounts" (nothing changes); any other fails with ErrBlobUnknown, whether
 // or not the store holds the digest elsewhere. A caller never reaches
@@ -150,6 +153,16 @@ func (e *Engine) MountBlob(ctx context.Context, repo, from string, d digest.Dige
 			return Descriptor{}, fmt.Errorf("%w: %s in %s (a mount without a source links only what the repository holds)", ErrBlobUnknown, d, repo)
 		}
 		return desc, err
+	}
+	if from != repo {
+		mounting, err := e.blobMounting()
+		if err != nil {
+			return Descriptor{}, err
+		}
+		if !mounting {
+			return Descriptor{}, fmt.Errorf("%w: %s: blob mounting is %s in this registry (account setting %s)",
+				ErrBlobUnknown, d, BlobMountingDisabled, AccountSettingBlobMounting)
+		}
 	}
 	rec, err := e.linkedBlob(from, d)
 	if err != nil {

@@ -175,7 +175,7 @@ func (e *Engine) putCacheRule(ctx context.Context, r PullThroughCacheRule, mode 
 	case !found && mode == putUpdate:
 		return r, fmt.Errorf("%w: prefix %q", ErrCacheRuleNotFound, r.ECRRepositoryPrefix)
 	case !found && len(rules) >= maxCacheRules:
-		return r, fmt.Errorf("%w: a registry has at most %d pull-through cache rules", ErrInvalidArgument, maxCacheRules)
+		return r, fmt.Errorf("%w: a registry has at most %d pull-through cache rules", ErrLimitExceeded, maxCacheRules)
 	}
 	v, err := encodeCacheRule(r)
 	if err != nil {

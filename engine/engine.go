@@ -49,6 +49,9 @@ type Engine struct {
 	// written under registryMu (policies.go).
 	registryMu     sync.Mutex
 	registryPolicy atomic.Pointer[registryPolicyEntry]
+	// accountSettings caches the account settings (nil: read them
+	// again), written under registryMu (accountsettings.go).
+	accountSettings atomic.Pointer[accountSettings]
 	// defaultKeyPolicy is the key policy of every key (access.go).
 	keyPolicyOnce    sync.Once
 	defaultKeyPolicy *iam.Policy
@@ -79,6 +82,8 @@ type Engine struct {
 	audit       *audit.Log
 	auditDir    string
 	auditCounts [3]atomic.Uint64
+
+	ev eventsState // events: queue, router, webhooks (events.go)
 }
 
 // Open opens (creating if needed) the store in dir.
@@ -128,12 +133,22 @@ func Open(dir string, opts *Options) (*Engine, error) {
 			return nil, storageErr(err)
 		}
 	}
+	if err := e.openEvents(); err != nil {
+		if e.audit != nil {
+			e.audit.Close()
+		}
+		db.Close()
+		bs.Close()
+		closeKeys()
+		return nil, storageErr(err)
+	}
 	e.repoLocks.Init()
 	e.digestLocks.Init()
 	e.startReaper()
 	e.startPreparer()
 	e.startGC()
 	e.startKeyOps(closeKeys)
+	e.startEvents()
 	return e, nil
 }
 
@@ -152,6 +167,7 @@ func (e *Engine) Close() error {
 	e.upMu.Unlock()
 	close(e.stop)
 	e.wg.Wait()
+	e.closeEvents()
 	var errs []error
 	for _, u := range live {
 		u.mu.Lock()

@@ -109,6 +109,21 @@ func TestManifestNeedsBlobs(t *testing.T) {
 		ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageConfig, digest.FromBytes([]byte("{}")))
 	_, err := e.PutManifest(context.Background(), "a", "x", ocispec.MediaTypeImageManifest, []byte(m))
 	require.ErrorIs(t, err, ErrManifestBlobUnknown)
+	require.NotErrorIs(t, err, ErrManifestChildUnknown, "a blob is no child manifest")
+	var ue *UnknownReferenceError
+	require.ErrorAs(t, err, &ue)
+	assert.Equal(t, digest.FromBytes([]byte("{}")), ue.Digest)
+
+	// An index whose child is missing: both errors, and the child named.
+	child := digest.FromBytes([]byte("no such manifest"))
+	idx := fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"manifests":[{"mediaType":%q,"digest":%q,"size":16}]}`,
+		ocispec.MediaTypeImageIndex, ocispec.MediaTypeImageManifest, child)
+	_, err = e.PutManifest(context.Background(), "a", "i", ocispec.MediaTypeImageIndex, []byte(idx))
+	require.ErrorIs(t, err, ErrManifestBlobUnknown)
+	require.ErrorIs(t, err, ErrManifestChildUnknown)
+	require.ErrorAs(t, err, &ue)
+	assert.Equal(t, child, ue.Digest)
+	assert.True(t, ue.Child)
 }
 
 func TestDedupeAcrossRepositories(t *testing.T) {

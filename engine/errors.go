@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"syscall"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/berthstore/berth/blob"
 	"github.com/berthstore/berth/crypt"
 	"github.com/berthstore/berth/engine/internal/errdefs"
@@ -113,6 +115,42 @@ var (
 // ErrLifecyclePolicyNotFound: the repository has no lifecycle policy
 // (ECR's LifecyclePolicyNotFoundException).
 var ErrLifecyclePolicyNotFound = errors.New("engine: lifecycle policy not found")
+
+// ErrManifestChildUnknown: an index lists a child manifest that the
+// repository does not hold (ECR's ReferencedImagesNotFoundException). An
+// error that wraps it wraps ErrManifestBlobUnknown too
+// (MANIFEST_BLOB_UNKNOWN on the OCI API): see UnknownReferenceError.
+var ErrManifestChildUnknown = errors.New("engine: index references a manifest unknown to registry")
+
+// UnknownReferenceError is PutManifest's error for a reference the
+// repository does not hold: a blob of an image manifest, or a child
+// manifest of an index (Child). It is ErrManifestBlobUnknown, and a
+// child's is ErrManifestChildUnknown as well (errors.Is).
+type UnknownReferenceError struct {
+	// Digest is the missing blob or manifest.
+	Digest digest.Digest
+	// Child reports a child manifest of an index (not a blob).
+	Child bool
+}
+
+// Error implements error.
+func (e *UnknownReferenceError) Error() string {
+	if e.Child {
+		return ErrManifestBlobUnknown.Error() + ": manifest " + string(e.Digest)
+	}
+	return ErrManifestBlobUnknown.Error() + ": blob " + string(e.Digest)
+}
+
+// Is reports ErrManifestBlobUnknown, and ErrManifestChildUnknown for a
+// child manifest.
+func (e *UnknownReferenceError) Is(target error) bool {
+	return target == ErrManifestBlobUnknown || e.Child && target == ErrManifestChildUnknown
+}
+
+// ErrLimitExceeded: the change would exceed a quota of the registry,
+// such as the number of pull-through cache rules (ECR's
+// LimitExceededException).
+var ErrLimitExceeded = errors.New("engine: a registry limit would be exceeded")
 
 // ErrCacheRuleNotFound: no pull-through cache rule has the prefix.
 var ErrCacheRuleNotFound = errors.New("engine: pull-through cache rule not found")

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -214,6 +215,16 @@ type gcState struct {
 
 	statsMu sync.Mutex
 	stats   GCStats
+
+	// lifecycleSched and gcSched are the schedules the options turned
+	// on (nil: off); schedMu orders the read-modify-writes of their
+	// stored state (schedule.go). lifecycleMu is held by a lifecycle run
+	// (lifecycle_run.go).
+	lifecycleSched, gcSched *scheduler
+	schedMu                 sync.Mutex
+	lifecycleMu             sync.Mutex
+	// previews are the lifecycle policy previews under way (previews.go).
+	previews previewState
 }
 
 // GCStats are cumulative gc and lifecycle figures since Open, for metrics
@@ -229,6 +240,23 @@ type GCStats struct {
 	Last *GCReport
 	// ImagesExpired counts images expired by lifecycle, by rule priority.
 	ImagesExpired map[int]int64
+	// ImagesArchived counts images lifecycle rules moved to the archive
+	// storage class (LifecycleRunReport.ImagesArchived summed).
+	ImagesArchived int64
+
+	// GCRuns counts collections by result: every collection (dry runs
+	// excluded) that finished (RunOK) or failed (RunFailed), and the
+	// scheduled ones that fell due while one ran (RunSkipped).
+	GCRuns map[RunResult]int64
+	// LastGCRun is when the last collection that ended (ok or failed)
+	// started, and LastGCResult how it ended; zero before the first.
+	LastGCRun    time.Time
+	LastGCResult RunResult
+	// LifecycleRuns counts the scheduled lifecycle runs by result.
+	LifecycleRuns map[RunResult]int64
+	// LastLifecycleRun is the report of the last scheduled lifecycle run
+	// that ended (nil before the first).
+	LastLifecycleRun *LifecycleRunReport
 }
 
 // GCStats returns a copy of the cumulative gc and lifecycle figures.
@@ -236,9 +264,15 @@ func (e *Engine) GCStats() GCStats {
 	e.gcs.statsMu.Lock()
 	defer e.gcs.statsMu.Unlock()
 	s := e.gcs.stats
-	s.ImagesExpired = make(map[int]int64, len(e.gcs.stats.ImagesExpired))
-	for k, v := range e.gcs.stats.ImagesExpired {
-		s.ImagesExpired[k] = v
+	s.ImagesExpired = maps.Clone(e.gcs.stats.ImagesExpired)
+	if s.ImagesExpired == nil {
+		s.ImagesExpired = map[int]int64{}
+	}
+	s.GCRuns = maps.Clone(e.gcs.stats.GCRuns)
+	s.LifecycleRuns = maps.Clone(e.gcs.stats.LifecycleRuns)
+	if r := s.LastLifecycleRun; r != nil {
+		c := *r
+		s.LastLifecycleRun = &c
 	}
 	return s
 }
@@ -294,6 +328,12 @@ func (e *Engine) CollectGarbage(ctx context.Context, opts GCOptions) (GCReport, 
 		return GCReport{}, ErrGCRunning
 	}
 	defer e.gcs.runMu.Unlock()
+	return e.collectGarbageLocked(ctx, opts)
+}
+
+// collectGarbageLocked is CollectGarbage with gcState.runMu held.
+func (e *Engine) collectGarbageLocked(ctx context.Context, opts GCOptions) (GCReport, error) {
+	started := e.clock.Now()
 	if opts.UploadTTL == 0 {
 		opts.UploadTTL = e.opts.UploadTTL
 	}
@@ -327,6 +367,16 @@ func (e *Engine) CollectGarbage(ctx context.Context, opts GCOptions) (GCReport, 
 		// What the shred sweep or a swept layer left of a layer's file list.
 		r.LayerRecords, err = e.SweepLayerRecords(ctx, opts.DryRun)
 	}
+	if !opts.DryRun && ctx.Err() == nil {
+		result := RunOK
+		if err != nil {
+			result = RunFailed
+		}
+		e.countRuns(ScheduleGC, result, 1)
+		e.gcs.statsMu.Lock()
+		e.gcs.stats.LastGCRun, e.gcs.stats.LastGCResult = started, result
+		e.gcs.statsMu.Unlock()
+	}
 	if err == nil && !r.DryRun {
 		e.gcs.statsMu.Lock()
 		st := &e.gcs.stats
@@ -353,15 +403,24 @@ func (e *Engine) startGC() {
 		cancel()
 	}()
 	e.every(pullFlushInterval, e.flushPulls, e.flushPulls)
+	e.every(previewSweepInterval, e.sweepPreviews, nil)
 	if e.opts.GCInterval > 0 {
-		e.every(e.opts.GCInterval, func() {
-			if _, err := e.CollectGarbage(ctx, GCOptions{Grace: e.opts.GCGrace}); err != nil && !errors.Is(err, ErrGCRunning) && ctx.Err() == nil {
-				e.log.Warn("scheduled gc failed", "err", err)
-			}
-		}, nil)
+		e.gcs.gcSched = e.newScheduler(ctx, ScheduleGC, e.opts.GCInterval, e.scheduledGC)
 	}
 	if e.opts.LifecycleInterval > 0 {
-		e.every(e.opts.LifecycleInterval, func() { e.applyAllLifecycles(ctx) }, nil)
+		e.gcs.lifecycleSched = e.newScheduler(ctx, ScheduleLifecycle, e.opts.LifecycleInterval, e.scheduledLifecycle)
+	}
+	if e.gcs.gcSched != nil || e.gcs.lifecycleSched != nil {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			<-e.stop
+			for _, s := range []*scheduler{e.gcs.gcSched, e.gcs.lifecycleSched} {
+				if s != nil {
+					s.stop()
+				}
+			}
+		}()
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berthstore/berth/engine/internal/events"
 	"github.com/berthstore/berth/index"
 )
 
@@ -229,7 +230,19 @@ func (e *Engine) UntagImage(ctx context.Context, repo, tag string) (digest.Diges
 			return "", false, storageErr(err)
 		}
 	}
-	return d, deleteManifest, storageErr(b.Commit(true))
+	m, err := e.db.ManifestMeta(repo, d)
+	if err != nil {
+		return "", false, storageErr(err)
+	}
+	evq := e.events(b)
+	if err := evq.imageActions(repo, events.ActionDelete, d, m.MediaType, m.ArtifactType, []string{tag}, ""); err != nil {
+		return "", false, err
+	}
+	if err := b.Commit(true); err != nil {
+		return "", false, storageErr(err)
+	}
+	evq.committed()
+	return d, deleteManifest, nil
 }
 
 // DeleteImage deletes manifest d and its tags as ECR's BatchDeleteImage by

@@ -62,6 +62,11 @@ func keyInfoOf(k crypt.KeyInfo) KeyInfo {
 	return KeyInfo{Name: k.Name, State: KeyState(k.State), PrimaryVersion: k.PrimaryVersion, Versions: k.Versions}
 }
 
+// DefaultKeyName is the registry's default key-encryption key: the key of
+// a repository whose encryption names none (AES256, or KMS without a
+// kmsKey).
+const DefaultKeyName = crypt.DefaultKeyName
+
 // KeyStatus describes one key-encryption key and its use in the store.
 type KeyStatus struct {
 	KeyInfo
@@ -430,7 +435,9 @@ func (e *Engine) checkKEK(ctx context.Context, name string) error {
 	}
 	k, err := crypt.LookupKey(ctx, e.keys, name)
 	switch {
-	case errors.Is(err, crypt.ErrKeyNotFound), errors.Is(err, crypt.ErrInvalidKey), errors.Is(err, crypt.ErrUnsupported):
+	case errors.Is(err, crypt.ErrKeyNotFound):
+		return fmt.Errorf("%w: %w: encryption key %q: %w", ErrInvalidArgument, ErrKeyNotFound, name, err)
+	case errors.Is(err, crypt.ErrInvalidKey), errors.Is(err, crypt.ErrUnsupported):
 		return fmt.Errorf("%w: encryption key %q: %w", ErrInvalidArgument, name, err)
 	case err != nil:
 		return keyErr(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berthstore/berth/engine/internal/events"
 	"github.com/berthstore/berth/gc"
 )
 
@@ -169,8 +170,10 @@ func (e *Engine) LifecyclePreview(ctx context.Context, repo, policyOverride stri
 // LifecycleApply expires what LifecyclePreview lists, computed by the same
 // function under the repository's lock: each expired image's manifest and
 // tags, its referrers, and its index children that nothing else in the
-// repository references, in one synced batch. It returns the expired
-// images. Their blobs go at the next collection.
+// repository references, in one synced batch, with the time of the
+// evaluation (Repository.LifecycleEvaluatedAt, written even when nothing
+// expires). It returns the expired images. Their blobs go at the next
+// collection.
 func (e *Engine) LifecycleApply(ctx context.Context, repo, policyOverride string) ([]Expiry, error) {
 	if err := e.checkOpen(); err != nil {
 		return nil, err
@@ -182,30 +185,89 @@ func (e *Engine) LifecycleApply(ctx context.Context, repo, policyOverride string
 	if err != nil {
 		return nil, err
 	}
+	out, err := e.applyLifecycle(ctx, repo, p, nil)
+	return out.Expired, err
+}
+
+// lifecycleOutcome is what applying a repository's policy did.
+type lifecycleOutcome struct {
+	// Expired are the images the policy expired.
+	Expired []Expiry
+	// Manifests counts the manifests deleted: the images, their
+	// referrers and the index children that went with them.
+	Manifests int
+	// Archived counts the images the policy moved to the archive storage
+	// class.
+	Archived int
+}
+
+// applyLifecycle applies policy p to repo under the repository's lock: one
+// synced batch. With run set (a scheduled run), each expired image is first
+// recorded in the audit log, naming the rule, and the batch also records
+// the run's progress (the repository as its cursor), so that a run cut
+// short resumes after the last repository it finished.
+func (e *Engine) applyLifecycle(ctx context.Context, repo string, p *gc.Policy, run *lifecycleRun) (lifecycleOutcome, error) {
 	unlock := e.repoLocks.Lock(repo)
 	defer unlock()
-	exp, gone, err := e.lifecyclePlan(repo, p, e.clock.Now())
-	if err != nil || len(gone) == 0 {
-		return expiriesOf(exp), err
+	now := e.clock.Now()
+	exp, gone, err := e.lifecyclePlan(repo, p, now)
+	out := lifecycleOutcome{Expired: expiriesOf(exp), Manifests: len(gone)}
+	if err != nil {
+		return out, err
+	}
+	r, err := e.loadRepo(repo)
+	if err != nil {
+		return lifecycleOutcome{}, err
 	}
 	b := e.db.NewBatch()
 	defer b.Close()
+	// The evaluation is recorded, whatever it expires (ECR's
+	// lastEvaluatedAt), in the batch that expires it; the batch is synced
+	// only when it expires something (a lost evaluation time is harmless).
+	r.LifecycleEvaluatedAt = now.UTC()
+	if err := e.putRepo(b, &r.Repository); err != nil {
+		return lifecycleOutcome{}, storageErr(err)
+	}
+	evq := e.events(b)
 	for _, d := range gone {
 		m, err := e.db.ManifestMeta(repo, d)
 		if err != nil {
-			return nil, storageErr(err)
+			return lifecycleOutcome{}, storageErr(err)
+		}
+		tags, err := e.db.TagsOf(repo, d)
+		if err != nil {
+			return lifecycleOutcome{}, storageErr(err)
+		}
+		if err := evq.imageActions(repo, events.ActionDelete, d, m.MediaType, m.ArtifactType, tags, events.CauseLifecycle); err != nil {
+			return lifecycleOutcome{}, err
 		}
 		if m.Subject != "" {
 			if err := b.DeleteReferrer(repo, m.Subject, d); err != nil {
-				return nil, storageErr(err)
+				return lifecycleOutcome{}, storageErr(err)
 			}
 		}
 		if err := b.DeleteManifest(repo, d); err != nil {
-			return nil, storageErr(err)
+			return lifecycleOutcome{}, storageErr(err)
 		}
 	}
-	if err := b.Commit(true); err != nil {
-		return nil, storageErr(err)
+	if run != nil {
+		for _, x := range out.Expired {
+			if err := run.recordExpiry(ctx, repo, x); err != nil {
+				return lifecycleOutcome{}, fmt.Errorf("cannot record the expiry of %s@%s in the audit log, so it is not made: %w", repo, x.Digest, err)
+			}
+		}
+		e.gcs.schedMu.Lock()
+		defer e.gcs.schedMu.Unlock()
+		if err := run.advance(b, repo); err != nil {
+			return lifecycleOutcome{}, err
+		}
+	}
+	if err := b.Commit(len(gone) > 0); err != nil {
+		return lifecycleOutcome{}, storageErr(err)
+	}
+	evq.committed()
+	if len(gone) == 0 {
+		return out, nil
 	}
 	perRule := map[int]int{}
 	e.gcs.statsMu.Lock()
@@ -218,26 +280,5 @@ func (e *Engine) LifecycleApply(ctx context.Context, repo, policyOverride string
 	}
 	e.gcs.statsMu.Unlock()
 	e.log.Info("lifecycle applied", "repository", repo, "images", len(exp), "manifests", len(gone), "perRule", perRule)
-	return expiriesOf(exp), nil
-}
-
-// applyAllLifecycles applies the policy of every repository that has one.
-func (e *Engine) applyAllLifecycles(ctx context.Context) {
-	names, err := e.db.ListRepositories("", 0)
-	if err != nil {
-		e.log.Warn("scheduled lifecycle: listing repositories", "err", err)
-		return
-	}
-	for _, name := range names {
-		if ctx.Err() != nil {
-			return
-		}
-		r, err := e.loadRepo(name)
-		if err != nil || r.LifecyclePolicy == "" {
-			continue
-		}
-		if _, err := e.LifecycleApply(ctx, name, ""); err != nil {
-			e.log.Warn("scheduled lifecycle failed", "repository", name, "err", err)
-		}
-	}
+	return out, nil
 }

@@ -44,6 +44,41 @@ func TestLifecyclePolicyCRUD(t *testing.T) {
 	require.ErrorIs(t, e.PutLifecyclePolicy(ctx, "l/none", keepTwoUntagged), ErrNameUnknown)
 }
 
+// TestLifecycleEvaluatedAt: an apply records when it evaluated the
+// policy, even when it expires nothing; a restart keeps it; a preview
+// does not count.
+func TestLifecycleEvaluatedAt(t *testing.T) {
+	ctx := context.Background()
+	clk := manualClock()
+	dir := t.TempDir()
+	o := quietOptions()
+	o.Clock = clk
+	e, err := Open(dir, o)
+	require.NoError(t, err)
+	defer func() { e.Close() }()
+	pushImage(t, e, "l/a", "v1", rnd(10))
+	require.NoError(t, e.PutLifecyclePolicy(ctx, "l/a", keepTwoUntagged))
+	_, err = e.LifecyclePreview(ctx, "l/a", "")
+	require.NoError(t, err)
+	r, err := e.Repository(ctx, "l/a")
+	require.NoError(t, err)
+	assert.True(t, r.LifecycleEvaluatedAt.IsZero(), "a preview is no evaluation")
+	clk.Advance(time.Hour)
+	exp, err := e.LifecycleApply(ctx, "l/a", "")
+	require.NoError(t, err)
+	require.Empty(t, exp)
+	r, err = e.Repository(ctx, "l/a")
+	require.NoError(t, err)
+	assert.True(t, clk.Now().Equal(r.LifecycleEvaluatedAt), "%v, want %v", r.LifecycleEvaluatedAt, clk.Now())
+	assert.Equal(t, keepTwoUntagged, r.LifecyclePolicy, "the settings stay")
+	require.NoError(t, e.Close())
+	e, err = Open(dir, o)
+	require.NoError(t, err)
+	r, err = e.Repository(ctx, "l/a")
+	require.NoError(t, err)
+	assert.True(t, clk.Now().Equal(r.LifecycleEvaluatedAt))
+}
+
 // TestLifecyclePreviewEqualsApply shows that what preview lists is exactly
 // what apply removes (with referrers and unshared children).
 func TestLifecyclePreviewEqualsApply(t *testing.T) {

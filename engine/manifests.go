@@ -11,6 +11,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berthstore/berth/engine/internal/events"
 	"github.com/berthstore/berth/engine/internal/manifest"
 	"github.com/berthstore/berth/index"
 )
@@ -160,7 +161,7 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 		}
 		sparseOK := e.opts.AllowSparse && (pm.Config == nil || i > 0 || bd.Digest != pm.Config.Digest)
 		if !ok && !sparseOK {
-			return PutManifestResult{}, fmt.Errorf("%w: blob %s", ErrManifestBlobUnknown, bd.Digest)
+			return PutManifestResult{}, &UnknownReferenceError{Digest: bd.Digest}
 		}
 		rec.Blobs = append(rec.Blobs, bd.Digest)
 	}
@@ -171,7 +172,7 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 				return PutManifestResult{}, storageErr(err)
 			}
 			if !ok {
-				return PutManifestResult{}, fmt.Errorf("%w: manifest %s", ErrManifestBlobUnknown, c.Digest)
+				return PutManifestResult{}, &UnknownReferenceError{Digest: c.Digest, Child: true}
 			}
 		}
 		rec.Children = append(rec.Children, c.Digest)
@@ -212,6 +213,16 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 			return PutManifestResult{}, storageErr(err)
 		}
 	}
+	// The push's events, in its batch: an acknowledged push has them.
+	evq := e.events(b)
+	if cacheFill {
+		err = evq.pullThroughSuccess(repo, d, tags)
+	} else {
+		err = evq.imageActions(repo, events.ActionPush, d, pm.MediaType, pm.ArtifactType, tags, "")
+	}
+	if err != nil {
+		return PutManifestResult{}, err
+	}
 	if e.putsInFlight.Load() == 1 {
 		// Alone: nothing to share an fsync with, so one synced commit.
 		if err := b.Commit(true); err != nil {
@@ -228,6 +239,7 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 			return PutManifestResult{}, storageErr(err)
 		}
 	}
+	evq.committed()
 	e.queuePrepare(repo, d)
 	return PutManifestResult{
 		Descriptor: Descriptor{MediaType: pm.MediaType, Digest: d, Size: int64(len(payload))},
@@ -352,7 +364,15 @@ func (e *Engine) deleteManifestLocked(repo string, d digest.Digest) error {
 	if err := b.DeleteManifest(repo, d); err != nil {
 		return storageErr(err)
 	}
-	return storageErr(b.Commit(true))
+	evq := e.events(b)
+	if err := evq.imageActions(repo, events.ActionDelete, d, m.MediaType, m.ArtifactType, tags, ""); err != nil {
+		return err
+	}
+	if err := b.Commit(true); err != nil {
+		return storageErr(err)
+	}
+	evq.committed()
+	return nil
 }
 
 // descriptorOf is the engine's Descriptor of a descriptor manifest.Parse

@@ -20,6 +20,14 @@ func (e *Engine) SetRepositoryPolicy(ctx context.Context, repo, policy string) e
 	if policy == "" {
 		return fmt.Errorf("%w: policyText is empty", ErrInvalidArgument)
 	}
+	if ValidateRepositoryName(repo) == nil {
+		if err := checkPolicyText("policyText", policy, maxRepoPolicyLen); err != nil {
+			return err
+		}
+		if _, err := parseRepositoryPolicy(repo, policy); err != nil {
+			return fmt.Errorf("%w: policyText: %w", ErrInvalidArgument, err)
+		}
+	}
 	return e.updateSettings(repo, func(s *RepositorySettings) error {
 		s.RepositoryPolicy = policy
 		return nil

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"net/netip"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -240,4 +242,59 @@ func TestUserID(t *testing.T) {
 	require.NotEqual(t, a, b)
 	require.Equal(t, a, UserID(DefaultAccount, "alice"), "stable")
 	require.NotEqual(t, a, UserID("111122223333", "alice"), "per account")
+}
+
+// TestAuthorizeLocalPrincipal: a local user (a peer of the daemon's admin
+// socket) is decided by its uid, not by policies: the daemon's own user
+// and root may do everything, even what a policy denies every principal;
+// any other user nothing. Its audit record names it as Local.
+func TestAuthorizeLocalPrincipal(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, quietOptions())
+	_, err := e.CreateRepository(ctx, "r", RepositorySettings{})
+	require.NoError(t, err)
+	require.NoError(t, e.SetRepositoryPolicy(ctx, "r", `{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":"ecr:*"}}`))
+	self := uint32(os.Getuid())
+	other := uint32(65534)
+	if self == other {
+		other = 65533
+	}
+	for _, tc := range []struct {
+		who     Principal
+		allowed bool
+	}{
+		{LocalPrincipal("me", self), true},
+		{LocalPrincipal("root", 0), true},
+		{LocalPrincipal("", other), false},
+	} {
+		for _, req := range []AccessRequest{
+			{Principal: tc.who, Action: "ecr:DeleteRepository", Repository: "r"},
+			{Principal: tc.who, Action: "kms:ScheduleKeyDeletion", Key: "k"},
+			{Principal: tc.who, Action: "berth:CollectGarbage"},
+		} {
+			d, err := e.Authorize(ctx, &req)
+			require.NoError(t, err)
+			assert.Equal(t, tc.allowed, d.Allowed(), "%s %s: %s", tc.who.User, req.Action, d.Reason())
+			if !tc.allowed {
+				assert.Equal(t, ImplicitDeny, d.Outcome)
+				assert.Contains(t, d.Err(&req).Error(), "local user uid:"+strconv.Itoa(int(other))+" (uid "+strconv.Itoa(int(other))+") may not "+req.Action)
+				assert.Contains(t, d.Reason(), "is neither the user the daemon runs as")
+			}
+		}
+	}
+	d, err := e.Authorize(ctx, &AccessRequest{Principal: LocalPrincipal("root", 0), Action: "ecr:DeleteRepository", Repository: "r"})
+	require.NoError(t, err)
+	assert.Equal(t, e.RepositoryARN("r"), d.Resource)
+
+	who := LocalPrincipal("", 42)
+	_, local := who.Local()
+	assert.True(t, local)
+	assert.False(t, who.Anonymous())
+	assert.Empty(t, who.ARN())
+	var rec AuditRecord
+	rec.SetPrincipal(who)
+	assert.Equal(t, AuditLocal, rec.PrincipalType)
+	assert.Equal(t, "uid:42", rec.UserName)
+	assert.Equal(t, "uid:42", rec.UserID)
+	assert.Empty(t, rec.PrincipalARN)
 }

@@ -42,7 +42,8 @@ func settingsOf(r record.Settings) RepositorySettings {
 // encodeRepository returns the stored form of a repository's settings
 // and origin (the Settings bytes of its index record).
 func encodeRepository(r *Repository) ([]byte, error) {
-	return record.EncodeRepository(record.Repository{Settings: settingsRecord(r.RepositorySettings), CacheRule: r.CreatedByCacheRule})
+	return record.EncodeRepository(record.Repository{Settings: settingsRecord(r.RepositorySettings), CacheRule: r.CreatedByCacheRule,
+		LifecycleEvaluatedAt: r.LifecycleEvaluatedAt})
 }
 
 // decodeRepository reads a repository's stored settings and origin, of
@@ -52,7 +53,7 @@ func decodeRepository(b []byte, r *Repository) error {
 	if err != nil {
 		return err
 	}
-	r.RepositorySettings, r.CreatedByCacheRule = settingsOf(rec.Settings), rec.CacheRule
+	r.RepositorySettings, r.CreatedByCacheRule, r.LifecycleEvaluatedAt = settingsOf(rec.Settings), rec.CacheRule, rec.LifecycleEvaluatedAt
 	return nil
 }
 

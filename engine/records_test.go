@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berthstore/berth/engine/internal/record"
 	"github.com/berthstore/berth/index"
 )
 
@@ -93,7 +95,7 @@ func TestUnversionedRecordsLoad(t *testing.T) {
 	require.NoError(t, e.SetScanOnPush(ctx, "plain", true))
 	rec, err := e.db.Repository("plain")
 	require.NoError(t, err)
-	assert.True(t, strings.HasPrefix(string(rec.Settings), `{"version":2,`), string(rec.Settings))
+	assert.True(t, strings.HasPrefix(string(rec.Settings), fmt.Sprintf(`{"version":%d,`, record.RepositoryVersion)), string(rec.Settings))
 	plain, err := e.Repository(ctx, "plain")
 	require.NoError(t, err)
 	assert.Equal(t, RepositorySettings{TagMutability: TagMutable, Encryption: EncryptionConfig{EncryptionType: EncryptionAES256}, ScanOnPush: true},

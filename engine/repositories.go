@@ -25,6 +25,10 @@ type Repository struct {
 	// yet) are ever filled from an upstream registry: a rule never takes
 	// over a repository that was pushed to. Stored, set at creation only.
 	CreatedByCacheRule string `json:"createdByCacheRule,omitempty"`
+	// LifecycleEvaluatedAt is when LifecycleApply last evaluated the
+	// repository's lifecycle policy; zero for never (ECR's
+	// lastEvaluatedAt). Stored.
+	LifecycleEvaluatedAt time.Time `json:"lifecycleEvaluatedAt,omitzero"`
 	// KeyState is the state of the repository's key-encryption key
 	// (enabled, disabled, destroyed; unavailable when its provider
 	// cannot be reached, unknown when no provider holds it), as of the

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/berthstore/berth/engine/internal/events"
 	"github.com/berthstore/berth/engine/internal/tagfilter"
 	"github.com/berthstore/berth/index"
 )
@@ -28,12 +29,24 @@ func (e *Engine) DeleteTag(ctx context.Context, repo, tag string) error {
 		}
 		return storageErr(err)
 	}
+	m, err := e.db.ManifestMeta(repo, d)
+	if err != nil {
+		return storageErr(err)
+	}
 	b := e.db.NewBatch()
 	defer b.Close()
 	if err := b.DeleteTag(repo, tag, d); err != nil {
 		return storageErr(err)
 	}
-	return storageErr(b.Commit(true))
+	evq := e.events(b)
+	if err := evq.imageActions(repo, events.ActionDelete, d, m.MediaType, m.ArtifactType, []string{tag}, ""); err != nil {
+		return err
+	}
+	if err := b.Commit(true); err != nil {
+		return storageErr(err)
+	}
+	evq.committed()
+	return nil
 }
 
 // ListTags lists up to n tags of repo after last, in lexical order (n <= 0: all).

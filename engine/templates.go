@@ -191,7 +191,8 @@ func (e *Engine) putCreationTemplate(ctx context.Context, t CreationTemplate, mo
 func (e *Engine) DeleteCreationTemplate(ctx context.Context, prefix string) error {
 	prefix = templates.NormalizePrefix(prefix)
 	if _, err := e.db.Template(prefix); err != nil {
-		if errors.Is(err, index.ErrNotFound) {
+		if errors.Is(err, index.ErrNotFound) || errors.Is(err, index.ErrInvalidKey) {
+			// A prefix no key can hold (empty, a NUL) names no template.
 			return fmt.Errorf("%w: prefix %q", ErrTemplateNotFound, prefix)
 		}
 		return storageErr(err)

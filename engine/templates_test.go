@@ -138,6 +138,7 @@ func TestCreateAndUpdateCreationTemplate(t *testing.T) {
 	assert.True(t, ts[0].UpdatedAt.After(ts[0].CreatedAt) || ts[0].UpdatedAt.Equal(ts[0].CreatedAt))
 	require.NoError(t, e.DeleteCreationTemplate(ctx, "ci"))
 	require.ErrorIs(t, e.DeleteCreationTemplate(ctx, "ci"), ErrTemplateNotFound)
+	require.ErrorIs(t, e.DeleteCreationTemplate(ctx, "\x00"), ErrTemplateNotFound, "a prefix no key can hold names no template")
 }
 
 // TestRootPrefixMatchesInternal: the exported RootPrefix is the prefix

@@ -43,8 +43,14 @@ import (
 //	v                                      store metadata (schema version) Open
 //	c 0 <layer> 0 <chunk>                  layer TOC chunk (index/toc.go)  Batch.PutLayerTOC
 //	x 0 <layer>                            derived uncompressed tar digest Batch.PutLayerDerived
-//	S 0 <name>                             stored secret (opaque)          Batch.PutSecret
+//	C 0 <name>                             stored secret (opaque)          Batch.PutSecret
 //	U 0 <repo> 0 <tag>                     upstream check (time)           Batch.PutUpstreamCheck
+//	p 0 <repo>                             lifecycle preview (opaque)      Batch.PutPreview
+//	q 0 <repo> 0 <digest>                  lifecycle preview result (opaque) Batch.PutPreviewResult
+//	S 0 <name>                             schedule state (opaque)         Batch.PutSchedule
+//	e 0 <seq>                              queued event (index/events.go)  Batch.PutEvent
+//	w 0 <webhook> 0 <seq>                  pending delivery                Batch.PutDelivery
+//	W 0 <webhook> 0 <seq>                  dead letter                     Batch.PutDeadLetter
 const (
 	prefixRepo     byte = 'r'
 	prefixTag      byte = 't'
@@ -59,8 +65,17 @@ const (
 	prefixCache    byte = 'P'
 	prefixRegistry byte = 'G'
 	prefixMeta     byte = 'v'
-	prefixSecret   byte = 'S'
-	prefixUpCheck  byte = 'U'
+	// prefixSecret is the secret store's sealed secrets (pullthrough.go);
+	// prefixUpCheck when each tag of a pull-through cache repository was
+	// last checked upstream.
+	prefixSecret  byte = 'C'
+	prefixUpCheck byte = 'U'
+	// prefixPreview, prefixPreviewResult and prefixSchedule are the
+	// lifecycle policy previews (one a repository, its results one key
+	// each) and the state of the engine's schedules (preview.go).
+	prefixPreview       byte = 'p'
+	prefixPreviewResult byte = 'q'
+	prefixSchedule      byte = 'S'
 
 	sep byte = 0x00
 )
@@ -255,6 +270,11 @@ func uploadKey(id string) ([]byte, error) {
 
 func templateKey(prefix string) ([]byte, error) { return opaqueKey(prefixTemplate, prefix) }
 
+// previewResultKey is the key of the preview result of image d of repo.
+func previewResultKey(repo string, d digest.Digest) ([]byte, error) {
+	return repoDigestKey(prefixPreviewResult, repo, d)
+}
+
 // opaqueKey is the key of a registry-level record of kind (a creation
 // template, a pull-through cache rule) named by a repository prefix.
 func opaqueKey(kind byte, prefix string) ([]byte, error) {
@@ -266,7 +286,7 @@ func opaqueKey(kind byte, prefix string) ([]byte, error) {
 
 // opaqueKinds names the kinds of registry-level records.
 var opaqueKinds = map[byte]string{prefixTemplate: "template", prefixCache: "pull-through cache rule", prefixRegistry: "registry setting",
-	prefixSecret: "secret"}
+	prefixSecret: "secret", prefixPreview: "lifecycle preview", prefixPreviewResult: "lifecycle preview result", prefixSchedule: "schedule"}
 
 // splitKey splits a key into its parts (the prefix byte excluded). It
 // reports false when the key does not start with prefix followed by 0x00 or

@@ -53,8 +53,8 @@ func TestHelpAndBadArguments(t *testing.T) {
 		out, err string // substrings of stdout and stderr ("": not checked)
 	}{
 		{name: "help", args: []string{"--help"}, out: "Usage: registryd [command] [flags]"},
-		{name: "help lists the commands", args: []string{"--help"}, out: "fsck       check a store no daemon holds"},
-		{name: "help of a command", args: []string{"fsck", "--help"}, out: "Usage: registryd fsck --data DIR"},
+		{name: "help lists the commands", args: []string{"--help"}, out: "fsck       check a store: blob digests, references, orphans"},
+		{name: "help of a command", args: []string{"fsck", "--help"}, out: "Usage: registryd fsck [--data DIR | --server URL]"},
 		{name: "bad flag", args: []string{"--no-such-flag"}, code: 2, err: "flag provided but not defined: -no-such-flag"},
 		{name: "bad flag of a command", args: []string{"gc", "--no-such-flag"}, code: 2, err: "flag provided but not defined: -no-such-flag"},
 		{name: "unknown command", args: []string{"frobnicate"}, code: 2, err: `registryd: unknown command "frobnicate"`},

@@ -17,7 +17,9 @@
 //   - Within a tree no import runs upward: a package never imports one of
 //     its ancestors (engine's internals never import engine), except a
 //     test kit named <name>test, built on the package it serves as
-//     net/http/httptest is on net/http.
+//     net/http/httptest is on net/http, and the few consumers of their
+//     parent's output listed with their reasons in upwardImports
+//     (scan/sbom writes SBOMs from scan's inventories).
 //
 // A violation fails the test with the importer, the import and the rule.
 // A new top-level directory needs a layer here, and a reason in docs/.

@@ -1,13 +1,13 @@
 package cli
 
 // registryd audit: query the audit log, of a store no daemon holds
-// (--data) or of a live daemon (--server, GET /admin/v1/audit); and the
-// records of the changes the local commands make (docs/audit.md).
+// (--data) or of the daemon that holds it (its admin socket, or --server:
+// GET /admin/v1/audit); and the records of the changes the local commands
+// make (docs/audit.md).
 
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,7 +27,7 @@ import (
 
 var auditCommand = &Command{
 	Name:    "audit",
-	Summary: "query the audit log: of a store no daemon holds (--data), or of a daemon (--server)",
+	Summary: "query the audit log (live, or of a stopped store)",
 	Run:     runAudit,
 }
 
@@ -39,8 +39,7 @@ const defaultAuditLimit = 100
 
 // auditFlags are the audit command's own flags.
 type auditFlags struct {
-	server, username        string
-	passwordStdin           bool
+	username                string // --server-user's older name
 	since, until            string
 	principal, repo, action string
 	decision                string
@@ -50,9 +49,7 @@ type auditFlags struct {
 }
 
 func (f *auditFlags) bind(fs *flag.FlagSet) {
-	fs.StringVar(&f.server, "server", "", "query this daemon (http://HOST:PORT) through GET /admin/v1/audit instead of a store (--data)")
-	fs.StringVar(&f.username, "username", "", "with --server: the user to authenticate as (password from the BERTH_PASSWORD environment variable, or --password-stdin)")
-	fs.BoolVar(&f.passwordStdin, "password-stdin", false, "with --server: read the password from stdin")
+	fs.StringVar(&f.username, "username", "", "the same as --server-user")
 	fs.StringVar(&f.since, "since", "", "records at or after this time: RFC 3339 (2026-11-23T10:00:00Z), a date (2026-11-23) or a duration before now (1h, 7d)")
 	fs.StringVar(&f.until, "until", "", "records before this time (as --since)")
 	fs.StringVar(&f.principal, "principal", "", "records of this caller: user name or ARN (a local command's: the OS user)")
@@ -95,16 +92,9 @@ func (f *auditFlags) values() url.Values {
 func runAudit(ctx context.Context, env Env, args []string) int {
 	fs := flagSetFor(env, args, "audit", "audit [--data DIR | --server URL] [--since T] [--until T] [--principal P] [--repository R] [--action A] [--decision D] [--limit N] [--json | --export]")
 	f := &auditFlags{}
-	cfg, err := parseFlags(fs, args, func(fs *flag.FlagSet, c *Config) {
-		bindStoreFlags(fs, c)
-		f.bind(fs)
-	})
-	if err != nil {
-		if errors.Is(err, ErrConfig) {
-			fmt.Fprintln(env.Stderr, "registryd:", err)
-			return exitUsage
-		}
-		return flagExit(err)
+	t, code := parseTarget(env, fs, args, func(fs *flag.FlagSet, _ *Config) { f.bind(fs) })
+	if t == nil {
+		return code
 	}
 	fs.Visit(func(fl *flag.Flag) { f.limitSet = f.limitSet || fl.Name == "limit" })
 	if fs.NArg() > 0 {
@@ -115,6 +105,13 @@ func runAudit(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "registryd audit: --json and --export are two ways to print lines: choose one")
 		return exitUsage
 	}
+	if f.username != "" {
+		if t.live.user != "" && t.live.user != f.username {
+			fmt.Fprintln(env.Stderr, "registryd audit: --username and --server-user name two users: choose one")
+			return exitUsage
+		}
+		t.live.user = f.username
+	}
 	values := f.values()
 	q, err := admin.ParseAuditQuery(values, time.Now())
 	if err != nil {
@@ -122,70 +119,36 @@ func runAudit(ctx context.Context, env Env, args []string) int {
 		return exitUsage
 	}
 	lines := f.asJSON || f.export
-	if f.server != "" {
-		return auditRemote(ctx, env, f, values, lines)
+	if code := t.open(ctx, env, fs, nil); code != exitOK {
+		return code
 	}
-	opts, err := cfg.EngineOptions()
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "registryd audit:", err)
-		return exitUsage
-	}
-	eng, err := engine.Open(cfg.Data, opts)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "registryd: open store %s: %v (is a daemon serving it? then use --server)\n", cfg.Data, err)
-		return exitError
+	if t.daemon != nil {
+		return auditLive(ctx, env, t.daemon, values, lines)
 	}
 	if lines {
-		err = eng.ExportAudit(ctx, q, env.Stdout)
+		err = t.eng.ExportAudit(ctx, q, env.Stdout)
 	} else {
-		t := newAuditTable(env.Stdout)
-		if err = eng.AuditRecords(ctx, q, t.add); err == nil {
-			err = t.flush()
+		tb := newAuditTable(env.Stdout)
+		if err = t.eng.AuditRecords(ctx, q, tb.add); err == nil {
+			err = tb.flush()
 		}
 	}
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "registryd audit:", err)
-		return closeStore(env, eng, exitError)
+		return t.close(env, exitError)
 	}
-	return closeStore(env, eng, exitOK)
+	return t.close(env, exitOK)
 }
 
-// auditRemote asks the daemon at f.server (GET /admin/v1/audit) and
-// prints its lines, or a table of them.
-func auditRemote(ctx context.Context, env Env, f *auditFlags, values url.Values, lines bool) int {
-	base := strings.TrimSuffix(f.server, "/")
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+admin.Prefix+"audit?"+values.Encode(), nil)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "registryd audit: --server:", err)
-		return exitUsage
-	}
-	req.Header.Set("User-Agent", "registryd-audit")
-	if f.username != "" {
-		pass := os.Getenv("BERTH_PASSWORD")
-		if f.passwordStdin {
-			b, err := io.ReadAll(io.LimitReader(env.Stdin, 4096))
-			if err != nil {
-				fmt.Fprintln(env.Stderr, "registryd audit: reading the password:", err)
-				return exitError
-			}
-			pass = strings.TrimRight(string(b), "\r\n")
-		}
-		req.SetBasicAuth(f.username, pass)
-	}
-	resp, err := http.DefaultClient.Do(req)
+// auditLive asks the daemon (GET /admin/v1/audit) and prints its lines,
+// or a table of them.
+func auditLive(ctx context.Context, env Env, d *daemon, values url.Values, lines bool) int {
+	resp, err := d.send(ctx, http.MethodGet, "audit", values, nil)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "registryd audit:", err)
 		return exitError
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		fmt.Fprintf(env.Stderr, "registryd audit: %s: %s\n", resp.Status, strings.TrimSpace(string(b)))
-		return exitError
-	}
 	if lines {
 		if _, err := io.Copy(env.Stdout, resp.Body); err != nil {
 			fmt.Fprintln(env.Stderr, "registryd audit:", err)

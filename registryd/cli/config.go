@@ -131,6 +131,38 @@ type Config struct {
 	// NoAudit keeps no audit log: nothing is recorded, and `registryd
 	// audit` and GET /admin/v1/audit answer that there is none.
 	NoAudit bool `json:"noAudit,omitempty"`
+	// LifecycleInterval applies the lifecycle policy of every repository
+	// that has one this often, each run moved by up to 10% either way at
+	// random (serve only; docs/gc.md, "Schedules"). Default 24h (ECR
+	// applies policies within 24 hours); 0: off. At least a minute
+	// unless ShortSchedules.
+	LifecycleInterval Duration `json:"lifecycleInterval"`
+	// GCInterval runs an online garbage collection this often, jittered
+	// likewise (serve only). Default 24h; 0: off.
+	GCInterval Duration `json:"gcInterval"`
+	// GCAfterLifecycle also runs a collection after each scheduled
+	// lifecycle run that expired images, so that their bytes come back
+	// at once (serve only). Default true.
+	GCAfterLifecycle bool `json:"gcAfterLifecycle"`
+	// GCGrace is the grace period of scheduled collections: unreferenced
+	// blobs younger than this are spared. 0: the engine's default, 1h.
+	GCGrace Duration `json:"gcGrace,omitempty"`
+	// ShortSchedules allows LifecycleInterval and GCInterval under a
+	// minute (tests and demonstrations).
+	ShortSchedules bool `json:"shortSchedules,omitempty"`
+	// AdminSocket is the unix socket (mode 0600) on which serve answers
+	// the admin API to the users of this machine, and through which the
+	// registryd commands reach the daemon holding the store. Empty:
+	// <data>/admin.sock; "none": no socket.
+	AdminSocket string `json:"adminSocket,omitempty"`
+	// Webhooks are the endpoints events (ECR's EventBridge events) are
+	// delivered to, signed (docs/events.md). The daemon delivers; the
+	// one-shot commands leave the events they cause queued for it.
+	Webhooks []Webhook `json:"webhooks,omitempty"`
+	// EventQueueMaxBytes bounds each webhook's queue (and its dead
+	// letters), in bytes: past it the oldest are dropped. 0: the
+	// engine's default, 64 MiB.
+	EventQueueMaxBytes int64 `json:"eventQueueMaxBytes,omitempty"`
 }
 
 // The shapes of an AWS account ID and region name.
@@ -153,6 +185,10 @@ func DefaultConfig() Config {
 		AuthCacheTTL:    Duration(time.Minute),
 		MaxManifestSize: 4 << 20,
 		MemoryLimit:     MemoryLimitAuto,
+
+		LifecycleInterval: Duration(DefaultScheduleInterval),
+		GCInterval:        Duration(DefaultScheduleInterval),
+		GCAfterLifecycle:  true,
 	}
 }
 
@@ -175,6 +211,14 @@ func (c *Config) EngineOptions() (*engine.Options, error) {
 		AuditMaxAge:         time.Duration(c.AuditMaxAge),
 		AuditMaxBytes:       c.AuditMaxBytes,
 		DisableAudit:        c.NoAudit,
+		EventQueueMaxBytes:  c.EventQueueMaxBytes,
+		// Only serve delivers events (it clears this): a one-shot
+		// command leaves what it queues to the daemon.
+		HoldEvents: true,
+	}
+	var err error
+	if o.Webhooks, err = c.engineWebhooks(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if c.PKCS11Module != "" {
 		o.PKCS11Module, o.PKCS11Token = c.PKCS11Module, c.PKCS11Token
@@ -233,6 +277,7 @@ func (c *Config) Validate() error {
 	if c.IAM != "" && c.Htpasswd == "" && c.ECRCredentials == "" {
 		errs = append(errs, errors.New("iam: identity policies need authentication (htpasswd or ecrCredentials); without it the registry is open to anyone"))
 	}
+	errs = append(errs, c.validateSchedules()...)
 	if _, err := c.trustedProxies(); err != nil {
 		errs = append(errs, fmt.Errorf("trustedProxies: %w", err))
 	}
@@ -243,6 +288,9 @@ func (c *Config) Validate() error {
 		if len(t.AppliedFor) == 0 {
 			errs = append(errs, fmt.Errorf("templates[%d] (%s): appliedFor is required", i, t.Prefix))
 		}
+	}
+	if _, err := c.engineWebhooks(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
@@ -387,6 +435,7 @@ func bindServeFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.ECRRegion, "ecr-region", c.ECRRegion, "region the ECR API answers for (default us-east-1)")
 	fs.StringVar(&c.ECRAccountID, "ecr-account-id", c.ECRAccountID, "registry ID the ECR API answers for (default 000000000000)")
 	fs.Var(&c.PullThroughRefresh, "pull-through-refresh", "how often a pull-through cache tag is checked upstream (default 24h; negative: every pull)")
+	bindScheduleFlags(fs, c)
 	fs.Var(templateList{c}, "template", `repository creation template as JSON, repeatable (e.g. '{"prefix":"team-a","appliedFor":["CREATE_ON_PUSH"],"imageTagMutability":"IMMUTABLE"}')`)
 }
 
@@ -407,6 +456,7 @@ func bindStoreFlags(fs *flag.FlagSet, c *Config) {
 	fs.Var(&c.AuditMaxAge, "audit-max-age", "how long audit records are kept (default 90 days, 2160h; negative: for ever)")
 	fs.Int64Var(&c.AuditMaxBytes, "audit-max-bytes", c.AuditMaxBytes, "bound on the audit log's size, bytes (0: 1 GiB; at least 1 MiB); the oldest records go first")
 	fs.BoolVar(&c.NoAudit, "no-audit", c.NoAudit, "keep no audit log (nothing recorded, nothing to query)")
+	fs.StringVar(&c.AdminSocket, "admin-socket", c.AdminSocket, `the admin API's unix socket: serve answers there (mode 0600) to this machine's users; the other commands reach the daemon holding the store through it when the store is locked (default <data>/admin.sock; "none": no socket)`)
 	fs.BoolVar(&c.AllowSparse, "allow-sparse", c.AllowSparse, "accept sparse manifests: image manifests with layers, and indexes with child manifests, that are not in the repository (the config blob is still required)")
 }
 

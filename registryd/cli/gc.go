@@ -1,13 +1,16 @@
 package cli
 
 // registryd gc, fsck and lifecycle: the engine's collection, check and
-// lifecycle operations on a store no daemon holds (docs/gc.md).
+// lifecycle operations, on the store itself when no process holds it, or
+// through the admin API of the daemon that does (docs/gc.md).
 
 import (
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -20,17 +23,17 @@ import (
 var (
 	gcCommand = &Command{
 		Name:    "gc",
-		Summary: "collect unreferenced blobs of a store no daemon holds (--dry-run to list them)",
+		Summary: "collect unreferenced blobs (--dry-run to list them)",
 		Run:     runGC,
 	}
 	fsckCommand = &Command{
 		Name:    "fsck",
-		Summary: "check a store no daemon holds: blob digests, references, orphans",
+		Summary: "check a store: blob digests, references, orphans",
 		Run:     runFsck,
 	}
 	lifecycleCommand = &Command{
 		Name:    "lifecycle",
-		Summary: "preview or apply a repository's lifecycle policy on a store no daemon holds",
+		Summary: "preview or apply a repository's lifecycle policy",
 		Run:     runLifecycle,
 	}
 )
@@ -47,7 +50,7 @@ func indexCacheFlag(fs *flag.FlagSet, n *int64) {
 	fs.Int64Var(n, "index-cache", DefaultOneShotIndexCache, "index (pebble) block cache, bytes (0: the daemon's default, 64 MiB)")
 }
 
-// tuneIndexCache returns the openStoreWith tune setting the cache to *n.
+// tuneIndexCache returns the openTarget tune setting the cache to *n.
 func tuneIndexCache(n *int64) func(*engine.Options) error {
 	return func(o *engine.Options) error {
 		if *n < 0 {
@@ -64,9 +67,9 @@ func init() {
 	Register(lifecycleCommand)
 }
 
-// runGC runs "registryd gc --data DIR [--grace D] [--dry-run] [--json]".
+// runGC runs "registryd gc [--data DIR | --server URL] [--grace D] [--dry-run] [--json]".
 func runGC(ctx context.Context, env Env, args []string) int {
-	fs := flagSetFor(env, args, "gc", "gc --data DIR [--grace DURATION] [--dry-run] [--json]")
+	fs := flagSetFor(env, args, "gc", "gc [--data DIR | --server URL] [--grace DURATION] [--dry-run] [--json]")
 	var (
 		grace   time.Duration
 		dryRun  bool
@@ -74,32 +77,42 @@ func runGC(ctx context.Context, env Env, args []string) int {
 		uploads time.Duration
 		cache   int64
 	)
-	eng, _, code := openStoreWith(env, fs, args, func(fs *flag.FlagSet, _ *Config) {
+	t, code := openTarget(ctx, env, fs, args, func(fs *flag.FlagSet, _ *Config) {
 		indexCacheFlag(fs, &cache)
 		fs.DurationVar(&grace, "grace", engine.DefaultGCGrace, "spare unreferenced blobs younger than this (0: none)")
 		fs.BoolVar(&dryRun, "dry-run", false, "print what would be collected, change nothing")
 		fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 		fs.DurationVar(&uploads, "upload-ttl", engine.DefaultUploadTTL, "expire upload sessions idle longer than this (0: never)")
-	}, tuneIndexCache(&cache))
-	if eng == nil {
+	}, tuneIndexCache(&cache), "index-cache")
+	if t == nil {
 		return code
 	}
-	opts := engine.GCOptions{Grace: grace, DryRun: dryRun, UploadTTL: uploads}
-	if grace == 0 {
-		opts.Grace = -1
+	if grace < 0 || uploads < 0 {
+		fmt.Fprintln(env.Stderr, "registryd gc: --grace and --upload-ttl must not be negative")
+		return t.close(env, exitUsage)
 	}
-	if uploads == 0 {
-		opts.UploadTTL = -1
+	var r engine.GCReport
+	var err error
+	if t.daemon != nil {
+		q := url.Values{"dry-run": {strconv.FormatBool(dryRun)}, "grace": {grace.String()}, "upload-ttl": {uploads.String()}}
+		err = t.daemon.call(ctx, http.MethodPost, "gc", q, nil, &r)
+	} else {
+		opts := engine.GCOptions{Grace: grace, DryRun: dryRun, UploadTTL: uploads}
+		if grace == 0 {
+			opts.Grace = -1
+		}
+		if uploads == 0 {
+			opts.UploadTTL = -1
+		}
+		err = recordLocal(ctx, t.eng, localChange{command: "gc", action: "berth:CollectGarbage", resource: "*", dryRun: dryRun,
+			parameters: map[string]string{"dryRun": strconv.FormatBool(dryRun), "grace": grace.String()}})
+		if err == nil {
+			r, err = t.eng.CollectGarbage(ctx, opts)
+		}
 	}
-	if err := recordLocal(ctx, eng, localChange{command: "gc", action: "berth:CollectGarbage", resource: "*", dryRun: dryRun,
-		parameters: map[string]string{"dryRun": strconv.FormatBool(dryRun), "grace": grace.String()}}); err != nil {
-		fmt.Fprintln(env.Stderr, "registryd gc:", err)
-		return closeStore(env, eng, exitError)
-	}
-	r, err := eng.CollectGarbage(ctx, opts)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "registryd gc:", err)
-		return closeStore(env, eng, exitError)
+		return t.close(env, exitError)
 	}
 	switch {
 	case asJSON:
@@ -118,38 +131,46 @@ func runGC(ctx context.Context, env Env, args []string) int {
 	}
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "registryd gc:", err)
-		return closeStore(env, eng, exitError)
+		return t.close(env, exitError)
 	}
-	return closeStore(env, eng, exitOK)
+	return t.close(env, exitOK)
 }
 
-// runFsck runs "registryd fsck --data DIR [--sample F] [--no-verify] [--json]";
+// runFsck runs "registryd fsck [--data DIR | --server URL] [--sample F] [--no-verify] [--json]";
 // the exit status is 1 when the store is corrupt.
 func runFsck(ctx context.Context, env Env, args []string) int {
-	fs := flagSetFor(env, args, "fsck", "fsck --data DIR [--sample FRACTION] [--no-verify] [--json]")
+	fs := flagSetFor(env, args, "fsck", "fsck [--data DIR | --server URL] [--sample FRACTION] [--no-verify] [--json]")
 	var (
 		sample   float64
 		noVerify bool
 		asJSON   bool
 		cache    int64
 	)
-	eng, _, code := openStoreWith(env, fs, args, func(fs *flag.FlagSet, _ *Config) {
+	t, code := openTarget(ctx, env, fs, args, func(fs *flag.FlagSet, _ *Config) {
 		indexCacheFlag(fs, &cache)
 		fs.Float64Var(&sample, "sample", 1, "fraction of blobs whose digests are re-verified, in (0, 1]")
 		fs.BoolVar(&noVerify, "no-verify", false, "check sizes and references only, read no blob")
 		fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	}, tuneIndexCache(&cache))
-	if eng == nil {
+	}, tuneIndexCache(&cache), "index-cache")
+	if t == nil {
 		return code
 	}
 	if sample <= 0 || sample > 1 {
 		fmt.Fprintln(env.Stderr, "registryd fsck: --sample must be in (0, 1]")
-		return closeStore(env, eng, exitUsage)
+		return t.close(env, exitUsage)
 	}
-	r, err := eng.Fsck(ctx, engine.FsckOptions{Verify: !noVerify, Sample: sample})
+	var r *engine.FsckReport
+	var err error
+	if t.daemon != nil {
+		q := url.Values{"verify": {strconv.FormatBool(!noVerify)}, "sample": {strconv.FormatFloat(sample, 'g', -1, 64)}}
+		r = &engine.FsckReport{}
+		err = t.daemon.call(ctx, http.MethodPost, "fsck", q, nil, r)
+	} else {
+		r, err = t.eng.Fsck(ctx, engine.FsckOptions{Verify: !noVerify, Sample: sample})
+	}
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "registryd fsck:", err)
-		return closeStore(env, eng, exitError)
+		return t.close(env, exitError)
 	}
 	if asJSON {
 		err = printJSON(env, r)
@@ -172,13 +193,13 @@ func runFsck(ctx context.Context, env Env, args []string) int {
 	if !r.Clean() {
 		code = exitError
 	}
-	return closeStore(env, eng, code)
+	return t.close(env, code)
 }
 
-// runLifecycle runs "registryd lifecycle preview|apply --data DIR --repo NAME
+// runLifecycle runs "registryd lifecycle preview|apply [--data DIR | --server URL] --repo NAME
 // [--policy FILE] [--json]".
 func runLifecycle(ctx context.Context, env Env, args []string) int {
-	const synopsis = "lifecycle preview|apply --data DIR --repo NAME [--policy FILE] [--json]"
+	const synopsis = "lifecycle preview|apply [--data DIR | --server URL] --repo NAME [--policy FILE] [--json]"
 	if len(args) == 0 || helpRequested(args[:1]) {
 		fs := flagSetFor(env, args, "lifecycle", synopsis)
 		fs.Usage()
@@ -195,36 +216,47 @@ func runLifecycle(ctx context.Context, env Env, args []string) int {
 	fs := flagSetFor(env, args, "lifecycle "+sub, strings.Replace(synopsis, "preview|apply", sub, 1))
 	var repo, policyFile string
 	var asJSON bool
-	eng, _, code := openStore(env, fs, args, func(fs *flag.FlagSet, _ *Config) {
+	t, code := openTarget(ctx, env, fs, args, func(fs *flag.FlagSet, _ *Config) {
 		fs.StringVar(&repo, "repo", "", "repository (required)")
 		fs.StringVar(&policyFile, "policy", "", "lifecycle policy JSON file; overrides the repository's stored policy")
 		fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	})
-	if eng == nil {
+	}, nil)
+	if t == nil {
 		return code
 	}
 	if repo == "" {
 		fmt.Fprintf(env.Stderr, "registryd lifecycle %s: --repo is required\n", sub)
-		return closeStore(env, eng, exitUsage)
+		return t.close(env, exitUsage)
 	}
 	var policy string
 	if policyFile != "" {
 		b, err := os.ReadFile(policyFile)
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "registryd lifecycle %s: %v\n", sub, err)
-			return closeStore(env, eng, exitUsage)
+			return t.close(env, exitUsage)
 		}
 		policy = string(b)
 	}
 	var exp []engine.Expiry
 	var err error
-	if sub == "preview" {
-		exp, err = eng.LifecyclePreview(ctx, repo, policy)
-	} else {
-		err = recordLocal(ctx, eng, localChange{command: "lifecycle apply", action: "berth:ApplyLifecycle",
-			resource: eng.RepositoryARN(repo), repository: repo, parameters: map[string]string{"policyOverride": strconv.FormatBool(policy != "")}})
+	switch {
+	case t.daemon != nil:
+		var body []byte
+		if policy != "" {
+			body = []byte(policy)
+		}
+		err = t.daemon.call(ctx, http.MethodPost, "lifecycle/"+sub, url.Values{"repository": {repo}}, body, &exp)
+		if c := errorCode(err); c == codeInvalidArgument || c == "NOT_FOUND" {
+			fmt.Fprintf(env.Stderr, "registryd lifecycle %s: %v\n", sub, err)
+			return exitUsage
+		}
+	case sub == "preview":
+		exp, err = t.eng.LifecyclePreview(ctx, repo, policy)
+	default:
+		err = recordLocal(ctx, t.eng, localChange{command: "lifecycle apply", action: "berth:ApplyLifecycle",
+			resource: t.eng.RepositoryARN(repo), repository: repo, parameters: map[string]string{"policyOverride": strconv.FormatBool(policy != "")}})
 		if err == nil {
-			exp, err = eng.LifecycleApply(ctx, repo, policy)
+			exp, err = t.eng.LifecycleApply(ctx, repo, policy)
 		}
 	}
 	if err != nil {
@@ -234,9 +266,9 @@ func runLifecycle(ctx context.Context, env Env, args []string) int {
 		}
 		fmt.Fprintf(env.Stderr, "registryd lifecycle %s: %v\n", sub, err)
 		if errors.Is(err, engine.ErrInvalidPolicy) || errors.Is(err, engine.ErrLifecyclePolicyNotFound) {
-			return closeStore(env, eng, exitUsage)
+			return t.close(env, exitUsage)
 		}
-		return closeStore(env, eng, exitError)
+		return t.close(env, exitError)
 	}
 	if asJSON {
 		if exp == nil {
@@ -266,7 +298,7 @@ func runLifecycle(ctx context.Context, env Env, args []string) int {
 	}
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "registryd lifecycle %s: %v\n", sub, err)
-		return closeStore(env, eng, exitError)
+		return t.close(env, exitError)
 	}
-	return closeStore(env, eng, exitOK)
+	return t.close(env, exitOK)
 }

@@ -4,7 +4,6 @@ package cli
 // a decision would be (docs/policies.md).
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,13 +18,14 @@ import (
 
 	"github.com/berthstore/berth/engine"
 	"github.com/berthstore/berth/registryd/internal/admin"
+	"github.com/berthstore/berth/registryd/internal/adminsock"
 	"github.com/berthstore/berth/registryd/internal/auth"
 	"github.com/berthstore/berth/registryd/internal/authz"
 )
 
 var iamCommand = &Command{
 	Name:    "iam",
-	Summary: "check an identity file; simulate an access decision (on a store no daemon holds, or --server)",
+	Summary: "check an identity file or the identities in force; simulate an access decision (live, or on a stopped store)",
 	Run:     runIAM,
 }
 
@@ -47,7 +47,7 @@ func runIAM(ctx context.Context, env Env, args []string) int {
 	}
 	switch sub, rest := args[0], args[1:]; sub {
 	case "check":
-		return runIAMCheck(env, rest)
+		return runIAMCheck(ctx, env, rest)
 	case "simulate":
 		return runIAMSimulate(ctx, env, rest)
 	default:
@@ -57,24 +57,69 @@ func runIAM(ctx context.Context, env Env, args []string) int {
 }
 
 // runIAMCheck runs "registryd iam check [--json] FILE": exit 1 with the
-// file's problems, or the users, their groups and policies.
-func runIAMCheck(env Env, args []string) int {
-	fs := flagSetFor(env, args, "iam check", "iam check [--json] FILE")
-	asJSON := fs.Bool("json", false, "print the identities as JSON")
-	if err := fs.Parse(args); err != nil {
+// file's problems, or the users, their groups and policies; without FILE,
+// those in force at the daemon holding --data (its admin socket) or at
+// --server (GET /admin/v1/iam/identities, berth:DescribeIdentities).
+func runIAMCheck(ctx context.Context, env Env, args []string) int {
+	fs := flagSetFor(env, args, "iam check", "iam check [--json] FILE | iam check [--json] [--data DIR | --server URL]")
+	var (
+		asJSON bool
+		lf     liveFlags
+	)
+	cfg, err := parseFlags(fs, args, func(fs *flag.FlagSet, c *Config) {
+		fs.BoolVar(&asJSON, "json", false, "print the identities as JSON")
+		fs.StringVar(&c.Data, "data", c.Data, "without FILE: the store whose daemon is asked for the identities in force")
+		fs.StringVar(&c.AdminSocket, "admin-socket", c.AdminSocket, "without FILE: the admin socket of that daemon (default <data>/admin.sock)")
+		lf.bind(fs)
+	})
+	if err != nil {
+		if errors.Is(err, ErrConfig) {
+			fmt.Fprintln(env.Stderr, "registryd:", err)
+			return exitUsage
+		}
 		return flagExit(err)
 	}
-	if fs.NArg() != 1 {
+	var s auth.IdentitySummary
+	switch fs.NArg() {
+	case 1:
+		var given []string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name != "json" && f.Name != "config" {
+				given = append(given, "--"+f.Name)
+			}
+		})
+		if len(given) > 0 {
+			fmt.Fprintf(env.Stderr, "registryd iam check: %s do not apply to a FILE (they name a daemon to ask)\n", strings.Join(given, ", "))
+			return exitUsage
+		}
+		ids, err := auth.LoadIdentities(fs.Arg(0))
+		if err != nil {
+			fmt.Fprintln(env.Stderr, "registryd iam check:", err)
+			return exitError
+		}
+		s = ids.Summary()
+	case 0:
+		d, err := lf.findDaemon(ctx, env, cfg)
+		switch {
+		case errors.Is(err, errDaemonFlags):
+			fmt.Fprintln(env.Stderr, "registryd iam check:", strings.TrimPrefix(err.Error(), errDaemonFlags.Error()+": "))
+			return exitUsage
+		case err != nil:
+			fmt.Fprintln(env.Stderr, "registryd iam check:", err)
+			return exitError
+		case d == nil:
+			fmt.Fprintf(env.Stderr, "registryd iam check: want an identity FILE, or a daemon to ask for the identities in force: none answers on the admin socket of %s (--data, --admin-socket, --server)\n", cfg.Data)
+			return exitUsage
+		}
+		if err := d.call(ctx, http.MethodGet, "iam/identities", nil, nil, &s); err != nil {
+			fmt.Fprintln(env.Stderr, "registryd iam check:", err)
+			return exitError
+		}
+	default:
 		fmt.Fprintln(env.Stderr, "registryd iam check: want one identity FILE")
 		return exitUsage
 	}
-	ids, err := auth.LoadIdentities(fs.Arg(0))
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "registryd iam check:", err)
-		return exitError
-	}
-	s := ids.Summary()
-	if *asJSON {
+	if asJSON {
 		err = printJSON(env, s)
 	} else {
 		err = writeIdentities(env.Stdout, s)
@@ -158,29 +203,31 @@ func (t tagList) Set(s string) error {
 	return nil
 }
 
-// serverOnlyFlags are the flags that mean something with --server; the
-// others open a store and are refused with it.
+// serverOnlyFlags are the flags that mean something to a daemon; the
+// others open a store and are refused with one (but --data and
+// --admin-socket, which find a daemon through its socket).
 var serverOnlyFlags = map[string]bool{
-	"server": true, "server-user": true, "iam": true, "user": true, "action": true, "repository": true,
+	"server": true, "server-user": true, "password-stdin": true, "iam": true, "user": true, "action": true, "repository": true,
 	"key": true, "source-ip": true, "secure": true, "request-tag": true, "json": true, "config": true,
 }
 
 // runIAMSimulate runs "registryd iam simulate": the decision on one
 // request, from the identity file and the store's repository and
-// registry policies, or from a running daemon's (--server).
+// registry policies, or from those of the daemon holding the store (its
+// admin socket, or --server).
 func runIAMSimulate(ctx context.Context, env Env, args []string) int {
 	const synopsis = "iam simulate --iam FILE --user USER --action ACTION [--repository NAME | --key NAME] [--source-ip IP] [--secure] [--request-tag KEY=VALUE]... [--data DIR | --server URL [--server-user NAME]] [--json]"
 	fs := flagSetFor(env, args, "iam simulate", synopsis)
 	var (
-		sim        authz.Simulation
-		tags       = tagList{}
-		server     string
-		serverUser string
-		asJSON     bool
+		sim    authz.Simulation
+		tags   = tagList{}
+		lf     liveFlags
+		asJSON bool
 	)
 	cfg, err := parseFlags(fs, args, func(fs *flag.FlagSet, c *Config) {
-		fs.StringVar(&c.Data, "data", c.Data, "store directory whose repository and registry policies apply (a store no daemon holds)")
-		fs.StringVar(&c.IAM, "iam", c.IAM, "identity file whose policies the user holds (with --server: instead of the daemon's; default the daemon's)")
+		fs.StringVar(&c.Data, "data", c.Data, "store directory whose repository and registry policies apply (its daemon is asked when one holds it)")
+		fs.StringVar(&c.AdminSocket, "admin-socket", c.AdminSocket, "admin socket of the daemon holding --data (default <data>/admin.sock)")
+		fs.StringVar(&c.IAM, "iam", c.IAM, "identity file whose policies the user holds (asking a daemon: instead of the daemon's; default the daemon's)")
 		fs.StringVar(&c.ECRAccountID, "ecr-account-id", c.ECRAccountID, "registry ID of the ARNs (default 000000000000)")
 		fs.StringVar(&c.ECRRegion, "ecr-region", c.ECRRegion, "region of the ARNs (default us-east-1)")
 		fs.StringVar(&sim.User, "user", "", "user making the request (empty: an anonymous caller)")
@@ -190,8 +237,7 @@ func runIAMSimulate(ctx context.Context, env Env, args []string) int {
 		fs.StringVar(&sim.SourceIP, "source-ip", "", "caller's address (aws:SourceIp)")
 		fs.BoolVar(&sim.SecureTransport, "secure", false, "the request comes over TLS (aws:SecureTransport)")
 		fs.Var(tags, "request-tag", "KEY=VALUE tag the request sets (aws:RequestTag/KEY, aws:TagKeys), repeatable")
-		fs.StringVar(&server, "server", "", "ask the registryd at this URL (POST /admin/v1/iam/simulate) instead of opening --data")
-		fs.StringVar(&serverUser, "server-user", "", "user of --server's basic authentication; the password is read from $"+serverPasswordEnv)
+		lf.bind(fs)
 		fs.BoolVar(&asJSON, "json", false, "print the decision as JSON")
 	})
 	if err != nil {
@@ -212,24 +258,29 @@ func runIAMSimulate(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "registryd iam simulate:", err)
 		return exitUsage
 	}
+	d, err := lf.findDaemon(ctx, env, cfg)
+	switch {
+	case errors.Is(err, errDaemonFlags):
+		fmt.Fprintln(env.Stderr, "registryd iam simulate:", strings.TrimPrefix(err.Error(), errDaemonFlags.Error()+": "))
+		return exitUsage
+	case err != nil:
+		fmt.Fprintln(env.Stderr, "registryd iam simulate:", err)
+		return exitError
+	}
 	var res authz.SimulationResult
-	if server != "" {
+	if d != nil {
 		var misplaced []string
 		fs.Visit(func(f *flag.Flag) {
-			if !serverOnlyFlags[f.Name] {
+			if !serverOnlyFlags[f.Name] && !(d.socket && (f.Name == "data" || f.Name == "admin-socket")) {
 				misplaced = append(misplaced, "--"+f.Name)
 			}
 		})
 		if len(misplaced) > 0 {
-			fmt.Fprintf(env.Stderr, "registryd iam simulate: %s do not apply with --server (the daemon's store and account decide)\n", strings.Join(misplaced, ", "))
+			fmt.Fprintf(env.Stderr, "registryd iam simulate: %s do not apply with --server or the daemon holding the store (the daemon's store and account decide)\n", strings.Join(misplaced, ", "))
 			return exitUsage
 		}
-		res, err = simulateOnServer(ctx, server, serverUser, cfg.IAM, sim)
+		res, err = simulateOnDaemon(ctx, d, cfg.IAM, sim)
 	} else {
-		if serverUser != "" {
-			fmt.Fprintln(env.Stderr, "registryd iam simulate: --server-user needs --server")
-			return exitUsage
-		}
 		var code int
 		if res, code, err = simulateOnStore(ctx, env, cfg, sim); code != exitOK {
 			return code
@@ -289,8 +340,8 @@ func simulateOnStore(ctx context.Context, env Env, cfg *Config, sim authz.Simula
 	eng, err := engine.Open(cfg.Data, opts)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "registryd iam simulate: cannot open the store at %s: %v\n"+
-			"A store that a running registryd holds cannot be opened here: ask the daemon instead with --server URL (for example --server http://127.0.0.1:5000 --server-user USER, the password in $%s).\n",
-			cfg.Data, err, serverPasswordEnv)
+			"A store that a running registryd holds cannot be opened here, and no daemon answers on its admin socket (%s): name the socket with --admin-socket PATH, or ask the daemon with --server URL (for example --server http://127.0.0.1:5000 --server-user USER, the password in $%s).\n",
+			cfg.Data, err, adminsock.DefaultPath(cfg.Data), serverPasswordEnv)
 		return authz.SimulationResult{}, exitError, nil
 	}
 	res, err := authz.Simulate(ctx, eng, who, sim)
@@ -300,11 +351,10 @@ func simulateOnStore(ctx context.Context, env Env, cfg *Config, sim authz.Simula
 	return res, exitOK, err
 }
 
-// simulateOnServer asks the registryd at base (POST
-// /admin/v1/iam/simulate, berth:SimulatePolicy) with the basic
-// credentials of user and $BERTH_PASSWORD, sending the identity file's
-// text when one is given.
-func simulateOnServer(ctx context.Context, base, user, identityFile string, sim authz.Simulation) (authz.SimulationResult, error) {
+// simulateOnDaemon asks the daemon d (POST /admin/v1/iam/simulate,
+// berth:SimulatePolicy), sending the identity file's text when one is
+// given.
+func simulateOnDaemon(ctx context.Context, d *daemon, identityFile string, sim authz.Simulation) (authz.SimulationResult, error) {
 	body := admin.SimulationRequest{Simulation: sim}
 	if identityFile != "" {
 		text, err := os.ReadFile(identityFile)
@@ -319,35 +369,7 @@ func simulateOnServer(ctx context.Context, base, user, identityFile string, sim 
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+admin.Prefix+"iam/simulate", bytes.NewReader(b))
-	if err != nil {
-		return authz.SimulationResult{}, fmt.Errorf("--server %q: %w", base, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if user != "" {
-		req.SetBasicAuth(user, os.Getenv(serverPasswordEnv))
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return authz.SimulationResult{}, err
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return authz.SimulationResult{}, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Errors []struct{ Code, Message string } `json:"errors"`
-		}
-		if json.Unmarshal(answer, &e) == nil && len(e.Errors) > 0 {
-			return authz.SimulationResult{}, fmt.Errorf("%s: %s %s: %s", base, resp.Status, e.Errors[0].Code, e.Errors[0].Message)
-		}
-		return authz.SimulationResult{}, fmt.Errorf("%s: %s", base, resp.Status)
-	}
 	var res authz.SimulationResult
-	if err := json.Unmarshal(answer, &res); err != nil {
-		return authz.SimulationResult{}, fmt.Errorf("%s: the answer is not a simulation result: %w", base, err)
-	}
-	return res, nil
+	err = d.call(ctx, http.MethodPost, "iam/simulate", nil, b, &res)
+	return res, err
 }

@@ -156,8 +156,9 @@ func serveInBackground(t *testing.T, cfg *Config) string {
 	return ""
 }
 
-// TestIAMSimulateWithAServer: a store a daemon holds cannot be opened;
-// the command says so and points to --server, which asks the daemon.
+// TestIAMSimulateWithAServer: the daemon holding a store is asked, through
+// its admin socket (found by --data) or its address (--server); with the
+// socket turned off, the command says how to reach it.
 func TestIAMSimulateWithAServer(t *testing.T) {
 	data := newPolicyStore(t)
 	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
@@ -168,12 +169,21 @@ func TestIAMSimulateWithAServer(t *testing.T) {
 	cfg.Data, cfg.Htpasswd, cfg.IAM = data, htpasswd, "testdata/iam.yaml"
 	addr := serveInBackground(t, &cfg)
 
-	code, _, errOut := run(t, "", "iam", "simulate", "--iam", "testdata/iam.yaml", "--data", data, "--user", "alice", "--action", "ecr:PutImage")
-	assert.Equal(t, exitError, code)
-	assert.Contains(t, errOut, "A store that a running registryd holds cannot be opened here: ask the daemon instead with --server URL")
-
+	// The store is locked: --data finds its daemon through the admin
+	// socket, which answers as --server does.
 	t.Setenv(serverPasswordEnv, "pw")
 	server := []string{"iam", "simulate", "--server", "http://" + addr, "--server-user", "root"}
+	query := []string{"--iam", "testdata/iam.yaml", "--user", "alice", "--action", "ecr:PutImage", "--repository", "team-a/app", "--secure"}
+	code, viaSocket, errOut := run(t, "", append([]string{"iam", "simulate", "--data", data}, query...)...)
+	require.Equal(t, exitOK, code, errOut)
+	code, viaServer, errOut := run(t, "", append(server, query...)...)
+	require.Equal(t, exitOK, code, errOut)
+	assert.Equal(t, viaServer, viaSocket)
+	assert.True(t, strings.HasPrefix(viaSocket, "Allow\n"), viaSocket)
+	code, _, errOut = run(t, "", "iam", "simulate", "--data", data, "--admin-socket", "none", "--user", "alice", "--action", "ecr:PutImage")
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, errOut, "A store that a running registryd holds cannot be opened here, and no daemon answers on its admin socket")
+
 	code, out, errOut := run(t, "", append(server, "--user", "alice", "--action", "ecr:BatchDeleteImage", "--repository", "team-a/app")...)
 	require.Equal(t, exitOK, code, errOut)
 	assert.True(t, strings.HasPrefix(out, "ExplicitDeny\n"), out)

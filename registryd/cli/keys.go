@@ -2,17 +2,20 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
 	"text/tabwriter"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/admin"
 )
 
 var keysCommand = &Command{
 	Name:    "keys",
-	Summary: "list, create, rotate, disable, enable or destroy key-encryption keys of a store no daemon holds",
+	Summary: "list, create, rotate, disable, enable or destroy key-encryption keys (live, or on a stopped store)",
 	Run:     keysCmd,
 }
 
@@ -59,53 +62,51 @@ func keysCmd(ctx context.Context, env Env, args []string) int {
 		syn = "keys " + sub + " [flags]"
 	}
 	fs := flagSetFor(env, args, "keys "+sub, syn)
-	cfg, err := parseFlags(fs, args, func(fs *flag.FlagSet, c *Config) {
-		bindStoreFlags(fs, c)
-		extra(fs)
-	})
-	if err != nil {
-		if errors.Is(err, ErrConfig) {
-			fmt.Fprintln(env.Stderr, "registryd:", err)
-			return exitUsage
-		}
-		return flagExit(err)
+	t, code := parseTarget(env, fs, args, func(fs *flag.FlagSet, _ *Config) { extra(fs) })
+	if t == nil {
+		return code
 	}
 	if wantName != (fs.NArg() == 1) || (!wantName && fs.NArg() != 0) {
 		fmt.Fprintf(env.Stderr, "registryd %s\n", syn)
 		return exitUsage
 	}
-	if sub == "destroy" && !yes {
-		fmt.Fprintf(env.Stderr, "registryd keys destroy: destroying %q makes every blob that only it protects unreadable for good; add --yes to confirm\n", fs.Arg(0))
-		return exitUsage
-	}
-	opts, err := cfg.EngineOptions()
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "registryd keys:", err)
-		return exitUsage
-	}
-	eng, err := engine.Open(cfg.Data, opts)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "registryd: open store %s: %v (is a daemon serving it?)\n", cfg.Data, err)
-		return exitError
-	}
 	name := fs.Arg(0)
+	if sub == "destroy" && !yes {
+		fmt.Fprintf(env.Stderr, "registryd keys destroy: destroying %q makes every blob that only it protects unreadable for good; add --yes to confirm\n", name)
+		return exitUsage
+	}
+	if code := t.open(ctx, env, fs, nil); code != exitOK {
+		return code
+	}
+	var err error
+	if t.daemon != nil {
+		err = keysLive(ctx, env, t.daemon, sub, name, asJSON, noWait)
+	} else {
+		err = keysDirect(ctx, env, t.eng, sub, name, asJSON, noWait)
+	}
+	code = exitOK
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "registryd keys %s: %v\n", sub, err)
+		code = exitError
+	}
+	return t.close(env, code)
+}
+
+// keysDirect runs a key subcommand on the store itself.
+func keysDirect(ctx context.Context, env Env, eng *engine.Engine, sub, name string, asJSON, noWait bool) error {
 	if action, ok := keyActions[sub]; ok {
 		if err := recordLocal(ctx, eng, localChange{command: "keys " + sub, action: action, resource: eng.KeyARN(name)}); err != nil {
-			fmt.Fprintf(env.Stderr, "registryd keys %s: %v\n", sub, err)
-			return closeStore(env, eng, exitError)
+			return err
 		}
 	}
+	var err error
 	switch sub {
 	case "list":
 		var keys []engine.KeyStatus
 		keys, err = eng.Keys(ctx)
 		if keys != nil {
-			if asJSON {
-				if perr := printJSON(env, keys); err == nil {
-					err = perr
-				}
-			} else {
-				printKeys(env, keys)
+			if perr := printKeyList(env, keys, asJSON); err == nil {
+				err = perr
 			}
 		}
 	case "create":
@@ -139,12 +140,46 @@ func keysCmd(ctx context.Context, env Env, args []string) int {
 			fmt.Fprintf(env.Stdout, "destroyed %s\n", name)
 		}
 	}
-	code := exitOK
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "registryd keys %s: %v\n", sub, err)
-		code = exitError
+	return err
+}
+
+// keysLive runs a key subcommand through the daemon's admin API, while it
+// serves.
+func keysLive(ctx context.Context, env Env, d *daemon, sub, name string, asJSON, noWait bool) error {
+	if sub == "list" {
+		var keys []engine.KeyStatus
+		if err := d.call(ctx, http.MethodGet, "keys", nil, nil, &keys); err != nil {
+			return err
+		}
+		return printKeyList(env, keys, asJSON)
 	}
-	return closeStore(env, eng, code)
+	q := url.Values{admin.KeyParam: {name}}
+	if sub == "rotate" {
+		q.Set("wait", strconv.FormatBool(!noWait))
+	}
+	var r admin.KeyResult
+	if err := d.call(ctx, http.MethodPost, "keys/"+sub, q, nil, &r); err != nil {
+		return err
+	}
+	verb := map[string]string{"create": "created", "disable": "disabled", "enable": "enabled", "destroy": "destroyed"}[sub]
+	if sub != "rotate" {
+		_, err := fmt.Fprintf(env.Stdout, "%s %s\n", verb, name)
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "rotated %s to version %d\n", name, r.Version)
+	if r.Rewrapped > 0 {
+		fmt.Fprintf(env.Stdout, "rewrapped %d more data keys\n", r.Rewrapped)
+	}
+	return nil
+}
+
+// printKeyList prints keys as JSON or as a table.
+func printKeyList(env Env, keys []engine.KeyStatus, asJSON bool) error {
+	if asJSON {
+		return printJSON(env, keys)
+	}
+	printKeys(env, keys)
+	return nil
 }
 
 // keyActions are the KMS actions the key subcommands that change a key

@@ -14,7 +14,7 @@ import (
 
 var mountCommand = &Command{
 	Name:    "mount",
-	Summary: "mount the read-only FUSE view of a store no daemon holds",
+	Summary: "mount the read-only FUSE view of a store no daemon holds (a daemon mounts its own: serve --mount)",
 	Run:     mountCmd,
 }
 

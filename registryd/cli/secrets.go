@@ -1,14 +1,14 @@
 package cli
 
 // registryd secrets: the secret store of the pull-through cache's
-// upstream credentials (what a rule's credentialArn names), on a store no
-// daemon holds (--data) or through a daemon's admin API (--server). A
-// value comes from stdin or a file and is never printed.
+// upstream credentials (what a rule's credentialArn names), through the
+// admin API of the daemon holding the store (its admin socket, or
+// --server), or on a store no daemon holds. A value comes from stdin or a
+// file and is never printed.
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -34,15 +33,15 @@ func init() { Register(secretsCommand) }
 
 // secretsFlags are the secrets command's own flags.
 type secretsFlags struct {
-	server, username string
-	passwordStdin    bool
-	valueFile, key   string
-	asJSON           bool
+	valueFile, key string
+	asJSON         bool
 }
 
-// runSecrets runs "registryd secrets put|list|delete [flags] [NAME]".
+// runSecrets runs "registryd secrets put|list|delete [flags] [NAME]": on
+// the daemon holding the store (its admin socket, or --server), else on
+// the store itself.
 func runSecrets(ctx context.Context, env Env, args []string) int {
-	const synopsis = "secrets put|list|delete [--data DIR | --server URL [--username U] [--password-stdin]] [flags] [NAME]\n\n" +
+	const synopsis = "secrets put|list|delete [flags] [NAME]\n\n" +
 		"put reads the value from stdin (one trailing newline dropped) or --value-file; a pull-through cache\n" +
 		`rule's secret is named ecr-pullthroughcache/... and holds {"username": "...", "accessToken": "..."}.` + "\n" +
 		"The value is never printed; list shows names, ARNs (a rule's credentialArn) and keys."
@@ -71,90 +70,51 @@ func runSecrets(ctx context.Context, env Env, args []string) int {
 		syn = "secrets " + sub + " [flags]"
 	}
 	fs := flagSetFor(env, args, "secrets "+sub, syn)
-	cfg, err := parseFlags(fs, args, func(fs *flag.FlagSet, c *Config) {
-		bindStoreFlags(fs, c)
-		fs.StringVar(&f.server, "server", "", "act on this daemon (http://HOST:PORT) through its admin API instead of a store (--data)")
-		fs.StringVar(&f.username, "username", "", "with --server: the user to authenticate as (password from the BERTH_PASSWORD environment variable, or --password-stdin)")
-		fs.BoolVar(&f.passwordStdin, "password-stdin", false, "with --server: read the password from stdin's first line (the value then comes from --value-file)")
+	t, code := parseTarget(env, fs, args, func(fs *flag.FlagSet, _ *Config) {
 		switch sub {
 		case "put":
-			fs.StringVar(&f.valueFile, "value-file", "", "read the value from this file (default: stdin)")
+			fs.StringVar(&f.valueFile, "value-file", "", "read the value from this file (default: stdin; with --password-stdin, required)")
 			fs.StringVar(&f.key, "kms-key", "", "key-encryption key that seals it (default: the registry's default key)")
 		case "list":
 			fs.BoolVar(&f.asJSON, "json", false, "print JSON")
 		}
 	})
-	if err != nil {
-		if errors.Is(err, ErrConfig) {
-			fmt.Fprintln(env.Stderr, "registryd:", err)
-			return exitUsage
-		}
-		return flagExit(err)
+	if t == nil {
+		return code
 	}
 	if (wantName && fs.NArg() != 1) || (!wantName && fs.NArg() != 0) {
 		fmt.Fprintf(env.Stderr, "registryd %s\n", syn)
 		return exitUsage
 	}
-	if sub == "put" && f.passwordStdin && f.valueFile == "" {
+	if sub == "put" && t.live.passwordStdin && f.valueFile == "" {
 		fmt.Fprintln(env.Stderr, "registryd secrets put: with --password-stdin the value comes from --value-file")
 		return exitUsage
 	}
 	name := fs.Arg(0)
-	var password string
-	if f.server != "" && f.username != "" {
-		password = os.Getenv("BERTH_PASSWORD")
-		if f.passwordStdin {
-			if password, err = readLine(env.Stdin); err != nil {
-				fmt.Fprintln(env.Stderr, "registryd secrets: reading the password:", err)
-				return exitError
-			}
-		}
+	if code := t.open(ctx, env, fs, nil); code != exitOK {
+		return code
 	}
 	var value []byte
 	if sub == "put" {
+		var err error
 		if value, err = readSecretValue(env, f.valueFile); err != nil {
 			fmt.Fprintln(env.Stderr, "registryd secrets put:", err)
-			return exitError
+			return t.close(env, exitError)
 		}
 		defer clear(value)
 	}
-	if f.server != "" {
-		return secretsRemote(ctx, env, f, password, sub, name, value)
+	var err error
+	if t.daemon != nil {
+		err = secretsLive(ctx, env, t.daemon, f, sub, name, value)
+	} else {
+		err = secretsDirect(ctx, env, t.eng, f, sub, name, value)
 	}
-	opts, err := cfg.EngineOptions()
+	code = exitOK
 	if err != nil {
-		fmt.Fprintln(env.Stderr, "registryd secrets:", err)
-		return exitUsage
+		fmt.Fprintf(env.Stderr, "registryd secrets %s: %v\n", sub, err)
+		code = exitError
 	}
-	eng, err := engine.Open(cfg.Data, opts)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "registryd: open store %s: %v (is a daemon serving it? then use --server)\n", cfg.Data, err)
-		return exitError
-	}
-	code := secretsLocal(ctx, env, eng, f, sub, name, value)
-	return closeStore(env, eng, code)
-}
-
-// readLine reads one line (the password of --password-stdin).
-func readLine(r io.Reader) (string, error) {
-	var b []byte
-	one := make([]byte, 1)
-	for len(b) < 4096 {
-		n, err := r.Read(one)
-		if n == 1 {
-			if one[0] == '\n' {
-				break
-			}
-			b = append(b, one[0])
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return "", err
-		}
-	}
-	return strings.TrimRight(string(b), "\r"), nil
+	return t.close(env, code)
 }
 
 // readSecretValue reads a value from file, or stdin when file is "",
@@ -184,114 +144,68 @@ func readSecretValue(env Env, file string) ([]byte, error) {
 	return b, nil
 }
 
-// secretsLocal runs sub on a store no daemon holds, each change recorded
-// in its audit log first (as the operating system's user).
-func secretsLocal(ctx context.Context, env Env, eng *engine.Engine, f *secretsFlags, sub, name string, value []byte) int {
-	var err error
+// secretsDirect runs sub on a store no daemon holds, each change
+// recorded in its audit log first (as the operating system's user).
+func secretsDirect(ctx context.Context, env Env, eng *engine.Engine, f *secretsFlags, sub, name string, value []byte) error {
 	switch sub {
 	case "list":
-		var list []engine.SecretInfo
-		if list, err = eng.Secrets(ctx); err == nil {
-			err = printSecrets(env, list, f.asJSON)
+		list, err := eng.Secrets(ctx)
+		if err != nil {
+			return err
 		}
+		return printSecrets(env, list, f.asJSON)
 	case "put":
 		action := "secretsmanager:PutSecretValue"
 		if _, serr := eng.Secret(ctx, name); errors.Is(serr, engine.ErrSecretNotFound) {
 			action = "secretsmanager:CreateSecret"
 		}
-		if err = recordLocal(ctx, eng, localChange{command: "secrets put", action: action, resource: eng.SecretARN(name)}); err == nil {
-			var info engine.SecretInfo
-			var created bool
-			if info, created, err = eng.PutSecret(ctx, name, value, f.key); err == nil {
-				printPut(env, info, created)
-			}
+		if err := recordLocal(ctx, eng, localChange{command: "secrets put", action: action, resource: eng.SecretARN(name)}); err != nil {
+			return err
 		}
-	case "delete":
-		if err = recordLocal(ctx, eng, localChange{command: "secrets delete", action: "secretsmanager:DeleteSecret", resource: eng.SecretARN(name)}); err == nil {
-			if err = eng.DeleteSecret(ctx, name); err == nil {
-				fmt.Fprintf(env.Stdout, "deleted %s\n", name)
-			}
+		info, created, err := eng.PutSecret(ctx, name, value, f.key)
+		if err != nil {
+			return err
 		}
+		printPut(env, info, created)
+		return nil
 	}
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "registryd secrets %s: %v\n", sub, err)
-		return exitError
+	if err := recordLocal(ctx, eng, localChange{command: "secrets delete", action: "secretsmanager:DeleteSecret", resource: eng.SecretARN(name)}); err != nil {
+		return err
 	}
-	return exitOK
+	if err := eng.DeleteSecret(ctx, name); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "deleted %s\n", name)
+	return nil
 }
 
-// secretsRemote runs sub through the admin API of the daemon at
-// f.server.
-func secretsRemote(ctx context.Context, env Env, f *secretsFlags, password, sub, name string, value []byte) int {
-	base := strings.TrimSuffix(f.server, "/")
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
-	}
-	q := url.Values{}
-	method, path := http.MethodPost, "secrets/"+sub
-	var body io.Reader
-	switch sub {
-	case "list":
-		method, path = http.MethodGet, "secrets"
-	case "put":
-		q.Set(admin.SecretName, name)
-		if f.key != "" {
-			q.Set(admin.SecretKey, f.key)
-		}
-		body = bytes.NewReader(value)
-	case "delete":
-		q.Set(admin.SecretName, name)
-	}
-	u := base + admin.Prefix + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "registryd secrets: --server:", err)
-		return exitUsage
-	}
-	req.Header.Set("User-Agent", "registryd-secrets")
-	if f.username != "" {
-		req.SetBasicAuth(f.username, password)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "registryd secrets:", err)
-		return exitError
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		fmt.Fprintln(env.Stderr, "registryd secrets:", err)
-		return exitError
-	}
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(env.Stderr, "registryd secrets %s: %s: %s\n", sub, resp.Status, strings.TrimSpace(string(answer)))
-		return exitError
-	}
+// secretsLive runs sub through the daemon's admin API.
+func secretsLive(ctx context.Context, env Env, d *daemon, f *secretsFlags, sub, name string, value []byte) error {
 	switch sub {
 	case "list":
 		var list []engine.SecretInfo
-		if err := json.Unmarshal(answer, &list); err != nil {
-			fmt.Fprintln(env.Stderr, "registryd secrets list: the answer:", err)
-			return exitError
+		if err := d.call(ctx, http.MethodGet, "secrets", nil, nil, &list); err != nil {
+			return err
 		}
-		if err := printSecrets(env, list, f.asJSON); err != nil {
-			fmt.Fprintln(env.Stderr, "registryd secrets list:", err)
-			return exitError
-		}
+		return printSecrets(env, list, f.asJSON)
 	case "put":
+		q := url.Values{admin.SecretName: {name}}
+		if f.key != "" {
+			q.Set(admin.SecretKey, f.key)
+		}
 		var res admin.SecretPutResult
-		if err := json.Unmarshal(answer, &res); err != nil {
-			fmt.Fprintln(env.Stderr, "registryd secrets put: the answer:", err)
-			return exitError
+		if err := d.call(ctx, http.MethodPost, "secrets/put", q, value, &res); err != nil {
+			return err
 		}
 		printPut(env, res.SecretInfo, res.Created)
-	case "delete":
-		fmt.Fprintf(env.Stdout, "deleted %s\n", name)
+		return nil
 	}
-	return exitOK
+	var out struct{}
+	if err := d.call(ctx, http.MethodPost, "secrets/delete", url.Values{admin.SecretName: {name}}, nil, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "deleted %s\n", name)
+	return nil
 }
 
 // printPut says what a put did.

@@ -74,6 +74,8 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 	if err != nil {
 		return err
 	}
+	cfg.scheduleOptions(opts)
+	opts.HoldEvents = false // the daemon routes and delivers the events
 	mem, merr := DecideMemoryLimit(cfg.MemoryLimit)
 	mem.Apply()
 	if merr != nil {
@@ -149,10 +151,17 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 	if err != nil {
 		return err
 	}
+	stopSocket, err := serveAdminSocket(ctx, cfg, srv, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopSocket()
 	stopReloads := reloadOnSIGHUP(ctx, srv)
 	defer stopReloads()
 	log.Info("registryd listening", "addr", ln.Addr().String(), "data", cfg.Data,
 		"tls", cfg.TLSCert != "", "auth", srv.AuthenticationEnabled(), "iam", cfg.IAM, "createOnPush", cfg.CreateOnPush)
+	logSchedules(log, cfg, eng)
 	if ready != nil {
 		ready <- ln.Addr()
 	}

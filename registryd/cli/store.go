@@ -6,22 +6,22 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/admin"
+	"github.com/berthstore/berth/registryd/internal/adminsock"
 )
 
-// storeFlags parses the flags of a store subcommand (repo, template) and
-// opens the store, which no daemon may hold at the same time.
+// openStore parses the flags of a command that needs the store itself in
+// this process (mount) and opens the store, which no daemon may hold at
+// the same time: when one answers on the store's admin socket, it says
+// how to reach that daemon instead.
 func openStore(env Env, fs *flag.FlagSet, args []string, extra func(*flag.FlagSet, *Config)) (*engine.Engine, *Config, int) {
-	return openStoreWith(env, fs, args, extra, nil)
-}
-
-// openStoreWith is openStore with tune, if not nil, given the engine
-// options (after the flags are parsed) before the store opens; an error
-// from it is a usage error.
-func openStoreWith(env Env, fs *flag.FlagSet, args []string, extra func(*flag.FlagSet, *Config), tune func(*engine.Options) error) (*engine.Engine, *Config, int) {
 	cfg, err := parseFlags(fs, args, func(fs *flag.FlagSet, c *Config) {
 		bindStoreFlags(fs, c)
 		if extra != nil {
@@ -35,16 +35,20 @@ func openStoreWith(env Env, fs *flag.FlagSet, args []string, extra func(*flag.Fl
 		}
 		return nil, nil, flagExit(err)
 	}
+	if path, ok := adminSocketPath(cfg); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := adminsock.Dial(ctx, path)
+		cancel()
+		if err == nil {
+			c.Close()
+			fmt.Fprintf(env.Stderr, "registryd: the store %s is served by the daemon answering on %s: only it may open the store (its view is mounted by serve --mount DIR)\n", cfg.Data, path)
+			return nil, nil, exitError
+		}
+	}
 	opts, err := cfg.EngineOptions()
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "registryd:", err)
 		return nil, nil, exitUsage
-	}
-	if tune != nil {
-		if err := tune(opts); err != nil {
-			fmt.Fprintln(env.Stderr, "registryd:", err)
-			return nil, nil, exitUsage
-		}
 	}
 	eng, err := engine.Open(cfg.Data, opts)
 	if err != nil {
@@ -104,7 +108,7 @@ func printJSON(env Env, v any) error {
 
 var repoCommand = &Command{
 	Name:    "repo",
-	Summary: "create, list or delete repositories of a store no daemon holds",
+	Summary: "create, list, describe or delete repositories (live, or on a stopped store)",
 	Run:     runRepo,
 }
 
@@ -145,67 +149,117 @@ func runRepo(ctx context.Context, env Env, args []string) int {
 		return exitUsage
 	}
 	fs := flagSetFor(env, args, "repo "+sub, synopsisSub)
-	eng, _, code := openStore(env, fs, args, extra)
-	if eng == nil {
+	t, code := parseTarget(env, fs, args, extra)
+	if t == nil {
 		return code
 	}
-	code = exitOK
-	var err error
-	switch sub {
-	case "create":
-		if fs.NArg() != 1 {
-			fmt.Fprintln(env.Stderr, "registryd repo create: want one NAME")
-			return closeStore(env, eng, exitUsage)
+	if want := map[bool]int{true: 0, false: 1}[sub == "list"]; fs.NArg() != want {
+		if want == 0 {
+			fmt.Fprintf(env.Stderr, "registryd repo %s: unexpected argument %q\n", sub, fs.Arg(0))
+		} else {
+			fmt.Fprintf(env.Stderr, "registryd repo %s: want one NAME\n", sub)
 		}
-		settings.TagMutabilityExclusions = exclusionFilters(exclusions)
-		name := fs.Arg(0)
-		var r *engine.Repository
-		err = recordLocal(ctx, eng, localChange{command: "repo create", action: "ecr:CreateRepository",
-			resource: eng.RepositoryARN(name), repository: name})
-		if err == nil {
-			if r, err = eng.CreateRepository(ctx, name, settings); err == nil {
-				err = printJSON(env, r)
-			}
-		}
-	case "list":
-		// Local: the operator's view of the whole store, not a caller's.
-		var names []string
-		if names, err = eng.ListRepositories(ctx, "", 0); err == nil {
-			for _, n := range names {
-				fmt.Fprintln(env.Stdout, n)
-			}
-		}
-	case "describe":
-		if fs.NArg() != 1 {
-			fmt.Fprintln(env.Stderr, "registryd repo describe: want one NAME")
-			return closeStore(env, eng, exitUsage)
-		}
-		var r *engine.Repository
-		if r, err = eng.Repository(ctx, fs.Arg(0)); err == nil {
-			err = printJSON(env, r)
-		}
-	case "delete":
-		if fs.NArg() != 1 {
-			fmt.Fprintln(env.Stderr, "registryd repo delete: want one NAME")
-			return closeStore(env, eng, exitUsage)
-		}
-		name := fs.Arg(0)
-		err = recordLocal(ctx, eng, localChange{command: "repo delete", action: "ecr:DeleteRepository",
-			resource: eng.RepositoryARN(name), repository: name, parameters: map[string]string{"force": strconv.FormatBool(force)}})
-		if err == nil {
-			err = eng.DeleteRepository(ctx, name, force)
-		}
+		return exitUsage
 	}
+	if code := t.open(ctx, env, fs, nil); code != exitOK {
+		return code
+	}
+	settings.TagMutabilityExclusions = exclusionFilters(exclusions)
+	var err error
+	if t.daemon != nil {
+		err = repoLive(ctx, env, t.daemon, sub, fs.Arg(0), settings, force)
+	} else {
+		err = repoDirect(ctx, env, t.eng, sub, fs.Arg(0), settings, force)
+	}
+	code = exitOK
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "registryd repo %s: %v\n", sub, err)
 		code = exitError
 	}
-	return closeStore(env, eng, code)
+	return t.close(env, code)
+}
+
+// repoDirect runs a repo subcommand on the store itself.
+func repoDirect(ctx context.Context, env Env, eng *engine.Engine, sub, name string, settings engine.RepositorySettings, force bool) error {
+	switch sub {
+	case "create":
+		err := recordLocal(ctx, eng, localChange{command: "repo create", action: "ecr:CreateRepository",
+			resource: eng.RepositoryARN(name), repository: name})
+		if err != nil {
+			return err
+		}
+		r, err := eng.CreateRepository(ctx, name, settings)
+		if err != nil {
+			return err
+		}
+		return printJSON(env, r)
+	case "list":
+		// Local: the operator's view of the whole store, not a caller's.
+		names, err := eng.ListRepositories(ctx, "", 0)
+		if err != nil {
+			return err
+		}
+		return printLines(env, names)
+	case "describe":
+		r, err := eng.Repository(ctx, name)
+		if err != nil {
+			return err
+		}
+		return printJSON(env, r)
+	}
+	err := recordLocal(ctx, eng, localChange{command: "repo delete", action: "ecr:DeleteRepository",
+		resource: eng.RepositoryARN(name), repository: name, parameters: map[string]string{"force": strconv.FormatBool(force)}})
+	if err != nil {
+		return err
+	}
+	return eng.DeleteRepository(ctx, name, force)
+}
+
+// repoLive runs a repo subcommand through the daemon's admin API.
+func repoLive(ctx context.Context, env Env, d *daemon, sub, name string, settings engine.RepositorySettings, force bool) error {
+	q := url.Values{admin.RepositoryParam: {name}}
+	switch sub {
+	case "create":
+		body, err := json.Marshal(settings)
+		if err != nil {
+			return err
+		}
+		var r engine.Repository
+		if err := d.call(ctx, http.MethodPost, "repositories/create", q, body, &r); err != nil {
+			return err
+		}
+		return printJSON(env, &r)
+	case "list":
+		var names []string
+		if err := d.call(ctx, http.MethodGet, "repositories", nil, nil, &names); err != nil {
+			return err
+		}
+		return printLines(env, names)
+	case "describe":
+		var r engine.Repository
+		if err := d.call(ctx, http.MethodGet, "repositories/describe", q, nil, &r); err != nil {
+			return err
+		}
+		return printJSON(env, &r)
+	}
+	q.Set("force", strconv.FormatBool(force))
+	var out struct{}
+	return d.call(ctx, http.MethodPost, "repositories/delete", q, nil, &out)
+}
+
+// printLines prints one line each.
+func printLines(env Env, lines []string) error {
+	for _, l := range lines {
+		if _, err := fmt.Fprintln(env.Stdout, l); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 var templateCommand = &Command{
 	Name:    "template",
-	Summary: "put, list or delete repository creation templates of a store no daemon holds",
+	Summary: "put, list or delete repository creation templates (live, or on a stopped store)",
 	Run:     runTemplate,
 }
 
@@ -248,56 +302,96 @@ func runTemplate(ctx context.Context, env Env, args []string) int {
 		return exitUsage
 	}
 	fs := flagSetFor(env, args, "template "+sub, synopsisSub)
-	eng, _, code := openStore(env, fs, args, extra)
-	if eng == nil {
+	tg, code := parseTarget(env, fs, args, extra)
+	if tg == nil {
 		return code
 	}
-	code = exitOK
-	var err error
-	switch sub {
-	case "put":
-		if asJSON != "" {
-			var ft Template
-			if err = json.Unmarshal([]byte(asJSON), &ft); err != nil {
-				fmt.Fprintln(env.Stderr, "registryd template put: --json:", err)
-				return closeStore(env, eng, exitUsage)
-			}
-			t = ft.engineTemplate()
-		} else {
-			if fs.NArg() != 1 {
-				fmt.Fprintln(env.Stderr, "registryd template put: want one PREFIX")
-				return closeStore(env, eng, exitUsage)
-			}
-			t.Prefix = fs.Arg(0)
-			t.AppliedFor = strings.Split(appliedFor, ",")
-			t.TagMutabilityExclusions = exclusionFilters(exclusions)
+	switch {
+	case sub == "put" && asJSON != "":
+		var ft Template
+		dec := json.NewDecoder(strings.NewReader(asJSON))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&ft); err != nil {
+			fmt.Fprintln(env.Stderr, "registryd template put: --json:", err)
+			return exitUsage
 		}
-		if err = recordTemplatePut(ctx, eng, "template put", t.Prefix); err == nil {
-			err = eng.PutCreationTemplate(ctx, t)
-		}
-	case "list":
-		var ts []engine.CreationTemplate
-		if ts, err = eng.CreationTemplates(ctx); err == nil {
-			list := make([]storedTemplate, len(ts))
-			for i, t := range ts {
-				list[i] = storedTemplateOf(t)
-			}
-			err = printJSON(env, list)
-		}
-	case "delete":
-		if fs.NArg() != 1 {
-			fmt.Fprintln(env.Stderr, "registryd template delete: want one PREFIX")
-			return closeStore(env, eng, exitUsage)
-		}
-		err = recordLocal(ctx, eng, localChange{command: "template delete", action: "ecr:DeleteRepositoryCreationTemplate",
-			resource: "*", parameters: map[string]string{"prefix": fs.Arg(0)}})
-		if err == nil {
-			err = eng.DeleteCreationTemplate(ctx, fs.Arg(0))
-		}
+		t = ft.engineTemplate()
+	case sub == "list" && fs.NArg() != 0:
+		fmt.Fprintf(env.Stderr, "registryd template list: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	case sub != "list" && fs.NArg() != 1:
+		fmt.Fprintf(env.Stderr, "registryd template %s: want one PREFIX\n", sub)
+		return exitUsage
+	case sub == "put":
+		t.Prefix = fs.Arg(0)
+		t.AppliedFor = strings.Split(appliedFor, ",")
+		t.TagMutabilityExclusions = exclusionFilters(exclusions)
 	}
+	if code := tg.open(ctx, env, fs, nil); code != exitOK {
+		return code
+	}
+	var err error
+	if tg.daemon != nil {
+		err = templateLive(ctx, env, tg.daemon, sub, fs.Arg(0), t)
+	} else {
+		err = templateDirect(ctx, env, tg.eng, sub, fs.Arg(0), t)
+	}
+	code = exitOK
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "registryd template %s: %v\n", sub, err)
 		code = exitError
 	}
-	return closeStore(env, eng, code)
+	return tg.close(env, code)
+}
+
+// templateDirect runs a template subcommand on the store itself.
+func templateDirect(ctx context.Context, env Env, eng *engine.Engine, sub, prefix string, t engine.CreationTemplate) error {
+	switch sub {
+	case "put":
+		if err := recordTemplatePut(ctx, eng, "template put", t.Prefix); err != nil {
+			return err
+		}
+		return eng.PutCreationTemplate(ctx, t)
+	case "list":
+		ts, err := eng.CreationTemplates(ctx)
+		if err != nil {
+			return err
+		}
+		return printTemplates(env, ts)
+	}
+	err := recordLocal(ctx, eng, localChange{command: "template delete", action: "ecr:DeleteRepositoryCreationTemplate",
+		resource: "*", parameters: map[string]string{"prefix": prefix}})
+	if err != nil {
+		return err
+	}
+	return eng.DeleteCreationTemplate(ctx, prefix)
+}
+
+// templateLive runs a template subcommand through the daemon's admin API.
+func templateLive(ctx context.Context, env Env, d *daemon, sub, prefix string, t engine.CreationTemplate) error {
+	var out struct{}
+	switch sub {
+	case "put":
+		body, err := json.Marshal(t)
+		if err != nil {
+			return err
+		}
+		return d.call(ctx, http.MethodPost, "templates/put", nil, body, &out)
+	case "list":
+		var ts []engine.CreationTemplate
+		if err := d.call(ctx, http.MethodGet, "templates", nil, nil, &ts); err != nil {
+			return err
+		}
+		return printTemplates(env, ts)
+	}
+	return d.call(ctx, http.MethodPost, "templates/delete", url.Values{admin.TemplatePrefixParam: {prefix}}, nil, &out)
+}
+
+// printTemplates prints templates as `template list` does.
+func printTemplates(env Env, ts []engine.CreationTemplate) error {
+	list := make([]storedTemplate, len(ts))
+	for i, t := range ts {
+		list[i] = storedTemplateOf(t)
+	}
+	return printJSON(env, list)
 }

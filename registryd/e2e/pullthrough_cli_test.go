@@ -93,7 +93,7 @@ func TestPullThroughCacheWithAWSCLI(t *testing.T) {
 		t.Setenv("BERTH_PASSWORD", "pw") // withECRAuth's admin
 		var stdout, stderr bytes.Buffer
 		code := cli.Main(ctx, cli.Env{Stdin: strings.NewReader(`{"username":"upstream-bot","accessToken":"` + password + `"}`), Stdout: &stdout, Stderr: &stderr},
-			[]string{"secrets", "put", "--server", "http://" + cache, "--username", "admin", name})
+			[]string{"secrets", "put", "--server", "http://" + cache, "--server-user", "admin", name})
 		require.Equal(t, 0, code, stderr.String())
 		return "arn:aws:secretsmanager:us-east-1:000000000000:secret:" + name
 	}

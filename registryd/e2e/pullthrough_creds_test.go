@@ -178,7 +178,7 @@ func TestPullThroughCacheWithCredentials(t *testing.T) {
 		t.Setenv("BERTH_PASSWORD", "pw-"+user)
 		var stdout, stderr bytes.Buffer
 		code := cli.Main(ctx, cli.Env{Stdin: strings.NewReader(stdin), Stdout: &stdout, Stderr: &stderr},
-			append([]string{"secrets", args[0], "--server", "http://" + cache, "--username", user}, args[1:]...))
+			append([]string{"secrets", args[0], "--server", "http://" + cache, "--server-user", user}, args[1:]...))
 		return code, stdout.String(), stderr.String()
 	}
 	value := `{"username":"upstream-bot","accessToken":"` + upstreamPassword + `"}` + "\n"

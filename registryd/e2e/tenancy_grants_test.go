@@ -417,9 +417,9 @@ func (f *tenancy) grants() []tnGrant {
 		}),
 		ecrCall("alice", "PutImageScanningConfiguration team-a/lab", func(t *testing.T, c *ecr.Client) {
 			_, err := c.PutImageScanningConfiguration(tnCtx, &ecr.PutImageScanningConfigurationInput{RepositoryName: lab,
-				ImageScanningConfiguration: &types.ImageScanningConfiguration{ScanOnPush: true}})
+				ImageScanningConfiguration: &types.ImageScanningConfiguration{ScanOnPush: false}})
 			require.NoError(t, err)
-			assert.True(t, f.repository(t, "team-a/lab").ImageScanningConfiguration.ScanOnPush)
+			assert.False(t, f.repository(t, "team-a/lab").ImageScanningConfiguration.ScanOnPush)
 		}),
 		ecrCall("alice", "PutImageTagMutability team-a/lab", func(t *testing.T, c *ecr.Client) {
 			_, err := c.PutImageTagMutability(tnCtx, &ecr.PutImageTagMutabilityInput{RepositoryName: lab, ImageTagMutability: types.ImageTagMutabilityImmutable})

@@ -160,7 +160,7 @@ func (f *tenancy) ecrRefusals() []tnRefusal {
 		}},
 		{"PutImageScanningConfiguration", func(c *ecr.Client) error {
 			_, err := c.PutImageScanningConfiguration(tnCtx, &ecr.PutImageScanningConfigurationInput{RepositoryName: repo,
-				ImageScanningConfiguration: &types.ImageScanningConfiguration{ScanOnPush: true}})
+				ImageScanningConfiguration: &types.ImageScanningConfiguration{ScanOnPush: false}})
 			return err
 		}},
 		{"TagResource", func(c *ecr.Client) error {
@@ -331,13 +331,15 @@ func (f *tenancy) registryRefusals() []tnRefusal {
 }
 
 // adminRefusals: every /admin/v1 route as a team member and the
-// outsider (403 DENIED) and without credentials (401: the admin API
-// never serves anonymous callers). Berth has no key operations in the
-// admin API: keys are managed offline (`registryd keys`), so no remote
-// caller reaches them.
+// outsider (403 DENIED) and without credentials (401 with the challenge:
+// the anonymous caller is decided, and audited, like any other, and no
+// policy grants it the admin API). The key operations are refused on the
+// registry's default key, which every repository without a key of its own
+// uses.
 func (f *tenancy) adminRefusals() []tnRefusal {
 	expireAll := []byte(`{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`)
 	simulate := []byte(`{"user":"admin","action":"ecr:PutImage","repository":"team-a/app"}`)
+	template := []byte(`{"prefix":"team-a","appliedFor":["CREATE_ON_PUSH"]}`)
 	routes := []struct {
 		method, path string
 		body         []byte
@@ -350,7 +352,19 @@ func (f *tenancy) adminRefusals() []tnRefusal {
 		{http.MethodPost, "/admin/v1/lifecycle/apply?repository=%s", expireAll, "berth:ApplyLifecycle"},
 		{http.MethodPost, "/admin/v1/iam/reload", nil, "berth:ReloadIdentities"},
 		{http.MethodPost, "/admin/v1/iam/simulate", simulate, "berth:SimulatePolicy"},
+		{http.MethodGet, "/admin/v1/iam/identities", nil, "berth:DescribeIdentities"},
 		{http.MethodGet, "/admin/v1/audit", nil, "berth:ReadAuditLog"},
+		{http.MethodGet, "/admin/v1/keys", nil, "kms:ListKeys"},
+		{http.MethodPost, "/admin/v1/keys/create?name=stolen", nil, "kms:CreateKey"},
+		{http.MethodPost, "/admin/v1/keys/rotate?name=berth-default", nil, "kms:EnableKeyRotation"},
+		{http.MethodPost, "/admin/v1/keys/disable?name=berth-default", nil, "kms:DisableKey"},
+		{http.MethodPost, "/admin/v1/keys/enable?name=berth-default", nil, "kms:EnableKey"},
+		{http.MethodPost, "/admin/v1/keys/destroy?name=berth-default", nil, "kms:ScheduleKeyDeletion"},
+		{http.MethodPost, "/admin/v1/repositories/delete?name=%s&force=true", nil, "ecr:DeleteRepository"},
+		{http.MethodGet, "/admin/v1/repositories/describe?name=%s", nil, "ecr:DescribeRepositories"},
+		{http.MethodPost, "/admin/v1/templates/put", template, "ecr:UpdateRepositoryCreationTemplate"},
+		{http.MethodPost, "/admin/v1/templates/delete?prefix=team-a", nil, "ecr:DeleteRepositoryCreationTemplate"},
+		{http.MethodGet, "/admin/v1/templates", nil, "ecr:DescribeRepositoryCreationTemplates"},
 	}
 	var rows []tnRefusal
 	for _, who := range []string{"alice", "mallory", ""} {
@@ -366,7 +380,7 @@ func (f *tenancy) adminRefusals() []tnRefusal {
 			row := tnRefusal{who: who, what: r.method + " " + path, want: tnDenied, action: r.action,
 				try: func(f *tenancy) tnAnswer { return f.ociAnswer(who, r.method, path, r.body, nil) }}
 			if who == "" {
-				row.want, row.audit, row.action = tnUnauthorized, tnAuditNone, ""
+				row.want = tnUnauthorized
 			}
 			rows = append(rows, row)
 		}

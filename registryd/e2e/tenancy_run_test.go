@@ -101,8 +101,13 @@ func (f *tenancy) refuse(t *testing.T, rows []tnRefusal) {
 			f.outcomes = append(f.outcomes, tnOutcome{row: r, got: got, ids: ids})
 			tnRequireAnswer(t, r.want, got)
 			if (got.Code == "DENIED" || got.Code == "AccessDeniedException") && r.action != "" {
-				// The refusal names who may not do what, and why.
-				assert.Contains(t, got.Msg, tnARN(r.who)+" may not "+r.action, "%+v", got)
+				// The refusal names who may not do what, and why (on the
+				// ECR API in IAM's words).
+				if got.Code == "AccessDeniedException" {
+					assert.Contains(t, got.Msg, "User: "+tnARN(r.who)+" is not authorized to perform: "+r.action, "%+v", got)
+				} else {
+					assert.Contains(t, got.Msg, tnARN(r.who)+" may not "+r.action, "%+v", got)
+				}
 				if r.statement != "" {
 					assert.Contains(t, got.Msg, r.statement, "%+v", got)
 				}

@@ -200,6 +200,9 @@ func TestAuditEveryRoute(t *testing.T) {
 		{"POST", "/admin/v1/gc?dry-run=true", nil, onRegistry(authz.AdminCollectGarbage)},
 		{"POST", "/admin/v1/fsck?verify=false", nil, onRegistry(authz.AdminFsck)},
 		{"GET", "/admin/v1/audit?limit=1", nil, onRegistry(authz.AdminReadAuditLog)},
+		{"GET", "/admin/v1/repositories/describe?name=%s", nil, one(authz.DescribeRepositories)},
+		{"GET", "/admin/v1/templates", nil, onRegistry(authz.DescribeRepositoryCreationTemplates)},
+		{"GET", "/admin/v1/iam/identities", nil, onRegistry(authz.AdminDescribeIdentities)},
 	}
 	type user struct {
 		name, key, secret, repo string
@@ -284,6 +287,8 @@ func TestAuditEveryRoute(t *testing.T) {
 		"DescribePullThroughCacheRules":       `{}`,
 		"DeletePullThroughCacheRule":          `{"ecrRepositoryPrefix":"p-%s"}`,
 		"GetAuthorizationToken":               `{}`,
+		"GetAccountSetting":                   `{"name":"BLOB_MOUNTING"}`,
+		"PutAccountSetting":                   `{"name":"BLOB_MOUNTING","value":"ENABLED"}`,
 	}
 	arn := func(repo string) string { return s.e.RepositoryARN(repo) }
 	for _, u := range users {

@@ -127,6 +127,8 @@ type Server struct {
 	// fill is the pull-through cache, whose background fills Serve stops
 	// when it ends.
 	fill *pullthrough.Cache
+	// localAdmin serves the admin socket (ServeAdminSocket).
+	localAdmin http.Handler
 }
 
 // New returns a Server over store. It reads the htpasswd, ECR
@@ -160,7 +162,7 @@ func New(store Store, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, uploads: &request.Uploads{}}
 	s.metrics = metrics.New(func() float64 { return float64(s.uploads.InProgress()) })
-	s.metrics.Registry().MustRegister(metrics.NewStoreCollector(store), metrics.NewAuditCollector(store))
+	s.metrics.Registry().MustRegister(metrics.NewStoreCollector(store), metrics.NewAuditCollector(store), metrics.NewEventCollector(store))
 
 	authn, err := auth.New(auth.Config{
 		Account:            cfg.ECRAccountID,
@@ -207,6 +209,11 @@ func New(store Store, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.handler = s.instrument(s.dispatch(ociAPI, ecrAPI, adminAPI))
+	localAdmin, err := admin.NewLocal(store, authn, az, admin.Config{Logger: cfg.Logger, Realm: cfg.Realm})
+	if err != nil {
+		return nil, err
+	}
+	s.localAdmin = s.instrument(s.dispatchLocal(localAdmin))
 	return s, nil
 }
 

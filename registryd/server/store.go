@@ -25,6 +25,7 @@ type Store interface {
 	authz.Decider
 	metrics.StoreStatser
 	metrics.AuditStatuser
+	metrics.EventStatser
 }
 
 var _ Store = (*engine.Engine)(nil)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -63,6 +64,10 @@ func BenchmarkAppend(b *testing.B) {
 			defer l.Close()
 			rec := sample(1, "team-a/api")
 			b.ReportAllocs()
+			cpu0 := processCPU(b)
+			defer func() {
+				b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			}()
 			if bc.goroutines == 1 {
 				for b.Loop() {
 					if err := l.Append(rec, bc.durable); err != nil {
@@ -209,4 +214,13 @@ func BenchmarkValidate(b *testing.B) {
 			b.Fatal("invalid")
 		}
 	}
+}
+
+// processCPU is the CPU time (user and system) this process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

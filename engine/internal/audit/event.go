@@ -77,16 +77,45 @@ func formatTime(t time.Time) string {
 	return string(appendTime(b[:0], t))
 }
 
-// appendTime appends t (in UTC) in timeLayout.
+// appendTime appends t (in UTC) in timeLayout, digit by digit: what
+// t.AppendFormat(b, timeLayout) writes, in a tenth of its time (every
+// record is stamped with it while the log's queue is locked).
 func appendTime(b []byte, t time.Time) []byte {
 	t = t.UTC()
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
+	nsec := t.Nanosecond()
 	switch {
-	case t.Year() < 0:
-		t = time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
-	case t.Year() > 9999:
-		t = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+	case year < 0:
+		year, month, day, hour, minute, sec, nsec = 0, time.January, 1, 0, 0, 0, 0
+	case year > 9999:
+		year, month, day, hour, minute, sec, nsec = 9999, time.December, 31, 23, 59, 59, 999999999
 	}
-	return t.AppendFormat(b, timeLayout)
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, minute, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '.')
+	b = appendDigits(b, nsec, 9)
+	return append(b, 'Z')
+}
+
+// appendDigits appends v (0 <= v < 10^width) in width decimal digits,
+// with leading zeros.
+func appendDigits(b []byte, v, width int) []byte {
+	var d [9]byte
+	for i := width - 1; i >= 0; i-- {
+		d[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, d[:width]...)
 }
 
 // zeroTime fills the eventTime of a line encoded before its time is
@@ -258,6 +287,14 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight bytes at a time while none needs a look of its own (a
+		// record is mostly ARNs, names and paths that need none).
+		for i+8 <= len(s) && !needsEscapeCheck(s, i) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -300,6 +337,23 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// needsEscapeCheck reports whether one of the eight bytes of s at i
+// might need escaping: a control character, a quote, a backslash, or a
+// byte of a multi-byte character (which may be invalid UTF-8, U+2028 or
+// U+2029). It may say so of bytes that need nothing (a byte after a
+// control character), never the other way.
+func needsEscapeCheck(s string, i int) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+	control := (x - 0x20*ones) & ^x // a byte below 0x20 (when none is 0x80 or above)
+	q := x ^ ('"' * ones)
+	quote := (q - ones) & ^q
+	bs := x ^ ('\\' * ones)
+	backslash := (bs - ones) & ^bs
+	return (control|quote|backslash|x)&highs != 0
 }
 
 // parsers are the JSON parsers of decodeRecord. fastjson parses a line

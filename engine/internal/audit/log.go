@@ -52,8 +52,9 @@ type Log struct {
 
 	// cur is the segment appended to; the writer's alone (nil before the
 	// first segment and after a failure to create one).
-	cur *segment
-	buf []byte // the writer's batch
+	cur   *segment
+	buf   []byte    // the writer's batch
+	spare []*waiter // the writer's: the queue's next backing array
 
 	// mu guards segs (and the last and size of the current segment) and
 	// the health fields.
@@ -247,22 +248,22 @@ func (l *Log) Append(rec Record, durable bool) error {
 	if durable {
 		l.durablePending.Add(1)
 	}
-	if !l.busy && len(l.queue) == 0 {
+	switch {
+	case !l.busy && len(l.queue) == 0:
 		// Nobody is writing: write it here, without waking the writer
 		// goroutine and waiting for it (half the cost of an append
-		// that has no company).
+		// that has no company), then what queued meanwhile.
 		l.busy = true
 		l.qmu.Unlock()
 		batch := [1]*waiter{w}
 		l.writeBatch(batch[:])
-		l.qmu.Lock()
-		l.busy = false
-		more := len(l.queue) > 0 || l.closed
+		l.drain()
+	case l.busy:
+		// Whoever writes takes the queue before it stops.
+		l.queue = append(l.queue, w)
 		l.qmu.Unlock()
-		if more {
-			l.wakeWriter()
-		}
-	} else {
+	default:
+		// Queued for the writer goroutine, which is woken already.
 		l.queue = append(l.queue, w)
 		l.qmu.Unlock()
 		l.wakeWriter()

@@ -110,7 +110,8 @@ const (
 	// pull), the principal "*".
 	PrincipalAnonymous PrincipalType = "Anonymous"
 	// PrincipalLocal: the operator's command line acting on a store no
-	// daemon holds.
+	// daemon holds, or the engine's own scheduled work (user "system",
+	// API APIEngine).
 	PrincipalLocal PrincipalType = "Local"
 )
 
@@ -158,12 +159,13 @@ const (
 	APIAdmin   API = "admin"   // the admin API (/admin/v1/...)
 	APIConsole API = "console" // the web console
 	APICLI     API = "cli"     // a registryd command acting on the store itself
+	APIEngine  API = "engine"  // the engine's own work (schedules, events routed)
 )
 
 // Valid reports whether a is one of the known interfaces.
 func (a API) Valid() bool {
 	switch a {
-	case APIOCI, APIECR, APIAdmin, APIConsole, APICLI:
+	case APIOCI, APIECR, APIAdmin, APIConsole, APICLI, APIEngine:
 		return true
 	}
 	return false

@@ -23,9 +23,16 @@ import (
 // An append that finds nobody writing and nothing queued writes its own
 // line (the same code, a batch of one) instead of waking the writer and
 // waiting for it to wake it back: the lone append costs a write(2) and no
-// hand-off. Appends that arrive meanwhile queue for the writer goroutine,
-// which the lone appender wakes when it is done; one writer at a time
-// (busy) keeps the lines in the order of their times.
+// hand-off. Appends that arrive while someone writes queue without waking
+// anyone: whoever writes takes the queue before it stops (the lone
+// appender writes up to maxDrains batches of them before it answers its
+// own request, then wakes the writer goroutine for the rest), so that a
+// queued append costs no wake-up of the writer goroutine. One writer at a
+// time (busy) keeps the lines in the order of their times.
+
+// maxDrains bounds the batches a lone appender writes for others before
+// it returns to its own request.
+const maxDrains = 2
 
 // waiter is one append waiting for its acknowledgement.
 type waiter struct {
@@ -55,26 +62,56 @@ func (l *Log) wakeWriter() {
 	}
 }
 
+// drain is the end of a lone append's write (busy is set): it writes
+// what queued meanwhile, at most maxDrains batches, then stops writing,
+// and wakes the writer goroutine if more is queued or the log is closing.
+func (l *Log) drain() {
+	l.qmu.Lock()
+	for range maxDrains {
+		if len(l.queue) == 0 {
+			break
+		}
+		batch := l.takeQueue()
+		l.qmu.Unlock()
+		l.writeBatch(batch)
+		clear(batch)
+		l.qmu.Lock()
+		l.spare = batch[:0]
+	}
+	l.busy = false
+	more := len(l.queue) > 0 || l.closed
+	l.qmu.Unlock()
+	if more {
+		l.wakeWriter()
+	}
+}
+
+// takeQueue returns the queued appends and leaves an empty queue, on the
+// spare backing array (the written batch's goes back to spare). qmu is
+// held; the caller writes (busy).
+func (l *Log) takeQueue() []*waiter {
+	batch := l.queue
+	l.queue, l.spare = l.spare[:0], nil
+	return batch
+}
+
 // writer takes the queued appends and writes them until Close, then
 // hands the current segment to the syncer to close.
 func (l *Log) writer() {
 	defer l.writerWG.Done()
-	var batch []*waiter
 	for {
 		<-l.wake
 		for {
 			l.qmu.Lock()
 			if l.busy {
-				// An Append is writing its own line; it wakes the writer
-				// when it is done.
+				// An Append is writing; it takes the queue, and wakes the
+				// writer for what it leaves.
 				l.qmu.Unlock()
 				break
 			}
-			batch, l.queue = l.queue, batch[:0]
 			closed := l.closed
-			l.busy = len(batch) > 0
-			l.qmu.Unlock()
-			if len(batch) == 0 {
+			if len(l.queue) == 0 {
+				l.qmu.Unlock()
 				if closed {
 					if l.cur != nil {
 						l.enqueueSync(syncRequest{seg: l.cur, closing: true})
@@ -85,9 +122,13 @@ func (l *Log) writer() {
 				}
 				break
 			}
+			batch := l.takeQueue()
+			l.busy = true
+			l.qmu.Unlock()
 			l.writeBatch(batch)
 			clear(batch)
 			l.qmu.Lock()
+			l.spare = batch[:0]
 			l.busy = false
 			l.qmu.Unlock()
 		}

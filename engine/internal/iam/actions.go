@@ -183,9 +183,12 @@ var knownServices = map[string][]string{
 var berthActions = []string{
 	"ApplyLifecycle",
 	"CollectGarbage",
+	"DescribeIdentities",
 	"Fsck",
+	"ListEvents",
 	"PreviewLifecycle",
 	"ReadAuditLog",
+	"RedriveEvents",
 	"ReloadIdentities",
 	"SimulatePolicy",
 }

@@ -199,7 +199,10 @@ func Parse(kind Kind, source, text string) (*Policy, error) {
 		if err != nil {
 			return fail(i, st.sid, err)
 		}
-		if st.sid != "" {
+		// ECR takes a repository policy whose statements repeat a Sid
+		// (the audit log tells them apart by their index); IAM wants
+		// them unique elsewhere.
+		if st.sid != "" && kind != RepositoryPolicy {
 			if sids[st.sid] {
 				return fail(i, st.sid, errorf(ErrSyntax, "Sid", "given to two statements (a Sid is unique within a policy)"))
 			}

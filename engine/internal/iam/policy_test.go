@@ -35,6 +35,25 @@ func TestPolicyErrorNamesStatementAndField(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalid)
 }
 
+// ECR takes a repository policy whose statements repeat a Sid; an
+// identity policy (IAM) does not.
+func TestRepeatedSid(t *testing.T) {
+	stmts := `"Statement":[
+		{"Sid":"Pull","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"},
+		{"Sid":"Pull","Effect":"Deny","Principal":"*","Action":"ecr:PutImage"}]`
+	p, err := Parse(RepositoryPolicy, "repository/app", `{"Version":"2012-10-17",`+stmts+`}`)
+	require.NoError(t, err)
+	d := Evaluate(&Request{Action: "ecr:PutImage", Resource: "arn:aws:ecr:us-east-1:000000000000:repository/app"}, nil, []*Policy{p})
+	assert.Equal(t, ExplicitDeny, d.Outcome)
+	assert.Equal(t, 1, d.Statement.Index, "the audit log names the statement by its index")
+
+	_, err = Parse(IdentityPolicy, "user/alice/ci", `{"Version":"2012-10-17","Statement":[
+		{"Sid":"Pull","Effect":"Allow","Action":"ecr:BatchGetImage","Resource":"*"},
+		{"Sid":"Pull","Effect":"Allow","Action":"ecr:ListImages","Resource":"*"}]}`)
+	require.ErrorIs(t, err, ErrSyntax)
+	assert.Contains(t, err.Error(), "given to two statements")
+}
+
 func TestSizeLimits(t *testing.T) {
 	// An identity policy of 6,144 characters without white space is
 	// accepted however much white space it has; one more is refused.

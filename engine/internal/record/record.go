@@ -17,13 +17,19 @@
 //	   cache rules; read for repository settings.
 //	2  repository records: version 1's settings and the prefix of the
 //	   pull-through cache rule whose fill created the repository
-//	   (CacheRule; left out when none). Pull-through cache rules: version
-//	   1's fields, the ARN of the stored secret the rule authenticates
-//	   to its upstream with (CredentialARN) and the upstream registry's
-//	   ECR name (UpstreamRegistry), each left out when empty. Written.
+//	   (CacheRule; left out when none). Read only. Pull-through cache
+//	   rules: version 1's fields, the ARN of the stored secret the rule
+//	   authenticates to its upstream with (CredentialARN) and the
+//	   upstream registry's ECR name (UpstreamRegistry), each left out
+//	   when empty. Written.
+//	3  repository records only: version 2's fields and when the
+//	   repository's lifecycle policy was last evaluated
+//	   (LifecycleEvaluatedAt; left out when never). Written.
 //
-// Stored secrets (the secret store of the pull-through cache's upstream
-// credentials) start at version 1.
+// Each kind of record counts its versions on its own: a repository's
+// record is at 3, a cache rule at 2, a template at 1. Stored secrets (the
+// secret store of the pull-through cache's upstream credentials) start at
+// version 1.
 //
 // Decode reads every version and returns the current form; Encode writes
 // the current version of its record. A record is rewritten in the current version when
@@ -41,10 +47,12 @@ import (
 )
 
 // The versions the Encode functions write, by record: a repository's
-// record is at version 2 since it carries the pull-through cache marker;
-// templates and cache rules are at version 1.
+// record is at version 3 since it carries the last lifecycle evaluation
+// (version 2 added the pull-through cache marker); cache rules are at
+// version 2 since they carry credentials and the upstream registry's
+// name; templates and secrets are at version 1.
 const (
-	RepositoryVersion = 2
+	RepositoryVersion = 3
 	TemplateVersion   = 1
 	CacheRuleVersion  = 2
 	SecretVersion     = 1
@@ -85,6 +93,9 @@ type Repository struct {
 	// other way (a push, CreateRepository). Only such repositories are
 	// ever filled from an upstream registry.
 	CacheRule string `json:"cacheRule,omitempty"`
+	// LifecycleEvaluatedAt is when the repository's lifecycle policy was
+	// last evaluated (applied), zero for never (ECR's lastEvaluatedAt).
+	LifecycleEvaluatedAt time.Time `json:"lifecycleEvaluatedAt,omitzero"`
 }
 
 // TagFilter is one tag mutability exclusion filter.
@@ -168,6 +179,11 @@ type (
 		Settings Settings `json:"settings"`
 	}
 	repositoryV2 struct {
+		Version   int      `json:"version"`
+		Settings  Settings `json:"settings"`
+		CacheRule string   `json:"cacheRule,omitempty"`
+	}
+	repositoryV3 struct {
 		Version int `json:"version"`
 		Repository
 	}
@@ -190,9 +206,9 @@ type (
 )
 
 // EncodeRepository returns the stored form of a repository's record
-// (version 2).
+// (version 3).
 func EncodeRepository(r Repository) ([]byte, error) {
-	return json.Marshal(repositoryV2{Version: RepositoryVersion, Repository: r})
+	return json.Marshal(repositoryV3{Version: RepositoryVersion, Repository: r})
 }
 
 // DecodeRepository reads a repository's record of any version: versions
@@ -218,6 +234,12 @@ func DecodeRepository(b []byte) (Repository, error) {
 		return Repository{Settings: r.Settings}, nil
 	case 2:
 		var r repositoryV2
+		if err := decodeStrict(b, &r); err != nil {
+			return Repository{}, fmt.Errorf("record: repository: %w", err)
+		}
+		return Repository{Settings: r.Settings, CacheRule: r.CacheRule}, nil
+	case 3:
+		var r repositoryV3
 		if err := decodeStrict(b, &r); err != nil {
 			return Repository{}, fmt.Errorf("record: repository: %w", err)
 		}

@@ -26,6 +26,12 @@ func encodeCacheRuleV1(r CacheRule) ([]byte, error) {
 		UpstreamPrefix: r.UpstreamPrefix, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}})
 }
 
+// encodeRepositoryV2 writes a repository record as it was written at
+// version 2 (before the last lifecycle evaluation).
+func encodeRepositoryV2(r Repository) ([]byte, error) {
+	return json.Marshal(repositoryV2{Version: 2, Settings: r.Settings, CacheRule: r.CacheRule})
+}
+
 // stored is one record of a testdata file.
 type stored struct {
 	Kind  string `json:"kind"`
@@ -101,6 +107,10 @@ func checkDecodes(t *testing.T, file string) map[string]int {
 			got, err := DecodeRepository([]byte(r.Value))
 			require.NoError(t, err, r.Key)
 			assert.Equal(t, wantRepositories[r.Key], got, r.Key)
+		case "repository-v3":
+			got, err := DecodeRepository([]byte(r.Value))
+			require.NoError(t, err, r.Key)
+			assert.Equal(t, wantRepositoriesV3[r.Key], got, r.Key)
 		case "creation-template":
 			got, err := DecodeTemplate([]byte(r.Value))
 			require.NoError(t, err, r.Key)
@@ -167,7 +177,7 @@ var wantRepositories = map[string]Repository{
 func TestVersion2Golden(t *testing.T) {
 	var recs []stored
 	for _, k := range []string{"hub/alpine", "plain", "prod/app"} {
-		b, err := EncodeRepository(wantRepositories[k])
+		b, err := encodeRepositoryV2(wantRepositories[k])
 		require.NoError(t, err)
 		recs = append(recs, stored{Kind: "repository", Key: k, Value: string(b)})
 	}
@@ -181,6 +191,28 @@ func TestVersion2Golden(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, string(want), string(got), "the stored form of version 2 changed: that is a new version")
 	assert.Equal(t, map[string]int{"repository": 3}, checkDecodes(t, "testdata/v2.json"))
+}
+
+// wantRepositoriesV3 are the repository records of testdata/v3.json.
+var wantRepositoriesV3 = map[string]Repository{
+	"plain": {Settings: wantSettings["plain"]},
+	"prod/app": {Settings: wantSettings["prod/app"],
+		LifecycleEvaluatedAt: time.Date(2025, 3, 4, 5, 6, 7, 8000000, time.UTC)},
+	"hub/alpine": {Settings: Settings{TagMutability: "MUTABLE", Encryption: Encryption{Type: "AES256"}}, CacheRule: "hub"},
+}
+
+// TestVersion3Golden pins the stored form of version 3 of repository
+// records: encoding the values gives testdata/v3.json byte for byte, and
+// it decodes to them.
+func TestVersion3Golden(t *testing.T) {
+	var recs []stored
+	for _, k := range []string{"hub/alpine", "plain", "prod/app"} {
+		b, err := EncodeRepository(wantRepositoriesV3[k])
+		require.NoError(t, err)
+		recs = append(recs, stored{Kind: "repository-v3", Key: k, Value: string(b)})
+	}
+	golden(t, "testdata/v3.json", recs)
+	assert.Equal(t, map[string]int{"repository-v3": 3}, checkDecodes(t, "testdata/v3.json"))
 }
 
 // wantRulesV2 are the pull-through cache rules of
@@ -263,13 +295,13 @@ func TestRoundTrip(t *testing.T) {
 	}
 	b, err := EncodeRepository(Repository{})
 	require.NoError(t, err)
-	assert.JSONEq(t, `{"version":2,"settings":{"encryption":{}}}`, string(b))
+	assert.JSONEq(t, `{"version":3,"settings":{"encryption":{}}}`, string(b))
 	got, err := DecodeRepository(b)
 	require.NoError(t, err)
 	assert.Equal(t, Repository{}, got)
 	b, err = EncodeRepository(Repository{CacheRule: "hub"})
 	require.NoError(t, err)
-	assert.JSONEq(t, `{"version":2,"settings":{"encryption":{}},"cacheRule":"hub"}`, string(b))
+	assert.JSONEq(t, `{"version":3,"settings":{"encryption":{}},"cacheRule":"hub"}`, string(b))
 }
 
 func TestDecodeRefuses(t *testing.T) {
@@ -277,12 +309,14 @@ func TestDecodeRefuses(t *testing.T) {
 		name, value string
 		version     bool // the error is ErrVersion
 	}{
-		{"newer version", `{"version":3,"settings":{}}`, true},
+		{"newer version", `{"version":4,"settings":{}}`, true},
 		{"version zero written out", `{"version":0,"settings":{}}`, true},
 		{"negative version", `{"version":-1}`, true},
 		{"field version 1 does not have", `{"version":1,"settings":{"encryption":{}},"extra":1}`, false},
 		{"version 2's field in a version 1 record", `{"version":1,"settings":{"encryption":{}},"cacheRule":"hub"}`, false},
 		{"field version 2 does not have", `{"version":2,"settings":{"encryption":{}},"createdBy":"x"}`, false},
+		{"version 3's field in a version 2 record", `{"version":2,"settings":{"encryption":{}},"lifecycleEvaluatedAt":"2025-01-01T00:00:00Z"}`, false},
+		{"field version 3 does not have", `{"version":3,"settings":{"encryption":{}},"createdBy":"x"}`, false},
 		{"nested field version 1 does not have", `{"version":1,"settings":{"encryption":{"cipher":"x"}}}`, false},
 		{"data after the record", `{"version":1,"settings":{}} {}`, false},
 		{"not JSON", `{"version":`, false},

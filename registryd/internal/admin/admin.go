@@ -1,9 +1,12 @@
 // Package admin is registryd's admin API (/admin/v1/...): the operations
-// the `registryd gc|fsck|lifecycle|iam simulate` commands run on a store
-// no daemon holds, for the store this daemon holds, and the reload of its
-// identities. Each is a POST answering JSON, authorized with its berth:
-// action; errors are the OCI API's error JSON. docs/registryd.md lists
-// them.
+// the `registryd gc|fsck|lifecycle|keys|repo|template|audit|iam` commands
+// run on a store no daemon holds, for the store this daemon holds, and
+// the reload of its identities. Each is a POST (a GET when it only reads)
+// answering JSON, authorized with its action (berth:, kms: or ecr:)
+// through the one authorization seam; errors are the OCI API's error
+// JSON. It is served on the daemon's address to authenticated callers
+// (New) and on its admin socket to the users of the machine (NewLocal).
+// docs/registryd.md lists the operations.
 package admin
 
 import (
@@ -22,6 +25,7 @@ import (
 	"github.com/berthstore/berth/registryd/internal/auth"
 	"github.com/berthstore/berth/registryd/internal/authz"
 	"github.com/berthstore/berth/registryd/internal/oci"
+	"github.com/berthstore/berth/registryd/internal/request"
 )
 
 // Prefix is where the admin API lives.
@@ -33,11 +37,13 @@ const maxPolicyBody = 64 << 10
 
 // Authenticator answers who an admin request comes from, by its basic
 // credentials, and holds the identities (*auth.Authenticator): it
-// reloads them and answers a user's principal for a simulation.
+// reloads and lists them, and answers a user's principal for a
+// simulation.
 type Authenticator interface {
 	Basic(r *http.Request, maybeAnonymousPull bool) (engine.Principal, error)
 	Reload() (auth.IdentitySummary, error)
 	Principal(user string) (engine.Principal, error)
+	Identities() *auth.Identities
 	Account() string
 }
 
@@ -57,6 +63,9 @@ type API struct {
 	authz authz.Authorizer
 	log   *slog.Logger
 	realm string
+	// local is set for the admin socket's API: its callers are the
+	// socket's peers, never anonymous.
+	local bool
 }
 
 var _ http.Handler = (*API)(nil)
@@ -82,9 +91,9 @@ func New(store Store, authn Authenticator, az authz.Authorizer, cfg Config) (*AP
 // the operation itself: run, whose result is answered as JSON, or stream,
 // which writes its own answer. access and run get the request's body,
 // read (at most maxBody bytes, maxPolicyBody when zero) before either
-// runs.
+// runs; run finds the caller in the request's context (callerOf).
 type operation struct {
-	access  func(r *http.Request, body []byte) ([]authz.Access, error)
+	access  func(a *API, r *http.Request, body []byte) ([]authz.Access, error)
 	run     func(a *API, r *http.Request, body []byte) (any, error)
 	maxBody int
 	method  string
@@ -104,11 +113,24 @@ var operations = map[string]operation{
 	"iam/reload":        {access: onRegistry(authz.AdminReloadIdentities), run: (*API).reloadIdentities},
 	"iam/simulate":      {access: onRegistry(authz.AdminSimulatePolicy), run: (*API).simulate, maxBody: maxSimulationBody},
 	"audit":             {access: onRegistry(authz.AdminReadAuditLog), method: http.MethodGet, stream: (*API).audit},
+	"events":            {access: onRegistry(authz.AdminListEvents), method: http.MethodGet, stream: (*API).events},
+	"events/redrive":    {access: onRegistry(authz.AdminRedriveEvents), run: (*API).redriveEvents},
 }
 
-// ServeHTTP serves POST /admin/v1/{gc,fsck,lifecycle/preview,lifecycle/apply,iam/reload,iam/simulate}
-// and GET /admin/v1/audit. With authentication on it always needs
-// credentials (anonymous pull does not open it).
+// addOperations adds the operations of one file to the table.
+func addOperations(ops map[string]operation) {
+	for name, op := range ops {
+		if _, dup := operations[name]; dup {
+			panic("admin: operation " + name + " defined twice")
+		}
+		operations[name] = op
+	}
+}
+
+// ServeHTTP serves the operations of the table under Prefix. With
+// authentication on, a request without credentials is the anonymous
+// caller's: decided (and audited) like any other, and answered with the
+// 401 challenge when refused; anonymous pull does not open the admin API.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	if err := a.serve(w, r); err != nil {
@@ -123,20 +145,35 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) serve(w http.ResponseWriter, r *http.Request) error {
 	who, err := a.authn.Basic(r, false)
-	if err != nil {
+	anonymous := false
+	switch {
+	case err == nil:
+	case a.local:
+		// A socket peer the kernel could not name: no one to decide for.
+		return oci.NewError(oci.CodeDenied, "the admin socket's peer is unknown: "+err.Error(), nil)
+	case r.Header.Get("Authorization") != "":
+		// Wrong credentials are never taken for none.
 		oci.Unauthorized(w, a.realm)
 		return nil
+	default:
+		// No credentials: the anonymous caller, whose request is decided
+		// and audited like any other, and challenged when refused.
+		who, anonymous = engine.Principal{Account: a.authn.Account()}, true
+		request.InfoFrom(r.Context()).SetPrincipal(who)
 	}
 	name := strings.TrimPrefix(r.URL.Path, Prefix)
 	op, ok := operations[name]
-	if !ok {
-		return oci.NewError(oci.CodeNotFound, "no such admin operation: "+name, nil)
-	}
 	method := op.method
 	if method == "" {
 		method = http.MethodPost
 	}
-	if r.Method != method {
+	switch {
+	case (!ok || r.Method != method) && anonymous:
+		oci.Unauthorized(w, a.realm) // an anonymous caller learns nothing of the routes
+		return nil
+	case !ok:
+		return oci.NewError(oci.CodeNotFound, "no such admin operation: "+name, nil)
+	case r.Method != method:
 		w.Header().Set("Allow", method)
 		return oci.NewError(oci.CodeUnsupported, "admin operation "+name+" is a "+method+" request", nil)
 	}
@@ -149,29 +186,65 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) error {
 		return oci.NewError(oci.CodeInvalidArgument, "reading the request body: "+err.Error(), nil)
 	}
 	if len(body) > limit {
+		if anonymous {
+			oci.Unauthorized(w, a.realm) // a body no operation takes: no one to decide for
+			return nil
+		}
 		return oci.NewError(oci.CodeTooLarge, fmt.Sprintf("request body over %d bytes", limit), nil)
 	}
-	access, err := op.access(r, body)
+	access, err := op.access(a, r, body)
 	if err != nil {
 		return err
 	}
 	if err := authz.All(r.Context(), a.authz, who, access...); err != nil {
+		if anonymous && errors.Is(err, engine.ErrAccessDenied) {
+			oci.Unauthorized(w, a.realm) // credentials might do
+			return nil
+		}
 		return err
 	}
+	r = r.WithContext(context.WithValue(r.Context(), callerKey{}, who))
 	if op.stream != nil {
 		return op.stream(a, w, r)
 	}
 	out, err := op.run(a, r, body)
 	if err != nil {
-		return err
+		return clientError(err)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	return json.NewEncoder(w).Encode(out)
 }
 
+// callerKey is the context key of the request's principal.
+type callerKey struct{}
+
+// callerOf is who the request comes from, for the operations that ask
+// about each item they answer (the listings).
+func callerOf(r *http.Request) engine.Principal {
+	who, _ := r.Context().Value(callerKey{}).(engine.Principal)
+	return who
+}
+
+// clientError answers the engine's errors that the OCI API's table does
+// not know (it has no repository creation) as client errors, with the
+// engine's message; any other error as it is.
+func clientError(err error) error {
+	var code oci.ErrorCode
+	switch {
+	case errors.Is(err, engine.ErrRepositoryExists), errors.Is(err, engine.ErrRepositoryNotEmpty),
+		errors.Is(err, engine.ErrTemplateExists):
+		code = oci.CodeInvalidArgument
+	case errors.Is(err, engine.ErrTemplateNotFound), errors.Is(err, engine.ErrLifecyclePolicyNotFound):
+		code = oci.CodeNotFound
+	default:
+		return err
+	}
+	return &oci.Error{Code: code, Msg: strings.ReplaceAll(err.Error(), "engine: ", ""), Err: err}
+}
+
 // onRegistry is the access of an operation on the whole store.
-func onRegistry(action authz.Action) func(*http.Request, []byte) ([]authz.Access, error) {
-	return func(*http.Request, []byte) ([]authz.Access, error) {
+func onRegistry(action authz.Action) func(*API, *http.Request, []byte) ([]authz.Access, error) {
+	return func(*API, *http.Request, []byte) ([]authz.Access, error) {
 		return []authz.Access{{Action: action, Resource: authz.Registry}}, nil
 	}
 }
@@ -180,8 +253,8 @@ func onRegistry(action authz.Action) func(*http.Request, []byte) ([]authz.Access
 // repository parameter names: action, and ecr:PutLifecyclePolicy too when
 // the body brings a policy of its own (it runs instead of the
 // repository's, as if it were set).
-func lifecycleAccess(action authz.Action) func(*http.Request, []byte) ([]authz.Access, error) {
-	return func(r *http.Request, body []byte) ([]authz.Access, error) {
+func lifecycleAccess(action authz.Action) func(*API, *http.Request, []byte) ([]authz.Access, error) {
+	return func(_ *API, r *http.Request, body []byte) ([]authz.Access, error) {
 		repo := r.URL.Query().Get("repository")
 		if repo == "" {
 			return nil, oci.NewError(oci.CodeInvalidArgument, "repository is required", nil)
@@ -198,7 +271,7 @@ func lifecycleAccess(action authz.Action) func(*http.Request, []byte) ([]authz.A
 // none (the repository's own).
 func policyOverride(body []byte) string { return strings.TrimSpace(string(body)) }
 
-// collectGarbage serves POST gc?dry-run=&grace=.
+// collectGarbage serves POST gc?dry-run=&grace=&upload-ttl=.
 func (a *API) collectGarbage(r *http.Request, _ []byte) (any, error) {
 	q := r.URL.Query()
 	var opts gcOptions
@@ -212,6 +285,14 @@ func (a *API) collectGarbage(r *http.Request, _ []byte) (any, error) {
 		}
 		if opts.Grace == 0 {
 			opts.Grace = -1 // zero given: no grace at all
+		}
+	}
+	if t := q.Get("upload-ttl"); t != "" {
+		if opts.UploadTTL, err = time.ParseDuration(t); err != nil || opts.UploadTTL < 0 {
+			return nil, oci.NewError(oci.CodeInvalidArgument, "upload-ttl: want a duration such as 24h", nil)
+		}
+		if opts.UploadTTL == 0 {
+			opts.UploadTTL = -1 // zero given: no session expires
 		}
 	}
 	rep, err := a.store.CollectGarbage(r.Context(), opts)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 
 // newTestAPI returns the admin API over a fresh store, with the real
 // authenticator (open unless ac names an htpasswd file) and authorizer.
-func newTestAPI(t *testing.T, ac auth.Config) (*API, *engine.Engine) {
+func newTestAPI(t testing.TB, ac auth.Config) (*API, *engine.Engine) {
 	t.Helper()
 	e := regtest.Engine(t)
 	ac.Account = "000000000000"
@@ -119,10 +120,16 @@ func TestAdminNeedsCredentials(t *testing.T) {
 // TestEveryOperationDeclaresItsAccess: each admin operation asks the
 // Authorizer about a known action before it runs.
 func TestEveryOperationDeclaresItsAccess(t *testing.T) {
+	a, _ := newTestAPI(t, auth.Config{})
+	bodies := map[string][]byte{"templates/put": []byte(`{"prefix":"p","appliedFor":["CREATE_ON_PUSH"]}`)}
 	for name, op := range operations {
-		r, err := http.NewRequest(http.MethodPost, "http://registry"+Prefix+name+"?repository=r&"+SecretName+"=ecr-pullthroughcache/x", nil)
+		query := "?repository=r&name=r&prefix=p"
+		if strings.HasPrefix(name, "secrets") {
+			query = "?" + SecretName + "=ecr-pullthroughcache/x"
+		}
+		r, err := http.NewRequest(http.MethodPost, "http://registry"+Prefix+name+query, nil)
 		require.NoError(t, err)
-		access, err := op.access(r, nil)
+		access, err := op.access(a, r, bodies[name])
 		require.NoError(t, err, name)
 		require.NotEmpty(t, access, name)
 		for _, ac := range access {

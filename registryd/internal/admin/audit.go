@@ -61,13 +61,18 @@ func (a *API) audit(w http.ResponseWriter, r *http.Request) error {
 // startedWriter sets the answer's headers on the first write, so that an
 // error before any line can still be answered as an error.
 type startedWriter struct {
-	w       http.ResponseWriter
-	started bool
+	w           http.ResponseWriter
+	started     bool
+	contentType string // "": AuditContentType
 }
 
 func (s *startedWriter) header() {
 	s.started = true
-	s.w.Header().Set("Content-Type", AuditContentType)
+	ct := s.contentType
+	if ct == "" {
+		ct = AuditContentType
+	}
+	s.w.Header().Set("Content-Type", ct)
 	s.w.Header().Set("Cache-Control", "no-store")
 }
 

@@ -1,8 +1,8 @@
 package admin
 
-// Identities: reload the identity, htpasswd and access key files
-// (berth:ReloadIdentities), and simulate a decision
-// (berth:SimulatePolicy).
+// Identities: list those in force (berth:DescribeIdentities), reload the
+// identity, htpasswd and access key files (berth:ReloadIdentities), and
+// simulate a decision (berth:SimulatePolicy).
 
 import (
 	"encoding/json"
@@ -15,6 +15,18 @@ import (
 	"github.com/berthstore/berth/registryd/internal/authz"
 	"github.com/berthstore/berth/registryd/internal/oci"
 )
+
+func init() {
+	addOperations(map[string]operation{
+		"iam/identities": {access: onRegistry(authz.AdminDescribeIdentities), method: http.MethodGet, run: (*API).identities},
+	})
+}
+
+// identities serves GET iam/identities: the users, groups and policies
+// in force (those of the identity file the daemon last loaded).
+func (a *API) identities(*http.Request, []byte) (any, error) {
+	return a.authn.Identities().Summary(), nil
+}
 
 // maxSimulationBody bounds a simulation request (which may carry an
 // identity file).

@@ -37,9 +37,11 @@ const (
 )
 
 func init() {
-	operations["secrets"] = operation{access: onRegistry(authz.SecretsListSecrets), method: http.MethodGet, run: (*API).listSecrets}
-	operations["secrets/put"] = operation{access: secretPutAccess, run: (*API).putSecret, maxBody: engine.MaxSecretSize}
-	operations["secrets/delete"] = operation{access: secretAccess(authz.SecretsDeleteSecret), run: (*API).deleteSecret}
+	addOperations(map[string]operation{
+		"secrets":        {access: onRegistry(authz.SecretsListSecrets), method: http.MethodGet, run: (*API).listSecrets},
+		"secrets/put":    {access: secretPutAccess, run: (*API).putSecret, maxBody: engine.MaxSecretSize},
+		"secrets/delete": {access: secretAccess(authz.SecretsDeleteSecret), run: (*API).deleteSecret},
+	})
 }
 
 // secretName is the secret a request names.
@@ -52,8 +54,8 @@ func secretName(r *http.Request) (string, error) {
 }
 
 // secretAccess is the access of action on the secret the request names.
-func secretAccess(action authz.Action) func(*http.Request, []byte) ([]authz.Access, error) {
-	return func(r *http.Request, _ []byte) ([]authz.Access, error) {
+func secretAccess(action authz.Action) func(*API, *http.Request, []byte) ([]authz.Access, error) {
+	return func(_ *API, r *http.Request, _ []byte) ([]authz.Access, error) {
 		name, err := secretName(r)
 		if err != nil {
 			return nil, err
@@ -66,8 +68,8 @@ func secretAccess(action authz.Action) func(*http.Request, []byte) ([]authz.Acce
 // on the secret (and CreateSecret when it is new: asked by putSecret,
 // which knows), with kms:CreateGrant and kms:DescribeKey on a key it
 // names, as a repository's key asks them.
-func secretPutAccess(r *http.Request, body []byte) ([]authz.Access, error) {
-	access, err := secretAccess(authz.SecretsPutSecretValue)(r, body)
+func secretPutAccess(a *API, r *http.Request, body []byte) ([]authz.Access, error) {
+	access, err := secretAccess(authz.SecretsPutSecretValue)(a, r, body)
 	if err != nil {
 		return nil, err
 	}
@@ -87,11 +89,7 @@ func (a *API) putSecret(r *http.Request, body []byte) (any, error) {
 	ctx := r.Context()
 	name, _ := secretName(r) // checked by the access
 	if _, err := a.store.Secret(ctx, name); errors.Is(err, engine.ErrSecretNotFound) {
-		who, err := a.authn.Basic(r, false)
-		if err != nil {
-			return nil, err
-		}
-		if err := a.authz.Authorize(ctx, who, authz.SecretsCreateSecret, authz.Secret(name)); err != nil {
+		if err := a.authz.Authorize(ctx, callerOf(r), authz.SecretsCreateSecret, authz.Secret(name)); err != nil {
 			return nil, err
 		}
 	} else if err != nil && !errors.Is(err, engine.ErrInvalidArgument) {

@@ -26,15 +26,20 @@ var (
 
 // Store is the role of the store the admin API drives: collection, the
 // store check, lifecycle policies run now, the access decisions that
-// policy simulations ask, and the audit log's export.
+// policy simulations ask, the audit log's export, and the keys,
+// repositories, creation templates and secrets the commands manage.
 type Store interface {
 	authz.Decider
+	KeyStore
+	RepositoryStore
+	TemplateStore
 	SecretStore
 	CollectGarbage(ctx context.Context, opts gcOptions) (gcReport, error)
 	Fsck(ctx context.Context, opts fsckOptions) (*fsckReport, error)
 	LifecyclePreview(ctx context.Context, repo, policyOverride string) ([]expiry, error)
 	LifecycleApply(ctx context.Context, repo, policyOverride string) ([]expiry, error)
 	ExportAudit(ctx context.Context, q engine.AuditQuery, w io.Writer) error
+	EventStore
 }
 
 var _ Store = (*engine.Engine)(nil)

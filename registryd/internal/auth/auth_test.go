@@ -7,12 +7,15 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,9 +66,9 @@ func TestAuthCache(t *testing.T) {
 	now := time.Unix(1000, 0)
 	a.now = func() time.Time { return now }
 	assert.False(t, a.check("alice", "wrong"))
-	assert.Empty(t, a.cache, "failures are not cached")
+	assert.Zero(t, a.cached.Load(), "failures are not cached")
 	assert.True(t, a.check("alice", "pw"))
-	assert.Len(t, a.cache, 1)
+	assert.Equal(t, int64(1), a.cached.Load())
 	// A cache hit needs no bcrypt: replace the hash with garbage.
 	a.users["alice"] = []byte("$2a$04$invalid")
 	assert.True(t, a.check("alice", "pw"))
@@ -73,6 +76,61 @@ func TestAuthCache(t *testing.T) {
 	assert.False(t, a.check("bob", "pw"))
 	now = now.Add(2 * time.Minute)
 	assert.False(t, a.check("alice", "pw"), "expired entries are checked again")
+
+	// The cache is bounded: past maxAuthCache entries it starts over.
+	a.compare = func([]byte, []byte) error { return nil }
+	for i := range maxAuthCache + 10 {
+		require.True(t, a.check("alice", fmt.Sprint("pw", i)))
+	}
+	n := 0
+	a.cache.Range(func(any, any) bool { n++; return true })
+	assert.LessOrEqual(t, n, maxAuthCache)
+	assert.Equal(t, int64(n), a.cached.Load())
+}
+
+// TestAuthCacheOneCheckAtATime: requests that come together with the
+// same credentials, none in the cache (a client's parallel downloads when
+// its entry has expired), cost one bcrypt, not one each; other
+// credentials are not held up by it, and a wrong password shares nothing
+// with the right one.
+func TestAuthCacheOneCheckAtATime(t *testing.T) {
+	h, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	a, err := parseHtpasswd(bufio.NewScanner(strings.NewReader("alice:"+string(h))), "f", time.Minute)
+	require.NoError(t, err)
+	var calls atomic.Int32
+	release := make(chan struct{})
+	a.compare = func(hash, password []byte) error {
+		calls.Add(1)
+		if string(password) == "pw" {
+			<-release
+		}
+		return bcrypt.CompareHashAndPassword(hash, password)
+	}
+	const n = 8
+	var started, done sync.WaitGroup
+	results := make([]bool, n)
+	for i := range n {
+		started.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			started.Done()
+			results[i] = a.check("alice", "pw")
+		}()
+	}
+	started.Wait()
+	// The goroutines must be parked in the check of the first one before
+	// it ends; nothing tells when they are, so give them time.
+	time.Sleep(100 * time.Millisecond)
+	assert.False(t, a.check("alice", "wrong"), "another password is checked on its own, meanwhile")
+	close(release)
+	done.Wait()
+	for i, ok := range results {
+		assert.True(t, ok, "request %d", i)
+	}
+	assert.Equal(t, int32(2), calls.Load(), "one bcrypt for the %d requests with the right password, one for the wrong one", n)
+	assert.True(t, a.check("alice", "pw"))
+	assert.Equal(t, int32(2), calls.Load(), "then the cache answers")
 }
 
 func TestLoginTokens(t *testing.T) {
@@ -106,8 +164,7 @@ func TestLoginTokens(t *testing.T) {
 	require.ErrorIs(t, err, errTokenInvalid)
 
 	// Expired, altered, malformed and first-format tokens are refused.
-	late := *a
-	late.now = func() time.Time { return time.Now().Add(12*time.Hour + time.Minute) }
+	late := &loginTokens{key: a.key, now: func() time.Time { return time.Now().Add(12*time.Hour + time.Minute) }}
 	_, err = late.check(tok)
 	require.ErrorIs(t, err, errTokenExpired)
 	for _, bad := range []string{"", "berth2.", "berth2..", "berth2.x.y", tok + "A", strings.Replace(tok, "berth2.", "berth3.", 1),

@@ -8,9 +8,11 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sync/singleflight"
 )
 
 // ErrHtpasswd reports an unusable htpasswd file.
@@ -28,9 +30,21 @@ type passwords struct {
 	users map[string][]byte
 	ttl   time.Duration
 	now   func() time.Time
+	// compare is bcrypt.CompareHashAndPassword (a test counts its calls).
+	compare func(hash, password []byte) error
 
-	mu    sync.Mutex
-	cache map[[32]byte]time.Time
+	// cache maps the key of user and password to when the entry
+	// expires; cached counts its entries. Reads take no lock (sync.Map):
+	// a read lock's shared counter would bounce between the cores on
+	// every request.
+	cache  sync.Map // [sha256.Size]byte -> time.Time
+	cached atomic.Int64
+	// checking runs one bcrypt at a time per user and password: the
+	// requests that come with the same credentials meanwhile (a client's
+	// parallel layer downloads, all missing the cache when its entry
+	// expires) wait for that one's answer instead of each spending a
+	// bcrypt of their own.
+	checking singleflight.Group
 }
 
 // loadHtpasswd reads an htpasswd file.
@@ -44,7 +58,7 @@ func loadHtpasswd(path string, ttl time.Duration) (*passwords, error) {
 }
 
 func parseHtpasswd(sc *bufio.Scanner, path string, ttl time.Duration) (*passwords, error) {
-	a := &passwords{users: map[string][]byte{}, ttl: ttl, now: time.Now, cache: map[[32]byte]time.Time{}}
+	a := &passwords{users: map[string][]byte{}, ttl: ttl, now: time.Now, compare: bcrypt.CompareHashAndPassword}
 	line := 0
 	for sc.Scan() {
 		line++
@@ -88,27 +102,37 @@ func (a *passwords) check(user, password string) bool {
 		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
 		return false
 	}
-	key := sha256.Sum256([]byte(user + "\x00" + password))
+	key := cacheKey(user, password)
 	if a.ttl > 0 {
-		a.mu.Lock()
-		exp, hit := a.cache[key]
-		a.mu.Unlock()
-		if hit && a.now().Before(exp) {
+		if exp, hit := a.cache.Load(key); hit && a.now().Before(exp.(time.Time)) {
 			return true
 		}
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
-		return false
-	}
-	if a.ttl > 0 {
-		a.mu.Lock()
-		if len(a.cache) >= maxAuthCache {
-			clear(a.cache)
+	// The same key is the same user and password: the same answer.
+	valid, _, _ := a.checking.Do(string(key[:]), func() (any, error) {
+		if a.compare(hash, []byte(password)) != nil {
+			return false, nil
 		}
-		a.cache[key] = a.now().Add(a.ttl)
-		a.mu.Unlock()
-	}
-	return true
+		if a.ttl > 0 {
+			if a.cached.Add(1) > maxAuthCache {
+				a.cache.Clear()
+				a.cached.Store(1)
+			}
+			a.cache.Store(key, a.now().Add(a.ttl))
+		}
+		return true, nil
+	})
+	return valid.(bool)
+}
+
+// cacheKey is the key of user and password in the cache of successful
+// checks: a SHA-256 of both, computed without a copy on the heap.
+func cacheKey(user, password string) [sha256.Size]byte {
+	var buf [128]byte
+	b := append(buf[:0], user...)
+	b = append(b, 0)
+	b = append(b, password...)
+	return sha256.Sum256(b)
 }
 
 // dummyHash is a bcrypt hash of a random string, cost 10.

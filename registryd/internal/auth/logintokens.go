@@ -22,9 +22,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -64,6 +66,28 @@ const (
 type loginTokens struct {
 	key []byte
 	now func() time.Time
+	// macs are *macStates under key, reused: Reset restores the keyed
+	// state without hashing the key again (hmac.New costs five
+	// allocations and two SHA-256 blocks per token checked).
+	macs sync.Pool
+}
+
+// macState is an HMAC-SHA256 under the token key with the buffers a check
+// decodes a token into.
+type macState struct {
+	h       hash.Hash
+	payload [maxTokenLen]byte
+	sum     [sha256.Size]byte
+}
+
+// state returns a macState, reset.
+func (t *loginTokens) state() *macState {
+	st, _ := t.macs.Get().(*macState)
+	if st == nil {
+		return &macState{h: hmac.New(sha256.New, t.key)}
+	}
+	st.h.Reset()
+	return st
 }
 
 // tokenClaims are what a token was minted for.
@@ -167,10 +191,16 @@ func (t *loginTokens) mint(account, user string) (string, time.Time) {
 
 // mac is the MAC of payload.
 func (t *loginTokens) mac(payload []byte) []byte {
-	m := hmac.New(sha256.New, t.key)
-	m.Write([]byte(tokenMACDomain))
-	m.Write(payload)
-	return m.Sum(nil)
+	st := t.state()
+	defer t.macs.Put(st)
+	return append([]byte(nil), st.mac(payload)...)
+}
+
+// mac returns the MAC of payload, in st.sum.
+func (st *macState) mac(payload []byte) []byte {
+	st.h.Write([]byte(tokenMACDomain))
+	st.h.Write(payload)
+	return st.h.Sum(st.sum[:0])
 }
 
 // check returns what token was minted for when it is a token this key
@@ -187,20 +217,28 @@ func (t *loginTokens) check(token string) (tokenClaims, error) {
 	if len(rest) > maxTokenLen {
 		return tokenClaims{}, errTokenInvalid
 	}
-	p64, m64, ok := strings.Cut(rest, ".")
-	if !ok {
-		return tokenClaims{}, errTokenInvalid
-	}
 	enc := base64.RawURLEncoding
-	payload, err1 := enc.DecodeString(p64)
-	got, err2 := enc.DecodeString(m64)
-	if err1 != nil || err2 != nil || len(payload) < 9 {
+	p64, m64, ok := strings.Cut(rest, ".")
+	if !ok || len(m64) != enc.EncodedLen(sha256.Size) {
 		return tokenClaims{}, errTokenInvalid
 	}
-	if !hmac.Equal(got, t.mac(payload)) {
+	// Decoded into reused buffers: a token is short (maxTokenLen).
+	st := t.state()
+	defer t.macs.Put(st)
+	var src [maxTokenLen]byte
+	var got [sha256.Size]byte
+	n, err := enc.Decode(st.payload[:], append(src[:0], p64...))
+	if err != nil || n < 9 {
 		return tokenClaims{}, errTokenInvalid
 	}
-	n := int(payload[8])
+	payload := st.payload[:n]
+	if n, err := enc.Decode(got[:], append(src[:0], m64...)); err != nil || n != sha256.Size {
+		return tokenClaims{}, errTokenInvalid
+	}
+	if !hmac.Equal(got[:], st.mac(payload)) {
+		return tokenClaims{}, errTokenInvalid
+	}
+	n = int(payload[8])
 	if len(payload) < 9+n {
 		return tokenClaims{}, errTokenInvalid
 	}

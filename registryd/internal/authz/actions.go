@@ -28,6 +28,7 @@ const (
 	DescribeRegistry                    Action = "ecr:DescribeRegistry"
 	DescribeRepositories                Action = "ecr:DescribeRepositories"
 	DescribeRepositoryCreationTemplates Action = "ecr:DescribeRepositoryCreationTemplates"
+	GetAccountSetting                   Action = "ecr:GetAccountSetting"
 	GetAuthorizationToken               Action = "ecr:GetAuthorizationToken"
 	GetDownloadURLForLayer              Action = "ecr:GetDownloadUrlForLayer"
 	GetLifecyclePolicy                  Action = "ecr:GetLifecyclePolicy"
@@ -37,6 +38,7 @@ const (
 	InitiateLayerUpload                 Action = "ecr:InitiateLayerUpload"
 	ListImages                          Action = "ecr:ListImages"
 	ListTagsForResource                 Action = "ecr:ListTagsForResource"
+	PutAccountSetting                   Action = "ecr:PutAccountSetting"
 	PutImage                            Action = "ecr:PutImage"
 	PutImageScanningConfiguration       Action = "ecr:PutImageScanningConfiguration"
 	PutImageTagMutability               Action = "ecr:PutImageTagMutability"
@@ -59,6 +61,19 @@ const (
 const (
 	KMSCreateGrant Action = "kms:CreateGrant"
 	KMSDescribeKey Action = "kms:DescribeKey"
+)
+
+// The KMS actions of the admin API's key operations (/admin/v1/keys...,
+// `registryd keys`), on the key's ARN; listing the keys is kms:ListKeys
+// on the registry ("*", as in KMS), and each key listed is one the caller
+// may kms:DescribeKey.
+const (
+	KMSCreateKey           Action = "kms:CreateKey"
+	KMSEnableKeyRotation   Action = "kms:EnableKeyRotation" // rotate: a new primary version, data keys rewrapped
+	KMSDisableKey          Action = "kms:DisableKey"
+	KMSEnableKey           Action = "kms:EnableKey"
+	KMSScheduleKeyDeletion Action = "kms:ScheduleKeyDeletion" // destroy (crypto-shredding), at once
+	KMSListKeys            Action = "kms:ListKeys"
 )
 
 // The Secrets Manager actions of Berth's secret store (the upstream
@@ -89,6 +104,17 @@ const (
 	// AdminReadAuditLog reads the audit log (GET /admin/v1/audit,
 	// registryd audit --server).
 	AdminReadAuditLog Action = "berth:ReadAuditLog"
+	// AdminDescribeIdentities reads the users, groups and policies in
+	// force (GET /admin/v1/iam/identities, registryd iam check without a
+	// file).
+	AdminDescribeIdentities Action = "berth:DescribeIdentities"
+	// AdminListEvents lists the event queue, the webhooks' pending
+	// deliveries and their dead letters (GET /admin/v1/events, registryd
+	// events list --server).
+	AdminListEvents Action = "berth:ListEvents"
+	// AdminRedriveEvents moves a webhook's dead letters back to its queue
+	// (POST /admin/v1/events/redrive, registryd events redrive --server).
+	AdminRedriveEvents Action = "berth:RedriveEvents"
 )
 
 // known are the actions an Authorizer of this package decides; any other
@@ -98,7 +124,8 @@ var known = map[Action]bool{}
 // admin are the admin API's actions.
 var admin = map[Action]bool{
 	AdminCollectGarbage: true, AdminFsck: true, AdminPreviewLifecycle: true, AdminApplyLifecycle: true,
-	AdminReloadIdentities: true, AdminSimulatePolicy: true, AdminReadAuditLog: true,
+	AdminReloadIdentities: true, AdminSimulatePolicy: true, AdminReadAuditLog: true, AdminDescribeIdentities: true,
+	AdminListEvents: true, AdminRedriveEvents: true,
 }
 
 func init() {
@@ -108,12 +135,13 @@ func init() {
 		DeleteLifecyclePolicy, DeletePullThroughCacheRule, DeleteRegistryPolicy, DeleteRepository,
 		DeleteRepositoryCreationTemplate, DeleteRepositoryPolicy, DescribeImages,
 		DescribePullThroughCacheRules, DescribeRegistry, DescribeRepositories, DescribeRepositoryCreationTemplates,
-		GetAuthorizationToken, GetDownloadURLForLayer, GetLifecyclePolicy, GetLifecyclePolicyPreview,
-		GetRegistryPolicy, GetRepositoryPolicy, InitiateLayerUpload, ListImages, ListTagsForResource, PutImage,
+		GetAccountSetting, GetAuthorizationToken, GetDownloadURLForLayer, GetLifecyclePolicy, GetLifecyclePolicyPreview,
+		GetRegistryPolicy, GetRepositoryPolicy, InitiateLayerUpload, ListImages, ListTagsForResource, PutAccountSetting, PutImage,
 		PutImageScanningConfiguration, PutImageTagMutability, PutLifecyclePolicy, PutRegistryPolicy,
 		SetRepositoryPolicy, StartLifecyclePolicyPreview, TagResource, UntagResource,
 		UpdatePullThroughCacheRule, UpdateRepositoryCreationTemplate, UploadLayerPart, ValidatePullThroughCacheRule,
 		KMSCreateGrant, KMSDescribeKey,
+		KMSCreateKey, KMSEnableKeyRotation, KMSDisableKey, KMSEnableKey, KMSScheduleKeyDeletion, KMSListKeys,
 		SecretsCreateSecret, SecretsPutSecretValue, SecretsDeleteSecret, SecretsListSecrets, SecretsGetSecretValue,
 	} {
 		known[a] = true

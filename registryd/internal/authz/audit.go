@@ -63,7 +63,7 @@ func init() {
 	for _, a := range []Action{SecretsCreateSecret, SecretsPutSecretValue, SecretsDeleteSecret} {
 		mutating[a] = true
 	}
-	for _, a := range []Action{AdminApplyLifecycle, AdminCollectGarbage, AdminReloadIdentities} {
+	for _, a := range []Action{AdminApplyLifecycle, AdminCollectGarbage, AdminReloadIdentities, AdminRedriveEvents} {
 		mutating[a] = true
 	}
 }
@@ -132,8 +132,12 @@ func apiOf(info *request.Info) engine.AuditAPI {
 }
 
 // sourceIP is the client's address as the audit log records it (the
-// one decisions see as aws:SourceIp), or "" when it cannot be told.
+// one decisions see as aws:SourceIp), "local" for a request through the
+// admin socket (as for a local command), or "" when it cannot be told.
 func sourceIP(info *request.Info) string {
+	if info.Local {
+		return "local"
+	}
 	if !info.SourceIP.IsValid() {
 		return ""
 	}

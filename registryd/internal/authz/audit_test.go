@@ -134,9 +134,10 @@ func TestMutatingTable(t *testing.T) {
 	for a := range known {
 		name := string(a)
 		switch {
-		case a == StartLifecyclePolicyPreview, a == ValidatePullThroughCacheRule, a == AdminPreviewLifecycle, a == AdminFsck, a == AdminReadAuditLog, a == AdminSimulatePolicy:
+		case a == StartLifecyclePolicyPreview, a == ValidatePullThroughCacheRule, a == AdminPreviewLifecycle, a == AdminFsck, a == AdminReadAuditLog,
+			a == AdminSimulatePolicy, a == AdminListEvents:
 			require.False(t, Mutating(a), name)
-		case a == AdminCollectGarbage, a == AdminApplyLifecycle, a == AdminReloadIdentities:
+		case a == AdminCollectGarbage, a == AdminApplyLifecycle, a == AdminReloadIdentities, a == AdminRedriveEvents:
 			require.True(t, Mutating(a), name)
 		default:
 			_, op, _ := strings.Cut(name, ":")

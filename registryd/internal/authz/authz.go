@@ -4,8 +4,9 @@
 // anything is done. Nothing else in registryd decides access.
 //
 // The actions are ECR's IAM action names (ecr:BatchGetImage,
-// ecr:CreateRepository, ...), plus berth: actions for the admin API, which
-// ECR does not have; the resource is one repository or the registry.
+// ecr:CreateRepository, ...), KMS's for keys (kms:CreateKey, ...), plus
+// berth: actions for the admin API's maintenance, which ECR does not
+// have; the resource is one repository, one key or the registry.
 //
 // A decision sees the request's context (context.go): the caller's
 // address (aws:SourceIp) and whether it came over TLS

@@ -28,6 +28,7 @@ type IAM struct {
 	decider       Decider
 	open          bool
 	anonymousPull bool
+	statements    statementTexts
 }
 
 var _ Authorizer = (*IAM)(nil)
@@ -85,16 +86,20 @@ func (a *IAM) Authorize(ctx context.Context, who engine.Principal, action Action
 	if err != nil {
 		return err
 	}
+	_, local := who.Local()
 	switch {
 	case d.Allowed():
-		return a.record(ctx, &req, d.Resource, engine.AuditAllow, d.Reason(), nil)
+		return a.record(ctx, &req, d.Resource, engine.AuditAllow, a.statements.text("", d), nil)
 	case d.Outcome == engine.ExplicitDeny:
+	case local:
+		// A local user the engine refused (not the daemon's user nor
+		// root): neither an open registry nor anonymous pulls let it in.
 	case a.open:
 		return a.record(ctx, &req, d.Resource, engine.AuditAllow,
-			"allowed: the registry is open (authentication off) and no statement denies; "+d.Reason(), nil)
+			a.statements.text("allowed: the registry is open (authentication off) and no statement denies; ", d), nil)
 	case a.anonymousPull && who.Anonymous() && pullActions[action]:
 		return a.record(ctx, &req, d.Resource, engine.AuditAllow,
-			"allowed: an anonymous pull (--anonymous-pull) that no statement denies; "+d.Reason(), nil)
+			a.statements.text("allowed: an anonymous pull (--anonymous-pull) that no statement denies; ", d), nil)
 	}
-	return a.record(ctx, &req, d.Resource, engine.AuditDecisionOf(d.Outcome), d.Reason(), d.Err(&req))
+	return a.record(ctx, &req, d.Resource, engine.AuditDecisionOf(d.Outcome), a.statements.text("", d), d.Err(&req))
 }

@@ -162,7 +162,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		result = a.writeError(w, r, errorf(ecrUnknownOperation, "operation %q is not implemented by Berth (docs/ecr-api.md lists the ones that are)", truncate(name, 100)))
 		return
 	}
-	c := &call{who: who, host: r.Host, scheme: "http", action: op.action(), authz: a.authz}
+	c := &call{who: who, host: r.Host, scheme: "http", action: op.action(), authz: a.authz, operation: name}
 	if r.TLS != nil {
 		c.scheme = "https"
 	}

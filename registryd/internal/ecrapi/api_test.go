@@ -121,6 +121,11 @@ func FuzzECRAPI(f *testing.F) {
 		{"CreatePullThroughCacheRule", `{"ecrRepositoryPrefix":"hub","upstreamRegistryUrl":"http://127.0.0.1:1","upstreamRepositoryPrefix":"library"}`},
 		{"DescribePullThroughCacheRules", `{"ecrRepositoryPrefixes":["hub"],"maxResults":1}`},
 		{"DeletePullThroughCacheRule", `{"ecrRepositoryPrefix":"ROOT"}`},
+		{"PutAccountSetting", `{"name":"BLOB_MOUNTING","value":"DISABLED"}`},
+		{"GetAccountSetting", `{"name":"REGISTRY_POLICY_SCOPE"}`},
+		{"ListImageReferrers", `{"repositoryName":"r","subjectId":{"imageDigest":"sha256:00"},"filter":{"artifactStatus":"ANY"}}`},
+		{"SetRepositoryPolicy", `{"repositoryName":"r","policyText":"{\"Version\":\"2012-10-17\",\"Statement\":[]}","force":false}`},
+		{"CreateRepository", `{"repositoryName":"r","unknown":{"deep":[1]}}`},
 	} {
 		f.Add(seed.op, []byte(seed.body))
 	}

@@ -222,7 +222,7 @@ func (o cacheRuleOps) rule(ctx context.Context, prefix string) (engine.PullThrou
 
 // ruleNotFound is ECR's error for a prefix no rule has.
 func (o cacheRuleOps) ruleNotFound(prefix string) error {
-	return errorf(ecrCacheRuleNotFound, "The pull-through cache rule with prefix '%s' does not exist in the registry with id '%s'", truncate(prefix, 100), o.reg.account)
+	return errorf(ecrCacheRuleNotFound, "The pull through cache rule with prefix '%s' does not exist in the registry with id '%s'", truncate(prefix, 100), o.reg.account)
 }
 
 // DescribePullThroughCacheRulesInput is DescribePullThroughCacheRules'

@@ -66,6 +66,11 @@ func repositoryFromEngine(g registry, host string, r *engine.Repository) Reposit
 	if enc.EncryptionType == "" {
 		enc.EncryptionType = engine.EncryptionAES256
 	}
+	if enc.EncryptionType != engine.EncryptionAES256 && enc.KMSKey == "" {
+		// KMS without a key is the registry's default key, whose ARN ECR
+		// reports, as it reports its managed key's.
+		enc.KMSKey = g.keyARN(engine.DefaultKeyName)
+	}
 	mut := r.TagMutability
 	if mut == "" {
 		mut = engine.TagMutable

@@ -44,26 +44,29 @@ var (
 	ecrUploadNotFound           = errorType{"UploadNotFoundException", 400}
 	ecrLifecyclePolicyNotFound  = errorType{"LifecyclePolicyNotFoundException", 400}
 	ecrLifecyclePreviewNotFound = errorType{"LifecyclePolicyPreviewNotFoundException", 400}
-	ecrTemplateNotFound         = errorType{"TemplateNotFoundException", 400}
-	ecrTemplateAlreadyExists    = errorType{"TemplateAlreadyExistsException", 400}
-	ecrLimitExceeded            = errorType{"LimitExceededException", 400}
-	ecrKMS                      = errorType{"KmsException", 400}
-	ecrKMSUnavailable           = errorType{"KmsException", http.StatusServiceUnavailable}
-	ecrServer                   = errorType{"ServerException", http.StatusInternalServerError}
-	ecrServiceUnavailable       = errorType{"ServerException", http.StatusServiceUnavailable}
-	ecrUnknownOperation         = errorType{"UnknownOperationException", 400}
-	ecrSerialization            = errorType{"SerializationException", 400}
-	ecrUnrecognizedClient       = errorType{"UnrecognizedClientException", http.StatusForbidden}
-	ecrInvalidSignature         = errorType{"InvalidSignatureException", http.StatusForbidden}
-	ecrMissingAuth              = errorType{"MissingAuthenticationTokenException", http.StatusForbidden}
-	ecrUnsupportedImageType     = errorType{"UnsupportedImageTypeException", 400}
-	ecrAccessDenied             = errorType{"AccessDeniedException", 400}
-	ecrCacheRuleNotFound        = errorType{"PullThroughCacheRuleNotFoundException", 400}
-	ecrCacheRuleExists          = errorType{"PullThroughCacheRuleAlreadyExistsException", 400}
-	ecrUnsupportedUpstream      = errorType{"UnsupportedUpstreamRegistryException", 400}
-	ecrSecretNotFound           = errorType{"SecretNotFoundException", 400}
-	ecrUnableToAccessSecret     = errorType{"UnableToAccessSecretException", 400}
-	ecrUnableToDecryptSecret    = errorType{"UnableToDecryptSecretValueException", 400}
+	// ecrLifecyclePreviewInProgress: StartLifecyclePolicyPreview while
+	// the repository's previous preview is still evaluated.
+	ecrLifecyclePreviewInProgress = errorType{"LifecyclePolicyPreviewInProgressException", 400}
+	ecrTemplateNotFound           = errorType{"TemplateNotFoundException", 400}
+	ecrTemplateAlreadyExists      = errorType{"TemplateAlreadyExistsException", 400}
+	ecrLimitExceeded              = errorType{"LimitExceededException", 400}
+	ecrKMS                        = errorType{"KmsException", 400}
+	ecrKMSUnavailable             = errorType{"KmsException", http.StatusServiceUnavailable}
+	ecrServer                     = errorType{"ServerException", http.StatusInternalServerError}
+	ecrServiceUnavailable         = errorType{"ServerException", http.StatusServiceUnavailable}
+	ecrUnknownOperation           = errorType{"UnknownOperationException", 400}
+	ecrSerialization              = errorType{"SerializationException", 400}
+	ecrUnrecognizedClient         = errorType{"UnrecognizedClientException", http.StatusForbidden}
+	ecrInvalidSignature           = errorType{"InvalidSignatureException", http.StatusForbidden}
+	ecrMissingAuth                = errorType{"MissingAuthenticationTokenException", http.StatusForbidden}
+	ecrUnsupportedImageType       = errorType{"UnsupportedImageTypeException", 400}
+	ecrAccessDenied               = errorType{"AccessDeniedException", 400}
+	ecrCacheRuleNotFound          = errorType{"PullThroughCacheRuleNotFoundException", 400}
+	ecrCacheRuleExists            = errorType{"PullThroughCacheRuleAlreadyExistsException", 400}
+	ecrUnsupportedUpstream        = errorType{"UnsupportedUpstreamRegistryException", 400}
+	ecrSecretNotFound             = errorType{"SecretNotFoundException", 400}
+	ecrUnableToAccessSecret       = errorType{"UnableToAccessSecretException", 400}
+	ecrUnableToDecryptSecret      = errorType{"UnableToDecryptSecretValueException", 400}
 )
 
 // apiError is an ECR API error with its message.
@@ -72,6 +75,9 @@ type apiError struct {
 	Msg  string
 	// Err is the cause, logged but never sent beyond Msg.
 	Err error
+	// Fields are the exception's members besides its message (a struct
+	// with their JSON names), nil for none.
+	Fields any
 }
 
 // Error implements error.
@@ -98,6 +104,8 @@ var errorTable = []struct {
 	{engine.ErrRepositoryPolicyNotFound, ecrRepositoryPolicyNotFound},
 	{engine.ErrRegistryPolicyNotFound, ecrRegistryPolicyNotFound},
 	{engine.ErrLifecyclePolicyNotFound, ecrLifecyclePolicyNotFound},
+	{engine.ErrLifecyclePreviewNotFound, ecrLifecyclePreviewNotFound},
+	{engine.ErrLifecyclePreviewInProgress, ecrLifecyclePreviewInProgress},
 	{engine.ErrTemplateNotFound, ecrTemplateNotFound},
 	{engine.ErrTemplateExists, ecrTemplateAlreadyExists},
 	{engine.ErrTagImmutable, ecrImageTagAlreadyExists},
@@ -111,7 +119,7 @@ var errorTable = []struct {
 	{engine.ErrDigestInvalid, ecrInvalidLayer},
 	{engine.ErrSizeInvalid, ecrInvalidLayer},
 	{engine.ErrTooLarge, ecrLimitExceeded},
-	{engine.ErrUnsupported, ecrUnsupportedImageType},
+	{engine.ErrUnsupported, ecrInvalidParameter},
 	{engine.ErrKeyUnavailable, ecrKMSUnavailable},
 	{engine.ErrKeyDestroyed, ecrKMS},
 	{engine.ErrKeyNotFound, ecrKMS},
@@ -125,6 +133,7 @@ var errorTable = []struct {
 	{engine.ErrCacheRuleExists, ecrCacheRuleExists},
 	{engine.ErrSecretNotFound, ecrSecretNotFound},
 	{engine.ErrPushToCacheRepository, ecrInvalidParameter},
+	{engine.ErrLimitExceeded, ecrLimitExceeded},
 	{request.ErrShuttingDown, ecrServiceUnavailable},
 	{context.DeadlineExceeded, ecrServiceUnavailable},
 }
@@ -138,9 +147,12 @@ func toError(err error) *apiError {
 	for _, m := range errorTable {
 		if errors.Is(err, m.err) {
 			out := &apiError{Type: m.typ, Err: err}
-			if m.typ.Status < 500 || m.typ == ecrKMSUnavailable {
+			switch {
+			case m.typ == ecrInvalidParameter:
+				out.Msg = invalidArgumentMessage(err)
+			case m.typ.Status < 500 || m.typ == ecrKMSUnavailable:
 				out.Msg = strings.ReplaceAll(err.Error(), "engine: ", "")
-			} else {
+			default:
 				out.Msg = "the registry cannot serve this now; retry later"
 			}
 			return out
@@ -155,6 +167,21 @@ type errorBody struct {
 	Message string `json:"message"`
 }
 
+// errorJSON is ee's body: __type, message and the exception's other
+// members.
+func errorJSON(ee *apiError) []byte {
+	b, _ := json.Marshal(errorBody{Type: ee.Type.Name, Message: ee.Msg})
+	if ee.Fields == nil {
+		return b
+	}
+	extra, err := json.Marshal(ee.Fields)
+	if err != nil || len(extra) < 2 || string(extra) == "{}" {
+		return b
+	}
+	// {"__type":...,"message":...} and {"a":...}: one object.
+	return append(append(b[:len(b)-1], ','), extra[1:]...)
+}
+
 // writeError answers err as an AWS JSON 1.1 error and returns its
 // type.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) string {
@@ -164,7 +191,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) stri
 	} else {
 		a.log.Debug("ECR API call refused", "target", r.Header.Get("X-Amz-Target"), "err", err)
 	}
-	b, _ := json.Marshal(errorBody{Type: ee.Type.Name, Message: ee.Msg})
+	b := errorJSON(ee)
 	h := w.Header()
 	h.Set("Content-Type", ContentType)
 	h.Set("Content-Length", strconv.Itoa(len(b)))

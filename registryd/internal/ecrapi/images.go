@@ -128,11 +128,11 @@ type DescribeImagesOutput struct {
 func (o imageOps) describe(ctx context.Context, _ *call, in *DescribeImagesInput) (*DescribeImagesOutput, error) {
 	out := &DescribeImagesOutput{ImageDetails: []ImageDetail{}}
 	if len(in.ImageIDs) > 0 {
-		if in.NextToken != "" || in.MaxResults != nil {
-			return nil, errorf(ecrInvalidParameter, "maxResults and nextToken cannot be used with imageIds")
+		if in.NextToken != "" || in.MaxResults != nil || in.Filter != nil {
+			return nil, invalidParameter("imageIds", "maxResults, nextToken and filter cannot be used with imageIds")
 		}
 		if len(in.ImageIDs) > maxBatchImageIDs {
-			return nil, errorf(ecrInvalidParameter, "at most %d imageIds", maxBatchImageIDs)
+			return nil, invalidParameter("imageIds", maxLength, maxBatchImageIDs)
 		}
 		for _, id := range in.ImageIDs {
 			im, failure, reason, err := o.resolve(ctx, in.RepositoryName, id)
@@ -143,8 +143,7 @@ func (o imageOps) describe(ctx context.Context, _ *call, in *DescribeImagesInput
 			case "":
 				out.ImageDetails = append(out.ImageDetails, imageDetailFromEngine(o.reg, in.RepositoryName, im))
 			case imageNotFoundCode, "ImageTagDoesNotMatchDigest":
-				return nil, errorf(ecrImageNotFound, "The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the repository with name '%s' in the registry with id '%s'",
-					id.ImageDigest, id.ImageTag, in.RepositoryName, o.reg.account)
+				return nil, o.reg.imageNotFound(id, in.RepositoryName)
 			default:
 				return nil, errorf(ecrInvalidParameter, "%s", reason)
 			}
@@ -187,10 +186,7 @@ func imageNotFound(id ImageIdentifier) ImageFailure {
 
 // checkImageIDs bounds a batch's imageIds.
 func checkImageIDs(ids []ImageIdentifier) error {
-	if len(ids) == 0 || len(ids) > maxBatchImageIDs {
-		return errorf(ecrInvalidParameter, "imageIds needs 1 to %d entries, got %d", maxBatchImageIDs, len(ids))
-	}
-	return nil
+	return checkLength("imageIds", len(ids), 1, maxBatchImageIDs)
 }
 
 // BatchGetImageInput is BatchGetImage's request.
@@ -332,7 +328,7 @@ type PutImageOutput struct {
 
 func (o imageOps) put(ctx context.Context, _ *call, in *PutImageInput) (*PutImageOutput, error) {
 	if in.ImageManifest == "" {
-		return nil, errorf(ecrInvalidParameter, "imageManifest is required")
+		return nil, invalidParameter("imageManifest", mustNotBeNull)
 	}
 	if in.ImageTag != "" && engine.ValidateTag(in.ImageTag) != nil {
 		return nil, errorf(ecrInvalidParameter, "Invalid parameter at 'imageTag' failed to satisfy constraint: 'must satisfy regular expression '[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}''")
@@ -340,11 +336,17 @@ func (o imageOps) put(ctx context.Context, _ *call, in *PutImageInput) (*PutImag
 	payload := []byte(in.ImageManifest)
 	d := digest.FromBytes(payload)
 	if in.ImageDigest != "" && in.ImageDigest != string(d) {
-		return nil, errorf(ecrImageDigestDoesNotMatch, "Invalid parameter at 'imageDigest': the manifest's digest is %s, not %s", d, truncate(in.ImageDigest, 100))
+		return nil, errorf(ecrImageDigestDoesNotMatch, "The specified image digest '%s' does not match the digest '%s' that Amazon ECR calculated for the image", truncate(in.ImageDigest, 100), d)
 	}
+	// The media type is imageManifestMediaType or the manifest's own
+	// mediaType (the engine refuses the two disagreeing); a manifest
+	// with neither is refused, not taken for one.
 	mediaType := in.ImageManifestMediaType
 	if mediaType == "" {
 		mediaType = manifestMediaType(payload)
+	}
+	if mediaType == "" {
+		return nil, invalidParameter("imageManifestMediaType", "image manifest mediatype not provided in manifest or parameter")
 	}
 	if desc, err := o.images.StatManifest(ctx, in.RepositoryName, string(d)); err == nil {
 		at := ""
@@ -364,10 +366,7 @@ func (o imageOps) put(ctx context.Context, _ *call, in *PutImageInput) (*PutImag
 	}
 	res, err := o.images.PutManifest(ctx, in.RepositoryName, ref, mediaType, payload)
 	if err != nil {
-		if errors.Is(err, engine.ErrManifestBlobUnknown) && !strings.Contains(err.Error(), "blob") {
-			return nil, &apiError{Type: ecrReferencedImagesNotFound, Msg: strings.ReplaceAll(err.Error(), "engine: ", ""), Err: err}
-		}
-		return nil, o.reg.repositoryNotFound(err, in.RepositoryName)
+		return nil, o.reg.putImageError(err, in)
 	}
 	return &PutImageOutput{Image: Image{
 		RegistryID: o.reg.account, RepositoryName: in.RepositoryName,

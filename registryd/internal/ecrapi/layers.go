@@ -6,12 +6,25 @@ package ecrapi
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berthstore/berth/engine"
 	"github.com/berthstore/berth/registryd/internal/request"
 )
+
+// layerDigestPattern is ECR's pattern of a layer digest.
+const layerDigestPattern = "[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+"
+
+// invalidLayerPartFields are InvalidLayerPartException's fields besides
+// its message: where the upload stands.
+type invalidLayerPartFields struct {
+	RegistryID            string `json:"registryId"`
+	RepositoryName        string `json:"repositoryName"`
+	UploadID              string `json:"uploadId"`
+	LastValidByteReceived int64  `json:"lastValidByteReceived"`
+}
 
 // layerPartSize is the partSize InitiateLayerUpload answers (ECR's
 // minimum part size; only the last part may be smaller).
@@ -55,8 +68,8 @@ type BatchCheckLayerAvailabilityOutput struct {
 }
 
 func (o layerOps) check(ctx context.Context, _ *call, in *BatchCheckLayerAvailabilityInput) (*BatchCheckLayerAvailabilityOutput, error) {
-	if len(in.LayerDigests) == 0 || len(in.LayerDigests) > maxBatchImageIDs {
-		return nil, errorf(ecrInvalidParameter, "layerDigests needs 1 to %d entries", maxBatchImageIDs)
+	if err := checkLength("layerDigests", len(in.LayerDigests), 1, maxBatchImageIDs); err != nil {
+		return nil, err
 	}
 	if _, err := o.repos.Repository(ctx, in.RepositoryName); err != nil {
 		return nil, o.reg.repositoryNotFound(err, in.RepositoryName)
@@ -97,7 +110,7 @@ type GetDownloadURLForLayerOutput struct {
 func (o layerOps) downloadURL(ctx context.Context, c *call, in *GetDownloadURLForLayerInput) (*GetDownloadURLForLayerOutput, error) {
 	d, err := digest.Parse(in.LayerDigest)
 	if err != nil {
-		return nil, errorf(ecrInvalidParameter, "Invalid parameter at 'layerDigest': %q is not a digest", truncate(in.LayerDigest, 100))
+		return nil, invalidParameter("layerDigest", mustMatch, layerDigestPattern)
 	}
 	if _, err := o.layers.StatBlob(ctx, in.RepositoryName, d); err != nil {
 		if errors.Is(err, engine.ErrBlobUnknown) {
@@ -143,7 +156,10 @@ func (o layerOps) initiate(ctx context.Context, _ *call, in *InitiateLayerUpload
 func (o layerOps) resume(ctx context.Context, repo, id string) (engine.Upload, error) {
 	u, err := o.layers.ResumeUpload(ctx, repo, id)
 	if errors.Is(err, engine.ErrBlobUploadUnknown) {
-		return nil, errorf(ecrUploadNotFound, "The upload with id '%s' does not exist in the repository with name '%s'", truncate(id, 100), repo)
+		if _, rerr := o.repos.Repository(ctx, repo); rerr != nil {
+			return nil, o.reg.repositoryNotFound(rerr, repo)
+		}
+		return nil, errorf(ecrUploadNotFound, "The upload with id '%s' does not exist in the repository with name '%s' in the registry with id '%s'", truncate(id, 100), repo, o.reg.account)
 	}
 	if err != nil {
 		return nil, o.reg.repositoryNotFound(err, repo)
@@ -170,8 +186,19 @@ type UploadLayerPartOutput struct {
 }
 
 func (o layerOps) uploadPart(ctx context.Context, _ *call, in *UploadLayerPartInput) (*UploadLayerPartOutput, error) {
-	if in.UploadID == "" || in.PartFirstByte == nil || in.PartLastByte == nil || len(in.LayerPartBlob) == 0 {
-		return nil, errorf(ecrInvalidParameter, "uploadId, partFirstByte, partLastByte and layerPartBlob are required")
+	for _, p := range []struct {
+		field string
+		given bool
+	}{{"uploadId", in.UploadID != ""}, {"partFirstByte", in.PartFirstByte != nil}, {"partLastByte", in.PartLastByte != nil}, {"layerPartBlob", len(in.LayerPartBlob) > 0}} {
+		if !p.given {
+			return nil, invalidParameter(p.field, mustNotBeNull)
+		}
+	}
+	if *in.PartFirstByte < 0 {
+		return nil, invalidParameter("partFirstByte", minValue, 0)
+	}
+	if *in.PartLastByte < 0 {
+		return nil, invalidParameter("partLastByte", minValue, 0)
 	}
 	if err := o.uploads.Begin(); err != nil {
 		return nil, err
@@ -184,8 +211,9 @@ func (o layerOps) uploadPart(ctx context.Context, _ *call, in *UploadLayerPartIn
 	defer u.Close()
 	first, last := *in.PartFirstByte, *in.PartLastByte
 	if first != u.Size() || last-first+1 != int64(len(in.LayerPartBlob)) {
-		return nil, errorf(ecrInvalidLayerPart, "The part covers bytes %d-%d with %d bytes; the upload has %d bytes, so the next part starts at %d (lastValidByteReceived %d)",
-			first, last, len(in.LayerPartBlob), u.Size(), u.Size(), u.Size()-1)
+		return nil, &apiError{Type: ecrInvalidLayerPart, Msg: fmt.Sprintf("The layer part covers bytes %d-%d with %d bytes; the upload with id '%s' has %d bytes, so the next part starts at byte %d",
+			first, last, len(in.LayerPartBlob), in.UploadID, u.Size(), u.Size()),
+			Fields: invalidLayerPartFields{RegistryID: o.reg.account, RepositoryName: in.RepositoryName, UploadID: in.UploadID, LastValidByteReceived: u.Size() - 1}}
 	}
 	if _, err := u.Write(in.LayerPartBlob); err != nil {
 		return nil, err
@@ -215,12 +243,18 @@ type CompleteLayerUploadOutput struct {
 }
 
 func (o layerOps) complete(ctx context.Context, _ *call, in *CompleteLayerUploadInput) (*CompleteLayerUploadOutput, error) {
-	if in.UploadID == "" || len(in.LayerDigests) != 1 {
-		return nil, errorf(ecrInvalidParameter, "uploadId and exactly one layerDigests entry are required")
+	if in.UploadID == "" {
+		return nil, invalidParameter("uploadId", mustNotBeNull)
+	}
+	if err := checkLength("layerDigests", len(in.LayerDigests), 1, maxBatchImageIDs); err != nil {
+		return nil, err
+	}
+	if len(in.LayerDigests) > 1 {
+		return nil, unsupportedParameter("CompleteLayerUpload", "layerDigests", "an upload is one layer, so Berth takes exactly one digest")
 	}
 	d, err := digest.Parse(in.LayerDigests[0])
 	if err != nil {
-		return nil, errorf(ecrInvalidLayer, "%q is not a digest", truncate(in.LayerDigests[0], 100))
+		return nil, invalidParameter("layerDigests", mustMatch, layerDigestPattern)
 	}
 	if err := o.uploads.Begin(); err != nil {
 		return nil, err
@@ -232,7 +266,7 @@ func (o layerOps) complete(ctx context.Context, _ *call, in *CompleteLayerUpload
 	}
 	defer u.Close()
 	if u.Size() == 0 {
-		return nil, errorf(ecrEmptyUpload, "The upload with id '%s' holds no layer part", truncate(in.UploadID, 100))
+		return nil, errorf(ecrEmptyUpload, "The upload with id '%s' in the repository with name '%s' in the registry with id '%s' does not contain any layer parts", truncate(in.UploadID, 100), in.RepositoryName, o.reg.account)
 	}
 	if _, err := o.layers.StatBlob(ctx, in.RepositoryName, d); err == nil {
 		_ = u.Cancel(ctx)
@@ -241,7 +275,7 @@ func (o layerOps) complete(ctx context.Context, _ *call, in *CompleteLayerUpload
 	desc, err := u.Commit(ctx, d, -1)
 	if err != nil {
 		if errors.Is(err, engine.ErrDigestInvalid) {
-			return nil, errorf(ecrInvalidLayer, "The uploaded content's digest is not %s", d)
+			return nil, errorf(ecrInvalidLayer, "The layer digest calculated for the upload with id '%s' does not match the digest '%s' specified", truncate(in.UploadID, 100), d)
 		}
 		return nil, err
 	}

@@ -4,9 +4,14 @@ package ecrapi
 
 import (
 	"context"
+	"errors"
+	"io"
 	"slices"
-	"strings"
-	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berthstore/berth/engine"
 )
 
 // lifecycleOps serve the lifecycle policy operations.
@@ -14,7 +19,6 @@ type lifecycleOps struct {
 	reg       registry
 	repos     RepositoryStore
 	lifecycle LifecycleStore
-	previews  *previews
 }
 
 // PutLifecyclePolicyInput is PutLifecyclePolicy's request.
@@ -35,15 +39,47 @@ type DeleteLifecyclePolicyInput struct {
 
 // LifecyclePolicyOutput is the answer of PutLifecyclePolicy,
 // GetLifecyclePolicy and DeleteLifecyclePolicy: the policy put, read or
-// deleted.
+// deleted, and (Get and Delete) when it was last evaluated, left out
+// when never.
 type LifecyclePolicyOutput struct {
-	RegistryID          string `json:"registryId"`
-	RepositoryName      string `json:"repositoryName"`
-	LifecyclePolicyText string `json:"lifecyclePolicyText"`
+	RegistryID          string  `json:"registryId"`
+	RepositoryName      string  `json:"repositoryName"`
+	LifecyclePolicyText string  `json:"lifecyclePolicyText"`
+	LastEvaluatedAt     awsTime `json:"lastEvaluatedAt,omitzero"`
 }
 
 func (o lifecycleOps) out(repo, text string) *LifecyclePolicyOutput {
 	return &LifecyclePolicyOutput{RegistryID: o.reg.account, RepositoryName: repo, LifecyclePolicyText: text}
+}
+
+// evaluated is out with the time repo's policy was last evaluated.
+func (o lifecycleOps) evaluated(ctx context.Context, repo, text string) (*LifecyclePolicyOutput, error) {
+	out := o.out(repo, text)
+	r, err := o.repos.Repository(ctx, repo)
+	if err != nil {
+		return nil, o.reg.repositoryNotFound(err, repo)
+	}
+	out.LastEvaluatedAt = awsTime(r.LifecycleEvaluatedAt)
+	return out, nil
+}
+
+// The lengths ECR allows a lifecycle policy's text.
+const (
+	minLifecyclePolicyText = 100
+	maxLifecyclePolicyText = 30720
+)
+
+// validate checks the policy text's presence and length.
+func (in *PutLifecyclePolicyInput) validate() error {
+	return checkLength("lifecyclePolicyText", len(in.LifecyclePolicyText), minLifecyclePolicyText, maxLifecyclePolicyText)
+}
+
+// validate checks the policy text's length, when one is given.
+func (in *StartLifecyclePolicyPreviewInput) validate() error {
+	if in.LifecyclePolicyText == "" {
+		return nil
+	}
+	return checkLength("lifecyclePolicyText", len(in.LifecyclePolicyText), minLifecyclePolicyText, maxLifecyclePolicyText)
 }
 
 func (o lifecycleOps) put(ctx context.Context, _ *call, in *PutLifecyclePolicyInput) (*LifecyclePolicyOutput, error) {
@@ -58,7 +94,7 @@ func (o lifecycleOps) get(ctx context.Context, _ *call, in *GetLifecyclePolicyIn
 	if err != nil {
 		return nil, o.reg.repositoryNotFound(err, in.RepositoryName)
 	}
-	return o.out(in.RepositoryName, p), nil
+	return o.evaluated(ctx, in.RepositoryName, p)
 }
 
 func (o lifecycleOps) delete(ctx context.Context, _ *call, in *DeleteLifecyclePolicyInput) (*LifecyclePolicyOutput, error) {
@@ -66,50 +102,18 @@ func (o lifecycleOps) delete(ctx context.Context, _ *call, in *DeleteLifecyclePo
 	if err != nil {
 		return nil, o.reg.repositoryNotFound(err, in.RepositoryName)
 	}
-	return o.out(in.RepositoryName, p), nil
+	return o.evaluated(ctx, in.RepositoryName, p)
 }
 
-// preview is a finished preview, kept for GetLifecyclePolicyPreview.
-type preview struct {
-	policy  string
-	results []expiry
-}
+// previewWait bounds how long StartLifecyclePolicyPreview waits for its
+// evaluation: a repository evaluated within it answers COMPLETE, a larger
+// one IN_PROGRESS (as ECR always does), and GetLifecyclePolicyPreview
+// reads it later. A bound on an answer's latency, on the system's clock.
+const previewWait = 2 * time.Second
 
-// maxPreviews bounds the previews kept (one a repository, the oldest
-// started dropped first).
-const maxPreviews = 1024
-
-// previews are the finished previews, by repository, with the order they
-// were started in. A restart forgets them, as ECR's expire.
-type previews struct {
-	mu    sync.Mutex
-	last  map[string]*preview
-	order []string
-}
-
-// put keeps p as repo's preview.
-func (ps *previews) put(repo string, p *preview) {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	if ps.last == nil {
-		ps.last = map[string]*preview{}
-	}
-	if _, ok := ps.last[repo]; !ok {
-		ps.order = append(ps.order, repo)
-	}
-	ps.last[repo] = p
-	for len(ps.order) > maxPreviews {
-		delete(ps.last, ps.order[0])
-		ps.order = ps.order[1:]
-	}
-}
-
-// get returns repo's preview, or nil.
-func (ps *previews) get(repo string) *preview {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	return ps.last[repo]
-}
+// maxPreviewImageIDs bounds GetLifecyclePolicyPreview's imageIds (the ECR
+// API reference: 1 to 100).
+const maxPreviewImageIDs = 100
 
 // StartLifecyclePolicyPreviewInput is StartLifecyclePolicyPreview's
 // request: the policy to preview, or the repository's own.
@@ -119,7 +123,8 @@ type StartLifecyclePolicyPreviewInput struct {
 }
 
 // StartLifecyclePolicyPreviewOutput is StartLifecyclePolicyPreview's
-// answer. The preview is complete when it answers.
+// answer: COMPLETE (or FAILED) when the preview was evaluated within
+// previewWait, else IN_PROGRESS.
 type StartLifecyclePolicyPreviewOutput struct {
 	RegistryID          string `json:"registryId"`
 	RepositoryName      string `json:"repositoryName"`
@@ -128,24 +133,18 @@ type StartLifecyclePolicyPreviewOutput struct {
 }
 
 func (o lifecycleOps) startPreview(ctx context.Context, _ *call, in *StartLifecyclePolicyPreviewInput) (*StartLifecyclePolicyPreviewOutput, error) {
-	policy := in.LifecyclePolicyText
-	if policy == "" {
-		p, err := o.lifecycle.GetLifecyclePolicy(ctx, in.RepositoryName)
-		if err != nil {
-			return nil, o.reg.repositoryNotFound(err, in.RepositoryName)
-		}
-		policy = p
+	wait, cancel := context.WithTimeout(ctx, previewWait)
+	defer cancel()
+	p, err := o.lifecycle.StartLifecyclePolicyPreview(wait, in.RepositoryName, in.LifecyclePolicyText)
+	if errors.Is(err, engine.ErrLifecyclePreviewInProgress) {
+		return nil, errorf(ecrLifecyclePreviewInProgress, "The previous lifecycle policy preview request for the repository '%s' in the registry with id '%s' has not completed. Wait and try again.", in.RepositoryName, o.reg.account)
 	}
-	// The preview is computed now: it reads only the index, and a
-	// repository of 10,000 images takes milliseconds.
-	exp, err := o.lifecycle.LifecyclePreview(ctx, in.RepositoryName, policy)
 	if err != nil {
 		return nil, o.reg.repositoryNotFound(err, in.RepositoryName)
 	}
-	o.previews.put(in.RepositoryName, &preview{policy: policy, results: exp})
 	return &StartLifecyclePolicyPreviewOutput{
 		RegistryID: o.reg.account, RepositoryName: in.RepositoryName,
-		LifecyclePolicyText: policy, Status: "COMPLETE",
+		LifecyclePolicyText: p.Policy, Status: p.Status,
 	}, nil
 }
 
@@ -161,7 +160,8 @@ type GetLifecyclePolicyPreviewInput struct {
 
 // LifecyclePolicyRuleAction is what a rule does to an image.
 type LifecyclePolicyRuleAction struct {
-	Type string `json:"type"`
+	Type               string `json:"type"`
+	TargetStorageClass string `json:"targetStorageClass,omitempty"`
 }
 
 // LifecyclePolicyPreviewResult is an image a preview expires.
@@ -178,7 +178,8 @@ type LifecyclePolicyPreviewSummary struct {
 	ExpiringImageTotalCount int `json:"expiringImageTotalCount"`
 }
 
-// GetLifecyclePolicyPreviewOutput is GetLifecyclePolicyPreview's answer.
+// GetLifecyclePolicyPreviewOutput is GetLifecyclePolicyPreview's answer:
+// results and summary only when the preview is COMPLETE.
 type GetLifecyclePolicyPreviewOutput struct {
 	RegistryID          string                         `json:"registryId"`
 	RepositoryName      string                         `json:"repositoryName"`
@@ -186,47 +187,88 @@ type GetLifecyclePolicyPreviewOutput struct {
 	Status              string                         `json:"status"`
 	NextToken           string                         `json:"nextToken,omitempty"`
 	PreviewResults      []LifecyclePolicyPreviewResult `json:"previewResults"`
-	Summary             LifecyclePolicyPreviewSummary  `json:"summary"`
+	Summary             *LifecyclePolicyPreviewSummary `json:"summary,omitempty"`
+}
+
+// checkPreviewInput refuses what the ECR API reference does not allow:
+// imageIds outside 1 to 100, or with nextToken or maxResults; an image id
+// with neither digest nor tag; an unknown tagStatus; maxResults outside 1
+// to 100. It returns the page size.
+func checkPreviewInput(in *GetLifecyclePolicyPreviewInput) (int, error) {
+	n, err := pageSize(in.MaxResults, 100)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := in.Filter.keep(0); err != nil {
+		return 0, err
+	}
+	if in.ImageIDs == nil {
+		return n, nil
+	}
+	if len(in.ImageIDs) == 0 || len(in.ImageIDs) > maxPreviewImageIDs {
+		return 0, errorf(ecrInvalidParameter, "imageIds must hold 1 to %d image identifiers", maxPreviewImageIDs)
+	}
+	if in.NextToken != "" || in.MaxResults != nil {
+		return 0, errorf(ecrInvalidParameter, "nextToken and maxResults cannot be used with imageIds")
+	}
+	for _, id := range in.ImageIDs {
+		if id.ImageDigest == "" && id.ImageTag == "" {
+			return 0, errorf(ecrInvalidParameter, "an image identifier needs an imageDigest or an imageTag")
+		}
+	}
+	return n, nil
 }
 
 func (o lifecycleOps) getPreview(ctx context.Context, _ *call, in *GetLifecyclePolicyPreviewInput) (*GetLifecyclePolicyPreviewOutput, error) {
-	if _, err := o.repos.Repository(ctx, in.RepositoryName); err != nil {
+	n, err := checkPreviewInput(in)
+	if err != nil {
+		return nil, err
+	}
+	var after digest.Digest
+	if in.NextToken != "" {
+		last, err := parsePageToken(in.NextToken)
+		if err != nil {
+			return nil, err
+		}
+		after = digest.Digest(last)
+	}
+	page := []LifecyclePolicyPreviewResult{}
+	more := false
+	p, err := o.lifecycle.LifecyclePolicyPreview(ctx, in.RepositoryName, after, func(r engine.LifecyclePreviewResult) error {
+		if ok, _ := in.Filter.keep(len(r.Tags)); !ok {
+			return nil
+		}
+		if in.ImageIDs != nil && !slices.ContainsFunc(in.ImageIDs, func(id ImageIdentifier) bool {
+			return (id.ImageDigest == "" || id.ImageDigest == string(r.Digest)) && (id.ImageTag == "" || slices.Contains(r.Tags, id.ImageTag))
+		}) {
+			return nil
+		}
+		if in.ImageIDs == nil && len(page) == n {
+			more = true
+			return io.EOF
+		}
+		page = append(page, LifecyclePolicyPreviewResult{
+			ImageTags: r.Tags, ImageDigest: string(r.Digest), ImagePushedAt: awsTime(r.PushedAt),
+			Action:              LifecyclePolicyRuleAction{Type: r.Action, TargetStorageClass: r.TargetStorageClass},
+			AppliedRulePriority: r.RulePriority,
+		})
+		return nil
+	})
+	if errors.Is(err, engine.ErrLifecyclePreviewNotFound) {
+		return nil, errorf(ecrLifecyclePreviewNotFound, "Lifecycle policy preview does not exist for the repository with name '%s' in the registry with id '%s'", in.RepositoryName, o.reg.account)
+	}
+	if err != nil {
 		return nil, o.reg.repositoryNotFound(err, in.RepositoryName)
 	}
-	p := o.previews.get(in.RepositoryName)
-	if p == nil {
-		return nil, errorf(ecrLifecyclePreviewNotFound, "There is no lifecycle policy preview for the repository '%s' in the registry with id '%s'", in.RepositoryName, o.reg.account)
-	}
-	n, err := pageSize(in.MaxResults, 100)
-	if err != nil {
-		return nil, err
-	}
-	var all []LifecyclePolicyPreviewResult
-	for _, x := range p.results {
-		if ok, err := in.Filter.keep(len(x.Tags)); err != nil {
-			return nil, err
-		} else if !ok {
-			continue
-		}
-		if len(in.ImageIDs) > 0 && !slices.ContainsFunc(in.ImageIDs, func(id ImageIdentifier) bool {
-			return string(x.Digest) == id.ImageDigest || (id.ImageTag != "" && slices.Contains(x.Tags, id.ImageTag))
-		}) {
-			continue
-		}
-		tags := slices.Clone(x.Tags)
-		slices.Sort(tags)
-		all = append(all, LifecyclePolicyPreviewResult{ImageTags: tags, ImageDigest: string(x.Digest), ImagePushedAt: awsTime(x.PushedAt),
-			Action: LifecyclePolicyRuleAction{Type: "EXPIRE"}, AppliedRulePriority: x.RulePriority})
-	}
-	slices.SortFunc(all, func(a, b LifecyclePolicyPreviewResult) int { return strings.Compare(a.ImageDigest, b.ImageDigest) })
-	page, next, err := paginate(all, func(r LifecyclePolicyPreviewResult) string { return r.ImageDigest }, in.NextToken, n)
-	if err != nil {
-		return nil, err
-	}
-	return &GetLifecyclePolicyPreviewOutput{
+	out := &GetLifecyclePolicyPreviewOutput{
 		RegistryID: o.reg.account, RepositoryName: in.RepositoryName,
-		LifecyclePolicyText: p.policy, Status: "COMPLETE", NextToken: next,
-		PreviewResults: append([]LifecyclePolicyPreviewResult{}, page...),
-		Summary:        LifecyclePolicyPreviewSummary{ExpiringImageTotalCount: len(p.results)},
-	}, nil
+		LifecyclePolicyText: p.Policy, Status: p.Status, PreviewResults: page,
+	}
+	if p.Status == engine.PreviewComplete {
+		out.Summary = &LifecyclePolicyPreviewSummary{ExpiringImageTotalCount: p.ExpiringImages}
+	}
+	if more {
+		out.NextToken = pageToken(page[len(page)-1].ImageDigest)
+	}
+	return out, nil
 }

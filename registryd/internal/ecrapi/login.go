@@ -22,6 +22,11 @@ type GetAuthorizationTokenInput struct {
 }
 
 func (in *GetAuthorizationTokenInput) resources(g registry) ([]authz.Resource, error) {
+	if in.RegistryIDs != nil {
+		if err := checkLength("registryIds", len(in.RegistryIDs), 1, 10); err != nil {
+			return nil, err
+		}
+	}
 	for _, id := range in.RegistryIDs {
 		if err := g.checkID(id); err != nil {
 			return nil, err

@@ -1,9 +1,12 @@
 package ecrapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"strings"
 
 	"github.com/berthstore/berth/engine"
 	"github.com/berthstore/berth/registryd/internal/authz"
@@ -20,6 +23,8 @@ type call struct {
 	// action is the operation's ECR action; authz decides it.
 	action authz.Action
 	authz  authz.Authorizer
+	// operation is the operation's name, for messages.
+	operation string
 }
 
 // allowed asks the Authorizer whether the caller may perform the call's
@@ -35,6 +40,14 @@ func (c *call) allowed(ctx context.Context, repo string) error {
 // handler runs; an input that names none is refused.
 type input interface {
 	resources(g registry) ([]authz.Resource, error)
+}
+
+// validator is implemented by the inputs that check their parameters'
+// constraints (ECR API reference: lengths, ranges, patterns) beyond the
+// resources they name; the dispatcher calls it once the call is
+// authorized, before the handler.
+type validator interface {
+	validate() error
 }
 
 // extraAccess is implemented by the inputs of calls that need more than
@@ -96,15 +109,14 @@ func (o op[In, PIn, Out]) action() authz.Action { return o.act }
 
 func (o op[In, PIn, Out]) serve(ctx context.Context, g registry, c *call, body []byte) (any, error) {
 	in := PIn(new(In))
-	if len(body) > 0 { // an empty body is {}
-		if err := json.Unmarshal(body, in); err != nil {
-			return nil, errorf(ecrSerialization, "request body: %v", err)
-		}
+	if err := decodeInput(c.operation, body, in); err != nil {
+		return nil, err
 	}
 	resources, err := in.resources(g)
 	if err != nil {
 		return nil, err
 	}
+	subj := subjectOfInput(in)
 	var tags map[string]string
 	if t, ok := any(in).(tagSetter); ok {
 		tags = t.requestTags()
@@ -123,20 +135,52 @@ func (o op[In, PIn, Out]) serve(ctx context.Context, g registry, c *call, body [
 		access = append(access, x.extraAccess()...)
 	}
 	if err := authz.All(ctx, c.authz, c.who, access...); err != nil {
-		return nil, err
+		return nil, g.word(err, subj)
 	}
 	// A repository created while serving (a layer upload or PutImage into
 	// one that does not exist, created on push) is created only if the
 	// caller may create it.
 	ctx = authz.GuardCreation(ctx, c.authz, c.who)
+	if v, ok := any(in).(validator); ok {
+		if err := v.validate(); err != nil {
+			return nil, err
+		}
+	}
 	out, err := o.handle(ctx, c, in)
 	if err != nil {
-		return nil, err
+		return nil, g.word(err, subj)
 	}
 	if out == nil {
 		return nil, errors.New("ecrapi: handler answered nothing")
 	}
 	return out, nil
+}
+
+// decodeInput decodes an operation's body (empty: {}) into in. A
+// parameter in has no field for is refused (InvalidParameterException),
+// not ignored: what Berth does not know it cannot act on.
+func decodeInput(operation string, body []byte, in any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(in)
+	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
+		err = errors.New("data after the request's JSON object")
+	}
+	if err == nil {
+		return nil
+	}
+	var ae *apiError
+	if errors.As(err, &ae) { // a parameter's own check (an enum)
+		return ae
+	}
+	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return unsupportedParameter(operation, truncate(strings.Trim(field, `"`), 100),
+			"it is not one Berth knows (docs/ecr-api.md lists the parameters of each operation)")
+	}
+	return errorf(ecrSerialization, "request body: %v", err)
 }
 
 // repositoryRef is the part of most inputs that names one repository:

@@ -17,13 +17,24 @@ import (
 	"github.com/berthstore/berth/registryd/internal/regtest"
 )
 
-// TestOperationTable: each operation's action is "ecr:" and its name,
-// and is an action the Authorizer knows.
+// actionOf are the operations whose action is not "ecr:" and their name
+// (ECR's API reference names the permission they need).
+var actionOf = map[string]authz.Action{
+	"ListImageReferrers": authz.BatchGetImage,
+}
+
+// TestOperationTable: each operation's action is "ecr:" and its name (or
+// the permission ECR's reference names, actionOf), and is an action the
+// Authorizer knows.
 func TestOperationTable(t *testing.T) {
 	a := newTestAPI(t)
-	require.Len(t, a.ops, 40)
+	require.Len(t, a.ops, 43)
 	for name, op := range a.ops {
-		assert.Equal(t, authz.Action("ecr:"+name), op.action(), name)
+		want, ok := actionOf[name]
+		if !ok {
+			want = authz.Action("ecr:" + name)
+		}
+		assert.Equal(t, want, op.action(), name)
 		assert.True(t, op.action().Known(), name)
 	}
 }
@@ -50,7 +61,7 @@ var wellFormed = map[string]string{
 	"SetRepositoryPolicy":                 `{"repositoryName":"r","policyText":"{}"}`,
 	"GetRepositoryPolicy":                 `{"repositoryName":"r"}`,
 	"DeleteRepositoryPolicy":              `{"repositoryName":"r"}`,
-	"PutLifecyclePolicy":                  `{"repositoryName":"r","lifecyclePolicyText":"{}"}`,
+	"PutLifecyclePolicy":                  `{"repositoryName":"r","lifecyclePolicyText":"{\"rules\":[{\"rulePriority\":1,\"selection\":{\"tagStatus\":\"any\",\"countType\":\"imageCountMoreThan\",\"countNumber\":1},\"action\":{\"type\":\"expire\"}}]}"}`,
 	"GetLifecyclePolicy":                  `{"repositoryName":"r"}`,
 	"DeleteLifecyclePolicy":               `{"repositoryName":"r"}`,
 	"StartLifecyclePolicyPreview":         `{"repositoryName":"r"}`,
@@ -79,6 +90,9 @@ var wellFormed = map[string]string{
 	"GetRegistryPolicy":                   `{}`,
 	"DeleteRegistryPolicy":                `{}`,
 	"DescribeRegistry":                    `{}`,
+	"GetAccountSetting":                   `{"name":"BLOB_MOUNTING"}`,
+	"PutAccountSetting":                   `{"name":"BLOB_MOUNTING","value":"DISABLED"}`,
+	"ListImageReferrers":                  `{"repositoryName":"r","subjectId":{"imageDigest":"sha256:` + strings.Repeat("0", 64) + `"}}`,
 }
 
 // TestEveryOperationIsAuthorized: with an Authorizer that refuses
@@ -101,7 +115,7 @@ func TestEveryOperationIsAuthorized(t *testing.T) {
 			if strings.Contains(body, `"repositoryName":"r"`) || strings.Contains(body, "repository/r") {
 				want = "repository r"
 			}
-			assert.Equal(t, "ecr:"+name+" on "+want, deny.asked[0])
+			assert.Equal(t, string(a.ops[name].action())+" on "+want, deny.asked[0])
 		})
 	}
 	names, err := a.engine.ListRepositories(context.Background(), "", 10)

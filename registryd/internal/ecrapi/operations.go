@@ -16,12 +16,14 @@ func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploa
 	tags := tagOps{reg: g, tags: st}
 	policies := policyOps{reg: g, policies: st}
 	registryLevel := registryOps{reg: g, policies: st}
-	lifecycle := lifecycleOps{reg: g, repos: st, lifecycle: st, previews: &previews{}}
+	lifecycle := lifecycleOps{reg: g, repos: st, lifecycle: st}
 	images := imageOps{reg: g, images: st}
 	layers := layerOps{reg: g, repos: st, layers: st, uploads: uploads}
 	templates := templateOps{reg: g, templates: st}
 	rules := cacheRuleOps{reg: g, rules: st, upstreams: upstreams}
 	login := loginOps{tokens: tokens}
+	settings := accountSettingOps{settings: st}
+	referrers := referrerOps{reg: g, referrers: st}
 	return map[string]operation{
 		"CreateRepository":              newOp(authz.CreateRepository, repos.create),
 		"DescribeRepositories":          newOp(authz.DescribeRepositories, repos.describe),
@@ -41,6 +43,8 @@ func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploa
 		"GetRegistryPolicy":    newOp(authz.GetRegistryPolicy, registryLevel.getPolicy),
 		"DeleteRegistryPolicy": newOp(authz.DeleteRegistryPolicy, registryLevel.deletePolicy),
 		"DescribeRegistry":     newOp(authz.DescribeRegistry, registryLevel.describe),
+		"GetAccountSetting":    newOp(authz.GetAccountSetting, settings.get),
+		"PutAccountSetting":    newOp(authz.PutAccountSetting, settings.put),
 
 		"PutLifecyclePolicy":          newOp(authz.PutLifecyclePolicy, lifecycle.put),
 		"GetLifecyclePolicy":          newOp(authz.GetLifecyclePolicy, lifecycle.get),
@@ -53,6 +57,9 @@ func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploa
 		"BatchGetImage":    newOp(authz.BatchGetImage, images.batchGet),
 		"BatchDeleteImage": newOp(authz.BatchDeleteImage, images.batchDelete),
 		"PutImage":         newOp(authz.PutImage, images.put),
+		// ECR asks ecr:BatchGetImage of ListImageReferrers (its API
+		// reference): there is no ecr:ListImageReferrers action.
+		"ListImageReferrers": newOp(authz.BatchGetImage, referrers.list),
 
 		"BatchCheckLayerAvailability": newOp(authz.BatchCheckLayerAvailability, layers.check),
 		"GetDownloadUrlForLayer":      newOp(authz.GetDownloadURLForLayer, layers.downloadURL),

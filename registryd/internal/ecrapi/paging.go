@@ -12,7 +12,7 @@ func pageToken(lastKey string) string {
 func parsePageToken(tok string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(tok)
 	if err != nil {
-		return "", errorf(ecrInvalidParameter, "nextToken is not one this registry issued")
+		return "", invalidParameter("nextToken", "the nextToken is not one this registry issued")
 	}
 	return string(b), nil
 }
@@ -23,8 +23,11 @@ func pageSize(maxResults *int, limit int) (int, error) {
 	if maxResults == nil {
 		return 100, nil
 	}
-	if *maxResults < 1 || *maxResults > limit {
-		return 0, errorf(ecrInvalidParameter, "maxResults must be between 1 and %d", limit)
+	switch {
+	case *maxResults < 1:
+		return 0, invalidParameter("maxResults", minValue, 1)
+	case *maxResults > limit:
+		return 0, invalidParameter("maxResults", maxValue, limit)
 	}
 	return *maxResults, nil
 }

@@ -2,7 +2,13 @@ package ecrapi
 
 // Repository policies: set, get, delete.
 
-import "context"
+import (
+	"context"
+	"errors"
+
+	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/authz"
+)
 
 // policyOps serve the repository policy operations.
 type policyOps struct {
@@ -10,7 +16,10 @@ type policyOps struct {
 	policies PolicyStore
 }
 
-// SetRepositoryPolicyInput is SetRepositoryPolicy's request.
+// SetRepositoryPolicyInput is SetRepositoryPolicy's request. Without
+// force, a policy that would refuse the caller ecr:SetRepositoryPolicy
+// on the repository (locking it out of setting another) is refused, as
+// ECR refuses it.
 type SetRepositoryPolicyInput struct {
 	repositoryRef
 	PolicyText string `json:"policyText"`
@@ -40,7 +49,28 @@ func (o policyOps) out(repo, text string) *RepositoryPolicyOutput {
 	return &RepositoryPolicyOutput{RegistryID: o.reg.account, RepositoryName: repo, PolicyText: text}
 }
 
-func (o policyOps) set(ctx context.Context, _ *call, in *SetRepositoryPolicyInput) (*RepositoryPolicyOutput, error) {
+// validate checks policyText's presence and length (ECR: at most 10,240
+// characters).
+func (in *SetRepositoryPolicyInput) validate() error {
+	return checkLength("policyText", len(in.PolicyText), 1, maxPolicyText)
+}
+
+// maxPolicyText is ECR's longest repository or registry policy.
+const maxPolicyText = 10240
+
+func (o policyOps) set(ctx context.Context, c *call, in *SetRepositoryPolicyInput) (*RepositoryPolicyOutput, error) {
+	if !in.Force {
+		// The caller's right to set a policy after this one, decided
+		// under this one (asked, and audited, as any decision).
+		err := c.authz.Authorize(authz.WithRepositoryPolicy(ctx, in.PolicyText), c.who, authz.SetRepositoryPolicy, authz.Repository(in.RepositoryName))
+		switch {
+		case errors.Is(err, engine.ErrAccessDenied):
+			return nil, invalidParameter("policyText", "The repository policy would prevent you from setting another policy in the future "+
+				"(ecr:SetRepositoryPolicy would be refused to you); set force to set it anyway")
+		case err != nil:
+			return nil, err
+		}
+	}
 	if err := o.policies.SetRepositoryPolicy(ctx, in.RepositoryName, in.PolicyText); err != nil {
 		return nil, o.reg.repositoryNotFound(err, in.RepositoryName)
 	}

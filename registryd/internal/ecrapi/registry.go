@@ -2,6 +2,7 @@ package ecrapi
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/berthstore/berth/engine"
@@ -13,12 +14,18 @@ type registry struct {
 	account, region string
 }
 
+// registryIDPattern is the pattern of a registryId (an account ID).
+var registryIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
+
 // checkID refuses a registry ID that is not this registry's.
 func (g registry) checkID(id string) error {
-	if id != "" && id != g.account {
-		return errorf(ecrInvalidParameter, "registryId %q is not this registry's (%s)", truncate(id, 20), g.account)
+	switch {
+	case id == "" || id == g.account:
+		return nil
+	case !registryIDPattern.MatchString(id):
+		return invalidParameter("registryId", mustMatch, "[0-9]{12}")
 	}
-	return nil
+	return invalidParameter("registryId", "the registry with id '%s' is not this registry ('%s'): Berth serves one registry", id, g.account)
 }
 
 // checkRepository validates the registry ID and the repository name of
@@ -30,13 +37,26 @@ func (g registry) checkRepository(id, name string) error {
 	return checkRepositoryName(name)
 }
 
-// checkRepositoryName validates a repository name.
+// repositoryNamePattern is ECR's pattern of repository names, as its
+// InvalidParameterException quotes it.
+const repositoryNamePattern = "(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"
+
+// maxRepositoryName is ECR's longest repository name.
+const maxRepositoryName = 256
+
+// checkRepositoryName validates a repository name (the OCI grammar,
+// which takes the names ECR's pattern takes and a few more).
 func checkRepositoryName(name string) error {
-	if name == "" {
-		return errorf(ecrInvalidParameter, "repositoryName is required")
+	return checkRepositoryNameAt("repositoryName", name)
+}
+
+// checkRepositoryNameAt validates a repository name given as field.
+func checkRepositoryNameAt(field, name string) error {
+	if err := checkLength(field, len(name), 1, maxRepositoryName); err != nil {
+		return err
 	}
 	if err := engine.ValidateRepositoryName(name); err != nil {
-		return errorf(ecrInvalidParameter, "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*'' (%q)", truncate(name, 300))
+		return invalidParameter(field, "must satisfy regular expression '%s'", repositoryNamePattern)
 	}
 	return nil
 }
@@ -48,24 +68,31 @@ func (g registry) repositoryARN(name string) string {
 
 // repositoryFromARN returns the repository an ARN of this registry names.
 func (g registry) repositoryFromARN(arn string) (string, error) {
+	if arn == "" {
+		return "", invalidParameter("resourceArn", mustNotBeNull)
+	}
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) != 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") || parts[2] != "ecr" || !strings.HasPrefix(parts[5], "repository/") {
-		return "", errorf(ecrInvalidParameter, "Invalid parameter at 'resourceArn': %q is not a repository ARN (arn:aws:ecr:<region>:<account>:repository/<name>)", truncate(arn, 300))
+		return "", invalidParameter("resourceArn", "Invalid ARN")
 	}
 	if parts[3] != g.region || parts[4] != g.account {
-		return "", errorf(ecrInvalidParameter, "Invalid parameter at 'resourceArn': %q is not in this registry (%s, %s)", truncate(arn, 300), g.region, g.account)
+		return "", invalidParameter("resourceArn", "the ARN '%s' is not of this registry (region %s, registry id '%s')", truncate(arn, 300), g.region, g.account)
 	}
 	name := strings.TrimPrefix(parts[5], "repository/")
-	if err := engine.ValidateRepositoryName(name); err != nil {
-		return "", errorf(ecrInvalidParameter, "Invalid parameter at 'resourceArn': repository name %q is invalid", truncate(name, 300))
+	if err := checkRepositoryNameAt("resourceArn", name); err != nil {
+		return "", err
 	}
 	return name, nil
 }
 
-// repositoryNotFound words a missing repository as ECR does.
+// keyARN is the ARN of key-encryption key name, as policies name it.
+func (g registry) keyARN(name string) string {
+	return fmt.Sprintf("arn:aws:kms:%s:%s:key/%s", g.region, g.account, name)
+}
+
+// repositoryNotFound words err, an error of a call about repository
+// name, as ECR does: a missing repository (RepositoryNotFoundException)
+// and every other condition word knows.
 func (g registry) repositoryNotFound(err error, name string) error {
-	if toError(err).Type == ecrRepositoryNotFound {
-		return errorf(ecrRepositoryNotFound, "The repository with name '%s' does not exist in the registry with id '%s'", name, g.account)
-	}
-	return err
+	return g.word(err, subject{repository: name})
 }

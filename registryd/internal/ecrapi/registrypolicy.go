@@ -39,10 +39,12 @@ func (o registryOps) out(text string) *RegistryPolicyOutput {
 	return &RegistryPolicyOutput{RegistryID: o.reg.account, PolicyText: text}
 }
 
+// validate checks policyText's presence and length.
+func (in *PutRegistryPolicyInput) validate() error {
+	return checkLength("policyText", len(in.PolicyText), 1, maxPolicyText)
+}
+
 func (o registryOps) putPolicy(ctx context.Context, _ *call, in *PutRegistryPolicyInput) (*RegistryPolicyOutput, error) {
-	if in.PolicyText == "" {
-		return nil, errorf(ecrInvalidParameter, "policyText is required")
-	}
 	if err := o.policies.SetRegistryPolicy(ctx, in.PolicyText); err != nil {
 		return nil, err
 	}
@@ -52,7 +54,7 @@ func (o registryOps) putPolicy(ctx context.Context, _ *call, in *PutRegistryPoli
 func (o registryOps) getPolicy(ctx context.Context, _ *call, _ *GetRegistryPolicyInput) (*RegistryPolicyOutput, error) {
 	text, err := o.policies.RegistryPolicy(ctx)
 	if err != nil {
-		return nil, o.policyNotFound(err)
+		return nil, err
 	}
 	return o.out(text), nil
 }
@@ -60,17 +62,9 @@ func (o registryOps) getPolicy(ctx context.Context, _ *call, _ *GetRegistryPolic
 func (o registryOps) deletePolicy(ctx context.Context, _ *call, _ *DeleteRegistryPolicyInput) (*RegistryPolicyOutput, error) {
 	text, err := o.policies.DeleteRegistryPolicy(ctx)
 	if err != nil {
-		return nil, o.policyNotFound(err)
+		return nil, err
 	}
 	return o.out(text), nil
-}
-
-// policyNotFound words a missing registry policy as ECR does.
-func (o registryOps) policyNotFound(err error) error {
-	if toError(err).Type == ecrRegistryPolicyNotFound {
-		return errorf(ecrRegistryPolicyNotFound, "Registry policy does not exist in the registry with id '%s'", o.reg.account)
-	}
-	return err
 }
 
 // DescribeRegistryInput is DescribeRegistry's request.

@@ -42,6 +42,49 @@ type CreateRepositoryOutput struct {
 	Repository Repository `json:"repository"`
 }
 
+// validate refuses what Berth would store and not act on: scanOnPush
+// (Berth does not scan images) and KMS_DSSE (dual-layer encryption).
+func (in *CreateRepositoryInput) validate() error {
+	if err := checkMutability(in.ImageTagMutability); err != nil {
+		return err
+	}
+	if err := checkScanOnPush("CreateRepository", in.ImageScanningConfiguration); err != nil {
+		return err
+	}
+	return checkEncryption("CreateRepository", in.EncryptionConfiguration)
+}
+
+// checkMutability checks an imageTagMutability (empty: not given).
+func checkMutability(m string) error {
+	return checkEnum("imageTagMutability", m, engine.TagMutable, engine.TagImmutable, engine.TagImmutableWithExclusion, engine.TagMutableWithExclusion)
+}
+
+// checkScanOnPush refuses scanOnPush true: Berth does not scan images, so
+// it would be a setting that does nothing.
+func checkScanOnPush(operation string, c *ImageScanningConfiguration) error {
+	if c != nil && c.ScanOnPush {
+		return unsupportedParameter(operation, "imageScanningConfiguration.scanOnPush",
+			"Berth does not scan images, so scanOnPush must be false (or left out)")
+	}
+	return nil
+}
+
+// checkEncryption refuses KMS_DSSE: Berth encrypts each blob once, under
+// a data key wrapped by the repository's key; it has no second layer.
+func checkEncryption(operation string, c *EncryptionConfiguration) error {
+	if c == nil {
+		return nil
+	}
+	if c.EncryptionType == "" {
+		return invalidParameter("encryptionConfiguration.encryptionType", mustNotBeNull)
+	}
+	if c.EncryptionType == engine.EncryptionKMSDSSE {
+		return unsupportedParameter(operation, "encryptionConfiguration.encryptionType",
+			"Berth has no dual-layer encryption (KMS_DSSE): it encrypts each blob once, under a data key that the repository's key wraps; use KMS")
+	}
+	return checkEnum("encryptionConfiguration.encryptionType", c.EncryptionType, engine.EncryptionAES256, engine.EncryptionKMS, engine.EncryptionKMSDSSE)
+}
+
 func (o repositoryOps) create(ctx context.Context, c *call, in *CreateRepositoryInput) (*CreateRepositoryOutput, error) {
 	set := engine.RepositorySettings{
 		TagMutability:           in.ImageTagMutability,
@@ -56,7 +99,7 @@ func (o repositoryOps) create(ctx context.Context, c *call, in *CreateRepository
 	}
 	r, err := o.repos.CreateRepository(ctx, in.RepositoryName, set)
 	if err != nil {
-		return nil, err
+		return nil, tagError(renameResourceTags(o.reg.word(err, in.errorSubject())))
 	}
 	return &CreateRepositoryOutput{Repository: repositoryFromEngine(o.reg, c.host, r)}, nil
 }
@@ -80,14 +123,14 @@ func (in *DescribeRepositoriesInput) resources(g registry) ([]authz.Resource, er
 		return []authz.Resource{authz.Registry}, nil
 	}
 	if in.NextToken != "" || in.MaxResults != nil {
-		return nil, errorf(ecrInvalidParameter, "maxResults and nextToken cannot be used with repositoryNames")
+		return nil, invalidParameter("repositoryNames", "maxResults and nextToken cannot be used with repositoryNames")
 	}
-	if len(in.RepositoryNames) > 100 {
-		return nil, errorf(ecrInvalidParameter, "at most 100 repositoryNames")
+	if err := checkLength("repositoryNames", len(in.RepositoryNames), 1, 100); err != nil {
+		return nil, err
 	}
 	out := make([]authz.Resource, len(in.RepositoryNames))
 	for i, name := range in.RepositoryNames {
-		if err := checkRepositoryName(name); err != nil {
+		if err := checkRepositoryNameAt("repositoryNames", name); err != nil {
 			return nil, err
 		}
 		out[i] = authz.Repository(name)
@@ -202,7 +245,10 @@ type PutImageTagMutabilityOutput struct {
 
 func (o repositoryOps) putTagMutability(ctx context.Context, _ *call, in *PutImageTagMutabilityInput) (*PutImageTagMutabilityOutput, error) {
 	if in.ImageTagMutability == "" {
-		return nil, errorf(ecrInvalidParameter, "imageTagMutability is required")
+		return nil, invalidParameter("imageTagMutability", mustNotBeNull)
+	}
+	if err := checkMutability(in.ImageTagMutability); err != nil {
+		return nil, err
 	}
 	if err := o.repos.SetTagMutability(ctx, in.RepositoryName, in.ImageTagMutability, tagFiltersToEngine(in.ImageTagMutabilityExclusionFilters)); err != nil {
 		return nil, o.reg.repositoryNotFound(err, in.RepositoryName)
@@ -231,7 +277,10 @@ type PutImageScanningConfigurationOutput struct {
 
 func (o repositoryOps) putScanning(ctx context.Context, _ *call, in *PutImageScanningConfigurationInput) (*PutImageScanningConfigurationOutput, error) {
 	if in.ImageScanningConfiguration == nil {
-		return nil, errorf(ecrInvalidParameter, "imageScanningConfiguration is required")
+		return nil, invalidParameter("imageScanningConfiguration", mustNotBeNull)
+	}
+	if err := checkScanOnPush("PutImageScanningConfiguration", in.ImageScanningConfiguration); err != nil {
+		return nil, err
 	}
 	if err := o.repos.SetScanOnPush(ctx, in.RepositoryName, in.ImageScanningConfiguration.ScanOnPush); err != nil {
 		return nil, o.reg.repositoryNotFound(err, in.RepositoryName)

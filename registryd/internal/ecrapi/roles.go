@@ -67,12 +67,13 @@ type RegistryPolicyStore interface {
 	DeleteRegistryPolicy(ctx context.Context) (string, error)
 }
 
-// LifecycleStore keeps lifecycle policies and previews what they expire.
+// LifecycleStore keeps lifecycle policies and their stored previews.
 type LifecycleStore interface {
 	PutLifecyclePolicy(ctx context.Context, repo, policy string) error
 	GetLifecyclePolicy(ctx context.Context, repo string) (string, error)
 	DeleteLifecyclePolicy(ctx context.Context, repo string) (string, error)
-	LifecyclePreview(ctx context.Context, repo, policyOverride string) ([]expiry, error)
+	StartLifecyclePolicyPreview(ctx context.Context, repo, policyOverride string) (engine.LifecyclePolicyPreview, error)
+	LifecyclePolicyPreview(ctx context.Context, repo string, after digest.Digest, fn func(engine.LifecyclePreviewResult) error) (engine.LifecyclePolicyPreview, error)
 }
 
 // TemplateStore keeps repository creation templates.
@@ -100,6 +101,17 @@ type UpstreamValidator interface {
 	ValidateUpstream(ctx context.Context, rule *engine.PullThroughCacheRule) string
 }
 
+// AccountSettingStore keeps the account settings.
+type AccountSettingStore interface {
+	AccountSetting(ctx context.Context, name string) (string, error)
+	PutAccountSetting(ctx context.Context, name, value string) error
+}
+
+// ReferrerStore lists the referrers of a subject.
+type ReferrerStore interface {
+	Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]engine.Referrer, error)
+}
+
 // Store is every role the ECR API needs.
 type Store interface {
 	RepositoryStore
@@ -111,6 +123,8 @@ type Store interface {
 	LifecycleStore
 	TemplateStore
 	CacheRuleStore
+	AccountSettingStore
+	ReferrerStore
 }
 
 var _ Store = (*engine.Engine)(nil)

@@ -4,6 +4,7 @@ package ecrapi
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/berthstore/berth/registryd/internal/authz"
@@ -49,7 +50,7 @@ type TagResourceOutput struct{}
 func (o tagOps) tag(ctx context.Context, _ *call, in *TagResourceInput) (*TagResourceOutput, error) {
 	repo := in.repository(o.reg)
 	if err := o.tags.TagRepository(ctx, repo, tagsToEngine(in.Tags)); err != nil {
-		return nil, tagError(o.reg.repositoryNotFound(err, repo))
+		return nil, tagError(renameResourceTags(o.reg.repositoryNotFound(err, repo)))
 	}
 	return &TagResourceOutput{}, nil
 }
@@ -95,14 +96,26 @@ func (o tagOps) list(ctx context.Context, _ *call, in *ListTagsForResourceInput)
 	return &ListTagsForResourceOutput{Tags: tags}, nil
 }
 
-// tagError words a refused resource tag change as ECR does.
+// tagError words a refused resource tag change as ECR does: too many
+// tags is TooManyTagsException, any other refused tag
+// InvalidTagParameterException.
 func tagError(err error) error {
-	if toError(err).Type == ecrInvalidParameter {
-		msg := strings.ReplaceAll(err.Error(), "engine: ", "")
-		if strings.Contains(err.Error(), "at most") {
-			return &apiError{Type: ecrTooManyTags, Msg: msg, Err: err}
-		}
-		return &apiError{Type: ecrInvalidTagParameter, Msg: msg, Err: err}
+	ae := toError(err)
+	if ae.Type != ecrInvalidParameter || !strings.Contains(ae.Msg, "'tags") && !strings.Contains(ae.Msg, "'tagKeys'") {
+		return err
+	}
+	if strings.Contains(ae.Msg, "at most") {
+		return &apiError{Type: ecrTooManyTags, Msg: ae.Msg, Err: err}
+	}
+	return &apiError{Type: ecrInvalidTagParameter, Msg: ae.Msg, Err: err}
+}
+
+// renameResourceTags names the tags of CreateRepository and TagResource
+// as their inputs do ("tags"), not as a template's ("resourceTags").
+func renameResourceTags(err error) error {
+	var ae *apiError
+	if errors.As(err, &ae) && strings.Contains(ae.Msg, "'resourceTags") {
+		return &apiError{Type: ae.Type, Msg: strings.Replace(ae.Msg, "'resourceTags", "'tags", 1), Err: ae.Err}
 	}
 	return err
 }

@@ -44,6 +44,18 @@ func (in *TemplateInput) extraAccess() []authz.Access {
 	return authz.KeyAccess(in.EncryptionConfiguration.KMSKey)
 }
 
+// validate refuses what Berth would store and not act on: KMS_DSSE
+// (dual-layer encryption).
+func (in *TemplateInput) validate() error {
+	if in.Prefix == "" {
+		return invalidParameter("prefix", mustNotBeNull)
+	}
+	if err := checkMutability(in.ImageTagMutability); err != nil {
+		return err
+	}
+	return checkEncryption("a repository creation template", in.EncryptionConfiguration)
+}
+
 // toEngine is the template the input describes.
 func (in *TemplateInput) toEngine() engine.CreationTemplate {
 	t := engine.CreationTemplate{

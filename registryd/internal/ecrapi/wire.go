@@ -5,6 +5,7 @@ package ecrapi
 // engine's types are converted at the boundary (convert.go).
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 )
@@ -102,6 +103,17 @@ type TagStatusFilter struct {
 	TagStatus string `json:"tagStatus"`
 }
 
+// UnmarshalJSON refuses a tagStatus outside ECR's enum as the request is
+// read, whether or not an image is ever filtered.
+func (f *TagStatusFilter) UnmarshalJSON(b []byte) error {
+	type plain TagStatusFilter
+	if err := json.Unmarshal(b, (*plain)(f)); err != nil {
+		return err
+	}
+	_, err := f.keep(0)
+	return err
+}
+
 // keep reports whether an image with n tags passes the filter.
 func (f *TagStatusFilter) keep(n int) (bool, error) {
 	if f == nil {
@@ -115,7 +127,7 @@ func (f *TagStatusFilter) keep(n int) (bool, error) {
 	case "UNTAGGED":
 		return n == 0, nil
 	}
-	return false, errorf(ecrInvalidParameter, "filter.tagStatus %q (want TAGGED, UNTAGGED or ANY)", truncate(f.TagStatus, 50))
+	return false, checkEnum("filter.tagStatus", f.TagStatus, "TAGGED", "UNTAGGED", "ANY")
 }
 
 // RepositoryCreationTemplate is a repository creation template.

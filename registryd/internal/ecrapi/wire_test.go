@@ -46,6 +46,8 @@ func TestECRWireGolden(t *testing.T) {
 	m1 := regtest.ImageManifest(config, layer, 14, 11, nil, "")
 	m2 := regtest.ImageManifest(config, layer, 14, 11, nil, "application/vnd.example")
 	m3 := regtest.ImageManifest(config, config, 14, 14, nil, "")
+	m1d := digest.FromBytes(m1)
+	sig := regtest.ImageManifest(config, layer, 14, 11, &m1d, "application/vnd.example.signature")
 	for _, p := range []struct {
 		ref string
 		m   []byte
@@ -55,6 +57,11 @@ func TestECRWireGolden(t *testing.T) {
 	vars["config"], vars["layer"] = config.String(), layer.String()
 	vars["m1"], vars["m2"], vars["untagged"] = digest.FromBytes(m1).String(), digest.FromBytes(m2).String(), digest.FromBytes(m3).String()
 	vars["m1json"] = jsonString(string(m1))
+	vars["sigjson"] = jsonString(string(sig))
+	// A manifest without a mediaType, and an index whose child the
+	// repository does not hold.
+	vars["bareJSON"] = jsonString(strings.Replace(string(m3), `"mediaType":"application/vnd.oci.image.manifest.v1+json",`, "", 1))
+	vars["orphanIndex"] = jsonString(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + strings.Repeat("1", 64) + `","size":2}]}`)
 	newLayer := []byte("a layer uploaded in parts")
 	vars["newLayer"] = digest.FromBytes(newLayer).String()
 	vars["part1"] = jsonString(string(b64(newLayer[:10])))
@@ -66,7 +73,13 @@ func TestECRWireGolden(t *testing.T) {
 	script := []wireCall{
 		// Repositories.
 		{"CreateRepository", `{"repositoryName":"team/app"}`},
-		{"CreateRepository", `{"repositoryName":"team/full","imageTagMutability":"IMMUTABLE_WITH_EXCLUSION","imageTagMutabilityExclusionFilters":[{"filter":"latest","filterType":"WILDCARD"}],"imageScanningConfiguration":{"scanOnPush":true},"encryptionConfiguration":{"encryptionType":"AES256"},"tags":[{"Key":"team","Value":"a"}]}`},
+		{"CreateRepository", `{"repositoryName":"team/full","imageTagMutability":"IMMUTABLE_WITH_EXCLUSION","imageTagMutabilityExclusionFilters":[{"filter":"latest","filterType":"WILDCARD"}],"imageScanningConfiguration":{"scanOnPush":false},"encryptionConfiguration":{"encryptionType":"AES256"},"tags":[{"Key":"team","Value":"a"}]}`},
+		{"CreateRepository", `{"repositoryName":"team/scan","imageScanningConfiguration":{"scanOnPush":true}}`},
+		{"CreateRepository", `{"repositoryName":"team/dsse","encryptionConfiguration":{"encryptionType":"KMS_DSSE"}}`},
+		{"CreateRepository", `{"repositoryName":"team/kms","encryptionConfiguration":{"encryptionType":"KMS"}}`},
+		{"CreateRepository", `{"repositoryName":"team/odd","someParameter":1}`},
+		{"CreateRepository", `{"repositoryName":"team/tags","tags":[{"Key":"aws:x","Value":"v"}]}`},
+		{"DeleteRepository", `{"repositoryName":"team/kms"}`},
 		{"CreateRepository", `{"repositoryName":"other"}`},
 		{"CreateRepository", `{"repositoryName":"other"}`},
 		{"CreateRepository", `{"repositoryName":"Bad Name"}`},
@@ -87,6 +100,7 @@ func TestECRWireGolden(t *testing.T) {
 		{"PutImageTagMutability", `{"repositoryName":"other"}`},
 		{"PutImageTagMutability", `{"repositoryName":"nope","imageTagMutability":"IMMUTABLE"}`},
 		{"PutImageScanningConfiguration", `{"repositoryName":"other","imageScanningConfiguration":{"scanOnPush":true}}`},
+		{"PutImageScanningConfiguration", `{"repositoryName":"other","imageScanningConfiguration":{"scanOnPush":false}}`},
 		{"PutImageScanningConfiguration", `{"repositoryName":"other"}`},
 		// Resource tags.
 		{"TagResource", `{"resourceArn":"` + arn + `","tags":[{"Key":"k","Value":"v"},{"Key":"a","Value":"b"}]}`},
@@ -124,6 +138,20 @@ func TestECRWireGolden(t *testing.T) {
 		{"PutImage", `{"repositoryName":"team/app","imageManifest":{{m1json}},"imageTag":"-bad"}`},
 		{"PutImage", `{"repositoryName":"team/app"}`},
 		{"PutImage", `{"repositoryName":"team/full","imageManifest":{{m1json}},"imageTag":"v1"}`},
+		{"PutImage", `{"repositoryName":"team/app","imageManifest":{{bareJSON}},"imageTag":"bare"}`},
+		{"PutImage", `{"repositoryName":"team/app","imageManifest":{{bareJSON}},"imageTag":"bare","imageManifestMediaType":"application/vnd.docker.distribution.manifest.v2+json"}`},
+		{"PutImage", `{"repositoryName":"team/app","imageManifest":{{bareJSON}},"imageTag":"bare","imageManifestMediaType":"application/vnd.oci.image.manifest.v1+json"}`},
+		{"PutImage", `{"repositoryName":"team/app","imageManifest":{{orphanIndex}},"imageTag":"orphan"}`},
+		{"PutImage", `{"repositoryName":"team/app","imageManifest":{{sigjson}}}`},
+		{"ListImageReferrers", `{"repositoryName":"team/app","subjectId":{"imageDigest":"{{m1}}"}}`},
+		{"ListImageReferrers", `{"repositoryName":"team/app","subjectId":{"imageDigest":"{{m1}}"},"filter":{"artifactTypes":["application/vnd.example.sbom"]}}`},
+		{"ListImageReferrers", `{"repositoryName":"team/app","subjectId":{"imageDigest":"{{m1}}"},"filter":{"artifactStatus":"ARCHIVED"}}`},
+		{"ListImageReferrers", `{"repositoryName":"team/app","subjectId":{"imageDigest":"{{m2}}"}}`},
+		{"ListImageReferrers", `{"repositoryName":"team/app","subjectId":{"imageDigest":"nope"}}`},
+		{"ListImageReferrers", `{"repositoryName":"team/app"}`},
+		{"ListImageReferrers", `{"repositoryName":"team/app","subjectId":{"imageDigest":"{{m1}}"},"maxResults":51}`},
+		{"ListImageReferrers", `{"repositoryName":"nope","subjectId":{"imageDigest":"{{m1}}"}}`},
+		{"BatchDeleteImage", `{"repositoryName":"team/app","imageIds":[{"imageTag":"bare"}]}`},
 		{"BatchCheckLayerAvailability", `{"repositoryName":"team/app","layerDigests":["{{layer}}","sha256:0000000000000000000000000000000000000000000000000000000000000000","nope"]}`},
 		{"BatchCheckLayerAvailability", `{"repositoryName":"team/app","layerDigests":[]}`},
 		{"BatchCheckLayerAvailability", `{"repositoryName":"nope","layerDigests":["{{layer}}"]}`},
@@ -157,6 +185,14 @@ func TestECRWireGolden(t *testing.T) {
 		{"GetLifecyclePolicyPreview", `{"repositoryName":"team/app","maxResults":1,"nextToken":"{{nextToken}}"}`},
 		{"GetLifecyclePolicyPreview", `{"repositoryName":"team/app","filter":{"tagStatus":"UNTAGGED"}}`},
 		{"GetLifecyclePolicyPreview", `{"repositoryName":"team/app","imageIds":[{"imageTag":"v2"}]}`},
+		{"GetLifecyclePolicyPreview", `{"repositoryName":"team/app","imageIds":[{"imageDigest":"{{m1}}"},{"imageDigest":"{{m2}}","imageTag":"v1"}]}`},
+		{"GetLifecyclePolicyPreview", `{"repositoryName":"team/app","imageIds":[{"imageTag":"v2"}],"maxResults":1}`},
+		{"GetLifecyclePolicyPreview", `{"repositoryName":"team/app","imageIds":[]}`},
+		{"GetLifecyclePolicyPreview", `{"repositoryName":"team/app","imageIds":[{}]}`},
+		{"GetLifecyclePolicyPreview", `{"repositoryName":"team/app","maxResults":101}`},
+		{"GetLifecyclePolicyPreview", `{"repositoryName":"team/app","filter":{"tagStatus":"SOME"}}`},
+		{"GetLifecyclePolicyPreview", `{"repositoryName":"team/app","filter":{"tagStatus":"TAGGED"},"maxResults":1}`},
+		{"GetLifecyclePolicyPreview", `{"repositoryName":"no/such-repo"}`},
 		{"StartLifecyclePolicyPreview", `{"repositoryName":"other","lifecyclePolicyText":` + lifecycle + `}`},
 		{"StartLifecyclePolicyPreview", `{"repositoryName":"team/full"}`},
 		{"DeleteLifecyclePolicy", `{"repositoryName":"team/app"}`},
@@ -224,6 +260,18 @@ func TestECRWireGolden(t *testing.T) {
 		{"DeleteRegistryPolicy", `{}`},
 		{"DeleteRegistryPolicy", `{}`},
 		{"DescribeRegistry", `{}`},
+		{"DescribeRegistry", `{"registryId":"000000000000"}`},
+		// Account settings.
+		{"GetAccountSetting", `{"name":"REGISTRY_POLICY_SCOPE"}`},
+		{"GetAccountSetting", `{"name":"BLOB_MOUNTING"}`},
+		{"GetAccountSetting", `{"name":"BASIC_SCAN_TYPE_VERSION"}`},
+		{"GetAccountSetting", `{"name":"NOPE"}`},
+		{"GetAccountSetting", `{}`},
+		{"PutAccountSetting", `{"name":"BLOB_MOUNTING","value":"DISABLED"}`},
+		{"GetAccountSetting", `{"name":"BLOB_MOUNTING"}`},
+		{"PutAccountSetting", `{"name":"REGISTRY_POLICY_SCOPE","value":"V3"}`},
+		{"PutAccountSetting", `{"name":"BASIC_SCAN_TYPE_VERSION","value":"AWS_NATIVE"}`},
+		{"PutAccountSetting", `{"name":"BLOB_MOUNTING"}`},
 		{"PutReplicationConfiguration", `{"replicationConfiguration":{"rules":[]}}`},
 	}
 

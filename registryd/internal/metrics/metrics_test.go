@@ -139,7 +139,7 @@ func TestStoreCollector(t *testing.T) {
 	require.NoError(t, err)
 	defer e.Close()
 	c := NewStoreCollector(e)
-	require.Equal(t, 9, testutil.CollectAndCount(c), "store totals and gc counters; before any collection no gc duration, before any expiry no lifecycle series")
+	require.Equal(t, 16, testutil.CollectAndCount(c), "store totals, gc counters, gc and lifecycle runs by result (zero), images archived; before any collection no gc duration or time, before any expiry no lifecycle series, no schedule no next run")
 
 	// Two images, one layer each, in one repository, a minute apart.
 	old := pushImage(t, e, "team/app", "v1", bytes.Repeat([]byte("old layer "), 1000))
@@ -210,6 +210,69 @@ berth_store_bytes %d
 # TYPE berth_store_stored_bytes gauge
 berth_store_stored_bytes %d
 `, logical, stored)), "berth_store_blobs", "berth_store_bytes", "berth_store_stored_bytes"))
+}
+
+// The schedules' figures: a lifecycle run that fell due, the collection
+// after it, the runs it outlasted, and when each schedule runs next.
+func TestScheduleMetrics(t *testing.T) {
+	ctx := context.Background()
+	clk := enginetest.NewClock()
+	start := clk.Now()
+	e, err := engine.Open(t.TempDir(), &engine.Options{CreateOnPush: true, Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		LifecycleInterval: 24 * time.Hour, GCInterval: 36 * time.Hour, GCAfterLifecycle: true, GCGrace: -1})
+	require.NoError(t, err)
+	defer e.Close()
+	c := NewStoreCollector(e)
+	next := func(d time.Duration) float64 { return float64(start.Add(d).UnixNano()) / 1e9 }
+	require.NoError(t, testutil.CollectAndCompare(c, strings.NewReader(fmt.Sprintf(`
+# HELP berth_schedule_next_run_timestamp_seconds When the next run of each schedule (lifecycle, gc) is due; absent for a schedule that is off.
+# TYPE berth_schedule_next_run_timestamp_seconds gauge
+berth_schedule_next_run_timestamp_seconds{schedule="gc"} %v
+berth_schedule_next_run_timestamp_seconds{schedule="lifecycle"} %v
+`, next(36*time.Hour), next(24*time.Hour))), "berth_schedule_next_run_timestamp_seconds"))
+
+	pushImage(t, e, "team/app", "v1", bytes.Repeat([]byte("old layer "), 1000))
+	pushImage(t, e, "team/app", "v2", bytes.Repeat([]byte("new layer "), 1000))
+	require.NoError(t, e.PutLifecyclePolicy(ctx, "team/app",
+		`{"rules":[{"rulePriority":3,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}`))
+	clk.Advance(24 * time.Hour)
+	g := e.GCStats()
+	require.NotNil(t, g.LastLifecycleRun)
+	require.NoError(t, testutil.CollectAndCompare(c, strings.NewReader(fmt.Sprintf(`
+# HELP berth_lifecycle_runs_total Scheduled lifecycle runs (every repository with a policy) by result: ok, failed, or skipped (fell due while the previous one ran).
+# TYPE berth_lifecycle_runs_total counter
+berth_lifecycle_runs_total{result="failed"} 0
+berth_lifecycle_runs_total{result="ok"} 1
+berth_lifecycle_runs_total{result="skipped"} 0
+# HELP berth_lifecycle_images_expired_total Images expired by lifecycle policies, by rule priority.
+# TYPE berth_lifecycle_images_expired_total counter
+berth_lifecycle_images_expired_total{rule="3"} 1
+# HELP berth_lifecycle_images_archived_total Images lifecycle rules moved to the archive storage class.
+# TYPE berth_lifecycle_images_archived_total counter
+berth_lifecycle_images_archived_total 0
+# HELP berth_lifecycle_last_run_timestamp_seconds When the last scheduled lifecycle run that ended started (absent before the first).
+# TYPE berth_lifecycle_last_run_timestamp_seconds gauge
+berth_lifecycle_last_run_timestamp_seconds %v
+# HELP berth_lifecycle_last_run_duration_seconds How long the last scheduled lifecycle run that ended took.
+# TYPE berth_lifecycle_last_run_duration_seconds gauge
+berth_lifecycle_last_run_duration_seconds %v
+# HELP berth_gc_runs_total Garbage collections by result: ok, failed, or skipped (a scheduled one fell due while another ran).
+# TYPE berth_gc_runs_total counter
+berth_gc_runs_total{result="failed"} 0
+berth_gc_runs_total{result="ok"} 1
+berth_gc_runs_total{result="skipped"} 0
+# HELP berth_gc_last_run_timestamp_seconds When the last collection that ended (ok or failed) started (absent before the first).
+# TYPE berth_gc_last_run_timestamp_seconds gauge
+berth_gc_last_run_timestamp_seconds %v
+# HELP berth_schedule_next_run_timestamp_seconds When the next run of each schedule (lifecycle, gc) is due; absent for a schedule that is off.
+# TYPE berth_schedule_next_run_timestamp_seconds gauge
+berth_schedule_next_run_timestamp_seconds{schedule="gc"} %v
+berth_schedule_next_run_timestamp_seconds{schedule="lifecycle"} %v
+`, next(24*time.Hour), g.LastLifecycleRun.Duration.Seconds(), next(24*time.Hour), next(36*time.Hour), next(48*time.Hour))),
+		"berth_lifecycle_runs_total", "berth_lifecycle_images_expired_total", "berth_lifecycle_images_archived_total",
+		"berth_lifecycle_last_run_timestamp_seconds", "berth_lifecycle_last_run_duration_seconds",
+		"berth_gc_runs_total", "berth_gc_last_run_timestamp_seconds", "berth_schedule_next_run_timestamp_seconds"))
+	assert.Positive(t, g.BytesFreed, "the collection after the run")
 }
 
 // pushImage pushes a config and one layer as an image tagged tag.

@@ -14,6 +14,7 @@ import (
 type StoreStatser interface {
 	StoreStats(ctx context.Context) (engine.StoreStats, error)
 	GCStats() engine.GCStats
+	Schedules() []engine.ScheduleInfo
 }
 
 // storeCollector exports the store's totals and the gc and lifecycle
@@ -24,7 +25,15 @@ type storeCollector struct {
 	blobs, bytes, storedBytes, repos     *prometheus.Desc
 	gcRuns, gcBlobs, gcBytes, gcOrphans  *prometheus.Desc
 	gcUploads, gcLastDuration, lcExpired *prometheus.Desc
+
+	gcRunsByResult, gcLastRun          *prometheus.Desc
+	lcRuns, lcArchived                 *prometheus.Desc
+	lcLastRun, lcLastDuration, nextRun *prometheus.Desc
 }
+
+// runResults are the results every run counter exports, zero included,
+// so that a rate over them is defined before the first of each.
+var runResults = []engine.RunResult{engine.RunOK, engine.RunFailed, engine.RunSkipped}
 
 var _ StoreStatser = (*engine.Engine)(nil)
 
@@ -47,12 +56,21 @@ func NewStoreCollector(st StoreStatser) prometheus.Collector {
 		gcUploads:      d("berth_gc_uploads_expired_total", "Idle upload sessions expired by garbage collection."),
 		gcLastDuration: d("berth_gc_last_duration_seconds", "Duration of the last collection, by phase.", "phase"),
 		lcExpired:      d("berth_lifecycle_images_expired_total", "Images expired by lifecycle policies, by rule priority.", "rule"),
+
+		gcRunsByResult: d("berth_gc_runs_total", "Garbage collections by result: ok, failed, or skipped (a scheduled one fell due while another ran).", "result"),
+		gcLastRun:      d("berth_gc_last_run_timestamp_seconds", "When the last collection that ended (ok or failed) started (absent before the first)."),
+		lcRuns:         d("berth_lifecycle_runs_total", "Scheduled lifecycle runs (every repository with a policy) by result: ok, failed, or skipped (fell due while the previous one ran).", "result"),
+		lcArchived:     d("berth_lifecycle_images_archived_total", "Images lifecycle rules moved to the archive storage class."),
+		lcLastRun:      d("berth_lifecycle_last_run_timestamp_seconds", "When the last scheduled lifecycle run that ended started (absent before the first)."),
+		lcLastDuration: d("berth_lifecycle_last_run_duration_seconds", "How long the last scheduled lifecycle run that ended took."),
+		nextRun:        d("berth_schedule_next_run_timestamp_seconds", "When the next run of each schedule (lifecycle, gc) is due; absent for a schedule that is off.", "schedule"),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.blobs, c.bytes, c.storedBytes, c.repos, c.gcRuns, c.gcBlobs, c.gcBytes, c.gcOrphans, c.gcUploads, c.gcLastDuration, c.lcExpired} {
+	for _, d := range []*prometheus.Desc{c.blobs, c.bytes, c.storedBytes, c.repos, c.gcRuns, c.gcBlobs, c.gcBytes, c.gcOrphans, c.gcUploads, c.gcLastDuration, c.lcExpired,
+		c.gcRunsByResult, c.gcLastRun, c.lcRuns, c.lcArchived, c.lcLastRun, c.lcLastDuration, c.nextRun} {
 		ch <- d
 	}
 }
@@ -81,4 +99,22 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	for rule, n := range g.ImagesExpired {
 		ch <- prometheus.MustNewConstMetric(c.lcExpired, prometheus.CounterValue, float64(n), strconv.Itoa(rule))
 	}
+	for _, r := range runResults {
+		ch <- prometheus.MustNewConstMetric(c.gcRunsByResult, prometheus.CounterValue, float64(g.GCRuns[r]), string(r))
+		ch <- prometheus.MustNewConstMetric(c.lcRuns, prometheus.CounterValue, float64(g.LifecycleRuns[r]), string(r))
+	}
+	ch <- prometheus.MustNewConstMetric(c.lcArchived, prometheus.CounterValue, float64(g.ImagesArchived))
+	if !g.LastGCRun.IsZero() {
+		ch <- prometheus.MustNewConstMetric(c.gcLastRun, prometheus.GaugeValue, seconds(g.LastGCRun))
+	}
+	if r := g.LastLifecycleRun; r != nil {
+		ch <- prometheus.MustNewConstMetric(c.lcLastRun, prometheus.GaugeValue, seconds(r.Started))
+		ch <- prometheus.MustNewConstMetric(c.lcLastDuration, prometheus.GaugeValue, r.Duration.Seconds())
+	}
+	for _, s := range c.st.Schedules() {
+		ch <- prometheus.MustNewConstMetric(c.nextRun, prometheus.GaugeValue, seconds(s.NextRun), s.Name)
+	}
 }
+
+// seconds is t as Unix seconds with a fraction.
+func seconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

@@ -81,6 +81,7 @@ type Store interface {
 	UpstreamCheckedAt(ctx context.Context, repo, tag string) (time.Time, bool, error)
 	// Now is the store's clock, on which UpstreamCheckedAt's times are.
 	Now() time.Time
+	RecordPullThroughCacheFailure(ctx context.Context, repo, reference, code, reason string) error
 }
 
 var _ Store = (*engine.Engine)(nil)
@@ -241,6 +242,9 @@ func (c *Cache) FillManifest(ctx context.Context, who engine.Principal, repo, re
 		return nil, err
 	}
 	m, err := c.fetchManifest(ctx, rule, repo, ref)
+	if !errors.Is(err, errNotFound) {
+		c.reportFailure(ctx, repo, ref, err)
+	}
 	switch {
 	case errors.Is(err, errNotFound):
 		return nil, nil // the store answers: its copy, or "unknown"
@@ -260,7 +264,7 @@ func (c *Cache) FillManifest(ctx context.Context, who engine.Principal, repo, re
 		return nil, nil // pushed to meanwhile: the store answers, the cache does not
 	}
 	if err != nil {
-		return nil, err
+		return nil, c.reportFailure(ctx, repo, ref, err)
 	}
 	c.startImageFill(ctx, rule, repo, ref, m, created)
 	return &engine.Manifest{Descriptor: engine.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: int64(len(m.Payload))}, Payload: m.Payload}, nil
@@ -333,6 +337,50 @@ func (c *Cache) FillBlob(ctx context.Context, who engine.Principal, repo string,
 	err = r.drain(ctx)
 	if errors.Is(err, engine.ErrNotPullThroughCache) {
 		return nil
+	}
+	return err
+}
+
+// The failure codes of the ECR Pull Through Cache Action events of fills
+// that failed (docs/events.md).
+const (
+	// FailureUpstreamUnavailable: the upstream registry could not be
+	// reached or answered an error (ErrUpstream).
+	FailureUpstreamUnavailable = "UPSTREAM_UNAVAILABLE"
+	// FailureUpstreamAuthentication: the rule's credentials did not
+	// authenticate to the upstream registry, or could not be read
+	// (ErrUpstreamAuth).
+	FailureUpstreamAuthentication = "UPSTREAM_AUTHENTICATION_FAILED"
+	// FailureStore: the store refused what the upstream sent (a manifest
+	// that does not validate, a full disk, a key that is unavailable).
+	FailureStore = "STORE_ERROR"
+)
+
+// maxFailureReason bounds the reason an event carries.
+const maxFailureReason = 512
+
+// reportFailure queues the FAILED ECR Pull Through Cache Action of a fill
+// of ref into repo that ended with err (nothing for a success, for a
+// repository pushed to meanwhile, or for a caller refused the
+// repository's creation: that is a refusal, in the audit log, not a
+// fill), and returns err.
+func (c *Cache) reportFailure(ctx context.Context, repo, ref string, err error) error {
+	if err == nil || errors.Is(err, engine.ErrNotPullThroughCache) || errors.Is(err, engine.ErrAccessDenied) {
+		return err
+	}
+	code := FailureStore
+	switch {
+	case errors.Is(err, ErrUpstreamAuth):
+		code = FailureUpstreamAuthentication
+	case errors.Is(err, ErrUpstream):
+		code = FailureUpstreamUnavailable
+	}
+	reason := err.Error()
+	if len(reason) > maxFailureReason {
+		reason = reason[:maxFailureReason]
+	}
+	if rerr := c.store.RecordPullThroughCacheFailure(context.WithoutCancel(ctx), repo, ref, code, reason); rerr != nil {
+		c.log.Warn("pull-through: the failed fill's event could not be queued", "repository", repo, "reference", ref, "err", rerr)
 	}
 	return err
 }

@@ -38,6 +38,7 @@ func (c *Cache) startImageFill(ctx context.Context, rule *engine.PullThroughCach
 				c.log.Info("pull-through: the shutdown cut an image fill short; the next pull goes on with it", "repository", repo, "reference", ref)
 			default:
 				c.log.Warn("pull-through: filling an image failed; the next pull tries again", "repository", repo, "reference", ref, "digest", m.Digest, "err", err)
+				_ = c.reportFailure(ctx, repo, ref, err)
 				c.undoCreation(ctx, repo, created)
 			}
 			return nil, err

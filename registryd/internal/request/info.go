@@ -43,6 +43,11 @@ type Info struct {
 	// Method and Path are the HTTP request's method and URL path.
 	Method, Path string
 
+	// Local reports that the request came through the daemon's admin
+	// socket: its caller is a user of this machine (the audit log's
+	// source is "local", and there is no address).
+	Local bool
+
 	// Authenticated reports that authentication accepted the request:
 	// Principal is then who it comes from (an anonymous caller on an
 	// open registry or for an anonymous pull).
@@ -71,7 +76,7 @@ func (i *Info) SetPrincipal(p engine.Principal) {
 }
 
 // PrincipalName is what the access log says of the principal: its ARN,
-// "anonymous", or "" when the request was not authenticated (refused, or
+// "anonymous", "local:<user>" for a local user, or "" when the request was not authenticated (refused, or
 // no API's).
 func (i *Info) PrincipalName() string {
 	switch {
@@ -79,6 +84,9 @@ func (i *Info) PrincipalName() string {
 		return ""
 	case i.Principal.Anonymous():
 		return "anonymous"
+	}
+	if _, local := i.Principal.Local(); local {
+		return "local:" + i.Principal.User
 	}
 	return i.Principal.ARN()
 }
