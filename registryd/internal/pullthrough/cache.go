@@ -120,6 +120,7 @@ type Cache struct {
 	fills     singleflight.Group // background copies of an image's content
 	upstreams upstreamCache      // authenticated upstream clients (upstream.go)
 	flights   flightTable        // blob fetches under way (flight.go)
+	heads     headStarts         // image fills waiting for their pull's first bytes (fill.go)
 
 	// stop cancels the background work (fills, flights) at Close; bg
 	// counts it.

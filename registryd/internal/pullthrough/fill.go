@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -25,7 +27,20 @@ import (
 // image).
 func (c *Cache) startImageFill(ctx context.Context, rule *engine.PullThroughCacheRule, repo, ref string, m *upstreamManifest, created bool) {
 	key := repo + "\x00" + ref + "\x00" + string(m.Digest)
+	head := c.heads.wait(repo)
 	c.goBackground(ctx, func(ctx context.Context) {
+		// The pull's own blob requests go first: the fill waits until one
+		// got its first bytes (it then joins their fetches), or for
+		// fillHeadStart when the pull asks for none.
+		t := time.NewTimer(fillHeadStart)
+		select {
+		case <-head:
+		case <-t.C:
+			c.heads.drop(repo, head)
+		case <-ctx.Done():
+			c.heads.drop(repo, head)
+		}
+		t.Stop()
 		_, _, _ = c.fills.Do(key, func() (any, error) {
 			err := c.fillImage(ctx, rule, repo, ref, m)
 			switch {
@@ -105,4 +120,51 @@ func (c *Cache) fillBlob(ctx context.Context, rule *engine.PullThroughCacheRule,
 	}
 	defer r.Close()
 	return r.drain(ctx)
+}
+
+// fillHeadStart is how long the background fill of an image waits for
+// the pull that fetched its manifest to get the first bytes of a blob
+// before it starts anyway (a pull of the manifest alone).
+const fillHeadStart = 500 * time.Millisecond
+
+// headStarts are the background fills waiting for a pull of their
+// repository to get its first blob bytes, by repository.
+type headStarts struct {
+	mu sync.Mutex
+	m  map[string]chan struct{}
+}
+
+// wait returns the channel closed when a pull of repo gets its first
+// blob bytes.
+func (h *headStarts) wait(repo string) chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil {
+		h.m = map[string]chan struct{}{}
+	}
+	ch := h.m[repo]
+	if ch == nil {
+		ch = make(chan struct{})
+		h.m[repo] = ch
+	}
+	return ch
+}
+
+// served closes the channel of repo's waiting fills.
+func (h *headStarts) served(repo string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ch := h.m[repo]; ch != nil {
+		close(ch)
+		delete(h.m, repo)
+	}
+}
+
+// drop forgets ch, the channel of a fill that stopped waiting.
+func (h *headStarts) drop(repo string, ch chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m[repo] == ch {
+		delete(h.m, repo)
+	}
 }

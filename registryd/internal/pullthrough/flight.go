@@ -25,7 +25,9 @@ import (
 	"hash"
 	"io"
 	"os"
+	"runtime"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -81,7 +83,15 @@ type flight struct {
 	// created is true when a pull of this flight created the repository
 	// (a failed fill removes it again).
 	created bool
+	// served is set once a pull's reader returned the blob's first bytes
+	// (or storeHeadStart passed): the store's copy starts only then, so
+	// that its work does not delay the first bytes of the pull.
+	served bool
 }
+
+// storeHeadStart is how long the store's copy of a blob waits for the
+// pull reading it to get its first bytes before it starts anyway.
+const storeHeadStart = 100 * time.Millisecond
 
 // joinFlight returns a reader of blob d of repo from upstream: the
 // flight under way, or a new one. It waits for the upstream's answer,
@@ -161,24 +171,43 @@ func (f *flight) run(ctx context.Context, rule *engine.PullThroughCacheRule) {
 		close(f.storedCh)
 		return
 	}
+	// The spool file is made while the upstream is asked: neither waits
+	// for the other on the way to the first bytes.
+	type made struct {
+		f   *os.File
+		err error
+	}
+	spoolCh := make(chan made, 1)
+	go func() {
+		sp, err := newSpool(f.c.spoolDir)
+		spoolCh <- made{sp, err}
+	}()
 	body, size, err := f.open(ctx, rule)
+	sp := <-spoolCh
+	if err == nil {
+		err = sp.err
+	}
 	if err != nil {
+		if sp.f != nil {
+			sp.f.Close()
+		}
+		if body != nil {
+			body.Close()
+		}
 		f.finish(err, true)
 		close(f.storedCh)
 		return
 	}
 	defer body.Close()
-	spool, err := newSpool(f.c.spoolDir)
-	if err != nil {
-		f.finish(err, true)
-		close(f.storedCh)
-		return
-	}
+	spool := sp.f
 	f.mu.Lock()
 	f.spool, f.size, f.headers = spool, size, true
 	f.refs++ // the store's reader
 	f.cond.Broadcast()
 	f.mu.Unlock()
+	// Let the pulls woken run now: a goroutine that keeps copying would
+	// hold its core until the scheduler preempts it, 10 ms later.
+	runtime.Gosched()
 	go f.store(ctx)
 	f.finish(f.copy(ctx, body), false)
 	<-f.storedCh
@@ -244,6 +273,7 @@ func (f *flight) copy(ctx context.Context, body io.Reader) error {
 			f.n = n
 			f.cond.Broadcast()
 			f.mu.Unlock()
+			runtime.Gosched() // the readers woken take the bytes now (above)
 		}
 		if rerr == io.EOF { //nolint:errorlint // io.EOF is returned unwrapped by contract
 			break
@@ -287,8 +317,15 @@ func (f *flight) store(ctx context.Context) {
 	defer close(f.storedCh)
 	r := &flightReader{f: f, ctx: ctx}
 	defer r.Close()
+	headStart := time.AfterFunc(storeHeadStart, func() {
+		f.mu.Lock()
+		f.served = true
+		f.cond.Broadcast()
+		f.mu.Unlock()
+	})
+	defer headStart.Stop()
 	f.mu.Lock()
-	for !f.ready && !f.abandoned && ctx.Err() == nil {
+	for (!f.ready || !f.served && !f.done) && !f.abandoned && ctx.Err() == nil {
 		f.cond.Wait()
 	}
 	ready := f.ready
@@ -360,6 +397,21 @@ type flightReader struct {
 	closed bool
 }
 
+// servedFirst records that a pull's reader got the blob's first bytes:
+// the store's copy of the blob, and the background fill of the
+// repository's image, may start.
+func (r *flightReader) servedFirst() {
+	f := r.f
+	f.mu.Lock()
+	first := !f.served
+	f.served = true
+	if first {
+		f.cond.Broadcast()
+	}
+	f.mu.Unlock()
+	f.c.heads.served(f.repo)
+}
+
 // Read returns the bytes fetched so far beyond the reader's offset,
 // waiting for more; the blob's last byte only once it matched its
 // digest, and the fetch's failure otherwise.
@@ -389,6 +441,9 @@ func (r *flightReader) Read(p []byte) (int, error) {
 			sp := f.spool
 			f.mu.Unlock()
 			k, err := sp.ReadAt(p[:n], r.off)
+			if r.pull && r.off == 0 && k > 0 {
+				r.servedFirst()
+			}
 			r.off += int64(k)
 			if err != nil && !errors.Is(err, io.EOF) {
 				return k, fmt.Errorf("pullthrough: spool of %s: %w", f.d, err)
