@@ -268,7 +268,6 @@ func (c *Cache) FillManifest(ctx context.Context, who engine.Principal, repo, re
 		return nil, c.reportFailure(ctx, repo, ref, err)
 	}
 	c.startImageFill(ctx, rule, repo, ref, m, created)
-	c.openBlobsAhead(ctx, rule, repo, m)
 	return &engine.Manifest{Descriptor: engine.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: int64(len(m.Payload))}, Payload: m.Payload}, nil
 }
 
@@ -307,28 +306,6 @@ func (c *Cache) StreamBlob(ctx context.Context, who engine.Principal, repo strin
 		}
 	}
 	return r, size, nil // not a nil *flightReader: err is nil
-}
-
-// maxOpenAhead bounds the blob fetches a manifest's answer opens ahead.
-const maxOpenAhead = 8
-
-// openBlobsAhead opens the upstream's fetches of the blobs of m (an
-// image's config and layers) that repo lacks, ahead of the pull's
-// requests for them (openAhead), the layers first.
-func (c *Cache) openBlobsAhead(ctx context.Context, rule *engine.PullThroughCacheRule, repo string, m *upstreamManifest) {
-	blobs := m.Refs.Blobs
-	if len(blobs) > 1 {
-		blobs = append(blobs[1:len(blobs):len(blobs)], blobs[0]) // the config last
-	}
-	for i, b := range blobs {
-		if i == maxOpenAhead {
-			break
-		}
-		if _, err := c.store.StatBlob(ctx, repo, b.Digest); err == nil {
-			continue
-		}
-		c.openAhead(ctx, rule, repo, b.Digest)
-	}
 }
 
 // verifyFirstSize is the largest blob StreamBlob verifies whole before

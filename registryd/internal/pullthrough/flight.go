@@ -87,19 +87,7 @@ type flight struct {
 	// (or storeHeadStart passed): the store's copy starts only then, so
 	// that its work does not delay the first bytes of the pull.
 	served bool
-	// gated is set for a flight opened ahead of its pulls (openAhead):
-	// it spools the blob's first aheadBytes, then waits for a pull to
-	// join (or gives up after aheadWait).
-	gated bool
 }
-
-// aheadBytes is how much of a blob a flight opened ahead of its pulls
-// spools before one joins; aheadWait how long it waits for one (the
-// background copy joins it after fillHeadStart).
-const (
-	aheadBytes = spoolBuffer
-	aheadWait  = 4 * fillHeadStart
-)
 
 // storeHeadStart is how long the store's copy of a blob waits for the
 // pull reading it to get its first bytes before it starts anyway.
@@ -127,10 +115,6 @@ func (c *Cache) joinFlight(ctx context.Context, rule *engine.PullThroughCacheRul
 	f.mu.Lock()
 	f.refs++
 	f.pulls++
-	if f.gated {
-		f.gated = false
-		f.cond.Broadcast()
-	}
 	f.mu.Unlock()
 	c.flights.mu.Unlock()
 
@@ -162,41 +146,6 @@ func (c *Cache) joinFlight(ctx context.Context, rule *engine.PullThroughCacheRul
 	f.cond.Broadcast()
 	f.mu.Unlock()
 	return r, size, nil
-}
-
-// openAhead opens the upstream's fetch of blob d of repo before any pull
-// asks for it: the manifest of its image was just answered, so its blob
-// requests come next and find the headers and the first bytes spooled.
-// The fetch stops after aheadBytes until a pull (or the background copy)
-// joins it, and ends after aheadWait when none does. Nothing is stored
-// until one joins. Nothing happens when a fetch of the blob runs already.
-func (c *Cache) openAhead(ctx context.Context, rule *engine.PullThroughCacheRule, repo string, d digest.Digest) {
-	key := repo + "\x00" + string(d)
-	c.flights.mu.Lock()
-	defer c.flights.mu.Unlock()
-	if c.flights.m[key] != nil {
-		return
-	}
-	f := &flight{c: c, key: key, repo: repo, d: d, size: -1, storedCh: make(chan struct{}), refs: 1, gated: true}
-	f.cond = sync.NewCond(&f.mu)
-	started := c.goBackground(ctx, func(fctx context.Context) {
-		fctx, cancel := context.WithCancel(fctx)
-		defer cancel()
-		giveUp := time.AfterFunc(aheadWait, func() {
-			f.mu.Lock()
-			if f.gated {
-				f.abandoned = true
-				cancel()
-				f.cond.Broadcast()
-			}
-			f.mu.Unlock()
-		})
-		defer giveUp.Stop()
-		f.run(fctx, rule)
-	})
-	if started {
-		c.flights.m[key] = f
-	}
 }
 
 // wake wakes every waiter of f (a context ended).
@@ -323,9 +272,6 @@ func (f *flight) copy(ctx context.Context, body io.Reader) error {
 			f.mu.Lock()
 			f.n = n
 			f.cond.Broadcast()
-			for f.gated && n >= aheadBytes && ctx.Err() == nil {
-				f.cond.Wait() // opened ahead: the rest once a pull joins
-			}
 			f.mu.Unlock()
 			runtime.Gosched() // the readers woken take the bytes now (above)
 		}
