@@ -64,6 +64,9 @@ var (
 	ecrCacheRuleNotFound          = errorType{"PullThroughCacheRuleNotFoundException", 400}
 	ecrCacheRuleExists            = errorType{"PullThroughCacheRuleAlreadyExistsException", 400}
 	ecrUnsupportedUpstream        = errorType{"UnsupportedUpstreamRegistryException", 400}
+	ecrSecretNotFound             = errorType{"SecretNotFoundException", 400}
+	ecrUnableToAccessSecret       = errorType{"UnableToAccessSecretException", 400}
+	ecrUnableToDecryptSecret      = errorType{"UnableToDecryptSecretValueException", 400}
 )
 
 // apiError is an ECR API error with its message.
@@ -129,6 +132,8 @@ var errorTable = []struct {
 	{engine.ErrAccessDenied, ecrAccessDenied},
 	{engine.ErrCacheRuleNotFound, ecrCacheRuleNotFound},
 	{engine.ErrCacheRuleExists, ecrCacheRuleExists},
+	{engine.ErrSecretNotFound, ecrSecretNotFound},
+	{engine.ErrPushToCacheRepository, ecrInvalidParameter},
 	{engine.ErrLimitExceeded, ecrLimitExceeded},
 	{request.ErrShuttingDown, ecrServiceUnavailable},
 	{context.DeadlineExceeded, ecrServiceUnavailable},
