@@ -193,6 +193,11 @@ type AccessRequest struct {
 	// Key is the key-encryption key acted on by a "kms:" action; its
 	// resource is arn:aws:kms:<region>:<account>:key/<name>.
 	Key string
+	// Secret is the stored secret acted on by a "secretsmanager:" action;
+	// its resource is arn:aws:secretsmanager:<region>:<account>:secret:<name>.
+	// Secrets have no resource policy: the caller's identity policies
+	// decide, and the registry policy does not apply.
+	Secret string
 	// SourceIP is the caller's address (aws:SourceIp); the zero Addr
 	// leaves the key absent.
 	SourceIP netip.Addr
@@ -358,7 +363,7 @@ func (e *Engine) Authorize(ctx context.Context, req *AccessRequest) (Decision, e
 	var resource [2]*iam.Policy
 	ctxTags := accessContext{request: req.RequestTags}
 	switch {
-	case req.Repository != "" && req.Key != "":
+	case (req.Repository != "") && (req.Key != "" || req.Secret != "") || req.Key != "" && req.Secret != "":
 		return Decision{Resource: "*", reason: "implicitly denied: a request names one resource"}, nil
 	case req.Repository != "":
 		pe, err := e.repositoryAccess(req.Repository)
@@ -388,6 +393,8 @@ func (e *Engine) Authorize(ctx context.Context, req *AccessRequest) (Decision, e
 	case req.Key != "":
 		ir.Resource = iam.KeyARN(e.opts.Region, e.opts.Account, req.Key)
 		resource[0] = e.keyPolicy()
+	case req.Secret != "":
+		ir.Resource = iam.SecretARN(e.opts.Region, e.opts.Account, req.Secret)
 	}
 	rp, err := e.loadRegistryPolicy()
 	if err != nil {
@@ -399,7 +406,7 @@ func (e *Engine) Authorize(ctx context.Context, req *AccessRequest) (Decision, e
 		return Decision{Outcome: ExplicitDeny, Resource: ir.Resource,
 			reason: "explicitly denied: the stored registry policy cannot be enforced: " + rp.err.Error() + "; replace it with PutRegistryPolicy"}, nil
 	}
-	if req.Key == "" {
+	if req.Key == "" && req.Secret == "" {
 		applies, err := e.registryPolicyApplies(req.Action)
 		if err != nil {
 			return Decision{}, err

@@ -202,6 +202,9 @@ func (e *Engine) MountBlob(ctx context.Context, repo, from string, d digest.Dige
 	if err != nil {
 		return Descriptor{}, err
 	}
+	if err := refusePush(r); err != nil {
+		return Descriptor{}, err
+	}
 	return e.linkBlob(ctx, r, d, func(rec *index.Blob) ([]byte, error) { return e.sourceDataKey(ctx, rec, from, src.kek) })
 }
 

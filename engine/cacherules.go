@@ -40,10 +40,36 @@ type PullThroughCacheRule struct {
 	// UpstreamRepositoryPrefix is the upstream prefix that replaces the
 	// local one; ROOT (the default) drops it. Settable only when the
 	// local prefix is not ROOT.
-	UpstreamRepositoryPrefix string    `json:"upstreamRepositoryPrefix"`
-	CreatedAt                time.Time `json:"createdAt"`
-	UpdatedAt                time.Time `json:"updatedAt"`
+	UpstreamRepositoryPrefix string `json:"upstreamRepositoryPrefix"`
+	// UpstreamRegistry is the upstream registry's name as ECR knows it
+	// (docker-hub, quay, ...: UpstreamRegistries). Given alone, it sets
+	// the URL of a registry ECR knows by one; left out, it is found from
+	// the URL ("" for a registry ECR does not name).
+	UpstreamRegistry string `json:"upstreamRegistry,omitempty"`
+	// CredentialARN is the ARN of the stored secret (SecretARN; its name
+	// starts with ecr-pullthroughcache/, as ECR wants) whose credentials
+	// authenticate to the upstream; "" for anonymous pulls.
+	CredentialARN string    `json:"credentialArn,omitempty"`
+	CreatedAt     time.Time `json:"createdAt"`
+	UpdatedAt     time.Time `json:"updatedAt"`
 }
+
+// ErrPushToCacheRepository: a push (a manifest, a blob upload or a
+// mount) into a repository a pull-through cache created, which only its
+// cache fills.
+var ErrPushToCacheRepository = errors.New("engine: repository is a pull-through cache")
+
+// refusePush refuses a push into r when a pull-through cache created it.
+func refusePush(r *repoState) error {
+	if r.CreatedByCacheRule == "" {
+		return nil
+	}
+	return fmt.Errorf("%w: %s is filled from its upstream by the pull-through cache rule of prefix %s; push to a repository outside the rule's prefix", ErrPushToCacheRepository, r.Name, r.CreatedByCacheRule)
+}
+
+// CacheSecretPrefix starts the name of every secret a pull-through cache
+// rule may name, as in ECR.
+const CacheSecretPrefix = "ecr-pullthroughcache/"
 
 // UpstreamRepository is the upstream repository that local repository
 // repo (under the rule's prefix) mirrors.
@@ -58,9 +84,12 @@ func (r *PullThroughCacheRule) UpstreamRepository(repo string) string {
 	return r.UpstreamRepositoryPrefix + "/" + path
 }
 
-// validateCacheRule checks a rule against ECR's constraints; errors wrap
+// validateCacheRule checks a rule against ECR's constraints (a prefix's
+// trailing "/", which ECR assumes, is dropped); errors wrap
 // ErrInvalidArgument.
 func validateCacheRule(r *PullThroughCacheRule) error {
+	r.ECRRepositoryPrefix = trimPrefixSlash(r.ECRRepositoryPrefix)
+	r.UpstreamRepositoryPrefix = trimPrefixSlash(r.UpstreamRepositoryPrefix)
 	p := r.ECRRepositoryPrefix
 	if p != RootPrefix && (len(p) < 2 || len(p) > 30 || !cachePrefixPattern.MatchString(p)) {
 		return fmt.Errorf("%w: ecrRepositoryPrefix %q: want ROOT or 2 to 30 characters of repository name components", ErrInvalidArgument, errdefs.Truncate(p))
@@ -77,10 +106,16 @@ func validateCacheRule(r *PullThroughCacheRule) error {
 			return fmt.Errorf("%w: upstreamRepositoryPrefix %q: want ROOT or 2 to 30 characters of repository name components", ErrInvalidArgument, errdefs.Truncate(up))
 		}
 	}
-	if _, _, err := ParseUpstreamURL(r.UpstreamRegistryURL); err != nil {
-		return err
+	return resolveUpstreamRegistry(r)
+}
+
+// trimPrefixSlash drops the one trailing "/" ECR's prefix pattern allows
+// ("ecr-public/" is "ecr-public").
+func trimPrefixSlash(p string) string {
+	if len(p) > 1 && strings.HasSuffix(p, "/") {
+		return p[:len(p)-1]
 	}
-	return nil
+	return p
 }
 
 // ParseUpstreamURL splits an upstreamRegistryUrl into its host[:port] and
@@ -119,6 +154,9 @@ func (e *Engine) putCacheRule(ctx context.Context, r PullThroughCacheRule, mode 
 	}
 	unlock := e.repoLocks.Lock("cache-rule\x00")
 	defer unlock()
+	if err := e.checkCacheCredential(ctx, r.CredentialARN); err != nil {
+		return r, err
+	}
 	rules, err := e.PullThroughCacheRules(ctx)
 	if err != nil {
 		return r, err
@@ -152,9 +190,97 @@ func (e *Engine) putCacheRule(ctx context.Context, r PullThroughCacheRule, mode 
 	return r, storageErr(b.Commit(true))
 }
 
+// UpdatePullThroughCacheRule sets the credentials of the rule of prefix
+// (ECR's UpdatePullThroughCacheRule: the only field it changes):
+// credentialARN names a stored secret as CreatePullThroughCacheRule's
+// does. It fails with ErrCacheRuleNotFound when no rule has the prefix.
+func (e *Engine) UpdatePullThroughCacheRule(ctx context.Context, prefix, credentialARN string) (PullThroughCacheRule, error) {
+	if err := e.checkOpen(); err != nil {
+		return PullThroughCacheRule{}, err
+	}
+	prefix = trimPrefixSlash(prefix)
+	if credentialARN == "" {
+		return PullThroughCacheRule{}, fmt.Errorf("%w: credentialArn is required", ErrInvalidArgument)
+	}
+	unlock := e.repoLocks.Lock("cache-rule\x00")
+	defer unlock()
+	v, err := e.db.CacheRule(prefix)
+	if errors.Is(err, index.ErrNotFound) || errors.Is(err, index.ErrInvalidKey) {
+		return PullThroughCacheRule{}, fmt.Errorf("%w: prefix %q", ErrCacheRuleNotFound, errdefs.Truncate(prefix))
+	}
+	if err != nil {
+		return PullThroughCacheRule{}, storageErr(err)
+	}
+	r, err := decodeCacheRule(v)
+	if err != nil {
+		return r, fmt.Errorf("%w: pull-through cache rule %q: %v", ErrCorrupt, prefix, err)
+	}
+	if err := e.checkCacheCredential(ctx, credentialARN); err != nil {
+		return r, err
+	}
+	r.CredentialARN, r.UpdatedAt = credentialARN, e.now()
+	if v, err = encodeCacheRule(r); err != nil {
+		return r, err
+	}
+	b := e.db.NewBatch()
+	defer b.Close()
+	if err := b.PutCacheRule(prefix, v); err != nil {
+		return r, storageErr(err)
+	}
+	defer e.dropCachedRules()
+	return r, storageErr(b.Commit(true))
+}
+
+// checkCacheCredential checks a rule's credentialArn: "" (none), or the
+// ARN of a stored secret of this registry whose name starts with
+// ecr-pullthroughcache/ (ErrInvalidArgument otherwise), that exists
+// (ErrSecretNotFound), opens (ErrKeyUnavailable or ErrKeyDestroyed when
+// its key cannot) and holds credentials (ErrInvalidArgument).
+func (e *Engine) checkCacheCredential(ctx context.Context, arn string) error {
+	if arn == "" {
+		return nil
+	}
+	name, err := e.SecretNameFromARN(arn)
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(name, CacheSecretPrefix) {
+		return fmt.Errorf("%w: credentialArn: the name of a pull-through cache rule's secret starts with %s (got %q)", ErrInvalidArgument, CacheSecretPrefix, errdefs.Truncate(name))
+	}
+	v, err := e.SecretValue(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer clear(v)
+	_, err = ParseUpstreamCredentials(v)
+	return err
+}
+
+// CacheRuleCredentials returns the upstream credentials of rule, read
+// from the secret its CredentialARN names; ok is false for a rule
+// without credentials (anonymous pulls). The pull-through cache uses
+// them for the rule (the rule's creator was allowed to name the secret).
+func (e *Engine) CacheRuleCredentials(ctx context.Context, rule *PullThroughCacheRule) (c UpstreamCredentials, ok bool, err error) {
+	if rule.CredentialARN == "" {
+		return UpstreamCredentials{}, false, nil
+	}
+	name, err := e.SecretNameFromARN(rule.CredentialARN)
+	if err != nil {
+		return UpstreamCredentials{}, false, err
+	}
+	v, err := e.SecretValue(ctx, name)
+	if err != nil {
+		return UpstreamCredentials{}, false, err
+	}
+	defer clear(v)
+	c, err = ParseUpstreamCredentials(v)
+	return c, err == nil, err
+}
+
 // DeletePullThroughCacheRule removes the rule with this prefix and returns
 // it, or fails with ErrCacheRuleNotFound. Repositories it created stay.
 func (e *Engine) DeletePullThroughCacheRule(ctx context.Context, prefix string) (PullThroughCacheRule, error) {
+	prefix = trimPrefixSlash(prefix)
 	unlock := e.repoLocks.Lock("cache-rule\x00")
 	defer unlock()
 	var r PullThroughCacheRule
@@ -201,6 +327,12 @@ func (e *Engine) cachedRules() ([]PullThroughCacheRule, error) {
 		r, err := decodeCacheRule(v)
 		if err != nil {
 			return fmt.Errorf("%w: pull-through cache rule %q: %v", ErrCorrupt, prefix, err)
+		}
+		if r.UpstreamRegistry == "" {
+			// A rule stored before the name was (version 1): found from the URL.
+			if host, plain, err := ParseUpstreamURL(r.UpstreamRegistryURL); err == nil {
+				r.UpstreamRegistry = upstreamRegistryOf(host, plain)
+			}
 		}
 		out = append(out, r)
 		return nil

@@ -458,13 +458,13 @@ func pushImageInto(t testing.TB, e *Engine, repo string, layers ...[]byte) (dige
 	_, err := e.EnsureCacheRepository(ctx, repo)
 	require.NoError(t, err)
 	cfg := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
-	cd, err := e.PutBlob(ctx, repo, bytes.NewReader(cfg), digest.FromBytes(cfg))
+	cd, err := e.PutCachedBlob(ctx, repo, bytes.NewReader(cfg), digest.FromBytes(cfg))
 	require.NoError(t, err)
 	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest,
 		Config: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: cd.Digest, Size: cd.Size}}
 	m.SchemaVersion = 2
 	for _, l := range layers {
-		ld, err := e.PutBlob(ctx, repo, bytes.NewReader(l), "")
+		ld, err := e.PutCachedBlob(ctx, repo, bytes.NewReader(l), digest.FromBytes(l))
 		require.NoError(t, err)
 		m.Layers = append(m.Layers, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: ld.Digest, Size: ld.Size})
 	}

@@ -77,8 +77,12 @@ type KeyStatus struct {
 	// OnlyBlobs is the number of blobs that it alone wraps: what
 	// destroying it would shred.
 	OnlyBlobs int `json:"onlyBlobs"`
-	// StaleWraps is the number of its wraps made under a version older
-	// than the primary one (a rewrap after rotation is pending).
+	// Secrets is the number of stored secrets whose data key it wraps
+	// (destroying it shreds them).
+	Secrets int `json:"secrets"`
+	// StaleWraps is the number of its wraps (of blobs and secrets) made
+	// under a version older than the primary one (a rewrap after
+	// rotation is pending).
 	StaleWraps int `json:"staleWraps"`
 	// Rewrapping is true while a background rewrap of it runs.
 	Rewrapping bool `json:"rewrapping"`
@@ -264,7 +268,7 @@ func (e *Engine) EnableKey(ctx context.Context, name string) error {
 // material is erased, every blob wrapped by it alone becomes unreadable
 // for good (reads fail with ErrKeyDestroyed) and is removed from the
 // store before DestroyKey returns (what a failure leaves, gc removes:
-// see SweepShredded); repositories
+// see SweepShredded), and so is every stored secret it wraps; repositories
 // keyed by it report KeyState destroyed. Blobs that other keys wrap too
 // stay readable through those keys. The registry's default key cannot be
 // destroyed.
@@ -280,6 +284,11 @@ func (e *Engine) DestroyKey(ctx context.Context, name string) error {
 	}
 	// Remove what is now unreadable; what a failure here leaves, gc
 	// removes later. The key is destroyed either way.
+	if gone, err := e.sweepShreddedSecrets(ctx); err != nil {
+		e.log.Warn("removing shredded secrets", "key", name, "removed", len(gone), "err", err)
+	} else if len(gone) > 0 {
+		e.log.Info("shredded secrets removed", "key", name, "secrets", gone)
+	}
 	n, err := e.SweepShredded(ctx)
 	if err != nil {
 		e.log.Warn("removing shredded blobs; gc will retry", "key", name, "removed", n, "err", err)
@@ -385,6 +394,23 @@ func (e *Engine) Keys(ctx context.Context) ([]KeyStatus, error) {
 	})
 	if err != nil {
 		return nil, storageErr(err)
+	}
+	secrets, staleSecrets, err := e.secretKeyCounts(func(c string) uint32 {
+		if st := byName[c]; st != nil {
+			return st.PrimaryVersion
+		}
+		return 0
+	})
+	if err != nil {
+		return nil, err
+	}
+	for c, n := range secrets {
+		st := byName[c]
+		if st == nil {
+			st = add(KeyInfo{Name: c, State: missing})
+		}
+		st.Secrets += n
+		st.StaleWraps += staleSecrets[c]
 	}
 	e.kops.mu.Lock()
 	out := make([]KeyStatus, 0, len(order))

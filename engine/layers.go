@@ -229,17 +229,13 @@ func (e *Engine) deriveLayer(ctx context.Context, repo string, layer digest.Dige
 		defer zr.Close()
 		dec = zr
 	}
-	up, err := e.BeginUpload(ctx, repo)
+	// The upload hashes what it is given (sha256, the diffID): its digest
+	// names the derived blob, with no second pass over the bytes.
+	u, err := e.beginUpload(ctx, repo, digest.SHA256, uploadDerived)
 	if err != nil {
 		return nil, 0, 0, "", err
 	}
-	// The upload hashes what it is given (sha256, the diffID): its digest
-	// names the derived blob, with no second pass over the bytes.
-	u, ok := up.(*upload)
-	if !ok {
-		_ = up.Cancel(context.WithoutCancel(ctx))
-		return nil, 0, 0, "", fmt.Errorf("engine: derive layer %s: unexpected upload type %T", layer, up)
-	}
+	var up Upload = u
 	src := layertoc.NewCounter(io.TeeReader(dec, upWriter{up}), nil)
 	b, size, refused, err := layertoc.Scan(layer, src, o, refuse)
 	if err == nil {

@@ -113,8 +113,8 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 	)
 	if cacheFill {
 		r, _, err = e.ensureCacheRepo(ctx, repo)
-	} else {
-		r, created, err = e.ensureRepo(ctx, repo)
+	} else if r, created, err = e.ensureRepo(ctx, repo); err == nil {
+		err = refusePush(r)
 	}
 	if err != nil {
 		return PutManifestResult{}, err

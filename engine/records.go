@@ -78,7 +78,7 @@ func decodeTemplate(b []byte) (CreationTemplate, error) {
 func encodeCacheRule(r PullThroughCacheRule) ([]byte, error) {
 	return record.EncodeCacheRule(record.CacheRule{
 		Prefix: r.ECRRepositoryPrefix, UpstreamURL: r.UpstreamRegistryURL, UpstreamPrefix: r.UpstreamRepositoryPrefix,
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, UpstreamRegistry: r.UpstreamRegistry, CredentialARN: r.CredentialARN,
 	})
 }
 
@@ -89,6 +89,6 @@ func decodeCacheRule(b []byte) (PullThroughCacheRule, error) {
 	}
 	return PullThroughCacheRule{
 		ECRRepositoryPrefix: r.Prefix, UpstreamRegistryURL: r.UpstreamURL, UpstreamRepositoryPrefix: r.UpstreamPrefix,
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, UpstreamRegistry: r.UpstreamRegistry, CredentialARN: r.CredentialARN,
 	}, nil
 }

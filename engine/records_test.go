@@ -115,5 +115,5 @@ func TestUnversionedRecordsLoad(t *testing.T) {
 	assert.True(t, time.Date(2026, 12, 2, 5, 31, 45, 744370604, time.UTC).Equal(r.CreatedAt))
 	v, err = e.db.CacheRule("docker-hub")
 	require.NoError(t, err)
-	assert.True(t, strings.HasPrefix(string(v), `{"version":1,`), string(v))
+	assert.True(t, strings.HasPrefix(string(v), `{"version":2,`), string(v))
 }

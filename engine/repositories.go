@@ -99,7 +99,13 @@ func (e *Engine) createRepoLocked(ctx context.Context, name string, s Repository
 	if err := e.putRepo(b, r); err != nil {
 		return nil, storageErr(err)
 	}
-	if err := b.Commit(true); err != nil {
+	// A pull-through cache's repository is committed without waiting for
+	// the disk: it is on a first pull's path (the manifest is answered
+	// once it exists), the first synced commit after it (the fill's
+	// blobs and manifest, in the write-ahead log's order) makes it
+	// durable, and a crash before that loses only an empty cache
+	// repository, which the next pull creates again.
+	if err := b.Commit(cacheRule == ""); err != nil {
 		return nil, storageErr(err)
 	}
 	e.log.Info("repository created", "repository", name, "mutability", s.TagMutability, "kek", kekName(&s))

@@ -46,7 +46,8 @@ type RewrapStats struct {
 	Key string `json:"key"`
 	// Version is the version wraps were moved to.
 	Version uint32 `json:"version"`
-	// Rewrapped is the number of blob records updated.
+	// Rewrapped is the number of blob records (and stored secrets)
+	// updated.
 	Rewrapped int `json:"rewrapped"`
 	// Failed is the number of wraps that did not open (corrupt or
 	// under a lost version); they are left as they are and logged.
@@ -119,6 +120,13 @@ func (e *Engine) RewrapKey(ctx context.Context, name string) (RewrapStats, error
 		if len(cands) < rewrapRound {
 			break
 		}
+	}
+	moved, failed, err := e.rewrapSecrets(ctx, canon, st.Version)
+	st.Rewrapped += moved
+	st.Failed += failed
+	if err != nil {
+		st.Elapsed = time.Since(start)
+		return st, err
 	}
 	st.Elapsed = time.Since(start)
 	e.log.Info("key rewrap done", "key", name, "version", st.Version, "rewrapped", st.Rewrapped, "failed", st.Failed, "elapsed", st.Elapsed.Round(time.Millisecond))

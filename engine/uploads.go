@@ -92,23 +92,53 @@ func newUploadID() string {
 // on push if a template allows it. The session is held by the caller
 // until Close, Commit or Cancel.
 func (e *Engine) BeginUpload(ctx context.Context, repo string) (Upload, error) {
-	return e.beginUpload(ctx, repo, digest.SHA256)
+	return e.beginUpload(ctx, repo, digest.SHA256, uploadPush)
 }
 
 // BeginUploadAlgorithm is BeginUpload for a blob whose digest algorithm is
 // known in advance (e.g. sha512), so it is computed while bytes arrive.
 func (e *Engine) BeginUploadAlgorithm(ctx context.Context, repo string, alg digest.Algorithm) (Upload, error) {
-	return e.beginUpload(ctx, repo, alg)
+	return e.beginUpload(ctx, repo, alg, uploadPush)
 }
 
-func (e *Engine) beginUpload(ctx context.Context, repo string, alg digest.Algorithm) (*upload, error) {
+// uploadFor is what an upload is for.
+type uploadFor int
+
+const (
+	// uploadPush: a client's push, refused into a repository a
+	// pull-through cache created.
+	uploadPush uploadFor = iota
+	// uploadCacheFill: a pull-through cache's fill, only into such a
+	// repository (created when it does not exist, as
+	// EnsureCacheRepository does).
+	uploadCacheFill
+	// uploadDerived: the engine's own derivative of a layer the
+	// repository holds (layers.go), into any repository.
+	uploadDerived
+)
+
+// beginUpload starts an upload into repo for what says.
+func (e *Engine) beginUpload(ctx context.Context, repo string, alg digest.Algorithm, what uploadFor) (*upload, error) {
 	if err := e.checkOpen(); err != nil {
 		return nil, err
 	}
 	if alg != digest.SHA256 && alg != digest.SHA512 {
 		return nil, fmt.Errorf("%w: algorithm %q", ErrDigestInvalid, alg)
 	}
-	r, _, err := e.ensureRepo(ctx, repo)
+	var (
+		r   *repoState
+		err error
+	)
+	switch what {
+	case uploadCacheFill:
+		r, _, err = e.ensureCacheRepo(ctx, repo)
+	case uploadDerived:
+		r, _, err = e.ensureRepo(ctx, repo)
+	default:
+		if r, _, err = e.ensureRepo(ctx, repo); err == nil {
+			err = refusePush(r)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -484,8 +514,22 @@ func (e *Engine) commitUpload(ctx context.Context, u *upload, d digest.Digest, s
 }
 
 // PutBlob stores the content of r as one blob in repo, verifying expected
-// (which may be "" to accept whatever sha256 digest the content has).
+// (which may be "" to accept whatever sha256 digest the content has). A
+// push into a repository a pull-through cache created is refused
+// (ErrPushToCacheRepository).
 func (e *Engine) PutBlob(ctx context.Context, repo string, r io.Reader, expected digest.Digest) (Descriptor, error) {
+	return e.putBlob(ctx, repo, r, expected, uploadPush)
+}
+
+// PutCachedBlob is PutBlob for a pull-through cache fill: it writes only
+// into a repository a pull-through cache created (creating it, as
+// EnsureCacheRepository does, when it does not exist), and fails with
+// ErrNotPullThroughCache for any other.
+func (e *Engine) PutCachedBlob(ctx context.Context, repo string, r io.Reader, expected digest.Digest) (Descriptor, error) {
+	return e.putBlob(ctx, repo, r, expected, uploadCacheFill)
+}
+
+func (e *Engine) putBlob(ctx context.Context, repo string, r io.Reader, expected digest.Digest, what uploadFor) (Descriptor, error) {
 	alg := digest.SHA256
 	if expected != "" {
 		if _, err := ParseDigest(string(expected)); err != nil {
@@ -493,7 +537,7 @@ func (e *Engine) PutBlob(ctx context.Context, repo string, r io.Reader, expected
 		}
 		alg = expected.Algorithm()
 	}
-	u, err := e.beginUpload(ctx, repo, alg)
+	u, err := e.beginUpload(ctx, repo, alg, what)
 	if err != nil {
 		return Descriptor{}, err
 	}

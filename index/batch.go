@@ -65,11 +65,11 @@ func (b *Batch) PutRepository(r *Repository) error {
 
 // DeleteRepository deletes a repository record together with everything
 // stored under the repository: its tags and reverse tag entries, manifests,
-// links, referrers, tier jobs and lifecycle preview (range deletions), and
-// the reverse link index entries of its links (one deletion each: they are
-// keyed by digest, so they are found through the repository's links, as
-// the batch sees them). Upload records, keyed by id, are left to the
-// caller.
+// links, referrers, tier jobs, upstream checks and lifecycle preview
+// (range deletions), and the reverse link index entries of its links (one
+// deletion each: they are keyed by digest, so they are found through the
+// repository's links, as the batch sees them). Upload records, keyed by
+// id, are left to the caller.
 func (b *Batch) DeleteRepository(name string) error {
 	if err := b.check(); err != nil {
 		return err
@@ -87,7 +87,7 @@ func (b *Batch) DeleteRepository(name string) error {
 	if err := b.DeletePreview(name); err != nil {
 		return err
 	}
-	for _, p := range []byte{prefixTag, prefixTagRev, prefixManifest, prefixLink, prefixReferrer, prefixTierJob, prefixScan, prefixScanJob} {
+	for _, p := range []byte{prefixTag, prefixTagRev, prefixManifest, prefixLink, prefixReferrer, prefixTierJob, prefixUpCheck, prefixScan, prefixScanJob} {
 		lo := spanPrefix(p, name)
 		if err := b.b.DeleteRange(lo, upperBound(lo), nil); err != nil {
 			return fmt.Errorf("index: batch delete range: %w", err)

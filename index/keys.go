@@ -43,6 +43,8 @@ import (
 //	v                                      store metadata (schema version) Open
 //	c 0 <layer> 0 <chunk>                  layer TOC chunk (index/toc.go)  Batch.PutLayerTOC
 //	x 0 <layer>                            derived uncompressed tar digest Batch.PutLayerDerived
+//	C 0 <name>                             stored secret (opaque)          Batch.PutSecret
+//	U 0 <repo> 0 <tag>                     upstream check (time)           Batch.PutUpstreamCheck
 //	p 0 <repo>                             lifecycle preview (opaque)      Batch.PutPreview
 //	q 0 <repo> 0 <digest>                  lifecycle preview result (opaque) Batch.PutPreviewResult
 //	S 0 <name>                             schedule state (opaque)         Batch.PutSchedule
@@ -64,6 +66,11 @@ const (
 	prefixCache    byte = 'P'
 	prefixRegistry byte = 'G'
 	prefixMeta     byte = 'v'
+	// prefixSecret is the secret store's sealed secrets (pullthrough.go);
+	// prefixUpCheck when each tag of a pull-through cache repository was
+	// last checked upstream.
+	prefixSecret  byte = 'C'
+	prefixUpCheck byte = 'U'
 	// prefixPreview, prefixPreviewResult and prefixSchedule are the
 	// lifecycle policy previews (one a repository, its results one key
 	// each) and the state of the engine's schedules (preview.go).
@@ -249,6 +256,18 @@ func referrerKey(repo string, subject, d digest.Digest) ([]byte, error) {
 	return makeKey(prefixReferrer, repo, string(subject), string(d)), nil
 }
 
+// upstreamCheckKey is the key of when tag of repo (a pull-through cache
+// repository) was last checked against its upstream.
+func upstreamCheckKey(repo, tag string) ([]byte, error) {
+	if err := checkPart("repository", repo); err != nil {
+		return nil, err
+	}
+	if err := checkPart("tag", tag); err != nil {
+		return nil, err
+	}
+	return makeKey(prefixUpCheck, repo, tag), nil
+}
+
 func uploadKey(id string) ([]byte, error) {
 	if err := checkPart("upload id", id); err != nil {
 		return nil, err
@@ -274,7 +293,7 @@ func opaqueKey(kind byte, prefix string) ([]byte, error) {
 
 // opaqueKinds names the kinds of registry-level records.
 var opaqueKinds = map[byte]string{prefixTemplate: "template", prefixCache: "pull-through cache rule", prefixRegistry: "registry setting",
-	prefixPreview: "lifecycle preview", prefixPreviewResult: "lifecycle preview result", prefixSchedule: "schedule"}
+	prefixSecret: "secret", prefixPreview: "lifecycle preview", prefixPreviewResult: "lifecycle preview result", prefixSchedule: "schedule"}
 
 // splitKey splits a key into its parts (the prefix byte excluded). It
 // reports false when the key does not start with prefix followed by 0x00 or

@@ -298,5 +298,6 @@ func recordCacheRulePut(ctx context.Context, eng *engine.Engine, command string,
 		}
 	}
 	return recordLocal(ctx, eng, localChange{command: command, action: action, resource: "*",
-		parameters: map[string]string{"ecrRepositoryPrefix": r.ECRRepositoryPrefix, "upstreamRegistryUrl": r.UpstreamRegistryURL}})
+		parameters: map[string]string{"ecrRepositoryPrefix": r.ECRRepositoryPrefix, "upstreamRegistryUrl": r.UpstreamRegistryURL,
+			"upstreamRegistry": r.UpstreamRegistry, "credentialArn": r.CredentialARN}})
 }

@@ -113,8 +113,8 @@ type Config struct {
 	PullThroughRefresh Duration `json:"pullThroughRefresh,omitempty"`
 	// PullThroughCacheRules are pull-through cache rules put into the
 	// store at start (engine.PutPullThroughCacheRule), in the ECR field
-	// names: ecrRepositoryPrefix, upstreamRegistryUrl,
-	// upstreamRepositoryPrefix.
+	// names: ecrRepositoryPrefix, upstreamRegistryUrl, upstreamRegistry,
+	// upstreamRepositoryPrefix, credentialArn.
 	PullThroughCacheRules []PullThroughCacheRule `json:"pullThroughCacheRules,omitempty"`
 	// Templates are repository creation templates put into the store at
 	// start (engine.PutCreationTemplate), in the ECR field names.

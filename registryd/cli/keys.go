@@ -194,13 +194,13 @@ var keyActions = map[string]string{
 
 func printKeys(env Env, keys []engine.KeyStatus) {
 	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tVERSION\tREPOSITORIES\tBLOBS\tONLY-THIS-KEY\tSTALE-WRAPS")
+	fmt.Fprintln(tw, "NAME\tSTATE\tVERSION\tREPOSITORIES\tBLOBS\tONLY-THIS-KEY\tSECRETS\tSTALE-WRAPS")
 	for _, k := range keys {
 		stale := fmt.Sprint(k.StaleWraps)
 		if k.Rewrapping {
 			stale += " (rewrapping)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", k.Name, k.State, k.PrimaryVersion, k.Repositories, k.Blobs, k.OnlyBlobs, stale)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", k.Name, k.State, k.PrimaryVersion, k.Repositories, k.Blobs, k.OnlyBlobs, k.Secrets, stale)
 	}
 	tw.Flush()
 }

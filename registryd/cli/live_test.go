@@ -70,6 +70,8 @@ func newLiveFixture(t *testing.T) *liveFixture {
 	require.NoError(t, err)
 	require.NoError(t, e.PutCreationTemplate(ctx, engine.CreationTemplate{Prefix: "team", AppliedFor: []string{engine.AppliedForCreateOnPush},
 		RepositorySettings: engine.RepositorySettings{TagMutability: engine.TagImmutable}}))
+	_, _, err = e.PutSecret(ctx, "ecr-pullthroughcache/hub", []byte(`{"username":"bot","accessToken":"t0"}`), "")
+	require.NoError(t, err)
 	require.NoError(t, e.Close())
 
 	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
@@ -220,6 +222,7 @@ func storeState(t *testing.T, data string) string {
 		{"repo", "list"},
 		{"keys", "list", "--json"},
 		{"template", "list"},
+		{"secrets", "list", "--json"},
 		{"fsck", "--json", "--no-verify"},
 		{"lifecycle", "preview", "--repo", "app", "--json"},
 		{"gc", "--dry-run", "--grace", "0s"},
@@ -239,6 +242,8 @@ func TestEveryCommandLiveAndOffline(t *testing.T) {
 	f := newLiveFixture(t)
 	t.Setenv(serverPasswordEnv, "pw")
 	policyFile := filepath.Join(t.TempDir(), "policy.json")
+	valueFile := filepath.Join(t.TempDir(), "value.json")
+	require.NoError(t, os.WriteFile(valueFile, []byte(`{"username":"bot","accessToken":"t1"}`+"\n"), 0o600))
 	require.NoError(t, os.WriteFile(policyFile, []byte(`{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":2},"action":{"type":"expire"}}]}`), 0o600))
 	osvDir, err := filepath.Abs(filepath.Join("..", "..", "scan", "testdata", "osv", "transcribed"))
 	require.NoError(t, err)
@@ -282,6 +287,13 @@ func TestEveryCommandLiveAndOffline(t *testing.T) {
 		{name: "template list", words: []string{"template", "list"}},
 		{name: "template delete", words: []string{"template", "delete"}, args: []string{"team"}},
 		{name: "template delete no template", words: []string{"template", "delete"}, args: []string{"none"}, code: exitError},
+		{name: "secrets put", words: []string{"secrets", "put"}, flags: []string{"--value-file", valueFile}, args: []string{"ecr-pullthroughcache/quay"}},
+		{name: "secrets put replaces", words: []string{"secrets", "put"}, flags: []string{"--value-file", valueFile, "--kms-key", "team-k"}, args: []string{"ecr-pullthroughcache/hub"}},
+		{name: "secrets put under no key", words: []string{"secrets", "put"}, flags: []string{"--value-file", valueFile, "--kms-key", "none"}, args: []string{"ecr-pullthroughcache/x"}, code: exitError},
+		{name: "secrets list", words: []string{"secrets", "list"}},
+		{name: "secrets list json", words: []string{"secrets", "list"}, flags: []string{"--json"}},
+		{name: "secrets delete", words: []string{"secrets", "delete"}, args: []string{"ecr-pullthroughcache/hub"}},
+		{name: "secrets delete no secret", words: []string{"secrets", "delete"}, args: []string{"ecr-pullthroughcache/none"}, code: exitError},
 		{name: "audit", words: []string{"audit"}, flags: []string{"--action", "ecr:CreateRepository"}},
 		{name: "audit json", words: []string{"audit"}, flags: []string{"--json", "--repository", "secret", "--action", "ecr:*"}},
 		{name: "audit export", words: []string{"audit"}, flags: []string{"--export", "--action", "ecr:Create*"}},

@@ -55,9 +55,15 @@ type ResourceTag struct {
 // PullThroughCacheRule is a pull-through cache rule in the configuration
 // file (pullThroughCacheRules:).
 type PullThroughCacheRule struct {
-	ECRRepositoryPrefix      string `json:"ecrRepositoryPrefix"`
-	UpstreamRegistryURL      string `json:"upstreamRegistryUrl"`
+	ECRRepositoryPrefix string `json:"ecrRepositoryPrefix"`
+	// UpstreamRegistryURL may be left out when UpstreamRegistry names a
+	// registry ECR knows by one URL (docker-hub, quay, ...).
+	UpstreamRegistryURL      string `json:"upstreamRegistryUrl,omitempty"`
+	UpstreamRegistry         string `json:"upstreamRegistry,omitempty"`
 	UpstreamRepositoryPrefix string `json:"upstreamRepositoryPrefix,omitempty"`
+	// CredentialARN names a stored secret (registryd secrets put), which
+	// must exist when the daemon starts.
+	CredentialARN string `json:"credentialArn,omitempty"`
 }
 
 // engineTemplate is t as the engine stores it.
@@ -86,7 +92,8 @@ func (t Template) engineTemplate() engine.CreationTemplate {
 // engineRule is r as the engine stores it.
 func (r PullThroughCacheRule) engineRule() engine.PullThroughCacheRule {
 	return engine.PullThroughCacheRule{ECRRepositoryPrefix: r.ECRRepositoryPrefix,
-		UpstreamRegistryURL: r.UpstreamRegistryURL, UpstreamRepositoryPrefix: r.UpstreamRepositoryPrefix}
+		UpstreamRegistryURL: r.UpstreamRegistryURL, UpstreamRegistry: r.UpstreamRegistry,
+		UpstreamRepositoryPrefix: r.UpstreamRepositoryPrefix, CredentialARN: r.CredentialARN}
 }
 
 // storedTemplate is a template as `registryd template list` prints it:

@@ -77,20 +77,28 @@ const (
 	errRepo   = "err/app"
 	repoARN   = "arn:aws:ecr:us-east-1:" + acct + ":repository/"
 	nobodyARN = "arn:aws:iam::" + acct + ":user/nobody"
+	// okSecret and offSecret are stored secrets of pull-through cache
+	// rules (offSecret's key is disabled); cacheRepo a repository of
+	// the err-hub rule.
+	okSecret  = "ecr-pullthroughcache/err-ok"
+	offSecret = "ecr-pullthroughcache/err-off"
+	secretARN = "arn:aws:secretsmanager:us-east-1:" + acct + ":secret:"
+	cacheRepo = "err-hub/cached"
 )
 
 // errIdentityFile: root administers; nobody holds no policy; denied may
-// do everything but delete repositories.
+// do everything but delete repositories and read stored secrets.
 const errIdentityFile = `
 policies:
   admin: {Version: "2012-10-17", Statement: [{Effect: Allow, Action: "*", Resource: "*"}]}
   no-deletes: {Version: "2012-10-17", Statement: [{Sid: NoDeletes, Effect: Deny, Action: "ecr:DeleteRepository", Resource: "*"}]}
+  no-secrets: {Version: "2012-10-17", Statement: [{Sid: NoSecrets, Effect: Deny, Action: "secretsmanager:GetSecretValue", Resource: "*"}]}
 groups:
   admins: {policies: [admin]}
 users:
   root: {groups: [admins]}
   nobody: {}
-  denied: {groups: [admins], policies: [no-deletes]}
+  denied: {groups: [admins], policies: [no-deletes, no-secrets]}
 `
 
 // errFixture is the registry of the error table.
@@ -142,6 +150,12 @@ func newErrFixture(t *testing.T) *errFixture {
 		_, err := e.CreateKey(ctx, k)
 		require.NoError(t, err)
 	}
+	// The secrets of pull-through cache rules: one that opens, one whose
+	// key the operator disables below.
+	for name, key := range map[string]string{okSecret: "", offSecret: "off-key"} {
+		_, _, err := e.PutSecret(ctx, name, []byte(`{"username":"u","accessToken":"t"}`), key)
+		require.NoError(t, err)
+	}
 	require.NoError(t, e.Close())
 	f.addr, f.stop = startStoppableServer(t, f.configure)
 
@@ -185,6 +199,9 @@ func newErrFixture(t *testing.T) *errFixture {
 	e, err = engine.Open(f.dir, &engine.Options{Logger: quietLogger()})
 	require.NoError(t, err)
 	require.NoError(t, e.DisableKey(ctx, "off-key"))
+	// A repository a fill of err-hub made: the cache's, not for pushes.
+	_, err = e.EnsureCacheRepository(ctx, cacheRepo)
+	require.NoError(t, err)
 	require.NoError(t, e.Close())
 	f.addr, f.stop = startStoppableServer(t, f.configure)
 	return f
@@ -392,6 +409,15 @@ func (f *errFixture) ecrOperations() []ecrOperation {
 			_, err := c.DescribePullThroughCacheRules(ctx, &ecr.DescribePullThroughCacheRulesInput{})
 			return err
 		}),
+		op("UpdatePullThroughCacheRule", onRegistry, func(c *ecr.Client) error {
+			_, err := c.UpdatePullThroughCacheRule(ctx, &ecr.UpdatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("err-hub"),
+				CredentialArn: aws.String(secretARN + okSecret)})
+			return err
+		}),
+		op("ValidatePullThroughCacheRule", onRegistry, func(c *ecr.Client) error {
+			_, err := c.ValidatePullThroughCacheRule(ctx, &ecr.ValidatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("err-hub")})
+			return err
+		}),
 		op("DeletePullThroughCacheRule", onRegistry, func(c *ecr.Client) error {
 			_, err := c.DeletePullThroughCacheRule(ctx, &ecr.DeletePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("err-hub")})
 			return err
@@ -456,10 +482,9 @@ func (f *errFixture) ecrOperations() []ecrOperation {
 
 // unknownOperations are the operations of the ECR API Berth does not
 // serve, each called through the SDK: each answers
-// UnknownOperationException naming it. (UpdateImageStorageClass,
-// UpdatePullThroughCacheRule and ValidatePullThroughCacheRule are left
-// out: the archive tier and the pull-through cache serve them; the
-// scanning operations are served.)
+// UnknownOperationException naming it. (UpdateImageStorageClass and the
+// scanning operations are left out: the archive tier and the scanner
+// serve them.)
 func unknownOperations() map[string]func(c *ecr.Client) error {
 	ctx := context.Background()
 	repo := aws.String(errRepo)
@@ -1207,6 +1232,60 @@ func (f *errFixture) errorCases(t *testing.T) []ecrErrorCase {
 				_, err := c.DescribePullThroughCacheRules(ctx, &ecr.DescribePullThroughCacheRulesInput{EcrRepositoryPrefixes: []string{"err-nope"}})
 				return err
 			}),
+		c("CreatePullThroughCacheRule", "a credentialArn naming no stored secret", "SecretNotFoundException",
+			"The ARN of the secret specified in the pull through cache rule was not found. Update the pull through cache rule with a valid secret ARN and try again.", wordBerth, func(c *ecr.Client) error {
+				_, err := c.CreatePullThroughCacheRule(ctx, &ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("err-x"), UpstreamRegistryUrl: aws.String("registry.invalid"),
+					CredentialArn: aws.String(secretARN + "ecr-pullthroughcache/err-nope")})
+				return err
+			}),
+		c("CreatePullThroughCacheRule", "a credentialArn whose secret's key is disabled", "UnableToDecryptSecretValueException",
+			"The secret is accessible but is unable to be decrypted. Verify the resource permisisons and try again.", wordBerth, func(c *ecr.Client) error {
+				_, err := c.CreatePullThroughCacheRule(ctx, &ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("err-x"), UpstreamRegistryUrl: aws.String("registry.invalid"),
+					CredentialArn: aws.String(secretARN + offSecret)})
+				return err
+			}),
+		c("CreatePullThroughCacheRule", "a credentialArn outside ecr-pullthroughcache/", ip,
+			"Invalid parameter at 'credentialArn' failed to satisfy constraint: 'must be the ARN of a Secrets Manager secret whose name starts with ecr-pullthroughcache/' (got '"+secretARN+"other/err-ok')", wordBerth, func(c *ecr.Client) error {
+				_, err := c.CreatePullThroughCacheRule(ctx, &ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("err-x"), UpstreamRegistryUrl: aws.String("registry.invalid"),
+					CredentialArn: aws.String(secretARN + "other/err-ok")})
+				return err
+			}),
+		c("CreatePullThroughCacheRule", "a customRoleArn (Berth has no roles)", ip,
+			"customRoleArn is not supported: Berth has no IAM roles to assume for an upstream registry; store the upstream's credentials as a secret (registryd secrets put) and name it in credentialArn", wordBerth, func(c *ecr.Client) error {
+				_, err := c.CreatePullThroughCacheRule(ctx, &ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("err-x"), UpstreamRegistryUrl: aws.String("registry.invalid"),
+					CustomRoleArn: aws.String("arn:aws:iam::000000000000:role/x")})
+				return err
+			}),
+		c("UpdatePullThroughCacheRule", "a prefix without a rule", "PullThroughCacheRuleNotFoundException",
+			"The pull through cache rule with prefix 'err-nope' does not exist in the registry with id '000000000000'", wordBerth, func(c *ecr.Client) error {
+				_, err := c.UpdatePullThroughCacheRule(ctx, &ecr.UpdatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("err-nope"), CredentialArn: aws.String(secretARN + okSecret)})
+				return err
+			}),
+		c("UpdatePullThroughCacheRule", "no credentialArn", ip,
+			"credentialArn is required: it is what UpdatePullThroughCacheRule changes (customRoleArn is not supported)", wordBerth, func(c *ecr.Client) error {
+				_, err := c.UpdatePullThroughCacheRule(ctx, &ecr.UpdatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("err-hub")})
+				return err
+			}),
+		ecrErrorCase{op: "UpdatePullThroughCacheRule", condition: "a caller denied the secret (secretsmanager:GetSecretValue)", who: "denied",
+			code: "UnableToAccessSecretException", source: wordBerth,
+			message: "The secret is unable to be accessed. Verify the resource permissions for the secret and try again.",
+			call: func(c *ecr.Client) error {
+				_, err := c.UpdatePullThroughCacheRule(ctx, &ecr.UpdatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("err-hub"), CredentialArn: aws.String(secretARN + okSecret)})
+				return err
+			}},
+		c("ValidatePullThroughCacheRule", "a prefix without a rule", "PullThroughCacheRuleNotFoundException",
+			"The pull through cache rule with prefix 'err-nope' does not exist in the registry with id '000000000000'", wordBerth, func(c *ecr.Client) error {
+				_, err := c.ValidatePullThroughCacheRule(ctx, &ecr.ValidatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("err-nope")})
+				return err
+			}),
+		c("PutImage", "a repository a pull-through cache fills", ip, invalidAt("repositoryName", cacheRepo+" is filled from its upstream by the pull-through cache rule of prefix err-hub; push to a repository outside the rule's prefix"), wordBerth, func(c *ecr.Client) error {
+			_, err := c.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String(cacheRepo), ImageManifest: aws.String(f.manifestJSON), ImageTag: aws.String("v2")})
+			return err
+		}),
+		c("InitiateLayerUpload", "a repository a pull-through cache fills", ip, invalidAt("repositoryName", cacheRepo+" is filled from its upstream by the pull-through cache rule of prefix err-hub; push to a repository outside the rule's prefix"), wordBerth, func(c *ecr.Client) error {
+			_, err := c.InitiateLayerUpload(ctx, &ecr.InitiateLayerUploadInput{RepositoryName: aws.String(cacheRepo)})
+			return err
+		}),
 		c("DeletePullThroughCacheRule", "a prefix without a rule", "PullThroughCacheRuleNotFoundException",
 			"The pull through cache rule with prefix 'err-nope' does not exist in the registry with id '000000000000'", wordBerth, func(c *ecr.Client) error {
 				_, err := c.DeletePullThroughCacheRule(ctx, &ecr.DeletePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("err-nope")})

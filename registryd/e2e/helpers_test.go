@@ -23,7 +23,7 @@ import (
 // startServer runs registryd's Serve with cfg (Addr and Data filled in)
 // in-process and returns its host:port. The server stops at the end of
 // the test.
-func startServer(t *testing.T, mutate func(*cli.Config)) string {
+func startServer(t testing.TB, mutate func(*cli.Config)) string {
 	t.Helper()
 	addr, _ := startStoppableServer(t, mutate)
 	return addr
@@ -31,7 +31,7 @@ func startServer(t *testing.T, mutate func(*cli.Config)) string {
 
 // startStoppableServer is startServer with a function that stops the
 // server before the test ends (idempotent; the cleanup calls it too).
-func startStoppableServer(t *testing.T, mutate func(*cli.Config)) (string, func()) {
+func startStoppableServer(t testing.TB, mutate func(*cli.Config)) (string, func()) {
 	t.Helper()
 	cfg := cli.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"

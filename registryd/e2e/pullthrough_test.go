@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -143,6 +144,14 @@ func TestPullThroughCache(t *testing.T) {
 	gd, err := got.Digest()
 	require.NoError(t, err)
 	assert.Equal(t, d2, gd)
+	// The pull was answered with the upstream's manifest while the cache
+	// stores the image in the background: the tag moves in the cache once
+	// it holds the whole image.
+	require.Eventually(t, func() bool {
+		imgs, err := c.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("hub/library/app"),
+			ImageIds: []types.ImageIdentifier{{ImageTag: aws.String("v1")}}})
+		return err == nil && len(imgs.ImageDetails) == 1 && aws.ToString(imgs.ImageDetails[0].ImageDigest) == d2.String()
+	}, 30*time.Second, 20*time.Millisecond, "the moved tag is stored")
 
 	// Upstream gone: what the cache has is still served; what it lacks
 	// fails.

@@ -522,6 +522,15 @@ func (f *tenancy) populate() {
 	}
 	_, err = remote.Image(f.ref("hub/evil/library/base:v1"), f.remote("admin")...)
 	require.NoError(t, err)
+	// Only the manifest was pulled: the image is stored in the background,
+	// after the fill's head start. Polled until it is (the daemon's own
+	// work; no clock serves), so that the refusals find the store settled.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, ok := f.imagesOf(t, "hub/evil/library/base")["v1"]; ok {
+			break
+		}
+	}
+	require.Contains(t, f.imagesOf(t, "hub/evil/library/base"), "v1")
 
 	// Upload sessions the owners leave open.
 	for owner, repo := range map[string]string{"alice": "team-a/app", "bob": "team-b/app"} {

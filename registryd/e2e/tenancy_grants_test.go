@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -500,6 +501,15 @@ func (f *tenancy) grants() []tnGrant {
 		{"alice", "pull hub/library/base:v1, filling the cache (registry policy TeamsFillTheCache)", func(t *testing.T, f *tenancy) {
 			f.pulls(t, f.remote("alice"), "hub/library/base:v1", nil)
 			require.NotNil(t, f.repository(t, "hub/library/base"), "the cache repository was made")
+			// The first pull is answered while the image is stored in the
+			// background: polled (the daemon's own work; no clock serves).
+			deadline := time.Now().Add(30 * time.Second)
+			for time.Now().Before(deadline) {
+				if _, ok := f.imagesOf(t, "hub/library/base")["v1"]; ok {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
 			assert.Contains(t, f.imagesOf(t, "hub/library/base"), "v1")
 		}},
 		{"bob", "pull hub/library/base:v1 from the cache", func(t *testing.T, f *tenancy) {

@@ -124,6 +124,9 @@ type Server struct {
 	// that shutdown waits for them to checkpoint and close it.
 	uploads *request.Uploads
 	authn   *auth.Authenticator
+	// fill is the pull-through cache, whose background fills Serve stops
+	// when it ends.
+	fill *pullthrough.Cache
 	// localAdmin serves the admin socket (ServeAdminSocket).
 	localAdmin http.Handler
 }
@@ -183,10 +186,12 @@ func New(store Store, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	fill, err := pullthrough.New(store, az, pullthrough.Config{Logger: cfg.Logger, Refresh: cfg.PullThroughRefresh})
+	fill, err := pullthrough.New(store, az, pullthrough.Config{Logger: cfg.Logger, Refresh: cfg.PullThroughRefresh,
+		MaxManifestSize: cfg.MaxManifestSize})
 	if err != nil {
 		return nil, err
 	}
+	s.fill = fill
 	ociAPI, err := oci.New(store, authn, az, fill, s.uploads, oci.Config{
 		Logger: cfg.Logger, Realm: cfg.Realm, MaxManifestSize: cfg.MaxManifestSize,
 		Account: cfg.ECRAccountID, AuthenticationRequired: cfg.HtpasswdFile != ""})
@@ -194,7 +199,8 @@ func New(store Store, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	ecrAPI, err := ecrapi.New(store, authn, az, s.uploads, s.metrics, ecrapi.Config{
-		Logger: cfg.Logger, Region: cfg.ECRRegion, AccountID: cfg.ECRAccountID, MaxManifestSize: cfg.MaxManifestSize})
+		Logger: cfg.Logger, Region: cfg.ECRRegion, AccountID: cfg.ECRAccountID, MaxManifestSize: cfg.MaxManifestSize,
+		Upstreams: fill})
 	if err != nil {
 		return nil, err
 	}
@@ -269,6 +275,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if !s.uploads.Wait(s.cfg.ShutdownTimeout) {
 		s.log.Error("uploads still running after shutdown timeout")
 	}
+	// The pull-through cache's background fills finish, or stop at the
+	// shutdown timeout (what they stored stays; the next pull fetches the
+	// rest), before the store closes.
+	fctx, fcancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	_ = s.fill.Close(fctx)
+	fcancel()
 	s.log.Info("shutdown complete")
 	return nil
 }

@@ -135,14 +135,47 @@ var kmsActions = []string{
 	"VerifyMac",
 }
 
+// secretsManagerActions are the actions of AWS Secrets Manager (service
+// prefix secretsmanager) as the Service Authorization Reference lists
+// them. Berth's secret store (the pull-through cache's upstream
+// credentials) performs CreateSecret, PutSecretValue, DeleteSecret,
+// ListSecrets and GetSecretValue; the others are known so that a policy
+// written for AWS parses.
+var secretsManagerActions = []string{
+	"BatchGetSecretValue",
+	"CancelRotateSecret",
+	"CreateSecret",
+	"DeleteResourcePolicy",
+	"DeleteSecret",
+	"DescribeSecret",
+	"GetRandomPassword",
+	"GetResourcePolicy",
+	"GetSecretValue",
+	"ListSecretVersionIds",
+	"ListSecrets",
+	"PutResourcePolicy",
+	"PutSecretValue",
+	"RemoveRegionsFromReplication",
+	"ReplicateSecretToRegions",
+	"RestoreSecret",
+	"RotateSecret",
+	"StopReplicationToReplica",
+	"TagResource",
+	"UntagResource",
+	"UpdateSecret",
+	"UpdateSecretVersionStage",
+	"ValidateResourcePolicy",
+}
+
 // knownServices are the services whose action names Berth knows: an
 // action of these services that is not in their table is refused.
 // Actions of other services are accepted when well formed and match
 // only requests for them (Berth makes none).
 var knownServices = map[string][]string{
-	"ecr":   ecrActions,
-	"kms":   kmsActions,
-	"berth": berthActions,
+	"ecr":            ecrActions,
+	"kms":            kmsActions,
+	"secretsmanager": secretsManagerActions,
+	"berth":          berthActions,
 }
 
 // berthActions are Berth's own actions, which AWS does not have: those of
@@ -193,7 +226,7 @@ var actions = buildActionTable()
 
 func buildActionTable() *actionTable {
 	t := &actionTable{byName: map[string]actionID{}, byLower: map[string]actionID{}, service: map[string]actionBits{}}
-	for _, svc := range []string{"ecr", "kms"} {
+	for _, svc := range []string{"ecr", "kms", "secretsmanager"} {
 		var bits actionBits
 		for _, a := range knownServices[svc] {
 			id := actionID(len(t.names))
@@ -232,7 +265,8 @@ func lookupAction(action string) (id actionID, knownService bool) {
 }
 
 // ActionNames returns the names of the actions Berth knows for a service
-// ("ecr", "kms"), such as "ecr:BatchGetImage"; nil for another service.
+// ("ecr", "kms", "secretsmanager"), such as "ecr:BatchGetImage"; nil for
+// another service.
 func ActionNames(service string) []string {
 	bits, ok := actions.service[strings.ToLower(service)]
 	if !ok {

@@ -151,3 +151,9 @@ func RepositoryARN(region, account, name string) string {
 func KeyARN(region, account, id string) string {
 	return "arn:aws:kms:" + region + ":" + account + ":key/" + id
 }
+
+// SecretARN is the ARN of a stored secret,
+// arn:aws:secretsmanager:<region>:<account>:secret:<name>.
+func SecretARN(region, account, name string) string {
+	return "arn:aws:secretsmanager:" + region + ":" + account + ":secret:" + name
+}

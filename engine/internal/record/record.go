@@ -15,12 +15,21 @@
 //	   version. Read only (testdata/unversioned.json holds such records).
 //	1  the types of this package. Written for templates and pull-through
 //	   cache rules; read for repository settings.
-//	2  repository records only: version 1's settings and the prefix of
-//	   the pull-through cache rule whose fill created the repository
-//	   (CacheRule; left out when none). Read only.
+//	2  repository records: version 1's settings and the prefix of the
+//	   pull-through cache rule whose fill created the repository
+//	   (CacheRule; left out when none). Read only. Pull-through cache
+//	   rules: version 1's fields, the ARN of the stored secret the rule
+//	   authenticates to its upstream with (CredentialARN) and the
+//	   upstream registry's ECR name (UpstreamRegistry), each left out
+//	   when empty. Written.
 //	3  repository records only: version 2's fields and when the
 //	   repository's lifecycle policy was last evaluated
 //	   (LifecycleEvaluatedAt; left out when never). Written.
+//
+// Each kind of record counts its versions on its own: a repository's
+// record is at 3, a cache rule at 2, a template at 1. Stored secrets (the
+// secret store of the pull-through cache's upstream credentials) start at
+// version 1.
 //
 // Decode reads every version and returns the current form; Encode writes
 // the current version of its record. A record is rewritten in the current version when
@@ -39,12 +48,14 @@ import (
 
 // The versions the Encode functions write, by record: a repository's
 // record is at version 3 since it carries the last lifecycle evaluation
-// (version 2 added the pull-through cache marker); templates and cache
-// rules are at version 1.
+// (version 2 added the pull-through cache marker); cache rules are at
+// version 2 since they carry credentials and the upstream registry's
+// name; templates and secrets are at version 1.
 const (
 	RepositoryVersion = 3
 	TemplateVersion   = 1
-	CacheRuleVersion  = 1
+	CacheRuleVersion  = 2
+	SecretVersion     = 1
 )
 
 // ErrVersion is returned (wrapped) for a record of a version this
@@ -128,6 +139,37 @@ type CacheRule struct {
 	UpstreamPrefix string    `json:"upstreamPrefix"`
 	CreatedAt      time.Time `json:"createdAt"`
 	UpdatedAt      time.Time `json:"updatedAt"`
+	// UpstreamRegistry is the upstream registry's name as ECR knows it
+	// (docker-hub, quay, ...), "" for another registry (version 2).
+	UpstreamRegistry string `json:"upstreamRegistry,omitempty"`
+	// CredentialARN names the stored secret the rule authenticates to
+	// its upstream with, "" for anonymous pulls (version 2).
+	CredentialARN string `json:"credentialArn,omitempty"`
+}
+
+// cacheRuleFieldsV1 are a cache rule's fields at version 1.
+type cacheRuleFieldsV1 struct {
+	Prefix         string    `json:"prefix"`
+	UpstreamURL    string    `json:"upstreamUrl"`
+	UpstreamPrefix string    `json:"upstreamPrefix"`
+	CreatedAt      time.Time `json:"createdAt"`
+	UpdatedAt      time.Time `json:"updatedAt"`
+}
+
+// Secret is a stored secret, sealed: its value is sealed under a data
+// key of its own (crypt.SealValue), which is kept only wrapped by a
+// key-encryption key, as a blob's is.
+type Secret struct {
+	// Key names the key-encryption key that wraps the data key.
+	Key string `json:"key"`
+	// KeyVersion is the version of Key that made the wrap.
+	KeyVersion uint32 `json:"keyVersion"`
+	// WrappedKey is the wrapped data key.
+	WrappedKey []byte `json:"wrappedKey"`
+	// Sealed is the sealed value.
+	Sealed    []byte    `json:"sealed"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // The stored forms: each record with its version.
@@ -151,7 +193,15 @@ type (
 	}
 	cacheRuleV1 struct {
 		Version int `json:"version"`
+		cacheRuleFieldsV1
+	}
+	cacheRuleV2 struct {
+		Version int `json:"version"`
 		CacheRule
+	}
+	secretV1 struct {
+		Version int `json:"version"`
+		Secret
 	}
 )
 
@@ -229,9 +279,10 @@ func DecodeTemplate(b []byte) (Template, error) {
 	return Template{}, fmt.Errorf("%w: template of version %d (this build knows up to %d)", ErrVersion, v, TemplateVersion)
 }
 
-// EncodeCacheRule returns the stored form of a pull-through cache rule.
+// EncodeCacheRule returns the stored form of a pull-through cache rule
+// (version 2).
 func EncodeCacheRule(r CacheRule) ([]byte, error) {
-	return json.Marshal(cacheRuleV1{Version: CacheRuleVersion, CacheRule: r})
+	return json.Marshal(cacheRuleV2{Version: CacheRuleVersion, CacheRule: r})
 }
 
 // DecodeCacheRule reads a pull-through cache rule of any version.
@@ -253,9 +304,38 @@ func DecodeCacheRule(b []byte) (CacheRule, error) {
 		if err := decodeStrict(b, &r); err != nil {
 			return CacheRule{}, fmt.Errorf("record: pull-through cache rule: %w", err)
 		}
+		f := r.cacheRuleFieldsV1
+		return CacheRule{Prefix: f.Prefix, UpstreamURL: f.UpstreamURL, UpstreamPrefix: f.UpstreamPrefix,
+			CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt}, nil
+	case 2:
+		var r cacheRuleV2
+		if err := decodeStrict(b, &r); err != nil {
+			return CacheRule{}, fmt.Errorf("record: pull-through cache rule: %w", err)
+		}
 		return r.CacheRule, nil
 	}
 	return CacheRule{}, fmt.Errorf("%w: pull-through cache rule of version %d (this build knows up to %d)", ErrVersion, v, CacheRuleVersion)
+}
+
+// EncodeSecret returns the stored form of a sealed secret (version 1).
+func EncodeSecret(s Secret) ([]byte, error) {
+	return json.Marshal(secretV1{Version: SecretVersion, Secret: s})
+}
+
+// DecodeSecret reads a sealed secret of any version.
+func DecodeSecret(b []byte) (Secret, error) {
+	v, err := version(b)
+	if err != nil {
+		return Secret{}, err
+	}
+	if v != 1 {
+		return Secret{}, fmt.Errorf("%w: secret of version %d (this build knows up to %d)", ErrVersion, v, SecretVersion)
+	}
+	var r secretV1
+	if err := decodeStrict(b, &r); err != nil {
+		return Secret{}, fmt.Errorf("record: secret: %w", err)
+	}
+	return r.Secret, nil
 }
 
 // version reads a record's version: 0 when it has no "version" field.

@@ -11,12 +11,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/v1.json, v2.json and v3.json from the values in the test")
+var update = flag.Bool("update", false, "rewrite the golden files of testdata from the values in the test")
 
 // encodeSettingsV1 writes settings as repository records were written
 // at version 1 (before the pull-through cache marker).
 func encodeSettingsV1(s Settings) ([]byte, error) {
 	return json.Marshal(settingsV1{Version: 1, Settings: s})
+}
+
+// encodeCacheRuleV1 writes a rule as rules were written at version 1
+// (before credentials and the upstream registry's name).
+func encodeCacheRuleV1(r CacheRule) ([]byte, error) {
+	return json.Marshal(cacheRuleV1{Version: 1, cacheRuleFieldsV1: cacheRuleFieldsV1{Prefix: r.Prefix, UpstreamURL: r.UpstreamURL,
+		UpstreamPrefix: r.UpstreamPrefix, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}})
 }
 
 // encodeRepositoryV2 writes a repository record as it was written at
@@ -141,7 +148,7 @@ func TestVersion1Golden(t *testing.T) {
 		recs = append(recs, stored{Kind: "creation-template", Key: k, Value: string(b)})
 	}
 	for _, k := range []string{"ROOT", "docker-hub"} {
-		b, err := EncodeCacheRule(wantRules[k])
+		b, err := encodeCacheRuleV1(wantRules[k])
 		require.NoError(t, err)
 		recs = append(recs, stored{Kind: "pull-through-cache-rule", Key: k, Value: string(b)})
 	}
@@ -204,16 +211,75 @@ func TestVersion3Golden(t *testing.T) {
 		require.NoError(t, err)
 		recs = append(recs, stored{Kind: "repository-v3", Key: k, Value: string(b)})
 	}
+	golden(t, "testdata/v3.json", recs)
+	assert.Equal(t, map[string]int{"repository-v3": 3}, checkDecodes(t, "testdata/v3.json"))
+}
+
+// wantRulesV2 are the pull-through cache rules of
+// testdata/cacherules-v2.json: one with credentials and an upstream
+// registry's name, one without (as a version 1 rule reads).
+var wantRulesV2 = map[string]CacheRule{
+	"docker-hub": {Prefix: "docker-hub", UpstreamURL: "registry-1.docker.io", UpstreamPrefix: "ROOT",
+		CreatedAt: at("2026-12-02T05:31:45.744370604Z"), UpdatedAt: at("2026-12-03T06:00:00.5Z"),
+		UpstreamRegistry: "docker-hub", CredentialARN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub"},
+	"local": {Prefix: "local", UpstreamURL: "http://127.0.0.1:5000", UpstreamPrefix: "ROOT",
+		CreatedAt: at("2026-12-02T05:31:45.744592636Z"), UpdatedAt: at("2026-12-02T05:31:45.744592636Z")},
+}
+
+// TestCacheRuleVersion2Golden pins the stored form of version 2 of
+// pull-through cache rules: encoding the values gives
+// testdata/cacherules-v2.json byte for byte, and it decodes to them.
+func TestCacheRuleVersion2Golden(t *testing.T) {
+	var recs []stored
+	for _, k := range []string{"docker-hub", "local"} {
+		b, err := EncodeCacheRule(wantRulesV2[k])
+		require.NoError(t, err)
+		recs = append(recs, stored{Kind: "pull-through-cache-rule", Key: k, Value: string(b)})
+	}
+	golden(t, "testdata/cacherules-v2.json", recs)
+	for _, r := range readStored(t, "testdata/cacherules-v2.json") {
+		got, err := DecodeCacheRule([]byte(r.Value))
+		require.NoError(t, err, r.Key)
+		assert.Equal(t, wantRulesV2[r.Key], got, r.Key)
+	}
+	_, err := DecodeCacheRule([]byte(`{"version":1,"prefix":"hub","upstreamUrl":"quay.io","upstreamPrefix":"ROOT","createdAt":"2026-12-02T05:31:45Z","updatedAt":"2026-12-02T05:31:45Z","credentialArn":"x"}`))
+	require.Error(t, err, "version 2's field in a version 1 rule")
+}
+
+// wantSecret is the secret of testdata/secrets-v1.json.
+var wantSecret = Secret{Key: "berth-default", KeyVersion: 2, WrappedKey: []byte{1, 2, 3, 4}, Sealed: []byte("sealed bytes"),
+	CreatedAt: at("2026-12-02T05:31:45.744370604Z"), UpdatedAt: at("2026-12-03T06:00:00.5Z")}
+
+// TestSecretVersion1Golden pins the stored form of version 1 of sealed
+// secrets.
+func TestSecretVersion1Golden(t *testing.T) {
+	b, err := EncodeSecret(wantSecret)
+	require.NoError(t, err)
+	golden(t, "testdata/secrets-v1.json", []stored{{Kind: "secret", Key: "ecr-pullthroughcache/docker-hub", Value: string(b)}})
+	for _, r := range readStored(t, "testdata/secrets-v1.json") {
+		got, err := DecodeSecret([]byte(r.Value))
+		require.NoError(t, err)
+		assert.Equal(t, wantSecret, got)
+	}
+	for _, bad := range []string{`{"key":"k"}`, `{"version":2,"key":"k"}`, `{"version":1,"key":"k","value":"x"}`, `{`} {
+		_, err := DecodeSecret([]byte(bad))
+		require.Error(t, err, bad)
+	}
+}
+
+// golden compares recs, as a testdata file holds them, with file (and
+// rewrites it with -update).
+func golden(t *testing.T, file string, recs []stored) {
+	t.Helper()
 	got, err := json.MarshalIndent(recs, "", "  ")
 	require.NoError(t, err)
 	got = append(got, '\n')
 	if *update {
-		require.NoError(t, os.WriteFile("testdata/v3.json", got, 0o644))
+		require.NoError(t, os.WriteFile(file, got, 0o644))
 	}
-	want, err := os.ReadFile("testdata/v3.json")
+	want, err := os.ReadFile(file)
 	require.NoError(t, err)
-	assert.Equal(t, string(want), string(got), "the stored form of version 3 changed: that is a new version")
-	assert.Equal(t, map[string]int{"repository-v3": 3}, checkDecodes(t, "testdata/v3.json"))
+	assert.Equal(t, string(want), string(got), "the stored form changed: that is a new version")
 }
 
 func TestRoundTrip(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,7 +123,11 @@ func TestEveryOperationDeclaresItsAccess(t *testing.T) {
 	a, _ := newTestAPI(t, auth.Config{})
 	bodies := map[string][]byte{"templates/put": []byte(`{"prefix":"p","appliedFor":["CREATE_ON_PUSH"]}`)}
 	for name, op := range operations {
-		r, err := http.NewRequest(http.MethodPost, "http://registry"+Prefix+name+"?repository=r&name=r&prefix=p", nil)
+		query := "?repository=r&name=r&prefix=p"
+		if strings.HasPrefix(name, "secrets") {
+			query = "?" + SecretName + "=ecr-pullthroughcache/x"
+		}
+		r, err := http.NewRequest(http.MethodPost, "http://registry"+Prefix+name+query, nil)
 		require.NoError(t, err)
 		access, err := op.access(a, r, bodies[name])
 		require.NoError(t, err, name)

@@ -27,12 +27,13 @@ var (
 // Store is the role of the store the admin API drives: collection, the
 // store check, lifecycle policies run now, the access decisions that
 // policy simulations ask, the audit log's export, and the keys,
-// repositories and creation templates the commands manage.
+// repositories, creation templates and secrets the commands manage.
 type Store interface {
 	authz.Decider
 	KeyStore
 	RepositoryStore
 	TemplateStore
+	SecretStore
 	CollectGarbage(ctx context.Context, opts gcOptions) (gcReport, error)
 	Fsck(ctx context.Context, opts fsckOptions) (*fsckReport, error)
 	LifecyclePreview(ctx context.Context, repo, policyOverride string) ([]expiry, error)

@@ -54,8 +54,10 @@ const (
 	TagResource                             Action = "ecr:TagResource"
 	UntagResource                           Action = "ecr:UntagResource"
 	UpdateImageStorageClass                 Action = "ecr:UpdateImageStorageClass"
+	UpdatePullThroughCacheRule              Action = "ecr:UpdatePullThroughCacheRule"
 	UpdateRepositoryCreationTemplate        Action = "ecr:UpdateRepositoryCreationTemplate"
 	UploadLayerPart                         Action = "ecr:UploadLayerPart"
+	ValidatePullThroughCacheRule            Action = "ecr:ValidatePullThroughCacheRule"
 )
 
 // The KMS actions a request needs on the key-encryption key of a
@@ -78,6 +80,19 @@ const (
 	KMSEnableKey           Action = "kms:EnableKey"
 	KMSScheduleKeyDeletion Action = "kms:ScheduleKeyDeletion" // destroy (crypto-shredding), at once
 	KMSListKeys            Action = "kms:ListKeys"
+)
+
+// The Secrets Manager actions of Berth's secret store (the upstream
+// credentials of pull-through cache rules), on the secret's ARN
+// (arn:aws:secretsmanager:<region>:<account>:secret:<name>), or on the
+// registry for a listing. GetSecretValue is what naming a secret in a
+// rule's credentialArn needs: the value itself is never answered.
+const (
+	SecretsCreateSecret   Action = "secretsmanager:CreateSecret"
+	SecretsPutSecretValue Action = "secretsmanager:PutSecretValue"
+	SecretsDeleteSecret   Action = "secretsmanager:DeleteSecret"
+	SecretsListSecrets    Action = "secretsmanager:ListSecrets"
+	SecretsGetSecretValue Action = "secretsmanager:GetSecretValue"
 )
 
 // The admin API's actions (/admin/v1/...), which ECR does not have.
@@ -140,8 +155,10 @@ func init() {
 		GetRegistryPolicy, GetRepositoryPolicy, InitiateLayerUpload, ListImages, ListTagsForResource, PutAccountSetting, PutImage,
 		PutImageScanningConfiguration, PutImageTagMutability, PutLifecyclePolicy, PutRegistryPolicy,
 		SetRepositoryPolicy, StartLifecyclePolicyPreview, TagResource, UntagResource,
-		UpdateImageStorageClass, UpdateRepositoryCreationTemplate, UploadLayerPart, KMSCreateGrant, KMSDescribeKey,
+		UpdateImageStorageClass, UpdatePullThroughCacheRule, UpdateRepositoryCreationTemplate, UploadLayerPart, ValidatePullThroughCacheRule,
+		KMSCreateGrant, KMSDescribeKey,
 		KMSCreateKey, KMSEnableKeyRotation, KMSDisableKey, KMSEnableKey, KMSScheduleKeyDeletion, KMSListKeys,
+		SecretsCreateSecret, SecretsPutSecretValue, SecretsDeleteSecret, SecretsListSecrets, SecretsGetSecretValue,
 		BatchGetRepositoryScanningConfiguration, DescribeImageScanFindings, GetRegistryScanningConfiguration,
 		PutRegistryScanningConfiguration, StartImageScan,
 	} {

@@ -65,6 +65,9 @@ func init() {
 	} {
 		mutating[Action("kms:"+name)] = true
 	}
+	for _, a := range []Action{SecretsCreateSecret, SecretsPutSecretValue, SecretsDeleteSecret} {
+		mutating[a] = true
+	}
 	for _, a := range []Action{AdminApplyLifecycle, AdminCollectGarbage, AdminReloadIdentities, AdminRedriveEvents, AdminImportVulnerabilities, AdminRollbackVulnerabilities} {
 		mutating[a] = true
 	}

@@ -134,8 +134,8 @@ func TestMutatingTable(t *testing.T) {
 	for a := range known {
 		name := string(a)
 		switch {
-		case a == StartLifecyclePolicyPreview, a == AdminPreviewLifecycle, a == AdminFsck, a == AdminReadAuditLog, a == AdminSimulatePolicy,
-			a == AdminListEvents:
+		case a == StartLifecyclePolicyPreview, a == ValidatePullThroughCacheRule, a == AdminPreviewLifecycle, a == AdminFsck, a == AdminReadAuditLog,
+			a == AdminSimulatePolicy, a == AdminListEvents:
 			require.False(t, Mutating(a), name)
 		case a == AdminCollectGarbage, a == AdminApplyLifecycle, a == AdminReloadIdentities, a == AdminRedriveEvents, a == AdminImportVulnerabilities, a == AdminRollbackVulnerabilities:
 			require.True(t, Mutating(a), name)

@@ -81,7 +81,8 @@ func All(ctx context.Context, az Authorizer, who engine.Principal, accesses ...A
 }
 
 // Resource is what an action is performed on: one repository, one
-// key-encryption key (kms: actions), or the registry as a whole. The zero Resource names nothing, and an Authorizer
+// key-encryption key (kms: actions), one stored secret (secretsmanager:
+// actions), or the registry as a whole. The zero Resource names nothing, and an Authorizer
 // refuses it: a question that forgot its resource is refused, not taken
 // for one about the registry.
 type Resource struct {
@@ -97,6 +98,7 @@ const (
 	registryResource
 	repositoryResource
 	keyResource
+	secretResource
 )
 
 // Registry is the registry as a whole: registry-level calls (listing
@@ -110,6 +112,19 @@ func Repository(name string) Resource { return Resource{kind: repositoryResource
 // Key is the key-encryption key name (a keyring key name or a pkcs11:
 // URI, as a repository's kmsKey names it).
 func Key(name string) Resource { return Resource{kind: keyResource, name: name} }
+
+// Secret is the stored secret name (the secret store of the
+// pull-through cache's upstream credentials).
+func Secret(name string) Resource { return Resource{kind: secretResource, name: name} }
+
+// Secret returns the secret the resource names, and whether it names
+// one.
+func (r Resource) Secret() (string, bool) {
+	if r.kind != secretResource {
+		return "", false
+	}
+	return r.name, true
+}
 
 // Repository returns the repository the resource names, and whether it
 // names one.
@@ -134,7 +149,7 @@ func (r Resource) IsRegistry() bool { return r.kind == registryResource }
 // valid reports whether the resource names something: the registry, or
 // a repository or key with a name.
 func (r Resource) valid() bool {
-	return r.kind == registryResource || (r.kind == repositoryResource || r.kind == keyResource) && r.name != ""
+	return r.kind == registryResource || (r.kind == repositoryResource || r.kind == keyResource || r.kind == secretResource) && r.name != ""
 }
 
 // String is "repository <name>", "key <name>", "the registry", or "no
@@ -147,6 +162,8 @@ func (r Resource) String() string {
 		return "repository " + r.name
 	case keyResource:
 		return "key " + r.name
+	case secretResource:
+		return "secret " + r.name
 	}
 	return "no resource"
 }

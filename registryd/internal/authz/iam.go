@@ -70,6 +70,9 @@ func (a *IAM) Authorize(ctx context.Context, who engine.Principal, action Action
 	if key, ok := resource.Key(); ok {
 		req.Key = key
 	}
+	if secret, ok := resource.Secret(); ok {
+		req.Secret = secret
+	}
 	withRequestContext(ctx, &req)
 	if !action.Known() {
 		return a.record(ctx, &req, "*", engine.AuditImplicitDeny, "implicitly denied: an action registryd does not know",

@@ -89,12 +89,12 @@ func (s Simulation) Validate() error {
 func checkAction(action string) error {
 	service, _, ok := strings.Cut(action, ":")
 	switch strings.ToLower(service) {
-	case "ecr", "kms", "berth":
+	case "ecr", "kms", "secretsmanager", "berth":
 	default:
 		if !ok {
 			return fmt.Errorf("action %q: want service:Action, such as ecr:PutImage", action)
 		}
-		return fmt.Errorf("action %q: Berth decides ecr:, kms: and berth: actions only", action)
+		return fmt.Errorf("action %q: Berth decides ecr:, kms:, secretsmanager: and berth: actions only", action)
 	}
 	name, _ := json.Marshal(action)
 	_, err := engine.ParseIdentityPolicy("simulation",

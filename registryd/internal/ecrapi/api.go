@@ -79,6 +79,10 @@ type Config struct {
 	// MaxManifestSize is the largest manifest the registry accepts; it
 	// bounds PutImage's body (bodyLimits). Default DefaultMaxManifestSize.
 	MaxManifestSize int64
+	// Upstreams validates a pull-through cache rule's upstream
+	// (ValidatePullThroughCacheRule; *pullthrough.Cache). Without it that
+	// operation fails with ServerException.
+	Upstreams UpstreamValidator
 }
 
 // API serves the ECR API.
@@ -114,7 +118,7 @@ func New(store Store, authn Authenticator, az authz.Authorizer, uploads *request
 		a.reg.region = DefaultRegion
 	}
 	a.limits = newBodyLimits(cfg.MaxManifestSize)
-	a.ops = operations(a.reg, store, authn, uploads)
+	a.ops = operations(a.reg, store, authn, uploads, cfg.Upstreams)
 	return a, nil
 }
 

@@ -123,7 +123,8 @@ func templateFromEngine(t engine.CreationTemplate) RepositoryCreationTemplate {
 func cacheRuleFromEngine(g registry, r engine.PullThroughCacheRule) PullThroughCacheRule {
 	return PullThroughCacheRule{
 		ECRRepositoryPrefix: r.ECRRepositoryPrefix, UpstreamRegistryURL: r.UpstreamRegistryURL,
-		UpstreamRepositoryPrefix: r.UpstreamRepositoryPrefix, RegistryID: g.account,
+		UpstreamRepositoryPrefix: r.UpstreamRepositoryPrefix, UpstreamRegistry: r.UpstreamRegistry,
+		CredentialARN: r.CredentialARN, RegistryID: g.account,
 		CreatedAt: awsTime(r.CreatedAt), UpdatedAt: awsTime(r.UpdatedAt),
 	}
 }

@@ -65,6 +65,9 @@ var (
 	ecrCacheRuleNotFound          = errorType{"PullThroughCacheRuleNotFoundException", 400}
 	ecrCacheRuleExists            = errorType{"PullThroughCacheRuleAlreadyExistsException", 400}
 	ecrUnsupportedUpstream        = errorType{"UnsupportedUpstreamRegistryException", 400}
+	ecrSecretNotFound             = errorType{"SecretNotFoundException", 400}
+	ecrUnableToAccessSecret       = errorType{"UnableToAccessSecretException", 400}
+	ecrUnableToDecryptSecret      = errorType{"UnableToDecryptSecretValueException", 400}
 )
 
 // apiError is an ECR API error with its message.
@@ -133,6 +136,8 @@ var errorTable = []struct {
 	{engine.ErrScanLimitExceeded, ecrLimitExceeded},
 	{engine.ErrUnsupportedImageType, ecrUnsupportedImageType},
 	{engine.ErrCacheRuleExists, ecrCacheRuleExists},
+	{engine.ErrSecretNotFound, ecrSecretNotFound},
+	{engine.ErrPushToCacheRepository, ecrInvalidParameter},
 	{engine.ErrLimitExceeded, ecrLimitExceeded},
 	{request.ErrShuttingDown, ecrServiceUnavailable},
 	{context.DeadlineExceeded, ecrServiceUnavailable},

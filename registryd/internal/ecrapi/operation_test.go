@@ -28,7 +28,7 @@ var actionOf = map[string]authz.Action{
 // Authorizer knows.
 func TestOperationTable(t *testing.T) {
 	a := newTestAPI(t)
-	require.Len(t, a.ops, 47)
+	require.Len(t, a.ops, 49)
 	for name, op := range a.ops {
 		want, ok := actionOf[name]
 		if !ok {
@@ -84,6 +84,8 @@ var wellFormed = map[string]string{
 	"CreatePullThroughCacheRule":              `{"ecrRepositoryPrefix":"hub","upstreamRegistryUrl":"registry-1.docker.io"}`,
 	"DescribePullThroughCacheRules":           `{}`,
 	"DeletePullThroughCacheRule":              `{"ecrRepositoryPrefix":"hub"}`,
+	"UpdatePullThroughCacheRule":              `{"ecrRepositoryPrefix":"hub","credentialArn":"arn:aws:secretsmanager:us-east-1:000000000000:secret:ecr-pullthroughcache/hub"}`,
+	"ValidatePullThroughCacheRule":            `{"ecrRepositoryPrefix":"hub"}`,
 	"GetAuthorizationToken":                   `{}`,
 	"PutRegistryPolicy":                       `{"policyText":"{}"}`,
 	"GetRegistryPolicy":                       `{}`,

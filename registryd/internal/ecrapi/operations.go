@@ -11,7 +11,7 @@ import (
 // authorizes the action on the resources the input names before the
 // handler runs (operation.go); an entry cannot be made without an action,
 // and an input cannot be used without naming its resources.
-func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploads) map[string]operation {
+func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploads, upstreams UpstreamValidator) map[string]operation {
 	repos := repositoryOps{reg: g, repos: st}
 	tags := tagOps{reg: g, tags: st}
 	policies := policyOps{reg: g, policies: st}
@@ -22,7 +22,7 @@ func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploa
 	storage := storageClassOps{images: images, store: st}
 	layers := layerOps{reg: g, repos: st, layers: st, uploads: uploads}
 	templates := templateOps{reg: g, templates: st}
-	rules := cacheRuleOps{reg: g, rules: st}
+	rules := cacheRuleOps{reg: g, rules: st, upstreams: upstreams}
 	login := loginOps{tokens: tokens}
 	settings := accountSettingOps{settings: st}
 	referrers := referrerOps{reg: g, referrers: st}
@@ -85,6 +85,8 @@ func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploa
 		"CreatePullThroughCacheRule":    newOp(authz.CreatePullThroughCacheRule, rules.create),
 		"DescribePullThroughCacheRules": newOp(authz.DescribePullThroughCacheRules, rules.describe),
 		"DeletePullThroughCacheRule":    newOp(authz.DeletePullThroughCacheRule, rules.delete),
+		"UpdatePullThroughCacheRule":    newOp(authz.UpdatePullThroughCacheRule, rules.update),
+		"ValidatePullThroughCacheRule":  newOp(authz.ValidatePullThroughCacheRule, rules.validate),
 
 		"GetAuthorizationToken": newOp(authz.GetAuthorizationToken, login.token),
 	}

@@ -84,11 +84,21 @@ type TemplateStore interface {
 	CreationTemplates(ctx context.Context) ([]engine.CreationTemplate, error)
 }
 
-// CacheRuleStore keeps pull-through cache rules.
+// CacheRuleStore keeps pull-through cache rules, and reads the names of
+// the stored secrets their credentialArn names.
 type CacheRuleStore interface {
 	CreatePullThroughCacheRule(ctx context.Context, r engine.PullThroughCacheRule) (engine.PullThroughCacheRule, error)
+	UpdatePullThroughCacheRule(ctx context.Context, prefix, credentialARN string) (engine.PullThroughCacheRule, error)
 	DeletePullThroughCacheRule(ctx context.Context, prefix string) (engine.PullThroughCacheRule, error)
 	PullThroughCacheRules(ctx context.Context) ([]engine.PullThroughCacheRule, error)
+	SecretNameFromARN(arn string) (string, error)
+}
+
+// UpstreamValidator answers whether a pull-through cache rule's upstream
+// can be reached and authenticates with the rule's credentials: "" when
+// it does, else why not (*pullthrough.Cache).
+type UpstreamValidator interface {
+	ValidateUpstream(ctx context.Context, rule *engine.PullThroughCacheRule) string
 }
 
 // AccountSettingStore keeps the account settings.

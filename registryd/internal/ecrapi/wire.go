@@ -153,11 +153,15 @@ type RepositoryCreationTemplate struct {
 	UpdatedAt                          awsTime                             `json:"updatedAt,omitzero"`
 }
 
-// PullThroughCacheRule is a pull-through cache rule.
+// PullThroughCacheRule is a pull-through cache rule (ECR's
+// PullThroughCacheRule type). customRoleArn is never set: Berth has no
+// roles.
 type PullThroughCacheRule struct {
 	ECRRepositoryPrefix      string  `json:"ecrRepositoryPrefix"`
 	UpstreamRegistryURL      string  `json:"upstreamRegistryUrl"`
 	UpstreamRepositoryPrefix string  `json:"upstreamRepositoryPrefix,omitempty"`
+	UpstreamRegistry         string  `json:"upstreamRegistry,omitempty"`
+	CredentialARN            string  `json:"credentialArn,omitempty"`
 	RegistryID               string  `json:"registryId"`
 	CreatedAt                awsTime `json:"createdAt,omitzero"`
 	UpdatedAt                awsTime `json:"updatedAt,omitzero"`

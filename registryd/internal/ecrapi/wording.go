@@ -50,6 +50,14 @@ func (in *DeletePullThroughCacheRuleInput) errorSubject() subject {
 	return subject{prefix: in.ECRRepositoryPrefix}
 }
 
+func (in *UpdatePullThroughCacheRuleInput) errorSubject() subject {
+	return subject{prefix: in.ECRRepositoryPrefix}
+}
+
+func (in *ValidatePullThroughCacheRuleInput) errorSubject() subject {
+	return subject{prefix: in.ECRRepositoryPrefix}
+}
+
 // subjectOfInput is in's subject, the zero subject for an input that
 // names none.
 func subjectOfInput(in any) subject {
@@ -118,6 +126,12 @@ func (g registry) word(err error, s subject) error {
 		}
 		detail := strings.TrimPrefix(engineDetail(err, engine.ErrInvalidArgument), "encryption key not found: ")
 		return wrap(t, "The KMS key of the repository with name '%s' in the registry with id '%s' cannot be used: %s", repo, g.account, detail)
+	case repo != "" && errors.Is(err, engine.ErrPushToCacheRepository):
+		// ECR publishes no message; the pull-through cache writes into
+		// its repositories, nobody else.
+		e := invalidParameter("repositoryName", "%s", engineDetail(err, engine.ErrPushToCacheRepository))
+		e.Err = err
+		return e
 	case errors.Is(err, engine.ErrInvalidArgument), errors.Is(err, engine.ErrManifestInvalid),
 		errors.Is(err, engine.ErrUnsupported), errors.Is(err, engine.ErrNameInvalid):
 		return &apiError{Type: ecrInvalidParameter, Msg: invalidArgumentMessage(err), Err: err}

@@ -46,7 +46,18 @@ func (a *API) getBlob(w http.ResponseWriter, r *http.Request, rt route) error {
 		return err
 	}
 	ctx := r.Context()
-	if err := a.fill.FillBlob(ctx, caller(ctx), rt.name, d); err != nil {
+	if r.Header.Get("Range") == "" {
+		// A whole blob that a pull-through cache lacks streams from its
+		// upstream while it is stored.
+		rc, size, err := a.fill.StreamBlob(ctx, caller(ctx), rt.name, d)
+		if err != nil {
+			return err
+		}
+		if rc != nil {
+			a.streamUpstream(w, r, rc, size, d, rt)
+			return nil
+		}
+	} else if err := a.fill.FillBlob(ctx, caller(ctx), rt.name, d); err != nil {
 		return err
 	}
 	h := w.Header()
@@ -104,6 +115,40 @@ func (a *API) getBlob(w http.ResponseWriter, r *http.Request, rt route) error {
 		a.serveMultiRange(w, r, br, ranges, size, rt)
 	}
 	return nil
+}
+
+// streamUpstream answers a blob with the bytes a pull-through cache
+// streams from its upstream. When the stream fails (the upstream's bytes
+// did not match their digest, or it went away) the answer is cut short:
+// the connection is aborted, so the client sees an error, never a blob
+// that looks whole.
+func (a *API) streamUpstream(w http.ResponseWriter, r *http.Request, rc io.ReadCloser, size int64, d digest.Digest, rt route) {
+	defer rc.Close()
+	h := w.Header()
+	setBlobHeaders(h, d)
+	if size >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(size, 10))
+	}
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodGet {
+		return
+	}
+	if _, err := io.CopyBuffer(flushWriter{w}, rc, make([]byte, 256<<10)); err != nil {
+		a.log.Debug("pull-through: blob stream cut", "repo", rt.name, "ref", rt.ref, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// flushWriter flushes after each write, so that the bytes of a stream
+// that arrive slowly reach the client as they come.
+type flushWriter struct{ w http.ResponseWriter }
+
+func (f flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err == nil {
+		_ = http.NewResponseController(f.w).Flush()
+	}
+	return n, err
 }
 
 // setBlobHeaders sets the headers common to blob answers.

@@ -31,10 +31,24 @@ func (a *API) getManifest(w http.ResponseWriter, r *http.Request, rt route) erro
 		return err
 	}
 	ctx := r.Context()
-	if err := a.fill.FillManifest(ctx, caller(ctx), rt.name, rt.ref); err != nil {
+	upstream, err := a.fill.FillManifest(ctx, caller(ctx), rt.name, rt.ref)
+	if err != nil {
 		return err
 	}
 	h := w.Header()
+	if upstream != nil {
+		// A first pull through the cache: the upstream's manifest, while
+		// its content is stored.
+		h.Set("Content-Type", upstream.MediaType)
+		h.Set("Docker-Content-Digest", upstream.Digest.String())
+		h.Set("Content-Length", strconv.Itoa(len(upstream.Payload)))
+		h.Set("ETag", `"`+upstream.Digest.String()+`"`)
+		w.WriteHeader(http.StatusOK)
+		if r.Method == http.MethodGet {
+			_, _ = w.Write(upstream.Payload)
+		}
+		return nil
+	}
 	if r.Method == http.MethodHead {
 		desc, err := a.manifests.StatManifest(ctx, rt.name, rt.ref)
 		if err != nil {

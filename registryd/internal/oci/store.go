@@ -63,9 +63,17 @@ type Authenticator interface {
 }
 
 // Filler fills a repository that is a pull-through cache from its
-// upstream before a pull by who is served (*pullthrough.Cache), if who
-// may import into it; for any other repository it does nothing.
+// upstream when a pull by who misses (*pullthrough.Cache), if who may
+// import into it; for any other repository it does nothing (nil, and
+// the store answers).
 type Filler interface {
-	FillManifest(ctx context.Context, who engine.Principal, repo, ref string) error
+	// FillManifest returns the upstream's manifest to answer with (it is
+	// stored in the background), or nil when the store answers.
+	FillManifest(ctx context.Context, who engine.Principal, repo, ref string) (*engine.Manifest, error)
+	// StreamBlob returns the upstream's bytes of a blob to answer with as
+	// they arrive (size -1 when unknown; a read error means the answer
+	// must be cut), or nil when the store answers.
+	StreamBlob(ctx context.Context, who engine.Principal, repo string, d digest.Digest) (io.ReadCloser, int64, error)
+	// FillBlob returns once the blob is stored (or the store answers).
 	FillBlob(ctx context.Context, who engine.Principal, repo string, d digest.Digest) error
 }

@@ -34,19 +34,26 @@ func TestFill(t *testing.T) {
 	anyone := engine.Principal{Account: "000000000000"}
 
 	d := digest.FromString("x")
-	require.NoError(t, c.FillManifest(ctx, anyone, "plain/app", "v1"))
+	m, err := c.FillManifest(ctx, anyone, "plain/app", "v1")
+	require.NoError(t, err)
+	require.Nil(t, m)
 	require.NoError(t, c.FillBlob(ctx, anyone, "plain/app", d))
 
 	_, err = e.PutPullThroughCacheRule(ctx, engine.PullThroughCacheRule{ECRRepositoryPrefix: "hub", UpstreamRegistryURL: "http://127.0.0.1:1"})
 	require.NoError(t, err)
-	require.ErrorIs(t, c.FillManifest(ctx, anyone, "hub/app", "v1"), ErrUpstream)
+	_, err = c.FillManifest(ctx, anyone, "hub/app", "v1")
+	require.ErrorIs(t, err, ErrUpstream)
 	require.ErrorIs(t, c.FillBlob(ctx, anyone, "hub/app", d), ErrUpstream)
+	_, _, err = c.StreamBlob(ctx, anyone, "hub/app", d)
+	require.ErrorIs(t, err, ErrUpstream)
 
 	// A repository that was pushed to is never the cache's, whatever
 	// rule its name falls under: nothing is fetched (no ErrUpstream).
 	_, err = e.PutBlob(ctx, "hub/pushed", bytes.NewReader([]byte("mine")), "")
 	require.NoError(t, err)
-	require.NoError(t, c.FillManifest(ctx, anyone, "hub/pushed", "v1"))
+	m, err = c.FillManifest(ctx, anyone, "hub/pushed", "v1")
+	require.NoError(t, err)
+	require.Nil(t, m)
 	require.NoError(t, c.FillBlob(ctx, anyone, "hub/pushed", d))
 }
 
