@@ -220,8 +220,12 @@ func (c *Config) EngineOptions() (*engine.Options, error) {
 		AuditMaxAge:         time.Duration(c.AuditMaxAge),
 		AuditMaxBytes:       c.AuditMaxBytes,
 		DisableAudit:        c.NoAudit,
-		ScanWorkers:         c.ScanWorkers,
-		EventQueueMaxBytes:  c.EventQueueMaxBytes,
+		// Only serve runs scans (it sets ScanWorkers from the
+		// configuration): a one-shot command leaves the queue to the
+		// daemon, and a run it cut short at its exit would count an
+		// attempt.
+		ScanWorkers:        -1,
+		EventQueueMaxBytes: c.EventQueueMaxBytes,
 		// Only serve delivers events (it clears this): a one-shot
 		// command leaves what it queues to the daemon.
 		HoldEvents: true,

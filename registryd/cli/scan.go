@@ -65,10 +65,10 @@ func runScan(ctx context.Context, env Env, args []string) int {
 		return exitUsage
 	}
 	path := fs.Arg(0)
-	// No scans run in a process that opens the store for one command:
-	// the daemon runs the re-matches an import queues when it next starts.
-	holdScans := func(o *engine.Options) error { o.ScanWorkers = -1; return nil }
-	if code := t.open(ctx, env, fs, holdScans); code != exitOK {
+	// No scans run in a process that opens the store for one command
+	// (EngineOptions): the daemon runs the re-matches an import queues
+	// when it next starts.
+	if code := t.open(ctx, env, fs, nil); code != exitOK {
 		return code
 	}
 	if t.daemon != nil {
