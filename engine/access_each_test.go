@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -225,5 +226,49 @@ func BenchmarkListingDecisions(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*repos), "ns/repository")
+	})
+}
+
+// FuzzAuthorizeEach: for an identity policy built from the fuzzer's
+// effect, action, resource pattern and resource tag condition, and a
+// request context, AuthorizeEach decides every repository of the
+// fixture as Authorize does.
+func FuzzAuthorizeEach(f *testing.F) {
+	f.Add(false, "ecr:Describe*", "arn:aws:ecr:*:*:repository/team-a/*", "team", "a", uint8(0), true)
+	f.Add(true, "ecr:*", "*", "Secret", "yes", uint8(1), false)
+	f.Add(false, "ecr:DescribeRepositories", "arn:aws:ecr:us-east-1:000000000000:repository/*", "", "", uint8(2), false)
+	fx := newEachFixture(f)
+	actions := []string{"ecr:DescribeRepositories", "ecr:BatchGetImage", "ecr:SetRepositoryPolicy"}
+	f.Fuzz(func(t *testing.T, deny bool, action, resource, tagKey, tagValue string, act uint8, secure bool) {
+		effect := "Allow"
+		if deny {
+			effect = "Deny"
+		}
+		stmt := map[string]any{"Effect": effect, "Action": action, "Resource": resource}
+		if tagKey != "" {
+			stmt["Condition"] = map[string]any{"StringEquals": map[string]string{"ecr:ResourceTag/" + tagKey: tagValue}}
+		}
+		text, err := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{stmt}})
+		require.NoError(t, err)
+		p, err := ParseIdentityPolicy("fuzz", string(text))
+		if err != nil {
+			return // a policy Berth refuses to enforce
+		}
+		second, err := ParseIdentityPolicy("all", allowAll)
+		require.NoError(t, err)
+		for _, ps := range [][]*IdentityPolicy{{p}, {p, second}} {
+			who, err := NewPrincipal(DefaultAccount, "", "fuzzer", NewIdentityPolicies(ps...))
+			require.NoError(t, err)
+			req := AccessRequest{Principal: who, Action: actions[int(act)%len(actions)], SecureTransport: secure}
+			got, err := fx.e.AuthorizeEach(context.Background(), &req, fx.repos)
+			require.NoError(t, err)
+			for i, repo := range fx.repos {
+				one := req
+				one.Repository = repo
+				want, err := fx.e.Authorize(context.Background(), &one)
+				require.NoError(t, err)
+				requireSameDecision(t, want, got[i], &one, repo)
+			}
+		}
 	})
 }
