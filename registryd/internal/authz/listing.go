@@ -78,8 +78,10 @@ func (l *Listing) Visible(ctx context.Context, resources []Resource) ([]bool, er
 	var failure error
 	switch names, ok := repositoryNames(resources); {
 	case !l.action.Known():
-		for range resources {
-			deny(&req, "*", engine.AuditImplicitDeny, "implicitly denied: an action registryd does not know",
+		for _, r := range resources {
+			one := req
+			one.Repository, _ = r.Repository()
+			deny(&one, "*", engine.AuditImplicitDeny, "implicitly denied: an action registryd does not know",
 				fmt.Errorf("%w: %w %q", engine.ErrAccessDenied, ErrUnknownAction, l.action))
 		}
 	case ok:
