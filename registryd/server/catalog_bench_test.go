@@ -18,7 +18,8 @@ import (
 
 // BenchmarkCatalogAudit measures what the audit log costs a listing, as a
 // ratio in one run: the whole catalog of 2,000 repositories, in pages of
-// 1,000 (each page asks, and records, one question per repository), from
+// 1,000 (each page asks one question per repository; the listing is one
+// record, with a record for each repository it hides), from
 // one server whose store keeps an audit log and one whose store keeps
 // none, in alternating rounds. It reports the wall time and the
 // process's CPU time (getrusage: what other processes on a shared machine
