@@ -131,6 +131,16 @@ type question struct {
 	decision engine.AuditDecision
 }
 
+// listingPrefix marks the repo of a question that stands for a listing's
+// own record (listed).
+const listingPrefix = "listing:"
+
+// listed is the record of a listing (ecr:DescribeRepositories on "*",
+// allowed) that showed shown repositories and hid hidden ones.
+func listed(shown, hidden int) question {
+	return question{authz.DescribeRepositories, fmt.Sprintf("%s%d/%d", listingPrefix, shown, hidden), engine.AuditAllow}
+}
+
 // TestAuditEveryRoute: each OCI route and method, each ECR API operation
 // and each admin operation leaves one record per authorization question,
 // with the request's id, the caller, the action, the resource, the final
@@ -167,9 +177,14 @@ func TestAuditEveryRoute(t *testing.T) {
 		{"GET", "/v2/", nil, onRegistry(authz.GetAuthorizationToken)},
 		{"HEAD", "/v2/", nil, onRegistry(authz.GetAuthorizationToken)},
 		{"GET", "/v2/_catalog", nil, func(_ string, d engine.AuditDecision) []question {
-			// One filter question per repository (app, scratch): bob's
-			// denial of app hides it; the listing still answers.
-			return []question{{authz.DescribeRepositories, "app", d}, {authz.DescribeRepositories, "scratch", engine.AuditAllow}}
+			// bob's denial of app is recorded on its own and hides it;
+			// the listing is recorded once, shown and hidden counted
+			// (alice's allowed app and scratch have no records of their
+			// own).
+			if d.Denied() {
+				return []question{{authz.DescribeRepositories, "app", d}, listed(1, 1)}
+			}
+			return []question{listed(2, 0)}
 		}},
 		{"GET", "/v2/%s/tags/list", nil, one(authz.ListImages)},
 		{"GET", "/v2/%s/referrers/" + blob, nil, one(authz.ListImages)},
@@ -224,6 +239,18 @@ func TestAuditEveryRoute(t *testing.T) {
 			r := got[i]
 			assert.Equal(t, string(q.action), r.Action)
 			assert.Equal(t, q.decision, r.Decision, "%s", r.Statement)
+			if counts, ok := strings.CutPrefix(q.repo, listingPrefix); ok {
+				shown, hidden, _ := strings.Cut(counts, "/")
+				assert.Equal(t, "*", r.Resource)
+				assert.Empty(t, r.Repository)
+				assert.Equal(t, map[string]string{"repositoriesShown": shown, "repositoriesHidden": hidden}, r.Parameters)
+				assert.Equal(t, "a listing: "+shown+" shown, "+hidden+" hidden (each hidden one recorded as its own denial)", r.Statement)
+				assert.False(t, r.Mutating)
+				assert.Equal(t, "arn:aws:iam::000000000000:user/"+u.name, r.PrincipalARN)
+				assert.Equal(t, api, r.API)
+				assert.Equal(t, path, r.Path)
+				continue
+			}
 			if q.repo == "" {
 				assert.Equal(t, "*", r.Resource)
 			} else {
@@ -316,12 +343,13 @@ func TestAuditEveryRoute(t *testing.T) {
 		}
 		run("DescribeRepositories", `{"repositoryNames":["`+u.repo+`"]}`, []question{{authz.DescribeRepositories, u.repo, u.decision}})
 		// A listing asks about the registry, then about each repository
-		// it shows (leaving out what the caller may not describe).
-		run("DescribeRepositories", `{}`, []question{
-			{authz.DescribeRepositories, "", engine.AuditAllow},
-			{authz.DescribeRepositories, "app", map[string]engine.AuditDecision{"alice": engine.AuditAllow, "bob": engine.AuditExplicitDeny}[u.name]},
-			{authz.DescribeRepositories, "scratch", engine.AuditAllow},
-		})
+		// it would show: each one hidden is recorded as its denial, and
+		// the listing once, with what it showed and hid.
+		listing := []question{{authz.DescribeRepositories, "", engine.AuditAllow}, listed(2, 0)}
+		if u.decision.Denied() {
+			listing = []question{{authz.DescribeRepositories, "", engine.AuditAllow}, {authz.DescribeRepositories, "app", u.decision}, listed(1, 1)}
+		}
+		run("DescribeRepositories", `{}`, listing)
 		for op, body := range registryOps {
 			if strings.Contains(body, "%s") {
 				body = fmt.Sprintf(body, u.name)

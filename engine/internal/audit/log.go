@@ -246,7 +246,7 @@ func (l *Log) Append(rec Record, durable bool) error {
 // that they usually share one write(2). Each record is one line of its
 // own, as if appended alone; all carry the same time. It returns the
 // first error (an invalid record fails the whole call before any is
-// written). A listing's filter questions, thousands for one request, are
+// written). The denials of a listing's page, thousands for one request, are
 // written this way.
 func (l *Log) AppendAll(recs []Record, durable bool) error {
 	if len(recs) == 0 {

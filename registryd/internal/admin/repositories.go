@@ -156,6 +156,7 @@ func (a *API) listRepositories(r *http.Request, _ []byte) (any, error) {
 	ctx := r.Context()
 	out := []string{}
 	last := ""
+	listing := authz.NewListing(a.authz, callerOf(r), authz.DescribeRepositories)
 	for {
 		names, err := a.store.ListRepositories(ctx, last, listBatch)
 		if err != nil {
@@ -165,7 +166,7 @@ func (a *API) listRepositories(r *http.Request, _ []byte) (any, error) {
 		for i, n := range names {
 			resources[i] = authz.Repository(n)
 		}
-		visible, err := authz.VisibleAll(ctx, a.authz, callerOf(r), authz.DescribeRepositories, resources)
+		visible, err := listing.Visible(ctx, resources)
 		if err != nil {
 			return nil, err
 		}
@@ -175,6 +176,9 @@ func (a *API) listRepositories(r *http.Request, _ []byte) (any, error) {
 			}
 		}
 		if len(names) < listBatch {
+			if err := listing.Record(ctx, len(out)); err != nil {
+				return nil, err
+			}
 			return out, nil
 		}
 		last = names[len(names)-1]

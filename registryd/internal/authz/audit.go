@@ -18,7 +18,8 @@ import (
 // Recorder keeps the audit log (*engine.Engine).
 type Recorder interface {
 	RecordAudit(ctx context.Context, rec engine.AuditRecord, durable bool) error
-	// RecordAuditAll writes several records together (a listing's).
+	// RecordAuditAll writes several records together (a listing's
+	// denials).
 	RecordAuditAll(ctx context.Context, recs []engine.AuditRecord, durable bool) error
 	// RecordAuditSyncing writes rec and returns with its sync under way.
 	RecordAuditSyncing(ctx context.Context, rec engine.AuditRecord) (wait func() error, err error)
@@ -77,16 +78,50 @@ func init() {
 // decision (the final one: after the open registry and anonymous pull
 // allowances) on resource (an ARN, or "*"), because of statement, and
 // refused with refusal (nil when allowed). It is durable for a denial and
-// for an allowed change, but for a listing's filter questions and an
-// upload session's steps; an allowed change's sync is left under way for
-// the answer to wait for when the request's Info defers it
-// (DeferAuditSyncs), and a listing's records are gathered by VisibleAll.
-// It returns refusal once the record is written,
-// or the failure to write it, which refuses the request (503 for
-// engine.ErrAuditUnavailable). The request's details come from its
+// for an allowed change, but for an upload session's steps; an allowed
+// change's sync is left under way for the answer to wait for when the
+// request's Info defers it (DeferAuditSyncs), and for a filter question
+// (Visible). (A listing's questions are recorded by its Listing.) It returns refusal once the record is
+// written, or the failure to write it, which refuses the request (503
+// for engine.ErrAuditUnavailable). The request's details come from its
 // request.Info.
 func (a *IAM) record(ctx context.Context, req *engine.AccessRequest, resource string, decision engine.AuditDecision, statement string, refusal error) error {
 	info := request.InfoFrom(ctx)
+	action := Action(req.Action)
+	rec := auditRecord(info, req, resource, decision, statement, refusal)
+	// A filter question (Visible) is recorded but not synced: a
+	// candidate it hides is no attempt on it. The steps of an upload
+	// session (its start, its chunks, its end without a blob) change
+	// nothing durable: their records are written, and the completing
+	// PUT's is synced.
+	durable := (decision.Denied() || mutating[action] && !sessionStep[action]) && !isFilter(ctx)
+	var err error
+	switch {
+	case durable && decision == engine.AuditAllow && info.AuditSyncsDeferred():
+		// A change: its record is written now, before the change, and
+		// synced while the change is made; the answer waits for it.
+		var wait func() error
+		if wait, err = a.decider.RecordAuditSyncing(ctx, rec); err == nil && !info.AddAuditSync(wait) {
+			err = wait()
+		}
+	default:
+		err = a.decider.RecordAudit(ctx, rec, durable)
+	}
+	switch {
+	case err == nil:
+		return refusal
+	case refusal != nil && !action.Known():
+		// A question the seam could not even put (an action without the
+		// form the log needs): refused all the same.
+		return refusal
+	}
+	return fmt.Errorf("authz: recording %s on %s: %w", req.Action, resource, err)
+}
+
+// auditRecord is the record of req, decided as decision on resource ("":
+// "*") because of statement, refused with refusal (nil when allowed), in
+// the request info describes.
+func auditRecord(info *request.Info, req *engine.AccessRequest, resource string, decision engine.AuditDecision, statement string, refusal error) engine.AuditRecord {
 	action := Action(req.Action)
 	if resource == "" {
 		resource = "*"
@@ -110,37 +145,7 @@ func (a *IAM) record(ctx context.Context, req *engine.AccessRequest, resource st
 	if refusal != nil {
 		rec.ErrorMessage = strings.ReplaceAll(refusal.Error(), "engine: ", "")
 	}
-	// A listing's filter question (Visible) is recorded but not synced: a
-	// repository hidden from a listing is no attempt on it, and a listing
-	// may ask thousands. The steps of an upload session (its start, its
-	// chunks, its end without a blob) change nothing durable: their
-	// records are written, and the completing PUT's is synced.
-	durable := (decision.Denied() || mutating[action] && !sessionStep[action]) && !isListing(ctx)
-	var err error
-	switch {
-	case listingBatchOf(ctx) != nil:
-		// A question of VisibleAll: recorded with the others, together.
-		lb := listingBatchOf(ctx)
-		lb.recs = append(lb.recs, rec)
-	case durable && decision == engine.AuditAllow && info.AuditSyncsDeferred():
-		// A change: its record is written now, before the change, and
-		// synced while the change is made; the answer waits for it.
-		var wait func() error
-		if wait, err = a.decider.RecordAuditSyncing(ctx, rec); err == nil && !info.AddAuditSync(wait) {
-			err = wait()
-		}
-	default:
-		err = a.decider.RecordAudit(ctx, rec, durable)
-	}
-	switch {
-	case err == nil:
-		return refusal
-	case refusal != nil && !action.Known():
-		// A question the seam could not even put (an action without the
-		// form the log needs): refused all the same.
-		return refusal
-	}
-	return fmt.Errorf("authz: recording %s on %s: %w", req.Action, resource, err)
+	return rec
 }
 
 // sessionStep are the actions of an upload session's steps, which change
@@ -178,19 +183,20 @@ func sourceIP(info *request.Info) string {
 	return info.SourceIP.String()
 }
 
-// listingKey marks the context of a listing's filter questions.
-type listingKey struct{}
+// filterKey marks the context of a filter question (Visible).
+type filterKey struct{}
 
-// isListing reports whether ctx is a listing's filter question.
-func isListing(ctx context.Context) bool { return ctx.Value(listingKey{}) != nil }
+// isFilter reports whether ctx is a filter question's.
+func isFilter(ctx context.Context) bool { return ctx.Value(filterKey{}) != nil }
 
-// Visible reports whether who may see resource in a listing of action
-// (the catalog, a DescribeRepositories page): the decision Authorize
-// makes, recorded in the audit log like any other, but not synced for a
-// refusal, since a repository hidden from a listing is no attempt on it
-// and one listing may ask for thousands.
+// Visible reports whether who may perform action on resource when the
+// question only filters candidates (a blob mount's probing for a
+// repository that holds the blob): the decision Authorize makes,
+// recorded in the audit log like any other, but not synced for a
+// refusal, since a candidate hidden is no attempt on it. A listing asks
+// through a Listing instead.
 func Visible(ctx context.Context, az Authorizer, who engine.Principal, action Action, resource Resource) (bool, error) {
-	err := az.Authorize(context.WithValue(ctx, listingKey{}, true), who, action, resource)
+	err := az.Authorize(context.WithValue(ctx, filterKey{}, true), who, action, resource)
 	switch {
 	case err == nil:
 		return true, nil
@@ -198,63 +204,4 @@ func Visible(ctx context.Context, az Authorizer, who engine.Principal, action Ac
 		return false, nil
 	}
 	return false, err
-}
-
-// listingBatch gathers the records of VisibleAll's questions, written
-// together once every question is decided.
-type listingBatch struct{ recs []engine.AuditRecord }
-
-// listingBatchKey marks the context of VisibleAll's questions.
-type listingBatchKey struct{}
-
-// listingBatchOf returns the batch ctx's questions are recorded in, or
-// nil.
-func listingBatchOf(ctx context.Context) *listingBatch {
-	lb, _ := ctx.Value(listingBatchKey{}).(*listingBatch)
-	return lb
-}
-
-// VisibleAll reports, for each of resources, whether who may see it in a
-// listing of action, as Visible does for one (each question decided and
-// recorded, not synced): the records of an IAM Authorizer's questions are
-// written together (usually one write(2)) once all are decided, before
-// VisibleAll returns. A listing of thousands of repositories asks this way
-// a page at a time. An error refuses the listing; the questions decided
-// before it are recorded all the same.
-func VisibleAll(ctx context.Context, az Authorizer, who engine.Principal, action Action, resources []Resource) ([]bool, error) {
-	visible := make([]bool, len(resources))
-	iam, ok := az.(*IAM)
-	if !ok {
-		for i, r := range resources {
-			v, err := Visible(ctx, az, who, action, r)
-			if err != nil {
-				return nil, err
-			}
-			visible[i] = v
-		}
-		return visible, nil
-	}
-	lb := &listingBatch{recs: make([]engine.AuditRecord, 0, len(resources))}
-	bctx := context.WithValue(context.WithValue(ctx, listingKey{}, true), listingBatchKey{}, lb)
-	var failure error
-	for i, r := range resources {
-		err := iam.Authorize(bctx, who, action, r)
-		switch {
-		case err == nil:
-			visible[i] = true
-		case errors.Is(err, engine.ErrAccessDenied):
-		default:
-			failure = err
-		}
-		if failure != nil {
-			break
-		}
-	}
-	if err := iam.decider.RecordAuditAll(ctx, lb.recs, false); err != nil {
-		return nil, fmt.Errorf("authz: recording a listing's %d questions: %w", len(lb.recs), err)
-	}
-	if failure != nil {
-		return nil, failure
-	}
-	return visible, nil
 }

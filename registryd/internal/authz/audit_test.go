@@ -150,14 +150,15 @@ func TestMutatingTable(t *testing.T) {
 	}
 }
 
-// TestVisible: a listing's filter questions are decided as Authorize
-// decides them and recorded, but a hidden repository costs no sync.
-func TestVisible(t *testing.T) {
+// TestListing: a listing's questions are decided as Authorize decides
+// them; a hidden repository is recorded as its own denial without a
+// sync, a shown one only in the listing's one record, which counts both.
+func TestListing(t *testing.T) {
 	ctx := context.Background()
 	e, err := engine.Open(t.TempDir(), &engine.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	t.Cleanup(func() { e.Close() })
-	for _, name := range []string{"team-a/app", "team-b/app"} {
+	for _, name := range []string{"team-a/app", "team-a/lib", "team-b/app"} {
 		_, err = e.CreateRepository(ctx, name, engine.RepositorySettings{})
 		require.NoError(t, err)
 	}
@@ -169,19 +170,28 @@ func TestVisible(t *testing.T) {
 	require.NoError(t, err)
 
 	syncs := e.AuditStatus().Syncs
-	seen, err := Visible(ctx, az, alice, DescribeRepositories, Repository("team-a/app"))
+	l := NewListing(az, alice, DescribeRepositories)
+	seen, err := l.Visible(ctx, []Resource{Repository("team-a/app"), Repository("team-b/app"), Repository("team-a/lib")})
 	require.NoError(t, err)
-	require.True(t, seen)
-	seen, err = Visible(ctx, az, alice, DescribeRepositories, Repository("team-b/app"))
-	require.NoError(t, err)
-	require.False(t, seen, "hidden, not an error")
-	require.Equal(t, syncs, e.AuditStatus().Syncs, "a hidden repository is recorded without a sync")
-	var decisions []engine.AuditDecision
-	require.NoError(t, e.AuditRecords(ctx, engine.AuditQuery{Repository: "team-b/app"}, func(r engine.AuditRecord) error {
-		decisions = append(decisions, r.Decision)
+	require.Equal(t, []bool{true, false, true}, seen, "hidden, not an error")
+	require.Equal(t, 1, l.Hidden())
+	require.NoError(t, l.Record(ctx, 2))
+	require.Equal(t, syncs, e.AuditStatus().Syncs, "a listing is recorded without a sync")
+	var recs []engine.AuditRecord
+	require.NoError(t, e.AuditRecords(ctx, engine.AuditQuery{OldestFirst: true}, func(r engine.AuditRecord) error {
+		recs = append(recs, r)
 		return nil
 	}))
-	require.Equal(t, []engine.AuditDecision{engine.AuditImplicitDeny}, decisions, "the filter question is recorded")
+	require.Len(t, recs, 2, "the refusal and the listing; a shown repository has no record of its own")
+	require.Equal(t, "team-b/app", recs[0].Repository)
+	require.Equal(t, engine.AuditImplicitDeny, recs[0].Decision)
+	require.Equal(t, "arn:aws:iam::000000000000:user/alice", recs[0].PrincipalARN)
+	require.Equal(t, "implicitly denied: no statement allows", recs[0].Statement)
+	require.Contains(t, recs[0].ErrorMessage, "may not ecr:DescribeRepositories on arn:aws:ecr:us-east-1:000000000000:repository/team-b/app")
+	require.Equal(t, engine.AuditAllow, recs[1].Decision)
+	require.Equal(t, "*", recs[1].Resource)
+	require.Equal(t, string(DescribeRepositories), recs[1].Action)
+	require.Equal(t, map[string]string{"repositoriesShown": "2", "repositoriesHidden": "1"}, recs[1].Parameters)
 
 	// The same question asked for itself (a refused attempt) is synced.
 	require.ErrorIs(t, az.Authorize(ctx, alice, DescribeRepositories, Repository("team-b/app")), engine.ErrAccessDenied)

@@ -13,6 +13,9 @@ import (
 // recorded.
 type Decider interface {
 	Authorize(ctx context.Context, req *engine.AccessRequest) (engine.Decision, error)
+	// AuthorizeEach decides req about each of repositories, as Authorize
+	// decides each alone (a listing's questions).
+	AuthorizeEach(ctx context.Context, req *engine.AccessRequest, repositories []string) ([]engine.Decision, error)
 	Recorder
 }
 
@@ -86,20 +89,27 @@ func (a *IAM) Authorize(ctx context.Context, who engine.Principal, action Action
 	if err != nil {
 		return err
 	}
-	_, local := who.Local()
+	decision, statement, refusal := a.verdict(&req, action, d)
+	return a.record(ctx, &req, d.Resource, decision, statement, refusal)
+}
+
+// verdict is the seam's final word on the engine's decision d of req:
+// the decision the audit log records (after the open registry and
+// anonymous pull allowances), the deciding statement's text, and the
+// refusal (nil when allowed).
+func (a *IAM) verdict(req *engine.AccessRequest, action Action, d engine.Decision) (engine.AuditDecision, string, error) {
+	_, local := req.Principal.Local()
 	switch {
 	case d.Allowed():
-		return a.record(ctx, &req, d.Resource, engine.AuditAllow, a.statements.text("", d), nil)
+		return engine.AuditAllow, a.statements.text("", d), nil
 	case d.Outcome == engine.ExplicitDeny:
 	case local:
 		// A local user the engine refused (not the daemon's user nor
 		// root): neither an open registry nor anonymous pulls let it in.
 	case a.open:
-		return a.record(ctx, &req, d.Resource, engine.AuditAllow,
-			a.statements.text("allowed: the registry is open (authentication off) and no statement denies; ", d), nil)
-	case a.anonymousPull && who.Anonymous() && pullActions[action]:
-		return a.record(ctx, &req, d.Resource, engine.AuditAllow,
-			a.statements.text("allowed: an anonymous pull (--anonymous-pull) that no statement denies; ", d), nil)
+		return engine.AuditAllow, a.statements.text("allowed: the registry is open (authentication off) and no statement denies; ", d), nil
+	case a.anonymousPull && req.Principal.Anonymous() && pullActions[action]:
+		return engine.AuditAllow, a.statements.text("allowed: an anonymous pull (--anonymous-pull) that no statement denies; ", d), nil
 	}
-	return a.record(ctx, &req, d.Resource, engine.AuditDecisionOf(d.Outcome), a.statements.text("", d), d.Err(&req))
+	return engine.AuditDecisionOf(d.Outcome), a.statements.text("", d), d.Err(req)
 }

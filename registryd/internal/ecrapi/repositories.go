@@ -157,6 +157,7 @@ func (o repositoryOps) describe(ctx context.Context, c *call, in *DescribeReposi
 	// n repositories it may describe, and the nextToken names the last of
 	// them, never a repository hidden from the caller (the token is only
 	// base64: it would tell the name).
+	listing := authz.NewListing(c.authz, c.who, c.action)
 	for {
 		names, err := o.repos.ListRepositories(ctx, cursor, describeBatch)
 		if err != nil {
@@ -174,7 +175,7 @@ func (o repositoryOps) describe(ctx context.Context, c *call, in *DescribeReposi
 			for i, name := range ask {
 				resources[i] = authz.Repository(name)
 			}
-			visible, err := authz.VisibleAll(ctx, c.authz, c.who, c.action, resources)
+			visible, err := listing.Visible(ctx, resources)
 			if err != nil {
 				return nil, err
 			}
@@ -188,16 +189,25 @@ func (o repositoryOps) describe(ctx context.Context, c *call, in *DescribeReposi
 				}
 				if len(out.Repositories) == n {
 					out.NextToken = pageToken(out.Repositories[n-1].RepositoryName)
-					return out, nil
+					return recordListing(ctx, listing, out)
 				}
 				out.Repositories = append(out.Repositories, repositoryFromEngine(o.reg, c.host, r))
 			}
 		}
 		if len(names) < describeBatch {
-			return out, nil
+			return recordListing(ctx, listing, out)
 		}
 		cursor = names[len(names)-1]
 	}
+}
+
+// recordListing records the listing that answers out and returns out, or
+// the failure to record it, which refuses the call.
+func recordListing(ctx context.Context, listing *authz.Listing, out *DescribeRepositoriesOutput) (*DescribeRepositoriesOutput, error) {
+	if err := listing.Record(ctx, len(out.Repositories)); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // describeBatch is how many repository names DescribeRepositories reads

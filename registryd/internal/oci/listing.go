@@ -111,14 +111,19 @@ func (a *API) catalog(w http.ResponseWriter, r *http.Request, _ route) error {
 	if err != nil {
 		return err
 	}
-	repos, more, err := a.visibleRepositories(r.Context(), last, n)
+	listing := authz.NewListing(a.authz, caller(r.Context()), authz.DescribeRepositories)
+	repos, more, err := a.visibleRepositories(r.Context(), listing, last, n)
 	if err != nil {
 		return err
 	}
 	if who := caller(r.Context()); len(repos) == 0 && last == "" && who.Anonymous() && a.authn.Enabled() {
 		// An anonymous caller who may see nothing is asked for
-		// credentials (401 and the challenge), as for any refusal.
+		// credentials (401 and the challenge), as for any refusal; each
+		// repository hidden has its denial recorded.
 		return fmt.Errorf("%w: the catalog lists nothing an anonymous caller may see", engine.ErrAccessDenied)
+	}
+	if err := listing.Record(r.Context(), len(repos)); err != nil {
+		return err
 	}
 	if more && len(repos) > 0 {
 		nextLink(w, "/v2/_catalog", n, repos[len(repos)-1])
@@ -129,13 +134,12 @@ func (a *API) catalog(w http.ResponseWriter, r *http.Request, _ route) error {
 }
 
 // visibleRepositories returns up to n (all when n < 0) repositories after
-// last that the caller may describe, and whether more follow.
-func (a *API) visibleRepositories(ctx context.Context, last string, n int) ([]string, bool, error) {
+// last that the listing's caller may describe, and whether more follow.
+func (a *API) visibleRepositories(ctx context.Context, listing *authz.Listing, last string, n int) ([]string, bool, error) {
 	out := []string{}
 	if n == 0 {
 		return out, false, nil
 	}
-	who := caller(ctx)
 	cursor := last
 	for {
 		names, err := a.listings.ListRepositories(ctx, cursor, catalogBatch)
@@ -155,7 +159,7 @@ func (a *API) visibleRepositories(ctx context.Context, last string, n int) ([]st
 			for i, name := range ask {
 				resources[i] = authz.Repository(name)
 			}
-			visible, err := authz.VisibleAll(ctx, a.authz, who, authz.DescribeRepositories, resources)
+			visible, err := listing.Visible(ctx, resources)
 			if err != nil {
 				return nil, false, err
 			}

@@ -128,7 +128,7 @@ func (a *API) mount(ctx context.Context, repo, from string, d digest.Digest) (de
 // ecr:BatchCheckLayerAvailability on from) and from's key reads d; the
 // engine unwraps d's data key through from's key and wraps it under
 // repo's (engine.MountBlob). A candidate of a mount without "from"
-// (probing) is asked as a listing's filter is (authz.Visible: recorded,
+// (probing) is asked as a filter (authz.Visible: recorded,
 // not synced), so that the time a refused candidate takes tells nothing
 // of the repositories that hold d.
 func (a *API) mountFrom(ctx context.Context, repo, from string, d digest.Digest, probing bool) (desc engine.Descriptor, mounted bool, err error) {
