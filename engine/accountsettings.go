@@ -29,8 +29,9 @@ const (
 	// BlobMountingDisabled.
 	AccountSettingBlobMounting = "BLOB_MOUNTING"
 	// AccountSettingBasicScanTypeVersion is the scanner of basic scanning.
-	// Berth does not scan images, so it has no value: reading or setting
-	// it is refused (ErrInvalidArgument).
+	// Berth's is its own offline scanner (docs/scanning.md), neither of
+	// ECR's two, so it has no value: reading or setting it is refused
+	// (ErrInvalidArgument).
 	AccountSettingBasicScanTypeVersion = "BASIC_SCAN_TYPE_VERSION"
 )
 
@@ -65,7 +66,7 @@ type accountSettings map[string]string
 func checkAccountSetting(name string) error {
 	switch {
 	case name == AccountSettingBasicScanTypeVersion:
-		return fmt.Errorf("%w: name %s: Berth does not scan images, so it has no basic scan type to read or choose", ErrInvalidArgument, name)
+		return fmt.Errorf("%w: name %s: Berth's basic scanning is its own offline scanner, neither AWS_NATIVE nor CLAIR, so it has no basic scan type to read or choose", ErrInvalidArgument, name)
 	case accountSettingDefaults[name] == "":
 		return fmt.Errorf("%w: name %q is not an account setting (want %s or %s)", ErrInvalidArgument,
 			errdefs.Truncate(name), AccountSettingRegistryPolicyScope, AccountSettingBlobMounting)

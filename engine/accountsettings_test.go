@@ -29,7 +29,7 @@ func TestAccountSettings(t *testing.T) {
 		assert.Equal(t, want, got, name)
 	}
 	for _, tc := range []struct{ name, value, msg string }{
-		{AccountSettingBasicScanTypeVersion, "AWS_NATIVE", "Berth does not scan images"},
+		{AccountSettingBasicScanTypeVersion, "AWS_NATIVE", "neither AWS_NATIVE nor CLAIR"},
 		{"NO_SUCH_SETTING", "V2", "is not an account setting"},
 		{AccountSettingRegistryPolicyScope, "V3", `value "V3" of REGISTRY_POLICY_SCOPE (want V1 or V2)`},
 		{AccountSettingBlobMounting, "enabled", "(want DISABLED or ENABLED)"},

@@ -23,7 +23,7 @@ func TestBoundaryValues(t *testing.T) {
 	kinds := map[string]string{
 		gc.KindMissingFile: FsckMissingFile, gc.KindSizeMismatch: FsckSizeMismatch, gc.KindBadBlob: FsckBadBlob,
 		gc.KindDanglingBlob: FsckDanglingBlob, gc.KindDanglingChild: FsckDanglingChild, gc.KindDanglingTag: FsckDanglingTag,
-		gc.KindDanglingReferrer: FsckDanglingReferrer, gc.KindDanglingLink: FsckDanglingLink, gc.KindUnpairedLink: FsckUnpairedLink, gc.KindNoRepository: FsckNoRepository,
+		gc.KindDanglingReferrer: FsckDanglingReferrer, gc.KindDanglingLink: FsckDanglingLink, gc.KindDanglingScan: FsckDanglingScan, gc.KindUnpairedLink: FsckUnpairedLink, gc.KindNoRepository: FsckNoRepository,
 		gc.KindCorruptRecord: FsckCorruptRecord, gc.KindOrphanFile: FsckOrphanFile, gc.KindOrphanUpload: FsckOrphanUpload,
 	}
 	for g, e := range kinds {

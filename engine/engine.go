@@ -84,6 +84,10 @@ type Engine struct {
 	// audit is the audit log (audit.go), nil with Options.DisableAudit;
 	// auditCounts count its records by decision (Allow, ExplicitDeny,
 	// ImplicitDeny) since Open.
+	vulns      vulnState                             // vulnerability database imports (vulndb.go)
+	scans      scanState                             // the scan queue's workers (scans.go)
+	scanConfig atomic.Pointer[ScanningConfiguration] // registry scanning configuration, cached (scanconfig.go)
+
 	audit       *audit.Log
 	auditDir    string
 	auditCounts [3]atomic.Uint64
@@ -169,6 +173,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	e.startKeyOps(closeKeys)
 	e.startTiers()
 	e.startEvents()
+	e.startScanner()
 	return e, nil
 }
 

@@ -25,6 +25,7 @@ const (
 	FsckDanglingTag      = "dangling-tag"      // a tag naming an absent manifest
 	FsckDanglingReferrer = "dangling-referrer" // a referrer entry naming an absent manifest
 	FsckDanglingLink     = "dangling-link"     // a link to a blob without a record
+	FsckDanglingScan     = "dangling-scan"     // a scan record or scan job naming an absent manifest
 	FsckUnpairedLink     = "unpaired-link"     // a link without its reverse index entry, or an entry without its link
 	FsckNoRepository     = "no-repository"     // a manifest of a repository without a record
 	FsckCorruptRecord    = "corrupt-record"    // an index value that does not decode

@@ -252,6 +252,20 @@ func (s *fsckStore) referrer(d *datadriven.TestData) string {
 	return fmt.Sprintf("%s: refers to %s\n", name, subject)
 }
 
+// scan scans image=REPO:TAG (its layers are not tar archives: the scan
+// ends UNSUPPORTED_IMAGE, with a record like any other).
+func (s *fsckStore) scan(d *datadriven.TestData) string {
+	var image string
+	d.ScanArgs(s.t, "image", &image)
+	repo, tag, _ := strings.Cut(image, ":")
+	_, err := s.e.StartImageScan(context.Background(), repo, tag)
+	require.NoError(s.t, err)
+	waitScans(s.t, s.e)
+	sc, err := s.e.ImageScan(context.Background(), repo, tag, false)
+	require.NoError(s.t, err)
+	return fmt.Sprintf("%s: %s\n", image, sc.Status)
+}
+
 func (s *fsckStore) blob(d *datadriven.TestData) string {
 	repo, _, name := ref(s.t, d)
 	s.putBlob(repo, name, fsckContent(name, intArg(s.t, d, "size", 3000)))
@@ -538,6 +552,8 @@ func TestFsckDataDriven(t *testing.T) {
 				return s.index(d)
 			case "referrer":
 				return s.referrer(d)
+			case "scan":
+				return s.scan(d)
 			case "blob":
 				return s.blob(d)
 			case "upload":

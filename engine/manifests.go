@@ -14,6 +14,7 @@ import (
 
 	"github.com/berthstore/berth/engine/internal/events"
 	"github.com/berthstore/berth/engine/internal/manifest"
+	"github.com/berthstore/berth/engine/internal/record"
 	"github.com/berthstore/berth/index"
 )
 
@@ -243,6 +244,21 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 	if err != nil {
 		return PutManifestResult{}, err
 	}
+	scanQueued := false
+	if old == nil && scannable(pm) {
+		// Scan on push: the job is queued in the push's own batch (one
+		// key more, no fsync more); the scan runs from the queue.
+		on, err := e.scansOnPush(repo, r.ScanOnPush)
+		if err != nil {
+			return PutManifestResult{}, err
+		}
+		if on {
+			if err := e.putScanJob(b, repo, d, "scan", record.Scan{}); err != nil {
+				return PutManifestResult{}, err
+			}
+			scanQueued = true
+		}
+	}
 	if e.putsInFlight.Load() == 1 {
 		// Alone: nothing to share an fsync with, so one synced commit.
 		if err := b.Commit(true); err != nil {
@@ -272,6 +288,9 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 		}
 	}
 	e.queuePrepare(repo, d)
+	if scanQueued {
+		e.wakeScanner()
+	}
 	return PutManifestResult{
 		Descriptor: Descriptor{MediaType: pm.MediaType, Digest: d, Size: int64(len(payload))},
 		Subject:    pm.Subject, Created: created,

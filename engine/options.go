@@ -137,6 +137,21 @@ type Options struct {
 	// go first. Default DefaultAuditMaxBytes (1 GiB); at least
 	// MinAuditMaxBytes.
 	AuditMaxBytes int64
+	// ScanWorkers bounds the image scans run at once. Default 1 (a scan
+	// is one goroutine: pushes and pulls keep the other cores); negative:
+	// no scans run (jobs stay queued).
+	ScanWorkers int
+	// ScanMaxAttempts is the number of runs of a scan job before the scan
+	// is FAILED. Default 3.
+	ScanMaxAttempts int
+	// ScanRetryDelay is the wait before a failed scan runs again, times
+	// the attempts made. Default 1 minute.
+	ScanRetryDelay time.Duration
+	// ScanEligibility is how long after its last push or pull an image is
+	// still re-matched under a continuous scanning rule; past it, a
+	// re-match sets SCAN_ELIGIBILITY_EXPIRED. Default 0: for the image's
+	// lifetime.
+	ScanEligibility time.Duration
 	// DisableAudit keeps no audit log: RecordAudit records nothing and
 	// the queries fail with ErrAuditDisabled. Default false.
 	DisableAudit bool
@@ -197,6 +212,15 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.Region == "" {
 		o.Region = DefaultRegion
+	}
+	if o.ScanWorkers == 0 {
+		o.ScanWorkers = 1
+	}
+	if o.ScanMaxAttempts <= 0 {
+		o.ScanMaxAttempts = 3
+	}
+	if o.ScanRetryDelay <= 0 {
+		o.ScanRetryDelay = time.Minute
 	}
 	if o.AuditMaxAge == 0 {
 		o.AuditMaxAge = DefaultAuditMaxAge

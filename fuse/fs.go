@@ -267,15 +267,16 @@ func (v *view) buildTree(ctx context.Context, repo string, d digest.Digest, laye
 	if err != nil {
 		return nil, err
 	}
-	t, err := mergeLayers(tocs, v.opts.MaxTreeEntries, v.log.With("repository", repo, "image", d), v.opts.KeepAbsoluteSymlinks)
+	it, err := engine.MergeLayers(tocs, v.opts.MaxTreeEntries, v.log.With("repository", repo, "image", d), v.opts.KeepAbsoluteSymlinks)
 	if err != nil {
 		return nil, err
 	}
+	t := &tree{ImageTree: it}
 	t.layers = make([]*layerData, len(tocs))
 	for i, toc := range tocs {
 		t.layers[i] = &layerData{repo: repo, toc: toc, store: v.store}
 	}
-	t.base = v.reserve(len(t.inodes))
+	t.base = v.reserve(len(t.Inodes))
 	return t, nil
 }
 
@@ -356,7 +357,7 @@ func (v *view) errno(what string, err error) syscall.Errno {
 		return syscall.ENOENT
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return syscall.EINTR
-	case errors.Is(err, errTreeTooLarge), errors.Is(err, engine.ErrLayerRefused):
+	case errors.Is(err, engine.ErrImageTreeTooLarge), errors.Is(err, engine.ErrLayerRefused):
 		v.log.Warn(what, "err", err)
 		return syscall.EIO
 	}

@@ -36,19 +36,19 @@ var (
 	_ = (fs.NodeStatfser)((*rnode)(nil))
 )
 
-func (n *rnode) in() *inode { return &n.t.inodes[n.id] }
+func (n *rnode) in() *inode { return &n.t.Inodes[n.id] }
 
 func (n *rnode) fill(a *gofuse.Attr) {
 	in := n.in()
 	a.Ino = n.t.base + uint64(n.id)
 	a.Mode = fileMode(in)
-	a.Nlink = in.nlink
-	a.Uid, a.Gid = in.uid, in.gid
-	a.Size = uint64(in.size)
+	a.Nlink = in.Nlink
+	a.Uid, a.Gid = in.UID, in.GID
+	a.Size = uint64(in.Size)
 	a.Blocks = (a.Size + 511) / 512
 	a.Blksize = 4096
-	a.Rdev = in.rdev
-	mt := in.mtime
+	a.Rdev = in.Rdev
+	mt := in.MTime
 	a.SetTimes(&mt, &mt, &mt)
 }
 
@@ -61,10 +61,10 @@ func (n *rnode) Getattr(ctx context.Context, f fs.FileHandle, out *gofuse.AttrOu
 
 // Lookup finds a child of a directory.
 func (n *rnode) Lookup(ctx context.Context, name string, out *gofuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if n.in().typ != engine.TOCDir {
+	if n.in().Type != engine.TOCDir {
 		return nil, syscall.ENOTDIR
 	}
-	id, ok := n.t.lookup(n.id, name)
+	id, ok := n.t.Lookup(n.id, name)
 	if !ok {
 		return nil, syscall.ENOENT
 	}
@@ -76,14 +76,14 @@ func (n *rnode) Lookup(ctx context.Context, name string, out *gofuse.EntryOut) (
 
 // Readdir lists a directory.
 func (n *rnode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	if n.in().typ != engine.TOCDir {
+	if n.in().Type != engine.TOCDir {
 		return nil, syscall.ENOTDIR
 	}
-	ents := n.t.dirs[n.id]
+	ents := n.t.Dirs[n.id]
 	out := make([]gofuse.DirEntry, len(ents))
 	for i, e := range ents {
-		in := &n.t.inodes[e.ino]
-		out[i] = gofuse.DirEntry{Name: e.name, Mode: fileMode(in) & syscall.S_IFMT, Ino: n.t.base + uint64(e.ino)}
+		in := &n.t.Inodes[e.Ino]
+		out[i] = gofuse.DirEntry{Name: e.Name, Mode: fileMode(in) & syscall.S_IFMT, Ino: n.t.base + uint64(e.Ino)}
 	}
 	return fs.NewListDirStream(out), 0
 }
@@ -91,10 +91,10 @@ func (n *rnode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 // Readlink returns a symlink's target.
 func (n *rnode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 	in := n.in()
-	if in.typ != engine.TOCSymlink {
+	if in.Type != engine.TOCSymlink {
 		return nil, syscall.EINVAL
 	}
-	return []byte(in.linkname), 0
+	return []byte(in.Linkname), 0
 }
 
 // Open opens regular files read-only, with the kernel keeping pages (the
@@ -105,14 +105,14 @@ func (n *rnode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, 
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
 		return nil, 0, syscall.EROFS
 	}
-	switch in.typ {
+	switch in.Type {
 	case engine.TOCReg:
 	case engine.TOCDir:
 		return nil, 0, syscall.EISDIR
 	default:
 		return nil, 0, syscall.EACCES // devices and fifos are shown, not opened
 	}
-	if in.size < chunkSize {
+	if in.Size < chunkSize {
 		return nil, gofuse.FOPEN_KEEP_CACHE, 0
 	}
 	return &fileHandle{}, gofuse.FOPEN_KEEP_CACHE, 0
@@ -121,16 +121,16 @@ func (n *rnode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, 
 // Read reads a regular file at off.
 func (n *rnode) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64) (gofuse.ReadResult, syscall.Errno) {
 	in := n.in()
-	if in.typ != engine.TOCReg {
+	if in.Type != engine.TOCReg {
 		return nil, syscall.EINVAL
 	}
-	if off < 0 || off >= in.size {
+	if off < 0 || off >= in.Size {
 		return gofuse.ReadResultData(nil), 0
 	}
-	want := min(int64(len(dest)), in.size-off)
+	want := min(int64(len(dest)), in.Size-off)
 	dest = dest[:want]
-	ld := n.t.layers[in.layer]
-	res, err := n.v.chunks.result(ctx, ld, in.offset+off, int(want))
+	ld := n.t.layers[in.Layer]
+	res, err := n.v.chunks.result(ctx, ld, in.Offset+off, int(want))
 	if err != nil && !errors.Is(err, io.EOF) {
 		res.Done()
 		return nil, n.v.errno("read", err)
@@ -139,8 +139,8 @@ func (n *rnode) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int6
 	if h, ok := f.(*fileHandle); ok {
 		// Sequential reader: decode the next chunks in the background
 		// (on the other core) while the kernel copies this one.
-		end := in.offset + off + int64(nr)
-		last := (in.offset + in.size - 1) / chunkSize
+		end := in.Offset + off + int64(nr)
+		last := (in.Offset + in.Size - 1) / chunkSize
 		next := end / chunkSize
 		if end%chunkSize != 0 {
 			next++

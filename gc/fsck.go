@@ -28,6 +28,7 @@ const (
 	KindDanglingTag      = "dangling-tag"      // a tag naming an absent manifest
 	KindDanglingReferrer = "dangling-referrer" // a referrer entry naming an absent manifest
 	KindDanglingLink     = "dangling-link"     // a link to a blob without a record
+	KindDanglingScan     = "dangling-scan"     // a scan record or scan job naming an absent manifest
 	KindUnpairedLink     = "unpaired-link"     // a link without its reverse index entry, or an entry without its link
 	KindNoRepository     = "no-repository"     // a manifest of a repository without a record
 	KindCorruptRecord    = "corrupt-record"    // an index value that does not decode
@@ -287,6 +288,25 @@ func Fsck(ctx context.Context, cfg FsckConfig, opts FsckOptions) (*FsckReport, e
 		})
 		if err != nil {
 			return nil, fmt.Errorf("gc: fsck referrers of %s: %w", repo, err)
+		}
+	}
+
+	// Scan records and jobs: each of an image the repository holds (they
+	// go with their manifest, in its batch, and are written under the
+	// repository's lock after the manifest is checked).
+	for _, walk := range []func(func(string, digest.Digest, []byte) error) error{db.WalkScans, db.WalkScanJobs} {
+		var gone [][2]string
+		err := walk(func(repo string, d digest.Digest, _ []byte) error {
+			if ok, _ := db.HasManifest(repo, d); !ok {
+				gone = append(gone, [2]string{repo, string(d)})
+			}
+			return ctx.Err()
+		})
+		if err != nil {
+			return nil, fmt.Errorf("gc: fsck scans: %w", err)
+		}
+		for _, g := range gone {
+			corrupt(Finding{Kind: KindDanglingScan, Repo: g[0], Digest: digest.Digest(g[1])})
 		}
 	}
 

@@ -87,7 +87,7 @@ func (b *Batch) DeleteRepository(name string) error {
 	if err := b.DeletePreview(name); err != nil {
 		return err
 	}
-	for _, p := range []byte{prefixTag, prefixTagRev, prefixManifest, prefixLink, prefixReferrer, prefixTierJob, prefixUpCheck} {
+	for _, p := range []byte{prefixTag, prefixTagRev, prefixManifest, prefixLink, prefixReferrer, prefixTierJob, prefixUpCheck, prefixScan, prefixScanJob} {
 		lo := spanPrefix(p, name)
 		if err := b.b.DeleteRange(lo, upperBound(lo), nil); err != nil {
 			return fmt.Errorf("index: batch delete range: %w", err)
@@ -227,6 +227,12 @@ func (b *Batch) DeleteManifest(repo string, d digest.Digest) error {
 		if err := b.del(makeKey(prefixTagRev, repo, string(d), tag)); err != nil {
 			return err
 		}
+	}
+	if err := b.del(makeKey(prefixScan, repo, string(d))); err != nil {
+		return err
+	}
+	if err := b.del(makeKey(prefixScanJob, repo, string(d))); err != nil {
+		return err
 	}
 	return b.del(k)
 }

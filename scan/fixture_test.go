@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,17 +15,40 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/berthstore/berth/internal/scanfixture"
+	"github.com/berthstore/berth/internal/testenv"
 	"github.com/berthstore/berth/scan/osv"
-	"github.com/berthstore/berth/scan/scantest"
 	"github.com/berthstore/berth/scan/version"
 )
 
 // The fixture images are testdata/images/NAME/rootfs, completed by
-// scantest.BuildImage with what has to be built. Each image has
+// buildImage (internal/scanfixture) with what has to be built. Each image has
 // inventory.txt, the packages expected (ecosystem, name, version,
 // location), and findings.txt, the findings expected against the
 // advisories in testdata/osv (name, ecosystem, package, version,
 // severity), both listed by hand.
+
+// buildImage builds an image's rootfs into a temporary directory
+// (internal/scanfixture).
+func buildImage(t *testing.T, name string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := scanfixture.Build(".", name, dir); err != nil {
+		if errors.Is(err, scanfixture.ErrMissing) {
+			testenv.Missing(t, "%v", err)
+		}
+		require.NoError(t, err)
+	}
+	return dir
+}
+
+// zipOf returns a zip archive of files (name -> content).
+func zipOf(t testing.TB, files map[string]string) []byte {
+	t.Helper()
+	b, err := scanfixture.Zip(files)
+	require.NoError(t, err)
+	return b
+}
 
 // fixtureDB loads the advisories of testdata/osv.
 func fixtureDB(t testing.TB) *MemDB {
@@ -99,9 +123,9 @@ func (n noReaderAt) ReadDir(name string) ([]fs.DirEntry, error) { return fs.Read
 // else is, and no finding is at or past the version that fixes it.
 func TestFixtureImages(t *testing.T) {
 	db := fixtureDB(t)
-	for _, name := range scantest.Images {
+	for _, name := range scanfixture.Images {
 		t.Run(name, func(t *testing.T) {
-			dir := scantest.BuildImage(t, name)
+			dir := buildImage(t, name)
 			for _, fsys := range []fs.FS{os.DirFS(dir), noReaderAt{os.DirFS(dir)}} {
 				inv, err := TakeInventory(context.Background(), fsys, Options{})
 				require.NoError(t, err)
@@ -130,7 +154,7 @@ func TestFixtureImages(t *testing.T) {
 // layer) loads back and matches alike.
 func TestInventoryJSONRoundTrip(t *testing.T) {
 	db := fixtureDB(t)
-	inv, err := TakeInventory(context.Background(), os.DirFS(scantest.BuildImage(t, "debian")), Options{})
+	inv, err := TakeInventory(context.Background(), os.DirFS(buildImage(t, "debian")), Options{})
 	require.NoError(t, err)
 	b, err := json.Marshal(inv)
 	require.NoError(t, err)

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/berthstore/berth/scan/scantest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -155,8 +154,8 @@ func FuzzNodeLock(f *testing.F) {
 }
 
 func FuzzJar(f *testing.F) {
-	inner := scantest.Zip(f, map[string]string{"META-INF/maven/g/a/pom.properties": "groupId=g\nartifactId=a\nversion=1\n"})
-	outer := scantest.Zip(f, map[string]string{"META-INF/maven/g/b/pom.properties": "groupId=g\nartifactId=b\nversion=2\n", "lib/a.jar": string(inner)})
+	inner := zipOf(f, map[string]string{"META-INF/maven/g/a/pom.properties": "groupId=g\nartifactId=a\nversion=1\n"})
+	outer := zipOf(f, map[string]string{"META-INF/maven/g/b/pom.properties": "groupId=g\nartifactId=b\nversion=2\n", "lib/a.jar": string(inner)})
 	fuzzReader(f, "x.jar", 0o644, func(fsys fstest.MapFS) ([]Package, error) {
 		return readJar(fsys, "x.jar", Options{}.withDefaults())
 	}, outer, inner)

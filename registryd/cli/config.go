@@ -132,6 +132,10 @@ type Config struct {
 	// AuditMaxBytes bounds the audit log's directory, in bytes. 0: the
 	// engine's default, 1 GiB; at least 1 MiB.
 	AuditMaxBytes int64 `json:"auditMaxBytes,omitempty"`
+	// ScanWorkers bounds the image scans run at once (docs/scanning.md).
+	// 0: the engine's default, 1; negative: no scans run (they stay
+	// queued).
+	ScanWorkers int `json:"scanWorkers,omitempty"`
 	// NoAudit keeps no audit log: nothing is recorded, and `registryd
 	// audit` and GET /admin/v1/audit answer that there is none.
 	NoAudit bool `json:"noAudit,omitempty"`
@@ -216,7 +220,12 @@ func (c *Config) EngineOptions() (*engine.Options, error) {
 		AuditMaxAge:         time.Duration(c.AuditMaxAge),
 		AuditMaxBytes:       c.AuditMaxBytes,
 		DisableAudit:        c.NoAudit,
-		EventQueueMaxBytes:  c.EventQueueMaxBytes,
+		// Only serve runs scans (it sets ScanWorkers from the
+		// configuration): a one-shot command leaves the queue to the
+		// daemon, and a run it cut short at its exit would count an
+		// attempt.
+		ScanWorkers:        -1,
+		EventQueueMaxBytes: c.EventQueueMaxBytes,
 		// Only serve delivers events (it clears this): a one-shot
 		// command leaves what it queues to the daemon.
 		HoldEvents: true,
@@ -460,6 +469,7 @@ func bindStoreFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.AuditDir, "audit-dir", c.AuditDir, "audit log directory (default <data>/audit)")
 	fs.StringVar(&c.ArchiveDir, "archive-dir", c.ArchiveDir, "archive tier directory: the blobs of archived images no active image needs, recompressed (default <data>/archive); may be another, cheaper file system")
 	fs.Var(&c.AuditMaxAge, "audit-max-age", "how long audit records are kept (default 90 days, 2160h; negative: for ever)")
+	fs.IntVar(&c.ScanWorkers, "scan-workers", c.ScanWorkers, "image scans run at once (0: 1; negative: none, scans stay queued)")
 	fs.Int64Var(&c.AuditMaxBytes, "audit-max-bytes", c.AuditMaxBytes, "bound on the audit log's size, bytes (0: 1 GiB; at least 1 MiB); the oldest records go first")
 	fs.BoolVar(&c.NoAudit, "no-audit", c.NoAudit, "keep no audit log (nothing recorded, nothing to query)")
 	fs.StringVar(&c.AdminSocket, "admin-socket", c.AdminSocket, `the admin API's unix socket: serve answers there (mode 0600) to this machine's users; the other commands reach the daemon holding the store through it when the store is locked (default <data>/admin.sock; "none": no socket)`)

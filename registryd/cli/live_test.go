@@ -226,6 +226,7 @@ func storeState(t *testing.T, data string) string {
 		{"fsck", "--json", "--no-verify"},
 		{"lifecycle", "preview", "--repo", "app", "--json"},
 		{"gc", "--dry-run", "--grace", "0s"},
+		{"scan", "db", "status"},
 	} {
 		code, out, errOut := run(t, "", append(args[:len(args):len(args)], "--data", data, "--admin-socket", "none")...)
 		fmt.Fprintf(&b, "$ %s (%d)\n%s%s", strings.Join(args, " "), code, out, errOut)
@@ -244,6 +245,10 @@ func TestEveryCommandLiveAndOffline(t *testing.T) {
 	valueFile := filepath.Join(t.TempDir(), "value.json")
 	require.NoError(t, os.WriteFile(valueFile, []byte(`{"username":"bot","accessToken":"t1"}`+"\n"), 0o600))
 	require.NoError(t, os.WriteFile(policyFile, []byte(`{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":2},"action":{"type":"expire"}}]}`), 0o600))
+	osvDir, err := filepath.Abs(filepath.Join("..", "..", "scan", "testdata", "osv", "transcribed"))
+	require.NoError(t, err)
+	corrupt := filepath.Join(t.TempDir(), "Debian.zip")
+	require.NoError(t, os.WriteFile(corrupt, []byte("not a zip"), 0o600))
 	rows := []liveRow{
 		{name: "gc dry run", words: []string{"gc"}, flags: []string{"--dry-run", "--grace", "0s"}},
 		{name: "gc", words: []string{"gc"}, flags: []string{"--grace", "0s"}},
@@ -294,6 +299,10 @@ func TestEveryCommandLiveAndOffline(t *testing.T) {
 		{name: "audit export", words: []string{"audit"}, flags: []string{"--export", "--action", "ecr:Create*"}},
 		{name: "iam simulate", words: []string{"iam", "simulate"}, flags: []string{"--iam", "testdata/iam.yaml", "--user", "alice", "--action", "ecr:PutImage", "--repository", "team-a/app", "--secure"}},
 		{name: "iam simulate a repository policy", words: []string{"iam", "simulate"}, flags: []string{"--iam", "testdata/iam.yaml", "--user", "root", "--action", "ecr:BatchDeleteImage", "--repository", "app", "--json"}},
+		{name: "scan db status", words: []string{"scan", "db", "status"}},
+		{name: "scan db import", words: []string{"scan", "db", "import"}, args: []string{osvDir}},
+		{name: "scan db import of a corrupt file", words: []string{"scan", "db", "import"}, args: []string{corrupt}, code: exitError},
+		{name: "scan db rollback with no previous version", words: []string{"scan", "db", "rollback"}, code: exitError},
 		{name: "iam check", words: []string{"iam", "check"}, args: []string{"testdata/iam.yaml"}, liveArgs: []string{}, fileOnly: true},
 	}
 	for _, row := range rows {

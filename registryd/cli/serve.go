@@ -75,7 +75,8 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 		return err
 	}
 	cfg.scheduleOptions(opts)
-	opts.HoldEvents = false // the daemon routes and delivers the events
+	opts.HoldEvents = false            // the daemon routes and delivers the events
+	opts.ScanWorkers = cfg.ScanWorkers // the daemon runs the scans (0: the engine's default)
 	mem, merr := DecideMemoryLimit(cfg.MemoryLimit)
 	mem.Apply()
 	if merr != nil {

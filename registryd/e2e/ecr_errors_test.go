@@ -451,6 +451,26 @@ func (f *errFixture) ecrOperations() []ecrOperation {
 			_, err := c.PutAccountSetting(ctx, &ecr.PutAccountSettingInput{Name: aws.String("BLOB_MOUNTING"), Value: aws.String("ENABLED")})
 			return err
 		}),
+		op("StartImageScan", onRepo, func(c *ecr.Client) error {
+			_, err := c.StartImageScan(ctx, &ecr.StartImageScanInput{RepositoryName: repo, ImageId: &v1[0]})
+			return err
+		}),
+		op("DescribeImageScanFindings", onRepo, func(c *ecr.Client) error {
+			_, err := c.DescribeImageScanFindings(ctx, &ecr.DescribeImageScanFindingsInput{RepositoryName: repo, ImageId: &v1[0]})
+			return err
+		}),
+		op("PutRegistryScanningConfiguration", onRegistry, func(c *ecr.Client) error {
+			_, err := c.PutRegistryScanningConfiguration(ctx, &ecr.PutRegistryScanningConfigurationInput{ScanType: types.ScanTypeBasic})
+			return err
+		}),
+		op("GetRegistryScanningConfiguration", onRegistry, func(c *ecr.Client) error {
+			_, err := c.GetRegistryScanningConfiguration(ctx, &ecr.GetRegistryScanningConfigurationInput{})
+			return err
+		}),
+		op("BatchGetRepositoryScanningConfiguration", onRepo, func(c *ecr.Client) error {
+			_, err := c.BatchGetRepositoryScanningConfiguration(ctx, &ecr.BatchGetRepositoryScanningConfigurationInput{RepositoryNames: []string{errRepo}})
+			return err
+		}),
 	}
 	for i := range ops {
 		if ops[i].name == "ListImageReferrers" {
@@ -462,17 +482,14 @@ func (f *errFixture) ecrOperations() []ecrOperation {
 
 // unknownOperations are the operations of the ECR API Berth does not
 // serve, each called through the SDK: each answers
-// UnknownOperationException naming it. (UpdateImageStorageClass is left
-// out: the archive tier serves it.)
+// UnknownOperationException naming it. (UpdateImageStorageClass and the
+// scanning operations are left out: the archive tier and the scanner
+// serve them.)
 func unknownOperations() map[string]func(c *ecr.Client) error {
 	ctx := context.Background()
 	repo := aws.String(errRepo)
 	img := &types.ImageIdentifier{ImageTag: aws.String("v1")}
 	return map[string]func(c *ecr.Client) error{
-		"BatchGetRepositoryScanningConfiguration": func(c *ecr.Client) error {
-			_, err := c.BatchGetRepositoryScanningConfiguration(ctx, &ecr.BatchGetRepositoryScanningConfigurationInput{RepositoryNames: []string{errRepo}})
-			return err
-		},
 		"DeleteSigningConfiguration": func(c *ecr.Client) error {
 			_, err := c.DeleteSigningConfiguration(ctx, &ecr.DeleteSigningConfigurationInput{})
 			return err
@@ -485,20 +502,12 @@ func unknownOperations() map[string]func(c *ecr.Client) error {
 			_, err := c.DescribeImageReplicationStatus(ctx, &ecr.DescribeImageReplicationStatusInput{RepositoryName: repo, ImageId: img})
 			return err
 		},
-		"DescribeImageScanFindings": func(c *ecr.Client) error {
-			_, err := c.DescribeImageScanFindings(ctx, &ecr.DescribeImageScanFindingsInput{RepositoryName: repo, ImageId: img})
-			return err
-		},
 		"DescribeImageSigningStatus": func(c *ecr.Client) error {
 			_, err := c.DescribeImageSigningStatus(ctx, &ecr.DescribeImageSigningStatusInput{RepositoryName: repo, ImageId: img})
 			return err
 		},
 		"DescribeReplicationBackfillResults": func(c *ecr.Client) error {
 			_, err := c.DescribeReplicationBackfillResults(ctx, &ecr.DescribeReplicationBackfillResultsInput{ReplicationBackfillId: aws.String("00000000-0000-0000-0000-000000000000")})
-			return err
-		},
-		"GetRegistryScanningConfiguration": func(c *ecr.Client) error {
-			_, err := c.GetRegistryScanningConfiguration(ctx, &ecr.GetRegistryScanningConfigurationInput{})
 			return err
 		},
 		"GetSigningConfiguration": func(c *ecr.Client) error {
@@ -513,10 +522,6 @@ func unknownOperations() map[string]func(c *ecr.Client) error {
 			_, err := c.ListReplicationBackfills(ctx, &ecr.ListReplicationBackfillsInput{})
 			return err
 		},
-		"PutRegistryScanningConfiguration": func(c *ecr.Client) error {
-			_, err := c.PutRegistryScanningConfiguration(ctx, &ecr.PutRegistryScanningConfigurationInput{ScanType: types.ScanTypeBasic})
-			return err
-		},
 		"PutReplicationConfiguration": func(c *ecr.Client) error {
 			_, err := c.PutReplicationConfiguration(ctx, &ecr.PutReplicationConfigurationInput{ReplicationConfiguration: &types.ReplicationConfiguration{Rules: []types.ReplicationRule{}}})
 			return err
@@ -527,10 +532,6 @@ func unknownOperations() map[string]func(c *ecr.Client) error {
 		},
 		"RegisterPullTimeUpdateExclusion": func(c *ecr.Client) error {
 			_, err := c.RegisterPullTimeUpdateExclusion(ctx, &ecr.RegisterPullTimeUpdateExclusionInput{PrincipalArn: aws.String(nobodyARN)})
-			return err
-		},
-		"StartImageScan": func(c *ecr.Client) error {
-			_, err := c.StartImageScan(ctx, &ecr.StartImageScanInput{RepositoryName: repo, ImageId: img})
 			return err
 		},
 		"StartReplicationBackfill": func(c *ecr.Client) error {
@@ -654,6 +655,11 @@ func (f *errFixture) errorCases(t *testing.T) []ecrErrorCase {
 		return ecrErrorCase{op: op, condition: condition, call: call, code: code, message: message, source: source}
 	}
 	const ip, rnf = "InvalidParameterException", "RepositoryNotFoundException"
+	const (
+		scanLimit       = "The scan quota per image has been exceeded. Wait and try again."
+		continuousBasic = "Invalid parameter at 'rules[0].scanFrequency' failed to satisfy constraint: 'CONTINUOUS_SCAN needs scanType ENHANCED (basic scanning scans on push and manually)'"
+		unknownScanType = "Invalid parameter at 'scanType' failed to satisfy constraint: 'Member must satisfy enum value set: [BASIC, ENHANCED]'"
+	)
 	rows := []ecrErrorCase{
 		// CreateRepository.
 		c("CreateRepository", "the repository exists", "RepositoryAlreadyExistsException",
@@ -692,10 +698,6 @@ func (f *errFixture) errorCases(t *testing.T) []ecrErrorCase {
 		}),
 		c("CreateRepository", "51 tags (the limit is 50)", "TooManyTagsException", invalidAt("tags", "51 tags, at most 50"), wordBerth, func(c *ecr.Client) error {
 			_, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String("err/x"), Tags: tags(51)})
-			return err
-		}),
-		c("CreateRepository", "scanOnPush (Berth does not scan)", ip, unsupported("CreateRepository", "imageScanningConfiguration.scanOnPush", "Berth does not scan images, so scanOnPush must be false (or left out)"), wordBerth, func(c *ecr.Client) error {
-			_, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String("err/x"), ImageScanningConfiguration: &types.ImageScanningConfiguration{ScanOnPush: true}})
 			return err
 		}),
 		c("CreateRepository", "KMS_DSSE (no dual-layer encryption)", ip, unsupported("CreateRepository", "encryptionConfiguration.encryptionType",
@@ -776,10 +778,6 @@ func (f *errFixture) errorCases(t *testing.T) []ecrErrorCase {
 		}),
 		c("PutImageScanningConfiguration", "the repository does not exist", rnf, notFound("err/nope"), wordAWS, func(c *ecr.Client) error {
 			_, err := c.PutImageScanningConfiguration(ctx, &ecr.PutImageScanningConfigurationInput{RepositoryName: nope, ImageScanningConfiguration: &types.ImageScanningConfiguration{}})
-			return err
-		}),
-		c("PutImageScanningConfiguration", "scanOnPush (Berth does not scan)", ip, unsupported("PutImageScanningConfiguration", "imageScanningConfiguration.scanOnPush", "Berth does not scan images, so scanOnPush must be false (or left out)"), wordBerth, func(c *ecr.Client) error {
-			_, err := c.PutImageScanningConfiguration(ctx, &ecr.PutImageScanningConfigurationInput{RepositoryName: repo, ImageScanningConfiguration: &types.ImageScanningConfiguration{ScanOnPush: true}})
 			return err
 		}),
 		// Resource tags.
@@ -1326,8 +1324,64 @@ func (f *errFixture) errorCases(t *testing.T) []ecrErrorCase {
 			_, err := c.DescribeRegistry(ctx, &ecr.DescribeRegistryInput{}, withExtraParameter("registryId", acct))
 			return err
 		}),
+		// Scanning: the scan rows run in this order (never scanned, then
+		// two manual scans).
+		c("DescribeImageScanFindings", "the image was never scanned", "ScanNotFoundException", "Image scan does not exist for the image with imageId {imageDigest:'"+f.manifest+"', imageTag:'v1'} in the repository with name 'err/app' in the registry with id '000000000000'", wordBerth, func(c *ecr.Client) error {
+			_, err := c.DescribeImageScanFindings(ctx, &ecr.DescribeImageScanFindingsInput{RepositoryName: repo, ImageId: &types.ImageIdentifier{ImageTag: aws.String("v1")}})
+			return err
+		}),
+		c("DescribeImageScanFindings", "the repository does not exist", rnf, notFound("err/nope"), wordAWS, func(c *ecr.Client) error {
+			_, err := c.DescribeImageScanFindings(ctx, &ecr.DescribeImageScanFindingsInput{RepositoryName: nope, ImageId: &types.ImageIdentifier{ImageTag: aws.String("v1")}})
+			return err
+		}),
+		c("DescribeImageScanFindings", "the image does not exist", "ImageNotFoundException", "The image with imageId {imageDigest:'null', imageTag:'nope'} does not exist within the repository with name 'err/app' in the registry with id '000000000000'", wordAWS, func(c *ecr.Client) error {
+			_, err := c.DescribeImageScanFindings(ctx, &ecr.DescribeImageScanFindingsInput{RepositoryName: repo, ImageId: &types.ImageIdentifier{ImageTag: aws.String("nope")}})
+			return err
+		}),
+		c("DescribeImageScanFindings", "maxResults over 1000", ip, invalidAt("maxResults", "Member must have value less than or equal to 1000"), wordConstraint, func(c *ecr.Client) error {
+			_, err := c.DescribeImageScanFindings(ctx, &ecr.DescribeImageScanFindingsInput{RepositoryName: repo, ImageId: &types.ImageIdentifier{ImageTag: aws.String("v1")}, MaxResults: aws.Int32(1001)})
+			return err
+		}),
+		c("StartImageScan", "the repository does not exist", rnf, notFound("err/nope"), wordAWS, func(c *ecr.Client) error {
+			_, err := c.StartImageScan(ctx, &ecr.StartImageScanInput{RepositoryName: nope, ImageId: &types.ImageIdentifier{ImageTag: aws.String("v1")}})
+			return err
+		}),
+		c("StartImageScan", "the image does not exist", "ImageNotFoundException", "The image with imageId {imageDigest:'null', imageTag:'nope'} does not exist within the repository with name 'err/app' in the registry with id '000000000000'", wordAWS, func(c *ecr.Client) error {
+			_, err := c.StartImageScan(ctx, &ecr.StartImageScanInput{RepositoryName: repo, ImageId: &types.ImageIdentifier{ImageTag: aws.String("nope")}})
+			return err
+		}),
+		c("StartImageScan", "a second manual scan within 24 hours", "LimitExceededException", scanLimit, wordBerth, func(c *ecr.Client) error {
+			id := &types.ImageIdentifier{ImageTag: aws.String("v1")}
+			if _, err := c.StartImageScan(ctx, &ecr.StartImageScanInput{RepositoryName: repo, ImageId: id}); err != nil {
+				return fmt.Errorf("the first manual scan: %w", err)
+			}
+			_, err := c.StartImageScan(ctx, &ecr.StartImageScanInput{RepositoryName: repo, ImageId: id})
+			return err
+		}),
+		c("PutRegistryScanningConfiguration", "CONTINUOUS_SCAN with BASIC", ip, continuousBasic, wordBerth, func(c *ecr.Client) error {
+			_, err := c.PutRegistryScanningConfiguration(ctx, &ecr.PutRegistryScanningConfigurationInput{ScanType: types.ScanTypeBasic,
+				Rules: []types.RegistryScanningRule{{ScanFrequency: types.ScanFrequencyContinuousScan,
+					RepositoryFilters: []types.ScanningRepositoryFilter{{Filter: aws.String("*"), FilterType: types.ScanningRepositoryFilterTypeWildcard}}}}})
+			return err
+		}),
+		c("PutRegistryScanningConfiguration", "an unknown scan type", ip, unknownScanType, wordConstraint, func(c *ecr.Client) error {
+			_, err := c.PutRegistryScanningConfiguration(ctx, &ecr.PutRegistryScanningConfigurationInput{ScanType: "DEEP"})
+			return err
+		}),
+		c("GetRegistryScanningConfiguration", "a parameter Berth does not know", ip, unsupported("GetRegistryScanningConfiguration", "registryId", "it is not one Berth knows (docs/ecr-api.md lists the parameters of each operation)"), wordBerth, func(c *ecr.Client) error {
+			_, err := c.GetRegistryScanningConfiguration(ctx, &ecr.GetRegistryScanningConfigurationInput{}, withExtraParameter("registryId", acct))
+			return err
+		}),
+		c("BatchGetRepositoryScanningConfiguration", "26 names (the limit is 25)", ip, invalidAt("repositoryNames", "Member must have length less than or equal to 25"), wordConstraint, func(c *ecr.Client) error {
+			names := make([]string, 26)
+			for i := range names {
+				names[i] = fmt.Sprintf("err/r%d", i)
+			}
+			_, err := c.BatchGetRepositoryScanningConfiguration(ctx, &ecr.BatchGetRepositoryScanningConfigurationInput{RepositoryNames: names})
+			return err
+		}),
 		// Account settings.
-		c("GetAccountSetting", "BASIC_SCAN_TYPE_VERSION (Berth does not scan)", ip, invalidAt("name", "BASIC_SCAN_TYPE_VERSION: Berth does not scan images, so it has no basic scan type to read or choose"), wordBerth, func(c *ecr.Client) error {
+		c("GetAccountSetting", "BASIC_SCAN_TYPE_VERSION (Berth's own scanner)", ip, invalidAt("name", "BASIC_SCAN_TYPE_VERSION: Berth's basic scanning is its own offline scanner, neither AWS_NATIVE nor CLAIR, so it has no basic scan type to read or choose"), wordBerth, func(c *ecr.Client) error {
 			_, err := c.GetAccountSetting(ctx, &ecr.GetAccountSettingInput{Name: aws.String("BASIC_SCAN_TYPE_VERSION")})
 			return err
 		}),
@@ -1343,7 +1397,7 @@ func (f *errFixture) errorCases(t *testing.T) []ecrErrorCase {
 			_, err := c.PutAccountSetting(ctx, &ecr.PutAccountSettingInput{Name: aws.String("REGISTRY_POLICY_SCOPE"), Value: aws.String("V3")})
 			return err
 		}),
-		c("PutAccountSetting", "BASIC_SCAN_TYPE_VERSION (Berth does not scan)", ip, invalidAt("name", "BASIC_SCAN_TYPE_VERSION: Berth does not scan images, so it has no basic scan type to read or choose"), wordBerth, func(c *ecr.Client) error {
+		c("PutAccountSetting", "BASIC_SCAN_TYPE_VERSION (Berth's own scanner)", ip, invalidAt("name", "BASIC_SCAN_TYPE_VERSION: Berth's basic scanning is its own offline scanner, neither AWS_NATIVE nor CLAIR, so it has no basic scan type to read or choose"), wordBerth, func(c *ecr.Client) error {
 			_, err := c.PutAccountSetting(ctx, &ecr.PutAccountSettingInput{Name: aws.String("BASIC_SCAN_TYPE_VERSION"), Value: aws.String("AWS_NATIVE")})
 			return err
 		}),

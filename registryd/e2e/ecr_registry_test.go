@@ -156,7 +156,7 @@ func TestECRRegistryLevelCallsWithAWSCLI(t *testing.T) {
 	assert.Equal(t, "V1", run("get-account-setting", "--name", "REGISTRY_POLICY_SCOPE")["value"])
 	_, err := awsCLI(t, addr, "ecr", "get-account-setting", "--name", "BASIC_SCAN_TYPE_VERSION")
 	require.ErrorContains(t, err, "InvalidParameterException")
-	require.ErrorContains(t, err, "Berth does not scan images")
+	require.ErrorContains(t, err, "neither AWS_NATIVE nor CLAIR")
 
 	run("create-repository", "--repository-name", "cli/refs")
 	refs := run("list-image-referrers", "--repository-name", "cli/refs", "--subject-id", "imageDigest=sha256:"+strings.Repeat("a", 64))

@@ -99,7 +99,7 @@ func TestECRAPIWithSDK(t *testing.T) {
 		ImageTagMutability: types.ImageTagMutabilityImmutableWithExclusion,
 		ImageTagMutabilityExclusionFilters: []types.ImageTagMutabilityExclusionFilter{
 			{Filter: aws.String("latest"), FilterType: types.ImageTagMutabilityExclusionFilterTypeWildcard}},
-		ImageScanningConfiguration: &types.ImageScanningConfiguration{ScanOnPush: false},
+		ImageScanningConfiguration: &types.ImageScanningConfiguration{ScanOnPush: true},
 		Tags:                       []types.Tag{{Key: aws.String("team"), Value: aws.String("a")}},
 	})
 	require.NoError(t, err)
@@ -108,7 +108,7 @@ func TestECRAPIWithSDK(t *testing.T) {
 	assert.Equal(t, addr+"/team/app", aws.ToString(repo.RepositoryUri))
 	assert.Equal(t, types.ImageTagMutabilityImmutableWithExclusion, repo.ImageTagMutability)
 	assert.Equal(t, types.EncryptionTypeAes256, repo.EncryptionConfiguration.EncryptionType)
-	assert.False(t, repo.ImageScanningConfiguration.ScanOnPush, "Berth does not scan: scanOnPush true is refused")
+	assert.True(t, repo.ImageScanningConfiguration.ScanOnPush)
 	require.NotNil(t, repo.CreatedAt)
 	_, err = c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String("team/app")})
 	requireAPIError(t, err, "RepositoryAlreadyExistsException")

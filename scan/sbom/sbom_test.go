@@ -18,8 +18,9 @@ import (
 	spdxjson "github.com/spdx/tools-golang/json"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berthstore/berth/internal/scanfixture"
+	"github.com/berthstore/berth/internal/testenv"
 	"github.com/berthstore/berth/scan"
-	"github.com/berthstore/berth/scan/scantest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -36,13 +37,27 @@ func fixtureImage(name string) Image {
 	}
 }
 
+// buildImage builds a fixture image's rootfs (scan/testdata/images,
+// completed by internal/scanfixture) into a temporary directory.
+func buildImage(t *testing.T, name string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := scanfixture.Build("..", name, dir); err != nil {
+		if errors.Is(err, scanfixture.ErrMissing) {
+			testenv.Missing(t, "%v", err)
+		}
+		require.NoError(t, err)
+	}
+	return dir
+}
+
 // fixtureInventory takes the inventory of a fixture image, as scan's own
 // tests do. The Go toolchain's version, which is the one building the
 // test binary, is set to GOVERSION, so that the golden files hold for
 // every toolchain.
 func fixtureInventory(t *testing.T, name string) *scan.Inventory {
 	t.Helper()
-	inv, err := scan.TakeInventory(context.Background(), os.DirFS(scantest.BuildImage(t, name)), scan.Options{})
+	inv, err := scan.TakeInventory(context.Background(), os.DirFS(buildImage(t, name)), scan.Options{})
 	require.NoError(t, err)
 	require.Empty(t, inv.Problems)
 	require.NotEmpty(t, inv.Packages)
@@ -73,7 +88,7 @@ var documentKinds = []struct {
 // every package of the inventory by its package URL, and reads back with
 // the library that wrote it.
 func TestFixtureImages(t *testing.T) {
-	for _, name := range scantest.Images {
+	for _, name := range scanfixture.Images {
 		t.Run(name, func(t *testing.T) {
 			inv := fixtureInventory(t, name)
 			img := fixtureImage(name)

@@ -184,12 +184,15 @@ var berthActions = []string{
 	"ApplyLifecycle",
 	"CollectGarbage",
 	"DescribeIdentities",
+	"DescribeVulnerabilityDatabase",
 	"Fsck",
+	"ImportVulnerabilities",
 	"ListEvents",
 	"PreviewLifecycle",
 	"ReadAuditLog",
 	"RedriveEvents",
 	"ReloadIdentities",
+	"RollbackVulnerabilities",
 	"SimulatePolicy",
 }
 

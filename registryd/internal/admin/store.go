@@ -40,6 +40,10 @@ type Store interface {
 	LifecycleApply(ctx context.Context, repo, policyOverride string) ([]expiry, error)
 	ExportAudit(ctx context.Context, q engine.AuditQuery, w io.Writer) error
 	EventStore
+	ImportVulnerabilities(ctx context.Context, path string) (*engine.VulnImport, error)
+	VulnDatabaseStatus(ctx context.Context) (engine.VulnDatabaseStatus, error)
+	RollbackVulnDatabase(ctx context.Context) (*engine.VulnDatabaseVersion, error)
+	ScanQueue(ctx context.Context) (int, error)
 }
 
 var _ Store = (*engine.Engine)(nil)

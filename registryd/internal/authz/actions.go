@@ -9,50 +9,55 @@ type Action string
 // and those the OCI API's requests map to (ECR's mapping of docker pull
 // and push; docs/policies.md).
 const (
-	BatchCheckLayerAvailability         Action = "ecr:BatchCheckLayerAvailability"
-	BatchDeleteImage                    Action = "ecr:BatchDeleteImage"
-	BatchGetImage                       Action = "ecr:BatchGetImage"
-	BatchImportUpstreamImage            Action = "ecr:BatchImportUpstreamImage"
-	CompleteLayerUpload                 Action = "ecr:CompleteLayerUpload"
-	CreatePullThroughCacheRule          Action = "ecr:CreatePullThroughCacheRule"
-	CreateRepository                    Action = "ecr:CreateRepository"
-	CreateRepositoryCreationTemplate    Action = "ecr:CreateRepositoryCreationTemplate"
-	DeleteLifecyclePolicy               Action = "ecr:DeleteLifecyclePolicy"
-	DeletePullThroughCacheRule          Action = "ecr:DeletePullThroughCacheRule"
-	DeleteRegistryPolicy                Action = "ecr:DeleteRegistryPolicy"
-	DeleteRepository                    Action = "ecr:DeleteRepository"
-	DeleteRepositoryCreationTemplate    Action = "ecr:DeleteRepositoryCreationTemplate"
-	DeleteRepositoryPolicy              Action = "ecr:DeleteRepositoryPolicy"
-	DescribeImages                      Action = "ecr:DescribeImages"
-	DescribePullThroughCacheRules       Action = "ecr:DescribePullThroughCacheRules"
-	DescribeRegistry                    Action = "ecr:DescribeRegistry"
-	DescribeRepositories                Action = "ecr:DescribeRepositories"
-	DescribeRepositoryCreationTemplates Action = "ecr:DescribeRepositoryCreationTemplates"
-	GetAccountSetting                   Action = "ecr:GetAccountSetting"
-	GetAuthorizationToken               Action = "ecr:GetAuthorizationToken"
-	GetDownloadURLForLayer              Action = "ecr:GetDownloadUrlForLayer"
-	GetLifecyclePolicy                  Action = "ecr:GetLifecyclePolicy"
-	GetLifecyclePolicyPreview           Action = "ecr:GetLifecyclePolicyPreview"
-	GetRegistryPolicy                   Action = "ecr:GetRegistryPolicy"
-	GetRepositoryPolicy                 Action = "ecr:GetRepositoryPolicy"
-	InitiateLayerUpload                 Action = "ecr:InitiateLayerUpload"
-	ListImages                          Action = "ecr:ListImages"
-	ListTagsForResource                 Action = "ecr:ListTagsForResource"
-	PutAccountSetting                   Action = "ecr:PutAccountSetting"
-	PutImage                            Action = "ecr:PutImage"
-	PutImageScanningConfiguration       Action = "ecr:PutImageScanningConfiguration"
-	PutImageTagMutability               Action = "ecr:PutImageTagMutability"
-	PutLifecyclePolicy                  Action = "ecr:PutLifecyclePolicy"
-	PutRegistryPolicy                   Action = "ecr:PutRegistryPolicy"
-	SetRepositoryPolicy                 Action = "ecr:SetRepositoryPolicy"
-	StartLifecyclePolicyPreview         Action = "ecr:StartLifecyclePolicyPreview"
-	TagResource                         Action = "ecr:TagResource"
-	UntagResource                       Action = "ecr:UntagResource"
-	UpdateImageStorageClass             Action = "ecr:UpdateImageStorageClass"
-	UpdatePullThroughCacheRule          Action = "ecr:UpdatePullThroughCacheRule"
-	UpdateRepositoryCreationTemplate    Action = "ecr:UpdateRepositoryCreationTemplate"
-	UploadLayerPart                     Action = "ecr:UploadLayerPart"
-	ValidatePullThroughCacheRule        Action = "ecr:ValidatePullThroughCacheRule"
+	BatchCheckLayerAvailability             Action = "ecr:BatchCheckLayerAvailability"
+	BatchDeleteImage                        Action = "ecr:BatchDeleteImage"
+	BatchGetImage                           Action = "ecr:BatchGetImage"
+	BatchGetRepositoryScanningConfiguration Action = "ecr:BatchGetRepositoryScanningConfiguration"
+	BatchImportUpstreamImage                Action = "ecr:BatchImportUpstreamImage"
+	CompleteLayerUpload                     Action = "ecr:CompleteLayerUpload"
+	CreatePullThroughCacheRule              Action = "ecr:CreatePullThroughCacheRule"
+	CreateRepository                        Action = "ecr:CreateRepository"
+	CreateRepositoryCreationTemplate        Action = "ecr:CreateRepositoryCreationTemplate"
+	DeleteLifecyclePolicy                   Action = "ecr:DeleteLifecyclePolicy"
+	DeletePullThroughCacheRule              Action = "ecr:DeletePullThroughCacheRule"
+	DeleteRegistryPolicy                    Action = "ecr:DeleteRegistryPolicy"
+	DeleteRepository                        Action = "ecr:DeleteRepository"
+	DeleteRepositoryCreationTemplate        Action = "ecr:DeleteRepositoryCreationTemplate"
+	DeleteRepositoryPolicy                  Action = "ecr:DeleteRepositoryPolicy"
+	DescribeImageScanFindings               Action = "ecr:DescribeImageScanFindings"
+	DescribeImages                          Action = "ecr:DescribeImages"
+	DescribePullThroughCacheRules           Action = "ecr:DescribePullThroughCacheRules"
+	DescribeRegistry                        Action = "ecr:DescribeRegistry"
+	DescribeRepositories                    Action = "ecr:DescribeRepositories"
+	DescribeRepositoryCreationTemplates     Action = "ecr:DescribeRepositoryCreationTemplates"
+	GetAccountSetting                       Action = "ecr:GetAccountSetting"
+	GetAuthorizationToken                   Action = "ecr:GetAuthorizationToken"
+	GetDownloadURLForLayer                  Action = "ecr:GetDownloadUrlForLayer"
+	GetLifecyclePolicy                      Action = "ecr:GetLifecyclePolicy"
+	GetLifecyclePolicyPreview               Action = "ecr:GetLifecyclePolicyPreview"
+	GetRegistryPolicy                       Action = "ecr:GetRegistryPolicy"
+	GetRegistryScanningConfiguration        Action = "ecr:GetRegistryScanningConfiguration"
+	GetRepositoryPolicy                     Action = "ecr:GetRepositoryPolicy"
+	InitiateLayerUpload                     Action = "ecr:InitiateLayerUpload"
+	ListImages                              Action = "ecr:ListImages"
+	ListTagsForResource                     Action = "ecr:ListTagsForResource"
+	PutAccountSetting                       Action = "ecr:PutAccountSetting"
+	PutImage                                Action = "ecr:PutImage"
+	PutImageScanningConfiguration           Action = "ecr:PutImageScanningConfiguration"
+	PutImageTagMutability                   Action = "ecr:PutImageTagMutability"
+	PutLifecyclePolicy                      Action = "ecr:PutLifecyclePolicy"
+	PutRegistryPolicy                       Action = "ecr:PutRegistryPolicy"
+	PutRegistryScanningConfiguration        Action = "ecr:PutRegistryScanningConfiguration"
+	SetRepositoryPolicy                     Action = "ecr:SetRepositoryPolicy"
+	StartImageScan                          Action = "ecr:StartImageScan"
+	StartLifecyclePolicyPreview             Action = "ecr:StartLifecyclePolicyPreview"
+	TagResource                             Action = "ecr:TagResource"
+	UntagResource                           Action = "ecr:UntagResource"
+	UpdateImageStorageClass                 Action = "ecr:UpdateImageStorageClass"
+	UpdatePullThroughCacheRule              Action = "ecr:UpdatePullThroughCacheRule"
+	UpdateRepositoryCreationTemplate        Action = "ecr:UpdateRepositoryCreationTemplate"
+	UploadLayerPart                         Action = "ecr:UploadLayerPart"
+	ValidatePullThroughCacheRule            Action = "ecr:ValidatePullThroughCacheRule"
 )
 
 // The KMS actions a request needs on the key-encryption key of a
@@ -116,6 +121,15 @@ const (
 	// AdminRedriveEvents moves a webhook's dead letters back to its queue
 	// (POST /admin/v1/events/redrive, registryd events redrive --server).
 	AdminRedriveEvents Action = "berth:RedriveEvents"
+	// AdminImportVulnerabilities imports vulnerability data
+	// (POST /admin/v1/scan/db/import).
+	AdminImportVulnerabilities Action = "berth:ImportVulnerabilities"
+	// AdminDescribeVulnerabilityDatabase shows the vulnerability
+	// database's versions (GET /admin/v1/scan/db/status).
+	AdminDescribeVulnerabilityDatabase Action = "berth:DescribeVulnerabilityDatabase"
+	// AdminRollbackVulnerabilities returns to the previous version of the
+	// vulnerability database (POST /admin/v1/scan/db/rollback).
+	AdminRollbackVulnerabilities Action = "berth:RollbackVulnerabilities"
 )
 
 // known are the actions an Authorizer of this package decides; any other
@@ -127,6 +141,7 @@ var admin = map[Action]bool{
 	AdminCollectGarbage: true, AdminFsck: true, AdminPreviewLifecycle: true, AdminApplyLifecycle: true,
 	AdminReloadIdentities: true, AdminSimulatePolicy: true, AdminReadAuditLog: true, AdminDescribeIdentities: true,
 	AdminListEvents: true, AdminRedriveEvents: true,
+	AdminImportVulnerabilities: true, AdminDescribeVulnerabilityDatabase: true, AdminRollbackVulnerabilities: true,
 }
 
 func init() {
@@ -144,6 +159,8 @@ func init() {
 		KMSCreateGrant, KMSDescribeKey,
 		KMSCreateKey, KMSEnableKeyRotation, KMSDisableKey, KMSEnableKey, KMSScheduleKeyDeletion, KMSListKeys,
 		SecretsCreateSecret, SecretsPutSecretValue, SecretsDeleteSecret, SecretsListSecrets, SecretsGetSecretValue,
+		BatchGetRepositoryScanningConfiguration, DescribeImageScanFindings, GetRegistryScanningConfiguration,
+		PutRegistryScanningConfiguration, StartImageScan,
 	} {
 		known[a] = true
 	}

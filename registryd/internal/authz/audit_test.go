@@ -137,7 +137,7 @@ func TestMutatingTable(t *testing.T) {
 		case a == StartLifecyclePolicyPreview, a == ValidatePullThroughCacheRule, a == AdminPreviewLifecycle, a == AdminFsck, a == AdminReadAuditLog,
 			a == AdminSimulatePolicy, a == AdminListEvents:
 			require.False(t, Mutating(a), name)
-		case a == AdminCollectGarbage, a == AdminApplyLifecycle, a == AdminReloadIdentities, a == AdminRedriveEvents:
+		case a == AdminCollectGarbage, a == AdminApplyLifecycle, a == AdminReloadIdentities, a == AdminRedriveEvents, a == AdminImportVulnerabilities, a == AdminRollbackVulnerabilities:
 			require.True(t, Mutating(a), name)
 		default:
 			_, op, _ := strings.Cut(name, ":")

@@ -1,8 +1,9 @@
 package ecrapi
 
 // Account settings: GetAccountSetting and PutAccountSetting, over the
-// engine's (REGISTRY_POLICY_SCOPE and BLOB_MOUNTING, acted on; Berth does
-// not scan, so BASIC_SCAN_TYPE_VERSION is refused).
+// engine's (REGISTRY_POLICY_SCOPE and BLOB_MOUNTING, acted on; Berth's
+// scanner is its own, neither of ECR's, so BASIC_SCAN_TYPE_VERSION is
+// refused).
 
 import (
 	"context"

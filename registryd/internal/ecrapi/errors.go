@@ -60,6 +60,7 @@ var (
 	ecrInvalidSignature           = errorType{"InvalidSignatureException", http.StatusForbidden}
 	ecrMissingAuth                = errorType{"MissingAuthenticationTokenException", http.StatusForbidden}
 	ecrUnsupportedImageType       = errorType{"UnsupportedImageTypeException", 400}
+	ecrScanNotFound               = errorType{"ScanNotFoundException", 400}
 	ecrAccessDenied               = errorType{"AccessDeniedException", 400}
 	ecrCacheRuleNotFound          = errorType{"PullThroughCacheRuleNotFoundException", 400}
 	ecrCacheRuleExists            = errorType{"PullThroughCacheRuleAlreadyExistsException", 400}
@@ -131,6 +132,9 @@ var errorTable = []struct {
 	{engine.ErrAuditUnavailable, ecrServiceUnavailable},
 	{engine.ErrAccessDenied, ecrAccessDenied},
 	{engine.ErrCacheRuleNotFound, ecrCacheRuleNotFound},
+	{engine.ErrScanNotFound, ecrScanNotFound},
+	{engine.ErrScanLimitExceeded, ecrLimitExceeded},
+	{engine.ErrUnsupportedImageType, ecrUnsupportedImageType},
 	{engine.ErrCacheRuleExists, ecrCacheRuleExists},
 	{engine.ErrSecretNotFound, ecrSecretNotFound},
 	{engine.ErrPushToCacheRepository, ecrInvalidParameter},

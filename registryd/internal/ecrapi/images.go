@@ -31,6 +31,7 @@ const (
 type imageOps struct {
 	reg    registry
 	images ImageStore
+	scans  ScanStore // DescribeImages shows each image's scan
 }
 
 // ListImagesInput is ListImages' request.
@@ -147,7 +148,11 @@ func (o imageOps) describe(ctx context.Context, _ *call, in *DescribeImagesInput
 			}
 			switch failure {
 			case "":
-				out.ImageDetails = append(out.ImageDetails, imageDetailFromEngine(o.reg, in.RepositoryName, im))
+				det := imageDetailFromEngine(o.reg, in.RepositoryName, im)
+				if err := scanForDetail(ctx, o.scans, in.RepositoryName, &det); err != nil {
+					return nil, err
+				}
+				out.ImageDetails = append(out.ImageDetails, det)
 			case imageNotFoundCode, "ImageTagDoesNotMatchDigest":
 				return nil, o.reg.imageNotFound(id, in.RepositoryName)
 			default:
@@ -175,7 +180,11 @@ func (o imageOps) describe(ctx context.Context, _ *call, in *DescribeImagesInput
 		return nil, err
 	}
 	for i := range page {
-		out.ImageDetails = append(out.ImageDetails, imageDetailFromEngine(o.reg, in.RepositoryName, &page[i]))
+		det := imageDetailFromEngine(o.reg, in.RepositoryName, &page[i])
+		if err := scanForDetail(ctx, o.scans, in.RepositoryName, &det); err != nil {
+			return nil, err
+		}
+		out.ImageDetails = append(out.ImageDetails, det)
 	}
 	out.NextToken = next
 	return out, nil

@@ -28,7 +28,7 @@ var actionOf = map[string]authz.Action{
 // Authorizer knows.
 func TestOperationTable(t *testing.T) {
 	a := newTestAPI(t)
-	require.Len(t, a.ops, 44)
+	require.Len(t, a.ops, 49)
 	for name, op := range a.ops {
 		want, ok := actionOf[name]
 		if !ok {
@@ -50,50 +50,55 @@ func (d *denyAll) Authorize(_ context.Context, _ engine.Principal, action authz.
 // wellFormed is a request for each operation that passes its input's
 // validation, so that it reaches the authorization.
 var wellFormed = map[string]string{
-	"CreateRepository":                    `{"repositoryName":"r"}`,
-	"DescribeRepositories":                `{}`,
-	"DeleteRepository":                    `{"repositoryName":"r"}`,
-	"PutImageTagMutability":               `{"repositoryName":"r","imageTagMutability":"IMMUTABLE"}`,
-	"PutImageScanningConfiguration":       `{"repositoryName":"r","imageScanningConfiguration":{"scanOnPush":true}}`,
-	"TagResource":                         `{"resourceArn":"arn:aws:ecr:us-east-1:000000000000:repository/r","tags":[{"Key":"k","Value":"v"}]}`,
-	"UntagResource":                       `{"resourceArn":"arn:aws:ecr:us-east-1:000000000000:repository/r","tagKeys":["k"]}`,
-	"ListTagsForResource":                 `{"resourceArn":"arn:aws:ecr:us-east-1:000000000000:repository/r"}`,
-	"SetRepositoryPolicy":                 `{"repositoryName":"r","policyText":"{}"}`,
-	"GetRepositoryPolicy":                 `{"repositoryName":"r"}`,
-	"DeleteRepositoryPolicy":              `{"repositoryName":"r"}`,
-	"PutLifecyclePolicy":                  `{"repositoryName":"r","lifecyclePolicyText":"{\"rules\":[{\"rulePriority\":1,\"selection\":{\"tagStatus\":\"any\",\"countType\":\"imageCountMoreThan\",\"countNumber\":1},\"action\":{\"type\":\"expire\"}}]}"}`,
-	"GetLifecyclePolicy":                  `{"repositoryName":"r"}`,
-	"DeleteLifecyclePolicy":               `{"repositoryName":"r"}`,
-	"StartLifecyclePolicyPreview":         `{"repositoryName":"r"}`,
-	"GetLifecyclePolicyPreview":           `{"repositoryName":"r"}`,
-	"ListImages":                          `{"repositoryName":"r"}`,
-	"DescribeImages":                      `{"repositoryName":"r"}`,
-	"BatchGetImage":                       `{"repositoryName":"r","imageIds":[{"imageTag":"v1"}]}`,
-	"BatchDeleteImage":                    `{"repositoryName":"r","imageIds":[{"imageTag":"v1"}]}`,
-	"PutImage":                            `{"repositoryName":"r","imageManifest":"{}"}`,
-	"BatchCheckLayerAvailability":         `{"repositoryName":"r","layerDigests":["sha256:00"]}`,
-	"GetDownloadUrlForLayer":              `{"repositoryName":"r","layerDigest":"sha256:00"}`,
-	"InitiateLayerUpload":                 `{"repositoryName":"r"}`,
-	"UploadLayerPart":                     `{"repositoryName":"r","uploadId":"u","partFirstByte":0,"partLastByte":0,"layerPartBlob":"AA=="}`,
-	"CompleteLayerUpload":                 `{"repositoryName":"r","uploadId":"u","layerDigests":["sha256:00"]}`,
-	"CreateRepositoryCreationTemplate":    `{"prefix":"ROOT","appliedFor":["CREATE_ON_PUSH"]}`,
-	"UpdateRepositoryCreationTemplate":    `{"prefix":"ROOT","appliedFor":["CREATE_ON_PUSH"]}`,
-	"UpdateImageStorageClass":             `{"repositoryName":"r","imageId":{"imageTag":"v1"},"targetStorageClass":"ARCHIVE"}`,
-	"DeleteRepositoryCreationTemplate":    `{"prefix":"ROOT"}`,
-	"DescribeRepositoryCreationTemplates": `{}`,
-	"CreatePullThroughCacheRule":          `{"ecrRepositoryPrefix":"hub","upstreamRegistryUrl":"registry-1.docker.io"}`,
-	"DescribePullThroughCacheRules":       `{}`,
-	"DeletePullThroughCacheRule":          `{"ecrRepositoryPrefix":"hub"}`,
-	"UpdatePullThroughCacheRule":          `{"ecrRepositoryPrefix":"hub","credentialArn":"arn:aws:secretsmanager:us-east-1:000000000000:secret:ecr-pullthroughcache/hub"}`,
-	"ValidatePullThroughCacheRule":        `{"ecrRepositoryPrefix":"hub"}`,
-	"GetAuthorizationToken":               `{}`,
-	"PutRegistryPolicy":                   `{"policyText":"{}"}`,
-	"GetRegistryPolicy":                   `{}`,
-	"DeleteRegistryPolicy":                `{}`,
-	"DescribeRegistry":                    `{}`,
-	"GetAccountSetting":                   `{"name":"BLOB_MOUNTING"}`,
-	"PutAccountSetting":                   `{"name":"BLOB_MOUNTING","value":"DISABLED"}`,
-	"ListImageReferrers":                  `{"repositoryName":"r","subjectId":{"imageDigest":"sha256:` + strings.Repeat("0", 64) + `"}}`,
+	"CreateRepository":                        `{"repositoryName":"r"}`,
+	"DescribeRepositories":                    `{}`,
+	"DeleteRepository":                        `{"repositoryName":"r"}`,
+	"PutImageTagMutability":                   `{"repositoryName":"r","imageTagMutability":"IMMUTABLE"}`,
+	"PutImageScanningConfiguration":           `{"repositoryName":"r","imageScanningConfiguration":{"scanOnPush":true}}`,
+	"TagResource":                             `{"resourceArn":"arn:aws:ecr:us-east-1:000000000000:repository/r","tags":[{"Key":"k","Value":"v"}]}`,
+	"UntagResource":                           `{"resourceArn":"arn:aws:ecr:us-east-1:000000000000:repository/r","tagKeys":["k"]}`,
+	"ListTagsForResource":                     `{"resourceArn":"arn:aws:ecr:us-east-1:000000000000:repository/r"}`,
+	"SetRepositoryPolicy":                     `{"repositoryName":"r","policyText":"{}"}`,
+	"GetRepositoryPolicy":                     `{"repositoryName":"r"}`,
+	"DeleteRepositoryPolicy":                  `{"repositoryName":"r"}`,
+	"PutLifecyclePolicy":                      `{"repositoryName":"r","lifecyclePolicyText":"{\"rules\":[{\"rulePriority\":1,\"selection\":{\"tagStatus\":\"any\",\"countType\":\"imageCountMoreThan\",\"countNumber\":1},\"action\":{\"type\":\"expire\"}}]}"}`,
+	"GetLifecyclePolicy":                      `{"repositoryName":"r"}`,
+	"DeleteLifecyclePolicy":                   `{"repositoryName":"r"}`,
+	"StartLifecyclePolicyPreview":             `{"repositoryName":"r"}`,
+	"GetLifecyclePolicyPreview":               `{"repositoryName":"r"}`,
+	"ListImages":                              `{"repositoryName":"r"}`,
+	"DescribeImages":                          `{"repositoryName":"r"}`,
+	"BatchGetImage":                           `{"repositoryName":"r","imageIds":[{"imageTag":"v1"}]}`,
+	"BatchDeleteImage":                        `{"repositoryName":"r","imageIds":[{"imageTag":"v1"}]}`,
+	"PutImage":                                `{"repositoryName":"r","imageManifest":"{}"}`,
+	"BatchCheckLayerAvailability":             `{"repositoryName":"r","layerDigests":["sha256:00"]}`,
+	"GetDownloadUrlForLayer":                  `{"repositoryName":"r","layerDigest":"sha256:00"}`,
+	"InitiateLayerUpload":                     `{"repositoryName":"r"}`,
+	"UploadLayerPart":                         `{"repositoryName":"r","uploadId":"u","partFirstByte":0,"partLastByte":0,"layerPartBlob":"AA=="}`,
+	"CompleteLayerUpload":                     `{"repositoryName":"r","uploadId":"u","layerDigests":["sha256:00"]}`,
+	"CreateRepositoryCreationTemplate":        `{"prefix":"ROOT","appliedFor":["CREATE_ON_PUSH"]}`,
+	"UpdateRepositoryCreationTemplate":        `{"prefix":"ROOT","appliedFor":["CREATE_ON_PUSH"]}`,
+	"UpdateImageStorageClass":                 `{"repositoryName":"r","imageId":{"imageTag":"v1"},"targetStorageClass":"ARCHIVE"}`,
+	"DeleteRepositoryCreationTemplate":        `{"prefix":"ROOT"}`,
+	"DescribeRepositoryCreationTemplates":     `{}`,
+	"CreatePullThroughCacheRule":              `{"ecrRepositoryPrefix":"hub","upstreamRegistryUrl":"registry-1.docker.io"}`,
+	"DescribePullThroughCacheRules":           `{}`,
+	"DeletePullThroughCacheRule":              `{"ecrRepositoryPrefix":"hub"}`,
+	"UpdatePullThroughCacheRule":              `{"ecrRepositoryPrefix":"hub","credentialArn":"arn:aws:secretsmanager:us-east-1:000000000000:secret:ecr-pullthroughcache/hub"}`,
+	"ValidatePullThroughCacheRule":            `{"ecrRepositoryPrefix":"hub"}`,
+	"GetAuthorizationToken":                   `{}`,
+	"PutRegistryPolicy":                       `{"policyText":"{}"}`,
+	"GetRegistryPolicy":                       `{}`,
+	"DeleteRegistryPolicy":                    `{}`,
+	"DescribeRegistry":                        `{}`,
+	"GetAccountSetting":                       `{"name":"BLOB_MOUNTING"}`,
+	"PutAccountSetting":                       `{"name":"BLOB_MOUNTING","value":"DISABLED"}`,
+	"ListImageReferrers":                      `{"repositoryName":"r","subjectId":{"imageDigest":"sha256:` + strings.Repeat("0", 64) + `"}}`,
+	"StartImageScan":                          `{"repositoryName":"r","imageId":{"imageTag":"v1"}}`,
+	"DescribeImageScanFindings":               `{"repositoryName":"r","imageId":{"imageTag":"v1"}}`,
+	"PutRegistryScanningConfiguration":        `{"scanType":"BASIC","rules":[]}`,
+	"GetRegistryScanningConfiguration":        `{}`,
+	"BatchGetRepositoryScanningConfiguration": `{"repositoryNames":["r"]}`,
 }
 
 // TestEveryOperationIsAuthorized: with an Authorizer that refuses
@@ -113,7 +118,7 @@ func TestEveryOperationIsAuthorized(t *testing.T) {
 			regtest.RequireECRError(t, ecrDo(a.API, name, body), 400, "AccessDeniedException")
 			require.Len(t, deny.asked, 1)
 			want := "the registry"
-			if strings.Contains(body, `"repositoryName":"r"`) || strings.Contains(body, "repository/r") {
+			if strings.Contains(body, `"repositoryName":"r"`) || strings.Contains(body, "repository/r") || strings.Contains(body, `"repositoryNames":["r"]`) {
 				want = "repository r"
 			}
 			assert.Equal(t, string(a.ops[name].action())+" on "+want, deny.asked[0])

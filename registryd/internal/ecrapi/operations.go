@@ -17,7 +17,8 @@ func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploa
 	policies := policyOps{reg: g, policies: st}
 	registryLevel := registryOps{reg: g, policies: st}
 	lifecycle := lifecycleOps{reg: g, repos: st, lifecycle: st}
-	images := imageOps{reg: g, images: st}
+	images := imageOps{reg: g, images: st, scans: st}
+	scans := scanOps{reg: g, images: images, scans: st}
 	storage := storageClassOps{images: images, store: st}
 	layers := layerOps{reg: g, repos: st, layers: st, uploads: uploads}
 	templates := templateOps{reg: g, templates: st}
@@ -63,6 +64,12 @@ func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploa
 		"ListImageReferrers": newOp(authz.BatchGetImage, referrers.list),
 
 		"UpdateImageStorageClass": newOp(authz.UpdateImageStorageClass, storage.update),
+
+		"StartImageScan":                          newOp(authz.StartImageScan, scans.start),
+		"DescribeImageScanFindings":               newOp(authz.DescribeImageScanFindings, scans.describeFindings),
+		"PutRegistryScanningConfiguration":        newOp(authz.PutRegistryScanningConfiguration, scans.putConfiguration),
+		"GetRegistryScanningConfiguration":        newOp(authz.GetRegistryScanningConfiguration, scans.getConfiguration),
+		"BatchGetRepositoryScanningConfiguration": newOp(authz.BatchGetRepositoryScanningConfiguration, scans.batchGetRepositoryConfiguration),
 
 		"BatchCheckLayerAvailability": newOp(authz.BatchCheckLayerAvailability, layers.check),
 		"GetDownloadUrlForLayer":      newOp(authz.GetDownloadURLForLayer, layers.downloadURL),

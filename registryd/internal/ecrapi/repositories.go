@@ -42,13 +42,10 @@ type CreateRepositoryOutput struct {
 	Repository Repository `json:"repository"`
 }
 
-// validate refuses what Berth would store and not act on: scanOnPush
-// (Berth does not scan images) and KMS_DSSE (dual-layer encryption).
+// validate refuses what Berth would store and not act on: KMS_DSSE
+// (dual-layer encryption). scanOnPush is acted on (docs/scanning.md).
 func (in *CreateRepositoryInput) validate() error {
 	if err := checkMutability(in.ImageTagMutability); err != nil {
-		return err
-	}
-	if err := checkScanOnPush("CreateRepository", in.ImageScanningConfiguration); err != nil {
 		return err
 	}
 	return checkEncryption("CreateRepository", in.EncryptionConfiguration)
@@ -57,16 +54,6 @@ func (in *CreateRepositoryInput) validate() error {
 // checkMutability checks an imageTagMutability (empty: not given).
 func checkMutability(m string) error {
 	return checkEnum("imageTagMutability", m, engine.TagMutable, engine.TagImmutable, engine.TagImmutableWithExclusion, engine.TagMutableWithExclusion)
-}
-
-// checkScanOnPush refuses scanOnPush true: Berth does not scan images, so
-// it would be a setting that does nothing.
-func checkScanOnPush(operation string, c *ImageScanningConfiguration) error {
-	if c != nil && c.ScanOnPush {
-		return unsupportedParameter(operation, "imageScanningConfiguration.scanOnPush",
-			"Berth does not scan images, so scanOnPush must be false (or left out)")
-	}
-	return nil
 }
 
 // checkEncryption refuses KMS_DSSE: Berth encrypts each blob once, under
@@ -301,9 +288,6 @@ type PutImageScanningConfigurationOutput struct {
 func (o repositoryOps) putScanning(ctx context.Context, _ *call, in *PutImageScanningConfigurationInput) (*PutImageScanningConfigurationOutput, error) {
 	if in.ImageScanningConfiguration == nil {
 		return nil, invalidParameter("imageScanningConfiguration", mustNotBeNull)
-	}
-	if err := checkScanOnPush("PutImageScanningConfiguration", in.ImageScanningConfiguration); err != nil {
-		return nil, err
 	}
 	if err := o.repos.SetScanOnPush(ctx, in.RepositoryName, in.ImageScanningConfiguration.ScanOnPush); err != nil {
 		return nil, o.reg.repositoryNotFound(err, in.RepositoryName)

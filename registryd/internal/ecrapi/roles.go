@@ -114,6 +114,7 @@ type ReferrerStore interface {
 
 // Store is every role the ECR API needs.
 type Store interface {
+	ScanStore
 	RepositoryStore
 	ResourceTagStore
 	ImageStore

@@ -97,6 +97,10 @@ type ImageDetail struct {
 	ImageStatus            string   `json:"imageStatus"`
 	LastArchivedAt         awsTime  `json:"lastArchivedAt,omitzero"`
 	LastActivatedAt        awsTime  `json:"lastActivatedAt,omitzero"`
+	// ImageScanStatus and ImageScanFindingsSummary are set once the
+	// image was scanned (scans.go).
+	ImageScanStatus          *ImageScanStatus          `json:"imageScanStatus,omitempty"`
+	ImageScanFindingsSummary *ImageScanFindingsSummary `json:"imageScanFindingsSummary,omitempty"`
 }
 
 // TagStatusFilter is the filter of ListImages, DescribeImages and

@@ -281,6 +281,19 @@ func TestECRWireGolden(t *testing.T) {
 		{"PutAccountSetting", `{"name":"REGISTRY_POLICY_SCOPE","value":"V3"}`},
 		{"PutAccountSetting", `{"name":"BASIC_SCAN_TYPE_VERSION","value":"AWS_NATIVE"}`},
 		{"PutAccountSetting", `{"name":"BLOB_MOUNTING"}`},
+		// Scanning (no image is pushed after these).
+		{"GetRegistryScanningConfiguration", `{}`},
+		{"PutRegistryScanningConfiguration", `{"scanType":"BASIC","rules":[{"scanFrequency":"CONTINUOUS_SCAN","repositoryFilters":[{"filter":"*","filterType":"WILDCARD"}]}]}`},
+		{"PutRegistryScanningConfiguration", `{"scanType":"DEEP"}`},
+		{"PutRegistryScanningConfiguration", `{"scanType":"BASIC","rules":[{"scanFrequency":"SCAN_ON_PUSH","repositoryFilters":[]}]}`},
+		{"PutRegistryScanningConfiguration", `{"scanType":"BASIC","rules":[{"scanFrequency":"SCAN_ON_PUSH","repositoryFilters":[{"filter":"team/*","filterType":"WILDCARD"}]}]}`},
+		{"GetRegistryScanningConfiguration", `{}`},
+		{"BatchGetRepositoryScanningConfiguration", `{"repositoryNames":["team/app","nope"]}`},
+		{"BatchGetRepositoryScanningConfiguration", `{"repositoryNames":[]}`},
+		{"DescribeImageScanFindings", `{"repositoryName":"team/app","imageId":{"imageTag":"v1"}}`},
+		{"DescribeImageScanFindings", `{"repositoryName":"team/app","imageId":{"imageTag":"v1"},"maxResults":1001}`},
+		{"StartImageScan", `{"repositoryName":"nope","imageId":{"imageTag":"v1"}}`},
+		{"StartImageScan", `{"repositoryName":"team/app"}`},
 		{"PutReplicationConfiguration", `{"replicationConfiguration":{"rules":[]}}`},
 	}
 

@@ -258,15 +258,18 @@ func engineDetail(err, sentinel error) string {
 	return strings.ReplaceAll(msg, "engine: ", "")
 }
 
+// orNull is an image identifier's part as ECR's messages show it: "null"
+// when not given.
+func orNull(s string) string {
+	if s == "" {
+		return "null"
+	}
+	return s
+}
+
 // imageNotFound is ECR's ImageNotFoundException for id in repo ("null"
 // for the part of the identifier not given).
 func (g registry) imageNotFound(id ImageIdentifier, repo string) *apiError {
-	orNull := func(s string) string {
-		if s == "" {
-			return "null"
-		}
-		return s
-	}
 	return errorf(ecrImageNotFound, "The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the repository with name '%s' in the registry with id '%s'",
 		orNull(id.ImageDigest), orNull(id.ImageTag), repo, g.account)
 }

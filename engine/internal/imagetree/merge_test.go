@@ -1,6 +1,7 @@
-package fuse
+package imagetree
 
 import (
+	"archive/tar"
 	"context"
 	"fmt"
 	"log/slog"
@@ -14,11 +15,11 @@ import (
 	"github.com/cockroachdb/datadriven"
 	"github.com/stretchr/testify/require"
 
-	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/engine/internal/layertoc"
 )
 
 // The layer merger, tested without a mount: layers of table-of-contents
-// entries in, the merged tree out (mergeLayers, the code the mount builds
+// entries in, the merged tree out (Merge, the code the mount builds
 // an image's rootfs with). Each case of testdata/merge is
 //
 //	merge [max=N] [keep-absolute]
@@ -65,7 +66,7 @@ func TestMergeLayers(t *testing.T) {
 					t.Fatalf("%s: %v", td.Pos, err)
 				}
 				rec := newLogRecorder()
-				tr, err := mergeLayers(tocs, max, slog.New(rec), keepAbs)
+				tr, err := Merge(tocs, max, slog.New(rec), keepAbs)
 				if err != nil {
 					return "error: " + err.Error() + "\n" + rec.String()
 				}
@@ -79,15 +80,15 @@ func TestMergeLayers(t *testing.T) {
 }
 
 // parseLayers reads layers written as TestMergeLayers describes.
-func parseLayers(input string) ([]*engine.LayerTOC, error) {
-	var tocs []*engine.LayerTOC
+func parseLayers(input string) ([]*layertoc.TOC, error) {
+	var tocs []*layertoc.TOC
 	for i, line := range strings.Split(input, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		if line == "layer" {
-			tocs = append(tocs, &engine.LayerTOC{})
+			tocs = append(tocs, &layertoc.TOC{})
 			continue
 		}
 		if len(tocs) == 0 {
@@ -104,33 +105,33 @@ func parseLayers(input string) ([]*engine.LayerTOC, error) {
 }
 
 var entryTypes = map[string]byte{
-	"dir": engine.TOCDir, "file": engine.TOCReg, "symlink": engine.TOCSymlink, "link": engine.TOCLink,
-	"fifo": engine.TOCFifo, "char": engine.TOCChar, "block": engine.TOCBlock,
+	"dir": tar.TypeDir, "file": tar.TypeReg, "symlink": tar.TypeSymlink, "link": tar.TypeLink,
+	"fifo": tar.TypeFifo, "char": tar.TypeChar, "block": tar.TypeBlock,
 }
 
 var typeNames = map[byte]string{
-	engine.TOCDir: "dir", engine.TOCReg: "file", engine.TOCSymlink: "symlink", engine.TOCLink: "link",
-	engine.TOCFifo: "fifo", engine.TOCChar: "char", engine.TOCBlock: "block",
+	tar.TypeDir: "dir", tar.TypeReg: "file", tar.TypeSymlink: "symlink", tar.TypeLink: "link",
+	tar.TypeFifo: "fifo", tar.TypeChar: "char", tar.TypeBlock: "block",
 }
 
-func parseEntry(line string) (engine.TOCEntry, error) {
+func parseEntry(line string) (layertoc.Entry, error) {
 	f := strings.Fields(line)
 	if len(f) < 2 {
-		return engine.TOCEntry{}, fmt.Errorf("want <type> <name> ...")
+		return layertoc.Entry{}, fmt.Errorf("want <type> <name> ...")
 	}
 	typ, ok := entryTypes[f[0]]
 	if !ok {
-		return engine.TOCEntry{}, fmt.Errorf("unknown type %q", f[0])
+		return layertoc.Entry{}, fmt.Errorf("unknown type %q", f[0])
 	}
-	e := engine.TOCEntry{Name: f[1], Type: typ, Mode: 0o644}
+	e := layertoc.Entry{Name: f[1], Type: typ, Mode: 0o644}
 	switch typ {
-	case engine.TOCDir:
+	case tar.TypeDir:
 		e.Mode = 0o755
-	case engine.TOCSymlink:
+	case tar.TypeSymlink:
 		e.Mode = 0o777
 	}
 	rest := f[2:]
-	if typ == engine.TOCSymlink || typ == engine.TOCLink {
+	if typ == tar.TypeSymlink || typ == tar.TypeLink {
 		if len(rest) < 2 || rest[0] != "->" {
 			return e, fmt.Errorf("want %s <name> -> <target>", f[0])
 		}
@@ -183,61 +184,61 @@ func parseEntry(line string) (engine.TOCEntry, error) {
 // printTree prints a merged tree as TestMergeLayers describes, checking
 // on the way what every tree must hold (a symlink's size is its text's
 // length, link counts match the names).
-func printTree(t testing.TB, tr *tree) string {
+func printTree(t testing.TB, tr *Tree) string {
 	t.Helper()
 	var b strings.Builder
 	groups := map[int32]int{}
 	names := map[int32]int{}
 	var count func(id int32)
 	count = func(id int32) {
-		for _, e := range tr.dirs[id] {
-			names[e.ino]++
-			if tr.inodes[e.ino].typ == engine.TOCDir {
-				count(e.ino)
+		for _, e := range tr.Dirs[id] {
+			names[e.Ino]++
+			if tr.Inodes[e.Ino].Type == tar.TypeDir {
+				count(e.Ino)
 			}
 		}
 	}
 	count(0)
 	var walk func(id int32, p string)
 	walk = func(id int32, p string) {
-		in := &tr.inodes[id]
+		in := &tr.Inodes[id]
 		name := p
 		if name == "" {
 			name = "/"
 		}
-		fmt.Fprintf(&b, "%s %s %04o %d:%d", name, typeNames[in.typ], in.mode, in.uid, in.gid)
-		switch in.typ {
-		case engine.TOCReg:
-			fmt.Fprintf(&b, " size=%d", in.size)
-		case engine.TOCSymlink:
-			fmt.Fprintf(&b, " -> %s", in.linkname)
-			require.Equal(t, int64(len(in.linkname)), in.size, "%s: a symlink's size is its text's length", name)
-		case engine.TOCChar, engine.TOCBlock:
-			fmt.Fprintf(&b, " rdev=%#x", in.rdev)
+		fmt.Fprintf(&b, "%s %s %04o %d:%d", name, typeNames[in.Type], in.Mode, in.UID, in.GID)
+		switch in.Type {
+		case tar.TypeReg:
+			fmt.Fprintf(&b, " size=%d", in.Size)
+		case tar.TypeSymlink:
+			fmt.Fprintf(&b, " -> %s", in.Linkname)
+			require.Equal(t, int64(len(in.Linkname)), in.Size, "%s: a symlink's size is its text's length", name)
+		case tar.TypeChar, tar.TypeBlock:
+			fmt.Fprintf(&b, " rdev=%#x", in.Rdev)
 		}
-		if !in.mtime.IsZero() {
-			fmt.Fprintf(&b, " mtime=%d", in.mtime.Unix())
+		if !in.MTime.IsZero() {
+			fmt.Fprintf(&b, " mtime=%d", in.MTime.Unix())
 		}
-		if in.typ == engine.TOCReg {
-			fmt.Fprintf(&b, " layer=%d", in.layer)
+		if in.Type == tar.TypeReg {
+			fmt.Fprintf(&b, " layer=%d", in.Layer)
 		}
-		if in.typ != engine.TOCDir {
-			require.Equal(t, uint32(names[id]), in.nlink, "%s: nlink", name)
-			if in.nlink > 1 {
+		if in.Type != tar.TypeDir {
+			require.Equal(t, uint32(names[id]), in.Nlink, "%s: nlink", name)
+			if in.Nlink > 1 {
 				g, ok := groups[id]
 				if !ok {
 					g = len(groups) + 1
 					groups[id] = g
 				}
-				fmt.Fprintf(&b, " nlink=%d inode=%d", in.nlink, g)
+				fmt.Fprintf(&b, " nlink=%d inode=%d", in.Nlink, g)
 			}
 		}
 		b.WriteByte('\n')
-		if in.typ == engine.TOCDir {
-			ents := tr.dirs[id]
-			require.True(t, slices.IsSortedFunc(ents, func(a, b dirent) int { return strings.Compare(a.name, b.name) }))
+		if in.Type == tar.TypeDir {
+			ents := tr.Dirs[id]
+			require.True(t, slices.IsSortedFunc(ents, func(a, b Dirent) int { return strings.Compare(a.Name, b.Name) }))
 			for _, e := range ents {
-				walk(e.ino, joinPath(p, e.name))
+				walk(e.Ino, joinPath(p, e.Name))
 			}
 		}
 	}
@@ -292,3 +293,5 @@ func (r *logRecorder) String() string {
 	}
 	return strings.Join(r.sink.lines, "\n") + "\n"
 }
+
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

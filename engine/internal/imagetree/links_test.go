@@ -1,6 +1,7 @@
-package fuse
+package imagetree
 
 import (
+	"archive/tar"
 	"errors"
 	"fmt"
 	"path"
@@ -9,10 +10,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/engine/internal/layertoc"
 )
 
-// TestResolveLinks: each case's layers are merged (mergeLayers, as the
+// TestResolveLinks: each case's layers are merged (Merge, as the
 // mount does) and the links named are shown with the text given, or
 // hidden (""). Every case is also checked against a plain chroot
 // resolution of the layers' own texts and a simulation of the kernel
@@ -205,39 +206,39 @@ func chainDown(prefix string, n int, end string) string {
 //   - its size is the length of its text.
 //
 // It returns the text shown for each link's path.
-func checkLinks(t testing.TB, tocs []*engine.LayerTOC) map[string]string {
+func checkLinks(t testing.TB, tocs []*layertoc.TOC) map[string]string {
 	t.Helper()
 	m := newMerger(1000, quietLogger(), false)
 	for i, toc := range tocs {
 		require.NoError(t, m.apply(i, toc))
 	}
 	orig := newSim(m.freeze(), true)
-	safeTree, err := mergeLayers(tocs, 1000, quietLogger(), false)
+	safeTree, err := Merge(tocs, 1000, quietLogger(), false)
 	require.NoError(t, err)
 	safe := newSim(safeTree, false)
 
 	shown := map[string]string{}
 	for _, l := range safe.links() {
-		in := &safe.t.inodes[l.id]
-		shown[l.path] = in.linkname
-		require.Equal(t, int64(len(in.linkname)), in.size, "%s: size", l.path)
-		require.False(t, path.IsAbs(in.linkname), "%s -> %s: absolute", l.path, in.linkname)
-		require.True(t, lexicallyInside(path.Dir(l.path), in.linkname), "%s -> %s: lexically outside", l.path, in.linkname)
+		in := &safe.t.Inodes[l.id]
+		shown[l.path] = in.Linkname
+		require.Equal(t, int64(len(in.Linkname)), in.Size, "%s: size", l.path)
+		require.False(t, path.IsAbs(in.Linkname), "%s -> %s: absolute", l.path, in.Linkname)
+		require.True(t, lexicallyInside(path.Dir(l.path), in.Linkname), "%s -> %s: lexically outside", l.path, in.Linkname)
 	}
 	for _, l := range orig.links() {
 		want, wantErr := orig.resolve(l.dir, l.name)
 		text, ok := shown[l.path]
 		if errors.Is(wantErr, errSimLoop) {
-			require.False(t, ok, "%s -> %s loops in the image yet is shown as %q", l.path, orig.t.inodes[l.id].linkname, text)
+			require.False(t, ok, "%s -> %s loops in the image yet is shown as %q", l.path, orig.t.Inodes[l.id].Linkname, text)
 			continue
 		}
-		require.True(t, ok, "%s -> %s (%v) is hidden", l.path, orig.t.inodes[l.id].linkname, wantErr)
+		require.True(t, ok, "%s -> %s (%v) is hidden", l.path, orig.t.Inodes[l.id].Linkname, wantErr)
 		dir, found := safe.dirs[orig.paths[l.dir]]
 		require.True(t, found)
 		got, gotErr := safe.resolve(dir, l.name)
 		require.NotErrorIs(t, gotErr, errSimEscape, "%s -> %s leaves the image", l.path, text)
-		require.Equal(t, fmt.Sprint(wantErr), fmt.Sprint(gotErr), "%s -> %s (layer: %s)", l.path, text, orig.t.inodes[l.id].linkname)
-		require.Equal(t, want, got, "%s -> %s (layer: %s)", l.path, text, orig.t.inodes[l.id].linkname)
+		require.Equal(t, fmt.Sprint(wantErr), fmt.Sprint(gotErr), "%s -> %s (layer: %s)", l.path, text, orig.t.Inodes[l.id].Linkname)
+		require.Equal(t, want, got, "%s -> %s (layer: %s)", l.path, text, orig.t.Inodes[l.id].Linkname)
 	}
 	return shown
 }
@@ -254,7 +255,7 @@ var (
 // at the root stays there, absolute texts start at the root) or as the
 // kernel does through the mount (the image root has a parent outside).
 type sim struct {
-	t      *tree
+	t      *Tree
 	chroot bool
 	parent map[int32]int32
 	paths  map[int32]string // of directories
@@ -267,16 +268,16 @@ type simLink struct {
 	id         int32
 }
 
-func newSim(t *tree, chroot bool) *sim {
+func newSim(t *Tree, chroot bool) *sim {
 	s := &sim{t: t, chroot: chroot, parent: map[int32]int32{}, paths: map[int32]string{0: ""}, dirs: map[string]int32{"": 0}}
 	var walk func(id int32)
 	walk = func(id int32) {
-		for _, e := range t.dirs[id] {
-			if t.inodes[e.ino].typ == engine.TOCDir {
-				s.parent[e.ino] = id
-				s.paths[e.ino] = joinPath(s.paths[id], e.name)
-				s.dirs[s.paths[e.ino]] = e.ino
-				walk(e.ino)
+		for _, e := range t.Dirs[id] {
+			if t.Inodes[e.Ino].Type == tar.TypeDir {
+				s.parent[e.Ino] = id
+				s.paths[e.Ino] = joinPath(s.paths[id], e.Name)
+				s.dirs[s.paths[e.Ino]] = e.Ino
+				walk(e.Ino)
 			}
 		}
 	}
@@ -289,12 +290,12 @@ func (s *sim) links() []simLink {
 	var out []simLink
 	var walk func(id int32)
 	walk = func(id int32) {
-		for _, e := range s.t.dirs[id] {
-			switch s.t.inodes[e.ino].typ {
-			case engine.TOCDir:
-				walk(e.ino)
-			case engine.TOCSymlink:
-				out = append(out, simLink{dir: id, name: e.name, path: joinPath(s.paths[id], e.name), id: e.ino})
+		for _, e := range s.t.Dirs[id] {
+			switch s.t.Inodes[e.Ino].Type {
+			case tar.TypeDir:
+				walk(e.Ino)
+			case tar.TypeSymlink:
+				out = append(out, simLink{dir: id, name: e.Name, path: joinPath(s.paths[id], e.Name), id: e.Ino})
 			}
 		}
 	}
@@ -343,26 +344,26 @@ func (s *sim) walk(dir int32, text string, hops *int) (int32, string, error) {
 			cur = s.parent[cur]
 			continue
 		}
-		id, ok := s.t.lookup(cur, c)
+		id, ok := s.t.Lookup(cur, c)
 		if !ok {
 			return 0, "", errSimNoent
 		}
-		in := &s.t.inodes[id]
-		if in.typ == engine.TOCSymlink {
+		in := &s.t.Inodes[id]
+		if in.Type == tar.TypeSymlink {
 			*hops++
 			if *hops > maxSymlinkHops {
 				return 0, "", errSimLoop
 			}
-			d, n, err := s.walk(cur, in.linkname, hops)
+			d, n, err := s.walk(cur, in.Linkname, hops)
 			if err != nil || last {
 				return d, n, err
 			}
 			if n != "" {
-				id, ok := s.t.lookup(d, n)
+				id, ok := s.t.Lookup(d, n)
 				if !ok {
 					return 0, "", errSimNoent
 				}
-				if s.t.inodes[id].typ != engine.TOCDir {
+				if s.t.Inodes[id].Type != tar.TypeDir {
 					return 0, "", errSimNotdir
 				}
 				d = id
@@ -371,12 +372,12 @@ func (s *sim) walk(dir int32, text string, hops *int) (int32, string, error) {
 			continue
 		}
 		if last {
-			if in.typ == engine.TOCDir {
+			if in.Type == tar.TypeDir {
 				return id, "", nil
 			}
 			return cur, c, nil
 		}
-		if in.typ != engine.TOCDir {
+		if in.Type != tar.TypeDir {
 			return 0, "", errSimNotdir
 		}
 		cur = id
@@ -401,7 +402,7 @@ func FuzzResolveLinks(f *testing.F) {
 
 // fuzzLayers decodes bytes into layers of a small tree (names a, b, c, up
 // to three deep) whose links have texts of up to seven components.
-func fuzzLayers(data []byte) []*engine.LayerTOC {
+func fuzzLayers(data []byte) []*layertoc.TOC {
 	next := func() int {
 		if len(data) == 0 {
 			return 0
@@ -437,30 +438,30 @@ func fuzzLayers(data []byte) []*engine.LayerTOC {
 		}
 		return s
 	}
-	tocs := []*engine.LayerTOC{{}}
+	tocs := []*layertoc.TOC{{}}
 	for i := 0; len(data) > 0 && i < 64; i++ {
 		toc := tocs[len(tocs)-1]
-		add := func(e engine.TOCEntry) { toc.Entries = append(toc.Entries, e) }
+		add := func(e layertoc.Entry) { toc.Entries = append(toc.Entries, e) }
 		switch next() % 9 {
 		case 0:
-			tocs = append(tocs, &engine.LayerTOC{})
+			tocs = append(tocs, &layertoc.TOC{})
 		case 1, 2:
-			add(engine.TOCEntry{Name: name(), Type: engine.TOCDir, Mode: 0o755})
+			add(layertoc.Entry{Name: name(), Type: tar.TypeDir, Mode: 0o755})
 		case 3:
-			add(engine.TOCEntry{Name: name(), Type: engine.TOCReg, Mode: 0o644})
+			add(layertoc.Entry{Name: name(), Type: tar.TypeReg, Mode: 0o644})
 		case 4, 5, 6:
-			add(engine.TOCEntry{Name: name(), Type: engine.TOCSymlink, Mode: 0o777, Linkname: text()})
+			add(layertoc.Entry{Name: name(), Type: tar.TypeSymlink, Mode: 0o777, Linkname: text()})
 		case 7:
 			n, target := name(), name()
 			if n != target {
-				add(engine.TOCEntry{Name: n, Type: engine.TOCLink, Linkname: target})
+				add(layertoc.Entry{Name: n, Type: tar.TypeLink, Linkname: target})
 			}
 		case 8:
 			n := name()
 			if next()%2 == 0 {
-				add(engine.TOCEntry{Name: path.Join(path.Dir(n), whiteoutPrefix+path.Base(n)), Type: engine.TOCReg})
+				add(layertoc.Entry{Name: path.Join(path.Dir(n), whiteoutPrefix+path.Base(n)), Type: tar.TypeReg})
 			} else {
-				add(engine.TOCEntry{Name: path.Join(n, opaqueWhiteout), Type: engine.TOCReg})
+				add(layertoc.Entry{Name: path.Join(n, opaqueWhiteout), Type: tar.TypeReg})
 			}
 		}
 	}

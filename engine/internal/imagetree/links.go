@@ -1,4 +1,4 @@
-package fuse
+package imagetree
 
 // Symbolic links of a merged image, resolved as a chroot would.
 //
@@ -41,12 +41,11 @@ package fuse
 // a name elsewhere gets an inode of its own.
 
 import (
+	"archive/tar"
 	"errors"
 	"path"
 	"slices"
 	"strings"
-
-	"github.com/berthstore/berth/engine"
 )
 
 // maxSymlinkHops bounds the links followed in one resolution (Linux's
@@ -137,11 +136,11 @@ func resolveLinks(root *bnode, keepAbs bool) []linkDecision {
 		slices.Sort(names)
 		for _, name := range names {
 			c := d.children[name]
-			switch c.ino.typ {
-			case engine.TOCDir:
+			switch c.Ino.Type {
+			case tar.TypeDir:
 				r.up[c] = parentRef{dir: d, name: name}
 				visit(c, joinPath(p, name))
-			case engine.TOCSymlink:
+			case tar.TypeSymlink:
 				links = append(links, linkDecision{dir: d, name: name, node: c, path: joinPath(p, name)})
 			}
 		}
@@ -162,7 +161,7 @@ func joinPath(dir, name string) string {
 
 // decide resolves one link and sets its target, or why it is hidden.
 func (r *linkResolver) decide(l *linkDecision) {
-	text := l.node.ino.linkname
+	text := l.node.Ino.Linkname
 	l.target = text
 	abs := path.IsAbs(text)
 	if abs && r.keepAbs {
@@ -207,7 +206,7 @@ func (r *linkResolver) full(dir, link *bnode, depth int) (walkEnd, error) {
 		return walkEnd{}, errSymlinkDepth
 	}
 	r.busy[link] = true
-	end, err := r.walk(dir, link.ino.linkname, true, depth)
+	end, err := r.walk(dir, link.Ino.Linkname, true, depth)
 	delete(r.busy, link)
 	if !errors.Is(err, errSymlinkDepth) {
 		r.memo[link] = linkMemo{end, err}
@@ -242,7 +241,7 @@ func (r *linkResolver) walk(start *bnode, target string, follow bool, depth int)
 			continue
 		}
 		child := cur.children[c]
-		if child != nil && child.ino.typ == engine.TOCSymlink && (!last || follow) {
+		if child != nil && child.Ino.Type == tar.TypeSymlink && (!last || follow) {
 			sub, err := r.full(cur, child, depth+1)
 			if err != nil {
 				return walkEnd{}, err
@@ -255,7 +254,7 @@ func (r *linkResolver) walk(start *bnode, target string, follow bool, depth int)
 				sub.hops = hops
 				return sub, nil
 			}
-			if sub.dangling() || sub.node.ino.typ != engine.TOCDir {
+			if sub.dangling() || sub.node.Ino.Type != tar.TypeDir {
 				return walkEnd{dir: cur, name: c, node: child, stopped: true, rest: comps[i+1:], climbedPastLink: climbed, hops: hops}, nil
 			}
 			viaLink = true
@@ -265,7 +264,7 @@ func (r *linkResolver) walk(start *bnode, target string, follow bool, depth int)
 		if last {
 			return walkEnd{dir: cur, name: c, node: child, climbedPastLink: climbed, hops: hops}, nil
 		}
-		if child == nil || child.ino.typ != engine.TOCDir {
+		if child == nil || child.Ino.Type != tar.TypeDir {
 			return walkEnd{dir: cur, name: c, node: child, stopped: true, rest: comps[i+1:], climbedPastLink: climbed, hops: hops}, nil
 		}
 		cur = child
@@ -356,23 +355,23 @@ func lexicallyInside(dir, target string) bool {
 // rewritten ones take their new text. A symlink inode that several hard
 // links share keeps one text; a name whose text differs gets a copy.
 func applyLinks(decisions []linkDecision) {
-	owner := map[*inode]string{}
+	owner := map[*Inode]string{}
 	for i := range decisions {
 		l := &decisions[i]
 		if l.hide != nil {
 			delete(l.dir.children, l.name)
 			continue
 		}
-		ino := l.node.ino
+		ino := l.node.Ino
 		t, taken := owner[ino]
 		switch {
 		case !taken:
 			owner[ino] = l.target
 		case t != l.target:
 			cp := *ino
-			l.node.ino = &cp
+			l.node.Ino = &cp
 		}
-		l.node.ino.linkname = l.target
-		l.node.ino.size = int64(len(l.target))
+		l.node.Ino.Linkname = l.target
+		l.node.Ino.Size = int64(len(l.target))
 	}
 }
