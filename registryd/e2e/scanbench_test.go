@@ -444,6 +444,7 @@ func BenchmarkScanInventory(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		openWall, openCPU := start.since(b)
 		inv, err = scan.TakeInventory(ctx, ifs, scan.Options{})
 		if err != nil {
 			b.Fatal(err)
@@ -452,8 +453,8 @@ func BenchmarkScanInventory(b *testing.B) {
 		tw, tc, tablesInv = append(tw, w), append(tc, c), inv
 		ifs.Close()
 		e.Close()
-		b.Logf("round %d, layer tables (ImageFS + inventory, store just opened): %v wall, %v CPU; %d files, %d packages",
-			round+1, w.Round(time.Millisecond), c.Round(time.Millisecond), inv.Files, len(inv.Packages))
+		b.Logf("round %d, layer tables (ImageFS + inventory, store just opened): %v wall, %v CPU (ImageFS: tables read and merged %v wall, %v CPU); %d files, %d packages",
+			round+1, w.Round(time.Millisecond), c.Round(time.Millisecond), openWall.Round(time.Millisecond), openCPU.Round(time.Millisecond), inv.Files, len(inv.Packages))
 	}
 	if !slices.Equal(packageKeys(tablesInv), packageKeys(exportInv)) {
 		b.Fatalf("the inventories differ:\nlayer tables: %v\nunpacked: %v", packageKeys(tablesInv), packageKeys(exportInv))
@@ -485,16 +486,16 @@ func BenchmarkScanInventory(b *testing.B) {
 // BenchmarkScanOnPushThroughput pushes small images (a shared base
 // layer, the Debian fixture's rootfs, already in the repository, and a
 // 4 KiB layer and a config of their own) with go-containerregistry from
-// 4 clients into a real registryd, in alternating 10-second phases:
-// into a repository without scanOnPush, then into one with it, three
+// 4 clients into a real registryd, in alternating 5-second phases:
+// into a repository without scanOnPush, then into one with it, six
 // times each. Two servers: scan workers off (-1: the push writes the
 // scan job, nothing scans: what the push itself pays) and the default
 // worker (scans compete for the 2 cores with the pushes). After each
 // phase the scan backlog is drained (untimed), so a phase's scans
 // land in it. Run with -benchtime=1x.
 func BenchmarkScanOnPushThroughput(b *testing.B) {
-	const clients, phases = 4, 3
-	phase := 10 * time.Second
+	const clients, phases = 4, 6
+	phase := 5 * time.Second
 	ctx := context.Background()
 	dir := b.TempDir()
 	if err := scanfixture.Build(scanDir, "debian", dir); err != nil {
@@ -543,7 +544,8 @@ func BenchmarkScanOnPushThroughput(b *testing.B) {
 			}
 		}
 		var pushed atomic.Int64
-		runPhase := func(repo string) float64 {
+		// runPhase returns the pushes per second and the pushes made.
+		runPhase := func(repo string) (float64, int64) {
 			pctx, cancel := context.WithTimeout(ctx, phase)
 			defer cancel()
 			var n atomic.Int64
@@ -568,7 +570,7 @@ func BenchmarkScanOnPushThroughput(b *testing.B) {
 				})
 			}
 			wg.Wait()
-			return float64(n.Load()) / time.Since(t0).Seconds()
+			return float64(n.Load()) / time.Since(t0).Seconds(), n.Load()
 		}
 		drain := func() time.Duration {
 			t0 := time.Now()
@@ -598,13 +600,23 @@ func BenchmarkScanOnPushThroughput(b *testing.B) {
 				time.Sleep(100 * time.Millisecond)
 			}
 		}
-		var off, on []float64
+		// CPU per push is this process's CPU (clients, server and the
+		// scans of the phase's pushes, drain included) over the pushes.
+		var off, on, ratios, offCPU, onCPU []float64
 		for i := range phases {
-			off = append(off, runPhase("bench/off"))
+			u := nowUsage(b)
+			rate, n := runPhase("bench/off")
 			drain()
-			on = append(on, runPhase("bench/on"))
+			_, c := u.since(b)
+			off, offCPU = append(off, rate), append(offCPU, float64(c.Microseconds())/float64(n))
+			u = nowUsage(b)
+			rate, n = runPhase("bench/on")
 			d := drain()
-			b.Logf("%s, round %d: off %.1f pushes/s, on %.1f pushes/s; backlog drained %v after the phase", label, i+1, off[i], on[i], d.Round(time.Millisecond))
+			_, c = u.since(b)
+			on, onCPU = append(on, rate), append(onCPU, float64(c.Microseconds())/float64(n))
+			ratios = append(ratios, on[i]/off[i])
+			b.Logf("%s, round %d: off %.1f pushes/s %.0f µs CPU/push, on %.1f pushes/s %.0f µs CPU/push; backlog drained %v after the phase",
+				label, i+1, off[i], offCPU[i], on[i], onCPU[i], d.Round(time.Millisecond))
 		}
 		mean := func(v []float64) float64 {
 			s := 0.0
@@ -613,8 +625,17 @@ func BenchmarkScanOnPushThroughput(b *testing.B) {
 			}
 			return s / float64(len(v))
 		}
+		median := func(v []float64) float64 {
+			v = slices.Clone(v)
+			slices.Sort(v)
+			if len(v)%2 == 0 {
+				return (v[len(v)/2-1] + v[len(v)/2]) / 2
+			}
+			return v[len(v)/2]
+		}
 		diff := (mean(on) - mean(off)) / mean(off) * 100
-		b.Logf("%s: off %.1f pushes/s, on %.1f pushes/s (mean of %d phases of %v, %d clients): %+.1f%%", label, mean(off), mean(on), phases, phase, clients, diff)
+		b.Logf("%s: off %.1f pushes/s, on %.1f pushes/s (mean of %d phases of %v, %d clients): %+.1f%%; median of the paired ratios %+.1f%%; CPU per push off %.0f µs, on %.0f µs (%+.1f%%)",
+			label, mean(off), mean(on), phases, phase, clients, diff, (median(ratios)-1)*100, mean(offCPU), mean(onCPU), (mean(onCPU)-mean(offCPU))/mean(offCPU)*100)
 		unit := map[int]string{-1: "queued", 1: "workers"}[workers]
 		b.ReportMetric(mean(off), unit+"-off-push/s")
 		b.ReportMetric(mean(on), unit+"-on-push/s")
