@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"sync"
 	"time"
@@ -37,6 +38,13 @@ type ScanSeverity = scan.Severity
 
 // ScanInventory is an image's software inventory (scan.Inventory).
 type ScanInventory = scan.Inventory
+
+// TakeInventory takes the software inventory of fsys as a scan does: an
+// image's filesystem (ImageFS), or any other tree (an unpacked image, to
+// compare with). The scan package's readers decide what they read.
+func TakeInventory(ctx context.Context, fsys fs.FS) (*ScanInventory, error) {
+	return scan.TakeInventory(ctx, fsys, scan.Options{})
+}
 
 // ScanStatus is an image scan's status, as ECR names them.
 type ScanStatus string
@@ -596,7 +604,7 @@ func (e *Engine) scanImage(ctx context.Context, repo string, d digest.Digest, ki
 		if err != nil {
 			return nil, err
 		}
-		inv, err = scan.TakeInventory(ctx, fsys, scan.Options{})
+		inv, err = TakeInventory(ctx, fsys)
 		fsys.Close()
 		if err != nil {
 			return nil, err

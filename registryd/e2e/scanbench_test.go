@@ -49,7 +49,6 @@ import (
 	"github.com/berthstore/berth/internal/scanfixture"
 	"github.com/berthstore/berth/internal/testenv"
 	"github.com/berthstore/berth/registryd/cli"
-	"github.com/berthstore/berth/scan"
 )
 
 // benchServer is an in-process registryd started for a benchmark.
@@ -320,7 +319,7 @@ func (w *layerWriter) file(name string, content []byte) {
 }
 
 // packageKeys are an inventory's packages as comparable lines.
-func packageKeys(inv *scan.Inventory) []string {
+func packageKeys(inv *engine.ScanInventory) []string {
 	var out []string
 	for _, p := range inv.Packages {
 		out = append(out, fmt.Sprintf("%s %s %s %s %s", p.Location, p.Ecosystem, p.Name, p.Version, p.SourceName))
@@ -332,12 +331,12 @@ func packageKeys(inv *scan.Inventory) []string {
 // Debian rootfs of the host's required and important packages and a Go
 // toolchain, about 23,000 files in two gzip layers, pushed to registryd)
 // two ways, alternately, twice: through the layer tables
-// (engine.ImageFS and scan.TakeInventory on a store just opened: no
+// (engine.ImageFS and engine.TakeInventory on a store just opened: no
 // block, frame or tree cache of the engine is warm; the layer tables
 // were built once before, as the first scan or mount of the image
 // builds them, and that indexing is timed on its own), and by unpacking
 // it (`crane export REF - | tar -x -C DIR` from a registryd just
-// started, then scan.TakeInventory(os.DirFS(DIR))). The page cache is
+// started, then engine.TakeInventory(os.DirFS(DIR))). The page cache is
 // not dropped for either (the machine is shared): both read the same
 // store files. The inventories must be equal. Run with -benchtime=1x.
 func BenchmarkScanInventory(b *testing.B) {
@@ -410,7 +409,7 @@ func BenchmarkScanInventory(b *testing.B) {
 	e.Close()
 	b.Logf("indexing the layer tables (once per layer): %v wall, %v CPU; merged tree %d inodes", indexWall.Round(time.Millisecond), indexCPU.Round(time.Millisecond), merged)
 
-	var tablesInv, exportInv *scan.Inventory
+	var tablesInv, exportInv *engine.ScanInventory
 	var tw, tc, ew, ec []time.Duration
 	for round := range 2 {
 		// Unpacking: registryd serving, crane export piped into tar.
@@ -425,7 +424,7 @@ func BenchmarkScanInventory(b *testing.B) {
 			b.Fatalf("crane export | tar -x: %v\n%s", err, out)
 		}
 		unpackWall, _ := start.since(b)
-		inv, err := scan.TakeInventory(ctx, os.DirFS(dir), scan.Options{})
+		inv, err := engine.TakeInventory(ctx, os.DirFS(dir))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -446,7 +445,7 @@ func BenchmarkScanInventory(b *testing.B) {
 			b.Fatal(err)
 		}
 		openWall, openCPU := start.since(b)
-		inv, err = scan.TakeInventory(ctx, ifs, scan.Options{})
+		inv, err = engine.TakeInventory(ctx, ifs)
 		if err != nil {
 			b.Fatal(err)
 		}
