@@ -25,6 +25,9 @@ command -v softhsm2-util >/dev/null 2>&1 || apt_missing+=(softhsm2)
 # The aws CLI (registryd/e2e drives the ECR API with it): machines here
 # come with aws-cli v1 from pip; Debian's awscli where it is missing.
 command -v aws >/dev/null 2>&1 || apt_missing+=(awscli)
+# objcopy writes the cargo-auditable section of the scanning tests' Rust
+# binary fixture (internal/scanfixture).
+command -v objcopy >/dev/null 2>&1 || apt_missing+=(binutils)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
 	echo "install-tools: apt-get install ${apt_missing[*]}"
 	$SUDO apt-get update
