@@ -358,7 +358,7 @@ func (e *Engine) Authorize(ctx context.Context, req *AccessRequest) (Decision, e
 		Resource:        "*",
 		SourceIP:        req.SourceIP,
 		SecureTransport: req.SecureTransport,
-		Time:            e.opts.Clock.Now(),
+		Clock:           e.opts.Clock, // read only by a condition on the time
 	}
 	var resource [2]*iam.Policy
 	ctxTags := accessContext{request: req.RequestTags}

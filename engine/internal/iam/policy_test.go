@@ -255,6 +255,33 @@ func TestRequestTimeDefaultsToNow(t *testing.T) {
 	assert.False(t, Evaluate(&req, []*Policy{p}, nil).Allowed())
 }
 
+// countingClock is a fixed clock that counts its reads.
+type countingClock struct {
+	t     time.Time
+	reads int
+}
+
+func (c *countingClock) Now() time.Time { c.reads++; return c.t }
+
+func TestClockIsReadOnlyForATimeCondition(t *testing.T) {
+	p, err := Parse(IdentityPolicy, "p", `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":"ecr:BatchGetImage","Resource":"*"},
+		{"Effect":"Allow","Action":"ecr:PutImage","Resource":"*","Condition":{"DateLessThan":{"aws:CurrentTime":"2026-06-01T00:00:00Z"},"NumericLessThan":{"aws:EpochTime":"1780272000"}}}]}`)
+	require.NoError(t, err)
+	clock := &countingClock{t: time.Date(2026, 5, 31, 23, 59, 59, 0, time.UTC)}
+	req := Request{Principal: user(t, "123456789012", "u"), Action: "ecr:BatchGetImage", Resource: "*", Clock: clock}
+	assert.True(t, Evaluate(&req, []*Policy{p}, nil).Allowed())
+	assert.Zero(t, clock.reads, "no statement that matches the request has a time condition")
+	req.Action = "ecr:PutImage"
+	assert.True(t, Evaluate(&req, []*Policy{p}, nil).Allowed())
+	assert.Equal(t, 1, clock.reads, "both time keys read the clock once")
+	clock.t = clock.t.Add(time.Second)
+	assert.False(t, Evaluate(&req, []*Policy{p}, nil).Allowed(), "the clock's time decides")
+	req.Time = clock.t.Add(-time.Hour)
+	assert.True(t, Evaluate(&req, []*Policy{p}, nil).Allowed(), "a Time given wins over the clock")
+	assert.Equal(t, 2, clock.reads)
+}
+
 func TestVariablesOfOtherTypes(t *testing.T) {
 	p, err := Parse(IdentityPolicy, "p", `{"Version":"2012-10-17","Statement":[
 		{"Sid":"Ip","Effect":"Allow","Action":"ecr:BatchGetImage","Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/ip":"${aws:SourceIp}"}}},

@@ -29,8 +29,12 @@ type Request struct {
 	// SecureTransport is aws:SecureTransport: the request came over TLS.
 	SecureTransport bool
 	// Time is aws:CurrentTime and aws:EpochTime (to the second); the
-	// zero Time means the time of the evaluation.
+	// zero Time means Clock's time, read when a condition first asks for
+	// it (most decisions never do).
 	Time time.Time
+	// Clock tells the time of the evaluation when Time is zero; nil
+	// means the system's clock.
+	Clock interface{ Now() time.Time }
 	// Context supplies tags when a condition asks for them; nil means the
 	// request and its resource have none.
 	Context Context
@@ -108,7 +112,11 @@ type evaluation struct {
 func (e *evaluation) now() time.Time {
 	if !e.nowSet {
 		t := e.req.Time
-		if t.IsZero() {
+		switch {
+		case !t.IsZero():
+		case e.req.Clock != nil:
+			t = e.req.Clock.Now()
+		default:
 			t = time.Now()
 		}
 		e.nowT, e.nowSet = time.Unix(t.Unix(), 0).UTC(), true

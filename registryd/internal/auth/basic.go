@@ -22,7 +22,12 @@ const basicBufSize = 512
 // dec: they are the caller's only while it keeps dec.
 func basicAuth(r *http.Request, raw, dec []byte) (user, password []byte, ok bool) {
 	const prefix = "Basic "
-	h := r.Header.Get("Authorization")
+	// The key as net/http stores it (canonical): what Header.Get
+	// looks up, without canonicalizing the name on every request.
+	var h string
+	if v := r.Header["Authorization"]; len(v) > 0 {
+		h = v[0]
+	}
 	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
 		return nil, nil, false
 	}
