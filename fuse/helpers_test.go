@@ -4,12 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -158,52 +154,4 @@ func push(t testing.TB, e *engine.Engine, repo, tag string, img v1.Image) digest
 	res, err := e.PutManifest(ctx, repo, tag, string(mt), raw)
 	require.NoError(t, err)
 	return res.Digest
-}
-
-// logRecorder is a slog.Handler that keeps the warnings, to print them
-// after a merged tree.
-type logRecorder struct {
-	sink  *logLines
-	attrs []slog.Attr
-}
-
-type logLines struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func newLogRecorder() *logRecorder { return &logRecorder{sink: &logLines{}} }
-
-func (r *logRecorder) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
-
-func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "log: %s", rec.Message)
-	add := func(a slog.Attr) bool {
-		fmt.Fprintf(&b, " %s=%q", a.Key, a.Value.String())
-		return true
-	}
-	for _, a := range r.attrs {
-		add(a)
-	}
-	rec.Attrs(add)
-	r.sink.mu.Lock()
-	r.sink.lines = append(r.sink.lines, b.String())
-	r.sink.mu.Unlock()
-	return nil
-}
-
-func (r *logRecorder) WithAttrs(as []slog.Attr) slog.Handler {
-	return &logRecorder{sink: r.sink, attrs: append(slices.Clone(r.attrs), as...)}
-}
-
-func (r *logRecorder) WithGroup(string) slog.Handler { return r }
-
-func (r *logRecorder) String() string {
-	r.sink.mu.Lock()
-	defer r.sink.mu.Unlock()
-	if len(r.sink.lines) == 0 {
-		return ""
-	}
-	return strings.Join(r.sink.lines, "\n") + "\n"
 }

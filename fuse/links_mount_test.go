@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berthstore/berth/internal/logtest"
 	"github.com/berthstore/berth/internal/testenv"
 )
 
@@ -99,7 +100,7 @@ func TestSymlinksCannotLeaveTheMount(t *testing.T) {
 	img := imageOf(t, layerOf(t, makeTar(t, l1...), "gzip"), layerOf(t, l2, "none"))
 	e := openStore(t)
 	push(t, e, "links", "v1", img)
-	rec := newLogRecorder()
+	rec := logtest.NewRecorder()
 	mountStoreAt(t, e, mnt, &Options{Logger: slog.New(rec)})
 
 	// What each link shows, read with os.Readlink, and its size.

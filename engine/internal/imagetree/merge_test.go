@@ -2,13 +2,11 @@ package imagetree
 
 import (
 	"archive/tar"
-	"context"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berthstore/berth/engine/internal/layertoc"
+	"github.com/berthstore/berth/internal/logtest"
 )
 
 // The layer merger, tested without a mount: layers of table-of-contents
@@ -65,7 +64,7 @@ func TestMergeLayers(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", td.Pos, err)
 				}
-				rec := newLogRecorder()
+				rec := logtest.NewRecorder()
 				tr, err := Merge(tocs, max, slog.New(rec), keepAbs)
 				if err != nil {
 					return "error: " + err.Error() + "\n" + rec.String()
@@ -244,54 +243,6 @@ func printTree(t testing.TB, tr *Tree) string {
 	}
 	walk(0, "")
 	return b.String()
-}
-
-// logRecorder is a slog.Handler that keeps the warnings, to print them
-// after a merged tree.
-type logRecorder struct {
-	sink  *logLines
-	attrs []slog.Attr
-}
-
-type logLines struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func newLogRecorder() *logRecorder { return &logRecorder{sink: &logLines{}} }
-
-func (r *logRecorder) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
-
-func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "log: %s", rec.Message)
-	add := func(a slog.Attr) bool {
-		fmt.Fprintf(&b, " %s=%q", a.Key, a.Value.String())
-		return true
-	}
-	for _, a := range r.attrs {
-		add(a)
-	}
-	rec.Attrs(add)
-	r.sink.mu.Lock()
-	r.sink.lines = append(r.sink.lines, b.String())
-	r.sink.mu.Unlock()
-	return nil
-}
-
-func (r *logRecorder) WithAttrs(as []slog.Attr) slog.Handler {
-	return &logRecorder{sink: r.sink, attrs: append(slices.Clone(r.attrs), as...)}
-}
-
-func (r *logRecorder) WithGroup(string) slog.Handler { return r }
-
-func (r *logRecorder) String() string {
-	r.sink.mu.Lock()
-	defer r.sink.mu.Unlock()
-	if len(r.sink.lines) == 0 {
-		return ""
-	}
-	return strings.Join(r.sink.lines, "\n") + "\n"
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
