@@ -131,6 +131,25 @@ func flagExit(err error) int {
 
 // helpRequested reports whether args ask for help, so that the usage is
 // printed to stdout.
+// subcommandUsage answers a command of subcommands called with none, or
+// with help asked before one: it prints the usage (with the store flags
+// when storeFlags) and returns exitUsage without a subcommand, exitOK for
+// help. done is false when there is a subcommand to run.
+func subcommandUsage(env Env, args []string, name, synopsis string, storeFlags bool) (code int, done bool) {
+	if len(args) > 0 && !helpRequested(args[:1]) {
+		return 0, false
+	}
+	fs := flagSetFor(env, args, name, synopsis)
+	if storeFlags {
+		bindStoreFlags(fs, &Config{})
+	}
+	fs.Usage()
+	if len(args) == 0 {
+		return exitUsage, true
+	}
+	return exitOK, true
+}
+
 func helpRequested(args []string) bool {
 	for _, a := range args {
 		switch a {

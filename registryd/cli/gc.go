@@ -200,13 +200,8 @@ func runFsck(ctx context.Context, env Env, args []string) int {
 // [--policy FILE] [--json]".
 func runLifecycle(ctx context.Context, env Env, args []string) int {
 	const synopsis = "lifecycle preview|apply [--data DIR | --server URL] --repo NAME [--policy FILE] [--json]"
-	if len(args) == 0 || helpRequested(args[:1]) {
-		fs := flagSetFor(env, args, "lifecycle", synopsis)
-		fs.Usage()
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
+	if code, done := subcommandUsage(env, args, "lifecycle", synopsis, false); done {
+		return code
 	}
 	sub, args := args[0], args[1:]
 	if sub != "preview" && sub != "apply" {

@@ -37,13 +37,8 @@ const serverPasswordEnv = "BERTH_PASSWORD"
 
 func runIAM(ctx context.Context, env Env, args []string) int {
 	const synopsis = "iam check FILE | iam simulate [flags]"
-	if len(args) == 0 || helpRequested(args[:1]) {
-		fs := flagSetFor(env, args, "iam", synopsis)
-		fs.Usage()
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
+	if code, done := subcommandUsage(env, args, "iam", synopsis, false); done {
+		return code
 	}
 	switch sub, rest := args[0], args[1:]; sub {
 	case "check":

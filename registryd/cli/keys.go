@@ -25,14 +25,8 @@ func init() { Register(keysCommand) }
 func keysCmd(ctx context.Context, env Env, args []string) int {
 	const synopsis = "keys list|create|rotate|disable|enable|destroy [flags] [NAME]\n\n" +
 		"NAME is a keyring key name, or a pkcs11: URI (pkcs11:token=berth;object=team-a) of a key in the HSM."
-	if len(args) == 0 || helpRequested(args[:1]) {
-		fs := flagSetFor(env, args, "keys", synopsis)
-		bindStoreFlags(fs, &Config{})
-		fs.Usage()
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
+	if code, done := subcommandUsage(env, args, "keys", synopsis, true); done {
+		return code
 	}
 	sub, args := args[0], args[1:]
 	var (

@@ -45,14 +45,8 @@ func runSecrets(ctx context.Context, env Env, args []string) int {
 		"put reads the value from stdin (one trailing newline dropped) or --value-file; a pull-through cache\n" +
 		`rule's secret is named ecr-pullthroughcache/... and holds {"username": "...", "accessToken": "..."}.` + "\n" +
 		"The value is never printed; list shows names, ARNs (a rule's credentialArn) and keys."
-	if len(args) == 0 || helpRequested(args[:1]) {
-		fs := flagSetFor(env, args, "secrets", synopsis)
-		bindStoreFlags(fs, &Config{})
-		fs.Usage()
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
+	if code, done := subcommandUsage(env, args, "secrets", synopsis, true); done {
+		return code
 	}
 	sub, args := args[0], args[1:]
 	f := &secretsFlags{}

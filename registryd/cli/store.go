@@ -114,14 +114,8 @@ var repoCommand = &Command{
 
 func runRepo(ctx context.Context, env Env, args []string) int {
 	const synopsis = "repo create|list|describe|delete [flags] [NAME]"
-	if len(args) == 0 || helpRequested(args[:1]) {
-		fs := flagSetFor(env, args, "repo", synopsis)
-		bindStoreFlags(fs, &Config{})
-		fs.Usage()
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
+	if code, done := subcommandUsage(env, args, "repo", synopsis, true); done {
+		return code
 	}
 	sub, args := args[0], args[1:]
 	var (
@@ -265,14 +259,8 @@ var templateCommand = &Command{
 
 func runTemplate(ctx context.Context, env Env, args []string) int {
 	const synopsis = "template put|list|delete [flags] [PREFIX]"
-	if len(args) == 0 || helpRequested(args[:1]) {
-		fs := flagSetFor(env, args, "template", synopsis)
-		bindStoreFlags(fs, &Config{})
-		fs.Usage()
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
+	if code, done := subcommandUsage(env, args, "template", synopsis, true); done {
+		return code
 	}
 	sub, args := args[0], args[1:]
 	var (
