@@ -28,6 +28,9 @@ command -v aws >/dev/null 2>&1 || apt_missing+=(awscli)
 # objcopy writes the cargo-auditable section of the scanning tests' Rust
 # binary fixture (internal/scanfixture).
 command -v objcopy >/dev/null 2>&1 || apt_missing+=(binutils)
+# Headless Chromium: the console's browser tests (registryd/e2e) drive it
+# through chromedp.
+command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
 	echo "install-tools: apt-get install ${apt_missing[*]}"
 	$SUDO apt-get update

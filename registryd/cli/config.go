@@ -57,6 +57,8 @@ type Config struct {
 	AccessLog bool `json:"accessLog"`
 	// Metrics serves Prometheus metrics at /metrics. Default true.
 	Metrics bool `json:"metrics"`
+	// Console serves the web console at /console/. Default true.
+	Console bool `json:"console"`
 	// ShutdownTimeout bounds the wait for in-flight requests. Default 30s.
 	ShutdownTimeout Duration `json:"shutdownTimeout"`
 	// MemoryLimit is the Go runtime's soft memory limit
@@ -189,6 +191,7 @@ func DefaultConfig() Config {
 		LogFormat:       "text",
 		AccessLog:       true,
 		Metrics:         true,
+		Console:         true,
 		ShutdownTimeout: Duration(30 * time.Second),
 		AuthCacheTTL:    Duration(time.Minute),
 		MaxManifestSize: 4 << 20,
@@ -441,6 +444,7 @@ func bindServeFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log one line per request")
 	fs.BoolVar(&c.Metrics, "metrics", c.Metrics, "serve Prometheus metrics at /metrics")
+	fs.BoolVar(&c.Console, "console", c.Console, "serve the web console at /console/")
 	fs.Var(&c.ShutdownTimeout, "shutdown-timeout", "bound on the wait for in-flight requests at shutdown")
 	fs.Var(&c.MemoryLimit, "memory-limit", `Go runtime soft memory limit: "auto" (90% of the cgroup's memory limit when one is set, none otherwise), "none", or bytes with an optional unit ("512MiB"); the GOMEMLIMIT environment variable wins`)
 	fs.Var(&c.AuthCacheTTL, "auth-cache-ttl", "how long a verified password is cached (0 or negative: never)")
