@@ -135,13 +135,36 @@ type hostRootfs struct {
 // buildHostRootfs writes the two layers.
 func buildHostRootfs(tb testing.TB, dir string) hostRootfs {
 	tb.Helper()
-	status, err := os.ReadFile("/var/lib/dpkg/status")
-	if err != nil {
-		testenv.Missing(tb, "a Debian host (/var/lib/dpkg/status): %v", err)
-	}
 	goroot := runtime.GOROOT()
 	if _, err := os.Stat(filepath.Join(goroot, "bin", "go")); err != nil {
 		testenv.Missing(tb, "a Go toolchain at GOROOT: %v", err)
+	}
+	r := hostRootfs{base: filepath.Join(dir, "base.tar.gz"), toolchain: filepath.Join(dir, "toolchain.tar.gz")}
+	r.packages, r.entries = writeHostBase(tb, r.base)
+	r.entries += writeLayer(tb, r.toolchain, func(w *layerWriter) {
+		err := filepath.WalkDir(goroot, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(goroot, p)
+			w.add(p, "", filepath.Join("/usr/local/go", rel))
+			return nil
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+	})
+	return r
+}
+
+// writeHostBase writes the Debian base layer of hostRootfs (what
+// debootstrap installs, taken from the host) as a gzip tar at path, and
+// returns how many packages and tar entries it holds.
+func writeHostBase(tb testing.TB, path string) (packages, entries int) {
+	tb.Helper()
+	status, err := os.ReadFile("/var/lib/dpkg/status")
+	if err != nil {
+		testenv.Missing(tb, "a Debian host (/var/lib/dpkg/status): %v", err)
 	}
 	var kept []string
 	paths := map[string]bool{}
@@ -191,8 +214,7 @@ func buildHostRootfs(tb testing.TB, dir string) hostRootfs {
 			list = append(list, p)
 		}
 	}
-	r := hostRootfs{base: filepath.Join(dir, "base.tar.gz"), toolchain: filepath.Join(dir, "toolchain.tar.gz"), packages: pkgs}
-	r.entries += writeLayer(tb, r.base, func(w *layerWriter) {
+	entries = writeLayer(tb, path, func(w *layerWriter) {
 		for _, l := range []string{"bin", "sbin", "lib", "lib64"} {
 			if t, err := os.Readlink("/" + l); err == nil {
 				w.add("/"+l, t)
@@ -203,20 +225,7 @@ func buildHostRootfs(tb testing.TB, dir string) hostRootfs {
 		}
 		w.file("/var/lib/dpkg/status", []byte(strings.Join(kept, "\n\n")+"\n"))
 	})
-	r.entries += writeLayer(tb, r.toolchain, func(w *layerWriter) {
-		err := filepath.WalkDir(goroot, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(goroot, p)
-			w.add(p, "", filepath.Join("/usr/local/go", rel))
-			return nil
-		})
-		if err != nil {
-			tb.Fatal(err)
-		}
-	})
-	return r
+	return pkgs, entries
 }
 
 // layerWriter writes one layer's tar, parents before children.
