@@ -165,15 +165,43 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mux.ServeHTTP(w, r)
 }
 
-// timed observes the server time of h under page.
+// timed observes the server time of h under page, and answers the time
+// until the answer's header in a Server-Timing header (page;dur=<ms>),
+// which browsers' developer tools show.
 func (c *Console) timed(page string, h http.HandlerFunc) http.HandlerFunc {
 	obs := c.pageTime.WithLabelValues(page)
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		h(w, r)
+		h(&timingWriter{ResponseWriter: w, start: start}, r)
 		obs.Observe(time.Since(start).Seconds())
 	}
 }
+
+// timingWriter adds the Server-Timing header when the answer's header
+// goes out.
+type timingWriter struct {
+	http.ResponseWriter
+	start time.Time
+	done  bool
+}
+
+func (t *timingWriter) WriteHeader(code int) {
+	if !t.done && code >= 200 {
+		t.done = true
+		t.Header().Set("Server-Timing", fmt.Sprintf("page;dur=%.3f", float64(time.Since(t.start).Microseconds())/1000))
+	}
+	t.ResponseWriter.WriteHeader(code)
+}
+
+func (t *timingWriter) Write(p []byte) (int, error) {
+	if !t.done {
+		t.WriteHeader(http.StatusOK)
+	}
+	return t.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (t *timingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
 // guard finds the caller (the session's user; the anonymous caller of
 // an open registry), sends one without a session to the sign-in form

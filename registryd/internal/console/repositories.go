@@ -6,6 +6,7 @@ package console
 // ecr:DescribeRepositories, asked together (authz.Listing).
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -23,10 +24,13 @@ const pageSize = 50
 
 // repositoriesData is the repository list's.
 type repositoriesData struct {
-	Query, Sort      string
-	Rows             []repositoryRow
-	Total            int
-	Page, Pages      int
+	Query, Sort string
+	Rows        []repositoryRow
+	// Total and Pages are known when every name was asked about (the
+	// last page, or a list shorter than a page); 0 otherwise.
+	Total, Pages     int
+	Page             int
+	More             bool
 	PrevURL, NextURL string
 }
 
@@ -55,51 +59,44 @@ func (c *Console) repositoriesPage(w http.ResponseWriter, r *http.Request, v *vi
 	page, _ := strconv.Atoi(q.Get("page"))
 	page = max(page, 1)
 
-	names, err := c.store.ListRepositories(ctx, "", 0)
+	// The names in the order shown: name order from the index, or the
+	// order by size or last push, the same for every caller.
+	var names []string
+	var err error
+	if sortBy == "name" {
+		names, err = c.store.ListRepositories(ctx, "", 0)
+	} else {
+		names, err = c.summaries.sorted(ctx, sortBy == "pushed")
+	}
 	if err != nil {
 		return err
 	}
 	if query != "" {
 		lq := strings.ToLower(query)
-		names = slices.DeleteFunc(names, func(n string) bool { return !strings.Contains(n, lq) })
+		names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return !strings.Contains(n, lq) })
 	}
+	// A page needs only the names up to it: ask about them a growing
+	// chunk at a time, until the page and one more name (is there a
+	// next page?) are found.
 	listing := authz.NewListing(c.az, v.who, authz.DescribeRepositories)
-	res := make([]authz.Resource, len(names))
-	for i, n := range names {
-		res[i] = authz.Repository(n)
-	}
-	visible, err := listing.Visible(ctx, res)
+	d := repositoriesData{Query: query, Sort: sortBy, Page: page}
+	shown, asked, err := visibleUpTo(ctx, listing, names, page*pageSize+1)
 	if err != nil {
 		return err
 	}
-	shown := names[:0]
-	for i, n := range names {
-		if visible[i] {
-			shown = append(shown, n)
-		}
+	if asked == len(names) {
+		d.Total = len(shown)
+		d.Pages = max((len(shown)+pageSize-1)/pageSize, 1)
+		d.Page = min(d.Page, d.Pages)
 	}
-	if err := listing.Record(ctx, len(shown)); err != nil {
+	from := min((d.Page-1)*pageSize, len(shown))
+	rowsOf := shown[from:min(from+pageSize, len(shown))]
+	d.More = len(shown) > d.Page*pageSize
+	if err := listing.Record(ctx, len(rowsOf)); err != nil {
 		return err
 	}
-
-	var sums map[string]repoSummary
-	if sortBy != "name" {
-		sums = c.summaries.get(ctx, shown, false)
-		slices.SortStableFunc(shown, func(a, b string) int {
-			sa, sb := sums[a], sums[b]
-			if sortBy == "size" {
-				return cmpDesc(sa.Size, sb.Size)
-			}
-			return sb.LastPush.Compare(sa.LastPush)
-		})
-	}
-	pages := max((len(shown)+pageSize-1)/pageSize, 1)
-	page = min(page, pages)
-	from := (page - 1) * pageSize
-	rowsOf := shown[from:min(from+pageSize, len(shown))]
 	fresh := c.summaries.get(ctx, rowsOf, true)
-	d := repositoriesData{Query: query, Sort: sortBy, Total: len(shown), Page: page, Pages: pages}
-	for _, n := range rowsOf {
+	for i, n := range rowsOf {
 		repo, err := c.store.Repository(ctx, n)
 		if err != nil {
 			continue // deleted meanwhile
@@ -109,7 +106,7 @@ func (c *Console) repositoriesPage(w http.ResponseWriter, r *http.Request, v *vi
 			key = engine.DefaultKeyName
 		}
 		d.Rows = append(d.Rows, repositoryRow{
-			Name: n, Summary: fresh[n], Mutability: mutability(repo.TagMutability), Key: key,
+			Name: n, Summary: fresh[i], Mutability: mutability(repo.TagMutability), Key: key,
 			ScanOnPush: repo.ScanOnPush, Lifecycle: repo.LifecyclePolicy != "", Tags: repo.ResourceTags, CreatedAt: repo.CreatedAt,
 		})
 	}
@@ -120,11 +117,11 @@ func (c *Console) repositoriesPage(w http.ResponseWriter, r *http.Request, v *vi
 		}
 		return u
 	}
-	if page > 1 {
-		d.PrevURL = link(page - 1)
+	if d.Page > 1 {
+		d.PrevURL = link(d.Page - 1)
 	}
-	if page < pages {
-		d.NextURL = link(page + 1)
+	if d.More {
+		d.NextURL = link(d.Page + 1)
 	}
 	c.render(w, r, v, http.StatusOK, "repositories", "Repositories", d)
 	return nil
@@ -146,4 +143,32 @@ func mutability(m string) string {
 		return engine.TagMutable
 	}
 	return m
+}
+
+// visibleUpTo asks listing about names, a growing chunk at a time, until
+// want of them are visible or all were asked; it returns the visible
+// ones and how many names it asked about.
+func visibleUpTo(ctx context.Context, listing *authz.Listing, names []string, want int) ([]string, int, error) {
+	var shown []string
+	asked := 0
+	chunk := 256
+	for asked < len(names) && len(shown) < want {
+		part := names[asked:min(asked+chunk, len(names))]
+		res := make([]authz.Resource, len(part))
+		for i, n := range part {
+			res[i] = authz.Repository(n)
+		}
+		visible, err := listing.Visible(ctx, res)
+		if err != nil {
+			return nil, asked, err
+		}
+		for i, n := range part {
+			if visible[i] {
+				shown = append(shown, n)
+			}
+		}
+		asked += len(part)
+		chunk *= 2
+	}
+	return shown, asked, nil
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -36,6 +37,11 @@ type summaries struct {
 	mu         sync.Mutex
 	m          map[string]repoSummary
 	refreshing bool
+
+	// orderMu serializes the sorting of every repository; order is the
+	// last sorted order.
+	orderMu sync.Mutex
+	order   *sortedOrder
 }
 
 func newSummaries(store Store, maxAge time.Duration, log *slog.Logger) *summaries {
@@ -64,25 +70,27 @@ func summarize(ctx context.Context, store Store, repo string) (repoSummary, erro
 	return s, nil
 }
 
-// get returns the figures of names. Missing ones are computed now; with
-// fresh, so are those older than maxAge, otherwise those are refreshed
-// in the background and answered as they are. A repository that cannot
-// be described (deleted meanwhile) is left out.
-func (s *summaries) get(ctx context.Context, names []string, fresh bool) map[string]repoSummary {
+// get returns the figures of names, in their order (a repository that
+// cannot be described, deleted meanwhile, has zero figures). Missing ones
+// are computed now; with fresh, so are those older than maxAge,
+// otherwise those are refreshed in the background and answered as they
+// are.
+func (s *summaries) get(ctx context.Context, names []string, fresh bool) []repoSummary {
 	now := time.Now()
-	out := make(map[string]repoSummary, len(names))
-	var compute, stale []string
+	out := make([]repoSummary, len(names))
+	var compute []int
+	var stale []string
 	s.mu.Lock()
-	for _, n := range names {
+	for i, n := range names {
 		sum, ok := s.m[n]
 		switch {
 		case !ok, fresh && now.Sub(sum.at) > s.maxAge:
-			compute = append(compute, n)
+			compute = append(compute, i)
 		case now.Sub(sum.at) > s.maxAge:
 			stale = append(stale, n)
-			out[n] = sum
+			out[i] = sum
 		default:
-			out[n] = sum
+			out[i] = sum
 		}
 	}
 	startRefresh := len(stale) > 0 && !s.refreshing
@@ -90,19 +98,74 @@ func (s *summaries) get(ctx context.Context, names []string, fresh bool) map[str
 		s.refreshing = true
 	}
 	s.mu.Unlock()
-	for _, n := range compute {
-		sum, err := summarize(ctx, s.store, n)
+	for _, i := range compute {
+		sum, err := summarize(ctx, s.store, names[i])
 		if err != nil {
 			continue
 		}
 		sum.at = time.Now()
-		out[n] = sum
-		s.put(n, sum)
+		out[i] = sum
+		s.put(names[i], sum)
 	}
 	if startRefresh {
 		go s.refresh(stale)
 	}
 	return out
+}
+
+// orderMaxAge is how long a sorted order of every repository is reused.
+const orderMaxAge = time.Second
+
+// sortedOrder is every repository, largest first and newest push first.
+type sortedOrder struct {
+	at             time.Time
+	bySize, byPush []string
+}
+
+// sorted returns every repository's name sorted by size (largest first)
+// or by last push (newest first), ties in name order: the same for every
+// caller (what each may see is asked afterwards), so it is computed at
+// most once a second (orderMaxAge) whoever asks.
+func (s *summaries) sorted(ctx context.Context, byPush bool) ([]string, error) {
+	s.orderMu.Lock()
+	defer s.orderMu.Unlock()
+	if o := s.order; o != nil && time.Since(o.at) < orderMaxAge {
+		if byPush {
+			return o.byPush, nil
+		}
+		return o.bySize, nil
+	}
+	names, err := s.store.ListRepositories(ctx, "", 0)
+	if err != nil {
+		return nil, err
+	}
+	sums := s.get(ctx, names, false)
+	type row struct {
+		name string
+		sum  *repoSummary
+	}
+	rows := make([]row, len(names))
+	for i := range names {
+		rows[i] = row{names[i], &sums[i]}
+	}
+	o := &sortedOrder{at: time.Now(), bySize: make([]string, len(rows)), byPush: make([]string, len(rows))}
+	// names come in name order: a stable sort keeps it among ties.
+	slices.SortStableFunc(rows, func(a, b row) int { return cmpDesc(a.sum.Size, b.sum.Size) })
+	for i, r := range rows {
+		o.bySize[i] = r.name
+	}
+	for i := range names {
+		rows[i] = row{names[i], &sums[i]}
+	}
+	slices.SortStableFunc(rows, func(a, b row) int { return b.sum.LastPush.Compare(a.sum.LastPush) })
+	for i, r := range rows {
+		o.byPush[i] = r.name
+	}
+	s.order = o
+	if byPush {
+		return o.byPush, nil
+	}
+	return o.bySize, nil
 }
 
 func (s *summaries) put(name string, sum repoSummary) {

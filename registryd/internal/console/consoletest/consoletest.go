@@ -11,8 +11,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,13 +82,20 @@ type Registry struct {
 	Host   string
 	Engine *engine.Engine
 	Server *server.Server
+	stop   func()
 }
+
+// Stop stops the registry and closes its store (the test's end does it
+// otherwise); the store's directory stays for another Start.
+func (r *Registry) Stop() { r.stop() }
 
 // Options shape Start's registry.
 type Options struct {
 	// Open runs the registry without authentication.
 	Open bool
-	// Dir is the store's directory (default: a temporary one).
+	// Dir holds the store and the identity files (default: a temporary
+	// directory). A Start on the Dir of a stopped registry opens its
+	// store again.
 	Dir string
 }
 
@@ -118,17 +129,21 @@ func Start(tb testing.TB, o Options) *Registry {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
-	tb.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			tb.Error("registryd did not stop")
-		}
-		_ = e.Close()
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				tb.Error("registryd did not stop")
+			}
+			_ = e.Close()
+		})
+	}
+	tb.Cleanup(stop)
 	host := ln.Addr().String()
-	return &Registry{URL: "http://" + host, Host: host, Engine: e, Server: s}
+	return &Registry{URL: "http://" + host, Host: host, Engine: e, Server: s, stop: stop}
 }
 
 // File is one entry of a layer.
@@ -225,4 +240,24 @@ func Get(tb testing.TB, client *http.Client, url string) (int, string) {
 	_, err = buf.ReadFrom(resp.Body)
 	require.NoError(tb, err)
 	return resp.StatusCode, buf.String()
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// SignIn signs user in through the console's form and returns an HTTP
+// client holding the session's cookie (it does not follow redirects).
+func (r *Registry) SignIn(tb testing.TB, user string) *http.Client {
+	tb.Helper()
+	jar, err := cookiejar.New(nil)
+	require.NoError(tb, err)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	status, body := Get(tb, c, r.URL+"/console/signin")
+	require.Equal(tb, http.StatusOK, status)
+	m := csrfField.FindStringSubmatch(body)
+	require.NotNil(tb, m)
+	resp, err := c.PostForm(r.URL+"/console/signin", url.Values{"csrf": {m[1]}, "user": {user}, "password": {Password}})
+	require.NoError(tb, err)
+	resp.Body.Close()
+	require.Equal(tb, http.StatusSeeOther, resp.StatusCode)
+	return c
 }
