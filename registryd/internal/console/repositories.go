@@ -59,15 +59,9 @@ func (c *Console) repositoriesPage(w http.ResponseWriter, r *http.Request, v *vi
 	page, _ := strconv.Atoi(q.Get("page"))
 	page = max(page, 1)
 
-	// The names in the order shown: name order from the index, or the
-	// order by size or last push, the same for every caller.
-	var names []string
-	var err error
-	if sortBy == "name" {
-		names, err = c.store.ListRepositories(ctx, "", 0)
-	} else {
-		names, err = c.summaries.sorted(ctx, sortBy == "pushed")
-	}
+	// The names in the order shown, the same for every caller (at most
+	// a second old).
+	names, err := c.summaries.sorted(ctx, sortBy)
 	if err != nil {
 		return err
 	}

@@ -38,10 +38,11 @@ type summaries struct {
 	m          map[string]repoSummary
 	refreshing bool
 
-	// orderMu serializes the sorting of every repository; order is the
-	// last sorted order.
-	orderMu sync.Mutex
-	order   *sortedOrder
+	// orderMu guards order, the last sorted order, and ordering, set
+	// while a goroutine makes the next.
+	orderMu  sync.Mutex
+	order    *sortedOrder
+	ordering bool
 }
 
 func newSummaries(store Store, maxAge time.Duration, log *slog.Logger) *summaries {
@@ -113,31 +114,82 @@ func (s *summaries) get(ctx context.Context, names []string, fresh bool) []repoS
 	return out
 }
 
-// orderMaxAge is how long a sorted order of every repository is reused.
+// orderMaxAge is how long the list of repositories and its orders are
+// reused.
 const orderMaxAge = time.Second
 
-// sortedOrder is every repository, largest first and newest push first.
+// sortedOrder is every repository in name order (the index's), and,
+// once asked for, largest first and newest push first.
 type sortedOrder struct {
-	at             time.Time
-	bySize, byPush []string
+	at                     time.Time
+	byName, bySize, byPush []string
 }
 
-// sorted returns every repository's name sorted by size (largest first)
-// or by last push (newest first), ties in name order: the same for every
-// caller (what each may see is asked afterwards), so it is computed at
-// most once a second (orderMaxAge) whoever asks.
-func (s *summaries) sorted(ctx context.Context, byPush bool) ([]string, error) {
+// sorted returns every repository's name in the order sortBy says
+// ("name"; "size": largest first; "pushed": newest push first; ties in
+// name order): the same for every caller (what each may see is asked
+// afterwards), so the list is read from the index, and sorted, at most
+// once a second (orderMaxAge) whoever asks. An order older than that is
+// answered as it is while one goroutine makes the next: no request waits
+// for the sort but the first.
+func (s *summaries) sorted(ctx context.Context, sortBy string) ([]string, error) {
+	withSizes := sortBy != "name"
+	s.orderMu.Lock()
+	o := s.order
+	if o == nil || withSizes && o.bySize == nil {
+		// Nothing to answer yet: make it now, under the lock.
+		defer s.orderMu.Unlock()
+		no, err := s.makeOrder(ctx, withSizes || o != nil && o.bySize != nil)
+		if err != nil {
+			return nil, err
+		}
+		s.order = no
+		return no.pick(sortBy), nil
+	}
+	if time.Since(o.at) >= orderMaxAge && !s.ordering {
+		s.ordering = true
+		go s.reorder(o.bySize != nil)
+	}
+	s.orderMu.Unlock()
+	return o.pick(sortBy), nil
+}
+
+// pick is the order sortBy names.
+func (o *sortedOrder) pick(sortBy string) []string {
+	switch sortBy {
+	case "size":
+		return o.bySize
+	case "pushed":
+		return o.byPush
+	}
+	return o.byName
+}
+
+// reorder makes the next order in the background.
+func (s *summaries) reorder(withSizes bool) {
+	no, err := s.makeOrder(context.Background(), withSizes)
 	s.orderMu.Lock()
 	defer s.orderMu.Unlock()
-	if o := s.order; o != nil && time.Since(o.at) < orderMaxAge {
-		if byPush {
-			return o.byPush, nil
+	s.ordering = false
+	if err != nil {
+		if !errors.Is(err, engine.ErrClosed) {
+			s.log.Warn("console: listing repositories", "err", err)
 		}
-		return o.bySize, nil
+		return
 	}
+	s.order = no
+}
+
+// makeOrder reads every repository's name and, withSizes, sorts them by
+// size and by last push.
+func (s *summaries) makeOrder(ctx context.Context, withSizes bool) (*sortedOrder, error) {
 	names, err := s.store.ListRepositories(ctx, "", 0)
 	if err != nil {
 		return nil, err
+	}
+	o := &sortedOrder{at: time.Now(), byName: names}
+	if !withSizes {
+		return o, nil
 	}
 	sums := s.get(ctx, names, false)
 	type row struct {
@@ -145,27 +197,21 @@ func (s *summaries) sorted(ctx context.Context, byPush bool) ([]string, error) {
 		sum  *repoSummary
 	}
 	rows := make([]row, len(names))
-	for i := range names {
-		rows[i] = row{names[i], &sums[i]}
+	order := func(cmp func(a, b *repoSummary) int) []string {
+		for i := range names {
+			rows[i] = row{names[i], &sums[i]}
+		}
+		// names come in name order: a stable sort keeps it among ties.
+		slices.SortStableFunc(rows, func(a, b row) int { return cmp(a.sum, b.sum) })
+		out := make([]string, len(rows))
+		for i, r := range rows {
+			out[i] = r.name
+		}
+		return out
 	}
-	o := &sortedOrder{at: time.Now(), bySize: make([]string, len(rows)), byPush: make([]string, len(rows))}
-	// names come in name order: a stable sort keeps it among ties.
-	slices.SortStableFunc(rows, func(a, b row) int { return cmpDesc(a.sum.Size, b.sum.Size) })
-	for i, r := range rows {
-		o.bySize[i] = r.name
-	}
-	for i := range names {
-		rows[i] = row{names[i], &sums[i]}
-	}
-	slices.SortStableFunc(rows, func(a, b row) int { return b.sum.LastPush.Compare(a.sum.LastPush) })
-	for i, r := range rows {
-		o.byPush[i] = r.name
-	}
-	s.order = o
-	if byPush {
-		return o.byPush, nil
-	}
-	return o.bySize, nil
+	o.bySize = order(func(a, b *repoSummary) int { return cmpDesc(a.Size, b.Size) })
+	o.byPush = order(func(a, b *repoSummary) int { return b.LastPush.Compare(a.LastPush) })
+	return o, nil
 }
 
 func (s *summaries) put(name string, sum repoSummary) {
