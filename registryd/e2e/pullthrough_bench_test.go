@@ -69,7 +69,8 @@ func timePull(b *testing.B, ref string, auth authn.Authenticator) pullTiming {
 // and to its last, both ways, their ratio, the cold time to first byte
 // as a share of the whole direct pull, and the time until the
 // cache holds the whole image (what a first pull waited for when the
-// cache copied the image before answering). Two layouts: "processes",
+// cache copied the image before answering); medians of
+// BERTH_BENCH_SAMPLES samples (default 5). Two layouts: "processes",
 // the upstream and each cache a registryd process of its own, as they
 // run in earnest (the client is the benchmark's process); and
 // "one-process", the three in the benchmark's process, where the
@@ -124,7 +125,10 @@ func benchPullThroughCacheTTFB(b *testing.B, processes bool) {
 	require.NoError(b, err)
 	data = nil
 
-	const samples = 5
+	samples := 5
+	if v, err := strconv.Atoi(os.Getenv("BERTH_BENCH_SAMPLES")); err == nil && v > 0 {
+		samples = v
+	}
 	timePull(b, upstream+"/library/big:v1", upAuth) // warms the upstream up: not counted
 	for b.Loop() {
 		var direct, cold, warm []pullTiming
