@@ -77,6 +77,8 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 	cfg.scheduleOptions(opts)
 	opts.HoldEvents = false            // the daemon routes and delivers the events
 	opts.ScanWorkers = cfg.ScanWorkers // the daemon runs the scans (0: the engine's default)
+	opts.ScanQuietPeriod = time.Duration(cfg.ScanQuietPeriod)
+	opts.ScanMaxYield = time.Duration(cfg.ScanMaxYield)
 	mem, merr := DecideMemoryLimit(cfg.MemoryLimit)
 	mem.Apply()
 	if merr != nil {
