@@ -3,6 +3,7 @@ package layertoc
 import (
 	"archive/tar"
 	"bytes"
+	"os"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -91,4 +92,21 @@ func TestDecodeRefusesUnknownFacts(t *testing.T) {
 	require.NoError(t, err)
 	_, err = Decode("sha256:x", [][]byte{chunks[0], enc.EncodeAll(p, nil)}, 10)
 	assert.ErrorIs(t, err, errdefs.ErrCorrupt)
+}
+
+// BenchmarkFacts measures what looking for the facts costs the indexer:
+// the bytes of a real ELF binary (this test's own executable) read as
+// an executable file's data.
+func BenchmarkFacts(b *testing.B) {
+	exe, err := os.Executable()
+	require.NoError(b, err)
+	body, err := os.ReadFile(exe)
+	require.NoError(b, err)
+	var f factFinder
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		facts, err := f.find(bytes.NewReader(body))
+		require.NoError(b, err)
+		require.NotZero(b, facts&FactELF)
+	}
 }
