@@ -72,6 +72,11 @@ func BenchmarkPushScanOnPush(b *testing.B) {
 			}
 			b.StopTimer()
 			if tc.workers >= 0 && tc.scan {
+				left, err := e.ScanQueue(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(left)/float64(n), "scans-left/push") // at the loop's end
 				waitScans(b, e) // the scans the pushes queued are part of the CPU figure
 			}
 			cpu.reportOps(b)
