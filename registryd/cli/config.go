@@ -289,6 +289,9 @@ func (c *Config) Validate() error {
 	if c.MaxBlobSize < 0 || c.FrameSize < 0 {
 		errs = append(errs, errors.New("maxBlobSize and frameSize must not be negative"))
 	}
+	if c.ScanMaxYield < 0 {
+		errs = append(errs, fmt.Errorf("scanMaxYield %v must not be negative (0: the default, 30s)", time.Duration(c.ScanMaxYield)))
+	}
 	if c.ECRAccountID != "" && !ecrAccountPattern.MatchString(c.ECRAccountID) {
 		errs = append(errs, fmt.Errorf("ecrAccountId %q: want 12 digits", c.ECRAccountID))
 	}
