@@ -76,7 +76,8 @@ func BenchmarkPushScanOnPush(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				b.ReportMetric(float64(left)/float64(n), "scans-left/push") // at the loop's end
+				// Scans still queued at the loop's end, per push.
+				b.ReportMetric(float64(left)/float64(n), "scans-left/push")
 				waitScans(b, e) // the scans the pushes queued are part of the CPU figure
 			}
 			cpu.reportOps(b)
