@@ -46,7 +46,7 @@ func debianBaseLayer(tb testing.TB) string {
 		}
 		debianBase.dir = dir
 		p := filepath.Join(dir, "base.tar.gz")
-		writeHostBase(tb, p)
+		writeHostBase(tb, p, true)
 		debianBase.path = p
 	})
 	if debianBase.err != nil {

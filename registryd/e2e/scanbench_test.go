@@ -140,7 +140,7 @@ func buildHostRootfs(tb testing.TB, dir string) hostRootfs {
 		testenv.Missing(tb, "a Go toolchain at GOROOT: %v", err)
 	}
 	r := hostRootfs{base: filepath.Join(dir, "base.tar.gz"), toolchain: filepath.Join(dir, "toolchain.tar.gz")}
-	r.packages, r.entries = writeHostBase(tb, r.base)
+	r.packages, r.entries = writeHostBase(tb, r.base, false)
 	r.entries += writeLayer(tb, r.toolchain, func(w *layerWriter) {
 		err := filepath.WalkDir(goroot, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
@@ -159,8 +159,15 @@ func buildHostRootfs(tb testing.TB, dir string) hostRootfs {
 
 // writeHostBase writes the Debian base layer of hostRootfs (what
 // debootstrap installs, taken from the host) as a gzip tar at path, and
-// returns how many packages and tar entries it holds.
-func writeHostBase(tb testing.TB, path string) (packages, entries int) {
+// returns how many packages and tar entries it holds. With mergedUsr,
+// the files the packages list under /lib, /lib64, /bin and /sbin, which
+// a merged-/usr host links to /usr, are taken too, under /usr (the
+// shared libraries, the shells: what a debootstrap of a merged-/usr
+// Debian holds there); without it only the packages' /usr, /etc and
+// /var/lib/dpkg files are (the scanning benchmark's image, as its
+// recorded figures were measured). With mergedUsr the packages'
+// dependencies are taken too, as debootstrap resolves them.
+func writeHostBase(tb testing.TB, path string, mergedUsr bool) (packages, entries int) {
 	tb.Helper()
 	status, err := os.ReadFile("/var/lib/dpkg/status")
 	if err != nil {
@@ -169,17 +176,58 @@ func writeHostBase(tb testing.TB, path string) (packages, entries int) {
 	var kept []string
 	paths := map[string]bool{}
 	pkgs := 0
-	for _, stanza := range strings.Split(strings.TrimSpace(string(status)), "\n\n") {
+	stanzas := strings.Split(strings.TrimSpace(string(status)), "\n\n")
+	fields := func(stanza string) map[string]string {
 		f := map[string]string{}
 		for _, line := range strings.Split(stanza, "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && !strings.HasPrefix(line, " ") {
 				f[k] = strings.TrimSpace(v)
 			}
 		}
+		return f
+	}
+	// With mergedUsr, the packages' dependencies too (as debootstrap
+	// resolves them: libc6 is of priority optional).
+	wanted := map[string]bool{}
+	if mergedUsr {
+		installed := map[string]map[string]string{}
+		var queue []string
+		for _, stanza := range stanzas {
+			f := fields(stanza)
+			if !strings.HasPrefix(f["Status"], "install ok installed") {
+				continue
+			}
+			installed[f["Package"]] = f
+			if f["Priority"] == "required" || f["Priority"] == "important" || f["Essential"] == "yes" {
+				queue = append(queue, f["Package"])
+			}
+		}
+		for len(queue) > 0 {
+			name := queue[0]
+			queue = queue[1:]
+			if wanted[name] {
+				continue
+			}
+			wanted[name] = true
+			f := installed[name]
+			for _, dep := range strings.Split(f["Depends"]+","+f["Pre-Depends"], ",") {
+				for _, alt := range strings.Split(dep, "|") {
+					n, _, _ := strings.Cut(strings.TrimSpace(alt), " ")
+					n, _, _ = strings.Cut(n, ":")
+					if _, ok := installed[n]; ok && n != "" {
+						queue = append(queue, n)
+						break
+					}
+				}
+			}
+		}
+	}
+	for _, stanza := range stanzas {
+		f := fields(stanza)
 		if !strings.HasPrefix(f["Status"], "install ok installed") {
 			continue
 		}
-		if f["Priority"] != "required" && f["Priority"] != "important" && f["Essential"] != "yes" {
+		if f["Priority"] != "required" && f["Priority"] != "important" && f["Essential"] != "yes" && !wanted[f["Package"]] {
 			continue
 		}
 		kept = append(kept, stanza)
@@ -196,6 +244,12 @@ func writeHostBase(tb testing.TB, path string) (packages, entries int) {
 				for _, l := range strings.Split(string(list), "\n") {
 					if strings.HasPrefix(l, "/usr/") || strings.HasPrefix(l, "/etc/") || strings.HasPrefix(l, "/var/lib/dpkg/") {
 						paths[l] = true
+					} else if mergedUsr {
+						if top, _, ok := strings.Cut(strings.TrimPrefix(l, "/"), "/"); ok {
+							if t, err := os.Readlink("/" + top); err == nil && t == "usr/"+top {
+								paths["/usr"+l] = true
+							}
+						}
 					}
 				}
 			}

@@ -53,6 +53,7 @@ type Console struct {
 	pages     *pages
 	summaries *summaries
 	images    *imageCache
+	listings  *listingCache
 	mux       *http.ServeMux
 	pageTime  *prometheus.HistogramVec
 }
@@ -94,6 +95,7 @@ func New(store Store, authn *auth.Authenticator, az authz.Authorizer, cfg Config
 		pages:     ps,
 		summaries: newSummaries(store, cfg.SummaryMaxAge, cfg.Logger),
 		images:    newImageCache(store, 8),
+		listings:  newListingCache(16 << 20),
 		pageTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "berth_console_page_duration_seconds",
 			Help:    "Server time of the console's pages and actions, by page.",

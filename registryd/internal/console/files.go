@@ -8,12 +8,14 @@ package console
 import (
 	"bytes"
 	"errors"
+	"html/template"
 	"io"
 	"io/fs"
 	"mime"
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -30,8 +32,10 @@ type filesData struct {
 	Path   string
 	Crumbs []crumb
 	Entry  entryRow
-	// Entries are a directory's children.
+	// Entries are a directory's children; Listing is their table,
+	// rendered (the "entries" template) once per image and directory.
 	Entries []entryRow
+	Listing template.HTML
 	// Text is a text file's contents; Binary or TooLarge say why a file
 	// is not shown.
 	Text     string
@@ -121,18 +125,31 @@ func (c *Console) filesPage(w http.ResponseWriter, r *http.Request, v *visit) er
 	d.Entry.Path = abs
 	switch {
 	case info.IsDir():
-		ents, err := fsys.ReadDir(p)
-		if err != nil {
-			return err
-		}
-		d.Entries = make([]entryRow, 0, len(ents))
-		for _, e := range ents {
-			fi, err := e.Info()
+		// An image never changes: its directory's table is rendered once
+		// and kept (the caller's access was asked above, every time).
+		key := repo + "@" + string(d.Digest) + ":" + abs
+		listing, ok := c.listings.get(key)
+		if !ok {
+			ents, err := fsys.ReadDir(p)
 			if err != nil {
-				continue
+				return err
 			}
-			d.Entries = append(d.Entries, entryOf(fsys, abs, fi))
+			d.Entries = make([]entryRow, 0, len(ents))
+			for _, e := range ents {
+				fi, err := e.Info()
+				if err != nil {
+					continue
+				}
+				d.Entries = append(d.Entries, entryOf(fsys, abs, fi))
+			}
+			var buf bytes.Buffer
+			if err := c.pages.t["files"].ExecuteTemplate(&buf, "entries", d); err != nil {
+				return err
+			}
+			listing = template.HTML(buf.String()) //nolint:gosec // made by html/template just now
+			c.listings.put(key, listing)
 		}
+		d.Listing = listing
 		c.render(w, r, v, http.StatusOK, "files", abs, d)
 		return nil
 	case info.Mode().IsRegular():
@@ -271,4 +288,41 @@ func (c *Console) download(w http.ResponseWriter, r *http.Request, v *visit) err
 	h.Set("Content-Disposition", disp)
 	http.ServeContent(w, r, "", info.ModTime(), rs)
 	return nil
+}
+
+// listingCache keeps rendered directory tables, up to max bytes (all
+// dropped when full: they are cheap to make again).
+type listingCache struct {
+	max int
+
+	mu    sync.Mutex
+	size  int
+	items map[string]template.HTML
+}
+
+func newListingCache(max int) *listingCache {
+	return &listingCache{max: max, items: map[string]template.HTML{}}
+}
+
+func (l *listingCache) get(key string) (template.HTML, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h, ok := l.items[key]
+	return h, ok
+}
+
+func (l *listingCache) put(key string, h template.HTML) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(h) > l.max {
+		return
+	}
+	if l.size+len(h) > l.max {
+		clear(l.items)
+		l.size = 0
+	}
+	if _, ok := l.items[key]; !ok {
+		l.items[key] = h
+		l.size += len(h)
+	}
 }

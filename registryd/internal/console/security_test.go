@@ -79,11 +79,18 @@ func TestSessionsAreTheirUsersOnly(t *testing.T) {
 	admin := signIn(t, reg, consoletest.Admin)
 	outsider := signIn(t, reg, consoletest.Outsider)
 
+	// A directory's table the admin's view rendered (and the console
+	// keeps) is still asked about for every caller.
+	status, _ := admin.get("/console/files?repo=team/app&ref=v1&path=/etc")
+	require.Equal(t, http.StatusOK, status)
+	status, _ = outsider.get("/console/files?repo=team/app&ref=v1&path=/etc")
+	require.Equal(t, http.StatusForbidden, status)
+
 	// The outsider sees only its repositories, and is refused the others'.
 	_, list := outsider.get("/console/repositories")
 	require.Contains(t, list, "outside/tool")
 	require.NotContains(t, list, "team/app")
-	status, _ := outsider.get("/console/repository?name=team/app")
+	status, _ = outsider.get("/console/repository?name=team/app")
 	require.Equal(t, http.StatusForbidden, status)
 	status, _ = outsider.get("/console/files?repo=team/app&ref=v1&path=/etc/motd")
 	require.Equal(t, http.StatusForbidden, status)
