@@ -1168,10 +1168,6 @@ func (f *errFixture) errorCases(t *testing.T) []ecrErrorCase {
 			_, err := c.CreateRepositoryCreationTemplate(ctx, &ecr.CreateRepositoryCreationTemplateInput{Prefix: aws.String("err-x"), AppliedFor: []types.RCTAppliedFor{}})
 			return err
 		}),
-		c("CreateRepositoryCreationTemplate", "appliedFor REPLICATION (Berth does not replicate)", ip, invalidAt("appliedFor[0]", "REPLICATION: Berth does not replicate images yet, so no repository would ever be created from this template"), wordBerth, func(c *ecr.Client) error {
-			_, err := c.CreateRepositoryCreationTemplate(ctx, &ecr.CreateRepositoryCreationTemplateInput{Prefix: aws.String("err-x"), AppliedFor: []types.RCTAppliedFor{types.RCTAppliedForReplication}})
-			return err
-		}),
 		c("CreateRepositoryCreationTemplate", "a customRoleArn (Berth has no roles)", ip, invalidAt("customRoleArn", "Berth has no IAM roles to assume; a repository created from a template is authorized as the caller who causes it (leave customRoleArn out)"), wordBerth, func(c *ecr.Client) error {
 			_, err := c.CreateRepositoryCreationTemplate(ctx, &ecr.CreateRepositoryCreationTemplateInput{Prefix: aws.String("err-x"), AppliedFor: []types.RCTAppliedFor{types.RCTAppliedForCreateOnPush},
 				CustomRoleArn: aws.String("arn:aws:iam::000000000000:role/x")})
