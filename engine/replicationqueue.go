@@ -731,9 +731,28 @@ func (e *Engine) ReplicationFigures() []ReplicationFigures {
 	return out
 }
 
+// ReplicationSourceHeader is the HTTP request header that marks a
+// replicated push, "<account>/<region>" of the source registry: package
+// replicate sends it, registryd's OCI API honours it only from an
+// identity granted ecr:ReplicateImage (docs/replication.md).
+const ReplicationSourceHeader = "Berth-Replication-Source"
+
 // ReplicationSource names the registry a replicated push comes from.
 type ReplicationSource struct {
 	Account, Region string
+}
+
+// String is "<account>/<region>", as ReplicationSourceHeader carries it.
+func (s ReplicationSource) String() string { return s.Account + "/" + s.Region }
+
+// ParseReplicationSource reads "<account>/<region>". Errors wrap
+// ErrInvalidArgument.
+func ParseReplicationSource(h string) (ReplicationSource, error) {
+	d, err := ParseReplicationDestination(h)
+	if err != nil {
+		return ReplicationSource{}, fmt.Errorf("%w: replication source %q: <account>/<region>", ErrInvalidArgument, truncateError(h))
+	}
+	return ReplicationSource{Account: d.RegistryID, Region: d.Region}, nil
 }
 
 type replicationSourceKey struct{}

@@ -19,7 +19,7 @@ import (
 // source registry's "<account>/<region>". A Berth destination treats a
 // request carrying it as a replication (ecr:ReplicateImage, REPLICATION
 // templates) and refuses it from an identity not granted that action.
-const HeaderSource = "Berth-Replication-Source"
+const HeaderSource = engine.ReplicationSourceHeader
 
 // Destination is where one replication destination's jobs go.
 type Destination struct {
