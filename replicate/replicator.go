@@ -35,6 +35,10 @@ type Destination struct {
 	// Username and Password authenticate every request (HTTP basic
 	// authentication); empty: none.
 	Username, Password string
+	// Credentials, when set, gives the username and password of each job
+	// instead (a secret read from the store, a login token minted with an
+	// access key: either may change while the replicator runs).
+	Credentials func(ctx context.Context) (username, password string, err error)
 	// Concurrency is how many jobs run at once; default 4.
 	Concurrency int
 }

@@ -33,6 +33,9 @@ type sender struct {
 	source string
 }
 
+// credentialsKey carries a job's credentials in its context.
+type credentialsKey struct{}
+
 // wireError is a destination's answer that is not what was asked for.
 type wireError struct {
 	op     string
@@ -81,6 +84,13 @@ func classify(err error) engine.ReplicationResult {
 // replicate sends job's image, its referrers, then its tag.
 func (s *sender) replicate(ctx context.Context, job *engine.ReplicationJob, sent *atomic.Int64) error {
 	e := s.r.cfg.Engine
+	if s.d.Credentials != nil {
+		user, pass, err := s.d.Credentials(ctx)
+		if err != nil {
+			return &wireError{op: "reading the destination's credentials", status: http.StatusUnauthorized, body: err.Error()}
+		}
+		ctx = context.WithValue(ctx, credentialsKey{}, [2]string{user, pass})
+	}
 	m, err := e.ManifestForReplication(ctx, job.Repository, string(job.Digest))
 	if err != nil {
 		return fmt.Errorf("source %s@%s: %w", job.Repository, job.Digest, err)
@@ -295,7 +305,9 @@ func (s *sender) doURL(ctx context.Context, method string, u *url.URL, body io.R
 	}
 	req.Header.Set(HeaderSource, s.source)
 	req.Header.Set("User-Agent", "Berth-Replication/1")
-	if s.d.Username != "" || s.d.Password != "" {
+	if c, ok := ctx.Value(credentialsKey{}).([2]string); ok {
+		req.SetBasicAuth(c[0], c[1])
+	} else if s.d.Username != "" || s.d.Password != "" {
 		req.SetBasicAuth(s.d.Username, s.d.Password)
 	}
 	return s.d.Client.Do(req)
