@@ -143,7 +143,7 @@ func newReplFixture(t *testing.T, srcMutate func(*cli.Config)) *replFixture {
 	// account may replicate into prod/ (and create repositories there).
 	_, err := f.acct.ecr().PutRegistryPolicy(ctx, &ecr.PutRegistryPolicyInput{PolicyText: aws.String(fmt.Sprintf(
 		`{"Version":"2012-10-17","Statement":[{"Sid":"ReplicationFromSource","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%s:root"},`+
-			`"Action":["ecr:ReplicateImage","ecr:CreateRepository"],"Resource":"arn:aws:ecr:%s:%s:repository/prod/*"}]}`,
+			`"Action":["ecr:ReplicateImage","ecr:CreateRepository"],"Resource":["arn:aws:ecr:%[2]s:%[3]s:repository/prod/*","arn:aws:ecr:%[2]s:%[3]s:repository/race/*"]}]}`,
 		replSrcAccount, replAcct2Region, replAcct2))})
 	require.NoError(t, err)
 	f.src = startReplRegistry(t, replSrcAccount, replSrcRegion, "", func(c *cli.Config) {
@@ -167,10 +167,12 @@ func (f *replFixture) configure(t *testing.T) {
 		ReplicationConfiguration: &types.ReplicationConfiguration{Rules: []types.ReplicationRule{
 			{Destinations: []types.ReplicationDestination{{Region: aws.String(replRegion2), RegistryId: aws.String(replSrcAccount)}},
 				RepositoryFilters: []types.RepositoryFilter{{Filter: aws.String("prod/"), FilterType: types.RepositoryFilterTypePrefixMatch},
-					{Filter: aws.String("shared/"), FilterType: types.RepositoryFilterTypePrefixMatch}}},
+					{Filter: aws.String("shared/"), FilterType: types.RepositoryFilterTypePrefixMatch},
+					{Filter: aws.String("race/"), FilterType: types.RepositoryFilterTypePrefixMatch}}},
 			{Destinations: []types.ReplicationDestination{{Region: aws.String(replAcct2Region), RegistryId: aws.String(replAcct2)}},
 				RepositoryFilters: []types.RepositoryFilter{{Filter: aws.String("prod/"), FilterType: types.RepositoryFilterTypePrefixMatch},
-					{Filter: aws.String("restricted/"), FilterType: types.RepositoryFilterTypePrefixMatch}}},
+					{Filter: aws.String("restricted/"), FilterType: types.RepositoryFilterTypePrefixMatch},
+					{Filter: aws.String("race/"), FilterType: types.RepositoryFilterTypePrefixMatch}}},
 		}},
 	})
 	require.NoError(t, err)

@@ -50,7 +50,7 @@ func init() {
 // ReplicationJobs is the answer of GET replication/jobs: the queue's
 // figures by destination and the jobs listed.
 type ReplicationJobs struct {
-	Destinations []engine.ReplicationFigures   `json:"destinations"`
+	Destinations []engine.ReplicationFigures    `json:"destinations"`
 	Jobs         []engine.ReplicationJobListing `json:"jobs"`
 }
 
