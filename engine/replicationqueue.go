@@ -170,14 +170,21 @@ func (e *Engine) openReplication() error {
 // replicationPlan is what a push queues for replication: its jobs, to
 // hand to the schedules once the push's batch committed.
 type replicationPlan struct {
-	dests []ReplicationDestination
-	refs  []string
+	jobs []planned
+}
+
+type planned struct {
+	dest ReplicationDestination
+	ref  string
 }
 
 // queueReplication puts in batch b the replication jobs of a push of
 // manifest d into repo under tags (by digest when none), one per
 // destination the configuration selects for repo and reference, and the
-// image's IN_PROGRESS status at each. Called under the repository's lock.
+// image's IN_PROGRESS status at each. A tag's job that is still queued
+// for another image is replaced, and that image gets a job of its own by
+// digest (it was pushed, so it is replicated, without the tag, which is
+// the new image's now). Called under the repository's lock.
 func (e *Engine) queueReplication(b *index.Batch, repo string, d digest.Digest, tags []string) (*replicationPlan, error) {
 	c, err := e.replicationConfig()
 	if err != nil {
@@ -196,22 +203,59 @@ func (e *Engine) queueReplication(b *index.Batch, repo string, d digest.Digest, 
 	if err != nil {
 		return nil, err
 	}
+	plan := &replicationPlan{}
+	put := func(ds string, dest ReplicationDestination, ref string, j record.ReplicationJob) error {
+		v, err := record.EncodeReplicationJob(j)
+		if err != nil {
+			return err
+		}
+		if err := b.PutReplicationJob(ds, repo, ref, v); err != nil {
+			return storageErr(err)
+		}
+		plan.jobs = append(plan.jobs, planned{dest, ref})
+		return nil
+	}
 	for _, dest := range dests {
 		ds := dest.String()
 		for _, ref := range refs {
-			v, err := record.EncodeReplicationJob(record.ReplicationJob{Digest: string(d), Seq: e.repl.seq.Add(1), QueuedAt: now})
-			if err != nil {
-				return nil, err
+			if ref != string(d) {
+				if err := e.keepReplacedImage(b, ds, dest, repo, ref, d, put); err != nil {
+					return nil, err
+				}
 			}
-			if err := b.PutReplicationJob(ds, repo, ref, v); err != nil {
-				return nil, storageErr(err)
+			if err := put(ds, dest, ref, record.ReplicationJob{Digest: string(d), Seq: e.repl.seq.Add(1), QueuedAt: now}); err != nil {
+				return nil, err
 			}
 		}
 		if err := b.PutReplicationStatus(repo, d, ds, st); err != nil {
 			return nil, storageErr(err)
 		}
 	}
-	return &replicationPlan{dests: dests, refs: refs}, nil
+	return plan, nil
+}
+
+// keepReplacedImage queues by digest the image of the job of tag at dest
+// that a push of d is about to replace, unless it is d, given up, or
+// already queued by digest.
+func (e *Engine) keepReplacedImage(b *index.Batch, ds string, dest ReplicationDestination, repo, tag string, d digest.Digest,
+	put func(string, ReplicationDestination, string, record.ReplicationJob) error) error {
+	v, err := e.db.ReplicationJob(ds, repo, tag)
+	if errors.Is(err, index.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return storageErr(err)
+	}
+	old, err := record.DecodeReplicationJob(v)
+	if err != nil || old.Failed || old.Digest == string(d) {
+		return nil
+	}
+	if _, err := e.db.ReplicationJob(ds, repo, old.Digest); err == nil {
+		return nil
+	} else if !errors.Is(err, index.ErrNotFound) {
+		return storageErr(err)
+	}
+	return put(ds, dest, old.Digest, record.ReplicationJob{Digest: old.Digest, Seq: e.repl.seq.Add(1), QueuedAt: old.QueuedAt})
 }
 
 // replicationQueued hands a committed push's jobs to their schedules.
@@ -221,11 +265,8 @@ func (e *Engine) replicationQueued(repo string, p *replicationPlan) {
 	}
 	e.repl.mu.Lock()
 	defer e.repl.mu.Unlock()
-	for _, dest := range p.dests {
-		q := e.repl.queue(dest)
-		for _, ref := range p.refs {
-			q.add(replKey{repo, ref})
-		}
+	for _, j := range p.jobs {
+		e.repl.queue(j.dest).add(replKey{repo, j.ref})
 	}
 }
 

@@ -95,21 +95,20 @@ func (s *sender) replicate(ctx context.Context, job *engine.ReplicationJob, sent
 	if err != nil {
 		return fmt.Errorf("source %s@%s: %w", job.Repository, job.Digest, err)
 	}
-	if err := s.sendManifest(ctx, job.Repository, m, 0, sent); err != nil {
-		return err
-	}
-	if job.Tag == "" {
-		return nil
-	}
 	// Move the tag only to what the source's tag names now: a later push
-	// of the tag has its own job, which runs after this one ends.
-	cur, err := e.StatManifest(ctx, job.Repository, job.Tag)
-	if err != nil || cur.Digest != job.Digest {
-		s.r.cfg.Logger.Debug("replication: the tag moved or went at the source; the destination's tag is left alone",
-			"repository", job.Repository, "tag", job.Tag, "digest", string(job.Digest))
-		return nil
+	// of the tag has its own job, which runs after this one ends (and a
+	// push between this check and the PUT puts the job again, so the tag
+	// moves on to it).
+	tag := job.Tag
+	if tag != "" {
+		cur, err := e.StatManifest(ctx, job.Repository, tag)
+		if err != nil || cur.Digest != job.Digest {
+			s.r.cfg.Logger.Debug("replication: the tag moved or went at the source; the destination's tag is left alone",
+				"repository", job.Repository, "tag", tag, "digest", string(job.Digest))
+			tag = ""
+		}
 	}
-	return s.putManifest(ctx, job.Repository, job.Tag, m)
+	return s.sendManifest(ctx, job.Repository, m, tag, 0, sent)
 }
 
 // manifestRefs is what a manifest refers to, whatever its kind.
@@ -126,12 +125,22 @@ type descriptor struct {
 	URLs   []string      `json:"urls"`
 }
 
-// sendManifest sends manifest m of repo by digest, unless the destination
-// has it: its children or blobs first, then it, then its referrers.
-func (s *sender) sendManifest(ctx context.Context, repo string, m *engine.Manifest, depth int, sent *atomic.Int64) error {
+// sendManifest sends manifest m of repo, by tag when tag is not empty
+// (else by digest), unless the destination has it (then only the tag is
+// put): its children or blobs first, then it, then its referrers.
+func (s *sender) sendManifest(ctx context.Context, repo string, m *engine.Manifest, tag string, depth int, sent *atomic.Int64) error {
 	has, err := s.head(ctx, repo, "manifests", string(m.Digest))
 	if err != nil {
 		return err
+	}
+	ref := string(m.Digest)
+	if tag != "" {
+		ref = tag
+	}
+	if has && tag != "" {
+		if err := s.putManifest(ctx, repo, tag, m); err != nil {
+			return err
+		}
 	}
 	if !has {
 		var refs manifestRefs
@@ -143,7 +152,7 @@ func (s *sender) sendManifest(ctx context.Context, repo string, m *engine.Manife
 			if err != nil {
 				return fmt.Errorf("source %s@%s (child): %w", repo, c.Digest, err)
 			}
-			if err := s.sendManifest(ctx, repo, cm, depth, sent); err != nil {
+			if err := s.sendManifest(ctx, repo, cm, "", depth, sent); err != nil {
 				return err
 			}
 		}
@@ -166,7 +175,7 @@ func (s *sender) sendManifest(ctx context.Context, repo string, m *engine.Manife
 		if err := g.Wait(); err != nil {
 			return err
 		}
-		if err := s.putManifest(ctx, repo, string(m.Digest), m); err != nil {
+		if err := s.putManifest(ctx, repo, ref, m); err != nil {
 			return err
 		}
 	}
@@ -188,7 +197,7 @@ func (s *sender) sendManifest(ctx context.Context, repo string, m *engine.Manife
 		if err != nil {
 			return err
 		}
-		if err := s.sendManifest(ctx, repo, rm, depth+1, sent); err != nil {
+		if err := s.sendManifest(ctx, repo, rm, "", depth+1, sent); err != nil {
 			return err
 		}
 	}

@@ -6,7 +6,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
@@ -86,20 +85,11 @@ func TestReplicationTagPushedTwice(t *testing.T) {
 	waitTags(t, f.acct.addr, "race/app", want, 60*time.Second)
 }
 
-// freeAddr is a loopback address with a port free now.
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
 // TestReplicationDestinationRestart: the cross-region destination is
 // stopped and started again twice during a stream of pushes; every
 // acknowledged push reaches it, each tag at its last push's digest.
 func TestReplicationDestinationRestart(t *testing.T) {
-	regionAddr := freeAddr(t)
+	regionAddr := freePort(t)
 	regionData := t.TempDir()
 	iam := replDestIdentities(t, t.TempDir(), "")
 	startRegion := func() *replRegistry {
