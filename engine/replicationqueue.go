@@ -464,6 +464,7 @@ func (e *Engine) finishReplication(job *ReplicationJob, k replKey, res Replicati
 	defer b.Close()
 	q := e.repl.queueLocked(job.Destination)
 	status := record.ReplicationStatus{Status: ReplicationComplete, UpdatedAt: now}
+	var evq *eventQueue
 	if res.Err == nil {
 		q.completed.Add(1)
 		if current {
@@ -507,6 +508,15 @@ func (e *Engine) finishReplication(job *ReplicationJob, k replKey, res Replicati
 				"digest", string(job.Digest), "failureCode", code, "err", res.Err)
 		}
 		status = record.ReplicationStatus{Status: ReplicationFailed, FailureCode: code, FailureReason: truncateError(res.Err.Error()), UpdatedAt: now}
+		if current {
+			// The failure as an event at the source: in the audit log and
+			// to the webhooks (ECR Replication Action, FAILED).
+			evq = e.events(b)
+			if err := evq.add(events.ReplicationAction{Result: events.ResultFailed, RepositoryName: job.Repository, ImageDigest: string(job.Digest),
+				SourceAccount: e.opts.Account, SourceRegion: e.opts.Region, ActionType: events.ActionReplicate, ImageTag: job.Tag}, ""); err != nil {
+				return time.Time{}, err
+			}
+		}
 	}
 	if ok, err := e.db.HasManifest(job.Repository, job.Digest); err == nil && ok {
 		sv, err := record.EncodeReplicationStatus(status)
@@ -517,7 +527,13 @@ func (e *Engine) finishReplication(job *ReplicationJob, k replKey, res Replicati
 			return time.Time{}, storageErr(err)
 		}
 	}
-	return retryAt, storageErr(b.Commit(false))
+	if err := b.Commit(false); err != nil {
+		return time.Time{}, storageErr(err)
+	}
+	if evq != nil {
+		evq.committed()
+	}
+	return retryAt, nil
 }
 
 // queueLocked is queue under repl.mu.
