@@ -271,6 +271,14 @@ func (o *Options) Validate() error {
 	if o.FrameSize < blob.MinFrameSize || o.FrameSize > blob.MaxFrameSize {
 		errs = append(errs, fmt.Errorf("%w: FrameSize %d outside [%d, %d]", ErrInvalidArgument, o.FrameSize, blob.MinFrameSize, blob.MaxFrameSize))
 	}
+	for _, d := range o.ReplicationDestinations {
+		if err := d.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("ReplicationDestinations: %w", err))
+		}
+	}
+	if o.ReplicationInitialBackoff < 0 || o.ReplicationMaxBackoff < 0 || o.ReplicationMaxAge < 0 {
+		errs = append(errs, fmt.Errorf("%w: ReplicationInitialBackoff, ReplicationMaxBackoff and ReplicationMaxAge must not be negative", ErrInvalidArgument))
+	}
 	if o.MaxBlobSize < 0 {
 		errs = append(errs, fmt.Errorf("%w: MaxBlobSize %d", ErrInvalidArgument, o.MaxBlobSize))
 	}

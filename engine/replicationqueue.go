@@ -7,6 +7,7 @@ package engine
 // per destination. docs/replication.md.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -144,7 +145,7 @@ func (e *Engine) openReplication() error {
 		return fmt.Errorf("engine: replication queue: %w", err)
 	}
 	e.repl.seq.Store(last)
-	slices.SortFunc(all, func(a, b loaded) int { return int(min(max(int64(a.seq)-int64(b.seq), -1), 1)) })
+	slices.SortFunc(all, func(a, b loaded) int { return cmp.Compare(a.seq, b.seq) })
 	now := e.now()
 	for _, l := range all {
 		q := e.repl.queue(l.dest)
@@ -342,18 +343,25 @@ func (e *Engine) ClaimReplication(ctx context.Context, dest ReplicationDestinati
 			return j, nil
 		}
 		var timer <-chan time.Time
+		var t *time.Timer
 		if !next.IsZero() {
-			t := time.NewTimer(max(next.Sub(now), time.Millisecond))
-			defer t.Stop()
+			t = time.NewTimer(max(next.Sub(now), time.Millisecond))
 			timer = t.C
 		}
+		var err error
 		select {
 		case <-wake:
 		case <-timer:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			err = ctx.Err()
 		case <-e.stop:
-			return nil, ErrClosed
+			err = ErrClosed
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 }
@@ -661,7 +669,7 @@ func (e *Engine) ImageReplicationStatuses(ctx context.Context, repo, reference s
 	if _, err := e.loadRepo(repo); err != nil {
 		return "", nil, err
 	}
-	d := resolvedDigest(e, repo, reference)
+	d := e.resolvedDigest(repo, reference)
 	if ok, err := e.db.HasManifest(repo, d); err != nil && !errors.Is(err, index.ErrInvalidKey) {
 		return "", nil, storageErr(err)
 	} else if !ok {
@@ -687,7 +695,7 @@ func (e *Engine) ImageReplicationStatuses(ctx context.Context, repo, reference s
 }
 
 // resolvedDigest is the digest reference names in repo ("" when none).
-func resolvedDigest(e *Engine, repo, reference string) digest.Digest {
+func (e *Engine) resolvedDigest(repo, reference string) digest.Digest {
 	tag, d, err := ParseReference(reference)
 	if err != nil {
 		return ""
