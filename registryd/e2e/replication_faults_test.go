@@ -87,7 +87,8 @@ func TestReplicationTagPushedTwice(t *testing.T) {
 
 // TestReplicationDestinationRestart: the cross-region destination is
 // stopped and started again twice during a stream of pushes; every
-// acknowledged push reaches it, each tag at its last push's digest.
+// acknowledged push reaches it, each tag at its last push's digest. The
+// source authenticates with an access key of the destination.
 func TestReplicationDestinationRestart(t *testing.T) {
 	regionAddr := freePort(t)
 	regionData := t.TempDir()
@@ -101,7 +102,11 @@ func TestReplicationDestinationRestart(t *testing.T) {
 	src := startReplRegistry(t, replSrcAccount, replSrcRegion, "", func(c *cli.Config) {
 		c.Replication = cli.Replication{
 			InitialBackoff: cli.Duration(20 * time.Millisecond), MaxBackoff: cli.Duration(200 * time.Millisecond),
-			Destinations: []cli.ReplicationEndpoint{{Region: replRegion2, RegistryID: replSrcAccount, URL: "http://" + regionAddr, Username: "replicator", Password: "pw-replicator"}},
+			// An access key of the destination's ECR API: the replicator
+			// logs in with GetAuthorizationToken (its token outlives the
+			// destination's restarts: the token key is in its store).
+			Destinations: []cli.ReplicationEndpoint{{Region: replRegion2, RegistryID: replSrcAccount, URL: "http://" + regionAddr,
+				AccessKeyID: replReplicatorKey, SecretAccessKey: replReplicatorSecret}},
 		}
 	})
 	f := &replFixture{src: src, region: region}

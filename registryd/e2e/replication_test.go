@@ -46,6 +46,10 @@ const (
 	replAcct2Region = "eu-west-1"
 	replAdminKey    = "AKIAREPLADMIN0000001"
 	replAdminSecret = "repl-admin-secret"
+	// The replicator's access key at each destination: a source may log
+	// in with it (GetAuthorizationToken) instead of a password.
+	replReplicatorKey    = "AKIAREPLICATOR000001"
+	replReplicatorSecret = "repl-replicator-secret"
 )
 
 // replRegistry is one registryd of the replication tests.
@@ -70,7 +74,7 @@ func replDestIdentities(t *testing.T, dir, replicatorAccount string) string {
 	p := filepath.Join(dir, "iam.yaml")
 	require.NoError(t, os.WriteFile(p, []byte(`policies:
   admin: {Version: "2012-10-17", Statement: [{Effect: Allow, Action: "*", Resource: "*"}]}
-  replicate: {Version: "2012-10-17", Statement: [{Effect: Allow, Action: [ecr:ReplicateImage, ecr:CreateRepository], Resource: "*"}]}
+  replicate: {Version: "2012-10-17", Statement: [{Effect: Allow, Action: [ecr:ReplicateImage, ecr:CreateRepository, ecr:GetAuthorizationToken], Resource: "*"}]}
   push: {Version: "2012-10-17", Statement: [{Effect: Allow, Action: [ecr:PutImage, ecr:InitiateLayerUpload, ecr:UploadLayerPart, ecr:CompleteLayerUpload, ecr:BatchCheckLayerAvailability, ecr:BatchGetImage, ecr:CreateRepository], Resource: "*"}]}
 users:
   admin: {policies: [admin]}
@@ -88,7 +92,8 @@ users:
 func startReplRegistry(t *testing.T, account, region, iam string, mutate func(*cli.Config)) *replRegistry {
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "ecr-credentials")
-	require.NoError(t, os.WriteFile(creds, []byte(replAdminKey+":"+replAdminSecret+":admin\n"), 0o600))
+	require.NoError(t, os.WriteFile(creds, []byte(replAdminKey+":"+replAdminSecret+":admin\n"+
+		replReplicatorKey+":"+replReplicatorSecret+":replicator\n"), 0o600))
 	r := &replRegistry{account: account, region: region}
 	r.addr, r.stop = startStoppableServer(t, func(c *cli.Config) {
 		c.ECRAccountID, c.ECRRegion = account, region
