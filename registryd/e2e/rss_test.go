@@ -88,10 +88,7 @@ func TestPush2GiBFlatMemory(t *testing.T) {
 		limitKiB  = 200 << 10
 	)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "registryd")
-	build := exec.Command("go", "build", "-o", bin, "github.com/berthstore/berth/registryd")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin := buildRegistryd(t)
 
 	addr := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
