@@ -373,6 +373,13 @@ func TestReplication(t *testing.T) {
 		}
 	}
 
+	// The events in the audit logs: ECR Replication Action SUCCESS at
+	// each destination, naming the source; FAILED at the source for the
+	// refused one.
+	for _, dst := range []string{f.region.addr, f.acct.addr} {
+		waitAudit(t, dst, "berth:PublishEvent", `"ECR Replication Action"`, `"SUCCESS"`, `"prod/api"`, `"`+replSrcAccount+`"`, `"`+replSrcRegion+`"`)
+	}
+	waitAudit(t, f.src.addr, "berth:PublishEvent", `"ECR Replication Action"`, `"FAILED"`, `"restricted/x"`)
 	// Prefix filters: exactly the rules' repositories at each destination.
 	require.Equal(t, []string{"prod/api", "prod/multi", "shared/lib"}, catalog(t, f.region.addr))
 	require.Equal(t, []string{"prod/api", "prod/multi"}, catalog(t, f.acct.addr), "restricted/x refused, nothing created")
@@ -455,6 +462,38 @@ func TestReplication(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, types.ImageTagMutabilityMutable, out.Repositories[0].ImageTagMutability)
 	require.Equal(t, types.EncryptionTypeAes256, out.Repositories[0].EncryptionConfiguration.EncryptionType)
+}
+
+// waitAudit waits until the audit log of the registry at addr holds a
+// record of action whose JSON line holds every one of want, and fails
+// after 10 s.
+func waitAudit(t *testing.T, addr, action string, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/admin/v1/audit?action="+action+"&limit=0", nil)
+		require.NoError(t, err)
+		req.SetBasicAuth("admin", "pw-admin")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+		for _, line := range strings.Split(string(body), "\n") {
+			all := line != ""
+			for _, w := range want {
+				all = all && strings.Contains(line, w)
+			}
+			if all {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s record at %s with %q in:\n%s", action, addr, want, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func mustAppend(t *testing.T, l v1.Layer) v1.Image {
