@@ -28,6 +28,7 @@ type Store interface {
 	metrics.StoreStatser
 	metrics.AuditStatuser
 	metrics.EventStatser
+	metrics.ReplicationFigurer
 }
 
 var _ Store = (*engine.Engine)(nil)
