@@ -36,6 +36,10 @@ type imageData struct {
 	// OtherTags are the repository's other tags (the diff's choices).
 	OtherTags []string
 	CanScan   bool
+	// Replication is the image's replication status at each destination
+	// it was queued for (shown with ecr:DescribeImageReplicationStatus).
+	Replication    []engine.ImageReplicationStatus
+	CanReplication bool
 }
 
 // layerRow is one layer with how it is stored.
@@ -169,6 +173,12 @@ func (c *Console) imagePage(w http.ResponseWriter, r *http.Request, v *visit) er
 				row.Stored, row.Archived = st.StoredSize, st.Archived
 			}
 			d.Layers = append(d.Layers, row)
+		}
+	}
+	if c.can(r, v, one(authz.DescribeImageReplicationStatus, authz.Repository(repo))) {
+		d.CanReplication = true
+		if _, st, err := c.store.ImageReplicationStatuses(ctx, repo, string(det.Digest)); err == nil {
+			d.Replication = st
 		}
 	}
 	if refs, err := c.store.AllReferrers(ctx, repo, det.Digest, ""); err == nil {

@@ -187,6 +187,10 @@ func TestForcedActionsRefused(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, reader.post("/console/lifecycle", url.Values{"repo": {"team/app"}, "policy": {policyKeepOne}, "csrf": {token}}).StatusCode)
 	_, err := reg.Engine.GetLifecyclePolicy(context.Background(), "team/app")
 	require.Error(t, err, "no policy was set")
+	// The replication status is ecr:DescribeImageReplicationStatus's.
+	status, page = reader.get("/console/image?repo=team/app&ref=v1")
+	require.Equal(t, http.StatusOK, status)
+	require.NotContains(t, page, `id="replication"`)
 	// The health page's keys are kms:ListKeys's.
 	status, page = reader.get("/console/health")
 	require.Equal(t, http.StatusOK, status)
@@ -233,6 +237,7 @@ func TestHostileImageEscaped(t *testing.T) {
 	require.Contains(t, body, "&lt;script&gt;alert(1)&lt;/script&gt;", "the name is shown, escaped")
 	_, body = admin.get("/console/image?repo=hostile/app&ref=" + d)
 	require.Contains(t, body, "RUN &lt;script&gt;")
+	require.Contains(t, body, `id="replication"`, "the admin sees the replication status")
 
 	// A hostile name downloads as an attachment of opaque bytes.
 	resp, err := admin.client.Get(reg.URL + "/console/download?repo=hostile/app&ref=v1&path=" + url.QueryEscape("/evil/"+img+".txt"))

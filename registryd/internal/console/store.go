@@ -11,7 +11,8 @@ import (
 
 // Store is the role of the store the console reads and changes: the
 // repositories and their images, an image's files (ImageFS), the
-// lifecycle policies and their preview, scans, templates, pull-through
+// lifecycle policies and their preview, scans, replication status,
+// templates, pull-through
 // rules, keys and the store's figures, and the access decisions of the
 // Authorizer. *engine.Engine is one.
 type Store interface {
@@ -31,6 +32,7 @@ type Store interface {
 	PutLifecyclePolicy(ctx context.Context, repo, policy string) error
 	LifecyclePreview(ctx context.Context, repo, policyOverride string) ([]engine.Expiry, error)
 	ImageScan(ctx context.Context, repo, reference string, findings bool) (*engine.ImageScan, error)
+	ImageReplicationStatuses(ctx context.Context, repo, reference string) (digest.Digest, []engine.ImageReplicationStatus, error)
 	CreationTemplates(ctx context.Context) ([]engine.CreationTemplate, error)
 	PullThroughCacheRules(ctx context.Context) ([]engine.PullThroughCacheRule, error)
 	StoreStats(ctx context.Context) (engine.StoreStats, error)
