@@ -159,6 +159,24 @@ func (d Decision) GoString() string { return fmt.Sprintf("iam.Decision{%s}", d) 
 // a non-string key (aws:SourceIp, aws:CurrentTime) costs.
 func Evaluate(req *Request, identity, resource []*Policy) Decision {
 	e := evaluation{req: req, action: noAction}
+	return e.decide(identity, resource)
+}
+
+// EvaluateTimed is Evaluate, and reports whether the decision read the
+// time (a condition on aws:CurrentTime or aws:EpochTime, or either as a
+// policy variable, in a statement that otherwise matched). A decision
+// that did not is a function of the request's principal, action,
+// resource, SourceIP, SecureTransport and Context alone, with the same
+// policies: the same inputs decide the same way at any other time.
+func EvaluateTimed(req *Request, identity, resource []*Policy) (d Decision, readTime bool) {
+	e := evaluation{req: req, action: noAction}
+	d = e.decide(identity, resource)
+	return d, e.nowSet
+}
+
+// decide is Evaluate's work.
+func (e *evaluation) decide(identity, resource []*Policy) Decision {
+	req := e.req
 	id, knownService := lookupAction(req.Action)
 	if knownService && id == noAction {
 		return Decision{Outcome: ImplicitDeny, Reason: ReasonUnknownAction}

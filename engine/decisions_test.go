@@ -1,0 +1,151 @@
+package engine
+
+import (
+	"context"
+	"net/netip"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/berthstore/berth/engine/internal/clock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestDecisionsFollowEveryChange: a decision served from the cache of
+// decisions changes with the next decision after each change of what it
+// depends on (the repository's policy and tags, the registry policy and
+// its scope, the repository's deletion, the caller's identity policies),
+// and is decided anew for another source address or transport.
+func TestDecisionsFollowEveryChange(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, quietOptions())
+	_, err := e.CreateRepository(ctx, "r", RepositorySettings{})
+	require.NoError(t, err)
+	bob := principal(t, "bob", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*"},`+
+		`{"Effect":"Deny","Action":"ecr:BatchGetImage","Resource":"*","Condition":{"StringEquals":{"ecr:ResourceTag/locked":"yes"}}}]}`)
+	pull := AccessRequest{Principal: bob, Action: "ecr:BatchGetImage", Repository: "r", SourceIP: netip.MustParseAddr("192.0.2.1")}
+	allowed := func(req AccessRequest) bool {
+		t.Helper()
+		return authorize(t, e, req) == nil
+	}
+	cached := func(req AccessRequest) bool {
+		t.Helper()
+		ra, err := e.repositoryAccess(req.Repository)
+		require.NoError(t, err)
+		k := decisionKeyOf(&req, ra)
+		_, ok := e.decisions.load(&k, e.registryPolicy.Load(), e.accountSettings.Load())
+		return ok
+	}
+
+	require.True(t, allowed(pull), "the first decision reads the registry policy and settings")
+	require.True(t, allowed(pull))
+	require.True(t, cached(pull), "a decision on a repository is cached")
+	require.True(t, allowed(pull), "and served from the cache")
+
+	// The repository's policy.
+	deny := `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"IpAddress":{"aws:SourceIp":"192.0.2.0/24"}}}]}`
+	require.NoError(t, e.SetRepositoryPolicy(ctx, "r", deny))
+	require.False(t, allowed(pull), "a new repository policy decides the next request")
+	require.True(t, cached(pull))
+	other := pull
+	other.SourceIP = netip.MustParseAddr("198.51.100.7")
+	require.True(t, allowed(other), "another address is decided on its own")
+	require.False(t, allowed(pull), "and the first one's decision stays its own")
+	secure := other
+	secure.SecureTransport = true
+	require.True(t, allowed(secure))
+	_, err = e.DeleteRepositoryPolicy(ctx, "r")
+	require.NoError(t, err)
+	require.True(t, allowed(pull), "the policy's removal decides the next request")
+
+	// The repository's tags.
+	require.NoError(t, e.TagRepository(ctx, "r", []ResourceTag{{Key: "locked", Value: "yes"}}))
+	require.False(t, allowed(pull), "a tag a condition reads decides the next request")
+	require.NoError(t, e.UntagRepository(ctx, "r", []string{"locked"}))
+	require.True(t, allowed(pull))
+
+	// The registry policy and its scope.
+	admin := principal(t, "admin", allowAll)
+	fill := AccessRequest{Principal: admin, Action: "ecr:BatchImportUpstreamImage", Repository: "r"}
+	require.True(t, allowed(fill))
+	require.True(t, cached(fill))
+	require.NoError(t, e.SetRegistryPolicy(ctx, `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"ecr:BatchImportUpstreamImage","Resource":"*"}]}`))
+	require.False(t, allowed(fill), "a new registry policy decides the next request")
+	require.True(t, cached(fill))
+	// The registry policy's scope (V1: only the registry-level actions,
+	// this one among them, are decided with it).
+	require.NoError(t, e.PutAccountSetting(ctx, AccountSettingRegistryPolicyScope, RegistryPolicyScopeV1))
+	require.False(t, cached(fill), "a change of the account settings leaves no decision served")
+	require.False(t, allowed(fill))
+	require.True(t, cached(fill))
+	_, err = e.DeleteRegistryPolicy(ctx)
+	require.NoError(t, err)
+	require.True(t, allowed(fill))
+
+	// The caller's identity policies: a reload gives the user a new set.
+	bobAgain := principal(t, "bob", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:PutImage","Resource":"*"}]}`)
+	again := pull
+	again.Principal = bobAgain
+	require.False(t, allowed(again), "the user's new identity policies decide")
+	require.True(t, allowed(pull))
+
+	// The repository deleted and created again with a policy of its own.
+	require.NoError(t, e.DeleteRepository(ctx, "r", true))
+	require.True(t, allowed(pull), "no repository, no policy")
+	require.False(t, cached(pull), "a repository that does not exist is not cached")
+	_, err = e.CreateRepository(ctx, "r", RepositorySettings{RepositoryPolicy: deny})
+	require.NoError(t, err)
+	require.False(t, allowed(pull), "the repository created again decides with its own policy")
+}
+
+// TestDecisionsNotCached: decisions that depend on more than the key
+// (the time, the tags the request sets, a policy given with the request)
+// are decided every time.
+func TestDecisionsNotCached(t *testing.T) {
+	ctx := context.Background()
+	opts := quietOptions()
+	clk := clock.NewManual(time.Date(2026, 12, 1, 23, 59, 0, 0, time.UTC))
+	opts.Clock = clk
+	e := openTestEngine(t, opts)
+	_, err := e.CreateRepository(ctx, "r", RepositorySettings{})
+	require.NoError(t, err)
+	before := principal(t, "carol", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*",`+
+		`"Condition":{"DateLessThan":{"aws:CurrentTime":"2026-12-02T00:00:00Z"}}}]}`)
+	pull := AccessRequest{Principal: before, Action: "ecr:BatchGetImage", Repository: "r"}
+	require.NoError(t, authorize(t, e, pull))
+	clk.Advance(2 * time.Minute)
+	require.ErrorIs(t, authorize(t, e, pull), ErrAccessDenied, "a decision that read the time is decided again")
+	require.Zero(t, e.decisions.len())
+
+	notProd := principal(t, "frank", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*",`+
+		`"Condition":{"StringNotEqualsIfExists":{"aws:RequestTag/env":"prod"}}}]}`)
+	tag := AccessRequest{Principal: notProd, Action: "ecr:TagResource", Repository: "r", RequestTags: map[string]string{"env": "dev"}}
+	require.NoError(t, authorize(t, e, tag))
+	tag.RequestTags = map[string]string{"env": "prod"}
+	require.ErrorIs(t, authorize(t, e, tag), ErrAccessDenied, "the tags a request sets are the request's")
+
+	anyone := principal(t, "dave", allowAll)
+	denyAll := `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"ecr:*"}]}`
+	set := AccessRequest{Principal: anyone, Action: "ecr:SetRepositoryPolicy", Repository: "r", RepositoryPolicy: &denyAll}
+	require.ErrorIs(t, authorize(t, e, set), ErrAccessDenied)
+	set.RepositoryPolicy = nil
+	require.NoError(t, authorize(t, e, set), "a policy given with the request is not the stored one")
+	require.Equal(t, 1, e.decisions.len(), "only the last decision was cached")
+}
+
+// TestDecisionsBounded: the cache starts over past maxDecisions.
+func TestDecisionsBounded(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, quietOptions())
+	_, err := e.CreateRepository(ctx, "r", RepositorySettings{})
+	require.NoError(t, err)
+	who := principal(t, "erin", allowAll)
+	for i := range maxDecisions + 10 {
+		req := AccessRequest{Principal: who, Action: "ecr:BatchGetImage", Repository: "r",
+			SourceIP: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})}
+		require.NoError(t, authorize(t, e, req), strconv.Itoa(i))
+	}
+	assert.LessOrEqual(t, e.decisions.len(), maxDecisions)
+	assert.Positive(t, e.decisions.len())
+}
