@@ -402,7 +402,7 @@ func (e *Engine) Authorize(ctx context.Context, req *AccessRequest) (Decision, e
 		ctxTags.resource = pe.tags
 		if cacheable = pe.cached && req.RepositoryPolicy == nil && len(req.RequestTags) == 0; cacheable {
 			key = decisionKeyOf(req, pe)
-			if d, ok := e.decisions.load(&key, regNow, setNow); ok {
+			if d, ok := e.decisions.load(&key, regNow, setNow, e.opts.Clock); ok {
 				return d, nil
 			}
 		}
@@ -434,7 +434,7 @@ func (e *Engine) Authorize(ctx context.Context, req *AccessRequest) (Decision, e
 	if ctxTags.resource != nil || ctxTags.request != nil {
 		ir.Context = ctxTags
 	}
-	d, readTime := iam.EvaluateTimed(&ir, req.Principal.Identity.policies(), resource[:])
+	d, span := iam.EvaluateTimed(&ir, req.Principal.Identity.policies(), resource[:])
 	out := Decision{Resource: ir.Resource, d: d}
 	switch d.Outcome {
 	case iam.Allow:
@@ -446,8 +446,8 @@ func (e *Engine) Authorize(ctx context.Context, req *AccessRequest) (Decision, e
 	// read before the decision, unchanged since: each change stores a new
 	// pointer, never an earlier one again, so every read in between saw
 	// these same ones.
-	if cacheable && !readTime && rp == regNow && setNow != nil && e.accountSettings.Load() == setNow {
-		e.decisions.store(&key, regNow, setNow, out)
+	if cacheable && rp == regNow && setNow != nil && e.accountSettings.Load() == setNow {
+		e.decisions.store(&key, regNow, setNow, span, out)
 	}
 	return out, nil
 }

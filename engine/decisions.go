@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+
+	"github.com/berthstore/berth/engine/internal/iam"
 )
 
 // maxDecisions bounds the cache of decisions: past it the cache starts
@@ -29,10 +31,14 @@ const maxDecisions = 4096
 // policy and the settings it was decided under and is served only while
 // both are still the current ones. The current *repoAccess is part of
 // the key, so a changed repository policy or tag is never answered from
-// an entry of the repository before the change. Decisions of requests
-// that set tags, of a policy given in the request (RepositoryPolicy),
-// and those whose evaluation read the time (a condition on
-// aws:CurrentTime or aws:EpochTime) are not cached.
+// an entry of the repository before the change. A decision whose
+// evaluation read the time (a condition on aws:CurrentTime or
+// aws:EpochTime) holds the span of time over which each of its
+// comparisons with the time comes out the same (iam.TimeSpan: until the
+// date a DateLessThan names, one second for the time as a policy
+// variable), and is served only within it. Decisions of requests that
+// set tags and of a policy given in the request (RepositoryPolicy) are
+// not cached.
 //
 // Reads take no lock (sync.Map, whose Load of a comparable struct key
 // does not allocate).
@@ -51,11 +57,12 @@ type decisionKey struct {
 	secureTransport     bool
 }
 
-// cachedDecision is a decision and the registry-wide state it was made
-// under.
+// cachedDecision is a decision, the registry-wide state it was made
+// under and the span of time over which it stands.
 type cachedDecision struct {
 	registry *registryPolicyEntry
 	settings *accountSettings
+	span     iam.TimeSpan
 	d        Decision
 }
 
@@ -67,8 +74,9 @@ func decisionKeyOf(req *AccessRequest, ra *repoAccess) decisionKey {
 }
 
 // load returns the decision cached for k, if it was made under
-// registry policy rp and settings s, the current ones.
-func (c *decisions) load(k *decisionKey, rp *registryPolicyEntry, s *accountSettings) (Decision, bool) {
+// registry policy rp and settings s, the current ones, and stands at the
+// clock's time (read only for a decision that read the time).
+func (c *decisions) load(k *decisionKey, rp *registryPolicyEntry, s *accountSettings, clock Clock) (Decision, bool) {
 	if rp == nil || s == nil {
 		return Decision{}, false
 	}
@@ -77,19 +85,20 @@ func (c *decisions) load(k *decisionKey, rp *registryPolicyEntry, s *accountSett
 		return Decision{}, false
 	}
 	cd := v.(*cachedDecision)
-	if cd.registry != rp || cd.settings != s {
+	if cd.registry != rp || cd.settings != s || cd.span.Timed && !cd.span.Contains(clock.Now()) {
 		return Decision{}, false
 	}
 	return cd.d, true
 }
 
-// store caches d for k, made under registry policy rp and settings s.
-func (c *decisions) store(k *decisionKey, rp *registryPolicyEntry, s *accountSettings, d Decision) {
+// store caches d for k, made under registry policy rp and settings s,
+// standing over span.
+func (c *decisions) store(k *decisionKey, rp *registryPolicyEntry, s *accountSettings, span iam.TimeSpan, d Decision) {
 	if c.n.Add(1) > maxDecisions {
 		c.m.Clear()
 		c.n.Store(1)
 	}
-	c.m.Store(*k, &cachedDecision{registry: rp, settings: s, d: d})
+	c.m.Store(*k, &cachedDecision{registry: rp, settings: s, span: span, d: d})
 }
 
 // len is the number of decisions held.

@@ -31,11 +31,7 @@ func TestDecisionsFollowEveryChange(t *testing.T) {
 	}
 	cached := func(req AccessRequest) bool {
 		t.Helper()
-		ra, err := e.repositoryAccess(req.Repository)
-		require.NoError(t, err)
-		k := decisionKeyOf(&req, ra)
-		_, ok := e.decisions.load(&k, e.registryPolicy.Load(), e.accountSettings.Load())
-		return ok
+		return cachedFor(t, e, req)
 	}
 
 	require.True(t, allowed(pull), "the first decision reads the registry policy and settings")
@@ -99,10 +95,22 @@ func TestDecisionsFollowEveryChange(t *testing.T) {
 	require.False(t, allowed(pull), "the repository created again decides with its own policy")
 }
 
-// TestDecisionsNotCached: decisions that depend on more than the key
-// (the time, the tags the request sets, a policy given with the request)
-// are decided every time.
-func TestDecisionsNotCached(t *testing.T) {
+// cachedFor reports whether a decision on req is served from e's cache
+// of decisions now.
+func cachedFor(t *testing.T, e *Engine, req AccessRequest) bool {
+	t.Helper()
+	ra, err := e.repositoryAccess(req.Repository)
+	require.NoError(t, err)
+	k := decisionKeyOf(&req, ra)
+	_, ok := e.decisions.load(&k, e.registryPolicy.Load(), e.accountSettings.Load(), e.opts.Clock)
+	return ok
+}
+
+// TestDecisionsStandWhileTheirTimeDoes: a decision that read the time is
+// served only while every comparison it made with the time would come out
+// the same: until the date a condition names, one second for the time as
+// a policy variable.
+func TestDecisionsStandWhileTheirTimeDoes(t *testing.T) {
 	ctx := context.Background()
 	opts := quietOptions()
 	clk := clock.NewManual(time.Date(2026, 12, 1, 23, 59, 0, 0, time.UTC))
@@ -110,17 +118,40 @@ func TestDecisionsNotCached(t *testing.T) {
 	e := openTestEngine(t, opts)
 	_, err := e.CreateRepository(ctx, "r", RepositorySettings{})
 	require.NoError(t, err)
-	before := principal(t, "carol", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*",`+
+	until := principal(t, "carol", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*",`+
 		`"Condition":{"DateLessThan":{"aws:CurrentTime":"2026-12-02T00:00:00Z"}}}]}`)
-	pull := AccessRequest{Principal: before, Action: "ecr:BatchGetImage", Repository: "r"}
+	pull := AccessRequest{Principal: until, Action: "ecr:BatchGetImage", Repository: "r"}
 	require.NoError(t, authorize(t, e, pull))
-	clk.Advance(2 * time.Minute)
-	require.ErrorIs(t, authorize(t, e, pull), ErrAccessDenied, "a decision that read the time is decided again")
-	require.Zero(t, e.decisions.len())
+	require.NoError(t, authorize(t, e, pull))
+	require.True(t, cachedFor(t, e, pull))
+	clk.Advance(59*time.Second + 999*time.Millisecond)
+	require.True(t, cachedFor(t, e, pull), "the last second before the date")
+	require.NoError(t, authorize(t, e, pull))
+	clk.Advance(time.Millisecond)
+	require.False(t, cachedFor(t, e, pull), "the date reached")
+	require.ErrorIs(t, authorize(t, e, pull), ErrAccessDenied, "a decision past its time is decided again")
+	require.True(t, cachedFor(t, e, pull), "and the new one cached")
 
+	epoch := principal(t, "dan", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"arn:aws:ecr:*:*:repository/${aws:EpochTime}"}]}`)
+	pull.Principal = epoch
+	require.ErrorIs(t, authorize(t, e, pull), ErrAccessDenied)
+	require.True(t, cachedFor(t, e, pull), "within the second")
+	clk.Advance(time.Second)
+	require.False(t, cachedFor(t, e, pull), "the time as a variable stands for one second")
+}
+
+// TestDecisionsNotCached: decisions that depend on more than the key
+// (the tags the request sets, a policy given with the request) are
+// decided every time.
+func TestDecisionsNotCached(t *testing.T) {
+	ctx := context.Background()
+	e := openTestEngine(t, quietOptions())
+	_, err := e.CreateRepository(ctx, "r", RepositorySettings{})
+	require.NoError(t, err)
 	notProd := principal(t, "frank", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:*","Resource":"*",`+
 		`"Condition":{"StringNotEqualsIfExists":{"aws:RequestTag/env":"prod"}}}]}`)
 	tag := AccessRequest{Principal: notProd, Action: "ecr:TagResource", Repository: "r", RequestTags: map[string]string{"env": "dev"}}
+	require.NoError(t, authorize(t, e, tag))
 	require.NoError(t, authorize(t, e, tag))
 	tag.RequestTags = map[string]string{"env": "prod"}
 	require.ErrorIs(t, authorize(t, e, tag), ErrAccessDenied, "the tags a request sets are the request's")
@@ -129,6 +160,8 @@ func TestDecisionsNotCached(t *testing.T) {
 	denyAll := `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"ecr:*"}]}`
 	set := AccessRequest{Principal: anyone, Action: "ecr:SetRepositoryPolicy", Repository: "r", RepositoryPolicy: &denyAll}
 	require.ErrorIs(t, authorize(t, e, set), ErrAccessDenied)
+	require.ErrorIs(t, authorize(t, e, set), ErrAccessDenied)
+	require.Zero(t, e.decisions.len())
 	set.RepositoryPolicy = nil
 	require.NoError(t, authorize(t, e, set), "a policy given with the request is not the stored one")
 	require.Equal(t, 1, e.decisions.len(), "only the last decision was cached")

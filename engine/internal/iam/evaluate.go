@@ -162,16 +162,18 @@ func Evaluate(req *Request, identity, resource []*Policy) Decision {
 	return e.decide(identity, resource)
 }
 
-// EvaluateTimed is Evaluate, and reports whether the decision read the
-// time (a condition on aws:CurrentTime or aws:EpochTime, or either as a
-// policy variable, in a statement that otherwise matched). A decision
-// that did not is a function of the request's principal, action,
-// resource, SourceIP, SecureTransport and Context alone, with the same
-// policies: the same inputs decide the same way at any other time.
-func EvaluateTimed(req *Request, identity, resource []*Policy) (d Decision, readTime bool) {
+// EvaluateTimed is Evaluate, and returns the span of time over which the
+// decision stands: the same request with another time in span (and the
+// same policies) is decided the same way. A decision is a function of
+// the request's principal, action, resource, SourceIP, SecureTransport,
+// Context and time; the span says how far the time took part (not at
+// all when no statement that otherwise matched had a condition on
+// aws:CurrentTime or aws:EpochTime; one second when either was a policy
+// variable).
+func EvaluateTimed(req *Request, identity, resource []*Policy) (Decision, TimeSpan) {
 	e := evaluation{req: req, action: noAction}
-	d = e.decide(identity, resource)
-	return d, e.nowSet
+	d := e.decide(identity, resource)
+	return d, e.span
 }
 
 // decide is Evaluate's work.
