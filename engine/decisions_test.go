@@ -182,3 +182,51 @@ func TestDecisionsBounded(t *testing.T) {
 	assert.LessOrEqual(t, e.decisions.len(), maxDecisions)
 	assert.Positive(t, e.decisions.len())
 }
+
+// BenchmarkAuthorizeRepeated decides the same pull again and again (a
+// client's manifests and blobs) for a user whose identity policy has 20
+// statements (the allowing one last, a Deny on aws:CurrentTime before
+// it) on a repository with a policy of conditions: served from the
+// cache of decisions; and with another source address each time, so
+// that every decision is evaluated and cached anew (the cache's worst
+// case: a miss, its store, and the start-over past maxDecisions).
+func BenchmarkAuthorizeRepeated(b *testing.B) {
+	ctx := context.Background()
+	e := openTestEngine(b, quietOptions())
+	repoPolicy := `{"Version":"2012-10-17","Statement":[
+{"Sid":"AccountUsersPull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],
+ "Condition":{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::000000000000:user/*"},"IpAddress":{"aws:SourceIp":["127.0.0.0/8","10.0.0.0/8"]}}},
+{"Sid":"DenyPlainHTTPFromAfar","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"Bool":{"aws:SecureTransport":"false"},"NotIpAddress":{"aws:SourceIp":["127.0.0.0/8","10.0.0.0/8"]}}}]}`
+	_, err := e.CreateRepository(ctx, "team-c/web", RepositorySettings{RepositoryPolicy: repoPolicy})
+	require.NoError(b, err)
+	stmts := ""
+	for i := range 18 {
+		stmts += `{"Effect":"Allow","Action":["ecr:BatchGetImage","ecr:PutImage"],"Resource":"arn:aws:ecr:*:000000000000:repository/team-` + strconv.Itoa(i) + `/*","Condition":{"StringLike":{"aws:username":"dev*"}}},`
+	}
+	stmts += `{"Effect":"Deny","Action":"ecr:*","Resource":"*","Condition":{"DateGreaterThan":{"aws:CurrentTime":"2099-01-01T00:00:00Z"}}},`
+	stmts += `{"Effect":"Allow","Action":"ecr:BatchGetImage","Resource":"arn:aws:ecr:*:000000000000:repository/team-c/*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}`
+	dev := principal(b, "dev", `{"Version":"2012-10-17","Statement":[`+stmts+`]}`)
+	pull := AccessRequest{Principal: dev, Action: "ecr:BatchGetImage", Repository: "team-c/web", SourceIP: netip.MustParseAddr("10.1.2.3")}
+	require.NoError(b, authorize(b, e, pull))
+	b.Run("cached", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			req := pull
+			if d, err := e.Authorize(ctx, &req); err != nil || !d.Allowed() {
+				b.Fatal(d, err)
+			}
+		}
+	})
+	b.Run("evaluated", func(b *testing.B) {
+		b.ReportAllocs()
+		var n uint32
+		for b.Loop() {
+			n++
+			req := pull
+			req.SourceIP = netip.AddrFrom4([4]byte{10, byte(n >> 16), byte(n >> 8), byte(n)})
+			if d, err := e.Authorize(ctx, &req); err != nil || !d.Allowed() {
+				b.Fatal(d, err)
+			}
+		}
+	})
+}
