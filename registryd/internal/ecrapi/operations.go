@@ -11,7 +11,7 @@ import (
 // authorizes the action on the resources the input names before the
 // handler runs (operation.go); an entry cannot be made without an action,
 // and an input cannot be used without naming its resources.
-func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploads, upstreams UpstreamValidator) map[string]operation {
+func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploads, upstreams Upstreams) map[string]operation {
 	repos := repositoryOps{reg: g, repos: st}
 	tags := tagOps{reg: g, tags: st}
 	policies := policyOps{reg: g, policies: st}
