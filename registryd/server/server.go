@@ -165,7 +165,8 @@ func New(store Store, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, uploads: &request.Uploads{}}
 	s.metrics = metrics.New(func() float64 { return float64(s.uploads.InProgress()) })
-	s.metrics.Registry().MustRegister(metrics.NewStoreCollector(store), metrics.NewAuditCollector(store), metrics.NewEventCollector(store))
+	s.metrics.Registry().MustRegister(metrics.NewStoreCollector(store), metrics.NewAuditCollector(store), metrics.NewEventCollector(store),
+		metrics.NewReplicationCollector(store))
 
 	authn, err := auth.New(auth.Config{
 		Account:            cfg.ECRAccountID,

@@ -69,7 +69,7 @@ func init() {
 	for _, a := range []Action{SecretsCreateSecret, SecretsPutSecretValue, SecretsDeleteSecret} {
 		mutating[a] = true
 	}
-	for _, a := range []Action{AdminApplyLifecycle, AdminCollectGarbage, AdminReloadIdentities, AdminRedriveEvents, AdminImportVulnerabilities, AdminRollbackVulnerabilities} {
+	for _, a := range []Action{AdminApplyLifecycle, AdminCollectGarbage, AdminReloadIdentities, AdminRedriveEvents, AdminImportVulnerabilities, AdminRollbackVulnerabilities, AdminRetryReplication} {
 		mutating[a] = true
 	}
 }

@@ -132,6 +132,7 @@ type Store interface {
 	StorageClassStore
 	AccountSettingStore
 	ReferrerStore
+	ReplicationStore
 }
 
 var _ Store = (*engine.Engine)(nil)
