@@ -47,6 +47,9 @@ type Engine struct {
 	// (*repoAccess: its ARN, parsed policy and resource tags; policies.go),
 	// by name, filled and dropped under the repository's lock.
 	policies sync.Map
+	// decisions caches Authorize's decisions on repositories
+	// (decisions.go).
+	decisions decisions
 	// repoStates caches the decoded repository records (repostates.go).
 	repoStates repoStates
 	// registryPolicy caches the registry policy (nil: read it again),
