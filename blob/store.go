@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -178,11 +179,16 @@ type Info struct {
 	Sealed bool
 	// FileID is the file's random identifier (bound into every frame).
 	FileID [16]byte
+	// ModTime is when the stored blob was last written (its commit). A
+	// collector spares blobs younger than its grace period by it.
+	ModTime time.Time
 }
 
 // Stat describes blob d from its file's header. The header is checked
 // structurally only (its fields, and the file's length against its
-// table); its MAC is checked when the blob is opened with its key.
+// table); its MAC is checked when the blob is opened with its key. A
+// file whose header is damaged is ErrCorrupt, with the Info's Digest,
+// StoredSize and ModTime still set (a collector can age it).
 func (s *Store) Stat(ctx context.Context, d digest.Digest) (Info, error) {
 	p, err := s.Path(d)
 	if err != nil {
@@ -200,18 +206,19 @@ func (s *Store) Stat(ctx context.Context, d digest.Digest) (Info, error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("blob %s: %w", d, err)
 	}
+	damaged := Info{Digest: d, StoredSize: st.Size(), ModTime: st.ModTime()}
 	b := make([]byte, headerSize)
 	if _, err := f.ReadAt(b, 0); err != nil {
-		return Info{}, fmt.Errorf("%w: %s: reading header: %v", ErrCorrupt, d, err)
+		return damaged, fmt.Errorf("%w: %s: reading header: %v", ErrCorrupt, d, err)
 	}
 	h, err := decodeHeader(b)
 	if err == nil {
 		err = h.checkLength(st.Size())
 	}
 	if err != nil {
-		return Info{}, fmt.Errorf("blob %s: %w", d, err)
+		return damaged, fmt.Errorf("blob %s: %w", d, err)
 	}
-	return Info{Digest: d, Size: int64(h.size), StoredSize: st.Size(), Sealed: h.sealed(), FileID: h.fileID}, nil
+	return Info{Digest: d, Size: int64(h.size), StoredSize: st.Size(), Sealed: h.sealed(), FileID: h.fileID, ModTime: st.ModTime()}, nil
 }
 
 // Delete removes blob d's file. Deleting a missing blob is ErrNotFound.
@@ -274,6 +281,23 @@ func (s *Store) Uploads(ctx context.Context) ([]string, error) {
 		}
 	}
 	return ids, nil
+}
+
+// UploadModTime is when upload id's temporary file was last written;
+// ErrNotFound when it has none.
+func (s *Store) UploadModTime(ctx context.Context, id string) (time.Time, error) {
+	p, err := s.uploadPath(id)
+	if err != nil {
+		return time.Time{}, err
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return time.Time{}, fmt.Errorf("%w: upload %s", ErrNotFound, id)
+		}
+		return time.Time{}, fmt.Errorf("blob: upload %s: %w", id, err)
+	}
+	return st.ModTime(), nil
 }
 
 // RemoveUpload deletes the temporary files of upload id, if any.
