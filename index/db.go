@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,6 +72,10 @@ type Options struct {
 	// MinFreeBytes check (see ballast.go). Zero means the default: min(16 MiB,
 	// a sixteenth of the file system). A negative value disables it.
 	BallastSize int64
+	// FS is the file system the store is kept on, under pebble and the
+	// ballast. Default vfs.Default (the operating system's). Tests give
+	// one that fills up or fails on demand (internal/faultfs).
+	FS vfs.FS
 	// InMemory keeps the whole store in memory (pebble's vfs.NewMem); dir is
 	// then ignored. For tests.
 	InMemory bool
@@ -105,6 +108,10 @@ type DB struct {
 	dir  string
 	opts Options
 	fs   vfs.FS
+	// base is the file system under fs's disk-full handling: the ballast
+	// is written and removed on it, since fs's own calls wait while its
+	// disk-full callback (which removes the ballast) runs.
+	base vfs.FS
 	log  *slog.Logger
 
 	// mu guards pdb against use after Close: every call holds it for
@@ -131,10 +138,16 @@ func Open(dir string, opts *Options) (*DB, error) {
 	db := &DB{dir: dir, opts: o, log: o.Logger.With("component", "index")}
 	if o.InMemory {
 		db.fs = vfs.NewMem()
+		db.base = db.fs
 		db.dir = ""
 	} else {
-		db.fs = vfs.OnDiskFull(vfs.Default, db.onDiskFull)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		base := o.FS
+		if base == nil {
+			base = vfs.Default
+		}
+		db.base = base
+		db.fs = vfs.OnDiskFull(base, db.onDiskFull)
+		if err := db.fs.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("index: open %s: %w", dir, err)
 		}
 		if err := db.checkOpenSpace(); err != nil {
