@@ -134,6 +134,10 @@ func (s *Store) Path(d digest.Digest) (string, error) {
 	return filepath.Join(s.dir, "blobs", string(d.Algorithm()), hex[:2], hex), nil
 }
 
+// CheckDigest refuses, with ErrUnsupportedDigest, a digest that no
+// backend can name a blob by.
+func CheckDigest(d digest.Digest) error { return checkDigest(d) }
+
 // checkDigest refuses a digest this store cannot name a file by. Validate
 // comes first: Algorithm panics on a string with no separator.
 func checkDigest(d digest.Digest) error {
@@ -206,19 +210,35 @@ func (s *Store) Stat(ctx context.Context, d digest.Digest) (Info, error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("blob %s: %w", d, err)
 	}
-	damaged := Info{Digest: d, StoredSize: st.Size(), ModTime: st.ModTime()}
 	b := make([]byte, headerSize)
 	if _, err := f.ReadAt(b, 0); err != nil {
-		return damaged, fmt.Errorf("%w: %s: reading header: %v", ErrCorrupt, d, err)
+		return Info{Digest: d, StoredSize: st.Size(), ModTime: st.ModTime()}, fmt.Errorf("%w: %s: reading header: %v", ErrCorrupt, d, err)
 	}
-	h, err := decodeHeader(b)
+	return InfoFromHeader(d, b, st.Size(), st.ModTime())
+}
+
+// HeaderSize is the length of a stored blob's header: what InfoFromHeader
+// needs.
+const HeaderSize = headerSize
+
+// InfoFromHeader describes blob d from the first HeaderSize bytes of its
+// stored form, of length storedSize, written at modTime: Stat's work for
+// a backend that reads the header itself. The header is checked
+// structurally only; a damaged one is ErrCorrupt, with the Info's Digest,
+// StoredSize and ModTime still set.
+func InfoFromHeader(d digest.Digest, hb []byte, storedSize int64, modTime time.Time) (Info, error) {
+	damaged := Info{Digest: d, StoredSize: storedSize, ModTime: modTime}
+	if len(hb) < headerSize {
+		return damaged, fmt.Errorf("%w: %s: short header", ErrCorrupt, d)
+	}
+	h, err := decodeHeader(hb[:headerSize])
 	if err == nil {
-		err = h.checkLength(st.Size())
+		err = h.checkLength(storedSize)
 	}
 	if err != nil {
 		return damaged, fmt.Errorf("blob %s: %w", d, err)
 	}
-	return Info{Digest: d, Size: int64(h.size), StoredSize: st.Size(), Sealed: h.sealed(), FileID: h.fileID, ModTime: st.ModTime()}, nil
+	return Info{Digest: d, Size: int64(h.size), StoredSize: storedSize, Sealed: h.sealed(), FileID: h.fileID, ModTime: modTime}, nil
 }
 
 // Delete removes blob d's file. Deleting a missing blob is ErrNotFound.
