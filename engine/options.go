@@ -100,6 +100,10 @@ type Options struct {
 	// another, cheaper file system. Default "<dir>/archive". A relative
 	// path is relative to the working directory.
 	ArchiveDir string
+	// ObjectStore, when set, keeps the blobs of the hot tier in an
+	// S3-compatible bucket instead of <dir>/blobs (docs/scale-out.md).
+	// Default nil: files under the store's directory.
+	ObjectStore *ObjectStoreOptions
 	// ScheduleJitter moves each scheduled run (GCInterval,
 	// LifecycleInterval) by up to this fraction of its interval, either
 	// way, at random, so that registries started together do not all
@@ -248,6 +252,11 @@ func (o *Options) Validate() error {
 	}
 	if o.FrameSize < blob.MinFrameSize || o.FrameSize > blob.MaxFrameSize {
 		errs = append(errs, fmt.Errorf("%w: FrameSize %d outside [%d, %d]", ErrInvalidArgument, o.FrameSize, blob.MinFrameSize, blob.MaxFrameSize))
+	}
+	if o.ObjectStore != nil {
+		if err := o.ObjectStore.validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if o.MaxBlobSize < 0 {
 		errs = append(errs, fmt.Errorf("%w: MaxBlobSize %d", ErrInvalidArgument, o.MaxBlobSize))

@@ -257,3 +257,7 @@ func (s *Store) UploadModTime(ctx context.Context, id string) (time.Time, error)
 
 // RemoveUpload removes upload id's spool files.
 func (s *Store) RemoveUpload(id string) error { return s.spool.RemoveUpload(id) }
+
+// Spool is the local file store uploads are written in before they
+// commit.
+func (s *Store) Spool() *blob.Store { return s.spool }

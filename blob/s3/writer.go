@@ -142,3 +142,9 @@ func (s *Store) send(ctx context.Context, d digest.Digest, info blob.Info) error
 	_, err = s.client.PutObject(ctx, s.opts.Bucket, key, f, st.Size(), putOptions(s.opts.PartSize))
 	return mapErr(err, string(d))
 }
+
+// Digest is the digest of what was written so far.
+func (w *Writer) Digest() digest.Digest { return w.inner.Digest() }
+
+// Verify checks what was written against d and size without committing.
+func (w *Writer) Verify(d digest.Digest, size int64) error { return w.inner.Verify(d, size) }

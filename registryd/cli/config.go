@@ -125,6 +125,12 @@ type Config struct {
 	// class: docs/archive.md); it may be on another, cheaper file system.
 	// Empty: <data>/archive.
 	ArchiveDir string `json:"archiveDir,omitempty"`
+	// BlobStore puts the hot tier's blobs in an S3-compatible bucket:
+	// s3://HOST[:PORT]/BUCKET[/PREFIX][?tls=false&region=R], credentials
+	// from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the AWS shared
+	// files, or the instance role). Empty: files under the data directory.
+	// TLS is on unless tls=false. See docs/scale-out.md.
+	BlobStore string `json:"blobStore,omitempty"`
 	// AuditMaxAge is how long audit records are kept. 0: the engine's
 	// default, 90 days; negative: for ever (AuditMaxBytes still bounds
 	// them).
@@ -203,6 +209,10 @@ func DefaultConfig() Config {
 // EngineOptions are the engine options the configuration asks for. It
 // reads the PKCS#11 PIN file when one is configured.
 func (c *Config) EngineOptions() (*engine.Options, error) {
+	objectStore, err := ParseBlobStore(c.BlobStore)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	o := &engine.Options{
 		FrameSize:           c.FrameSize,
 		DisableEncryption:   c.DisableEncryption,
@@ -217,6 +227,7 @@ func (c *Config) EngineOptions() (*engine.Options, error) {
 		KeyringPath:         c.Keyring,
 		AuditDir:            c.AuditDir,
 		ArchiveDir:          c.ArchiveDir,
+		ObjectStore:         objectStore,
 		AuditMaxAge:         time.Duration(c.AuditMaxAge),
 		AuditMaxBytes:       c.AuditMaxBytes,
 		DisableAudit:        c.NoAudit,
@@ -230,7 +241,6 @@ func (c *Config) EngineOptions() (*engine.Options, error) {
 		// command leaves what it queues to the daemon.
 		HoldEvents: true,
 	}
-	var err error
 	if o.Webhooks, err = c.engineWebhooks(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -468,6 +478,7 @@ func bindStoreFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.PKCS11PinFile, "pkcs11-pin-file", c.PKCS11PinFile, "file holding the token's user PIN (default: the BERTH_PKCS11_PIN environment variable)")
 	fs.StringVar(&c.AuditDir, "audit-dir", c.AuditDir, "audit log directory (default <data>/audit)")
 	fs.StringVar(&c.ArchiveDir, "archive-dir", c.ArchiveDir, "archive tier directory: the blobs of archived images no active image needs, recompressed (default <data>/archive); may be another, cheaper file system")
+	fs.StringVar(&c.BlobStore, "blob-store", c.BlobStore, "keep blobs in an S3-compatible bucket: s3://HOST[:PORT]/BUCKET[/PREFIX][?tls=false&region=R], credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (default: files under the data directory)")
 	fs.Var(&c.AuditMaxAge, "audit-max-age", "how long audit records are kept (default 90 days, 2160h; negative: for ever)")
 	fs.IntVar(&c.ScanWorkers, "scan-workers", c.ScanWorkers, "image scans run at once (0: 1; negative: none, scans stay queued)")
 	fs.Int64Var(&c.AuditMaxBytes, "audit-max-bytes", c.AuditMaxBytes, "bound on the audit log's size, bytes (0: 1 GiB; at least 1 MiB); the oldest records go first")
