@@ -42,7 +42,7 @@ type Server struct {
 	Endpoint string
 
 	bin, dir, console string
-	log              *bytes.Buffer
+	log               *bytes.Buffer
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
