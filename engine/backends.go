@@ -2,8 +2,14 @@ package engine
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 
@@ -112,15 +118,69 @@ func openHot(ctx context.Context, dir string, o *Options) (hot blobBackend, file
 		}
 		return fileBackend{bs}, bs, nil
 	}
-	os := o.ObjectStore
+	owner, err := storeIdentity(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	oo := o.ObjectStore
 	ss, err := s3.Open(ctx, s3.Options{
-		Endpoint: os.Endpoint, Bucket: os.Bucket, Prefix: os.Prefix, AccessKey: os.AccessKey, SecretKey: os.SecretKey,
-		Region: os.Region, TLS: os.TLS, SpoolDir: filepath.Clean(dir), Blob: bo,
+		Endpoint: oo.Endpoint, Bucket: oo.Bucket, Prefix: oo.Prefix, AccessKey: oo.AccessKey, SecretKey: oo.SecretKey,
+		Region: oo.Region, TLS: oo.TLS, SpoolDir: filepath.Clean(dir), Blob: bo, Owner: owner,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return objectBackend{ss}, ss.Spool(), nil
+}
+
+// storeIDFile holds the store's random identity, made at the first open
+// with an object store: the bucket prefix is claimed in its name.
+const storeIDFile = "store-id"
+
+// storeIdentity returns the identity of the store in dir, making it on
+// first use.
+func storeIdentity(dir string) (string, error) {
+	p := filepath.Join(dir, storeIDFile)
+	if b, err := os.ReadFile(p); err == nil {
+		if id := strings.TrimSpace(string(b)); id != "" {
+			return id, nil
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("engine: %w", err)
+	}
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	id := hex.EncodeToString(raw[:])
+	if err := writeFileSync(p, []byte(id+"\n")); err != nil {
+		return "", fmt.Errorf("engine: %w", err)
+	}
+	return id, nil
+}
+
+// writeFileSync writes a new file and syncs it and its directory.
+func writeFileSync(p string, b []byte) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(p)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 var (

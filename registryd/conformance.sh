@@ -4,7 +4,8 @@
 # once with basic authentication, every optional feature on, and both
 # sha256 and sha512 content (OCI_DATA_SHA512=true). It prints one summary
 # line per run and exits non-zero on any failure, error, skip or disabled
-# test. Install the suite with .ci/install-tools.sh.
+# test. Install the suite with .ci/install-tools.sh. REGISTRYD_FLAGS adds
+# flags to both runs (such as --blob-store s3://... for the object store).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,7 +35,8 @@ echo "conformance.sh: building registryd"
 start_registryd() {
 	local log="$1"
 	shift
-	"$WORK/registryd" serve --addr 127.0.0.1:0 --access-log=false "$@" >"$log" 2>&1 &
+	# shellcheck disable=SC2086 # REGISTRYD_FLAGS is a list of flags
+	"$WORK/registryd" serve --addr 127.0.0.1:0 --access-log=false "$@" ${REGISTRYD_FLAGS:-} >"$log" 2>&1 &
 	PID=$!
 	ADDR=""
 	for _ in $(seq 1 300); do

@@ -12,6 +12,9 @@ import (
 	"github.com/berthstore/berth/blob"
 )
 
+// ErrOwned: the bucket prefix belongs to another store.
+var ErrOwned = errors.New("blob: s3: prefix owned by another store")
+
 // transientCodes are the S3 error codes of failures that a retry may
 // clear.
 var transientCodes = map[string]bool{

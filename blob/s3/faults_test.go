@@ -147,3 +147,29 @@ func TestServerDown(t *testing.T) {
 
 // fmtSscanf parses an HTTP Range header "bytes=from-to".
 func fmtSscanf(h string, from, to *int64) (int, error) { return fmt.Sscanf(h, "bytes=%d-%d", from, to) }
+
+// TestPrefixOwner: a prefix belongs to the first store that opens it; a
+// store of another identity is refused (its gc would take the first
+// one's blobs for orphans), the owner reopens it, and another prefix of
+// the same bucket is free.
+func TestPrefixOwner(t *testing.T) {
+	srv := startMinIO(t)
+	bucket := newBucket(t, srv)
+	open := func(prefix, owner string) (*s3.Store, error) {
+		return s3.Open(context.Background(), s3.Options{
+			Endpoint: srv.Endpoint, Bucket: bucket, Prefix: prefix, AccessKey: miniotest.AccessKey, SecretKey: miniotest.SecretKey,
+			SpoolDir: t.TempDir(), Owner: owner,
+		})
+	}
+	a, err := open("reg/", "store-a")
+	require.NoError(t, err)
+	require.NoError(t, a.Close())
+	_, err = open("reg/", "store-b")
+	require.ErrorIs(t, err, s3.ErrOwned)
+	a, err = open("reg/", "store-a")
+	require.NoError(t, err, "the owner reopens its prefix")
+	require.NoError(t, a.Close())
+	b, err := open("other/", "store-b")
+	require.NoError(t, err)
+	require.NoError(t, b.Close())
+}

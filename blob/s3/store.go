@@ -59,6 +59,10 @@ type Options struct {
 	MaxRetries int
 	// PartSize: DefaultPartSize; at least 5 MiB (S3's minimum).
 	PartSize uint64
+	// Owner names the store that owns the prefix. Open records it in
+	// <prefix>OWNER when the prefix has none, and refuses (ErrOwned) a
+	// prefix another store owns. Empty: no check.
+	Owner string
 }
 
 func (o *Options) ensureDefaults() {
@@ -145,11 +149,16 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if !ok {
 		return nil, fmt.Errorf("blob: s3: bucket %q does not exist", o.Bucket)
 	}
-	spool, err := blob.Open(o.SpoolDir, &o.Blob)
-	if err != nil {
+	s := &Store{opts: o, client: client}
+	if o.Owner != "" {
+		if err := s.claimOwner(ctx, o.Owner); err != nil {
+			return nil, err
+		}
+	}
+	if s.spool, err = blob.Open(o.SpoolDir, &o.Blob); err != nil {
 		return nil, err
 	}
-	return &Store{opts: o, client: client, spool: spool}, nil
+	return s, nil
 }
 
 // Close stops the spool's encoders. Writers must be finished first.
