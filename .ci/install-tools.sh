@@ -32,6 +32,9 @@ command -v aws >/dev/null 2>&1 || apt_missing+=(awscli)
 # objcopy writes the cargo-auditable section of the scanning tests' Rust
 # binary fixture (internal/scanfixture).
 command -v objcopy >/dev/null 2>&1 || apt_missing+=(binutils)
+# PostgreSQL 15, the shared metadata database the scale-out tests start
+# (internal/pgtest runs initdb and pg_ctl from /usr/lib/postgresql/*/bin).
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || apt_missing+=(postgresql)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
 	echo "install-tools: apt-get install ${apt_missing[*]}"
 	$SUDO apt-get update
