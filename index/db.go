@@ -1,7 +1,7 @@
 package index
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -119,6 +119,8 @@ type DB struct {
 	mu     sync.RWMutex
 	closed bool
 	pdb    *pebble.DB
+	// kv is the store under the typed records: pdb, or PostgreSQL.
+	kv kv
 
 	// failed is set once pebble reported a fatal error; every later write
 	// returns it (it wraps ErrFailed and, for a full disk, ErrNoSpace).
@@ -166,6 +168,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 		return nil, fmt.Errorf("index: open %s: %w", dir, err)
 	}
 	db.pdb = pdb
+	db.kv = pebbleKV{db}
 	if err := db.checkSchema(); err != nil {
 		_ = pdb.Close()
 		return nil, err
@@ -211,14 +214,14 @@ func (db *DB) pebbleOptions() *pebble.Options {
 // store to SchemaVersion (migrate) and refuses a store written by a newer,
 // unknown version.
 func (db *DB) checkSchema() error {
-	v, closer, err := db.pdb.Get(metaKey)
-	if errors.Is(err, pebble.ErrNotFound) {
-		b := db.pdb.NewBatch()
-		defer func() { _ = b.Close() }()
-		if err := b.Set(metaKey, encodeMeta(SchemaVersion), nil); err != nil {
+	v, closer, err := db.kv.get(context.Background(), metaKey)
+	if isNotFound(err) {
+		b := db.kv.newBatch()
+		defer func() { _ = b.close() }()
+		if err := b.set(metaKey, encodeMeta(SchemaVersion)); err != nil {
 			return fmt.Errorf("index: write schema version: %w", err)
 		}
-		return db.apply(b, true)
+		return db.kv.apply(context.Background(), b, true)
 	}
 	if err != nil {
 		return fmt.Errorf("index: read schema version: %w", err)
