@@ -270,6 +270,9 @@ func (db *DB) Close() error {
 		return fmt.Errorf("index: close: %w", ErrClosed)
 	}
 	db.closed = true
+	if db.pdb == nil {
+		return db.kv.close()
+	}
 	if db.failed.Load() == nil {
 		if err := db.pdb.Close(); err != nil {
 			return fmt.Errorf("index: close: %w", err)

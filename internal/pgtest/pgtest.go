@@ -59,31 +59,56 @@ type Server struct {
 // it is stopped and its directory removed at cleanup.
 func Start(tb testing.TB, bin string) *Server {
 	tb.Helper()
-	dir, err := os.MkdirTemp("", "berth-pg-")
+	s, err := New(bin)
 	if err != nil {
 		tb.Fatalf("pgtest: %v", err)
 	}
-	tb.Cleanup(func() { _ = os.RemoveAll(dir) })
-	s := &Server{bin: bin, dir: dir, Port: freePort(tb)}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// New initialises and starts a server with the binaries in bin (for a
+// TestMain); Close stops it and removes its directory.
+func New(bin string) (*Server, error) {
+	dir, err := os.MkdirTemp("", "berth-pg-")
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{bin: bin, dir: dir, Port: port}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			tb.Fatalf("pgtest: running as root needs the postgres user (%s makes it): %v", InstallCommand, err)
+			_ = os.RemoveAll(dir)
+			return nil, fmt.Errorf("running as root needs the postgres user (%s makes it): %w", InstallCommand, err)
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
 		if err := os.Chown(dir, uid, gid); err != nil {
-			tb.Fatalf("pgtest: %v", err)
+			_ = os.RemoveAll(dir)
+			return nil, err
 		}
 		s.asUser = []string{"runuser", "-u", "postgres", "--"}
 	}
 	data := filepath.Join(dir, "data")
 	if out, err := s.run("initdb", "-D", data, "-A", "trust", "-U", "berth", "--no-sync", "-E", "UTF8", "--locale=C"); err != nil {
-		tb.Fatalf("pgtest: initdb: %v\n%s", err, out)
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
 	}
-	s.start(tb)
-	tb.Cleanup(s.stop)
-	return s
+	if err := s.start(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close stops the server and removes its directory.
+func (s *Server) Close() {
+	s.stop()
+	_ = os.RemoveAll(s.dir)
 }
 
 func (s *Server) run(name string, args ...string) ([]byte, error) {
@@ -94,13 +119,13 @@ func (s *Server) run(name string, args ...string) ([]byte, error) {
 	return cmd.CombinedOutput()
 }
 
-func (s *Server) start(tb testing.TB) {
-	tb.Helper()
+func (s *Server) start() error {
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200", s.Port, s.dir)
 	if out, err := s.run("pg_ctl", "-D", filepath.Join(s.dir, "data"), "-o", opts, "-l", filepath.Join(s.dir, "log"), "-w", "-t", "60", "start"); err != nil {
 		log, _ := os.ReadFile(filepath.Join(s.dir, "log"))
-		tb.Fatalf("pgtest: pg_ctl start: %v\n%s\n%s", err, out, log)
+		return fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, log)
 	}
+	return nil
 }
 
 func (s *Server) stop() {
@@ -112,7 +137,9 @@ func (s *Server) stop() {
 func (s *Server) Restart(tb testing.TB) {
 	tb.Helper()
 	s.stop()
-	s.start(tb)
+	if err := s.start(); err != nil {
+		tb.Fatalf("pgtest: restart: %v", err)
+	}
 }
 
 // URL is the connection string of database name.
@@ -138,12 +165,11 @@ func (s *Server) NewDatabase(tb testing.TB) string {
 	return s.URL(name)
 }
 
-func freePort(tb testing.TB) int {
-	tb.Helper()
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		tb.Fatalf("pgtest: %v", err)
+		return 0, err
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
