@@ -157,6 +157,7 @@ func (e *Engine) OpenBlob(ctx context.Context, repo string, d digest.Digest) (Bl
 // that may use any repository the caller can read finds the candidates
 // with LinkedRepositories and mounts from each, once allowed, as from.
 func (e *Engine) MountBlob(ctx context.Context, repo, from string, d digest.Digest) (Descriptor, error) {
+	defer e.pushes.begin()()
 	if err := e.checkOpen(); err != nil {
 		return Descriptor{}, err
 	}

@@ -90,6 +90,7 @@ type Engine struct {
 	// ImplicitDeny) since Open.
 	vulns      vulnState                             // vulnerability database imports (vulndb.go)
 	scans      scanState                             // the scan queue's workers (scans.go)
+	pushes     pushActivity                          // clients' writes in flight, which scans yield to (pushactivity.go)
 	scanConfig atomic.Pointer[ScanningConfiguration] // registry scanning configuration, cached (scanconfig.go)
 
 	audit       *audit.Log

@@ -24,7 +24,9 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berthstore/berth/engine/internal/imagetree"
+	"github.com/berthstore/berth/engine/internal/layertoc"
 	"github.com/berthstore/berth/engine/internal/manifest"
+	"github.com/berthstore/berth/scan"
 )
 
 // ImageTree is an image's merged root filesystem: its inodes (Inodes[0]
@@ -312,6 +314,19 @@ func (f *ImageFS) entries(id int32) []fs.DirEntry {
 type imageFileInfo struct {
 	name string
 	in   *ImageInode
+}
+
+var _ scan.BinaryHinter = (*imageFileInfo)(nil)
+
+// BinaryHint tells the inventory, from the facts indexing recorded,
+// whether a regular file may be an ELF binary with Go build information
+// or a cargo auditable section (scan.BinaryHinter).
+func (i *imageFileInfo) BinaryHint() (mayHold, known bool) {
+	f := i.in.Facts
+	if i.in.Type != TOCReg || !f.Recorded() {
+		return false, false
+	}
+	return f&layertoc.FactELF != 0 && f&(layertoc.FactGoBuildInfoName|layertoc.FactCargoAuditName) != 0, true
 }
 
 func (i *imageFileInfo) Name() string       { return i.name }

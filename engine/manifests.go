@@ -75,6 +75,7 @@ func (e *Engine) PutCachedManifest(ctx context.Context, repo, reference, mediaTy
 }
 
 func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType string, payload []byte, cacheFill bool, tags []string) (PutManifestResult, error) {
+	defer e.pushes.begin()()
 	if err := e.checkOpen(); err != nil {
 		return PutManifestResult{}, err
 	}

@@ -145,6 +145,14 @@ type Options struct {
 	// is one goroutine: pushes and pulls keep the other cores); negative:
 	// no scans run (jobs stay queued).
 	ScanWorkers int
+	// ScanQuietPeriod is how long no client write (upload, mount,
+	// manifest) must have been in flight before a scan takes a job, so
+	// that scans do not take the CPU from pushes. Default 50 ms;
+	// negative: scans do not wait.
+	ScanQuietPeriod time.Duration
+	// ScanMaxYield bounds how long scans wait for a quiet moment in a
+	// row; past it they run alongside the writes. Default 30 s.
+	ScanMaxYield time.Duration
 	// ScanMaxAttempts is the number of runs of a scan job before the scan
 	// is FAILED. Default 3.
 	ScanMaxAttempts int
@@ -219,6 +227,12 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.ScanWorkers == 0 {
 		o.ScanWorkers = 1
+	}
+	if o.ScanQuietPeriod == 0 {
+		o.ScanQuietPeriod = 50 * time.Millisecond
+	}
+	if o.ScanMaxYield <= 0 {
+		o.ScanMaxYield = 30 * time.Second
 	}
 	if o.ScanMaxAttempts <= 0 {
 		o.ScanMaxAttempts = 3

@@ -22,9 +22,11 @@ import (
 // own and a manifest over a shared layer, the Debian fixture's rootfs)
 // into a repository without scanOnPush ("off"), with it and no worker
 // running ("queued": what the push itself pays, the job written in its
-// batch), and with it and the default worker scanning each image as it
-// comes ("scanning": the scans' share of the CPU, which pushes then
-// compete for). cpu-ns/op is the process's CPU per push, scans included.
+// batch), with it and a worker scanning each image as it comes
+// ("scanning-eager", ScanQuietPeriod negative: the scans' share of the
+// CPU, which pushes then compete for), and with the default worker,
+// which waits for the pushes to pause ("scanning": here, until the loop
+// ends). cpu-ns/op is the process's CPU per push, scans included.
 func BenchmarkPushScanOnPush(b *testing.B) {
 	ctx := context.Background()
 	layer, err := rootfsTar("debian")
@@ -35,10 +37,12 @@ func BenchmarkPushScanOnPush(b *testing.B) {
 		name    string
 		scan    bool
 		workers int
-	}{{"off", false, 0}, {"queued", true, -1}, {"scanning", true, 1}} {
+		quiet   time.Duration
+	}{{"off", false, 0, 0}, {"queued", true, -1, 0}, {"scanning-eager", true, 1, -1}, {"scanning", true, 1, 0}} {
 		b.Run(tc.name, func(b *testing.B) {
 			o := quietOptions()
 			o.ScanWorkers = tc.workers
+			o.ScanQuietPeriod = tc.quiet
 			o.DisableAudit = true
 			e := openTestEngine(b, o)
 			if _, err := e.CreateRepository(ctx, "bench/scan", RepositorySettings{ScanOnPush: tc.scan}); err != nil {
@@ -68,6 +72,12 @@ func BenchmarkPushScanOnPush(b *testing.B) {
 			}
 			b.StopTimer()
 			if tc.workers >= 0 && tc.scan {
+				left, err := e.ScanQueue(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				// Scans still queued at the loop's end, per push.
+				b.ReportMetric(float64(left)/float64(n), "scans-left/push")
 				waitScans(b, e) // the scans the pushes queued are part of the CPU figure
 			}
 			cpu.reportOps(b)

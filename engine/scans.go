@@ -117,6 +117,9 @@ type scanState struct {
 	running  sync.WaitGroup
 	// idle is signalled when a run ends.
 	idle *sync.Cond
+	// yieldingSince is when workers began waiting for a quiet moment
+	// (pushactivity.go; activityNow's time), zero when they are not.
+	yieldingSince int64
 }
 
 func scanKey(repo string, d digest.Digest) string { return repo + "@" + string(d) }
@@ -229,6 +232,9 @@ func (e *Engine) dispatchScans(ctx context.Context, sem chan struct{}) (time.Tim
 			defer e.scans.running.Done()
 			defer func() { <-sem }()
 			defer e.finishRun(k)
+			if !e.awaitQuiet(ctx) {
+				return // stopping: the job stays queued for the next start
+			}
 			if err := e.runScanJob(ctx, j.repo, j.d); err != nil {
 				e.log.Warn("scan job", "repository", j.repo, "digest", j.d, "err", err)
 			}

@@ -69,6 +69,9 @@ type upload struct {
 	started time.Time
 	state   uploadState
 	dataKey []byte
+	// client is set for a client's upload (not the engine's own
+	// derivative of a layer): its calls count as writes in flight.
+	client bool
 
 	mu       sync.Mutex
 	held     bool // a caller holds mu (see acquire)
@@ -119,6 +122,9 @@ const (
 
 // beginUpload starts an upload into repo for what says.
 func (e *Engine) beginUpload(ctx context.Context, repo string, alg digest.Algorithm, what uploadFor) (*upload, error) {
+	if what != uploadDerived {
+		defer e.pushes.begin()()
+	}
 	if err := e.checkOpen(); err != nil {
 		return nil, err
 	}
@@ -142,7 +148,7 @@ func (e *Engine) beginUpload(ctx context.Context, repo string, alg digest.Algori
 	if err != nil {
 		return nil, err
 	}
-	u := &upload{e: e, id: newUploadID(), repo: repo, started: e.now(), lastUsed: e.clock.Now()}
+	u := &upload{e: e, id: newUploadID(), repo: repo, started: e.now(), lastUsed: e.clock.Now(), client: what != uploadDerived}
 	if !e.opts.DisableEncryption {
 		dk, err := crypt.NewDataKey()
 		if err != nil {
@@ -244,7 +250,7 @@ func (e *Engine) reopenUpload(ctx context.Context, repo, id string) (*upload, er
 	if rec.Repo != repo {
 		return nil, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, id)
 	}
-	u := &upload{e: e, id: id, repo: repo, started: rec.StartedAt, lastUsed: e.clock.Now()}
+	u := &upload{e: e, id: id, repo: repo, started: rec.StartedAt, lastUsed: e.clock.Now(), client: true}
 	if err := json.Unmarshal(rec.State, &u.state); err != nil {
 		return nil, fmt.Errorf("%w: upload %s state: %v", ErrCorrupt, id, err)
 	}
@@ -295,7 +301,17 @@ func (u *upload) Repository() string { return u.repo }
 
 func (u *upload) Size() int64 { return u.w.Size() }
 
+// writing counts a client's call as a write in flight until the returned
+// function is called.
+func (u *upload) writing() func() {
+	if !u.client {
+		return func() {}
+	}
+	return u.e.pushes.begin()
+}
+
 func (u *upload) Write(p []byte) (int, error) {
+	defer u.writing()()
 	if u.done {
 		return 0, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, u.id)
 	}
@@ -304,6 +320,7 @@ func (u *upload) Write(p []byte) (int, error) {
 }
 
 func (u *upload) ReadFrom(r io.Reader) (int64, error) {
+	defer u.writing()()
 	if u.done {
 		return 0, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, u.id)
 	}
@@ -404,6 +421,7 @@ func (u *upload) Cancel(ctx context.Context) error {
 // of it remains.
 func (u *upload) Commit(ctx context.Context, expected digest.Digest, size int64) (Descriptor, error) {
 	defer u.release()
+	defer u.writing()()
 	if u.done {
 		return Descriptor{}, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, u.id)
 	}

@@ -20,6 +20,20 @@ const elfHeaderSize = 52
 // maxAuditSize bounds the decompressed cargo auditable data of a binary.
 const maxAuditSize = 16 << 20
 
+// BinaryHinter is implemented by the fs.FileInfo of a filesystem that
+// recorded, when it indexed its files, what an executable file's bytes
+// hold (the engine's image filesystem does, from its layer tables).
+// TakeInventory then opens only the executables that may be Go or Rust
+// binaries, instead of reading the first bytes of every one.
+type BinaryHinter interface {
+	// BinaryHint reports whether the file's bytes were looked at (known)
+	// and, if so, whether it may be a binary the inventory reads: an ELF
+	// file holding the name of a Go build information section
+	// (".go.buildinfo") or of a cargo auditable one (".dep-v0"). A file
+	// that is not is one readBinary finds nothing in.
+	BinaryHint() (mayHold, known bool)
+}
+
 // readBinary reads the Go build information and the cargo auditable
 // dependency list of an executable, if it is an ELF binary that has them.
 // It reads the first four bytes to tell an ELF file from a script, then

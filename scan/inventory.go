@@ -165,6 +165,11 @@ func (in *inventorier) visit(p string, d fs.DirEntry) ([]Package, error) {
 		if err != nil || info.Mode().Perm()&0o111 == 0 || info.Size() < elfHeaderSize {
 			return nil, nil
 		}
+		if h, ok := info.(BinaryHinter); ok {
+			if mayHold, known := h.BinaryHint(); known && !mayHold {
+				return nil, nil
+			}
+		}
 		return readBinary(in.fsys, p, in.opts.MaxFileSize)
 	}
 	return nil, nil

@@ -142,6 +142,13 @@ type Config struct {
 	// 0: the engine's default, 1; negative: no scans run (they stay
 	// queued).
 	ScanWorkers int `json:"scanWorkers,omitempty"`
+	// ScanQuietPeriod is how long no push may have been in flight before
+	// a scan runs (docs/scanning.md). 0: the engine's default, 50 ms;
+	// negative: scans do not wait for pushes.
+	ScanQuietPeriod Duration `json:"scanQuietPeriod,omitempty"`
+	// ScanMaxYield bounds how long scans wait for pushes to pause, in a
+	// row. 0: the engine's default, 30 s.
+	ScanMaxYield Duration `json:"scanMaxYield,omitempty"`
 	// NoAudit keeps no audit log: nothing is recorded, and `registryd
 	// audit` and GET /admin/v1/audit answer that there is none.
 	NoAudit bool `json:"noAudit,omitempty"`
@@ -291,6 +298,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBlobSize < 0 || c.FrameSize < 0 {
 		errs = append(errs, errors.New("maxBlobSize and frameSize must not be negative"))
+	}
+	if c.ScanMaxYield < 0 {
+		errs = append(errs, fmt.Errorf("scanMaxYield %v must not be negative (0: the default, 30s)", time.Duration(c.ScanMaxYield)))
 	}
 	if c.ECRAccountID != "" && !ecrAccountPattern.MatchString(c.ECRAccountID) {
 		errs = append(errs, fmt.Errorf("ecrAccountId %q: want 12 digits", c.ECRAccountID))
@@ -481,6 +491,8 @@ func bindStoreFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.BlobStore, "blob-store", c.BlobStore, "keep blobs in an S3-compatible bucket: s3://HOST[:PORT]/BUCKET[/PREFIX][?tls=false&region=R], credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (default: files under the data directory)")
 	fs.Var(&c.AuditMaxAge, "audit-max-age", "how long audit records are kept (default 90 days, 2160h; negative: for ever)")
 	fs.IntVar(&c.ScanWorkers, "scan-workers", c.ScanWorkers, "image scans run at once (0: 1; negative: none, scans stay queued)")
+	fs.Var(&c.ScanQuietPeriod, "scan-quiet-period", "how long no push may have been in flight before a scan runs (default 50ms; negative: scans do not wait)")
+	fs.Var(&c.ScanMaxYield, "scan-max-yield", "the longest scans wait for pushes to pause, in a row (default 30s)")
 	fs.Int64Var(&c.AuditMaxBytes, "audit-max-bytes", c.AuditMaxBytes, "bound on the audit log's size, bytes (0: 1 GiB; at least 1 MiB); the oldest records go first")
 	fs.BoolVar(&c.NoAudit, "no-audit", c.NoAudit, "keep no audit log (nothing recorded, nothing to query)")
 	fs.StringVar(&c.AdminSocket, "admin-socket", c.AdminSocket, `the admin API's unix socket: serve answers there (mode 0600) to this machine's users; the other commands reach the daemon holding the store through it when the store is locked (default <data>/admin.sock; "none": no socket)`)

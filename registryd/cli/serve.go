@@ -75,8 +75,8 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 		return err
 	}
 	cfg.scheduleOptions(opts)
-	opts.HoldEvents = false            // the daemon routes and delivers the events
-	opts.ScanWorkers = cfg.ScanWorkers // the daemon runs the scans (0: the engine's default)
+	opts.HoldEvents = false // the daemon routes and delivers the events
+	cfg.scanOptions(opts)
 	mem, merr := DecideMemoryLimit(cfg.MemoryLimit)
 	mem.Apply()
 	if merr != nil {
@@ -219,4 +219,12 @@ func applyTemplates(ctx context.Context, eng *engine.Engine, ts []Template) erro
 		}
 	}
 	return nil
+}
+
+// scanOptions gives the engine the scan settings: only serve runs scans.
+// Zero values take the engine's defaults.
+func (c *Config) scanOptions(o *engine.Options) {
+	o.ScanWorkers = c.ScanWorkers
+	o.ScanQuietPeriod = time.Duration(c.ScanQuietPeriod)
+	o.ScanMaxYield = time.Duration(c.ScanMaxYield)
 }

@@ -47,6 +47,9 @@ type Inode struct {
 	Rdev uint32
 	// Nlink is the number of names (for a directory: 2 + subdirectories).
 	Nlink uint32
+	// Facts are what indexing its layer learned from a regular file's
+	// bytes (layertoc.Facts; zero: nothing recorded).
+	Facts layertoc.Facts
 	// ID is the inode's index in Tree.Inodes once frozen.
 	ID int32
 }
@@ -285,6 +288,7 @@ func (m *merger) lookupPath(p string) *bnode {
 func setMeta(ino *Inode, li int, e *layertoc.Entry) {
 	ino.Type, ino.Mode, ino.UID, ino.GID = e.Type, e.Mode, e.UID, e.GID
 	ino.Size, ino.Offset, ino.Layer, ino.MTime = e.Size, e.Offset, int32(li), e.ModTime
+	ino.Facts = e.Facts
 	if e.Type == tar.TypeChar || e.Type == tar.TypeBlock {
 		ino.Rdev = uint32(mkdev(e.Devmajor, e.Devminor))
 	}

@@ -16,8 +16,11 @@ import (
 )
 
 const (
-	tocVersion   = 1
-	tocChunkSize = 256 << 10
+	// tocVersion is the version Builder writes; tocVersionNoFacts (no
+	// facts byte in an entry) still decodes.
+	tocVersion        = 2
+	tocVersionNoFacts = 1
+	tocChunkSize      = 256 << 10
 )
 
 var (
@@ -69,6 +72,7 @@ func (b *Builder) Add(e *Entry) {
 	c = appendStr(c, e.Linkname)
 	c = binary.AppendUvarint(c, uint64(e.Devmajor))
 	c = binary.AppendUvarint(c, uint64(e.Devminor))
+	c = append(c, byte(e.Facts))
 	b.cur, b.prevNm, b.prevOff = c, e.Name, e.Offset
 	b.n++
 	if len(b.cur) >= tocChunkSize {
@@ -172,8 +176,9 @@ func Decode(layer digest.Digest, chunks [][]byte, maxEntries int) (*TOC, error) 
 		return nil, bad("meta", err)
 	}
 	r := &tocReader{b: m}
-	if v := r.byte1(); v != tocVersion && r.err == nil {
-		return nil, bad("meta", fmt.Errorf("version %d", v))
+	version := r.byte1()
+	if version != tocVersion && version != tocVersionNoFacts && r.err == nil {
+		return nil, bad("meta", fmt.Errorf("version %d", version))
 	}
 	t := &TOC{Layer: layer}
 	t.Data = digest.Digest(r.str())
@@ -219,6 +224,12 @@ func Decode(layer digest.Digest, chunks [][]byte, maxEntries int) (*TOC, error) 
 			e.Linkname = r.str()
 			e.Devmajor = uint32(r.uvarint())
 			e.Devminor = uint32(r.uvarint())
+			if version >= tocVersion {
+				e.Facts = Facts(r.byte1())
+				if e.Facts&^factsKnown != 0 && r.err == nil {
+					r.err = fmt.Errorf("unknown facts %#x", byte(e.Facts))
+				}
+			}
 			if r.err == nil {
 				t.Entries = append(t.Entries, e)
 				prevNm, prevOff = e.Name, e.Offset

@@ -8,16 +8,18 @@
 //
 // Encoding (compact, one pebble value per chunk):
 //
-//	chunk 0:  zstd( version=1 | str data digest | uvarint tar size |
+//	chunk 0:  zstd( version=2 | str data digest | uvarint tar size |
 //	                uvarint entries | uvarint refused )
 //	chunk n:  zstd( entry... )  about 256 KiB of entries before compression
 //	entry:    uvarint shared-name-prefix | str name suffix | type byte |
 //	          uvarint mode | uvarint uid | uvarint gid | varint size |
 //	          uvarint offset delta | varint mtime seconds | uvarint nanos |
-//	          str linkname | uvarint devmajor | uvarint devminor
+//	          str linkname | uvarint devmajor | uvarint devminor |
+//	          facts byte (version 2)
 //
 // Name prefixes and offset deltas restart at the beginning of each chunk,
-// so every chunk decodes on its own.
+// so every chunk decodes on its own. Version 1 tables (no facts byte)
+// still decode, with no facts recorded: their readers open the files.
 package layertoc
 
 import (
@@ -49,7 +51,37 @@ type Entry struct {
 	ModTime time.Time
 	// Devmajor and Devminor are a device's numbers.
 	Devmajor, Devminor uint32
+	// Facts are what indexing learned from an executable regular file's
+	// bytes (zero: nothing recorded).
+	Facts Facts
 }
+
+// Facts are what the indexer learned from a regular file's bytes as it
+// streamed past them, so that a reader that only wants to know whether a
+// file is a binary of interest (a scan's inventory) need not open it.
+// They are recorded for executable regular files (any execute bit) of at
+// least four bytes; zero means nothing was recorded (another file, or a
+// table written before facts were), and the reader must open the file.
+type Facts uint8
+
+const (
+	// FactsRecorded: the facts below were looked for in this file.
+	FactsRecorded Facts = 1 << iota
+	// FactELF: the file starts with the ELF magic.
+	FactELF
+	// FactGoBuildInfoName: an ELF file that holds the bytes
+	// ".go.buildinfo" somewhere (a section of that name needs them in the
+	// section name table).
+	FactGoBuildInfoName
+	// FactCargoAuditName: an ELF file that holds the bytes ".dep-v0" (the
+	// section cargo auditable writes).
+	FactCargoAuditName
+
+	factsKnown = FactsRecorded | FactELF | FactGoBuildInfoName | FactCargoAuditName
+)
+
+// Recorded reports whether the indexer looked at the file's bytes.
+func (f Facts) Recorded() bool { return f&FactsRecorded != 0 }
 
 // TOC is the table of contents of one layer.
 type TOC struct {

@@ -4,9 +4,11 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,10 +64,10 @@ func goldenTar(t testing.TB) []byte {
 	return buf.Bytes()
 }
 
-// readGolden reads testdata/layer.toc: for each chunk a line
+// readGolden reads a golden table: for each chunk a line
 // "chunk <i> <length>", the chunk's bytes, and a newline.
-func readGolden(t testing.TB) [][]byte {
-	f, err := os.Open("testdata/layer.toc")
+func readGolden(t testing.TB, name string) [][]byte {
+	f, err := os.Open(name)
 	require.NoError(t, err)
 	defer f.Close()
 	r := bufio.NewReader(f)
@@ -101,18 +103,47 @@ func plain(t testing.TB, chunks [][]byte) [][]byte {
 	return out
 }
 
-// TestGoldenTable shows that the stored form is unchanged: a table that
-// the engine wrote before this package existed decodes to what scanning
-// its layer gives today, and encoding that again gives the same bytes
-// (compared before zstd, whose output may change with the library).
+var updateGolden = flag.Bool("update-golden", false, "rewrite testdata/layer.v2.toc from the current encoding")
+
+// TestGoldenTable shows that the stored form is pinned: a version 1 table
+// (no facts), which the engine wrote before this package existed, still
+// decodes to what scanning its layer gives today, facts aside; the
+// version 2 table decodes to exactly that, and encoding it again gives
+// the same bytes (compared before zstd, whose output may change with the
+// library).
 func TestGoldenTable(t *testing.T) {
-	golden := readGolden(t)
-	require.Len(t, golden, 3, "a meta chunk and two chunks of entries")
 	tarBytes := goldenTar(t)
 	layer := digest.FromBytes(tarBytes)
 
+	var refused []string
+	rd := bytes.NewReader(tarBytes)
+	b, size, n, err := Scan(layer, NewCounter(rd, rd), testLimits, func(r Refusal) { refused = append(refused, r.Name+": "+r.Reason) })
+	require.NoError(t, err)
+	want, err := os.ReadFile("testdata/refusals.txt")
+	require.NoError(t, err)
+	assert.Equal(t, string(want), strings.Join(refused, "\n")+"\n")
+	chunks := b.Finish(layer, size, n)
+	scanned, err := Decode(layer, chunks, testLimits.MaxEntries)
+	require.NoError(t, err)
+	if *updateGolden {
+		writeGolden(t, "testdata/layer.v2.toc", chunks)
+	}
+
+	v1, err := Decode(layer, readGolden(t, "testdata/layer.toc"), testLimits.MaxEntries)
+	require.NoError(t, err)
+	golden := readGolden(t, "testdata/layer.v2.toc")
+	require.Len(t, golden, 3, "a meta chunk and two chunks of entries")
 	toc, err := Decode(layer, golden, testLimits.MaxEntries)
 	require.NoError(t, err)
+	assert.Equal(t, plain(t, golden), plain(t, chunks), "encoding changed")
+	assert.Equal(t, toc, scanned)
+	withoutFacts := *scanned
+	withoutFacts.Entries = slices.Clone(scanned.Entries)
+	for i := range withoutFacts.Entries {
+		withoutFacts.Entries[i].Facts = 0
+	}
+	assert.Equal(t, &withoutFacts, v1, "a version 1 table decodes, without facts")
+
 	assert.Equal(t, layer, toc.Data)
 	assert.Equal(t, int64(len(tarBytes)), toc.TarSize)
 	assert.Equal(t, 3, toc.Refused)
@@ -123,28 +154,28 @@ func TestGoldenTable(t *testing.T) {
 	assert.Equal(t, "usr/bin/tool", tool.Name)
 	assert.Equal(t, uint32(0o4755), tool.Mode)
 	assert.Equal(t, int64(3000), tool.Size)
+	assert.Equal(t, FactsRecorded, tool.Facts, "an executable looked at: not ELF")
+	assert.Equal(t, Facts(0), toc.Entries[2].Facts, "etc/passwd is not executable: not looked at")
 	assert.Equal(t, bytes.Repeat([]byte("x"), 3000), tarBytes[tool.Offset:tool.Offset+tool.Size])
 	assert.Equal(t, int64(-5), tool.ModTime.Unix())
 	assert.Equal(t, Entry{Name: "usr/bin/hard", Type: tar.TypeLink, Linkname: "usr/bin/tool", Mode: 0o755}, withoutTime(toc.Entries[5]))
 	assert.Equal(t, Entry{Name: "dev/null", Type: tar.TypeChar, Mode: 0o666, Devmajor: 1, Devminor: 3}, withoutTime(toc.Entries[6]))
 
-	var refused []string
-	rd := bytes.NewReader(tarBytes)
-	b, size, n, err := Scan(layer, NewCounter(rd, rd), testLimits, func(r Refusal) { refused = append(refused, r.Name+": "+r.Reason) })
-	require.NoError(t, err)
-	want, err := os.ReadFile("testdata/refusals.txt")
-	require.NoError(t, err)
-	assert.Equal(t, string(want), strings.Join(refused, "\n")+"\n")
-	chunks := b.Finish(layer, size, n)
-	assert.Equal(t, plain(t, golden), plain(t, chunks), "encoding changed")
-	scanned, err := Decode(layer, chunks, testLimits.MaxEntries)
-	require.NoError(t, err)
-	assert.Equal(t, toc, scanned)
-
 	// A stream (a compressed layer's derivation) gives the same table.
 	b2, size2, n2, err := Scan(layer, NewCounter(bytes.NewReader(tarBytes), nil), testLimits, func(Refusal) {})
 	require.NoError(t, err)
 	assert.Equal(t, plain(t, chunks), plain(t, b2.Finish(layer, size2, n2)))
+}
+
+// writeGolden writes chunks as readGolden reads them.
+func writeGolden(t testing.TB, name string, chunks [][]byte) {
+	var buf bytes.Buffer
+	for i, c := range chunks {
+		fmt.Fprintf(&buf, "chunk %d %d\n", i, len(c))
+		buf.Write(c)
+		buf.WriteByte('\n')
+	}
+	require.NoError(t, os.WriteFile(name, buf.Bytes(), 0o644))
 }
 
 func withUTC(e Entry) Entry {
@@ -160,7 +191,7 @@ func withoutTime(e Entry) Entry {
 func TestDecodeRefusesDamage(t *testing.T) {
 	tarBytes := goldenTar(t)
 	layer := digest.FromBytes(tarBytes)
-	golden := readGolden(t)
+	golden := readGolden(t, "testdata/layer.v2.toc")
 	_, err := Decode(layer, nil, 10)
 	assert.ErrorIs(t, err, errdefs.ErrCorrupt)
 	_, err = Decode(layer, golden, 100)
@@ -255,10 +286,11 @@ func FuzzScan(f *testing.F) {
 		{Name: "a/f", Typeflag: tar.TypeReg, Mode: 0o644, Size: 3},
 		{Name: "a/l", Typeflag: tar.TypeSymlink, Linkname: "f"},
 		{Name: "../x", Typeflag: tar.TypeReg},
+		{Name: "a/go", Typeflag: tar.TypeReg, Mode: 0o755, Size: 29},
 	} {
 		require.NoError(f, tw.WriteHeader(&h))
 		if h.Size > 0 {
-			tw.Write([]byte("abc"))
+			tw.Write([]byte("\x7fELF.dep-v0.go.buildinfo.....")[:h.Size])
 		}
 	}
 	tw.Close()
@@ -277,6 +309,29 @@ func FuzzScan(f *testing.F) {
 		for _, e := range toc.Entries {
 			require.False(t, e.Name == ".." || strings.HasPrefix(e.Name, "../") || strings.HasPrefix(e.Name, "/"), e.Name)
 			require.True(t, e.Offset+e.Size <= size || e.Type != tar.TypeReg)
+			if e.Type == tar.TypeReg && e.Offset+e.Size <= int64(len(data)) {
+				require.Equal(t, factsOf(&e, data[e.Offset:e.Offset+e.Size]), e.Facts, e.Name)
+			}
 		}
 	})
+}
+
+// factsOf is what Scan must record for e with content body, computed
+// over the whole body at once.
+func factsOf(e *Entry, body []byte) Facts {
+	if !wantFacts(e) {
+		return 0
+	}
+	f := FactsRecorded
+	if !bytes.HasPrefix(body, elfMagic) {
+		return f
+	}
+	f |= FactELF
+	if bytes.Contains(body, goBuildInfoName) {
+		f |= FactGoBuildInfoName
+	}
+	if bytes.Contains(body, cargoAuditName) {
+		f |= FactCargoAuditName
+	}
+	return f
 }

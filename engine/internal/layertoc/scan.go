@@ -66,6 +66,7 @@ func Scan(layer digest.Digest, src *Counter, lim Limits, refuse func(Refusal)) (
 	tr := tar.NewReader(rd)
 	b := &Builder{}
 	seen := map[string]struct{}{}
+	var fx factFinder
 	refused := 0
 	total := 0
 	for {
@@ -92,6 +93,11 @@ func Scan(layer digest.Digest, src *Counter, lim Limits, refuse func(Refusal)) (
 			continue
 		}
 		seen[e.Name] = struct{}{}
+		if wantFacts(&e) {
+			if e.Facts, err = fx.find(tr); err != nil {
+				return nil, 0, 0, fmt.Errorf("%w: layer %s: reading %s: %v", errdefs.ErrLayerRefused, layer, e.Name, err)
+			}
+		}
 		b.Add(&e)
 	}
 	// What follows the end-of-archive marker belongs to the tar too.
