@@ -15,6 +15,7 @@ import (
 
 	"github.com/berthstore/berth/blob"
 	"github.com/berthstore/berth/blob/s3"
+	"github.com/berthstore/berth/index"
 )
 
 // ObjectStoreOptions put a store's blobs (the hot tier) in an
@@ -131,6 +132,15 @@ func openHot(ctx context.Context, dir string, o *Options) (hot blobBackend, file
 		return nil, nil, err
 	}
 	return objectBackend{ss}, ss.Spool(), nil
+}
+
+// openIndex opens the store's metadata: pebble under <dir>/index, or the
+// PostgreSQL database of o.Metadata.
+func openIndex(dir string, o *Options) (*index.DB, error) {
+	if o.Metadata != "" {
+		return index.OpenPostgres(context.Background(), o.Metadata, &index.Options{Logger: o.Logger}, nil)
+	}
+	return index.Open(filepath.Join(dir, "index"), &index.Options{Logger: o.Logger, CacheSize: o.IndexCacheSize})
 }
 
 // storeIDFile holds the store's random identity, made at the first open

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -137,7 +136,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		closeKeys()
 		return nil, storageErr(fmt.Errorf("engine: archive tier: %w", err))
 	}
-	db, err := index.Open(filepath.Join(dir, "index"), &index.Options{Logger: o.Logger, CacheSize: o.IndexCacheSize})
+	db, err := openIndex(dir, &o)
 	if err != nil {
 		as.Close()
 		hot.Close()

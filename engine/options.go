@@ -104,6 +104,10 @@ type Options struct {
 	// S3-compatible bucket instead of <dir>/blobs (docs/scale-out.md).
 	// Default nil: files under the store's directory.
 	ObjectStore *ObjectStoreOptions
+	// Metadata, when set, is the PostgreSQL database that keeps the
+	// store's metadata (postgres://user@host:port/db?sslmode=...) instead
+	// of pebble under <dir>/index (docs/scale-out.md). Default "": pebble.
+	Metadata string
 	// ScheduleJitter moves each scheduled run (GCInterval,
 	// LifecycleInterval) by up to this fraction of its interval, either
 	// way, at random, so that registries started together do not all
@@ -266,6 +270,9 @@ func (o *Options) Validate() error {
 	}
 	if o.FrameSize < blob.MinFrameSize || o.FrameSize > blob.MaxFrameSize {
 		errs = append(errs, fmt.Errorf("%w: FrameSize %d outside [%d, %d]", ErrInvalidArgument, o.FrameSize, blob.MinFrameSize, blob.MaxFrameSize))
+	}
+	if o.Metadata != "" && !strings.HasPrefix(o.Metadata, "postgres://") && !strings.HasPrefix(o.Metadata, "postgresql://") {
+		errs = append(errs, fmt.Errorf("%w: Metadata is not a postgres:// URL", ErrInvalidArgument))
 	}
 	if o.ObjectStore != nil {
 		if err := o.ObjectStore.validate(); err != nil {

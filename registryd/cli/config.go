@@ -131,6 +131,10 @@ type Config struct {
 	// files, or the instance role). Empty: files under the data directory.
 	// TLS is on unless tls=false. See docs/scale-out.md.
 	BlobStore string `json:"blobStore,omitempty"`
+	// Metadata keeps the store's metadata in a PostgreSQL database
+	// (postgres://user@host:port/db?sslmode=...) instead of pebble under
+	// the data directory. See docs/scale-out.md.
+	Metadata string `json:"metadata,omitempty"`
 	// AuditMaxAge is how long audit records are kept. 0: the engine's
 	// default, 90 days; negative: for ever (AuditMaxBytes still bounds
 	// them).
@@ -235,6 +239,7 @@ func (c *Config) EngineOptions() (*engine.Options, error) {
 		AuditDir:            c.AuditDir,
 		ArchiveDir:          c.ArchiveDir,
 		ObjectStore:         objectStore,
+		Metadata:            c.Metadata,
 		AuditMaxAge:         time.Duration(c.AuditMaxAge),
 		AuditMaxBytes:       c.AuditMaxBytes,
 		DisableAudit:        c.NoAudit,
@@ -489,6 +494,7 @@ func bindStoreFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.AuditDir, "audit-dir", c.AuditDir, "audit log directory (default <data>/audit)")
 	fs.StringVar(&c.ArchiveDir, "archive-dir", c.ArchiveDir, "archive tier directory: the blobs of archived images no active image needs, recompressed (default <data>/archive); may be another, cheaper file system")
 	fs.StringVar(&c.BlobStore, "blob-store", c.BlobStore, "keep blobs in an S3-compatible bucket: s3://HOST[:PORT]/BUCKET[/PREFIX][?tls=false&region=R], credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (default: files under the data directory)")
+	fs.StringVar(&c.Metadata, "metadata", c.Metadata, "keep the store's metadata in PostgreSQL: postgres://USER@HOST:PORT/DB?sslmode=... (default: pebble under the data directory)")
 	fs.Var(&c.AuditMaxAge, "audit-max-age", "how long audit records are kept (default 90 days, 2160h; negative: for ever)")
 	fs.IntVar(&c.ScanWorkers, "scan-workers", c.ScanWorkers, "image scans run at once (0: 1; negative: none, scans stay queued)")
 	fs.Var(&c.ScanQuietPeriod, "scan-quiet-period", "how long no push may have been in flight before a scan runs (default 50ms; negative: scans do not wait)")

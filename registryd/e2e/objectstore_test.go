@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berthstore/berth/internal/miniotest"
+	"github.com/berthstore/berth/internal/pgtest"
 	"github.com/berthstore/berth/internal/testenv"
 )
 
@@ -129,4 +130,68 @@ func requireSameLayer(t *testing.T, want, got v1.Layer) {
 		return b
 	}
 	require.True(t, bytes.Equal(read(want), read(got)), "layer content differs")
+}
+
+// TestObjectStoreAndPostgres: registryd with its blobs in MinIO and its
+// metadata in PostgreSQL (--blob-store, --metadata): an image pushed by
+// go-containerregistry pulls back bit-exact, also from a registryd
+// started again after a SIGKILL, and the tags list is served from the
+// database.
+func TestObjectStoreAndPostgres(t *testing.T) {
+	minioBin, ok := testenv.LookTool("minio")
+	if !ok {
+		testenv.Missing(t, "the MinIO server (%s; .ci/install-tools.sh does it)", miniotest.InstallCommand)
+	}
+	pgBin, ok := pgtest.Find()
+	if !ok {
+		testenv.Missing(t, "PostgreSQL (%s; .ci/install-tools.sh does it)", pgtest.InstallCommand)
+	}
+	srv := miniotest.Start(t, minioBin)
+	pg := pgtest.Start(t, pgBin)
+	dbURL := pg.NewDatabase(t)
+	mc, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(miniotest.AccessKey, miniotest.SecretKey, "")})
+	require.NoError(t, err)
+	require.NoError(t, mc.MakeBucket(context.Background(), "registry", minio.MakeBucketOptions{}))
+
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "registryd")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/berthstore/berth/registryd").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	t.Setenv("AWS_ACCESS_KEY_ID", miniotest.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", miniotest.SecretKey)
+	data := filepath.Join(dir, "data")
+	args := []string{"--blob-store", "s3://" + srv.Endpoint + "/registry/one?tls=false", "--metadata", dbURL}
+	d := startDaemon(t, bin, data, args...)
+
+	img, err := random.Image(2<<20, 2)
+	require.NoError(t, err)
+	ref, err := name.ParseReference(d.addr+"/app/api:v1", name.Insecure)
+	require.NoError(t, err)
+	require.NoError(t, remote.Write(ref, img))
+	want, err := img.Digest()
+	require.NoError(t, err)
+	_, err = os.Stat(filepath.Join(data, "index"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "no pebble index under the data directory")
+
+	d.kill()
+	d = startDaemon(t, bin, data, args...)
+	ref, err = name.ParseReference(d.addr+"/app/api:v1", name.Insecure)
+	require.NoError(t, err)
+	pulled, err := remote.Image(ref)
+	require.NoError(t, err)
+	got, err := pulled.Digest()
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	layers, err := img.Layers()
+	require.NoError(t, err)
+	for _, l := range layers {
+		ld, err := l.Digest()
+		require.NoError(t, err)
+		pl, err := pulled.LayerByDigest(ld)
+		require.NoError(t, err)
+		requireSameLayer(t, l, pl)
+	}
+	tags, err := remote.List(ref.Context())
+	require.NoError(t, err)
+	assert.Equal(t, []string{"v1"}, tags)
 }
