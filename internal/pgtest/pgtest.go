@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -70,8 +71,17 @@ func Start(tb testing.TB, bin string) *Server {
 // New initialises and starts a server with the binaries in bin (for a
 // TestMain); Close stops it and removes its directory.
 func New(bin string) (*Server, error) {
+	reapStale(bin)
 	dir, err := os.MkdirTemp("", "berth-pg-")
 	if err != nil {
+		return nil, err
+	}
+	// The owner file names this process: a later run stops the server if
+	// this process died without stopping it (a test binary that panicked
+	// or was killed never runs its cleanups, and pg_ctl's server outlives
+	// it).
+	if err := os.WriteFile(filepath.Join(dir, "owner"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	port, err := freePort()
@@ -103,6 +113,28 @@ func New(bin string) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// reapStale stops and removes the servers of earlier test processes that
+// are gone.
+func reapStale(bin string) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "berth-pg-*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, "owner"))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(string(b))
+		if err != nil || pid <= 0 || syscall.Kill(pid, 0) == nil {
+			continue // alive (or not ours to judge)
+		}
+		s := &Server{bin: bin, dir: dir}
+		if os.Geteuid() == 0 {
+			s.asUser = []string{"runuser", "-u", "postgres", "--"}
+		}
+		s.stop()
+		_ = os.RemoveAll(dir)
+	}
 }
 
 // Close stops the server and removes its directory.
