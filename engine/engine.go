@@ -96,7 +96,8 @@ type Engine struct {
 	auditDir    string
 	auditCounts [3]atomic.Uint64
 
-	ev eventsState // events: queue, router, webhooks (events.go)
+	ev   eventsState // events: queue, router, webhooks (events.go)
+	repl replState   // replication: configuration, queue, statuses (replication*.go)
 }
 
 // Open opens (creating if needed) the store in dir.
@@ -159,6 +160,15 @@ func Open(dir string, opts *Options) (*Engine, error) {
 			closeKeys()
 			return nil, storageErr(err)
 		}
+	}
+	if err := e.openReplication(); err != nil {
+		if e.audit != nil {
+			e.audit.Close()
+		}
+		db.Close()
+		bs.Close()
+		closeKeys()
+		return nil, storageErr(err)
 	}
 	if err := e.openEvents(); err != nil {
 		if e.audit != nil {

@@ -240,6 +240,25 @@ func (q *eventQueue) imageActions(repo, action string, d digest.Digest, mediaTyp
 	return nil
 }
 
+// replicationActions queues one ECR Replication Action (SUCCESS) for
+// manifest d of repo replicated from src, per tag, or one without a tag.
+func (q *eventQueue) replicationActions(repo string, d digest.Digest, tags []string, src ReplicationSource) error {
+	ra := events.ReplicationAction{
+		Result: events.ResultSuccess, RepositoryName: repo, ImageDigest: string(d), ActionType: events.ActionReplicate,
+		SourceAccount: src.Account, SourceRegion: src.Region,
+	}
+	if len(tags) == 0 {
+		return q.add(ra, "")
+	}
+	for _, t := range tags {
+		ra.ImageTag = t
+		if err := q.add(ra, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // committed tells the router, after the batch committed, that it has
 // events to route.
 func (q *eventQueue) committed() {

@@ -237,13 +237,26 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 	}
 	// The push's events, in its batch: an acknowledged push has them.
 	evq := e.events(b)
-	if cacheFill {
+	src, replicated := replicationSource(ctx)
+	switch {
+	case cacheFill:
 		err = evq.pullThroughSuccess(repo, d, tags)
-	} else {
+	case replicated:
+		err = evq.replicationActions(repo, d, tags, src)
+	default:
 		err = evq.imageActions(repo, events.ActionPush, d, pm.MediaType, pm.ArtifactType, tags, "")
 	}
 	if err != nil {
 		return PutManifestResult{}, err
+	}
+	// Its replication, in its batch too: an acknowledged push is
+	// replicated. A replicated push is not replicated further (ECR
+	// replicates only what was pushed to the registry itself).
+	var repl *replicationPlan
+	if !cacheFill && !replicated {
+		if repl, err = e.queueReplication(b, repo, d, tags); err != nil {
+			return PutManifestResult{}, err
+		}
 	}
 	scanQueued := false
 	if old == nil && scannable(pm) {
@@ -278,6 +291,7 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 	}
 	release()
 	evq.committed()
+	e.replicationQueued(repo, repl)
 	// Blobs of the manifest in the archive tier (it was archived, or it
 	// shares a layer with an archived image) come back now, under each
 	// blob's lock: the archive tier's worker, which moves a blob only

@@ -188,6 +188,19 @@ type Options struct {
 	// DisableEvents queues no events: no webhook deliveries, no event
 	// records in the audit log. Default false.
 	DisableEvents bool
+	// ReplicationDestinations are the registries this one can replicate
+	// to (those its embedder has an endpoint for: registryd's
+	// configuration names one per destination); PutReplicationConfiguration
+	// refuses a rule naming another. Default none.
+	ReplicationDestinations []ReplicationDestination
+	// ReplicationInitialBackoff and ReplicationMaxBackoff are the waits
+	// between the attempts of a replication that keeps failing (doubling,
+	// with jitter). Defaults 1 s and 5 min.
+	ReplicationInitialBackoff, ReplicationMaxBackoff time.Duration
+	// ReplicationMaxAge is how long a replication is retried after the
+	// push that queued it: its next failure past it gives it up (FAILED,
+	// until `registryd replication retry`). Default 24 h.
+	ReplicationMaxAge time.Duration
 }
 
 // The registry's account and region when Options name none (an AWS
@@ -207,6 +220,15 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.MaxManifestSize == 0 {
 		o.MaxManifestSize = 4 << 20
+	}
+	if o.ReplicationInitialBackoff == 0 {
+		o.ReplicationInitialBackoff = time.Second
+	}
+	if o.ReplicationMaxBackoff == 0 {
+		o.ReplicationMaxBackoff = 5 * time.Minute
+	}
+	if o.ReplicationMaxAge == 0 {
+		o.ReplicationMaxAge = 24 * time.Hour
 	}
 	if o.KeyCacheTTL == 0 {
 		o.KeyCacheTTL = 5 * time.Minute
@@ -278,6 +300,14 @@ func (o *Options) Validate() error {
 		if err := o.ObjectStore.validate(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	for _, d := range o.ReplicationDestinations {
+		if err := d.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("ReplicationDestinations: %w", err))
+		}
+	}
+	if o.ReplicationInitialBackoff < 0 || o.ReplicationMaxBackoff < 0 || o.ReplicationMaxAge < 0 {
+		errs = append(errs, fmt.Errorf("%w: ReplicationInitialBackoff, ReplicationMaxBackoff and ReplicationMaxAge must not be negative", ErrInvalidArgument))
 	}
 	if o.MaxBlobSize < 0 {
 		errs = append(errs, fmt.Errorf("%w: MaxBlobSize %d", ErrInvalidArgument, o.MaxBlobSize))

@@ -116,6 +116,10 @@ func (e *Engine) createRepoLocked(ctx context.Context, name string, s Repository
 // creation template with CREATE_ON_PUSH matches (or Options.CreateOnPush).
 // created tells whether this call created it.
 func (e *Engine) ensureRepo(ctx context.Context, name string) (r *repoState, created bool, err error) {
+	if _, ok := replicationSource(ctx); ok {
+		// A replicated push: the REPLICATION template, or ECR's defaults.
+		return e.ensureRepoFor(ctx, name, AppliedForReplication, "", true)
+	}
 	return e.ensureRepoFor(ctx, name, AppliedForCreateOnPush, "", e.opts.CreateOnPush)
 }
 

@@ -83,11 +83,7 @@ func validateTemplate(t CreationTemplate) error {
 	seen := make(map[string]bool, len(t.AppliedFor))
 	for i, a := range t.AppliedFor {
 		switch a {
-		case AppliedForCreateOnPush, AppliedForPullThroughCache:
-		case AppliedForReplication:
-			// Accepted means acted on: until Berth replicates, a template
-			// for it would be stored and never used.
-			return fmt.Errorf("%w: appliedFor[%d] REPLICATION: Berth does not replicate images yet, so no repository would ever be created from this template", ErrInvalidArgument, i)
+		case AppliedForCreateOnPush, AppliedForPullThroughCache, AppliedForReplication:
 		default:
 			return fmt.Errorf("%w: appliedFor[%d] %q (want CREATE_ON_PUSH, PULL_THROUGH_CACHE or REPLICATION)", ErrInvalidArgument, i, errdefs.Truncate(a))
 		}

@@ -84,9 +84,9 @@ func TestValidateTemplate(t *testing.T) {
 		{name: "both appliedFor", t: with(func(t *CreationTemplate) {
 			t.AppliedFor = []string{AppliedForCreateOnPush, AppliedForPullThroughCache}
 		})},
-		{name: "replication is not built", t: with(func(t *CreationTemplate) {
+		{name: "replication", t: with(func(t *CreationTemplate) {
 			t.AppliedFor = []string{AppliedForCreateOnPush, AppliedForReplication}
-		}), msg: "does not replicate"},
+		})},
 		{name: "a role to assume", t: with(func(t *CreationTemplate) { t.CustomRoleARN = "arn:aws:iam::000000000000:role/x" }), msg: "customRoleArn"},
 		{name: "description 256", t: with(func(t *CreationTemplate) { t.Description = strings.Repeat("d", 256) })},
 		{name: "settings", t: with(func(t *CreationTemplate) {

@@ -86,7 +86,7 @@ func (b *Batch) DeleteRepository(name string) error {
 	if err := b.DeletePreview(name); err != nil {
 		return err
 	}
-	for _, p := range []byte{prefixTag, prefixTagRev, prefixManifest, prefixLink, prefixReferrer, prefixTierJob, prefixUpCheck, prefixScan, prefixScanJob} {
+	for _, p := range []byte{prefixTag, prefixTagRev, prefixManifest, prefixLink, prefixReferrer, prefixTierJob, prefixUpCheck, prefixScan, prefixScanJob, prefixReplStatus} {
 		lo := spanPrefix(p, name)
 		if err := b.b.delRange(lo, upperBound(lo)); err != nil {
 			return fmt.Errorf("index: batch delete range: %w", err)

@@ -35,8 +35,9 @@ var consumers = map[string]bool{"registryd": true, "fuse": true, "bench": true, 
 // sidewaysImports are the imports allowed between consumers, each with
 // its reason.
 var sidewaysImports = map[[2]string]string{
-	{"registryd", "fuse"}:  "registryd mount and serve --mount mount the FUSE view",
-	{"bench", "registryd"}: "the bench harness runs the daemon in process to measure it",
+	{"registryd", "fuse"}:      "registryd mount and serve --mount mount the FUSE view",
+	{"bench", "registryd"}:     "the bench harness runs the daemon in process to measure it",
+	{"registryd", "replicate"}: "registryd serve runs the replicator of its configured destinations",
 }
 
 // upwardImports are the imports of an ancestor allowed within a tree,

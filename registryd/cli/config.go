@@ -188,6 +188,10 @@ type Config struct {
 	// letters), in bytes: past it the oldest are dropped. 0: the
 	// engine's default, 64 MiB.
 	EventQueueMaxBytes int64 `json:"eventQueueMaxBytes,omitempty"`
+	// Replication names the registries replication rules may send to,
+	// each with its endpoint and credentials (docs/replication.md). Only
+	// serve replicates; the one-shot commands leave the queue to it.
+	Replication Replication `json:"replication,omitempty"`
 }
 
 // The shapes of an AWS account ID and region name.
@@ -253,6 +257,7 @@ func (c *Config) EngineOptions() (*engine.Options, error) {
 		// command leaves what it queues to the daemon.
 		HoldEvents: true,
 	}
+	c.replicationOptions(o)
 	if o.Webhooks, err = c.engineWebhooks(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -331,6 +336,7 @@ func (c *Config) Validate() error {
 	if _, err := c.engineWebhooks(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.checkReplication()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
 	}
@@ -475,6 +481,7 @@ func bindServeFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.ECRAccountID, "ecr-account-id", c.ECRAccountID, "registry ID the ECR API answers for (default 000000000000)")
 	fs.Var(&c.PullThroughRefresh, "pull-through-refresh", "how often a pull-through cache tag is checked upstream (default 24h; negative: every pull)")
 	bindScheduleFlags(fs, c)
+	fs.Var(replicationList{c}, "replication-destination", `replication destination and its endpoint as JSON, repeatable (e.g. '{"region":"eu-west-1","registryId":"111122223333","url":"https://replica.example:5000","username":"replicator","passwordFile":"/etc/berth/replica.pw"}')`)
 	fs.Var(templateList{c}, "template", `repository creation template as JSON, repeatable (e.g. '{"prefix":"team-a","appliedFor":["CREATE_ON_PUSH"],"imageTagMutability":"IMMUTABLE"}')`)
 }
 

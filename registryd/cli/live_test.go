@@ -303,6 +303,11 @@ func TestEveryCommandLiveAndOffline(t *testing.T) {
 		{name: "scan db import", words: []string{"scan", "db", "import"}, args: []string{osvDir}},
 		{name: "scan db import of a corrupt file", words: []string{"scan", "db", "import"}, args: []string{corrupt}, code: exitError},
 		{name: "scan db rollback with no previous version", words: []string{"scan", "db", "rollback"}, code: exitError},
+		{name: "replication status", words: []string{"replication", "status"}},
+		{name: "replication status json", words: []string{"replication", "status"}, flags: []string{"--json", "--failed"}},
+		{name: "replication status of an image", words: []string{"replication", "status"}, flags: []string{"--repository", "app", "--reference", "v3", "--json"}},
+		{name: "replication status of no image", words: []string{"replication", "status"}, flags: []string{"--repository", "app", "--reference", "nope"}, code: exitError},
+		{name: "replication retry", words: []string{"replication", "retry"}, flags: []string{"--destination", "111122223333/eu-west-1"}},
 		{name: "iam check", words: []string{"iam", "check"}, args: []string{"testdata/iam.yaml"}, liveArgs: []string{}, fileOnly: true},
 	}
 	for _, row := range rows {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/metrics"
 	"github.com/berthstore/berth/registryd/server"
 )
 
@@ -160,6 +161,13 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 	defer stopSocket()
 	stopReloads := reloadOnSIGHUP(ctx, srv)
 	defer stopReloads()
+	// Stopped (deferred, so before the store closes) when serving ends.
+	stopReplication, err := startReplication(ctx, cfg, eng, metrics.NewReplication(srv.MetricsRegistry()), log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopReplication()
 	log.Info("registryd listening", "addr", ln.Addr().String(), "data", cfg.Data,
 		"tls", cfg.TLSCert != "", "auth", srv.AuthenticationEnabled(), "iam", cfg.IAM, "createOnPush", cfg.CreateOnPush)
 	logSchedules(log, cfg, eng)

@@ -25,6 +25,16 @@ import (
 	"github.com/berthstore/berth/engine"
 )
 
+// buildRegistryd builds the registryd binary into the test's temporary
+// directory and returns its path.
+func buildRegistryd(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "registryd")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/berthstore/berth/registryd").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return bin
+}
+
 // daemon is a registryd child process serving a store.
 type daemon struct {
 	cmd  *exec.Cmd
@@ -34,7 +44,7 @@ type daemon struct {
 
 // startDaemon runs bin serve on a free loopback port over data with
 // args, and waits until it answers.
-func startDaemon(t *testing.T, bin, data string, args ...string) *daemon {
+func startDaemon(t testing.TB, bin, data string, args ...string) *daemon {
 	t.Helper()
 	d := &daemon{addr: freePort(t), done: make(chan struct{})}
 	d.cmd = exec.Command(bin, append([]string{"serve", "--addr", d.addr, "--data", data, "--access-log=false", "--log-level", "warn"}, args...)...)
@@ -113,9 +123,7 @@ func (a *ackTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // any decision), with principal, action, decision and statement.
 func TestAuditSIGKILL(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "registryd")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/berthstore/berth/registryd").CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin := buildRegistryd(t)
 
 	data := filepath.Join(dir, "store")
 	e, err := engine.Open(data, nil)
@@ -207,7 +215,7 @@ func TestAuditSIGKILL(t *testing.T) {
 
 	// Reopen the store (the command opens it, as the daemon would) and
 	// read the whole log.
-	out, err = exec.Command(bin, "audit", "--data", data, "--json", "--limit", "0").Output()
+	out, err := exec.Command(bin, "audit", "--data", data, "--json", "--limit", "0").Output()
 	require.NoError(t, err)
 	byID := map[string][]engine.AuditRecord{}
 	sc := bufio.NewScanner(bytes.NewReader(out))

@@ -443,6 +443,14 @@ func (f *errFixture) ecrOperations() []ecrOperation {
 			_, err := c.DescribeRegistry(ctx, &ecr.DescribeRegistryInput{})
 			return err
 		}),
+		op("PutReplicationConfiguration", onRegistry, func(c *ecr.Client) error {
+			_, err := c.PutReplicationConfiguration(ctx, &ecr.PutReplicationConfigurationInput{ReplicationConfiguration: &types.ReplicationConfiguration{Rules: []types.ReplicationRule{}}})
+			return err
+		}),
+		op("DescribeImageReplicationStatus", onRepo, func(c *ecr.Client) error {
+			_, err := c.DescribeImageReplicationStatus(ctx, &ecr.DescribeImageReplicationStatusInput{RepositoryName: repo, ImageId: &v1[0]})
+			return err
+		}),
 		op("GetAccountSetting", onRegistry, func(c *ecr.Client) error {
 			_, err := c.GetAccountSetting(ctx, &ecr.GetAccountSettingInput{Name: aws.String("BLOB_MOUNTING")})
 			return err
@@ -498,10 +506,6 @@ func unknownOperations() map[string]func(c *ecr.Client) error {
 			_, err := c.DeregisterPullTimeUpdateExclusion(ctx, &ecr.DeregisterPullTimeUpdateExclusionInput{PrincipalArn: aws.String(nobodyARN)})
 			return err
 		},
-		"DescribeImageReplicationStatus": func(c *ecr.Client) error {
-			_, err := c.DescribeImageReplicationStatus(ctx, &ecr.DescribeImageReplicationStatusInput{RepositoryName: repo, ImageId: img})
-			return err
-		},
 		"DescribeImageSigningStatus": func(c *ecr.Client) error {
 			_, err := c.DescribeImageSigningStatus(ctx, &ecr.DescribeImageSigningStatusInput{RepositoryName: repo, ImageId: img})
 			return err
@@ -520,10 +524,6 @@ func unknownOperations() map[string]func(c *ecr.Client) error {
 		},
 		"ListReplicationBackfills": func(c *ecr.Client) error {
 			_, err := c.ListReplicationBackfills(ctx, &ecr.ListReplicationBackfillsInput{})
-			return err
-		},
-		"PutReplicationConfiguration": func(c *ecr.Client) error {
-			_, err := c.PutReplicationConfiguration(ctx, &ecr.PutReplicationConfigurationInput{ReplicationConfiguration: &types.ReplicationConfiguration{Rules: []types.ReplicationRule{}}})
 			return err
 		},
 		"PutSigningConfiguration": func(c *ecr.Client) error {
@@ -1168,10 +1168,6 @@ func (f *errFixture) errorCases(t *testing.T) []ecrErrorCase {
 			_, err := c.CreateRepositoryCreationTemplate(ctx, &ecr.CreateRepositoryCreationTemplateInput{Prefix: aws.String("err-x"), AppliedFor: []types.RCTAppliedFor{}})
 			return err
 		}),
-		c("CreateRepositoryCreationTemplate", "appliedFor REPLICATION (Berth does not replicate)", ip, invalidAt("appliedFor[0]", "REPLICATION: Berth does not replicate images yet, so no repository would ever be created from this template"), wordBerth, func(c *ecr.Client) error {
-			_, err := c.CreateRepositoryCreationTemplate(ctx, &ecr.CreateRepositoryCreationTemplateInput{Prefix: aws.String("err-x"), AppliedFor: []types.RCTAppliedFor{types.RCTAppliedForReplication}})
-			return err
-		}),
 		c("CreateRepositoryCreationTemplate", "a customRoleArn (Berth has no roles)", ip, invalidAt("customRoleArn", "Berth has no IAM roles to assume; a repository created from a template is authorized as the caller who causes it (leave customRoleArn out)"), wordBerth, func(c *ecr.Client) error {
 			_, err := c.CreateRepositoryCreationTemplate(ctx, &ecr.CreateRepositoryCreationTemplateInput{Prefix: aws.String("err-x"), AppliedFor: []types.RCTAppliedFor{types.RCTAppliedForCreateOnPush},
 				CustomRoleArn: aws.String("arn:aws:iam::000000000000:role/x")})
@@ -1326,6 +1322,25 @@ func (f *errFixture) errorCases(t *testing.T) []ecrErrorCase {
 		}),
 		// Scanning: the scan rows run in this order (never scanned, then
 		// two manual scans).
+		c("DescribeImageReplicationStatus", "the image does not exist", "ImageNotFoundException", "The image with imageId {imageDigest:'null', imageTag:'nope'} does not exist within the repository with name 'err/app' in the registry with id '000000000000'", wordAWS, func(c *ecr.Client) error {
+			_, err := c.DescribeImageReplicationStatus(ctx, &ecr.DescribeImageReplicationStatusInput{RepositoryName: repo, ImageId: &types.ImageIdentifier{ImageTag: aws.String("nope")}})
+			return err
+		}),
+		c("DescribeImageReplicationStatus", "the repository does not exist", rnf, notFound("err/nope"), wordAWS, func(c *ecr.Client) error {
+			_, err := c.DescribeImageReplicationStatus(ctx, &ecr.DescribeImageReplicationStatusInput{RepositoryName: nope, ImageId: &types.ImageIdentifier{ImageTag: aws.String("v1")}})
+			return err
+		}),
+		c("PutReplicationConfiguration", "a destination with no endpoint", ip, "Invalid parameter: rules[0]: destination 111122223333/eu-west-1 (registryId 111122223333, region eu-west-1) has no endpoint configured: name it in the replication destinations of the configuration first", wordBerth, func(c *ecr.Client) error {
+			_, err := c.PutReplicationConfiguration(ctx, &ecr.PutReplicationConfigurationInput{ReplicationConfiguration: &types.ReplicationConfiguration{Rules: []types.ReplicationRule{
+				{Destinations: []types.ReplicationDestination{{Region: aws.String("eu-west-1"), RegistryId: aws.String("111122223333")}}}}}})
+			return err
+		}),
+		c("PutReplicationConfiguration", "a filter of another type", ip, invalidAt("replicationConfiguration.rules.1.repositoryFilters.1.filterType", "Member must satisfy enum value set: [PREFIX_MATCH]"), wordAWS, func(c *ecr.Client) error {
+			_, err := c.PutReplicationConfiguration(ctx, &ecr.PutReplicationConfigurationInput{ReplicationConfiguration: &types.ReplicationConfiguration{Rules: []types.ReplicationRule{
+				{Destinations: []types.ReplicationDestination{{Region: aws.String("eu-west-1"), RegistryId: aws.String("111122223333")}},
+					RepositoryFilters: []types.RepositoryFilter{{Filter: aws.String("prod"), FilterType: "WILDCARD"}}}}}})
+			return err
+		}),
 		c("DescribeImageScanFindings", "the image was never scanned", "ScanNotFoundException", "Image scan does not exist for the image with imageId {imageDigest:'"+f.manifest+"', imageTag:'v1'} in the repository with name 'err/app' in the registry with id '000000000000'", wordBerth, func(c *ecr.Client) error {
 			_, err := c.DescribeImageScanFindings(ctx, &ecr.DescribeImageScanFindingsInput{RepositoryName: repo, ImageId: &types.ImageIdentifier{ImageTag: aws.String("v1")}})
 			return err

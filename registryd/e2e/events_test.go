@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -314,9 +313,7 @@ func TestWebhookSlowReceiver(t *testing.T) {
 // has its event at the receiver (duplicates allowed, counted).
 func TestWebhookSIGKILL(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "registryd")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/berthstore/berth/registryd").CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin := buildRegistryd(t)
 	rcv := newHookReceiver(t, false)
 	rcv.delay = 25 * time.Millisecond
 	config := filepath.Join(dir, "registryd.yaml")

@@ -69,19 +69,46 @@ func timePull(b *testing.B, ref string, auth authn.Authenticator) pullTiming {
 // and to its last, both ways, their ratio, the cold time to first byte
 // as a share of the whole direct pull, and the time until the
 // cache holds the whole image (what a first pull waited for when the
-// cache copied the image before answering). Run it once:
+// cache copied the image before answering); medians of
+// BERTH_BENCH_SAMPLES samples (default 5). Two layouts: "processes",
+// the upstream and each cache a registryd process of its own, as they
+// run in earnest (the client is the benchmark's process); and
+// "one-process", the three in the benchmark's process, where the
+// upstream's work is scheduled by the same Go runtime as the cache's and
+// the client's. Run it once:
 //
 //	go test -run '^$' -bench PullThroughCacheTTFB -benchtime 1x ./registryd/e2e
 func BenchmarkPullThroughCacheTTFB(b *testing.B) {
+	b.Run("processes", func(b *testing.B) { benchPullThroughCacheTTFB(b, true) })
+	b.Run("one-process", func(b *testing.B) { benchPullThroughCacheTTFB(b, false) })
+}
+
+func benchPullThroughCacheTTFB(b *testing.B, processes bool) {
 	mib := 200
 	if v, err := strconv.Atoi(os.Getenv("BERTH_BENCH_MIB")); err == nil && v > 0 {
 		mib = v
 	}
 	ctx := context.Background()
 	files := b.TempDir()
-	upstream := startServer(b, func(c *cli.Config) {
-		c.Htpasswd = htpasswdFile(b, files, "upstream-bot", upstreamPassword)
-	})
+	htpasswd := htpasswdFile(b, files, "upstream-bot", upstreamPassword)
+	var bin string
+	// startRegistry starts a registryd with args (a process of its own,
+	// or in this one) and returns its address and how to stop it.
+	startRegistry := func(args ...string) (string, func()) {
+		if processes {
+			d := startDaemon(b, bin, b.TempDir(), args...)
+			return d.addr, d.kill
+		}
+		return startStoppableServer(b, func(c *cli.Config) {
+			if len(args) == 2 {
+				c.Htpasswd = args[1]
+			}
+		})
+	}
+	if processes {
+		bin = buildRegistryd(b)
+	}
+	upstream, _ := startRegistry("--htpasswd", htpasswd)
 	upAuth := &authn.Basic{Username: "upstream-bot", Password: upstreamPassword}
 	data := make([]byte, mib<<20)
 	_, err := rand.Read(data)
@@ -98,14 +125,17 @@ func BenchmarkPullThroughCacheTTFB(b *testing.B) {
 	require.NoError(b, err)
 	data = nil
 
-	const samples = 5
+	samples := 5
+	if v, err := strconv.Atoi(os.Getenv("BERTH_BENCH_SAMPLES")); err == nil && v > 0 {
+		samples = v
+	}
 	timePull(b, upstream+"/library/big:v1", upAuth) // warms the upstream up: not counted
 	for b.Loop() {
 		var direct, cold, warm []pullTiming
 		var filled []time.Duration
 		for k := 0; k < samples; k++ {
 			direct = append(direct, timePull(b, upstream+"/library/big:v1", upAuth))
-			cache := startServer(b, nil) // a fresh, empty cache, open: each sample is a cold pull
+			cache, stopCache := startRegistry() // a fresh, empty cache, open: each sample is a cold pull
 			var out bytes.Buffer
 			code := cli.Main(ctx, cli.Env{Stdin: strings.NewReader(`{"username":"upstream-bot","accessToken":"` + upstreamPassword + `"}`),
 				Stdout: &out, Stderr: &out}, []string{"secrets", "put", "--server", "http://" + cache, "ecr-pullthroughcache/big"})
@@ -129,6 +159,7 @@ func BenchmarkPullThroughCacheTTFB(b *testing.B) {
 			require.NotZero(b, f, "the cache holds the image")
 			filled = append(filled, f)
 			warm = append(warm, timePull(b, cache+"/hub/library/big:v1", authn.Anonymous))
+			stopCache()
 		}
 		ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 		median := func(ts []pullTiming, first bool) time.Duration {

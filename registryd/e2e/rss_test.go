@@ -67,7 +67,7 @@ func vmHWM(pid int) (int64, error) {
 }
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
@@ -88,10 +88,7 @@ func TestPush2GiBFlatMemory(t *testing.T) {
 		limitKiB  = 200 << 10
 	)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "registryd")
-	build := exec.Command("go", "build", "-o", bin, "github.com/berthstore/berth/registryd")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin := buildRegistryd(t)
 
 	addr := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -340,9 +339,7 @@ func TestScanContinuousRematch(t *testing.T) {
 func TestScanSIGKILL(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "registryd")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/berthstore/berth/registryd").CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin := buildRegistryd(t)
 	data := filepath.Join(dir, "store")
 	code, _, errOut := scanDB(t, data, "import", osvDir("transcribed"))
 	require.Equal(t, 0, code, errOut)
@@ -353,7 +350,7 @@ func TestScanSIGKILL(t *testing.T) {
 
 	d := startDaemon(t, bin, data, args...)
 	c := ecrClient(d.addr, "")
-	_, err = c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String("killed"),
+	_, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String("killed"),
 		ImageScanningConfiguration: &types.ImageScanningConfiguration{ScanOnPush: true}})
 	require.NoError(t, err)
 	big := make([]byte, 48<<20)

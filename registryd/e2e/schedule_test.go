@@ -316,9 +316,7 @@ func fsckClean(t *testing.T, bin, data string) string {
 func TestScheduleExpiresWhatThePreviewListed(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "registryd")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/berthstore/berth/registryd").CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin := buildRegistryd(t)
 	data := filepath.Join(dir, "store")
 	seeded := seedSchedule(t, data)
 	repos := slices.Sorted(maps.Keys(seeded))

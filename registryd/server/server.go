@@ -127,6 +127,9 @@ type Server struct {
 	// fill is the pull-through cache, whose background fills Serve stops
 	// when it ends.
 	fill *pullthrough.Cache
+	// rules lists the pull-through cache rules, whose upstreams Serve
+	// greets as it starts.
+	rules ecrapi.CacheRuleStore
 	// localAdmin serves the admin socket (ServeAdminSocket).
 	localAdmin http.Handler
 }
@@ -162,7 +165,8 @@ func New(store Store, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, uploads: &request.Uploads{}}
 	s.metrics = metrics.New(func() float64 { return float64(s.uploads.InProgress()) })
-	s.metrics.Registry().MustRegister(metrics.NewStoreCollector(store), metrics.NewAuditCollector(store), metrics.NewEventCollector(store))
+	s.metrics.Registry().MustRegister(metrics.NewStoreCollector(store), metrics.NewAuditCollector(store), metrics.NewEventCollector(store),
+		metrics.NewReplicationCollector(store))
 
 	authn, err := auth.New(auth.Config{
 		Account:            cfg.ECRAccountID,
@@ -192,6 +196,7 @@ func New(store Store, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.fill = fill
+	s.rules = store
 	ociAPI, err := oci.New(store, authn, az, fill, s.uploads, oci.Config{
 		Logger: cfg.Logger, Realm: cfg.Realm, MaxManifestSize: cfg.MaxManifestSize,
 		Account: cfg.ECRAccountID, AuthenticationRequired: cfg.HtpasswdFile != ""})
@@ -247,6 +252,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		TLSConfig:         s.cfg.TLSConfig,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	// The first pull through each rule should not wait for a handshake
+	// with its upstream: make them now, in the background.
+	if rules, err := s.rules.PullThroughCacheRules(ctx); err == nil {
+		s.fill.PrimeAll(rules)
+	} else {
+		s.log.Warn("pull-through: listing the rules to greet their upstreams", "err", err)
 	}
 	errc := make(chan error, 1)
 	go func() {

@@ -26,6 +26,7 @@ type Store interface {
 	metrics.StoreStatser
 	metrics.AuditStatuser
 	metrics.EventStatser
+	metrics.ReplicationFigurer
 }
 
 var _ Store = (*engine.Engine)(nil)

@@ -188,10 +188,12 @@ var berthActions = []string{
 	"Fsck",
 	"ImportVulnerabilities",
 	"ListEvents",
+	"ListReplication",
 	"PreviewLifecycle",
 	"ReadAuditLog",
 	"RedriveEvents",
 	"ReloadIdentities",
+	"RetryReplication",
 	"RollbackVulnerabilities",
 	"SimulatePolicy",
 }

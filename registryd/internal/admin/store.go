@@ -40,6 +40,7 @@ type Store interface {
 	LifecycleApply(ctx context.Context, repo, policyOverride string) ([]expiry, error)
 	ExportAudit(ctx context.Context, q engine.AuditQuery, w io.Writer) error
 	EventStore
+	ReplicationStore
 	ImportVulnerabilities(ctx context.Context, path string) (*engine.VulnImport, error)
 	VulnDatabaseStatus(ctx context.Context) (engine.VulnDatabaseStatus, error)
 	RollbackVulnDatabase(ctx context.Context) (*engine.VulnDatabaseVersion, error)

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -29,6 +30,9 @@ import (
 
 	"github.com/berthstore/berth/engine"
 )
+
+// accountPattern is the shape of an AWS account ID.
+var accountPattern = regexp.MustCompile(`^[0-9]{12}$`)
 
 // ErrIdentities reports an unusable identity file.
 var ErrIdentities = errors.New("auth: bad identity file")
@@ -67,6 +71,7 @@ type identityGroup struct {
 // group's, each policy once).
 type identityUser struct {
 	name, path string
+	account    string // "" for the registry's
 	groups     []string
 	policies   []string
 	set        *engine.IdentityPolicies
@@ -185,7 +190,10 @@ func ParseIdentities(source string, text []byte) (*Identities, error) {
 		if _, err := engine.NewPrincipal("000000000000", u.Path, name, nil); err != nil {
 			fail("user %q: path %q: %w", name, u.Path, err)
 		}
-		ids.users[name] = &identityUser{name: name, path: u.Path, groups: u.Groups, policies: u.Policies}
+		if u.Account != "" && !accountPattern.MatchString(u.Account) {
+			fail("user %q: account %q: want 12 digits", name, u.Account)
+		}
+		ids.users[name] = &identityUser{name: name, path: u.Path, account: u.Account, groups: u.Groups, policies: u.Policies}
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w: %s: %w", ErrIdentities, source, errors.Join(errs...))
@@ -231,6 +239,9 @@ func (ids *Identities) Principal(account, name string) (engine.Principal, error)
 		return engine.Principal{Account: account}, nil // anonymous: no identity policies
 	}
 	if u, ok := ids.users[name]; ok {
+		if u.account != "" {
+			account = u.account
+		}
 		return engine.NewPrincipal(account, u.path, name, u.set)
 	}
 	return engine.NewPrincipal(account, "", name, ids.others)
@@ -329,6 +340,11 @@ type userEntry struct {
 	Policies []string `yaml:"policies"`
 	// Path is the user's IAM path ("/team-a/"); default "/".
 	Path string `yaml:"path"`
+	// Account is the account the user belongs to when it is not the
+	// registry's: a user of another account (the replicator of a source
+	// registry in another account), whose requests this registry's
+	// resource policies must grant, as AWS requires across accounts.
+	Account string `yaml:"account"`
 }
 
 // policyDocument is a policy of the file: a YAML (or JSON) mapping, or a

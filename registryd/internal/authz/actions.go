@@ -24,6 +24,7 @@ const (
 	DeleteRepository                        Action = "ecr:DeleteRepository"
 	DeleteRepositoryCreationTemplate        Action = "ecr:DeleteRepositoryCreationTemplate"
 	DeleteRepositoryPolicy                  Action = "ecr:DeleteRepositoryPolicy"
+	DescribeImageReplicationStatus          Action = "ecr:DescribeImageReplicationStatus"
 	DescribeImageScanFindings               Action = "ecr:DescribeImageScanFindings"
 	DescribeImages                          Action = "ecr:DescribeImages"
 	DescribePullThroughCacheRules           Action = "ecr:DescribePullThroughCacheRules"
@@ -48,16 +49,20 @@ const (
 	PutLifecyclePolicy                      Action = "ecr:PutLifecyclePolicy"
 	PutRegistryPolicy                       Action = "ecr:PutRegistryPolicy"
 	PutRegistryScanningConfiguration        Action = "ecr:PutRegistryScanningConfiguration"
-	SetRepositoryPolicy                     Action = "ecr:SetRepositoryPolicy"
-	StartImageScan                          Action = "ecr:StartImageScan"
-	StartLifecyclePolicyPreview             Action = "ecr:StartLifecyclePolicyPreview"
-	TagResource                             Action = "ecr:TagResource"
-	UntagResource                           Action = "ecr:UntagResource"
-	UpdateImageStorageClass                 Action = "ecr:UpdateImageStorageClass"
-	UpdatePullThroughCacheRule              Action = "ecr:UpdatePullThroughCacheRule"
-	UpdateRepositoryCreationTemplate        Action = "ecr:UpdateRepositoryCreationTemplate"
-	UploadLayerPart                         Action = "ecr:UploadLayerPart"
-	ValidatePullThroughCacheRule            Action = "ecr:ValidatePullThroughCacheRule"
+	PutReplicationConfiguration             Action = "ecr:PutReplicationConfiguration"
+	// ReplicateImage is what a replicated push asks of the destination
+	// (every request carrying the replication header; docs/replication.md).
+	ReplicateImage                   Action = "ecr:ReplicateImage"
+	SetRepositoryPolicy              Action = "ecr:SetRepositoryPolicy"
+	StartImageScan                   Action = "ecr:StartImageScan"
+	StartLifecyclePolicyPreview      Action = "ecr:StartLifecyclePolicyPreview"
+	TagResource                      Action = "ecr:TagResource"
+	UntagResource                    Action = "ecr:UntagResource"
+	UpdateImageStorageClass          Action = "ecr:UpdateImageStorageClass"
+	UpdatePullThroughCacheRule       Action = "ecr:UpdatePullThroughCacheRule"
+	UpdateRepositoryCreationTemplate Action = "ecr:UpdateRepositoryCreationTemplate"
+	UploadLayerPart                  Action = "ecr:UploadLayerPart"
+	ValidatePullThroughCacheRule     Action = "ecr:ValidatePullThroughCacheRule"
 )
 
 // The KMS actions a request needs on the key-encryption key of a
@@ -130,6 +135,12 @@ const (
 	// AdminRollbackVulnerabilities returns to the previous version of the
 	// vulnerability database (POST /admin/v1/scan/db/rollback).
 	AdminRollbackVulnerabilities Action = "berth:RollbackVulnerabilities"
+	// AdminListReplication lists the replication queue
+	// (GET /admin/v1/replication/jobs, registryd replication status).
+	AdminListReplication Action = "berth:ListReplication"
+	// AdminRetryReplication queues the given-up replications again
+	// (POST /admin/v1/replication/retry, registryd replication retry).
+	AdminRetryReplication Action = "berth:RetryReplication"
 )
 
 // known are the actions an Authorizer of this package decides; any other
@@ -142,6 +153,7 @@ var admin = map[Action]bool{
 	AdminReloadIdentities: true, AdminSimulatePolicy: true, AdminReadAuditLog: true, AdminDescribeIdentities: true,
 	AdminListEvents: true, AdminRedriveEvents: true,
 	AdminImportVulnerabilities: true, AdminDescribeVulnerabilityDatabase: true, AdminRollbackVulnerabilities: true,
+	AdminListReplication: true, AdminRetryReplication: true,
 }
 
 func init() {
@@ -161,6 +173,7 @@ func init() {
 		SecretsCreateSecret, SecretsPutSecretValue, SecretsDeleteSecret, SecretsListSecrets, SecretsGetSecretValue,
 		BatchGetRepositoryScanningConfiguration, DescribeImageScanFindings, GetRegistryScanningConfiguration,
 		PutRegistryScanningConfiguration, StartImageScan,
+		DescribeImageReplicationStatus, PutReplicationConfiguration, ReplicateImage,
 	} {
 		known[a] = true
 	}

@@ -69,7 +69,7 @@ func init() {
 	for _, a := range []Action{SecretsCreateSecret, SecretsPutSecretValue, SecretsDeleteSecret} {
 		mutating[a] = true
 	}
-	for _, a := range []Action{AdminApplyLifecycle, AdminCollectGarbage, AdminReloadIdentities, AdminRedriveEvents, AdminImportVulnerabilities, AdminRollbackVulnerabilities} {
+	for _, a := range []Action{AdminApplyLifecycle, AdminCollectGarbage, AdminReloadIdentities, AdminRedriveEvents, AdminImportVulnerabilities, AdminRollbackVulnerabilities, AdminRetryReplication} {
 		mutating[a] = true
 	}
 }
@@ -96,13 +96,18 @@ func (a *IAM) record(ctx context.Context, req *engine.AccessRequest, resource st
 	// PUT's is synced.
 	durable := (decision.Denied() || mutating[action] && !sessionStep[action]) && !isFilter(ctx)
 	var err error
+	var syncs *request.AuditSyncs
+	if durable && decision == engine.AuditAllow {
+		syncs = request.AuditSyncsOf(ctx)
+	}
 	switch {
-	case durable && decision == engine.AuditAllow && info.AuditSyncsDeferred():
+	case syncs != nil:
 		// A change: its record is written now, before the change, and
-		// synced while the change is made; the answer waits for it.
+		// synced while the change is made; the answer (or, for a change
+		// made in the background, its first durable commit) waits for it.
 		var wait func() error
-		if wait, err = a.decider.RecordAuditSyncing(ctx, rec); err == nil && !info.AddAuditSync(wait) {
-			err = wait()
+		if wait, err = a.decider.RecordAuditSyncing(ctx, rec); err == nil {
+			syncs.Add(wait)
 		}
 	default:
 		err = a.decider.RecordAudit(ctx, rec, durable)

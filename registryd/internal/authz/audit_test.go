@@ -128,6 +128,48 @@ func TestRecords(t *testing.T) {
 	require.ErrorIs(t, az.Authorize(rctx, alice, BatchGetImage, Repository("app")), engine.ErrClosed)
 }
 
+// TestChangeSyncs: an allowed change's record is synced while the change
+// is made, for the request's answer to wait for (DeferAuditSyncs), or,
+// under request.WithAuditSyncs (a pull-through cache's fill), for the
+// background work that makes the change; reads and denials add no wait.
+func TestChangeSyncs(t *testing.T) {
+	ctx := context.Background()
+	e, err := engine.Open(t.TempDir(), &engine.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	t.Cleanup(func() { e.Close() })
+	all, err := engine.ParseIdentityPolicy("all", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},`+
+		`{"Effect":"Deny","Action":"ecr:DeleteRepository","Resource":"*"}]}`)
+	require.NoError(t, err)
+	alice, err := engine.NewPrincipal("000000000000", "", "alice", engine.NewIdentityPolicies(all))
+	require.NoError(t, err)
+	az, err := NewIAM(e, IAMConfig{})
+	require.NoError(t, err)
+	newRequest := func() (*request.Info, context.Context) {
+		info := &request.Info{RequestID: "r-1", Method: "GET", Path: "/v2/hub/app/manifests/v1", Route: "manifest"}
+		info.DeferAuditSyncs()
+		return info, request.WithInfo(ctx, info)
+	}
+	pending := func(s *request.AuditSyncs) bool { return s != nil && s.Pending() }
+
+	info, rctx := newRequest()
+	require.NoError(t, az.Authorize(rctx, alice, BatchGetImage, Repository("app")))
+	require.False(t, pending(request.AuditSyncsOf(rctx)), "a read is not synced")
+	require.ErrorIs(t, az.Authorize(rctx, alice, DeleteRepository, Repository("app")), engine.ErrAccessDenied)
+	require.False(t, pending(request.AuditSyncsOf(rctx)), "a denial is synced before the seam answers")
+	require.NoError(t, az.Authorize(rctx, alice, PutImage, Repository("app")))
+	require.True(t, pending(request.AuditSyncsOf(rctx)), "a change: the answer waits")
+	require.NoError(t, info.WaitAuditSyncs())
+
+	_, rctx = newRequest()
+	fill := new(request.AuditSyncs)
+	fctx := request.WithAuditSyncs(rctx, fill)
+	require.NoError(t, az.Authorize(fctx, alice, BatchImportUpstreamImage, Repository("hub/app")))
+	require.True(t, fill.Pending(), "the fill's change: the fill waits")
+	require.False(t, pending(request.AuditSyncsOf(rctx)), "the pull's answer does not wait for the fill's records")
+	require.NoError(t, fill.Wait())
+	require.False(t, fill.Pending())
+}
+
 // TestMutatingTable: every action the seam knows is classified, and the
 // classification follows the action's name.
 func TestMutatingTable(t *testing.T) {

@@ -58,7 +58,7 @@ func TestIAM(t *testing.T) {
 		{"admin on a repository", bob, AdminApplyLifecycle, Repository("team/app"), false},
 		{"no identity policy", carol, BatchGetImage, Repository("team/app"), true},
 		{"anonymous", anon, BatchGetImage, Repository("team/app"), true},
-		{"unknown action", alice, Action("ecr:ReplicateImage"), Registry, true},
+		{"unknown action", alice, Action("ecr:GetImageCopyStatus"), Registry, true},
 		{"key", alice, KMSDescribeKey, Key("team-key"), false},
 		{"key without a name", alice, KMSDescribeKey, Key(""), true},
 		{"no action", alice, "", Repository("team/app"), true},

@@ -49,3 +49,15 @@ func GuardCreation(ctx context.Context, az Authorizer, who engine.Principal) con
 		return All(ctx, az, who, CreationAccess(c.Name, c.Settings)...)
 	})
 }
+
+// GuardReplicatedCreation is GuardCreation for a replicated push: the
+// replicator is asked ecr:CreateRepository on the repository (with the
+// template's tags as the request's), not the kms: pair on the key of the
+// REPLICATION template, which this registry's administrator named when
+// writing the template (and was allowed to), as ECR creates a replicated
+// repository with its own service role rather than the source's.
+func GuardReplicatedCreation(ctx context.Context, az Authorizer, who engine.Principal) context.Context {
+	return engine.WithCreationCheck(ctx, func(ctx context.Context, c engine.RepositoryCreation) error {
+		return All(ctx, az, who, Access{Action: CreateRepository, Resource: Repository(c.Name), RequestTags: tagMap(c.Settings.ResourceTags)})
+	})
+}

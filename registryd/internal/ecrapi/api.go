@@ -80,9 +80,10 @@ type Config struct {
 	// bounds PutImage's body (bodyLimits). Default DefaultMaxManifestSize.
 	MaxManifestSize int64
 	// Upstreams validates a pull-through cache rule's upstream
-	// (ValidatePullThroughCacheRule; *pullthrough.Cache). Without it that
-	// operation fails with ServerException.
-	Upstreams UpstreamValidator
+	// (ValidatePullThroughCacheRule; *pullthrough.Cache), and makes the
+	// handshake with a new rule's upstream. Without it that operation
+	// fails with ServerException.
+	Upstreams Upstreams
 }
 
 // API serves the ECR API.

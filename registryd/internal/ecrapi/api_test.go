@@ -56,7 +56,7 @@ func TestECRErrorsOnTheWire(t *testing.T) {
 		{"DeleteRepositoryCreationTemplate", `{"prefix":"nope"}`, 400, "TemplateNotFoundException"},
 		{"TagResource", `{"resourceArn":"arn:aws:s3:::bucket","tags":[]}`, 400, "InvalidParameterException"},
 		{"UploadLayerPart", `{"repositoryName":"a","uploadId":"x"}`, 400, "InvalidParameterException"},
-		{"PutReplicationConfiguration", `{}`, 400, "UnknownOperationException"},
+		{"PutSigningConfiguration", `{}`, 400, "UnknownOperationException"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.op+" "+tt.body, func(t *testing.T) {

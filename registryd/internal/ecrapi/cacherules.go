@@ -20,7 +20,7 @@ import (
 type cacheRuleOps struct {
 	reg       registry
 	rules     CacheRuleStore
-	upstreams UpstreamValidator
+	upstreams Upstreams
 }
 
 // credentialARNPattern is ECR's pattern of credentialArn (a Secrets
@@ -113,6 +113,9 @@ func (o cacheRuleOps) create(ctx context.Context, c *call, in *CreatePullThrough
 	})
 	if err != nil {
 		return nil, secretError(err)
+	}
+	if o.upstreams != nil {
+		o.upstreams.Prime(&r)
 	}
 	return &CreatePullThroughCacheRuleOutput{
 		ECRRepositoryPrefix: r.ECRRepositoryPrefix, UpstreamRegistryURL: r.UpstreamRegistryURL,

@@ -28,7 +28,7 @@ var actionOf = map[string]authz.Action{
 // Authorizer knows.
 func TestOperationTable(t *testing.T) {
 	a := newTestAPI(t)
-	require.Len(t, a.ops, 49)
+	require.Len(t, a.ops, 51)
 	for name, op := range a.ops {
 		want, ok := actionOf[name]
 		if !ok {
@@ -91,6 +91,8 @@ var wellFormed = map[string]string{
 	"GetRegistryPolicy":                       `{}`,
 	"DeleteRegistryPolicy":                    `{}`,
 	"DescribeRegistry":                        `{}`,
+	"PutReplicationConfiguration":             `{"replicationConfiguration":{"rules":[]}}`,
+	"DescribeImageReplicationStatus":          `{"repositoryName":"r","imageId":{"imageTag":"v1"}}`,
 	"GetAccountSetting":                       `{"name":"BLOB_MOUNTING"}`,
 	"PutAccountSetting":                       `{"name":"BLOB_MOUNTING","value":"DISABLED"}`,
 	"ListImageReferrers":                      `{"repositoryName":"r","subjectId":{"imageDigest":"sha256:` + strings.Repeat("0", 64) + `"}}`,

@@ -11,7 +11,7 @@ import (
 // authorizes the action on the resources the input names before the
 // handler runs (operation.go); an entry cannot be made without an action,
 // and an input cannot be used without naming its resources.
-func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploads, upstreams UpstreamValidator) map[string]operation {
+func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploads, upstreams Upstreams) map[string]operation {
 	repos := repositoryOps{reg: g, repos: st}
 	tags := tagOps{reg: g, tags: st}
 	policies := policyOps{reg: g, policies: st}
@@ -26,6 +26,7 @@ func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploa
 	login := loginOps{tokens: tokens}
 	settings := accountSettingOps{settings: st}
 	referrers := referrerOps{reg: g, referrers: st}
+	replication := replicationOps{reg: g, images: images, store: st}
 	return map[string]operation{
 		"CreateRepository":              newOp(authz.CreateRepository, repos.create),
 		"DescribeRepositories":          newOp(authz.DescribeRepositories, repos.describe),
@@ -44,9 +45,12 @@ func operations(g registry, st Store, tokens TokenMinter, uploads *request.Uploa
 		"PutRegistryPolicy":    newOp(authz.PutRegistryPolicy, registryLevel.putPolicy),
 		"GetRegistryPolicy":    newOp(authz.GetRegistryPolicy, registryLevel.getPolicy),
 		"DeleteRegistryPolicy": newOp(authz.DeleteRegistryPolicy, registryLevel.deletePolicy),
-		"DescribeRegistry":     newOp(authz.DescribeRegistry, registryLevel.describe),
-		"GetAccountSetting":    newOp(authz.GetAccountSetting, settings.get),
-		"PutAccountSetting":    newOp(authz.PutAccountSetting, settings.put),
+		"DescribeRegistry":     newOp(authz.DescribeRegistry, replication.describeRegistry),
+
+		"PutReplicationConfiguration":    newOp(authz.PutReplicationConfiguration, replication.put),
+		"DescribeImageReplicationStatus": newOp(authz.DescribeImageReplicationStatus, replication.describeStatus),
+		"GetAccountSetting":              newOp(authz.GetAccountSetting, settings.get),
+		"PutAccountSetting":              newOp(authz.PutAccountSetting, settings.put),
 
 		"PutLifecyclePolicy":          newOp(authz.PutLifecyclePolicy, lifecycle.put),
 		"GetLifecyclePolicy":          newOp(authz.GetLifecyclePolicy, lifecycle.get),

@@ -66,30 +66,3 @@ func (o registryOps) deletePolicy(ctx context.Context, _ *call, _ *DeleteRegistr
 	}
 	return o.out(text), nil
 }
-
-// DescribeRegistryInput is DescribeRegistry's request.
-type DescribeRegistryInput struct {
-	onRegistry
-}
-
-// DescribeRegistryOutput is DescribeRegistry's answer: the registry's ID
-// and its replication configuration. Berth does not replicate, so the
-// configuration has no rules, which is what ECR answers for a registry
-// that has none; nothing is stored for it.
-type DescribeRegistryOutput struct {
-	RegistryID               string                   `json:"registryId"`
-	ReplicationConfiguration ReplicationConfiguration `json:"replicationConfiguration"`
-}
-
-// ReplicationConfiguration is ECR's replicationConfiguration: its rules.
-type ReplicationConfiguration struct {
-	Rules []ReplicationRule `json:"rules"`
-}
-
-// ReplicationRule is one replication rule; Berth has none to answer, so
-// the type carries no fields it would have to invent.
-type ReplicationRule struct{}
-
-func (o registryOps) describe(_ context.Context, _ *call, _ *DescribeRegistryInput) (*DescribeRegistryOutput, error) {
-	return &DescribeRegistryOutput{RegistryID: o.reg.account, ReplicationConfiguration: ReplicationConfiguration{Rules: []ReplicationRule{}}}, nil
-}

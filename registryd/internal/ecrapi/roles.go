@@ -94,11 +94,16 @@ type CacheRuleStore interface {
 	SecretNameFromARN(arn string) (string, error)
 }
 
-// UpstreamValidator answers whether a pull-through cache rule's upstream
-// can be reached and authenticates with the rule's credentials: "" when
-// it does, else why not (*pullthrough.Cache).
-type UpstreamValidator interface {
+// Upstreams are the upstream registries of pull-through cache rules
+// (*pullthrough.Cache).
+type Upstreams interface {
+	// ValidateUpstream answers whether rule's upstream can be reached and
+	// authenticates with the rule's credentials: "" when it does, else
+	// why not.
 	ValidateUpstream(ctx context.Context, rule *engine.PullThroughCacheRule) string
+	// Prime makes the handshake with rule's upstream in the background,
+	// so that the rule's first pull does not wait for it.
+	Prime(rule *engine.PullThroughCacheRule)
 }
 
 // AccountSettingStore keeps the account settings.
@@ -127,6 +132,7 @@ type Store interface {
 	StorageClassStore
 	AccountSettingStore
 	ReferrerStore
+	ReplicationStore
 }
 
 var _ Store = (*engine.Engine)(nil)

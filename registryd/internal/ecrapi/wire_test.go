@@ -270,6 +270,12 @@ func TestECRWireGolden(t *testing.T) {
 		{"DeleteRegistryPolicy", `{}`},
 		{"DescribeRegistry", `{}`},
 		{"DescribeRegistry", `{"registryId":"000000000000"}`},
+		// Replication (the wire test's registry names no destination).
+		{"PutReplicationConfiguration", `{"replicationConfiguration":{"rules":[{"destinations":[{"region":"eu-west-1","registryId":"111122223333"}],"repositoryFilters":[{"filter":"prod/","filterType":"PREFIX_MATCH"}]}]}}`},
+		{"PutReplicationConfiguration", `{"replicationConfiguration":{"rules":[{"destinations":[{"region":"eu-west-1","registryId":"111122223333"}],"repositoryFilters":[{"filter":"prod/","filterType":"WILDCARD"}]}]}}`},
+		{"PutReplicationConfiguration", `{}`},
+		{"PutReplicationConfiguration", `{"replicationConfiguration":{"rules":[]}}`},
+		{"DescribeImageReplicationStatus", `{"repositoryName":"team/app","imageId":{"imageTag":"nope"}}`},
 		// Account settings.
 		{"GetAccountSetting", `{"name":"REGISTRY_POLICY_SCOPE"}`},
 		{"GetAccountSetting", `{"name":"BLOB_MOUNTING"}`},
@@ -294,7 +300,7 @@ func TestECRWireGolden(t *testing.T) {
 		{"DescribeImageScanFindings", `{"repositoryName":"team/app","imageId":{"imageTag":"v1"},"maxResults":1001}`},
 		{"StartImageScan", `{"repositoryName":"nope","imageId":{"imageTag":"v1"}}`},
 		{"StartImageScan", `{"repositoryName":"team/app"}`},
-		{"PutReplicationConfiguration", `{"replicationConfiguration":{"rules":[]}}`},
+		{"PutSigningConfiguration", `{"signingConfiguration":{"rules":[]}}`},
 	}
 
 	var out bytes.Buffer

@@ -150,9 +150,22 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) error {
 		return methodNotAllowed(w, ep.allow)
 	}
 	ctx := r.Context()
+	access := m.access
+	guard := authz.GuardCreation
+	if h := r.Header.Get(engine.ReplicationSourceHeader); h != "" {
+		// A replicated push: what it does is ecr:ReplicateImage, which
+		// only an identity granted it may do (docs/replication.md).
+		src, err := replicationRequest(r, rt, h)
+		if err != nil {
+			return err
+		}
+		ctx = engine.WithReplicationSource(ctx, src)
+		access = func(r *http.Request, rt route) []authz.Access { return replicationAccess(m.access(r, rt)) }
+		guard = authz.GuardReplicatedCreation
+	}
 	// A per-item endpoint (the catalog) asks about each item it answers.
 	if !m.perItem {
-		if err := authz.All(ctx, a.authz, who, m.access(r, rt)...); err != nil {
+		if err := authz.All(ctx, a.authz, who, access(r, rt)...); err != nil {
 			if who.Anonymous() && a.authRequired {
 				Unauthorized(w, a.realm)
 				return nil
@@ -162,7 +175,7 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) error {
 	}
 	// Repositories created while serving (create on push) are created
 	// only if the caller may create them.
-	ctx = authz.GuardCreation(withCaller(ctx, who), a.authz, who)
+	ctx = guard(withCaller(ctx, who), a.authz, who)
 	err = m.serve(a, w, r.WithContext(ctx), rt)
 	if err != nil && who.Anonymous() && a.authRequired && errors.Is(err, engine.ErrAccessDenied) {
 		// Refused on the way (a pull-through cache fill): credentials

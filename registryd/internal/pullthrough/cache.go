@@ -39,6 +39,7 @@ import (
 
 	"github.com/berthstore/berth/engine"
 	"github.com/berthstore/berth/registryd/internal/authz"
+	"github.com/berthstore/berth/registryd/internal/request"
 )
 
 // DefaultRefresh is how often a cached tag is checked against its
@@ -119,8 +120,8 @@ type Cache struct {
 	manifests singleflight.Group // shared upstream manifest fetches
 	fills     singleflight.Group // background copies of an image's content
 	upstreams upstreamCache      // authenticated upstream clients (upstream.go)
+	shakes    handshakes         // upstream registries' ping answers (handshake.go)
 	flights   flightTable        // blob fetches under way (flight.go)
-	heads     headStarts         // image fills waiting for their pull's first bytes (fill.go)
 
 	// stop cancels the background work (fills, flights) at Close; bg
 	// counts it.
@@ -235,6 +236,7 @@ func (c *Cache) FillManifest(ctx context.Context, who engine.Principal, repo, re
 	if haveLocal && !c.tagDue(ctx, repo, ref) {
 		return nil, nil
 	}
+	ctx = fillContext(ctx)
 	if err := c.mayFill(ctx, who, repo); err != nil {
 		if haveLocal {
 			c.log.Debug("pull-through: the caller may not refresh the cached tag; serving the cached copy", "repository", repo, "reference", ref, "err", err)
@@ -287,10 +289,11 @@ func (c *Cache) StreamBlob(ctx context.Context, who engine.Principal, repo strin
 	if _, err := c.store.StatBlob(ctx, repo, d); err == nil {
 		return nil, 0, nil
 	}
+	ctx = fillContext(ctx)
 	if err := c.mayFill(ctx, who, repo); err != nil {
 		return nil, 0, err
 	}
-	r, size, err := c.joinFlight(authz.GuardCreation(ctx, c.authz, who), rule, repo, d)
+	r, size, err := c.joinFlight(authz.GuardCreation(ctx, c.authz, who), rule, repo, d, true)
 	if errors.Is(err, errNotFound) || errors.Is(err, engine.ErrNotPullThroughCache) {
 		return nil, 0, nil
 	}
@@ -324,10 +327,11 @@ func (c *Cache) FillBlob(ctx context.Context, who engine.Principal, repo string,
 	if _, err := c.store.StatBlob(ctx, repo, d); err == nil {
 		return nil
 	}
+	ctx = fillContext(ctx)
 	if err := c.mayFill(ctx, who, repo); err != nil {
 		return err
 	}
-	r, _, err := c.joinFlight(authz.GuardCreation(ctx, c.authz, who), rule, repo, d)
+	r, _, err := c.joinFlight(authz.GuardCreation(ctx, c.authz, who), rule, repo, d, true)
 	if errors.Is(err, errNotFound) || errors.Is(err, engine.ErrNotPullThroughCache) {
 		return nil
 	}
@@ -384,6 +388,26 @@ func (c *Cache) reportFailure(ctx context.Context, repo, ref string, err error) 
 		c.log.Warn("pull-through: the failed fill's event could not be queued", "repository", repo, "reference", ref, "err", rerr)
 	}
 	return err
+}
+
+// fillContext returns ctx under which the audit records of a fill's
+// changes (its import into the cache repository, the repository's
+// creation) are synced for the fill itself to wait for, before its
+// durable commits (awaitRecords), not for the pull's answer: the pull
+// acknowledges a read, and the fill goes on after it
+// (docs/audit.md, "The seam").
+func fillContext(ctx context.Context) context.Context {
+	return request.WithAuditSyncs(ctx, new(request.AuditSyncs))
+}
+
+// awaitRecords waits for the syncs of the audit records of the changes
+// made under ctx (fillContext): a fill makes nothing durable before they
+// are on the disk.
+func awaitRecords(ctx context.Context) error {
+	if s := request.AuditSyncsOf(ctx); s != nil {
+		return s.Wait()
+	}
+	return nil
 }
 
 // mayFill asks whether who may import upstream images into repo.

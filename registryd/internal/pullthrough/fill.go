@@ -12,10 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/berthstore/berth/engine"
 )
@@ -27,20 +27,10 @@ import (
 // image).
 func (c *Cache) startImageFill(ctx context.Context, rule *engine.PullThroughCacheRule, repo, ref string, m *upstreamManifest, created bool) {
 	key := repo + "\x00" + ref + "\x00" + string(m.Digest)
-	head := c.heads.wait(repo)
+	// The copy starts at once: its blob fetches are the ones the pull's
+	// own blob requests join (flight.go), so that those find the
+	// upstream's answer under way, or already in, when they come.
 	c.goBackground(ctx, func(ctx context.Context) {
-		// The pull's own blob requests go first: the fill waits until one
-		// got its first bytes (it then joins their fetches), or for
-		// fillHeadStart when the pull asks for none.
-		t := time.NewTimer(fillHeadStart)
-		select {
-		case <-head:
-		case <-t.C:
-			c.heads.drop(repo, head)
-		case <-ctx.Done():
-			c.heads.drop(repo, head)
-		}
-		t.Stop()
 		_, _, _ = c.fills.Do(key, func() (any, error) {
 			err := c.fillImage(ctx, rule, repo, ref, m)
 			switch {
@@ -66,6 +56,9 @@ func (c *Cache) fillImage(ctx context.Context, rule *engine.PullThroughCacheRule
 	if err := c.fillContent(ctx, rule, repo, m, 0); err != nil {
 		return err
 	}
+	if err := awaitRecords(ctx); err != nil {
+		return err
+	}
 	_, err := c.store.PutCachedManifest(ctx, repo, ref, m.MediaType, m.Payload)
 	return err
 }
@@ -79,10 +72,13 @@ func (c *Cache) fillContent(ctx context.Context, rule *engine.PullThroughCacheRu
 	if depth > maxIndexDepth {
 		return fmt.Errorf("%w: indexes nested over %d deep", ErrUpstream, maxIndexDepth)
 	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(fillParallel)
 	for _, b := range m.Refs.Blobs {
-		if err := c.fillBlob(ctx, rule, repo, b.Digest); err != nil {
-			return err
-		}
+		g.Go(func() error { return c.fillBlob(gctx, rule, repo, b.Digest) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	for _, child := range m.Refs.Children {
 		if _, err := c.store.StatManifest(ctx, repo, child.Digest.String()); err == nil {
@@ -98,6 +94,9 @@ func (c *Cache) fillContent(ctx context.Context, rule *engine.PullThroughCacheRu
 		if err := c.fillContent(ctx, rule, repo, cm, depth+1); err != nil {
 			return err
 		}
+		if err := awaitRecords(ctx); err != nil {
+			return err
+		}
 		if _, err := c.store.PutCachedManifest(ctx, repo, child.Digest.String(), cm.MediaType, cm.Payload); err != nil {
 			return err
 		}
@@ -111,7 +110,7 @@ func (c *Cache) fillBlob(ctx context.Context, rule *engine.PullThroughCacheRule,
 	if _, err := c.store.StatBlob(ctx, repo, dg); err == nil {
 		return nil
 	}
-	r, _, err := c.joinFlight(ctx, rule, repo, dg)
+	r, _, err := c.joinFlight(ctx, rule, repo, dg, false)
 	if errors.Is(err, errNotFound) {
 		return fmt.Errorf("%w: blob %s is not upstream", ErrUpstream, dg)
 	}
@@ -122,49 +121,11 @@ func (c *Cache) fillBlob(ctx context.Context, rule *engine.PullThroughCacheRule,
 	return r.drain(ctx)
 }
 
-// fillHeadStart is how long the background fill of an image waits for
-// the pull that fetched its manifest to get the first bytes of a blob
-// before it starts anyway (a pull of the manifest alone).
+// fillHeadStart is how long a flight the background copy of an image
+// started waits for a pull to want its bytes before it reads them
+// anyway (a pull of the manifest alone, or of other blobs).
 const fillHeadStart = 500 * time.Millisecond
 
-// headStarts are the background fills waiting for a pull of their
-// repository to get its first blob bytes, by repository.
-type headStarts struct {
-	mu sync.Mutex
-	m  map[string]chan struct{}
-}
-
-// wait returns the channel closed when a pull of repo gets its first
-// blob bytes.
-func (h *headStarts) wait(repo string) chan struct{} {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.m == nil {
-		h.m = map[string]chan struct{}{}
-	}
-	ch := h.m[repo]
-	if ch == nil {
-		ch = make(chan struct{})
-		h.m[repo] = ch
-	}
-	return ch
-}
-
-// served closes the channel of repo's waiting fills.
-func (h *headStarts) served(repo string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if ch := h.m[repo]; ch != nil {
-		close(ch)
-		delete(h.m, repo)
-	}
-}
-
-// drop forgets ch, the channel of a fill that stopped waiting.
-func (h *headStarts) drop(repo string, ch chan struct{}) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.m[repo] == ch {
-		delete(h.m, repo)
-	}
-}
+// fillParallel is how many blobs of an image its copy fetches at once
+// (as many as docker pulls at once).
+const fillParallel = 3

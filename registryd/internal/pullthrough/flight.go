@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net/http"
 	"os"
 	"runtime"
 	"sync"
@@ -32,6 +33,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/request"
 )
 
 // spoolBuffer is the size of the reads from upstream.
@@ -83,6 +85,12 @@ type flight struct {
 	// created is true when a pull of this flight created the repository
 	// (a failed fill removes it again).
 	created bool
+	// records are the audit syncs of the pulls' records of this fill
+	// (fillContext): the store's copy waits for them.
+	records []*request.AuditSyncs
+	// wanted is set once a pull asks for the bytes (or fillHeadStart
+	// passed): the upstream's body is read only then.
+	wanted bool
 	// served is set once a pull's reader returned the blob's first bytes
 	// (or storeHeadStart passed): the store's copy starts only then, so
 	// that its work does not delay the first bytes of the pull.
@@ -94,12 +102,16 @@ type flight struct {
 const storeHeadStart = 100 * time.Millisecond
 
 // joinFlight returns a reader of blob d of repo from upstream: the
-// flight under way, or a new one. It waits for the upstream's answer,
+// flight under way, or a new one. A pull wants the bytes now; the
+// background copy of an image (want false) only asks the upstream, and
+// its flights read the upstream's body once a pull joins them, or after
+// fillHeadStart: a pull's first bytes do not wait for the copies of
+// other blobs. It waits for the upstream's answer,
 // then makes sure of the cache repository with the authority ctx
 // carries (authz.GuardCreation). Its errors are errNotFound,
 // ErrUpstreamAuth, ErrUpstream, the repository's creation refused, or
 // engine.ErrNotPullThroughCache.
-func (c *Cache) joinFlight(ctx context.Context, rule *engine.PullThroughCacheRule, repo string, d digest.Digest) (*flightReader, int64, error) {
+func (c *Cache) joinFlight(ctx context.Context, rule *engine.PullThroughCacheRule, repo string, d digest.Digest, want bool) (*flightReader, int64, error) {
 	key := repo + "\x00" + string(d)
 	c.flights.mu.Lock()
 	f := c.flights.m[key]
@@ -115,6 +127,13 @@ func (c *Cache) joinFlight(ctx context.Context, rule *engine.PullThroughCacheRul
 	f.mu.Lock()
 	f.refs++
 	f.pulls++
+	if s := request.AuditSyncsOf(ctx); s != nil {
+		f.records = append(f.records, s)
+	}
+	if want && !f.wanted {
+		f.wanted = true
+		f.cond.Broadcast()
+	}
 	f.mu.Unlock()
 	c.flights.mu.Unlock()
 
@@ -209,18 +228,38 @@ func (f *flight) run(ctx context.Context, rule *engine.PullThroughCacheRule) {
 	// hold its core until the scheduler preempts it, 10 ms later.
 	runtime.Gosched()
 	go f.store(ctx)
+	f.awaitWanted(ctx)
 	f.finish(f.copy(ctx, body), false)
 	<-f.storedCh
+}
+
+// awaitWanted waits until a pull wants the bytes, or fillHeadStart
+// passed, or the fetch ends.
+func (f *flight) awaitWanted(ctx context.Context) {
+	t := time.AfterFunc(fillHeadStart, func() {
+		f.mu.Lock()
+		f.wanted = true
+		f.cond.Broadcast()
+		f.mu.Unlock()
+	})
+	defer t.Stop()
+	stop := context.AfterFunc(ctx, f.wake)
+	defer stop()
+	f.mu.Lock()
+	for !f.wanted && !f.abandoned && ctx.Err() == nil {
+		f.cond.Wait()
+	}
+	f.mu.Unlock()
 }
 
 // open asks the upstream for the blob and returns its body and announced
 // size (-1 when it did not say).
 func (f *flight) open(ctx context.Context, rule *engine.PullThroughCacheRule) (io.ReadCloser, int64, error) {
-	up, err := f.c.upstreamFor(ctx, rule, f.repo)
-	if err != nil {
-		return nil, 0, err
-	}
-	resp, err := up.get(ctx, "blobs/"+string(f.d), "")
+	var resp *http.Response
+	err := f.c.withUpstream(ctx, rule, f.repo, func(up *upstream) (err error) {
+		resp, err = up.get(ctx, "blobs/"+string(f.d), "")
+		return err
+	})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -328,11 +367,22 @@ func (f *flight) store(ctx context.Context) {
 	for (!f.ready || !f.served && !f.done) && !f.abandoned && ctx.Err() == nil {
 		f.cond.Wait()
 	}
-	ready := f.ready
+	ready, records := f.ready, f.records
 	f.mu.Unlock()
 	if !ready {
 		f.storeErr = fmt.Errorf("%w: every pull of %s left before the repository was made", context.Canceled, f.d)
 		return
+	}
+	for _, s := range records {
+		if err := s.Wait(); err != nil {
+			f.storeErr = err
+			f.mu.Lock()
+			created := f.created
+			f.mu.Unlock()
+			f.c.log.Warn("pull-through: the audit records of a fill could not be synced; the blob is not stored", "repository", f.repo, "digest", f.d, "err", err)
+			f.c.undoCreation(ctx, f.repo, created)
+			return
+		}
 	}
 	// A repository removed meanwhile is not made again by the flight: no
 	// pull's authority is at hand.
@@ -398,8 +448,7 @@ type flightReader struct {
 }
 
 // servedFirst records that a pull's reader got the blob's first bytes:
-// the store's copy of the blob, and the background fill of the
-// repository's image, may start.
+// the store's copy of the blob may start.
 func (r *flightReader) servedFirst() {
 	f := r.f
 	f.mu.Lock()
@@ -409,7 +458,6 @@ func (r *flightReader) servedFirst() {
 		f.cond.Broadcast()
 	}
 	f.mu.Unlock()
-	f.c.heads.served(f.repo)
 }
 
 // Read returns the bytes fetched so far beyond the reader's offset,
@@ -484,10 +532,10 @@ func (r *flightReader) Close() error {
 	return nil
 }
 
-// drain reads the blob to its end and waits for the store's copy: the
-// fetch's failure, else the store's.
+// drain waits for the fetch's end and the store's copy, reading nothing
+// itself: the fetch's failure, else the store's.
 func (r *flightReader) drain(ctx context.Context) error {
-	_, err := io.Copy(io.Discard, r)
+	err := r.fetched(ctx)
 	serr := r.stored(ctx)
 	if err != nil {
 		return err

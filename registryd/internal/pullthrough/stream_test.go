@@ -45,10 +45,20 @@ type upstream struct {
 
 func startUpstream(t *testing.T) *upstream {
 	t.Helper()
+	return startUpstreamWith(t, nil)
+}
+
+// startUpstreamWith is startUpstream with the registry's handler wrapped
+// by wrap (nil: not wrapped).
+func startUpstreamWith(t *testing.T, wrap func(http.Handler) http.Handler) *upstream {
+	t.Helper()
 	u := &upstream{store: regtest.Engine(t)}
 	srv, err := server.New(u.store, server.Config{Logger: regtest.Quiet(), DisableAccessLog: true})
 	require.NoError(t, err)
 	h := srv.Handler()
+	if wrap != nil {
+		h = wrap(h)
+	}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/sha256:") {
 			u.blobs.Add(1)

@@ -53,6 +53,12 @@ type upstream struct {
 	// requests: a refusal upstream is then a failure of those
 	// credentials, not a "not found".
 	authed bool
+	// reg is the upstream registry; kept is true when the client was made
+	// on a ping answer kept from earlier (handshake.go); key is its entry
+	// in the upstream cache.
+	reg  name.Registry
+	kept bool
+	key  string
 }
 
 // upstreamCache keeps the authenticated upstream clients, by rule,
@@ -102,31 +108,59 @@ func (c *Cache) upstreamFor(ctx context.Context, rule *engine.PullThroughCacheRu
 		c.upstreams.entries[key] = e
 	}
 	c.upstreams.mu.Unlock()
-	e.once.Do(func() { e.up, e.err = c.newUpstream(ctx, rule, host, plain, upRepo) })
-	if e.err != nil {
-		c.upstreams.mu.Lock()
-		if c.upstreams.entries[key] == e {
-			delete(c.upstreams.entries, key) // the next pull tries again
+	e.once.Do(func() {
+		e.up, e.err = c.newUpstream(ctx, rule, host, plain, upRepo)
+		if e.up != nil {
+			e.up.key = key
 		}
-		c.upstreams.mu.Unlock()
+	})
+	if e.err != nil {
+		c.dropUpstream(key, e) // the next pull tries again
 		return nil, e.err
 	}
 	return e.up, nil
 }
 
-// newUpstream makes the client of upRepo at host: the registry's
-// handshake (a ping, and a token for upRepo's pull scope where the
-// registry hands out tokens) with the rule's credentials or anonymously.
-func (c *Cache) newUpstream(ctx context.Context, rule *engine.PullThroughCacheRule, host string, plain bool, upRepo string) (*upstream, error) {
-	var opts []name.Option
-	if plain {
-		opts = append(opts, name.Insecure)
+// dropUpstream forgets the client entry e under key.
+func (c *Cache) dropUpstream(key string, e *upstreamEntry) {
+	c.upstreams.mu.Lock()
+	if cur := c.upstreams.entries[key]; cur != nil && (e == nil || cur == e) {
+		delete(c.upstreams.entries, key)
 	}
-	reg, err := name.NewRegistry(host, opts...)
+	c.upstreams.mu.Unlock()
+}
+
+// withUpstream calls fn with the client of repo's upstream under rule.
+// When the upstream refuses the credentials of a client made on a kept
+// ping answer, the answer and the client are forgotten and fn is called
+// once more with a client of a new handshake (the registry may have
+// changed how it authenticates).
+func (c *Cache) withUpstream(ctx context.Context, rule *engine.PullThroughCacheRule, repo string, fn func(*upstream) error) error {
+	up, err := c.upstreamFor(ctx, rule, repo)
+	if err != nil {
+		return err
+	}
+	err = fn(up)
+	if err == nil || !up.kept || !errors.Is(err, ErrUpstreamAuth) {
+		return err
+	}
+	c.forgetChallenge(up.reg)
+	c.dropUpstream(up.key, nil)
+	if up, err = c.upstreamFor(ctx, rule, repo); err != nil {
+		return err
+	}
+	return fn(up)
+}
+
+// newUpstream makes the client of upRepo at host: the registry's
+// handshake (its ping answer, kept from an earlier one where there is
+// one, and a token for upRepo's pull scope where the registry hands out
+// tokens) with the rule's credentials or anonymously.
+func (c *Cache) newUpstream(ctx context.Context, rule *engine.PullThroughCacheRule, host string, plain bool, upRepo string) (*upstream, error) {
+	reg, err := upstreamRegistry(host, plain)
 	if err != nil {
 		return nil, fmt.Errorf("%w: upstream %s: %v", ErrUpstream, host, err)
 	}
-	ref := reg.Repo(upRepo)
 	auth := authn.Anonymous
 	creds, authed, err := c.store.CacheRuleCredentials(ctx, rule)
 	if err != nil {
@@ -136,7 +170,13 @@ func (c *Cache) newUpstream(ctx context.Context, rule *engine.PullThroughCacheRu
 	if authed {
 		auth = authn.FromConfig(authn.AuthConfig{Username: creds.Username, Password: creds.AccessToken})
 	}
-	rt, err := transport.NewWithContext(ctx, reg, auth, c.transport, []string{ref.Scope(transport.PullScope)})
+	scopes := []string{reg.Repo(upRepo).Scope(transport.PullScope)}
+	rt, scheme, kept, err := c.upstreamTransport(ctx, reg, auth, scopes, true)
+	if err != nil && kept {
+		// The kept answer may be stale (a new token realm, say): ask again.
+		c.forgetChallenge(reg)
+		rt, scheme, kept, err = c.upstreamTransport(ctx, reg, auth, scopes, false)
+	}
 	if err != nil {
 		var te *transport.Error
 		if authed && errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
@@ -144,11 +184,32 @@ func (c *Cache) newUpstream(ctx context.Context, rule *engine.PullThroughCacheRu
 		}
 		return nil, upstreamFailure(host, err)
 	}
-	scheme := "https"
-	if plain {
+	return &upstream{base: scheme + "://" + host, repo: upRepo, client: &http.Client{Transport: rt}, authed: authed, reg: reg, kept: kept}, nil
+}
+
+// upstreamTransport is what NewWithContext of go-containerregistry's
+// transport makes, on reg's ping answer (kept, when reuse is set: see
+// handshake.go): the requests authenticated as the registry asked
+// (nothing, Basic, or a Bearer token for scopes), and the scheme the
+// registry answered on.
+func (c *Cache) upstreamTransport(ctx context.Context, reg name.Registry, auth authn.Authenticator, scopes []string, reuse bool) (rt http.RoundTripper, scheme string, kept bool, err error) {
+	ch, kept, err := c.challenge(ctx, reg, reuse)
+	if err != nil {
+		return nil, "", false, err
+	}
+	scheme = "https"
+	if ch.Insecure {
 		scheme = "http"
 	}
-	return &upstream{base: scheme + "://" + host, repo: upRepo, client: &http.Client{Transport: rt}, authed: authed}, nil
+	inner := transport.NewUserAgent(c.transport, "")
+	tok := &transport.Token{}
+	if strings.EqualFold(ch.Scheme, "bearer") {
+		if tok, err = transport.Exchange(ctx, reg, auth, inner, scopes, ch); err != nil {
+			return nil, "", kept, err
+		}
+	}
+	rt, err = transport.FromToken(reg, auth, inner, ch, tok)
+	return rt, scheme, kept, err
 }
 
 // get sends a GET of path under the repository (manifests/<ref>,
@@ -202,11 +263,12 @@ func (c *Cache) fetchManifest(ctx context.Context, rule *engine.PullThroughCache
 	v, err, _ := c.manifests.Do(key, func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), maxFetch)
 		defer cancel()
-		up, err := c.upstreamFor(fctx, rule, repo)
-		if err != nil {
-			return nil, err
-		}
-		return up.manifest(fctx, c.store, ref, c.maxMan)
+		var m *upstreamManifest
+		err := c.withUpstream(fctx, rule, repo, func(up *upstream) (err error) {
+			m, err = up.manifest(fctx, c.store, ref, c.maxMan)
+			return err
+		})
+		return m, err
 	})
 	if err != nil {
 		return nil, err
@@ -271,11 +333,7 @@ func (c *Cache) ValidateUpstream(ctx context.Context, rule *engine.PullThroughCa
 	if err != nil {
 		return err.Error()
 	}
-	var opts []name.Option
-	if plain {
-		opts = append(opts, name.Insecure)
-	}
-	reg, err := name.NewRegistry(host, opts...)
+	reg, err := upstreamRegistry(host, plain)
 	if err != nil {
 		return fmt.Sprintf("upstream registry %s: %v", host, err)
 	}
@@ -287,17 +345,15 @@ func (c *Cache) ValidateUpstream(ctx context.Context, rule *engine.PullThroughCa
 	if authed {
 		auth = authn.FromConfig(authn.AuthConfig{Username: creds.Username, Password: creds.AccessToken})
 	}
-	rt, err := transport.NewWithContext(ctx, reg, auth, c.transport, nil)
+	// A new handshake (kept for the rule's pulls), not a kept one: the
+	// question is whether the upstream answers now.
+	rt, scheme, _, err := c.upstreamTransport(ctx, reg, auth, nil, false)
 	if err != nil {
 		var te *transport.Error
 		if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
 			return fmt.Sprintf("The authentication to the upstream registry %s failed (%d): verify the credentials of the rule's secret", host, te.StatusCode)
 		}
 		return fmt.Sprintf("the upstream registry %s cannot be reached: %v", host, err)
-	}
-	scheme := "https"
-	if plain {
-		scheme = "http"
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+host+"/v2/", nil)
 	if err != nil {

@@ -57,7 +57,7 @@ type Info struct {
 
 	// syncs are the audit syncs the answer waits for (auditsync.go).
 	// Nil unless the server defers them (DeferAuditSyncs).
-	syncs *auditSyncs
+	syncs *AuditSyncs
 }
 
 // NewInfo returns the Info of r as the server starts serving it: a fresh
