@@ -423,6 +423,8 @@ func TestECRAPIOpenRegistry(t *testing.T) {
 	require.Len(t, out.Repositories, 1)
 	_, err = c.PutReplicationConfiguration(ctx, &ecr.PutReplicationConfigurationInput{
 		ReplicationConfiguration: &types.ReplicationConfiguration{Rules: []types.ReplicationRule{}}})
+	require.NoError(t, err, "no rules: replication off, as ECR clears it")
+	_, err = c.PutSigningConfiguration(ctx, &ecr.PutSigningConfigurationInput{SigningConfiguration: &types.SigningConfiguration{Rules: []types.SigningRule{}}})
 	requireAPIError(t, err, "UnknownOperationException")
 }
 
