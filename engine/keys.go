@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/berthstore/berth/crypt"
 	"github.com/berthstore/berth/index"
@@ -112,7 +113,7 @@ func openKeyProvider(dir string, o *Options) (crypt.KeyProvider, func() error, e
 	if path == "" {
 		path = filepath.Join(dir, "keyring.json")
 	}
-	if err := checkKeyring(dir, path); err != nil {
+	if err := checkKeyring(dir, path, o.Metadata); err != nil {
 		return nil, nil, err
 	}
 	kr, err := crypt.OpenKeyring(path)
@@ -133,10 +134,11 @@ func openKeyProvider(dir string, o *Options) (crypt.KeyProvider, func() error, e
 
 // checkKeyring refuses, before anything is written, a keyring the store
 // at dir cannot use: its directory missing (an unmounted volume), or the
-// file missing while the store exists already (it has an index), where a
-// new keyring would leave every blob sealed under the old one unreadable
-// and seal new ones under a key a later restore of the old keyring loses.
-func checkKeyring(dir, path string) error {
+// file missing while the store exists already (it has an index: in dir,
+// or in the PostgreSQL database metadata names), where a new keyring
+// would leave every blob sealed under the old one unreadable and seal new
+// ones under a key a later restore of the old keyring loses.
+func checkKeyring(dir, path, metadata string) error {
 	target, err := crypt.KeyringTarget(path)
 	if err != nil {
 		return err
@@ -157,6 +159,17 @@ func checkKeyring(dir, path string) error {
 	}
 	if existing {
 		return fmt.Errorf("%w: %s has an index but keyring %s does not exist; restore the keyring (a new one would make every encrypted blob unreadable)", ErrKeyringMissing, dir, path)
+	}
+	if metadata != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		held, err := index.PostgresHoldsIndex(ctx, metadata)
+		if err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+		if held {
+			return fmt.Errorf("%w: the metadata database holds this store's index but keyring %s does not exist; restore the keyring (a new one would make every encrypted blob unreadable)", ErrKeyringMissing, path)
+		}
 	}
 	return nil
 }

@@ -76,6 +76,29 @@ func OpenPostgres(ctx context.Context, url string, opts *Options, popts *Postgre
 	return db, nil
 }
 
+// PostgresHoldsIndex reports whether the database at url holds an index
+// already (its table exists and has rows), without changing anything: a
+// store opening on it that has lost its keyring must be refused, not
+// given a new one.
+func PostgresHoldsIndex(ctx context.Context, url string) (bool, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return false, fmt.Errorf("index: postgres: %w", err)
+	}
+	defer conn.Close(ctx)
+	var held bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('berth_kv') IS NOT NULL`).Scan(&held); err != nil {
+		return false, fmt.Errorf("index: postgres: %w", err)
+	}
+	if !held {
+		return false, nil
+	}
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM berth_kv)`).Scan(&held); err != nil {
+		return false, fmt.Errorf("index: postgres: %w", err)
+	}
+	return held, nil
+}
+
 // pgMigrate applies the migrations the database lacks, under an advisory
 // lock so that replicas starting together apply each once.
 func pgMigrate(ctx context.Context, pool *pgxpool.Pool) error {
