@@ -12,6 +12,10 @@ CONFORMANCE_VERSION="v0.0.0-20260831232431-97274622c111"
 CRANE_VERSION="v0.22.1"
 ORAS_VERSION="v1.3.6"
 REGCTL_VERSION="v0.11.7"
+# The S3-compatible server the object-store backend's tests start
+# (internal/miniotest); about four minutes to build on two cores, then
+# cached in GOBIN.
+MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
 
 SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then
@@ -28,6 +32,12 @@ command -v aws >/dev/null 2>&1 || apt_missing+=(awscli)
 # objcopy writes the cargo-auditable section of the scanning tests' Rust
 # binary fixture (internal/scanfixture).
 command -v objcopy >/dev/null 2>&1 || apt_missing+=(binutils)
+# Headless Chromium: the console's browser tests (registryd/e2e) drive it
+# through chromedp.
+command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
+# PostgreSQL 15, the shared metadata database the scale-out tests start
+# (internal/pgtest runs initdb and pg_ctl from /usr/lib/postgresql/*/bin).
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || apt_missing+=(postgresql)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
 	echo "install-tools: apt-get install ${apt_missing[*]}"
 	$SUDO apt-get update
@@ -54,6 +64,11 @@ fi
 if [ ! -x "$GOBIN_DIR/regctl" ]; then
 	echo "install-tools: go install regctl@$REGCTL_VERSION"
 	(cd /tmp && go install "github.com/regclient/regclient/cmd/regctl@$REGCTL_VERSION")
+fi
+
+if [ ! -x "$GOBIN_DIR/minio" ]; then
+	echo "install-tools: go install minio@$MINIO_VERSION"
+	(cd /tmp && go install "github.com/minio/minio@$MINIO_VERSION")
 fi
 
 # The CNCF distribution registry, the peer `go run ./bench` measures

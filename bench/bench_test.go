@@ -300,7 +300,10 @@ func BenchmarkAccessControl(b *testing.B) {
 		{Name: "access-big", Size: 1 << 20, Compression: Gzip},
 	}})
 	require.NoError(b, err)
-	authArgs := []string{"--htpasswd", files.htpasswd, "--iam", files.identities, "--ecr-credentials", files.credentials}
+	// As the workload: no bcrypt of an expired cached password in a
+	// measurement (acAuthCacheTTL).
+	authArgs := []string{"--htpasswd", files.htpasswd, "--iam", files.identities, "--ecr-credentials", files.credentials,
+		"--auth-cache-ttl", acAuthCacheTTL.String()}
 	type config struct {
 		name, authorization string
 		h                   http.Handler

@@ -250,6 +250,19 @@ func inProcessConfig(args []string, logger *slog.Logger) (*engine.Options, serve
 				value = args[i]
 			}
 			*files[name] = value
+		case name == "--auth-cache-ttl":
+			if !hasValue {
+				if i+1 >= len(args) {
+					return nil, server.Config{}, fmt.Errorf("%s needs a duration", name)
+				}
+				i++
+				value = args[i]
+			}
+			d, err := time.ParseDuration(value)
+			if err != nil {
+				return nil, server.Config{}, fmt.Errorf("%s: %w", name, err)
+			}
+			sc.AuthCacheTTL = d
 		default:
 			return nil, server.Config{}, fmt.Errorf("flag %q is not served in process (--profile)", args[i])
 		}

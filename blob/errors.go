@@ -24,6 +24,10 @@ var (
 	ErrWriterClosed = errors.New("blob: writer closed")
 	// ErrBadState: a resume state that does not match its file.
 	ErrBadState = errors.New("blob: invalid writer state")
+	// ErrUnavailable: the backend did not answer in time or answered with
+	// a transient failure (an object store's 5xx, throttling, a network
+	// error). Nothing was changed; the call can be retried.
+	ErrUnavailable = errors.New("blob: backend unavailable")
 	// ErrKeyRequired: the blob is sealed and no data key was given.
 	ErrKeyRequired = errors.New("blob: data key required")
 )

@@ -19,7 +19,6 @@ import (
 
 // Sizes of the parts of a stored file.
 const (
-	HeaderSize     = headerSize
 	FrameHeadSize  = frameHdrSize
 	TableEntrySize = tableEntrySize
 )

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/require"
@@ -348,4 +349,47 @@ func editBytes(b []byte, op byte, pos uint32, v byte) []byte {
 		}
 	}
 	return b
+}
+
+// bytesSource is stored bytes in memory as a Source (what an object
+// store's ranged reads return).
+type bytesSource struct{ *bytes.Reader }
+
+func (bytesSource) Close() error { return nil }
+
+// FuzzNewReader feeds arbitrary bytes to the paths another backend uses
+// (InfoFromHeader for Stat, NewReader over ranged reads for Open): they
+// never panic, fail only with ErrCorrupt (ErrKeyRequired for a sealed
+// header without a key), and reads stay inside their buffers.
+func FuzzNewReader(f *testing.F) {
+	for _, bf := range loadBlobFiles(f) {
+		f.Add(bf.file)
+	}
+	f.Fuzz(func(t *testing.T, file []byte) {
+		d, sealed, ok := blob.HeaderDigest(file)
+		if !ok {
+			d = digest.FromBytes(file)
+		}
+		if _, err := blob.InfoFromHeader(d, file, int64(len(file)), time.Time{}); err != nil {
+			require.ErrorIs(t, err, blob.ErrCorrupt)
+		}
+		var key []byte
+		if sealed {
+			key = fuzzKey
+		}
+		r, err := blob.NewReader(bytesSource{bytes.NewReader(file)}, int64(len(file)), d, key)
+		if err != nil {
+			if !errors.Is(err, blob.ErrKeyRequired) {
+				require.ErrorIs(t, err, blob.ErrCorrupt)
+			}
+			return
+		}
+		defer r.Close()
+		for _, off := range []int64{0, 1, r.Size() / 2, r.Size() - 1, r.Size(), r.Size() + 10} {
+			_, _, err := blobtest.ReadAtGuarded(t, r, max(off, 0), 100)
+			if err != nil && !errors.Is(err, io.EOF) {
+				require.ErrorIs(t, err, blob.ErrCorrupt)
+			}
+		}
+	})
 }

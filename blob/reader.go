@@ -23,7 +23,7 @@ import (
 // one position. Every byte returned has been authenticated (sealed) or
 // CRC-checked (plain); a failed check is ErrCorrupt, never wrong bytes.
 type Reader struct {
-	f      *os.File
+	f      Source
 	d      digest.Digest
 	h      *header
 	sealer *crypt.FrameSealer
@@ -67,49 +67,82 @@ func (s *Store) Open(ctx context.Context, d digest.Digest, dataKey []byte) (*Rea
 	return r, nil
 }
 
+// Source is the stored bytes of one committed blob as a backend serves
+// them: random access (one ReadAt per frame read) and release.
+type Source interface {
+	io.ReaderAt
+	io.Closer
+}
+
+// NewReader reads committed blob d from src, whose stored length is
+// storedSize (an object store's ranged reads, say): the same checks and
+// the same frame-at-a-time decoding as a file of the Store. The Reader
+// closes src. Frames are not shared between its readers and other ones.
+func NewReader(src Source, storedSize int64, d digest.Digest, dataKey []byte) (*Reader, error) {
+	if err := checkDigest(d); err != nil {
+		return nil, err
+	}
+	r, _, err := readHeader(src, storedSize, d, dataKey)
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", d, err)
+	}
+	return r, nil
+}
+
 func newReader(f *os.File, d digest.Digest, dataKey []byte) (*Reader, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
+	r, hb, err := readHeader(f, st.Size(), d, dataKey)
+	if err != nil {
+		return nil, err
+	}
+	r.key = frameKeyOf(st, hb)
+	return r, nil
+}
+
+// readHeader reads and checks the header and frame table of the blob in
+// f, of stored length size.
+func readHeader(f Source, size int64, d digest.Digest, dataKey []byte) (*Reader, []byte, error) {
+	var err error
 	hb := make([]byte, headerSize)
 	if _, err := f.ReadAt(hb, 0); err != nil {
-		return nil, fmt.Errorf("%w: reading header: %v", ErrCorrupt, err)
+		return nil, nil, readErr("header", err)
 	}
 	h, err := decodeHeader(hb)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r := &Reader{f: f, d: d, h: h, fs: int64(h.frameSize), cacheN: -1}
 	switch {
 	case h.sealed() && dataKey == nil:
-		return nil, ErrKeyRequired
+		return nil, nil, ErrKeyRequired
 	case h.sealed():
 		if r.sealer, err = crypt.NewFrameSealer(dataKey, h.fileID); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	case dataKey != nil:
 		// A plain file where a sealed one is expected: anyone who can
 		// write the store can make one, with any content.
-		return nil, fmt.Errorf("%w: plain file where a sealed one is expected", ErrCorrupt)
+		return nil, nil, fmt.Errorf("%w: plain file where a sealed one is expected", ErrCorrupt)
 	}
 	if err := checkHeader(hb, r.sealer); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if h.flags&flagCommitted == 0 {
-		return nil, fmt.Errorf("%w: not committed", ErrCorrupt)
+		return nil, nil, fmt.Errorf("%w: not committed", ErrCorrupt)
 	}
 	if algOf(h.alg) != d.Algorithm() || hex.EncodeToString(h.digest) != d.Encoded() {
-		return nil, fmt.Errorf("%w: file holds another digest", ErrCorrupt)
+		return nil, nil, fmt.Errorf("%w: file holds another digest", ErrCorrupt)
 	}
-	if err := h.checkLength(st.Size()); err != nil {
-		return nil, err
+	if err := h.checkLength(size); err != nil {
+		return nil, nil, err
 	}
 	n := int64(h.frames)
-	r.key = frameKeyOf(st, hb)
 	tb := make([]byte, n*tableEntrySize)
 	if _, err := f.ReadAt(tb, int64(h.tableOff)); err != nil {
-		return nil, fmt.Errorf("%w: reading table: %v", ErrCorrupt, err)
+		return nil, nil, readErr("table", err)
 	}
 	r.table = make([]frameHdr, n)
 	r.offs = make([]int64, n)
@@ -118,18 +151,27 @@ func newReader(f *os.File, d digest.Digest, dataKey []byte) (*Reader, error) {
 	for i := range r.table {
 		t, err := getFrameHdr(tb[i*tableEntrySize:])
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if (t.flags&frameFlagLast != 0) != (int64(i) == n-1) || t.length > maxStored {
-			return nil, fmt.Errorf("%w: table entry %d", ErrCorrupt, i)
+			return nil, nil, fmt.Errorf("%w: table entry %d", ErrCorrupt, i)
 		}
 		r.table[i], r.offs[i] = t, off
 		off += frameHdrSize + int64(t.length)
 	}
 	if off != int64(h.tableOff) {
-		return nil, fmt.Errorf("%w: frames end at %d, table at %d", ErrCorrupt, off, h.tableOff)
+		return nil, nil, fmt.Errorf("%w: frames end at %d, table at %d", ErrCorrupt, off, h.tableOff)
 	}
-	return r, nil
+	return r, hb, nil
+}
+
+// readErr is a failed read of the stored bytes: the backend's
+// ErrUnavailable as it is (retry later), anything else ErrCorrupt.
+func readErr(what string, err error) error {
+	if errors.Is(err, ErrUnavailable) {
+		return fmt.Errorf("reading %s: %w", what, err)
+	}
+	return fmt.Errorf("%w: reading %s: %v", ErrCorrupt, what, err)
 }
 
 // maxStoredPayload bounds a frame's stored payload: raw data plus the
@@ -165,7 +207,7 @@ func (r *Reader) decodeFrame(i int64, out []byte) error {
 	buf := buffers.get(frameHdrSize + int(t.length))[:frameHdrSize+int(t.length)]
 	defer buffers.put(buf)
 	if _, err := r.f.ReadAt(buf, r.offs[i]); err != nil {
-		return fmt.Errorf("%w: %s frame %d: %v", ErrCorrupt, r.d, i, err)
+		return fmt.Errorf("%s: %w", r.d, readErr(fmt.Sprintf("frame %d", i), err))
 	}
 	if got, err := getFrameHdr(buf); err != nil || got != t {
 		return fmt.Errorf("%w: %s frame %d head differs from table", ErrCorrupt, r.d, i)
@@ -350,7 +392,9 @@ func (r *Reader) Advise(off, n int64) {
 	first, last := off/r.fs, lastByte/r.fs
 	start := r.offs[first]
 	end := r.offs[last] + frameHdrSize + int64(r.table[last].length)
-	willNeed(r.f, start, end-start)
+	if f, ok := r.f.(*os.File); ok {
+		willNeed(f, start, end-start)
+	}
 }
 
 // Read reads from the current position.

@@ -3,6 +3,7 @@ package blob
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -73,9 +74,11 @@ type Ingester[I Ingest] interface {
 	ResumeWriter(ctx context.Context, id string, st WriterState, o WriterOptions) (I, error)
 }
 
-// IngestManager lists the uploads in progress and removes them.
+// IngestManager lists the uploads in progress, tells when each was last
+// written (ErrNotFound for an id with nothing stored), and removes them.
 type IngestManager interface {
 	Uploads(ctx context.Context) ([]string, error)
+	UploadModTime(ctx context.Context, id string) (time.Time, error)
 	RemoveUpload(id string) error
 }
 
@@ -95,6 +98,17 @@ type Walker interface {
 	Walk(ctx context.Context, fn func(d digest.Digest, storedSize int64) error) error
 }
 
+// Inventory is the roles a collector and a checker use: what is stored,
+// when it was written, and removing it. They never read blob contents
+// through it (a checker that verifies digests is given an opener), so
+// gc and fsck run over any backend.
+type Inventory interface {
+	Statter
+	Deleter
+	Walker
+	IngestManager
+}
+
 // Backend is every role of a blob store together.
 type Backend[C Content, I Ingest] interface {
 	Provider[C]
@@ -107,6 +121,7 @@ type Backend[C Content, I Ingest] interface {
 
 var (
 	_ Backend[*Reader, *Writer] = (*Store)(nil)
+	_ Inventory                 = (*Store)(nil)
 	_ Content                   = (*Reader)(nil)
 	_ Ingest                    = (*Writer)(nil)
 )

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -133,6 +134,10 @@ func (s *Store) Path(d digest.Digest) (string, error) {
 	return filepath.Join(s.dir, "blobs", string(d.Algorithm()), hex[:2], hex), nil
 }
 
+// CheckDigest refuses, with ErrUnsupportedDigest, a digest that no
+// backend can name a blob by.
+func CheckDigest(d digest.Digest) error { return checkDigest(d) }
+
 // checkDigest refuses a digest this store cannot name a file by. Validate
 // comes first: Algorithm panics on a string with no separator.
 func checkDigest(d digest.Digest) error {
@@ -178,11 +183,16 @@ type Info struct {
 	Sealed bool
 	// FileID is the file's random identifier (bound into every frame).
 	FileID [16]byte
+	// ModTime is when the stored blob was last written (its commit). A
+	// collector spares blobs younger than its grace period by it.
+	ModTime time.Time
 }
 
 // Stat describes blob d from its file's header. The header is checked
 // structurally only (its fields, and the file's length against its
-// table); its MAC is checked when the blob is opened with its key.
+// table); its MAC is checked when the blob is opened with its key. A
+// file whose header is damaged is ErrCorrupt, with the Info's Digest,
+// StoredSize and ModTime still set (a collector can age it).
 func (s *Store) Stat(ctx context.Context, d digest.Digest) (Info, error) {
 	p, err := s.Path(d)
 	if err != nil {
@@ -202,16 +212,33 @@ func (s *Store) Stat(ctx context.Context, d digest.Digest) (Info, error) {
 	}
 	b := make([]byte, headerSize)
 	if _, err := f.ReadAt(b, 0); err != nil {
-		return Info{}, fmt.Errorf("%w: %s: reading header: %v", ErrCorrupt, d, err)
+		return Info{Digest: d, StoredSize: st.Size(), ModTime: st.ModTime()}, fmt.Errorf("%w: %s: reading header: %v", ErrCorrupt, d, err)
 	}
-	h, err := decodeHeader(b)
+	return InfoFromHeader(d, b, st.Size(), st.ModTime())
+}
+
+// HeaderSize is the length of a stored blob's header: what InfoFromHeader
+// needs.
+const HeaderSize = headerSize
+
+// InfoFromHeader describes blob d from the first HeaderSize bytes of its
+// stored form, of length storedSize, written at modTime: Stat's work for
+// a backend that reads the header itself. The header is checked
+// structurally only; a damaged one is ErrCorrupt, with the Info's Digest,
+// StoredSize and ModTime still set.
+func InfoFromHeader(d digest.Digest, hb []byte, storedSize int64, modTime time.Time) (Info, error) {
+	damaged := Info{Digest: d, StoredSize: storedSize, ModTime: modTime}
+	if len(hb) < headerSize {
+		return damaged, fmt.Errorf("%w: %s: short header", ErrCorrupt, d)
+	}
+	h, err := decodeHeader(hb[:headerSize])
 	if err == nil {
-		err = h.checkLength(st.Size())
+		err = h.checkLength(storedSize)
 	}
 	if err != nil {
-		return Info{}, fmt.Errorf("blob %s: %w", d, err)
+		return damaged, fmt.Errorf("blob %s: %w", d, err)
 	}
-	return Info{Digest: d, Size: int64(h.size), StoredSize: st.Size(), Sealed: h.sealed(), FileID: h.fileID}, nil
+	return Info{Digest: d, Size: int64(h.size), StoredSize: storedSize, Sealed: h.sealed(), FileID: h.fileID, ModTime: modTime}, nil
 }
 
 // Delete removes blob d's file. Deleting a missing blob is ErrNotFound.
@@ -274,6 +301,23 @@ func (s *Store) Uploads(ctx context.Context) ([]string, error) {
 		}
 	}
 	return ids, nil
+}
+
+// UploadModTime is when upload id's temporary file was last written;
+// ErrNotFound when it has none.
+func (s *Store) UploadModTime(ctx context.Context, id string) (time.Time, error) {
+	p, err := s.uploadPath(id)
+	if err != nil {
+		return time.Time{}, err
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return time.Time{}, fmt.Errorf("%w: upload %s", ErrNotFound, id)
+		}
+		return time.Time{}, fmt.Errorf("blob: upload %s: %w", id, err)
+	}
+	return st.ModTime(), nil
 }
 
 // RemoveUpload deletes the temporary files of upload id, if any.

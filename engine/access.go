@@ -362,6 +362,16 @@ func (e *Engine) Authorize(ctx context.Context, req *AccessRequest) (Decision, e
 	}
 	var resource [2]*iam.Policy
 	ctxTags := accessContext{request: req.RequestTags}
+	// A decision on a repository that exists, under its stored policy and
+	// without tags set by the request, may be cached (decisions.go): the
+	// registry-wide state it is decided under is read first, so that a
+	// change of it after this point leaves the decision uncached.
+	var (
+		cacheable bool
+		key       decisionKey
+		regNow    = e.registryPolicy.Load()
+		setNow    = e.accountSettings.Load()
+	)
 	switch {
 	case (req.Repository != "") && (req.Key != "" || req.Secret != "") || req.Key != "" && req.Secret != "":
 		return Decision{Resource: "*", reason: "implicitly denied: a request names one resource"}, nil
@@ -390,6 +400,12 @@ func (e *Engine) Authorize(ctx context.Context, req *AccessRequest) (Decision, e
 			resource[0] = pe.policy
 		}
 		ctxTags.resource = pe.tags
+		if cacheable = pe.cached && req.RepositoryPolicy == nil && len(req.RequestTags) == 0; cacheable {
+			key = decisionKeyOf(req, pe)
+			if d, ok := e.decisions.load(&key, regNow, setNow, e.opts.Clock); ok {
+				return d, nil
+			}
+		}
 	case req.Key != "":
 		ir.Resource = iam.KeyARN(e.opts.Region, e.opts.Account, req.Key)
 		resource[0] = e.keyPolicy()
@@ -418,13 +434,20 @@ func (e *Engine) Authorize(ctx context.Context, req *AccessRequest) (Decision, e
 	if ctxTags.resource != nil || ctxTags.request != nil {
 		ir.Context = ctxTags
 	}
-	d := iam.Evaluate(&ir, req.Principal.Identity.policies(), resource[:])
+	d, span := iam.EvaluateTimed(&ir, req.Principal.Identity.policies(), resource[:])
 	out := Decision{Resource: ir.Resource, d: d}
 	switch d.Outcome {
 	case iam.Allow:
 		out.Outcome = Allow
 	case iam.ExplicitDeny:
 		out.Outcome = ExplicitDeny
+	}
+	// Cached only when decided under the registry policy and settings
+	// read before the decision, unchanged since: each change stores a new
+	// pointer, never an earlier one again, so every read in between saw
+	// these same ones.
+	if cacheable && rp == regNow && setNow != nil && e.accountSettings.Load() == setNow {
+		e.decisions.store(&key, regNow, setNow, span, out)
 	}
 	return out, nil
 }

@@ -124,7 +124,7 @@ func (e *Engine) OpenBlob(ctx context.Context, repo string, d digest.Digest) (Bl
 			return nil, err
 		}
 	}
-	br, err := e.blobs.Open(ctx, d, dk)
+	br, err := e.hot.Open(ctx, d, dk)
 	if err != nil {
 		if errors.Is(err, blob.ErrNotFound) {
 			return nil, fmt.Errorf("%w: %s: its file is missing", ErrCorrupt, d)

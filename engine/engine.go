@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -35,7 +34,11 @@ type Engine struct {
 	opts  Options
 	log   *slog.Logger
 	clock Clock
+	// blobs is the file store: the hot tier's blob files, or the object
+	// store's spool when the hot tier is in a bucket.
 	blobs *blob.Store
+	// hot is the hot tier's blob backend: blobs, or the object store.
+	hot blobBackend
 	// archive is the archive tier's blob store (Options.ArchiveDir).
 	archive *blob.Store
 	db      *index.DB
@@ -47,6 +50,9 @@ type Engine struct {
 	// (*repoAccess: its ARN, parsed policy and resource tags; policies.go),
 	// by name, filled and dropped under the repository's lock.
 	policies sync.Map
+	// decisions caches Authorize's decisions on repositories
+	// (decisions.go).
+	decisions decisions
 	// repoStates caches the decoded repository records (repostates.go).
 	repoStates repoStates
 	// registryPolicy caches the registry policy (nil: read it again),
@@ -117,32 +123,32 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	if err != nil {
 		return nil, storageErr(fmt.Errorf("engine: %w", err))
 	}
-	bs, err := blob.Open(dir, &blob.Options{FrameSize: o.FrameSize, DisableCompression: o.DisableCompression})
+	hot, bs, err := openHot(context.Background(), dir, &o)
 	if err != nil {
 		closeKeys()
 		return nil, storageErr(fmt.Errorf("engine: %w", err))
 	}
 	adir, err := archiveDir(dir, &o)
 	if err != nil {
-		bs.Close()
+		hot.Close()
 		closeKeys()
 		return nil, err
 	}
 	as, err := openArchive(adir)
 	if err != nil {
-		bs.Close()
+		hot.Close()
 		closeKeys()
 		return nil, storageErr(fmt.Errorf("engine: archive tier: %w", err))
 	}
-	db, err := index.Open(filepath.Join(dir, "index"), &index.Options{Logger: o.Logger, CacheSize: o.IndexCacheSize})
+	db, err := openIndex(dir, &o)
 	if err != nil {
 		as.Close()
-		bs.Close()
+		hot.Close()
 		closeKeys()
 		return nil, storageErr(fmt.Errorf("engine: %w", err))
 	}
 	e := &Engine{
-		dir: dir, opts: o, log: o.Logger, clock: o.Clock, blobs: bs, archive: as, db: db, keys: keys,
+		dir: dir, opts: o, log: o.Logger, clock: o.Clock, blobs: bs, hot: hot, archive: as, db: db, keys: keys,
 		dkeys:   keycache.New(o.KeyCacheSize, o.KeyCacheTTL, o.Clock.Now),
 		uploads: map[string]*upload{},
 		stop:    make(chan struct{}),
@@ -172,7 +178,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 			e.audit.Close()
 		}
 		db.Close()
-		bs.Close()
+		hot.Close()
 		closeKeys()
 		return nil, storageErr(err)
 	}
@@ -215,7 +221,7 @@ func (e *Engine) Close() error {
 	if e.audit != nil {
 		errs = append(errs, e.audit.Close())
 	}
-	errs = append(errs, e.blobs.Close(), e.archive.Close(), e.db.Close(), e.closeKeyProvider())
+	errs = append(errs, e.hot.Close(), e.archive.Close(), e.db.Close(), e.closeKeyProvider())
 	return errors.Join(errs...)
 }
 

@@ -67,6 +67,10 @@ var (
 	// ErrStorageFull: the store ran out of disk space; nothing was written.
 	// Retry once space is freed.
 	ErrStorageFull = errors.New("engine: no space left on the store's device")
+	// ErrStorageUnavailable: the blob backend (an object store) did not
+	// answer in time or failed transiently; nothing was changed, and the
+	// call can be retried (the APIs answer 503 with Retry-After).
+	ErrStorageUnavailable = errors.New("engine: blob storage temporarily unavailable")
 	// ErrKeyUnavailable: the key needed to seal or open a blob cannot be
 	// reached right now (HSM or KMS down, key disabled). Retryable (HTTP 503).
 	ErrKeyUnavailable = errors.New("engine: encryption key unavailable")
@@ -168,10 +172,14 @@ var ErrAuditUnavailable = errors.New("engine: the audit log cannot record")
 // so there is nothing to query.
 var ErrAuditDisabled = errors.New("engine: the audit log is disabled")
 
-// storageErr adds ErrStorageFull to errors caused by a full device.
+// storageErr adds ErrStorageFull to errors caused by a full device, and
+// ErrStorageUnavailable to a blob backend's transient failures.
 func storageErr(err error) error {
 	if err == nil {
 		return nil
+	}
+	if errors.Is(err, blob.ErrUnavailable) && !errors.Is(err, ErrStorageUnavailable) {
+		return fmt.Errorf("%w: %w", ErrStorageUnavailable, err)
 	}
 	if errors.Is(err, blob.ErrNoSpace) || errors.Is(err, index.ErrNoSpace) || errors.Is(err, syscall.ENOSPC) {
 		if !errors.Is(err, ErrStorageFull) {

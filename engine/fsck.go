@@ -95,7 +95,7 @@ func (e *Engine) Fsck(ctx context.Context, opts FsckOptions) (*FsckReport, error
 		return nil, err
 	}
 	o := gc.FsckOptions{Verify: opts.Verify, Sample: opts.Sample, AllowSparse: opts.AllowSparse || e.opts.AllowSparse}
-	cfg := gc.FsckConfig{DB: e.db, Blobs: e.blobs, Archive: e.archive, Logger: e.log, OpenBlob: e.openBlobAnyKey}
+	cfg := gc.FsckConfig{DB: e.db, Blobs: e.hot, Archive: e.archive, Logger: e.log, OpenBlob: e.openBlobAnyKey}
 	r, err := gc.Fsck(ctx, cfg, o)
 	if r == nil {
 		return nil, err

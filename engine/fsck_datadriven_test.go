@@ -301,8 +301,8 @@ func (s *fsckStore) upload(d *datadriven.TestData) string {
 func (s *fsckStore) blobPath(d *datadriven.TestData, name string) string {
 	dg := s.digestOf(d, name)
 	st := s.e.blobs
-	if rec, err := s.e.db.Blob(dg); err == nil {
-		st = s.e.storeOf(rec.Tier)
+	if rec, err := s.e.db.Blob(dg); err == nil && rec.Tier == index.TierArchive {
+		st = s.e.archive
 	}
 	p, err := st.Path(dg)
 	require.NoError(s.t, err)

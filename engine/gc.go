@@ -308,7 +308,7 @@ func (e *Engine) shade(ds ...digest.Digest) {
 func (e *Engine) collectorConfig() gc.Config {
 	return gc.Config{
 		DB:         e.db,
-		Blobs:      e.blobs,
+		Blobs:      e.hot,
 		Archive:    e.archive,
 		LockDigest: func(d digest.Digest) func() { return e.digestLocks.Lock(digestKey(d)) },
 		LockDigests: func(ds []digest.Digest) func() {

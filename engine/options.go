@@ -100,6 +100,14 @@ type Options struct {
 	// another, cheaper file system. Default "<dir>/archive". A relative
 	// path is relative to the working directory.
 	ArchiveDir string
+	// ObjectStore, when set, keeps the blobs of the hot tier in an
+	// S3-compatible bucket instead of <dir>/blobs (docs/scale-out.md).
+	// Default nil: files under the store's directory.
+	ObjectStore *ObjectStoreOptions
+	// Metadata, when set, is the PostgreSQL database that keeps the
+	// store's metadata (postgres://user@host:port/db?sslmode=...) instead
+	// of pebble under <dir>/index (docs/scale-out.md). Default "": pebble.
+	Metadata string
 	// ScheduleJitter moves each scheduled run (GCInterval,
 	// LifecycleInterval) by up to this fraction of its interval, either
 	// way, at random, so that registries started together do not all
@@ -284,6 +292,14 @@ func (o *Options) Validate() error {
 	}
 	if o.FrameSize < blob.MinFrameSize || o.FrameSize > blob.MaxFrameSize {
 		errs = append(errs, fmt.Errorf("%w: FrameSize %d outside [%d, %d]", ErrInvalidArgument, o.FrameSize, blob.MinFrameSize, blob.MaxFrameSize))
+	}
+	if o.Metadata != "" && !strings.HasPrefix(o.Metadata, "postgres://") && !strings.HasPrefix(o.Metadata, "postgresql://") {
+		errs = append(errs, fmt.Errorf("%w: Metadata is not a postgres:// URL", ErrInvalidArgument))
+	}
+	if o.ObjectStore != nil {
+		if err := o.ObjectStore.validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for _, d := range o.ReplicationDestinations {
 		if err := d.validate(); err != nil {

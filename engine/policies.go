@@ -74,6 +74,10 @@ type repoAccess struct {
 	policy *iam.Policy
 	err    error
 	tags   []ResourceTag
+	// cached marks the entry of a repository that exists, as the cache
+	// holds it (an entry of a name that does not exist is made anew for
+	// each decision): decisions on it may be cached (decisions.go).
+	cached bool
 }
 
 // repositoryAccess returns repo's access entry. Entries are cached;
@@ -99,7 +103,7 @@ func (e *Engine) repositoryAccess(repo string) (*repoAccess, error) {
 	if err != nil {
 		return nil, err
 	}
-	ra := &repoAccess{arn: arn, tags: r.ResourceTags}
+	ra := &repoAccess{arn: arn, tags: r.ResourceTags, cached: true}
 	if r.RepositoryPolicy != "" {
 		if ra.policy, ra.err = parseRepositoryPolicy(repo, r.RepositoryPolicy); ra.err != nil {
 			ra.err = fmt.Errorf("repository %s: its stored policy cannot be enforced: %w", repo, ra.err)

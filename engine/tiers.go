@@ -95,18 +95,18 @@ func archiveDir(dir string, o *Options) (string, error) {
 }
 
 // storeOf returns the blob store of tier t.
-func (e *Engine) storeOf(t index.Tier) *blob.Store {
+func (e *Engine) storeOf(t index.Tier) blobBackend {
 	if t == index.TierArchive {
-		return e.archive
+		return fileBackend{e.archive}
 	}
-	return e.blobs
+	return e.hot
 }
 
 // deleteBlobFiles removes blob d's file from every tier (a missing one
 // is no error).
 func (e *Engine) deleteBlobFiles(ctx context.Context, d digest.Digest) error {
 	var errs []error
-	for _, s := range []*blob.Store{e.blobs, e.archive} {
+	for _, s := range []blobBackend{e.hot, fileBackend{e.archive}} {
 		if err := s.Delete(ctx, d); err != nil && !errors.Is(err, blob.ErrNotFound) {
 			errs = append(errs, err)
 		}

@@ -75,7 +75,7 @@ type upload struct {
 
 	mu       sync.Mutex
 	held     bool // a caller holds mu (see acquire)
-	w        *blob.Writer
+	w        blobIngest
 	lastUsed time.Time
 	done     bool
 }
@@ -160,7 +160,7 @@ func (e *Engine) beginUpload(ctx context.Context, repo string, alg digest.Algori
 		}
 		u.dataKey, u.state.KEK, u.state.Wrap = dk, r.kek, &w
 	}
-	u.w, err = e.blobs.NewWriter(ctx, u.id, blob.WriterOptions{DataKey: u.dataKey, Algorithm: alg, Limit: e.opts.MaxBlobSize})
+	u.w, err = e.hot.NewWriter(ctx, u.id, blob.WriterOptions{DataKey: u.dataKey, Algorithm: alg, Limit: e.opts.MaxBlobSize})
 	if err != nil {
 		return nil, blobErr(err)
 	}
@@ -262,18 +262,18 @@ func (e *Engine) reopenUpload(ctx context.Context, repo, id string) (*upload, er
 	alg := digest.SHA256
 	if u.state.Writer != nil {
 		alg = u.state.Writer.Algorithm
-		u.w, err = e.blobs.ResumeWriter(ctx, id, *u.state.Writer, blob.WriterOptions{DataKey: u.dataKey, Limit: e.opts.MaxBlobSize})
+		u.w, err = e.hot.ResumeWriter(ctx, id, *u.state.Writer, blob.WriterOptions{DataKey: u.dataKey, Limit: e.opts.MaxBlobSize})
 	} else {
 		// Nothing was made durable: start the file afresh.
-		e.blobs.RemoveUpload(id)
-		u.w, err = e.blobs.NewWriter(ctx, id, blob.WriterOptions{DataKey: u.dataKey, Algorithm: alg, Limit: e.opts.MaxBlobSize})
+		e.hot.RemoveUpload(id)
+		u.w, err = e.hot.NewWriter(ctx, id, blob.WriterOptions{DataKey: u.dataKey, Algorithm: alg, Limit: e.opts.MaxBlobSize})
 	}
 	if errors.Is(err, blob.ErrBadState) {
 		// The session cannot resume (its file went with a commit that a
 		// crash interrupted before the index recorded it, or it does not
 		// match its state): forget it, so that it is cleanly unknown.
 		e.log.Warn("dropping unresumable upload", "upload", id, "repository", repo, "err", err)
-		e.blobs.RemoveUpload(id)
+		e.hot.RemoveUpload(id)
 		b := e.db.NewBatch()
 		defer b.Close()
 		if derr := b.DeleteUpload(id); derr != nil {
@@ -494,13 +494,13 @@ func (e *Engine) commitUpload(ctx context.Context, u *upload, d digest.Digest, s
 		if u.dataKey != nil {
 			w, err := e.keys.Wrap(ctx, u.state.KEK, u.dataKey, blobWrapAD(d))
 			if err != nil {
-				e.blobs.Delete(ctx, d)
+				e.hot.Delete(ctx, d)
 				return Descriptor{}, keyErr(err)
 			}
 			rec.Wraps = []index.KeyWrap{toIndexWrap(w)}
 			if r.kek != u.state.KEK {
 				if _, err := e.addWrap(ctx, rec, r.kek); err != nil {
-					e.blobs.Delete(ctx, d)
+					e.hot.Delete(ctx, d)
 					return Descriptor{}, err
 				}
 			}
@@ -524,7 +524,7 @@ func (e *Engine) commitUpload(ctx context.Context, u *upload, d digest.Digest, s
 			// this gives back the room that the cleanup of the session
 			// needs). Were the process to die first, gc or the next push
 			// of the same digest replaces it.
-			e.blobs.Delete(ctx, d)
+			e.hot.Delete(ctx, d)
 		}
 		return Descriptor{}, storageErr(err)
 	}

@@ -9,8 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -71,12 +69,13 @@ func (o Options) uploadTTL() time.Duration {
 type Config struct {
 	// DB is the store's index.
 	DB *index.DB
-	// Blobs is the store's blob files (the hot tier).
-	Blobs *blob.Store
-	// Archive is the archive tier's blob files; nil when the store has
+	// Blobs is the store's blob backend (the hot tier), through the
+	// roles a collection uses only.
+	Blobs blob.Inventory
+	// Archive is the archive tier's blob backend; nil when the store has
 	// none. A blob record's Tier says which of the two holds its file; a
 	// file in the other one is an orphan.
-	Archive *blob.Store
+	Archive blob.Inventory
 	// LockDigest takes the engine's lock for digest d (the one upload commit
 	// and mount hold around their record check and index write) and returns
 	// its release.
@@ -177,11 +176,11 @@ type OrphanFile struct {
 // tierStore is one tier's blob files.
 type tierStore struct {
 	tier  index.Tier
-	store *blob.Store
+	store blob.Inventory
 }
 
 // tiers returns the blob stores of the configured tiers.
-func tiersOf(hot, archive *blob.Store) []tierStore {
+func tiersOf(hot, archive blob.Inventory) []tierStore {
 	ts := []tierStore{{index.TierHot, hot}}
 	if archive != nil {
 		ts = append(ts, tierStore{index.TierArchive, archive})
@@ -192,7 +191,7 @@ func tiersOf(hot, archive *blob.Store) []tierStore {
 func (c *Collector) tiers() []tierStore { return tiersOf(c.cfg.Blobs, c.cfg.Archive) }
 
 // store returns the blob store of tier t, nil when there is none.
-func (c *Collector) store(t index.Tier) *blob.Store {
+func (c *Collector) store(t index.Tier) blob.Inventory {
 	for _, ts := range c.tiers() {
 		if ts.tier == t {
 			return ts.store
@@ -450,7 +449,7 @@ func (c *Collector) Plan(ctx context.Context) (*Plan, error) {
 			case err != nil && !errors.Is(err, index.ErrNotFound):
 				return err
 			}
-			if c.fileOlder(ts.store, d, p.Cutoff) {
+			if c.fileOlder(ctx, ts.store, d, p.Cutoff) {
 				p.OrphanFiles = append(p.OrphanFiles, OrphanFile{Digest: d, StoredSize: size, Tier: ts.tier})
 			}
 			return nil
@@ -476,7 +475,7 @@ func (c *Collector) Plan(ctx context.Context) (*Plan, error) {
 			if c.cfg.UploadLive != nil && c.cfg.UploadLive(id) {
 				continue
 			}
-			if c.uploadOlder(ts.store, id, p.Cutoff) {
+			if c.uploadOlder(ctx, ts.store, id, p.Cutoff) {
 				p.OrphanUploads = append(p.OrphanUploads, id)
 			}
 		}
@@ -498,21 +497,20 @@ func (c *Collector) Plan(ctx context.Context) (*Plan, error) {
 	return p, nil
 }
 
-func (c *Collector) fileOlder(s *blob.Store, d digest.Digest, cutoff time.Time) bool {
-	path, err := s.Path(d)
-	if err != nil {
+// fileOlder reports whether blob d was stored before cutoff. A blob whose
+// stored header is damaged is aged too (Stat still gives its time).
+func (c *Collector) fileOlder(ctx context.Context, s blob.Inventory, d digest.Digest, cutoff time.Time) bool {
+	info, err := s.Stat(ctx, d)
+	if err != nil && !errors.Is(err, blob.ErrCorrupt) {
 		return false
 	}
-	return modOlder(path, cutoff)
+	return !info.ModTime.IsZero() && info.ModTime.Before(cutoff)
 }
 
-func (c *Collector) uploadOlder(s *blob.Store, id string, cutoff time.Time) bool {
-	return modOlder(filepath.Join(s.Dir(), "uploads", id+".part"), cutoff)
-}
-
-func modOlder(path string, cutoff time.Time) bool {
-	st, err := os.Stat(path)
-	return err == nil && st.ModTime().Before(cutoff)
+// uploadOlder reports whether upload id was last written before cutoff.
+func (c *Collector) uploadOlder(ctx context.Context, s blob.Inventory, id string, cutoff time.Time) bool {
+	t, err := s.UploadModTime(ctx, id)
+	return err == nil && t.Before(cutoff)
 }
 
 // Execute sweeps what p lists. Each batch of candidates is swept under the
@@ -547,7 +545,7 @@ func (c *Collector) Execute(ctx context.Context, p *Plan) (r Report, err error) 
 			continue
 		}
 		for _, ts := range c.tiers() {
-			if !c.uploadOlder(ts.store, id, p.Cutoff) {
+			if !c.uploadOlder(ctx, ts.store, id, p.Cutoff) {
 				continue
 			}
 			if err := ts.store.RemoveUpload(id); err != nil {
@@ -758,7 +756,7 @@ func (c *Collector) removeOrphan(ctx context.Context, p *Plan, o OrphanFile, r *
 	if rec, err := c.cfg.DB.Blob(o.Digest); err == nil && rec.Tier == o.Tier || err != nil && !errors.Is(err, index.ErrNotFound) {
 		return
 	}
-	if !c.fileOlder(s, o.Digest, p.Cutoff) {
+	if !c.fileOlder(ctx, s, o.Digest, p.Cutoff) {
 		return
 	}
 	if err := s.Delete(ctx, o.Digest); err != nil {

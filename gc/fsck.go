@@ -71,8 +71,8 @@ type FsckConfig struct {
 	// DB is the store's index; Blobs its blob files (the hot tier);
 	// Archive the archive tier's, nil when the store has none.
 	DB      *index.DB
-	Blobs   *blob.Store
-	Archive *blob.Store
+	Blobs   blob.Inventory
+	Archive blob.Inventory
 	// OpenBlob opens a blob for reading, unsealing it (the engine knows the
 	// keys). Needed only with FsckOptions.Verify.
 	OpenBlob func(ctx context.Context, rec *index.Blob) (io.ReadCloser, error)
@@ -142,7 +142,7 @@ func Fsck(ctx context.Context, cfg FsckConfig, opts FsckOptions) (*FsckReport, e
 	}
 
 	tiers := tiersOf(cfg.Blobs, cfg.Archive)
-	storeOf := func(t index.Tier) *blob.Store {
+	storeOf := func(t index.Tier) blob.Inventory {
 		for _, ts := range tiers {
 			if ts.tier == t {
 				return ts.store

@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Disk-full protection has two layers (see docs/keys.md, "Disk full"):
@@ -27,7 +28,7 @@ import (
 // ignores files whose names it does not know.
 const ballastName = "BERTH-BALLAST"
 
-func (db *DB) ballastPath() string { return filepath.Join(db.dir, ballastName) }
+func (db *DB) ballastPath() string { return db.base.PathJoin(db.dir, ballastName) }
 
 // ballastSize returns the ballast size for a file system of total bytes.
 func (db *DB) ballastSize(total uint64) int64 {
@@ -41,7 +42,7 @@ func (db *DB) ballastSize(total uint64) int64 {
 // it deletes the ballast so that the write's retry succeeds.
 func (db *DB) onDiskFull() {
 	db.ballastGone.Store(true)
-	err := os.Remove(db.ballastPath())
+	err := db.base.Remove(db.ballastPath())
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		db.log.Error("disk full: cannot delete ballast", "err", err)
 		return
@@ -65,7 +66,7 @@ func (db *DB) ensureBallast() bool {
 		return true
 	}
 	var have int64
-	if fi, err := os.Stat(db.ballastPath()); err == nil {
+	if fi, err := db.base.Stat(db.ballastPath()); err == nil {
 		have = fi.Size()
 	}
 	if have >= size {
@@ -74,9 +75,9 @@ func (db *DB) ensureBallast() bool {
 	if int64(du.AvailBytes)-(size-have) < db.minFree(du.TotalBytes) {
 		return false
 	}
-	if err := writeBallast(db.ballastPath(), have, size); err != nil {
+	if err := writeBallast(db.base, db.ballastPath(), have, size); err != nil {
 		db.log.Warn("cannot create ballast", "err", err)
-		_ = os.Remove(db.ballastPath())
+		_ = db.base.Remove(db.ballastPath())
 		return false
 	}
 	db.log.Debug("ballast in place", "bytes", size)
@@ -85,8 +86,8 @@ func (db *DB) ensureBallast() bool {
 
 // writeBallast extends the file at path from have to size bytes of zeros,
 // written (not sparse) and synced, so that the blocks are really allocated.
-func writeBallast(path string, have, size int64) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
+func writeBallast(fsys vfs.FS, path string, have, size int64) error {
+	f, err := fsys.OpenReadWrite(path, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return fmt.Errorf("ballast: %w", err)
 	}
@@ -112,16 +113,16 @@ func writeBallast(path string, have, size int64) error {
 // Open would hang. The check is conservative (every *.log file counts, also
 // recycled ones).
 func (db *DB) checkOpenSpace() error {
-	entries, err := os.ReadDir(db.dir)
+	names, err := db.fs.List(db.dir)
 	if err != nil {
 		return nil // new store, or unreadable: pebble reports it
 	}
 	var wal int64
-	for _, e := range entries {
-		if filepath.Ext(e.Name()) != ".log" {
+	for _, name := range names {
+		if filepath.Ext(name) != ".log" {
 			continue
 		}
-		if fi, err := e.Info(); err == nil {
+		if fi, err := db.fs.Stat(db.fs.PathJoin(db.dir, name)); err == nil && fi.Mode().IsRegular() {
 			wal += fi.Size()
 		}
 	}

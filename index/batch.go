@@ -1,11 +1,10 @@
 package index
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
 	digest "github.com/opencontainers/go-digest"
 )
 
@@ -15,7 +14,7 @@ import (
 // the committed state plus the writes already in the batch.
 type Batch struct {
 	db   *DB
-	b    *pebble.Batch
+	b    kvBatch
 	done bool
 }
 
@@ -27,7 +26,7 @@ func (db *DB) NewBatch() *Batch {
 	if db.closed {
 		return &Batch{db: db, done: true}
 	}
-	return &Batch{db: db, b: db.pdb.NewIndexedBatch()}
+	return &Batch{db: db, b: db.kv.newBatch()}
 }
 
 func (b *Batch) check() error {
@@ -38,14 +37,14 @@ func (b *Batch) check() error {
 }
 
 func (b *Batch) set(k, v []byte) error {
-	if err := b.b.Set(k, v, nil); err != nil {
+	if err := b.b.set(k, v); err != nil {
 		return fmt.Errorf("index: batch set: %w", err)
 	}
 	return nil
 }
 
 func (b *Batch) del(k []byte) error {
-	if err := b.b.Delete(k, nil); err != nil {
+	if err := b.b.del(k); err != nil {
 		return fmt.Errorf("index: batch delete: %w", err)
 	}
 	return nil
@@ -89,7 +88,7 @@ func (b *Batch) DeleteRepository(name string) error {
 	}
 	for _, p := range []byte{prefixTag, prefixTagRev, prefixManifest, prefixLink, prefixReferrer, prefixTierJob, prefixUpCheck, prefixScan, prefixScanJob, prefixReplStatus} {
 		lo := spanPrefix(p, name)
-		if err := b.b.DeleteRange(lo, upperBound(lo), nil); err != nil {
+		if err := b.b.delRange(lo, upperBound(lo)); err != nil {
 			return fmt.Errorf("index: batch delete range: %w", err)
 		}
 	}
@@ -100,7 +99,7 @@ func (b *Batch) DeleteRepository(name string) error {
 // of repo.
 func (b *Batch) deleteReverseLinks(repo string) error {
 	lo := spanPrefix(prefixLink, repo)
-	it, err := b.b.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upperBound(lo)})
+	it, err := b.b.newIter(lo, upperBound(lo))
 	if err != nil {
 		return fmt.Errorf("index: links of %s: %w", repo, err)
 	}
@@ -159,9 +158,9 @@ func (b *Batch) DeleteTag(repo, tag string, prev digest.Digest) error {
 		return err
 	}
 	if prev == "" {
-		v, closer, err := b.b.Get(k)
+		v, closer, err := b.b.get(k)
 		switch {
-		case errors.Is(err, pebble.ErrNotFound):
+		case isNotFound(err):
 		case err != nil:
 			return fmt.Errorf("index: tag %s:%s: %w", repo, tag, err)
 		default:
@@ -209,7 +208,7 @@ func (b *Batch) DeleteManifest(repo string, d digest.Digest) error {
 		return err
 	}
 	lo := spanPrefix(prefixTagRev, repo, string(d))
-	it, err := b.b.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upperBound(lo)})
+	it, err := b.b.newIter(lo, upperBound(lo))
 	if err != nil {
 		return fmt.Errorf("index: manifest %s@%s: %w", repo, d, err)
 	}
@@ -421,7 +420,7 @@ func (b *Batch) Len() int {
 	if b.b == nil {
 		return 0
 	}
-	return b.b.Len()
+	return b.b.size()
 }
 
 // Commit applies the batch atomically, durably (fsync of the WAL) when sync
@@ -436,7 +435,7 @@ func (b *Batch) Commit(sync bool) error {
 		// After a fatal pebble error the batch may be left mid-commit;
 		// releasing it must not crash the caller.
 		defer func() { _ = recover() }()
-		_ = b.b.Close()
+		_ = b.b.close()
 	}()
 	db := b.db
 	db.mu.RLock()
@@ -444,10 +443,10 @@ func (b *Batch) Commit(sync bool) error {
 	if db.closed {
 		return fmt.Errorf("index: commit: %w", ErrClosed)
 	}
-	if b.b.Empty() {
+	if b.b.count() == 0 {
 		return nil
 	}
-	return db.apply(b.b, sync)
+	return db.kv.apply(context.Background(), b.b, sync)
 }
 
 // SyncWAL makes every batch committed so far durable (an fsync of the
@@ -461,12 +460,10 @@ func (db *DB) SyncWAL() error {
 	if db.closed {
 		return fmt.Errorf("index: sync: %w", ErrClosed)
 	}
-	b := db.pdb.NewBatch()
-	defer b.Close()
-	if err := b.LogData(nil, nil); err != nil {
+	if err := db.kv.sync(context.Background()); err != nil {
 		return fmt.Errorf("index: sync: %w", err)
 	}
-	return db.apply(b, true)
+	return nil
 }
 
 // Close discards the batch if it was not committed. Closing twice is a no-op.
@@ -475,7 +472,7 @@ func (b *Batch) Close() error {
 		return nil
 	}
 	b.done = true
-	if err := b.b.Close(); err != nil {
+	if err := b.b.close(); err != nil {
 		return fmt.Errorf("index: batch close: %w", err)
 	}
 	return nil

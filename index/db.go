@@ -1,10 +1,9 @@
 package index
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,6 +72,10 @@ type Options struct {
 	// MinFreeBytes check (see ballast.go). Zero means the default: min(16 MiB,
 	// a sixteenth of the file system). A negative value disables it.
 	BallastSize int64
+	// FS is the file system the store is kept on, under pebble and the
+	// ballast. Default vfs.Default (the operating system's). Tests give
+	// one that fills up or fails on demand (internal/faultfs).
+	FS vfs.FS
 	// InMemory keeps the whole store in memory (pebble's vfs.NewMem); dir is
 	// then ignored. For tests.
 	InMemory bool
@@ -105,6 +108,10 @@ type DB struct {
 	dir  string
 	opts Options
 	fs   vfs.FS
+	// base is the file system under fs's disk-full handling: the ballast
+	// is written and removed on it, since fs's own calls wait while its
+	// disk-full callback (which removes the ballast) runs.
+	base vfs.FS
 	log  *slog.Logger
 
 	// mu guards pdb against use after Close: every call holds it for
@@ -112,6 +119,8 @@ type DB struct {
 	mu     sync.RWMutex
 	closed bool
 	pdb    *pebble.DB
+	// kv is the store under the typed records: pdb, or PostgreSQL.
+	kv kv
 
 	// failed is set once pebble reported a fatal error; every later write
 	// returns it (it wraps ErrFailed and, for a full disk, ErrNoSpace).
@@ -131,10 +140,16 @@ func Open(dir string, opts *Options) (*DB, error) {
 	db := &DB{dir: dir, opts: o, log: o.Logger.With("component", "index")}
 	if o.InMemory {
 		db.fs = vfs.NewMem()
+		db.base = db.fs
 		db.dir = ""
 	} else {
-		db.fs = vfs.OnDiskFull(vfs.Default, db.onDiskFull)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		base := o.FS
+		if base == nil {
+			base = vfs.Default
+		}
+		db.base = base
+		db.fs = vfs.OnDiskFull(base, db.onDiskFull)
+		if err := db.fs.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("index: open %s: %w", dir, err)
 		}
 		if err := db.checkOpenSpace(); err != nil {
@@ -153,6 +168,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 		return nil, fmt.Errorf("index: open %s: %w", dir, err)
 	}
 	db.pdb = pdb
+	db.kv = pebbleKV{db}
 	if err := db.checkSchema(); err != nil {
 		_ = pdb.Close()
 		return nil, err
@@ -198,14 +214,14 @@ func (db *DB) pebbleOptions() *pebble.Options {
 // store to SchemaVersion (migrate) and refuses a store written by a newer,
 // unknown version.
 func (db *DB) checkSchema() error {
-	v, closer, err := db.pdb.Get(metaKey)
-	if errors.Is(err, pebble.ErrNotFound) {
-		b := db.pdb.NewBatch()
-		defer func() { _ = b.Close() }()
-		if err := b.Set(metaKey, encodeMeta(SchemaVersion), nil); err != nil {
+	v, closer, err := db.kv.get(context.Background(), metaKey)
+	if isNotFound(err) {
+		b := db.kv.newBatch()
+		defer func() { _ = b.close() }()
+		if err := b.set(metaKey, encodeMeta(SchemaVersion)); err != nil {
 			return fmt.Errorf("index: write schema version: %w", err)
 		}
-		return db.apply(b, true)
+		return db.kv.apply(context.Background(), b, true)
 	}
 	if err != nil {
 		return fmt.Errorf("index: read schema version: %w", err)
@@ -254,6 +270,9 @@ func (db *DB) Close() error {
 		return fmt.Errorf("index: close: %w", ErrClosed)
 	}
 	db.closed = true
+	if db.pdb == nil {
+		return db.kv.close()
+	}
 	if db.failed.Load() == nil {
 		if err := db.pdb.Close(); err != nil {
 			return fmt.Errorf("index: close: %w", err)

@@ -1,12 +1,11 @@
 package index
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"slices"
-
-	"github.com/cockroachdb/pebble/v2"
 )
 
 // The event queue (docs/events.md): events queued in the batch of the
@@ -237,7 +236,7 @@ func (db *DB) LastEventSeq() (uint64, error) {
 	var last uint64
 	// The e span: its last key.
 	seqOf := func(lo []byte, fromKey func(k []byte) (uint64, bool)) error {
-		it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upperBound(lo)})
+		it, err := db.kv.newIter(context.Background(), lo, upperBound(lo))
 		if err != nil {
 			return err
 		}
@@ -257,7 +256,7 @@ func (db *DB) LastEventSeq() (uint64, error) {
 	// The w and W spans are ordered by endpoint first: the last key of
 	// each endpoint's span.
 	for _, kind := range []byte{prefixDelivery, prefixDead} {
-		it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{kind, sep}, UpperBound: []byte{kind, sep + 1}})
+		it, err := db.kv.newIter(context.Background(), []byte{kind, sep}, []byte{kind, sep + 1})
 		if err != nil {
 			return 0, err
 		}

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,9 @@ import (
 
 func openTest(t testing.TB) *DB {
 	t.Helper()
+	if pgServer != nil {
+		return openPostgres(t, pgServer)
+	}
 	db, err := Open("", &Options{InMemory: true, Logger: testLogger(t), CacheSize: 8 << 20})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
@@ -479,9 +483,9 @@ func TestCorruptValues(t *testing.T) {
 	for name, k := range keys {
 		for _, tv := range values {
 			t.Run(name+" "+tv.name, func(t *testing.T) {
-				pb := db.pdb.NewBatch()
-				require.NoError(t, pb.Set(k, tv.v, nil))
-				require.NoError(t, db.pdb.Apply(pb, nil))
+				pb := db.kv.newBatch()
+				require.NoError(t, pb.set(k, tv.v))
+				require.NoError(t, db.kv.apply(context.Background(), pb, true))
 				err := reads[name]()
 				if (name == "tag" || name == "template") && len(tv.v) > 1 && tv.v[0] == valueV1 {
 					return // opaque bytes after the version byte are valid values

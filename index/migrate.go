@@ -1,10 +1,9 @@
 package index
 
 import (
+	"context"
 	"fmt"
 	"time"
-
-	"github.com/cockroachdb/pebble/v2"
 )
 
 // Migrations: what Open does to a store of an older schema version before
@@ -72,12 +71,12 @@ func (db *DB) migrate(from uint32) error {
 // writeVersion records ver as the store's schema version, synced (which
 // also makes every migration batch before it durable: they share the WAL).
 func (db *DB) writeVersion(ver uint32) error {
-	b := db.pdb.NewBatch()
-	defer func() { _ = b.Close() }()
-	if err := b.Set(metaKey, encodeMeta(ver), nil); err != nil {
+	b := db.kv.newBatch()
+	defer func() { _ = b.close() }()
+	if err := b.set(metaKey, encodeMeta(ver)); err != nil {
 		return err
 	}
-	return db.apply(b, true)
+	return db.kv.apply(context.Background(), b, true)
 }
 
 // buildReverseLinks writes the reverse link index entry (L 0 <digest> 0
@@ -92,33 +91,33 @@ func (db *DB) buildReverseLinks() (int, error) {
 		return 0, err
 	}
 	if stale {
-		b := db.pdb.NewBatch()
-		defer func() { _ = b.Close() }()
-		if err := b.DeleteRange(rev, upperBound(rev), nil); err != nil {
+		b := db.kv.newBatch()
+		defer func() { _ = b.close() }()
+		if err := b.delRange(rev, upperBound(rev)); err != nil {
 			return 0, err
 		}
-		if err := db.apply(b, false); err != nil {
+		if err := db.kv.apply(context.Background(), b, false); err != nil {
 			return 0, err
 		}
 	}
 	lo := []byte{prefixLink, sep}
-	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upperBound(lo)})
+	it, err := db.kv.newIter(context.Background(), lo, upperBound(lo))
 	if err != nil {
 		return 0, err
 	}
 	defer func() { _ = it.Close() }()
 	n, batches := 0, 0
-	b := db.pdb.NewBatch()
-	defer func() { _ = b.Close() }()
+	b := db.kv.newBatch()
+	defer func() { _ = b.close() }()
 	flush := func() error {
-		if b.Empty() {
+		if b.count() == 0 {
 			return nil
 		}
-		if err := db.apply(b, false); err != nil {
+		if err := db.kv.apply(context.Background(), b, false); err != nil {
 			return err
 		}
-		_ = b.Close()
-		b = db.pdb.NewBatch()
+		_ = b.close()
+		b = db.kv.newBatch()
 		batches++
 		if migrationBatchHook != nil {
 			return migrationBatchHook(batches)
@@ -130,11 +129,11 @@ func (db *DB) buildReverseLinks() (int, error) {
 		if !ok {
 			return n, fmt.Errorf("link key %q: %w", it.Key(), ErrCorrupt)
 		}
-		if err := b.Set(makeKey(prefixLinkRev, parts[1], parts[0]), nil, nil); err != nil {
+		if err := b.set(makeKey(prefixLinkRev, parts[1], parts[0]), nil); err != nil {
 			return n, err
 		}
 		n++
-		if int(b.Count()) >= migrationBatchKeys {
+		if b.count() >= migrationBatchKeys {
 			if err := flush(); err != nil {
 				return n, err
 			}
@@ -148,7 +147,7 @@ func (db *DB) buildReverseLinks() (int, error) {
 
 // anyKey reports whether some key starts with lo.
 func (db *DB) anyKey(lo []byte) (bool, error) {
-	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upperBound(lo)})
+	it, err := db.kv.newIter(context.Background(), lo, upperBound(lo))
 	if err != nil {
 		return false, err
 	}

@@ -1,39 +1,21 @@
-//go:build linux
-
 package index
 
 import (
 	"crypto/rand"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"io/fs"
+	"syscall"
 	"testing"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/require"
 
-	"github.com/berthstore/berth/internal/testenv"
+	"github.com/berthstore/berth/internal/faultfs"
 )
 
-// mountTmpfs mounts a tmpfs of the given size (e.g. "4m") and returns its
-// path. Mounting needs root and a kernel that lets this process mount
-// (testenv: a skip on a developer's machine, a failure under CI).
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	testenv.NeedRoot(t, "the out-of-space tests mount a small tmpfs")
-	dir := filepath.Join(t.TempDir(), "mnt")
-	require.NoError(t, os.Mkdir(dir, 0o755))
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		testenv.Missing(t, "mounting a tmpfs (CAP_SYS_ADMIN; a container started with --privileged or --cap-add SYS_ADMIN): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
+// smallDisk is a file system of size bytes, in memory, that fails
+// writes past it with ENOSPC as a full disk does (no root, no tmpfs).
+func smallDisk(size int64) *faultfs.FS { return faultfs.NewMem(size) }
 
 // fillUntilFull commits 16 KiB manifests until a commit fails; it returns
 // the digests committed and the error.
@@ -55,11 +37,14 @@ func fillUntilFull(t *testing.T, db *DB, start int) ([]digest.Digest, error) {
 	return nil, nil
 }
 
-func placeBallast(t *testing.T, dir string, n int) string {
+// placeBallast takes n bytes of disk's quota, as a file of n bytes
+// would; its release gives them back.
+func placeBallast(t *testing.T, disk *faultfs.FS, n int64) (release func()) {
 	t.Helper()
-	p := filepath.Join(dir, "ballast")
-	require.NoError(t, os.WriteFile(p, make([]byte, n), 0o600))
-	return p
+	du, err := disk.GetDiskUsage("")
+	require.NoError(t, err)
+	require.Less(t, n, int64(du.AvailBytes), "not enough room for the ballast")
+	return disk.Take(n)
 }
 
 // TestNoSpaceReserve fills a small tmpfs with the default free-space
@@ -67,9 +52,9 @@ func placeBallast(t *testing.T, dir string, n int) string {
 // DB stays usable, and commits succeed again once space is freed, without
 // reopening.
 func TestNoSpaceReserve(t *testing.T) {
-	dir := mountTmpfs(t, "8m")
-	ballast := placeBallast(t, dir, 3<<20)
-	db, err := Open(filepath.Join(dir, "db"), &Options{Logger: testLogger(t), CacheSize: 1 << 20, MemTableSize: 256 << 10})
+	disk := smallDisk(8 << 20)
+	release := placeBallast(t, disk, 3<<20)
+	db, err := Open("/db", &Options{FS: disk, Logger: testLogger(t), CacheSize: 1 << 20, MemTableSize: 256 << 10})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, db.Close()) }()
 
@@ -83,7 +68,7 @@ func TestNoSpaceReserve(t *testing.T) {
 		require.Equal(t, d, digest.FromBytes(m.Payload))
 	}
 
-	require.NoError(t, os.Remove(ballast))
+	release()
 	more, err := fillUntilFull(t, db, len(ok))
 	require.ErrorIs(t, err, ErrNoSpace)
 	require.NotEmpty(t, more, "commits must work again once space is freed")
@@ -94,10 +79,10 @@ func TestNoSpaceReserve(t *testing.T) {
 // wrapping ErrNoSpace and ErrFailed, keeps serving reads, and needs a
 // Close and Open to accept writes again.
 func TestNoSpaceRaw(t *testing.T) {
-	dir := mountTmpfs(t, "8m")
-	ballast := placeBallast(t, dir, 5<<20)
-	path := filepath.Join(dir, "db")
-	opts := &Options{Logger: testLogger(t), CacheSize: 1 << 20, MemTableSize: 1 << 20, MinFreeBytes: -1, BallastSize: -1, CloseTimeout: 5 * time.Second}
+	disk := smallDisk(8 << 20)
+	release := placeBallast(t, disk, 5<<20)
+	path := "/db"
+	opts := &Options{FS: disk, Logger: testLogger(t), CacheSize: 1 << 20, MemTableSize: 1 << 20, MinFreeBytes: -1, BallastSize: -1, CloseTimeout: 5 * time.Second}
 	db, err := Open(path, opts)
 	require.NoError(t, err)
 
@@ -111,12 +96,12 @@ func TestNoSpaceRaw(t *testing.T) {
 		require.NoError(t, err)
 	}
 	// Writes stay refused until reopen, even with space again.
-	require.NoError(t, os.Remove(ballast))
+	release()
 	b := db.NewBatch()
 	require.NoError(t, b.PutTemplate("p", []byte("{}")))
 	require.ErrorIs(t, b.Commit(true), ErrFailed)
 	require.NoError(t, db.Close())
-	du, err := db.fs.GetDiskUsage(dir)
+	du, err := db.fs.GetDiskUsage(path)
 	require.NoError(t, err)
 	t.Logf("before reopen: %d bytes free of %d", du.AvailBytes, du.TotalBytes)
 
@@ -138,14 +123,14 @@ func TestNoSpaceRaw(t *testing.T) {
 // (not ErrFailed) until there is room for the reserve and a new ballast;
 // then the ballast is recreated and commits succeed without reopening.
 func TestNoSpaceBallast(t *testing.T) {
-	dir := mountTmpfs(t, "8m")
-	path := filepath.Join(dir, "db")
-	db, err := Open(path, &Options{Logger: testLogger(t), CacheSize: 1 << 20,
+	disk := smallDisk(8 << 20)
+	path := "/db"
+	db, err := Open(path, &Options{FS: disk, Logger: testLogger(t), CacheSize: 1 << 20,
 		MemTableSize: 256 << 10, BallastSize: 512 << 10})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, db.Close()) }()
-	ballastFile := filepath.Join(path, ballastName)
-	fi, err := os.Stat(ballastFile)
+	ballastFile := disk.PathJoin(path, ballastName)
+	fi, err := disk.Stat(ballastFile)
 	require.NoError(t, err)
 	require.EqualValues(t, 512<<10, fi.Size())
 
@@ -159,10 +144,11 @@ func TestNoSpaceBallast(t *testing.T) {
 	// Disk full: the ballast goes; fill what it freed and more so that it
 	// cannot come back.
 	db.onDiskFull()
-	require.NoFileExists(t, ballastFile)
+	_, err = disk.Stat(ballastFile)
+	require.ErrorIs(t, err, fs.ErrNotExist)
 	du, err := db.fs.GetDiskUsage(path)
 	require.NoError(t, err)
-	filler := placeBallast(t, dir, int(du.AvailBytes)-(1<<20))
+	release := placeBallast(t, disk, int64(du.AvailBytes)-(1<<20))
 	err = commitOne()
 	require.ErrorIs(t, err, ErrNoSpace)
 	require.NotErrorIs(t, err, ErrFailed)
@@ -171,7 +157,67 @@ func TestNoSpaceBallast(t *testing.T) {
 	require.NoError(t, err, "reads go on")
 
 	// Space freed: the ballast is recreated and commits go on.
-	require.NoError(t, os.Remove(filler))
+	release()
 	require.NoError(t, commitOne())
-	require.FileExists(t, ballastFile)
+	_, err = disk.Stat(ballastFile)
+	require.NoError(t, err, "the ballast is back")
+}
+
+// TestIOError fails every write of the index's file system with EIO, as a
+// failing disk does: the commit that meets it fails with ErrFailed (not
+// ErrNoSpace), earlier commits still read, later writes are refused, and
+// a reopen once the disk works again finds every acknowledged commit.
+func TestIOError(t *testing.T) {
+	disk := smallDisk(64 << 20)
+	path := "/db"
+	opts := &Options{FS: disk, Logger: testLogger(t), CacheSize: 1 << 20, MemTableSize: 256 << 10, CloseTimeout: 5 * time.Second}
+	db, err := Open(path, opts)
+	require.NoError(t, err)
+	ok, err := fillUntilCount(t, db, 20)
+	require.NoError(t, err)
+
+	disk.FailWrites(syscall.EIO)
+	b := db.NewBatch()
+	require.NoError(t, b.PutTemplate("p", []byte("{}")))
+	err = b.Commit(true)
+	require.ErrorIs(t, err, ErrFailed)
+	require.NotErrorIs(t, err, ErrNoSpace)
+	for _, d := range ok {
+		_, err := db.ManifestMeta("full", d)
+		require.NoError(t, err, "reads go on")
+	}
+	disk.FailWrites(nil)
+	b = db.NewBatch()
+	require.NoError(t, b.PutTemplate("p", []byte("{}")))
+	require.ErrorIs(t, b.Commit(true), ErrFailed, "writes stay refused until reopen")
+	require.NoError(t, db.Close())
+
+	db, err = Open(path, opts)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, db.Close()) }()
+	for _, d := range ok {
+		_, err := db.ManifestMeta("full", d)
+		require.NoError(t, err, "an acknowledged commit survives")
+	}
+	b = db.NewBatch()
+	require.NoError(t, b.PutTemplate("p", []byte("{}")))
+	require.NoError(t, b.Commit(true))
+}
+
+// fillUntilCount commits n 16 KiB manifests.
+func fillUntilCount(t *testing.T, db *DB, n int) ([]digest.Digest, error) {
+	t.Helper()
+	var ok []digest.Digest
+	for range n {
+		p := make([]byte, 16<<10)
+		_, _ = rand.Read(p)
+		d := digest.FromBytes(p)
+		b := db.NewBatch()
+		require.NoError(t, b.PutManifest(&Manifest{Repo: "full", Digest: d, MediaType: "x", Payload: p}))
+		if err := b.Commit(true); err != nil {
+			return ok, err
+		}
+		ok = append(ok, d)
+	}
+	return ok, nil
 }

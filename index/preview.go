@@ -57,7 +57,7 @@ func (b *Batch) DeletePreviewResults(repo string) error {
 		return err
 	}
 	lo := spanPrefix(prefixPreviewResult, repo)
-	if err := b.b.DeleteRange(lo, upperBound(lo), nil); err != nil {
+	if err := b.b.delRange(lo, upperBound(lo)); err != nil {
 		return fmt.Errorf("index: batch delete range: %w", err)
 	}
 	return nil

@@ -1,11 +1,11 @@
 package index
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 
-	"github.com/cockroachdb/pebble/v2"
 	digest "github.com/opencontainers/go-digest"
 )
 
@@ -18,8 +18,8 @@ func (db *DB) get(k []byte, fn func(v []byte) error) error {
 	if db.closed {
 		return ErrClosed
 	}
-	v, closer, err := db.pdb.Get(k)
-	if errors.Is(err, pebble.ErrNotFound) {
+	v, closer, err := db.kv.get(context.Background(), k)
+	if isNotFound(err) {
 		return ErrNotFound
 	}
 	if err != nil {
@@ -55,7 +55,7 @@ func (db *DB) scan(lo, start []byte, fn func(k, v []byte) (bool, error)) error {
 	if db.closed {
 		return fmt.Errorf("index: scan: %w", ErrClosed)
 	}
-	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upperBound(lo)})
+	it, err := db.kv.newIter(context.Background(), lo, upperBound(lo))
 	if err != nil {
 		return fmt.Errorf("index: scan: %w", err)
 	}

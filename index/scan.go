@@ -177,14 +177,14 @@ func (b *Batch) DeleteVulnVersionsExcept(keep ...uint64) error {
 		for _, v := range sortedVersions(keep) {
 			span := spanPrefix(p, vulnVersion(v))
 			if bytes.Compare(from, span) < 0 {
-				if err := b.b.DeleteRange(from, span, nil); err != nil {
+				if err := b.b.delRange(from, span); err != nil {
 					return fmt.Errorf("index: batch delete range: %w", err)
 				}
 			}
 			from = upperBound(span)
 		}
 		if bytes.Compare(from, hi) < 0 {
-			if err := b.b.DeleteRange(from, hi, nil); err != nil {
+			if err := b.b.delRange(from, hi); err != nil {
 				return fmt.Errorf("index: batch delete range: %w", err)
 			}
 		}

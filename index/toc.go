@@ -49,7 +49,7 @@ func (b *Batch) PutLayerTOC(layer digest.Digest, chunks [][]byte) error {
 		return fmt.Errorf("index: toc of %s: %d chunks: %w", layer, len(chunks), ErrInvalidKey)
 	}
 	lo := spanPrefix(prefixTOC, string(layer))
-	if err := b.b.DeleteRange(lo, upperBound(lo), nil); err != nil {
+	if err := b.b.delRange(lo, upperBound(lo)); err != nil {
 		return fmt.Errorf("index: batch delete range: %w", err)
 	}
 	for i, c := range chunks {
@@ -71,7 +71,7 @@ func (b *Batch) DeleteLayerTOC(layer digest.Digest) error {
 		return err
 	}
 	lo := spanPrefix(prefixTOC, string(layer))
-	if err := b.b.DeleteRange(lo, upperBound(lo), nil); err != nil {
+	if err := b.b.delRange(lo, upperBound(lo)); err != nil {
 		return fmt.Errorf("index: batch delete range: %w", err)
 	}
 	return b.del(k)

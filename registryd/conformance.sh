@@ -4,7 +4,10 @@
 # once with basic authentication, every optional feature on, and both
 # sha256 and sha512 content (OCI_DATA_SHA512=true). It prints one summary
 # line per run and exits non-zero on any failure, error, skip or disabled
-# test. Install the suite with .ci/install-tools.sh.
+# test. Install the suite with .ci/install-tools.sh. REGISTRYD_FLAGS adds
+# flags to both runs, with {run} replaced by the run's name (noauth, auth):
+# --blob-store s3://HOST/BUCKET/{run} gives each run's store a prefix of
+# its own.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,7 +37,12 @@ echo "conformance.sh: building registryd"
 start_registryd() {
 	local log="$1"
 	shift
-	"$WORK/registryd" serve --addr 127.0.0.1:0 --access-log=false "$@" >"$log" 2>&1 &
+	local label extra
+	label="$(basename "$log" .log)"
+	extra="${REGISTRYD_FLAGS:-}"
+	extra="${extra//\{run\}/$label}"
+	# shellcheck disable=SC2086 # REGISTRYD_FLAGS is a list of flags
+	"$WORK/registryd" serve --addr 127.0.0.1:0 --access-log=false "$@" $extra >"$log" 2>&1 &
 	PID=$!
 	ADDR=""
 	for _ in $(seq 1 300); do

@@ -31,6 +31,7 @@ import (
 	"sync"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/assert"
@@ -106,6 +107,7 @@ func checkBlob[C blob.Content, I blob.Ingest](t *testing.T, s blob.Backend[C, I]
 	assert.Equal(t, int64(len(data)), info.Size)
 	assert.Equal(t, key != nil, info.Sealed)
 	assert.Positive(t, info.StoredSize)
+	assert.WithinDuration(t, time.Now(), info.ModTime, time.Hour, "Stat's ModTime is the commit's time")
 
 	r, err := s.Open(ctx, d, key)
 	require.NoError(t, err)
@@ -454,6 +456,11 @@ func testCancelAndClose[C blob.Content, I blob.Ingest](t *testing.T, tg Target[C
 	ids, err := s.Uploads(ctx)
 	require.NoError(t, err)
 	require.Equal(t, []string{"kept"}, ids, "a closed upload is kept, a cancelled one is not")
+	mt, err := s.UploadModTime(ctx, "kept")
+	require.NoError(t, err)
+	assert.WithinDuration(t, time.Now(), mt, time.Hour, "UploadModTime of a kept upload")
+	_, err = s.UploadModTime(ctx, "cancelled")
+	require.ErrorIs(t, err, blob.ErrNotFound, "UploadModTime of a cancelled upload")
 	require.NoError(t, s.RemoveUpload("kept"))
 	ids, err = s.Uploads(ctx)
 	require.NoError(t, err)

@@ -19,7 +19,8 @@
 //     test kit named <name>test, built on the package it serves as
 //     net/http/httptest is on net/http, and the few consumers of their
 //     parent's output listed with their reasons in upwardImports
-//     (scan/sbom writes SBOMs from scan's inventories).
+//     (scan/sbom writes SBOMs from scan's inventories; blob/s3 implements
+//     blob's roles over blob's format, reader and writer).
 //
 // A violation fails the test with the importer, the import and the rule.
 // A new top-level directory needs a layer here, and a reason in docs/.

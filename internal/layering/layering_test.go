@@ -46,6 +46,7 @@ var sidewaysImports = map[[2]string]string{
 // output kept beside it, not an internal the parent is built on.
 var upwardImports = map[[2]string]string{
 	{"scan/sbom", "scan"}: "SBOMs are written from scan's inventories; scan and the engine's scans do not need them",
+	{"blob/s3", "blob"}:   "the object-store backend implements blob's roles over blob's format, reader and writer; blob and the file store do not need it",
 }
 
 // pkg is what the rules need of one package of `go list -json`.

@@ -57,6 +57,8 @@ type Config struct {
 	AccessLog bool `json:"accessLog"`
 	// Metrics serves Prometheus metrics at /metrics. Default true.
 	Metrics bool `json:"metrics"`
+	// Console serves the web console at /console/. Default true.
+	Console bool `json:"console"`
 	// ShutdownTimeout bounds the wait for in-flight requests. Default 30s.
 	ShutdownTimeout Duration `json:"shutdownTimeout"`
 	// MemoryLimit is the Go runtime's soft memory limit
@@ -125,6 +127,16 @@ type Config struct {
 	// class: docs/archive.md); it may be on another, cheaper file system.
 	// Empty: <data>/archive.
 	ArchiveDir string `json:"archiveDir,omitempty"`
+	// BlobStore puts the hot tier's blobs in an S3-compatible bucket:
+	// s3://HOST[:PORT]/BUCKET[/PREFIX][?tls=false&region=R], credentials
+	// from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the AWS shared
+	// files, or the instance role). Empty: files under the data directory.
+	// TLS is on unless tls=false. See docs/scale-out.md.
+	BlobStore string `json:"blobStore,omitempty"`
+	// Metadata keeps the store's metadata in a PostgreSQL database
+	// (postgres://user@host:port/db?sslmode=...) instead of pebble under
+	// the data directory. See docs/scale-out.md.
+	Metadata string `json:"metadata,omitempty"`
 	// AuditMaxAge is how long audit records are kept. 0: the engine's
 	// default, 90 days; negative: for ever (AuditMaxBytes still bounds
 	// them).
@@ -200,6 +212,7 @@ func DefaultConfig() Config {
 		LogFormat:       "text",
 		AccessLog:       true,
 		Metrics:         true,
+		Console:         true,
 		ShutdownTimeout: Duration(30 * time.Second),
 		AuthCacheTTL:    Duration(time.Minute),
 		MaxManifestSize: 4 << 20,
@@ -214,6 +227,10 @@ func DefaultConfig() Config {
 // EngineOptions are the engine options the configuration asks for. It
 // reads the PKCS#11 PIN file when one is configured.
 func (c *Config) EngineOptions() (*engine.Options, error) {
+	objectStore, err := ParseBlobStore(c.BlobStore)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	o := &engine.Options{
 		FrameSize:           c.FrameSize,
 		DisableEncryption:   c.DisableEncryption,
@@ -228,6 +245,8 @@ func (c *Config) EngineOptions() (*engine.Options, error) {
 		KeyringPath:         c.Keyring,
 		AuditDir:            c.AuditDir,
 		ArchiveDir:          c.ArchiveDir,
+		ObjectStore:         objectStore,
+		Metadata:            c.Metadata,
 		AuditMaxAge:         time.Duration(c.AuditMaxAge),
 		AuditMaxBytes:       c.AuditMaxBytes,
 		DisableAudit:        c.NoAudit,
@@ -242,7 +261,6 @@ func (c *Config) EngineOptions() (*engine.Options, error) {
 		HoldEvents: true,
 	}
 	c.replicationOptions(o)
-	var err error
 	if o.Webhooks, err = c.engineWebhooks(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -457,6 +475,7 @@ func bindServeFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.BoolVar(&c.AccessLog, "access-log", c.AccessLog, "log one line per request")
 	fs.BoolVar(&c.Metrics, "metrics", c.Metrics, "serve Prometheus metrics at /metrics")
+	fs.BoolVar(&c.Console, "console", c.Console, "serve the web console at /console/")
 	fs.Var(&c.ShutdownTimeout, "shutdown-timeout", "bound on the wait for in-flight requests at shutdown")
 	fs.Var(&c.MemoryLimit, "memory-limit", `Go runtime soft memory limit: "auto" (90% of the cgroup's memory limit when one is set, none otherwise), "none", or bytes with an optional unit ("512MiB"); the GOMEMLIMIT environment variable wins`)
 	fs.Var(&c.AuthCacheTTL, "auth-cache-ttl", "how long a verified password is cached (0 or negative: never)")
@@ -485,6 +504,8 @@ func bindStoreFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.PKCS11PinFile, "pkcs11-pin-file", c.PKCS11PinFile, "file holding the token's user PIN (default: the BERTH_PKCS11_PIN environment variable)")
 	fs.StringVar(&c.AuditDir, "audit-dir", c.AuditDir, "audit log directory (default <data>/audit)")
 	fs.StringVar(&c.ArchiveDir, "archive-dir", c.ArchiveDir, "archive tier directory: the blobs of archived images no active image needs, recompressed (default <data>/archive); may be another, cheaper file system")
+	fs.StringVar(&c.BlobStore, "blob-store", c.BlobStore, "keep blobs in an S3-compatible bucket: s3://HOST[:PORT]/BUCKET[/PREFIX][?tls=false&region=R], credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (default: files under the data directory)")
+	fs.StringVar(&c.Metadata, "metadata", c.Metadata, "keep the store's metadata in PostgreSQL: postgres://USER@HOST:PORT/DB?sslmode=... (default: pebble under the data directory)")
 	fs.Var(&c.AuditMaxAge, "audit-max-age", "how long audit records are kept (default 90 days, 2160h; negative: for ever)")
 	fs.IntVar(&c.ScanWorkers, "scan-workers", c.ScanWorkers, "image scans run at once (0: 1; negative: none, scans stay queued)")
 	fs.Var(&c.ScanQuietPeriod, "scan-quiet-period", "how long no push may have been in flight before a scan runs (default 50ms; negative: scans do not wait)")

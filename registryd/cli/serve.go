@@ -121,6 +121,7 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, ready chan<- net.
 		MaxManifestSize:  cfg.MaxManifestSize,
 		ShutdownTimeout:  time.Duration(cfg.ShutdownTimeout),
 		DisableMetrics:   !cfg.Metrics,
+		DisableConsole:   !cfg.Console,
 
 		ECRCredentialsFile: cfg.ECRCredentials,
 		ECRRegion:          cfg.ECRRegion,

@@ -135,28 +135,99 @@ type hostRootfs struct {
 // buildHostRootfs writes the two layers.
 func buildHostRootfs(tb testing.TB, dir string) hostRootfs {
 	tb.Helper()
-	status, err := os.ReadFile("/var/lib/dpkg/status")
-	if err != nil {
-		testenv.Missing(tb, "a Debian host (/var/lib/dpkg/status): %v", err)
-	}
 	goroot := runtime.GOROOT()
 	if _, err := os.Stat(filepath.Join(goroot, "bin", "go")); err != nil {
 		testenv.Missing(tb, "a Go toolchain at GOROOT: %v", err)
 	}
+	r := hostRootfs{base: filepath.Join(dir, "base.tar.gz"), toolchain: filepath.Join(dir, "toolchain.tar.gz")}
+	r.packages, r.entries = writeHostBase(tb, r.base, false)
+	r.entries += writeLayer(tb, r.toolchain, func(w *layerWriter) {
+		err := filepath.WalkDir(goroot, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(goroot, p)
+			w.add(p, "", filepath.Join("/usr/local/go", rel))
+			return nil
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+	})
+	return r
+}
+
+// writeHostBase writes the Debian base layer of hostRootfs (what
+// debootstrap installs, taken from the host) as a gzip tar at path, and
+// returns how many packages and tar entries it holds. With mergedUsr,
+// the files the packages list under /lib, /lib64, /bin and /sbin, which
+// a merged-/usr host links to /usr, are taken too, under /usr (the
+// shared libraries, the shells: what a debootstrap of a merged-/usr
+// Debian holds there); without it only the packages' /usr, /etc and
+// /var/lib/dpkg files are (the scanning benchmark's image, as its
+// recorded figures were measured). With mergedUsr the packages'
+// dependencies are taken too, as debootstrap resolves them.
+func writeHostBase(tb testing.TB, path string, mergedUsr bool) (packages, entries int) {
+	tb.Helper()
+	status, err := os.ReadFile("/var/lib/dpkg/status")
+	if err != nil {
+		testenv.Missing(tb, "a Debian host (/var/lib/dpkg/status): %v", err)
+	}
 	var kept []string
 	paths := map[string]bool{}
 	pkgs := 0
-	for _, stanza := range strings.Split(strings.TrimSpace(string(status)), "\n\n") {
+	stanzas := strings.Split(strings.TrimSpace(string(status)), "\n\n")
+	fields := func(stanza string) map[string]string {
 		f := map[string]string{}
 		for _, line := range strings.Split(stanza, "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && !strings.HasPrefix(line, " ") {
 				f[k] = strings.TrimSpace(v)
 			}
 		}
+		return f
+	}
+	// With mergedUsr, the packages' dependencies too (as debootstrap
+	// resolves them: libc6 is of priority optional).
+	wanted := map[string]bool{}
+	if mergedUsr {
+		installed := map[string]map[string]string{}
+		var queue []string
+		for _, stanza := range stanzas {
+			f := fields(stanza)
+			if !strings.HasPrefix(f["Status"], "install ok installed") {
+				continue
+			}
+			installed[f["Package"]] = f
+			if f["Priority"] == "required" || f["Priority"] == "important" || f["Essential"] == "yes" {
+				queue = append(queue, f["Package"])
+			}
+		}
+		for len(queue) > 0 {
+			name := queue[0]
+			queue = queue[1:]
+			if wanted[name] {
+				continue
+			}
+			wanted[name] = true
+			f := installed[name]
+			for _, dep := range strings.Split(f["Depends"]+","+f["Pre-Depends"], ",") {
+				for _, alt := range strings.Split(dep, "|") {
+					n, _, _ := strings.Cut(strings.TrimSpace(alt), " ")
+					n, _, _ = strings.Cut(n, ":")
+					if _, ok := installed[n]; ok && n != "" {
+						queue = append(queue, n)
+						break
+					}
+				}
+			}
+		}
+	}
+	for _, stanza := range stanzas {
+		f := fields(stanza)
 		if !strings.HasPrefix(f["Status"], "install ok installed") {
 			continue
 		}
-		if f["Priority"] != "required" && f["Priority"] != "important" && f["Essential"] != "yes" {
+		if f["Priority"] != "required" && f["Priority"] != "important" && f["Essential"] != "yes" && !wanted[f["Package"]] {
 			continue
 		}
 		kept = append(kept, stanza)
@@ -173,6 +244,12 @@ func buildHostRootfs(tb testing.TB, dir string) hostRootfs {
 				for _, l := range strings.Split(string(list), "\n") {
 					if strings.HasPrefix(l, "/usr/") || strings.HasPrefix(l, "/etc/") || strings.HasPrefix(l, "/var/lib/dpkg/") {
 						paths[l] = true
+					} else if mergedUsr {
+						if top, _, ok := strings.Cut(strings.TrimPrefix(l, "/"), "/"); ok {
+							if t, err := os.Readlink("/" + top); err == nil && t == "usr/"+top {
+								paths["/usr"+l] = true
+							}
+						}
 					}
 				}
 			}
@@ -191,8 +268,7 @@ func buildHostRootfs(tb testing.TB, dir string) hostRootfs {
 			list = append(list, p)
 		}
 	}
-	r := hostRootfs{base: filepath.Join(dir, "base.tar.gz"), toolchain: filepath.Join(dir, "toolchain.tar.gz"), packages: pkgs}
-	r.entries += writeLayer(tb, r.base, func(w *layerWriter) {
+	entries = writeLayer(tb, path, func(w *layerWriter) {
 		for _, l := range []string{"bin", "sbin", "lib", "lib64"} {
 			if t, err := os.Readlink("/" + l); err == nil {
 				w.add("/"+l, t)
@@ -203,20 +279,7 @@ func buildHostRootfs(tb testing.TB, dir string) hostRootfs {
 		}
 		w.file("/var/lib/dpkg/status", []byte(strings.Join(kept, "\n\n")+"\n"))
 	})
-	r.entries += writeLayer(tb, r.toolchain, func(w *layerWriter) {
-		err := filepath.WalkDir(goroot, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(goroot, p)
-			w.add(p, "", filepath.Join("/usr/local/go", rel))
-			return nil
-		})
-		if err != nil {
-			tb.Fatal(err)
-		}
-	})
-	return r
+	return pkgs, entries
 }
 
 // layerWriter writes one layer's tar, parents before children.

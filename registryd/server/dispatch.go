@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/berthstore/berth/registryd/internal/admin"
+	"github.com/berthstore/berth/registryd/internal/console"
 	"github.com/berthstore/berth/registryd/internal/ecrapi"
 	"github.com/berthstore/berth/registryd/internal/oci"
 	"github.com/berthstore/berth/registryd/internal/request"
@@ -17,15 +18,17 @@ const (
 	routeECR     = "ecr"
 	routeAdmin   = "admin"
 	routeMetrics = "metrics"
+	routeConsole = "console"
 	routeUnknown = "unknown"
 )
 
 // dispatch sends each request to its protocol: an ECR API call (POST
 // with an X-Amz-Target of the ECR API, whatever its path), the admin API
-// (/admin/v1/...), /metrics (never behind authentication), and the OCI
-// API for everything else (which answers NOT_FOUND for a path that is no
-// OCI route). Each protocol authenticates and authorizes its requests.
-func (s *Server) dispatch(ociAPI, ecrAPI, adminAPI http.Handler) http.Handler {
+// (/admin/v1/...), /metrics (never behind authentication), the console
+// (/console/, unless disabled: web is nil), and the OCI API for everything
+// else (which answers NOT_FOUND for a path that is no OCI route). Each
+// protocol authenticates and authorizes its requests.
+func (s *Server) dispatch(ociAPI, ecrAPI, adminAPI, web http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := request.InfoFrom(r.Context())
 		switch {
@@ -35,6 +38,12 @@ func (s *Server) dispatch(ociAPI, ecrAPI, adminAPI http.Handler) http.Handler {
 		case strings.HasPrefix(r.URL.Path, admin.Prefix):
 			info.Route = routeAdmin
 			adminAPI.ServeHTTP(w, r)
+		case web != nil && strings.HasPrefix(r.URL.Path, console.Prefix):
+			info.Route = routeConsole
+			web.ServeHTTP(w, r)
+		case web != nil && r.URL.Path == "/console":
+			info.Route = routeConsole
+			http.Redirect(w, r, console.Prefix, http.StatusMovedPermanently)
 		case r.URL.Path == "/metrics" && !s.cfg.DisableMetrics:
 			info.Route = routeMetrics
 			s.metrics.Handler().ServeHTTP(w, r)

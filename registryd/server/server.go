@@ -27,6 +27,7 @@ import (
 	"github.com/berthstore/berth/registryd/internal/admin"
 	"github.com/berthstore/berth/registryd/internal/auth"
 	"github.com/berthstore/berth/registryd/internal/authz"
+	"github.com/berthstore/berth/registryd/internal/console"
 	"github.com/berthstore/berth/registryd/internal/ecrapi"
 	"github.com/berthstore/berth/registryd/internal/metrics"
 	"github.com/berthstore/berth/registryd/internal/oci"
@@ -82,6 +83,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// DisableMetrics removes the /metrics endpoint.
 	DisableMetrics bool
+	// DisableConsole removes the web console (/console/).
+	DisableConsole bool
 	// TLSConfig, if not nil, makes Serve speak HTTPS.
 	TLSConfig *tls.Config
 	// ECRCredentialsFile holds the access keys the ECR management API
@@ -213,7 +216,15 @@ func New(store Store, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.handler = s.instrument(s.dispatch(ociAPI, ecrAPI, adminAPI))
+	var web http.Handler
+	if !cfg.DisableConsole {
+		c, err := console.New(store, authn, az, console.Config{Logger: cfg.Logger, Registerer: s.metrics.Registry()})
+		if err != nil {
+			return nil, err
+		}
+		web = c
+	}
+	s.handler = s.instrument(s.dispatch(ociAPI, ecrAPI, adminAPI, web))
 	localAdmin, err := admin.NewLocal(store, authn, az, admin.Config{Logger: cfg.Logger, Realm: cfg.Realm})
 	if err != nil {
 		return nil, err
@@ -231,7 +242,8 @@ func (s *Server) ReloadIdentities() (auth.IdentitySummary, error) { return s.aut
 // or an ECR credentials file): without it the registry is open.
 func (s *Server) AuthenticationEnabled() bool { return s.authn.Enabled() }
 
-// Handler returns the server's http.Handler (the APIs and /metrics).
+// Handler returns the server's http.Handler (the APIs, the console and
+// /metrics).
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // MetricsRegistry returns the server's own Prometheus registry (not the

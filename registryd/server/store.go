@@ -4,6 +4,7 @@ import (
 	"github.com/berthstore/berth/engine"
 	"github.com/berthstore/berth/registryd/internal/admin"
 	"github.com/berthstore/berth/registryd/internal/authz"
+	"github.com/berthstore/berth/registryd/internal/console"
 	"github.com/berthstore/berth/registryd/internal/ecrapi"
 	"github.com/berthstore/berth/registryd/internal/metrics"
 	"github.com/berthstore/berth/registryd/internal/oci"
@@ -22,6 +23,7 @@ type Store interface {
 	ecrapi.Store
 	admin.Store
 	pullthrough.Store
+	console.Store
 	authz.Decider
 	metrics.StoreStatser
 	metrics.AuditStatuser

@@ -320,7 +320,9 @@ func (e *evaluation) holds(c *condition) bool {
 	case famDate:
 		now := e.now()
 		for _, t := range c.times {
-			if compare(now.Compare(t), c.op.cmp) {
+			order := now.Compare(t)
+			e.keepOrder(order, t.Unix(), t.Nanosecond())
+			if compare(order, c.op.cmp) {
 				matched = true
 				break
 			}
@@ -328,7 +330,9 @@ func (e *evaluation) holds(c *condition) bool {
 	case famNumeric:
 		n := float64(e.now().Unix())
 		for _, v := range c.nums {
-			if compare(cmpFloat(n, v), c.op.cmp) {
+			order := cmpFloat(n, v)
+			e.keepOrderFloat(order, v)
+			if compare(order, c.op.cmp) {
 				matched = true
 				break
 			}

@@ -159,6 +159,26 @@ func (d Decision) GoString() string { return fmt.Sprintf("iam.Decision{%s}", d) 
 // a non-string key (aws:SourceIp, aws:CurrentTime) costs.
 func Evaluate(req *Request, identity, resource []*Policy) Decision {
 	e := evaluation{req: req, action: noAction}
+	return e.decide(identity, resource)
+}
+
+// EvaluateTimed is Evaluate, and returns the span of time over which the
+// decision stands: the same request with another time in span (and the
+// same policies) is decided the same way. A decision is a function of
+// the request's principal, action, resource, SourceIP, SecureTransport,
+// Context and time; the span says how far the time took part (not at
+// all when no statement that otherwise matched had a condition on
+// aws:CurrentTime or aws:EpochTime; one second when either was a policy
+// variable).
+func EvaluateTimed(req *Request, identity, resource []*Policy) (Decision, TimeSpan) {
+	e := evaluation{req: req, action: noAction}
+	d := e.decide(identity, resource)
+	return d, e.span
+}
+
+// decide is Evaluate's work.
+func (e *evaluation) decide(identity, resource []*Policy) Decision {
+	req := e.req
 	id, knownService := lookupAction(req.Action)
 	if knownService && id == noAction {
 		return Decision{Outcome: ImplicitDeny, Reason: ReasonUnknownAction}

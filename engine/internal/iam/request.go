@@ -1,6 +1,7 @@
 package iam
 
 import (
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -106,6 +107,7 @@ type evaluation struct {
 	resOK    bool      // Resource is an ARN
 	nowSet   bool
 	nowT     time.Time
+	span     TimeSpan // the times at which each comparison with nowT so far would come out the same
 }
 
 // now is aws:CurrentTime, to the second as AWS keeps it.
@@ -120,8 +122,74 @@ func (e *evaluation) now() time.Time {
 			t = time.Now()
 		}
 		e.nowT, e.nowSet = time.Unix(t.Unix(), 0).UTC(), true
+		e.span = TimeSpan{Timed: true, From: math.MinInt64, Until: math.MaxInt64}
 	}
 	return e.nowT
+}
+
+// TimeSpan is the time over which a decision stands as it was made: the
+// decision read the time (a condition on aws:CurrentTime or
+// aws:EpochTime) and every comparison it made with it comes out the same
+// for each second s (Unix time, as aws:EpochTime) with From <= s < Until.
+// A decision that did not read the time (Timed false) stands at any time.
+// Until math.MaxInt64 is no end.
+type TimeSpan struct {
+	Timed       bool
+	From, Until int64
+}
+
+// Contains reports whether the decision stands at t.
+func (s TimeSpan) Contains(t time.Time) bool {
+	if !s.Timed {
+		return true
+	}
+	u := t.Unix()
+	return s.From <= u && (u < s.Until || s.Until == math.MaxInt64)
+}
+
+// keepOrder narrows the span to the seconds that compare with a policy's
+// value v (Unix seconds vSec and nanoseconds vNsec, 0 <= vNsec < 1e9) as
+// the evaluation's time did: order is -1, 0 or 1.
+func (e *evaluation) keepOrder(order int, vSec int64, vNsec int) {
+	s := e.nowT.Unix()
+	switch {
+	case order < 0: // s < v, for the seconds below v rounded up
+		until := vSec
+		if vNsec > 0 && vSec < math.MaxInt64 {
+			until++
+		}
+		e.span.Until = min(e.span.Until, until)
+	case order > 0: // s > v, for the seconds from v's second on, after it
+		if vSec < math.MaxInt64 {
+			e.span.From = max(e.span.From, vSec+1)
+		}
+	default:
+		e.keepSecond(s)
+	}
+}
+
+// keepSecond narrows the span to second s: the exact time was used.
+func (e *evaluation) keepSecond(s int64) {
+	e.span.From = max(e.span.From, s)
+	if s < math.MaxInt64 {
+		e.span.Until = min(e.span.Until, s+1)
+	}
+}
+
+// keepOrderFloat is keepOrder for a numeric value v (aws:EpochTime).
+func (e *evaluation) keepOrderFloat(order int, v float64) {
+	switch {
+	case order == 0: // equal, or v is NaN
+		e.keepSecond(e.nowT.Unix())
+	case v >= 1<<63 || v < -1<<63:
+		// Beyond every second an int64 counts: the order never changes.
+	default:
+		fl, nsec := math.Floor(v), 0
+		if fl != v {
+			nsec = 1
+		}
+		e.keepOrder(order, int64(fl), nsec)
+	}
 }
 
 // stringValue returns a single-valued key's value as a string, as string
@@ -178,9 +246,13 @@ func (e *evaluation) variable(k keyRef) (string, bool) {
 	case keySecureTransport:
 		return strconv.FormatBool(e.req.SecureTransport), true
 	case keyCurrentTime:
-		return e.now().Format(time.RFC3339), true
+		now := e.now()
+		e.keepSecond(now.Unix())
+		return now.Format(time.RFC3339), true
 	case keyEpochTime:
-		return strconv.FormatInt(e.now().Unix(), 10), true
+		now := e.now()
+		e.keepSecond(now.Unix())
+		return strconv.FormatInt(now.Unix(), 10), true
 	}
 	return e.stringValue(k)
 }

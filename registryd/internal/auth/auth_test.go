@@ -422,7 +422,7 @@ func BenchmarkLoginTokenRequest(b *testing.B) {
 			if c.passwords.check([]byte(user), []byte(pass)) {
 				b.Fatal("user AWS has no password")
 			}
-			if _, ok := a.tokenPrincipal(c, pass); !ok {
+			if _, ok := a.tokenPrincipal(c, []byte(pass)); !ok {
 				b.Fatal("token refused")
 			}
 		}

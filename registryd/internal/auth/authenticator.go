@@ -258,7 +258,7 @@ func (a *Authenticator) Basic(r *http.Request, maybeAnonymousPull bool) (engine.
 	user, pass, ok := basicAuth(r, raw[:], dec[:])
 	switch {
 	case ok && string(user) == LoginUser:
-		if p, ok := a.tokenPrincipal(c, string(pass)); ok {
+		if p, ok := a.tokenPrincipal(c, pass); ok {
 			return accept(r, p)
 		}
 	case ok && c.passwords != nil && c.passwords.check(user, pass):
@@ -274,8 +274,8 @@ func (a *Authenticator) Basic(r *http.Request, maybeAnonymousPull bool) (engine.
 // registry minted, unexpired, for this account and a user who still holds
 // credentials. Anonymous tokens (minted while authentication was off)
 // are refused.
-func (a *Authenticator) tokenPrincipal(c *credentials, token string) (engine.Principal, bool) {
-	claims, err := a.tokens.check(token)
+func (a *Authenticator) tokenPrincipal(c *credentials, token []byte) (engine.Principal, bool) {
+	claims, err := a.tokens.checkBytes(token)
 	switch {
 	case errors.Is(err, errTokenLegacy):
 		a.log.Warn("login token refused", "reason", err.Error())

@@ -15,6 +15,7 @@ package auth
 // an expiry and a user, no account) are refused.
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -25,7 +26,6 @@ import (
 	"hash"
 	"io"
 	"os"
-	"strings"
 	"sync"
 	"time"
 )
@@ -71,6 +71,11 @@ type loginTokens struct {
 	// allocations and two SHA-256 blocks per token checked).
 	macs sync.Pool
 }
+
+// macDomain is tokenMACDomain as the MAC is fed it: a conversion in the
+// call would copy it to the heap on every check (the hash is an
+// interface).
+var macDomain = []byte(tokenMACDomain)
 
 // macState is an HMAC-SHA256 under the token key with the buffers a check
 // decodes a token into.
@@ -198,7 +203,7 @@ func (t *loginTokens) mac(payload []byte) []byte {
 
 // mac returns the MAC of payload, in st.sum.
 func (st *macState) mac(payload []byte) []byte {
-	st.h.Write([]byte(tokenMACDomain))
+	st.h.Write(macDomain)
 	st.h.Write(payload)
 	return st.h.Sum(st.sum[:0])
 }
@@ -207,9 +212,16 @@ func (st *macState) mac(payload []byte) []byte {
 // minted and it has not expired. The error is errTokenLegacy,
 // errTokenExpired or errTokenInvalid.
 func (t *loginTokens) check(token string) (tokenClaims, error) {
-	rest, ok := strings.CutPrefix(token, loginTokenPrefix)
+	return t.checkBytes([]byte(token))
+}
+
+// checkBytes is check of a token in bytes (as a request's basic
+// credentials decode, without a copy on the heap); it keeps no part of
+// token.
+func (t *loginTokens) checkBytes(token []byte) (tokenClaims, error) {
+	rest, ok := bytes.CutPrefix(token, []byte(loginTokenPrefix))
 	if !ok {
-		if strings.HasPrefix(token, legacyTokenPrefix) {
+		if bytes.HasPrefix(token, []byte(legacyTokenPrefix)) {
 			return tokenClaims{}, errTokenLegacy
 		}
 		return tokenClaims{}, errTokenInvalid
@@ -218,7 +230,7 @@ func (t *loginTokens) check(token string) (tokenClaims, error) {
 		return tokenClaims{}, errTokenInvalid
 	}
 	enc := base64.RawURLEncoding
-	p64, m64, ok := strings.Cut(rest, ".")
+	p64, m64, ok := bytes.Cut(rest, []byte("."))
 	if !ok || len(m64) != enc.EncodedLen(sha256.Size) {
 		return tokenClaims{}, errTokenInvalid
 	}

@@ -128,6 +128,7 @@ var errorTable = []struct {
 	{engine.ErrKeyExists, ecrKMS},
 	{engine.ErrInvalidArgument, ecrInvalidParameter},
 	{engine.ErrStorageFull, ecrServiceUnavailable},
+	{engine.ErrStorageUnavailable, ecrServiceUnavailable},
 	{engine.ErrClosed, ecrServiceUnavailable},
 	{engine.ErrAuditUnavailable, ecrServiceUnavailable},
 	{engine.ErrAccessDenied, ecrAccessDenied},

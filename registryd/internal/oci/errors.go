@@ -75,6 +75,7 @@ var errorTable = []struct {
 	{engine.ErrRangeInvalid, CodeRangeInvalid},
 	{engine.ErrInvalidArgument, CodeInvalidArgument},
 	{engine.ErrStorageFull, CodeStorageFull},
+	{engine.ErrStorageUnavailable, CodeUnavailable},
 	{engine.ErrKeyUnavailable, CodeUnavailable},
 	{engine.ErrKeyDestroyed, CodeKeyDestroyed},
 	{engine.ErrKeyNotFound, CodeInvalidArgument},

@@ -1,0 +1,59 @@
+package s3_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/stretchr/testify/require"
+
+	"github.com/berthstore/berth/blob"
+	"github.com/berthstore/berth/blob/s3"
+	"github.com/berthstore/berth/crypt"
+	"github.com/berthstore/berth/internal/miniotest"
+	"github.com/berthstore/berth/internal/testenv"
+)
+
+// startMinIO starts a MinIO server for t (testenv: a missing binary skips
+// on a developer's machine and fails under CI, naming the install
+// command).
+func startMinIO(t *testing.T) *miniotest.Server {
+	t.Helper()
+	bin, ok := testenv.LookTool("minio")
+	if !ok {
+		testenv.Missing(t, "the MinIO server (%s; .ci/install-tools.sh does it)", miniotest.InstallCommand)
+	}
+	return miniotest.Start(t, bin)
+}
+
+var buckets atomic.Int64
+
+// newBucket makes an empty bucket on srv.
+func newBucket(t *testing.T, srv *miniotest.Server) string {
+	t.Helper()
+	c, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(miniotest.AccessKey, miniotest.SecretKey, "")})
+	require.NoError(t, err)
+	name := fmt.Sprintf("berth-%d", buckets.Add(1))
+	require.NoError(t, c.MakeBucket(context.Background(), name, minio.MakeBucketOptions{}))
+	return name
+}
+
+// openStore opens a Store on bucket of srv with its spool in spool.
+func openStore(t *testing.T, srv *miniotest.Server, bucket, spool string, frameSize int) *s3.Store {
+	t.Helper()
+	s, err := s3.Open(context.Background(), s3.Options{
+		Endpoint: srv.Endpoint, Bucket: bucket, Prefix: "reg/", AccessKey: miniotest.AccessKey, SecretKey: miniotest.SecretKey,
+		SpoolDir: spool, Blob: blob.Options{FrameSize: frameSize}, PartSize: 5 << 20,
+	})
+	require.NoError(t, err)
+	return s
+}
+
+func dataKey(t *testing.T) []byte {
+	k, err := crypt.NewDataKey()
+	require.NoError(t, err)
+	return k
+}

@@ -1,0 +1,21 @@
+package s3
+
+import (
+	"time"
+
+	"github.com/minio/minio-go/v7"
+)
+
+// timeNow is the clock of commit times.
+var timeNow = time.Now
+
+// putOptions are the options of a blob's PUT: the stored bytes are
+// already compressed and sealed, so no content type or encoding is
+// claimed; parts go in parallel.
+func putOptions(partSize uint64) minio.PutObjectOptions {
+	return minio.PutObjectOptions{
+		ContentType: "application/octet-stream",
+		PartSize:    partSize,
+		NumThreads:  4,
+	}
+}

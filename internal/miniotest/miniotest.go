@@ -1,0 +1,135 @@
+// Package miniotest runs a real MinIO server for tests: on 127.0.0.1, on
+// free ports, over a temporary directory, stopped when the test ends. The
+// caller finds the binary (internal/testenv decides whether its absence
+// skips or fails) and passes its path.
+//
+// MinIO is installed with
+//
+//	go install github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
+//
+// (.ci/install-tools.sh does it; about four minutes on two cores, cached in
+// GOBIN afterwards).
+package miniotest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// InstallCommand is the command that installs the MinIO server the tests
+// use.
+const InstallCommand = "go install github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
+
+// Credentials of the test server's root user.
+const (
+	AccessKey = "berthtest"
+	SecretKey = "berthtest-secret-key"
+)
+
+// Server is one running MinIO server.
+type Server struct {
+	// Endpoint is host:port of the S3 API, on 127.0.0.1.
+	Endpoint string
+
+	bin, dir, console string
+	log               *bytes.Buffer
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+}
+
+// Start starts the MinIO server binary bin for tb, and stops it at
+// cleanup. It fails tb when the server does not come up within 30 s.
+func Start(tb testing.TB, bin string) *Server {
+	tb.Helper()
+	s := &Server{bin: bin, dir: tb.TempDir(), Endpoint: "127.0.0.1:" + freePort(tb), console: "127.0.0.1:" + freePort(tb), log: &bytes.Buffer{}}
+	if err := s.start(); err != nil {
+		tb.Fatalf("miniotest: %v\n%s", err, s.log)
+	}
+	tb.Cleanup(func() { s.Stop() })
+	return s
+}
+
+func (s *Server) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cmd := exec.Command(s.bin, "server", filepath.Join(s.dir, "data"), "--address", s.Endpoint, "--console-address", s.console, "--quiet")
+	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+AccessKey, "MINIO_ROOT_PASSWORD="+SecretKey,
+		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "HOME="+s.dir)
+	cmd.Stdout, cmd.Stderr = s.log, s.log
+	cmd.SysProcAttr = procAttr()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", s.bin, err)
+	}
+	s.cmd = cmd
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			s.cmd = nil
+			return fmt.Errorf("minio exited: %v", err)
+		default:
+		}
+		resp, err := http.Get("http://" + s.Endpoint + "/minio/health/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				go func() { <-exited }()
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	return fmt.Errorf("minio not ready on %s after 30 s", s.Endpoint)
+}
+
+// Stop kills the server (SIGKILL: what a crash does); its data stays for
+// Restart. Stopping a stopped server does nothing.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	for range 200 {
+		if err := syscall.Kill(s.cmd.Process.Pid, 0); err != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.cmd = nil
+}
+
+// Restart starts a stopped server again over the same data and port.
+func (s *Server) Restart(tb testing.TB) {
+	tb.Helper()
+	s.Stop()
+	if err := s.start(); err != nil {
+		tb.Fatalf("miniotest: restart: %v\n%s", err, s.log)
+	}
+}
+
+// freePort is a TCP port free on 127.0.0.1 at the time of the call.
+func freePort(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("miniotest: %v", err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
