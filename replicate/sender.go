@@ -25,6 +25,9 @@ const maxReferrerDepth = 3
 // blobsAtOnce is how many blobs of one image are sent at once.
 const blobsAtOnce = 4
 
+// childrenAtOnce is how many images of one index are sent at once.
+const childrenAtOnce = 2
+
 // sender sends one destination's jobs.
 type sender struct {
 	r      *Replicator
@@ -147,14 +150,8 @@ func (s *sender) sendManifest(ctx context.Context, repo string, m *engine.Manife
 		if err := json.Unmarshal(m.Payload, &refs); err != nil {
 			return fmt.Errorf("%w: manifest %s: %v", engine.ErrManifestUnknown, m.Digest, err)
 		}
-		for _, c := range refs.Manifests {
-			cm, err := s.r.cfg.Engine.ManifestForReplication(ctx, repo, string(c.Digest))
-			if err != nil {
-				return fmt.Errorf("source %s@%s (child): %w", repo, c.Digest, err)
-			}
-			if err := s.sendManifest(ctx, repo, cm, "", depth, sent); err != nil {
-				return err
-			}
+		if err := s.sendChildren(ctx, repo, refs.Manifests, depth, sent); err != nil {
+			return err
 		}
 		var blobs []descriptor
 		if refs.Config != nil {
@@ -202,6 +199,30 @@ func (s *sender) sendManifest(ctx context.Context, repo string, m *engine.Manife
 		}
 	}
 	return nil
+}
+
+// sendChildren sends the manifests an index lists, by digest,
+// childrenAtOnce at a time (each with its blobs blobsAtOnce at a time), as
+// crane copies the images of an index: a multi-platform image's platforms
+// are independent until the index is put, after all of them.
+func (s *sender) sendChildren(ctx context.Context, repo string, children []descriptor, depth int, sent *atomic.Int64) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(childrenAtOnce)
+	seen := map[digest.Digest]bool{}
+	for _, c := range children {
+		if seen[c.Digest] {
+			continue
+		}
+		seen[c.Digest] = true
+		g.Go(func() error {
+			cm, err := s.r.cfg.Engine.ManifestForReplication(gctx, repo, string(c.Digest))
+			if err != nil {
+				return fmt.Errorf("source %s@%s (child): %w", repo, c.Digest, err)
+			}
+			return s.sendManifest(gctx, repo, cm, "", depth, sent)
+		})
+	}
+	return g.Wait()
 }
 
 func (s *sender) sourceHas(ctx context.Context, repo string, d digest.Digest) bool {
