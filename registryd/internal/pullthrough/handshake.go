@@ -10,9 +10,10 @@ package pullthrough
 // of its own, and finds a connection to the upstream already open.
 //
 // A kept answer is trusted for handshakeTTL. A request that the upstream
-// refuses (401, 403) on a kept answer forgets it, and the fill asks again
-// once before it fails: a registry that changed its authentication costs
-// one more round trip, never a failed pull.
+// refuses (401, 403 to the rule's credentials) forgets it and the
+// repository's client, and the fill asks again once before it fails
+// (withUpstream): a registry that changed its authentication costs one
+// more round trip, never a failed pull.
 
 import (
 	"context"

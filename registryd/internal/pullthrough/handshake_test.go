@@ -64,10 +64,12 @@ func (a *switchingAuth) wrap(next http.Handler) http.Handler {
 }
 
 // TestHandshakeKept: a rule's upstream is greeted once (Prime), and the
-// first pull through the rule makes no handshake of its own. When the
-// upstream later refuses the kept handshake's credentials (it moved from
-// Basic to Bearer tokens), the pull forgets it, greets the upstream
-// again, and succeeds: no pull fails for a handshake kept too long.
+// first pull through the rule makes no handshake of its own (it takes
+// the kept answer, or joins the ping under way). When the upstream later
+// refuses the client's credentials (it moved from Basic to Bearer
+// tokens), the pull forgets the client and the kept answer, greets the
+// upstream again, and succeeds: no pull fails for a handshake kept too
+// long.
 func TestHandshakeKept(t *testing.T) {
 	ctx := context.Background()
 	auth := &switchingAuth{user: "bot", password: "s3cret"}

@@ -53,12 +53,10 @@ type upstream struct {
 	// requests: a refusal upstream is then a failure of those
 	// credentials, not a "not found".
 	authed bool
-	// reg is the upstream registry; kept is true when the client was made
-	// on a ping answer kept from earlier (handshake.go); key is its entry
-	// in the upstream cache.
-	reg  name.Registry
-	kept bool
-	key  string
+	// reg is the upstream registry; key is the client's entry in the
+	// upstream cache.
+	reg name.Registry
+	key string
 }
 
 // upstreamCache keeps the authenticated upstream clients, by rule,
@@ -131,17 +129,19 @@ func (c *Cache) dropUpstream(key string, e *upstreamEntry) {
 }
 
 // withUpstream calls fn with the client of repo's upstream under rule.
-// When the upstream refuses the credentials of a client made on a kept
-// ping answer, the answer and the client are forgotten and fn is called
-// once more with a client of a new handshake (the registry may have
-// changed how it authenticates).
+// When the upstream refuses the client's credentials, the client and the
+// registry's kept ping answer are forgotten and fn is called once more
+// with a client of a new handshake: the registry may have changed how it
+// authenticates since the client was made (a client is kept for as long
+// as its rule and secret stay the same). A refusal of that one too is
+// the pull's failure.
 func (c *Cache) withUpstream(ctx context.Context, rule *engine.PullThroughCacheRule, repo string, fn func(*upstream) error) error {
 	up, err := c.upstreamFor(ctx, rule, repo)
 	if err != nil {
 		return err
 	}
 	err = fn(up)
-	if err == nil || !up.kept || !errors.Is(err, ErrUpstreamAuth) {
+	if !errors.Is(err, ErrUpstreamAuth) {
 		return err
 	}
 	c.forgetChallenge(up.reg)
@@ -184,7 +184,7 @@ func (c *Cache) newUpstream(ctx context.Context, rule *engine.PullThroughCacheRu
 		}
 		return nil, upstreamFailure(host, err)
 	}
-	return &upstream{base: scheme + "://" + host, repo: upRepo, client: &http.Client{Transport: rt}, authed: authed, reg: reg, kept: kept}, nil
+	return &upstream{base: scheme + "://" + host, repo: upRepo, client: &http.Client{Transport: rt}, authed: authed, reg: reg}, nil
 }
 
 // upstreamTransport is what NewWithContext of go-containerregistry's
