@@ -4,8 +4,9 @@ import "context"
 
 // InspectManifest returns the manifest that reference (tag or digest)
 // names, as GetManifest does, without recording a pull: for programs that
-// show an image (the console) rather than pull it, whose reads must not
-// move an image's last-pulled time (lifecycle rules count from it).
+// show or copy an image (the console, the replicator) rather than pull
+// it, whose reads must not move an image's last-pulled time (lifecycle
+// rules count from it).
 func (e *Engine) InspectManifest(ctx context.Context, repo, reference string) (*Manifest, error) {
 	m, err := e.manifestRecord(repo, reference, true)
 	if err != nil {

@@ -838,18 +838,3 @@ func replicationSource(ctx context.Context) (ReplicationSource, bool) {
 	s, ok := ctx.Value(replicationSourceKey{}).(ReplicationSource)
 	return s, ok
 }
-
-// ManifestForReplication returns the manifest reference names, as
-// GetManifest does, without counting a pull.
-func (e *Engine) ManifestForReplication(ctx context.Context, repo, reference string) (*Manifest, error) {
-	m, err := e.manifestRecord(repo, reference, true)
-	if err != nil {
-		return nil, err
-	}
-	return &Manifest{
-		Descriptor:   Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: int64(len(m.Payload))},
-		Payload:      m.Payload,
-		ArtifactType: m.ArtifactType, Subject: m.Subject, Annotations: m.Annotations,
-		PushedAt: m.PushedAt, LastPulledAt: m.LastPulledAt,
-	}, nil
-}

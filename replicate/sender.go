@@ -94,7 +94,7 @@ func (s *sender) replicate(ctx context.Context, job *engine.ReplicationJob, sent
 		}
 		ctx = context.WithValue(ctx, credentialsKey{}, [2]string{user, pass})
 	}
-	m, err := e.ManifestForReplication(ctx, job.Repository, string(job.Digest))
+	m, err := e.InspectManifest(ctx, job.Repository, string(job.Digest))
 	if err != nil {
 		return fmt.Errorf("source %s@%s: %w", job.Repository, job.Digest, err)
 	}
@@ -187,7 +187,7 @@ func (s *sender) sendManifest(ctx context.Context, repo string, m *engine.Manife
 		if ref.Status != "" && ref.Status != engine.ImageActive {
 			continue
 		}
-		rm, err := s.r.cfg.Engine.ManifestForReplication(ctx, repo, string(ref.Digest))
+		rm, err := s.r.cfg.Engine.InspectManifest(ctx, repo, string(ref.Digest))
 		if errors.Is(err, engine.ErrManifestUnknown) {
 			continue // deleted since
 		}
@@ -215,7 +215,7 @@ func (s *sender) sendChildren(ctx context.Context, repo string, children []descr
 		}
 		seen[c.Digest] = true
 		g.Go(func() error {
-			cm, err := s.r.cfg.Engine.ManifestForReplication(gctx, repo, string(c.Digest))
+			cm, err := s.r.cfg.Engine.InspectManifest(gctx, repo, string(c.Digest))
 			if err != nil {
 				return fmt.Errorf("source %s@%s (child): %w", repo, c.Digest, err)
 			}
