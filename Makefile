@@ -12,7 +12,7 @@ FUZZTIME ?= 10s
 ## test: everything CI runs.
 test: tools check unit bench-smoke bench-quick fuzz-smoke conformance
 
-## tools: fuse3, skopeo, softhsm2, binutils, awscli if missing (apt) and the OCI conformance tool, crane, oras, regctl, registry (go install).
+## tools: fuse3, skopeo, softhsm2, binutils, chromium, postgresql, awscli if missing (apt) and the OCI conformance tool, crane, oras, regctl, registry, MinIO (go install).
 tools:
 	bash .ci/install-tools.sh
 
