@@ -220,6 +220,10 @@ type gcState struct {
 
 	pullMu sync.Mutex
 	pulls  map[pullKey]time.Time
+	// flushMu serialises flushes of the pull times, so that a flush
+	// returns only once every pull noted before it is written, also when
+	// another flush (the periodic one) took them first.
+	flushMu sync.Mutex
 
 	statsMu sync.Mutex
 	stats   GCStats

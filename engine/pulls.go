@@ -32,8 +32,11 @@ func (e *Engine) notePull(repo string, d digest.Digest) {
 	e.gcs.pullMu.Unlock()
 }
 
-// flushPulls writes the recorded pull times into the manifest records.
+// flushPulls writes the recorded pull times into the manifest records;
+// it returns once every pull noted before it is written.
 func (e *Engine) flushPulls() {
+	e.gcs.flushMu.Lock()
+	defer e.gcs.flushMu.Unlock()
 	e.gcs.pullMu.Lock()
 	pulls := e.gcs.pulls
 	e.gcs.pulls = nil
