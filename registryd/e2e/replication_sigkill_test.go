@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -58,9 +57,7 @@ func manifestPuts(t *testing.T, addr string) (puts, uploads int) {
 // are counted against the images and tags they had to get.
 func TestReplicationSourceSIGKILL(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "registryd")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/berthstore/berth/registryd").CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin := buildRegistryd(t)
 
 	f := newReplFixture(t, nil)
 	// The source: a child process with the fixture's destinations.
