@@ -78,7 +78,7 @@ func (p *replicaPair) uploadsInBucket(t *testing.T, id string) (keys, multipart 
 		require.NoError(t, oi.Err)
 		keys = append(keys, oi.Key)
 	}
-	for mu := range p.mc.ListIncompleteUploads(ctx, p.bucket, "berth/uploads/"+id+"/data", false) {
+	for mu := range p.mc.ListIncompleteUploads(ctx, p.bucket, "berth/data/"+id, false) {
 		require.NoError(t, mu.Err)
 		multipart = append(multipart, mu.Key)
 	}

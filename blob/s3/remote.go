@@ -210,17 +210,22 @@ func (s *Store) putParts(ctx context.Context, key, mpu string, parts []part) err
 // partsInFlight is how many parts one upload sends at a time.
 const partsInFlight = 4
 
-// removeRemote aborts upload id's multipart uploads and deletes its
-// objects. A missing one is not an error.
-func (s *Store) removeRemote(ctx context.Context, id string) error {
+// removeRemote aborts upload id's multipart upload and deletes its
+// objects: its staging object too, unless the upload was committed
+// (committed, or its marker names a blob that refers to the staging
+// object: a commit stopped before its clean-up). A missing one is not an
+// error. The marker goes last, so that a removal stopped half way is
+// found and finished by the next.
+func (s *Store) removeRemote(ctx context.Context, id string, committed bool) error {
 	if err := checkUploadID(id); err != nil {
 		return err
 	}
 	dir := s.opts.Prefix + uploadsDir + id + "/"
+	data := s.dataKey(id)
 	var errs []error
 	// The staging object's key exactly: MinIO lists multipart uploads of
 	// one object only, not of a prefix.
-	for mu := range s.client.ListIncompleteUploads(ctx, s.opts.Bucket, s.uploadKey(id, "data"), false) {
+	for mu := range s.client.ListIncompleteUploads(ctx, s.opts.Bucket, data, false) {
 		if mu.Err != nil {
 			errs = append(errs, mapErr(mu.Err, "listing "+dir))
 			break
@@ -232,16 +237,47 @@ func (s *Store) removeRemote(ctx context.Context, id string) error {
 			errs = append(errs, mapErr(err, mu.Key))
 		}
 	}
+	if !committed {
+		linked, err := s.linkedTo(ctx, id)
+		if err != nil {
+			return err // keep everything until the marker can be read
+		}
+		if !linked {
+			rctx, cancel := s.request(ctx)
+			err := s.client.RemoveObject(rctx, s.opts.Bucket, data, minio.RemoveObjectOptions{})
+			cancel()
+			if err != nil && !isNotFound(err) {
+				errs = append(errs, mapErr(err, data))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	marker := s.uploadKey(id, markerName)
+	hasMarker := false
 	for oi := range s.client.ListObjects(ctx, s.opts.Bucket, minio.ListObjectsOptions{Prefix: dir, Recursive: true}) {
 		if oi.Err != nil {
 			errs = append(errs, mapErr(oi.Err, "listing "+dir))
 			break
 		}
+		if oi.Key == marker {
+			hasMarker = true
+			continue
+		}
 		rctx, cancel := s.request(ctx)
 		err := s.client.RemoveObject(rctx, s.opts.Bucket, oi.Key, minio.RemoveObjectOptions{})
 		cancel()
-		if err != nil && mapErr(err, oi.Key) != nil && !isNotFound(err) {
+		if err != nil && !isNotFound(err) {
 			errs = append(errs, mapErr(err, oi.Key))
+		}
+	}
+	if hasMarker && len(errs) == 0 {
+		rctx, cancel := s.request(ctx)
+		err := s.client.RemoveObject(rctx, s.opts.Bucket, marker, minio.RemoveObjectOptions{})
+		cancel()
+		if err != nil && !isNotFound(err) {
+			errs = append(errs, mapErr(err, marker))
 		}
 	}
 	if len(errs) > 0 {
@@ -279,14 +315,15 @@ func (s *Store) remoteUploads(ctx context.Context) (map[string]int64, error) {
 	// by prefix; MinIO only by object, and there every staging upload has
 	// its head object beside it, written before the upload starts and
 	// deleted after it is aborted).
-	for mu := range s.client.ListIncompleteUploads(ctx, s.opts.Bucket, dir, true) {
+	dataDir := s.opts.Prefix + dataDir
+	for mu := range s.client.ListIncompleteUploads(ctx, s.opts.Bucket, dataDir, true) {
 		if mu.Err != nil {
 			if minio.ToErrorResponse(mu.Err).StatusCode == 501 {
 				break
 			}
-			return nil, mapErr(mu.Err, "listing uploads of "+dir)
+			return nil, mapErr(mu.Err, "listing uploads of "+dataDir)
 		}
-		note(mu.Key, mu.Initiated.UnixNano())
+		note(dir+strings.TrimPrefix(mu.Key, dataDir)+"/", mu.Initiated.UnixNano())
 	}
 	return ids, nil
 }
@@ -304,7 +341,7 @@ func (s *Store) remoteUploadsOf(ctx context.Context, id string) (time.Time, erro
 			last = oi.LastModified
 		}
 	}
-	for mu := range s.client.ListIncompleteUploads(ctx, s.opts.Bucket, s.uploadKey(id, "data"), false) {
+	for mu := range s.client.ListIncompleteUploads(ctx, s.opts.Bucket, s.dataKey(id), false) {
 		if mu.Err != nil {
 			return time.Time{}, mapErr(mu.Err, "listing uploads of "+dir)
 		}

@@ -187,59 +187,82 @@ func (s *Store) request(ctx context.Context) (context.Context, context.CancelFun
 	return context.WithTimeout(ctx, s.opts.RequestTimeout)
 }
 
-// head returns blob d's object's size and modification time.
-func (s *Store) head(ctx context.Context, d digest.Digest) (string, minio.ObjectInfo, error) {
+// head locates blob d's stored bytes: its object, or the data object
+// its reference names (one HEAD either way).
+func (s *Store) head(ctx context.Context, d digest.Digest) (location, error) {
 	key, err := s.Key(d)
 	if err != nil {
-		return "", minio.ObjectInfo{}, err
+		return location{}, err
 	}
-	rctx, cancel := s.request(ctx)
-	defer cancel()
-	oi, err := s.client.StatObject(rctx, s.opts.Bucket, key, minio.StatObjectOptions{})
-	if err != nil {
-		return "", oi, mapErr(err, string(d))
-	}
-	return key, oi, nil
+	return s.locate(ctx, key, string(d))
 }
 
 // Stat describes blob d from its object's size and time and its header
 // (one HEAD and one ranged GET).
 func (s *Store) Stat(ctx context.Context, d digest.Digest) (blob.Info, error) {
-	key, oi, err := s.head(ctx, d)
+	loc, err := s.head(ctx, d)
 	if err != nil {
 		return blob.Info{}, err
 	}
-	src := &objectSource{s: s, ctx: ctx, key: key, size: oi.Size}
+	src := &objectSource{s: s, ctx: ctx, key: loc.key, size: loc.size, etag: loc.etag}
 	hb := make([]byte, blob.HeaderSize)
 	if _, err := src.ReadAt(hb, 0); err != nil {
 		if errors.Is(err, blob.ErrUnavailable) || errors.Is(err, blob.ErrNotFound) {
 			return blob.Info{}, err
 		}
-		return blob.Info{Digest: d, StoredSize: oi.Size, ModTime: oi.LastModified},
+		return blob.Info{Digest: d, StoredSize: loc.size, ModTime: loc.modTime},
 			fmt.Errorf("%w: %s: reading header: %v", blob.ErrCorrupt, d, err)
 	}
-	return blob.InfoFromHeader(d, hb, oi.Size, oi.LastModified)
+	return blob.InfoFromHeader(d, hb, loc.size, loc.modTime)
 }
 
 // Open opens blob d for reading: every read fetches only the frames it
 // needs.
 func (s *Store) Open(ctx context.Context, d digest.Digest, dataKey []byte) (*blob.Reader, error) {
-	key, oi, err := s.head(ctx, d)
+	loc, err := s.head(ctx, d)
 	if err != nil {
 		return nil, err
 	}
-	return blob.NewReader(&objectSource{s: s, ctx: context.WithoutCancel(ctx), key: key, size: oi.Size, etag: oi.ETag}, oi.Size, d, dataKey)
+	r, err := blob.NewReader(&objectSource{s: s, ctx: context.WithoutCancel(ctx), key: loc.key, size: loc.size, etag: loc.etag}, loc.size, d, dataKey)
+	if err != nil && loc.ref {
+		// A reference whose data object is gone (a Delete stopped
+		// between the two) is a missing blob, not a damaged one.
+		rctx, cancel := s.request(ctx)
+		_, serr := s.client.StatObject(rctx, s.opts.Bucket, loc.key, minio.StatObjectOptions{})
+		cancel()
+		if isNotFound(serr) {
+			return nil, fmt.Errorf("%w: %s", blob.ErrNotFound, d)
+		}
+	}
+	return r, err
 }
 
-// Delete removes blob d; a missing blob is ErrNotFound.
+// Delete removes blob d; a missing blob is ErrNotFound. A reference's
+// data object goes first: a Delete stopped between the two leaves a
+// reference to nothing, which reads as a missing blob and which gc's next
+// walk deletes, never a data object that nothing names.
 func (s *Store) Delete(ctx context.Context, d digest.Digest) error {
-	key, _, err := s.head(ctx, d)
+	loc, err := s.head(ctx, d)
 	if err != nil {
-		return err
+		if !errors.Is(err, blob.ErrCorrupt) {
+			return err
+		}
+		// A damaged reference: remove it.
+		if loc.blobKey, err = s.Key(d); err != nil {
+			return err
+		}
+	}
+	if loc.ref {
+		rctx, cancel := s.request(ctx)
+		err := s.client.RemoveObject(rctx, s.opts.Bucket, loc.key, minio.RemoveObjectOptions{})
+		cancel()
+		if err != nil && !isNotFound(err) {
+			return mapErr(err, string(d))
+		}
 	}
 	rctx, cancel := s.request(ctx)
 	defer cancel()
-	return mapErr(s.client.RemoveObject(rctx, s.opts.Bucket, key, minio.RemoveObjectOptions{}), string(d))
+	return mapErr(s.client.RemoveObject(rctx, s.opts.Bucket, loc.blobKey, minio.RemoveObjectOptions{}), string(d))
 }
 
 // Walk lists the committed blobs, in key order; fn's error stops it.
@@ -259,7 +282,18 @@ func (s *Store) Walk(ctx context.Context, fn func(d digest.Digest, storedSize in
 		if blob.CheckDigest(d) != nil || path.Base(oi.Key) != hex {
 			continue
 		}
-		if err := fn(d, oi.Size); err != nil {
+		size := oi.Size
+		if size == 0 {
+			// A reference: the size is its data object's.
+			loc, err := s.locate(ctx, oi.Key, string(d))
+			switch {
+			case err == nil:
+				size = loc.size
+			case errors.Is(err, blob.ErrUnavailable):
+				return err
+			}
+		}
+		if err := fn(d, size); err != nil {
 			return err
 		}
 	}
@@ -318,7 +352,7 @@ func (s *Store) RemoveUpload(id string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*s.opts.RequestTimeout)
 	defer cancel()
-	if rerr := s.removeRemote(ctx, id); err == nil {
+	if rerr := s.removeRemote(ctx, id, false); err == nil {
 		err = rerr
 	}
 	return err

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/opencontainers/go-digest"
@@ -32,8 +33,11 @@ type Writer struct {
 	// (Commit failed to send it): a later Commit of the same digest sends
 	// it again.
 	spooled digest.Digest
-	info    blob.Info
-	closed  bool
+	// completed is the ETag of the staging object once its multipart
+	// upload is complete (a Commit sent again only links it).
+	completed string
+	info      blob.Info
+	closed    bool
 }
 
 var _ blob.Ingest = (*Writer)(nil)
@@ -175,7 +179,7 @@ func (w *Writer) Checkpoint(ctx context.Context) (blob.WriterState, error) {
 	}
 	if len(parts) > 0 {
 		g.Go(func() error {
-			data := w.s.uploadKey(w.id, "data")
+			data := w.s.dataKey(w.id)
 			if rs.MPU == "" {
 				// The head object first: gc finds a staging upload by the
 				// objects beside it (MinIO lists uploads per object only).
@@ -255,8 +259,8 @@ func (w *Writer) Commit(ctx context.Context, expected digest.Digest, size int64)
 	info := w.info
 	info.ModTime = timeNow()
 	_ = w.s.spool.Delete(ctx, w.spooled)
-	if w.rs.Side != "" || w.rs.MPU != "" {
-		_ = w.s.removeRemote(context.WithoutCancel(ctx), w.id)
+	if w.rs.Side != "" || w.rs.MPU != "" || w.completed != "" {
+		_ = w.s.removeRemote(context.WithoutCancel(ctx), w.id, w.completed != "")
 	}
 	return info, nil
 }
@@ -272,12 +276,18 @@ func (w *Writer) checkAlgorithm(d digest.Digest) error {
 }
 
 // sendParts completes the staging object from the parts sent, the head
-// and the spool file's bytes past the parts, and copies it to its key.
+// and the spool file's bytes past the parts, and makes the blob's key a
+// reference to it (no copy: see ref.go).
 func (w *Writer) sendParts(ctx context.Context) error {
 	s, rs := w.s, &w.rs
 	key, err := s.Key(w.spooled)
 	if err != nil {
 		return err
+	}
+	total := w.info.StoredSize
+	if w.completed != "" {
+		// Completed by an earlier Commit that failed to link it.
+		return s.link(ctx, w.id, key, w.completed, total)
 	}
 	p, err := s.spool.Path(w.spooled)
 	if err != nil {
@@ -288,8 +298,7 @@ func (w *Writer) sendParts(ctx context.Context) error {
 		return fmt.Errorf("blob: s3: spool: %w", err)
 	}
 	defer f.Close()
-	total := w.info.StoredSize
-	data := s.uploadKey(w.id, "data")
+	data := s.dataKey(w.id)
 	// Part 1: the final header, then the head object's bytes.
 	head := make([]byte, rs.PartSize)
 	if _, err := f.ReadAt(head[:blob.HeaderSize], 0); err != nil {
@@ -331,7 +340,7 @@ func (w *Writer) sendParts(ctx context.Context) error {
 	}
 	sort.Slice(done, func(i, j int) bool { return done[i].PartNumber < done[j].PartNumber })
 	rctx, cancel := s.bodyRequest(ctx, total)
-	_, err = s.core.CompleteMultipartUpload(rctx, s.opts.Bucket, data, rs.MPU, done, minio.PutObjectOptions{})
+	ui, err := s.core.CompleteMultipartUpload(rctx, s.opts.Bucket, data, rs.MPU, done, minio.PutObjectOptions{})
 	cancel()
 	if err != nil {
 		if code := minio.ToErrorResponse(err).Code; code == "InvalidPart" || code == "InvalidPartOrder" || code == "NoSuchUpload" {
@@ -341,20 +350,14 @@ func (w *Writer) sendParts(ctx context.Context) error {
 		}
 		return mapErr(err, data)
 	}
-	rctx, cancel = s.bodyRequest(ctx, total)
-	_, err = s.client.ComposeObject(rctx, minio.CopyDestOptions{Bucket: s.opts.Bucket, Object: key},
-		minio.CopySrcOptions{Bucket: s.opts.Bucket, Object: data})
-	cancel()
-	if err != nil {
-		return mapErr(err, key)
-	}
+	w.completed = strings.Trim(ui.ETag, `"`)
 	rs.MPU, rs.Parts = "", nil
-	return nil
+	return s.link(ctx, w.id, key, w.completed, total)
 }
 
 // Cancel abandons the upload: its spool files, its parts and objects.
 func (w *Writer) Cancel() error {
-	remote := w.rs.Side != "" || w.rs.MPU != ""
+	remote := w.rs.Side != "" || w.rs.MPU != "" || w.completed != ""
 	var err error
 	if w.spooled != "" && !w.closed {
 		w.closed = true
@@ -368,7 +371,7 @@ func (w *Writer) Cancel() error {
 	if remote {
 		ctx, cancel := context.WithTimeout(context.Background(), 4*w.s.opts.RequestTimeout)
 		defer cancel()
-		if rerr := w.s.removeRemote(ctx, w.id); err == nil {
+		if rerr := w.s.removeRemote(ctx, w.id, false); err == nil {
 			err = rerr
 		}
 	}
@@ -406,8 +409,22 @@ func (s *Store) send(ctx context.Context, d digest.Digest, info blob.Info) error
 	if err != nil {
 		return fmt.Errorf("blob: s3: spool: %w", err)
 	}
+	// Only a blob sent in parts (5 MiB at least) can be a reference
+	// already: its data object is replaced with it.
+	var prev location
+	if st.Size() >= 5<<20 {
+		prev, _ = s.locate(ctx, key, string(d))
+	}
 	_, err = s.client.PutObject(ctx, s.opts.Bucket, key, f, st.Size(), putOptions(s.opts.PartSize))
-	return mapErr(err, string(d))
+	if err != nil {
+		return mapErr(err, string(d))
+	}
+	if prev.ref {
+		rctx, cancel := s.request(ctx)
+		_ = s.client.RemoveObject(rctx, s.opts.Bucket, prev.key, minio.RemoveObjectOptions{})
+		cancel()
+	}
+	return nil
 }
 
 // Digest is the digest of what was written so far.
