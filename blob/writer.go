@@ -94,6 +94,8 @@ type Writer struct {
 	// owned by the flusher; read by others only after a barrier
 	off       int64
 	flushedTo int64 // writeback has been started up to here
+	// written mirrors off for other goroutines (Written).
+	written atomic.Int64
 	table     []frameHdr
 
 	errMu sync.Mutex
@@ -145,6 +147,7 @@ func (s *Store) NewWriter(ctx context.Context, id string, o WriterOptions) (*Wri
 		return nil, wrapIOErr(fmt.Errorf("blob: upload %s: %w", id, err))
 	}
 	w.off = headerSize
+	w.written.Store(w.off)
 	w.start()
 	return w, nil
 }
@@ -368,6 +371,7 @@ func (w *Writer) flusher() {
 				hdr, _ := getFrameHdr(j.out)
 				w.table = append(w.table, hdr)
 				w.off += int64(len(j.out))
+				w.written.Store(w.off)
 				if w.off-w.flushedTo >= writebackEvery {
 					// Start writeback now, so that Commit's fsync finds
 					// little left to write.
@@ -557,6 +561,7 @@ func (w *Writer) restore(st WriterState) error {
 		return fmt.Errorf("%w: frames end at %d, state says %d", ErrBadState, off, st.End)
 	}
 	w.off = off
+	w.written.Store(off)
 	w.nextFrame = uint64(st.Frames)
 	w.slot = st.TailSlot & 1
 	if st.TailLen > 0 {
@@ -744,6 +749,13 @@ func (w *Writer) Close() error {
 	w.cur = nil
 	return w.f.Close()
 }
+
+// Written is how many bytes of the upload file the writer has written:
+// the header and the complete frames. Bytes past the header below it are
+// final (no later write changes them, until a resume truncates the file
+// to a checkpoint), so another goroutine may read and send them while
+// the upload goes on. Safe for concurrent use.
+func (w *Writer) Written() int64 { return w.written.Load() }
 
 // Digest is the digest of the bytes written so far, in the writer's algorithm.
 func (w *Writer) Digest() digest.Digest { return digest.NewDigest(w.alg, w.h) }

@@ -173,8 +173,8 @@ type part struct {
 	etag string
 }
 
-// putParts uploads parts of upload mpu of key, partsInFlight at a time,
-// and sets their ETags.
+// putParts uploads the parts without an ETag of upload mpu of key,
+// partsInFlight at a time, and sets their ETags.
 func (s *Store) putParts(ctx context.Context, key, mpu string, parts []part) error {
 	var (
 		wg    sync.WaitGroup
@@ -184,6 +184,9 @@ func (s *Store) putParts(ctx context.Context, key, mpu string, parts []part) err
 	)
 	for i := range parts {
 		p := &parts[i]
+		if p.etag != "" {
+			continue // sent already
+		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {

@@ -38,6 +38,9 @@ type Writer struct {
 	completed string
 	info      blob.Info
 	closed    bool
+	// bg sends parts while the bytes arrive (nil until a whole part is
+	// there).
+	bg *background
 }
 
 var _ blob.Ingest = (*Writer)(nil)
@@ -95,7 +98,9 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if w.closed || w.spooled != "" {
 		return 0, blob.ErrWriterClosed
 	}
-	return w.inner.Write(p)
+	n, err := w.inner.Write(p)
+	w.poll()
+	return n, err
 }
 
 // ReadFrom appends r's bytes.
@@ -103,7 +108,20 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 	if w.closed || w.spooled != "" {
 		return 0, blob.ErrWriterClosed
 	}
-	return w.inner.ReadFrom(r)
+	return w.inner.ReadFrom(pollingReader{r: r, w: w})
+}
+
+// pollingReader is a request body that lets its writer start sending
+// parts between reads.
+type pollingReader struct {
+	r io.Reader
+	w *Writer
+}
+
+func (p pollingReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.w.poll()
+	return n, err
 }
 
 // Size is the number of bytes written.
@@ -130,6 +148,7 @@ func (w *Writer) Checkpoint(ctx context.Context) (blob.WriterState, error) {
 	// object at once: the checkpoint waits for the slowest, not the sum.
 	rs := w.rs
 	rs.Parts = append([]string(nil), w.rs.Parts...)
+	w.adopt(&rs)
 	newHead := rs.Sent == 0 && st.End >= int64(w.s.opts.PartSize)
 	if newHead {
 		rs.PartSize = int64(w.s.opts.PartSize)
@@ -143,6 +162,7 @@ func (w *Writer) Checkpoint(ctx context.Context) (blob.WriterState, error) {
 	if len(rs.Parts)+len(parts) > maxParts-2 {
 		return blob.WriterState{}, fmt.Errorf("%w: more than %d parts", blob.ErrTooLarge, maxParts)
 	}
+	w.sentAlready(&rs, parts)
 	im := blob.UploadImage{From: rs.Sent, Pending: make([]byte, st.End-rs.Sent)}
 	if _, err := f.ReadAt(im.Pending, rs.Sent); err != nil {
 		return blob.WriterState{}, fmt.Errorf("blob: s3: upload %s: %w", w.id, err)
@@ -220,6 +240,9 @@ func (w *Writer) Checkpoint(ctx context.Context) (blob.WriterState, error) {
 		return blob.WriterState{}, err
 	}
 	w.rs = rs
+	if w.bg != nil {
+		w.bg.next = max(w.bg.next, rs.Sent) // sent by this checkpoint
+	}
 	return st, nil
 }
 
@@ -246,6 +269,7 @@ func (w *Writer) Commit(ctx context.Context, expected digest.Digest, size int64)
 	} else if expected != w.spooled || size >= 0 && size != w.info.Size {
 		return blob.Info{}, fmt.Errorf("%w: the upload was committed as %s", blob.ErrDigestMismatch, w.spooled)
 	}
+	w.adopt(&w.rs)
 	var err error
 	if w.rs.Sent == 0 {
 		err = w.s.send(ctx, w.spooled, w.info)
@@ -256,10 +280,11 @@ func (w *Writer) Commit(ctx context.Context, expected digest.Digest, size int64)
 		return blob.Info{}, err
 	}
 	w.closed = true
+	w.stopBackground()
 	info := w.info
 	info.ModTime = timeNow()
 	_ = w.s.spool.Delete(ctx, w.spooled)
-	if w.rs.Side != "" || w.rs.MPU != "" || w.completed != "" {
+	if w.rs.Side != "" || w.rs.MPU != "" || w.completed != "" || w.bg != nil {
 		_ = w.s.removeRemote(context.WithoutCancel(ctx), w.id, w.completed != "")
 	}
 	return info, nil
@@ -320,6 +345,7 @@ func (w *Writer) sendParts(ctx context.Context) error {
 	if len(rs.Parts)+len(parts) > maxParts {
 		return fmt.Errorf("%w: more than %d parts", blob.ErrTooLarge, maxParts)
 	}
+	w.sentAlready(rs, parts)
 	if rs.MPU == "" {
 		rctx, cancel := s.request(ctx)
 		rs.MPU, err = s.core.NewMultipartUpload(rctx, s.opts.Bucket, data, minio.PutObjectOptions{ContentType: "application/octet-stream"})
@@ -357,7 +383,8 @@ func (w *Writer) sendParts(ctx context.Context) error {
 
 // Cancel abandons the upload: its spool files, its parts and objects.
 func (w *Writer) Cancel() error {
-	remote := w.rs.Side != "" || w.rs.MPU != "" || w.completed != ""
+	w.stopBackground()
+	remote := w.rs.Side != "" || w.rs.MPU != "" || w.completed != "" || w.bg != nil
 	var err error
 	if w.spooled != "" && !w.closed {
 		w.closed = true
@@ -380,6 +407,7 @@ func (w *Writer) Cancel() error {
 
 // Close keeps the upload's spool files and objects for a resume.
 func (w *Writer) Close() error {
+	w.stopBackground()
 	if w.spooled != "" && !w.closed {
 		// Committed in the spool but never sent: nothing to resume.
 		w.closed = true

@@ -1,0 +1,164 @@
+package s3
+
+import (
+	"context"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/minio/minio-go/v7"
+)
+
+// background sends an upload's parts while its bytes still arrive: as
+// soon as the spool file holds a whole part past the head (complete
+// frames are final once written, see blob.Writer.Written), it goes to
+// the staging object's multipart upload, so that a Checkpoint or a
+// Commit finds most of its parts sent already and waits only for the
+// last ones. Parts it sent are not in any recorded state until a
+// Checkpoint or Commit adopts them; a writer that stops before (a crash,
+// Close) leaves them to be overwritten by a resume or removed with the
+// upload, as parts of a checkpoint that was never recorded are.
+type background struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	f      *os.File
+	size   int64 // part size
+	next   int64 // file offset of the next part to send
+	sem    chan struct{}
+	wg     sync.WaitGroup
+	ready  chan struct{} // closed once head and mpu are set (or failed)
+
+	mu    sync.Mutex
+	head  string         // the head object's ETag, if sent here
+	mpu   string         // the multipart upload the parts went to
+	parts map[int]string // part number → ETag
+}
+
+// partSize is the size of w's parts: the recorded one once a part was
+// sent, the store's otherwise.
+func (w *Writer) partSize() int64 {
+	if w.rs.Sent > 0 {
+		return w.rs.PartSize
+	}
+	return int64(w.s.opts.PartSize)
+}
+
+// poll starts sending the whole parts the spool file holds that are not
+// sent yet. Called between reads of the body; costs an atomic load when
+// there is nothing to send.
+func (w *Writer) poll() {
+	size := w.partSize()
+	written := w.inner.Written()
+	bg := w.bg
+	if bg == nil {
+		first := max(w.rs.Sent, size)
+		if written < first+size {
+			return
+		}
+		f, err := w.s.spool.UploadFile(w.id)
+		if err != nil {
+			return // Checkpoint and Commit send everything themselves
+		}
+		bg = &background{f: f, size: size, next: first, sem: make(chan struct{}, partsInFlight),
+			ready: make(chan struct{}), parts: map[int]string{}, mpu: w.rs.MPU}
+		bg.ctx, bg.cancel = context.WithCancel(context.Background())
+		w.bg = bg
+		needHead, needMPU := w.rs.Sent == 0, w.rs.MPU == ""
+		bg.wg.Add(1)
+		go func() {
+			defer bg.wg.Done()
+			defer close(bg.ready)
+			if needHead {
+				// Beside the staging upload before it starts: gc finds
+				// staging uploads by the objects beside them.
+				etag, err := w.s.putSmall(bg.ctx, w.s.uploadKey(w.id, "head"), io.NewSectionReader(f, 0, size), size)
+				if err != nil {
+					return
+				}
+				bg.head = etag
+			}
+			if needMPU {
+				rctx, cancel := w.s.request(bg.ctx)
+				mpu, err := w.s.core.NewMultipartUpload(rctx, w.s.opts.Bucket, w.s.dataKey(w.id), minio.PutObjectOptions{ContentType: "application/octet-stream"})
+				cancel()
+				if err != nil {
+					return
+				}
+				bg.mu.Lock()
+				bg.mpu = mpu
+				bg.mu.Unlock()
+			}
+		}()
+	}
+	for written >= bg.next+bg.size && int(bg.next/bg.size)+1 <= maxParts-1 {
+		off, num := bg.next, int(bg.next/bg.size)+1
+		bg.next += bg.size
+		bg.wg.Add(1)
+		go func() {
+			defer bg.wg.Done()
+			<-bg.ready
+			bg.mu.Lock()
+			mpu := bg.mpu
+			bg.mu.Unlock()
+			if mpu == "" {
+				return
+			}
+			select {
+			case bg.sem <- struct{}{}:
+			case <-bg.ctx.Done():
+				return
+			}
+			defer func() { <-bg.sem }()
+			rctx, cancel := w.s.bodyRequest(bg.ctx, bg.size)
+			defer cancel()
+			op, err := w.s.core.PutObjectPart(rctx, w.s.opts.Bucket, w.s.dataKey(w.id), mpu, num,
+				io.NewSectionReader(bg.f, off, bg.size), bg.size, minio.PutObjectPartOptions{})
+			if err != nil {
+				return // sent again by the Checkpoint or Commit that needs it
+			}
+			bg.mu.Lock()
+			bg.parts[num] = op.ETag
+			bg.mu.Unlock()
+		}()
+	}
+}
+
+// adopt waits for the parts being sent in the background and takes the
+// head object and multipart upload they made into rs when rs has none.
+func (w *Writer) adopt(rs *remoteState) {
+	bg := w.bg
+	if bg == nil {
+		return
+	}
+	bg.wg.Wait()
+	if rs.Sent == 0 && bg.head != "" {
+		rs.PartSize, rs.Sent, rs.Head = bg.size, bg.size, bg.head
+	}
+	if rs.MPU == "" {
+		rs.MPU = bg.mpu
+	}
+}
+
+// sentAlready fills in the ETags of parts that went in the background
+// (to rs's multipart upload, the same bytes).
+func (w *Writer) sentAlready(rs *remoteState, parts []part) {
+	bg := w.bg
+	if bg == nil || rs.MPU == "" || rs.MPU != bg.mpu || rs.PartSize != bg.size {
+		return
+	}
+	for i := range parts {
+		p := &parts[i]
+		if etag, ok := bg.parts[p.num]; ok && p.etag == "" && p.size == bg.size && p.off == int64(p.num-1)*bg.size {
+			p.etag = etag
+		}
+	}
+}
+
+// stopBackground stops sending in the background and waits for it.
+func (w *Writer) stopBackground() {
+	if bg := w.bg; bg != nil {
+		bg.cancel()
+		bg.wg.Wait()
+		bg.f.Close()
+	}
+}
