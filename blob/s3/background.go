@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/minio/minio-go/v7"
@@ -29,10 +30,13 @@ type background struct {
 	ready  chan struct{} // closed once head and mpu are set (or failed)
 
 	mu    sync.Mutex
-	head  string         // the head object's ETag, if sent here
 	mpu   string         // the multipart upload the parts went to
 	parts map[int]string // part number → ETag
 }
+
+// openName is an empty object that the background sender puts beside a
+// staging upload before it starts one.
+const openName = "open"
 
 // partSize is the size of w's parts: the recorded one once a part was
 // sent, the store's otherwise.
@@ -63,19 +67,17 @@ func (w *Writer) poll() {
 			ready: make(chan struct{}), parts: map[int]string{}, mpu: w.rs.MPU}
 		bg.ctx, bg.cancel = context.WithCancel(context.Background())
 		w.bg = bg
-		needHead, needMPU := w.rs.Sent == 0, w.rs.MPU == ""
+		needMPU := w.rs.MPU == ""
 		bg.wg.Add(1)
 		go func() {
 			defer bg.wg.Done()
 			defer close(bg.ready)
-			if needHead {
-				// Beside the staging upload before it starts: gc finds
-				// staging uploads by the objects beside them.
-				etag, err := w.s.putSmall(bg.ctx, w.s.uploadKey(w.id, "head"), io.NewSectionReader(f, 0, size), size)
-				if err != nil {
+			if needMPU {
+				// An object beside the staging upload before it starts:
+				// gc finds staging uploads by the objects beside them.
+				if _, err := w.s.putSmall(bg.ctx, w.s.uploadKey(w.id, openName), strings.NewReader(""), 0); err != nil {
 					return
 				}
-				bg.head = etag
 			}
 			if needMPU {
 				rctx, cancel := w.s.request(bg.ctx)
@@ -124,18 +126,22 @@ func (w *Writer) poll() {
 }
 
 // adopt waits for the parts being sent in the background and takes the
-// head object and multipart upload they made into rs when rs has none.
-func (w *Writer) adopt(rs *remoteState) {
+// multipart upload they went to into rs when rs has none. The head object
+// is the Checkpoint's to send (a Commit needs none: it sends part 1 from
+// the spool file).
+func (w *Writer) adopt(rs *remoteState, commit bool) {
 	bg := w.bg
 	if bg == nil {
 		return
 	}
 	bg.wg.Wait()
-	if rs.Sent == 0 && bg.head != "" {
-		rs.PartSize, rs.Sent, rs.Head = bg.size, bg.size, bg.head
-	}
 	if rs.MPU == "" {
 		rs.MPU = bg.mpu
+	}
+	if commit && rs.Sent == 0 && rs.MPU != "" {
+		// Bytes [0, size) are part 1, sent at commit from the spool file
+		// with the final header; no head object is needed.
+		rs.PartSize, rs.Sent = bg.size, bg.size
 	}
 }
 

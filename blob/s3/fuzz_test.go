@@ -2,6 +2,7 @@ package s3
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/berthstore/berth/blob"
@@ -44,6 +45,30 @@ func FuzzParseRemote(f *testing.F) {
 		}
 		if rs.Sent > 0 && rs.Sent != rs.PartSize*int64(1+len(rs.Parts)) {
 			t.Fatalf("accepted parts that do not add up: %+v", rs)
+		}
+	})
+}
+
+// FuzzParseRef: a blob reference's metadata (which anyone with write
+// access to the bucket could have set) never panics its parser, and what
+// it accepts names a staging object under the prefix, with a size a blob
+// can have.
+func FuzzParseRef(f *testing.F) {
+	f.Add("data/up-1", "5242880", "abc")
+	f.Add("../OWNER", "1", "")
+	f.Add("data/", "-1", "\"")
+	f.Fuzz(func(t *testing.T, key, size, etag string) {
+		r, err := parseRef(map[string]string{refMetaKey: key, refMetaSize: size, refMetaETag: etag}, "p/")
+		if err != nil {
+			return
+		}
+		id, ok := strings.CutPrefix(r.key, "p/"+dataDir)
+		if !ok || checkUploadID(id) != nil || r.size < int64(blob.HeaderSize) || r.etag == "" {
+			t.Fatalf("accepted %+v", r)
+		}
+		back, err := parseRef(r.meta("p/"), "p/")
+		if err != nil || back != r {
+			t.Fatalf("round trip: %+v, %v", back, err)
 		}
 	})
 }

@@ -148,7 +148,7 @@ func (w *Writer) Checkpoint(ctx context.Context) (blob.WriterState, error) {
 	// object at once: the checkpoint waits for the slowest, not the sum.
 	rs := w.rs
 	rs.Parts = append([]string(nil), w.rs.Parts...)
-	w.adopt(&rs)
+	w.adopt(&rs, false)
 	newHead := rs.Sent == 0 && st.End >= int64(w.s.opts.PartSize)
 	if newHead {
 		rs.PartSize = int64(w.s.opts.PartSize)
@@ -269,7 +269,7 @@ func (w *Writer) Commit(ctx context.Context, expected digest.Digest, size int64)
 	} else if expected != w.spooled || size >= 0 && size != w.info.Size {
 		return blob.Info{}, fmt.Errorf("%w: the upload was committed as %s", blob.ErrDigestMismatch, w.spooled)
 	}
-	w.adopt(&w.rs)
+	w.adopt(&w.rs, true)
 	var err error
 	if w.rs.Sent == 0 {
 		err = w.s.send(ctx, w.spooled, w.info)
