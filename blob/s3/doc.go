@@ -8,11 +8,17 @@
 // Layout in the bucket, under Options.Prefix:
 //
 //	blobs/<alg>/<hex>   committed blobs (the file store's fan-out
-//	                    directory is not needed: S3 keys are flat)
+//	                    directory is not needed: S3 keys are flat), or
+//	                    an empty reference to data/<id> (ref.go)
+//	data/<id>           an upload's staging object: the multipart
+//	                    upload its parts go to, completed at commit and
+//	                    from then on the data of the blob naming it
 //	uploads/<id>/head   an upload's first part-size bytes (remote.go)
-//	uploads/<id>/data   the staging object its parts are uploaded to
 //	uploads/<id>/side0  what its checkpoint holds past the parts,
 //	uploads/<id>/side1  in two slots written alternately
+//	uploads/<id>/open   empty, beside a staging upload started before
+//	                    any checkpoint (background.go)
+//	uploads/<id>/blob   the blob key a commit links data/<id> to
 //
 // Reads: Open heads the object and reads its header and frame table with
 // two ranged GETs; after that every ReadAt fetches only the frames under
@@ -21,13 +27,16 @@
 //
 // Writes: an upload is streamed through package blob's writer into a
 // spool directory on local disk (hashing, framing, compression and
-// sealing as for the file store). Each Checkpoint also sends what it made
-// durable to the bucket (head object, parts of the staging object's
-// multipart upload, side object) and names them in the WriterState, so
-// that any replica continues the upload from it. Commit, once the digest
-// checks, uploads the finished file to its key (one PUT when nothing was
-// sent yet), or completes the staging object and copies it to its key,
-// and removes the spool copy (docs/scale-out.md).
+// sealing as for the file store). Whole parts of the spool file go to
+// the staging object's multipart upload while the bytes still arrive
+// (background.go); each Checkpoint sends what is left of what it made
+// durable (head object, parts, side object) and names them in the
+// WriterState, so that any replica continues the upload from it. Commit,
+// once the digest checks, uploads the finished file to its key (one PUT
+// when no part was sent), or sends part 1 (the final header and the
+// head) and the last part, completes the staging object and makes the
+// blob's key a reference to it (no copy), and removes the spool copy
+// (docs/scale-out.md).
 //
 // Failures: every call has a deadline (Options.RequestTimeout, per
 // request); minio-go retries transient failures with backoff

@@ -316,17 +316,17 @@ func (s *Store) remoteUploads(ctx context.Context) (map[string]int64, error) {
 	}
 	// Multipart uploads without any object beside them (AWS lists them
 	// by prefix; MinIO only by object, and there every staging upload has
-	// its head object beside it, written before the upload starts and
-	// deleted after it is aborted).
-	dataDir := s.opts.Prefix + dataDir
-	for mu := range s.client.ListIncompleteUploads(ctx, s.opts.Bucket, dataDir, true) {
+	// its head object or open object beside it, written before the
+	// upload starts and deleted after it is aborted).
+	staging := s.opts.Prefix + dataDir
+	for mu := range s.client.ListIncompleteUploads(ctx, s.opts.Bucket, staging, true) {
 		if mu.Err != nil {
 			if minio.ToErrorResponse(mu.Err).StatusCode == 501 {
 				break
 			}
-			return nil, mapErr(mu.Err, "listing uploads of "+dataDir)
+			return nil, mapErr(mu.Err, "listing uploads of "+staging)
 		}
-		note(dir+strings.TrimPrefix(mu.Key, dataDir)+"/", mu.Initiated.UnixNano())
+		note(dir+strings.TrimPrefix(mu.Key, staging)+"/", mu.Initiated.UnixNano())
 	}
 	return ids, nil
 }
