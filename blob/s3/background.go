@@ -25,13 +25,20 @@ type background struct {
 	f      *os.File
 	size   int64 // part size
 	next   int64 // file offset of the next part to send
+	num    int   // its part number
 	sem    chan struct{}
 	wg     sync.WaitGroup
 	ready  chan struct{} // closed once head and mpu are set (or failed)
 
 	mu    sync.Mutex
-	mpu   string         // the multipart upload the parts went to
-	parts map[int]string // part number → ETag
+	mpu   string           // the multipart upload the parts went to
+	parts map[int]sentPart // by part number
+}
+
+// sentPart is a part the background sent: its bytes and ETag.
+type sentPart struct {
+	off, size int64
+	etag      string
 }
 
 // openName is an empty object that the background sender puts beside a
@@ -63,8 +70,8 @@ func (w *Writer) poll() {
 		if err != nil {
 			return // Checkpoint and Commit send everything themselves
 		}
-		bg = &background{f: f, size: size, next: first, sem: make(chan struct{}, partsInFlight),
-			ready: make(chan struct{}), parts: map[int]string{}, mpu: w.rs.MPU}
+		bg = &background{f: f, size: size, next: first, num: len(w.rs.Parts) + 2, sem: make(chan struct{}, partsInFlight),
+			ready: make(chan struct{}), parts: map[int]sentPart{}, mpu: w.rs.MPU}
 		bg.ctx, bg.cancel = context.WithCancel(context.Background())
 		w.bg = bg
 		needMPU := w.rs.MPU == ""
@@ -92,9 +99,10 @@ func (w *Writer) poll() {
 			}
 		}()
 	}
-	for written >= bg.next+bg.size && int(bg.next/bg.size)+1 <= maxParts-1 {
-		off, num := bg.next, int(bg.next/bg.size)+1
+	for written >= bg.next+bg.size && bg.num <= maxParts-1 {
+		off, num := bg.next, bg.num
 		bg.next += bg.size
+		bg.num++
 		bg.wg.Add(1)
 		go func() {
 			defer bg.wg.Done()
@@ -119,7 +127,7 @@ func (w *Writer) poll() {
 				return // sent again by the Checkpoint or Commit that needs it
 			}
 			bg.mu.Lock()
-			bg.parts[num] = op.ETag
+			bg.parts[num] = sentPart{off: off, size: bg.size, etag: op.ETag}
 			bg.mu.Unlock()
 		}()
 	}
@@ -154,8 +162,8 @@ func (w *Writer) sentAlready(rs *remoteState, parts []part) {
 	}
 	for i := range parts {
 		p := &parts[i]
-		if etag, ok := bg.parts[p.num]; ok && p.etag == "" && p.size == bg.size && p.off == int64(p.num-1)*bg.size {
-			p.etag = etag
+		if sp, ok := bg.parts[p.num]; ok && p.etag == "" && p.size == sp.size && p.off == sp.off {
+			p.etag = sp.etag
 		}
 	}
 }

@@ -43,7 +43,11 @@ func FuzzParseRemote(f *testing.F) {
 		if rs.Sent < 0 || rs.Sent > end || rs.Hole > rs.Sent || rs.SideSlot > 1 {
 			t.Fatalf("accepted inconsistent state %+v for end %d", rs, end)
 		}
-		if rs.Sent > 0 && rs.Sent != rs.PartSize*int64(1+len(rs.Parts)) {
+		sum := rs.PartSize
+		for _, n := range rs.Sizes {
+			sum += n
+		}
+		if rs.Sent > 0 && (rs.Sent != sum || len(rs.Sizes) != len(rs.Parts)) {
 			t.Fatalf("accepted parts that do not add up: %+v", rs)
 		}
 	})

@@ -19,11 +19,12 @@ import (
 // remoteState is the object store's part of an upload's checkpoint
 // (blob.WriterState.Backend): where in the bucket the bytes the
 // checkpoint made durable are, so that any replica can continue the
-// upload. The stored file is cut at multiples of PartSize: bytes
-// [0, PartSize) are the head object (re-sent as part 1 at commit, with
-// the final header), each following PartSize bytes a part of the staging
-// object's multipart upload (part i+2 is Parts[i]), and the rest of the
-// complete frames, with the partial frame, the side object.
+// upload. Bytes [0, PartSize) of the stored file are the head object
+// (re-sent as part 1 at commit, with the final header), the following
+// ones parts of the staging object's multipart upload (part i+2 is
+// Parts[i], Sizes[i] bytes: PartSize, or what a checkpoint had past the
+// last whole part when that is at least S3's minimum part), and the rest
+// of the complete frames, with the partial frame, the side object.
 type remoteState struct {
 	// Spool is the Store instance whose spool file holds the upload (a
 	// resume there reads its own file instead of the side object).
@@ -41,6 +42,8 @@ type remoteState struct {
 	// of its parts 2, 3, ...
 	MPU   string   `json:"mpu,omitempty"`
 	Parts []string `json:"parts,omitempty"`
+	// Sizes are the sizes of Parts (absent: all PartSize).
+	Sizes []int64 `json:"sizes,omitempty"`
 	// Side is the ETag of this checkpoint's side object, in slot
 	// SideSlot, SideLen bytes long.
 	Side     string `json:"side,omitempty"`
@@ -50,6 +53,9 @@ type remoteState struct {
 
 // maxParts is S3's limit of parts in one multipart upload.
 const maxParts = 10000
+
+// minPartSize is S3's smallest part but the last.
+const minPartSize = 5 << 20
 
 // parseRemote reads the object store's state of st; ok is false for a
 // state without one (a checkpoint of a spool-only writer).
@@ -80,10 +86,26 @@ func (rs *remoteState) check(st blob.WriterState) error {
 		return bad("parts without bytes sent")
 	case rs.Sent > 0 && (rs.PartSize < 5<<20 || rs.PartSize > 5<<30 || rs.Head == ""):
 		return bad("part size %d", rs.PartSize)
-	case rs.Sent > 0 && rs.Sent != rs.PartSize*int64(1+len(rs.Parts)):
-		return bad("sent %d with %d parts of %d", rs.Sent, len(rs.Parts), rs.PartSize)
 	case (rs.MPU == "") != (len(rs.Parts) == 0) || len(rs.Parts) > maxParts-2:
 		return bad("%d parts", len(rs.Parts))
+	case len(rs.Sizes) != 0 && len(rs.Sizes) != len(rs.Parts):
+		return bad("%d sizes for %d parts", len(rs.Sizes), len(rs.Parts))
+	}
+	if len(rs.Sizes) == 0 && len(rs.Parts) > 0 {
+		rs.Sizes = make([]int64, len(rs.Parts))
+		for i := range rs.Sizes {
+			rs.Sizes[i] = rs.PartSize
+		}
+	}
+	sum := rs.PartSize
+	for _, n := range rs.Sizes {
+		if n < minPartSize || n > 5<<30 {
+			return bad("part of %d bytes", n)
+		}
+		sum += n
+	}
+	if rs.Sent > 0 && rs.Sent != sum {
+		return bad("sent %d with parts adding up to %d", rs.Sent, sum)
 	}
 	return nil
 }

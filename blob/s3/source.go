@@ -119,8 +119,11 @@ func (o *objectSource) sequential(off, n int64) *readAhead {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(o.ctx)
-	o.ahead = &readAhead{o: o, ctx: ctx, cancel: cancel, wins: map[int64]*window{}}
-	return o.ahead
+	ra := &readAhead{o: o, ctx: ctx, cancel: cancel, wins: map[int64]*window{},
+		next: off / aheadWindow, want: off / aheadWindow, wake: make(chan struct{}, 1)}
+	o.ahead = ra
+	go ra.stream(ra.next)
+	return ra
 }
 
 // Close stops the windows being fetched ahead.
@@ -135,8 +138,13 @@ func (o *objectSource) Close() error {
 }
 
 // Read-ahead of a sequential reader: the object in aligned windows of
-// aheadWindow bytes, the one being read and aheadWindows after it fetched
-// at once (each one GET), the ones behind dropped.
+// aheadWindow bytes, the one being read and up to aheadWindows after it
+// held, the ones behind dropped. They come from one GET of the rest of
+// the object, read in order as the reader catches up (as a client's own
+// GET of the whole object would: one request, no gaps between windows);
+// should that stream fail (a timeout while the client was slow, a
+// connection reset), each window still missing is fetched with a ranged
+// GET of its own.
 const (
 	aheadWindow  = 4 << 20
 	aheadWindows = 3
@@ -146,15 +154,22 @@ type readAhead struct {
 	o      *objectSource
 	ctx    context.Context
 	cancel context.CancelFunc
-	mu     sync.Mutex
-	wins   map[int64]*window
+	wake   chan struct{} // the reader moved on
+
+	mu   sync.Mutex
+	wins map[int64]*window
+	// next is the window the stream fills next; -1 once it failed.
+	next int64
+	// want is the furthest window the reader asked for.
+	want int64
 }
 
 // window is one fetched range of the object.
 type window struct {
-	data []byte
-	err  error
-	done chan struct{}
+	data    []byte
+	err     error
+	done    chan struct{}
+	fetched bool // by a GET of its own (not the stream)
 }
 
 // near reports whether a read at off is one of the sequential reader's:
@@ -181,8 +196,9 @@ func (ra *readAhead) read(p []byte, off int64) error {
 	return nil
 }
 
-// window returns window idx, fetching it and the ones after it as
-// needed, and drops the ones before it.
+// window returns window idx, asking for it and the ones after it as
+// needed (from the stream, or with a GET of their own), and drops the
+// ones before it.
 func (ra *readAhead) window(idx int64) *window {
 	ra.mu.Lock()
 	defer ra.mu.Unlock()
@@ -191,22 +207,116 @@ func (ra *readAhead) window(idx int64) *window {
 			delete(ra.wins, i)
 		}
 	}
+	if idx > ra.want {
+		ra.want = idx
+		select {
+		case ra.wake <- struct{}{}:
+		default:
+		}
+	}
 	last := (ra.o.size - 1) / aheadWindow
 	for i := idx; i <= min(idx+aheadWindows, last); i++ {
 		if ra.wins[i] == nil {
 			w := &window{done: make(chan struct{})}
 			ra.wins[i] = w
-			from := i * aheadWindow
-			n := min(aheadWindow, ra.o.size-from)
-			go func() {
-				defer close(w.done)
-				buf := make([]byte, n)
-				_, w.err = ra.o.getCtx(ra.ctx, buf, buf, from)
-				if w.err == nil {
-					w.data = buf
-				}
-			}()
+			if ra.next < 0 || i < ra.next {
+				ra.fetch(w, i) // no stream, or behind it
+			}
 		}
 	}
 	return ra.wins[idx]
+}
+
+// fetch gets window i with a ranged GET of its own. Called with mu held.
+func (ra *readAhead) fetch(w *window, i int64) {
+	w.fetched = true
+	from := i * aheadWindow
+	n := min(aheadWindow, ra.o.size-from)
+	go func() {
+		defer close(w.done)
+		buf := make([]byte, n)
+		_, w.err = ra.o.getCtx(ra.ctx, buf, buf, from)
+		if w.err == nil {
+			w.data = buf
+		}
+	}()
+}
+
+// stream reads windows from, from+1, ... to the end of the object from
+// one GET, staying at most aheadWindows ahead of the reader. On failure
+// it hands the windows it has not filled to fetch.
+func (ra *readAhead) stream(from int64) {
+	fail := func() {
+		ra.mu.Lock()
+		defer ra.mu.Unlock()
+		ra.next = -1
+		for i, w := range ra.wins {
+			if !w.fetched && i >= from {
+				select {
+				case <-w.done:
+				default:
+					ra.fetch(w, i)
+				}
+			}
+		}
+	}
+	o := ra.o
+	off := from * aheadWindow
+	var opts minio.GetObjectOptions
+	if err := opts.SetRange(off, o.size-1); err != nil {
+		fail()
+		return
+	}
+	if o.etag != "" {
+		if err := opts.SetMatchETag(o.etag); err != nil {
+			fail()
+			return
+		}
+	}
+	ctx, cancel := o.s.bodyRequest(ra.ctx, o.size-off)
+	defer cancel()
+	body, err := o.s.client.GetObject(ctx, o.s.opts.Bucket, o.key, opts)
+	if err != nil {
+		fail()
+		return
+	}
+	defer body.Close()
+	last := (o.size - 1) / aheadWindow
+	for i := from; i <= last; i++ {
+		ra.mu.Lock()
+		for i > ra.want+aheadWindows {
+			ra.mu.Unlock()
+			select {
+			case <-ra.wake:
+			case <-ra.ctx.Done():
+				return
+			}
+			ra.mu.Lock()
+		}
+		w := ra.wins[i]
+		if w == nil {
+			w = &window{done: make(chan struct{})}
+			ra.wins[i] = w
+		}
+		ra.next = i + 1
+		ra.mu.Unlock()
+		if w.fetched {
+			// Handed to a GET of its own (cannot happen while the
+			// stream lives); skip its bytes.
+			if _, err := io.CopyN(io.Discard, body, min(aheadWindow, o.size-i*aheadWindow)); err != nil {
+				from = i + 1
+				fail()
+				return
+			}
+			continue
+		}
+		buf := make([]byte, min(aheadWindow, o.size-i*aheadWindow))
+		if _, err := io.ReadFull(body, buf); err != nil {
+			from = i
+			fail()
+			return
+		}
+		w.data = buf
+		close(w.done)
+	}
 }

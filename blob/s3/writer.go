@@ -148,6 +148,7 @@ func (w *Writer) Checkpoint(ctx context.Context) (blob.WriterState, error) {
 	// object at once: the checkpoint waits for the slowest, not the sum.
 	rs := w.rs
 	rs.Parts = append([]string(nil), w.rs.Parts...)
+	rs.Sizes = append([]int64(nil), w.rs.Sizes...)
 	w.adopt(&rs, false)
 	newHead := rs.Sent == 0 && st.End >= int64(w.s.opts.PartSize)
 	if newHead {
@@ -158,6 +159,13 @@ func (w *Writer) Checkpoint(ctx context.Context) (blob.WriterState, error) {
 	for rs.Sent > 0 && st.End-rs.Sent >= rs.PartSize {
 		parts = append(parts, part{num: len(rs.Parts) + len(parts) + 2, data: f, off: rs.Sent, size: rs.PartSize})
 		rs.Sent += rs.PartSize
+	}
+	if rest := st.End - rs.Sent; rs.Sent > 0 && rest >= minPartSize {
+		// What is past the last whole part goes as a smaller part, not
+		// in the side object (which would carry it again at every
+		// checkpoint until a whole part is there).
+		parts = append(parts, part{num: len(rs.Parts) + len(parts) + 2, data: f, off: rs.Sent, size: rest})
+		rs.Sent += rest
 	}
 	if len(rs.Parts)+len(parts) > maxParts-2 {
 		return blob.WriterState{}, fmt.Errorf("%w: more than %d parts", blob.ErrTooLarge, maxParts)
@@ -219,6 +227,7 @@ func (w *Writer) Checkpoint(ctx context.Context) (blob.WriterState, error) {
 			}
 			for _, p := range parts {
 				rs.Parts = append(rs.Parts, p.etag)
+				rs.Sizes = append(rs.Sizes, p.size)
 			}
 			return nil
 		})
@@ -241,7 +250,8 @@ func (w *Writer) Checkpoint(ctx context.Context) (blob.WriterState, error) {
 	}
 	w.rs = rs
 	if w.bg != nil {
-		w.bg.next = max(w.bg.next, rs.Sent) // sent by this checkpoint
+		// Sent by this checkpoint: the background goes on from there.
+		w.bg.next, w.bg.num = rs.Sent, len(rs.Parts)+2
 	}
 	return st, nil
 }
@@ -377,7 +387,7 @@ func (w *Writer) sendParts(ctx context.Context) error {
 		return mapErr(err, data)
 	}
 	w.completed = strings.Trim(ui.ETag, `"`)
-	rs.MPU, rs.Parts = "", nil
+	rs.MPU, rs.Parts, rs.Sizes = "", nil, nil
 	return s.link(ctx, w.id, key, w.completed, total)
 }
 
