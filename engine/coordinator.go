@@ -45,6 +45,7 @@ func (e *Engine) openCoordinator() error {
 		return nil
 	}
 	e.coord = c
+	e.shadeSkew = shadeSkew
 	e.repoLocks.InitShared(c, "repo\x00")
 	e.digestLocks.InitShared(c, "digest\x00")
 	return nil
@@ -109,7 +110,7 @@ func (e *Engine) shadedSince(start time.Time) func(d digest.Digest) bool {
 		if errors.Is(err, index.ErrNotFound) {
 			return false
 		}
-		return err != nil || !at.Before(start.Add(-shadeSkew))
+		return err != nil || !at.Before(start.Add(-e.shadeSkew))
 	}
 }
 
@@ -120,7 +121,7 @@ func (e *Engine) shadedSince(start time.Time) func(d digest.Digest) bool {
 // meanwhile only leaves a reference the next collection's mark phase
 // reads from the index anyway (one collection at a time: the lease).
 func (e *Engine) dropShades(start time.Time) error {
-	cutoff := start.Add(-shadeSkew)
+	cutoff := start.Add(-e.shadeSkew)
 	var old []digest.Digest
 	err := e.db.WalkShades(func(d digest.Digest, at time.Time) error {
 		if at.Before(cutoff) {
