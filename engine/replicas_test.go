@@ -241,9 +241,6 @@ func TestReplicasGCBarrier(t *testing.T) {
 	s := newSharedStore(t)
 	es := s.replicas(t, 2, nil)
 	a, b := es[0], es[1]
-	// The clocks are one: the marks of the blobs' uploads, made before
-	// the collection starts, do not spare them.
-	a.shadeSkew = 0
 	ctx := context.Background()
 	type image struct {
 		config, layer Descriptor
