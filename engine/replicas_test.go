@@ -391,8 +391,9 @@ func TestReplicasKeyring(t *testing.T) {
 }
 
 // TestReplicasReplicationOnce: images pushed through three replicas
-// queue replication jobs; claimers on every replica take them: each job
-// is claimed once, whichever replica queued it.
+// queue replication jobs; claimers on every replica take them, each
+// working longer than a poll (so every replica finds every job queued in
+// the index while it runs): each job is claimed once.
 func TestReplicasReplicationOnce(t *testing.T) {
 	s := newSharedStore(t)
 	dest := ReplicationDestination{Region: "us-west-2", RegistryID: "000000000000"}
@@ -402,7 +403,7 @@ func TestReplicasReplicationOnce(t *testing.T) {
 	_, err := first.PutReplicationConfiguration(ctx, ReplicationConfiguration{Rules: []ReplicationRule{{Destinations: []ReplicationDestination{dest}}}})
 	require.NoError(t, err)
 	es := append([]*Engine{first}, s.replicas(t, 2, mod)...)
-	const perReplica = 4
+	const perReplica = 2
 	for i, e := range es {
 		for j := range perReplica {
 			pushImage(t, e, "prod/app", fmt.Sprintf("r%d-%d", i, j), []byte(fmt.Sprintf("layer %d %d", i, j)))
@@ -423,7 +424,9 @@ func TestReplicasReplicationOnce(t *testing.T) {
 				mu.Lock()
 				claims[j.Tag]++
 				mu.Unlock()
-				time.Sleep(10 * time.Millisecond) // the replication's work
+				// The replication's work, longer than a poll: the other
+				// replicas' rescans find the job queued meanwhile.
+				time.Sleep(sharedPollInterval + 500*time.Millisecond)
 				assert.NoError(t, e.FinishReplication(ctx, j, ReplicationResult{}))
 			}
 		})
