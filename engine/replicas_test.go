@@ -371,7 +371,7 @@ func TestReplicasKeyring(t *testing.T) {
 
 	_, err = a.CreateKey(ctx, "team-key")
 	require.ErrorIs(t, err, ErrUnsupported, "two replicas run")
-	require.Contains(t, err.Error(), "replicas share this store")
+	require.Contains(t, err.Error(), "2 replicas share this store")
 	_, err = a.RotateKey(ctx, crypt.DefaultKeyName)
 	require.ErrorIs(t, err, ErrUnsupported)
 

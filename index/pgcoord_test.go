@@ -31,6 +31,9 @@ func TestCoordinator(t *testing.T) {
 		return c
 	}
 	a, b := open(), open()
+	n, err := a.Peers(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n, "peers")
 
 	t.Run("lock", func(t *testing.T) {
 		var mu sync.Mutex
