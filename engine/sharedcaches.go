@@ -111,7 +111,6 @@ func (w changeWatcher) Listening(on bool) {
 // dropCaches drops what every cache holds of c: another process changed
 // it (or may have).
 func (e *Engine) dropCaches(c index.Change) {
-	e.shared.heads.drop(c)
 	if c.Families&index.FamilyRepository != 0 {
 		if c.AnyRepository {
 			e.repoStates.gen.Add(1)
@@ -141,6 +140,7 @@ func (e *Engine) dropCaches(c index.Change) {
 	if c.Families&index.FamilyCacheRule != 0 {
 		e.dropCachedRules()
 	}
+	e.shared.heads.drop(c)
 }
 
 // maxHeadEntries bounds the head cache: past it, it starts over.
