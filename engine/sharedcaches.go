@@ -67,11 +67,12 @@ func (e *Engine) fresh(g uint64) bool { return !e.shared.deaf.Load() && e.shared
 func (e *Engine) startSharedCaches(wait time.Duration) {
 	e.shared.deaf.Store(true)
 	e.shared.listening = make(chan struct{})
+	e.shared.heads = newHeadCache() // before the listener's goroutine reads it
 	if !e.db.WatchChanges(changeWatcher{e}) {
+		e.shared.heads = nil
 		e.shared.deaf.Store(false)
 		return
 	}
-	e.shared.heads = newHeadCache()
 	select {
 	case <-e.shared.listening:
 	case <-time.After(wait):
