@@ -63,6 +63,9 @@ type Engine struct {
 	decisions decisions
 	// repoStates caches the decoded repository records (repostates.go).
 	repoStates repoStates
+	// shared keeps the caches right when other processes share the index
+	// (sharedcaches.go).
+	shared sharedCaches
 	// registryPolicy caches the registry policy (nil: read it again),
 	// written under registryMu (policies.go).
 	registryMu     sync.Mutex
@@ -235,6 +238,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		closeKeys()
 		return nil, err
 	}
+	e.startSharedCaches(listenWait)
 	e.startReaper()
 	e.startPreparer()
 	e.startGC()

@@ -372,7 +372,7 @@ func (e *Engine) collectGarbageLocked(ctx context.Context, opts GCOptions) (GCRe
 		opts.UploadTTL = e.opts.UploadTTL
 	}
 	cfg := e.collectorConfig()
-	if e.shared() && !opts.DryRun {
+	if e.coordinated() && !opts.DryRun {
 		// Writers on other replicas mark what they reference in the
 		// index (putShades); the sweep reads the marks under each
 		// digest's lock. The marks of references the mark phase will
