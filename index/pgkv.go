@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -68,7 +71,7 @@ func OpenPostgres(ctx context.Context, url string, opts *Options, popts *Postgre
 		return nil, err
 	}
 	db := &DB{opts: o, log: o.Logger.With("component", "index", "backend", "postgres")}
-	db.kv = &pgKV{pool: pool}
+	db.kv = &pgKV{pool: pool, sender: newSender(), log: db.log}
 	if err := db.checkSchema(); err != nil {
 		pool.Close()
 		return nil, err
@@ -138,7 +141,27 @@ func pgMigrate(ctx context.Context, pool *pgxpool.Pool) error {
 }
 
 // pgKV is a PostgreSQL database as a kv.
-type pgKV struct{ pool *pgxpool.Pool }
+type pgKV struct {
+	pool *pgxpool.Pool
+	// coord is the coordinator of the processes sharing the database
+	// (pgcoord.go), made on first use under coordMu.
+	coordMu sync.Mutex
+	coord   *Coordinator
+	// sender names this process's change notifications; seq numbers
+	// them.
+	sender string
+	seq    atomic.Uint64
+	log    *slog.Logger
+	// live is set while this process's listener listens: only then can
+	// its commits hear the other processes' acknowledgements.
+	live atomic.Bool
+	acks ackWaits
+	// watcher, when set (WatchChanges), is told of each commit's change;
+	// stopListen stops its listener, listening waits for it.
+	watcher    atomic.Pointer[ChangeWatcher]
+	stopListen context.CancelFunc
+	listening  sync.WaitGroup
+}
 
 var _ kv = (*pgKV)(nil)
 
@@ -168,27 +191,72 @@ func (p *pgKV) newBatch() kvBatch { return &pgBatch{kv: p, points: map[string]pg
 // retried with backoff when it meets a serialization failure or a
 // deadlock. Every commit is durable (the sync flag saves fsyncs on
 // pebble only).
+//
+// A batch that touches records a cache may hold (Change) also sends their
+// description with pg_notify in its transaction, so that other processes
+// hear of it exactly when it commits, and tells this process's watcher
+// once committed.
 func (p *pgKV) apply(ctx context.Context, kb kvBatch, _ bool) error {
 	b := kb.(*pgBatch)
-	var err error
+	var cb changeBuilder
+	for _, o := range b.ops {
+		if o.kind == opDelRange {
+			cb.keyRange(o.k, o.hi)
+		} else {
+			cb.key(o.k)
+		}
+	}
+	change, notify := cb.change()
+	var (
+		payload string
+		acks    *ackWait
+	)
+	if notify {
+		seq := p.seq.Add(1)
+		payload = encodeChange(p.sender, seq, change)
+		if p.live.Load() {
+			acks = p.acks.expect(seq)
+			defer p.acks.forget(seq)
+		}
+	}
+	var (
+		err       error
+		listeners []string
+	)
 	for attempt := range pgRetries {
 		if attempt > 0 {
 			time.Sleep(time.Duration(rand.Int64N(int64(time.Millisecond)<<min(attempt, 8))) + time.Millisecond)
 		}
-		if err = p.applyOnce(ctx, b); err == nil || !pgRetryable(err) {
+		if listeners, err = p.applyOnce(ctx, b, payload); err == nil || !pgRetryable(err) {
 			break
+		}
+	}
+	if notify {
+		// Also after a failed commit: it may have committed (a lost
+		// connection at COMMIT), and a drop too many costs one read.
+		if w := p.watcher.Load(); w != nil {
+			(*w).Changed(change, true)
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("index: commit: postgres: %w", err)
 	}
+	if acks != nil && len(listeners) > 0 {
+		if missing := acks.wait(listeners, ackTimeout); len(missing) > 0 {
+			p.log.Warn("other processes did not acknowledge a change in time: their caches may serve it stale until they drop them", "processes", missing, "waited", ackTimeout)
+		}
+	}
 	return nil
 }
 
-func (p *pgKV) applyOnce(ctx context.Context, b *pgBatch) error {
+// applyOnce runs b's writes in one transaction, with a notification of
+// payload unless it is empty; then it returns the senders of the other
+// processes listening for changes when it committed (their listeners'
+// application_name), whose acknowledgements the commit waits for.
+func (p *pgKV) applyOnce(ctx context.Context, b *pgBatch, payload string) ([]string, error) {
 	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
 	var q pgx.Batch
@@ -210,10 +278,18 @@ func (p *pgKV) applyOnce(ctx context.Context, b *pgBatch) error {
 			}
 		}
 	}
-	if err := tx.SendBatch(ctx, &q).Close(); err != nil {
-		return err
+	var listeners []string
+	if payload != "" {
+		q.Queue(`SELECT pg_notify($1, $2)`, changeChannel, payload)
+		q.Queue(`SELECT coalesce(array_agg(substr(application_name, $1)), '{}') FROM pg_stat_activity
+			WHERE datname = current_database() AND starts_with(application_name, $2) AND application_name <> $3`,
+			len(listenerAppName)+1, listenerAppName, listenerAppName+p.sender).
+			QueryRow(func(row pgx.Row) error { return row.Scan(&listeners) })
 	}
-	return tx.Commit(ctx)
+	if err := tx.SendBatch(ctx, &q).Close(); err != nil {
+		return nil, err
+	}
+	return listeners, tx.Commit(ctx)
 }
 
 // pgRetryable reports a serialization failure or a deadlock: the
@@ -226,6 +302,15 @@ func pgRetryable(err error) bool {
 func (p *pgKV) sync(context.Context) error { return nil }
 
 func (p *pgKV) close() error {
+	p.coordMu.Lock()
+	if p.coord != nil {
+		p.coord.close()
+	}
+	p.coordMu.Unlock()
+	if p.stopListen != nil {
+		p.stopListen()
+		p.listening.Wait()
+	}
 	p.pool.Close()
 	return nil
 }
