@@ -42,6 +42,12 @@ type Options struct {
 	// queued together, so memory stays flat however many uploads run at
 	// once (writers wait for a slot). Default 4 × Encoders.
 	StoreInFlight int
+	// NoSync: the store's files need not survive a crash of the machine
+	// (a spool whose bytes are made durable elsewhere, as the object
+	// store backend's): writers neither fsync nor start writeback early,
+	// so a file removed soon after it is written may never reach the
+	// disk. Default false: every commit and checkpoint is durable.
+	NoSync bool
 }
 
 func (o *Options) ensureDefaults() {

@@ -110,14 +110,14 @@ func (s *Store) RestoreUpload(id string, st WriterState, im UploadImage) error {
 		return wrapIOErr(fmt.Errorf("blob: upload %s: %w", id, err))
 	}
 	err = writeImage(f, st, im)
-	if err == nil {
+	if err == nil && !s.opts.NoSync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil && st.TailLen > 0 {
-		err = writeTail(tailPath(p, st.TailSlot), im.Tail)
+		err = writeTail(tailPath(p, st.TailSlot), im.Tail, !s.opts.NoSync)
 	}
 	if err != nil {
 		_ = s.RemoveUpload(id)

@@ -372,7 +372,7 @@ func (w *Writer) flusher() {
 				w.table = append(w.table, hdr)
 				w.off += int64(len(j.out))
 				w.written.Store(w.off)
-				if w.off-w.flushedTo >= writebackEvery {
+				if w.off-w.flushedTo >= writebackEvery && !w.s.opts.NoSync {
 					// Start writeback now, so that Commit's fsync finds
 					// little left to write.
 					startWriteback(w.f, w.flushedTo, w.off-w.flushedTo)
@@ -421,7 +421,7 @@ func (w *Writer) Checkpoint(ctx context.Context) (WriterState, error) {
 			return WriterState{}, w.fail(err)
 		}
 		slot = 1 - w.slot
-		err = writeTail(tailPath(w.path, slot), out)
+		err = writeTail(tailPath(w.path, slot), out, !w.s.opts.NoSync)
 		tailLen = int64(len(out))
 		buffers.put(out)
 		if err != nil {
@@ -431,7 +431,7 @@ func (w *Writer) Checkpoint(ctx context.Context) (WriterState, error) {
 	if err := w.f.Truncate(w.off); err != nil {
 		return WriterState{}, w.fail(wrapIOErr(fmt.Errorf("blob: upload %s: %w", w.id, err)))
 	}
-	if err := w.f.Sync(); err != nil {
+	if err := w.sync(); err != nil {
 		return WriterState{}, w.fail(wrapIOErr(fmt.Errorf("blob: upload %s: %w", w.id, err)))
 	}
 	hs, err := w.h.(encoding.BinaryMarshaler).MarshalBinary()
@@ -450,15 +450,26 @@ func tailPath(part string, slot uint8) string {
 	return strings.TrimSuffix(part, ".part") + ".tail" + strconv.Itoa(int(slot&1))
 }
 
-// writeTail replaces the content of tail file p with frame, synced.
-func writeTail(p string, frame []byte) error {
+// sync makes the upload file durable, unless the store is NoSync.
+func (w *Writer) sync() error {
+	if w.s.opts.NoSync {
+		return nil
+	}
+	return w.f.Sync()
+}
+
+// writeTail replaces the content of tail file p with frame, synced when
+// sync is set.
+func writeTail(p string, frame []byte, sync bool) error {
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
 	_, err = f.Write(frame)
-	if serr := f.Sync(); err == nil {
-		err = serr
+	if sync {
+		if serr := f.Sync(); err == nil {
+			err = serr
+		}
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -679,7 +690,7 @@ func (w *Writer) Commit(ctx context.Context, expected digest.Digest, size int64)
 	if _, err := w.f.WriteAt(hdr.encode(w.sealer), 0); err != nil {
 		return Info{}, ioErr(err)
 	}
-	if err := w.f.Sync(); err != nil {
+	if err := w.sync(); err != nil {
 		return Info{}, ioErr(err)
 	}
 	final, _ := w.s.Path(expected)

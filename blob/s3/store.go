@@ -27,8 +27,11 @@ const (
 	// DefaultMaxRetries is how often minio-go retries a transient failure,
 	// with exponential backoff and jitter, before it is ErrUnavailable.
 	DefaultMaxRetries = 5
-	// DefaultPartSize is the part size of multipart uploads (16 MiB).
-	DefaultPartSize uint64 = 16 << 20
+	// DefaultPartSize is the part size of multipart uploads (8 MiB): a
+	// PATCH waits for at most one part after its body arrived (the whole
+	// ones before went while it arrived), and S3's 10,000 parts still
+	// hold a blob of 78 GiB (ECR's largest layer is 52,000 MiB).
+	DefaultPartSize uint64 = 8 << 20
 )
 
 // Options configure a Store. Endpoint, Bucket and SpoolDir are required.
@@ -165,6 +168,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
+	// The spool's bytes are made durable in the bucket (a checkpoint's
+	// parts and side object, a commit's object) before any answer says
+	// so, and a replica that lost its spool resumes from the bucket:
+	// the spool itself need not be fsynced, nor written back to disk
+	// before it is removed.
+	o.Blob.NoSync = true
 	if s.spool, err = blob.Open(o.SpoolDir, &o.Blob); err != nil {
 		return nil, err
 	}
