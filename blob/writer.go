@@ -96,7 +96,7 @@ type Writer struct {
 	flushedTo int64 // writeback has been started up to here
 	// written mirrors off for other goroutines (Written).
 	written atomic.Int64
-	table     []frameHdr
+	table   []frameHdr
 
 	errMu sync.Mutex
 	err   error
