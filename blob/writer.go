@@ -94,9 +94,7 @@ type Writer struct {
 	// owned by the flusher; read by others only after a barrier
 	off       int64
 	flushedTo int64 // writeback has been started up to here
-	// written mirrors off for other goroutines (Written).
-	written atomic.Int64
-	table   []frameHdr
+	table     []frameHdr
 
 	errMu sync.Mutex
 	err   error
@@ -104,6 +102,10 @@ type Writer struct {
 	closed bool
 	// slot is the tail slot of the last state Checkpoint returned.
 	slot uint8
+
+	// written mirrors off for other goroutines (Written); last, so that
+	// the fields above keep their places in memory.
+	written atomic.Int64
 }
 
 type frameJob struct {
