@@ -143,6 +143,21 @@ func openIndex(dir string, o *Options) (*index.DB, error) {
 	return index.Open(filepath.Join(dir, "index"), &index.Options{Logger: o.Logger, CacheSize: o.IndexCacheSize})
 }
 
+// StoreExists reports whether a store lives at dir with the metadata o
+// names: an index directory under dir with something in it, or, when
+// o.Metadata names a PostgreSQL database, an index in that database. The
+// offline commands ask it before opening a store they must not create.
+func StoreExists(ctx context.Context, dir string, o *Options) (bool, error) {
+	if o != nil && o.Metadata != "" {
+		held, err := index.PostgresHoldsIndex(ctx, o.Metadata)
+		if err != nil {
+			return false, fmt.Errorf("engine: %w", err)
+		}
+		return held, nil
+	}
+	return storeExists(dir)
+}
+
 // storeIDFile holds the store's random identity, made at the first open
 // with an object store: the bucket prefix is claimed in its name.
 const storeIDFile = "store-id"
