@@ -39,8 +39,9 @@ type Engine struct {
 	blobs *blob.Store
 	// hot is the hot tier's blob backend: blobs, or the object store.
 	hot blobBackend
-	// archive is the archive tier's blob store (Options.ArchiveDir).
-	archive *blob.Store
+	// archive is the archive tier's blob store: files in
+	// Options.ArchiveDir, or the hot tier's bucket under its own prefix.
+	archive blobBackend
 	db      *index.DB
 	keys    crypt.KeyProvider
 	dkeys   *keycache.Cache
@@ -134,7 +135,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		closeKeys()
 		return nil, err
 	}
-	as, err := openArchive(adir)
+	as, err := openArchive(context.Background(), dir, adir, &o)
 	if err != nil {
 		hot.Close()
 		closeKeys()
