@@ -59,3 +59,19 @@ func TestKVStats(t *testing.T) {
 	defer mem.Close()
 	assert.Equal(t, KVStats{}, mem.KVStats())
 }
+
+// TestPoolSizeFromURL: pool_max_conns in the URL sizes the pool (32
+// without it).
+func TestPoolSizeFromURL(t *testing.T) {
+	srv := startPostgres(t)
+	url := srv.NewDatabase(t)
+	for _, tt := range []struct {
+		url  string
+		want int32
+	}{{url, 32}, {url + "&pool_max_conns=3", 3}} {
+		db, err := OpenPostgres(context.Background(), tt.url, &Options{Logger: testLogger(t)}, nil)
+		require.NoError(t, err)
+		assert.Equal(t, tt.want, db.kv.(*pgKV).pool.Stat().MaxConns(), tt.url)
+		require.NoError(t, db.Close())
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -43,7 +44,8 @@ const pgRetries = 10
 
 // PostgresOptions tune OpenPostgres.
 type PostgresOptions struct {
-	// MaxConns bounds the pool's connections. Default 32.
+	// MaxConns bounds the pool's connections. Default: pool_max_conns of
+	// the URL when it has one, else 32.
 	MaxConns int32
 }
 
@@ -60,7 +62,9 @@ func OpenPostgres(ctx context.Context, url string, opts *Options, popts *Postgre
 	if err != nil {
 		return nil, fmt.Errorf("index: postgres: %w", err)
 	}
-	cfg.MaxConns = 32
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = 32
+	}
 	// A caller's cancelled context cancels its statement on the server
 	// (a cancel request; the connection is cut only if the server has
 	// not answered within pgCancelGrace), not only the client's wait: a
