@@ -532,8 +532,9 @@ func (e *Engine) commitUpload(ctx context.Context, u *upload, d digest.Digest, s
 			// every other writer of d out: remove it now (on a full disk
 			// this gives back the room that the cleanup of the session
 			// needs). Were the process to die first, gc or the next push
-			// of the same digest replaces it.
-			e.hot.Delete(ctx, d)
+			// of the same digest replaces it. (Also when the request
+			// was given up: that is what refused the commit.)
+			e.hot.Delete(context.WithoutCancel(ctx), d)
 		}
 		return Descriptor{}, storageErr(err)
 	}

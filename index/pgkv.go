@@ -36,7 +36,7 @@ const pgPageKeys = 256
 
 // pgCancelGrace is how long a cancelled statement's connection waits for
 // the server to confirm the cancellation before it is cut.
-const pgCancelGrace = 2 * time.Second
+const pgCancelGrace = 3 * time.Second
 
 // pgRetries bounds the attempts of a batch that meets serialization
 // failures.
