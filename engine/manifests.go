@@ -344,6 +344,9 @@ func (e *Engine) unknownManifest(repo, reference string) error {
 }
 
 func (e *Engine) manifestRecord(ctx context.Context, repo, reference string, payload bool) (*index.Manifest, error) {
+	if h := e.shared.heads; h != nil {
+		return e.sharedManifestRecord(ctx, h, repo, reference, payload)
+	}
 	d, err := e.resolve(ctx, repo, reference)
 	if err != nil {
 		return nil, err
@@ -353,6 +356,44 @@ func (e *Engine) manifestRecord(ctx context.Context, repo, reference string, pay
 		m, err = e.dbFor(ctx).Manifest(repo, d)
 	} else {
 		m, err = e.dbFor(ctx).ManifestMeta(repo, d)
+	}
+	if err != nil {
+		if errors.Is(err, index.ErrNotFound) {
+			return nil, e.unknownManifest(repo, reference)
+		}
+		return nil, storageErr(err)
+	}
+	if m.Status != index.StatusActive {
+		return nil, archivedErr(m)
+	}
+	return m, nil
+}
+
+// sharedManifestRecord is manifestRecord on a shared index: the tag and,
+// without payload, the manifest's metadata come from the head cache
+// (sharedcaches.go).
+func (e *Engine) sharedManifestRecord(ctx context.Context, h *headCache, repo, reference string, payload bool) (*index.Manifest, error) {
+	if err := ValidateRepositoryName(repo); err != nil {
+		return nil, err
+	}
+	tag, d, err := ParseReference(reference)
+	if err != nil {
+		return nil, err
+	}
+	rh := h.repo(repo)
+	if tag != "" {
+		if d, err = e.cachedTag(ctx, rh, repo, tag); err != nil {
+			if errors.Is(err, index.ErrNotFound) {
+				return nil, e.unknownManifest(repo, reference)
+			}
+			return nil, storageErr(err)
+		}
+	}
+	var m *index.Manifest
+	if payload {
+		m, err = e.dbFor(ctx).Manifest(repo, d)
+	} else {
+		m, err = e.cachedManifestMeta(ctx, rh, repo, d)
 	}
 	if err != nil {
 		if errors.Is(err, index.ErrNotFound) {

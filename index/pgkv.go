@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -84,7 +87,7 @@ func OpenPostgres(ctx context.Context, url string, opts *Options, popts *Postgre
 		return nil, err
 	}
 	db := &DB{dbState: &dbState{opts: o, log: o.Logger.With("component", "index", "backend", "postgres")}}
-	db.kv = &pgKV{pool: pool}
+	db.kv = &pgKV{pool: pool, sender: newSender(), log: db.log}
 	if err := db.checkSchema(); err != nil {
 		pool.Close()
 		return nil, err
@@ -158,6 +161,20 @@ type pgKV struct {
 	pool *pgxpool.Pool
 	// counters count the work sent to the database (KVStats).
 	counters pgCounters
+	// sender names this process's change notifications; seq numbers
+	// them.
+	sender string
+	seq    atomic.Uint64
+	log    *slog.Logger
+	// live is set while this process's listener listens: only then can
+	// its commits hear the other processes' acknowledgements.
+	live atomic.Bool
+	acks ackWaits
+	// watcher, when set (WatchChanges), is told of each commit's change;
+	// stopListen stops its listener, listening waits for it.
+	watcher    atomic.Pointer[ChangeWatcher]
+	stopListen context.CancelFunc
+	listening  sync.WaitGroup
 }
 
 var _ kv = (*pgKV)(nil)
@@ -195,34 +212,79 @@ func (p *pgKV) newBatch() kvBatch { return &pgBatch{kv: p, points: map[string]pg
 // started, the commit runs to its end whatever becomes of ctx, so that a
 // caller giving up never leaves its outcome in doubt (written, but
 // reported failed).
+//
+// A batch that touches records a cache may hold (Change) also sends their
+// description with pg_notify in its transaction, so that other processes
+// hear of it exactly when it commits, and tells this process's watcher
+// once committed.
 func (p *pgKV) apply(ctx context.Context, kb kvBatch, _ bool) error {
 	b := kb.(*pgBatch)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("index: commit: %w", err)
 	}
 	ctx = context.WithoutCancel(ctx)
-	var err error
 	p.counters.commits.Add(1)
+	var cb changeBuilder
+	for _, o := range b.ops {
+		if o.kind == opDelRange {
+			cb.keyRange(o.k, o.hi)
+		} else {
+			cb.key(o.k)
+		}
+	}
+	change, notify := cb.change()
+	var (
+		payload string
+		acks    *ackWait
+	)
+	if notify {
+		seq := p.seq.Add(1)
+		payload = encodeChange(p.sender, seq, change)
+		if p.live.Load() {
+			acks = p.acks.expect(seq)
+			defer p.acks.forget(seq)
+		}
+	}
+	var (
+		err       error
+		listeners []string
+	)
 	for attempt := range pgRetries {
 		if attempt > 0 {
 			p.counters.commitRetries.Add(1)
 			time.Sleep(time.Duration(rand.Int64N(int64(time.Millisecond)<<min(attempt, 8))) + time.Millisecond)
 		}
-		if err = p.applyOnce(ctx, b); err == nil || !pgRetryable(err) {
+		if listeners, err = p.applyOnce(ctx, b, payload); err == nil || !pgRetryable(err) {
 			break
+		}
+	}
+	if notify {
+		// Also after a failed commit: it may have committed (a lost
+		// connection at COMMIT), and a drop too many costs one read.
+		if w := p.watcher.Load(); w != nil {
+			(*w).Changed(change, true)
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("index: commit: postgres: %w", err)
 	}
+	if acks != nil && len(listeners) > 0 {
+		if missing := acks.wait(listeners, ackTimeout); len(missing) > 0 {
+			p.log.Warn("other processes did not acknowledge a change in time: their caches may serve it stale until they drop them", "processes", missing, "waited", ackTimeout)
+		}
+	}
 	return nil
 }
 
-func (p *pgKV) applyOnce(ctx context.Context, b *pgBatch) error {
+// applyOnce runs b's writes in one transaction, with a notification of
+// payload unless it is empty; then it returns the senders of the other
+// processes listening for changes when it committed (their listeners'
+// application_name), whose acknowledgements the commit waits for.
+func (p *pgKV) applyOnce(ctx context.Context, b *pgBatch, payload string) ([]string, error) {
 	p.counters.op(1, 1)
 	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	committed := false
 	defer func() {
@@ -250,15 +312,25 @@ func (p *pgKV) applyOnce(ctx context.Context, b *pgBatch) error {
 			}
 		}
 	}
-	if len(b.ops) > 0 {
-		p.counters.op(1, int64(len(b.ops)))
+	var listeners []string
+	n := int64(len(b.ops))
+	if payload != "" {
+		q.Queue(`SELECT pg_notify($1, $2)`, changeChannel, payload)
+		q.Queue(`SELECT coalesce(array_agg(substr(application_name, $1)), '{}') FROM pg_stat_activity
+			WHERE datname = current_database() AND starts_with(application_name, $2) AND application_name <> $3`,
+			len(listenerAppName)+1, listenerAppName, listenerAppName+p.sender).
+			QueryRow(func(row pgx.Row) error { return row.Scan(&listeners) })
+		n += 2
+	}
+	if n > 0 {
+		p.counters.op(1, n)
 	}
 	if err := tx.SendBatch(ctx, &q).Close(); err != nil {
-		return err
+		return nil, err
 	}
 	committed = true
 	p.counters.op(1, 1)
-	return tx.Commit(ctx)
+	return listeners, tx.Commit(ctx)
 }
 
 // pgError wraps err, the failure of a statement run under ctx, with
@@ -281,6 +353,10 @@ func pgRetryable(err error) bool {
 func (p *pgKV) sync(context.Context) error { return nil }
 
 func (p *pgKV) close() error {
+	if p.stopListen != nil {
+		p.stopListen()
+		p.listening.Wait()
+	}
 	p.pool.Close()
 	return nil
 }
