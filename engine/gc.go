@@ -348,6 +348,20 @@ func (e *Engine) CollectGarbage(ctx context.Context, opts GCOptions) (GCReport, 
 		return GCReport{}, ErrGCRunning
 	}
 	defer e.gcs.runMu.Unlock()
+	if !opts.DryRun {
+		// One collection across the replicas sharing the store.
+		lctx, release, err := e.tryLease(ctx, leaseGC)
+		if errors.Is(err, errLeaseHeld) {
+			e.countRuns(ScheduleGC, RunSkipped, 1)
+			e.log.Info("collection refused: another replica runs one")
+			return GCReport{}, ErrGCRunning
+		}
+		if err != nil {
+			return GCReport{}, err
+		}
+		defer release()
+		ctx = lctx
+	}
 	return e.collectGarbageLocked(ctx, opts)
 }
 
@@ -357,7 +371,18 @@ func (e *Engine) collectGarbageLocked(ctx context.Context, opts GCOptions) (GCRe
 	if opts.UploadTTL == 0 {
 		opts.UploadTTL = e.opts.UploadTTL
 	}
-	c := gc.NewCollector(e.collectorConfig(), opts.gc())
+	cfg := e.collectorConfig()
+	if e.coordinated() && !opts.DryRun {
+		// Writers on other replicas mark what they reference in the
+		// index (putShades); the sweep reads the marks under each
+		// digest's lock. The marks of references the mark phase will
+		// read go first.
+		if err := e.dropShades(); err != nil {
+			return GCReport{}, err
+		}
+		cfg.Shaded = e.shaded
+	}
+	c := gc.NewCollector(cfg, opts.gc())
 	if !opts.DryRun {
 		e.gcs.running.Store(c)
 		defer e.gcs.running.Store(nil)

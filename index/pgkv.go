@@ -161,6 +161,10 @@ type pgKV struct {
 	pool *pgxpool.Pool
 	// counters count the work sent to the database (KVStats).
 	counters pgCounters
+	// coord is the coordinator of the processes sharing the database
+	// (pgcoord.go), made on first use under coordMu.
+	coordMu sync.Mutex
+	coord   *Coordinator
 	// sender names this process's change notifications; seq numbers
 	// them.
 	sender string
@@ -353,6 +357,11 @@ func pgRetryable(err error) bool {
 func (p *pgKV) sync(context.Context) error { return nil }
 
 func (p *pgKV) close() error {
+	p.coordMu.Lock()
+	if p.coord != nil {
+		p.coord.close()
+	}
+	p.coordMu.Unlock()
 	if p.stopListen != nil {
 		p.stopListen()
 		p.listening.Wait()
