@@ -18,10 +18,7 @@ import (
 )
 
 // Sizes of the parts of a stored file.
-const (
-	FrameHeadSize  = frameHdrSize
-	TableEntrySize = tableEntrySize
-)
+const TableEntrySize = tableEntrySize
 
 // FrameOffsets is the file offset of the head of each frame of r.
 func FrameOffsets(r *Reader) []int64 { return append([]int64(nil), r.offs...) }

@@ -6,6 +6,7 @@ import (
 	"encoding"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -49,6 +50,9 @@ type WriterState struct {
 	Hash []byte `json:"hash"`
 	// Sealed tells whether frames are encrypted.
 	Sealed bool `json:"sealed"`
+	// Backend is a backend's own state of the upload (an object store's
+	// multipart upload and side objects), opaque to the file store.
+	Backend json.RawMessage `json:"backend,omitempty"`
 }
 
 // WriterOptions configure one writer.

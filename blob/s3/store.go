@@ -2,6 +2,8 @@ package s3
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -103,7 +105,11 @@ func (o *Options) validate() error {
 type Store struct {
 	opts   Options
 	client *minio.Client
+	core   minio.Core
 	spool  *blob.Store
+	// instance names this Store's spool in the uploads' states: a resume
+	// on the instance that checkpointed reads its own spool file.
+	instance string
 }
 
 var (
@@ -149,7 +155,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if !ok {
 		return nil, fmt.Errorf("blob: s3: bucket %q does not exist", o.Bucket)
 	}
-	s := &Store{opts: o, client: client}
+	var inst [12]byte
+	if _, err := rand.Read(inst[:]); err != nil {
+		return nil, fmt.Errorf("blob: s3: %w", err)
+	}
+	s := &Store{opts: o, client: client, core: minio.Core{Client: client}, instance: hex.EncodeToString(inst[:])}
 	if o.Owner != "" {
 		if err := s.claimOwner(ctx, o.Owner); err != nil {
 			return nil, err
@@ -256,16 +266,63 @@ func (s *Store) Walk(ctx context.Context, fn func(d digest.Digest, storedSize in
 	return ctx.Err()
 }
 
-// Uploads lists the uploads in the spool.
-func (s *Store) Uploads(ctx context.Context) ([]string, error) { return s.spool.Uploads(ctx) }
-
-// UploadModTime is when upload id was last written.
-func (s *Store) UploadModTime(ctx context.Context, id string) (time.Time, error) {
-	return s.spool.UploadModTime(ctx, id)
+// Uploads lists the uploads with files in the spool or objects (or
+// multipart uploads) in the bucket.
+func (s *Store) Uploads(ctx context.Context) ([]string, error) {
+	ids, err := s.spool.Uploads(ctx)
+	if err != nil {
+		return nil, err
+	}
+	remote, err := s.remoteUploads(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		seen[id] = true
+	}
+	for id := range remote {
+		if !seen[id] {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
 }
 
-// RemoveUpload removes upload id's spool files.
-func (s *Store) RemoveUpload(id string) error { return s.spool.RemoveUpload(id) }
+// UploadModTime is when upload id was last written: its spool file's
+// time or, without one, the latest of its objects and multipart uploads.
+func (s *Store) UploadModTime(ctx context.Context, id string) (time.Time, error) {
+	t, err := s.spool.UploadModTime(ctx, id)
+	if err == nil || !errors.Is(err, blob.ErrNotFound) {
+		return t, err
+	}
+	if checkUploadID(id) != nil {
+		return time.Time{}, err
+	}
+	remote, rerr := s.remoteUploadsOf(ctx, id)
+	if rerr != nil {
+		return time.Time{}, rerr
+	}
+	if remote.IsZero() {
+		return time.Time{}, err
+	}
+	return remote, nil
+}
+
+// RemoveUpload removes upload id's spool files, objects and multipart
+// uploads.
+func (s *Store) RemoveUpload(id string) error {
+	err := s.spool.RemoveUpload(id)
+	if checkUploadID(id) != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*s.opts.RequestTimeout)
+	defer cancel()
+	if rerr := s.removeRemote(ctx, id); err == nil {
+		err = rerr
+	}
+	return err
+}
 
 // Spool is the local file store uploads are written in before they
 // commit.
