@@ -150,23 +150,40 @@ const storeIDFile = "store-id"
 // storeIdentity returns the identity of the store in dir, making it on
 // first use.
 func storeIdentity(dir string) (string, error) {
-	p := filepath.Join(dir, storeIDFile)
-	if b, err := os.ReadFile(p); err == nil {
-		if id := strings.TrimSpace(string(b)); id != "" {
-			return id, nil
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("engine: %w", err)
+	id, err := readStoreIdentity(dir)
+	if err != nil || id != "" {
+		return id, err
 	}
 	var raw [16]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return "", err
 	}
-	id := hex.EncodeToString(raw[:])
-	if err := writeFileSync(p, []byte(id+"\n")); err != nil {
+	id = hex.EncodeToString(raw[:])
+	return id, writeStoreIdentity(dir, id)
+}
+
+// readStoreIdentity returns the identity of the store in dir, "" when it
+// has none yet.
+func readStoreIdentity(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, storeIDFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
 		return "", fmt.Errorf("engine: %w", err)
 	}
-	return id, nil
+	return strings.TrimSpace(string(b)), nil
+}
+
+// writeStoreIdentity records id as the identity of the store in dir.
+func writeStoreIdentity(dir, id string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	if err := writeFileSync(filepath.Join(dir, storeIDFile), []byte(id+"\n")); err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	return nil
 }
 
 // writeFileSync writes a new file and syncs it and its directory.

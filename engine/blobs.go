@@ -285,6 +285,9 @@ func (e *Engine) linkBlob(ctx context.Context, r *repoState, d digest.Digest, da
 	if err := b.PutLink(r.Name, d, e.now()); err != nil {
 		return Descriptor{}, storageErr(err)
 	}
+	if err := e.putShades(b, d); err != nil {
+		return Descriptor{}, err
+	}
 	if err := b.Commit(true); err != nil {
 		return Descriptor{}, storageErr(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -46,6 +47,11 @@ type Engine struct {
 	dkeys   *keycache.Cache
 
 	repoLocks locks.Striped
+	// coord is the coordinator of the replicas sharing the store (nil:
+	// one process owns it; coordinator.go).
+	coord *index.Coordinator
+	// shadeSkew is shadeSkew (tests lower it).
+	shadeSkew time.Duration
 	// policies caches what access decisions need of each repository
 	// (*repoAccess: its ARN, parsed policy and resource tags; policies.go),
 	// by name, filled and dropped under the repository's lock.
@@ -123,29 +129,53 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	if err != nil {
 		return nil, storageErr(fmt.Errorf("engine: %w", err))
 	}
+	// A shared database opens first: it holds the identity the bucket
+	// is claimed under, which a replica's new data directory adopts.
+	var db *index.DB
+	if o.Metadata != "" {
+		if db, err = openIndex(dir, &o); err != nil {
+			closeKeys()
+			return nil, storageErr(fmt.Errorf("engine: %w", err))
+		}
+		if err := adoptStoreIdentity(db, dir); err != nil {
+			db.Close()
+			closeKeys()
+			return nil, err
+		}
+	}
 	hot, bs, err := openHot(context.Background(), dir, &o)
 	if err != nil {
+		if db != nil {
+			db.Close()
+		}
 		closeKeys()
 		return nil, storageErr(fmt.Errorf("engine: %w", err))
 	}
 	adir, err := archiveDir(dir, &o)
 	if err != nil {
+		if db != nil {
+			db.Close()
+		}
 		hot.Close()
 		closeKeys()
 		return nil, err
 	}
 	as, err := openArchive(adir)
 	if err != nil {
+		if db != nil {
+			db.Close()
+		}
 		hot.Close()
 		closeKeys()
 		return nil, storageErr(fmt.Errorf("engine: archive tier: %w", err))
 	}
-	db, err := openIndex(dir, &o)
-	if err != nil {
-		as.Close()
-		hot.Close()
-		closeKeys()
-		return nil, storageErr(fmt.Errorf("engine: %w", err))
+	if db == nil {
+		if db, err = openIndex(dir, &o); err != nil {
+			as.Close()
+			hot.Close()
+			closeKeys()
+			return nil, storageErr(fmt.Errorf("engine: %w", err))
+		}
 	}
 	e := &Engine{
 		dir: dir, opts: o, log: o.Logger, clock: o.Clock, blobs: bs, hot: hot, archive: as, db: db, keys: keys,
@@ -182,8 +212,16 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		closeKeys()
 		return nil, storageErr(err)
 	}
-	e.repoLocks.Init()
-	e.digestLocks.Init()
+	if err := e.openCoordinator(); err != nil {
+		e.closeEvents()
+		if e.audit != nil {
+			e.audit.Close()
+		}
+		db.Close()
+		hot.Close()
+		closeKeys()
+		return nil, storageErr(fmt.Errorf("engine: %w", err))
+	}
 	e.startReaper()
 	e.startPreparer()
 	e.startGC()
@@ -191,6 +229,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	e.startTiers()
 	e.startEvents()
 	e.startScanner()
+	e.startSharedPoll()
 	return e, nil
 }
 

@@ -85,9 +85,19 @@ type routed struct {
 func (e *Engine) routeOnce(ctx context.Context) (int, error) {
 	e.ev.routeMu.Lock()
 	defer e.ev.routeMu.Unlock()
+	// One replica routes at a time: an event is routed (and its
+	// deliveries handed to senders) once.
+	ctx, release, err := e.tryLease(ctx, "events-router")
+	if errors.Is(err, errLeaseHeld) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer release()
 	var items []routed
 	var corrupt []uint64
-	err := e.db.WalkEvents(func(seq uint64, v []byte) (bool, error) {
+	err = e.db.WalkEvents(func(seq uint64, v []byte) (bool, error) {
 		q, err := events.DecodeQueued(v)
 		if err != nil {
 			e.log.Error("events: a queued event does not decode; it is removed", "seq", seqText(seq), "err", err)

@@ -214,7 +214,11 @@ func (q *eventQueue) add(d events.Detail, cause string) error {
 	if err != nil {
 		return err
 	}
-	if err := q.b.PutEvent(q.e.ev.seq.Add(1), events.EncodeQueued(qd)); err != nil {
+	seq, err := q.e.nextEventSeq()
+	if err != nil {
+		return err
+	}
+	if err := q.b.PutEvent(seq, events.EncodeQueued(qd)); err != nil {
 		return storageErr(err)
 	}
 	q.n++

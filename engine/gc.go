@@ -348,6 +348,20 @@ func (e *Engine) CollectGarbage(ctx context.Context, opts GCOptions) (GCReport, 
 		return GCReport{}, ErrGCRunning
 	}
 	defer e.gcs.runMu.Unlock()
+	if !opts.DryRun {
+		// One collection across the replicas sharing the store.
+		lctx, release, err := e.tryLease(ctx, leaseGC)
+		if errors.Is(err, errLeaseHeld) {
+			e.countRuns(ScheduleGC, RunSkipped, 1)
+			e.log.Info("collection refused: another replica runs one")
+			return GCReport{}, ErrGCRunning
+		}
+		if err != nil {
+			return GCReport{}, err
+		}
+		defer release()
+		ctx = lctx
+	}
 	return e.collectGarbageLocked(ctx, opts)
 }
 
@@ -357,7 +371,14 @@ func (e *Engine) collectGarbageLocked(ctx context.Context, opts GCOptions) (GCRe
 	if opts.UploadTTL == 0 {
 		opts.UploadTTL = e.opts.UploadTTL
 	}
-	c := gc.NewCollector(e.collectorConfig(), opts.gc())
+	cfg := e.collectorConfig()
+	if e.shared() && !opts.DryRun {
+		// Writers on other replicas mark what they reference in the
+		// index (putShades); the sweep reads the marks under each
+		// digest's lock.
+		cfg.Shaded = e.shadedSince(started)
+	}
+	c := gc.NewCollector(cfg, opts.gc())
 	if !opts.DryRun {
 		e.gcs.running.Store(c)
 		defer e.gcs.running.Store(nil)
@@ -386,6 +407,9 @@ func (e *Engine) collectGarbageLocked(ctx context.Context, opts GCOptions) (GCRe
 	if err == nil {
 		// What the shred sweep or a swept layer left of a layer's file list.
 		r.LayerRecords, err = e.SweepLayerRecords(ctx, opts.DryRun)
+	}
+	if err == nil && e.shared() && !opts.DryRun {
+		err = e.dropShades(started)
 	}
 	if !opts.DryRun && ctx.Err() == nil {
 		result := RunOK

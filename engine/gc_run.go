@@ -6,6 +6,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"strconv"
 
 	"github.com/berthstore/berth/engine/internal/audit"
@@ -28,13 +29,29 @@ func (e *Engine) scheduledGC(ctx context.Context, trigger string) RunResult {
 		return RunSkipped
 	}
 	defer e.gcs.runMu.Unlock()
+	ctx, release, err := e.tryLease(ctx, leaseGC)
+	if errors.Is(err, errLeaseHeld) {
+		e.countRuns(ScheduleGC, RunSkipped, 1)
+		e.log.Info("scheduled gc skipped: another replica runs a collection", "trigger", trigger)
+		return RunSkipped
+	}
+	if err != nil {
+		e.countRuns(ScheduleGC, RunFailed, 1)
+		e.log.Warn("scheduled gc not started", "trigger", trigger, "err", err)
+		return RunFailed
+	}
+	defer release()
+	if e.ranElsewhere(ScheduleGC, e.opts.GCInterval) {
+		e.log.Info("scheduled gc skipped: another replica made this run", "trigger", trigger)
+		return RunSkipped
+	}
 	runID := audit.NewEventID()
 	grace := e.opts.GCGrace
 	if grace == 0 {
 		grace = DefaultGCGrace
 	}
 	grace = max(grace, 0) // negative: none
-	err := e.recordSystem(ctx, runID, ActionCollectGarbage, "", map[string]string{
+	err = e.recordSystem(ctx, runID, ActionCollectGarbage, "", map[string]string{
 		"schedule": ScheduleGC, "trigger": trigger, "phase": "start", "grace": grace.String(),
 	})
 	if err == nil {

@@ -120,6 +120,22 @@ func (e *Engine) scheduledLifecycle(ctx context.Context, trigger string) RunResu
 		return RunSkipped
 	}
 	defer e.gcs.lifecycleMu.Unlock()
+	ctx, release, err := e.tryLease(ctx, leaseLifecycle)
+	if errors.Is(err, errLeaseHeld) {
+		e.countRuns(ScheduleLifecycle, RunSkipped, 1)
+		e.log.Info("scheduled lifecycle run skipped: another replica runs one", "trigger", trigger)
+		return RunSkipped
+	}
+	if err != nil {
+		e.countRuns(ScheduleLifecycle, RunFailed, 1)
+		e.log.Warn("scheduled lifecycle run not started", "trigger", trigger, "err", err)
+		return RunFailed
+	}
+	defer release()
+	if e.ranElsewhere(ScheduleLifecycle, e.opts.LifecycleInterval) {
+		e.log.Info("scheduled lifecycle run skipped: another replica made this run", "trigger", trigger)
+		return RunSkipped
+	}
 	began := time.Now()
 	rep := LifecycleRunReport{Trigger: trigger, Started: e.now()}
 	run := &lifecycleRun{e: e}

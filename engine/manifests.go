@@ -130,9 +130,11 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 	unlock := e.repoLocks.Lock(repo)
 	leave := e.gcEnter() // write barrier: see engine/gc.go and docs/gc.md
 	locked := true
+	unlockBlobs := func() {}
 	release := func() {
 		if locked {
 			locked = false
+			unlockBlobs()
 			leave()
 			unlock()
 		}
@@ -151,6 +153,17 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 	}
 	for _, bd := range pm.Blobs {
 		e.shade(bd.Digest)
+	}
+	if e.shared() && len(pm.Blobs) > 0 {
+		// The write barrier across replicas: the blobs' locks from their
+		// check to the commit, which marks them (putShades), so that a
+		// sweep on another replica either sees the mark or has removed
+		// the blob before the check below.
+		keys := make([]string, len(pm.Blobs))
+		for i, bd := range pm.Blobs {
+			keys[i] = digestKey(bd.Digest)
+		}
+		unlockBlobs = e.digestLocks.LockMany(keys)
 	}
 
 	rec := &index.Manifest{
@@ -212,6 +225,9 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 	}
 	if err := b.PutManifest(rec); err != nil {
 		return PutManifestResult{}, storageErr(err)
+	}
+	if err := e.putShades(b, rec.Blobs...); err != nil {
+		return PutManifestResult{}, err
 	}
 	for _, t := range tags {
 		prev, err := e.db.Tag(repo, t)

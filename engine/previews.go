@@ -359,13 +359,19 @@ func (e *Engine) evaluatePreview(repo string, hdr record.Preview) {
 // sweepPreviews deletes the results of the previews past PreviewRetention
 // and the previews past PreviewForget.
 func (e *Engine) sweepPreviews() {
+	// One replica at a time sweeps.
+	_, release, err := e.tryLease(context.Background(), "previews-sweep")
+	if err != nil {
+		return
+	}
+	defer release()
 	now := e.clock.Now()
 	type stale struct {
 		repo   string
 		forget bool
 	}
 	var todo []stale
-	err := e.db.ListPreviews(func(repo string, b []byte) error {
+	err = e.db.ListPreviews(func(repo string, b []byte) error {
 		h, _, err := record.DecodePreview(b)
 		if err != nil || h.Status == PreviewInProgress {
 			return nil

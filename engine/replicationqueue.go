@@ -290,6 +290,8 @@ type ReplicationJob struct {
 
 	seq uint64
 	ref string
+	// release ends the job's claim across the replicas (nil: none).
+	release func()
 }
 
 // ClaimReplication waits until a job of dest is due and returns it,
@@ -332,14 +334,26 @@ func (e *Engine) ClaimReplication(ctx context.Context, dest ReplicationDestinati
 		wake := q.wake
 		e.repl.mu.Unlock()
 		if found {
+			// One replica runs a job at a time: another holds it, so it
+			// is looked at again after a poll (gone when it succeeded).
+			_, release, err := e.tryLease(ctx, "job\x00replication\x00"+dest.String()+"\x00"+k.repo+"\x00"+k.ref)
+			if err != nil {
+				e.releaseReplication(dest, k, e.now().Add(sharedPollInterval))
+				if !errors.Is(err, errLeaseHeld) {
+					return nil, err
+				}
+				continue
+			}
 			j, err := e.loadReplicationJob(dest, k)
 			if err != nil || j == nil {
+				release()
 				e.releaseReplication(dest, k, time.Time{})
 				if err != nil {
 					return nil, err
 				}
 				continue
 			}
+			j.release = release
 			return j, nil
 		}
 		var timer <-chan time.Time
@@ -422,6 +436,9 @@ func (e *Engine) AbandonReplication(job *ReplicationJob) {
 	delete(q.inflight, k)
 	delete(q.again, k)
 	q.add(k)
+	if job.release != nil {
+		job.release()
+	}
 }
 
 // ReplicationResult is how a claimed replication ended.
@@ -446,8 +463,57 @@ type ReplicationResult struct {
 func (e *Engine) FinishReplication(ctx context.Context, job *ReplicationJob, res ReplicationResult) error {
 	k := replKey{job.Repository, job.ref}
 	retryAt, err := e.finishReplication(job, k, res)
+	if job.release != nil {
+		job.release()
+	}
 	e.releaseReplication(job.Destination, k, retryAt)
 	return err
+}
+
+// rescanReplication adds to the schedules the jobs other replicas queued
+// (or left behind when they died): the index is the queue, each replica's
+// schedule a view of it. Jobs claimed or scheduled here already are left
+// as they are.
+func (e *Engine) rescanReplication() {
+	type found struct {
+		dest ReplicationDestination
+		k    replKey
+		next time.Time
+	}
+	var all []found
+	err := e.db.WalkReplicationJobs(func(dest, repo, ref string, v []byte) error {
+		j, err := record.DecodeReplicationJob(v)
+		if err != nil || j.Failed {
+			return nil
+		}
+		d, err := ParseReplicationDestination(dest)
+		if err != nil {
+			return nil
+		}
+		all = append(all, found{d, replKey{repo, ref}, j.NextAttempt})
+		return nil
+	})
+	if err != nil {
+		e.log.Warn("replication: reading the queue", "err", err)
+		return
+	}
+	now := e.now()
+	e.repl.mu.Lock()
+	defer e.repl.mu.Unlock()
+	for _, f := range all {
+		q := e.repl.queue(f.dest)
+		if q.inflight[f.k] || q.queued[f.k] {
+			continue
+		}
+		if _, ok := q.delayed[f.k]; ok {
+			continue
+		}
+		if f.next.After(now) {
+			q.delayed[f.k] = f.next
+		} else {
+			q.add(f.k)
+		}
+	}
 }
 
 func (e *Engine) finishReplication(job *ReplicationJob, k replKey, res ReplicationResult) (retryAt time.Time, err error) {

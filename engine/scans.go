@@ -235,7 +235,18 @@ func (e *Engine) dispatchScans(ctx context.Context, sem chan struct{}) (time.Tim
 			if !e.awaitQuiet(ctx) {
 				return // stopping: the job stays queued for the next start
 			}
-			if err := e.runScanJob(ctx, j.repo, j.d); err != nil {
+			// One replica runs a job: the others skip it while it runs
+			// (and find it gone after); the lease goes with a dead
+			// holder, whose job the next poll runs again.
+			jctx, release, err := e.tryLease(ctx, "job\x00scan\x00"+k)
+			if err != nil {
+				if !errors.Is(err, errLeaseHeld) {
+					e.log.Warn("scan job not claimed", "repository", j.repo, "digest", j.d, "err", err)
+				}
+				return
+			}
+			defer release()
+			if err := e.runScanJob(jctx, j.repo, j.d); err != nil {
 				e.log.Warn("scan job", "repository", j.repo, "digest", j.d, "err", err)
 			}
 		}()

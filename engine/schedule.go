@@ -254,6 +254,10 @@ func (e *Engine) loadSchedule(name string) (record.Schedule, error) {
 func (e *Engine) updateSchedule(name string, sync bool, fn func(*record.Schedule)) (record.Schedule, error) {
 	e.gcs.schedMu.Lock()
 	defer e.gcs.schedMu.Unlock()
+	if e.shared() {
+		// Other replicas write the same state.
+		defer e.repoLocks.Lock("schedule\x00" + name)()
+	}
 	st, err := e.loadSchedule(name)
 	if err != nil {
 		return st, err
@@ -320,4 +324,23 @@ func (e *Engine) countRuns(name string, r RunResult, n int) {
 		*m = map[RunResult]int64{}
 	}
 	(*m)[r] += int64(n)
+}
+
+// ranElsewhere reports, when replicas share the store, whether another
+// one made schedule name's run that fell due now: a run started less than
+// half an interval ago, and finished. The schedule's state is in the
+// index, so each replica's timer fires for the same due time; the lease
+// lets one run at a time, this check lets one of them run. Call it under
+// the schedule's lease.
+func (e *Engine) ranElsewhere(name string, interval time.Duration) bool {
+	if !e.shared() || interval <= 0 {
+		return false
+	}
+	e.gcs.schedMu.Lock()
+	st, err := e.loadSchedule(name)
+	e.gcs.schedMu.Unlock()
+	if err != nil || st.Running || st.StartedAt.IsZero() {
+		return false
+	}
+	return e.now().Sub(st.StartedAt) < interval/2
 }

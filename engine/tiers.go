@@ -211,6 +211,16 @@ func (e *Engine) TierStats() TierStats {
 
 // tierPass runs every pending job once, and returns the failures.
 func (e *Engine) tierPass(ctx context.Context) error {
+	// One replica at a time runs the jobs (the next poll finds what is
+	// left when another replica held them).
+	ctx, release, err := e.tryLease(ctx, "tiers")
+	if errors.Is(err, errLeaseHeld) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer release()
 	var jobs []*index.TierJob
 	if err := e.db.WalkTierJobs(func(j *index.TierJob) error { jobs = append(jobs, j); return nil }); err != nil {
 		e.log.Warn("archive tier: listing jobs", "err", err)

@@ -514,6 +514,9 @@ func (e *Engine) commitUpload(ctx context.Context, u *upload, d digest.Digest, s
 	if err := b.PutLink(u.repo, d, e.now()); err != nil {
 		return Descriptor{}, storageErr(err)
 	}
+	if err := e.putShades(b, d); err != nil {
+		return Descriptor{}, err
+	}
 	if err := u.end(b); err != nil {
 		return Descriptor{}, storageErr(err)
 	}

@@ -94,6 +94,11 @@ type Config struct {
 	// it across its last look at the session and the removal, so that a
 	// session resumed after the plan is never expired under its user.
 	LockUpload func(id string) (unlock func())
+	// Shaded, if set, reports whether blob d was marked referenced by a
+	// writer the in-process barrier (Shade) does not see: another process
+	// sharing the store. The sweep asks it under d's lock, after its
+	// plan, and spares d when it reports true.
+	Shaded func(d digest.Digest) bool
 	// Logger receives the collection's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -654,6 +659,10 @@ func (c *Collector) sweep(ctx context.Context, p *Plan, batch []Candidate, r *Re
 	// has a new CreatedAt.
 	kept := live[:0:0]
 	for _, b := range live {
+		if c.cfg.Shaded != nil && c.cfg.Shaded(b.Digest) {
+			r.BlobsSpared++
+			continue
+		}
 		rec, err := c.cfg.DB.Blob(b.Digest)
 		if err != nil || !rec.CreatedAt.Equal(b.CreatedAt) || !rec.CreatedAt.Before(p.Cutoff) {
 			r.BlobsSpared++

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -138,7 +139,13 @@ func pgMigrate(ctx context.Context, pool *pgxpool.Pool) error {
 }
 
 // pgKV is a PostgreSQL database as a kv.
-type pgKV struct{ pool *pgxpool.Pool }
+type pgKV struct {
+	pool *pgxpool.Pool
+	// coord is the coordinator of the processes sharing the database
+	// (pgcoord.go), made on first use under coordMu.
+	coordMu sync.Mutex
+	coord   *Coordinator
+}
 
 var _ kv = (*pgKV)(nil)
 
@@ -226,6 +233,11 @@ func pgRetryable(err error) bool {
 func (p *pgKV) sync(context.Context) error { return nil }
 
 func (p *pgKV) close() error {
+	p.coordMu.Lock()
+	if p.coord != nil {
+		p.coord.close()
+	}
+	p.coordMu.Unlock()
 	p.pool.Close()
 	return nil
 }

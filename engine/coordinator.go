@@ -1,0 +1,245 @@
+package engine
+
+// Several processes (replicas) over one store: the seam through which
+// they coordinate. On pebble (one process owns the store) there is none:
+// e.coord is nil, the striped locks are the in-process mutexes they have
+// always been and every check below is one nil test. On PostgreSQL the
+// index's Coordinator makes the repository, digest and upload locks
+// cross-process (advisory locks), gives the leases that run gc,
+// lifecycle and each background queue on one replica at a time, and the
+// gc write barrier records its marks in the database. docs/scale-out.md,
+// "Several replicas".
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berthstore/berth/index"
+)
+
+// shadeSkew is how far apart the replicas' clocks may be: a collection
+// spares a blob marked (index.Batch.PutShade) up to this long before it
+// started, and drops only marks older than that when it ends.
+const shadeSkew = 5 * time.Minute
+
+// Lease names: one holder across the replicas for each.
+const (
+	leaseGC        = "gc"
+	leaseLifecycle = "lifecycle"
+)
+
+// openCoordinator connects the cross-process locks when the index is
+// shared (PostgreSQL), else seeds the in-process ones only.
+func (e *Engine) openCoordinator() error {
+	c, err := e.db.Coordinator()
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		e.repoLocks.Init()
+		e.digestLocks.Init()
+		return nil
+	}
+	e.coord = c
+	e.shadeSkew = shadeSkew
+	e.repoLocks.InitShared(c, "repo\x00")
+	e.digestLocks.InitShared(c, "digest\x00")
+	return nil
+}
+
+// shared reports whether other processes may use the store meanwhile.
+func (e *Engine) shared() bool { return e.coord != nil }
+
+// errLeaseHeld tells that another replica holds a lease.
+var errLeaseHeld = index.ErrLeaseHeld
+
+// tryLease takes lease name across the replicas: (nil, nil) when the
+// store is not shared (the caller's in-process exclusion is all there
+// is), errLeaseHeld when another replica holds it. The returned context
+// is ctx, cancelled too when the lease is lost (its session died: another
+// replica may take it); call release when done.
+func (e *Engine) tryLease(ctx context.Context, name string) (context.Context, func(), error) {
+	if e.coord == nil {
+		return ctx, func() {}, nil
+	}
+	l, err := e.coord.TryLease(ctx, name)
+	if err != nil {
+		if !errors.Is(err, index.ErrLeaseHeld) {
+			err = storageErr(err)
+		}
+		return ctx, nil, err
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-l.Lost():
+			e.log.Warn("lease lost with the database session; stopping", "lease", name)
+			cancel()
+		case <-lctx.Done():
+		}
+	}()
+	return lctx, func() { cancel(); l.Release() }, nil
+}
+
+// putShades records, in b, that ds are referenced now: the gc write
+// barrier other replicas' collections see (their sweep reads it under
+// the digest's lock, which the caller holds). No-op when not shared.
+func (e *Engine) putShades(b *index.Batch, ds ...digest.Digest) error {
+	if e.coord == nil {
+		return nil
+	}
+	now := time.Now()
+	for _, d := range ds {
+		if err := b.PutShade(d, now); err != nil {
+			return storageErr(err)
+		}
+	}
+	return nil
+}
+
+// shadedSince reports whether blob d was marked referenced since start
+// (less the clocks' skew): a sweep under d's lock spares it. A mark that
+// cannot be read spares it too.
+func (e *Engine) shadedSince(start time.Time) func(d digest.Digest) bool {
+	return func(d digest.Digest) bool {
+		at, err := e.db.Shade(d)
+		if errors.Is(err, index.ErrNotFound) {
+			return false
+		}
+		return err != nil || !at.Before(start.Add(-e.shadeSkew))
+	}
+}
+
+// dropShades removes the marks older than start less the clocks' skew:
+// the collection that started at start has seen every reference made
+// before. Called once its sweep is over, without the digests' locks: a
+// mark is committed with its reference, so one dropped although renewed
+// meanwhile only leaves a reference the next collection's mark phase
+// reads from the index anyway (one collection at a time: the lease).
+func (e *Engine) dropShades(start time.Time) error {
+	cutoff := start.Add(-e.shadeSkew)
+	var old []digest.Digest
+	err := e.db.WalkShades(func(d digest.Digest, at time.Time) error {
+		if at.Before(cutoff) {
+			old = append(old, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return storageErr(err)
+	}
+	for len(old) > 0 {
+		n := min(len(old), 512)
+		b := e.db.NewBatch()
+		for _, d := range old[:n] {
+			if err := b.DeleteShade(d); err != nil {
+				b.Close()
+				return storageErr(err)
+			}
+		}
+		err := b.Commit(true)
+		b.Close()
+		if err != nil {
+			return storageErr(err)
+		}
+		old = old[n:]
+	}
+	return nil
+}
+
+// storeIDSetting is the registry setting that records, in a shared
+// database, the store identity the bucket is claimed under.
+const storeIDSetting = "storeId"
+
+// ErrStoreMismatch is returned by Open when the store's directory and its
+// shared metadata database belong to different stores.
+var ErrStoreMismatch = errors.New("engine: the data directory and the metadata database belong to different stores")
+
+// adoptStoreIdentity makes dir's store identity (storeIDFile) the one
+// the shared database records: a replica's new data directory adopts it,
+// the first store on a database records its own (made now if it has
+// none), and a directory with another identity is refused
+// (ErrStoreMismatch), never silently given a second claim on the bucket.
+func adoptStoreIdentity(db *index.DB, dir string) error {
+	c, err := db.Coordinator()
+	if err != nil {
+		return storageErr(fmt.Errorf("engine: %w", err))
+	}
+	defer c.Lock("store-id")()
+	local, err := readStoreIdentity(dir)
+	if err != nil {
+		return storageErr(err)
+	}
+	recorded, err := db.RegistrySetting(storeIDSetting)
+	switch {
+	case err == nil:
+		id := string(recorded)
+		if local == "" {
+			return storageErr(writeStoreIdentity(dir, id))
+		}
+		if local != id {
+			return fmt.Errorf("%w: %s/%s is %s, the database's store is %s (give each replica a new data directory, or the store's own)",
+				ErrStoreMismatch, dir, storeIDFile, local, id)
+		}
+		return nil
+	case !errors.Is(err, index.ErrNotFound):
+		return storageErr(err)
+	}
+	if local == "" {
+		if local, err = storeIdentity(dir); err != nil {
+			return storageErr(err)
+		}
+	}
+	b := db.NewBatch()
+	defer b.Close()
+	if err := b.PutRegistrySetting(storeIDSetting, []byte(local)); err != nil {
+		return storageErr(err)
+	}
+	return storageErr(b.Commit(true))
+}
+
+// sharedPollInterval is how often, when replicas share the store, each
+// looks at the queues for work another replica queued or left (its own
+// pushes wake it at once).
+const sharedPollInterval = 2 * time.Second
+
+// startSharedPoll wakes the queue workers every sharedPollInterval of
+// real time when the store is shared.
+func (e *Engine) startSharedPoll() {
+	if e.coord == nil {
+		return
+	}
+	e.goBackground(func(ctx context.Context) {
+		t := time.NewTicker(sharedPollInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			e.wakeScanner()
+			e.wakeTiers()
+			e.kickEvents()
+			e.rescanReplication()
+		}
+	})
+}
+
+// nextEventSeq numbers a queued event: the process's counter, or when
+// replicas share the store the database's sequence (two replicas must
+// never number two events alike: the number is the event's key).
+func (e *Engine) nextEventSeq() (uint64, error) {
+	if e.coord == nil {
+		return e.ev.seq.Add(1), nil
+	}
+	n, err := e.coord.NextSeq(context.Background(), "events", e.ev.seq.Load())
+	if err != nil {
+		return 0, storageErr(err)
+	}
+	return n, nil
+}
