@@ -153,7 +153,9 @@ func (e *Engine) loadAccountSettingsLocked() (accountSettings, error) {
 			s[name] = string(v)
 		}
 	}
-	e.accountSettings.Store(&s)
+	if e.cacheable() {
+		e.accountSettings.Store(&s)
+	}
 	return s, nil
 }
 

@@ -340,7 +340,9 @@ func (e *Engine) cachedRules() ([]PullThroughCacheRule, error) {
 	if err != nil {
 		return nil, storageErr(err)
 	}
-	e.cacheRules.Store(&out)
+	if e.cacheable() {
+		e.cacheRules.Store(&out)
+	}
 	return out, nil
 }
 

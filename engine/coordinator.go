@@ -51,8 +51,8 @@ func (e *Engine) openCoordinator() error {
 	return nil
 }
 
-// shared reports whether other processes may use the store meanwhile.
-func (e *Engine) shared() bool { return e.coord != nil }
+// coordinated reports whether other processes may use the store meanwhile.
+func (e *Engine) coordinated() bool { return e.coord != nil }
 
 // errLeaseHeld tells that another replica holds a lease.
 var errLeaseHeld = index.ErrLeaseHeld

@@ -61,6 +61,9 @@ type Engine struct {
 	decisions decisions
 	// repoStates caches the decoded repository records (repostates.go).
 	repoStates repoStates
+	// shared keeps the caches right when other processes share the index
+	// (sharedcaches.go).
+	shared sharedCaches
 	// registryPolicy caches the registry policy (nil: read it again),
 	// written under registryMu (policies.go).
 	registryMu     sync.Mutex
@@ -222,6 +225,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		closeKeys()
 		return nil, storageErr(fmt.Errorf("engine: %w", err))
 	}
+	e.startSharedCaches(listenWait)
 	e.startReaper()
 	e.startPreparer()
 	e.startGC()

@@ -372,7 +372,7 @@ func (e *Engine) collectGarbageLocked(ctx context.Context, opts GCOptions) (GCRe
 		opts.UploadTTL = e.opts.UploadTTL
 	}
 	cfg := e.collectorConfig()
-	if e.shared() && !opts.DryRun {
+	if e.coordinated() && !opts.DryRun {
 		// Writers on other replicas mark what they reference in the
 		// index (putShades); the sweep reads the marks under each
 		// digest's lock.
@@ -408,7 +408,7 @@ func (e *Engine) collectGarbageLocked(ctx context.Context, opts GCOptions) (GCRe
 		// What the shred sweep or a swept layer left of a layer's file list.
 		r.LayerRecords, err = e.SweepLayerRecords(ctx, opts.DryRun)
 	}
-	if err == nil && e.shared() && !opts.DryRun {
+	if err == nil && e.coordinated() && !opts.DryRun {
 		err = e.dropShades(started)
 	}
 	if !opts.DryRun && ctx.Err() == nil {

@@ -154,7 +154,7 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 	for _, bd := range pm.Blobs {
 		e.shade(bd.Digest)
 	}
-	if e.shared() && len(pm.Blobs) > 0 {
+	if e.coordinated() && len(pm.Blobs) > 0 {
 		// The write barrier across replicas: the blobs' locks from their
 		// check to the commit, which marks them (putShades), so that a
 		// sweep on another replica either sees the mark or has removed
@@ -359,6 +359,9 @@ func (e *Engine) unknownManifest(repo, reference string) error {
 }
 
 func (e *Engine) manifestRecord(repo, reference string, payload bool) (*index.Manifest, error) {
+	if h := e.shared.heads; h != nil {
+		return e.sharedManifestRecord(h, repo, reference, payload)
+	}
 	d, err := e.resolve(repo, reference)
 	if err != nil {
 		return nil, err
@@ -368,6 +371,44 @@ func (e *Engine) manifestRecord(repo, reference string, payload bool) (*index.Ma
 		m, err = e.db.Manifest(repo, d)
 	} else {
 		m, err = e.db.ManifestMeta(repo, d)
+	}
+	if err != nil {
+		if errors.Is(err, index.ErrNotFound) {
+			return nil, e.unknownManifest(repo, reference)
+		}
+		return nil, storageErr(err)
+	}
+	if m.Status != index.StatusActive {
+		return nil, archivedErr(m)
+	}
+	return m, nil
+}
+
+// sharedManifestRecord is manifestRecord on a shared index: the tag and,
+// without payload, the manifest's metadata come from the head cache
+// (sharedcaches.go).
+func (e *Engine) sharedManifestRecord(h *headCache, repo, reference string, payload bool) (*index.Manifest, error) {
+	if err := ValidateRepositoryName(repo); err != nil {
+		return nil, err
+	}
+	tag, d, err := ParseReference(reference)
+	if err != nil {
+		return nil, err
+	}
+	rh := h.repo(repo)
+	if tag != "" {
+		if d, err = e.cachedTag(rh, repo, tag); err != nil {
+			if errors.Is(err, index.ErrNotFound) {
+				return nil, e.unknownManifest(repo, reference)
+			}
+			return nil, storageErr(err)
+		}
+	}
+	var m *index.Manifest
+	if payload {
+		m, err = e.db.Manifest(repo, d)
+	} else {
+		m, err = e.cachedManifestMeta(rh, repo, d)
 	}
 	if err != nil {
 		if errors.Is(err, index.ErrNotFound) {

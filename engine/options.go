@@ -108,6 +108,12 @@ type Options struct {
 	// store's metadata (postgres://user@host:port/db?sslmode=...) instead
 	// of pebble under <dir>/index (docs/scale-out.md). Default "": pebble.
 	Metadata string
+	// SharedCacheTTL bounds, with Metadata set (an index that other
+	// processes may share), how long a change committed by another
+	// process can go unseen by this one's caches when its notification is
+	// lost: every cache is dropped this often. Default
+	// DefaultSharedCacheTTL (5 s). Unused on pebble.
+	SharedCacheTTL time.Duration
 	// ScheduleJitter moves each scheduled run (GCInterval,
 	// LifecycleInterval) by up to this fraction of its interval, either
 	// way, at random, so that registries started together do not all
@@ -232,6 +238,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.KeyCacheTTL == 0 {
 		o.KeyCacheTTL = 5 * time.Minute
+	}
+	if o.SharedCacheTTL <= 0 {
+		o.SharedCacheTTL = DefaultSharedCacheTTL
 	}
 	if o.KeyCacheSize == 0 {
 		o.KeyCacheSize = 4096

@@ -103,13 +103,15 @@ func (e *Engine) repositoryAccess(repo string) (*repoAccess, error) {
 	if err != nil {
 		return nil, err
 	}
-	ra := &repoAccess{arn: arn, tags: r.ResourceTags, cached: true}
+	ra := &repoAccess{arn: arn, tags: r.ResourceTags, cached: e.cacheable()}
 	if r.RepositoryPolicy != "" {
 		if ra.policy, ra.err = parseRepositoryPolicy(repo, r.RepositoryPolicy); ra.err != nil {
 			ra.err = fmt.Errorf("repository %s: its stored policy cannot be enforced: %w", repo, ra.err)
 		}
 	}
-	e.policies.Store(repo, ra)
+	if ra.cached {
+		e.policies.Store(repo, ra)
+	}
 	return ra, nil
 }
 
@@ -225,6 +227,8 @@ func (e *Engine) loadRegistryPolicyLocked() (*registryPolicyEntry, error) {
 		rp.text = string(v)
 		rp.policy, rp.err = iam.Parse(iam.RegistryPolicy, "registry", rp.text)
 	}
-	e.registryPolicy.Store(rp)
+	if e.cacheable() {
+		e.registryPolicy.Store(rp)
+	}
 	return rp, nil
 }

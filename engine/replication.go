@@ -244,6 +244,9 @@ func (e *Engine) replicationConfig() (*ReplicationConfiguration, error) {
 	b, err := e.db.RegistrySetting(replicationSetting)
 	if errors.Is(err, index.ErrNotFound) {
 		c := &ReplicationConfiguration{}
+		if !e.cacheable() {
+			return c, nil
+		}
 		e.repl.config.CompareAndSwap(nil, c)
 		return e.repl.config.Load(), nil
 	}
@@ -264,6 +267,9 @@ func (e *Engine) replicationConfig() (*ReplicationConfiguration, error) {
 			rr.RepositoryFilters = append(rr.RepositoryFilters, ReplicationRepositoryFilter{Filter: f.Filter, FilterType: f.Type})
 		}
 		c.Rules = append(c.Rules, rr)
+	}
+	if !e.cacheable() {
+		return c, nil
 	}
 	e.repl.config.CompareAndSwap(nil, c)
 	return e.repl.config.Load(), nil

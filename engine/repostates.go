@@ -60,7 +60,9 @@ func (e *Engine) cachedRepoState(name string) (*repoState, error) {
 	if e.repoStates.loaded != nil {
 		e.repoStates.loaded(name)
 	}
-	e.repoStates.m.Store(name, &cachedRepo{gen: gen, state: r})
+	if e.cacheable() {
+		e.repoStates.m.Store(name, &cachedRepo{gen: gen, state: r})
+	}
 	return r, nil
 }
 

@@ -225,7 +225,9 @@ func (e *Engine) RegistryScanningConfiguration(ctx context.Context) (ScanningCon
 	b, err := e.db.RegistrySetting(scanningSetting)
 	if errors.Is(err, index.ErrNotFound) {
 		c := ScanningConfiguration{ScanType: ScanTypeBasic}
-		e.scanConfig.CompareAndSwap(nil, &c)
+		if e.cacheable() {
+			e.scanConfig.CompareAndSwap(nil, &c)
+		}
 		return c, nil
 	}
 	if err != nil {
@@ -243,7 +245,9 @@ func (e *Engine) RegistryScanningConfiguration(ctx context.Context) (ScanningCon
 		}
 		c.Rules = append(c.Rules, sr)
 	}
-	e.scanConfig.CompareAndSwap(nil, &c)
+	if e.cacheable() {
+		e.scanConfig.CompareAndSwap(nil, &c)
+	}
 	return c, nil
 }
 

@@ -254,7 +254,7 @@ func (e *Engine) loadSchedule(name string) (record.Schedule, error) {
 func (e *Engine) updateSchedule(name string, sync bool, fn func(*record.Schedule)) (record.Schedule, error) {
 	e.gcs.schedMu.Lock()
 	defer e.gcs.schedMu.Unlock()
-	if e.shared() {
+	if e.coordinated() {
 		// Other replicas write the same state.
 		defer e.repoLocks.Lock("schedule\x00" + name)()
 	}
@@ -333,7 +333,7 @@ func (e *Engine) countRuns(name string, r RunResult, n int) {
 // lets one run at a time, this check lets one of them run. Call it under
 // the schedule's lease.
 func (e *Engine) ranElsewhere(name string, interval time.Duration) bool {
-	if !e.shared() || interval <= 0 {
+	if !e.coordinated() || interval <= 0 {
 		return false
 	}
 	e.gcs.schedMu.Lock()

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -69,7 +70,7 @@ func OpenPostgres(ctx context.Context, url string, opts *Options, popts *Postgre
 		return nil, err
 	}
 	db := &DB{opts: o, log: o.Logger.With("component", "index", "backend", "postgres")}
-	db.kv = &pgKV{pool: pool}
+	db.kv = &pgKV{pool: pool, sender: newSender()}
 	if err := db.checkSchema(); err != nil {
 		pool.Close()
 		return nil, err
@@ -145,6 +146,13 @@ type pgKV struct {
 	// (pgcoord.go), made on first use under coordMu.
 	coordMu sync.Mutex
 	coord   *Coordinator
+	// sender names this process's change notifications.
+	sender string
+	// watcher, when set (WatchChanges), is told of each commit's change;
+	// stopListen stops its listener, listening waits for it.
+	watcher    atomic.Pointer[ChangeWatcher]
+	stopListen context.CancelFunc
+	listening  sync.WaitGroup
 }
 
 var _ kv = (*pgKV)(nil)
@@ -175,15 +183,40 @@ func (p *pgKV) newBatch() kvBatch { return &pgBatch{kv: p, points: map[string]pg
 // retried with backoff when it meets a serialization failure or a
 // deadlock. Every commit is durable (the sync flag saves fsyncs on
 // pebble only).
+//
+// A batch that touches records a cache may hold (Change) also sends their
+// description with pg_notify in its transaction, so that other processes
+// hear of it exactly when it commits, and tells this process's watcher
+// once committed.
 func (p *pgKV) apply(ctx context.Context, kb kvBatch, _ bool) error {
 	b := kb.(*pgBatch)
+	var cb changeBuilder
+	for _, o := range b.ops {
+		if o.kind == opDelRange {
+			cb.keyRange(o.k, o.hi)
+		} else {
+			cb.key(o.k)
+		}
+	}
+	change, notify := cb.change()
+	payload := ""
+	if notify {
+		payload = encodeChange(p.sender, change)
+	}
 	var err error
 	for attempt := range pgRetries {
 		if attempt > 0 {
 			time.Sleep(time.Duration(rand.Int64N(int64(time.Millisecond)<<min(attempt, 8))) + time.Millisecond)
 		}
-		if err = p.applyOnce(ctx, b); err == nil || !pgRetryable(err) {
+		if err = p.applyOnce(ctx, b, payload); err == nil || !pgRetryable(err) {
 			break
+		}
+	}
+	if notify {
+		// Also after a failed commit: it may have committed (a lost
+		// connection at COMMIT), and a drop too many costs one read.
+		if w := p.watcher.Load(); w != nil {
+			(*w).Changed(change, true)
 		}
 	}
 	if err != nil {
@@ -192,7 +225,9 @@ func (p *pgKV) apply(ctx context.Context, kb kvBatch, _ bool) error {
 	return nil
 }
 
-func (p *pgKV) applyOnce(ctx context.Context, b *pgBatch) error {
+// applyOnce runs b's writes in one transaction, with a notification of
+// payload unless it is empty.
+func (p *pgKV) applyOnce(ctx context.Context, b *pgBatch, payload string) error {
 	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
 	if err != nil {
 		return err
@@ -217,6 +252,9 @@ func (p *pgKV) applyOnce(ctx context.Context, b *pgBatch) error {
 			}
 		}
 	}
+	if payload != "" {
+		q.Queue(`SELECT pg_notify($1, $2)`, changeChannel, payload)
+	}
 	if err := tx.SendBatch(ctx, &q).Close(); err != nil {
 		return err
 	}
@@ -238,6 +276,10 @@ func (p *pgKV) close() error {
 		p.coord.close()
 	}
 	p.coordMu.Unlock()
+	if p.stopListen != nil {
+		p.stopListen()
+		p.listening.Wait()
+	}
 	p.pool.Close()
 	return nil
 }
