@@ -136,7 +136,6 @@ func startReplicaSet(tb testing.TB, o replicaSetOptions) *replicaSet {
 		addrs[i] = r.Addr()
 	}
 	s.Proxy = startRRProxy(tb, addrs)
-	s.Proxy.affinity = os.Getenv("XX_AFFINITY") == "1" // DIAGNOSIS ONLY, remove
 	s.Addr = s.Proxy.Addr
 	return s
 }

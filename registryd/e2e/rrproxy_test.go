@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -35,12 +34,6 @@ type rrProxy struct {
 
 	// Sent counts the requests each replica answered, by index.
 	sent []atomic.Int64
-
-	// affinity, when set, sends the requests of an upload session to
-	// the replica that started it (what a load balancer with session
-	// affinity does), for as long as that replica is up.
-	affinity bool
-	sessions sync.Map // upload location path -> replica index
 }
 
 // rrBackend is one replica behind the proxy.
@@ -127,14 +120,8 @@ type rrTransport struct {
 
 func (t *rrTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	var lastErr error = errors.New("rrproxy: no replica up")
-	for attempt := range len(t.p.backends) {
+	for range len(t.p.backends) {
 		i, addr := t.p.pick()
-		if v, ok := t.p.sessions.Load(req.URL.Path); ok && attempt == 0 {
-			i = v.(int)
-			t.p.mu.Lock()
-			addr = t.p.backends[i].addr
-			t.p.mu.Unlock()
-		}
 		if i < 0 {
 			break
 		}
@@ -143,9 +130,6 @@ func (t *rrTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err := t.base.RoundTrip(out)
 		if err == nil {
 			t.p.sent[i].Add(1)
-			if loc := resp.Header.Get("Location"); t.p.affinity && strings.Contains(loc, "/blobs/uploads/") {
-				t.p.sessions.Store(strings.SplitN(loc, "?", 2)[0], i)
-			}
 			return resp, nil
 		}
 		lastErr = err
