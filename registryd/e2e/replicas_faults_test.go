@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -243,13 +244,17 @@ func TestObjectStoreRestartedMidUpload(t *testing.T) {
 
 // TestGCOnOneReplicaWhilePushingThroughOthers: replica 0 collects
 // garbage over and over (grace 1 s) while eight clients push through
-// replicas 1 and 2 for 60 s with go-containerregistry: images of a
-// layer shared from a small pool (which a client finds already there and
-// does not upload again) and a layer of their own, deleting some of
-// their earlier images so that shared layers fall unreferenced and are
-// referenced again. Every acknowledged push that the test did not delete
-// pulls back bit-exact and fsck is clean: the collections on one replica
-// removed no blob that a push on another had made live.
+// replicas 1 and 2 for 60 s with go-containerregistry. Each image has a
+// layer shared from a small pool and a layer of its own that the client
+// uploads first, alone, and references only 1-2 s later (older than the
+// grace, unreferenced: a collection's candidate), so the manifest PUT
+// races the collections' sweep; clients also delete some of their
+// earlier images so that layers fall unreferenced. A manifest refused
+// because its layer was collected first (MANIFEST_BLOB_UNKNOWN) is
+// pushed again (go-containerregistry sends the layer again). Every
+// acknowledged push that the test did not delete pulls back bit-exact
+// and fsck is clean: no collection on one replica removed a blob that a
+// push on another had made live.
 func TestGCOnOneReplicaWhilePushingThroughOthers(t *testing.T) {
 	s := startReplicaSet(t, replicaSetOptions{})
 	s.Proxy.setOut(0, true)
@@ -261,38 +266,50 @@ func TestGCOnOneReplicaWhilePushingThroughOthers(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var delMu sync.Mutex
+	var mu sync.Mutex
 	deleted := map[string]bool{} // repo:tag the clients deleted
+	refused := 0                 // manifests refused: a layer collected first
 	load := startPushLoad(ctx, 8, func(ctx context.Context, c, n int) (*pushedImage, error) {
 		rng := rand.New(rand.NewPCG(uint64(c), uint64(n)))
+		repo := fmt.Sprintf("gc/c%d", c)
 		own, err := random.Layer(64<<10, types.OCILayer)
 		if err != nil {
 			return nil, err
 		}
+		wctx := context.WithoutCancel(ctx)
+		repoRef, err := name.NewRepository(s.Addr+"/"+repo, name.Insecure)
+		if err != nil {
+			return nil, err
+		}
+		if err := remote.WriteLayer(repoRef, own, remote.WithContext(wctx)); err != nil {
+			return nil, fmt.Errorf("layer alone: %w", err)
+		}
+		// Older than the grace: a candidate of the next collection.
+		time.Sleep(time.Duration(1200+rng.IntN(800)) * time.Millisecond)
 		img, err := mutate.AppendLayers(empty.Image, pool[rng.IntN(len(pool))], own)
 		if err != nil {
 			return nil, err
 		}
 		img = mutate.MediaType(img, types.OCIManifestSchema1)
 		img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-		// A push every 400 ms or so per client: enough to race the
-		// collections, few enough to check them all afterwards.
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Duration(300+rng.IntN(200)) * time.Millisecond):
+		tag := fmt.Sprintf("v%d", n)
+		p, err := ggcrPush(wctx, s.Addr, repo, tag, img)
+		for try := 0; err != nil && strings.Contains(err.Error(), "MANIFEST_BLOB_UNKNOWN") && try < 3; try++ {
+			mu.Lock()
+			refused++
+			mu.Unlock()
+			p, err = ggcrPush(wctx, s.Addr, repo, tag, img)
 		}
-		repo := fmt.Sprintf("gc/c%d", c)
-		p, err := ggcrPush(context.WithoutCancel(ctx), s.Addr, repo, fmt.Sprintf("v%d", n), img)
 		if err != nil || n < 2 || rng.IntN(2) == 0 {
 			return p, err
 		}
 		// Delete an earlier image of this client's (its manifest):
 		// its layers may fall unreferenced.
 		old := fmt.Sprintf("v%d", n-2)
-		if del := deleteManifest(ctx, s.Addr, repo, old); del == nil {
-			delMu.Lock()
+		if del := deleteManifest(wctx, s.Addr, repo, old); del == nil {
+			mu.Lock()
 			deleted[repo+":"+old] = true
-			delMu.Unlock()
+			mu.Unlock()
 		}
 		return p, nil
 	})
@@ -315,8 +332,8 @@ func TestGCOnOneReplicaWhilePushingThroughOthers(t *testing.T) {
 			live = append(live, p)
 		}
 	}
-	t.Logf("%d collections on replica 0 swept %d blobs; %d pushes acknowledged (%d deleted since), %d failed; requests per replica %v",
-		runs, swept, len(acked), len(acked)-len(live), len(failed), s.Proxy.counts())
+	t.Logf("%d collections on replica 0 swept %d blobs; %d pushes acknowledged (%d deleted since), %d refused once for a layer collected first and pushed again, %d failed; requests per replica %v",
+		runs, swept, len(acked), len(acked)-len(live), refused, len(failed), s.Proxy.counts())
 	assert.Empty(t, failed, "every push finishes")
 	assert.Positive(t, swept, "the collections collected something")
 	checkAfterFaults(t, s, live)
