@@ -12,12 +12,15 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berthstore/berth/crypt"
 	"github.com/berthstore/berth/index"
 )
 
@@ -242,4 +245,160 @@ func (e *Engine) nextEventSeq() (uint64, error) {
 		return 0, storageErr(err)
 	}
 	return n, nil
+}
+
+// keyringSetting is the registry setting that records, in a shared
+// database, the keyring keys the replicas use: name -> versions and state.
+const keyringSetting = "keyringKeys"
+
+// ErrKeyringStale is returned by Open when replicas share the store and
+// this replica's keyring lacks a key, or a key's version or state, that
+// the database records as in use: every replica needs the same keyring.
+var ErrKeyringStale = errors.New("engine: the keyring differs from the one the store's replicas use")
+
+// sharedKey is what the database records of one keyring key.
+type sharedKey struct {
+	Versions       int            `json:"versions"`
+	PrimaryVersion uint32         `json:"primaryVersion"`
+	State          crypt.KeyState `json:"state"`
+	// Probe is a wrap of keyProbe under the key's primary version when
+	// recorded (none for a key that is not enabled): a keyring whose key
+	// of that name is other material fails to unwrap it.
+	Probe *crypt.WrappedKey `json:"probe,omitempty"`
+}
+
+// keyProbe is the data key the keyring's probes wrap, and keyProbeAD
+// their associated data.
+var (
+	keyProbe   = make([]byte, 32)
+	keyProbeAD = []byte("berth keyring probe")
+)
+
+// keyringKeys lists the keyring's own keys (not an HSM's, which every
+// replica shares by nature).
+func (e *Engine) keyringKeys(ctx context.Context) (map[string]sharedKey, error) {
+	infos, err := e.keys.Keys(ctx)
+	if err != nil {
+		return nil, keyErr(err)
+	}
+	out := map[string]sharedKey{}
+	for _, k := range infos {
+		if strings.HasPrefix(k.Name, crypt.PKCS11Scheme) {
+			continue
+		}
+		out[crypt.CanonicalKeyName(k.Name)] = sharedKey{Versions: k.Versions, PrimaryVersion: k.PrimaryVersion, State: k.State}
+	}
+	return out, nil
+}
+
+// checkSharedKeyring refuses (ErrKeyringStale) a keyring that lacks what
+// the database records of the replicas' keyring, and records this one's
+// when it is the first or is ahead (a key made before replicas shared
+// the store). No-op when the store is not shared or keys come from
+// Options.KeyProvider.
+func (e *Engine) checkSharedKeyring(ctx context.Context) error {
+	if e.coord == nil || e.opts.KeyProvider != nil {
+		return nil
+	}
+	defer e.repoLocks.Lock("keyring\x00")()
+	local, err := e.keyringKeys(ctx)
+	if err != nil {
+		return err
+	}
+	recorded := map[string]sharedKey{}
+	if b, err := e.db.RegistrySetting(keyringSetting); err == nil {
+		if err := json.Unmarshal(b, &recorded); err != nil {
+			return fmt.Errorf("%w: registry setting %s: %v", ErrCorrupt, keyringSetting, err)
+		}
+	} else if !errors.Is(err, index.ErrNotFound) {
+		return storageErr(err)
+	}
+	ahead := false
+	for name, r := range recorded {
+		l, ok := local[name]
+		switch {
+		case !ok:
+			return fmt.Errorf("%w: it has no key %q, which the other replicas use: give every replica the same keyring file", ErrKeyringStale, name)
+		case l.Versions < r.Versions || l.PrimaryVersion != r.PrimaryVersion && l.Versions == r.Versions:
+			return fmt.Errorf("%w: key %q has %d versions (primary %d) here, %d (primary %d) on the other replicas: give every replica the same keyring file",
+				ErrKeyringStale, name, l.Versions, l.PrimaryVersion, r.Versions, r.PrimaryVersion)
+		case l.Versions == r.Versions && l.State != r.State:
+			return fmt.Errorf("%w: key %q is %s here, %s on the other replicas: give every replica the same keyring file", ErrKeyringStale, name, l.State, r.State)
+		case l.Versions > r.Versions:
+			ahead = true
+		}
+		if r.Probe != nil {
+			if _, err := e.keys.Unwrap(ctx, *r.Probe, keyProbeAD); err != nil && !errors.Is(err, crypt.ErrKeyDisabled) && !errors.Is(err, crypt.ErrKeyDestroyed) {
+				return fmt.Errorf("%w: its key %q is not the other replicas' (%v): give every replica the same keyring file", ErrKeyringStale, name, err)
+			}
+		}
+	}
+	if len(local) > len(recorded) {
+		ahead = true
+	}
+	if !ahead && len(recorded) > 0 {
+		return nil
+	}
+	return e.recordKeyring(ctx, local)
+}
+
+// recordKeyring writes what the database records of the keyring, with a
+// probe of each enabled key.
+func (e *Engine) recordKeyring(ctx context.Context, keys map[string]sharedKey) error {
+	for name, k := range keys {
+		if k.State != crypt.KeyEnabled {
+			continue
+		}
+		w, err := e.keys.Wrap(ctx, name, keyProbe, keyProbeAD)
+		if err != nil {
+			return keyErr(err)
+		}
+		k.Probe = &w
+		keys[name] = k
+	}
+	v, err := json.Marshal(keys)
+	if err != nil {
+		return err
+	}
+	b := e.db.NewBatch()
+	defer b.Close()
+	if err := b.PutRegistrySetting(keyringSetting, v); err != nil {
+		return storageErr(err)
+	}
+	return storageErr(b.Commit(true))
+}
+
+// keyChangeAllowed refuses a change of keyring key name (create, rotate,
+// disable, enable, destroy) while other replicas share the store: each
+// holds its own copy of the keyring, which would silently diverge. A
+// PKCS#11 key is one for every replica: allowed.
+func (e *Engine) keyChangeAllowed(ctx context.Context, name string) error {
+	if e.coord == nil || e.opts.KeyProvider != nil || strings.HasPrefix(name, crypt.PKCS11Scheme) {
+		return nil
+	}
+	n, err := e.coord.Peers(ctx)
+	if err != nil {
+		return storageErr(err)
+	}
+	if n > 1 {
+		return fmt.Errorf("%w: %d replicas share this store, each with its own copy of the keyring: stop the others, change key %q on one, give every replica the changed keyring, then start them (a PKCS#11 key changes in place for all)",
+			ErrUnsupported, n, name)
+	}
+	return nil
+}
+
+// keyringChanged records the keyring after a key change, so that a
+// replica started later with an older copy is refused.
+func (e *Engine) keyringChanged(ctx context.Context, name string) {
+	if e.coord == nil || e.opts.KeyProvider != nil || strings.HasPrefix(name, crypt.PKCS11Scheme) {
+		return
+	}
+	defer e.repoLocks.Lock("keyring\x00")()
+	local, err := e.keyringKeys(ctx)
+	if err == nil {
+		err = e.recordKeyring(ctx, local)
+	}
+	if err != nil {
+		e.log.Error("the shared record of the keyring is not updated: replicas started with an older keyring are not refused", "key", name, "err", err)
+	}
 }

@@ -225,6 +225,16 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		closeKeys()
 		return nil, storageErr(fmt.Errorf("engine: %w", err))
 	}
+	if err := e.checkSharedKeyring(context.Background()); err != nil {
+		e.closeEvents()
+		if e.audit != nil {
+			e.audit.Close()
+		}
+		db.Close()
+		hot.Close()
+		closeKeys()
+		return nil, err
+	}
 	e.startSharedCaches(listenWait)
 	e.startReaper()
 	e.startPreparer()

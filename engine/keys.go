@@ -231,9 +231,13 @@ func (e *Engine) CreateKey(ctx context.Context, name string) (KeyInfo, error) {
 	if err != nil {
 		return KeyInfo{}, err
 	}
+	if err := e.keyChangeAllowed(ctx, name); err != nil {
+		return KeyInfo{}, err
+	}
 	if err := km.CreateKey(ctx, name); err != nil {
 		return KeyInfo{}, keyOpErr(err)
 	}
+	e.keyringChanged(ctx, name)
 	e.log.Info("key created", "key", name)
 	info, err := crypt.LookupKey(ctx, e.keys, name)
 	return keyInfoOf(info), keyOpErr(err)
@@ -247,10 +251,14 @@ func (e *Engine) RotateKey(ctx context.Context, name string) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := e.keyChangeAllowed(ctx, name); err != nil {
+		return 0, err
+	}
 	v, err := km.RotateKey(ctx, name)
 	if err != nil {
 		return 0, keyOpErr(err)
 	}
+	e.keyringChanged(ctx, name)
 	e.log.Info("key rotated", "key", name, "version", v)
 	if err := e.setRewrapPending(name, true); err != nil {
 		e.log.Warn("recording pending rewrap", "key", name, "err", err)
@@ -316,9 +324,13 @@ func (e *Engine) setKeyState(ctx context.Context, name string, state crypt.KeySt
 	if err != nil {
 		return err
 	}
+	if err := e.keyChangeAllowed(ctx, name); err != nil {
+		return err
+	}
 	if err := km.SetKeyState(ctx, name, state); err != nil {
 		return keyOpErr(err)
 	}
+	e.keyringChanged(ctx, name)
 	if state != crypt.KeyEnabled {
 		n := e.dropDataKeys(name)
 		e.log.Info("key "+string(state), "key", name, "cachedDataKeysDropped", n)

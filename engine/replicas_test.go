@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berthstore/berth/crypt"
 	"github.com/berthstore/berth/internal/miniotest"
 	"github.com/berthstore/berth/internal/pgtest"
 	"github.com/berthstore/berth/internal/testenv"
@@ -218,6 +219,16 @@ func TestReplicasGCLease(t *testing.T) {
 	// The first replica's coordinator reconnects: it collects again too.
 	_, err = es[0].CollectGarbage(ctx, noGrace)
 	require.NoError(t, err)
+
+	// A replica that closes (drains) releases its leases at once.
+	_, release2, err := es[2].tryLease(ctx, leaseGC)
+	require.NoError(t, err)
+	defer release2()
+	_, err = es[1].CollectGarbage(ctx, noGrace)
+	require.ErrorIs(t, err, ErrGCRunning)
+	require.NoError(t, es[2].Close())
+	_, err = es[1].CollectGarbage(ctx, noGrace)
+	require.NoError(t, err, "the closed replica's lease is free")
 }
 
 // TestReplicasGCBarrier: replica A collects (no grace) while replica B
@@ -339,4 +350,45 @@ func TestReplicasEventsOnce(t *testing.T) {
 		assert.Equal(t, 1, c, "event %s delivered once", id)
 	}
 	assert.Len(t, tags, pushes, "every push's event")
+}
+
+// TestReplicasKeyring: every replica needs the store's keyring. A replica
+// given another keyring, or a copy older than a key change, is refused
+// at Open (ErrKeyringStale); a key change while other replicas run is
+// refused (each holds its own copy of the keyring); with one replica
+// running it is made and recorded.
+func TestReplicasKeyring(t *testing.T) {
+	s := newSharedStore(t)
+	ctx := context.Background()
+	a := s.open(t, nil)
+	b := s.open(t, nil)
+
+	other := filepath.Join(t.TempDir(), "other", "keyring.json")
+	require.NoError(t, os.MkdirAll(filepath.Dir(other), 0o700))
+	e, err := Open(filepath.Dir(other), quietOptions())
+	require.NoError(t, err)
+	require.NoError(t, e.Close())
+	_, err = Open(t.TempDir(), s.options(func(o *Options) { o.KeyringPath = other }))
+	require.ErrorIs(t, err, ErrKeyringStale, "another store's keyring")
+	require.Contains(t, err.Error(), "same keyring")
+
+	_, err = a.CreateKey(ctx, "team-key")
+	require.ErrorIs(t, err, ErrUnsupported, "two replicas run")
+	require.Contains(t, err.Error(), "replicas share this store")
+	_, err = a.RotateKey(ctx, crypt.DefaultKeyName)
+	require.ErrorIs(t, err, ErrUnsupported)
+
+	old := filepath.Join(t.TempDir(), "keyring.json")
+	saved, err := os.ReadFile(s.keyring)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(old, saved, 0o600))
+	require.NoError(t, b.Close())
+	_, err = a.CreateKey(ctx, "team-key")
+	require.NoError(t, err, "one replica runs")
+	_, err = Open(t.TempDir(), s.options(func(o *Options) { o.KeyringPath = old }))
+	require.ErrorIs(t, err, ErrKeyringStale, "a copy from before the change")
+	require.Contains(t, err.Error(), `"team-key"`)
+	c := s.open(t, nil) // the changed keyring
+	_, err = c.CreateRepository(ctx, "team/app", RepositorySettings{})
+	require.NoError(t, err)
 }

@@ -24,6 +24,10 @@ import (
 // (another replica) holds the lease.
 var ErrLeaseHeld = errors.New("index: lease held by another replica")
 
+// coordApplicationName is the application_name of coordinators'
+// sessions (pg_stat_activity shows them; Peers counts them).
+const coordApplicationName = "berth-coordinator"
+
 // Coordinator timings.
 const (
 	// coordPingInterval is how often the lock session is checked; a lease
@@ -91,7 +95,7 @@ func (db *DB) Coordinator() (*Coordinator, error) {
 		cfg: p.pool.Config().ConnConfig.Copy(), log: db.log.With("component", "coordinator"),
 		leases: map[int64]*Lease{}, seqs: map[string]bool{}, stop: make(chan struct{}), done: make(chan struct{}),
 	}
-	c.cfg.RuntimeParams["application_name"] = "berth-coordinator"
+	c.cfg.RuntimeParams["application_name"] = coordApplicationName
 	ctx, cancel := context.WithTimeout(context.Background(), coordReconnectWait)
 	defer cancel()
 	c.mu.Lock()
@@ -385,4 +389,18 @@ func (c *Coordinator) NextSeq(ctx context.Context, name string, floor uint64) (u
 		c.seqMu.Unlock()
 	}
 	return uint64(n), nil
+}
+
+// Peers counts the processes whose coordinators are connected to the
+// database now, this one included.
+func (c *Coordinator) Peers(ctx context.Context) (int, error) {
+	var n int
+	err := c.exec(ctx, func(conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1`,
+			coordApplicationName).Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("index: postgres: %w", err)
+	}
+	return n, nil
 }
