@@ -249,7 +249,8 @@ func TestObjectStoreRestartedMidUpload(t *testing.T) {
 // uploads first, alone, and references only 1-2 s later (older than the
 // grace, unreferenced: a collection's candidate), so the manifest PUT
 // races the collections' sweep; clients also delete some of their
-// earlier images so that layers fall unreferenced. A manifest refused
+// earlier images so that layers fall unreferenced, and push a blob no
+// manifest references (garbage to collect). A manifest refused
 // because its layer was collected first (MANIFEST_BLOB_UNKNOWN) is
 // pushed again (go-containerregistry sends the layer again). Every
 // acknowledged push that the test did not delete pulls back bit-exact
@@ -277,6 +278,17 @@ func TestGCOnOneReplicaWhilePushingThroughOthers(t *testing.T) {
 			return nil, err
 		}
 		wctx := context.WithoutCancel(ctx)
+		// Garbage from the start: a blob no manifest will reference,
+		// pushed in one request (POST ?digest=), for the collections to
+		// sweep.
+		junk := make([]byte, 16<<10)
+		for i := range junk {
+			junk[i] = byte(rng.Uint32())
+		}
+		if status, _, body, err := newChunkedPusher(s.Addr, 0).do(wctx, http.MethodPost,
+			"/v2/"+repo+"/blobs/uploads/?digest="+digest.FromBytes(junk).String(), junk, nil); err != nil || status != http.StatusCreated {
+			return nil, fmt.Errorf("garbage blob: %d %s %v", status, body, err)
+		}
 		repoRef, err := name.NewRepository(s.Addr+"/"+repo, name.Insecure)
 		if err != nil {
 			return nil, err
