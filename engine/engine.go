@@ -40,6 +40,11 @@ type Engine struct {
 	blobs *blob.Store
 	// hot is the hot tier's blob backend: blobs, or the object store.
 	hot blobBackend
+	// sharedUploads: other replicas may continue this store's upload
+	// sessions (blobs in a bucket, metadata in a shared database), so a
+	// live session handle is checked against its record before each use
+	// (uploads.go).
+	sharedUploads bool
 	// archive is the archive tier's blob store (Options.ArchiveDir).
 	archive *blob.Store
 	db      *index.DB
@@ -182,9 +187,10 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	}
 	e := &Engine{
 		dir: dir, opts: o, log: o.Logger, clock: o.Clock, blobs: bs, hot: hot, archive: as, db: db, keys: keys,
-		dkeys:   keycache.New(o.KeyCacheSize, o.KeyCacheTTL, o.Clock.Now),
-		uploads: map[string]*upload{},
-		stop:    make(chan struct{}),
+		dkeys:         keycache.New(o.KeyCacheSize, o.KeyCacheTTL, o.Clock.Now),
+		uploads:       map[string]*upload{},
+		stop:          make(chan struct{}),
+		sharedUploads: o.ObjectStore != nil && o.Metadata != "",
 	}
 	if !o.DisableAudit {
 		// After the index: pebble's lock has made sure that no other

@@ -4,6 +4,7 @@ package engine
 // after a restart, committed under its digest.
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -72,6 +73,11 @@ type upload struct {
 	// client is set for a client's upload (not the engine's own
 	// derivative of a layer): its calls count as writes in flight.
 	client bool
+
+	// saved is the session's record state as this handle last wrote or
+	// read it: with sharedUploads, a record that differs means another
+	// replica continued the session and this handle is stale.
+	saved []byte
 
 	mu       sync.Mutex
 	held     bool // a caller holds mu (see acquire)
@@ -193,12 +199,57 @@ func (e *Engine) saveUpload(u *upload, sync bool) error {
 	if err != nil {
 		return err
 	}
+	if e.sharedUploads && u.saved != nil {
+		// Another replica may have continued the session since this
+		// handle last saw its record: never overwrite its state with an
+		// older one.
+		if err := u.checkCurrent(); err != nil {
+			return err
+		}
+	}
 	b := e.db.NewBatch()
 	defer b.Close()
 	if err := b.PutUpload(&index.Upload{ID: u.id, Repo: u.repo, StartedAt: u.started, UpdatedAt: e.now(), State: st}); err != nil {
 		return storageErr(err)
 	}
-	return storageErr(b.Commit(sync))
+	if err := b.Commit(sync); err != nil {
+		return storageErr(err)
+	}
+	u.saved = st
+	return nil
+}
+
+// checkCurrent fails with ErrBlobUploadInvalid when the session's record
+// is not the one this handle last wrote or read (another replica
+// continued the session), ErrBlobUploadUnknown when it is gone.
+func (u *upload) checkCurrent() error {
+	rec, err := u.e.db.Upload(u.id)
+	if errors.Is(err, index.ErrNotFound) {
+		return fmt.Errorf("%w: %s", ErrBlobUploadUnknown, u.id)
+	}
+	if err != nil {
+		return storageErr(err)
+	}
+	if !bytes.Equal(rec.State, u.saved) {
+		return fmt.Errorf("%w: upload %s was continued elsewhere", ErrBlobUploadInvalid, u.id)
+	}
+	return nil
+}
+
+// dropStale forgets live handle u, which another replica's writes made
+// stale: its writer is closed and its spool files removed (the session's
+// bytes are in the bucket). The caller holds u.
+func (e *Engine) dropStale(u *upload) {
+	u.done = true
+	e.upMu.Lock()
+	if e.uploads[u.id] == u {
+		delete(e.uploads, u.id)
+	}
+	e.upMu.Unlock()
+	_ = u.w.Close()
+	if s, ok := e.hot.(objectBackend); ok {
+		_ = s.Spool().RemoveUpload(u.id)
+	}
 }
 
 // ResumeUpload returns session id of repo: the live one, or one reopened
@@ -220,6 +271,18 @@ func (e *Engine) ResumeUpload(ctx context.Context, repo, id string) (Upload, err
 		if u.done {
 			u.release()
 			return nil, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, id)
+		}
+		if e.sharedUploads {
+			if err := u.checkCurrent(); err != nil {
+				// Continued, committed or cancelled on another replica:
+				// this handle's bytes are not the session's any more.
+				e.dropStale(u)
+				u.release()
+				if errors.Is(err, ErrBlobUploadInvalid) {
+					return e.reopenUpload(ctx, repo, id)
+				}
+				return nil, err
+			}
 		}
 		u.lastUsed = e.clock.Now()
 		return u, nil
@@ -250,7 +313,7 @@ func (e *Engine) reopenUpload(ctx context.Context, repo, id string) (*upload, er
 	if rec.Repo != repo {
 		return nil, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, id)
 	}
-	u := &upload{e: e, id: id, repo: repo, started: rec.StartedAt, lastUsed: e.clock.Now(), client: true}
+	u := &upload{e: e, id: id, repo: repo, started: rec.StartedAt, lastUsed: e.clock.Now(), client: true, saved: rec.State}
 	if err := json.Unmarshal(rec.State, &u.state); err != nil {
 		return nil, fmt.Errorf("%w: upload %s state: %v", ErrCorrupt, id, err)
 	}
@@ -333,6 +396,14 @@ func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 func (u *upload) Checkpoint(ctx context.Context) error {
 	if u.done {
 		return fmt.Errorf("%w: %s", ErrBlobUploadUnknown, u.id)
+	}
+	if u.e.sharedUploads && u.saved != nil {
+		// Before anything goes to the bucket: a handle that another
+		// replica's checkpoint made stale must not overwrite the parts
+		// and side object that checkpoint recorded.
+		if err := u.checkCurrent(); err != nil {
+			return err
+		}
 	}
 	st, err := u.w.Checkpoint(ctx)
 	if err != nil {
@@ -596,6 +667,13 @@ func (e *Engine) parkIdleUploads() {
 	e.upMu.Unlock()
 	for _, u := range idle {
 		unlock := e.digestLocks.Lock(uploadLockKey(u.id))
+		if e.sharedUploads && u.checkCurrent() != nil {
+			// Continued or ended on another replica: nothing to park.
+			e.dropStale(u)
+			unlock()
+			u.mu.Unlock()
+			continue
+		}
 		if err := u.park(context.Background()); err != nil {
 			e.log.Warn("parking idle upload", "upload", u.id, "err", err)
 		}

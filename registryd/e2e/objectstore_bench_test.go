@@ -1,0 +1,170 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/opencontainers/go-digest"
+	"github.com/stretchr/testify/require"
+
+	"github.com/berthstore/berth/internal/miniotest"
+	"github.com/berthstore/berth/internal/testenv"
+)
+
+// BenchmarkObjectStoreThroughput: push and pull MB/s of one large blob
+// through registryd serve --blob-store s3://... (sealed, as by default)
+// against minio-go's own PutObject and GetObject of the same bytes to the
+// same MinIO, in one run:
+//
+//	go test ./registryd/e2e -run '^$' -bench BenchmarkObjectStoreThroughput -benchtime 3x
+//
+// Every push is of new bytes (the first 8 changed per iteration), so no
+// push is deduplicated. BERTH_BENCH_BLOB_MIB sets the size (default 256).
+func BenchmarkObjectStoreThroughput(b *testing.B) {
+	minioBin, ok := testenv.LookTool("minio")
+	if !ok {
+		testenv.Missing(b, "the MinIO server (%s; .ci/install-tools.sh does it)", miniotest.InstallCommand)
+	}
+	size := 256 << 20
+	if v := os.Getenv("BERTH_BENCH_BLOB_MIB"); v != "" {
+		var mib int
+		_, err := fmt.Sscanf(v, "%d", &mib)
+		require.NoError(b, err)
+		size = mib << 20
+	}
+	srv := miniotest.Start(b, minioBin)
+	mc, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(miniotest.AccessKey, miniotest.SecretKey, "")})
+	require.NoError(b, err)
+	ctx := context.Background()
+	require.NoError(b, mc.MakeBucket(ctx, "registry", minio.MakeBucketOptions{}))
+	require.NoError(b, mc.MakeBucket(ctx, "raw", minio.MakeBucketOptions{}))
+	b.Setenv("AWS_ACCESS_KEY_ID", miniotest.AccessKey)
+	b.Setenv("AWS_SECRET_ACCESS_KEY", miniotest.SecretKey)
+	d := startDaemon(b, buildRegistryd(b), filepath.Join(b.TempDir(), "data"), "--blob-store", "s3://"+srv.Endpoint+"/registry/berth?tls=false")
+	base := "http://" + d.addr + "/v2/bench/blob/blobs/"
+
+	data := make([]byte, size)
+	for i := 0; i < size; i += 8 {
+		binary.LittleEndian.PutUint64(data[i:], uint64(i)*0x9E3779B97F4A7C15^0xdeadbeef)
+	}
+	var n uint64
+	fresh := func() digest.Digest {
+		n++
+		binary.BigEndian.PutUint64(data, n)
+		return digest.NewDigestFromBytes(digest.SHA256, func() []byte { s := sha256.Sum256(data); return s[:] }())
+	}
+	var pushed []digest.Digest
+
+	b.Run("raw-put", func(b *testing.B) {
+		b.SetBytes(int64(size))
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			fresh()
+			b.StartTimer()
+			_, err := mc.PutObject(ctx, "raw", fmt.Sprintf("obj-%d", i), bytes.NewReader(data), int64(size), minio.PutObjectOptions{})
+			require.NoError(b, err)
+		}
+	})
+	b.Run("raw-get", func(b *testing.B) {
+		b.SetBytes(int64(size))
+		for i := 0; i < b.N; i++ {
+			obj, err := mc.GetObject(ctx, "raw", "obj-0", minio.GetObjectOptions{})
+			require.NoError(b, err)
+			m, err := io.Copy(io.Discard, obj)
+			require.NoError(b, err)
+			require.Equal(b, int64(size), m)
+			obj.Close()
+		}
+	})
+	b.Run("push-monolithic", func(b *testing.B) {
+		b.SetBytes(int64(size))
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			dg := fresh()
+			b.StartTimer()
+			loc := startUpload(b, base)
+			req, err := http.NewRequest(http.MethodPut, loc+"&digest="+dg.String(), bytes.NewReader(data))
+			require.NoError(b, err)
+			req.Header.Set("Content-Type", "application/octet-stream")
+			expectStatus(b, req, http.StatusCreated)
+			pushed = append(pushed, dg)
+		}
+	})
+	b.Run("push-chunked-32MiB", func(b *testing.B) {
+		const chunk = 32 << 20
+		b.SetBytes(int64(size))
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			dg := fresh()
+			b.StartTimer()
+			loc := startUpload(b, base)
+			for off := 0; off < size; off += chunk {
+				end := min(off+chunk, size)
+				req, err := http.NewRequest(http.MethodPatch, loc, bytes.NewReader(data[off:end]))
+				require.NoError(b, err)
+				req.Header.Set("Content-Type", "application/octet-stream")
+				req.Header.Set("Content-Range", fmt.Sprintf("%d-%d", off, end-1))
+				loc = expectStatus(b, req, http.StatusAccepted)
+			}
+			req, err := http.NewRequest(http.MethodPut, loc+"&digest="+dg.String(), nil)
+			require.NoError(b, err)
+			expectStatus(b, req, http.StatusCreated)
+			pushed = append(pushed, dg)
+		}
+	})
+	b.Run("pull", func(b *testing.B) {
+		require.NotEmpty(b, pushed)
+		b.SetBytes(int64(size))
+		for i := 0; i < b.N; i++ {
+			resp, err := http.Get(base + pushed[i%len(pushed)].String())
+			require.NoError(b, err)
+			require.Equal(b, http.StatusOK, resp.StatusCode)
+			m, err := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			require.NoError(b, err)
+			require.Equal(b, int64(size), m)
+		}
+	})
+}
+
+// startUpload POSTs a new upload session and returns its location with
+// a query ready for more parameters.
+func startUpload(tb testing.TB, base string) string {
+	tb.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+"uploads/", nil)
+	require.NoError(tb, err)
+	loc := expectStatus(tb, req, http.StatusAccepted)
+	return loc
+}
+
+// expectStatus sends req, checks its status and returns its Location
+// made absolute, with a '?' so that parameters can be added with '&'.
+func expectStatus(tb testing.TB, req *http.Request, want int) string {
+	tb.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(tb, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(tb, want, resp.StatusCode, "%s %s: %s", req.Method, req.URL, body)
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return ""
+	}
+	u, err := req.URL.Parse(loc)
+	require.NoError(tb, err)
+	s := u.String()
+	if u.RawQuery == "" {
+		s += "?"
+	}
+	return s
+}
