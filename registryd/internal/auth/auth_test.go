@@ -404,8 +404,9 @@ func TestLoginTokenNeedsNoPasswordCheck(t *testing.T) {
 
 // BenchmarkLoginTokenRequest measures what authenticating a request with
 // a login token costs, as registryd checked before (the htpasswd file
-// first, a dummy bcrypt for the unknown user AWS, then the token) and
-// now (the token first, and only the token).
+// first, a dummy bcrypt for the unknown user AWS, then the token), with
+// the token checked whole each time (decoded, its MAC computed), and now
+// (its header verified once, then found among the checked ones).
 func BenchmarkLoginTokenRequest(b *testing.B) {
 	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.DefaultCost)
 	require.NoError(b, err)
@@ -423,6 +424,16 @@ func BenchmarkLoginTokenRequest(b *testing.B) {
 				b.Fatal("user AWS has no password")
 			}
 			if _, ok := a.tokenPrincipal(c, []byte(pass)); !ok {
+				b.Fatal("token refused")
+			}
+		}
+	})
+	b.Run("token-checked-whole", func(b *testing.B) {
+		c := a.current.Load()
+		for b.Loop() {
+			var raw, dec [basicBufSize]byte
+			_, pass, _ := basicAuth(authorizationHeader(r), raw[:], dec[:])
+			if _, ok := a.tokenPrincipal(c, pass); !ok {
 				b.Fatal("token refused")
 			}
 		}
@@ -506,4 +517,56 @@ func BenchmarkPasswordRequest(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestCheckedTokens: a login token's header, once verified, authenticates
+// without the check, but never past the token's expiry, for a user who
+// no longer holds credentials, or for a header that differs in one byte;
+// passwords never enter the cache; the cache is bounded.
+func TestCheckedTokens(t *testing.T) {
+	htpasswd := htpasswdFile(t, "alice")
+	a, err := New(Config{Account: "000000000000", HtpasswdFile: htpasswd})
+	require.NoError(t, err)
+	token, _ := a.MintLoginToken("alice")
+	r := basicRequest(http.MethodGet, LoginUser, token)
+	require.True(t, mayCarryToken(authorizationHeader(r)), "a token's header is recognised")
+	who, err := a.Basic(r, false)
+	require.NoError(t, err)
+	assert.Equal(t, "alice", who.User)
+	_, ok := a.checked.get(authorizationHeader(r))
+	require.True(t, ok, "kept once verified")
+	who, err = a.Basic(r, false)
+	require.NoError(t, err)
+	assert.Equal(t, "alice", who.User, "and served from the cache")
+
+	_, err = a.Basic(basicRequest(http.MethodGet, "alice", "pw"), false)
+	require.NoError(t, err)
+	assert.False(t, mayCarryToken(authorizationHeader(basicRequest(http.MethodGet, "alice", "pw"))))
+	assert.Len(t, a.checked.m, 1, "a password's header is never kept")
+
+	i := len("berth2.") + 2 // in the payload's expiry
+	flip := map[byte]byte{'A': 'B'}[token[i]]
+	if flip == 0 {
+		flip = 'A'
+	}
+	altered := basicRequest(http.MethodGet, LoginUser, token[:i]+string(flip)+token[i+1:])
+	_, err = a.Basic(altered, false)
+	require.ErrorIs(t, err, ErrUnauthenticated, "another header is checked, and refused")
+
+	now := time.Now()
+	a.tokens.now = func() time.Time { return now.Add(12*time.Hour + time.Minute) }
+	_, err = a.Basic(r, false)
+	require.ErrorIs(t, err, ErrUnauthenticated, "the cached token expired")
+	a.tokens.now = time.Now
+
+	require.NoError(t, os.WriteFile(htpasswd, []byte("bob:"+strings.SplitN(mustRead(t, htpasswd), ":", 2)[1]), 0o600))
+	_, err = a.Reload()
+	require.NoError(t, err)
+	_, err = a.Basic(r, false)
+	require.ErrorIs(t, err, ErrUnauthenticated, "the cached token's user lost their credentials")
+
+	for i := range maxAuthCache + 10 {
+		a.checked.put(fmt.Sprintf("Basic %s%d", tokenHeaderPrefix, i), tokenClaims{})
+	}
+	assert.LessOrEqual(t, len(a.checked.m), maxAuthCache, "bounded")
 }

@@ -85,8 +85,11 @@ type Authenticator struct {
 	enabled       bool
 	anonymousPull bool
 	tokens        *loginTokens
-	now           func() time.Time
-	log           *slog.Logger
+	// checked are the login tokens verified already, by the header that
+	// carried them.
+	checked checkedTokens
+	now     func() time.Time
+	log     *slog.Logger
 
 	// current is the loaded files; Reload swaps it whole.
 	current  atomic.Pointer[credentials]
@@ -254,12 +257,21 @@ func (a *Authenticator) Basic(r *http.Request, maybeAnonymousPull bool) (engine.
 		return accept(r, a.anonymous())
 	}
 	c := a.current.Load()
+	h := authorizationHeader(r)
+	if claims, ok := a.checked.get(h); ok {
+		if p, ok := a.claimsPrincipal(c, claims); ok {
+			return accept(r, p)
+		}
+	}
 	var raw, dec [basicBufSize]byte
-	user, pass, ok := basicAuth(r, raw[:], dec[:])
+	user, pass, ok := basicAuth(h, raw[:], dec[:])
 	switch {
 	case ok && string(user) == LoginUser:
-		if p, ok := a.tokenPrincipal(c, pass); ok {
-			return accept(r, p)
+		if claims, ok := a.tokenClaims(pass); ok {
+			if p, ok := a.claimsPrincipal(c, claims); ok {
+				a.checked.put(h, claims)
+				return accept(r, p)
+			}
 		}
 	case ok && c.passwords != nil && c.passwords.check(user, pass):
 		return accept(r, c.principals[string(user)])
@@ -275,14 +287,33 @@ func (a *Authenticator) Basic(r *http.Request, maybeAnonymousPull bool) (engine.
 // credentials. Anonymous tokens (minted while authentication was off)
 // are refused.
 func (a *Authenticator) tokenPrincipal(c *credentials, token []byte) (engine.Principal, bool) {
+	claims, ok := a.tokenClaims(token)
+	if !ok {
+		return engine.Principal{}, false
+	}
+	return a.claimsPrincipal(c, claims)
+}
+
+// tokenClaims returns what token was minted for, when this registry
+// minted it and it has not expired.
+func (a *Authenticator) tokenClaims(token []byte) (tokenClaims, bool) {
 	claims, err := a.tokens.checkBytes(token)
 	switch {
 	case errors.Is(err, errTokenLegacy):
 		a.log.Warn("login token refused", "reason", err.Error())
-		return engine.Principal{}, false
+		return tokenClaims{}, false
 	case err != nil:
-		return engine.Principal{}, false
-	case claims.account != a.account, claims.user == "", !c.holders[claims.user]:
+		return tokenClaims{}, false
+	}
+	return claims, true
+}
+
+// claimsPrincipal returns the principal a token minted for claims
+// authenticates now: refused once it expired, for another account, for
+// no user (an anonymous token), or for a user who no longer holds
+// credentials.
+func (a *Authenticator) claimsPrincipal(c *credentials, claims tokenClaims) (engine.Principal, bool) {
+	if claims.account != a.account || claims.user == "" || !c.holders[claims.user] || !a.tokens.now().Before(claims.expires) {
 		return engine.Principal{}, false
 	}
 	return c.principals[claims.user], true

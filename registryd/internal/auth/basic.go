@@ -14,20 +14,15 @@ import (
 // a login token's header; a longer header is decoded on the heap.
 const basicBufSize = 512
 
-// basicAuth returns the user and password of r's basic credentials, as
+// basicAuth returns the user and password of the basic credentials of h
+// (a request's Authorization header, authorizationHeader), as
 // net/http's Request.BasicAuth reads them (the first Authorization header;
 // "Basic " in any case, then standard base64 of user:password, cut at the
 // first colon), decoded into dec through raw (both basicBufSize long,
 // usually on the caller's stack) when they fit. user and password alias
 // dec: they are the caller's only while it keeps dec.
-func basicAuth(r *http.Request, raw, dec []byte) (user, password []byte, ok bool) {
+func basicAuth(h string, raw, dec []byte) (user, password []byte, ok bool) {
 	const prefix = "Basic "
-	// The key as net/http stores it (canonical): what Header.Get
-	// looks up, without canonicalizing the name on every request.
-	var h string
-	if v := r.Header["Authorization"]; len(v) > 0 {
-		h = v[0]
-	}
 	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
 		return nil, nil, false
 	}
@@ -44,4 +39,14 @@ func basicAuth(r *http.Request, raw, dec []byte) (user, password []byte, ok bool
 		return nil, nil, false
 	}
 	return user, password, true
+}
+
+// authorizationHeader returns r's Authorization header ("" without one),
+// looked up by the key as net/http stores it (canonical): what
+// Header.Get looks up, without canonicalizing the name on every request.
+func authorizationHeader(r *http.Request) string {
+	if v := r.Header["Authorization"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }

@@ -86,7 +86,7 @@ func FuzzBasicAuth(f *testing.F) {
 		}
 		wantUser, wantPass, wantOK := r.BasicAuth()
 		var raw, dec [basicBufSize]byte
-		user, pass, ok := basicAuth(r, raw[:], dec[:])
+		user, pass, ok := basicAuth(authorizationHeader(r), raw[:], dec[:])
 		if ok != wantOK || string(user) != wantUser || string(pass) != wantPass {
 			t.Fatalf("header %q: basicAuth = %q, %q, %v; BasicAuth = %q, %q, %v", h, user, pass, ok, wantUser, wantPass, wantOK)
 		}

@@ -262,14 +262,21 @@ func (c *Cache) FillManifest(ctx context.Context, who engine.Principal, repo, re
 		return nil, nil
 	}
 	ctx = authz.GuardCreation(ctx, c.authz, who)
+	// The copy starts before the repository is made sure of, so that the
+	// upstream is asked for the blobs while this answer goes out: the
+	// pull's own blob requests then find the upstream's answers under
+	// way, or already in. (Its flights make sure of the repository
+	// themselves before they store anything.)
+	ensured := make(chan repoEnsured, 1)
+	c.startImageFill(ctx, rule, repo, ref, m, ensured)
 	created, err := c.store.EnsureCacheRepository(ctx, repo)
+	ensured <- repoEnsured{created: created, err: err}
 	if errors.Is(err, engine.ErrNotPullThroughCache) {
 		return nil, nil // pushed to meanwhile: the store answers, the cache does not
 	}
 	if err != nil {
 		return nil, c.reportFailure(ctx, repo, ref, err)
 	}
-	c.startImageFill(ctx, rule, repo, ref, m, created)
 	return &engine.Manifest{Descriptor: engine.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: int64(len(m.Payload))}, Payload: m.Payload}, nil
 }
 
@@ -462,8 +469,15 @@ func newUpstreamTransport() http.RoundTripper {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.ResponseHeaderTimeout = time.Minute
 	t.TLSHandshakeTimeout = 30 * time.Second
+	// Fills fetch several blobs of a registry at once (and several fills
+	// run): keep their connections rather than two of them.
+	t.MaxIdleConnsPerHost = upstreamIdleConns
 	return t
 }
+
+// upstreamIdleConns is how many idle connections to one upstream host
+// the transport keeps.
+const upstreamIdleConns = 16
 
 // upstreamFailure wraps err as a failure of the upstream of up.
 func upstreamFailure(what string, err error) error {

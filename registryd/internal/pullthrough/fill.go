@@ -20,19 +20,31 @@ import (
 	"github.com/berthstore/berth/engine"
 )
 
+// repoEnsured is what the pull that started a fill learned when it made
+// sure of the cache repository: whether it created it, or why it could
+// not (then the pull reported the failure, and the fill does not again).
+type repoEnsured struct {
+	created bool
+	err     error
+}
+
 // startImageFill copies the content of m (fetched upstream for ref of
 // repo) into repo and then puts m under ref, in the background; one fill
-// runs per repository, reference and digest. created reports that the
-// pull created repo (a fill that fails removes it again when it holds no
-// image).
-func (c *Cache) startImageFill(ctx context.Context, rule *engine.PullThroughCacheRule, repo, ref string, m *upstreamManifest, created bool) {
+// runs per repository, reference and digest. ensured receives, once, what
+// the pull learned when it made sure of repo (a fill that fails removes
+// repo again when the pull created it and it holds no image).
+//
+// The first blobs' flights (fillParallel of them) are entered before
+// startImageFill returns, so that their requests upstream go out before
+// the pull is answered: the pull's own blob requests join them
+// (flight.go) and find the upstream's answers under way, or already in.
+func (c *Cache) startImageFill(ctx context.Context, rule *engine.PullThroughCacheRule, repo, ref string, m *upstreamManifest, ensured <-chan repoEnsured) {
 	key := repo + "\x00" + ref + "\x00" + string(m.Digest)
-	// The copy starts at once: its blob fetches are the ones the pull's
-	// own blob requests join (flight.go), so that those find the
-	// upstream's answer under way, or already in, when they come.
-	c.goBackground(ctx, func(ctx context.Context) {
+	early := c.enterFirstFlights(ctx, rule, repo, m)
+	started := c.goBackground(ctx, func(ctx context.Context) {
+		defer closeReaders(early) // those the fill did not take: its copy failed first, or another fill ran
 		_, _, _ = c.fills.Do(key, func() (any, error) {
-			err := c.fillImage(ctx, rule, repo, ref, m)
+			err := c.fillImage(ctx, rule, repo, ref, m, early)
 			switch {
 			case err == nil:
 				c.markChecked(ctx, repo, ref, !strings.Contains(ref, ":"))
@@ -42,18 +54,58 @@ func (c *Cache) startImageFill(ctx context.Context, rule *engine.PullThroughCach
 			case c.stopping():
 				c.log.Info("pull-through: the shutdown cut an image fill short; the next pull goes on with it", "repository", repo, "reference", ref)
 			default:
+				pull := <-ensured
+				if pull.err != nil {
+					return nil, err // the pull could not make sure of the repository, and said so
+				}
 				c.log.Warn("pull-through: filling an image failed; the next pull tries again", "repository", repo, "reference", ref, "digest", m.Digest, "err", err)
 				_ = c.reportFailure(ctx, repo, ref, err)
-				c.undoCreation(ctx, repo, created)
+				c.undoCreation(ctx, repo, pull.created)
 			}
 			return nil, err
 		})
 	})
+	if !started {
+		closeReaders(early)
+	}
+}
+
+// enterFirstFlights enters the flights of the first fillParallel blobs of
+// m that repo lacks (enterFlight, the bytes not wanted yet), by digest.
+func (c *Cache) enterFirstFlights(ctx context.Context, rule *engine.PullThroughCacheRule, repo string, m *upstreamManifest) map[digest.Digest]*flightReader {
+	early := map[digest.Digest]*flightReader{}
+	for _, b := range m.Refs.Blobs {
+		if len(early) == fillParallel {
+			break
+		}
+		if _, ok := early[b.Digest]; ok {
+			continue
+		}
+		if _, err := c.store.StatBlob(ctx, repo, b.Digest); err == nil {
+			continue
+		}
+		r, err := c.enterFlight(ctx, rule, repo, b.Digest, false)
+		if err != nil {
+			break // shutting down: the fill will not run either
+		}
+		early[b.Digest] = r
+	}
+	return early
+}
+
+// closeReaders closes the readers left in rs and empties it.
+func closeReaders(rs map[digest.Digest]*flightReader) {
+	for d, r := range rs {
+		r.Close()
+		delete(rs, d)
+	}
 }
 
 // fillImage stores the content of m, then m under ref.
-func (c *Cache) fillImage(ctx context.Context, rule *engine.PullThroughCacheRule, repo, ref string, m *upstreamManifest) error {
-	if err := c.fillContent(ctx, rule, repo, m, 0); err != nil {
+// early holds the readers of flights entered before the fill began
+// (startImageFill); the fill takes those it uses out of it.
+func (c *Cache) fillImage(ctx context.Context, rule *engine.PullThroughCacheRule, repo, ref string, m *upstreamManifest, early map[digest.Digest]*flightReader) error {
+	if err := c.fillContent(ctx, rule, repo, m, 0, early); err != nil {
 		return err
 	}
 	if err := awaitRecords(ctx); err != nil {
@@ -68,14 +120,18 @@ const maxIndexDepth = 8
 
 // fillContent stores what m references: its blobs, or (an index) each
 // child manifest, with its content, by digest.
-func (c *Cache) fillContent(ctx context.Context, rule *engine.PullThroughCacheRule, repo string, m *upstreamManifest, depth int) error {
+// The flights of early (entered already, by digest) are taken out of it
+// and used.
+func (c *Cache) fillContent(ctx context.Context, rule *engine.PullThroughCacheRule, repo string, m *upstreamManifest, depth int, early map[digest.Digest]*flightReader) error {
 	if depth > maxIndexDepth {
 		return fmt.Errorf("%w: indexes nested over %d deep", ErrUpstream, maxIndexDepth)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(fillParallel)
 	for _, b := range m.Refs.Blobs {
-		g.Go(func() error { return c.fillBlob(gctx, rule, repo, b.Digest) })
+		r := early[b.Digest]
+		delete(early, b.Digest)
+		g.Go(func() error { return c.fillBlob(gctx, rule, repo, b.Digest, r) })
 	}
 	if err := g.Wait(); err != nil {
 		return err
@@ -91,7 +147,7 @@ func (c *Cache) fillContent(ctx context.Context, rule *engine.PullThroughCacheRu
 		if err != nil {
 			return err
 		}
-		if err := c.fillContent(ctx, rule, repo, cm, depth+1); err != nil {
+		if err := c.fillContent(ctx, rule, repo, cm, depth+1, nil); err != nil {
 			return err
 		}
 		if err := awaitRecords(ctx); err != nil {
@@ -105,20 +161,34 @@ func (c *Cache) fillContent(ctx context.Context, rule *engine.PullThroughCacheRu
 }
 
 // fillBlob stores blob d of repo from upstream unless repo holds it,
-// joining the flight of a pull that fetches it already.
-func (c *Cache) fillBlob(ctx context.Context, rule *engine.PullThroughCacheRule, repo string, dg digest.Digest) error {
-	if _, err := c.store.StatBlob(ctx, repo, dg); err == nil {
-		return nil
-	}
-	r, _, err := c.joinFlight(ctx, rule, repo, dg, false)
-	if errors.Is(err, errNotFound) {
-		return fmt.Errorf("%w: blob %s is not upstream", ErrUpstream, dg)
-	}
-	if err != nil {
-		return err
+// joining the flight of a pull that fetches it already. r, when not nil,
+// is the reader of d's flight entered already (it is the fill's to close).
+func (c *Cache) fillBlob(ctx context.Context, rule *engine.PullThroughCacheRule, repo string, dg digest.Digest, r *flightReader) error {
+	if r != nil {
+		r.ctx = ctx // the pull's, until now
+		if _, err := r.awaitAnswer(ctx); err != nil {
+			r.Close()
+			return fillBlobErr(dg, err)
+		}
+	} else {
+		if _, err := c.store.StatBlob(ctx, repo, dg); err == nil {
+			return nil
+		}
+		var err error
+		if r, _, err = c.joinFlight(ctx, rule, repo, dg, false); err != nil {
+			return fillBlobErr(dg, err)
+		}
 	}
 	defer r.Close()
 	return r.drain(ctx)
+}
+
+// fillBlobErr is the fill's error for blob dg's flight failing with err.
+func fillBlobErr(dg digest.Digest, err error) error {
+	if errors.Is(err, errNotFound) {
+		return fmt.Errorf("%w: blob %s is not upstream", ErrUpstream, dg)
+	}
+	return err
 }
 
 // fillHeadStart is how long a flight the background copy of an image

@@ -102,16 +102,31 @@ type flight struct {
 const storeHeadStart = 100 * time.Millisecond
 
 // joinFlight returns a reader of blob d of repo from upstream: the
-// flight under way, or a new one. A pull wants the bytes now; the
-// background copy of an image (want false) only asks the upstream, and
-// its flights read the upstream's body once a pull joins them, or after
-// fillHeadStart: a pull's first bytes do not wait for the copies of
-// other blobs. It waits for the upstream's answer,
-// then makes sure of the cache repository with the authority ctx
-// carries (authz.GuardCreation). Its errors are errNotFound,
+// flight under way, or a new one (enterFlight), once the upstream
+// answered and the cache repository is made sure of (awaitAnswer). A
+// pull wants the bytes now; the background copy of an image (want false)
+// only asks the upstream, and its flights read the upstream's body once
+// a pull joins them, or after fillHeadStart: a pull's first bytes do not
+// wait for the copies of other blobs. Its errors are errNotFound,
 // ErrUpstreamAuth, ErrUpstream, the repository's creation refused, or
 // engine.ErrNotPullThroughCache.
 func (c *Cache) joinFlight(ctx context.Context, rule *engine.PullThroughCacheRule, repo string, d digest.Digest, want bool) (*flightReader, int64, error) {
+	r, err := c.enterFlight(ctx, rule, repo, d, want)
+	if err != nil {
+		return nil, 0, err
+	}
+	size, err := r.awaitAnswer(ctx)
+	if err != nil {
+		r.Close()
+		return nil, 0, err
+	}
+	return r, size, nil
+}
+
+// enterFlight joins the flight of blob d of repo, starting it (its
+// request upstream goes out at once) when none is under way, and returns
+// the reader that holds it: close it to leave. It does not wait.
+func (c *Cache) enterFlight(ctx context.Context, rule *engine.PullThroughCacheRule, repo string, d digest.Digest, want bool) (*flightReader, error) {
 	key := repo + "\x00" + string(d)
 	c.flights.mu.Lock()
 	f := c.flights.m[key]
@@ -120,7 +135,7 @@ func (c *Cache) joinFlight(ctx context.Context, rule *engine.PullThroughCacheRul
 		f.cond = sync.NewCond(&f.mu)
 		if !c.goBackground(ctx, func(fctx context.Context) { f.run(fctx, rule) }) {
 			c.flights.mu.Unlock()
-			return nil, 0, fmt.Errorf("%w: the registry is shutting down", ErrUpstream)
+			return nil, fmt.Errorf("%w: the registry is shutting down", ErrUpstream)
 		}
 		c.flights.m[key] = f
 	}
@@ -136,8 +151,15 @@ func (c *Cache) joinFlight(ctx context.Context, rule *engine.PullThroughCacheRul
 	}
 	f.mu.Unlock()
 	c.flights.mu.Unlock()
+	return &flightReader{f: f, ctx: ctx, pull: true}, nil
+}
 
-	r := &flightReader{f: f, ctx: ctx, pull: true}
+// awaitAnswer waits for the upstream's answer to r's flight, then makes
+// sure of the cache repository with the authority ctx carries
+// (authz.GuardCreation), and returns the blob's size as the upstream
+// announced it. On an error the caller closes r.
+func (r *flightReader) awaitAnswer(ctx context.Context) (int64, error) {
+	f := r.f
 	stop := context.AfterFunc(ctx, f.wake)
 	defer stop()
 	f.mu.Lock()
@@ -148,23 +170,20 @@ func (c *Cache) joinFlight(ctx context.Context, rule *engine.PullThroughCacheRul
 	f.mu.Unlock()
 	switch {
 	case !headers:
-		r.Close()
-		return nil, 0, ctx.Err()
+		return 0, ctx.Err()
 	case ferr != nil:
-		r.Close()
-		return nil, 0, ferr
+		return 0, ferr
 	}
-	created, err := c.store.EnsureCacheRepository(ctx, repo)
+	created, err := f.c.store.EnsureCacheRepository(ctx, f.repo)
 	if err != nil {
-		r.Close()
-		return nil, 0, err
+		return 0, err
 	}
 	f.mu.Lock()
 	f.ready = true
 	f.created = f.created || created
 	f.cond.Broadcast()
 	f.mu.Unlock()
-	return r, size, nil
+	return size, nil
 }
 
 // wake wakes every waiter of f (a context ended).

@@ -7,7 +7,8 @@ package pullthrough
 // secret changed) is made without asking again. A rule's upstream is
 // pinged when the rule is made and when the daemon starts
 // (Prime), so that the first pull through a rule waits for no handshake
-// of its own, and finds a connection to the upstream already open.
+// of its own, and finds connections to the upstream already open (as
+// many as its fill uses at once).
 //
 // A kept answer is trusted for handshakeTTL. A request that the upstream
 // refuses (401, 403 to the rule's credentials) forgets it and the
@@ -17,6 +18,8 @@ package pullthrough
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"sync"
 	"time"
 
@@ -112,10 +115,46 @@ func (c *Cache) Prime(rule *engine.PullThroughCacheRule) {
 	c.goBackground(context.Background(), func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, primeTimeout)
 		defer cancel()
-		if _, _, err := c.challenge(ctx, reg, false); err != nil {
+		ch, _, err := c.challenge(ctx, reg, false)
+		if err != nil {
 			c.log.Debug("pull-through: the upstream registry did not answer its ping; its first pull asks again", "upstream", rule.UpstreamRegistryURL, "err", err)
+			return
 		}
+		scheme := "https"
+		if ch.Insecure {
+			scheme = "http"
+		}
+		c.warmConnections(ctx, scheme+"://"+host+"/v2/")
 	})
+}
+
+// warmConnections is how many connections to an upstream registry Prime
+// leaves open: one for each blob a fill fetches at once, and one for the
+// manifest, so that neither the first pull's manifest nor its blobs wait
+// for a connection to be made.
+const warmConnections = fillParallel + 1
+
+// warmConnections sends warmConnections HEAD requests of url (the
+// registry's /v2/) at once, so that as many connections to the upstream
+// stay open in the transport's idle pool; their answers (a challenge,
+// mostly) are dropped.
+func (c *Cache) warmConnections(ctx context.Context, url string) {
+	var wg sync.WaitGroup
+	for range warmConnections {
+		wg.Go(func() {
+			req, err := http.NewRequestWithContext(ctx, http.MethodHead, url, nil)
+			if err != nil {
+				return
+			}
+			resp, err := c.transport.RoundTrip(req)
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+		})
+	}
+	wg.Wait()
 }
 
 // PrimeAll primes the upstream of each of rules (Prime), as the daemon

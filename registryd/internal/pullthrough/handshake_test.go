@@ -14,18 +14,21 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/registryd/internal/pullthrough"
 	"github.com/berthstore/berth/registryd/internal/regtest"
 )
 
 // switchingAuth puts an authentication in front of an upstream registry
 // that can change from Basic to Bearer tokens while a cache holds its
-// handshake, and counts the pings (GET /v2/) and the tokens handed out.
+// handshake, and counts the pings (GET /v2/), the tokens handed out, and
+// the connections HEAD /v2/ came on (the warming of Prime).
 type switchingAuth struct {
 	user, password string
 	mu             sync.Mutex
 	bearer         bool
 	realm          string
 	pings, tokens  atomic.Int32
+	warmed         map[string]bool // remote addresses of HEAD /v2/
 }
 
 func (a *switchingAuth) wrap(next http.Handler) http.Handler {
@@ -33,8 +36,16 @@ func (a *switchingAuth) wrap(next http.Handler) http.Handler {
 		a.mu.Lock()
 		bearer, realm := a.bearer, a.realm
 		a.mu.Unlock()
-		if r.URL.Path == "/v2/" {
+		if r.URL.Path == "/v2/" && r.Method == http.MethodGet {
 			a.pings.Add(1)
+		}
+		if r.URL.Path == "/v2/" && r.Method == http.MethodHead {
+			a.mu.Lock()
+			if a.warmed == nil {
+				a.warmed = map[string]bool{}
+			}
+			a.warmed[r.RemoteAddr] = true
+			a.mu.Unlock()
 		}
 		user, password, basic := r.BasicAuth()
 		if r.URL.Path == "/token" {
@@ -92,6 +103,11 @@ func TestHandshakeKept(t *testing.T) {
 	c := newCache(t, e, -1)
 	c.Prime(&rule)
 	require.Eventually(t, func() bool { return auth.pings.Load() == 1 }, 10*time.Second, time.Millisecond, "the rule's upstream greeted")
+	require.Eventually(t, func() bool {
+		auth.mu.Lock()
+		defer auth.mu.Unlock()
+		return len(auth.warmed) >= pullthrough.WarmConnections-1
+	}, 10*time.Second, time.Millisecond, "connections opened for the first pull's fetches (the ping's own may be one)")
 
 	m, err := c.FillManifest(ctx, anyone, "hub/library/app", "v1")
 	require.NoError(t, err)

@@ -291,7 +291,8 @@ func TestStreamBlobVerifiesSmallBlobsFirst(t *testing.T) {
 
 // TestFirstPullAnswersTheManifestAtOnce: a manifest the cache lacks is
 // answered from upstream while its blobs are held upstream (the pull
-// does not wait for the copy); the image lands in the store once they
+// does not wait for the copy, and the copy has asked for them already);
+// the image lands in the store once they
 // come; when the tag was last checked is kept by the store, so that a
 // cache over the store reopened does not ask the upstream again within
 // the refresh interval, and asks once it is past.
@@ -332,6 +333,8 @@ func TestFirstPullAnswersTheManifestAtOnce(t *testing.T) {
 	assert.Equal(t, manifest, m.Payload)
 	_, err = e.StatManifest(ctx, "hub/library/app", "v1")
 	require.ErrorIs(t, err, engine.ErrManifestUnknown, "not stored while its blobs are held upstream")
+	require.Eventually(t, func() bool { return up.blobs.Load() == 2 }, 10*time.Second, time.Millisecond,
+		"the upstream is asked for the config and the layer before the pull asks the cache for either")
 	close(hold)
 	require.Eventually(t, func() bool {
 		_, err := e.StatManifest(ctx, "hub/library/app", "v1")
