@@ -9,6 +9,10 @@
 //
 //	blobs/<alg>/<hex>   committed blobs (the file store's fan-out
 //	                    directory is not needed: S3 keys are flat)
+//	uploads/<id>/head   an upload's first part-size bytes (remote.go)
+//	uploads/<id>/data   the staging object its parts are uploaded to
+//	uploads/<id>/side0  what its checkpoint holds past the parts,
+//	uploads/<id>/side1  in two slots written alternately
 //
 // Reads: Open heads the object and reads its header and frame table with
 // two ranged GETs; after that every ReadAt fetches only the frames under
@@ -17,12 +21,13 @@
 //
 // Writes: an upload is streamed through package blob's writer into a
 // spool directory on local disk (hashing, framing, compression and
-// sealing as for the file store; checkpoint and resume as for the file
-// store), and Commit, once the digest checks, uploads the finished file
-// to its key (a multipart upload for large blobs, parts uploaded in
-// parallel) and removes the spool copy. The spool is per process: an
-// upload resumes on the replica that holds its spool (see
-// docs/scale-out.md for continuing it on another one).
+// sealing as for the file store). Each Checkpoint also sends what it made
+// durable to the bucket (head object, parts of the staging object's
+// multipart upload, side object) and names them in the WriterState, so
+// that any replica continues the upload from it. Commit, once the digest
+// checks, uploads the finished file to its key (one PUT when nothing was
+// sent yet), or completes the staging object and copies it to its key,
+// and removes the spool copy (docs/scale-out.md).
 //
 // Failures: every call has a deadline (Options.RequestTimeout, per
 // request); minio-go retries transient failures with backoff

@@ -11,6 +11,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/berthstore/berth/blob"
 )
@@ -121,41 +122,22 @@ func (w *Writer) Checkpoint(ctx context.Context) (blob.WriterState, error) {
 		return blob.WriterState{}, err
 	}
 	defer f.Close()
+	// Plan what goes where, then send the head, the parts and the side
+	// object at once: the checkpoint waits for the slowest, not the sum.
 	rs := w.rs
 	rs.Parts = append([]string(nil), w.rs.Parts...)
-	if rs.Sent == 0 && st.End >= int64(w.s.opts.PartSize) {
+	newHead := rs.Sent == 0 && st.End >= int64(w.s.opts.PartSize)
+	if newHead {
 		rs.PartSize = int64(w.s.opts.PartSize)
-		etag, err := w.s.putSmall(ctx, w.s.uploadKey(w.id, "head"), io.NewSectionReader(f, 0, rs.PartSize), rs.PartSize)
-		if err != nil {
-			return blob.WriterState{}, err
-		}
-		rs.Head, rs.Sent = etag, rs.PartSize
+		rs.Sent = rs.PartSize
 	}
 	var parts []part
 	for rs.Sent > 0 && st.End-rs.Sent >= rs.PartSize {
 		parts = append(parts, part{num: len(rs.Parts) + len(parts) + 2, data: f, off: rs.Sent, size: rs.PartSize})
 		rs.Sent += rs.PartSize
 	}
-	if len(parts) > 0 {
-		if len(rs.Parts)+len(parts) > maxParts-2 {
-			return blob.WriterState{}, fmt.Errorf("%w: more than %d parts", blob.ErrTooLarge, maxParts)
-		}
-		data := w.s.uploadKey(w.id, "data")
-		if rs.MPU == "" {
-			rctx, cancel := w.s.request(ctx)
-			rs.MPU, err = w.s.core.NewMultipartUpload(rctx, w.s.opts.Bucket, data, minio.PutObjectOptions{ContentType: "application/octet-stream"})
-			cancel()
-			if err != nil {
-				return blob.WriterState{}, mapErr(err, data)
-			}
-			w.rs.MPU = rs.MPU // kept for Cancel even when this checkpoint fails
-		}
-		if err := w.s.putParts(ctx, data, rs.MPU, parts); err != nil {
-			return blob.WriterState{}, err
-		}
-		for _, p := range parts {
-			rs.Parts = append(rs.Parts, p.etag)
-		}
+	if len(rs.Parts)+len(parts) > maxParts-2 {
+		return blob.WriterState{}, fmt.Errorf("%w: more than %d parts", blob.ErrTooLarge, maxParts)
 	}
 	im := blob.UploadImage{From: rs.Sent, Pending: make([]byte, st.End-rs.Sent)}
 	if _, err := f.ReadAt(im.Pending, rs.Sent); err != nil {
@@ -176,7 +158,56 @@ func (w *Writer) Checkpoint(ctx context.Context) (blob.WriterState, error) {
 	if rs.Side != "" {
 		slot = 1 - rs.SideSlot
 	}
-	etag, err := w.s.putSmall(ctx, w.s.uploadKey(w.id, sideName(slot)), bytesReader(side), int64(len(side)))
+	var (
+		g        errgroup.Group
+		etag     string
+		headSent = make(chan error, 1)
+	)
+	if newHead {
+		g.Go(func() error {
+			var err error
+			rs.Head, err = w.s.putSmall(ctx, w.s.uploadKey(w.id, "head"), io.NewSectionReader(f, 0, rs.PartSize), rs.PartSize)
+			headSent <- err
+			return err
+		})
+	} else {
+		headSent <- nil
+	}
+	if len(parts) > 0 {
+		g.Go(func() error {
+			data := w.s.uploadKey(w.id, "data")
+			if rs.MPU == "" {
+				// The head object first: gc finds a staging upload by the
+				// objects beside it (MinIO lists uploads per object only).
+				if err := <-headSent; err != nil {
+					return err
+				}
+				rctx, cancel := w.s.request(ctx)
+				mpu, err := w.s.core.NewMultipartUpload(rctx, w.s.opts.Bucket, data, minio.PutObjectOptions{ContentType: "application/octet-stream"})
+				cancel()
+				if err != nil {
+					return mapErr(err, data)
+				}
+				rs.MPU = mpu
+			}
+			if err := w.s.putParts(ctx, data, rs.MPU, parts); err != nil {
+				return err
+			}
+			for _, p := range parts {
+				rs.Parts = append(rs.Parts, p.etag)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		var err error
+		etag, err = w.s.putSmall(ctx, w.s.uploadKey(w.id, sideName(slot)), bytesReader(side), int64(len(side)))
+		return err
+	})
+	err = g.Wait()
+	if rs.MPU != "" {
+		w.rs.MPU = rs.MPU // kept for Cancel even when this checkpoint fails
+	}
 	if err != nil {
 		return blob.WriterState{}, err
 	}
