@@ -24,11 +24,6 @@ import (
 	"github.com/berthstore/berth/index"
 )
 
-// shadeSkew is how far apart the replicas' clocks may be: a collection
-// spares a blob marked (index.Batch.PutShade) up to this long before it
-// started, and drops only marks older than that when it ends.
-const shadeSkew = 5 * time.Minute
-
 // Lease names: one holder across the replicas for each.
 const (
 	leaseGC        = "gc"
@@ -48,7 +43,6 @@ func (e *Engine) openCoordinator() error {
 		return nil
 	}
 	e.coord = c
-	e.shadeSkew = shadeSkew
 	e.repoLocks.InitShared(c, "repo\x00")
 	e.digestLocks.InitShared(c, "digest\x00")
 	return nil
@@ -104,41 +98,33 @@ func (e *Engine) putShades(b *index.Batch, ds ...digest.Digest) error {
 	return nil
 }
 
-// shadedSince reports whether blob d was marked referenced since start
-// (less the clocks' skew): a sweep under d's lock spares it. A mark that
+// shaded reports whether blob d carries a mark (the write barrier of
+// the other replicas): a sweep under d's lock spares it. A mark that
 // cannot be read spares it too.
-func (e *Engine) shadedSince(start time.Time) func(d digest.Digest) bool {
-	return func(d digest.Digest) bool {
-		at, err := e.db.Shade(d)
-		if errors.Is(err, index.ErrNotFound) {
-			return false
-		}
-		return err != nil || !at.Before(start.Add(-e.shadeSkew))
-	}
+func (e *Engine) shaded(d digest.Digest) bool {
+	_, err := e.db.Shade(d)
+	return !errors.Is(err, index.ErrNotFound)
 }
 
-// dropShades removes the marks older than start less the clocks' skew:
-// the collection that started at start has seen every reference made
-// before. Called once its sweep is over, without the digests' locks: a
-// mark is committed with its reference, so one dropped although renewed
-// meanwhile only leaves a reference the next collection's mark phase
-// reads from the index anyway (one collection at a time: the lease).
-func (e *Engine) dropShades(start time.Time) error {
-	cutoff := start.Add(-e.shadeSkew)
-	var old []digest.Digest
-	err := e.db.WalkShades(func(d digest.Digest, at time.Time) error {
-		if at.Before(cutoff) {
-			old = append(old, d)
-		}
+// dropShades removes every mark, at the start of a collection (under the
+// gc lease), before its mark phase: a mark removed was committed before,
+// and so was the reference it marks, which the mark phase then reads from
+// the index; a mark committed after its removal stays until the next
+// collection and spares its blob in this one's sweep. No clock is
+// compared: the order of the commits is all it takes.
+func (e *Engine) dropShades() error {
+	var all []digest.Digest
+	err := e.db.WalkShades(func(d digest.Digest, _ time.Time) error {
+		all = append(all, d)
 		return nil
 	})
 	if err != nil {
 		return storageErr(err)
 	}
-	for len(old) > 0 {
-		n := min(len(old), 512)
+	for len(all) > 0 {
+		n := min(len(all), 512)
 		b := e.db.NewBatch()
-		for _, d := range old[:n] {
+		for _, d := range all[:n] {
 			if err := b.DeleteShade(d); err != nil {
 				b.Close()
 				return storageErr(err)
@@ -149,7 +135,7 @@ func (e *Engine) dropShades(start time.Time) error {
 		if err != nil {
 			return storageErr(err)
 		}
-		old = old[n:]
+		all = all[n:]
 	}
 	return nil
 }

@@ -14,7 +14,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -55,8 +54,6 @@ type Engine struct {
 	// coord is the coordinator of the replicas sharing the store (nil:
 	// one process owns it; coordinator.go).
 	coord *index.Coordinator
-	// shadeSkew is shadeSkew (tests lower it).
-	shadeSkew time.Duration
 	// policies caches what access decisions need of each repository
 	// (*repoAccess: its ARN, parsed policy and resource tags; policies.go),
 	// by name, filled and dropped under the repository's lock.

@@ -375,8 +375,12 @@ func (e *Engine) collectGarbageLocked(ctx context.Context, opts GCOptions) (GCRe
 	if e.coordinated() && !opts.DryRun {
 		// Writers on other replicas mark what they reference in the
 		// index (putShades); the sweep reads the marks under each
-		// digest's lock.
-		cfg.Shaded = e.shadedSince(started)
+		// digest's lock. The marks of references the mark phase will
+		// read go first.
+		if err := e.dropShades(); err != nil {
+			return GCReport{}, err
+		}
+		cfg.Shaded = e.shaded
 	}
 	c := gc.NewCollector(cfg, opts.gc())
 	if !opts.DryRun {
@@ -407,9 +411,6 @@ func (e *Engine) collectGarbageLocked(ctx context.Context, opts GCOptions) (GCRe
 	if err == nil {
 		// What the shred sweep or a swept layer left of a layer's file list.
 		r.LayerRecords, err = e.SweepLayerRecords(ctx, opts.DryRun)
-	}
-	if err == nil && e.coordinated() && !opts.DryRun {
-		err = e.dropShades(started)
 	}
 	if !opts.DryRun && ctx.Err() == nil {
 		result := RunOK

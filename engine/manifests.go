@@ -226,9 +226,6 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 	if err := b.PutManifest(rec); err != nil {
 		return PutManifestResult{}, storageErr(err)
 	}
-	if err := e.putShades(b, rec.Blobs...); err != nil {
-		return PutManifestResult{}, err
-	}
 	for _, t := range tags {
 		prev, err := e.db.Tag(repo, t)
 		if err != nil && !errors.Is(err, index.ErrNotFound) {
@@ -288,6 +285,9 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 			}
 			scanQueued = true
 		}
+	}
+	if err := e.putShades(b, rec.Blobs...); err != nil {
+		return PutManifestResult{}, err
 	}
 	if e.putsInFlight.Load() == 1 {
 		// Alone: nothing to share an fsync with, so one synced commit.

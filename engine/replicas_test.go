@@ -241,9 +241,6 @@ func TestReplicasGCBarrier(t *testing.T) {
 	s := newSharedStore(t)
 	es := s.replicas(t, 2, nil)
 	a, b := es[0], es[1]
-	// The clocks are one: the marks of the blobs' uploads, made before
-	// the collection starts, do not spare them.
-	a.shadeSkew = 0
 	ctx := context.Background()
 	type image struct {
 		config, layer Descriptor
@@ -391,4 +388,59 @@ func TestReplicasKeyring(t *testing.T) {
 	c := s.open(t, nil) // the changed keyring
 	_, err = c.CreateRepository(ctx, "team/app", RepositorySettings{})
 	require.NoError(t, err)
+}
+
+// TestReplicasReplicationOnce: images pushed through three replicas
+// queue replication jobs; claimers on every replica take them, each
+// working longer than a poll (so every replica finds every job queued in
+// the index while it runs): each job is claimed once.
+func TestReplicasReplicationOnce(t *testing.T) {
+	s := newSharedStore(t)
+	dest := ReplicationDestination{Region: "us-west-2", RegistryID: "000000000000"}
+	mod := func(o *Options) { o.ReplicationDestinations = []ReplicationDestination{dest} }
+	ctx := context.Background()
+	first := s.open(t, mod)
+	_, err := first.PutReplicationConfiguration(ctx, ReplicationConfiguration{Rules: []ReplicationRule{{Destinations: []ReplicationDestination{dest}}}})
+	require.NoError(t, err)
+	es := append([]*Engine{first}, s.replicas(t, 2, mod)...)
+	const perReplica = 2
+	for i, e := range es {
+		for j := range perReplica {
+			pushImage(t, e, "prod/app", fmt.Sprintf("r%d-%d", i, j), []byte(fmt.Sprintf("layer %d %d", i, j)))
+		}
+	}
+	want := len(es) * perReplica
+	var mu sync.Mutex
+	claims := map[string]int{}
+	cctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, e := range es {
+		wg.Go(func() {
+			for {
+				j, err := e.ClaimReplication(cctx, dest)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				claims[j.Tag]++
+				mu.Unlock()
+				// The replication's work, longer than a poll: the other
+				// replicas' rescans find the job queued meanwhile.
+				time.Sleep(sharedPollInterval + 500*time.Millisecond)
+				assert.NoError(t, e.FinishReplication(ctx, j, ReplicationResult{}))
+			}
+		})
+	}
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(claims) == want
+	}, 30*time.Second, 20*time.Millisecond)
+	time.Sleep(2 * sharedPollInterval) // every replica rescans the queue: nothing is claimed again
+	cancel()
+	wg.Wait()
+	for tag, n := range claims {
+		assert.Equal(t, 1, n, "job of %s claimed once", tag)
+	}
+	assert.Len(t, claims, want)
 }

@@ -52,6 +52,7 @@ import (
 //	w 0 <webhook> 0 <seq>                  pending delivery                Batch.PutDelivery
 //	W 0 <webhook> 0 <seq>                  dead letter                     Batch.PutDeadLetter
 //	A 0 <repo> 0 <digest>                  TierJob record (archive tier)   Batch.PutTierJob
+//	h 0 <digest>                           gc barrier mark (shade.go)      Batch.PutShade
 const (
 	prefixRepo     byte = 'r'
 	prefixTag      byte = 't'

@@ -347,6 +347,11 @@ func (c *Coordinator) close() {
 	c.closed = true
 	close(c.stop)
 	if c.conn != nil {
+		// Released now, not when the server notices the disconnection:
+		// another replica may take a lease at once.
+		ctx, cancel := context.WithTimeout(context.Background(), coordPingInterval)
+		_, _ = c.conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
+		cancel()
 		_ = c.conn.Close(context.Background())
 		c.conn = nil
 	}

@@ -11,10 +11,9 @@ import (
 // The gc write barrier's marks in the index, for several processes
 // sharing one database: a write that adds a reference to a blob (a
 // manifest put, an upload commit, a mount) records the blob's digest here
-// in its own batch, under the blob's cross-process lock; a collection's
-// sweep, under the same lock, spares a candidate marked since the
-// collection started, and the collection drops the marks older than its
-// start when it ends. docs/gc.md, docs/scale-out.md.
+// in its own batch, under the blob's cross-process lock; a collection
+// removes every mark before its mark phase, and its sweep, under the same
+// lock, spares a candidate that has one. docs/gc.md, docs/scale-out.md.
 //
 //	h 0 <digest>        when it was last marked (8 bytes, Unix nanoseconds)   Batch.PutShade
 const prefixShade byte = 'h'
