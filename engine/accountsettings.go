@@ -141,6 +141,7 @@ func (e *Engine) loadAccountSettingsLocked() (accountSettings, error) {
 	if s := e.accountSettings.Load(); s != nil {
 		return *s, nil
 	}
+	g := e.fillGen()
 	s := accountSettings{}
 	for name, def := range accountSettingDefaults {
 		v, err := e.db.RegistrySetting(accountSettingKeyPrefix + name)
@@ -153,8 +154,11 @@ func (e *Engine) loadAccountSettingsLocked() (accountSettings, error) {
 			s[name] = string(v)
 		}
 	}
-	if e.cacheable() {
+	if e.fresh(g) {
 		e.accountSettings.Store(&s)
+		if !e.fresh(g) {
+			e.accountSettings.CompareAndSwap(&s, nil)
+		}
 	}
 	return s, nil
 }

@@ -322,6 +322,7 @@ func (e *Engine) cachedRules() ([]PullThroughCacheRule, error) {
 	if p := e.cacheRules.Load(); p != nil {
 		return *p, nil
 	}
+	g := e.fillGen()
 	out := []PullThroughCacheRule{}
 	err := e.db.ListCacheRules(func(prefix string, v []byte) error {
 		r, err := decodeCacheRule(v)
@@ -340,8 +341,11 @@ func (e *Engine) cachedRules() ([]PullThroughCacheRule, error) {
 	if err != nil {
 		return nil, storageErr(err)
 	}
-	if e.cacheable() {
+	if e.fresh(g) {
 		e.cacheRules.Store(&out)
+		if !e.fresh(g) {
+			e.cacheRules.CompareAndSwap(&out, nil)
+		}
 	}
 	return out, nil
 }

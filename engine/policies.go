@@ -96,6 +96,7 @@ func (e *Engine) repositoryAccess(repo string) (*repoAccess, error) {
 	}
 	unlock := e.repoLocks.Lock(repo)
 	defer unlock()
+	g := e.fillGen()
 	r, err := e.loadRepo(repo)
 	if errors.Is(err, ErrNameUnknown) {
 		return &repoAccess{arn: arn}, nil
@@ -103,7 +104,7 @@ func (e *Engine) repositoryAccess(repo string) (*repoAccess, error) {
 	if err != nil {
 		return nil, err
 	}
-	ra := &repoAccess{arn: arn, tags: r.ResourceTags, cached: e.cacheable()}
+	ra := &repoAccess{arn: arn, tags: r.ResourceTags, cached: e.fresh(g)}
 	if r.RepositoryPolicy != "" {
 		if ra.policy, ra.err = parseRepositoryPolicy(repo, r.RepositoryPolicy); ra.err != nil {
 			ra.err = fmt.Errorf("repository %s: its stored policy cannot be enforced: %w", repo, ra.err)
@@ -111,6 +112,9 @@ func (e *Engine) repositoryAccess(repo string) (*repoAccess, error) {
 	}
 	if ra.cached {
 		e.policies.Store(repo, ra)
+		if !e.fresh(g) {
+			e.policies.CompareAndDelete(repo, ra)
+		}
 	}
 	return ra, nil
 }
@@ -217,6 +221,7 @@ func (e *Engine) loadRegistryPolicyLocked() (*registryPolicyEntry, error) {
 	if rp := e.registryPolicy.Load(); rp != nil {
 		return rp, nil
 	}
+	g := e.fillGen()
 	v, err := e.db.RegistrySetting(registryPolicyKey)
 	rp := &registryPolicyEntry{}
 	switch {
@@ -227,8 +232,11 @@ func (e *Engine) loadRegistryPolicyLocked() (*registryPolicyEntry, error) {
 		rp.text = string(v)
 		rp.policy, rp.err = iam.Parse(iam.RegistryPolicy, "registry", rp.text)
 	}
-	if e.cacheable() {
+	if e.fresh(g) {
 		e.registryPolicy.Store(rp)
+		if !e.fresh(g) {
+			e.registryPolicy.CompareAndSwap(rp, nil)
+		}
 	}
 	return rp, nil
 }

@@ -241,14 +241,10 @@ func (e *Engine) replicationConfig() (*ReplicationConfiguration, error) {
 	if c := e.repl.config.Load(); c != nil {
 		return c, nil
 	}
+	g := e.fillGen()
 	b, err := e.db.RegistrySetting(replicationSetting)
 	if errors.Is(err, index.ErrNotFound) {
-		c := &ReplicationConfiguration{}
-		if !e.cacheable() {
-			return c, nil
-		}
-		e.repl.config.CompareAndSwap(nil, c)
-		return e.repl.config.Load(), nil
+		return e.fillReplicationConfig(g, &ReplicationConfiguration{}), nil
 	}
 	if err != nil {
 		return nil, storageErr(err)
@@ -268,11 +264,25 @@ func (e *Engine) replicationConfig() (*ReplicationConfiguration, error) {
 		}
 		c.Rules = append(c.Rules, rr)
 	}
-	if !e.cacheable() {
-		return c, nil
+	return e.fillReplicationConfig(g, c), nil
+}
+
+// fillReplicationConfig caches c, read under drop generation g (fresh),
+// unless another is cached, and returns the one cached (c when none is).
+func (e *Engine) fillReplicationConfig(g uint64, c *ReplicationConfiguration) *ReplicationConfiguration {
+	if !e.fresh(g) {
+		return c
 	}
-	e.repl.config.CompareAndSwap(nil, c)
-	return e.repl.config.Load(), nil
+	if !e.repl.config.CompareAndSwap(nil, c) {
+		if cur := e.repl.config.Load(); cur != nil {
+			return cur
+		}
+		return c
+	}
+	if !e.fresh(g) {
+		e.repl.config.CompareAndSwap(c, nil)
+	}
+	return c
 }
 
 func cloneReplicationConfiguration(c ReplicationConfiguration) ReplicationConfiguration {

@@ -222,12 +222,11 @@ func (e *Engine) RegistryScanningConfiguration(ctx context.Context) (ScanningCon
 	if c := e.scanConfig.Load(); c != nil {
 		return *c, nil
 	}
+	g := e.fillGen()
 	b, err := e.db.RegistrySetting(scanningSetting)
 	if errors.Is(err, index.ErrNotFound) {
 		c := ScanningConfiguration{ScanType: ScanTypeBasic}
-		if e.cacheable() {
-			e.scanConfig.CompareAndSwap(nil, &c)
-		}
+		e.fillScanConfig(g, &c)
 		return c, nil
 	}
 	if err != nil {
@@ -245,10 +244,15 @@ func (e *Engine) RegistryScanningConfiguration(ctx context.Context) (ScanningCon
 		}
 		c.Rules = append(c.Rules, sr)
 	}
-	if e.cacheable() {
-		e.scanConfig.CompareAndSwap(nil, &c)
-	}
+	e.fillScanConfig(g, &c)
 	return c, nil
+}
+
+// fillScanConfig caches c, read under drop generation g (fresh).
+func (e *Engine) fillScanConfig(g uint64, c *ScanningConfiguration) {
+	if e.fresh(g) && e.scanConfig.CompareAndSwap(nil, c) && !e.fresh(g) {
+		e.scanConfig.CompareAndSwap(c, nil)
+	}
 }
 
 // RepositoryScanningConfiguration returns what applies to repo.

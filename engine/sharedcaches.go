@@ -34,6 +34,9 @@ type sharedCaches struct {
 	// deaf is set while the listener does not listen: nothing is
 	// stored in a cache then (they were emptied when it was set).
 	deaf atomic.Bool
+	// gen counts drops (dropCaches): a fill stores what it read only if
+	// no drop came between its read and its store (fresh).
+	gen atomic.Uint64
 	// heads caches the HEAD and GET path's tag and manifest lookups;
 	// nil when the index is not shared.
 	heads *headCache
@@ -46,17 +49,30 @@ type sharedCaches struct {
 // not while the listener is down.
 func (e *Engine) cacheable() bool { return !e.shared.deaf.Load() }
 
+// fillGen is the drop generation a cache fill starts under: read it
+// before reading the index.
+func (e *Engine) fillGen() uint64 { return e.shared.gen.Load() }
+
+// fresh reports whether what a fill read under generation g may be (or
+// stay) stored: no drop since, and the listener up. A fill stores, then
+// asks again and takes its value back when it is no longer fresh: a drop
+// that came between its read and its store then cannot leave it behind.
+// The drops take no lock, so that a listener never waits for a writer
+// (which may be waiting for the listener's acknowledgement).
+func (e *Engine) fresh(g uint64) bool { return !e.shared.deaf.Load() && e.shared.gen.Load() == g }
+
 // startSharedCaches watches the index's changes when it is shared,
 // waiting up to wait for the listener to listen (until then nothing is
 // cached).
 func (e *Engine) startSharedCaches(wait time.Duration) {
 	e.shared.deaf.Store(true)
 	e.shared.listening = make(chan struct{})
+	e.shared.heads = newHeadCache() // before the listener's goroutine reads it
 	if !e.db.WatchChanges(changeWatcher{e}) {
+		e.shared.heads = nil
 		e.shared.deaf.Store(false)
 		return
 	}
-	e.shared.heads = newHeadCache()
 	select {
 	case <-e.shared.listening:
 	case <-time.After(wait):
@@ -109,8 +125,9 @@ func (w changeWatcher) Listening(on bool) {
 }
 
 // dropCaches drops what every cache holds of c: another process changed
-// it (or may have).
+// it (or may have). It takes no lock (see fresh).
 func (e *Engine) dropCaches(c index.Change) {
+	e.shared.gen.Add(1)
 	if c.Families&index.FamilyRepository != 0 {
 		if c.AnyRepository {
 			e.repoStates.gen.Add(1)
@@ -119,26 +136,19 @@ func (e *Engine) dropCaches(c index.Change) {
 			e.decisions.m.Clear()
 		}
 		for _, name := range c.Repositories {
-			// Under the repository's lock: a miss of repositoryAccess
-			// reads and stores under it, so it cannot store what it
-			// read before this change after this drop.
-			unlock := e.repoLocks.Lock(name)
 			e.repoChanged(name)
 			e.policies.Delete(name)
-			unlock()
 		}
 	}
 	if c.Families&index.FamilyRegistry != 0 {
-		e.registryMu.Lock()
 		e.registryPolicy.Store(nil)
 		e.accountSettings.Store(nil)
-		e.registryMu.Unlock()
 		e.scanConfig.Store(nil)
 		e.repl.config.Store(nil)
 		e.decisions.m.Clear()
 	}
 	if c.Families&index.FamilyCacheRule != 0 {
-		e.dropCachedRules()
+		e.cacheRules.Store(nil)
 	}
 	e.shared.heads.drop(c)
 }

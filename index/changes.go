@@ -9,6 +9,7 @@ package index
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 )
 
@@ -164,12 +165,14 @@ func firstPart(k []byte) ([]byte, bool) {
 // 8000 bytes): a longer description is sent as AnyRepository.
 const maxChangePayload = 7000
 
-// encodeChange is c as a notification's payload from sender:
-// "sender families-hex *" or "sender families-hex" followed by a line per
-// repository.
-func encodeChange(sender string, c Change) string {
+// encodeChange is c as the payload of sender's notification number
+// seq: "sender seq families-hex *" or "sender seq families-hex"
+// followed by a line per repository.
+func encodeChange(sender string, seq uint64, c Change) string {
 	var s strings.Builder
 	s.WriteString(sender)
+	s.WriteByte(' ')
+	s.WriteString(strconv.FormatUint(seq, 10))
 	s.WriteByte(' ')
 	s.WriteString(hexByte(byte(c.Families)))
 	if c.AnyRepository {
@@ -179,7 +182,7 @@ func encodeChange(sender string, c Change) string {
 	for _, r := range c.Repositories {
 		if s.Len()+1+len(r) > maxChangePayload {
 			c.AnyRepository = true
-			return encodeChange(sender, c)
+			return encodeChange(sender, seq, c)
 		}
 		s.WriteByte('\n')
 		s.WriteString(r)
@@ -189,25 +192,30 @@ func encodeChange(sender string, c Change) string {
 
 // decodeChange parses encodeChange's payload; a payload it cannot read
 // is ChangeAll (a newer sender: drop everything rather than miss).
-func decodeChange(payload string) (sender string, c Change) {
+func decodeChange(payload string) (sender string, seq uint64, c Change) {
 	head, repos, _ := strings.Cut(payload, "\n")
 	fields := strings.Fields(head)
-	if len(fields) < 2 || len(fields[1]) != 2 {
-		return "", ChangeAll
+	if len(fields) < 3 || len(fields[2]) != 2 {
+		return "", 0, ChangeAll
 	}
-	f, ok := unhexByte(fields[1])
+	sender = fields[0]
+	seq, err := strconv.ParseUint(fields[1], 10, 64)
+	if err != nil {
+		return sender, 0, ChangeAll
+	}
+	f, ok := unhexByte(fields[2])
 	if !ok {
-		return fields[0], ChangeAll
+		return sender, seq, ChangeAll
 	}
 	c.Families = Family(f)
-	if len(fields) > 2 {
+	if len(fields) > 3 {
 		c.AnyRepository = true
-		return fields[0], c
+		return sender, seq, c
 	}
 	if repos != "" {
 		c.Repositories = strings.Split(repos, "\n")
 	}
-	return fields[0], c
+	return sender, seq, c
 }
 
 const hexDigits = "0123456789abcdef"

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"sort"
 	"sync"
@@ -70,7 +71,7 @@ func OpenPostgres(ctx context.Context, url string, opts *Options, popts *Postgre
 		return nil, err
 	}
 	db := &DB{opts: o, log: o.Logger.With("component", "index", "backend", "postgres")}
-	db.kv = &pgKV{pool: pool, sender: newSender()}
+	db.kv = &pgKV{pool: pool, sender: newSender(), log: db.log}
 	if err := db.checkSchema(); err != nil {
 		pool.Close()
 		return nil, err
@@ -146,8 +147,15 @@ type pgKV struct {
 	// (pgcoord.go), made on first use under coordMu.
 	coordMu sync.Mutex
 	coord   *Coordinator
-	// sender names this process's change notifications.
+	// sender names this process's change notifications; seq numbers
+	// them.
 	sender string
+	seq    atomic.Uint64
+	log    *slog.Logger
+	// live is set while this process's listener listens: only then can
+	// its commits hear the other processes' acknowledgements.
+	live atomic.Bool
+	acks ackWaits
 	// watcher, when set (WatchChanges), is told of each commit's change;
 	// stopListen stops its listener, listening waits for it.
 	watcher    atomic.Pointer[ChangeWatcher]
@@ -199,16 +207,27 @@ func (p *pgKV) apply(ctx context.Context, kb kvBatch, _ bool) error {
 		}
 	}
 	change, notify := cb.change()
-	payload := ""
+	var (
+		payload string
+		acks    *ackWait
+	)
 	if notify {
-		payload = encodeChange(p.sender, change)
+		seq := p.seq.Add(1)
+		payload = encodeChange(p.sender, seq, change)
+		if p.live.Load() {
+			acks = p.acks.expect(seq)
+			defer p.acks.forget(seq)
+		}
 	}
-	var err error
+	var (
+		err       error
+		listeners []string
+	)
 	for attempt := range pgRetries {
 		if attempt > 0 {
 			time.Sleep(time.Duration(rand.Int64N(int64(time.Millisecond)<<min(attempt, 8))) + time.Millisecond)
 		}
-		if err = p.applyOnce(ctx, b, payload); err == nil || !pgRetryable(err) {
+		if listeners, err = p.applyOnce(ctx, b, payload); err == nil || !pgRetryable(err) {
 			break
 		}
 	}
@@ -222,15 +241,22 @@ func (p *pgKV) apply(ctx context.Context, kb kvBatch, _ bool) error {
 	if err != nil {
 		return fmt.Errorf("index: commit: postgres: %w", err)
 	}
+	if acks != nil && len(listeners) > 0 {
+		if missing := acks.wait(listeners, ackTimeout); len(missing) > 0 {
+			p.log.Warn("other processes did not acknowledge a change in time: their caches may serve it stale until they drop them", "processes", missing, "waited", ackTimeout)
+		}
+	}
 	return nil
 }
 
 // applyOnce runs b's writes in one transaction, with a notification of
-// payload unless it is empty.
-func (p *pgKV) applyOnce(ctx context.Context, b *pgBatch, payload string) error {
+// payload unless it is empty; then it returns the senders of the other
+// processes listening for changes when it committed (their listeners'
+// application_name), whose acknowledgements the commit waits for.
+func (p *pgKV) applyOnce(ctx context.Context, b *pgBatch, payload string) ([]string, error) {
 	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
 	var q pgx.Batch
@@ -252,13 +278,18 @@ func (p *pgKV) applyOnce(ctx context.Context, b *pgBatch, payload string) error 
 			}
 		}
 	}
+	var listeners []string
 	if payload != "" {
 		q.Queue(`SELECT pg_notify($1, $2)`, changeChannel, payload)
+		q.Queue(`SELECT coalesce(array_agg(substr(application_name, $1)), '{}') FROM pg_stat_activity
+			WHERE datname = current_database() AND starts_with(application_name, $2) AND application_name <> $3`,
+			len(listenerAppName)+1, listenerAppName, listenerAppName+p.sender).
+			QueryRow(func(row pgx.Row) error { return row.Scan(&listeners) })
 	}
 	if err := tx.SendBatch(ctx, &q).Close(); err != nil {
-		return err
+		return nil, err
 	}
-	return tx.Commit(ctx)
+	return listeners, tx.Commit(ctx)
 }
 
 // pgRetryable reports a serialization failure or a deadlock: the
