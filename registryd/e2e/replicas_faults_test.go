@@ -351,11 +351,7 @@ func TestGCOnOneReplicaWhilePushingThroughOthers(t *testing.T) {
 	t.Logf("%d collections on replica 0 swept %d blobs; %d pushes acknowledged (%d deleted since), %d refused once for a layer collected first and pushed again, %d failed; requests per replica %v",
 		runs, swept, len(acked), len(acked)-len(live), refused, len(failed), s.Proxy.counts())
 	assert.Empty(t, failed, "every push finishes")
-	// The collections saw the garbage (and the layers not yet
-	// referenced) as candidates; whether they may sweep them yet is the
-	// write barrier's call: with several replicas a blob marked within
-	// the replicas' clock skew (minutes) is spared.
-	assert.Positive(t, candidates, "the collections found no candidate")
+	assert.Positive(t, swept, "the collections collected something")
 	checkAfterFaults(t, s, live)
 }
 
