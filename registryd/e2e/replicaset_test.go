@@ -22,8 +22,9 @@ import (
 
 // replicaSet is a registry of several replicas as it runs past one
 // machine: one MinIO, one PostgreSQL, n `registryd serve` processes (the
-// built binary), each with its own data directory but the same store
-// identity and keyring, behind a round-robin proxy (rrProxy).
+// built binary), each with its own data directory and a copy of the
+// store's keyring (the store's identity each adopts from the database),
+// behind a round-robin proxy (rrProxy).
 type replicaSet struct {
 	// Addr is the proxy's host:port: where clients go.
 	Addr string
@@ -87,8 +88,9 @@ const replicaBucket = "registry"
 
 // startReplicaSet starts MinIO and PostgreSQL (unless given), makes the
 // store's bucket and database, and starts the replicas and the proxy.
-// The first replica makes the store (its identity and keyring); the
-// others get copies of both before they start.
+// The first replica makes the store (its identity, recorded in the
+// database, and its keyring); the others get a copy of the keyring
+// before they start.
 func startReplicaSet(tb testing.TB, o replicaSetOptions) *replicaSet {
 	tb.Helper()
 	if o.N == 0 {
@@ -140,12 +142,13 @@ func startReplicaSet(tb testing.TB, o replicaSetOptions) *replicaSet {
 	return s
 }
 
-// shareStore gives the data directory to the store of from: its identity
-// (which owns the bucket prefix) and its keyring.
+// shareStore gives the data directory to the store of from: a copy of
+// its keyring (every replica needs the store's keys; the identity that
+// owns the bucket prefix each replica adopts from the database).
 func shareStore(tb testing.TB, from, to string) {
 	tb.Helper()
 	require.NoError(tb, os.MkdirAll(to, 0o700))
-	for _, f := range []string{"store-id", "keyring.json"} {
+	for _, f := range []string{"keyring.json"} {
 		b, err := os.ReadFile(filepath.Join(from, f))
 		require.NoError(tb, err, "the first replica's %s", f)
 		require.NoError(tb, os.WriteFile(filepath.Join(to, f), b, 0o600))
