@@ -137,6 +137,7 @@ func pushedOf(repo, tag string, img v1.Image) (*pushedImage, error) {
 // again; every push finishes, and every acknowledged one pulls back
 // bit-exact.
 func TestReplicaKilledDuringChunkedPushes(t *testing.T) {
+	skipIfShort(t)
 	s := startReplicaSet(t, replicaSetOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -180,6 +181,7 @@ func TestReplicaKilledDuringChunkedPushes(t *testing.T) {
 // with a retryable error, the clients retry, and every acknowledged push
 // pulls back bit-exact.
 func TestPostgresRestartedUnderTraffic(t *testing.T) {
+	skipIfShort(t)
 	s := startReplicaSet(t, replicaSetOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -213,6 +215,7 @@ func TestPostgresRestartedUnderTraffic(t *testing.T) {
 // Retry-After; the clients retry, and every acknowledged push pulls back
 // bit-exact.
 func TestObjectStoreRestartedMidUpload(t *testing.T) {
+	skipIfShort(t)
 	s := startReplicaSet(t, replicaSetOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -257,6 +260,7 @@ func TestObjectStoreRestartedMidUpload(t *testing.T) {
 // and fsck is clean: no collection on one replica removed a blob that a
 // push on another had made live.
 func TestGCOnOneReplicaWhilePushingThroughOthers(t *testing.T) {
+	skipIfShort(t)
 	s := startReplicaSet(t, replicaSetOptions{})
 	s.Proxy.setOut(0, true)
 	pool := make([]v1.Layer, 6)
@@ -383,4 +387,13 @@ func (s *replicaSet) gc(tb testing.TB, i int, grace time.Duration) (engine.GCRep
 		return r, fmt.Errorf("%v: %s", err, stderr.Bytes())
 	}
 	return r, json.Unmarshal(out, &r)
+}
+
+// skipIfShort skips a fault test of several replicas (20-60 s of
+// traffic) under -short; make test never runs with -short.
+func skipIfShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("a fault test of several replicas: long (make test runs it)")
+	}
 }
