@@ -239,7 +239,7 @@ func (o *Options) EnsureDefaults() {
 	if o.KeyCacheTTL == 0 {
 		o.KeyCacheTTL = 5 * time.Minute
 	}
-	if o.SharedCacheTTL <= 0 {
+	if o.SharedCacheTTL == 0 {
 		o.SharedCacheTTL = DefaultSharedCacheTTL
 	}
 	if o.KeyCacheSize == 0 {
@@ -335,6 +335,9 @@ func (o *Options) Validate() error {
 	}
 	if o.ScheduleJitter < 0 || o.ScheduleJitter > 0.5 {
 		errs = append(errs, fmt.Errorf("%w: ScheduleJitter %v outside [0, 0.5]", ErrInvalidArgument, o.ScheduleJitter))
+	}
+	if o.SharedCacheTTL < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative SharedCacheTTL", ErrInvalidArgument))
 	}
 	if o.KeyCacheSize < 0 || o.KeyCacheTTL < 0 {
 		errs = append(errs, fmt.Errorf("%w: negative key cache bound", ErrInvalidArgument))

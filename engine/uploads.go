@@ -236,6 +236,12 @@ func (u *upload) checkCurrent() error {
 	return nil
 }
 
+// staleHandle reports whether checkCurrent's err says that the handle is
+// stale (not that the metadata could not be read).
+func staleHandle(err error) bool {
+	return errors.Is(err, ErrBlobUploadInvalid) || errors.Is(err, ErrBlobUploadUnknown)
+}
+
 // dropStale forgets live handle u, which another replica's writes made
 // stale: its writer is closed and its spool files removed (the session's
 // bytes are in the bucket). The caller holds u.
@@ -274,9 +280,12 @@ func (e *Engine) ResumeUpload(ctx context.Context, repo, id string) (Upload, err
 		}
 		if e.sharedUploads {
 			if err := u.checkCurrent(); err != nil {
-				// Continued, committed or cancelled on another replica:
-				// this handle's bytes are not the session's any more.
-				e.dropStale(u)
+				if staleHandle(err) {
+					// Continued, committed or cancelled on another
+					// replica: this handle's bytes are not the
+					// session's any more.
+					e.dropStale(u)
+				}
 				u.release()
 				if errors.Is(err, ErrBlobUploadInvalid) {
 					return e.reopenUpload(ctx, repo, id)
@@ -667,12 +676,14 @@ func (e *Engine) parkIdleUploads() {
 	e.upMu.Unlock()
 	for _, u := range idle {
 		unlock := e.digestLocks.Lock(uploadLockKey(u.id))
-		if e.sharedUploads && u.checkCurrent() != nil {
-			// Continued or ended on another replica: nothing to park.
-			e.dropStale(u)
-			unlock()
-			u.mu.Unlock()
-			continue
+		if e.sharedUploads {
+			if err := u.checkCurrent(); staleHandle(err) {
+				// Continued or ended on another replica: nothing to park.
+				e.dropStale(u)
+				unlock()
+				u.mu.Unlock()
+				continue
+			}
 		}
 		if err := u.park(context.Background()); err != nil {
 			e.log.Warn("parking idle upload", "upload", u.id, "err", err)

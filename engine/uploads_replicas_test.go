@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -173,6 +174,49 @@ func TestUploadContinuedOnAnotherReplica(t *testing.T) {
 		ids, err := p.a.blobs.Uploads(ctx)
 		require.NoError(t, err)
 		assert.NotContains(t, ids, id, "A dropped its spool file")
+	})
+
+	t.Run("gc-on-B-expires-the-session", func(t *testing.T) {
+		u, err := p.a.BeginUpload(ctx, repo)
+		require.NoError(t, err)
+		id := u.ID()
+		_, err = u.Write(blobtest.RandomBytes(33 << 20))
+		require.NoError(t, err)
+		require.NoError(t, u.Checkpoint(ctx))
+		require.NoError(t, u.Close())
+		_, parts := p.uploadsInBucket(t, id)
+		require.NotEmpty(t, parts)
+		rep, err := p.b.CollectGarbage(ctx, GCOptions{Grace: -1, UploadTTL: time.Nanosecond})
+		require.NoError(t, err)
+		assert.Equal(t, 1, rep.UploadsExpired)
+		keys, parts := p.uploadsInBucket(t, id)
+		assert.Empty(t, keys, "the expired session's objects are gone")
+		assert.Empty(t, parts, "its multipart upload is aborted")
+		_, err = p.a.ResumeUpload(ctx, repo, id)
+		require.ErrorIs(t, err, ErrBlobUploadUnknown)
+	})
+
+	t.Run("gc-on-B-removes-orphan-parts", func(t *testing.T) {
+		// Parts and side objects whose session record is gone (a replica
+		// killed between sending a first checkpoint and recording it).
+		u, err := p.a.BeginUpload(ctx, repo)
+		require.NoError(t, err)
+		id := u.ID()
+		_, err = u.Write(blobtest.RandomBytes(33 << 20))
+		require.NoError(t, err)
+		require.NoError(t, u.Checkpoint(ctx))
+		require.NoError(t, u.Close())
+		b := p.a.db.NewBatch()
+		require.NoError(t, b.DeleteUpload(id))
+		require.NoError(t, b.Commit(true))
+		b.Close()
+		time.Sleep(1100 * time.Millisecond) // object times have a second's resolution
+		rep, err := p.b.CollectGarbage(ctx, GCOptions{Grace: -1})
+		require.NoError(t, err)
+		assert.GreaterOrEqual(t, rep.OrphanUploadsRemoved, 1)
+		keys, parts := p.uploadsInBucket(t, id)
+		assert.Empty(t, keys, "the orphan's objects are gone")
+		assert.Empty(t, parts, "its multipart upload is aborted")
 	})
 
 	t.Run("hostile", func(t *testing.T) {

@@ -137,6 +137,11 @@ type Config struct {
 	// (postgres://user@host:port/db?sslmode=...) instead of pebble under
 	// the data directory. See docs/scale-out.md.
 	Metadata string `json:"metadata,omitempty"`
+	// SharedCacheTTL bounds, with Metadata, how long a change another
+	// replica made can go unseen here when its notification is lost:
+	// every cache is dropped this often. 0: the engine's default, 5 s.
+	// Only with Metadata. See docs/scale-out.md.
+	SharedCacheTTL Duration `json:"sharedCacheTTL,omitempty"`
 	// AuditMaxAge is how long audit records are kept. 0: the engine's
 	// default, 90 days; negative: for ever (AuditMaxBytes still bounds
 	// them).
@@ -247,6 +252,7 @@ func (c *Config) EngineOptions() (*engine.Options, error) {
 		ArchiveDir:          c.ArchiveDir,
 		ObjectStore:         objectStore,
 		Metadata:            c.Metadata,
+		SharedCacheTTL:      time.Duration(c.SharedCacheTTL),
 		AuditMaxAge:         time.Duration(c.AuditMaxAge),
 		AuditMaxBytes:       c.AuditMaxBytes,
 		DisableAudit:        c.NoAudit,
@@ -314,6 +320,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ScanMaxYield < 0 {
 		errs = append(errs, fmt.Errorf("scanMaxYield %v must not be negative (0: the default, 30s)", time.Duration(c.ScanMaxYield)))
+	}
+	if c.SharedCacheTTL < 0 || c.SharedCacheTTL != 0 && c.Metadata == "" {
+		errs = append(errs, fmt.Errorf("sharedCacheTTL %v: want a positive duration, and only with metadata (0: the default, 5s)", time.Duration(c.SharedCacheTTL)))
 	}
 	if c.ECRAccountID != "" && !ecrAccountPattern.MatchString(c.ECRAccountID) {
 		errs = append(errs, fmt.Errorf("ecrAccountId %q: want 12 digits", c.ECRAccountID))
@@ -506,6 +515,7 @@ func bindStoreFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.ArchiveDir, "archive-dir", c.ArchiveDir, "archive tier directory: the blobs of archived images no active image needs, recompressed (default <data>/archive); may be another, cheaper file system")
 	fs.StringVar(&c.BlobStore, "blob-store", c.BlobStore, "keep blobs in an S3-compatible bucket: s3://HOST[:PORT]/BUCKET[/PREFIX][?tls=false&region=R], credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (default: files under the data directory)")
 	fs.StringVar(&c.Metadata, "metadata", c.Metadata, "keep the store's metadata in PostgreSQL: postgres://USER@HOST:PORT/DB?sslmode=... (default: pebble under the data directory)")
+	fs.Var(&c.SharedCacheTTL, "shared-cache-ttl", "with --metadata: how often every cache is dropped, the bound on how long another replica's change can go unseen when its notification is lost (default 5s)")
 	fs.Var(&c.AuditMaxAge, "audit-max-age", "how long audit records are kept (default 90 days, 2160h; negative: for ever)")
 	fs.IntVar(&c.ScanWorkers, "scan-workers", c.ScanWorkers, "image scans run at once (0: 1; negative: none, scans stay queued)")
 	fs.Var(&c.ScanQuietPeriod, "scan-quiet-period", "how long no push may have been in flight before a scan runs (default 50ms; negative: scans do not wait)")

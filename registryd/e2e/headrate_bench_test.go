@@ -97,16 +97,22 @@ func startReplicas(b *testing.B, bin string, n int, args []string) []*daemon {
 	first := filepath.Join(b.TempDir(), "data")
 	ds := []*daemon{startDaemon(b, bin, first, args...)}
 	for range n - 1 {
-		data := filepath.Join(b.TempDir(), "data")
-		require.NoError(b, os.MkdirAll(data, 0o700))
-		for _, f := range []string{"keyring.json", "store-id"} {
-			c, err := os.ReadFile(filepath.Join(first, f))
-			require.NoError(b, err)
-			require.NoError(b, os.WriteFile(filepath.Join(data, f), c, 0o600))
-		}
-		ds = append(ds, startDaemon(b, bin, data, args...))
+		ds = append(ds, startDaemon(b, bin, copyReplicaIdentity(b, first), args...))
 	}
 	return ds
+}
+
+// copyReplicaIdentity makes a data directory for another replica of the
+// store in first: its keyring and store identity, copied.
+func copyReplicaIdentity(tb testing.TB, first string) string {
+	data := filepath.Join(tb.TempDir(), "data")
+	require.NoError(tb, os.MkdirAll(data, 0o700))
+	for _, f := range []string{"keyring.json", "store-id"} {
+		c, err := os.ReadFile(filepath.Join(first, f))
+		require.NoError(tb, err)
+		require.NoError(tb, os.WriteFile(filepath.Join(data, f), c, 0o600))
+	}
+	return data
 }
 
 // pushHeadImage pushes a small image as app/web:v1 and returns the path
