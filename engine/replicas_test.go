@@ -371,7 +371,7 @@ func TestReplicasKeyring(t *testing.T) {
 
 	_, err = a.CreateKey(ctx, "team-key")
 	require.ErrorIs(t, err, ErrUnsupported, "two replicas run")
-	require.Contains(t, err.Error(), "replicas share this store")
+	require.Contains(t, err.Error(), "2 replicas share this store")
 	_, err = a.RotateKey(ctx, crypt.DefaultKeyName)
 	require.ErrorIs(t, err, ErrUnsupported)
 
@@ -443,4 +443,39 @@ func TestReplicasReplicationOnce(t *testing.T) {
 		assert.Equal(t, 1, n, "job of %s claimed once", tag)
 	}
 	assert.Len(t, claims, want)
+}
+
+// TestReplicasScheduledRunsOnce: the gc and lifecycle schedules fall due
+// on every replica at the same time (their state is shared): one replica
+// makes the run, the others skip it, at once or later in the interval.
+func TestReplicasScheduledRunsOnce(t *testing.T) {
+	s := newSharedStore(t)
+	es := s.replicas(t, 3, func(o *Options) { o.GCInterval, o.LifecycleInterval = time.Hour, time.Hour })
+	ctx := context.Background()
+	for _, sched := range []struct {
+		name string
+		run  func(e *Engine) RunResult
+	}{
+		{ScheduleGC, func(e *Engine) RunResult { return e.scheduledGC(ctx, TriggerSchedule) }},
+		{ScheduleLifecycle, func(e *Engine) RunResult { return e.scheduledLifecycle(ctx, TriggerSchedule) }},
+	} {
+		results := make([]RunResult, len(es))
+		var wg sync.WaitGroup
+		for i, e := range es {
+			wg.Go(func() { results[i] = sched.run(e) })
+		}
+		wg.Wait()
+		ok := 0
+		for _, r := range results {
+			if r == RunOK {
+				ok++
+			} else {
+				assert.Equal(t, RunSkipped, r, sched.name)
+			}
+		}
+		assert.Equal(t, 1, ok, "%s: one replica runs: %v", sched.name, results)
+		for _, e := range es {
+			assert.Equal(t, RunSkipped, sched.run(e), "%s: run already made this interval", sched.name)
+		}
+	}
 }

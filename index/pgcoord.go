@@ -25,7 +25,7 @@ import (
 var ErrLeaseHeld = errors.New("index: lease held by another replica")
 
 // coordApplicationName is the application_name of coordinators'
-// sessions (pg_stat_activity shows them; Peers counts them).
+// sessions (pg_stat_activity shows them).
 const coordApplicationName = "berth-coordinator"
 
 // Coordinator timings.
@@ -119,6 +119,12 @@ func lockKey(name string) int64 {
 func (c *Coordinator) connectLocked(ctx context.Context) error {
 	conn, err := pgx.ConnectConfig(ctx, c.cfg)
 	if err != nil {
+		return fmt.Errorf("index: postgres: coordinator: %w", err)
+	}
+	// Every live coordinator holds the replicas' lock, shared (Peers
+	// counts its holders).
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock_shared($1)`, replicasKey); err != nil {
+		_ = conn.Close(ctx)
 		return fmt.Errorf("index: postgres: coordinator: %w", err)
 	}
 	c.conn = conn
@@ -396,13 +402,20 @@ func (c *Coordinator) NextSeq(ctx context.Context, name string, floor uint64) (u
 	return uint64(n), nil
 }
 
+// replicasKey is the advisory lock every live coordinator holds shared.
+var replicasKey = lockKey("replicas")
+
 // Peers counts the processes whose coordinators are connected to the
-// database now, this one included.
+// database now, this one included: the holders of the replicas' shared
+// lock (released at once by a coordinator that closes).
 func (c *Coordinator) Peers(ctx context.Context) (int, error) {
 	var n int
+	hi, lo := int64(uint64(replicasKey)>>32), int64(uint32(replicasKey))
 	err := c.exec(ctx, func(conn *pgx.Conn) error {
-		return conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1`,
-			coordApplicationName).Scan(&n)
+		return conn.QueryRow(ctx, `SELECT count(DISTINCT pid) FROM pg_locks
+			WHERE locktype = 'advisory' AND granted AND objsubid = 1
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+			AND classid::bigint = $1 AND objid::bigint = $2`, hi, lo).Scan(&n)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("index: postgres: %w", err)
