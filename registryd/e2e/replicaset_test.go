@@ -142,13 +142,15 @@ func startReplicaSet(tb testing.TB, o replicaSetOptions) *replicaSet {
 	return s
 }
 
-// shareStore gives the data directory to the store of from: a copy of
-// its keyring (every replica needs the store's keys; the identity that
-// owns the bucket prefix each replica adopts from the database).
+// shareStore gives the data directory to the store of from: copies of
+// its keyring (every replica needs the store's keys) and of the key of
+// the ECR API's login tokens (so that a token one replica minted is good
+// on all). The identity that owns the bucket prefix each replica adopts
+// from the database.
 func shareStore(tb testing.TB, from, to string) {
 	tb.Helper()
 	require.NoError(tb, os.MkdirAll(to, 0o700))
-	for _, f := range []string{"keyring.json"} {
+	for _, f := range []string{"keyring.json", "ecr-login-token.key"} {
 		b, err := os.ReadFile(filepath.Join(from, f))
 		require.NoError(tb, err, "the first replica's %s", f)
 		require.NoError(tb, os.WriteFile(filepath.Join(to, f), b, 0o600))

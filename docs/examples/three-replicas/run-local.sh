@@ -2,9 +2,9 @@
 # run-local.sh runs a registry of three registryd replicas on this
 # machine, everything on 127.0.0.1: a MinIO server (the S3 API the blobs
 # go to), a PostgreSQL server (the metadata), and three `registryd serve`
-# sharing both, each with its own data directory and a copy of the
-# store's keyring (the first replica makes the store: its identity,
-# recorded in the database, and its keyring). It prints the replicas' addresses and runs until interrupted
+# sharing both, each with its own data directory and copies of the
+# store's keyring and login token key (the first replica makes the
+# store: its identity, recorded in the database, and both keys). It prints the replicas' addresses and runs until interrupted
 # (Ctrl-C), then stops everything and removes what it made.
 #
 # Needs what `make tools` installs: minio (in $(go env GOPATH)/bin),
@@ -120,8 +120,8 @@ DB="postgres://berth@127.0.0.1:$PG_PORT/berth?sslmode=disable"
 say "PostgreSQL on 127.0.0.1:$PG_PORT, database berth"
 
 # The replicas. The first makes the store (its identity goes into the
-# database, which the others adopt it from) and its keyring, which the
-# others start with a copy of.
+# database, which the others adopt it from), its keyring and the key of
+# the ECR API's login tokens, which the others start with copies of.
 n=0
 ADDRS=()
 for port in $REPLICA_PORTS; do
@@ -129,7 +129,7 @@ for port in $REPLICA_PORTS; do
 	data="$WORKDIR/replica$n"
 	mkdir -p "$data"
 	if [ "$n" -gt 1 ]; then
-		cp "$WORKDIR/replica1/keyring.json" "$data/"
+		cp "$WORKDIR/replica1/keyring.json" "$WORKDIR/replica1/ecr-login-token.key" "$data/"
 	fi
 	"$REGISTRYD" serve --addr "127.0.0.1:$port" --data "$data" \
 		--blob-store "s3://127.0.0.1:$MINIO_PORT/registry/berth?tls=false" --metadata "$DB" \
