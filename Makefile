@@ -7,7 +7,7 @@ export PATH := $(GOBIN):$(PATH)
 # Seconds each fuzz target runs in `make test` (`make fuzz` runs them 60 s).
 FUZZTIME ?= 10s
 
-.PHONY: test tools check unit engine-backends conformance fuzz-smoke fuzz bench bench-smoke bench-quick
+.PHONY: test tools check unit engine-backends conformance conformance-replicas fuzz-smoke fuzz bench bench-smoke bench-quick
 
 ## test: everything CI runs.
 test: tools check unit engine-backends bench-smoke bench-quick fuzz-smoke conformance
@@ -61,3 +61,10 @@ fuzz:
 ## conformance: the OCI distribution-spec conformance suite against a live registryd.
 conformance:
 	bash registryd/conformance.sh
+
+## conformance-replicas: the same suite against three registryd over one MinIO and one
+## PostgreSQL behind a round-robin proxy (docs/scale-out.md). unit runs it too (it is a test
+## of registryd/e2e), so test does not run it again; this target runs it alone.
+conformance-replicas: export BERTH_REQUIRE_ALL := 1
+conformance-replicas:
+	go test -count=1 -run 'TestConformanceThreeReplicas' -v ./registryd/e2e
