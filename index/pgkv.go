@@ -270,6 +270,9 @@ func (p *pgKV) apply(ctx context.Context, kb kvBatch, _ bool) error {
 		}
 	}
 	if err != nil {
+		if pgUnavailable(err) {
+			return fmt.Errorf("index: commit: postgres: %w: %w", ErrUnavailable, err)
+		}
 		return fmt.Errorf("index: commit: postgres: %w", err)
 	}
 	if acks != nil && len(listeners) > 0 {
@@ -343,6 +346,9 @@ func (p *pgKV) applyOnce(ctx context.Context, b *pgBatch, payload string) ([]str
 func pgError(ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 		return fmt.Errorf("index: postgres: %w: %w", cerr, err)
+	}
+	if pgUnavailable(err) {
+		return fmt.Errorf("index: postgres: %w: %w", ErrUnavailable, err)
 	}
 	return fmt.Errorf("index: postgres: %w", err)
 }
