@@ -7,10 +7,10 @@ export PATH := $(GOBIN):$(PATH)
 # Seconds each fuzz target runs in `make test` (`make fuzz` runs them 60 s).
 FUZZTIME ?= 10s
 
-.PHONY: test tools check unit conformance fuzz-smoke fuzz bench bench-smoke bench-quick
+.PHONY: test tools check unit engine-backends conformance conformance-replicas fuzz-smoke fuzz bench bench-smoke bench-quick
 
 ## test: everything CI runs.
-test: tools check unit bench-smoke bench-quick fuzz-smoke conformance
+test: tools check unit engine-backends bench-smoke bench-quick fuzz-smoke conformance
 
 ## tools: fuse3, skopeo, softhsm2, binutils, chromium, postgresql, awscli if missing (apt) and the OCI conformance tool, crane, oras, regctl, registry, MinIO (go install).
 tools:
@@ -34,6 +34,12 @@ unit:
 	go test -tags pkcs11 -timeout 10m ./crypt/...
 	go test -tags pkcs11 -timeout 10m -run 'HSM|PKCS11' ./engine/
 
+## engine-backends: the engine's tests that open their engine through openTestEngine again,
+## with the metadata in PostgreSQL and the blobs in MinIO (.ci/engine-backends.sh says which
+## long ones it leaves out).
+engine-backends:
+	bash .ci/engine-backends.sh postgres-s3
+
 ## bench-smoke: each benchmark once on small data (the figures come from `make bench`).
 bench-smoke:
 	BERTH_BENCH_MIB=8 BERTH_GC_BENCH_BLOBS=20000 go test -run '^$$' -bench . -benchtime 1x -timeout 10m ./blob ./engine
@@ -55,3 +61,10 @@ fuzz:
 ## conformance: the OCI distribution-spec conformance suite against a live registryd.
 conformance:
 	bash registryd/conformance.sh
+
+## conformance-replicas: the same suite against three registryd over one MinIO and one
+## PostgreSQL behind a round-robin proxy (docs/scale-out.md). unit runs it too (it is a test
+## of registryd/e2e), so test does not run it again; this target runs it alone.
+conformance-replicas: export BERTH_REQUIRE_ALL := 1
+conformance-replicas:
+	go test -count=1 -run 'TestConformanceThreeReplicas' -v ./registryd/e2e

@@ -124,7 +124,7 @@ func (e *Engine) UpdateImageStorageClass(ctx context.Context, repo, reference st
 	if _, err := e.loadRepo(repo); err != nil {
 		return StorageClassUpdate{}, err
 	}
-	d, err := e.resolve(repo, reference)
+	d, err := e.resolve(ctx, repo, reference)
 	if err != nil {
 		return StorageClassUpdate{}, err
 	}

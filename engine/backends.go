@@ -123,15 +123,20 @@ func openHot(ctx context.Context, dir string, o *Options) (hot blobBackend, file
 	if err != nil {
 		return nil, nil, err
 	}
-	oo := o.ObjectStore
-	ss, err := s3.Open(ctx, s3.Options{
-		Endpoint: oo.Endpoint, Bucket: oo.Bucket, Prefix: oo.Prefix, AccessKey: oo.AccessKey, SecretKey: oo.SecretKey,
-		Region: oo.Region, TLS: oo.TLS, SpoolDir: filepath.Clean(dir), Blob: bo, Owner: owner,
-	})
+	ss, err := s3.Open(ctx, objectStoreOptions(o.ObjectStore, o.ObjectStore.Prefix, dir, bo, owner))
 	if err != nil {
 		return nil, nil, err
 	}
 	return objectBackend{ss}, ss.Spool(), nil
+}
+
+// objectStoreOptions are the options of an object store on oo's bucket
+// under prefix, spooled in spool, owned by owner.
+func objectStoreOptions(oo *ObjectStoreOptions, prefix, spool string, bo blob.Options, owner string) s3.Options {
+	return s3.Options{
+		Endpoint: oo.Endpoint, Bucket: oo.Bucket, Prefix: prefix, AccessKey: oo.AccessKey, SecretKey: oo.SecretKey,
+		Region: oo.Region, TLS: oo.TLS, SpoolDir: filepath.Clean(spool), Blob: bo, Owner: owner,
+	}
 }
 
 // openIndex opens the store's metadata: pebble under <dir>/index, or the
@@ -141,6 +146,42 @@ func openIndex(dir string, o *Options) (*index.DB, error) {
 		return index.OpenPostgres(context.Background(), o.Metadata, &index.Options{Logger: o.Logger}, nil)
 	}
 	return index.Open(filepath.Join(dir, "index"), &index.Options{Logger: o.Logger, CacheSize: o.IndexCacheSize})
+}
+
+// StoreExists reports whether a store lives at dir with the metadata o
+// names: an index directory under dir with something in it, or, when
+// o.Metadata names a PostgreSQL database, an index in that database. The
+// offline commands ask it before opening a store they must not create.
+func StoreExists(ctx context.Context, dir string, o *Options) (bool, error) {
+	if o != nil && o.Metadata != "" {
+		held, err := index.PostgresHoldsIndex(ctx, o.Metadata)
+		if err != nil {
+			return false, fmt.Errorf("engine: %w", err)
+		}
+		return held, nil
+	}
+	return storeExists(dir)
+}
+
+// MetadataStats count the database work of a store whose metadata is in
+// PostgreSQL since Open: round trips, statements, point reads, range
+// reads and their pages, commits and their retries. Zero on pebble.
+type MetadataStats = index.KVStats
+
+// MetadataStats returns the database work counted since Open (zero when
+// the metadata is in pebble): with a request count, what each request
+// costs the database.
+func (e *Engine) MetadataStats() MetadataStats { return e.db.KVStats() }
+
+// dbFor is the index as a request with context ctx reads it: on
+// PostgreSQL a view that passes ctx to its SQL (a request given up
+// cancels its queries); on pebble the index itself, at no cost (pebble
+// does not look at contexts, and the view would be an allocation).
+func (e *Engine) dbFor(ctx context.Context) *index.DB {
+	if e.opts.Metadata == "" {
+		return e.db
+	}
+	return e.db.WithContext(ctx)
 }
 
 // storeIDFile holds the store's random identity, made at the first open

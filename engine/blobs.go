@@ -30,14 +30,15 @@ type BlobReader interface {
 }
 
 // linkedBlob returns blob d's record if repo may read it.
-func (e *Engine) linkedBlob(repo string, d digest.Digest) (*index.Blob, error) {
+func (e *Engine) linkedBlob(ctx context.Context, repo string, d digest.Digest) (*index.Blob, error) {
 	if err := ValidateRepositoryName(repo); err != nil {
 		return nil, err
 	}
 	if _, err := ParseDigest(string(d)); err != nil {
 		return nil, err
 	}
-	ok, err := e.db.Linked(repo, d)
+	db := e.dbFor(ctx)
+	ok, err := db.Linked(repo, d)
 	if err != nil {
 		return nil, storageErr(err)
 	}
@@ -47,7 +48,7 @@ func (e *Engine) linkedBlob(repo string, d digest.Digest) (*index.Blob, error) {
 		}
 		return nil, fmt.Errorf("%w: %s in %s", ErrBlobUnknown, d, repo)
 	}
-	rec, err := e.db.Blob(d)
+	rec, err := db.Blob(d)
 	if err != nil {
 		if errors.Is(err, index.ErrNotFound) {
 			return nil, fmt.Errorf("%w: %s in %s", ErrBlobUnknown, d, repo)
@@ -62,7 +63,7 @@ func (e *Engine) linkedBlob(repo string, d digest.Digest) (*index.Blob, error) {
 // ErrBlobUnknown: a client pushing it uploads it again, and the upload
 // brings it back to the hot tier.
 func (e *Engine) StatBlob(ctx context.Context, repo string, d digest.Digest) (Descriptor, error) {
-	rec, err := e.linkedBlob(repo, d)
+	rec, err := e.linkedBlob(ctx, repo, d)
 	if err != nil {
 		return Descriptor{}, err
 	}
@@ -107,7 +108,7 @@ func readErr(err error) error {
 // its data key under the repository's key. A blob in the archive tier
 // fails as StatBlob says.
 func (e *Engine) OpenBlob(ctx context.Context, repo string, d digest.Digest) (BlobReader, error) {
-	rec, err := e.linkedBlob(repo, d)
+	rec, err := e.linkedBlob(ctx, repo, d)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +182,7 @@ func (e *Engine) MountBlob(ctx context.Context, repo, from string, d digest.Dige
 				ErrBlobUnknown, d, BlobMountingDisabled, AccountSettingBlobMounting)
 		}
 	}
-	rec, err := e.linkedBlob(from, d)
+	rec, err := e.linkedBlob(ctx, from, d)
 	if err != nil {
 		if errors.Is(err, ErrNameUnknown) || errors.Is(err, ErrNameInvalid) {
 			return Descriptor{}, fmt.Errorf("%w: %s: source %s: %w", ErrBlobUnknown, d, from, err)
@@ -297,7 +298,7 @@ func (e *Engine) linkBlob(ctx context.Context, r *repoState, d digest.Digest, da
 // DeleteBlob unlinks blob d from repo. The bytes go at the next gc when
 // no repository links them and no manifest needs them.
 func (e *Engine) DeleteBlob(ctx context.Context, repo string, d digest.Digest) error {
-	if _, err := e.linkedBlob(repo, d); err != nil {
+	if _, err := e.linkedBlob(ctx, repo, d); err != nil {
 		return err
 	}
 	b := e.db.NewBatch()

@@ -29,7 +29,7 @@ func (e *Engine) BlobStorage(ctx context.Context, repo string, d digest.Digest) 
 	if err := e.checkOpen(); err != nil {
 		return BlobStorage{}, err
 	}
-	rec, err := e.linkedBlob(repo, d)
+	rec, err := e.linkedBlob(ctx, repo, d)
 	if err != nil {
 		return BlobStorage{}, err
 	}

@@ -44,8 +44,9 @@ type Engine struct {
 	// live session handle is checked against its record before each use
 	// (uploads.go).
 	sharedUploads bool
-	// archive is the archive tier's blob store (Options.ArchiveDir).
-	archive *blob.Store
+	// archive is the archive tier's blob store: files in
+	// Options.ArchiveDir, or the hot tier's bucket under its own prefix.
+	archive blobBackend
 	db      *index.DB
 	keys    crypt.KeyProvider
 	dkeys   *keycache.Cache
@@ -165,7 +166,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		closeKeys()
 		return nil, err
 	}
-	as, err := openArchive(adir)
+	as, err := openArchive(context.Background(), dir, adir, &o)
 	if err != nil {
 		if db != nil {
 			db.Close()

@@ -21,12 +21,15 @@ import (
 	"github.com/berthstore/berth/index"
 )
 
+// openTestEngine opens an engine with o (nil: CreateOnPush) on a new
+// store, on the backend of this run (BERTH_ENGINE_BACKEND), closed when
+// the test ends.
 func openTestEngine(t testing.TB, o *Options) *Engine {
 	t.Helper()
 	if o == nil {
 		o = &Options{CreateOnPush: true}
 	}
-	e, err := Open(t.TempDir(), o)
+	e, err := Open(t.TempDir(), onTestBackend(t, o))
 	require.NoError(t, err)
 	t.Cleanup(func() { e.Close() })
 	return e
@@ -148,7 +151,7 @@ func TestDedupeAcrossRepositories(t *testing.T) {
 	}
 	var files int
 	var stored int64
-	require.NoError(t, e.blobs.Walk(ctx, func(_ digest.Digest, n int64) error { files++; stored += n; return nil }))
+	require.NoError(t, e.hot.Walk(ctx, func(_ digest.Digest, n int64) error { files++; stored += n; return nil }))
 	assert.Equal(t, 1, files)
 	assert.InDelta(t, len(layer), stored, float64(len(layer))/50, "bytes on disk about one copy")
 	for i := range 50 {

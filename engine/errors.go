@@ -71,6 +71,13 @@ var (
 	// answer in time or failed transiently; nothing was changed, and the
 	// call can be retried (the APIs answer 503 with Retry-After).
 	ErrStorageUnavailable = errors.New("engine: blob storage temporarily unavailable")
+	// ErrMetadataUnavailable: the metadata database (PostgreSQL) could not
+	// be reached or dropped the connection (a restart, a failover); the
+	// call can be retried (the APIs answer 503 with Retry-After). A change
+	// that failed so may have been made: the registry's changes are the
+	// same when repeated. It is the index's own sentinel, so that
+	// errors.Is finds it however the error was wrapped on its way up.
+	ErrMetadataUnavailable = index.ErrUnavailable
 	// ErrKeyUnavailable: the key needed to seal or open a blob cannot be
 	// reached right now (HSM or KMS down, key disabled). Retryable (HTTP 503).
 	ErrKeyUnavailable = errors.New("engine: encryption key unavailable")

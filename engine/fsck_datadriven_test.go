@@ -302,7 +302,7 @@ func (s *fsckStore) blobPath(d *datadriven.TestData, name string) string {
 	dg := s.digestOf(d, name)
 	st := s.e.blobs
 	if rec, err := s.e.db.Blob(dg); err == nil && rec.Tier == index.TierArchive {
-		st = s.e.archive
+		st = archiveFiles(s.t, s.e)
 	}
 	p, err := st.Path(dg)
 	require.NoError(s.t, err)
@@ -440,7 +440,7 @@ func (s *fsckStore) breakStore(d *datadriven.TestData) string {
 		dg := s.digestOf(d, arg("blob"))
 		st := s.e.blobs
 		if arg("tier") == "archive" {
-			st = s.e.archive
+			st = archiveFiles(s.t, s.e)
 		}
 		b, err := os.ReadFile(s.blobPath(d, arg("blob")))
 		require.NoError(s.t, err)

@@ -11,6 +11,7 @@ import (
 )
 
 func TestFsckFindsCorruption(t *testing.T) {
+	requireLocalBlobs(t, "it damages a blob file in place")
 	ctx := context.Background()
 	e := openTestEngine(t, quietOptions())
 	d, _ := pushImage(t, e, "f/a", "v1", rnd(70000))

@@ -202,6 +202,7 @@ func TestCollectGarbage(t *testing.T) {
 }
 
 func TestCollectGarbageOrphansAndUploads(t *testing.T) {
+	requireLocalBlobs(t, "it makes orphan blob and upload files in the store's directories")
 	ctx := context.Background()
 	e := openTestEngine(t, quietOptions())
 	pushImage(t, e, "o/a", "v1", rnd(100))

@@ -101,11 +101,11 @@ func (e *Engine) ImageFS(ctx context.Context, repo, reference string, opts *Imag
 	if o.MaxEntries <= 0 {
 		o.MaxEntries = 4_000_000
 	}
-	d, err := e.resolve(repo, reference)
+	d, err := e.resolve(ctx, repo, reference)
 	if err != nil {
 		return nil, err
 	}
-	m, err := e.manifestRecord(repo, string(d), true)
+	m, err := e.manifestRecord(ctx, repo, string(d), true)
 	if err != nil {
 		return nil, err
 	}

@@ -92,7 +92,7 @@ func (e *Engine) Image(ctx context.Context, repo, reference string) (*ImageDetai
 	if _, err := e.cachedRepoState(repo); err != nil {
 		return nil, err
 	}
-	d, err := e.resolve(repo, reference)
+	d, err := e.resolve(ctx, repo, reference)
 	if err != nil {
 		return nil, err
 	}

@@ -63,6 +63,7 @@ func blobFiles(t testing.TB, e *Engine) map[string]os.FileInfo {
 // share one stored copy of a common layer; destroying one KEK leaves the
 // other's images readable and the first's unreadable.
 func TestKeysSharedBlobAndShredding(t *testing.T) {
+	requireLocalBlobs(t, "it counts the blob files under the store's directory")
 	ctx := context.Background()
 	e := openTestEngine(t, &Options{FrameSize: 4 << 10})
 	for _, k := range []string{"team-a", "team-b"} {
@@ -206,6 +207,7 @@ func fileIDs(t testing.TB, e *Engine) map[string]fileID {
 // checks that every wrap moved to the new version, that no blob file
 // changed (inode, mtime, size) and that every blob still reads.
 func rotateAndCheck(t testing.TB, n, size int) RewrapStats {
+	requireLocalBlobs(t, "it checks that no blob file under the store's directory changes")
 	ctx := context.Background()
 	e := openTestEngine(t, &Options{FrameSize: 64 << 10, DisableCompression: true})
 	_, err := e.CreateKey(ctx, "k")
@@ -483,6 +485,7 @@ func frameSpans(t testing.TB, b []byte) []frameSpan {
 // TestTamperedBlobsTable: each way a sealed blob or its wrap can be wrong
 // gives a typed error, never wrong bytes.
 func TestTamperedBlobsTable(t *testing.T) {
+	requireLocalBlobs(t, "it tampers with blob files in place")
 	ctx := context.Background()
 	const frame = 4 << 10
 	content := rnd(3*frame + 1000) // four frames, incompressible: full frames have one size

@@ -103,7 +103,7 @@ type flightCall struct {
 // than opts.MaxEntries entries, is ErrLayerRefused.
 func (e *Engine) LayerTOC(ctx context.Context, repo string, layer digest.Digest, opts *LayerOptions) (*LayerTOC, error) {
 	o := opts.limits()
-	if _, err := e.linkedBlob(repo, layer); err != nil {
+	if _, err := e.linkedBlob(ctx, repo, layer); err != nil {
 		return nil, err
 	}
 	if t, err := e.loadTOC(layer, o); err == nil || !errors.Is(err, index.ErrNotFound) {
@@ -286,7 +286,7 @@ func (e *Engine) OpenLayerData(ctx context.Context, repo string, toc *LayerTOC) 
 	if toc.Data == toc.Layer {
 		return e.OpenBlob(ctx, repo, toc.Layer)
 	}
-	if _, err := e.linkedBlob(repo, toc.Layer); err != nil {
+	if _, err := e.linkedBlob(ctx, repo, toc.Layer); err != nil {
 		return nil, err
 	}
 	br, err := e.OpenBlob(ctx, repo, toc.Data)
@@ -348,11 +348,11 @@ func (e *Engine) ManifestDigests(ctx context.Context, repo string) ([]digest.Dig
 // Call it after a push, in the background; errors are per layer and
 // returned joined.
 func (e *Engine) PrepareImage(ctx context.Context, repo, reference string, opts *LayerOptions) error {
-	d, err := e.resolve(repo, reference)
+	d, err := e.resolve(ctx, repo, reference)
 	if err != nil {
 		return err
 	}
-	m, err := e.manifestRecord(repo, string(d), true)
+	m, err := e.manifestRecord(ctx, repo, string(d), true)
 	if err != nil {
 		return err
 	}

@@ -17,14 +17,21 @@ import (
 var testChildren = map[string]func(arg string) int{}
 
 // TestMain dispatches a child process (see testChildren), or runs the
-// tests.
+// tests on the backend BERTH_ENGINE_BACKEND names (backend_test.go).
 func TestMain(m *testing.M) {
 	for env, child := range testChildren {
 		if arg := os.Getenv(env); arg != "" {
 			os.Exit(child(arg))
 		}
 	}
-	os.Exit(m.Run())
+	stop, err := startTestBackend()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	code := m.Run()
+	stop()
+	os.Exit(code)
 }
 
 // childFailed reports a child's error on stdout, where the parent reads it,

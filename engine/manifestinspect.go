@@ -8,7 +8,7 @@ import "context"
 // it, whose reads must not move an image's last-pulled time (lifecycle
 // rules count from it).
 func (e *Engine) InspectManifest(ctx context.Context, repo, reference string) (*Manifest, error) {
-	m, err := e.manifestRecord(repo, reference, true)
+	m, err := e.manifestRecord(ctx, repo, reference, true)
 	if err != nil {
 		return nil, err
 	}

@@ -75,6 +75,7 @@ func (e *Engine) PutCachedManifest(ctx context.Context, repo, reference, mediaTy
 }
 
 func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType string, payload []byte, cacheFill bool, tags []string) (PutManifestResult, error) {
+	db := e.dbFor(ctx)
 	defer e.pushes.begin()()
 	if err := e.checkOpen(); err != nil {
 		return PutManifestResult{}, err
@@ -171,7 +172,7 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 		Subject: pm.Subject, Annotations: pm.Annotations, Payload: payload, PushedAt: e.now(),
 	}
 	for i, bd := range pm.Blobs {
-		ok, err := e.db.Linked(repo, bd.Digest)
+		ok, err := db.Linked(repo, bd.Digest)
 		if err != nil {
 			return PutManifestResult{}, storageErr(err)
 		}
@@ -181,7 +182,7 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 		}
 		rec.Blobs = append(rec.Blobs, bd.Digest)
 	}
-	b := e.db.NewBatch()
+	b := db.NewBatch()
 	defer b.Close()
 	// A push of an archived image restores it at once, as ECR does: the
 	// manifest is active again (and so are the archived children an index
@@ -191,7 +192,7 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 	now := e.now()
 	for _, c := range pm.Children {
 		if !e.opts.AllowSparse {
-			ok, err := e.db.HasManifest(repo, c.Digest)
+			ok, err := db.HasManifest(repo, c.Digest)
 			if err != nil {
 				return PutManifestResult{}, storageErr(err)
 			}
@@ -200,7 +201,7 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 			}
 		}
 		rec.Children = append(rec.Children, c.Digest)
-		cm, err := e.db.Manifest(repo, c.Digest)
+		cm, err := db.Manifest(repo, c.Digest)
 		if err == nil && cm.Status != index.StatusActive && c.Digest != d {
 			cm.Status, cm.LastActivatedAt = index.StatusActive, now
 			if err := b.PutManifest(cm); err != nil {
@@ -211,7 +212,7 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 			return PutManifestResult{}, storageErr(err)
 		}
 	}
-	old, err := e.db.ManifestMeta(repo, d)
+	old, err := db.ManifestMeta(repo, d)
 	switch {
 	case err == nil:
 		rec.PushedAt, rec.LastPulledAt = old.PushedAt, old.LastPulledAt
@@ -227,7 +228,7 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 		return PutManifestResult{}, storageErr(err)
 	}
 	for _, t := range tags {
-		prev, err := e.db.Tag(repo, t)
+		prev, err := db.Tag(repo, t)
 		if err != nil && !errors.Is(err, index.ErrNotFound) {
 			return PutManifestResult{}, storageErr(err)
 		}
@@ -301,7 +302,7 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 		release()
 		// Durable before it is acknowledged: a crash before this fsync
 		// loses a push nobody was told succeeded (readers may have seen it).
-		if err := e.db.SyncWAL(); err != nil {
+		if err := db.SyncWAL(); err != nil {
 			return PutManifestResult{}, storageErr(err)
 		}
 	}
@@ -329,7 +330,7 @@ func (e *Engine) putManifest(ctx context.Context, repo, reference, mediaType str
 }
 
 // resolve turns a reference into a digest.
-func (e *Engine) resolve(repo, reference string) (digest.Digest, error) {
+func (e *Engine) resolve(ctx context.Context, repo, reference string) (digest.Digest, error) {
 	if err := ValidateRepositoryName(repo); err != nil {
 		return "", err
 	}
@@ -340,7 +341,7 @@ func (e *Engine) resolve(repo, reference string) (digest.Digest, error) {
 	if tag == "" {
 		return d, nil
 	}
-	d, err = e.db.Tag(repo, tag)
+	d, err = e.dbFor(ctx).Tag(repo, tag)
 	if err != nil {
 		if errors.Is(err, index.ErrNotFound) {
 			return "", e.unknownManifest(repo, reference)
@@ -358,19 +359,19 @@ func (e *Engine) unknownManifest(repo, reference string) error {
 	return fmt.Errorf("%w: %s:%s", ErrManifestUnknown, repo, reference)
 }
 
-func (e *Engine) manifestRecord(repo, reference string, payload bool) (*index.Manifest, error) {
+func (e *Engine) manifestRecord(ctx context.Context, repo, reference string, payload bool) (*index.Manifest, error) {
 	if h := e.shared.heads; h != nil {
-		return e.sharedManifestRecord(h, repo, reference, payload)
+		return e.sharedManifestRecord(ctx, h, repo, reference, payload)
 	}
-	d, err := e.resolve(repo, reference)
+	d, err := e.resolve(ctx, repo, reference)
 	if err != nil {
 		return nil, err
 	}
 	var m *index.Manifest
 	if payload {
-		m, err = e.db.Manifest(repo, d)
+		m, err = e.dbFor(ctx).Manifest(repo, d)
 	} else {
-		m, err = e.db.ManifestMeta(repo, d)
+		m, err = e.dbFor(ctx).ManifestMeta(repo, d)
 	}
 	if err != nil {
 		if errors.Is(err, index.ErrNotFound) {
@@ -387,7 +388,7 @@ func (e *Engine) manifestRecord(repo, reference string, payload bool) (*index.Ma
 // sharedManifestRecord is manifestRecord on a shared index: the tag and,
 // without payload, the manifest's metadata come from the head cache
 // (sharedcaches.go).
-func (e *Engine) sharedManifestRecord(h *headCache, repo, reference string, payload bool) (*index.Manifest, error) {
+func (e *Engine) sharedManifestRecord(ctx context.Context, h *headCache, repo, reference string, payload bool) (*index.Manifest, error) {
 	if err := ValidateRepositoryName(repo); err != nil {
 		return nil, err
 	}
@@ -397,7 +398,7 @@ func (e *Engine) sharedManifestRecord(h *headCache, repo, reference string, payl
 	}
 	rh := h.repo(repo)
 	if tag != "" {
-		if d, err = e.cachedTag(rh, repo, tag); err != nil {
+		if d, err = e.cachedTag(ctx, rh, repo, tag); err != nil {
 			if errors.Is(err, index.ErrNotFound) {
 				return nil, e.unknownManifest(repo, reference)
 			}
@@ -406,9 +407,9 @@ func (e *Engine) sharedManifestRecord(h *headCache, repo, reference string, payl
 	}
 	var m *index.Manifest
 	if payload {
-		m, err = e.db.Manifest(repo, d)
+		m, err = e.dbFor(ctx).Manifest(repo, d)
 	} else {
-		m, err = e.cachedManifestMeta(rh, repo, d)
+		m, err = e.cachedManifestMeta(ctx, rh, repo, d)
 	}
 	if err != nil {
 		if errors.Is(err, index.ErrNotFound) {
@@ -426,7 +427,7 @@ func (e *Engine) sharedManifestRecord(h *headCache, repo, reference string, payl
 // An archived image (or one being restored) does not pull: it fails with
 // ErrImageArchived, which wraps ErrManifestUnknown.
 func (e *Engine) GetManifest(ctx context.Context, repo, reference string) (*Manifest, error) {
-	m, err := e.manifestRecord(repo, reference, true)
+	m, err := e.manifestRecord(ctx, repo, reference, true)
 	if err != nil {
 		return nil, err
 	}
@@ -443,7 +444,7 @@ func (e *Engine) GetManifest(ctx context.Context, repo, reference string) (*Mani
 // HEAD request): one tag lookup and one metadata read. An archived image
 // fails as GetManifest says.
 func (e *Engine) StatManifest(ctx context.Context, repo, reference string) (Descriptor, error) {
-	m, err := e.manifestRecord(repo, reference, false)
+	m, err := e.manifestRecord(ctx, repo, reference, false)
 	if err != nil {
 		return Descriptor{}, err
 	}

@@ -169,9 +169,9 @@ func TestRegistryPolicy(t *testing.T) {
 	require.NoError(t, authorize(t, e, AccessRequest{Principal: admin, Action: "ecr:CreateRepository", Repository: "cache/x"}))
 
 	// The policy survives a restart.
-	dir := e.Dir()
+	dir, reopen := e.Dir(), onBackendOf(e, quietOptions())
 	require.NoError(t, e.Close())
-	e, err = Open(dir, quietOptions())
+	e, err = Open(dir, reopen)
 	require.NoError(t, err)
 	t.Cleanup(func() { e.Close() })
 	got, err = e.RegistryPolicy(ctx)

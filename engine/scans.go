@@ -332,7 +332,7 @@ func (e *Engine) StartImageScan(ctx context.Context, repo, reference string) (*I
 	if err := e.checkOpen(); err != nil {
 		return nil, err
 	}
-	m, err := e.manifestRecord(repo, reference, true)
+	m, err := e.manifestRecord(ctx, repo, reference, true)
 	if err != nil {
 		return nil, err
 	}
@@ -368,7 +368,7 @@ func (e *Engine) StartImageScan(ctx context.Context, repo, reference string) (*I
 // findings when findings is set (ErrScanNotFound when it was never
 // scanned).
 func (e *Engine) ImageScan(ctx context.Context, repo, reference string, findings bool) (*ImageScan, error) {
-	d, err := e.resolve(repo, reference)
+	d, err := e.resolve(ctx, repo, reference)
 	if err != nil {
 		return nil, err
 	}

@@ -221,7 +221,7 @@ func TestContinuousRematch(t *testing.T) {
 	b := e.db.NewBatch()
 	require.NoError(t, b.DeleteLayerTOC(digest.FromBytes(layer)))
 	require.NoError(t, b.Commit(true))
-	require.NoError(t, e.blobs.Delete(ctx, digest.FromBytes(layer)))
+	require.NoError(t, e.hot.Delete(ctx, digest.FromBytes(layer)))
 
 	imp, err := e.ImportVulnerabilities(ctx, osvFile("transcribed"))
 	require.NoError(t, err)
@@ -331,7 +331,7 @@ func TestScanRetriedThenFailed(t *testing.T) {
 	e := openTestEngine(t, scanOptions(clk))
 	layer := rootfsLayer(t, "debian")
 	d, _ := pushImage(t, e, "r", "v1", layer)
-	require.NoError(t, e.blobs.Delete(ctx, digest.FromBytes(layer)))
+	require.NoError(t, e.hot.Delete(ctx, digest.FromBytes(layer)))
 	_, err := e.StartImageScan(ctx, "r", "v1")
 	require.NoError(t, err)
 	attempts := func() int {

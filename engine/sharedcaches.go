@@ -14,6 +14,7 @@ package engine
 // nothing listens, and the writers drop their own caches as before.
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -210,11 +211,11 @@ func (h *headCache) drop(c index.Change) {
 
 // tag returns the digest tag names in repository rh, reading the index
 // on a miss.
-func (e *Engine) cachedTag(rh *repoHeads, repo, tag string) (digest.Digest, error) {
+func (e *Engine) cachedTag(ctx context.Context, rh *repoHeads, repo, tag string) (digest.Digest, error) {
 	if v, ok := rh.tags.Load(tag); ok {
 		return v.(digest.Digest), nil
 	}
-	d, err := e.db.Tag(repo, tag)
+	d, err := e.dbFor(ctx).Tag(repo, tag)
 	if err != nil {
 		return "", err
 	}
@@ -227,11 +228,11 @@ func (e *Engine) cachedTag(rh *repoHeads, repo, tag string) (digest.Digest, erro
 
 // cachedManifestMeta returns manifest d's record without its payload,
 // reading the index on a miss.
-func (e *Engine) cachedManifestMeta(rh *repoHeads, repo string, d digest.Digest) (*index.Manifest, error) {
+func (e *Engine) cachedManifestMeta(ctx context.Context, rh *repoHeads, repo string, d digest.Digest) (*index.Manifest, error) {
 	if v, ok := rh.manifests.Load(d); ok {
 		return v.(*index.Manifest), nil
 	}
-	m, err := e.db.ManifestMeta(repo, d)
+	m, err := e.dbFor(ctx).ManifestMeta(repo, d)
 	if err != nil {
 		return nil, err
 	}

@@ -54,7 +54,7 @@ func (e *Engine) ListTags(ctx context.Context, repo, last string, n int) ([]stri
 	if err := ValidateRepositoryName(repo); err != nil {
 		return nil, err
 	}
-	tags, err := e.db.ListTags(repo, last, n)
+	tags, err := e.dbFor(ctx).ListTags(repo, last, n)
 	if err != nil {
 		return nil, storageErr(err)
 	}

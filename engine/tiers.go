@@ -19,6 +19,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berthstore/berth/blob"
+	"github.com/berthstore/berth/blob/s3"
 	"github.com/berthstore/berth/crypt"
 	"github.com/berthstore/berth/engine/internal/events"
 	"github.com/berthstore/berth/index"
@@ -67,18 +68,42 @@ type TierStats struct {
 	JobErrors int64 `json:"jobErrors"`
 }
 
-// openArchive opens the archive tier's blob store in dir: frames as large
-// as the format allows (zstd finds repeats across a whole frame) at the
-// best level, one encoder and one frame in flight (the archive is
-// written in the background, and a best-level frame of 16 MiB costs
-// tens of MiB to encode), no shared frame cache (nothing reads it but a
-// restore and fsck).
-func openArchive(dir string) (*blob.Store, error) {
-	return blob.Open(dir, &blob.Options{
+// openArchive opens the archive tier's blob store: files in adir, or,
+// when the store's blobs are in a bucket, the same bucket under the hot
+// tier's prefix plus "archive/" (so that any replica restores what
+// another archived), spooled in adir. Frames as large as the format
+// allows (zstd finds repeats across a whole frame) at the best level, one
+// encoder and one frame in flight (the archive is written in the
+// background, and a best-level frame of 16 MiB costs tens of MiB to
+// encode), no shared frame cache (nothing reads it but a restore and
+// fsck).
+func openArchive(ctx context.Context, dir, adir string, o *Options) (blobBackend, error) {
+	bo := blob.Options{
 		FrameSize: blob.MaxFrameSize, Level: blob.LevelBest,
 		Encoders: 1, InFlight: 1, StoreInFlight: 2, SharedFrames: -1,
-	})
+	}
+	if o.ObjectStore == nil {
+		bs, err := blob.Open(adir, &bo)
+		if err != nil {
+			return nil, err
+		}
+		return fileBackend{bs}, nil
+	}
+	owner, err := storeIdentity(dir)
+	if err != nil {
+		return nil, err
+	}
+	ss, err := s3.Open(ctx, objectStoreOptions(o.ObjectStore, o.ObjectStore.Prefix+archivePrefix, adir, bo, owner))
+	if err != nil {
+		return nil, err
+	}
+	return objectBackend{ss}, nil
 }
+
+// archivePrefix is where the archive tier's objects go, under the hot
+// tier's prefix: <prefix>archive/blobs/<alg>/<hex>, apart from the hot
+// tier's <prefix>blobs/.
+const archivePrefix = "archive/"
 
 // archiveDir is the archive tier's directory of a store in dir. The
 // store's own directory is refused: both tiers would be one blob store.
@@ -97,7 +122,7 @@ func archiveDir(dir string, o *Options) (string, error) {
 // storeOf returns the blob store of tier t.
 func (e *Engine) storeOf(t index.Tier) blobBackend {
 	if t == index.TierArchive {
-		return fileBackend{e.archive}
+		return e.archive
 	}
 	return e.hot
 }
@@ -106,7 +131,7 @@ func (e *Engine) storeOf(t index.Tier) blobBackend {
 // is no error).
 func (e *Engine) deleteBlobFiles(ctx context.Context, d digest.Digest) error {
 	var errs []error
-	for _, s := range []blobBackend{e.hot, fileBackend{e.archive}} {
+	for _, s := range []blobBackend{e.hot, e.archive} {
 		if err := s.Delete(ctx, d); err != nil && !errors.Is(err, blob.ErrNotFound) {
 			errs = append(errs, err)
 		}

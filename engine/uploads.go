@@ -312,7 +312,7 @@ func (e *Engine) reopenUpload(ctx context.Context, repo, id string) (*upload, er
 		return nil, fmt.Errorf("%w: upload %s is in use by another request", ErrBlobUploadInvalid, id)
 	}
 	e.upMu.Unlock()
-	rec, err := e.db.Upload(id)
+	rec, err := e.dbFor(ctx).Upload(id)
 	if err != nil {
 		if errors.Is(err, index.ErrNotFound) || errors.Is(err, index.ErrInvalidKey) {
 			return nil, fmt.Errorf("%w: %s", ErrBlobUploadUnknown, id)
@@ -346,7 +346,7 @@ func (e *Engine) reopenUpload(ctx context.Context, repo, id string) (*upload, er
 		// match its state): forget it, so that it is cleanly unknown.
 		e.log.Warn("dropping unresumable upload", "upload", id, "repository", repo, "err", err)
 		e.hot.RemoveUpload(id)
-		b := e.db.NewBatch()
+		b := e.dbFor(ctx).NewBatch()
 		defer b.Close()
 		if derr := b.DeleteUpload(id); derr != nil {
 			return nil, storageErr(derr)
@@ -516,13 +516,22 @@ func (u *upload) Commit(ctx context.Context, expected digest.Digest, size int64)
 		u.w.Cancel()
 		b := u.e.db.NewBatch()
 		u.end(b)
-		b.Commit(false)
-		b.Close()
+		end := func(context.Context) {
+			b.Commit(false)
+			b.Close()
+		}
+		// A request given up (its database calls cancelled) ends its
+		// session's record in the background: its answer does not wait
+		// for the database it stopped waiting for.
+		if ctx.Err() == nil || !u.e.goBackground(end) {
+			end(ctx)
+		}
 	}
 	return desc, err
 }
 
 func (e *Engine) commitUpload(ctx context.Context, u *upload, d digest.Digest, size int64) (Descriptor, error) {
+	db := e.dbFor(ctx)
 	if err := u.w.Verify(d, size); err != nil {
 		return Descriptor{}, blobErr(err)
 	}
@@ -534,10 +543,10 @@ func (e *Engine) commitUpload(ctx context.Context, u *upload, d digest.Digest, s
 	defer unlock()
 	defer e.gcEnter()() // write barrier: see engine/gc.go and docs/gc.md
 	e.shade(d)
-	b := e.db.NewBatch()
+	b := db.NewBatch()
 	defer b.Close()
 	wrote := false // this call put d's file in place
-	rec, err := e.db.Blob(d)
+	rec, err := db.Blob(d)
 	switch {
 	case err == nil:
 		// Dedupe: the store holds these bytes already.
@@ -551,7 +560,7 @@ func (e *Engine) commitUpload(ctx context.Context, u *upload, d digest.Digest, s
 			if err := e.ensureHotLocked(ctx, d); err != nil {
 				return Descriptor{}, err
 			}
-			if rec, err = e.db.Blob(d); err != nil {
+			if rec, err = db.Blob(d); err != nil {
 				return Descriptor{}, storageErr(err)
 			}
 		}
@@ -606,8 +615,9 @@ func (e *Engine) commitUpload(ctx context.Context, u *upload, d digest.Digest, s
 			// every other writer of d out: remove it now (on a full disk
 			// this gives back the room that the cleanup of the session
 			// needs). Were the process to die first, gc or the next push
-			// of the same digest replaces it.
-			e.hot.Delete(ctx, d)
+			// of the same digest replaces it. (Also when the request
+			// was given up: that is what refused the commit.)
+			e.hot.Delete(context.WithoutCancel(ctx), d)
 		}
 		return Descriptor{}, storageErr(err)
 	}

@@ -1,7 +1,6 @@
 package index
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -26,7 +25,11 @@ func (db *DB) NewBatch() *Batch {
 	if db.closed {
 		return &Batch{db: db, done: true}
 	}
-	return &Batch{db: db, b: db.kv.newBatch()}
+	kb := db.kv.newBatch()
+	if pb, ok := kb.(*pgBatch); ok {
+		pb.ctx = db.ctx
+	}
+	return &Batch{db: db, b: kb}
 }
 
 func (b *Batch) check() error {
@@ -446,7 +449,7 @@ func (b *Batch) Commit(sync bool) error {
 	if b.b.count() == 0 {
 		return nil
 	}
-	return db.kv.apply(context.Background(), b.b, sync)
+	return db.kv.apply(db.callCtx(), b.b, sync)
 }
 
 // SyncWAL makes every batch committed so far durable (an fsync of the
@@ -460,7 +463,7 @@ func (db *DB) SyncWAL() error {
 	if db.closed {
 		return fmt.Errorf("index: sync: %w", ErrClosed)
 	}
-	if err := db.kv.sync(context.Background()); err != nil {
+	if err := db.kv.sync(db.callCtx()); err != nil {
 		return fmt.Errorf("index: sync: %w", err)
 	}
 	return nil

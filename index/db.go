@@ -104,7 +104,34 @@ func (o *Options) EnsureDefaults() *Options {
 }
 
 // DB is the metadata index of one store. It is safe for concurrent use.
+// WithContext makes a view of it whose database calls carry a caller's
+// context.
 type DB struct {
+	*dbState
+	// ctx is the context this view's reads and commits pass to the
+	// database (WithContext); nil: context.Background().
+	ctx context.Context
+}
+
+// WithContext returns a view of db whose reads, scans and batches pass
+// ctx to the database: on PostgreSQL a cancelled ctx cancels the view's
+// SQL and the call fails with ctx's error. Pebble ignores it (a caller
+// may use db itself there: the view costs an allocation). The view
+// shares everything else with db, closing included.
+func (db *DB) WithContext(ctx context.Context) *DB {
+	return &DB{dbState: db.dbState, ctx: ctx}
+}
+
+// callCtx is the context of db's database calls.
+func (db *DB) callCtx() context.Context {
+	if db.ctx != nil {
+		return db.ctx
+	}
+	return context.Background()
+}
+
+// dbState is a DB's state, shared by its views.
+type dbState struct {
 	dir  string
 	opts Options
 	fs   vfs.FS
@@ -137,7 +164,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 		o = *opts
 	}
 	o.EnsureDefaults()
-	db := &DB{dir: dir, opts: o, log: o.Logger.With("component", "index")}
+	db := &DB{dbState: &dbState{dir: dir, opts: o, log: o.Logger.With("component", "index")}}
 	if o.InMemory {
 		db.fs = vfs.NewMem()
 		db.base = db.fs

@@ -1,7 +1,6 @@
 package index
 
 import (
-	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -236,7 +235,7 @@ func (db *DB) LastEventSeq() (uint64, error) {
 	var last uint64
 	// The e span: its last key.
 	seqOf := func(lo []byte, fromKey func(k []byte) (uint64, bool)) error {
-		it, err := db.kv.newIter(context.Background(), lo, upperBound(lo))
+		it, err := db.kv.newIter(db.callCtx(), lo, upperBound(lo))
 		if err != nil {
 			return err
 		}
@@ -256,7 +255,7 @@ func (db *DB) LastEventSeq() (uint64, error) {
 	// The w and W spans are ordered by endpoint first: the last key of
 	// each endpoint's span.
 	for _, kind := range []byte{prefixDelivery, prefixDead} {
-		it, err := db.kv.newIter(context.Background(), []byte{kind, sep}, []byte{kind, sep + 1})
+		it, err := db.kv.newIter(db.callCtx(), []byte{kind, sep}, []byte{kind, sep + 1})
 		if err != nil {
 			return 0, err
 		}

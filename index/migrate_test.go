@@ -20,7 +20,7 @@ import (
 // no schema check or migration, for edit; it is closed afterwards.
 func rawStore(t *testing.T, dir string, edit func(pdb *pebble.DB)) {
 	t.Helper()
-	pdb, err := pebble.Open(dir, &pebble.Options{Logger: &pebbleLogger{db: &DB{log: testLogger(t)}}})
+	pdb, err := pebble.Open(dir, &pebble.Options{Logger: &pebbleLogger{db: &DB{dbState: &dbState{log: testLogger(t)}}}})
 	require.NoError(t, err)
 	edit(pdb)
 	require.NoError(t, pdb.Close())

@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -35,13 +37,18 @@ var pgMigrations = []string{
 // pgPageKeys is the number of keys an iterator fetches at a time.
 const pgPageKeys = 256
 
+// pgCancelGrace is how long a cancelled statement's connection waits for
+// the server to confirm the cancellation before it is cut.
+const pgCancelGrace = 3 * time.Second
+
 // pgRetries bounds the attempts of a batch that meets serialization
 // failures.
 const pgRetries = 10
 
 // PostgresOptions tune OpenPostgres.
 type PostgresOptions struct {
-	// MaxConns bounds the pool's connections. Default 32.
+	// MaxConns bounds the pool's connections. Default: pool_max_conns of
+	// the URL when it has one, else 32.
 	MaxConns int32
 }
 
@@ -58,7 +65,16 @@ func OpenPostgres(ctx context.Context, url string, opts *Options, popts *Postgre
 	if err != nil {
 		return nil, fmt.Errorf("index: postgres: %w", err)
 	}
-	cfg.MaxConns = 32
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = 32
+	}
+	// A caller's cancelled context cancels its statement on the server
+	// (a cancel request; the connection is cut only if the server has
+	// not answered within pgCancelGrace), not only the client's wait: a
+	// statement waiting on a lock would otherwise run on.
+	cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: pgCancelGrace}
+	}
 	if popts != nil && popts.MaxConns > 0 {
 		cfg.MaxConns = popts.MaxConns
 	}
@@ -70,7 +86,7 @@ func OpenPostgres(ctx context.Context, url string, opts *Options, popts *Postgre
 		pool.Close()
 		return nil, err
 	}
-	db := &DB{opts: o, log: o.Logger.With("component", "index", "backend", "postgres")}
+	db := &DB{dbState: &dbState{opts: o, log: o.Logger.With("component", "index", "backend", "postgres")}}
 	db.kv = &pgKV{pool: pool, sender: newSender(), log: db.log}
 	if err := db.checkSchema(); err != nil {
 		pool.Close()
@@ -143,6 +159,8 @@ func pgMigrate(ctx context.Context, pool *pgxpool.Pool) error {
 // pgKV is a PostgreSQL database as a kv.
 type pgKV struct {
 	pool *pgxpool.Pool
+	// counters count the work sent to the database (KVStats).
+	counters pgCounters
 	// coord is the coordinator of the processes sharing the database
 	// (pgcoord.go), made on first use under coordMu.
 	coordMu sync.Mutex
@@ -167,22 +185,26 @@ var _ kv = (*pgKV)(nil)
 
 func (p *pgKV) get(ctx context.Context, k []byte) ([]byte, io.Closer, error) {
 	var v []byte
+	p.counters.gets.Add(1)
+	p.counters.op(1, 1)
 	err := p.pool.QueryRow(ctx, `SELECT v FROM berth_kv WHERE k = $1`, k).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil, errKVNotFound
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("index: postgres: %w", err)
+		return nil, nil, pgError(ctx, err)
 	}
 	return v, io.NopCloser(nil), nil
 }
 
 func (p *pgKV) newIter(ctx context.Context, lo, hi []byte) (kvIter, error) {
+	p.counters.iterators.Add(1)
+	p.counters.op(1, 1)
 	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return nil, fmt.Errorf("index: postgres: %w", err)
+		return nil, pgError(ctx, err)
 	}
-	return &pgIter{ctx: ctx, tx: tx, lo: lo, hi: hi, i: -1}, nil
+	return &pgIter{ctx: ctx, tx: tx, lo: lo, hi: hi, i: -1, counters: &p.counters}, nil
 }
 
 func (p *pgKV) newBatch() kvBatch { return &pgBatch{kv: p, points: map[string]pgPoint{}} }
@@ -190,7 +212,10 @@ func (p *pgKV) newBatch() kvBatch { return &pgBatch{kv: p, points: map[string]pg
 // apply commits b's writes in order in one serializable transaction,
 // retried with backoff when it meets a serialization failure or a
 // deadlock. Every commit is durable (the sync flag saves fsyncs on
-// pebble only).
+// pebble only). A ctx cancelled before the commit starts refuses it; once
+// started, the commit runs to its end whatever becomes of ctx, so that a
+// caller giving up never leaves its outcome in doubt (written, but
+// reported failed).
 //
 // A batch that touches records a cache may hold (Change) also sends their
 // description with pg_notify in its transaction, so that other processes
@@ -198,6 +223,11 @@ func (p *pgKV) newBatch() kvBatch { return &pgBatch{kv: p, points: map[string]pg
 // once committed.
 func (p *pgKV) apply(ctx context.Context, kb kvBatch, _ bool) error {
 	b := kb.(*pgBatch)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("index: commit: %w", err)
+	}
+	ctx = context.WithoutCancel(ctx)
+	p.counters.commits.Add(1)
 	var cb changeBuilder
 	for _, o := range b.ops {
 		if o.kind == opDelRange {
@@ -225,6 +255,7 @@ func (p *pgKV) apply(ctx context.Context, kb kvBatch, _ bool) error {
 	)
 	for attempt := range pgRetries {
 		if attempt > 0 {
+			p.counters.commitRetries.Add(1)
 			time.Sleep(time.Duration(rand.Int64N(int64(time.Millisecond)<<min(attempt, 8))) + time.Millisecond)
 		}
 		if listeners, err = p.applyOnce(ctx, b, payload); err == nil || !pgRetryable(err) {
@@ -239,6 +270,9 @@ func (p *pgKV) apply(ctx context.Context, kb kvBatch, _ bool) error {
 		}
 	}
 	if err != nil {
+		if pgUnavailable(err) {
+			return fmt.Errorf("index: commit: postgres: %w: %w", ErrUnavailable, err)
+		}
 		return fmt.Errorf("index: commit: postgres: %w", err)
 	}
 	if acks != nil && len(listeners) > 0 {
@@ -254,11 +288,18 @@ func (p *pgKV) apply(ctx context.Context, kb kvBatch, _ bool) error {
 // processes listening for changes when it committed (their listeners'
 // application_name), whose acknowledgements the commit waits for.
 func (p *pgKV) applyOnce(ctx context.Context, b *pgBatch, payload string) ([]string, error) {
+	p.counters.op(1, 1)
 	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = tx.Rollback(ctx) }()
+	committed := false
+	defer func() {
+		if !committed {
+			p.counters.op(1, 1)
+			_ = tx.Rollback(ctx)
+		}
+	}()
 	var q pgx.Batch
 	for _, o := range b.ops {
 		switch o.kind {
@@ -279,17 +320,37 @@ func (p *pgKV) applyOnce(ctx context.Context, b *pgBatch, payload string) ([]str
 		}
 	}
 	var listeners []string
+	n := int64(len(b.ops))
 	if payload != "" {
 		q.Queue(`SELECT pg_notify($1, $2)`, changeChannel, payload)
 		q.Queue(`SELECT coalesce(array_agg(substr(application_name, $1)), '{}') FROM pg_stat_activity
 			WHERE datname = current_database() AND starts_with(application_name, $2) AND application_name <> $3`,
 			len(listenerAppName)+1, listenerAppName, listenerAppName+p.sender).
 			QueryRow(func(row pgx.Row) error { return row.Scan(&listeners) })
+		n += 2
+	}
+	if n > 0 {
+		p.counters.op(1, n)
 	}
 	if err := tx.SendBatch(ctx, &q).Close(); err != nil {
 		return nil, err
 	}
+	committed = true
+	p.counters.op(1, 1)
 	return listeners, tx.Commit(ctx)
+}
+
+// pgError wraps err, the failure of a statement run under ctx, with
+// ctx's own error when ctx has ended: the server's "canceling statement"
+// then means that the caller gave up, which errors.Is tells.
+func pgError(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("index: postgres: %w: %w", cerr, err)
+	}
+	if pgUnavailable(err) {
+		return fmt.Errorf("index: postgres: %w: %w", ErrUnavailable, err)
+	}
+	return fmt.Errorf("index: postgres: %w", err)
 }
 
 // pgRetryable reports a serialization failure or a deadlock: the
@@ -325,6 +386,8 @@ type pgIter struct {
 	// more: keys may follow the page (it was full, or fetched backwards).
 	more bool
 	err  error
+	// counters count the pages fetched and the closing rollback.
+	counters *pgCounters
 }
 
 type kvPair struct{ k, v []byte }
@@ -356,9 +419,11 @@ func (it *pgIter) fetch(from, after, below []byte, back bool) bool {
 	} else {
 		q += fmt.Sprintf(` ORDER BY k LIMIT %d`, pgPageKeys)
 	}
+	it.counters.pages.Add(1)
+	it.counters.op(1, 1)
 	rows, err := it.tx.Query(it.ctx, q, args...)
 	if err != nil {
-		it.err, it.page, it.i = err, nil, -1
+		it.err, it.page, it.i = pgError(it.ctx, err), nil, -1
 		return false
 	}
 	it.page = it.page[:0]
@@ -366,14 +431,14 @@ func (it *pgIter) fetch(from, after, below []byte, back bool) bool {
 		var p kvPair
 		if err := rows.Scan(&p.k, &p.v); err != nil {
 			rows.Close()
-			it.err, it.page, it.i = err, nil, -1
+			it.err, it.page, it.i = pgError(it.ctx, err), nil, -1
 			return false
 		}
 		it.page = append(it.page, p)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		it.err, it.page, it.i = err, nil, -1
+		it.err, it.page, it.i = pgError(it.ctx, err), nil, -1
 		return false
 	}
 	it.more = back || len(it.page) == limit
@@ -411,6 +476,7 @@ func (it *pgIter) Value() []byte { return it.page[it.i].v }
 func (it *pgIter) Error() error  { return it.err }
 
 func (it *pgIter) Close() error {
+	it.counters.op(1, 1)
 	_ = it.tx.Rollback(context.WithoutCancel(it.ctx))
 	return it.err
 }
@@ -418,7 +484,10 @@ func (it *pgIter) Close() error {
 // pgBatch buffers writes in order; its reads overlay them on the
 // database's state.
 type pgBatch struct {
-	kv     *pgKV
+	kv *pgKV
+	// ctx is the context of the batch's reads (nil: Background): that of
+	// the DB view that made it.
+	ctx    context.Context
 	ops    []pgOp
 	points map[string]pgPoint
 	ranges []pgOp // range deletions, with their sequence in seq
@@ -493,14 +562,14 @@ func (b *pgBatch) get(k []byte) ([]byte, io.Closer, error) {
 	if rs > 0 {
 		return nil, nil, errKVNotFound
 	}
-	return b.kv.get(context.Background(), k)
+	return b.kv.get(b.readCtx(), k)
 }
 
 // newIter lists [lo, hi) as the batch would leave it: the database's keys
 // (read in full: a batch iterates small ranges, such as one manifest's
 // tags) with the batch's writes applied.
 func (b *pgBatch) newIter(lo, hi []byte) (kvIter, error) {
-	it, err := b.kv.newIter(context.Background(), lo, hi)
+	it, err := b.kv.newIter(b.readCtx(), lo, hi)
 	if err != nil {
 		return nil, err
 	}
@@ -530,6 +599,14 @@ func (b *pgBatch) newIter(lo, hi []byte) (kvIter, error) {
 	}
 	sort.Slice(s.pairs, func(i, j int) bool { return bytes.Compare(s.pairs[i].k, s.pairs[j].k) < 0 })
 	return s, nil
+}
+
+// readCtx is the context of the batch's reads.
+func (b *pgBatch) readCtx() context.Context {
+	if b.ctx != nil {
+		return b.ctx
+	}
+	return context.Background()
 }
 
 func (b *pgBatch) size() int    { return b.bytes }

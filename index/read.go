@@ -1,7 +1,6 @@
 package index
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +17,7 @@ func (db *DB) get(k []byte, fn func(v []byte) error) error {
 	if db.closed {
 		return ErrClosed
 	}
-	v, closer, err := db.kv.get(context.Background(), k)
+	v, closer, err := db.kv.get(db.callCtx(), k)
 	if isNotFound(err) {
 		return ErrNotFound
 	}
@@ -55,7 +54,7 @@ func (db *DB) scan(lo, start []byte, fn func(k, v []byte) (bool, error)) error {
 	if db.closed {
 		return fmt.Errorf("index: scan: %w", ErrClosed)
 	}
-	it, err := db.kv.newIter(context.Background(), lo, upperBound(lo))
+	it, err := db.kv.newIter(db.callCtx(), lo, upperBound(lo))
 	if err != nil {
 		return fmt.Errorf("index: scan: %w", err)
 	}

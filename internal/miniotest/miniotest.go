@@ -60,6 +60,36 @@ func Start(tb testing.TB, bin string) *Server {
 	return s
 }
 
+// New starts the MinIO server binary bin over a new temporary directory,
+// for a TestMain that shares one server among its tests; Close stops it
+// and removes the directory.
+func New(bin string) (*Server, error) {
+	dir, err := os.MkdirTemp("", "miniotest-")
+	if err != nil {
+		return nil, err
+	}
+	api, err := listenPort()
+	if err != nil {
+		return nil, err
+	}
+	console, err := listenPort()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{bin: bin, dir: dir, Endpoint: "127.0.0.1:" + api, console: "127.0.0.1:" + console, log: &bytes.Buffer{}}
+	if err := s.start(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("miniotest: %w\n%s", err, s.log)
+	}
+	return s, nil
+}
+
+// Close stops a server New started and removes its directory.
+func (s *Server) Close() {
+	s.Stop()
+	_ = os.RemoveAll(s.dir)
+}
+
 func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -126,10 +156,19 @@ func (s *Server) Restart(tb testing.TB) {
 // freePort is a TCP port free on 127.0.0.1 at the time of the call.
 func freePort(tb testing.TB) string {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := listenPort()
 	if err != nil {
 		tb.Fatalf("miniotest: %v", err)
 	}
+	return p
+}
+
+// listenPort is a TCP port free on 127.0.0.1 at the time of the call.
+func listenPort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
 	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
 }

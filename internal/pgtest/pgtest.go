@@ -164,6 +164,18 @@ func (s *Server) stop() {
 	_, _ = s.run("pg_ctl", "-D", filepath.Join(s.dir, "data"), "-m", "immediate", "-w", "stop")
 }
 
+// Stop stops the server at once, as a crash would (no checkpoint);
+// Resume starts it again over the same data and port.
+func (s *Server) Stop() { s.stop() }
+
+// Resume starts a server Stop stopped.
+func (s *Server) Resume(tb testing.TB) {
+	tb.Helper()
+	if err := s.start(); err != nil {
+		tb.Fatalf("pgtest: resume: %v", err)
+	}
+}
+
 // Restart stops the server at once (as a crash would: no checkpoint) and
 // starts it again over the same data and port.
 func (s *Server) Restart(tb testing.TB) {

@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -211,7 +210,7 @@ var serverOnlyFlags = map[string]bool{
 // registry policies, or from those of the daemon holding the store (its
 // admin socket, or --server).
 func runIAMSimulate(ctx context.Context, env Env, args []string) int {
-	const synopsis = "iam simulate --iam FILE --user USER --action ACTION [--repository NAME | --key NAME] [--source-ip IP] [--secure] [--request-tag KEY=VALUE]... [--data DIR | --server URL [--server-user NAME]] [--json]"
+	const synopsis = "iam simulate --iam FILE --user USER --action ACTION [--repository NAME | --key NAME] [--source-ip IP] [--secure] [--request-tag KEY=VALUE]... [--data DIR [--metadata URL] [--blob-store URL] | --server URL [--server-user NAME]] [--json]"
 	fs := flagSetFor(env, args, "iam simulate", synopsis)
 	var (
 		sim    authz.Simulation
@@ -222,6 +221,8 @@ func runIAMSimulate(ctx context.Context, env Env, args []string) int {
 	cfg, err := parseFlags(fs, args, func(fs *flag.FlagSet, c *Config) {
 		fs.StringVar(&c.Data, "data", c.Data, "store directory whose repository and registry policies apply (its daemon is asked when one holds it)")
 		fs.StringVar(&c.AdminSocket, "admin-socket", c.AdminSocket, "admin socket of the daemon holding --data (default <data>/admin.sock)")
+		fs.StringVar(&c.Metadata, "metadata", c.Metadata, "the store's PostgreSQL database, when its metadata is there: postgres://USER@HOST:PORT/DB?sslmode=... (default: pebble under --data)")
+		fs.StringVar(&c.BlobStore, "blob-store", c.BlobStore, "the store's S3-compatible bucket, when its blobs are there: s3://HOST[:PORT]/BUCKET[/PREFIX][?tls=false&region=R]")
 		fs.StringVar(&c.IAM, "iam", c.IAM, "identity file whose policies the user holds (asking a daemon: instead of the daemon's; default the daemon's)")
 		fs.StringVar(&c.ECRAccountID, "ecr-account-id", c.ECRAccountID, "registry ID of the ARNs (default 000000000000)")
 		fs.StringVar(&c.ECRRegion, "ecr-region", c.ECRRegion, "region of the ARNs (default us-east-1)")
@@ -322,13 +323,22 @@ func simulateOnStore(ctx context.Context, env Env, cfg *Config, sim authz.Simula
 		fmt.Fprintln(env.Stderr, "registryd iam simulate:", err)
 		return authz.SimulationResult{}, exitUsage, nil
 	}
-	if fi, err := os.Stat(filepath.Join(cfg.Data, "index")); err != nil || !fi.IsDir() {
-		fmt.Fprintf(env.Stderr, "registryd iam simulate: no store at %s: --data DIR names the registry's store (or ask a running daemon with --server URL)\n", cfg.Data)
-		return authz.SimulationResult{}, exitUsage, nil
-	}
 	opts, err := cfg.EngineOptions()
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "registryd:", err)
+		return authz.SimulationResult{}, exitUsage, nil
+	}
+	exists, err := engine.StoreExists(ctx, cfg.Data, opts)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "registryd iam simulate:", err)
+		return authz.SimulationResult{}, exitError, nil
+	}
+	if !exists {
+		where := cfg.Data
+		if opts.Metadata != "" {
+			where += " (its metadata in the database --metadata names)"
+		}
+		fmt.Fprintf(env.Stderr, "registryd iam simulate: no store at %s: --data DIR (and --metadata for a store whose metadata is in PostgreSQL) names the registry's store (or ask a running daemon with --server URL)\n", where)
 		return authz.SimulationResult{}, exitUsage, nil
 	}
 	opts.Account = account

@@ -16,6 +16,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/berthstore/berth/engine"
+	"github.com/berthstore/berth/internal/pgtest"
+	"github.com/berthstore/berth/internal/testenv"
 )
 
 func TestIAMCheck(t *testing.T) {
@@ -58,9 +60,15 @@ policy unused (1 statement): no user holds it
 // newPolicyStore makes a store with repository team-a/app, whose policy
 // denies deletes to everyone.
 func newPolicyStore(t *testing.T) string {
+	return newPolicyStoreOn(t, "")
+}
+
+// newPolicyStoreOn is newPolicyStore with the store's metadata in the
+// PostgreSQL database metadata names (pebble when empty).
+func newPolicyStoreOn(t *testing.T, metadata string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "store")
-	e, err := engine.Open(dir, &engine.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	e, err := engine.Open(dir, &engine.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metadata: metadata})
 	require.NoError(t, err)
 	ctx := context.Background()
 	_, err = e.CreateRepository(ctx, "team-a/app", engine.RepositorySettings{})
@@ -128,6 +136,42 @@ func TestIAMSimulateOnAStore(t *testing.T) {
 	}
 	code, _, errOut = run(t, "", "iam", "simulate", "--data", filepath.Join(t.TempDir(), "none"), "--action", "ecr:PutImage")
 	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "no store at")
+}
+
+// TestIAMSimulateOnAStoreOnPostgres: a stopped store whose metadata is
+// in PostgreSQL is found through --metadata (its data directory holds no
+// index) and decides with its repository policy; an empty database is no
+// store.
+func TestIAMSimulateOnAStoreOnPostgres(t *testing.T) {
+	bin, ok := pgtest.Find()
+	if !ok {
+		testenv.Missing(t, "PostgreSQL (%s; .ci/install-tools.sh does it)", pgtest.InstallCommand)
+	}
+	pg := pgtest.Start(t, bin)
+	db := pg.NewDatabase(t)
+	data := newPolicyStoreOn(t, db)
+	_, err := os.Stat(filepath.Join(data, "index"))
+	require.ErrorIs(t, err, os.ErrNotExist, "the store's index is in the database")
+
+	sim := func(metadata string, args ...string) (int, string, string) {
+		return run(t, "", append([]string{"iam", "simulate", "--iam", "testdata/iam.yaml", "--data", data, "--metadata", metadata}, args...)...)
+	}
+	code, out, errOut := sim(db, "--user", "alice", "--action", "ecr:BatchDeleteImage", "--repository", "team-a/app")
+	require.Equal(t, exitOK, code, errOut)
+	assert.True(t, strings.HasPrefix(out, "ExplicitDeny\n"), out)
+	assert.Contains(t, out, "repository policy")
+	code, out, errOut = sim(db, "--user", "alice", "--action", "ecr:PutImage", "--repository", "team-a/app", "--secure")
+	require.Equal(t, exitOK, code, errOut)
+	assert.True(t, strings.HasPrefix(out, "Allow\n"), out)
+
+	code, _, errOut = sim(pg.NewDatabase(t), "--user", "alice", "--action", "ecr:PutImage", "--repository", "team-a/app")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "no store at")
+	assert.Contains(t, errOut, "--metadata")
+
+	code, _, errOut = run(t, "", "iam", "simulate", "--data", data, "--user", "alice", "--action", "ecr:PutImage")
+	assert.Equal(t, exitUsage, code, "without --metadata the directory holds no index")
 	assert.Contains(t, errOut, "no store at")
 }
 

@@ -132,8 +132,9 @@ func requireSameLayer(t *testing.T, want, got v1.Layer) {
 // TestObjectStoreAndPostgres: registryd with its blobs in MinIO and its
 // metadata in PostgreSQL (--blob-store, --metadata): an image pushed by
 // go-containerregistry pulls back bit-exact, also from a registryd
-// started again after a SIGKILL, and the tags list is served from the
-// database.
+// started again after a SIGKILL, the tags list is served from the
+// database, and /metrics exports the database's round trips, statements
+// and operations.
 func TestObjectStoreAndPostgres(t *testing.T) {
 	minioBin, ok := testenv.LookTool("minio")
 	if !ok {
@@ -189,4 +190,15 @@ func TestObjectStoreAndPostgres(t *testing.T) {
 	tags, err := remote.List(ref.Context())
 	require.NoError(t, err)
 	assert.Equal(t, []string{"v1"}, tags)
+
+	// The database's work is counted and exported.
+	text := metricsText(t, d.addr)
+	for _, re := range []string{
+		`(?m)^berth_metadata_db_round_trips_total [1-9]`,
+		`(?m)^berth_metadata_db_statements_total [1-9]`,
+		`(?m)^berth_metadata_db_operations_total\{op="get"\} [1-9]`,
+		`(?m)^berth_metadata_db_operations_total\{op="commit_retry"\} `,
+	} {
+		assert.Regexp(t, re, text)
+	}
 }

@@ -129,6 +129,7 @@ var errorTable = []struct {
 	{engine.ErrInvalidArgument, ecrInvalidParameter},
 	{engine.ErrStorageFull, ecrServiceUnavailable},
 	{engine.ErrStorageUnavailable, ecrServiceUnavailable},
+	{engine.ErrMetadataUnavailable, ecrServiceUnavailable},
 	{engine.ErrClosed, ecrServiceUnavailable},
 	{engine.ErrAuditUnavailable, ecrServiceUnavailable},
 	{engine.ErrAccessDenied, ecrAccessDenied},

@@ -32,7 +32,18 @@ type storeCollector struct {
 	gcRunsByResult, gcLastRun          *prometheus.Desc
 	lcRuns, lcArchived                 *prometheus.Desc
 	lcLastRun, lcLastDuration, nextRun *prometheus.Desc
+
+	dbRoundTrips, dbStatements, dbOps *prometheus.Desc
 }
+
+// MetadataStatser is what the metadata database's counters read; a
+// StoreStatser that is one (the engine) exports them when its metadata
+// is in PostgreSQL.
+type MetadataStatser interface {
+	MetadataStats() engine.MetadataStats
+}
+
+var _ MetadataStatser = (*engine.Engine)(nil)
 
 // runResults are the results every run counter exports, zero included,
 // so that a rate over them is defined before the first of each.
@@ -71,6 +82,10 @@ func NewStoreCollector(st StoreStatser) prometheus.Collector {
 		lcLastRun:      d("berth_lifecycle_last_run_timestamp_seconds", "When the last scheduled lifecycle run that ended started (absent before the first)."),
 		lcLastDuration: d("berth_lifecycle_last_run_duration_seconds", "How long the last scheduled lifecycle run that ended took."),
 		nextRun:        d("berth_schedule_next_run_timestamp_seconds", "When the next run of each schedule (lifecycle, gc) is due; absent for a schedule that is off.", "schedule"),
+
+		dbRoundTrips: d("berth_metadata_db_round_trips_total", "Round trips to the metadata database (PostgreSQL; absent on pebble): point reads, BEGIN, COMMIT, ROLLBACK, iterator pages, a commit's pipelined writes."),
+		dbStatements: d("berth_metadata_db_statements_total", "SQL statements sent to the metadata database (PostgreSQL; absent on pebble), BEGIN and COMMIT included."),
+		dbOps:        d("berth_metadata_db_operations_total", "Index operations on the metadata database (PostgreSQL; absent on pebble) by kind: get (point read), iterator (range read), page (a range read's fetch), commit, commit_retry (after a serialization failure or deadlock).", "op"),
 	}
 }
 
@@ -78,7 +93,8 @@ func NewStoreCollector(st StoreStatser) prometheus.Collector {
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.blobs, c.bytes, c.storedBytes, c.repos, c.gcRuns, c.gcBlobs, c.gcBytes, c.gcOrphans, c.gcUploads, c.gcLastDuration, c.lcExpired,
 		c.tierBlobs, c.tierBytes, c.tierJobs, c.tierJobErrors,
-		c.gcRunsByResult, c.gcLastRun, c.lcRuns, c.lcArchived, c.lcLastRun, c.lcLastDuration, c.nextRun} {
+		c.gcRunsByResult, c.gcLastRun, c.lcRuns, c.lcArchived, c.lcLastRun, c.lcLastDuration, c.nextRun,
+		c.dbRoundTrips, c.dbStatements, c.dbOps} {
 		ch <- d
 	}
 }
@@ -130,6 +146,15 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, s := range c.st.Schedules() {
 		ch <- prometheus.MustNewConstMetric(c.nextRun, prometheus.GaugeValue, seconds(s.NextRun), s.Name)
+	}
+	if ms, ok := c.st.(MetadataStatser); ok {
+		if m := ms.MetadataStats(); m.Postgres {
+			ch <- prometheus.MustNewConstMetric(c.dbRoundTrips, prometheus.CounterValue, float64(m.RoundTrips))
+			ch <- prometheus.MustNewConstMetric(c.dbStatements, prometheus.CounterValue, float64(m.Statements))
+			for op, n := range map[string]int64{"get": m.Gets, "iterator": m.Iterators, "page": m.Pages, "commit": m.Commits, "commit_retry": m.CommitRetries} {
+				ch <- prometheus.MustNewConstMetric(c.dbOps, prometheus.CounterValue, float64(n), op)
+			}
+		}
 	}
 }
 

@@ -76,6 +76,7 @@ var errorTable = []struct {
 	{engine.ErrInvalidArgument, CodeInvalidArgument},
 	{engine.ErrStorageFull, CodeStorageFull},
 	{engine.ErrStorageUnavailable, CodeUnavailable},
+	{engine.ErrMetadataUnavailable, CodeUnavailable},
 	{engine.ErrKeyUnavailable, CodeUnavailable},
 	{engine.ErrKeyDestroyed, CodeKeyDestroyed},
 	{engine.ErrKeyNotFound, CodeInvalidArgument},

@@ -38,6 +38,8 @@ func TestErrorMapping(t *testing.T) {
 		{engine.ErrRangeInvalid, "RANGE_INVALID", 416},
 		{engine.ErrStorageFull, "UNAVAILABLE", 507},
 		{engine.ErrKeyUnavailable, "UNAVAILABLE", 503},
+		{engine.ErrStorageUnavailable, "UNAVAILABLE", 503},
+		{fmt.Errorf("index: postgres: %w: unexpected EOF", engine.ErrMetadataUnavailable), "UNAVAILABLE", 503},
 		{engine.ErrClosed, "UNAVAILABLE", 503},
 		{engine.ErrCorrupt, "UNKNOWN", 500},
 		{engine.ErrKeyDestroyed, "BLOB_UNKNOWN", 404},
