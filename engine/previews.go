@@ -96,6 +96,10 @@ type previewState struct {
 	// being evaluated in this process (guarded by runMu).
 	runMu   sync.Mutex
 	running map[string]chan struct{}
+	// sweepMu runs this process's sweeps one at a time: a sweep asked for
+	// while the periodic one runs waits for it, rather than finding the
+	// replicas' lease taken (by this very process) and sweeping nothing.
+	sweepMu sync.Mutex
 }
 
 // StartLifecyclePolicyPreview starts a preview of repo's lifecycle policy
@@ -359,6 +363,8 @@ func (e *Engine) evaluatePreview(repo string, hdr record.Preview) {
 // sweepPreviews deletes the results of the previews past PreviewRetention
 // and the previews past PreviewForget.
 func (e *Engine) sweepPreviews() {
+	e.gcs.previews.sweepMu.Lock()
+	defer e.gcs.previews.sweepMu.Unlock()
 	// One replica at a time sweeps.
 	_, release, err := e.tryLease(context.Background(), "previews-sweep")
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgxlisten"
 )
 
@@ -80,7 +81,15 @@ func (db *DB) WatchChanges(w ChangeWatcher) bool {
 	p.stopListen = cancel
 	l := &pgxlisten.Listener{
 		Connect: func(ctx context.Context) (*pgx.Conn, error) {
-			return pgx.ConnectConfig(ctx, p.pool.Config().ConnConfig.Copy())
+			cfg := p.pool.Config().ConnConfig.Copy()
+			// Its only wait is for notifications: there is no statement for
+			// a cancel request to stop (the pool's handler would wait
+			// pgCancelGrace for the server to confirm one), so the end of
+			// ctx cuts the connection at once, and Close does not wait.
+			cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+				return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
+			}
+			return pgx.ConnectConfig(ctx, cfg)
 		},
 		LogError: func(ctx context.Context, err error) {
 			p.live.Store(false)
