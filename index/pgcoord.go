@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Coordination of several processes (replicas) sharing one PostgreSQL
@@ -380,7 +381,9 @@ func (c *Coordinator) NextSeq(ctx context.Context, name string, floor uint64) (u
 	var n int64
 	err := c.exec(ctx, func(conn *pgx.Conn) error {
 		if !ready {
-			if _, err := conn.Exec(ctx, `CREATE SEQUENCE IF NOT EXISTS `+seq+` AS bigint MINVALUE 0`); err != nil {
+			// IF NOT EXISTS does not hold against a process creating it at
+			// the same moment: its duplicate is this one's success.
+			if _, err := conn.Exec(ctx, `CREATE SEQUENCE IF NOT EXISTS `+seq+` AS bigint MINVALUE 0`); err != nil && !pgDuplicate(err) {
 				return err
 			}
 			// A store whose numbers came from one process's counter
@@ -421,4 +424,12 @@ func (c *Coordinator) Peers(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("index: postgres: %w", err)
 	}
 	return n, nil
+}
+
+// pgDuplicate reports that a CREATE failed because another session
+// created the same object at the same time (duplicate_table, or the
+// unique_violation of the catalog's own index).
+func pgDuplicate(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "42P07" || pe.Code == "23505")
 }
