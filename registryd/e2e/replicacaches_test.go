@@ -1,21 +1,13 @@
 package e2e
 
 import (
-	"context"
 	"net/http"
-	"path/filepath"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/stretchr/testify/require"
-
-	"github.com/berthstore/berth/internal/miniotest"
-	"github.com/berthstore/berth/internal/pgtest"
-	"github.com/berthstore/berth/internal/testenv"
 )
 
 // TestReplicaCachesOverHTTP: two registryd on one PostgreSQL and one
@@ -24,26 +16,8 @@ import (
 // conformance suite's "delete is atomic", with its requests spread over
 // replicas).
 func TestReplicaCachesOverHTTP(t *testing.T) {
-	minioBin, ok := testenv.LookTool("minio")
-	if !ok {
-		testenv.Missing(t, "the MinIO server (%s; .ci/install-tools.sh does it)", miniotest.InstallCommand)
-	}
-	pgBin, ok := pgtest.Find()
-	if !ok {
-		testenv.Missing(t, "PostgreSQL (%s; .ci/install-tools.sh does it)", pgtest.InstallCommand)
-	}
-	srv := miniotest.Start(t, minioBin)
-	pg := pgtest.Start(t, pgBin)
-	mc, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(miniotest.AccessKey, miniotest.SecretKey, "")})
-	require.NoError(t, err)
-	require.NoError(t, mc.MakeBucket(context.Background(), "registry", minio.MakeBucketOptions{}))
-	t.Setenv("AWS_ACCESS_KEY_ID", miniotest.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", miniotest.SecretKey)
-	bin := buildRegistryd(t)
-	args := []string{"--blob-store", "s3://" + srv.Endpoint + "/registry/r?tls=false", "--metadata", pg.NewDatabase(t)}
-	first := filepath.Join(t.TempDir(), "data")
-	a := startDaemon(t, bin, first, args...)
-	b := startDaemon(t, bin, copyReplicaIdentity(t, first), args...)
+	set := startReplicaSet(t, replicaSetOptions{N: 2})
+	a, b := set.Replicas[0].d, set.Replicas[1].d
 
 	push := func(tag string) string {
 		img, err := random.Image(1024, 1)

@@ -6,56 +6,27 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/berthstore/berth/internal/miniotest"
-	"github.com/berthstore/berth/internal/pgtest"
-	"github.com/berthstore/berth/internal/testenv"
 )
 
 // TestChunkedUploadAcrossReplicas: two registryd over one PostgreSQL and
-// one bucket (the second with the first one's store identity and
-// keyring). A chunked upload started on A, continued on B and finished
+// one bucket (startReplicaSet; each is asked directly, not through the
+// set's proxy). A chunked upload started on A, continued on B and finished
 // on A pulls bit-exact from B; on the way, a chunk at a forged offset, a
 // forged session id and the session under another repository's name get
 // their OCI errors and change nothing; DELETE of a session on B leaves
 // nothing of A's parts in the bucket.
 func TestChunkedUploadAcrossReplicas(t *testing.T) {
-	minioBin, ok := testenv.LookTool("minio")
-	if !ok {
-		testenv.Missing(t, "the MinIO server (%s; .ci/install-tools.sh does it)", miniotest.InstallCommand)
-	}
-	pgBin, ok := pgtest.Find()
-	if !ok {
-		testenv.Missing(t, "PostgreSQL (%s; .ci/install-tools.sh does it)", pgtest.InstallCommand)
-	}
-	srv := miniotest.Start(t, minioBin)
-	pg := pgtest.Start(t, pgBin)
-	mc, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(miniotest.AccessKey, miniotest.SecretKey, "")})
-	require.NoError(t, err)
+	set := startReplicaSet(t, replicaSetOptions{N: 2})
+	mc := set.minioClient(t)
 	ctx := context.Background()
-	require.NoError(t, mc.MakeBucket(ctx, "registry", minio.MakeBucketOptions{}))
-	t.Setenv("AWS_ACCESS_KEY_ID", miniotest.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", miniotest.SecretKey)
-	bin := buildRegistryd(t)
-	args := []string{"--blob-store", "s3://" + srv.Endpoint + "/registry/berth?tls=false", "--metadata", pg.NewDatabase(t)}
-	dataA, dataB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
-	a := startDaemon(t, bin, dataA, args...)
-	require.NoError(t, os.MkdirAll(dataB, 0o700))
-	for _, f := range []string{"store-id", "keyring.json"} {
-		b, err := os.ReadFile(filepath.Join(dataA, f))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(dataB, f), b, 0o600))
-	}
-	b := startDaemon(t, bin, dataB, args...)
+	a, b := set.Replicas[0].d, set.Replicas[1].d
 	on := func(d *daemon, loc string) string { return "http://" + d.addr + loc }
 	patch := func(d *daemon, loc string, from int, chunk []byte) *http.Response {
 		req, err := http.NewRequest(http.MethodPatch, on(d, loc), bytes.NewReader(chunk))
@@ -135,7 +106,7 @@ func TestChunkedUploadAcrossReplicas(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusNoContent, resp.StatusCode)
 	var left []string
-	for oi := range mc.ListObjects(ctx, "registry", minio.ListObjectsOptions{Prefix: "berth/uploads/", Recursive: true}) {
+	for oi := range mc.ListObjects(ctx, replicaBucket, minio.ListObjectsOptions{Prefix: "berth/uploads/", Recursive: true}) {
 		require.NoError(t, oi.Err)
 		left = append(left, oi.Key)
 	}
