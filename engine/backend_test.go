@@ -218,9 +218,6 @@ func testPostgres(t testing.TB) *pgtest.Server {
 	if testBackend.pg != nil {
 		return testBackend.pg
 	}
-	bin, ok := pgtest.Find()
-	if !ok {
-		testenv.Missing(t, "PostgreSQL (%s; .ci/install-tools.sh does it)", pgtest.InstallCommand)
-	}
+	bin := pgtest.Require(t)
 	return pgtest.Start(t, bin)
 }

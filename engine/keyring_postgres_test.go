@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berthstore/berth/internal/pgtest"
-	"github.com/berthstore/berth/internal/testenv"
 )
 
 // TestMissingKeyringRefusedOnPostgres: a store whose index is in
@@ -19,10 +18,7 @@ import (
 // restoring the keyring opens it; a new store on an empty database gets
 // its keyring.
 func TestMissingKeyringRefusedOnPostgres(t *testing.T) {
-	bin, ok := pgtest.Find()
-	if !ok {
-		testenv.Missing(t, "PostgreSQL (%s; .ci/install-tools.sh does it)", pgtest.InstallCommand)
-	}
+	bin := pgtest.Require(t)
 	pg := pgtest.Start(t, bin)
 	ctx := context.Background()
 	dir := t.TempDir()

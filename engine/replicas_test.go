@@ -25,7 +25,6 @@ import (
 	"github.com/berthstore/berth/crypt"
 	"github.com/berthstore/berth/internal/miniotest"
 	"github.com/berthstore/berth/internal/pgtest"
-	"github.com/berthstore/berth/internal/testenv"
 )
 
 // sharedStore is one store's shared parts for several replicas (engines
@@ -41,14 +40,8 @@ type sharedStore struct {
 // newSharedStore starts PostgreSQL and MinIO on 127.0.0.1 for t.
 func newSharedStore(t *testing.T) *sharedStore {
 	t.Helper()
-	pgBin, ok := pgtest.Find()
-	if !ok {
-		testenv.Missing(t, "PostgreSQL (%s; .ci/install-tools.sh does it)", pgtest.InstallCommand)
-	}
-	minioBin, ok := testenv.LookTool("minio")
-	if !ok {
-		testenv.Missing(t, "the MinIO server (%s; .ci/install-tools.sh does it)", miniotest.InstallCommand)
-	}
+	pgBin := pgtest.Require(t)
+	minioBin := miniotest.Require(t)
 	pg := pgtest.Start(t, pgBin)
 	srv := miniotest.Start(t, minioBin)
 	mc, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(miniotest.AccessKey, miniotest.SecretKey, "")})

@@ -21,7 +21,6 @@ import (
 	"github.com/berthstore/berth/engine/enginetest"
 	"github.com/berthstore/berth/internal/miniotest"
 	"github.com/berthstore/berth/internal/pgtest"
-	"github.com/berthstore/berth/internal/testenv"
 )
 
 // sharedCacheTTL is the bound on staleness the replicas of these tests
@@ -47,14 +46,8 @@ type servers struct {
 // startServers starts a PostgreSQL and a MinIO server for t.
 func startServers(t *testing.T) *servers {
 	t.Helper()
-	pgBin, ok := pgtest.Find()
-	if !ok {
-		testenv.Missing(t, "PostgreSQL (%s; .ci/install-tools.sh does it)", pgtest.InstallCommand)
-	}
-	minioBin, ok := testenv.LookTool("minio")
-	if !ok {
-		testenv.Missing(t, "the MinIO server (%s; .ci/install-tools.sh does it)", miniotest.InstallCommand)
-	}
+	pgBin := pgtest.Require(t)
+	minioBin := miniotest.Require(t)
 	srv := miniotest.Start(t, minioBin)
 	c, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(miniotest.AccessKey, miniotest.SecretKey, "")})
 	require.NoError(t, err)

@@ -18,7 +18,6 @@ import (
 	"github.com/berthstore/berth/blob/blobtest"
 	"github.com/berthstore/berth/internal/miniotest"
 	"github.com/berthstore/berth/internal/pgtest"
-	"github.com/berthstore/berth/internal/testenv"
 )
 
 // replicaPair is two engines over one PostgreSQL database and one bucket
@@ -35,14 +34,8 @@ type replicaPair struct {
 // every replica of a store shares).
 func openReplicaPair(t *testing.T) *replicaPair {
 	t.Helper()
-	minioBin, ok := testenv.LookTool("minio")
-	if !ok {
-		testenv.Missing(t, "the MinIO server (%s; .ci/install-tools.sh does it)", miniotest.InstallCommand)
-	}
-	pgBin, ok := pgtest.Find()
-	if !ok {
-		testenv.Missing(t, "PostgreSQL (%s; .ci/install-tools.sh does it)", pgtest.InstallCommand)
-	}
+	minioBin := miniotest.Require(t)
+	pgBin := pgtest.Require(t)
 	srv := miniotest.Start(t, minioBin)
 	pg := pgtest.Start(t, pgBin)
 	mc, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(miniotest.AccessKey, miniotest.SecretKey, "")})

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berthstore/berth/internal/pgtest"
-	"github.com/berthstore/berth/internal/testenv"
 )
 
 // The index's tests run over pebble; with BERTH_INDEX_BACKEND=postgres
@@ -59,9 +58,6 @@ func startPostgres(t *testing.T) *pgtest.Server {
 	if pgServer != nil {
 		return pgServer
 	}
-	bin, ok := pgtest.Find()
-	if !ok {
-		testenv.Missing(t, "PostgreSQL (%s; .ci/install-tools.sh does it)", pgtest.InstallCommand)
-	}
+	bin := pgtest.Require(t)
 	return pgtest.Start(t, bin)
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berthstore/berth/internal/pgtest"
-	"github.com/berthstore/berth/internal/testenv"
 )
 
 // TestPostgresDownIsUnavailable: while the database server is down, reads
@@ -15,10 +14,7 @@ import (
 // and Retry-After), not an error of the statement; once it is back, the
 // same calls succeed, and a missing record is ErrNotFound again.
 func TestPostgresDownIsUnavailable(t *testing.T) {
-	bin, ok := pgtest.Find()
-	if !ok {
-		testenv.Missing(t, "PostgreSQL (%s; .ci/install-tools.sh does it)", pgtest.InstallCommand)
-	}
+	bin := pgtest.Require(t)
 	srv := pgtest.Start(t, bin) // its own: this test stops it
 	db := openPostgres(t, srv)
 	put := func() error {

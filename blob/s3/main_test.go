@@ -14,7 +14,6 @@ import (
 	"github.com/berthstore/berth/blob/s3"
 	"github.com/berthstore/berth/crypt"
 	"github.com/berthstore/berth/internal/miniotest"
-	"github.com/berthstore/berth/internal/testenv"
 )
 
 // startMinIO starts a MinIO server for t (testenv: a missing binary skips
@@ -22,10 +21,7 @@ import (
 // command).
 func startMinIO(t *testing.T) *miniotest.Server {
 	t.Helper()
-	bin, ok := testenv.LookTool("minio")
-	if !ok {
-		testenv.Missing(t, "the MinIO server (%s; .ci/install-tools.sh does it)", miniotest.InstallCommand)
-	}
+	bin := miniotest.Require(t)
 	return miniotest.Start(t, bin)
 }
 

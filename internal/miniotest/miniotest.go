@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berthstore/berth/internal/testenv"
 )
 
 // InstallCommand is the command that installs the MinIO server the tests
@@ -171,4 +173,16 @@ func listenPort() (string, error) {
 	}
 	defer l.Close()
 	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
+}
+
+// Require returns the path of the minio binary, or stops tb as
+// testenv.Missing does: a skip on a developer's machine without it, a
+// failure under CI that names what to install.
+func Require(tb testing.TB) string {
+	tb.Helper()
+	bin, ok := testenv.LookTool("minio")
+	if !ok {
+		testenv.Missing(tb, "the MinIO server (%s; .ci/install-tools.sh does it)", InstallCommand)
+	}
+	return bin
 }

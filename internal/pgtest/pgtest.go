@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthstore/berth/internal/testenv"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -216,4 +217,16 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Require returns the directory of the PostgreSQL binaries (Find), or
+// stops tb as testenv.Missing does: a skip on a developer's machine
+// without them, a failure under CI that names what to install.
+func Require(tb testing.TB) string {
+	tb.Helper()
+	bin, ok := Find()
+	if !ok {
+		testenv.Missing(tb, "PostgreSQL (%s; .ci/install-tools.sh does it)", InstallCommand)
+	}
+	return bin
 }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/berthstore/berth/engine"
 	"github.com/berthstore/berth/internal/pgtest"
-	"github.com/berthstore/berth/internal/testenv"
 )
 
 func TestIAMCheck(t *testing.T) {
@@ -144,10 +143,7 @@ func TestIAMSimulateOnAStore(t *testing.T) {
 // index) and decides with its repository policy; an empty database is no
 // store.
 func TestIAMSimulateOnAStoreOnPostgres(t *testing.T) {
-	bin, ok := pgtest.Find()
-	if !ok {
-		testenv.Missing(t, "PostgreSQL (%s; .ci/install-tools.sh does it)", pgtest.InstallCommand)
-	}
+	bin := pgtest.Require(t)
 	pg := pgtest.Start(t, bin)
 	db := pg.NewDatabase(t)
 	data := newPolicyStoreOn(t, db)

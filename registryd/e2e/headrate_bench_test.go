@@ -36,21 +36,14 @@ import (
 
 	"github.com/berthstore/berth/internal/miniotest"
 	"github.com/berthstore/berth/internal/pgtest"
-	"github.com/berthstore/berth/internal/testenv"
 )
 
 // headClients is the number of concurrent HEAD clients.
 const headClients = 16
 
 func BenchmarkManifestHeadRate(b *testing.B) {
-	minioBin, ok := testenv.LookTool("minio")
-	if !ok {
-		testenv.Missing(b, "the MinIO server (%s; .ci/install-tools.sh does it)", miniotest.InstallCommand)
-	}
-	pgBin, ok := pgtest.Find()
-	if !ok {
-		testenv.Missing(b, "PostgreSQL (%s; .ci/install-tools.sh does it)", pgtest.InstallCommand)
-	}
+	minioBin := miniotest.Require(b)
+	pgBin := pgtest.Require(b)
 	window := 10 * time.Second
 	if s, err := strconv.Atoi(os.Getenv("BERTH_HEAD_BENCH_SECONDS")); err == nil && s > 0 {
 		window = time.Duration(s) * time.Second

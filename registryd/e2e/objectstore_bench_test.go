@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berthstore/berth/internal/miniotest"
-	"github.com/berthstore/berth/internal/testenv"
 )
 
 // BenchmarkObjectStoreThroughput: push and pull MB/s of one large blob
@@ -31,10 +30,7 @@ import (
 // Every push is of new bytes (the first 8 changed per iteration), so no
 // push is deduplicated. BERTH_BENCH_BLOB_MIB sets the size (default 256).
 func BenchmarkObjectStoreThroughput(b *testing.B) {
-	minioBin, ok := testenv.LookTool("minio")
-	if !ok {
-		testenv.Missing(b, "the MinIO server (%s; .ci/install-tools.sh does it)", miniotest.InstallCommand)
-	}
+	minioBin := miniotest.Require(b)
 	size := 256 << 20
 	if v := os.Getenv("BERTH_BENCH_BLOB_MIB"); v != "" {
 		var mib int

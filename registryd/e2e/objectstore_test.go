@@ -22,7 +22,6 @@ import (
 
 	"github.com/berthstore/berth/internal/miniotest"
 	"github.com/berthstore/berth/internal/pgtest"
-	"github.com/berthstore/berth/internal/testenv"
 )
 
 // TestBlobsInObjectStore: registryd serve --blob-store s3://... over a
@@ -31,10 +30,7 @@ import (
 // data directory), a blob GET while the object store is down answers 503
 // with Retry-After, and pulls work again once it is back.
 func TestBlobsInObjectStore(t *testing.T) {
-	minioBin, ok := testenv.LookTool("minio")
-	if !ok {
-		testenv.Missing(t, "the MinIO server (%s; .ci/install-tools.sh does it)", miniotest.InstallCommand)
-	}
+	minioBin := miniotest.Require(t)
 	srv := miniotest.Start(t, minioBin)
 	mc, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(miniotest.AccessKey, miniotest.SecretKey, "")})
 	require.NoError(t, err)
@@ -136,14 +132,8 @@ func requireSameLayer(t *testing.T, want, got v1.Layer) {
 // database, and /metrics exports the database's round trips, statements
 // and operations.
 func TestObjectStoreAndPostgres(t *testing.T) {
-	minioBin, ok := testenv.LookTool("minio")
-	if !ok {
-		testenv.Missing(t, "the MinIO server (%s; .ci/install-tools.sh does it)", miniotest.InstallCommand)
-	}
-	pgBin, ok := pgtest.Find()
-	if !ok {
-		testenv.Missing(t, "PostgreSQL (%s; .ci/install-tools.sh does it)", pgtest.InstallCommand)
-	}
+	minioBin := miniotest.Require(t)
+	pgBin := pgtest.Require(t)
 	srv := miniotest.Start(t, minioBin)
 	pg := pgtest.Start(t, pgBin)
 	dbURL := pg.NewDatabase(t)

@@ -17,7 +17,6 @@ import (
 	"github.com/berthstore/berth/engine"
 	"github.com/berthstore/berth/internal/miniotest"
 	"github.com/berthstore/berth/internal/pgtest"
-	"github.com/berthstore/berth/internal/testenv"
 )
 
 // replicaSet is a registry of several replicas as it runs past one
@@ -72,15 +71,7 @@ type replicaSetOptions struct {
 // PostgreSQL and returns their binaries.
 func needReplicaPrereqs(tb testing.TB) (minioBin, pgBin string) {
 	tb.Helper()
-	minioBin, ok := testenv.LookTool("minio")
-	if !ok {
-		testenv.Missing(tb, "the MinIO server (%s; .ci/install-tools.sh does it)", miniotest.InstallCommand)
-	}
-	pgBin, ok = pgtest.Find()
-	if !ok {
-		testenv.Missing(tb, "PostgreSQL (%s; .ci/install-tools.sh does it)", pgtest.InstallCommand)
-	}
-	return minioBin, pgBin
+	return miniotest.Require(tb), pgtest.Require(tb)
 }
 
 // bucket is the bucket every replica set's store lives in.
