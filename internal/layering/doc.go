@@ -13,7 +13,10 @@
 //     and internal/... leaf helpers, plus the few sideways edges listed
 //     with their reasons in sidewaysImports (registryd's mount command
 //     mounts the FUSE view; the bench harness runs the daemon).
-//   - internal/... packages are leaves: they import nothing of Berth.
+//   - internal/... packages are leaves: they import nothing of Berth,
+//     except that a test-server kit named <name>test (internal/pgtest,
+//     internal/miniotest) uses internal/testenv, the one policy for
+//     what a machine lacks.
 //   - Within a tree no import runs upward: a package never imports one of
 //     its ancestors (engine's internals never import engine), except a
 //     test kit named <name>test, built on the package it serves as
