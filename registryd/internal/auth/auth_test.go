@@ -627,7 +627,7 @@ func TestCheckedTokens(t *testing.T) {
 	_, err = a.Basic(basicRequest(http.MethodGet, "alice", "pw"), false)
 	require.NoError(t, err)
 	assert.False(t, mayCarryToken(authorizationHeader(basicRequest(http.MethodGet, "alice", "pw"))))
-	assert.Len(t, a.checked.m, 1, "a password's header is never kept")
+	assert.Equal(t, 1, a.checked.len(), "a password's header is never kept")
 
 	i := len("berth2.") + 2 // in the payload's expiry
 	flip := map[byte]byte{'A': 'B'}[token[i]]
@@ -653,5 +653,5 @@ func TestCheckedTokens(t *testing.T) {
 	for i := range maxAuthCache + 10 {
 		a.checked.put(fmt.Sprintf("Basic %s%d", tokenHeaderPrefix, i), tokenClaims{})
 	}
-	assert.LessOrEqual(t, len(a.checked.m), maxAuthCache, "bounded")
+	assert.LessOrEqual(t, a.checked.len(), maxAuthCache, "bounded")
 }
