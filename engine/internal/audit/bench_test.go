@@ -14,21 +14,27 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// BenchmarkEncode is the caller's share of an append: a record to a line
-// (by an encoder with the memo of identities, as the log's),
-// an authenticated caller's and an anonymous one's (the same record but
+// BenchmarkEncode is the caller's share of an append: a record to a line,
+// an authenticated caller's (with the memo of identities, as the log
+// encodes, and without it) and an anonymous one's (the same record but
 // its userIdentity).
 func BenchmarkEncode(b *testing.B) {
-	enc := encoder{region: "us-east-1", account: "123456789012", ids: &identities{}}
-	for _, anonymous := range []bool{false, true} {
+	for _, bench := range []struct {
+		name      string
+		anonymous bool
+		ids       *identities
+	}{
+		{"authenticated", false, &identities{}},
+		{"authenticated-unmemoized", false, nil},
+		{"anonymous", true, &identities{}},
+	} {
+		enc := encoder{region: "us-east-1", account: "123456789012", ids: bench.ids}
 		r := sample(1, "team-a/api")
-		name := "authenticated"
-		if anonymous {
-			name = "anonymous"
+		if bench.anonymous {
 			r.PrincipalARN, r.Account, r.UserName, r.UserID, r.PrincipalType = "*", "", "", "", PrincipalAnonymous
 		}
 		require.NoError(b, r.normalize())
-		b.Run(name, func(b *testing.B) {
+		b.Run(bench.name, func(b *testing.B) {
 			var buf []byte
 			b.ReportAllocs()
 			for b.Loop() {

@@ -133,8 +133,8 @@ func FuzzAppendString(f *testing.F) {
 
 // TestIdentityMemo: a line is the same whether its userIdentity element
 // comes from the memo or is encoded in place, for every kind of caller,
-// names that need escaping, callers that differ in one field only, and
-// after the memo starts over.
+// names that need escaping, callers that differ from a memoized one in
+// one field only (the same ARN), and after the memo starts over.
 func TestIdentityMemo(t *testing.T) {
 	plain := encoder{region: "us-east-1", account: "123456789012"}
 	memo := encoder{region: "us-east-1", account: "123456789012", ids: &identities{}}
@@ -154,7 +154,7 @@ func TestIdentityMemo(t *testing.T) {
 	count := func() int {
 		n := 0
 		memo.ids.m.Range(func(any, any) bool { n++; return true })
-		require.Equal(t, int64(n), memo.ids.n.Load())
+		require.LessOrEqual(t, int64(n), memo.ids.n.Load(), "the bound counts every entry stored")
 		return n
 	}
 	for round := range 2 {
@@ -167,7 +167,7 @@ func TestIdentityMemo(t *testing.T) {
 			require.Equal(t, recs[i].PrincipalARN, back.PrincipalARN)
 			require.Equal(t, recs[i].UserName, back.UserName)
 		}
-		require.Equal(t, 9+round, count(), "authenticated callers only, three variants of three")
+		require.Equal(t, 3+round, count(), "authenticated callers only, one entry an ARN")
 		// The memo is full: the next caller starts it over.
 		memo.ids.n.Store(maxIdentities)
 		other := sample(0, "team-b/web")

@@ -25,15 +25,24 @@ func identityKeyOf(r *Record) identityKey {
 	return identityKey{typ: r.PrincipalType, userID: r.UserID, arn: r.PrincipalARN, account: r.Account, user: r.UserName}
 }
 
-// identities memoizes encoded userIdentity elements by what they encode:
-// an entry is looked up by every field it holds, so a record is written
-// exactly as appendIdentity writes it, whether it is found or not.
+// identities memoizes encoded userIdentity elements, by the caller's ARN:
+// an entry is served only to a record whose every identity field is the
+// entry's, so a record is written exactly as appendIdentity writes it,
+// whether it is found or not. (Looking up by the ARN alone and then
+// comparing the fields costs one string's hash where the whole key would
+// cost five; the fields of one principal's records share their memory,
+// so comparing them is mostly comparing pointers.)
 //
-// Reads take no lock (sync.Map, whose Load of a comparable struct key
-// does not allocate).
+// Reads take no lock (sync.Map).
 type identities struct {
-	m sync.Map     // identityKey -> []byte
+	m sync.Map     // ARN -> *identity
 	n atomic.Int64 // entries stored since the last start over
+}
+
+// identity is an entry of identities: the fields and their encoding.
+type identity struct {
+	key identityKey
+	enc []byte
 }
 
 // appendIdentity appends the userIdentity element of k, without its
@@ -57,14 +66,16 @@ func (ids *identities) append(b []byte, r *Record) []byte {
 		// entry.
 		return appendIdentity(b, &k)
 	}
-	if v, ok := ids.m.Load(k); ok {
-		return append(b, v.([]byte)...)
+	if v, ok := ids.m.Load(k.arn); ok {
+		if e := v.(*identity); e.key == k {
+			return append(b, e.enc...)
+		}
 	}
-	enc := appendIdentity(nil, &k)
+	e := &identity{key: k, enc: appendIdentity(nil, &k)}
 	if ids.n.Add(1) > maxIdentities {
 		ids.m.Clear()
 		ids.n.Store(1)
 	}
-	ids.m.Store(k, enc)
-	return append(b, enc...)
+	ids.m.Store(k.arn, e)
+	return append(b, e.enc...)
 }
