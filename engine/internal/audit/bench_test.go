@@ -14,17 +14,35 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// BenchmarkEncode is the caller's share of an append: a record to a line.
+// BenchmarkEncode is the caller's share of an append: a record to a line,
+// an authenticated caller's (with the memo of identities, as the log
+// encodes, and without it) and an anonymous one's (the same record but
+// its userIdentity).
 func BenchmarkEncode(b *testing.B) {
-	enc := encoder{region: "us-east-1", account: "123456789012"}
-	r := sample(1, "team-a/api")
-	require.NoError(b, r.normalize())
-	var buf []byte
-	b.ReportAllocs()
-	for b.Loop() {
-		buf = enc.encode(buf[:0], &r)
+	for _, bench := range []struct {
+		name      string
+		anonymous bool
+		ids       *identities
+	}{
+		{"authenticated", false, &identities{}},
+		{"authenticated-unmemoized", false, nil},
+		{"anonymous", true, &identities{}},
+	} {
+		enc := encoder{region: "us-east-1", account: "123456789012", ids: bench.ids}
+		r := sample(1, "team-a/api")
+		if bench.anonymous {
+			r.PrincipalARN, r.Account, r.UserName, r.UserID, r.PrincipalType = "*", "", "", "", PrincipalAnonymous
+		}
+		require.NoError(b, r.normalize())
+		b.Run(bench.name, func(b *testing.B) {
+			var buf []byte
+			b.ReportAllocs()
+			for b.Loop() {
+				buf = enc.encode(buf[:0], &r)
+			}
+			b.SetBytes(int64(len(buf)))
+		})
 	}
-	b.SetBytes(int64(len(buf)))
 }
 
 // BenchmarkDecode is a query's cost per record it decodes.

@@ -144,6 +144,9 @@ func lineTime(line []byte) (text []byte, ok bool) {
 type encoder struct {
 	region  string // awsRegion
 	account string // recipientAccountId
+	// ids memoizes the userIdentity elements of authenticated callers;
+	// nil: encoded every time.
+	ids *identities
 }
 
 // encode appends r (normalized) as one line, ending in '\n', with the
@@ -151,12 +154,8 @@ type encoder struct {
 func (e *encoder) encode(b []byte, r *Record) []byte {
 	b = append(b, linePrefix...)
 	b = append(b, zeroTime...)
-	b = append(b, `","userIdentity":{"type":`...)
-	b = appendString(b, string(r.PrincipalType))
-	b = appendField(b, "principalId", r.UserID)
-	b = appendField(b, "arn", r.PrincipalARN)
-	b = appendField(b, "accountId", r.Account)
-	b = appendField(b, "userName", r.UserName)
+	b = append(b, `",`...)
+	b = e.ids.append(b, r)
 	service, name, _ := strings.Cut(r.Action, ":")
 	b = append(b, `},"eventSource":`...)
 	b = appendString(b, eventSource(service))

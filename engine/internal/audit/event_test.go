@@ -2,6 +2,7 @@ package audit
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -128,4 +129,51 @@ func FuzzAppendString(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		require.Equal(t, string(appendStringOneByOne(nil, s)), string(appendString(nil, s)))
 	})
+}
+
+// TestIdentityMemo: a line is the same whether its userIdentity element
+// comes from the memo or is encoded in place, for every kind of caller,
+// names that need escaping, callers that differ from a memoized one in
+// one field only (the same ARN), and after the memo starts over.
+func TestIdentityMemo(t *testing.T) {
+	plain := encoder{region: "us-east-1", account: "123456789012"}
+	memo := encoder{region: "us-east-1", account: "123456789012", ids: &identities{}}
+	var recs []Record
+	for i := range 3 {
+		r := sample(i, "team-a/api")
+		recs = append(recs, r)
+		r.UserName = "al\"ice\u2028" + r.UserName
+		recs = append(recs, r)
+		r.UserID = ""
+		recs = append(recs, r)
+		r.PrincipalARN, r.Account, r.UserName, r.UserID, r.PrincipalType = "*", "", "", "", PrincipalAnonymous
+		recs = append(recs, r)
+		r.UserName, r.UserID, r.PrincipalType = "root", "uid:0", PrincipalLocal
+		recs = append(recs, r)
+	}
+	count := func() int {
+		n := 0
+		memo.ids.m.Range(func(any, any) bool { n++; return true })
+		require.LessOrEqual(t, int64(n), memo.ids.n.Load(), "the bound counts every entry stored")
+		return n
+	}
+	for round := range 2 {
+		for i := range recs {
+			want := plain.encode(nil, &recs[i])
+			got := memo.encode(nil, &recs[i])
+			require.Equal(t, string(want), string(got), "round %d, record %d", round, i)
+			back, err := decodeRecord(got[:len(got)-1])
+			require.NoError(t, err)
+			require.Equal(t, recs[i].PrincipalARN, back.PrincipalARN)
+			require.Equal(t, recs[i].UserName, back.UserName)
+		}
+		require.Equal(t, 3+round, count(), "authenticated callers only, one entry an ARN")
+		// The memo is full: the next caller starts it over.
+		memo.ids.n.Store(maxIdentities)
+		other := sample(0, "team-b/web")
+		other.UserName = fmt.Sprint("carol", round)
+		other.PrincipalARN = "arn:aws:iam::123456789012:user/" + other.UserName
+		memo.encode(nil, &other)
+		require.Equal(t, 1, count())
+	}
 }

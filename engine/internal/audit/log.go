@@ -118,7 +118,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	l := &Log{
 		dir:       dir,
 		opts:      o,
-		enc:       encoder{region: o.Region, account: o.AccountID},
+		enc:       encoder{region: o.Region, account: o.AccountID, ids: &identities{}},
 		lock:      lock,
 		wake:      make(chan struct{}, 1),
 		syncWake:  make(chan struct{}, 1),

@@ -7,7 +7,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -64,28 +66,111 @@ func TestAuthCache(t *testing.T) {
 	a, err := parseHtpasswd(bufio.NewScanner(strings.NewReader("alice:"+string(h))), "f", time.Minute)
 	require.NoError(t, err)
 	now := time.Unix(1000, 0)
-	a.now = func() time.Time { return now }
-	assert.False(t, a.check([]byte("alice"), []byte("wrong")))
+	a.setClock(func() time.Time { return now })
+	assert.False(t, checkPassword(a, "alice", "wrong"))
 	assert.Zero(t, a.cached.Load(), "failures are not cached")
-	assert.True(t, a.check([]byte("alice"), []byte("pw")))
+	assert.True(t, checkPassword(a, "alice", "pw"))
 	assert.Equal(t, int64(1), a.cached.Load())
 	// A cache hit needs no bcrypt: replace the hash with garbage.
 	a.users["alice"] = []byte("$2a$04$invalid")
-	assert.True(t, a.check([]byte("alice"), []byte("pw")))
-	assert.False(t, a.check([]byte("alice"), []byte("pw2")))
-	assert.False(t, a.check([]byte("bob"), []byte("pw")))
+	assert.True(t, checkPassword(a, "alice", "pw"))
+	assert.False(t, checkPassword(a, "alice", "pw2"))
+	assert.False(t, checkPassword(a, "bob", "pw"))
 	now = now.Add(2 * time.Minute)
-	assert.False(t, a.check([]byte("alice"), []byte("pw")), "expired entries are checked again")
+	assert.False(t, checkPassword(a, "alice", "pw"), "expired entries are checked again")
 
 	// The cache is bounded: past maxAuthCache entries it starts over.
 	a.compare = func([]byte, []byte) error { return nil }
 	for i := range maxAuthCache + 10 {
-		require.True(t, a.check([]byte("alice"), []byte(fmt.Sprint("pw", i))))
+		require.True(t, checkPassword(a, "alice", fmt.Sprint("pw", i)))
 	}
 	n := 0
-	a.cache.Range(func(any, any) bool { n++; return true })
+	a.verified.Range(func(any, any) bool { n++; return true })
 	assert.LessOrEqual(t, n, maxAuthCache)
 	assert.Equal(t, int64(n), a.cached.Load())
+}
+
+// checkPassword checks user and password as a request that carries them
+// in its Authorization header does.
+func checkPassword(a *passwords, user, password string) bool {
+	return a.check(basicHeader(user, password), []byte(user), []byte(password))
+}
+
+// TestVerifiedHeaders: a password's header, once checked, authenticates
+// without decoding or bcrypt, but never a header that differs from it
+// (also one the keyed hash puts on its entry), never past the entry's
+// expiry, never after a reload that removed the user; the cache holds
+// neither the password nor the header.
+func TestVerifiedHeaders(t *testing.T) {
+	htpasswd := htpasswdFile(t, "alice")
+	a, err := New(Config{Account: "000000000000", HtpasswdFile: htpasswd, AuthCacheTTL: time.Minute})
+	require.NoError(t, err)
+	const pw = "pw" // htpasswdFile's
+	r := basicRequest(http.MethodGet, "alice", pw)
+	h := authorizationHeader(r)
+	c := a.current.Load()
+	_, ok := c.passwords.cachedUser(h)
+	require.False(t, ok, "nothing checked yet")
+	who, err := a.Basic(r, false)
+	require.NoError(t, err)
+	assert.Equal(t, "alice", who.User)
+	user, ok := c.passwords.cachedUser(h)
+	require.True(t, ok, "kept once checked")
+	assert.Equal(t, "alice", user)
+
+	// A cache hit needs no bcrypt: make every bcrypt fail.
+	c.passwords.compare = func([]byte, []byte) error { return errors.New("no bcrypt") }
+	who, err = a.Basic(r, false)
+	require.NoError(t, err)
+	assert.Equal(t, "alice", who.User, "served from the cache")
+
+	// Another header for the same user is checked (and refused by the
+	// failing bcrypt), also when it lands on the verified entry.
+	other := basicHeader("alice", pw+"x")
+	_, ok = c.passwords.cachedUser(other)
+	assert.False(t, ok)
+	v, _ := c.passwords.verified.Load(maphash.String(c.passwords.seed, h))
+	c.passwords.verified.Store(maphash.String(c.passwords.seed, other), v)
+	_, ok = c.passwords.cachedUser(other)
+	assert.False(t, ok, "a header on another's entry is not that header")
+	_, err = a.Basic(basicRequest(http.MethodGet, "alice", pw+"x"), false)
+	require.ErrorIs(t, err, ErrUnauthenticated)
+
+	// What the cache holds of the password: no byte string of it.
+	c.passwords.verified.Range(func(_, v any) bool {
+		e := v.(*verifiedHeader)
+		for _, secret := range []string{pw, h, h[len("Basic "):]} {
+			assert.NotContains(t, string(e.sum[:])+e.user, secret)
+		}
+		return true
+	})
+
+	// Expiry.
+	now := time.Now()
+	c.passwords.setClock(func() time.Time { return now.Add(2 * time.Minute) })
+	_, ok = c.passwords.cachedUser(h)
+	assert.False(t, ok, "expired")
+	_, err = a.Basic(r, false)
+	require.ErrorIs(t, err, ErrUnauthenticated, "checked again, with bcrypt (failing here)")
+	c.passwords.setClock(time.Now)
+	c.passwords.compare = bcrypt.CompareHashAndPassword
+
+	// A reload starts with an empty cache: a removed user is refused.
+	_, err = a.Basic(r, false)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(htpasswd, []byte("bob:"+strings.SplitN(mustRead(t, htpasswd), ":", 2)[1]), 0o600))
+	_, err = a.Reload()
+	require.NoError(t, err)
+	_, err = a.Basic(r, false)
+	require.ErrorIs(t, err, ErrUnauthenticated, "alice was removed")
+
+	// A console sign-in is cached as the same credentials' requests are.
+	b, err := New(Config{Account: "000000000000", HtpasswdFile: htpasswdFile(t, "carol"), AuthCacheTTL: time.Minute})
+	require.NoError(t, err)
+	_, err = b.SignIn("carol", pw)
+	require.NoError(t, err)
+	_, ok = b.current.Load().passwords.cachedUser(basicHeader("carol", pw))
+	assert.True(t, ok)
 }
 
 // TestAuthCacheOneCheckAtATime: requests that come together with the
@@ -115,21 +200,21 @@ func TestAuthCacheOneCheckAtATime(t *testing.T) {
 		go func() {
 			defer done.Done()
 			started.Done()
-			results[i] = a.check([]byte("alice"), []byte("pw"))
+			results[i] = checkPassword(a, "alice", "pw")
 		}()
 	}
 	started.Wait()
 	// The goroutines must be parked in the check of the first one before
 	// it ends; nothing tells when they are, so give them time.
 	time.Sleep(100 * time.Millisecond)
-	assert.False(t, a.check([]byte("alice"), []byte("wrong")), "another password is checked on its own, meanwhile")
+	assert.False(t, checkPassword(a, "alice", "wrong"), "another password is checked on its own, meanwhile")
 	close(release)
 	done.Wait()
 	for i, ok := range results {
 		assert.True(t, ok, "request %d", i)
 	}
 	assert.Equal(t, int32(2), calls.Load(), "one bcrypt for the %d requests with the right password, one for the wrong one", n)
-	assert.True(t, a.check([]byte("alice"), []byte("pw")))
+	assert.True(t, checkPassword(a, "alice", "pw"))
 	assert.Equal(t, int32(2), calls.Load(), "then the cache answers")
 }
 
@@ -392,7 +477,7 @@ func TestLoginTokenNeedsNoPasswordCheck(t *testing.T) {
 	token, _ := a.MintLoginToken("alice")
 	r := basicRequest(http.MethodGet, LoginUser, token)
 	start := time.Now()
-	assert.False(t, a.current.Load().passwords.check([]byte(LoginUser), []byte(token)))
+	assert.False(t, checkPassword(a.current.Load().passwords, LoginUser, token))
 	oneBcrypt := time.Since(start)
 	start = time.Now()
 	for range 300 {
@@ -420,7 +505,7 @@ func BenchmarkLoginTokenRequest(b *testing.B) {
 		for b.Loop() {
 			c := a.current.Load()
 			user, pass, _ := r.BasicAuth()
-			if c.passwords.check([]byte(user), []byte(pass)) {
+			if checkPassword(c.passwords, user, pass) {
 				b.Fatal("user AWS has no password")
 			}
 			if _, ok := a.tokenPrincipal(c, []byte(pass)); !ok {
@@ -542,7 +627,7 @@ func TestCheckedTokens(t *testing.T) {
 	_, err = a.Basic(basicRequest(http.MethodGet, "alice", "pw"), false)
 	require.NoError(t, err)
 	assert.False(t, mayCarryToken(authorizationHeader(basicRequest(http.MethodGet, "alice", "pw"))))
-	assert.Len(t, a.checked.m, 1, "a password's header is never kept")
+	assert.Equal(t, 1, a.checked.len(), "a password's header is never kept")
 
 	i := len("berth2.") + 2 // in the payload's expiry
 	flip := map[byte]byte{'A': 'B'}[token[i]]
@@ -568,5 +653,5 @@ func TestCheckedTokens(t *testing.T) {
 	for i := range maxAuthCache + 10 {
 		a.checked.put(fmt.Sprintf("Basic %s%d", tokenHeaderPrefix, i), tokenClaims{})
 	}
-	assert.LessOrEqual(t, len(a.checked.m), maxAuthCache, "bounded")
+	assert.LessOrEqual(t, a.checked.len(), maxAuthCache, "bounded")
 }

@@ -263,6 +263,12 @@ func (a *Authenticator) Basic(r *http.Request, maybeAnonymousPull bool) (engine.
 			return accept(r, p)
 		}
 	}
+	if c.passwords != nil {
+		// A password's header checked before: no decoding.
+		if user, ok := c.passwords.cachedUser(h); ok {
+			return accept(r, c.principals[user])
+		}
+	}
 	var raw, dec [basicBufSize]byte
 	user, pass, ok := basicAuth(h, raw[:], dec[:])
 	switch {
@@ -273,7 +279,7 @@ func (a *Authenticator) Basic(r *http.Request, maybeAnonymousPull bool) (engine.
 				return accept(r, p)
 			}
 		}
-	case ok && c.passwords != nil && c.passwords.check(user, pass):
+	case ok && c.passwords != nil && c.passwords.check(h, user, pass):
 		return accept(r, c.principals[string(user)])
 	}
 	if maybeAnonymousPull && a.anonymousPull && (r.Method == http.MethodGet || r.Method == http.MethodHead) {

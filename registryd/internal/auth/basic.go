@@ -50,3 +50,10 @@ func authorizationHeader(r *http.Request) string {
 	}
 	return ""
 }
+
+// basicHeader is the Authorization header of basic credentials user and
+// password, as a client sends it (what a console sign-in is cached
+// under, as the same user's requests are).
+func basicHeader(user, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+}

@@ -29,7 +29,7 @@ func (a *Authenticator) SignIn(user, password string) (engine.Principal, error) 
 			return engine.Principal{}, ErrUnauthenticated
 		}
 	}
-	if c.passwords != nil && c.passwords.check([]byte(user), []byte(password)) {
+	if c.passwords != nil && c.passwords.check(basicHeader(user, password), []byte(user), []byte(password)) {
 		return c.principals[user], nil
 	}
 	return engine.Principal{}, ErrUnauthenticated

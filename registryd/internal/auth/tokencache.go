@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // tokenHeaderPrefix is how the Authorization header of every login token
@@ -30,9 +31,12 @@ func mayCarryToken(h string) bool {
 // holds it, in base64). Each use still checks the token's expiry and
 // that its user holds credentials; the map starts over once it holds
 // maxAuthCache headers.
+//
+// Reads take no lock (sync.Map): a read lock's shared counter would
+// bounce between the cores on every request.
 type checkedTokens struct {
-	mu sync.RWMutex
-	m  map[string]tokenClaims
+	m sync.Map     // string -> tokenClaims
+	n atomic.Int64 // entries stored since the last start over
 }
 
 // get returns the claims of the token header h carried, when it was
@@ -41,10 +45,11 @@ func (t *checkedTokens) get(h string) (tokenClaims, bool) {
 	if !mayCarryToken(h) {
 		return tokenClaims{}, false
 	}
-	t.mu.RLock()
-	c, ok := t.m[h]
-	t.mu.RUnlock()
-	return c, ok
+	v, ok := t.m.Load(h)
+	if !ok {
+		return tokenClaims{}, false
+	}
+	return v.(tokenClaims), true
 }
 
 // put records that header h carried a token verified as c.
@@ -52,10 +57,16 @@ func (t *checkedTokens) put(h string, c tokenClaims) {
 	if !mayCarryToken(h) {
 		return // "basic" in another case, say: checked again each time
 	}
-	t.mu.Lock()
-	if t.m == nil || len(t.m) >= maxAuthCache {
-		t.m = make(map[string]tokenClaims)
+	if t.n.Add(1) > maxAuthCache {
+		t.m.Clear()
+		t.n.Store(1)
 	}
-	t.m[h] = c
-	t.mu.Unlock()
+	t.m.Store(h, c)
+}
+
+// len is the number of headers held.
+func (t *checkedTokens) len() int {
+	n := 0
+	t.m.Range(func(any, any) bool { n++; return true })
+	return n
 }
