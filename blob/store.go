@@ -99,7 +99,6 @@ type Store struct {
 	dir    string
 	opts   Options
 	fs     vfs.FS
-	osFS   bool // fs is vfs.Default: see createFile
 	pool   *encoderPool
 	frames chan struct{} // one token per frame queued by any writer
 	shared *frameCache   // decoded frames shared by sequential readers; nil: off
@@ -123,7 +122,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 			return nil, wrapIOErr(fmt.Errorf("blob: %w", err))
 		}
 	}
-	s := &Store{dir: dir, opts: o, fs: o.FS, osFS: o.FS == vfs.Default, pool: newEncoderPool(o.Encoders), frames: make(chan struct{}, o.StoreInFlight), dirs: map[string]bool{}}
+	s := &Store{dir: dir, opts: o, fs: o.FS, pool: newEncoderPool(o.Encoders), frames: make(chan struct{}, o.StoreInFlight), dirs: map[string]bool{}}
 	if o.SharedFrames > 0 {
 		s.shared = newFrameCache(o.SharedFrames)
 	}
