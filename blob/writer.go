@@ -618,8 +618,8 @@ func (w *Writer) restore(st WriterState) error {
 // (when size >= 0) and the digest, writes the frame table and the final
 // header, fsyncs and renames the file into place. On error the writer is
 // still open: Cancel it (or resume writing after ErrNoSpace is resolved
-// and Checkpoint). The caller must make sure no other Commit of the same
-// digest runs at the same time.
+// and Checkpoint); a failed fsync fails the writer for good. The caller
+// must make sure no other Commit of the same digest runs at the same time.
 func (w *Writer) Commit(ctx context.Context, expected digest.Digest, size int64) (Info, error) {
 	if w.closed {
 		return Info{}, ErrWriterClosed
@@ -694,7 +694,11 @@ func (w *Writer) Commit(ctx context.Context, expected digest.Digest, size int64)
 		return Info{}, ioErr(err)
 	}
 	if err := w.sync(); err != nil {
-		return Info{}, ioErr(err)
+		// Sticky, unlike the writes above (rewritten whole by the next
+		// Commit): after a failed fsync the kernel may have dropped the
+		// dirty pages of frames written long before, and a second fsync
+		// would succeed without them. Cancel, and push again.
+		return Info{}, w.fail(ioErr(err))
 	}
 	final, _ := w.s.Path(expected)
 	if err := w.s.ensureDir(filepath.Dir(final)); err != nil {
