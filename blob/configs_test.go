@@ -3,6 +3,7 @@ package blob_test
 import (
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/stretchr/testify/require"
 
 	"github.com/berthstore/berth/blob"
@@ -19,6 +20,8 @@ type config struct {
 	noShared bool
 	// level is the zstd level (the archive tier's stores use LevelBest).
 	level blob.Level
+	// fs is the store's file system; nil: the operating system's.
+	fs vfs.FS
 }
 
 // testFrame is the frame size of most test stores: small, so that a few
@@ -34,7 +37,7 @@ var configs = []config{
 }
 
 func (c config) options() *blob.Options {
-	o := &blob.Options{FrameSize: c.frameSize, DisableCompression: !c.compress, Level: c.level}
+	o := &blob.Options{FrameSize: c.frameSize, DisableCompression: !c.compress, Level: c.level, FS: c.fs}
 	if o.FrameSize == 0 {
 		o.FrameSize = testFrame
 	}

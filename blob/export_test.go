@@ -10,8 +10,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"os"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berthstore/berth/crypt"
@@ -96,7 +96,7 @@ type File struct {
 // reader does (dataKey for a sealed file), into a File. Its TableOff is
 // left 0, so that Encode computes it.
 func ParseFile(path string, d digest.Digest, dataKey []byte) (*File, error) {
-	f, err := os.Open(path)
+	f, err := vfs.Default.Open(path)
 	if err != nil {
 		return nil, err
 	}

@@ -9,10 +9,11 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"os"
 	"runtime"
 	"sync"
+	"syscall"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berthstore/berth/crypt"
@@ -51,7 +52,7 @@ func (s *Store) Open(ctx context.Context, d digest.Digest, dataKey []byte) (*Rea
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	f, err := s.fs.Open(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %s", ErrNotFound, d)
@@ -89,7 +90,7 @@ func NewReader(src Source, storedSize int64, d digest.Digest, dataKey []byte) (*
 	return r, nil
 }
 
-func newReader(f *os.File, d digest.Digest, dataKey []byte) (*Reader, error) {
+func newReader(f vfs.File, d digest.Digest, dataKey []byte) (*Reader, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
@@ -392,7 +393,7 @@ func (r *Reader) Advise(off, n int64) {
 	first, last := off/r.fs, lastByte/r.fs
 	start := r.offs[first]
 	end := r.offs[last] + frameHdrSize + int64(r.table[last].length)
-	if f, ok := r.f.(*os.File); ok {
+	if f, ok := r.f.(syscall.Conn); ok {
 		willNeed(f, start, end-start)
 	}
 }

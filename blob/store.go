@@ -7,14 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -48,6 +49,11 @@ type Options struct {
 	// so a file removed soon after it is written may never reach the
 	// disk. Default false: every commit and checkpoint is durable.
 	NoSync bool
+	// FS is the file system the store's files are on: every file it
+	// creates, writes, syncs, renames, lists, reads and removes goes
+	// through it (files.go). Default vfs.Default, the operating system's.
+	// Tests give internal/faultfs to fill the disk or fail it.
+	FS vfs.FS
 }
 
 func (o *Options) ensureDefaults() {
@@ -65,6 +71,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.SharedFrames == 0 {
 		o.SharedFrames = 16
+	}
+	if o.FS == nil {
+		o.FS = vfs.Default
 	}
 }
 
@@ -89,6 +98,7 @@ func (o *Options) validate() error {
 type Store struct {
 	dir    string
 	opts   Options
+	fs     vfs.FS
 	pool   *encoderPool
 	frames chan struct{} // one token per frame queued by any writer
 	shared *frameCache   // decoded frames shared by sequential readers; nil: off
@@ -108,11 +118,11 @@ func Open(dir string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	for _, d := range []string{"blobs", "uploads"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+		if err := o.FS.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
 			return nil, wrapIOErr(fmt.Errorf("blob: %w", err))
 		}
 	}
-	s := &Store{dir: dir, opts: o, pool: newEncoderPool(o.Encoders), frames: make(chan struct{}, o.StoreInFlight), dirs: map[string]bool{}}
+	s := &Store{dir: dir, opts: o, fs: o.FS, pool: newEncoderPool(o.Encoders), frames: make(chan struct{}, o.StoreInFlight), dirs: map[string]bool{}}
 	if o.SharedFrames > 0 {
 		s.shared = newFrameCache(o.SharedFrames)
 	}
@@ -168,10 +178,10 @@ func (s *Store) ensureDir(d string) error {
 	if ok {
 		return nil
 	}
-	if err := os.MkdirAll(d, 0o700); err != nil {
+	if err := s.fs.MkdirAll(d, 0o700); err != nil {
 		return wrapIOErr(fmt.Errorf("blob: %w", err))
 	}
-	syncDir(filepath.Dir(d))
+	s.syncDir(filepath.Dir(d))
 	s.mu.Lock()
 	s.dirs[d] = true
 	s.mu.Unlock()
@@ -204,7 +214,7 @@ func (s *Store) Stat(ctx context.Context, d digest.Digest) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	f, err := os.Open(p)
+	f, err := s.fs.Open(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return Info{}, fmt.Errorf("%w: %s", ErrNotFound, d)
@@ -253,56 +263,81 @@ func (s *Store) Delete(ctx context.Context, d digest.Digest) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(p); err != nil {
+	if err := s.fs.Remove(p); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("%w: %s", ErrNotFound, d)
 		}
 		return fmt.Errorf("blob %s: %w", d, err)
 	}
-	syncDir(filepath.Dir(p))
+	s.syncDir(filepath.Dir(p))
 	return nil
 }
 
-// Walk calls fn for every committed blob file, in no particular order.
-// Files whose names are not digests are skipped. fn's error stops the walk.
+// Walk calls fn for every committed blob file, in lexical order of
+// algorithm and digest. Files whose names are not digests are skipped.
+// fn's error stops the walk.
 func (s *Store) Walk(ctx context.Context, fn func(d digest.Digest, storedSize int64) error) error {
 	root := filepath.Join(s.dir, "blobs")
-	return filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
+	algs, err := s.listDir(root, true)
+	if err != nil {
+		return err
+	}
+	for _, alg := range algs {
+		fans, err := s.listDir(filepath.Join(root, alg), false)
 		if err != nil {
 			return err
 		}
-		if err := ctx.Err(); err != nil {
-			return err
+		for _, fan := range fans {
+			dir := filepath.Join(root, alg, fan)
+			names, err := s.listDir(dir, false)
+			if err != nil {
+				return err
+			}
+			for _, name := range names {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				d := digest.NewDigestFromEncoded(digest.Algorithm(alg), name)
+				if checkDigest(d) != nil || fan != name[:2] {
+					continue
+				}
+				info, err := s.fs.Stat(filepath.Join(dir, name))
+				if err != nil || !info.Mode().IsRegular() {
+					continue // removed meanwhile, or not a blob file
+				}
+				if err := fn(d, info.Size()); err != nil {
+					return err
+				}
+			}
 		}
-		if de.IsDir() {
-			return nil
+	}
+	return nil
+}
+
+// listDir lists directory dir in lexical order: nothing for a directory
+// removed meanwhile or a file that is not a directory, unless it is the
+// root (must), whose absence is an error.
+func (s *Store) listDir(dir string, must bool) ([]string, error) {
+	names, err := s.fs.List(dir)
+	if err != nil {
+		if !must && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) {
+			return nil, nil
 		}
-		rel, _ := filepath.Rel(root, p)
-		parts := strings.Split(rel, string(filepath.Separator))
-		if len(parts) != 3 {
-			return nil
-		}
-		d := digest.NewDigestFromEncoded(digest.Algorithm(parts[0]), parts[2])
-		if checkDigest(d) != nil || parts[1] != parts[2][:2] {
-			return nil
-		}
-		info, err := de.Info()
-		if err != nil {
-			return nil // removed meanwhile
-		}
-		return fn(d, info.Size())
-	})
+		return nil, fmt.Errorf("blob: %w", err)
+	}
+	slices.Sort(names)
+	return names, nil
 }
 
 // Uploads lists the ids of writers whose temporary files exist.
 func (s *Store) Uploads(ctx context.Context) ([]string, error) {
-	ents, err := os.ReadDir(filepath.Join(s.dir, "uploads"))
+	names, err := s.listDir(filepath.Join(s.dir, "uploads"), true)
 	if err != nil {
-		return nil, fmt.Errorf("blob: %w", err)
+		return nil, err
 	}
 	var ids []string
-	for _, e := range ents {
-		if id, ok := strings.CutSuffix(e.Name(), ".part"); ok {
+	for _, name := range names {
+		if id, ok := strings.CutSuffix(name, ".part"); ok {
 			ids = append(ids, id)
 		}
 	}
@@ -316,7 +351,7 @@ func (s *Store) UploadModTime(ctx context.Context, id string) (time.Time, error)
 	if err != nil {
 		return time.Time{}, err
 	}
-	st, err := os.Stat(p)
+	st, err := s.fs.Stat(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return time.Time{}, fmt.Errorf("%w: upload %s", ErrNotFound, id)
@@ -332,18 +367,11 @@ func (s *Store) RemoveUpload(id string) error {
 	if err != nil {
 		return err
 	}
-	removeTails(p)
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	s.removeTails(p)
+	if err := s.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("blob: %w", err)
 	}
 	return nil
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
 
 // wrapIOErr marks ENOSPC and EDQUOT as ErrNoSpace, keeping the cause.

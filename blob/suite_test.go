@@ -3,16 +3,20 @@ package blob_test
 import (
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/stretchr/testify/require"
 
 	"github.com/berthstore/berth/blob"
 	"github.com/berthstore/berth/blob/blobtest"
+	"github.com/berthstore/berth/internal/faultfs"
 )
 
 // TestConformance runs the blob store conformance suite over every
 // configuration of Store: plain and sealed, raw and zstd, with the
 // smallest frames, test-sized ones and the default 1 MiB, and with the
-// shared frame cache off, and at the archive tier's compression level.
+// shared frame cache off, at the archive tier's compression level, and on
+// a file system other than vfs.Default (internal/faultfs over it, with no
+// quota to speak of: the paths of files.go that do not use os.OpenFile).
 func TestConformance(t *testing.T) {
 	all := append([]config(nil), configs...)
 	all = append(all,
@@ -21,6 +25,7 @@ func TestConformance(t *testing.T) {
 		config{name: "sealed-zstd-default-frames", sealed: true, compress: true, frameSize: 1 << 20},
 		config{name: "sealed-zstd-unshared", sealed: true, compress: true, noShared: true},
 		config{name: "sealed-zstd-best", sealed: true, compress: true, level: blob.LevelBest},
+		config{name: "sealed-zstd-faultfs", sealed: true, compress: true, fs: faultfs.New(vfs.Default, 1<<40)},
 	)
 	for _, c := range all {
 		t.Run(c.name, func(t *testing.T) {

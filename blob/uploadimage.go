@@ -3,8 +3,10 @@ package blob
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
-	"os"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // UploadImage is what another process needs to rebuild an upload's
@@ -47,12 +49,12 @@ func (w *Writer) AppendFrameHeads(dst []byte) []byte {
 
 // UploadFile opens upload id's temporary file for reading (the stored
 // bytes of its complete frames, after a Checkpoint).
-func (s *Store) UploadFile(id string) (*os.File, error) {
+func (s *Store) UploadFile(id string) (vfs.File, error) {
 	p, err := s.uploadPath(id)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	f, err := s.fs.Open(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w: upload %s", ErrNotFound, id)
@@ -72,7 +74,7 @@ func (s *Store) UploadTail(id string, st WriterState) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(tailPath(p, st.TailSlot))
+	b, err := s.readFile(tailPath(p, st.TailSlot))
 	if err != nil {
 		return nil, fmt.Errorf("%w: upload %s tail: %v", ErrBadState, id, err)
 	}
@@ -105,7 +107,7 @@ func (s *Store) RestoreUpload(id string, st WriterState, im UploadImage) error {
 	if err := s.RemoveUpload(id); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := s.createFile(p, true)
 	if err != nil {
 		return wrapIOErr(fmt.Errorf("blob: upload %s: %w", id, err))
 	}
@@ -117,7 +119,7 @@ func (s *Store) RestoreUpload(id string, st WriterState, im UploadImage) error {
 		err = cerr
 	}
 	if err == nil && st.TailLen > 0 {
-		err = writeTail(tailPath(p, st.TailSlot), im.Tail, !s.opts.NoSync)
+		err = s.writeTail(tailPath(p, st.TailSlot), im.Tail, !s.opts.NoSync)
 	}
 	if err != nil {
 		_ = s.RemoveUpload(id)
@@ -131,7 +133,7 @@ func (s *Store) RestoreUpload(id string, st WriterState, im UploadImage) error {
 
 // writeImage writes the header, the frame heads before im.From and the
 // pending bytes into f.
-func writeImage(f *os.File, st WriterState, im UploadImage) error {
+func writeImage(f vfs.File, st WriterState, im UploadImage) error {
 	if im.From > 0 {
 		if _, err := f.WriteAt(im.Header, 0); err != nil {
 			return err
@@ -142,7 +144,7 @@ func writeImage(f *os.File, st WriterState, im UploadImage) error {
 		if _, err := f.WriteAt(im.Pending, 0); err != nil {
 			return err
 		}
-		return f.Truncate(st.End)
+		return truncate(f, st.End)
 	}
 	off := int64(headerSize)
 	for i := 0; i+frameHdrSize <= len(im.Table); i += frameHdrSize {
@@ -168,5 +170,15 @@ func writeImage(f *os.File, st WriterState, im UploadImage) error {
 			return err
 		}
 	}
-	return f.Truncate(st.End)
+	return truncate(f, st.End)
+}
+
+// readFile returns the content of file p.
+func (s *Store) readFile(p string) ([]byte, error) {
+	f, err := s.fs.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }

@@ -1,8 +1,9 @@
 package blob
 
 import (
-	"os"
+	"syscall"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -12,9 +13,12 @@ const writebackEvery = 8 << 20
 
 // startWriteback asks the kernel to start writing a file range out,
 // without waiting (sync_file_range SYNC_FILE_RANGE_WRITE). It is a hint:
-// durability still comes from Commit's fsync.
-func startWriteback(f *os.File, off, n int64) {
-	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
+// durability still comes from Commit's fsync. A file without a
+// descriptor (not the operating system's) gets no hint.
+func startWriteback(f vfs.File, off, n int64) {
+	if fd := f.Fd(); fd != vfs.InvalidFd {
+		_ = unix.SyncFileRange(int(fd), off, n, unix.SYNC_FILE_RANGE_WRITE)
+	}
 }
 
 // willNeed asks the kernel to start reading a file range into the page
@@ -22,7 +26,7 @@ func startWriteback(f *os.File, off, n int64) {
 // reads at most the device's read-ahead size per call and drops the
 // rest, so the range goes in pieces of willNeedStep. It is safe against
 // a concurrent Close of f (it then does nothing).
-func willNeed(f *os.File, off, n int64) {
+func willNeed(f syscall.Conn, off, n int64) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return

@@ -11,13 +11,14 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berthstore/berth/crypt"
@@ -75,7 +76,7 @@ type Writer struct {
 	s      *Store
 	id     string
 	path   string
-	f      *os.File
+	f      vfs.File
 	sealer *crypt.FrameSealer
 	fileID [crypt.FileIDSize]byte
 	alg    digest.Algorithm
@@ -134,7 +135,7 @@ func (s *Store) NewWriter(ctx context.Context, id string, o WriterOptions) (*Wri
 	if err := w.initSealer(o.DataKey); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := s.createFile(p, true)
 	if err != nil {
 		return nil, wrapIOErr(fmt.Errorf("blob: upload %s: %w", id, err))
 	}
@@ -145,7 +146,7 @@ func (s *Store) NewWriter(ctx context.Context, id string, o WriterOptions) (*Wri
 	}
 	if _, err := f.WriteAt(hdr.encode(w.sealer), 0); err != nil {
 		f.Close()
-		os.Remove(p)
+		s.fs.Remove(p)
 		return nil, wrapIOErr(fmt.Errorf("blob: upload %s: %w", id, err))
 	}
 	w.off = headerSize
@@ -423,14 +424,14 @@ func (w *Writer) Checkpoint(ctx context.Context) (WriterState, error) {
 			return WriterState{}, w.fail(err)
 		}
 		slot = 1 - w.slot
-		err = writeTail(tailPath(w.path, slot), out, !w.s.opts.NoSync)
+		err = w.s.writeTail(tailPath(w.path, slot), out, !w.s.opts.NoSync)
 		tailLen = int64(len(out))
 		buffers.put(out)
 		if err != nil {
 			return WriterState{}, w.fail(wrapIOErr(fmt.Errorf("blob: upload %s: %w", w.id, err)))
 		}
 	}
-	if err := w.f.Truncate(w.off); err != nil {
+	if err := truncate(w.f, w.off); err != nil {
 		return WriterState{}, w.fail(wrapIOErr(fmt.Errorf("blob: upload %s: %w", w.id, err)))
 	}
 	if err := w.sync(); err != nil {
@@ -462,8 +463,8 @@ func (w *Writer) sync() error {
 
 // writeTail replaces the content of tail file p with frame, synced when
 // sync is set.
-func writeTail(p string, frame []byte, sync bool) error {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+func (s *Store) writeTail(p string, frame []byte, sync bool) error {
+	f, err := s.createFile(p, false)
 	if err != nil {
 		return err
 	}
@@ -477,15 +478,15 @@ func writeTail(p string, frame []byte, sync bool) error {
 		err = cerr
 	}
 	if err == nil {
-		syncDir(filepath.Dir(p))
+		s.syncDir(filepath.Dir(p))
 	}
 	return err
 }
 
 // removeTails deletes both tail slots of the upload whose file is part.
-func removeTails(part string) {
+func (s *Store) removeTails(part string) {
 	for slot := range uint8(2) {
-		_ = os.Remove(tailPath(part, slot))
+		_ = s.fs.Remove(tailPath(part, slot))
 	}
 }
 
@@ -513,9 +514,9 @@ func (s *Store) ResumeWriter(ctx context.Context, id string, st WriterState, o W
 	if err := w.initSealer(o.DataKey); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	f, err := s.openExisting(p)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
+		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w: upload %s has no file", ErrBadState, id)
 		}
 		return nil, fmt.Errorf("blob: upload %s: %w", id, err)
@@ -530,7 +531,7 @@ func (s *Store) ResumeWriter(ctx context.Context, id string, st WriterState, o W
 }
 
 func (w *Writer) restore(st WriterState) error {
-	fs := int64(w.s.opts.FrameSize)
+	fsize := int64(w.s.opts.FrameSize)
 	hb := make([]byte, headerSize)
 	if _, err := w.f.ReadAt(hb, 0); err != nil {
 		return fmt.Errorf("%w: header: %v", ErrBadState, err)
@@ -546,13 +547,13 @@ func (w *Writer) restore(st WriterState) error {
 	// so a crash between the two leaves a .part file whose commit never
 	// happened; the frames up to st.End are intact and the next Commit
 	// writes the header again.
-	if h.fileID != st.FileID || int64(h.frameSize) != fs || h.sealed() != st.Sealed {
+	if h.fileID != st.FileID || int64(h.frameSize) != fsize || h.sealed() != st.Sealed {
 		return fmt.Errorf("%w: header does not match state", ErrBadState)
 	}
-	if st.Size < int64(st.Frames)*fs || st.Size-int64(st.Frames)*fs > fs || (st.Size > int64(st.Frames)*fs) != (st.TailLen > 0) {
+	if st.Size < int64(st.Frames)*fsize || st.Size-int64(st.Frames)*fsize > fsize || (st.Size > int64(st.Frames)*fsize) != (st.TailLen > 0) {
 		return fmt.Errorf("%w: size %d with %d frames", ErrBadState, st.Size, st.Frames)
 	}
-	maxFrame := frameHdrSize + maxStoredPayload(fs)
+	maxFrame := frameHdrSize + maxStoredPayload(fsize)
 	if st.TailLen < 0 || st.TailLen > maxFrame || st.End < headerSize || st.End > headerSize+int64(st.Frames)*maxFrame {
 		return fmt.Errorf("%w: tail of %d bytes, frames ending at %d", ErrBadState, st.TailLen, st.End)
 	}
@@ -564,7 +565,7 @@ func (w *Writer) restore(st WriterState) error {
 			return fmt.Errorf("%w: frame %d head: %v", ErrBadState, i, err)
 		}
 		hdr, err := getFrameHdr(fh[:])
-		if err != nil || hdr.flags != 0 || int64(hdr.length) > maxStoredPayload(fs) {
+		if err != nil || hdr.flags != 0 || int64(hdr.length) > maxStoredPayload(fsize) {
 			return fmt.Errorf("%w: frame %d head", ErrBadState, i)
 		}
 		w.table = append(w.table, hdr)
@@ -579,7 +580,7 @@ func (w *Writer) restore(st WriterState) error {
 	w.slot = st.TailSlot & 1
 	if st.TailLen > 0 {
 		buf := make([]byte, st.TailLen)
-		tf, err := os.Open(tailPath(w.path, w.slot))
+		tf, err := w.s.fs.Open(tailPath(w.path, w.slot))
 		if err != nil {
 			return fmt.Errorf("%w: tail frame: %v", ErrBadState, err)
 		}
@@ -592,7 +593,7 @@ func (w *Writer) restore(st WriterState) error {
 		if err != nil || int64(hdr.length)+frameHdrSize != st.TailLen {
 			return fmt.Errorf("%w: tail frame head", ErrBadState)
 		}
-		data := w.cur[:st.Size-int64(st.Frames)*fs]
+		data := w.cur[:st.Size-int64(st.Frames)*fsize]
 		if err := decodePayload(w.sealer, &w.fileID, uint64(st.Frames), false, hdr.codec, buf[frameHdrSize:], data); err != nil {
 			return fmt.Errorf("%w: tail frame: %w", ErrBadState, err)
 		}
@@ -610,15 +611,15 @@ func (w *Writer) restore(st WriterState) error {
 		}
 		w.rawOnly = w.rawOnly || compressedMagic(head)
 	}
-	return w.f.Truncate(off)
+	return truncate(w.f, off)
 }
 
 // Commit finishes the blob: it encodes the last frame, checks the size
 // (when size >= 0) and the digest, writes the frame table and the final
 // header, fsyncs and renames the file into place. On error the writer is
 // still open: Cancel it (or resume writing after ErrNoSpace is resolved
-// and Checkpoint). The caller must make sure no other Commit of the same
-// digest runs at the same time.
+// and Checkpoint); a failed fsync fails the writer for good. The caller
+// must make sure no other Commit of the same digest runs at the same time.
 func (w *Writer) Commit(ctx context.Context, expected digest.Digest, size int64) (Info, error) {
 	if w.closed {
 		return Info{}, ErrWriterClosed
@@ -686,24 +687,28 @@ func (w *Writer) Commit(ctx context.Context, expected digest.Digest, size int64)
 	if _, err := w.f.WriteAt(tb, tableOff); err != nil {
 		return Info{}, ioErr(err)
 	}
-	if err := w.f.Truncate(tableOff + int64(len(tb))); err != nil {
+	if err := truncate(w.f, tableOff+int64(len(tb))); err != nil {
 		return Info{}, ioErr(err)
 	}
 	if _, err := w.f.WriteAt(hdr.encode(w.sealer), 0); err != nil {
 		return Info{}, ioErr(err)
 	}
 	if err := w.sync(); err != nil {
-		return Info{}, ioErr(err)
+		// Sticky, unlike the writes above (rewritten whole by the next
+		// Commit): after a failed fsync the kernel may have dropped the
+		// dirty pages of frames written long before, and a second fsync
+		// would succeed without them. Cancel, and push again.
+		return Info{}, w.fail(ioErr(err))
 	}
 	final, _ := w.s.Path(expected)
 	if err := w.s.ensureDir(filepath.Dir(final)); err != nil {
 		return Info{}, err
 	}
-	if err := os.Rename(w.path, final); err != nil {
+	if err := w.s.fs.Rename(w.path, final); err != nil {
 		return Info{}, ioErr(err)
 	}
-	syncDir(filepath.Dir(final))
-	removeTails(w.path)
+	w.s.syncDir(filepath.Dir(final))
+	w.s.removeTails(w.path)
 	w.stop()
 	w.f.Close()
 	w.closed = true
@@ -743,8 +748,8 @@ func (w *Writer) Cancel() error {
 	w.f.Close()
 	buffers.put(w.cur)
 	w.cur = nil
-	removeTails(w.path)
-	if err := os.Remove(w.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	w.s.removeTails(w.path)
+	if err := w.s.fs.Remove(w.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("blob: upload %s: %w", w.id, err)
 	}
 	return nil

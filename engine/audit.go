@@ -262,6 +262,7 @@ func openAudit(dir string, o *Options) (*audit.Log, string, error) {
 		AccountID:    o.Account,
 		Now:          o.Clock.Now,
 		Logger:       o.Logger,
+		FS:           o.FS,
 	})
 	if err != nil {
 		return nil, auditDir, fmt.Errorf("engine: audit log: %w", err)

@@ -111,7 +111,7 @@ func (b objectBackend) ResumeWriter(ctx context.Context, id string, st blob.Writ
 // object store's spool), which the store's tests and the FUSE view's
 // statistics look at.
 func openHot(ctx context.Context, dir string, o *Options) (hot blobBackend, files *blob.Store, err error) {
-	bo := blob.Options{FrameSize: o.FrameSize, DisableCompression: o.DisableCompression}
+	bo := blob.Options{FrameSize: o.FrameSize, DisableCompression: o.DisableCompression, FS: o.FS}
 	if o.ObjectStore == nil {
 		bs, err := blob.Open(dir, &bo)
 		if err != nil {
@@ -145,7 +145,7 @@ func openIndex(dir string, o *Options) (*index.DB, error) {
 	if o.Metadata != "" {
 		return index.OpenPostgres(context.Background(), o.Metadata, &index.Options{Logger: o.Logger}, nil)
 	}
-	return index.Open(filepath.Join(dir, "index"), &index.Options{Logger: o.Logger, CacheSize: o.IndexCacheSize})
+	return index.Open(filepath.Join(dir, "index"), &index.Options{Logger: o.Logger, CacheSize: o.IndexCacheSize, FS: o.FS})
 }
 
 // StoreExists reports whether a store lives at dir with the metadata o

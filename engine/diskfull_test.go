@@ -1,12 +1,12 @@
-//go:build linux
-
 package engine
 
-// Disk full: on a small tmpfs a write that runs out of
+// Disk full: on a small file system (internal/faultfs: a byte quota over
+// a temporary directory, no root, no tmpfs) a write that runs out of
 // space fails with ErrStorageFull, leaves no partial blob and no index
 // entry, every earlier blob and manifest still reads, and writes succeed
 // again once space is freed; the same holds when pebble (the index) is the
-// one that runs out. See docs/crash-safety.md.
+// one that runs out. A failing disk (an injected EIO) fails the push with
+// a clear error and leaves nothing. See docs/crash-safety.md.
 
 import (
 	"bytes"
@@ -17,57 +17,38 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/berthstore/berth/index"
-	"github.com/berthstore/berth/internal/testenv"
+	"github.com/berthstore/berth/internal/faultfs"
 )
 
-// mountSmallTmpfs mounts a tmpfs of size (e.g. "24m") for the test and
-// unmounts it at cleanup. Mounting needs root and a kernel that lets this
-// process mount (testenv: a skip on a developer's machine, a failure under
-// CI).
-func mountSmallTmpfs(t *testing.T, size string) string {
+// smallDisk is a file system of size bytes over a temporary directory:
+// writes past it fail with ENOSPC, as a full disk's do. It returns the
+// file system and the store's directory in it.
+func smallDisk(t *testing.T, size int64) (*faultfs.FS, string) {
 	t.Helper()
-	testenv.NeedRoot(t, "disk-full tests mount a small tmpfs")
-	dir := filepath.Join(t.TempDir(), "mnt")
-	require.NoError(t, os.Mkdir(dir, 0o700))
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		testenv.Missing(t, "mounting a tmpfs (CAP_SYS_ADMIN; a container started with --privileged or --cap-add SYS_ADMIN): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
+	return faultfs.New(vfs.Default, size), filepath.Join(t.TempDir(), "store")
 }
 
-// freeBytes is the space available on the file system holding dir.
-func freeBytes(t *testing.T, dir string) int64 {
+// fillTo takes disk's space (as a ballast file would) so that about free
+// bytes remain; the function returned frees it.
+func fillTo(t *testing.T, disk *faultfs.FS, free int64) (release func()) {
 	t.Helper()
-	var st syscall.Statfs_t
-	require.NoError(t, syscall.Statfs(dir, &st))
-	return int64(st.Bavail) * st.Bsize
-}
-
-// fillTo writes a ballast file in dir so that about free bytes remain.
-func fillTo(t *testing.T, dir, name string, free int64) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	n := freeBytes(t, dir) - free
+	du, err := disk.GetDiskUsage("")
+	require.NoError(t, err)
+	n := int64(du.AvailBytes) - free
 	require.Positive(t, n, "not enough room for the ballast")
-	require.NoError(t, os.WriteFile(p, make([]byte, n), 0o600))
-	return p
+	return disk.Take(n)
 }
 
 // diskFullImage is an image pushed before the disk filled up.
@@ -144,14 +125,14 @@ func pushChunked(ctx context.Context, e *Engine, repo string, data []byte) (Desc
 	return u.Commit(ctx, digest.FromBytes(data), int64(len(data)))
 }
 
-// TestDiskFullBlob fills a 24 MiB tmpfs: a blob push that runs out of
+// TestDiskFullBlob fills a 24 MiB disk: a blob push that runs out of
 // space fails with ErrStorageFull and leaves nothing; once the ballast is
 // removed the same push succeeds.
 func TestDiskFullBlob(t *testing.T) {
 	ctx := context.Background()
-	mnt := mountSmallTmpfs(t, "24m")
+	disk, dir := smallDisk(t, 24<<20)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	e, err := Open(filepath.Join(mnt, "store"), &Options{CreateOnPush: true, FrameSize: 64 << 10, Logger: quiet})
+	e, err := Open(dir, &Options{CreateOnPush: true, FrameSize: 64 << 10, Logger: quiet, FS: disk})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, e.Close()) }()
 
@@ -179,8 +160,8 @@ func TestDiskFullBlob(t *testing.T) {
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ballast := fillTo(t, mnt, "ballast", tc.free)
-			defer os.Remove(ballast)
+			release := fillTo(t, disk, tc.free)
+			defer release()
 			data := rnd(int(tc.size))
 			d := digest.FromBytes(data)
 			_, err := tc.push(ctx, e, "full/app", data)
@@ -189,7 +170,7 @@ func TestDiskFullBlob(t *testing.T) {
 			requireNoTrace(t, e, d)
 			checkImages(t, e, imgs)
 
-			require.NoError(t, os.Remove(ballast))
+			release()
 			desc, err := tc.push(ctx, e, "full/app", data)
 			require.NoError(t, err, "the push succeeds once space is freed")
 			require.Equal(t, d, desc.Digest)
@@ -206,16 +187,15 @@ func TestDiskFullBlob(t *testing.T) {
 	checkImages(t, e, imgs)
 }
 
-// TestDiskFullIndex fills the tmpfs nearly completely and then makes only
+// TestDiskFullIndex fills the disk nearly completely and then makes only
 // metadata writes (manifests with many tags, repositories) until one fails:
 // it fails with ErrStorageFull, everything earlier still reads, and writes
 // succeed again once space is freed.
 func TestDiskFullIndex(t *testing.T) {
 	ctx := context.Background()
-	mnt := mountSmallTmpfs(t, "24m")
+	disk, dir := smallDisk(t, 24<<20)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dir := filepath.Join(mnt, "store")
-	opts := &Options{CreateOnPush: true, FrameSize: 64 << 10, Logger: quiet}
+	opts := &Options{CreateOnPush: true, FrameSize: 64 << 10, Logger: quiet, FS: disk}
 	e, err := Open(dir, opts)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, e.Close()) }()
@@ -226,7 +206,7 @@ func TestDiskFullIndex(t *testing.T) {
 
 	// The index keeps a free-space reserve (a quarter of this file system,
 	// 6 MiB); leave more than that so that some writes succeed.
-	ballast := fillTo(t, mnt, "ballast", 10<<20)
+	release := fillTo(t, disk, 10<<20)
 	var failure error
 	for i := 0; i < 10000 && failure == nil; i++ {
 		if i%4 == 3 {
@@ -254,7 +234,7 @@ func TestDiskFullIndex(t *testing.T) {
 	require.Greater(t, len(imgs), 1, "some metadata writes succeed before the disk is full")
 	checkImages(t, e, imgs)
 
-	require.NoError(t, os.Remove(ballast))
+	release()
 	if errors.Is(e.db.Failed(), index.ErrFailed) {
 		// pebble saw ENOSPC itself and stopped: a reopen recovers.
 		t.Log("index failed; reopening the store")
@@ -280,4 +260,71 @@ func diskFullManifest(t *testing.T, img diskFullImage, i int) []byte {
 	b, err := json.Marshal(m)
 	require.NoError(t, err)
 	return b
+}
+
+// TestIOErrorBlob fails the blob files' disk with EIO, as a failing disk
+// does: a push whose writes or whose commit's fsync fail is refused with
+// an error that wraps EIO (not ErrStorageFull) and leaves no blob, no
+// upload file and no record; a read that fails is an error, never other
+// bytes; and once the disk works again the same push and read succeed.
+// The index is on the same file system and keeps working throughout.
+func TestIOErrorBlob(t *testing.T) {
+	ctx := context.Background()
+	disk, dir := smallDisk(t, 256<<20)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	e, err := Open(dir, &Options{CreateOnPush: true, FrameSize: 64 << 10, Logger: quiet, FS: disk})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, e.Close()) }()
+	img := diskFullImage{repo: "eio/app", tag: "v1", layers: [][]byte{rnd(300 << 10)}}
+	img.digest, img.payload = pushImage(t, e, img.repo, img.tag, img.layers...)
+	imgs := []diskFullImage{img}
+	uploads := filepath.Join(dir, "uploads")
+
+	put := func(ctx context.Context, e *Engine, repo string, data []byte) (Descriptor, error) {
+		return e.PutBlob(ctx, repo, bytes.NewReader(data), digest.FromBytes(data))
+	}
+	for _, tc := range []struct {
+		name string
+		ops  faultfs.Op
+		push func(ctx context.Context, e *Engine, repo string, data []byte) (Descriptor, error)
+	}{
+		{"monolithic, writes fail", faultfs.OpWrite, put},
+		{"monolithic, the commit's fsync fails", faultfs.OpSync, put},
+		{"chunked, writes fail", faultfs.OpWrite, pushChunked},
+		{"chunked, checkpoint fsyncs fail", faultfs.OpSync, pushChunked},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := rnd(3 << 20)
+			d := digest.FromBytes(data)
+			disk.Inject(tc.ops, uploads, syscall.EIO)
+			_, err := tc.push(ctx, e, "eio/app", data)
+			disk.Inject(0, "", nil)
+			require.ErrorIs(t, err, syscall.EIO)
+			require.NotErrorIs(t, err, ErrStorageFull)
+			t.Logf("refused: %v", err)
+			requireNoTrace(t, e, d)
+			checkImages(t, e, imgs)
+
+			desc, err := tc.push(ctx, e, "eio/app", data)
+			require.NoError(t, err, "the push succeeds once the disk works")
+			require.Equal(t, d, desc.Digest)
+			checkBlob(t, e, "eio/app", data)
+		})
+	}
+
+	// Reads: the blob files fail to read; the error is an error, and the
+	// same reads succeed afterwards.
+	disk.Inject(faultfs.OpRead, filepath.Join(dir, "blobs"), syscall.EIO)
+	r, err := e.OpenBlob(ctx, img.repo, digest.FromBytes(img.layers[0]))
+	if err == nil {
+		_, err = io.ReadAll(r)
+		r.Close()
+	}
+	require.Error(t, err, "a read of a failing disk")
+	t.Logf("read refused: %v", err)
+	m, err := e.GetManifest(ctx, img.repo, img.tag)
+	require.NoError(t, err, "manifests are in the index: they read on")
+	require.Equal(t, img.digest, m.Digest)
+	disk.Inject(0, "", nil)
+	checkImages(t, e, imgs)
 }

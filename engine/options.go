@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+
 	"github.com/berthstore/berth/blob"
 	"github.com/berthstore/berth/engine/internal/clock"
 )
@@ -127,6 +129,16 @@ type Options struct {
 	IndexCacheSize int64
 	// Logger receives the store's logs. Default slog.Default().
 	Logger *slog.Logger
+	// FS is the file system of the store's local files: the index
+	// (pebble), the blob files of the hot and archive tiers (and the
+	// object store's spool), and the audit log all go through it. Default
+	// vfs.Default, the operating system's. Tests give internal/faultfs
+	// (a byte quota that fails writes with ENOSPC, injected I/O errors)
+	// to fill or fail the disk without root or a tmpfs; it must see the
+	// operating system's directories (faultfs over vfs.Default in a
+	// temporary directory), since the few small files the engine writes
+	// itself (keyring, store identity, rewrap state) do not go through it.
+	FS vfs.FS
 	// Clock is the store's source of time (see Clock): timestamps, expiry
 	// and schedules. Default: the system clock.
 	Clock Clock
@@ -250,6 +262,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.FS == nil {
+		o.FS = vfs.Default
 	}
 	if o.Clock == nil {
 		o.Clock = clock.Real{}

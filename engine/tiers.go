@@ -80,7 +80,7 @@ type TierStats struct {
 func openArchive(ctx context.Context, dir, adir string, o *Options) (blobBackend, error) {
 	bo := blob.Options{
 		FrameSize: blob.MaxFrameSize, Level: blob.LevelBest,
-		Encoders: 1, InFlight: 1, StoreInFlight: 2, SharedFrames: -1,
+		Encoders: 1, InFlight: 1, StoreInFlight: 2, SharedFrames: -1, FS: o.FS,
 	}
 	if o.ObjectStore == nil {
 		bs, err := blob.Open(adir, &bo)

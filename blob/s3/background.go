@@ -3,11 +3,12 @@ package s3
 import (
 	"context"
 	"io"
-	"os"
 	"strings"
 	"sync"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/berthstore/berth/blob"
 )
 
 // background sends an upload's parts while its bytes still arrive: as
@@ -22,7 +23,7 @@ import (
 type background struct {
 	ctx    context.Context
 	cancel context.CancelFunc
-	f      *os.File
+	f      blob.Source
 	size   int64 // part size
 	next   int64 // file offset of the next part to send
 	num    int   // its part number

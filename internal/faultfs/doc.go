@@ -6,6 +6,10 @@
 // a temporary directory.
 //
 // Usage is counted from the bytes written through the wrapper (a file's
-// size is its largest written offset); removing or truncating-by-recreate
-// frees them. Hard links count once.
+// size is its largest written offset, or what Truncate set); removing,
+// renaming over or recreating a file frees them. Hard links count once.
+//
+// Inject fails chosen kinds of operations (writes, syncs, reads) on the
+// files under a path with a chosen error, such as EIO, or ENOSPC for one
+// volume among several. docs/crash-safety.md lists the tests that use it.
 package faultfs

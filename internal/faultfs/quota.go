@@ -1,9 +1,11 @@
 package faultfs
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -19,7 +21,29 @@ type FS struct {
 	limit int64
 	used  int64
 	sizes map[string]int64 // bytes counted per path
-	fail  error            // returned by every write and sync while set
+	fault fault            // the injected error, if any
+}
+
+// Op is a set of kinds of file operations that an injected error fails.
+type Op uint8
+
+// The kinds of operations Inject can fail.
+const (
+	// OpWrite: creating or opening a file for writing, Write, WriteAt,
+	// and Truncate.
+	OpWrite Op = 1 << iota
+	// OpSync: Sync, SyncData and SyncTo.
+	OpSync
+	// OpRead: opening a file for reading, Read and ReadAt.
+	OpRead
+)
+
+// fault is an injected error: err for the operations ops on the files
+// whose path begins with prefix.
+type fault struct {
+	ops    Op
+	prefix string
+	err    error
 }
 
 var _ vfs.FS = (*FS)(nil)
@@ -63,20 +87,35 @@ func (q *FS) Used() int64 {
 }
 
 // FailWrites makes every later write, sync and file creation fail with err
-// (such as syscall.EIO) until it is called with nil.
-func (q *FS) FailWrites(err error) {
+// (such as syscall.EIO) until it is called with nil: Inject(OpWrite|OpSync,
+// "", err).
+func (q *FS) FailWrites(err error) { q.Inject(OpWrite|OpSync, "", err) }
+
+// Inject makes the later operations ops on files whose path begins with
+// prefix ("" for every file) fail with err (such as syscall.EIO), as a
+// failing disk's do, until Inject is called again (err nil: no failures).
+// Files already open are affected too. Space is never counted for a
+// failed write.
+func (q *FS) Inject(ops Op, prefix string, err error) {
 	q.mu.Lock()
-	q.fail = err
+	q.fault = fault{ops: ops, prefix: prefix, err: err}
 	q.mu.Unlock()
 }
 
-func (q *FS) injected(op, name string) error {
+// injected is the error operation kind on file name fails with, or nil;
+// q.mu is held.
+func (q *FS) injectedLocked(kind Op, op, name string) error {
+	f := q.fault
+	if f.err == nil || f.ops&kind == 0 || !strings.HasPrefix(name, f.prefix) {
+		return nil
+	}
+	return &os.PathError{Op: op, Path: name, Err: f.err}
+}
+
+func (q *FS) injected(kind Op, op, name string) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.fail != nil {
-		return &os.PathError{Op: op, Path: name, Err: q.fail}
-	}
-	return nil
+	return q.injectedLocked(kind, op, name)
 }
 
 // grow counts file name growing to end bytes; past the quota it is ENOSPC
@@ -84,8 +123,8 @@ func (q *FS) injected(op, name string) error {
 func (q *FS) grow(name string, end int64) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.fail != nil {
-		return &os.PathError{Op: "write", Path: name, Err: q.fail}
+	if err := q.injectedLocked(OpWrite, "write", name); err != nil {
+		return err
 	}
 	have := q.sizes[name]
 	if end <= have {
@@ -119,7 +158,7 @@ func (q *FS) move(from, to string) {
 
 // Create implements vfs.FS; a new file replaces the old one's bytes.
 func (q *FS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	if err := q.injected("create", name); err != nil {
+	if err := q.injected(OpWrite, "create", name); err != nil {
 		return nil, err
 	}
 	f, err := q.FS.Create(name, c)
@@ -132,7 +171,7 @@ func (q *FS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
 
 // OpenReadWrite implements vfs.FS.
 func (q *FS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
-	if err := q.injected("open", name); err != nil {
+	if err := q.injected(OpWrite, "open", name); err != nil {
 		return nil, err
 	}
 	f, err := q.FS.OpenReadWrite(name, c, opts...)
@@ -152,7 +191,7 @@ func (q *FS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.Ope
 
 // ReuseForWrite implements vfs.FS.
 func (q *FS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	if err := q.injected("reuse", newname); err != nil {
+	if err := q.injected(OpWrite, "reuse", newname); err != nil {
 		return nil, err
 	}
 	f, err := q.FS.ReuseForWrite(oldname, newname, c)
@@ -161,6 +200,18 @@ func (q *FS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vf
 	}
 	q.move(oldname, newname)
 	return &file{File: f, q: q, name: newname}, nil
+}
+
+// Open implements vfs.FS.
+func (q *FS) Open(name string, opts ...vfs.OpenOption) (vfs.File, error) {
+	if err := q.injected(OpRead, "open", name); err != nil {
+		return nil, err
+	}
+	f, err := q.FS.Open(name, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &file{File: f, q: q, name: name}, nil
 }
 
 // Remove implements vfs.FS.
@@ -237,24 +288,67 @@ func (f *file) WriteAt(p []byte, off int64) (int, error) {
 	return f.File.WriteAt(p, off)
 }
 
+func (f *file) Read(p []byte) (int, error) {
+	if err := f.q.injected(OpRead, "read", f.name); err != nil {
+		return 0, err
+	}
+	return f.File.Read(p)
+}
+
+func (f *file) ReadAt(p []byte, off int64) (int, error) {
+	if err := f.q.injected(OpRead, "read", f.name); err != nil {
+		return 0, err
+	}
+	return f.File.ReadAt(p, off)
+}
+
+// Truncate cuts or extends the file, if the file below can (the
+// operating system's files can; vfs.MemFS's cannot: ErrCannotTruncate):
+// a cut frees the bytes past size, an extension counts them.
+func (f *file) Truncate(size int64) error {
+	t, ok := f.File.(interface{ Truncate(int64) error })
+	if !ok {
+		return &os.PathError{Op: "truncate", Path: f.name, Err: ErrCannotTruncate}
+	}
+	q := f.q
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.injectedLocked(OpWrite, "truncate", f.name); err != nil {
+		return err
+	}
+	have := q.sizes[f.name]
+	if size > have && q.used+size-have > q.limit {
+		return &os.PathError{Op: "truncate", Path: f.name, Err: syscall.ENOSPC}
+	}
+	if err := t.Truncate(size); err != nil {
+		return err
+	}
+	q.used += size - have
+	q.sizes[f.name] = size
+	return nil
+}
+
+// ErrCannotTruncate: the file below a faultfs file has no Truncate.
+var ErrCannotTruncate = errors.New("faultfs: the file system below cannot truncate files")
+
 func (f *file) Preallocate(off, n int64) error { return nil }
 
 func (f *file) Sync() error {
-	if err := f.q.injected("sync", f.name); err != nil {
+	if err := f.q.injected(OpSync, "sync", f.name); err != nil {
 		return err
 	}
 	return f.File.Sync()
 }
 
 func (f *file) SyncData() error {
-	if err := f.q.injected("sync", f.name); err != nil {
+	if err := f.q.injected(OpSync, "sync", f.name); err != nil {
 		return err
 	}
 	return f.File.SyncData()
 }
 
 func (f *file) SyncTo(length int64) (bool, error) {
-	if err := f.q.injected("sync", f.name); err != nil {
+	if err := f.q.injected(OpSync, "sync", f.name); err != nil {
 		return false, err
 	}
 	return f.File.SyncTo(length)

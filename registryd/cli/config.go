@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"gopkg.in/yaml.v3"
 
 	"github.com/berthstore/berth/engine"
@@ -199,6 +200,11 @@ type Config struct {
 	// each with its endpoint and credentials (docs/replication.md). Only
 	// serve replicates; the one-shot commands leave the queue to it.
 	Replication Replication `json:"replication,omitempty"`
+	// FS is the file system of the store's local files
+	// (engine.Options.FS), not set by the configuration file: the tests
+	// that run the daemon in their process give internal/faultfs to fill
+	// or fail its disk. Default nil: the operating system's.
+	FS vfs.FS `json:"-" yaml:"-"`
 }
 
 // The shapes of an AWS account ID and region name.
@@ -265,6 +271,7 @@ func (c *Config) EngineOptions() (*engine.Options, error) {
 		// Only serve delivers events (it clears this): a one-shot
 		// command leaves what it queues to the daemon.
 		HoldEvents: true,
+		FS:         c.FS,
 	}
 	c.replicationOptions(o)
 	if o.Webhooks, err = c.engineWebhooks(); err != nil {

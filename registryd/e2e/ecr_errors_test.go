@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -21,12 +20,13 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/berthstore/berth/engine"
-	"github.com/berthstore/berth/internal/testenv"
+	"github.com/berthstore/berth/internal/faultfs"
 	"github.com/berthstore/berth/registryd/cli"
 )
 
@@ -1429,30 +1429,21 @@ func (f *errFixture) errorCases(t *testing.T) []ecrErrorCase {
 // ServerException (HTTP 503, retryable): the table's server row of each
 // operation. AWS publishes no message for it; Berth's says to retry.
 func TestECRErrorsServer(t *testing.T) {
-	testenv.NeedRoot(t, "mounting a small tmpfs to fill")
-	testenv.NeedTool(t, "mount")
-	mnt := filepath.Join(t.TempDir(), "mnt")
-	require.NoError(t, os.Mkdir(mnt, 0o700))
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		testenv.Missing(t, "a tmpfs mount (mount -t tmpfs): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", mnt, err, out)
-		}
-	})
 	f := newErrFixture(t)
 	f.stop()
+	// The daemon runs in this process (cli.Serve), on internal/faultfs:
+	// the audit log's own disk fills up (its writes fail with ENOSPC; the
+	// store's other files write on). No root, no tmpfs.
+	disk := faultfs.New(vfs.Default, 1<<40)
+	auditDir := filepath.Join(t.TempDir(), "audit")
 	audit := func(c *cli.Config) {
 		f.configure(c)
-		c.AuditDir, c.AuditMaxBytes = filepath.Join(mnt, "audit"), engine.MinAuditMaxBytes
+		c.AuditDir, c.AuditMaxBytes, c.FS = auditDir, engine.MinAuditMaxBytes, disk
 	}
 	f.addr, f.stop = startStoppableServer(t, audit)
 	ctx := context.Background()
 
-	var st syscall.Statfs_t
-	require.NoError(t, syscall.Statfs(mnt, &st))
-	require.NoError(t, os.WriteFile(filepath.Join(mnt, "ballast"), make([]byte, int64(st.Bavail)*st.Bsize-16<<10), 0o600))
+	disk.Inject(faultfs.OpWrite|faultfs.OpSync, auditDir, syscall.ENOSPC)
 	full := false
 	for i := 0; i < 1000 && !full; i++ {
 		_, err := f.client("").DescribeRegistry(ctx, &ecr.DescribeRegistryInput{})

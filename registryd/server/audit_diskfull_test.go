@@ -1,40 +1,19 @@
-//go:build linux
-
 package server
 
 import (
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/berthstore/berth/engine"
-	"github.com/berthstore/berth/internal/testenv"
+	"github.com/berthstore/berth/internal/faultfs"
 )
-
-// mountTmpfs mounts a tmpfs of size (such as "1m") for the test.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	testenv.NeedRoot(t, "mounting a small tmpfs to fill")
-	testenv.NeedTool(t, "mount")
-	dir := filepath.Join(t.TempDir(), "mnt")
-	require.NoError(t, os.Mkdir(dir, 0o700))
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		testenv.Missing(t, "a tmpfs mount (mount -t tmpfs): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
 
 // TestAuditUnwritableRefuses: when the audit log cannot write (its disk
 // is full), requests are refused as retryable, 503 with Retry-After (OCI
@@ -43,17 +22,16 @@ func mountTmpfs(t *testing.T, size string) string {
 // request), and once space is back requests are served and recorded
 // again.
 func TestAuditUnwritableRefuses(t *testing.T) {
-	mnt := mountTmpfs(t, "1m")
-	s := newAuditServer(t, &engine.Options{AuditDir: filepath.Join(mnt, "audit"), AuditMaxBytes: engine.MinAuditMaxBytes})
+	// The audit log's own disk fills up (internal/faultfs fails its
+	// writes with ENOSPC; the store's other files write on).
+	disk := faultfs.New(vfs.Default, 1<<40)
+	auditDir := filepath.Join(t.TempDir(), "audit")
+	s := newAuditServer(t, &engine.Options{AuditDir: auditDir, AuditMaxBytes: engine.MinAuditMaxBytes, FS: disk})
 	resp, _ := s.oci(t, "alice", http.MethodGet, "/v2/", nil, nil)
 	require.Equal(t, 200, resp.StatusCode)
+	disk.Inject(faultfs.OpWrite|faultfs.OpSync, auditDir, syscall.ENOSPC)
 
-	var st syscall.Statfs_t
-	require.NoError(t, syscall.Statfs(mnt, &st))
-	ballast := filepath.Join(mnt, "ballast")
-	require.NoError(t, os.WriteFile(ballast, make([]byte, int64(st.Bavail)*st.Bsize-16<<10), 0o600))
-
-	// Fill what is left with records until the log refuses one.
+	// Requests go on until the log refuses one.
 	refused := 0
 	for i := 0; i < 1000 && refused == 0; i++ {
 		resp, body := s.oci(t, "alice", http.MethodGet, "/v2/", nil, nil)
@@ -65,7 +43,7 @@ func TestAuditUnwritableRefuses(t *testing.T) {
 		assert.Equal(t, "5", resp.Header.Get("Retry-After"))
 		refused++
 	}
-	require.Equal(t, 1, refused, "the disk never filled")
+	require.Equal(t, 1, refused, "the log never refused")
 	// Still full: every API refuses, pulls and pushes, allowed or denied.
 	for _, path := range []string{"/v2/", "/v2/app/tags/list"} {
 		resp, _ := s.oci(t, "alice", http.MethodGet, path, nil, nil)
@@ -95,7 +73,7 @@ func TestAuditUnwritableRefuses(t *testing.T) {
 	assert.NotContains(t, logs, "ECR API call failed")
 
 	// Space again: served and recorded.
-	require.NoError(t, os.Remove(ballast))
+	disk.Inject(0, "", nil)
 	resp, _ = s.oci(t, "alice", http.MethodGet, "/v2/", nil, nil)
 	require.Equal(t, 200, resp.StatusCode)
 	require.Len(t, s.records(t, resp.Header.Get("X-Request-Id")), 1)

@@ -3,6 +3,7 @@ package audit
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -10,7 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthstore/berth/internal/vfsutil"
 )
 
 // Log is an audit log: a directory of segments that records are appended
@@ -19,8 +23,9 @@ import (
 type Log struct {
 	dir  string
 	opts *Options
+	fs   vfs.FS
 	enc  encoder
-	lock *os.File // <dir>/LOCK, flock'ed while open
+	lock io.Closer // <dir>/LOCK, held while open
 
 	// The queue of appends waiting for the writer, in the order their
 	// times were stamped. busy is set while a writer (the writer
@@ -108,16 +113,17 @@ func Open(dir string, opts *Options) (*Log, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := o.FS.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	lock, err := lockDir(dir)
+	lock, err := lockDir(o.FS, dir)
 	if err != nil {
 		return nil, err
 	}
 	l := &Log{
 		dir:       dir,
 		opts:      o,
+		fs:        o.FS,
 		enc:       encoder{region: o.Region, account: o.AccountID, ids: &identities{}},
 		lock:      lock,
 		wake:      make(chan struct{}, 1),
@@ -141,9 +147,20 @@ func Open(dir string, opts *Options) (*Log, error) {
 }
 
 // lockDir takes <dir>/LOCK with flock(2), so that a second Log on the
-// same directory, in this process or another, fails with ErrLocked.
-func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o600)
+// same directory, in this process or another, fails with ErrLocked. On a
+// file system that is not the operating system's (an in-memory one in
+// tests) it takes the FS's own lock instead, and any failure to take it
+// is ErrLocked.
+func lockDir(fsys vfs.FS, dir string) (io.Closer, error) {
+	name := filepath.Join(dir, "LOCK")
+	if !vfsutil.OSBacked(fsys) {
+		c, err := fsys.Lock(name)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrLocked, dir, err)
+		}
+		return c, nil
+	}
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
@@ -154,18 +171,27 @@ func lockDir(dir string) (*os.File, error) {
 		}
 		return nil, fmt.Errorf("audit: lock %s: %w", dir, err)
 	}
-	return f, nil
+	return flockFile{f}, nil
+}
+
+// flockFile is a LOCK file held with flock(2).
+type flockFile struct{ f *os.File }
+
+// Close releases the lock and closes the file.
+func (l flockFile) Close() error {
+	_ = unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
+	return l.f.Close()
 }
 
 // recover lists the segments, cuts torn lines off their ends, finds the
 // time of each one's last record and reopens the last for appending.
 func (l *Log) recover() error {
-	segs, err := listSegments(l.dir)
+	segs, err := listSegments(l.fs, l.dir)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
 	for i, s := range segs {
-		f, err := os.OpenFile(s.path, os.O_RDWR|os.O_APPEND, 0)
+		f, err := vfsutil.OpenExisting(l.fs, s.path)
 		if err != nil {
 			return fmt.Errorf("audit: %w", err)
 		}
@@ -174,7 +200,7 @@ func (l *Log) recover() error {
 			// A crash (or a failed write that could not be undone) left
 			// part of a line: it was never acknowledged. Cut it off, so
 			// that the next line does not run into it.
-			if err = f.Truncate(s.size - torn); err == nil {
+			if err = vfsutil.Truncate(f, s.size-torn); err == nil {
 				err = f.Sync()
 			}
 			if err == nil {
@@ -196,7 +222,7 @@ func (l *Log) recover() error {
 			return fmt.Errorf("audit: recover %s: %w", s.path, err)
 		}
 		if i == len(segs)-1 {
-			s.f, s.fd = f, int(f.Fd()) // the current segment: appends continue in it
+			s.f = f // the current segment: appends continue in it
 			l.cur = s
 		} else {
 			f.Close()
@@ -458,7 +484,6 @@ func (l *Log) closeFiles() error {
 		l.cur.f = nil
 	}
 	if l.lock != nil {
-		unix.Flock(int(l.lock.Fd()), unix.LOCK_UN)
 		if cerr := l.lock.Close(); err == nil {
 			err = cerr
 		}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Defaults of Options.
@@ -62,6 +64,13 @@ type Options struct {
 	// query, segments deleted by retention, write and sync failures.
 	// Default slog.Default().
 	Logger *slog.Logger
+	// FS is the file system the log's segments are on: every segment is
+	// created, written, synced, truncated, listed, read and removed
+	// through it. Default vfs.Default, the operating system's. Tests give
+	// internal/faultfs to fill the disk or fail it. The directory's LOCK
+	// is flock(2) on the operating system's file when FS is (or wraps)
+	// vfs.Default, and FS.Lock otherwise.
+	FS vfs.FS
 }
 
 // EnsureDefaults fills the zero fields of o with their defaults and
@@ -87,6 +96,9 @@ func (o *Options) EnsureDefaults() *Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.FS == nil {
+		o.FS = vfs.Default
 	}
 	return o
 }

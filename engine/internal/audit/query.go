@@ -271,7 +271,7 @@ func (l *Log) snapshot(m *matcher) []segmentView {
 // scanSegment runs the query over one segment, counting the records it
 // gives fn in *n; it returns the number of lines that did not decode.
 func (l *Log) scanSegment(ctx context.Context, s segmentView, m *matcher, wantRecord bool, n *int, fn func([]byte, *Record) error) (corrupt int, err error) {
-	f, err := os.Open(s.path)
+	f, err := l.fs.Open(s.path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return 0, nil // retention deleted it since the snapshot

@@ -63,7 +63,7 @@ func (l *Log) prune() {
 	// Outside the lock: unlinking a large file takes a while, and a query
 	// that has one open reads on (the file lives until it is closed).
 	for _, s := range victims {
-		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := l.fs.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			l.logger().Error("audit: retention could not delete a segment", "segment", filepath.Base(s.path), "err", err)
 			continue
 		}

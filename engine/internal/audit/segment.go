@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // A segment is one file of the log: complete lines, appended and never
@@ -42,8 +44,7 @@ type segment struct {
 
 	// f is the open file of the current segment (the writer's, then the
 	// syncer's until it closes it); nil for a closed segment.
-	f  *os.File
-	fd int // f's descriptor, for fdatasync
+	f vfs.File
 	// broken is set when a write or sync of the segment failed: the
 	// writer then begins a new segment for the next records.
 	broken atomic.Bool
@@ -87,29 +88,32 @@ func parseSegmentName(name string) (seq uint64, first time.Time, ok bool) {
 	return seq, first, true
 }
 
-// listSegments returns the segments of dir in sequence order, with their
-// sizes; other files are left alone.
-func listSegments(dir string) ([]*segment, error) {
-	entries, err := os.ReadDir(dir)
+// listSegments returns the segments of dir on fsys in sequence order,
+// with their sizes; other files are left alone.
+func listSegments(fsys vfs.FS, dir string) ([]*segment, error) {
+	names, err := fsys.List(dir)
 	if err != nil {
 		return nil, err
 	}
 	var segs []*segment
-	for _, e := range entries {
-		seq, first, ok := parseSegmentName(e.Name())
-		if !ok || !e.Type().IsRegular() {
+	for _, name := range names {
+		seq, first, ok := parseSegmentName(name)
+		if !ok {
 			continue
 		}
-		info, err := e.Info()
+		info, err := fsys.Stat(filepath.Join(dir, name))
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				continue
 			}
 			return nil, err
 		}
+		if !info.Mode().IsRegular() {
+			continue
+		}
 		segs = append(segs, &segment{
 			seq:   seq,
-			path:  filepath.Join(dir, e.Name()),
+			path:  filepath.Join(dir, name),
 			first: first,
 			last:  first,
 			size:  info.Size(),

@@ -3,12 +3,14 @@ package audit
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthstore/berth/internal/vfsutil"
 )
 
 // Group commit. An append stamps its record's time and queues its
@@ -207,13 +209,15 @@ func (l *Log) flush(buf []byte, group []*waiter, last time.Time) {
 	}
 	c := l.cur
 	l.writes.Add(1)
-	n, err := c.f.Write(buf)
+	// At the segment's end (its size is the bytes of complete lines):
+	// pwrite(2), since a vfs.File has no O_APPEND.
+	n, err := c.f.WriteAt(buf, c.size)
 	if err != nil {
 		if n > 0 {
 			// Take back the part written: a torn line in the middle of
 			// the segment would spoil it. If that fails too, the segment
 			// is given up and the next records go to a new one.
-			if terr := c.f.Truncate(c.size); terr != nil {
+			if terr := vfsutil.Truncate(c.f, c.size); terr != nil {
 				c.broken.Store(true)
 			}
 		}
@@ -273,11 +277,11 @@ func (l *Log) rotate(t time.Time) error {
 	l.nextSeq++
 	l.mu.Unlock()
 	path := filepath.Join(l.dir, segmentName(seq, t))
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	f, err := vfsutil.Create(l.fs, path, true)
 	if err != nil {
 		return err
 	}
-	s := &segment{seq: seq, path: path, first: t, last: t, f: f, fd: int(f.Fd())}
+	s := &segment{seq: seq, path: path, first: t, last: t, f: f}
 	l.mu.Lock()
 	l.segs = append(l.segs, s)
 	l.mu.Unlock()
@@ -299,7 +303,7 @@ func (l *Log) dropSegment(s *segment) {
 		}
 	}
 	l.mu.Unlock()
-	os.Remove(s.path)
+	l.fs.Remove(s.path)
 }
 
 // enqueueSync hands r to the syncer.
@@ -422,10 +426,10 @@ func (l *Log) takeSyncs(reqs []syncRequest) []syncRequest {
 func (l *Log) syncSegment(s *segment) error {
 	start := time.Now()
 	l.syncs.Add(1)
-	err := unix.Fdatasync(s.fd)
+	err := s.f.SyncData() // fdatasync(2) on the operating system's files
 	l.lastSync.Store(int64(time.Since(start)))
 	if err == nil && !s.dirSynced {
-		err = syncDir(l.dir)
+		err = syncDir(l.fs, l.dir)
 		s.dirSynced = err == nil
 	}
 	if err != nil {
@@ -437,8 +441,8 @@ func (l *Log) syncSegment(s *segment) error {
 }
 
 // syncDir fsyncs a directory, so that the names in it survive a crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+func syncDir(fsys vfs.FS, dir string) error {
+	d, err := fsys.OpenDir(dir)
 	if err != nil {
 		return err
 	}
