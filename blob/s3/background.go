@@ -6,8 +6,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/minio/minio-go/v7"
-
 	"github.com/berthstore/berth/blob"
 )
 
@@ -33,13 +31,14 @@ type background struct {
 
 	mu    sync.Mutex
 	mpu   string           // the multipart upload the parts went to
+	crc   bool             // created with CRC32C (see remoteState.CRC)
 	parts map[int]sentPart // by part number
 }
 
-// sentPart is a part the background sent: its bytes and ETag.
+// sentPart is a part the background sent: its bytes, ETag and CRC32C.
 type sentPart struct {
 	off, size int64
-	etag      string
+	etag, sum string
 }
 
 // openName is an empty object that the background sender puts beside a
@@ -72,7 +71,7 @@ func (w *Writer) poll() {
 			return // Checkpoint and Commit send everything themselves
 		}
 		bg = &background{f: f, size: size, next: first, num: len(w.rs.Parts) + 2, sem: make(chan struct{}, partsInFlight),
-			ready: make(chan struct{}), parts: map[int]sentPart{}, mpu: w.rs.MPU}
+			ready: make(chan struct{}), parts: map[int]sentPart{}, mpu: w.rs.MPU, crc: w.rs.MPU == "" || w.rs.CRC}
 		bg.ctx, bg.cancel = context.WithCancel(context.Background())
 		w.bg = bg
 		needMPU := w.rs.MPU == ""
@@ -89,7 +88,7 @@ func (w *Writer) poll() {
 			}
 			if needMPU {
 				rctx, cancel := w.s.request(bg.ctx)
-				mpu, err := w.s.core.NewMultipartUpload(rctx, w.s.opts.Bucket, w.s.dataKey(w.id), minio.PutObjectOptions{ContentType: "application/octet-stream"})
+				mpu, err := w.s.core.NewMultipartUpload(rctx, w.s.opts.Bucket, w.s.dataKey(w.id), checksummedUpload())
 				cancel()
 				if err != nil {
 					return
@@ -122,13 +121,12 @@ func (w *Writer) poll() {
 			defer func() { <-bg.sem }()
 			rctx, cancel := w.s.bodyRequest(bg.ctx, bg.size)
 			defer cancel()
-			op, err := w.s.core.PutObjectPart(rctx, w.s.opts.Bucket, w.s.dataKey(w.id), mpu, num,
-				io.NewSectionReader(bg.f, off, bg.size), bg.size, minio.PutObjectPartOptions{})
+			etag, sum, err := w.s.sendPart(rctx, w.s.dataKey(w.id), mpu, bg.crc, num, io.NewSectionReader(bg.f, off, bg.size))
 			if err != nil {
 				return // sent again by the Checkpoint or Commit that needs it
 			}
 			bg.mu.Lock()
-			bg.parts[num] = sentPart{off: off, size: bg.size, etag: op.ETag}
+			bg.parts[num] = sentPart{off: off, size: bg.size, etag: etag, sum: sum}
 			bg.mu.Unlock()
 		}()
 	}
@@ -145,7 +143,7 @@ func (w *Writer) adopt(rs *remoteState, commit bool) {
 	}
 	bg.wg.Wait()
 	if rs.MPU == "" {
-		rs.MPU = bg.mpu
+		rs.MPU, rs.CRC = bg.mpu, bg.crc
 	}
 	if commit && rs.Sent == 0 && rs.MPU != "" {
 		// Bytes [0, size) are part 1, sent at commit from the spool file
@@ -164,7 +162,7 @@ func (w *Writer) sentAlready(rs *remoteState, parts []part) {
 	for i := range parts {
 		p := &parts[i]
 		if sp, ok := bg.parts[p.num]; ok && p.etag == "" && p.size == sp.size && p.off == sp.off {
-			p.etag = sp.etag
+			p.etag, p.sum = sp.etag, sp.sum
 		}
 	}
 }

@@ -25,14 +25,20 @@ var transientCodes = map[string]bool{
 }
 
 // mapErr turns an error of minio-go into package blob's: ErrNotFound for
-// a missing object, ErrUnavailable for a transient failure, ErrNoSpace
-// for a full server; others keep their message. what names the call.
+// a missing object, ErrUnavailable for a transient failure (with
+// ErrChecksum for a body refused as changed in transit), ErrNoSpace for
+// a full server; others keep their message. what names the call.
 func mapErr(err error, what string) error {
 	if err == nil {
 		return nil
 	}
+	if errors.Is(err, ErrChecksum) {
+		return fmt.Errorf("%w: %s: %w", blob.ErrUnavailable, what, err)
+	}
 	resp := minio.ToErrorResponse(err)
 	switch {
+	case checksumCodes[resp.Code]:
+		return fmt.Errorf("%w: %w: %s: %v", blob.ErrUnavailable, ErrChecksum, what, err)
 	case resp.Code == "NoSuchKey" || resp.Code == "NotFound" || resp.StatusCode == http.StatusNotFound && resp.Code != "NoSuchBucket":
 		return fmt.Errorf("%w: %s", blob.ErrNotFound, what)
 	case resp.Code == "XMinioStorageFull":

@@ -23,9 +23,14 @@ func (s *Store) claimOwner(ctx context.Context, owner string) error {
 	key := s.opts.Prefix + ownerKey
 	rctx, cancel := s.request(ctx)
 	defer cancel()
-	opts := minio.PutObjectOptions{ContentType: "text/plain"}
+	body := strings.NewReader(owner + "\n")
+	sum, err := putChecksum(body)
+	if err != nil {
+		return err
+	}
+	opts := minio.PutObjectOptions{ContentType: "text/plain", DisableContentSha256: true, UserMetadata: sum}
 	opts.SetMatchETagExcept("*")
-	_, err := s.client.PutObject(rctx, s.opts.Bucket, key, strings.NewReader(owner+"\n"), int64(len(owner)+1), opts)
+	_, err = s.client.PutObject(rctx, s.opts.Bucket, key, body, body.Size(), opts)
 	if err == nil {
 		return nil
 	}

@@ -136,7 +136,7 @@ func (s *Store) link(ctx context.Context, id, blobKey, etag string, size int64) 
 	ref := blobRef{key: data, size: size, etag: etag}
 	rctx, cancel := s.request(ctx)
 	_, err = s.client.PutObject(rctx, s.opts.Bucket, blobKey, strings.NewReader(""), 0, minio.PutObjectOptions{
-		ContentType: "application/octet-stream", DisableMultipart: true, UserMetadata: ref.meta(s.opts.Prefix),
+		ContentType: "application/octet-stream", DisableMultipart: true, DisableContentSha256: true, UserMetadata: ref.meta(s.opts.Prefix),
 	})
 	cancel()
 	if err != nil {

@@ -44,6 +44,12 @@ type remoteState struct {
 	Parts []string `json:"parts,omitempty"`
 	// Sizes are the sizes of Parts (absent: all PartSize).
 	Sizes []int64 `json:"sizes,omitempty"`
+	// CRC: MPU was created with CRC32C as its checksum algorithm, and
+	// Sums are the CRC32Cs of Parts, completed with them. A state
+	// without it (written before parts carried checksums) sends and
+	// completes its parts without.
+	CRC  bool     `json:"crc32c,omitempty"`
+	Sums []string `json:"sums,omitempty"`
 	// Side is the ETag of this checkpoint's side object, in slot
 	// SideSlot, SideLen bytes long.
 	Side     string `json:"side,omitempty"`
@@ -90,6 +96,8 @@ func (rs *remoteState) check(st blob.WriterState) error {
 		return bad("%d parts", len(rs.Parts))
 	case len(rs.Sizes) != 0 && len(rs.Sizes) != len(rs.Parts):
 		return bad("%d sizes for %d parts", len(rs.Sizes), len(rs.Parts))
+	case rs.CRC && len(rs.Sums) != len(rs.Parts) || !rs.CRC && len(rs.Sums) != 0:
+		return bad("%d checksums for %d parts", len(rs.Sums), len(rs.Parts))
 	}
 	if len(rs.Sizes) == 0 && len(rs.Parts) > 0 {
 		rs.Sizes = make([]int64, len(rs.Parts))
@@ -132,13 +140,19 @@ func checkUploadID(id string) error {
 	return nil
 }
 
-// putSmall PUTs b as key and returns its ETag.
-func (s *Store) putSmall(ctx context.Context, key string, r io.Reader, size int64) (string, error) {
+// putSmall PUTs r (size bytes) as key, with its CRC32C, and returns its
+// ETag.
+func (s *Store) putSmall(ctx context.Context, key string, r io.ReadSeeker, size int64) (string, error) {
+	opts := minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true, DisableContentSha256: true}
+	if size > 0 {
+		var err error
+		if opts.UserMetadata, err = putChecksum(r); err != nil {
+			return "", err
+		}
+	}
 	rctx, cancel := s.bodyRequest(ctx, size)
 	defer cancel()
-	info, err := s.client.PutObject(rctx, s.opts.Bucket, key, r, size, minio.PutObjectOptions{
-		ContentType: "application/octet-stream", DisableMultipart: true, SendContentMd5: false,
-	})
+	info, err := s.client.PutObject(rctx, s.opts.Bucket, key, r, size, opts)
 	if err != nil {
 		return "", mapErr(err, key)
 	}
@@ -186,18 +200,21 @@ func (s *Store) bodyRequest(ctx context.Context, size int64) (context.Context, c
 	return context.WithTimeout(ctx, s.opts.RequestTimeout+timeFor(size))
 }
 
-// part is one part of a multipart upload to send.
+// part is one part of a multipart upload to send: once sent, its ETag
+// and CRC32C.
 type part struct {
 	num  int
 	data io.ReaderAt
 	off  int64
 	size int64
 	etag string
+	sum  string
 }
 
 // putParts uploads the parts without an ETag of upload mpu of key,
-// partsInFlight at a time, and sets their ETags.
-func (s *Store) putParts(ctx context.Context, key, mpu string, parts []part) error {
+// partsInFlight at a time, and sets their ETags and, when the upload was
+// created with CRC32C (crc), their CRC32Cs.
+func (s *Store) putParts(ctx context.Context, key, mpu string, crc bool, parts []part) error {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -215,8 +232,7 @@ func (s *Store) putParts(ctx context.Context, key, mpu string, parts []part) err
 			defer func() { <-sem; wg.Done() }()
 			rctx, cancel := s.bodyRequest(ctx, p.size)
 			defer cancel()
-			op, err := s.core.PutObjectPart(rctx, s.opts.Bucket, key, mpu, p.num,
-				io.NewSectionReader(p.data, p.off, p.size), p.size, minio.PutObjectPartOptions{})
+			etag, sum, err := s.sendPart(rctx, key, mpu, crc, p.num, io.NewSectionReader(p.data, p.off, p.size))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -225,7 +241,7 @@ func (s *Store) putParts(ctx context.Context, key, mpu string, parts []part) err
 				}
 				return
 			}
-			p.etag = op.ETag
+			p.etag, p.sum = etag, sum
 		}()
 	}
 	wg.Wait()

@@ -145,6 +145,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	retries := max(o.MaxRetries, 0) + 1
 	client, err := minio.New(o.Endpoint, &minio.Options{
 		Creds: creds, Secure: o.TLS, Region: o.Region, Transport: tr, MaxRetries: retries,
+		// Bodies carry a CRC32C instead of a payload signature
+		// (checksum.go).
+		TrailingHeaders: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("blob: s3: %w", err)

@@ -149,6 +149,7 @@ func (w *Writer) Checkpoint(ctx context.Context) (blob.WriterState, error) {
 	rs := w.rs
 	rs.Parts = append([]string(nil), w.rs.Parts...)
 	rs.Sizes = append([]int64(nil), w.rs.Sizes...)
+	rs.Sums = append([]string(nil), w.rs.Sums...)
 	w.adopt(&rs, false)
 	newHead := rs.Sent == 0 && st.End >= int64(w.s.opts.PartSize)
 	if newHead {
@@ -215,19 +216,22 @@ func (w *Writer) Checkpoint(ctx context.Context) (blob.WriterState, error) {
 					return err
 				}
 				rctx, cancel := w.s.request(ctx)
-				mpu, err := w.s.core.NewMultipartUpload(rctx, w.s.opts.Bucket, data, minio.PutObjectOptions{ContentType: "application/octet-stream"})
+				mpu, err := w.s.core.NewMultipartUpload(rctx, w.s.opts.Bucket, data, checksummedUpload())
 				cancel()
 				if err != nil {
 					return mapErr(err, data)
 				}
-				rs.MPU = mpu
+				rs.MPU, rs.CRC = mpu, true
 			}
-			if err := w.s.putParts(ctx, data, rs.MPU, parts); err != nil {
+			if err := w.s.putParts(ctx, data, rs.MPU, rs.CRC, parts); err != nil {
 				return err
 			}
 			for _, p := range parts {
 				rs.Parts = append(rs.Parts, p.etag)
 				rs.Sizes = append(rs.Sizes, p.size)
+				if rs.CRC {
+					rs.Sums = append(rs.Sums, p.sum)
+				}
 			}
 			return nil
 		})
@@ -239,7 +243,7 @@ func (w *Writer) Checkpoint(ctx context.Context) (blob.WriterState, error) {
 	})
 	err = g.Wait()
 	if rs.MPU != "" {
-		w.rs.MPU = rs.MPU // kept for Cancel even when this checkpoint fails
+		w.rs.MPU, w.rs.CRC = rs.MPU, rs.CRC // kept for Cancel even when this checkpoint fails
 	}
 	if err != nil {
 		return blob.WriterState{}, err
@@ -358,21 +362,26 @@ func (w *Writer) sendParts(ctx context.Context) error {
 	w.sentAlready(rs, parts)
 	if rs.MPU == "" {
 		rctx, cancel := s.request(ctx)
-		rs.MPU, err = s.core.NewMultipartUpload(rctx, s.opts.Bucket, data, minio.PutObjectOptions{ContentType: "application/octet-stream"})
+		rs.MPU, err = s.core.NewMultipartUpload(rctx, s.opts.Bucket, data, checksummedUpload())
 		cancel()
 		if err != nil {
 			return mapErr(err, data)
 		}
+		rs.CRC = true
 	}
-	if err := s.putParts(ctx, data, rs.MPU, parts); err != nil {
+	if err := s.putParts(ctx, data, rs.MPU, rs.CRC, parts); err != nil {
 		return err
 	}
 	done := make([]minio.CompletePart, 0, len(rs.Parts)+len(parts))
 	for i, etag := range rs.Parts {
-		done = append(done, minio.CompletePart{PartNumber: i + 2, ETag: etag})
+		var sum string
+		if rs.CRC {
+			sum = rs.Sums[i]
+		}
+		done = append(done, completePart(i+2, etag, sum))
 	}
 	for _, p := range parts {
-		done = append(done, minio.CompletePart{PartNumber: p.num, ETag: p.etag})
+		done = append(done, completePart(p.num, p.etag, p.sum))
 	}
 	sort.Slice(done, func(i, j int) bool { return done[i].PartNumber < done[j].PartNumber })
 	rctx, cancel := s.bodyRequest(ctx, total)
@@ -387,7 +396,7 @@ func (w *Writer) sendParts(ctx context.Context) error {
 		return mapErr(err, data)
 	}
 	w.completed = strings.Trim(ui.ETag, `"`)
-	rs.MPU, rs.Parts, rs.Sizes = "", nil, nil
+	rs.MPU, rs.Parts, rs.Sizes, rs.CRC, rs.Sums = "", nil, nil, false, nil
 	return s.link(ctx, w.id, key, w.completed, total)
 }
 
@@ -453,7 +462,14 @@ func (s *Store) send(ctx context.Context, d digest.Digest, info blob.Info) error
 	if st.Size() >= 5<<20 {
 		prev, _ = s.locate(ctx, key, string(d))
 	}
-	_, err = s.client.PutObject(ctx, s.opts.Bucket, key, f, st.Size(), putOptions(s.opts.PartSize))
+	opts := putOptions(s.opts.PartSize)
+	if st.Size() <= int64(s.opts.PartSize) {
+		// One PUT: its CRC32C goes ahead as a header (checksum.go).
+		if opts.UserMetadata, err = putChecksum(f); err != nil {
+			return err
+		}
+	}
+	_, err = s.client.PutObject(ctx, s.opts.Bucket, key, f, st.Size(), opts)
 	if err != nil {
 		return mapErr(err, string(d))
 	}
