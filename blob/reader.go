@@ -75,6 +75,15 @@ type Source interface {
 	io.Closer
 }
 
+// Viewer is a Source that can lend the stored bytes of a frame it holds
+// in memory already (an object store's read-ahead windows) instead of
+// copying them: the Reader decodes the frame from b, never writes to it,
+// and calls release once done. ok is false when the source does not hold
+// the n bytes at off whole; the Reader then reads them with ReadAt.
+type Viewer interface {
+	View(off int64, n int) (b []byte, release func(), ok bool)
+}
+
 // NewReader reads committed blob d from src, whose stored length is
 // storedSize (an object store's ranged reads, say): the same checks and
 // the same frame-at-a-time decoding as a file of the Store. The Reader
@@ -205,10 +214,22 @@ func (r *Reader) decodeFrame(i int64, out []byte) error {
 		panic("blob: decodeFrame: buffer is not one frame long") // a bug in the caller
 	}
 	t := r.table[i]
-	buf := buffers.get(frameHdrSize + int(t.length))[:frameHdrSize+int(t.length)]
-	defer buffers.put(buf)
-	if _, err := r.f.ReadAt(buf, r.offs[i]); err != nil {
-		return fmt.Errorf("%s: %w", r.d, readErr(fmt.Sprintf("frame %d", i), err))
+	n := frameHdrSize + int(t.length)
+	var buf []byte
+	if v, ok := r.f.(Viewer); ok {
+		if b, release, ok := v.View(r.offs[i], n); ok && len(b) == n {
+			buf = b
+			defer release()
+		} else if ok {
+			release()
+		}
+	}
+	if buf == nil {
+		buf = buffers.get(n)[:n]
+		defer buffers.put(buf)
+		if _, err := r.f.ReadAt(buf, r.offs[i]); err != nil {
+			return fmt.Errorf("%s: %w", r.d, readErr(fmt.Sprintf("frame %d", i), err))
+		}
 	}
 	if got, err := getFrameHdr(buf); err != nil || got != t {
 		return fmt.Errorf("%w: %s frame %d head differs from table", ErrCorrupt, r.d, i)

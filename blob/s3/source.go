@@ -90,6 +90,31 @@ func (o *objectSource) getCtx(ctx context.Context, p, want []byte, off int64) (i
 	return n, nil
 }
 
+// View lends the n bytes at off from the read-ahead's window holding
+// them (see blob.Viewer): a pull decodes its frames where the stream put
+// them, without copying them first. ok is false unless a sequential
+// reader's window holds the whole range.
+func (o *objectSource) View(off int64, n int) ([]byte, func(), bool) {
+	o.mu.Lock()
+	ra := o.ahead
+	o.mu.Unlock()
+	if ra == nil || n <= 0 || off < 0 || off+int64(n) > o.size {
+		return nil, nil, false
+	}
+	idx := off / aheadWindow
+	if (off+int64(n)-1)/aheadWindow != idx || !ra.near(off) {
+		return nil, nil, false
+	}
+	w := ra.acquire(idx)
+	<-w.done
+	if w.err != nil {
+		ra.release(w)
+		return nil, nil, false // ReadAt reports it
+	}
+	s := off - idx*aheadWindow
+	return w.data[s : s+int64(n) : s+int64(n)], func() { ra.release(w) }, true
+}
+
 // sequential notes a read of n bytes at off and returns the read-ahead
 // when the read starts where an earlier one ended (and the object is
 // large enough for windows to pay).
@@ -170,6 +195,34 @@ type window struct {
 	err     error
 	done    chan struct{}
 	fetched bool // by a GET of its own (not the stream)
+	// refs counts the reads copying from or decoding in data; dropped:
+	// the window left wins. data goes back to windowPool once both say
+	// nobody can read it any more (under readAhead.mu).
+	refs    int
+	dropped bool
+}
+
+// windowPool holds window buffers of aheadWindow bytes: a pull reuses a
+// few instead of allocating (and zeroing) a new one for every 4 MiB.
+var windowPool = sync.Pool{New: func() any { b := make([]byte, aheadWindow); return &b }}
+
+// newWindowBuf is a buffer of n ≤ aheadWindow bytes from the pool.
+func newWindowBuf(n int64) []byte { return (*windowPool.Get().(*[]byte))[:n] }
+
+// recycle returns w's buffer to the pool if it is dropped, filled and
+// unread. Called with mu held.
+func (w *window) recycle() {
+	if !w.dropped || w.refs > 0 || w.data == nil || cap(w.data) != aheadWindow {
+		return
+	}
+	select {
+	case <-w.done:
+	default:
+		return // still being filled
+	}
+	b := w.data[:aheadWindow]
+	w.data = nil
+	windowPool.Put(&b)
 }
 
 // near reports whether a read at off is one of the sequential reader's:
@@ -185,26 +238,45 @@ func (ra *readAhead) near(off int64) bool {
 func (ra *readAhead) read(p []byte, off int64) error {
 	for len(p) > 0 {
 		idx := off / aheadWindow
-		w := ra.window(idx)
+		w := ra.acquire(idx)
 		<-w.done
 		if w.err != nil {
+			ra.release(w)
 			return w.err
 		}
 		c := copy(p, w.data[off-idx*aheadWindow:])
+		ra.release(w)
 		p, off = p[c:], off+int64(c)
 	}
 	return nil
 }
 
-// window returns window idx, asking for it and the ones after it as
-// needed (from the stream, or with a GET of their own), and drops the
-// ones before it.
-func (ra *readAhead) window(idx int64) *window {
+// acquire is window idx, held for reading until release.
+func (ra *readAhead) acquire(idx int64) *window {
 	ra.mu.Lock()
 	defer ra.mu.Unlock()
-	for i := range ra.wins {
+	w := ra.window(idx)
+	w.refs++
+	return w
+}
+
+// release ends a read of w.
+func (ra *readAhead) release(w *window) {
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	w.refs--
+	w.recycle()
+}
+
+// window returns window idx, asking for it and the ones after it as
+// needed (from the stream, or with a GET of their own), and drops the
+// ones before it. Called with mu held.
+func (ra *readAhead) window(idx int64) *window {
+	for i, w := range ra.wins {
 		if i < idx-1 {
 			delete(ra.wins, i)
+			w.dropped = true
+			w.recycle()
 		}
 	}
 	if idx > ra.want {
@@ -234,7 +306,7 @@ func (ra *readAhead) fetch(w *window, i int64) {
 	n := min(aheadWindow, ra.o.size-from)
 	go func() {
 		defer close(w.done)
-		buf := make([]byte, n)
+		buf := newWindowBuf(n)
 		_, w.err = ra.o.getCtx(ra.ctx, buf, buf, from)
 		if w.err == nil {
 			w.data = buf
@@ -310,8 +382,9 @@ func (ra *readAhead) stream(from int64) {
 			}
 			continue
 		}
-		buf := make([]byte, min(aheadWindow, o.size-i*aheadWindow))
+		buf := newWindowBuf(min(aheadWindow, o.size-i*aheadWindow))
 		if _, err := io.ReadFull(body, buf); err != nil {
+			windowPool.Put(&buf)
 			from = i
 			fail()
 			return
