@@ -176,12 +176,14 @@ func readHeader(f Source, size int64, d digest.Digest, dataKey []byte) (*Reader,
 }
 
 // readErr is a failed read of the stored bytes: the backend's
-// ErrUnavailable as it is (retry later), anything else ErrCorrupt.
+// ErrUnavailable as it is (retry later), anything else ErrCorrupt that
+// still wraps the cause (errors.Is(err, syscall.EIO) holds for a disk's
+// I/O error).
 func readErr(what string, err error) error {
 	if errors.Is(err, ErrUnavailable) {
 		return fmt.Errorf("reading %s: %w", what, err)
 	}
-	return fmt.Errorf("%w: reading %s: %v", ErrCorrupt, what, err)
+	return fmt.Errorf("%w: reading %s: %w", ErrCorrupt, what, err)
 }
 
 // maxStoredPayload bounds a frame's stored payload: raw data plus the

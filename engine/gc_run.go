@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/berthstore/berth/engine/internal/audit"
 	"github.com/berthstore/berth/engine/internal/record"
@@ -23,28 +25,12 @@ const ActionCollectGarbage = "berth:CollectGarbage"
 // collection a crash cut short is made again soon after the next Open;
 // a collection is idempotent).
 func (e *Engine) scheduledGC(ctx context.Context, trigger string) RunResult {
-	if !e.gcs.runMu.TryLock() {
-		e.countRuns(ScheduleGC, RunSkipped, 1)
-		e.log.Info("scheduled gc skipped: a collection is running", "trigger", trigger)
-		return RunSkipped
+	ctx, done, res, ok := e.beginScheduled(ctx, &e.gcs.runMu, leaseGC, ScheduleGC, e.opts.GCInterval, "gc", trigger)
+	if !ok {
+		return res
 	}
-	defer e.gcs.runMu.Unlock()
-	ctx, release, err := e.tryLease(ctx, leaseGC)
-	if errors.Is(err, errLeaseHeld) {
-		e.countRuns(ScheduleGC, RunSkipped, 1)
-		e.log.Info("scheduled gc skipped: another replica runs a collection", "trigger", trigger)
-		return RunSkipped
-	}
-	if err != nil {
-		e.countRuns(ScheduleGC, RunFailed, 1)
-		e.log.Warn("scheduled gc not started", "trigger", trigger, "err", err)
-		return RunFailed
-	}
-	defer release()
-	if e.ranElsewhere(ScheduleGC, e.opts.GCInterval) {
-		e.log.Info("scheduled gc skipped: another replica made this run", "trigger", trigger)
-		return RunSkipped
-	}
+	defer done()
+	var err error
 	runID := audit.NewEventID()
 	grace := e.opts.GCGrace
 	if grace == 0 {
@@ -97,4 +83,37 @@ func (e *Engine) scheduledGC(ctx context.Context, trigger string) RunResult {
 		e.log.Warn("audit record of a scheduled gc's end not written", "run", runID, "err", aerr)
 	}
 	return result
+}
+
+// beginScheduled starts a scheduled run of schedule (named what in the
+// log) when no run holds mu in this process, no replica holds its lease
+// and no replica made this interval's run; ok false: skipped or failed
+// (counted and logged), with the result to return. end releases what
+// beginScheduled took.
+func (e *Engine) beginScheduled(ctx context.Context, mu *sync.Mutex, lease, schedule string, interval time.Duration, what, trigger string) (_ context.Context, end func(), _ RunResult, ok bool) {
+	if !mu.TryLock() {
+		e.countRuns(schedule, RunSkipped, 1)
+		e.log.Info("scheduled "+what+" skipped: a run is under way", "trigger", trigger)
+		return ctx, nil, RunSkipped, false
+	}
+	ctx, release, err := e.tryLease(ctx, lease)
+	if errors.Is(err, errLeaseHeld) {
+		mu.Unlock()
+		e.countRuns(schedule, RunSkipped, 1)
+		e.log.Info("scheduled "+what+" skipped: another replica runs one", "trigger", trigger)
+		return ctx, nil, RunSkipped, false
+	}
+	if err != nil {
+		mu.Unlock()
+		e.countRuns(schedule, RunFailed, 1)
+		e.log.Warn("scheduled "+what+" not started", "trigger", trigger, "err", err)
+		return ctx, nil, RunFailed, false
+	}
+	end = func() { release(); mu.Unlock() }
+	if e.ranElsewhere(schedule, interval) {
+		end()
+		e.log.Info("scheduled "+what+" skipped: another replica made this run", "trigger", trigger)
+		return ctx, nil, RunSkipped, false
+	}
+	return ctx, end, RunOK, true
 }

@@ -115,27 +115,11 @@ func (r *lifecycleRun) advance(b *index.Batch, repo string) error {
 // its start and its end, and each image it expires or archives before it
 // is acted on.
 func (e *Engine) scheduledLifecycle(ctx context.Context, trigger string) RunResult {
-	if !e.gcs.lifecycleMu.TryLock() {
-		e.countRuns(ScheduleLifecycle, RunSkipped, 1)
-		return RunSkipped
+	ctx, end, res, ok := e.beginScheduled(ctx, &e.gcs.lifecycleMu, leaseLifecycle, ScheduleLifecycle, e.opts.LifecycleInterval, "lifecycle run", trigger)
+	if !ok {
+		return res
 	}
-	defer e.gcs.lifecycleMu.Unlock()
-	ctx, release, err := e.tryLease(ctx, leaseLifecycle)
-	if errors.Is(err, errLeaseHeld) {
-		e.countRuns(ScheduleLifecycle, RunSkipped, 1)
-		e.log.Info("scheduled lifecycle run skipped: another replica runs one", "trigger", trigger)
-		return RunSkipped
-	}
-	if err != nil {
-		e.countRuns(ScheduleLifecycle, RunFailed, 1)
-		e.log.Warn("scheduled lifecycle run not started", "trigger", trigger, "err", err)
-		return RunFailed
-	}
-	defer release()
-	if e.ranElsewhere(ScheduleLifecycle, e.opts.LifecycleInterval) {
-		e.log.Info("scheduled lifecycle run skipped: another replica made this run", "trigger", trigger)
-		return RunSkipped
-	}
+	defer end()
 	began := time.Now()
 	rep := LifecycleRunReport{Trigger: trigger, Started: e.now()}
 	run := &lifecycleRun{e: e}
