@@ -76,7 +76,7 @@ func (f *flipByte) Close() error { return f.r.Close() }
 // TestChecksumInTransit: every body sent to the bucket carries a CRC32C
 // and no payload signature; a body changed in transit is refused by the
 // server, whether it went as one PUT (checksum header) or in parts
-// (checksum trailer), as ErrChecksum wrapped in blob.ErrUnavailable;
+// (checksum trailer; at commit or while the body arrived), as ErrChecksum wrapped in blob.ErrUnavailable;
 // the same Commit sends again once the bytes arrive intact, and the blob
 // reads back bit-exact.
 func TestChecksumInTransit(t *testing.T) {
@@ -86,12 +86,14 @@ func TestChecksumInTransit(t *testing.T) {
 		size int
 	}{
 		{"one-put", 1 << 20},
+		{"one-go-in-parts", 9 << 20}, // committed before any part went: sent in parts at commit
 		{"parts", 23 << 20},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ct := &corruptingTransport{base: http.DefaultTransport.(*http.Transport).Clone()}
+			bucket := newBucket(t, srv)
 			s, err := s3.Open(context.Background(), s3.Options{
-				Endpoint: srv.Endpoint, Bucket: newBucket(t, srv), Prefix: "reg/", AccessKey: miniotest.AccessKey, SecretKey: miniotest.SecretKey,
+				Endpoint: srv.Endpoint, Bucket: bucket, Prefix: "reg/", AccessKey: miniotest.AccessKey, SecretKey: miniotest.SecretKey,
 				SpoolDir: t.TempDir(), PartSize: 5 << 20, Transport: ct, MaxRetries: -1,
 			})
 			require.NoError(t, err)
@@ -119,6 +121,8 @@ func TestChecksumInTransit(t *testing.T) {
 			_, err = w.Commit(ctx, d, int64(len(data)))
 			require.ErrorIs(t, err, s3.ErrChecksum, "the commit's bytes changed in transit")
 			require.ErrorIs(t, err, blob.ErrUnavailable, "sending again may succeed")
+			_, mp := bucketKeys(t, srv, bucket, "reg/blobs/")
+			assert.Empty(t, mp, "a multipart upload of the blob's key that failed is aborted")
 			ct.corrupt.Store(false)
 			info, err := w.Commit(ctx, d, int64(len(data)))
 			require.NoError(t, err, "the same commit sends again")

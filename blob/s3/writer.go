@@ -462,16 +462,8 @@ func (s *Store) send(ctx context.Context, d digest.Digest, info blob.Info) error
 	if st.Size() >= 5<<20 {
 		prev, _ = s.locate(ctx, key, string(d))
 	}
-	opts := putOptions(s.opts.PartSize)
-	if st.Size() <= int64(s.opts.PartSize) {
-		// One PUT: its CRC32C goes ahead as a header (checksum.go).
-		if opts.UserMetadata, err = putChecksum(f); err != nil {
-			return err
-		}
-	}
-	_, err = s.client.PutObject(ctx, s.opts.Bucket, key, f, st.Size(), opts)
-	if err != nil {
-		return mapErr(err, string(d))
+	if err := s.putFile(ctx, key, f, f, st.Size()); err != nil {
+		return err
 	}
 	if prev.ref {
 		rctx, cancel := s.request(ctx)
