@@ -254,6 +254,13 @@ type acSide struct {
 	hist *Histogram
 	el   time.Duration
 	cpu  time.Duration
+	// perRequest is each counted phase's time per request (its elapsed
+	// time over its requests), in the order of the rounds: round r's
+	// phases of all sides ran within one rotation of each other.
+	perRequest []float64
+	// cpuPerRequest is each counted phase's registryd CPU time per
+	// request, in the same order (empty when the CPU time is unknown).
+	cpuPerRequest []float64
 }
 
 // acOp is one kind of request the workload measures.
@@ -420,6 +427,7 @@ func (b *Bench) accessControl(ctx context.Context) error {
 					b.Res.Add(w, fmt.Sprintf("%s registryd CPU per request, %s", op.label, clients(k)), "µs", false, s.name, float64(s.cpu.Microseconds())/n)
 				}
 			}
+			acRoundOverheads(b.Res, op.label, k, sides)
 		}
 	}
 	// The Go benchmark is for full runs of the harness: not for the smoke
@@ -432,6 +440,68 @@ func (b *Bench) accessControl(ctx context.Context) error {
 		b.acBcryptShare()
 	}
 	return nil
+}
+
+// The figures of the overhead measured round by round (acRoundOverheads),
+// for an operation at a client count: the median and the bounds of its
+// confidence interval.
+func acMedianMetric(op string, k int) string {
+	return fmt.Sprintf("%s overhead per request, median of paired rounds, %s", op, clients(k))
+}
+
+func acMedianLowMetric(op string, k int) string {
+	return fmt.Sprintf("%s overhead per request, median of paired rounds, 95%% CI low, %s", op, clients(k))
+}
+
+func acMedianHighMetric(op string, k int) string {
+	return fmt.Sprintf("%s overhead per request, median of paired rounds, 95%% CI high, %s", op, clients(k))
+}
+
+// acRoundOverheads records, for each configuration but auth-off, the
+// median over the rounds of its phase's time per request over
+// auth-off's phase of the same round, minus one, with a 95% confidence
+// interval (MedianCI). The totals' ratio (rps) counts a phase that a
+// burst of the machine's other load slowed by its size; paired by round
+// and taken by rank, that phase moves the figure by one rank.
+func acRoundOverheads(res *Results, op string, k int, sides []*acSide) {
+	var off *acSide
+	for _, s := range sides {
+		if s.name == ACOff {
+			off = s
+		}
+	}
+	if off == nil {
+		return
+	}
+	for _, s := range sides {
+		if s == off {
+			continue
+		}
+		if med, lo, hi, ok := pairedMedian(s.perRequest, off.perRequest); ok {
+			res.Add(AccessControlWorkload, acMedianMetric(op, k), "%", false, s.name, 100*(med-1))
+			res.Add(AccessControlWorkload, acMedianLowMetric(op, k), "%", false, s.name, 100*(lo-1))
+			res.Add(AccessControlWorkload, acMedianHighMetric(op, k), "%", false, s.name, 100*(hi-1))
+		}
+		if len(s.cpuPerRequest) != len(s.perRequest) || len(off.cpuPerRequest) != len(off.perRequest) {
+			continue // a phase without its CPU time: the pairs would not be of one round
+		}
+		if med, lo, hi, ok := pairedMedian(s.cpuPerRequest, off.cpuPerRequest); ok {
+			res.Add(AccessControlWorkload, fmt.Sprintf("%s registryd CPU overhead per request, median of paired rounds, %s", op, clients(k)),
+				"%", false, s.name, 100*(med-1))
+			res.Note(AccessControlWorkload, fmt.Sprintf("%s, %s, %s: registryd CPU per request over %s's, median of paired rounds %s, 95%% CI %s to %s",
+				op, clients(k), s.name, ACOff, fmtOverhead(med-1), fmtOverhead(lo-1), fmtOverhead(hi-1)))
+		}
+	}
+}
+
+// pairedMedian is MedianCI of xs[i]/base[i] over the rounds both have.
+func pairedMedian(xs, base []float64) (med, lo, hi float64, ok bool) {
+	n := min(len(xs), len(base))
+	ratios := make([]float64, 0, n)
+	for i := range n {
+		ratios = append(ratios, xs[i]/base[i])
+	}
+	return MedianCI(ratios)
 }
 
 // acAuthCacheTTL is the workload's --auth-cache-ttl: longer than the run,
@@ -531,7 +601,7 @@ func (b *Bench) interleave(ctx context.Context, sides []*acSide, k int, op acOp)
 		return h, el, s.run.CPUTime() - cpu0, err
 	}
 	for _, s := range sides {
-		s.hist, s.el, s.cpu = &Histogram{}, 0, 0
+		s.hist, s.el, s.cpu, s.perRequest, s.cpuPerRequest = &Histogram{}, 0, 0, nil, nil
 		if _, _, _, err := run(s, phase/2); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
@@ -546,6 +616,12 @@ func (b *Bench) interleave(ctx context.Context, sides []*acSide, k int, op acOp)
 			s.hist.Merge(h)
 			s.el += el
 			s.cpu += cpu
+			if n := h.Count(); n > 0 {
+				s.perRequest = append(s.perRequest, el.Seconds()/float64(n))
+				if cpu > 0 {
+					s.cpuPerRequest = append(s.cpuPerRequest, cpu.Seconds()/float64(n))
+				}
+			}
 		}
 	}
 	return nil

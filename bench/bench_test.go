@@ -130,6 +130,49 @@ func TestAccessControlTargets(t *testing.T) {
 		}
 	}
 	assert.Empty(t, accessControlTargets(NewResults()), "no targets when the workload did not run")
+
+	// With the rounds' paired ratios, their median decides: password's
+	// totals say +4.2% but its median +6.0% misses; login-token's totals
+	// say +11.1% (one slow phase) but its median +2.0% meets.
+	res.Add(AccessControlWorkload, acMedianMetric("HEAD manifest", 8), "%", false, ACPassword, 6.0)
+	res.Add(AccessControlWorkload, acMedianLowMetric("HEAD manifest", 8), "%", false, ACPassword, 4.0)
+	res.Add(AccessControlWorkload, acMedianHighMetric("HEAD manifest", 8), "%", false, ACPassword, 8.0)
+	res.Add(AccessControlWorkload, acMedianMetric("HEAD manifest", 8), "%", false, ACToken, 2.0)
+	res.Add(AccessControlWorkload, acMedianLowMetric("HEAD manifest", 8), "%", false, ACToken, 0.5)
+	res.Add(AccessControlWorkload, acMedianHighMetric("HEAD manifest", 8), "%", false, ACToken, 3.5)
+	for _, tv := range accessControlTargets(res) {
+		switch {
+		case strings.Contains(tv.Target, ", password "):
+			assert.Equal(t, "**missed** +6.0% median of paired rounds (95% CI +4.0% to +8.0%); totals +4.2% (9,600 vs 10,000 req/s)", tv.Verdict+" "+tv.Measured)
+		case strings.Contains(tv.Target, ", login-token "):
+			assert.Equal(t, "met +2.0% median of paired rounds (95% CI +0.5% to +3.5%); totals +11.1% (9,000 vs 10,000 req/s)", tv.Verdict+" "+tv.Measured)
+		}
+	}
+}
+
+// TestACRoundOverheads: each configuration's phases are paired with
+// auth-off's of the same round; a round slowed by other load moves the
+// median by one rank.
+func TestACRoundOverheads(t *testing.T) {
+	off := &acSide{name: ACOff}
+	pw := &acSide{name: ACPassword}
+	few := &acSide{name: ACToken}
+	for r := range 12 {
+		base := 50e-6 * (1 + 0.1*float64(r%3)) // the machine's speed drifts
+		off.perRequest = append(off.perRequest, base)
+		pw.perRequest = append(pw.perRequest, base*1.03)
+	}
+	pw.perRequest[5] *= 3 // a burst during one password phase
+	few.perRequest = []float64{1, 2, 3}
+	res := NewResults()
+	acRoundOverheads(res, "HEAD manifest", 8, []*acSide{pw, off, few})
+	med := res.Get(AccessControlWorkload, acMedianMetric("HEAD manifest", 8))
+	require.NotNil(t, med)
+	assert.InDelta(t, 3.0, med.Values[ACPassword], 1e-6)
+	assert.InDelta(t, 3.0, res.Get(AccessControlWorkload, acMedianLowMetric("HEAD manifest", 8)).Values[ACPassword], 1e-6)
+	assert.InDelta(t, 3.0, res.Get(AccessControlWorkload, acMedianHighMetric("HEAD manifest", 8)).Values[ACPassword], 1e-6)
+	assert.False(t, hasValue(med, ACToken), "three rounds are too few for an interval")
+	assert.False(t, hasValue(med, ACOff))
 }
 
 func TestParseBenchNs(t *testing.T) {

@@ -8,6 +8,7 @@ package main
 import (
 	"math"
 	"math/bits"
+	"slices"
 	"time"
 )
 
@@ -123,4 +124,43 @@ func NearestRank(sorted []time.Duration, p float64) time.Duration {
 	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
 	rank = min(max(rank, 1), len(sorted))
 	return sorted[rank-1]
+}
+
+// MedianCI returns the median of xs and a distribution-free confidence
+// interval of at least 95% for it: the order statistics x(l) and
+// x(n+1-l), l the largest rank at which the binomial distribution
+// B(n, 1/2) leaves at most 2.5% below it. It assumes nothing about how xs
+// are spread, so one phase that a burst of the machine's other load
+// slowed moves it by one rank, not by its size. ok is false for fewer
+// than 6 values, too few for such an interval.
+func MedianCI(xs []float64) (med, lo, hi float64, ok bool) {
+	n := len(xs)
+	if n == 0 {
+		return 0, 0, 0, false
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if n%2 == 1 {
+		med = s[n/2]
+	} else {
+		med = (s[n/2-1] + s[n/2]) / 2
+	}
+	if n < 6 {
+		return med, s[0], s[n-1], false
+	}
+	// P(B <= k) for k = 0, 1, ...: the interval [x(l), x(n+1-l)] misses
+	// the median with probability 2 P(B <= l-1).
+	l, cdf := 0, 0.0
+	for k := 0; k <= n/2; k++ {
+		lg, _ := math.Lgamma(float64(n + 1))
+		lk, _ := math.Lgamma(float64(k + 1))
+		lnk, _ := math.Lgamma(float64(n - k + 1))
+		cdf += math.Exp(lg - lk - lnk - float64(n)*math.Ln2)
+		if cdf > 0.025 {
+			break
+		}
+		l = k + 1
+	}
+	l = max(l, 1)
+	return med, s[l-1], s[n-l], true
 }
