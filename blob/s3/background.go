@@ -100,36 +100,58 @@ func (w *Writer) poll() {
 		}()
 	}
 	for written >= bg.next+bg.size && bg.num <= maxParts-1 {
-		off, num := bg.next, bg.num
-		bg.next += bg.size
-		bg.num++
-		bg.wg.Add(1)
-		go func() {
-			defer bg.wg.Done()
-			<-bg.ready
-			bg.mu.Lock()
-			mpu := bg.mpu
-			bg.mu.Unlock()
-			if mpu == "" {
-				return
-			}
-			select {
-			case bg.sem <- struct{}{}:
-			case <-bg.ctx.Done():
-				return
-			}
-			defer func() { <-bg.sem }()
-			rctx, cancel := w.s.bodyRequest(bg.ctx, bg.size)
-			defer cancel()
-			etag, sum, err := w.s.sendPart(rctx, w.s.dataKey(w.id), mpu, bg.crc, num, io.NewSectionReader(bg.f, off, bg.size))
-			if err != nil {
-				return // sent again by the Checkpoint or Commit that needs it
-			}
-			bg.mu.Lock()
-			bg.parts[num] = sentPart{off: off, size: bg.size, etag: etag, sum: sum}
-			bg.mu.Unlock()
-		}()
+		bg.queue(w, bg.size)
 	}
+}
+
+// flush queues what the spool file holds past the parts the background
+// took, up to end (a checkpoint's), as Checkpoint plans it: whole parts,
+// then the rest as a smaller part when that is at least S3's minimum.
+// They go out beside the parts still in flight instead of after them.
+func (w *Writer) flush(end int64) {
+	bg := w.bg
+	if bg == nil {
+		return
+	}
+	for end-bg.next >= bg.size && bg.num <= maxParts-1 {
+		bg.queue(w, bg.size)
+	}
+	if rest := end - bg.next; rest >= minPartSize && bg.num <= maxParts-1 {
+		bg.queue(w, rest)
+	}
+}
+
+// queue sends the next size bytes as the next part.
+func (bg *background) queue(w *Writer, size int64) {
+	off, num := bg.next, bg.num
+	bg.next += size
+	bg.num++
+	bg.wg.Add(1)
+	go func() {
+		defer bg.wg.Done()
+		<-bg.ready
+		bg.mu.Lock()
+		mpu := bg.mpu
+		bg.mu.Unlock()
+		if mpu == "" {
+			return
+		}
+		select {
+		case bg.sem <- struct{}{}:
+		case <-bg.ctx.Done():
+			return
+		}
+		defer func() { <-bg.sem }()
+		rctx, cancel := w.s.bodyRequest(bg.ctx, size)
+		defer cancel()
+		etag, sum, err := w.s.sendPart(rctx, w.s.dataKey(w.id), mpu, bg.crc, num, io.NewSectionReader(bg.f, off, size))
+		if err != nil {
+			return // sent again by the Checkpoint or Commit that needs it
+		}
+		bg.mu.Lock()
+		bg.parts[num] = sentPart{off: off, size: size, etag: etag, sum: sum}
+		bg.mu.Unlock()
+	}()
 }
 
 // adopt waits for the parts being sent in the background and takes the

@@ -3,6 +3,7 @@ package s3_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"testing"
 
@@ -237,4 +238,80 @@ func TestCancelAndOrphans(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"up-4"}, ids, "a's spool file stays until a's gc")
 	require.NoError(t, a.RemoveUpload("up-4"))
+}
+
+// TestCheckpointRestBesideTheBackground: with parts of 8 MiB, a
+// checkpoint whose bytes past the last whole part are at least S3's 5 MiB
+// sends them as a smaller part, queued beside the part the background
+// still has in flight; a later checkpoint of the same writer goes on from
+// there, and another replica resumes from the recorded state and commits
+// bit-exact.
+func TestCheckpointRestBesideTheBackground(t *testing.T) {
+	srv := startMinIO(t)
+	ctx := context.Background()
+	bucket := newBucket(t, srv)
+	open := func() *s3.Store {
+		s, err := s3.Open(ctx, s3.Options{
+			Endpoint: srv.Endpoint, Bucket: bucket, Prefix: "reg/", AccessKey: miniotest.AccessKey, SecretKey: miniotest.SecretKey,
+			SpoolDir: t.TempDir(), Blob: blob.Options{FrameSize: 64 << 10}, PartSize: 8 << 20,
+		})
+		require.NoError(t, err)
+		return s
+	}
+	a, b := open(), open()
+	defer a.Close()
+	defer b.Close()
+	key := dataKey(t)
+	data := blobtest.RandomBytes(34 << 20)
+	write := func(w *s3.Writer, p []byte) {
+		for len(p) > 0 { // in pieces, as a request body arrives
+			n := min(len(p), 1<<20)
+			_, err := w.Write(p[:n])
+			require.NoError(t, err)
+			p = p[n:]
+		}
+	}
+	sizes := func(st blob.WriterState) []int64 {
+		var rs struct {
+			PartSize int64    `json:"partSize"`
+			Sizes    []int64  `json:"sizes"`
+			Sums     []string `json:"sums"`
+		}
+		require.NoError(t, json.Unmarshal(st.Backend, &rs))
+		require.Equal(t, int64(8<<20), rs.PartSize)
+		require.Len(t, rs.Sums, len(rs.Sizes), "a CRC32C for every part")
+		return rs.Sizes
+	}
+
+	w, err := a.NewWriter(ctx, "up-rest", blob.WriterOptions{DataKey: key})
+	require.NoError(t, err)
+	write(w, data[:22<<20]) // head [0, 8), part 2 in the background, about 6 MiB more
+	st, err := w.Checkpoint(ctx)
+	require.NoError(t, err)
+	got := sizes(st)
+	require.Len(t, got, 2, "part 2 and the rest as part 3")
+	assert.Equal(t, int64(8<<20), got[0])
+	assert.GreaterOrEqual(t, got[1], int64(5<<20))
+	assert.Less(t, got[1], int64(8<<20))
+
+	write(w, data[22<<20:31<<20]) // one whole part more; the rest in the side object
+	st, err = w.Checkpoint(ctx)
+	require.NoError(t, err)
+	got = sizes(st)
+	require.Len(t, got, 3)
+	assert.Equal(t, int64(8<<20), got[2])
+	require.NoError(t, w.Close())
+
+	w, err = b.ResumeWriter(ctx, "up-rest", st, blob.WriterOptions{DataKey: key})
+	require.NoError(t, err, "resume on another replica")
+	write(w, data[31<<20:])
+	d := digest.FromBytes(data)
+	_, err = w.Commit(ctx, d, int64(len(data)))
+	require.NoError(t, err)
+	for _, s := range []*s3.Store{a, b} {
+		require.True(t, bytes.Equal(data, readAll(t, s, d, key)), "bit-exact")
+	}
+	keys, mp := bucketKeys(t, srv, bucket, "reg/uploads/")
+	assert.Empty(t, keys, "no upload objects left")
+	assert.Empty(t, mp)
 }

@@ -347,7 +347,9 @@ func (ra *readAhead) stream(from int64) {
 	}
 	ctx, cancel := o.s.bodyRequest(ra.ctx, o.size-off)
 	defer cancel()
-	body, err := o.s.client.GetObject(ctx, o.s.opts.Bucket, o.key, opts)
+	// Core's GET: the response body itself, read in this goroutine (the
+	// client's Object hands every Read to a goroutine of its own).
+	body, _, _, err := o.s.core.GetObject(ctx, o.s.opts.Bucket, o.key, opts)
 	if err != nil {
 		fail()
 		return

@@ -146,11 +146,13 @@ func (w *Writer) Checkpoint(ctx context.Context) (blob.WriterState, error) {
 	defer f.Close()
 	// Plan what goes where, then send the head, the parts and the side
 	// object at once: the checkpoint waits for the slowest, not the sum.
+	// The parts past those the background took join them there (flush),
+	// so they do not wait for the parts in flight before they start.
 	rs := w.rs
 	rs.Parts = append([]string(nil), w.rs.Parts...)
 	rs.Sizes = append([]int64(nil), w.rs.Sizes...)
 	rs.Sums = append([]string(nil), w.rs.Sums...)
-	w.adopt(&rs, false)
+	w.flush(st.End)
 	newHead := rs.Sent == 0 && st.End >= int64(w.s.opts.PartSize)
 	if newHead {
 		rs.PartSize = int64(w.s.opts.PartSize)
@@ -171,7 +173,6 @@ func (w *Writer) Checkpoint(ctx context.Context) (blob.WriterState, error) {
 	if len(rs.Parts)+len(parts) > maxParts-2 {
 		return blob.WriterState{}, fmt.Errorf("%w: more than %d parts", blob.ErrTooLarge, maxParts)
 	}
-	w.sentAlready(&rs, parts)
 	im := blob.UploadImage{From: rs.Sent, Pending: make([]byte, st.End-rs.Sent)}
 	if _, err := f.ReadAt(im.Pending, rs.Sent); err != nil {
 		return blob.WriterState{}, fmt.Errorf("blob: s3: upload %s: %w", w.id, err)
@@ -206,8 +207,13 @@ func (w *Writer) Checkpoint(ctx context.Context) (blob.WriterState, error) {
 	} else {
 		headSent <- nil
 	}
-	if len(parts) > 0 {
+	if len(parts) > 0 || w.bg != nil {
 		g.Go(func() error {
+			w.adopt(&rs, false)
+			if len(parts) == 0 {
+				return nil
+			}
+			w.sentAlready(&rs, parts)
 			data := w.s.dataKey(w.id)
 			if rs.MPU == "" {
 				// The head object first: gc finds a staging upload by the
