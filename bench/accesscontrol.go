@@ -391,6 +391,9 @@ func (b *Bench) accessControl(ctx context.Context) error {
 		"overhead columns are what the configuration costs over %s: for requests per second the time per request (%s's rps / its rps - 1), for latency and CPU its figure / %s's - 1; "+
 		"\"registryd CPU\" is the user and system time of the server's process over the requests it served (/proc/PID/stat), which the load generator (same two cores) does not count in",
 		acPhase(b.P.Dur), b.P.Dur, ACOff, ACOff, ACOff))
+	b.Res.Note(w, fmt.Sprintf("\"overhead per request, median of paired rounds\": each phase's time per request over %s's phase of the same round, the median over the rounds minus one, "+
+		"with a distribution-free 95%% confidence interval (order statistics at the binomial ranks; at least 6 rounds); a burst of the machine's other load during one phase moves it by one rank, where the totals' ratio counts the burst by its size. "+
+		"The targets read the median when it is there", ACOff))
 	b.Res.Note(w, fmt.Sprintf("small blob: %.1f KiB; big blob: %.2f MiB (gzip layers, stored encrypted); HEADs spread over %d tags of one manifest", float64(len(small.Data))/1024, float64(len(big.Data))/mib, acTags))
 
 	ops := []acOp{
