@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/stretchr/testify/require"
 
 	"github.com/berthstore/berth/blob"
@@ -30,8 +29,7 @@ var buckets atomic.Int64
 // newBucket makes an empty bucket on srv.
 func newBucket(t *testing.T, srv *miniotest.Server) string {
 	t.Helper()
-	c, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(miniotest.AccessKey, miniotest.SecretKey, "")})
-	require.NoError(t, err)
+	c := rawClient(t, srv)
 	name := fmt.Sprintf("berth-%d", buckets.Add(1))
 	require.NoError(t, c.MakeBucket(context.Background(), name, minio.MakeBucketOptions{}))
 	return name
@@ -40,12 +38,22 @@ func newBucket(t *testing.T, srv *miniotest.Server) string {
 // openStore opens a Store on bucket of srv with its spool in spool.
 func openStore(t *testing.T, srv *miniotest.Server, bucket, spool string, frameSize int) *s3.Store {
 	t.Helper()
-	s, err := s3.Open(context.Background(), s3.Options{
-		Endpoint: srv.Endpoint, Bucket: bucket, Prefix: "reg/", AccessKey: miniotest.AccessKey, SecretKey: miniotest.SecretKey,
-		SpoolDir: spool, Blob: blob.Options{FrameSize: frameSize}, PartSize: 5 << 20,
-	})
+	s, err := s3.Open(context.Background(), storeOptions(srv, bucket, spool, frameSize, 5<<20))
 	require.NoError(t, err)
 	return s
+}
+
+// storeOptions are the options of a Store on bucket of srv (over https,
+// trusting srv's certificate, when srv serves TLS).
+func storeOptions(srv *miniotest.Server, bucket, spool string, frameSize int, partSize uint64) s3.Options {
+	o := s3.Options{
+		Endpoint: srv.Endpoint, Bucket: bucket, Prefix: "reg/", AccessKey: miniotest.AccessKey, SecretKey: miniotest.SecretKey,
+		SpoolDir: spool, Blob: blob.Options{FrameSize: frameSize}, PartSize: partSize,
+	}
+	if srv.CA != nil {
+		o.TLS, o.Transport = true, srv.Transport()
+	}
+	return o
 }
 
 func dataKey(t *testing.T) []byte {

@@ -39,9 +39,12 @@ func pushInParts(t *testing.T, s *s3.Store, id string, key, data []byte) (digest
 	return d, info
 }
 
+// rawClient is a minio-go client of srv's root user (over https when srv
+// serves TLS).
 func rawClient(t *testing.T, srv *miniotest.Server) *minio.Client {
 	t.Helper()
-	c, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(miniotest.AccessKey, miniotest.SecretKey, "")})
+	c, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(miniotest.AccessKey, miniotest.SecretKey, ""),
+		Secure: srv.CA != nil, Transport: srv.Transport()})
 	require.NoError(t, err)
 	return c
 }

@@ -13,6 +13,8 @@ package miniotest
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
@@ -42,9 +44,16 @@ const (
 type Server struct {
 	// Endpoint is host:port of the S3 API, on 127.0.0.1.
 	Endpoint string
+	// CA verifies the server's certificate when it serves TLS
+	// (StartTLS); nil when it serves plain HTTP. CAFile is the same
+	// certificate in PEM, for a process's SSL_CERT_FILE.
+	CA     *x509.CertPool
+	CAFile string
 
 	bin, dir, console string
 	log               *bytes.Buffer
+	// certsDir holds public.crt and private.key (StartTLS).
+	certsDir string
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -60,6 +69,33 @@ func Start(tb testing.TB, bin string) *Server {
 	}
 	tb.Cleanup(func() { s.Stop() })
 	return s
+}
+
+// StartTLS is Start with the S3 API on https: a self-signed certificate
+// for 127.0.0.1 (Server.CA and Server.CAFile verify it), made for tb.
+func StartTLS(tb testing.TB, bin string) *Server {
+	tb.Helper()
+	s := &Server{bin: bin, dir: tb.TempDir(), Endpoint: "127.0.0.1:" + freePort(tb), console: "127.0.0.1:" + freePort(tb), log: &bytes.Buffer{}}
+	s.certsDir = filepath.Join(s.dir, "certs")
+	var err error
+	if s.CA, s.CAFile, err = writeCertificate(s.certsDir); err != nil {
+		tb.Fatalf("miniotest: %v", err)
+	}
+	if err := s.start(); err != nil {
+		tb.Fatalf("miniotest: %v\n%s", err, s.log)
+	}
+	tb.Cleanup(func() { s.Stop() })
+	return s
+}
+
+// Transport is an HTTP transport that trusts the server: http's default
+// transport, with the server's CA as its only root when it serves TLS.
+func (s *Server) Transport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if s.CA != nil {
+		t.TLSClientConfig = &tls.Config{RootCAs: s.CA, MinVersion: tls.VersionTLS12}
+	}
+	return t
 }
 
 // New starts the MinIO server binary bin over a new temporary directory,
@@ -95,7 +131,13 @@ func (s *Server) Close() {
 func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cmd := exec.Command(s.bin, "server", filepath.Join(s.dir, "data"), "--address", s.Endpoint, "--console-address", s.console, "--quiet")
+	args := []string{"server", filepath.Join(s.dir, "data"), "--address", s.Endpoint, "--console-address", s.console, "--quiet"}
+	scheme := "http"
+	if s.certsDir != "" {
+		args, scheme = append(args, "--certs-dir", s.certsDir), "https"
+	}
+	ready := &http.Client{Transport: s.Transport(), Timeout: 5 * time.Second}
+	cmd := exec.Command(s.bin, args...)
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+AccessKey, "MINIO_ROOT_PASSWORD="+SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "HOME="+s.dir)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
@@ -114,7 +156,7 @@ func (s *Server) start() error {
 			return fmt.Errorf("minio exited: %v", err)
 		default:
 		}
-		resp, err := http.Get("http://" + s.Endpoint + "/minio/health/ready")
+		resp, err := ready.Get(scheme + "://" + s.Endpoint + "/minio/health/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
