@@ -27,11 +27,16 @@ import (
 type countingTransport struct {
 	base         http.RoundTripper
 	gets, ranged atomic.Int64
-	mu           sync.Mutex
-	ranges       []string
+	// requests counts every request of a blob's key (HEADs too).
+	requests atomic.Int64
+	mu       sync.Mutex
+	ranges   []string
 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.Contains(r.URL.Path, "/blobs/") {
+		c.requests.Add(1)
+	}
 	if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
 		c.gets.Add(1)
 		if rg := r.Header.Get("Range"); rg != "" {
@@ -44,9 +49,10 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.base.RoundTrip(r)
 }
 
-// TestReadAtFetchesOnlyItsFrames: after Open (a HEAD and two ranged GETs:
-// header and frame table), a ReadAt of a few bytes in the middle of a
-// blob of 40 frames costs one ranged GET of one frame, not the blob.
+// TestReadAtFetchesOnlyItsFrames: after Open (two ranged GETs: the first
+// 256 KiB with the header, and the frame table), a ReadAt of a few bytes
+// in the middle of a blob of 40 frames costs one ranged GET of one frame,
+// not the blob.
 func TestReadAtFetchesOnlyItsFrames(t *testing.T) {
 	srv := startMinIO(t)
 	ct := &countingTransport{base: http.DefaultTransport.(*http.Transport).Clone()}
@@ -62,11 +68,12 @@ func TestReadAtFetchesOnlyItsFrames(t *testing.T) {
 	key := dataKey(t)
 	d := blobtest.Put(t, s, "big", key, data)
 
-	before := ct.gets.Load()
+	before, requests := ct.gets.Load(), ct.requests.Load()
 	r, err := s.Open(ctx, d, key)
 	require.NoError(t, err)
 	defer r.Close()
-	assert.Equal(t, int64(2), ct.gets.Load()-before, "Open: header and table")
+	assert.Equal(t, int64(2), ct.gets.Load()-before, "Open: first bytes with the header, and the table")
+	assert.Equal(t, int64(2), ct.requests.Load()-requests, "no HEAD")
 
 	before = ct.gets.Load()
 	p := make([]byte, 100)
@@ -82,6 +89,50 @@ func TestReadAtFetchesOnlyItsFrames(t *testing.T) {
 	_, err = fmtSscanf(last, &from, &to)
 	require.NoError(t, err)
 	assert.Less(t, to-from+1, int64(frame+1024), "the GET covers one stored frame: %s", last)
+}
+
+// TestSmallBlobOneRequest: a blob of less than 256 KiB (a config, a small
+// layer) opens and reads whole with one request: the ranged GET that
+// Open makes holds its header, frames and table. A blob sent in parts (a
+// reference: an empty object) still opens, through a HEAD.
+func TestSmallBlobOneRequest(t *testing.T) {
+	srv := startMinIO(t)
+	ct := &countingTransport{base: http.DefaultTransport.(*http.Transport).Clone()}
+	o := storeOptions(srv, newBucket(t, srv), t.TempDir(), 64<<10, 5<<20)
+	o.Transport = ct
+	s, err := s3.Open(context.Background(), o)
+	require.NoError(t, err)
+	defer s.Close()
+	ctx := context.Background()
+	key := dataKey(t)
+	for _, size := range []int{1, 5 << 10, 200 << 10} {
+		data := blobtest.RandomBytes(size)
+		d := blobtest.Put(t, s, fmt.Sprintf("small-%d", size), key, data)
+		before := ct.requests.Load()
+		r, err := s.Open(ctx, d, key)
+		require.NoError(t, err)
+		got, err := io.ReadAll(r)
+		require.NoError(t, err)
+		require.NoError(t, r.Close())
+		require.True(t, bytes.Equal(data, got), "bit-exact")
+		assert.Equal(t, int64(1), ct.requests.Load()-before, "%d bytes: one request", size)
+	}
+
+	// A reference: written in parts, then read whole.
+	data := blobtest.RandomBytes(13 << 20)
+	w, err := s.NewWriter(ctx, "parts", blob.WriterOptions{DataKey: key})
+	require.NoError(t, err)
+	for off := 0; off < len(data); off += 1 << 20 {
+		_, err = w.Write(data[off:min(off+1<<20, len(data))])
+		require.NoError(t, err)
+	}
+	d := digest.FromBytes(data)
+	_, err = w.Commit(ctx, d, int64(len(data)))
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(data, readAll(t, s, d, key)), "a reference reads bit-exact")
+
+	_, err = s.Open(ctx, digest.FromString("missing"), key)
+	require.ErrorIs(t, err, blob.ErrNotFound)
 }
 
 // TestServerDown: with the server gone every call fails with

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/minio/minio-go/v7"
@@ -20,6 +22,9 @@ type objectSource struct {
 	// etag pins the version read: a GET of a replaced object fails
 	// rather than mixing two versions' frames.
 	etag string
+	// prefix is the object's first bytes, read by Open's first GET
+	// (openPrefix); reads within it cost no request.
+	prefix []byte
 	// ahead reads windows ahead of a sequential reader (nil until one
 	// is seen).
 	mu    sync.Mutex
@@ -45,7 +50,15 @@ func (o *objectSource) ReadAt(p []byte, off int64) (int, error) {
 	if len(want) == 0 {
 		return 0, nil
 	}
-	if ra := o.sequential(off, int64(len(want))); ra != nil {
+	ra := o.sequential(off, int64(len(want)))
+	if end := off + int64(len(want)); end <= int64(len(o.prefix)) {
+		copy(want, o.prefix[off:end])
+		if len(want) < len(p) {
+			return len(want), io.EOF
+		}
+		return len(want), nil
+	}
+	if ra != nil {
 		if err := ra.read(want, off); err != nil {
 			return 0, err
 		}
@@ -55,6 +68,61 @@ func (o *objectSource) ReadAt(p []byte, off int64) (int, error) {
 		return len(want), nil
 	}
 	return o.get(p, want, off)
+}
+
+// openPrefixSize is how many bytes Open's first GET asks for: a blob of
+// up to this size (a config, a small layer) is read with that one
+// request; a larger one gets its header from it.
+const openPrefixSize = 256 << 10
+
+// openPrefix GETs the first openPrefixSize bytes of key: the object's
+// size (from Content-Range), its ETag (which pins every later GET) and
+// those bytes, in one request. A nil source and no error: the object is
+// empty (a reference; the caller HEADs it).
+func (s *Store) openPrefix(ctx context.Context, key, what string) (*objectSource, error) {
+	var opts minio.GetObjectOptions
+	if err := opts.SetRange(0, openPrefixSize-1); err != nil {
+		return nil, err
+	}
+	rctx, cancel := s.bodyRequest(ctx, openPrefixSize)
+	defer cancel()
+	body, info, h, err := s.core.GetObject(rctx, s.opts.Bucket, key, opts)
+	if err != nil {
+		if minio.ToErrorResponse(err).Code == "InvalidRange" {
+			return nil, nil // an empty object: no byte 0
+		}
+		return nil, mapErr(err, what)
+	}
+	defer body.Close()
+	size := info.Size
+	if cr := h.Get("Content-Range"); cr != "" {
+		total, ok := rangeTotal(cr)
+		if !ok {
+			return nil, fmt.Errorf("blob: s3: %s: Content-Range %q", what, cr)
+		}
+		size = total
+	}
+	if info.Size <= 0 || info.Size > openPrefixSize || size < info.Size {
+		if info.Size == 0 {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("blob: s3: %s: %d bytes for a range of %d of an object of %d", what, info.Size, openPrefixSize, size)
+	}
+	buf := make([]byte, info.Size)
+	if _, err := io.ReadFull(body, buf); err != nil {
+		return nil, mapErr(err, what)
+	}
+	return &objectSource{s: s, ctx: context.WithoutCancel(ctx), key: key, size: size, etag: info.ETag, prefix: buf}, nil
+}
+
+// rangeTotal is the complete length of a Content-Range "bytes a-b/n".
+func rangeTotal(cr string) (int64, bool) {
+	_, total, ok := strings.Cut(cr, "/")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(total, 10, 64)
+	return n, err == nil && n >= 0
 }
 
 // get reads want at off with one ranged GET.

@@ -231,7 +231,23 @@ func (s *Store) Stat(ctx context.Context, d digest.Digest) (blob.Info, error) {
 // Open opens blob d for reading: every read fetches only the frames it
 // needs.
 func (s *Store) Open(ctx context.Context, d digest.Digest, dataKey []byte) (*blob.Reader, error) {
-	loc, err := s.head(ctx, d)
+	key, err := s.Key(d)
+	if err != nil {
+		return nil, err
+	}
+	// A blob sent in one PUT is its own object: one ranged GET of its
+	// first bytes tells its size and ETag and holds its header (and, for
+	// a small blob, its frames and table too). A reference (a blob sent
+	// in parts) is empty, which the ranged GET cannot read: a HEAD
+	// follows it, as before.
+	src, err := s.openPrefix(ctx, key, string(d))
+	if err != nil {
+		return nil, err
+	}
+	if src != nil {
+		return blob.NewReader(src, src.size, d, dataKey)
+	}
+	loc, err := s.locate(ctx, key, string(d))
 	if err != nil {
 		return nil, err
 	}
