@@ -109,12 +109,7 @@ func TestSmallBlobOneRequest(t *testing.T) {
 		data := blobtest.RandomBytes(size)
 		d := blobtest.Put(t, s, fmt.Sprintf("small-%d", size), key, data)
 		before := ct.requests.Load()
-		r, err := s.Open(ctx, d, key)
-		require.NoError(t, err)
-		got, err := io.ReadAll(r)
-		require.NoError(t, err)
-		require.NoError(t, r.Close())
-		require.True(t, bytes.Equal(data, got), "bit-exact")
+		require.True(t, bytes.Equal(data, readAll(t, s, d, key)), "bit-exact")
 		assert.Equal(t, int64(1), ct.requests.Load()-before, "%d bytes: one request", size)
 	}
 
