@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -259,7 +260,8 @@ type acSide struct {
 	// phases of all sides ran within one rotation of each other.
 	perRequest []float64
 	// cpuPerRequest is each counted phase's registryd CPU time per
-	// request, in the same order (empty when the CPU time is unknown).
+	// request, in the same order. Both hold NaN for a phase without
+	// requests (or CPU time).
 	cpuPerRequest []float64
 }
 
@@ -485,9 +487,6 @@ func acRoundOverheads(res *Results, op string, k int, sides []*acSide) {
 			res.Add(AccessControlWorkload, acMedianLowMetric(op, k), "%", false, s.name, 100*(lo-1))
 			res.Add(AccessControlWorkload, acMedianHighMetric(op, k), "%", false, s.name, 100*(hi-1))
 		}
-		if len(s.cpuPerRequest) != len(s.perRequest) || len(off.cpuPerRequest) != len(off.perRequest) {
-			continue // a phase without its CPU time: the pairs would not be of one round
-		}
 		if med, lo, hi, ok := pairedMedian(s.cpuPerRequest, off.cpuPerRequest); ok {
 			res.Add(AccessControlWorkload, fmt.Sprintf("%s registryd CPU overhead per request, median of paired rounds, %s", op, clients(k)),
 				"%", false, s.name, 100*(med-1))
@@ -497,11 +496,15 @@ func acRoundOverheads(res *Results, op string, k int, sides []*acSide) {
 	}
 }
 
-// pairedMedian is MedianCI of xs[i]/base[i] over the rounds both have.
+// pairedMedian is MedianCI of xs[i]/base[i] over the rounds both have a
+// figure for (not NaN, base positive).
 func pairedMedian(xs, base []float64) (med, lo, hi float64, ok bool) {
 	n := min(len(xs), len(base))
 	ratios := make([]float64, 0, n)
 	for i := range n {
+		if math.IsNaN(xs[i]) || math.IsNaN(base[i]) || base[i] <= 0 {
+			continue
+		}
 		ratios = append(ratios, xs[i]/base[i])
 	}
 	return MedianCI(ratios)
@@ -619,12 +622,17 @@ func (b *Bench) interleave(ctx context.Context, sides []*acSide, k int, op acOp)
 			s.hist.Merge(h)
 			s.el += el
 			s.cpu += cpu
+			// One entry per round, NaN for a phase without requests or
+			// CPU time, so that entry r is round r on every side.
+			perReq, cpuPerReq := math.NaN(), math.NaN()
 			if n := h.Count(); n > 0 {
-				s.perRequest = append(s.perRequest, el.Seconds()/float64(n))
+				perReq = el.Seconds() / float64(n)
 				if cpu > 0 {
-					s.cpuPerRequest = append(s.cpuPerRequest, cpu.Seconds()/float64(n))
+					cpuPerReq = cpu.Seconds() / float64(n)
 				}
 			}
+			s.perRequest = append(s.perRequest, perReq)
+			s.cpuPerRequest = append(s.cpuPerRequest, cpuPerReq)
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -162,7 +163,8 @@ func TestACRoundOverheads(t *testing.T) {
 		off.perRequest = append(off.perRequest, base)
 		pw.perRequest = append(pw.perRequest, base*1.03)
 	}
-	pw.perRequest[5] *= 3 // a burst during one password phase
+	pw.perRequest[5] *= 3          // a burst during one password phase
+	off.perRequest[7] = math.NaN() // a phase without requests: its round is left out
 	few.perRequest = []float64{1, 2, 3}
 	res := NewResults()
 	acRoundOverheads(res, "HEAD manifest", 8, []*acSide{pw, off, few})
