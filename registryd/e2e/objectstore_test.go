@@ -58,22 +58,10 @@ func TestBlobsInObjectStore(t *testing.T) {
 	got, err := pulled.Digest()
 	require.NoError(t, err)
 	require.Equal(t, want, got)
-	layers, err := img.Layers()
-	require.NoError(t, err)
-	for _, l := range layers {
-		ld, err := l.Digest()
-		require.NoError(t, err)
-		pl, err := pulled.LayerByDigest(ld)
-		require.NoError(t, err)
-		requireSameLayer(t, l, pl)
-	}
+	requireSameLayers(t, img, pulled)
 
 	// The blobs are objects; the data directory keeps none.
-	var keys []string
-	for oi := range mc.ListObjects(ctx, "registry", minio.ListObjectsOptions{Prefix: "berth/blobs/", Recursive: true}) {
-		require.NoError(t, oi.Err)
-		keys = append(keys, oi.Key)
-	}
+	keys := objectKeys(t, mc, "registry", "berth/blobs/")
 	assert.Len(t, keys, 4, "three layers and the config (the manifest is in the index): %v", keys)
 	var files []string
 	_ = filepath.Walk(filepath.Join(data, "blobs"), func(p string, fi os.FileInfo, err error) error {
@@ -86,6 +74,8 @@ func TestBlobsInObjectStore(t *testing.T) {
 
 	// Object store down: a blob GET is 503 with Retry-After, not a 500
 	// or a 404.
+	layers, err := img.Layers()
+	require.NoError(t, err)
 	ld, err := layers[0].Digest()
 	require.NoError(t, err)
 	blobURL := fmt.Sprintf("http://%s/v2/app/web/blobs/%s", d.addr, ld)
@@ -110,6 +100,32 @@ func TestBlobsInObjectStore(t *testing.T) {
 	wantBytes, err := io.ReadAll(rc)
 	require.NoError(t, err)
 	require.True(t, bytes.Equal(wantBytes, b), "bit-exact after the object store's restart")
+}
+
+// requireSameLayers checks that every layer of want is in got with the
+// same compressed bytes.
+func requireSameLayers(t *testing.T, want, got v1.Image) {
+	t.Helper()
+	layers, err := want.Layers()
+	require.NoError(t, err)
+	for _, l := range layers {
+		ld, err := l.Digest()
+		require.NoError(t, err)
+		pl, err := got.LayerByDigest(ld)
+		require.NoError(t, err)
+		requireSameLayer(t, l, pl)
+	}
+}
+
+// objectKeys lists the keys under prefix in bucket.
+func objectKeys(t *testing.T, mc *minio.Client, bucket, prefix string) []string {
+	t.Helper()
+	var keys []string
+	for oi := range mc.ListObjects(context.Background(), bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		require.NoError(t, oi.Err)
+		keys = append(keys, oi.Key)
+	}
+	return keys
 }
 
 // requireSameLayer checks that two layers hold the same compressed bytes.
@@ -169,15 +185,7 @@ func TestObjectStoreAndPostgres(t *testing.T) {
 	got, err := pulled.Digest()
 	require.NoError(t, err)
 	require.Equal(t, want, got)
-	layers, err := img.Layers()
-	require.NoError(t, err)
-	for _, l := range layers {
-		ld, err := l.Digest()
-		require.NoError(t, err)
-		pl, err := pulled.LayerByDigest(ld)
-		require.NoError(t, err)
-		requireSameLayer(t, l, pl)
-	}
+	requireSameLayers(t, img, pulled)
 	tags, err := remote.List(ref.Context())
 	require.NoError(t, err)
 	assert.Equal(t, []string{"v1"}, tags)
@@ -225,19 +233,7 @@ func TestObjectStoreOverTLSWithPrivateCA(t *testing.T) {
 	require.NoError(t, remote.Write(ref, img))
 	pulled, err := remote.Image(ref)
 	require.NoError(t, err)
-	layers, err := img.Layers()
-	require.NoError(t, err)
-	for _, l := range layers {
-		ld, err := l.Digest()
-		require.NoError(t, err)
-		pl, err := pulled.LayerByDigest(ld)
-		require.NoError(t, err)
-		requireSameLayer(t, l, pl)
-	}
-	var keys []string
-	for oi := range mc.ListObjects(ctx, "registry", minio.ListObjectsOptions{Prefix: "berth/blobs/", Recursive: true}) {
-		require.NoError(t, oi.Err)
-		keys = append(keys, oi.Key)
-	}
+	requireSameLayers(t, img, pulled)
+	keys := objectKeys(t, mc, "registry", "berth/blobs/")
 	assert.Len(t, keys, 3, "two layers and the config: %v", keys)
 }
