@@ -113,15 +113,7 @@ func TestThreeReplicasScript(t *testing.T) {
 	assert.Equal(t, want.String(), strings.TrimSpace(got))
 	pulled, err := remote.Image(mustRef(t, addrs[2]+"/app/web:v1"))
 	require.NoError(t, err)
-	layers, err := img.Layers()
-	require.NoError(t, err)
-	for _, l := range layers {
-		ld, err := l.Digest()
-		require.NoError(t, err)
-		pl, err := pulled.LayerByDigest(ld)
-		require.NoError(t, err)
-		requireSameLayer(t, l, pl)
-	}
+	requireSameLayers(t, img, pulled)
 
 	// An interrupt stops the replicas, MinIO and PostgreSQL.
 	require.NoError(t, syscall.Kill(cmd.Process.Pid, syscall.SIGINT))
