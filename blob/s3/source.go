@@ -102,10 +102,10 @@ func (s *Store) openPrefix(ctx context.Context, key, what string) (*objectSource
 		}
 		size = total
 	}
-	if info.Size <= 0 || info.Size > openPrefixSize || size < info.Size {
-		if info.Size == 0 {
-			return nil, nil
-		}
+	switch {
+	case info.Size == 0:
+		return nil, nil // an empty object served whole
+	case info.Size < 0 || info.Size > openPrefixSize || size < info.Size:
 		return nil, fmt.Errorf("blob: s3: %s: %d bytes for a range of %d of an object of %d", what, info.Size, openPrefixSize, size)
 	}
 	buf := make([]byte, info.Size)
