@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -373,10 +374,19 @@ func BenchmarkAccessControl(b *testing.B) {
 		{name: ACOff + "-noaudit", h: offNoAudit},
 	}
 	for i := range configs {
-		ts := httptest.NewServer(configs[i].h)
+		// The server's connection goroutines carry the configuration's
+		// name as a profile label (config=NAME), as the clients' do: a
+		// profile of OP/all/http tells the configurations apart
+		// (go tool pprof -tagfocus config=password).
+		labels := pprof.WithLabels(context.Background(), pprof.Labels("config", configs[i].name))
+		h := configs[i].h
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			pprof.SetGoroutineLabels(labels)
+			h.ServeHTTP(w, r)
+		}))
 		b.Cleanup(ts.Close)
 		configs[i].client = NewClient(ts.URL, 16)
-		configs[i].client.authorization = configs[i].authorization
+		configs[i].client.setAuthorization(configs[i].authorization)
 		b.Cleanup(configs[i].client.Close)
 	}
 	cpu := func() time.Duration {
@@ -429,9 +439,11 @@ func BenchmarkAccessControl(b *testing.B) {
 					cpu0 := cpu()
 					for range mode.workers {
 						wg.Go(func() {
-							for next.Add(1) <= int64(n) {
-								mode.serve(configs[i])
-							}
+							pprof.Do(context.Background(), pprof.Labels("config", configs[i].name), func(context.Context) {
+								for next.Add(1) <= int64(n) {
+									mode.serve(configs[i])
+								}
+							})
 						})
 					}
 					wg.Wait()

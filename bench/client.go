@@ -35,9 +35,18 @@ const manifestAccept = ocispec.MediaTypeImageManifest + "," + ocispec.MediaTypeI
 type Client struct {
 	base string
 	hc   *http.Client
+	tr   *http.Transport
 	// authorization is the Authorization header of every request ("":
 	// none).
 	authorization string
+	// bare and manifest are the headers of the requests without a body
+	// that the workloads repeat (blob GETs and HEADs; manifest GETs and
+	// HEADs, with Accept): built once (setAuthorization), shared
+	// read-only by every request, and sent through the transport without
+	// http.Client's copy for redirects (send). A load generator that
+	// shares the machine's cores with the registry should spend on a
+	// header no more than writing it.
+	bare, manifest http.Header
 }
 
 // NewClient returns a client for the registry at base (http://host:port)
@@ -54,14 +63,31 @@ func NewClient(base string, conns int) *Client {
 		WriteBufferSize:     256 << 10,
 		ReadBufferSize:      256 << 10,
 		ForceAttemptHTTP2:   false,
+		// send's requests bypass http.Client's Timeout: a registry
+		// that stops answering fails them here.
+		ResponseHeaderTimeout: 10 * time.Minute,
 	}
-	return &Client{base: strings.TrimSuffix(base, "/"), hc: &http.Client{Transport: tr, Timeout: 10 * time.Minute}}
+	c := &Client{base: strings.TrimSuffix(base, "/"), hc: &http.Client{Transport: tr, Timeout: 10 * time.Minute}, tr: tr}
+	c.setAuthorization("")
+	return c
 }
 
 // SetBasicAuth sends user and password (HTTP basic authentication) with
 // every request: an htpasswd user's, or user AWS with a login token.
 func (c *Client) SetBasicAuth(user, password string) {
-	c.authorization = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+	c.setAuthorization("Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password)))
+}
+
+// setAuthorization makes h the Authorization header of every request
+// ("": none).
+func (c *Client) setAuthorization(h string) {
+	c.authorization = h
+	c.bare = http.Header{}
+	c.manifest = http.Header{"Accept": {manifestAccept}}
+	if h != "" {
+		c.bare["Authorization"] = []string{h}
+		c.manifest["Authorization"] = []string{h}
+	}
 }
 
 // Close drops idle connections.
@@ -86,6 +112,39 @@ func (c *Client) do(ctx context.Context, method, u string, body []byte, hdr map[
 	if err != nil {
 		return nil, err
 	}
+	return expect(resp, method, u, want)
+}
+
+// send is do for a request without a body whose headers are hdr (bare or
+// manifest, never modified): straight through the transport, unless the
+// answer is a redirect, which it follows as do does.
+func (c *Client) send(ctx context.Context, method, u string, hdr http.Header, want ...int) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header = hdr
+	resp, err := c.tr.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 && resp.Header.Get("Location") != "" {
+		_, _ = drain(resp)
+		req, err := http.NewRequestWithContext(ctx, method, u, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header = hdr.Clone()
+		if resp, err = c.hc.Do(req); err != nil {
+			return nil, err
+		}
+	}
+	return expect(resp, method, u, want)
+}
+
+// expect returns resp when its status is one of want, and otherwise
+// closes it and returns ErrStatus with the start of its body.
+func expect(resp *http.Response, method, u string, want []int) (*http.Response, error) {
 	for _, w := range want {
 		if resp.StatusCode == w {
 			return resp, nil
@@ -136,16 +195,14 @@ func (c *Client) Ping(ctx context.Context) error {
 }
 
 // Status sends a request without a body to path and returns the
-// answer's status, whatever it is.
+// answer's status, whatever it is (a redirect's too: it is not followed).
 func (c *Client) Status(ctx context.Context, method, path string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
 	if err != nil {
 		return 0, err
 	}
-	if c.authorization != "" {
-		req.Header.Set("Authorization", c.authorization)
-	}
-	resp, err := c.hc.Do(req)
+	req.Header = c.bare
+	resp, err := c.tr.RoundTrip(req)
 	if err != nil {
 		return 0, err
 	}
@@ -239,8 +296,7 @@ func (c *Client) PushImage(ctx context.Context, repo string, im *Image) (int64, 
 
 // GetManifest fetches a manifest; it returns its bytes and media type.
 func (c *Client) GetManifest(ctx context.Context, repo, ref string) ([]byte, string, error) {
-	resp, err := c.do(ctx, http.MethodGet, fmt.Sprintf("%s/v2/%s/manifests/%s", c.base, repo, ref), nil,
-		map[string]string{"Accept": manifestAccept}, 200)
+	resp, err := c.send(ctx, http.MethodGet, fmt.Sprintf("%s/v2/%s/manifests/%s", c.base, repo, ref), c.manifest, 200)
 	if err != nil {
 		return nil, "", err
 	}
@@ -251,8 +307,7 @@ func (c *Client) GetManifest(ctx context.Context, repo, ref string) ([]byte, str
 
 // HeadManifest is HEAD on a manifest.
 func (c *Client) HeadManifest(ctx context.Context, repo, ref string) error {
-	resp, err := c.do(ctx, http.MethodHead, fmt.Sprintf("%s/v2/%s/manifests/%s", c.base, repo, ref), nil,
-		map[string]string{"Accept": manifestAccept}, 200)
+	resp, err := c.send(ctx, http.MethodHead, fmt.Sprintf("%s/v2/%s/manifests/%s", c.base, repo, ref), c.manifest, 200)
 	if err != nil {
 		return err
 	}
@@ -262,7 +317,7 @@ func (c *Client) HeadManifest(ctx context.Context, repo, ref string) error {
 
 // GetBlob reads a blob to the end and returns its length.
 func (c *Client) GetBlob(ctx context.Context, repo string, d digest.Digest) (int64, error) {
-	resp, err := c.do(ctx, http.MethodGet, fmt.Sprintf("%s/v2/%s/blobs/%s", c.base, repo, d), nil, nil, 200)
+	resp, err := c.send(ctx, http.MethodGet, fmt.Sprintf("%s/v2/%s/blobs/%s", c.base, repo, d), c.bare, 200)
 	if err != nil {
 		return 0, err
 	}
