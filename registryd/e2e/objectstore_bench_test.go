@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -27,7 +29,8 @@ import (
 // same MinIO, in one run. Pushes: monolithic (POST, PUT with the body),
 // chunked (eight PATCHes of 32 MiB with Content-Range, PUT) and streamed
 // (one PATCH with the whole body, PUT without one: what docker and podman
-// send):
+// send); the streamed push and the pull again on a second registryd that
+// stores blobs unencrypted (--disable-encryption):
 //
 //	go test ./registryd/e2e -run '^$' -bench BenchmarkObjectStoreThroughput -benchtime 3x
 //
@@ -58,8 +61,11 @@ func BenchmarkObjectStoreThroughput(b *testing.B) {
 	require.NoError(b, mc.MakeBucket(ctx, "raw", minio.MakeBucketOptions{}))
 	b.Setenv("AWS_ACCESS_KEY_ID", miniotest.AccessKey)
 	b.Setenv("AWS_SECRET_ACCESS_KEY", miniotest.SecretKey)
-	d := startDaemon(b, buildRegistryd(b), filepath.Join(b.TempDir(), "data"), "--blob-store", "s3://"+srv.Endpoint+"/registry/berth?tls=false")
+	bin := buildRegistryd(b)
+	d := startDaemon(b, bin, filepath.Join(b.TempDir(), "data"), "--blob-store", "s3://"+srv.Endpoint+"/registry/berth?tls=false")
 	base := "http://" + d.addr + "/v2/bench/blob/blobs/"
+	dPlain := startDaemon(b, bin, filepath.Join(b.TempDir(), "plain"), "--blob-store", "s3://"+srv.Endpoint+"/registry/plain?tls=false", "--disable-encryption")
+	plainBase := "http://" + dPlain.addr + "/v2/bench/blob/blobs/"
 
 	data := make([]byte, size)
 	for i := 0; i < size; i += 8 {
@@ -164,10 +170,10 @@ func BenchmarkObjectStoreThroughput(b *testing.B) {
 			pushed = append(pushed, dg)
 		})
 	})
-	b.Run("push-streamed", func(b *testing.B) {
-		// As docker and podman push: one PATCH with the whole body (no
-		// Content-Range), then a PUT without one.
-		paired(b, next, rawPut, func(b *testing.B) {
+	// streamed pushes as docker and podman do: one PATCH with the whole
+	// body (no Content-Range), then a PUT without one.
+	streamed := func(base string, pushed *[]digest.Digest) func(b *testing.B) {
+		return func(b *testing.B) {
 			loc := startUpload(b, base)
 			req, err := http.NewRequest(http.MethodPatch, loc, bytes.NewReader(data))
 			require.NoError(b, err)
@@ -176,15 +182,51 @@ func BenchmarkObjectStoreThroughput(b *testing.B) {
 			req, err = http.NewRequest(http.MethodPut, loc+"&digest="+dg.String(), nil)
 			require.NoError(b, err)
 			expectStatus(b, req, http.StatusCreated)
-			pushed = append(pushed, dg)
-		})
-	})
-	b.Run("pull", func(b *testing.B) {
-		require.NotEmpty(b, pushed)
-		// The raw object is the last raw push's: the same size.
-		i := -1
-		paired(b, func() { i++ }, rawGet, func(b *testing.B) {
-			resp, err := http.Get(base + pushed[i%len(pushed)].String())
+			*pushed = append(*pushed, dg)
+		}
+	}
+	// pull GETs the blobs pushed in turn, the raw object being the last
+	// raw push's (the same size).
+	pull := func(base string, pushed []digest.Digest) func(b *testing.B) {
+		return func(b *testing.B) {
+			require.NotEmpty(b, pushed)
+			i := -1
+			paired(b, func() { i++ }, rawGet, func(b *testing.B) {
+				resp, err := http.Get(base + pushed[i%len(pushed)].String())
+				require.NoError(b, err)
+				require.Equal(b, http.StatusOK, resp.StatusCode)
+				m, err := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				require.NoError(b, err)
+				require.Equal(b, int64(size), m)
+			})
+		}
+	}
+	b.Run("push-streamed", func(b *testing.B) { paired(b, next, rawPut, streamed(base, &pushed)) })
+	b.Run("pull", pull(base, pushed))
+	// The same with blobs stored unencrypted (--disable-encryption): what
+	// sealing and opening the frames cost, beside the rest.
+	var plain []digest.Digest
+	b.Run("push-streamed-unencrypted", func(b *testing.B) { paired(b, next, rawPut, streamed(plainBase, &plain)) })
+	b.Run("pull-unencrypted", pull(plainBase, plain))
+	// The floor of any registry that serves the bytes itself (not
+	// redirecting to the object store): a bare Go proxy on 127.0.0.1
+	// that GETs the raw object and copies it to its client, nothing
+	// else, in the same rounds as raw's GET.
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		obj, err := mc.GetObject(r.Context(), "raw", "paired", minio.GetObjectOptions{})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer obj.Close()
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		_, _ = io.Copy(w, obj)
+	}))
+	defer proxy.Close()
+	b.Run("pull-bare-proxy", func(b *testing.B) {
+		paired(b, func() {}, rawGet, func(b *testing.B) {
+			resp, err := http.Get(proxy.URL)
 			require.NoError(b, err)
 			require.Equal(b, http.StatusOK, resp.StatusCode)
 			m, err := io.Copy(io.Discard, resp.Body)
