@@ -116,8 +116,10 @@ func (c *Client) do(ctx context.Context, method, u string, body []byte, hdr map[
 }
 
 // send is do for a request without a body whose headers are hdr (bare or
-// manifest, never modified): straight through the transport, unless the
-// answer is a redirect, which it follows as do does.
+// manifest, never modified): straight through the transport. When the
+// answer is a redirect, the request is sent again through http.Client,
+// which follows it as do's requests are followed (and leaves the
+// Authorization header out of a redirect to another host).
 func (c *Client) send(ctx context.Context, method, u string, hdr http.Header, want ...int) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
