@@ -126,7 +126,10 @@ func Verify(key []byte, h http.Header, body []byte, now time.Time, tolerance tim
 		if !ok || v != "v1" {
 			continue
 		}
-		got, err := base64.StdEncoding.DecodeString(b64)
+		// Strict: one encoding per signature (non-zero trailing bits
+		// refused), so Verify accepts exactly the strings a receiver
+		// comparing encoded signatures (docs/events.md) accepts.
+		got, err := base64.StdEncoding.Strict().DecodeString(b64)
 		if err == nil && subtle.ConstantTimeCompare(got, want) == 1 {
 			return id, nil
 		}

@@ -159,3 +159,29 @@ func TestVerifyWithoutBerth(t *testing.T) {
 	_, ok = verifyWithoutBerth(vectorSecret, h, []byte(vectorBody), time.Unix(vectorTimestamp, 0))
 	require.True(t, ok)
 }
+
+// TestVerifyCanonicalSignature: a signature whose base64 differs from the
+// canonical encoding only in the bits past the MAC (the same bytes once
+// decoded leniently) is refused, as a receiver comparing the encoded
+// strings refuses it.
+func TestVerifyCanonicalSignature(t *testing.T) {
+	key, err := ParseSecret(vectorSecret)
+	require.NoError(t, err)
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	last := len(vectorSignature) - 2 // the character before the '='
+	i := strings.IndexByte(alphabet, vectorSignature[last])
+	require.GreaterOrEqual(t, i, 0)
+	altered := vectorSignature[:last] + string(alphabet[i^1]) + "="
+	for sig, ok := range map[string]bool{vectorSignature: true, altered: false} {
+		h := http.Header{}
+		h.Set(HeaderID, vectorID)
+		h.Set(HeaderTimestamp, strconv.Itoa(vectorTimestamp))
+		h.Set(HeaderSignature, sig)
+		_, err := Verify(key, h, []byte(vectorBody), time.Unix(vectorTimestamp, 0), 0)
+		if ok {
+			require.NoError(t, err, sig)
+		} else {
+			require.ErrorIs(t, err, ErrSignature, sig)
+		}
+	}
+}
