@@ -10,13 +10,15 @@
 // The orderings are those of github.com/google/osv-scalibr/semantic, the
 // OSV project's own implementation of each ecosystem's version rules (the
 // one osv-scanner evaluates OSV ranges with), wrapped here so that Berth
-// names the ecosystems it supports and refuses the rest with a typed error.
+// names the ecosystems it supports and refuses the rest with a typed error,
+// except apk's: semantic's apk order is not transitive and disagrees with
+// apk-tools, so this package orders apk versions itself, as apk-tools 3
+// does.
 package version
 
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/google/osv-scalibr/semantic"
@@ -34,7 +36,8 @@ var ErrInvalid = errors.New("version: invalid version")
 type Version struct {
 	ecosystem string
 	raw       string
-	v         semantic.Version
+	v         semantic.Version // every ecosystem but apk's
+	apk       *apkVersion      // Alpine, Chainguard, Wolfi
 }
 
 // String returns the version as it was given.
@@ -51,6 +54,9 @@ func (v Version) Ecosystem() string { return v.ecosystem }
 func (v Version) Compare(w Version) int {
 	if v.ecosystem != w.ecosystem {
 		return strings.Compare(v.ecosystem, w.ecosystem)
+	}
+	if v.apk != nil && w.apk != nil {
+		return v.apk.compare(*w.apk)
 	}
 	if v.v == nil || w.v == nil {
 		switch {
@@ -117,12 +123,15 @@ func Parse(ecosystem, s string) (Version, error) {
 		// Go module versions carry a "v" that OSV's Go ranges leave out.
 		s = strings.TrimPrefix(s, "v")
 	case "Alpine", "Chainguard", "Wolfi":
-		// semantic orders any string; apk itself refuses what is not of
-		// its grammar, and so does this package (an ill-formed version
-		// such as "A" or "1a0" has no place in apk's order).
-		if !apkVersion.MatchString(s) {
+		// apk refuses what is not of its grammar, and so does this
+		// package (an ill-formed version such as "A" or "1a0" has no place
+		// in apk's order); semantic would order any string. apk's order is
+		// apkVersion's, not semantic's (see apkVersion).
+		a, ok := parseAPK(s)
+		if !ok {
 			return Version{}, fmt.Errorf("%w: %s version %q", ErrInvalid, base, s)
 		}
+		return Version{ecosystem: base, raw: s, apk: &a}, nil
 	}
 	v, err := semantic.Parse(s, base)
 	if err != nil {
@@ -130,12 +139,6 @@ func Parse(ecosystem, s string) (Version, error) {
 	}
 	return Version{ecosystem: base, raw: s, v: v}, nil
 }
-
-// apkVersion is apk-tools' version grammar: dot-separated numbers, an
-// optional letter, suffixes (_alpha, _beta, _pre, _rc, _cvs, _svn, _git,
-// _hg, _p, each with an optional number), an optional ~commit hash, and an
-// optional -rN package release.
-var apkVersion = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*[a-z]?(_(alpha|beta|pre|rc|cvs|svn|git|hg|p)[0-9]*)*(~[0-9a-f]+)?(-r[0-9]+)?$`)
 
 // maxLen bounds a version string: real versions are far shorter, and the
 // bound keeps a hostile one from costing more than it should.
