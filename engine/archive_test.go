@@ -323,30 +323,34 @@ func TestArchiveRefusals(t *testing.T) {
 	assert.Equal(t, ImageArchived, ci.Status, "the untagged child is archived with its index")
 	_, err = e.UpdateImageStorageClass(ctx, "team/app", "multi", StorageArchive)
 	require.ErrorIs(t, err, ErrStorageClassUpdate, "already archived")
+	// The worker is held while the restore is under way, so that it
+	// cannot finish the restore between the calls that look at it.
+	e.tiers.hold.Lock()
+	held := true
+	defer func() {
+		if held {
+			e.tiers.hold.Unlock()
+		}
+	}()
 	u, err := e.UpdateImageStorageClass(ctx, "team/app", "multi", StorageStandard)
 	require.NoError(t, err)
 	assert.Equal(t, ImageActivating, u.Status)
 	u, err = e.UpdateImageStorageClass(ctx, "team/app", "multi", StorageStandard)
-	if err != nil {
-		// The tier worker restored it between the two calls (a busy
-		// machine): it is active, no longer archived.
-		require.ErrorIs(t, err, ErrStorageClassUpdate, "not archived")
-		ci, ierr := e.Image(ctx, "team/app", "multi")
-		require.NoError(t, ierr)
-		require.Equal(t, ImageActive, ci.Status, "refused only because the restore finished first")
-		return
-	}
-	assert.Equal(t, ImageActivating, u.Status, "restoring an image being restored changes nothing")
+	require.NoError(t, err, "restoring an image being restored changes nothing")
+	assert.Equal(t, ImageActivating, u.Status)
 	_, err = e.UpdateImageStorageClass(ctx, "team/app", "multi", StorageArchive)
-	if err == nil {
-		// The restore finished first: archiving is allowed again.
-		return
-	}
 	require.ErrorIs(t, err, ErrStorageClassUpdate, "archiving an image being restored")
+	held = false
+	e.tiers.hold.Unlock()
 	waitTiers(t, e)
 	ci, err = e.Image(ctx, "team/app", string(c1))
 	require.NoError(t, err)
 	assert.Equal(t, ImageActive, ci.Status, "the child is restored with its index")
+	ci, err = e.Image(ctx, "team/app", "multi")
+	require.NoError(t, err)
+	assert.Equal(t, ImageActive, ci.Status)
+	_, err = e.UpdateImageStorageClass(ctx, "team/app", "multi", StorageStandard)
+	require.ErrorIs(t, err, ErrStorageClassUpdate, "not archived once restored")
 }
 
 // manifestSize is the payload size of manifest d of repo.

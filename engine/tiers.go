@@ -34,6 +34,10 @@ type tierState struct {
 	// wake asks the worker for a pass (buffered: a request made while a
 	// pass runs makes one more pass).
 	wake chan struct{}
+	// hold is held by the worker during each pass; a test holds it to
+	// keep the worker from starting one while it looks at a state the
+	// worker would change.
+	hold sync.Mutex
 
 	mu sync.Mutex
 	// passDone is closed when the pass under way (or, when idle, the
@@ -158,7 +162,9 @@ func (e *Engine) startTiers() {
 				return
 			case <-e.tiers.wake:
 			}
+			e.tiers.hold.Lock()
 			err := e.tierPass(ctx)
+			e.tiers.hold.Unlock()
 			e.tiers.mu.Lock()
 			e.tiers.lastErr = err
 			close(e.tiers.passDone)
