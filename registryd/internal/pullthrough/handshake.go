@@ -137,11 +137,19 @@ const warmConnections = fillParallel + 1
 // warmConnections sends warmConnections HEAD requests of url (the
 // registry's /v2/) at once, so that as many connections to the upstream
 // stay open in the transport's idle pool; their answers (a challenge,
-// mostly) are dropped.
+// mostly) are dropped. The requests wait for each other before they go:
+// a HEAD's connection is idle again as soon as its answer arrives, and a
+// request that started after that would take it instead of opening one.
+// (A request that finds a connection idle while its own dial is under way
+// still leaves the dialled connection in the pool.)
 func (c *Cache) warmConnections(ctx context.Context, url string) {
-	var wg sync.WaitGroup
+	var ready, wg sync.WaitGroup
+	start := make(chan struct{})
 	for range warmConnections {
+		ready.Add(1)
 		wg.Go(func() {
+			ready.Done()
+			<-start
 			req, err := http.NewRequestWithContext(ctx, http.MethodHead, url, nil)
 			if err != nil {
 				return
@@ -154,6 +162,8 @@ func (c *Cache) warmConnections(ctx context.Context, url string) {
 			resp.Body.Close()
 		})
 	}
+	ready.Wait()
+	close(start)
 	wg.Wait()
 }
 
