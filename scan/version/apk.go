@@ -54,7 +54,8 @@ var apkSuffixWeight = map[string]int{
 	"cvs": 1, "svn": 2, "git": 3, "hg": 4, "p": 5,
 }
 
-// parseAPK tokenizes s, which must already match apkVersion's grammar.
+// parseAPK tokenizes s; ok is false unless s is of apk's grammar (each
+// token allowed only after the kinds the grammar lets it follow).
 func parseAPK(s string) (apkVersion, bool) {
 	var v apkVersion
 	i := 0
