@@ -27,7 +27,10 @@ func listed(body string) []string {
 func TestRepositoryListSortsAndPages(t *testing.T) {
 	reg := consoletest.Start(t, consoletest.Options{})
 	for i := range 55 {
-		noise := make([]byte, 200*i) // random: compressed sizes grow with i
+		// Random bytes: gzip at its fastest level varies a layer's size by
+		// up to about 300 bytes around its length, so the lengths are 1 KiB
+		// apart for the sizes to grow with i whatever the bytes are.
+		noise := make([]byte, 1024*i)
 		_, _ = rand.Read(noise)
 		pushSmall(t, reg, fmt.Sprintf("team/r%02d", i), "v1", string(noise))
 	}
