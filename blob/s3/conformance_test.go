@@ -74,7 +74,7 @@ func conformance(t *testing.T, srv *miniotest.Server, cases []conformanceCase) {
 					},
 				}
 				if c.sealed {
-					tg.DataKey = dataKey
+					tg.DataKey = func(t *testing.T) []byte { return dataKey(t) }
 				}
 				return tg
 			})

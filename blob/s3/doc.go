@@ -9,7 +9,9 @@
 //
 //	blobs/<alg>/<hex>   committed blobs (the file store's fan-out
 //	                    directory is not needed: S3 keys are flat), or
-//	                    an empty reference to data/<id> (ref.go)
+//	                    a reference to data/<id> (ref.go): a few
+//	                    bytes whose metadata names it (empty in
+//	                    stores written before, still read)
 //	data/<id>           an upload's staging object: the multipart
 //	                    upload its parts go to, completed at commit and
 //	                    from then on the data of the blob naming it
@@ -20,8 +22,10 @@
 //	                    any checkpoint (background.go)
 //	uploads/<id>/blob   the blob key a commit links data/<id> to
 //
-// Reads: Open heads the object and reads its header and frame table with
-// two ranged GETs; after that every ReadAt fetches only the frames under
+// Reads: Open GETs the object's first 256 KiB (its size, ETag and header;
+// all of a small blob); a reference's metadata comes with that GET, and
+// its data object's first bytes and last ones (the frame table) follow
+// in two GETs at once. After that every ReadAt fetches only the frames under
 // the range asked for (one ranged GET per frame), so an HTTP Range request
 // or a FUSE read of a few bytes of a large layer costs one frame.
 //

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -27,13 +28,18 @@ import (
 type countingTransport struct {
 	base         http.RoundTripper
 	gets, ranged atomic.Int64
-	// requests counts every request of a blob's key (HEADs too).
-	requests atomic.Int64
-	mu       sync.Mutex
-	ranges   []string
+	// requests counts every request of a blob's key (HEADs too), all
+	// every request.
+	requests, all atomic.Int64
+	mu            sync.Mutex
+	ranges        []string
+	// delay holds every request back this long: the first-byte latency
+	// of an object store across a network.
+	delay time.Duration
 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.all.Add(1)
 	if strings.Contains(r.URL.Path, "/blobs/") {
 		c.requests.Add(1)
 	}
@@ -45,6 +51,9 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 			c.ranges = append(c.ranges, rg)
 			c.mu.Unlock()
 		}
+	}
+	if c.delay > 0 {
+		time.Sleep(c.delay)
 	}
 	return c.base.RoundTrip(r)
 }
@@ -94,11 +103,14 @@ func TestReadAtFetchesOnlyItsFrames(t *testing.T) {
 // TestSmallBlobOneRequest: a blob of less than 256 KiB (a config, a small
 // layer) opens and reads whole with one request: the ranged GET that
 // Open makes holds its header, frames and table. A blob sent in parts (a
-// reference: an empty object) still opens, through a HEAD.
+// reference) opens in two round trips: the reference's GET, then its data
+// object's first and last bytes at once; one with the empty reference of
+// stores written before still opens, through a HEAD.
 func TestSmallBlobOneRequest(t *testing.T) {
 	srv := startMinIO(t)
 	ct := &countingTransport{base: http.DefaultTransport.(*http.Transport).Clone()}
-	o := storeOptions(srv, newBucket(t, srv), t.TempDir(), 64<<10, 5<<20)
+	bucket := newBucket(t, srv)
+	o := storeOptions(srv, bucket, t.TempDir(), 64<<10, 5<<20)
 	o.Transport = ct
 	s, err := s3.Open(context.Background(), o)
 	require.NoError(t, err)
@@ -115,16 +127,35 @@ func TestSmallBlobOneRequest(t *testing.T) {
 
 	// A reference: written in parts, then read whole.
 	data := blobtest.RandomBytes(13 << 20)
-	w, err := s.NewWriter(ctx, "parts", blob.WriterOptions{DataKey: key})
+	d, _ := pushInParts(t, s, "parts", key, data)
+	mc := rawClient(t, srv)
+	blobKey, err := s.Key(d)
 	require.NoError(t, err)
-	for off := 0; off < len(data); off += 1 << 20 {
-		_, err = w.Write(data[off:min(off+1<<20, len(data))])
-		require.NoError(t, err)
-	}
-	d := digest.FromBytes(data)
-	_, err = w.Commit(ctx, d, int64(len(data)))
+	oi, err := mc.StatObject(ctx, bucket, blobKey, minio.StatObjectOptions{})
 	require.NoError(t, err)
-	require.True(t, bytes.Equal(data, readAll(t, s, d, key)), "a reference reads bit-exact")
+	require.Less(t, oi.Size, int64(blob.HeaderSize), "a reference")
+	before := ct.all.Load()
+	r, err := s.Open(ctx, d, key)
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), ct.all.Load()-before,
+		"a reference opens with its GET, then the GETs of its data object's header and table")
+	first := make([]byte, 1<<10)
+	_, err = io.ReadFull(r, first)
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), ct.all.Load()-before, "and its first frame came with its header")
+	got, err := io.ReadAll(r)
+	got = append(first, got...)
+	require.NoError(t, err)
+	require.NoError(t, r.Close())
+	require.True(t, bytes.Equal(data, got), "a reference reads bit-exact")
+
+	// The empty reference of an older store, naming the same data.
+	_, err = mc.PutObject(ctx, bucket, blobKey, strings.NewReader(""), 0, minio.PutObjectOptions{UserMetadata: oi.UserMetadata})
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(data, readAll(t, s, d, key)), "an empty reference reads bit-exact")
+	si, err := s.Stat(ctx, d)
+	require.NoError(t, err)
+	assert.Equal(t, int64(len(data)), si.Size)
 
 	_, err = s.Open(ctx, digest.FromString("missing"), key)
 	require.ErrorIs(t, err, blob.ErrNotFound)

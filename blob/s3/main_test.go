@@ -18,7 +18,7 @@ import (
 // startMinIO starts a MinIO server for t (testenv: a missing binary skips
 // on a developer's machine and fails under CI, naming the install
 // command).
-func startMinIO(t *testing.T) *miniotest.Server {
+func startMinIO(t testing.TB) *miniotest.Server {
 	t.Helper()
 	bin := miniotest.Require(t)
 	return miniotest.Start(t, bin)
@@ -27,7 +27,7 @@ func startMinIO(t *testing.T) *miniotest.Server {
 var buckets atomic.Int64
 
 // newBucket makes an empty bucket on srv.
-func newBucket(t *testing.T, srv *miniotest.Server) string {
+func newBucket(t testing.TB, srv *miniotest.Server) string {
 	t.Helper()
 	c := rawClient(t, srv)
 	name := fmt.Sprintf("berth-%d", buckets.Add(1))
@@ -56,7 +56,7 @@ func storeOptions(srv *miniotest.Server, bucket, spool string, frameSize int, pa
 	return o
 }
 
-func dataKey(t *testing.T) []byte {
+func dataKey(t testing.TB) []byte {
 	k, err := crypt.NewDataKey()
 	require.NoError(t, err)
 	return k

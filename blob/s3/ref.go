@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -44,6 +45,14 @@ type blobRef struct {
 
 // dataKey is the key of upload id's staging object.
 func (s *Store) dataKey(id string) string { return s.opts.Prefix + dataDir + id }
+
+// refBody is the body of a reference: what Open's first GET reads of one
+// (its metadata matters, not these bytes).
+const refBody = "BERTHREF"
+
+// isRefSize reports whether an object of size bytes is a reference: a
+// blob object holds at least a header.
+func isRefSize(size int64) bool { return size < int64(blob.HeaderSize) }
 
 // markerName is the object, beside an upload's other ones, that names the
 // blob key its commit links to its staging object: a removal of the
@@ -107,7 +116,7 @@ func (s *Store) locate(ctx context.Context, blobKey string, what string) (locati
 		return location{}, mapErr(err, what)
 	}
 	loc := location{blobKey: blobKey, key: blobKey, size: oi.Size, etag: oi.ETag, modTime: oi.LastModified}
-	if oi.Size > 0 {
+	if !isRefSize(oi.Size) {
 		return loc, nil
 	}
 	r, err := parseRef(oi.UserMetadata, s.opts.Prefix)
@@ -134,9 +143,15 @@ func (s *Store) link(ctx context.Context, id, blobKey, etag string, size int64) 
 		prev = location{} // unreadable or damaged: overwritten below
 	}
 	ref := blobRef{key: data, size: size, etag: etag}
+	body := strings.NewReader(refBody)
+	meta, err := putChecksum(body)
+	if err != nil {
+		return err
+	}
+	maps.Copy(meta, ref.meta(s.opts.Prefix))
 	rctx, cancel := s.request(ctx)
-	_, err = s.client.PutObject(rctx, s.opts.Bucket, blobKey, strings.NewReader(""), 0, minio.PutObjectOptions{
-		ContentType: "application/octet-stream", DisableMultipart: true, DisableContentSha256: true, UserMetadata: ref.meta(s.opts.Prefix),
+	_, err = s.client.PutObject(rctx, s.opts.Bucket, blobKey, body, body.Size(), minio.PutObjectOptions{
+		ContentType: "application/octet-stream", DisableMultipart: true, DisableContentSha256: true, UserMetadata: meta,
 	})
 	cancel()
 	if err != nil {

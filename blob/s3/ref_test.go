@@ -21,7 +21,7 @@ import (
 
 // pushInParts writes data to upload id of s in two steps with a
 // Checkpoint between them and commits it.
-func pushInParts(t *testing.T, s *s3.Store, id string, key, data []byte) (digest.Digest, blob.Info) {
+func pushInParts(t testing.TB, s *s3.Store, id string, key, data []byte) (digest.Digest, blob.Info) {
 	t.Helper()
 	ctx := context.Background()
 	w, err := s.NewWriter(ctx, id, blob.WriterOptions{DataKey: key})
@@ -41,7 +41,7 @@ func pushInParts(t *testing.T, s *s3.Store, id string, key, data []byte) (digest
 
 // rawClient is a minio-go client of srv's root user (over https when srv
 // serves TLS).
-func rawClient(t *testing.T, srv *miniotest.Server) *minio.Client {
+func rawClient(t testing.TB, srv *miniotest.Server) *minio.Client {
 	t.Helper()
 	c, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(miniotest.AccessKey, miniotest.SecretKey, ""),
 		Secure: srv.CA != nil, Transport: srv.Transport()})
@@ -60,7 +60,7 @@ func readAll(t *testing.T, s *s3.Store, d digest.Digest, key []byte) []byte {
 }
 
 // TestBlobPushedInPartsIsAReference: a blob whose parts went to the
-// bucket while it was pushed is not copied at commit: its key is an empty
+// bucket while it was pushed is not copied at commit: its key is a
 // reference to the completed staging object, which Open, Stat, Walk and
 // Delete follow; nothing is left under uploads/. The same bytes put again
 // in one go replace the reference and its data object.
@@ -79,7 +79,8 @@ func TestBlobPushedInPartsIsAReference(t *testing.T) {
 	require.NoError(t, err)
 	oi, err := mc.StatObject(ctx, bucket, blobKey, minio.StatObjectOptions{})
 	require.NoError(t, err)
-	assert.Zero(t, oi.Size, "the blob's key holds a reference")
+	assert.Less(t, oi.Size, int64(blob.HeaderSize), "the blob's key holds a reference")
+	assert.NotEmpty(t, oi.UserMetadata["Berth-Ref"], "naming its data object")
 	oi, err = mc.StatObject(ctx, bucket, "reg/data/up-r1", minio.StatObjectOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, info.StoredSize, oi.Size, "the staging object holds the stored bytes")
@@ -168,24 +169,54 @@ func TestReferenceCrashes(t *testing.T) {
 	_, err = mc.StatObject(ctx, bucket, blobKey, minio.StatObjectOptions{})
 	require.Error(t, err)
 
-	// Hostile references: outside the staging objects, bad sizes, none.
+	// Hostile references: outside the staging objects, bad sizes, none;
+	// as empty objects (older stores) and as this store writes them.
 	put("reg/OWNER", "someone")
-	for _, meta := range []map[string]string{
-		{"Berth-Ref": "../OWNER", "Berth-Ref-Size": "9999", "Berth-Ref-Etag": "e"},
-		{"Berth-Ref": "data/../OWNER", "Berth-Ref-Size": "9999", "Berth-Ref-Etag": "e"},
-		{"Berth-Ref": "blobs/sha256/" + d.Encoded(), "Berth-Ref-Size": "9999", "Berth-Ref-Etag": "e"},
-		{"Berth-Ref": "data/up-c1", "Berth-Ref-Size": "-1", "Berth-Ref-Etag": "e"},
-		{"Berth-Ref": "data/up-c1", "Berth-Ref-Size": "9999"},
-		{},
-	} {
-		_, err := mc.PutObject(ctx, bucket, blobKey, strings.NewReader(""), 0, minio.PutObjectOptions{UserMetadata: meta})
-		require.NoError(t, err)
-		_, err = s.Stat(ctx, d)
-		require.ErrorIs(t, err, blob.ErrCorrupt, "%v", meta)
-		_, err = s.Open(ctx, d, key)
-		require.ErrorIs(t, err, blob.ErrCorrupt, "%v", meta)
-		require.NoError(t, s.Delete(ctx, d), "a damaged reference is deleted")
-		_, err = mc.StatObject(ctx, bucket, "reg/OWNER", minio.StatObjectOptions{})
-		require.NoError(t, err, "and nothing it names")
+	for _, body := range []string{"", "BERTHREF"} {
+		for _, meta := range []map[string]string{
+			{"Berth-Ref": "../OWNER", "Berth-Ref-Size": "9999", "Berth-Ref-Etag": "e"},
+			{"Berth-Ref": "data/../OWNER", "Berth-Ref-Size": "9999", "Berth-Ref-Etag": "e"},
+			{"Berth-Ref": "blobs/sha256/" + d.Encoded(), "Berth-Ref-Size": "9999", "Berth-Ref-Etag": "e"},
+			{"Berth-Ref": "data/up-c1", "Berth-Ref-Size": "-1", "Berth-Ref-Etag": "e"},
+			{"Berth-Ref": "data/up-c1", "Berth-Ref-Size": "9999"},
+			{},
+		} {
+			_, err := mc.PutObject(ctx, bucket, blobKey, strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{UserMetadata: meta})
+			require.NoError(t, err)
+			_, err = s.Stat(ctx, d)
+			require.ErrorIs(t, err, blob.ErrCorrupt, "%q %v", body, meta)
+			_, err = s.Open(ctx, d, key)
+			require.ErrorIs(t, err, blob.ErrCorrupt, "%q %v", body, meta)
+			require.NoError(t, s.Delete(ctx, d), "a damaged reference is deleted")
+			_, err = mc.StatObject(ctx, bucket, "reg/OWNER", minio.StatObjectOptions{})
+			require.NoError(t, err, "and nothing it names")
+		}
 	}
+
+	// A well-formed reference to a data object that is not the one it
+	// was made for: another size, another version, not a blob.
+	d3, _ := pushInParts(t, s, "up-c3", key, data)
+	require.Equal(t, d, d3)
+	oi, err := mc.StatObject(ctx, bucket, blobKey, minio.StatObjectOptions{})
+	require.NoError(t, err)
+	good := oi.UserMetadata
+	require.True(t, bytes.Equal(data, readAll(t, s, d, key)))
+	for _, tc := range []struct {
+		name string
+		meta map[string]string
+	}{
+		{"another size", map[string]string{"Berth-Ref": "data/up-c3", "Berth-Ref-Size": "9999", "Berth-Ref-Etag": good["Berth-Ref-Etag"]}},
+		{"another version", map[string]string{"Berth-Ref": "data/up-c3", "Berth-Ref-Size": good["Berth-Ref-Size"], "Berth-Ref-Etag": "0123abcd"}},
+	} {
+		_, err := mc.PutObject(ctx, bucket, blobKey, strings.NewReader("BERTHREF"), 8, minio.PutObjectOptions{UserMetadata: tc.meta})
+		require.NoError(t, err)
+		_, err = s.Open(ctx, d, key)
+		require.ErrorIs(t, err, blob.ErrCorrupt, tc.name)
+	}
+	put("reg/data/up-c4", "tiny")
+	_, err = mc.PutObject(ctx, bucket, blobKey, strings.NewReader("BERTHREF"), 8, minio.PutObjectOptions{
+		UserMetadata: map[string]string{"Berth-Ref": "data/up-c4", "Berth-Ref-Size": "4", "Berth-Ref-Etag": "e"}})
+	require.NoError(t, err)
+	_, err = s.Open(ctx, d, key)
+	require.ErrorIs(t, err, blob.ErrCorrupt, "a reference of fewer bytes than a header")
 }

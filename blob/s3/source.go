@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/berthstore/berth/blob"
 )
 
 // objectSource reads ranges of one object, one GET each: the Source of a
@@ -25,6 +27,10 @@ type objectSource struct {
 	// prefix is the object's first bytes, read by Open's first GET
 	// (openPrefix); reads within it cost no request.
 	prefix []byte
+	// tail is the object's last bytes, from tailOff, when Open read them
+	// (openRef): a large blob's frame table, read without a request.
+	tail    []byte
+	tailOff int64
 	// ahead reads windows ahead of a sequential reader (nil until one
 	// is seen).
 	mu    sync.Mutex
@@ -58,6 +64,13 @@ func (o *objectSource) ReadAt(p []byte, off int64) (int, error) {
 		}
 		return len(want), nil
 	}
+	if end := off + int64(len(want)); o.tail != nil && off >= o.tailOff && end <= o.size {
+		copy(want, o.tail[off-o.tailOff:end-o.tailOff])
+		if len(want) < len(p) {
+			return len(want), io.EOF
+		}
+		return len(want), nil
+	}
 	if ra != nil {
 		if err := ra.read(want, off); err != nil {
 			return 0, err
@@ -75,44 +88,117 @@ func (o *objectSource) ReadAt(p []byte, off int64) (int, error) {
 // request; a larger one gets its header from it.
 const openPrefixSize = 256 << 10
 
-// openPrefix GETs the first openPrefixSize bytes of key: the object's
-// size (from Content-Range), its ETag (which pins every later GET) and
-// those bytes, in one request. A nil source and no error: the object is
-// empty (a reference; the caller HEADs it).
-func (s *Store) openPrefix(ctx context.Context, key, what string) (*objectSource, error) {
+// openPrefix GETs the first n bytes of key (of the version
+// etag, when not empty): the object's size (from Content-Range), its ETag
+// (which pins every later GET) and those bytes, in one request. An object
+// too short to be a blob is a reference (ref.go): no source, and the
+// object's user metadata, which names its data object. Neither, and no
+// error: the object is empty, an older reference, which the ranged GET
+// cannot read (the caller HEADs it).
+func (s *Store) openPrefix(ctx context.Context, key, what, etag string, n int64) (*objectSource, map[string]string, error) {
 	var opts minio.GetObjectOptions
-	if err := opts.SetRange(0, openPrefixSize-1); err != nil {
-		return nil, err
+	if err := opts.SetRange(0, n-1); err != nil {
+		return nil, nil, err
 	}
-	rctx, cancel := s.bodyRequest(ctx, openPrefixSize)
+	if etag != "" {
+		if err := opts.SetMatchETag(etag); err != nil {
+			return nil, nil, err
+		}
+	}
+	rctx, cancel := s.bodyRequest(ctx, n)
 	defer cancel()
 	body, info, h, err := s.core.GetObject(rctx, s.opts.Bucket, key, opts)
 	if err != nil {
-		if minio.ToErrorResponse(err).Code == "InvalidRange" {
-			return nil, nil // an empty object: no byte 0
+		switch code := minio.ToErrorResponse(err).Code; {
+		case code == "InvalidRange":
+			return nil, nil, nil // an empty object: no byte 0
+		case code == "PreconditionFailed" && etag != "":
+			// A reference's data object is never replaced: one that
+			// changed is not what the reference was made for.
+			return nil, nil, fmt.Errorf("%w: %s: %s is not the version its reference names", blob.ErrCorrupt, what, key)
 		}
-		return nil, mapErr(err, what)
+		return nil, nil, mapErr(err, what)
 	}
 	defer body.Close()
 	size := info.Size
 	if cr := h.Get("Content-Range"); cr != "" {
 		total, ok := rangeTotal(cr)
 		if !ok {
-			return nil, fmt.Errorf("blob: s3: %s: Content-Range %q", what, cr)
+			return nil, nil, fmt.Errorf("blob: s3: %s: Content-Range %q", what, cr)
 		}
 		size = total
 	}
 	switch {
 	case info.Size == 0:
-		return nil, nil // an empty object served whole
-	case info.Size < 0 || info.Size > openPrefixSize || size < info.Size:
-		return nil, fmt.Errorf("blob: s3: %s: %d bytes for a range of %d of an object of %d", what, info.Size, openPrefixSize, size)
+		return nil, nil, nil // an empty object served whole
+	case info.Size < 0 || info.Size > n || size < info.Size:
+		return nil, nil, fmt.Errorf("blob: s3: %s: %d bytes for a range of %d of an object of %d", what, info.Size, n, size)
+	case isRefSize(size):
+		return nil, info.UserMetadata, nil
 	}
 	buf := make([]byte, info.Size)
 	if _, err := io.ReadFull(body, buf); err != nil {
-		return nil, mapErr(err, what)
+		return nil, nil, mapErr(err, what)
 	}
-	return &objectSource{s: s, ctx: context.WithoutCancel(ctx), key: key, size: size, etag: info.ETag, prefix: buf}, nil
+	return &objectSource{s: s, ctx: context.WithoutCancel(ctx), key: key, size: size, etag: info.ETag, prefix: buf}, nil, nil
+}
+
+// openTailSize is how many of its last bytes openRef reads of a data
+// object larger than openPrefixSize, beside its first ones: the frame
+// table of a blob of up to 8,000 frames (8 GiB in frames of 1 MiB).
+const openTailSize = 64 << 10
+
+// openRef opens the data object that reference r names, with the same
+// GET as a blob's own object, pinned to the ETag the reference was
+// written with, and of the size it says. The reference tells the size, so
+// that GET asks for the first frame whole (a blob pushed in parts is
+// large: a reader's first read is its first frame), and the last bytes,
+// where the frame table is, are asked for at the same time: a large blob
+// pushed in parts opens and reads its first frame in two round trips
+// (the reference, then both ends of its data), not four.
+func (s *Store) openRef(ctx context.Context, r blobRef, what string) (*objectSource, error) {
+	var (
+		tail    []byte
+		tailOff int64
+		tailErr error
+		wg      sync.WaitGroup
+	)
+	head := min(r.size, max(openPrefixSize, s.firstFrameEnd()))
+	if r.size > head {
+		tailOff = max(head, r.size-openTailSize)
+		tail = make([]byte, r.size-tailOff)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ts := &objectSource{s: s, key: r.key, size: r.size, etag: r.etag}
+			_, tailErr = ts.getCtx(ctx, tail, tail, tailOff)
+		}()
+	}
+	src, meta, err := s.openPrefix(ctx, r.key, what, r.etag, head)
+	wg.Wait()
+	switch {
+	case err != nil:
+		return nil, err
+	case src == nil || meta != nil:
+		return nil, fmt.Errorf("%w: %s: the reference's data object %s is not a blob", blob.ErrCorrupt, what, r.key)
+	case src.size != r.size:
+		return nil, fmt.Errorf("%w: %s: the reference says %d bytes, its data object %s holds %d", blob.ErrCorrupt, what, r.size, r.key, src.size)
+	}
+	if tailErr == nil {
+		// Both GETs were of the ETag the prefix's was: the same bytes.
+		src.tail, src.tailOff = tail, tailOff
+	}
+	return src, nil
+}
+
+// firstFrameEnd is where the first frame of a blob this store writes
+// ends: its header, the frame's head and a whole frame, sealed.
+func (s *Store) firstFrameEnd() int64 {
+	fs := int64(s.opts.Blob.FrameSize)
+	if fs == 0 {
+		fs = 1 << 20
+	}
+	return int64(blob.HeaderSize) + 8 + fs + 64
 }
 
 // rangeTotal is the complete length of a Content-Range "bytes a-b/n".

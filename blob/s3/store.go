@@ -238,11 +238,22 @@ func (s *Store) Open(ctx context.Context, d digest.Digest, dataKey []byte) (*blo
 	// A blob sent in one PUT is its own object: one ranged GET of its
 	// first bytes tells its size and ETag and holds its header (and, for
 	// a small blob, its frames and table too). A reference (a blob sent
-	// in parts) is empty, which the ranged GET cannot read: a HEAD
-	// follows it, as before.
-	src, err := s.openPrefix(ctx, key, string(d))
+	// in parts) is a few bytes whose metadata, which that GET returns
+	// too, names its data object: a second GET, of the same kind, opens
+	// that. An empty object, a reference as stores wrote them before,
+	// cannot be read by range: a HEAD follows it.
+	src, meta, err := s.openPrefix(ctx, key, string(d), "", openPrefixSize)
 	if err != nil {
 		return nil, err
+	}
+	if meta != nil {
+		ref, err := parseRef(meta, s.opts.Prefix)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d, err)
+		}
+		if src, err = s.openRef(ctx, ref, string(d)); err != nil {
+			return nil, err
+		}
 	}
 	if src != nil {
 		return blob.NewReader(src, src.size, d, dataKey)
@@ -311,7 +322,7 @@ func (s *Store) Walk(ctx context.Context, fn func(d digest.Digest, storedSize in
 			continue
 		}
 		size := oi.Size
-		if size == 0 {
+		if isRefSize(size) {
 			// A reference: the size is its data object's.
 			loc, err := s.locate(ctx, oi.Key, string(d))
 			switch {
