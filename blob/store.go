@@ -17,6 +17,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berthstore/berth/internal/vfsutil"
 )
 
 // Options configure a Store. Zero values take the defaults noted.
@@ -118,7 +120,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	for _, d := range []string{"blobs", "uploads"} {
-		if err := o.FS.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+		if err := vfsutil.MkdirAll(o.FS, filepath.Join(dir, d), 0o700); err != nil {
 			return nil, wrapIOErr(fmt.Errorf("blob: %w", err))
 		}
 	}
@@ -178,10 +180,11 @@ func (s *Store) ensureDir(d string) error {
 	if ok {
 		return nil
 	}
-	if err := s.fs.MkdirAll(d, 0o700); err != nil {
+	// Synced up to the first directory that existed: the blob renamed
+	// into d is durable only if d's name, and its parent's, are.
+	if err := vfsutil.MkdirAll(s.fs, d, 0o700); err != nil {
 		return wrapIOErr(fmt.Errorf("blob: %w", err))
 	}
-	s.syncDir(filepath.Dir(d))
 	s.mu.Lock()
 	s.dirs[d] = true
 	s.mu.Unlock()

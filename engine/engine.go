@@ -11,10 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berthstore/berth/blob"
@@ -24,6 +24,7 @@ import (
 	"github.com/berthstore/berth/engine/internal/keycache"
 	"github.com/berthstore/berth/engine/internal/locks"
 	"github.com/berthstore/berth/index"
+	"github.com/berthstore/berth/internal/vfsutil"
 )
 
 // Engine is an open store: blob files under <dir>/blobs, metadata in
@@ -125,7 +126,9 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// Made with its parents synced: the keyring and the store's identity
+	// written in it next are durable only if its name is.
+	if err := vfsutil.MkdirAll(vfs.Default, dir, 0o700); err != nil {
 		return nil, storageErr(fmt.Errorf("engine: %w", err))
 	}
 	keys, closeKeys, err := openKeyProvider(dir, &o)

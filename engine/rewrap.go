@@ -17,10 +17,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berthstore/berth/crypt"
 	"github.com/berthstore/berth/index"
+	"github.com/berthstore/berth/internal/vfsutil"
 )
 
 const (
@@ -383,5 +385,9 @@ func (e *Engine) setRewrapPending(name string, pending bool) error {
 		os.Remove(tmp)
 		return err
 	}
-	return os.Rename(tmp, path)
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	// The rename is durable once the directory is synced.
+	return vfsutil.SyncDir(vfs.Default, filepath.Dir(path))
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/berthstore/berth/internal/vfsutil"
 )
 
 // SchemaVersion is the version of the key schema and value formats written by
@@ -176,7 +178,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 		}
 		db.base = base
 		db.fs = vfs.OnDiskFull(base, db.onDiskFull)
-		if err := db.fs.MkdirAll(dir, 0o755); err != nil {
+		if err := vfsutil.MkdirAll(db.fs, dir, 0o755); err != nil {
 			return nil, fmt.Errorf("index: open %s: %w", dir, err)
 		}
 		if err := db.checkOpenSpace(); err != nil {

@@ -125,3 +125,52 @@ func (f File) Stat() (vfs.FileInfo, error) {
 type fileInfo struct{ os.FileInfo }
 
 func (fileInfo) DeviceID() vfs.DeviceID { return vfs.DeviceID{} }
+
+// MkdirAll makes directory dir and its missing parents, as os.MkdirAll
+// does, and syncs the parent of each directory it made, top down: a new
+// directory's name is an entry of its parent, which a crash of the
+// machine loses unless the parent is synced (fsync(2) of a file does not
+// make its directory's entry, or the directories above, durable). A
+// directory that already existed costs a Stat and nothing else.
+func MkdirAll(fsys vfs.FS, dir string, perm os.FileMode) error {
+	var made []string
+	for d := dir; ; {
+		if _, err := fsys.Stat(d); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		made = append(made, d)
+		parent := fsys.PathDir(d)
+		if parent == d {
+			break
+		}
+		d = parent
+	}
+	if len(made) == 0 {
+		return nil
+	}
+	if err := fsys.MkdirAll(dir, perm); err != nil {
+		return err
+	}
+	for i := len(made) - 1; i >= 0; i-- {
+		if err := SyncDir(fsys, fsys.PathDir(made[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SyncDir syncs directory dir, so that the names in it survive a crash
+// of the machine.
+func SyncDir(fsys vfs.FS, dir string) error {
+	d, err := fsys.OpenDir(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -113,7 +113,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	if err := o.FS.MkdirAll(dir, 0o700); err != nil {
+	if err := vfsutil.MkdirAll(o.FS, dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	lock, err := lockDir(o.FS, dir)
