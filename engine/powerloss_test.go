@@ -32,23 +32,15 @@ import (
 	"github.com/berthstore/berth/internal/vfsutil"
 )
 
-// ackedPush is an image whose push returned before a power cut.
-type ackedPush struct {
-	repo, tag string
-	digest    digest.Digest
-	payload   []byte
-	layers    [][]byte
-}
-
 // pushForCrash pushes an image of layers to repo:tag (the first layer
 // in chunks with a checkpoint after each, as a chunked OCI upload does;
 // the others in one request), then records the change in the audit log
 // as the server does: durable, before the push is acknowledged.
-func pushForCrash(ctx context.Context, e *Engine, repo, tag string, layers [][]byte) (ackedPush, error) {
+func pushForCrash(ctx context.Context, e *Engine, repo, tag string, layers [][]byte) (diskFullImage, error) {
 	cfg := []byte(fmt.Sprintf(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"x":%q}`, tag))
 	cd, err := e.PutBlob(ctx, repo, bytes.NewReader(cfg), digest.FromBytes(cfg))
 	if err != nil {
-		return ackedPush{}, err
+		return diskFullImage{}, err
 	}
 	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest,
 		Config: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: cd.Digest, Size: cd.Size}}
@@ -61,25 +53,25 @@ func pushForCrash(ctx context.Context, e *Engine, repo, tag string, layers [][]b
 			ld, err = e.PutBlob(ctx, repo, bytes.NewReader(l), "")
 		}
 		if err != nil {
-			return ackedPush{}, err
+			return diskFullImage{}, err
 		}
 		m.Layers = append(m.Layers, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: ld.Digest, Size: ld.Size})
 	}
 	payload, err := json.Marshal(m)
 	if err != nil {
-		return ackedPush{}, err
+		return diskFullImage{}, err
 	}
 	res, err := e.PutManifest(ctx, repo, tag, ocispec.MediaTypeImageManifest, payload)
 	if err != nil {
-		return ackedPush{}, err
+		return diskFullImage{}, err
 	}
 	rec := auditSample(e, "pusher", AuditAllow)
 	rec.Repository, rec.Resource = repo, e.RepositoryARN(repo)
 	rec.Parameters = map[string]string{"imageTag": tag, "imageDigest": string(res.Digest)}
 	if err := e.RecordAudit(ctx, rec, true); err != nil {
-		return ackedPush{}, err
+		return diskFullImage{}, err
 	}
-	return ackedPush{repo: repo, tag: tag, digest: res.Digest, payload: payload, layers: layers}, nil
+	return diskFullImage{repo: repo, tag: tag, digest: res.Digest, payload: payload, layers: layers}, nil
 }
 
 // powerCut is a copy of the file system as a power cut left it, and the
@@ -87,7 +79,7 @@ func pushForCrash(ctx context.Context, e *Engine, repo, tag string, layers [][]b
 type powerCut struct {
 	name  string
 	fs    *crashfs.MemFS
-	acked []ackedPush
+	acked []diskFullImage
 }
 
 func TestPowerLoss(t *testing.T) {
@@ -119,7 +111,7 @@ func TestPowerLoss(t *testing.T) {
 
 	var (
 		mu    sync.Mutex
-		acked []ackedPush
+		acked []diskFullImage
 		errs  []error
 		stop  = make(chan struct{})
 		wg    sync.WaitGroup
@@ -170,7 +162,7 @@ func TestPowerLoss(t *testing.T) {
 		require.Eventually(t, func() bool { return count() >= last+1+2*i }, time.Minute, 5*time.Millisecond, "pushes go on")
 		time.Sleep(time.Duration(rng.IntN(50)) * time.Millisecond)
 		mu.Lock()
-		before := append([]ackedPush(nil), acked...)
+		before := append([]diskFullImage(nil), acked...)
 		mu.Unlock()
 		cfg := vfs.CrashCloneCfg{}
 		if i%2 == 1 {
@@ -189,15 +181,7 @@ func TestPowerLoss(t *testing.T) {
 			e, err := Open(dir, opts(c.fs))
 			require.NoError(t, err, "the store opens after the cut")
 			defer func() { require.NoError(t, e.Close()) }()
-			for _, a := range c.acked {
-				m, err := e.GetManifest(ctx, a.repo, a.tag)
-				require.NoError(t, err, "%s:%s acknowledged before the cut", a.repo, a.tag)
-				require.Equal(t, a.digest, m.Digest)
-				require.Equal(t, a.payload, m.Payload)
-				for _, l := range a.layers {
-					checkBlob(t, e, a.repo, l)
-				}
-			}
+			checkImages(t, e, c.acked)
 			recorded := map[string]bool{}
 			require.NoError(t, e.AuditRecords(ctx, AuditQuery{Action: "ecr:PutImage"}, func(r AuditRecord) error {
 				recorded[r.Parameters["imageDigest"]] = true

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
 	"golang.org/x/sys/unix"
 
 	"github.com/berthstore/berth/internal/vfsutil"
@@ -429,26 +428,13 @@ func (l *Log) syncSegment(s *segment) error {
 	err := s.f.SyncData() // fdatasync(2) on the operating system's files
 	l.lastSync.Store(int64(time.Since(start)))
 	if err == nil && !s.dirSynced {
-		err = syncDir(l.fs, l.dir)
+		err = vfsutil.SyncDir(l.fs, l.dir)
 		s.dirSynced = err == nil
 	}
 	if err != nil {
 		s.broken.Store(true)
 		err = fmt.Errorf("%w: sync %s: %w", ErrWrite, filepath.Base(s.path), err)
 		l.failure(err)
-	}
-	return err
-}
-
-// syncDir fsyncs a directory, so that the names in it survive a crash.
-func syncDir(fsys vfs.FS, dir string) error {
-	d, err := fsys.OpenDir(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
 	}
 	return err
 }
