@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -74,12 +75,53 @@ func pushForCrash(ctx context.Context, e *Engine, repo, tag string, layers [][]b
 	return diskFullImage{repo: repo, tag: tag, digest: res.Digest, payload: payload, layers: layers}, nil
 }
 
-// powerCut is a copy of the file system as a power cut left it, and the
-// pushes acknowledged before it.
+// powerCut is a copy of the file system as a power cut left it, the
+// pushes acknowledged before it, and the chunked upload under way then.
 type powerCut struct {
-	name  string
-	fs    *crashfs.MemFS
-	acked []diskFullImage
+	name    string
+	fs      *crashfs.MemFS
+	acked   []diskFullImage
+	session *sessionAck
+}
+
+// sessionAck is a chunked upload's last acknowledged checkpoint: acked
+// bytes of data are durable, and the session continues from there.
+type sessionAck struct {
+	repo, id string
+	data     []byte
+	acked    int64
+}
+
+// pushSessions pushes blobs in chunked sessions, a checkpoint after each
+// 256 KiB chunk, as a client's PATCHes are, reporting each acknowledged
+// checkpoint (nil once the blob is committed), until stop.
+func pushSessions(ctx context.Context, e *Engine, stop <-chan struct{}, report func(*sessionAck)) error {
+	for {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+		data := rnd(1<<20 + rand.IntN(2<<20))
+		u, err := e.BeginUpload(ctx, "team/chunks")
+		if err != nil {
+			return err
+		}
+		for off := 0; off < len(data); off += 256 << 10 {
+			end := min(off+256<<10, len(data))
+			if _, err := u.Write(data[off:end]); err != nil {
+				return err
+			}
+			if err := u.Checkpoint(ctx); err != nil {
+				return err
+			}
+			report(&sessionAck{repo: "team/chunks", id: u.ID(), data: data, acked: int64(end)})
+		}
+		if _, err := u.Commit(ctx, digest.FromBytes(data), int64(len(data))); err != nil {
+			return err
+		}
+		report(nil)
+	}
 }
 
 func TestPowerLoss(t *testing.T) {
@@ -90,17 +132,8 @@ func TestPowerLoss(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "store")
 	mem := crashfs.New()
 	// The store's directory exists, durably, before the store is made
-	// (as a data directory on a disk does): its ancestors' entries synced.
-	require.NoError(t, mem.MkdirAll(dir, 0o700))
-	for d := dir; ; d = filepath.Dir(d) {
-		f, err := mem.OpenDir(filepath.Dir(d))
-		require.NoError(t, err)
-		require.NoError(t, f.Sync())
-		require.NoError(t, f.Close())
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
+	// (as a data directory on a disk does).
+	require.NoError(t, vfsutil.MkdirAll(mem, dir, 0o700))
 	opts := func(fs vfs.FS) *Options {
 		o := quietOptions()
 		o.CreateOnPush, o.FrameSize, o.FS = true, 64<<10, fs
@@ -110,12 +143,27 @@ func TestPowerLoss(t *testing.T) {
 	require.NoError(t, err)
 
 	var (
-		mu    sync.Mutex
-		acked []diskFullImage
-		errs  []error
-		stop  = make(chan struct{})
-		wg    sync.WaitGroup
+		mu      sync.Mutex
+		acked   []diskFullImage
+		session *sessionAck
+		errs    []error
+		stop    = make(chan struct{})
+		wg      sync.WaitGroup
 	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := pushSessions(ctx, e, stop, func(s *sessionAck) {
+			mu.Lock()
+			session = s
+			mu.Unlock()
+		})
+		if err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	}()
 	for p := range 3 {
 		wg.Add(1)
 		go func() {
@@ -163,13 +211,14 @@ func TestPowerLoss(t *testing.T) {
 		time.Sleep(time.Duration(rng.IntN(50)) * time.Millisecond)
 		mu.Lock()
 		before := append([]diskFullImage(nil), acked...)
+		open := session
 		mu.Unlock()
 		cfg := vfs.CrashCloneCfg{}
 		if i%2 == 1 {
 			cfg = vfs.CrashCloneCfg{UnsyncedDataPercent: 50, RNG: rand.New(rand.NewPCG(uint64(i), 7))}
 		}
 		cuts = append(cuts, powerCut{name: fmt.Sprintf("cut %d (unsynced kept: %d%%)", i, cfg.UnsyncedDataPercent),
-			fs: mem.CrashClone(cfg), acked: before})
+			fs: mem.CrashClone(cfg), acked: before, session: open})
 	}
 	close(stop)
 	wg.Wait()
@@ -189,6 +238,27 @@ func TestPowerLoss(t *testing.T) {
 			}))
 			for _, a := range c.acked {
 				require.True(t, recorded[string(a.digest)], "the audit record of %s:%s", a.repo, a.tag)
+			}
+			if s := c.session; s != nil {
+				// The session goes on from a checkpoint at or after the
+				// one acknowledged (a later one may have been synced
+				// before its answer), or, if the cut came after its
+				// commit was synced, its blob is there.
+				u, err := e.ResumeUpload(ctx, s.repo, s.id)
+				if errors.Is(err, ErrBlobUploadUnknown) {
+					t.Logf("session %s: committed before the cut", s.id)
+					checkBlob(t, e, s.repo, s.data)
+				} else {
+					t.Logf("session %s: acknowledged %d bytes, goes on from %d", s.id, s.acked, u.Size())
+					require.NoError(t, err, "the session of a checkpoint acknowledged before the cut")
+					require.GreaterOrEqual(t, u.Size(), s.acked, "acknowledged bytes of the session")
+					require.LessOrEqual(t, u.Size(), int64(len(s.data)))
+					_, err = u.Write(s.data[u.Size():])
+					require.NoError(t, err)
+					_, err = u.Commit(ctx, digest.FromBytes(s.data), int64(len(s.data)))
+					require.NoError(t, err, "the session continued after the cut commits")
+					checkBlob(t, e, s.repo, s.data)
+				}
 			}
 			rep, err := e.Fsck(ctx, FsckOptions{Verify: true})
 			require.NoError(t, err)
