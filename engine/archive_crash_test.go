@@ -130,10 +130,17 @@ func TestArchiveCrash(t *testing.T) {
 // that were pending.
 func verifyArchiveStore(t *testing.T, dir string, payloads map[string][]byte) int {
 	t.Helper()
-	ctx := context.Background()
 	e, err := Open(dir, crashOptions())
 	require.NoError(t, err)
 	defer e.Close()
+	return checkArchiveStore(t, e, payloads)
+}
+
+// checkArchiveStore is verifyArchiveStore on a store opened by the
+// caller.
+func checkArchiveStore(t *testing.T, e *Engine, payloads map[string][]byte) int {
+	t.Helper()
+	ctx := context.Background()
 	pending, err := e.pendingTierJobs()
 	require.NoError(t, err)
 	waitTiers(t, e)

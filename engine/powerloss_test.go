@@ -38,7 +38,7 @@ import (
 // the others in one request), then records the change in the audit log
 // as the server does: durable, before the push is acknowledged.
 func pushForCrash(ctx context.Context, e *Engine, repo, tag string, layers [][]byte) (diskFullImage, error) {
-	cfg := []byte(fmt.Sprintf(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"x":%q}`, tag))
+	cfg := []byte(fmt.Sprintf(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"x":%q}`, repo+":"+tag))
 	cd, err := e.PutBlob(ctx, repo, bytes.NewReader(cfg), digest.FromBytes(cfg))
 	if err != nil {
 		return diskFullImage{}, err
@@ -82,6 +82,35 @@ type powerCut struct {
 	fs      *crashfs.MemFS
 	acked   []diskFullImage
 	session *sessionAck
+}
+
+// flipStorageClasses moves the images of crash/arch between the tiers,
+// as runArchiveChild does, until stop.
+func flipStorageClasses(ctx context.Context, e *Engine, stop <-chan struct{}) error {
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+		tag := fmt.Sprint("v", rand.IntN(archiveImages))
+		im, err := e.Image(ctx, "crash/arch", tag)
+		if err != nil {
+			return err
+		}
+		to := StorageArchive
+		if im.Status != ImageActive {
+			to = StorageStandard
+		}
+		if _, err := e.UpdateImageStorageClass(ctx, "crash/arch", tag, to); err != nil && !errors.Is(err, ErrStorageClassUpdate) {
+			return err
+		}
+		if i%3 == 0 {
+			if err := e.WaitTierJobs(ctx); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // sessionAck is a chunked upload's last acknowledged checkpoint: acked
@@ -141,6 +170,11 @@ func TestPowerLoss(t *testing.T) {
 	}
 	e, err := Open(dir, opts(mem))
 	require.NoError(t, err)
+	archived := map[string][]byte{}
+	for i := range archiveImages {
+		_, p := pushImage(t, e, "crash/arch", fmt.Sprint("v", i), archiveLayer(i))
+		archived[fmt.Sprint("v", i)] = p
+	}
 
 	var (
 		mu      sync.Mutex
@@ -150,7 +184,15 @@ func TestPowerLoss(t *testing.T) {
 		stop    = make(chan struct{})
 		wg      sync.WaitGroup
 	)
-	wg.Add(1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := flipStorageClasses(ctx, e, stop); err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		err := pushSessions(ctx, e, stop, func(s *sessionAck) {
@@ -260,6 +302,11 @@ func TestPowerLoss(t *testing.T) {
 					checkBlob(t, e, s.repo, s.data)
 				}
 			}
+			// Every image moved between the tiers is whole in one of them
+			// once the tier jobs left pending finish (the checks of the
+			// archive's SIGKILL test).
+			pending := checkArchiveStore(t, e, archived)
+			t.Logf("%d tier jobs pending after the cut", pending)
 			rep, err := e.Fsck(ctx, FsckOptions{Verify: true})
 			require.NoError(t, err)
 			require.True(t, rep.Clean(), "fsck after the cut: %+v", rep.Corrupt)
