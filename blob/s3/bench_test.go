@@ -1,6 +1,7 @@
 package s3_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/require"
 
@@ -64,5 +66,55 @@ func BenchmarkOpen(b *testing.B) {
 				b.ReportMetric(float64(ct.all.Load()-before)/float64(b.N), "requests/op")
 			})
 		}
+	}
+}
+
+// BenchmarkReadWhole reads a 64 MiB blob from its start to its end, as a
+// pull does (Open, then WriteTo), sealed and plain, beside minio-go's own
+// GET of an object of the same size in the same rounds: x-raw is the raw
+// GET's time over the blob's (ns/op counts both). Both share the machine
+// with MinIO. It is the pull of "Blobs in an object store" in
+// bench/RESULTS.md without registryd's HTTP hop.
+func BenchmarkReadWhole(b *testing.B) {
+	srv := startMinIO(b)
+	bucket := newBucket(b, srv)
+	s, err := s3.Open(context.Background(), storeOptions(srv, bucket, b.TempDir(), 1<<20, 16<<20))
+	require.NoError(b, err)
+	defer s.Close()
+	ctx := context.Background()
+	const size = 64 << 20
+	data := blobtest.RandomBytes(size)
+	mc := rawClient(b, srv)
+	_, err = mc.PutObject(ctx, bucket, "raw", bytes.NewReader(data), size, minio.PutObjectOptions{})
+	require.NoError(b, err)
+	key := dataKey(b)
+	for _, c := range []struct {
+		name string
+		key  []byte
+	}{{"sealed", key}, {"plain", nil}} {
+		d := blobtest.Put(b, s, "whole-"+c.name, c.key, data)
+		b.Run(c.name, func(b *testing.B) {
+			var rawT, ourT time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				obj, err := mc.GetObject(ctx, bucket, "raw", minio.GetObjectOptions{})
+				require.NoError(b, err)
+				_, err = io.Copy(io.Discard, obj)
+				require.NoError(b, err)
+				obj.Close()
+				t1 := time.Now()
+				r, err := s.Open(ctx, d, c.key)
+				require.NoError(b, err)
+				n, err := r.WriteTo(io.Discard)
+				require.NoError(b, err)
+				require.Equal(b, int64(size), n)
+				r.Close()
+				rawT, ourT = rawT+t1.Sub(t0), ourT+time.Since(t1)
+			}
+			mb := float64(size) * float64(b.N) / 1e6
+			b.ReportMetric(mb/ourT.Seconds(), "blob-MB/s")
+			b.ReportMetric(mb/rawT.Seconds(), "raw-MB/s")
+			b.ReportMetric(rawT.Seconds()/ourT.Seconds(), "x-raw")
+		})
 	}
 }
