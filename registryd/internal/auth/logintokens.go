@@ -26,8 +26,13 @@ import (
 	"hash"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/berthstore/berth/internal/vfsutil"
 )
 
 // ErrTokenKey reports an unusable login token key file.
@@ -173,6 +178,11 @@ func createTokenKey(path string) ([]byte, error) {
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil {
+		// The name too: a power cut would otherwise lose the key, and
+		// with it every token minted under it.
+		err = vfsutil.SyncDir(vfs.Default, filepath.Dir(path))
 	}
 	if err != nil {
 		_ = os.Remove(path)
