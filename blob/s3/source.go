@@ -192,7 +192,9 @@ func (s *Store) openRef(ctx context.Context, r blobRef, what string) (*objectSou
 }
 
 // firstFrameEnd is where the first frame of a blob this store writes
-// ends: its header, the frame's head and a whole frame, sealed.
+// ends, or a little after: its header, the frame's head (8 bytes), a
+// whole frame and its seal's tag or checksum (at most 16 bytes; 64 leave
+// room).
 func (s *Store) firstFrameEnd() int64 {
 	fs := int64(s.opts.Blob.FrameSize)
 	if fs == 0 {
