@@ -84,6 +84,17 @@ type Viewer interface {
 	View(off int64, n int) (b []byte, release func(), ok bool)
 }
 
+// FrameAligner is a Source that reads ahead in windows and can cut them
+// where frames begin. NewReader tells it where the first frame starts
+// and the stored length of every frame, when all of them but the last
+// have the same (raw frames: data that does not compress, such as a
+// gzip layer), so that no frame straddles two windows and every frame
+// can be lent (Viewer) rather than copied out of two. Frames of other
+// lengths are not told: the source then cuts its windows as it would.
+type FrameAligner interface {
+	AlignFrames(first, stride int64)
+}
+
 // NewReader reads committed blob d from src, whose stored length is
 // storedSize (an object store's ranged reads, say): the same checks and
 // the same frame-at-a-time decoding as a file of the Store. The Reader
@@ -96,7 +107,28 @@ func NewReader(src Source, storedSize int64, d digest.Digest, dataKey []byte) (*
 	if err != nil {
 		return nil, fmt.Errorf("blob %s: %w", d, err)
 	}
+	if a, ok := src.(FrameAligner); ok {
+		if stride := r.stride(); stride > 0 {
+			a.AlignFrames(headerSize, stride)
+		}
+	}
 	return r, nil
+}
+
+// stride is the stored length of each frame (head included) when every
+// frame but the last has the same, 0 otherwise or for a blob of one
+// frame.
+func (r *Reader) stride() int64 {
+	if len(r.table) < 2 {
+		return 0
+	}
+	n := r.table[0].length
+	for _, t := range r.table[:len(r.table)-1] {
+		if t.length != n {
+			return 0
+		}
+	}
+	return frameHdrSize + int64(n)
 }
 
 func newReader(f vfs.File, d digest.Digest, dataKey []byte) (*Reader, error) {

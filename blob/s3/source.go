@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/minio/minio-go/v7"
 
@@ -31,6 +32,10 @@ type objectSource struct {
 	// (openRef): a large blob's frame table, read without a request.
 	tail    []byte
 	tailOff int64
+	// first and stride are where frames start and their stored length
+	// (AlignFrames), 0 when not told: the read-ahead's windows are cut
+	// where frames begin.
+	first, stride int64
 	// ahead reads windows ahead of a sequential reader (nil until one
 	// is seen).
 	mu    sync.Mutex
@@ -257,8 +262,8 @@ func (o *objectSource) View(off int64, n int) ([]byte, func(), bool) {
 	if ra == nil || n <= 0 || off < 0 || off+int64(n) > o.size {
 		return nil, nil, false
 	}
-	idx := off / aheadWindow
-	if (off+int64(n)-1)/aheadWindow != idx || !ra.near(off) {
+	idx := ra.index(off)
+	if ra.index(off+int64(n)-1) != idx || !ra.near(off) {
 		return nil, nil, false
 	}
 	w := ra.acquire(idx)
@@ -267,7 +272,7 @@ func (o *objectSource) View(off int64, n int) ([]byte, func(), bool) {
 		ra.release(w)
 		return nil, nil, false // ReadAt reports it
 	}
-	s := off - idx*aheadWindow
+	s := off - ra.start(idx)
 	return w.data[s : s+int64(n) : s+int64(n)], func() { ra.release(w) }, true
 }
 
@@ -300,11 +305,38 @@ func (o *objectSource) sequential(off, n int64) *readAhead {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(o.ctx)
-	ra := &readAhead{o: o, ctx: ctx, cancel: cancel, wins: map[int64]*window{},
-		next: off / aheadWindow, want: off / aheadWindow, wake: make(chan struct{}, 1)}
+	ra := o.newReadAhead(ctx, cancel)
+	ra.next, ra.want = ra.index(off), ra.index(off)
 	o.ahead = ra
 	go ra.stream(ra.next)
 	return ra
+}
+
+// newReadAhead is o's read-ahead, its windows cut where o's frames
+// begin if AlignFrames told where, and not started.
+func (o *objectSource) newReadAhead(ctx context.Context, cancel context.CancelFunc) *readAhead {
+	ra := &readAhead{o: o, ctx: ctx, cancel: cancel, wins: map[int64]*window{}, win: aheadWindow, wake: make(chan struct{}, 1)}
+	if o.stride > 0 && o.stride <= aheadWindow {
+		// Whole frames to a window: as many as fit in aheadWindow.
+		// Larger frames (the archive tier's) are cut as before: a
+		// window of one would hold up to four times the memory.
+		ra.first, ra.win = o.first, aheadWindow/o.stride*o.stride
+	}
+	return ra
+}
+
+// AlignFrames notes where frames start and their stored length (see
+// blob.FrameAligner): the read-ahead, started later, cuts its windows
+// there.
+func (o *objectSource) AlignFrames(first, stride int64) {
+	if first < 0 || stride <= 0 {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.ahead == nil {
+		o.first, o.stride = first, stride
+	}
 }
 
 // Close stops the windows being fetched ahead.
@@ -318,9 +350,11 @@ func (o *objectSource) Close() error {
 	return nil
 }
 
-// Read-ahead of a sequential reader: the object in aligned windows of
-// aheadWindow bytes, the one being read and up to aheadWindows after it
-// held, the ones behind dropped. They come from one GET of the rest of
+// Read-ahead of a sequential reader: the object in windows of at most
+// aheadWindow bytes (whole frames each, when the reader said where they
+// are and they are no larger: window 0 is [0, first+win), window i is
+// [first+i*win, first+(i+1)*win)), the one being read and up to
+// aheadWindows after it held, the ones behind dropped. They come from one GET of the rest of
 // the object, read in order as the reader catches up (as a client's own
 // GET of the whole object would: one request, no gaps between windows);
 // should that stream fail (a timeout while the client was slow, a
@@ -336,6 +370,9 @@ type readAhead struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wake   chan struct{} // the reader moved on
+	// first and win cut the windows (see above): first is 0 and win
+	// aheadWindow unless frames were aligned.
+	first, win int64
 
 	mu   sync.Mutex
 	wins map[int64]*window
@@ -358,17 +395,48 @@ type window struct {
 	dropped bool
 }
 
-// windowPool holds window buffers of aheadWindow bytes: a pull reuses a
-// few instead of allocating (and zeroing) a new one for every 4 MiB.
-var windowPool = sync.Pool{New: func() any { b := make([]byte, aheadWindow); return &b }}
+// windowPoolSize is the size of windowPool's buffers: aheadWindow, and
+// room for the header that window 0 holds besides whole frames.
+const windowPoolSize = aheadWindow + 4<<10
 
-// newWindowBuf is a buffer of n ≤ aheadWindow bytes from the pool.
+// windowPool holds window buffers of windowPoolSize bytes: a pull reuses
+// a few instead of allocating (and zeroing) a new one for every 4 MiB.
+var windowPool = sync.Pool{New: func() any { b := make([]byte, windowPoolSize); return &b }}
+
+// newWindowBuf is a buffer of n ≤ windowPoolSize bytes from the pool.
 func newWindowBuf(n int64) []byte { return (*windowPool.Get().(*[]byte))[:n] }
+
+// putWindowBuf returns b, from newWindowBuf, to the pool.
+func putWindowBuf(b []byte) {
+	b = b[:windowPoolSize]
+	windowPool.Put(&b)
+}
+
+// index is the window holding byte off.
+func (ra *readAhead) index(off int64) int64 {
+	if off < ra.first+ra.win {
+		return 0
+	}
+	return (off - ra.first) / ra.win
+}
+
+// start is where window i begins.
+func (ra *readAhead) start(i int64) int64 {
+	if i == 0 {
+		return 0
+	}
+	return ra.first + i*ra.win
+}
+
+// length is how many bytes window i holds.
+func (ra *readAhead) length(i int64) int64 {
+	return min(ra.first+(i+1)*ra.win, ra.o.size) - ra.start(i)
+}
 
 // recycle returns w's buffer to the pool if it is dropped, filled and
 // unread. Called with mu held.
 func (w *window) recycle() {
-	if !w.dropped || w.refs > 0 || w.data == nil || cap(w.data) != aheadWindow {
+	if !w.dropped || w.refs > 0 || w.data == nil {
 		return
 	}
 	select {
@@ -376,9 +444,9 @@ func (w *window) recycle() {
 	default:
 		return // still being filled
 	}
-	b := w.data[:aheadWindow]
+	b := w.data
 	w.data = nil
-	windowPool.Put(&b)
+	putWindowBuf(b)
 }
 
 // near reports whether a read at off is one of the sequential reader's:
@@ -386,21 +454,26 @@ func (w *window) recycle() {
 func (ra *readAhead) near(off int64) bool {
 	ra.mu.Lock()
 	defer ra.mu.Unlock()
-	idx := off / aheadWindow
+	idx := ra.index(off)
 	return ra.wins[idx] != nil || ra.wins[idx-1] != nil
 }
+
+// windowCopies counts the bytes read copies out of windows (what was not
+// lent with View): a test's measure of frames straddling two windows.
+var windowCopies atomic.Int64
 
 // read copies len(p) bytes at off out of the windows under them.
 func (ra *readAhead) read(p []byte, off int64) error {
 	for len(p) > 0 {
-		idx := off / aheadWindow
+		idx := ra.index(off)
 		w := ra.acquire(idx)
 		<-w.done
 		if w.err != nil {
 			ra.release(w)
 			return w.err
 		}
-		c := copy(p, w.data[off-idx*aheadWindow:])
+		c := copy(p, w.data[off-ra.start(idx):])
+		windowCopies.Add(int64(c))
 		ra.release(w)
 		p, off = p[c:], off+int64(c)
 	}
@@ -442,7 +515,7 @@ func (ra *readAhead) window(idx int64) *window {
 		default:
 		}
 	}
-	last := (ra.o.size - 1) / aheadWindow
+	last := ra.index(ra.o.size - 1)
 	for i := idx; i <= min(idx+aheadWindows, last); i++ {
 		if ra.wins[i] == nil {
 			w := &window{done: make(chan struct{})}
@@ -458,14 +531,15 @@ func (ra *readAhead) window(idx int64) *window {
 // fetch gets window i with a ranged GET of its own. Called with mu held.
 func (ra *readAhead) fetch(w *window, i int64) {
 	w.fetched = true
-	from := i * aheadWindow
-	n := min(aheadWindow, ra.o.size-from)
+	from, n := ra.start(i), ra.length(i)
 	go func() {
 		defer close(w.done)
 		buf := newWindowBuf(n)
 		_, w.err = ra.o.getCtx(ra.ctx, buf, buf, from)
 		if w.err == nil {
 			w.data = buf
+		} else {
+			putWindowBuf(buf)
 		}
 	}()
 }
@@ -489,7 +563,7 @@ func (ra *readAhead) stream(from int64) {
 		}
 	}
 	o := ra.o
-	off := from * aheadWindow
+	off := ra.start(from)
 	var opts minio.GetObjectOptions
 	if err := opts.SetRange(off, o.size-1); err != nil {
 		fail()
@@ -511,7 +585,7 @@ func (ra *readAhead) stream(from int64) {
 		return
 	}
 	defer body.Close()
-	last := (o.size - 1) / aheadWindow
+	last := ra.index(o.size - 1)
 	for i := from; i <= last; i++ {
 		ra.mu.Lock()
 		for i > ra.want+aheadWindows {
@@ -533,16 +607,16 @@ func (ra *readAhead) stream(from int64) {
 		if w.fetched {
 			// Handed to a GET of its own (cannot happen while the
 			// stream lives); skip its bytes.
-			if _, err := io.CopyN(io.Discard, body, min(aheadWindow, o.size-i*aheadWindow)); err != nil {
+			if _, err := io.CopyN(io.Discard, body, ra.length(i)); err != nil {
 				from = i + 1
 				fail()
 				return
 			}
 			continue
 		}
-		buf := newWindowBuf(min(aheadWindow, o.size-i*aheadWindow))
+		buf := newWindowBuf(ra.length(i))
 		if _, err := io.ReadFull(body, buf); err != nil {
-			windowPool.Put(&buf)
+			putWindowBuf(buf)
 			from = i
 			fail()
 			return
