@@ -40,12 +40,7 @@ func (s *Store) openExisting(p string) (vfs.File, error) {
 // of the machine. A failure is not reported: the callers have already
 // synced the file itself, and a directory that cannot be opened is not
 // one that a rename just wrote to.
-func (s *Store) syncDir(dir string) {
-	if d, err := s.fs.OpenDir(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-}
+func (s *Store) syncDir(dir string) { _ = vfsutil.SyncDir(s.fs, dir) }
 
 // truncate sets f's length to size.
 func truncate(f vfs.File, size int64) error { return vfsutil.Truncate(f, size) }
